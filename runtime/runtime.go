@@ -1,0 +1,123 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Kind is the kind of workload a task runs.
+type Kind string
+
+const (
+	KindProcess   Kind = "process"   // a plain command on the host
+	KindContainer Kind = "container" // an OCI image
+)
+
+// TaskSpec is what one task runs. The agent fills it from the task's protobuf spec.
+type TaskSpec struct {
+	TaskID, ServiceID, ServiceName, NodeID string
+	Slot                                   uint64
+	Kind                                   Kind
+	Image                                  string   // container: image reference
+	Command                                []string // process: argv (required). container: overrides the image entrypoint
+	Args                                   []string // container: overrides the image cmd
+	Env                                    []string // KEY=VALUE
+	Dir                                    string
+	User, Hostname                         string
+	ReadOnlyRootfs                         bool
+	Mounts                                 []Mount
+	NetworkMode                            string        // container: "bridge" (default, own netns on node-local bridge) or "host"
+	StopSignal                             string        // default SIGTERM
+	StopGrace                              time.Duration // default 10s
+	Resources                              Resources
+	Healthcheck                            *Healthcheck
+	Labels                                 map[string]string
+}
+
+// Mount is a bind or tmpfs mount inside a container.
+type Mount struct {
+	Type           string /* "bind" | "tmpfs" */
+	Source, Target string
+	ReadOnly       bool
+	SizeBytes      int64
+}
+
+// Resources are the limits of one task.
+type Resources struct{ NanoCPUs, CPUShares, MemoryBytes, PidsLimit int64 }
+
+// Healthcheck is a command run periodically inside the task.
+type Healthcheck struct {
+	Test                          []string
+	Interval, Timeout, StartPeriod time.Duration
+	Retries                       int
+}
+
+// State is the lifecycle state of a task in a backend.
+type State string // "created", "running", "exited", "unknown"
+
+const (
+	StateCreated State = "created"
+	StateRunning State = "running"
+	StateExited  State = "exited"
+	StateUnknown State = "unknown"
+)
+
+// Status is what a backend knows about one task.
+type Status struct {
+	State                 State
+	Pid                   int
+	ExitCode              int
+	OOMKilled             bool
+	Unhealthy             bool     // health check failed Retries times
+	Message               string   // human reason, e.g. "health check failed: exit 1"
+	Addresses             []string // container IPs (bridge mode), for reporting
+	StartedAt, FinishedAt time.Time
+}
+
+// LogOptions select which log lines Logs sends.
+type LogOptions struct {
+	Follow bool
+	Tail   int /* -1 = all */
+	Since  time.Time
+}
+
+// LogLine is one line of a task's output.
+type LogLine struct {
+	Time   time.Time
+	Stream string /* "stdout" | "stderr" */
+	Data   []byte
+}
+
+// Backend is one node's executor. One per node.
+type Backend interface {
+	Name() string
+	Kinds() []Kind
+	// Controller returns the controller for a task; for a task that already exists
+	// in the backend (agent restart) it must attach to it, not recreate it.
+	Controller(spec *TaskSpec) (Controller, error)
+	// List returns the IDs of the tasks the backend holds (running or not), so the agent can
+	// re-adopt them and remove orphans.
+	List(ctx context.Context) ([]string, error)
+	Close() error
+}
+
+// Controller drives one task through its life. Methods are idempotent.
+type Controller interface {
+	Prepare(ctx context.Context) error                   // pull image / create container / check command
+	Start(ctx context.Context) error                     // start the task
+	Wait(ctx context.Context) (Status, error)            // blocks until the task exits (or is unhealthy); returns final status
+	Stop(ctx context.Context, grace time.Duration) error // stop signal, wait grace, then SIGKILL
+	Remove(ctx context.Context) error                    // free everything (container, snapshot, files)
+	Inspect(ctx context.Context) (Status, error)
+	Logs(ctx context.Context, opts LogOptions, out chan<- LogLine) error // sends lines until done (or ctx end when Follow); closes nothing
+}
+
+// Sentinel errors callers test with errors.Is:
+var (
+	ErrNotFound      = errors.New("runtime: task not found")
+	ErrUnsupported   = errors.New("runtime: task kind not supported by this backend")
+	ErrImageNotFound = errors.New("runtime: image not found")
+	ErrRegistryDown  = errors.New("runtime: registry unreachable")
+	ErrInvalidSpec   = errors.New("runtime: invalid task spec")
+)

@@ -48,9 +48,9 @@ type Resources struct{ NanoCPUs, CPUShares, MemoryBytes, PidsLimit int64 }
 
 // Healthcheck is a command run periodically inside the task.
 type Healthcheck struct {
-	Test                          []string
+	Test                           []string
 	Interval, Timeout, StartPeriod time.Duration
-	Retries                       int
+	Retries                        int
 }
 
 // State is the lifecycle state of a task in a backend.

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# ci-services.sh starts the services the runtime/containerd tests need, idempotently:
+#   - containerd (its own config, root, state and socket under $SHOAL_CI_DIR; CRI disabled)
+#   - Debian's docker-registry on 127.0.0.1:5000 (storage under $SHOAL_CI_DIR)
+#   - the busybox test image, built by internal/testimage and pushed with skopeo to
+#     127.0.0.1:5000/busybox:latest
+# It writes $SHOAL_CI_DIR/env (source it: exports SHOAL_CONTAINERD_ADDRESS and
+# SHOAL_TEST_REGISTRY) and prints the same lines. Stop everything with ci-services-stop.sh.
+# Needs root plus: apt-get install -y containerd runc docker-registry skopeo busybox-static
+set -euo pipefail
+
+DIR="${SHOAL_CI_DIR:-/tmp/shoal-ci}"
+REGISTRY_ADDR="${SHOAL_CI_REGISTRY:-127.0.0.1:5000}"
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+mkdir -p "$DIR/containerd" "$DIR/registry/data" "$DIR/image"
+SOCK="$DIR/containerd/containerd.sock"
+
+for bin in containerd runc docker-registry skopeo; do
+	command -v "$bin" >/dev/null || { echo "ci-services: $bin not installed (apt-get install -y containerd runc docker-registry skopeo busybox-static)" >&2; exit 1; }
+done
+
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+wait_for() { # wait_for DESCRIPTION SECONDS COMMAND...
+	local what="$1" secs="$2"; shift 2
+	local i
+	for ((i = 0; i < secs * 10; i++)); do
+		if "$@" >/dev/null 2>&1; then return 0; fi
+		sleep 0.1
+	done
+	echo "ci-services: $what did not answer within ${secs}s" >&2
+	return 1
+}
+
+# --- containerd ---------------------------------------------------------------
+if ! alive "$DIR/containerd/pid"; then
+	cat >"$DIR/containerd/config.toml" <<CFG
+version = 2
+root = "$DIR/containerd/root"
+state = "$DIR/containerd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+
+[grpc]
+  address = "$SOCK"
+
+[ttrpc]
+  address = "$SOCK.ttrpc"
+
+[debug]
+  address = "$DIR/containerd/debug.sock"
+  level = "info"
+CFG
+	rm -f "$SOCK" "$SOCK.ttrpc" "$DIR/containerd/debug.sock"
+	setsid containerd --config "$DIR/containerd/config.toml" >"$DIR/containerd/containerd.log" 2>&1 </dev/null &
+	echo $! >"$DIR/containerd/pid"
+fi
+wait_for containerd 30 ctr --address "$SOCK" version
+
+# --- registry -----------------------------------------------------------------
+if ! alive "$DIR/registry/pid"; then
+	cat >"$DIR/registry/config.yml" <<CFG
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $DIR/registry/data
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY_ADDR
+CFG
+	setsid docker-registry serve "$DIR/registry/config.yml" >"$DIR/registry/registry.log" 2>&1 </dev/null &
+	echo $! >"$DIR/registry/pid"
+fi
+wait_for registry 30 curl -fsS "http://$REGISTRY_ADDR/v2/"
+
+# --- test image ---------------------------------------------------------------
+if ! curl -fsS -o /dev/null 2>/dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REGISTRY_ADDR/v2/busybox/manifests/latest"; then
+	(cd "$REPO_ROOT" && go run ./internal/testimage -out "$DIR/image/busybox")
+	skopeo copy --quiet --dest-tls-verify=false "oci:$DIR/image/busybox:latest" "docker://$REGISTRY_ADDR/busybox:latest"
+fi
+wait_for "busybox image in registry" 30 curl -fsS -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REGISTRY_ADDR/v2/busybox/manifests/latest"
+
+cat >"$DIR/env" <<ENV
+export SHOAL_CONTAINERD_ADDRESS=$SOCK
+export SHOAL_TEST_REGISTRY=$REGISTRY_ADDR
+ENV
+cat "$DIR/env"

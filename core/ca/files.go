@@ -1,0 +1,126 @@
+package ca
+
+import (
+	"crypto/tls"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// File names inside a node's TLS directory.
+const (
+	NodeCertFile = "node.crt"
+	NodeKeyFile  = "node.key"
+	RootCertFile = "root.crt"
+)
+
+// NodeTLS is a node's certificate, key and cluster root as loaded from
+// disk, parsed and checked to belong together.
+type NodeTLS struct {
+	CertPEM, KeyPEM, RootPEM []byte
+
+	// Certificate is the key pair with Leaf set, ready for a tls.Config.
+	Certificate tls.Certificate
+	// Root is the certificate-only cluster root.
+	Root *RootCA
+	// Identity is what the node certificate names.
+	Identity Identity
+}
+
+// SaveNodeTLS writes a node's certificate, key and root into dir (created
+// 0700 if missing). Each file is written atomically: a temporary file in
+// dir, fsynced, renamed over the old one, then dir is fsynced. The key file
+// is 0600, the certificates 0644. keyPEM may be nil to replace only the
+// certificates (after a renewal that kept the key).
+func SaveNodeTLS(dir string, certPEM, keyPEM, rootPEM []byte) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("ca: create TLS dir: %w", err)
+	}
+	// Root first, certificate last: a reader that sees a new certificate
+	// also sees the key and root it needs.
+	if err := writeFileAtomic(dir, RootCertFile, rootPEM, 0o644); err != nil {
+		return err
+	}
+	if keyPEM != nil {
+		if err := writeFileAtomic(dir, NodeKeyFile, keyPEM, 0o600); err != nil {
+			return err
+		}
+	}
+	return writeFileAtomic(dir, NodeCertFile, certPEM, 0o644)
+}
+
+// LoadNodeTLS reads the files SaveNodeTLS wrote and checks that the key
+// matches the certificate, that the certificate was signed by the root and
+// names a valid identity in the root's cluster. Validity dates are not
+// checked, so that an expired certificate can still be loaded and renewed.
+// Missing files give an error matching fs.ErrNotExist.
+func LoadNodeTLS(dir string) (NodeTLS, error) {
+	var n NodeTLS
+	var err error
+	if n.RootPEM, err = os.ReadFile(filepath.Join(dir, RootCertFile)); err != nil {
+		return NodeTLS{}, fmt.Errorf("ca: load node TLS: %w", err)
+	}
+	if n.KeyPEM, err = os.ReadFile(filepath.Join(dir, NodeKeyFile)); err != nil {
+		return NodeTLS{}, fmt.Errorf("ca: load node TLS: %w", err)
+	}
+	if n.CertPEM, err = os.ReadFile(filepath.Join(dir, NodeCertFile)); err != nil {
+		return NodeTLS{}, fmt.Errorf("ca: load node TLS: %w", err)
+	}
+	if n.Root, err = ParseRootCA(n.RootPEM, nil); err != nil {
+		return NodeTLS{}, fmt.Errorf("%w: %s: %w", ErrInvalidNodeTLS, RootCertFile, err)
+	}
+	if n.Certificate, err = KeyPair(n.CertPEM, n.KeyPEM); err != nil {
+		return NodeTLS{}, err
+	}
+	leaf := n.Certificate.Leaf
+	if err := leaf.CheckSignatureFrom(n.Root.Cert()); err != nil {
+		return NodeTLS{}, fmt.Errorf("%w: %s is not signed by %s: %w", ErrInvalidNodeTLS, NodeCertFile, RootCertFile, err)
+	}
+	if n.Identity, err = IdentityFromCert(leaf); err != nil {
+		return NodeTLS{}, fmt.Errorf("%w: %w", ErrInvalidNodeTLS, err)
+	}
+	if n.Identity.ClusterID != n.Root.ClusterID() {
+		return NodeTLS{}, fmt.Errorf("%w: %w: certificate names cluster %q, root is for %q", ErrInvalidNodeTLS, ErrClusterMismatch, n.Identity.ClusterID, n.Root.ClusterID())
+	}
+	return n, nil
+}
+
+// writeFileAtomic replaces dir/name with data: temp file, fsync, chmod,
+// rename, fsync dir. On error the old file is left in place.
+func writeFileAtomic(dir, name string, data []byte, perm os.FileMode) (err error) {
+	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("ca: write %s: %w", name, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if err = f.Chmod(perm); err != nil {
+		return fmt.Errorf("ca: write %s: %w", name, err)
+	}
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("ca: write %s: %w", name, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("ca: write %s: %w", name, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("ca: write %s: %w", name, err)
+	}
+	if err = os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("ca: write %s: %w", name, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("ca: sync dir for %s: %w", name, err)
+	}
+	defer d.Close()
+	if err = d.Sync(); err != nil {
+		return fmt.Errorf("ca: sync dir for %s: %w", name, err)
+	}
+	return nil
+}

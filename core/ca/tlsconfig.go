@@ -1,0 +1,64 @@
+package ca
+
+import (
+	"crypto/tls"
+	"fmt"
+)
+
+// nextProtos is what every shoal listener and client offers: HTTP/2 for
+// gRPC and Connect streaming, HTTP/1.1 for Connect unary and gRPC-web.
+var nextProtos = []string{"h2", "http/1.1"}
+
+// ServerTLSConfig is the configuration of a node's single mutual-TLS port.
+// It presents cert, speaks TLS 1.3 only, offers h2 and http/1.1, and
+// verifies a client certificate if one is given against root alone (no
+// system roots), so a certificate from another cluster's CA fails the
+// handshake. Clients without a certificate are let through the handshake;
+// core/auth decides per procedure whether that is allowed.
+func ServerTLSConfig(root *RootCA, cert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		MinVersion:       tls.VersionTLS13,
+		Certificates:     []tls.Certificate{cert},
+		NextProtos:       append([]string(nil), nextProtos...),
+		ClientAuth:       tls.VerifyClientCertIfGiven,
+		ClientCAs:        root.Pool(),
+		VerifyConnection: verifyPeerCluster(root.ClusterID()),
+	}
+}
+
+// ClientTLSConfig is a node's or admin's configuration for calling another
+// node: it trusts root alone, checks the server's certificate against
+// serverName (use [ManagerServerName] to insist on a manager; empty means
+// the dialed host), and presents cert if it is not nil.
+func ClientTLSConfig(root *RootCA, cert *tls.Certificate, serverName string) *tls.Config {
+	cfg := &tls.Config{
+		MinVersion:       tls.VersionTLS13,
+		RootCAs:          root.Pool(),
+		ServerName:       serverName,
+		NextProtos:       append([]string(nil), nextProtos...),
+		VerifyConnection: verifyPeerCluster(root.ClusterID()),
+	}
+	if cert != nil {
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
+	return cfg
+}
+
+// verifyPeerCluster runs after chain verification and rejects a peer
+// certificate that does not name a valid identity in clusterID. A peer
+// without a certificate (a server's client that sent none) passes.
+func verifyPeerCluster(clusterID string) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return nil
+		}
+		id, err := IdentityFromCert(cs.PeerCertificates[0])
+		if err != nil {
+			return err
+		}
+		if id.ClusterID != clusterID {
+			return fmt.Errorf("%w: peer certificate names cluster %q, want %q", ErrClusterMismatch, id.ClusterID, clusterID)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,229 @@
+package containerd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/identifiers"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/shoal-project/shoal/runtime"
+)
+
+// Labels put on every container this backend creates.
+const (
+	LabelTaskID      = "shoal.task.id"
+	LabelServiceID   = "shoal.service.id"
+	LabelServiceName = "shoal.service.name"
+	LabelSlot        = "shoal.task.slot"
+	LabelNodeID      = "shoal.node.id"
+	LabelAddress     = "shoal.net.address" // container IP in bridge mode
+	LabelNetns       = "shoal.net.netns"   // netns name in bridge mode
+	LabelStartedAt   = "shoal.started-at"  // RFC 3339, set when the task is started
+)
+
+const (
+	defaultSnapshotter = "overlayfs"
+	defaultLogMaxBytes = 10 << 20
+	defaultStopGrace   = 10 * time.Second
+	minMemoryBytes     = 4 << 20
+)
+
+// Config configures one node's backend.
+type Config struct {
+	// Address is containerd's gRPC socket, e.g. /run/containerd/containerd.sock.
+	Address string
+	// Namespace is the containerd namespace of this shoal node, e.g. "shoal-<nodeid>".
+	Namespace string
+	// StateDir holds task logs, OOM markers and the address allocations.
+	StateDir string
+	// InsecureRegistries are registry hosts ("host:port") pulled over plain HTTP.
+	InsecureRegistries []string
+	// BridgeName is the node-local Linux bridge (at most 15 bytes). Default: derived
+	// from Namespace ("shl" + 8 hex digits).
+	BridgeName string
+	// BridgeSubnet is the node-local IPv4 /16../30 range, e.g. "10.88.7.0/24"; the
+	// bridge takes the first host address. Default: 10.88.N.0/24 with N derived from Namespace.
+	BridgeSubnet string
+	// Snapshotter defaults to "overlayfs".
+	Snapshotter string
+	// LogMaxBytes is the size at which a task log is rotated (one old file kept).
+	// Default 10 MiB.
+	LogMaxBytes int64
+}
+
+// validName is what containerd accepts as a container ID (and a task ID here).
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,75}$`)
+
+func (c *Config) setDefaults() error {
+	if c.Address == "" {
+		return errors.New("containerd: Config.Address (containerd socket) is required")
+	}
+	if c.Namespace == "" {
+		return errors.New("containerd: Config.Namespace is required")
+	}
+	if err := identifiers.Validate(c.Namespace); err != nil {
+		return fmt.Errorf("containerd: namespace %q: %w", c.Namespace, err)
+	}
+	if c.StateDir == "" {
+		return errors.New("containerd: Config.StateDir is required")
+	}
+	h := fnv.New32a()
+	h.Write([]byte(c.Namespace))
+	sum := h.Sum32()
+	if c.BridgeName == "" {
+		c.BridgeName = fmt.Sprintf("shl%08x", sum)
+	}
+	if len(c.BridgeName) > 15 {
+		return fmt.Errorf("containerd: bridge name %q longer than 15 bytes", c.BridgeName)
+	}
+	if c.BridgeSubnet == "" {
+		c.BridgeSubnet = fmt.Sprintf("10.88.%d.0/24", sum%256)
+	}
+	if c.Snapshotter == "" {
+		c.Snapshotter = defaultSnapshotter
+	}
+	if c.LogMaxBytes <= 0 {
+		c.LogMaxBytes = defaultLogMaxBytes
+	}
+	return nil
+}
+
+// Backend is one node's containerd executor. It implements runtime.Backend.
+type Backend struct {
+	cfg    Config
+	log    *slog.Logger
+	client *client.Client
+	ctx    context.Context // carries the namespace; cancelled by Close
+	cancel context.CancelFunc
+	pulls  singleflight.Group
+	net    *network
+	oom    *oomWatcher
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	ctrls map[string]*controller
+}
+
+var _ runtime.Backend = (*Backend)(nil)
+
+// New connects to containerd and prepares the node's state directory and bridge.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Backend, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "tasks"), 0o700); err != nil {
+		return nil, fmt.Errorf("containerd: state dir: %w", err)
+	}
+	c, err := client.New(cfg.Address, client.WithDefaultNamespace(cfg.Namespace), client.WithTimeout(10*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("containerd: connect %s: %w", cfg.Address, err)
+	}
+	if _, err := c.Version(namespaces.WithNamespace(ctx, cfg.Namespace)); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("containerd: %s does not answer: %w", cfg.Address, err)
+	}
+	nw, err := newNetwork(cfg.BridgeName, cfg.BridgeSubnet, filepath.Join(cfg.StateDir, "ipam.json"), cfg.Namespace)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	bctx, cancel := context.WithCancel(namespaces.WithNamespace(context.Background(), cfg.Namespace))
+	b := &Backend{
+		cfg:    cfg,
+		log:    logger,
+		client: c,
+		ctx:    bctx,
+		cancel: cancel,
+		net:    nw,
+		ctrls:  map[string]*controller{},
+	}
+	b.oom = newOOMWatcher(c, cfg.Namespace, filepath.Join(cfg.StateDir, "tasks"), logger)
+	b.wg.Add(2)
+	go func() { defer b.wg.Done(); b.oom.run(bctx) }()
+	go func() { defer b.wg.Done(); b.rotateLogs(bctx) }()
+	return b, nil
+}
+
+// Name implements runtime.Backend.
+func (b *Backend) Name() string { return "containerd" }
+
+// Kinds implements runtime.Backend.
+func (b *Backend) Kinds() []runtime.Kind { return []runtime.Kind{runtime.KindContainer} }
+
+// Client returns the containerd client (for tests and tools that inspect the namespace).
+func (b *Backend) Client() *client.Client { return b.client }
+
+// Namespace returns the containerd namespace this backend works in.
+func (b *Backend) Namespace() string { return b.cfg.Namespace }
+
+// Controller implements runtime.Backend. The same task ID always yields the same
+// controller; a task whose container already exists is attached to, never recreated.
+func (b *Backend) Controller(spec *runtime.TaskSpec) (runtime.Controller, error) {
+	if spec == nil {
+		return nil, fmt.Errorf("%w: nil task spec", runtime.ErrInvalidSpec)
+	}
+	if spec.Kind != runtime.KindContainer && spec.Kind != "" {
+		return nil, fmt.Errorf("task %s: kind %q: %w", spec.TaskID, spec.Kind, runtime.ErrUnsupported)
+	}
+	if !validName.MatchString(spec.TaskID) {
+		return nil, fmt.Errorf("%w: task id %q must match %s", runtime.ErrInvalidSpec, spec.TaskID, validName)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c, ok := b.ctrls[spec.TaskID]; ok {
+		return c, nil
+	}
+	c := newController(b, spec)
+	b.ctrls[spec.TaskID] = c
+	return c, nil
+}
+
+func (b *Backend) forget(id string) {
+	b.mu.Lock()
+	delete(b.ctrls, id)
+	b.mu.Unlock()
+}
+
+// List implements runtime.Backend: the task IDs of every shoal container in the namespace.
+func (b *Backend) List(ctx context.Context) ([]string, error) {
+	ctx = namespaces.WithNamespace(ctx, b.cfg.Namespace)
+	cs, err := b.client.Containers(ctx, fmt.Sprintf("labels.%q", LabelTaskID))
+	if err != nil {
+		return nil, fmt.Errorf("containerd: list containers: %w", err)
+	}
+	ids := make([]string, 0, len(cs))
+	for _, c := range cs {
+		labels, err := c.Labels(ctx)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		if id := labels[LabelTaskID]; id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// Close stops the backend's goroutines and closes the connection. Containers keep running.
+func (b *Backend) Close() error {
+	b.cancel()
+	b.wg.Wait()
+	return b.client.Close()
+}
+
+func (b *Backend) taskDir(id string) string { return filepath.Join(b.cfg.StateDir, "tasks", id) }
+func (b *Backend) logPath(id string) string { return filepath.Join(b.taskDir(id), "task.log") }

@@ -1,0 +1,19 @@
+// Package containerd is the runtime.Backend that runs container tasks through a
+// containerd daemon (1.6 or later, classic APIs only: images, content, snapshots,
+// containers, tasks, events — no Transfer or Sandbox services).
+//
+// It owns, per shoal node (one containerd namespace each):
+//   - image pulls (docker resolver; plain HTTP only for Config.InsecureRegistries),
+//     de-duplicated per reference, and archive imports (ImportArchive);
+//   - containers labelled with the shoal task identity, so List and Controller
+//     re-adopt what a previous agent process left running;
+//   - the OCI spec built from runtime.TaskSpec (process, user, mounts, resources);
+//   - the node-local bridge network: one network namespace, veth pair and address per
+//     task, with address allocations persisted in Config.StateDir;
+//   - task logs (written by the containerd shim itself, so they survive agent
+//     restarts), their rotation and reading;
+//   - health checks (exec inside the container) and OOM reporting (TaskOOM events).
+//
+// It must not touch anything outside its namespace, its bridge and its StateDir, and it
+// knows nothing of the orchestrator: the agent drives it through runtime.Controller.
+package containerd

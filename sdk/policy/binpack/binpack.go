@@ -1,0 +1,84 @@
+// Package binpack is the reference bin-packing scheduler: after the same
+// filters as spread, each task goes to the fullest node that still fits it
+// (least free cpu fraction + free memory fraction, then most tasks, then
+// lowest index), so a batch lands on as few nodes as possible. Placement
+// preferences are ignored. Pure; used natively and by the built-in binpack
+// Wasm guest.
+package binpack
+
+import (
+	"github.com/shoal-project/shoal/sdk"
+	"github.com/shoal-project/shoal/sdk/policy/filter"
+	"github.com/shoal-project/shoal/sdk/policy/internal/heap"
+)
+
+// Schedule places every group of the request, in order.
+func Schedule(req *sdk.ScheduleRequest) *sdk.ScheduleResponse {
+	c := filter.NewCluster(req.Nodes)
+	resp := &sdk.ScheduleResponse{Groups: make([]sdk.GroupResult, len(req.Groups))}
+	for gi := range req.Groups {
+		resp.Groups[gi] = scheduleGroup(c, &req.Groups[gi])
+	}
+	return resp
+}
+
+func freeScore(c *filter.Cluster, i int) float64 {
+	var s float64
+	n := &c.Nodes[i]
+	if n.TotalNanoCPUs > 0 {
+		s += float64(c.FreeCPU[i]) / float64(n.TotalNanoCPUs)
+	}
+	if n.TotalMemoryBytes > 0 {
+		s += float64(c.FreeMem[i]) / float64(n.TotalMemoryBytes)
+	}
+	return s
+}
+
+func scheduleGroup(c *filter.Cluster, g *sdk.TaskGroup) sdk.GroupResult {
+	reason, detail, cons := filter.GroupError(g)
+	if reason != sdk.ReasonNone {
+		return filter.Unschedulable(g, reason, detail, sdk.Explanation{})
+	}
+	svc := c.ServiceCounts(g.ServiceID)
+	score := make([]float64, len(c.Nodes))
+	var items []int
+	for i := range c.Nodes {
+		if c.Check(i, g, cons) == filter.FailNone {
+			items = append(items, i)
+			score[i] = freeScore(c, i)
+		}
+	}
+	tasks := c.Tasks
+	h := heap.Heap{Items: items, Less: func(x, y int) bool {
+		if score[x] != score[y] {
+			return score[x] < score[y]
+		}
+		if tasks[x] != tasks[y] {
+			return tasks[x] > tasks[y]
+		}
+		return x < y
+	}}
+	h.Init()
+	res := sdk.GroupResult{Placements: make([]int32, g.Count)}
+	for t := range res.Placements {
+		if h.Len() == 0 {
+			for k := t; k < len(res.Placements); k++ {
+				res.Placements[k] = sdk.Unschedulable
+			}
+			res.Reason = sdk.ReasonNoSuitableNode
+			res.Explanation = c.Explain(g, cons)
+			break
+		}
+		n := h.Top()
+		c.Place(n, g)
+		score[n] = freeScore(c, n)
+		if c.Fits(n, g, svc) != filter.FailNone {
+			h.Pop()
+		} else {
+			// The key only decreased: the node stays on top.
+			h.FixTop()
+		}
+		res.Placements[t] = int32(n)
+	}
+	return res
+}

@@ -1,0 +1,132 @@
+package spread_test
+
+import (
+	"fmt"
+	"testing"
+
+	"pgregory.net/rapid"
+
+	"github.com/shoal-project/shoal/sdk"
+	"github.com/shoal-project/shoal/sdk/policy/filter"
+	"github.com/shoal-project/shoal/sdk/policy/policytest"
+	"github.com/shoal-project/shoal/sdk/policy/spread"
+)
+
+func TestValidAnswers(t *testing.T) {
+	// Never over free resources, never violates a constraint or a filter:
+	// filter.Validate replays every placement.
+	rapid.Check(t, func(t *rapid.T) {
+		req := &sdk.ScheduleRequest{Nodes: policytest.Nodes(t, 12), Groups: policytest.Groups(t, 4)}
+		resp := spread.Schedule(req)
+		if err := filter.Validate(req, resp); err != nil {
+			t.Fatal(err)
+		}
+		// A task left unschedulable means no node could take it.
+		for gi, g := range resp.Groups {
+			for _, p := range g.Placements {
+				if p == sdk.Unschedulable && g.Reason == sdk.ReasonNone {
+					t.Fatalf("group %d: unschedulable without a reason", gi)
+				}
+			}
+		}
+	})
+}
+
+func TestEvenOnEqualNodes(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(1, 30).Draw(t, "nodes")
+		tasks := rapid.IntRange(0, 200).Draw(t, "tasks")
+		req := &sdk.ScheduleRequest{Nodes: make([]sdk.Node, n)}
+		for i := range req.Nodes {
+			req.Nodes[i] = sdk.Node{ID: fmt.Sprint(i), Ready: true}
+		}
+		req.Groups = []sdk.TaskGroup{{ServiceID: "s", Count: uint32(tasks)}}
+		resp := spread.Schedule(req)
+		counts := make([]int, n)
+		for _, p := range resp.Groups[0].Placements {
+			if p < 0 {
+				t.Fatal("unschedulable on an empty cluster")
+			}
+			counts[p]++
+		}
+		lo, hi := counts[0], counts[0]
+		for _, c := range counts {
+			lo, hi = min(lo, c), max(hi, c)
+		}
+		if hi-lo > 1 {
+			t.Fatalf("uneven spread: %v", counts)
+		}
+	})
+}
+
+func TestPreferenceSpreadsZonesFirst(t *testing.T) {
+	// Zone a has 4 nodes, b has 1: with a zone preference each zone gets
+	// half the tasks.
+	req := &sdk.ScheduleRequest{}
+	for i, z := range []string{"a", "a", "a", "a", "b"} {
+		req.Nodes = append(req.Nodes, sdk.Node{ID: fmt.Sprint(i), Ready: true, Labels: map[string]string{"zone": z}})
+	}
+	req.Groups = []sdk.TaskGroup{{ServiceID: "s", Count: 10, Preferences: []string{"node.labels.zone"}}}
+	resp := spread.Schedule(req)
+	perZone := map[string]int{}
+	for _, p := range resp.Groups[0].Placements {
+		perZone[req.Nodes[p].Labels["zone"]]++
+	}
+	if perZone["a"] != 5 || perZone["b"] != 5 {
+		t.Fatalf("per zone: %v", perZone)
+	}
+}
+
+func TestFewestServiceTasksThenFewestTotal(t *testing.T) {
+	req := &sdk.ScheduleRequest{Nodes: []sdk.Node{
+		{ID: "busy", Ready: true, TaskCount: 9},
+		{ID: "hasSvc", Ready: true, TaskCount: 1, ServiceTasks: map[string]uint32{"s": 1}},
+		{ID: "idle", Ready: true, TaskCount: 2},
+	}, Groups: []sdk.TaskGroup{{ServiceID: "s", Count: 2}}}
+	got := spread.Schedule(req).Groups[0].Placements
+	// First to idle (0 of s, 2 total), then busy (0 of s, 9 total).
+	if got[0] != 2 || got[1] != 0 {
+		t.Fatalf("got %v", got)
+	}
+}
+
+func TestExplanation(t *testing.T) {
+	req := &sdk.ScheduleRequest{Nodes: []sdk.Node{
+		{ID: "a", Ready: true, FreeMemoryBytes: 1 << 20},
+		{ID: "b", Ready: true, FreeMemoryBytes: 1 << 20},
+		{ID: "c", Ready: true, Availability: sdk.AvailabilityDrain, FreeMemoryBytes: 1 << 40},
+		{ID: "d", Ready: true, FreeMemoryBytes: 1 << 30},
+	}, Groups: []sdk.TaskGroup{{ServiceID: "s", Count: 2, MemoryBytes: 1 << 30}}}
+	g := spread.Schedule(req).Groups[0]
+	if g.Placements[0] != 3 || g.Placements[1] != sdk.Unschedulable {
+		t.Fatalf("placements %v", g.Placements)
+	}
+	if got, want := g.Message(), "no suitable node: 1 drained, 3 nodes lack memory"; got != want {
+		t.Fatalf("got %q want %q", got, want)
+	}
+}
+
+func TestInvalidConstraint(t *testing.T) {
+	req := &sdk.ScheduleRequest{Nodes: []sdk.Node{{ID: "a", Ready: true}},
+		Groups: []sdk.TaskGroup{{ServiceID: "s", Count: 1, Constraints: []string{"node.color==red"}}}}
+	g := spread.Schedule(req).Groups[0]
+	if g.Reason != sdk.ReasonInvalidConstraint || g.Placements[0] != sdk.Unschedulable {
+		t.Fatalf("got %+v", g)
+	}
+}
+
+func BenchmarkSpread100kOn2400(b *testing.B) {
+	req := policytest.Uniform(2400, 100_000)
+	b.ResetTimer()
+	for b.Loop() {
+		spread.Schedule(req)
+	}
+}
+
+func BenchmarkSpread100kOn2400WithPreferences(b *testing.B) {
+	req := policytest.Uniform(2400, 100_000)
+	req.Groups[0].Preferences = []string{"node.labels.zone", "node.labels.rack"}
+	for b.Loop() {
+		spread.Schedule(req)
+	}
+}

@@ -29,7 +29,8 @@ func ServerTLSConfig(root *RootCA, cert tls.Certificate) *tls.Config {
 // ClientTLSConfig is a node's or admin's configuration for calling another
 // node: it trusts root alone, checks the server's certificate against
 // serverName (use [ManagerServerName] to insist on a manager; empty means
-// the dialed host), and presents cert if it is not nil.
+// the dialed host), and presents cert if it is not nil, whatever CAs the
+// server says it accepts.
 func ClientTLSConfig(root *RootCA, cert *tls.Certificate, serverName string) *tls.Config {
 	cfg := &tls.Config{
 		MinVersion:       tls.VersionTLS13,
@@ -39,7 +40,14 @@ func ClientTLSConfig(root *RootCA, cert *tls.Certificate, serverName string) *tl
 		VerifyConnection: verifyPeerCluster(root.ClusterID()),
 	}
 	if cert != nil {
-		cfg.Certificates = []tls.Certificate{*cert}
+		c := *cert
+		// Always present the certificate, even if the server's list of
+		// acceptable CAs does not name its issuer: a node holding a
+		// certificate from the wrong CA must fail the handshake loudly
+		// rather than be silently downgraded to an anonymous caller.
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return &c, nil
+		}
 	}
 	return cfg
 }

@@ -1,0 +1,55 @@
+// Package store is shoal's replicated in-memory cluster state.
+//
+// It owns the whole cluster state of a manager (clusters, nodes, services,
+// tasks, networks and plugin modules) held in memory with secondary indexes,
+// read transactions (View), write transactions (Update, Batch) that become one
+// Raft entry each, the watch queue that announces applied changes, and the
+// Raft state machine (Apply, Snapshot, Restore) that makes every manager hold
+// the same state. It must not touch the Raft log, the network, the disk or
+// any other component: it only talks to a Proposer (core/raft's *Node in
+// production, a MemoryProposer in tests).
+//
+// # Objects and ownership
+//
+// Stored objects are immutable: Apply stores freshly decoded messages and
+// replaces them as a whole, it never mutates one in place. Reads through
+// ReadTx.Get*/Find* return clones the caller may change freely. ReadTx.Range
+// and the objects inside an Event are shared and read-only: clone them
+// (proto.Clone) before changing them.
+//
+// # Writes
+//
+// Update runs fn against a Tx that sees the store plus its own uncommitted
+// writes, then proposes all its changes as ONE StoreRequest. Writers on one
+// store are serialised by an update lock held across propose-and-wait, so the
+// leader's writers never conflict with each other. Apply re-checks everything
+// (Create of an existing ID -> ErrExist, Update/Remove of a missing object ->
+// ErrNotExist, stale Meta.Version -> ErrSequenceConflict, duplicate unique
+// name -> ErrNameConflict); an entry applies all-or-nothing and
+// deterministically. Apply sets Meta.Version to the entry's Raft index; the
+// timestamps come from the proposer's clock inside the payload.
+//
+// Tx reads are "read committed": each read sees the latest applied state plus
+// the Tx's own writes; version checks at Apply make any write based on a
+// stale read of that object fail.
+//
+// # Locks (read before calling from inside callbacks)
+//
+// View holds the store's read lock while fn runs: do not call Update, Batch,
+// View or Apply from inside a View callback. Update and Batch hold the update
+// lock while fn runs: do not call Update or Batch from inside them (View is
+// fine).
+//
+// # Watching
+//
+// Watch/ViewAndWatch subscribe to events. After each successfully applied
+// entry every watcher receives the entry's Create/Update/Remove events in
+// action order followed by EventCommit{Index}. Each watcher has its own queue
+// drained by its own goroutine, so a slow watcher never blocks Apply; when a
+// watcher's queue exceeds its limit (WithWatchQueueLimit) the queue is dropped
+// and the watcher receives one EventResync with Err = ErrWatcherFellBehind,
+// then its channel is closed. Restore delivers EventResync with Err =
+// ErrRestored (after the events already queued) and closes the channel; Close
+// does the same with ErrStoreClosed. A closed channel you did not cancel
+// means: read the state again with ViewAndWatch.
+package store

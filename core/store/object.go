@@ -1,0 +1,197 @@
+package store
+
+import (
+	"fmt"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// Kind names a stored object type.
+type Kind uint8
+
+// The stored kinds.
+const (
+	KindCluster Kind = iota + 1
+	KindNode
+	KindService
+	KindTask
+	KindNetwork
+	KindPlugin
+
+	numKinds = int(KindPlugin)
+)
+
+var kindNames = [...]string{"unknown", "cluster", "node", "service", "task", "network", "plugin"}
+
+// Kinds lists every stored kind in a fixed order.
+func Kinds() []Kind {
+	return []Kind{KindCluster, KindNode, KindService, KindTask, KindNetwork, KindPlugin}
+}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// Valid reports whether k is one of the stored kinds.
+func (k Kind) Valid() bool { return k >= KindCluster && k <= KindPlugin }
+
+// ParseKind is the inverse of Kind.String.
+func ParseKind(s string) (Kind, bool) {
+	for _, k := range Kinds() {
+		if k.String() == s {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
+// Object is any stored message: *shoalv1.Cluster, *shoalv1.Node,
+// *shoalv1.Service, *shoalv1.Task, *shoalv1.Network or *shoalv1.PluginModule.
+type Object interface {
+	proto.Message
+	GetId() string
+	GetMeta() *shoalv1.Meta
+}
+
+// KindOf returns the kind of o, or 0 when o is not a stored type (or a nil pointer).
+func KindOf(o Object) Kind {
+	switch v := o.(type) {
+	case *shoalv1.Cluster:
+		if v != nil {
+			return KindCluster
+		}
+	case *shoalv1.Node:
+		if v != nil {
+			return KindNode
+		}
+	case *shoalv1.Service:
+		if v != nil {
+			return KindService
+		}
+	case *shoalv1.Task:
+		if v != nil {
+			return KindTask
+		}
+	case *shoalv1.Network:
+		if v != nil {
+			return KindNetwork
+		}
+	case *shoalv1.PluginModule:
+		if v != nil {
+			return KindPlugin
+		}
+	}
+	return 0
+}
+
+// cloneObject deep-copies o.
+func cloneObject(o Object) Object {
+	if o == nil {
+		return nil
+	}
+	return proto.Clone(o).(Object)
+}
+
+// setMeta replaces o's meta. o must be a valid stored type.
+func setMeta(o Object, m *shoalv1.Meta) {
+	switch v := o.(type) {
+	case *shoalv1.Cluster:
+		v.Meta = m
+	case *shoalv1.Node:
+		v.Meta = m
+	case *shoalv1.Service:
+		v.Meta = m
+	case *shoalv1.Task:
+		v.Meta = m
+	case *shoalv1.Network:
+		v.Meta = m
+	case *shoalv1.PluginModule:
+		v.Meta = m
+	}
+}
+
+// newEmpty returns an empty object of kind k carrying only id and meta (used for removals).
+func newEmpty(k Kind, id string, m *shoalv1.Meta) Object {
+	switch k {
+	case KindCluster:
+		return &shoalv1.Cluster{Id: id, Meta: m}
+	case KindNode:
+		return &shoalv1.Node{Id: id, Meta: m}
+	case KindService:
+		return &shoalv1.Service{Id: id, Meta: m}
+	case KindTask:
+		return &shoalv1.Task{Id: id, Meta: m}
+	case KindNetwork:
+		return &shoalv1.Network{Id: id, Meta: m}
+	case KindPlugin:
+		return &shoalv1.PluginModule{Id: id, Meta: m}
+	}
+	return nil
+}
+
+// wrap puts o into a StoreObject.
+func wrap(o Object) *shoalv1.StoreObject {
+	switch v := o.(type) {
+	case *shoalv1.Cluster:
+		return &shoalv1.StoreObject{Object: &shoalv1.StoreObject_Cluster{Cluster: v}}
+	case *shoalv1.Node:
+		return &shoalv1.StoreObject{Object: &shoalv1.StoreObject_Node{Node: v}}
+	case *shoalv1.Service:
+		return &shoalv1.StoreObject{Object: &shoalv1.StoreObject_Service{Service: v}}
+	case *shoalv1.Task:
+		return &shoalv1.StoreObject{Object: &shoalv1.StoreObject_Task{Task: v}}
+	case *shoalv1.Network:
+		return &shoalv1.StoreObject{Object: &shoalv1.StoreObject_Network{Network: v}}
+	case *shoalv1.PluginModule:
+		return &shoalv1.StoreObject{Object: &shoalv1.StoreObject_Plugin{Plugin: v}}
+	}
+	return nil
+}
+
+// unwrap takes the object out of a StoreObject, validating it.
+func unwrap(so *shoalv1.StoreObject) (Object, Kind, error) {
+	var o Object
+	switch v := so.GetObject().(type) {
+	case *shoalv1.StoreObject_Cluster:
+		o = v.Cluster
+	case *shoalv1.StoreObject_Node:
+		o = v.Node
+	case *shoalv1.StoreObject_Service:
+		o = v.Service
+	case *shoalv1.StoreObject_Task:
+		o = v.Task
+	case *shoalv1.StoreObject_Network:
+		o = v.Network
+	case *shoalv1.StoreObject_Plugin:
+		o = v.Plugin
+	default:
+		return nil, 0, fmt.Errorf("%w: store object without a value", ErrInvalidObject)
+	}
+	k := KindOf(o)
+	if k == 0 {
+		return nil, 0, fmt.Errorf("%w: empty %T", ErrInvalidObject, o)
+	}
+	if o.GetId() == "" {
+		return nil, 0, fmt.Errorf("%w: %s without id", ErrInvalidObject, k)
+	}
+	return o, k, nil
+}
+
+// checkObject validates an object handed to a Tx.
+func checkObject(o Object) (Kind, error) {
+	if o == nil {
+		return 0, fmt.Errorf("%w: nil", ErrInvalidObject)
+	}
+	k := KindOf(o)
+	if k == 0 {
+		return 0, fmt.Errorf("%w: unsupported type %T", ErrInvalidObject, o)
+	}
+	if o.GetId() == "" {
+		return 0, fmt.Errorf("%w: %s without id", ErrInvalidObject, k)
+	}
+	return k, nil
+}

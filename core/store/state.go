@@ -1,0 +1,186 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+)
+
+// table holds the objects of one kind and their secondary indexes.
+type table struct {
+	kind Kind
+	objs map[string]Object
+	idx  []map[string]map[string]Object // aligned with indexDefs[kind]
+}
+
+// state is the whole in-memory cluster state. It is not safe for concurrent
+// use: the Store guards it with its RWMutex. Objects in it are never mutated.
+type state struct {
+	tables [numKinds + 1]*table
+}
+
+func newState() *state {
+	st := &state{}
+	for _, k := range Kinds() {
+		t := &table{kind: k, objs: make(map[string]Object)}
+		t.idx = make([]map[string]map[string]Object, len(indexDefs[k]))
+		for i := range t.idx {
+			t.idx[i] = make(map[string]map[string]Object)
+		}
+		st.tables[k] = t
+	}
+	return st
+}
+
+func (st *state) get(k Kind, id string) Object {
+	if !k.Valid() {
+		return nil
+	}
+	return st.tables[k].objs[id]
+}
+
+// put inserts or replaces o and returns the object it replaced.
+func (st *state) put(k Kind, o Object) Object {
+	t := st.tables[k]
+	id := o.GetId()
+	old := t.objs[id]
+	if old != nil {
+		t.unindex(old)
+	}
+	t.objs[id] = o
+	for i, def := range indexDefs[k] {
+		key, ok := def.key(o)
+		if !ok {
+			continue
+		}
+		set := t.idx[i][key]
+		if set == nil {
+			set = make(map[string]Object, 1)
+			t.idx[i][key] = set
+		}
+		set[id] = o
+	}
+	return old
+}
+
+// del removes the object with id and returns it (nil if absent).
+func (st *state) del(k Kind, id string) Object {
+	t := st.tables[k]
+	old := t.objs[id]
+	if old == nil {
+		return nil
+	}
+	t.unindex(old)
+	delete(t.objs, id)
+	return old
+}
+
+func (t *table) unindex(o Object) {
+	id := o.GetId()
+	for i, def := range indexDefs[t.kind] {
+		key, ok := def.key(o)
+		if !ok {
+			continue
+		}
+		set := t.idx[i][key]
+		delete(set, id)
+		if len(set) == 0 {
+			delete(t.idx[i], key)
+		}
+	}
+}
+
+// nameConflict reports a unique-index key of o held by another object.
+func (st *state) nameConflict(k Kind, o Object) error {
+	t := st.tables[k]
+	for i, def := range indexDefs[k] {
+		if !def.unique {
+			continue
+		}
+		key, ok := def.key(o)
+		if !ok {
+			continue
+		}
+		for other := range t.idx[i][key] {
+			if other != o.GetId() {
+				return fmt.Errorf("%w: %s %s %q is taken by %s", ErrNameConflict, k, def.name, key, other)
+			}
+		}
+	}
+	return nil
+}
+
+// find returns the (shared, unsorted) objects of kind k selected by by.
+func (st *state) find(k Kind, by By) ([]Object, error) {
+	if !k.Valid() {
+		return nil, fmt.Errorf("%w: kind %s", ErrInvalidFindBy, k)
+	}
+	t := st.tables[k]
+	switch b := by.(type) {
+	case byAll:
+		out := make([]Object, 0, len(t.objs))
+		for _, o := range t.objs {
+			out = append(out, o)
+		}
+		return out, nil
+	case byIDPrefix:
+		var out []Object
+		if o, ok := t.objs[b.prefix]; ok && b.prefix != "" {
+			// Fast path for a full ID; other IDs may still share the prefix.
+			out = append(out, o)
+			for id, o := range t.objs {
+				if id != b.prefix && strings.HasPrefix(id, b.prefix) {
+					out = append(out, o)
+				}
+			}
+			return out, nil
+		}
+		for id, o := range t.objs {
+			if strings.HasPrefix(id, b.prefix) {
+				out = append(out, o)
+			}
+		}
+		return out, nil
+	case byIndex:
+		p := indexPos(k, b.index)
+		if p < 0 {
+			return nil, invalidBy(k, by)
+		}
+		set := t.idx[p][b.key]
+		out := make([]Object, 0, len(set))
+		for _, o := range set {
+			out = append(out, o)
+		}
+		return out, nil
+	}
+	return nil, invalidBy(k, by)
+}
+
+// count returns how many objects of kind k by selects.
+func (st *state) count(k Kind, by By) (int, error) {
+	if !k.Valid() {
+		return 0, fmt.Errorf("%w: kind %s", ErrInvalidFindBy, k)
+	}
+	t := st.tables[k]
+	switch b := by.(type) {
+	case byAll:
+		return len(t.objs), nil
+	case byIndex:
+		p := indexPos(k, b.index)
+		if p < 0 {
+			return 0, invalidBy(k, by)
+		}
+		return len(t.idx[p][b.key]), nil
+	}
+	objs, err := st.find(k, by)
+	return len(objs), err
+}
+
+func invalidBy(k Kind, by By) error {
+	switch b := by.(type) {
+	case byIndex:
+		return fmt.Errorf("%w: %s has no %q index", ErrInvalidFindBy, k, b.index)
+	case nil:
+		return fmt.Errorf("%w: nil selector", ErrInvalidFindBy)
+	}
+	return fmt.Errorf("%w: %T for %s", ErrInvalidFindBy, by, k)
+}

@@ -1,0 +1,270 @@
+package store
+
+import (
+	"fmt"
+	"strings"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// op is one decoded, validated action.
+type op struct {
+	act  shoalv1.StoreActionKind
+	kind Kind
+	obj  Object
+}
+
+// undo restores (kind, id) to old (nil: absent).
+type undo struct {
+	kind Kind
+	id   string
+	old  Object
+}
+
+func decodeRequest(payload []byte) ([]op, error) {
+	var req shoalv1.StoreRequest
+	if err := proto.Unmarshal(payload, &req); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidPayload, err)
+	}
+	ops := make([]op, 0, len(req.GetActions()))
+	for i, a := range req.GetActions() {
+		switch a.GetKind() {
+		case shoalv1.StoreActionKind_STORE_ACTION_KIND_CREATE,
+			shoalv1.StoreActionKind_STORE_ACTION_KIND_UPDATE,
+			shoalv1.StoreActionKind_STORE_ACTION_KIND_REMOVE:
+		default:
+			return nil, fmt.Errorf("%w: action %d: unknown kind %v", ErrInvalidPayload, i, a.GetKind())
+		}
+		o, k, err := unwrap(a.GetObject())
+		if err != nil {
+			return nil, fmt.Errorf("%w: action %d: %w", ErrInvalidPayload, i, err)
+		}
+		ops = append(ops, op{act: a.GetKind(), kind: k, obj: o})
+	}
+	return ops, nil
+}
+
+// Apply applies one committed entry: a marshalled shoalv1.StoreRequest. It is
+// deterministic and all-or-nothing: on any error (ErrInvalidPayload,
+// ErrExist, ErrNotExist, ErrSequenceConflict, ErrNameConflict) the state is
+// unchanged and no event is published; the index still counts as applied.
+// ErrStaleIndex for index <= AppliedIndex (nothing changes).
+func (s *Store) Apply(index uint64, payload []byte) error {
+	ops, err := decodeRequest(payload)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if index <= s.index {
+		return fmt.Errorf("%w: %d <= %d", ErrStaleIndex, index, s.index)
+	}
+	s.index = index
+	if err != nil {
+		s.log.Debug("store: rejected entry", "index", index, "err", err)
+		return err
+	}
+	events, err := s.st.apply(index, ops)
+	if err != nil {
+		s.log.Debug("store: rejected entry", "index", index, "err", err)
+		return err
+	}
+	s.publish(append(events, Event{Kind: EventCommit, Index: index}))
+	return nil
+}
+
+// apply runs ops against the state, rolling everything back on error.
+func (st *state) apply(index uint64, ops []op) ([]Event, error) {
+	undos := make([]undo, 0, len(ops))
+	events := make([]Event, 0, len(ops)+1)
+	fail := func(i int, o op, err error) ([]Event, error) {
+		for j := len(undos) - 1; j >= 0; j-- {
+			u := undos[j]
+			if u.old == nil {
+				st.del(u.kind, u.id)
+			} else {
+				st.put(u.kind, u.old)
+			}
+		}
+		return nil, fmt.Errorf("action %d (%s %s %s): %w", i, actName(o.act), o.kind, o.obj.GetId(), err)
+	}
+	for i, o := range ops {
+		id := o.obj.GetId()
+		cur := st.get(o.kind, id)
+		switch o.act {
+		case shoalv1.StoreActionKind_STORE_ACTION_KIND_CREATE:
+			if cur != nil {
+				return fail(i, o, ErrExist)
+			}
+			if err := st.nameConflict(o.kind, o.obj); err != nil {
+				return fail(i, o, err)
+			}
+			m := o.obj.GetMeta()
+			if m == nil {
+				m = &shoalv1.Meta{}
+				setMeta(o.obj, m)
+			}
+			m.Version = index
+			st.put(o.kind, o.obj)
+			undos = append(undos, undo{kind: o.kind, id: id})
+			events = append(events, Event{Kind: EventCreate, ObjectKind: o.kind, Object: o.obj, Index: index})
+		case shoalv1.StoreActionKind_STORE_ACTION_KIND_UPDATE:
+			if cur == nil {
+				return fail(i, o, ErrNotExist)
+			}
+			if have, want := o.obj.GetMeta().GetVersion(), cur.GetMeta().GetVersion(); have != want {
+				return fail(i, o, fmt.Errorf("%w: stored version %d, update names %d", ErrSequenceConflict, want, have))
+			}
+			if err := st.nameConflict(o.kind, o.obj); err != nil {
+				return fail(i, o, err)
+			}
+			m := o.obj.GetMeta()
+			if m == nil {
+				m = &shoalv1.Meta{}
+				setMeta(o.obj, m)
+			}
+			m.Version = index
+			m.CreatedAt = cur.GetMeta().GetCreatedAt()
+			st.put(o.kind, o.obj)
+			undos = append(undos, undo{kind: o.kind, id: id, old: cur})
+			events = append(events, Event{Kind: EventUpdate, ObjectKind: o.kind, Object: o.obj, Old: cur, Index: index})
+		case shoalv1.StoreActionKind_STORE_ACTION_KIND_REMOVE:
+			if cur == nil {
+				return fail(i, o, ErrNotExist)
+			}
+			if have, want := o.obj.GetMeta().GetVersion(), cur.GetMeta().GetVersion(); have != want {
+				return fail(i, o, fmt.Errorf("%w: stored version %d, removal names %d", ErrSequenceConflict, want, have))
+			}
+			st.del(o.kind, id)
+			undos = append(undos, undo{kind: o.kind, id: id, old: cur})
+			events = append(events, Event{Kind: EventRemove, ObjectKind: o.kind, Object: cur, Old: cur, Index: index})
+		}
+	}
+	return events, nil
+}
+
+func actName(a shoalv1.StoreActionKind) string {
+	switch a {
+	case shoalv1.StoreActionKind_STORE_ACTION_KIND_CREATE:
+		return "create"
+	case shoalv1.StoreActionKind_STORE_ACTION_KIND_UPDATE:
+		return "update"
+	case shoalv1.StoreActionKind_STORE_ACTION_KIND_REMOVE:
+		return "remove"
+	}
+	return a.String()
+}
+
+// Snapshot returns the whole state as a marshalled shoalv1.StoreSnapshot
+// (objects sorted by ID, deterministic encoding). Use AppliedIndex under the
+// same Raft apply sequence to know which index it reflects, or
+// SnapshotWithIndex.
+func (s *Store) Snapshot() ([]byte, error) {
+	data, _, err := s.SnapshotWithIndex()
+	return data, err
+}
+
+// SnapshotWithIndex is Snapshot plus the applied index it reflects.
+func (s *Store) SnapshotWithIndex() ([]byte, uint64, error) {
+	var objs [numKinds + 1][]Object
+	s.mu.RLock()
+	index := s.index
+	for _, k := range Kinds() {
+		objs[k], _ = s.st.find(k, All())
+	}
+	s.mu.RUnlock()
+	// Stored objects are immutable: marshal outside the lock.
+	snap := &shoalv1.StoreSnapshot{}
+	for _, k := range Kinds() {
+		sortByID(objs[k])
+		for _, o := range objs[k] {
+			switch v := o.(type) {
+			case *shoalv1.Cluster:
+				snap.Clusters = append(snap.Clusters, v)
+			case *shoalv1.Node:
+				snap.Nodes = append(snap.Nodes, v)
+			case *shoalv1.Service:
+				snap.Services = append(snap.Services, v)
+			case *shoalv1.Task:
+				snap.Tasks = append(snap.Tasks, v)
+			case *shoalv1.Network:
+				snap.Networks = append(snap.Networks, v)
+			case *shoalv1.PluginModule:
+				snap.Plugins = append(snap.Plugins, v)
+			}
+		}
+	}
+	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(snap)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: marshal snapshot: %w", err)
+	}
+	return data, index, nil
+}
+
+// Restore replaces the whole state with a snapshot taken at index. On
+// success every watcher receives EventResync{Err: ErrRestored} after the
+// events already queued, and its channel is closed. On error nothing changes.
+func (s *Store) Restore(index uint64, data []byte) error {
+	var snap shoalv1.StoreSnapshot
+	if err := proto.Unmarshal(data, &snap); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidSnapshot, err)
+	}
+	st := newState()
+	var objs []Object
+	for _, o := range snap.GetClusters() {
+		objs = append(objs, o)
+	}
+	for _, o := range snap.GetNodes() {
+		objs = append(objs, o)
+	}
+	for _, o := range snap.GetServices() {
+		objs = append(objs, o)
+	}
+	for _, o := range snap.GetTasks() {
+		objs = append(objs, o)
+	}
+	for _, o := range snap.GetNetworks() {
+		objs = append(objs, o)
+	}
+	for _, o := range snap.GetPlugins() {
+		objs = append(objs, o)
+	}
+	for _, o := range objs {
+		k, err := checkObject(o)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidSnapshot, err)
+		}
+		if st.get(k, o.GetId()) != nil {
+			return fmt.Errorf("%w: duplicate %s %s", ErrInvalidSnapshot, k, o.GetId())
+		}
+		if err := st.nameConflict(k, o); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalidSnapshot, err)
+		}
+		if o.GetMeta() == nil {
+			setMeta(o, &shoalv1.Meta{})
+		}
+		st.put(k, o)
+	}
+
+	s.mu.Lock()
+	s.st = st
+	s.index = index
+	s.endWatchers(ErrRestored)
+	s.mu.Unlock()
+	s.log.Info("store: restored snapshot", "index", index, "objects", len(objs))
+	return nil
+}
+
+// dump renders the whole state compactly, one object per line (tests, debugging).
+func (s *Store) dump() string {
+	var b strings.Builder
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, k := range Kinds() {
+		objs, _ := s.st.find(k, All())
+		sortByID(objs)
+		for _, o := range objs {
+			fmt.Fprintf(&b, "%s %s v%d\n", k, o.GetId(), o.GetMeta().GetVersion())
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,469 @@
+package store
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// ReadTx reads the store. Get* return nil when the object does not exist.
+// Get*, Find* and Find return clones the caller owns; Range hands out shared
+// read-only objects without copying (the fast path for large scans). Results
+// are sorted by ID.
+type ReadTx interface {
+	GetCluster(id string) *shoalv1.Cluster
+	GetNode(id string) *shoalv1.Node
+	GetService(id string) *shoalv1.Service
+	GetTask(id string) *shoalv1.Task
+	GetNetwork(id string) *shoalv1.Network
+	GetPlugin(id string) *shoalv1.PluginModule
+
+	FindClusters(by By) ([]*shoalv1.Cluster, error)
+	FindNodes(by By) ([]*shoalv1.Node, error)
+	FindServices(by By) ([]*shoalv1.Service, error)
+	FindTasks(by By) ([]*shoalv1.Task, error)
+	FindNetworks(by By) ([]*shoalv1.Network, error)
+	FindPlugins(by By) ([]*shoalv1.PluginModule, error)
+
+	// Get returns a clone of the object of kind k with id, or nil.
+	Get(k Kind, id string) Object
+	// Find returns clones of the objects of kind k selected by by.
+	Find(k Kind, by By) ([]Object, error)
+	// Range calls fn for each selected object, in ID order, until fn returns
+	// false. The objects are shared: do not modify them.
+	Range(k Kind, by By, fn func(Object) bool) error
+	// Count returns how many objects of kind k by selects.
+	Count(k Kind, by By) (int, error)
+	// Resolve returns the ID of the one object of kind k whose ID equals
+	// idOrPrefix or, failing that, starts with it. ErrNotExist when none,
+	// ErrAmbiguousPrefix when several match.
+	Resolve(k Kind, idOrPrefix string) (string, error)
+}
+
+// Tx is a write transaction: a ReadTx that also sees its own writes.
+type Tx interface {
+	ReadTx
+	// Create adds a new object (a copy of obj is taken; Meta is set by the
+	// store). ErrExist if the ID exists, ErrNameConflict for a taken unique name.
+	Create(obj Object) error
+	// Update replaces an existing object. obj.Meta.Version must equal the
+	// version the Tx sees (as read through it), else ErrSequenceConflict.
+	Update(obj Object) error
+	// Delete removes the object of kind k with id. ErrNotExist if absent.
+	Delete(k Kind, id string) error
+}
+
+// reader is what read transactions read from: the locked state, or an overlay.
+// Returned objects are shared and read-only.
+type reader interface {
+	get(k Kind, id string) Object
+	find(k Kind, by By) ([]Object, error)
+}
+
+// lockedReader reads the store's state taking the read lock per call.
+type lockedReader struct{ s *Store }
+
+func (r lockedReader) get(k Kind, id string) Object {
+	r.s.mu.RLock()
+	defer r.s.mu.RUnlock()
+	return r.s.st.get(k, id)
+}
+
+func (r lockedReader) find(k Kind, by By) ([]Object, error) {
+	r.s.mu.RLock()
+	defer r.s.mu.RUnlock()
+	return r.s.st.find(k, by)
+}
+
+// change is one object touched by a transaction.
+type change struct {
+	kind        Kind
+	id          string
+	obj         Object // nil: deleted
+	existed     bool   // the object existed in the parent at first touch
+	origVersion uint64 // its version then
+	size        int    // estimated encoded size (batches only)
+}
+
+// overlay is a set of uncommitted changes on top of a parent reader.
+type overlay struct {
+	parent  reader
+	changes [numKinds + 1]map[string]*change
+	order   []*change
+	bytes   int
+}
+
+func newOverlay(parent reader) *overlay { return &overlay{parent: parent} }
+
+func (ov *overlay) lookup(k Kind, id string) *change {
+	if m := ov.changes[k]; m != nil {
+		return m[id]
+	}
+	return nil
+}
+
+func (ov *overlay) get(k Kind, id string) Object {
+	if c := ov.lookup(k, id); c != nil {
+		return c.obj
+	}
+	return ov.parent.get(k, id)
+}
+
+func (ov *overlay) find(k Kind, by By) ([]Object, error) {
+	base, err := ov.parent.find(k, by)
+	if err != nil {
+		return nil, err
+	}
+	m := ov.changes[k]
+	if len(m) == 0 {
+		return base, nil
+	}
+	out := base[:0]
+	for _, o := range base {
+		if _, touched := m[o.GetId()]; !touched {
+			out = append(out, o)
+		}
+	}
+	for _, c := range m {
+		if c.obj == nil {
+			continue
+		}
+		ok, err := matches(k, by, c.obj)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, c.obj)
+		}
+	}
+	return out, nil
+}
+
+// record notes that (k,id) now holds obj (nil = deleted) given the object
+// the overlay saw before (cur).
+func (ov *overlay) record(k Kind, id string, obj, cur Object) *change {
+	if c := ov.lookup(k, id); c != nil {
+		c.obj = obj
+		return c
+	}
+	c := &change{kind: k, id: id, obj: obj}
+	if cur != nil {
+		c.existed = true
+		c.origVersion = cur.GetMeta().GetVersion()
+	}
+	if ov.changes[k] == nil {
+		ov.changes[k] = make(map[string]*change)
+	}
+	ov.changes[k][id] = c
+	ov.order = append(ov.order, c)
+	return c
+}
+
+// merge folds child (whose parent is ov) into ov, updating size estimates.
+func (ov *overlay) merge(child *overlay) {
+	for _, cc := range child.order {
+		size := changeSize(cc)
+		if c := ov.lookup(cc.kind, cc.id); c != nil {
+			ov.bytes += size - c.size
+			c.obj, c.size = cc.obj, size
+			continue
+		}
+		cc.size = size
+		ov.bytes += size
+		if ov.changes[cc.kind] == nil {
+			ov.changes[cc.kind] = make(map[string]*change)
+		}
+		ov.changes[cc.kind][cc.id] = cc
+		ov.order = append(ov.order, cc)
+	}
+}
+
+func changeSize(c *change) int {
+	if c.obj == nil {
+		return len(c.id) + 24
+	}
+	return proto.Size(c.obj) + 16
+}
+
+// actions turns the overlay into store actions, in first-touch order.
+func (ov *overlay) actions() []*shoalv1.StoreAction {
+	out := make([]*shoalv1.StoreAction, 0, len(ov.order))
+	for _, c := range ov.order {
+		switch {
+		case c.existed && c.obj == nil:
+			out = append(out, &shoalv1.StoreAction{
+				Kind:   shoalv1.StoreActionKind_STORE_ACTION_KIND_REMOVE,
+				Object: wrap(newEmpty(c.kind, c.id, &shoalv1.Meta{Version: c.origVersion})),
+			})
+		case c.existed:
+			// The overlay owns c.obj; a delete-then-create carries version 0.
+			c.obj.GetMeta().Version = c.origVersion
+			out = append(out, &shoalv1.StoreAction{
+				Kind:   shoalv1.StoreActionKind_STORE_ACTION_KIND_UPDATE,
+				Object: wrap(c.obj),
+			})
+		case c.obj != nil:
+			out = append(out, &shoalv1.StoreAction{
+				Kind:   shoalv1.StoreActionKind_STORE_ACTION_KIND_CREATE,
+				Object: wrap(c.obj),
+			})
+		}
+	}
+	return out
+}
+
+// readTx implements ReadTx on a reader.
+type readTx struct {
+	r      reader
+	closed *bool
+}
+
+func sortByID(objs []Object) {
+	slices.SortFunc(objs, func(a, b Object) int { return strings.Compare(a.GetId(), b.GetId()) })
+}
+
+func (t readTx) Get(k Kind, id string) Object {
+	if t.closed != nil && *t.closed {
+		return nil
+	}
+	return cloneObject(t.r.get(k, id))
+}
+
+func (t readTx) Find(k Kind, by By) ([]Object, error) {
+	if t.closed != nil && *t.closed {
+		return nil, ErrTxClosed
+	}
+	objs, err := t.r.find(k, by)
+	if err != nil {
+		return nil, err
+	}
+	sortByID(objs)
+	out := make([]Object, len(objs))
+	for i, o := range objs {
+		out[i] = cloneObject(o)
+	}
+	return out, nil
+}
+
+func (t readTx) Range(k Kind, by By, fn func(Object) bool) error {
+	if t.closed != nil && *t.closed {
+		return ErrTxClosed
+	}
+	objs, err := t.r.find(k, by)
+	if err != nil {
+		return err
+	}
+	sortByID(objs)
+	for _, o := range objs {
+		if !fn(o) {
+			break
+		}
+	}
+	return nil
+}
+
+func (t readTx) Count(k Kind, by By) (int, error) {
+	if t.closed != nil && *t.closed {
+		return 0, ErrTxClosed
+	}
+	if v, ok := t.r.(viewReader); ok {
+		return v.st.count(k, by)
+	}
+	objs, err := t.r.find(k, by)
+	return len(objs), err
+}
+
+func (t readTx) Resolve(k Kind, idOrPrefix string) (string, error) {
+	if t.closed != nil && *t.closed {
+		return "", ErrTxClosed
+	}
+	if !k.Valid() {
+		return "", fmt.Errorf("%w: kind %s", ErrInvalidObject, k)
+	}
+	if idOrPrefix == "" {
+		return "", fmt.Errorf("%w: empty %s id", ErrNotExist, k)
+	}
+	if t.r.get(k, idOrPrefix) != nil {
+		return idOrPrefix, nil
+	}
+	objs, err := t.r.find(k, ByIDPrefix(idOrPrefix))
+	if err != nil {
+		return "", err
+	}
+	switch len(objs) {
+	case 0:
+		return "", fmt.Errorf("%w: %s %q", ErrNotExist, k, idOrPrefix)
+	case 1:
+		return objs[0].GetId(), nil
+	}
+	return "", fmt.Errorf("%w: %s %q matches %d objects", ErrAmbiguousPrefix, k, idOrPrefix, len(objs))
+}
+
+func getTyped[T Object](t readTx, k Kind, id string) T {
+	var zero T
+	o := t.Get(k, id)
+	if o == nil {
+		return zero
+	}
+	return o.(T)
+}
+
+func findTyped[T Object](t readTx, k Kind, by By) ([]T, error) {
+	objs, err := t.Find(k, by)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, len(objs))
+	for i, o := range objs {
+		out[i] = o.(T)
+	}
+	return out, nil
+}
+
+func (t readTx) GetCluster(id string) *shoalv1.Cluster {
+	return getTyped[*shoalv1.Cluster](t, KindCluster, id)
+}
+func (t readTx) GetNode(id string) *shoalv1.Node { return getTyped[*shoalv1.Node](t, KindNode, id) }
+func (t readTx) GetService(id string) *shoalv1.Service {
+	return getTyped[*shoalv1.Service](t, KindService, id)
+}
+func (t readTx) GetTask(id string) *shoalv1.Task { return getTyped[*shoalv1.Task](t, KindTask, id) }
+func (t readTx) GetNetwork(id string) *shoalv1.Network {
+	return getTyped[*shoalv1.Network](t, KindNetwork, id)
+}
+func (t readTx) GetPlugin(id string) *shoalv1.PluginModule {
+	return getTyped[*shoalv1.PluginModule](t, KindPlugin, id)
+}
+
+func (t readTx) FindClusters(by By) ([]*shoalv1.Cluster, error) {
+	return findTyped[*shoalv1.Cluster](t, KindCluster, by)
+}
+func (t readTx) FindNodes(by By) ([]*shoalv1.Node, error) {
+	return findTyped[*shoalv1.Node](t, KindNode, by)
+}
+func (t readTx) FindServices(by By) ([]*shoalv1.Service, error) {
+	return findTyped[*shoalv1.Service](t, KindService, by)
+}
+func (t readTx) FindTasks(by By) ([]*shoalv1.Task, error) {
+	return findTyped[*shoalv1.Task](t, KindTask, by)
+}
+func (t readTx) FindNetworks(by By) ([]*shoalv1.Network, error) {
+	return findTyped[*shoalv1.Network](t, KindNetwork, by)
+}
+func (t readTx) FindPlugins(by By) ([]*shoalv1.PluginModule, error) {
+	return findTyped[*shoalv1.PluginModule](t, KindPlugin, by)
+}
+
+// viewReader reads the state directly; the caller holds the read lock.
+type viewReader struct{ st *state }
+
+func (v viewReader) get(k Kind, id string) Object         { return v.st.get(k, id) }
+func (v viewReader) find(k Kind, by By) ([]Object, error) { return v.st.find(k, by) }
+
+// writeTx implements Tx on an overlay.
+type writeTx struct {
+	readTx
+	ov     *overlay
+	now    func() time.Time
+	closed bool
+}
+
+func newWriteTx(ov *overlay, now func() time.Time) *writeTx {
+	t := &writeTx{ov: ov, now: now}
+	t.readTx = readTx{r: ov, closed: &t.closed}
+	return t
+}
+
+func (t *writeTx) Create(obj Object) error {
+	if t.closed {
+		return ErrTxClosed
+	}
+	k, err := checkObject(obj)
+	if err != nil {
+		return err
+	}
+	id := obj.GetId()
+	if t.ov.get(k, id) != nil {
+		return fmt.Errorf("%w: %s %s", ErrExist, k, id)
+	}
+	o := cloneObject(obj)
+	ts := timestamppb.New(t.now())
+	setMeta(o, &shoalv1.Meta{CreatedAt: ts, UpdatedAt: ts})
+	if err := t.checkUnique(k, o); err != nil {
+		return err
+	}
+	t.ov.record(k, id, o, nil)
+	return nil
+}
+
+func (t *writeTx) Update(obj Object) error {
+	if t.closed {
+		return ErrTxClosed
+	}
+	k, err := checkObject(obj)
+	if err != nil {
+		return err
+	}
+	id := obj.GetId()
+	cur := t.ov.get(k, id)
+	if cur == nil {
+		return fmt.Errorf("%w: %s %s", ErrNotExist, k, id)
+	}
+	if have, want := obj.GetMeta().GetVersion(), cur.GetMeta().GetVersion(); have != want {
+		return fmt.Errorf("%w: %s %s has version %d, update names %d", ErrSequenceConflict, k, id, want, have)
+	}
+	o := cloneObject(obj)
+	setMeta(o, &shoalv1.Meta{
+		Version:   cur.GetMeta().GetVersion(),
+		CreatedAt: cur.GetMeta().GetCreatedAt(),
+		UpdatedAt: timestamppb.New(t.now()),
+	})
+	if err := t.checkUnique(k, o); err != nil {
+		return err
+	}
+	t.ov.record(k, id, o, cur)
+	return nil
+}
+
+func (t *writeTx) Delete(k Kind, id string) error {
+	if t.closed {
+		return ErrTxClosed
+	}
+	if !k.Valid() {
+		return fmt.Errorf("%w: kind %s", ErrInvalidObject, k)
+	}
+	cur := t.ov.get(k, id)
+	if cur == nil {
+		return fmt.Errorf("%w: %s %s", ErrNotExist, k, id)
+	}
+	t.ov.record(k, id, nil, cur)
+	return nil
+}
+
+// checkUnique refuses a unique key held by another object in the Tx's view.
+func (t *writeTx) checkUnique(k Kind, o Object) error {
+	for _, def := range indexDefs[k] {
+		if !def.unique {
+			continue
+		}
+		key, ok := def.key(o)
+		if !ok {
+			continue
+		}
+		holders, err := t.ov.find(k, byIndex{def.name, key})
+		if err != nil {
+			return err
+		}
+		for _, h := range holders {
+			if h.GetId() != o.GetId() {
+				return fmt.Errorf("%w: %s %s %q is taken by %s", ErrNameConflict, k, def.name, key, h.GetId())
+			}
+		}
+	}
+	return nil
+}

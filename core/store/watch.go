@@ -1,0 +1,314 @@
+package store
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+)
+
+// EventKind says what an Event reports.
+type EventKind uint8
+
+// Event kinds.
+const (
+	// EventCreate: Object was created.
+	EventCreate EventKind = iota + 1
+	// EventUpdate: Object replaced Old.
+	EventUpdate
+	// EventRemove: Object (== Old) was removed.
+	EventRemove
+	// EventCommit ends the events of the entry at Index. Never filtered.
+	EventCommit
+	// EventResync is the last event of a watcher before its channel is
+	// closed; Err says why (ErrWatcherFellBehind, ErrRestored,
+	// ErrStoreClosed). Never filtered.
+	EventResync
+)
+
+var eventKindNames = [...]string{"unknown", "create", "update", "remove", "commit", "resync"}
+
+func (k EventKind) String() string {
+	if int(k) < len(eventKindNames) {
+		return eventKindNames[k]
+	}
+	return fmt.Sprintf("event(%d)", uint8(k))
+}
+
+// Event is one change announced to watchers. Object and Old are shared by
+// all watchers and read-only: clone them before changing them.
+type Event struct {
+	Kind       EventKind
+	ObjectKind Kind   // kind of Object (create/update/remove)
+	Object     Object // the new object; for EventRemove the removed one
+	Old        Object // the previous object (update/remove)
+	Index      uint64 // Raft index of the entry
+	Err        error  // EventResync only
+}
+
+func (e Event) String() string {
+	switch e.Kind {
+	case EventCommit:
+		return fmt.Sprintf("commit %d", e.Index)
+	case EventResync:
+		return fmt.Sprintf("resync: %v", e.Err)
+	}
+	return fmt.Sprintf("%s %s %s @%d", e.Kind, e.ObjectKind, e.Object.GetId(), e.Index)
+}
+
+// EventFilter selects object events; a watcher gets an object event only when
+// all its filters return true. Commit and resync events bypass filters.
+type EventFilter func(Event) bool
+
+// ForKind selects events of objects of the given kinds.
+func ForKind(kinds ...Kind) EventFilter {
+	return func(e Event) bool { return slices.Contains(kinds, e.ObjectKind) }
+}
+
+// ForEventKind selects create/update/remove events by kind.
+func ForEventKind(kinds ...EventKind) EventFilter {
+	return func(e Event) bool { return slices.Contains(kinds, e.Kind) }
+}
+
+// ForID selects events of objects with one of the IDs.
+func ForID(ids ...string) EventFilter {
+	return func(e Event) bool { return slices.Contains(ids, e.Object.GetId()) }
+}
+
+// ForService selects the service itself and the tasks of the service.
+func ForService(serviceID string) EventFilter {
+	return func(e Event) bool {
+		switch e.ObjectKind {
+		case KindService:
+			return e.Object.GetId() == serviceID
+		case KindTask:
+			return e.Object.(*shoalv1.Task).GetServiceId() == serviceID
+		}
+		return false
+	}
+}
+
+// ForNode selects the node itself and the tasks assigned to it before or
+// after the change.
+func ForNode(nodeID string) EventFilter {
+	return func(e Event) bool {
+		switch e.ObjectKind {
+		case KindNode:
+			return e.Object.GetId() == nodeID
+		case KindTask:
+			if e.Object.(*shoalv1.Task).GetNodeId() == nodeID {
+				return true
+			}
+			old, _ := e.Old.(*shoalv1.Task)
+			return old != nil && old.GetNodeId() == nodeID
+		}
+		return false
+	}
+}
+
+// Or selects events any of fs selects.
+func Or(fs ...EventFilter) EventFilter {
+	return func(e Event) bool {
+		for _, f := range fs {
+			if f(e) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// watcher is one subscription: an unbounded (up to limit) queue of event
+// batches drained into out by its own goroutine.
+type watcher struct {
+	filters []EventFilter
+	out     chan Event
+	notify  chan struct{} // cap 1
+	done    chan struct{} // closed by cancel
+	once    sync.Once
+
+	mu      sync.Mutex
+	queue   [][]Event
+	pending int
+	limit   int
+	final   *Event // terminal event, delivered after queue, then out closes
+}
+
+func newWatcher(filters []EventFilter, limit int) *watcher {
+	w := &watcher{
+		filters: filters,
+		out:     make(chan Event, 64),
+		notify:  make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		limit:   limit,
+	}
+	go w.run()
+	return w
+}
+
+// push queues a batch; it never blocks. It reports false when the watcher
+// just fell behind (and is now ending).
+func (w *watcher) push(batch []Event) bool {
+	w.mu.Lock()
+	if w.final != nil {
+		w.mu.Unlock()
+		return true
+	}
+	ok := true
+	if w.limit > 0 && w.pending+len(batch) > w.limit {
+		w.queue, w.pending = nil, 0
+		w.final = &Event{Kind: EventResync, Err: ErrWatcherFellBehind}
+		ok = false
+	} else {
+		w.queue = append(w.queue, batch)
+		w.pending += len(batch)
+	}
+	w.mu.Unlock()
+	w.wake()
+	return ok
+}
+
+// end delivers what is queued, then a resync event with err, then closes.
+func (w *watcher) end(err error) {
+	w.mu.Lock()
+	if w.final == nil {
+		w.final = &Event{Kind: EventResync, Err: err}
+	}
+	w.mu.Unlock()
+	w.wake()
+}
+
+func (w *watcher) wake() {
+	select {
+	case w.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (w *watcher) cancel() { w.once.Do(func() { close(w.done) }) }
+
+func (w *watcher) run() {
+	defer close(w.out)
+	for {
+		w.mu.Lock()
+		var batch []Event
+		var final *Event
+		if len(w.queue) > 0 {
+			batch = w.queue[0]
+			w.queue[0] = nil
+			w.queue = w.queue[1:]
+			w.pending -= len(batch)
+		} else {
+			final = w.final
+		}
+		w.mu.Unlock()
+
+		switch {
+		case batch != nil:
+			for _, e := range batch {
+				if !w.pass(e) {
+					continue
+				}
+				select {
+				case w.out <- e:
+				case <-w.done:
+					return
+				}
+			}
+		case final != nil:
+			select {
+			case w.out <- *final:
+			case <-w.done:
+			}
+			return
+		default:
+			select {
+			case <-w.notify:
+			case <-w.done:
+				return
+			}
+		}
+	}
+}
+
+func (w *watcher) pass(e Event) bool {
+	if e.Kind == EventCommit || e.Kind == EventResync {
+		return true
+	}
+	for _, f := range w.filters {
+		if !f(e) {
+			return false
+		}
+	}
+	return true
+}
+
+// Watch subscribes to events of entries applied from now on. cancel stops
+// the subscription and closes the channel; call it when done.
+func (s *Store) Watch(filters ...EventFilter) (events <-chan Event, cancel func()) {
+	return s.subscribe(filters)
+}
+
+// ViewAndWatch runs fn on a consistent snapshot and subscribes atomically:
+// the channel carries exactly the entries applied after that snapshot. If
+// fn fails nothing is subscribed and its error is returned.
+func (s *Store) ViewAndWatch(fn func(ReadTx) error, filters ...EventFilter) (events <-chan Event, cancel func(), err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.viewLocked(fn); err != nil {
+		return nil, nil, err
+	}
+	ch, cancel := s.subscribe(filters)
+	return ch, cancel, nil
+}
+
+func (s *Store) subscribe(filters []EventFilter) (<-chan Event, func()) {
+	w := newWatcher(slices.Clone(filters), s.watchLimit)
+	s.wmu.Lock()
+	if s.closed {
+		s.wmu.Unlock()
+		w.end(ErrStoreClosed)
+		return w.out, w.cancel
+	}
+	s.watchers[w] = struct{}{}
+	s.wmu.Unlock()
+	return w.out, func() {
+		s.wmu.Lock()
+		delete(s.watchers, w)
+		s.wmu.Unlock()
+		w.cancel()
+	}
+}
+
+// publish queues one applied entry's events for every watcher. The caller
+// holds mu for writing, so publication order is apply order.
+func (s *Store) publish(batch []Event) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	for w := range s.watchers {
+		if !w.push(batch) {
+			delete(s.watchers, w)
+			s.log.Warn("store watcher fell behind; closing it", "limit", w.limit)
+		}
+	}
+}
+
+// endWatchers ends every watcher with err.
+func (s *Store) endWatchers(err error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	for w := range s.watchers {
+		w.end(err)
+		delete(s.watchers, w)
+	}
+}
+
+// Close ends every watcher with ErrStoreClosed; later Watch calls get a
+// channel that only carries that resync event. Reads and Apply keep working.
+func (s *Store) Close() {
+	s.wmu.Lock()
+	s.closed = true
+	s.wmu.Unlock()
+	s.endWatchers(ErrStoreClosed)
+}

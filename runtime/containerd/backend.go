@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +16,9 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/identifiers"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/log"
+	"github.com/sirupsen/logrus"
+	lslog "github.com/sirupsen/logrus/hooks/slog"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/shoal-project/shoal/runtime"
@@ -107,9 +111,11 @@ type Backend struct {
 	ctx    context.Context // carries the namespace; cancelled by Close
 	cancel context.CancelFunc
 	pulls  singleflight.Group
-	net    *network
-	oom    *oomWatcher
-	wg     sync.WaitGroup
+	// clientLog routes the containerd client's logrus output into the slog logger.
+	clientLog *logrus.Entry
+	net       *network
+	oom       *oomWatcher
+	wg        sync.WaitGroup
 
 	mu    sync.Mutex
 	ctrls map[string]*controller
@@ -141,15 +147,21 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Backend, error)
 		c.Close()
 		return nil, err
 	}
-	bctx, cancel := context.WithCancel(namespaces.WithNamespace(context.Background(), cfg.Namespace))
+	rl := logrus.New()
+	rl.SetOutput(io.Discard)
+	rl.SetLevel(logrus.InfoLevel)
+	rl.AddHook(lslog.NewHook(logger.With("component", "containerd-client"), nil))
+	clientLog := logrus.NewEntry(rl)
+	bctx, cancel := context.WithCancel(namespaces.WithNamespace(log.WithLogger(context.Background(), clientLog), cfg.Namespace))
 	b := &Backend{
-		cfg:    cfg,
-		log:    logger,
-		client: c,
-		ctx:    bctx,
-		cancel: cancel,
-		net:    nw,
-		ctrls:  map[string]*controller{},
+		clientLog: clientLog,
+		cfg:       cfg,
+		log:       logger,
+		client:    c,
+		ctx:       bctx,
+		cancel:    cancel,
+		net:       nw,
+		ctrls:     map[string]*controller{},
 	}
 	b.oom = newOOMWatcher(c, cfg.Namespace, filepath.Join(cfg.StateDir, "tasks"), logger)
 	b.wg.Add(2)
@@ -200,7 +212,7 @@ func (b *Backend) forget(id string) {
 
 // List implements runtime.Backend: the task IDs of every shoal container in the namespace.
 func (b *Backend) List(ctx context.Context) ([]string, error) {
-	ctx = namespaces.WithNamespace(ctx, b.cfg.Namespace)
+	ctx = b.withNS(ctx)
 	cs, err := b.client.Containers(ctx, fmt.Sprintf("labels.%q", LabelTaskID))
 	if err != nil {
 		return nil, fmt.Errorf("containerd: list containers: %w", err)
@@ -223,6 +235,11 @@ func (b *Backend) Close() error {
 	b.cancel()
 	b.wg.Wait()
 	return b.client.Close()
+}
+
+// withNS scopes ctx to the node's namespace and the backend's logger.
+func (b *Backend) withNS(ctx context.Context) context.Context {
+	return namespaces.WithNamespace(log.WithLogger(ctx, b.clientLog), b.cfg.Namespace)
 }
 
 func (b *Backend) taskDir(id string) string { return filepath.Join(b.cfg.StateDir, "tasks", id) }

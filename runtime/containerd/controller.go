@@ -12,7 +12,6 @@ import (
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
-	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/moby/sys/signal"
 
@@ -41,7 +40,7 @@ func newController(b *Backend, spec *runtime.TaskSpec) *controller {
 }
 
 func (c *controller) ns(ctx context.Context) context.Context {
-	return namespaces.WithNamespace(ctx, c.b.cfg.Namespace)
+	return c.b.withNS(ctx)
 }
 
 func (c *controller) container(ctx context.Context) (client.Container, error) {

@@ -14,7 +14,6 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/remotes"
 	"github.com/containerd/containerd/v2/core/remotes/docker"
-	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 
@@ -45,7 +44,7 @@ func (b *Backend) resolver() remotes.Resolver {
 // image returns the unpacked image for ref, pulling it at most once at a time per
 // reference however many tasks ask concurrently.
 func (b *Backend) image(ctx context.Context, ref string) (client.Image, error) {
-	ctx = namespaces.WithNamespace(ctx, b.cfg.Namespace)
+	ctx = b.withNS(ctx)
 	if img, err := b.localImage(ctx, ref); err == nil {
 		return img, nil
 	}
@@ -137,7 +136,7 @@ func registryUnreachable(err error) bool {
 // an OCI layout tar) into the node's namespace and unpacks every image in it. It
 // returns the names of the imported images.
 func (b *Backend) ImportArchive(ctx context.Context, r io.Reader) ([]string, error) {
-	ctx = namespaces.WithNamespace(ctx, b.cfg.Namespace)
+	ctx = b.withNS(ctx)
 	imgs, err := b.client.Import(ctx, r)
 	if err != nil {
 		return nil, fmt.Errorf("import image archive: %w", err)

@@ -157,7 +157,8 @@ func (b *Backend) specOpts(img client.Image, s *runtime.TaskSpec, netns string) 
 		opts = append(opts, oci.WithProcessCwd(s.Dir))
 	}
 	if s.User != "" {
-		opts = append(opts, oci.WithUser(s.User), oci.WithAdditionalGIDs(s.User))
+		opts = append(opts, invalidOnError("user "+strconv.Quote(s.User), oci.WithUser(s.User)),
+			invalidOnError("user "+strconv.Quote(s.User), oci.WithAdditionalGIDs(s.User)))
 	}
 	host := s.Hostname
 	if host == "" && s.NetworkMode != "host" {
@@ -198,6 +199,16 @@ func (b *Backend) specOpts(img client.Image, s *runtime.TaskSpec, netns string) 
 		opts = append(opts, oci.WithPidsLimit(r.PidsLimit))
 	}
 	return opts
+}
+
+// invalidOnError marks a failing option as a spec error (e.g. a user the image lacks).
+func invalidOnError(what string, o oci.SpecOpts) oci.SpecOpts {
+	return func(ctx context.Context, cl oci.Client, c *containers.Container, sp *oci.Spec) error {
+		if err := o(ctx, cl, c, sp); err != nil {
+			return invalid("%s: %v", what, err)
+		}
+		return nil
+	}
 }
 
 // swapAccounting reports whether cgroup v1 memory+swap limits can be set here.

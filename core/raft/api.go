@@ -1,0 +1,219 @@
+package raft
+
+import (
+	"context"
+	"fmt"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// Propose replicates payload and returns once it is committed and applied
+// locally, with the error Apply returned for it. On a follower it returns
+// ErrNotLeader; after Stop, ErrStopped. When ctx ends first the entry may
+// still commit later.
+func (n *Node) Propose(ctx context.Context, payload []byte) error {
+	p := &proposal{payload: payload, done: make(chan error, 1)}
+	select {
+	case n.propc <- p:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("raft: proposal not applied yet (it may still commit): %w", ctx.Err())
+	case <-n.done:
+		return ErrStopped
+	}
+}
+
+// ReadBarrier returns once this node's state machine reflects every write
+// committed before the call: the leader confirms its leadership with a
+// quorum (ReadIndex) and waits until it has applied up to the read index.
+// ErrNotLeader on followers.
+func (n *Node) ReadBarrier(ctx context.Context) error {
+	r := &readReq{done: make(chan error, 1)}
+	select {
+	case n.readc <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+}
+
+// Step hands a message received from a peer to raft. It blocks only while
+// the node's inbound queue is full.
+func (n *Node) Step(ctx context.Context, m *pb.Message) error {
+	select {
+	case n.recvc <- m:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+}
+
+// ReportUnreachable implements Reporter; it never blocks.
+func (n *Node) ReportUnreachable(raftID uint64) { n.addReport(report{id: raftID}) }
+
+// ReportSnapshot implements Reporter; it never blocks.
+func (n *Node) ReportSnapshot(raftID uint64, failed bool) {
+	n.addReport(report{id: raftID, snapshot: true, snapFailed: failed})
+}
+
+func (n *Node) addReport(r report) {
+	n.reportMu.Lock()
+	n.reports = append(n.reports, r)
+	n.reportMu.Unlock()
+	select {
+	case n.reportc <- struct{}{}:
+	default:
+	}
+}
+
+// AddMember adds a manager to the group (leader only) and returns once the
+// change is applied: the new member's Raft ID and the membership to hand to
+// Join on the new member. It refuses when the reachable members would not
+// form a quorum of the new group (ErrCannotAddMember), when nodeID is
+// already a member (ErrMemberExists), or while another change is pending.
+func (n *Node) AddMember(ctx context.Context, nodeID, addr string) (uint64, []Member, error) {
+	if nodeID == "" || addr == "" {
+		return 0, nil, fmt.Errorf("%w: node ID and address are required", ErrInvalidConfig)
+	}
+	res, err := n.conf(ctx, &confReq{kind: confAdd, nodeID: nodeID, addr: addr})
+	if err != nil {
+		return 0, nil, err
+	}
+	return res.raftID, res.members, nil
+}
+
+// RemoveMember removes a manager (leader only) and returns once the change
+// is applied. It refuses to remove the last member (ErrLastManager) or a
+// member whose removal would leave fewer reachable members than the new
+// quorum (ErrCannotRemoveMember).
+func (n *Node) RemoveMember(ctx context.Context, raftID uint64) error {
+	_, err := n.conf(ctx, &confReq{kind: confRemove, raftID: raftID})
+	return err
+}
+
+// Leave removes this member from the group. Only the leader can propose it;
+// a follower gets ErrNotLeader and should call the leader's Leave RPC with
+// its own Member. The leader steps down once its removal is applied.
+func (n *Node) Leave(ctx context.Context) error { return n.RemoveMember(ctx, n.id) }
+
+func (n *Node) conf(ctx context.Context, c *confReq) (confResult, error) {
+	c.done = make(chan confResult, 1)
+	select {
+	case n.confc <- c:
+	case <-ctx.Done():
+		return confResult{}, ctx.Err()
+	case <-n.done:
+		return confResult{}, ErrStopped
+	}
+	select {
+	case r := <-c.done:
+		return r, r.err
+	case <-ctx.Done():
+		return confResult{}, fmt.Errorf("raft: membership change not applied yet (it may still commit): %w", ctx.Err())
+	case <-n.done:
+		return confResult{}, ErrStopped
+	}
+}
+
+// TransferLeadership asks raft to hand leadership to raftID (0: the most
+// up-to-date reachable member) and waits until the leader has changed.
+func (n *Node) TransferLeadership(ctx context.Context, raftID uint64) error {
+	n.mu.Lock()
+	changed := n.leaderCh
+	n.mu.Unlock()
+	t := &transferReq{to: raftID, done: make(chan error, 1)}
+	select {
+	case n.transferc <- t:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+	if err := <-t.done; err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.done:
+			return ErrStopped
+		}
+		n.mu.Lock()
+		lead := n.status.Leader
+		changed = n.leaderCh
+		n.mu.Unlock()
+		if lead != 0 && lead != n.id {
+			return nil
+		}
+	}
+}
+
+// IsLeader reports whether this node is the leader and has applied every
+// entry of earlier terms.
+func (n *Node) IsLeader() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.status.IsLeader
+}
+
+// Leader returns the current leader's Raft ID and address (0, "" when unknown).
+func (n *Node) Leader() (raftID uint64, addr string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.status.Leader, n.status.LeaderAddr
+}
+
+// LeaderChanges returns a new subscription: it receives true when this node
+// becomes leader (after IsLeader turns true) and false when it stops being
+// leader. Only the latest value is kept if the reader is slow. The channel is
+// closed when the node stops.
+func (n *Node) LeaderChanges() <-chan bool {
+	ch := make(chan bool, 1)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	select {
+	case <-n.done:
+		close(ch)
+		return ch
+	default:
+	}
+	if n.status.IsLeader {
+		ch <- true
+	}
+	n.subs = append(n.subs, ch)
+	return ch
+}
+
+// Members returns the membership, sorted by Raft ID.
+func (n *Node) Members() []Member {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]Member(nil), n.pubMem...)
+}
+
+// Status returns the node's current Raft status.
+func (n *Node) Status() Status {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.status
+}

@@ -1,0 +1,44 @@
+// Package raft is shoal's Raft glue on go.etcd.io/raft/v3: it replicates
+// opaque payloads among the managers and applies them, in log order, to a
+// StateMachine (core/store). It knows nothing of the store's contents.
+//
+// It owns: the Node and its single goroutine (which alone touches the
+// RawNode, the bbolt storage writes and the StateMachine), the entry
+// envelope (proposer Raft ID + request ID in front of the payload, so a
+// proposer's wait ends when its own entry is applied), the snapshot envelope
+// (membership table + state machine data), the membership table, and the
+// Ready loop order that crash safety depends on:
+//
+//  1. persist Snapshot + Entries + HardState in one fsynced bbolt transaction;
+//  2. only then hand the messages to the Transport (which never blocks);
+//  3. restore the snapshot / apply committed entries, then Advance;
+//  4. every SnapshotInterval applied entries, snapshot and compact the log,
+//     keeping TrailingEntries entries for slow followers.
+//
+// The state machine is in memory: after a crash it is rebuilt from the last
+// snapshot plus the committed log, so nothing acknowledged is lost (Propose
+// returns only after the entry was fsynced by a quorum and applied) and
+// nothing is half-applied (each entry is one atomic bbolt record).
+//
+// It must not touch the network (core/raft/transport does), certificates, or
+// the store's data model.
+//
+// # Timing defaults
+//
+// Tick 100 ms, HeartbeatTick 1, ElectionTick 10: a leader heartbeats every
+// 100 ms and a follower campaigns after a randomized 10–19 ticks (1.0–1.9 s)
+// without hearing from it; these are etcd's defaults. PreVote keeps a
+// partitioned member from bumping terms (no election storms when it comes
+// back) and CheckQuorum makes a leader cut off from the majority step down
+// after one election timeout. When a leader dies, the first follower times
+// out within 1.9 s, pre-vote and vote take one round trip each (ms on a
+// LAN), and the new leader commits its no-op in another round trip, so
+// writes work again well within 3 s, even on a loaded 2-core machine where a
+// tick can slip a few tens of ms. SwarmKit's 1 s tick (10 s elections) is
+// too slow for that target; a shorter election timeout than ~1 s risks
+// spurious elections when fsync or GC stalls the leader.
+//
+// SnapshotInterval 10000 entries (as SwarmKit) with 500 trailing entries;
+// snapshots travel in 1 MiB chunks (transport) and are stored in 1 MiB
+// bbolt values, so a snapshot of any size can reach a joining member.
+package raft

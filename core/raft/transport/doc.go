@@ -1,0 +1,16 @@
+// Package transport carries Raft messages between shoal managers over the
+// RaftService (Connect; the caller supplies clients already set up for
+// HTTP/2 mutual TLS).
+//
+// It owns: one sender goroutine per peer with a bounded queue (overflow is
+// dropped, raft retransmits), splitting each marshalled raftpb.Message into
+// RaftMessageChunk pieces so a snapshot larger than any single message limit
+// still arrives, the receiving Handler that reassembles chunks strictly in
+// order and steps complete messages into the node, and the Join, Leave and
+// ResolveAddress RPCs, which delegate to the node.
+//
+// It must not touch raft state directly: it only calls the node's Step,
+// membership methods and the raft.Reporter callbacks. It knows nothing of
+// certificates; authenticating the caller is the HTTP layer's job, and the
+// caller's node ID reaches the Handler through HandlerOptions.NodeID.
+package transport

@@ -1,0 +1,259 @@
+package transport
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/shoal-project/shoal/core/raft"
+	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
+)
+
+// Defaults for Options.
+const (
+	DefaultChunkSize   = 1 << 20
+	DefaultQueueSize   = 1024
+	DefaultMaxBatch    = 64
+	DefaultSendTimeout = 10 * time.Second
+	DefaultRetryDelay  = 100 * time.Millisecond
+	batchBytes         = 4 << 20
+)
+
+// ClientFunc returns a RaftService client for a peer address (with the
+// caller's TLS setup). It is called once per peer address.
+type ClientFunc func(addr string) shoalv1connect.RaftServiceClient
+
+// Options configures a Transport.
+type Options struct {
+	Client ClientFunc
+	// ChunkSize is the largest RaftMessageChunk payload (default 1 MiB).
+	ChunkSize int
+	// QueueSize is the per-peer queue length in messages (default 1024).
+	QueueSize int
+	// MaxBatch is the most messages sent on one stream (default 64).
+	MaxBatch int
+	// SendTimeout bounds one stream; one more second is allowed per MiB sent.
+	SendTimeout time.Duration
+	// RetryDelay is the pause after a failed send (default 100 ms).
+	RetryDelay time.Duration
+	Logger     *slog.Logger
+}
+
+// Transport implements raft.Transport over the RaftService.
+type Transport struct {
+	opts Options
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	reporter raft.Reporter
+	peers    map[uint64]*peer
+	stopped  bool
+	wg       sync.WaitGroup
+}
+
+var _ raft.Transport = (*Transport)(nil)
+
+// New returns a Transport. The node calls Start, Send, SetPeers and Stop.
+func New(opts Options) *Transport {
+	if opts.ChunkSize <= 0 {
+		opts.ChunkSize = DefaultChunkSize
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = DefaultQueueSize
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
+	if opts.SendTimeout <= 0 {
+		opts.SendTimeout = DefaultSendTimeout
+	}
+	if opts.RetryDelay <= 0 {
+		opts.RetryDelay = DefaultRetryDelay
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Transport{opts: opts, log: opts.Logger, peers: map[uint64]*peer{}}
+}
+
+type outMsg struct {
+	from uint64
+	typ  pb.MessageType
+	data []byte
+}
+
+type peer struct {
+	id     uint64
+	addr   string
+	client shoalv1connect.RaftServiceClient
+	q      chan outMsg
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// Start records the reporter.
+func (t *Transport) Start(r raft.Reporter) {
+	t.mu.Lock()
+	t.reporter = r
+	t.mu.Unlock()
+}
+
+// Send marshals each message on the caller's goroutine (so raft's entries
+// are not read after Send returns) and queues it for its peer; a full queue
+// drops the message.
+func (t *Transport) Send(msgs []*pb.Message) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, m := range msgs {
+		p := t.peers[m.GetTo()]
+		isSnap := m.GetType() == pb.MsgSnap
+		if p == nil || t.stopped {
+			if isSnap && t.reporter != nil {
+				t.reporter.ReportSnapshot(m.GetTo(), true)
+			}
+			continue
+		}
+		data, err := proto.Marshal(m)
+		if err != nil {
+			t.log.Error("transport: marshal", "err", err)
+			continue
+		}
+		select {
+		case p.q <- outMsg{from: m.GetFrom(), typ: m.GetType(), data: data}:
+		default:
+			t.log.Debug("transport: queue full, dropping", "to", m.GetTo(), "type", m.GetType().String())
+			if isSnap && t.reporter != nil {
+				t.reporter.ReportSnapshot(m.GetTo(), true)
+			}
+		}
+	}
+}
+
+// SetPeers starts senders for new peers, stops those for removed peers and
+// restarts those whose address changed.
+func (t *Transport) SetPeers(peers map[uint64]string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return
+	}
+	for id, p := range t.peers {
+		if addr, ok := peers[id]; !ok || addr != p.addr {
+			p.cancel()
+			delete(t.peers, id)
+		}
+	}
+	for id, addr := range peers {
+		if _, ok := t.peers[id]; ok {
+			continue
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		p := &peer{id: id, addr: addr, client: t.opts.Client(addr), q: make(chan outMsg, t.opts.QueueSize), ctx: ctx, cancel: cancel}
+		t.peers[id] = p
+		t.wg.Add(1)
+		go t.runPeer(p)
+	}
+}
+
+// Stop stops every sender and waits for them.
+func (t *Transport) Stop() {
+	t.mu.Lock()
+	t.stopped = true
+	for id, p := range t.peers {
+		p.cancel()
+		delete(t.peers, id)
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+}
+
+func (t *Transport) report(f func(r raft.Reporter)) {
+	t.mu.Lock()
+	r := t.reporter
+	t.mu.Unlock()
+	if r != nil {
+		f(r)
+	}
+}
+
+func (t *Transport) runPeer(p *peer) {
+	defer t.wg.Done()
+	batch := make([]outMsg, 0, t.opts.MaxBatch)
+	for {
+		batch = batch[:0]
+		select {
+		case <-p.ctx.Done():
+			return
+		case m := <-p.q:
+			batch = append(batch, m)
+		}
+		size := len(batch[0].data)
+	drain:
+		for len(batch) < t.opts.MaxBatch && size < batchBytes {
+			select {
+			case m := <-p.q:
+				batch = append(batch, m)
+				size += len(m.data)
+			default:
+				break drain
+			}
+		}
+		err := t.sendBatch(p, batch, size)
+		snaps := 0
+		for _, m := range batch {
+			if m.typ == pb.MsgSnap {
+				snaps++
+			}
+		}
+		if err != nil {
+			if p.ctx.Err() != nil {
+				return
+			}
+			t.log.Debug("transport: send failed", "to", p.id, "addr", p.addr, "err", err)
+			t.report(func(r raft.Reporter) {
+				r.ReportUnreachable(p.id)
+				for range snaps {
+					r.ReportSnapshot(p.id, true)
+				}
+			})
+			select {
+			case <-p.ctx.Done():
+				return
+			case <-time.After(t.opts.RetryDelay):
+			}
+			continue
+		}
+		if snaps > 0 {
+			t.report(func(r raft.Reporter) {
+				for range snaps {
+					r.ReportSnapshot(p.id, false)
+				}
+			})
+		}
+	}
+}
+
+func (t *Transport) sendBatch(p *peer, batch []outMsg, size int) error {
+	timeout := t.opts.SendTimeout + time.Duration(size>>20)*time.Second
+	ctx, cancel := context.WithTimeout(p.ctx, timeout)
+	defer cancel()
+	stream := p.client.StreamRaftMessage(ctx)
+	for _, m := range batch {
+		for _, c := range Split(m.from, m.data, t.opts.ChunkSize) {
+			if err := stream.Send(c); err != nil {
+				// The server's answer (CloseAndReceive) says why.
+				_, rerr := stream.CloseAndReceive()
+				if rerr != nil {
+					return rerr
+				}
+				return err
+			}
+		}
+	}
+	_, err := stream.CloseAndReceive()
+	return err
+}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
 	"github.com/shoal-project/shoal/runtime"
@@ -114,8 +115,11 @@ func (e *testEnv) cleanup() {
 	nctx := namespaces.WithNamespace(ctx, e.ns)
 	if imgs, err := b.client.ImageService().List(nctx); err == nil {
 		for _, im := range imgs {
-			_ = b.client.ImageService().Delete(nctx, im.Name)
+			_ = b.client.ImageService().Delete(nctx, im.Name, images.SynchronousDelete())
 		}
+	}
+	if err := b.client.NamespaceService().Delete(nctx, e.ns); err != nil {
+		e.t.Logf("namespace %s left behind: %v", e.ns, err)
 	}
 	_ = ip(ctx, "link", "delete", e.cfg.BridgeName)
 }

@@ -25,6 +25,7 @@ var rewrite = flag.Bool("rewrite", false, "rewrite testdata/*.txt expectations")
 //	expected output...
 //	<blank line>
 type ddCase struct {
+	notes []string // comment lines before the command
 	line  int
 	cmd   string
 	input []string
@@ -38,12 +39,18 @@ func parseDD(t *testing.T, path string) []ddCase {
 	}
 	lines := strings.Split(string(data), "\n")
 	var cases []ddCase
+	var notes []string
 	for i := 0; i < len(lines); i++ {
 		l := strings.TrimSpace(lines[i])
-		if l == "" || strings.HasPrefix(l, "#") {
+		if l == "" {
 			continue
 		}
-		c := ddCase{line: i + 1, cmd: l}
+		if strings.HasPrefix(l, "#") {
+			notes = append(notes, l)
+			continue
+		}
+		c := ddCase{notes: notes, line: i + 1, cmd: l}
+		notes = nil
 		i++
 		for ; i < len(lines) && strings.TrimSpace(lines[i]) != "----"; i++ {
 			c.input = append(c.input, strings.TrimSpace(lines[i]))
@@ -64,6 +71,9 @@ func parseDD(t *testing.T, path string) []ddCase {
 func writeDD(path string, cases []ddCase) error {
 	var b strings.Builder
 	for _, c := range cases {
+		for _, n := range c.notes {
+			b.WriteString(n + "\n")
+		}
 		b.WriteString(c.cmd + "\n")
 		for _, in := range c.input {
 			b.WriteString(in + "\n")

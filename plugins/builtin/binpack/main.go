@@ -1,0 +1,13 @@
+// Command binpack is the built-in binpack scheduler as a Wasm guest: the native
+// reference policy sdk/policy/binpack behind the ABI v1 exports of the sdk.
+// Build with scripts/build-plugins.sh.
+package main
+
+import (
+	"github.com/shoal-project/shoal/sdk"
+	"github.com/shoal-project/shoal/sdk/policy/binpack"
+)
+
+func init() { sdk.RegisterScheduler(binpack.Schedule) }
+
+func main() {}

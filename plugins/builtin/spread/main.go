@@ -1,0 +1,13 @@
+// Command spread is the built-in spread scheduler as a Wasm guest: the native
+// reference policy sdk/policy/spread behind the ABI v1 exports of the sdk.
+// Build with scripts/build-plugins.sh.
+package main
+
+import (
+	"github.com/shoal-project/shoal/sdk"
+	"github.com/shoal-project/shoal/sdk/policy/spread"
+)
+
+func init() { sdk.RegisterScheduler(spread.Schedule) }
+
+func main() {}

@@ -1,0 +1,20 @@
+// Package plugins is the manager's WebAssembly plugin host. It owns loading,
+// validating, compiling (with an on-disk compilation cache), pooling and
+// calling scheduler and allocator plugins built against sdk ABI v1, and
+// checking their answers before anyone acts on them.
+//
+// Isolation: by default plugins run in a supervised sandbox child process
+// (this same binary re-executed with SHOAL_PLUGIN_SANDBOX=1; main and every
+// TestMain that creates a Host must call MaybeRunSandbox first). The child
+// runs wazero at full speed, without WithCloseOnContextDone; the host talks
+// to it over a pair of pipes with length-prefixed frames and kills and
+// restarts it when a call overruns its deadline. A plugin stuck in a loop or
+// allocating without bound therefore cannot stall or bloat the manager.
+// Any trap, timeout or invalid answer discards the instance, is logged and
+// counted, and returns a *CallError so the caller falls back to the native
+// policy (sdk/policy/...).
+//
+// It must not import core/ or gen/: the manager passes sdk types in and gets
+// sdk types back. Plugins get no WASI preopens, no environment, no arguments
+// and no network.
+package plugins

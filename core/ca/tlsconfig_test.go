@@ -96,6 +96,9 @@ func TestTLSConfigs(t *testing.T) {
 				if err == nil || line == "ok\n" {
 					t.Fatalf("client got %q, %v; want a failed handshake", line, err)
 				}
+				if res.err == nil {
+					t.Fatalf("server completed the handshake with peer %v", res.peer)
+				}
 				return
 			}
 			if err != nil || line != "ok\n" {

@@ -32,7 +32,8 @@ func (p *MemoryProposer) Bind(sm StateMachine) {
 	p.sm = sm
 }
 
-// Propose applies payload at the next index and returns Apply's error.
+// Propose applies payload at the next index (after the state machine's
+// AppliedIndex, if it has one) and returns Apply's error.
 func (p *MemoryProposer) Propose(ctx context.Context, payload []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -41,6 +42,10 @@ func (p *MemoryProposer) Propose(ctx context.Context, payload []byte) error {
 	defer p.mu.Unlock()
 	if p.sm == nil {
 		return ErrNoProposer
+	}
+	// Continue after a Restore to a higher index.
+	if a, ok := p.sm.(interface{ AppliedIndex() uint64 }); ok && a.AppliedIndex() > p.index {
+		p.index = a.AppliedIndex()
 	}
 	p.index++
 	return p.sm.Apply(p.index, payload)

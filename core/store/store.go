@@ -65,8 +65,10 @@ func WithMaxProposalBytes(n int) Option {
 	}
 }
 
-// WithWatchQueueLimit sets how many undelivered events a watcher may have
-// queued before it is ended with ErrWatcherFellBehind (<= 0: unlimited).
+// WithWatchQueueLimit sets how many undelivered events (counted before the
+// watcher's filters, commit markers included) a watcher may have queued
+// before it is ended with ErrWatcherFellBehind (<= 0: unlimited; default
+// DefaultWatchQueueLimit).
 func WithWatchQueueLimit(n int) Option {
 	return func(s *Store) { s.watchLimit = n }
 }

@@ -256,8 +256,11 @@ func (x *IssueNodeCertificateResponse) GetRootCertificate() []byte {
 }
 
 type NodeCertificateStatusRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	NodeId string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// csr, when set, asks for a new certificate for the node's desired role
+	// (renewal, promotion, demotion). Only the node itself may ask.
+	Csr           []byte `protobuf:"bytes,2,opt,name=csr,proto3" json:"csr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -297,6 +300,13 @@ func (x *NodeCertificateStatusRequest) GetNodeId() string {
 		return x.NodeId
 	}
 	return ""
+}
+
+func (x *NodeCertificateStatusRequest) GetCsr() []byte {
+	if x != nil {
+		return x.Csr
+	}
+	return nil
 }
 
 type NodeCertificateStatusResponse struct {
@@ -371,9 +381,10 @@ const file_shoal_v1_ca_proto_rawDesc = "" +
 	"cluster_id\x18\x02 \x01(\tR\tclusterId\x12&\n" +
 	"\x04role\x18\x03 \x01(\x0e2\x12.shoal.v1.NodeRoleR\x04role\x12 \n" +
 	"\vcertificate\x18\x04 \x01(\fR\vcertificate\x12)\n" +
-	"\x10root_certificate\x18\x05 \x01(\fR\x0frootCertificate\"7\n" +
+	"\x10root_certificate\x18\x05 \x01(\fR\x0frootCertificate\"I\n" +
 	"\x1cNodeCertificateStatusRequest\x12\x17\n" +
-	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"i\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x10\n" +
+	"\x03csr\x18\x02 \x01(\fR\x03csr\"i\n" +
 	"\x1dNodeCertificateStatusResponse\x12&\n" +
 	"\x04role\x18\x01 \x01(\x0e2\x12.shoal.v1.NodeRoleR\x04role\x12 \n" +
 	"\vcertificate\x18\x02 \x01(\fR\vcertificate2\xc3\x02\n" +

@@ -488,8 +488,11 @@ type Cluster struct {
 	Spec  *ClusterSpec           `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
 	// root_ca holds the CA certificate; the key is only ever present inside the
 	// replicated store and is stripped from every API answer.
-	RootCa        *RootCA     `protobuf:"bytes,4,opt,name=root_ca,json=rootCa,proto3" json:"root_ca,omitempty"`
-	JoinTokens    *JoinTokens `protobuf:"bytes,5,opt,name=join_tokens,json=joinTokens,proto3" json:"join_tokens,omitempty"`
+	RootCa     *RootCA     `protobuf:"bytes,4,opt,name=root_ca,json=rootCa,proto3" json:"root_ca,omitempty"`
+	JoinTokens *JoinTokens `protobuf:"bytes,5,opt,name=join_tokens,json=joinTokens,proto3" json:"join_tokens,omitempty"`
+	// removed_nodes are the IDs of nodes removed from the cluster: their
+	// certificates are refused from then on.
+	RemovedNodes  []string `protobuf:"bytes,6,rep,name=removed_nodes,json=removedNodes,proto3" json:"removed_nodes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -555,6 +558,13 @@ func (x *Cluster) GetRootCa() *RootCA {
 func (x *Cluster) GetJoinTokens() *JoinTokens {
 	if x != nil {
 		return x.JoinTokens
+	}
+	return nil
+}
+
+func (x *Cluster) GetRemovedNodes() []string {
+	if x != nil {
+		return x.RemovedNodes
 	}
 	return nil
 }
@@ -2944,14 +2954,15 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xca\x01\n" +
+	"updated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xef\x01\n" +
 	"\aCluster\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.shoal.v1.MetaR\x04meta\x12)\n" +
 	"\x04spec\x18\x03 \x01(\v2\x15.shoal.v1.ClusterSpecR\x04spec\x12)\n" +
 	"\aroot_ca\x18\x04 \x01(\v2\x10.shoal.v1.RootCAR\x06rootCa\x125\n" +
 	"\vjoin_tokens\x18\x05 \x01(\v2\x14.shoal.v1.JoinTokensR\n" +
-	"joinTokens\"\x9f\x03\n" +
+	"joinTokens\x12#\n" +
+	"\rremoved_nodes\x18\x06 \x03(\tR\fremovedNodes\"\x9f\x03\n" +
 	"\vClusterSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12D\n" +
 	"\x10heartbeat_period\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0fheartbeatPeriod\x12<\n" +

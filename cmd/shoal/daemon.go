@@ -1,0 +1,145 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoal-project/shoal/core/node"
+)
+
+type daemonFlags struct {
+	listenAddr        string
+	advertiseAddr     string
+	hostname          string
+	backend           string
+	containerdAddress string
+	insecureRegistry  []string
+	logLevel          string
+	tick              time.Duration
+	heartbeat         time.Duration
+	snapshotInterval  uint64
+	availability      string
+	labels            []string
+}
+
+func addDaemonFlags(c *cobra.Command, f *daemonFlags, withAddrs bool) {
+	fl := c.Flags()
+	if withAddrs {
+		fl.StringVar(&f.listenAddr, "listen-addr", "0.0.0.0:4242", "address the node listens on (host:port)")
+		fl.StringVar(&f.advertiseAddr, "advertise-addr", "", "address other nodes reach this one at (default: the listen address, or the outbound IP when it is 0.0.0.0)")
+	}
+	fl.StringVar(&f.hostname, "hostname", "", "node hostname (default: the machine's)")
+	fl.StringVar(&f.backend, "backend", "", "runtime backend: process, containerd or sim (default: the one recorded at init/join, else process)")
+	fl.StringVar(&f.containerdAddress, "containerd-address", "/run/containerd/containerd.sock", "containerd socket, with --backend containerd")
+	fl.StringArrayVar(&f.insecureRegistry, "insecure-registry", nil, "registry host:port that may be reached over plain HTTP (repeatable)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.DurationVar(&f.tick, "raft-tick", 0, "Raft tick interval (default 100ms; election after 10 ticks)")
+	fl.DurationVar(&f.heartbeat, "heartbeat-period", 0, "agent heartbeat period set at init (default 5s; a node is down after 3 missed)")
+	fl.Uint64Var(&f.snapshotInterval, "snapshot-interval", 0, "Raft log entries between snapshots, set at init (default 10000)")
+	fl.StringVar(&f.availability, "availability", "active", "availability at join: active, pause or drain")
+	fl.StringArrayVar(&f.labels, "label", nil, "node label key=value at join (repeatable)")
+}
+
+func (f *daemonFlags) config() (node.Config, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return node.Config{}, fmt.Errorf("--log-level %q: use debug, info, warn or error", f.logLevel)
+	}
+	labels := map[string]string{}
+	for _, kv := range f.labels {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return node.Config{}, fmt.Errorf("--label %q: use key=value", kv)
+		}
+		labels[k] = v
+	}
+	return node.Config{
+		DataDir:            gf.dataDir,
+		ListenAddr:         f.listenAddr,
+		AdvertiseAddr:      f.advertiseAddr,
+		Hostname:           f.hostname,
+		Backend:            f.backend,
+		ContainerdAddress:  f.containerdAddress,
+		InsecureRegistries: f.insecureRegistry,
+		TickInterval:       f.tick,
+		HeartbeatPeriod:    f.heartbeat,
+		SnapshotInterval:   f.snapshotInterval,
+		Availability:       f.availability,
+		Labels:             labels,
+		Logger:             slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})),
+	}, nil
+}
+
+func daemonCommands() []*cobra.Command {
+	return []*cobra.Command{newInitCmd(), newJoinCmd(), newRunCmd()}
+}
+
+func newInitCmd() *cobra.Command {
+	var f daemonFlags
+	c := &cobra.Command{Use: "init", Short: "Create a new cluster with this node as its first manager, and run the node", Args: cobra.NoArgs}
+	addDaemonFlags(c, &f, true)
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := f.config()
+		if err != nil {
+			return err
+		}
+		n, err := node.Init(cmd.Context(), cfg)
+		if err != nil {
+			return err
+		}
+		info := n.Info()
+		fmt.Fprintf(cmd.OutOrStdout(), "Cluster initialized: current node (%s) is now a manager.\n\nTo add a worker to this cluster, run the following command:\n\n    shoal join --token %s %s\n\nTo add a manager, run 'shoal join-token manager' and follow the instructions.\n",
+			info.NodeID, info.WorkerToken, info.AdvertiseAddr)
+		return n.Wait()
+	}
+	return c
+}
+
+func newJoinCmd() *cobra.Command {
+	var f daemonFlags
+	c := &cobra.Command{Use: "join --token TOKEN MANAGER_ADDR", Short: "Join a cluster as a worker or manager (the token says which), and run the node", Args: cobra.ExactArgs(1)}
+	addDaemonFlags(c, &f, true)
+	token := c.Flags().String("token", "", "join token (shoal join-token worker|manager on a manager)")
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if *token == "" {
+			return fmt.Errorf("--token is required: run 'shoal join-token worker' on a manager to get one")
+		}
+		cfg, err := f.config()
+		if err != nil {
+			return err
+		}
+		n, err := node.Join(cmd.Context(), cfg, *token, args[0])
+		if err != nil {
+			return err
+		}
+		info := n.Info()
+		fmt.Fprintf(cmd.OutOrStdout(), "This node (%s) joined the cluster as a %s.\n", info.NodeID, info.Role)
+		return n.Wait()
+	}
+	return c
+}
+
+func newRunCmd() *cobra.Command {
+	var f daemonFlags
+	c := &cobra.Command{Use: "run", Short: "Restart a node from its data dir", Args: cobra.NoArgs}
+	addDaemonFlags(c, &f, false)
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg, err := f.config()
+		if err != nil {
+			return err
+		}
+		n, err := node.Run(cmd.Context(), cfg)
+		if err != nil {
+			return err
+		}
+		info := n.Info()
+		fmt.Fprintf(cmd.OutOrStdout(), "Node %s running as a %s.\n", info.NodeID, info.Role)
+		return n.Wait()
+	}
+	return c
+}

@@ -1,0 +1,6 @@
+package main
+
+// reexecHooks runs the helper processes the shoal binary re-executes itself
+// as (process shims, the plugin sandbox). Each returns when the environment
+// does not ask for it.
+func reexecHooks() {}

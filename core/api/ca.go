@@ -1,0 +1,164 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net"
+
+	"connectrpc.com/connect"
+
+	"github.com/shoal-project/shoal/core/auth"
+	"github.com/shoal-project/shoal/core/ca"
+	"github.com/shoal-project/shoal/core/store"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
+	"github.com/shoal-project/shoal/internal/ids"
+)
+
+// CAServer answers CAService calls.
+type CAServer struct {
+	shoalv1connect.UnimplementedCAServiceHandler
+	s *Server
+}
+
+// CA returns the CAService handler sharing s's store.
+func (s *Server) CA() *CAServer { return &CAServer{s: s} }
+
+func (c *CAServer) signingRoot(ctx context.Context) (*ca.RootCA, *shoalv1.Cluster, error) {
+	var cl *shoalv1.Cluster
+	if err := c.s.read(ctx, func(tx store.ReadTx) (err error) { cl, err = clusterObj(tx); return err }); err != nil {
+		return nil, nil, storeErr(err)
+	}
+	root, err := ca.ParseRootCA(cl.GetRootCa().GetCaCertPem(), cl.GetRootCa().GetCaKeyPem())
+	if err != nil {
+		return nil, nil, connect.NewError(connect.CodeInternal, err)
+	}
+	return root, cl, nil
+}
+
+func (c *CAServer) GetRootCACertificate(ctx context.Context, _ *connect.Request[shoalv1.GetRootCACertificateRequest]) (*connect.Response[shoalv1.GetRootCACertificateResponse], error) {
+	var cl *shoalv1.Cluster
+	// The root never changes (until rotation), so a local read is enough.
+	if err := c.s.store.View(func(tx store.ReadTx) (err error) { cl, err = clusterObj(tx); return err }); err != nil {
+		return nil, storeErr(err)
+	}
+	return connect.NewResponse(&shoalv1.GetRootCACertificateResponse{Certificate: cl.GetRootCa().GetCaCertPem()}), nil
+}
+
+func roleProto(r ca.Role) shoalv1.NodeRole {
+	if r == ca.RoleManager {
+		return shoalv1.NodeRole_NODE_ROLE_MANAGER
+	}
+	return shoalv1.NodeRole_NODE_ROLE_WORKER
+}
+
+func (c *CAServer) IssueNodeCertificate(ctx context.Context, req *connect.Request[shoalv1.IssueNodeCertificateRequest]) (*connect.Response[shoalv1.IssueNodeCertificateResponse], error) {
+	m := req.Msg
+	if _, err := ca.ParseJoinToken(m.GetToken()); err != nil {
+		return nil, invalidArg("token: %v", err)
+	}
+	if len(m.GetCsr()) == 0 {
+		return nil, invalidArg("csr: required")
+	}
+	root, cl, err := c.signingRoot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	role, err := ca.RoleForToken(m.GetToken(), root, ca.JoinTokens{Worker: cl.GetJoinTokens().GetWorker(), Manager: cl.GetJoinTokens().GetManager()})
+	if err != nil {
+		return nil, connect.NewError(connect.CodePermissionDenied, err)
+	}
+	nodeID := ids.New()
+	sans := []string{}
+	if h := m.GetHostname(); h != "" {
+		sans = append(sans, h)
+	}
+	if a := m.GetAdvertiseAddr(); a != "" {
+		if h, _, err := net.SplitHostPort(a); err == nil {
+			sans = append(sans, h)
+		}
+	}
+	certPEM, err := root.IssueNodeCert(m.GetCsr(), nodeID, cl.GetId(), role, timeZero, ca.WithSANs(sans...))
+	if err != nil {
+		return nil, invalidArg("csr: %v", err)
+	}
+	desc := m.GetDescription()
+	if desc == nil {
+		desc = &shoalv1.NodeDescription{}
+	}
+	if desc.Hostname == "" {
+		desc.Hostname = m.GetHostname()
+	}
+	node := &shoalv1.Node{
+		Id:          nodeID,
+		Spec:        &shoalv1.NodeSpec{DesiredRole: roleProto(role), Availability: shoalv1.NodeAvailability_NODE_AVAILABILITY_ACTIVE},
+		Description: desc,
+		Status:      &shoalv1.NodeStatus{State: shoalv1.NodeState_NODE_STATE_UNKNOWN, Addr: m.GetAdvertiseAddr(), Message: "joined; waiting for its agent"},
+		Role:        roleProto(role),
+	}
+	if err := c.s.store.Update(ctx, func(tx store.Tx) error { return tx.Create(node) }); err != nil {
+		return nil, storeErr(err)
+	}
+	c.s.log.Info("node joined", "node", nodeID, "role", role, "hostname", desc.Hostname)
+	return connect.NewResponse(&shoalv1.IssueNodeCertificateResponse{
+		NodeId: nodeID, ClusterId: cl.GetId(), Role: roleProto(role), Certificate: certPEM, RootCertificate: cl.GetRootCa().GetCaCertPem(),
+	}), nil
+}
+
+func (c *CAServer) NodeCertificateStatus(ctx context.Context, req *connect.Request[shoalv1.NodeCertificateStatusRequest]) (*connect.Response[shoalv1.NodeCertificateStatusResponse], error) {
+	id, ok := auth.FromContext(ctx)
+	if !ok {
+		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("a node certificate is required"))
+	}
+	nodeID := req.Msg.GetNodeId()
+	if nodeID == "" {
+		nodeID = id.NodeID
+	}
+	if len(req.Msg.GetCsr()) > 0 && nodeID != id.NodeID {
+		return nil, connect.NewError(connect.CodePermissionDenied, errors.New("node_id: a node may only renew its own certificate"))
+	}
+	root, cl, err := c.signingRoot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var n *shoalv1.Node
+	if err := c.s.store.View(func(tx store.ReadTx) error { n = tx.GetNode(nodeID); return nil }); err != nil {
+		return nil, storeErr(err)
+	}
+	if n == nil {
+		return nil, notFound("node_id %q: no such node (it may have been removed)", nodeID)
+	}
+	desired := n.GetSpec().GetDesiredRole()
+	res := &shoalv1.NodeCertificateStatusResponse{Role: desired}
+	if len(req.Msg.GetCsr()) == 0 {
+		return connect.NewResponse(res), nil
+	}
+	role := ca.RoleWorker
+	if desired == shoalv1.NodeRole_NODE_ROLE_MANAGER {
+		role = ca.RoleManager
+	}
+	sans := []string{n.GetDescription().GetHostname()}
+	if h, _, err := net.SplitHostPort(n.GetStatus().GetAddr()); err == nil {
+		sans = append(sans, h)
+	}
+	certPEM, err := root.IssueNodeCert(req.Msg.GetCsr(), nodeID, cl.GetId(), role, timeZero, ca.WithSANs(sans...))
+	if err != nil {
+		return nil, invalidArg("csr: %v", err)
+	}
+	err = c.s.store.Update(ctx, func(tx store.Tx) error {
+		n := tx.GetNode(nodeID)
+		if n == nil {
+			return notFound("node %s was removed", nodeID)
+		}
+		if n.Role == desired {
+			return nil
+		}
+		n.Role = desired
+		return tx.Update(n)
+	})
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	res.Certificate = certPEM
+	return connect.NewResponse(res), nil
+}

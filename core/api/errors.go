@@ -1,0 +1,52 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"connectrpc.com/connect"
+
+	"github.com/shoal-project/shoal/core/raft"
+	"github.com/shoal-project/shoal/core/store"
+)
+
+func invalidArg(format string, args ...any) error {
+	return connect.NewError(connect.CodeInvalidArgument, fmt.Errorf(format, args...))
+}
+
+func notFound(format string, args ...any) error {
+	return connect.NewError(connect.CodeNotFound, fmt.Errorf(format, args...))
+}
+
+func precondition(format string, args ...any) error {
+	return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf(format, args...))
+}
+
+// storeErr maps store and raft errors to one Connect code.
+func storeErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *connect.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	switch {
+	case errors.Is(err, store.ErrNotExist):
+		return connect.NewError(connect.CodeNotFound, err)
+	case errors.Is(err, store.ErrExist), errors.Is(err, store.ErrNameConflict):
+		return connect.NewError(connect.CodeAlreadyExists, err)
+	case errors.Is(err, store.ErrSequenceConflict):
+		return connect.NewError(connect.CodeAborted, fmt.Errorf("%w: read the object again and retry", err))
+	case errors.Is(err, store.ErrAmbiguousPrefix):
+		return connect.NewError(connect.CodeInvalidArgument, err)
+	case errors.Is(err, raft.ErrNotLeader):
+		return connect.NewError(connect.CodeUnavailable, fmt.Errorf("no leader reachable yet (election in progress?): %w", err))
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, err)
+	case errors.Is(err, context.Canceled):
+		return connect.NewError(connect.CodeCanceled, err)
+	}
+	return connect.NewError(connect.CodeInternal, err)
+}

@@ -1,0 +1,5 @@
+package api
+
+import "time"
+
+var timeZero time.Time

@@ -1,0 +1,179 @@
+package api
+
+import (
+	"path"
+	"regexp"
+	"strings"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+)
+
+var serviceNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
+
+// imageRefRE is a loose check of a reference: [host[:port]/]path[:tag][@digest].
+var imageRefRE = regexp.MustCompile(`^([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$`)
+
+var constraintRE = regexp.MustCompile(`^\s*(node\.id|node\.hostname|node\.role|node\.labels\.[A-Za-z0-9._/-]+)\s*(==|!=)\s*(\S.*?)\s*$`)
+
+// ValidateConstraint checks one placement constraint such as
+// "node.labels.zone==a".
+func ValidateConstraint(c string) error {
+	m := constraintRE.FindStringSubmatch(c)
+	if m == nil {
+		return invalidArg("constraint %q: use node.id, node.hostname, node.role or node.labels.KEY, then == or !=, then a value (e.g. node.labels.zone==a)", c)
+	}
+	if m[1] == "node.role" && m[3] != "manager" && m[3] != "worker" {
+		return invalidArg("constraint %q: node.role is manager or worker", c)
+	}
+	return nil
+}
+
+// validateServiceSpec checks a whole spec and names the first bad field.
+func validateServiceSpec(sp *shoalv1.ServiceSpec) error {
+	if sp == nil {
+		return invalidArg("spec: required")
+	}
+	if !serviceNameRE.MatchString(sp.GetName()) {
+		return invalidArg("spec.name %q: use 1-63 letters, digits and '-', starting and ending with a letter or digit", sp.GetName())
+	}
+	if err := validateLabels("spec.labels", sp.GetLabels()); err != nil {
+		return err
+	}
+	if sp.GetMode() == nil {
+		return invalidArg("spec.mode: give replicated (with replicas) or global")
+	}
+	if r := sp.GetReplicated(); r != nil && r.GetReplicas() > 100000 {
+		return invalidArg("spec.replicated.replicas %d: at most 100000", r.GetReplicas())
+	}
+	if err := validateTaskSpec(sp.GetTask()); err != nil {
+		return err
+	}
+	if sp.GetGlobal() != nil && sp.GetTask().GetPlacement().GetMaxReplicas() > 0 {
+		return invalidArg("spec.task.placement.max_replicas: not allowed with a global service (it runs one task per node)")
+	}
+	for i, p := range sp.GetEndpoint().GetPorts() {
+		if p.GetTargetPort() == 0 || p.GetTargetPort() > 65535 {
+			return invalidArg("spec.endpoint.ports[%d].target_port %d: use 1-65535", i, p.GetTargetPort())
+		}
+		if p.GetPublishedPort() > 65535 {
+			return invalidArg("spec.endpoint.ports[%d].published_port %d: use 1-65535, or 0 for a dynamic port", i, p.GetPublishedPort())
+		}
+		if pr := p.GetProtocol(); pr != "" && pr != "tcp" && pr != "udp" {
+			return invalidArg("spec.endpoint.ports[%d].protocol %q: use tcp or udp", i, pr)
+		}
+	}
+	return nil
+}
+
+func validateTaskSpec(t *shoalv1.TaskSpec) error {
+	if t == nil {
+		return invalidArg("spec.task: required")
+	}
+	switch rt := t.GetRuntime().(type) {
+	case *shoalv1.TaskSpec_Container:
+		if err := validateContainer(rt.Container); err != nil {
+			return err
+		}
+	case *shoalv1.TaskSpec_Process:
+		cmd := rt.Process.GetCommand()
+		if len(cmd) == 0 || strings.TrimSpace(cmd[0]) == "" {
+			return invalidArg("spec.task.process.command: empty; give the program and its arguments (shoal service create --process -- CMD ARGS...)")
+		}
+		if err := validateEnv("spec.task.process.env", rt.Process.GetEnv()); err != nil {
+			return err
+		}
+		if d := rt.Process.GetDir(); d != "" && !path.IsAbs(d) {
+			return invalidArg("spec.task.process.dir %q: must be an absolute path", d)
+		}
+	default:
+		return invalidArg("spec.task: give a container (image) or a process (command)")
+	}
+	res := t.GetResources()
+	for _, f := range []struct {
+		name string
+		r    *shoalv1.Resources
+	}{{"limits", res.GetLimits()}, {"reservations", res.GetReservations()}} {
+		if f.r.GetNanoCpus() < 0 {
+			return invalidArg("spec.task.resources.%s.nano_cpus %d: must not be negative", f.name, f.r.GetNanoCpus())
+		}
+		if f.r.GetMemoryBytes() < 0 {
+			return invalidArg("spec.task.resources.%s.memory_bytes %d: must not be negative", f.name, f.r.GetMemoryBytes())
+		}
+	}
+	if l := res.GetLimits().GetMemoryBytes(); l != 0 && l < 4<<20 {
+		return invalidArg("spec.task.resources.limits.memory_bytes %d: at least 4 MiB (4194304)", l)
+	}
+	if l, r := res.GetLimits().GetMemoryBytes(), res.GetReservations().GetMemoryBytes(); l != 0 && r > l {
+		return invalidArg("spec.task.resources.reservations.memory_bytes %d exceeds the limit %d", r, l)
+	}
+	if l, r := res.GetLimits().GetNanoCpus(), res.GetReservations().GetNanoCpus(); l != 0 && r > l {
+		return invalidArg("spec.task.resources.reservations.nano_cpus %d exceeds the limit %d", r, l)
+	}
+	if rp := t.GetRestart(); rp != nil {
+		if rp.GetDelay().AsDuration() < 0 || rp.GetWindow().AsDuration() < 0 {
+			return invalidArg("spec.task.restart: delay and window must not be negative")
+		}
+	}
+	for _, c := range t.GetPlacement().GetConstraints() {
+		if err := ValidateConstraint(c); err != nil {
+			return err
+		}
+	}
+	for i, p := range t.GetPlacement().GetPreferences() {
+		if !strings.HasPrefix(p.GetSpreadDescriptor(), "node.labels.") || len(p.GetSpreadDescriptor()) == len("node.labels.") {
+			return invalidArg("spec.task.placement.preferences[%d] %q: spread over node.labels.KEY", i, p.GetSpreadDescriptor())
+		}
+	}
+	return nil
+}
+
+func validateEnv(field string, env []string) error {
+	for _, e := range env {
+		k, _, ok := strings.Cut(e, "=")
+		if !ok || k == "" {
+			return invalidArg("%s: %q: use KEY=VALUE", field, e)
+		}
+	}
+	return nil
+}
+
+func validateContainer(c *shoalv1.ContainerSpec) error {
+	if c.GetImage() == "" {
+		return invalidArg("spec.task.container.image: required (e.g. 127.0.0.1:5000/busybox:latest)")
+	}
+	if !imageRefRE.MatchString(c.GetImage()) {
+		return invalidArg("spec.task.container.image %q: not a valid image reference (lowercase [registry/]name[:tag][@sha256:digest])", c.GetImage())
+	}
+	if err := validateEnv("spec.task.container.env", c.GetEnv()); err != nil {
+		return err
+	}
+	if d := c.GetDir(); d != "" && !path.IsAbs(d) {
+		return invalidArg("spec.task.container.dir %q: must be an absolute path", d)
+	}
+	for i, m := range c.GetMounts() {
+		switch m.GetType() {
+		case "bind":
+			if !path.IsAbs(m.GetSource()) {
+				return invalidArg("spec.task.container.mounts[%d].source %q: a bind mount needs an absolute host path", i, m.GetSource())
+			}
+		case "tmpfs":
+		default:
+			return invalidArg("spec.task.container.mounts[%d].type %q: use bind or tmpfs", i, m.GetType())
+		}
+		if !path.IsAbs(m.GetTarget()) || path.Clean(m.GetTarget()) == "/" {
+			return invalidArg("spec.task.container.mounts[%d].target %q: must be an absolute path other than /", i, m.GetTarget())
+		}
+	}
+	if nm := c.GetNetworkMode(); nm != "" && nm != "bridge" && nm != "host" {
+		return invalidArg("spec.task.container.network_mode %q: use bridge or host", nm)
+	}
+	if c.GetPidsLimit() < 0 {
+		return invalidArg("spec.task.container.pids_limit %d: must not be negative", c.GetPidsLimit())
+	}
+	if h := c.GetHealthcheck(); h != nil && len(h.GetTest()) > 0 {
+		if h.GetInterval().AsDuration() < 0 || h.GetTimeout().AsDuration() < 0 {
+			return invalidArg("spec.task.container.healthcheck: interval and timeout must not be negative")
+		}
+	}
+	return nil
+}

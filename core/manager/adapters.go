@@ -1,0 +1,159 @@
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"connectrpc.com/connect"
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/shoal-project/shoal/core/api"
+	"github.com/shoal-project/shoal/core/auth"
+	"github.com/shoal-project/shoal/core/raft"
+	"github.com/shoal-project/shoal/core/store"
+)
+
+var errRaftNotStarted = errors.New("raft is not started yet")
+
+// raftNodeRef is the Raft node as the RaftService handler sees it; it may
+// be called before the node exists (while this manager joins).
+type raftNodeRef struct{ m *Manager }
+
+func (r raftNodeRef) node() (*raft.Node, error) {
+	if r.m.raft == nil {
+		return nil, connect.NewError(connect.CodeUnavailable, errRaftNotStarted)
+	}
+	return r.m.raft, nil
+}
+
+func (r raftNodeRef) Step(ctx context.Context, msg *pb.Message) error {
+	n, err := r.node()
+	if err != nil {
+		return err
+	}
+	return n.Step(ctx, msg)
+}
+
+func (r raftNodeRef) AddMember(ctx context.Context, nodeID, addr string) (uint64, []raft.Member, error) {
+	n, err := r.node()
+	if err != nil {
+		return 0, nil, err
+	}
+	return n.AddMember(ctx, nodeID, addr)
+}
+
+func (r raftNodeRef) RemoveMember(ctx context.Context, id uint64) error {
+	n, err := r.node()
+	if err != nil {
+		return err
+	}
+	return n.RemoveMember(ctx, id)
+}
+
+func (r raftNodeRef) Members() []raft.Member {
+	if r.m.raft == nil {
+		return nil
+	}
+	return r.m.raft.Members()
+}
+
+func (r raftNodeRef) Leader() (uint64, string) {
+	if r.m.raft == nil {
+		return 0, ""
+	}
+	return r.m.raft.Leader()
+}
+
+// leaderRef tells the forwarder where the leader is.
+type leaderRef struct{ m *Manager }
+
+func (l leaderRef) IsLeader() bool { return l.m.raft != nil && l.m.raft.IsLeader() }
+
+func (l leaderRef) LeaderAddr() string {
+	if l.m.raft == nil {
+		return ""
+	}
+	_, addr := l.m.raft.Leader()
+	return addr
+}
+
+// raftCluster is the Raft group as the API sees it.
+type raftCluster struct{ m *Manager }
+
+func (c raftCluster) ReadBarrier(ctx context.Context) error {
+	if c.m.raft == nil {
+		return raft.ErrNotLeader
+	}
+	return c.m.raft.ReadBarrier(ctx)
+}
+
+func (c raftCluster) Members() []api.Member {
+	if c.m.raft == nil {
+		return nil
+	}
+	leader, _ := c.m.raft.Leader()
+	var out []api.Member
+	for _, mb := range c.m.raft.Members() {
+		out = append(out, api.Member{RaftID: mb.RaftID, NodeID: mb.NodeID, Addr: mb.Addr, Reachable: mb.Reachable, Leader: mb.RaftID == leader})
+	}
+	return out
+}
+
+func (c raftCluster) RemoveMember(ctx context.Context, id uint64) error {
+	if c.m.raft == nil {
+		return raft.ErrNotLeader
+	}
+	return c.m.raft.RemoveMember(ctx, id)
+}
+
+func (c raftCluster) Status() (uint64, uint64) {
+	if c.m.raft == nil {
+		return 0, 0
+	}
+	st := c.m.raft.Status()
+	return st.Term, st.Applied
+}
+
+// revokedInterceptor refuses calls from certificates of removed nodes.
+type revokedInterceptor struct{ m *Manager }
+
+func (r revokedInterceptor) check(ctx context.Context) error {
+	id, ok := auth.FromContext(ctx)
+	if !ok || id.NodeID == "" || id.Local {
+		return nil
+	}
+	var removed bool
+	_ = r.m.store.View(func(tx store.ReadTx) error {
+		cs, _ := tx.FindClusters(store.All())
+		removed = len(cs) > 0 && slices.Contains(cs[0].GetRemovedNodes(), id.NodeID)
+		return nil
+	})
+	if removed {
+		return connect.NewError(connect.CodePermissionDenied, fmt.Errorf("node %s was removed from the cluster; join again with a new token", id.NodeID))
+	}
+	return nil
+}
+
+func (r revokedInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if err := r.check(ctx); err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+}
+
+func (r revokedInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (r revokedInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		if err := r.check(ctx); err != nil {
+			return err
+		}
+		return next(ctx, conn)
+	}
+}

@@ -1,0 +1,426 @@
+package manager
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/shoal-project/shoal/core/api"
+	"github.com/shoal-project/shoal/core/auth"
+	"github.com/shoal-project/shoal/core/ca"
+	"github.com/shoal-project/shoal/core/raft"
+	"github.com/shoal-project/shoal/core/raft/transport"
+	"github.com/shoal-project/shoal/core/store"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
+	"github.com/shoal-project/shoal/internal/client"
+)
+
+// Bootstrap is what 'shoal init' hands the first manager.
+type Bootstrap struct {
+	Root *ca.RootCA
+	Spec *shoalv1.ClusterSpec
+}
+
+// JoinTarget is the manager a new manager joins through.
+type JoinTarget struct{ Addr string }
+
+// Config configures a Manager.
+type Config struct {
+	NodeID, ClusterID string
+	DataDir           string
+	ListenAddr        string
+	AdvertiseAddr     string
+	TLS               ca.NodeTLS
+	// Exactly one of Bootstrap (init) and Join (join) is set on a new
+	// manager; neither on a restart.
+	Bootstrap    *Bootstrap
+	Join         *JoinTarget
+	TickInterval time.Duration
+	Description  *shoalv1.NodeDescription
+	Availability string
+	Labels       map[string]string
+	Logger       *slog.Logger
+}
+
+// DefaultClusterSpec is the spec 'shoal init' starts a cluster with.
+func DefaultClusterSpec(heartbeat time.Duration, snapshotInterval uint64) *shoalv1.ClusterSpec {
+	if heartbeat <= 0 {
+		heartbeat = 5 * time.Second
+	}
+	if snapshotInterval == 0 {
+		snapshotInterval = raft.DefaultSnapshotInterval
+	}
+	return &shoalv1.ClusterSpec{
+		Name:                     "default",
+		HeartbeatPeriod:          durationpb.New(heartbeat),
+		HeartbeatGraceMultiplier: 3,
+		SnapshotInterval:         snapshotInterval,
+		NodeCertExpiry:           durationpb.New(90 * 24 * time.Hour),
+		TaskHistoryLimit:         5,
+	}
+}
+
+// Manager is one running manager.
+type Manager struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+	raft  *raft.Node
+	tr    *transport.Transport
+	srv   *servers
+	api   *api.Server
+
+	serverTLS *tls.Config
+	clientTLS *tls.Config
+
+	mu          sync.Mutex
+	leaderStop  context.CancelFunc
+	leaderDone  chan struct{}
+	workerToken string
+
+	stopOnce sync.Once
+	stopped  chan struct{}
+	wg       sync.WaitGroup
+}
+
+func raftDir(dataDir string) string { return filepath.Join(dataDir, "raft") }
+
+// New prepares a manager; Start runs it.
+func New(cfg Config) (*Manager, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "manager"), stopped: make(chan struct{})}
+	m.serverTLS = ca.ServerTLSConfig(cfg.TLS.Root, cfg.TLS.Certificate)
+	m.clientTLS = ca.ClientTLSConfig(cfg.TLS.Root, &cfg.TLS.Certificate, "")
+	return m, nil
+}
+
+// proposer lets the store be built before the Raft node it proposes to.
+type proposer struct{ m *Manager }
+
+func (p proposer) Propose(ctx context.Context, payload []byte) error {
+	if p.m.raft == nil {
+		return raft.ErrNotLeader
+	}
+	return p.m.raft.Propose(ctx, payload)
+}
+
+func (m *Manager) raftClient(addr string) shoalv1connect.RaftServiceClient {
+	return shoalv1connect.NewRaftServiceClient(client.TLSHTTPClient(m.clientTLS), "https://"+addr, connect.WithGRPC())
+}
+
+// Start starts Raft, the servers and the leadership loop.
+func (m *Manager) Start(ctx context.Context) error {
+	cfg := m.cfg
+	m.store = store.New(proposer{m}, store.WithLogger(m.log.With("component", "store")))
+	m.tr = transport.New(transport.Options{Client: m.raftClient, Logger: m.log.With("component", "raft-transport")})
+	rcfg := raft.Config{
+		NodeID: cfg.NodeID, Addr: cfg.AdvertiseAddr, DataDir: raftDir(cfg.DataDir),
+		StateMachine: m.store, Transport: m.tr, TickInterval: cfg.TickInterval,
+		Logger: m.log.With("component", "raft"),
+	}
+	if cfg.Bootstrap != nil {
+		if sn := cfg.Bootstrap.Spec.GetSnapshotInterval(); sn != 0 {
+			rcfg.SnapshotInterval = sn
+		}
+	}
+	if err := os.MkdirAll(rcfg.DataDir, 0o700); err != nil {
+		return err
+	}
+
+	// Serve before Raft starts: peers must reach us as soon as we are a member.
+	m.api = api.New(m.store, raftCluster{m}, m.log.With("component", "api"))
+	handler := m.handler()
+	srv, err := startServers(cfg.ListenAddr, filepath.Join(cfg.DataDir, client.SocketName), m.serverTLS, handler, m.log)
+	if err != nil {
+		return err
+	}
+	m.srv = srv
+
+	var rn *raft.Node
+	switch {
+	case cfg.Bootstrap != nil:
+		rn, err = raft.Bootstrap(rcfg)
+	case cfg.Join != nil:
+		var id uint64
+		var members []raft.Member
+		id, members, err = m.joinRaft(ctx, cfg.Join.Addr)
+		if err == nil {
+			rcfg.ID = id
+			rn, err = raft.Join(rcfg, id, members, nil)
+		}
+	default:
+		rn, err = raft.Restart(rcfg)
+	}
+	if err != nil {
+		srv.close(ctx)
+		return fmt.Errorf("raft: %w", err)
+	}
+	m.raft = rn
+	m.wg.Add(1)
+	go m.leadershipLoop()
+	if cfg.Bootstrap != nil {
+		if err := m.waitBootstrapped(ctx); err != nil {
+			m.Stop()
+			return err
+		}
+	}
+	return nil
+}
+
+// joinRaft asks the cluster (through addr, following one redirect) to add us.
+func (m *Manager) joinRaft(ctx context.Context, addr string) (uint64, []raft.Member, error) {
+	var lastErr error
+	for attempt := 0; attempt < 20; attempt++ {
+		ctx1, cancel := context.WithTimeout(ctx, 10*time.Second)
+		id, members, err := transport.JoinCluster(ctx1, m.raftClient(addr), m.cfg.AdvertiseAddr)
+		cancel()
+		if err == nil {
+			return id, members, nil
+		}
+		lastErr = err
+		if l := transport.LeaderFromError(err); l != "" && l != addr {
+			addr = l
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return 0, nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return 0, nil, fmt.Errorf("join the managers' raft group through %s: %w", addr, lastErr)
+}
+
+// handler builds the one handler serving every service.
+func (m *Manager) handler() http.Handler {
+	mux := http.NewServeMux()
+	opts := connect.WithInterceptors(auth.NewInterceptor(auth.DefaultPolicy()), revokedInterceptor{m})
+	mux.Handle(shoalv1connect.NewControlServiceHandler(m.api, opts))
+	mux.Handle(shoalv1connect.NewCAServiceHandler(m.api.CA(), opts))
+	mux.Handle(shoalv1connect.NewRaftServiceHandler(transport.NewHandler(raftNodeRef{m}, transport.HandlerOptions{
+		NodeID: func(ctx context.Context) (string, error) {
+			id, ok := auth.FromContext(ctx)
+			if !ok || id.NodeID == "" {
+				return "", errors.New("no node identity")
+			}
+			return id.NodeID, nil
+		},
+		Logger: m.log.With("component", "raft-handler"),
+	}), opts))
+	m.registerExtra(mux, opts)
+	addHealthAndReflection(mux, grpchealth.NewStaticChecker(serviceNames...))
+	fw := &forwarder{
+		leader:  leaderRef{m},
+		nodeID:  m.cfg.NodeID,
+		tlsConf: func() *tls.Config { return m.clientTLS },
+		log:     m.log,
+		prefixes: []string{
+			"/" + shoalv1connect.ControlServiceName + "/",
+			shoalv1connect.CAServiceIssueNodeCertificateProcedure,
+			shoalv1connect.CAServiceNodeCertificateStatusProcedure,
+			shoalv1connect.RaftServiceJoinProcedure,
+			shoalv1connect.RaftServiceLeaveProcedure,
+		},
+	}
+	return fw.wrap(mux)
+}
+
+// waitBootstrapped waits until the first manager has written the cluster.
+func (m *Manager) waitBootstrapped(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		var ok bool
+		_ = m.store.View(func(tx store.ReadTx) error {
+			cs, _ := tx.FindClusters(store.All())
+			ok = len(cs) > 0
+			if ok {
+				m.mu.Lock()
+				m.workerToken = cs[0].GetJoinTokens().GetWorker()
+				m.mu.Unlock()
+			}
+			return nil
+		})
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster bootstrap: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// bootstrapCluster writes the cluster object and this node, once.
+func (m *Manager) bootstrapCluster(ctx context.Context) error {
+	b := m.cfg.Bootstrap
+	if b == nil {
+		return nil
+	}
+	var exists bool
+	_ = m.store.View(func(tx store.ReadTx) error {
+		cs, _ := tx.FindClusters(store.All())
+		exists = len(cs) > 0
+		return nil
+	})
+	if exists {
+		return nil
+	}
+	wt, err := ca.NewJoinToken(b.Root, rand.Reader)
+	if err != nil {
+		return err
+	}
+	mt, err := ca.NewJoinToken(b.Root, rand.Reader)
+	if err != nil {
+		return err
+	}
+	cluster := &shoalv1.Cluster{
+		Id:         m.cfg.ClusterID,
+		Spec:       b.Spec,
+		RootCa:     &shoalv1.RootCA{CaCertPem: b.Root.CertPEM, CaKeyPem: b.Root.KeyPEM, Digest: b.Root.Digest()},
+		JoinTokens: &shoalv1.JoinTokens{Worker: wt.String(), Manager: mt.String()},
+	}
+	self := &shoalv1.Node{
+		Id:          m.cfg.NodeID,
+		Spec:        &shoalv1.NodeSpec{DesiredRole: shoalv1.NodeRole_NODE_ROLE_MANAGER, Availability: availability(m.cfg.Availability), Labels: m.cfg.Labels},
+		Description: m.cfg.Description,
+		Status:      &shoalv1.NodeStatus{State: shoalv1.NodeState_NODE_STATE_UNKNOWN, Addr: m.cfg.AdvertiseAddr},
+		Role:        shoalv1.NodeRole_NODE_ROLE_MANAGER,
+	}
+	return m.store.Update(ctx, func(tx store.Tx) error {
+		if err := tx.Create(cluster); err != nil {
+			return err
+		}
+		return tx.Create(self)
+	})
+}
+
+func availability(s string) shoalv1.NodeAvailability {
+	switch s {
+	case "pause":
+		return shoalv1.NodeAvailability_NODE_AVAILABILITY_PAUSE
+	case "drain":
+		return shoalv1.NodeAvailability_NODE_AVAILABILITY_DRAIN
+	}
+	return shoalv1.NodeAvailability_NODE_AVAILABILITY_ACTIVE
+}
+
+// leadershipLoop starts the leader components when this manager leads and
+// stops them when it does not.
+func (m *Manager) leadershipLoop() {
+	defer m.wg.Done()
+	ch := m.raft.LeaderChanges()
+	lead := m.raft.IsLeader()
+	if lead {
+		m.becomeLeader()
+	}
+	for {
+		select {
+		case <-m.stopped:
+			m.stopLeading()
+			return
+		case <-m.raft.Done():
+			m.stopLeading()
+			return
+		case l, ok := <-ch:
+			if !ok {
+				m.stopLeading()
+				return
+			}
+			if l == lead {
+				continue
+			}
+			lead = l
+			if l {
+				m.becomeLeader()
+			} else {
+				m.stopLeading()
+			}
+		}
+	}
+}
+
+func (m *Manager) becomeLeader() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.leaderStop != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	m.leaderStop, m.leaderDone = cancel, done
+	m.log.Info("this manager is now the leader")
+	go func() {
+		defer close(done)
+		if err := m.bootstrapCluster(ctx); err != nil && ctx.Err() == nil {
+			m.log.Error("bootstrap the cluster", "err", err)
+		}
+		m.runLeaderComponents(ctx)
+	}()
+}
+
+func (m *Manager) stopLeading() {
+	m.mu.Lock()
+	stop, done := m.leaderStop, m.leaderDone
+	m.leaderStop, m.leaderDone = nil, nil
+	m.mu.Unlock()
+	if stop != nil {
+		m.log.Info("this manager stopped leading")
+		stop()
+		<-done
+	}
+}
+
+// Stop stops the manager; its data stays on disk.
+func (m *Manager) Stop() {
+	m.stopOnce.Do(func() {
+		close(m.stopped)
+		if m.srv != nil {
+			m.srv.close(context.Background())
+		}
+		m.wg.Wait()
+		if m.raft != nil {
+			_ = m.raft.Stop()
+		}
+		if m.tr != nil {
+			m.tr.Stop()
+		}
+		m.closeExtra()
+		m.store.Close()
+	})
+}
+
+// WorkerToken is the worker join token (known after bootstrap).
+func (m *Manager) WorkerToken() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.workerToken
+}
+
+// Addr is the address the TLS listener is bound to.
+func (m *Manager) Addr() string { return m.srv.addr() }
+
+// Store is the manager's replicated store (read-only use outside).
+func (m *Manager) Store() *store.Store { return m.store }
+
+// Raft is the manager's Raft node.
+func (m *Manager) Raft() *raft.Node { return m.raft }
+
+// Removed is closed when this manager was removed from the Raft group.
+func (m *Manager) Removed() <-chan struct{} { return m.raft.Removed() }

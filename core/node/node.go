@@ -1,0 +1,354 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/shoal-project/shoal/core/ca"
+	"github.com/shoal-project/shoal/core/manager"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
+	"github.com/shoal-project/shoal/internal/client"
+	"github.com/shoal-project/shoal/internal/ids"
+)
+
+// Version is the agent and manager version carried in session handshakes.
+const Version = "0.1.0"
+
+// Config is what a node is started with.
+type Config struct {
+	DataDir            string
+	ListenAddr         string
+	AdvertiseAddr      string
+	Hostname           string
+	Backend            string
+	ContainerdAddress  string
+	InsecureRegistries []string
+	TickInterval       time.Duration
+	HeartbeatPeriod    time.Duration
+	SnapshotInterval   uint64
+	Availability       string
+	Labels             map[string]string
+	Logger             *slog.Logger
+}
+
+// Info describes a running node.
+type Info struct {
+	NodeID        string
+	ClusterID     string
+	Role          string
+	AdvertiseAddr string
+	WorkerToken   string
+}
+
+// Node is a running shoal node.
+type Node struct {
+	cfg   Config
+	st    *state
+	tlsM  ca.NodeTLS
+	log   *slog.Logger
+	mgr   *manager.Manager
+	info  Info
+	agent stopper
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+	once   sync.Once
+}
+
+type stopper interface{ Stop() }
+
+func (c *Config) defaults() error {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if c.DataDir == "" {
+		return errors.New("--data-dir is required")
+	}
+	if c.Hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return err
+		}
+		c.Hostname = h
+	}
+	return nil
+}
+
+func (c *Config) advertise() (string, error) {
+	if c.AdvertiseAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdvertiseAddr); err != nil {
+			return "", fmt.Errorf("--advertise-addr %q: want host:port", c.AdvertiseAddr)
+		}
+		return c.AdvertiseAddr, nil
+	}
+	host, port, err := net.SplitHostPort(c.ListenAddr)
+	if err != nil {
+		return "", fmt.Errorf("--listen-addr %q: want host:port", c.ListenAddr)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() || host == "" {
+		return "", fmt.Errorf("--listen-addr %s listens on all addresses: give --advertise-addr host:port", c.ListenAddr)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+func (c *Config) description(backend string) *shoalv1.NodeDescription {
+	return &shoalv1.NodeDescription{
+		Hostname:     c.Hostname,
+		Os:           runtime.GOOS,
+		Arch:         runtime.GOARCH,
+		Backend:      backend,
+		AgentVersion: Version,
+	}
+}
+
+func certDir(dataDir string) string { return filepath.Join(dataDir, "certs") }
+
+// Init creates a new cluster with this node as its first manager and starts it.
+func Init(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	if _, err := loadState(cfg.DataDir); err == nil {
+		return nil, fmt.Errorf("data dir %s already holds a node: start it with 'shoal run', or pick another --data-dir", cfg.DataDir)
+	}
+	adv, err := cfg.advertise()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	clusterID, nodeID := ids.New(), ids.New()
+	root, err := ca.NewRootCA(clusterID, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, csr, err := ca.NewKeyAndCSR()
+	if err != nil {
+		return nil, err
+	}
+	certPEM, err := root.IssueNodeCert(csr, nodeID, clusterID, ca.RoleManager, time.Time{}, ca.WithSANs(hostOf(adv), cfg.Hostname))
+	if err != nil {
+		return nil, err
+	}
+	if err := ca.SaveNodeTLS(certDir(cfg.DataDir), certPEM, keyPEM, root.CertPEM); err != nil {
+		return nil, err
+	}
+	if err := writeAdminCert(cfg.DataDir, root, clusterID); err != nil {
+		return nil, err
+	}
+	st := &state{NodeID: nodeID, ClusterID: clusterID, Role: string(ca.RoleManager), ListenAddr: cfg.ListenAddr, AdvertiseAddr: adv, Managers: []string{adv}, Backend: backendOr(cfg.Backend), Hostname: cfg.Hostname}
+	n, err := start(ctx, cfg, st, &manager.Bootstrap{Root: root, Spec: initialSpec(cfg)}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.save(cfg.DataDir); err != nil {
+		n.Stop()
+		return nil, err
+	}
+	return n, nil
+}
+
+func initialSpec(cfg Config) *shoalv1.ClusterSpec {
+	return manager.DefaultClusterSpec(cfg.HeartbeatPeriod, cfg.SnapshotInterval)
+}
+
+func backendOr(b string) string {
+	if b == "" {
+		return "process"
+	}
+	return b
+}
+
+func hostOf(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return h
+}
+
+// writeAdminCert issues an admin certificate into dataDir/admin for
+// 'shoal --host ADDR' from another machine.
+func writeAdminCert(dataDir string, root *ca.RootCA, clusterID string) error {
+	keyPEM, csr, err := ca.NewKeyAndCSR()
+	if err != nil {
+		return err
+	}
+	certPEM, err := root.IssueNodeCert(csr, "admin-"+ids.New()[:12], clusterID, ca.RoleAdmin, time.Time{})
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(dataDir, "admin")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	for name, b := range map[string][]byte{"cert.pem": certPEM, "key.pem": keyPEM, "ca.pem": root.CertPEM} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Join asks the manager at addr for a certificate with token and starts the
+// node as a worker or a manager, as the token says.
+func Join(ctx context.Context, cfg Config, token, addr string) (*Node, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	if _, err := loadState(cfg.DataDir); err == nil {
+		return nil, fmt.Errorf("data dir %s already holds a node: start it with 'shoal run', or pick another --data-dir", cfg.DataDir)
+	}
+	if _, err := ca.ParseJoinToken(token); err != nil {
+		return nil, fmt.Errorf("--token: %w", err)
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return nil, fmt.Errorf("manager address %q: want host:port", addr)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	root, err := ca.FetchRootVerified(ctx, token, func(ctx context.Context, conf *tls.Config) ([]byte, error) {
+		c := shoalv1connect.NewCAServiceClient(client.TLSHTTPClient(conf), "https://"+addr, connect.WithGRPC())
+		res, err := c.GetRootCACertificate(ctx, connect.NewRequest(&shoalv1.GetRootCACertificateRequest{}))
+		if err != nil {
+			return nil, err
+		}
+		return res.Msg.GetCertificate(), nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("join %s: %w", addr, err)
+	}
+	keyPEM, csr, err := ca.NewKeyAndCSR()
+	if err != nil {
+		return nil, err
+	}
+	adv := cfg.AdvertiseAddr
+	if adv == "" && cfg.ListenAddr != "" {
+		if a, err := cfg.advertise(); err == nil {
+			adv = a
+		}
+	}
+	caClient := shoalv1connect.NewCAServiceClient(client.TLSHTTPClient(ca.ClientTLSConfig(root, nil, "")), "https://"+addr, connect.WithGRPC())
+	res, err := caClient.IssueNodeCertificate(ctx, connect.NewRequest(&shoalv1.IssueNodeCertificateRequest{
+		Token: token, Csr: csr, Hostname: cfg.Hostname, AdvertiseAddr: adv,
+		Description: cfg.description(backendOr(cfg.Backend)),
+	}))
+	if err != nil {
+		return nil, fmt.Errorf("join %s: %w", addr, err)
+	}
+	role := ca.RoleWorker
+	if res.Msg.GetRole() == shoalv1.NodeRole_NODE_ROLE_MANAGER {
+		role = ca.RoleManager
+		if adv == "" {
+			return nil, errors.New("a manager needs --listen-addr (and --advertise-addr when listening on all addresses)")
+		}
+	}
+	if err := ca.SaveNodeTLS(certDir(cfg.DataDir), res.Msg.GetCertificate(), keyPEM, res.Msg.GetRootCertificate()); err != nil {
+		return nil, err
+	}
+	st := &state{NodeID: res.Msg.GetNodeId(), ClusterID: res.Msg.GetClusterId(), Role: string(role), ListenAddr: cfg.ListenAddr, AdvertiseAddr: adv, Managers: []string{addr}, Backend: backendOr(cfg.Backend), Hostname: cfg.Hostname}
+	var join *manager.JoinTarget
+	if role == ca.RoleManager {
+		join = &manager.JoinTarget{Addr: addr}
+	}
+	n, err := start(ctx, cfg, st, nil, join)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.save(cfg.DataDir); err != nil {
+		n.Stop()
+		return nil, err
+	}
+	return n, nil
+}
+
+// Run restarts the node recorded in cfg.DataDir.
+func Run(ctx context.Context, cfg Config) (*Node, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	st, err := loadState(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Backend != "" {
+		st.Backend = cfg.Backend
+	}
+	return start(ctx, cfg, st, nil, nil)
+}
+
+func start(ctx context.Context, cfg Config, st *state, boot *manager.Bootstrap, join *manager.JoinTarget) (*Node, error) {
+	tlsM, err := ca.LoadNodeTLS(certDir(cfg.DataDir))
+	if err != nil {
+		return nil, fmt.Errorf("node certificates: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	n := &Node{cfg: cfg, st: st, tlsM: tlsM, log: cfg.Logger.With("node", st.NodeID), cancel: cancel, done: make(chan struct{})}
+	n.info = Info{NodeID: st.NodeID, ClusterID: st.ClusterID, Role: st.Role, AdvertiseAddr: st.AdvertiseAddr}
+	if st.Role == string(ca.RoleManager) {
+		m, err := manager.New(manager.Config{
+			NodeID: st.NodeID, ClusterID: st.ClusterID, DataDir: cfg.DataDir,
+			ListenAddr: st.ListenAddr, AdvertiseAddr: st.AdvertiseAddr,
+			TLS: tlsM, Bootstrap: boot, Join: join, TickInterval: cfg.TickInterval,
+			Description: cfg.description(st.Backend), Logger: n.log,
+			Availability: cfg.Availability, Labels: cfg.Labels,
+		})
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		if err := m.Start(ctx); err != nil {
+			cancel()
+			return nil, err
+		}
+		n.mgr = m
+		n.info.WorkerToken = m.WorkerToken()
+	}
+	go func() {
+		<-ctx.Done()
+		n.shutdown()
+	}()
+	return n, nil
+}
+
+func (n *Node) shutdown() {
+	n.once.Do(func() {
+		if n.agent != nil {
+			n.agent.Stop()
+		}
+		if n.mgr != nil {
+			n.mgr.Stop()
+		}
+		close(n.done)
+	})
+}
+
+// Info describes the node.
+func (n *Node) Info() Info { return n.info }
+
+// Wait blocks until the node stops (its context ends or Stop is called).
+func (n *Node) Wait() error {
+	<-n.done
+	return n.err
+}
+
+// Stop stops the node.
+func (n *Node) Stop() {
+	n.cancel()
+	<-n.done
+}

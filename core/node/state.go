@@ -1,0 +1,67 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// stateFile records who a node is; written at init/join, read by run.
+const stateFile = "node.json"
+
+// ErrNoState is returned by Run on a data dir where no node was created.
+var ErrNoState = errors.New("no node in data dir")
+
+type state struct {
+	NodeID        string   `json:"node_id"`
+	ClusterID     string   `json:"cluster_id"`
+	Role          string   `json:"role"`
+	ListenAddr    string   `json:"listen_addr"`
+	AdvertiseAddr string   `json:"advertise_addr"`
+	Managers      []string `json:"managers"`
+	Backend       string   `json:"backend"`
+	Hostname      string   `json:"hostname"`
+}
+
+func loadState(dir string) (*state, error) {
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w %s: create one with 'shoal init' or 'shoal join'", ErrNoState, dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s state
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, stateFile), err)
+	}
+	return &s, nil
+}
+
+// save writes the state atomically.
+func (s *state) save(dir string) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, stateFile+".tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, stateFile))
+}

@@ -131,3 +131,40 @@ func TestServerTLSConfigRequiresTLS13(t *testing.T) {
 		t.Errorf("server config: auth %v, min %x, protos %v", sc.ClientAuth, sc.MinVersion, sc.NextProtos)
 	}
 }
+
+func TestCertHolderRotation(t *testing.T) {
+	now := time.Now()
+	root := mustRoot(t, "c", now)
+	_, _, first := mustNode(t, root, "m-old", RoleManager, now)
+	_, _, second := mustNode(t, root, "m-new", RoleManager, now)
+	_, _, wOld := mustNode(t, root, "w-old", RoleWorker, now)
+	_, _, wNew := mustNode(t, root, "w-new", RoleWorker, now)
+	serverCerts := NewCertHolder(first)
+	clientCerts := NewCertHolder(wOld)
+
+	handshake := func() (server string, peer []string) {
+		t.Helper()
+		addr, results := serveOnce(t, ServerTLSConfigFromHolder(root, serverCerts))
+		c, err := tls.Dial("tcp", addr, ClientTLSConfigFromHolder(root, clientCerts, ManagerServerName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+		res := <-results
+		if res.err != nil {
+			t.Fatal(res.err)
+		}
+		return c.ConnectionState().PeerCertificates[0].Subject.CommonName, res.peer
+	}
+	if s, p := handshake(); s != "m-old" || strings.Join(p, ",") != "w-old" {
+		t.Fatalf("before rotation: server %s, client %v", s, p)
+	}
+	serverCerts.Set(second)
+	clientCerts.Set(wNew)
+	if s, p := handshake(); s != "m-new" || strings.Join(p, ",") != "w-new" {
+		t.Fatalf("after rotation: server %s, client %v", s, p)
+	}
+}

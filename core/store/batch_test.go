@@ -25,7 +25,7 @@ func (r *recordingProposer) Propose(ctx context.Context, payload []byte) error {
 	return r.mp.Propose(ctx, payload)
 }
 
-func newRecordingStore(t testing.TB, opts ...Option) (*Store, *recordingProposer) {
+func newRecordingStore(t interface{ Cleanup(func()) }, opts ...Option) (*Store, *recordingProposer) {
 	rp := &recordingProposer{mp: NewMemoryProposer()}
 	s := New(rp, append([]Option{WithClock(fixedClock())}, opts...)...)
 	rp.mp.Bind(s)

@@ -1,0 +1,140 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+
+	"github.com/shoal-project/shoal/core/store"
+)
+
+// Assigned reports whether task t belongs in node nodeID's assignment set:
+// placed on the node, at least ASSIGNED, and not to be removed.
+func Assigned(t *shoalv1.Task, nodeID string) bool {
+	return t.GetNodeId() == nodeID &&
+		t.GetStatus().GetState() >= shoalv1.TaskState_TASK_STATE_ASSIGNED &&
+		t.GetDesiredState() < shoalv1.TaskState_TASK_STATE_REMOVE
+}
+
+// agentView is the part of a task the agent acts on: everything but its
+// Meta and its observed Status (which the agent itself reports), so status
+// echoes are not sent back down.
+func agentView(t *shoalv1.Task) *shoalv1.Task {
+	c := proto.CloneOf(t)
+	c.Meta, c.Status = nil, nil
+	return c
+}
+
+// Assignments streams the node's assignment set: one COMPLETE message, then
+// an INCREMENTAL message per store entry that changes it. When the store
+// watch has to be re-established (the watcher fell behind, a snapshot was
+// restored), a new COMPLETE set follows.
+func (d *Dispatcher) Assignments(ctx context.Context, req *connect.Request[shoalv1.AssignmentsRequest], stream *connect.ServerStream[shoalv1.AssignmentsMessage]) error {
+	nodeID, _, err := d.caller(ctx)
+	if err != nil {
+		return err
+	}
+	s, err := d.sessionOf(nodeID, req.Msg.GetSessionId())
+	if err != nil {
+		return err
+	}
+	var seq uint64
+	for {
+		var tasks []*shoalv1.Task
+		events, cancel, err := d.store.ViewAndWatch(func(tx store.ReadTx) error {
+			return tx.Range(store.KindTask, store.ByNode(nodeID), func(o store.Object) bool {
+				if t := o.(*shoalv1.Task); Assigned(t, nodeID) {
+					tasks = append(tasks, proto.CloneOf(t))
+				}
+				return true
+			})
+		}, store.ForKind(store.KindTask), store.ForNode(nodeID))
+		if err != nil {
+			return connect.NewError(connect.CodeInternal, err)
+		}
+		known := make(map[string]*shoalv1.Task, len(tasks))
+		for _, t := range tasks {
+			known[t.GetId()] = agentView(t)
+		}
+		seq++
+		if err := stream.Send(&shoalv1.AssignmentsMessage{Type: shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_COMPLETE, Updates: tasks, Sequence: seq}); err != nil {
+			cancel()
+			return err
+		}
+		err = d.streamIncrements(ctx, s, stream, events, nodeID, known, &seq)
+		cancel()
+		if err != nil {
+			return err
+		}
+		d.log.Debug("assignments: store watch ended; resending the complete set", "node", nodeID)
+	}
+}
+
+// streamIncrements sends one INCREMENTAL message per committed entry that
+// changes the node's set. It returns nil when the watch must be re-opened.
+func (d *Dispatcher) streamIncrements(ctx context.Context, s *session, stream *connect.ServerStream[shoalv1.AssignmentsMessage], events <-chan store.Event, nodeID string, known map[string]*shoalv1.Task, seq *uint64) error {
+	changed := make(map[string]*shoalv1.Task) // nil value: removed
+	var order []string
+	note := func(id string, t *shoalv1.Task) {
+		if _, ok := changed[id]; !ok {
+			order = append(order, id)
+		}
+		changed[id] = t
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.done:
+			return connect.NewError(connect.CodeAborted, fmt.Errorf("session %s ended: open a new session", s.id))
+		case ev, ok := <-events:
+			if !ok || ev.Kind == store.EventResync {
+				return nil
+			}
+			switch ev.Kind {
+			case store.EventCreate, store.EventUpdate:
+				t := ev.Object.(*shoalv1.Task)
+				id := t.GetId()
+				if Assigned(t, nodeID) {
+					v := agentView(t)
+					if prev, ok := known[id]; !ok || !proto.Equal(prev, v) {
+						known[id] = v
+						note(id, proto.CloneOf(t))
+					}
+				} else if _, ok := known[id]; ok {
+					delete(known, id)
+					note(id, nil)
+				}
+			case store.EventRemove:
+				id := ev.Object.GetId()
+				if _, ok := known[id]; ok {
+					delete(known, id)
+					note(id, nil)
+				}
+			case store.EventCommit:
+				if len(order) == 0 {
+					continue
+				}
+				msg := &shoalv1.AssignmentsMessage{Type: shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_INCREMENTAL}
+				for _, id := range order {
+					if t := changed[id]; t != nil {
+						msg.Updates = append(msg.Updates, t)
+					} else {
+						msg.Removes = append(msg.Removes, id)
+					}
+				}
+				clear(changed)
+				order = order[:0]
+				*seq++
+				msg.Sequence = *seq
+				if err := stream.Send(msg); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,128 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shoal-project/shoal/core/auth"
+)
+
+// Defaults (SwarmKit's values).
+const (
+	DefaultHeartbeatPeriod     = 5 * time.Second
+	DefaultGraceMultiplier     = 3
+	DefaultStatusFlushInterval = 100 * time.Millisecond
+	DefaultMaxBatchItems       = 10000
+	// Version is the dispatcher's protocol version when Config.Version is empty.
+	Version = "0.1.0"
+)
+
+// Clock is the dispatcher's time source.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f once d has passed. f must not block for long.
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a pending AfterFunc call.
+type Timer interface{ Stop() bool }
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+func (realClock) AfterFunc(d time.Duration, f func()) Timer {
+	return time.AfterFunc(d, f)
+}
+
+// RealClock is the wall clock.
+func RealClock() Clock { return realClock{} }
+
+// Config configures a Dispatcher. Zero values take the defaults.
+type Config struct {
+	// HeartbeatPeriod is the period agents are told to heartbeat at (5 s).
+	HeartbeatPeriod time.Duration
+	// GraceMultiplier: a node is DOWN after HeartbeatPeriod*GraceMultiplier
+	// without a heartbeat (3).
+	GraceMultiplier int
+	// ReconnectGrace is how long nodes that were READY when this manager
+	// became leader get to open a session before they are marked DOWN
+	// (default HeartbeatPeriod*GraceMultiplier).
+	ReconnectGrace time.Duration
+	// StatusFlushInterval is how often queued node and task status writes
+	// are flushed to the store (100 ms).
+	StatusFlushInterval time.Duration
+	// MaxBatchItems flushes at once when this many writes are queued (10,000).
+	MaxBatchItems int
+	// Clock is the time source (default the wall clock).
+	Clock Clock
+	// Version is the dispatcher's version ("major.minor.patch"); agents whose
+	// major differs or whose minor is more than one away are refused.
+	Version string
+	// IsLeader reports whether this manager leads (default: always).
+	IsLeader func() bool
+	// LeaderAddr is the leader's address, sent to agents by a follower.
+	LeaderAddr func() string
+	// Managers lists the managers' addresses, sent to agents (optional).
+	Managers func() []string
+	// NodeIdentity returns the calling node's ID and role from the request
+	// context (default: core/auth.FromContext).
+	NodeIdentity func(ctx context.Context) (nodeID string, manager bool, err error)
+}
+
+func (c *Config) setDefaults() error {
+	if c.HeartbeatPeriod <= 0 {
+		c.HeartbeatPeriod = DefaultHeartbeatPeriod
+	}
+	if c.GraceMultiplier <= 0 {
+		c.GraceMultiplier = DefaultGraceMultiplier
+	}
+	if c.ReconnectGrace <= 0 {
+		c.ReconnectGrace = c.HeartbeatPeriod * time.Duration(c.GraceMultiplier)
+	}
+	if c.StatusFlushInterval <= 0 {
+		c.StatusFlushInterval = DefaultStatusFlushInterval
+	}
+	if c.MaxBatchItems <= 0 {
+		c.MaxBatchItems = DefaultMaxBatchItems
+	}
+	if c.Clock == nil {
+		c.Clock = RealClock()
+	}
+	if c.Version == "" {
+		c.Version = Version
+	}
+	if _, err := parseVersion(c.Version); err != nil {
+		return fmt.Errorf("dispatcher: config version: %w", err)
+	}
+	if c.IsLeader == nil {
+		c.IsLeader = func() bool { return true }
+	}
+	if c.LeaderAddr == nil {
+		c.LeaderAddr = func() string { return "" }
+	}
+	if c.Managers == nil {
+		c.Managers = func() []string { return nil }
+	}
+	if c.NodeIdentity == nil {
+		c.NodeIdentity = identityFromAuth
+	}
+	return nil
+}
+
+// grace is how long a session lives without a heartbeat.
+func (c *Config) grace() time.Duration {
+	return c.HeartbeatPeriod * time.Duration(c.GraceMultiplier)
+}
+
+// ErrNoIdentity is returned when the request carries no node identity.
+var ErrNoIdentity = errors.New("dispatcher: caller has no node certificate")
+
+func identityFromAuth(ctx context.Context) (string, bool, error) {
+	id, ok := auth.FromContext(ctx)
+	if !ok || id.NodeID == "" {
+		return "", false, ErrNoIdentity
+	}
+	return id.NodeID, id.Role == "manager", nil
+}

@@ -1,0 +1,255 @@
+package dispatcher
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
+
+	"github.com/shoal-project/shoal/core/store"
+)
+
+// Sentinel errors.
+var (
+	// ErrNotRunning: the dispatcher's Run is not active (not leading).
+	ErrNotRunning = errors.New("dispatcher: not running on this manager (not the leader?)")
+	// ErrAlreadyRunning: Run was called while another Run is active.
+	ErrAlreadyRunning = errors.New("dispatcher: already running")
+	// ErrNoNodesConnected: none of the nodes named in a log subscription has a session.
+	ErrNoNodesConnected = errors.New("dispatcher: none of the nodes is connected")
+)
+
+// Dispatcher implements shoalv1connect.DispatcherServiceHandler.
+type Dispatcher struct {
+	store *store.Store
+	cfg   Config
+	log   *slog.Logger
+
+	flushNow chan struct{} // cap 1
+	scanNow  chan struct{} // cap 1
+	flushTik chan struct{} // cap 1
+
+	// mu guards everything below. It is never held across a store write or
+	// a network send.
+	mu       sync.Mutex
+	running  bool
+	nodes    map[string]*nodeEntry // by node ID
+	sessions map[string]*session   // by session ID
+	subs     map[string]*logSub    // by subscription ID
+	pending  pendingWrites
+}
+
+var _ shoalv1connect.DispatcherServiceHandler = (*Dispatcher)(nil)
+
+// nodeEntry is a node this leader expects heartbeats from: one with a
+// session, or one that was READY when this manager became leader and has
+// until deadline to open a session.
+type nodeEntry struct {
+	sess     *session
+	deadline time.Time
+}
+
+// session is one node's session.
+type session struct {
+	id     string
+	nodeID string
+	done   chan struct{} // closed when the session ends
+	once   sync.Once
+
+	mu     sync.Mutex
+	subs   []*shoalv1.LogSubscription // to push down the session stream
+	notify chan struct{}              // cap 1
+}
+
+func (s *session) close() { s.once.Do(func() { close(s.done) }) }
+
+func (s *session) pushSub(sub *shoalv1.LogSubscription) {
+	s.mu.Lock()
+	s.subs = append(s.subs, sub)
+	s.mu.Unlock()
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (s *session) takeSubs() []*shoalv1.LogSubscription {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.subs
+	s.subs = nil
+	return out
+}
+
+// New returns a dispatcher writing to st. logger may be nil.
+func New(st *store.Store, cfg Config, logger *slog.Logger) (*Dispatcher, error) {
+	if st == nil {
+		return nil, errors.New("dispatcher: nil store")
+	}
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Dispatcher{
+		store:    st,
+		cfg:      cfg,
+		log:      logger,
+		flushNow: make(chan struct{}, 1),
+		scanNow:  make(chan struct{}, 1),
+		flushTik: make(chan struct{}, 1),
+		nodes:    make(map[string]*nodeEntry),
+		sessions: make(map[string]*session),
+		subs:     make(map[string]*logSub),
+		pending:  newPendingWrites(),
+	}, nil
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// scanInterval is how often sessions are checked for expiry.
+func (d *Dispatcher) scanInterval() time.Duration {
+	iv := d.cfg.HeartbeatPeriod / 5
+	if iv <= 0 {
+		iv = time.Millisecond
+	}
+	return iv
+}
+
+// Run serves sessions while ctx lives; call it while this manager leads and
+// cancel ctx when leadership is lost. It expires sessions whose heartbeats
+// stopped (marking their nodes DOWN) and flushes queued status writes. When
+// it returns every session has ended and queued writes were flushed (or
+// dropped if the store refused them).
+func (d *Dispatcher) Run(ctx context.Context) error {
+	now := d.cfg.Clock.Now()
+	var ready []string
+	err := d.store.View(func(tx store.ReadTx) error {
+		return tx.Range(store.KindNode, store.All(), func(o store.Object) bool {
+			if o.(*shoalv1.Node).GetStatus().GetState() == shoalv1.NodeState_NODE_STATE_READY {
+				ready = append(ready, o.GetId())
+			}
+			return true
+		})
+	})
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	if d.running {
+		d.mu.Unlock()
+		return ErrAlreadyRunning
+	}
+	d.running = true
+	for _, id := range ready {
+		if _, ok := d.nodes[id]; !ok {
+			d.nodes[id] = &nodeEntry{deadline: now.Add(d.cfg.ReconnectGrace)}
+		}
+	}
+	d.mu.Unlock()
+	d.log.Info("dispatcher running", "nodes_awaited", len(ready))
+
+	scanT := d.cfg.Clock.AfterFunc(d.scanInterval(), func() { signal(d.scanNow) })
+	flushT := d.cfg.Clock.AfterFunc(d.cfg.StatusFlushInterval, func() { signal(d.flushTik) })
+	defer func() {
+		scanT.Stop()
+		flushT.Stop()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			d.stop()
+			return nil
+		case <-d.scanNow:
+			d.scan(d.cfg.Clock.Now())
+			scanT = d.cfg.Clock.AfterFunc(d.scanInterval(), func() { signal(d.scanNow) })
+		case <-d.flushTik:
+			d.flush(ctx)
+			flushT = d.cfg.Clock.AfterFunc(d.cfg.StatusFlushInterval, func() { signal(d.flushTik) })
+		case <-d.flushNow:
+			d.flush(ctx)
+		}
+	}
+}
+
+// stop ends every session and subscription and makes a last flush.
+func (d *Dispatcher) stop() {
+	d.mu.Lock()
+	d.running = false
+	for _, s := range d.sessions {
+		s.close()
+	}
+	d.sessions = make(map[string]*session)
+	d.nodes = make(map[string]*nodeEntry)
+	subs := d.subs
+	d.subs = make(map[string]*logSub)
+	d.mu.Unlock()
+	for _, sub := range subs {
+		sub.cancel()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d.flush(ctx)
+	d.log.Info("dispatcher stopped")
+}
+
+// scan expires the sessions (and awaited nodes) whose deadline passed.
+func (d *Dispatcher) scan(now time.Time) {
+	var expired []string
+	d.mu.Lock()
+	for id, e := range d.nodes {
+		if now.After(e.deadline) {
+			expired = append(expired, id)
+		}
+	}
+	slices.Sort(expired)
+	for _, id := range expired {
+		d.expireLocked(id, now)
+	}
+	d.mu.Unlock()
+}
+
+// expireLocked ends the node's session and queues it DOWN. d.mu is held.
+func (d *Dispatcher) expireLocked(nodeID string, now time.Time) {
+	e := d.nodes[nodeID]
+	if e == nil {
+		return
+	}
+	delete(d.nodes, nodeID)
+	msg := "heartbeat failure"
+	if e.sess != nil {
+		delete(d.sessions, e.sess.id)
+		e.sess.close()
+		d.nodeGoneLocked(nodeID)
+	} else {
+		msg = "node did not reconnect after a leader change"
+	}
+	d.log.Info("node down", "node", nodeID, "reason", msg)
+	d.queueNodeLocked(nodeID, nodeUpdate{state: shoalv1.NodeState_NODE_STATE_DOWN, message: msg, at: now})
+}
+
+// SessionCount returns how many sessions are open (for tests and metrics).
+func (d *Dispatcher) SessionCount() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.sessions)
+}
+
+func newID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read does not fail on Linux
+	return hex.EncodeToString(b[:])
+}

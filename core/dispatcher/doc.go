@@ -1,0 +1,21 @@
+// Package dispatcher is the leader-side end of the worker protocol
+// (shoal.v1.DispatcherService): it keeps one session per connected node,
+// turns heartbeats into node liveness (READY / DOWN), streams each node its
+// task assignments (the complete set, then increments from the store's
+// watch queue), takes task status reports and writes them back in batches,
+// and brokers task log subscriptions between the API and the nodes.
+//
+// It owns the in-memory session table, the pending-write batcher and the log
+// subscription table of one manager while that manager leads (Run). It
+// writes only Node.Description / Node.Status / Node.Role (when it has to
+// create a node) and Task.Status through the store; it never changes task
+// specs, desired states or placement (those belong to the orchestrator and
+// the scheduler), never talks to Raft directly and never touches the disk.
+//
+// A follower's dispatcher answers Session with the leader's address and ends
+// the stream; sessions exist only on the leader, so the other calls on a
+// follower fail with NotFound and the agent opens a new session.
+//
+// Times come from Config.Clock, so heartbeat expiry and batch flushing can
+// be driven by a manual clock in tests.
+package dispatcher

@@ -1,0 +1,139 @@
+package dispatcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+)
+
+// caller returns the calling node's ID from its certificate.
+func (d *Dispatcher) caller(ctx context.Context) (string, bool, error) {
+	id, mgr, err := d.cfg.NodeIdentity(ctx)
+	if err != nil {
+		return "", false, connect.NewError(connect.CodeUnauthenticated, err)
+	}
+	if id == "" {
+		return "", false, connect.NewError(connect.CodeUnauthenticated, ErrNoIdentity)
+	}
+	return id, mgr, nil
+}
+
+// sessionOf returns the open session sessionID of node nodeID, or a
+// NotFound / PermissionDenied error telling the agent to open a new one.
+func (d *Dispatcher) sessionOf(nodeID, sessionID string) (*session, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.sessionOfLocked(nodeID, sessionID)
+}
+
+func (d *Dispatcher) sessionOfLocked(nodeID, sessionID string) (*session, error) {
+	if !d.running {
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("session %q: %w", sessionID, ErrNotRunning))
+	}
+	s := d.sessions[sessionID]
+	if s == nil {
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("session %q is unknown or expired: open a new session", sessionID))
+	}
+	if s.nodeID != nodeID {
+		return nil, connect.NewError(connect.CodePermissionDenied, fmt.Errorf("session %q belongs to another node", sessionID))
+	}
+	return s, nil
+}
+
+// Session registers the node and keeps a stream open to push log
+// subscriptions. A follower answers with the leader's address and ends.
+func (d *Dispatcher) Session(ctx context.Context, req *connect.Request[shoalv1.SessionRequest], stream *connect.ServerStream[shoalv1.SessionMessage]) error {
+	nodeID, mgr, err := d.caller(ctx)
+	if err != nil {
+		return err
+	}
+	if !d.cfg.IsLeader() {
+		leader := d.cfg.LeaderAddr()
+		if leader == "" {
+			return connect.NewError(connect.CodeUnavailable, errors.New("dispatcher: this manager is not the leader and no leader is known"))
+		}
+		return stream.Send(&shoalv1.SessionMessage{NodeId: nodeID, LeaderAddr: leader, Managers: d.cfg.Managers()})
+	}
+	if err := CheckVersion(d.cfg.Version, req.Msg.GetAgentVersion()); err != nil {
+		return connect.NewError(connect.CodeFailedPrecondition, err)
+	}
+
+	now := d.cfg.Clock.Now()
+	s := &session{id: newID(), nodeID: nodeID, done: make(chan struct{}), notify: make(chan struct{}, 1)}
+	d.mu.Lock()
+	if !d.running {
+		d.mu.Unlock()
+		return connect.NewError(connect.CodeUnavailable, ErrNotRunning)
+	}
+	if old := d.nodes[nodeID]; old != nil && old.sess != nil {
+		delete(d.sessions, old.sess.id)
+		old.sess.close()
+		d.nodeGoneLocked(nodeID)
+	}
+	d.sessions[s.id] = s
+	d.nodes[nodeID] = &nodeEntry{sess: s, deadline: now.Add(d.cfg.grace())}
+	d.queueNodeLocked(nodeID, nodeUpdate{
+		state:   shoalv1.NodeState_NODE_STATE_READY,
+		desc:    req.Msg.GetDescription(),
+		addr:    req.Peer().Addr,
+		manager: mgr,
+		at:      now,
+	})
+	d.mu.Unlock()
+	d.log.Info("session opened", "node", nodeID, "session", s.id, "agent_version", req.Msg.GetAgentVersion(), "addr", req.Peer().Addr)
+
+	if err := stream.Send(&shoalv1.SessionMessage{
+		SessionId:       s.id,
+		NodeId:          nodeID,
+		Managers:        d.cfg.Managers(),
+		HeartbeatPeriod: durationpb.New(d.cfg.HeartbeatPeriod),
+	}); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			// The stream went away; the session lives until its heartbeats stop.
+			return nil
+		case <-s.done:
+			return connect.NewError(connect.CodeAborted, fmt.Errorf("session %s ended (replaced, expired or leadership lost): open a new session", s.id))
+		case <-s.notify:
+			subs := s.takeSubs()
+			if len(subs) == 0 {
+				continue
+			}
+			if err := stream.Send(&shoalv1.SessionMessage{SessionId: s.id, NodeId: nodeID, LogSubscriptions: subs}); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Heartbeat extends the session's life by HeartbeatPeriod*GraceMultiplier.
+func (d *Dispatcher) Heartbeat(ctx context.Context, req *connect.Request[shoalv1.HeartbeatRequest]) (*connect.Response[shoalv1.HeartbeatResponse], error) {
+	nodeID, _, err := d.caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := d.cfg.Clock.Now()
+	d.mu.Lock()
+	s, err := d.sessionOfLocked(nodeID, req.Msg.GetSessionId())
+	if err != nil {
+		d.mu.Unlock()
+		return nil, err
+	}
+	e := d.nodes[nodeID]
+	if e == nil || e.sess != s || now.After(e.deadline) {
+		d.expireLocked(nodeID, now)
+		d.mu.Unlock()
+		return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("session %s expired: open a new session", s.id))
+	}
+	e.deadline = now.Add(d.cfg.grace())
+	d.mu.Unlock()
+	return connect.NewResponse(&shoalv1.HeartbeatResponse{Period: durationpb.New(d.cfg.HeartbeatPeriod)}), nil
+}

@@ -42,7 +42,7 @@ var digestEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").With
 
 // DigestLen is the length of a printed digest: sha256 (32 bytes) in
 // unpadded base32.
-var DigestLen = digestEncoding.EncodedLen(sha256.Size)
+const DigestLen = 52
 
 // DigestOf returns the printed sha256 digest of a DER certificate.
 func DigestOf(der []byte) string {

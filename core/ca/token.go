@@ -17,8 +17,8 @@ const (
 	secretBytes = 20
 )
 
-// SecretLen is the length of a printed token secret.
-var SecretLen = digestEncoding.EncodedLen(secretBytes)
+// SecretLen is the length of a printed token secret (160 bits in base32).
+const SecretLen = 32
 
 // Token is a parsed join token. CADigest pins the cluster's root (see
 // [RootCA.Digest]); Secret proves the holder may join, and its role is

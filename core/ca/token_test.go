@@ -2,6 +2,7 @@ package ca
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"go/ast"
 	"go/parser"
@@ -172,6 +173,15 @@ func TestRoleForToken(t *testing.T) {
 				t.Fatalf("RoleForToken = %q, %v; want %q, %v", got, err, tc.want, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestEncodedLengths(t *testing.T) {
+	if got := digestEncoding.EncodedLen(sha256.Size); got != DigestLen {
+		t.Errorf("DigestLen = %d, encoding gives %d", DigestLen, got)
+	}
+	if got := digestEncoding.EncodedLen(secretBytes); got != SecretLen {
+		t.Errorf("SecretLen = %d, encoding gives %d", SecretLen, got)
 	}
 }
 

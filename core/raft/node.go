@@ -136,6 +136,7 @@ type Node struct {
 	leaderTerm       uint64
 	campaignOnStart  bool
 	removedSelf      bool
+	forceSnapshot    bool // a member was added: the next snapshot must include it
 
 	mu       sync.Mutex
 	status   Status
@@ -799,6 +800,9 @@ func (n *Node) applyConfChange(cc *pb.ConfChange) error {
 			return fmt.Errorf("raft: conf change context: %w", err)
 		}
 		if !n.removed[id] {
+			// A joining member rejects a snapshot whose ConfState lacks it, so
+			// snapshot again right after it is added.
+			n.forceSnapshot = true
 			n.members[id] = Member{RaftID: id, NodeID: nodeID, Addr: addr}
 			if err := n.st.PutMember(storage.Member{RaftID: id, NodeID: nodeID, Addr: addr}); err != nil {
 				return err
@@ -915,7 +919,18 @@ func (n *Node) notifyLeadership(v bool) {
 }
 
 func (n *Node) maybeSnapshot() error {
-	if n.applied < n.snapIndex+n.cfg.SnapshotInterval {
+	due := n.applied >= n.snapIndex+n.cfg.SnapshotInterval
+	if n.forceSnapshot && n.applied > n.snapIndex {
+		// Only when the log was compacted is a snapshot ever sent; a young
+		// log catches a new member up by entries.
+		if first, err := n.st.FirstIndex(); err != nil {
+			return err
+		} else if first > 1 {
+			due = true
+		}
+	}
+	n.forceSnapshot = false
+	if !due {
 		return nil
 	}
 	data, err := n.sm.Snapshot()

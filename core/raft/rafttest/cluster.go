@@ -1,0 +1,323 @@
+package rafttest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shoal-project/shoal/core/raft"
+)
+
+// ClusterOptions tunes a Cluster.
+type ClusterOptions struct {
+	// TickEvery is the real time between manual ticks (default 10 ms).
+	TickEvery        time.Duration
+	SnapshotInterval uint64
+	TrailingEntries  uint64
+	// ChunkSize is the network's chunk size (default 1 MiB).
+	ChunkSize int
+	Seed      uint64
+	Logger    *slog.Logger
+}
+
+// Member is one node of a Cluster.
+type Member struct {
+	ID     uint64
+	NodeID string
+	Dir    string
+	Node   *raft.Node
+	KV     *KV
+	ticker *ManualTicker
+	stopT  chan struct{}
+	doneT  chan struct{}
+}
+
+// Cluster runs Raft nodes on an in-memory Network with real bbolt storage.
+type Cluster struct {
+	t    testing.TB
+	Net  *Network
+	dir  string
+	opts ClusterOptions
+
+	mu      sync.Mutex
+	members map[uint64]*Member
+	rnd     *rand.Rand
+}
+
+// NewCluster returns an empty cluster; Close it (t.Cleanup does).
+func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
+	if opts.TickEvery <= 0 {
+		opts.TickEvery = 10 * time.Millisecond
+	}
+	if opts.ChunkSize <= 0 {
+		opts.ChunkSize = 1 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Cluster{
+		t:       t,
+		Net:     NewNetwork(opts.ChunkSize, opts.Seed),
+		dir:     t.TempDir(),
+		opts:    opts,
+		members: map[uint64]*Member{},
+		rnd:     rand.New(rand.NewPCG(opts.Seed, 7)),
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// Addr is the fake address of the member named nodeID.
+func Addr(nodeID string) string { return nodeID + ":4242" }
+
+func (c *Cluster) config(id uint64, nodeID string, kv *KV, tk *ManualTicker) raft.Config {
+	c.mu.Lock()
+	seed := c.rnd.Uint64()
+	c.mu.Unlock()
+	r := rand.New(rand.NewPCG(seed, id))
+	var rmu sync.Mutex
+	return raft.Config{
+		ID:               id,
+		NodeID:           nodeID,
+		Addr:             Addr(nodeID),
+		DataDir:          filepath.Join(c.dir, nodeID),
+		StateMachine:     kv,
+		Transport:        c.Net.Transport(id),
+		Ticker:           tk,
+		SnapshotInterval: c.opts.SnapshotInterval,
+		TrailingEntries:  c.opts.TrailingEntries,
+		Logger:           c.opts.Logger.With("node", nodeID),
+		Rand: func() uint64 {
+			rmu.Lock()
+			defer rmu.Unlock()
+			return r.Uint64()
+		},
+	}
+}
+
+func (c *Cluster) add(m *Member) {
+	m.stopT, m.doneT = make(chan struct{}), make(chan struct{})
+	c.Net.Attach(m.ID, m.Node)
+	c.mu.Lock()
+	c.members[m.ID] = m
+	c.mu.Unlock()
+	go func() {
+		defer close(m.doneT)
+		t := time.NewTicker(c.opts.TickEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.stopT:
+				return
+			case <-t.C:
+				m.ticker.Tick()
+			}
+		}
+	}()
+}
+
+// Bootstrap starts a new single-member cluster with Raft ID id.
+func (c *Cluster) Bootstrap(id uint64) *Member {
+	c.t.Helper()
+	m := &Member{ID: id, NodeID: fmt.Sprintf("n%x", id), KV: NewKV(), ticker: NewManualTicker()}
+	cfg := c.config(id, m.NodeID, m.KV, m.ticker)
+	m.Dir = cfg.DataDir
+	n, err := raft.Bootstrap(cfg)
+	if err != nil {
+		c.t.Fatalf("bootstrap: %v", err)
+	}
+	m.Node = n
+	c.add(m)
+	return m
+}
+
+// Join adds a new member named nodeID through the current leader.
+func (c *Cluster) Join(nodeID string) *Member {
+	c.t.Helper()
+	var id uint64
+	var members []raft.Member
+	err := c.retry(30*time.Second, func(ctx context.Context, l *Member) error {
+		var err error
+		id, members, err = l.Node.AddMember(ctx, nodeID, Addr(nodeID))
+		return err
+	})
+	if err != nil {
+		c.t.Fatalf("add member %s: %v", nodeID, err)
+	}
+	m := &Member{ID: id, NodeID: nodeID, KV: NewKV(), ticker: NewManualTicker()}
+	cfg := c.config(id, nodeID, m.KV, m.ticker)
+	m.Dir = cfg.DataDir
+	n, err := raft.Join(cfg, id, members, nil)
+	if err != nil {
+		c.t.Fatalf("join: %v", err)
+	}
+	m.Node = n
+	c.add(m)
+	return m
+}
+
+// Stop stops a member cleanly and detaches it.
+func (c *Cluster) Stop(m *Member) {
+	c.t.Helper()
+	c.Net.Detach(m.ID)
+	close(m.stopT)
+	<-m.doneT
+	if err := m.Node.Stop(); err != nil {
+		c.t.Errorf("stop %s: %v", m.NodeID, err)
+	}
+	c.mu.Lock()
+	delete(c.members, m.ID)
+	c.mu.Unlock()
+}
+
+// Restart starts a stopped member again from its data directory with an
+// empty state machine.
+func (c *Cluster) Restart(m *Member) *Member {
+	c.t.Helper()
+	nm := &Member{ID: m.ID, NodeID: m.NodeID, Dir: m.Dir, KV: NewKV(), ticker: NewManualTicker()}
+	cfg := c.config(m.ID, m.NodeID, nm.KV, nm.ticker)
+	n, err := raft.Restart(cfg)
+	if err != nil {
+		c.t.Fatalf("restart %s: %v", m.NodeID, err)
+	}
+	nm.Node = n
+	c.add(nm)
+	return nm
+}
+
+// Members returns the running members.
+func (c *Cluster) Members() []*Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*Member, 0, len(c.members))
+	for _, m := range c.members {
+		out = append(out, m)
+	}
+	return out
+}
+
+// Leader returns the running member that is an announced leader, or nil.
+func (c *Cluster) Leader() *Member {
+	var best *Member
+	var term uint64
+	for _, m := range c.Members() {
+		st := m.Node.Status()
+		if st.IsLeader && st.Term >= term {
+			best, term = m, st.Term
+		}
+	}
+	return best
+}
+
+// WaitLeader waits for a leader among the running members.
+func (c *Cluster) WaitLeader(timeout time.Duration) *Member {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if l := c.Leader(); l != nil {
+			return l
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.t.Fatalf("no leader within %v", timeout)
+	return nil
+}
+
+// retry runs f on the leader until it succeeds or timeout passes, retrying
+// on errors that mean "try again elsewhere or later".
+func (c *Cluster) retry(timeout time.Duration, f func(ctx context.Context, l *Member) error) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		l := c.Leader()
+		if l == nil {
+			time.Sleep(5 * time.Millisecond)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		err := f(ctx, l)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		last = err
+		if !Retryable(err) {
+			return err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("gave up after %v: %w", timeout, last)
+}
+
+// Retryable reports whether a Propose/AddMember error means "retry".
+func Retryable(err error) bool {
+	return errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
+		errors.Is(err, raft.ErrProposalDropped) || errors.Is(err, raft.ErrConfChangeInProgress) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, raft.ErrStopped)
+}
+
+// Propose proposes payload on the leader, retrying until it is applied.
+func (c *Cluster) Propose(payload []byte) error {
+	return c.retry(60*time.Second, func(ctx context.Context, l *Member) error { return l.Node.Propose(ctx, payload) })
+}
+
+// WaitConverged waits until every running member applied the same index
+// (at least min) and holds the same data.
+func (c *Cluster) WaitConverged(min uint64, timeout time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var why string
+	for time.Now().Before(deadline) {
+		why = c.converged(min)
+		if why == "" {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.t.Fatalf("not converged within %v: %s", timeout, why)
+}
+
+func (c *Cluster) converged(min uint64) string {
+	ms := c.Members()
+	if len(ms) == 0 {
+		return "no members"
+	}
+	first := ms[0]
+	for _, m := range ms {
+		st := m.Node.Status()
+		if st.Applied < min {
+			return fmt.Sprintf("%s applied %d < %d", m.NodeID, st.Applied, min)
+		}
+		if st.Applied != first.Node.Status().Applied {
+			return fmt.Sprintf("%s applied %d, %s applied %d", m.NodeID, st.Applied, first.NodeID, first.Node.Status().Applied)
+		}
+		if !maps.Equal(m.KV.Data(), first.KV.Data()) {
+			return fmt.Sprintf("%s and %s differ", m.NodeID, first.NodeID)
+		}
+		if v := m.KV.Violations(); len(v) > 0 {
+			return fmt.Sprintf("%s apply order: %v", m.NodeID, v)
+		}
+	}
+	return ""
+}
+
+// Close stops every member and the network.
+func (c *Cluster) Close() {
+	for _, m := range c.Members() {
+		c.Net.Detach(m.ID)
+		close(m.stopT)
+		<-m.doneT
+		_ = m.Node.Stop()
+		c.mu.Lock()
+		delete(c.members, m.ID)
+		c.mu.Unlock()
+	}
+	c.Net.Close()
+}

@@ -1,0 +1,121 @@
+package rafttest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"sync"
+)
+
+// ErrRejected is what KV.Apply returns for a payload starting with "reject".
+var ErrRejected = errors.New("kv: rejected")
+
+// KV is a deterministic key/value StateMachine. A payload is
+// "k1=v1;k2=v2;...": all its pairs are set together, so a reader can check
+// that no entry was half-applied. A payload "reject..." changes nothing and
+// returns ErrRejected.
+type KV struct {
+	mu         sync.Mutex
+	data       map[string]string
+	applied    uint64
+	violations []string
+}
+
+// NewKV returns an empty KV.
+func NewKV() *KV { return &KV{data: map[string]string{}} }
+
+// Set encodes a payload setting the given pairs (k1, v1, k2, v2, ...).
+func Set(kv ...string) []byte {
+	var b strings.Builder
+	for i := 0; i+1 < len(kv); i += 2 {
+		if i > 0 {
+			b.WriteByte(';')
+		}
+		b.WriteString(kv[i] + "=" + kv[i+1])
+	}
+	return []byte(b.String())
+}
+
+// Apply implements raft.StateMachine.
+func (k *KV) Apply(index uint64, payload []byte) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if index <= k.applied {
+		k.violations = append(k.violations, fmt.Sprintf("apply %d after %d", index, k.applied))
+	}
+	k.applied = index
+	s := string(payload)
+	if strings.HasPrefix(s, "reject") {
+		return ErrRejected
+	}
+	for _, pair := range strings.Split(s, ";") {
+		key, val, ok := strings.Cut(pair, "=")
+		if !ok {
+			return fmt.Errorf("kv: bad pair %q", pair)
+		}
+		k.data[key] = val
+	}
+	return nil
+}
+
+type kvSnap struct {
+	Applied uint64
+	Data    map[string]string
+}
+
+// Snapshot implements raft.StateMachine.
+func (k *KV) Snapshot() ([]byte, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return json.Marshal(kvSnap{Applied: k.applied, Data: k.data})
+}
+
+// Restore implements raft.StateMachine.
+func (k *KV) Restore(index uint64, data []byte) error {
+	var s kvSnap
+	if err := json.Unmarshal(data, &s); err != nil {
+		return err
+	}
+	if s.Applied > index {
+		return fmt.Errorf("kv: snapshot that applied %d restored as %d", s.Applied, index)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.data = s.Data
+	if k.data == nil {
+		k.data = map[string]string{}
+	}
+	k.applied = index
+	return nil
+}
+
+// Get returns a value.
+func (k *KV) Get(key string) (string, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	v, ok := k.data[key]
+	return v, ok
+}
+
+// Data returns a copy of the map.
+func (k *KV) Data() map[string]string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return maps.Clone(k.data)
+}
+
+// Applied returns the last applied index.
+func (k *KV) Applied() uint64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.applied
+}
+
+// Violations lists out-of-order applies seen (want none).
+func (k *KV) Violations() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]string(nil), k.violations...)
+}

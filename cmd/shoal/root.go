@@ -15,6 +15,7 @@ type globalFlags struct {
 	dataDir string
 	host    string
 	tlsDir  string
+	local   bool
 }
 
 var gf globalFlags
@@ -37,6 +38,7 @@ func newRootCmd() *cobra.Command {
 	pf.StringVar(&gf.dataDir, "data-dir", defaultDataDir(), "node data directory (env SHOAL_DATA_DIR)")
 	pf.StringVar(&gf.host, "host", os.Getenv("SHOAL_HOST"), "manager address host:port, reached with an admin certificate from --tls-dir (env SHOAL_HOST)")
 	pf.StringVar(&gf.tlsDir, "tls-dir", os.Getenv("SHOAL_TLS_DIR"), "directory with admin cert.pem, key.pem and ca.pem for --host (env SHOAL_TLS_DIR)")
+	pf.BoolVar(&gf.local, "local", false, "answer reads from the manager you talk to, without asking the leader (may be stale)")
 	root.AddCommand(daemonCommands()...)
 	root.AddCommand(newJoinTokenCmd(), newNodeCmd(), newClusterCmd())
 	root.AddCommand(extraCommands()...)
@@ -45,7 +47,7 @@ func newRootCmd() *cobra.Command {
 
 // dial connects to a manager as the global flags say.
 func dial() (*client.Client, error) {
-	o := client.Options{DataDir: gf.dataDir, Host: gf.host}
+	o := client.Options{DataDir: gf.dataDir, Host: gf.host, LocalRead: gf.local}
 	if gf.host != "" {
 		if gf.tlsDir == "" {
 			gf.tlsDir = filepath.Join(gf.dataDir, "admin")

@@ -75,8 +75,10 @@ func New(st *store.Store, cluster Cluster, log *slog.Logger, opts ...Option) *Se
 
 // read runs fn on a linearizable view of the store.
 func (s *Server) read(ctx context.Context, fn func(store.ReadTx) error) error {
-	if err := s.cluster.ReadBarrier(ctx); err != nil {
-		return storeErr(err)
+	if local, _ := ctx.Value(localReadKey{}).(bool); !local {
+		if err := s.cluster.ReadBarrier(ctx); err != nil {
+			return storeErr(err)
+		}
 	}
 	return storeErr(s.store.View(fn))
 }
@@ -91,4 +93,12 @@ func clusterObj(tx store.ReadTx) (*shoalv1.Cluster, error) {
 		return nil, precondition("the cluster is not initialised yet; retry in a moment")
 	}
 	return cs[0], nil
+}
+
+type localReadKey struct{}
+
+// WithLocalRead marks a call as a local (serializable, possibly stale) read:
+// reads skip the leader's ReadIndex barrier and answer from this manager.
+func WithLocalRead(ctx context.Context) context.Context {
+	return context.WithValue(ctx, localReadKey{}, true)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/shoal-project/shoal/core/api"
 	"github.com/shoal-project/shoal/core/auth"
 )
 
@@ -16,6 +17,10 @@ import (
 // trusts them only from a manager certificate (core/auth).
 const (
 	headerForwarded = "Shoal-Forwarded"
+	// HeaderLocalRead asks a manager to answer a read from its own store
+	// without going to the leader: possibly stale, like etcd's serializable
+	// reads. Writes are still forwarded.
+	HeaderLocalRead = "Shoal-Local-Read"
 	// HeaderEntryNode names the manager a client talked to.
 	HeaderEntryNode = "Shoal-Node-Id"
 )
@@ -44,6 +49,9 @@ type forwarder struct {
 func (f *forwarder) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(HeaderEntryNode, f.nodeID)
+		if r.Header.Get(HeaderLocalRead) != "" {
+			r = r.WithContext(api.WithLocalRead(r.Context()))
+		}
 		if !f.shouldForward(r) {
 			next.ServeHTTP(w, r)
 			return
@@ -65,6 +73,9 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 func (f *forwarder) shouldForward(r *http.Request) bool {
 	if r.Header.Get(headerForwarded) != "" {
 		return false // one hop at most
+	}
+	if r.Header.Get(HeaderLocalRead) != "" && isLocalReadable(r.URL.Path) {
+		return false
 	}
 	for _, p := range f.prefixes {
 		if strings.HasPrefix(r.URL.Path, p) {
@@ -103,4 +114,15 @@ func (f *forwarder) proxy(addr string) *httputil.ReverseProxy {
 	}
 	f.proxies[addr] = p
 	return p
+}
+
+// isLocalReadable says whether a procedure is a read that a follower may
+// answer from its own store.
+func isLocalReadable(path string) bool {
+	i := strings.LastIndexByte(path, '/')
+	if i < 0 {
+		return false
+	}
+	m := path[i+1:]
+	return strings.HasPrefix(m, "List") || strings.HasPrefix(m, "Get")
 }

@@ -34,6 +34,23 @@ type Options struct {
 	// Host is host:port of a manager, reached over TLS with TLS.
 	Host string
 	TLS  *tls.Config
+	// LocalRead asks the manager to answer reads from its own store
+	// (possibly stale) instead of the leader's.
+	LocalRead bool
+}
+
+// localReadHeader is the manager's Shoal-Local-Read header.
+const localReadHeader = "Shoal-Local-Read"
+
+type headerTransport struct {
+	next http.RoundTripper
+	key  string
+}
+
+func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set(h.key, "1")
+	return h.next.RoundTrip(r)
 }
 
 // Client holds the API clients for one manager connection.
@@ -65,6 +82,9 @@ func New(o Options) (*Client, error) {
 		}
 		hc = UnixHTTPClient(sock)
 		base = "http://shoal"
+	}
+	if o.LocalRead {
+		hc = &http.Client{Transport: headerTransport{next: hc.Transport, key: localReadHeader}}
 	}
 	return &Client{
 		Control: shoalv1connect.NewControlServiceClient(hc, base, connect.WithGRPC()),

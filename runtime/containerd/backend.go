@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
@@ -111,6 +112,7 @@ type Backend struct {
 	ctx    context.Context // carries the namespace; cancelled by Close
 	cancel context.CancelFunc
 	pulls  singleflight.Group
+	pulled atomic.Int64 // registry pulls performed (not served from the local store)
 	// clientLog routes the containerd client's logrus output into the slog logger.
 	clientLog *logrus.Entry
 	net       *network

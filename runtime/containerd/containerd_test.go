@@ -27,7 +27,7 @@ func TestHTTPDReplicasOnOwnAddresses(t *testing.T) {
 	var ctrls []runtime.Controller
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for _, id := range []string{"web-1", "web-2"} {
+	for _, id := range []string{"web-1", "web-2", "web-3"} {
 		wg.Add(1)
 		go func() { // concurrent Prepare: one pull for both
 			defer wg.Done()
@@ -40,8 +40,11 @@ func TestHTTPDReplicasOnOwnAddresses(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if len(ctrls) != 2 {
+	if len(ctrls) != 3 {
 		t.FailNow()
+	}
+	if n := b.pulled.Load(); n != 1 {
+		t.Fatalf("image pulled %d times for 3 concurrent tasks, want 1", n)
 	}
 	seen := map[string]bool{}
 	for _, c := range ctrls {

@@ -86,6 +86,7 @@ func (b *Backend) pull(ctx context.Context, ref string) (client.Image, error) {
 		return img, nil
 	}
 	b.log.Info("pulling image", "ref", ref)
+	b.pulled.Add(1)
 	img, err := b.client.Pull(ctx, ref,
 		client.WithResolver(b.resolver()),
 		client.WithPullUnpack,

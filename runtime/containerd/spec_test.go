@@ -33,7 +33,9 @@ func TestValidateSpec(t *testing.T) {
 		{"env without =", func(s *runtime.TaskSpec) { s.Env = []string{"FOO"} }, false},
 		{"env empty value", func(s *runtime.TaskSpec) { s.Env = []string{"FOO="} }, true},
 		{"bind ok", func(s *runtime.TaskSpec) { s.Mounts = []runtime.Mount{{Type: "bind", Source: dir, Target: "/d"}} }, true},
-		{"bind missing source", func(s *runtime.TaskSpec) { s.Mounts = []runtime.Mount{{Type: "bind", Source: dir + "/x", Target: "/d"}} }, false},
+		{"bind missing source", func(s *runtime.TaskSpec) {
+			s.Mounts = []runtime.Mount{{Type: "bind", Source: dir + "/x", Target: "/d"}}
+		}, false},
 		{"bind relative source", func(s *runtime.TaskSpec) { s.Mounts = []runtime.Mount{{Type: "bind", Source: "x", Target: "/d"}} }, false},
 		{"relative target", func(s *runtime.TaskSpec) { s.Mounts = []runtime.Mount{{Type: "tmpfs", Target: "d"}} }, false},
 		{"unknown mount type", func(s *runtime.TaskSpec) { s.Mounts = []runtime.Mount{{Type: "volume", Target: "/d"}} }, false},

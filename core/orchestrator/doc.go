@@ -1,0 +1,36 @@
+// Package orchestrator reconciles services with their tasks on the Raft
+// leader, as swarm mode's orchestrators do.
+//
+// It owns the task lifecycle decisions that depend on desired state only:
+//
+//   - replicated services: slots 1..N each hold exactly one task whose
+//     desired state is at most RUNNING; missing slots get a NEW task, slots
+//     above N have their task's desired state set to SHUTDOWN;
+//   - global services: one task per eligible node (ready, not drained, kind
+//     supported, constraints satisfied), following nodes as they join, leave,
+//     go down or are drained;
+//   - restart policy: a task that stopped (COMPLETE, FAILED, REJECTED, ...)
+//     while desired RUNNING is shut down and, if the policy allows
+//     (condition, max attempts within window), replaced in the same slot by
+//     a task with desired state READY that is promoted to RUNNING once the
+//     restart delay has passed (the slot is never empty and never holds two
+//     live tasks); when the policy forbids a restart the old task's desired
+//     state becomes COMPLETE, which marks the slot as finished;
+//   - tasks on DOWN, drained or removed nodes are replaced at once;
+//   - service updates (a new spec_version) replace tasks of older versions,
+//     all at once or with bounded parallelism (WithUpdateParallelism);
+//   - removed services: their tasks are shut down and deleted once stopped
+//     (directly if never assigned or if their node is gone);
+//   - task history: at most the cluster's task_history_limit (default 5)
+//     tasks are kept per slot; the oldest stopped ones are deleted.
+//
+// All writes go through store.Batch, so scaling to 10,000 replicas or
+// replacing the 100 tasks of a failed node costs a handful of proposals.
+// It must not touch task observed state (Status), node assignment
+// (scheduler), addresses (allocator) or anything outside the store; it never
+// calls other components.
+//
+// One goroutine (Run) owns all mutable state: the restart history (kept in
+// memory, like swarm mode's restart supervisor, so it is lost on leader
+// change) and the set of services to reconcile.
+package orchestrator

@@ -1,0 +1,214 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/core/store"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+type harness struct {
+	t   testing.TB
+	ctx context.Context
+	clk *manualClock
+	st  *store.Store
+	o   *Orchestrator
+	ids int
+}
+
+func newHarness(t testing.TB, opts ...Option) *harness {
+	t.Helper()
+	h := &harness{t: t, ctx: context.Background(), clk: newManualClock()}
+	h.st = store.NewLocal(store.WithClock(h.clk.Now))
+	opts = append([]Option{WithClock(h.clk), WithIDGenerator(func() string {
+		h.ids++
+		return fmt.Sprintf("task%06d", h.ids)
+	})}, opts...)
+	h.o = New(h.st, opts...)
+	return h
+}
+
+// step runs one full reconciliation pass.
+func (h *harness) step() {
+	h.t.Helper()
+	h.o.all = true
+	if err := h.o.reconcile(h.ctx); err != nil {
+		h.t.Fatalf("reconcile: %v", err)
+	}
+	h.checkSlots()
+}
+
+func (h *harness) update(fn func(tx store.Tx) error) {
+	h.t.Helper()
+	if err := h.st.Update(h.ctx, fn); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) addNode(id string, state shoalv1.NodeState, labels map[string]string) {
+	h.update(func(tx store.Tx) error {
+		return tx.Create(&shoalv1.Node{
+			Id:          id,
+			Spec:        &shoalv1.NodeSpec{Availability: shoalv1.NodeAvailability_NODE_AVAILABILITY_ACTIVE, Labels: labels},
+			Description: &shoalv1.NodeDescription{Hostname: "host-" + id, Kinds: []string{"container", "process"}},
+			Status:      &shoalv1.NodeStatus{State: state},
+			Role:        shoalv1.NodeRole_NODE_ROLE_WORKER,
+		})
+	})
+}
+
+func (h *harness) editNode(id string, fn func(n *shoalv1.Node)) {
+	h.update(func(tx store.Tx) error {
+		n := tx.GetNode(id)
+		fn(n)
+		return tx.Update(n)
+	})
+}
+
+func (h *harness) setNodeState(id string, s shoalv1.NodeState) {
+	h.editNode(id, func(n *shoalv1.Node) { n.Status.State = s })
+}
+
+func (h *harness) setAvailability(id string, a shoalv1.NodeAvailability) {
+	h.editNode(id, func(n *shoalv1.Node) { n.Spec.Availability = a })
+}
+
+func restart(cond shoalv1.RestartCondition, delay time.Duration, maxAttempts uint64, window time.Duration) *shoalv1.RestartPolicy {
+	return &shoalv1.RestartPolicy{Condition: cond, Delay: durationpb.New(delay), MaxAttempts: maxAttempts, Window: durationpb.New(window)}
+}
+
+func replicated(id string, n uint64, rp *shoalv1.RestartPolicy) *shoalv1.Service {
+	return &shoalv1.Service{Id: id, SpecVersion: 1, Spec: &shoalv1.ServiceSpec{
+		Name: "svc-" + id,
+		Mode: &shoalv1.ServiceSpec_Replicated{Replicated: &shoalv1.ReplicatedMode{Replicas: n}},
+		Task: &shoalv1.TaskSpec{
+			Runtime: &shoalv1.TaskSpec_Container{Container: &shoalv1.ContainerSpec{Image: "busybox"}},
+			Restart: rp,
+		},
+	}}
+}
+
+func global(id string, constraints ...string) *shoalv1.Service {
+	return &shoalv1.Service{Id: id, SpecVersion: 1, Spec: &shoalv1.ServiceSpec{
+		Name: "svc-" + id,
+		Mode: &shoalv1.ServiceSpec_Global{Global: &shoalv1.GlobalMode{}},
+		Task: &shoalv1.TaskSpec{
+			Runtime:   &shoalv1.TaskSpec_Process{Process: &shoalv1.ProcessSpec{Command: []string{"sleep", "1d"}}},
+			Restart:   restart(shoalv1.RestartCondition_RESTART_CONDITION_ANY, 0, 0, 0),
+			Placement: &shoalv1.Placement{Constraints: constraints},
+		},
+	}}
+}
+
+func (h *harness) createService(s *shoalv1.Service) {
+	h.update(func(tx store.Tx) error { return tx.Create(s) })
+}
+
+func (h *harness) editService(id string, fn func(s *shoalv1.Service)) {
+	h.update(func(tx store.Tx) error {
+		s := tx.GetService(id)
+		fn(s)
+		return tx.Update(s)
+	})
+}
+
+func (h *harness) scale(id string, n uint64) {
+	h.editService(id, func(s *shoalv1.Service) { s.Spec.GetReplicated().Replicas = n })
+}
+
+func (h *harness) tasks(service string) []*shoalv1.Task {
+	h.t.Helper()
+	var out []*shoalv1.Task
+	if err := h.st.View(func(tx store.ReadTx) error {
+		var err error
+		out, err = tx.FindTasks(store.ByService(service))
+		return err
+	}); err != nil {
+		h.t.Fatal(err)
+	}
+	sortTasks(out)
+	return out
+}
+
+// liveTasks returns the live tasks of a service by slot key ("1", "node-a").
+func (h *harness) liveTasks(service string) map[string]*shoalv1.Task {
+	out := make(map[string]*shoalv1.Task)
+	for _, t := range h.tasks(service) {
+		if live(t) {
+			out[slotName(t)] = t
+		}
+	}
+	return out
+}
+
+func slotName(t *shoalv1.Task) string {
+	if t.GetNodeId() != "" && t.GetSlot() == 0 {
+		return t.GetNodeId()
+	}
+	return fmt.Sprint(t.GetSlot())
+}
+
+func (h *harness) liveSlots(service string) []string {
+	var out []string
+	for k := range h.liveTasks(service) {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// setState sets a task's observed state (what the agent would report).
+func (h *harness) setState(id string, s shoalv1.TaskState) {
+	h.update(func(tx store.Tx) error {
+		t := tx.GetTask(id)
+		t.Status.State = s
+		return tx.Update(t)
+	})
+}
+
+// assign puts a task on a node and marks it running.
+func (h *harness) assign(id, node string) {
+	h.update(func(tx store.Tx) error {
+		t := tx.GetTask(id)
+		t.NodeId = node
+		t.Status.State = shoalv1.TaskState_TASK_STATE_RUNNING
+		return tx.Update(t)
+	})
+}
+
+// checkSlots fails when any slot of any service holds two live tasks.
+func (h *harness) checkSlots() {
+	h.t.Helper()
+	if err := noDuplicateLive(h.st); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func noDuplicateLive(st *store.Store) error {
+	var dupErr error
+	err := st.View(func(tx store.ReadTx) error {
+		seen := make(map[string]string)
+		return tx.Range(store.KindTask, store.All(), func(obj store.Object) bool {
+			t := obj.(*shoalv1.Task)
+			if !live(t) {
+				return true
+			}
+			k := t.GetServiceId() + "/" + slotName(t)
+			if other, dup := seen[k]; dup {
+				dupErr = fmt.Errorf("slot %s has two live tasks: %s and %s", k, other, t.GetId())
+				return false
+			}
+			seen[k] = t.GetId()
+			return true
+		})
+	})
+	if err != nil {
+		return err
+	}
+	return dupErr
+}

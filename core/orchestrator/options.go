@@ -1,0 +1,84 @@
+package orchestrator
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"log/slog"
+	"time"
+)
+
+// Defaults.
+const (
+	// DefaultTaskHistoryLimit is the number of tasks kept per slot when the
+	// cluster spec leaves task_history_limit at 0.
+	DefaultTaskHistoryLimit = 5
+	// DefaultRestartDelay is used when a restart policy has no delay set
+	// (as in swarm mode). An explicit zero delay restarts at once.
+	DefaultRestartDelay = 5 * time.Second
+	// DefaultRetryInterval is how long the orchestrator waits before
+	// retrying services whose writes failed.
+	DefaultRetryInterval = time.Second
+)
+
+// Option configures an Orchestrator.
+type Option func(*Orchestrator)
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *Orchestrator) {
+		if l != nil {
+			o.log = l
+		}
+	}
+}
+
+// WithClock sets the clock (default: wall clock). Restart delays are
+// measured from a task's Meta.CreatedAt, which the store stamps with its
+// own clock: give the store the same clock (store.WithClock).
+func WithClock(c Clock) Option {
+	return func(o *Orchestrator) {
+		if c != nil {
+			o.clock = c
+		}
+	}
+}
+
+// WithIDGenerator sets the function that names new tasks (default: 25
+// random base32 characters).
+func WithIDGenerator(f func() string) Option {
+	return func(o *Orchestrator) {
+		if f != nil {
+			o.newID = f
+		}
+	}
+}
+
+// WithUpdateParallelism bounds how many slots of a service are replaced
+// at once when its spec changes: a new batch starts only when fewer than n
+// tasks of the new version have yet to reach RUNNING. 0 (default) replaces
+// every outdated task at once.
+func WithUpdateParallelism(n int) Option {
+	return func(o *Orchestrator) {
+		if n >= 0 {
+			o.parallelism = n
+		}
+	}
+}
+
+// WithRetryInterval sets the wait before services whose writes failed are
+// reconciled again.
+func WithRetryInterval(d time.Duration) Option {
+	return func(o *Orchestrator) {
+		if d > 0 {
+			o.retry = d
+		}
+	}
+}
+
+var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
+
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read does not fail on supported platforms
+	return idEncoding.EncodeToString(b[:])[:25]
+}

@@ -1,0 +1,371 @@
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/core/store"
+)
+
+// errStale drops one write whose task changed since the pass read it.
+var errStale = errors.New("orchestrator: object changed since it was read")
+
+// Orchestrator reconciles services and tasks. Create it with New and run it
+// with Run on the Raft leader only.
+type Orchestrator struct {
+	st          *store.Store
+	log         *slog.Logger
+	clock       Clock
+	newID       func() string
+	parallelism int
+	retry       time.Duration
+
+	// Owned by the goroutine running Run (or a test driving the methods).
+	all      bool
+	dirty    map[string]struct{}
+	wakes    map[string]time.Time
+	restarts map[restartKey][]time.Time
+	versions map[string]uint64
+}
+
+// New returns an orchestrator over st.
+func New(st *store.Store, opts ...Option) *Orchestrator {
+	o := &Orchestrator{
+		st:       st,
+		log:      slog.New(slog.DiscardHandler),
+		clock:    realClock{},
+		newID:    randomID,
+		retry:    DefaultRetryInterval,
+		dirty:    make(map[string]struct{}),
+		wakes:    make(map[string]time.Time),
+		restarts: make(map[restartKey][]time.Time),
+		versions: make(map[string]uint64),
+	}
+	for _, opt := range opts {
+		opt(o)
+	}
+	return o
+}
+
+// Run reconciles until ctx ends, then returns nil. It reads the whole store
+// first, then follows its events; when the watch ends (the watcher fell
+// behind, a snapshot was restored) it starts over. It returns
+// store.ErrStoreClosed if the store is closed.
+func (o *Orchestrator) Run(ctx context.Context) error {
+	for {
+		events, cancel, err := o.st.ViewAndWatch(func(store.ReadTx) error { return nil },
+			store.ForKind(store.KindService, store.KindTask, store.KindNode, store.KindCluster))
+		if err != nil {
+			return err
+		}
+		o.all = true
+		err = o.loop(ctx, events)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, store.ErrStoreClosed) {
+			return err
+		}
+		o.log.Info("orchestrator: resyncing", "reason", err)
+	}
+}
+
+func (o *Orchestrator) loop(ctx context.Context, events <-chan store.Event) error {
+	var timer <-chan time.Time
+	var timerAt time.Time
+	for {
+		// Take everything already queued, then reconcile once.
+	drain:
+		for {
+			select {
+			case ev, ok := <-events:
+				if err := o.note(ev, ok); err != nil {
+					return err
+				}
+			default:
+				break drain
+			}
+		}
+		if o.all || len(o.dirty) > 0 {
+			if err := o.reconcile(ctx); err != nil && ctx.Err() == nil {
+				o.log.Warn("orchestrator: reconcile failed", "err", err)
+			}
+		}
+		if next := o.nextWake(); !next.IsZero() && (timer == nil || !next.Equal(timerAt)) {
+			timer, timerAt = o.clock.After(max(next.Sub(o.clock.Now()), 0)), next
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case ev, ok := <-events:
+			if err := o.note(ev, ok); err != nil {
+				return err
+			}
+		case <-timer:
+			timer, timerAt = nil, time.Time{}
+			o.wakeDue(o.clock.Now())
+		}
+	}
+}
+
+// note records what an event makes dirty.
+func (o *Orchestrator) note(ev store.Event, ok bool) error {
+	if !ok {
+		return errors.New("orchestrator: watch closed")
+	}
+	switch ev.Kind {
+	case store.EventCommit:
+		return nil
+	case store.EventResync:
+		return ev.Err
+	}
+	switch ev.ObjectKind {
+	case store.KindService:
+		o.dirty[ev.Object.GetId()] = struct{}{}
+	case store.KindCluster:
+		o.all = true
+	case store.KindNode:
+		old, _ := ev.Old.(*shoalv1.Node)
+		if ev.Kind != store.EventUpdate || nodeChanged(old, ev.Object.(*shoalv1.Node)) {
+			o.all = true
+		}
+	case store.KindTask:
+		t := ev.Object.(*shoalv1.Task)
+		switch ev.Kind {
+		case store.EventRemove:
+			o.dirty[t.GetServiceId()] = struct{}{}
+		case store.EventUpdate:
+			old, _ := ev.Old.(*shoalv1.Task)
+			if s := t.GetStatus().GetState(); s != old.GetStatus().GetState() && s >= stateRunning {
+				o.dirty[t.GetServiceId()] = struct{}{}
+			}
+		}
+	}
+	return nil
+}
+
+func (o *Orchestrator) nextWake() time.Time {
+	var next time.Time
+	for _, w := range o.wakes {
+		if next.IsZero() || w.Before(next) {
+			next = w
+		}
+	}
+	return next
+}
+
+// wakeDue marks dirty every service whose wake time has come.
+func (o *Orchestrator) wakeDue(now time.Time) {
+	for id, w := range o.wakes {
+		if !now.Before(w) {
+			o.dirty[id] = struct{}{}
+			delete(o.wakes, id)
+		}
+	}
+}
+
+// reconcile plans and commits one pass over the dirty services (all of
+// them, and tasks of removed services, when o.all is set).
+func (o *Orchestrator) reconcile(ctx context.Context) error {
+	e := &env{now: o.clock.Now(), nodes: make(map[string]*shoalv1.Node), historyLimit: DefaultTaskHistoryLimit}
+	services := make(map[string]*shoalv1.Service)
+	tasks := make(map[string][]*shoalv1.Task)
+	all := o.all
+	dirty := o.dirty
+	o.all, o.dirty = false, make(map[string]struct{})
+	err := o.st.View(func(tx store.ReadTx) error {
+		if err := tx.Range(store.KindCluster, store.All(), func(obj store.Object) bool {
+			if l := obj.(*shoalv1.Cluster).GetSpec().GetTaskHistoryLimit(); l > 0 {
+				e.historyLimit = int(l)
+			}
+			return false
+		}); err != nil {
+			return err
+		}
+		if err := tx.Range(store.KindNode, store.All(), func(obj store.Object) bool {
+			e.nodes[obj.GetId()] = obj.(*shoalv1.Node)
+			return true
+		}); err != nil {
+			return err
+		}
+		if all {
+			if err := tx.Range(store.KindService, store.All(), func(obj store.Object) bool {
+				services[obj.GetId()] = obj.(*shoalv1.Service)
+				tasks[obj.GetId()] = nil
+				return true
+			}); err != nil {
+				return err
+			}
+			return tx.Range(store.KindTask, store.All(), func(obj store.Object) bool {
+				t := obj.(*shoalv1.Task)
+				tasks[t.GetServiceId()] = append(tasks[t.GetServiceId()], t)
+				return true
+			})
+		}
+		for id := range dirty {
+			if s := tx.Get(store.KindService, id); s != nil {
+				services[id] = s.(*shoalv1.Service)
+			}
+			tasks[id] = nil
+			if err := tx.Range(store.KindTask, store.ByService(id), func(obj store.Object) bool {
+				tasks[id] = append(tasks[id], obj.(*shoalv1.Task))
+				return true
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		o.restoreDirty(all, dirty)
+		return fmt.Errorf("orchestrator: read: %w", err)
+	}
+
+	p := newPlan()
+	for id, ts := range tasks {
+		svc := services[id]
+		delete(o.wakes, id)
+		if svc == nil {
+			o.forget(id)
+		} else if v, ok := o.versions[id]; !ok || v != svc.GetSpecVersion() {
+			o.forgetRestarts(id)
+			o.versions[id] = svc.GetSpecVersion()
+		}
+		o.planService(p, id, svc, ts, e)
+	}
+	for id, w := range p.wakes {
+		o.wakes[id] = w
+	}
+	stale, err := o.commit(ctx, p)
+	for id := range stale {
+		o.wake(id, e.now.Add(o.retry))
+	}
+	if err != nil {
+		for id := range tasks {
+			o.wake(id, e.now.Add(o.retry))
+		}
+		return err
+	}
+	for _, rk := range p.restarts {
+		o.restarts[rk] = append(o.restarts[rk], e.now)
+	}
+	return nil
+}
+
+func (o *Orchestrator) wake(id string, at time.Time) {
+	if w, ok := o.wakes[id]; !ok || at.Before(w) {
+		o.wakes[id] = at
+	}
+}
+
+func (o *Orchestrator) restoreDirty(all bool, dirty map[string]struct{}) {
+	o.all = o.all || all
+	for id := range dirty {
+		o.dirty[id] = struct{}{}
+	}
+}
+
+func (o *Orchestrator) forget(service string) {
+	delete(o.versions, service)
+	o.forgetRestarts(service)
+}
+
+func (o *Orchestrator) forgetRestarts(service string) {
+	for rk := range o.restarts {
+		if rk.service == service {
+			delete(o.restarts, rk)
+		}
+	}
+}
+
+// commit writes a plan in one store.Batch. It returns the services some of
+// whose writes were dropped because what they were based on changed.
+func (o *Orchestrator) commit(ctx context.Context, p *plan) (map[string]struct{}, error) {
+	stale := make(map[string]struct{})
+	if len(p.changes)+len(p.removes)+len(p.creates) == 0 {
+		return stale, nil
+	}
+	removed := make(map[string]bool, len(p.removes))
+	for _, r := range p.removes {
+		removed[r.id] = true
+	}
+	err := o.st.Batch(ctx, func(b *store.Batch) error {
+		check := func(tx store.Tx, r taskRef) (*shoalv1.Task, error) {
+			t := tx.GetTask(r.id)
+			if t == nil || t.GetMeta().GetVersion() != r.version {
+				return nil, errStale
+			}
+			return t, nil
+		}
+		handle := func(service string, err error) error {
+			if errors.Is(err, errStale) {
+				stale[service] = struct{}{}
+				return nil
+			}
+			return err
+		}
+		for _, c := range p.changes {
+			if removed[c.id] {
+				continue
+			}
+			err := b.Update(func(tx store.Tx) error {
+				t, err := check(tx, c.taskRef)
+				if err != nil {
+					return err
+				}
+				t.DesiredState = c.state
+				return tx.Update(t)
+			})
+			if err := handle(c.service, err); err != nil {
+				return err
+			}
+		}
+		for _, r := range p.removes {
+			err := b.Update(func(tx store.Tx) error {
+				if _, err := check(tx, r); err != nil {
+					return err
+				}
+				return tx.Delete(store.KindTask, r.id)
+			})
+			if err := handle(r.service, err); err != nil {
+				return err
+			}
+		}
+		// Creates are only valid for the spec version they were planned
+		// from: check each service once.
+		valid := make(map[string]bool)
+		for _, t := range p.creates {
+			ok, seen := valid[t.GetServiceId()]
+			if !seen {
+				err := b.Update(func(tx store.Tx) error {
+					s := tx.GetService(t.GetServiceId())
+					if s == nil || s.GetSpecVersion() != p.versions[t.GetServiceId()] {
+						return errStale
+					}
+					return nil
+				})
+				ok = err == nil
+				valid[t.GetServiceId()] = ok
+				if err := handle(t.GetServiceId(), err); err != nil {
+					return err
+				}
+			}
+			if !ok {
+				continue
+			}
+			if err := b.Update(func(tx store.Tx) error { return tx.Create(t) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return stale, fmt.Errorf("orchestrator: commit: %w", err)
+	}
+	return stale, nil
+}

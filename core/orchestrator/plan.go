@@ -1,0 +1,311 @@
+package orchestrator
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// slotKey names a slot: a replica number for replicated services, a node
+// for global ones.
+type slotKey struct {
+	slot uint64
+	node string
+}
+
+type restartKey struct {
+	service string
+	key     slotKey
+}
+
+// taskRef names a task at the version the plan read.
+type taskRef struct {
+	service string
+	id      string
+	version uint64
+}
+
+type desiredChange struct {
+	taskRef
+	state shoalv1.TaskState
+}
+
+// plan is what one reconciliation pass writes.
+type plan struct {
+	changes  []desiredChange
+	removes  []taskRef
+	creates  []*shoalv1.Task
+	versions map[string]uint64 // service -> spec version the creates were made from
+	restarts []restartKey
+	// wakes holds, per service, the earliest time it must be looked at again.
+	wakes map[string]time.Time
+}
+
+func newPlan() *plan {
+	return &plan{versions: make(map[string]uint64), wakes: make(map[string]time.Time)}
+}
+
+func ref(t *shoalv1.Task) taskRef {
+	return taskRef{service: t.GetServiceId(), id: t.GetId(), version: t.GetMeta().GetVersion()}
+}
+
+func (p *plan) change(t *shoalv1.Task, s shoalv1.TaskState) {
+	p.changes = append(p.changes, desiredChange{taskRef: ref(t), state: s})
+}
+
+func (p *plan) remove(t *shoalv1.Task) { p.removes = append(p.removes, ref(t)) }
+
+func (p *plan) wake(service string, at time.Time) {
+	if w, ok := p.wakes[service]; !ok || at.Before(w) {
+		p.wakes[service] = at
+	}
+}
+
+// env is the cluster state a pass plans against.
+type env struct {
+	now          time.Time
+	nodes        map[string]*shoalv1.Node
+	historyLimit int
+}
+
+// planService decides the writes for one service (nil: removed) given all
+// its tasks. The objects are shared and read-only.
+func (o *Orchestrator) planService(p *plan, id string, svc *shoalv1.Service, tasks []*shoalv1.Task, e *env) {
+	if svc == nil {
+		planRemoved(p, tasks, e)
+		return
+	}
+	global := svc.GetSpec().GetGlobal() != nil
+	replicas := uint64(1)
+	if r := svc.GetSpec().GetReplicated(); r != nil {
+		replicas = r.GetReplicas()
+	}
+
+	groups := make(map[slotKey][]*shoalv1.Task)
+	for _, t := range tasks {
+		k := slotKey{slot: t.GetSlot()}
+		if global {
+			k = slotKey{node: t.GetNodeId()}
+		}
+		groups[k] = append(groups[k], t)
+	}
+	if global {
+		for nid, n := range e.nodes {
+			if k := (slotKey{node: nid}); groups[k] == nil && eligible(n, svc, true) {
+				groups[k] = nil
+			}
+		}
+	} else {
+		for s := uint64(1); s <= replicas; s++ {
+			if k := (slotKey{slot: s}); groups[k] == nil {
+				groups[k] = nil
+			}
+		}
+	}
+	keys := make([]slotKey, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b slotKey) int {
+		if c := cmp.Compare(a.slot, b.slot); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.node, b.node)
+	})
+
+	rp := svc.GetSpec().GetTask().GetRestart()
+	var outdated []*shoalv1.Task
+	inFlight := 0
+	for _, k := range keys {
+		ts := groups[k]
+		sortTasks(ts)
+		var wanted, canCreate bool
+		if global {
+			n := e.nodes[k.node]
+			wanted, canCreate = eligible(n, svc, false), eligible(n, svc, true)
+		} else {
+			wanted = k.slot >= 1 && k.slot <= replicas
+			canCreate = wanted
+		}
+		var lv []*shoalv1.Task
+		for _, t := range ts {
+			if live(t) {
+				lv = append(lv, t)
+			}
+		}
+		shut := make(map[*shoalv1.Task]bool)
+		// Repair: never more than one live task per slot; keep the newest.
+		for len(lv) > 1 {
+			p.change(lv[0], stateShutdown)
+			shut[lv[0]] = true
+			lv = lv[1:]
+		}
+		created := false
+		if len(lv) == 1 {
+			t := lv[0]
+			obs := t.GetStatus().GetState()
+			switch {
+			case !wanted:
+				p.change(t, stateShutdown)
+				shut[t] = true
+			case !global && t.GetNodeId() != "" && !terminal(obs) &&
+				(nodeLost(e.nodes[t.GetNodeId()]) || nodeDrained(e.nodes[t.GetNodeId()])):
+				p.change(t, stateShutdown)
+				shut[t] = true
+				o.create(p, svc, k, stateRunning, e.now)
+				created = true
+				inFlight++
+			case terminal(obs):
+				rk := restartKey{service: svc.GetId(), key: k}
+				p.change(t, stateShutdown)
+				shut[t] = true
+				if o.shouldRestart(rp, rk, obs, e.now) {
+					d := restartDelay(rp)
+					desired := stateRunning
+					if d > 0 {
+						desired = stateReady
+						p.wake(svc.GetId(), e.now.Add(d))
+					}
+					o.create(p, svc, k, desired, e.now)
+					p.restarts = append(p.restarts, rk)
+					created = true
+					inFlight++
+				} else {
+					// The slot is finished: COMPLETE marks it.
+					p.changes[len(p.changes)-1].state = stateComplete
+				}
+			case t.GetSpecVersion() != svc.GetSpecVersion():
+				outdated = append(outdated, t)
+			default:
+				if t.GetDesiredState() < stateRunning {
+					due := t.GetMeta().GetCreatedAt().AsTime().Add(restartDelay(rp))
+					if e.now.Before(due) {
+						p.wake(svc.GetId(), due)
+					} else {
+						p.change(t, stateRunning)
+					}
+				}
+				if obs < stateRunning {
+					inFlight++
+				}
+			}
+		} else if canCreate && !finished(ts, svc) {
+			o.create(p, svc, k, stateRunning, e.now)
+			created = true
+			inFlight++
+		}
+		planHistory(p, ts, shut, created, wanted, e)
+	}
+
+	// Spec update: replace outdated tasks, bounded by parallelism. This is
+	// the seam where rolling updates with monitoring and rollback go.
+	n := len(outdated)
+	if o.parallelism > 0 {
+		n = min(n, max(0, o.parallelism-inFlight))
+	}
+	for _, t := range outdated[:n] {
+		p.change(t, stateShutdown)
+		k := slotKey{slot: t.GetSlot()}
+		if global {
+			k = slotKey{node: t.GetNodeId()}
+		}
+		o.create(p, svc, k, stateRunning, e.now)
+	}
+}
+
+// finished reports whether the slot's newest task ended for good under the
+// current spec (its restart policy declined a restart).
+func finished(ts []*shoalv1.Task, svc *shoalv1.Service) bool {
+	if len(ts) == 0 {
+		return false
+	}
+	last := ts[len(ts)-1]
+	return last.GetDesiredState() == stateComplete && last.GetSpecVersion() == svc.GetSpecVersion()
+}
+
+// planHistory deletes stopped tasks of one slot beyond the history limit
+// (all of them when the slot is no longer wanted). ts is oldest first; shut
+// holds the tasks this pass shuts down.
+func planHistory(p *plan, ts []*shoalv1.Task, shut map[*shoalv1.Task]bool, created, wanted bool, e *env) {
+	excess := len(ts) - e.historyLimit
+	if created {
+		excess++
+	}
+	if !wanted {
+		excess = len(ts)
+	}
+	for i, t := range ts {
+		if excess <= 0 {
+			return
+		}
+		if live(t) && !shut[t] || !stopped(t, e.nodes) {
+			continue
+		}
+		if wanted && !created && i == len(ts)-1 {
+			continue // the newest task of a wanted slot shows its outcome
+		}
+		p.remove(t)
+		excess--
+	}
+}
+
+// planRemoved handles the tasks of a deleted service: shut down what runs,
+// delete what has stopped (or never started, or whose node is gone).
+func planRemoved(p *plan, tasks []*shoalv1.Task, e *env) {
+	for _, t := range tasks {
+		if stopped(t, e.nodes) {
+			p.remove(t)
+		} else if live(t) {
+			p.change(t, stateShutdown)
+		}
+	}
+}
+
+func (o *Orchestrator) create(p *plan, svc *shoalv1.Service, k slotKey, desired shoalv1.TaskState, now time.Time) {
+	p.versions[svc.GetId()] = svc.GetSpecVersion()
+	p.creates = append(p.creates, &shoalv1.Task{
+		Id:           o.newID(),
+		ServiceId:    svc.GetId(),
+		ServiceName:  svc.GetSpec().GetName(),
+		Slot:         k.slot,
+		NodeId:       k.node,
+		Spec:         proto.Clone(svc.GetSpec().GetTask()).(*shoalv1.TaskSpec),
+		SpecVersion:  svc.GetSpecVersion(),
+		DesiredState: desired,
+		Status: &shoalv1.TaskStatus{
+			State:     stateNew,
+			Timestamp: timestamppb.New(now),
+			Message:   "created",
+		},
+	})
+}
+
+// shouldRestart applies the restart policy to a task that stopped in state
+// obs.
+func (o *Orchestrator) shouldRestart(rp *shoalv1.RestartPolicy, rk restartKey, obs shoalv1.TaskState, now time.Time) bool {
+	switch rp.GetCondition() {
+	case shoalv1.RestartCondition_RESTART_CONDITION_NONE:
+		return false
+	case shoalv1.RestartCondition_RESTART_CONDITION_ON_FAILURE:
+		if obs == stateComplete {
+			return false
+		}
+	}
+	if max := rp.GetMaxAttempts(); max > 0 {
+		window := rp.GetWindow().AsDuration()
+		var n uint64
+		for _, at := range o.restarts[rk] {
+			if window <= 0 || now.Sub(at) < window {
+				n++
+			}
+		}
+		if n >= max {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,329 @@
+package orchestrator
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/core/store"
+)
+
+const (
+	running  = shoalv1.TaskState_TASK_STATE_RUNNING
+	failed   = shoalv1.TaskState_TASK_STATE_FAILED
+	complete = shoalv1.TaskState_TASK_STATE_COMPLETE
+	shutdown = shoalv1.TaskState_TASK_STATE_SHUTDOWN
+	ready    = shoalv1.TaskState_TASK_STATE_READY
+	nodeUp   = shoalv1.NodeState_NODE_STATE_READY
+	nodeDown = shoalv1.NodeState_NODE_STATE_DOWN
+)
+
+func TestReplicatedScaleUpAndDown(t *testing.T) {
+	h := newHarness(t)
+	h.createService(replicated("s", 3, nil))
+	h.step()
+	if got := h.liveSlots("s"); !slices.Equal(got, []string{"1", "2", "3"}) {
+		t.Fatalf("slots after create: %v", got)
+	}
+	for _, tk := range h.tasks("s") {
+		if tk.GetStatus().GetState() != shoalv1.TaskState_TASK_STATE_NEW || tk.GetDesiredState() != running ||
+			tk.GetSpecVersion() != 1 || tk.GetServiceName() != "svc-s" || tk.GetSpec().GetContainer().GetImage() != "busybox" {
+			t.Fatalf("bad new task %v", tk)
+		}
+	}
+	h.step() // idempotent
+	if n := len(h.tasks("s")); n != 3 {
+		t.Fatalf("second pass changed the task count to %d", n)
+	}
+
+	h.scale("s", 5)
+	h.step()
+	if got := h.liveSlots("s"); !slices.Equal(got, []string{"1", "2", "3", "4", "5"}) {
+		t.Fatalf("slots after scale up: %v", got)
+	}
+
+	// Put slots 1..5 on a node and running, then scale down to 2.
+	h.addNode("n1", nodeUp, nil)
+	for _, tk := range h.tasks("s") {
+		h.assign(tk.GetId(), "n1")
+	}
+	h.scale("s", 2)
+	h.step()
+	if got := h.liveSlots("s"); !slices.Equal(got, []string{"1", "2"}) {
+		t.Fatalf("slots after scale down: %v", got)
+	}
+	var shut []uint64
+	for _, tk := range h.tasks("s") {
+		if tk.GetDesiredState() == shutdown {
+			shut = append(shut, tk.GetSlot())
+		}
+	}
+	slices.Sort(shut)
+	if !slices.Equal(shut, []uint64{3, 4, 5}) {
+		t.Fatalf("shut down slots %v, want the highest 3,4,5", shut)
+	}
+	// Once they stop they are deleted: their slots are gone.
+	for _, tk := range h.tasks("s") {
+		if tk.GetSlot() > 2 {
+			h.setState(tk.GetId(), shutdown)
+		}
+	}
+	h.step()
+	if n := len(h.tasks("s")); n != 2 {
+		t.Fatalf("%d tasks left, want 2", n)
+	}
+}
+
+func TestScaleDownNeverAssignedDeletes(t *testing.T) {
+	h := newHarness(t)
+	h.createService(replicated("s", 4, nil))
+	h.step()
+	h.scale("s", 1)
+	h.step() // desired SHUTDOWN
+	h.step() // never assigned: deleted
+	if n := len(h.tasks("s")); n != 1 {
+		t.Fatalf("%d tasks, want 1", n)
+	}
+}
+
+func TestScaleTo10000UsesFewProposals(t *testing.T) {
+	h := newHarness(t)
+	h.createService(replicated("s", 10_000, nil))
+	before := h.st.ProposalCount()
+	h.step()
+	used := h.st.ProposalCount() - before
+	if n := len(h.liveTasks("s")); n != 10_000 {
+		t.Fatalf("%d live tasks", n)
+	}
+	t.Logf("10,000 replicas: %d proposals", used)
+	if used > 12 {
+		t.Fatalf("%d proposals for 10,000 creates", used)
+	}
+}
+
+func TestNodeDownReplacesTasks(t *testing.T) {
+	h := newHarness(t)
+	h.addNode("a", nodeUp, nil)
+	h.addNode("b", nodeUp, nil)
+	h.createService(replicated("s", 100, nil))
+	h.step()
+	for _, tk := range h.tasks("s") {
+		h.assign(tk.GetId(), "a")
+	}
+	before := h.st.ProposalCount()
+	h.setNodeState("a", nodeDown)
+	h.step()
+	if used := h.st.ProposalCount() - before - 1; used > 2 {
+		t.Fatalf("%d proposals to replace 100 tasks", used)
+	}
+	live := h.liveTasks("s")
+	if len(live) != 100 {
+		t.Fatalf("%d live", len(live))
+	}
+	for slot, tk := range live {
+		if tk.GetNodeId() != "" || tk.GetStatus().GetState() != shoalv1.TaskState_TASK_STATE_NEW {
+			t.Fatalf("slot %s: replacement %v", slot, tk)
+		}
+	}
+	// The old tasks are shut down and kept as slot history.
+	h.step()
+	tasks := h.tasks("s")
+	if len(tasks) != 200 {
+		t.Fatalf("%d tasks, want 200 (old + new)", len(tasks))
+	}
+	for _, tk := range tasks {
+		if tk.GetNodeId() == "a" && tk.GetDesiredState() != shutdown {
+			t.Fatalf("task on the down node still desired %v", tk.GetDesiredState())
+		}
+	}
+}
+
+func TestDrainMovesTasks(t *testing.T) {
+	h := newHarness(t)
+	h.addNode("a", nodeUp, nil)
+	h.createService(replicated("s", 3, nil))
+	h.step()
+	old := h.liveTasks("s")
+	for _, tk := range old {
+		h.assign(tk.GetId(), "a")
+	}
+	h.setAvailability("a", shoalv1.NodeAvailability_NODE_AVAILABILITY_DRAIN)
+	h.step()
+	for slot, tk := range h.liveTasks("s") {
+		if tk.GetId() == old[slot].GetId() || tk.GetNodeId() != "" {
+			t.Fatalf("slot %s not replaced: %v", slot, tk)
+		}
+	}
+	// The drained node's tasks stay until the agent stops them.
+	for _, tk := range old {
+		got := h.taskByID(tk.GetId())
+		if got == nil || got.GetDesiredState() != shutdown {
+			t.Fatalf("old task %s: %v", tk.GetId(), got)
+		}
+	}
+}
+
+func (h *harness) taskByID(id string) *shoalv1.Task {
+	var t *shoalv1.Task
+	_ = h.st.View(func(tx store.ReadTx) error { t = tx.GetTask(id); return nil })
+	return t
+}
+
+func TestServiceRemoval(t *testing.T) {
+	h := newHarness(t)
+	h.addNode("a", nodeUp, nil)
+	h.createService(replicated("s", 4, nil))
+	h.step()
+	ts := h.tasks("s")
+	h.assign(ts[0].GetId(), "a")
+	h.assign(ts[1].GetId(), "a")
+	h.update(func(tx store.Tx) error { return tx.Delete(store.KindService, "s") })
+	h.step()
+	left := h.tasks("s")
+	if len(left) != 2 {
+		t.Fatalf("never-assigned tasks not deleted directly: %d left", len(left))
+	}
+	for _, tk := range left {
+		if tk.GetDesiredState() != shutdown {
+			t.Fatalf("running task of removed service not shut down: %v", tk)
+		}
+	}
+	h.setState(left[0].GetId(), shutdown)
+	h.step()
+	if n := len(h.tasks("s")); n != 1 {
+		t.Fatalf("%d tasks, want 1 (the one still running)", n)
+	}
+	h.setState(left[1].GetId(), failed)
+	h.step()
+	if n := len(h.tasks("s")); n != 0 {
+		t.Fatalf("%d tasks, want 0", n)
+	}
+}
+
+func TestSpecUpdateReplacesAll(t *testing.T) {
+	h := newHarness(t)
+	h.createService(replicated("s", 3, nil))
+	h.step()
+	h.editService("s", func(s *shoalv1.Service) {
+		s.SpecVersion = 2
+		s.Spec.Task.GetContainer().Image = "busybox:2"
+	})
+	h.step()
+	live := h.liveTasks("s")
+	if len(live) != 3 {
+		t.Fatalf("%d live", len(live))
+	}
+	for slot, tk := range live {
+		if tk.GetSpecVersion() != 2 || tk.GetSpec().GetContainer().GetImage() != "busybox:2" {
+			t.Fatalf("slot %s not updated: %v", slot, tk)
+		}
+	}
+}
+
+func TestSpecUpdateParallelism(t *testing.T) {
+	h := newHarness(t, WithUpdateParallelism(1))
+	h.addNode("a", nodeUp, nil)
+	h.createService(replicated("s", 3, nil))
+	h.step()
+	for _, tk := range h.tasks("s") {
+		h.assign(tk.GetId(), "a")
+	}
+	h.editService("s", func(s *shoalv1.Service) { s.SpecVersion = 2 })
+	for round := 1; round <= 3; round++ {
+		h.step()
+		h.step() // no progress while the new task is not running
+		var updated []*shoalv1.Task
+		for _, tk := range h.liveTasks("s") {
+			if tk.GetSpecVersion() == 2 {
+				updated = append(updated, tk)
+			}
+		}
+		if len(updated) != round {
+			t.Fatalf("round %d: %d updated", round, len(updated))
+		}
+		for _, tk := range updated {
+			h.assign(tk.GetId(), "a")
+		}
+	}
+}
+
+func TestHistoryLimit(t *testing.T) {
+	h := newHarness(t)
+	h.addNode("a", nodeUp, nil)
+	h.update(func(tx store.Tx) error {
+		return tx.Create(&shoalv1.Cluster{Id: "c", Spec: &shoalv1.ClusterSpec{Name: "default", TaskHistoryLimit: 3}})
+	})
+	h.createService(replicated("s", 2, restart(shoalv1.RestartCondition_RESTART_CONDITION_ANY, 0, 0, 0)))
+	h.step()
+	for i := 0; i < 10; i++ {
+		for _, tk := range h.liveTasks("s") {
+			h.assign(tk.GetId(), "a")
+			h.setState(tk.GetId(), failed)
+		}
+		h.step()
+	}
+	perSlot := map[uint64]int{}
+	for _, tk := range h.tasks("s") {
+		perSlot[tk.GetSlot()]++
+	}
+	for slot, n := range perSlot {
+		if n > 3 {
+			t.Fatalf("slot %d keeps %d tasks, limit 3", slot, n)
+		}
+	}
+	if len(h.liveTasks("s")) != 2 {
+		t.Fatal("slots lost their live task")
+	}
+}
+
+func TestRepairsDuplicateLive(t *testing.T) {
+	h := newHarness(t)
+	h.createService(replicated("s", 1, nil))
+	h.step()
+	dup := h.tasks("s")[0]
+	dup.Id = "intruder"
+	h.clk.Advance(time.Second)
+	h.update(func(tx store.Tx) error { dup.Meta = nil; return tx.Create(dup) })
+	h.o.all = true
+	if err := h.o.reconcile(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.checkSlots()
+	if got := h.liveTasks("s")["1"]; got == nil || got.GetId() != "intruder" {
+		t.Fatalf("kept %v, want the newest", got)
+	}
+}
+
+func TestReplicasZeroAndDefaultMode(t *testing.T) {
+	h := newHarness(t)
+	h.createService(replicated("zero", 0, nil))
+	s := replicated("def", 0, nil)
+	s.Spec.Mode = nil
+	h.createService(s)
+	h.step()
+	if n := len(h.tasks("zero")); n != 0 {
+		t.Fatalf("replicas 0 made %d tasks", n)
+	}
+	if n := len(h.tasks("def")); n != 1 {
+		t.Fatalf("unset mode made %d tasks, want 1", n)
+	}
+}
+
+func BenchmarkCreate10000Replicas(b *testing.B) {
+	var proposals uint64
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		h := newHarness(b)
+		h.createService(replicated(fmt.Sprint("s", i), 10_000, nil))
+		before := h.st.ProposalCount()
+		b.StartTimer()
+		h.o.all = true
+		if err := h.o.reconcile(h.ctx); err != nil {
+			b.Fatal(err)
+		}
+		proposals = h.st.ProposalCount() - before
+	}
+	b.ReportMetric(float64(proposals), "proposals")
+}

@@ -1,0 +1,217 @@
+package transport_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/shoal-project/shoal/core/raft"
+	"github.com/shoal-project/shoal/core/raft/rafttest"
+	"github.com/shoal-project/shoal/core/raft/transport"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
+)
+
+type ctxKey struct{}
+
+const nodeHeader = "X-Test-Node-Id"
+
+// identity stands in for the mTLS layer: it moves a header into the context.
+func identity(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, r.Header.Get(nodeHeader))))
+	})
+}
+
+func nodeIDFromCtx(ctx context.Context) (string, error) {
+	id, _ := ctx.Value(ctxKey{}).(string)
+	if id == "" {
+		return "", errors.New("no identity")
+	}
+	return id, nil
+}
+
+func h2cClient() *http.Client {
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: &p}}
+}
+
+type server struct {
+	ln   net.Listener
+	srv  *http.Server
+	node *raft.Node
+	kv   *rafttest.KV
+}
+
+func clientFor(nodeID string) transport.ClientFunc {
+	hc := h2cClient()
+	return func(addr string) shoalv1connect.RaftServiceClient {
+		return shoalv1connect.NewRaftServiceClient(hc, "http://"+addr, connect.WithInterceptors(headerInterceptor(nodeID)))
+	}
+}
+
+func headerInterceptor(nodeID string) connect.Interceptor {
+	return &hdr{nodeID}
+}
+
+type hdr struct{ id string }
+
+func (h *hdr) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		req.Header().Set(nodeHeader, h.id)
+		return next(ctx, req)
+	}
+}
+
+func (h *hdr) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		c := next(ctx, spec)
+		c.RequestHeader().Set(nodeHeader, h.id)
+		return c
+	}
+}
+
+func (h *hdr) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
+
+const chunk = 8 << 10
+
+func startServer(t *testing.T, dir, nodeID string, join func(addr string) (uint64, []raft.Member)) *server {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	kv := rafttest.NewKV()
+	cfg := raft.Config{
+		NodeID:           nodeID,
+		Addr:             addr,
+		DataDir:          filepath.Join(dir, nodeID),
+		StateMachine:     kv,
+		Transport:        transport.New(transport.Options{Client: clientFor(nodeID), ChunkSize: chunk}),
+		TickInterval:     20 * time.Millisecond,
+		SnapshotInterval: 20,
+		TrailingEntries:  5,
+		Logger:           slog.New(slog.DiscardHandler),
+	}
+	var n *raft.Node
+	if join == nil {
+		n, err = raft.Bootstrap(cfg)
+	} else {
+		id, members := join(addr)
+		n, err = raft.Join(cfg, id, members, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	path, h := shoalv1connect.NewRaftServiceHandler(transport.NewHandler(n, transport.HandlerOptions{NodeID: nodeIDFromCtx}))
+	mux.Handle(path, identity(h))
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	p.SetHTTP1(true)
+	srv := &http.Server{Handler: mux, Protocols: &p, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	s := &server{ln: ln, srv: srv, node: n, kv: kv}
+	t.Cleanup(func() {
+		_ = s.node.Stop()
+		_ = s.srv.Close()
+	})
+	return s
+}
+
+func waitFor(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestConnectThreeNodesChunkedSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	s1 := startServer(t, dir, "m1", nil)
+	waitFor(t, "m1 leader", s1.node.IsLeader)
+	joinVia := func(nodeID string) func(addr string) (uint64, []raft.Member) {
+		return func(addr string) (uint64, []raft.Member) {
+			c := clientFor(nodeID)(s1.ln.Addr().String())
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			id, members, err := transport.JoinCluster(ctx, c, addr)
+			if err != nil {
+				t.Fatalf("join %s: %v", nodeID, err)
+			}
+			return id, members
+		}
+	}
+	s2 := startServer(t, dir, "m2", joinVia("m2"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	big := strings.Repeat("s", 4<<10)
+	for i := range 50 {
+		if err := s1.node.Propose(ctx, rafttest.Set(fmt.Sprintf("k%d", i), big)); err != nil {
+			t.Fatalf("propose %d: %v", i, err)
+		}
+	}
+	if st := s1.node.Status(); st.SnapshotIndex < 20 {
+		t.Fatalf("no snapshot yet: %+v", st)
+	}
+	// m3 joins after compaction: it gets a ~200 KiB snapshot in 8 KiB chunks.
+	s3 := startServer(t, dir, "m3", joinVia("m3"))
+	waitFor(t, "m3 catch-up", func() bool {
+		return s3.node.Status().Applied == s1.node.Status().Applied && maps.Equal(s3.kv.Data(), s1.kv.Data())
+	})
+	waitFor(t, "m2 catch-up", func() bool { return maps.Equal(s2.kv.Data(), s1.kv.Data()) })
+	if st := s3.node.Status(); st.SnapshotIndex < 20 {
+		t.Fatalf("m3 did not start from a snapshot: %+v", st)
+	}
+	if got := len(s3.node.Members()); got != 3 {
+		t.Fatalf("m3 knows %d members", got)
+	}
+
+	// A follower's Join answers FailedPrecondition with the leader's address.
+	fc := clientFor("m4")(s2.ln.Addr().String())
+	_, _, err := transport.JoinCluster(ctx, fc, "127.0.0.1:1")
+	if connect.CodeOf(err) != connect.CodeFailedPrecondition || transport.LeaderFromError(err) != s1.ln.Addr().String() {
+		t.Fatalf("join via follower: %v (leader %q)", err, transport.LeaderFromError(err))
+	}
+	// ResolveAddress.
+	res, err := fc.ResolveAddress(ctx, connect.NewRequest(&shoalv1.ResolveAddressRequest{RaftId: s3.node.ID()}))
+	if err != nil || res.Msg.GetAddr() != s3.ln.Addr().String() {
+		t.Fatalf("resolve: %v %v", res, err)
+	}
+	// m2 may not remove m3; m3 may leave.
+	lc := clientFor("m2")(s1.ln.Addr().String())
+	_, err = lc.Leave(ctx, connect.NewRequest(&shoalv1.LeaveRequest{Member: &shoalv1.RaftMember{RaftId: s3.node.ID()}}))
+	if connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("foreign leave: %v", err)
+	}
+	lc3 := clientFor("m3")(s1.ln.Addr().String())
+	if _, err := lc3.Leave(ctx, connect.NewRequest(&shoalv1.LeaveRequest{Member: &shoalv1.RaftMember{RaftId: s3.node.ID()}})); err != nil {
+		t.Fatalf("leave: %v", err)
+	}
+	select {
+	case <-s3.node.Removed():
+	case <-time.After(30 * time.Second):
+		t.Fatal("m3 never learned of its removal")
+	}
+	if err := s1.node.Propose(ctx, rafttest.Set("after", "leave")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -241,6 +241,12 @@ func (d *Dispatcher) expireLocked(nodeID string, now time.Time) {
 	d.queueNodeLocked(nodeID, nodeUpdate{state: shoalv1.NodeState_NODE_STATE_DOWN, message: msg, at: now})
 }
 
+func (d *Dispatcher) isRunning() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.running
+}
+
 // SessionCount returns how many sessions are open (for tests and metrics).
 func (d *Dispatcher) SessionCount() int {
 	d.mu.Lock()

@@ -1,0 +1,220 @@
+package dispatcher
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/shoal-project/shoal/core/auth"
+	"github.com/shoal-project/shoal/core/ca"
+	"github.com/shoal-project/shoal/core/store"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
+	"github.com/shoal-project/shoal/runtime/sim"
+)
+
+// manualClock adapts sim.ManualClock to Clock.
+type manualClock struct{ *sim.ManualClock }
+
+func (c manualClock) AfterFunc(d time.Duration, f func()) Timer { return c.ManualClock.AfterFunc(d, f) }
+
+const testNodeHeader = "X-Test-Node"
+
+// identityMiddleware plays core/auth's middleware: the node ID comes from a
+// test header instead of a certificate.
+func identityMiddleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n := r.Header.Get(testNodeHeader); n != "" {
+			r = r.WithContext(auth.WithIdentity(r.Context(), auth.Identity{NodeID: n, Role: ca.RoleWorker}))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type nodeTransport struct {
+	node string
+	rt   http.RoundTripper
+}
+
+func (t nodeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set(testNodeHeader, t.node)
+	return t.rt.RoundTrip(r)
+}
+
+type harness struct {
+	t     *testing.T
+	st    *store.Store
+	d     *Dispatcher
+	clock *sim.ManualClock
+	srv   *httptest.Server
+	ctx   context.Context
+	done  chan struct{}
+}
+
+// newHarness starts a dispatcher on a local store over h2c. Unless cfg sets
+// one, the heartbeat period is an hour so that eventually's clock steps
+// never expire a session.
+func newHarness(t *testing.T, cfg Config, storeOpts ...store.Option) *harness {
+	t.Helper()
+	return newHarnessSeeded(t, cfg, nil, storeOpts...)
+}
+
+// newHarnessSeeded runs seed on the store before the dispatcher's Run starts.
+func newHarnessSeeded(t *testing.T, cfg Config, seed func(*store.Store) error, storeOpts ...store.Option) *harness {
+	t.Helper()
+	clock := sim.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	st := store.NewLocal(append([]store.Option{store.WithClock(clock.Now)}, storeOpts...)...)
+	if cfg.HeartbeatPeriod == 0 {
+		cfg.HeartbeatPeriod = time.Hour
+	}
+	cfg.Clock = manualClock{clock}
+	if seed != nil {
+		if err := seed(st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := New(st, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(shoalv1connect.NewDispatcherServiceHandler(d))
+	srv := httptest.NewUnstartedServer(identityMiddleware(mux))
+	srv.Config.Protocols = new(http.Protocols)
+	srv.Config.Protocols.SetHTTP1(true)
+	srv.Config.Protocols.SetUnencryptedHTTP2(true)
+	srv.Start()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	h := &harness{t: t, st: st, d: d, clock: clock, srv: srv, ctx: ctx, done: make(chan struct{})}
+	go func() {
+		defer close(h.done)
+		if err := d.Run(ctx); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	for !d.isRunning() {
+		time.Sleep(time.Millisecond)
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-h.done
+		srv.Close()
+	})
+	return h
+}
+
+func (h *harness) client(node string) shoalv1connect.DispatcherServiceClient {
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	h.t.Cleanup(tr.CloseIdleConnections)
+	return shoalv1connect.NewDispatcherServiceClient(&http.Client{Transport: nodeTransport{node, tr}}, h.srv.URL)
+}
+
+// eventually polls cond, advancing the clock by a flush interval per try.
+func (h *harness) eventually(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s", what)
+		}
+		h.clock.Advance(h.d.cfg.StatusFlushInterval)
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// openSession opens a session for node and returns its first message and stream.
+func (h *harness) openSession(c shoalv1connect.DispatcherServiceClient, node, version string) (*shoalv1.SessionMessage, *connect.ServerStreamForClient[shoalv1.SessionMessage]) {
+	h.t.Helper()
+	stream, err := c.Session(h.ctx, connect.NewRequest(&shoalv1.SessionRequest{
+		AgentVersion: version,
+		Description:  &shoalv1.NodeDescription{Hostname: "host-" + node, Kinds: []string{"process"}},
+	}))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { stream.Close() })
+	if !stream.Receive() {
+		h.t.Fatalf("session %s: no first message: %v", node, stream.Err())
+	}
+	return stream.Msg(), stream
+}
+
+func (h *harness) node(id string) *shoalv1.Node {
+	var n *shoalv1.Node
+	_ = h.st.View(func(tx store.ReadTx) error { n = tx.GetNode(id); return nil })
+	return n
+}
+
+func (h *harness) task(id string) *shoalv1.Task {
+	var t *shoalv1.Task
+	_ = h.st.View(func(tx store.ReadTx) error { t = tx.GetTask(id); return nil })
+	return t
+}
+
+func (h *harness) nodeState(id string) shoalv1.NodeState { return h.node(id).GetStatus().GetState() }
+
+func (h *harness) createTasks(tasks ...*shoalv1.Task) {
+	h.t.Helper()
+	err := h.st.Update(h.ctx, func(tx store.Tx) error {
+		for _, t := range tasks {
+			if err := tx.Create(t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) updateTask(id string, fn func(*shoalv1.Task)) {
+	h.t.Helper()
+	err := h.st.Update(h.ctx, func(tx store.Tx) error {
+		t := tx.GetTask(id)
+		fn(t)
+		return tx.Update(t)
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func newTask(id, node string, state, desired shoalv1.TaskState) *shoalv1.Task {
+	return &shoalv1.Task{
+		Id: id, ServiceId: "svc", ServiceName: "web", Slot: 1, NodeId: node,
+		DesiredState: desired,
+		Status:       &shoalv1.TaskStatus{State: state},
+		Spec:         &shoalv1.TaskSpec{Runtime: &shoalv1.TaskSpec_Process{Process: &shoalv1.ProcessSpec{Command: []string{"sleep", "60"}}}},
+	}
+}
+
+func taskIDs(ts []*shoalv1.Task) []string {
+	var ids []string
+	for _, t := range ts {
+		ids = append(ids, t.GetId())
+	}
+	return ids
+}
+
+func status(state shoalv1.TaskState, msg string) *shoalv1.TaskStatus {
+	return &shoalv1.TaskStatus{State: state, Message: msg}
+}
+
+func report(h *harness, c shoalv1connect.DispatcherServiceClient, sess string, ups ...*shoalv1.TaskStatusUpdate) error {
+	_, err := c.UpdateTaskStatus(h.ctx, connect.NewRequest(&shoalv1.UpdateTaskStatusRequest{SessionId: sess, Updates: ups}))
+	return err
+}
+
+func upd(id string, st *shoalv1.TaskStatus) *shoalv1.TaskStatusUpdate {
+	return &shoalv1.TaskStatusUpdate{TaskId: id, Status: st}
+}
+
+var _ = proto.Equal

@@ -62,10 +62,12 @@ type Node struct {
 	info  Info
 	agent stopper
 
+	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error
 	once   sync.Once
+	mu     sync.Mutex // guards mgr, tlsM, st, info, agent
 }
 
 type stopper interface{ Stop() }
@@ -297,17 +299,11 @@ func start(ctx context.Context, cfg Config, st *state, boot *manager.Bootstrap, 
 	if err != nil {
 		return nil, fmt.Errorf("node certificates: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	n := &Node{cfg: cfg, st: st, tlsM: tlsM, log: cfg.Logger.With("node", st.NodeID), cancel: cancel, done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(ctx)
+	n := &Node{cfg: cfg, st: st, tlsM: tlsM, log: cfg.Logger.With("node", st.NodeID), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	n.info = Info{NodeID: st.NodeID, ClusterID: st.ClusterID, Role: st.Role, AdvertiseAddr: st.AdvertiseAddr}
 	if st.Role == string(ca.RoleManager) {
-		m, err := manager.New(manager.Config{
-			NodeID: st.NodeID, ClusterID: st.ClusterID, DataDir: cfg.DataDir,
-			ListenAddr: st.ListenAddr, AdvertiseAddr: st.AdvertiseAddr,
-			TLS: tlsM, Bootstrap: boot, Join: join, TickInterval: cfg.TickInterval,
-			Description: cfg.description(st.Backend), Logger: n.log,
-			Availability: cfg.Availability, Labels: cfg.Labels,
-		})
+		m, err := manager.New(n.managerConfig(tlsM, boot, join))
 		if err != nil {
 			cancel()
 			return nil, err
@@ -318,7 +314,10 @@ func start(ctx context.Context, cfg Config, st *state, boot *manager.Bootstrap, 
 		}
 		n.mgr = m
 		n.info.WorkerToken = m.WorkerToken()
+		go n.watchRemoved(m)
 	}
+	n.restartAgent()
+	go n.watchRole(ctx)
 	go func() {
 		<-ctx.Done()
 		n.shutdown()
@@ -326,20 +325,37 @@ func start(ctx context.Context, cfg Config, st *state, boot *manager.Bootstrap, 
 	return n, nil
 }
 
+func (n *Node) managerConfig(tlsM ca.NodeTLS, boot *manager.Bootstrap, join *manager.JoinTarget) manager.Config {
+	return manager.Config{
+		NodeID: n.st.NodeID, ClusterID: n.st.ClusterID, DataDir: n.cfg.DataDir,
+		ListenAddr: n.st.ListenAddr, AdvertiseAddr: n.st.AdvertiseAddr,
+		TLS: tlsM, Bootstrap: boot, Join: join, TickInterval: n.cfg.TickInterval,
+		Description: n.cfg.description(n.st.Backend), Logger: n.log,
+		Availability: n.cfg.Availability, Labels: n.cfg.Labels,
+	}
+}
+
 func (n *Node) shutdown() {
 	n.once.Do(func() {
-		if n.agent != nil {
-			n.agent.Stop()
+		n.mu.Lock()
+		ag, m := n.agent, n.mgr
+		n.mu.Unlock()
+		if ag != nil {
+			ag.Stop()
 		}
-		if n.mgr != nil {
-			n.mgr.Stop()
+		if m != nil {
+			m.Stop()
 		}
 		close(n.done)
 	})
 }
 
 // Info describes the node.
-func (n *Node) Info() Info { return n.info }
+func (n *Node) Info() Info {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.info
+}
 
 // Wait blocks until the node stops (its context ends or Stop is called).
 func (n *Node) Wait() error {

@@ -1,0 +1,4 @@
+package node
+
+// restartAgent (re)starts the node's agent with the current certificate.
+func (n *Node) restartAgent() {}

@@ -1,0 +1,163 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/shoal-project/shoal/core/ca"
+	"github.com/shoal-project/shoal/core/manager"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
+	"github.com/shoal-project/shoal/internal/client"
+)
+
+// roleCheckInterval is how often a node asks whether its role changed
+// (promote/demote). Swarm mode learns it from the dispatcher session; a
+// poll keeps the node package independent of the agent.
+const roleCheckInterval = 2 * time.Second
+
+// watchRole follows promotions and demotions: it renews the certificate for
+// the desired role and starts or stops the manager.
+func (n *Node) watchRole(ctx context.Context) {
+	t := time.NewTicker(roleCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := n.checkRole(ctx); err != nil && ctx.Err() == nil {
+			n.log.Debug("role check", "err", err)
+		}
+	}
+}
+
+func (n *Node) caClient(addr string) shoalv1connect.CAServiceClient {
+	n.mu.Lock()
+	conf := ca.ClientTLSConfig(n.tlsM.Root, &n.tlsM.Certificate, "")
+	n.mu.Unlock()
+	return shoalv1connect.NewCAServiceClient(client.TLSHTTPClient(conf), "https://"+addr, connect.WithGRPC())
+}
+
+func (n *Node) managerAddrs() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mgr != nil {
+		return []string{n.st.AdvertiseAddr}
+	}
+	return append([]string(nil), n.st.Managers...)
+}
+
+func (n *Node) checkRole(ctx context.Context) error {
+	var lastErr error
+	for _, addr := range n.managerAddrs() {
+		ctx1, cancel := context.WithTimeout(ctx, 5*time.Second)
+		res, err := n.caClient(addr).NodeCertificateStatus(ctx1, connect.NewRequest(&shoalv1.NodeCertificateStatusRequest{NodeId: n.st.NodeID}))
+		cancel()
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		desired := ca.RoleWorker
+		if res.Msg.GetRole() == shoalv1.NodeRole_NODE_ROLE_MANAGER {
+			desired = ca.RoleManager
+		}
+		n.mu.Lock()
+		current := n.tlsM.Identity.Role
+		n.mu.Unlock()
+		if desired == current {
+			return nil
+		}
+		return n.changeRole(ctx, addr, desired)
+	}
+	return lastErr
+}
+
+// changeRole renews the certificate for role and restarts the node's parts.
+func (n *Node) changeRole(ctx context.Context, addr string, role ca.Role) error {
+	if role == ca.RoleManager && n.st.AdvertiseAddr == "" {
+		return fmt.Errorf("promoted to manager, but this node has no advertise address: restart it with --listen-addr and --advertise-addr")
+	}
+	keyPEM, csr, err := ca.NewKeyAndCSR()
+	if err != nil {
+		return err
+	}
+	ctx1, cancel := context.WithTimeout(ctx, 10*time.Second)
+	res, err := n.caClient(addr).NodeCertificateStatus(ctx1, connect.NewRequest(&shoalv1.NodeCertificateStatusRequest{NodeId: n.st.NodeID, Csr: csr}))
+	cancel()
+	if err != nil {
+		return err
+	}
+	if len(res.Msg.GetCertificate()) == 0 {
+		return errors.New("no certificate in the answer")
+	}
+	if err := ca.SaveNodeTLS(certDir(n.cfg.DataDir), res.Msg.GetCertificate(), keyPEM, n.tlsM.RootPEM); err != nil {
+		return err
+	}
+	tlsM, err := ca.LoadNodeTLS(certDir(n.cfg.DataDir))
+	if err != nil {
+		return err
+	}
+	if tlsM.Identity.Role != role {
+		return fmt.Errorf("renewed certificate carries role %s, want %s", tlsM.Identity.Role, role)
+	}
+	n.log.Info("role changed", "role", role)
+	switch role {
+	case ca.RoleManager:
+		managers := n.managerAddrs()
+		n.mu.Lock()
+		n.tlsM = tlsM
+		n.mu.Unlock()
+		_ = os.RemoveAll(raftDirOf(n.cfg.DataDir))
+		m, err := manager.New(n.managerConfig(tlsM, nil, &manager.JoinTarget{Addr: managers[0]}))
+		if err != nil {
+			return err
+		}
+		if err := m.Start(n.ctx); err != nil {
+			return err
+		}
+		n.mu.Lock()
+		n.mgr = m
+		n.st.Role = string(ca.RoleManager)
+		n.info.Role = n.st.Role
+		n.mu.Unlock()
+		go n.watchRemoved(m)
+	default:
+		n.mu.Lock()
+		m := n.mgr
+		n.mgr = nil
+		n.tlsM = tlsM
+		n.st.Role = string(ca.RoleWorker)
+		n.info.Role = n.st.Role
+		if n.st.AdvertiseAddr != "" && len(n.st.Managers) == 0 {
+			n.st.Managers = []string{addr}
+		}
+		n.mu.Unlock()
+		if m != nil {
+			m.Stop()
+		}
+		_ = os.RemoveAll(raftDirOf(n.cfg.DataDir))
+	}
+	n.mu.Lock()
+	err = n.st.save(n.cfg.DataDir)
+	n.mu.Unlock()
+	n.restartAgent()
+	return err
+}
+
+// watchRemoved notices when the manager was taken out of the Raft group.
+func (n *Node) watchRemoved(m *manager.Manager) {
+	select {
+	case <-n.ctx.Done():
+	case <-m.Removed():
+		n.log.Info("this manager was removed from the raft group; waiting for the new role")
+	}
+}
+
+func raftDirOf(dataDir string) string { return dataDir + "/raft" }

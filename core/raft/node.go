@@ -83,9 +83,9 @@ type transferReq struct {
 }
 
 type report struct {
-	id          uint64
-	snapshot    bool
-	snapFailed  bool
+	id         uint64
+	snapshot   bool
+	snapFailed bool
 }
 
 // Node is one member of shoal's Raft group. One goroutine (run) owns the

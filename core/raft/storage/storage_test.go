@@ -1,0 +1,186 @@
+package storage
+
+import (
+	"bytes"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	etcdraft "go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+func ent(i, term uint64, data string) *pb.Entry {
+	return &pb.Entry{Index: proto.Uint64(i), Term: proto.Uint64(term), Type: pb.EntryNormal.Enum(), Data: []byte(data)}
+}
+
+func hs(term, commit uint64) *pb.HardState {
+	return &pb.HardState{Term: proto.Uint64(term), Vote: proto.Uint64(1), Commit: proto.Uint64(commit)}
+}
+
+func open(t *testing.T, path string) *Storage {
+	t.Helper()
+	s, err := Open(path, WithSnapshotChunkSize(7))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func terms(t *testing.T, s *Storage) []uint64 {
+	t.Helper()
+	first, _ := s.FirstIndex()
+	last, _ := s.LastIndex()
+	var out []uint64
+	for i := first; i <= last; i++ {
+		term, err := s.Term(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, term)
+	}
+	return out
+}
+
+func TestAppendTruncateReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "raft.db")
+	s := open(t, path)
+	if err := s.Append(hs(1, 0), []*pb.Entry{ent(1, 1, "a"), ent(2, 1, "b"), ent(3, 1, "c")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// A new leader overwrites the tail from index 2.
+	if err := s.Append(hs(2, 2), []*pb.Entry{ent(2, 2, "B")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := []uint64{1, 2}
+	if got := terms(t, s); !equal(got, want) {
+		t.Fatalf("terms %v, want %v", got, want)
+	}
+	s.Close()
+	s = open(t, path)
+	defer s.Close()
+	if got := terms(t, s); !equal(got, want) {
+		t.Fatalf("after reload terms %v, want %v", got, want)
+	}
+	h, _, _ := s.InitialState()
+	if h.GetCommit() != 2 || h.GetTerm() != 2 {
+		t.Fatalf("hard state %v", h)
+	}
+	ents, err := s.Entries(2, 3, 1<<20)
+	if err != nil || string(ents[0].GetData()) != "B" {
+		t.Fatalf("entries %v %v", ents, err)
+	}
+}
+
+func TestSnapshotCompactReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "raft.db")
+	s := open(t, path)
+	var es []*pb.Entry
+	for i := uint64(1); i <= 10; i++ {
+		es = append(es, ent(i, 1, "x"))
+	}
+	if err := s.Append(hs(1, 10), es, nil); err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("snapshot-data-"), 10) // several 7-byte chunks
+	cs := &pb.ConfState{Voters: []uint64{1, 2}}
+	if _, err := s.CreateSnapshot(8, cs, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(6); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, path)
+	defer s.Close()
+	snap, _ := s.Snapshot()
+	if snap.GetMetadata().GetIndex() != 8 || !bytes.Equal(snap.GetData(), data) {
+		t.Fatalf("snapshot %d, %d bytes", snap.GetMetadata().GetIndex(), len(snap.GetData()))
+	}
+	_, gotCS, _ := s.InitialState()
+	if len(gotCS.GetVoters()) != 2 {
+		t.Fatalf("conf state %v", gotCS)
+	}
+	first, _ := s.FirstIndex()
+	last, _ := s.LastIndex()
+	if first != 9 || last != 10 {
+		t.Fatalf("first %d last %d, want 9 10", first, last)
+	}
+	if _, err := s.Entries(5, 6, 100); !errors.Is(err, etcdraft.ErrCompacted) {
+		t.Fatalf("compacted entries: %v", err)
+	}
+}
+
+func TestReceivedSnapshotReplacesLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "raft.db")
+	s := open(t, path)
+	if err := s.Append(hs(1, 2), []*pb.Entry{ent(1, 1, "a"), ent(2, 1, "b")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	snap := &pb.Snapshot{Data: []byte("state"), Metadata: &pb.SnapshotMetadata{Index: proto.Uint64(50), Term: proto.Uint64(3), ConfState: &pb.ConfState{Voters: []uint64{1}}}}
+	if err := s.Append(hs(3, 50), []*pb.Entry{ent(51, 3, "n")}, snap); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, path)
+	defer s.Close()
+	first, _ := s.FirstIndex()
+	last, _ := s.LastIndex()
+	if first != 51 || last != 51 {
+		t.Fatalf("first %d last %d", first, last)
+	}
+}
+
+func TestIdentityAndMembers(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "raft.db"))
+	defer s.Close()
+	if _, ok, err := s.Identity(); ok || err != nil {
+		t.Fatalf("fresh identity: %v %v", ok, err)
+	}
+	if err := s.SetIdentity(Identity{RaftID: 5, NodeID: "n5", Addr: "h:1"}); err != nil {
+		t.Fatal(err)
+	}
+	id, ok, err := s.Identity()
+	if !ok || err != nil || id != (Identity{RaftID: 5, NodeID: "n5", Addr: "h:1"}) {
+		t.Fatalf("identity %+v %v %v", id, ok, err)
+	}
+	_ = s.PutMember(Member{RaftID: 5, NodeID: "n5", Addr: "h:1"})
+	_ = s.PutMember(Member{RaftID: 6, NodeID: "n6", Addr: "h:2"})
+	_ = s.RemoveMember(6)
+	ms, removed, err := s.Members()
+	if err != nil || len(ms) != 1 || ms[0].RaftID != 5 || len(removed) != 1 || removed[0] != 6 {
+		t.Fatalf("members %+v removed %v err %v", ms, removed, err)
+	}
+	if err := s.SetMembers([]Member{{RaftID: 7, NodeID: "n7", Addr: "h:3"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ms, removed, _ = s.Members()
+	if len(ms) != 1 || ms[0].RaftID != 7 || len(removed) != 0 {
+		t.Fatalf("after SetMembers %+v %v", ms, removed)
+	}
+}
+
+func FuzzDecodeMember(f *testing.F) {
+	f.Add(EncodeMember("node", "addr:1"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, a, _, err := DecodeMember(b)
+		if err == nil {
+			if n2, a2, _, err := DecodeMember(EncodeMember(n, a)); err != nil || n2 != n || a2 != a {
+				t.Fatal("round trip")
+			}
+		}
+	})
+}
+
+func equal(a, b []uint64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -368,3 +368,10 @@ func (n *Node) Stop() {
 	n.cancel()
 	<-n.done
 }
+
+// Manager returns the node's manager, or nil on a worker.
+func (n *Node) Manager() *manager.Manager {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.mgr
+}

@@ -1,4 +1,4 @@
-// Guest oversize answers with 32 MiB.
+// Guest oversize answers with 4 MiB.
 package main
 
 import (
@@ -9,7 +9,7 @@ import (
 
 func init() {
 	sdk.RegisterScheduler(func(req *sdk.ScheduleRequest) *sdk.ScheduleResponse {
-		return &sdk.ScheduleResponse{Groups: []sdk.GroupResult{{Detail: strings.Repeat("x", 32<<20)}}}
+		return &sdk.ScheduleResponse{Groups: []sdk.GroupResult{{Detail: strings.Repeat("x", 4<<20)}}}
 	})
 }
 

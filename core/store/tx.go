@@ -223,8 +223,24 @@ type readTx struct {
 	closed *bool
 }
 
+// sortByID sorts objs by ID. IDs are extracted once so that the sort
+// compares plain strings instead of calling GetId through an interface.
 func sortByID(objs []Object) {
-	slices.SortFunc(objs, func(a, b Object) int { return strings.Compare(a.GetId(), b.GetId()) })
+	if len(objs) < 2 {
+		return
+	}
+	type keyed struct {
+		id string
+		o  Object
+	}
+	ks := make([]keyed, len(objs))
+	for i, o := range objs {
+		ks[i] = keyed{o.GetId(), o}
+	}
+	slices.SortFunc(ks, func(a, b keyed) int { return strings.Compare(a.id, b.id) })
+	for i := range ks {
+		objs[i] = ks[i].o
+	}
 }
 
 func (t readTx) Get(k Kind, id string) Object {

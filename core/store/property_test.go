@@ -56,7 +56,9 @@ var taskStates = []shoalv1.TaskState{
 // genTxOp draws one transaction step over small ID and name pools, so that
 // conflicts of every kind happen.
 func genTxOp(t *rapid.T) func(tx Tx) error {
-	id := func(prefix string, n int) string { return fmt.Sprintf("%s%d", prefix, rapid.IntRange(0, n).Draw(t, prefix)) }
+	id := func(prefix string, n int) string {
+		return fmt.Sprintf("%s%d", prefix, rapid.IntRange(0, n).Draw(t, prefix))
+	}
 	switch rapid.IntRange(0, 8).Draw(t, "op") {
 	case 0, 1:
 		tk := task(id("t", 15), id("s", 3), uint64(rapid.IntRange(0, 3).Draw(t, "slot")), id("n", 3))

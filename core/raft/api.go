@@ -56,6 +56,12 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 // Step hands a message received from a peer to raft. It blocks only while
 // the node's inbound queue is full.
 func (n *Node) Step(ctx context.Context, m *pb.Message) error {
+	n.mu.Lock()
+	removed := n.pubRem[m.GetFrom()]
+	n.mu.Unlock()
+	if removed {
+		return fmt.Errorf("%w: %x", ErrRemovedMember, m.GetFrom())
+	}
 	select {
 	case n.recvc <- m:
 		return nil
@@ -73,6 +79,9 @@ func (n *Node) ReportUnreachable(raftID uint64) { n.addReport(report{id: raftID}
 func (n *Node) ReportSnapshot(raftID uint64, failed bool) {
 	n.addReport(report{id: raftID, snapshot: true, snapFailed: failed})
 }
+
+// ReportRemoved implements RemovalReporter; it never blocks.
+func (n *Node) ReportRemoved() { n.addReport(report{removed: true}) }
 
 func (n *Node) addReport(r report) {
 	n.reportMu.Lock()

@@ -33,6 +33,14 @@ type Reporter interface {
 	ReportSnapshot(raftID uint64, failed bool)
 }
 
+// RemovalReporter is implemented by the node's Reporter: a transport calls
+// ReportRemoved when a peer refused a message because this member was
+// removed (Step returned ErrRemovedMember there). A removed member may
+// otherwise never learn of its removal, as the leader stops sending to it.
+type RemovalReporter interface {
+	ReportRemoved()
+}
+
 // Transport delivers Raft messages to peers. Send must never block: the node
 // calls it on its own goroutine (queue, and drop on overflow; raft retransmits).
 type Transport interface {

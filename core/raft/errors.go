@@ -19,6 +19,9 @@ var (
 	ErrStopped = errors.New("raft: node stopped")
 	// ErrRemoved is returned once this member has been removed from the cluster.
 	ErrRemoved = errors.New("raft: this member was removed from the cluster")
+	// ErrRemovedMember is returned by Step for a message from a member that
+	// was removed; the transport passes it back so the sender learns it.
+	ErrRemovedMember = errors.New("raft: message from a removed member")
 	// ErrCannotRemoveMember is returned when removing a member would leave
 	// fewer reachable members than the new quorum.
 	ErrCannotRemoveMember = errors.New("raft: removing the member would lose quorum")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -83,6 +84,7 @@ type transferReq struct {
 }
 
 type report struct {
+	removed    bool
 	id         uint64
 	snapshot   bool
 	snapFailed bool
@@ -139,6 +141,7 @@ type Node struct {
 	forceSnapshot    bool // a member was added: the next snapshot must include it
 
 	mu       sync.Mutex
+	pubRem   map[uint64]bool
 	status   Status
 	pubMem   []Member
 	subs     []chan bool
@@ -525,6 +528,14 @@ func (n *Node) handleReports() {
 	n.reports = nil
 	n.reportMu.Unlock()
 	for _, r := range reps {
+		if r.removed {
+			if !n.removedSelf {
+				n.removedSelf = true
+				close(n.removedc)
+				n.log.Info("raft: a peer reports this member was removed from the cluster")
+			}
+			continue
+		}
 		if r.snapshot {
 			st := etcdraft.SnapshotFinish
 			if r.snapFailed {
@@ -1027,6 +1038,9 @@ func (n *Node) publish() {
 		n.status.LeaderAddr = m.Addr
 	}
 	n.pubMem = mems
+	if len(n.pubRem) != len(n.removed) {
+		n.pubRem = maps.Clone(n.removed)
+	}
 }
 
 func stateName(s etcdraft.StateType) string {

@@ -2,6 +2,7 @@ package rafttest
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -244,6 +245,11 @@ func (nw *Network) deliver(d delivery) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	err := target.Step(ctx, m)
 	cancel()
+	if errors.Is(err, raft.ErrRemovedMember) {
+		if rr, ok := d.rep.(raft.RemovalReporter); ok {
+			rr.ReportRemoved()
+		}
+	}
 	if err != nil {
 		failed(d)
 		return

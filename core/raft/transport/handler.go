@@ -19,6 +19,9 @@ import (
 // when a leader-only RPC reaches a follower.
 const LeaderHeader = "Shoal-Raft-Leader"
 
+// RemovedHeader is set on the error answering a message from a removed member.
+const RemovedHeader = "Shoal-Raft-Removed"
+
 // DefaultMaxMessageSize bounds one reassembled message (a snapshot).
 const DefaultMaxMessageSize = 1 << 30
 
@@ -164,6 +167,8 @@ func toConnect(err error, n Node) error {
 	case errors.Is(err, raft.ErrCannotRemoveMember), errors.Is(err, raft.ErrCannotAddMember),
 		errors.Is(err, raft.ErrLastManager), errors.Is(err, raft.ErrConfChangeInProgress):
 		code = connect.CodeFailedPrecondition
+	case errors.Is(err, raft.ErrRemovedMember):
+		code = connect.CodePermissionDenied
 	case errors.Is(err, raft.ErrMemberNotFound):
 		code = connect.CodeNotFound
 	case errors.Is(err, raft.ErrMemberExists):
@@ -176,6 +181,9 @@ func toConnect(err error, n Node) error {
 		code = connect.CodeCanceled
 	}
 	ce := connect.NewError(code, err)
+	if errors.Is(err, raft.ErrRemovedMember) {
+		ce.Meta().Set(RemovedHeader, "1")
+	}
 	if errors.Is(err, raft.ErrNotLeader) {
 		if _, addr := n.Leader(); addr != "" {
 			ce.Meta().Set(LeaderHeader, addr)

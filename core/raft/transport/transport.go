@@ -2,10 +2,12 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
+	"connectrpc.com/connect"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
@@ -214,6 +216,13 @@ func (t *Transport) runPeer(p *peer) {
 				return
 			}
 			t.log.Debug("transport: send failed", "to", p.id, "addr", p.addr, "err", err)
+			if isRemoved(err) {
+				t.report(func(r raft.Reporter) {
+					if rr, ok := r.(raft.RemovalReporter); ok {
+						rr.ReportRemoved()
+					}
+				})
+			}
 			t.report(func(r raft.Reporter) {
 				r.ReportUnreachable(p.id)
 				for range snaps {
@@ -235,6 +244,11 @@ func (t *Transport) runPeer(p *peer) {
 			})
 		}
 	}
+}
+
+func isRemoved(err error) bool {
+	var ce *connect.Error
+	return errors.As(err, &ce) && ce.Meta().Get(RemovedHeader) != ""
 }
 
 func (t *Transport) sendBatch(p *peer, batch []outMsg, size int) error {

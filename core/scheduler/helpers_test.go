@@ -1,0 +1,234 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/core/store"
+)
+
+type manualClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []waiter
+}
+
+type waiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func newManualClock() *manualClock {
+	return &manualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	c.waiters = append(c.waiters, waiter{at: c.now.Add(d), ch: ch})
+	return ch
+}
+
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if !w.at.After(c.now) {
+			w.ch <- c.now
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	c.waiters = kept
+}
+
+const (
+	gib    = int64(1) << 30
+	cpu    = int64(1e9)
+	nodeUp = shoalv1.NodeState_NODE_STATE_READY
+)
+
+type harness struct {
+	t     testing.TB
+	ctx   context.Context
+	clk   *manualClock
+	st    *store.Store
+	s     *Scheduler
+	tasks int
+}
+
+func newHarness(t testing.TB, opts ...Option) *harness {
+	h := &harness{t: t, ctx: context.Background(), clk: newManualClock()}
+	h.st = store.NewLocal(store.WithClock(h.clk.Now))
+	h.s = New(h.st, append([]Option{WithClock(h.clk)}, opts...)...)
+	return h
+}
+
+func (h *harness) update(fn func(tx store.Tx) error) {
+	h.t.Helper()
+	if err := h.st.Update(h.ctx, fn); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+type nodeOpt func(*shoalv1.Node)
+
+func labels(kv ...string) nodeOpt {
+	return func(n *shoalv1.Node) {
+		n.Spec.Labels = map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			n.Spec.Labels[kv[i]] = kv[i+1]
+		}
+	}
+}
+
+func drained(n *shoalv1.Node) {
+	n.Spec.Availability = shoalv1.NodeAvailability_NODE_AVAILABILITY_DRAIN
+}
+
+func down(n *shoalv1.Node) { n.Status.State = shoalv1.NodeState_NODE_STATE_DOWN }
+
+func kinds(k ...string) nodeOpt { return func(n *shoalv1.Node) { n.Description.Kinds = k } }
+
+func manager(n *shoalv1.Node) { n.Role = shoalv1.NodeRole_NODE_ROLE_MANAGER }
+
+func (h *harness) addNode(id string, cpus, mem int64, opts ...nodeOpt) {
+	n := &shoalv1.Node{
+		Id:   id,
+		Spec: &shoalv1.NodeSpec{Availability: shoalv1.NodeAvailability_NODE_AVAILABILITY_ACTIVE},
+		Description: &shoalv1.NodeDescription{
+			Hostname:  "host-" + id,
+			Kinds:     []string{"container", "process"},
+			Resources: &shoalv1.Resources{NanoCpus: cpus, MemoryBytes: mem},
+		},
+		Status: &shoalv1.NodeStatus{State: nodeUp},
+		Role:   shoalv1.NodeRole_NODE_ROLE_WORKER,
+	}
+	for _, o := range opts {
+		o(n)
+	}
+	h.update(func(tx store.Tx) error { return tx.Create(n) })
+}
+
+type svcOpt func(*shoalv1.Service)
+
+func reserve(cpus, mem int64) svcOpt {
+	return func(s *shoalv1.Service) {
+		s.Spec.Task.Resources = &shoalv1.ResourceRequirements{Reservations: &shoalv1.Resources{NanoCpus: cpus, MemoryBytes: mem}}
+	}
+}
+
+func constraints(c ...string) svcOpt {
+	return func(s *shoalv1.Service) { s.Spec.Task.Placement.Constraints = c }
+}
+
+func maxReplicas(n uint64) svcOpt {
+	return func(s *shoalv1.Service) { s.Spec.Task.Placement.MaxReplicas = n }
+}
+
+func policy(name string) svcOpt { return func(s *shoalv1.Service) { s.Spec.Scheduler = name } }
+
+func process(s *shoalv1.Service) {
+	s.Spec.Task.Runtime = &shoalv1.TaskSpec_Process{Process: &shoalv1.ProcessSpec{Command: []string{"true"}}}
+}
+
+// addService stores a service and n pending tasks of it.
+func (h *harness) addService(id string, n int, opts ...svcOpt) {
+	s := &shoalv1.Service{Id: id, SpecVersion: 1, Spec: &shoalv1.ServiceSpec{
+		Name: id,
+		Task: &shoalv1.TaskSpec{
+			Runtime:   &shoalv1.TaskSpec_Container{Container: &shoalv1.ContainerSpec{Image: "busybox"}},
+			Placement: &shoalv1.Placement{},
+		},
+	}}
+	for _, o := range opts {
+		o(s)
+	}
+	h.update(func(tx store.Tx) error { return tx.Create(s) })
+	h.addTasks(s, n, "")
+}
+
+func (h *harness) service(id string) *shoalv1.Service {
+	var s *shoalv1.Service
+	_ = h.st.View(func(tx store.ReadTx) error { s = tx.GetService(id); return nil })
+	return s
+}
+
+// addTasks stores n pending tasks of s (on node, when set).
+func (h *harness) addTasks(s *shoalv1.Service, n int, node string) {
+	err := h.st.Batch(h.ctx, func(b *store.Batch) error {
+		for i := 0; i < n; i++ {
+			h.tasks++
+			t := &shoalv1.Task{
+				Id:           fmt.Sprintf("t%07d", h.tasks),
+				ServiceId:    s.GetId(),
+				Slot:         uint64(i + 1),
+				NodeId:       node,
+				Spec:         s.GetSpec().GetTask(),
+				SpecVersion:  s.GetSpecVersion(),
+				DesiredState: shoalv1.TaskState_TASK_STATE_RUNNING,
+				Status:       &shoalv1.TaskStatus{State: statePending, Message: "allocated"},
+			}
+			if err := b.Update(func(tx store.Tx) error { return tx.Create(t) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) pass() PassStats {
+	h.t.Helper()
+	st, err := h.s.Pass(h.ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return st
+}
+
+func (h *harness) tasksOf(service string) []*shoalv1.Task {
+	var out []*shoalv1.Task
+	_ = h.st.View(func(tx store.ReadTx) error {
+		var err error
+		out, err = tx.FindTasks(store.ByService(service))
+		return err
+	})
+	return out
+}
+
+// perNode counts the assigned tasks of a service per node.
+func (h *harness) perNode(service string) map[string]int {
+	out := map[string]int{}
+	for _, t := range h.tasksOf(service) {
+		if t.GetStatus().GetState() == stateAssigned {
+			out[t.GetNodeId()]++
+		}
+	}
+	return out
+}
+
+func (h *harness) errsOf(service string) map[string]int {
+	out := map[string]int{}
+	for _, t := range h.tasksOf(service) {
+		if t.GetStatus().GetState() == statePending {
+			out[t.GetStatus().GetErr()]++
+		}
+	}
+	return out
+}

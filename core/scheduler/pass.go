@@ -1,0 +1,278 @@
+package scheduler
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/core/store"
+	"github.com/shoal-project/shoal/sdk"
+	"github.com/shoal-project/shoal/sdk/policy/filter"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// errSkip drops the write of a task that is no longer pending.
+var errSkip = errors.New("scheduler: task no longer pending")
+
+// ErrPolicyFailed is wrapped by the errors policy failures are logged with.
+var ErrPolicyFailed = errors.New("scheduler: policy failed")
+
+// PassStats says what one pass did.
+type PassStats struct {
+	Pending       int // pending tasks considered
+	Groups        int // task groups sent to policies
+	Assigned      int // tasks committed as ASSIGNED
+	Unschedulable int // tasks left PENDING
+	Fallbacks     int // policy calls that failed and were redone natively
+}
+
+type groupKey struct {
+	service string
+	version uint64
+	node    string // preset node (global services)
+}
+
+type group struct {
+	key    groupKey
+	tasks  []*shoalv1.Task // shared, read-only
+	policy string
+}
+
+type assignment struct {
+	id, node, policy string
+}
+
+type failure struct {
+	id, msg string
+}
+
+// holdingStates are the observed states in which an assigned task holds
+// its node's resources.
+var holdingStates = []shoalv1.TaskState{
+	shoalv1.TaskState_TASK_STATE_ASSIGNED,
+	shoalv1.TaskState_TASK_STATE_ACCEPTED,
+	shoalv1.TaskState_TASK_STATE_PREPARING,
+	shoalv1.TaskState_TASK_STATE_READY,
+	shoalv1.TaskState_TASK_STATE_STARTING,
+	shoalv1.TaskState_TASK_STATE_RUNNING,
+}
+
+// Pass runs one scheduling pass over every pending task. Run calls it;
+// tests and simulations may call it directly (never concurrently with Run).
+func (s *Scheduler) Pass(ctx context.Context) (PassStats, error) {
+	var stats PassStats
+	var rows []sdk.Node
+	nodeIndex := make(map[string]int)
+	groups := make(map[groupKey]*group)
+	err := s.st.View(func(tx store.ReadTx) error {
+		defaultName := ""
+		if err := tx.Range(store.KindCluster, store.All(), func(obj store.Object) bool {
+			defaultName = obj.(*shoalv1.Cluster).GetSpec().GetDefaultScheduler()
+			return false
+		}); err != nil {
+			return err
+		}
+		if err := tx.Range(store.KindNode, store.All(), func(obj store.Object) bool {
+			nodeIndex[obj.GetId()] = len(rows)
+			rows = append(rows, nodeRow(obj.(*shoalv1.Node)))
+			return true
+		}); err != nil {
+			return err
+		}
+		for _, st := range holdingStates {
+			if err := tx.Range(store.KindTask, store.ByTaskState(st), func(obj store.Object) bool {
+				t := obj.(*shoalv1.Task)
+				if i, ok := nodeIndex[t.GetNodeId()]; ok && holds(t) {
+					reserveOn(&rows[i], t.GetServiceId(), reservations(t.GetSpec()))
+				}
+				return true
+			}); err != nil {
+				return err
+			}
+		}
+		if err := tx.Range(store.KindTask, store.ByTaskState(statePending), func(obj store.Object) bool {
+			t := obj.(*shoalv1.Task)
+			if t.GetDesiredState() > stateRunning {
+				return true
+			}
+			k := groupKey{service: t.GetServiceId(), version: t.GetSpecVersion(), node: t.GetNodeId()}
+			g := groups[k]
+			if g == nil {
+				g = &group{key: k}
+				groups[k] = g
+			}
+			g.tasks = append(g.tasks, t)
+			stats.Pending++
+			return true
+		}); err != nil {
+			return err
+		}
+		names := make(map[string]string)
+		for k, g := range groups {
+			name, ok := names[k.service]
+			if !ok {
+				svc := tx.GetService(k.service)
+				if svc == nil {
+					delete(groups, k) // the orchestrator removes its tasks
+					continue
+				}
+				name = cmp.Or(svc.GetSpec().GetScheduler(), defaultName, PolicySpread)
+				names[k.service] = name
+			}
+			g.policy = name
+		}
+		return nil
+	})
+	if err != nil {
+		return stats, fmt.Errorf("scheduler: read: %w", err)
+	}
+	if len(groups) == 0 {
+		return stats, nil
+	}
+
+	// One policy call per policy name, in a fixed order; placements of
+	// earlier calls count in the node table of later ones.
+	byPolicy := make(map[string][]*group)
+	for _, g := range groups {
+		byPolicy[g.policy] = append(byPolicy[g.policy], g)
+	}
+	names := make([]string, 0, len(byPolicy))
+	for n := range byPolicy {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var assigns []assignment
+	var fails []failure
+	for _, name := range names {
+		gs := byPolicy[name]
+		slices.SortFunc(gs, func(a, b *group) int {
+			return cmp.Or(strings.Compare(a.key.service, b.key.service),
+				cmp.Compare(a.key.version, b.key.version), strings.Compare(a.key.node, b.key.node))
+		})
+		req := &sdk.ScheduleRequest{Nodes: rows, Groups: make([]sdk.TaskGroup, len(gs))}
+		for i, g := range gs {
+			req.Groups[i] = taskGroup(g)
+		}
+		stats.Groups += len(gs)
+		resp, used := s.schedule(ctx, name, req)
+		if used == FallbackName {
+			stats.Fallbacks++
+		}
+		for gi, g := range gs {
+			res := &resp.Groups[gi]
+			tg := &req.Groups[gi]
+			for ti, p := range res.Placements {
+				t := g.tasks[ti]
+				if p == sdk.Unschedulable {
+					stats.Unschedulable++
+					if msg := res.Message(); msg != t.GetStatus().GetErr() {
+						fails = append(fails, failure{id: t.GetId(), msg: msg})
+					}
+					continue
+				}
+				reserveOn(&rows[p], tg.ServiceID, resources{cpu: tg.NanoCPUs, mem: tg.MemoryBytes})
+				assigns = append(assigns, assignment{id: t.GetId(), node: rows[p].ID, policy: used})
+			}
+		}
+	}
+	n, err := s.commit(ctx, assigns, fails)
+	stats.Assigned = n
+	return stats, err
+}
+
+// schedule asks the named policy, validates its answer and falls back to
+// the native spread when it fails. It returns the answer and the name to
+// record in the placed tasks.
+func (s *Scheduler) schedule(ctx context.Context, name string, req *sdk.ScheduleRequest) (*sdk.ScheduleResponse, string) {
+	var p Policy
+	var err error
+	if p, err = s.src.Policy(name); err != nil {
+		if np, ok := Native(name); ok {
+			p, err = np, nil
+		}
+	}
+	if err == nil {
+		var resp *sdk.ScheduleResponse
+		resp, err = p.Schedule(ctx, req)
+		switch {
+		case err != nil:
+		case resp == nil:
+			err = errors.New("no answer")
+		case resp.Error != "":
+			err = errors.New(resp.Error)
+		default:
+			err = filter.Validate(req, resp)
+		}
+		if err == nil {
+			return resp, name
+		}
+	}
+	s.log.Warn("scheduler: falling back to native spread", "policy", name,
+		"err", fmt.Errorf("%w: %q: %w", ErrPolicyFailed, name, err))
+	np, _ := Native(PolicySpread)
+	resp, _ := np.Schedule(context.WithoutCancel(ctx), req)
+	return resp, FallbackName
+}
+
+func (s *Scheduler) commit(ctx context.Context, assigns []assignment, fails []failure) (int, error) {
+	if len(assigns)+len(fails) == 0 {
+		return 0, nil
+	}
+	ts := timestamppb.New(s.clock.Now())
+	assigned := 0
+	err := s.st.Batch(ctx, func(b *store.Batch) error {
+		pending := func(tx store.Tx, id string) (*shoalv1.Task, error) {
+			t := tx.GetTask(id)
+			if t == nil || t.GetStatus().GetState() != statePending || t.GetDesiredState() > stateRunning {
+				return nil, errSkip
+			}
+			return t, nil
+		}
+		for _, a := range assigns {
+			err := b.Update(func(tx store.Tx) error {
+				t, err := pending(tx, a.id)
+				if err != nil {
+					return err
+				}
+				if t.GetNodeId() != "" && t.GetNodeId() != a.node {
+					return errSkip
+				}
+				t.NodeId = a.node
+				t.Scheduler = a.policy
+				t.Status.State = stateAssigned
+				t.Status.Timestamp = ts
+				t.Status.Message = "scheduler assigned task to node"
+				t.Status.Err = ""
+				return tx.Update(t)
+			})
+			switch {
+			case err == nil:
+				assigned++
+			case !errors.Is(err, errSkip):
+				return err
+			}
+		}
+		for _, f := range fails {
+			err := b.Update(func(tx store.Tx) error {
+				t, err := pending(tx, f.id)
+				if err != nil {
+					return err
+				}
+				t.Status.Err = f.msg
+				return tx.Update(t)
+			})
+			if err != nil && !errors.Is(err, errSkip) {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return assigned, fmt.Errorf("scheduler: commit: %w", err)
+	}
+	return assigned, nil
+}

@@ -1,0 +1,223 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
+)
+
+// maxRedirects is how many leader redirects are followed in a row before
+// the agent backs off (a redirect loop during an election).
+const maxRedirects = 3
+
+// sleep waits d on the agent's clock; false if ctx ended first.
+func (a *Agent) sleep(ctx context.Context, d time.Duration) bool {
+	ch := make(chan struct{})
+	t := a.cfg.Clock.AfterFunc(d, func() { close(ch) })
+	select {
+	case <-ch:
+		return true
+	case <-ctx.Done():
+		t.Stop()
+		return false
+	}
+}
+
+// connectLoop keeps a session open with the leader until ctx ends: it
+// tries the managers in turn, follows redirects to the leader, and waits a
+// jittered, exponentially growing, capped delay after each failure.
+func (a *Agent) connectLoop(ctx context.Context) {
+	next := 0
+	attempt := 0
+	redirects := 0
+	redirect := ""
+	for ctx.Err() == nil {
+		addr := redirect
+		if addr == "" {
+			addr = a.cfg.Managers[next%len(a.cfg.Managers)]
+			next++
+		}
+		redirect = ""
+		established, leader, err := a.runSession(ctx, addr)
+		if ctx.Err() != nil {
+			return
+		}
+		if leader != "" && redirects < maxRedirects {
+			redirects++
+			redirect = leader
+			a.log.Info("manager redirected to the leader", "manager", addr, "leader", leader)
+			continue
+		}
+		redirects = 0
+		if established {
+			attempt = 0
+		}
+		delay := backoff(attempt, a.cfg.MinBackoff, a.cfg.MaxBackoff, a.cfg.Rand)
+		attempt++
+		a.log.Warn("session with manager ended", "manager", addr, "err", err, "retry_in", delay)
+		if !a.sleep(ctx, delay) {
+			return
+		}
+	}
+}
+
+// runSession opens a session with addr and serves it until it fails. It
+// returns whether the session was established, or the leader's address
+// when addr is a follower.
+func (a *Agent) runSession(ctx context.Context, addr string) (bool, string, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	client := a.cfg.Client(addr)
+	stream, err := client.Session(ctx, connect.NewRequest(&shoalv1.SessionRequest{
+		Description:  a.cfg.Description,
+		AgentVersion: a.cfg.Version,
+		RunningTasks: a.runningTasks(),
+	}))
+	if err != nil {
+		return false, "", err
+	}
+	defer stream.Close()
+	if !stream.Receive() {
+		err := stream.Err()
+		if err == nil {
+			err = errors.New("session stream ended without a message")
+		}
+		return false, "", err
+	}
+	first := stream.Msg()
+	if first.GetLeaderAddr() != "" {
+		return false, first.GetLeaderAddr(), nil
+	}
+	sessID := first.GetSessionId()
+	if sessID == "" {
+		return false, "", errors.New("manager sent no session id")
+	}
+	period := first.GetHeartbeatPeriod().AsDuration()
+	if period <= 0 {
+		period = DefaultHeartbeatPeriod
+	}
+	a.log.Info("session open", "manager", addr, "session", sessID, "heartbeat", period)
+	a.rep.resendAll()
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	spawn := func(f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc <- f()
+		}()
+	}
+	spawn(func() error { return a.heartbeats(ctx, client, sessID, period) })
+	spawn(func() error { return a.assignments(ctx, client, sessID) })
+	spawn(func() error { return a.flushStatus(ctx, client, sessID) })
+	spawn(func() error { return a.sessionMessages(ctx, stream, client, &wg) })
+	err = <-errc
+	cancel()
+	wg.Wait()
+	return true, "", err
+}
+
+func (a *Agent) heartbeats(ctx context.Context, client shoalv1connect.DispatcherServiceClient, sessID string, period time.Duration) error {
+	for {
+		if !a.sleep(ctx, period) {
+			return ctx.Err()
+		}
+		hctx, cancel := context.WithTimeout(ctx, max(period, time.Second))
+		resp, err := client.Heartbeat(hctx, connect.NewRequest(&shoalv1.HeartbeatRequest{SessionId: sessID}))
+		cancel()
+		if err != nil {
+			return fmt.Errorf("heartbeat: %w", err)
+		}
+		if p := resp.Msg.GetPeriod().AsDuration(); p > 0 {
+			period = p
+		}
+	}
+}
+
+func (a *Agent) assignments(ctx context.Context, client shoalv1connect.DispatcherServiceClient, sessID string) error {
+	as, err := client.Assignments(ctx, connect.NewRequest(&shoalv1.AssignmentsRequest{SessionId: sessID}))
+	if err != nil {
+		return fmt.Errorf("assignments: %w", err)
+	}
+	defer as.Close()
+	var seq uint64
+	for as.Receive() {
+		m := as.Msg()
+		if m.GetSequence() <= seq {
+			a.log.Warn("assignments out of sequence", "seq", m.GetSequence(), "last", seq)
+		}
+		seq = m.GetSequence()
+		select {
+		case a.assignCh <- m:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err := as.Err(); err != nil {
+		return fmt.Errorf("assignments: %w", err)
+	}
+	return errors.New("assignments stream ended")
+}
+
+// flushStatus sends the queued status reports every StatusFlushInterval.
+func (a *Agent) flushStatus(ctx context.Context, client shoalv1connect.DispatcherServiceClient, sessID string) error {
+	for {
+		if !a.sleep(ctx, a.cfg.StatusFlushInterval) {
+			return ctx.Err()
+		}
+		ups := a.rep.take()
+		if len(ups) == 0 {
+			continue
+		}
+		_, err := client.UpdateTaskStatus(ctx, connect.NewRequest(&shoalv1.UpdateTaskStatusRequest{SessionId: sessID, Updates: ups}))
+		if err != nil {
+			a.rep.requeue(ups)
+			return fmt.Errorf("update task status: %w", err)
+		}
+	}
+}
+
+// sessionMessages reads the session stream for log subscriptions.
+func (a *Agent) sessionMessages(ctx context.Context, stream *connect.ServerStreamForClient[shoalv1.SessionMessage], client shoalv1connect.DispatcherServiceClient, wg *sync.WaitGroup) error {
+	subs := make(map[string]context.CancelFunc)
+	defer func() {
+		for _, c := range subs {
+			c()
+		}
+	}()
+	for stream.Receive() {
+		for _, sub := range stream.Msg().GetLogSubscriptions() {
+			if sub.GetClose() {
+				if c := subs[sub.GetId()]; c != nil {
+					c()
+					delete(subs, sub.GetId())
+				}
+				continue
+			}
+			if _, dup := subs[sub.GetId()]; dup {
+				continue
+			}
+			sctx, c := context.WithCancel(ctx)
+			subs[sub.GetId()] = c
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := a.publishLogs(sctx, client, sub); err != nil && sctx.Err() == nil {
+					a.log.Warn("log subscription failed", "subscription", sub.GetId(), "err", err)
+				}
+			}()
+		}
+	}
+	if err := stream.Err(); err != nil {
+		return fmt.Errorf("session stream: %w", err)
+	}
+	return errors.New("session stream ended")
+}

@@ -1,0 +1,113 @@
+package agent
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/runtime"
+)
+
+// DefaultStopGrace is the stop grace period when a task spec names none.
+const DefaultStopGrace = 10 * time.Second
+
+// Labels set on every task's runtime spec.
+const (
+	LabelTaskID      = "shoal.task.id"
+	LabelServiceID   = "shoal.service.id"
+	LabelServiceName = "shoal.service.name"
+	LabelNodeID      = "shoal.node.id"
+	LabelSlot        = "shoal.task.slot"
+)
+
+func cloneDesc(d *shoalv1.NodeDescription) *shoalv1.NodeDescription {
+	return proto.CloneOf(d)
+}
+
+// SpecFromTask maps a task's protobuf spec to the runtime's TaskSpec. It
+// fails with runtime.ErrInvalidSpec when the task has no ID or no runtime.
+func SpecFromTask(t *shoalv1.Task) (*runtime.TaskSpec, error) {
+	if t == nil || t.GetId() == "" {
+		return nil, fmt.Errorf("task without id: %w", runtime.ErrInvalidSpec)
+	}
+	s := &runtime.TaskSpec{
+		TaskID:      t.GetId(),
+		ServiceID:   t.GetServiceId(),
+		ServiceName: t.GetServiceName(),
+		NodeID:      t.GetNodeId(),
+		Slot:        t.GetSlot(),
+		StopGrace:   DefaultStopGrace,
+		Labels: map[string]string{
+			LabelTaskID:      t.GetId(),
+			LabelServiceID:   t.GetServiceId(),
+			LabelServiceName: t.GetServiceName(),
+			LabelNodeID:      t.GetNodeId(),
+			LabelSlot:        fmt.Sprint(t.GetSlot()),
+		},
+	}
+	spec := t.GetSpec()
+	switch {
+	case spec.GetContainer() != nil:
+		c := spec.GetContainer()
+		s.Kind = runtime.KindContainer
+		s.Image = c.GetImage()
+		s.Command = slices.Clone(c.GetCommand())
+		s.Args = slices.Clone(c.GetArgs())
+		s.Env = slices.Clone(c.GetEnv())
+		s.Dir = c.GetDir()
+		s.User = c.GetUser()
+		s.Hostname = c.GetHostname()
+		s.ReadOnlyRootfs = c.GetReadOnly()
+		s.NetworkMode = c.GetNetworkMode()
+		s.StopSignal = c.GetStopSignal()
+		if g := c.GetStopGracePeriod(); g != nil {
+			s.StopGrace = g.AsDuration()
+		}
+		for _, m := range c.GetMounts() {
+			s.Mounts = append(s.Mounts, runtime.Mount{Type: m.GetType(), Source: m.GetSource(), Target: m.GetTarget(), ReadOnly: m.GetReadOnly(), SizeBytes: m.GetSizeBytes()})
+		}
+		if hc := c.GetHealthcheck(); hc != nil && len(hc.GetTest()) > 0 {
+			s.Healthcheck = &runtime.Healthcheck{
+				Test:        slices.Clone(hc.GetTest()),
+				Interval:    hc.GetInterval().AsDuration(),
+				Timeout:     hc.GetTimeout().AsDuration(),
+				StartPeriod: hc.GetStartPeriod().AsDuration(),
+				Retries:     int(hc.GetRetries()),
+			}
+		}
+		s.Resources.PidsLimit = c.GetPidsLimit()
+		for k, v := range c.GetLabels() {
+			if _, reserved := s.Labels[k]; !reserved {
+				s.Labels[k] = v
+			}
+		}
+	case spec.GetProcess() != nil:
+		p := spec.GetProcess()
+		s.Kind = runtime.KindProcess
+		s.Command = slices.Clone(p.GetCommand())
+		s.Env = slices.Clone(p.GetEnv())
+		s.Dir = p.GetDir()
+		s.StopSignal = p.GetStopSignal()
+		if g := p.GetStopGracePeriod(); g != nil {
+			s.StopGrace = g.AsDuration()
+		}
+	default:
+		return nil, fmt.Errorf("task %s has neither a container nor a process spec: %w", t.GetId(), runtime.ErrInvalidSpec)
+	}
+	if s.StopGrace < 0 {
+		return nil, fmt.Errorf("task %s: negative stop grace period: %w", t.GetId(), runtime.ErrInvalidSpec)
+	}
+	res := spec.GetResources()
+	s.Resources.NanoCPUs = res.GetLimits().GetNanoCpus()
+	s.Resources.MemoryBytes = res.GetLimits().GetMemoryBytes()
+	if r := res.GetReservations().GetNanoCpus(); r > 0 {
+		// Like docker: a reserved CPU is worth 1024 shares.
+		s.Resources.CPUShares = max(2, r*1024/1e9)
+	}
+	s.Labels = maps.Clone(s.Labels)
+	return s, nil
+}

@@ -1,0 +1,84 @@
+package plugins_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/shoal-project/shoal/plugins"
+	"github.com/shoal-project/shoal/sdk/policy/policytest"
+	"github.com/shoal-project/shoal/sdk/policy/spread"
+)
+
+// BenchmarkSpread100kOn2400 places 100,000 tasks on 2,400 nodes with the
+// spread policy: natively, through the sandbox process (the production
+// path: encode, pipe, decode in the guest, schedule, encode, pipe, decode,
+// validate) and in-process with WithCloseOnContextDone.
+func BenchmarkSpread100kOn2400(b *testing.B) {
+	req := policytest.Uniform(2400, 100_000)
+	b.Run("native", func(b *testing.B) {
+		for b.Loop() {
+			spread.Schedule(req)
+		}
+	})
+	for _, mode := range []struct {
+		name      string
+		inProcess bool
+	}{{"wasm-sandbox", false}, {"wasm-inprocess-closeondone", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			h, _ := newHost(b, plugins.HostConfig{InProcess: mode.inProcess, CallTimeout: time.Minute, MaxOutput: 64 << 20})
+			sha := load(b, h, plugins.Builtin("spread"))
+			if _, err := h.Schedule(context.Background(), sha, req); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := h.Schedule(context.Background(), sha, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSpreadWasmVsNative times both in the same iterations and reports
+// the ratio.
+func BenchmarkSpreadWasmVsNative(b *testing.B) {
+	req := policytest.Uniform(2400, 100_000)
+	h, _ := newHost(b, plugins.HostConfig{CallTimeout: time.Minute, MaxOutput: 64 << 20})
+	sha := load(b, h, plugins.Builtin("spread"))
+	if _, err := h.Schedule(context.Background(), sha, req); err != nil {
+		b.Fatal(err)
+	}
+	var native, wasm time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		spread.Schedule(req)
+		t1 := time.Now()
+		if _, err := h.Schedule(context.Background(), sha, req); err != nil {
+			b.Fatal(err)
+		}
+		native += t1.Sub(t0)
+		wasm += time.Since(t1)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(native.Milliseconds())/n, "native-ms")
+	b.ReportMetric(float64(wasm.Milliseconds())/n, "wasm-ms")
+	b.ReportMetric(float64(wasm)/float64(native), "wasm/native")
+}
+
+// BenchmarkHostStall reports how late a host ticker fires while a guest
+// loops in the sandbox until its deadline (with forced GCs).
+func BenchmarkHostStall(b *testing.B) {
+	h, _ := newHost(b, plugins.HostConfig{CallTimeout: time.Second})
+	loop := load(b, h, guest(b, "loop"))
+	var p99, worst time.Duration
+	for b.Loop() {
+		late := measureStall(b, h, loop)
+		p99 = max(p99, percentile(late, 0.99))
+		worst = max(worst, late[len(late)-1])
+	}
+	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-late-ms")
+	b.ReportMetric(float64(worst.Microseconds())/1000, "max-late-ms")
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"golang.org/x/term"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/client"
+)
+
+// progressStates are the steps a task's bar moves through.
+var progressStates = []shoalv1.TaskState{
+	shoalv1.TaskState_TASK_STATE_NEW, shoalv1.TaskState_TASK_STATE_PENDING, shoalv1.TaskState_TASK_STATE_ASSIGNED,
+	shoalv1.TaskState_TASK_STATE_ACCEPTED, shoalv1.TaskState_TASK_STATE_PREPARING, shoalv1.TaskState_TASK_STATE_READY,
+	shoalv1.TaskState_TASK_STATE_STARTING, shoalv1.TaskState_TASK_STATE_RUNNING,
+}
+
+func stateWord(s shoalv1.TaskState) string {
+	return strings.ToLower(enumName(s.String(), "TASK_STATE_"))
+}
+
+func bar(s shoalv1.TaskState) string {
+	const width = 50
+	step := 0
+	for i, ps := range progressStates {
+		if s >= ps {
+			step = i + 1
+		}
+	}
+	if s > shoalv1.TaskState_TASK_STATE_RUNNING {
+		return ""
+	}
+	filled := width * step / len(progressStates)
+	if filled >= width {
+		return "[" + strings.Repeat("=", width-1) + ">]"
+	}
+	return "[" + strings.Repeat("=", filled) + ">" + strings.Repeat(" ", width-filled-1) + "]"
+}
+
+type slotView struct {
+	key   string
+	state shoalv1.TaskState
+	err   string
+}
+
+// convergence is one poll of a service's tasks.
+type convergence struct {
+	desired, running int
+	slots            []slotView
+}
+
+func observe(ctx context.Context, cl *client.Client, svcRef string) (*shoalv1.Service, convergence, error) {
+	res, err := cl.Control.GetService(ctx, connect.NewRequest(&shoalv1.GetServiceRequest{Service: svcRef}))
+	if err != nil {
+		return nil, convergence{}, err
+	}
+	svc := res.Msg.GetService()
+	tr, err := cl.Control.ListTasks(ctx, connect.NewRequest(&shoalv1.ListTasksRequest{Service: svc.GetId()}))
+	if err != nil {
+		return nil, convergence{}, err
+	}
+	// Per slot (or node, for global services) the newest task meant to run.
+	newest := map[string]*shoalv1.Task{}
+	for _, t := range tr.Msg.GetTasks() {
+		if t.GetDesiredState() != shoalv1.TaskState_TASK_STATE_RUNNING {
+			continue
+		}
+		key := fmt.Sprint(t.GetSlot())
+		if svc.GetSpec().GetGlobal() != nil {
+			key = t.GetNodeId()
+		}
+		if cur, ok := newest[key]; !ok || t.GetMeta().GetCreatedAt().AsTime().After(cur.GetMeta().GetCreatedAt().AsTime()) {
+			newest[key] = t
+		}
+	}
+	var c convergence
+	if r := svc.GetSpec().GetReplicated(); r != nil {
+		c.desired = int(r.GetReplicas())
+	} else {
+		c.desired = len(newest)
+	}
+	for k, t := range newest {
+		st := t.GetStatus().GetState()
+		if st == shoalv1.TaskState_TASK_STATE_RUNNING && t.GetSpecVersion() == svc.GetSpecVersion() {
+			c.running++
+		}
+		msg := t.GetStatus().GetErr()
+		c.slots = append(c.slots, slotView{key: k, state: st, err: msg})
+	}
+	sort.Slice(c.slots, func(i, j int) bool {
+		if len(c.slots[i].key) != len(c.slots[j].key) {
+			return len(c.slots[i].key) < len(c.slots[j].key)
+		}
+		return c.slots[i].key < c.slots[j].key
+	})
+	return svc, c, nil
+}
+
+// waitConverged shows progress until every task of the service runs, like
+// docker service create does.
+func waitConverged(ctx context.Context, cl *client.Client, svcRef string, out io.Writer, timeout time.Duration) error {
+	tty := false
+	if f, ok := out.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	const verify = 2 * time.Second
+	var stableSince time.Time
+	lastLines := 0
+	lastPlain := ""
+	for {
+		_, c, err := observe(ctx, cl, svcRef)
+		if err != nil {
+			return err
+		}
+		lines := []string{fmt.Sprintf("overall progress: %d out of %d tasks", c.running, c.desired)}
+		if c.desired <= 20 {
+			for i, s := range c.slots {
+				label := fmt.Sprintf("%d/%d", i+1, c.desired)
+				if len(s.key) > 12 { // global: node IDs
+					label = shortID(s.key)
+				}
+				line := fmt.Sprintf("%s: %-10s %s", label, stateWord(s.state), bar(s.state))
+				if s.err != "" {
+					line = fmt.Sprintf("%s: %s", label, s.err)
+				}
+				lines = append(lines, line)
+			}
+		}
+		converged := c.running == c.desired
+		if converged {
+			if stableSince.IsZero() {
+				stableSince = time.Now()
+			}
+			if time.Since(stableSince) >= verify {
+				lines = append(lines, "verify: Service converged")
+			} else {
+				lines = append(lines, fmt.Sprintf("verify: Waiting %d seconds to verify that tasks are stable...", int((verify-time.Since(stableSince)).Seconds()+0.999)))
+			}
+		} else {
+			stableSince = time.Time{}
+		}
+		text := strings.Join(lines, "\n")
+		if tty {
+			if lastLines > 0 {
+				fmt.Fprintf(out, "\x1b[%dA", lastLines)
+			}
+			for _, l := range lines {
+				fmt.Fprintf(out, "\x1b[2K%s\n", l)
+			}
+			lastLines = len(lines)
+		} else if text != lastPlain {
+			// Plain output: print only what changed.
+			prev := map[string]bool{}
+			for _, l := range strings.Split(lastPlain, "\n") {
+				prev[l] = true
+			}
+			for _, l := range lines {
+				if !prev[l] && !strings.HasPrefix(l, "verify: Waiting") {
+					fmt.Fprintln(out, l)
+				}
+			}
+			lastPlain = text
+		}
+		if converged && time.Since(stableSince) >= verify {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("service %s did not converge within %s: %d of %d tasks running (see 'shoal service ps %s')", svcRef, timeout, c.running, c.desired, svcRef)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}

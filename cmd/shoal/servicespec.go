@@ -1,0 +1,313 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	units "github.com/docker/go-units"
+	"github.com/spf13/pflag"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+)
+
+// specFlags are the service-create flags that shape a ServiceSpec.
+type specFlags struct {
+	name          string
+	mode          string
+	replicas      int64
+	process       bool
+	env           []string
+	workdir       string
+	user          string
+	hostname      string
+	readOnly      bool
+	mounts        []string
+	limitCPU      string
+	limitMemory   string
+	reserveCPU    string
+	reserveMemory string
+	restartCond   string
+	restartDelay  time.Duration
+	restartMax    int64
+	restartWindow time.Duration
+	constraints   []string
+	prefs         []string
+	maxReplicas   int64
+	stopSignal    string
+	stopGrace     time.Duration
+	healthCmd     string
+	healthIntv    time.Duration
+	healthTimeout time.Duration
+	healthRetries int
+	healthStart   time.Duration
+	network       string
+	pidsLimit     int64
+	scheduler     string
+	publish       []string
+	labels        []string
+}
+
+func (f *specFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&f.name, "name", "", "service name")
+	fl.StringVar(&f.mode, "mode", "replicated", "replicated or global")
+	fl.Int64Var(&f.replicas, "replicas", 1, "number of tasks (replicated mode)")
+	fl.BoolVar(&f.process, "process", false, "run a plain host process instead of a container: shoal service create --process -- CMD [ARGS...]")
+	fl.StringArrayVarP(&f.env, "env", "e", nil, "environment variable KEY=VALUE (repeatable)")
+	fl.StringVarP(&f.workdir, "workdir", "w", "", "working directory")
+	fl.StringVarP(&f.user, "user", "u", "", "user (container): name or uid[:gid]")
+	fl.StringVar(&f.hostname, "hostname", "", "container hostname")
+	fl.BoolVar(&f.readOnly, "read-only", false, "mount the container's root filesystem read-only")
+	fl.StringArrayVar(&f.mounts, "mount", nil, "mount: type=bind|tmpfs,source=PATH,target=PATH[,readonly][,tmpfs-size=64m] (repeatable)")
+	fl.StringVar(&f.limitCPU, "limit-cpu", "", "CPU limit, in CPUs (e.g. 0.5)")
+	fl.StringVar(&f.limitMemory, "limit-memory", "", "memory limit (e.g. 64MiB)")
+	fl.StringVar(&f.reserveCPU, "reserve-cpu", "", "CPUs reserved for each task on its node")
+	fl.StringVar(&f.reserveMemory, "reserve-memory", "", "memory reserved for each task on its node (e.g. 256MiB)")
+	fl.StringVar(&f.restartCond, "restart-condition", "any", "restart when a task ends: none, on-failure or any")
+	fl.DurationVar(&f.restartDelay, "restart-delay", 5*time.Second, "delay between restart attempts")
+	fl.Int64Var(&f.restartMax, "restart-max-attempts", 0, "maximum restarts before giving up (0: unlimited)")
+	fl.DurationVar(&f.restartWindow, "restart-window", 0, "window used to evaluate the restart policy (0: unbounded)")
+	fl.StringArrayVar(&f.constraints, "constraint", nil, "placement constraint, e.g. node.labels.zone==a (repeatable)")
+	fl.StringArrayVar(&f.prefs, "placement-pref", nil, "placement preference spread=node.labels.KEY (repeatable)")
+	fl.Int64Var(&f.maxReplicas, "max-replicas", 0, "maximum tasks of this service per node (0: unlimited)")
+	fl.StringVar(&f.stopSignal, "stop-signal", "", "signal that stops a task (default SIGTERM)")
+	fl.DurationVar(&f.stopGrace, "stop-grace-period", 10*time.Second, "time to wait after the stop signal before killing")
+	fl.StringVar(&f.healthCmd, "health-cmd", "", "command run in the container to check health (sh -c)")
+	fl.DurationVar(&f.healthIntv, "health-interval", 0, "time between health checks (default 30s)")
+	fl.DurationVar(&f.healthTimeout, "health-timeout", 0, "health check timeout (default 30s)")
+	fl.IntVar(&f.healthRetries, "health-retries", 0, "consecutive failures to report unhealthy (default 3)")
+	fl.DurationVar(&f.healthStart, "health-start-period", 0, "start period during which failures do not count")
+	fl.StringVar(&f.network, "network", "", "container network mode: bridge (default) or host")
+	fl.Int64Var(&f.pidsLimit, "pids-limit", 0, "maximum processes in the container (0: unlimited)")
+	fl.StringVar(&f.scheduler, "scheduler", "", "scheduler plugin for this service (default: the cluster's active one)")
+	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a port: [PUBLISHED:]TARGET[/tcp|udp]; no PUBLISHED asks for a dynamic port (repeatable)")
+	fl.StringArrayVarP(&f.labels, "label", "l", nil, "service label key=value (repeatable)")
+}
+
+func parseCPU(flag, v string) (int64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("--%s %q: use a non-negative number of CPUs, e.g. 0.5", flag, v)
+	}
+	return int64(f * 1e9), nil
+}
+
+func parseMemory(flag, v string) (int64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := units.RAMInBytes(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("--%s %q: use a size such as 64MiB, 512m or 2GB (units b, k, m, g, t; KiB, MiB, GiB)", flag, v)
+	}
+	return n, nil
+}
+
+func parseKV(flag string, kvs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--%s %q: use key=value", flag, kv)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+func parseMount(s string) (*shoalv1.Mount, error) {
+	m := &shoalv1.Mount{}
+	for _, part := range strings.Split(s, ",") {
+		k, v, _ := strings.Cut(part, "=")
+		switch strings.TrimSpace(k) {
+		case "type":
+			m.Type = v
+		case "source", "src":
+			m.Source = v
+		case "target", "dst", "destination":
+			m.Target = v
+		case "readonly", "ro":
+			m.ReadOnly = v == "" || v == "true" || v == "1"
+		case "tmpfs-size":
+			n, err := units.RAMInBytes(v)
+			if err != nil {
+				return nil, fmt.Errorf("--mount %q: tmpfs-size %q is not a size", s, v)
+			}
+			m.SizeBytes = n
+		default:
+			return nil, fmt.Errorf("--mount %q: unknown key %q (use type, source, target, readonly, tmpfs-size)", s, k)
+		}
+	}
+	if m.Type == "" {
+		m.Type = "bind"
+	}
+	return m, nil
+}
+
+func parsePublish(s string) (*shoalv1.PortConfig, error) {
+	p := &shoalv1.PortConfig{Protocol: "tcp"}
+	spec := s
+	if i := strings.IndexByte(spec, '/'); i >= 0 {
+		p.Protocol, spec = spec[i+1:], spec[:i]
+	}
+	pub, target, has := strings.Cut(spec, ":")
+	if !has {
+		target, pub = pub, ""
+	}
+	t, err := strconv.ParseUint(target, 10, 16)
+	if err != nil || t == 0 {
+		return nil, fmt.Errorf("--publish %q: target port must be 1-65535", s)
+	}
+	p.TargetPort = uint32(t)
+	if pub != "" {
+		n, err := strconv.ParseUint(pub, 10, 16)
+		if err != nil || n == 0 {
+			return nil, fmt.Errorf("--publish %q: published port must be 1-65535", s)
+		}
+		p.PublishedPort = uint32(n)
+	}
+	return p, nil
+}
+
+func restartCondition(s string) (shoalv1.RestartCondition, error) {
+	switch s {
+	case "none":
+		return shoalv1.RestartCondition_RESTART_CONDITION_NONE, nil
+	case "on-failure":
+		return shoalv1.RestartCondition_RESTART_CONDITION_ON_FAILURE, nil
+	case "any", "":
+		return shoalv1.RestartCondition_RESTART_CONDITION_ANY, nil
+	}
+	return 0, fmt.Errorf("--restart-condition %q: use none, on-failure or any", s)
+}
+
+// spec builds the ServiceSpec from the flags and the positional arguments.
+func (f *specFlags) spec(args []string) (*shoalv1.ServiceSpec, error) {
+	sp := &shoalv1.ServiceSpec{Name: f.name, Scheduler: f.scheduler}
+	switch f.mode {
+	case "replicated":
+		if f.replicas < 0 {
+			return nil, fmt.Errorf("--replicas %d: must be 0 or more", f.replicas)
+		}
+		sp.Mode = &shoalv1.ServiceSpec_Replicated{Replicated: &shoalv1.ReplicatedMode{Replicas: uint64(f.replicas)}}
+	case "global":
+		sp.Mode = &shoalv1.ServiceSpec_Global{Global: &shoalv1.GlobalMode{}}
+	default:
+		return nil, fmt.Errorf("--mode %q: use replicated or global", f.mode)
+	}
+	labels, err := parseKV("label", f.labels)
+	if err != nil {
+		return nil, err
+	}
+	sp.Labels = labels
+	task := &shoalv1.TaskSpec{}
+	if len(args) == 0 {
+		if f.process {
+			return nil, fmt.Errorf("--process needs a command: shoal service create --process -- CMD [ARGS...]")
+		}
+		return nil, fmt.Errorf("give an image (shoal service create IMAGE [CMD...]) or --process -- CMD [ARGS...]")
+	}
+	if f.process {
+		task.Runtime = &shoalv1.TaskSpec_Process{Process: &shoalv1.ProcessSpec{
+			Command: args, Env: f.env, Dir: f.workdir, StopSignal: f.stopSignal, StopGracePeriod: durationpb.New(f.stopGrace),
+		}}
+	} else {
+		c := &shoalv1.ContainerSpec{
+			Image: args[0], Args: args[1:], Env: f.env, Dir: f.workdir, User: f.user, Hostname: f.hostname,
+			ReadOnly: f.readOnly, StopSignal: f.stopSignal, StopGracePeriod: durationpb.New(f.stopGrace),
+			NetworkMode: f.network, PidsLimit: f.pidsLimit,
+		}
+		for _, ms := range f.mounts {
+			m, err := parseMount(ms)
+			if err != nil {
+				return nil, err
+			}
+			c.Mounts = append(c.Mounts, m)
+		}
+		if f.healthCmd != "" {
+			c.Healthcheck = &shoalv1.HealthConfig{
+				Test: []string{"CMD-SHELL", f.healthCmd}, Interval: durationpb.New(f.healthIntv),
+				Timeout: durationpb.New(f.healthTimeout), StartPeriod: durationpb.New(f.healthStart), Retries: uint32(f.healthRetries),
+			}
+		}
+		task.Runtime = &shoalv1.TaskSpec_Container{Container: c}
+	}
+	res := &shoalv1.ResourceRequirements{Limits: &shoalv1.Resources{}, Reservations: &shoalv1.Resources{}}
+	if res.Limits.NanoCpus, err = parseCPU("limit-cpu", f.limitCPU); err != nil {
+		return nil, err
+	}
+	if res.Reservations.NanoCpus, err = parseCPU("reserve-cpu", f.reserveCPU); err != nil {
+		return nil, err
+	}
+	if res.Limits.MemoryBytes, err = parseMemory("limit-memory", f.limitMemory); err != nil {
+		return nil, err
+	}
+	if res.Reservations.MemoryBytes, err = parseMemory("reserve-memory", f.reserveMemory); err != nil {
+		return nil, err
+	}
+	task.Resources = res
+	cond, err := restartCondition(f.restartCond)
+	if err != nil {
+		return nil, err
+	}
+	if f.restartMax < 0 {
+		return nil, fmt.Errorf("--restart-max-attempts %d: must be 0 or more", f.restartMax)
+	}
+	task.Restart = &shoalv1.RestartPolicy{Condition: cond, Delay: durationpb.New(f.restartDelay), MaxAttempts: uint64(f.restartMax), Window: durationpb.New(f.restartWindow)}
+	if f.maxReplicas < 0 {
+		return nil, fmt.Errorf("--max-replicas %d: must be 0 or more", f.maxReplicas)
+	}
+	task.Placement = &shoalv1.Placement{Constraints: f.constraints, MaxReplicas: uint64(f.maxReplicas)}
+	for _, p := range f.prefs {
+		d, ok := strings.CutPrefix(p, "spread=")
+		if !ok {
+			return nil, fmt.Errorf("--placement-pref %q: use spread=node.labels.KEY", p)
+		}
+		task.Placement.Preferences = append(task.Placement.Preferences, &shoalv1.PlacementPreference{SpreadDescriptor: d})
+	}
+	sp.Task = task
+	for _, p := range f.publish {
+		pc, err := parsePublish(p)
+		if err != nil {
+			return nil, err
+		}
+		if sp.Endpoint == nil {
+			sp.Endpoint = &shoalv1.EndpointSpec{}
+		}
+		sp.Endpoint.Ports = append(sp.Endpoint.Ports, pc)
+	}
+	if sp.Name == "" {
+		sp.Name = defaultServiceName(args, f.process)
+	}
+	return sp, nil
+}
+
+// defaultServiceName derives a name from the image or command, like docker's random names but readable.
+func defaultServiceName(args []string, process bool) string {
+	base := args[0]
+	if !process {
+		if i := strings.LastIndexByte(base, '/'); i >= 0 {
+			base = base[i+1:]
+		}
+		base, _, _ = strings.Cut(base, ":")
+		base, _, _ = strings.Cut(base, "@")
+	} else if i := strings.LastIndexByte(base, '/'); i >= 0 {
+		base = base[i+1:]
+	}
+	var b strings.Builder
+	for _, r := range strings.ToLower(base) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
+			b.WriteRune(r)
+		}
+	}
+	name := strings.Trim(b.String(), "-")
+	if name == "" {
+		name = "svc"
+	}
+	return fmt.Sprintf("%s-%d", name, time.Now().Unix()%100000)
+}

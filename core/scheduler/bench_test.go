@@ -1,0 +1,62 @@
+package scheduler
+
+import (
+	"fmt"
+	"testing"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/core/store"
+)
+
+// benchCluster stores nodes nodes and tasks pending tasks spread over 100
+// services (swarm2k scale: 2,400 nodes, 100,000 tasks).
+func benchCluster(b *testing.B, nodes, tasks int) *harness {
+	h := newHarness(b)
+	err := h.st.Batch(h.ctx, func(bt *store.Batch) error {
+		for i := 0; i < nodes; i++ {
+			n := &shoalv1.Node{
+				Id:   fmt.Sprintf("node%05d", i),
+				Spec: &shoalv1.NodeSpec{Availability: shoalv1.NodeAvailability_NODE_AVAILABILITY_ACTIVE, Labels: map[string]string{"zone": fmt.Sprint(i % 3)}},
+				Description: &shoalv1.NodeDescription{Hostname: fmt.Sprintf("host%05d", i), Kinds: []string{"container"},
+					Resources: &shoalv1.Resources{NanoCpus: 64 * cpu, MemoryBytes: 256 * gib}},
+				Status: &shoalv1.NodeStatus{State: nodeUp},
+			}
+			if err := bt.Update(func(tx store.Tx) error { return tx.Create(n) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const services = 100
+	for s := 0; s < services; s++ {
+		h.addService(fmt.Sprintf("svc%03d", s), tasks/services, reserve(cpu/100, 64<<20))
+	}
+	return h
+}
+
+func BenchmarkPass100kTasks2400Nodes(b *testing.B) {
+	var proposals uint64
+	var st PassStats
+	for b.Loop() {
+		b.StopTimer()
+		h := benchCluster(b, 2400, 100_000)
+		before := h.st.ProposalCount()
+		b.StartTimer()
+		var err error
+		st, err = h.s.Pass(h.ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		proposals = h.st.ProposalCount() - before
+		b.StartTimer()
+	}
+	if st.Assigned != 100_000 {
+		b.Fatalf("assigned %d", st.Assigned)
+	}
+	b.ReportMetric(float64(proposals), "proposals")
+	b.ReportMetric(float64(st.Groups), "groups")
+}

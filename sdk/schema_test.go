@@ -1,0 +1,126 @@
+package sdk_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/shoal-project/shoal/sdk"
+)
+
+// The hand-written codec must agree with proto/shoal/plugin/v1/abi.proto.
+// testdata/abi.binpb is that file compiled by buf:
+//
+//	buf build --path proto/shoal/plugin/v1 -o sdk/testdata/abi.binpb
+//
+// Each message is encoded by the sdk, parsed by the real protobuf runtime
+// against the schema (no field may be unknown), re-encoded by the runtime
+// and decoded by the sdk again.
+func TestCodecMatchesProtoSchema(t *testing.T) {
+	b, err := os.ReadFile("testdata/abi.binpb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set descriptorpb.FileDescriptorSet
+	if err := proto.Unmarshal(b, &set); err != nil {
+		t.Fatal(err)
+	}
+	files, err := protodesc.NewFiles(&set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := func(name string) *dynamicpb.Message {
+		d, err := files.FindDescriptorByName(protoreflect.FullName("shoal.plugin.v1." + name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dynamicpb.NewMessage(d.(protoreflect.MessageDescriptor))
+	}
+	through := func(name string, in []byte) []byte {
+		m := msg(name)
+		if err := proto.Unmarshal(in, m); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		checkNoUnknown(t, name, m)
+		out, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+
+	sreq := &sdk.ScheduleRequest{
+		Nodes: []sdk.Node{{ID: "n1", Hostname: "h1", Ready: true, Availability: sdk.AvailabilityDrain, Role: sdk.RoleManager,
+			Kinds: []string{"container", "process"}, TotalNanoCPUs: 4e9, FreeNanoCPUs: 1e9, TotalMemoryBytes: 8 << 30, FreeMemoryBytes: 1 << 30,
+			Labels: map[string]string{"zone": "a", "ssd": "yes"}, TaskCount: 7, ServiceTasks: map[string]uint32{"s1": 3, "s2": 4}}},
+		Groups: []sdk.TaskGroup{{ServiceID: "s1", SpecVersion: 9, Count: 2, TaskIDs: []string{"t1", "t2"}, Kind: "container",
+			Constraints: []string{"node.role==worker"}, NanoCPUs: 5e8, MemoryBytes: 1 << 20, MaxReplicasPerNode: 2,
+			Preferences: []string{"node.labels.zone"}}},
+	}
+	got, err := sdk.UnmarshalScheduleRequest(through("ScheduleRequest", sreq.Marshal()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(sreq, got); d != "" {
+		t.Fatalf("ScheduleRequest (-sdk +via schema):\n%s", d)
+	}
+
+	sresp := &sdk.ScheduleResponse{Groups: []sdk.GroupResult{{Placements: []int32{0, -1, 300, 2},
+		Reason: sdk.ReasonNoSuitableNode, Explanation: sdk.Explanation{NotReady: 1, Drained: 2, Paused: 3, KindUnsupported: 4,
+			ConstraintMismatch: 5, LacksCPU: 6, LacksMemory: 7, MaxPerNode: 8}, Detail: "d"}}, Error: "e"}
+	gotResp, err := sdk.UnmarshalScheduleResponse(through("ScheduleResponse", sresp.Marshal()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(sresp, gotResp); d != "" {
+		t.Fatalf("ScheduleResponse (-sdk +via schema):\n%s", d)
+	}
+
+	areq := &sdk.AllocateRequest{
+		Networks:  []sdk.Network{{ID: "n", Subnet: "10.0.0.0/24", Gateway: "10.0.0.1", Allocated: []string{"10.0.0.2"}}},
+		Addresses: []sdk.AddressRequest{{ID: "t", NetworkID: "n"}},
+		Ports:     []sdk.PortRequest{{ID: "p", Protocol: "udp"}},
+		UsedPorts: []sdk.UsedPort{{Protocol: "tcp", Port: 30001}}, PortRangeStart: 31000, PortRangeEnd: 32000,
+	}
+	gotA, err := sdk.UnmarshalAllocateRequest(through("AllocateRequest", areq.Marshal()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(areq, gotA); d != "" {
+		t.Fatalf("AllocateRequest (-sdk +via schema):\n%s", d)
+	}
+	aresp := &sdk.AllocateResponse{Addresses: []sdk.AddressResult{{Address: "10.0.0.3/24"}, {Code: sdk.AllocPoolExhausted}},
+		Ports: []sdk.PortResult{{Port: 31000}, {Code: sdk.AllocPortsExhausted}}, Error: "x"}
+	gotAR, err := sdk.UnmarshalAllocateResponse(through("AllocateResponse", aresp.Marshal()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(aresp, gotAR); d != "" {
+		t.Fatalf("AllocateResponse (-sdk +via schema):\n%s", d)
+	}
+}
+
+func checkNoUnknown(t *testing.T, path string, m protoreflect.Message) {
+	t.Helper()
+	if len(m.GetUnknown()) > 0 {
+		t.Fatalf("%s: fields unknown to the schema: %x", path, m.GetUnknown())
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			for i := 0; i < v.List().Len(); i++ {
+				checkNoUnknown(t, path+"."+string(fd.Name()), v.List().Get(i).Message())
+			}
+		case fd.IsMap():
+		case fd.Message() != nil:
+			checkNoUnknown(t, path+"."+string(fd.Name()), v.Message())
+		}
+		return true
+	})
+}

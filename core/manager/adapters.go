@@ -13,6 +13,7 @@ import (
 	"github.com/shoal-project/shoal/core/auth"
 	"github.com/shoal-project/shoal/core/raft"
 	"github.com/shoal-project/shoal/core/store"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 )
 
 var errRaftNotStarted = errors.New("raft is not started yet")
@@ -156,4 +157,14 @@ func (r revokedInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFu
 		}
 		return next(ctx, conn)
 	}
+}
+
+// logSourceRef reads logs through the dispatcher, once it exists.
+type logSourceRef struct{ m *Manager }
+
+func (l logSourceRef) SubscribeLogs(ctx context.Context, nodeTasks map[string][]string, follow bool, tail int64) (<-chan *shoalv1.LogLine, error) {
+	if l.m.logs == nil {
+		return nil, connect.NewError(connect.CodeUnavailable, errors.New("the dispatcher is not running"))
+	}
+	return l.m.logs.SubscribeLogs(ctx, nodeTasks, follow, tail)
 }

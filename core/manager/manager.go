@@ -83,6 +83,9 @@ type Manager struct {
 	srv   *servers
 	api   *api.Server
 
+	disp *dispatchers
+	logs api.LogSource
+
 	serverTLS *tls.Config
 	clientTLS *tls.Config
 
@@ -143,7 +146,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 
 	// Serve before Raft starts: peers must reach us as soon as we are a member.
-	m.api = api.New(m.store, raftCluster{m}, m.log.With("component", "api"))
+	m.api = api.New(m.store, raftCluster{m}, m.log.With("component", "api"), api.WithLogs(logSourceRef{m}))
 	handler := m.handler()
 	srv, err := startServers(cfg.ListenAddr, filepath.Join(cfg.DataDir, client.SocketName), m.serverTLS, handler, m.log)
 	if err != nil {

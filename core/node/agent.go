@@ -1,4 +1,113 @@
 package node
 
-// restartAgent (re)starts the node's agent with the current certificate.
-func (n *Node) restartAgent() {}
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/shoal-project/shoal/core/agent"
+	"github.com/shoal-project/shoal/core/ca"
+	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
+	"github.com/shoal-project/shoal/internal/client"
+	"github.com/shoal-project/shoal/runtime"
+	"github.com/shoal-project/shoal/runtime/containerd"
+	"github.com/shoal-project/shoal/runtime/process"
+	"github.com/shoal-project/shoal/runtime/sim"
+)
+
+// newBackend opens the node's runtime backend.
+func newBackend(ctx context.Context, cfg Config, nodeID, name string) (runtime.Backend, error) {
+	log := cfg.Logger.With("component", "runtime", "backend", name)
+	switch name {
+	case "", "process":
+		return process.New(filepath.Join(cfg.DataDir, "process"), log)
+	case "sim":
+		return sim.New(sim.Config{StartLatency: 50 * time.Millisecond, Logger: log})
+	case "containerd":
+		ns := "shoal-" + nodeID
+		if len(ns) > 40 {
+			ns = ns[:40]
+		}
+		return containerd.New(ctx, containerd.Config{
+			Address: cfg.ContainerdAddress, Namespace: ns,
+			StateDir: filepath.Join(cfg.DataDir, "containerd"), InsecureRegistries: cfg.InsecureRegistries,
+		}, log)
+	}
+	return nil, fmt.Errorf("--backend %q: use process, containerd or sim", name)
+}
+
+// agentRunner is a running agent and its backend.
+type agentRunner struct {
+	cancel  context.CancelFunc
+	done    chan struct{}
+	backend runtime.Backend
+}
+
+func (a *agentRunner) Stop() {
+	a.cancel()
+	<-a.done
+	_ = a.backend.Close()
+}
+
+// restartAgent (re)starts the node's agent with the current certificate and
+// manager list.
+func (n *Node) restartAgent() error {
+	n.mu.Lock()
+	old := n.agent
+	n.agent = nil
+	n.mu.Unlock()
+	if old != nil {
+		old.Stop()
+	}
+	if n.ctx.Err() != nil {
+		return n.ctx.Err()
+	}
+	backend, err := n.openBackend()
+	if err != nil {
+		return fmt.Errorf("runtime backend %s: %w", n.st.Backend, err)
+	}
+	n.mu.Lock()
+	tlsM := n.tlsM
+	managers := append([]string(nil), n.st.Managers...)
+	if n.mgr != nil {
+		managers = append([]string{n.st.AdvertiseAddr}, managers...)
+	}
+	n.mu.Unlock()
+	conf := ca.ClientTLSConfig(tlsM.Root, &tlsM.Certificate, "")
+	hc := client.TLSHTTPClient(conf)
+	ag, err := agent.New(agent.Config{
+		NodeID:      n.st.NodeID,
+		Managers:    managers,
+		Client:      func(addr string) shoalv1connect.DispatcherServiceClient { return shoalv1connect.NewDispatcherServiceClient(hc, "https://"+addr, connect.WithGRPC()) },
+		Backend:     backend,
+		StateDir:    filepath.Join(n.cfg.DataDir, "agent"),
+		Description: n.cfg.description(n.st.Backend),
+		Version:     Version,
+		Logger:      n.log.With("component", "agent"),
+	})
+	if err != nil {
+		_ = backend.Close()
+		return fmt.Errorf("agent: %w", err)
+	}
+	ctx, cancel := context.WithCancel(n.ctx)
+	r := &agentRunner{cancel: cancel, done: make(chan struct{}), backend: backend}
+	go func() {
+		defer close(r.done)
+		if err := ag.Run(ctx); err != nil && ctx.Err() == nil {
+			n.log.Error("agent stopped", "err", err)
+		}
+	}()
+	n.mu.Lock()
+	n.agent = r
+	n.mu.Unlock()
+	return nil
+}
+
+func (n *Node) openBackend() (runtime.Backend, error) {
+	ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
+	defer cancel()
+	return newBackend(ctx, n.cfg, n.st.NodeID, n.st.Backend)
+}

@@ -155,6 +155,7 @@ func Init(ctx context.Context, cfg Config) (*Node, error) {
 	st := &state{NodeID: nodeID, ClusterID: clusterID, Role: string(ca.RoleManager), ListenAddr: cfg.ListenAddr, AdvertiseAddr: adv, Managers: []string{adv}, Backend: backendOr(cfg.Backend), Hostname: cfg.Hostname}
 	n, err := start(ctx, cfg, st, &manager.Bootstrap{Root: root, Spec: initialSpec(cfg)}, nil)
 	if err != nil {
+		cleanPartial(cfg.DataDir)
 		return nil, err
 	}
 	if err := st.save(cfg.DataDir); err != nil {
@@ -270,6 +271,7 @@ func Join(ctx context.Context, cfg Config, token, addr string) (*Node, error) {
 	}
 	n, err := start(ctx, cfg, st, nil, join)
 	if err != nil {
+		cleanPartial(cfg.DataDir)
 		return nil, err
 	}
 	if err := st.save(cfg.DataDir); err != nil {
@@ -316,7 +318,13 @@ func start(ctx context.Context, cfg Config, st *state, boot *manager.Bootstrap, 
 		n.info.WorkerToken = m.WorkerToken()
 		go n.watchRemoved(m)
 	}
-	n.restartAgent()
+	if err := n.restartAgent(); err != nil {
+		if n.mgr != nil {
+			n.mgr.Stop()
+		}
+		cancel()
+		return nil, err
+	}
 	go n.watchRole(ctx)
 	go func() {
 		<-ctx.Done()
@@ -374,4 +382,11 @@ func (n *Node) Manager() *manager.Manager {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.mgr
+}
+
+// cleanPartial removes what a failed init or join wrote, so it can be retried.
+func cleanPartial(dataDir string) {
+	for _, d := range []string{"certs", "admin", "raft", "agent", "process", "containerd", stateFile} {
+		_ = os.RemoveAll(filepath.Join(dataDir, d))
+	}
 }

@@ -147,7 +147,9 @@ func (n *Node) changeRole(ctx context.Context, addr string, role ca.Role) error 
 	n.mu.Lock()
 	err = n.st.save(n.cfg.DataDir)
 	n.mu.Unlock()
-	n.restartAgent()
+	if aerr := n.restartAgent(); aerr != nil {
+		n.log.Error("restart the agent after the role change", "err", aerr)
+	}
 	return err
 }
 

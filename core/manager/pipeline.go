@@ -9,6 +9,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/shoal-project/shoal/core/allocator"
 	"github.com/shoal-project/shoal/core/dispatcher"
 	"github.com/shoal-project/shoal/core/orchestrator"
 	"github.com/shoal-project/shoal/core/scheduler"
@@ -122,6 +123,7 @@ func (m *Manager) runLeaderComponents(ctx context.Context) {
 
 	components := map[string]func(context.Context) error{
 		"orchestrator": orchestrator.New(m.store, orchestrator.WithLogger(log.With("component", "orchestrator"))).Run,
+		"allocator":    allocator.New(m.store, allocator.WithLogger(log.With("component", "allocator"))).Run,
 		"scheduler":    scheduler.New(m.store, scheduler.WithLogger(log.With("component", "scheduler"))).Run,
 		"dispatcher":   d.Run,
 	}

@@ -1,0 +1,369 @@
+package allocator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/core/store"
+	"github.com/shoal-project/shoal/sdk"
+)
+
+type manualClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []waiter
+}
+
+type waiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	c.waiters = append(c.waiters, waiter{at: c.now.Add(d), ch: ch})
+	return ch
+}
+
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if !w.at.After(c.now) {
+			w.ch <- c.now
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	c.waiters = kept
+}
+
+type harness struct {
+	t   testing.TB
+	ctx context.Context
+	clk *manualClock
+	st  *store.Store
+	a   *Allocator
+	n   int
+}
+
+func newHarness(t testing.TB, opts ...Option) *harness {
+	h := &harness{t: t, ctx: context.Background(), clk: &manualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	h.st = store.NewLocal(store.WithClock(h.clk.Now))
+	h.a = New(h.st, append([]Option{WithClock(h.clk)}, opts...)...)
+	return h
+}
+
+func (h *harness) update(fn func(tx store.Tx) error) {
+	h.t.Helper()
+	if err := h.st.Update(h.ctx, fn); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) addNetwork(id, subnet, gateway string) {
+	h.update(func(tx store.Tx) error {
+		return tx.Create(&shoalv1.Network{Id: id, Spec: &shoalv1.NetworkSpec{Name: id, Subnet: subnet, Gateway: gateway}})
+	})
+}
+
+func port(target, published uint32) *shoalv1.PortConfig {
+	return &shoalv1.PortConfig{Protocol: "tcp", TargetPort: target, PublishedPort: published}
+}
+
+func (h *harness) addService(id string, tasks int, networks []string, ports ...*shoalv1.PortConfig) {
+	s := &shoalv1.Service{Id: id, SpecVersion: 1, Spec: &shoalv1.ServiceSpec{
+		Name:     id,
+		Task:     &shoalv1.TaskSpec{},
+		Networks: networks,
+		Endpoint: &shoalv1.EndpointSpec{Ports: ports},
+	}}
+	h.update(func(tx store.Tx) error { return tx.Create(s) })
+	h.addTasks(id, tasks)
+}
+
+func (h *harness) addTasks(service string, n int) {
+	err := h.st.Batch(h.ctx, func(b *store.Batch) error {
+		for i := 0; i < n; i++ {
+			h.n++
+			t := &shoalv1.Task{Id: fmt.Sprintf("t%06d", h.n), ServiceId: service, Slot: uint64(i + 1),
+				DesiredState: shoalv1.TaskState_TASK_STATE_RUNNING, Status: &shoalv1.TaskStatus{State: stateNew}}
+			if err := b.Update(func(tx store.Tx) error { return tx.Create(t) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) pass() PassStats {
+	h.t.Helper()
+	st, err := h.a.Pass(h.ctx)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return st
+}
+
+func (h *harness) tasks(service string) []*shoalv1.Task {
+	var out []*shoalv1.Task
+	_ = h.st.View(func(tx store.ReadTx) error { out, _ = tx.FindTasks(store.ByService(service)); return nil })
+	return out
+}
+
+func (h *harness) service(id string) *shoalv1.Service {
+	var s *shoalv1.Service
+	_ = h.st.View(func(tx store.ReadTx) error { s = tx.GetService(id); return nil })
+	return s
+}
+
+func TestNoNetworksGoesPending(t *testing.T) {
+	h := newHarness(t)
+	h.addService("s", 3, nil)
+	st := h.pass()
+	if st.Allocated != 3 || st.Failed != 0 || st.Fallbacks != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	for _, tk := range h.tasks("s") {
+		if tk.GetStatus().GetState() != statePending || tk.GetStatus().GetMessage() != "allocated" {
+			t.Fatalf("task %v", tk)
+		}
+	}
+}
+
+func TestAddressesAndExhaustion(t *testing.T) {
+	h := newHarness(t)
+	h.addNetwork("n1", "10.0.1.0/29", "10.0.1.1") // .2 - .6 usable: 5
+	h.addService("s", 7, []string{"n1"})
+	st := h.pass()
+	if st.Allocated != 5 || st.Failed != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	seen := map[string]bool{}
+	var first *shoalv1.Task
+	for _, tk := range h.tasks("s") {
+		switch tk.GetStatus().GetState() {
+		case statePending:
+			a := tk.GetNetworks()[0].GetAddresses()[0]
+			p := netip.MustParsePrefix(a)
+			if seen[a] || !netip.MustParsePrefix("10.0.1.0/29").Contains(p.Addr()) || a == "10.0.1.1/29" {
+				t.Fatalf("bad address %s", a)
+			}
+			seen[a] = true
+			if first == nil {
+				first = tk
+			}
+		case stateNew:
+			if got := tk.GetStatus().GetErr(); got != "network n1: address pool exhausted" {
+				t.Fatalf("reason %q", got)
+			}
+		}
+	}
+	// A stopped task frees its address.
+	h.update(func(tx store.Tx) error {
+		x := tx.GetTask(first.GetId())
+		x.Status.State = shoalv1.TaskState_TASK_STATE_FAILED
+		return tx.Update(x)
+	})
+	if st := h.pass(); st.Allocated != 1 || st.Failed != 1 {
+		t.Fatalf("stats after free %+v", st)
+	}
+}
+
+func TestUnknownNetwork(t *testing.T) {
+	h := newHarness(t)
+	h.addService("s", 1, []string{"nope"})
+	h.pass()
+	if got := h.tasks("s")[0].GetStatus(); got.GetState() != stateNew || got.GetErr() != "network nope not found" {
+		t.Fatalf("status %v", got)
+	}
+	// Unchanged failures are not rewritten.
+	before := h.st.ProposalCount()
+	h.pass()
+	if h.st.ProposalCount() != before {
+		t.Fatal("rewrote an unchanged failure")
+	}
+}
+
+func TestDynamicPorts(t *testing.T) {
+	h := newHarness(t)
+	h.addService("a", 2, nil, port(80, 0), port(443, 8443))
+	h.addService("b", 1, nil, port(80, 0))
+	st := h.pass()
+	if st.Services != 2 || st.Allocated != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+	pa := h.service("a").GetEndpoint().GetPorts()
+	pb := h.service("b").GetEndpoint().GetPorts()
+	if len(pa) != 2 || pa[1].GetPublishedPort() != 8443 {
+		t.Fatalf("a endpoint %v", pa)
+	}
+	dynA, dynB := pa[0].GetPublishedPort(), pb[0].GetPublishedPort()
+	if dynA < 30000 || dynA > 32767 || dynB < 30000 || dynB > 32767 || dynA == dynB {
+		t.Fatalf("dynamic ports %d %d", dynA, dynB)
+	}
+	for _, tk := range h.tasks("a") {
+		if got := tk.GetEndpoint().GetPorts(); len(got) != 2 || got[0].GetPublishedPort() != dynA {
+			t.Fatalf("task endpoint %v", got)
+		}
+	}
+	// Stable across passes and new tasks.
+	h.addTasks("a", 1)
+	if st := h.pass(); st.Services != 0 || st.Allocated != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if got := h.service("a").GetEndpoint().GetPorts()[0].GetPublishedPort(); got != dynA {
+		t.Fatalf("port moved from %d to %d", dynA, got)
+	}
+}
+
+func TestPortsExhausted(t *testing.T) {
+	h := newHarness(t, WithPortRange(30000, 30001))
+	h.addService("a", 1, nil, port(80, 0))
+	h.addService("b", 1, nil, port(80, 0))
+	h.addService("c", 1, nil, port(80, 0))
+	st := h.pass()
+	if st.Allocated != 2 || st.Failed != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if got := h.tasks("c")[0].GetStatus().GetErr(); got != "published port: dynamic port range exhausted" {
+		t.Fatalf("reason %q", got)
+	}
+}
+
+func TestSkipsShutdown(t *testing.T) {
+	h := newHarness(t)
+	h.addService("s", 1, nil)
+	id := h.tasks("s")[0].GetId()
+	h.update(func(tx store.Tx) error {
+		x := tx.GetTask(id)
+		x.DesiredState = shoalv1.TaskState_TASK_STATE_SHUTDOWN
+		return tx.Update(x)
+	})
+	if st := h.pass(); st.New != 0 || st.Allocated != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+type badPolicy func(*sdk.AllocateRequest) (*sdk.AllocateResponse, error)
+
+func (b badPolicy) Allocate(_ context.Context, r *sdk.AllocateRequest) (*sdk.AllocateResponse, error) {
+	return b(r)
+}
+
+func TestFallbackOnBadPolicy(t *testing.T) {
+	sameAddr := func(r *sdk.AllocateRequest) (*sdk.AllocateResponse, error) {
+		resp := &sdk.AllocateResponse{Addresses: make([]sdk.AddressResult, len(r.Addresses)), Ports: make([]sdk.PortResult, len(r.Ports))}
+		for i := range resp.Addresses {
+			resp.Addresses[i].Address = "10.0.0.5/24"
+		}
+		for i := range resp.Ports {
+			resp.Ports[i].Port = 30000
+		}
+		return resp, nil
+	}
+	tests := map[string]badPolicy{
+		"error":     func(*sdk.AllocateRequest) (*sdk.AllocateResponse, error) { return nil, errors.New("trap") },
+		"nil":       func(*sdk.AllocateRequest) (*sdk.AllocateResponse, error) { return nil, nil },
+		"short":     func(*sdk.AllocateRequest) (*sdk.AllocateResponse, error) { return &sdk.AllocateResponse{}, nil },
+		"duplicate": sameAddr,
+		"outside": func(r *sdk.AllocateRequest) (*sdk.AllocateResponse, error) {
+			resp, _ := sameAddr(r)
+			resp.Addresses[0].Address = "192.168.0.1/24"
+			return resp, nil
+		},
+		"port range": func(r *sdk.AllocateRequest) (*sdk.AllocateResponse, error) {
+			resp, _ := Native().Allocate(context.Background(), r)
+			resp.Ports[0].Port = 80
+			return resp, nil
+		},
+		"gateway": func(r *sdk.AllocateRequest) (*sdk.AllocateResponse, error) {
+			resp, _ := Native().Allocate(context.Background(), r)
+			resp.Addresses[0].Address = "10.0.0.1/24"
+			return resp, nil
+		},
+	}
+	for name, p := range tests {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t, WithPolicy(p))
+			h.addNetwork("n", "10.0.0.0/24", "10.0.0.1")
+			h.addService("s", 3, []string{"n"}, port(80, 0), port(81, 0))
+			st := h.pass()
+			if st.Fallbacks != 1 || st.Allocated != 3 {
+				t.Fatalf("stats %+v", st)
+			}
+			seen := map[string]bool{}
+			for _, tk := range h.tasks("s") {
+				a := tk.GetNetworks()[0].GetAddresses()[0]
+				if seen[a] || strings.HasPrefix(a, "10.0.0.1/") {
+					t.Fatalf("bad address %s", a)
+				}
+				seen[a] = true
+			}
+		})
+	}
+}
+
+func TestBatchedProposals(t *testing.T) {
+	h := newHarness(t)
+	h.addNetwork("n", "10.1.0.0/16", "")
+	h.addService("s", 10_000, []string{"n"})
+	before := h.st.ProposalCount()
+	st := h.pass()
+	used := h.st.ProposalCount() - before
+	if st.Allocated != 10_000 || used > 12 {
+		t.Fatalf("stats %+v, %d proposals", st, used)
+	}
+	t.Logf("10,000 tasks allocated in %d proposals", used)
+}
+
+func TestRunAllocates(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.a.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	h.addService("s", 5, nil)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		h.clk.Advance(DefaultDebounce)
+		n := 0
+		for _, tk := range h.tasks("s") {
+			if tk.GetStatus().GetState() == statePending {
+				n++
+			}
+		}
+		if n == 5 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 5 pending", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

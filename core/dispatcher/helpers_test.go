@@ -48,7 +48,7 @@ func (t nodeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	st    *store.Store
 	d     *Dispatcher
 	clock *sim.ManualClock
@@ -60,13 +60,13 @@ type harness struct {
 // newHarness starts a dispatcher on a local store over h2c. Unless cfg sets
 // one, the heartbeat period is an hour so that eventually's clock steps
 // never expire a session.
-func newHarness(t *testing.T, cfg Config, storeOpts ...store.Option) *harness {
+func newHarness(t testing.TB, cfg Config, storeOpts ...store.Option) *harness {
 	t.Helper()
 	return newHarnessSeeded(t, cfg, nil, storeOpts...)
 }
 
 // newHarnessSeeded runs seed on the store before the dispatcher's Run starts.
-func newHarnessSeeded(t *testing.T, cfg Config, seed func(*store.Store) error, storeOpts ...store.Option) *harness {
+func newHarnessSeeded(t testing.TB, cfg Config, seed func(*store.Store) error, storeOpts ...store.Option) *harness {
 	t.Helper()
 	clock := sim.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	st := store.NewLocal(append([]store.Option{store.WithClock(clock.Now)}, storeOpts...)...)

@@ -60,3 +60,16 @@ func BenchmarkPass100kTasks2400Nodes(b *testing.B) {
 	b.ReportMetric(float64(proposals), "proposals")
 	b.ReportMetric(float64(st.Groups), "groups")
 }
+
+// BenchmarkPlan100kTasks2400Nodes is the pass without the store writes:
+// reading the store, building the node table and groups, the native
+// spread and the validation.
+func BenchmarkPlan100kTasks2400Nodes(b *testing.B) {
+	h := benchCluster(b, 2400, 100_000)
+	for b.Loop() {
+		a, _, _, err := h.s.plan(h.ctx)
+		if err != nil || len(a) != 100_000 {
+			b.Fatalf("%d assignments, %v", len(a), err)
+		}
+	}
+}

@@ -64,6 +64,17 @@ var holdingStates = []shoalv1.TaskState{
 // Pass runs one scheduling pass over every pending task. Run calls it;
 // tests and simulations may call it directly (never concurrently with Run).
 func (s *Scheduler) Pass(ctx context.Context) (PassStats, error) {
+	assigns, fails, stats, err := s.plan(ctx)
+	if err != nil {
+		return stats, err
+	}
+	n, err := s.commit(ctx, assigns, fails)
+	stats.Assigned = n
+	return stats, err
+}
+
+// plan reads the store and asks the policies; it writes nothing.
+func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStats, error) {
 	var stats PassStats
 	var rows []sdk.Node
 	nodeIndex := make(map[string]int)
@@ -128,10 +139,10 @@ func (s *Scheduler) Pass(ctx context.Context) (PassStats, error) {
 		return nil
 	})
 	if err != nil {
-		return stats, fmt.Errorf("scheduler: read: %w", err)
+		return nil, nil, stats, fmt.Errorf("scheduler: read: %w", err)
 	}
 	if len(groups) == 0 {
-		return stats, nil
+		return nil, nil, stats, nil
 	}
 
 	// One policy call per policy name, in a fixed order; placements of
@@ -179,9 +190,7 @@ func (s *Scheduler) Pass(ctx context.Context) (PassStats, error) {
 			}
 		}
 	}
-	n, err := s.commit(ctx, assigns, fails)
-	stats.Assigned = n
-	return stats, err
+	return assigns, fails, stats, nil
 }
 
 // schedule asks the named policy, validates its answer and falls back to

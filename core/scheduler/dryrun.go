@@ -1,0 +1,95 @@
+package scheduler
+
+import (
+	"fmt"
+
+	"github.com/shoal-project/shoal/core/store"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/sdk"
+)
+
+// nodeTable reads the node table: every node, with the resources and task
+// counts of the tasks that hold them subtracted.
+func nodeTable(tx store.ReadTx) ([]sdk.Node, map[string]int, error) {
+	var rows []sdk.Node
+	nodeIndex := make(map[string]int)
+	if err := tx.Range(store.KindNode, store.All(), func(obj store.Object) bool {
+		nodeIndex[obj.GetId()] = len(rows)
+		rows = append(rows, nodeRow(obj.(*shoalv1.Node)))
+		return true
+	}); err != nil {
+		return nil, nil, err
+	}
+	for _, st := range holdingStates {
+		if err := tx.Range(store.KindTask, store.ByTaskState(st), func(obj store.Object) bool {
+			t := obj.(*shoalv1.Task)
+			if i, ok := nodeIndex[t.GetNodeId()]; ok && holds(t) {
+				reserveOn(&rows[i], t.GetServiceId(), reservations(t.GetSpec()))
+			}
+			return true
+		}); err != nil {
+			return nil, nil, err
+		}
+	}
+	return rows, nodeIndex, nil
+}
+
+// DryRunRequest builds the request a policy would get to place spec's
+// tasks on the cluster as it is now (or, with a nil spec, the pending
+// tasks). It changes nothing. The returned labels name each task, in the
+// order of the request's groups and tasks.
+func DryRunRequest(tx store.ReadTx, spec *shoalv1.ServiceSpec) (*sdk.ScheduleRequest, []string, error) {
+	rows, _, err := nodeTable(tx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("scheduler: read: %w", err)
+	}
+	req := &sdk.ScheduleRequest{Nodes: rows}
+	var labels []string
+	if spec != nil {
+		g := &group{key: groupKey{service: "dry-run:" + spec.GetName(), version: 1}}
+		n := 1
+		if r := spec.GetReplicated(); r != nil {
+			n = int(r.GetReplicas())
+		}
+		if spec.GetGlobal() != nil {
+			n = len(rows)
+		}
+		for i := 1; i <= n; i++ {
+			id := fmt.Sprintf("%s.%d", spec.GetName(), i)
+			g.tasks = append(g.tasks, &shoalv1.Task{Id: id, Slot: uint64(i), Spec: spec.GetTask()})
+			labels = append(labels, id)
+		}
+		if n > 0 {
+			req.Groups = append(req.Groups, taskGroup(g))
+		}
+		return req, labels, nil
+	}
+	groups := map[groupKey]*group{}
+	var order []groupKey
+	err = tx.Range(store.KindTask, store.ByTaskState(statePending), func(obj store.Object) bool {
+		t := obj.(*shoalv1.Task)
+		if t.GetDesiredState() > stateRunning {
+			return true
+		}
+		k := groupKey{service: t.GetServiceId(), version: t.GetSpecVersion(), node: t.GetNodeId()}
+		g := groups[k]
+		if g == nil {
+			g = &group{key: k}
+			groups[k] = g
+			order = append(order, k)
+		}
+		g.tasks = append(g.tasks, t)
+		return true
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, k := range order {
+		g := groups[k]
+		req.Groups = append(req.Groups, taskGroup(g))
+		for _, t := range g.tasks {
+			labels = append(labels, fmt.Sprintf("%s.%d (%s)", t.GetServiceName(), t.GetSlot(), t.GetId()))
+		}
+	}
+	return req, labels, nil
+}

@@ -178,7 +178,12 @@ func (a *Agent) flushStatus(ctx context.Context, client shoalv1connect.Dispatche
 			continue
 		}
 		_, err := client.UpdateTaskStatus(ctx, connect.NewRequest(&shoalv1.UpdateTaskStatusRequest{SessionId: sessID, Updates: ups}))
-		if err != nil {
+		switch code := connect.CodeOf(err); {
+		case err == nil:
+		case code == connect.CodePermissionDenied || code == connect.CodeInvalidArgument:
+			// Resending the same reports cannot succeed; keep the session.
+			a.log.Warn("manager refused status reports; dropping them", "reports", len(ups), "err", err)
+		default:
 			a.rep.requeue(ups)
 			return fmt.Errorf("update task status: %w", err)
 		}

@@ -4,8 +4,8 @@ import (
 	"slices"
 	"testing"
 
-	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/core/store"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 )
 
 func TestGlobalFollowsNodes(t *testing.T) {

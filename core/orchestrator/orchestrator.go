@@ -7,8 +7,8 @@ import (
 	"log/slog"
 	"time"
 
-	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/core/store"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 )
 
 // errStale drops one write whose task changed since the pass read it.

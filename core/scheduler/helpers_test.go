@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/core/store"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 )
 
 type manualClock struct {

@@ -8,8 +8,8 @@ import (
 	"slices"
 	"strings"
 
-	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/core/store"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/sdk"
 	"github.com/shoal-project/shoal/sdk/policy/filter"
 	"google.golang.org/protobuf/types/known/timestamppb"

@@ -7,8 +7,8 @@ import (
 	"slices"
 	"time"
 
-	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/core/store"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 )
 
 // DefaultDebounce is how long the scheduler collects events before a pass.

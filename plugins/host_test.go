@@ -186,7 +186,10 @@ func TestValidateLoopingInit(t *testing.T) {
 // then checks the host still serves the built-in spread correctly.
 func TestHostileGuests(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	h, logs := newHost(t, plugins.HostConfig{CallTimeout: 3 * time.Second, MaxOutput: 1 << 20, MemoryLimitPages: 1024, Registerer: reg})
+	// A generous deadline: under -race on a busy machine the alloc guest can
+	// take seconds to reach its memory limit. The loop guest gets a short
+	// context deadline instead.
+	h, logs := newHost(t, plugins.HostConfig{CallTimeout: 20 * time.Second, MaxOutput: 1 << 20, MemoryLimitPages: 1024, Registerer: reg})
 	ctx := context.Background()
 	good := load(t, h, plugins.Builtin("spread"))
 	tests := []struct {
@@ -216,7 +219,12 @@ func TestHostileGuests(t *testing.T) {
 			req := cluster()
 			req.Groups[0].ServiceID = tt.service
 			for attempt := 0; attempt < 2; attempt++ {
-				_, err := h.Schedule(ctx, sha, req)
+				callCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				if tt.guest == "loop" {
+					callCtx, cancel = context.WithTimeout(ctx, 2*time.Second)
+				}
+				_, err := h.Schedule(callCtx, sha, req)
+				cancel()
 				failures++
 				var ce *plugins.CallError
 				if !errors.As(err, &ce) || !errors.Is(err, tt.want) {

@@ -13,6 +13,7 @@ import (
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
+	"github.com/shoal-project/shoal/internal/client"
 )
 
 // crashLedger records what the writer sent and what was acknowledged.
@@ -226,6 +227,35 @@ func TestCrashSafety(t *testing.T) {
 		}
 		l.mu.Unlock()
 	}
+	// A graceful stop (SIGTERM) ends the process cleanly, and it starts again
+	// with everything in place.
+	start := time.Now()
+	if err := m.stop(); err != nil {
+		t.Fatalf("SIGTERM: %v\n%s", err, tail(m.logPath, 20))
+	}
+	t.Logf("SIGTERM: exited cleanly in %s", time.Since(start).Round(time.Millisecond))
+	m.restart("run", "--data-dir", m.dir, "--raft-tick", "50ms")
+	eventually(t, startTimeout, "manager answers after a graceful stop", func() error {
+		c, err := client.New(client.Options{DataDir: m.dir})
+		if err != nil {
+			return err // the socket is not there yet
+		}
+		cl := c.Control
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		res, err := cl.GetNode(ctx, connect.NewRequest(&shoalv1.GetNodeRequest{Node: m.nodeID}))
+		if err != nil {
+			return err
+		}
+		tr, err := cl.GetJoinTokens(ctx, connect.NewRequest(&shoalv1.GetJoinTokensRequest{}))
+		if err != nil {
+			return err
+		}
+		if err := l.check(res.Msg.GetNode(), tr.Msg.GetTokens().GetWorker()); err != nil {
+			t.Fatalf("after a graceful stop: %v", err)
+		}
+		return nil
+	})
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.acked) < rounds {

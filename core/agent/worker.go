@@ -41,6 +41,12 @@ func newWorker(a *Agent, t *shoalv1.Task) *worker {
 	return &worker{a: a, id: t.GetId(), task: t, kick: make(chan struct{}, 1)}
 }
 
+// wantsStart says whether the task may start now. A desired state of READY
+// means the orchestrator holds it back (a restart delay): prepare only.
+func wantsStart(t *shoalv1.Task) bool {
+	return t.GetDesiredState() == shoalv1.TaskState_TASK_STATE_RUNNING
+}
+
 func wantsStop(t *shoalv1.Task) bool {
 	return t.GetDesiredState() > shoalv1.TaskState_TASK_STATE_RUNNING
 }
@@ -85,6 +91,13 @@ func (w *worker) snapshot() (*shoalv1.Task, bool) {
 	defer w.mu.Unlock()
 	w.dirty = false
 	return w.task, w.removed
+}
+
+// taskNow is the latest assignment, without marking it seen.
+func (w *worker) taskNow() *shoalv1.Task {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.task
 }
 
 // idle ends the goroutine unless something changed meanwhile.
@@ -141,6 +154,9 @@ func (w *worker) run(ctx context.Context) {
 			if w.waitExit(ctx) {
 				continue
 			}
+		case cur == shoalv1.TaskState_TASK_STATE_READY && !wantsStart(t):
+			// Prepared; the orchestrator raises the desired state to
+			// RUNNING when the restart delay ends.
 		default:
 			w.start(ctx, t)
 			continue
@@ -221,12 +237,18 @@ func (w *worker) start(ctx context.Context, t *shoalv1.Task) {
 	}
 	opCtx, done := w.opContext(ctx)
 	defer done()
-	w.report(shoalv1.TaskState_TASK_STATE_PREPARING, "preparing", nil)
-	if err := ctl.Prepare(opCtx); err != nil {
-		if opCtx.Err() != nil {
-			return // stopping or removed: run decides
+	if w.current() < shoalv1.TaskState_TASK_STATE_READY {
+		w.report(shoalv1.TaskState_TASK_STATE_PREPARING, "preparing", nil)
+		if err := ctl.Prepare(opCtx); err != nil {
+			if opCtx.Err() != nil {
+				return // stopping or removed: run decides
+			}
+			w.report(shoalv1.TaskState_TASK_STATE_REJECTED, "preparing failed", func(s *shoalv1.TaskStatus) { s.Err = err.Error() })
+			return
 		}
-		w.report(shoalv1.TaskState_TASK_STATE_REJECTED, "preparing failed", func(s *shoalv1.TaskStatus) { s.Err = err.Error() })
+	}
+	if !wantsStart(w.taskNow()) {
+		w.report(shoalv1.TaskState_TASK_STATE_READY, "prepared; waiting for the restart delay", nil)
 		return
 	}
 	w.report(shoalv1.TaskState_TASK_STATE_STARTING, "starting", nil)

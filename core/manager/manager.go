@@ -20,12 +20,14 @@ import (
 	"github.com/shoal-project/shoal/core/api"
 	"github.com/shoal-project/shoal/core/auth"
 	"github.com/shoal-project/shoal/core/ca"
+	"github.com/shoal-project/shoal/core/pluginmgr"
 	"github.com/shoal-project/shoal/core/raft"
 	"github.com/shoal-project/shoal/core/raft/transport"
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
 	"github.com/shoal-project/shoal/internal/client"
+	"github.com/shoal-project/shoal/plugins"
 )
 
 // Bootstrap is what 'shoal init' hands the first manager.
@@ -83,8 +85,9 @@ type Manager struct {
 	srv   *servers
 	api   *api.Server
 
-	disp *dispatchers
-	logs api.LogSource
+	disp    *dispatchers
+	logs    api.LogSource
+	plugins *pluginmgr.Manager
 
 	serverTLS *tls.Config
 	clientTLS *tls.Config
@@ -146,7 +149,21 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 
 	// Serve before Raft starts: peers must reach us as soon as we are a member.
-	m.api = api.New(m.store, raftCluster{m}, m.log.With("component", "api"), api.WithLogs(logSourceRef{m}))
+	pm, err := pluginmgr.New(m.store, plugins.HostConfig{CacheDir: filepath.Join(cfg.DataDir, "plugin-cache")}, m.log.With("component", "plugins"))
+	if err != nil {
+		return fmt.Errorf("plugin host: %w", err)
+	}
+	m.plugins = pm
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { <-m.stopped; cancel() }()
+		if err := pm.Run(ctx); err != nil && ctx.Err() == nil {
+			m.log.Error("plugin loader stopped", "err", err)
+		}
+	}()
+	m.api = api.New(m.store, raftCluster{m}, m.log.With("component", "api"), api.WithLogs(logSourceRef{m}), api.WithPlugins(pm))
 	handler := m.handler()
 	srv, err := startServers(cfg.ListenAddr, filepath.Join(cfg.DataDir, client.SocketName), m.serverTLS, handler, m.log)
 	if err != nil {
@@ -226,7 +243,7 @@ func (m *Manager) handler() http.Handler {
 		Logger: m.log.With("component", "raft-handler"),
 	}), opts))
 	m.registerExtra(mux, opts)
-	addHealthAndReflection(mux, grpchealth.NewStaticChecker(serviceNames...))
+	addHealthAndReflection(mux, grpchealth.NewStaticChecker(serviceNames...), opts)
 	fw := &forwarder{
 		leader:  leaderRef{m},
 		nodeID:  m.cfg.NodeID,
@@ -394,6 +411,7 @@ func (m *Manager) stopLeading() {
 func (m *Manager) Stop() {
 	m.stopOnce.Do(func() {
 		close(m.stopped)
+		m.stopLeading() // ends the dispatcher's sessions before the servers drain
 		if m.srv != nil {
 			m.srv.close(context.Background())
 		}
@@ -406,6 +424,9 @@ func (m *Manager) Stop() {
 		}
 		m.closeExtra()
 		m.store.Close()
+		if m.plugins != nil {
+			_ = m.plugins.Close()
+		}
 	})
 }
 

@@ -123,8 +123,8 @@ func (m *Manager) runLeaderComponents(ctx context.Context) {
 
 	components := map[string]func(context.Context) error{
 		"orchestrator": orchestrator.New(m.store, orchestrator.WithLogger(log.With("component", "orchestrator"))).Run,
-		"allocator":    allocator.New(m.store, allocator.WithLogger(log.With("component", "allocator"))).Run,
-		"scheduler":    scheduler.New(m.store, scheduler.WithLogger(log.With("component", "scheduler"))).Run,
+		"allocator":    allocator.New(m.store, allocator.WithLogger(log.With("component", "allocator")), allocator.WithPolicy(m.plugins.Allocator())).Run,
+		"scheduler":    scheduler.New(m.store, scheduler.WithLogger(log.With("component", "scheduler")), scheduler.WithPolicySource(m.plugins)).Run,
 		"dispatcher":   d.Run,
 	}
 	m.addLeaderComponents(components)

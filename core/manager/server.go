@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 
@@ -37,11 +38,11 @@ var serviceNames = []string{
 }
 
 // addHealthAndReflection registers grpc.health.v1 and gRPC reflection.
-func addHealthAndReflection(mux *http.ServeMux, checker grpchealth.Checker) {
-	mux.Handle(grpchealth.NewHandler(checker))
+func addHealthAndReflection(mux *http.ServeMux, checker grpchealth.Checker, opts connect.HandlerOption) {
+	mux.Handle(grpchealth.NewHandler(checker, opts))
 	reflector := grpcreflect.NewStaticReflector(serviceNames...)
-	mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1(reflector, opts))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, opts))
 }
 
 // startServers listens on addr (mutual TLS) and on the admin socket path.

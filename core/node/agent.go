@@ -79,9 +79,11 @@ func (n *Node) restartAgent() error {
 	conf := ca.ClientTLSConfig(tlsM.Root, &tlsM.Certificate, "")
 	hc := client.TLSHTTPClient(conf)
 	ag, err := agent.New(agent.Config{
-		NodeID:      n.st.NodeID,
-		Managers:    managers,
-		Client:      func(addr string) shoalv1connect.DispatcherServiceClient { return shoalv1connect.NewDispatcherServiceClient(hc, "https://"+addr, connect.WithGRPC()) },
+		NodeID:   n.st.NodeID,
+		Managers: managers,
+		Client: func(addr string) shoalv1connect.DispatcherServiceClient {
+			return shoalv1connect.NewDispatcherServiceClient(hc, "https://"+addr, connect.WithGRPC())
+		},
 		Backend:     backend,
 		StateDir:    filepath.Join(n.cfg.DataDir, "agent"),
 		Description: n.cfg.description(n.st.Backend),

@@ -11,11 +11,13 @@ import (
 
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/plugins"
 	"github.com/shoal-project/shoal/runtime/process"
 )
 
 func TestMain(m *testing.M) {
 	process.MaybeRunShim()
+	plugins.MaybeRunSandbox()
 	os.Exit(m.Run())
 }
 

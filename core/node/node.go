@@ -283,11 +283,17 @@ func Join(ctx context.Context, cfg Config, token, addr string) (*Node, error) {
 
 // Run restarts the node recorded in cfg.DataDir.
 func Run(ctx context.Context, cfg Config) (*Node, error) {
-	if err := cfg.defaults(); err != nil {
-		return nil, err
+	if cfg.DataDir == "" {
+		return nil, errors.New("--data-dir is required")
 	}
 	st, err := loadState(cfg.DataDir)
 	if err != nil {
+		return nil, err
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = st.Hostname
+	}
+	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
 	if cfg.Backend != "" {

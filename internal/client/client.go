@@ -6,7 +6,6 @@ package client
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +16,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/shoal-project/shoal/core/ca"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
 )
 
@@ -122,9 +122,15 @@ func TLSHTTPClient(cfg *tls.Config) *http.Client {
 	return &http.Client{Transport: tr}
 }
 
-// LoadAdminTLS reads cert.pem, key.pem and ca.pem from dir.
+// LoadAdminTLS reads cert.pem, key.pem and ca.pem from dir. The certificate
+// is always presented, so a certificate from another cluster fails the
+// handshake instead of being dropped silently.
 func LoadAdminTLS(dir string) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	certPEM, err := os.ReadFile(filepath.Join(dir, "cert.pem"))
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(dir, "key.pem"))
 	if err != nil {
 		return nil, err
 	}
@@ -132,9 +138,13 @@ func LoadAdminTLS(dir string) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("%s: no certificate found", filepath.Join(dir, "ca.pem"))
+	root, err := ca.ParseRootCA(caPEM, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "ca.pem"), err)
 	}
-	return &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}, RootCAs: pool}, nil
+	cert, err := ca.KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	return ca.ClientTLSConfig(root, &cert, ""), nil
 }

@@ -1,0 +1,74 @@
+package pluginmgr
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/shoal-project/shoal/core/scheduler"
+	"github.com/shoal-project/shoal/core/store"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/plugins"
+	"github.com/shoal-project/shoal/sdk"
+)
+
+// DryRun asks the scheduler module wasm where it would place the tasks of
+// spec (or, with a nil spec, the cluster's pending tasks) on the cluster as
+// it is now, and why tasks would stay unschedulable. Nothing is written.
+func (m *Manager) DryRun(ctx context.Context, wasm []byte, spec *shoalv1.ServiceSpec) (*shoalv1.TestPluginResponse, error) {
+	var req *sdk.ScheduleRequest
+	var labels []string
+	err := m.st.View(func(tx store.ReadTx) (err error) {
+		req, labels, err = scheduler.DryRunRequest(tx, spec)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	sha := plugins.Digest(wasm)
+	m.mu.Lock()
+	wasLoaded := m.loaded[sha]
+	m.mu.Unlock()
+	if err := m.ensureLoaded(ctx, sha, wasm); err != nil {
+		return nil, err
+	}
+	if !wasLoaded {
+		defer func() {
+			m.host.Unload(context.WithoutCancel(ctx), sha)
+			m.mu.Lock()
+			delete(m.loaded, sha)
+			m.mu.Unlock()
+		}()
+	}
+	start := time.Now()
+	resp, err := m.host.Schedule(ctx, sha, req)
+	took := time.Since(start)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Error != "" {
+		return nil, fmt.Errorf("the plugin answered an error: %s", resp.Error)
+	}
+	if err := plugins.ValidatePlacement(req, resp); err != nil {
+		return nil, fmt.Errorf("the plugin's answer would be refused (the manager would fall back to native spread): %w", err)
+	}
+	out := &shoalv1.TestPluginResponse{Duration: took.Round(time.Microsecond).String()}
+	i := 0
+	for gi := range resp.Groups {
+		g := &resp.Groups[gi]
+		for _, p := range g.Placements {
+			tp := &shoalv1.TestPlacement{}
+			if i < len(labels) {
+				tp.Task = labels[i]
+			}
+			if p == sdk.Unschedulable {
+				tp.Reason = g.Message()
+			} else {
+				tp.NodeId, tp.NodeHostname = req.Nodes[p].ID, req.Nodes[p].Hostname
+			}
+			out.Placements = append(out.Placements, tp)
+			i++
+		}
+	}
+	return out, nil
+}

@@ -113,6 +113,7 @@ func (c *Config) description(backend string) *shoalv1.NodeDescription {
 		Arch:         runtime.GOARCH,
 		Backend:      backend,
 		AgentVersion: Version,
+		Resources:    hostResources(),
 	}
 }
 

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+)
+
+func newPluginCmd() *cobra.Command {
+	c := &cobra.Command{Use: "plugin", Short: "Manage scheduler and allocator plugins (WebAssembly)"}
+	c.AddCommand(newPluginInstallCmd(), newPluginLsCmd(), newPluginInspectCmd(), newPluginRmCmd(), newPluginActivateCmd(), newPluginTestCmd())
+	return c
+}
+
+func pluginKind(s string) (shoalv1.PluginKind, error) {
+	switch s {
+	case "scheduler":
+		return shoalv1.PluginKind_PLUGIN_KIND_SCHEDULER, nil
+	case "allocator":
+		return shoalv1.PluginKind_PLUGIN_KIND_ALLOCATOR, nil
+	}
+	return 0, fmt.Errorf("--kind %q: use scheduler or allocator", s)
+}
+
+func readModule(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the module: %w", err)
+	}
+	if len(b) < 8 || string(b[:4]) != "\x00asm" {
+		return nil, fmt.Errorf("%s is not a WebAssembly module (build one with GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared; see sdk/README.md)", path)
+	}
+	return b, nil
+}
+
+func newPluginInstallCmd() *cobra.Command {
+	c := &cobra.Command{Use: "install NAME FILE.wasm --kind scheduler|allocator", Short: "Store a plugin module in the cluster; every manager compiles it", Args: cobra.ExactArgs(2)}
+	kind := c.Flags().String("kind", "scheduler", "scheduler or allocator")
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		k, err := pluginKind(*kind)
+		if err != nil {
+			return err
+		}
+		wasm, err := readModule(args[1])
+		if err != nil {
+			return err
+		}
+		cl, err := dial()
+		if err != nil {
+			return err
+		}
+		res, err := cl.Control.InstallPlugin(cmd.Context(), connect.NewRequest(&shoalv1.InstallPluginRequest{Name: args[0], Kind: k, Wasm: wasm}))
+		if err != nil {
+			return err
+		}
+		p := res.Msg.GetPlugin()
+		fmt.Fprintf(cmd.OutOrStdout(), "Installed %s plugin %s (sha256 %s, %d bytes, ABI v%d). Use it with 'shoal plugin activate %s' or 'shoal service create --scheduler %s'.\n",
+			kindWord(p.GetKind()), p.GetName(), shortID(p.GetId()), p.GetSize(), p.GetAbiVersion(), p.GetName(), p.GetName())
+		return nil
+	}
+	return c
+}
+
+func kindWord(k shoalv1.PluginKind) string {
+	return strings.ToLower(strings.TrimPrefix(k.String(), "PLUGIN_KIND_"))
+}
+
+func newPluginLsCmd() *cobra.Command {
+	c := &cobra.Command{Use: "ls", Aliases: []string{"list"}, Short: "List plugins with this manager's call counters", Args: cobra.NoArgs}
+	format := addFormatFlag(c, "table")
+	c.RunE = func(cmd *cobra.Command, _ []string) error {
+		if err := checkFormat(*format, "table", "json"); err != nil {
+			return err
+		}
+		cl, err := dial()
+		if err != nil {
+			return err
+		}
+		res, err := cl.Control.ListPlugins(cmd.Context(), connect.NewRequest(&shoalv1.ListPluginsRequest{}))
+		if err != nil {
+			return err
+		}
+		if *format == "json" {
+			return printOneJSON(cmd.OutOrStdout(), res.Msg)
+		}
+		var rows [][]string
+		for i, p := range res.Msg.GetPlugins() {
+			st := res.Msg.GetStats()[i]
+			active, builtin := "", ""
+			if st.GetActive() {
+				active = "*"
+			}
+			if p.GetBuiltin() {
+				builtin = "yes"
+			}
+			lastErr := st.GetLastError()
+			if len(lastErr) > 50 {
+				lastErr = lastErr[:47] + "..."
+			}
+			rows = append(rows, []string{p.GetName(), kindWord(p.GetKind()), active, builtin, shortID(p.GetId()),
+				fmt.Sprint(p.GetSize()), fmt.Sprint(st.GetCalls()), fmt.Sprint(st.GetFailures()), lastErr})
+		}
+		return table(cmd.OutOrStdout(), []string{"NAME", "KIND", "ACTIVE", "BUILTIN", "SHA256", "SIZE", "CALLS", "FAILURES", "LAST ERROR"}, rows)
+	}
+	return c
+}
+
+func newPluginInspectCmd() *cobra.Command {
+	c := &cobra.Command{Use: "inspect NAME", Short: "Show a plugin in detail", Args: cobra.ExactArgs(1)}
+	format := addFormatFlag(c, "json")
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkFormat(*format, "json"); err != nil {
+			return err
+		}
+		cl, err := dial()
+		if err != nil {
+			return err
+		}
+		res, err := cl.Control.GetPlugin(cmd.Context(), connect.NewRequest(&shoalv1.GetPluginRequest{Name: args[0]}))
+		if err != nil {
+			return err
+		}
+		return printOneJSON(cmd.OutOrStdout(), res.Msg)
+	}
+	return c
+}
+
+func newPluginRmCmd() *cobra.Command {
+	c := &cobra.Command{Use: "rm NAME...", Aliases: []string{"remove"}, Short: "Remove plugins", Args: cobra.MinimumNArgs(1)}
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		cl, err := dial()
+		if err != nil {
+			return err
+		}
+		for _, a := range args {
+			if _, err := cl.Control.RemovePlugin(cmd.Context(), connect.NewRequest(&shoalv1.RemovePluginRequest{Name: a})); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), a)
+		}
+		return nil
+	}
+	return c
+}
+
+func newPluginActivateCmd() *cobra.Command {
+	c := &cobra.Command{Use: "activate NAME", Short: "Make a plugin the cluster's default scheduler or allocator (takes effect on the next pass)", Args: cobra.ExactArgs(1)}
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		cl, err := dial()
+		if err != nil {
+			return err
+		}
+		res, err := cl.Control.ActivatePlugin(cmd.Context(), connect.NewRequest(&shoalv1.ActivatePluginRequest{Name: args[0]}))
+		if err != nil {
+			return err
+		}
+		sp := res.Msg.GetCluster().GetSpec()
+		fmt.Fprintf(cmd.OutOrStdout(), "Active scheduler: %s; active allocator: %s\n", orDefault(sp.GetDefaultScheduler(), "spread"), orDefault(sp.GetDefaultAllocator(), "ipam"))
+		return nil
+	}
+	return c
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+func newPluginTestCmd() *cobra.Command {
+	var f specFlags
+	c := &cobra.Command{
+		Use:   "test FILE.wasm|NAME [--service-spec FILE.json | SERVICE OPTIONS -- IMAGE|--process CMD...]",
+		Short: "Dry-run a scheduler plugin against the live cluster: where it would place tasks, and why some would stay pending",
+		Long: "Dry-run a scheduler plugin against the live cluster state without changing anything.\n" +
+			"Without a service it places the cluster's pending tasks; with --service-spec (a ServiceSpec in JSON)\n" +
+			"or service-create options and a command it places that hypothetical service.",
+		Args: cobra.MinimumNArgs(1),
+	}
+	f.register(c.Flags())
+	specFile := c.Flags().String("service-spec", "", "a ServiceSpec in JSON (as in 'shoal service inspect' .service.spec)")
+	format := addFormatFlag(c, "table")
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := checkFormat(*format, "table", "json"); err != nil {
+			return err
+		}
+		req := &shoalv1.TestPluginRequest{}
+		if strings.HasSuffix(args[0], ".wasm") || fileExists(args[0]) {
+			wasm, err := readModule(args[0])
+			if err != nil {
+				return err
+			}
+			req.Wasm = wasm
+		} else {
+			req.Name = args[0]
+		}
+		switch {
+		case *specFile != "":
+			b, err := os.ReadFile(*specFile)
+			if err != nil {
+				return err
+			}
+			sp := &shoalv1.ServiceSpec{}
+			if err := protojson.Unmarshal(b, sp); err != nil {
+				return fmt.Errorf("--service-spec %s: %w", *specFile, err)
+			}
+			req.Spec = sp
+		case len(args) > 1:
+			if f.name == "" {
+				f.name = "dry-run"
+			}
+			sp, err := f.spec(args[1:])
+			if err != nil {
+				return err
+			}
+			req.Spec = sp
+		}
+		cl, err := dial()
+		if err != nil {
+			return err
+		}
+		res, err := cl.Control.TestPlugin(cmd.Context(), connect.NewRequest(req))
+		if err != nil {
+			return err
+		}
+		if *format == "json" {
+			return printOneJSON(cmd.OutOrStdout(), res.Msg)
+		}
+		var rows [][]string
+		placed := 0
+		for _, p := range res.Msg.GetPlacements() {
+			node := p.GetNodeHostname()
+			if p.GetNodeId() != "" {
+				node += " (" + shortID(p.GetNodeId()) + ")"
+				placed++
+			}
+			rows = append(rows, []string{p.GetTask(), node, p.GetReason()})
+		}
+		if err := table(cmd.OutOrStdout(), []string{"TASK", "NODE", "WHY NOT PLACED"}, rows); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "\n%d of %d tasks placed; the plugin answered in %s. Nothing was changed.\n", placed, len(res.Msg.GetPlacements()), res.Msg.GetDuration())
+		return nil
+	}
+	return c
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}

@@ -44,6 +44,7 @@ type group struct {
 
 type assignment struct {
 	id, node, policy string
+	note             string // why the fallback placed it, if it did
 }
 
 type failure struct {
@@ -77,7 +78,6 @@ func (s *Scheduler) Pass(ctx context.Context) (PassStats, error) {
 func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStats, error) {
 	var stats PassStats
 	var rows []sdk.Node
-	nodeIndex := make(map[string]int)
 	groups := make(map[groupKey]*group)
 	err := s.st.View(func(tx store.ReadTx) error {
 		defaultName := ""
@@ -87,23 +87,9 @@ func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStat
 		}); err != nil {
 			return err
 		}
-		if err := tx.Range(store.KindNode, store.All(), func(obj store.Object) bool {
-			nodeIndex[obj.GetId()] = len(rows)
-			rows = append(rows, nodeRow(obj.(*shoalv1.Node)))
-			return true
-		}); err != nil {
+		var err error
+		if rows, _, err = nodeTable(tx); err != nil {
 			return err
-		}
-		for _, st := range holdingStates {
-			if err := tx.Range(store.KindTask, store.ByTaskState(st), func(obj store.Object) bool {
-				t := obj.(*shoalv1.Task)
-				if i, ok := nodeIndex[t.GetNodeId()]; ok && holds(t) {
-					reserveOn(&rows[i], t.GetServiceId(), reservations(t.GetSpec()))
-				}
-				return true
-			}); err != nil {
-				return err
-			}
 		}
 		if err := tx.Range(store.KindTask, store.ByTaskState(statePending), func(obj store.Object) bool {
 			t := obj.(*shoalv1.Task)
@@ -169,7 +155,7 @@ func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStat
 			req.Groups[i] = taskGroup(g)
 		}
 		stats.Groups += len(gs)
-		resp, used := s.schedule(ctx, name, req)
+		resp, used, why := s.schedule(ctx, name, req)
 		if used == FallbackName {
 			stats.Fallbacks++
 		}
@@ -186,7 +172,7 @@ func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStat
 					continue
 				}
 				reserveOn(&rows[p], tg.ServiceID, resources{cpu: tg.NanoCPUs, mem: tg.MemoryBytes})
-				assigns = append(assigns, assignment{id: t.GetId(), node: rows[p].ID, policy: used})
+				assigns = append(assigns, assignment{id: t.GetId(), node: rows[p].ID, policy: used, note: why})
 			}
 		}
 	}
@@ -196,7 +182,7 @@ func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStat
 // schedule asks the named policy, validates its answer and falls back to
 // the native spread when it fails. It returns the answer and the name to
 // record in the placed tasks.
-func (s *Scheduler) schedule(ctx context.Context, name string, req *sdk.ScheduleRequest) (*sdk.ScheduleResponse, string) {
+func (s *Scheduler) schedule(ctx context.Context, name string, req *sdk.ScheduleRequest) (*sdk.ScheduleResponse, string, string) {
 	var p Policy
 	var err error
 	if p, err = s.src.Policy(name); err != nil {
@@ -217,14 +203,14 @@ func (s *Scheduler) schedule(ctx context.Context, name string, req *sdk.Schedule
 			err = filter.Validate(req, resp)
 		}
 		if err == nil {
-			return resp, name
+			return resp, name, ""
 		}
 	}
 	s.log.Warn("scheduler: falling back to native spread", "policy", name,
 		"err", fmt.Errorf("%w: %q: %w", ErrPolicyFailed, name, err))
 	np, _ := Native(PolicySpread)
 	resp, _ := np.Schedule(context.WithoutCancel(ctx), req)
-	return resp, FallbackName
+	return resp, FallbackName, fmt.Sprintf("placed by the native spread fallback: scheduler %q failed: %v", name, err)
 }
 
 func (s *Scheduler) commit(ctx context.Context, assigns []assignment, fails []failure) (int, error) {
@@ -255,6 +241,9 @@ func (s *Scheduler) commit(ctx context.Context, assigns []assignment, fails []fa
 				t.Status.State = stateAssigned
 				t.Status.Timestamp = ts
 				t.Status.Message = "scheduler assigned task to node"
+				if a.note != "" {
+					t.Status.Message = a.note
+				}
 				t.Status.Err = ""
 				return tx.Update(t)
 			})

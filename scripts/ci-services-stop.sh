@@ -5,6 +5,9 @@ set -uo pipefail
 
 DIR="${SHOAL_CI_DIR:-/tmp/shoal-ci}"
 
+exec 9>"$DIR.lock" # serialised with ci-services.sh
+flock 9
+
 stop_pid() { # stop_pid PIDFILE NAME
 	local pidfile="$1" name="$2" pid i
 	[ -f "$pidfile" ] || return 0

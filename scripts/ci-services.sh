@@ -12,6 +12,10 @@ set -euo pipefail
 DIR="${SHOAL_CI_DIR:-/tmp/shoal-ci}"
 REGISTRY_ADDR="${SHOAL_CI_REGISTRY:-127.0.0.1:5000}"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# Several people/CI jobs may run this (and the stop script) at once: serialise them.
+exec 9>"$DIR.lock"
+flock 9
 mkdir -p "$DIR/containerd" "$DIR/registry/data" "$DIR/image"
 SOCK="$DIR/containerd/containerd.sock"
 
@@ -21,11 +25,24 @@ done
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# stop_recorded PIDFILE: stops a process this script started earlier that no longer answers.
+stop_recorded() {
+	local pid i
+	pid="$(cat "$1")"
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$pid" 2>/dev/null || true
+	rm -f "$1"
+}
+
+containerd_ok() { timeout 5 ctr --address "$SOCK" version; }
+registry_ok() { timeout 5 curl -fsS "http://$REGISTRY_ADDR/v2/"; }
+
 wait_for() { # wait_for DESCRIPTION SECONDS COMMAND...
 	local what="$1" secs="$2"; shift 2
 	local i
 	for ((i = 0; i < secs * 10; i++)); do
-		if "$@" >/dev/null 2>&1; then return 0; fi
+		if timeout 5 "$@" >/dev/null 2>&1; then return 0; fi
 		sleep 0.1
 	done
 	echo "ci-services: $what did not answer within ${secs}s" >&2
@@ -33,6 +50,10 @@ wait_for() { # wait_for DESCRIPTION SECONDS COMMAND...
 }
 
 # --- containerd ---------------------------------------------------------------
+if alive "$DIR/containerd/pid" && ! containerd_ok >/dev/null 2>&1; then
+	echo "ci-services: recorded containerd $(cat "$DIR/containerd/pid") does not answer on $SOCK; restarting it" >&2
+	stop_recorded "$DIR/containerd/pid"
+fi
 if ! alive "$DIR/containerd/pid"; then
 	cat >"$DIR/containerd/config.toml" <<CFG
 version = 2
@@ -51,12 +72,16 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   level = "info"
 CFG
 	rm -f "$SOCK" "$SOCK.ttrpc" "$DIR/containerd/debug.sock"
-	setsid containerd --config "$DIR/containerd/config.toml" >"$DIR/containerd/containerd.log" 2>&1 </dev/null &
+	setsid containerd --config "$DIR/containerd/config.toml" >"$DIR/containerd/containerd.log" 2>&1 </dev/null 9>&- &
 	echo $! >"$DIR/containerd/pid"
 fi
-wait_for containerd 30 ctr --address "$SOCK" version
+wait_for containerd 30 ctr --address "$SOCK" version || { tail -20 "$DIR/containerd/containerd.log" >&2; exit 1; }
 
 # --- registry -----------------------------------------------------------------
+if alive "$DIR/registry/pid" && ! registry_ok >/dev/null 2>&1; then
+	echo "ci-services: recorded registry $(cat "$DIR/registry/pid") does not answer on $REGISTRY_ADDR; restarting it" >&2
+	stop_recorded "$DIR/registry/pid"
+fi
 if ! alive "$DIR/registry/pid"; then
 	cat >"$DIR/registry/config.yml" <<CFG
 version: 0.1
@@ -70,13 +95,13 @@ storage:
 http:
   addr: $REGISTRY_ADDR
 CFG
-	setsid docker-registry serve "$DIR/registry/config.yml" >"$DIR/registry/registry.log" 2>&1 </dev/null &
+	setsid docker-registry serve "$DIR/registry/config.yml" >"$DIR/registry/registry.log" 2>&1 </dev/null 9>&- &
 	echo $! >"$DIR/registry/pid"
 fi
-wait_for registry 30 curl -fsS "http://$REGISTRY_ADDR/v2/"
+wait_for registry 30 curl -fsS "http://$REGISTRY_ADDR/v2/" || { tail -20 "$DIR/registry/registry.log" >&2; exit 1; }
 
 # --- test image ---------------------------------------------------------------
-if ! curl -fsS -o /dev/null 2>/dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REGISTRY_ADDR/v2/busybox/manifests/latest"; then
+if ! timeout 10 curl -fsS -o /dev/null 2>/dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REGISTRY_ADDR/v2/busybox/manifests/latest"; then
 	(cd "$REPO_ROOT" && go run ./internal/testimage -out "$DIR/image/busybox")
 	skopeo copy --quiet --dest-tls-verify=false "oci:$DIR/image/busybox:latest" "docker://$REGISTRY_ADDR/busybox:latest"
 fi

@@ -433,3 +433,24 @@ func TestImportArchive(t *testing.T) {
 	}
 	remove(t, c)
 }
+
+func TestLogsFollowRunningTask(t *testing.T) {
+	e := newEnv(t)
+	b := e.backend()
+	c := run(t, b, spec("chatty", "sh", "-c", `for i in 1 2 3; do echo out$i; echo err$i >&2; sleep 0.3; done`))
+	// Both streams land in the one shim-written file; each stream keeps its order
+	// (the shim copies the two pipes independently, so they may interleave).
+	got := collectLogs(t, c, runtime.LogOptions{Tail: -1, Follow: true})
+	var outs, errs []string
+	for _, l := range strings.Split(strings.TrimSuffix(got, "\n"), "\n") {
+		if strings.HasPrefix(l, "out") {
+			outs = append(outs, l)
+		} else {
+			errs = append(errs, l)
+		}
+	}
+	if !slices.Equal(outs, []string{"out1", "out2", "out3"}) || !slices.Equal(errs, []string{"err1", "err2", "err3"}) {
+		t.Fatalf("followed logs = %q", got)
+	}
+	remove(t, c)
+}

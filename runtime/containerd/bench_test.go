@@ -15,17 +15,23 @@ import (
 // netns, veth, address) and in host network mode.
 func BenchmarkStart20(b *testing.B) {
 	for _, mode := range []string{"bridge", "host"} {
-		b.Run(mode, func(b *testing.B) { benchStart(b, mode) })
+		b.Run(mode, func(b *testing.B) { benchStart(b, mode, 20) })
 	}
 }
 
-func benchStart(b *testing.B, mode string) {
+// BenchmarkStartOne is the uncontended create-to-running latency of one container.
+func BenchmarkStartOne(b *testing.B) {
+	for _, mode := range []string{"bridge", "host"} {
+		b.Run(mode, func(b *testing.B) { benchStart(b, mode, 1) })
+	}
+}
+
+func benchStart(b *testing.B, mode string, n int) {
 	e := newEnv(b)
 	be := e.backend()
 	if _, err := be.image(ctxT(b), busybox()); err != nil { // warm: pull once
 		b.Fatal(err)
 	}
-	const n = 20
 	var all []time.Duration
 	b.ResetTimer()
 	for i := range b.N {

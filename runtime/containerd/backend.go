@@ -58,7 +58,9 @@ type Config struct {
 	// from Namespace ("shl" + 8 hex digits).
 	BridgeName string
 	// BridgeSubnet is the node-local IPv4 /16../30 range, e.g. "10.88.7.0/24"; the
-	// bridge takes the first host address. Default: 10.88.N.0/24 with N derived from Namespace.
+	// bridge takes the first host address. Default: a 10.88.N.0/24 no interface of the
+	// host holds, chosen when the bridge is first created (N searched from a hash of
+	// Namespace, under a host-wide lock) and kept in StateDir.
 	BridgeSubnet string
 	// Snapshotter defaults to "overlayfs".
 	Snapshotter string
@@ -83,17 +85,11 @@ func (c *Config) setDefaults() error {
 	if c.StateDir == "" {
 		return errors.New("containerd: Config.StateDir is required")
 	}
-	h := fnv.New32a()
-	h.Write([]byte(c.Namespace))
-	sum := h.Sum32()
 	if c.BridgeName == "" {
-		c.BridgeName = fmt.Sprintf("shl%08x", sum)
+		c.BridgeName = DefaultBridgeName(c.Namespace)
 	}
 	if len(c.BridgeName) > 15 {
 		return fmt.Errorf("containerd: bridge name %q longer than 15 bytes", c.BridgeName)
-	}
-	if c.BridgeSubnet == "" {
-		c.BridgeSubnet = fmt.Sprintf("10.88.%d.0/24", sum%256)
 	}
 	if c.Snapshotter == "" {
 		c.Snapshotter = defaultSnapshotter
@@ -102,6 +98,24 @@ func (c *Config) setDefaults() error {
 		c.LogMaxBytes = defaultLogMaxBytes
 	}
 	return nil
+}
+
+// NodeNamespace is the containerd namespace of the shoal node nodeID: "shoal-" and
+// the ID, cut to 40 bytes.
+func NodeNamespace(nodeID string) string {
+	ns := "shoal-" + nodeID
+	if len(ns) > 40 {
+		ns = ns[:40]
+	}
+	return ns
+}
+
+// DefaultBridgeName is the bridge of the backend working in namespace ns when
+// Config.BridgeName is empty: "shl" and 8 hex digits of a hash of ns.
+func DefaultBridgeName(ns string) string {
+	h := fnv.New32a()
+	h.Write([]byte(ns))
+	return fmt.Sprintf("shl%08x", h.Sum32())
 }
 
 // Backend is one node's containerd executor. It implements runtime.Backend.

@@ -133,6 +133,10 @@ func registryUnreachable(err error) bool {
 		strings.Contains(msg, "i/o timeout") || strings.Contains(msg, "network is unreachable")
 }
 
+// ErrNoImageNames means an archive held no image with a name to run it by (an OCI
+// layout's index entries need an org.opencontainers.image.ref.name annotation).
+var ErrNoImageNames = errors.New("the archive names no image (an OCI layout needs org.opencontainers.image.ref.name annotations, a docker archive RepoTags)")
+
 // ImportArchive loads an OCI or Docker image archive (as written by `docker save` or
 // an OCI layout tar) into the node's namespace and unpacks every image in it. It
 // returns the names of the imported images.
@@ -149,6 +153,9 @@ func (b *Backend) ImportArchive(ctx context.Context, r io.Reader) ([]string, err
 			return names, fmt.Errorf("import image archive: unpack %s: %w", im.Name, err)
 		}
 		names = append(names, im.Name)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("import image archive: %w", ErrNoImageNames)
 	}
 	return names, nil
 }

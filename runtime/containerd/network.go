@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // errNoAddress means the node's bridge range is exhausted.
@@ -22,9 +24,16 @@ var errNoAddress = errors.New("no free address in the node's bridge range")
 // network is the node-local bridge: one netns + veth + address per bridge-mode task.
 // Address allocations are persisted so that a restarted agent never hands out an
 // address a running container still holds.
+//
+// Without a configured subnet the bridge's subnet is chosen when the bridge is first
+// created: a 10.88.N.0/24 that no interface of the host holds yet (N starts from a
+// hash of the namespace), chosen and claimed under a host-wide lock so that several
+// nodes on one machine never pick the same one, and persisted with the allocations
+// so that a restarted agent keeps it.
 type network struct {
 	bridge  string
-	prefix  netip.Prefix
+	fixed   bool         // the subnet was configured, not chosen
+	prefix  netip.Prefix // invalid until configured, loaded or chosen
 	gateway netip.Addr
 	file    string
 	salt    string // makes netns/veth names unique per backend namespace
@@ -41,20 +50,48 @@ type ipamState struct {
 	Alloc  map[string]string `json:"alloc"` // address -> task ID
 }
 
+// newNetwork prepares the bridge network; subnet "" lets it choose one (see network).
 func newNetwork(bridge, subnet, file, salt string) (*network, error) {
-	p, err := netip.ParsePrefix(subnet)
-	if err != nil || !p.Addr().Is4() || p.Bits() > 30 || p.Bits() < 16 {
-		return nil, fmt.Errorf("containerd: bridge subnet %q: want an IPv4 prefix between /16 and /30", subnet)
+	n := &network{bridge: bridge, file: file, salt: salt}
+	if subnet == "" {
+		return n, nil
 	}
-	p = p.Masked()
-	return &network{bridge: bridge, prefix: p, gateway: p.Addr().Next(), file: file, salt: salt}, nil
+	p, err := parseSubnet(subnet)
+	if err != nil {
+		return nil, err
+	}
+	n.fixed = true
+	n.setPrefix(p)
+	return n, nil
 }
 
+func parseSubnet(subnet string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(subnet)
+	if err != nil || !p.Addr().Is4() || p.Bits() > 30 || p.Bits() < 16 {
+		return netip.Prefix{}, fmt.Errorf("containerd: bridge subnet %q: want an IPv4 prefix between /16 and /30", subnet)
+	}
+	return p.Masked(), nil
+}
+
+func (n *network) setPrefix(p netip.Prefix) {
+	n.prefix = p
+	n.gateway = p.Addr().Next()
+}
+
+// load reads the persisted subnet and allocations once. A configured subnet that
+// differs from the persisted one starts from no allocations.
 func (n *network) load() error {
 	if n.loaded {
 		return nil
 	}
-	n.state = ipamState{Subnet: n.prefix.String(), Next: 2, Alloc: map[string]string{}}
+	fresh := func(p netip.Prefix) ipamState {
+		st := ipamState{Next: 2, Alloc: map[string]string{}}
+		if p.IsValid() {
+			st.Subnet = p.String()
+		}
+		return st
+	}
+	n.state = fresh(n.prefix)
 	data, err := os.ReadFile(n.file)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -65,8 +102,19 @@ func (n *network) load() error {
 		if err := json.Unmarshal(data, &st); err != nil {
 			return fmt.Errorf("decode address allocations %s: %w", n.file, err)
 		}
-		if st.Subnet == n.prefix.String() && st.Alloc != nil {
-			n.state = st
+		if st.Alloc == nil {
+			st.Alloc = map[string]string{}
+		}
+		switch {
+		case n.fixed:
+			if st.Subnet == n.prefix.String() {
+				n.state = st
+			}
+		default:
+			if p, err := parseSubnet(st.Subnet); err == nil {
+				n.setPrefix(p)
+				n.state = st
+			}
 		}
 	}
 	n.loaded = true
@@ -100,6 +148,9 @@ func (n *network) allocate(taskID string) (netip.Addr, error) {
 	defer n.mu.Unlock()
 	if err := n.load(); err != nil {
 		return netip.Addr{}, err
+	}
+	if !n.prefix.IsValid() {
+		return netip.Addr{}, errors.New("bridge subnet not chosen yet (the bridge was never set up)")
 	}
 	for a, t := range n.state.Alloc {
 		if t == taskID {
@@ -179,6 +230,44 @@ func (n *network) ensureBridge(ctx context.Context) error {
 	if n.bridgeUp && linkExists(n.bridge) {
 		return nil
 	}
+	if err := n.load(); err != nil {
+		return err
+	}
+	// Choosing a subnet and putting it on the bridge is one step for the whole host.
+	unlock, err := lockHost()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if !n.fixed {
+		taken, own, err := hostPrefixes(n.bridge)
+		if err != nil {
+			return err
+		}
+		// A chosen subnet another interface took meanwhile (the bridge was gone, e.g.
+		// after a reboot) is given up while no address of it is handed out.
+		if n.prefix.IsValid() && overlapsAny(n.prefix, taken) && len(n.state.Alloc) == 0 {
+			n.prefix = netip.Prefix{}
+		}
+		if !n.prefix.IsValid() {
+			// The bridge may still hold the subnet of an earlier life (state lost).
+			p, err := pickSubnet(n.seed(), taken)
+			for _, o := range own {
+				if o.Bits() >= 16 && o.Bits() <= 30 && !overlapsAny(o, taken) {
+					p, err = o, nil
+					break
+				}
+			}
+			if err != nil {
+				return err
+			}
+			n.setPrefix(p)
+			n.state.Subnet = p.String()
+			if err := n.save(); err != nil {
+				return fmt.Errorf("persist bridge subnet: %w", err)
+			}
+		}
+	}
 	if !linkExists(n.bridge) {
 		if err := ip(ctx, "link", "add", n.bridge, "type", "bridge"); err != nil && !linkExists(n.bridge) {
 			return err
@@ -252,4 +341,79 @@ func (n *network) teardown(ctx context.Context, taskID string) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// seed is where the subnet search starts: a hash of the namespace, so that nodes on
+// different machines mostly pick different subnets too.
+func (n *network) seed() uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(n.salt))
+	return h.Sum32()
+}
+
+// pickSubnet returns the first 10.88.N.0/24, N counting up from seed, that overlaps
+// none of taken.
+func pickSubnet(seed uint32, taken []netip.Prefix) (netip.Prefix, error) {
+	for i := uint32(0); i < 256; i++ {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 88, byte((seed + i) % 256), 0}), 24)
+		if !overlapsAny(p, taken) {
+			return p, nil
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("%w: every 10.88.N.0/24 is in use on this host; set a bridge subnet", errNoAddress)
+}
+
+func overlapsAny(p netip.Prefix, ps []netip.Prefix) bool {
+	for _, q := range ps {
+		if p.Overlaps(q) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostPrefixes lists the IPv4 subnets of the host's interfaces: those of the bridge
+// named own apart.
+func hostPrefixes(own string) (others, owns []netip.Prefix, err error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, nil, fmt.Errorf("list host interfaces: %w", err)
+	}
+	for _, ifc := range ifs {
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue // gone meanwhile
+		}
+		for _, a := range addrs {
+			in, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			p, err := netip.ParsePrefix(in.String())
+			if err != nil || !p.Addr().Is4() {
+				continue
+			}
+			if ifc.Name == own {
+				owns = append(owns, p.Masked())
+			} else {
+				others = append(others, p.Masked())
+			}
+		}
+	}
+	return others, owns, nil
+}
+
+// hostLockPath serialises bridge subnet choices of every shoal node on the host.
+var hostLockPath = "/run/shoal-bridges.lock"
+
+func lockHost() (unlock func(), err error) {
+	f, err := os.OpenFile(hostLockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("bridge lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bridge lock %s: %w", hostLockPath, err)
+	}
+	return func() { f.Close() }, nil
 }

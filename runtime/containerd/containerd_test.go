@@ -454,3 +454,33 @@ func TestLogsFollowRunningTask(t *testing.T) {
 	}
 	remove(t, c)
 }
+
+func TestStartRecreatesVanishedNetns(t *testing.T) {
+	e := newEnv(t)
+	b := e.backend()
+	s := spec("reboot", "sh", "-c", "echo rebooted > /www/index.html; exec httpd -f -p 8080 -h /www")
+	c, err := b.Controller(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Prepare(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := c.Inspect(ctxT(t))
+	// What a host reboot does to a prepared, not yet started container.
+	netns, _ := b.net.names("reboot")
+	if err := ip(ctxT(t), "netns", "delete", netns); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := c.Inspect(ctxT(t))
+	if !slices.Equal(before.Addresses, after.Addresses) || after.State != "running" {
+		t.Fatalf("before %+v after %+v", before, after)
+	}
+	if body := httpGet(t, "http://"+after.Addresses[0]+":8080/"); body != "rebooted\n" {
+		t.Fatalf("body = %q", body)
+	}
+	remove(t, c)
+}

@@ -144,6 +144,9 @@ func (c *controller) Start(ctx context.Context) error {
 		return err
 	}
 	if t == nil {
+		if err := c.ensureNetns(ctx, ctr); err != nil {
+			return err
+		}
 		if err := os.MkdirAll(c.b.taskDir(c.id), 0o700); err != nil {
 			return fmt.Errorf("task %s: state dir: %w", c.id, err)
 		}
@@ -164,6 +167,36 @@ func (c *controller) Start(ctx context.Context) error {
 	}
 	if _, err := ctr.SetLabels(ctx, map[string]string{LabelStartedAt: time.Now().UTC().Format(time.RFC3339Nano)}); err != nil {
 		c.b.log.Warn("record start time", "task", c.id, "err", err)
+	}
+	return nil
+}
+
+// ensureNetns rebuilds a bridge-mode container's network namespace when it vanished
+// since Prepare (e.g. the host rebooted: /var/run/netns is not persistent). The
+// address allocation is persisted, so the container keeps its address.
+func (c *controller) ensureNetns(ctx context.Context, ctr client.Container) error {
+	labels, err := ctr.Labels(ctx)
+	if err != nil {
+		return fmt.Errorf("task %s: labels: %w", c.id, err)
+	}
+	name := labels[LabelNetns]
+	if name == "" {
+		return nil // host network
+	}
+	if _, err := os.Stat(netnsPath(name)); err == nil {
+		return nil
+	}
+	c.b.log.Info("recreating missing network namespace", "task", c.id, "netns", name)
+	got, addr, err := c.b.net.setup(ctx, c.id)
+	if err != nil {
+		return fmt.Errorf("task %s: network: %w", c.id, err)
+	}
+	if got != name || addr.String() != labels[LabelAddress] {
+		// The spec points at the old path; names are derived from the task ID, so only
+		// the address can differ (allocation file lost).
+		if _, err := ctr.SetLabels(ctx, map[string]string{LabelAddress: addr.String()}); err != nil {
+			return fmt.Errorf("task %s: record address: %w", c.id, err)
+		}
 	}
 	return nil
 }

@@ -284,6 +284,11 @@ func hostileRun(t *testing.T, lm, w1 *manager, leader string, g hostileGuest, wa
 		g.name, placedAt.Round(time.Millisecond), window.Round(time.Millisecond),
 		len(p.lat), percentile(p.lat, 50).Round(time.Microsecond), percentile(p.lat, 99).Round(time.Microsecond), percentile(p.lat, 100).Round(time.Microsecond),
 		len(cliLat), percentile(cliLat, 50).Round(time.Millisecond), percentile(cliLat, 99).Round(time.Millisecond), percentile(cliLat, 100).Round(time.Millisecond))
+	if g.name == "loop" && placedAt < 4*time.Second {
+		// The call deadline is 5 s: placing sooner means the plugin was
+		// not stuck while the latencies above were measured.
+		t.Errorf("loop: tasks placed %s after create, before the 5s plugin deadline could pass", placedAt)
+	}
 	if len(p.errs) > 0 {
 		t.Errorf("%d API errors during the plugin call, first: %s", len(p.errs), p.errs[0])
 	}

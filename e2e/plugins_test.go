@@ -363,6 +363,21 @@ func TestPluginHotSwap(t *testing.T) {
 	}
 	t.Logf("new leader's leastloaded counters: calls=%d failures=%d", st.GetCalls(), st.GetFailures())
 
+	// inspect names it; an active plugin and a built-in cannot be removed.
+	insp := &shoalv1.GetPluginResponse{}
+	if err := protojson.Unmarshal([]byte(mustRun(t, "--data-dir", via.dir, "plugin", "inspect", "leastloaded")), insp); err != nil {
+		t.Fatalf("parse plugin inspect: %v", err)
+	}
+	if p := insp.GetPlugin(); p.GetName() != "leastloaded" || p.GetKind() != shoalv1.PluginKind_PLUGIN_KIND_SCHEDULER || p.GetBuiltin() || len(p.GetId()) != 64 || !insp.GetStats().GetActive() {
+		t.Fatalf("plugin inspect leastloaded: %v", insp)
+	}
+	if r := via.cli(t, "plugin", "rm", "leastloaded"); r.Code == 0 || !strings.Contains(r.Stderr, "active") {
+		t.Fatalf("removing the active scheduler: %s", r)
+	}
+	if r := via.cli(t, "plugin", "rm", "binpack"); r.Code == 0 || !strings.Contains(r.Stderr, "built in") {
+		t.Fatalf("removing a built-in: %s", r)
+	}
+
 	// A per-service choice wins over the cluster default.
 	mustRun(t, "--data-dir", via.dir, "service", "create", "--name", "packed", "--scheduler", "binpack", "--replicas", "2", "-d", "--process", "--", "sleep", "120")
 	requireScheduler(t, "packed (--scheduler binpack)", waitPlaced(t, via, "packed", 2, old.nodeID), "binpack")
@@ -391,5 +406,20 @@ func TestPluginHotSwap(t *testing.T) {
 	}
 	requireScheduler(t, "packed after switching back", waitPlaced(t, via, "packed", 2, old.nodeID), "binpack")
 	t.Logf("after 'plugin activate spread': new tasks by scheduler %v", counts)
+
+	// No longer active and used by no service: it can go, from every manager.
+	mustRun(t, "--data-dir", via.dir, "plugin", "rm", "leastloaded")
+	for _, m := range survivors {
+		eventually(t, waitTimeout, m.name+" no longer lists leastloaded", func() error {
+			res, err := pluginList(t, m, "--local")
+			if err != nil {
+				return err
+			}
+			if p, _ := pluginNamed(res, "leastloaded"); p != nil {
+				return fmt.Errorf("still listed: %v", p)
+			}
+			return nil
+		})
+	}
 	_ = w1
 }

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/shoal-project/shoal/plugins"
+	"github.com/shoal-project/shoal/runtime/process"
+)
+
+func TestMain(m *testing.M) {
+	process.MaybeRunShim()
+	plugins.MaybeRunSandbox()
+	os.Exit(m.Run())
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("SHOAL_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// TestScaleSmall is the benchmark at a size CI can afford: 3 managers,
+// 50 simulated nodes over real mTLS, 2,000 tasks. It checks that every
+// task runs, the API agrees, and the scheduling took a handful of
+// proposals rather than one per task. No timing is asserted.
+func TestScaleSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 3 managers and 50 agents")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, Config{
+		Managers: 3, Nodes: 50, Tasks: 2000,
+		Dir:             t.TempDir(),
+		MaxStartLatency: 20 * time.Millisecond,
+		Timeout:         3 * time.Minute,
+		Logger:          testLogger(),
+		Progress:        func(s string) { t.Log(s) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if res.APIRunning != 2000 {
+		t.Errorf("GetService running_tasks = %d, want 2000", res.APIRunning)
+	}
+	if res.FailedTasks != 0 {
+		t.Errorf("%d tasks failed or were rejected", res.FailedTasks)
+	}
+	if res.AllCreated == 0 || res.AllAssigned < res.AllCreated || res.AllRunning < res.AllAssigned {
+		t.Errorf("phases out of order: created %v, assigned %v, running %v", res.AllCreated, res.AllAssigned, res.AllRunning)
+	}
+	// Creating, scheduling and starting 2,000 tasks is batched: status
+	// writes are flushed per interval, not per task. A generous bound that
+	// still catches one proposal per task (>= 2,000 just for creation).
+	if res.LeaderChanges == 0 && res.ServiceProposals > 1000 {
+		t.Errorf("service phase used %d proposals for 2,000 tasks, want far fewer", res.ServiceProposals)
+	}
+}
+
+func TestConfigRejectsEmpty(t *testing.T) {
+	for _, c := range []Config{{Nodes: 0, Tasks: 10}, {Nodes: 10, Tasks: 0}, {Nodes: -1, Tasks: -1}} {
+		if _, err := Run(context.Background(), c); err == nil {
+			t.Errorf("Run(%+v) = nil error, want one", c)
+		}
+	}
+}
+
+// BenchmarkScale runs the scale benchmark once per iteration and reports
+// its phases. Size it with SHOAL_SCALE_NODES and SHOAL_SCALE_TASKS (default
+// 200 nodes, 10,000 tasks); the full swarm2k size is
+// 'go run ./bench/scale -nodes 2400 -tasks 100000'.
+func BenchmarkScale(b *testing.B) {
+	nodes, tasks := envInt(b, "SHOAL_SCALE_NODES", 200), envInt(b, "SHOAL_SCALE_TASKS", 10000)
+	for i := 0; i < b.N; i++ {
+		res, err := Run(context.Background(), Config{
+			Managers: 3, Nodes: nodes, Tasks: tasks, Dir: b.TempDir(),
+			MaxStartLatency: 50 * time.Millisecond, Logger: testLogger(),
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(res.AllRunning.Seconds(), "s-to-running")
+		b.ReportMetric(res.AllAssigned.Seconds(), "s-to-assigned")
+		b.ReportMetric(res.TasksPerSec, "tasks/s")
+		b.ReportMetric(float64(res.ServiceProposals), "proposals")
+		b.ReportMetric(float64(res.HeapInuse)/(1<<20), "heap-MiB")
+		b.ReportMetric(float64(res.RSS)/(1<<20), "rss-MiB")
+	}
+}
+
+func envInt(tb testing.TB, key string, def int) int {
+	tb.Helper()
+	v := os.Getenv(key)
+	if v == "" {
+		return def
+	}
+	var n int
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			tb.Fatalf("%s=%q: want a number", key, v)
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
+}

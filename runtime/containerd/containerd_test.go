@@ -204,13 +204,15 @@ func TestHealthcheckFailureMakesUnhealthy(t *testing.T) {
 		Test:     []string{"CMD-SHELL", "test -f /tmp/ok && rm /tmp/ok || { echo probe-says-no; exit 1; }"},
 		Interval: 200 * time.Millisecond, Timeout: 5 * time.Second, Retries: 2,
 	}
+	s.StopGrace = 500 * time.Millisecond // sleep as PID 1 ignores SIGTERM
 	c := run(t, b, s)
 	st, err := c.Wait(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !st.Unhealthy || st.State != "running" {
-		t.Fatalf("status = %+v, want unhealthy and still running", st)
+	// Stopped, so that it does not run on next to its replacement.
+	if !st.Unhealthy || st.State != "exited" {
+		t.Fatalf("status = %+v, want unhealthy and stopped", st)
 	}
 	if !strings.HasPrefix(st.Message, "health check failed: exit 1") || !strings.Contains(st.Message, "probe-says-no") {
 		t.Fatalf("message = %q", st.Message)

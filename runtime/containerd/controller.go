@@ -202,7 +202,7 @@ func (c *controller) ensureNetns(ctx context.Context, ctr client.Container) erro
 }
 
 // Wait blocks until the task exits, or until its health check fails Retries times
-// in a row (then Status.Unhealthy is set and the container is left running).
+// in a row: then the task is stopped (grace as in Stop) and Status.Unhealthy is set.
 func (c *controller) Wait(ctx context.Context) (runtime.Status, error) {
 	ctx = c.ns(ctx)
 	ctr, err := c.container(ctx)
@@ -239,6 +239,12 @@ func (c *controller) Wait(ctx context.Context) (runtime.Status, error) {
 		case es := <-exitCh:
 			return c.exited(ctx, ctr, es)
 		case <-time.After(100 * time.Millisecond):
+		}
+		// As docker does: the unhealthy task is stopped (stop signal, grace, SIGKILL), so
+		// that it does not keep running next to the task that replaces it. The agent
+		// reports a FAILED task and never stops it itself.
+		if err := c.Stop(ctx, 0); err != nil {
+			c.b.log.Warn("stop unhealthy task", "task", c.id, "err", err)
 		}
 		st, err := c.Inspect(ctx)
 		if err != nil {

@@ -325,6 +325,10 @@ func (cc *ctrCluster) leftovers(n *ctrNode) error {
 			bad = append(bad, fmt.Sprintf("addresses %v", st.Alloc))
 		}
 	}
+	// A task's veth lives as long as its network namespace: none may stay on the bridge.
+	if out, err := exec.Command("ip", "-o", "link", "show", "master", n.bridge()).Output(); err == nil && len(lines(string(out))) > 0 {
+		bad = append(bad, fmt.Sprintf("bridge ports %q", lines(string(out))))
+	}
 	if len(bad) > 0 {
 		return fmt.Errorf("%s (%s) holds %s", n.name, n.ns(), strings.Join(bad, "; "))
 	}

@@ -3,4 +3,6 @@ package main
 import "github.com/spf13/cobra"
 
 // extraCommands are the service, plugin and image commands.
-func extraCommands() []*cobra.Command { return []*cobra.Command{newServiceCmd(), newPluginCmd(), newImageCmd()} }
+func extraCommands() []*cobra.Command {
+	return []*cobra.Command{newServiceCmd(), newPluginCmd(), newImageCmd()}
+}

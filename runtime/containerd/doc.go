@@ -17,6 +17,6 @@
 //   - health checks (exec inside the container) and OOM reporting (TaskOOM events).
 //
 // It must not touch anything outside its namespace, its bridge, its StateDir and that
-// lock file, and it
-// knows nothing of the orchestrator: the agent drives it through runtime.Controller.
+// lock file, and it knows nothing of the orchestrator: the agent drives it through
+// runtime.Controller.
 package containerd

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -87,6 +88,8 @@ func TestHostilePlugins(t *testing.T) {
 		wasmBuild{"passwd", "./plugins/testdata/hostile/passwd"},
 		wasmBuild{"abiv2", "./plugins/testdata/hostile/abiv2"},
 		wasmBuild{"noexport", "./plugins/testdata/hostile/noexport"},
+		wasmBuild{"loopinit", "./plugins/testdata/hostile/loopinit"},
+		wasmBuild{"exit", "./plugins/testdata/hostile/exit"},
 		wasmBuild{"badindex", "./e2e/testdata/plugins/badindex"},
 		wasmBuild{"leastloaded", "./sdk/examples/leastloaded"},
 	)
@@ -119,9 +122,99 @@ func TestHostilePlugins(t *testing.T) {
 		{"badindex", ""},
 		{"wronglen", ""},
 		{"passwd", "denied"},
+		{"exit", ""},
 	} {
 		t.Run(g.name, func(t *testing.T) { hostileRun(t, lm, w1, leader, g, guests[g.name]) })
 	}
+	// Last: it occupies the plugin sandbox for as long as validation lets it.
+	t.Run("loop in init while installing", func(t *testing.T) { loopInitInstall(t, lm, leader, guests["loopinit"]) })
+}
+
+// loopInitInstall installs a module whose init never returns. Validation
+// must refuse it, and while it tries, scheduling must go on with the active
+// (good) plugin and the API must answer.
+func loopInitInstall(t *testing.T, lm *manager, leader, wasm string) {
+	type outcome struct {
+		r   result
+		err error
+		d   time.Duration
+	}
+	done := make(chan outcome, 1)
+	started := time.Now()
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		args := []string{"--data-dir", lm.dir, "plugin", "install", "loop-init", wasm, "--kind", "scheduler"}
+		cmd := exec.CommandContext(ctx, shoalBin, args...)
+		var so, se strings.Builder
+		cmd.Stdout, cmd.Stderr = &so, &se
+		err := cmd.Run()
+		r := result{Stdout: so.String(), Stderr: se.String(), Args: args}
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.Code, err = ee.ExitCode(), nil
+		}
+		done <- outcome{r, err, time.Since(started)}
+	}()
+	time.Sleep(time.Second) // validation is under way
+
+	probe := startProbe(t, lm)
+	created := time.Now()
+	mustRun(t, "--data-dir", lm.dir, "service", "create", "--name", "during-install", "--replicas", "2", "--constraint", "node.role==worker",
+		"-d", "--process", "--", "sleep", "120")
+	var placedAt time.Duration
+	var tasks []*shoalv1.Task
+	for placedAt == 0 && time.Since(created) < 4*time.Minute {
+		ts, err := serviceTasks(t, lm, "during-install")
+		if err != nil {
+			t.Errorf("service ps: %v", err)
+		}
+		if placed, _ := placedTasks(ts); len(placed) == 2 {
+			placedAt, tasks = time.Since(created), placed
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var o outcome
+	select {
+	case o = <-done:
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("plugin install of a module looping in init did not return")
+	}
+	probe.finish()
+	t.Logf("loop in init: install answered after %s: exit %d: %s", o.d.Round(time.Millisecond), o.r.Code, strings.TrimSpace(o.r.Stderr))
+	t.Logf("loop in init: during-install placed %s after create by %v; ListNodes %d calls p50 %s p99 %s max %s; leaders seen %v",
+		placedAt.Round(time.Millisecond), schedulersOf(tasks), len(probe.lat), percentile(probe.lat, 50).Round(time.Microsecond),
+		percentile(probe.lat, 99).Round(time.Microsecond), percentile(probe.lat, 100).Round(time.Microsecond), probe.leaders)
+	if o.err != nil {
+		t.Fatalf("plugin install: %v", o.err)
+	}
+	if o.r.Code == 0 || !strings.Contains(o.r.Stderr, "timed out") {
+		t.Errorf("a module looping in init was not refused with a timeout: %s", o.r)
+	}
+	if res, err := pluginList(t, lm); err != nil {
+		t.Error(err)
+	} else if p, _ := pluginNamed(res, "loop-init"); p != nil {
+		t.Errorf("the refused module was stored: %v", p)
+	}
+	if m := percentile(probe.lat, 100); m > 2*time.Second {
+		t.Errorf("ListNodes took %s while the install was validated (limit 2s)", m)
+	}
+	if len(probe.leaders) != 1 || probe.leaders[leader] == 0 {
+		t.Errorf("leader changed while the install was validated: %v (want only %s)", probe.leaders, leader)
+	}
+	// The active scheduler is spread, which is fine: validating someone
+	// else's module must not hold the scheduler up (20 s is 4x the call
+	// deadline) nor push its tasks to the fallback.
+	if placedAt == 0 || placedAt > 20*time.Second {
+		t.Errorf("a service created while a looping module was being validated was placed after %s (want < 20s): the scheduler waited on the plugin sandbox", placedAt)
+	}
+	for _, tk := range tasks {
+		if tk.GetScheduler() != "spread" {
+			t.Errorf("task %s placed by %q, want spread (the active scheduler); status %q", tk.GetId(), tk.GetScheduler(), tk.GetStatus().GetMessage())
+			break
+		}
+	}
+	mustRun(t, "--data-dir", lm.dir, "service", "rm", "during-install")
 }
 
 // installRefusals: modules the manager must refuse at install time, with an

@@ -88,9 +88,10 @@ type ctrCluster struct {
 func newCtrCluster(t *testing.T, env ctrEnv, workers int, drain bool) *ctrCluster {
 	t.Helper()
 	cc := &ctrCluster{t: t, env: env}
-	// Registered before any process starts, so it runs after they are killed.
-	t.Cleanup(cc.cleanup)
 	cc.c = newCluster(t, env.backendFlags()...)
+	// Registered after the temp dir and before any process starts: it runs after the
+	// processes are killed and before the node dirs (their containerd state) go.
+	t.Cleanup(cc.cleanup)
 	cc.m = cc.c.init("m", "--raft-tick", "50ms")
 	cc.all = append(cc.all, &ctrNode{name: "m", dir: cc.m.dir, addr: cc.m.addr, nodeID: cc.m.nodeID, p: cc.m.proc})
 	if drain {

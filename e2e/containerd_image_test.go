@@ -40,7 +40,25 @@ func TestContainerdImageLoad(t *testing.T) {
 	for i, a := range archives {
 		t.Run(a.format, func(t *testing.T) {
 			cc := cc.with(t)
-			out := mustRun(t, "image", "load", "--data-dir", m.dir, "--containerd-address", env.addr, filepath.Join(dir, a.file))
+			var out string
+			if i == 0 {
+				out = mustRun(t, "image", "load", "--data-dir", m.dir, "--containerd-address", env.addr, filepath.Join(dir, a.file))
+			} else { // from standard input
+				f, err := os.Open(filepath.Join(dir, a.file))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+				defer cancel()
+				cmd := exec.CommandContext(ctx, shoalBin, "image", "load", "--data-dir", m.dir, "--containerd-address", env.addr, "-")
+				cmd.Stdin = f
+				b, err := cmd.Output()
+				if err != nil {
+					t.Fatalf("image load - < %s: %v", a.file, err)
+				}
+				out = string(b)
+			}
 			if !strings.Contains(out, a.name) {
 				t.Fatalf("image load printed %q, want %s", out, a.name)
 			}

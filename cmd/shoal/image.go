@@ -28,11 +28,12 @@ func newImageCmd() *cobra.Command {
 
 func newImageLoadCmd() *cobra.Command {
 	c := &cobra.Command{
-		Use:   "load [--data-dir DIR] [--containerd-address SOCK] FILE.tar",
+		Use:   "load [--data-dir DIR] [--containerd-address SOCK] FILE.tar|-",
 		Short: "Import an OCI or Docker image archive into this node's containerd namespace",
 		Long: "Import an image archive (docker save, skopeo docker-archive: or oci-archive:) into the\n" +
 			"containerd namespace of the node whose data dir is --data-dir, so that its tasks can run\n" +
-			"the image without pulling it. Prints the names of the imported images.",
+			"the image without pulling it. FILE - reads the archive from standard input.\n" +
+			"Prints the names of the imported images.",
 		Args: cobra.ExactArgs(1),
 	}
 	addr := c.Flags().String("containerd-address", "/run/containerd/containerd.sock", "containerd socket")
@@ -106,7 +107,10 @@ func (a *archiveFile) Close() error { return a.f.Close() }
 // openArchive opens path and checks it starts like a tar archive, so that a wrong
 // file is refused before containerd is involved.
 func openArchive(path string) (*archiveFile, error) {
-	f, err := os.Open(path)
+	f, err := os.Stdin, error(nil)
+	if path != "-" {
+		f, err = os.Open(path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open image archive: %w", err)
 	}

@@ -42,6 +42,17 @@ func (c *cluster) addrs(leader *node.Node) []string {
 	return out
 }
 
+// proposals returns the proposals made by all managers and the highest
+// applied Raft index.
+func (c *cluster) proposals() (proposals, applied uint64) {
+	for _, n := range c.nodes {
+		st := n.Manager().Store()
+		proposals += st.ProposalCount()
+		applied = max(applied, st.AppliedIndex())
+	}
+	return proposals, applied
+}
+
 // leader returns the current leader, waiting up to d for one.
 func (c *cluster) leader(ctx context.Context, d time.Duration) (*node.Node, int, error) {
 	deadline := time.Now().Add(d)

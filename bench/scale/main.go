@@ -39,7 +39,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
 	verbose := fs.Bool("v", false, "log warnings and errors of managers and agents to stderr")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the service phase (CreateService to all RUNNING) to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile at the end to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -58,11 +58,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintln(stderr, err)
-			return 1
+		cfg.ServicePhase = func(start bool) {
+			if !start {
+				pprof.StopCPUProfile()
+				return
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				fmt.Fprintln(stderr, "cpuprofile:", err)
+			}
 		}
-		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -110,7 +114,7 @@ func printTable(w io.Writer, r Result) {
 		{"create -> all RUNNING", dur(r.AllRunning)},
 		{"ASSIGNED -> RUNNING", dur(r.AllRunning - r.AllAssigned)},
 		{"tasks/s to RUNNING", fmt.Sprintf("%.0f", r.TasksPerSec)},
-		{"leader proposals (service phase)", fmt.Sprint(r.ServiceProposals)},
+		{"proposals, all managers (service phase)", fmt.Sprint(r.ServiceProposals)},
 		{"raft entries applied (service phase)", fmt.Sprint(r.RaftEntries)},
 		{"leader changes", fmt.Sprint(r.LeaderChanges)},
 		{"failed/rejected tasks", fmt.Sprint(r.FailedTasks)},

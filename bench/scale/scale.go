@@ -43,6 +43,10 @@ type Config struct {
 	Logger       *slog.Logger
 	// Progress, if set, gets one line per poll and per phase.
 	Progress func(string)
+	// ServicePhase, if set, is called with true just before CreateService
+	// and with false once every task runs (or the wait fails): main uses it
+	// to profile that phase alone.
+	ServicePhase func(start bool)
 }
 
 func (c *Config) defaults() {
@@ -67,6 +71,9 @@ func (c *Config) defaults() {
 	if c.Progress == nil {
 		c.Progress = func(string) {}
 	}
+	if c.ServicePhase == nil {
+		c.ServicePhase = func(bool) {}
+	}
 }
 
 // Result is what one run measured. Durations of the service phases count
@@ -87,8 +94,8 @@ type Result struct {
 	TasksPerSec float64       `json:"tasks_per_sec"`   // Tasks / AllRunning
 
 	JoinProposals    uint64 `json:"join_proposals"`    // leader's proposals while nodes joined and came up
-	ServiceProposals uint64 `json:"service_proposals"` // leader's proposals from CreateService to all RUNNING
-	RaftEntries      uint64 `json:"raft_entries"`      // entries applied by the leader in that span
+	ServiceProposals uint64 `json:"service_proposals"` // proposals of all managers from CreateService to all RUNNING
+	RaftEntries      uint64 `json:"raft_entries"`      // log entries applied in that span (max over managers)
 	LeaderChanges    int    `json:"leader_changes"`    // during the service phase
 	FailedTasks      int    `json:"failed_tasks"`      // FAILED/REJECTED tasks seen at the end
 	APIRunning       uint64 `json:"api_running"`       // running_tasks from GetService at the end
@@ -245,7 +252,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.JoinProposals = lst.ProposalCount() - p0
 	say(fmt.Sprintf("%d nodes READY in %v (%d proposals for join + sessions)", cfg.Nodes, res.NodesReady.Round(time.Millisecond), res.JoinProposals))
 
-	p1, a1 := lst.ProposalCount(), lst.AppliedIndex()
+	p1, a1 := cl.proposals()
+	cfg.ServicePhase(true)
+	phaseDone := false
+	endPhase := func() {
+		if !phaseDone {
+			phaseDone = true
+			cfg.ServicePhase(false)
+		}
+	}
+	defer endPhase()
 	t0 := time.Now()
 	cr, err := admin.Control.CreateService(ctx, connect.NewRequest(&shoalv1.CreateServiceRequest{Spec: &shoalv1.ServiceSpec{
 		Name: "scale",
@@ -302,11 +318,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, err
 		}
 	}
+	endPhase()
 	res.TasksPerSec = float64(cfg.Tasks) / res.AllRunning.Seconds()
-	if cur == leader {
-		res.ServiceProposals = lst.ProposalCount() - p1
-		res.RaftEntries = lst.AppliedIndex() - a1
-	}
+	p2, a2 := cl.proposals()
+	res.ServiceProposals, res.RaftEntries = p2-p1, a2-a1
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	res.HeapInuse, res.GoSys, res.Goroutines, res.GCCPU = ms.HeapInuse, ms.Sys, runtime.NumGoroutine(), ms.GCCPUFraction

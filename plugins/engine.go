@@ -328,9 +328,16 @@ func classify(ctx context.Context, err error, out *boundedBuffer) error {
 	if errors.As(err, &ce) {
 		return err
 	}
-	detail := err.Error()
+	detail, _, _ := strings.Cut(err.Error(), "\n") // drop wazero's wasm stack trace
 	if out != nil && out.Len() > 0 {
-		detail += "; guest output: " + out.String()
+		guest := out.String()
+		if strings.Contains(guest, "out of memory") {
+			detail = "guest ran out of memory (the instance's memory limit): " + detail
+		}
+		if len(guest) > 512 {
+			guest = guest[:512] + "..."
+		}
+		detail += "; guest output: " + guest
 	}
 	var exit *sys.ExitError
 	if errors.As(err, &exit) {

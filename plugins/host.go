@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/shoal-project/shoal/sdk"
+	"github.com/shoal-project/shoal/sdk/policy/filter"
 )
 
 // Host runs plugins. It is safe for concurrent use; calls are served one at
@@ -111,7 +113,7 @@ func (h *Host) Schedule(ctx context.Context, sha256 string, req *sdk.ScheduleReq
 		case resp.Error != "":
 			err = errorf(ErrPluginFailed, "%s", resp.Error)
 		default:
-			if verr := ValidatePlacement(req, resp); verr != nil {
+			if verr := filter.Validate(req, resp); verr != nil {
 				err = errorf(ErrInvalidAnswer, "%v", verr)
 			}
 		}
@@ -134,7 +136,7 @@ func (h *Host) Allocate(ctx context.Context, sha256 string, req *sdk.AllocateReq
 			err = errorf(ErrPluginFailed, "%s", resp.Error)
 		default:
 			if verr := ValidateAllocation(req, resp); verr != nil {
-				err = errorf(ErrInvalidAnswer, "%v", verr)
+				err = errorf(ErrInvalidAnswer, "%s", strings.TrimPrefix(verr.Error(), ErrInvalidAnswer.Error()+": "))
 			}
 		}
 	}
@@ -186,4 +188,3 @@ func sentinelOf(err error) error {
 	}
 	return codeError(errorCode(err))
 }
-

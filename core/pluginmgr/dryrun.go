@@ -26,22 +26,14 @@ func (m *Manager) DryRun(ctx context.Context, wasm []byte, spec *shoalv1.Service
 		return nil, err
 	}
 	sha := plugins.Digest(wasm)
-	m.mu.Lock()
-	wasLoaded := m.loaded[sha]
-	m.mu.Unlock()
-	if err := m.ensureLoaded(ctx, sha, wasm); err != nil {
+	lctx, cancel := context.WithTimeout(ctx, ProbeLoadTimeout)
+	defer cancel()
+	if err := m.probe.Load(lctx, sha, wasm); err != nil {
 		return nil, err
 	}
-	if !wasLoaded {
-		defer func() {
-			m.host.Unload(context.WithoutCancel(ctx), sha)
-			m.mu.Lock()
-			delete(m.loaded, sha)
-			m.mu.Unlock()
-		}()
-	}
+	defer m.probe.Unload(context.WithoutCancel(ctx), sha)
 	start := time.Now()
-	resp, err := m.host.Schedule(ctx, sha, req)
+	resp, err := m.probe.Schedule(ctx, sha, req)
 	took := time.Since(start)
 	if err != nil {
 		return nil, err

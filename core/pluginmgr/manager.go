@@ -33,7 +33,11 @@ type stat struct {
 // Manager is one manager's view of the cluster's plugins.
 type Manager struct {
 	host *plugins.Host
-	st   *store.Store
+	// probe runs untrusted work — validating a module being installed, dry
+	// runs — in its own sandbox, so a module that loops in its start-up
+	// code or a slow dry run never holds up live scheduling.
+	probe *plugins.Host
+	st    *store.Store
 	log  *slog.Logger
 
 	mu     sync.Mutex
@@ -47,11 +51,29 @@ func New(st *store.Store, cfg plugins.HostConfig, log *slog.Logger) (*Manager, e
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{host: h, st: st, log: log, loaded: map[string]bool{}, stats: map[string]*stat{}}, nil
+	pcfg := cfg
+	if pcfg.CacheDir != "" {
+		pcfg.CacheDir += "-probe"
+	}
+	if pcfg.LoadTimeout == 0 {
+		pcfg.LoadTimeout = ProbeLoadTimeout
+	}
+	probe, err := plugins.NewHost(pcfg, log.With("component", "plugin-probe"))
+	if err != nil {
+		_ = h.Close()
+		return nil, err
+	}
+	return &Manager{host: h, probe: probe, st: st, log: log, loaded: map[string]bool{}, stats: map[string]*stat{}}, nil
 }
 
-// Close stops the host and its sandbox.
-func (m *Manager) Close() error { return m.host.Close() }
+// ProbeLoadTimeout bounds validating a module at install: compiling a
+// large module cold takes about a second here; its start-up code gets the rest.
+const ProbeLoadTimeout = 30 * time.Second
+
+// Close stops the hosts and their sandboxes.
+func (m *Manager) Close() error {
+	return errors.Join(m.host.Close(), m.probe.Close())
+}
 
 // Run keeps every installed module loaded until ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
@@ -287,7 +309,7 @@ func (m *Manager) Validate(ctx context.Context, wasm []byte, kind shoalv1.Plugin
 	if len(wasm) > MaxModuleBytes {
 		return 0, 0, fmt.Errorf("module is %d bytes; the limit is %d", len(wasm), MaxModuleBytes)
 	}
-	info, err := m.host.Validate(ctx, wasm, k)
+	info, err := m.probe.Validate(ctx, wasm, k)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -42,7 +42,7 @@ func plMark(t testing.TB, what string) string {
 	if _, err := rand.Read(b); err != nil {
 		t.Fatalf("random mark: %v", err)
 	}
-	return "shoal-e2e-" + what + "-" + hex.EncodeToString(b)
+	return "e2epipe-" + what + "-" + hex.EncodeToString(b)
 }
 
 // plNewCluster is newCluster plus a cleanup, run after every daemon of the

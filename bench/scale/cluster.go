@@ -84,7 +84,7 @@ func freeAddr() (string, error) {
 
 // startCluster starts managers managers in base: the first with node.Init,
 // the rest with node.Join and the manager token, as 'shoal join' does.
-func startCluster(ctx context.Context, base string, managers int, heartbeat time.Duration, log *slog.Logger) (*cluster, error) {
+func startCluster(ctx context.Context, base string, managers int, heartbeat, tick time.Duration, log *slog.Logger) (*cluster, error) {
 	c := &cluster{}
 	for i := 0; i < managers; i++ {
 		addr, err := freeAddr()
@@ -95,7 +95,7 @@ func startCluster(ctx context.Context, base string, managers int, heartbeat time
 		dir := filepath.Join(base, fmt.Sprintf("m%d", i))
 		cfg := node.Config{
 			DataDir: dir, ListenAddr: addr, Hostname: fmt.Sprintf("manager-%d", i),
-			Backend: "sim", HeartbeatPeriod: heartbeat, Availability: "drain",
+			Backend: "sim", HeartbeatPeriod: heartbeat, TickInterval: tick, Availability: "drain",
 			Logger: log.With("manager", i),
 		}
 		var n *node.Node

@@ -32,6 +32,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Tasks, "tasks", 100000, "replicas of the service")
 	fs.StringVar(&cfg.Dir, "dir", "", "base dir for the managers' data (default: a temp dir, removed)")
 	fs.DurationVar(&cfg.HeartbeatPeriod, "heartbeat", 5*time.Second, "cluster heartbeat period")
+	fs.DurationVar(&cfg.TickInterval, "tick", 0, "managers' Raft tick interval, election after 10 ticks (0: core/raft default, 100ms)")
 	fs.DurationVar(&cfg.MaxStartLatency, "start-latency", 50*time.Millisecond, "sim start latency spread over [0, this] across nodes")
 	fs.IntVar(&cfg.JoinConcurrency, "join-concurrency", 32, "nodes joining at once")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "give up waiting for RUNNING after this")
@@ -110,6 +111,7 @@ func printTable(w io.Writer, r Result) {
 		{"proposals (join + sessions)", fmt.Sprint(r.JoinProposals)},
 		{"CreateService call", dur(r.CreateCall)},
 		{"create -> all tasks created", dur(r.AllCreated)},
+		{"create -> all allocated (PENDING+)", dur(r.AllPending)},
 		{"create -> all ASSIGNED", dur(r.AllAssigned)},
 		{"create -> all RUNNING", dur(r.AllRunning)},
 		{"ASSIGNED -> RUNNING", dur(r.AllRunning - r.AllAssigned)},

@@ -32,6 +32,9 @@ type Config struct {
 	Dir string
 	// HeartbeatPeriod is the cluster's agent heartbeat (default 5s).
 	HeartbeatPeriod time.Duration
+	// TickInterval is the managers' Raft tick (election after 10 ticks);
+	// 0 keeps core/raft's default.
+	TickInterval time.Duration
 	// MaxStartLatency spreads the sim backends' start latency over [0, max].
 	MaxStartLatency time.Duration
 	// JoinConcurrency is how many nodes join at once (default 32).
@@ -89,6 +92,7 @@ type Result struct {
 
 	CreateCall  time.Duration `json:"create_call_ns"`  // CreateService round trip
 	AllCreated  time.Duration `json:"all_created_ns"`  // every task in the store
+	AllPending  time.Duration `json:"all_pending_ns"`  // every task allocated: PENDING or later
 	AllAssigned time.Duration `json:"all_assigned_ns"` // every task ASSIGNED or later
 	AllRunning  time.Duration `json:"all_running_ns"`  // every task RUNNING
 	TasksPerSec float64       `json:"tasks_per_sec"`   // Tasks / AllRunning
@@ -112,7 +116,7 @@ type Result struct {
 
 // counts is one poll of the leader's task table.
 type counts struct {
-	total, assigned, running, failed int
+	total, pending, assigned, running, failed int
 }
 
 var assignedOrLater = []shoalv1.TaskState{
@@ -130,6 +134,9 @@ func countTasks(st *store.Store, serviceID string) (counts, error) {
 	err := st.View(func(tx store.ReadTx) error {
 		var err error
 		if c.total, err = tx.Count(store.KindTask, store.ByService(serviceID)); err != nil {
+			return err
+		}
+		if c.pending, err = tx.Count(store.KindTask, store.ByTaskState(shoalv1.TaskState_TASK_STATE_PENDING)); err != nil {
 			return err
 		}
 		for _, s := range assignedOrLater {
@@ -187,7 +194,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	say := cfg.Progress
 	start := time.Now()
 
-	cl, err := startCluster(ctx, base, cfg.Managers, cfg.HeartbeatPeriod, cfg.Logger)
+	cl, err := startCluster(ctx, base, cfg.Managers, cfg.HeartbeatPeriod, cfg.TickInterval, cfg.Logger)
 	if err != nil {
 		return res, err
 	}
@@ -297,12 +304,16 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			res.AllCreated = el
 			say(fmt.Sprintf("all %d tasks created at %v", cfg.Tasks, el.Round(time.Millisecond)))
 		}
+		if res.AllPending == 0 && c.pending+c.assigned >= cfg.Tasks {
+			res.AllPending = el
+			say(fmt.Sprintf("all tasks allocated (PENDING or later) at %v", el.Round(time.Millisecond)))
+		}
 		if res.AllAssigned == 0 && c.assigned >= cfg.Tasks {
 			res.AllAssigned = el
 			say(fmt.Sprintf("all tasks assigned at %v", el.Round(time.Millisecond)))
 		}
 		if c != last {
-			say(fmt.Sprintf("t=%6.1fs created=%d assigned+=%d running=%d failed=%d", el.Seconds(), c.total, c.assigned, c.running, c.failed))
+			say(fmt.Sprintf("t=%6.1fs created=%d pending=%d assigned+=%d running=%d failed=%d", el.Seconds(), c.total, c.pending, c.assigned, c.running, c.failed))
 			last = c
 		}
 		if c.running >= cfg.Tasks {

@@ -34,6 +34,34 @@ type Agent struct {
 	// subscriptions and forgetWorker look at it.
 	mu      sync.Mutex
 	workers map[string]*worker
+
+	// managers is the list the agent tries, learned from sessions.
+	mgrMu    sync.Mutex
+	managers []string
+}
+
+// managerAt returns the i-th known manager address (round robin).
+func (a *Agent) managerAt(i int) string {
+	a.mgrMu.Lock()
+	defer a.mgrMu.Unlock()
+	return a.managers[i%len(a.managers)]
+}
+
+// learnManagers replaces the known managers with the list a session sent,
+// so the agent can fail over to managers that joined after it did.
+func (a *Agent) learnManagers(addrs []string) {
+	if len(addrs) == 0 {
+		return
+	}
+	a.mgrMu.Lock()
+	changed := !slices.Equal(a.managers, addrs)
+	if changed {
+		a.managers = append([]string(nil), addrs...)
+	}
+	a.mgrMu.Unlock()
+	if changed && a.cfg.OnManagers != nil {
+		a.cfg.OnManagers(append([]string(nil), addrs...))
+	}
 }
 
 // New returns an agent. It does not connect until Run.
@@ -41,7 +69,7 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID)}, nil
+	return &Agent{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), managers: append([]string(nil), cfg.Managers...)}, nil
 }
 
 // Run connects to the managers and runs the node's tasks until ctx ends.

@@ -51,8 +51,12 @@ func RealClock() Clock { return realClock{} }
 type Config struct {
 	// NodeID is this node's ID (the one in its certificate).
 	NodeID string
-	// Managers are the addresses of the managers to open a session with.
+	// Managers are the addresses of the managers to open a session with
+	// first; sessions then tell the agent the current list.
 	Managers []string
+	// OnManagers, if set, is called with the manager list whenever a
+	// session reports a changed one (the node persists it for restarts).
+	OnManagers func([]string)
 	// Client returns a dispatcher client for a manager address (the caller
 	// sets up mTLS). It is called once per connection attempt.
 	Client func(addr string) shoalv1connect.DispatcherServiceClient

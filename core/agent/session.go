@@ -41,7 +41,7 @@ func (a *Agent) connectLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		addr := redirect
 		if addr == "" {
-			addr = a.cfg.Managers[next%len(a.cfg.Managers)]
+			addr = a.managerAt(next)
 			next++
 		}
 		redirect = ""
@@ -92,6 +92,7 @@ func (a *Agent) runSession(ctx context.Context, addr string) (bool, string, erro
 		return false, "", err
 	}
 	first := stream.Msg()
+	a.learnManagers(first.GetManagers())
 	if first.GetLeaderAddr() != "" {
 		return false, first.GetLeaderAddr(), nil
 	}
@@ -199,6 +200,7 @@ func (a *Agent) sessionMessages(ctx context.Context, stream *connect.ServerStrea
 		}
 	}()
 	for stream.Receive() {
+		a.learnManagers(stream.Msg().GetManagers())
 		for _, sub := range stream.Msg().GetLogSubscriptions() {
 			if sub.GetClose() {
 				if c := subs[sub.GetId()]; c != nil {

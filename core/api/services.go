@@ -267,9 +267,14 @@ func (s *Server) ServiceLogs(ctx context.Context, req *connect.Request[shoalv1.S
 	if len(nodeTasks) == 0 {
 		return nil
 	}
+	// 0 (unset) means all lines, as in docker; any other negative value
+	// asks for none (new lines only, with follow).
 	tail := req.Msg.GetTail()
-	if tail == 0 {
+	switch {
+	case tail == 0:
 		tail = -1
+	case tail < -1:
+		tail = 0
 	}
 	lines, err := s.logs.SubscribeLogs(ctx, nodeTasks, req.Msg.GetFollow(), tail)
 	if err != nil {

@@ -89,6 +89,7 @@ func (n *Node) restartAgent() error {
 		Description: n.cfg.description(n.st.Backend),
 		Version:     Version,
 		Logger:      n.log.With("component", "agent"),
+		OnManagers:  n.rememberManagers,
 	})
 	if err != nil {
 		_ = backend.Close()
@@ -112,4 +113,15 @@ func (n *Node) openBackend() (runtime.Backend, error) {
 	ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
 	defer cancel()
 	return newBackend(ctx, n.cfg, n.st.NodeID, n.st.Backend)
+}
+
+// rememberManagers records the managers a session reported, so a restarted
+// node (and a worker whose first manager died) can reach the others.
+func (n *Node) rememberManagers(addrs []string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.st.Managers = addrs
+	if err := n.st.save(n.cfg.DataDir); err != nil {
+		n.log.Warn("save the manager list", "err", err)
+	}
 }

@@ -159,7 +159,7 @@ func Init(ctx context.Context, cfg Config) (*Node, error) {
 		cleanPartial(cfg.DataDir)
 		return nil, err
 	}
-	if err := st.save(cfg.DataDir); err != nil {
+	if err := n.saveState(); err != nil {
 		n.Stop()
 		return nil, err
 	}
@@ -275,7 +275,7 @@ func Join(ctx context.Context, cfg Config, token, addr string) (*Node, error) {
 		cleanPartial(cfg.DataDir)
 		return nil, err
 	}
-	if err := st.save(cfg.DataDir); err != nil {
+	if err := n.saveState(); err != nil {
 		n.Stop()
 		return nil, err
 	}
@@ -396,4 +396,10 @@ func cleanPartial(dataDir string) {
 	for _, d := range []string{"certs", "admin", "raft", "agent", "process", "containerd", stateFile} {
 		_ = os.RemoveAll(filepath.Join(dataDir, d))
 	}
+}
+
+func (n *Node) saveState() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.st.save(n.cfg.DataDir)
 }

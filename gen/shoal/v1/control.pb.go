@@ -1458,7 +1458,8 @@ type ServiceLogsRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Service string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
 	Follow  bool                   `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
-	// tail -1 means all lines.
+	// tail is the number of lines from the end of each task's log; 0 or -1
+	// mean all lines, any other negative value none (with follow: new lines only).
 	Tail          int64 `protobuf:"varint,3,opt,name=tail,proto3" json:"tail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -99,6 +99,13 @@ func startProc(t testing.TB, logDir, name string, args ...string) *proc {
 	p.start(args...)
 	t.Cleanup(func() {
 		p.kill()
+		// Process tasks run under shims in their own sessions: a killed
+		// daemon leaves them running. Reap those of this node's data dir.
+		for i, a := range args {
+			if a == "--data-dir" && i+1 < len(args) {
+				plReap(t, args[i+1], nil)
+			}
+		}
 		if t.Failed() {
 			t.Logf("---- log tail of %s (%s) ----\n%s", name, p.logPath, tail(p.logPath, 40))
 		}

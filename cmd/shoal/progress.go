@@ -55,6 +55,10 @@ type slotView struct {
 type convergence struct {
 	desired, running int
 	slots            []slotView
+	// gaveUp counts slots whose restart policy is exhausted: their last
+	// task ended and the orchestrator will not start another.
+	gaveUp  int
+	lastErr string
 }
 
 func observe(ctx context.Context, cl *client.Client, svcRef string) (*shoalv1.Service, convergence, error) {
@@ -69,19 +73,31 @@ func observe(ctx context.Context, cl *client.Client, svcRef string) (*shoalv1.Se
 	}
 	// Per slot (or node, for global services) the newest task meant to run.
 	newest := map[string]*shoalv1.Task{}
+	finished := map[string]*shoalv1.Task{}
 	for _, t := range tr.Msg.GetTasks() {
-		if t.GetDesiredState() != shoalv1.TaskState_TASK_STATE_RUNNING {
-			continue
-		}
 		key := fmt.Sprint(t.GetSlot())
 		if svc.GetSpec().GetGlobal() != nil {
 			key = t.GetNodeId()
+		}
+		if t.GetDesiredState() == shoalv1.TaskState_TASK_STATE_COMPLETE && t.GetSpecVersion() == svc.GetSpecVersion() {
+			finished[key] = t
+		}
+		if t.GetDesiredState() != shoalv1.TaskState_TASK_STATE_RUNNING {
+			continue
 		}
 		if cur, ok := newest[key]; !ok || t.GetMeta().GetCreatedAt().AsTime().After(cur.GetMeta().GetCreatedAt().AsTime()) {
 			newest[key] = t
 		}
 	}
 	var c convergence
+	for k, t := range finished {
+		if _, live := newest[k]; !live && t.GetStatus().GetState() >= shoalv1.TaskState_TASK_STATE_COMPLETE {
+			c.gaveUp++
+			if e := t.GetStatus().GetErr(); e != "" {
+				c.lastErr = e
+			}
+		}
+	}
 	if r := svc.GetSpec().GetReplicated(); r != nil {
 		c.desired = int(r.GetReplicas())
 	} else {
@@ -111,6 +127,7 @@ func waitConverged(ctx context.Context, cl *client.Client, svcRef string, out io
 	if f, ok := out.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	const verify = 2 * time.Second
@@ -135,6 +152,9 @@ func waitConverged(ctx context.Context, cl *client.Client, svcRef string, out io
 				}
 				lines = append(lines, line)
 			}
+		}
+		if c.gaveUp > 0 && c.running+c.gaveUp >= c.desired {
+			return fmt.Errorf("service %s will not converge: %d task(s) ended and their restart policy allows no more attempts (last error: %s); see 'shoal service ps %s'", svcRef, c.gaveUp, orDefault(c.lastErr, "none"), svcRef)
 		}
 		converged := c.running == c.desired
 		if converged {
@@ -176,6 +196,9 @@ func waitConverged(ctx context.Context, cl *client.Client, svcRef string, out io
 		}
 		select {
 		case <-ctx.Done():
+			if parent.Err() != nil {
+				return fmt.Errorf("stopped waiting; the service keeps converging in the background (see 'shoal service ps %s')", svcRef)
+			}
 			return fmt.Errorf("service %s did not converge within %s: %d of %d tasks running (see 'shoal service ps %s')", svcRef, timeout, c.running, c.desired, svcRef)
 		case <-time.After(250 * time.Millisecond):
 		}

@@ -61,7 +61,7 @@ func newServiceCreateCmd() *cobra.Command {
 		if w.detach {
 			return nil
 		}
-		return waitConverged(cmd.Context(), cl, res.Msg.GetService().GetId(), cmd.OutOrStdout(), w.timeout)
+		return waitConverged(cmd.Context(), cl, res.Msg.GetService().GetSpec().GetName(), cmd.OutOrStdout(), w.timeout)
 	}
 	return c
 }
@@ -314,7 +314,7 @@ func newServiceScaleCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s scaled to %d\n", t.ref, t.n)
 			if !w.detach {
-				if err := waitConverged(cmd.Context(), cl, svc.GetId(), cmd.OutOrStdout(), w.timeout); err != nil {
+				if err := waitConverged(cmd.Context(), cl, svc.GetSpec().GetName(), cmd.OutOrStdout(), w.timeout); err != nil {
 					return err
 				}
 			}
@@ -462,7 +462,7 @@ func newServiceUpdateCmd() *cobra.Command {
 		if w.detach {
 			return nil
 		}
-		return waitConverged(cmd.Context(), cl, svc.GetId(), cmd.OutOrStdout(), w.timeout)
+		return waitConverged(cmd.Context(), cl, svc.GetSpec().GetName(), cmd.OutOrStdout(), w.timeout)
 	}
 	return c
 }

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served on -pprof only
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"text/tabwriter"
 	"time"
@@ -42,8 +45,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "log warnings and errors of managers and agents to stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the service phase (CreateService to all RUNNING) to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile at the end to this file")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof on this loopback address (e.g. 127.0.0.1:6060) during the run")
+	mutexFraction := fs.Int("mutexprofile-fraction", 0, "runtime.SetMutexProfileFraction rate for -pprof (0: off)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *pprofAddr != "" {
+		runtime.SetMutexProfileFraction(*mutexFraction)
+		srv := &http.Server{Addr: *pprofAddr, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.ListenAndServe() }()
+		defer srv.Close()
 	}
 	if *verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

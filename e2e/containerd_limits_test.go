@@ -65,17 +65,30 @@ func TestContainerdLimits(t *testing.T) {
 			if err != nil {
 				return err
 			}
+			// The replacement fails its checks too, in turn: it counts once it has run
+			// (RUNNING now, or FAILED for being unhealthy).
+			unhealthy := func(task *shoalv1.Task) bool {
+				return task.GetStatus().GetState() == shoalv1.TaskState_TASK_STATE_FAILED &&
+					strings.Contains(strings.ToLower(task.GetStatus().GetErr()), "unhealthy")
+			}
 			failed, repl = nil, nil
 			for _, task := range ts {
-				switch {
-				case task.GetStatus().GetState() == shoalv1.TaskState_TASK_STATE_FAILED && failed == nil:
+				if unhealthy(task) && (failed == nil || task.GetMeta().GetCreatedAt().AsTime().Before(failed.GetMeta().GetCreatedAt().AsTime())) {
 					failed = task
-				case wantRunning(task) && isRunning(task):
+				}
+			}
+			if failed == nil {
+				return errors.New("no task failed its health check yet")
+			}
+			for _, task := range ts {
+				if task.GetId() != failed.GetId() && task.GetSlot() == failed.GetSlot() &&
+					task.GetMeta().GetCreatedAt().AsTime().After(failed.GetMeta().GetCreatedAt().AsTime()) &&
+					(isRunning(task) || unhealthy(task)) {
 					repl = task
 				}
 			}
-			if failed == nil || repl == nil || repl.GetId() == failed.GetId() {
-				return errors.New("no failed task with a running replacement yet")
+			if repl == nil {
+				return fmt.Errorf("task %s failed its health check; no replacement has run yet", failed.GetId())
 			}
 			return nil
 		})
@@ -96,7 +109,7 @@ func TestContainerdLimits(t *testing.T) {
 			}
 			return nil
 		})
-		t.Logf("the unhealthy task's container stopped %s after its replacement ran", d.Round(time.Millisecond))
+		t.Logf("the unhealthy task's container stopped %s after its replacement was seen", d.Round(time.Millisecond))
 		cc.mustCLI("service", "rm", "sick")
 		d = eventually(t, waitTimeout, "nothing of sick left", func() error { return cc.leftovers(m) })
 		t.Logf("sick: nothing left %s after service rm", d.Round(time.Millisecond))

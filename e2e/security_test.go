@@ -149,7 +149,16 @@ func TestSecurity(t *testing.T) {
 	}
 	foreign.RootCAs = worker.Root.Pool()
 	forced := foreign.Clone()
-	cert := forced.Certificates[0]
+	var cert tls.Certificate
+	if len(forced.Certificates) > 0 {
+		cert = forced.Certificates[0]
+	} else {
+		c, err := forced.GetClientCertificate(&tls.CertificateRequestInfo{})
+		if err != nil || c == nil {
+			t.Fatalf("admin TLS config presents no certificate: %v", err)
+		}
+		cert = *c
+	}
 	forced.Certificates = nil
 	forced.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
 	if err := rawHandshake(m1.addr, forced); err == nil || !strings.Contains(err.Error(), "tls") {

@@ -35,7 +35,7 @@ func addDaemonFlags(c *cobra.Command, f *daemonFlags, withAddrs bool) {
 	}
 	fl.StringVar(&f.hostname, "hostname", "", "node hostname (default: the machine's)")
 	fl.StringVar(&f.backend, "backend", "", "runtime backend: process, containerd or sim (default: the one recorded at init/join, else process)")
-	fl.StringVar(&f.containerdAddress, "containerd-address", "/run/containerd/containerd.sock", "containerd socket, with --backend containerd")
+	fl.StringVar(&f.containerdAddress, "containerd-address", "", "containerd socket, with --backend containerd (default /run/containerd/containerd.sock, or the one recorded at init/join)")
 	fl.StringArrayVar(&f.insecureRegistry, "insecure-registry", nil, "registry host:port that may be reached over plain HTTP (repeatable)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.DurationVar(&f.tick, "raft-tick", 0, "Raft tick interval (default 100ms; election after 10 ticks)")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoal-project/shoal/core/node"
 	"github.com/shoal-project/shoal/runtime/containerd"
 )
 
@@ -36,12 +37,15 @@ func newImageLoadCmd() *cobra.Command {
 			"Prints the names of the imported images.",
 		Args: cobra.ExactArgs(1),
 	}
-	addr := c.Flags().String("containerd-address", "/run/containerd/containerd.sock", "containerd socket")
+	addr := c.Flags().String("containerd-address", "", "containerd socket (default: the node's, recorded at init/join, else /run/containerd/containerd.sock)")
 	timeout := c.Flags().Duration("timeout", 10*time.Minute, "give up after this long")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		nodeID, backend, err := localNode(gf.dataDir)
+		nodeID, backend, recorded, err := localNode(gf.dataDir)
 		if err != nil {
 			return err
+		}
+		if *addr == "" {
+			*addr = orDefault(recorded, node.DefaultContainerdAddress)
 		}
 		if backend != "" && backend != "containerd" {
 			fmt.Fprintf(cmd.ErrOrStderr(), "warning: node %s runs the %s backend; the image is only used by the containerd backend\n", nodeID, backend)
@@ -78,22 +82,23 @@ func newImageLoadCmd() *cobra.Command {
 }
 
 // localNode reads the node ID and recorded backend from the data dir's node.json.
-func localNode(dir string) (id, backend string, err error) {
+func localNode(dir string) (id, backend, containerdAddr string, err error) {
 	b, err := os.ReadFile(filepath.Join(dir, "node.json"))
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", "", fmt.Errorf("no node in data dir %s: create one with 'shoal init' or 'shoal join', or pass --data-dir", dir)
+		return "", "", "", fmt.Errorf("no node in data dir %s: create one with 'shoal init' or 'shoal join', or pass --data-dir", dir)
 	}
 	if err != nil {
-		return "", "", fmt.Errorf("read node state: %w", err)
+		return "", "", "", fmt.Errorf("read node state: %w", err)
 	}
 	var st struct {
-		NodeID  string `json:"node_id"`
-		Backend string `json:"backend"`
+		NodeID     string `json:"node_id"`
+		Backend    string `json:"backend"`
+		Containerd string `json:"containerd_address"`
 	}
 	if err := json.Unmarshal(b, &st); err != nil || st.NodeID == "" {
-		return "", "", fmt.Errorf("%s does not name a node (%v)", filepath.Join(dir, "node.json"), err)
+		return "", "", "", fmt.Errorf("%s does not name a node (%v)", filepath.Join(dir, "node.json"), err)
 	}
-	return st.NodeID, st.Backend, nil
+	return st.NodeID, st.Backend, st.Containerd, nil
 }
 
 // archiveFile is the archive being read, with its first tar header already checked.

@@ -18,6 +18,9 @@ import (
 	"github.com/shoal-project/shoal/runtime/sim"
 )
 
+// DefaultContainerdAddress is containerd's usual socket.
+const DefaultContainerdAddress = "/run/containerd/containerd.sock"
+
 // newBackend opens the node's runtime backend.
 func newBackend(ctx context.Context, cfg Config, nodeID, name string) (runtime.Backend, error) {
 	log := cfg.Logger.With("component", "runtime", "backend", name)
@@ -27,12 +30,12 @@ func newBackend(ctx context.Context, cfg Config, nodeID, name string) (runtime.B
 	case "sim":
 		return sim.New(sim.Config{StartLatency: 50 * time.Millisecond, Logger: log})
 	case "containerd":
-		ns := "shoal-" + nodeID
-		if len(ns) > 40 {
-			ns = ns[:40]
+		addr := cfg.ContainerdAddress
+		if addr == "" {
+			addr = DefaultContainerdAddress
 		}
 		return containerd.New(ctx, containerd.Config{
-			Address: cfg.ContainerdAddress, Namespace: ns,
+			Address: addr, Namespace: containerd.NodeNamespace(nodeID),
 			StateDir: filepath.Join(cfg.DataDir, "containerd"), InsecureRegistries: cfg.InsecureRegistries,
 		}, log)
 	}

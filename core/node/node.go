@@ -153,7 +153,7 @@ func Init(ctx context.Context, cfg Config) (*Node, error) {
 	if err := writeAdminCert(cfg.DataDir, root, clusterID); err != nil {
 		return nil, err
 	}
-	st := &state{NodeID: nodeID, ClusterID: clusterID, Role: string(ca.RoleManager), ListenAddr: cfg.ListenAddr, AdvertiseAddr: adv, Managers: []string{adv}, Backend: backendOr(cfg.Backend), Hostname: cfg.Hostname}
+	st := &state{NodeID: nodeID, ClusterID: clusterID, Role: string(ca.RoleManager), ListenAddr: cfg.ListenAddr, AdvertiseAddr: adv, Managers: []string{adv}, Backend: backendOr(cfg.Backend), Hostname: cfg.Hostname, ContainerdAddress: cfg.ContainerdAddress, InsecureRegistries: cfg.InsecureRegistries}
 	n, err := start(ctx, cfg, st, &manager.Bootstrap{Root: root, Spec: initialSpec(cfg)}, nil)
 	if err != nil {
 		cleanPartial(cfg.DataDir)
@@ -265,7 +265,7 @@ func Join(ctx context.Context, cfg Config, token, addr string) (*Node, error) {
 	if err := ca.SaveNodeTLS(certDir(cfg.DataDir), res.Msg.GetCertificate(), keyPEM, res.Msg.GetRootCertificate()); err != nil {
 		return nil, err
 	}
-	st := &state{NodeID: res.Msg.GetNodeId(), ClusterID: res.Msg.GetClusterId(), Role: string(role), ListenAddr: cfg.ListenAddr, AdvertiseAddr: adv, Managers: []string{addr}, Backend: backendOr(cfg.Backend), Hostname: cfg.Hostname}
+	st := &state{NodeID: res.Msg.GetNodeId(), ClusterID: res.Msg.GetClusterId(), Role: string(role), ListenAddr: cfg.ListenAddr, AdvertiseAddr: adv, Managers: []string{addr}, Backend: backendOr(cfg.Backend), Hostname: cfg.Hostname, ContainerdAddress: cfg.ContainerdAddress, InsecureRegistries: cfg.InsecureRegistries}
 	var join *manager.JoinTarget
 	if role == ca.RoleManager {
 		join = &manager.JoinTarget{Addr: addr}
@@ -300,6 +300,13 @@ func Run(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Backend != "" {
 		st.Backend = cfg.Backend
 	}
+	if cfg.ContainerdAddress != "" {
+		st.ContainerdAddress = cfg.ContainerdAddress
+	}
+	if len(cfg.InsecureRegistries) > 0 {
+		st.InsecureRegistries = cfg.InsecureRegistries
+	}
+	cfg.ContainerdAddress, cfg.InsecureRegistries = st.ContainerdAddress, st.InsecureRegistries
 	return start(ctx, cfg, st, nil, nil)
 }
 

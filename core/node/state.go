@@ -24,6 +24,9 @@ type state struct {
 	Managers      []string `json:"managers"`
 	Backend       string   `json:"backend"`
 	Hostname      string   `json:"hostname"`
+	// Backend settings, so 'shoal run' needs no flags.
+	ContainerdAddress  string   `json:"containerd_address,omitempty"`
+	InsecureRegistries []string `json:"insecure_registries,omitempty"`
 }
 
 func loadState(dir string) (*state, error) {

@@ -23,10 +23,10 @@ var errRaftNotStarted = errors.New("raft is not started yet")
 type raftNodeRef struct{ m *Manager }
 
 func (r raftNodeRef) node() (*raft.Node, error) {
-	if r.m.raft == nil {
+	if r.m.rn() == nil {
 		return nil, connect.NewError(connect.CodeUnavailable, errRaftNotStarted)
 	}
-	return r.m.raft, nil
+	return r.m.rn(), nil
 }
 
 func (r raftNodeRef) Step(ctx context.Context, msg *pb.Message) error {
@@ -54,29 +54,29 @@ func (r raftNodeRef) RemoveMember(ctx context.Context, id uint64) error {
 }
 
 func (r raftNodeRef) Members() []raft.Member {
-	if r.m.raft == nil {
+	if r.m.rn() == nil {
 		return nil
 	}
-	return r.m.raft.Members()
+	return r.m.rn().Members()
 }
 
 func (r raftNodeRef) Leader() (uint64, string) {
-	if r.m.raft == nil {
+	if r.m.rn() == nil {
 		return 0, ""
 	}
-	return r.m.raft.Leader()
+	return r.m.rn().Leader()
 }
 
 // leaderRef tells the forwarder where the leader is.
 type leaderRef struct{ m *Manager }
 
-func (l leaderRef) IsLeader() bool { return l.m.raft != nil && l.m.raft.IsLeader() }
+func (l leaderRef) IsLeader() bool { return l.m.rn() != nil && l.m.rn().IsLeader() }
 
 func (l leaderRef) LeaderAddr() string {
-	if l.m.raft == nil {
+	if l.m.rn() == nil {
 		return ""
 	}
-	_, addr := l.m.raft.Leader()
+	_, addr := l.m.rn().Leader()
 	return addr
 }
 
@@ -84,36 +84,36 @@ func (l leaderRef) LeaderAddr() string {
 type raftCluster struct{ m *Manager }
 
 func (c raftCluster) ReadBarrier(ctx context.Context) error {
-	if c.m.raft == nil {
+	if c.m.rn() == nil {
 		return raft.ErrNotLeader
 	}
-	return c.m.raft.ReadBarrier(ctx)
+	return c.m.rn().ReadBarrier(ctx)
 }
 
 func (c raftCluster) Members() []api.Member {
-	if c.m.raft == nil {
+	if c.m.rn() == nil {
 		return nil
 	}
-	leader, _ := c.m.raft.Leader()
+	leader, _ := c.m.rn().Leader()
 	var out []api.Member
-	for _, mb := range c.m.raft.Members() {
+	for _, mb := range c.m.rn().Members() {
 		out = append(out, api.Member{RaftID: mb.RaftID, NodeID: mb.NodeID, Addr: mb.Addr, Reachable: mb.Reachable, Leader: mb.RaftID == leader})
 	}
 	return out
 }
 
 func (c raftCluster) RemoveMember(ctx context.Context, id uint64) error {
-	if c.m.raft == nil {
+	if c.m.rn() == nil {
 		return raft.ErrNotLeader
 	}
-	return c.m.raft.RemoveMember(ctx, id)
+	return c.m.rn().RemoveMember(ctx, id)
 }
 
 func (c raftCluster) Status() (uint64, uint64) {
-	if c.m.raft == nil {
+	if c.m.rn() == nil {
 		return 0, 0
 	}
-	st := c.m.raft.Status()
+	st := c.m.rn().Status()
 	return st.Term, st.Applied
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -80,10 +81,11 @@ type Manager struct {
 	cfg   Config
 	log   *slog.Logger
 	store *store.Store
-	raft  *raft.Node
-	tr    *transport.Transport
-	srv   *servers
-	api   *api.Server
+	// raftPtr is set once Raft starts; peers may call in before that.
+	raftPtr atomic.Pointer[raft.Node]
+	tr      *transport.Transport
+	srv     *servers
+	api     *api.Server
 
 	disp    *dispatchers
 	logs    api.LogSource
@@ -119,10 +121,10 @@ func New(cfg Config) (*Manager, error) {
 type proposer struct{ m *Manager }
 
 func (p proposer) Propose(ctx context.Context, payload []byte) error {
-	if p.m.raft == nil {
+	if p.m.rn() == nil {
 		return raft.ErrNotLeader
 	}
-	return p.m.raft.Propose(ctx, payload)
+	return p.m.rn().Propose(ctx, payload)
 }
 
 func (m *Manager) raftClient(addr string) shoalv1connect.RaftServiceClient {
@@ -190,7 +192,7 @@ func (m *Manager) Start(ctx context.Context) error {
 		srv.close(ctx)
 		return fmt.Errorf("raft: %w", err)
 	}
-	m.raft = rn
+	m.raftPtr.Store(rn)
 	m.wg.Add(1)
 	go m.leadershipLoop()
 	if cfg.Bootstrap != nil {
@@ -345,8 +347,8 @@ func availability(s string) shoalv1.NodeAvailability {
 // stops them when it does not.
 func (m *Manager) leadershipLoop() {
 	defer m.wg.Done()
-	ch := m.raft.LeaderChanges()
-	lead := m.raft.IsLeader()
+	ch := m.rn().LeaderChanges()
+	lead := m.rn().IsLeader()
 	if lead {
 		m.becomeLeader()
 	}
@@ -355,7 +357,7 @@ func (m *Manager) leadershipLoop() {
 		case <-m.stopped:
 			m.stopLeading()
 			return
-		case <-m.raft.Done():
+		case <-m.rn().Done():
 			m.stopLeading()
 			return
 		case l, ok := <-ch:
@@ -416,8 +418,8 @@ func (m *Manager) Stop() {
 			m.srv.close(context.Background())
 		}
 		m.wg.Wait()
-		if m.raft != nil {
-			_ = m.raft.Stop()
+		if m.rn() != nil {
+			_ = m.rn().Stop()
 		}
 		if m.tr != nil {
 			m.tr.Stop()
@@ -443,8 +445,11 @@ func (m *Manager) Addr() string { return m.srv.addr() }
 // Store is the manager's replicated store (read-only use outside).
 func (m *Manager) Store() *store.Store { return m.store }
 
+// rn is the Raft node, nil until it starts.
+func (m *Manager) rn() *raft.Node { return m.raftPtr.Load() }
+
 // Raft is the manager's Raft node.
-func (m *Manager) Raft() *raft.Node { return m.raft }
+func (m *Manager) Raft() *raft.Node { return m.rn() }
 
 // Removed is closed when this manager was removed from the Raft group.
-func (m *Manager) Removed() <-chan struct{} { return m.raft.Removed() }
+func (m *Manager) Removed() <-chan struct{} { return m.rn().Removed() }

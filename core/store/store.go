@@ -187,11 +187,14 @@ func (s *Store) propose(ctx context.Context, ov *overlay) error {
 // One b.Update is never split across proposals, so a proposal may exceed
 // the byte estimate by the size of its last b.Update. If fn returns an error,
 // changes not yet proposed are dropped (earlier proposals stay committed).
-// Batch holds the update lock for its whole duration.
+//
+// The update lock is held from the first b.Update of a proposal until that
+// proposal is applied, and released between proposals, so other writers (a
+// dispatcher flushing task status, say) get their turn during a long batch
+// instead of waiting for all of it.
 func (s *Store) Batch(ctx context.Context, fn func(*Batch) error) error {
-	s.updateMu.Lock()
-	defer s.updateMu.Unlock()
-	b := &Batch{s: s, ctx: ctx, pending: newOverlay(lockedReader{s})}
+	b := &Batch{s: s, ctx: ctx}
+	defer b.unlock()
 	err := fn(b)
 	b.done = true
 	if err != nil {
@@ -200,6 +203,9 @@ func (s *Store) Batch(ctx context.Context, fn func(*Batch) error) error {
 	if b.err != nil {
 		return b.err
 	}
+	if b.pending == nil {
+		return nil
+	}
 	return b.flush()
 }
 
@@ -207,9 +213,23 @@ func (s *Store) Batch(ctx context.Context, fn func(*Batch) error) error {
 type Batch struct {
 	s       *Store
 	ctx     context.Context
-	pending *overlay
+	pending *overlay // nil while the batch does not hold the update lock
 	err     error
 	done    bool
+}
+
+func (b *Batch) lock() {
+	if b.pending == nil {
+		b.s.updateMu.Lock()
+		b.pending = newOverlay(lockedReader{b.s})
+	}
+}
+
+func (b *Batch) unlock() {
+	if b.pending != nil {
+		b.pending = nil
+		b.s.updateMu.Unlock()
+	}
 }
 
 // Update runs fn in a transaction on top of the batch's pending changes. If fn
@@ -222,6 +242,7 @@ func (b *Batch) Update(fn func(Tx) error) error {
 	if b.err != nil {
 		return b.err
 	}
+	b.lock()
 	child := newOverlay(b.pending)
 	t := newWriteTx(child, b.s.now)
 	err := fn(t)
@@ -239,8 +260,10 @@ func (b *Batch) Update(fn func(Tx) error) error {
 	return nil
 }
 
+// flush proposes the pending changes and releases the update lock.
 func (b *Batch) flush() error {
 	ov := b.pending
-	b.pending = newOverlay(lockedReader{b.s})
-	return b.s.propose(b.ctx, ov)
+	err := b.s.propose(b.ctx, ov)
+	b.unlock()
+	return err
 }

@@ -3,11 +3,22 @@
 # and two workers — then runs a demo service and shows it converge, scale
 # and list its tasks. The cluster keeps running until you press Ctrl-C.
 #
-#   SHOAL_DEMO_BACKEND=containerd ./scripts/demo.sh   # real containers (needs
-#       containerd: ./scripts/install-deps.sh && ./scripts/ci-services.sh)
+# With containerd installed and run as root, the workers run real busybox
+# containers (the script starts containerd and a registry on loopback with
+# ./scripts/ci-services.sh). Without it they run plain processes; get
+# containerd with `sudo ./scripts/install-deps.sh`. Force one with
+#   SHOAL_DEMO_BACKEND=process|containerd ./scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BACKEND="${SHOAL_DEMO_BACKEND:-process}"
+if [ -z "${SHOAL_DEMO_BACKEND:-}" ]; then
+	if command -v containerd >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+		SHOAL_DEMO_BACKEND=containerd
+	else
+		SHOAL_DEMO_BACKEND=process
+		echo "==> containerd not available (or not root): using the process backend; install containerd with 'sudo ./scripts/install-deps.sh'"
+	fi
+fi
+BACKEND="$SHOAL_DEMO_BACKEND"
 DIR="$(mktemp -d /tmp/shoal-demo.XXXXXX)"
 BIN="$DIR/shoal"
 PORT="${SHOAL_DEMO_PORT:-4242}"
@@ -27,7 +38,7 @@ image_args=(--process -- sh -c 'echo "task $SHOAL_TASK_SLOT started"; while true
 if [ "$BACKEND" = containerd ]; then
 	eval "$(./scripts/ci-services.sh | grep '^export ')"
 	extra=(--backend containerd --containerd-address "$SHOAL_CONTAINERD_ADDRESS" --insecure-registry 127.0.0.1:5000)
-	image_args=(127.0.0.1:5000/busybox:latest httpd -f -p 8080)
+	image_args=(127.0.0.1:5000/busybox:latest sh -c 'echo "hello from task $(hostname)" > /tmp/index.html; exec httpd -f -p 8080 -h /tmp')
 fi
 echo "==> shoal init (manager on 127.0.0.1:$PORT, data in $DIR)"
 "$BIN" init --data-dir "$DIR/manager" --listen-addr "127.0.0.1:$PORT" --hostname manager "${extra[@]}" >"$DIR/manager.log" 2>&1 &
@@ -51,8 +62,16 @@ echo "==> shoal service ls"
 "$BIN" service ls
 echo "==> shoal service ps demo"
 "$BIN" service ps demo
-echo "==> shoal service logs --tail 2 demo"
-"$BIN" service logs --tail 2 demo || true
+if [ "$BACKEND" = containerd ]; then
+	ip="$("$BIN" service ps demo --format json | grep -A1 '"addresses"' | grep -o '[0-9][0-9.]*[0-9]' | head -1)"
+	if [ -n "$ip" ]; then
+		echo "==> curl http://$ip:8080/ (one task's own address)"
+		curl -fsS "http://$ip:8080/" || true
+	fi
+else
+	echo "==> shoal service logs --tail 2 demo"
+	"$BIN" service logs --tail 2 demo || true
+fi
 echo
 echo "The cluster is running. Try, in another shell:"
 echo "    export SHOAL_DATA_DIR=$DIR/manager"

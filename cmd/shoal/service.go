@@ -44,6 +44,9 @@ func newServiceCreateCmd() *cobra.Command {
 	}
 	f.register(c.Flags())
 	w.register(c)
+	// Flags end at the image, as in docker: "IMAGE httpd -f -p 80" passes
+	// -f and -p to the container.
+	c.Flags().SetInterspersed(false)
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		sp, err := f.spec(args)
 		if err != nil {

@@ -206,6 +206,9 @@ func (f *specFlags) spec(args []string) (*shoalv1.ServiceSpec, error) {
 	}
 	sp.Labels = labels
 	task := &shoalv1.TaskSpec{}
+	if len(args) > 1 && args[1] == "--" { // IMAGE -- CMD...: the separator is not an argument
+		args = append(args[:1:1], args[2:]...)
+	}
 	if len(args) == 0 {
 		if f.process {
 			return nil, fmt.Errorf("--process needs a command: shoal service create --process -- CMD [ARGS...]")

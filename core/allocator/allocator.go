@@ -3,6 +3,7 @@ package allocator
 import (
 	"context"
 	"errors"
+	"github.com/shoal-project/shoal/internal/clock"
 	"log/slog"
 	"time"
 
@@ -96,7 +97,7 @@ func New(st *store.Store, opts ...Option) *Allocator {
 	a := &Allocator{
 		st:       st,
 		log:      slog.New(slog.DiscardHandler),
-		clock:    realClock{},
+		clock:    clock.Real(),
 		native:   Native(),
 		debounce: DefaultDebounce,
 		retry:    DefaultRetryInterval,

@@ -1,12 +1,12 @@
 package allocator
 
 import (
+	"github.com/shoal-project/shoal/internal/clock/clocktest"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,45 +15,10 @@ import (
 	"github.com/shoal-project/shoal/sdk"
 )
 
-type manualClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []waiter
-}
+// manualClock is the shared manual test clock.
+type manualClock = clocktest.Manual
 
-type waiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	c.waiters = append(c.waiters, waiter{at: c.now.Add(d), ch: ch})
-	return ch
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	kept := c.waiters[:0]
-	for _, w := range c.waiters {
-		if !w.at.After(c.now) {
-			w.ch <- c.now
-		} else {
-			kept = append(kept, w)
-		}
-	}
-	c.waiters = kept
-}
+func newManualClock() *manualClock { return clocktest.NewManual() }
 
 type harness struct {
 	t   testing.TB
@@ -65,7 +30,7 @@ type harness struct {
 }
 
 func newHarness(t testing.TB, opts ...Option) *harness {
-	h := &harness{t: t, ctx: context.Background(), clk: &manualClock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
+	h := &harness{t: t, ctx: context.Background(), clk: newManualClock()}
 	h.st = store.NewLocal(store.WithClock(h.clk.Now))
 	h.a = New(h.st, append([]Option{WithClock(h.clk)}, opts...)...)
 	return h

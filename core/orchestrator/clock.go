@@ -1,18 +1,9 @@
 package orchestrator
 
-import "time"
+import "github.com/shoal-project/shoal/internal/clock"
 
 // Clock is the time source. Tests inject a manual clock.
-type Clock interface {
-	Now() time.Time
-	// After returns a channel that receives the time once d has passed.
-	After(d time.Duration) <-chan time.Time
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+type Clock = clock.Clock
 
 // RealClock returns the wall clock.
-func RealClock() Clock { return realClock{} }
+func RealClock() Clock { return clock.Real() }

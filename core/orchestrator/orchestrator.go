@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shoal-project/shoal/internal/clock"
 	"log/slog"
 	"time"
 
@@ -37,7 +38,7 @@ func New(st *store.Store, opts ...Option) *Orchestrator {
 	o := &Orchestrator{
 		st:       st,
 		log:      slog.New(slog.DiscardHandler),
-		clock:    realClock{},
+		clock:    clock.Real(),
 		newID:    randomID,
 		retry:    DefaultRetryInterval,
 		dirty:    make(map[string]struct{}),

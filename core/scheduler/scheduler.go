@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"github.com/shoal-project/shoal/internal/clock"
 	"log/slog"
 	"slices"
 	"time"
@@ -70,7 +71,7 @@ func New(st *store.Store, opts ...Option) *Scheduler {
 	s := &Scheduler{
 		st:       st,
 		log:      slog.New(slog.DiscardHandler),
-		clock:    realClock{},
+		clock:    clock.Real(),
 		src:      NativeSource{},
 		debounce: DefaultDebounce,
 	}

@@ -1,10 +1,10 @@
 package allocator
 
 import (
-	"github.com/shoal-project/shoal/internal/clock/clocktest"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shoal-project/shoal/internal/clock/clocktest"
 	"net/netip"
 	"strings"
 	"testing"

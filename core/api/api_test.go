@@ -23,7 +23,7 @@ type fakeCluster struct {
 }
 
 func (f *fakeCluster) ReadBarrier(context.Context) error { return nil }
-func (f *fakeCluster) Members() []Member                { return f.members }
+func (f *fakeCluster) Members() []Member                 { return f.members }
 func (f *fakeCluster) RemoveMember(_ context.Context, id uint64) error {
 	f.removed = append(f.removed, id)
 	return nil

@@ -70,7 +70,10 @@ func TestValidateServiceSpec(t *testing.T) {
 			s.Task.GetContainer().Mounts = []*shoalv1.Mount{{Type: "tmpfs", Target: "/"}}
 			return s
 		}, "mounts[0].target"},
-		{"bad env", func(s *shoalv1.ServiceSpec) *shoalv1.ServiceSpec { s.Task.GetProcess().Env = []string{"NOEQUALS"}; return s }, "env"},
+		{"bad env", func(s *shoalv1.ServiceSpec) *shoalv1.ServiceSpec {
+			s.Task.GetProcess().Env = []string{"NOEQUALS"}
+			return s
+		}, "env"},
 		{"global with max replicas", func(s *shoalv1.ServiceSpec) *shoalv1.ServiceSpec {
 			s.Mode = &shoalv1.ServiceSpec_Global{Global: &shoalv1.GlobalMode{}}
 			s.Task.Placement = &shoalv1.Placement{MaxReplicas: 2}

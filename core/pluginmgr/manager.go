@@ -38,7 +38,7 @@ type Manager struct {
 	// code or a slow dry run never holds up live scheduling.
 	probe *plugins.Host
 	st    *store.Store
-	log  *slog.Logger
+	log   *slog.Logger
 
 	mu     sync.Mutex
 	loaded map[string]bool // sha256 -> compiled and ready

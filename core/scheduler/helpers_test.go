@@ -1,9 +1,9 @@
 package scheduler
 
 import (
-	"github.com/shoal-project/shoal/internal/clock/clocktest"
 	"context"
 	"fmt"
+	"github.com/shoal-project/shoal/internal/clock/clocktest"
 	"testing"
 
 	"github.com/shoal-project/shoal/core/store"

@@ -10,5 +10,10 @@ cd "$(dirname "$0")/.."
 eval "$(./scripts/ci-services.sh | grep '^export ')"
 export SHOAL_CONTAINERD_ADDRESS SHOAL_TEST_REGISTRY
 ./scripts/check-generated.sh
+unformatted="$(gofmt -l $(git ls-files '*.go'))"
+if [ -n "$unformatted" ]; then
+	echo "test.sh: not gofmt-ed:" $unformatted >&2
+	exit 1
+fi
 go vet ./...
 go test -race -timeout 30m -count=1 "${@:-./...}"

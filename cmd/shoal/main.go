@@ -1,4 +1,3 @@
-// Command shoal is the shoal daemon (init, join, run) and its CLI.
 package main
 
 import (

@@ -1,6 +1,3 @@
-// Package client connects the shoal CLI to a manager: through the local admin
-// socket in a node's data dir, or over mutual TLS with an admin certificate.
-// It owns connection set-up only; it must not print or interpret answers.
 package client
 
 import (

@@ -1,4 +1,3 @@
-// Package ids makes random object identifiers.
 package ids
 
 import (

@@ -1,0 +1,3 @@
+// Package ids makes random object identifiers (125 bits, base32). It owns
+// no state.
+package ids

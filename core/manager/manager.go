@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"log/slog"
 	"net/http"
 	"os"
@@ -90,6 +91,7 @@ type Manager struct {
 	disp    *dispatchers
 	logs    api.LogSource
 	plugins *pluginmgr.Manager
+	metrics *prometheus.Registry
 
 	serverTLS *tls.Config
 	clientTLS *tls.Config
@@ -151,7 +153,8 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 
 	// Serve before Raft starts: peers must reach us as soon as we are a member.
-	pm, err := pluginmgr.New(m.store, plugins.HostConfig{CacheDir: filepath.Join(cfg.DataDir, "plugin-cache")}, m.log.With("component", "plugins"))
+	m.metrics = newMetricsRegistry()
+	pm, err := pluginmgr.New(m.store, plugins.HostConfig{CacheDir: filepath.Join(cfg.DataDir, "plugin-cache"), Registerer: m.metrics}, m.log.With("component", "plugins"))
 	if err != nil {
 		return fmt.Errorf("plugin host: %w", err)
 	}
@@ -245,6 +248,7 @@ func (m *Manager) handler() http.Handler {
 		Logger: m.log.With("component", "raft-handler"),
 	}), opts))
 	m.registerExtra(mux, opts)
+	mux.Handle("/metrics", metricsHandler(m.metrics))
 	addHealthAndReflection(mux, grpchealth.NewStaticChecker(serviceNames...), opts)
 	fw := &forwarder{
 		leader:  leaderRef{m},

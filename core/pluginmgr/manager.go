@@ -52,6 +52,7 @@ func New(st *store.Store, cfg plugins.HostConfig, log *slog.Logger) (*Manager, e
 		return nil, err
 	}
 	pcfg := cfg
+	pcfg.Registerer = nil // the probe's calls are not the cluster's
 	if pcfg.CacheDir != "" {
 		pcfg.CacheDir += "-probe"
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -87,16 +88,33 @@ func (d *Dispatcher) Session(ctx context.Context, req *connect.Request[shoalv1.S
 	d.mu.Unlock()
 	d.log.Info("session opened", "node", nodeID, "session", s.id, "agent_version", req.Msg.GetAgentVersion(), "addr", req.Peer().Addr)
 
+	managers := d.cfg.Managers()
 	if err := stream.Send(&shoalv1.SessionMessage{
 		SessionId:       s.id,
 		NodeId:          nodeID,
-		Managers:        d.cfg.Managers(),
+		Managers:        managers,
 		HeartbeatPeriod: durationpb.New(d.cfg.HeartbeatPeriod),
 	}); err != nil {
 		return err
 	}
+	// Every heartbeat period, tell the agent when the managers changed, so
+	// it can fail over to managers that joined after its session opened.
+	refresh := make(chan struct{}, 1)
+	arm := func() Timer {
+		return d.cfg.Clock.AfterFunc(d.cfg.HeartbeatPeriod, func() { signal(refresh) })
+	}
+	timer := arm()
+	defer func() { timer.Stop() }()
 	for {
 		select {
+		case <-refresh:
+			timer = arm()
+			if cur := d.cfg.Managers(); !slices.Equal(cur, managers) {
+				managers = cur
+				if err := stream.Send(&shoalv1.SessionMessage{SessionId: s.id, NodeId: nodeID, Managers: cur}); err != nil {
+					return err
+				}
+			}
 		case <-ctx.Done():
 			// The stream went away; the session lives until its heartbeats stop.
 			return nil

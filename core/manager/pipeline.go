@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,7 @@ func (m *Manager) dispatcherConfig(spec *shoalv1.ClusterSpec) dispatcher.Config 
 					out = append(out, mb.Addr)
 				}
 			}
+			slices.Sort(out)
 			return out
 		},
 	}

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
@@ -106,11 +108,15 @@ func newNodePromoteCmd(promote bool) *cobra.Command {
 			return err
 		}
 		for _, a := range args {
-			if promote {
-				_, err = cl.Control.PromoteNode(cmd.Context(), connect.NewRequest(&shoalv1.PromoteNodeRequest{Node: a}))
-			} else {
-				_, err = cl.Control.DemoteNode(cmd.Context(), connect.NewRequest(&shoalv1.DemoteNodeRequest{Node: a}))
-			}
+			err := retryUnavailable(cmd.Context(), func() error {
+				var err error
+				if promote {
+					_, err = cl.Control.PromoteNode(cmd.Context(), connect.NewRequest(&shoalv1.PromoteNodeRequest{Node: a}))
+				} else {
+					_, err = cl.Control.DemoteNode(cmd.Context(), connect.NewRequest(&shoalv1.DemoteNodeRequest{Node: a}))
+				}
+				return err
+			})
 			if err != nil {
 				return err
 			}
@@ -134,7 +140,11 @@ func newNodeRmCmd() *cobra.Command {
 			return err
 		}
 		for _, a := range args {
-			if _, err := cl.Control.RemoveNode(cmd.Context(), connect.NewRequest(&shoalv1.RemoveNodeRequest{Node: a, Force: *force})); err != nil {
+			err := retryUnavailable(cmd.Context(), func() error {
+				_, err := cl.Control.RemoveNode(cmd.Context(), connect.NewRequest(&shoalv1.RemoveNodeRequest{Node: a, Force: *force}))
+				return err
+			})
+			if err != nil {
 				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), a)
@@ -250,4 +260,21 @@ func newJoinTokenCmd() *cobra.Command {
 		return nil
 	}
 	return c
+}
+
+// retryUnavailable retries f while the managers answer Unavailable (an
+// election, or leadership being handed over when the leader is demoted).
+func retryUnavailable(ctx context.Context, f func() error) error {
+	var err error
+	for attempt := 0; attempt < 15; attempt++ {
+		if err = f(); connect.CodeOf(err) != connect.CodeUnavailable {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
+	return err
 }

@@ -18,8 +18,9 @@ import (
 
 // fakeCluster is a one-manager Raft group.
 type fakeCluster struct {
-	members []Member
-	removed []uint64
+	members   []Member
+	removed   []uint64
+	transfers int
 }
 
 func (f *fakeCluster) ReadBarrier(context.Context) error { return nil }
@@ -29,6 +30,10 @@ func (f *fakeCluster) RemoveMember(_ context.Context, id uint64) error {
 	return nil
 }
 func (f *fakeCluster) Status() (uint64, uint64) { return 1, 1 }
+func (f *fakeCluster) TransferLeadership(context.Context) error {
+	f.transfers++
+	return nil
+}
 
 type zeroReader struct{}
 
@@ -227,5 +232,19 @@ func TestRotateJoinTokenAndRedaction(t *testing.T) {
 	_, err = s.RotateJoinToken(ctx, connect.NewRequest(&shoalv1.RotateJoinTokenRequest{}))
 	if codeOf(err) != connect.CodeInvalidArgument {
 		t.Fatalf("no role: want InvalidArgument, got %v", err)
+	}
+}
+
+func TestDemotingTheLeaderHandsLeadershipOver(t *testing.T) {
+	s, _, fc := newTestServer(t,
+		Member{RaftID: 1, NodeID: "m1", Leader: true, Reachable: true},
+		Member{RaftID: 2, NodeID: "m2", Reachable: true},
+		Member{RaftID: 3, NodeID: "m3", Reachable: true})
+	_, err := s.DemoteNode(context.Background(), connect.NewRequest(&shoalv1.DemoteNodeRequest{Node: "m1"}))
+	if codeOf(err) != connect.CodeUnavailable || !errors.Is(err, ErrLeadershipMoved) {
+		t.Fatalf("want Unavailable (leadership moved), got %v", err)
+	}
+	if fc.transfers != 1 || len(fc.removed) != 0 {
+		t.Fatalf("transfers %d, removed %v: want one transfer and no removal yet", fc.transfers, fc.removed)
 	}
 }

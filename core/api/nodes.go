@@ -13,6 +13,10 @@ import (
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 )
 
+// ErrLeadershipMoved asks the caller to retry a demotion or removal of the
+// former leader: the new leader can do it.
+var ErrLeadershipMoved = errors.New("leadership moved")
+
 // resolveNode finds a node by ID, unambiguous ID prefix, or hostname.
 func resolveNode(tx store.ReadTx, ref string) (*shoalv1.Node, error) {
 	if ref == "" {
@@ -189,7 +193,12 @@ func (s *Server) removeManager(ctx context.Context, nodeID string, force bool) e
 		return precondition("node %s is the last manager: a cluster needs one; promote another node first", nodeID)
 	}
 	if target.Leader {
-		return precondition("node %s is the Raft leader: run this on another manager after leadership moves, or stop the node first", nodeID)
+		// The leader cannot take itself out: hand leadership over; the
+		// caller retries and the new leader removes this one.
+		if err := s.cluster.TransferLeadership(ctx); err != nil {
+			return precondition("node %s is the Raft leader and could not hand leadership over (%v): bring another manager up first", nodeID, err)
+		}
+		return connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w: node %s led the cluster; leadership moved to another manager: retry", ErrLeadershipMoved, nodeID))
 	}
 	left := len(members) - 1
 	stillReachable := reachable

@@ -29,6 +29,8 @@ type Cluster interface {
 	ReadBarrier(ctx context.Context) error
 	Members() []Member
 	RemoveMember(ctx context.Context, raftID uint64) error
+	// TransferLeadership hands leadership to the best reachable member.
+	TransferLeadership(ctx context.Context) error
 	Status() (term, applied uint64)
 }
 

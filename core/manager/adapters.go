@@ -109,6 +109,13 @@ func (c raftCluster) RemoveMember(ctx context.Context, id uint64) error {
 	return c.m.rn().RemoveMember(ctx, id)
 }
 
+func (c raftCluster) TransferLeadership(ctx context.Context) error {
+	if c.m.rn() == nil {
+		return raft.ErrNotLeader
+	}
+	return c.m.rn().TransferLeadership(ctx, 0)
+}
+
 func (c raftCluster) Status() (uint64, uint64) {
 	if c.m.rn() == nil {
 		return 0, 0

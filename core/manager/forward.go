@@ -98,7 +98,7 @@ func (f *forwarder) proxy(addr string) *httputil.ReverseProxy {
 	}
 	var protos http.Protocols
 	protos.SetHTTP2(true)
-	tr := &http.Transport{Protocols: &protos, TLSClientConfig: conf, ForceAttemptHTTP2: true}
+	tr := &http.Transport{Protocols: &protos, TLSClientConfig: conf.Clone(), ForceAttemptHTTP2: true}
 	target := &url.URL{Scheme: "https", Host: addr}
 	p := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {

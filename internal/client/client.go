@@ -112,7 +112,7 @@ func TLSHTTPClient(cfg *tls.Config) *http.Client {
 	p.SetHTTP2(true)
 	tr := &http.Transport{
 		Protocols:           &p,
-		TLSClientConfig:     cfg,
+		TLSClientConfig:     cfg.Clone(), // a Transport edits its config (ALPN); never share one
 		IdleConnTimeout:     30 * time.Second,
 		TLSHandshakeTimeout: 10 * time.Second,
 	}

@@ -1,5 +1,7 @@
 package sdk
 
+import "google.golang.org/protobuf/encoding/protowire"
+
 // Field numbers follow proto/shoal/plugin/v1/abi.proto.
 
 // Marshal encodes the request in the ABI wire format.
@@ -46,20 +48,12 @@ func (r *AllocateRequest) AppendMarshal(b []byte) []byte {
 func UnmarshalAllocateRequest(b []byte) (*AllocateRequest, error) {
 	r := &AllocateRequest{}
 	d := decoder{b: b}
-	for {
-		num, typ, ok := d.next()
-		if !ok {
-			break
-		}
+	d.fields(func(num protowire.Number, typ protowire.Type) bool {
 		switch num {
 		case 1:
 			var n Network
 			d.message(typ, func(d *decoder) {
-				for {
-					num, typ, ok := d.next()
-					if !ok {
-						return
-					}
+				d.fields(func(num protowire.Number, typ protowire.Type) bool {
 					switch num {
 					case 1:
 						n.ID = d.string(typ)
@@ -70,66 +64,58 @@ func UnmarshalAllocateRequest(b []byte) (*AllocateRequest, error) {
 					case 4:
 						n.Allocated = append(n.Allocated, d.string(typ))
 					default:
-						d.skip(num, typ)
+						return false
 					}
-				}
+					return true
+				})
 			})
 			r.Networks = append(r.Networks, n)
 		case 2:
 			var a AddressRequest
 			d.message(typ, func(d *decoder) {
-				for {
-					num, typ, ok := d.next()
-					if !ok {
-						return
-					}
+				d.fields(func(num protowire.Number, typ protowire.Type) bool {
 					switch num {
 					case 1:
 						a.ID = d.string(typ)
 					case 2:
 						a.NetworkID = d.string(typ)
 					default:
-						d.skip(num, typ)
+						return false
 					}
-				}
+					return true
+				})
 			})
 			r.Addresses = append(r.Addresses, a)
 		case 3:
 			var p PortRequest
 			d.message(typ, func(d *decoder) {
-				for {
-					num, typ, ok := d.next()
-					if !ok {
-						return
-					}
+				d.fields(func(num protowire.Number, typ protowire.Type) bool {
 					switch num {
 					case 1:
 						p.ID = d.string(typ)
 					case 2:
 						p.Protocol = d.string(typ)
 					default:
-						d.skip(num, typ)
+						return false
 					}
-				}
+					return true
+				})
 			})
 			r.Ports = append(r.Ports, p)
 		case 4:
 			var u UsedPort
 			d.message(typ, func(d *decoder) {
-				for {
-					num, typ, ok := d.next()
-					if !ok {
-						return
-					}
+				d.fields(func(num protowire.Number, typ protowire.Type) bool {
 					switch num {
 					case 1:
 						u.Protocol = d.string(typ)
 					case 2:
 						u.Port = d.uint32(typ)
 					default:
-						d.skip(num, typ)
+						return false
 					}
-				}
+					return true
+				})
 			})
 			r.UsedPorts = append(r.UsedPorts, u)
 		case 5:
@@ -137,9 +123,10 @@ func UnmarshalAllocateRequest(b []byte) (*AllocateRequest, error) {
 		case 6:
 			r.PortRangeEnd = d.uint32(typ)
 		default:
-			d.skip(num, typ)
+			return false
 		}
-	}
+		return true
+	})
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -173,56 +160,47 @@ func (r *AllocateResponse) AppendMarshal(b []byte) []byte {
 func UnmarshalAllocateResponse(b []byte) (*AllocateResponse, error) {
 	r := &AllocateResponse{}
 	d := decoder{b: b}
-	for {
-		num, typ, ok := d.next()
-		if !ok {
-			break
-		}
+	d.fields(func(num protowire.Number, typ protowire.Type) bool {
 		switch num {
 		case 1:
 			var a AddressResult
 			d.message(typ, func(d *decoder) {
-				for {
-					num, typ, ok := d.next()
-					if !ok {
-						return
-					}
+				d.fields(func(num protowire.Number, typ protowire.Type) bool {
 					switch num {
 					case 1:
 						a.Address = d.string(typ)
 					case 2:
 						a.Code = AllocCode(d.uint32(typ))
 					default:
-						d.skip(num, typ)
+						return false
 					}
-				}
+					return true
+				})
 			})
 			r.Addresses = append(r.Addresses, a)
 		case 2:
 			var p PortResult
 			d.message(typ, func(d *decoder) {
-				for {
-					num, typ, ok := d.next()
-					if !ok {
-						return
-					}
+				d.fields(func(num protowire.Number, typ protowire.Type) bool {
 					switch num {
 					case 1:
 						p.Port = d.uint32(typ)
 					case 2:
 						p.Code = AllocCode(d.uint32(typ))
 					default:
-						d.skip(num, typ)
+						return false
 					}
-				}
+					return true
+				})
 			})
 			r.Ports = append(r.Ports, p)
 		case 3:
 			r.Error = d.string(typ)
 		default:
-			d.skip(num, typ)
+			return false
 		}
-	}
+		return true
+	})
 	if d.err != nil {
 		return nil, d.err
 	}

@@ -67,11 +67,7 @@ func (g *TaskGroup) appendMarshal(b []byte) []byte {
 func UnmarshalScheduleRequest(b []byte) (*ScheduleRequest, error) {
 	r := &ScheduleRequest{}
 	d := decoder{b: b}
-	for {
-		num, typ, ok := d.next()
-		if !ok {
-			break
-		}
+	d.fields(func(num protowire.Number, typ protowire.Type) bool {
 		switch num {
 		case 1:
 			var n Node
@@ -82,9 +78,10 @@ func UnmarshalScheduleRequest(b []byte) (*ScheduleRequest, error) {
 			d.message(typ, g.decode)
 			r.Groups = append(r.Groups, g)
 		default:
-			d.skip(num, typ)
+			return false
 		}
-	}
+		return true
+	})
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -92,11 +89,7 @@ func UnmarshalScheduleRequest(b []byte) (*ScheduleRequest, error) {
 }
 
 func (n *Node) decode(d *decoder) {
-	for {
-		num, typ, ok := d.next()
-		if !ok {
-			return
-		}
+	d.fields(func(num protowire.Number, typ protowire.Type) bool {
 		switch num {
 		case 1:
 			n.ID = d.string(typ)
@@ -135,17 +128,14 @@ func (n *Node) decode(d *decoder) {
 			}
 			n.ServiceTasks[k] = v
 		default:
-			d.skip(num, typ)
+			return false
 		}
-	}
+		return true
+	})
 }
 
 func (g *TaskGroup) decode(d *decoder) {
-	for {
-		num, typ, ok := d.next()
-		if !ok {
-			return
-		}
+	d.fields(func(num protowire.Number, typ protowire.Type) bool {
 		switch num {
 		case 1:
 			g.ServiceID = d.string(typ)
@@ -168,9 +158,10 @@ func (g *TaskGroup) decode(d *decoder) {
 		case 10:
 			g.Preferences = append(g.Preferences, d.string(typ))
 		default:
-			d.skip(num, typ)
+			return false
 		}
-	}
+		return true
+	})
 }
 
 // Marshal encodes the response in the ABI wire format.
@@ -213,11 +204,7 @@ func (e *Explanation) appendMarshal(b []byte) []byte {
 func UnmarshalScheduleResponse(b []byte) (*ScheduleResponse, error) {
 	r := &ScheduleResponse{}
 	d := decoder{b: b}
-	for {
-		num, typ, ok := d.next()
-		if !ok {
-			break
-		}
+	d.fields(func(num protowire.Number, typ protowire.Type) bool {
 		switch num {
 		case 1:
 			var g GroupResult
@@ -226,9 +213,10 @@ func UnmarshalScheduleResponse(b []byte) (*ScheduleResponse, error) {
 		case 2:
 			r.Error = d.string(typ)
 		default:
-			d.skip(num, typ)
+			return false
 		}
-	}
+		return true
+	})
 	if d.err != nil {
 		return nil, d.err
 	}
@@ -236,11 +224,7 @@ func UnmarshalScheduleResponse(b []byte) (*ScheduleResponse, error) {
 }
 
 func (g *GroupResult) decode(d *decoder) {
-	for {
-		num, typ, ok := d.next()
-		if !ok {
-			return
-		}
+	d.fields(func(num protowire.Number, typ protowire.Type) bool {
 		switch num {
 		case 1:
 			g.Placements = d.sint32s(typ, g.Placements)
@@ -251,17 +235,14 @@ func (g *GroupResult) decode(d *decoder) {
 		case 4:
 			g.Detail = d.string(typ)
 		default:
-			d.skip(num, typ)
+			return false
 		}
-	}
+		return true
+	})
 }
 
 func (e *Explanation) decode(d *decoder) {
-	for {
-		num, typ, ok := d.next()
-		if !ok {
-			return
-		}
+	d.fields(func(num protowire.Number, typ protowire.Type) bool {
 		switch num {
 		case 1:
 			e.NotReady = d.uint32(typ)
@@ -280,7 +261,8 @@ func (e *Explanation) decode(d *decoder) {
 		case 8:
 			e.MaxPerNode = d.uint32(typ)
 		default:
-			d.skip(num, typ)
+			return false
 		}
-	}
+		return true
+	})
 }

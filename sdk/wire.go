@@ -259,3 +259,17 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// fields calls field for each field of the message being decoded; fields
+// it does not know (it returns false) are skipped, as proto3 requires.
+func (d *decoder) fields(field func(num protowire.Number, typ protowire.Type) bool) {
+	for {
+		num, typ, ok := d.next()
+		if !ok {
+			return
+		}
+		if !field(num, typ) {
+			d.skip(num, typ)
+		}
+	}
+}

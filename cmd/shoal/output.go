@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+
 	"fmt"
+	"github.com/shoal-project/shoal/internal/client"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -110,4 +113,24 @@ func shortID(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// removeCmd is an "rm NAME..." command: it removes each argument with rm
+// through a manager and prints its name, as docker's rm commands do.
+func removeCmd(use, short string, rm func(ctx context.Context, cl *client.Client, name string) error) *cobra.Command {
+	c := &cobra.Command{Use: use, Aliases: []string{"remove"}, Short: short, Args: cobra.MinimumNArgs(1)}
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		cl, err := dial()
+		if err != nil {
+			return err
+		}
+		for _, a := range args {
+			if err := rm(cmd.Context(), cl, a); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), a)
+		}
+		return nil
+	}
+	return c
 }

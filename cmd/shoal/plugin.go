@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+
 	"fmt"
+	"github.com/shoal-project/shoal/internal/client"
 	"os"
 	"strings"
 
@@ -132,21 +135,10 @@ func newPluginInspectCmd() *cobra.Command {
 }
 
 func newPluginRmCmd() *cobra.Command {
-	c := &cobra.Command{Use: "rm NAME...", Aliases: []string{"remove"}, Short: "Remove plugins", Args: cobra.MinimumNArgs(1)}
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		cl, err := dial()
-		if err != nil {
-			return err
-		}
-		for _, a := range args {
-			if _, err := cl.Control.RemovePlugin(cmd.Context(), connect.NewRequest(&shoalv1.RemovePluginRequest{Name: a})); err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), a)
-		}
-		return nil
-	}
-	return c
+	return removeCmd("rm NAME...", "Remove plugins", func(ctx context.Context, cl *client.Client, name string) error {
+		_, err := cl.Control.RemovePlugin(ctx, connect.NewRequest(&shoalv1.RemovePluginRequest{Name: name}))
+		return err
+	})
 }
 
 func newPluginActivateCmd() *cobra.Command {

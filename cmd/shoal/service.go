@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -471,21 +472,10 @@ func newServiceUpdateCmd() *cobra.Command {
 }
 
 func newServiceRmCmd() *cobra.Command {
-	c := &cobra.Command{Use: "rm SERVICE...", Aliases: []string{"remove"}, Short: "Remove services", Args: cobra.MinimumNArgs(1)}
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		cl, err := dial()
-		if err != nil {
-			return err
-		}
-		for _, a := range args {
-			if _, err := cl.Control.RemoveService(cmd.Context(), connect.NewRequest(&shoalv1.RemoveServiceRequest{Service: a})); err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), a)
-		}
-		return nil
-	}
-	return c
+	return removeCmd("rm SERVICE...", "Remove services", func(ctx context.Context, cl *client.Client, name string) error {
+		_, err := cl.Control.RemoveService(ctx, connect.NewRequest(&shoalv1.RemoveServiceRequest{Service: name}))
+		return err
+	})
 }
 
 func newServiceLogsCmd() *cobra.Command {

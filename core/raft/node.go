@@ -384,12 +384,7 @@ func (n *Node) ID() uint64 { return n.id }
 func (n *Node) Stop() error {
 	n.stopOnce.Do(func() { close(n.stopc) })
 	<-n.done
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if errors.Is(n.err, ErrStopped) {
-		return nil
-	}
-	return n.err
+	return n.Err()
 }
 
 // Done is closed when the node has stopped (Stop, or a fatal storage error).

@@ -2,7 +2,6 @@ package pluginmgr
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/shoal-project/shoal/core/scheduler"
@@ -37,12 +36,6 @@ func (m *Manager) DryRun(ctx context.Context, wasm []byte, spec *shoalv1.Service
 	took := time.Since(start)
 	if err != nil {
 		return nil, err
-	}
-	if resp.Error != "" {
-		return nil, fmt.Errorf("the plugin answered an error: %s", resp.Error)
-	}
-	if err := plugins.ValidatePlacement(req, resp); err != nil {
-		return nil, fmt.Errorf("the plugin's answer would be refused (the manager would fall back to native spread): %w", err)
 	}
 	out := &shoalv1.TestPluginResponse{Duration: took.Round(time.Microsecond).String()}
 	i := 0

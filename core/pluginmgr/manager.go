@@ -240,14 +240,9 @@ func (w wasmScheduler) call(ctx context.Context, req *sdk.ScheduleRequest) (*sdk
 	if err := w.m.ensureLoaded(ctx, w.sha, w.wasm); err != nil {
 		return nil, err
 	}
+	// Host.Schedule has already refused plugin errors and invalid answers.
 	resp, err := w.m.host.Schedule(ctx, w.sha, req)
 	if err != nil {
-		return nil, err
-	}
-	if resp.Error != "" {
-		return nil, fmt.Errorf("plugin %s: %s", w.name, resp.Error)
-	}
-	if err := plugins.ValidatePlacement(req, resp); err != nil {
 		return nil, err
 	}
 	return resp, nil
@@ -288,14 +283,8 @@ func (w wasmAllocator) call(ctx context.Context, name string, req *sdk.AllocateR
 	if err := w.m.ensureLoaded(ctx, sha, wasm); err != nil {
 		return nil, err
 	}
-	resp, err := w.m.host.Allocate(ctx, sha, req)
-	if err != nil {
-		return nil, err
-	}
-	if err := plugins.ValidateAllocation(req, resp); err != nil {
-		return nil, err
-	}
-	return resp, nil
+	// Host.Allocate has already refused plugin errors and invalid answers.
+	return w.m.host.Allocate(ctx, sha, req)
 }
 
 // Allocator is the allocation policy: the active allocator plugin.

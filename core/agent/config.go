@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
+	"github.com/shoal-project/shoal/internal/clock"
 	"github.com/shoal-project/shoal/runtime"
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
@@ -28,24 +29,13 @@ const (
 )
 
 // Clock is the agent's time source.
-type Clock interface {
-	Now() time.Time
-	// AfterFunc calls f once d has passed. f must not block for long.
-	AfterFunc(d time.Duration, f func()) Timer
-}
+type Clock = clock.TimerClock
 
 // Timer is a pending AfterFunc call.
-type Timer interface{ Stop() bool }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) Timer {
-	return time.AfterFunc(d, f)
-}
+type Timer = clock.Timer
 
 // RealClock is the wall clock.
-func RealClock() Clock { return realClock{} }
+func RealClock() Clock { return clock.RealTimers() }
 
 // Config configures an Agent.
 type Config struct {

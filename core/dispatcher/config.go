@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/core/auth"
+	"github.com/shoal-project/shoal/internal/clock"
 )
 
 // Defaults (SwarmKit's values).
@@ -20,24 +21,13 @@ const (
 )
 
 // Clock is the dispatcher's time source.
-type Clock interface {
-	Now() time.Time
-	// AfterFunc calls f once d has passed. f must not block for long.
-	AfterFunc(d time.Duration, f func()) Timer
-}
+type Clock = clock.TimerClock
 
 // Timer is a pending AfterFunc call.
-type Timer interface{ Stop() bool }
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) Timer {
-	return time.AfterFunc(d, f)
-}
+type Timer = clock.Timer
 
 // RealClock is the wall clock.
-func RealClock() Clock { return realClock{} }
+func RealClock() Clock { return clock.RealTimers() }
 
 // Config configures a Dispatcher. Zero values take the defaults.
 type Config struct {

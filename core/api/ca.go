@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -78,7 +79,7 @@ func (c *CAServer) IssueNodeCertificate(ctx context.Context, req *connect.Reques
 			sans = append(sans, h)
 		}
 	}
-	certPEM, err := root.IssueNodeCert(m.GetCsr(), nodeID, cl.GetId(), role, timeZero, ca.WithSANs(sans...))
+	certPEM, err := root.IssueNodeCert(m.GetCsr(), nodeID, cl.GetId(), role, time.Time{}, ca.WithSANs(sans...))
 	if err != nil {
 		return nil, invalidArg("csr: %v", err)
 	}
@@ -141,7 +142,7 @@ func (c *CAServer) NodeCertificateStatus(ctx context.Context, req *connect.Reque
 	if h, _, err := net.SplitHostPort(n.GetStatus().GetAddr()); err == nil {
 		sans = append(sans, h)
 	}
-	certPEM, err := root.IssueNodeCert(req.Msg.GetCsr(), nodeID, cl.GetId(), role, timeZero, ca.WithSANs(sans...))
+	certPEM, err := root.IssueNodeCert(req.Msg.GetCsr(), nodeID, cl.GetId(), role, time.Time{}, ca.WithSANs(sans...))
 	if err != nil {
 		return nil, invalidArg("csr: %v", err)
 	}

@@ -161,7 +161,7 @@ func (s *Server) DemoteNode(ctx context.Context, req *connect.Request[shoalv1.De
 		return nil, storeErr(err)
 	}
 	if target.GetRole() == shoalv1.NodeRole_NODE_ROLE_MANAGER {
-		if err := s.removeManager(ctx, target.GetId(), false); err != nil {
+		if err := s.removeManager(ctx, target.GetId()); err != nil {
 			return nil, err
 		}
 	}
@@ -174,7 +174,7 @@ func (s *Server) DemoteNode(ctx context.Context, req *connect.Request[shoalv1.De
 
 // removeManager takes a manager out of the Raft group after checking that the
 // group keeps a quorum of reachable members.
-func (s *Server) removeManager(ctx context.Context, nodeID string, force bool) error {
+func (s *Server) removeManager(ctx context.Context, nodeID string) error {
 	members := s.cluster.Members()
 	var target *Member
 	reachable := 0
@@ -208,7 +208,6 @@ func (s *Server) removeManager(ctx context.Context, nodeID string, force bool) e
 	if stillReachable < left/2+1 {
 		return precondition("removing manager %s would leave %d of %d managers reachable, below a quorum of %d: bring managers back first", nodeID, stillReachable, left, left/2+1)
 	}
-	_ = force
 	if err := s.cluster.RemoveMember(ctx, target.RaftID); err != nil {
 		return storeErr(fmt.Errorf("remove manager %s from raft: %w", nodeID, err))
 	}
@@ -254,7 +253,7 @@ func (s *Server) RemoveNode(ctx context.Context, req *connect.Request[shoalv1.Re
 		}
 	}
 	if isMember {
-		if err := s.removeManager(ctx, n.GetId(), force); err != nil {
+		if err := s.removeManager(ctx, n.GetId()); err != nil {
 			return nil, err
 		}
 	} else if n.GetStatus().GetState() == shoalv1.NodeState_NODE_STATE_READY && !force {

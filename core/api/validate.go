@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/shoal-project/shoal/core/scheduler"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 )
 
@@ -12,21 +13,6 @@ var serviceNameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-
 
 // imageRefRE is a loose check of a reference: [host[:port]/]path[:tag][@digest].
 var imageRefRE = regexp.MustCompile(`^([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$`)
-
-var constraintRE = regexp.MustCompile(`^\s*(node\.id|node\.hostname|node\.role|node\.labels\.[A-Za-z0-9._/-]+)\s*(==|!=)\s*(\S.*?)\s*$`)
-
-// ValidateConstraint checks one placement constraint such as
-// "node.labels.zone==a".
-func ValidateConstraint(c string) error {
-	m := constraintRE.FindStringSubmatch(c)
-	if m == nil {
-		return invalidArg("constraint %q: use node.id, node.hostname, node.role or node.labels.KEY, then == or !=, then a value (e.g. node.labels.zone==a)", c)
-	}
-	if m[1] == "node.role" && m[3] != "manager" && m[3] != "worker" {
-		return invalidArg("constraint %q: node.role is manager or worker", c)
-	}
-	return nil
-}
 
 // validateServiceSpec checks a whole spec and names the first bad field.
 func validateServiceSpec(sp *shoalv1.ServiceSpec) error {
@@ -114,14 +100,16 @@ func validateTaskSpec(t *shoalv1.TaskSpec) error {
 			return invalidArg("spec.task.restart: delay and window must not be negative")
 		}
 	}
-	for _, c := range t.GetPlacement().GetConstraints() {
-		if err := ValidateConstraint(c); err != nil {
-			return err
+	// The scheduler's own parser decides, so the API and the scheduler
+	// can never disagree about what a constraint means.
+	for i, c := range t.GetPlacement().GetConstraints() {
+		if err := scheduler.ValidateConstraint(c); err != nil {
+			return invalidArg("spec.task.placement.constraints[%d]: %v (use node.id, node.hostname, node.role or node.labels.KEY, then == or !=, then a value, e.g. node.labels.zone==a)", i, err)
 		}
 	}
 	for i, p := range t.GetPlacement().GetPreferences() {
-		if !strings.HasPrefix(p.GetSpreadDescriptor(), "node.labels.") || len(p.GetSpreadDescriptor()) == len("node.labels.") {
-			return invalidArg("spec.task.placement.preferences[%d] %q: spread over node.labels.KEY", i, p.GetSpreadDescriptor())
+		if err := scheduler.ValidatePreference(p.GetSpreadDescriptor()); err != nil {
+			return invalidArg("spec.task.placement.preferences[%d]: %v", i, err)
 		}
 	}
 	return nil

@@ -132,11 +132,14 @@ func (r revokedInterceptor) check(ctx context.Context) error {
 	if !ok || id.NodeID == "" || id.Local {
 		return nil
 	}
+	// Every RPC passes here (agents' heartbeats too): read the cluster in
+	// place instead of cloning it with its CA material.
 	var removed bool
 	_ = r.m.store.View(func(tx store.ReadTx) error {
-		cs, _ := tx.FindClusters(store.All())
-		removed = len(cs) > 0 && slices.Contains(cs[0].GetRemovedNodes(), id.NodeID)
-		return nil
+		return tx.Range(store.KindCluster, store.All(), func(o store.Object) bool {
+			removed = slices.Contains(o.(*shoalv1.Cluster).GetRemovedNodes(), id.NodeID)
+			return false
+		})
 	})
 	if removed {
 		return connect.NewError(connect.CodePermissionDenied, fmt.Errorf("node %s was removed from the cluster; join again with a new token", id.NodeID))

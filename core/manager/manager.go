@@ -106,7 +106,8 @@ type Manager struct {
 	wg       sync.WaitGroup
 }
 
-func raftDir(dataDir string) string { return filepath.Join(dataDir, "raft") }
+// RaftDir is where a manager keeps its Raft log and snapshots.
+func RaftDir(dataDir string) string { return filepath.Join(dataDir, "raft") }
 
 // New prepares a manager; Start runs it.
 func New(cfg Config) (*Manager, error) {
@@ -139,7 +140,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.store = store.New(proposer{m}, store.WithLogger(m.log.With("component", "store")))
 	m.tr = transport.New(transport.Options{Client: m.raftClient, Logger: m.log.With("component", "raft-transport")})
 	rcfg := raft.Config{
-		NodeID: cfg.NodeID, Addr: cfg.AdvertiseAddr, DataDir: raftDir(cfg.DataDir),
+		NodeID: cfg.NodeID, Addr: cfg.AdvertiseAddr, DataDir: RaftDir(cfg.DataDir),
 		StateMachine: m.store, Transport: m.tr, TickInterval: cfg.TickInterval,
 		Logger: m.log.With("component", "raft"),
 	}

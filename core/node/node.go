@@ -124,8 +124,8 @@ func Init(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	if _, err := loadState(cfg.DataDir); err == nil {
-		return nil, fmt.Errorf("data dir %s already holds a node: start it with 'shoal run', or pick another --data-dir", cfg.DataDir)
+	if err := ensureNoNode(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	adv, err := cfg.advertise()
 	if err != nil {
@@ -214,8 +214,8 @@ func Join(ctx context.Context, cfg Config, token, addr string) (*Node, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	if _, err := loadState(cfg.DataDir); err == nil {
-		return nil, fmt.Errorf("data dir %s already holds a node: start it with 'shoal run', or pick another --data-dir", cfg.DataDir)
+	if err := ensureNoNode(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	if _, err := ca.ParseJoinToken(token); err != nil {
 		return nil, fmt.Errorf("--token: %w", err)
@@ -409,4 +409,12 @@ func (n *Node) saveState() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.st.save(n.cfg.DataDir)
+}
+
+// ensureNoNode refuses to init or join into a data dir that holds a node.
+func ensureNoNode(dataDir string) error {
+	if _, err := loadState(dataDir); err == nil {
+		return fmt.Errorf("data dir %s already holds a node: start it with 'shoal run', or pick another --data-dir", dataDir)
+	}
+	return nil
 }

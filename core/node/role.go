@@ -114,7 +114,7 @@ func (n *Node) changeRole(ctx context.Context, addr string, role ca.Role) error 
 		n.mu.Lock()
 		n.tlsM = tlsM
 		n.mu.Unlock()
-		_ = os.RemoveAll(raftDirOf(n.cfg.DataDir))
+		_ = os.RemoveAll(manager.RaftDir(n.cfg.DataDir))
 		m, err := manager.New(n.managerConfig(tlsM, nil, &manager.JoinTarget{Addr: managers[0]}))
 		if err != nil {
 			return err
@@ -142,7 +142,7 @@ func (n *Node) changeRole(ctx context.Context, addr string, role ca.Role) error 
 		if m != nil {
 			m.Stop()
 		}
-		_ = os.RemoveAll(raftDirOf(n.cfg.DataDir))
+		_ = os.RemoveAll(manager.RaftDir(n.cfg.DataDir))
 	}
 	n.mu.Lock()
 	err = n.st.save(n.cfg.DataDir)
@@ -161,5 +161,3 @@ func (n *Node) watchRemoved(m *manager.Manager) {
 		n.log.Info("this manager was removed from the raft group; waiting for the new role")
 	}
 }
-
-func raftDirOf(dataDir string) string { return dataDir + "/raft" }

@@ -98,12 +98,7 @@ func (st *state) apply(index uint64, ops []op) ([]Event, error) {
 			if err := st.nameConflict(o.kind, o.obj); err != nil {
 				return fail(i, o, err)
 			}
-			m := o.obj.GetMeta()
-			if m == nil {
-				m = &shoalv1.Meta{}
-				setMeta(o.obj, m)
-			}
-			m.Version = index
+			ensureMeta(o.obj).Version = index
 			st.put(o.kind, o.obj)
 			undos = append(undos, undo{kind: o.kind, id: id})
 			events = append(events, Event{Kind: EventCreate, ObjectKind: o.kind, Object: o.obj, Index: index})
@@ -117,11 +112,7 @@ func (st *state) apply(index uint64, ops []op) ([]Event, error) {
 			if err := st.nameConflict(o.kind, o.obj); err != nil {
 				return fail(i, o, err)
 			}
-			m := o.obj.GetMeta()
-			if m == nil {
-				m = &shoalv1.Meta{}
-				setMeta(o.obj, m)
-			}
+			m := ensureMeta(o.obj)
 			m.Version = index
 			m.CreatedAt = cur.GetMeta().GetCreatedAt()
 			st.put(o.kind, o.obj)
@@ -140,6 +131,16 @@ func (st *state) apply(index uint64, ops []op) ([]Event, error) {
 		}
 	}
 	return events, nil
+}
+
+// ensureMeta returns o's Meta, giving o an empty one first if it has none.
+func ensureMeta(o Object) *shoalv1.Meta {
+	m := o.GetMeta()
+	if m == nil {
+		m = &shoalv1.Meta{}
+		setMeta(o, m)
+	}
+	return m
 }
 
 func actName(a shoalv1.StoreActionKind) string {
@@ -239,9 +240,7 @@ func (s *Store) Restore(index uint64, data []byte) error {
 		if err := st.nameConflict(k, o); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidSnapshot, err)
 		}
-		if o.GetMeta() == nil {
-			setMeta(o, &shoalv1.Meta{})
-		}
+		ensureMeta(o)
 		st.put(k, o)
 	}
 

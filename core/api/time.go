@@ -1,5 +1,0 @@
-package api
-
-import "time"
-
-var timeZero time.Time

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -45,7 +46,7 @@ func newImageLoadCmd() *cobra.Command {
 			return err
 		}
 		if *addr == "" {
-			*addr = orDefault(recorded, node.DefaultContainerdAddress)
+			*addr = cmp.Or(recorded, node.DefaultContainerdAddress)
 		}
 		if backend != "" && backend != "containerd" {
 			fmt.Fprintf(cmd.ErrOrStderr(), "warning: node %s runs the %s backend; the image is only used by the containerd backend\n", nodeID, backend)

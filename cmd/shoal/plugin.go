@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 
 	"fmt"
@@ -153,17 +154,10 @@ func newPluginActivateCmd() *cobra.Command {
 			return err
 		}
 		sp := res.Msg.GetCluster().GetSpec()
-		fmt.Fprintf(cmd.OutOrStdout(), "Active scheduler: %s; active allocator: %s\n", orDefault(sp.GetDefaultScheduler(), "spread"), orDefault(sp.GetDefaultAllocator(), "ipam"))
+		fmt.Fprintf(cmd.OutOrStdout(), "Active scheduler: %s; active allocator: %s\n", cmp.Or(sp.GetDefaultScheduler(), "spread"), cmp.Or(sp.GetDefaultAllocator(), "ipam"))
 		return nil
 	}
 	return c
-}
-
-func orDefault(s, d string) string {
-	if s == "" {
-		return d
-	}
-	return s
 }
 
 func newPluginTestCmd() *cobra.Command {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -154,7 +155,7 @@ func waitConverged(ctx context.Context, cl *client.Client, svcRef string, out io
 			}
 		}
 		if c.gaveUp > 0 && c.running+c.gaveUp >= c.desired {
-			return fmt.Errorf("service %s will not converge: %d task(s) ended and their restart policy allows no more attempts (last error: %s); see 'shoal service ps %s'", svcRef, c.gaveUp, orDefault(c.lastErr, "none"), svcRef)
+			return fmt.Errorf("service %s will not converge: %d task(s) ended and their restart policy allows no more attempts (last error: %s); see 'shoal service ps %s'", svcRef, c.gaveUp, cmp.Or(c.lastErr, "none"), svcRef)
 		}
 		converged := c.running == c.desired
 		if converged {

@@ -64,23 +64,7 @@ func DryRunRequest(tx store.ReadTx, spec *shoalv1.ServiceSpec) (*sdk.ScheduleReq
 		}
 		return req, labels, nil
 	}
-	groups := map[groupKey]*group{}
-	var order []groupKey
-	err = tx.Range(store.KindTask, store.ByTaskState(statePending), func(obj store.Object) bool {
-		t := obj.(*shoalv1.Task)
-		if t.GetDesiredState() > stateRunning {
-			return true
-		}
-		k := groupKey{service: t.GetServiceId(), version: t.GetSpecVersion(), node: t.GetNodeId()}
-		g := groups[k]
-		if g == nil {
-			g = &group{key: k}
-			groups[k] = g
-			order = append(order, k)
-		}
-		g.tasks = append(g.tasks, t)
-		return true
-	})
+	groups, order, err := pendingGroups(tx)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -42,6 +42,28 @@ type group struct {
 	policy string
 }
 
+// pendingGroups groups the pending tasks still meant to run by service,
+// spec version and preset node; order lists the keys as first met.
+func pendingGroups(tx store.ReadTx) (groups map[groupKey]*group, order []groupKey, err error) {
+	groups = make(map[groupKey]*group)
+	err = tx.Range(store.KindTask, store.ByTaskState(statePending), func(obj store.Object) bool {
+		t := obj.(*shoalv1.Task)
+		if t.GetDesiredState() > stateRunning {
+			return true
+		}
+		k := groupKey{service: t.GetServiceId(), version: t.GetSpecVersion(), node: t.GetNodeId()}
+		g := groups[k]
+		if g == nil {
+			g = &group{key: k}
+			groups[k] = g
+			order = append(order, k)
+		}
+		g.tasks = append(g.tasks, t)
+		return true
+	})
+	return groups, order, err
+}
+
 type assignment struct {
 	id, node, policy string
 	note             string // why the fallback placed it, if it did
@@ -78,7 +100,7 @@ func (s *Scheduler) Pass(ctx context.Context) (PassStats, error) {
 func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStats, error) {
 	var stats PassStats
 	var rows []sdk.Node
-	groups := make(map[groupKey]*group)
+	var groups map[groupKey]*group
 	err := s.st.View(func(tx store.ReadTx) error {
 		defaultName := ""
 		if err := tx.Range(store.KindCluster, store.All(), func(obj store.Object) bool {
@@ -91,22 +113,11 @@ func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStat
 		if rows, _, err = nodeTable(tx); err != nil {
 			return err
 		}
-		if err := tx.Range(store.KindTask, store.ByTaskState(statePending), func(obj store.Object) bool {
-			t := obj.(*shoalv1.Task)
-			if t.GetDesiredState() > stateRunning {
-				return true
-			}
-			k := groupKey{service: t.GetServiceId(), version: t.GetSpecVersion(), node: t.GetNodeId()}
-			g := groups[k]
-			if g == nil {
-				g = &group{key: k}
-				groups[k] = g
-			}
-			g.tasks = append(g.tasks, t)
-			stats.Pending++
-			return true
-		}); err != nil {
+		if groups, _, err = pendingGroups(tx); err != nil {
 			return err
+		}
+		for _, g := range groups {
+			stats.Pending += len(g.tasks)
 		}
 		names := make(map[string]string)
 		for k, g := range groups {

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/shoal-project/shoal/core/pluginmgr"
+	"github.com/shoal-project/shoal/core/scheduler"
 	"regexp"
 	"slices"
 	"strings"
@@ -114,7 +116,7 @@ func stripModule(p *shoalv1.PluginModule) *shoalv1.PluginModule {
 
 // active returns the cluster's active scheduler and allocator names.
 func active(tx store.ReadTx) (sched, alloc string) {
-	sched, alloc = "spread", "ipam"
+	sched, alloc = scheduler.PolicySpread, pluginmgr.DefaultAllocator
 	if cs, _ := tx.FindClusters(store.All()); len(cs) > 0 {
 		if n := cs[0].GetSpec().GetDefaultScheduler(); n != "" {
 			sched = n

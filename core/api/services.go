@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shoal-project/shoal/core/scheduler"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -44,7 +45,7 @@ func (s *Server) CreateService(ctx context.Context, req *connect.Request[shoalv1
 		svc.Endpoint = &shoalv1.Endpoint{Ports: proto.CloneOf(ep).GetPorts()}
 	}
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		if sch := sp.GetScheduler(); sch != "" && !isBuiltinPolicy(sch) {
+		if sch := sp.GetScheduler(); sch != "" && !isNativePolicy(sch) {
 			ps, err := tx.FindPlugins(store.ByName(sch))
 			if err != nil {
 				return err
@@ -73,8 +74,11 @@ func (s *Server) CreateService(ctx context.Context, req *connect.Request[shoalv1
 	return connect.NewResponse(&shoalv1.CreateServiceResponse{Service: out}), nil
 }
 
-// isBuiltinPolicy names the native/built-in scheduler policies.
-func isBuiltinPolicy(name string) bool { return name == "spread" || name == "binpack" }
+// isNativePolicy says whether name is a policy the scheduler always has.
+func isNativePolicy(name string) bool {
+	_, ok := scheduler.Native(name)
+	return ok
+}
 
 func serviceStatus(tx store.ReadTx, svc *shoalv1.Service) *shoalv1.ServiceStatus {
 	st := &shoalv1.ServiceStatus{}

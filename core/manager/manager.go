@@ -248,7 +248,7 @@ func (m *Manager) handler() http.Handler {
 		},
 		Logger: m.log.With("component", "raft-handler"),
 	}), opts))
-	m.registerExtra(mux, opts)
+	m.registerDispatcher(mux, opts)
 	mux.Handle("/metrics", metricsHandler(m.metrics))
 	addHealthAndReflection(mux, grpchealth.NewStaticChecker(serviceNames...), opts)
 	fw := &forwarder{
@@ -429,7 +429,6 @@ func (m *Manager) Stop() {
 		if m.tr != nil {
 			m.tr.Stop()
 		}
-		m.closeExtra()
 		m.store.Close()
 		if m.plugins != nil {
 			_ = m.plugins.Close()

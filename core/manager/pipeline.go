@@ -84,8 +84,8 @@ func (m *Manager) dispatcherConfig(spec *shoalv1.ClusterSpec) dispatcher.Config 
 // nodeVersion is the version this manager's dispatcher speaks.
 const nodeVersion = "0.1.0"
 
-// registerExtra mounts the DispatcherService.
-func (m *Manager) registerExtra(mux *http.ServeMux, opts connect.HandlerOption) {
+// registerDispatcher mounts the DispatcherService.
+func (m *Manager) registerDispatcher(mux *http.ServeMux, opts connect.HandlerOption) {
 	m.disp = &dispatchers{}
 	f, err := dispatcher.New(m.store, m.dispatcherConfig(nil), m.log.With("component", "dispatcher"))
 	if err != nil {
@@ -131,7 +131,6 @@ func (m *Manager) runLeaderComponents(ctx context.Context) {
 		"scheduler":    scheduler.New(m.store, scheduler.WithLogger(log.With("component", "scheduler")), scheduler.WithPolicySource(m.plugins)).Run,
 		"dispatcher":   d.Run,
 	}
-	m.addLeaderComponents(components)
 	var wg sync.WaitGroup
 	for name, run := range components {
 		wg.Add(1)
@@ -153,4 +152,3 @@ func (m *Manager) runLeaderComponents(ctx context.Context) {
 	wg.Wait()
 }
 
-func (m *Manager) closeExtra() {}

@@ -151,4 +151,3 @@ func (m *Manager) runLeaderComponents(ctx context.Context) {
 	}
 	wg.Wait()
 }
-

@@ -21,7 +21,6 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/runtime"
@@ -173,31 +172,7 @@ func (cc *ctrCluster) tasks(svc string) ([]*shoalv1.Task, error) {
 	if r.Code != 0 {
 		return nil, fmt.Errorf("service ps %s: %s", svc, strings.TrimSpace(r.Stderr))
 	}
-	return parseTasks(r.Stdout)
-}
-
-func parseTasks(out string) ([]*shoalv1.Task, error) {
-	var raws []json.RawMessage
-	if err := json.Unmarshal([]byte(out), &raws); err != nil {
-		return nil, fmt.Errorf("parse task JSON: %w: %q", err, out)
-	}
-	ts := make([]*shoalv1.Task, 0, len(raws))
-	for _, r := range raws {
-		t := &shoalv1.Task{}
-		if err := protojson.Unmarshal(r, t); err != nil {
-			return nil, fmt.Errorf("parse task: %w", err)
-		}
-		ts = append(ts, t)
-	}
-	return ts, nil
-}
-
-func wantRunning(t *shoalv1.Task) bool {
-	return t.GetDesiredState() == shoalv1.TaskState_TASK_STATE_RUNNING
-}
-
-func isRunning(t *shoalv1.Task) bool {
-	return t.GetStatus().GetState() == shoalv1.TaskState_TASK_STATE_RUNNING
+	return parseList[shoalv1.Task](r.Stdout, "task")
 }
 
 // waitRunning waits until svc has exactly n tasks meant to run, all RUNNING with

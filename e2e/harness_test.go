@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/internal/client"
@@ -286,21 +287,50 @@ func eventually(t testing.TB, d time.Duration, what string, f func() error) time
 	}
 }
 
-// parseNodes reads `node ls --format json` / `node inspect` output.
-func parseNodes(out string) ([]*shoalv1.Node, error) {
+// parseList reads the JSON array of protobuf messages that `--format json`
+// prints (what names the kind in errors: "node", "task", "service").
+func parseList[T any, P interface {
+	*T
+	proto.Message
+}](out, what string) ([]P, error) {
 	var raws []json.RawMessage
 	if err := json.Unmarshal([]byte(out), &raws); err != nil {
-		return nil, fmt.Errorf("parse node JSON: %w: %q", err, out)
+		return nil, fmt.Errorf("parse %s JSON: %w: %q", what, err, out)
 	}
-	nodes := make([]*shoalv1.Node, 0, len(raws))
+	list := make([]P, 0, len(raws))
 	for _, r := range raws {
-		n := &shoalv1.Node{}
-		if err := protojson.Unmarshal(r, n); err != nil {
-			return nil, fmt.Errorf("parse node: %w", err)
+		m := P(new(T))
+		if err := protojson.Unmarshal(r, m); err != nil {
+			return nil, fmt.Errorf("parse %s: %w", what, err)
 		}
-		nodes = append(nodes, n)
+		list = append(list, m)
 	}
-	return nodes, nil
+	return list, nil
+}
+
+// parseNodes reads `node ls --format json` / `node inspect` output.
+func parseNodes(out string) ([]*shoalv1.Node, error) {
+	return parseList[shoalv1.Node](out, "node")
+}
+
+// serviceTasks lists a service's tasks through m (`service ps --format json`).
+func serviceTasks(t testing.TB, m *manager, svc string) ([]*shoalv1.Task, error) {
+	t.Helper()
+	r := m.cli(t, "service", "ps", svc, "--format", "json")
+	if r.Code != 0 {
+		return nil, fmt.Errorf("service ps %s via %s: %s", svc, m.name, strings.TrimSpace(r.Stderr))
+	}
+	return parseList[shoalv1.Task](r.Stdout, "task")
+}
+
+// wantRunning reports whether tk is meant to run.
+func wantRunning(tk *shoalv1.Task) bool {
+	return tk.GetDesiredState() == shoalv1.TaskState_TASK_STATE_RUNNING
+}
+
+// isRunning reports whether tk is observed RUNNING.
+func isRunning(tk *shoalv1.Task) bool {
+	return tk.GetStatus().GetState() == shoalv1.TaskState_TASK_STATE_RUNNING
 }
 
 // manager is a manager node started by the harness.

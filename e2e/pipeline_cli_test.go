@@ -126,7 +126,7 @@ func TestServiceLogs(t *testing.T) {
 	if r.Code != 0 {
 		t.Fatalf("%s", r)
 	}
-	ts, err := plTasks(t, m1, "talk")
+	ts, err := serviceTasks(t, m1, "talk")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestServiceLogs(t *testing.T) {
 	prefix := map[string]uint64{}
 	onNodes := map[string]bool{}
 	for _, tk := range ts {
-		if !plDesiredRunning(tk) {
+		if !wantRunning(tk) {
 			continue
 		}
 		p := fmt.Sprintf("talk.%d.%s@%s", tk.GetSlot(), tk.GetId()[:12], host[tk.GetNodeId()])

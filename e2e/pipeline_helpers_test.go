@@ -15,7 +15,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -27,8 +26,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"google.golang.org/protobuf/encoding/protojson"
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 )
@@ -109,28 +106,6 @@ func plJoinWorker(t *testing.T, c *cluster, name string, via *manager, flags ...
 	return w
 }
 
-// plTasks lists a service's tasks (`service ps --format json`) through m.
-func plTasks(t testing.TB, m *manager, svc string) ([]*shoalv1.Task, error) {
-	t.Helper()
-	r := m.cli(t, "service", "ps", svc, "--format", "json")
-	if r.Code != 0 {
-		return nil, fmt.Errorf("service ps %s via %s: %s", svc, m.name, strings.TrimSpace(r.Stderr))
-	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal([]byte(r.Stdout), &raws); err != nil {
-		return nil, fmt.Errorf("parse task JSON: %w: %q", err, r.Stdout)
-	}
-	out := make([]*shoalv1.Task, 0, len(raws))
-	for _, raw := range raws {
-		tk := &shoalv1.Task{}
-		if err := protojson.Unmarshal(raw, tk); err != nil {
-			return nil, fmt.Errorf("parse task: %w", err)
-		}
-		out = append(out, tk)
-	}
-	return out, nil
-}
-
 // plServices lists services (`service ls --format json`) through m.
 func plServices(t testing.TB, m *manager) ([]*shoalv1.Service, error) {
 	t.Helper()
@@ -138,34 +113,14 @@ func plServices(t testing.TB, m *manager) ([]*shoalv1.Service, error) {
 	if r.Code != 0 {
 		return nil, fmt.Errorf("service ls via %s: %s", m.name, strings.TrimSpace(r.Stderr))
 	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal([]byte(r.Stdout), &raws); err != nil {
-		return nil, fmt.Errorf("parse service JSON: %w: %q", err, r.Stdout)
-	}
-	out := make([]*shoalv1.Service, 0, len(raws))
-	for _, raw := range raws {
-		s := &shoalv1.Service{}
-		if err := protojson.Unmarshal(raw, s); err != nil {
-			return nil, fmt.Errorf("parse service: %w", err)
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-func plDesiredRunning(tk *shoalv1.Task) bool {
-	return tk.GetDesiredState() == shoalv1.TaskState_TASK_STATE_RUNNING
-}
-
-func plRunning(tk *shoalv1.Task) bool {
-	return tk.GetStatus().GetState() == shoalv1.TaskState_TASK_STATE_RUNNING
+	return parseList[shoalv1.Service](r.Stdout, "service")
 }
 
 // plSlotsTwice returns the slots that have more than one task meant to run.
 func plSlotsTwice(ts []*shoalv1.Task) []string {
 	per := map[uint64][]string{}
 	for _, tk := range ts {
-		if plDesiredRunning(tk) && tk.GetSlot() > 0 {
+		if wantRunning(tk) && tk.GetSlot() > 0 {
 			per[tk.GetSlot()] = append(per[tk.GetSlot()], tk.GetId()+"@"+tk.GetNodeId())
 		}
 	}
@@ -187,7 +142,7 @@ func plCheckReplicas(ts []*shoalv1.Task, n int) error {
 	}
 	seen := map[uint64]*shoalv1.Task{}
 	for _, tk := range ts {
-		if plDesiredRunning(tk) {
+		if wantRunning(tk) {
 			seen[tk.GetSlot()] = tk
 		}
 	}
@@ -199,7 +154,7 @@ func plCheckReplicas(ts []*shoalv1.Task, n int) error {
 		if !ok {
 			return fmt.Errorf("slot %d has no task meant to run (slots %v)", s, plSlotList(seen))
 		}
-		if !plRunning(tk) {
+		if !isRunning(tk) {
 			return fmt.Errorf("slot %d: task %s is %v (%s)", s, tk.GetId(), tk.GetStatus().GetState(), tk.GetStatus().GetErr())
 		}
 	}
@@ -219,7 +174,7 @@ func plSlotList(m map[uint64]*shoalv1.Task) []uint64 {
 func plPerNode(ts []*shoalv1.Task) map[string]int {
 	out := map[string]int{}
 	for _, tk := range ts {
-		if plDesiredRunning(tk) {
+		if wantRunning(tk) {
 			out[tk.GetNodeId()]++
 		}
 	}
@@ -259,7 +214,7 @@ func plWaitProcs(t testing.TB, pattern string, want int, m *manager, svc string)
 		if time.Since(start) > waitTimeout {
 			why := ""
 			if m != nil {
-				ts, err := plTasks(t, m, svc)
+				ts, err := serviceTasks(t, m, svc)
 				if err != nil {
 					why = err.Error()
 				} else {
@@ -387,7 +342,7 @@ func plWaitTasks(t testing.TB, m *manager, svc, what string, d time.Duration, ch
 	var ts []*shoalv1.Task
 	took := eventually(t, d, what, func() error {
 		var err error
-		ts, err = plTasks(t, m, svc)
+		ts, err = serviceTasks(t, m, svc)
 		if err != nil {
 			return err
 		}
@@ -430,7 +385,7 @@ func plProcsVsTasks(t testing.TB, mark string, ts []*shoalv1.Task) string {
 		switch {
 		case tk == nil:
 			fmt.Fprintf(&b, "pid %d: task %s (slot %s, node %s) is not listed\n", p, id, env["SHOAL_TASK_SLOT"], env["SHOAL_NODE_ID"])
-		case !plDesiredRunning(tk):
+		case !wantRunning(tk):
 			fmt.Fprintf(&b, "pid %d: task %s (slot %d, node %s) is desired %v, state %v (%s)\n", p, id, tk.GetSlot(), tk.GetNodeId(), tk.GetDesiredState(), tk.GetStatus().GetState(), tk.GetStatus().GetErr())
 		}
 	}
@@ -440,7 +395,7 @@ func plProcsVsTasks(t testing.TB, mark string, ts []*shoalv1.Task) string {
 		}
 	}
 	for _, tk := range ts {
-		if plDesiredRunning(tk) && seen[tk.GetId()] == 0 {
+		if wantRunning(tk) && seen[tk.GetId()] == 0 {
 			fmt.Fprintf(&b, "task %s (slot %d, node %s, %v) has no process\n", tk.GetId(), tk.GetSlot(), tk.GetNodeId(), tk.GetStatus().GetState())
 		}
 	}

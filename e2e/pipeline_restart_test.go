@@ -43,7 +43,7 @@ func TestRestartPolicyAndErrors(t *testing.T) {
 	// Give the orchestrator time for a 4th attempt (several restart delays):
 	// there must be none.
 	time.Sleep(5 * time.Second)
-	ts, err := plTasks(t, m1, "crash")
+	ts, err := serviceTasks(t, m1, "crash")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestRestartPolicyAndErrors(t *testing.T) {
 		if st.GetState() != shoalv1.TaskState_TASK_STATE_FAILED || !strings.Contains(st.GetErr(), "non-zero exit (3)") {
 			t.Errorf("task %s is %v with error %q, want FAILED with \"non-zero exit (3)\"", tk.GetId(), st.GetState(), st.GetErr())
 		}
-		if plDesiredRunning(tk) {
+		if wantRunning(tk) {
 			t.Errorf("task %s is still meant to run after the restart attempts are used up", tk.GetId())
 		}
 	}
@@ -135,7 +135,7 @@ func TestAgentRestartKeepsTasks(t *testing.T) {
 	if r.Code != 0 || !strings.Contains(r.Stdout, "verify: Service converged") {
 		t.Fatalf("%s", r)
 	}
-	before, err := plTasks(t, m1, "keep")
+	before, err := serviceTasks(t, m1, "keep")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestAgentRestartKeepsTasks(t *testing.T) {
 	t.Logf("restarted worker READY %s after it was started again, %s after the kill", d.Round(time.Millisecond), time.Since(killed).Round(time.Millisecond))
 	// Let the agent reconcile and report for a few heartbeats' worth.
 	time.Sleep(3 * time.Second)
-	after, err := plTasks(t, m1, "keep")
+	after, err := serviceTasks(t, m1, "keep")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestAgentRestartKeepsTasks(t *testing.T) {
 		switch {
 		case !ok:
 			t.Errorf("new task %s (slot %d, %v) after the agent restart", tk.GetId(), tk.GetSlot(), tk.GetStatus().GetState())
-		case !plDesiredRunning(tk) || !plRunning(tk):
+		case !wantRunning(tk) || !isRunning(tk):
 			t.Errorf("task %s is desired %v, state %v (%s) after the agent restart", tk.GetId(), tk.GetDesiredState(), tk.GetStatus().GetState(), tk.GetStatus().GetErr())
 		case tk.GetStatus().GetPid() != pid:
 			t.Errorf("task %s reports pid %d, was %d", tk.GetId(), tk.GetStatus().GetPid(), pid)

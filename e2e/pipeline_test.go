@@ -48,7 +48,7 @@ func plCheckGlobal(ts []*shoalv1.Task, nodes []*manager) error {
 	}
 	per := map[string][]*shoalv1.Task{}
 	for _, tk := range ts {
-		if !plDesiredRunning(tk) {
+		if !wantRunning(tk) {
 			continue
 		}
 		if tk.GetSlot() != 0 {
@@ -64,7 +64,7 @@ func plCheckGlobal(ts []*shoalv1.Task, nodes []*manager) error {
 		if len(got) != 1 {
 			return fmt.Errorf("node %s has %d tasks meant to run, want 1", name, len(got))
 		}
-		if !plRunning(got[0]) {
+		if !isRunning(got[0]) {
 			return fmt.Errorf("node %s: task %s is %v (%s)", name, got[0].GetId(), got[0].GetStatus().GetState(), got[0].GetStatus().GetErr())
 		}
 	}
@@ -162,7 +162,7 @@ func TestServiceLifecycle(t *testing.T) {
 		t.Fatalf("service create did not report convergence:\n%s", r)
 	}
 	t.Logf("create --replicas 6 converged (CLI returned) after %s", time.Since(start).Round(time.Millisecond))
-	ts, err := plTasks(t, m1, "web")
+	ts, err := serviceTasks(t, m1, "web")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestServiceLifecycle(t *testing.T) {
 		for _, tk := range ts {
 			if tk.GetNodeId() == w4.nodeID {
 				w4Task = tk.GetId()
-				if plDesiredRunning(tk) {
+				if wantRunning(tk) {
 					return fmt.Errorf("task %s on dead w4 is still meant to run (%v)", tk.GetId(), tk.GetStatus().GetState())
 				}
 			}
@@ -270,7 +270,7 @@ func TestServiceLifecycle(t *testing.T) {
 	}
 	var lost []uint64
 	for _, tk := range ts {
-		if plDesiredRunning(tk) && tk.GetNodeId() == victim.nodeID {
+		if wantRunning(tk) && tk.GetNodeId() == victim.nodeID {
 			lost = append(lost, tk.GetSlot())
 		}
 	}
@@ -283,7 +283,7 @@ func TestServiceLifecycle(t *testing.T) {
 	}
 	ts, d = plWaitTasks(t, m1, "web", "the lost worker's tasks run elsewhere", waitTimeout, func(ts []*shoalv1.Task) error {
 		for _, tk := range ts {
-			if plDesiredRunning(tk) && tk.GetNodeId() == victim.nodeID {
+			if wantRunning(tk) && tk.GetNodeId() == victim.nodeID {
 				return fmt.Errorf("slot %d still meant to run on the dead %s", tk.GetSlot(), victim.name)
 			}
 		}
@@ -315,7 +315,7 @@ func TestServiceLifecycle(t *testing.T) {
 	}
 	ts, d = plWaitTasks(t, m1, "web", "the drained node's tasks moved", waitTimeout, func(ts []*shoalv1.Task) error {
 		for _, tk := range ts {
-			if plDesiredRunning(tk) && tk.GetNodeId() == drained.nodeID {
+			if wantRunning(tk) && tk.GetNodeId() == drained.nodeID {
 				return fmt.Errorf("slot %d still meant to run on drained %s", tk.GetSlot(), drained.name)
 			}
 		}
@@ -365,10 +365,10 @@ func TestServiceLifecycle(t *testing.T) {
 			twice = append(twice, fmt.Sprintf("after %s: %v", time.Since(killed).Round(time.Millisecond), two))
 		}
 		for _, tk := range ts {
-			if plDesiredRunning(tk) && (tk.GetNodeId() == leader.nodeID || tk.GetNodeId() == victim.nodeID) {
+			if wantRunning(tk) && (tk.GetNodeId() == leader.nodeID || tk.GetNodeId() == victim.nodeID) {
 				return fmt.Errorf("slot %d meant to run on a dead node", tk.GetSlot())
 			}
-			if plDesiredRunning(tk) && tk.GetNodeId() == drained.nodeID {
+			if wantRunning(tk) && tk.GetNodeId() == drained.nodeID {
 				return fmt.Errorf("slot %d placed on drained %s", tk.GetSlot(), drained.name)
 			}
 		}

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -93,28 +92,6 @@ func (c *cluster) plWorker(name string, via *manager) *manager {
 	})
 	c.t.Logf("worker %s (%s) ready after %s", name, w.nodeID, d.Round(time.Millisecond))
 	return w
-}
-
-// serviceTasks lists a service's tasks through m (`service ps --format json`).
-func serviceTasks(t testing.TB, m *manager, svc string) ([]*shoalv1.Task, error) {
-	t.Helper()
-	r := m.cli(t, "service", "ps", svc, "--format", "json")
-	if r.Code != 0 {
-		return nil, fmt.Errorf("service ps %s via %s: %s", svc, m.name, strings.TrimSpace(r.Stderr))
-	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal([]byte(r.Stdout), &raws); err != nil {
-		return nil, fmt.Errorf("parse task JSON: %w: %q", err, r.Stdout)
-	}
-	var out []*shoalv1.Task
-	for _, raw := range raws {
-		tk := &shoalv1.Task{}
-		if err := protojson.Unmarshal(raw, tk); err != nil {
-			return nil, fmt.Errorf("parse task: %w", err)
-		}
-		out = append(out, tk)
-	}
-	return out, nil
 }
 
 // placedTasks returns svc's tasks that should run and have a node

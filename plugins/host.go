@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/shoal-project/shoal/sdk"
@@ -102,48 +101,45 @@ func (h *Host) Unload(ctx context.Context, sha256 string) { h.backend.unload(ctx
 // oversized answer, an error reported by the plugin) is logged, counted and
 // returned as a *CallError: fall back to the native policy.
 func (h *Host) Schedule(ctx context.Context, sha256 string, req *sdk.ScheduleRequest) (*sdk.ScheduleResponse, error) {
-	start := time.Now()
-	out, err := h.call(ctx, sha256, opSchedule, req.Marshal())
-	var resp *sdk.ScheduleResponse
-	if err == nil {
-		resp, err = sdk.UnmarshalScheduleResponse(out)
-		switch {
-		case err != nil:
-			err = errorf(ErrInvalidAnswer, "decode: %v", err)
-		case resp.Error != "":
-			err = errorf(ErrPluginFailed, "%s", resp.Error)
-		default:
-			if verr := filter.Validate(req, resp); verr != nil {
-				err = errorf(ErrInvalidAnswer, "%v", verr)
-			}
-		}
-	}
-	return resp, h.finish(opSchedule, sha256, start, err)
+	return roundTrip(h, ctx, sha256, opSchedule, req.Marshal(), sdk.UnmarshalScheduleResponse,
+		func(r *sdk.ScheduleResponse) string { return r.Error },
+		func(r *sdk.ScheduleResponse) error { return filter.Validate(req, r) })
 }
 
 // Allocate asks allocator plugin sha256 to answer req; like Schedule, with
 // ValidateAllocation.
 func (h *Host) Allocate(ctx context.Context, sha256 string, req *sdk.AllocateRequest) (*sdk.AllocateResponse, error) {
+	resp, err := roundTrip(h, ctx, sha256, opAllocate, req.Marshal(), sdk.UnmarshalAllocateResponse,
+		func(r *sdk.AllocateResponse) string { return r.Error },
+		func(r *sdk.AllocateResponse) error { return allocationProblem(req, r) })
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// roundTrip calls op on plugin sha with req, decodes the answer, refuses an
+// error the plugin reported (errOf) or an answer validate rejects, and
+// records the outcome.
+func roundTrip[R any](h *Host, ctx context.Context, sha string, o op, req []byte,
+	decode func([]byte) (R, error), errOf func(R) string, validate func(R) error) (R, error) {
 	start := time.Now()
-	out, err := h.call(ctx, sha256, opAllocate, req.Marshal())
-	var resp *sdk.AllocateResponse
+	out, err := h.call(ctx, sha, o, req)
+	var resp R
 	if err == nil {
-		resp, err = sdk.UnmarshalAllocateResponse(out)
+		resp, err = decode(out)
 		switch {
 		case err != nil:
 			err = errorf(ErrInvalidAnswer, "decode: %v", err)
-		case resp.Error != "":
-			err = errorf(ErrPluginFailed, "%s", resp.Error)
+		case errOf(resp) != "":
+			err = errorf(ErrPluginFailed, "%s", errOf(resp))
 		default:
-			if verr := ValidateAllocation(req, resp); verr != nil {
-				err = errorf(ErrInvalidAnswer, "%s", strings.TrimPrefix(verr.Error(), ErrInvalidAnswer.Error()+": "))
+			if verr := validate(resp); verr != nil {
+				err = errorf(ErrInvalidAnswer, "%v", verr)
 			}
 		}
 	}
-	if err != nil {
-		resp = nil
-	}
-	return resp, h.finish(opAllocate, sha256, start, err)
+	return resp, h.finish(o, sha, start, err)
 }
 
 func (h *Host) call(ctx context.Context, sha string, o op, req []byte) ([]byte, error) {

@@ -27,9 +27,15 @@ func ValidatePlacement(req *sdk.ScheduleRequest, resp *sdk.ScheduleResponse) err
 // out twice; every port lies in the range, was not in use and is not handed
 // out twice for its protocol. The error wraps ErrInvalidAnswer.
 func ValidateAllocation(req *sdk.AllocateRequest, resp *sdk.AllocateResponse) error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalidAnswer, fmt.Sprintf(format, args...))
+	if err := allocationProblem(req, resp); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidAnswer, err)
 	}
+	return nil
+}
+
+// allocationProblem is ValidateAllocation's check, its error not yet wrapped.
+func allocationProblem(req *sdk.AllocateRequest, resp *sdk.AllocateResponse) error {
+	bad := fmt.Errorf
 	if len(resp.Addresses) != len(req.Addresses) {
 		return bad("%d address results for %d requests", len(resp.Addresses), len(req.Addresses))
 	}

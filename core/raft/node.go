@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -438,24 +439,30 @@ func (n *Node) loop() error {
 		case <-n.stopc:
 			return ErrStopped
 		}
-		for n.rn.HasReady() {
-			if err := n.handleReady(n.rn.Ready()); err != nil {
-				return err
-			}
+		if err := n.drainReady(); err != nil {
+			return err
 		}
 		if n.campaignOnStart && n.applied >= n.rn.BasicStatus().GetCommit() {
 			n.campaignOnStart = false
 			if err := n.rn.Campaign(); err != nil {
 				n.log.Warn("raft: campaign", "err", err)
 			}
-			for n.rn.HasReady() {
-				if err := n.handleReady(n.rn.Ready()); err != nil {
-					return err
-				}
+			if err := n.drainReady(); err != nil {
+				return err
 			}
 		}
 		n.publish()
 	}
+}
+
+// drainReady handles Ready batches until the raft node has none left.
+func (n *Node) drainReady() error {
+	for n.rn.HasReady() {
+		if err := n.handleReady(n.rn.Ready()); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (n *Node) shutdown(cause error) {
@@ -980,7 +987,7 @@ func (n *Node) memberListRaw() []Member {
 	for _, m := range n.members {
 		out = append(out, Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr})
 	}
-	slices.SortFunc(out, func(a, b Member) int { return compareU64(a.RaftID, b.RaftID) })
+	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.RaftID, b.RaftID) })
 	return out
 }
 
@@ -999,16 +1006,6 @@ func (n *Node) removedList() []uint64 {
 	}
 	slices.Sort(out)
 	return out
-}
-
-func compareU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (n *Node) publish() {

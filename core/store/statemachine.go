@@ -59,11 +59,10 @@ func (s *Store) Apply(index uint64, payload []byte) error {
 		return fmt.Errorf("%w: %d <= %d", ErrStaleIndex, index, s.index)
 	}
 	s.index = index
-	if err != nil {
-		s.log.Debug("store: rejected entry", "index", index, "err", err)
-		return err
+	var events []Event
+	if err == nil {
+		events, err = s.st.apply(index, ops)
 	}
-	events, err := s.st.apply(index, ops)
 	if err != nil {
 		s.log.Debug("store: rejected entry", "index", index, "err", err)
 		return err

@@ -156,12 +156,17 @@ func (ov *overlay) record(k Kind, id string, obj, cur Object) *change {
 		c.existed = true
 		c.origVersion = cur.GetMeta().GetVersion()
 	}
-	if ov.changes[k] == nil {
-		ov.changes[k] = make(map[string]*change)
-	}
-	ov.changes[k][id] = c
-	ov.order = append(ov.order, c)
+	ov.add(c)
 	return c
+}
+
+// add inserts a change for a key the overlay has not touched yet.
+func (ov *overlay) add(c *change) {
+	if ov.changes[c.kind] == nil {
+		ov.changes[c.kind] = make(map[string]*change)
+	}
+	ov.changes[c.kind][c.id] = c
+	ov.order = append(ov.order, c)
 }
 
 // merge folds child (whose parent is ov) into ov, updating size estimates.
@@ -175,11 +180,7 @@ func (ov *overlay) merge(child *overlay) {
 		}
 		cc.size = size
 		ov.bytes += size
-		if ov.changes[cc.kind] == nil {
-			ov.changes[cc.kind] = make(map[string]*change)
-		}
-		ov.changes[cc.kind][cc.id] = cc
-		ov.order = append(ov.order, cc)
+		ov.add(cc)
 	}
 }
 

@@ -43,12 +43,19 @@ func (a *Agent) publishLogs(ctx context.Context, client shoalv1connect.Dispatche
 			go func() {
 				errc <- ctl.Logs(ctx, runtime.LogOptions{Follow: sub.GetFollow(), Tail: int(sub.GetTail())}, raw)
 			}()
+			// send forwards one line; false once ctx has ended.
+			send := func(l runtime.LogLine) bool {
+				select {
+				case lines <- &shoalv1.LogLine{TaskId: id, Time: timestamppb.New(l.Time), Stream: l.Stream, Data: l.Data, NodeId: a.cfg.NodeID}:
+					return true
+				case <-ctx.Done():
+					return false
+				}
+			}
 			for {
 				select {
 				case l := <-raw:
-					select {
-					case lines <- &shoalv1.LogLine{TaskId: id, Time: timestamppb.New(l.Time), Stream: l.Stream, Data: l.Data, NodeId: a.cfg.NodeID}:
-					case <-ctx.Done():
+					if !send(l) {
 						return
 					}
 				case err := <-errc:
@@ -56,9 +63,7 @@ func (a *Agent) publishLogs(ctx context.Context, client shoalv1connect.Dispatche
 					for {
 						select {
 						case l := <-raw:
-							select {
-							case lines <- &shoalv1.LogLine{TaskId: id, Time: timestamppb.New(l.Time), Stream: l.Stream, Data: l.Data, NodeId: a.cfg.NodeID}:
-							case <-ctx.Done():
+							if !send(l) {
 								return
 							}
 						default:

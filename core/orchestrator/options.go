@@ -1,8 +1,6 @@
 package orchestrator
 
 import (
-	"crypto/rand"
-	"encoding/base32"
 	"log/slog"
 	"time"
 )
@@ -73,12 +71,4 @@ func WithRetryInterval(d time.Duration) Option {
 			o.retry = d
 		}
 	}
-}
-
-var idEncoding = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPadding(base32.NoPadding)
-
-func randomID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read does not fail on supported platforms
-	return idEncoding.EncodeToString(b[:])[:25]
 }

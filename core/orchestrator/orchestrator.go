@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/shoal-project/shoal/internal/clock"
 	"log/slog"
 	"time"
 
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/clock"
+	"github.com/shoal-project/shoal/internal/ids"
 )
 
 // errStale drops one write whose task changed since the pass read it.
@@ -39,7 +40,7 @@ func New(st *store.Store, opts ...Option) *Orchestrator {
 		st:       st,
 		log:      slog.New(slog.DiscardHandler),
 		clock:    clock.Real(),
-		newID:    randomID,
+		newID:    ids.New,
 		retry:    DefaultRetryInterval,
 		dirty:    make(map[string]struct{}),
 		wakes:    make(map[string]time.Time),

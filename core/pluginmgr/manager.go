@@ -1,6 +1,7 @@
 package pluginmgr
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,7 +43,9 @@ type Manager struct {
 
 	mu     sync.Mutex
 	loaded map[string]bool // sha256 -> compiled and ready
-	stats  map[string]*stat
+	// builtinSHA holds the built-in modules' digests, computed once.
+	builtinSHA map[string]string
+	stats      map[string]*stat
 }
 
 // New starts a plugin host for the manager whose store is st.
@@ -64,7 +67,11 @@ func New(st *store.Store, cfg plugins.HostConfig, log *slog.Logger) (*Manager, e
 		_ = h.Close()
 		return nil, err
 	}
-	return &Manager{host: h, probe: probe, st: st, log: log, loaded: map[string]bool{}, stats: map[string]*stat{}}, nil
+	shas := map[string]string{}
+	for _, name := range plugins.BuiltinNames() {
+		shas[name] = plugins.Digest(plugins.Builtin(name))
+	}
+	return &Manager{host: h, probe: probe, st: st, log: log, loaded: map[string]bool{}, stats: map[string]*stat{}, builtinSHA: shas}, nil
 }
 
 // ProbeLoadTimeout bounds validating a module at install: compiling a
@@ -151,19 +158,17 @@ func (m *Manager) module(name string, kind plugins.Kind) (sha string, wasm []byt
 		if k != kind {
 			return "", nil, fmt.Errorf("plugin %q is a %s plugin, not a %s", name, k, kind)
 		}
-		wasm = plugins.Builtin(name)
-		return plugins.Digest(wasm), wasm, nil
+		return m.builtinSHA[name], plugins.Builtin(name), nil
 	}
+	// Called on every scheduling pass: read the module in place. Stored
+	// objects are never modified, so keeping its bytes is safe, and a
+	// multi-megabyte clone per pass is avoided.
 	var p *shoalv1.PluginModule
 	err = m.st.View(func(tx store.ReadTx) error {
-		ps, err := tx.FindPlugins(store.ByName(name))
-		if err != nil {
-			return err
-		}
-		if len(ps) > 0 {
-			p = ps[0]
-		}
-		return nil
+		return tx.Range(store.KindPlugin, store.ByName(name), func(o store.Object) bool {
+			p = o.(*shoalv1.PluginModule)
+			return false
+		})
 	})
 	if err != nil {
 		return "", nil, err
@@ -264,11 +269,10 @@ type wasmAllocator struct{ m *Manager }
 func (w wasmAllocator) Allocate(ctx context.Context, req *sdk.AllocateRequest) (*sdk.AllocateResponse, error) {
 	name := DefaultAllocator
 	_ = w.m.st.View(func(tx store.ReadTx) error {
-		cs, _ := tx.FindClusters(store.All())
-		if len(cs) > 0 && cs[0].GetSpec().GetDefaultAllocator() != "" {
-			name = cs[0].GetSpec().GetDefaultAllocator()
-		}
-		return nil
+		return tx.Range(store.KindCluster, store.All(), func(o store.Object) bool {
+			name = cmp.Or(o.(*shoalv1.Cluster).GetSpec().GetDefaultAllocator(), name)
+			return false
+		})
 	})
 	resp, err := w.call(ctx, name, req)
 	w.m.record(name, err)
@@ -313,7 +317,7 @@ func (m *Manager) Builtins() []*shoalv1.PluginModule {
 		k, _ := plugins.BuiltinKind(name)
 		wasm := plugins.Builtin(name)
 		out = append(out, &shoalv1.PluginModule{
-			Id: plugins.Digest(wasm), Name: name, Kind: KindProto(k), Size: uint64(len(wasm)),
+			Id: m.builtinSHA[name], Name: name, Kind: KindProto(k), Size: uint64(len(wasm)),
 			AbiVersion: sdk.ABIVersion, Capabilities: uint32(capOf(k)), Wasm: wasm, Builtin: true,
 		})
 	}

@@ -13,12 +13,8 @@ import (
 // still commit later.
 func (n *Node) Propose(ctx context.Context, payload []byte) error {
 	p := &proposal{payload: payload, done: make(chan error, 1)}
-	select {
-	case n.propc <- p:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.done:
-		return ErrStopped
+	if err := submit(ctx, n, n.propc, p); err != nil {
+		return err
 	}
 	select {
 	case err := <-p.done:
@@ -36,12 +32,8 @@ func (n *Node) Propose(ctx context.Context, payload []byte) error {
 // ErrNotLeader on followers.
 func (n *Node) ReadBarrier(ctx context.Context) error {
 	r := &readReq{done: make(chan error, 1)}
-	select {
-	case n.readc <- r:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.done:
-		return ErrStopped
+	if err := submit(ctx, n, n.readc, r); err != nil {
+		return err
 	}
 	select {
 	case err := <-r.done:
@@ -62,8 +54,14 @@ func (n *Node) Step(ctx context.Context, m *pb.Message) error {
 	if removed {
 		return fmt.Errorf("%w: %x", ErrRemovedMember, m.GetFrom())
 	}
+	return submit(ctx, n, n.recvc, m)
+}
+
+// submit hands v to the node's goroutine on ch, giving up when ctx ends or
+// the node stops.
+func submit[T any](ctx context.Context, n *Node, ch chan<- T, v T) error {
 	select {
-	case n.recvc <- m:
+	case ch <- v:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -125,12 +123,8 @@ func (n *Node) Leave(ctx context.Context) error { return n.RemoveMember(ctx, n.i
 
 func (n *Node) conf(ctx context.Context, c *confReq) (confResult, error) {
 	c.done = make(chan confResult, 1)
-	select {
-	case n.confc <- c:
-	case <-ctx.Done():
-		return confResult{}, ctx.Err()
-	case <-n.done:
-		return confResult{}, ErrStopped
+	if err := submit(ctx, n, n.confc, c); err != nil {
+		return confResult{}, err
 	}
 	select {
 	case r := <-c.done:
@@ -149,12 +143,8 @@ func (n *Node) TransferLeadership(ctx context.Context, raftID uint64) error {
 	changed := n.leaderCh
 	n.mu.Unlock()
 	t := &transferReq{to: raftID, done: make(chan error, 1)}
-	select {
-	case n.transferc <- t:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.done:
-		return ErrStopped
+	if err := submit(ctx, n, n.transferc, t); err != nil {
+		return err
 	}
 	if err := <-t.done; err != nil {
 		return err

@@ -378,6 +378,53 @@ func (c *cluster) joinManager(name string, via *manager) *manager {
 	return m
 }
 
+// joinWorker starts `shoal join` with via's worker token, listening on addr
+// (the daemon's default if empty), and waits until via lists the node READY.
+// The returned manager value only carries the node's name, dir, addr,
+// process and ID (a worker has no admin socket).
+func (c *cluster) joinWorker(t testing.TB, name, addr string, via *manager, flags ...string) *manager {
+	t.Helper()
+	tok := strings.TrimSpace(mustRun(t, "--data-dir", via.dir, "join-token", "worker", "-q"))
+	w := &manager{name: name, dir: filepath.Join(c.base, name), addr: addr}
+	args := []string{"join", "--data-dir", w.dir}
+	if addr != "" {
+		args = append(args, "--listen-addr", addr)
+	}
+	args = append(args, "--hostname", name, "--token", tok, via.addr)
+	w.proc = startProc(t, c.base, name, append(args, flags...)...)
+	d := eventually(t, startTimeout, name+" is listed READY", func() error {
+		if !w.running() {
+			return fmt.Errorf("process exited:\n%s", tail(w.logPath, 20))
+		}
+		n, err := nodeByName(t, via, name)
+		if err != nil {
+			return err
+		}
+		w.nodeID = n.GetId()
+		if s := n.GetStatus().GetState(); s != shoalv1.NodeState_NODE_STATE_READY {
+			return fmt.Errorf("%s is %v", name, s)
+		}
+		return nil
+	})
+	t.Logf("worker %s (%s) ready after %s", name, w.nodeID, d.Round(time.Millisecond))
+	return w
+}
+
+// nodeByName finds the node with hostname or ID ref in m's (leader) view.
+func nodeByName(t testing.TB, m *manager, ref string) (*shoalv1.Node, error) {
+	t.Helper()
+	nodes, err := m.nodes(t, false)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range nodes {
+		if n.GetDescription().GetHostname() == ref || n.GetId() == ref {
+			return n, nil
+		}
+	}
+	return nil, fmt.Errorf("no node %s", ref)
+}
+
 // waitReady waits until m's own store answers and names m.
 func (c *cluster) waitReady(m *manager) {
 	c.t.Helper()

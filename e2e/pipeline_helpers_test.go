@@ -78,32 +78,11 @@ func plLogFlags() []string {
 	return nil
 }
 
-// plJoinWorker starts `shoal join` with the worker token of via and waits
-// until via lists the node READY. The returned manager value only carries
-// the node's name, dir, process and ID (a worker has no admin socket).
+// plJoinWorker joins worker name through via with the pipeline tests' log
+// flags (see joinWorker).
 func plJoinWorker(t *testing.T, c *cluster, name string, via *manager, flags ...string) *manager {
 	t.Helper()
-	tok := strings.TrimSpace(mustRun(t, "--data-dir", via.dir, "join-token", "worker", "-q"))
-	w := &manager{name: name, dir: filepath.Join(c.base, name)}
-	args := append([]string{"join", "--data-dir", w.dir, "--hostname", name, "--token", tok, via.addr}, plLogFlags()...)
-	args = append(args, flags...)
-	w.proc = startProc(t, c.base, name, args...)
-	d := eventually(t, startTimeout, name+" is listed READY", func() error {
-		if !w.running() {
-			return fmt.Errorf("process exited:\n%s", tail(w.logPath, 20))
-		}
-		n, err := nodeByName(t, via, name)
-		if err != nil {
-			return err
-		}
-		w.nodeID = n.GetId()
-		if s := n.GetStatus().GetState(); s != shoalv1.NodeState_NODE_STATE_READY {
-			return fmt.Errorf("%s is %v", name, s)
-		}
-		return nil
-	})
-	t.Logf("worker %s (%s) ready after %s", name, w.nodeID, d.Round(time.Millisecond))
-	return w
+	return c.joinWorker(t, name, "", via, append(plLogFlags(), flags...)...)
 }
 
 // plServices lists services (`service ls --format json`) through m.

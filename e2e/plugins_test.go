@@ -63,35 +63,11 @@ func buildWasm(t testing.TB, dir string, guests ...wasmBuild) map[string]string 
 	return out
 }
 
-// plWorker joins a worker node through via and waits until via lists it READY.
+// plWorker joins a worker node listening on a free address through via
+// (see joinWorker).
 func (c *cluster) plWorker(name string, via *manager) *manager {
 	c.t.Helper()
-	tok := strings.TrimSpace(mustRun(c.t, "--data-dir", via.dir, "join-token", "worker", "-q"))
-	w := &manager{name: name, dir: filepath.Join(c.base, name), addr: freeAddr(c.t)}
-	args := append([]string{"join", "--data-dir", w.dir, "--listen-addr", w.addr, "--hostname", name, "--token", tok, via.addr}, c.extra...)
-	w.proc = startProc(c.t, c.base, name, args...)
-	d := eventually(c.t, startTimeout, name+" is a READY worker", func() error {
-		if !w.running() {
-			return fmt.Errorf("process exited:\n%s", tail(w.logPath, 20))
-		}
-		nodes, err := via.nodes(c.t, false)
-		if err != nil {
-			return err
-		}
-		for _, n := range nodes {
-			if n.GetDescription().GetHostname() != name {
-				continue
-			}
-			w.nodeID = n.GetId()
-			if s := n.GetStatus().GetState(); s != shoalv1.NodeState_NODE_STATE_READY {
-				return fmt.Errorf("%s is %v", name, s)
-			}
-			return nil
-		}
-		return fmt.Errorf("%s not listed yet", name)
-	})
-	c.t.Logf("worker %s (%s) ready after %s", name, w.nodeID, d.Round(time.Millisecond))
-	return w
+	return c.joinWorker(c.t, name, freeAddr(c.t), via, c.extra...)
 }
 
 // placedTasks returns svc's tasks that should run and have a node

@@ -11,21 +11,6 @@ import (
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 )
 
-// nodeByName finds the node with hostname or ID ref in m's (leader) view.
-func nodeByName(t *testing.T, m *manager, ref string) (*shoalv1.Node, error) {
-	t.Helper()
-	nodes, err := m.nodes(t, false)
-	if err != nil {
-		return nil, err
-	}
-	for _, n := range nodes {
-		if n.GetDescription().GetHostname() == ref || n.GetId() == ref {
-			return n, nil
-		}
-	}
-	return nil, fmt.Errorf("no node %s", ref)
-}
-
 // TestRoles: a worker is promoted to a manager and demoted back, survives a
 // restart in each role, is seen down once stopped and can then be removed.
 func TestRoles(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoal-project/shoal/internal/clock"
 	"github.com/shoal-project/shoal/runtime"
 )
 
@@ -79,7 +80,7 @@ func New(cfg Config) (*Backend, error) {
 		b.name = "sim"
 	}
 	if b.clock == nil {
-		b.clock = RealClock()
+		b.clock = clock.RealTimers()
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)

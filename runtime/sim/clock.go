@@ -4,31 +4,16 @@ import (
 	"container/heap"
 	"sync"
 	"time"
+
+	"github.com/shoal-project/shoal/internal/clock"
 )
 
-// Clock is the time source of a Backend.
-type Clock interface {
-	Now() time.Time
-	// AfterFunc calls f in its own goroutine (or, for ManualClock, in the
-	// goroutine that advances the clock) once d has passed.
-	AfterFunc(d time.Duration, f func()) Timer
-}
+// Clock is the time source of a Backend: internal/clock.TimerClock, which
+// ManualClock implements.
+type Clock = clock.TimerClock
 
 // Timer is a pending AfterFunc call.
-type Timer interface {
-	// Stop prevents the call if it has not happened; it reports whether it did.
-	Stop() bool
-}
-
-type realClock struct{}
-
-// RealClock is the wall clock.
-func RealClock() Clock { return realClock{} }
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) Timer {
-	return time.AfterFunc(d, f)
-}
+type Timer = clock.Timer
 
 // ManualClock is a Clock that moves only when Advance is called. Timers fire
 // in the goroutine calling Advance, in time order, with Now() set to their due

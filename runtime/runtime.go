@@ -82,6 +82,21 @@ type LogOptions struct {
 	Since  time.Time
 }
 
+// Keeps reports whether a line written at t passes the Since filter.
+func (o LogOptions) Keeps(t time.Time) bool {
+	return o.Since.IsZero() || !t.Before(o.Since)
+}
+
+// SendLine sends ll on out unless ctx ends first.
+func SendLine(ctx context.Context, out chan<- LogLine, ll LogLine) error {
+	select {
+	case out <- ll:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // LogLine is one line of a task's output.
 type LogLine struct {
 	Time   time.Time

@@ -96,15 +96,6 @@ func readFileIfExists(path string) ([]byte, time.Time, error) {
 	return data, st.ModTime(), err
 }
 
-func send(ctx context.Context, out chan<- runtime.LogLine, l runtime.LogLine) error {
-	select {
-	case out <- l:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // readLogs implements Controller.Logs for the log file at path.
 func readLogs(ctx context.Context, path string, opts runtime.LogOptions, out chan<- runtime.LogLine, done func() bool) error {
 	old, oldTime, err := readFileIfExists(path + ".1")
@@ -136,7 +127,7 @@ func readLogs(ctx context.Context, path string, opts runtime.LogOptions, out cha
 		data []byte
 	}
 	var lines []line
-	if opts.Since.IsZero() || !oldTime.Before(opts.Since) {
+	if opts.Keeps(oldTime) {
 		for _, l := range splitLines(old) {
 			lines = append(lines, line{oldTime, l})
 		}
@@ -148,7 +139,7 @@ func readLogs(ctx context.Context, path string, opts runtime.LogOptions, out cha
 		offset = int64(i + 1)
 		cur = cur[:i+1]
 	}
-	if opts.Since.IsZero() || !curTime.Before(opts.Since) {
+	if opts.Keeps(curTime) {
 		for _, l := range splitLines(cur) {
 			lines = append(lines, line{curTime, l})
 		}
@@ -157,7 +148,7 @@ func readLogs(ctx context.Context, path string, opts runtime.LogOptions, out cha
 		lines = lines[len(lines)-opts.Tail:]
 	}
 	for _, l := range lines {
-		if err := send(ctx, out, runtime.LogLine{Time: l.t, Stream: "stdout", Data: append([]byte(nil), l.data...)}); err != nil {
+		if err := runtime.SendLine(ctx, out, runtime.LogLine{Time: l.t, Stream: "stdout", Data: append([]byte(nil), l.data...)}); err != nil {
 			return err
 		}
 	}
@@ -213,14 +204,14 @@ func follow(ctx context.Context, path string, f *os.File, offset int64, out chan
 			if i < 0 {
 				break
 			}
-			if err := send(ctx, out, runtime.LogLine{Time: time.Now(), Stream: "stdout", Data: append([]byte(nil), pending[:i]...)}); err != nil {
+			if err := runtime.SendLine(ctx, out, runtime.LogLine{Time: time.Now(), Stream: "stdout", Data: append([]byte(nil), pending[:i]...)}); err != nil {
 				return err
 			}
 			pending = pending[i+1:]
 		}
 		if finished {
 			if len(pending) > 0 {
-				return send(ctx, out, runtime.LogLine{Time: time.Now(), Stream: "stdout", Data: pending})
+				return runtime.SendLine(ctx, out, runtime.LogLine{Time: time.Now(), Stream: "stdout", Data: pending})
 			}
 			return nil
 		}

@@ -221,23 +221,12 @@ func streamLogs(ctx context.Context, dir string, keep int, opts runtime.LogOptio
 	if !exists(dir) {
 		return runtime.ErrNotFound
 	}
-	send := func(ll runtime.LogLine) error {
-		select {
-		case out <- ll:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	keepLine := func(ll runtime.LogLine) bool {
-		return opts.Since.IsZero() || !ll.Time.Before(opts.Since)
-	}
 
 	// History: old files oldest first, then the current file, keeping at most
 	// Tail lines in a ring.
 	var ring []runtime.LogLine
 	collect := func(ll runtime.LogLine) error {
-		if !keepLine(ll) || opts.Tail == 0 {
+		if !opts.Keeps(ll.Time) || opts.Tail == 0 {
 			return nil
 		}
 		if opts.Tail > 0 && len(ring) == opts.Tail {
@@ -269,7 +258,7 @@ func streamLogs(ctx context.Context, dir string, keep int, opts runtime.LogOptio
 		}
 	}
 	for _, ll := range ring {
-		if err := send(ll); err != nil {
+		if err := runtime.SendLine(ctx, out, ll); err != nil {
 			return err
 		}
 	}
@@ -278,10 +267,10 @@ func streamLogs(ctx context.Context, dir string, keep int, opts runtime.LogOptio
 	}
 
 	forward := func(ll runtime.LogLine) error {
-		if !keepLine(ll) {
+		if !opts.Keeps(ll.Time) {
 			return nil
 		}
-		return send(ll)
+		return runtime.SendLine(ctx, out, ll)
 	}
 	ticker := time.NewTicker(poll)
 	defer ticker.Stop()

@@ -329,23 +329,15 @@ func (c *controller) Logs(ctx context.Context, opts runtime.LogOptions, out chan
 
 	var hist []runtime.LogLine
 	for _, ll := range lines {
-		if opts.Since.IsZero() || !ll.Time.Before(opts.Since) {
+		if opts.Keeps(ll.Time) {
 			hist = append(hist, ll)
 		}
 	}
 	if opts.Tail >= 0 && len(hist) > opts.Tail {
 		hist = hist[len(hist)-opts.Tail:]
 	}
-	send := func(ll runtime.LogLine) error {
-		select {
-		case out <- ll:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
 	for _, ll := range hist {
-		if err := send(ll); err != nil {
+		if err := runtime.SendLine(ctx, out, ll); err != nil {
 			return err
 		}
 	}
@@ -369,7 +361,7 @@ func (c *controller) Logs(ctx context.Context, opts runtime.LogOptions, out chan
 		}
 		b.mu.Unlock()
 		for _, ll := range lines[min(sent, len(lines)):] {
-			if err := send(ll); err != nil {
+			if err := runtime.SendLine(ctx, out, ll); err != nil {
 				return err
 			}
 		}

@@ -165,14 +165,10 @@ func (cc *ctrCluster) mustCLI(args ...string) string {
 	return r.Stdout
 }
 
-// tasks reads `service ps SVC --format json`.
+// tasks reads `service ps SVC --format json` through the manager.
 func (cc *ctrCluster) tasks(svc string) ([]*shoalv1.Task, error) {
 	cc.t.Helper()
-	r := cc.cli("service", "ps", svc, "--format", "json")
-	if r.Code != 0 {
-		return nil, fmt.Errorf("service ps %s: %s", svc, strings.TrimSpace(r.Stderr))
-	}
-	return parseList[shoalv1.Task](r.Stdout, "task")
+	return serviceTasks(cc.t, cc.m, svc)
 }
 
 // waitRunning waits until svc has exactly n tasks meant to run, all RUNNING with

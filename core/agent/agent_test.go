@@ -246,7 +246,9 @@ func TestBackoffWhenNoManagerAnswers(t *testing.T) {
 		if d < want/2 || d > want {
 			t.Fatalf("delay %d = %v, want in [%v, %v]", i, d, want/2, want)
 		}
-		clock.Advance(d)
+		if i < 7 { // the last advance would start a ninth attempt and race the count below
+			clock.Advance(d)
+		}
 	}
 	// Managers are tried in turn.
 	if cl.count(managers[0]) != 4 || cl.count(managers[1]) != 4 {

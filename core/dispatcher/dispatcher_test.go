@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -498,4 +499,70 @@ func TestLogBroker(t *testing.T) {
 	if _, err := pub2.CloseAndReceive(); connect.CodeOf(err) != connect.CodeNotFound {
 		t.Fatalf("late publish: %v", err)
 	}
+}
+
+// A follow subscription outlives the node's session: the node's publish
+// stream breaks and it opens a new session (a network blip), and the new
+// session gets the subscription again, asking only for new lines.
+func TestFollowLogsSurviveReconnect(t *testing.T) {
+	h := newHarness(t, Config{})
+	c := h.client("n1")
+	_, sess := h.openSession(c, "n1", Version)
+	ctx, cancel := context.WithCancel(h.ctx)
+	defer cancel()
+	lines, err := h.d.SubscribeLogs(ctx, map[string][]string{"n1": {"t1"}}, true, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sess.Receive() {
+		t.Fatal(sess.Err())
+	}
+	sub := sess.Msg().GetLogSubscriptions()[0]
+	publish := func(pctx context.Context, data string) *connect.ClientStreamForClient[shoalv1.PublishLogsRequest, shoalv1.PublishLogsResponse] {
+		pub := c.PublishLogs(pctx)
+		if err := pub.Send(&shoalv1.PublishLogsRequest{SubscriptionId: sub.GetId(), Lines: []*shoalv1.LogLine{{TaskId: "t1", Data: []byte(data)}}}); err != nil {
+			t.Fatal(err)
+		}
+		return pub
+	}
+	next := func() string {
+		t.Helper()
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("follow subscription ended")
+			}
+			return string(l.GetData())
+		case <-time.After(20 * time.Second):
+			t.Fatal("no line")
+		}
+		return ""
+	}
+	pctx, breakStream := context.WithCancel(h.ctx)
+	publish(pctx, "before")
+	if got := next(); got != "before" {
+		t.Fatalf("line = %q", got)
+	}
+	// The node's streams break; it opens a new session.
+	breakStream()
+	_, sess2 := h.openSession(c, "n1", Version)
+	if !sess2.Receive() {
+		t.Fatal(sess2.Err())
+	}
+	again := sess2.Msg().GetLogSubscriptions()
+	if len(again) != 1 || again[0].GetId() != sub.GetId() || !again[0].GetFollow() || again[0].GetTail() != 0 || !slices.Equal(again[0].GetTaskIds(), []string{"t1"}) {
+		t.Fatalf("subscription on the new session = %v", again)
+	}
+	pub := publish(h.ctx, "after")
+	if got := next(); got != "after" {
+		t.Fatalf("line = %q", got)
+	}
+	// The subscriber leaves: the channel closes and the node is told.
+	cancel()
+	for range lines {
+	}
+	if !sess2.Receive() || !sess2.Msg().GetLogSubscriptions()[0].GetClose() {
+		t.Fatalf("close not pushed: %v %v", sess2.Msg(), sess2.Err())
+	}
+	_, _ = pub.CloseAndReceive()
 }

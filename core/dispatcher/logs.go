@@ -38,12 +38,24 @@ func (s *logSub) nodeFinished(nodeID string) {
 	}()
 }
 
-// nodeGoneLocked ends the node's part in every subscription (its session
-// ended). d.mu is held.
+// nodeGoneLocked ends the node's part in every subscription that does not
+// follow (its session ended). A follow subscription keeps waiting for the
+// node: resubscribeLocked hands it to the node's next session. d.mu is held.
 func (d *Dispatcher) nodeGoneLocked(nodeID string) {
 	for _, sub := range d.subs {
-		if _, ok := sub.nodes[nodeID]; ok {
+		if _, ok := sub.nodes[nodeID]; ok && !sub.follow {
 			sub.nodeFinished(nodeID)
+		}
+	}
+}
+
+// resubscribeLocked pushes the follow subscriptions that wait for nodeID to
+// its new session s, asking only for lines from now on (those written while
+// the node had no session are not replayed). d.mu is held.
+func (d *Dispatcher) resubscribeLocked(nodeID string, s *session) {
+	for _, sub := range d.subs {
+		if tasks, ok := sub.nodes[nodeID]; ok && sub.follow {
+			s.pushSub(&shoalv1.LogSubscription{Id: sub.id, TaskIds: slices.Clone(tasks), Follow: true, Tail: 0})
 		}
 	}
 }
@@ -52,7 +64,8 @@ func (d *Dispatcher) nodeGoneLocked(nodeID string) {
 // node ID -> task IDs) and returns a channel of their lines. tail is the
 // number of past lines per task (-1: all). Without follow the channel is
 // closed once every node sent its last line (or its session ended); with
-// follow, when ctx ends. Nodes without a session are skipped; if none of
+// follow, when ctx ends, and a node that reconnects gets the subscription
+// again on its new session. Nodes without a session are skipped; if none of
 // them has one, ErrNoNodesConnected is returned.
 func (d *Dispatcher) SubscribeLogs(ctx context.Context, nodeTaskIDs map[string][]string, follow bool, tail int64) (<-chan *shoalv1.LogLine, error) {
 	ctx, cancel := context.WithCancel(ctx)
@@ -154,7 +167,11 @@ func (d *Dispatcher) PublishLogs(ctx context.Context, stream *connect.ClientStre
 	open := make(map[string]*logSub) // subscriptions this stream published to and did not finish
 	defer func() {
 		for _, sub := range open {
-			sub.nodeFinished(nodeID)
+			// A broken stream of a follow subscription is the node
+			// reconnecting: its next session gets the subscription again.
+			if !sub.follow {
+				sub.nodeFinished(nodeID)
+			}
 		}
 	}()
 	for stream.Receive() {

@@ -78,6 +78,7 @@ func (d *Dispatcher) Session(ctx context.Context, req *connect.Request[shoalv1.S
 	}
 	d.sessions[s.id] = s
 	d.nodes[nodeID] = &nodeEntry{sess: s, deadline: now.Add(d.cfg.grace())}
+	d.resubscribeLocked(nodeID, s)
 	d.queueNodeLocked(nodeID, nodeUpdate{
 		state:   shoalv1.NodeState_NODE_STATE_READY,
 		desc:    req.Msg.GetDescription(),

@@ -87,7 +87,7 @@ func (d *Dispatcher) Session(ctx context.Context, req *connect.Request[shoalv1.S
 		at:      now,
 	})
 	d.mu.Unlock()
-	d.log.Info("session opened", "node", nodeID, "session", s.id, "agent_version", req.Msg.GetAgentVersion(), "addr", req.Peer().Addr)
+	d.log.Info("session opened", "node", nodeID, "session", s.id, "agent_version", req.Msg.GetAgentVersion(), "addr", req.Peer().Addr, "running_tasks", len(req.Msg.GetRunningTasks()))
 
 	managers := d.cfg.Managers()
 	if err := stream.Send(&shoalv1.SessionMessage{

@@ -78,9 +78,8 @@ type SessionRequest struct {
 	// agent_version is the agent's semantic version ("0.1.0"); the dispatcher
 	// serves agents one minor version older or newer.
 	AgentVersion string `protobuf:"bytes,2,opt,name=agent_version,json=agentVersion,proto3" json:"agent_version,omitempty"`
-	// session_id resumes a session after a reconnect.
-	SessionId string `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	// running_tasks are the task IDs the agent has running (after a restart).
+	// running_tasks are the task IDs the agent has running (after a restart);
+	// the dispatcher logs how many. The assignments are the source of truth.
 	RunningTasks  []string `protobuf:"bytes,4,rep,name=running_tasks,json=runningTasks,proto3" json:"running_tasks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -126,13 +125,6 @@ func (x *SessionRequest) GetDescription() *NodeDescription {
 func (x *SessionRequest) GetAgentVersion() string {
 	if x != nil {
 		return x.AgentVersion
-	}
-	return ""
-}
-
-func (x *SessionRequest) GetSessionId() string {
-	if x != nil {
-		return x.SessionId
 	}
 	return ""
 }
@@ -825,13 +817,12 @@ var File_shoal_v1_dispatcher_proto protoreflect.FileDescriptor
 
 const file_shoal_v1_dispatcher_proto_rawDesc = "" +
 	"\n" +
-	"\x19shoal/v1/dispatcher.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16shoal/v1/objects.proto\"\xb6\x01\n" +
+	"\x19shoal/v1/dispatcher.proto\x12\bshoal.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16shoal/v1/objects.proto\"\xa9\x01\n" +
 	"\x0eSessionRequest\x12;\n" +
 	"\vdescription\x18\x01 \x01(\v2\x19.shoal.v1.NodeDescriptionR\vdescription\x12#\n" +
-	"\ragent_version\x18\x02 \x01(\tR\fagentVersion\x12\x1d\n" +
-	"\n" +
-	"session_id\x18\x03 \x01(\tR\tsessionId\x12#\n" +
-	"\rrunning_tasks\x18\x04 \x03(\tR\frunningTasks\"\x93\x02\n" +
+	"\ragent_version\x18\x02 \x01(\tR\fagentVersion\x12#\n" +
+	"\rrunning_tasks\x18\x04 \x03(\tR\frunningTasksJ\x04\b\x03\x10\x04R\n" +
+	"session_id\"\x93\x02\n" +
 	"\x0eSessionMessage\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +

@@ -131,6 +131,9 @@ type Backend struct {
 	clientLog *logrus.Entry
 	net       *network
 	oom       *oomWatcher
+	// resolvConf and resolvedConf are where the host's resolver configuration is read
+	// (hostResolvConf, resolvedResolvConf; tests point them elsewhere).
+	resolvConf, resolvedConf string
 	wg        sync.WaitGroup
 
 	mu    sync.Mutex
@@ -163,6 +166,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Backend, error)
 		c.Close()
 		return nil, err
 	}
+	nw.log = logger
 	rl := logrus.New()
 	rl.SetOutput(io.Discard)
 	rl.SetLevel(logrus.InfoLevel)
@@ -176,8 +180,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Backend, error)
 		client:    c,
 		ctx:       bctx,
 		cancel:    cancel,
-		net:       nw,
-		ctrls:     map[string]*controller{},
+		net:          nw,
+		resolvConf:   hostResolvConf,
+		resolvedConf: resolvedResolvConf,
+		ctrls:        map[string]*controller{},
 	}
 	b.oom = newOOMWatcher(c, cfg.Namespace, filepath.Join(cfg.StateDir, "tasks"), logger)
 	b.wg.Add(2)
@@ -246,11 +252,48 @@ func (b *Backend) List(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// Close stops the backend's goroutines and closes the connection. Containers keep running.
+// Close stops the backend's goroutines and closes the connection. Containers keep
+// running, and the node's network (bridge, NAT rules, address allocations) stays for
+// the next agent: Teardown removes it when the node is done for good.
 func (b *Backend) Close() error {
 	b.cancel()
 	b.wg.Wait()
 	return b.client.Close()
+}
+
+// ErrTasksRemain is Teardown's answer while the node still has containers.
+var ErrTasksRemain = errors.New("containerd: the node still has containers")
+
+// Teardown removes what the node's network left on the host once no container of the
+// node remains: the bridge, its NAT and FORWARD rules, the persisted subnet and
+// address allocations, and any task state directories. While a container remains it
+// changes nothing and returns ErrTasksRemain (remove the tasks first). Call it when
+// the node leaves for good, not on an agent restart (Close keeps all of it), and not
+// concurrently with Prepare or Start. The backend stays usable: a later Prepare sets
+// the network up again.
+func (b *Backend) Teardown(ctx context.Context) error {
+	ids, err := b.List(ctx)
+	if err != nil {
+		return err
+	}
+	if len(ids) > 0 {
+		return fmt.Errorf("%w: %d (e.g. %s)", ErrTasksRemain, len(ids), ids[0])
+	}
+	if err := b.net.destroy(ctx); err != nil {
+		return fmt.Errorf("containerd: tear down bridge %s: %w", b.cfg.BridgeName, err)
+	}
+	tasks := filepath.Join(b.cfg.StateDir, "tasks")
+	ents, err := os.ReadDir(tasks)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("containerd: %w", err)
+	}
+	var errs []error
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(tasks, e.Name())); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // withNS scopes ctx to the node's namespace and the backend's logger.

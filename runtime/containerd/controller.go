@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -144,11 +145,17 @@ func (c *controller) Start(ctx context.Context) error {
 		return err
 	}
 	if t == nil {
-		if err := c.ensureNetns(ctx, ctr); err != nil {
+		addr, err := c.ensureNetns(ctx, ctr)
+		if err != nil {
 			return err
 		}
 		if err := os.MkdirAll(c.b.taskDir(c.id), 0o700); err != nil {
 			return fmt.Errorf("task %s: state dir: %w", c.id, err)
+		}
+		// Written afresh for every new task: the address may have changed (ensureNetns)
+		// and the host's resolver configuration may have.
+		if err := c.writeEtcFiles(ctx, ctr, addr); err != nil {
+			return err
 		}
 		t, err = ctr.NewTask(ctx, cio.LogFile(c.b.logPath(c.id)))
 		if err != nil {
@@ -173,32 +180,37 @@ func (c *controller) Start(ctx context.Context) error {
 
 // ensureNetns rebuilds a bridge-mode container's network namespace when it vanished
 // since Prepare (e.g. the host rebooted: /var/run/netns is not persistent). The
-// address allocation is persisted, so the container keeps its address.
-func (c *controller) ensureNetns(ctx context.Context, ctr client.Container) error {
+// address allocation is persisted, so the container keeps its address. It returns
+// the container's address; none (invalid) for a host-network container.
+func (c *controller) ensureNetns(ctx context.Context, ctr client.Container) (netip.Addr, error) {
 	labels, err := ctr.Labels(ctx)
 	if err != nil {
-		return fmt.Errorf("task %s: labels: %w", c.id, err)
+		return netip.Addr{}, fmt.Errorf("task %s: labels: %w", c.id, err)
 	}
 	name := labels[LabelNetns]
 	if name == "" {
-		return nil // host network
+		return netip.Addr{}, nil // host network
 	}
 	if _, err := os.Stat(netnsPath(name)); err == nil {
-		return nil
+		addr, err := netip.ParseAddr(labels[LabelAddress])
+		if err != nil {
+			return netip.Addr{}, fmt.Errorf("task %s: address label %q: %w", c.id, labels[LabelAddress], err)
+		}
+		return addr, nil
 	}
 	c.b.log.Info("recreating missing network namespace", "task", c.id, "netns", name)
 	got, addr, err := c.b.net.setup(ctx, c.id)
 	if err != nil {
-		return fmt.Errorf("task %s: network: %w", c.id, err)
+		return netip.Addr{}, fmt.Errorf("task %s: network: %w", c.id, err)
 	}
 	if got != name || addr.String() != labels[LabelAddress] {
 		// The spec points at the old path; names are derived from the task ID, so only
 		// the address can differ (allocation file lost).
 		if _, err := ctr.SetLabels(ctx, map[string]string{LabelAddress: addr.String()}); err != nil {
-			return fmt.Errorf("task %s: record address: %w", c.id, err)
+			return netip.Addr{}, fmt.Errorf("task %s: record address: %w", c.id, err)
 		}
 	}
-	return nil
+	return addr, nil
 }
 
 // Wait blocks until the task exits, or until its health check fails Retries times

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -38,6 +39,11 @@ type network struct {
 	file    string
 	salt    string // makes netns/veth names unique per backend namespace
 
+	log         *slog.Logger
+	ipt         iptablesFunc // execIptables; a fake in tests
+	forwardPath string       // net.ipv4.ip_forward's file
+	warnNoIpt   sync.Once
+
 	mu       sync.Mutex
 	state    ipamState
 	loaded   bool
@@ -52,7 +58,10 @@ type ipamState struct {
 
 // newNetwork prepares the bridge network; subnet "" lets it choose one (see network).
 func newNetwork(bridge, subnet, file, salt string) (*network, error) {
-	n := &network{bridge: bridge, file: file, salt: salt}
+	n := &network{
+		bridge: bridge, file: file, salt: salt,
+		log: slog.New(slog.DiscardHandler), ipt: execIptables, forwardPath: "/proc/sys/net/ipv4/ip_forward",
+	}
 	if subnet == "" {
 		return n, nil
 	}
@@ -280,7 +289,67 @@ func (n *network) ensureBridge(ctx context.Context) error {
 	if err := ip(ctx, "link", "set", n.bridge, "up"); err != nil {
 		return err
 	}
+	if err := n.enableNAT(ctx); err != nil {
+		return err
+	}
 	n.bridgeUp = true
+	return nil
+}
+
+// enableNAT gives the bridge's containers outbound connectivity (see nat.go). Without
+// iptables it warns once and goes on: containers then reach only this host and each
+// other.
+func (n *network) enableNAT(ctx context.Context) error {
+	if err := enableIPForward(n.forwardPath); err != nil {
+		return err
+	}
+	err := syncRules(ctx, n.ipt, n.bridge, n.prefix)
+	if errors.Is(err, errNoIptables) {
+		n.warnNoIpt.Do(func() {
+			n.log.Warn("iptables not found: bridge-mode containers get no outbound connectivity (install iptables)",
+				"bridge", n.bridge, "subnet", n.prefix.String(), "err", err)
+		})
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("outbound NAT for %s: %w", n.prefix, err)
+	}
+	return nil
+}
+
+// destroy removes the bridge, its NAT and FORWARD rules and the persisted subnet and
+// allocations, unless an address is still handed out. The network can be set up again
+// afterwards (a chosen subnet is then chosen anew).
+func (n *network) destroy(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.load(); err != nil {
+		return err
+	}
+	if k := len(n.state.Alloc); k > 0 {
+		return fmt.Errorf("%w: %d bridge addresses still allocated", ErrTasksRemain, k)
+	}
+	var errs []error
+	if err := removeRules(ctx, n.ipt, n.bridge); err != nil && !errors.Is(err, errNoIptables) {
+		errs = append(errs, fmt.Errorf("remove rules of %s: %w", n.bridge, err))
+	}
+	if linkExists(n.bridge) {
+		if err := ip(ctx, "link", "delete", n.bridge); err != nil && linkExists(n.bridge) {
+			errs = append(errs, err)
+		}
+	}
+	for _, f := range []string{n.file, n.file + ".tmp"} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	n.bridgeUp, n.loaded = false, false
+	if !n.fixed {
+		n.prefix, n.gateway = netip.Prefix{}, netip.Addr{}
+	}
 	return nil
 }
 

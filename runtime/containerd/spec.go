@@ -160,14 +160,7 @@ func (b *Backend) specOpts(img client.Image, s *runtime.TaskSpec, netns string) 
 		opts = append(opts, invalidOnError("user "+strconv.Quote(s.User), oci.WithUser(s.User)),
 			invalidOnError("user "+strconv.Quote(s.User), oci.WithAdditionalGIDs(s.User)))
 	}
-	host := s.Hostname
-	if host == "" && s.NetworkMode != "host" {
-		host = s.TaskID
-		if len(host) > 12 {
-			host = host[:12]
-		}
-	}
-	if host != "" {
+	if host := taskHostname(s); host != "" {
 		opts = append(opts, oci.WithHostname(host))
 	}
 	if s.ReadOnlyRootfs {
@@ -177,10 +170,12 @@ func (b *Backend) specOpts(img client.Image, s *runtime.TaskSpec, netns string) 
 		opts = append(opts, oci.WithMounts(ociMounts(s.Mounts)))
 	}
 	if s.NetworkMode == "host" {
-		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf)
+		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace))
 	} else {
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: netnsPath(netns)}))
 	}
+	// Written by Start, before the task is created (see writeEtcFiles).
+	opts = append(opts, oci.WithMounts(etcMounts(s, b.taskDir(s.TaskID))))
 	r := s.Resources
 	if r.NanoCPUs > 0 {
 		opts = append(opts, oci.WithCPUCFS(r.NanoCPUs*cfsPeriod/1e9, cfsPeriod))

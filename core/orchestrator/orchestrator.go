@@ -32,6 +32,9 @@ type Orchestrator struct {
 	wakes    map[string]time.Time
 	restarts map[restartKey][]time.Time
 	versions map[string]uint64
+	// updating holds the services whose last plan left outdated tasks
+	// waiting for in-flight ones to reach RUNNING (update parallelism).
+	updating map[string]bool
 }
 
 // New returns an orchestrator over st.
@@ -46,6 +49,7 @@ func New(st *store.Store, opts ...Option) *Orchestrator {
 		wakes:    make(map[string]time.Time),
 		restarts: make(map[restartKey][]time.Time),
 		versions: make(map[string]uint64),
+		updating: make(map[string]bool),
 	}
 	for _, opt := range opts {
 		opt(o)
@@ -142,8 +146,13 @@ func (o *Orchestrator) note(ev store.Event, ok bool) error {
 		case store.EventRemove:
 			o.dirty[t.GetServiceId()] = struct{}{}
 		case store.EventUpdate:
+			// A task ending needs a plan; one reaching RUNNING only
+			// when its service has an update waiting on it (at scale,
+			// re-planning a big service for every RUNNING batch costs
+			// more than everything else the leader does).
 			old, _ := ev.Old.(*shoalv1.Task)
-			if s := t.GetStatus().GetState(); s != old.GetStatus().GetState() && s >= stateRunning {
+			s := t.GetStatus().GetState()
+			if s != old.GetStatus().GetState() && (s > stateRunning || s == stateRunning && o.updating[t.GetServiceId()]) {
 				o.dirty[t.GetServiceId()] = struct{}{}
 			}
 		}
@@ -274,6 +283,7 @@ func (o *Orchestrator) restoreDirty(all bool, dirty map[string]struct{}) {
 
 func (o *Orchestrator) forget(service string) {
 	delete(o.versions, service)
+	delete(o.updating, service)
 	o.forgetRestarts(service)
 }
 

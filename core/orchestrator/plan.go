@@ -207,6 +207,11 @@ func (o *Orchestrator) planService(p *plan, id string, svc *shoalv1.Service, tas
 	if o.parallelism > 0 {
 		n = min(n, max(0, o.parallelism-inFlight))
 	}
+	if n < len(outdated) {
+		o.updating[svc.GetId()] = true
+	} else {
+		delete(o.updating, svc.GetId())
+	}
 	for _, t := range outdated[:n] {
 		p.change(t, stateShutdown)
 		k := slotKey{slot: t.GetSlot()}

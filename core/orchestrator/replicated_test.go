@@ -243,6 +243,10 @@ func TestSpecUpdateParallelism(t *testing.T) {
 		if len(updated) != round {
 			t.Fatalf("round %d: %d updated", round, len(updated))
 		}
+		// Until the last slot is replaced, RUNNING events must wake the service.
+		if got, want := h.o.updating["s"], round < 3; got != want {
+			t.Fatalf("round %d: updating = %v, want %v", round, got, want)
+		}
 		for _, tk := range updated {
 			h.assign(tk.GetId(), "a")
 		}
@@ -326,4 +330,37 @@ func BenchmarkCreate10000Replicas(b *testing.B) {
 		proposals = h.st.ProposalCount() - before
 	}
 	b.ReportMetric(float64(proposals), "proposals")
+}
+
+// A task reaching RUNNING re-plans its service only while an update waits
+// on it; a task ending always does.
+func TestTaskEventsThatNeedAPlan(t *testing.T) {
+	task := func(s shoalv1.TaskState) *shoalv1.Task {
+		return &shoalv1.Task{Id: "t", ServiceId: "s", Status: &shoalv1.TaskStatus{State: s}}
+	}
+	for _, tc := range []struct {
+		name     string
+		from, to shoalv1.TaskState
+		updating bool
+		dirty    bool
+	}{
+		{"running, no update", shoalv1.TaskState_TASK_STATE_STARTING, shoalv1.TaskState_TASK_STATE_RUNNING, false, false},
+		{"running, update waiting", shoalv1.TaskState_TASK_STATE_STARTING, shoalv1.TaskState_TASK_STATE_RUNNING, true, true},
+		{"failed", shoalv1.TaskState_TASK_STATE_RUNNING, failed, false, true},
+		{"complete", shoalv1.TaskState_TASK_STATE_RUNNING, shoalv1.TaskState_TASK_STATE_COMPLETE, false, true},
+		{"assigned", shoalv1.TaskState_TASK_STATE_PENDING, shoalv1.TaskState_TASK_STATE_ASSIGNED, true, false},
+		{"same state", failed, failed, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := New(store.NewLocal())
+			o.updating["s"] = tc.updating
+			ev := store.Event{Kind: store.EventUpdate, ObjectKind: store.KindTask, Object: task(tc.to), Old: task(tc.from)}
+			if err := o.note(ev, true); err != nil {
+				t.Fatal(err)
+			}
+			if _, dirty := o.dirty["s"]; dirty != tc.dirty {
+				t.Fatalf("dirty = %v, want %v", dirty, tc.dirty)
+			}
+		})
+	}
 }

@@ -136,3 +136,61 @@ func TestReadHostResolvConf(t *testing.T) {
 		t.Fatal("fallback contains a loopback nameserver")
 	}
 }
+
+// TestContainerEtcFiles: a bridge-mode container resolves its own hostname to its
+// address and gets the host's resolver configuration without loopback nameservers;
+// a host-network container sees the host's /etc/hosts and /etc/resolv.conf.
+func TestContainerEtcFiles(t *testing.T) {
+	e := newEnv(t)
+	b := e.backend()
+	hostConf := filepath.Join(t.TempDir(), "resolv.conf")
+	if err := os.WriteFile(hostConf, []byte("search corp.test\nnameserver 127.0.0.53\nnameserver 192.0.2.53\nnameserver ::1\noptions ndots:2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.resolvConf, b.resolvedConf = hostConf, ""
+	show := `cat /etc/hosts; echo ==; cat /etc/resolv.conf; echo ==; cat /etc/hostname; hostname; echo ==; ping -c 1 -W 5 "$(hostname)" >/dev/null && echo self-resolves`
+
+	s := spec("etc-bridge-task", "sh", "-c", show)
+	c := run(t, b, s)
+	st, err := c.Wait(ctxT(t))
+	if err != nil || st.ExitCode != 0 || len(st.Addresses) != 1 {
+		t.Fatalf("wait = %+v, %v", st, err)
+	}
+	logs := collectLogs(t, c, runtime.LogOptions{Tail: -1})
+	parts := strings.Split(logs, "==\n")
+	if len(parts) != 4 {
+		t.Fatalf("output %q", logs)
+	}
+	hosts, resolv, names, ping := parts[0], parts[1], parts[2], parts[3]
+	hostname := "etc-bridge-t" // the task ID cut to 12 characters
+	if want := "127.0.0.1\tlocalhost\n"; !strings.HasPrefix(hosts, want) {
+		t.Errorf("/etc/hosts %q does not start with %q", hosts, want)
+	}
+	if want := st.Addresses[0] + "\t" + hostname + "\n"; !strings.HasSuffix(hosts, want) {
+		t.Errorf("/etc/hosts %q lacks %q", hosts, want)
+	}
+	if want := "search corp.test\nnameserver 192.0.2.53\noptions ndots:2\n"; resolv != want {
+		t.Errorf("/etc/resolv.conf = %q, want %q", resolv, want)
+	}
+	if want := hostname + "\n" + hostname + "\n"; names != want {
+		t.Errorf("/etc/hostname and hostname = %q, want %q", names, want)
+	}
+	if ping != "self-resolves\n" {
+		t.Errorf("the container's hostname does not resolve: %q", ping)
+	}
+	remove(t, c)
+
+	h := spec("etc-host", "sh", "-c", `cat /etc/hosts; echo ==; cat /etc/resolv.conf`)
+	h.NetworkMode = "host"
+	hc := run(t, b, h)
+	if st, err := hc.Wait(ctxT(t)); err != nil || st.ExitCode != 0 {
+		t.Fatalf("wait = %+v, %v", st, err)
+	}
+	logs = collectLogs(t, hc, runtime.LogOptions{Tail: -1})
+	hostHosts, _ := os.ReadFile("/etc/hosts")
+	hostResolv, _ := os.ReadFile("/etc/resolv.conf")
+	if want := string(hostHosts) + "==\n" + string(hostResolv); logs != want {
+		t.Errorf("host-network container sees %q, want the host's files %q", logs, want)
+	}
+	remove(t, hc)
+}

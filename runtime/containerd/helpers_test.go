@@ -112,6 +112,11 @@ func (e *testEnv) cleanup() {
 			_ = c.Remove(ctx)
 		}
 	}
+	// The bridge, its NAT rules and the address state; forcibly when Teardown fails.
+	if err := b.Teardown(ctx); err != nil {
+		e.t.Logf("teardown of %s: %v", e.ns, err)
+		_ = removeRules(ctx, execIptables, e.cfg.BridgeName)
+	}
 	nctx := namespaces.WithNamespace(ctx, e.ns)
 	if imgs, err := b.client.ImageService().List(nctx); err == nil {
 		for _, im := range imgs {

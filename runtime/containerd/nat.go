@@ -95,14 +95,19 @@ func forwardRules(bridge string) []rule {
 	}
 }
 
-// taggedRules lists the rules of table/chain carrying bridge's tag, as argument lists
-// (without "-A CHAIN") as iptables -S prints them, quotes removed.
-func taggedRules(ctx context.Context, ipt iptablesFunc, table, chain, bridge string) (rules [][]string, policy string, err error) {
+// chainRule is one rule of a chain as iptables -S prints it: its arguments without
+// "-A CHAIN", quotes removed, and the shoal bridge its tag names ("" for none).
+type chainRule struct {
+	spec   []string
+	bridge string
+}
+
+// listRules lists the rules and the policy of table/chain.
+func listRules(ctx context.Context, ipt iptablesFunc, table, chain string) (rules []chainRule, policy string, err error) {
 	out, err := ipt(ctx, "-t", table, "-S", chain)
 	if err != nil {
 		return nil, "", err
 	}
-	tag := ruleTag(bridge)
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
 		if len(f) >= 3 && f[0] == "-P" && f[1] == chain {
@@ -112,20 +117,60 @@ func taggedRules(ctx context.Context, ipt iptablesFunc, table, chain, bridge str
 		if len(f) < 2 || f[0] != "-A" || f[1] != chain {
 			continue
 		}
-		spec := make([]string, 0, len(f)-2)
-		mine := false
-		for i, a := range f[2:] {
+		r := chainRule{spec: make([]string, 0, len(f)-2)}
+		for _, a := range f[2:] {
 			a = strings.Trim(a, `"`)
-			if a == tag && i > 0 && f[2+i-1] == "--comment" {
-				mine = true
+			if n := len(r.spec); n > 0 && r.spec[n-1] == "--comment" && strings.HasPrefix(a, "shoal:") {
+				r.bridge = strings.TrimPrefix(a, "shoal:")
 			}
-			spec = append(spec, a)
+			r.spec = append(r.spec, a)
 		}
-		if mine {
-			rules = append(rules, spec)
-		}
+		rules = append(rules, r)
 	}
 	return rules, policy, nil
+}
+
+// taggedRules lists the rules of table/chain carrying bridge's tag, as argument lists.
+func taggedRules(ctx context.Context, ipt iptablesFunc, table, chain, bridge string) (specs [][]string, policy string, err error) {
+	rules, policy, err := listRules(ctx, ipt, table, chain)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, r := range rules {
+		if r.bridge == bridge {
+			specs = append(specs, r.spec)
+		}
+	}
+	return specs, policy, nil
+}
+
+// ruleChains are the chains shoal puts rules in.
+var ruleChains = [][2]string{{"nat", "POSTROUTING"}, {"filter", "FORWARD"}}
+
+// sweepOrphanRules deletes the rules of shoal bridges that no longer exist (exists
+// says which do): those of a node that went away without Teardown, e.g. a test's or
+// one whose host lost its bridges. It returns how many it deleted.
+func sweepOrphanRules(ctx context.Context, ipt iptablesFunc, exists func(bridge string) bool) (int, error) {
+	n := 0
+	var errs []error
+	for _, tc := range ruleChains {
+		rules, _, err := listRules(ctx, ipt, tc[0], tc[1])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, r := range rules {
+			if r.bridge == "" || exists(r.bridge) {
+				continue
+			}
+			if _, err := ipt(ctx, rule{tc[0], tc[1], r.spec}.args("-D")...); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			n++
+		}
+	}
+	return n, errors.Join(errs...)
 }
 
 // ensureRule adds r unless it is there already.
@@ -179,7 +224,7 @@ func syncRules(ctx context.Context, ipt iptablesFunc, bridge string, p netip.Pre
 // removeRules deletes every rule carrying bridge's tag.
 func removeRules(ctx context.Context, ipt iptablesFunc, bridge string) error {
 	var errs []error
-	for _, tc := range [][2]string{{"nat", "POSTROUTING"}, {"filter", "FORWARD"}} {
+	for _, tc := range ruleChains {
 		have, _, err := taggedRules(ctx, ipt, tc[0], tc[1], bridge)
 		if err != nil {
 			errs = append(errs, err)

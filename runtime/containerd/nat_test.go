@@ -238,3 +238,25 @@ func TestDestroyRefusesWhileAddressesAreHeld(t *testing.T) {
 		t.Fatalf("ipam state left: %v", err)
 	}
 }
+
+func TestSweepOrphanRules(t *testing.T) {
+	f := newFakeIptables("DROP")
+	live := "-s 10.88.1.0/24 ! -o shlaaaa -m comment --comment shoal:shlaaaa -j MASQUERADE"
+	gone := "-s 10.88.2.0/24 ! -o shlbbbb -m comment --comment shoal:shlbbbb -j MASQUERADE"
+	foreign := "-s 172.17.0.0/16 ! -o docker0 -j MASQUERADE"
+	foreignComment := "-s 172.18.0.0/16 ! -o br0 -m comment --comment other:shlbbbb -j MASQUERADE"
+	goneFwd := "-i shlbbbb -m comment --comment shoal:shlbbbb -j ACCEPT"
+	liveFwd := "-i shlaaaa -m comment --comment shoal:shlaaaa -j ACCEPT"
+	f.rules["nat/POSTROUTING"] = []string{live, gone, foreign, foreignComment}
+	f.rules["filter/FORWARD"] = []string{goneFwd, liveFwd}
+	n, err := sweepOrphanRules(context.Background(), f.run, func(b string) bool { return b == "shlaaaa" })
+	if err != nil || n != 2 {
+		t.Fatalf("sweep = %d, %v; want 2 rules removed", n, err)
+	}
+	if diff := cmp.Diff([]string{live, foreign, foreignComment}, f.rules["nat/POSTROUTING"]); diff != "" {
+		t.Errorf("nat POSTROUTING (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{liveFwd}, f.rules["filter/FORWARD"]); diff != "" {
+		t.Errorf("FORWARD (-want +got):\n%s", diff)
+	}
+}

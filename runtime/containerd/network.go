@@ -303,7 +303,15 @@ func (n *network) enableNAT(ctx context.Context) error {
 	if err := enableIPForward(n.forwardPath); err != nil {
 		return err
 	}
-	err := syncRules(ctx, n.ipt, n.bridge, n.prefix)
+	// Under the host lock (ensureBridge holds it), so no other node is adding its rules.
+	swept, err := sweepOrphanRules(ctx, n.ipt, linkExists)
+	if swept > 0 {
+		n.log.Info("removed the NAT rules of bridges that no longer exist", "rules", swept)
+	}
+	if err != nil && !errors.Is(err, errNoIptables) {
+		n.log.Warn("remove the NAT rules of bridges that no longer exist", "err", err)
+	}
+	err = syncRules(ctx, n.ipt, n.bridge, n.prefix)
 	if errors.Is(err, errNoIptables) {
 		n.warnNoIpt.Do(func() {
 			n.log.Warn("iptables not found: bridge-mode containers get no outbound connectivity (install iptables)",
@@ -329,6 +337,12 @@ func (n *network) destroy(ctx context.Context) error {
 	if k := len(n.state.Alloc); k > 0 {
 		return fmt.Errorf("%w: %d bridge addresses still allocated", ErrTasksRemain, k)
 	}
+	// Other nodes sweep the rules of bridges that are gone under this lock.
+	unlock, err := lockHost()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	var errs []error
 	if err := removeRules(ctx, n.ipt, n.bridge); err != nil && !errors.Is(err, errNoIptables) {
 		errs = append(errs, fmt.Errorf("remove rules of %s: %w", n.bridge, err))

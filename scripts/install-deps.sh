@@ -4,7 +4,7 @@
 # test image, iproute2 for container networks. Idempotent; needs root.
 set -euo pipefail
 need=()
-for pair in containerd:containerd runc:runc docker-registry:docker-registry skopeo:skopeo busybox-static:/bin/busybox ip:iproute2 curl:curl; do
+for pair in containerd:containerd runc:runc docker-registry:docker-registry skopeo:skopeo busybox-static:/bin/busybox ip:iproute2 iptables:iptables curl:curl; do
 	bin="${pair%%:*}"; pkg="${pair#*:}"
 	case "$bin" in busybox-static) command -v busybox >/dev/null 2>&1 || need+=(busybox-static) ;; *) command -v "$bin" >/dev/null 2>&1 || need+=("$pkg") ;; esac
 done

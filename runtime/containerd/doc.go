@@ -12,11 +12,28 @@
 //     task, with address allocations persisted in Config.StateDir; the bridge's subnet
 //     is one no other interface of the host holds, chosen under a host-wide lock
 //     (/run/shoal-bridges.lock) so that several nodes on one machine never share one;
+//   - outbound connectivity of bridge-mode containers, as Docker's default bridge
+//     has it: net.ipv4.ip_forward on, an iptables nat POSTROUTING MASQUERADE rule for
+//     the bridge's subnet to every other output, and FORWARD accept rules when the
+//     FORWARD policy is not ACCEPT; every rule is commented shoal:<bridge> and added
+//     only when missing (nat.go). Without iptables it warns once and containers reach
+//     only this host;
+//   - each task's /etc/hostname, and for a bridge-mode task its /etc/hosts (localhost
+//     lines and "<address> <hostname>") and /etc/resolv.conf (the host's without
+//     loopback or IPv6 nameservers, else 8.8.8.8 and 8.8.4.4), written in the task's
+//     state directory before its task is created and bind-mounted; a host-network
+//     task gets the host's /etc/hosts and /etc/resolv.conf read-only (etcfiles.go);
+//   - Teardown: once no container of the node remains, the bridge, its rules, the
+//     persisted subnet and allocations and any task directory are removed. Close
+//     keeps them all (an agent restart re-adopts its containers);
 //   - task logs (written by the containerd shim itself, so they survive agent
 //     restarts), their rotation and reading;
 //   - health checks (exec inside the container) and OOM reporting (TaskOOM events).
 //
-// It must not touch anything outside its namespace, its bridge, its StateDir and that
-// lock file, and it knows nothing of the orchestrator: the agent drives it through
-// runtime.Controller.
+// It must not touch anything outside its namespace, its bridge and its rules, its
+// StateDir and that lock file — with two host-wide exceptions: it turns IPv4
+// forwarding on (and leaves it on), and, when it sets its bridge up under the lock,
+// it deletes the shoal:<bridge> rules of bridges that no longer exist (nodes gone
+// without Teardown). It knows nothing of the orchestrator: the agent drives it
+// through runtime.Controller.
 package containerd

@@ -134,7 +134,7 @@ type Backend struct {
 	// resolvConf and resolvedConf are where the host's resolver configuration is read
 	// (hostResolvConf, resolvedResolvConf; tests point them elsewhere).
 	resolvConf, resolvedConf string
-	wg        sync.WaitGroup
+	wg                       sync.WaitGroup
 
 	mu    sync.Mutex
 	ctrls map[string]*controller
@@ -174,12 +174,12 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Backend, error)
 	clientLog := logrus.NewEntry(rl)
 	bctx, cancel := context.WithCancel(namespaces.WithNamespace(log.WithLogger(context.Background(), clientLog), cfg.Namespace))
 	b := &Backend{
-		clientLog: clientLog,
-		cfg:       cfg,
-		log:       logger,
-		client:    c,
-		ctx:       bctx,
-		cancel:    cancel,
+		clientLog:    clientLog,
+		cfg:          cfg,
+		log:          logger,
+		client:       c,
+		ctx:          bctx,
+		cancel:       cancel,
 		net:          nw,
 		resolvConf:   hostResolvConf,
 		resolvedConf: resolvedResolvConf,

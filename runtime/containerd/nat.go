@@ -40,11 +40,18 @@ type iptablesFunc func(ctx context.Context, args ...string) (string, error)
 // execIptables runs the host's iptables, waiting for the xtables lock that other
 // programs (and other shoal nodes on this host) may hold.
 func execIptables(ctx context.Context, args ...string) (string, error) {
+	return runIptables(ctx, nil, args)
+}
+
+// runIptables runs iptables with args, behind the command prefix if any (e.g. "ip
+// netns exec NS").
+func runIptables(ctx context.Context, prefix, args []string) (string, error) {
 	bin, err := exec.LookPath("iptables")
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", errNoIptables, err)
 	}
-	cmd := exec.CommandContext(ctx, bin, append([]string{"-w", "30"}, args...)...)
+	argv := append(append(append([]string{}, prefix...), bin, "-w", "30"), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err = cmd.Run()

@@ -308,3 +308,68 @@ func hasToken(text, tok string) bool {
 	}
 	return false
 }
+
+// TestRulesWithRealIptables runs syncRules and removeRules against the real iptables
+// in a network namespace of the test's own whose FORWARD policy is DROP, so the
+// FORWARD path is exercised without touching the host's firewall.
+func TestRulesWithRealIptables(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if _, err := exec.LookPath("iptables"); err != nil {
+		t.Skip("iptables not installed")
+	}
+	ctx := ctxT(t)
+	ns := fmt.Sprintf("shoaltest-ipt-%08x", rand.Uint32())
+	if err := ip(ctx, "netns", "add", ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ip(context.Background(), "netns", "delete", ns) })
+	ipt := func(ctx context.Context, args ...string) (string, error) {
+		return runIptables(ctx, []string{"ip", "netns", "exec", ns}, args)
+	}
+	if _, err := ipt(ctx, "-t", "filter", "-P", "FORWARD", "DROP"); err != nil {
+		t.Fatal(err)
+	}
+	const bridge = "shltest0"
+	p := netip.MustParsePrefix("10.88.250.0/24")
+	for range 2 {
+		if err := syncRules(ctx, ipt, bridge, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nat, _, err := taggedRules(ctx, ipt, "nat", "POSTROUTING", bridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd, policy, err := taggedRules(ctx, ipt, "filter", "FORWARD", bridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if policy != "DROP" || len(nat) != 1 || len(fwd) != 2 {
+		t.Fatalf("after sync: nat %q, forward %q (policy %s); want 1 and 2 rules", nat, fwd, policy)
+	}
+	if want := masqueradeRule(bridge, p).spec; strings.Join(nat[0], " ") != strings.Join(want, " ") {
+		t.Fatalf("iptables -S prints %q, want %q", nat[0], want)
+	}
+	// Another subnet replaces the masquerade rule.
+	p2 := netip.MustParsePrefix("10.88.251.0/24")
+	if err := syncRules(ctx, ipt, bridge, p2); err != nil {
+		t.Fatal(err)
+	}
+	if nat, _, _ = taggedRules(ctx, ipt, "nat", "POSTROUTING", bridge); len(nat) != 1 || nat[0][1] != p2.String() {
+		t.Fatalf("after a new subnet: %q", nat)
+	}
+	if err := removeRules(ctx, ipt, bridge); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"nat", "filter"} {
+		out, err := ipt(ctx, "-t", table, "-S")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hasToken(out, ruleTag(bridge)) {
+			t.Fatalf("rules left in %s:\n%s", table, out)
+		}
+	}
+}

@@ -45,14 +45,14 @@ func (d *Dispatcher) Assignments(ctx context.Context, req *connect.Request[shoal
 	var seq uint64
 	for {
 		var tasks []*shoalv1.Task
-		events, cancel, err := d.store.ViewAndWatch(func(tx store.ReadTx) error {
+		events, cancel, err := d.store.ViewAndWatchNode(func(tx store.ReadTx) error {
 			return tx.Range(store.KindTask, store.ByNode(nodeID), func(o store.Object) bool {
 				if t := o.(*shoalv1.Task); Assigned(t, nodeID) {
 					tasks = append(tasks, proto.CloneOf(t))
 				}
 				return true
 			})
-		}, store.ForKind(store.KindTask), store.ForNode(nodeID))
+		}, nodeID, store.ForKind(store.KindTask))
 		if err != nil {
 			return connect.NewError(connect.CodeInternal, err)
 		}

@@ -67,4 +67,9 @@
 // ErrRestored (after the events already queued) and closes the channel; Close
 // does the same with ErrStoreClosed. A closed channel you did not cancel
 // means: read the state again with ViewAndWatch.
+//
+// ViewAndWatchNode subscribes to one node's events (the node and the tasks
+// on it before or after a change). publish routes those by node, so a
+// thousand such watchers cost an entry only the ones it touches; commit
+// markers reach them only for entries that had events for them.
 package store

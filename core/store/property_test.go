@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"google.golang.org/protobuf/proto"
@@ -350,4 +352,97 @@ func TestPropertyWatchEventsFollowEntries(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A node-routed watcher (ViewAndWatchNode) carries exactly the object
+// events a ForNode filter selects from the full stream, and a commit
+// marker for just the entries that had some.
+func TestPropertyNodeWatchMatchesForNode(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		s := New(nil)
+		node := rapid.SampledFrom([]string{"n0", "n1"}).Draw(t, "node")
+		all, cancelAll := s.Watch(ForNode(node))
+		defer cancelAll()
+		routed, cancelRouted, err := s.ViewAndWatchNode(func(ReadTx) error { return nil }, node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cancelRouted()
+		entries := rapid.IntRange(1, 20).Draw(t, "entries")
+		for i := range entries {
+			var pool []string
+			for _, n := range rapid.SliceOfNDistinct(rapid.IntRange(0, 9), 0, 5, rapid.ID).Draw(t, "ids") {
+				pool = append(pool, fmt.Sprintf("t%d", n))
+			}
+			payload, _ := proto.Marshal(&shoalv1.StoreRequest{Actions: genValidTaskActions(t, s, pool)})
+			if err := s.Apply(uint64(i+1), payload); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Expected: the filtered full stream, with commits kept only
+		// after an entry's object events.
+		var want []string
+		objects := 0
+		recv := func(ch <-chan Event) Event {
+			select {
+			case e := <-ch:
+				return e
+			case <-time.After(10 * time.Second):
+				t.Fatal("no event")
+			}
+			return Event{}
+		}
+		for index := 0; index < entries; {
+			e := recv(all)
+			if e.Kind == EventCommit {
+				index = int(e.Index)
+				if objects > 0 {
+					want = append(want, fmt.Sprintf("commit %d", e.Index))
+				}
+				objects = 0
+				continue
+			}
+			objects++
+			want = append(want, fmt.Sprintf("%v %s @%d", e.Kind, e.Object.GetId(), e.Index))
+		}
+		var got []string
+		for len(got) < len(want) {
+			e := recv(routed)
+			if e.Kind == EventCommit {
+				got = append(got, fmt.Sprintf("commit %d", e.Index))
+			} else {
+				got = append(got, fmt.Sprintf("%v %s @%d", e.Kind, e.Object.GetId(), e.Index))
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("routed events\n%q\nwant\n%q", got, want)
+		}
+		select {
+		case e := <-routed:
+			t.Fatalf("extra routed event %v", e)
+		default:
+		}
+	})
+}
+
+func TestViewAndWatchNodeNeedsANode(t *testing.T) {
+	if _, _, err := New(nil).ViewAndWatchNode(func(ReadTx) error { return nil }, ""); !errors.Is(err, ErrInvalidObject) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestRestoreEndsNodeWatchers(t *testing.T) {
+	s := New(nil)
+	events, cancel, err := s.ViewAndWatchNode(func(ReadTx) error { return nil }, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	s.Close()
+	if e := <-events; e.Kind != EventResync || !errors.Is(e.Err, ErrStoreClosed) {
+		t.Fatalf("event = %v", e)
+	}
+	if _, ok := <-events; ok {
+		t.Fatal("channel not closed")
+	}
 }

@@ -94,10 +94,12 @@ type Store struct {
 	reqID     atomic.Uint64
 	proposals atomic.Uint64
 
-	// wmu guards watchers and closed; taken inside mu when publishing.
-	wmu      sync.Mutex
-	watchers map[*watcher]struct{}
-	closed   bool
+	// wmu guards watchers, nodeWatchers and closed; taken inside mu when
+	// publishing.
+	wmu          sync.Mutex
+	watchers     map[*watcher]struct{}
+	nodeWatchers map[string]map[*watcher]struct{} // by node: see ViewAndWatchNode
+	closed       bool
 }
 
 // New returns an empty store that writes through p.
@@ -111,6 +113,8 @@ func New(p Proposer, opts ...Option) *Store {
 		watchLimit: DefaultWatchQueueLimit,
 		st:         newState(),
 		watchers:   make(map[*watcher]struct{}),
+
+		nodeWatchers: make(map[string]map[*watcher]struct{}),
 	}
 	for _, o := range opts {
 		o(s)

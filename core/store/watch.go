@@ -247,7 +247,7 @@ func (w *watcher) pass(e Event) bool {
 // Watch subscribes to events of entries applied from now on. cancel stops
 // the subscription and closes the channel; call it when done.
 func (s *Store) Watch(filters ...EventFilter) (events <-chan Event, cancel func()) {
-	return s.subscribe(filters)
+	return s.subscribe(filters, "")
 }
 
 // ViewAndWatch runs fn on a consistent snapshot and subscribes atomically:
@@ -259,11 +259,32 @@ func (s *Store) ViewAndWatch(fn func(ReadTx) error, filters ...EventFilter) (eve
 	if err := s.viewLocked(fn); err != nil {
 		return nil, nil, err
 	}
-	ch, cancel := s.subscribe(filters)
+	ch, cancel := s.subscribe(filters, "")
 	return ch, cancel, nil
 }
 
-func (s *Store) subscribe(filters []EventFilter) (<-chan Event, func()) {
+// ViewAndWatchNode is ViewAndWatch for one node's events: the node object
+// and the tasks on it before or after each change (what ForNode selects),
+// narrowed further by filters. An entry's commit marker comes only when
+// the entry had such events. Events are routed to these watchers by node,
+// so an entry costs nothing to the watchers of the nodes it does not touch
+// (the dispatcher keeps one per connected node).
+func (s *Store) ViewAndWatchNode(fn func(ReadTx) error, nodeID string, filters ...EventFilter) (events <-chan Event, cancel func(), err error) {
+	if nodeID == "" {
+		return nil, nil, fmt.Errorf("%w: ViewAndWatchNode needs a node ID", ErrInvalidObject)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.viewLocked(fn); err != nil {
+		return nil, nil, err
+	}
+	ch, cancel := s.subscribe(filters, nodeID)
+	return ch, cancel, nil
+}
+
+// subscribe registers a watcher: for every event, or routed by node when
+// node is set.
+func (s *Store) subscribe(filters []EventFilter, node string) (<-chan Event, func()) {
 	w := newWatcher(slices.Clone(filters), s.watchLimit)
 	s.wmu.Lock()
 	if s.closed {
@@ -271,27 +292,96 @@ func (s *Store) subscribe(filters []EventFilter) (<-chan Event, func()) {
 		w.end(ErrStoreClosed)
 		return w.out, w.cancel
 	}
-	s.watchers[w] = struct{}{}
+	s.addWatcherLocked(w, node)
 	s.wmu.Unlock()
 	return w.out, func() {
 		s.wmu.Lock()
-		delete(s.watchers, w)
+		s.removeWatcherLocked(w, node)
 		s.wmu.Unlock()
 		w.cancel()
 	}
 }
 
-// publish queues one applied entry's events for every watcher. The caller
-// holds mu for writing, so publication order is apply order.
+func (s *Store) addWatcherLocked(w *watcher, node string) {
+	if node == "" {
+		s.watchers[w] = struct{}{}
+		return
+	}
+	set := s.nodeWatchers[node]
+	if set == nil {
+		set = make(map[*watcher]struct{})
+		s.nodeWatchers[node] = set
+	}
+	set[w] = struct{}{}
+}
+
+func (s *Store) removeWatcherLocked(w *watcher, node string) {
+	if node == "" {
+		delete(s.watchers, w)
+		return
+	}
+	if set := s.nodeWatchers[node]; set != nil {
+		delete(set, w)
+		if len(set) == 0 {
+			delete(s.nodeWatchers, node)
+		}
+	}
+}
+
+// publish queues one applied entry's events (ending with its commit
+// marker) for every watcher. The caller holds mu for writing, so
+// publication order is apply order.
 func (s *Store) publish(batch []Event) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	for w := range s.watchers {
-		if !w.push(batch) {
-			delete(s.watchers, w)
-			s.log.Warn("store watcher fell behind; closing it", "limit", w.limit)
+		s.pushLocked(w, "", batch)
+	}
+	if len(s.nodeWatchers) == 0 {
+		return
+	}
+	for node, evs := range s.routeByNode(batch) {
+		for w := range s.nodeWatchers[node] {
+			s.pushLocked(w, node, evs)
 		}
 	}
+}
+
+func (s *Store) pushLocked(w *watcher, node string, batch []Event) {
+	if !w.push(batch) {
+		s.removeWatcherLocked(w, node)
+		s.log.Warn("store watcher fell behind; closing it", "limit", w.limit, "node", node)
+	}
+}
+
+// routeByNode splits an entry's events among the nodes with watchers, each
+// part ending with the entry's commit marker. wmu is held.
+func (s *Store) routeByNode(batch []Event) map[string][]Event {
+	routed := make(map[string][]Event)
+	add := func(node string, e Event) {
+		if _, ok := s.nodeWatchers[node]; ok {
+			routed[node] = append(routed[node], e)
+		}
+	}
+	commit := batch[len(batch)-1]
+	for _, e := range batch[:len(batch)-1] {
+		switch e.ObjectKind {
+		case KindNode:
+			add(e.Object.GetId(), e)
+		case KindTask:
+			n := e.Object.(*shoalv1.Task).GetNodeId()
+			if n != "" {
+				add(n, e)
+			}
+			if old, _ := e.Old.(*shoalv1.Task); old != nil && old.GetNodeId() != "" && old.GetNodeId() != n {
+				add(old.GetNodeId(), e)
+			}
+		}
+	}
+	for node, evs := range routed {
+		routed[node] = append(evs, commit)
+	}
+	return routed
 }
 
 // endWatchers ends every watcher with err.
@@ -301,6 +391,12 @@ func (s *Store) endWatchers(err error) {
 	for w := range s.watchers {
 		w.end(err)
 		delete(s.watchers, w)
+	}
+	for node, set := range s.nodeWatchers {
+		for w := range set {
+			w.end(err)
+		}
+		delete(s.nodeWatchers, node)
 	}
 }
 

@@ -8,12 +8,17 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/shoal-project/shoal/core/auth"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/runtime"
 )
 
 // ErrAlreadyRunning is returned by a second concurrent Run.
 var ErrAlreadyRunning = errors.New("agent: already running")
+
+// ErrNodeRemoved is returned by Run once the managers said this node was
+// removed from the cluster (shoal node rm) and the agent removed its tasks.
+var ErrNodeRemoved = auth.ErrNodeRemoved
 
 // Agent is one node's worker agent.
 type Agent struct {
@@ -130,11 +135,28 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer close(loopDone)
 		a.assignmentLoop(ctx)
 	}()
-	a.connectLoop(ctx)
+	removed := a.connectLoop(ctx)
+	if removed {
+		a.removeAll(ctx)
+	}
 	cancel()
 	<-loopDone
 	a.wg.Wait()
+	if removed {
+		return ErrNodeRemoved
+	}
 	return nil
+}
+
+// removeAll stops and removes every task of the node, known or orphaned,
+// and forgets them (the node was removed from the cluster, as a swarm node
+// leaving: nothing of the cluster's keeps running on it).
+func (a *Agent) removeAll(ctx context.Context) {
+	a.log.Warn("this node was removed from the cluster: removing all its tasks")
+	a.apply(ctx, &shoalv1.AssignmentsMessage{Type: shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_COMPLETE})
+	a.wg.Wait()
+	a.removeOrphans(ctx, &shoalv1.AssignmentsMessage{})
+	a.wg.Wait()
 }
 
 // assignmentLoop applies assignment messages, one at a time.

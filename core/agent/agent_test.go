@@ -342,3 +342,40 @@ func TestLogsEndToEnd(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// A node removed from the cluster (its calls fail with NodeRemovedError)
+// removes all its tasks and Run returns ErrNodeRemoved, as a swarm node
+// leaving.
+func TestRemovedNodeRemovesItsTasks(t *testing.T) {
+	m := newManager(t, dispatcher.Config{})
+	clock := sim.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	b := simBackend(t, clock, sim.Config{})
+	autoAdvance(t, clock, 10*time.Millisecond)
+	cl := newClients(t, "n1", map[string]string{"m1": m.srv.URL})
+	a, err := New(Config{NodeID: "n1", Managers: []string{"m1"}, Client: cl.client, Backend: b, StateDir: t.TempDir(), Clock: agentClock{clock}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	for i := range 3 {
+		m.create(t, processTask(fmt.Sprintf("t%d", i), "n1", "sleep", "60"))
+	}
+	eventually(t, "RUNNING", func() bool {
+		return m.state("t0") == stRunning && m.state("t1") == stRunning && m.state("t2") == stRunning
+	})
+	m.removed.Store("n1", true)
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrNodeRemoved) {
+			t.Fatalf("Run = %v, want ErrNodeRemoved", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("agent kept running after the node was removed")
+	}
+	if n := b.Len(); n != 0 {
+		t.Fatalf("backend still holds %d tasks", n)
+	}
+}

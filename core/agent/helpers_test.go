@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"connectrpc.com/connect"
+
 	"github.com/shoal-project/shoal/core/auth"
 	"github.com/shoal-project/shoal/core/ca"
 	"github.com/shoal-project/shoal/core/dispatcher"
@@ -60,6 +62,42 @@ type manager struct {
 	st  *store.Store
 	d   *dispatcher.Dispatcher
 	srv *httptest.Server
+
+	removed sync.Map // node ID -> true: calls fail as the manager's revoked check does
+}
+
+// removedCheck refuses calls of removed nodes, as core/manager does.
+type removedCheck struct{ m *manager }
+
+func (r removedCheck) check(ctx context.Context) error {
+	if id, ok := auth.FromContext(ctx); ok {
+		if _, gone := r.m.removed.Load(id.NodeID); gone {
+			return auth.NodeRemovedError(id.NodeID)
+		}
+	}
+	return nil
+}
+
+func (r removedCheck) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if err := r.check(ctx); err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+}
+
+func (r removedCheck) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (r removedCheck) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		if err := r.check(ctx); err != nil {
+			return err
+		}
+		return next(ctx, conn)
+	}
 }
 
 func newManager(t *testing.T, cfg dispatcher.Config) *manager {
@@ -69,8 +107,9 @@ func newManager(t *testing.T, cfg dispatcher.Config) *manager {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := &manager{st: st, d: d}
 	mux := http.NewServeMux()
-	mux.Handle(shoalv1connect.NewDispatcherServiceHandler(d))
+	mux.Handle(shoalv1connect.NewDispatcherServiceHandler(d, connect.WithInterceptors(removedCheck{m})))
 	srv := httptest.NewUnstartedServer(identityMiddleware(mux))
 	srv.Config.Protocols = new(http.Protocols)
 	srv.Config.Protocols.SetHTTP1(true)
@@ -87,7 +126,8 @@ func newManager(t *testing.T, cfg dispatcher.Config) *manager {
 		<-done
 		srv.Close()
 	})
-	return &manager{st: st, d: d, srv: srv}
+	m.srv = srv
+	return m
 }
 
 // clients maps manager addresses to servers, for Config.Client.

@@ -9,6 +9,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/shoal-project/shoal/core/auth"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
 )
@@ -32,8 +33,9 @@ func (a *Agent) sleep(ctx context.Context, d time.Duration) bool {
 
 // connectLoop keeps a session open with the leader until ctx ends: it
 // tries the managers in turn, follows redirects to the leader, and waits a
-// jittered, exponentially growing, capped delay after each failure.
-func (a *Agent) connectLoop(ctx context.Context) {
+// jittered, exponentially growing, capped delay after each failure. It
+// returns true, early, when a manager says this node was removed.
+func (a *Agent) connectLoop(ctx context.Context) (removed bool) {
 	next := 0
 	attempt := 0
 	redirects := 0
@@ -47,7 +49,11 @@ func (a *Agent) connectLoop(ctx context.Context) {
 		redirect = ""
 		established, leader, err := a.runSession(ctx, addr)
 		if ctx.Err() != nil {
-			return
+			return false
+		}
+		if auth.IsNodeRemoved(err) {
+			a.log.Warn("a manager says this node was removed from the cluster", "manager", addr, "err", err)
+			return true
 		}
 		if leader != "" && redirects < maxRedirects {
 			redirects++
@@ -63,9 +69,10 @@ func (a *Agent) connectLoop(ctx context.Context) {
 		attempt++
 		a.log.Warn("session with manager ended", "manager", addr, "err", err, "retry_in", delay)
 		if !a.sleep(ctx, delay) {
-			return
+			return false
 		}
 	}
+	return false
 }
 
 // runSession opens a session with addr and serves it until it fails. It

@@ -3,7 +3,6 @@ package manager
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 
 	"connectrpc.com/connect"
@@ -142,7 +141,7 @@ func (r revokedInterceptor) check(ctx context.Context) error {
 		})
 	})
 	if removed {
-		return connect.NewError(connect.CodePermissionDenied, fmt.Errorf("node %s was removed from the cluster; join again with a new token", id.NodeID))
+		return auth.NodeRemovedError(id.NodeID)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -102,7 +103,12 @@ func (n *Node) restartAgent() error {
 	r := &agentRunner{cancel: cancel, done: make(chan struct{}), backend: backend}
 	go func() {
 		defer close(r.done)
-		if err := ag.Run(ctx); err != nil && ctx.Err() == nil {
+		err := ag.Run(ctx)
+		switch {
+		case ctx.Err() != nil:
+		case errors.Is(err, agent.ErrNodeRemoved):
+			n.leave(backend)
+		case err != nil:
 			n.log.Error("agent stopped", "err", err)
 		}
 	}()
@@ -127,4 +133,42 @@ func (n *Node) rememberManagers(addrs []string) {
 	if err := n.st.save(n.cfg.DataDir); err != nil {
 		n.log.Warn("save the manager list", "err", err)
 	}
+}
+
+// teardowner is a backend with node-wide resources (containerd's bridge
+// and its NAT rules) to delete when the node leaves the cluster.
+type teardowner interface {
+	Teardown(ctx context.Context) error
+}
+
+// leave ends a worker that was removed from the cluster (its agent removed
+// every task): it deletes the backend's node-wide resources, records the
+// removal so 'shoal run' refuses the data dir, and stops the node with
+// ErrRemoved. A manager is left alone: its removal from the Raft group is
+// handled by watchRemoved.
+func (n *Node) leave(backend runtime.Backend) {
+	n.mu.Lock()
+	isManager := n.mgr != nil
+	n.mu.Unlock()
+	if isManager {
+		n.log.Warn("the cluster removed this node while it runs a manager; its tasks were removed")
+		return
+	}
+	if td, ok := backend.(teardowner); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if err := td.Teardown(ctx); err != nil {
+			n.log.Warn("runtime teardown after removal", "err", err)
+		}
+		cancel()
+	}
+	n.mu.Lock()
+	n.st.Removed = true
+	err := n.st.save(n.cfg.DataDir)
+	n.err = n.removedError()
+	n.mu.Unlock()
+	if err != nil {
+		n.log.Warn("record the removal in the node state", "err", err)
+	}
+	n.log.Warn("this node was removed from the cluster and left it", "node", n.st.NodeID)
+	n.cancel()
 }

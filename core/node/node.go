@@ -291,6 +291,9 @@ func Run(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if st.Removed {
+		return nil, (&Node{cfg: cfg, st: st}).removedError()
+	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = st.Hostname
 	}
@@ -382,6 +385,8 @@ func (n *Node) Info() Info {
 // Wait blocks until the node stops (its context ends or Stop is called).
 func (n *Node) Wait() error {
 	<-n.done
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	return n.err
 }
 
@@ -396,6 +401,11 @@ func (n *Node) Manager() *manager.Manager {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.mgr
+}
+
+// removedError explains ErrRemoved for this node and says how to come back.
+func (n *Node) removedError() error {
+	return fmt.Errorf("%w (shoal node rm): node %s left it and removed its tasks; to join again, delete %s and run 'shoal join'", ErrRemoved, n.st.NodeID, n.cfg.DataDir)
 }
 
 // cleanPartial removes what a failed init or join wrote, so it can be retried.

@@ -15,6 +15,10 @@ const stateFile = "node.json"
 // ErrNoState is returned by Run on a data dir where no node was created.
 var ErrNoState = errors.New("no node in data dir")
 
+// ErrRemoved is returned by Wait when the cluster removed this node (it
+// left: its tasks were removed), and by Run for the data dir of such a node.
+var ErrRemoved = errors.New("this node was removed from the cluster")
+
 type state struct {
 	NodeID        string   `json:"node_id"`
 	ClusterID     string   `json:"cluster_id"`
@@ -27,6 +31,9 @@ type state struct {
 	// Backend settings, so 'shoal run' needs no flags.
 	ContainerdAddress  string   `json:"containerd_address,omitempty"`
 	InsecureRegistries []string `json:"insecure_registries,omitempty"`
+	// Removed is set when the cluster removed this node (shoal node rm) and
+	// it left: its tasks were removed and 'shoal run' refuses to start it.
+	Removed bool `json:"removed,omitempty"`
 }
 
 func loadState(dir string) (*state, error) {

@@ -66,40 +66,6 @@ type manager struct {
 	removed sync.Map // node ID -> true: calls fail as the manager's revoked check does
 }
 
-// removedCheck refuses calls of removed nodes, as core/manager does.
-type removedCheck struct{ m *manager }
-
-func (r removedCheck) check(ctx context.Context) error {
-	if id, ok := auth.FromContext(ctx); ok {
-		if _, gone := r.m.removed.Load(id.NodeID); gone {
-			return auth.NodeRemovedError(id.NodeID)
-		}
-	}
-	return nil
-}
-
-func (r removedCheck) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		if err := r.check(ctx); err != nil {
-			return nil, err
-		}
-		return next(ctx, req)
-	}
-}
-
-func (r removedCheck) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return next
-}
-
-func (r removedCheck) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		if err := r.check(ctx); err != nil {
-			return err
-		}
-		return next(ctx, conn)
-	}
-}
-
 func newManager(t *testing.T, cfg dispatcher.Config) *manager {
 	t.Helper()
 	st := store.NewLocal()
@@ -109,7 +75,7 @@ func newManager(t *testing.T, cfg dispatcher.Config) *manager {
 	}
 	m := &manager{st: st, d: d}
 	mux := http.NewServeMux()
-	mux.Handle(shoalv1connect.NewDispatcherServiceHandler(d, connect.WithInterceptors(removedCheck{m})))
+	mux.Handle(shoalv1connect.NewDispatcherServiceHandler(d, connect.WithInterceptors(auth.NewRemovedInterceptor(func(id string) bool { _, gone := m.removed.Load(id); return gone }))))
 	srv := httptest.NewUnstartedServer(identityMiddleware(mux))
 	srv.Config.Protocols = new(http.Protocols)
 	srv.Config.Protocols.SetHTTP1(true)

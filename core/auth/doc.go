@@ -12,6 +12,9 @@
 //     handler side) that checks each procedure against a [Policy]: the
 //     roles allowed per service or procedure, and the procedures that need
 //     no certificate. [DefaultPolicy] is shoal's.
+//   - [NewRemovedInterceptor] refuses the certificates of nodes the cluster
+//     removed with [NodeRemovedError]; a node recognises that answer with
+//     [IsNodeRemoved] and leaves.
 //
 // Handlers read the caller with [FromContext]; they never look at TLS state
 // or headers themselves.

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -49,4 +50,44 @@ func IsNodeRemoved(err error) bool {
 		}
 	}
 	return false
+}
+
+// NewRemovedInterceptor refuses, with NodeRemovedError, every call whose
+// caller's certificate names a node removed(nodeID) reports as removed.
+// Local admin calls and calls without a node identity pass. removed is
+// called on every RPC (agents' heartbeats too): keep it cheap.
+func NewRemovedInterceptor(removed func(nodeID string) bool) connect.Interceptor {
+	return removedInterceptor{removed}
+}
+
+type removedInterceptor struct{ removed func(string) bool }
+
+func (r removedInterceptor) check(ctx context.Context) error {
+	id, ok := FromContext(ctx)
+	if !ok || id.NodeID == "" || id.Local || !r.removed(id.NodeID) {
+		return nil
+	}
+	return NodeRemovedError(id.NodeID)
+}
+
+func (r removedInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if err := r.check(ctx); err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+}
+
+func (r removedInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (r removedInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		if err := r.check(ctx); err != nil {
+			return err
+		}
+		return next(ctx, conn)
+	}
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -34,6 +35,28 @@ func TestIsNodeRemoved(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := IsNodeRemoved(tc.err); got != tc.want {
 				t.Fatalf("IsNodeRemoved(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRemovedInterceptor(t *testing.T) {
+	ic := NewRemovedInterceptor(func(id string) bool { return id == "gone" })
+	call := ic.WrapUnary(func(context.Context, connect.AnyRequest) (connect.AnyResponse, error) { return nil, nil })
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		want bool // refused
+	}{
+		{"removed node", WithIdentity(context.Background(), Identity{NodeID: "gone"}), true},
+		{"other node", WithIdentity(context.Background(), Identity{NodeID: "here"}), false},
+		{"local admin", WithIdentity(context.Background(), Identity{NodeID: "gone", Local: true}), false},
+		{"no identity", context.Background(), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := call(tc.ctx, nil)
+			if got := IsNodeRemoved(err); got != tc.want {
+				t.Fatalf("refused = %v (%v), want %v", got, err, tc.want)
 			}
 		})
 	}

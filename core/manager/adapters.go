@@ -9,7 +9,6 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/shoal-project/shoal/core/api"
-	"github.com/shoal-project/shoal/core/auth"
 	"github.com/shoal-project/shoal/core/raft"
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
@@ -123,49 +122,18 @@ func (c raftCluster) Status() (uint64, uint64) {
 	return st.Term, st.Applied
 }
 
-// revokedInterceptor refuses calls from certificates of removed nodes.
-type revokedInterceptor struct{ m *Manager }
-
-func (r revokedInterceptor) check(ctx context.Context) error {
-	id, ok := auth.FromContext(ctx)
-	if !ok || id.NodeID == "" || id.Local {
-		return nil
-	}
-	// Every RPC passes here (agents' heartbeats too): read the cluster in
-	// place instead of cloning it with its CA material.
+// nodeRemoved reports whether the cluster removed nodeID (for
+// auth.NewRemovedInterceptor). It reads the cluster object in place instead
+// of cloning it with its CA material: every RPC passes here.
+func (m *Manager) nodeRemoved(nodeID string) bool {
 	var removed bool
-	_ = r.m.store.View(func(tx store.ReadTx) error {
+	_ = m.store.View(func(tx store.ReadTx) error {
 		return tx.Range(store.KindCluster, store.All(), func(o store.Object) bool {
-			removed = slices.Contains(o.(*shoalv1.Cluster).GetRemovedNodes(), id.NodeID)
+			removed = slices.Contains(o.(*shoalv1.Cluster).GetRemovedNodes(), nodeID)
 			return false
 		})
 	})
-	if removed {
-		return auth.NodeRemovedError(id.NodeID)
-	}
-	return nil
-}
-
-func (r revokedInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
-	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-		if err := r.check(ctx); err != nil {
-			return nil, err
-		}
-		return next(ctx, req)
-	}
-}
-
-func (r revokedInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return next
-}
-
-func (r revokedInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
-	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
-		if err := r.check(ctx); err != nil {
-			return err
-		}
-		return next(ctx, conn)
-	}
+	return removed
 }
 
 // logSourceRef reads logs through the dispatcher, once it exists.

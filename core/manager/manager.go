@@ -235,7 +235,7 @@ func (m *Manager) joinRaft(ctx context.Context, addr string) (uint64, []raft.Mem
 // handler builds the one handler serving every service.
 func (m *Manager) handler() http.Handler {
 	mux := http.NewServeMux()
-	opts := connect.WithInterceptors(auth.NewInterceptor(auth.DefaultPolicy()), revokedInterceptor{m})
+	opts := connect.WithInterceptors(auth.NewInterceptor(auth.DefaultPolicy()), auth.NewRemovedInterceptor(m.nodeRemoved))
 	mux.Handle(shoalv1connect.NewControlServiceHandler(m.api, opts))
 	mux.Handle(shoalv1connect.NewCAServiceHandler(m.api.CA(), opts))
 	mux.Handle(shoalv1connect.NewRaftServiceHandler(transport.NewHandler(raftNodeRef{m}, transport.HandlerOptions{

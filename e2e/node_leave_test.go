@@ -15,13 +15,7 @@ func TestRemovedWorkerLeaves(t *testing.T) {
 	m1 := c.init("m1")
 	w1 := plJoinWorker(t, c, "w1", m1)
 
-	mark := plMark(t, "leave")
-	marks = append(marks, mark)
-	r := m1.cli(t, "service", "create", "--name", "gone", "--replicas", "2", "--constraint", "node.role==worker",
-		"--process", "--", "sh", "-c", plLoop, mark)
-	if r.Code != 0 || !strings.Contains(r.Stdout, "verify: Service converged") {
-		t.Fatalf("%s", r)
-	}
+	mark := plCreateLoopService(t, m1, &marks, "gone", "--replicas", "2", "--constraint", "node.role==worker")
 	plWaitProcs(t, mark, 2, m1, "gone")
 
 	// A ready node is not removed without --force.
@@ -46,7 +40,7 @@ func TestRemovedWorkerLeaves(t *testing.T) {
 	if pids := plPgrep(t, mark); len(pids) != 0 {
 		t.Fatalf("task processes left after the node left: %v", pids)
 	}
-	r = runTimeout(t, cliTimeout, "run", "--data-dir", w1.dir)
+	r := runTimeout(t, cliTimeout, "run", "--data-dir", w1.dir)
 	if r.Code == 0 || !strings.Contains(r.Stderr, "removed from the cluster") || !strings.Contains(r.Stderr, "shoal join") {
 		t.Fatalf("shoal run on the removed node's data dir: %s", r)
 	}

@@ -380,3 +380,18 @@ func plProcsVsTasks(t testing.TB, mark string, ts []*shoalv1.Task) string {
 	}
 	return b.String()
 }
+
+// plCreateLoopService creates service name through m running plLoop under
+// a new mark (added to marks, returned) with the given extra create flags,
+// and fails unless the CLI reports convergence.
+func plCreateLoopService(t testing.TB, m *manager, marks *[]string, name string, flags ...string) string {
+	t.Helper()
+	mark := plMark(t, name)
+	*marks = append(*marks, mark)
+	args := append([]string{"service", "create", "--name", name}, flags...)
+	r := m.cli(t, append(args, "--process", "--", "sh", "-c", plLoop, mark)...)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "verify: Service converged") {
+		t.Fatalf("service create %s did not report convergence:\n%s", name, r)
+	}
+	return mark
+}

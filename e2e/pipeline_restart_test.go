@@ -128,13 +128,7 @@ func TestAgentRestartKeepsTasks(t *testing.T) {
 	m1 := c.init("m1")
 	w1 := plJoinWorker(t, c, "w1", m1)
 
-	keep := plMark(t, "keep")
-	marks = append(marks, keep)
-	r := m1.cli(t, "service", "create", "--name", "keep", "--replicas", "3", "--constraint", "node.role==worker",
-		"--process", "--", "sh", "-c", plLoop, keep)
-	if r.Code != 0 || !strings.Contains(r.Stdout, "verify: Service converged") {
-		t.Fatalf("%s", r)
-	}
+	keep := plCreateLoopService(t, m1, &marks, "keep", "--replicas", "3", "--constraint", "node.role==worker")
 	before, err := serviceTasks(t, m1, "keep")
 	if err != nil {
 		t.Fatal(err)

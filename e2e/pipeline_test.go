@@ -152,15 +152,9 @@ func TestServiceLifecycle(t *testing.T) {
 	}
 	t.Logf("cluster of %d nodes up after %s", len(all), time.Since(testStart).Round(time.Millisecond))
 
-	web := plMark(t, "web")
-	marks = append(marks, web)
-
 	// Create: the command waits for convergence and says so.
 	start := time.Now()
-	r := m1.cli(t, "service", "create", "--name", "web", "--replicas", "6", "--process", "--", "sh", "-c", plLoop, web)
-	if r.Code != 0 || !strings.Contains(r.Stdout, "verify: Service converged") {
-		t.Fatalf("service create did not report convergence:\n%s", r)
-	}
+	web := plCreateLoopService(t, m1, &marks, "web", "--replicas", "6")
 	t.Logf("create --replicas 6 converged (CLI returned) after %s", time.Since(start).Round(time.Millisecond))
 	ts, err := serviceTasks(t, m1, "web")
 	if err != nil {
@@ -178,7 +172,7 @@ func TestServiceLifecycle(t *testing.T) {
 	// Scale up through a follower, then down.
 	for _, n := range []int{12, 2} {
 		start = time.Now()
-		r = m2.cli(t, "service", "scale", fmt.Sprintf("web=%d", n))
+		r := m2.cli(t, "service", "scale", fmt.Sprintf("web=%d", n))
 		if r.Code != 0 || !strings.Contains(r.Stdout, "verify: Service converged") {
 			t.Fatalf("scale to %d:\n%s", n, r)
 		}
@@ -191,13 +185,8 @@ func TestServiceLifecycle(t *testing.T) {
 
 	// A global service runs once on every node and follows a joining node
 	// and a node that dies.
-	everywhere := plMark(t, "global")
-	marks = append(marks, everywhere)
 	start = time.Now()
-	r = m3.cli(t, "service", "create", "--name", "everywhere", "--mode", "global", "--process", "--", "sh", "-c", plLoop, everywhere)
-	if r.Code != 0 || !strings.Contains(r.Stdout, "verify: Service converged") {
-		t.Fatalf("global service create:\n%s", r)
-	}
+	everywhere := plCreateLoopService(t, m3, &marks, "everywhere", "--mode", "global")
 	plWaitTasks(t, m1, "everywhere", "one global task per node", waitTimeout, func(ts []*shoalv1.Task) error {
 		return plCheckGlobal(ts, all)
 	})
@@ -342,7 +331,7 @@ func TestServiceLifecycle(t *testing.T) {
 		}
 	}
 	start = time.Now()
-	r = via.cli(t, "service", "scale", "--detach", "web=30")
+	r := via.cli(t, "service", "scale", "--detach", "web=30")
 	if r.Code != 0 {
 		t.Fatalf("%s", r)
 	}

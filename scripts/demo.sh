@@ -3,15 +3,18 @@
 # and two workers — then runs a demo service and shows it converge, scale
 # and list its tasks. The cluster keeps running until you press Ctrl-C.
 #
-# With containerd installed and run as root, the workers run real busybox
-# containers (the script starts containerd and a registry on loopback with
-# ./scripts/ci-services.sh). Without it they run plain processes; get
-# containerd with `sudo ./scripts/install-deps.sh`. Force one with
+# Run as root on Debian, it installs containerd, runc and a registry from
+# Debian's packages (./scripts/install-deps.sh), starts them on loopback
+# (./scripts/ci-services.sh) and the workers run real busybox containers.
+# Otherwise they run plain processes. Force one with
 #   SHOAL_DEMO_BACKEND=process|containerd ./scripts/demo.sh
+# SHOAL_DEMO_ONCE=1 stops the cluster after the tour instead of waiting for
+# Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${SHOAL_DEMO_BACKEND:-}" ]; then
-	if command -v containerd >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+	if [ "$(id -u)" = 0 ] && { command -v containerd >/dev/null 2>&1 || command -v apt-get >/dev/null 2>&1; }; then
+		./scripts/install-deps.sh
 		SHOAL_DEMO_BACKEND=containerd
 	else
 		SHOAL_DEMO_BACKEND=process
@@ -25,8 +28,26 @@ PORT="${SHOAL_DEMO_PORT:-4242}"
 echo "==> building shoal"
 go build -o "$BIN" ./cmd/shoal
 pids=()
+node_ids=()
 cleanup() {
 	echo
+	if [ -n "${SHOAL_DATA_DIR:-}" ]; then
+		echo "==> shoal service rm demo"
+		"$BIN" service rm demo >/dev/null 2>&1 || true
+		# Wait until the workers removed the demo's containers or processes.
+		for _ in $(seq 150); do
+			left=0
+			if [ "$BACKEND" = containerd ]; then
+				for id in "${node_ids[@]}"; do
+					left=$((left + $(ctr -a "$SHOAL_CONTAINERD_ADDRESS" -n "shoal-$id" containers ls -q 2>/dev/null | wc -l)))
+				done
+			else
+				left=$(pgrep -fc 'hello from task' || true)
+			fi
+			[ "$left" = 0 ] && break
+			sleep 0.2
+		done
+	fi
 	echo "==> stopping the cluster"
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
@@ -54,6 +75,7 @@ export SHOAL_DATA_DIR="$DIR/manager"
 for _ in $(seq 100); do [ "$("$BIN" node ls --format json | grep -c '"NODE_STATE_READY"')" -ge 3 ] && break; sleep 0.2; done
 echo "==> shoal node ls"
 "$BIN" node ls
+mapfile -t node_ids < <("$BIN" node ls --format json | grep -o '"id": *"[^"]*"' | sed 's/.*"\([^"]*\)"$/\1/')
 echo "==> shoal service create --name demo --replicas 3 ..."
 "$BIN" service create --name demo --replicas 3 "${image_args[@]}"
 echo "==> shoal service scale demo=6"
@@ -76,5 +98,8 @@ echo
 echo "The cluster is running. Try, in another shell:"
 echo "    export SHOAL_DATA_DIR=$DIR/manager"
 echo "    $BIN service ps demo"
+if [ -n "${SHOAL_DEMO_ONCE:-}" ]; then
+	exit 0
+fi
 echo "Press Ctrl-C to stop it."
 while true; do sleep 3600; done

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/runtime"
+	"github.com/shoal-project/shoal/runtime/logfile"
 )
 
 // task is the backend's in-memory handle on one task dir. All controllers for
@@ -421,7 +422,7 @@ func (c *controller) Logs(ctx context.Context, opts runtime.LogOptions, out chan
 			(exists(filepath.Join(t.dir, fileStarted)) && !shimAlive(t.dir))
 	}
 	poll := min(t.b.opts.poll, 100*time.Millisecond)
-	if err := streamLogs(ctx, t.dir, keep, opts, out, exited, poll); err != nil {
+	if err := logfile.Stream(ctx, outputLog(t.dir, keep), opts, out, exited, poll); err != nil {
 		return fmt.Errorf("logs of task %s: %w", t.id, err)
 	}
 	return nil

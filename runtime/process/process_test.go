@@ -2,7 +2,6 @@ package process
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -685,20 +684,4 @@ func TestParseSignal(t *testing.T) {
 			t.Errorf("parseSignal(%q) = %v, %v", tt.in, got, err)
 		}
 	}
-}
-
-func FuzzParseRecord(f *testing.F) {
-	f.Add([]byte("2024-01-02T03:04:05.000000000Z stdout hello world"))
-	f.Add([]byte("garbage"))
-	f.Fuzz(func(t *testing.T, line []byte) {
-		ll, ok := parseRecord(line)
-		if !ok {
-			return
-		}
-		rec := appendRecord(nil, ll.Time, ll.Stream, ll.Data)
-		again, ok := parseRecord(rec[:len(rec)-1])
-		if !ok || !again.Time.Equal(ll.Time) || again.Stream != ll.Stream || !bytes.Equal(again.Data, ll.Data) {
-			t.Fatalf("round trip of %q: %+v -> %+v (ok=%v)", line, ll, again, ok)
-		}
-	})
 }

@@ -3,6 +3,7 @@ package process
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/shoal-project/shoal/runtime/logfile"
 )
 
 // ShimEnv is the environment variable that turns the binary into a shim. Its
@@ -64,7 +67,7 @@ func runShim(dir string) int {
 		return 0
 	}
 
-	out, err := openLogWriter(dir, tf.LogMaxBytes, tf.LogKeep)
+	out, err := logfile.OpenWriter(outputLog(dir, tf.LogKeep), tf.LogMaxBytes, nil)
 	if err != nil {
 		logf("open output log: %v", err)
 		recordExit(dir, exitFile{ExitCode: 127, Message: fmt.Sprintf("shim: open output log: %v", err), FinishedAt: time.Now()}, logf)
@@ -127,8 +130,14 @@ func runShim(dir string) int {
 
 	var copiers sync.WaitGroup
 	copiers.Add(2)
-	go func() { defer copiers.Done(); out.copyLines("stdout", outR) }()
-	go func() { defer copiers.Done(); out.copyLines("stderr", errR) }()
+	copyLines := func(stream string, r io.Reader) {
+		defer copiers.Done()
+		if err := out.CopyLines(stream, r); err != nil {
+			logf("write %s to the output log: %v", stream, err)
+		}
+	}
+	go copyLines("stdout", outR)
+	go copyLines("stderr", errR)
 
 	waitErr := cmd.Wait()
 	finished := time.Now()

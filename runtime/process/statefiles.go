@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/shoal-project/shoal/runtime/logfile"
 )
 
 // Names of the files inside one task dir.
@@ -120,4 +122,12 @@ func shimAlive(dir string) bool {
 	}
 	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	return false
+}
+
+// errno helpers shared by the shim and the backend.
+func isESRCH(err error) bool { return errors.Is(err, syscall.ESRCH) }
+
+// outputLog is the task's rotated output log.
+func outputLog(dir string, keep int) logfile.Set {
+	return logfile.Set{Dir: dir, Name: fileOutput, Keep: keep}
 }

@@ -40,6 +40,7 @@ const (
 const (
 	defaultSnapshotter = "overlayfs"
 	defaultLogMaxBytes = 10 << 20
+	defaultLogKeep     = 2
 	defaultStopGrace   = 10 * time.Second
 	minMemoryBytes     = 4 << 20
 )
@@ -64,9 +65,11 @@ type Config struct {
 	BridgeSubnet string
 	// Snapshotter defaults to "overlayfs".
 	Snapshotter string
-	// LogMaxBytes is the size at which a task log is rotated (one old file kept).
-	// Default 10 MiB.
+	// LogMaxBytes is the size past which a task log is rotated. Default 10 MiB.
 	LogMaxBytes int64
+	// LogKeep is how many rotated task logs are kept (task.log.1 ... task.log.N).
+	// Default 2; negative keeps none.
+	LogKeep int
 }
 
 // validName is what containerd accepts as a container ID (and a task ID here).
@@ -96,6 +99,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.LogMaxBytes <= 0 {
 		c.LogMaxBytes = defaultLogMaxBytes
+	}
+	switch {
+	case c.LogKeep == 0:
+		c.LogKeep = defaultLogKeep
+	case c.LogKeep < 0:
+		c.LogKeep = 0
 	}
 	return nil
 }
@@ -131,6 +140,9 @@ type Backend struct {
 	clientLog *logrus.Entry
 	net       *network
 	oom       *oomWatcher
+	// loggerPath is the binary the shims start as task loggers: this executable
+	// (see MaybeRunLogger).
+	loggerPath string
 	// resolvConf and resolvedConf are where the host's resolver configuration is read
 	// (hostResolvConf, resolvedResolvConf; tests point them elsewhere).
 	resolvConf, resolvedConf string
@@ -152,6 +164,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Backend, error)
 	}
 	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "tasks"), 0o700); err != nil {
 		return nil, fmt.Errorf("containerd: state dir: %w", err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("containerd: own executable (the task logger): %w", err)
 	}
 	c, err := client.New(cfg.Address, client.WithDefaultNamespace(cfg.Namespace), client.WithTimeout(10*time.Second))
 	if err != nil {
@@ -176,6 +192,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Backend, error)
 	b := &Backend{
 		clientLog:    clientLog,
 		cfg:          cfg,
+		loggerPath:   exe,
 		log:          logger,
 		client:       c,
 		ctx:          bctx,
@@ -186,9 +203,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Backend, error)
 		ctrls:        map[string]*controller{},
 	}
 	b.oom = newOOMWatcher(c, cfg.Namespace, filepath.Join(cfg.StateDir, "tasks"), logger)
-	b.wg.Add(2)
+	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.oom.run(bctx) }()
-	go func() { defer b.wg.Done(); b.rotateLogs(bctx) }()
 	return b, nil
 }
 
@@ -302,4 +318,3 @@ func (b *Backend) withNS(ctx context.Context) context.Context {
 }
 
 func (b *Backend) taskDir(id string) string { return filepath.Join(b.cfg.StateDir, "tasks", id) }
-func (b *Backend) logPath(id string) string { return filepath.Join(b.taskDir(id), "task.log") }

@@ -157,7 +157,7 @@ func (c *controller) Start(ctx context.Context) error {
 		if err := c.writeEtcFiles(ctx, ctr, addr); err != nil {
 			return err
 		}
-		t, err = ctr.NewTask(ctx, cio.LogFile(c.b.logPath(c.id)))
+		t, err = ctr.NewTask(ctx, cio.BinaryIO(c.b.loggerPath, loggerArgs(c.b.logSet(c.id), c.b.cfg.LogMaxBytes)))
 		if err != nil {
 			return fmt.Errorf("task %s: create task: %w", c.id, err)
 		}
@@ -461,18 +461,4 @@ func (c *controller) Remove(ctx context.Context) error {
 		c.b.forget(c.id)
 	}
 	return errors.Join(errs...)
-}
-
-// Logs sends the task's output; with Follow it keeps sending until ctx ends or the
-// task has exited and everything was sent.
-func (c *controller) Logs(ctx context.Context, opts runtime.LogOptions, out chan<- runtime.LogLine) error {
-	nctx := c.ns(ctx)
-	if _, err := c.container(nctx); err != nil {
-		return err
-	}
-	done := func() bool {
-		st, err := c.Inspect(nctx)
-		return err != nil || st.State == "exited"
-	}
-	return readLogs(ctx, c.b.logPath(c.id), opts, out, done)
 }

@@ -22,6 +22,13 @@ import (
 
 const testTimeout = 90 * time.Second
 
+// TestMain: the shims run this test binary as the task logger (the backend passes
+// its own executable).
+func TestMain(m *testing.M) {
+	MaybeRunLogger()
+	os.Exit(m.Run())
+}
+
 func testRegistry() string {
 	if r := os.Getenv("SHOAL_TEST_REGISTRY"); r != "" {
 		return r
@@ -208,4 +215,19 @@ func collectLogs(t testing.TB, c runtime.Controller, opts runtime.LogOptions) st
 		t.Fatalf("logs: %v", err)
 	}
 	return sb.String()
+}
+
+func collectLines(t testing.TB, c runtime.Controller, opts runtime.LogOptions) []runtime.LogLine {
+	t.Helper()
+	ch := make(chan runtime.LogLine, 1024)
+	errc := make(chan error, 1)
+	go func() { errc <- c.Logs(ctxT(t), opts, ch); close(ch) }()
+	var lines []runtime.LogLine
+	for l := range ch {
+		lines = append(lines, l)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("logs: %v", err)
+	}
+	return lines
 }

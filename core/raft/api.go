@@ -91,11 +91,14 @@ func (n *Node) addReport(r report) {
 	}
 }
 
-// AddMember adds a manager to the group (leader only) and returns once the
-// change is applied: the new member's Raft ID and the membership to hand to
-// Join on the new member. It refuses when the reachable members would not
-// form a quorum of the new group (ErrCannotAddMember), when nodeID is
-// already a member (ErrMemberExists), or while another change is pending.
+// AddMember adds a manager to the group as a learner (leader only) and
+// returns once the change is applied: the new member's Raft ID and the
+// membership to hand to Join on the new member. A learner does not vote and
+// does not count towards the quorum, so adding one never costs the group its
+// quorum, even if it never starts; the leader promotes it to a voter once it
+// has caught up (Member.Learner turns false). It refuses when nodeID is
+// already a member (ErrMemberExists) or while another change, a promotion
+// included, is pending (ErrConfChangeInProgress: retry).
 func (n *Node) AddMember(ctx context.Context, nodeID, addr string) (uint64, []Member, error) {
 	if nodeID == "" || addr == "" {
 		return 0, nil, fmt.Errorf("%w: node ID and address are required", ErrInvalidConfig)
@@ -107,10 +110,11 @@ func (n *Node) AddMember(ctx context.Context, nodeID, addr string) (uint64, []Me
 	return res.raftID, res.members, nil
 }
 
-// RemoveMember removes a manager (leader only) and returns once the change
-// is applied. It refuses to remove the last member (ErrLastManager) or a
-// member whose removal would leave fewer reachable members than the new
-// quorum (ErrCannotRemoveMember).
+// RemoveMember removes a manager, voter or learner (leader only), and
+// returns once the change is applied. It refuses to remove the last voter
+// (ErrLastManager) or a voter whose removal would leave fewer reachable
+// voters than the new quorum (ErrCannotRemoveMember). Removing a learner
+// leaves the quorum as it is.
 func (n *Node) RemoveMember(ctx context.Context, raftID uint64) error {
 	_, err := n.conf(ctx, &confReq{kind: confRemove, raftID: raftID})
 	return err
@@ -137,7 +141,8 @@ func (n *Node) conf(ctx context.Context, c *confReq) (confResult, error) {
 }
 
 // TransferLeadership asks raft to hand leadership to raftID (0: the most
-// up-to-date reachable member) and waits until the leader has changed.
+// up-to-date reachable voter) and waits until the leader has changed.
+// Learners are never targets: naming one returns ErrLearner.
 func (n *Node) TransferLeadership(ctx context.Context, raftID uint64) error {
 	n.mu.Lock()
 	changed := n.leaderCh

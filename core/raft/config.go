@@ -66,6 +66,7 @@ const (
 	DefaultMaxInflightMsgs   = 256
 	DefaultSnapshotChunkSize = 1 << 20
 	DefaultMaxUncommitted    = 256 << 20
+	DefaultPromoteLag        = 256
 )
 
 // Config configures a Node. Zero values take the defaults above.
@@ -103,6 +104,9 @@ type Config struct {
 	MaxUncommittedBytes uint64
 	// SnapshotChunkSize is how many bytes of snapshot go in one bbolt key.
 	SnapshotChunkSize int
+	// PromoteLag is how many entries behind the leader's commit index a
+	// learner may be when the leader promotes it to a voter (see learner.go).
+	PromoteLag uint64
 
 	Logger *slog.Logger
 	// Rand returns random Raft IDs and request-ID seeds; nil uses crypto/rand.
@@ -143,6 +147,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.MaxUncommittedBytes == 0 {
 		out.MaxUncommittedBytes = DefaultMaxUncommitted
+	}
+	if out.PromoteLag == 0 {
+		out.PromoteLag = DefaultPromoteLag
 	}
 	if out.SnapshotChunkSize <= 0 {
 		out.SnapshotChunkSize = DefaultSnapshotChunkSize

@@ -6,7 +6,9 @@
 // RawNode, the bbolt storage writes and the StateMachine), the entry
 // envelope (proposer Raft ID + request ID in front of the payload, so a
 // proposer's wait ends when its own entry is applied), the snapshot envelope
-// (membership table + state machine data), the membership table, and the
+// (membership table + state machine data), the membership table with its
+// learners (a new member joins as a non-voting learner and the leader
+// promotes it once caught up: learner.go), and the
 // Ready loop order that crash safety depends on:
 //
 //  1. persist Snapshot + Entries + HardState in one fsynced bbolt transaction;

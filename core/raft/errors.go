@@ -25,9 +25,15 @@ var (
 	// ErrCannotRemoveMember is returned when removing a member would leave
 	// fewer reachable members than the new quorum.
 	ErrCannotRemoveMember = errors.New("raft: removing the member would lose quorum")
-	// ErrCannotAddMember is returned when adding a member would leave fewer
-	// reachable members than the new quorum.
+	// ErrCannotAddMember meant that adding a member would leave fewer
+	// reachable members than the new quorum. AddMember no longer returns it
+	// (a new member joins as a learner, outside the quorum); it stays for
+	// callers that match it.
 	ErrCannotAddMember = errors.New("raft: adding a member would lose quorum")
+	// ErrLearner is returned when a learner (a member still catching up, see
+	// Member.Learner) is named where only a voter will do, such as a
+	// leadership transfer target.
+	ErrLearner = errors.New("raft: member is a learner (still catching up)")
 	// ErrLastManager is returned when asked to remove the only member.
 	ErrLastManager = errors.New("raft: cannot remove the last member")
 	// ErrMemberNotFound is returned for an unknown Raft ID.

@@ -27,6 +27,11 @@ type Member struct {
 	// election timeout (always true for this member itself). Only the
 	// leader hears from everyone, so it is meaningful on the leader.
 	Reachable bool
+	// Learner is true while the member is a non-voting learner: it was added
+	// by AddMember and is still catching up. It does not count towards the
+	// quorum and cannot become leader; the leader promotes it to a voter
+	// once it has caught up (see Config.PromoteLag).
+	Learner bool
 }
 
 // Status is a snapshot of the node's Raft state.
@@ -43,6 +48,8 @@ type Status struct {
 	Leader        uint64
 	LeaderAddr    string
 	Removed       bool
+	// Learner is true while this member is a learner (joined, not promoted yet).
+	Learner bool
 }
 
 // dbFile is the bbolt file inside Config.DataDir.
@@ -63,6 +70,7 @@ type confKind int
 const (
 	confAdd confKind = iota
 	confRemove
+	confPromote // the leader's own promotion of a caught-up learner
 )
 
 type confResult struct {
@@ -139,7 +147,8 @@ type Node struct {
 	leaderTerm       uint64
 	campaignOnStart  bool
 	removedSelf      bool
-	forceSnapshot    bool // a member was added: the next snapshot must include it
+	forceSnapshot    bool   // a member was added: the next snapshot must include it
+	promoteTick      uint64 // 1 + the tick of the last promotion attempt (at most one per tick)
 
 	mu       sync.Mutex
 	pubRem   map[uint64]bool
@@ -206,8 +215,11 @@ func Join(cfg Config, raftID uint64, members []Member, removed []uint64) (*Node,
 	n.id = raftID
 	sm := make([]storage.Member, 0, len(members))
 	for _, m := range members {
-		n.members[m.RaftID] = Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr}
-		sm = append(sm, storage.Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr})
+		// AddMember adds every new member as a learner; the log or snapshot
+		// it catches up from says so too, but say it from the start.
+		learner := m.Learner || m.RaftID == raftID
+		n.members[m.RaftID] = Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr, Learner: learner}
+		sm = append(sm, storage.Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr, Learner: learner})
 	}
 	for _, r := range removed {
 		n.removed[r] = true
@@ -273,19 +285,23 @@ func Restart(cfg Config) (*Node, error) {
 		}
 		n.applied, n.snapIndex = idx, idx
 		n.confState = proto.Clone(pb.EnsureConfState(snap.GetMetadata().GetConfState())).(*pb.ConfState)
+		learners := learnerSet(n.confState)
 		for _, m := range env.members {
+			m.Learner = learners[m.RaftID]
 			n.members[m.RaftID] = m
 		}
 		for _, r := range env.removed {
 			n.removed[r] = true
 		}
 	}
+	// The stored table is as of the last applied entry (the snapshot's
+	// table plus the conf changes applied since), learner flags included.
 	mems, removed, err := n.st.Members()
 	if err != nil {
 		return fail(err)
 	}
 	for _, m := range mems {
-		n.members[m.RaftID] = Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr}
+		n.members[m.RaftID] = Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr, Learner: m.Learner}
 	}
 	for _, r := range removed {
 		n.removed[r] = true
@@ -439,6 +455,10 @@ func (n *Node) loop() error {
 		case <-n.stopc:
 			return ErrStopped
 		}
+		if err := n.drainReady(); err != nil {
+			return err
+		}
+		n.maybePromote()
 		if err := n.drainReady(); err != nil {
 			return err
 		}
@@ -603,8 +623,13 @@ func (n *Node) handleTransfer(t *transferReq) {
 		t.done <- fmt.Errorf("%w: no reachable member to transfer leadership to", ErrMemberNotFound)
 		return
 	}
-	if _, ok := n.members[to]; !ok {
+	m, ok := n.members[to]
+	if !ok {
 		t.done <- ErrMemberNotFound
+		return
+	}
+	if m.Learner {
+		t.done <- fmt.Errorf("%w: %x", ErrLearner, to)
 		return
 	}
 	n.rn.TransferLeader(to)
@@ -642,42 +667,41 @@ func (n *Node) handleConf(c *confReq) {
 				return
 			}
 		}
-		reach := 1 // the new member is counted as reachable: it is about to start
-		for id := range n.members {
-			if n.reachable(id) {
-				reach++
-			}
-		}
-		if reach < (len(n.members)+1)/2+1 {
-			fail(fmt.Errorf("%w: %d of %d members reachable", ErrCannotAddMember, reach-1, len(n.members)))
-			return
-		}
+		// A learner does not count towards the quorum, so adding one
+		// cannot cost the group its quorum: no reachability check here.
+		// The check happens before the promotion (maybePromote).
 		id := uint64(0)
 		for id == 0 || n.removed[id] || n.members[id].RaftID != 0 {
 			id = n.cfg.Rand()
 		}
 		c.raftID = id
-		cc = &pb.ConfChange{Type: pb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(id), Context: storage.EncodeMember(c.nodeID, c.addr), Id: proto.Uint64(reqID)}
+		cc = &pb.ConfChange{Type: pb.ConfChangeAddLearnerNode.Enum(), NodeId: proto.Uint64(id), Context: storage.EncodeMember(c.nodeID, c.addr), Id: proto.Uint64(reqID)}
 	case confRemove:
 		if _, ok := n.members[c.raftID]; !ok {
 			fail(fmt.Errorf("%w: %x", ErrMemberNotFound, c.raftID))
 			return
 		}
-		if len(n.members) == 1 {
-			fail(ErrLastManager)
-			return
-		}
-		reach := 0
-		for id := range n.members {
-			if id != c.raftID && n.reachable(id) {
-				reach++
+		// Removing a learner leaves the voters, hence the quorum, as they are.
+		if voters := n.confState.GetVoters(); slices.Contains(voters, c.raftID) {
+			if len(voters) == 1 {
+				fail(ErrLastManager)
+				return
+			}
+			reach := 0
+			for _, id := range voters {
+				if id != c.raftID && n.reachable(id) {
+					reach++
+				}
+			}
+			if remaining := len(voters) - 1; reach < remaining/2+1 {
+				fail(fmt.Errorf("%w: %d of the %d remaining voters reachable", ErrCannotRemoveMember, reach, remaining))
+				return
 			}
 		}
-		if remaining := len(n.members) - 1; reach < remaining/2+1 {
-			fail(fmt.Errorf("%w: %d of the %d remaining members reachable", ErrCannotRemoveMember, reach, remaining))
-			return
-		}
 		cc = &pb.ConfChange{Type: pb.ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(c.raftID), Id: proto.Uint64(reqID)}
+	case confPromote:
+		m := n.members[c.raftID]
+		cc = &pb.ConfChange{Type: pb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(c.raftID), Context: storage.EncodeMember(m.NodeID, m.Addr), Id: proto.Uint64(reqID)}
 	}
 	if err := n.rn.ProposeConfChange(cc); err != nil {
 		fail(fmt.Errorf("%w: %v", ErrProposalDropped, err))
@@ -749,10 +773,12 @@ func (n *Node) restoreSnapshot(snap *pb.Snapshot) error {
 	}
 	n.members = map[uint64]Member{}
 	n.removed = map[uint64]bool{}
+	learners := learnerSet(snap.GetMetadata().GetConfState())
 	sm := make([]storage.Member, 0, len(env.members))
 	for _, m := range env.members {
+		m.Learner = learners[m.RaftID]
 		n.members[m.RaftID] = m
-		sm = append(sm, storage.Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr})
+		sm = append(sm, storage.Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr, Learner: m.Learner})
 	}
 	for _, r := range env.removed {
 		n.removed[r] = true
@@ -813,12 +839,24 @@ func (n *Node) applyConfChange(cc *pb.ConfChange) error {
 			return fmt.Errorf("raft: conf change context: %w", err)
 		}
 		if !n.removed[id] {
-			// A joining member rejects a snapshot whose ConfState lacks it, so
-			// snapshot again right after it is added.
-			n.forceSnapshot = true
-			n.members[id] = Member{RaftID: id, NodeID: nodeID, Addr: addr}
-			if err := n.st.PutMember(storage.Member{RaftID: id, NodeID: nodeID, Addr: addr}); err != nil {
+			prev, known := n.members[id]
+			learner := cc.GetType() == pb.ConfChangeAddLearnerNode
+			if cc.GetType() == pb.ConfChangeUpdateNode && known {
+				learner = prev.Learner
+			}
+			promotion := known && prev.Learner && !learner
+			if !promotion {
+				// A joining member rejects a snapshot whose ConfState lacks it, so
+				// snapshot again right after it is added. A promoted learner is
+				// in the last snapshot already (as a learner, which it accepts).
+				n.forceSnapshot = true
+			}
+			n.members[id] = Member{RaftID: id, NodeID: nodeID, Addr: addr, Learner: learner}
+			if err := n.st.PutMember(storage.Member{RaftID: id, NodeID: nodeID, Addr: addr, Learner: learner}); err != nil {
 				return err
+			}
+			if promotion {
+				n.log.Info("raft: learner promoted to voter", "member", fmt.Sprintf("%x", id), "node_id", nodeID)
 			}
 		}
 	case pb.ConfChangeRemoveNode:
@@ -887,9 +925,10 @@ func (n *Node) updateSoftState(ss *etcdraft.SoftState) {
 	if n.isRaftLeader() && !wasLeader {
 		n.leaderTerm = n.rn.BasicStatus().GetTerm()
 		n.announced = false
-		// Everyone was heard from "now": a new leader must not count its
-		// peers unreachable before the first heartbeat round.
-		for id := range n.members {
+		// Every voter was heard from "now": a new leader must not count
+		// its peers unreachable before the first heartbeat round. Learners
+		// are not: one must really answer before it is promoted.
+		for _, id := range n.confState.GetVoters() {
 			n.lastSeen[id] = n.ticks
 		}
 	}
@@ -985,7 +1024,7 @@ func (n *Node) peerAddrs() map[uint64]string {
 func (n *Node) memberListRaw() []Member {
 	out := make([]Member, 0, len(n.members))
 	for _, m := range n.members {
-		out = append(out, Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr})
+		out = append(out, Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr, Learner: m.Learner})
 	}
 	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.RaftID, b.RaftID) })
 	return out
@@ -1025,6 +1064,7 @@ func (n *Node) publish() {
 		SnapshotIndex: n.snapIndex,
 		Leader:        bs.Lead,
 		Removed:       n.removedSelf,
+		Learner:       n.members[n.id].Learner,
 	}
 	if m, ok := n.members[bs.Lead]; ok {
 		n.status.LeaderAddr = m.Addr

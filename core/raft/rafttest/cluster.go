@@ -23,7 +23,9 @@ type ClusterOptions struct {
 	TrailingEntries  uint64
 	// ChunkSize is the network's chunk size (default 1 MiB).
 	ChunkSize int
-	Seed      uint64
+	// PromoteLag is raft.Config.PromoteLag (0: the default).
+	PromoteLag uint64
+	Seed       uint64
 	Logger    *slog.Logger
 }
 
@@ -93,6 +95,7 @@ func (c *Cluster) config(id uint64, nodeID string, kv *KV, tk *ManualTicker) raf
 		Ticker:           tk,
 		SnapshotInterval: c.opts.SnapshotInterval,
 		TrailingEntries:  c.opts.TrailingEntries,
+		PromoteLag:       c.opts.PromoteLag,
 		Logger:           c.opts.Logger.With("node", nodeID),
 		Rand: func() uint64 {
 			rmu.Lock()
@@ -138,8 +141,20 @@ func (c *Cluster) Bootstrap(id uint64) *Member {
 	return m
 }
 
-// Join adds a new member named nodeID through the current leader.
+// Join adds a new member named nodeID through the current leader, starts
+// it and waits until the leader has promoted it from learner to voter.
 func (c *Cluster) Join(nodeID string) *Member {
+	c.t.Helper()
+	id, members := c.AddLearner(nodeID)
+	m := c.StartJoined(nodeID, id, members)
+	c.WaitVoter(m.ID, 60*time.Second)
+	return m
+}
+
+// AddLearner adds nodeID through the current leader (retrying on retryable
+// errors) without starting it: it is a learner until StartJoined starts it
+// and it catches up.
+func (c *Cluster) AddLearner(nodeID string) (uint64, []raft.Member) {
 	c.t.Helper()
 	var id uint64
 	var members []raft.Member
@@ -151,6 +166,12 @@ func (c *Cluster) Join(nodeID string) *Member {
 	if err != nil {
 		c.t.Fatalf("add member %s: %v", nodeID, err)
 	}
+	return id, members
+}
+
+// StartJoined starts the member AddLearner added (raft.Join).
+func (c *Cluster) StartJoined(nodeID string, id uint64, members []raft.Member) *Member {
+	c.t.Helper()
 	m := &Member{ID: id, NodeID: nodeID, KV: NewKV(), ticker: NewManualTicker()}
 	cfg := c.config(id, nodeID, m.KV, m.ticker)
 	m.Dir = cfg.DataDir
@@ -161,6 +182,35 @@ func (c *Cluster) Join(nodeID string) *Member {
 	m.Node = n
 	c.add(m)
 	return m
+}
+
+// MemberOf returns the leader's view of member id (ok false without a
+// leader or when id is no member).
+func (c *Cluster) MemberOf(id uint64) (raft.Member, bool) {
+	l := c.Leader()
+	if l == nil {
+		return raft.Member{}, false
+	}
+	for _, m := range l.Node.Members() {
+		if m.RaftID == id {
+			return m, true
+		}
+	}
+	return raft.Member{}, false
+}
+
+// WaitVoter waits until the leader lists member id as a voter.
+func (c *Cluster) WaitVoter(id uint64, timeout time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if m, ok := c.MemberOf(id); ok && !m.Learner {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	m, ok := c.MemberOf(id)
+	c.t.Fatalf("member %x not promoted to voter within %v (leader's view: %+v, listed %v)", id, timeout, m, ok)
 }
 
 // Stop stops a member cleanly and detaches it.

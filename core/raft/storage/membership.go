@@ -20,6 +20,38 @@ type Member struct {
 	RaftID uint64
 	NodeID string
 	Addr   string
+	// Learner is true while the member is a non-voting learner (it joined
+	// and the leader has not promoted it yet).
+	Learner bool
+}
+
+// Member record in the members bucket: EncodeMember(nodeID, addr), then one
+// flags byte (bit 0: learner). Records written before learners existed have
+// no flags byte and decode as voters.
+const flagLearner = 1
+
+func encodeMemberRecord(m Member) []byte {
+	b := EncodeMember(m.NodeID, m.Addr)
+	if m.Learner {
+		b = append(b, flagLearner)
+	}
+	return b
+}
+
+func decodeMemberRecord(raftID uint64, v []byte) (Member, error) {
+	nodeID, addr, rest, err := DecodeMember(v)
+	if err != nil {
+		return Member{}, err
+	}
+	m := Member{RaftID: raftID, NodeID: nodeID, Addr: addr}
+	switch {
+	case len(rest) == 0:
+	case len(rest) == 1 && rest[0]&^flagLearner == 0:
+		m.Learner = rest[0]&flagLearner != 0
+	default:
+		return Member{}, fmt.Errorf("%w: member %d flags", ErrCorrupt, raftID)
+	}
+	return m, nil
 }
 
 // EncodeMember encodes m's node ID and address (not its Raft ID).
@@ -88,11 +120,11 @@ func (s *Storage) Members() (members []Member, removed []uint64, err error) {
 			if len(k) != 8 {
 				return fmt.Errorf("%w: member key", ErrCorrupt)
 			}
-			nodeID, addr, _, err := DecodeMember(v)
+			m, err := decodeMemberRecord(binary.BigEndian.Uint64(k), v)
 			if err != nil {
 				return err
 			}
-			members = append(members, Member{RaftID: binary.BigEndian.Uint64(k), NodeID: nodeID, Addr: addr})
+			members = append(members, m)
 			return nil
 		})
 		if err != nil {
@@ -109,10 +141,10 @@ func (s *Storage) Members() (members []Member, removed []uint64, err error) {
 	return members, removed, err
 }
 
-// PutMember adds or updates one member.
+// PutMember adds or updates one member (a learner's promotion too).
 func (s *Storage) PutMember(m Member) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMembers).Put(indexKey(m.RaftID), EncodeMember(m.NodeID, m.Addr))
+		return tx.Bucket(bucketMembers).Put(indexKey(m.RaftID), encodeMemberRecord(m))
 	})
 }
 
@@ -138,7 +170,7 @@ func (s *Storage) SetMembers(members []Member, removed []uint64) error {
 			}
 		}
 		for _, m := range members {
-			if err := tx.Bucket(bucketMembers).Put(indexKey(m.RaftID), EncodeMember(m.NodeID, m.Addr)); err != nil {
+			if err := tx.Bucket(bucketMembers).Put(indexKey(m.RaftID), encodeMemberRecord(m)); err != nil {
 				return err
 			}
 		}

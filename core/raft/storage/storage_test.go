@@ -161,6 +161,63 @@ func TestIdentityAndMembers(t *testing.T) {
 	}
 }
 
+func TestLearnerFlagSurvivesReopenAndPromotion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "raft.db")
+	s := open(t, path)
+	if err := s.PutMember(Member{RaftID: 1, NodeID: "n1", Addr: "h:1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutMember(Member{RaftID: 2, NodeID: "n2", Addr: "h:2", Learner: true}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = open(t, path)
+	ms, _, err := s.Members()
+	if err != nil || len(ms) != 2 || ms[0].Learner || !ms[1].Learner || ms[1].Addr != "h:2" {
+		t.Fatalf("after reopen %+v %v", ms, err)
+	}
+	// Promotion rewrites the record without the flag.
+	if err := s.PutMember(Member{RaftID: 2, NodeID: "n2", Addr: "h:2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetMembers([]Member{{RaftID: 3, NodeID: "n3", Addr: "h:3", Learner: true}, ms[0]}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ms, _, _ = s.Members()
+	if len(ms) != 2 || ms[0].Learner || ms[0].RaftID != 1 || !ms[1].Learner {
+		t.Fatalf("after SetMembers %+v", ms)
+	}
+	s.Close()
+}
+
+func TestMemberRecordDecode(t *testing.T) {
+	voter := EncodeMember("n", "a")
+	tests := []struct {
+		name    string
+		rec     []byte
+		learner bool
+		wantErr bool
+	}{
+		{"legacy record without flags is a voter", voter, false, false},
+		{"zero flags", append(append([]byte(nil), voter...), 0), false, false},
+		{"learner", append(append([]byte(nil), voter...), flagLearner), true, false},
+		{"unknown flag", append(append([]byte(nil), voter...), 2), false, true},
+		{"trailing garbage", append(append([]byte(nil), voter...), 1, 1), false, true},
+		{"truncated", voter[:2], false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := decodeMemberRecord(9, tc.rec)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err %v, want error %v", err, tc.wantErr)
+			}
+			if err == nil && (m.Learner != tc.learner || m.RaftID != 9 || m.NodeID != "n" || m.Addr != "a") {
+				t.Fatalf("decoded %+v", m)
+			}
+		})
+	}
+}
+
 func FuzzDecodeMember(f *testing.F) {
 	f.Add(EncodeMember("node", "addr:1"))
 	f.Fuzz(func(t *testing.T, b []byte) {

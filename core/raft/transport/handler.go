@@ -165,7 +165,8 @@ func toConnect(err error, n Node) error {
 	case errors.Is(err, raft.ErrNotLeader):
 		code = connect.CodeFailedPrecondition
 	case errors.Is(err, raft.ErrCannotRemoveMember), errors.Is(err, raft.ErrCannotAddMember),
-		errors.Is(err, raft.ErrLastManager), errors.Is(err, raft.ErrConfChangeInProgress):
+		errors.Is(err, raft.ErrLastManager), errors.Is(err, raft.ErrConfChangeInProgress),
+		errors.Is(err, raft.ErrLearner):
 		code = connect.CodeFailedPrecondition
 	case errors.Is(err, raft.ErrRemovedMember):
 		code = connect.CodePermissionDenied

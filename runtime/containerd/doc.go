@@ -26,8 +26,16 @@
 //   - Teardown: once no container of the node remains, the bridge, its rules, the
 //     persisted subnet and allocations and any task directory are removed. Close
 //     keeps them all (an agent restart re-adopts its containers);
-//   - task logs (written by the containerd shim itself, so they survive agent
-//     restarts), their rotation and reading;
+//   - task logs: each task is created with containerd's binary logging, naming this
+//     very executable as the logging binary, so the task's shim starts it (see
+//     MaybeRunLogger, which main and every TestMain starting tasks must call) with the
+//     task's stdout and stderr pipes. That logger is the shim's child, not the agent's,
+//     so output keeps being recorded while the agent is down. It writes
+//     runtime/logfile records (write time, stream, line) into
+//     <StateDir>/tasks/<id>/task.log and rotates it by size (Config.LogMaxBytes,
+//     Config.LogKeep old files); Controller.Logs reads them back (tail, since, follow
+//     across rotations), first asking an exited task's logger to drain its pipes
+//     (logger.go, logs.go);
 //   - health checks (exec inside the container) and OOM reporting (TaskOOM events).
 //
 // It must not touch anything outside its namespace, its bridge and its rules, its

@@ -6,10 +6,10 @@
 // binary re-executed with SHOAL_PROCESS_SHIM=<task dir>, see MaybeRunShim) in
 // its own session. The shim starts the task's command in its own process
 // group, writes the pid to started.json, copies stdout/stderr line by line
-// into output.log (records and size-based rotation of runtime/logfile), and when the command exits records the
-// exit code in exit.json and exits itself. The shim holds an exclusive flock
-// on shim.lock for its whole life, which is how a backend tells a live shim
-// from a dead one without trusting pids.
+// into output.log (runtime/logfile records, rotated by size), and when the
+// command exits records the exit code in exit.json and exits itself. The shim
+// holds an exclusive flock on shim.lock for its whole life, which is how a
+// backend tells a live shim from a dead one without trusting pids.
 //
 // Because all state lives in files and the shim is not a child of the agent's
 // session, a task survives the agent being killed (even with SIGKILL): a new

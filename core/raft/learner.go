@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"slices"
 
-	pb "go.etcd.io/raft/v3/raftpb"
 	etcdraft "go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
 	"go.etcd.io/raft/v3/tracker"
 )
 

@@ -875,6 +875,8 @@ func (n *Node) applyConfChange(cc *pb.ConfChange) error {
 	}
 	if c, ok := n.confWaiters[cc.GetId()]; ok {
 		delete(n.confWaiters, cc.GetId())
+		// Members() must show the change once the caller hears it is applied.
+		n.publish()
 		c.done <- confResult{raftID: id, members: n.memberList()}
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ type ClusterOptions struct {
 	// PromoteLag is raft.Config.PromoteLag (0: the default).
 	PromoteLag uint64
 	Seed       uint64
-	Logger    *slog.Logger
+	Logger     *slog.Logger
 }
 
 // Member is one node of a Cluster.
@@ -37,8 +38,26 @@ type Member struct {
 	Node   *raft.Node
 	KV     *KV
 	ticker *ManualTicker
+	ticks  atomic.Uint64
 	stopT  chan struct{}
 	doneT  chan struct{}
+}
+
+// Ticks returns how many ticks this member's node has taken.
+func (m *Member) Ticks() uint64 { return m.ticks.Load() }
+
+// WaitTicks waits until m has taken n more ticks (or timeout passes): a
+// window measured in raft time, not wall time.
+func (c *Cluster) WaitTicks(m *Member, n uint64, timeout time.Duration) {
+	c.t.Helper()
+	target := m.Ticks() + n
+	deadline := time.Now().Add(timeout)
+	for m.Ticks() < target {
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s took %d of %d ticks within %v", m.NodeID, n-(target-m.Ticks()), n, timeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // Cluster runs Raft nodes on an in-memory Network with real bbolt storage.
@@ -121,6 +140,7 @@ func (c *Cluster) add(m *Member) {
 				return
 			case <-t.C:
 				m.ticker.Tick()
+				m.ticks.Add(1)
 			}
 		}
 	}()

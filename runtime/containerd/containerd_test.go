@@ -442,17 +442,7 @@ func TestLogsFollowRunningTask(t *testing.T) {
 	c := run(t, b, spec("chatty", "sh", "-c", `for i in 1 2 3; do echo out$i; echo err$i >&2; sleep 0.3; done`))
 	// Each stream keeps its order and its name (the logger reads the two pipes
 	// independently, so they may interleave).
-	var outs, errs []string
-	for _, l := range collectLines(t, c, runtime.LogOptions{Tail: -1, Follow: true}) {
-		switch l.Stream {
-		case "stdout":
-			outs = append(outs, string(l.Data))
-		case "stderr":
-			errs = append(errs, string(l.Data))
-		default:
-			t.Fatalf("stream %q", l.Stream)
-		}
-	}
+	outs, errs := splitStreams(t, collectLines(t, c, runtime.LogOptions{Tail: -1, Follow: true}))
 	if !slices.Equal(outs, []string{"out1", "out2", "out3"}) || !slices.Equal(errs, []string{"err1", "err2", "err3"}) {
 		t.Fatalf("followed logs: stdout %q, stderr %q", outs, errs)
 	}

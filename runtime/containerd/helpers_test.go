@@ -231,3 +231,20 @@ func collectLines(t testing.TB, c runtime.Controller, opts runtime.LogOptions) [
 	}
 	return lines
 }
+
+// splitStreams returns the data of the stdout and of the stderr lines, in
+// order; a line of any other stream fails the test.
+func splitStreams(t testing.TB, lines []runtime.LogLine) (outs, errs []string) {
+	t.Helper()
+	for _, l := range lines {
+		switch l.Stream {
+		case "stdout":
+			outs = append(outs, string(l.Data))
+		case "stderr":
+			errs = append(errs, string(l.Data))
+		default:
+			t.Fatalf("stream %q", l.Stream)
+		}
+	}
+	return outs, errs
+}

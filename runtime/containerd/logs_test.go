@@ -165,20 +165,12 @@ func TestLoggerDrainRecordsEverythingWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := r.lines()
-	var outs, errs []string
 	for _, ll := range got {
 		if ll.Time.Before(before) || ll.Time.After(time.Now()) {
 			t.Errorf("record time %v outside the test", ll.Time)
 		}
-		switch ll.Stream {
-		case "stdout":
-			outs = append(outs, string(ll.Data))
-		case "stderr":
-			errs = append(errs, string(ll.Data))
-		default:
-			t.Errorf("stream %q", ll.Stream)
-		}
 	}
+	outs, errs := splitStreams(t, got)
 	if !slices.Equal(outs, []string{"out1", "out2"}) || !slices.Equal(errs, []string{"err1", "partial"}) {
 		t.Fatalf("records = %s", render(got))
 	}

@@ -62,17 +62,7 @@ func TestLogsRotationWhileFollowing(t *testing.T) {
 	c := run(t, b, spec("rotating", "sh", "-c", fmt.Sprintf(
 		`i=0; while [ $i -lt %d ]; do echo "line $i"; echo "err $i" >&2; i=$((i+1)); [ $((i %% 100)) = 0 ] && sleep 0.2; done`, n)))
 	lines := collectLines(t, c, runtime.LogOptions{Tail: -1, Follow: true})
-	var outs, errs []string
-	for _, ll := range lines {
-		switch ll.Stream {
-		case "stdout":
-			outs = append(outs, string(ll.Data))
-		case "stderr":
-			errs = append(errs, string(ll.Data))
-		default:
-			t.Fatalf("stream %q", ll.Stream)
-		}
-	}
+	outs, errs := splitStreams(t, lines)
 	for i := range n {
 		if i >= len(outs) || outs[i] != fmt.Sprintf("line %d", i) || i >= len(errs) || errs[i] != fmt.Sprintf("err %d", i) {
 			t.Fatalf("followed %d stdout and %d stderr lines; out of order or missing at %d:\n%q\n%q", len(outs), len(errs), i, outs, errs)

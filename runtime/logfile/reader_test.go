@@ -86,20 +86,7 @@ func TestFollowAcrossManyRotations(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var finished atomic.Bool
-			go func() {
-				defer finished.Store(true)
-				defer w.Close()
-				for i := range total {
-					if err := w.WriteRecord("stdout", []byte(strconv.Itoa(i))); err != nil {
-						t.Error(err)
-						return
-					}
-					if i%100 == 0 {
-						time.Sleep(time.Millisecond)
-					}
-				}
-			}()
+			finished := writeNumbered(t, w, "stdout", total, 100)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			out := make(chan runtime.LogLine, 16)
@@ -135,17 +122,7 @@ func TestFollowWithDroppedFilesStaysInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var finished atomic.Bool
-	go func() {
-		defer finished.Store(true)
-		defer w.Close()
-		for i := range total {
-			if err := w.WriteRecord("stderr", []byte(strconv.Itoa(i))); err != nil {
-				t.Error(err)
-				return
-			}
-		}
-	}()
+	finished := writeNumbered(t, w, "stderr", total, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	out := make(chan runtime.LogLine, 16)
@@ -187,4 +164,25 @@ func TestFollowEndsWhenDirRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// writeNumbered writes records "0" to "total-1" on stream from a goroutine,
+// pausing a millisecond every pauseEvery records (0: never), then closes w;
+// the returned flag is set once it is done.
+func writeNumbered(t *testing.T, w *Writer, stream string, total, pauseEvery int) *atomic.Bool {
+	finished := new(atomic.Bool)
+	go func() {
+		defer finished.Store(true)
+		defer w.Close()
+		for i := range total {
+			if err := w.WriteRecord(stream, []byte(strconv.Itoa(i))); err != nil {
+				t.Error(err)
+				return
+			}
+			if pauseEvery > 0 && i%pauseEvery == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	return finished
 }

@@ -503,7 +503,8 @@ func (m *manager) apiClient(t testing.TB, local bool) *client.Client {
 }
 
 // leaderOf returns the node ID the list names as the Raft leader ("" if none)
-// and how many managers it lists as reachable.
+// and how many managers it lists as reachable voters (a manager still
+// joining as a Raft learner does not count).
 func leaderOf(nodes []*shoalv1.Node) (leader string, reachable int) {
 	for _, n := range nodes {
 		ms := n.GetManagerStatus()
@@ -513,7 +514,7 @@ func leaderOf(nodes []*shoalv1.Node) (leader string, reachable int) {
 		if ms.GetLeader() {
 			leader = n.GetId()
 		}
-		if ms.GetReachability() == shoalv1.Reachability_REACHABILITY_REACHABLE {
+		if ms.GetReachability() == shoalv1.Reachability_REACHABILITY_REACHABLE && !ms.GetLearner() {
 			reachable++
 		}
 	}

@@ -69,6 +69,9 @@ func managerStatus(n *shoalv1.Node) string {
 	if ms.GetLeader() {
 		return "Leader"
 	}
+	if ms.GetLearner() && ms.GetReachability() == shoalv1.Reachability_REACHABILITY_REACHABLE {
+		return "Joining"
+	}
 	return enumName(ms.GetReachability().String(), "REACHABILITY_")
 }
 

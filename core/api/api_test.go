@@ -248,3 +248,45 @@ func TestDemotingTheLeaderHandsLeadershipOver(t *testing.T) {
 		t.Fatalf("transfers %d, removed %v: want one transfer and no removal yet", fc.transfers, fc.removed)
 	}
 }
+
+// A manager still joining as a Raft learner votes in no quorum: removing
+// it is always safe, and it never counts toward the voters left.
+func TestLearnersDoNotCountTowardQuorum(t *testing.T) {
+	ctx := context.Background()
+	t.Run("remove an absent learner beside an unreachable voter", func(t *testing.T) {
+		s, _, fc := newTestServer(t,
+			Member{RaftID: 1, NodeID: "m1", Leader: true, Reachable: true},
+			Member{RaftID: 2, NodeID: "m2"},
+			Member{RaftID: 3, NodeID: "m3", Learner: true})
+		if _, err := s.RemoveNode(ctx, connect.NewRequest(&shoalv1.RemoveNodeRequest{Node: "m3"})); err != nil {
+			t.Fatalf("remove learner: %v", err)
+		}
+		if len(fc.removed) != 1 || fc.removed[0] != 3 {
+			t.Fatalf("removed = %v", fc.removed)
+		}
+	})
+	t.Run("the leader beside a learner is the last manager", func(t *testing.T) {
+		s, _, fc := newTestServer(t,
+			Member{RaftID: 1, NodeID: "m1", Leader: true, Reachable: true},
+			Member{RaftID: 2, NodeID: "m2", Reachable: true, Learner: true})
+		_, err := s.DemoteNode(ctx, connect.NewRequest(&shoalv1.DemoteNodeRequest{Node: "m1"}))
+		if codeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "last manager") {
+			t.Fatalf("want the last-manager refusal, got %v", err)
+		}
+		if len(fc.removed) != 0 || fc.transfers != 0 {
+			t.Fatalf("removed %v, transfers %d", fc.removed, fc.transfers)
+		}
+	})
+	t.Run("demote an unreachable voter when the reachable voters stay a quorum", func(t *testing.T) {
+		s, _, fc := newTestServer(t,
+			Member{RaftID: 1, NodeID: "m1", Leader: true, Reachable: true},
+			Member{RaftID: 2, NodeID: "m2"},
+			Member{RaftID: 3, NodeID: "m3", Learner: true})
+		if _, err := s.DemoteNode(ctx, connect.NewRequest(&shoalv1.DemoteNodeRequest{Node: "m2"})); err != nil {
+			t.Fatalf("demote m2: %v", err)
+		}
+		if len(fc.removed) != 1 || fc.removed[0] != 2 {
+			t.Fatalf("removed = %v", fc.removed)
+		}
+	})
+}

@@ -59,7 +59,7 @@ func (s *Server) withLiveStatus(nodes []*shoalv1.Node) {
 		if m.Reachable || m.Leader {
 			reach = shoalv1.Reachability_REACHABILITY_REACHABLE
 		}
-		n.ManagerStatus = &shoalv1.ManagerStatus{RaftId: m.RaftID, Addr: m.Addr, Reachability: reach, Leader: m.Leader}
+		n.ManagerStatus = &shoalv1.ManagerStatus{RaftId: m.RaftID, Addr: m.Addr, Reachability: reach, Leader: m.Leader, Learner: m.Learner}
 	}
 }
 
@@ -177,11 +177,15 @@ func (s *Server) DemoteNode(ctx context.Context, req *connect.Request[shoalv1.De
 func (s *Server) removeManager(ctx context.Context, nodeID string) error {
 	members := s.cluster.Members()
 	var target *Member
-	reachable := 0
+	voters, reachable := 0, 0
 	for i := range members {
 		if members[i].NodeID == nodeID {
 			target = &members[i]
 		}
+		if members[i].Learner {
+			continue // not part of any quorum
+		}
+		voters++
 		if members[i].Reachable || members[i].Leader {
 			reachable++
 		}
@@ -189,7 +193,15 @@ func (s *Server) removeManager(ctx context.Context, nodeID string) error {
 	if target == nil {
 		return nil // not a Raft member (any more)
 	}
-	if len(members) == 1 {
+	if target.Learner {
+		// A learner still catching up votes in nothing: removing it
+		// never costs the cluster its quorum.
+		if err := s.cluster.RemoveMember(ctx, target.RaftID); err != nil {
+			return storeErr(fmt.Errorf("remove manager %s from raft: %w", nodeID, err))
+		}
+		return nil
+	}
+	if voters == 1 {
 		return precondition("node %s is the last manager: a cluster needs one; promote another node first", nodeID)
 	}
 	if target.Leader {
@@ -200,7 +212,7 @@ func (s *Server) removeManager(ctx context.Context, nodeID string) error {
 		}
 		return connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w: node %s led the cluster; leadership moved to another manager: retry", ErrLeadershipMoved, nodeID))
 	}
-	left := len(members) - 1
+	left := voters - 1
 	stillReachable := reachable
 	if target.Reachable {
 		stillReachable--

@@ -20,6 +20,7 @@ type Member struct {
 	Addr      string
 	Reachable bool
 	Leader    bool
+	Learner   bool // non-voting until the leader promotes it
 }
 
 // Cluster is the Raft group, as the API needs it.

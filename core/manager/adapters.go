@@ -95,7 +95,7 @@ func (c raftCluster) Members() []api.Member {
 	leader, _ := c.m.rn().Leader()
 	var out []api.Member
 	for _, mb := range c.m.rn().Members() {
-		out = append(out, api.Member{RaftID: mb.RaftID, NodeID: mb.NodeID, Addr: mb.Addr, Reachable: mb.Reachable, Leader: mb.RaftID == leader})
+		out = append(out, api.Member{RaftID: mb.RaftID, NodeID: mb.NodeID, Addr: mb.Addr, Reachable: mb.Reachable, Leader: mb.RaftID == leader, Learner: mb.Learner})
 	}
 	return out
 }

@@ -1104,11 +1104,14 @@ func (x *NodeStatus) GetLastHeartbeat() *timestamppb.Timestamp {
 }
 
 type ManagerStatus struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RaftId        uint64                 `protobuf:"varint,1,opt,name=raft_id,json=raftId,proto3" json:"raft_id,omitempty"`
-	Addr          string                 `protobuf:"bytes,2,opt,name=addr,proto3" json:"addr,omitempty"`
-	Reachability  Reachability           `protobuf:"varint,3,opt,name=reachability,proto3,enum=shoal.v1.Reachability" json:"reachability,omitempty"`
-	Leader        bool                   `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	RaftId       uint64                 `protobuf:"varint,1,opt,name=raft_id,json=raftId,proto3" json:"raft_id,omitempty"`
+	Addr         string                 `protobuf:"bytes,2,opt,name=addr,proto3" json:"addr,omitempty"`
+	Reachability Reachability           `protobuf:"varint,3,opt,name=reachability,proto3,enum=shoal.v1.Reachability" json:"reachability,omitempty"`
+	Leader       bool                   `protobuf:"varint,4,opt,name=leader,proto3" json:"leader,omitempty"`
+	// learner: the manager joined and is catching up as a non-voting Raft
+	// learner; the leader makes it a voter once it has caught up.
+	Learner       bool `protobuf:"varint,5,opt,name=learner,proto3" json:"learner,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1167,6 +1170,13 @@ func (x *ManagerStatus) GetReachability() Reachability {
 func (x *ManagerStatus) GetLeader() bool {
 	if x != nil {
 		return x.Leader
+	}
+	return false
+}
+
+func (x *ManagerStatus) GetLearner() bool {
+	if x != nil {
+		return x.Learner
 	}
 	return false
 }
@@ -3009,12 +3019,13 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\x05state\x18\x01 \x01(\x0e2\x13.shoal.v1.NodeStateR\x05state\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x12\n" +
 	"\x04addr\x18\x03 \x01(\tR\x04addr\x12A\n" +
-	"\x0elast_heartbeat\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rlastHeartbeat\"\x90\x01\n" +
+	"\x0elast_heartbeat\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rlastHeartbeat\"\xaa\x01\n" +
 	"\rManagerStatus\x12\x17\n" +
 	"\araft_id\x18\x01 \x01(\x04R\x06raftId\x12\x12\n" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\x12:\n" +
 	"\freachability\x18\x03 \x01(\x0e2\x16.shoal.v1.ReachabilityR\freachability\x12\x16\n" +
-	"\x06leader\x18\x04 \x01(\bR\x06leader\"K\n" +
+	"\x06leader\x18\x04 \x01(\bR\x06leader\x12\x18\n" +
+	"\alearner\x18\x05 \x01(\bR\alearner\"K\n" +
 	"\tResources\x12\x1b\n" +
 	"\tnano_cpus\x18\x01 \x01(\x03R\bnanoCpus\x12!\n" +
 	"\fmemory_bytes\x18\x02 \x01(\x03R\vmemoryBytes\"\xf7\x01\n" +

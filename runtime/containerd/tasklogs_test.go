@@ -25,8 +25,9 @@ func TestLogsStdoutStderrWithWriteTimes(t *testing.T) {
 		t.Fatalf("wait = %+v, %v", st, err)
 	}
 	// Read some time after the exit: the times must be when the lines were
-	// written, not when they were read.
-	time.Sleep(1500 * time.Millisecond)
+	// written (the logger stamps a line when it takes it from the pipe,
+	// which on a loaded machine may lag the write), not when they are read.
+	time.Sleep(5 * time.Second)
 	readAt := time.Now()
 	lines := collectLines(t, c, runtime.LogOptions{Tail: -1})
 	after := time.Now()

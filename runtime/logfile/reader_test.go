@@ -87,14 +87,7 @@ func TestFollowAcrossManyRotations(t *testing.T) {
 				t.Fatal(err)
 			}
 			finished := writeNumbered(t, w, "stdout", total, 100)
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			out := make(chan runtime.LogLine, 16)
-			errc := make(chan error, 1)
-			go func() {
-				errc <- Stream(ctx, set, runtime.LogOptions{Tail: -1, Follow: true}, out, finished.Load, tc.poll)
-				close(out)
-			}()
+			out, errc := followAll(t, set, finished, tc.poll)
 			next := 0
 			for ll := range out {
 				if got := string(ll.Data); got != strconv.Itoa(next) {
@@ -123,14 +116,7 @@ func TestFollowWithDroppedFilesStaysInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	finished := writeNumbered(t, w, "stderr", total, 0)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	out := make(chan runtime.LogLine, 16)
-	errc := make(chan error, 1)
-	go func() {
-		errc <- Stream(ctx, set, runtime.LogOptions{Tail: -1, Follow: true}, out, finished.Load, time.Millisecond)
-		close(out)
-	}()
+	out, errc := followAll(t, set, finished, time.Millisecond)
 	last := -1
 	for ll := range out {
 		n, err := strconv.Atoi(string(ll.Data))
@@ -185,4 +171,19 @@ func writeNumbered(t *testing.T, w *Writer, stream string, total, pauseEvery int
 		}
 	}()
 	return finished
+}
+
+// followAll follows set from its first record until finished is set and
+// everything was read (or 60 s pass); out closes when Stream returns, with
+// its error on errc.
+func followAll(t *testing.T, set Set, finished *atomic.Bool, poll time.Duration) (<-chan runtime.LogLine, <-chan error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	out := make(chan runtime.LogLine, 16)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- Stream(ctx, set, runtime.LogOptions{Tail: -1, Follow: true}, out, finished.Load, poll)
+		close(out)
+	}()
+	return out, errc
 }

@@ -22,6 +22,7 @@ type daemonFlags struct {
 	logLevel          string
 	tick              time.Duration
 	heartbeat         time.Duration
+	certExpiry        time.Duration
 	snapshotInterval  uint64
 	availability      string
 	labels            []string
@@ -41,6 +42,7 @@ func addDaemonFlags(c *cobra.Command, f *daemonFlags, withAddrs bool) {
 	fl.DurationVar(&f.tick, "raft-tick", 0, "Raft tick interval (default 100ms; election after 10 ticks)")
 	fl.DurationVar(&f.heartbeat, "heartbeat-period", 0, "agent heartbeat period set at init (default 5s; a node is down after 3 missed)")
 	fl.Uint64Var(&f.snapshotInterval, "snapshot-interval", 0, "Raft log entries between snapshots, set at init (default 10000)")
+	fl.DurationVar(&f.certExpiry, "cert-expiry", 0, "validity of node certificates, set at init (default 2160h; nodes renew at 50-80% of it)")
 	fl.StringVar(&f.availability, "availability", "active", "availability at join: active, pause or drain")
 	fl.StringArrayVar(&f.labels, "label", nil, "node label key=value at join (repeatable)")
 }
@@ -68,6 +70,7 @@ func (f *daemonFlags) config() (node.Config, error) {
 		InsecureRegistries: f.insecureRegistry,
 		TickInterval:       f.tick,
 		HeartbeatPeriod:    f.heartbeat,
+		CertExpiry:         f.certExpiry,
 		SnapshotInterval:   f.snapshotInterval,
 		Availability:       f.availability,
 		Labels:             labels,

@@ -79,7 +79,7 @@ func (c *CAServer) IssueNodeCertificate(ctx context.Context, req *connect.Reques
 			sans = append(sans, h)
 		}
 	}
-	certPEM, err := root.IssueNodeCert(m.GetCsr(), nodeID, cl.GetId(), role, time.Time{}, ca.WithSANs(sans...))
+	certPEM, err := root.IssueNodeCert(m.GetCsr(), nodeID, cl.GetId(), role, certNotAfter(cl), ca.WithSANs(sans...))
 	if err != nil {
 		return nil, invalidArg("csr: %v", err)
 	}
@@ -142,7 +142,7 @@ func (c *CAServer) NodeCertificateStatus(ctx context.Context, req *connect.Reque
 	if h, _, err := net.SplitHostPort(n.GetStatus().GetAddr()); err == nil {
 		sans = append(sans, h)
 	}
-	certPEM, err := root.IssueNodeCert(req.Msg.GetCsr(), nodeID, cl.GetId(), role, time.Time{}, ca.WithSANs(sans...))
+	certPEM, err := root.IssueNodeCert(req.Msg.GetCsr(), nodeID, cl.GetId(), role, certNotAfter(cl), ca.WithSANs(sans...))
 	if err != nil {
 		return nil, invalidArg("csr: %v", err)
 	}
@@ -162,4 +162,13 @@ func (c *CAServer) NodeCertificateStatus(ctx context.Context, req *connect.Reque
 	}
 	res.Certificate = certPEM
 	return connect.NewResponse(res), nil
+}
+
+// certNotAfter is when a node certificate issued now expires: after the
+// cluster's spec.node_cert_expiry (zero: the CA's default).
+func certNotAfter(cl *shoalv1.Cluster) time.Time {
+	if d := cl.GetSpec().GetNodeCertExpiry().AsDuration(); d > 0 {
+		return time.Now().Add(d)
+	}
+	return time.Time{}
 }

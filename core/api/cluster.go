@@ -50,6 +50,9 @@ func validateClusterSpec(sp *shoalv1.ClusterSpec) error {
 	if n := sp.GetSnapshotInterval(); n != 0 && n < 100 {
 		return invalidArg("spec.snapshot_interval %d: use at least 100 entries", n)
 	}
+	if d := sp.GetNodeCertExpiry(); d != nil && d.AsDuration() != 0 && (d.AsDuration() < ca.MinNodeCertLifetime || d.AsDuration() > ca.RootLifetime) {
+		return invalidArg("spec.node_cert_expiry %s: use %s to %s (nodes renew at 50-80%% of it)", d.AsDuration(), ca.MinNodeCertLifetime, ca.RootLifetime)
+	}
 	if n := sp.GetTaskHistoryLimit(); n > 100 {
 		return invalidArg("spec.task_history_limit %d: use 0 to 100", n)
 	}

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 )
@@ -126,4 +128,34 @@ func FuzzValidateServiceSpec(f *testing.F) {
 			t.Fatalf("want nil or InvalidArgument, got %v", err)
 		}
 	})
+}
+
+func TestValidateClusterSpec(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		spec *shoalv1.ClusterSpec
+		want string // "" valid, else part of the error
+	}{
+		{"defaults", &shoalv1.ClusterSpec{}, ""},
+		{"90 day certificates", &shoalv1.ClusterSpec{NodeCertExpiry: durationpb.New(2160 * time.Hour)}, ""},
+		{"shortest certificates", &shoalv1.ClusterSpec{NodeCertExpiry: durationpb.New(30 * time.Second)}, ""},
+		{"too short certificates", &shoalv1.ClusterSpec{NodeCertExpiry: durationpb.New(10 * time.Second)}, "spec.node_cert_expiry"},
+		{"certificates outliving the root", &shoalv1.ClusterSpec{NodeCertExpiry: durationpb.New(20 * 365 * 24 * time.Hour)}, "spec.node_cert_expiry"},
+		{"negative certificates", &shoalv1.ClusterSpec{NodeCertExpiry: durationpb.New(-time.Hour)}, "spec.node_cert_expiry"},
+		{"heartbeat too fast", &shoalv1.ClusterSpec{HeartbeatPeriod: durationpb.New(time.Millisecond)}, "spec.heartbeat_period"},
+		{"no spec", nil, "spec: required"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := validateClusterSpec(tc.spec)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("want valid, got %v", err)
+				}
+				return
+			}
+			if connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want InvalidArgument naming %q, got %v", tc.want, err)
+			}
+		})
+	}
 }

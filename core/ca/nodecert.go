@@ -209,7 +209,10 @@ func KeyPair(certPEM, keyPEM []byte) (tls.Certificate, error) {
 // 50% and 80% of its validity, so that a cluster's nodes do not all renew at
 // once. rnd supplies the randomness (inject a seeded reader in tests).
 func RenewAt(cert *x509.Certificate, rnd io.Reader) (time.Time, error) {
-	life := cert.NotAfter.Sub(cert.NotBefore)
+	// NotBefore is backdated by clockSkew: measure the validity from the
+	// issue time, or a short-lived certificate would be due at once.
+	issued := cert.NotBefore.Add(clockSkew)
+	life := cert.NotAfter.Sub(issued)
 	if life <= 0 {
 		return cert.NotBefore, nil
 	}
@@ -222,5 +225,5 @@ func RenewAt(cert *x509.Certificate, rnd io.Reader) (time.Time, error) {
 		}
 		jitter = time.Duration(n.Int64())
 	}
-	return cert.NotBefore.Add(life/2 + jitter), nil
+	return issued.Add(life/2 + jitter), nil
 }

@@ -24,6 +24,10 @@ const (
 	// DefaultNodeCertLifetime is a node certificate's validity when the
 	// caller gives no expiry.
 	DefaultNodeCertLifetime = 90 * 24 * time.Hour
+	// MinNodeCertLifetime is the shortest node certificate validity a
+	// cluster accepts (shoal init --cert-expiry): nodes renew between 50
+	// and 80 % of it, checking every couple of seconds.
+	MinNodeCertLifetime = 30 * time.Second
 	// clockSkew backdates NotBefore so that nodes whose clocks lag a little
 	// still accept a fresh certificate.
 	clockSkew = 5 * time.Minute

@@ -48,6 +48,10 @@ type Config struct {
 	ListenAddr        string
 	AdvertiseAddr     string
 	TLS               ca.NodeTLS
+	// Certs, when set, holds the node's current key pair (TLS.Certificate
+	// at first): the node swaps a renewed certificate in and the manager's
+	// listener and clients present it from their next handshake.
+	Certs *ca.CertHolder
 	// Exactly one of Bootstrap (init) and Join (join) is set on a new
 	// manager; neither on a restart.
 	Bootstrap    *Bootstrap
@@ -115,8 +119,12 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "manager"), stopped: make(chan struct{})}
-	m.serverTLS = ca.ServerTLSConfig(cfg.TLS.Root, cfg.TLS.Certificate)
-	m.clientTLS = ca.ClientTLSConfig(cfg.TLS.Root, &cfg.TLS.Certificate, "")
+	certs := cfg.Certs
+	if certs == nil {
+		certs = ca.NewCertHolder(cfg.TLS.Certificate)
+	}
+	m.serverTLS = ca.ServerTLSConfigFromHolder(cfg.TLS.Root, certs)
+	m.clientTLS = ca.ClientTLSConfigFromHolder(cfg.TLS.Root, certs, "")
 	return m, nil
 }
 

@@ -80,7 +80,7 @@ func (n *Node) restartAgent() error {
 		managers = append([]string{n.st.AdvertiseAddr}, managers...)
 	}
 	n.mu.Unlock()
-	conf := ca.ClientTLSConfig(tlsM.Root, &tlsM.Certificate, "")
+	conf := ca.ClientTLSConfigFromHolder(tlsM.Root, n.certs, "")
 	hc := client.TLSHTTPClient(conf)
 	ag, err := agent.New(agent.Config{
 		NodeID:   n.st.NodeID,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/shoal-project/shoal/core/ca"
 	"github.com/shoal-project/shoal/core/manager"
@@ -37,10 +38,13 @@ type Config struct {
 	InsecureRegistries []string
 	TickInterval       time.Duration
 	HeartbeatPeriod    time.Duration
-	SnapshotInterval   uint64
-	Availability       string
-	Labels             map[string]string
-	Logger             *slog.Logger
+	// CertExpiry is the node certificates' validity set at init
+	// (0: ca.DefaultNodeCertLifetime); nodes renew theirs before it ends.
+	CertExpiry       time.Duration
+	SnapshotInterval uint64
+	Availability     string
+	Labels           map[string]string
+	Logger           *slog.Logger
 }
 
 // Info describes a running node.
@@ -54,13 +58,18 @@ type Info struct {
 
 // Node is a running shoal node.
 type Node struct {
-	cfg   Config
-	st    *state
-	tlsM  ca.NodeTLS
-	log   *slog.Logger
-	mgr   *manager.Manager
-	info  Info
-	agent stopper
+	cfg  Config
+	st   *state
+	tlsM ca.NodeTLS
+	// certs presents the current certificate to every TLS config of the
+	// node (manager listener and clients, agent, CA client); renewAt is
+	// when it is due for renewal.
+	certs   *ca.CertHolder
+	renewAt time.Time
+	log     *slog.Logger
+	mgr     *manager.Manager
+	info    Info
+	agent   stopper
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -143,7 +152,10 @@ func Init(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	certPEM, err := root.IssueNodeCert(csr, nodeID, clusterID, ca.RoleManager, time.Time{}, ca.WithSANs(hostOf(adv), cfg.Hostname))
+	if cfg.CertExpiry != 0 && (cfg.CertExpiry < ca.MinNodeCertLifetime || cfg.CertExpiry > ca.RootLifetime) {
+		return nil, fmt.Errorf("--cert-expiry %s: use %s to %s", cfg.CertExpiry, ca.MinNodeCertLifetime, ca.RootLifetime)
+	}
+	certPEM, err := root.IssueNodeCert(csr, nodeID, clusterID, ca.RoleManager, cfg.certNotAfter(), ca.WithSANs(hostOf(adv), cfg.Hostname))
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +179,19 @@ func Init(ctx context.Context, cfg Config) (*Node, error) {
 }
 
 func initialSpec(cfg Config) *shoalv1.ClusterSpec {
-	return manager.DefaultClusterSpec(cfg.HeartbeatPeriod, cfg.SnapshotInterval)
+	spec := manager.DefaultClusterSpec(cfg.HeartbeatPeriod, cfg.SnapshotInterval)
+	if cfg.CertExpiry > 0 {
+		spec.NodeCertExpiry = durationpb.New(cfg.CertExpiry)
+	}
+	return spec
+}
+
+// certNotAfter is when the first manager's certificate expires.
+func (c *Config) certNotAfter() time.Time {
+	if c.CertExpiry > 0 {
+		return time.Now().Add(c.CertExpiry)
+	}
+	return time.Time{}
 }
 
 func backendOr(b string) string {
@@ -319,7 +343,8 @@ func start(ctx context.Context, cfg Config, st *state, boot *manager.Bootstrap, 
 		return nil, fmt.Errorf("node certificates: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	n := &Node{cfg: cfg, st: st, tlsM: tlsM, log: cfg.Logger.With("node", st.NodeID), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	n := &Node{cfg: cfg, st: st, tlsM: tlsM, certs: ca.NewCertHolder(tlsM.Certificate), log: cfg.Logger.With("node", st.NodeID), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	n.renewAt = renewTime(tlsM, n.log)
 	n.info = Info{NodeID: st.NodeID, ClusterID: st.ClusterID, Role: st.Role, AdvertiseAddr: st.AdvertiseAddr}
 	if st.Role == string(ca.RoleManager) {
 		m, err := manager.New(n.managerConfig(tlsM, boot, join))
@@ -354,7 +379,7 @@ func (n *Node) managerConfig(tlsM ca.NodeTLS, boot *manager.Bootstrap, join *man
 	return manager.Config{
 		NodeID: n.st.NodeID, ClusterID: n.st.ClusterID, DataDir: n.cfg.DataDir,
 		ListenAddr: n.st.ListenAddr, AdvertiseAddr: n.st.AdvertiseAddr,
-		TLS: tlsM, Bootstrap: boot, Join: join, TickInterval: n.cfg.TickInterval,
+		TLS: tlsM, Certs: n.certs, Bootstrap: boot, Join: join, TickInterval: n.cfg.TickInterval,
 		Description: n.cfg.description(n.st.Backend), Logger: n.log,
 		Availability: n.cfg.Availability, Labels: n.cfg.Labels,
 	}

@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -21,8 +23,9 @@ import (
 // poll keeps the node package independent of the agent.
 const roleCheckInterval = 2 * time.Second
 
-// watchRole follows promotions and demotions: it renews the certificate for
-// the desired role and starts or stops the manager.
+// watchRole follows promotions and demotions (it renews the certificate for
+// the desired role and starts or stops the manager) and renews the
+// certificate before it expires.
 func (n *Node) watchRole(ctx context.Context) {
 	t := time.NewTicker(roleCheckInterval)
 	defer t.Stop()
@@ -34,13 +37,17 @@ func (n *Node) watchRole(ctx context.Context) {
 		}
 		if err := n.checkRole(ctx); err != nil && ctx.Err() == nil {
 			n.log.Debug("role check", "err", err)
+			continue
+		}
+		if err := n.renewIfDue(ctx); err != nil && ctx.Err() == nil {
+			n.log.Warn("certificate renewal failed; retrying", "err", err)
 		}
 	}
 }
 
 func (n *Node) caClient(addr string) shoalv1connect.CAServiceClient {
 	n.mu.Lock()
-	conf := ca.ClientTLSConfig(n.tlsM.Root, &n.tlsM.Certificate, "")
+	conf := ca.ClientTLSConfigFromHolder(n.tlsM.Root, n.certs, "")
 	n.mu.Unlock()
 	return shoalv1connect.NewCAServiceClient(client.TLSHTTPClient(conf), "https://"+addr, connect.WithGRPC())
 }
@@ -84,23 +91,7 @@ func (n *Node) changeRole(ctx context.Context, addr string, role ca.Role) error 
 	if role == ca.RoleManager && n.st.AdvertiseAddr == "" {
 		return fmt.Errorf("promoted to manager, but this node has no advertise address: restart it with --listen-addr and --advertise-addr")
 	}
-	keyPEM, csr, err := ca.NewKeyAndCSR()
-	if err != nil {
-		return err
-	}
-	ctx1, cancel := context.WithTimeout(ctx, 10*time.Second)
-	res, err := n.caClient(addr).NodeCertificateStatus(ctx1, connect.NewRequest(&shoalv1.NodeCertificateStatusRequest{NodeId: n.st.NodeID, Csr: csr}))
-	cancel()
-	if err != nil {
-		return err
-	}
-	if len(res.Msg.GetCertificate()) == 0 {
-		return errors.New("no certificate in the answer")
-	}
-	if err := ca.SaveNodeTLS(certDir(n.cfg.DataDir), res.Msg.GetCertificate(), keyPEM, n.tlsM.RootPEM); err != nil {
-		return err
-	}
-	tlsM, err := ca.LoadNodeTLS(certDir(n.cfg.DataDir))
+	tlsM, err := n.issueCert(ctx, addr)
 	if err != nil {
 		return err
 	}
@@ -108,6 +99,10 @@ func (n *Node) changeRole(ctx context.Context, addr string, role ca.Role) error 
 		return fmt.Errorf("renewed certificate carries role %s, want %s", tlsM.Identity.Role, role)
 	}
 	n.log.Info("role changed", "role", role)
+	n.certs.Set(tlsM.Certificate)
+	n.mu.Lock()
+	n.renewAt = renewTime(tlsM, n.log)
+	n.mu.Unlock()
 	switch role {
 	case ca.RoleManager:
 		managers := n.managerAddrs()
@@ -160,4 +155,77 @@ func (n *Node) watchRemoved(m *manager.Manager) {
 	case <-m.Removed():
 		n.log.Info("this manager was removed from the raft group; waiting for the new role")
 	}
+}
+
+// issueCert asks the manager at addr for a new certificate (for the role
+// the cluster wants this node in) and stores it with its new key.
+func (n *Node) issueCert(ctx context.Context, addr string) (ca.NodeTLS, error) {
+	keyPEM, csr, err := ca.NewKeyAndCSR()
+	if err != nil {
+		return ca.NodeTLS{}, err
+	}
+	ctx1, cancel := context.WithTimeout(ctx, 10*time.Second)
+	res, err := n.caClient(addr).NodeCertificateStatus(ctx1, connect.NewRequest(&shoalv1.NodeCertificateStatusRequest{NodeId: n.st.NodeID, Csr: csr}))
+	cancel()
+	if err != nil {
+		return ca.NodeTLS{}, err
+	}
+	if len(res.Msg.GetCertificate()) == 0 {
+		return ca.NodeTLS{}, errors.New("no certificate in the answer")
+	}
+	n.mu.Lock()
+	rootPEM := n.tlsM.RootPEM
+	n.mu.Unlock()
+	if err := ca.SaveNodeTLS(certDir(n.cfg.DataDir), res.Msg.GetCertificate(), keyPEM, rootPEM); err != nil {
+		return ca.NodeTLS{}, err
+	}
+	return ca.LoadNodeTLS(certDir(n.cfg.DataDir))
+}
+
+// renewIfDue renews the node's certificate once its renewal time (50-80 %
+// of its validity, see ca.RenewAt) has come; every TLS config of the node
+// presents the new one from its next handshake. A certificate that comes
+// back with another role (a promotion or demotion raced the renewal) is
+// handled as a role change.
+func (n *Node) renewIfDue(ctx context.Context) error {
+	n.mu.Lock()
+	due, current := n.renewAt, n.tlsM.Identity.Role
+	n.mu.Unlock()
+	if due.IsZero() || time.Now().Before(due) {
+		return nil
+	}
+	var lastErr error
+	for _, addr := range n.managerAddrs() {
+		tlsM, err := n.issueCert(ctx, addr)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if tlsM.Identity.Role != current {
+			return n.changeRole(ctx, addr, tlsM.Identity.Role)
+		}
+		n.certs.Set(tlsM.Certificate)
+		n.mu.Lock()
+		n.tlsM = tlsM
+		n.renewAt = renewTime(tlsM, n.log)
+		n.mu.Unlock()
+		n.log.Info("certificate renewed", "expires", tlsM.Certificate.Leaf.NotAfter.Format(time.RFC3339), "next_renewal", n.renewAt.Format(time.RFC3339))
+		return nil
+	}
+	return lastErr
+}
+
+// renewTime is when the certificate in tlsM is due for renewal (zero, and
+// a warning, if that cannot be computed).
+func renewTime(tlsM ca.NodeTLS, log *slog.Logger) time.Time {
+	if tlsM.Certificate.Leaf == nil {
+		log.Warn("certificate without a parsed leaf: no renewal scheduled")
+		return time.Time{}
+	}
+	at, err := ca.RenewAt(tlsM.Certificate.Leaf, rand.Reader)
+	if err != nil {
+		log.Warn("no certificate renewal scheduled", "err", err)
+		return time.Time{}
+	}
+	return at
 }

@@ -35,6 +35,10 @@ type Orchestrator struct {
 	// updating holds the services whose last plan left outdated tasks
 	// waiting for in-flight ones to reach RUNNING (update parallelism).
 	updating map[string]bool
+	// unavailable holds the nodes that are down, drained or gone, as of
+	// the last pass and the node events since: a task placed on one of
+	// them (the scheduler raced the node's loss) makes its service dirty.
+	unavailable map[string]bool
 }
 
 // New returns an orchestrator over st.
@@ -50,6 +54,8 @@ func New(st *store.Store, opts ...Option) *Orchestrator {
 		restarts: make(map[restartKey][]time.Time),
 		versions: make(map[string]uint64),
 		updating: make(map[string]bool),
+
+		unavailable: make(map[string]bool),
 	}
 	for _, opt := range opts {
 		opt(o)
@@ -137,11 +143,22 @@ func (o *Orchestrator) note(ev store.Event, ok bool) error {
 		o.all = true
 	case store.KindNode:
 		old, _ := ev.Old.(*shoalv1.Node)
-		if ev.Kind != store.EventUpdate || nodeChanged(old, ev.Object.(*shoalv1.Node)) {
+		cur := ev.Object.(*shoalv1.Node)
+		if ev.Kind != store.EventUpdate || nodeChanged(old, cur) {
 			o.all = true
+		}
+		if ev.Kind == store.EventRemove || nodeLost(cur) || nodeDrained(cur) {
+			o.unavailable[cur.GetId()] = true
+		} else {
+			delete(o.unavailable, cur.GetId())
 		}
 	case store.KindTask:
 		t := ev.Object.(*shoalv1.Task)
+		old, _ := ev.Old.(*shoalv1.Task)
+		if n := t.GetNodeId(); n != "" && n != old.GetNodeId() && o.unavailable[n] && ev.Kind != store.EventRemove {
+			// Placed on a node that is down, drained or gone: move it.
+			o.dirty[t.GetServiceId()] = struct{}{}
+		}
 		switch ev.Kind {
 		case store.EventRemove:
 			o.dirty[t.GetServiceId()] = struct{}{}
@@ -150,7 +167,6 @@ func (o *Orchestrator) note(ev store.Event, ok bool) error {
 			// when its service has an update waiting on it (at scale,
 			// re-planning a big service for every RUNNING batch costs
 			// more than everything else the leader does).
-			old, _ := ev.Old.(*shoalv1.Task)
 			s := t.GetStatus().GetState()
 			if s != old.GetStatus().GetState() && (s > stateRunning || s == stateRunning && o.updating[t.GetServiceId()]) {
 				o.dirty[t.GetServiceId()] = struct{}{}
@@ -198,8 +214,13 @@ func (o *Orchestrator) reconcile(ctx context.Context) error {
 		}); err != nil {
 			return err
 		}
+		clear(o.unavailable)
 		if err := tx.Range(store.KindNode, store.All(), func(obj store.Object) bool {
-			e.nodes[obj.GetId()] = obj.(*shoalv1.Node)
+			n := obj.(*shoalv1.Node)
+			e.nodes[n.GetId()] = n
+			if nodeLost(n) || nodeDrained(n) {
+				o.unavailable[n.GetId()] = true
+			}
 			return true
 		}); err != nil {
 			return err

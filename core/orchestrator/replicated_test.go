@@ -364,3 +364,44 @@ func TestTaskEventsThatNeedAPlan(t *testing.T) {
 		})
 	}
 }
+
+// A task placed on a node that is down, drained or gone (the scheduler
+// raced the node's loss) makes its service dirty, so it is moved; placed
+// on a ready node it does not.
+func TestTaskPlacedOnUnavailableNodeNeedsAPlan(t *testing.T) {
+	node := func(id string, st shoalv1.NodeState, av shoalv1.NodeAvailability) *shoalv1.Node {
+		return &shoalv1.Node{Id: id, Status: &shoalv1.NodeStatus{State: st}, Spec: &shoalv1.NodeSpec{Availability: av}}
+	}
+	ready, active := shoalv1.NodeState_NODE_STATE_READY, shoalv1.NodeAvailability_NODE_AVAILABILITY_ACTIVE
+	task := func(nodeID string, s shoalv1.TaskState) *shoalv1.Task {
+		return &shoalv1.Task{Id: "t", ServiceId: "s", NodeId: nodeID, Status: &shoalv1.TaskStatus{State: s}}
+	}
+	pending, assigned := shoalv1.TaskState_TASK_STATE_PENDING, shoalv1.TaskState_TASK_STATE_ASSIGNED
+	for _, tc := range []struct {
+		name  string
+		node  store.Event
+		dirty bool
+	}{
+		{"ready", store.Event{Kind: store.EventUpdate, Object: node("a", ready, active), Old: node("a", ready, active)}, false},
+		{"down", store.Event{Kind: store.EventUpdate, Object: node("a", shoalv1.NodeState_NODE_STATE_DOWN, active), Old: node("a", ready, active)}, true},
+		{"drained", store.Event{Kind: store.EventUpdate, Object: node("a", ready, shoalv1.NodeAvailability_NODE_AVAILABILITY_DRAIN), Old: node("a", ready, active)}, true},
+		{"removed", store.Event{Kind: store.EventRemove, Object: node("a", ready, active), Old: node("a", ready, active)}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := New(store.NewLocal())
+			tc.node.ObjectKind = store.KindNode
+			if err := o.note(tc.node, true); err != nil {
+				t.Fatal(err)
+			}
+			clear(o.dirty)
+			o.all = false
+			ev := store.Event{Kind: store.EventUpdate, ObjectKind: store.KindTask, Object: task("a", assigned), Old: task("", pending)}
+			if err := o.note(ev, true); err != nil {
+				t.Fatal(err)
+			}
+			if _, dirty := o.dirty["s"]; dirty != tc.dirty {
+				t.Fatalf("dirty = %v, want %v", dirty, tc.dirty)
+			}
+		})
+	}
+}

@@ -39,6 +39,11 @@ type Orchestrator struct {
 	// the last pass and the node events since: a task placed on one of
 	// them (the scheduler raced the node's loss) makes its service dirty.
 	unavailable map[string]bool
+	// own holds the IDs of tasks this orchestrator planned to create and
+	// has not seen created yet. A task created by anyone else (entries of
+	// an earlier leader that committed after this one read the store) makes
+	// its service dirty, so a slot it doubles is repaired.
+	own map[string]struct{}
 }
 
 // New returns an orchestrator over st.
@@ -56,6 +61,7 @@ func New(st *store.Store, opts ...Option) *Orchestrator {
 		updating: make(map[string]bool),
 
 		unavailable: make(map[string]bool),
+		own:         make(map[string]struct{}),
 	}
 	for _, opt := range opts {
 		opt(o)
@@ -75,6 +81,7 @@ func (o *Orchestrator) Run(ctx context.Context) error {
 			return err
 		}
 		o.all = true
+		clear(o.own) // creates not seen before a resync count as foreign: one extra pass at most
 		err = o.loop(ctx, events)
 		cancel()
 		if ctx.Err() != nil {
@@ -160,6 +167,12 @@ func (o *Orchestrator) note(ev store.Event, ok bool) error {
 			o.dirty[t.GetServiceId()] = struct{}{}
 		}
 		switch ev.Kind {
+		case store.EventCreate:
+			if _, mine := o.own[t.GetId()]; mine {
+				delete(o.own, t.GetId())
+			} else {
+				o.dirty[t.GetServiceId()] = struct{}{}
+			}
 		case store.EventRemove:
 			o.dirty[t.GetServiceId()] = struct{}{}
 		case store.EventUpdate:
@@ -273,11 +286,17 @@ func (o *Orchestrator) reconcile(ctx context.Context) error {
 	for id, w := range p.wakes {
 		o.wakes[id] = w
 	}
+	for _, t := range p.creates {
+		o.own[t.GetId()] = struct{}{}
+	}
 	stale, err := o.commit(ctx, p)
 	for id := range stale {
 		o.wake(id, e.now.Add(o.retry))
 	}
 	if err != nil {
+		for _, t := range p.creates {
+			delete(o.own, t.GetId()) // some may have been written: their events then count as foreign, which only costs a pass
+		}
 		for id := range tasks {
 			o.wake(id, e.now.Add(o.retry))
 		}

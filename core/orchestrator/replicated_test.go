@@ -405,3 +405,39 @@ func TestTaskPlacedOnUnavailableNodeNeedsAPlan(t *testing.T) {
 		})
 	}
 }
+
+// A task created by someone else (an earlier leader's entry that committed
+// late) makes its service dirty, so a slot it doubles gets repaired; the
+// orchestrator's own creates do not.
+func TestForeignTaskCreateNeedsAPlan(t *testing.T) {
+	h := newHarness(t)
+	h.addNode("a", nodeUp, nil)
+	h.createService(replicated("s", 2, nil))
+	h.step()
+	if len(h.o.own) != 2 {
+		t.Fatalf("own creates = %d, want 2", len(h.o.own))
+	}
+	for _, tk := range h.tasks("s") {
+		ev := store.Event{Kind: store.EventCreate, ObjectKind: store.KindTask, Object: tk}
+		if err := h.o.note(ev, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(h.o.dirty) != 0 || len(h.o.own) != 0 {
+		t.Fatalf("own creates: dirty %v, own %v", h.o.dirty, h.o.own)
+	}
+	// An earlier leader's task doubling slot 1 lands.
+	intruder := h.tasks("s")[0]
+	intruder.Id, intruder.Meta = "from-old-leader", nil
+	h.update(func(tx store.Tx) error { return tx.Create(intruder) })
+	if err := h.o.note(store.Event{Kind: store.EventCreate, ObjectKind: store.KindTask, Object: intruder}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, dirty := h.o.dirty["s"]; !dirty {
+		t.Fatal("a foreign create did not make the service dirty")
+	}
+	if err := h.o.reconcile(h.ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.checkSlots()
+}

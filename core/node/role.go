@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"connectrpc.com/connect"
@@ -61,9 +62,37 @@ func (n *Node) managerAddrs() []string {
 	return append([]string(nil), n.st.Managers...)
 }
 
+// caAddrs lists the managers to ask for this node's role and certificates:
+// the other managers it knows, with its own manager first while that one
+// knows a leader. A manager cut off from the group (say, demoted while it
+// was away, so that it never applied its own removal) answers from a store
+// that stopped moving; asking the others lets it learn its new role anyway.
+func (n *Node) caAddrs() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	own := n.st.AdvertiseAddr
+	var out []string
+	ownFirst := false
+	if n.mgr != nil && n.mgr.Raft() != nil {
+		if lead, _ := n.mgr.Raft().Leader(); lead != 0 {
+			ownFirst = true
+			out = append(out, own)
+		}
+	}
+	for _, a := range n.st.Managers {
+		if a != own && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	if n.mgr != nil && !ownFirst {
+		out = append(out, own) // last resort
+	}
+	return out
+}
+
 func (n *Node) checkRole(ctx context.Context) error {
 	var lastErr error
-	for _, addr := range n.managerAddrs() {
+	for _, addr := range n.caAddrs() {
 		ctx1, cancel := context.WithTimeout(ctx, 5*time.Second)
 		res, err := n.caClient(addr).NodeCertificateStatus(ctx1, connect.NewRequest(&shoalv1.NodeCertificateStatusRequest{NodeId: n.st.NodeID}))
 		cancel()
@@ -195,7 +224,7 @@ func (n *Node) renewIfDue(ctx context.Context) error {
 		return nil
 	}
 	var lastErr error
-	for _, addr := range n.managerAddrs() {
+	for _, addr := range n.caAddrs() {
 		tlsM, err := n.issueCert(ctx, addr)
 		if err != nil {
 			lastErr = err

@@ -2,7 +2,9 @@ package raft
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 )
@@ -97,8 +99,9 @@ func (n *Node) addReport(r report) {
 // does not count towards the quorum, so adding one never costs the group its
 // quorum, even if it never starts; the leader promotes it to a voter once it
 // has caught up (Member.Learner turns false). It refuses when nodeID is
-// already a member (ErrMemberExists) or while another change, a promotion
-// included, is pending (ErrConfChangeInProgress: retry).
+// already a member (ErrMemberExists). While another change, a promotion
+// included, is pending, it waits for it (until ctx ends, then
+// ErrConfChangeInProgress).
 func (n *Node) AddMember(ctx context.Context, nodeID, addr string) (uint64, []Member, error) {
 	if nodeID == "" || addr == "" {
 		return 0, nil, fmt.Errorf("%w: node ID and address are required", ErrInvalidConfig)
@@ -125,7 +128,31 @@ func (n *Node) RemoveMember(ctx context.Context, raftID uint64) error {
 // its own Member. The leader steps down once its removal is applied.
 func (n *Node) Leave(ctx context.Context) error { return n.RemoveMember(ctx, n.id) }
 
+// conf hands a membership change to the node goroutine and waits until it
+// is applied. While another change is pending (often the leader's own
+// promotion of a learner that just caught up, which commits within a few
+// ticks) it retries until ctx ends instead of failing.
 func (n *Node) conf(ctx context.Context, c *confReq) (confResult, error) {
+	for {
+		res, err := n.confOnce(ctx, c)
+		if !errors.Is(err, ErrConfChangeInProgress) {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return res, err
+		case <-n.done:
+			return confResult{}, ErrStopped
+		case <-time.After(confRetryDelay):
+		}
+	}
+}
+
+// confRetryDelay is how long conf waits before proposing again while
+// another membership change is pending.
+const confRetryDelay = 50 * time.Millisecond
+
+func (n *Node) confOnce(ctx context.Context, c *confReq) (confResult, error) {
 	c.done = make(chan confResult, 1)
 	if err := submit(ctx, n, n.confc, c); err != nil {
 		return confResult{}, err

@@ -127,17 +127,19 @@ func (n *Node) changeRole(ctx context.Context, addr string, role ca.Role) error 
 	if tlsM.Identity.Role != role {
 		return fmt.Errorf("renewed certificate carries role %s, want %s", tlsM.Identity.Role, role)
 	}
+	return n.applyRole(addr, tlsM)
+}
+
+// applyRole switches the node to the role of its new certificate tlsM
+// (issued through the manager at addr): it starts or stops the manager and
+// restarts the agent.
+func (n *Node) applyRole(addr string, tlsM ca.NodeTLS) error {
+	role := tlsM.Identity.Role
 	n.log.Info("role changed", "role", role)
-	n.certs.Set(tlsM.Certificate)
-	n.mu.Lock()
-	n.renewAt = renewTime(tlsM, n.log)
-	n.mu.Unlock()
+	managers := n.managerAddrs() // before the switch: the ones a new manager joins through
+	n.adoptCert(tlsM)
 	switch role {
 	case ca.RoleManager:
-		managers := n.managerAddrs()
-		n.mu.Lock()
-		n.tlsM = tlsM
-		n.mu.Unlock()
 		_ = os.RemoveAll(manager.RaftDir(n.cfg.DataDir))
 		m, err := manager.New(n.managerConfig(tlsM, nil, &manager.JoinTarget{Addr: managers[0]}))
 		if err != nil {
@@ -156,7 +158,6 @@ func (n *Node) changeRole(ctx context.Context, addr string, role ca.Role) error 
 		n.mu.Lock()
 		m := n.mgr
 		n.mgr = nil
-		n.tlsM = tlsM
 		n.st.Role = string(ca.RoleWorker)
 		n.info.Role = n.st.Role
 		if n.st.AdvertiseAddr != "" && len(n.st.Managers) == 0 {
@@ -169,7 +170,7 @@ func (n *Node) changeRole(ctx context.Context, addr string, role ca.Role) error 
 		_ = os.RemoveAll(manager.RaftDir(n.cfg.DataDir))
 	}
 	n.mu.Lock()
-	err = n.st.save(n.cfg.DataDir)
+	err := n.st.save(n.cfg.DataDir)
 	n.mu.Unlock()
 	if aerr := n.restartAgent(); aerr != nil {
 		n.log.Error("restart the agent after the role change", "err", aerr)
@@ -231,14 +232,13 @@ func (n *Node) renewIfDue(ctx context.Context) error {
 			continue
 		}
 		if tlsM.Identity.Role != current {
-			return n.changeRole(ctx, addr, tlsM.Identity.Role)
+			return n.applyRole(addr, tlsM)
 		}
-		n.certs.Set(tlsM.Certificate)
+		n.adoptCert(tlsM)
 		n.mu.Lock()
-		n.tlsM = tlsM
-		n.renewAt = renewTime(tlsM, n.log)
+		next := n.renewAt
 		n.mu.Unlock()
-		n.log.Info("certificate renewed", "expires", tlsM.Certificate.Leaf.NotAfter.Format(time.RFC3339), "next_renewal", n.renewAt.Format(time.RFC3339))
+		n.log.Info("certificate renewed", "expires", tlsM.Certificate.Leaf.NotAfter.Format(time.RFC3339), "next_renewal", next.Format(time.RFC3339))
 		return nil
 	}
 	return lastErr
@@ -257,4 +257,14 @@ func renewTime(tlsM ca.NodeTLS, log *slog.Logger) time.Time {
 		return time.Time{}
 	}
 	return at
+}
+
+// adoptCert makes tlsM the node's certificate: every TLS config presents it
+// from its next handshake, and its renewal is scheduled.
+func (n *Node) adoptCert(tlsM ca.NodeTLS) {
+	n.certs.Set(tlsM.Certificate)
+	n.mu.Lock()
+	n.tlsM = tlsM
+	n.renewAt = renewTime(tlsM, n.log)
+	n.mu.Unlock()
 }

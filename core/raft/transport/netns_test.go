@@ -76,8 +76,11 @@ func (l *dropLink) setCut(t *testing.T, cut bool) {
 	}
 }
 
-// dialer wraps dial so its sockets are made in the namespace.
+// dialer wraps dial (nil: a plain net.Dialer) so its sockets are made in the namespace.
 func (l *dropLink) dialer(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
 	return func(ctx context.Context, network, addr string) (c net.Conn, err error) {
 		nerr := inNetns(l.ns, func() error {
 			c, err = dial(ctx, network, addr)

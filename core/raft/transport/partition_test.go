@@ -133,6 +133,9 @@ func partitionAndHeal(t *testing.T, fn *fakeNode, rec *recorder, setCut func(boo
 	if got := fn.count(); got != stuck {
 		t.Fatalf("%d messages arrived during the cut: the partition is not real", got-stuck)
 	}
+	if !rec.reportedSince(time.Now().Add(-5 * time.Second)) {
+		t.Fatal("the sender stopped trying during the cut")
+	}
 	beforeHeal()
 	setCut(false)
 	healed := within(t, "delivery after the heal", healWithin, func() bool { return fn.count() > stuck })

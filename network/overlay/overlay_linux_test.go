@@ -1,0 +1,177 @@
+//go:build linux
+
+package overlay
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+)
+
+// setUpBoth ensures the network and attaches each host's task, then gives
+// both the full attachment table (each skips its own entry).
+func setUpBoth(t testing.TB, hosts ...*host) {
+	t.Helper()
+	var peers []Peer
+	for _, h := range hosts {
+		peers = append(peers, h.peer(t))
+	}
+	for _, h := range hosts {
+		if err := h.m.EnsureNetwork(testNetwork()); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.m.Attach(h.endpoint()); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.m.SetPeers(testNetID, peers); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestTasksOnTwoHostsReachEachOtherOverVXLAN(t *testing.T) {
+	h1, h2 := newTestbed(t)
+	setUpBoth(t, h1, h2)
+	echo := serveEcho(t, h2.task, h2.taskAddr.Addr())
+	eventually(t, "tcp h1->h2 and ping h2->h1", reachable(t, h1, h2, echo))
+
+	t.Run("task interface has derived MAC, reduced MTU and the address", func(t *testing.T) {
+		link, err := netlinkAt(t, openNetns(t, h1.task)).LinkByName("eth1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := link.Attrs().HardwareAddr.String(), "02:42:0a:d5:c8:01"; got != want {
+			t.Errorf("MAC = %s, want %s", got, want)
+		}
+		if got := link.Attrs().MTU; got != 1450 {
+			t.Errorf("MTU = %d, want 1450 (underlay 1500 - 50)", got)
+		}
+	})
+
+	t.Run("removing the peer cuts traffic, adding it back restores it", func(t *testing.T) {
+		if err := h1.m.RemovePeer(testNetID, h2.peer(t)); err != nil {
+			t.Fatal(err)
+		}
+		if err := tcpEcho(openNetns(t, h1.task), echo, 2*time.Second); err == nil {
+			t.Fatal("tcp to h2's task succeeded without a peer entry")
+		}
+		if err := h1.m.AddPeer(testNetID, h2.peer(t)); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "tcp after AddPeer", reachable(t, h1, h2, echo))
+	})
+
+	t.Run("SetPeers without the remote removes its entries", func(t *testing.T) {
+		if err := h1.m.SetPeers(testNetID, []Peer{h1.peer(t)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := tcpEcho(openNetns(t, h1.task), echo, 2*time.Second); err == nil {
+			t.Fatal("tcp to h2's task succeeded after SetPeers dropped it")
+		}
+		if err := h1.m.SetPeers(testNetID, []Peer{h1.peer(t), h2.peer(t)}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "tcp after SetPeers", reachable(t, h1, h2, echo))
+	})
+
+	t.Run("detaching the last task removes its interface and the sandbox", func(t *testing.T) {
+		if err := h2.m.Detach(testNetID, h2.endpoint().TaskID); err != nil {
+			t.Fatal(err)
+		}
+		if names := linkNames(t, h2.task); slices.Contains(names, "eth1") {
+			t.Errorf("task links after Detach = %v, want no eth1", names)
+		}
+		if left, _ := namedNetnsWithPrefix(h2.config().SandboxPrefix); len(left) > 0 {
+			t.Errorf("sandboxes after the last Detach = %v, want none", left)
+		}
+		if err := tcpEcho(openNetns(t, h1.task), echo, 2*time.Second); err == nil {
+			t.Fatal("tcp to a detached task succeeded")
+		}
+		if err := h2.m.Detach(testNetID, h2.endpoint().TaskID); err != nil {
+			t.Errorf("second Detach: %v, want nil", err)
+		}
+	})
+
+	t.Run("Cleanup leaves no sandbox, vxlan or task interface", func(t *testing.T) {
+		for _, h := range []*host{h1, h2} {
+			if err := h.m.Cleanup(); err != nil {
+				t.Fatal(err)
+			}
+			if left, _ := namedNetnsWithPrefix(h.config().SandboxPrefix); len(left) > 0 {
+				t.Errorf("%s: sandboxes after Cleanup = %v", h.name, left)
+			}
+			if names := linkNames(t, h.name); hasLinkWithPrefix(names, hostVXLANPrefix) {
+				t.Errorf("%s: host links after Cleanup = %v", h.name, names)
+			}
+			if names := linkNames(t, h.task); slices.Contains(names, "eth1") {
+				t.Errorf("%s: task links after Cleanup = %v", h.task, names)
+			}
+		}
+	})
+}
+
+func TestNewManagerAdoptsExistingDevices(t *testing.T) {
+	h1, h2 := newTestbed(t)
+	setUpBoth(t, h1, h2)
+	echo := serveEcho(t, h2.task, h2.taskAddr.Addr())
+	eventually(t, "traffic before the restart", reachable(t, h1, h2, echo))
+	before := sandboxIndexes(t, h1)
+
+	if err := h1.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(h1.config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	h1.m = m
+	setUpBoth(t, h1, h2)
+
+	if after := sandboxIndexes(t, h1); !slices.Equal(before, after) {
+		t.Errorf("device indexes after restart = %v, want the adopted %v", after, before)
+	}
+	eventually(t, "traffic after the restart", reachable(t, h1, h2, echo))
+}
+
+func TestEnsureNetworkReplacesVXLANLeftInHostNamespace(t *testing.T) {
+	h1, h2 := newTestbed(t)
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = hostVXLANName(testVNI)
+	stale := &netlink.Vxlan{LinkAttrs: attrs, VxlanId: testVNI, Port: 4789}
+	if err := netlinkAt(t, openNetns(t, h1.name)).LinkAdd(stale); err != nil {
+		t.Fatal(err)
+	}
+	setUpBoth(t, h1, h2)
+	eventually(t, "traffic", reachable(t, h1, h2, serveEcho(t, h2.task, h2.taskAddr.Addr())))
+	if names := linkNames(t, h1.name); hasLinkWithPrefix(names, hostVXLANPrefix) {
+		t.Errorf("host links = %v, want no %s device left", names, hostVXLANPrefix)
+	}
+}
+
+func TestAttachToUnknownNetworkFails(t *testing.T) {
+	h1, _ := newTestbed(t)
+	err := h1.m.Attach(h1.endpoint())
+	if !errors.Is(err, ErrNetworkNotFound) {
+		t.Fatalf("Attach before EnsureNetwork = %v, want ErrNetworkNotFound", err)
+	}
+}
+
+// sandboxIndexes returns the ifindexes of h's bridge, vxlan and veth ends.
+func sandboxIndexes(t testing.TB, h *host) []int {
+	t.Helper()
+	nl := netlinkAt(t, openNetns(t, sandboxName(h.config().SandboxPrefix, testNetID)))
+	links, err := nl.LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx []int
+	for _, l := range links {
+		idx = append(idx, l.Attrs().Index)
+	}
+	slices.Sort(idx)
+	return idx
+}

@@ -152,6 +152,26 @@ func TestEnsureNetworkReplacesVXLANLeftInHostNamespace(t *testing.T) {
 	}
 }
 
+func TestEnsureNetworkRecoversFromCrashBeforeRename(t *testing.T) {
+	h1, h2 := newTestbed(t)
+	if err := h1.m.EnsureNetwork(testNetwork()); err != nil {
+		t.Fatal(err)
+	}
+	nl := netlinkAt(t, openNetns(t, sandboxName(h1.config().SandboxPrefix, testNetID)))
+	vx, err := nl.LinkByName(vxlanName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nl.LinkSetDown(vx); err != nil {
+		t.Fatal(err)
+	}
+	if err := nl.LinkSetName(vx, hostVXLANName(testVNI)); err != nil { // as if moved but not renamed
+		t.Fatal(err)
+	}
+	setUpBoth(t, h1, h2)
+	eventually(t, "traffic", reachable(t, h1, h2, serveEcho(t, h2.task, h2.taskAddr.Addr())))
+}
+
 func TestAttachToUnknownNetworkFails(t *testing.T) {
 	h1, _ := newTestbed(t)
 	err := h1.m.Attach(h1.endpoint())

@@ -160,9 +160,11 @@ func (m *Manager) vxlanMatches(vx *netlink.Vxlan, vni int) bool {
 // stays, moves it into the sandbox and renames it there.
 func (m *Manager) createVXLAN(sb *sandbox, vni int) (netlink.Link, error) {
 	tmp := hostVXLANName(vni)
-	if old, err := m.host.LinkByName(tmp); err == nil { // left by a crash
-		if err := deleteLink(m.host, old); err != nil {
-			return nil, err
+	for _, h := range []*netlink.Handle{m.host, sb.nl} { // left by a crash before the move or the rename
+		if old, err := h.LinkByName(tmp); err == nil {
+			if err := deleteLink(h, old); err != nil {
+				return nil, err
+			}
 		}
 	}
 	attrs := netlink.NewLinkAttrs()

@@ -93,12 +93,16 @@ func (m *Manager) MTU() int { return m.mtu }
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.closeSandboxes()
+	m.host.Close()
+	return nil
+}
+
+func (m *Manager) closeSandboxes() {
 	for id, sb := range m.sandboxes {
 		sb.close()
 		delete(m.sandboxes, id)
 	}
-	m.host.Close()
-	return nil
 }
 
 // Cleanup removes every sandbox namespace with the Manager's prefix, and the
@@ -106,10 +110,7 @@ func (m *Manager) Close() error {
 func (m *Manager) Cleanup() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for id, sb := range m.sandboxes {
-		sb.close()
-		delete(m.sandboxes, id)
-	}
+	m.closeSandboxes()
 	names, err := namedNetnsWithPrefix(m.cfg.SandboxPrefix)
 	errs := []error{err}
 	for _, name := range names {

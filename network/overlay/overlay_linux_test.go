@@ -183,13 +183,8 @@ func TestAttachToUnknownNetworkFails(t *testing.T) {
 // sandboxIndexes returns the ifindexes of h's bridge, vxlan and veth ends.
 func sandboxIndexes(t testing.TB, h *host) []int {
 	t.Helper()
-	nl := netlinkAt(t, openNetns(t, sandboxName(h.config().SandboxPrefix, testNetID)))
-	links, err := nl.LinkList()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var idx []int
-	for _, l := range links {
+	for _, l := range links(t, sandboxName(h.config().SandboxPrefix, testNetID)) {
 		idx = append(idx, l.Attrs().Index)
 	}
 	slices.Sort(idx)

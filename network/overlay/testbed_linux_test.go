@@ -290,16 +290,19 @@ func reachable(t testing.TB, h1, h2 *host, echo netip.AddrPort) func() error {
 	}
 }
 
-// linkNames lists the links of a named netns.
-func linkNames(t testing.TB, nsName string) []string {
+// links lists the links of a named netns.
+func links(t testing.TB, nsName string) []netlink.Link {
 	t.Helper()
-	h := netlinkAt(t, openNetns(t, nsName))
-	links, err := h.LinkList()
+	links, err := netlinkAt(t, openNetns(t, nsName)).LinkList()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return links
+}
+
+func linkNames(t testing.TB, nsName string) []string {
 	var names []string
-	for _, l := range links {
+	for _, l := range links(t, nsName) {
 		names = append(names, l.Attrs().Name)
 	}
 	return names

@@ -4,6 +4,7 @@ package overlay
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -48,6 +49,9 @@ func TestTasksOnTwoHostsReachEachOtherOverVXLAN(t *testing.T) {
 		}
 		if got := link.Attrs().MTU; got != 1450 {
 			t.Errorf("MTU = %d, want 1450 (underlay 1500 - 50)", got)
+		}
+		if err := ping(openNetns(t, h1.task), netip.MustParseAddr(testGateway), 5*time.Second); err != nil {
+			t.Errorf("ping the gateway on the sandbox bridge: %v", err)
 		}
 	})
 
@@ -96,6 +100,7 @@ func TestTasksOnTwoHostsReachEachOtherOverVXLAN(t *testing.T) {
 	})
 
 	t.Run("Cleanup leaves no sandbox, vxlan or task interface", func(t *testing.T) {
+		addStaleHostVXLAN(t, h1, testVNI+1) // testVNI is still in use on h1
 		for _, h := range []*host{h1, h2} {
 			if err := h.m.Cleanup(); err != nil {
 				t.Fatal(err)
@@ -139,12 +144,7 @@ func TestNewManagerAdoptsExistingDevices(t *testing.T) {
 
 func TestEnsureNetworkReplacesVXLANLeftInHostNamespace(t *testing.T) {
 	h1, h2 := newTestbed(t)
-	attrs := netlink.NewLinkAttrs()
-	attrs.Name = hostVXLANName(testVNI)
-	stale := &netlink.Vxlan{LinkAttrs: attrs, VxlanId: testVNI, Port: 4789}
-	if err := netlinkAt(t, openNetns(t, h1.name)).LinkAdd(stale); err != nil {
-		t.Fatal(err)
-	}
+	addStaleHostVXLAN(t, h1, testVNI)
 	setUpBoth(t, h1, h2)
 	eventually(t, "traffic", reachable(t, h1, h2, serveEcho(t, h2.task, h2.taskAddr.Addr())))
 	if names := linkNames(t, h1.name); hasLinkWithPrefix(names, hostVXLANPrefix) {
@@ -177,6 +177,18 @@ func TestAttachToUnknownNetworkFails(t *testing.T) {
 	err := h1.m.Attach(h1.endpoint())
 	if !errors.Is(err, ErrNetworkNotFound) {
 		t.Fatalf("Attach before EnsureNetwork = %v, want ErrNetworkNotFound", err)
+	}
+}
+
+// addStaleHostVXLAN leaves a device as a crash between creating the VXLAN
+// device and moving it into its sandbox would.
+func addStaleHostVXLAN(t testing.TB, h *host, vni int) {
+	t.Helper()
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = hostVXLANName(vni)
+	stale := &netlink.Vxlan{LinkAttrs: attrs, VxlanId: vni, Port: 4789}
+	if err := netlinkAt(t, openNetns(t, h.name)).LinkAdd(stale); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -4,12 +4,16 @@ package overlay
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
+	"os"
+	"os/exec"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 )
 
 // setUpBoth ensures the network and attaches each host's task, then gives
@@ -201,4 +205,52 @@ func sandboxIndexes(t testing.TB, h *host) []int {
 	}
 	slices.Sort(idx)
 	return idx
+}
+
+func TestAttachByProcPathOfARunningProcess(t *testing.T) {
+	h1, h2 := newTestbed(t)
+	nsPath := processInOwnNetns(t)
+	h1.taskAddr = netip.MustParsePrefix("10.213.200.9/24") // the process is h1's task here
+	ep := h1.endpoint()
+	ep.TaskID, ep.NetnsPath = "task-proc", nsPath
+	if err := h1.m.EnsureNetwork(testNetwork()); err != nil {
+		t.Fatal(err)
+	}
+	if err := h1.m.Attach(ep); err != nil {
+		t.Fatal(err)
+	}
+	setUpBoth(t, h2)
+	peers := []Peer{h1.peer(t), h2.peer(t)}
+	for _, h := range []*host{h1, h2} {
+		if err := h.m.SetPeers(testNetID, peers); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	echo := serveEcho(t, h2.task, h2.taskAddr.Addr())
+	eventually(t, "tcp from the process's netns", func() error { return tcpEcho(ns, echo, 2*time.Second) })
+}
+
+// processInOwnNetns starts a process in a new network namespace and returns
+// its /proc/PID/ns/net once the process is in it.
+func processInOwnNetns(t testing.TB) string {
+	t.Helper()
+	cmd := exec.Command("unshare", "--net", "sleep", "120")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	path := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
+	self, _ := os.Readlink("/proc/self/ns/net")
+	eventually(t, "process in its own netns", func() error {
+		if got, err := os.Readlink(path); err != nil || got == self {
+			return fmt.Errorf("%s -> %s (%v)", path, got, err)
+		}
+		return nil
+	})
+	return path
 }

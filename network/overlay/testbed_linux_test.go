@@ -88,6 +88,7 @@ func newTestbed(t testing.TB) (*host, *host) {
 	requireRoot(t)
 	removeTestNetns(t)
 	t.Cleanup(func() { removeTestNetns(t) })
+	t.Cleanup(func() { requireThreadsInProcessNetns(t) })
 	h1 := &host{name: testPrefix + "h1", underlay: netip.MustParseAddr("10.213.77.1"), task: testPrefix + "t1", taskAddr: netip.MustParsePrefix("10.213.200.1/24")}
 	h2 := &host{name: testPrefix + "h2", underlay: netip.MustParseAddr("10.213.77.2"), task: testPrefix + "t2", taskAddr: netip.MustParsePrefix("10.213.200.2/24")}
 	ns := map[string]netns.NsHandle{}
@@ -127,6 +128,25 @@ func joinUnderlay(t testing.TB, a, b netns.NsHandle) {
 		addr, _ := netlink.ParseAddr(fmt.Sprintf("10.213.77.%d/24", i+1))
 		if err := h.AddrAdd(link, addr); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// requireThreadsInProcessNetns fails if any thread of the test process was
+// left in another network namespace (a namespace switch not undone).
+func requireThreadsInProcessNetns(t testing.TB) {
+	t.Helper()
+	want, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := filepath.Glob("/proc/self/task/*/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range tasks {
+		if got, err := os.Readlink(p); err == nil && got != want {
+			t.Errorf("thread %s is in %s, want the process's %s", p, got, want)
 		}
 	}
 }

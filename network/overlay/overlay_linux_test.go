@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -253,4 +254,34 @@ func processInOwnNetns(t testing.TB) string {
 		return nil
 	})
 	return path
+}
+
+func TestConcurrentAttachesEachGetTheirInterface(t *testing.T) {
+	h1, _ := newTestbed(t)
+	if err := h1.m.EnsureNetwork(testNetwork()); err != nil {
+		t.Fatal(err)
+	}
+	const tasks = 6
+	errs := make(chan error, tasks)
+	for i := range tasks {
+		name := fmt.Sprintf("%sc%d", testPrefix, i)
+		ns, err := createNamedNetns(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns.Close()
+		ep := EndpointConfig{NetworkID: testNetID, TaskID: name, NetnsPath: filepath.Join(namedNetnsDir, name),
+			Addr: netip.MustParsePrefix(fmt.Sprintf("10.213.200.%d/24", 100+i))}
+		go func() { errs <- h1.m.Attach(ep) }()
+	}
+	for range tasks {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	gateway := netip.MustParseAddr(testGateway)
+	for i := range tasks {
+		ns := openNetns(t, fmt.Sprintf("%sc%d", testPrefix, i))
+		eventually(t, "ping the gateway", func() error { return ping(ns, gateway, 2*time.Second) })
+	}
 }

@@ -98,6 +98,9 @@ func (m *Manager) configureVeth(sb *sandbox, task *taskNetns, outer, inner netli
 	if err := sb.nl.LinkSetMasterByIndex(outer, br.Attrs().Index); err != nil {
 		return fmt.Errorf("veth to bridge: %w", err)
 	}
+	if err := sb.nl.LinkSetAlias(outer, cfg.TaskID); err != nil { // the full ID, for Endpoints
+		return fmt.Errorf("veth alias: %w", err)
+	}
 	if err := sb.nl.LinkSetUp(outer); err != nil {
 		return fmt.Errorf("veth up: %w", err)
 	}

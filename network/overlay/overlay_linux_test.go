@@ -139,6 +139,12 @@ func TestNewManagerAdoptsExistingDevices(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = m.Close() })
 	h1.m = m
+	if got, err := m.Networks(); err != nil || !slices.Equal(got, []string{testNetID}) {
+		t.Errorf("Networks() after restart = %v, %v; want [%s]", got, err, testNetID)
+	}
+	if got, err := m.Endpoints(testNetID); err != nil || !slices.Equal(got, []string{h1.endpoint().TaskID}) {
+		t.Errorf("Endpoints() after restart = %v, %v; want [%s]", got, err, h1.endpoint().TaskID)
+	}
 	setUpBoth(t, h1, h2)
 
 	if after := sandboxIndexes(t, h1); !slices.Equal(before, after) {

@@ -88,14 +88,22 @@ func (m *Manager) openSandbox(networkID string, create bool) (*sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
+	sb, err := newSandbox(name, ns)
+	if err != nil {
+		return nil, err
+	}
+	m.sandboxes[networkID] = sb
+	return sb, nil
+}
+
+// newSandbox opens a netlink handle in ns; it owns ns from here on.
+func newSandbox(name string, ns netns.NsHandle) (*sandbox, error) {
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
 		ns.Close()
 		return nil, fmt.Errorf("overlay: netlink in %s: %w", name, err)
 	}
-	sb := &sandbox{name: name, ns: ns, nl: h}
-	m.sandboxes[networkID] = sb
-	return sb, nil
+	return &sandbox{name: name, ns: ns, nl: h}, nil
 }
 
 func (m *Manager) ensureBridge(sb *sandbox, cfg NetworkConfig) (netlink.Link, error) {
@@ -116,6 +124,9 @@ func (m *Manager) ensureBridge(sb *sandbox, cfg NetworkConfig) (netlink.Link, er
 		if err := sb.nl.AddrReplace(br, &netlink.Addr{IPNet: gw}); err != nil {
 			return nil, fmt.Errorf("gateway %s on bridge: %w", cfg.Gateway, err)
 		}
+	}
+	if err := sb.nl.LinkSetAlias(br, cfg.ID); err != nil { // the full ID, for Networks
+		return nil, fmt.Errorf("bridge alias: %w", err)
 	}
 	if err := sb.nl.LinkSetUp(br); err != nil {
 		return nil, fmt.Errorf("bridge up: %w", err)

@@ -32,7 +32,8 @@
 //
 // The kernel holds the state. Every name is derived from the network or task
 // ID, so a new Manager (after an agent restart) finds and adopts the devices
-// of the previous one; every call is idempotent. Cleanup removes every
+// of the previous one; every call is idempotent. Networks and Endpoints list
+// what is there from the devices' aliases (the full IDs). Cleanup removes every
 // sandbox namespace with the prefix and any VXLAN device left in the host
 // namespace by a crash between creating and moving it.
 //

@@ -28,6 +28,9 @@ if [[ $want == all || $want == containerd ]]; then
 	fi
 	run -bench 'Start20|StartOne' -benchtime 3x ./runtime/containerd
 fi
+if [[ $want == all || $want == overlay ]]; then
+	run -bench . -benchtime 100x ./network/overlay # root: real netns, veth, VXLAN
+fi
 if [[ $want == all || $want == scale ]]; then
 	echo "== go run ./bench/scale -nodes 2400 -tasks 100000"
 	go run ./bench/scale -nodes 2400 -tasks 100000

@@ -63,7 +63,7 @@ func validateTaskSpec(t *shoalv1.TaskSpec) error {
 	case *shoalv1.TaskSpec_Process:
 		cmd := rt.Process.GetCommand()
 		if len(cmd) == 0 || strings.TrimSpace(cmd[0]) == "" {
-			return invalidArg("spec.task.process.command: empty; give the program and its arguments (shoal service create --process -- CMD ARGS...)")
+			return invalidArg("spec.task.process.command: empty; give the program and its arguments")
 		}
 		if err := validateEnv("spec.task.process.env", rt.Process.GetEnv()); err != nil {
 			return err

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,6 +27,42 @@ type daemonFlags struct {
 	labels            []string
 }
 
+// refusedFlag is a daemon flag a command does not take, and where to turn.
+type refusedFlag struct {
+	name, instead string
+}
+
+// clusterSettings are set at init and kept by the cluster; changing them on
+// one node would change nothing.
+var clusterSettings = []refusedFlag{
+	{"heartbeat-period", "the cluster keeps it (set at init); change it with 'shoal cluster update --heartbeat-period'"},
+	{"snapshot-interval", "the cluster keeps it (set at init); change it with 'shoal cluster update --snapshot-interval'"},
+	{"cert-expiry", "the cluster keeps it (set at init); change it with 'shoal cluster update --cert-expiry'"},
+}
+
+// nodeSpecFlags start a node's spec at init or join; later the cluster
+// keeps it.
+var nodeSpecFlags = []refusedFlag{
+	{"availability", "the cluster keeps the node's availability (set at init or join); change it with 'shoal node update --availability'"},
+	{"label", "the cluster keeps the node's labels (set at init or join); change them with 'shoal node update --label-add'"},
+}
+
+// refuse hides the flags a command does not take and makes it fail,
+// naming the flag and where to turn, when one is given.
+func refuse(c *cobra.Command, flags ...refusedFlag) {
+	for _, f := range flags {
+		_ = c.Flags().MarkHidden(f.name)
+	}
+	c.PreRunE = func(cmd *cobra.Command, _ []string) error {
+		for _, f := range flags {
+			if cmd.Flags().Changed(f.name) {
+				return fmt.Errorf("--%s: %s does not take it: %s", f.name, cmd.CommandPath(), f.instead)
+			}
+		}
+		return nil
+	}
+}
+
 func addDaemonFlags(c *cobra.Command, f *daemonFlags, withAddrs bool) {
 	fl := c.Flags()
 	if withAddrs {
@@ -43,8 +78,8 @@ func addDaemonFlags(c *cobra.Command, f *daemonFlags, withAddrs bool) {
 	fl.DurationVar(&f.heartbeat, "heartbeat-period", 0, "agent heartbeat period set at init (default 5s; a node is down after 3 missed)")
 	fl.Uint64Var(&f.snapshotInterval, "snapshot-interval", 0, "Raft log entries between snapshots, set at init (default 10000)")
 	fl.DurationVar(&f.certExpiry, "cert-expiry", 0, "validity of node certificates, set at init (default 2160h; nodes renew at 50-80% of it)")
-	fl.StringVar(&f.availability, "availability", "active", "availability at join: active, pause or drain")
-	fl.StringArrayVar(&f.labels, "label", nil, "node label key=value at join (repeatable)")
+	fl.StringVar(&f.availability, "availability", "active", "the node's availability: active, pause or drain")
+	fl.StringArrayVar(&f.labels, "label", nil, "node label key=value (repeatable)")
 }
 
 func (f *daemonFlags) config() (node.Config, error) {
@@ -52,13 +87,9 @@ func (f *daemonFlags) config() (node.Config, error) {
 	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return node.Config{}, fmt.Errorf("--log-level %q: use debug, info, warn or error", f.logLevel)
 	}
-	labels := map[string]string{}
-	for _, kv := range f.labels {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return node.Config{}, fmt.Errorf("--label %q: use key=value", kv)
-		}
-		labels[k] = v
+	labels, err := parseKV("label", f.labels)
+	if err != nil {
+		return node.Config{}, err
 	}
 	return node.Config{
 		DataDir:            gf.dataDir,
@@ -107,6 +138,7 @@ func newJoinCmd() *cobra.Command {
 	var f daemonFlags
 	c := &cobra.Command{Use: "join --token TOKEN MANAGER_ADDR", Short: "Join a cluster as a worker or manager (the token says which), and run the node", Args: cobra.ExactArgs(1)}
 	addDaemonFlags(c, &f, true)
+	refuse(c, clusterSettings...)
 	token := c.Flags().String("token", "", "join token (shoal join-token worker|manager on a manager)")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		if *token == "" {
@@ -131,6 +163,7 @@ func newRunCmd() *cobra.Command {
 	var f daemonFlags
 	c := &cobra.Command{Use: "run", Short: "Restart a node from its data dir", Args: cobra.NoArgs}
 	addDaemonFlags(c, &f, false)
+	refuse(c, append(clusterSettings, nodeSpecFlags...)...)
 	c.RunE = func(cmd *cobra.Command, _ []string) error {
 		cfg, err := f.config()
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 
 // specFlags are the service-create flags that shape a ServiceSpec.
 type specFlags struct {
+	fs            *pflag.FlagSet
 	name          string
 	mode          string
 	replicas      int64
@@ -51,6 +52,7 @@ type specFlags struct {
 }
 
 func (f *specFlags) register(fl *pflag.FlagSet) {
+	f.fs = fl
 	fl.StringVar(&f.name, "name", "", "service name")
 	fl.StringVar(&f.mode, "mode", "replicated", "replicated or global")
 	fl.Int64Var(&f.replicas, "replicas", 1, "number of tasks (replicated mode)")
@@ -106,6 +108,53 @@ func parseMemory(flag, v string) (int64, error) {
 		return 0, fmt.Errorf("--%s %q: use a size such as 64MiB, 512m or 2GB (units b, k, m, g, t; KiB, MiB, GiB)", flag, v)
 	}
 	return n, nil
+}
+
+// parseResources sets r's limits and reservations from the flags (by name)
+// given a value in vals.
+func parseResources(r *shoalv1.ResourceRequirements, vals map[string]string) error {
+	fields := []struct {
+		flag  string
+		dst   *int64
+		parse func(flag, v string) (int64, error)
+	}{
+		{"limit-cpu", &r.Limits.NanoCpus, parseCPU},
+		{"reserve-cpu", &r.Reservations.NanoCpus, parseCPU},
+		{"limit-memory", &r.Limits.MemoryBytes, parseMemory},
+		{"reserve-memory", &r.Reservations.MemoryBytes, parseMemory},
+	}
+	for _, f := range fields {
+		if v := vals[f.flag]; v != "" {
+			n, err := f.parse(f.flag, v)
+			if err != nil {
+				return err
+			}
+			*f.dst = n
+		}
+	}
+	return nil
+}
+
+// containerOnly are the flags of what only the container backend does: the
+// process backend runs a plain host process, without namespaces, cgroups,
+// mounts or health checks (see runtime/process).
+var containerOnly = []string{
+	"user", "hostname", "read-only", "mount", "network", "pids-limit", "limit-cpu", "limit-memory",
+	"health-cmd", "health-interval", "health-timeout", "health-retries", "health-start-period",
+}
+
+// refuseContainerOnly refuses the container-only flags given in fs.
+func refuseContainerOnly(fs *pflag.FlagSet) error {
+	var given []string
+	for _, name := range containerOnly {
+		if fs.Lookup(name) != nil && fs.Changed(name) {
+			given = append(given, "--"+name)
+		}
+	}
+	if len(given) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: only containers have these; a --process task is a plain host process (drop them, or run an image)", strings.Join(given, ", "))
 }
 
 func parseKV(flag string, kvs []string) (map[string]string, error) {
@@ -216,6 +265,9 @@ func (f *specFlags) spec(args []string) (*shoalv1.ServiceSpec, error) {
 		return nil, fmt.Errorf("give an image (shoal service create IMAGE [CMD...]) or --process -- CMD [ARGS...]")
 	}
 	if f.process {
+		if err := refuseContainerOnly(f.fs); err != nil {
+			return nil, err
+		}
 		task.Runtime = &shoalv1.TaskSpec_Process{Process: &shoalv1.ProcessSpec{
 			Command: args, Env: f.env, Dir: f.workdir, StopSignal: f.stopSignal, StopGracePeriod: durationpb.New(f.stopGrace),
 		}}
@@ -241,16 +293,10 @@ func (f *specFlags) spec(args []string) (*shoalv1.ServiceSpec, error) {
 		task.Runtime = &shoalv1.TaskSpec_Container{Container: c}
 	}
 	res := &shoalv1.ResourceRequirements{Limits: &shoalv1.Resources{}, Reservations: &shoalv1.Resources{}}
-	if res.Limits.NanoCpus, err = parseCPU("limit-cpu", f.limitCPU); err != nil {
-		return nil, err
-	}
-	if res.Reservations.NanoCpus, err = parseCPU("reserve-cpu", f.reserveCPU); err != nil {
-		return nil, err
-	}
-	if res.Limits.MemoryBytes, err = parseMemory("limit-memory", f.limitMemory); err != nil {
-		return nil, err
-	}
-	if res.Reservations.MemoryBytes, err = parseMemory("reserve-memory", f.reserveMemory); err != nil {
+	err = parseResources(res, map[string]string{
+		"limit-cpu": f.limitCPU, "limit-memory": f.limitMemory, "reserve-cpu": f.reserveCPU, "reserve-memory": f.reserveMemory,
+	})
+	if err != nil {
 		return nil, err
 	}
 	task.Resources = res

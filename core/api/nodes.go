@@ -269,7 +269,7 @@ func (s *Server) RemoveNode(ctx context.Context, req *connect.Request[shoalv1.Re
 			return nil, err
 		}
 	} else if n.GetStatus().GetState() == shoalv1.NodeState_NODE_STATE_READY && !force {
-		return nil, precondition("node %s is ready: stop it first, or use --force", n.GetId())
+		return nil, precondition("node %s is ready: stop it first, or remove it with force", n.GetId())
 	}
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		if err := tx.Delete(store.KindNode, n.GetId()); err != nil {

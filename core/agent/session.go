@@ -145,7 +145,7 @@ func (a *Agent) heartbeats(ctx context.Context, client shoalv1connect.Dispatcher
 			return fmt.Errorf("heartbeat: %w", err)
 		}
 		if p := resp.Msg.GetPeriod().AsDuration(); p > 0 && p != period {
-			a.log.Info("heartbeat period changed", "old", period, "period", p)
+			a.log.Info("heartbeat period set by the manager", "old", period, "period", p)
 			period = p
 		}
 	}

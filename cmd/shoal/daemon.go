@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -113,25 +114,34 @@ func daemonCommands() []*cobra.Command {
 	return []*cobra.Command{newInitCmd(), newJoinCmd(), newRunCmd()}
 }
 
-func newInitCmd() *cobra.Command {
-	var f daemonFlags
-	c := &cobra.Command{Use: "init", Short: "Create a new cluster with this node as its first manager, and run the node", Args: cobra.NoArgs}
-	addDaemonFlags(c, &f, true)
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
+// daemonCmd is a command that starts a node with start and runs it until
+// it stops, after printing what banner says about it.
+func daemonCmd(c *cobra.Command, f *daemonFlags, start func(ctx context.Context, cfg node.Config, args []string) (*node.Node, error), banner func(node.Info) string) *cobra.Command {
+	c.RunE = func(cmd *cobra.Command, args []string) error {
 		cfg, err := f.config()
 		if err != nil {
 			return err
 		}
-		n, err := node.Init(cmd.Context(), cfg)
+		n, err := start(cmd.Context(), cfg, args)
 		if err != nil {
 			return err
 		}
-		info := n.Info()
-		fmt.Fprintf(cmd.OutOrStdout(), "Cluster initialized: current node (%s) is now a manager.\n\nTo add a worker to this cluster, run the following command:\n\n    shoal join --token %s %s\n\nTo add a manager, run 'shoal join-token manager' and follow the instructions.\n",
-			info.NodeID, info.WorkerToken, info.AdvertiseAddr)
+		fmt.Fprint(cmd.OutOrStdout(), banner(n.Info()))
 		return n.Wait()
 	}
 	return c
+}
+
+func newInitCmd() *cobra.Command {
+	var f daemonFlags
+	c := &cobra.Command{Use: "init", Short: "Create a new cluster with this node as its first manager, and run the node", Args: cobra.NoArgs}
+	addDaemonFlags(c, &f, true)
+	return daemonCmd(c, &f, func(ctx context.Context, cfg node.Config, _ []string) (*node.Node, error) {
+		return node.Init(ctx, cfg)
+	}, func(info node.Info) string {
+		return fmt.Sprintf("Cluster initialized: current node (%s) is now a manager.\n\nTo add a worker to this cluster, run the following command:\n\n    shoal join --token %s %s\n\nTo add a manager, run 'shoal join-token manager' and follow the instructions.\n",
+			info.NodeID, info.WorkerToken, info.AdvertiseAddr)
+	})
 }
 
 func newJoinCmd() *cobra.Command {
@@ -140,23 +150,14 @@ func newJoinCmd() *cobra.Command {
 	addDaemonFlags(c, &f, true)
 	refuse(c, clusterSettings...)
 	token := c.Flags().String("token", "", "join token (shoal join-token worker|manager on a manager)")
-	c.RunE = func(cmd *cobra.Command, args []string) error {
+	return daemonCmd(c, &f, func(ctx context.Context, cfg node.Config, args []string) (*node.Node, error) {
 		if *token == "" {
-			return fmt.Errorf("--token is required: run 'shoal join-token worker' on a manager to get one")
+			return nil, fmt.Errorf("--token is required: run 'shoal join-token worker' on a manager to get one")
 		}
-		cfg, err := f.config()
-		if err != nil {
-			return err
-		}
-		n, err := node.Join(cmd.Context(), cfg, *token, args[0])
-		if err != nil {
-			return err
-		}
-		info := n.Info()
-		fmt.Fprintf(cmd.OutOrStdout(), "This node (%s) joined the cluster as a %s.\n", info.NodeID, info.Role)
-		return n.Wait()
-	}
-	return c
+		return node.Join(ctx, cfg, *token, args[0])
+	}, func(info node.Info) string {
+		return fmt.Sprintf("This node (%s) joined the cluster as a %s.\n", info.NodeID, info.Role)
+	})
 }
 
 func newRunCmd() *cobra.Command {
@@ -164,18 +165,9 @@ func newRunCmd() *cobra.Command {
 	c := &cobra.Command{Use: "run", Short: "Restart a node from its data dir", Args: cobra.NoArgs}
 	addDaemonFlags(c, &f, false)
 	refuse(c, append(clusterSettings, nodeSpecFlags...)...)
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := f.config()
-		if err != nil {
-			return err
-		}
-		n, err := node.Run(cmd.Context(), cfg)
-		if err != nil {
-			return err
-		}
-		info := n.Info()
-		fmt.Fprintf(cmd.OutOrStdout(), "Node %s running as a %s.\n", info.NodeID, info.Role)
-		return n.Wait()
-	}
-	return c
+	return daemonCmd(c, &f, func(ctx context.Context, cfg node.Config, _ []string) (*node.Node, error) {
+		return node.Run(ctx, cfg)
+	}, func(info node.Info) string {
+		return fmt.Sprintf("Node %s running as a %s.\n", info.NodeID, info.Role)
+	})
 }

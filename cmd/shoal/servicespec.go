@@ -26,10 +26,7 @@ type specFlags struct {
 	hostname      string
 	readOnly      bool
 	mounts        []string
-	limitCPU      string
-	limitMemory   string
-	reserveCPU    string
-	reserveMemory string
+	resources     resourceFlags
 	restartCond   string
 	restartDelay  time.Duration
 	restartMax    int64
@@ -63,10 +60,7 @@ func (f *specFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.hostname, "hostname", "", "container hostname")
 	fl.BoolVar(&f.readOnly, "read-only", false, "mount the container's root filesystem read-only")
 	fl.StringArrayVar(&f.mounts, "mount", nil, "mount: type=bind|tmpfs,source=PATH,target=PATH[,readonly][,tmpfs-size=64m] (repeatable)")
-	fl.StringVar(&f.limitCPU, "limit-cpu", "", "CPU limit, in CPUs (e.g. 0.5)")
-	fl.StringVar(&f.limitMemory, "limit-memory", "", "memory limit (e.g. 64MiB)")
-	fl.StringVar(&f.reserveCPU, "reserve-cpu", "", "CPUs reserved for each task on its node")
-	fl.StringVar(&f.reserveMemory, "reserve-memory", "", "memory reserved for each task on its node (e.g. 256MiB)")
+	f.resources.register(fl)
 	fl.StringVar(&f.restartCond, "restart-condition", "any", "restart when a task ends: none, on-failure or any")
 	fl.DurationVar(&f.restartDelay, "restart-delay", 5*time.Second, "delay between restart attempts")
 	fl.Int64Var(&f.restartMax, "restart-max-attempts", 0, "maximum restarts before giving up (0: unlimited)")
@@ -110,22 +104,40 @@ func parseMemory(flag, v string) (int64, error) {
 	return n, nil
 }
 
-// parseResources sets r's limits and reservations from the flags (by name)
-// given a value in vals.
-func parseResources(r *shoalv1.ResourceRequirements, vals map[string]string) error {
+// resourceFlags are the limit and reservation flags of service create and
+// update.
+type resourceFlags struct {
+	limitCPU, limitMemory, reserveCPU, reserveMemory string
+}
+
+func (r *resourceFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&r.limitCPU, "limit-cpu", "", "CPU limit of a container, in CPUs (e.g. 0.5)")
+	fl.StringVar(&r.limitMemory, "limit-memory", "", "memory limit of a container (e.g. 64MiB)")
+	fl.StringVar(&r.reserveCPU, "reserve-cpu", "", "CPUs reserved for each task on its node")
+	fl.StringVar(&r.reserveMemory, "reserve-memory", "", "memory reserved for each task on its node (e.g. 256MiB)")
+}
+
+// apply sets the limits and reservations given on res.
+func (r *resourceFlags) apply(res *shoalv1.ResourceRequirements) error {
+	if res.Limits == nil {
+		res.Limits = &shoalv1.Resources{}
+	}
+	if res.Reservations == nil {
+		res.Reservations = &shoalv1.Resources{}
+	}
 	fields := []struct {
-		flag  string
-		dst   *int64
-		parse func(flag, v string) (int64, error)
+		flag, value string
+		dst         *int64
+		parse       func(flag, v string) (int64, error)
 	}{
-		{"limit-cpu", &r.Limits.NanoCpus, parseCPU},
-		{"reserve-cpu", &r.Reservations.NanoCpus, parseCPU},
-		{"limit-memory", &r.Limits.MemoryBytes, parseMemory},
-		{"reserve-memory", &r.Reservations.MemoryBytes, parseMemory},
+		{"limit-cpu", r.limitCPU, &res.Limits.NanoCpus, parseCPU},
+		{"reserve-cpu", r.reserveCPU, &res.Reservations.NanoCpus, parseCPU},
+		{"limit-memory", r.limitMemory, &res.Limits.MemoryBytes, parseMemory},
+		{"reserve-memory", r.reserveMemory, &res.Reservations.MemoryBytes, parseMemory},
 	}
 	for _, f := range fields {
-		if v := vals[f.flag]; v != "" {
-			n, err := f.parse(f.flag, v)
+		if f.value != "" {
+			n, err := f.parse(f.flag, f.value)
 			if err != nil {
 				return err
 			}
@@ -292,14 +304,10 @@ func (f *specFlags) spec(args []string) (*shoalv1.ServiceSpec, error) {
 		}
 		task.Runtime = &shoalv1.TaskSpec_Container{Container: c}
 	}
-	res := &shoalv1.ResourceRequirements{Limits: &shoalv1.Resources{}, Reservations: &shoalv1.Resources{}}
-	err = parseResources(res, map[string]string{
-		"limit-cpu": f.limitCPU, "limit-memory": f.limitMemory, "reserve-cpu": f.reserveCPU, "reserve-memory": f.reserveMemory,
-	})
-	if err != nil {
+	task.Resources = &shoalv1.ResourceRequirements{}
+	if err := f.resources.apply(task.Resources); err != nil {
 		return nil, err
 	}
-	task.Resources = res
 	cond, err := restartCondition(f.restartCond)
 	if err != nil {
 		return nil, err

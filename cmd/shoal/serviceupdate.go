@@ -21,10 +21,7 @@ type updateFlags struct {
 	envRm     []string
 	cAdd      []string
 	cRm       []string
-	limitCPU  string
-	limitMem  string
-	resCPU    string
-	resMem    string
+	resources resourceFlags
 	restart   string
 	scheduler string
 	force     bool
@@ -39,10 +36,7 @@ func (u *updateFlags) register(fl *pflag.FlagSet) {
 	fl.StringArrayVar(&u.envRm, "env-rm", nil, "remove an environment variable KEY")
 	fl.StringArrayVar(&u.cAdd, "constraint-add", nil, "add a placement constraint")
 	fl.StringArrayVar(&u.cRm, "constraint-rm", nil, "remove a placement constraint")
-	fl.StringVar(&u.limitCPU, "limit-cpu", "", "CPU limit (containers)")
-	fl.StringVar(&u.limitMem, "limit-memory", "", "memory limit (containers)")
-	fl.StringVar(&u.resCPU, "reserve-cpu", "", "CPU reservation")
-	fl.StringVar(&u.resMem, "reserve-memory", "", "memory reservation")
+	u.resources.register(fl)
 	fl.StringVar(&u.restart, "restart-condition", "", "none, on-failure or any")
 	fl.StringVar(&u.scheduler, "scheduler", "", "scheduler plugin for this service")
 	fl.BoolVar(&u.force, "force", false, "replace the tasks even if nothing changed")
@@ -110,10 +104,18 @@ func (u *updateFlags) applyCommand(ref string, sp *shoalv1.ServiceSpec) error {
 	return nil
 }
 
-func (u *updateFlags) applyEnv(_ string, sp *shoalv1.ServiceSpec) error {
-	env := &sp.GetTask().GetProcess().Env
-	if c := sp.GetTask().GetContainer(); c != nil {
-		env = &c.Env
+func (u *updateFlags) applyEnv(ref string, sp *shoalv1.ServiceSpec) error {
+	if len(u.envRm) == 0 && len(u.envAdd) == 0 {
+		return nil
+	}
+	var env *[]string
+	switch t := sp.GetTask(); {
+	case t.GetContainer() != nil:
+		env = &t.GetContainer().Env
+	case t.GetProcess() != nil:
+		env = &t.GetProcess().Env
+	default:
+		return fmt.Errorf("--env-add, --env-rm: service %s runs neither a container nor a process", ref)
 	}
 	for _, k := range u.envRm {
 		*env = slices.DeleteFunc(*env, func(e string) bool { return e == k || strings.HasPrefix(e, k+"=") })
@@ -134,15 +136,7 @@ func (u *updateFlags) applyResources(_ string, sp *shoalv1.ServiceSpec) error {
 	if t.Resources == nil {
 		t.Resources = &shoalv1.ResourceRequirements{}
 	}
-	if t.Resources.Limits == nil {
-		t.Resources.Limits = &shoalv1.Resources{}
-	}
-	if t.Resources.Reservations == nil {
-		t.Resources.Reservations = &shoalv1.Resources{}
-	}
-	return parseResources(t.Resources, map[string]string{
-		"limit-cpu": u.limitCPU, "limit-memory": u.limitMem, "reserve-cpu": u.resCPU, "reserve-memory": u.resMem,
-	})
+	return u.resources.apply(t.Resources)
 }
 
 func (u *updateFlags) applyRestart(_ string, sp *shoalv1.ServiceSpec) error {

@@ -139,22 +139,26 @@ func TestAPIErrorsSpeakTheAPI(t *testing.T) {
 	}
 }
 
-// TestClusterUpdate: `cluster update` changes what `cluster inspect` shows,
-// and a new heartbeat period reaches the agents, which heartbeat at it.
+// TestClusterUpdate: `cluster update` changes what `cluster inspect` shows;
+// a new heartbeat period reaches the agents, which heartbeat at it, and a
+// new snapshot interval reaches Raft.
 func TestClusterUpdate(t *testing.T) {
 	var marks []string
 	c := plNewCluster(t, &marks, "--raft-tick", "50ms")
 	m1 := c.init("m1", "--heartbeat-period", "3s")
 	w1 := plJoinWorker(t, c, "w1", m1)
 
-	mustRun(t, "--data-dir", m1.dir, "cluster", "update", "--heartbeat-period", "2s", "--snapshot-interval", "500",
+	if strings.Contains(m1.log(), "raft: snapshot") {
+		t.Fatal("m1 snapshotted before the update (the default interval is 10,000 entries)")
+	}
+	mustRun(t, "--data-dir", m1.dir, "cluster", "update", "--heartbeat-period", "2s", "--snapshot-interval", "100",
 		"--cert-expiry", "48h", "--task-history-limit", "3")
 	res := &shoalv1.GetClusterResponse{}
 	if err := protojson.Unmarshal([]byte(mustRun(t, "--data-dir", m1.dir, "cluster", "inspect")), res); err != nil {
 		t.Fatal(err)
 	}
 	sp := res.GetCluster().GetSpec()
-	if sp.GetHeartbeatPeriod().AsDuration() != 2*time.Second || sp.GetSnapshotInterval() != 500 ||
+	if sp.GetHeartbeatPeriod().AsDuration() != 2*time.Second || sp.GetSnapshotInterval() != 100 ||
 		sp.GetNodeCertExpiry().AsDuration() != 48*time.Hour || sp.GetTaskHistoryLimit() != 3 {
 		t.Fatalf("cluster inspect after update: %v", sp)
 	}
@@ -168,6 +172,19 @@ func TestClusterUpdate(t *testing.T) {
 			return fmt.Errorf("no 'heartbeat period set by the manager ... period=2s' in %s's log", n.name)
 		})
 	}
+	ctl := m1.apiClient(t, false)
+	for i := range 150 {
+		req := &shoalv1.UpdateNodeRequest{Node: "w1", LabelAdd: map[string]string{"n": fmt.Sprint(i)}}
+		if _, err := ctl.Control.UpdateNode(t.Context(), connect.NewRequest(req)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 30*time.Second, "m1 snapshots after 100 entries", func() error {
+		if !strings.Contains(m1.log(), "raft: snapshot") {
+			return errors.New("no 'raft: snapshot' in m1's log")
+		}
+		return nil
+	})
 }
 
 // TestForceUpdateReplacesTasks: `service update --force` replaces the tasks

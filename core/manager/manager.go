@@ -206,8 +206,9 @@ func (m *Manager) Start(ctx context.Context) error {
 		return fmt.Errorf("raft: %w", err)
 	}
 	m.raftPtr.Store(rn)
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go m.leadershipLoop()
+	go m.followSnapshotInterval()
 	if cfg.Bootstrap != nil {
 		if err := m.waitBootstrapped(ctx); err != nil {
 			m.Stop()

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	etcdraft "go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -104,13 +105,15 @@ type report struct {
 // below marked "loop"; other goroutines talk to it through channels and read
 // the published status under mu.
 type Node struct {
-	cfg    Config
-	log    *slog.Logger
-	st     *storage.Storage
-	sm     StateMachine
-	tr     Transport
-	ticker Ticker
-	id     uint64
+	cfg Config
+	// snapEvery is the snapshot interval now (SetSnapshotInterval).
+	snapEvery atomic.Uint64
+	log       *slog.Logger
+	st        *storage.Storage
+	sm        StateMachine
+	tr        Transport
+	ticker    Ticker
+	id        uint64
 
 	propc     chan *proposal
 	readc     chan *readReq
@@ -356,7 +359,16 @@ func newNode(c Config) (*Node, error) {
 		leaderCh:    make(chan struct{}),
 		seq:         cfg.Rand(),
 	}
+	n.snapEvery.Store(cfg.SnapshotInterval)
 	return n, nil
+}
+
+// SetSnapshotInterval makes the node snapshot every n applied entries from
+// now on (the cluster's snapshot_interval); 0 is ignored.
+func (n *Node) SetSnapshotInterval(every uint64) {
+	if every > 0 {
+		n.snapEvery.Store(every)
+	}
 }
 
 func (n *Node) newRawNode(applied uint64) error {
@@ -973,7 +985,7 @@ func (n *Node) notifyLeadership(v bool) {
 }
 
 func (n *Node) maybeSnapshot() error {
-	due := n.applied >= n.snapIndex+n.cfg.SnapshotInterval
+	due := n.applied >= n.snapIndex+n.snapEvery.Load()
 	if n.forceSnapshot && n.applied > n.snapIndex {
 		// Only when the log was compacted is a snapshot ever sent; a young
 		// log catches a new member up by entries.

@@ -95,6 +95,9 @@ func validateTaskSpec(t *shoalv1.TaskSpec) error {
 	if l, r := res.GetLimits().GetNanoCpus(), res.GetReservations().GetNanoCpus(); l != 0 && r > l {
 		return invalidArg("spec.task.resources.reservations.nano_cpus %d exceeds the limit %d", r, l)
 	}
+	if lim := res.GetLimits(); t.GetProcess() != nil && (lim.GetNanoCpus() != 0 || lim.GetMemoryBytes() != 0) {
+		return invalidArg("spec.task.resources.limits: the process runtime runs a plain host process and cannot enforce limits; use reservations, or a container")
+	}
 	if rp := t.GetRestart(); rp != nil {
 		if rp.GetDelay().AsDuration() < 0 || rp.GetWindow().AsDuration() < 0 {
 			return invalidArg("spec.task.restart: delay and window must not be negative")

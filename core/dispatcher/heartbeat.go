@@ -25,15 +25,21 @@ func (d *Dispatcher) graceLocked() time.Duration {
 }
 
 // watchClusterSpec applies the cluster's spec now and returns the events of
-// its later changes.
+// its later changes. d.mu is taken after the store's view ends, never
+// inside it.
 func (d *Dispatcher) watchClusterSpec() (<-chan store.Event, func(), error) {
-	return d.store.ViewAndWatch(func(tx store.ReadTx) error {
+	var spec *shoalv1.ClusterSpec
+	events, cancel, err := d.store.ViewAndWatch(func(tx store.ReadTx) error {
 		cs, err := tx.FindClusters(store.All())
-		if err == nil && len(cs) > 0 {
-			d.applyClusterSpec(cs[0].GetSpec())
+		if len(cs) > 0 {
+			spec = cs[0].GetSpec()
 		}
 		return err
 	}, store.ForKind(store.KindCluster), store.ForEventKind(store.EventCreate, store.EventUpdate))
+	if err == nil {
+		d.applyClusterSpec(spec)
+	}
+	return events, cancel, err
 }
 
 // applyClusterSpec takes the heartbeat period of spec, when it sets one.

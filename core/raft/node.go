@@ -105,15 +105,16 @@ type report struct {
 // below marked "loop"; other goroutines talk to it through channels and read
 // the published status under mu.
 type Node struct {
-	cfg Config
+	cfg    Config
+	log    *slog.Logger
+	st     *storage.Storage
+	sm     StateMachine
+	tr     Transport
+	ticker Ticker
+	id     uint64
+
 	// snapEvery is the snapshot interval now (SetSnapshotInterval).
 	snapEvery atomic.Uint64
-	log       *slog.Logger
-	st        *storage.Storage
-	sm        StateMachine
-	tr        Transport
-	ticker    Ticker
-	id        uint64
 
 	propc     chan *proposal
 	readc     chan *readReq
@@ -363,7 +364,7 @@ func newNode(c Config) (*Node, error) {
 	return n, nil
 }
 
-// SetSnapshotInterval makes the node snapshot every n applied entries from
+// SetSnapshotInterval makes the node snapshot every `every` applied entries from
 // now on (the cluster's snapshot_interval); 0 is ignored.
 func (n *Node) SetSnapshotInterval(every uint64) {
 	if every > 0 {

@@ -86,7 +86,7 @@ func TestFlagsThatCannotWorkAreRefused(t *testing.T) {
 	}
 	for _, f := range containerOnly {
 		args := with(append(append([]string{"service", "create", "--detach"}, f...), "--process", "--", "true")...)
-		cases = append(cases, badCase{name: "service create --process " + f[0], args: args, want: f[0] + ": only containers"})
+		cases = append(cases, badCase{name: "service create --process " + f[0], args: args, want: f[0] + ": container-only"})
 	}
 	checkBad(t, m1, cases)
 	if r := m1.cli(t, "service", "ls", "-q"); strings.Count(strings.TrimSpace(r.Stdout), "\n") != 0 {

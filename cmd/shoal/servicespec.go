@@ -166,7 +166,7 @@ func refuseContainerOnly(fs *pflag.FlagSet) error {
 	if len(given) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%s: only containers have these; a --process task is a plain host process (drop them, or run an image)", strings.Join(given, ", "))
+	return fmt.Errorf("%s: container-only; a --process task is a plain host process, without namespaces, cgroups, mounts or health checks (drop it, or run an image)", strings.Join(given, ", "))
 }
 
 func parseKV(flag string, kvs []string) (map[string]string, error) {

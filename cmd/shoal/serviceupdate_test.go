@@ -34,8 +34,8 @@ func TestServiceUpdateFlags(t *testing.T) {
 		}, ""},
 		{"force again", []string{"--force"}, container(4), func(sp *shoalv1.ServiceSpec) bool { return sp.GetTask().GetForceUpdate() == 5 }, ""},
 		{"no force keeps the counter", []string{"--env-add", "B=2"}, container(4), func(sp *shoalv1.ServiceSpec) bool { return sp.GetTask().GetForceUpdate() == 4 }, ""},
-		{"memory limit of a process", []string{"--limit-memory", "64m"}, process(), nil, "--limit-memory: only containers"},
-		{"cpu limit of a process", []string{"--limit-cpu", "1"}, process(), nil, "--limit-cpu: only containers"},
+		{"memory limit of a process", []string{"--limit-memory", "64m"}, process(), nil, "--limit-memory: container-only"},
+		{"cpu limit of a process", []string{"--limit-cpu", "1"}, process(), nil, "--limit-cpu: container-only"},
 		{"memory reservation of a process", []string{"--reserve-memory", "64m"}, process(), func(sp *shoalv1.ServiceSpec) bool {
 			return sp.GetTask().GetResources().GetReservations().GetMemoryBytes() == 64<<20
 		}, ""},

@@ -35,8 +35,8 @@ func nodeCert(t testing.TB, dataDir string) (*x509.Certificate, error) {
 func TestCertRenewal(t *testing.T) {
 	const expiry = 40 * time.Second
 	var marks []string
-	c := plNewCluster(t, &marks, "--raft-tick", "50ms", "--heartbeat-period", "1s", "--cert-expiry", expiry.String())
-	m1 := c.init("m1")
+	c := plNewCluster(t, &marks, "--raft-tick", "50ms")
+	m1 := c.init("m1", "--heartbeat-period", "1s", "--cert-expiry", expiry.String())
 	w1 := plJoinWorker(t, c, "w1", m1)
 	first := map[string]*x509.Certificate{}
 	for _, n := range []*manager{m1, w1} {

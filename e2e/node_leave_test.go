@@ -11,8 +11,8 @@ import (
 // and `shoal run` refuses its data dir.
 func TestRemovedWorkerLeaves(t *testing.T) {
 	var marks []string
-	c := plNewCluster(t, &marks, "--raft-tick", "50ms", "--heartbeat-period", "1s")
-	m1 := c.init("m1")
+	c := plNewCluster(t, &marks, "--raft-tick", "50ms")
+	m1 := c.init("m1", "--heartbeat-period", "1s")
 	w1 := plJoinWorker(t, c, "w1", m1)
 
 	mark := plCreateLoopService(t, m1, &marks, "gone", "--replicas", "2", "--constraint", "node.role==worker")

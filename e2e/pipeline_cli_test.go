@@ -54,7 +54,7 @@ func TestServiceBadInput(t *testing.T) {
 		{"negative replicas", create("--replicas", "-1"), []string{"--replicas"}},
 		{"constraint with one =", create("--constraint", "node.labels.zone=a"), []string{"constraint", "node.labels.zone=a"}},
 		{"constraint unknown field", create("--constraint", "node.color==red"), []string{"constraint", "node.color"}},
-		{"memory unit", create("--limit-memory", "12XB"), []string{"--limit-memory", "12XB"}},
+		{"memory unit", with("service", "create", "--detach", "--limit-memory", "12XB", "busybox"), []string{"--limit-memory", "12XB"}},
 		{"reserve cpu", create("--reserve-cpu", "lots"), []string{"--reserve-cpu"}},
 		{"restart condition", create("--restart-condition", "sometimes"), []string{"--restart-condition"}},
 		{"restart attempts", create("--restart-max-attempts", "-1"), []string{"--restart-max-attempts"}},

@@ -142,12 +142,13 @@ func pluginList(t testing.TB, m *manager, extra ...string) (*shoalv1.ListPlugins
 	if r.Code != 0 {
 		return nil, fmt.Errorf("plugin ls via %s: %s", m.name, strings.TrimSpace(r.Stderr))
 	}
-	res := &shoalv1.ListPluginsResponse{}
-	if err := protojson.Unmarshal([]byte(r.Stdout), res); err != nil {
-		return nil, fmt.Errorf("parse plugin ls JSON: %w: %q", err, r.Stdout)
+	list, err := parseList[shoalv1.GetPluginResponse](r.Stdout, "plugin")
+	if err != nil {
+		return nil, err
 	}
-	if len(res.GetStats()) != len(res.GetPlugins()) {
-		return nil, fmt.Errorf("plugin ls: %d plugins but %d stats", len(res.GetPlugins()), len(res.GetStats()))
+	res := &shoalv1.ListPluginsResponse{}
+	for _, p := range list {
+		res.Plugins, res.Stats = append(res.Plugins, p.GetPlugin()), append(res.Stats, p.GetStats())
 	}
 	return res, nil
 }
@@ -317,10 +318,11 @@ func TestPluginHotSwap(t *testing.T) {
 	t.Logf("new leader's leastloaded counters: calls=%d failures=%d", st.GetCalls(), st.GetFailures())
 
 	// inspect names it; an active plugin and a built-in cannot be removed.
-	insp := &shoalv1.GetPluginResponse{}
-	if err := protojson.Unmarshal([]byte(mustRun(t, "--data-dir", via.dir, "plugin", "inspect", "leastloaded")), insp); err != nil {
-		t.Fatalf("parse plugin inspect: %v", err)
+	insps, err := parseList[shoalv1.GetPluginResponse](mustRun(t, "--data-dir", via.dir, "plugin", "inspect", "leastloaded"), "plugin")
+	if err != nil || len(insps) != 1 {
+		t.Fatalf("parse plugin inspect: %v (%d plugins)", err, len(insps))
 	}
+	insp := insps[0]
 	if p := insp.GetPlugin(); p.GetName() != "leastloaded" || p.GetKind() != shoalv1.PluginKind_PLUGIN_KIND_SCHEDULER || p.GetBuiltin() || len(p.GetId()) != 64 || !insp.GetStats().GetActive() {
 		t.Fatalf("plugin inspect leastloaded: %v", insp)
 	}

@@ -1,10 +1,10 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,6 +28,42 @@ type daemonFlags struct {
 	labels            []string
 }
 
+// refusedFlag is a daemon flag a command does not take, and where to turn.
+type refusedFlag struct {
+	name, instead string
+}
+
+// clusterSettings are set at init and kept by the cluster; changing them on
+// one node would change nothing.
+var clusterSettings = []refusedFlag{
+	{"heartbeat-period", "the cluster keeps it (set at init); change it with 'shoal cluster update --heartbeat-period'"},
+	{"snapshot-interval", "the cluster keeps it (set at init); change it with 'shoal cluster update --snapshot-interval'"},
+	{"cert-expiry", "the cluster keeps it (set at init); change it with 'shoal cluster update --cert-expiry'"},
+}
+
+// nodeSpecFlags start a node's spec at init or join; later the cluster
+// keeps it.
+var nodeSpecFlags = []refusedFlag{
+	{"availability", "the cluster keeps the node's availability (set at init or join); change it with 'shoal node update --availability'"},
+	{"label", "the cluster keeps the node's labels (set at init or join); change them with 'shoal node update --label-add'"},
+}
+
+// refuse hides the flags a command does not take and makes it fail,
+// naming the flag and where to turn, when one is given.
+func refuse(c *cobra.Command, flags ...refusedFlag) {
+	for _, f := range flags {
+		_ = c.Flags().MarkHidden(f.name)
+	}
+	c.PreRunE = func(cmd *cobra.Command, _ []string) error {
+		for _, f := range flags {
+			if cmd.Flags().Changed(f.name) {
+				return fmt.Errorf("--%s: %s does not take it: %s", f.name, cmd.CommandPath(), f.instead)
+			}
+		}
+		return nil
+	}
+}
+
 func addDaemonFlags(c *cobra.Command, f *daemonFlags, withAddrs bool) {
 	fl := c.Flags()
 	if withAddrs {
@@ -43,8 +79,8 @@ func addDaemonFlags(c *cobra.Command, f *daemonFlags, withAddrs bool) {
 	fl.DurationVar(&f.heartbeat, "heartbeat-period", 0, "agent heartbeat period set at init (default 5s; a node is down after 3 missed)")
 	fl.Uint64Var(&f.snapshotInterval, "snapshot-interval", 0, "Raft log entries between snapshots, set at init (default 10000)")
 	fl.DurationVar(&f.certExpiry, "cert-expiry", 0, "validity of node certificates, set at init (default 2160h; nodes renew at 50-80% of it)")
-	fl.StringVar(&f.availability, "availability", "active", "availability at join: active, pause or drain")
-	fl.StringArrayVar(&f.labels, "label", nil, "node label key=value at join (repeatable)")
+	fl.StringVar(&f.availability, "availability", "active", "the node's availability: active, pause or drain")
+	fl.StringArrayVar(&f.labels, "label", nil, "node label key=value (repeatable)")
 }
 
 func (f *daemonFlags) config() (node.Config, error) {
@@ -52,13 +88,9 @@ func (f *daemonFlags) config() (node.Config, error) {
 	if err := lvl.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return node.Config{}, fmt.Errorf("--log-level %q: use debug, info, warn or error", f.logLevel)
 	}
-	labels := map[string]string{}
-	for _, kv := range f.labels {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return node.Config{}, fmt.Errorf("--label %q: use key=value", kv)
-		}
-		labels[k] = v
+	labels, err := parseKV("label", f.labels)
+	if err != nil {
+		return node.Config{}, err
 	}
 	return node.Config{
 		DataDir:            gf.dataDir,
@@ -82,67 +114,60 @@ func daemonCommands() []*cobra.Command {
 	return []*cobra.Command{newInitCmd(), newJoinCmd(), newRunCmd()}
 }
 
-func newInitCmd() *cobra.Command {
-	var f daemonFlags
-	c := &cobra.Command{Use: "init", Short: "Create a new cluster with this node as its first manager, and run the node", Args: cobra.NoArgs}
-	addDaemonFlags(c, &f, true)
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
+// daemonCmd is a command that starts a node with start and runs it until
+// it stops, after printing what banner says about it.
+func daemonCmd(c *cobra.Command, f *daemonFlags, start func(ctx context.Context, cfg node.Config, args []string) (*node.Node, error), banner func(node.Info) string) *cobra.Command {
+	c.RunE = func(cmd *cobra.Command, args []string) error {
 		cfg, err := f.config()
 		if err != nil {
 			return err
 		}
-		n, err := node.Init(cmd.Context(), cfg)
+		n, err := start(cmd.Context(), cfg, args)
 		if err != nil {
 			return err
 		}
-		info := n.Info()
-		fmt.Fprintf(cmd.OutOrStdout(), "Cluster initialized: current node (%s) is now a manager.\n\nTo add a worker to this cluster, run the following command:\n\n    shoal join --token %s %s\n\nTo add a manager, run 'shoal join-token manager' and follow the instructions.\n",
-			info.NodeID, info.WorkerToken, info.AdvertiseAddr)
+		fmt.Fprint(cmd.OutOrStdout(), banner(n.Info()))
 		return n.Wait()
 	}
 	return c
+}
+
+func newInitCmd() *cobra.Command {
+	var f daemonFlags
+	c := &cobra.Command{Use: "init", Short: "Create a new cluster with this node as its first manager, and run the node", Args: cobra.NoArgs}
+	addDaemonFlags(c, &f, true)
+	return daemonCmd(c, &f, func(ctx context.Context, cfg node.Config, _ []string) (*node.Node, error) {
+		return node.Init(ctx, cfg)
+	}, func(info node.Info) string {
+		return fmt.Sprintf("Cluster initialized: current node (%s) is now a manager.\n\nTo add a worker to this cluster, run the following command:\n\n    shoal join --token %s %s\n\nTo add a manager, run 'shoal join-token manager' and follow the instructions.\n",
+			info.NodeID, info.WorkerToken, info.AdvertiseAddr)
+	})
 }
 
 func newJoinCmd() *cobra.Command {
 	var f daemonFlags
 	c := &cobra.Command{Use: "join --token TOKEN MANAGER_ADDR", Short: "Join a cluster as a worker or manager (the token says which), and run the node", Args: cobra.ExactArgs(1)}
 	addDaemonFlags(c, &f, true)
+	refuse(c, clusterSettings...)
 	token := c.Flags().String("token", "", "join token (shoal join-token worker|manager on a manager)")
-	c.RunE = func(cmd *cobra.Command, args []string) error {
+	return daemonCmd(c, &f, func(ctx context.Context, cfg node.Config, args []string) (*node.Node, error) {
 		if *token == "" {
-			return fmt.Errorf("--token is required: run 'shoal join-token worker' on a manager to get one")
+			return nil, fmt.Errorf("--token is required: run 'shoal join-token worker' on a manager to get one")
 		}
-		cfg, err := f.config()
-		if err != nil {
-			return err
-		}
-		n, err := node.Join(cmd.Context(), cfg, *token, args[0])
-		if err != nil {
-			return err
-		}
-		info := n.Info()
-		fmt.Fprintf(cmd.OutOrStdout(), "This node (%s) joined the cluster as a %s.\n", info.NodeID, info.Role)
-		return n.Wait()
-	}
-	return c
+		return node.Join(ctx, cfg, *token, args[0])
+	}, func(info node.Info) string {
+		return fmt.Sprintf("This node (%s) joined the cluster as a %s.\n", info.NodeID, info.Role)
+	})
 }
 
 func newRunCmd() *cobra.Command {
 	var f daemonFlags
 	c := &cobra.Command{Use: "run", Short: "Restart a node from its data dir", Args: cobra.NoArgs}
 	addDaemonFlags(c, &f, false)
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		cfg, err := f.config()
-		if err != nil {
-			return err
-		}
-		n, err := node.Run(cmd.Context(), cfg)
-		if err != nil {
-			return err
-		}
-		info := n.Info()
-		fmt.Fprintf(cmd.OutOrStdout(), "Node %s running as a %s.\n", info.NodeID, info.Role)
-		return n.Wait()
-	}
-	return c
+	refuse(c, append(clusterSettings, nodeSpecFlags...)...)
+	return daemonCmd(c, &f, func(ctx context.Context, cfg node.Config, _ []string) (*node.Node, error) {
+		return node.Run(ctx, cfg)
+	}, func(info node.Info) string {
+		return fmt.Sprintf("Node %s running as a %s.\n", info.NodeID, info.Role)
+	})
 }

@@ -18,6 +18,9 @@ func main() {
 	root := newRootCmd()
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "shoal: "+describeError(err))
+		if h := hintFor(err); h != "" {
+			fmt.Fprintln(os.Stderr, "hint: "+h)
+		}
 		os.Exit(1)
 	}
 }

@@ -3,14 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
-	"strings"
 	"time"
 
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
+	"github.com/shoal-project/shoal/core/node"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/client"
 )
 
 // EntryNodeHeader names the manager that answered a call (before forwarding).
@@ -23,28 +25,20 @@ func newNodeCmd() *cobra.Command {
 }
 
 func newNodeLsCmd() *cobra.Command {
-	c := &cobra.Command{Use: "ls", Aliases: []string{"list"}, Short: "List nodes", Args: cobra.NoArgs}
-	format := addFormatFlag(c, "table")
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkFormat(*format, "table", "json"); err != nil {
-			return err
-		}
-		cl, err := dial()
+	var self string // the node ID of the manager that answered
+	list := func(ctx context.Context, cl *client.Client) ([]*shoalv1.Node, error) {
+		res, err := cl.Control.ListNodes(ctx, connect.NewRequest(&shoalv1.ListNodesRequest{}))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		res, err := cl.Control.ListNodes(cmd.Context(), connect.NewRequest(&shoalv1.ListNodesRequest{}))
-		if err != nil {
-			return err
-		}
+		self = res.Header().Get(EntryNodeHeader)
 		nodes := res.Msg.GetNodes()
 		sort.Slice(nodes, func(i, j int) bool {
 			return nodes[i].GetDescription().GetHostname()+nodes[i].GetId() < nodes[j].GetDescription().GetHostname()+nodes[j].GetId()
 		})
-		if *format == "json" {
-			return printJSON(cmd.OutOrStdout(), nodes...)
-		}
-		self := res.Header().Get(EntryNodeHeader)
+		return nodes, nil
+	}
+	return listCmd("List nodes", list, func(w io.Writer, nodes []*shoalv1.Node) error {
 		rows := make([][]string, 0, len(nodes))
 		for _, n := range nodes {
 			id := n.GetId()
@@ -56,9 +50,8 @@ func newNodeLsCmd() *cobra.Command {
 				enumName(n.GetSpec().GetAvailability().String(), "NODE_AVAILABILITY_"),
 				managerStatus(n), n.GetDescription().GetBackend()})
 		}
-		return table(cmd.OutOrStdout(), []string{"ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "BACKEND"}, rows)
-	}
-	return c
+		return table(w, []string{"ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "BACKEND"}, rows)
+	})
 }
 
 func managerStatus(n *shoalv1.Node) string {
@@ -76,85 +69,47 @@ func managerStatus(n *shoalv1.Node) string {
 }
 
 func newNodeInspectCmd() *cobra.Command {
-	c := &cobra.Command{Use: "inspect NODE...", Short: "Show nodes in detail", Args: cobra.MinimumNArgs(1)}
-	format := addFormatFlag(c, "json")
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkFormat(*format, "json"); err != nil {
-			return err
-		}
-		cl, err := dial()
+	return inspectCmd("inspect NODE...", "Show nodes in detail", func(ctx context.Context, cl *client.Client, ref string) (*shoalv1.Node, error) {
+		res, err := cl.Control.GetNode(ctx, connect.NewRequest(&shoalv1.GetNodeRequest{Node: ref}))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		var out []*shoalv1.Node
-		for _, a := range args {
-			res, err := cl.Control.GetNode(cmd.Context(), connect.NewRequest(&shoalv1.GetNodeRequest{Node: a}))
-			if err != nil {
-				return err
-			}
-			out = append(out, res.Msg.GetNode())
-		}
-		return printJSON(cmd.OutOrStdout(), out...)
-	}
-	return c
+		return res.Msg.GetNode(), nil
+	})
 }
 
 func newNodePromoteCmd(promote bool) *cobra.Command {
-	use, short := "promote NODE...", "Promote nodes to managers"
-	if !promote {
-		use, short = "demote NODE...", "Demote managers to workers"
+	c := &cobra.Command{Use: "promote NODE...", Short: "Promote nodes to managers", Args: cobra.MinimumNArgs(1)}
+	done := "Node %s promoted to a manager.\n"
+	call := func(ctx context.Context, cl *client.Client, ref string) error {
+		_, err := cl.Control.PromoteNode(ctx, connect.NewRequest(&shoalv1.PromoteNodeRequest{Node: ref}))
+		return err
 	}
-	c := &cobra.Command{Use: use, Short: short, Args: cobra.MinimumNArgs(1)}
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		cl, err := dial()
-		if err != nil {
+	if !promote {
+		c.Use, c.Short, done = "demote NODE...", "Demote managers to workers", "Node %s demoted to a worker.\n"
+		call = func(ctx context.Context, cl *client.Client, ref string) error {
+			_, err := cl.Control.DemoteNode(ctx, connect.NewRequest(&shoalv1.DemoteNodeRequest{Node: ref}))
 			return err
 		}
-		for _, a := range args {
-			err := retryUnavailable(cmd.Context(), func() error {
-				var err error
-				if promote {
-					_, err = cl.Control.PromoteNode(cmd.Context(), connect.NewRequest(&shoalv1.PromoteNodeRequest{Node: a}))
-				} else {
-					_, err = cl.Control.DemoteNode(cmd.Context(), connect.NewRequest(&shoalv1.DemoteNodeRequest{Node: a}))
-				}
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			verb := "promoted to a manager"
-			if !promote {
-				verb = "demoted to a worker"
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Node %s %s.\n", a, verb)
-		}
-		return nil
 	}
-	return c
+	return eachArgCmd(c, done, retrying(call))
+}
+
+// retrying calls call again while the managers answer Unavailable (an
+// election, or leadership being handed over when the leader is demoted).
+func retrying(call func(ctx context.Context, cl *client.Client, ref string) error) func(ctx context.Context, cl *client.Client, ref string) error {
+	return func(ctx context.Context, cl *client.Client, ref string) error {
+		return retryUnavailable(ctx, func() error { return call(ctx, cl, ref) })
+	}
 }
 
 func newNodeRmCmd() *cobra.Command {
 	c := &cobra.Command{Use: "rm NODE...", Aliases: []string{"remove"}, Short: "Remove nodes from the cluster", Args: cobra.MinimumNArgs(1)}
 	force := c.Flags().BoolP("force", "f", false, "remove the node even if it is reachable (a reachable manager is demoted first)")
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		cl, err := dial()
-		if err != nil {
-			return err
-		}
-		for _, a := range args {
-			err := retryUnavailable(cmd.Context(), func() error {
-				_, err := cl.Control.RemoveNode(cmd.Context(), connect.NewRequest(&shoalv1.RemoveNodeRequest{Node: a, Force: *force}))
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), a)
-		}
-		return nil
-	}
-	return c
+	return eachArgCmd(c, "%s\n", retrying(func(ctx context.Context, cl *client.Client, ref string) error {
+		_, err := cl.Control.RemoveNode(ctx, connect.NewRequest(&shoalv1.RemoveNodeRequest{Node: ref, Force: *force}))
+		return hintOn(err, connect.CodeFailedPrecondition, "'shoal node rm --force NODE' removes it anyway; demote a manager first with 'shoal node demote NODE'")
+	}))
 }
 
 func newNodeUpdateCmd() *cobra.Command {
@@ -163,25 +118,19 @@ func newNodeUpdateCmd() *cobra.Command {
 	add := c.Flags().StringArray("label-add", nil, "add or change a label (key=value)")
 	rm := c.Flags().StringArray("label-rm", nil, "remove a label (key)")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		req := &shoalv1.UpdateNodeRequest{Node: args[0], LabelAdd: map[string]string{}, LabelRm: *rm}
-		switch strings.ToLower(*avail) {
-		case "":
-		case "active":
-			req.Availability = shoalv1.NodeAvailability_NODE_AVAILABILITY_ACTIVE
-		case "pause":
-			req.Availability = shoalv1.NodeAvailability_NODE_AVAILABILITY_PAUSE
-		case "drain":
-			req.Availability = shoalv1.NodeAvailability_NODE_AVAILABILITY_DRAIN
-		default:
-			return fmt.Errorf("--availability %q: use active, pause or drain", *avail)
-		}
-		for _, kv := range *add {
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok || k == "" {
-				return fmt.Errorf("--label-add %q: use key=value", kv)
+		req := &shoalv1.UpdateNodeRequest{Node: args[0], LabelRm: *rm}
+		if *avail != "" {
+			a, err := node.ParseAvailability(*avail)
+			if err != nil {
+				return err
 			}
-			req.LabelAdd[k] = v
+			req.Availability = a
 		}
+		labels, err := parseKV("label-add", *add)
+		if err != nil {
+			return err
+		}
+		req.LabelAdd = labels
 		if req.Availability == 0 && len(req.LabelAdd) == 0 && len(req.LabelRm) == 0 {
 			return fmt.Errorf("nothing to update: give --availability, --label-add or --label-rm")
 		}
@@ -195,28 +144,6 @@ func newNodeUpdateCmd() *cobra.Command {
 		fmt.Fprintln(cmd.OutOrStdout(), args[0])
 		return nil
 	}
-	return c
-}
-
-func newClusterCmd() *cobra.Command {
-	c := &cobra.Command{Use: "cluster", Short: "Manage the cluster"}
-	in := &cobra.Command{Use: "inspect", Short: "Show the cluster's configuration and Raft status", Args: cobra.NoArgs}
-	format := addFormatFlag(in, "json")
-	in.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkFormat(*format, "json"); err != nil {
-			return err
-		}
-		cl, err := dial()
-		if err != nil {
-			return err
-		}
-		res, err := cl.Control.GetCluster(cmd.Context(), connect.NewRequest(&shoalv1.GetClusterRequest{}))
-		if err != nil {
-			return err
-		}
-		return printOneJSON(cmd.OutOrStdout(), res.Msg)
-	}
-	c.AddCommand(in)
 	return c
 }
 

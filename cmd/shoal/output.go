@@ -2,10 +2,9 @@ package main
 
 import (
 	"context"
-
 	"fmt"
-	"github.com/shoal-project/shoal/internal/client"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -13,22 +12,22 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/shoal-project/shoal/internal/client"
 )
 
-// addFormatFlag adds --format table|json to a listing or inspect command.
-func addFormatFlag(c *cobra.Command, def string) *string {
+// formatFlag adds --format with the formats the command supports (the
+// first is the default) and refuses any other before the command runs.
+func formatFlag(c *cobra.Command, formats ...string) *string {
 	f := new(string)
-	c.Flags().StringVar(f, "format", def, "output format: table or json")
-	return f
-}
-
-func checkFormat(f string, allowed ...string) error {
-	for _, a := range allowed {
-		if f == a {
-			return nil
+	c.Flags().StringVar(f, "format", formats[0], "output format: "+strings.Join(formats, " or "))
+	c.PreRunE = func(cmd *cobra.Command, _ []string) error {
+		if !slices.Contains(formats, *f) {
+			return fmt.Errorf("--format %q: %s prints %s", *f, cmd.CommandPath(), strings.Join(formats, " or "))
 		}
+		return nil
 	}
-	return fmt.Errorf("--format %q: use one of %s", f, strings.Join(allowed, ", "))
+	return f
 }
 
 var jsonOpts = protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: false}
@@ -115,22 +114,68 @@ func shortID(id string) string {
 	return id
 }
 
-// removeCmd is an "rm NAME..." command: it removes each argument with rm
-// through a manager and prints its name, as docker's rm commands do.
-func removeCmd(use, short string, rm func(ctx context.Context, cl *client.Client, name string) error) *cobra.Command {
-	c := &cobra.Command{Use: use, Aliases: []string{"remove"}, Short: short, Args: cobra.MinimumNArgs(1)}
+// withClient makes c dial a manager and run f with the client.
+func withClient(c *cobra.Command, f func(cmd *cobra.Command, cl *client.Client, args []string) error) *cobra.Command {
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		cl, err := dial()
 		if err != nil {
 			return err
 		}
-		for _, a := range args {
-			if err := rm(cmd.Context(), cl, a); err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), a)
-		}
-		return nil
+		return f(cmd, cl, args)
 	}
 	return c
+}
+
+// listCmd is an "ls" command: list fetches the items through a manager;
+// they print as a table (printTable), or with --format json as a JSON array.
+func listCmd[M proto.Message](short string, list func(ctx context.Context, cl *client.Client) ([]M, error), printTable func(w io.Writer, items []M) error) *cobra.Command {
+	c := &cobra.Command{Use: "ls", Aliases: []string{"list"}, Short: short, Args: cobra.NoArgs}
+	format := formatFlag(c, "table", "json")
+	return withClient(c, func(cmd *cobra.Command, cl *client.Client, _ []string) error {
+		items, err := list(cmd.Context(), cl)
+		if err != nil {
+			return err
+		}
+		if *format == "json" {
+			return printJSON(cmd.OutOrStdout(), items...)
+		}
+		return printTable(cmd.OutOrStdout(), items)
+	})
+}
+
+// inspectCmd is an "inspect REF..." command: it gets each argument through
+// a manager and prints them as a JSON array.
+func inspectCmd[M proto.Message](use, short string, get func(ctx context.Context, cl *client.Client, ref string) (M, error)) *cobra.Command {
+	c := &cobra.Command{Use: use, Short: short, Args: cobra.MinimumNArgs(1)}
+	formatFlag(c, "json")
+	return withClient(c, func(cmd *cobra.Command, cl *client.Client, args []string) error {
+		out := make([]M, 0, len(args))
+		for _, a := range args {
+			m, err := get(cmd.Context(), cl, a)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return printJSON(cmd.OutOrStdout(), out...)
+	})
+}
+
+// eachArgCmd is a command that does act to each argument through a manager
+// and prints done with the argument (docker's rm commands print the name).
+func eachArgCmd(c *cobra.Command, done string, act func(ctx context.Context, cl *client.Client, arg string) error) *cobra.Command {
+	return withClient(c, func(cmd *cobra.Command, cl *client.Client, args []string) error {
+		for _, a := range args {
+			if err := act(cmd.Context(), cl, a); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), done, a)
+		}
+		return nil
+	})
+}
+
+// removeCmd is an "rm NAME..." command that removes each argument with rm.
+func removeCmd(use, short string, rm func(ctx context.Context, cl *client.Client, name string) error) *cobra.Command {
+	return eachArgCmd(&cobra.Command{Use: use, Aliases: []string{"remove"}, Short: short, Args: cobra.MinimumNArgs(1)}, "%s\n", rm)
 }

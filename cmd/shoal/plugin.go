@@ -3,9 +3,8 @@ package main
 import (
 	"cmp"
 	"context"
-
 	"fmt"
-	"github.com/shoal-project/shoal/internal/client"
+	"io"
 	"os"
 	"strings"
 
@@ -14,6 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/client"
 )
 
 func newPluginCmd() *cobra.Command {
@@ -61,7 +61,7 @@ func newPluginInstallCmd() *cobra.Command {
 		}
 		res, err := cl.Control.InstallPlugin(cmd.Context(), connect.NewRequest(&shoalv1.InstallPluginRequest{Name: args[0], Kind: k, Wasm: wasm}))
 		if err != nil {
-			return err
+			return hintOn(err, connect.CodeAlreadyExists, "remove the installed one with 'shoal plugin rm NAME', or install this one under another name")
 		}
 		p := res.Msg.GetPlugin()
 		fmt.Fprintf(cmd.OutOrStdout(), "Installed %s plugin %s (sha256 %s, %d bytes, ABI v%d). Use it with 'shoal plugin activate %s' or 'shoal service create --scheduler %s'.\n",
@@ -76,26 +76,21 @@ func kindWord(k shoalv1.PluginKind) string {
 }
 
 func newPluginLsCmd() *cobra.Command {
-	c := &cobra.Command{Use: "ls", Aliases: []string{"list"}, Short: "List plugins with this manager's call counters", Args: cobra.NoArgs}
-	format := addFormatFlag(c, "table")
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkFormat(*format, "table", "json"); err != nil {
-			return err
-		}
-		cl, err := dial()
+	list := func(ctx context.Context, cl *client.Client) ([]*shoalv1.GetPluginResponse, error) {
+		res, err := cl.Control.ListPlugins(ctx, connect.NewRequest(&shoalv1.ListPluginsRequest{}))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		res, err := cl.Control.ListPlugins(cmd.Context(), connect.NewRequest(&shoalv1.ListPluginsRequest{}))
-		if err != nil {
-			return err
-		}
-		if *format == "json" {
-			return printOneJSON(cmd.OutOrStdout(), res.Msg)
-		}
-		var rows [][]string
+		out := make([]*shoalv1.GetPluginResponse, 0, len(res.Msg.GetPlugins()))
 		for i, p := range res.Msg.GetPlugins() {
-			st := res.Msg.GetStats()[i]
+			out = append(out, &shoalv1.GetPluginResponse{Plugin: p, Stats: res.Msg.GetStats()[i]})
+		}
+		return out, nil
+	}
+	return listCmd("List plugins with this manager's call counters", list, func(w io.Writer, ps []*shoalv1.GetPluginResponse) error {
+		var rows [][]string
+		for _, r := range ps {
+			p, st := r.GetPlugin(), r.GetStats()
 			active, builtin := "", ""
 			if st.GetActive() {
 				active = "*"
@@ -110,35 +105,24 @@ func newPluginLsCmd() *cobra.Command {
 			rows = append(rows, []string{p.GetName(), kindWord(p.GetKind()), active, builtin, shortID(p.GetId()),
 				fmt.Sprint(p.GetSize()), fmt.Sprint(st.GetCalls()), fmt.Sprint(st.GetFailures()), lastErr})
 		}
-		return table(cmd.OutOrStdout(), []string{"NAME", "KIND", "ACTIVE", "BUILTIN", "SHA256", "SIZE", "CALLS", "FAILURES", "LAST ERROR"}, rows)
-	}
-	return c
+		return table(w, []string{"NAME", "KIND", "ACTIVE", "BUILTIN", "SHA256", "SIZE", "CALLS", "FAILURES", "LAST ERROR"}, rows)
+	})
 }
 
 func newPluginInspectCmd() *cobra.Command {
-	c := &cobra.Command{Use: "inspect NAME", Short: "Show a plugin in detail", Args: cobra.ExactArgs(1)}
-	format := addFormatFlag(c, "json")
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkFormat(*format, "json"); err != nil {
-			return err
-		}
-		cl, err := dial()
+	return inspectCmd("inspect NAME...", "Show plugins in detail", func(ctx context.Context, cl *client.Client, name string) (*shoalv1.GetPluginResponse, error) {
+		res, err := cl.Control.GetPlugin(ctx, connect.NewRequest(&shoalv1.GetPluginRequest{Name: name}))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		res, err := cl.Control.GetPlugin(cmd.Context(), connect.NewRequest(&shoalv1.GetPluginRequest{Name: args[0]}))
-		if err != nil {
-			return err
-		}
-		return printOneJSON(cmd.OutOrStdout(), res.Msg)
-	}
-	return c
+		return res.Msg, nil
+	})
 }
 
 func newPluginRmCmd() *cobra.Command {
 	return removeCmd("rm NAME...", "Remove plugins", func(ctx context.Context, cl *client.Client, name string) error {
 		_, err := cl.Control.RemovePlugin(ctx, connect.NewRequest(&shoalv1.RemovePluginRequest{Name: name}))
-		return err
+		return hintOn(err, connect.CodeFailedPrecondition, "make another plugin active with 'shoal plugin activate spread', or move services off it with 'shoal service update --scheduler spread SERVICE'")
 	})
 }
 
@@ -172,11 +156,8 @@ func newPluginTestCmd() *cobra.Command {
 	}
 	f.register(c.Flags())
 	specFile := c.Flags().String("service-spec", "", "a ServiceSpec in JSON (as in 'shoal service inspect' .service.spec)")
-	format := addFormatFlag(c, "table")
+	format := formatFlag(c, "table", "json")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkFormat(*format, "table", "json"); err != nil {
-			return err
-		}
 		req := &shoalv1.TestPluginRequest{}
 		if strings.HasSuffix(args[0], ".wasm") || fileExists(args[0]) {
 			wasm, err := readModule(args[0])

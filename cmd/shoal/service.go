@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -105,46 +105,38 @@ func servicePorts(s *shoalv1.Service) string {
 }
 
 func newServiceLsCmd() *cobra.Command {
-	c := &cobra.Command{Use: "ls", Aliases: []string{"list"}, Short: "List services", Args: cobra.NoArgs}
-	format := addFormatFlag(c, "table")
-	quiet := c.Flags().BoolP("quiet", "q", false, "print IDs only")
-	c.RunE = func(cmd *cobra.Command, _ []string) error {
-		if err := checkFormat(*format, "table", "json"); err != nil {
-			return err
-		}
-		cl, err := dial()
+	var quiet *bool
+	var statuses map[string]*shoalv1.ServiceStatus
+	list := func(ctx context.Context, cl *client.Client) ([]*shoalv1.Service, error) {
+		res, err := cl.Control.ListServices(ctx, connect.NewRequest(&shoalv1.ListServicesRequest{}))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		res, err := cl.Control.ListServices(cmd.Context(), connect.NewRequest(&shoalv1.ListServicesRequest{}))
-		if err != nil {
-			return err
+		svcs := res.Msg.GetServices()
+		statuses = make(map[string]*shoalv1.ServiceStatus, len(svcs))
+		for i, s := range svcs {
+			statuses[s.GetId()] = res.Msg.GetStatuses()[i]
 		}
-		if *format == "json" {
-			return printJSON(cmd.OutOrStdout(), res.Msg.GetServices()...)
-		}
-		type row struct {
-			s  *shoalv1.Service
-			st *shoalv1.ServiceStatus
-		}
-		var rs []row
-		for i, s := range res.Msg.GetServices() {
-			rs = append(rs, row{s, res.Msg.GetStatuses()[i]})
-		}
-		sort.Slice(rs, func(i, j int) bool { return rs[i].s.GetSpec().GetName() < rs[j].s.GetSpec().GetName() })
-		if *quiet {
-			for _, r := range rs {
-				fmt.Fprintln(cmd.OutOrStdout(), r.s.GetId())
+		sort.Slice(svcs, func(i, j int) bool { return svcs[i].GetSpec().GetName() < svcs[j].GetSpec().GetName() })
+		return svcs, nil
+	}
+	c := listCmd("List services", list, func(w io.Writer, svcs []*shoalv1.Service) error {
+		var rows [][]string
+		for _, s := range svcs {
+			if *quiet {
+				fmt.Fprintln(w, s.GetId())
+				continue
 			}
+			st := statuses[s.GetId()]
+			rows = append(rows, []string{shortID(s.GetId()), s.GetSpec().GetName(), serviceMode(s),
+				fmt.Sprintf("%d/%d", st.GetRunningTasks(), st.GetDesiredTasks()), serviceImage(s), servicePorts(s)})
+		}
+		if *quiet {
 			return nil
 		}
-		var rows [][]string
-		for _, r := range rs {
-			rows = append(rows, []string{shortID(r.s.GetId()), r.s.GetSpec().GetName(), serviceMode(r.s),
-				fmt.Sprintf("%d/%d", r.st.GetRunningTasks(), r.st.GetDesiredTasks()), serviceImage(r.s), servicePorts(r.s)})
-		}
-		return table(cmd.OutOrStdout(), []string{"ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"}, rows)
-	}
+		return table(w, []string{"ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"}, rows)
+	})
+	quiet = c.Flags().BoolP("quiet", "q", false, "print IDs only")
 	return c
 }
 
@@ -162,16 +154,9 @@ func nodeNames(cmd *cobra.Command, cl *client.Client) map[string]string {
 
 func newServicePsCmd() *cobra.Command {
 	c := &cobra.Command{Use: "ps SERVICE...", Short: "List the tasks of services", Args: cobra.MinimumNArgs(1)}
-	format := addFormatFlag(c, "table")
+	format := formatFlag(c, "table", "json")
 	noTrunc := c.Flags().Bool("no-trunc", false, "do not truncate IDs and errors")
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkFormat(*format, "table", "json"); err != nil {
-			return err
-		}
-		cl, err := dial()
-		if err != nil {
-			return err
-		}
+	return withClient(c, func(cmd *cobra.Command, cl *client.Client, args []string) error {
 		var all []*shoalv1.Task
 		for _, a := range args {
 			res, err := cl.Control.ListTasks(cmd.Context(), connect.NewRequest(&shoalv1.ListTasksRequest{Service: a}))
@@ -234,32 +219,17 @@ func newServicePsCmd() *cobra.Command {
 			rows = append(rows, []string{id, name, node, enumName(t.GetDesiredState().String(), "TASK_STATE_"), cur, errText})
 		}
 		return table(cmd.OutOrStdout(), []string{"ID", "NAME", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"}, rows)
-	}
-	return c
+	})
 }
 
 func newServiceInspectCmd() *cobra.Command {
-	c := &cobra.Command{Use: "inspect SERVICE...", Short: "Show services in detail", Args: cobra.MinimumNArgs(1)}
-	format := addFormatFlag(c, "json")
-	c.RunE = func(cmd *cobra.Command, args []string) error {
-		if err := checkFormat(*format, "json"); err != nil {
-			return err
-		}
-		cl, err := dial()
+	return inspectCmd("inspect SERVICE...", "Show services in detail", func(ctx context.Context, cl *client.Client, ref string) (*shoalv1.GetServiceResponse, error) {
+		res, err := cl.Control.GetService(ctx, connect.NewRequest(&shoalv1.GetServiceRequest{Service: ref}))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		var out []*shoalv1.GetServiceResponse
-		for _, a := range args {
-			res, err := cl.Control.GetService(cmd.Context(), connect.NewRequest(&shoalv1.GetServiceRequest{Service: a}))
-			if err != nil {
-				return err
-			}
-			out = append(out, res.Msg)
-		}
-		return printJSON(cmd.OutOrStdout(), out...)
-	}
-	return c
+		return res.Msg, nil
+	})
 }
 
 // updateSpec reads a service, lets edit change its spec, and writes it back.
@@ -324,149 +294,6 @@ func newServiceScaleCmd() *cobra.Command {
 			}
 		}
 		return nil
-	}
-	return c
-}
-
-func newServiceUpdateCmd() *cobra.Command {
-	var w waitFlags
-	c := &cobra.Command{Use: "update [OPTIONS] SERVICE", Short: "Update a service", Args: cobra.ExactArgs(1)}
-	w.register(c)
-	fl := c.Flags()
-	replicas := fl.Int64("replicas", -1, "number of tasks")
-	image := fl.String("image", "", "new image")
-	args := fl.StringArray("args", nil, "new command arguments (container) or command (process)")
-	envAdd := fl.StringArray("env-add", nil, "add or change an environment variable KEY=VALUE")
-	envRm := fl.StringArray("env-rm", nil, "remove an environment variable KEY")
-	cAdd := fl.StringArray("constraint-add", nil, "add a placement constraint")
-	cRm := fl.StringArray("constraint-rm", nil, "remove a placement constraint")
-	limitCPU := fl.String("limit-cpu", "", "CPU limit")
-	limitMem := fl.String("limit-memory", "", "memory limit")
-	resCPU := fl.String("reserve-cpu", "", "CPU reservation")
-	resMem := fl.String("reserve-memory", "", "memory reservation")
-	restart := fl.String("restart-condition", "", "none, on-failure or any")
-	scheduler := fl.String("scheduler", "", "scheduler plugin for this service")
-	force := fl.Bool("force", false, "replace the tasks even if nothing changed")
-	c.RunE = func(cmd *cobra.Command, a []string) error {
-		cl, err := dial()
-		if err != nil {
-			return err
-		}
-		svc, err := updateSpec(cmd, cl, a[0], func(sp *shoalv1.ServiceSpec) error {
-			t := sp.GetTask()
-			if *replicas >= 0 {
-				if sp.GetGlobal() != nil {
-					return fmt.Errorf("--replicas: service %s is global", a[0])
-				}
-				sp.Mode = &shoalv1.ServiceSpec_Replicated{Replicated: &shoalv1.ReplicatedMode{Replicas: uint64(*replicas)}}
-			} else if *replicas < -1 {
-				return fmt.Errorf("--replicas %d: must be 0 or more", *replicas)
-			}
-			envp := func() *[]string {
-				if c := t.GetContainer(); c != nil {
-					return &c.Env
-				}
-				return &t.GetProcess().Env
-			}
-			if *image != "" {
-				c := t.GetContainer()
-				if c == nil {
-					return fmt.Errorf("--image: service %s runs a process, not a container", a[0])
-				}
-				c.Image = *image
-			}
-			if len(*args) > 0 {
-				if c := t.GetContainer(); c != nil {
-					c.Args = *args
-				} else {
-					t.GetProcess().Command = *args
-				}
-			}
-			env := envp()
-			for _, k := range *envRm {
-				*env = slices.DeleteFunc(*env, func(e string) bool { return e == k || strings.HasPrefix(e, k+"=") })
-			}
-			for _, kv := range *envAdd {
-				k, _, ok := strings.Cut(kv, "=")
-				if !ok {
-					return fmt.Errorf("--env-add %q: use KEY=VALUE", kv)
-				}
-				*env = slices.DeleteFunc(*env, func(e string) bool { return strings.HasPrefix(e, k+"=") })
-				*env = append(*env, kv)
-			}
-			if t.Placement == nil {
-				t.Placement = &shoalv1.Placement{}
-			}
-			for _, cr := range *cRm {
-				t.Placement.Constraints = slices.DeleteFunc(t.Placement.Constraints, func(c string) bool { return c == cr })
-			}
-			t.Placement.Constraints = append(t.Placement.Constraints, *cAdd...)
-			if t.Resources == nil {
-				t.Resources = &shoalv1.ResourceRequirements{}
-			}
-			if t.Resources.Limits == nil {
-				t.Resources.Limits = &shoalv1.Resources{}
-			}
-			if t.Resources.Reservations == nil {
-				t.Resources.Reservations = &shoalv1.Resources{}
-			}
-			var err error
-			if *limitCPU != "" {
-				if t.Resources.Limits.NanoCpus, err = parseCPU("limit-cpu", *limitCPU); err != nil {
-					return err
-				}
-			}
-			if *resCPU != "" {
-				if t.Resources.Reservations.NanoCpus, err = parseCPU("reserve-cpu", *resCPU); err != nil {
-					return err
-				}
-			}
-			if *limitMem != "" {
-				if t.Resources.Limits.MemoryBytes, err = parseMemory("limit-memory", *limitMem); err != nil {
-					return err
-				}
-			}
-			if *resMem != "" {
-				if t.Resources.Reservations.MemoryBytes, err = parseMemory("reserve-memory", *resMem); err != nil {
-					return err
-				}
-			}
-			if *restart != "" {
-				cond, err := restartCondition(*restart)
-				if err != nil {
-					return err
-				}
-				if t.Restart == nil {
-					t.Restart = &shoalv1.RestartPolicy{}
-				}
-				t.Restart.Condition = cond
-			}
-			if cmd.Flags().Changed("scheduler") {
-				sp.Scheduler = *scheduler
-			}
-			if *force {
-				if sp.Labels == nil {
-					sp.Labels = map[string]string{}
-				}
-				if t.GetContainer() != nil {
-					if t.GetContainer().Labels == nil {
-						t.GetContainer().Labels = map[string]string{}
-					}
-					t.GetContainer().Labels["shoal.force-update"] = strconv.FormatInt(time.Now().UnixNano(), 10)
-				} else {
-					*env = append(slices.DeleteFunc(*env, func(e string) bool { return strings.HasPrefix(e, "SHOAL_FORCE_UPDATE=") }), "SHOAL_FORCE_UPDATE="+strconv.FormatInt(time.Now().UnixNano(), 10))
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintln(cmd.OutOrStdout(), a[0])
-		if w.detach {
-			return nil
-		}
-		return waitConverged(cmd.Context(), cl, svc.GetSpec().GetName(), cmd.OutOrStdout(), w.timeout)
 	}
 	return c
 }

@@ -15,6 +15,7 @@ import (
 
 // specFlags are the service-create flags that shape a ServiceSpec.
 type specFlags struct {
+	fs            *pflag.FlagSet
 	name          string
 	mode          string
 	replicas      int64
@@ -25,10 +26,7 @@ type specFlags struct {
 	hostname      string
 	readOnly      bool
 	mounts        []string
-	limitCPU      string
-	limitMemory   string
-	reserveCPU    string
-	reserveMemory string
+	resources     resourceFlags
 	restartCond   string
 	restartDelay  time.Duration
 	restartMax    int64
@@ -51,6 +49,7 @@ type specFlags struct {
 }
 
 func (f *specFlags) register(fl *pflag.FlagSet) {
+	f.fs = fl
 	fl.StringVar(&f.name, "name", "", "service name")
 	fl.StringVar(&f.mode, "mode", "replicated", "replicated or global")
 	fl.Int64Var(&f.replicas, "replicas", 1, "number of tasks (replicated mode)")
@@ -61,10 +60,7 @@ func (f *specFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.hostname, "hostname", "", "container hostname")
 	fl.BoolVar(&f.readOnly, "read-only", false, "mount the container's root filesystem read-only")
 	fl.StringArrayVar(&f.mounts, "mount", nil, "mount: type=bind|tmpfs,source=PATH,target=PATH[,readonly][,tmpfs-size=64m] (repeatable)")
-	fl.StringVar(&f.limitCPU, "limit-cpu", "", "CPU limit, in CPUs (e.g. 0.5)")
-	fl.StringVar(&f.limitMemory, "limit-memory", "", "memory limit (e.g. 64MiB)")
-	fl.StringVar(&f.reserveCPU, "reserve-cpu", "", "CPUs reserved for each task on its node")
-	fl.StringVar(&f.reserveMemory, "reserve-memory", "", "memory reserved for each task on its node (e.g. 256MiB)")
+	f.resources.register(fl)
 	fl.StringVar(&f.restartCond, "restart-condition", "any", "restart when a task ends: none, on-failure or any")
 	fl.DurationVar(&f.restartDelay, "restart-delay", 5*time.Second, "delay between restart attempts")
 	fl.Int64Var(&f.restartMax, "restart-max-attempts", 0, "maximum restarts before giving up (0: unlimited)")
@@ -106,6 +102,71 @@ func parseMemory(flag, v string) (int64, error) {
 		return 0, fmt.Errorf("--%s %q: use a size such as 64MiB, 512m or 2GB (units b, k, m, g, t; KiB, MiB, GiB)", flag, v)
 	}
 	return n, nil
+}
+
+// resourceFlags are the limit and reservation flags of service create and
+// update.
+type resourceFlags struct {
+	limitCPU, limitMemory, reserveCPU, reserveMemory string
+}
+
+func (r *resourceFlags) register(fl *pflag.FlagSet) {
+	fl.StringVar(&r.limitCPU, "limit-cpu", "", "CPU limit of a container, in CPUs (e.g. 0.5)")
+	fl.StringVar(&r.limitMemory, "limit-memory", "", "memory limit of a container (e.g. 64MiB)")
+	fl.StringVar(&r.reserveCPU, "reserve-cpu", "", "CPUs reserved for each task on its node")
+	fl.StringVar(&r.reserveMemory, "reserve-memory", "", "memory reserved for each task on its node (e.g. 256MiB)")
+}
+
+// apply sets the limits and reservations given on res.
+func (r *resourceFlags) apply(res *shoalv1.ResourceRequirements) error {
+	if res.Limits == nil {
+		res.Limits = &shoalv1.Resources{}
+	}
+	if res.Reservations == nil {
+		res.Reservations = &shoalv1.Resources{}
+	}
+	fields := []struct {
+		flag, value string
+		dst         *int64
+		parse       func(flag, v string) (int64, error)
+	}{
+		{"limit-cpu", r.limitCPU, &res.Limits.NanoCpus, parseCPU},
+		{"reserve-cpu", r.reserveCPU, &res.Reservations.NanoCpus, parseCPU},
+		{"limit-memory", r.limitMemory, &res.Limits.MemoryBytes, parseMemory},
+		{"reserve-memory", r.reserveMemory, &res.Reservations.MemoryBytes, parseMemory},
+	}
+	for _, f := range fields {
+		if f.value != "" {
+			n, err := f.parse(f.flag, f.value)
+			if err != nil {
+				return err
+			}
+			*f.dst = n
+		}
+	}
+	return nil
+}
+
+// containerOnly are the flags of what only the container backend does: the
+// process backend runs a plain host process, without namespaces, cgroups,
+// mounts or health checks (see runtime/process).
+var containerOnly = []string{
+	"user", "hostname", "read-only", "mount", "network", "pids-limit", "limit-cpu", "limit-memory",
+	"health-cmd", "health-interval", "health-timeout", "health-retries", "health-start-period",
+}
+
+// refuseContainerOnly refuses the container-only flags given in fs.
+func refuseContainerOnly(fs *pflag.FlagSet) error {
+	var given []string
+	for _, name := range containerOnly {
+		if fs.Lookup(name) != nil && fs.Changed(name) {
+			given = append(given, "--"+name)
+		}
+	}
+	if len(given) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: container-only; a --process task is a plain host process, without namespaces, cgroups, mounts or health checks (drop it, or run an image)", strings.Join(given, ", "))
 }
 
 func parseKV(flag string, kvs []string) (map[string]string, error) {
@@ -216,6 +277,9 @@ func (f *specFlags) spec(args []string) (*shoalv1.ServiceSpec, error) {
 		return nil, fmt.Errorf("give an image (shoal service create IMAGE [CMD...]) or --process -- CMD [ARGS...]")
 	}
 	if f.process {
+		if err := refuseContainerOnly(f.fs); err != nil {
+			return nil, err
+		}
 		task.Runtime = &shoalv1.TaskSpec_Process{Process: &shoalv1.ProcessSpec{
 			Command: args, Env: f.env, Dir: f.workdir, StopSignal: f.stopSignal, StopGracePeriod: durationpb.New(f.stopGrace),
 		}}
@@ -240,20 +304,10 @@ func (f *specFlags) spec(args []string) (*shoalv1.ServiceSpec, error) {
 		}
 		task.Runtime = &shoalv1.TaskSpec_Container{Container: c}
 	}
-	res := &shoalv1.ResourceRequirements{Limits: &shoalv1.Resources{}, Reservations: &shoalv1.Resources{}}
-	if res.Limits.NanoCpus, err = parseCPU("limit-cpu", f.limitCPU); err != nil {
+	task.Resources = &shoalv1.ResourceRequirements{}
+	if err := f.resources.apply(task.Resources); err != nil {
 		return nil, err
 	}
-	if res.Reservations.NanoCpus, err = parseCPU("reserve-cpu", f.reserveCPU); err != nil {
-		return nil, err
-	}
-	if res.Limits.MemoryBytes, err = parseMemory("limit-memory", f.limitMemory); err != nil {
-		return nil, err
-	}
-	if res.Reservations.MemoryBytes, err = parseMemory("reserve-memory", f.reserveMemory); err != nil {
-		return nil, err
-	}
-	task.Resources = res
 	cond, err := restartCondition(f.restartCond)
 	if err != nil {
 		return nil, err

@@ -144,7 +144,8 @@ func (a *Agent) heartbeats(ctx context.Context, client shoalv1connect.Dispatcher
 		if err != nil {
 			return fmt.Errorf("heartbeat: %w", err)
 		}
-		if p := resp.Msg.GetPeriod().AsDuration(); p > 0 {
+		if p := resp.Msg.GetPeriod().AsDuration(); p > 0 && p != period {
+			a.log.Info("heartbeat period set by the manager", "old", period, "period", p)
 			period = p
 		}
 	}

@@ -140,7 +140,7 @@ func TestManagerRemovalGuards(t *testing.T) {
 		Member{RaftID: 3, NodeID: "m3", Reachable: false})
 	ctx := context.Background()
 	_, err := s.RemoveNode(ctx, connect.NewRequest(&shoalv1.RemoveNodeRequest{Node: "m2"}))
-	if codeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "--force") {
+	if codeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "with force") {
 		t.Fatalf("reachable manager without --force: got %v", err)
 	}
 	// Removing m2 would leave m1 of {m1, m3} reachable: below quorum.
@@ -289,4 +289,32 @@ func TestLearnersDoNotCountTowardQuorum(t *testing.T) {
 			t.Fatalf("removed = %v", fc.removed)
 		}
 	})
+}
+
+func TestJoinSpecTakesTheJoinersAvailabilityAndLabels(t *testing.T) {
+	cases := []struct {
+		name    string
+		req     *shoalv1.IssueNodeCertificateRequest
+		want    shoalv1.NodeAvailability
+		wantErr string
+	}{
+		{"unspecified is active", &shoalv1.IssueNodeCertificateRequest{}, shoalv1.NodeAvailability_NODE_AVAILABILITY_ACTIVE, ""},
+		{"drain with labels", &shoalv1.IssueNodeCertificateRequest{Availability: shoalv1.NodeAvailability_NODE_AVAILABILITY_DRAIN, Labels: map[string]string{"zone": "a"}}, shoalv1.NodeAvailability_NODE_AVAILABILITY_DRAIN, ""},
+		{"unknown availability", &shoalv1.IssueNodeCertificateRequest{Availability: 42}, 0, "availability 42"},
+		{"bad label key", &shoalv1.IssueNodeCertificateRequest{Labels: map[string]string{"bad key": "v"}}, 0, "labels: label key"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sp, err := joinSpec(tc.req)
+			if tc.wantErr != "" {
+				if codeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want InvalidArgument naming %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || sp.GetAvailability() != tc.want || len(sp.GetLabels()) != len(tc.req.GetLabels()) {
+				t.Fatalf("spec = %v, %v; want availability %v and the request's labels", sp, err, tc.want)
+			}
+		})
+	}
 }

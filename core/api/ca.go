@@ -61,6 +61,10 @@ func (c *CAServer) IssueNodeCertificate(ctx context.Context, req *connect.Reques
 	if len(m.GetCsr()) == 0 {
 		return nil, invalidArg("csr: required")
 	}
+	spec, err := joinSpec(m)
+	if err != nil {
+		return nil, err
+	}
 	root, cl, err := c.signingRoot(ctx)
 	if err != nil {
 		return nil, err
@@ -90,9 +94,10 @@ func (c *CAServer) IssueNodeCertificate(ctx context.Context, req *connect.Reques
 	if desc.Hostname == "" {
 		desc.Hostname = m.GetHostname()
 	}
+	spec.DesiredRole = roleProto(role)
 	node := &shoalv1.Node{
 		Id:          nodeID,
-		Spec:        &shoalv1.NodeSpec{DesiredRole: roleProto(role), Availability: shoalv1.NodeAvailability_NODE_AVAILABILITY_ACTIVE},
+		Spec:        spec,
 		Description: desc,
 		Status:      &shoalv1.NodeStatus{State: shoalv1.NodeState_NODE_STATE_UNKNOWN, Addr: m.GetAdvertiseAddr(), Message: "joined; waiting for its agent"},
 		Role:        roleProto(role),
@@ -104,6 +109,21 @@ func (c *CAServer) IssueNodeCertificate(ctx context.Context, req *connect.Reques
 	return connect.NewResponse(&shoalv1.IssueNodeCertificateResponse{
 		NodeId: nodeID, ClusterId: cl.GetId(), Role: roleProto(role), Certificate: certPEM, RootCertificate: cl.GetRootCa().GetCaCertPem(),
 	}), nil
+}
+
+// joinSpec is the new node's spec from the joiner's availability and labels.
+func joinSpec(m *shoalv1.IssueNodeCertificateRequest) (*shoalv1.NodeSpec, error) {
+	av := m.GetAvailability()
+	if av == shoalv1.NodeAvailability_NODE_AVAILABILITY_UNSPECIFIED {
+		av = shoalv1.NodeAvailability_NODE_AVAILABILITY_ACTIVE
+	}
+	if _, ok := shoalv1.NodeAvailability_name[int32(av)]; !ok {
+		return nil, invalidArg("availability %d: use ACTIVE, PAUSE or DRAIN", av)
+	}
+	if err := validateLabels("labels", m.GetLabels()); err != nil {
+		return nil, err
+	}
+	return &shoalv1.NodeSpec{Availability: av, Labels: m.GetLabels()}, nil
 }
 
 func (c *CAServer) NodeCertificateStatus(ctx context.Context, req *connect.Request[shoalv1.NodeCertificateStatusRequest]) (*connect.Response[shoalv1.NodeCertificateStatusResponse], error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	"github.com/shoal-project/shoal/core/raft"
 	"github.com/shoal-project/shoal/core/store"
@@ -17,6 +18,30 @@ func invalidArg(format string, args ...any) error {
 
 func notFound(format string, args ...any) error {
 	return connect.NewError(connect.CodeNotFound, fmt.Errorf(format, args...))
+}
+
+// Kinds of objects a NotFound names, in its ResourceInfo detail.
+const (
+	KindService = "service"
+	KindNode    = "node"
+	KindPlugin  = "plugin"
+	KindTask    = "task"
+)
+
+// objectNotFound is the NotFound for the object of kind called ref: its
+// message names the object, and a ResourceInfo detail carries kind and ref
+// so a client can say what to do next in its own words.
+func objectNotFound(kind, ref string) error {
+	return notFoundDetail(kind, ref, fmt.Sprintf("%s %q not found", kind, ref))
+}
+
+// notFoundDetail is a NotFound with msg and a ResourceInfo detail.
+func notFoundDetail(kind, ref, msg string) error {
+	err := connect.NewError(connect.CodeNotFound, errors.New(msg))
+	if d, derr := connect.NewErrorDetail(&errdetails.ResourceInfo{ResourceType: kind, ResourceName: ref}); derr == nil {
+		err.AddDetail(d)
+	}
+	return err
 }
 
 func precondition(format string, args ...any) error {

@@ -37,7 +37,7 @@ func resolveNode(tx store.ReadTx, ref string) (*shoalv1.Node, error) {
 	case 1:
 		return byName[0], nil
 	case 0:
-		return nil, notFound("node %q not found: list nodes with 'shoal node ls'", ref)
+		return nil, objectNotFound(KindNode, ref)
 	default:
 		return nil, invalidArg("node %q: %d nodes have this hostname; use the node ID", ref, len(byName))
 	}
@@ -260,7 +260,7 @@ func (s *Server) RemoveNode(ctx context.Context, req *connect.Request[shoalv1.Re
 		if m.NodeID == n.GetId() {
 			isMember = true
 			if (m.Reachable || m.Leader) && !force {
-				return nil, precondition("node %s is a reachable manager: demote it first ('shoal node demote %s'), or use --force", n.GetId(), n.GetId())
+				return nil, precondition("node %s is a reachable manager: demote it first, or remove it with force", n.GetId())
 			}
 		}
 	}
@@ -269,7 +269,7 @@ func (s *Server) RemoveNode(ctx context.Context, req *connect.Request[shoalv1.Re
 			return nil, err
 		}
 	} else if n.GetStatus().GetState() == shoalv1.NodeState_NODE_STATE_READY && !force {
-		return nil, precondition("node %s is ready: stop it first, or use --force", n.GetId())
+		return nil, precondition("node %s is ready: stop it first, or remove it with force", n.GetId())
 	}
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		if err := tx.Delete(store.KindNode, n.GetId()); err != nil {

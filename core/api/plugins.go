@@ -94,7 +94,7 @@ func (s *Server) InstallPlugin(ctx context.Context, req *connect.Request[shoalv1
 			return err
 		}
 		if len(byName) > 0 {
-			return connect.NewError(connect.CodeAlreadyExists, fmt.Errorf("name: a plugin named %q is installed; remove it first ('shoal plugin rm %s')", mod.Name, mod.Name))
+			return connect.NewError(connect.CodeAlreadyExists, fmt.Errorf("name: a plugin named %q is installed; remove it first or use another name", mod.Name))
 		}
 		if same := tx.GetPlugin(mod.Id); same != nil {
 			return connect.NewError(connect.CodeAlreadyExists, fmt.Errorf("wasm: this module is installed already as %q", same.GetName()))
@@ -172,7 +172,7 @@ func (s *Server) findPlugin(ctx context.Context, name string, withModule bool) (
 			return err
 		}
 		if len(ps) == 0 {
-			return notFound("plugin %q not found: list plugins with 'shoal plugin ls'", name)
+			return objectNotFound(KindPlugin, name)
 		}
 		p = ps[0]
 		return nil
@@ -215,11 +215,11 @@ func (s *Server) RemovePlugin(ctx context.Context, req *connect.Request[shoalv1.
 			return err
 		}
 		if len(ps) == 0 {
-			return notFound("plugin %q not found: list plugins with 'shoal plugin ls'", name)
+			return objectNotFound(KindPlugin, name)
 		}
 		sched, alloc := active(tx)
 		if name == sched || name == alloc {
-			return precondition("plugin %q is the cluster's active %s: activate another first ('shoal plugin activate spread')", name, kindWord(ps[0].GetKind()))
+			return precondition("plugin %q is the cluster's active %s: activate another first (the built-in ones are spread, binpack and ipam)", name, kindWord(ps[0].GetKind()))
 		}
 		svcs, err := tx.FindServices(store.All())
 		if err != nil {
@@ -233,7 +233,7 @@ func (s *Server) RemovePlugin(ctx context.Context, req *connect.Request[shoalv1.
 		}
 		if len(users) > 0 {
 			slices.Sort(users)
-			return precondition("plugin %q is used by services %s: update them first ('shoal service update --scheduler spread SERVICE')", name, strings.Join(users, ", "))
+			return precondition("plugin %q is used by services %s: change their spec.scheduler first", name, strings.Join(users, ", "))
 		}
 		return tx.Delete(store.KindPlugin, ps[0].GetId())
 	})
@@ -256,7 +256,7 @@ func (s *Server) ActivatePlugin(ctx context.Context, req *connect.Request[shoalv
 				return err
 			}
 			if len(ps) == 0 {
-				return notFound("plugin %q not found: list plugins with 'shoal plugin ls'", name)
+				return objectNotFound(KindPlugin, name)
 			}
 			kind = ps[0].GetKind()
 		}

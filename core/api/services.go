@@ -30,7 +30,7 @@ func resolveService(tx store.ReadTx, ref string) (*shoalv1.Service, error) {
 		return nil, invalidArg("service %q: the ID prefix matches several services; give more characters", ref)
 	}
 	if err != nil {
-		return nil, notFound("service %q not found: list services with 'shoal service ls'", ref)
+		return nil, objectNotFound(KindService, ref)
 	}
 	return tx.GetService(id), nil
 }
@@ -51,7 +51,7 @@ func (s *Server) CreateService(ctx context.Context, req *connect.Request[shoalv1
 				return err
 			}
 			if len(ps) == 0 {
-				return notFound("spec.scheduler %q: no such plugin; install it with 'shoal plugin install' or use spread or binpack", sch)
+				return notFoundDetail(KindPlugin, sch, fmt.Sprintf("spec.scheduler %q: no such plugin (the built-in schedulers are spread and binpack)", sch))
 			}
 		}
 		existing, err := tx.FindServices(store.ByName(sp.GetName()))
@@ -233,7 +233,7 @@ func (s *Server) GetTask(ctx context.Context, req *connect.Request[shoalv1.GetTa
 	err := s.read(ctx, func(tx store.ReadTx) error {
 		id, err := tx.Resolve(store.KindTask, req.Msg.GetTask())
 		if err != nil {
-			return notFound("task %q not found: list tasks with 'shoal service ps SERVICE'", req.Msg.GetTask())
+			return objectNotFound(KindTask, req.Msg.GetTask())
 		}
 		t = tx.GetTask(id)
 		return nil

@@ -63,7 +63,7 @@ func validateTaskSpec(t *shoalv1.TaskSpec) error {
 	case *shoalv1.TaskSpec_Process:
 		cmd := rt.Process.GetCommand()
 		if len(cmd) == 0 || strings.TrimSpace(cmd[0]) == "" {
-			return invalidArg("spec.task.process.command: empty; give the program and its arguments (shoal service create --process -- CMD ARGS...)")
+			return invalidArg("spec.task.process.command: empty; give the program and its arguments")
 		}
 		if err := validateEnv("spec.task.process.env", rt.Process.GetEnv()); err != nil {
 			return err
@@ -94,6 +94,9 @@ func validateTaskSpec(t *shoalv1.TaskSpec) error {
 	}
 	if l, r := res.GetLimits().GetNanoCpus(), res.GetReservations().GetNanoCpus(); l != 0 && r > l {
 		return invalidArg("spec.task.resources.reservations.nano_cpus %d exceeds the limit %d", r, l)
+	}
+	if lim := res.GetLimits(); t.GetProcess() != nil && (lim.GetNanoCpus() != 0 || lim.GetMemoryBytes() != 0) {
+		return invalidArg("spec.task.resources.limits: the process runtime runs a plain host process and cannot enforce limits; use reservations, or a container")
 	}
 	if rp := t.GetRestart(); rp != nil {
 		if rp.GetDelay().AsDuration() < 0 || rp.GetWindow().AsDuration() < 0 {

@@ -58,6 +58,15 @@ func TestValidateServiceSpec(t *testing.T) {
 			s.Task.Resources = &shoalv1.ResourceRequirements{Limits: &shoalv1.Resources{MemoryBytes: 8 << 20}, Reservations: &shoalv1.Resources{MemoryBytes: 16 << 20}}
 			return s
 		}, "reservations.memory_bytes"},
+		{"limits on a process", func(s *shoalv1.ServiceSpec) *shoalv1.ServiceSpec {
+			s.Task.Resources = &shoalv1.ResourceRequirements{Limits: &shoalv1.Resources{MemoryBytes: 64 << 20}}
+			return s
+		}, "process runtime"},
+		{"limits on a container", func(*shoalv1.ServiceSpec) *shoalv1.ServiceSpec {
+			s := containerSpec("busybox")
+			s.Task.Resources = &shoalv1.ResourceRequirements{Limits: &shoalv1.Resources{MemoryBytes: 64 << 20, NanoCpus: 1e9}}
+			return s
+		}, ""},
 		{"negative cpu", func(s *shoalv1.ServiceSpec) *shoalv1.ServiceSpec {
 			s.Task.Resources = &shoalv1.ResourceRequirements{Reservations: &shoalv1.Resources{NanoCpus: -1}}
 			return s

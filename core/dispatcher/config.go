@@ -31,7 +31,8 @@ func RealClock() Clock { return clock.RealTimers() }
 
 // Config configures a Dispatcher. Zero values take the defaults.
 type Config struct {
-	// HeartbeatPeriod is the period agents are told to heartbeat at (5 s).
+	// HeartbeatPeriod is the period agents are told to heartbeat at (5 s)
+	// until the cluster's spec says otherwise (see heartbeat.go).
 	HeartbeatPeriod time.Duration
 	// GraceMultiplier: a node is DOWN after HeartbeatPeriod*GraceMultiplier
 	// without a heartbeat (3).
@@ -99,11 +100,6 @@ func (c *Config) setDefaults() error {
 		c.NodeIdentity = identityFromAuth
 	}
 	return nil
-}
-
-// grace is how long a session lives without a heartbeat.
-func (c *Config) grace() time.Duration {
-	return c.HeartbeatPeriod * time.Duration(c.GraceMultiplier)
 }
 
 // ErrNoIdentity is returned when the request carries no node identity.

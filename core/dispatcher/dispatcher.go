@@ -44,6 +44,7 @@ type Dispatcher struct {
 	sessions map[string]*session   // by session ID
 	subs     map[string]*logSub    // by subscription ID
 	pending  pendingWrites
+	period   time.Duration // heartbeat period agents are told; the cluster spec's once Run reads it
 }
 
 var _ shoalv1connect.DispatcherServiceHandler = (*Dispatcher)(nil)
@@ -110,6 +111,7 @@ func New(st *store.Store, cfg Config, logger *slog.Logger) (*Dispatcher, error) 
 		sessions: make(map[string]*session),
 		subs:     make(map[string]*logSub),
 		pending:  newPendingWrites(),
+		period:   cfg.HeartbeatPeriod,
 	}, nil
 }
 
@@ -122,7 +124,7 @@ func signal(ch chan struct{}) {
 
 // scanInterval is how often sessions are checked for expiry.
 func (d *Dispatcher) scanInterval() time.Duration {
-	iv := d.cfg.HeartbeatPeriod / 5
+	iv := d.heartbeatPeriod() / 5
 	if iv <= 0 {
 		iv = time.Millisecond
 	}
@@ -162,6 +164,12 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.Unlock()
 	d.log.Info("dispatcher running", "nodes_awaited", len(ready))
 
+	specs, cancelSpecs, err := d.watchClusterSpec()
+	if err != nil {
+		d.stop()
+		return err
+	}
+	defer cancelSpecs()
 	scanT := d.cfg.Clock.AfterFunc(d.scanInterval(), func() { signal(d.scanNow) })
 	flushT := d.cfg.Clock.AfterFunc(d.cfg.StatusFlushInterval, func() { signal(d.flushTik) })
 	defer func() {
@@ -173,6 +181,15 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			d.stop()
 			return nil
+		case ev, ok := <-specs:
+			if !ok || ev.Kind == store.EventResync {
+				d.log.Warn("cluster spec watch ended; the heartbeat period stays", "period", d.heartbeatPeriod(), "err", ev.Err)
+				specs = nil
+				continue
+			}
+			if c, ok := ev.Object.(*shoalv1.Cluster); ok {
+				d.applyClusterSpec(c.GetSpec())
+			}
 		case <-d.scanNow:
 			d.scan(d.cfg.Clock.Now())
 			scanT = d.cfg.Clock.AfterFunc(d.scanInterval(), func() { signal(d.scanNow) })

@@ -77,7 +77,7 @@ func (d *Dispatcher) Session(ctx context.Context, req *connect.Request[shoalv1.S
 		d.nodeGoneLocked(nodeID)
 	}
 	d.sessions[s.id] = s
-	d.nodes[nodeID] = &nodeEntry{sess: s, deadline: now.Add(d.cfg.grace())}
+	d.nodes[nodeID] = &nodeEntry{sess: s, deadline: now.Add(d.graceLocked())}
 	d.resubscribeLocked(nodeID, s)
 	d.queueNodeLocked(nodeID, nodeUpdate{
 		state:   shoalv1.NodeState_NODE_STATE_READY,
@@ -94,7 +94,7 @@ func (d *Dispatcher) Session(ctx context.Context, req *connect.Request[shoalv1.S
 		SessionId:       s.id,
 		NodeId:          nodeID,
 		Managers:        managers,
-		HeartbeatPeriod: durationpb.New(d.cfg.HeartbeatPeriod),
+		HeartbeatPeriod: durationpb.New(d.heartbeatPeriod()),
 	}); err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func (d *Dispatcher) Session(ctx context.Context, req *connect.Request[shoalv1.S
 	// it can fail over to managers that joined after its session opened.
 	refresh := make(chan struct{}, 1)
 	arm := func() Timer {
-		return d.cfg.Clock.AfterFunc(d.cfg.HeartbeatPeriod, func() { signal(refresh) })
+		return d.cfg.Clock.AfterFunc(d.heartbeatPeriod(), func() { signal(refresh) })
 	}
 	timer := arm()
 	defer func() { timer.Stop() }()
@@ -152,7 +152,8 @@ func (d *Dispatcher) Heartbeat(ctx context.Context, req *connect.Request[shoalv1
 		d.mu.Unlock()
 		return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("session %s expired: open a new session", s.id))
 	}
-	e.deadline = now.Add(d.cfg.grace())
+	e.deadline = now.Add(d.graceLocked())
+	period := d.period
 	d.mu.Unlock()
-	return connect.NewResponse(&shoalv1.HeartbeatResponse{Period: durationpb.New(d.cfg.HeartbeatPeriod)}), nil
+	return connect.NewResponse(&shoalv1.HeartbeatResponse{Period: durationpb.New(period)}), nil
 }

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -58,7 +59,7 @@ type Config struct {
 	Join         *JoinTarget
 	TickInterval time.Duration
 	Description  *shoalv1.NodeDescription
-	Availability string
+	Availability shoalv1.NodeAvailability
 	Labels       map[string]string
 	Logger       *slog.Logger
 }
@@ -205,8 +206,9 @@ func (m *Manager) Start(ctx context.Context) error {
 		return fmt.Errorf("raft: %w", err)
 	}
 	m.raftPtr.Store(rn)
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go m.leadershipLoop()
+	go m.followSnapshotInterval()
 	if cfg.Bootstrap != nil {
 		if err := m.waitBootstrapped(ctx); err != nil {
 			m.Stop()
@@ -333,7 +335,7 @@ func (m *Manager) bootstrapCluster(ctx context.Context) error {
 	}
 	self := &shoalv1.Node{
 		Id:          m.cfg.NodeID,
-		Spec:        &shoalv1.NodeSpec{DesiredRole: shoalv1.NodeRole_NODE_ROLE_MANAGER, Availability: availability(m.cfg.Availability), Labels: m.cfg.Labels},
+		Spec:        &shoalv1.NodeSpec{DesiredRole: shoalv1.NodeRole_NODE_ROLE_MANAGER, Availability: cmp.Or(m.cfg.Availability, shoalv1.NodeAvailability_NODE_AVAILABILITY_ACTIVE), Labels: m.cfg.Labels},
 		Description: m.cfg.Description,
 		Status:      &shoalv1.NodeStatus{State: shoalv1.NodeState_NODE_STATE_UNKNOWN, Addr: m.cfg.AdvertiseAddr},
 		Role:        shoalv1.NodeRole_NODE_ROLE_MANAGER,
@@ -344,16 +346,6 @@ func (m *Manager) bootstrapCluster(ctx context.Context) error {
 		}
 		return tx.Create(self)
 	})
-}
-
-func availability(s string) shoalv1.NodeAvailability {
-	switch s {
-	case "pause":
-		return shoalv1.NodeAvailability_NODE_AVAILABILITY_PAUSE
-	case "drain":
-		return shoalv1.NodeAvailability_NODE_AVAILABILITY_DRAIN
-	}
-	return shoalv1.NodeAvailability_NODE_AVAILABILITY_ACTIVE
 }
 
 // leadershipLoop starts the leader components when this manager leads and

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -88,6 +89,9 @@ func (c *Config) defaults() error {
 	if c.DataDir == "" {
 		return errors.New("--data-dir is required")
 	}
+	if _, err := ParseAvailability(c.Availability); err != nil {
+		return err
+	}
 	if c.Hostname == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -124,6 +128,26 @@ func (c *Config) description(backend string) *shoalv1.NodeDescription {
 		AgentVersion: Version,
 		Resources:    hostResources(),
 	}
+}
+
+// ParseAvailability reads an availability flag: active, pause or drain
+// ("" is active).
+func ParseAvailability(s string) (shoalv1.NodeAvailability, error) {
+	switch strings.ToLower(s) {
+	case "", "active":
+		return shoalv1.NodeAvailability_NODE_AVAILABILITY_ACTIVE, nil
+	case "pause":
+		return shoalv1.NodeAvailability_NODE_AVAILABILITY_PAUSE, nil
+	case "drain":
+		return shoalv1.NodeAvailability_NODE_AVAILABILITY_DRAIN, nil
+	}
+	return 0, fmt.Errorf("--availability %q: use active, pause or drain", s)
+}
+
+// availability is c.Availability, checked by defaults.
+func (c *Config) availability() shoalv1.NodeAvailability {
+	a, _ := ParseAvailability(c.Availability)
+	return a
 }
 
 func certDir(dataDir string) string { return filepath.Join(dataDir, "certs") }
@@ -274,7 +298,8 @@ func Join(ctx context.Context, cfg Config, token, addr string) (*Node, error) {
 	caClient := shoalv1connect.NewCAServiceClient(client.TLSHTTPClient(ca.ClientTLSConfig(root, nil, "")), "https://"+addr, connect.WithGRPC())
 	res, err := caClient.IssueNodeCertificate(ctx, connect.NewRequest(&shoalv1.IssueNodeCertificateRequest{
 		Token: token, Csr: csr, Hostname: cfg.Hostname, AdvertiseAddr: adv,
-		Description: cfg.description(backendOr(cfg.Backend)),
+		Description:  cfg.description(backendOr(cfg.Backend)),
+		Availability: cfg.availability(), Labels: cfg.Labels,
 	}))
 	if err != nil {
 		return nil, fmt.Errorf("join %s: %w", addr, err)
@@ -381,7 +406,7 @@ func (n *Node) managerConfig(tlsM ca.NodeTLS, boot *manager.Bootstrap, join *man
 		ListenAddr: n.st.ListenAddr, AdvertiseAddr: n.st.AdvertiseAddr,
 		TLS: tlsM, Certs: n.certs, Bootstrap: boot, Join: join, TickInterval: n.cfg.TickInterval,
 		Description: n.cfg.description(n.st.Backend), Logger: n.log,
-		Availability: n.cfg.Availability, Labels: n.cfg.Labels,
+		Availability: n.cfg.availability(), Labels: n.cfg.Labels,
 	}
 }
 

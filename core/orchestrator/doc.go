@@ -17,8 +17,9 @@
 //     live tasks); when the policy forbids a restart the old task's desired
 //     state becomes COMPLETE, which marks the slot as finished;
 //   - tasks on DOWN, drained or removed nodes are replaced at once;
-//   - service updates (a new spec_version) replace tasks of older versions,
-//     all at once or with bounded parallelism (WithUpdateParallelism);
+//   - service updates (a new spec_version, or a changed task force_update
+//     counter) replace tasks of older versions, all at once or with bounded
+//     parallelism (WithUpdateParallelism);
 //   - removed services: their tasks are shut down and deleted once stopped
 //     (directly if never assigned or if their node is gone);
 //   - task history: at most the cluster's task_history_limit (default 5)

@@ -178,7 +178,7 @@ func (o *Orchestrator) planService(p *plan, id string, svc *shoalv1.Service, tas
 					// The slot is finished: COMPLETE marks it.
 					p.changes[len(p.changes)-1].state = stateComplete
 				}
-			case t.GetSpecVersion() != svc.GetSpecVersion():
+			case t.GetSpecVersion() != svc.GetSpecVersion() || forced(t, svc):
 				outdated = append(outdated, t)
 			default:
 				if t.GetDesiredState() < stateRunning {
@@ -220,6 +220,13 @@ func (o *Orchestrator) planService(p *plan, id string, svc *shoalv1.Service, tas
 		}
 		o.create(p, svc, k, stateRunning, e.now)
 	}
+}
+
+// forced reports whether the service's force_update counter moved since t
+// was made: the service asks for its tasks to be replaced even though the
+// rest of its template is the same (service update --force).
+func forced(t *shoalv1.Task, svc *shoalv1.Service) bool {
+	return t.GetSpec().GetForceUpdate() != svc.GetSpec().GetTask().GetForceUpdate()
 }
 
 // finished reports whether the slot's newest task ended for good under the

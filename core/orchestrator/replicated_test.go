@@ -441,3 +441,35 @@ func TestForeignTaskCreateNeedsAPlan(t *testing.T) {
 	}
 	h.checkSlots()
 }
+
+func TestForceUpdateCounterReplacesTasks(t *testing.T) {
+	cases := []struct {
+		name     string
+		edit     func(s *shoalv1.Service)
+		replaced bool
+	}{
+		{"counter raised", func(s *shoalv1.Service) { s.Spec.Task.ForceUpdate++ }, true},
+		{"counter raised with a new spec version", func(s *shoalv1.Service) { s.Spec.Task.ForceUpdate++; s.SpecVersion++ }, true},
+		{"service labels changed", func(s *shoalv1.Service) { s.Spec.Labels = map[string]string{"team": "a"} }, false},
+		{"nothing changed", func(*shoalv1.Service) {}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.createService(replicated("s", 3, nil))
+			h.step()
+			before := h.liveTasks("s")
+			h.editService("s", tc.edit)
+			h.step()
+			after := h.liveTasks("s")
+			if len(after) != 3 {
+				t.Fatalf("%d live tasks, want 3", len(after))
+			}
+			for slot, tk := range after {
+				if got := tk.GetId() != before[slot].GetId(); got != tc.replaced {
+					t.Errorf("slot %s: replaced = %v, want %v (task %s, was %s)", slot, got, tc.replaced, tk.GetId(), before[slot].GetId())
+				}
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	etcdraft "go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -111,6 +112,9 @@ type Node struct {
 	tr     Transport
 	ticker Ticker
 	id     uint64
+
+	// snapEvery is the snapshot interval now (SetSnapshotInterval).
+	snapEvery atomic.Uint64
 
 	propc     chan *proposal
 	readc     chan *readReq
@@ -356,7 +360,16 @@ func newNode(c Config) (*Node, error) {
 		leaderCh:    make(chan struct{}),
 		seq:         cfg.Rand(),
 	}
+	n.snapEvery.Store(cfg.SnapshotInterval)
 	return n, nil
+}
+
+// SetSnapshotInterval makes the node snapshot every `every` applied entries from
+// now on (the cluster's snapshot_interval); 0 is ignored.
+func (n *Node) SetSnapshotInterval(every uint64) {
+	if every > 0 {
+		n.snapEvery.Store(every)
+	}
 }
 
 func (n *Node) newRawNode(applied uint64) error {
@@ -973,7 +986,7 @@ func (n *Node) notifyLeadership(v bool) {
 }
 
 func (n *Node) maybeSnapshot() error {
-	due := n.applied >= n.snapIndex+n.cfg.SnapshotInterval
+	due := n.applied >= n.snapIndex+n.snapEvery.Load()
 	if n.forceSnapshot && n.applied > n.snapIndex {
 		// Only when the log was compacted is a snapshot ever sent; a young
 		// log catches a new member up by entries.

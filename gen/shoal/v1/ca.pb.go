@@ -110,6 +110,10 @@ type IssueNodeCertificateRequest struct {
 	// advertise_addr is host:port the node will be reached at.
 	AdvertiseAddr string           `protobuf:"bytes,4,opt,name=advertise_addr,json=advertiseAddr,proto3" json:"advertise_addr,omitempty"`
 	Description   *NodeDescription `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	// availability and labels start the new node's spec (join --availability,
+	// --label); unspecified availability is ACTIVE.
+	Availability  NodeAvailability  `protobuf:"varint,6,opt,name=availability,proto3,enum=shoal.v1.NodeAvailability" json:"availability,omitempty"`
+	Labels        map[string]string `protobuf:"bytes,7,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -175,6 +179,20 @@ func (x *IssueNodeCertificateRequest) GetAdvertiseAddr() string {
 func (x *IssueNodeCertificateRequest) GetDescription() *NodeDescription {
 	if x != nil {
 		return x.Description
+	}
+	return nil
+}
+
+func (x *IssueNodeCertificateRequest) GetAvailability() NodeAvailability {
+	if x != nil {
+		return x.Availability
+	}
+	return NodeAvailability_NODE_AVAILABILITY_UNSPECIFIED
+}
+
+func (x *IssueNodeCertificateRequest) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
 	}
 	return nil
 }
@@ -368,13 +386,18 @@ const file_shoal_v1_ca_proto_rawDesc = "" +
 	"\x11shoal/v1/ca.proto\x12\bshoal.v1\x1a\x16shoal/v1/objects.proto\"\x1d\n" +
 	"\x1bGetRootCACertificateRequest\"@\n" +
 	"\x1cGetRootCACertificateResponse\x12 \n" +
-	"\vcertificate\x18\x01 \x01(\fR\vcertificate\"\xc5\x01\n" +
+	"\vcertificate\x18\x01 \x01(\fR\vcertificate\"\x8b\x03\n" +
 	"\x1bIssueNodeCertificateRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x10\n" +
 	"\x03csr\x18\x02 \x01(\fR\x03csr\x12\x1a\n" +
 	"\bhostname\x18\x03 \x01(\tR\bhostname\x12%\n" +
 	"\x0eadvertise_addr\x18\x04 \x01(\tR\radvertiseAddr\x12;\n" +
-	"\vdescription\x18\x05 \x01(\v2\x19.shoal.v1.NodeDescriptionR\vdescription\"\xcb\x01\n" +
+	"\vdescription\x18\x05 \x01(\v2\x19.shoal.v1.NodeDescriptionR\vdescription\x12>\n" +
+	"\favailability\x18\x06 \x01(\x0e2\x1a.shoal.v1.NodeAvailabilityR\favailability\x12I\n" +
+	"\x06labels\x18\a \x03(\v21.shoal.v1.IssueNodeCertificateRequest.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcb\x01\n" +
 	"\x1cIssueNodeCertificateResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1d\n" +
 	"\n" +
@@ -405,7 +428,7 @@ func file_shoal_v1_ca_proto_rawDescGZIP() []byte {
 	return file_shoal_v1_ca_proto_rawDescData
 }
 
-var file_shoal_v1_ca_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_shoal_v1_ca_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_shoal_v1_ca_proto_goTypes = []any{
 	(*GetRootCACertificateRequest)(nil),   // 0: shoal.v1.GetRootCACertificateRequest
 	(*GetRootCACertificateResponse)(nil),  // 1: shoal.v1.GetRootCACertificateResponse
@@ -413,24 +436,28 @@ var file_shoal_v1_ca_proto_goTypes = []any{
 	(*IssueNodeCertificateResponse)(nil),  // 3: shoal.v1.IssueNodeCertificateResponse
 	(*NodeCertificateStatusRequest)(nil),  // 4: shoal.v1.NodeCertificateStatusRequest
 	(*NodeCertificateStatusResponse)(nil), // 5: shoal.v1.NodeCertificateStatusResponse
-	(*NodeDescription)(nil),               // 6: shoal.v1.NodeDescription
-	(NodeRole)(0),                         // 7: shoal.v1.NodeRole
+	nil,                                   // 6: shoal.v1.IssueNodeCertificateRequest.LabelsEntry
+	(*NodeDescription)(nil),               // 7: shoal.v1.NodeDescription
+	(NodeAvailability)(0),                 // 8: shoal.v1.NodeAvailability
+	(NodeRole)(0),                         // 9: shoal.v1.NodeRole
 }
 var file_shoal_v1_ca_proto_depIdxs = []int32{
-	6, // 0: shoal.v1.IssueNodeCertificateRequest.description:type_name -> shoal.v1.NodeDescription
-	7, // 1: shoal.v1.IssueNodeCertificateResponse.role:type_name -> shoal.v1.NodeRole
-	7, // 2: shoal.v1.NodeCertificateStatusResponse.role:type_name -> shoal.v1.NodeRole
-	0, // 3: shoal.v1.CAService.GetRootCACertificate:input_type -> shoal.v1.GetRootCACertificateRequest
-	2, // 4: shoal.v1.CAService.IssueNodeCertificate:input_type -> shoal.v1.IssueNodeCertificateRequest
-	4, // 5: shoal.v1.CAService.NodeCertificateStatus:input_type -> shoal.v1.NodeCertificateStatusRequest
-	1, // 6: shoal.v1.CAService.GetRootCACertificate:output_type -> shoal.v1.GetRootCACertificateResponse
-	3, // 7: shoal.v1.CAService.IssueNodeCertificate:output_type -> shoal.v1.IssueNodeCertificateResponse
-	5, // 8: shoal.v1.CAService.NodeCertificateStatus:output_type -> shoal.v1.NodeCertificateStatusResponse
-	6, // [6:9] is the sub-list for method output_type
-	3, // [3:6] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	7, // 0: shoal.v1.IssueNodeCertificateRequest.description:type_name -> shoal.v1.NodeDescription
+	8, // 1: shoal.v1.IssueNodeCertificateRequest.availability:type_name -> shoal.v1.NodeAvailability
+	6, // 2: shoal.v1.IssueNodeCertificateRequest.labels:type_name -> shoal.v1.IssueNodeCertificateRequest.LabelsEntry
+	9, // 3: shoal.v1.IssueNodeCertificateResponse.role:type_name -> shoal.v1.NodeRole
+	9, // 4: shoal.v1.NodeCertificateStatusResponse.role:type_name -> shoal.v1.NodeRole
+	0, // 5: shoal.v1.CAService.GetRootCACertificate:input_type -> shoal.v1.GetRootCACertificateRequest
+	2, // 6: shoal.v1.CAService.IssueNodeCertificate:input_type -> shoal.v1.IssueNodeCertificateRequest
+	4, // 7: shoal.v1.CAService.NodeCertificateStatus:input_type -> shoal.v1.NodeCertificateStatusRequest
+	1, // 8: shoal.v1.CAService.GetRootCACertificate:output_type -> shoal.v1.GetRootCACertificateResponse
+	3, // 9: shoal.v1.CAService.IssueNodeCertificate:output_type -> shoal.v1.IssueNodeCertificateResponse
+	5, // 10: shoal.v1.CAService.NodeCertificateStatus:output_type -> shoal.v1.NodeCertificateStatusResponse
+	8, // [8:11] is the sub-list for method output_type
+	5, // [5:8] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_ca_proto_init() }
@@ -445,7 +472,7 @@ func file_shoal_v1_ca_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_ca_proto_rawDesc), len(file_shoal_v1_ca_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

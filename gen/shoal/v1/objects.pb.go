@@ -1752,10 +1752,13 @@ type TaskSpec struct {
 	//
 	//	*TaskSpec_Container
 	//	*TaskSpec_Process
-	Runtime       isTaskSpec_Runtime    `protobuf_oneof:"runtime"`
-	Resources     *ResourceRequirements `protobuf:"bytes,3,opt,name=resources,proto3" json:"resources,omitempty"`
-	Restart       *RestartPolicy        `protobuf:"bytes,4,opt,name=restart,proto3" json:"restart,omitempty"`
-	Placement     *Placement            `protobuf:"bytes,5,opt,name=placement,proto3" json:"placement,omitempty"`
+	Runtime   isTaskSpec_Runtime    `protobuf_oneof:"runtime"`
+	Resources *ResourceRequirements `protobuf:"bytes,3,opt,name=resources,proto3" json:"resources,omitempty"`
+	Restart   *RestartPolicy        `protobuf:"bytes,4,opt,name=restart,proto3" json:"restart,omitempty"`
+	Placement *Placement            `protobuf:"bytes,5,opt,name=placement,proto3" json:"placement,omitempty"`
+	// force_update is a counter: raising it (service update --force) replaces
+	// the service's tasks even when nothing else in the template changed.
+	ForceUpdate   uint64 `protobuf:"varint,6,opt,name=force_update,json=forceUpdate,proto3" json:"force_update,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1834,6 +1837,13 @@ func (x *TaskSpec) GetPlacement() *Placement {
 		return x.Placement
 	}
 	return nil
+}
+
+func (x *TaskSpec) GetForceUpdate() uint64 {
+	if x != nil {
+		return x.ForceUpdate
+	}
+	return 0
 }
 
 type isTaskSpec_Runtime interface {
@@ -3072,13 +3082,14 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"Attachment\x12\x1d\n" +
 	"\n" +
 	"network_id\x18\x01 \x01(\tR\tnetworkId\x12\x1c\n" +
-	"\taddresses\x18\x02 \x03(\tR\taddresses\"\xa5\x02\n" +
+	"\taddresses\x18\x02 \x03(\tR\taddresses\"\xc8\x02\n" +
 	"\bTaskSpec\x127\n" +
 	"\tcontainer\x18\x01 \x01(\v2\x17.shoal.v1.ContainerSpecH\x00R\tcontainer\x121\n" +
 	"\aprocess\x18\x02 \x01(\v2\x15.shoal.v1.ProcessSpecH\x00R\aprocess\x12<\n" +
 	"\tresources\x18\x03 \x01(\v2\x1e.shoal.v1.ResourceRequirementsR\tresources\x121\n" +
 	"\arestart\x18\x04 \x01(\v2\x17.shoal.v1.RestartPolicyR\arestart\x121\n" +
-	"\tplacement\x18\x05 \x01(\v2\x13.shoal.v1.PlacementR\tplacementB\t\n" +
+	"\tplacement\x18\x05 \x01(\v2\x13.shoal.v1.PlacementR\tplacement\x12!\n" +
+	"\fforce_update\x18\x06 \x01(\x04R\vforceUpdateB\t\n" +
 	"\aruntime\"\xc9\x04\n" +
 	"\rContainerSpec\x12\x14\n" +
 	"\x05image\x18\x01 \x01(\tR\x05image\x12\x18\n" +

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/shoal-project/shoal/plugins"
+	"github.com/shoal-project/shoal/plugins/sandboxtest"
 )
 
 var guestDir string
@@ -91,3 +92,16 @@ func buildGuests() (map[string][]byte, error) {
 
 // cacheDir is shared by all hosts of the run so modules compile once.
 func cacheDir() string { return filepath.Join(guestDir, "cache") }
+
+// sandbox is the sandbox executable built without -race (see sandboxtest):
+// the hosts of these tests run it unless a test asks for the test binary.
+var sandbox sandboxtest.Once
+
+func sandboxCommand(tb testing.TB) string {
+	tb.Helper()
+	exe, err := sandbox.Get(guestDir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return exe
+}

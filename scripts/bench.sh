@@ -31,17 +31,20 @@ need_containerd() {
 	fi
 }
 
-# burn N COMMAND...: runs COMMAND with N busy loops on the side.
+# burn N COMMAND...: runs COMMAND with N busy loops on the side (stopped on
+# any exit, by their pids).
+burners=()
+trap '((${#burners[@]})) && kill "${burners[@]}" 2>/dev/null' EXIT
 burn() {
-	local n="$1" pids=() i; shift
+	local n="$1" i rc=0; shift
 	for ((i = 0; i < n; i++)); do
 		sh -c 'while :; do :; done' &
-		pids+=("$!")
+		burners+=("$!")
 	done
-	echo "== with $n CPU-burner loops (pids ${pids[*]})"
-	local rc=0
+	echo "== with $n CPU-burner loops (pids ${burners[*]})"
 	"$@" || rc=$?
-	kill "${pids[@]}"
+	kill "${burners[@]}"
+	burners=()
 	return "$rc"
 }
 
@@ -53,11 +56,11 @@ run_group() {
 	rafttest) # Raft alone, in-memory transport
 		bench 20x . ./core/raft/rafttest ;;
 	failover) # kill -9 of the leader to the first acknowledged write; restarted manager catching up
-		e2e '^TestFailover$' 'failover|caught up' ;;
+		e2e '^TestFailover$' 'failover:|failover times|caught up' ;;
 	failover-loaded)
-		burn 2 e2e '^TestFailover$' 'failover|caught up' ;;
+		burn 2 e2e '^TestFailover$' 'failover:|failover times|caught up' ;;
 	snapshot) # a manager joining through a multi-MiB snapshot
-		e2e '^TestJoinWithLargeSnapshot$' 'snapshot|caught up|restored' ;;
+		e2e '^TestJoinWithLargeSnapshot$' 'snapshot:|caught up|restored' ;;
 	store)
 		bench 3x . ./core/store ;;
 	sched)

@@ -97,7 +97,7 @@ func BenchmarkHostStall(b *testing.B) {
 // children, from /proc/PID/statm.
 func sandboxRSS(tb testing.TB) int64 {
 	tb.Helper()
-	exe := sandboxCommand(tb)
+	exe := sandbox.Command(tb)
 	stats, _ := filepath.Glob("/proc/[0-9]*/statm")
 	var sum int64
 	for _, statm := range stats {

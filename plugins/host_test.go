@@ -46,7 +46,7 @@ func newHost(t testing.TB, cfg plugins.HostConfig) (*plugins.Host, *syncBuffer) 
 		cfg.CacheDir = cacheDir()
 	}
 	if cfg.SandboxCommand == "" && !cfg.InProcess {
-		cfg.SandboxCommand = sandboxCommand(t)
+		cfg.SandboxCommand = sandbox.Command(t)
 	}
 	logs := &syncBuffer{}
 	h, err := plugins.NewHost(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))

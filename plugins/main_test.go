@@ -25,6 +25,7 @@ func TestMain(m *testing.M) {
 	guestDir = dir
 	code := m.Run()
 	os.RemoveAll(dir)
+	sandbox.Remove()
 	os.Exit(code)
 }
 
@@ -95,13 +96,4 @@ func cacheDir() string { return filepath.Join(guestDir, "cache") }
 
 // sandbox is the sandbox executable built without -race (see sandboxtest):
 // the hosts of these tests run it unless a test asks for the test binary.
-var sandbox sandboxtest.Once
-
-func sandboxCommand(tb testing.TB) string {
-	tb.Helper()
-	exe, err := sandbox.Get(guestDir)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return exe
-}
+var sandbox sandboxtest.Sandbox

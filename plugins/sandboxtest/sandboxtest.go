@@ -13,9 +13,11 @@ package sandboxtest
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"testing"
 )
 
 // sandboxPackage is the main package that only serves as a sandbox.
@@ -33,16 +35,33 @@ func Build(dir string) (string, error) {
 	return exe, nil
 }
 
-// Once builds the sandbox the first time it is called and returns the same
-// path (or error) afterwards; dir is used on the first call only.
-type Once struct {
+// Sandbox builds the sandbox executable once per test process, into a
+// temporary directory of its own. The zero value is ready to use.
+type Sandbox struct {
 	once sync.Once
+	dir  string
 	exe  string
 	err  error
 }
 
-// Get returns the sandbox executable, building it into dir on the first call.
-func (o *Once) Get(dir string) (string, error) {
-	o.once.Do(func() { o.exe, o.err = Build(dir) })
-	return o.exe, o.err
+// Command returns the sandbox executable for HostConfig.SandboxCommand,
+// building it on the first call; a failed build fails tb.
+func (s *Sandbox) Command(tb testing.TB) string {
+	tb.Helper()
+	s.once.Do(func() {
+		if s.dir, s.err = os.MkdirTemp("", "shoal-sandboxtest"); s.err == nil {
+			s.exe, s.err = Build(s.dir)
+		}
+	})
+	if s.err != nil {
+		tb.Fatal(s.err)
+	}
+	return s.exe
+}
+
+// Remove deletes the executable; call it at the end of TestMain.
+func (s *Sandbox) Remove() {
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+	}
 }

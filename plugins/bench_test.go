@@ -2,6 +2,9 @@ package plugins_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,7 +16,9 @@ import (
 // BenchmarkSpread100kOn2400 places 100,000 tasks on 2,400 nodes with the
 // spread policy: natively, through the sandbox process (the production
 // path: encode, pipe, decode in the guest, schedule, encode, pipe, decode,
-// validate) and in-process with WithCloseOnContextDone.
+// validate) and in-process with WithCloseOnContextDone. The sandbox run
+// also reports the sandbox process's resident memory with spread loaded
+// and after the calls.
 func BenchmarkSpread100kOn2400(b *testing.B) {
 	req := policytest.Uniform(2400, 100_000)
 	b.Run("native", func(b *testing.B) {
@@ -28,6 +33,7 @@ func BenchmarkSpread100kOn2400(b *testing.B) {
 		b.Run(mode.name, func(b *testing.B) {
 			h, _ := newHost(b, plugins.HostConfig{InProcess: mode.inProcess, CallTimeout: time.Minute, MaxOutput: 64 << 20})
 			sha := load(b, h, plugins.Builtin("spread"))
+			loaded := sandboxRSS(b)
 			if _, err := h.Schedule(context.Background(), sha, req); err != nil {
 				b.Fatal(err)
 			}
@@ -36,6 +42,10 @@ func BenchmarkSpread100kOn2400(b *testing.B) {
 				if _, err := h.Schedule(context.Background(), sha, req); err != nil {
 					b.Fatal(err)
 				}
+			}
+			if !mode.inProcess {
+				b.ReportMetric(float64(loaded)/(1<<20), "sandbox-loaded-MiB")
+				b.ReportMetric(float64(sandboxRSS(b))/(1<<20), "sandbox-after-MiB")
 			}
 		})
 	}
@@ -81,4 +91,28 @@ func BenchmarkHostStall(b *testing.B) {
 	}
 	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-late-ms")
 	b.ReportMetric(float64(worst.Microseconds())/1000, "max-late-ms")
+}
+
+// sandboxRSS is the resident memory of this process's plugin sandbox
+// children, from /proc/PID/statm.
+func sandboxRSS(tb testing.TB) int64 {
+	tb.Helper()
+	exe := sandbox.Command(tb)
+	stats, _ := filepath.Glob("/proc/[0-9]*/statm")
+	var sum int64
+	for _, statm := range stats {
+		dir := filepath.Dir(statm)
+		if target, err := os.Readlink(filepath.Join(dir, "exe")); err != nil || target != exe {
+			continue
+		}
+		b, err := os.ReadFile(statm)
+		var size, resident int64
+		if err == nil {
+			_, err = fmt.Sscan(string(b), &size, &resident)
+		}
+		if err == nil {
+			sum += resident * int64(os.Getpagesize())
+		}
+	}
+	return sum
 }

@@ -45,6 +45,9 @@ func newHost(t testing.TB, cfg plugins.HostConfig) (*plugins.Host, *syncBuffer) 
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = cacheDir()
 	}
+	if cfg.SandboxCommand == "" && !cfg.InProcess {
+		cfg.SandboxCommand = sandbox.Command(t)
+	}
 	logs := &syncBuffer{}
 	h, err := plugins.NewHost(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
@@ -262,6 +265,26 @@ func TestHostileGuests(t *testing.T) {
 	}
 }
 
+// TestDefaultSandboxIsThisBinary: without SandboxCommand the host runs its
+// own executable (here the test binary, through TestMain) as the sandbox,
+// as the shoal binary does in production. Only modules that fail before
+// compiling go there: this binary may be race-instrumented (see sandboxtest).
+func TestDefaultSandboxIsThisBinary(t *testing.T) {
+	logs := &syncBuffer{}
+	h, err := plugins.NewHost(plugins.HostConfig{}, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	_, err = h.Validate(context.Background(), spinGuest()[:20], plugins.KindScheduler)
+	if !errors.Is(err, plugins.ErrInvalidModule) {
+		t.Fatalf("got %v, want %v", err, plugins.ErrInvalidModule)
+	}
+	if !strings.Contains(logs.String(), "plugin sandbox started") {
+		t.Fatalf("no sandbox process answered:\n%s", logs)
+	}
+}
+
 func TestNotLoadedAndDigest(t *testing.T) {
 	h, _ := newHost(t, plugins.HostConfig{})
 	ctx := context.Background()
@@ -332,16 +355,20 @@ func TestContextCancel(t *testing.T) {
 	}
 }
 
+// TestInProcessDeadline: in-process (WithCloseOnContextDone), a spinning
+// guest is stopped at the deadline and the next call gets a fresh instance.
+// The guest is spinGuest: compiling a Go guest in-process under -race
+// takes a minute and a half on the CI machine.
 func TestInProcessDeadline(t *testing.T) {
 	h, _ := newHost(t, plugins.HostConfig{InProcess: true, CallTimeout: time.Second})
 	ctx := context.Background()
-	loop := load(t, h, guest(t, "loop"))
-	if _, err := h.Schedule(ctx, loop, cluster()); !errors.Is(err, plugins.ErrTimeout) {
+	spin := load(t, h, spinGuest())
+	if _, err := h.Schedule(ctx, spin, cluster()); !errors.Is(err, plugins.ErrTimeout) {
 		t.Fatalf("got %v", err)
 	}
-	sp := load(t, h, plugins.Builtin("spread"))
-	if _, err := h.Schedule(ctx, sp, cluster()); err != nil {
-		t.Fatal(err)
+	resp, err := h.Schedule(ctx, spin, &sdk.ScheduleRequest{})
+	if err != nil || len(resp.Groups) != 0 {
+		t.Fatalf("after the timeout: %+v, %v", resp, err)
 	}
 }
 

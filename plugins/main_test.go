@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/shoal-project/shoal/plugins"
+	"github.com/shoal-project/shoal/plugins/sandboxtest"
 )
 
 var guestDir string
@@ -24,6 +25,7 @@ func TestMain(m *testing.M) {
 	guestDir = dir
 	code := m.Run()
 	os.RemoveAll(dir)
+	sandbox.Remove()
 	os.Exit(code)
 }
 
@@ -91,3 +93,7 @@ func buildGuests() (map[string][]byte, error) {
 
 // cacheDir is shared by all hosts of the run so modules compile once.
 func cacheDir() string { return filepath.Join(guestDir, "cache") }
+
+// sandbox is the sandbox executable built without -race (see sandboxtest):
+// the hosts of these tests run it unless a test asks for the test binary.
+var sandbox sandboxtest.Sandbox

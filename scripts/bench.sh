@@ -1,37 +1,104 @@
 #!/usr/bin/env bash
-# bench.sh runs the benchmarks recorded in BENCHMARKS.md, side by side where
-# a comparison matters (Wasm vs native in one run). Containerd benchmarks
-# need the services from ci-services.sh (as root).
-#   ./scripts/bench.sh            # everything below
-#   ./scripts/bench.sh raft       # one group: raft, store, sched, plugins, containerd, scale
+# bench.sh runs what every number in BENCHMARKS.md comes from; each row there
+# names its group. Containerd groups need the services from ci-services.sh
+# (as root); they start them when SHOAL_CONTAINERD_ADDRESS is unset.
+#   ./scripts/bench.sh              # every group, in the order below
+#   ./scripts/bench.sh GROUP...     # some groups; ./scripts/bench.sh list names them
+#   BENCHTIME=1x ./scripts/bench.sh sim   # a quick check that a runner works
 set -euo pipefail
 cd "$(dirname "$0")/.."
-want="${1:-all}"
-run() { echo "== $*"; go test -run '^$' -count=1 "$@" | grep -E '^(Benchmark|ok|FAIL|---)' ; }
-if [[ $want == all || $want == raft ]]; then
-	run -bench 'BenchmarkBatch10kThreeManagers' -benchtime 3x ./core/node
-	run -bench 'BenchmarkUpdateLatencyThreeManagers' -benchtime 200x ./core/node
-fi
-if [[ $want == all || $want == store ]]; then
-	run -bench . -benchtime 3x ./core/store
-fi
-if [[ $want == all || $want == sched ]]; then
-	run -bench 'Pass100k|Plan100k' -benchtime 3x ./core/scheduler
-	run -bench 'Create10000' -benchtime 3x ./core/orchestrator
-fi
-if [[ $want == all || $want == plugins ]]; then
-	run -bench 'SpreadWasmVsNative|Compile|Instantiate|HostStall' -benchtime 5x ./plugins
-fi
-if [[ $want == all || $want == containerd ]]; then
+
+groups=(raft rafttest failover failover-loaded snapshot store sched dispatcher sim pipeline scale
+	plugins wasm hostile containerd containerd-e2e overlay)
+
+# bench BENCHTIME PATTERN PACKAGE: go test benchmarks, their lines only.
+bench() {
+	echo "== go test -run '^\$' -bench '$2' -benchtime ${BENCHTIME:-$1} $3"
+	go test -run '^$' -count=1 -bench "$2" -benchtime "${BENCHTIME:-$1}" "$3" | grep -E '^(Benchmark|ok|FAIL|---|panic)'
+}
+
+# e2e TESTS LOGPATTERN: end-to-end tests that log their measurements.
+e2e() {
+	echo "== go test -count=1 -v -run '$1' ./e2e | grep -E '$2'"
+	go test -count=1 -v -timeout 30m -run "$1" ./e2e | grep -E "$2|^(--- |ok|FAIL|panic)"
+}
+
+need_containerd() {
 	if [[ -z "${SHOAL_CONTAINERD_ADDRESS:-}" ]]; then
-		eval "$(./scripts/ci-services.sh | grep '^export ')"
+		local services
+		services="$(./scripts/ci-services.sh)"
+		eval "$(grep '^export ' <<<"$services")"
 	fi
-	run -bench 'Start20|StartOne' -benchtime 3x ./runtime/containerd
+}
+
+# burn N COMMAND...: runs COMMAND with N busy loops on the side (stopped on
+# any exit, by their pids).
+burners=()
+trap '((${#burners[@]})) && kill "${burners[@]}" 2>/dev/null' EXIT
+burn() {
+	local n="$1" i rc=0; shift
+	for ((i = 0; i < n; i++)); do
+		sh -c 'while :; do :; done' &
+		burners+=("$!")
+	done
+	echo "== with $n CPU-burner loops (pids ${burners[*]})"
+	"$@" || rc=$?
+	kill "${burners[@]}"
+	burners=()
+	return "$rc"
+}
+
+run_group() {
+	case "$1" in
+	raft) # 3 managers in one process, mTLS on loopback, bbolt
+		bench 3x BenchmarkBatch10kThreeManagers ./core/node
+		bench 200x BenchmarkUpdateLatencyThreeManagers ./core/node ;;
+	rafttest) # Raft alone, in-memory transport
+		bench 20x . ./core/raft/rafttest ;;
+	failover) # kill -9 of the leader to the first acknowledged write; restarted manager catching up
+		e2e '^TestFailover$' 'failover:|failover times|caught up' ;;
+	failover-loaded)
+		burn 2 e2e '^TestFailover$' 'failover:|failover times|caught up' ;;
+	snapshot) # a manager joining through a multi-MiB snapshot
+		e2e '^TestJoinWithLargeSnapshot$' 'snapshot:|caught up|restored' ;;
+	store)
+		bench 3x . ./core/store ;;
+	sched)
+		bench 3x 'Pass100k|Plan100k' ./core/scheduler
+		bench 3x Create10000 ./core/orchestrator ;;
+	dispatcher)
+		bench 3x BenchmarkStatusUpdates ./core/dispatcher ;;
+	sim)
+		bench 3x BenchmarkStart100k ./runtime/sim ;;
+	pipeline) # 3 managers + 3 workers as processes, process backend
+		e2e '^(TestServiceLifecycle|TestAgentRestartKeepsTasks)$' 'converged|scale to|elsewhere|drain of|READY' ;;
+	scale)
+		echo "== go run ./bench/scale -nodes 2400 -tasks 100000"
+		go run ./bench/scale -nodes 2400 -tasks 100000 ;;
+	plugins) # Wasm and native side by side; compile, instantiate, host stall
+		bench 5x 'SpreadWasmVsNative|Compile|Instantiate|HostStall' ./plugins ;;
+	wasm) # native, sandbox and in-process passes; sandbox process memory
+		bench 3x 'BenchmarkSpread100kOn2400$' ./plugins ;;
+	hostile) # the manager API while plugins misbehave
+		e2e '^TestHostilePlugins$' 'ListNodes' ;;
+	containerd)
+		need_containerd
+		bench 3x 'Start20|StartOne' ./runtime/containerd ;;
+	containerd-e2e)
+		need_containerd
+		e2e '^TestContainerdStart20$' 'RUNNING on one worker|removed' ;;
+	overlay) # root: real netns, veth, VXLAN
+		bench 100x . ./network/overlay ;;
+	list) printf '%s\n' "${groups[@]}" ;;
+	*)
+		echo "bench.sh: unknown group $1 (want one of: ${groups[*]})" >&2
+		return 2 ;;
+	esac
+}
+
+if (($# == 0)) || [[ $1 == all ]]; then
+	set -- "${groups[@]}"
 fi
-if [[ $want == all || $want == overlay ]]; then
-	run -bench . -benchtime 100x ./network/overlay # root: real netns, veth, VXLAN
-fi
-if [[ $want == all || $want == scale ]]; then
-	echo "== go run ./bench/scale -nodes 2400 -tasks 100000"
-	go run ./bench/scale -nodes 2400 -tasks 100000
-fi
+for g in "$@"; do
+	run_group "$g"
+done

@@ -49,6 +49,25 @@ wait_for() { # wait_for DESCRIPTION SECONDS COMMAND...
 	return 1
 }
 
+# wait_started NAME DIR COMMAND...: waits up to 30 s for a service this script
+# started (pid in DIR/pid, log in DIR/NAME.log) to answer COMMAND; fails at once,
+# with the log's tail, when the process has exited.
+wait_started() {
+	local name="$1" dir="$2" i; shift 2
+	for ((i = 0; i < 300; i++)); do
+		if timeout 5 "$@" >/dev/null 2>&1; then return 0; fi
+		if ! alive "$dir/pid"; then
+			echo "ci-services: $name exited instead of starting; the end of $dir/$name.log:" >&2
+			tail -20 "$dir/$name.log" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "ci-services: $name did not answer within 30s; the end of $dir/$name.log:" >&2
+	tail -20 "$dir/$name.log" >&2
+	return 1
+}
+
 # --- containerd ---------------------------------------------------------------
 if alive "$DIR/containerd/pid" && ! containerd_ok >/dev/null 2>&1; then
 	echo "ci-services: recorded containerd $(cat "$DIR/containerd/pid") does not answer on $SOCK; restarting it" >&2
@@ -75,7 +94,7 @@ CFG
 	setsid containerd --config "$DIR/containerd/config.toml" >"$DIR/containerd/containerd.log" 2>&1 </dev/null 9>&- &
 	echo $! >"$DIR/containerd/pid"
 fi
-wait_for containerd 30 ctr --address "$SOCK" version || { tail -20 "$DIR/containerd/containerd.log" >&2; exit 1; }
+wait_started containerd "$DIR/containerd" ctr --address "$SOCK" version || exit 1
 
 # --- registry -----------------------------------------------------------------
 if alive "$DIR/registry/pid" && ! registry_ok >/dev/null 2>&1; then
@@ -98,7 +117,7 @@ CFG
 	setsid docker-registry serve "$DIR/registry/config.yml" >"$DIR/registry/registry.log" 2>&1 </dev/null 9>&- &
 	echo $! >"$DIR/registry/pid"
 fi
-wait_for registry 30 curl -fsS "http://$REGISTRY_ADDR/v2/" || { tail -20 "$DIR/registry/registry.log" >&2; exit 1; }
+wait_started registry "$DIR/registry" curl -fsS "http://$REGISTRY_ADDR/v2/" || exit 1
 
 # --- test image ---------------------------------------------------------------
 if ! timeout 10 curl -fsS -o /dev/null 2>/dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$REGISTRY_ADDR/v2/busybox/manifests/latest"; then

@@ -57,7 +57,11 @@ trap cleanup EXIT INT TERM
 extra=()
 image_args=(--process -- sh -c 'echo "task $SHOAL_TASK_SLOT started"; while true; do echo "hello from task $SHOAL_TASK_SLOT"; sleep 5; done')
 if [ "$BACKEND" = containerd ]; then
-	eval "$(./scripts/ci-services.sh | grep '^export ')"
+	services="$(./scripts/ci-services.sh)" || {
+		echo "demo: ci-services.sh could not start containerd and the registry (above); SHOAL_DEMO_BACKEND=process runs the demo without them" >&2
+		exit 1
+	}
+	eval "$(grep '^export ' <<<"$services")"
 	extra=(--backend containerd --containerd-address "$SHOAL_CONTAINERD_ADDRESS" --insecure-registry 127.0.0.1:5000)
 	image_args=(127.0.0.1:5000/busybox:latest sh -c 'echo "hello from task $(hostname)" > /tmp/index.html; exec httpd -f -p 8080 -h /tmp')
 fi

@@ -4,16 +4,28 @@
 # Debian, starts containerd and a registry on loopback with their own temp
 # dirs, pushes the test image, checks generated code, runs go vet and
 # go test -race over the whole module.
+#
+# It cannot pass by skipping: it fails when it is not root or when
+# ci-services.sh cannot start containerd or the registry, and it sets
+# SHOAL_REQUIRE_CONTAINERD=1 so that a test missing containerd, root or a
+# host tool fails instead of skipping (internal/testenv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+die() { echo "test.sh: $*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (the containerd tests run containers and create network namespaces)"
 ./scripts/install-deps.sh
-eval "$(./scripts/ci-services.sh | grep '^export ')"
+services="$(./scripts/ci-services.sh)" || die "ci-services.sh failed (its reason is above): the containerd tests need containerd and the registry"
+eval "$(grep '^export ' <<<"$services")"
+[ -n "${SHOAL_CONTAINERD_ADDRESS:-}" ] && [ -n "${SHOAL_TEST_REGISTRY:-}" ] ||
+	die "ci-services.sh printed no SHOAL_CONTAINERD_ADDRESS/SHOAL_TEST_REGISTRY"
 export SHOAL_CONTAINERD_ADDRESS SHOAL_TEST_REGISTRY
+export SHOAL_REQUIRE_CONTAINERD=1
+
 ./scripts/check-generated.sh
 unformatted="$(gofmt -l $(git ls-files '*.go'))"
 if [ -n "$unformatted" ]; then
-	echo "test.sh: not gofmt-ed:" $unformatted >&2
-	exit 1
+	die "not gofmt-ed:" $unformatted
 fi
 go vet ./...
 go test -race -timeout 30m -count=1 "${@:-./...}"

@@ -11,18 +11,26 @@ import (
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/plugins"
+	"github.com/shoal-project/shoal/plugins/sandboxtest"
 	"github.com/shoal-project/shoal/sdk"
 )
 
 func TestMain(m *testing.M) {
 	plugins.MaybeRunSandbox()
-	os.Exit(m.Run())
+	code := m.Run()
+	sandbox.Remove()
+	os.Exit(code)
 }
+
+// The hosts run a sandbox built without -race: compiling a module in this
+// (race-instrumented) binary takes minutes on the CI machine (plugins/sandboxtest).
+var sandbox sandboxtest.Sandbox
 
 func newManager(t *testing.T) (*Manager, *store.Store) {
 	t.Helper()
+	exe := sandbox.Command(t)
 	st := store.NewLocal()
-	m, err := New(st, plugins.HostConfig{CacheDir: t.TempDir()}, slog.New(slog.DiscardHandler))
+	m, err := New(st, plugins.HostConfig{CacheDir: t.TempDir(), SandboxCommand: exe}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

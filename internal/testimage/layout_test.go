@@ -8,11 +8,13 @@ import (
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/shoal-project/shoal/internal/testenv"
 )
 
 func TestBuildIsDeterministicAndWellFormed(t *testing.T) {
 	if _, err := os.Stat("/bin/busybox"); err != nil {
-		t.Skip("needs /bin/busybox (apt-get install busybox-static)")
+		testenv.Missing(t, "needs /bin/busybox (apt-get install busybox-static)")
 	}
 	a, b := t.TempDir(), t.TempDir()
 	for _, d := range []string{a, b} {

@@ -14,6 +14,7 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
+	"github.com/shoal-project/shoal/internal/testenv"
 	"github.com/shoal-project/shoal/runtime"
 )
 
@@ -38,16 +39,10 @@ func testRegistry() string {
 
 func busybox() string { return testRegistry() + "/busybox:latest" }
 
+// needContainerd skips without containerd, or fails under CI (internal/testenv).
 func needContainerd(t testing.TB) string {
 	t.Helper()
-	addr := os.Getenv("SHOAL_CONTAINERD_ADDRESS")
-	if addr == "" {
-		t.Skip("SHOAL_CONTAINERD_ADDRESS unset: start services with scripts/ci-services.sh and source $SHOAL_CI_DIR/env (default /tmp/shoal-ci/env)")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("containerd integration tests need root (SHOAL_CONTAINERD_ADDRESS is set)")
-	}
-	return addr
+	return testenv.ContainerdAddress(t)
 }
 
 func testNamespace(t testing.TB) string {

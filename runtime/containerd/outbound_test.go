@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/shoal-project/shoal/internal/testenv"
 	"github.com/shoal-project/shoal/runtime"
 )
 
@@ -313,11 +314,9 @@ func hasToken(text, tok string) bool {
 // in a network namespace of the test's own whose FORWARD policy is DROP, so the
 // FORWARD path is exercised without touching the host's firewall.
 func TestRulesWithRealIptables(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	testenv.Root(t, "it creates a network namespace")
 	if _, err := exec.LookPath("iptables"); err != nil {
-		t.Skip("iptables not installed")
+		testenv.Missing(t, "iptables not installed (apt-get install iptables)")
 	}
 	ctx := ctxT(t)
 	ns := fmt.Sprintf("shoaltest-ipt-%08x", rand.Uint32())

@@ -34,19 +34,28 @@ func testTable() *shoaldns.Table {
 	return t
 }
 
-// startUpstream runs a resolver on host loopback (UDP and TCP on one port) that
-// answers outside.example. and NXDOMAIN for anything else.
+// startUpstream runs a resolver on host loopback that answers outside.example. and
+// NXDOMAIN for anything else.
 func startUpstream(t *testing.T) netip.AddrPort {
 	t.Helper()
-	h := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+	return serveLoopback(t, dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
 		resp := new(dns.Msg).SetReply(req)
 		if q := req.Question[0]; q.Name == "outside.example." && q.Qtype == dns.TypeA {
-			resp.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 5}, A: outside.AsSlice()}}
+			resp.Answer = []dns.RR{aRecord(q.Name, outside)}
 		} else {
 			resp.Rcode = dns.RcodeNameError
 		}
 		_ = w.WriteMsg(resp)
-	})
+	}))
+}
+
+func aRecord(name string, a netip.Addr) *dns.A {
+	return &dns.A{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 5}, A: a.AsSlice()}
+}
+
+// serveLoopback serves h over UDP and TCP on one port of host loopback.
+func serveLoopback(t testing.TB, h dns.Handler) netip.AddrPort {
+	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +65,10 @@ func startUpstream(t *testing.T) netip.AddrPort {
 		t.Fatal(err)
 	}
 	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
 		go func() { _ = srv.ActivateAndServe() }()
+		<-started
 		t.Cleanup(func() { _ = srv.Shutdown() })
 	}
 	return netip.MustParseAddrPort(pc.LocalAddr().String())
@@ -116,14 +128,19 @@ func query(t *testing.T, ns *testnetns.NS, network, qname string, qtype uint16) 
 	t.Helper()
 	var resp *dns.Msg
 	err := ns.Do(func() (err error) {
-		c := &dns.Client{Net: network, Timeout: 10 * time.Second}
-		resp, _, err = c.Exchange(new(dns.Msg).SetQuestion(qname, qtype), shoaldns.DefaultListen.String())
+		resp, err = exchange(network, shoaldns.DefaultListen, qname, qtype)
 		return err
 	})
 	if err != nil {
 		t.Fatalf("%s query %s: %v", network, qname, err)
 	}
 	return resp
+}
+
+func exchange(network string, server netip.AddrPort, qname string, qtype uint16) (*dns.Msg, error) {
+	c := &dns.Client{Net: network, Timeout: 10 * time.Second}
+	resp, _, err := c.Exchange(new(dns.Msg).SetQuestion(qname, qtype), server.String())
+	return resp, err
 }
 
 func addrs(t *testing.T, resp *dns.Msg, qname string) []netip.Addr {

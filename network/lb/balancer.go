@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 
 	"github.com/google/nftables"
@@ -20,6 +21,7 @@ type Balancer struct {
 
 	mu     sync.Mutex // one Sync or Close at a time
 	closed bool
+	last   []Service // what the table holds; nil before the first Sync
 }
 
 // ErrClosed is returned by Sync after Close.
@@ -49,6 +51,11 @@ func (b *Balancer) Sync(services []Service) error {
 	if b.closed {
 		return ErrClosed
 	}
+	// A transaction that deletes rules costs the kernel an RCU grace period (~13 ms
+	// here), so an unchanged set is not written again.
+	if b.last != nil && reflect.DeepEqual(b.last, services) {
+		return nil
+	}
 	err := b.withConn(func(c *nftables.Conn) error {
 		t := replaceTable(c)
 		ch := addOutputChains(c, t)
@@ -65,6 +72,7 @@ func (b *Balancer) Sync(services []Service) error {
 	if err != nil {
 		return fmt.Errorf("program VIPs in %s: %w", b.path, err)
 	}
+	b.last = cloneServices(services)
 	b.log.Debug("VIPs programmed", "services", len(services))
 	return nil
 }

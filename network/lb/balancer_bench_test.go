@@ -10,7 +10,7 @@ import (
 )
 
 // BenchmarkSync measures one whole-table replacement: 10 VIPs of one TCP port each,
-// with 1 or 100 backends per VIP.
+// with 1 or 100 backends per VIP, one backend changing between two Syncs.
 func BenchmarkSync(b *testing.B) {
 	ns := testnetns.New(b, "lb-bench")
 	bal, err := lb.Open(ns.Path, nil)
@@ -19,10 +19,13 @@ func BenchmarkSync(b *testing.B) {
 	}
 	b.Cleanup(func() { bal.Close() })
 	for _, backends := range []int{1, 100} {
-		services := benchServices(10, backends)
+		sets := [2][]lb.Service{benchServices(10, backends), benchServices(10, backends)}
+		sets[1][0].Backends[0] = netip.MustParseAddr("10.213.93.1")
 		b.Run(fmt.Sprintf("backends=%d", backends), func(b *testing.B) {
+			i := 0
 			for b.Loop() {
-				if err := bal.Sync(services); err != nil {
+				i++
+				if err := bal.Sync(sets[i%2]); err != nil {
 					b.Fatal(err)
 				}
 			}

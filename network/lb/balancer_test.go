@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -29,7 +30,7 @@ const (
 )
 
 // topology is a client namespace joined by a veth to a backend namespace that holds
-// two addresses, each with a TCP server that answers its own name and hangs up.
+// two addresses, each with a TCP and a UDP server that answer their own address.
 type topology struct {
 	client, backend *testnetns.NS
 }
@@ -41,12 +42,14 @@ func newTopology(t *testing.T) topology {
 	testnetns.Veth(t, c, "eth0", clientAddr, b, "eth0", netip.PrefixFrom(backendA, 24))
 	b.AddAddr(t, "eth0", netip.PrefixFrom(backendB, 24))
 	for _, addr := range []netip.Addr{backendA, backendB} {
-		serveName(t, b, netip.AddrPortFrom(addr, backendPort))
+		at := netip.AddrPortFrom(addr, backendPort)
+		serveTCPName(t, b, at)
+		serveUDPName(t, b, at)
 	}
 	return topology{client: c, backend: b}
 }
 
-func serveName(t *testing.T, ns *testnetns.NS, at netip.AddrPort) {
+func serveTCPName(t *testing.T, ns *testnetns.NS, at netip.AddrPort) {
 	t.Helper()
 	var ln net.Listener
 	err := ns.Do(func() (err error) {
@@ -54,7 +57,7 @@ func serveName(t *testing.T, ns *testnetns.NS, at netip.AddrPort) {
 		return err
 	})
 	if err != nil {
-		t.Fatalf("listen on %s: %v", at, err)
+		t.Fatalf("listen on tcp %s: %v", at, err)
 	}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
@@ -69,14 +72,37 @@ func serveName(t *testing.T, ns *testnetns.NS, at netip.AddrPort) {
 	}()
 }
 
-// connect opens n connections to the VIP from the client namespace and counts which
-// backend answered each.
-func (tp topology) connect(t *testing.T, n int) map[string]int {
+func serveUDPName(t *testing.T, ns *testnetns.NS, at netip.AddrPort) {
+	t.Helper()
+	var pc net.PacketConn
+	err := ns.Do(func() (err error) {
+		pc, err = net.ListenPacket("udp", at.String())
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen on udp %s: %v", at, err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			_, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = pc.WriteTo([]byte(at.Addr().String()), from)
+		}
+	}()
+}
+
+// connect opens n connections (UDP: n sockets) to the VIP from the client namespace
+// and counts which backend answered each.
+func (tp topology) connect(t *testing.T, proto lb.Protocol, n int) map[string]int {
 	t.Helper()
 	got := map[string]int{}
 	err := tp.client.Do(func() error {
 		for i := range n {
-			name, err := askName(netip.AddrPortFrom(vip, vipPort))
+			name, err := askName(proto)
 			if err != nil {
 				return fmt.Errorf("connection %d: %w", i, err)
 			}
@@ -90,22 +116,31 @@ func (tp topology) connect(t *testing.T, n int) map[string]int {
 	return got
 }
 
-func askName(at netip.AddrPort) (string, error) {
-	conn, err := net.DialTimeout("tcp", at.String(), 10*time.Second)
+// askName connects to the VIP port and reads the answering backend's address.
+func askName(proto lb.Protocol) (string, error) {
+	conn, err := net.DialTimeout(string(proto), netip.AddrPortFrom(vip, vipPort).String(), 10*time.Second)
 	if err != nil {
 		return "", err
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if proto == lb.UDP {
+		if _, err := conn.Write([]byte("?")); err != nil {
+			return "", err
+		}
+		buf := make([]byte, 64)
+		n, err := conn.Read(buf)
+		return string(buf[:n]), err
+	}
 	b, err := io.ReadAll(conn)
 	return string(b), err
 }
 
-func service(backends ...netip.Addr) []lb.Service {
+func service(proto lb.Protocol, backends ...netip.Addr) []lb.Service {
 	return []lb.Service{{
 		Name:     "web",
 		VIP:      vip,
-		Ports:    []lb.Port{{Protocol: lb.TCP, Port: vipPort, TargetPort: backendPort}},
+		Ports:    []lb.Port{{Protocol: proto, Port: vipPort, TargetPort: backendPort}},
 		Backends: backends,
 	}}
 }
@@ -116,11 +151,27 @@ func TestVIPBalancesConnectionsAndFollowsBackends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, proto := range []lb.Protocol{lb.TCP, lb.UDP} {
+		t.Run(string(proto), func(t *testing.T) { testBalancing(t, tp, bal, proto) })
+	}
+	t.Run("close removes the table", func(t *testing.T) {
+		if err := bal.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if names := tableNames(t, tp.client); slices.Contains(names, lb.TableName) {
+			t.Errorf("tables after Close = %v, want no %s", names, lb.TableName)
+		}
+		if err := bal.Sync(service(lb.TCP, backendA)); !errors.Is(err, lb.ErrClosed) {
+			t.Errorf("Sync after Close: err = %v, want ErrClosed", err)
+		}
+	})
+}
 
+func testBalancing(t *testing.T, tp topology, bal *lb.Balancer, proto lb.Protocol) {
 	t.Run("two backends share the connections", func(t *testing.T) {
-		sync(t, bal, service(backendA, backendB))
+		sync(t, bal, service(proto, backendA, backendB))
 		const n = 120
-		got := tp.connect(t, n)
+		got := tp.connect(t, proto, n)
 		for _, b := range []netip.Addr{backendA, backendB} {
 			if got[b.String()] < n/4 {
 				t.Errorf("backend %s answered %d of %d connections, want at least %d: %v", b, got[b.String()], n, n/4, got)
@@ -128,32 +179,24 @@ func TestVIPBalancesConnectionsAndFollowsBackends(t *testing.T) {
 		}
 	})
 	t.Run("a removed backend gets no more connections", func(t *testing.T) {
-		sync(t, bal, service(backendB))
+		sync(t, bal, service(proto, backendB))
 		const n = 40
-		if got := tp.connect(t, n); got[backendB.String()] != n {
+		if got := tp.connect(t, proto, n); got[backendB.String()] != n {
 			t.Errorf("answers = %v, want all %d from %s", got, n, backendB)
 		}
 	})
 	t.Run("no backend refuses at once", func(t *testing.T) {
-		sync(t, bal, service())
+		sync(t, bal, service(proto))
 		start := time.Now()
 		err := tp.client.Do(func() error {
-			_, err := askName(netip.AddrPortFrom(vip, vipPort))
+			_, err := askName(proto)
 			return err
 		})
-		if !errors.Is(err, syscall.ECONNREFUSED) {
-			t.Fatalf("connect with no backend: err = %v after %v, want connection refused", err, time.Since(start))
-		}
-	})
-	t.Run("close removes the table", func(t *testing.T) {
-		if err := bal.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if names := tableNames(t, tp.client); contains(names, lb.TableName) {
-			t.Errorf("tables after Close = %v, want no %s", names, lb.TableName)
-		}
-		if err := bal.Sync(service(backendA)); !errors.Is(err, lb.ErrClosed) {
-			t.Errorf("Sync after Close: err = %v, want ErrClosed", err)
+		// TCP sees the reset; a UDP send fails at once (the datagram is dropped
+		// locally, EPERM) or its reply read sees the ICMP port unreachable.
+		refused := errors.Is(err, syscall.ECONNREFUSED) || proto == lb.UDP && errors.Is(err, syscall.EPERM)
+		if !refused {
+			t.Fatalf("connect with no backend: err = %v after %v, want a refusal", err, time.Since(start))
 		}
 	})
 }
@@ -180,13 +223,4 @@ func tableNames(t *testing.T, ns *testnetns.NS) []string {
 		names[i] = tb.Name
 	}
 	return names
-}
-
-func contains(names []string, name string) bool {
-	for _, n := range names {
-		if n == name {
-			return true
-		}
-	}
-	return false
 }

@@ -85,3 +85,14 @@ func (s Service) validate() error {
 	}
 	return nil
 }
+
+// cloneServices deep-copies services, never returning nil.
+func cloneServices(services []Service) []Service {
+	out := make([]Service, len(services))
+	for i, s := range services {
+		s.Ports = append([]Port(nil), s.Ports...)
+		s.Backends = append([]netip.Addr(nil), s.Backends...)
+		out[i] = s
+	}
+	return out
+}

@@ -127,13 +127,10 @@ func TestServerAnswersInsideTheTaskNamespace(t *testing.T) {
 func query(t *testing.T, ns *testnetns.NS, network, qname string, qtype uint16) *dns.Msg {
 	t.Helper()
 	var resp *dns.Msg
-	err := ns.Do(func() (err error) {
+	ns.MustDo(t, func() (err error) {
 		resp, err = exchange(network, shoaldns.DefaultListen, qname, qtype)
 		return err
 	})
-	if err != nil {
-		t.Fatalf("%s query %s: %v", network, qname, err)
-	}
 	return resp
 }
 

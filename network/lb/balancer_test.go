@@ -52,13 +52,10 @@ func newTopology(t *testing.T) topology {
 func serveTCPName(t *testing.T, ns *testnetns.NS, at netip.AddrPort) {
 	t.Helper()
 	var ln net.Listener
-	err := ns.Do(func() (err error) {
+	ns.MustDo(t, func() (err error) {
 		ln, err = net.Listen("tcp", at.String())
 		return err
 	})
-	if err != nil {
-		t.Fatalf("listen on tcp %s: %v", at, err)
-	}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -75,13 +72,10 @@ func serveTCPName(t *testing.T, ns *testnetns.NS, at netip.AddrPort) {
 func serveUDPName(t *testing.T, ns *testnetns.NS, at netip.AddrPort) {
 	t.Helper()
 	var pc net.PacketConn
-	err := ns.Do(func() (err error) {
+	ns.MustDo(t, func() (err error) {
 		pc, err = net.ListenPacket("udp", at.String())
 		return err
 	})
-	if err != nil {
-		t.Fatalf("listen on udp %s: %v", at, err)
-	}
 	t.Cleanup(func() { pc.Close() })
 	go func() {
 		buf := make([]byte, 64)
@@ -100,7 +94,7 @@ func serveUDPName(t *testing.T, ns *testnetns.NS, at netip.AddrPort) {
 func (tp topology) connect(t *testing.T, proto lb.Protocol, n int) map[string]int {
 	t.Helper()
 	got := map[string]int{}
-	err := tp.client.Do(func() error {
+	tp.client.MustDo(t, func() error {
 		for i := range n {
 			name, err := askName(proto)
 			if err != nil {
@@ -110,9 +104,6 @@ func (tp topology) connect(t *testing.T, proto lb.Protocol, n int) map[string]in
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	return got
 }
 

@@ -28,14 +28,26 @@ func Do(path string, f func() error) error {
 
 // DoHandle is Do for a namespace the caller already holds open.
 func DoHandle(target netns.NsHandle, f func() error) error {
+	return OnThread(func() error {
+		if err := netns.Set(target); err != nil {
+			return fmt.Errorf("enter network namespace: %w", err)
+		}
+		return f()
+	})
+}
+
+// OnThread runs f on a locked OS thread of its own and puts that thread back into
+// its original network namespace afterwards, whatever f did to it (e.g.
+// netns.NewNamed, which leaves the calling thread in the namespace it creates).
+func OnThread(f func() error) error {
 	done := make(chan error, 1)
-	go func() { done <- inside(target, f) }()
+	go func() { done <- onThread(f) }()
 	return <-done
 }
 
-// inside runs on its own goroutine: when the thread cannot be switched back, the
+// onThread runs on its own goroutine: when the thread cannot be switched back, the
 // goroutine exits still locked and the runtime terminates the thread.
-func inside(target netns.NsHandle, f func() error) error {
+func onThread(f func() error) error {
 	runtime.LockOSThread()
 	orig, err := netns.Get()
 	if err != nil {
@@ -43,10 +55,6 @@ func inside(target netns.NsHandle, f func() error) error {
 		return fmt.Errorf("read current network namespace: %w", err)
 	}
 	defer orig.Close()
-	if err := netns.Set(target); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("enter network namespace: %w", err)
-	}
 	ferr := f()
 	if err := netns.Set(orig); err != nil {
 		return fmt.Errorf("return to the original network namespace: %w (after: %v)", err, ferr)

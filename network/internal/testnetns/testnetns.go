@@ -7,7 +7,6 @@ package testnetns
 import (
 	"net/netip"
 	"os"
-	"runtime"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -67,37 +66,26 @@ func New(t testing.TB, name string) *NS {
 	return ns
 }
 
-// newNamed creates a bound namespace from a thread of its own, which it puts back
-// into the original namespace (netns.NewNamed leaves the calling thread inside).
-func newNamed(name string) (netns.NsHandle, error) {
-	type result struct {
-		h   netns.NsHandle
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- result{err: err}
-			return
-		}
-		defer orig.Close()
-		h, err := netns.NewNamed(name)
-		if serr := netns.Set(orig); serr != nil {
-			done <- result{h: h, err: serr} // the thread stays locked and dies with us
-			return
-		}
-		runtime.UnlockOSThread()
-		done <- result{h: h, err: err}
-	}()
-	r := <-done
-	return r.h, r.err
+// newNamed creates a bound namespace; netns.NewNamed leaves the calling thread in it,
+// so it runs on a thread that nsexec puts back.
+func newNamed(name string) (h netns.NsHandle, err error) {
+	err = nsexec.OnThread(func() error {
+		h, err = netns.NewNamed(name)
+		return err
+	})
+	return h, err
 }
 
 // Do runs f on a thread inside the namespace.
 func (n *NS) Do(f func() error) error { return nsexec.DoHandle(n.Handle, f) }
+
+// MustDo is Do that ends the test when f fails.
+func (n *NS) MustDo(t testing.TB, f func() error) {
+	t.Helper()
+	if err := n.Do(f); err != nil {
+		t.Fatalf("in %s: %v", n.Name, err)
+	}
+}
 
 // Veth joins a and b with a veth pair (aIf in a, bIf in b), each end up and addressed.
 func Veth(t testing.TB, a *NS, aIf string, aAddr netip.Prefix, b *NS, bIf string, bAddr netip.Prefix) {

@@ -1,8 +1,12 @@
 package nsexec_test
 
 import (
-	"runtime"
+	"errors"
+	"io/fs"
+	"os"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vishvananda/netns"
 
@@ -11,17 +15,17 @@ import (
 )
 
 func TestDoRunsInsideAndReturnsThreadsToTheOriginalNamespace(t *testing.T) {
-	ns := testnetns.New(t, "nsexec")
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	before, err := netns.Get()
+	before, err := netns.GetFromPath("/proc/self/ns/net") // before any thread moves
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer before.Close()
+	ns := testnetns.New(t, "nsexec")
 
-	for range 20 { // more calls than the runtime keeps idle threads
+	for range 20 {
+		var tid int
 		err := nsexec.Do(ns.Path, func() error {
+			tid = unix.Gettid()
 			inside, err := netns.Get()
 			if err != nil {
 				return err
@@ -35,30 +39,19 @@ func TestDoRunsInsideAndReturnsThreadsToTheOriginalNamespace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	for range 20 { // threads back in the pool are in the original namespace
-		if ns := threadNamespace(t); !ns.Equal(before) {
-			t.Fatalf("a pooled thread is in %s, want %s", ns, before)
+		// The thread that ran f either ended or is back in the original namespace.
+		after, err := netns.GetFromThread(os.Getpid(), tid)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
 		}
-	}
-}
-
-// threadNamespace returns the namespace of a thread the runtime hands a new goroutine.
-func threadNamespace(t *testing.T) netns.NsHandle {
-	t.Helper()
-	got := make(chan netns.NsHandle, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		h, err := netns.Get()
 		if err != nil {
-			t.Error(err)
+			t.Fatal(err)
 		}
-		got <- h
-	}()
-	h := <-got
-	t.Cleanup(func() { h.Close() })
-	return h
+		if !after.Equal(before) {
+			t.Fatalf("thread %d is left in %s, want %s", tid, after, before)
+		}
+		after.Close()
+	}
 }
 
 func TestDoNamesAMissingNamespace(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,4 +160,29 @@ func sameSet(a, b []netip.Addr) bool {
 	slices.SortFunc(a, netip.Addr.Compare)
 	slices.SortFunc(b, netip.Addr.Compare)
 	return slices.Equal(a, b)
+}
+
+func TestStopFreesTheAddressForTheNextServer(t *testing.T) {
+	ns := testnetns.New(t, "dns-restart")
+	cfg := shoaldns.Config{Resolver: testTable()}
+	first, err := shoaldns.Start(ns.Path, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shoaldns.Start(ns.Path, cfg); err == nil || !strings.Contains(err.Error(), "127.0.0.11:53") {
+		t.Fatalf("second Start while the first serves: err = %v, want an error naming 127.0.0.11:53", err)
+	}
+	if err := first.Stop(); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	second, err := shoaldns.Start(ns.Path, cfg)
+	if err != nil {
+		t.Fatalf("Start after Stop: %v", err)
+	}
+	t.Cleanup(func() { _ = second.Stop() })
+	for _, network := range []string{"udp", "tcp"} {
+		if got := addrs(t, query(t, ns, network, "web.", dns.TypeA), "web."); !sameSet(got, []netip.Addr{webVIP}) {
+			t.Errorf("%s answers after restart = %v, want %v", network, got, webVIP)
+		}
+	}
 }

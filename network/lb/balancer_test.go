@@ -22,6 +22,7 @@ var (
 	backendA   = netip.MustParseAddr("10.213.90.2")
 	backendB   = netip.MustParseAddr("10.213.90.3")
 	vip        = netip.MustParseAddr("10.213.90.100")
+	otherVIP   = netip.MustParseAddr("10.213.90.101")
 )
 
 const (
@@ -91,12 +92,12 @@ func serveUDPName(t *testing.T, ns *testnetns.NS, at netip.AddrPort) {
 
 // connect opens n connections (UDP: n sockets) to the VIP from the client namespace
 // and counts which backend answered each.
-func (tp topology) connect(t *testing.T, proto lb.Protocol, n int) map[string]int {
+func (tp topology) connect(t *testing.T, proto lb.Protocol, to netip.Addr, n int) map[string]int {
 	t.Helper()
 	got := map[string]int{}
 	tp.client.MustDo(t, func() error {
 		for i := range n {
-			name, err := askName(proto)
+			name, err := askName(proto, to)
 			if err != nil {
 				return fmt.Errorf("connection %d: %w", i, err)
 			}
@@ -107,9 +108,9 @@ func (tp topology) connect(t *testing.T, proto lb.Protocol, n int) map[string]in
 	return got
 }
 
-// askName connects to the VIP port and reads the answering backend's address.
-func askName(proto lb.Protocol) (string, error) {
-	conn, err := net.DialTimeout(string(proto), netip.AddrPortFrom(vip, vipPort).String(), 10*time.Second)
+// askName connects to port vipPort of to and reads the answering backend's address.
+func askName(proto lb.Protocol, to netip.Addr) (string, error) {
+	conn, err := net.DialTimeout(string(proto), netip.AddrPortFrom(to, vipPort).String(), 10*time.Second)
 	if err != nil {
 		return "", err
 	}
@@ -160,19 +161,24 @@ func TestVIPBalancesConnectionsAndFollowsBackends(t *testing.T) {
 
 func testBalancing(t *testing.T, tp topology, bal *lb.Balancer, proto lb.Protocol) {
 	t.Run("two backends share the connections", func(t *testing.T) {
-		sync(t, bal, service(proto, backendA, backendB))
+		other := service(proto, backendA)[0]
+		other.Name, other.VIP = "other", otherVIP
+		sync(t, bal, append(service(proto, backendA, backendB), other))
 		const n = 120
-		got := tp.connect(t, proto, n)
+		got := tp.connect(t, proto, vip, n)
 		for _, b := range []netip.Addr{backendA, backendB} {
 			if got[b.String()] < n/4 {
 				t.Errorf("backend %s answered %d of %d connections, want at least %d: %v", b, got[b.String()], n, n/4, got)
 			}
 		}
+		if got := tp.connect(t, proto, otherVIP, 10); got[backendA.String()] != 10 {
+			t.Errorf("answers on the other VIP = %v, want all 10 from its one backend %s", got, backendA)
+		}
 	})
 	t.Run("a removed backend gets no more connections", func(t *testing.T) {
 		sync(t, bal, service(proto, backendB))
 		const n = 40
-		if got := tp.connect(t, proto, n); got[backendB.String()] != n {
+		if got := tp.connect(t, proto, vip, n); got[backendB.String()] != n {
 			t.Errorf("answers = %v, want all %d from %s", got, n, backendB)
 		}
 	})
@@ -180,7 +186,7 @@ func testBalancing(t *testing.T, tp topology, bal *lb.Balancer, proto lb.Protoco
 		sync(t, bal, service(proto))
 		start := time.Now()
 		err := tp.client.Do(func() error {
-			_, err := askName(proto)
+			_, err := askName(proto, vip)
 			return err
 		})
 		// TCP sees the reset; a UDP send fails at once (the datagram is dropped

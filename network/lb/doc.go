@@ -1,0 +1,17 @@
+// Package lb load-balances service VIPs with nftables inside a client task's network
+// namespace, as swarm mode does: a connection to VIP:port is DNATed on the client's
+// side to one of the service's healthy tasks, so the reply comes back through the
+// same conntrack entry and needs no return route on the backend.
+//
+// It owns one nftables table, shoal-lb (family ip), in each namespace it is given:
+// a nat chain on the output hook with one rule per VIP, port and protocol,
+// "numgen inc mod N" looked up in an anonymous map to the N backends' address and
+// port (kube-proxy's nftables mode spreads the same way). A VIP port with no backend
+// is rejected (TCP reset, ICMP port unreachable) by a filter chain on the same hook,
+// so that clients see a refusal at once instead of a hang. Every Sync replaces the whole table in one nftables
+// transaction: a client never sees a half-programmed table, and established
+// connections keep their conntrack mapping.
+//
+// It must not touch anything else in the namespace (routes, links, other tables), and
+// imports nothing of core.
+package lb

@@ -168,34 +168,23 @@ func (n *Node) confOnce(ctx context.Context, c *confReq) (confResult, error) {
 }
 
 // TransferLeadership asks raft to hand leadership to raftID (0: the most
-// up-to-date reachable voter) and waits until the leader has changed.
-// Learners are never targets: naming one returns ErrLearner.
+// up-to-date reachable voter) and waits until another member leads.
+// Learners are never targets: naming one returns ErrLearner. When the
+// target does not take over within an election timeout (it is cut off or
+// cannot catch up), raft gives the transfer up and this returns
+// ErrTransferAborted, this member still leading.
 func (n *Node) TransferLeadership(ctx context.Context, raftID uint64) error {
-	n.mu.Lock()
-	changed := n.leaderCh
-	n.mu.Unlock()
 	t := &transferReq{to: raftID, done: make(chan error, 1)}
 	if err := submit(ctx, n, n.transferc, t); err != nil {
 		return err
 	}
-	if err := <-t.done; err != nil {
+	select {
+	case err := <-t.done:
 		return err
-	}
-	for {
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-n.done:
-			return ErrStopped
-		}
-		n.mu.Lock()
-		lead := n.status.Leader
-		changed = n.leaderCh
-		n.mu.Unlock()
-		if lead != 0 && lead != n.id {
-			return nil
-		}
+	case <-ctx.Done():
+		return fmt.Errorf("raft: leadership transfer not done yet: %w", ctx.Err())
+	case <-n.done:
+		return ErrStopped
 	}
 }
 

@@ -87,11 +87,6 @@ type confReq struct {
 	done   chan confResult
 }
 
-type transferReq struct {
-	to   uint64
-	done chan error
-}
-
 type report struct {
 	removed    bool
 	id         uint64
@@ -149,14 +144,14 @@ type Node struct {
 	removedSelf      bool
 	forceSnapshot    bool   // a member was added: the next snapshot must include it
 	promoteTick      uint64 // 1 + the tick of the last promotion attempt (at most one per tick)
+	transfer         transferTracker
 
-	mu       sync.Mutex
-	pubRem   map[uint64]bool
-	status   Status
-	pubMem   []Member
-	subs     []chan bool
-	leaderCh chan struct{} // closed and replaced when the leader changes
-	err      error
+	mu     sync.Mutex
+	pubRem map[uint64]bool
+	status Status
+	pubMem []Member
+	subs   []chan bool
+	err    error
 }
 
 // Bootstrap creates a new single-member cluster in cfg.DataDir (shoal init).
@@ -353,7 +348,6 @@ func newNode(c Config) (*Node, error) {
 		members:     map[uint64]Member{},
 		removed:     map[uint64]bool{},
 		lastSeen:    map[uint64]uint64{},
-		leaderCh:    make(chan struct{}),
 		seq:         cfg.Rand(),
 	}
 	return n, nil
@@ -471,6 +465,7 @@ func (n *Node) loop() error {
 				return err
 			}
 		}
+		n.checkTransfer()
 		n.publish()
 	}
 }
@@ -494,6 +489,9 @@ func (n *Node) shutdown(cause error) {
 		stopErr = ErrStopped
 	}
 	n.failAll(stopErr, stopErr)
+	if n.transfer.pending() {
+		n.transfer.finish(stopErr)
+	}
 	n.ticker.Stop()
 	n.tr.Stop()
 	if err := n.st.Close(); err != nil && cause == ErrStopped {
@@ -599,41 +597,6 @@ func (n *Node) handleRead(r *readReq) {
 	binary.BigEndian.PutUint64(ctx[:], id)
 	n.readWaiters[id] = r
 	n.rn.ReadIndex(ctx[:])
-}
-
-func (n *Node) handleTransfer(t *transferReq) {
-	if !n.isRaftLeader() {
-		t.done <- ErrNotLeader
-		return
-	}
-	to := t.to
-	if to == 0 {
-		var best uint64
-		st := n.rn.Status()
-		for id, pr := range st.Progress {
-			if id == n.id || !n.reachable(id) || pr.IsLearner {
-				continue
-			}
-			if to == 0 || pr.Match > best || (pr.Match == best && id < to) {
-				to, best = id, pr.Match
-			}
-		}
-	}
-	if to == 0 || to == n.id {
-		t.done <- fmt.Errorf("%w: no reachable member to transfer leadership to", ErrMemberNotFound)
-		return
-	}
-	m, ok := n.members[to]
-	if !ok {
-		t.done <- ErrMemberNotFound
-		return
-	}
-	if m.Learner {
-		t.done <- fmt.Errorf("%w: %x", ErrLearner, to)
-		return
-	}
-	n.rn.TransferLeader(to)
-	t.done <- nil
 }
 
 func (n *Node) reachable(id uint64) bool {
@@ -917,12 +880,6 @@ func (n *Node) wakeReads() {
 
 func (n *Node) updateSoftState(ss *etcdraft.SoftState) {
 	wasLeader := n.isRaftLeader()
-	if ss.Lead != n.lead {
-		n.mu.Lock()
-		close(n.leaderCh)
-		n.leaderCh = make(chan struct{})
-		n.mu.Unlock()
-	}
 	n.lead, n.raftState = ss.Lead, ss.RaftState
 	if n.isRaftLeader() && !wasLeader {
 		n.leaderTerm = n.rn.BasicStatus().GetTerm()

@@ -113,6 +113,7 @@ type Node struct {
 	transferc chan *transferReq
 	recvc     chan *pb.Message
 	reportc   chan struct{}
+	quiescec  chan chan Quiescent
 	stopc     chan struct{}
 	done      chan struct{}
 	removedc  chan struct{}
@@ -145,6 +146,8 @@ type Node struct {
 	forceSnapshot    bool   // a member was added: the next snapshot must include it
 	promoteTick      uint64 // 1 + the tick of the last promotion attempt (at most one per tick)
 	transfer         transferTracker
+	requests         uint64           // requests taken from propc, readc, confc and transferc
+	quiesced         []chan Quiescent // Quiesce calls waiting for the loop to go idle
 
 	mu     sync.Mutex
 	pubRem map[uint64]bool
@@ -338,6 +341,7 @@ func newNode(c Config) (*Node, error) {
 		transferc:   make(chan *transferReq),
 		recvc:       make(chan *pb.Message, 1024),
 		reportc:     make(chan struct{}, 1),
+		quiescec:    make(chan chan Quiescent),
 		stopc:       make(chan struct{}),
 		done:        make(chan struct{}),
 		removedc:    make(chan struct{}),
@@ -437,15 +441,21 @@ func (n *Node) loop() error {
 		case m := <-n.recvc:
 			n.step(m)
 		case p := <-n.propc:
+			n.requests++
 			n.handlePropose(p)
 		case r := <-n.readc:
+			n.requests++
 			n.handleRead(r)
 		case c := <-n.confc:
+			n.requests++
 			n.handleConf(c)
 		case t := <-n.transferc:
+			n.requests++
 			n.handleTransfer(t)
 		case <-n.reportc:
 			n.handleReports()
+		case q := <-n.quiescec:
+			n.quiesced = append(n.quiesced, q)
 		case <-n.stopc:
 			return ErrStopped
 		}
@@ -467,6 +477,7 @@ func (n *Node) loop() error {
 		}
 		n.checkTransfer()
 		n.publish()
+		n.answerQuiesce()
 	}
 }
 

@@ -1,0 +1,67 @@
+package raft
+
+import (
+	"fmt"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+type proposal struct {
+	payload []byte
+	done    chan error
+}
+
+func (n *Node) handlePropose(p *proposal) {
+	switch {
+	case n.removedSelf:
+		p.done <- ErrRemoved
+		return
+	case !n.isRaftLeader():
+		p.done <- ErrNotLeader
+		return
+	}
+	id := n.nextID()
+	if err := n.rn.Propose(encodeEntry(n.id, id, p.payload)); err != nil {
+		p.done <- fmt.Errorf("%w: %v", ErrProposalDropped, err)
+		return
+	}
+	n.waiters[id] = p
+}
+
+func (n *Node) applyEntry(e *pb.Entry) error {
+	idx := e.GetIndex()
+	if idx <= n.applied {
+		return nil
+	}
+	switch e.GetType() {
+	case pb.EntryNormal:
+		if len(e.GetData()) > 0 {
+			origin, reqID, payload, err := decodeEntry(e.GetData())
+			if err != nil {
+				n.log.Error("raft: skipping entry", "index", idx, "err", err)
+				break
+			}
+			aerr := n.sm.Apply(idx, payload)
+			if origin == n.id {
+				if p, ok := n.waiters[reqID]; ok {
+					delete(n.waiters, reqID)
+					p.done <- aerr
+				}
+			}
+		}
+	case pb.EntryConfChange:
+		var cc pb.ConfChange
+		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+			return fmt.Errorf("raft: conf change at %d: %w", idx, err)
+		}
+		if err := n.applyConfChange(&cc); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("raft: unsupported entry type %v at %d", e.GetType(), idx)
+	}
+	n.applied = idx
+	n.wakeReads()
+	return nil
+}

@@ -1,0 +1,101 @@
+package raft
+
+import (
+	"maps"
+
+	etcdraft "go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+func (n *Node) isRaftLeader() bool { return n.raftState == etcdraft.StateLeader }
+
+func (n *Node) updateSoftState(ss *etcdraft.SoftState) {
+	wasLeader := n.isRaftLeader()
+	n.lead, n.raftState = ss.Lead, ss.RaftState
+	if n.isRaftLeader() && !wasLeader {
+		n.leaderTerm = n.rn.BasicStatus().GetTerm()
+		n.announced = false
+		// Every voter was heard from "now": a new leader must not count
+		// its peers unreachable before the first heartbeat round. Learners
+		// are not: one must really answer before it is promoted.
+		for _, id := range n.confState.GetVoters() {
+			n.lastSeen[id] = n.ticks
+		}
+	}
+	if wasLeader && !n.isRaftLeader() {
+		n.failAll(ErrLeadershipLost, ErrNotLeader)
+		if n.announced {
+			n.announced = false
+			n.notifyLeadership(false)
+		}
+	}
+}
+
+// maybeAnnounce announces leadership once the leader has applied an entry
+// of its own term: from then on its state machine holds every committed
+// entry, so leader-only components may read it.
+func (n *Node) maybeAnnounce(ents []*pb.Entry) {
+	if !n.isRaftLeader() || n.announced {
+		return
+	}
+	for _, e := range ents {
+		if e.GetTerm() == n.leaderTerm && e.GetIndex() <= n.applied {
+			n.announced = true
+			n.notifyLeadership(true)
+			return
+		}
+	}
+}
+
+func (n *Node) notifyLeadership(v bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.status.IsLeader = v
+	for _, s := range n.subs {
+		select {
+		case <-s:
+		default:
+		}
+		s <- v
+	}
+}
+
+func (n *Node) publish() {
+	bs := n.rn.BasicStatus()
+	mems := n.memberList()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.status = Status{
+		ID:            n.id,
+		NodeID:        n.cfg.NodeID,
+		State:         stateName(bs.RaftState),
+		IsLeader:      n.announced && n.isRaftLeader(),
+		Term:          bs.GetTerm(),
+		Vote:          bs.GetVote(),
+		Commit:        bs.GetCommit(),
+		Applied:       n.applied,
+		SnapshotIndex: n.snapIndex,
+		Leader:        bs.Lead,
+		Removed:       n.removedSelf,
+		Learner:       n.members[n.id].Learner,
+	}
+	if m, ok := n.members[bs.Lead]; ok {
+		n.status.LeaderAddr = m.Addr
+	}
+	n.pubMem = mems
+	if len(n.pubRem) != len(n.removed) {
+		n.pubRem = maps.Clone(n.removed)
+	}
+}
+
+func stateName(s etcdraft.StateType) string {
+	switch s {
+	case etcdraft.StateLeader:
+		return "leader"
+	case etcdraft.StateCandidate:
+		return "candidate"
+	case etcdraft.StatePreCandidate:
+		return "pre-candidate"
+	}
+	return "follower"
+}

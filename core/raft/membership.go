@@ -1,0 +1,217 @@
+package raft
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/shoal-project/shoal/core/raft/storage"
+)
+
+type confKind int
+
+const (
+	confAdd confKind = iota
+	confRemove
+	confPromote // the leader's own promotion of a caught-up learner
+)
+
+type confResult struct {
+	raftID  uint64
+	members []Member
+	err     error
+}
+
+type confReq struct {
+	kind   confKind
+	nodeID string
+	addr   string
+	raftID uint64
+	done   chan confResult
+}
+
+func (n *Node) reachable(id uint64) bool {
+	if id == n.id {
+		return true
+	}
+	seen, ok := n.lastSeen[id]
+	return ok && n.ticks-seen <= uint64(n.cfg.ElectionTick)
+}
+
+func (n *Node) handleConf(c *confReq) {
+	fail := func(err error) { c.done <- confResult{err: err} }
+	switch {
+	case n.removedSelf:
+		fail(ErrRemoved)
+		return
+	case !n.isRaftLeader():
+		fail(ErrNotLeader)
+		return
+	case n.pendingConfCheck != 0 || len(n.confWaiters) > 0:
+		fail(ErrConfChangeInProgress)
+		return
+	}
+	reqID := n.nextID()
+	var cc *pb.ConfChange
+	switch c.kind {
+	case confAdd:
+		for _, m := range n.members {
+			if m.NodeID == c.nodeID {
+				fail(fmt.Errorf("%w: node %s is raft member %x", ErrMemberExists, c.nodeID, m.RaftID))
+				return
+			}
+		}
+		// A learner does not count towards the quorum, so adding one
+		// cannot cost the group its quorum: no reachability check here.
+		// The check happens before the promotion (maybePromote).
+		id := uint64(0)
+		for id == 0 || n.removed[id] || n.members[id].RaftID != 0 {
+			id = n.cfg.Rand()
+		}
+		c.raftID = id
+		cc = &pb.ConfChange{Type: pb.ConfChangeAddLearnerNode.Enum(), NodeId: proto.Uint64(id), Context: storage.EncodeMember(c.nodeID, c.addr), Id: proto.Uint64(reqID)}
+	case confRemove:
+		if _, ok := n.members[c.raftID]; !ok {
+			fail(fmt.Errorf("%w: %x", ErrMemberNotFound, c.raftID))
+			return
+		}
+		// Removing a learner leaves the voters, hence the quorum, as they are.
+		if voters := n.confState.GetVoters(); slices.Contains(voters, c.raftID) {
+			if len(voters) == 1 {
+				fail(ErrLastManager)
+				return
+			}
+			reach := 0
+			for _, id := range voters {
+				if id != c.raftID && n.reachable(id) {
+					reach++
+				}
+			}
+			if remaining := len(voters) - 1; reach < remaining/2+1 {
+				fail(fmt.Errorf("%w: %d of the %d remaining voters reachable", ErrCannotRemoveMember, reach, remaining))
+				return
+			}
+		}
+		cc = &pb.ConfChange{Type: pb.ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(c.raftID), Id: proto.Uint64(reqID)}
+	case confPromote:
+		m := n.members[c.raftID]
+		cc = &pb.ConfChange{Type: pb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(c.raftID), Context: storage.EncodeMember(m.NodeID, m.Addr), Id: proto.Uint64(reqID)}
+	}
+	if err := n.rn.ProposeConfChange(cc); err != nil {
+		fail(fmt.Errorf("%w: %v", ErrProposalDropped, err))
+		return
+	}
+	n.confWaiters[reqID] = c
+	n.pendingConfCheck = reqID
+}
+
+// checkConfAccepted fails the pending membership change when raft replaced
+// it by an empty entry (it does so while an earlier change is unapplied).
+func (n *Node) checkConfAccepted(ents []*pb.Entry) {
+	id := n.pendingConfCheck
+	n.pendingConfCheck = 0
+	for _, e := range ents {
+		if e.GetType() != pb.EntryConfChange {
+			continue
+		}
+		var cc pb.ConfChange
+		if proto.Unmarshal(e.GetData(), &cc) == nil && cc.GetId() == id {
+			return
+		}
+	}
+	if c, ok := n.confWaiters[id]; ok {
+		delete(n.confWaiters, id)
+		c.done <- confResult{err: ErrConfChangeInProgress}
+	}
+}
+
+func (n *Node) applyConfChange(cc *pb.ConfChange) error {
+	id := cc.GetNodeId()
+	switch cc.GetType() {
+	case pb.ConfChangeAddNode, pb.ConfChangeAddLearnerNode, pb.ConfChangeUpdateNode:
+		nodeID, addr, _, err := storage.DecodeMember(cc.GetContext())
+		if err != nil {
+			return fmt.Errorf("raft: conf change context: %w", err)
+		}
+		if !n.removed[id] {
+			prev, known := n.members[id]
+			learner := cc.GetType() == pb.ConfChangeAddLearnerNode
+			if cc.GetType() == pb.ConfChangeUpdateNode && known {
+				learner = prev.Learner
+			}
+			promotion := known && prev.Learner && !learner
+			if !promotion {
+				// A joining member rejects a snapshot whose ConfState lacks it, so
+				// snapshot again right after it is added. A promoted learner is
+				// in the last snapshot already (as a learner, which it accepts).
+				n.forceSnapshot = true
+			}
+			n.members[id] = Member{RaftID: id, NodeID: nodeID, Addr: addr, Learner: learner}
+			if err := n.st.PutMember(storage.Member{RaftID: id, NodeID: nodeID, Addr: addr, Learner: learner}); err != nil {
+				return err
+			}
+			if promotion {
+				n.log.Info("raft: learner promoted to voter", "member", fmt.Sprintf("%x", id), "node_id", nodeID)
+			}
+		}
+	case pb.ConfChangeRemoveNode:
+		delete(n.members, id)
+		n.removed[id] = true
+		if err := n.st.RemoveMember(id); err != nil {
+			return err
+		}
+	}
+	n.confState = n.rn.ApplyConfChange(cc)
+	n.tr.SetPeers(n.peerAddrs())
+	if id == n.id && cc.GetType() == pb.ConfChangeRemoveNode && !n.removedSelf {
+		n.removedSelf = true
+		close(n.removedc)
+		n.log.Info("raft: this member was removed from the cluster")
+	}
+	if c, ok := n.confWaiters[cc.GetId()]; ok {
+		delete(n.confWaiters, cc.GetId())
+		// Members() must show the change once the caller hears it is applied.
+		n.publish()
+		c.done <- confResult{raftID: id, members: n.memberList()}
+	}
+	return nil
+}
+
+func (n *Node) peerAddrs() map[uint64]string {
+	out := make(map[uint64]string, len(n.members))
+	for id, m := range n.members {
+		if id != n.id {
+			out[id] = m.Addr
+		}
+	}
+	return out
+}
+
+func (n *Node) memberListRaw() []Member {
+	out := make([]Member, 0, len(n.members))
+	for _, m := range n.members {
+		out = append(out, Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr, Learner: m.Learner})
+	}
+	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.RaftID, b.RaftID) })
+	return out
+}
+
+func (n *Node) memberList() []Member {
+	out := n.memberListRaw()
+	for i := range out {
+		out[i].Reachable = n.reachable(out[i].RaftID)
+	}
+	return out
+}
+
+func (n *Node) removedList() []uint64 {
+	out := make([]uint64, 0, len(n.removed))
+	for id := range n.removed {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -12,6 +12,25 @@ type proposal struct {
 	done    chan error
 }
 
+// proposals holds the Propose callers by request ID until their entry is
+// applied. Loop-owned.
+type proposals map[uint64]*proposal
+
+// answer hands err to the caller waiting on reqID, if any.
+func (ps proposals) answer(reqID uint64, err error) {
+	if p, ok := ps[reqID]; ok {
+		delete(ps, reqID)
+		p.done <- err
+	}
+}
+
+// fail answers every caller with err.
+func (ps proposals) fail(err error) {
+	for id := range ps {
+		ps.answer(id, err)
+	}
+}
+
 func (n *Node) handlePropose(p *proposal) {
 	switch {
 	case n.removedSelf:
@@ -26,7 +45,7 @@ func (n *Node) handlePropose(p *proposal) {
 		p.done <- fmt.Errorf("%w: %v", ErrProposalDropped, err)
 		return
 	}
-	n.waiters[id] = p
+	n.proposals[id] = p
 }
 
 func (n *Node) applyEntry(e *pb.Entry) error {
@@ -44,10 +63,7 @@ func (n *Node) applyEntry(e *pb.Entry) error {
 			}
 			aerr := n.sm.Apply(idx, payload)
 			if origin == n.id {
-				if p, ok := n.waiters[reqID]; ok {
-					delete(n.waiters, reqID)
-					p.done <- aerr
-				}
+				n.proposals.answer(reqID, aerr)
 			}
 		}
 	case pb.EntryConfChange:
@@ -62,6 +78,6 @@ func (n *Node) applyEntry(e *pb.Entry) error {
 		return fmt.Errorf("raft: unsupported entry type %v at %d", e.GetType(), idx)
 	}
 	n.applied = idx
-	n.wakeReads()
+	n.reads.wake(n.applied)
 	return nil
 }

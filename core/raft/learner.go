@@ -64,7 +64,7 @@ func (n *Node) maybePromote() {
 	if len(learners) == 0 || !n.isRaftLeader() || !n.announced || n.removedSelf {
 		return
 	}
-	if n.pendingConfCheck != 0 || len(n.confWaiters) > 0 || n.promoteTick == n.ticks+1 {
+	if n.confs.busy() || n.promoteTick == n.ticks+1 {
 		return
 	}
 	progress := map[uint64]learnerProgress{}

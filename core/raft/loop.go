@@ -80,23 +80,9 @@ func (n *Node) drainReady() error {
 }
 
 func (n *Node) failAll(propErr, readErr error) {
-	for id, p := range n.waiters {
-		p.done <- propErr
-		delete(n.waiters, id)
-	}
-	for id, r := range n.readWaiters {
-		r.done <- readErr
-		delete(n.readWaiters, id)
-	}
-	for _, r := range n.pendingReads {
-		r.done <- readErr
-	}
-	n.pendingReads = nil
-	for id, c := range n.confWaiters {
-		c.done <- confResult{err: propErr}
-		delete(n.confWaiters, id)
-	}
-	n.pendingConfCheck = 0
+	n.proposals.fail(propErr)
+	n.reads.fail(readErr)
+	n.confs.fail(propErr)
 }
 
 func (n *Node) step(m *pb.Message) {
@@ -146,9 +132,7 @@ func (n *Node) handleReady(rd etcdraft.Ready) error {
 	if err := n.st.Append(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
 		return err
 	}
-	if n.pendingConfCheck != 0 {
-		n.checkConfAccepted(rd.Entries)
-	}
+	n.confs.checkAccepted(rd.Entries)
 	if len(rd.Messages) > 0 {
 		n.tr.Send(rd.Messages)
 	}
@@ -162,7 +146,8 @@ func (n *Node) handleReady(rd etcdraft.Ready) error {
 			return err
 		}
 	}
-	n.serveReads(rd.ReadStates)
+	n.reads.confirmed(rd.ReadStates)
+	n.reads.wake(n.applied)
 	if rd.SoftState != nil {
 		n.updateSoftState(rd.SoftState)
 	}

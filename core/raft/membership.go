@@ -25,6 +25,40 @@ type confResult struct {
 	err     error
 }
 
+// confChanges holds the membership change callers (at most one change is
+// pending at a time) until their change is applied. Loop-owned.
+type confChanges struct {
+	waiters map[uint64]*confReq // request ID -> caller
+	// check is the request ID of a change just proposed, until the next
+	// Ready shows whether raft accepted it (0: none).
+	check uint64
+}
+
+// busy reports whether a change is pending.
+func (cs *confChanges) busy() bool { return cs.check != 0 || len(cs.waiters) > 0 }
+
+// add records the caller of the change just proposed as reqID.
+func (cs *confChanges) add(reqID uint64, c *confReq) {
+	cs.waiters[reqID] = c
+	cs.check = reqID
+}
+
+// answer hands res to the caller of reqID, if any.
+func (cs *confChanges) answer(reqID uint64, res confResult) {
+	if c, ok := cs.waiters[reqID]; ok {
+		delete(cs.waiters, reqID)
+		c.done <- res
+	}
+}
+
+// fail answers every caller with err.
+func (cs *confChanges) fail(err error) {
+	for id := range cs.waiters {
+		cs.answer(id, confResult{err: err})
+	}
+	cs.check = 0
+}
+
 type confReq struct {
 	kind   confKind
 	nodeID string
@@ -50,7 +84,7 @@ func (n *Node) handleConf(c *confReq) {
 	case !n.isRaftLeader():
 		fail(ErrNotLeader)
 		return
-	case n.pendingConfCheck != 0 || len(n.confWaiters) > 0:
+	case n.confs.busy():
 		fail(ErrConfChangeInProgress)
 		return
 	}
@@ -104,15 +138,17 @@ func (n *Node) handleConf(c *confReq) {
 		fail(fmt.Errorf("%w: %v", ErrProposalDropped, err))
 		return
 	}
-	n.confWaiters[reqID] = c
-	n.pendingConfCheck = reqID
+	n.confs.add(reqID, c)
 }
 
-// checkConfAccepted fails the pending membership change when raft replaced
-// it by an empty entry (it does so while an earlier change is unapplied).
-func (n *Node) checkConfAccepted(ents []*pb.Entry) {
-	id := n.pendingConfCheck
-	n.pendingConfCheck = 0
+// checkAccepted fails the change just proposed when raft replaced it by an
+// empty entry in ents (it does so while an earlier change is unapplied).
+func (cs *confChanges) checkAccepted(ents []*pb.Entry) {
+	id := cs.check
+	if id == 0 {
+		return
+	}
+	cs.check = 0
 	for _, e := range ents {
 		if e.GetType() != pb.EntryConfChange {
 			continue
@@ -122,10 +158,7 @@ func (n *Node) checkConfAccepted(ents []*pb.Entry) {
 			return
 		}
 	}
-	if c, ok := n.confWaiters[id]; ok {
-		delete(n.confWaiters, id)
-		c.done <- confResult{err: ErrConfChangeInProgress}
-	}
+	cs.answer(id, confResult{err: ErrConfChangeInProgress})
 }
 
 func (n *Node) applyConfChange(cc *pb.ConfChange) error {
@@ -171,11 +204,10 @@ func (n *Node) applyConfChange(cc *pb.ConfChange) error {
 		close(n.removedc)
 		n.log.Info("raft: this member was removed from the cluster")
 	}
-	if c, ok := n.confWaiters[cc.GetId()]; ok {
-		delete(n.confWaiters, cc.GetId())
+	if _, ok := n.confs.waiters[cc.GetId()]; ok {
 		// Members() must show the change once the caller hears it is applied.
 		n.publish()
-		c.done <- confResult{raftID: id, members: n.memberList()}
+		n.confs.answer(cc.GetId(), confResult{raftID: id, members: n.memberList()})
 	}
 	return nil
 }

@@ -51,7 +51,7 @@ func (n *Node) answerQuiesce() {
 	}
 	st := Quiescent{
 		Requests: n.requests,
-		Waiting:  len(n.waiters) + len(n.readWaiters) + len(n.pendingReads) + len(n.confWaiters) + len(n.transfer.waiters),
+		Waiting:  len(n.proposals) + n.reads.waiting() + len(n.confs.waiters) + len(n.transfer.waiters),
 	}
 	for _, q := range n.quiesced {
 		q <- st

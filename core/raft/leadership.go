@@ -7,25 +7,34 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 )
 
-func (n *Node) isRaftLeader() bool { return n.raftState == etcdraft.StateLeader }
+// leadership is what the loop knows of the leader: raft's view (from
+// SoftState) and whether this node announced its own leadership. Loop-owned.
+type leadership struct {
+	state     etcdraft.StateType
+	id        uint64 // the leader's Raft ID (0: unknown)
+	term      uint64 // the term this node became leader in
+	announced bool   // leadership announced (an own-term entry applied)
+}
+
+func (n *Node) isRaftLeader() bool { return n.lead.state == etcdraft.StateLeader }
 
 func (n *Node) updateSoftState(ss *etcdraft.SoftState) {
 	wasLeader := n.isRaftLeader()
-	n.lead, n.raftState = ss.Lead, ss.RaftState
+	n.lead.id, n.lead.state = ss.Lead, ss.RaftState
 	if n.isRaftLeader() && !wasLeader {
-		n.leaderTerm = n.rn.BasicStatus().GetTerm()
-		n.announced = false
+		n.lead.term = n.rn.BasicStatus().GetTerm()
+		n.lead.announced = false
 		// Every voter was heard from "now": a new leader must not count
 		// its peers unreachable before the first heartbeat round. Learners
 		// are not: one must really answer before it is promoted.
-		for _, id := range n.confState.GetVoters() {
-			n.lastSeen[id] = n.ticks
+		for _, id := range n.mem.confState.GetVoters() {
+			n.mem.heard(id, n.ticks)
 		}
 	}
 	if wasLeader && !n.isRaftLeader() {
 		n.failAll(ErrLeadershipLost, ErrNotLeader)
-		if n.announced {
-			n.announced = false
+		if n.lead.announced {
+			n.lead.announced = false
 			n.notifyLeadership(false)
 		}
 	}
@@ -35,12 +44,12 @@ func (n *Node) updateSoftState(ss *etcdraft.SoftState) {
 // of its own term: from then on its state machine holds every committed
 // entry, so leader-only components may read it.
 func (n *Node) maybeAnnounce(ents []*pb.Entry) {
-	if !n.isRaftLeader() || n.announced {
+	if !n.isRaftLeader() || n.lead.announced {
 		return
 	}
 	for _, e := range ents {
-		if e.GetTerm() == n.leaderTerm && e.GetIndex() <= n.applied {
-			n.announced = true
+		if e.GetTerm() == n.lead.term && e.GetIndex() <= n.applied {
+			n.lead.announced = true
 			n.notifyLeadership(true)
 			return
 		}
@@ -69,7 +78,7 @@ func (n *Node) publish() {
 		ID:            n.id,
 		NodeID:        n.cfg.NodeID,
 		State:         stateName(bs.RaftState),
-		IsLeader:      n.announced && n.isRaftLeader(),
+		IsLeader:      n.lead.announced && n.isRaftLeader(),
 		Term:          bs.GetTerm(),
 		Vote:          bs.GetVote(),
 		Commit:        bs.GetCommit(),
@@ -77,14 +86,14 @@ func (n *Node) publish() {
 		SnapshotIndex: n.snapIndex,
 		Leader:        bs.Lead,
 		Removed:       n.removedSelf,
-		Learner:       n.members[n.id].Learner,
+		Learner:       n.mem.members[n.id].Learner,
 	}
-	if m, ok := n.members[bs.Lead]; ok {
+	if m, ok := n.mem.members[bs.Lead]; ok {
 		n.status.LeaderAddr = m.Addr
 	}
 	n.pubMem = mems
-	if len(n.pubRem) != len(n.removed) {
-		n.pubRem = maps.Clone(n.removed)
+	if len(n.pubRem) != len(n.mem.removed) {
+		n.pubRem = maps.Clone(n.mem.removed)
 	}
 }
 

@@ -74,11 +74,11 @@ func Join(cfg Config, raftID uint64, members []Member, removed []uint64) (*Node,
 		// AddMember adds every new member as a learner; the log or snapshot
 		// it catches up from says so too, but say it from the start.
 		learner := m.Learner || m.RaftID == raftID
-		n.members[m.RaftID] = Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr, Learner: learner}
+		n.mem.members[m.RaftID] = Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr, Learner: learner}
 		sm = append(sm, storage.Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr, Learner: learner})
 	}
 	for _, r := range removed {
-		n.removed[r] = true
+		n.mem.removed[r] = true
 	}
 	if err := n.st.SetMembers(sm, removed); err != nil {
 		_ = n.st.Close()
@@ -140,14 +140,14 @@ func Restart(cfg Config) (*Node, error) {
 			return fail(fmt.Errorf("raft: restore state machine at %d: %w", idx, err))
 		}
 		n.applied, n.snapIndex = idx, idx
-		n.confState = proto.Clone(pb.EnsureConfState(snap.GetMetadata().GetConfState())).(*pb.ConfState)
-		learners := learnerSet(n.confState)
+		n.mem.confState = proto.Clone(pb.EnsureConfState(snap.GetMetadata().GetConfState())).(*pb.ConfState)
+		learners := learnerSet(n.mem.confState)
 		for _, m := range env.members {
 			m.Learner = learners[m.RaftID]
-			n.members[m.RaftID] = m
+			n.mem.members[m.RaftID] = m
 		}
 		for _, r := range env.removed {
-			n.removed[r] = true
+			n.mem.removed[r] = true
 		}
 	}
 	// The stored table is as of the last applied entry (the snapshot's
@@ -157,13 +157,13 @@ func Restart(cfg Config) (*Node, error) {
 		return fail(err)
 	}
 	for _, m := range mems {
-		n.members[m.RaftID] = Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr, Learner: m.Learner}
+		n.mem.members[m.RaftID] = Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr, Learner: m.Learner}
 	}
 	for _, r := range removed {
-		n.removed[r] = true
-		delete(n.members, r)
+		n.mem.removed[r] = true
+		delete(n.mem.members, r)
 	}
-	if n.removed[n.id] {
+	if n.mem.removed[n.id] {
 		n.removedSelf = true
 		close(n.removedc)
 	}
@@ -171,7 +171,7 @@ func Restart(cfg Config) (*Node, error) {
 		return fail(err)
 	}
 	// A single-voter cluster need not wait an election timeout.
-	if v := n.confState.GetVoters(); len(v) == 1 && v[0] == n.id {
+	if v := n.mem.confState.GetVoters(); len(v) == 1 && v[0] == n.id {
 		n.campaignOnStart = true
 	}
 	n.start()
@@ -206,10 +206,7 @@ func newNode(c Config) (*Node, error) {
 		proposals: proposals{},
 		reads:     newReads(),
 		confs:     confChanges{waiters: map[uint64]*confReq{}},
-		confState: &pb.ConfState{},
-		members:   map[uint64]Member{},
-		removed:   map[uint64]bool{},
-		lastSeen:  map[uint64]uint64{},
+		mem:       newMembership(),
 		seq:       cfg.Rand(),
 	}
 	return n, nil
@@ -245,7 +242,7 @@ func (n *Node) start() {
 		n.ticker = NewTicker(n.cfg.TickInterval)
 	}
 	n.tr.Start(n)
-	n.tr.SetPeers(n.peerAddrs())
+	n.tr.SetPeers(n.mem.peerAddrs(n.id))
 	n.publish()
 	go n.run()
 }

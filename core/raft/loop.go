@@ -91,10 +91,10 @@ func (n *Node) step(m *pb.Message) {
 		n.log.Debug("raft: dropping misrouted message", "to", m.GetTo(), "from", from)
 		return
 	}
-	if n.removed[from] {
+	if n.mem.removed[from] {
 		return
 	}
-	n.lastSeen[from] = n.ticks
+	n.mem.heard(from, n.ticks)
 	if err := n.rn.Step(m); err != nil && !errors.Is(err, etcdraft.ErrStepPeerNotFound) {
 		n.log.Debug("raft: step", "from", from, "type", m.GetType().String(), "err", err)
 	}

@@ -59,6 +59,66 @@ func (cs *confChanges) fail(err error) {
 	cs.check = 0
 }
 
+// membership is the loop's table of the group: the members with their
+// addresses, the removed Raft IDs (never reused, their messages refused),
+// raft's ConfState as of the last applied change, and when each member was
+// last heard from. Loop-owned; publish copies it for other goroutines.
+type membership struct {
+	members   map[uint64]Member
+	removed   map[uint64]bool
+	confState *pb.ConfState
+	lastSeen  map[uint64]uint64 // Raft ID -> tick of the last message from it
+}
+
+func newMembership() membership {
+	return membership{
+		members:   map[uint64]Member{},
+		removed:   map[uint64]bool{},
+		confState: &pb.ConfState{},
+		lastSeen:  map[uint64]uint64{},
+	}
+}
+
+// heard records a message from id at tick now.
+func (ms *membership) heard(id, now uint64) { ms.lastSeen[id] = now }
+
+// heardWithin reports whether id was heard from within window ticks of now.
+func (ms *membership) heardWithin(id, now, window uint64) bool {
+	seen, ok := ms.lastSeen[id]
+	return ok && now-seen <= window
+}
+
+// peerAddrs returns the members' addresses, self excluded.
+func (ms *membership) peerAddrs(self uint64) map[uint64]string {
+	out := make(map[uint64]string, len(ms.members))
+	for id, m := range ms.members {
+		if id != self {
+			out[id] = m.Addr
+		}
+	}
+	return out
+}
+
+// list returns the members sorted by Raft ID, Reachable unset.
+func (ms *membership) list() []Member {
+	out := make([]Member, 0, len(ms.members))
+	for _, m := range ms.members {
+		out = append(out, Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr, Learner: m.Learner})
+	}
+	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.RaftID, b.RaftID) })
+	return out
+}
+
+// removedList returns the removed Raft IDs, sorted.
+func (ms *membership) removedList() []uint64 {
+	out := make([]uint64, 0, len(ms.removed))
+	for id := range ms.removed {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
 type confReq struct {
 	kind   confKind
 	nodeID string
@@ -67,12 +127,10 @@ type confReq struct {
 	done   chan confResult
 }
 
+// reachable reports whether this node heard from member id within the last
+// election timeout (always true for itself).
 func (n *Node) reachable(id uint64) bool {
-	if id == n.id {
-		return true
-	}
-	seen, ok := n.lastSeen[id]
-	return ok && n.ticks-seen <= uint64(n.cfg.ElectionTick)
+	return id == n.id || n.mem.heardWithin(id, n.ticks, uint64(n.cfg.ElectionTick))
 }
 
 func (n *Node) handleConf(c *confReq) {
@@ -92,7 +150,7 @@ func (n *Node) handleConf(c *confReq) {
 	var cc *pb.ConfChange
 	switch c.kind {
 	case confAdd:
-		for _, m := range n.members {
+		for _, m := range n.mem.members {
 			if m.NodeID == c.nodeID {
 				fail(fmt.Errorf("%w: node %s is raft member %x", ErrMemberExists, c.nodeID, m.RaftID))
 				return
@@ -102,18 +160,18 @@ func (n *Node) handleConf(c *confReq) {
 		// cannot cost the group its quorum: no reachability check here.
 		// The check happens before the promotion (maybePromote).
 		id := uint64(0)
-		for id == 0 || n.removed[id] || n.members[id].RaftID != 0 {
+		for id == 0 || n.mem.removed[id] || n.mem.members[id].RaftID != 0 {
 			id = n.cfg.Rand()
 		}
 		c.raftID = id
 		cc = &pb.ConfChange{Type: pb.ConfChangeAddLearnerNode.Enum(), NodeId: proto.Uint64(id), Context: storage.EncodeMember(c.nodeID, c.addr), Id: proto.Uint64(reqID)}
 	case confRemove:
-		if _, ok := n.members[c.raftID]; !ok {
+		if _, ok := n.mem.members[c.raftID]; !ok {
 			fail(fmt.Errorf("%w: %x", ErrMemberNotFound, c.raftID))
 			return
 		}
 		// Removing a learner leaves the voters, hence the quorum, as they are.
-		if voters := n.confState.GetVoters(); slices.Contains(voters, c.raftID) {
+		if voters := n.mem.confState.GetVoters(); slices.Contains(voters, c.raftID) {
 			if len(voters) == 1 {
 				fail(ErrLastManager)
 				return
@@ -131,7 +189,7 @@ func (n *Node) handleConf(c *confReq) {
 		}
 		cc = &pb.ConfChange{Type: pb.ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(c.raftID), Id: proto.Uint64(reqID)}
 	case confPromote:
-		m := n.members[c.raftID]
+		m := n.mem.members[c.raftID]
 		cc = &pb.ConfChange{Type: pb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(c.raftID), Context: storage.EncodeMember(m.NodeID, m.Addr), Id: proto.Uint64(reqID)}
 	}
 	if err := n.rn.ProposeConfChange(cc); err != nil {
@@ -169,8 +227,8 @@ func (n *Node) applyConfChange(cc *pb.ConfChange) error {
 		if err != nil {
 			return fmt.Errorf("raft: conf change context: %w", err)
 		}
-		if !n.removed[id] {
-			prev, known := n.members[id]
+		if !n.mem.removed[id] {
+			prev, known := n.mem.members[id]
 			learner := cc.GetType() == pb.ConfChangeAddLearnerNode
 			if cc.GetType() == pb.ConfChangeUpdateNode && known {
 				learner = prev.Learner
@@ -182,7 +240,7 @@ func (n *Node) applyConfChange(cc *pb.ConfChange) error {
 				// in the last snapshot already (as a learner, which it accepts).
 				n.forceSnapshot = true
 			}
-			n.members[id] = Member{RaftID: id, NodeID: nodeID, Addr: addr, Learner: learner}
+			n.mem.members[id] = Member{RaftID: id, NodeID: nodeID, Addr: addr, Learner: learner}
 			if err := n.st.PutMember(storage.Member{RaftID: id, NodeID: nodeID, Addr: addr, Learner: learner}); err != nil {
 				return err
 			}
@@ -191,14 +249,14 @@ func (n *Node) applyConfChange(cc *pb.ConfChange) error {
 			}
 		}
 	case pb.ConfChangeRemoveNode:
-		delete(n.members, id)
-		n.removed[id] = true
+		delete(n.mem.members, id)
+		n.mem.removed[id] = true
 		if err := n.st.RemoveMember(id); err != nil {
 			return err
 		}
 	}
-	n.confState = n.rn.ApplyConfChange(cc)
-	n.tr.SetPeers(n.peerAddrs())
+	n.mem.confState = n.rn.ApplyConfChange(cc)
+	n.tr.SetPeers(n.mem.peerAddrs(n.id))
 	if id == n.id && cc.GetType() == pb.ConfChangeRemoveNode && !n.removedSelf {
 		n.removedSelf = true
 		close(n.removedc)
@@ -212,38 +270,11 @@ func (n *Node) applyConfChange(cc *pb.ConfChange) error {
 	return nil
 }
 
-func (n *Node) peerAddrs() map[uint64]string {
-	out := make(map[uint64]string, len(n.members))
-	for id, m := range n.members {
-		if id != n.id {
-			out[id] = m.Addr
-		}
-	}
-	return out
-}
-
-func (n *Node) memberListRaw() []Member {
-	out := make([]Member, 0, len(n.members))
-	for _, m := range n.members {
-		out = append(out, Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr, Learner: m.Learner})
-	}
-	slices.SortFunc(out, func(a, b Member) int { return cmp.Compare(a.RaftID, b.RaftID) })
-	return out
-}
-
+// memberList returns the members sorted by Raft ID, with their reachability.
 func (n *Node) memberList() []Member {
-	out := n.memberListRaw()
+	out := n.mem.list()
 	for i := range out {
 		out[i].Reachable = n.reachable(out[i].RaftID)
 	}
-	return out
-}
-
-func (n *Node) removedList() []uint64 {
-	out := make([]uint64, 0, len(n.removed))
-	for id := range n.removed {
-		out = append(out, id)
-	}
-	slices.Sort(out)
 	return out
 }

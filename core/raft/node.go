@@ -74,26 +74,20 @@ type Node struct {
 
 	// loop-owned state
 	rn              *etcdraft.RawNode
-	seq             uint64
+	seq             uint64 // last request ID
+	ticks           uint64
+	applied         uint64
+	snapIndex       uint64
 	proposals       proposals
 	reads           reads
 	confs           confChanges
-	applied         uint64
-	snapIndex       uint64
-	confState       *pb.ConfState
-	members         map[uint64]Member
-	removed         map[uint64]bool
-	ticks           uint64
-	lastSeen        map[uint64]uint64
-	raftState       etcdraft.StateType
-	lead            uint64
-	announced       bool // leadership announced (own-term entry applied)
-	leaderTerm      uint64
+	mem             membership
+	lead            leadership
+	transfer        transferTracker
 	campaignOnStart bool
 	removedSelf     bool
-	forceSnapshot   bool   // a member was added: the next snapshot must include it
-	promoteTick     uint64 // 1 + the tick of the last promotion attempt (at most one per tick)
-	transfer        transferTracker
+	forceSnapshot   bool             // a member was added: the next snapshot must include it
+	promoteTick     uint64           // 1 + the tick of the last promotion attempt (at most one per tick)
 	requests        uint64           // requests taken from propc, readc, confc and transferc
 	quiesced        []chan Quiescent // Quiesce calls waiting for the loop to go idle
 

@@ -18,24 +18,24 @@ func (n *Node) restoreSnapshot(snap *pb.Snapshot) error {
 	if err := n.sm.Restore(idx, env.data); err != nil {
 		return fmt.Errorf("raft: restore state machine at %d: %w", idx, err)
 	}
-	n.members = map[uint64]Member{}
-	n.removed = map[uint64]bool{}
+	n.mem.members = map[uint64]Member{}
+	n.mem.removed = map[uint64]bool{}
 	learners := learnerSet(snap.GetMetadata().GetConfState())
 	sm := make([]storage.Member, 0, len(env.members))
 	for _, m := range env.members {
 		m.Learner = learners[m.RaftID]
-		n.members[m.RaftID] = m
+		n.mem.members[m.RaftID] = m
 		sm = append(sm, storage.Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr, Learner: m.Learner})
 	}
 	for _, r := range env.removed {
-		n.removed[r] = true
+		n.mem.removed[r] = true
 	}
 	if err := n.st.SetMembers(sm, env.removed); err != nil {
 		return err
 	}
 	n.applied, n.snapIndex = idx, idx
-	n.confState = proto.Clone(pb.EnsureConfState(snap.GetMetadata().GetConfState())).(*pb.ConfState)
-	n.tr.SetPeers(n.peerAddrs())
+	n.mem.confState = proto.Clone(pb.EnsureConfState(snap.GetMetadata().GetConfState())).(*pb.ConfState)
+	n.tr.SetPeers(n.mem.peerAddrs(n.id))
 	n.log.Info("raft: restored snapshot", "index", idx, "bytes", len(snap.GetData()))
 	return nil
 }
@@ -60,8 +60,8 @@ func (n *Node) maybeSnapshot() error {
 		n.log.Error("raft: state machine snapshot failed; will retry", "err", err)
 		return nil
 	}
-	env := encodeSnapshot(snapshotEnvelope{members: n.memberListRaw(), removed: n.removedList(), data: data})
-	if _, err := n.st.CreateSnapshot(n.applied, n.confState, env); err != nil {
+	env := encodeSnapshot(snapshotEnvelope{members: n.mem.list(), removed: n.mem.removedList(), data: data})
+	if _, err := n.st.CreateSnapshot(n.applied, n.mem.confState, env); err != nil {
 		return err
 	}
 	n.snapIndex = n.applied

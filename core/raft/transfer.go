@@ -104,7 +104,7 @@ func (n *Node) handleTransfer(t *transferReq) {
 		t.done <- fmt.Errorf("%w: no reachable member to transfer leadership to", ErrMemberNotFound)
 		return
 	}
-	m, ok := n.members[to]
+	m, ok := n.mem.members[to]
 	if !ok {
 		t.done <- ErrMemberNotFound
 		return

@@ -22,51 +22,69 @@ func (n *Node) run() {
 
 func (n *Node) loop() error {
 	for {
-		select {
-		case <-n.ticker.C():
-			n.ticks++
-			n.rn.Tick()
-		case m := <-n.recvc:
-			n.step(m)
-		case p := <-n.propc:
-			n.requests++
-			n.handlePropose(p)
-		case r := <-n.readc:
-			n.requests++
-			n.handleRead(r)
-		case c := <-n.confc:
-			n.requests++
-			n.handleConf(c)
-		case t := <-n.transferc:
-			n.requests++
-			n.handleTransfer(t)
-		case <-n.reportc:
-			n.handleReports()
-		case q := <-n.quiescec:
-			n.quiesced = append(n.quiesced, q)
-		case <-n.stopc:
+		if !n.next() {
 			return ErrStopped
 		}
-		if err := n.drainReady(); err != nil {
+		if err := n.settle(); err != nil {
 			return err
 		}
-		n.maybePromote()
-		if err := n.drainReady(); err != nil {
-			return err
-		}
-		if n.campaignOnStart && n.applied >= n.rn.BasicStatus().GetCommit() {
-			n.campaignOnStart = false
-			if err := n.rn.Campaign(); err != nil {
-				n.log.Warn("raft: campaign", "err", err)
-			}
-			if err := n.drainReady(); err != nil {
-				return err
-			}
-		}
-		n.checkTransfer()
-		n.publish()
-		n.answerQuiesce()
 	}
+}
+
+// next waits for one input and handles it; false means Stop.
+func (n *Node) next() bool {
+	select {
+	case <-n.ticker.C():
+		n.ticks++
+		n.rn.Tick()
+	case m := <-n.recvc:
+		n.step(m)
+	case p := <-n.propc:
+		n.requests++
+		n.handlePropose(p)
+	case r := <-n.readc:
+		n.requests++
+		n.handleRead(r)
+	case c := <-n.confc:
+		n.requests++
+		n.handleConf(c)
+	case t := <-n.transferc:
+		n.requests++
+		n.handleTransfer(t)
+	case <-n.reportc:
+		n.handleReports()
+	case q := <-n.quiescec:
+		n.quiesced = append(n.quiesced, q)
+	case <-n.stopc:
+		return false
+	}
+	return true
+}
+
+// settle does what follows any input: handle the Ready batches and the
+// node's own decisions (promote a learner, campaign on start, follow a
+// transfer up), then publish the new state and answer Quiesce.
+func (n *Node) settle() error {
+	if err := n.drainReady(); err != nil {
+		return err
+	}
+	n.maybePromote()
+	if err := n.drainReady(); err != nil {
+		return err
+	}
+	if n.campaignOnStart && n.applied >= n.rn.BasicStatus().GetCommit() {
+		n.campaignOnStart = false
+		if err := n.rn.Campaign(); err != nil {
+			n.log.Warn("raft: campaign", "err", err)
+		}
+		if err := n.drainReady(); err != nil {
+			return err
+		}
+	}
+	n.checkTransfer()
+	n.publish()
+	n.answerQuiesce()
+	return nil
 }
 
 // drainReady handles Ready batches until the raft node has none left.

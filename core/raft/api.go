@@ -172,7 +172,9 @@ func (n *Node) confOnce(ctx context.Context, c *confReq) (confResult, error) {
 // Learners are never targets: naming one returns ErrLearner. When the
 // target does not take over within an election timeout (it is cut off or
 // cannot catch up), raft gives the transfer up and this returns
-// ErrTransferAborted, this member still leading.
+// ErrTransferAborted, this member still leading; with raftID 0 the node
+// first tries once more with the next best voter. Either way the caller
+// hears within about two election timeouts.
 func (n *Node) TransferLeadership(ctx context.Context, raftID uint64) error {
 	t := &transferReq{to: raftID, done: make(chan error, 1)}
 	if err := submit(ctx, n, n.transferc, t); err != nil {

@@ -62,13 +62,14 @@ func (n *Node) next() bool {
 }
 
 // settle does what follows any input: handle the Ready batches and the
-// node's own decisions (promote a learner, campaign on start, follow a
-// transfer up), then publish the new state and answer Quiesce.
+// node's own decisions (promote a learner, follow a transfer up, campaign
+// on start), then publish the new state and answer Quiesce.
 func (n *Node) settle() error {
 	if err := n.drainReady(); err != nil {
 		return err
 	}
 	n.maybePromote()
+	n.checkTransfer() // before the drain: a retried transfer's messages go out now
 	if err := n.drainReady(); err != nil {
 		return err
 	}
@@ -81,7 +82,6 @@ func (n *Node) settle() error {
 			return err
 		}
 	}
-	n.checkTransfer()
 	n.publish()
 	n.answerQuiesce()
 	return nil

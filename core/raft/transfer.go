@@ -20,23 +20,31 @@ type transferReq struct {
 // transferTracker is the loop-owned state of the pending transfer: its
 // target, the tick it started at and the callers waiting for it.
 type transferTracker struct {
-	to      uint64
-	start   uint64
-	waiters []chan error
+	to    uint64
+	start uint64
+	// auto: this node picked the target (TransferLeadership(ctx, 0)), so
+	// after an abort it tries once more with another voter (retried).
+	auto, retried bool
+	waiters       []chan error
 }
 
 func (t *transferTracker) pending() bool { return len(t.waiters) > 0 }
 
 // begin records a transfer to `to` started at tick now. A transfer to
 // another member supersedes the pending one (raft aborts it too).
-func (t *transferTracker) begin(to, now uint64, done chan error) {
+func (t *transferTracker) begin(to, now uint64, auto bool, done chan error) {
 	if t.pending() && t.to != to {
 		t.finish(fmt.Errorf("%w: superseded by a transfer to %x", ErrTransferAborted, to))
 	}
 	if !t.pending() {
-		t.to, t.start = to, now
+		t.to, t.start, t.auto = to, now, auto
 	}
 	t.waiters = append(t.waiters, done)
+}
+
+// retry restarts the transfer towards next at tick now.
+func (t *transferTracker) retry(next, now uint64) {
+	t.to, t.start, t.retried = next, now, true
 }
 
 // finish hands err to every waiter and forgets the transfer.
@@ -86,9 +94,32 @@ func (n *Node) checkTransfer() {
 		ticks:      n.ticks,
 		limit:      2 * uint64(n.cfg.ElectionTick),
 	})
-	if done {
-		n.transfer.finish(err)
+	if !done {
+		return
 	}
+	if err != nil && n.retryTransfer() {
+		return
+	}
+	n.transfer.finish(err)
+}
+
+// retryTransfer starts the one retry of an aborted transfer whose target
+// this node picked, towards the best other voter; false when there is none
+// or the retry was spent.
+func (n *Node) retryTransfer() bool {
+	t := &n.transfer
+	if !t.auto || t.retried || !n.isRaftLeader() {
+		return false
+	}
+	next := n.bestTransferee(t.to)
+	if next == 0 {
+		return false
+	}
+	n.log.Info("raft: leadership transfer aborted; trying another voter",
+		"aborted", fmt.Sprintf("%x", t.to), "next", fmt.Sprintf("%x", next))
+	t.retry(next, n.ticks)
+	n.rn.TransferLeader(next)
+	return true
 }
 
 func (n *Node) handleTransfer(t *transferReq) {
@@ -98,7 +129,7 @@ func (n *Node) handleTransfer(t *transferReq) {
 	}
 	to := t.to
 	if to == 0 {
-		to = n.bestTransferee()
+		to = n.bestTransferee(0)
 	}
 	if to == 0 || to == n.id {
 		t.done <- fmt.Errorf("%w: no reachable member to transfer leadership to", ErrMemberNotFound)
@@ -113,17 +144,18 @@ func (n *Node) handleTransfer(t *transferReq) {
 		t.done <- fmt.Errorf("%w: %x", ErrLearner, to)
 		return
 	}
-	n.transfer.begin(to, n.ticks, t.done)
+	n.transfer.begin(to, n.ticks, t.to == 0, t.done)
 	n.rn.TransferLeader(to)
 }
 
-// bestTransferee returns the reachable voter with the longest log (the
-// lowest ID among equals), 0 when there is none.
-func (n *Node) bestTransferee() uint64 {
+// bestTransferee returns the reachable voter, other than this one and
+// except, with the longest log (the lowest ID among equals), 0 when there is
+// none.
+func (n *Node) bestTransferee(except uint64) uint64 {
 	var to, best uint64
 	st := n.rn.Status()
 	for id, pr := range st.Progress {
-		if id == n.id || !n.reachable(id) || pr.IsLearner {
+		if id == n.id || id == except || !n.reachable(id) || pr.IsLearner {
 			continue
 		}
 		if to == 0 || pr.Match > best || (pr.Match == best && id < to) {

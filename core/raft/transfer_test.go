@@ -24,7 +24,7 @@ func TestTransferOutcome(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := transferTracker{}
-			tr.begin(to, 0, make(chan error, 1))
+			tr.begin(to, 0, false, make(chan error, 1))
 			tt.view.self, tt.view.limit = self, 20
 			done, err := tr.outcome(tt.view)
 			if done != tt.wantDone || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
@@ -37,8 +37,8 @@ func TestTransferOutcome(t *testing.T) {
 func TestTransferToAnotherTargetSupersedesPending(t *testing.T) {
 	tr := transferTracker{}
 	first, second := make(chan error, 1), make(chan error, 1)
-	tr.begin(2, 0, first)
-	tr.begin(3, 4, second)
+	tr.begin(2, 0, false, first)
+	tr.begin(3, 4, false, second)
 	if err := <-first; !errors.Is(err, ErrTransferAborted) {
 		t.Fatalf("superseded transfer: %v", err)
 	}

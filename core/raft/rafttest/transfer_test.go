@@ -1,8 +1,12 @@
 package rafttest_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/shoal-project/shoal/core/raft"
@@ -54,4 +58,40 @@ func TestTransferToCutOffMemberAbortsWithinTwoElectionTimeouts(t *testing.T) {
 	if got := c.WaitLeader(wait); got != target {
 		t.Fatalf("leader %s after the transfer, want %s", got.NodeID, target.NodeID)
 	}
+}
+
+// TestTransferToPickedTargetCutOffTriesAnotherVoter: with no target named,
+// the leader picks the best voter; when that one cannot take over (the
+// leader's messages to it are lost) the leader tries once more with the
+// other voter instead of failing.
+func TestTransferToPickedTargetCutOffTriesAnotherVoter(t *testing.T) {
+	c, ms := threeNodes(t, rafttest.ClusterOptions{Seed: 12, Manual: true, Trace: true})
+	proposeN(t, c, "k", 3)
+	c.WaitConverged(0, wait)
+	l := c.Leader()
+	var followers []*rafttest.Member
+	for _, m := range ms {
+		if m != l {
+			followers = append(followers, m)
+		}
+	}
+	slices.SortFunc(followers, func(a, b *rafttest.Member) int { return cmp.Compare(a.ID, b.ID) })
+	// Equal logs: the leader picks the lower Raft ID, and cannot reach it.
+	first, other := followers[0], followers[1]
+	c.Net.Cut(l.ID, first.ID)
+	err := c.Call(l, 10*raft.DefaultElectionTick, func(ctx context.Context) error {
+		return l.Node.TransferLeadership(ctx, 0)
+	})
+	if err != nil {
+		t.Fatalf("transfer with a retry left: %v", err)
+	}
+	if got := c.WaitLeader(wait); got != other {
+		t.Fatalf("leader %s after the transfer, want %s", got.NodeID, other.NodeID)
+	}
+	lost := fmt.Sprintf("drop %x->%x MsgTimeoutNow", l.ID, first.ID)
+	if !slices.ContainsFunc(c.Net.Trace(), func(line string) bool { return strings.HasPrefix(line, lost) }) {
+		t.Fatalf("the leader never tried %s first (no %q in the trace)", first.NodeID, lost)
+	}
+	c.Net.Heal()
+	proposeN(t, c, "after", 3)
 }

@@ -97,14 +97,15 @@ func (n *Node) publish() {
 	}
 }
 
+var stateNames = map[etcdraft.StateType]string{
+	etcdraft.StateLeader:       "leader",
+	etcdraft.StateCandidate:    "candidate",
+	etcdraft.StatePreCandidate: "pre-candidate",
+}
+
 func stateName(s etcdraft.StateType) string {
-	switch s {
-	case etcdraft.StateLeader:
-		return "leader"
-	case etcdraft.StateCandidate:
-		return "candidate"
-	case etcdraft.StatePreCandidate:
-		return "pre-candidate"
+	if name, ok := stateNames[s]; ok {
+		return name
 	}
 	return "follower"
 }

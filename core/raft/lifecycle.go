@@ -7,7 +7,6 @@ import (
 
 	etcdraft "go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/shoal-project/shoal/core/raft/storage"
 )
@@ -17,26 +16,15 @@ const dbFile = "raft.db"
 
 // Bootstrap creates a new single-member cluster in cfg.DataDir (shoal init).
 func Bootstrap(cfg Config) (*Node, error) {
-	n, err := newNode(cfg)
+	n, err := newEmptyNode(cfg)
 	if err != nil {
 		return nil, err
-	}
-	if _, ok, err := n.st.Identity(); err != nil || ok {
-		_ = n.st.Close()
-		if err != nil {
-			return nil, err
-		}
-		return nil, ErrAlreadyInitialized
 	}
 	n.id = n.cfg.ID
 	for n.id == 0 {
 		n.id = n.cfg.Rand()
 	}
-	if err := n.st.SetIdentity(storage.Identity{RaftID: n.id, NodeID: n.cfg.NodeID, Addr: n.cfg.Addr}); err != nil {
-		_ = n.st.Close()
-		return nil, err
-	}
-	if err := n.newRawNode(0); err != nil {
+	if err := n.initIdentity(); err != nil {
 		_ = n.st.Close()
 		return nil, err
 	}
@@ -57,6 +45,25 @@ func Join(cfg Config, raftID uint64, members []Member, removed []uint64) (*Node,
 	if raftID == 0 {
 		return nil, fmt.Errorf("%w: raft ID 0", ErrInvalidConfig)
 	}
+	n, err := newEmptyNode(cfg)
+	if err != nil {
+		return nil, err
+	}
+	n.id = raftID
+	if err := n.initMembers(members, removed); err != nil {
+		_ = n.st.Close()
+		return nil, err
+	}
+	if err := n.initIdentity(); err != nil {
+		_ = n.st.Close()
+		return nil, err
+	}
+	n.start()
+	return n, nil
+}
+
+// newEmptyNode opens cfg.DataDir, which must not hold a member yet.
+func newEmptyNode(cfg Config) (*Node, error) {
 	n, err := newNode(cfg)
 	if err != nil {
 		return nil, err
@@ -68,32 +75,32 @@ func Join(cfg Config, raftID uint64, members []Member, removed []uint64) (*Node,
 		}
 		return nil, ErrAlreadyInitialized
 	}
-	n.id = raftID
+	return n, nil
+}
+
+// initIdentity stores this member's identity and creates its RawNode over
+// the empty log.
+func (n *Node) initIdentity() error {
+	if err := n.st.SetIdentity(storage.Identity{RaftID: n.id, NodeID: n.cfg.NodeID, Addr: n.cfg.Addr}); err != nil {
+		return err
+	}
+	return n.newRawNode(0)
+}
+
+// initMembers stores the membership a joining member got from the leader.
+func (n *Node) initMembers(members []Member, removed []uint64) error {
 	sm := make([]storage.Member, 0, len(members))
 	for _, m := range members {
 		// AddMember adds every new member as a learner; the log or snapshot
 		// it catches up from says so too, but say it from the start.
-		learner := m.Learner || m.RaftID == raftID
+		learner := m.Learner || m.RaftID == n.id
 		n.mem.members[m.RaftID] = Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr, Learner: learner}
 		sm = append(sm, storage.Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr, Learner: learner})
 	}
 	for _, r := range removed {
 		n.mem.removed[r] = true
 	}
-	if err := n.st.SetMembers(sm, removed); err != nil {
-		_ = n.st.Close()
-		return nil, err
-	}
-	if err := n.st.SetIdentity(storage.Identity{RaftID: n.id, NodeID: n.cfg.NodeID, Addr: n.cfg.Addr}); err != nil {
-		_ = n.st.Close()
-		return nil, err
-	}
-	if err := n.newRawNode(0); err != nil {
-		_ = n.st.Close()
-		return nil, err
-	}
-	n.start()
-	return n, nil
+	return n.st.SetMembers(sm, removed)
 }
 
 // Restart starts the member stored in cfg.DataDir (shoal run). cfg.ID,
@@ -103,17 +110,47 @@ func Restart(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	fail := func(err error) (*Node, error) {
+	if err := n.reload(); err != nil {
 		_ = n.st.Close()
 		return nil, err
 	}
+	// A single-voter cluster need not wait an election timeout.
+	if v := n.mem.confState.GetVoters(); len(v) == 1 && v[0] == n.id {
+		n.campaignOnStart = true
+	}
+	n.start()
+	return n, nil
+}
+
+// reload loads this member's identity, last snapshot and membership from
+// its data directory and creates its RawNode.
+func (n *Node) reload() error {
 	ident, ok, err := n.st.Identity()
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	if !ok {
-		return fail(ErrNotInitialized)
+		return ErrNotInitialized
 	}
+	n.adoptIdentity(ident)
+	snap, err := n.st.Snapshot()
+	if err != nil {
+		return err
+	}
+	if snap.GetMetadata().GetIndex() > 0 {
+		if _, err := n.loadSnapshot(snap); err != nil {
+			return err
+		}
+	}
+	if err := n.loadMembers(); err != nil {
+		return err
+	}
+	return n.newRawNode(n.applied)
+}
+
+// adoptIdentity takes the stored identity; a configured address that
+// differs is ignored, with a warning.
+func (n *Node) adoptIdentity(ident storage.Identity) {
 	n.id = ident.RaftID
 	if n.cfg.NodeID == "" {
 		n.cfg.NodeID = ident.NodeID
@@ -127,34 +164,15 @@ func Restart(cfg Config) (*Node, error) {
 			"configured", n.cfg.Addr, "stored", ident.Addr)
 		n.cfg.Addr = ident.Addr
 	}
-	snap, err := n.st.Snapshot()
-	if err != nil {
-		return fail(err)
-	}
-	if idx := snap.GetMetadata().GetIndex(); idx > 0 {
-		env, err := decodeSnapshot(snap.GetData())
-		if err != nil {
-			return fail(err)
-		}
-		if err := n.sm.Restore(idx, env.data); err != nil {
-			return fail(fmt.Errorf("raft: restore state machine at %d: %w", idx, err))
-		}
-		n.applied, n.snapIndex = idx, idx
-		n.mem.confState = proto.Clone(pb.EnsureConfState(snap.GetMetadata().GetConfState())).(*pb.ConfState)
-		learners := learnerSet(n.mem.confState)
-		for _, m := range env.members {
-			m.Learner = learners[m.RaftID]
-			n.mem.members[m.RaftID] = m
-		}
-		for _, r := range env.removed {
-			n.mem.removed[r] = true
-		}
-	}
-	// The stored table is as of the last applied entry (the snapshot's
-	// table plus the conf changes applied since), learner flags included.
+}
+
+// loadMembers loads the stored membership table: it is as of the last
+// applied entry (the snapshot's table plus the conf changes applied since),
+// learner flags included.
+func (n *Node) loadMembers() error {
 	mems, removed, err := n.st.Members()
 	if err != nil {
-		return fail(err)
+		return err
 	}
 	for _, m := range mems {
 		n.mem.members[m.RaftID] = Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr, Learner: m.Learner}
@@ -167,15 +185,7 @@ func Restart(cfg Config) (*Node, error) {
 		n.removedSelf = true
 		close(n.removedc)
 	}
-	if err := n.newRawNode(n.applied); err != nil {
-		return fail(err)
-	}
-	// A single-voter cluster need not wait an election timeout.
-	if v := n.mem.confState.GetVoters(); len(v) == 1 && v[0] == n.id {
-		n.campaignOnStart = true
-	}
-	n.start()
-	return n, nil
+	return nil
 }
 
 func newNode(c Config) (*Node, error) {

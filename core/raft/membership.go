@@ -79,6 +79,21 @@ func newMembership() membership {
 	}
 }
 
+// restore replaces the table with a snapshot's (env) as of cs.
+func (ms *membership) restore(env snapshotEnvelope, cs *pb.ConfState) {
+	ms.confState = proto.Clone(pb.EnsureConfState(cs)).(*pb.ConfState)
+	ms.members = map[uint64]Member{}
+	ms.removed = map[uint64]bool{}
+	learners := learnerSet(ms.confState)
+	for _, m := range env.members {
+		m.Learner = learners[m.RaftID]
+		ms.members[m.RaftID] = m
+	}
+	for _, r := range env.removed {
+		ms.removed[r] = true
+	}
+}
+
 // heard records a message from id at tick now.
 func (ms *membership) heard(id, now uint64) { ms.lastSeen[id] = now }
 

@@ -4,39 +4,40 @@ import (
 	"fmt"
 
 	pb "go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/shoal-project/shoal/core/raft/storage"
 )
 
-func (n *Node) restoreSnapshot(snap *pb.Snapshot) error {
+// loadSnapshot restores the state machine and the membership from snap.
+func (n *Node) loadSnapshot(snap *pb.Snapshot) (snapshotEnvelope, error) {
 	idx := snap.GetMetadata().GetIndex()
 	env, err := decodeSnapshot(snap.GetData())
 	if err != nil {
-		return err
+		return env, err
 	}
 	if err := n.sm.Restore(idx, env.data); err != nil {
-		return fmt.Errorf("raft: restore state machine at %d: %w", idx, err)
+		return env, fmt.Errorf("raft: restore state machine at %d: %w", idx, err)
 	}
-	n.mem.members = map[uint64]Member{}
-	n.mem.removed = map[uint64]bool{}
-	learners := learnerSet(snap.GetMetadata().GetConfState())
-	sm := make([]storage.Member, 0, len(env.members))
-	for _, m := range env.members {
-		m.Learner = learners[m.RaftID]
-		n.mem.members[m.RaftID] = m
+	n.mem.restore(env, snap.GetMetadata().GetConfState())
+	n.applied, n.snapIndex = idx, idx
+	return env, nil
+}
+
+// restoreSnapshot installs a snapshot the leader sent.
+func (n *Node) restoreSnapshot(snap *pb.Snapshot) error {
+	env, err := n.loadSnapshot(snap)
+	if err != nil {
+		return err
+	}
+	sm := make([]storage.Member, 0, len(n.mem.members))
+	for _, m := range n.mem.list() {
 		sm = append(sm, storage.Member{RaftID: m.RaftID, NodeID: m.NodeID, Addr: m.Addr, Learner: m.Learner})
-	}
-	for _, r := range env.removed {
-		n.mem.removed[r] = true
 	}
 	if err := n.st.SetMembers(sm, env.removed); err != nil {
 		return err
 	}
-	n.applied, n.snapIndex = idx, idx
-	n.mem.confState = proto.Clone(pb.EnsureConfState(snap.GetMetadata().GetConfState())).(*pb.ConfState)
 	n.tr.SetPeers(n.mem.peerAddrs(n.id))
-	n.log.Info("raft: restored snapshot", "index", idx, "bytes", len(snap.GetData()))
+	n.log.Info("raft: restored snapshot", "index", n.snapIndex, "bytes", len(snap.GetData()))
 	return nil
 }
 

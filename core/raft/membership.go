@@ -150,68 +150,89 @@ func (n *Node) reachable(id uint64) bool {
 
 func (n *Node) handleConf(c *confReq) {
 	fail := func(err error) { c.done <- confResult{err: err} }
-	switch {
-	case n.removedSelf:
-		fail(ErrRemoved)
-		return
-	case !n.isRaftLeader():
-		fail(ErrNotLeader)
-		return
-	case n.confs.busy():
-		fail(ErrConfChangeInProgress)
+	if err := n.confAllowed(); err != nil {
+		fail(err)
 		return
 	}
 	reqID := n.nextID()
-	var cc *pb.ConfChange
-	switch c.kind {
-	case confAdd:
-		for _, m := range n.mem.members {
-			if m.NodeID == c.nodeID {
-				fail(fmt.Errorf("%w: node %s is raft member %x", ErrMemberExists, c.nodeID, m.RaftID))
-				return
-			}
-		}
-		// A learner does not count towards the quorum, so adding one
-		// cannot cost the group its quorum: no reachability check here.
-		// The check happens before the promotion (maybePromote).
-		id := uint64(0)
-		for id == 0 || n.mem.removed[id] || n.mem.members[id].RaftID != 0 {
-			id = n.cfg.Rand()
-		}
-		c.raftID = id
-		cc = &pb.ConfChange{Type: pb.ConfChangeAddLearnerNode.Enum(), NodeId: proto.Uint64(id), Context: storage.EncodeMember(c.nodeID, c.addr), Id: proto.Uint64(reqID)}
-	case confRemove:
-		if _, ok := n.mem.members[c.raftID]; !ok {
-			fail(fmt.Errorf("%w: %x", ErrMemberNotFound, c.raftID))
-			return
-		}
-		// Removing a learner leaves the voters, hence the quorum, as they are.
-		if voters := n.mem.confState.GetVoters(); slices.Contains(voters, c.raftID) {
-			if len(voters) == 1 {
-				fail(ErrLastManager)
-				return
-			}
-			reach := 0
-			for _, id := range voters {
-				if id != c.raftID && n.reachable(id) {
-					reach++
-				}
-			}
-			if remaining := len(voters) - 1; reach < remaining/2+1 {
-				fail(fmt.Errorf("%w: %d of the %d remaining voters reachable", ErrCannotRemoveMember, reach, remaining))
-				return
-			}
-		}
-		cc = &pb.ConfChange{Type: pb.ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(c.raftID), Id: proto.Uint64(reqID)}
-	case confPromote:
-		m := n.mem.members[c.raftID]
-		cc = &pb.ConfChange{Type: pb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(c.raftID), Context: storage.EncodeMember(m.NodeID, m.Addr), Id: proto.Uint64(reqID)}
+	cc, err := n.confChange(c)
+	if err != nil {
+		fail(err)
+		return
 	}
+	cc.Id = proto.Uint64(reqID)
 	if err := n.rn.ProposeConfChange(cc); err != nil {
 		fail(fmt.Errorf("%w: %v", ErrProposalDropped, err))
 		return
 	}
 	n.confs.add(reqID, c)
+}
+
+// confAllowed says why this node cannot propose a membership change now.
+func (n *Node) confAllowed() error {
+	switch {
+	case n.removedSelf:
+		return ErrRemoved
+	case !n.isRaftLeader():
+		return ErrNotLeader
+	case n.confs.busy():
+		return ErrConfChangeInProgress
+	}
+	return nil
+}
+
+// confChange returns the raft change for c, or why it is refused.
+func (n *Node) confChange(c *confReq) (*pb.ConfChange, error) {
+	switch c.kind {
+	case confAdd:
+		return n.addLearnerChange(c)
+	case confRemove:
+		return n.removeChange(c.raftID)
+	}
+	m := n.mem.members[c.raftID]
+	return &pb.ConfChange{Type: pb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(c.raftID), Context: storage.EncodeMember(m.NodeID, m.Addr)}, nil
+}
+
+// addLearnerChange adds c.nodeID as a learner under a new Raft ID (set in c).
+func (n *Node) addLearnerChange(c *confReq) (*pb.ConfChange, error) {
+	for _, m := range n.mem.members {
+		if m.NodeID == c.nodeID {
+			return nil, fmt.Errorf("%w: node %s is raft member %x", ErrMemberExists, c.nodeID, m.RaftID)
+		}
+	}
+	// A learner does not count towards the quorum, so adding one
+	// cannot cost the group its quorum: no reachability check here.
+	// The check happens before the promotion (maybePromote).
+	id := uint64(0)
+	for id == 0 || n.mem.removed[id] || n.mem.members[id].RaftID != 0 {
+		id = n.cfg.Rand()
+	}
+	c.raftID = id
+	return &pb.ConfChange{Type: pb.ConfChangeAddLearnerNode.Enum(), NodeId: proto.Uint64(id), Context: storage.EncodeMember(c.nodeID, c.addr)}, nil
+}
+
+// removeChange removes member id, unless it is the last voter or the
+// voters left reachable would not be a quorum.
+func (n *Node) removeChange(id uint64) (*pb.ConfChange, error) {
+	if _, ok := n.mem.members[id]; !ok {
+		return nil, fmt.Errorf("%w: %x", ErrMemberNotFound, id)
+	}
+	// Removing a learner leaves the voters, hence the quorum, as they are.
+	if voters := n.mem.confState.GetVoters(); slices.Contains(voters, id) {
+		if len(voters) == 1 {
+			return nil, ErrLastManager
+		}
+		reach := 0
+		for _, v := range voters {
+			if v != id && n.reachable(v) {
+				reach++
+			}
+		}
+		if remaining := len(voters) - 1; reach < remaining/2+1 {
+			return nil, fmt.Errorf("%w: %d of the %d remaining voters reachable", ErrCannotRemoveMember, reach, remaining)
+		}
+	}
+	return &pb.ConfChange{Type: pb.ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(id)}, nil
 }
 
 // checkAccepted fails the change just proposed when raft replaced it by an

@@ -1,14 +1,16 @@
 package rafttest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"github.com/shoal-project/shoal/core/raft"
 	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/shoal-project/shoal/core/raft"
 )
 
 // The driver moves the cluster: one action at a time, each chosen with the
@@ -66,7 +68,7 @@ func (c *Cluster) Now() uint64 {
 func (c *Cluster) Step() bool {
 	c.stepMu.Lock()
 	defer c.stepMu.Unlock()
-	if c.Net.Deliverable() && c.Net.Rand(func(r *rand.Rand) int { return r.IntN(earlyTick) }) != 0 {
+	if c.Net.Deliverable() && c.Net.IntN(earlyTick) != 0 {
 		return !c.Net.DeliverOne()
 	}
 	c.tickRound()
@@ -88,9 +90,8 @@ func (c *Cluster) RunUntil(cond func() bool, maxTicks uint64) bool {
 
 func (c *Cluster) tickRound() {
 	ms := c.Members()
-	slices.SortFunc(ms, func(a, b *Member) int { return cmpID(a.ID, b.ID) })
-	order := make([]int, len(ms))
-	c.Net.Rand(func(r *rand.Rand) int { order = r.Perm(len(ms)); return 0 })
+	slices.SortFunc(ms, func(a, b *Member) int { return cmp.Compare(a.ID, b.ID) })
+	order := c.Net.Perm(len(ms))
 	c.mu.Lock()
 	c.now++
 	now := c.now
@@ -104,16 +105,6 @@ func (c *Cluster) tickRound() {
 	}
 	c.Net.Advance()
 	c.expireDeadlines(now)
-}
-
-func cmpID(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // run drives the cluster until Close (default mode).
@@ -197,8 +188,9 @@ func (c *Cluster) expireDeadlines(now uint64) {
 	}
 }
 
-// Call runs f, a request to m's node, with a context that ends after ticks
-// tick rounds, and returns its error. The driver holds still until the
+// Call runs f, which must make a request (Propose, ReadBarrier, a
+// membership change, a transfer) to m's node, with a context that ends
+// after ticks tick rounds, and returns its error. The driver holds still until the
 // request has reached the node (or f returned), so the request lands at the
 // same point of the run on every replay. In manual mode Call then steps, on
 // this goroutine, while the node holds the request unanswered; once it
@@ -232,9 +224,11 @@ func (c *Cluster) Call(m *Member, ticks uint64, f func(ctx context.Context) erro
 }
 
 // awaitCall waits until m's node has taken more than base requests or f
-// returned (then it returns f's error and true).
+// returned (then it returns f's error and true). After stepTimeout it stops
+// waiting: f makes no request to m (a misuse of Call) or is stuck.
 func (c *Cluster) awaitCall(m *Member, base uint64, res chan error) (error, bool) {
-	for {
+	deadline := time.Now().Add(stepTimeout)
+	for time.Now().Before(deadline) {
 		select {
 		case err := <-res:
 			return err, true
@@ -245,6 +239,8 @@ func (c *Cluster) awaitCall(m *Member, base uint64, res chan error) (error, bool
 		}
 		time.Sleep(100 * time.Microsecond) // f's goroutine is on its way to the node
 	}
+	c.t.Logf("rafttest: Call: no request reached %s within %v", m.NodeID, stepTimeout)
+	return nil, false
 }
 
 // quiescent waits until m's node is idle and returns what it reports

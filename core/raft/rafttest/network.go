@@ -165,12 +165,19 @@ func (nw *Network) Advance() {
 	nw.now++
 }
 
-// Rand draws from the network's seeded source (under its lock): the harness
+// IntN draws from [0, n) with the network's seeded source: the harness
 // takes every random choice from it, so one seed drives a whole run.
-func (nw *Network) Rand(f func(r *rand.Rand) int) int {
+func (nw *Network) IntN(n int) int {
 	nw.mu.Lock()
 	defer nw.mu.Unlock()
-	return f(nw.rnd)
+	return nw.rnd.IntN(n)
+}
+
+// Perm draws a permutation of [0, n) with the network's seeded source.
+func (nw *Network) Perm(n int) []int {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	return nw.rnd.Perm(n)
 }
 
 // Deliverable reports whether some queued message is due.

@@ -59,7 +59,7 @@ func (m *Member) Ticks() uint64 { return m.ticks.Load() }
 func (c *Cluster) WaitTicks(m *Member, n uint64, timeout time.Duration) {
 	c.t.Helper()
 	target := m.Ticks() + n
-	if !c.await(timeout, func() bool { return m.Ticks() >= target }) {
+	if !c.Await(timeout, func() bool { return m.Ticks() >= target }) {
 		c.t.Fatalf("%s took %d of %d ticks within %v", m.NodeID, n-(target-m.Ticks()), n, timeout)
 	}
 }
@@ -237,7 +237,7 @@ func (c *Cluster) MemberOf(id uint64) (raft.Member, bool) {
 // WaitVoter waits until the leader lists member id as a voter.
 func (c *Cluster) WaitVoter(id uint64, timeout time.Duration) {
 	c.t.Helper()
-	if c.await(timeout, func() bool { m, ok := c.MemberOf(id); return ok && !m.Learner }) {
+	if c.Await(timeout, func() bool { m, ok := c.MemberOf(id); return ok && !m.Learner }) {
 		return
 	}
 	m, ok := c.MemberOf(id)
@@ -305,7 +305,7 @@ func (c *Cluster) Leader() *Member {
 func (c *Cluster) WaitLeader(timeout time.Duration) *Member {
 	c.t.Helper()
 	var l *Member
-	if !c.await(timeout, func() bool { l = c.Leader(); return l != nil }) {
+	if !c.Await(timeout, func() bool { l = c.Leader(); return l != nil }) {
 		c.t.Fatalf("no leader within %v", timeout)
 	}
 	return l
@@ -355,7 +355,7 @@ func (c *Cluster) Propose(payload []byte) error {
 func (c *Cluster) WaitConverged(min uint64, timeout time.Duration) {
 	c.t.Helper()
 	var why string
-	if !c.await(timeout, func() bool { why = c.converged(min); return why == "" }) {
+	if !c.Await(timeout, func() bool { why = c.converged(min); return why == "" }) {
 		c.t.Fatalf("not converged within %v: %s", timeout, why)
 	}
 }

@@ -146,14 +146,7 @@ func TestLeaderLossAndPartitionHeal(t *testing.T) {
 		}
 	}
 steppedDown:
-	var newLeader *rafttest.Member
-	for time.Now().Before(deadline) && newLeader == nil {
-		if l := c.Leader(); l != nil && l != old {
-			newLeader = l
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if newLeader == nil {
+	if !c.Await(wait, func() bool { l := c.Leader(); return l != nil && l != old }) {
 		t.Fatal("majority elected no leader")
 	}
 	proposeN(t, c, "b", 10)
@@ -276,12 +269,8 @@ func TestMembershipChanges(t *testing.T) {
 	}
 	// Cut a off: removing b would leave {leader, a} with a unreachable.
 	c.Net.Partition([]uint64{a.ID}, []uint64{l.ID, b.ID})
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		if !reachable(l, a.ID) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !c.Await(wait, func() bool { return !reachable(l, a.ID) }) {
+		t.Fatalf("the leader still hears from the cut-off %s", a.NodeID)
 	}
 	if err := l.Node.RemoveMember(ctxT(t), b.ID); !errors.Is(err, raft.ErrCannotRemoveMember) {
 		t.Fatalf("remove with lost quorum: %v", err)

@@ -145,9 +145,10 @@ func (c *Cluster) pause() {
 	time.Sleep(2 * time.Millisecond)
 }
 
-// await waits until cond holds, giving up after timeout of wall time (a
-// safety net for a stuck run; raft-time limits are tick counts).
-func (c *Cluster) await(timeout time.Duration, cond func() bool) bool {
+// Await waits until cond holds, stepping the cluster in manual mode, and
+// reports whether it did before timeout of wall time passed (a safety net
+// for a stuck run; raft-time limits are tick counts).
+func (c *Cluster) Await(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {

@@ -50,9 +50,9 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 // Step hands a message received from a peer to raft. It blocks only while
 // the node's inbound queue is full.
 func (n *Node) Step(ctx context.Context, m *pb.Message) error {
-	n.mu.Lock()
-	removed := n.pubRem[m.GetFrom()]
-	n.mu.Unlock()
+	n.pub.mu.Lock()
+	removed := n.pub.removed[m.GetFrom()]
+	n.pub.mu.Unlock()
 	if removed {
 		return fmt.Errorf("%w: %x", ErrRemovedMember, m.GetFrom())
 	}
@@ -193,16 +193,16 @@ func (n *Node) TransferLeadership(ctx context.Context, raftID uint64) error {
 // IsLeader reports whether this node is the leader and has applied every
 // entry of earlier terms.
 func (n *Node) IsLeader() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.status.IsLeader
+	n.pub.mu.Lock()
+	defer n.pub.mu.Unlock()
+	return n.pub.status.IsLeader
 }
 
 // Leader returns the current leader's Raft ID and address (0, "" when unknown).
 func (n *Node) Leader() (raftID uint64, addr string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.status.Leader, n.status.LeaderAddr
+	n.pub.mu.Lock()
+	defer n.pub.mu.Unlock()
+	return n.pub.status.Leader, n.pub.status.LeaderAddr
 }
 
 // LeaderChanges returns a new subscription: it receives true when this node
@@ -211,31 +211,31 @@ func (n *Node) Leader() (raftID uint64, addr string) {
 // closed when the node stops.
 func (n *Node) LeaderChanges() <-chan bool {
 	ch := make(chan bool, 1)
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.pub.mu.Lock()
+	defer n.pub.mu.Unlock()
 	select {
 	case <-n.done:
 		close(ch)
 		return ch
 	default:
 	}
-	if n.status.IsLeader {
+	if n.pub.status.IsLeader {
 		ch <- true
 	}
-	n.subs = append(n.subs, ch)
+	n.pub.subs = append(n.pub.subs, ch)
 	return ch
 }
 
 // Members returns the membership, sorted by Raft ID.
 func (n *Node) Members() []Member {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]Member(nil), n.pubMem...)
+	n.pub.mu.Lock()
+	defer n.pub.mu.Unlock()
+	return append([]Member(nil), n.pub.members...)
 }
 
 // Status returns the node's current Raft status.
 func (n *Node) Status() Status {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.status
+	n.pub.mu.Lock()
+	defer n.pub.mu.Unlock()
+	return n.pub.status
 }

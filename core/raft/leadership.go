@@ -57,10 +57,10 @@ func (n *Node) maybeAnnounce(ents []*pb.Entry) {
 }
 
 func (n *Node) notifyLeadership(v bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.status.IsLeader = v
-	for _, s := range n.subs {
+	n.pub.mu.Lock()
+	defer n.pub.mu.Unlock()
+	n.pub.status.IsLeader = v
+	for _, s := range n.pub.subs {
 		select {
 		case <-s:
 		default:
@@ -72,9 +72,9 @@ func (n *Node) notifyLeadership(v bool) {
 func (n *Node) publish() {
 	bs := n.rn.BasicStatus()
 	mems := n.memberList()
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.status = Status{
+	n.pub.mu.Lock()
+	defer n.pub.mu.Unlock()
+	n.pub.status = Status{
 		ID:            n.id,
 		NodeID:        n.cfg.NodeID,
 		State:         stateName(bs.RaftState),
@@ -89,11 +89,11 @@ func (n *Node) publish() {
 		Learner:       n.mem.members[n.id].Learner,
 	}
 	if m, ok := n.mem.members[bs.Lead]; ok {
-		n.status.LeaderAddr = m.Addr
+		n.pub.status.LeaderAddr = m.Addr
 	}
-	n.pubMem = mems
-	if len(n.pubRem) != len(n.mem.removed) {
-		n.pubRem = maps.Clone(n.mem.removed)
+	n.pub.members = mems
+	if len(n.pub.removed) != len(n.mem.removed) {
+		n.pub.removed = maps.Clone(n.mem.removed)
 	}
 }
 

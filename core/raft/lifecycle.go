@@ -269,12 +269,12 @@ func (n *Node) Done() <-chan struct{} { return n.done }
 
 // Err returns the fatal error that stopped the node, if any.
 func (n *Node) Err() error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if errors.Is(n.err, ErrStopped) {
+	n.pub.mu.Lock()
+	defer n.pub.mu.Unlock()
+	if errors.Is(n.pub.err, ErrStopped) {
 		return nil
 	}
-	return n.err
+	return n.pub.err
 }
 
 // Removed is closed once this member's removal has been applied.
@@ -297,12 +297,12 @@ func (n *Node) shutdown(cause error) {
 	if err := n.st.Close(); err != nil && cause == ErrStopped {
 		cause = err
 	}
-	n.mu.Lock()
-	n.err = cause
-	for _, s := range n.subs {
+	n.pub.mu.Lock()
+	n.pub.err = cause
+	for _, s := range n.pub.subs {
 		close(s)
 	}
-	n.subs = nil
-	n.mu.Unlock()
+	n.pub.subs = nil
+	n.pub.mu.Unlock()
 	close(n.done)
 }

@@ -45,9 +45,10 @@ type Status struct {
 }
 
 // Node is one member of shoal's Raft group. One goroutine (run) owns the
-// RawNode, the storage writes, the state machine calls and every field
-// below marked "loop"; other goroutines talk to it through channels and read
-// the published status under mu.
+// RawNode, the storage writes, the state machine calls and the loop-owned
+// fields below, each concern in its own small type (proposals, reads,
+// confs, mem, lead, transfer); other goroutines talk to it through channels
+// and read what it publishes (pub) under pub.mu.
 type Node struct {
 	cfg    Config
 	log    *slog.Logger
@@ -91,12 +92,18 @@ type Node struct {
 	requests        uint64           // requests taken from propc, readc, confc and transferc
 	quiesced        []chan Quiescent // Quiesce calls waiting for the loop to go idle
 
-	mu     sync.Mutex
-	pubRem map[uint64]bool
-	status Status
-	pubMem []Member
-	subs   []chan bool
-	err    error
+	pub published
+}
+
+// published is the node's state as other goroutines see it: the loop
+// copies it there after each input (publish); they read it under mu.
+type published struct {
+	mu      sync.Mutex
+	status  Status
+	members []Member
+	removed map[uint64]bool // Step refuses messages from these
+	subs    []chan bool     // LeaderChanges subscribers
+	err     error           // why the node stopped
 }
 
 // ID returns this member's Raft ID.

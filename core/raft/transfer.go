@@ -74,7 +74,7 @@ func (t *transferTracker) outcome(v transferView) (done bool, err error) {
 		return true, fmt.Errorf("%w: %x did not take over within an election timeout (unreachable or not caught up); this member is still leader",
 			ErrTransferAborted, t.to)
 	case v.ticks-t.start > v.limit:
-		return true, fmt.Errorf("%w: this member stepped down but no new leader was known within %d ticks", ErrTransferAborted, v.limit)
+		return true, fmt.Errorf("%w: no other member led within %d ticks", ErrTransferAborted, v.limit)
 	}
 	return false, nil
 }

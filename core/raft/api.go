@@ -50,9 +50,9 @@ func (n *Node) ReadBarrier(ctx context.Context) error {
 // Step hands a message received from a peer to raft. It blocks only while
 // the node's inbound queue is full.
 func (n *Node) Step(ctx context.Context, m *pb.Message) error {
-	n.mu.Lock()
-	removed := n.pubRem[m.GetFrom()]
-	n.mu.Unlock()
+	n.pub.mu.Lock()
+	removed := n.pub.removed[m.GetFrom()]
+	n.pub.mu.Unlock()
 	if removed {
 		return fmt.Errorf("%w: %x", ErrRemovedMember, m.GetFrom())
 	}
@@ -168,50 +168,41 @@ func (n *Node) confOnce(ctx context.Context, c *confReq) (confResult, error) {
 }
 
 // TransferLeadership asks raft to hand leadership to raftID (0: the most
-// up-to-date reachable voter) and waits until the leader has changed.
-// Learners are never targets: naming one returns ErrLearner.
+// up-to-date reachable voter) and waits until another member leads.
+// Learners are never targets: naming one returns ErrLearner. When the
+// target does not take over within an election timeout (it is cut off or
+// cannot catch up), raft gives the transfer up and this returns
+// ErrTransferAborted, this member still leading; with raftID 0 the node
+// first tries once more with the next best voter. Either way the caller
+// hears within about two election timeouts.
 func (n *Node) TransferLeadership(ctx context.Context, raftID uint64) error {
-	n.mu.Lock()
-	changed := n.leaderCh
-	n.mu.Unlock()
 	t := &transferReq{to: raftID, done: make(chan error, 1)}
 	if err := submit(ctx, n, n.transferc, t); err != nil {
 		return err
 	}
-	if err := <-t.done; err != nil {
+	select {
+	case err := <-t.done:
 		return err
-	}
-	for {
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-n.done:
-			return ErrStopped
-		}
-		n.mu.Lock()
-		lead := n.status.Leader
-		changed = n.leaderCh
-		n.mu.Unlock()
-		if lead != 0 && lead != n.id {
-			return nil
-		}
+	case <-ctx.Done():
+		return fmt.Errorf("raft: leadership transfer not done yet: %w", ctx.Err())
+	case <-n.done:
+		return ErrStopped
 	}
 }
 
 // IsLeader reports whether this node is the leader and has applied every
 // entry of earlier terms.
 func (n *Node) IsLeader() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.status.IsLeader
+	n.pub.mu.Lock()
+	defer n.pub.mu.Unlock()
+	return n.pub.status.IsLeader
 }
 
 // Leader returns the current leader's Raft ID and address (0, "" when unknown).
 func (n *Node) Leader() (raftID uint64, addr string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.status.Leader, n.status.LeaderAddr
+	n.pub.mu.Lock()
+	defer n.pub.mu.Unlock()
+	return n.pub.status.Leader, n.pub.status.LeaderAddr
 }
 
 // LeaderChanges returns a new subscription: it receives true when this node
@@ -220,31 +211,31 @@ func (n *Node) Leader() (raftID uint64, addr string) {
 // closed when the node stops.
 func (n *Node) LeaderChanges() <-chan bool {
 	ch := make(chan bool, 1)
-	n.mu.Lock()
-	defer n.mu.Unlock()
+	n.pub.mu.Lock()
+	defer n.pub.mu.Unlock()
 	select {
 	case <-n.done:
 		close(ch)
 		return ch
 	default:
 	}
-	if n.status.IsLeader {
+	if n.pub.status.IsLeader {
 		ch <- true
 	}
-	n.subs = append(n.subs, ch)
+	n.pub.subs = append(n.pub.subs, ch)
 	return ch
 }
 
 // Members returns the membership, sorted by Raft ID.
 func (n *Node) Members() []Member {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]Member(nil), n.pubMem...)
+	n.pub.mu.Lock()
+	defer n.pub.mu.Unlock()
+	return append([]Member(nil), n.pub.members...)
 }
 
 // Status returns the node's current Raft status.
 func (n *Node) Status() Status {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.status
+	n.pub.mu.Lock()
+	defer n.pub.mu.Unlock()
+	return n.pub.status
 }

@@ -17,6 +17,15 @@
 //  4. every SnapshotInterval applied entries, snapshot and compact the log,
 //     keeping TrailingEntries entries for slow followers.
 //
+// The Node's loop-owned state lives in small types, one file per concern,
+// as etcd raft keeps its tracker and readOnly apart from raft: lifecycle.go
+// (Bootstrap, Join, Restart, Stop), loop.go (the single goroutine and the
+// Ready order), apply.go (proposals), snapshot.go, reads.go, membership.go
+// and learner.go, leadership.go (soft state, announcing, publishing) and
+// transfer.go (leadership transfer: raft gives a transfer up silently after
+// an election timeout; the tracker turns that into ErrTransferAborted).
+// quiesce.go is the one test hook: rafttest steps nodes with it.
+//
 // The state machine is in memory: after a crash it is rebuilt from the last
 // snapshot plus the committed log, so nothing acknowledged is lost (Propose
 // returns only after the entry was fsynced by a quorum and applied) and

@@ -34,6 +34,12 @@ var (
 	// Member.Learner) is named where only a voter will do, such as a
 	// leadership transfer target.
 	ErrLearner = errors.New("raft: member is a learner (still catching up)")
+	// ErrTransferAborted is returned by TransferLeadership when raft gave
+	// the transfer up: the target did not take over within an election
+	// timeout (cut off or not caught up), or another transfer superseded it.
+	// This member is still leader (or no leader was elected); retry, maybe
+	// with another target.
+	ErrTransferAborted = errors.New("raft: leadership transfer aborted")
 	// ErrLastManager is returned when asked to remove the only member.
 	ErrLastManager = errors.New("raft: cannot remove the last member")
 	// ErrMemberNotFound is returned for an unknown Raft ID.

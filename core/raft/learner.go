@@ -60,11 +60,11 @@ func quorumAfterPromotion(voters, reachableVoters int) bool {
 // maybePromote proposes the promotion of the first caught-up learner. Loop
 // goroutine only.
 func (n *Node) maybePromote() {
-	learners := n.confState.GetLearners()
-	if len(learners) == 0 || !n.isRaftLeader() || !n.announced || n.removedSelf {
+	learners := n.mem.confState.GetLearners()
+	if len(learners) == 0 || !n.isRaftLeader() || !n.lead.announced || n.removedSelf {
 		return
 	}
-	if n.pendingConfCheck != 0 || len(n.confWaiters) > 0 || n.promoteTick == n.ticks+1 {
+	if n.confs.busy() || n.promoteTick == n.ticks+1 {
 		return
 	}
 	progress := map[uint64]learnerProgress{}
@@ -77,10 +77,10 @@ func (n *Node) maybePromote() {
 	sorted := slices.Clone(learners)
 	slices.Sort(sorted)
 	for _, id := range sorted {
-		if n.removed[id] {
+		if n.mem.removed[id] {
 			continue
 		}
-		if _, ok := n.members[id]; !ok {
+		if _, ok := n.mem.members[id]; !ok {
 			continue
 		}
 		p, ok := progress[id]
@@ -91,7 +91,7 @@ func (n *Node) maybePromote() {
 		if !caughtUp(p, commit, n.cfg.PromoteLag) {
 			continue
 		}
-		voters := n.confState.GetVoters()
+		voters := n.mem.confState.GetVoters()
 		reach := 0
 		for _, v := range voters {
 			if n.reachable(v) {

@@ -18,7 +18,9 @@ import (
 
 // ClusterOptions tunes a Cluster.
 type ClusterOptions struct {
-	// TickEvery is the real time between manual ticks (default 10 ms).
+	// TickEvery is the wall time the driver goroutine waits before a tick
+	// round when no message is due (default 2 ms). It paces the run and
+	// changes nothing in it. Unused with Manual.
 	TickEvery        time.Duration
 	SnapshotInterval uint64
 	TrailingEntries  uint64
@@ -26,8 +28,16 @@ type ClusterOptions struct {
 	ChunkSize int
 	// PromoteLag is raft.Config.PromoteLag (0: the default).
 	PromoteLag uint64
-	Seed       uint64
-	Logger     *slog.Logger
+	// Seed drives the run: the delivery order, ticks, drops, delays and
+	// the nodes' random IDs (0: a random seed). SeedEnv overrides it; a
+	// failed test logs it.
+	Seed uint64
+	// Manual leaves the stepping to the test (Step, RunUntil, Call and the
+	// Cluster's waits): no driver goroutine.
+	Manual bool
+	// Trace records every tick round, delivery and drop (Net.Trace).
+	Trace  bool
+	Logger *slog.Logger
 }
 
 // Member is one node of a Cluster.
@@ -39,24 +49,18 @@ type Member struct {
 	KV     *KV
 	ticker *ManualTicker
 	ticks  atomic.Uint64
-	stopT  chan struct{}
-	doneT  chan struct{}
 }
 
 // Ticks returns how many ticks this member's node has taken.
 func (m *Member) Ticks() uint64 { return m.ticks.Load() }
 
-// WaitTicks waits until m has taken n more ticks (or timeout passes): a
-// window measured in raft time, not wall time.
+// WaitTicks waits until m has taken n more ticks (or timeout of wall time
+// passes): a window measured in raft time.
 func (c *Cluster) WaitTicks(m *Member, n uint64, timeout time.Duration) {
 	c.t.Helper()
 	target := m.Ticks() + n
-	deadline := time.Now().Add(timeout)
-	for m.Ticks() < target {
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s took %d of %d ticks within %v", m.NodeID, n-(target-m.Ticks()), n, timeout)
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !c.Await(timeout, func() bool { return m.Ticks() >= target }) {
+		c.t.Fatalf("%s took %d of %d ticks within %v", m.NodeID, n-(target-m.Ticks()), n, timeout)
 	}
 }
 
@@ -66,16 +70,23 @@ type Cluster struct {
 	Net  *Network
 	dir  string
 	opts ClusterOptions
+	seed uint64
 
-	mu      sync.Mutex
-	members map[uint64]*Member
-	rnd     *rand.Rand
+	stepMu  sync.Mutex // held by one driver action, and by Call until its request reached the node
+	stopc   chan struct{}
+	runDone chan struct{}
+
+	mu        sync.Mutex
+	members   map[uint64]*Member
+	rnd       *rand.Rand
+	now       uint64 // tick rounds taken
+	deadlines []deadline
 }
 
 // NewCluster returns an empty cluster; Close it (t.Cleanup does).
 func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	if opts.TickEvery <= 0 {
-		opts.TickEvery = 10 * time.Millisecond
+		opts.TickEvery = 2 * time.Millisecond
 	}
 	if opts.ChunkSize <= 0 {
 		opts.ChunkSize = 1 << 20
@@ -83,15 +94,32 @@ func NewCluster(t testing.TB, opts ClusterOptions) *Cluster {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	seed := pickSeed(t, opts.Seed)
 	c := &Cluster{
 		t:       t,
-		Net:     NewNetwork(opts.ChunkSize, opts.Seed),
+		Net:     NewNetwork(opts.ChunkSize, seed),
 		dir:     t.TempDir(),
 		opts:    opts,
+		seed:    seed,
+		stopc:   make(chan struct{}),
+		runDone: make(chan struct{}),
 		members: map[uint64]*Member{},
-		rnd:     rand.New(rand.NewPCG(opts.Seed, 7)),
+		rnd:     rand.New(rand.NewPCG(seed, 7)),
 	}
+	if opts.Trace {
+		c.Net.Record()
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("rafttest seed %d; replay: %s=%d go test -run '^%s$' ./core/raft/rafttest", seed, SeedEnv, seed, t.Name())
+		}
+	})
 	t.Cleanup(c.Close)
+	if opts.Manual {
+		close(c.runDone)
+	} else {
+		go c.run()
+	}
 	return c
 }
 
@@ -125,25 +153,12 @@ func (c *Cluster) config(id uint64, nodeID string, kv *KV, tk *ManualTicker) raf
 }
 
 func (c *Cluster) add(m *Member) {
-	m.stopT, m.doneT = make(chan struct{}), make(chan struct{})
+	c.stepMu.Lock()
+	defer c.stepMu.Unlock()
 	c.Net.Attach(m.ID, m.Node)
 	c.mu.Lock()
 	c.members[m.ID] = m
 	c.mu.Unlock()
-	go func() {
-		defer close(m.doneT)
-		t := time.NewTicker(c.opts.TickEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-m.stopT:
-				return
-			case <-t.C:
-				m.ticker.Tick()
-				m.ticks.Add(1)
-			}
-		}
-	}()
 }
 
 // Bootstrap starts a new single-member cluster with Raft ID id.
@@ -222,12 +237,8 @@ func (c *Cluster) MemberOf(id uint64) (raft.Member, bool) {
 // WaitVoter waits until the leader lists member id as a voter.
 func (c *Cluster) WaitVoter(id uint64, timeout time.Duration) {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if m, ok := c.MemberOf(id); ok && !m.Learner {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
+	if c.Await(timeout, func() bool { m, ok := c.MemberOf(id); return ok && !m.Learner }) {
+		return
 	}
 	m, ok := c.MemberOf(id)
 	c.t.Fatalf("member %x not promoted to voter within %v (leader's view: %+v, listed %v)", id, timeout, m, ok)
@@ -236,15 +247,19 @@ func (c *Cluster) WaitVoter(id uint64, timeout time.Duration) {
 // Stop stops a member cleanly and detaches it.
 func (c *Cluster) Stop(m *Member) {
 	c.t.Helper()
-	c.Net.Detach(m.ID)
-	close(m.stopT)
-	<-m.doneT
-	if err := m.Node.Stop(); err != nil {
+	if err := c.stop(m); err != nil {
 		c.t.Errorf("stop %s: %v", m.NodeID, err)
 	}
+}
+
+func (c *Cluster) stop(m *Member) error {
+	c.stepMu.Lock()
+	defer c.stepMu.Unlock()
+	c.Net.Detach(m.ID)
 	c.mu.Lock()
 	delete(c.members, m.ID)
 	c.mu.Unlock()
+	return m.Node.Stop()
 }
 
 // Restart starts a stopped member again from its data directory with an
@@ -289,31 +304,28 @@ func (c *Cluster) Leader() *Member {
 // WaitLeader waits for a leader among the running members.
 func (c *Cluster) WaitLeader(timeout time.Duration) *Member {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if l := c.Leader(); l != nil {
-			return l
-		}
-		time.Sleep(5 * time.Millisecond)
+	var l *Member
+	if !c.Await(timeout, func() bool { l = c.Leader(); return l != nil }) {
+		c.t.Fatalf("no leader within %v", timeout)
 	}
-	c.t.Fatalf("no leader within %v", timeout)
-	return nil
+	return l
 }
 
-// retry runs f on the leader until it succeeds or timeout passes, retrying
-// on errors that mean "try again elsewhere or later".
+// callTicks is the raft-time limit of one attempt of a retried request.
+const callTicks = 30 * raft.DefaultElectionTick
+
+// retry runs f on the leader until it succeeds or timeout of wall time
+// passes, retrying on errors that mean "try again elsewhere or later".
 func (c *Cluster) retry(timeout time.Duration, f func(ctx context.Context, l *Member) error) error {
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
 		l := c.Leader()
 		if l == nil {
-			time.Sleep(5 * time.Millisecond)
+			c.pause()
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		err := f(ctx, l)
-		cancel()
+		err := c.Call(l, callTicks, func(ctx context.Context) error { return f(ctx, l) })
 		if err == nil {
 			return nil
 		}
@@ -321,7 +333,7 @@ func (c *Cluster) retry(timeout time.Duration, f func(ctx context.Context, l *Me
 		if !Retryable(err) {
 			return err
 		}
-		time.Sleep(5 * time.Millisecond)
+		c.pause()
 	}
 	return fmt.Errorf("gave up after %v: %w", timeout, last)
 }
@@ -330,7 +342,7 @@ func (c *Cluster) retry(timeout time.Duration, f func(ctx context.Context, l *Me
 func Retryable(err error) bool {
 	return errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
 		errors.Is(err, raft.ErrProposalDropped) || errors.Is(err, raft.ErrConfChangeInProgress) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, raft.ErrStopped)
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, raft.ErrStopped)
 }
 
 // Propose proposes payload on the leader, retrying until it is applied.
@@ -342,16 +354,10 @@ func (c *Cluster) Propose(payload []byte) error {
 // (at least min) and holds the same data.
 func (c *Cluster) WaitConverged(min uint64, timeout time.Duration) {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
 	var why string
-	for time.Now().Before(deadline) {
-		why = c.converged(min)
-		if why == "" {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !c.Await(timeout, func() bool { why = c.converged(min); return why == "" }) {
+		c.t.Fatalf("not converged within %v: %s", timeout, why)
 	}
-	c.t.Fatalf("not converged within %v: %s", timeout, why)
 }
 
 func (c *Cluster) converged(min uint64) string {
@@ -378,16 +384,22 @@ func (c *Cluster) converged(min uint64) string {
 	return ""
 }
 
-// Close stops every member and the network.
+// Close stops the driver, every member and the network.
 func (c *Cluster) Close() {
-	for _, m := range c.Members() {
-		c.Net.Detach(m.ID)
-		close(m.stopT)
-		<-m.doneT
-		_ = m.Node.Stop()
-		c.mu.Lock()
-		delete(c.members, m.ID)
-		c.mu.Unlock()
+	select {
+	case <-c.stopc:
+	default:
+		close(c.stopc)
 	}
+	<-c.runDone
+	for _, m := range c.Members() {
+		_ = c.stop(m)
+	}
+	c.mu.Lock()
+	for _, d := range c.deadlines {
+		d.cancel()
+	}
+	c.deadlines = nil
+	c.mu.Unlock()
 	c.Net.Close()
 }

@@ -3,7 +3,9 @@ package rafttest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,28 +21,43 @@ type Stepper interface {
 	Step(ctx context.Context, m *pb.Message) error
 }
 
-// Network is an in-memory, fault-injecting network between nodes. Messages
-// on a link are delivered in order by one goroutine per link, after being
-// marshalled, split into chunks of ChunkSize and reassembled.
+// quiescer is a node the network can wait on after handing it an input.
+type quiescer interface {
+	Quiesce(ctx context.Context) (raft.Quiescent, error)
+}
+
+// stepTimeout bounds how long (wall clock) the network waits for a node to
+// take one input: a safety net against a hung node, never a timing choice.
+const stepTimeout = 30 * time.Second
+
+// Network is an in-memory, fault-injecting network between nodes. Sent
+// messages wait in one queue; nothing moves until the harness calls
+// DeliverOne, which picks the next message with the network's seeded
+// random source (keeping each link in order), so a seed replays the same
+// deliveries. Drops and delays are drawn from the same source when the
+// message is sent. Every delivered message goes through the real chunking
+// code.
 type Network struct {
 	chunkSize int
 
-	mu       sync.Mutex
-	rnd      *rand.Rand
-	nodes    map[uint64]Stepper
-	cut      map[[2]uint64]bool
-	dropRate float64
-	delay    time.Duration
-	links    map[[2]uint64]*link
-	closed   bool
-	wg       sync.WaitGroup
+	mu         sync.Mutex
+	rnd        *rand.Rand
+	nodes      map[uint64]Stepper
+	cut        map[[2]uint64]bool
+	dropRate   float64
+	delayTicks int
+	now        uint64 // tick rounds taken (Advance)
+	queue      []inflight
+	wake       chan struct{}
+	closed     bool
+	trace      *trace
 	// Stats
 	delivered, dropped int
 }
 
-type link struct {
-	q    chan delivery
-	stop chan struct{}
+type inflight struct {
+	delivery
+	due uint64 // the tick round from which it may be delivered
 }
 
 type delivery struct {
@@ -49,17 +66,19 @@ type delivery struct {
 	to   uint64
 	data []byte
 	rep  raft.Reporter
+	meta string // type, term, index and commit, for the trace
 }
 
 // NewNetwork returns a network that splits messages into chunks of
-// chunkSize bytes; seed drives the random drops.
+// chunkSize bytes; seed drives drops, delays and the delivery order.
 func NewNetwork(chunkSize int, seed uint64) *Network {
 	return &Network{
 		chunkSize: chunkSize,
 		rnd:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		nodes:     map[uint64]Stepper{},
 		cut:       map[[2]uint64]bool{},
-		links:     map[[2]uint64]*link{},
+		wake:      make(chan struct{}, 1),
+		trace:     &trace{},
 	}
 }
 
@@ -70,14 +89,14 @@ func (nw *Network) Attach(id uint64, s Stepper) {
 	nw.nodes[id] = s
 }
 
-// Detach makes id unreachable (its messages are dropped).
+// Detach makes id unreachable (messages to it are dropped).
 func (nw *Network) Detach(id uint64) {
 	nw.mu.Lock()
 	defer nw.mu.Unlock()
 	delete(nw.nodes, id)
 }
 
-// Cut drops every message from a to b (one direction).
+// Cut drops every message from a to b (one direction), queued ones included.
 func (nw *Network) Cut(a, b uint64) {
 	nw.mu.Lock()
 	defer nw.mu.Unlock()
@@ -100,7 +119,7 @@ func (nw *Network) Heal() {
 	defer nw.mu.Unlock()
 	nw.cut = map[[2]uint64]bool{}
 	nw.dropRate = 0
-	nw.delay = 0
+	nw.delayTicks = 0
 }
 
 // SetDropRate drops each message with probability p.
@@ -110,11 +129,12 @@ func (nw *Network) SetDropRate(p float64) {
 	nw.dropRate = p
 }
 
-// SetDelay delays every delivery by d.
-func (nw *Network) SetDelay(d time.Duration) {
+// SetDelay holds each message sent from now on for a random 0..ticks tick
+// rounds (a link stays in order: a held message holds those behind it).
+func (nw *Network) SetDelay(ticks int) {
 	nw.mu.Lock()
 	defer nw.mu.Unlock()
-	nw.delay = d
+	nw.delayTicks = ticks
 }
 
 // Stats returns delivered and dropped message counts.
@@ -124,30 +144,74 @@ func (nw *Network) Stats() (delivered, dropped int) {
 	return nw.delivered, nw.dropped
 }
 
-// Close stops all link goroutines.
+// Close drops everything in flight; later sends are ignored.
 func (nw *Network) Close() {
 	nw.mu.Lock()
+	defer nw.mu.Unlock()
 	nw.closed = true
-	for _, l := range nw.links {
-		close(l.stop)
-	}
-	nw.links = map[[2]uint64]*link{}
-	nw.mu.Unlock()
-	nw.wg.Wait()
+	nw.queue = nil
 }
 
 // Transport returns the endpoint for the node with Raft ID id.
 func (nw *Network) Transport(id uint64) raft.Transport { return &endpoint{nw: nw, id: id} }
+
+// Wake receives a value when a message was queued since the last receive.
+func (nw *Network) Wake() <-chan struct{} { return nw.wake }
+
+// Advance counts one tick round (delayed messages become due).
+func (nw *Network) Advance() {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	nw.now++
+}
+
+// IntN draws from [0, n) with the network's seeded source: the harness
+// takes every random choice from it, so one seed drives a whole run.
+func (nw *Network) IntN(n int) int {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	return nw.rnd.IntN(n)
+}
+
+// Perm draws a permutation of [0, n) with the network's seeded source.
+func (nw *Network) Perm(n int) []int {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	return nw.rnd.Perm(n)
+}
+
+// Deliverable reports whether some queued message is due.
+func (nw *Network) Deliverable() bool {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	return len(nw.due()) > 0
+}
+
+// due returns the queue positions of the messages that may go next: due,
+// and first on their link.
+func (nw *Network) due() []int {
+	var out []int
+	var seen [][2]uint64
+	for i, d := range nw.queue {
+		link := [2]uint64{d.from, d.to}
+		if slices.Contains(seen, link) {
+			continue
+		}
+		seen = append(seen, link)
+		if d.due <= nw.now {
+			out = append(out, i)
+		}
+	}
+	return out
+}
 
 // passes reports whether a message from a to b gets through now.
 func (nw *Network) passes(a, b uint64) bool {
 	if nw.cut[[2]uint64{a, b}] {
 		return false
 	}
-	if _, ok := nw.nodes[b]; !ok {
-		return false
-	}
-	return nw.dropRate == 0 || nw.rnd.Float64() >= nw.dropRate
+	_, ok := nw.nodes[b]
+	return ok
 }
 
 func (nw *Network) send(d delivery) {
@@ -156,25 +220,22 @@ func (nw *Network) send(d delivery) {
 		nw.mu.Unlock()
 		return
 	}
-	if !nw.passes(d.from, d.to) {
+	if !nw.passes(d.from, d.to) || (nw.dropRate > 0 && nw.rnd.Float64() < nw.dropRate) {
 		nw.dropped++
+		nw.trace.add("drop", d)
 		nw.mu.Unlock()
 		failed(d)
 		return
 	}
-	key := [2]uint64{d.from, d.to}
-	l := nw.links[key]
-	if l == nil {
-		l = &link{q: make(chan delivery, 4096), stop: make(chan struct{})}
-		nw.links[key] = l
-		nw.wg.Add(1)
-		go nw.runLink(l)
+	due := nw.now
+	if nw.delayTicks > 0 {
+		due += uint64(nw.rnd.IntN(nw.delayTicks + 1))
 	}
+	nw.queue = append(nw.queue, inflight{delivery: d, due: due})
 	nw.mu.Unlock()
 	select {
-	case l.q <- d:
+	case nw.wake <- struct{}{}:
 	default:
-		failed(d)
 	}
 }
 
@@ -188,37 +249,74 @@ func failed(d delivery) {
 	}
 }
 
-func (nw *Network) runLink(l *link) {
-	defer nw.wg.Done()
-	for {
-		var d delivery
-		select {
-		case <-l.stop:
-			return
-		case d = <-l.q:
-		}
-		nw.mu.Lock()
-		delay := nw.delay
+// DeliverOne delivers one due message, picked with the seeded source, and
+// waits until its receiver (and, when it failed, its sender) has handled
+// it. It returns false when no message is due.
+func (nw *Network) DeliverOne() bool {
+	nw.mu.Lock()
+	due := nw.due()
+	if len(due) == 0 {
 		nw.mu.Unlock()
-		if delay > 0 {
-			select {
-			case <-l.stop:
-				return
-			case <-time.After(delay):
-			}
-		}
-		nw.deliver(d)
+		return false
 	}
+	i := due[nw.rnd.IntN(len(due))]
+	d := nw.queue[i].delivery
+	nw.queue = slices.Delete(nw.queue, i, i+1)
+	nw.mu.Unlock()
+	if err := nw.deliver(d); err != nil {
+		failed(d)
+		quiesce(d.rep)
+	}
+	return true
 }
 
-func (nw *Network) deliver(d delivery) {
+// deliver hands d to its receiver and waits until the receiver handled it.
+func (nw *Network) deliver(d delivery) error {
+	m, err := nw.reassemble(d)
+	if err != nil {
+		return err
+	}
+	nw.mu.Lock()
+	target, ok := nw.nodes[d.to]
+	pass := ok && !nw.cut[[2]uint64{d.from, d.to}]
+	if pass {
+		nw.delivered++
+		nw.trace.add("deliver", d)
+	} else {
+		nw.dropped++
+		nw.trace.add("drop", d)
+	}
+	nw.mu.Unlock()
+	if !pass {
+		return errors.New("rafttest: link cut or receiver gone")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+	defer cancel()
+	err = target.Step(ctx, m)
+	quiesce(target)
+	if errors.Is(err, raft.ErrRemovedMember) {
+		if rr, ok := d.rep.(raft.RemovalReporter); ok {
+			rr.ReportRemoved()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if d.typ == pb.MsgSnap && d.rep != nil {
+		d.rep.ReportSnapshot(d.to, false)
+		quiesce(d.rep)
+	}
+	return nil
+}
+
+// reassemble sends d's bytes through the transport's chunking code.
+func (nw *Network) reassemble(d delivery) (*pb.Message, error) {
 	re := transport.NewReassembler(transport.DefaultMaxMessageSize)
 	var data []byte
 	for _, c := range transport.Split(d.from, d.data, nw.chunkSize) {
 		msg, done, err := re.Add(c)
 		if err != nil {
-			failed(d)
-			return
+			return nil, err
 		}
 		if done {
 			data = msg
@@ -226,37 +324,20 @@ func (nw *Network) deliver(d delivery) {
 	}
 	m := &pb.Message{}
 	if err := proto.Unmarshal(data, m); err != nil {
-		failed(d)
+		return nil, err
+	}
+	return m, nil
+}
+
+// quiesce waits until v, when it is a node, has handled its queued input.
+func quiesce(v any) {
+	q, ok := v.(quiescer)
+	if !ok {
 		return
 	}
-	nw.mu.Lock()
-	target, ok := nw.nodes[d.to]
-	pass := ok && !nw.cut[[2]uint64{d.from, d.to}]
-	if pass {
-		nw.delivered++
-	} else {
-		nw.dropped++
-	}
-	nw.mu.Unlock()
-	if !pass {
-		failed(d)
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	err := target.Step(ctx, m)
-	cancel()
-	if errors.Is(err, raft.ErrRemovedMember) {
-		if rr, ok := d.rep.(raft.RemovalReporter); ok {
-			rr.ReportRemoved()
-		}
-	}
-	if err != nil {
-		failed(d)
-		return
-	}
-	if d.typ == pb.MsgSnap && d.rep != nil {
-		d.rep.ReportSnapshot(d.to, false)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), stepTimeout)
+	defer cancel()
+	_, _ = q.Quiesce(ctx)
 }
 
 type endpoint struct {
@@ -286,7 +367,8 @@ func (e *endpoint) Send(msgs []*pb.Message) {
 		if err != nil {
 			continue
 		}
-		e.nw.send(delivery{typ: m.GetType(), from: e.id, to: m.GetTo(), data: data, rep: rep})
+		meta := fmt.Sprintf("%s t%d i%d c%d", m.GetType(), m.GetTerm(), m.GetIndex(), m.GetCommit())
+		e.nw.send(delivery{typ: m.GetType(), from: e.id, to: m.GetTo(), data: data, rep: rep, meta: meta})
 	}
 }
 

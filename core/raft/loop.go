@@ -1,0 +1,175 @@
+package raft
+
+import (
+	"errors"
+
+	etcdraft "go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+type report struct {
+	removed    bool
+	id         uint64
+	snapshot   bool
+	snapFailed bool
+}
+
+// run is the node's single goroutine.
+func (n *Node) run() {
+	err := n.loop()
+	n.shutdown(err)
+}
+
+func (n *Node) loop() error {
+	for {
+		if !n.next() {
+			return ErrStopped
+		}
+		if err := n.settle(); err != nil {
+			return err
+		}
+	}
+}
+
+// next waits for one input and handles it; false means Stop.
+func (n *Node) next() bool {
+	select {
+	case <-n.ticker.C():
+		n.ticks++
+		n.rn.Tick()
+	case m := <-n.recvc:
+		n.step(m)
+	case p := <-n.propc:
+		n.requests++
+		n.handlePropose(p)
+	case r := <-n.readc:
+		n.requests++
+		n.handleRead(r)
+	case c := <-n.confc:
+		n.requests++
+		n.handleConf(c)
+	case t := <-n.transferc:
+		n.requests++
+		n.handleTransfer(t)
+	case <-n.reportc:
+		n.handleReports()
+	case q := <-n.quiescec:
+		n.quiesced = append(n.quiesced, q)
+	case <-n.stopc:
+		return false
+	}
+	return true
+}
+
+// settle does what follows any input: handle the Ready batches and the
+// node's own decisions (promote a learner, follow a transfer up, campaign
+// on start), then publish the new state and answer Quiesce.
+func (n *Node) settle() error {
+	if err := n.drainReady(); err != nil {
+		return err
+	}
+	n.maybePromote()
+	n.checkTransfer() // before the drain: a retried transfer's messages go out now
+	if err := n.drainReady(); err != nil {
+		return err
+	}
+	if n.campaignOnStart && n.applied >= n.rn.BasicStatus().GetCommit() {
+		n.campaignOnStart = false
+		if err := n.rn.Campaign(); err != nil {
+			n.log.Warn("raft: campaign", "err", err)
+		}
+		if err := n.drainReady(); err != nil {
+			return err
+		}
+	}
+	n.publish()
+	n.answerQuiesce()
+	return nil
+}
+
+// drainReady handles Ready batches until the raft node has none left.
+func (n *Node) drainReady() error {
+	for n.rn.HasReady() {
+		if err := n.handleReady(n.rn.Ready()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (n *Node) failAll(propErr, readErr error) {
+	n.proposals.fail(propErr)
+	n.reads.fail(readErr)
+	n.confs.fail(propErr)
+}
+
+func (n *Node) step(m *pb.Message) {
+	from := m.GetFrom()
+	if m.GetTo() != n.id {
+		n.log.Debug("raft: dropping misrouted message", "to", m.GetTo(), "from", from)
+		return
+	}
+	if n.mem.removed[from] {
+		return
+	}
+	n.mem.heard(from, n.ticks)
+	if err := n.rn.Step(m); err != nil && !errors.Is(err, etcdraft.ErrStepPeerNotFound) {
+		n.log.Debug("raft: step", "from", from, "type", m.GetType().String(), "err", err)
+	}
+}
+
+func (n *Node) handleReports() {
+	n.reportMu.Lock()
+	reps := n.reports
+	n.reports = nil
+	n.reportMu.Unlock()
+	for _, r := range reps {
+		if r.removed {
+			if !n.removedSelf {
+				n.removedSelf = true
+				close(n.removedc)
+				n.log.Info("raft: a peer reports this member was removed from the cluster")
+			}
+			continue
+		}
+		if r.snapshot {
+			st := etcdraft.SnapshotFinish
+			if r.snapFailed {
+				st = etcdraft.SnapshotFailure
+			}
+			n.rn.ReportSnapshot(r.id, st)
+		} else {
+			n.rn.ReportUnreachable(r.id)
+		}
+	}
+}
+
+// handleReady processes one Ready in the order etcd raft requires: persist
+// (fsync), then send, then apply, then Advance.
+func (n *Node) handleReady(rd etcdraft.Ready) error {
+	if err := n.st.Append(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
+		return err
+	}
+	n.confs.checkAccepted(rd.Entries)
+	if len(rd.Messages) > 0 {
+		n.tr.Send(rd.Messages)
+	}
+	if rd.Snapshot != nil && !etcdraft.IsEmptySnap(rd.Snapshot) {
+		if err := n.restoreSnapshot(rd.Snapshot); err != nil {
+			return err
+		}
+	}
+	for _, e := range rd.CommittedEntries {
+		if err := n.applyEntry(e); err != nil {
+			return err
+		}
+	}
+	n.reads.confirmed(rd.ReadStates)
+	n.reads.wake(n.applied)
+	if rd.SoftState != nil {
+		n.updateSoftState(rd.SoftState)
+	}
+	n.rn.Advance(rd)
+	n.maybeAnnounce(rd.CommittedEntries)
+	return n.maybeSnapshot()
+}

@@ -99,6 +99,7 @@ type Manager struct {
 
 	serverTLS *tls.Config
 	clientTLS *tls.Config
+	leaders   *leaderWatch
 
 	mu          sync.Mutex
 	leaderStop  context.CancelFunc
@@ -118,7 +119,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "manager"), stopped: make(chan struct{})}
+	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "manager"), stopped: make(chan struct{}), leaders: newLeaderWatch()}
 	certs := cfg.Certs
 	if certs == nil {
 		certs = ca.NewCertHolder(cfg.TLS.Certificate)
@@ -205,8 +206,9 @@ func (m *Manager) Start(ctx context.Context) error {
 		return fmt.Errorf("raft: %w", err)
 	}
 	m.raftPtr.Store(rn)
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go m.leadershipLoop()
+	go m.watchLeader()
 	if cfg.Bootstrap != nil {
 		if err := m.waitBootstrapped(ctx); err != nil {
 			m.Stop()
@@ -259,19 +261,13 @@ func (m *Manager) handler() http.Handler {
 	m.registerDispatcher(mux, opts)
 	mux.Handle("/metrics", metricsHandler(m.metrics))
 	addHealthAndReflection(mux, grpchealth.NewStaticChecker(serviceNames...), opts)
-	fw := &forwarder{
-		leader:  leaderRef{m},
-		nodeID:  m.cfg.NodeID,
-		tlsConf: func() *tls.Config { return m.clientTLS },
-		log:     m.log,
-		prefixes: []string{
-			"/" + shoalv1connect.ControlServiceName + "/",
-			shoalv1connect.CAServiceIssueNodeCertificateProcedure,
-			shoalv1connect.CAServiceNodeCertificateStatusProcedure,
-			shoalv1connect.RaftServiceJoinProcedure,
-			shoalv1connect.RaftServiceLeaveProcedure,
-		},
-	}
+	fw := newForwarder(m.leaders, m.cfg.NodeID, []string{
+		"/" + shoalv1connect.ControlServiceName + "/",
+		shoalv1connect.CAServiceIssueNodeCertificateProcedure,
+		shoalv1connect.CAServiceNodeCertificateStatusProcedure,
+		shoalv1connect.RaftServiceJoinProcedure,
+		shoalv1connect.RaftServiceLeaveProcedure,
+	}, func() *tls.Config { return m.clientTLS }, m.log.With("component", "forwarder"), defaultForwardOptions())
 	return fw.wrap(mux)
 }
 

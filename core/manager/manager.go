@@ -140,7 +140,7 @@ func (p proposer) Propose(ctx context.Context, payload []byte) error {
 }
 
 func (m *Manager) raftClient(addr string) shoalv1connect.RaftServiceClient {
-	return shoalv1connect.NewRaftServiceClient(client.TLSHTTPClient(m.clientTLS), "https://"+addr, connect.WithGRPC())
+	return shoalv1connect.NewRaftServiceClient(transport.NewHTTPClient(m.clientTLS), "https://"+addr, connect.WithGRPC())
 }
 
 // Start starts Raft, the servers and the leadership loop.

@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/grpcreflect"
 
 	"github.com/shoal-project/shoal/core/auth"
+	"github.com/shoal-project/shoal/core/raft/transport"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
 )
 
@@ -59,6 +60,7 @@ func startServers(addr, socket string, tlsConf *tls.Config, handler http.Handler
 		Handler:           auth.Middleware(handler),
 		TLSConfig:         tlsConf,
 		Protocols:         &protos,
+		HTTP2:             transport.ServerHTTP2(), // ends streams of peers a partition cut off
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}

@@ -41,12 +41,6 @@ func nodeIDFromCtx(ctx context.Context) (string, error) {
 	return id, nil
 }
 
-func h2cClient() *http.Client {
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	return &http.Client{Transport: &http.Transport{Protocols: &p}}
-}
-
 type server struct {
 	ln   net.Listener
 	srv  *http.Server
@@ -55,7 +49,7 @@ type server struct {
 }
 
 func clientFor(nodeID string) transport.ClientFunc {
-	hc := h2cClient()
+	hc := transport.NewHTTPClient(nil)
 	return func(addr string) shoalv1connect.RaftServiceClient {
 		return shoalv1connect.NewRaftServiceClient(hc, "http://"+addr, connect.WithInterceptors(headerInterceptor(nodeID)))
 	}
@@ -123,7 +117,7 @@ func startServer(t *testing.T, dir, nodeID string, join func(addr string) (uint6
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
 	p.SetHTTP1(true)
-	srv := &http.Server{Handler: mux, Protocols: &p, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: mux, Protocols: &p, HTTP2: transport.ServerHTTP2(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	s := &server{ln: ln, srv: srv, node: n, kv: kv}
 	t.Cleanup(func() {

@@ -54,7 +54,7 @@ func TestHandlerRejectsBadChunkStreams(t *testing.T) {
 	srv := &http.Server{Handler: mux, Protocols: &p}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	client := shoalv1connect.NewRaftServiceClient(h2cClient(), "http://"+ln.Addr().String())
+	client := shoalv1connect.NewRaftServiceClient(transport.NewHTTPClient(nil), "http://"+ln.Addr().String())
 
 	msg, _ := proto.Marshal(&pb.Message{Type: pb.MsgHeartbeat.Enum(), From: proto.Uint64(3), To: proto.Uint64(1), Context: make([]byte, 100)})
 	good := transport.Split(3, msg, 16)

@@ -13,16 +13,18 @@ import (
 
 	"github.com/shoal-project/shoal/core/raft"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
+	"github.com/shoal-project/shoal/internal/clock"
 )
 
 // Defaults for Options.
 const (
-	DefaultChunkSize   = 1 << 20
-	DefaultQueueSize   = 1024
-	DefaultMaxBatch    = 64
-	DefaultSendTimeout = 10 * time.Second
-	DefaultRetryDelay  = 100 * time.Millisecond
-	batchBytes         = 4 << 20
+	DefaultChunkSize     = 1 << 20
+	DefaultQueueSize     = 1024
+	DefaultMaxBatch      = 64
+	DefaultSendTimeout   = 10 * time.Second
+	DefaultRetryDelay    = 100 * time.Millisecond
+	DefaultMaxRetryDelay = time.Second
+	batchBytes           = 4 << 20
 )
 
 // ClientFunc returns a RaftService client for a peer address (with the
@@ -40,9 +42,14 @@ type Options struct {
 	MaxBatch int
 	// SendTimeout bounds one stream; one more second is allowed per MiB sent.
 	SendTimeout time.Duration
-	// RetryDelay is the pause after a failed send (default 100 ms).
-	RetryDelay time.Duration
-	Logger     *slog.Logger
+	// RetryDelay is the least time between the starts of two attempts after
+	// a failed send (default 100 ms); it doubles with each further failure
+	// up to MaxRetryDelay (default 1 s) and resets on a delivery.
+	RetryDelay    time.Duration
+	MaxRetryDelay time.Duration
+	// Clock times the retries; nil is the wall clock.
+	Clock  clock.Clock
+	Logger *slog.Logger
 }
 
 // Transport implements raft.Transport over the RaftService.
@@ -75,6 +82,12 @@ func New(opts Options) *Transport {
 	}
 	if opts.RetryDelay <= 0 {
 		opts.RetryDelay = DefaultRetryDelay
+	}
+	if opts.MaxRetryDelay <= 0 {
+		opts.MaxRetryDelay = DefaultMaxRetryDelay
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real()
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -185,6 +198,7 @@ func (t *Transport) report(f func(r raft.Reporter)) {
 func (t *Transport) runPeer(p *peer) {
 	defer t.wg.Done()
 	batch := make([]outMsg, 0, t.opts.MaxBatch)
+	failures := 0
 	for {
 		batch = batch[:0]
 		select {
@@ -193,57 +207,83 @@ func (t *Transport) runPeer(p *peer) {
 		case m := <-p.q:
 			batch = append(batch, m)
 		}
-		size := len(batch[0].data)
-	drain:
-		for len(batch) < t.opts.MaxBatch && size < batchBytes {
-			select {
-			case m := <-p.q:
-				batch = append(batch, m)
-				size += len(m.data)
-			default:
-				break drain
-			}
-		}
+		var size int
+		batch, size = t.fillBatch(p, batch)
+		start := t.opts.Clock.Now()
 		err := t.sendBatch(p, batch, size)
-		snaps := 0
-		for _, m := range batch {
-			if m.typ == pb.MsgSnap {
-				snaps++
-			}
-		}
-		if err != nil {
-			if p.ctx.Err() != nil {
-				return
-			}
-			t.log.Debug("transport: send failed", "to", p.id, "addr", p.addr, "err", err)
-			if isRemoved(err) {
-				t.report(func(r raft.Reporter) {
-					if rr, ok := r.(raft.RemovalReporter); ok {
-						rr.ReportRemoved()
-					}
-				})
-			}
-			t.report(func(r raft.Reporter) {
-				r.ReportUnreachable(p.id)
-				for range snaps {
-					r.ReportSnapshot(p.id, true)
-				}
-			})
-			select {
-			case <-p.ctx.Done():
-				return
-			case <-time.After(t.opts.RetryDelay):
-			}
+		if err == nil {
+			failures = 0
+			t.reportSnapshots(p.id, batch, false)
 			continue
 		}
-		if snaps > 0 {
-			t.report(func(r raft.Reporter) {
-				for range snaps {
-					r.ReportSnapshot(p.id, false)
-				}
-			})
+		if p.ctx.Err() != nil {
+			return
+		}
+		failures++
+		t.reportFailure(p, batch, err)
+		wait := retryDelay(t.opts.RetryDelay, t.opts.MaxRetryDelay, failures) - t.opts.Clock.Now().Sub(start)
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.opts.Clock.After(wait):
 		}
 	}
+}
+
+// fillBatch adds queued messages to batch, up to MaxBatch messages and about
+// batchBytes, without waiting.
+func (t *Transport) fillBatch(p *peer, batch []outMsg) ([]outMsg, int) {
+	size := 0
+	for _, m := range batch {
+		size += len(m.data)
+	}
+	for len(batch) < t.opts.MaxBatch && size < batchBytes {
+		select {
+		case m := <-p.q:
+			batch = append(batch, m)
+			size += len(m.data)
+		default:
+			return batch, size
+		}
+	}
+	return batch, size
+}
+
+// retryDelay is the least time from the start of a failed attempt to the
+// next one after failures consecutive failures: base doubled per failure,
+// capped at ceiling. An attempt that itself took that long (a dial timing
+// out) is followed at once, so a healed peer is tried again within about
+// max(ceiling, DefaultDialTimeout).
+func retryDelay(base, ceiling time.Duration, failures int) time.Duration {
+	d := base
+	for i := 1; i < failures && d < ceiling; i++ {
+		d *= 2
+	}
+	return min(d, ceiling)
+}
+
+func (t *Transport) reportFailure(p *peer, batch []outMsg, err error) {
+	t.log.Debug("transport: send failed", "to", p.id, "addr", p.addr, "err", err)
+	if isRemoved(err) {
+		t.report(func(r raft.Reporter) {
+			if rr, ok := r.(raft.RemovalReporter); ok {
+				rr.ReportRemoved()
+			}
+		})
+	}
+	t.report(func(r raft.Reporter) { r.ReportUnreachable(p.id) })
+	t.reportSnapshots(p.id, batch, true)
+}
+
+// reportSnapshots tells raft whether the MsgSnap messages in batch arrived.
+func (t *Transport) reportSnapshots(id uint64, batch []outMsg, failed bool) {
+	t.report(func(r raft.Reporter) {
+		for _, m := range batch {
+			if m.typ == pb.MsgSnap {
+				r.ReportSnapshot(id, failed)
+			}
+		}
+	})
 }
 
 func isRemoved(err error) bool {

@@ -271,3 +271,90 @@ func TestForwardedWriteThatWasNotSentIsRetried(t *testing.T) {
 		t.Fatalf("the new leader received the write %d times, want 1", n)
 	}
 }
+
+// blackHole is a TCP proxy that, once cut, keeps every connection open but
+// forwards nothing (a peer behind a DROP rule), and accepts new connections
+// without forwarding them.
+type blackHole struct {
+	ln  net.Listener
+	to  string
+	cut atomic.Bool
+}
+
+func startBlackHole(t *testing.T, to string) *blackHole {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &blackHole{ln: ln, to: to}
+	t.Cleanup(func() { ln.Close() })
+	go b.serve()
+	return b
+}
+
+func (b *blackHole) serve() {
+	for {
+		c, err := b.ln.Accept()
+		if err != nil {
+			return
+		}
+		go b.pipe(c)
+	}
+}
+
+func (b *blackHole) pipe(c net.Conn) {
+	defer c.Close()
+	up, err := net.Dial("tcp", b.to)
+	if err != nil {
+		return
+	}
+	defer up.Close()
+	go b.copy(up, c)
+	b.copy(c, up)
+}
+
+// copy forwards src to dst while the link is up and swallows what src
+// sends while it is cut.
+func (b *blackHole) copy(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			dst.Close()
+			return
+		}
+		if b.cut.Load() {
+			continue
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+// A pooled connection to the leader goes silent (no leader change): the
+// health check drops it and the read is answered on a new connection once
+// the link is back.
+func TestForwardedReadOnADeadConnectionIsAnsweredAfterTheLinkHeals(t *testing.T) {
+	leader := startFakeLeader(t, "leader", answers)
+	hole := startBlackHole(t, leader.srv.Listener.Addr().String())
+	opts := testForwardOptions()
+	opts.pingAfter, opts.pingTimeout, opts.dialTimeout = 200*time.Millisecond, 300*time.Millisecond, 300*time.Millisecond
+	opts.budget = 20 * time.Second
+	f := startFollower(t, tlsFor(leader), opts)
+	f.leaders.set(leaderView{id: 1, addr: hole.ln.Addr().String()})
+	if r := waitFor(t, f.callAsync(false), 10*time.Second, "a read before the cut"); r.err != nil {
+		t.Fatalf("read before the cut: %v", r.err)
+	}
+	hole.cut.Store(true)
+	res := f.callAsync(false)
+	time.Sleep(time.Second)
+	hole.cut.Store(false)
+	healed := time.Now()
+	r := waitFor(t, res, 15*time.Second, "the read returns")
+	if r.err != nil || r.who != "leader" {
+		t.Fatalf("answer from %q, err %v; want the leader's", r.who, r.err)
+	}
+	t.Logf("answered %s after the heal", r.at.Sub(healed).Round(time.Millisecond))
+}

@@ -95,7 +95,7 @@ func partitionLeader(t *testing.T, d testhost.Direction) {
 	}
 	newLeader, elected := waitNewLeader(t, followers, old.nodeID)
 	firstWrite := writeThroughAny(t, followers, target, "v=1")
-	returns := checkInFlight(t, inFlight, cut.Add(elected))
+	returns := checkInFlight(t, inFlight, cut, cut.Add(elected))
 	checkOldLeaderAcksNothing(t, old, target)
 
 	time.Sleep(time.Until(cut.Add(partitionFor(t))))
@@ -107,7 +107,7 @@ func partitionLeader(t *testing.T, d testhost.Direction) {
 	if v, err := labelOf(t, old, true, target, "stale"); err == nil {
 		t.Errorf("the write the cut-off leader took is in the store after the heal: stale=%q", v)
 	}
-	t.Logf("partition (leader %s cut %s, %s): new leader %s after %s; first write after %s; in-flight calls returned %v after the new leader; rejoined %s after the heal",
+	t.Logf("partition (leader %s cut %s, %s): new leader %s after %s; first write after %s; in-flight calls returned %v after the cut; rejoined %s after the heal",
 		old.name, d, time.Since(cut).Round(time.Second), newLeader, elected.Round(time.Millisecond), firstWrite.Round(time.Millisecond), roundAll(returns), rejoined.Round(time.Millisecond))
 	if rejoined > 5*time.Second {
 		t.Errorf("the old leader followed the new one %s after the heal; want within 5s", rejoined.Round(time.Millisecond))
@@ -152,8 +152,8 @@ func writeThroughAny(t *testing.T, ms []*manager, target, label string) time.Dur
 
 // checkInFlight waits for the calls started right after the cut: each must
 // end with an answer or Unavailable within two election timeouts of the new
-// leader (seen at elected). It returns when each ended, after elected.
-func checkInFlight(t *testing.T, calls []<-chan timedResult, elected time.Time) []time.Duration {
+// leader (seen at elected). It returns when each ended, after the cut.
+func checkInFlight(t *testing.T, calls []<-chan timedResult, cut, elected time.Time) []time.Duration {
 	t.Helper()
 	var out []time.Duration
 	for _, ch := range calls {
@@ -165,7 +165,7 @@ func checkInFlight(t *testing.T, calls []<-chan timedResult, elected time.Time) 
 			t.Errorf("call in flight during the cut: neither an answer nor Unavailable:\n%s", r.result)
 		}
 		after := r.at.Sub(elected)
-		out = append(out, after)
+		out = append(out, r.at.Sub(cut))
 		t.Logf("in flight: shoal %s: exit %d %s", strings.Join(r.Args[2:], " "), r.Code, strings.TrimSpace(r.Stderr))
 		if after > 2*electionTimeoutMax {
 			t.Errorf("call in flight returned %s after the new leader was seen; want within %s:\n%s", after.Round(time.Millisecond), 2*electionTimeoutMax, r.result)

@@ -107,8 +107,8 @@ func partitionLeader(t *testing.T, d testhost.Direction) {
 	if v, err := labelOf(t, old, true, target, "stale"); err == nil {
 		t.Errorf("the write the cut-off leader took is in the store after the heal: stale=%q", v)
 	}
-	t.Logf("partition (leader %s cut %s, %s): new leader %s after %s; first write after %s; in-flight calls returned %v after the cut; rejoined %s after the heal",
-		old.name, d, time.Since(cut).Round(time.Second), newLeader, elected.Round(time.Millisecond), firstWrite.Round(time.Millisecond), roundAll(returns), rejoined.Round(time.Millisecond))
+	t.Logf("partition (leader %s cut %s, %s): new leader %s seen %s after the cut; first write acknowledged %s after the cut; in-flight calls returned %v after the cut; rejoined %s after the heal",
+		old.name, d, time.Since(cut).Round(time.Second), newLeader, elected.Round(time.Millisecond), (elected + firstWrite).Round(time.Millisecond), roundAll(returns), rejoined.Round(time.Millisecond))
 	if rejoined > 5*time.Second {
 		t.Errorf("the old leader followed the new one %s after the heal; want within 5s", rejoined.Round(time.Millisecond))
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/shoal-project/shoal/internal/client"
 	"github.com/shoal-project/shoal/internal/testhost"
 )
 
@@ -183,6 +185,16 @@ func checkOldLeaderAcksNothing(t *testing.T, old *manager, target string) {
 	}
 	if v, err := labelOf(t, old, false, target, "v"); err == nil && v != "1" {
 		t.Errorf("the cut-off leader served a stale read: v=%q, the majority wrote 1", v)
+	}
+	// The CLI's own deadline ends the wait, naming the manager.
+	start := time.Now()
+	r := old.cli(t, "--timeout", "3s", "node", "ls")
+	sock := filepath.Join(old.dir, client.SocketName)
+	if r.Code == 0 || !strings.Contains(r.Stderr, sock) || !strings.Contains(r.Stderr, "within 3s") {
+		t.Errorf("node ls --timeout 3s through the cut-off leader: want a failure naming %s:\n%s", sock, r)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("node ls --timeout 3s took %s", took.Round(time.Millisecond))
 	}
 }
 

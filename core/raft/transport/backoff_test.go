@@ -12,10 +12,10 @@ func TestRetryDelayDoublesUpToTheCeiling(t *testing.T) {
 		want     time.Duration
 	}{
 		"first failure waits the base": {1, 100 * time.Millisecond},
-		"second doubles":                {2, 200 * time.Millisecond},
-		"fourth":                        {4, 800 * time.Millisecond},
-		"fifth is capped":               {5, time.Second},
-		"many stay capped":              {1000, time.Second},
+		"second doubles":               {2, 200 * time.Millisecond},
+		"fourth":                       {4, 800 * time.Millisecond},
+		"fifth is capped":              {5, time.Second},
+		"many stay capped":             {1000, time.Second},
 	}
 	for name, tc := range tests {
 		if got := retryDelay(base, ceiling, tc.failures); got != tc.want {

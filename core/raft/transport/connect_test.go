@@ -90,13 +90,14 @@ func startServer(t *testing.T, dir, nodeID string, join func(addr string) (uint6
 	}
 	addr := ln.Addr().String()
 	kv := rafttest.NewKV()
+	// The default 100 ms tick: at 20 ms (200 ms election timeouts) a loaded
+	// 2-core machine made leaders change mid-test.
 	cfg := raft.Config{
 		NodeID:           nodeID,
 		Addr:             addr,
 		DataDir:          filepath.Join(dir, nodeID),
 		StateMachine:     kv,
 		Transport:        transport.New(transport.Options{Client: clientFor(nodeID), ChunkSize: chunk}),
-		TickInterval:     20 * time.Millisecond,
 		SnapshotInterval: 20,
 		TrailingEntries:  5,
 		Logger:           slog.New(slog.DiscardHandler),

@@ -7,7 +7,11 @@
 // RaftMessageChunk pieces so a snapshot larger than any single message limit
 // still arrives, the receiving Handler that reassembles chunks strictly in
 // order and steps complete messages into the node, and the Join, Leave and
-// ResolveAddress RPCs, which delegate to the node.
+// ResolveAddress RPCs, which delegate to the node. It also owns the health of
+// its connections (health.go): the HTTP client a ClientFunc should use pings
+// idle HTTP/2 connections and dials with a short timeout, failed sends retry
+// with a backoff capped at a second, and ServerHTTP2 makes the receiving
+// server end the streams of a peer that vanished.
 //
 // It must not touch raft state directly: it only calls the node's Step,
 // membership methods and the raft.Reporter callbacks. It knows nothing of

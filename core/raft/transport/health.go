@@ -19,7 +19,7 @@ const (
 	// by a partition is retried by a new dial, not by the kernel's backoff).
 	DefaultDialTimeout = time.Second
 	// DefaultHandshakeTimeout bounds the TLS handshake on a new connection.
-	DefaultHandshakeTimeout = 3 * time.Second
+	DefaultHandshakeTimeout = 2 * time.Second
 	// DefaultPingAfter is how long a sender's connection may read nothing
 	// (a busy Raft connection reads an answer every tick) before it is pinged.
 	DefaultPingAfter = 500 * time.Millisecond

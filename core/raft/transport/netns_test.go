@@ -2,7 +2,9 @@ package transport_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -16,6 +18,23 @@ import (
 )
 
 var netnsSeq atomic.Int64
+
+const netnsPrefix = "shl-transport-"
+
+// removeOrphanNetns deletes namespaces left by test processes that died
+// before their cleanup (names carry the creating process's ID).
+func removeOrphanNetns() {
+	entries, _ := os.ReadDir("/var/run/netns")
+	for _, e := range entries {
+		pid, _, ok := strings.Cut(strings.TrimPrefix(e.Name(), netnsPrefix), "-")
+		if !strings.HasPrefix(e.Name(), netnsPrefix) || !ok {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + pid); errors.Is(err, fs.ErrNotExist) {
+			_ = exec.Command("ip", "netns", "del", e.Name()).Run()
+		}
+	}
+}
 
 // dropLink is a real-kernel partition: both ends talk over the loopback
 // device of a network namespace made for the test, and an iptables DROP rule
@@ -38,7 +57,8 @@ func newDropLink(t *testing.T) (*dropLink, net.Listener) {
 			t.Skipf("needs %s: %v", tool, err)
 		}
 	}
-	ns := fmt.Sprintf("shl-transport-%d-%d", os.Getpid(), netnsSeq.Add(1))
+	removeOrphanNetns()
+	ns := fmt.Sprintf("%s%d-%d", netnsPrefix, os.Getpid(), netnsSeq.Add(1))
 	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
 		t.Skipf("cannot make a network namespace: %v: %s", err, out)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoal-project/shoal/core/raft/transport"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
+	"github.com/shoal-project/shoal/internal/clock/clocktest"
 )
 
 const (
@@ -133,6 +134,9 @@ func partitionAndHeal(t *testing.T, fn *fakeNode, rec *recorder, setCut func(boo
 	if got := fn.count(); got != stuck {
 		t.Fatalf("%d messages arrived during the cut: the partition is not real", got-stuck)
 	}
+	if !rec.reportedSince(time.Now().Add(-5 * time.Second)) {
+		t.Fatal("the sender stopped trying during the cut")
+	}
 	beforeHeal()
 	setCut(false)
 	healed := within(t, "delivery after the heal", healWithin, func() bool { return fn.count() > stuck })
@@ -183,4 +187,42 @@ func TestSenderRecoversFromKernelPacketDrop(t *testing.T) {
 	tr.DialContext = link.dialer(tr.DialContext)
 	rec := startSender(t, ln.Addr().String(), hc)
 	partitionAndHeal(t, fn, rec, func(cut bool) { link.setCut(t, cut) }, func() {})
+}
+
+func (r *recorder) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.unreachable)
+}
+
+func TestFailedSendsBackOffUpToMaxRetryDelay(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := ln.Addr().String()
+	_ = ln.Close()
+	clk := clocktest.NewManual()
+	rec := &recorder{}
+	hc := transport.NewHTTPClient(nil)
+	tr := transport.New(transport.Options{MaxBatch: 1, Clock: clk, Client: func(addr string) shoalv1connect.RaftServiceClient {
+		return shoalv1connect.NewRaftServiceClient(hc, "http://"+addr)
+	}})
+	tr.Start(rec)
+	tr.SetPeers(map[uint64]string{1: refused})
+	t.Cleanup(tr.Stop)
+	for seq := range uint64(10) {
+		tr.Send([]*pb.Message{{Type: pb.MsgHeartbeat.Enum(), From: proto.Uint64(2), To: proto.Uint64(1), Commit: proto.Uint64(seq)}})
+	}
+	for i, wait := range []time.Duration{100, 200, 400, 800, 1000, 1000} {
+		wait *= time.Millisecond
+		within(t, "the sender waiting to retry", 30*time.Second, func() bool { return clk.Pending() == 1 })
+		failed := rec.count()
+		clk.Advance(wait - time.Millisecond)
+		if clk.Pending() != 1 {
+			t.Fatalf("retry %d came before %v", i+1, wait)
+		}
+		clk.Advance(time.Millisecond)
+		within(t, "a retry", 30*time.Second, func() bool { return rec.count() > failed })
+	}
 }

@@ -28,7 +28,9 @@ const (
 )
 
 // ClientFunc returns a RaftService client for a peer address (with the
-// caller's TLS setup). It is called once per peer address.
+// caller's TLS setup). It is called once per peer address. Build the client
+// on NewHTTPClient: without its health checks a connection a partition
+// silently cut stays in use for minutes.
 type ClientFunc func(addr string) shoalv1connect.RaftServiceClient
 
 // Options configures a Transport.

@@ -219,7 +219,7 @@ func (c *forwardCall) run() (*http.Response, error) {
 		}
 		res, err := c.attempt(v, changed)
 		switch {
-		case err == nil && !(c.read && answeredUnavailable(res)):
+		case err == nil && !(c.read && c.retryable && answeredUnavailable(res)):
 			return res, nil
 		case err == nil:
 			if c.f.clk.Now().After(c.deadline) {
@@ -231,8 +231,8 @@ func (c *forwardCall) run() (*http.Response, error) {
 			return nil, c.r.Context().Err()
 		default:
 			c.f.dropIdleConns()
-			if !c.retryable || (!c.read && !notSent(err)) {
-				return nil, outcomeUnknown(v, err)
+			if err := c.final(v, err); err != nil {
+				return nil, err
 			}
 			c.lastErr = fmt.Errorf("leader at %s: %w", v.addr, err)
 		}
@@ -240,6 +240,19 @@ func (c *forwardCall) run() (*http.Response, error) {
 			return nil, err
 		}
 	}
+}
+
+// final is the error to answer with when the attempt that failed with err
+// must not be repeated, nil when it may be.
+func (c *forwardCall) final(v leaderView, err error) error {
+	sent := !notSent(err)
+	switch {
+	case c.retryable && (c.read || !sent):
+		return nil
+	case sent:
+		return outcomeUnknown(v, err)
+	}
+	return connect.NewError(connect.CodeUnavailable, fmt.Errorf("cannot reach the leader at %s: %w", v.addr, err))
 }
 
 // awaitLeader returns the current leader, waiting while none is known.

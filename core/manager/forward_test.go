@@ -358,3 +358,38 @@ func TestForwardedReadOnADeadConnectionIsAnsweredAfterTheLinkHeals(t *testing.T)
 	}
 	t.Logf("answered %s after the heal", r.at.Sub(healed).Round(time.Millisecond))
 }
+
+// A request too large to keep is sent once: never retried with a body the
+// first attempt consumed.
+func TestForwardedCallTooLargeToKeepIsSentOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	old := startFakeLeader(t, "old", unavailable)
+	opts := testForwardOptions()
+	opts.maxBufferedBody = 1
+	for _, tc := range []struct {
+		name    string
+		leader  leaderView
+		write   bool
+		wantMsg string
+	}{
+		{name: "read answered Unavailable", leader: old.view(1), wantMsg: "not the leader"},
+		{name: "write to an address that refuses", leader: leaderView{id: 1, addr: dead}, write: true, wantMsg: "cannot reach the leader at " + dead},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := startFollower(t, tlsFor(old), opts)
+			f.leaders.set(tc.leader)
+			r := waitFor(t, f.callAsync(tc.write), 10*time.Second, "the call returns")
+			if connect.CodeOf(r.err) != connect.CodeUnavailable || !strings.Contains(r.err.Error(), tc.wantMsg) {
+				t.Fatalf("err %v; want Unavailable containing %q", r.err, tc.wantMsg)
+			}
+		})
+	}
+	if n := old.calls.Load(); n != 1 {
+		t.Fatalf("the leader received the read %d times, want 1", n)
+	}
+}

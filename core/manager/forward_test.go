@@ -252,12 +252,7 @@ func TestForwardWithoutALeaderGivesUpWithinItsBudget(t *testing.T) {
 // A write that never left this manager (the old leader's address refuses
 // connections) is safe to send to the next leader.
 func TestForwardedWriteThatWasNotSentIsRetried(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := refusingAddr(t)
 	next := startFakeLeader(t, "new", answers)
 	f := startFollower(t, tlsFor(next), testForwardOptions())
 	f.leaders.set(leaderView{id: 1, addr: dead})
@@ -362,12 +357,7 @@ func TestForwardedReadOnADeadConnectionIsAnsweredAfterTheLinkHeals(t *testing.T)
 // A request too large to keep is sent once: never retried with a body the
 // first attempt consumed.
 func TestForwardedCallTooLargeToKeepIsSentOnce(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := ln.Addr().String()
-	ln.Close()
+	dead := refusingAddr(t)
 	old := startFakeLeader(t, "old", unavailable)
 	opts := testForwardOptions()
 	opts.maxBufferedBody = 1
@@ -392,4 +382,15 @@ func TestForwardedCallTooLargeToKeepIsSentOnce(t *testing.T) {
 	if n := old.calls.Load(); n != 1 {
 		t.Fatalf("the leader received the read %d times, want 1", n)
 	}
+}
+
+// refusingAddr is a loopback address where nothing listens.
+func refusingAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -206,9 +206,8 @@ func (m *Manager) Start(ctx context.Context) error {
 		return fmt.Errorf("raft: %w", err)
 	}
 	m.raftPtr.Store(rn)
-	m.wg.Add(2)
+	m.wg.Add(1)
 	go m.leadershipLoop()
-	go m.watchLeader()
 	if cfg.Bootstrap != nil {
 		if err := m.waitBootstrapped(ctx); err != nil {
 			m.Stop()
@@ -356,6 +355,8 @@ func availability(s string) shoalv1.NodeAvailability {
 // stops them when it does not.
 func (m *Manager) leadershipLoop() {
 	defer m.wg.Done()
+	m.wg.Add(1)
+	go m.watchLeader() // who leads, for the forwarder
 	ch := m.rn().LeaderChanges()
 	lead := m.rn().IsLeader()
 	if lead {

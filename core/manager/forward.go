@@ -230,6 +230,7 @@ func (c *forwardCall) run() (*http.Response, error) {
 		case c.r.Context().Err() != nil:
 			return nil, c.r.Context().Err()
 		default:
+			c.f.log.Info("forwarded call to the leader failed", "leader", v.addr, "procedure", c.r.URL.Path, "err", err)
 			c.f.dropIdleConns()
 			if err := c.final(v, err); err != nil {
 				return nil, err

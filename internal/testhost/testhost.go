@@ -105,15 +105,20 @@ func (n *Net) addHost(h *Host) {
 	n.must("ip", "-n", h.NS, "link", "set", "lo", "up")
 }
 
-// remove deletes the namespaces (their veths go with them) and the bridge.
+// remove deletes the veths (a namespace's teardown, which would take its
+// end with it, can lag behind), the namespaces and the bridge.
 func (n *Net) remove() {
 	for _, h := range n.hosts {
-		if out, err := exec.Command("ip", "netns", "del", h.NS).CombinedOutput(); err != nil {
-			n.t.Logf("testhost: remove %s: %v: %s", h.NS, err, out)
-		}
+		n.try("ip", "link", "del", h.veth)
+		n.try("ip", "netns", "del", h.NS)
 	}
-	if out, err := exec.Command("ip", "link", "del", n.bridge).CombinedOutput(); err != nil {
-		n.t.Logf("testhost: remove %s: %v: %s", n.bridge, err, out)
+	n.try("ip", "link", "del", n.bridge)
+}
+
+// try runs a cleanup step, logging a failure.
+func (n *Net) try(name string, args ...string) {
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		n.t.Logf("testhost: %s %s: %v: %s", name, strings.Join(args, " "), err, out)
 	}
 }
 

@@ -60,12 +60,13 @@ func reaches(t *testing.T, from, to *Host) bool {
 }
 
 func TestFaultsCutLinksAndHealRestoresThem(t *testing.T) {
-	var nsNames []string
+	var nsNames, vethNames []string
 	t.Run("hosts", func(t *testing.T) {
 		n := New(t, "a", "b", "c")
 		a, b, c := n.Host("a"), n.Host("b"), n.Host("c")
 		for _, h := range n.Hosts() {
 			nsNames = append(nsNames, h.NS)
+			vethNames = append(vethNames, h.veth)
 			srv := helper(h, "listen", h.HostPort(7000))
 			if err := srv.Start(); err != nil {
 				t.Fatal(err)
@@ -111,6 +112,15 @@ func TestFaultsCutLinksAndHealRestoresThem(t *testing.T) {
 	for _, ns := range nsNames {
 		if strings.Contains(string(out), ns) {
 			t.Errorf("namespace %s left behind", ns)
+		}
+	}
+	links, err := exec.Command("ip", "-br", "link").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip link: %v", err)
+	}
+	for _, l := range vethNames {
+		if strings.Contains(string(links), l+"@") || strings.Contains(string(links), l+" ") {
+			t.Errorf("link %s left behind", l)
 		}
 	}
 }

@@ -86,3 +86,15 @@ func LoadNodeTLS(dir string) (NodeTLS, error) {
 	}
 	return n, nil
 }
+
+// LoadClientTLS loads the certificate SaveNodeTLS wrote into dir (such as
+// the admin certificate 'shoal init' writes into <data-dir>/admin) and
+// returns a client configuration that always presents it, so a certificate
+// from another cluster fails the handshake instead of being dropped silently.
+func LoadClientTLS(dir string) (*tls.Config, error) {
+	n, err := LoadNodeTLS(dir)
+	if err != nil {
+		return nil, err
+	}
+	return ClientTLSConfig(n.Root, &n.Certificate, ""), nil
+}

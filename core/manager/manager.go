@@ -28,7 +28,8 @@ import (
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
-	"github.com/shoal-project/shoal/internal/client"
+	"github.com/shoal-project/shoal/internal/endpoint"
+	"github.com/shoal-project/shoal/internal/httpclient"
 	"github.com/shoal-project/shoal/plugins"
 )
 
@@ -139,7 +140,7 @@ func (p proposer) Propose(ctx context.Context, payload []byte) error {
 }
 
 func (m *Manager) raftClient(addr string) shoalv1connect.RaftServiceClient {
-	return shoalv1connect.NewRaftServiceClient(client.TLSHTTPClient(m.clientTLS), "https://"+addr, connect.WithGRPC())
+	return shoalv1connect.NewRaftServiceClient(httpclient.TLS(m.clientTLS), "https://"+addr, connect.WithGRPC())
 }
 
 // Start starts Raft, the servers and the leadership loop.
@@ -179,7 +180,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	}()
 	m.api = api.New(m.store, raftCluster{m}, m.log.With("component", "api"), api.WithLogs(logSourceRef{m}), api.WithPlugins(pm))
 	handler := m.handler()
-	srv, err := startServers(cfg.ListenAddr, filepath.Join(cfg.DataDir, client.SocketName), m.serverTLS, handler, m.log)
+	srv, err := startServers(cfg.ListenAddr, filepath.Join(cfg.DataDir, endpoint.SocketName), m.serverTLS, handler, m.log)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,8 +18,6 @@ import (
 	"github.com/shoal-project/shoal/core/ca"
 	"github.com/shoal-project/shoal/core/manager"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
-	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
-	"github.com/shoal-project/shoal/internal/client"
 	"github.com/shoal-project/shoal/internal/ids"
 )
 
@@ -220,16 +217,7 @@ func writeAdminCert(dataDir string, root *ca.RootCA, clusterID string) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(dataDir, "admin")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	for name, b := range map[string][]byte{"cert.pem": certPEM, "key.pem": keyPEM, "ca.pem": root.CertPEM} {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			return err
-		}
-	}
-	return nil
+	return ca.SaveNodeTLS(filepath.Join(dataDir, "admin"), certPEM, keyPEM, root.CertPEM)
 }
 
 // Join asks the manager at addr for a certificate with token and starts the
@@ -250,14 +238,7 @@ func Join(ctx context.Context, cfg Config, token, addr string) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	root, err := ca.FetchRootVerified(ctx, token, func(ctx context.Context, conf *tls.Config) ([]byte, error) {
-		c := shoalv1connect.NewCAServiceClient(client.TLSHTTPClient(conf), "https://"+addr, connect.WithGRPC())
-		res, err := c.GetRootCACertificate(ctx, connect.NewRequest(&shoalv1.GetRootCACertificateRequest{}))
-		if err != nil {
-			return nil, err
-		}
-		return res.Msg.GetCertificate(), nil
-	})
+	root, err := FetchRoot(ctx, token, addr)
 	if err != nil {
 		return nil, fmt.Errorf("join %s: %w", addr, err)
 	}
@@ -271,7 +252,7 @@ func Join(ctx context.Context, cfg Config, token, addr string) (*Node, error) {
 			adv = a
 		}
 	}
-	caClient := shoalv1connect.NewCAServiceClient(client.TLSHTTPClient(ca.ClientTLSConfig(root, nil, "")), "https://"+addr, connect.WithGRPC())
+	caClient := caServiceClient(ca.ClientTLSConfig(root, nil, ""), addr)
 	res, err := caClient.IssueNodeCertificate(ctx, connect.NewRequest(&shoalv1.IssueNodeCertificateRequest{
 		Token: token, Csr: csr, Hostname: cfg.Hostname, AdvertiseAddr: adv,
 		Description: cfg.description(backendOr(cfg.Backend)),

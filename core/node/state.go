@@ -38,6 +38,25 @@ type state struct {
 	Removed bool `json:"removed,omitempty"`
 }
 
+// Local is what a data dir says of its node, for commands that run without
+// its daemon.
+type Local struct {
+	NodeID            string
+	Role              string
+	Backend           string
+	ContainerdAddress string
+}
+
+// ReadLocal reads the node in dir. A dir without one gives ErrNoState.
+func ReadLocal(dir string) (Local, error) {
+	st, err := loadState(dir)
+	if err != nil {
+		return Local{}, err
+	}
+	return Local{NodeID: st.NodeID, Role: st.Role, Backend: st.Backend, ContainerdAddress: st.ContainerdAddress}, nil
+}
+
+// loadState is the one reader of node.json.
 func loadState(dir string) (*state, error) {
 	b, err := os.ReadFile(filepath.Join(dir, stateFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -49,6 +68,9 @@ func loadState(dir string) (*state, error) {
 	var s state
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, stateFile), err)
+	}
+	if s.NodeID == "" {
+		return nil, fmt.Errorf("%s does not name a node (no node_id)", filepath.Join(dir, stateFile))
 	}
 	return &s, nil
 }

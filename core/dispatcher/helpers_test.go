@@ -10,8 +10,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/shoal-project/shoal/core/auth"
-	"github.com/shoal-project/shoal/core/ca"
+	"github.com/shoal-project/shoal/core/auth/authtest"
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
@@ -22,30 +21,6 @@ import (
 type manualClock struct{ *sim.ManualClock }
 
 func (c manualClock) AfterFunc(d time.Duration, f func()) Timer { return c.ManualClock.AfterFunc(d, f) }
-
-const testNodeHeader = "X-Test-Node"
-
-// identityMiddleware plays core/auth's middleware: the node ID comes from a
-// test header instead of a certificate.
-func identityMiddleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n := r.Header.Get(testNodeHeader); n != "" {
-			r = r.WithContext(auth.WithIdentity(r.Context(), auth.Identity{NodeID: n, Role: ca.RoleWorker}))
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-type nodeTransport struct {
-	node string
-	rt   http.RoundTripper
-}
-
-func (t nodeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set(testNodeHeader, t.node)
-	return t.rt.RoundTrip(r)
-}
 
 type harness struct {
 	t     testing.TB
@@ -85,11 +60,7 @@ func newHarnessSeeded(t testing.TB, cfg Config, seed func(*store.Store) error, s
 	}
 	mux := http.NewServeMux()
 	mux.Handle(shoalv1connect.NewDispatcherServiceHandler(d))
-	srv := httptest.NewUnstartedServer(identityMiddleware(mux))
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
+	srv := authtest.NewServer(t, mux)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	h := &harness{t: t, st: st, d: d, clock: clock, srv: srv, ctx: ctx, done: make(chan struct{})}
 	go func() {
@@ -104,16 +75,12 @@ func newHarnessSeeded(t testing.TB, cfg Config, seed func(*store.Store) error, s
 	t.Cleanup(func() {
 		cancel()
 		<-h.done
-		srv.Close()
 	})
 	return h
 }
 
 func (h *harness) client(node string) shoalv1connect.DispatcherServiceClient {
-	tr := &http.Transport{Protocols: new(http.Protocols)}
-	tr.Protocols.SetUnencryptedHTTP2(true)
-	h.t.Cleanup(tr.CloseIdleConnections)
-	return shoalv1connect.NewDispatcherServiceClient(&http.Client{Transport: nodeTransport{node, tr}}, h.srv.URL)
+	return shoalv1connect.NewDispatcherServiceClient(authtest.Client(h.t, node), h.srv.URL)
 }
 
 // eventually polls cond, advancing the clock by a flush interval per try.

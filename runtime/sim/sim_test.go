@@ -12,6 +12,7 @@ import (
 
 	"pgregory.net/rapid"
 
+	"github.com/shoal-project/shoal/internal/poll"
 	"github.com/shoal-project/shoal/runtime"
 )
 
@@ -48,19 +49,6 @@ func mustController(t testing.TB, b *Backend, spec *runtime.TaskSpec) runtime.Co
 		t.Fatal(err)
 	}
 	return c
-}
-
-// eventually polls cond; the manual clock makes the awaited state exact, this
-// only waits for the goroutine that blocks on it to get there.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
@@ -125,7 +113,7 @@ func TestLifecycleOnManualClock(t *testing.T) {
 	}
 	started := make(chan error, 1)
 	go func() { started <- c.Start(ctx) }()
-	eventually(t, "start to arm its timer", func() bool { return clk.Pending() == 1 })
+	poll.Until(t, "start to arm its timer", func() bool { return clk.Pending() == 1 })
 	clk.Advance(time.Second)
 	select {
 	case err := <-started:
@@ -148,7 +136,7 @@ func TestLifecycleOnManualClock(t *testing.T) {
 	}
 	waited := make(chan runtime.Status, 1)
 	go func() { st, _ := c.Wait(ctx); waited <- st }()
-	eventually(t, "wait to arm its timer", func() bool { return clk.Pending() == 1 })
+	poll.Until(t, "wait to arm its timer", func() bool { return clk.Pending() == 1 })
 	clk.Advance(10 * time.Second)
 	st = <-waited
 	if st.State != runtime.StateExited || st.ExitCode != ExitCompleted || !st.FinishedAt.Equal(t0.Add(12*time.Second)) {
@@ -361,7 +349,7 @@ func TestLogs(t *testing.T) {
 	out := make(chan runtime.LogLine, 16)
 	errc := make(chan error, 1)
 	go func() { errc <- c.Logs(ctx, runtime.LogOptions{Follow: true, Tail: 0}, out) }()
-	eventually(t, "follow to arm its timer", func() bool { return clk.Pending() == 1 })
+	poll.Until(t, "follow to arm its timer", func() bool { return clk.Pending() == 1 })
 	clk.Advance(10 * time.Second)
 	if err := <-errc; err != nil {
 		t.Fatal(err)

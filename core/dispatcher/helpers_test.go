@@ -2,8 +2,10 @@ package dispatcher
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -161,6 +163,43 @@ func newTask(id, node string, state, desired shoalv1.TaskState) *shoalv1.Task {
 		Status:       &shoalv1.TaskStatus{State: state},
 		Spec:         &shoalv1.TaskSpec{Runtime: &shoalv1.TaskSpec_Process{Process: &shoalv1.ProcessSpec{Command: []string{"sleep", "60"}}}},
 	}
+}
+
+// runningSession stores n tasks assigned to node n1, desired RUNNING, and
+// opens n1's session; it returns the tasks, the client and the session ID.
+func (h *harness) runningSession(n int) ([]*shoalv1.Task, shoalv1connect.DispatcherServiceClient, string) {
+	tasks := make([]*shoalv1.Task, n)
+	for i := range tasks {
+		tasks[i] = newTask(fmt.Sprintf("t%05d", i), "n1", shoalv1.TaskState_TASK_STATE_ASSIGNED, shoalv1.TaskState_TASK_STATE_RUNNING)
+	}
+	h.createTasks(tasks...)
+	c := h.client("n1")
+	first, _ := h.openSession(c, "n1", Version)
+	return tasks, c, first.GetSessionId()
+}
+
+// reportRunning reports every task RUNNING, per requests of size updates.
+func (h *harness) reportRunning(c shoalv1connect.DispatcherServiceClient, sess string, tasks []*shoalv1.Task, size int) {
+	h.t.Helper()
+	for chunk := range slices.Chunk(tasks, size) {
+		var ups []*shoalv1.TaskStatusUpdate
+		for _, tk := range chunk {
+			ups = append(ups, upd(tk.GetId(), status(shoalv1.TaskState_TASK_STATE_RUNNING, "")))
+		}
+		if err := report(h, c, sess, ups...); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+}
+
+// countRunning counts the stored tasks whose observed state is RUNNING.
+func (h *harness) countRunning() int {
+	cnt := 0
+	_ = h.st.View(func(tx store.ReadTx) error {
+		cnt, _ = tx.Count(store.KindTask, store.ByTaskState(shoalv1.TaskState_TASK_STATE_RUNNING))
+		return nil
+	})
+	return cnt
 }
 
 func taskIDs(ts []*shoalv1.Task) []string {

@@ -8,7 +8,7 @@ import (
 )
 
 // Timeout is how long Until waits: generous, for a loaded 2-core CI machine.
-const Timeout = 30 * time.Second
+const Timeout = 60 * time.Second
 
 // Until calls cond every few milliseconds until it holds, and fails the test
 // naming what it waited for if that takes longer than Timeout.
@@ -19,6 +19,6 @@ func Until(t testing.TB, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v waiting for %s", Timeout, what)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -51,6 +51,27 @@ func mustController(t testing.TB, b *Backend, spec *runtime.TaskSpec) runtime.Co
 	return c
 }
 
+// startedTask starts process task t1 on a new simulator.
+func startedTask(t *testing.T) (*Backend, runtime.Controller, context.Context) {
+	t.Helper()
+	b, _ := newSim(t, Config{})
+	ctx := ctxT(t)
+	c := mustController(t, b, procSpec("t1"))
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return b, c, ctx
+}
+
+// waitInBackground calls c.Wait in a goroutine and gives its error; it
+// returns once the goroutine has had time to block in Wait.
+func waitInBackground(ctx context.Context, c runtime.Controller) <-chan error {
+	errc := make(chan error, 1)
+	go func() { _, err := c.Wait(ctx); errc <- err }()
+	time.Sleep(10 * time.Millisecond)
+	return errc
+}
+
 func TestNewRejectsBadConfig(t *testing.T) {
 	for _, cfg := range []Config{{FailureRate: -0.1}, {FailureRate: 1.5}, {RunTime: -time.Second}} {
 		if _, err := New(cfg); err == nil {
@@ -151,12 +172,7 @@ func TestLifecycleOnManualClock(t *testing.T) {
 }
 
 func TestStopAndRemove(t *testing.T) {
-	b, _ := newSim(t, Config{})
-	ctx := ctxT(t)
-	c := mustController(t, b, procSpec("t1"))
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b, c, ctx := startedTask(t)
 	waited := make(chan runtime.Status, 1)
 	go func() { st, _ := c.Wait(ctx); waited <- st }()
 	if err := c.Stop(ctx, time.Second); err != nil {
@@ -186,15 +202,8 @@ func TestStopAndRemove(t *testing.T) {
 }
 
 func TestRemoveWakesWaiter(t *testing.T) {
-	b, _ := newSim(t, Config{})
-	ctx := ctxT(t)
-	c := mustController(t, b, procSpec("t1"))
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { _, err := c.Wait(ctx); errc <- err }()
-	time.Sleep(10 * time.Millisecond)
+	_, c, ctx := startedTask(t)
+	errc := waitInBackground(ctx, c)
 	_ = c.Remove(ctx)
 	if err := <-errc; !errors.Is(err, runtime.ErrNotFound) {
 		t.Fatalf("wait = %v", err)
@@ -202,15 +211,8 @@ func TestRemoveWakesWaiter(t *testing.T) {
 }
 
 func TestCloseWakesWaiters(t *testing.T) {
-	b, _ := newSim(t, Config{})
-	ctx := ctxT(t)
-	c := mustController(t, b, procSpec("t1"))
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { _, err := c.Wait(ctx); errc <- err }()
-	time.Sleep(10 * time.Millisecond)
+	b, c, ctx := startedTask(t)
+	errc := waitInBackground(ctx, c)
 	b.Close()
 	if err := <-errc; !errors.Is(err, ErrClosed) {
 		t.Fatalf("wait = %v", err)
@@ -221,12 +223,7 @@ func TestCloseWakesWaiters(t *testing.T) {
 }
 
 func TestAttachToExistingTask(t *testing.T) {
-	b, _ := newSim(t, Config{})
-	ctx := ctxT(t)
-	c := mustController(t, b, procSpec("t1"))
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b, c, ctx := startedTask(t)
 	pid := func(c runtime.Controller) int { st, _ := c.Inspect(ctx); return st.Pid }
 	c2 := mustController(t, b, &runtime.TaskSpec{TaskID: "t1"}) // ID only
 	if err := c2.Start(ctx); err != nil {

@@ -162,8 +162,19 @@ func Init(ctx context.Context, cfg Config) (*Node, error) {
 	if err := writeAdminCert(cfg.DataDir, root, clusterID); err != nil {
 		return nil, err
 	}
-	st := &state{NodeID: nodeID, ClusterID: clusterID, Role: string(ca.RoleManager), ListenAddr: cfg.ListenAddr, AdvertiseAddr: adv, Managers: []string{adv}, Backend: backendOr(cfg.Backend), Hostname: cfg.Hostname, ContainerdAddress: cfg.ContainerdAddress, InsecureRegistries: cfg.InsecureRegistries}
-	n, err := start(ctx, cfg, st, &manager.Bootstrap{Root: root, Spec: initialSpec(cfg)}, nil)
+	st := newState(cfg, nodeID, clusterID, ca.RoleManager, adv, adv)
+	return startNew(ctx, cfg, st, &manager.Bootstrap{Root: root, Spec: initialSpec(cfg)}, nil)
+}
+
+// newState is what node.json records of a node this process creates.
+func newState(cfg Config, nodeID, clusterID string, role ca.Role, adv, manager string) *state {
+	return &state{NodeID: nodeID, ClusterID: clusterID, Role: string(role), ListenAddr: cfg.ListenAddr, AdvertiseAddr: adv, Managers: []string{manager}, Backend: backendOr(cfg.Backend), Hostname: cfg.Hostname, ContainerdAddress: cfg.ContainerdAddress, InsecureRegistries: cfg.InsecureRegistries}
+}
+
+// startNew starts a node just created in cfg.DataDir and records it; if it
+// cannot start, what the creation wrote is removed.
+func startNew(ctx context.Context, cfg Config, st *state, boot *manager.Bootstrap, join *manager.JoinTarget) (*Node, error) {
+	n, err := start(ctx, cfg, st, boot, join)
 	if err != nil {
 		cleanPartial(cfg.DataDir)
 		return nil, err
@@ -270,21 +281,12 @@ func Join(ctx context.Context, cfg Config, token, addr string) (*Node, error) {
 	if err := ca.SaveNodeTLS(certDir(cfg.DataDir), res.Msg.GetCertificate(), keyPEM, res.Msg.GetRootCertificate()); err != nil {
 		return nil, err
 	}
-	st := &state{NodeID: res.Msg.GetNodeId(), ClusterID: res.Msg.GetClusterId(), Role: string(role), ListenAddr: cfg.ListenAddr, AdvertiseAddr: adv, Managers: []string{addr}, Backend: backendOr(cfg.Backend), Hostname: cfg.Hostname, ContainerdAddress: cfg.ContainerdAddress, InsecureRegistries: cfg.InsecureRegistries}
+	st := newState(cfg, res.Msg.GetNodeId(), res.Msg.GetClusterId(), role, adv, addr)
 	var join *manager.JoinTarget
 	if role == ca.RoleManager {
 		join = &manager.JoinTarget{Addr: addr}
 	}
-	n, err := start(ctx, cfg, st, nil, join)
-	if err != nil {
-		cleanPartial(cfg.DataDir)
-		return nil, err
-	}
-	if err := n.saveState(); err != nil {
-		n.Stop()
-		return nil, err
-	}
-	return n, nil
+	return startNew(ctx, cfg, st, nil, join)
 }
 
 // Run restarts the node recorded in cfg.DataDir.

@@ -19,6 +19,8 @@ import (
 
 	"github.com/shoal-project/shoal/core/auth"
 	"github.com/shoal-project/shoal/core/ca"
+	"github.com/shoal-project/shoal/core/ca/catest"
+	"github.com/shoal-project/shoal/internal/httpclient"
 	"github.com/shoal-project/shoal/internal/syncbuf"
 )
 
@@ -44,22 +46,7 @@ func newCluster(t *testing.T, id string) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	issue := func(node string, role ca.Role) tls.Certificate {
-		keyPEM, csr, err := ca.NewKeyAndCSR()
-		if err != nil {
-			t.Fatal(err)
-		}
-		certPEM, err := root.IssueNodeCert(csr, node, id, role, time.Time{}, ca.WithNow(now))
-		if err != nil {
-			t.Fatal(err)
-		}
-		pair, err := ca.KeyPair(certPEM, keyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pair
-	}
-	return &cluster{root: root, manager: issue("m1", ca.RoleManager), worker: issue("w1", ca.RoleWorker), admin: issue("ops", ca.RoleAdmin)}
+	return &cluster{root: root, manager: catest.Issue(t, root, "m1", ca.RoleManager, now), worker: catest.Issue(t, root, "w1", ca.RoleWorker, now), admin: catest.Issue(t, root, "ops", ca.RoleAdmin, now)}
 }
 
 // node is a running shoal-like server: every handler answers with the
@@ -141,16 +128,9 @@ func tlsClient(root *ca.RootCA, cert *tls.Certificate) *http.Client {
 }
 
 func unixClient(path string) *http.Client {
-	var protos http.Protocols
-	protos.SetUnencryptedHTTP2(true)
-	tr := &http.Transport{
-		Protocols: &protos,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		},
-	}
-	return &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	c := httpclient.Unix(path)
+	c.Timeout = 60 * time.Second
+	return c
 }
 
 // quietLog drops the servers' expected handshake-failure logs.

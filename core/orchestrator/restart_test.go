@@ -146,33 +146,29 @@ func TestRestartMaxAttempts(t *testing.T) {
 	}
 }
 
+// With max_attempts 1 in a one-minute window, a second failure is
+// restarted only once the first restart has left the window.
 func TestRestartMaxAttemptsWindow(t *testing.T) {
-	h := newHarness(t)
-	h.createService(replicated("s", 1, restart(condAny, 0, 1, time.Minute)))
-	h.step()
-	if !failSlot(h) {
-		t.Fatal("first restart refused")
-	}
-	h.clk.Advance(30 * time.Second)
-	// Within the window: the second failure finishes the slot.
-	tk := h.liveTasks("s")["1"]
-	h.setState(tk.GetId(), failed)
-	h.step()
-	if len(h.liveTasks("s")) != 0 {
-		t.Fatal("restart allowed within the window")
-	}
-}
-
-func TestRestartWindowSlides(t *testing.T) {
-	h := newHarness(t)
-	h.createService(replicated("s", 1, restart(condAny, 0, 1, time.Minute)))
-	h.step()
-	if !failSlot(h) {
-		t.Fatal("first restart refused")
-	}
-	h.clk.Advance(2 * time.Minute)
-	if !failSlot(h) {
-		t.Fatal("restart refused after the window passed")
+	for _, tc := range []struct {
+		name        string
+		advance     time.Duration
+		wantRestart bool
+	}{
+		{"within the window the second failure finishes the slot", 30 * time.Second, false},
+		{"the window slides", 2 * time.Minute, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.createService(replicated("s", 1, restart(condAny, 0, 1, time.Minute)))
+			h.step()
+			if !failSlot(h) {
+				t.Fatal("first restart refused")
+			}
+			h.clk.Advance(tc.advance)
+			if got := failSlot(h); got != tc.wantRestart {
+				t.Fatalf("second restart after %v: %v, want %v", tc.advance, got, tc.wantRestart)
+			}
+		})
 	}
 }
 

@@ -123,6 +123,14 @@ func (h *harness) tasks(service string) []*shoalv1.Task {
 	return out
 }
 
+// wantTasks fails the test unless service has n tasks.
+func (h *harness) wantTasks(service string, n int) {
+	h.t.Helper()
+	if got := len(h.tasks(service)); got != n {
+		h.t.Fatalf("service %s has %d tasks, want %d", service, got, n)
+	}
+}
+
 // liveTasks returns the live tasks of a service by slot key ("1", "node-a").
 func (h *harness) liveTasks(service string) map[string]*shoalv1.Task {
 	out := make(map[string]*shoalv1.Task)

@@ -30,9 +30,7 @@ func TestReplicatedScaleUpAndDown(t *testing.T) {
 		}
 	}
 	h.step() // idempotent
-	if n := len(h.tasks("s")); n != 3 {
-		t.Fatalf("second pass changed the task count to %d", n)
-	}
+	h.wantTasks("s", 3)
 
 	h.scale("s", 5)
 	h.step()
@@ -67,9 +65,7 @@ func TestReplicatedScaleUpAndDown(t *testing.T) {
 		}
 	}
 	h.step()
-	if n := len(h.tasks("s")); n != 2 {
-		t.Fatalf("%d tasks left, want 2", n)
-	}
+	h.wantTasks("s", 2)
 }
 
 func TestScaleDownNeverAssignedDeletes(t *testing.T) {
@@ -79,9 +75,7 @@ func TestScaleDownNeverAssignedDeletes(t *testing.T) {
 	h.scale("s", 1)
 	h.step() // desired SHUTDOWN
 	h.step() // never assigned: deleted
-	if n := len(h.tasks("s")); n != 1 {
-		t.Fatalf("%d tasks, want 1", n)
-	}
+	h.wantTasks("s", 1)
 }
 
 func TestScaleTo10000UsesFewProposals(t *testing.T) {
@@ -188,14 +182,10 @@ func TestServiceRemoval(t *testing.T) {
 	}
 	h.setState(left[0].GetId(), stateShutdown)
 	h.step()
-	if n := len(h.tasks("s")); n != 1 {
-		t.Fatalf("%d tasks, want 1 (the one still running)", n)
-	}
+	h.wantTasks("s", 1)
 	h.setState(left[1].GetId(), failed)
 	h.step()
-	if n := len(h.tasks("s")); n != 0 {
-		t.Fatalf("%d tasks, want 0", n)
-	}
+	h.wantTasks("s", 0)
 }
 
 func TestSpecUpdateReplacesAll(t *testing.T) {
@@ -303,12 +293,8 @@ func TestReplicasZeroAndDefaultMode(t *testing.T) {
 	s.Spec.Mode = nil
 	h.createService(s)
 	h.step()
-	if n := len(h.tasks("zero")); n != 0 {
-		t.Fatalf("replicas 0 made %d tasks", n)
-	}
-	if n := len(h.tasks("def")); n != 1 {
-		t.Fatalf("unset mode made %d tasks, want 1", n)
-	}
+	h.wantTasks("zero", 0)
+	h.wantTasks("def", 1)
 }
 
 func BenchmarkCreate10000Replicas(b *testing.B) {

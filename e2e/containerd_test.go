@@ -23,7 +23,6 @@ import (
 	"github.com/containerd/errdefs"
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
-	"github.com/shoal-project/shoal/internal/cienv"
 	"github.com/shoal-project/shoal/runtime"
 	"github.com/shoal-project/shoal/runtime/containerd"
 )
@@ -42,11 +41,21 @@ func (e ctrEnv) busybox() string { return e.registry + "/busybox:latest" }
 
 func needContainerd(t *testing.T) ctrEnv {
 	t.Helper()
-	addr := cienv.Containerd(t)
+	addr := os.Getenv("SHOAL_CONTAINERD_ADDRESS")
+	if addr == "" {
+		t.Skip("SHOAL_CONTAINERD_ADDRESS unset: run scripts/ci-services.sh and source $SHOAL_CI_DIR/env (default /tmp/shoal-ci/env) to run the containerd end-to-end tests")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("the containerd end-to-end tests need root (SHOAL_CONTAINERD_ADDRESS is set)")
+	}
+	reg := os.Getenv("SHOAL_TEST_REGISTRY")
+	if reg == "" {
+		reg = "127.0.0.1:5000"
+	}
 	if _, err := exec.LookPath("ctr"); err != nil {
 		t.Fatal("ctr (from Debian's containerd package) is not on PATH")
 	}
-	return ctrEnv{addr: addr, registry: cienv.Registry()}
+	return ctrEnv{addr: addr, registry: reg}
 }
 
 // backendFlags are the daemon flags that put a node on the containerd backend.

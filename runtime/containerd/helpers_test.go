@@ -14,7 +14,6 @@ import (
 	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
-	"github.com/shoal-project/shoal/internal/cienv"
 	"github.com/shoal-project/shoal/runtime"
 )
 
@@ -30,11 +29,26 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func testRegistry() string { return cienv.Registry() }
+func testRegistry() string {
+	if r := os.Getenv("SHOAL_TEST_REGISTRY"); r != "" {
+		return r
+	}
+	return "127.0.0.1:5000"
+}
 
-func busybox() string { return cienv.Busybox() }
+func busybox() string { return testRegistry() + "/busybox:latest" }
 
-func needContainerd(t testing.TB) string { return cienv.Containerd(t) }
+func needContainerd(t testing.TB) string {
+	t.Helper()
+	addr := os.Getenv("SHOAL_CONTAINERD_ADDRESS")
+	if addr == "" {
+		t.Skip("SHOAL_CONTAINERD_ADDRESS unset: start services with scripts/ci-services.sh and source $SHOAL_CI_DIR/env (default /tmp/shoal-ci/env)")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("containerd integration tests need root (SHOAL_CONTAINERD_ADDRESS is set)")
+	}
+	return addr
+}
 
 func testNamespace(t testing.TB) string {
 	name := strings.ToLower(t.Name())

@@ -23,12 +23,15 @@ import (
 	"github.com/shoal-project/shoal/sdk/policy/spread"
 )
 
-func newHost(t testing.TB, cfg plugins.HostConfig) (*plugins.Host, *syncbuf.Buffer) {
+// syncBuffer collects the host's log.
+type syncBuffer = syncbuf.Buffer
+
+func newHost(t testing.TB, cfg plugins.HostConfig) (*plugins.Host, *syncBuffer) {
 	t.Helper()
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = cacheDir()
 	}
-	logs := &syncbuf.Buffer{}
+	logs := &syncBuffer{}
 	h, err := plugins.NewHost(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)

@@ -11,8 +11,10 @@ import (
 	"github.com/spf13/cobra"
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
-	"github.com/shoal-project/shoal/internal/endpoint"
 )
+
+// EntryNodeHeader names the manager that answered a call (before forwarding).
+const EntryNodeHeader = "Shoal-Node-Id"
 
 func newNodeCmd() *cobra.Command {
 	c := &cobra.Command{Use: "node", Short: "Manage nodes"}
@@ -42,7 +44,7 @@ func newNodeLsCmd() *cobra.Command {
 		if *format == "json" {
 			return printJSON(cmd.OutOrStdout(), nodes...)
 		}
-		self := res.Header().Get(endpoint.HeaderEntryNode)
+		self := res.Header().Get(EntryNodeHeader)
 		rows := make([][]string, 0, len(nodes))
 		for _, n := range nodes {
 			id := n.GetId()

@@ -42,7 +42,6 @@ type state struct {
 // its daemon.
 type Local struct {
 	NodeID            string
-	Role              string
 	Backend           string
 	ContainerdAddress string
 }
@@ -53,7 +52,7 @@ func ReadLocal(dir string) (Local, error) {
 	if err != nil {
 		return Local{}, err
 	}
-	return Local{NodeID: st.NodeID, Role: st.Role, Backend: st.Backend, ContainerdAddress: st.ContainerdAddress}, nil
+	return Local{NodeID: st.NodeID, Backend: st.Backend, ContainerdAddress: st.ContainerdAddress}, nil
 }
 
 // loadState is the one reader of node.json.

@@ -193,18 +193,9 @@ func TestCrashSafety(t *testing.T) {
 			if !m.running() {
 				t.Fatalf("round %d: restarted manager exited:\n%s", round, tail(m.logPath, 30))
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			res, err := cl.GetNode(ctx, connect.NewRequest(&shoalv1.GetNodeRequest{Node: m.nodeID}))
-			if err != nil {
-				return err
-			}
-			tr, err := cl.GetJoinTokens(ctx, connect.NewRequest(&shoalv1.GetJoinTokensRequest{}))
-			if err != nil {
-				return err
-			}
-			node, token = res.Msg.GetNode(), tr.Msg.GetTokens().GetWorker()
-			return nil
+			var err error
+			node, token, err = nodeAndWorkerToken(cl, m.nodeID)
+			return err
 		})
 		restartTimes = append(restartTimes, time.Since(start))
 		if err := l.check(node, token); err != nil {
@@ -240,18 +231,11 @@ func TestCrashSafety(t *testing.T) {
 		if err != nil {
 			return err // the socket is not there yet
 		}
-		cl := c.Control
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		res, err := cl.GetNode(ctx, connect.NewRequest(&shoalv1.GetNodeRequest{Node: m.nodeID}))
+		node, token, err := nodeAndWorkerToken(c.Control, m.nodeID)
 		if err != nil {
 			return err
 		}
-		tr, err := cl.GetJoinTokens(ctx, connect.NewRequest(&shoalv1.GetJoinTokensRequest{}))
-		if err != nil {
-			return err
-		}
-		if err := l.check(res.Msg.GetNode(), tr.Msg.GetTokens().GetWorker()); err != nil {
+		if err := l.check(node, token); err != nil {
 			t.Fatalf("after a graceful stop: %v", err)
 		}
 		return nil
@@ -263,6 +247,22 @@ func TestCrashSafety(t *testing.T) {
 	}
 	t.Logf("%d rounds: %d calls, %d labels acknowledged and kept, %d rotations, %d unexpected errors before kills; restart-to-answer %v",
 		rounds, l.attempted, len(l.acked), len(l.tokens), l.errors, roundAll(restartTimes))
+}
+
+// nodeAndWorkerToken reads node id and the worker join token, as the crash
+// test's ledger checks them.
+func nodeAndWorkerToken(cl shoalv1connect.ControlServiceClient, id string) (*shoalv1.Node, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := cl.GetNode(ctx, connect.NewRequest(&shoalv1.GetNodeRequest{Node: id}))
+	if err != nil {
+		return nil, "", err
+	}
+	tr, err := cl.GetJoinTokens(ctx, connect.NewRequest(&shoalv1.GetJoinTokensRequest{}))
+	if err != nil {
+		return nil, "", err
+	}
+	return res.Msg.GetNode(), tr.Msg.GetTokens().GetWorker(), nil
 }
 
 func roundAll(ds []time.Duration) []time.Duration {

@@ -22,7 +22,7 @@ import (
 	"github.com/shoal-project/shoal/core/ca"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
-	"github.com/shoal-project/shoal/internal/client"
+	"github.com/shoal-project/shoal/internal/httpclient"
 )
 
 // grpcConn dials addr with grpc-go over TLS with conf.
@@ -42,7 +42,7 @@ func grpcConn(t *testing.T, addr string, conf *tls.Config) *grpc.ClientConn {
 func TestGRPCCompat(t *testing.T) {
 	c := newCluster(t, "--raft-tick", "50ms")
 	m1 := c.init("m1")
-	admin, err := client.LoadAdminTLS(filepath.Join(m1.dir, "admin"))
+	admin, err := ca.LoadClientTLS(filepath.Join(m1.dir, "admin"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestGRPCCompat(t *testing.T) {
 	_ = stream.CloseSend()
 
 	// The same with Connect's reflection client.
-	rc := grpcreflect.NewClient(client.TLSHTTPClient(admin), "https://"+m1.addr, connect.WithGRPC())
+	rc := grpcreflect.NewClient(httpclient.TLS(admin), "https://"+m1.addr, connect.WithGRPC())
 	rs := rc.NewStream(ctx)
 	svcs, err := rs.ListServices()
 	if err != nil {

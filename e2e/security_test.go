@@ -15,7 +15,7 @@ import (
 	"github.com/shoal-project/shoal/core/ca"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
-	"github.com/shoal-project/shoal/internal/client"
+	"github.com/shoal-project/shoal/internal/httpclient"
 )
 
 // headerRT adds fixed headers to every request (to try forging the
@@ -34,7 +34,7 @@ func (h headerRT) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 func tlsClient(conf *tls.Config, hdr map[string]string) *http.Client {
-	hc := client.TLSHTTPClient(conf)
+	hc := httpclient.TLS(conf)
 	if hdr != nil {
 		hc.Transport = headerRT{next: hc.Transport, h: hdr}
 	}
@@ -143,7 +143,7 @@ func TestSecurity(t *testing.T) {
 	// Even when the client trusts this cluster's root (so that only the
 	// server decides) and always presents its foreign certificate, the TLS
 	// handshake fails.
-	foreign, err := client.LoadAdminTLS(otherAdmin)
+	foreign, err := ca.LoadClientTLS(otherAdmin)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestSecurity(t *testing.T) {
 		ctx, cancel := callCtx()
 		defer cancel()
 		_, err := lc.ListNodes(ctx, connect.NewRequest(&shoalv1.ListNodesRequest{}))
-		wantNoServerAnswer(t, "foreign admin certificate via client.LoadAdminTLS, ListNodes", err)
+		wantNoServerAnswer(t, "foreign admin certificate via ca.LoadClientTLS, ListNodes", err)
 	})
 
 	// Join tokens: a wrong CA digest and a wrong secret are refused, and no

@@ -97,7 +97,7 @@ func (h *Host) Load(ctx context.Context, sha256 string, wasm []byte) error {
 func (h *Host) Unload(ctx context.Context, sha256 string) { h.backend.unload(ctx, sha256) }
 
 // Schedule asks scheduler plugin sha256 to place req. The answer has been
-// validated with ValidatePlacement. Any failure (timeout, trap, invalid or
+// validated with filter.Validate. Any failure (timeout, trap, invalid or
 // oversized answer, an error reported by the plugin) is logged, counted and
 // returned as a *CallError: fall back to the native policy.
 func (h *Host) Schedule(ctx context.Context, sha256 string, req *sdk.ScheduleRequest) (*sdk.ScheduleResponse, error) {
@@ -107,7 +107,7 @@ func (h *Host) Schedule(ctx context.Context, sha256 string, req *sdk.ScheduleReq
 }
 
 // Allocate asks allocator plugin sha256 to answer req; like Schedule, with
-// ValidateAllocation.
+// allocationProblem as the check.
 func (h *Host) Allocate(ctx context.Context, sha256 string, req *sdk.AllocateRequest) (*sdk.AllocateResponse, error) {
 	resp, err := roundTrip(h, ctx, sha256, opAllocate, req.Marshal(), sdk.UnmarshalAllocateResponse,
 		func(r *sdk.AllocateResponse) string { return r.Error },

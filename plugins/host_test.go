@@ -1,7 +1,6 @@
 package plugins_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/shoal-project/shoal/internal/syncbuf"
 	"github.com/shoal-project/shoal/plugins"
 	"github.com/shoal-project/shoal/sdk"
 	"github.com/shoal-project/shoal/sdk/policy/binpack"
@@ -23,22 +23,8 @@ import (
 	"github.com/shoal-project/shoal/sdk/policy/spread"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects the host's log.
+type syncBuffer = syncbuf.Buffer
 
 func newHost(t testing.TB, cfg plugins.HostConfig) (*plugins.Host, *syncBuffer) {
 	t.Helper()

@@ -5,35 +5,14 @@ import (
 	"net/netip"
 
 	"github.com/shoal-project/shoal/sdk"
-	"github.com/shoal-project/shoal/sdk/policy/filter"
 )
 
-// ValidatePlacement checks a scheduler's answer before the manager commits
-// it: one result per group, one placement per task, and every placement
-// either sdk.Unschedulable or a node that exists, is ready and active, runs
-// the kind, satisfies the constraints, has the resources left (counting the
-// batch's earlier placements) and is under max replicas per node. The error
-// wraps ErrInvalidAnswer.
-func ValidatePlacement(req *sdk.ScheduleRequest, resp *sdk.ScheduleResponse) error {
-	if err := filter.Validate(req, resp); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidAnswer, err)
-	}
-	return nil
-}
-
-// ValidateAllocation checks an allocator's answer: one result per request;
+// allocationProblem checks an allocator's answer: one result per request;
 // every address granted lies in its network's subnet, is not the network,
 // broadcast or gateway address, was not already allocated and is not handed
 // out twice; every port lies in the range, was not in use and is not handed
-// out twice for its protocol. The error wraps ErrInvalidAnswer.
-func ValidateAllocation(req *sdk.AllocateRequest, resp *sdk.AllocateResponse) error {
-	if err := allocationProblem(req, resp); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidAnswer, err)
-	}
-	return nil
-}
-
-// allocationProblem is ValidateAllocation's check, its error not yet wrapped.
+// out twice for its protocol. (A scheduler's answer is checked by
+// filter.Validate, which the native scheduler uses too.)
 func allocationProblem(req *sdk.AllocateRequest, resp *sdk.AllocateResponse) error {
 	bad := fmt.Errorf
 	if len(resp.Addresses) != len(req.Addresses) {

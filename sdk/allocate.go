@@ -65,25 +65,17 @@ const (
 	AllocDeclinedByPolicy AllocCode = 6
 )
 
-func (c AllocCode) String() string {
-	switch c {
-	case AllocOK:
-		return "ok"
-	case AllocUnknownNetwork:
-		return "unknown network"
-	case AllocInvalidSubnet:
-		return "invalid subnet"
-	case AllocPoolExhausted:
-		return "address pool exhausted"
-	case AllocPortsExhausted:
-		return "dynamic port range exhausted"
-	case AllocInvalidProtocol:
-		return "invalid protocol"
-	case AllocDeclinedByPolicy:
-		return "declined by policy"
-	}
-	return "unknown"
+var allocCodeNames = [...]string{
+	AllocOK:               "ok",
+	AllocUnknownNetwork:   "unknown network",
+	AllocInvalidSubnet:    "invalid subnet",
+	AllocPoolExhausted:    "address pool exhausted",
+	AllocPortsExhausted:   "dynamic port range exhausted",
+	AllocInvalidProtocol:  "invalid protocol",
+	AllocDeclinedByPolicy: "declined by policy",
 }
+
+func (c AllocCode) String() string { return nameOf(allocCodeNames[:], c) }
 
 // AddressResult answers one AddressRequest. Address is in CIDR form with the
 // network's prefix length (e.g. "10.0.1.5/24") when Code is AllocOK.

@@ -12,17 +12,13 @@ const (
 	AvailabilityDrain Availability = 2
 )
 
-func (a Availability) String() string {
-	switch a {
-	case AvailabilityActive:
-		return "active"
-	case AvailabilityPause:
-		return "pause"
-	case AvailabilityDrain:
-		return "drain"
-	}
-	return "unknown"
+var availabilityNames = [...]string{
+	AvailabilityActive: "active",
+	AvailabilityPause:  "pause",
+	AvailabilityDrain:  "drain",
 }
+
+func (a Availability) String() string { return nameOf(availabilityNames[:], a) }
 
 // Role is a node's role in the cluster.
 type Role uint32
@@ -32,15 +28,12 @@ const (
 	RoleManager Role = 1
 )
 
-func (r Role) String() string {
-	switch r {
-	case RoleWorker:
-		return "worker"
-	case RoleManager:
-		return "manager"
-	}
-	return "unknown"
+var roleNames = [...]string{
+	RoleWorker:  "worker",
+	RoleManager: "manager",
 }
+
+func (r Role) String() string { return nameOf(roleNames[:], r) }
 
 // Node is one row of the node table a scheduler sees.
 type Node struct {
@@ -113,21 +106,15 @@ const (
 	ReasonPolicy Reason = 4
 )
 
-func (r Reason) String() string {
-	switch r {
-	case ReasonNone:
-		return "none"
-	case ReasonNoSuitableNode:
-		return "no suitable node"
-	case ReasonInvalidConstraint:
-		return "invalid constraint"
-	case ReasonInvalidGroup:
-		return "invalid task group"
-	case ReasonPolicy:
-		return "declined by policy"
-	}
-	return "unknown"
+var reasonNames = [...]string{
+	ReasonNone:              "none",
+	ReasonNoSuitableNode:    "no suitable node",
+	ReasonInvalidConstraint: "invalid constraint",
+	ReasonInvalidGroup:      "invalid task group",
+	ReasonPolicy:            "declined by policy",
 }
+
+func (r Reason) String() string { return nameOf(reasonNames[:], r) }
 
 // Explanation counts, for one group, the nodes rejected by each filter. A
 // node is counted once, under the first filter it fails, in this order.

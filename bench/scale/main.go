@@ -16,13 +16,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/shoal-project/shoal/plugins"
-	"github.com/shoal-project/shoal/runtime/process"
+	"github.com/shoal-project/shoal/core/node"
 )
 
 func main() {
-	process.MaybeRunShim()
-	plugins.MaybeRunSandbox()
+	node.ReexecHooks()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -7,13 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-project/shoal/plugins"
-	"github.com/shoal-project/shoal/runtime/process"
+	"github.com/shoal-project/shoal/core/node"
 )
 
 func TestMain(m *testing.M) {
-	process.MaybeRunShim()
-	plugins.MaybeRunSandbox()
+	node.ReexecHooks()
 	os.Exit(m.Run())
 }
 

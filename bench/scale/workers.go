@@ -14,9 +14,10 @@ import (
 
 	"github.com/shoal-project/shoal/core/agent"
 	"github.com/shoal-project/shoal/core/ca"
+	"github.com/shoal-project/shoal/core/node"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
-	"github.com/shoal-project/shoal/internal/client"
+	"github.com/shoal-project/shoal/internal/httpclient"
 	"github.com/shoal-project/shoal/runtime/sim"
 )
 
@@ -42,14 +43,7 @@ func simDescription(hostname string) *shoalv1.NodeDescription {
 // each node sends its own CSR to CAService.IssueNodeCertificate (one Raft
 // write per node), concurrency at a time, spread over the managers.
 func joinWorkers(ctx context.Context, managers []string, token string, n, concurrency int) (*ca.RootCA, []identity, error) {
-	root, err := ca.FetchRootVerified(ctx, token, func(ctx context.Context, conf *tls.Config) ([]byte, error) {
-		c := shoalv1connect.NewCAServiceClient(client.TLSHTTPClient(conf), "https://"+managers[0], connect.WithGRPC())
-		res, err := c.GetRootCACertificate(ctx, connect.NewRequest(&shoalv1.GetRootCACertificateRequest{}))
-		if err != nil {
-			return nil, err
-		}
-		return res.Msg.GetCertificate(), nil
-	})
+	root, err := node.FetchRoot(ctx, token, managers[0])
 	if err != nil {
 		return nil, nil, fmt.Errorf("fetch root: %w", err)
 	}
@@ -58,7 +52,7 @@ func joinWorkers(ctx context.Context, managers []string, token string, n, concur
 	// this phase measures.
 	cas := make([]shoalv1connect.CAServiceClient, len(managers))
 	for i, m := range managers {
-		cas[i] = shoalv1connect.NewCAServiceClient(client.TLSHTTPClient(ca.ClientTLSConfig(root, nil, "")), "https://"+m, connect.WithGRPC())
+		cas[i] = shoalv1connect.NewCAServiceClient(httpclient.TLS(ca.ClientTLSConfig(root, nil, "")), "https://"+m, connect.WithGRPC())
 	}
 	out := make([]identity, n)
 	errs := make(chan error, n)
@@ -144,7 +138,7 @@ func startAgents(ctx context.Context, root *ca.RootCA, ids []identity, managers 
 			return nil, err
 		}
 		cert := id.cert
-		hc := client.TLSHTTPClient(ca.ClientTLSConfig(root, &cert, ""))
+		hc := httpclient.TLS(ca.ClientTLSConfig(root, &cert, ""))
 		ag, err := agent.New(agent.Config{
 			NodeID:   id.nodeID,
 			Managers: managers,

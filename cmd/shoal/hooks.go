@@ -1,16 +1,7 @@
 package main
 
-import (
-	"github.com/shoal-project/shoal/plugins"
-	"github.com/shoal-project/shoal/runtime/containerd"
-	"github.com/shoal-project/shoal/runtime/process"
-)
+import "github.com/shoal-project/shoal/core/node"
 
 // reexecHooks runs the helper processes the shoal binary re-executes itself
-// as (process shims, containerd task loggers, the plugin sandbox). Each
-// returns when the environment (and arguments) do not ask for it.
-func reexecHooks() {
-	process.MaybeRunShim()
-	containerd.MaybeRunLogger()
-	plugins.MaybeRunSandbox()
-}
+// as (node.ReexecHooks); each returns when not asked for.
+func reexecHooks() { node.ReexecHooks() }

@@ -6,11 +6,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -41,15 +38,16 @@ func newImageLoadCmd() *cobra.Command {
 	addr := c.Flags().String("containerd-address", "", "containerd socket (default: the node's, recorded at init/join, else /run/containerd/containerd.sock)")
 	timeout := c.Flags().Duration("timeout", 10*time.Minute, "give up after this long")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
-		nodeID, backend, recorded, err := localNode(gf.dataDir)
+		local, err := node.ReadLocal(gf.dataDir)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w (or pass --data-dir)", err)
 		}
+		nodeID := local.NodeID
 		if *addr == "" {
-			*addr = cmp.Or(recorded, node.DefaultContainerdAddress)
+			*addr = cmp.Or(local.ContainerdAddress, node.DefaultContainerdAddress)
 		}
-		if backend != "" && backend != "containerd" {
-			fmt.Fprintf(cmd.ErrOrStderr(), "warning: node %s runs the %s backend; the image is only used by the containerd backend\n", nodeID, backend)
+		if local.Backend != "" && local.Backend != "containerd" {
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: node %s runs the %s backend; the image is only used by the containerd backend\n", nodeID, local.Backend)
 		}
 		f, err := openArchive(args[0])
 		if err != nil {
@@ -80,26 +78,6 @@ func newImageLoadCmd() *cobra.Command {
 		return nil
 	}
 	return c
-}
-
-// localNode reads the node ID and recorded backend from the data dir's node.json.
-func localNode(dir string) (id, backend, containerdAddr string, err error) {
-	b, err := os.ReadFile(filepath.Join(dir, "node.json"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", "", "", fmt.Errorf("no node in data dir %s: create one with 'shoal init' or 'shoal join', or pass --data-dir", dir)
-	}
-	if err != nil {
-		return "", "", "", fmt.Errorf("read node state: %w", err)
-	}
-	var st struct {
-		NodeID     string `json:"node_id"`
-		Backend    string `json:"backend"`
-		Containerd string `json:"containerd_address"`
-	}
-	if err := json.Unmarshal(b, &st); err != nil || st.NodeID == "" {
-		return "", "", "", fmt.Errorf("%s does not name a node (%v)", filepath.Join(dir, "node.json"), err)
-	}
-	return st.NodeID, st.Backend, st.Containerd, nil
 }
 
 // archiveFile is the archive being read, with its first tar header already checked.

@@ -13,10 +13,8 @@ import (
 	"github.com/shoal-project/shoal/core/node"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/internal/client"
+	"github.com/shoal-project/shoal/internal/endpoint"
 )
-
-// EntryNodeHeader names the manager that answered a call (before forwarding).
-const EntryNodeHeader = "Shoal-Node-Id"
 
 func newNodeCmd() *cobra.Command {
 	c := &cobra.Command{Use: "node", Short: "Manage nodes"}
@@ -31,7 +29,7 @@ func newNodeLsCmd() *cobra.Command {
 		if err != nil {
 			return nil, err
 		}
-		self = res.Header().Get(EntryNodeHeader)
+		self = res.Header().Get(endpoint.HeaderEntryNode)
 		nodes := res.Msg.GetNodes()
 		sort.Slice(nodes, func(i, j int) bool {
 			return nodes[i].GetDescription().GetHostname()+nodes[i].GetId() < nodes[j].GetDescription().GetHostname()+nodes[j].GetId()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoal-project/shoal/core/ca"
+	"github.com/shoal-project/shoal/core/node"
 	"github.com/shoal-project/shoal/internal/client"
 )
 
@@ -39,7 +42,7 @@ func newRootCmd() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&gf.dataDir, "data-dir", defaultDataDir(), "node data directory (env SHOAL_DATA_DIR)")
 	pf.StringVar(&gf.host, "host", os.Getenv("SHOAL_HOST"), "manager address host:port, reached with an admin certificate from --tls-dir (env SHOAL_HOST)")
-	pf.StringVar(&gf.tlsDir, "tls-dir", os.Getenv("SHOAL_TLS_DIR"), "directory with admin cert.pem, key.pem and ca.pem for --host (env SHOAL_TLS_DIR)")
+	pf.StringVar(&gf.tlsDir, "tls-dir", os.Getenv("SHOAL_TLS_DIR"), "directory with an admin certificate (node.crt, node.key, root.crt) for --host (env SHOAL_TLS_DIR)")
 	pf.BoolVar(&gf.local, "local", false, "answer reads from the manager you talk to, without asking the leader (may be stale)")
 	pf.DurationVar(&gf.timeout, "timeout", 30*time.Second, "give up on a call to the manager after this long (0: never; streams that --follow have no deadline)")
 	root.AddCommand(daemonCommands()...)
@@ -61,11 +64,23 @@ func dial() (*client.Client, error) {
 		}
 		o.TLS = cfg
 	}
-	return client.New(o)
+	cl, err := client.New(o)
+	if errors.Is(err, client.ErrNoManager) {
+		return nil, noManagerError(err)
+	}
+	return cl, err
+}
+
+// noManagerError says why a data dir has no admin socket and what to do.
+func noManagerError(err error) error {
+	if _, lerr := node.ReadLocal(gf.dataDir); lerr == nil {
+		return fmt.Errorf("%w: this node is not a manager, or its daemon is not running (run client commands on a manager, or use --host with an admin certificate)", err)
+	}
+	return fmt.Errorf("%w: no shoal node there (set --data-dir or SHOAL_DATA_DIR to a manager's data dir)", err)
 }
 
 func adminTLS(dir string) (*tls.Config, error) {
-	cfg, err := client.LoadAdminTLS(dir)
+	cfg, err := ca.LoadClientTLS(dir)
 	if err != nil {
 		return nil, fmt.Errorf("admin certificate in %s: %w", dir, err)
 	}

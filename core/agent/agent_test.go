@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoal-project/shoal/core/dispatcher"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/poll"
 	"github.com/shoal-project/shoal/runtime"
 	"github.com/shoal-project/shoal/runtime/sim"
 )
@@ -47,11 +48,11 @@ func TestRunsAssignmentsToRunning(t *testing.T) {
 		m.create(t, processTask(id, "n1", "sleep", "60"))
 	}
 	m.create(t, processTask("elsewhere", "n2", "sleep", "60"))
-	eventually(t, "node READY", func() bool {
+	poll.Until(t, "node READY", func() bool {
 		n := m.node("n1")
 		return n.GetStatus().GetState() == shoalv1.NodeState_NODE_STATE_READY && n.GetDescription().GetBackend() == "sim"
 	})
-	eventually(t, "all RUNNING", func() bool {
+	poll.Until(t, "all RUNNING", func() bool {
 		for _, id := range ids {
 			if m.state(id) != stRunning {
 				return false
@@ -75,7 +76,7 @@ func TestRunsAssignmentsToRunning(t *testing.T) {
 func TestFailureReportedWithExitCode(t *testing.T) {
 	m, _ := simSetup(t, sim.Config{FailureRate: 1, FailAfter: time.Second})
 	m.create(t, processTask("bad", "n1", "false"))
-	eventually(t, "FAILED", func() bool { return m.state("bad") == stFailed })
+	poll.Until(t, "FAILED", func() bool { return m.state("bad") == stFailed })
 	st := m.task("bad").GetStatus()
 	if st.GetExitCode() != 1 || st.GetErr() != "task: non-zero exit (1)" {
 		t.Fatalf("status = %v", st)
@@ -85,7 +86,7 @@ func TestFailureReportedWithExitCode(t *testing.T) {
 func TestCompleteTask(t *testing.T) {
 	m, _ := simSetup(t, sim.Config{RunTime: 5 * time.Second})
 	m.create(t, processTask("job", "n1", "true"))
-	eventually(t, "COMPLETE", func() bool { return m.state("job") == stComplete })
+	poll.Until(t, "COMPLETE", func() bool { return m.state("job") == stComplete })
 	if st := m.task("job").GetStatus(); st.GetExitCode() != 0 || st.GetErr() != "" {
 		t.Fatalf("status = %v", st)
 	}
@@ -98,34 +99,34 @@ func TestRejectedWhenPrepareFails(t *testing.T) {
 	tk := processTask("img", "n1")
 	tk.Spec = &shoalv1.TaskSpec{Runtime: &shoalv1.TaskSpec_Container{Container: &shoalv1.ContainerSpec{Image: "127.0.0.1:5000/nope:latest"}}}
 	m.create(t, tk)
-	eventually(t, "REJECTED", func() bool { return m.state("img") == stRejected })
+	poll.Until(t, "REJECTED", func() bool { return m.state("img") == stRejected })
 	if e := m.task("img").GetStatus().GetErr(); !strings.Contains(e, "nope:latest") || !strings.Contains(e, "image not found") {
 		t.Fatalf("err = %q", e)
 	}
 	// A spec without a runtime is rejected too.
 	m.create(t, &shoalv1.Task{Id: "empty", NodeId: "n1", DesiredState: stRunning, Status: &shoalv1.TaskStatus{State: shoalv1.TaskState_TASK_STATE_ASSIGNED}})
-	eventually(t, "empty REJECTED", func() bool { return m.state("empty") == stRejected })
+	poll.Until(t, "empty REJECTED", func() bool { return m.state("empty") == stRejected })
 }
 
 func TestShutdownAndRemove(t *testing.T) {
 	m, b := simSetup(t, sim.Config{})
 	m.create(t, processTask("web", "n1", "sleep", "60"))
-	eventually(t, "RUNNING", func() bool { return m.state("web") == stRunning })
+	poll.Until(t, "RUNNING", func() bool { return m.state("web") == stRunning })
 	m.update(t, "web", func(tk *shoalv1.Task) { tk.DesiredState = stShutdown })
-	eventually(t, "SHUTDOWN", func() bool { return m.state("web") == stShutdown })
+	poll.Until(t, "SHUTDOWN", func() bool { return m.state("web") == stShutdown })
 	if st := inspect(t, b, "web"); st.State != runtime.StateExited {
 		t.Fatalf("backend state after shutdown = %v", st.State)
 	}
 	m.remove(t, "web")
-	eventually(t, "removed from the backend", func() bool { return b.Len() == 0 })
+	poll.Until(t, "removed from the backend", func() bool { return b.Len() == 0 })
 }
 
 func TestRemoveRunningTaskStopsIt(t *testing.T) {
 	m, b := simSetup(t, sim.Config{})
 	m.create(t, processTask("web", "n1", "sleep", "60"))
-	eventually(t, "RUNNING", func() bool { return m.state("web") == stRunning })
+	poll.Until(t, "RUNNING", func() bool { return m.state("web") == stRunning })
 	m.update(t, "web", func(tk *shoalv1.Task) { tk.DesiredState = shoalv1.TaskState_TASK_STATE_REMOVE })
-	eventually(t, "removed from the backend", func() bool { return b.Len() == 0 })
+	poll.Until(t, "removed from the backend", func() bool { return b.Len() == 0 })
 }
 
 func TestProcessTaskFailsWithExitCode(t *testing.T) {
@@ -135,7 +136,7 @@ func TestProcessTaskFailsWithExitCode(t *testing.T) {
 	cl := newClients(t, "n1", map[string]string{"m1": m.srv.URL})
 	startAgent(t, Config{NodeID: "n1", Managers: []string{"m1"}, Client: cl.client, Backend: b, StateDir: t.TempDir()})
 	m.create(t, processTask("exit3", "n1", "/bin/sh", "-c", "exit 3"))
-	eventually(t, "FAILED", func() bool { return m.state("exit3") == stFailed })
+	poll.Until(t, "FAILED", func() bool { return m.state("exit3") == stFailed })
 	if st := m.task("exit3").GetStatus(); st.GetExitCode() != 3 || st.GetErr() != "task: non-zero exit (3)" {
 		t.Fatalf("status = %v", st)
 	}
@@ -152,7 +153,7 @@ func TestRestartReadoptsRunningProcess(t *testing.T) {
 	b1 := processBackend(t, backendDir)
 	stop1 := startAgent(t, cfg(b1))
 	m.create(t, processTask("svc1", "n1", "sleep", "120"))
-	eventually(t, "RUNNING", func() bool { return m.state("svc1") == stRunning })
+	poll.Until(t, "RUNNING", func() bool { return m.state("svc1") == stRunning })
 	pid := m.task("svc1").GetStatus().GetPid()
 	if pid == 0 {
 		t.Fatal("no pid reported")
@@ -183,7 +184,7 @@ func TestRestartReadoptsRunningProcess(t *testing.T) {
 		b2.Close()
 	})
 	startAgent(t, cfg(b2))
-	eventually(t, "orphan removed", func() bool {
+	poll.Until(t, "orphan removed", func() bool {
 		ids, _ := b2.List(context.Background())
 		return !slices.Contains(ids, "orphan")
 	})
@@ -198,7 +199,7 @@ func TestRestartReadoptsRunningProcess(t *testing.T) {
 	}
 	// The adopted task is still managed: shutting it down works.
 	m.update(t, "svc1", func(tk *shoalv1.Task) { tk.DesiredState = stShutdown })
-	eventually(t, "SHUTDOWN", func() bool { return m.state("svc1") == stShutdown })
+	poll.Until(t, "SHUTDOWN", func() bool { return m.state("svc1") == stShutdown })
 	if st := inspect(t, b2, "svc1"); st.State != runtime.StateExited {
 		t.Fatalf("after shutdown: %v", st.State)
 	}
@@ -235,7 +236,7 @@ func TestBackoffWhenNoManagerAnswers(t *testing.T) {
 		MinBackoff: minB, MaxBackoff: maxB, Rand: rand.New(rand.NewPCG(7, 7))})
 	attempts := func() int { return cl.count(managers[0]) + cl.count(managers[1]) }
 	for i := range 8 {
-		eventually(t, fmt.Sprintf("attempt %d", i+1), func() bool { return attempts() == i+1 && len(clock.recorded()) == i+1 })
+		poll.Until(t, fmt.Sprintf("attempt %d", i+1), func() bool { return attempts() == i+1 && len(clock.recorded()) == i+1 })
 		// No new attempt until the clock moves.
 		time.Sleep(20 * time.Millisecond)
 		if n := attempts(); n != i+1 {
@@ -280,7 +281,7 @@ func TestFollowsLeaderRedirect(t *testing.T) {
 	clock := sim.NewManualClock(time.Unix(0, 0))
 	b := simBackend(t, clock, sim.Config{})
 	startAgent(t, Config{NodeID: "n1", Managers: []string{"follower:1"}, Client: cl.client, Backend: b})
-	eventually(t, "node READY on the leader", func() bool {
+	poll.Until(t, "node READY on the leader", func() bool {
 		return leader.node("n1").GetStatus().GetState() == shoalv1.NodeState_NODE_STATE_READY
 	})
 	if follower.node("n1") != nil {
@@ -293,7 +294,7 @@ func TestVersionRefused(t *testing.T) {
 	cl := newClients(t, "n1", map[string]string{"m1": m.srv.URL})
 	b := simBackend(t, sim.NewManualClock(time.Unix(0, 0)), sim.Config{})
 	startAgent(t, Config{NodeID: "n1", Managers: []string{"m1"}, Client: cl.client, Backend: b, Version: "0.1.0", MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
-	eventually(t, "a few refused attempts", func() bool { return cl.count("m1") >= 3 })
+	poll.Until(t, "a few refused attempts", func() bool { return cl.count("m1") >= 3 })
 	if m.node("n1") != nil {
 		t.Fatal("node registered despite the version mismatch")
 	}
@@ -311,8 +312,8 @@ func TestLogsEndToEnd(t *testing.T) {
 		b.Close()
 	})
 	m.create(t, processTask("talker", "n1", "/bin/sh", "-c", "echo hello; echo world >&2; sleep 120"))
-	eventually(t, "RUNNING", func() bool { return m.state("talker") == stRunning })
-	eventually(t, "output written", func() bool {
+	poll.Until(t, "RUNNING", func() bool { return m.state("talker") == stRunning })
+	poll.Until(t, "output written", func() bool {
 		c, _ := b.Controller(&runtime.TaskSpec{TaskID: "talker"})
 		ch := make(chan runtime.LogLine, 16)
 		_ = c.Logs(context.Background(), runtime.LogOptions{Tail: -1}, ch)
@@ -363,7 +364,7 @@ func TestRemovedNodeRemovesItsTasks(t *testing.T) {
 	for i := range 3 {
 		m.create(t, processTask(fmt.Sprintf("t%d", i), "n1", "sleep", "60"))
 	}
-	eventually(t, "RUNNING", func() bool {
+	poll.Until(t, "RUNNING", func() bool {
 		return m.state("t0") == stRunning && m.state("t1") == stRunning && m.state("t2") == stRunning
 	})
 	m.removed.Store("n1", true)

@@ -15,7 +15,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/shoal-project/shoal/core/auth"
-	"github.com/shoal-project/shoal/core/ca"
+	"github.com/shoal-project/shoal/core/auth/authtest"
 	"github.com/shoal-project/shoal/core/dispatcher"
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
@@ -34,28 +34,6 @@ func TestMain(m *testing.M) {
 type agentClock struct{ *sim.ManualClock }
 
 func (c agentClock) AfterFunc(d time.Duration, f func()) Timer { return c.ManualClock.AfterFunc(d, f) }
-
-const testNodeHeader = "X-Test-Node"
-
-func identityMiddleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n := r.Header.Get(testNodeHeader); n != "" {
-			r = r.WithContext(auth.WithIdentity(r.Context(), auth.Identity{NodeID: n, Role: ca.RoleWorker}))
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-type nodeTransport struct {
-	node string
-	rt   http.RoundTripper
-}
-
-func (t nodeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set(testNodeHeader, t.node)
-	return t.rt.RoundTrip(r)
-}
 
 // manager is a dispatcher on a local store, served over h2c.
 type manager struct {
@@ -76,11 +54,7 @@ func newManager(t *testing.T, cfg dispatcher.Config) *manager {
 	m := &manager{st: st, d: d}
 	mux := http.NewServeMux()
 	mux.Handle(shoalv1connect.NewDispatcherServiceHandler(d, connect.WithInterceptors(auth.NewRemovedInterceptor(func(id string) bool { _, gone := m.removed.Load(id); return gone }))))
-	srv := httptest.NewUnstartedServer(identityMiddleware(mux))
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
+	srv := authtest.NewServer(t, mux)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -90,7 +64,6 @@ func newManager(t *testing.T, cfg dispatcher.Config) *manager {
 	t.Cleanup(func() {
 		cancel()
 		<-done
-		srv.Close()
 	})
 	m.srv = srv
 	return m
@@ -117,9 +90,7 @@ func (c *clients) client(addr string) shoalv1connect.DispatcherServiceClient {
 	if !ok {
 		url = "http://" + addr
 	}
-	tr := &http.Transport{Protocols: new(http.Protocols)}
-	tr.Protocols.SetUnencryptedHTTP2(true)
-	return shoalv1connect.NewDispatcherServiceClient(&http.Client{Transport: nodeTransport{c.node, tr}}, url)
+	return shoalv1connect.NewDispatcherServiceClient(authtest.Client(c.t, c.node), url)
 }
 
 func (c *clients) count(addr string) int {
@@ -177,17 +148,6 @@ func startAgent(t *testing.T, cfg Config) (stop func()) {
 	}
 	t.Cleanup(stop)
 	return stop
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func (m *manager) task(id string) *shoalv1.Task {

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/shoal-project/shoal/core/taskspec"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/runtime"
 )
@@ -50,10 +51,10 @@ func SpecFromTask(t *shoalv1.Task) (*runtime.TaskSpec, error) {
 		},
 	}
 	spec := t.GetSpec()
-	switch {
-	case spec.GetContainer() != nil:
+	s.Kind = taskspec.Kind(spec)
+	switch s.Kind {
+	case runtime.KindContainer:
 		c := spec.GetContainer()
-		s.Kind = runtime.KindContainer
 		s.Image = c.GetImage()
 		s.Command = slices.Clone(c.GetCommand())
 		s.Args = slices.Clone(c.GetArgs())
@@ -85,9 +86,8 @@ func SpecFromTask(t *shoalv1.Task) (*runtime.TaskSpec, error) {
 				s.Labels[k] = v
 			}
 		}
-	case spec.GetProcess() != nil:
+	case runtime.KindProcess:
 		p := spec.GetProcess()
-		s.Kind = runtime.KindProcess
 		s.Command = slices.Clone(p.GetCommand())
 		s.Env = slices.Clone(p.GetEnv())
 		s.Dir = p.GetDir()

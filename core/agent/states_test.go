@@ -13,6 +13,7 @@ import (
 	"github.com/shoal-project/shoal/core/dispatcher"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
+	"github.com/shoal-project/shoal/internal/poll"
 	"github.com/shoal-project/shoal/runtime/sim"
 )
 
@@ -58,7 +59,7 @@ func TestStatesOnlyMoveForward(t *testing.T) {
 	}
 	for i := range 5 {
 		id := fmt.Sprintf("t%d", i)
-		eventually(t, id+" COMPLETE", func() bool { return m.state(id) == stComplete })
+		poll.Until(t, id+" COMPLETE", func() bool { return m.state(id) == stComplete })
 		got := rec.get(id)
 		if !slices.IsSorted(got) {
 			t.Fatalf("%s reports went backward: %v", id, got)
@@ -96,7 +97,7 @@ func TestManyNodes(t *testing.T) {
 	start := time.Now()
 	before := m.st.ProposalCount()
 	m.create(t, tasks...)
-	eventually(t, "all RUNNING", func() bool {
+	poll.Until(t, "all RUNNING", func() bool {
 		for _, tk := range tasks {
 			if m.state(tk.GetId()) != stRunning {
 				return false

@@ -3,9 +3,10 @@ package allocator
 import (
 	"context"
 	"errors"
-	"github.com/shoal-project/shoal/internal/clock"
 	"log/slog"
 	"time"
+
+	"github.com/shoal-project/shoal/internal/clock"
 
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
@@ -54,16 +55,6 @@ func WithDebounce(d time.Duration) Option {
 	return func(a *Allocator) {
 		if d > 0 {
 			a.debounce = d
-		}
-	}
-}
-
-// WithRetryInterval sets how long tasks whose allocation failed wait
-// before a retry when nothing else changes.
-func WithRetryInterval(d time.Duration) Option {
-	return func(a *Allocator) {
-		if d > 0 {
-			a.retry = d
 		}
 	}
 }

@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/shoal-project/shoal/internal/clock/clocktest"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/shoal-project/shoal/core/store"
+	"github.com/shoal-project/shoal/core/store/storetest"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/clock/clocktest"
 	"github.com/shoal-project/shoal/sdk"
 )
 
@@ -24,27 +25,20 @@ type harness struct {
 	t   testing.TB
 	ctx context.Context
 	clk *manualClock
-	st  *store.Store
+	st  *storetest.Store
 	a   *Allocator
 	n   int
 }
 
 func newHarness(t testing.TB, opts ...Option) *harness {
 	h := &harness{t: t, ctx: context.Background(), clk: newManualClock()}
-	h.st = store.NewLocal(store.WithClock(h.clk.Now))
-	h.a = New(h.st, append([]Option{WithClock(h.clk)}, opts...)...)
+	h.st = storetest.New(t, store.WithClock(h.clk.Now))
+	h.a = New(h.st.Store, append([]Option{WithClock(h.clk)}, opts...)...)
 	return h
 }
 
-func (h *harness) update(fn func(tx store.Tx) error) {
-	h.t.Helper()
-	if err := h.st.Update(h.ctx, fn); err != nil {
-		h.t.Fatal(err)
-	}
-}
-
 func (h *harness) addNetwork(id, subnet, gateway string) {
-	h.update(func(tx store.Tx) error {
+	h.st.MustUpdate(func(tx store.Tx) error {
 		return tx.Create(&shoalv1.Network{Id: id, Spec: &shoalv1.NetworkSpec{Name: id, Subnet: subnet, Gateway: gateway}})
 	})
 }
@@ -60,25 +54,18 @@ func (h *harness) addService(id string, tasks int, networks []string, ports ...*
 		Networks: networks,
 		Endpoint: &shoalv1.EndpointSpec{Ports: ports},
 	}}
-	h.update(func(tx store.Tx) error { return tx.Create(s) })
+	h.st.MustUpdate(func(tx store.Tx) error { return tx.Create(s) })
 	h.addTasks(id, tasks)
 }
 
 func (h *harness) addTasks(service string, n int) {
-	err := h.st.Batch(h.ctx, func(b *store.Batch) error {
-		for i := 0; i < n; i++ {
-			h.n++
-			t := &shoalv1.Task{Id: fmt.Sprintf("t%06d", h.n), ServiceId: service, Slot: uint64(i + 1),
-				DesiredState: shoalv1.TaskState_TASK_STATE_RUNNING, Status: &shoalv1.TaskStatus{State: stateNew}}
-			if err := b.Update(func(tx store.Tx) error { return tx.Create(t) }); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		h.t.Fatal(err)
+	tasks := make([]store.Object, n)
+	for i := range tasks {
+		h.n++
+		tasks[i] = &shoalv1.Task{Id: fmt.Sprintf("t%06d", h.n), ServiceId: service, Slot: uint64(i + 1),
+			DesiredState: shoalv1.TaskState_TASK_STATE_RUNNING, Status: &shoalv1.TaskStatus{State: stateNew}}
 	}
+	h.st.Create(tasks...)
 }
 
 func (h *harness) pass() PassStats {
@@ -90,18 +77,6 @@ func (h *harness) pass() PassStats {
 	return st
 }
 
-func (h *harness) tasks(service string) []*shoalv1.Task {
-	var out []*shoalv1.Task
-	_ = h.st.View(func(tx store.ReadTx) error { out, _ = tx.FindTasks(store.ByService(service)); return nil })
-	return out
-}
-
-func (h *harness) service(id string) *shoalv1.Service {
-	var s *shoalv1.Service
-	_ = h.st.View(func(tx store.ReadTx) error { s = tx.GetService(id); return nil })
-	return s
-}
-
 func TestNoNetworksGoesPending(t *testing.T) {
 	h := newHarness(t)
 	h.addService("s", 3, nil)
@@ -109,7 +84,7 @@ func TestNoNetworksGoesPending(t *testing.T) {
 	if st.Allocated != 3 || st.Failed != 0 || st.Fallbacks != 0 {
 		t.Fatalf("stats %+v", st)
 	}
-	for _, tk := range h.tasks("s") {
+	for _, tk := range h.st.Tasks("s") {
 		if tk.GetStatus().GetState() != statePending || tk.GetStatus().GetMessage() != "allocated" {
 			t.Fatalf("task %v", tk)
 		}
@@ -126,7 +101,7 @@ func TestAddressesAndExhaustion(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	var first *shoalv1.Task
-	for _, tk := range h.tasks("s") {
+	for _, tk := range h.st.Tasks("s") {
 		switch tk.GetStatus().GetState() {
 		case statePending:
 			a := tk.GetNetworks()[0].GetAddresses()[0]
@@ -145,7 +120,7 @@ func TestAddressesAndExhaustion(t *testing.T) {
 		}
 	}
 	// A stopped task frees its address.
-	h.update(func(tx store.Tx) error {
+	h.st.MustUpdate(func(tx store.Tx) error {
 		x := tx.GetTask(first.GetId())
 		x.Status.State = shoalv1.TaskState_TASK_STATE_FAILED
 		return tx.Update(x)
@@ -159,14 +134,12 @@ func TestUnknownNetwork(t *testing.T) {
 	h := newHarness(t)
 	h.addService("s", 1, []string{"nope"})
 	h.pass()
-	if got := h.tasks("s")[0].GetStatus(); got.GetState() != stateNew || got.GetErr() != "network nope not found" {
+	if got := h.st.Tasks("s")[0].GetStatus(); got.GetState() != stateNew || got.GetErr() != "network nope not found" {
 		t.Fatalf("status %v", got)
 	}
 	// Unchanged failures are not rewritten.
-	before := h.st.ProposalCount()
-	h.pass()
-	if h.st.ProposalCount() != before {
-		t.Fatal("rewrote an unchanged failure")
+	if n := h.st.Writes(func() { h.pass() }); n != 0 {
+		t.Fatalf("rewrote an unchanged failure (%d proposals)", n)
 	}
 }
 
@@ -178,8 +151,8 @@ func TestDynamicPorts(t *testing.T) {
 	if st.Services != 2 || st.Allocated != 3 {
 		t.Fatalf("stats %+v", st)
 	}
-	pa := h.service("a").GetEndpoint().GetPorts()
-	pb := h.service("b").GetEndpoint().GetPorts()
+	pa := h.st.Service("a").GetEndpoint().GetPorts()
+	pb := h.st.Service("b").GetEndpoint().GetPorts()
 	if len(pa) != 2 || pa[1].GetPublishedPort() != 8443 {
 		t.Fatalf("a endpoint %v", pa)
 	}
@@ -187,7 +160,7 @@ func TestDynamicPorts(t *testing.T) {
 	if dynA < 30000 || dynA > 32767 || dynB < 30000 || dynB > 32767 || dynA == dynB {
 		t.Fatalf("dynamic ports %d %d", dynA, dynB)
 	}
-	for _, tk := range h.tasks("a") {
+	for _, tk := range h.st.Tasks("a") {
 		if got := tk.GetEndpoint().GetPorts(); len(got) != 2 || got[0].GetPublishedPort() != dynA {
 			t.Fatalf("task endpoint %v", got)
 		}
@@ -197,7 +170,7 @@ func TestDynamicPorts(t *testing.T) {
 	if st := h.pass(); st.Services != 0 || st.Allocated != 1 {
 		t.Fatalf("stats %+v", st)
 	}
-	if got := h.service("a").GetEndpoint().GetPorts()[0].GetPublishedPort(); got != dynA {
+	if got := h.st.Service("a").GetEndpoint().GetPorts()[0].GetPublishedPort(); got != dynA {
 		t.Fatalf("port moved from %d to %d", dynA, got)
 	}
 }
@@ -211,7 +184,7 @@ func TestPortsExhausted(t *testing.T) {
 	if st.Allocated != 2 || st.Failed != 1 {
 		t.Fatalf("stats %+v", st)
 	}
-	if got := h.tasks("c")[0].GetStatus().GetErr(); got != "published port: dynamic port range exhausted" {
+	if got := h.st.Tasks("c")[0].GetStatus().GetErr(); got != "published port: dynamic port range exhausted" {
 		t.Fatalf("reason %q", got)
 	}
 }
@@ -219,8 +192,8 @@ func TestPortsExhausted(t *testing.T) {
 func TestSkipsShutdown(t *testing.T) {
 	h := newHarness(t)
 	h.addService("s", 1, nil)
-	id := h.tasks("s")[0].GetId()
-	h.update(func(tx store.Tx) error {
+	id := h.st.Tasks("s")[0].GetId()
+	h.st.MustUpdate(func(tx store.Tx) error {
 		x := tx.GetTask(id)
 		x.DesiredState = shoalv1.TaskState_TASK_STATE_SHUTDOWN
 		return tx.Update(x)
@@ -278,7 +251,7 @@ func TestFallbackOnBadPolicy(t *testing.T) {
 				t.Fatalf("stats %+v", st)
 			}
 			seen := map[string]bool{}
-			for _, tk := range h.tasks("s") {
+			for _, tk := range h.st.Tasks("s") {
 				a := tk.GetNetworks()[0].GetAddresses()[0]
 				if seen[a] || strings.HasPrefix(a, "10.0.0.1/") {
 					t.Fatalf("bad address %s", a)
@@ -293,9 +266,8 @@ func TestBatchedProposals(t *testing.T) {
 	h := newHarness(t)
 	h.addNetwork("n", "10.1.0.0/16", "")
 	h.addService("s", 10_000, []string{"n"})
-	before := h.st.ProposalCount()
-	st := h.pass()
-	used := h.st.ProposalCount() - before
+	var st PassStats
+	used := h.st.Writes(func() { st = h.pass() })
 	if st.Allocated != 10_000 || used > 12 {
 		t.Fatalf("stats %+v, %d proposals", st, used)
 	}
@@ -318,7 +290,7 @@ func TestRunAllocates(t *testing.T) {
 	for {
 		h.clk.Advance(DefaultDebounce)
 		n := 0
-		for _, tk := range h.tasks("s") {
+		for _, tk := range h.st.Tasks("s") {
 			if tk.GetStatus().GetState() == statePending {
 				n++
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
@@ -303,20 +304,8 @@ func planEndpoint(svc *shoalv1.Service) *svcPlan {
 		}
 		sp.ports = append(sp.ports, out)
 	}
-	sp.changed = !portsEqual(sp.ports, prev)
+	sp.changed = !slices.EqualFunc(sp.ports, prev, func(a, b *shoalv1.PortConfig) bool { return proto.Equal(a, b) })
 	return sp
-}
-
-func portsEqual(a, b []*shoalv1.PortConfig) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !proto.Equal(a[i], b[i]) {
-			return false
-		}
-	}
-	return true
 }
 
 func protocol(p *shoalv1.PortConfig) string {

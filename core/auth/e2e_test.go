@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +19,9 @@ import (
 
 	"github.com/shoal-project/shoal/core/auth"
 	"github.com/shoal-project/shoal/core/ca"
+	"github.com/shoal-project/shoal/core/ca/catest"
+	"github.com/shoal-project/shoal/internal/httpclient"
+	"github.com/shoal-project/shoal/internal/syncbuf"
 )
 
 const (
@@ -44,22 +46,7 @@ func newCluster(t *testing.T, id string) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	issue := func(node string, role ca.Role) tls.Certificate {
-		keyPEM, csr, err := ca.NewKeyAndCSR()
-		if err != nil {
-			t.Fatal(err)
-		}
-		certPEM, err := root.IssueNodeCert(csr, node, id, role, time.Time{}, ca.WithNow(now))
-		if err != nil {
-			t.Fatal(err)
-		}
-		pair, err := ca.KeyPair(certPEM, keyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pair
-	}
-	return &cluster{root: root, manager: issue("m1", ca.RoleManager), worker: issue("w1", ca.RoleWorker), admin: issue("ops", ca.RoleAdmin)}
+	return &cluster{root: root, manager: catest.Issue(t, root, "m1", ca.RoleManager, now), worker: catest.Issue(t, root, "w1", ca.RoleWorker, now), admin: catest.Issue(t, root, "ops", ca.RoleAdmin, now)}
 }
 
 // node is a running shoal-like server: every handler answers with the
@@ -68,25 +55,7 @@ type node struct {
 	url       string
 	sockPath  string
 	hits      atomic.Int64
-	serverLog syncBuffer
-}
-
-// syncBuffer collects a server's error log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	serverLog syncbuf.Buffer
 }
 
 func whoami(n *node) func(context.Context, *connect.Request[emptypb.Empty]) (*connect.Response[wrapperspb.StringValue], error) {
@@ -159,16 +128,9 @@ func tlsClient(root *ca.RootCA, cert *tls.Certificate) *http.Client {
 }
 
 func unixClient(path string) *http.Client {
-	var protos http.Protocols
-	protos.SetUnencryptedHTTP2(true)
-	tr := &http.Transport{
-		Protocols: &protos,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		},
-	}
-	return &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	c := httpclient.Unix(path)
+	c.Timeout = 60 * time.Second
+	return c
 }
 
 // quietLog drops the servers' expected handshake-failure logs.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/core/ca"
+	"github.com/shoal-project/shoal/core/ca/catest"
 )
 
 // testCluster is a root with node certificates for each role.
@@ -23,27 +24,10 @@ func newTestCluster(t testing.TB, clusterID string) *testCluster {
 		t.Fatal(err)
 	}
 	c := &testCluster{root: root}
-	c.manager = issue(t, root, "m1", ca.RoleManager, now)
-	c.worker = issue(t, root, "w1", ca.RoleWorker, now)
-	c.admin = issue(t, root, "ops", ca.RoleAdmin, now)
+	c.manager = catest.Issue(t, root, "m1", ca.RoleManager, now)
+	c.worker = catest.Issue(t, root, "w1", ca.RoleWorker, now)
+	c.admin = catest.Issue(t, root, "ops", ca.RoleAdmin, now)
 	return c
-}
-
-func issue(t testing.TB, root *ca.RootCA, node string, role ca.Role, now time.Time) tls.Certificate {
-	t.Helper()
-	keyPEM, csr, err := ca.NewKeyAndCSR()
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM, err := root.IssueNodeCert(csr, node, root.ClusterID(), role, time.Time{}, ca.WithNow(now))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := ca.KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pair
 }
 
 // verifiedState is the ConnectionState crypto/tls would produce for a

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/shoal-project/shoal/internal/atomicfile"
 )
 
 // File names inside a node's TLS directory.
@@ -38,15 +40,15 @@ func SaveNodeTLS(dir string, certPEM, keyPEM, rootPEM []byte) error {
 	}
 	// Root first, certificate last: a reader that sees a new certificate
 	// also sees the key and root it needs.
-	if err := writeFileAtomic(dir, RootCertFile, rootPEM, 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, RootCertFile), rootPEM, 0o644); err != nil {
 		return err
 	}
 	if keyPEM != nil {
-		if err := writeFileAtomic(dir, NodeKeyFile, keyPEM, 0o600); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, NodeKeyFile), keyPEM, 0o600); err != nil {
 			return err
 		}
 	}
-	return writeFileAtomic(dir, NodeCertFile, certPEM, 0o644)
+	return atomicfile.Write(filepath.Join(dir, NodeCertFile), certPEM, 0o644)
 }
 
 // LoadNodeTLS reads the files SaveNodeTLS wrote and checks that the key
@@ -85,42 +87,14 @@ func LoadNodeTLS(dir string) (NodeTLS, error) {
 	return n, nil
 }
 
-// writeFileAtomic replaces dir/name with data: temp file, fsync, chmod,
-// rename, fsync dir. On error the old file is left in place.
-func writeFileAtomic(dir, name string, data []byte, perm os.FileMode) (err error) {
-	f, err := os.CreateTemp(dir, "."+name+".tmp-*")
+// LoadClientTLS loads the certificate SaveNodeTLS wrote into dir (such as
+// the admin certificate 'shoal init' writes into <data-dir>/admin) and
+// returns a client configuration that always presents it, so a certificate
+// from another cluster fails the handshake instead of being dropped silently.
+func LoadClientTLS(dir string) (*tls.Config, error) {
+	n, err := LoadNodeTLS(dir)
 	if err != nil {
-		return fmt.Errorf("ca: write %s: %w", name, err)
+		return nil, err
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(perm); err != nil {
-		return fmt.Errorf("ca: write %s: %w", name, err)
-	}
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("ca: write %s: %w", name, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("ca: write %s: %w", name, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("ca: write %s: %w", name, err)
-	}
-	if err = os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("ca: write %s: %w", name, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("ca: sync dir for %s: %w", name, err)
-	}
-	defer d.Close()
-	if err = d.Sync(); err != nil {
-		return fmt.Errorf("ca: sync dir for %s: %w", name, err)
-	}
-	return nil
+	return ClientTLSConfig(n.Root, &n.Certificate, ""), nil
 }

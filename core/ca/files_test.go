@@ -109,6 +109,26 @@ func TestSaveNodeTLSFailsCleanly(t *testing.T) {
 	}
 }
 
+func TestLoadClientTLSPresentsTheSavedCertificate(t *testing.T) {
+	root := mustRoot(t, "cl", testNow)
+	certPEM, keyPEM, _ := mustNode(t, root, "ops", RoleAdmin, testNow)
+	dir := filepath.Join(t.TempDir(), "admin")
+	if _, err := LoadClientTLS(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("LoadClientTLS of a missing dir: err = %v, want fs.ErrNotExist", err)
+	}
+	if err := SaveNodeTLS(dir, certPEM, keyPEM, root.CertPEM); err != nil {
+		t.Fatal(err)
+	}
+	conf, err := LoadClientTLS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := conf.GetClientCertificate(nil)
+	if err != nil || cert.Leaf == nil || cert.Leaf.Subject.CommonName != "ops" {
+		t.Fatalf("client certificate %v, %v; want the saved one (CN ops)", cert, err)
+	}
+}
+
 // mustCSRFor makes a CSR for an existing key (renewal keeps the key).
 func mustCSRFor(t *testing.T, keyPEM []byte) []byte {
 	t.Helper()

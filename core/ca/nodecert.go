@@ -48,12 +48,6 @@ func WithNow(now time.Time) IssueOption {
 	return func(c *issueConfig) { c.now = now }
 }
 
-// WithRand sets the randomness for serial numbers and signatures (default:
-// crypto/rand).
-func WithRand(r io.Reader) IssueOption {
-	return func(c *issueConfig) { c.rand = r }
-}
-
 // IssueNodeCert signs the CSR (DER) as a certificate for nodeID in
 // clusterID with role, valid until notAfter (zero: the default lifetime;
 // never beyond the root's own expiry). The subject is CN=nodeID, OU=role,

@@ -279,33 +279,11 @@ func TestForward(t *testing.T) {
 func TestStatusBatching(t *testing.T) {
 	const n = 5000
 	h := newHarness(t, Config{})
-	tasks := make([]*shoalv1.Task, n)
-	for i := range tasks {
-		tasks[i] = newTask(fmt.Sprintf("t%05d", i), "n1", shoalv1.TaskState_TASK_STATE_ASSIGNED, shoalv1.TaskState_TASK_STATE_RUNNING)
-	}
-	h.createTasks(tasks...)
-	c := h.client("n1")
-	first, _ := h.openSession(c, "n1", Version)
+	tasks, c, sess := h.runningSession(n)
 	h.eventually("node READY", func() bool { return h.nodeState("n1") == ready })
 	before := h.st.ProposalCount()
-	for i := 0; i < n; i += 250 {
-		var ups []*shoalv1.TaskStatusUpdate
-		for j := i; j < i+250; j++ {
-			ups = append(ups, upd(tasks[j].GetId(), status(shoalv1.TaskState_TASK_STATE_RUNNING, "")))
-		}
-		if err := report(h, c, first.GetSessionId(), ups...); err != nil {
-			t.Fatal(err)
-		}
-	}
-	running := func() bool {
-		cnt := 0
-		_ = h.st.View(func(tx store.ReadTx) error {
-			cnt, _ = tx.Count(store.KindTask, store.ByTaskState(shoalv1.TaskState_TASK_STATE_RUNNING))
-			return nil
-		})
-		return cnt == n
-	}
-	h.eventually("all RUNNING", running)
+	h.reportRunning(c, sess, tasks, 250)
+	h.eventually("all RUNNING", func() bool { return h.countRunning() == n })
 	props := h.st.ProposalCount() - before
 	t.Logf("%d status updates -> %d proposals", n, props)
 	if props > 2*n/store.DefaultMaxChangesPerProposal {
@@ -315,25 +293,11 @@ func TestStatusBatching(t *testing.T) {
 
 func TestStatusFlushOnMaxBatch(t *testing.T) {
 	h := newHarness(t, Config{MaxBatchItems: 100})
-	var tasks []*shoalv1.Task
-	for i := range 300 {
-		tasks = append(tasks, newTask(fmt.Sprintf("t%03d", i), "n1", shoalv1.TaskState_TASK_STATE_ASSIGNED, shoalv1.TaskState_TASK_STATE_RUNNING))
-	}
-	h.createTasks(tasks...)
-	c := h.client("n1")
-	first, _ := h.openSession(c, "n1", Version)
-	for i := 0; i < len(tasks); i += 100 {
-		var ups []*shoalv1.TaskStatusUpdate
-		for _, tk := range tasks[i : i+100] {
-			ups = append(ups, upd(tk.GetId(), status(shoalv1.TaskState_TASK_STATE_RUNNING, "")))
-		}
-		if err := report(h, c, first.GetSessionId(), ups...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tasks, c, sess := h.runningSession(300)
+	h.reportRunning(c, sess, tasks, 100)
 	// The clock does not move: only the size trigger can flush.
 	deadline := time.Now().Add(20 * time.Second)
-	for h.task("t299").GetStatus().GetState() != shoalv1.TaskState_TASK_STATE_RUNNING {
+	for h.task("t00299").GetStatus().GetState() != shoalv1.TaskState_TASK_STATE_RUNNING {
 		if time.Now().After(deadline) {
 			t.Fatal("a full batch was not flushed without a timer")
 		}

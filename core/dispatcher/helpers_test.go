@@ -2,16 +2,17 @@ package dispatcher
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/shoal-project/shoal/core/auth"
-	"github.com/shoal-project/shoal/core/ca"
+	"github.com/shoal-project/shoal/core/auth/authtest"
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
@@ -22,30 +23,6 @@ import (
 type manualClock struct{ *sim.ManualClock }
 
 func (c manualClock) AfterFunc(d time.Duration, f func()) Timer { return c.ManualClock.AfterFunc(d, f) }
-
-const testNodeHeader = "X-Test-Node"
-
-// identityMiddleware plays core/auth's middleware: the node ID comes from a
-// test header instead of a certificate.
-func identityMiddleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if n := r.Header.Get(testNodeHeader); n != "" {
-			r = r.WithContext(auth.WithIdentity(r.Context(), auth.Identity{NodeID: n, Role: ca.RoleWorker}))
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-type nodeTransport struct {
-	node string
-	rt   http.RoundTripper
-}
-
-func (t nodeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set(testNodeHeader, t.node)
-	return t.rt.RoundTrip(r)
-}
 
 type harness struct {
 	t     testing.TB
@@ -85,11 +62,7 @@ func newHarnessSeeded(t testing.TB, cfg Config, seed func(*store.Store) error, s
 	}
 	mux := http.NewServeMux()
 	mux.Handle(shoalv1connect.NewDispatcherServiceHandler(d))
-	srv := httptest.NewUnstartedServer(identityMiddleware(mux))
-	srv.Config.Protocols = new(http.Protocols)
-	srv.Config.Protocols.SetHTTP1(true)
-	srv.Config.Protocols.SetUnencryptedHTTP2(true)
-	srv.Start()
+	srv := authtest.NewServer(t, mux)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	h := &harness{t: t, st: st, d: d, clock: clock, srv: srv, ctx: ctx, done: make(chan struct{})}
 	go func() {
@@ -104,16 +77,12 @@ func newHarnessSeeded(t testing.TB, cfg Config, seed func(*store.Store) error, s
 	t.Cleanup(func() {
 		cancel()
 		<-h.done
-		srv.Close()
 	})
 	return h
 }
 
 func (h *harness) client(node string) shoalv1connect.DispatcherServiceClient {
-	tr := &http.Transport{Protocols: new(http.Protocols)}
-	tr.Protocols.SetUnencryptedHTTP2(true)
-	h.t.Cleanup(tr.CloseIdleConnections)
-	return shoalv1connect.NewDispatcherServiceClient(&http.Client{Transport: nodeTransport{node, tr}}, h.srv.URL)
+	return shoalv1connect.NewDispatcherServiceClient(authtest.Client(h.t, node), h.srv.URL)
 }
 
 // eventually polls cond, advancing the clock by a flush interval per try.
@@ -194,6 +163,43 @@ func newTask(id, node string, state, desired shoalv1.TaskState) *shoalv1.Task {
 		Status:       &shoalv1.TaskStatus{State: state},
 		Spec:         &shoalv1.TaskSpec{Runtime: &shoalv1.TaskSpec_Process{Process: &shoalv1.ProcessSpec{Command: []string{"sleep", "60"}}}},
 	}
+}
+
+// runningSession stores n tasks assigned to node n1, desired RUNNING, and
+// opens n1's session; it returns the tasks, the client and the session ID.
+func (h *harness) runningSession(n int) ([]*shoalv1.Task, shoalv1connect.DispatcherServiceClient, string) {
+	tasks := make([]*shoalv1.Task, n)
+	for i := range tasks {
+		tasks[i] = newTask(fmt.Sprintf("t%05d", i), "n1", shoalv1.TaskState_TASK_STATE_ASSIGNED, shoalv1.TaskState_TASK_STATE_RUNNING)
+	}
+	h.createTasks(tasks...)
+	c := h.client("n1")
+	first, _ := h.openSession(c, "n1", Version)
+	return tasks, c, first.GetSessionId()
+}
+
+// reportRunning reports every task RUNNING, per requests of size updates.
+func (h *harness) reportRunning(c shoalv1connect.DispatcherServiceClient, sess string, tasks []*shoalv1.Task, size int) {
+	h.t.Helper()
+	for chunk := range slices.Chunk(tasks, size) {
+		var ups []*shoalv1.TaskStatusUpdate
+		for _, tk := range chunk {
+			ups = append(ups, upd(tk.GetId(), status(shoalv1.TaskState_TASK_STATE_RUNNING, "")))
+		}
+		if err := report(h, c, sess, ups...); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+}
+
+// countRunning counts the stored tasks whose observed state is RUNNING.
+func (h *harness) countRunning() int {
+	cnt := 0
+	_ = h.st.View(func(tx store.ReadTx) error {
+		cnt, _ = tx.Count(store.KindTask, store.ByTaskState(shoalv1.TaskState_TASK_STATE_RUNNING))
+		return nil
+	})
+	return cnt
 }
 
 func taskIDs(ts []*shoalv1.Task) []string {

@@ -20,18 +20,13 @@ import (
 	"github.com/shoal-project/shoal/core/api"
 	"github.com/shoal-project/shoal/core/auth"
 	"github.com/shoal-project/shoal/internal/clock"
+	"github.com/shoal-project/shoal/internal/endpoint"
 )
 
 // Headers a follower sets when it forwards a call to the leader; the leader
 // trusts them only from a manager certificate (core/auth).
 const (
 	headerForwarded = "Shoal-Forwarded"
-	// HeaderLocalRead asks a manager to answer a read from its own store
-	// without going to the leader: possibly stale, like etcd's serializable
-	// reads. Writes are still forwarded.
-	HeaderLocalRead = "Shoal-Local-Read"
-	// HeaderEntryNode names the manager a client talked to.
-	HeaderEntryNode = "Shoal-Node-Id"
 )
 
 // forwardOptions bound how long a forwarded call may wait on a leader that
@@ -113,8 +108,8 @@ func newForwarder(leader leaderSource, nodeID string, prefixes []string, tlsConf
 
 func (f *forwarder) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set(HeaderEntryNode, f.nodeID)
-		if r.Header.Get(HeaderLocalRead) != "" {
+		w.Header().Set(endpoint.HeaderEntryNode, f.nodeID)
+		if r.Header.Get(endpoint.HeaderLocalRead) != "" {
 			r = r.WithContext(api.WithLocalRead(r.Context()))
 		}
 		if v, _ := f.leader.current(); v.self || !f.shouldForward(r) {
@@ -133,7 +128,7 @@ func (f *forwarder) shouldForward(r *http.Request) bool {
 	if r.Header.Get(headerForwarded) != "" {
 		return false // one hop at most
 	}
-	if r.Header.Get(HeaderLocalRead) != "" && isLocalReadable(r.URL.Path) {
+	if r.Header.Get(endpoint.HeaderLocalRead) != "" && isLocalReadable(r.URL.Path) {
 		return false
 	}
 	for _, p := range f.prefixes {

@@ -29,7 +29,7 @@ import (
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
-	"github.com/shoal-project/shoal/internal/client"
+	"github.com/shoal-project/shoal/internal/endpoint"
 	"github.com/shoal-project/shoal/plugins"
 )
 
@@ -181,7 +181,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	}()
 	m.api = api.New(m.store, raftCluster{m}, m.log.With("component", "api"), api.WithLogs(logSourceRef{m}), api.WithPlugins(pm))
 	handler := m.handler()
-	srv, err := startServers(cfg.ListenAddr, filepath.Join(cfg.DataDir, client.SocketName), m.serverTLS, handler, m.log)
+	srv, err := startServers(cfg.ListenAddr, filepath.Join(cfg.DataDir, endpoint.SocketName), m.serverTLS, handler, m.log)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/shoal-project/shoal/core/agent"
 	"github.com/shoal-project/shoal/core/ca"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
-	"github.com/shoal-project/shoal/internal/client"
+	"github.com/shoal-project/shoal/internal/httpclient"
 	"github.com/shoal-project/shoal/runtime"
 	"github.com/shoal-project/shoal/runtime/containerd"
 	"github.com/shoal-project/shoal/runtime/process"
@@ -81,7 +81,7 @@ func (n *Node) restartAgent() error {
 	}
 	n.mu.Unlock()
 	conf := ca.ClientTLSConfigFromHolder(tlsM.Root, n.certs, "")
-	hc := client.TLSHTTPClient(conf)
+	hc := httpclient.TLS(conf)
 	ag, err := agent.New(agent.Config{
 		NodeID:   n.st.NodeID,
 		Managers: managers,

@@ -11,13 +11,10 @@ import (
 
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
-	"github.com/shoal-project/shoal/plugins"
-	"github.com/shoal-project/shoal/runtime/process"
 )
 
 func TestMain(m *testing.M) {
-	process.MaybeRunShim()
-	plugins.MaybeRunSandbox()
+	ReexecHooks()
 	os.Exit(m.Run())
 }
 

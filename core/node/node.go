@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,8 +19,6 @@ import (
 	"github.com/shoal-project/shoal/core/ca"
 	"github.com/shoal-project/shoal/core/manager"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
-	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
-	"github.com/shoal-project/shoal/internal/client"
 	"github.com/shoal-project/shoal/internal/ids"
 )
 
@@ -189,8 +186,19 @@ func Init(ctx context.Context, cfg Config) (*Node, error) {
 	if err := writeAdminCert(cfg.DataDir, root, clusterID); err != nil {
 		return nil, err
 	}
-	st := &state{NodeID: nodeID, ClusterID: clusterID, Role: string(ca.RoleManager), ListenAddr: cfg.ListenAddr, AdvertiseAddr: adv, Managers: []string{adv}, Backend: backendOr(cfg.Backend), Hostname: cfg.Hostname, ContainerdAddress: cfg.ContainerdAddress, InsecureRegistries: cfg.InsecureRegistries}
-	n, err := start(ctx, cfg, st, &manager.Bootstrap{Root: root, Spec: initialSpec(cfg)}, nil)
+	st := newState(cfg, nodeID, clusterID, ca.RoleManager, adv, adv)
+	return startNew(ctx, cfg, st, &manager.Bootstrap{Root: root, Spec: initialSpec(cfg)}, nil)
+}
+
+// newState is what node.json records of a node this process creates.
+func newState(cfg Config, nodeID, clusterID string, role ca.Role, adv, manager string) *state {
+	return &state{NodeID: nodeID, ClusterID: clusterID, Role: string(role), ListenAddr: cfg.ListenAddr, AdvertiseAddr: adv, Managers: []string{manager}, Backend: backendOr(cfg.Backend), Hostname: cfg.Hostname, ContainerdAddress: cfg.ContainerdAddress, InsecureRegistries: cfg.InsecureRegistries}
+}
+
+// startNew starts a node just created in cfg.DataDir and records it; if it
+// cannot start, what the creation wrote is removed.
+func startNew(ctx context.Context, cfg Config, st *state, boot *manager.Bootstrap, join *manager.JoinTarget) (*Node, error) {
+	n, err := start(ctx, cfg, st, boot, join)
 	if err != nil {
 		cleanPartial(cfg.DataDir)
 		return nil, err
@@ -244,16 +252,7 @@ func writeAdminCert(dataDir string, root *ca.RootCA, clusterID string) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(dataDir, "admin")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	for name, b := range map[string][]byte{"cert.pem": certPEM, "key.pem": keyPEM, "ca.pem": root.CertPEM} {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			return err
-		}
-	}
-	return nil
+	return ca.SaveNodeTLS(filepath.Join(dataDir, "admin"), certPEM, keyPEM, root.CertPEM)
 }
 
 // Join asks the manager at addr for a certificate with token and starts the
@@ -274,14 +273,7 @@ func Join(ctx context.Context, cfg Config, token, addr string) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	root, err := ca.FetchRootVerified(ctx, token, func(ctx context.Context, conf *tls.Config) ([]byte, error) {
-		c := shoalv1connect.NewCAServiceClient(client.TLSHTTPClient(conf), "https://"+addr, connect.WithGRPC())
-		res, err := c.GetRootCACertificate(ctx, connect.NewRequest(&shoalv1.GetRootCACertificateRequest{}))
-		if err != nil {
-			return nil, err
-		}
-		return res.Msg.GetCertificate(), nil
-	})
+	root, err := FetchRoot(ctx, token, addr)
 	if err != nil {
 		return nil, fmt.Errorf("join %s: %w", addr, err)
 	}
@@ -295,7 +287,7 @@ func Join(ctx context.Context, cfg Config, token, addr string) (*Node, error) {
 			adv = a
 		}
 	}
-	caClient := shoalv1connect.NewCAServiceClient(client.TLSHTTPClient(ca.ClientTLSConfig(root, nil, "")), "https://"+addr, connect.WithGRPC())
+	caClient := caServiceClient(ca.ClientTLSConfig(root, nil, ""), addr)
 	res, err := caClient.IssueNodeCertificate(ctx, connect.NewRequest(&shoalv1.IssueNodeCertificateRequest{
 		Token: token, Csr: csr, Hostname: cfg.Hostname, AdvertiseAddr: adv,
 		Description:  cfg.description(backendOr(cfg.Backend)),
@@ -314,21 +306,12 @@ func Join(ctx context.Context, cfg Config, token, addr string) (*Node, error) {
 	if err := ca.SaveNodeTLS(certDir(cfg.DataDir), res.Msg.GetCertificate(), keyPEM, res.Msg.GetRootCertificate()); err != nil {
 		return nil, err
 	}
-	st := &state{NodeID: res.Msg.GetNodeId(), ClusterID: res.Msg.GetClusterId(), Role: string(role), ListenAddr: cfg.ListenAddr, AdvertiseAddr: adv, Managers: []string{addr}, Backend: backendOr(cfg.Backend), Hostname: cfg.Hostname, ContainerdAddress: cfg.ContainerdAddress, InsecureRegistries: cfg.InsecureRegistries}
+	st := newState(cfg, res.Msg.GetNodeId(), res.Msg.GetClusterId(), role, adv, addr)
 	var join *manager.JoinTarget
 	if role == ca.RoleManager {
 		join = &manager.JoinTarget{Addr: addr}
 	}
-	n, err := start(ctx, cfg, st, nil, join)
-	if err != nil {
-		cleanPartial(cfg.DataDir)
-		return nil, err
-	}
-	if err := n.saveState(); err != nil {
-		n.Stop()
-		return nil, err
-	}
-	return n, nil
+	return startNew(ctx, cfg, st, nil, join)
 }
 
 // Run restarts the node recorded in cfg.DataDir.

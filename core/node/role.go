@@ -16,7 +16,6 @@ import (
 	"github.com/shoal-project/shoal/core/manager"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
-	"github.com/shoal-project/shoal/internal/client"
 )
 
 // roleCheckInterval is how often a node asks whether its role changed
@@ -50,7 +49,7 @@ func (n *Node) caClient(addr string) shoalv1connect.CAServiceClient {
 	n.mu.Lock()
 	conf := ca.ClientTLSConfigFromHolder(n.tlsM.Root, n.certs, "")
 	n.mu.Unlock()
-	return shoalv1connect.NewCAServiceClient(client.TLSHTTPClient(conf), "https://"+addr, connect.WithGRPC())
+	return caServiceClient(conf, addr)
 }
 
 func (n *Node) managerAddrs() []string {

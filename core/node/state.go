@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/shoal-project/shoal/internal/atomicfile"
 )
 
 // stateFile records who a node is; written at init/join, read by run.
@@ -36,6 +38,24 @@ type state struct {
 	Removed bool `json:"removed,omitempty"`
 }
 
+// Local is what a data dir says of its node, for commands that run without
+// its daemon.
+type Local struct {
+	NodeID            string
+	Backend           string
+	ContainerdAddress string
+}
+
+// ReadLocal reads the node in dir. A dir without one gives ErrNoState.
+func ReadLocal(dir string) (Local, error) {
+	st, err := loadState(dir)
+	if err != nil {
+		return Local{}, err
+	}
+	return Local{NodeID: st.NodeID, Backend: st.Backend, ContainerdAddress: st.ContainerdAddress}, nil
+}
+
+// loadState is the one reader of node.json.
 func loadState(dir string) (*state, error) {
 	b, err := os.ReadFile(filepath.Join(dir, stateFile))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -48,30 +68,13 @@ func loadState(dir string) (*state, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, stateFile), err)
 	}
+	if s.NodeID == "" {
+		return nil, fmt.Errorf("%s does not name a node (no node_id)", filepath.Join(dir, stateFile))
+	}
 	return &s, nil
 }
 
 // save writes the state atomically.
 func (s *state) save(dir string) error {
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(dir, stateFile+".tmp")
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(dir, stateFile))
+	return atomicfile.WriteJSON(filepath.Join(dir, stateFile), s, 0o600)
 }

@@ -4,6 +4,3 @@ import "github.com/shoal-project/shoal/internal/clock"
 
 // Clock is the time source. Tests inject a manual clock.
 type Clock = clock.Clock
-
-// RealClock returns the wall clock.
-func RealClock() Clock { return clock.Real() }

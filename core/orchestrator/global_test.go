@@ -21,7 +21,7 @@ func TestGlobalFollowsNodes(t *testing.T) {
 		t.Fatalf("global tasks on %v, want a b", got)
 	}
 	for _, tk := range h.tasks("g") {
-		if tk.GetSlot() != 0 || tk.GetDesiredState() != running {
+		if tk.GetSlot() != 0 || tk.GetDesiredState() != stateRunning {
 			t.Fatalf("bad global task %v", tk)
 		}
 	}
@@ -42,7 +42,7 @@ func TestGlobalFollowsNodes(t *testing.T) {
 	h.setNodeState("a", nodeDown)
 	h.setAvailability("b", shoalv1.NodeAvailability_NODE_AVAILABILITY_DRAIN)
 	h.setAvailability("c", shoalv1.NodeAvailability_NODE_AVAILABILITY_PAUSE)
-	h.update(func(tx store.Tx) error { return tx.Delete(store.KindNode, "e") })
+	h.st.MustUpdate(func(tx store.Tx) error { return tx.Delete(store.KindNode, "e") })
 	h.step()
 	if got := h.liveSlots("g"); !slices.Equal(got, []string{"c", "d"}) {
 		t.Fatalf("global tasks on %v, want c d", got)

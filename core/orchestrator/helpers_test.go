@@ -7,16 +7,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoal-project/shoal/core/store"
-	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/shoal-project/shoal/core/store"
+	"github.com/shoal-project/shoal/core/store/storetest"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 )
 
 type harness struct {
 	t   testing.TB
 	ctx context.Context
 	clk *manualClock
-	st  *store.Store
+	st  *storetest.Store
 	o   *Orchestrator
 	ids int
 }
@@ -24,12 +26,12 @@ type harness struct {
 func newHarness(t testing.TB, opts ...Option) *harness {
 	t.Helper()
 	h := &harness{t: t, ctx: context.Background(), clk: newManualClock()}
-	h.st = store.NewLocal(store.WithClock(h.clk.Now))
+	h.st = storetest.New(t, store.WithClock(h.clk.Now))
 	opts = append([]Option{WithClock(h.clk), WithIDGenerator(func() string {
 		h.ids++
 		return fmt.Sprintf("task%06d", h.ids)
 	})}, opts...)
-	h.o = New(h.st, opts...)
+	h.o = New(h.st.Store, opts...)
 	return h
 }
 
@@ -43,15 +45,8 @@ func (h *harness) step() {
 	h.checkSlots()
 }
 
-func (h *harness) update(fn func(tx store.Tx) error) {
-	h.t.Helper()
-	if err := h.st.Update(h.ctx, fn); err != nil {
-		h.t.Fatal(err)
-	}
-}
-
 func (h *harness) addNode(id string, state shoalv1.NodeState, labels map[string]string) {
-	h.update(func(tx store.Tx) error {
+	h.st.MustUpdate(func(tx store.Tx) error {
 		return tx.Create(&shoalv1.Node{
 			Id:          id,
 			Spec:        &shoalv1.NodeSpec{Availability: shoalv1.NodeAvailability_NODE_AVAILABILITY_ACTIVE, Labels: labels},
@@ -63,7 +58,7 @@ func (h *harness) addNode(id string, state shoalv1.NodeState, labels map[string]
 }
 
 func (h *harness) editNode(id string, fn func(n *shoalv1.Node)) {
-	h.update(func(tx store.Tx) error {
+	h.st.MustUpdate(func(tx store.Tx) error {
 		n := tx.GetNode(id)
 		fn(n)
 		return tx.Update(n)
@@ -106,11 +101,11 @@ func global(id string, constraints ...string) *shoalv1.Service {
 }
 
 func (h *harness) createService(s *shoalv1.Service) {
-	h.update(func(tx store.Tx) error { return tx.Create(s) })
+	h.st.MustUpdate(func(tx store.Tx) error { return tx.Create(s) })
 }
 
 func (h *harness) editService(id string, fn func(s *shoalv1.Service)) {
-	h.update(func(tx store.Tx) error {
+	h.st.MustUpdate(func(tx store.Tx) error {
 		s := tx.GetService(id)
 		fn(s)
 		return tx.Update(s)
@@ -123,16 +118,17 @@ func (h *harness) scale(id string, n uint64) {
 
 func (h *harness) tasks(service string) []*shoalv1.Task {
 	h.t.Helper()
-	var out []*shoalv1.Task
-	if err := h.st.View(func(tx store.ReadTx) error {
-		var err error
-		out, err = tx.FindTasks(store.ByService(service))
-		return err
-	}); err != nil {
-		h.t.Fatal(err)
-	}
+	out := h.st.Tasks(service)
 	sortTasks(out)
 	return out
+}
+
+// wantTasks fails the test unless service has n tasks.
+func (h *harness) wantTasks(service string, n int) {
+	h.t.Helper()
+	if got := len(h.tasks(service)); got != n {
+		h.t.Fatalf("service %s has %d tasks, want %d", service, got, n)
+	}
 }
 
 // liveTasks returns the live tasks of a service by slot key ("1", "node-a").
@@ -164,7 +160,7 @@ func (h *harness) liveSlots(service string) []string {
 
 // setState sets a task's observed state (what the agent would report).
 func (h *harness) setState(id string, s shoalv1.TaskState) {
-	h.update(func(tx store.Tx) error {
+	h.st.MustUpdate(func(tx store.Tx) error {
 		t := tx.GetTask(id)
 		t.Status.State = s
 		return tx.Update(t)
@@ -173,7 +169,7 @@ func (h *harness) setState(id string, s shoalv1.TaskState) {
 
 // assign puts a task on a node and marks it running.
 func (h *harness) assign(id, node string) {
-	h.update(func(tx store.Tx) error {
+	h.st.MustUpdate(func(tx store.Tx) error {
 		t := tx.GetTask(id)
 		t.NodeId = node
 		t.Status.State = shoalv1.TaskState_TASK_STATE_RUNNING
@@ -184,7 +180,7 @@ func (h *harness) assign(id, node string) {
 // checkSlots fails when any slot of any service holds two live tasks.
 func (h *harness) checkSlots() {
 	h.t.Helper()
-	if err := noDuplicateLive(h.st); err != nil {
+	if err := noDuplicateLive(h.st.Store); err != nil {
 		h.t.Fatal(err)
 	}
 }

@@ -62,13 +62,3 @@ func WithUpdateParallelism(n int) Option {
 		}
 	}
 }
-
-// WithRetryInterval sets the wait before services whose writes failed are
-// reconciled again.
-func WithRetryInterval(d time.Duration) Option {
-	return func(o *Orchestrator) {
-		if d > 0 {
-			o.retry = d
-		}
-	}
-}

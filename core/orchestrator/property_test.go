@@ -5,8 +5,9 @@ import (
 	"testing"
 	"time"
 
-	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"pgregory.net/rapid"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 )
 
 // Under random scale, failure, node and update events, no slot ever holds

@@ -11,11 +11,7 @@ import (
 )
 
 const (
-	running  = shoalv1.TaskState_TASK_STATE_RUNNING
 	failed   = shoalv1.TaskState_TASK_STATE_FAILED
-	complete = shoalv1.TaskState_TASK_STATE_COMPLETE
-	shutdown = shoalv1.TaskState_TASK_STATE_SHUTDOWN
-	ready    = shoalv1.TaskState_TASK_STATE_READY
 	nodeUp   = shoalv1.NodeState_NODE_STATE_READY
 	nodeDown = shoalv1.NodeState_NODE_STATE_DOWN
 )
@@ -28,15 +24,13 @@ func TestReplicatedScaleUpAndDown(t *testing.T) {
 		t.Fatalf("slots after create: %v", got)
 	}
 	for _, tk := range h.tasks("s") {
-		if tk.GetStatus().GetState() != shoalv1.TaskState_TASK_STATE_NEW || tk.GetDesiredState() != running ||
+		if tk.GetStatus().GetState() != shoalv1.TaskState_TASK_STATE_NEW || tk.GetDesiredState() != stateRunning ||
 			tk.GetSpecVersion() != 1 || tk.GetServiceName() != "svc-s" || tk.GetSpec().GetContainer().GetImage() != "busybox" {
 			t.Fatalf("bad new task %v", tk)
 		}
 	}
 	h.step() // idempotent
-	if n := len(h.tasks("s")); n != 3 {
-		t.Fatalf("second pass changed the task count to %d", n)
-	}
+	h.wantTasks("s", 3)
 
 	h.scale("s", 5)
 	h.step()
@@ -56,7 +50,7 @@ func TestReplicatedScaleUpAndDown(t *testing.T) {
 	}
 	var shut []uint64
 	for _, tk := range h.tasks("s") {
-		if tk.GetDesiredState() == shutdown {
+		if tk.GetDesiredState() == stateShutdown {
 			shut = append(shut, tk.GetSlot())
 		}
 	}
@@ -67,13 +61,11 @@ func TestReplicatedScaleUpAndDown(t *testing.T) {
 	// Once they stop they are deleted: their slots are gone.
 	for _, tk := range h.tasks("s") {
 		if tk.GetSlot() > 2 {
-			h.setState(tk.GetId(), shutdown)
+			h.setState(tk.GetId(), stateShutdown)
 		}
 	}
 	h.step()
-	if n := len(h.tasks("s")); n != 2 {
-		t.Fatalf("%d tasks left, want 2", n)
-	}
+	h.wantTasks("s", 2)
 }
 
 func TestScaleDownNeverAssignedDeletes(t *testing.T) {
@@ -83,9 +75,7 @@ func TestScaleDownNeverAssignedDeletes(t *testing.T) {
 	h.scale("s", 1)
 	h.step() // desired SHUTDOWN
 	h.step() // never assigned: deleted
-	if n := len(h.tasks("s")); n != 1 {
-		t.Fatalf("%d tasks, want 1", n)
-	}
+	h.wantTasks("s", 1)
 }
 
 func TestScaleTo10000UsesFewProposals(t *testing.T) {
@@ -134,7 +124,7 @@ func TestNodeDownReplacesTasks(t *testing.T) {
 		t.Fatalf("%d tasks, want 200 (old + new)", len(tasks))
 	}
 	for _, tk := range tasks {
-		if tk.GetNodeId() == "a" && tk.GetDesiredState() != shutdown {
+		if tk.GetNodeId() == "a" && tk.GetDesiredState() != stateShutdown {
 			t.Fatalf("task on the down node still desired %v", tk.GetDesiredState())
 		}
 	}
@@ -159,7 +149,7 @@ func TestDrainMovesTasks(t *testing.T) {
 	// The drained node's tasks stay until the agent stops them.
 	for _, tk := range old {
 		got := h.taskByID(tk.GetId())
-		if got == nil || got.GetDesiredState() != shutdown {
+		if got == nil || got.GetDesiredState() != stateShutdown {
 			t.Fatalf("old task %s: %v", tk.GetId(), got)
 		}
 	}
@@ -179,27 +169,23 @@ func TestServiceRemoval(t *testing.T) {
 	ts := h.tasks("s")
 	h.assign(ts[0].GetId(), "a")
 	h.assign(ts[1].GetId(), "a")
-	h.update(func(tx store.Tx) error { return tx.Delete(store.KindService, "s") })
+	h.st.MustUpdate(func(tx store.Tx) error { return tx.Delete(store.KindService, "s") })
 	h.step()
 	left := h.tasks("s")
 	if len(left) != 2 {
 		t.Fatalf("never-assigned tasks not deleted directly: %d left", len(left))
 	}
 	for _, tk := range left {
-		if tk.GetDesiredState() != shutdown {
+		if tk.GetDesiredState() != stateShutdown {
 			t.Fatalf("running task of removed service not shut down: %v", tk)
 		}
 	}
-	h.setState(left[0].GetId(), shutdown)
+	h.setState(left[0].GetId(), stateShutdown)
 	h.step()
-	if n := len(h.tasks("s")); n != 1 {
-		t.Fatalf("%d tasks, want 1 (the one still running)", n)
-	}
+	h.wantTasks("s", 1)
 	h.setState(left[1].GetId(), failed)
 	h.step()
-	if n := len(h.tasks("s")); n != 0 {
-		t.Fatalf("%d tasks, want 0", n)
-	}
+	h.wantTasks("s", 0)
 }
 
 func TestSpecUpdateReplacesAll(t *testing.T) {
@@ -256,7 +242,7 @@ func TestSpecUpdateParallelism(t *testing.T) {
 func TestHistoryLimit(t *testing.T) {
 	h := newHarness(t)
 	h.addNode("a", nodeUp, nil)
-	h.update(func(tx store.Tx) error {
+	h.st.MustUpdate(func(tx store.Tx) error {
 		return tx.Create(&shoalv1.Cluster{Id: "c", Spec: &shoalv1.ClusterSpec{Name: "default", TaskHistoryLimit: 3}})
 	})
 	h.createService(replicated("s", 2, restart(shoalv1.RestartCondition_RESTART_CONDITION_ANY, 0, 0, 0)))
@@ -289,7 +275,7 @@ func TestRepairsDuplicateLive(t *testing.T) {
 	dup := h.tasks("s")[0]
 	dup.Id = "intruder"
 	h.clk.Advance(time.Second)
-	h.update(func(tx store.Tx) error { dup.Meta = nil; return tx.Create(dup) })
+	h.st.MustUpdate(func(tx store.Tx) error { dup.Meta = nil; return tx.Create(dup) })
 	h.o.all = true
 	if err := h.o.reconcile(h.ctx); err != nil {
 		t.Fatal(err)
@@ -307,12 +293,8 @@ func TestReplicasZeroAndDefaultMode(t *testing.T) {
 	s.Spec.Mode = nil
 	h.createService(s)
 	h.step()
-	if n := len(h.tasks("zero")); n != 0 {
-		t.Fatalf("replicas 0 made %d tasks", n)
-	}
-	if n := len(h.tasks("def")); n != 1 {
-		t.Fatalf("unset mode made %d tasks, want 1", n)
-	}
+	h.wantTasks("zero", 0)
+	h.wantTasks("def", 1)
 }
 
 func BenchmarkCreate10000Replicas(b *testing.B) {
@@ -372,7 +354,7 @@ func TestTaskPlacedOnUnavailableNodeNeedsAPlan(t *testing.T) {
 	node := func(id string, st shoalv1.NodeState, av shoalv1.NodeAvailability) *shoalv1.Node {
 		return &shoalv1.Node{Id: id, Status: &shoalv1.NodeStatus{State: st}, Spec: &shoalv1.NodeSpec{Availability: av}}
 	}
-	ready, active := shoalv1.NodeState_NODE_STATE_READY, shoalv1.NodeAvailability_NODE_AVAILABILITY_ACTIVE
+	stateReady, active := shoalv1.NodeState_NODE_STATE_READY, shoalv1.NodeAvailability_NODE_AVAILABILITY_ACTIVE
 	task := func(nodeID string, s shoalv1.TaskState) *shoalv1.Task {
 		return &shoalv1.Task{Id: "t", ServiceId: "s", NodeId: nodeID, Status: &shoalv1.TaskStatus{State: s}}
 	}
@@ -382,10 +364,10 @@ func TestTaskPlacedOnUnavailableNodeNeedsAPlan(t *testing.T) {
 		node  store.Event
 		dirty bool
 	}{
-		{"ready", store.Event{Kind: store.EventUpdate, Object: node("a", ready, active), Old: node("a", ready, active)}, false},
-		{"down", store.Event{Kind: store.EventUpdate, Object: node("a", shoalv1.NodeState_NODE_STATE_DOWN, active), Old: node("a", ready, active)}, true},
-		{"drained", store.Event{Kind: store.EventUpdate, Object: node("a", ready, shoalv1.NodeAvailability_NODE_AVAILABILITY_DRAIN), Old: node("a", ready, active)}, true},
-		{"removed", store.Event{Kind: store.EventRemove, Object: node("a", ready, active), Old: node("a", ready, active)}, true},
+		{"ready", store.Event{Kind: store.EventUpdate, Object: node("a", stateReady, active), Old: node("a", stateReady, active)}, false},
+		{"down", store.Event{Kind: store.EventUpdate, Object: node("a", shoalv1.NodeState_NODE_STATE_DOWN, active), Old: node("a", stateReady, active)}, true},
+		{"drained", store.Event{Kind: store.EventUpdate, Object: node("a", stateReady, shoalv1.NodeAvailability_NODE_AVAILABILITY_DRAIN), Old: node("a", stateReady, active)}, true},
+		{"removed", store.Event{Kind: store.EventRemove, Object: node("a", stateReady, active), Old: node("a", stateReady, active)}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := New(store.NewLocal())
@@ -429,7 +411,7 @@ func TestForeignTaskCreateNeedsAPlan(t *testing.T) {
 	// An earlier leader's task doubling slot 1 lands.
 	intruder := h.tasks("s")[0]
 	intruder.Id, intruder.Meta = "from-old-leader", nil
-	h.update(func(tx store.Tx) error { return tx.Create(intruder) })
+	h.st.MustUpdate(func(tx store.Tx) error { return tx.Create(intruder) })
 	if err := h.o.note(store.Event{Kind: store.EventCreate, ObjectKind: store.KindTask, Object: intruder}, true); err != nil {
 		t.Fatal(err)
 	}

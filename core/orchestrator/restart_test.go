@@ -22,14 +22,14 @@ func TestRestartConditions(t *testing.T) {
 		restart bool
 	}{
 		{condAny, failed, true},
-		{condAny, complete, true},
+		{condAny, stateComplete, true},
 		{condAny, shoalv1.TaskState_TASK_STATE_REJECTED, true},
-		{shoalv1.RestartCondition_RESTART_CONDITION_UNSPECIFIED, complete, true},
+		{shoalv1.RestartCondition_RESTART_CONDITION_UNSPECIFIED, stateComplete, true},
 		{condOnFailure, failed, true},
 		{condOnFailure, shoalv1.TaskState_TASK_STATE_REJECTED, true},
-		{condOnFailure, complete, false},
+		{condOnFailure, stateComplete, false},
 		{condNone, failed, false},
-		{condNone, complete, false},
+		{condNone, stateComplete, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.cond.String()+"/"+tt.end.String(), func(t *testing.T) {
@@ -44,11 +44,11 @@ func TestRestartConditions(t *testing.T) {
 			old := h.taskByID(first.GetId())
 			live := h.liveTasks("s")
 			if tt.restart {
-				if old.GetDesiredState() != shutdown {
+				if old.GetDesiredState() != stateShutdown {
 					t.Fatalf("old task desired %v, want SHUTDOWN", old.GetDesiredState())
 				}
 				r := live["1"]
-				if r == nil || r.GetId() == first.GetId() || r.GetDesiredState() != running || r.GetSlot() != 1 {
+				if r == nil || r.GetId() == first.GetId() || r.GetDesiredState() != stateRunning || r.GetSlot() != 1 {
 					t.Fatalf("no replacement in slot 1: %v", live)
 				}
 				return
@@ -56,7 +56,7 @@ func TestRestartConditions(t *testing.T) {
 			if len(live) != 0 {
 				t.Fatalf("restarted despite policy: %v", live)
 			}
-			if old.GetDesiredState() != complete {
+			if old.GetDesiredState() != stateComplete {
 				t.Fatalf("old task desired %v, want COMPLETE (slot finished)", old.GetDesiredState())
 			}
 			h.step()
@@ -83,7 +83,7 @@ func TestRestartDelay(t *testing.T) {
 	h.setState(first.GetId(), failed)
 	h.step()
 	r := h.liveTasks("s")["1"]
-	if r == nil || r.GetDesiredState() != ready {
+	if r == nil || r.GetDesiredState() != stateReady {
 		t.Fatalf("replacement %v, want desired READY during the delay", r)
 	}
 	if w := h.o.wakes["s"]; !w.Equal(h.clk.Now().Add(10 * time.Second)) {
@@ -91,12 +91,12 @@ func TestRestartDelay(t *testing.T) {
 	}
 	h.clk.Advance(9 * time.Second)
 	h.step()
-	if got := h.taskByID(r.GetId()).GetDesiredState(); got != ready {
+	if got := h.taskByID(r.GetId()).GetDesiredState(); got != stateReady {
 		t.Fatalf("promoted early: %v", got)
 	}
 	h.clk.Advance(time.Second)
 	h.step()
-	if got := h.taskByID(r.GetId()).GetDesiredState(); got != running {
+	if got := h.taskByID(r.GetId()).GetDesiredState(); got != stateRunning {
 		t.Fatalf("not promoted after the delay: %v", got)
 	}
 }
@@ -109,12 +109,12 @@ func TestRestartDefaultDelay(t *testing.T) {
 	h.setState(first.GetId(), failed)
 	h.step()
 	r := h.liveTasks("s")["1"]
-	if r.GetDesiredState() != ready {
+	if r.GetDesiredState() != stateReady {
 		t.Fatalf("desired %v, want READY (default delay %v)", r.GetDesiredState(), DefaultRestartDelay)
 	}
 	h.clk.Advance(DefaultRestartDelay)
 	h.step()
-	if got := h.taskByID(r.GetId()).GetDesiredState(); got != running {
+	if got := h.taskByID(r.GetId()).GetDesiredState(); got != stateRunning {
 		t.Fatalf("desired %v after the default delay", got)
 	}
 }
@@ -146,33 +146,29 @@ func TestRestartMaxAttempts(t *testing.T) {
 	}
 }
 
+// With max_attempts 1 in a one-minute window, a second failure is
+// restarted only once the first restart has left the window.
 func TestRestartMaxAttemptsWindow(t *testing.T) {
-	h := newHarness(t)
-	h.createService(replicated("s", 1, restart(condAny, 0, 1, time.Minute)))
-	h.step()
-	if !failSlot(h) {
-		t.Fatal("first restart refused")
-	}
-	h.clk.Advance(30 * time.Second)
-	// Within the window: the second failure finishes the slot.
-	tk := h.liveTasks("s")["1"]
-	h.setState(tk.GetId(), failed)
-	h.step()
-	if len(h.liveTasks("s")) != 0 {
-		t.Fatal("restart allowed within the window")
-	}
-}
-
-func TestRestartWindowSlides(t *testing.T) {
-	h := newHarness(t)
-	h.createService(replicated("s", 1, restart(condAny, 0, 1, time.Minute)))
-	h.step()
-	if !failSlot(h) {
-		t.Fatal("first restart refused")
-	}
-	h.clk.Advance(2 * time.Minute)
-	if !failSlot(h) {
-		t.Fatal("restart refused after the window passed")
+	for _, tc := range []struct {
+		name        string
+		advance     time.Duration
+		wantRestart bool
+	}{
+		{"within the window the second failure finishes the slot", 30 * time.Second, false},
+		{"the window slides", 2 * time.Minute, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.createService(replicated("s", 1, restart(condAny, 0, 1, time.Minute)))
+			h.step()
+			if !failSlot(h) {
+				t.Fatal("first restart refused")
+			}
+			h.clk.Advance(tc.advance)
+			if got := failSlot(h); got != tc.wantRestart {
+				t.Fatalf("second restart after %v: %v, want %v", tc.advance, got, tc.wantRestart)
+			}
+		})
 	}
 }
 
@@ -230,7 +226,7 @@ func TestRunFollowsEvents(t *testing.T) {
 	var repl *shoalv1.Task
 	waitFor("a delayed replacement", func() bool {
 		for _, tk := range tasksOf() {
-			if tk.GetDesiredState() == ready {
+			if tk.GetDesiredState() == stateReady {
 				repl = tk
 				return true
 			}
@@ -243,7 +239,7 @@ func TestRunFollowsEvents(t *testing.T) {
 		h.clk.Advance(time.Second)
 		var tk *shoalv1.Task
 		_ = st.View(func(tx store.ReadTx) error { tk = tx.GetTask(repl.GetId()); return nil })
-		return tk.GetDesiredState() == running
+		return tk.GetDesiredState() == stateRunning
 	})
 	if liveCount() != 3 {
 		t.Fatalf("%d live tasks", liveCount())

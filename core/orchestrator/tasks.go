@@ -2,9 +2,11 @@ package orchestrator
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 
+	"github.com/shoal-project/shoal/core/taskspec"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/sdk"
 	"github.com/shoal-project/shoal/sdk/policy/filter"
@@ -56,18 +58,6 @@ func sortTasks(ts []*shoalv1.Task) {
 	})
 }
 
-// TaskKind returns the task kind a node must support for spec ("container",
-// "process", or "" when the spec names no runtime).
-func TaskKind(spec *shoalv1.TaskSpec) string {
-	switch spec.GetRuntime().(type) {
-	case *shoalv1.TaskSpec_Container:
-		return "container"
-	case *shoalv1.TaskSpec_Process:
-		return "process"
-	}
-	return ""
-}
-
 // eligible reports whether a global service should have a task on n:
 // ready, not drained (not paused either when forCreate), kind supported and
 // constraints satisfied.
@@ -84,7 +74,7 @@ func eligible(n *shoalv1.Node, svc *shoalv1.Service, forCreate bool) bool {
 		}
 	}
 	spec := svc.GetSpec().GetTask()
-	if k := TaskKind(spec); k != "" && !slices.Contains(n.GetDescription().GetKinds(), k) {
+	if k := taskspec.Kind(spec); k != "" && !slices.Contains(n.GetDescription().GetKinds(), string(k)) {
 		return false
 	}
 	cons, err := filter.ParseConstraints(spec.GetPlacement().GetConstraints())
@@ -121,17 +111,5 @@ func nodeChanged(old, cur *shoalv1.Node) bool {
 		old.GetRole() != cur.GetRole() ||
 		old.GetDescription().GetHostname() != cur.GetDescription().GetHostname() ||
 		!slices.Equal(old.GetDescription().GetKinds(), cur.GetDescription().GetKinds()) ||
-		!mapsEqual(old.GetSpec().GetLabels(), cur.GetSpec().GetLabels())
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
+		!maps.Equal(old.GetSpec().GetLabels(), cur.GetSpec().GetLabels())
 }

@@ -3,11 +3,12 @@ package scheduler
 import (
 	"context"
 	"fmt"
-	"github.com/shoal-project/shoal/internal/clock/clocktest"
 	"testing"
 
 	"github.com/shoal-project/shoal/core/store"
+	"github.com/shoal-project/shoal/core/store/storetest"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/clock/clocktest"
 )
 
 // manualClock is the shared manual test clock.
@@ -25,23 +26,16 @@ type harness struct {
 	t     testing.TB
 	ctx   context.Context
 	clk   *manualClock
-	st    *store.Store
+	st    *storetest.Store
 	s     *Scheduler
 	tasks int
 }
 
 func newHarness(t testing.TB, opts ...Option) *harness {
 	h := &harness{t: t, ctx: context.Background(), clk: newManualClock()}
-	h.st = store.NewLocal(store.WithClock(h.clk.Now))
-	h.s = New(h.st, append([]Option{WithClock(h.clk)}, opts...)...)
+	h.st = storetest.New(t, store.WithClock(h.clk.Now))
+	h.s = New(h.st.Store, append([]Option{WithClock(h.clk)}, opts...)...)
 	return h
-}
-
-func (h *harness) update(fn func(tx store.Tx) error) {
-	h.t.Helper()
-	if err := h.st.Update(h.ctx, fn); err != nil {
-		h.t.Fatal(err)
-	}
 }
 
 type nodeOpt func(*shoalv1.Node)
@@ -80,7 +74,7 @@ func (h *harness) addNode(id string, cpus, mem int64, opts ...nodeOpt) {
 	for _, o := range opts {
 		o(n)
 	}
-	h.update(func(tx store.Tx) error { return tx.Create(n) })
+	h.st.MustUpdate(func(tx store.Tx) error { return tx.Create(n) })
 }
 
 type svcOpt func(*shoalv1.Service)
@@ -117,40 +111,27 @@ func (h *harness) addService(id string, n int, opts ...svcOpt) {
 	for _, o := range opts {
 		o(s)
 	}
-	h.update(func(tx store.Tx) error { return tx.Create(s) })
+	h.st.MustUpdate(func(tx store.Tx) error { return tx.Create(s) })
 	h.addTasks(s, n, "")
-}
-
-func (h *harness) service(id string) *shoalv1.Service {
-	var s *shoalv1.Service
-	_ = h.st.View(func(tx store.ReadTx) error { s = tx.GetService(id); return nil })
-	return s
 }
 
 // addTasks stores n pending tasks of s (on node, when set).
 func (h *harness) addTasks(s *shoalv1.Service, n int, node string) {
-	err := h.st.Batch(h.ctx, func(b *store.Batch) error {
-		for i := 0; i < n; i++ {
-			h.tasks++
-			t := &shoalv1.Task{
-				Id:           fmt.Sprintf("t%07d", h.tasks),
-				ServiceId:    s.GetId(),
-				Slot:         uint64(i + 1),
-				NodeId:       node,
-				Spec:         s.GetSpec().GetTask(),
-				SpecVersion:  s.GetSpecVersion(),
-				DesiredState: shoalv1.TaskState_TASK_STATE_RUNNING,
-				Status:       &shoalv1.TaskStatus{State: statePending, Message: "allocated"},
-			}
-			if err := b.Update(func(tx store.Tx) error { return tx.Create(t) }); err != nil {
-				return err
-			}
+	tasks := make([]store.Object, n)
+	for i := range tasks {
+		h.tasks++
+		tasks[i] = &shoalv1.Task{
+			Id:           fmt.Sprintf("t%07d", h.tasks),
+			ServiceId:    s.GetId(),
+			Slot:         uint64(i + 1),
+			NodeId:       node,
+			Spec:         s.GetSpec().GetTask(),
+			SpecVersion:  s.GetSpecVersion(),
+			DesiredState: shoalv1.TaskState_TASK_STATE_RUNNING,
+			Status:       &shoalv1.TaskStatus{State: statePending, Message: "allocated"},
 		}
-		return nil
-	})
-	if err != nil {
-		h.t.Fatal(err)
 	}
+	h.st.Create(tasks...)
 }
 
 func (h *harness) pass() PassStats {
@@ -162,20 +143,10 @@ func (h *harness) pass() PassStats {
 	return st
 }
 
-func (h *harness) tasksOf(service string) []*shoalv1.Task {
-	var out []*shoalv1.Task
-	_ = h.st.View(func(tx store.ReadTx) error {
-		var err error
-		out, err = tx.FindTasks(store.ByService(service))
-		return err
-	})
-	return out
-}
-
 // perNode counts the assigned tasks of a service per node.
 func (h *harness) perNode(service string) map[string]int {
 	out := map[string]int{}
-	for _, t := range h.tasksOf(service) {
+	for _, t := range h.st.Tasks(service) {
 		if t.GetStatus().GetState() == stateAssigned {
 			out[t.GetNodeId()]++
 		}
@@ -185,7 +156,7 @@ func (h *harness) perNode(service string) map[string]int {
 
 func (h *harness) errsOf(service string) map[string]int {
 	out := map[string]int{}
-	for _, t := range h.tasksOf(service) {
+	for _, t := range h.st.Tasks(service) {
 		if t.GetStatus().GetState() == statePending {
 			out[t.GetStatus().GetErr()]++
 		}

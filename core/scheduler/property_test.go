@@ -4,11 +4,12 @@ import (
 	"fmt"
 	"testing"
 
+	"pgregory.net/rapid"
+
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/sdk"
 	"github.com/shoal-project/shoal/sdk/policy/filter"
-	"pgregory.net/rapid"
 )
 
 // After any pass on random nodes and services: no node holds more than its
@@ -115,7 +116,7 @@ func TestPropertySpreadEven(t *testing.T) {
 		}
 		// Tasks arrive in several batches.
 		h.addService("s", 0, reserve(cpu/10, gib/10))
-		s := h.service("s")
+		s := h.st.Service("s")
 		for b := rapid.IntRange(1, 4).Draw(rt, "batches"); b > 0; b-- {
 			h.addTasks(s, rapid.IntRange(0, 50).Draw(rt, "tasks"), "")
 			h.pass()

@@ -3,13 +3,14 @@ package scheduler
 import (
 	"context"
 	"errors"
-	"github.com/shoal-project/shoal/internal/clock"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/clock"
 )
 
 // DefaultDebounce is how long the scheduler collects events before a pass.
@@ -187,17 +188,5 @@ func nodeChanged(old, cur *shoalv1.Node) bool {
 		od.GetResources().GetNanoCpus() != cd.GetResources().GetNanoCpus() ||
 		od.GetResources().GetMemoryBytes() != cd.GetResources().GetMemoryBytes() ||
 		!slices.Equal(od.GetKinds(), cd.GetKinds()) ||
-		!mapsEqual(old.GetSpec().GetLabels(), cur.GetSpec().GetLabels())
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
+		!maps.Equal(old.GetSpec().GetLabels(), cur.GetSpec().GetLabels())
 }

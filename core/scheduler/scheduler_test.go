@@ -29,7 +29,7 @@ func TestSpreadsEvenly(t *testing.T) {
 			t.Fatalf("uneven: %v", got)
 		}
 	}
-	for _, tk := range h.tasksOf("s") {
+	for _, tk := range h.st.Tasks("s") {
 		if tk.GetScheduler() != PolicySpread || tk.GetStatus().GetMessage() == "" || tk.GetStatus().GetTimestamp() == nil {
 			t.Fatalf("bad assigned task %v", tk)
 		}
@@ -58,10 +58,8 @@ func TestResourcesAndReasons(t *testing.T) {
 		t.Fatalf("errors %v", got)
 	}
 	// Nothing changed: no writes on the next pass.
-	before := h.st.ProposalCount()
-	h.pass()
-	if h.st.ProposalCount() != before {
-		t.Fatal("an unchanged unschedulable pass wrote to the store")
+	if n := h.st.Writes(func() { h.pass() }); n != 0 {
+		t.Fatalf("an unchanged unschedulable pass wrote to the store (%d proposals)", n)
 	}
 }
 
@@ -71,8 +69,8 @@ func TestAssignedTasksReserve(t *testing.T) {
 	h.addNode("b", 2*cpu, 4*gib)
 	h.addService("old", 2, reserve(cpu, 0))
 	// Pin both old tasks on a.
-	for _, tk := range h.tasksOf("old") {
-		h.update(func(tx store.Tx) error {
+	for _, tk := range h.st.Tasks("old") {
+		h.st.MustUpdate(func(tx store.Tx) error {
 			x := tx.GetTask(tk.GetId())
 			x.NodeId, x.Status.State = "a", shoalv1.TaskState_TASK_STATE_RUNNING
 			return tx.Update(x)
@@ -84,13 +82,13 @@ func TestAssignedTasksReserve(t *testing.T) {
 		t.Fatalf("placements %v (a is full)", got)
 	}
 	// A terminal task frees its resources.
-	tk := h.tasksOf("old")[0]
-	h.update(func(tx store.Tx) error {
+	tk := h.st.Tasks("old")[0]
+	h.st.MustUpdate(func(tx store.Tx) error {
 		x := tx.GetTask(tk.GetId())
 		x.Status.State = shoalv1.TaskState_TASK_STATE_FAILED
 		return tx.Update(x)
 	})
-	h.addTasks(h.service("new"), 1, "")
+	h.addTasks(h.st.Service("new"), 1, "")
 	h.pass()
 	if got := h.perNode("new"); !maps.Equal(got, map[string]int{"a": 1, "b": 2}) {
 		t.Fatalf("placements %v", got)
@@ -160,7 +158,7 @@ func TestPresetNode(t *testing.T) {
 	h.addNode("a", cpu, gib)
 	h.addNode("b", cpu, gib)
 	h.addService("g", 0, reserve(0, gib/2))
-	g := h.service("g")
+	g := h.st.Service("g")
 	h.addTasks(g, 1, "a")
 	h.addTasks(g, 1, "b")
 	h.addTasks(g, 2, "a") // the second one of these does not fit
@@ -174,13 +172,13 @@ func TestSkipsShutdownAndUnknownService(t *testing.T) {
 	h := newHarness(t)
 	h.addNode("a", cpu, gib)
 	h.addService("s", 2)
-	tk := h.tasksOf("s")[0]
-	h.update(func(tx store.Tx) error {
+	tk := h.st.Tasks("s")[0]
+	h.st.MustUpdate(func(tx store.Tx) error {
 		x := tx.GetTask(tk.GetId())
 		x.DesiredState = shoalv1.TaskState_TASK_STATE_SHUTDOWN
 		return tx.Update(x)
 	})
-	h.update(func(tx store.Tx) error {
+	h.st.MustUpdate(func(tx store.Tx) error {
 		return tx.Create(&shoalv1.Task{Id: "orphan", ServiceId: "gone", DesiredState: stateRunning,
 			Status: &shoalv1.TaskStatus{State: statePending}})
 	})
@@ -195,7 +193,7 @@ func TestBinpackAndClusterDefault(t *testing.T) {
 	for _, id := range []string{"a", "b", "c"} {
 		h.addNode(id, 4*cpu, 8*gib)
 	}
-	h.update(func(tx store.Tx) error {
+	h.st.MustUpdate(func(tx store.Tx) error {
 		return tx.Create(&shoalv1.Cluster{Id: "c", Spec: &shoalv1.ClusterSpec{Name: "default", DefaultScheduler: PolicyBinpack}})
 	})
 	h.addService("packed", 4, reserve(cpu, gib))
@@ -209,7 +207,7 @@ func TestBinpackAndClusterDefault(t *testing.T) {
 	if got := h.perNode("spread"); len(got) != 2 || got[firstKey(packed)] != 0 {
 		t.Fatalf("spread used %v", got)
 	}
-	for _, tk := range h.tasksOf("packed") {
+	for _, tk := range h.st.Tasks("packed") {
 		if tk.GetScheduler() != PolicyBinpack {
 			t.Fatalf("scheduler %q", tk.GetScheduler())
 		}
@@ -291,7 +289,7 @@ func TestFallbackOnBadPolicy(t *testing.T) {
 			if got := h.perNode("s"); !maps.Equal(got, map[string]int{"a": 2, "b": 2}) {
 				t.Fatalf("placements %v", got)
 			}
-			for _, tk := range h.tasksOf("s") {
+			for _, tk := range h.st.Tasks("s") {
 				if tk.GetScheduler() != FallbackName {
 					t.Fatalf("scheduler %q, want %q", tk.GetScheduler(), FallbackName)
 				}
@@ -313,7 +311,7 @@ func TestCustomPolicyAccepted(t *testing.T) {
 	if got := h.perNode("s"); !maps.Equal(got, map[string]int{"b": 3}) {
 		t.Fatalf("placements %v", got)
 	}
-	if tk := h.tasksOf("s")[0]; tk.GetScheduler() != "all-on-b" {
+	if tk := h.st.Tasks("s")[0]; tk.GetScheduler() != "all-on-b" {
 		t.Fatalf("scheduler %q", tk.GetScheduler())
 	}
 }

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"math"
 
+	"github.com/shoal-project/shoal/core/taskspec"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/sdk"
 )
@@ -62,7 +63,7 @@ func taskGroup(g *group) sdk.TaskGroup {
 		SpecVersion: g.key.version,
 		Count:       uint32(len(g.tasks)),
 		TaskIDs:     make([]string, len(g.tasks)),
-		Kind:        taskKind(spec),
+		Kind:        string(taskspec.Kind(spec)),
 		Constraints: pl.GetConstraints(),
 		NanoCPUs:    r.cpu,
 		MemoryBytes: r.mem,
@@ -80,14 +81,4 @@ func taskGroup(g *group) sdk.TaskGroup {
 		tg.TaskIDs[i] = t.GetId()
 	}
 	return tg
-}
-
-func taskKind(spec *shoalv1.TaskSpec) string {
-	switch spec.GetRuntime().(type) {
-	case *shoalv1.TaskSpec_Container:
-		return "container"
-	case *shoalv1.TaskSpec_Process:
-		return "process"
-	}
-	return ""
 }

@@ -209,25 +209,12 @@ func (s *Store) Restore(index uint64, data []byte) error {
 		return fmt.Errorf("%w: %v", ErrInvalidSnapshot, err)
 	}
 	st := newState()
-	var objs []Object
-	for _, o := range snap.GetClusters() {
-		objs = append(objs, o)
-	}
-	for _, o := range snap.GetNodes() {
-		objs = append(objs, o)
-	}
-	for _, o := range snap.GetServices() {
-		objs = append(objs, o)
-	}
-	for _, o := range snap.GetTasks() {
-		objs = append(objs, o)
-	}
-	for _, o := range snap.GetNetworks() {
-		objs = append(objs, o)
-	}
-	for _, o := range snap.GetPlugins() {
-		objs = append(objs, o)
-	}
+	objs := appendObjects(nil, snap.GetClusters())
+	objs = appendObjects(objs, snap.GetNodes())
+	objs = appendObjects(objs, snap.GetServices())
+	objs = appendObjects(objs, snap.GetTasks())
+	objs = appendObjects(objs, snap.GetNetworks())
+	objs = appendObjects(objs, snap.GetPlugins())
 	for _, o := range objs {
 		k, err := checkObject(o)
 		if err != nil {
@@ -265,4 +252,11 @@ func (s *Store) dump() string {
 		}
 	}
 	return b.String()
+}
+
+func appendObjects[T Object](objs []Object, in []T) []Object {
+	for _, o := range in {
+		objs = append(objs, o)
+	}
+	return objs
 }

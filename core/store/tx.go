@@ -397,37 +397,25 @@ func newWriteTx(ov *overlay, now func() time.Time) *writeTx {
 }
 
 func (t *writeTx) Create(obj Object) error {
-	if t.closed {
-		return ErrTxClosed
-	}
-	k, err := checkObject(obj)
+	k, cur, err := t.current(obj)
 	if err != nil {
 		return err
 	}
-	id := obj.GetId()
-	if t.ov.get(k, id) != nil {
-		return fmt.Errorf("%w: %s %s", ErrExist, k, id)
+	if cur != nil {
+		return fmt.Errorf("%w: %s %s", ErrExist, k, obj.GetId())
 	}
 	o := cloneObject(obj)
 	ts := timestamppb.New(t.now())
 	setMeta(o, &shoalv1.Meta{CreatedAt: ts, UpdatedAt: ts})
-	if err := t.checkUnique(k, o); err != nil {
-		return err
-	}
-	t.ov.record(k, id, o, nil)
-	return nil
+	return t.put(k, o, nil)
 }
 
 func (t *writeTx) Update(obj Object) error {
-	if t.closed {
-		return ErrTxClosed
-	}
-	k, err := checkObject(obj)
+	k, cur, err := t.current(obj)
 	if err != nil {
 		return err
 	}
 	id := obj.GetId()
-	cur := t.ov.get(k, id)
 	if cur == nil {
 		return fmt.Errorf("%w: %s %s", ErrNotExist, k, id)
 	}
@@ -440,10 +428,28 @@ func (t *writeTx) Update(obj Object) error {
 		CreatedAt: cur.GetMeta().GetCreatedAt(),
 		UpdatedAt: timestamppb.New(t.now()),
 	})
+	return t.put(k, o, cur)
+}
+
+// current checks obj and returns its kind and the stored object of its ID
+// (nil if none).
+func (t *writeTx) current(obj Object) (Kind, Object, error) {
+	if t.closed {
+		return 0, nil, ErrTxClosed
+	}
+	k, err := checkObject(obj)
+	if err != nil {
+		return 0, nil, err
+	}
+	return k, t.ov.get(k, obj.GetId()), nil
+}
+
+// put records o, replacing cur, once its unique keys are free.
+func (t *writeTx) put(k Kind, o, cur Object) error {
 	if err := t.checkUnique(k, o); err != nil {
 		return err
 	}
-	t.ov.record(k, id, o, cur)
+	t.ov.record(k, o.GetId(), o, cur)
 	return nil
 }
 

@@ -1,11 +1,9 @@
 package client
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,15 +11,13 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/shoal-project/shoal/core/ca"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
+	"github.com/shoal-project/shoal/internal/endpoint"
+	"github.com/shoal-project/shoal/internal/httpclient"
 )
 
-// SocketName is the admin socket's file name inside a node's data dir.
-const SocketName = "shoal.sock"
-
-// ErrNoManager is returned when the data dir holds no admin socket: the node
-// is not running or is not a manager.
+// ErrNoManager is returned when the data dir holds no admin socket: there is
+// no node, or it is not running, or it is not a manager.
 var ErrNoManager = errors.New("no manager admin socket")
 
 // Options says how to reach a manager.
@@ -38,9 +34,6 @@ type Options struct {
 	// (service logs --follow) has none.
 	Timeout time.Duration
 }
-
-// localReadHeader is the manager's Shoal-Local-Read header.
-const localReadHeader = "Shoal-Local-Read"
 
 type headerTransport struct {
 	next http.RoundTripper
@@ -70,23 +63,20 @@ func New(o Options) (*Client, error) {
 		if o.TLS == nil {
 			return nil, errors.New("--host needs an admin certificate (--tls-dir)")
 		}
-		hc = TLSHTTPClient(o.TLS)
+		hc = httpclient.TLS(o.TLS)
 		base = "https://" + o.Host
 		target = o.Host
 	default:
-		sock := filepath.Join(o.DataDir, SocketName)
+		sock := filepath.Join(o.DataDir, endpoint.SocketName)
 		if _, err := os.Stat(sock); err != nil {
-			if _, serr := os.Stat(filepath.Join(o.DataDir, "node.json")); serr == nil {
-				return nil, fmt.Errorf("%w in %s: this node is not a manager, or its daemon is not running (run client commands on a manager, or use --host with an admin certificate)", ErrNoManager, o.DataDir)
-			}
-			return nil, fmt.Errorf("%w in %s: no shoal node there (set --data-dir or SHOAL_DATA_DIR to a manager's data dir)", ErrNoManager, o.DataDir)
+			return nil, fmt.Errorf("%w in %s", ErrNoManager, o.DataDir)
 		}
-		hc = UnixHTTPClient(sock)
+		hc = httpclient.Unix(sock)
 		base = "http://shoal"
 		target = "admin socket " + sock
 	}
 	if o.LocalRead {
-		hc = &http.Client{Transport: headerTransport{next: hc.Transport, key: localReadHeader}}
+		hc = &http.Client{Transport: headerTransport{next: hc.Transport, key: endpoint.HeaderLocalRead}}
 	}
 	opts := []connect.ClientOption{connect.WithGRPC()}
 	if o.Timeout > 0 {
@@ -98,59 +88,4 @@ func New(o Options) (*Client, error) {
 		HTTP:    hc,
 		BaseURL: base,
 	}, nil
-}
-
-// UnixHTTPClient speaks unencrypted HTTP/2 over a unix socket.
-func UnixHTTPClient(sock string) *http.Client {
-	var p http.Protocols
-	p.SetUnencryptedHTTP2(true)
-	tr := &http.Transport{
-		Protocols: &p,
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		},
-		IdleConnTimeout: 30 * time.Second,
-	}
-	return &http.Client{Transport: tr}
-}
-
-// TLSHTTPClient speaks HTTP/2 over TLS.
-func TLSHTTPClient(cfg *tls.Config) *http.Client {
-	var p http.Protocols
-	p.SetHTTP2(true)
-	tr := &http.Transport{
-		Protocols:           &p,
-		TLSClientConfig:     cfg.Clone(), // a Transport edits its config (ALPN); never share one
-		IdleConnTimeout:     30 * time.Second,
-		TLSHandshakeTimeout: 10 * time.Second,
-	}
-	return &http.Client{Transport: tr}
-}
-
-// LoadAdminTLS reads cert.pem, key.pem and ca.pem from dir. The certificate
-// is always presented, so a certificate from another cluster fails the
-// handshake instead of being dropped silently.
-func LoadAdminTLS(dir string) (*tls.Config, error) {
-	certPEM, err := os.ReadFile(filepath.Join(dir, "cert.pem"))
-	if err != nil {
-		return nil, err
-	}
-	keyPEM, err := os.ReadFile(filepath.Join(dir, "key.pem"))
-	if err != nil {
-		return nil, err
-	}
-	caPEM, err := os.ReadFile(filepath.Join(dir, "ca.pem"))
-	if err != nil {
-		return nil, err
-	}
-	root, err := ca.ParseRootCA(caPEM, nil)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "ca.pem"), err)
-	}
-	cert, err := ca.KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, err
-	}
-	return ca.ClientTLSConfig(root, &cert, ""), nil
 }

@@ -72,7 +72,7 @@ func TestCheckRejectsForbiddenArrows(t *testing.T) {
 		{"sdk/policy/spread", "sdk", true},
 		{"runtime/sim", "internal/clock", true},
 		{"network", "internal/clock", true},
-		{"internal/client", "core/ca", true},
+		{"internal/client", "core/ca", false},
 		{"e2e", "runtime/containerd", true},
 		{"bench/scale", "core/node", true},
 	}

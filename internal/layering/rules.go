@@ -33,8 +33,6 @@ var Rules = []Rule{
 		Why: "node-local plumbing: it imports nothing of core"},
 	{From: "internal", Allow: []string{"gen"},
 		Why: "small shared helpers below core"},
-	{From: "internal/client", Allow: append([]string{"core"}, belowCore...),
-		Why: "the CLI's connection helper sits beside cmd: it uses core/ca's TLS setup"},
 	{From: "gen", Allow: nil,
 		Why: "generated code imports only generated code"},
 	{From: "bench", Allow: append([]string{"core"}, belowCore...),

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/shoal-project/shoal/internal/atomicfile"
 )
 
 // errNoAddress means the node's bridge range is exhausted.
@@ -131,15 +133,7 @@ func (n *network) load() error {
 }
 
 func (n *network) save() error {
-	data, err := json.Marshal(n.state)
-	if err != nil {
-		return err
-	}
-	tmp := n.file + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, n.file)
+	return atomicfile.WriteJSON(n.file, n.state, 0o600)
 }
 
 func (n *network) size() uint32 { return uint32(1) << (32 - n.prefix.Bits()) }

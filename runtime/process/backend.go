@@ -49,12 +49,6 @@ func WithPollInterval(d time.Duration) Option {
 	return func(o *options) { o.poll = d }
 }
 
-// WithShimBinary sets the binary started as shim (default os.Executable()). It
-// must call MaybeRunShim first thing.
-func WithShimBinary(path string) Option {
-	return func(o *options) { o.shimPath = path }
-}
-
 // Backend runs tasks as host processes. It is safe for concurrent use.
 type Backend struct {
 	dir    string // <state dir>/tasks
@@ -84,13 +78,11 @@ func New(dir string, logger *slog.Logger, opts ...Option) (*Backend, error) {
 	if o.poll <= 0 {
 		o.poll = defaultPoll
 	}
-	if o.shimPath == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("process backend: find own binary for the shim: %w", err)
-		}
-		o.shimPath = exe
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("process backend: find own binary for the shim: %w", err)
 	}
+	o.shimPath = exe // it calls MaybeRunShim first thing
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("process backend: state dir %q: %w", dir, err)

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/shoal-project/shoal/internal/atomicfile"
 	"github.com/shoal-project/shoal/runtime/logfile"
 )
 
@@ -55,36 +56,9 @@ type exitFile struct {
 	FinishedAt time.Time `json:"finished_at"`
 }
 
-// writeJSONAtomic writes v to dir/name through a temp file and a rename, so a
-// reader never sees a partial file.
+// writeJSONAtomic writes v to dir/name so a reader never sees a partial file.
 func writeJSONAtomic(dir, name string, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+name+".tmp*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return nil
+	return atomicfile.WriteJSON(filepath.Join(dir, name), v, 0o600)
 }
 
 // readJSON reads dir/name into v. It reports (false, nil) when the file does not exist.

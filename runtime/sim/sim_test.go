@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	goruntime "runtime"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"pgregory.net/rapid"
 
+	"github.com/shoal-project/shoal/internal/poll"
 	"github.com/shoal-project/shoal/runtime"
 )
 
@@ -49,17 +51,25 @@ func mustController(t testing.TB, b *Backend, spec *runtime.TaskSpec) runtime.Co
 	return c
 }
 
-// eventually polls cond; the manual clock makes the awaited state exact, this
-// only waits for the goroutine that blocks on it to get there.
-func eventually(t *testing.T, what string, cond func() bool) {
+// startedTask starts process task t1 on a new simulator.
+func startedTask(t *testing.T) (*Backend, runtime.Controller, context.Context) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
+	b, _ := newSim(t, Config{})
+	ctx := ctxT(t)
+	c := mustController(t, b, procSpec("t1"))
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
 	}
+	return b, c, ctx
+}
+
+// waitInBackground calls c.Wait in a goroutine and gives its error; it
+// returns once the goroutine has had time to block in Wait.
+func waitInBackground(ctx context.Context, c runtime.Controller) <-chan error {
+	errc := make(chan error, 1)
+	go func() { _, err := c.Wait(ctx); errc <- err }()
+	time.Sleep(10 * time.Millisecond)
+	return errc
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
@@ -124,7 +134,7 @@ func TestLifecycleOnManualClock(t *testing.T) {
 	}
 	started := make(chan error, 1)
 	go func() { started <- c.Start(ctx) }()
-	eventually(t, "start to arm its timer", func() bool { return clk.Pending() == 1 })
+	poll.Until(t, "start to arm its timer", func() bool { return clk.Pending() == 1 })
 	clk.Advance(time.Second)
 	select {
 	case err := <-started:
@@ -147,7 +157,7 @@ func TestLifecycleOnManualClock(t *testing.T) {
 	}
 	waited := make(chan runtime.Status, 1)
 	go func() { st, _ := c.Wait(ctx); waited <- st }()
-	eventually(t, "wait to arm its timer", func() bool { return clk.Pending() == 1 })
+	poll.Until(t, "wait to arm its timer", func() bool { return clk.Pending() == 1 })
 	clk.Advance(10 * time.Second)
 	st = <-waited
 	if st.State != runtime.StateExited || st.ExitCode != ExitCompleted || !st.FinishedAt.Equal(t0.Add(12*time.Second)) {
@@ -162,12 +172,7 @@ func TestLifecycleOnManualClock(t *testing.T) {
 }
 
 func TestStopAndRemove(t *testing.T) {
-	b, _ := newSim(t, Config{})
-	ctx := ctxT(t)
-	c := mustController(t, b, procSpec("t1"))
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b, c, ctx := startedTask(t)
 	waited := make(chan runtime.Status, 1)
 	go func() { st, _ := c.Wait(ctx); waited <- st }()
 	if err := c.Stop(ctx, time.Second); err != nil {
@@ -197,15 +202,8 @@ func TestStopAndRemove(t *testing.T) {
 }
 
 func TestRemoveWakesWaiter(t *testing.T) {
-	b, _ := newSim(t, Config{})
-	ctx := ctxT(t)
-	c := mustController(t, b, procSpec("t1"))
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { _, err := c.Wait(ctx); errc <- err }()
-	time.Sleep(10 * time.Millisecond)
+	_, c, ctx := startedTask(t)
+	errc := waitInBackground(ctx, c)
 	_ = c.Remove(ctx)
 	if err := <-errc; !errors.Is(err, runtime.ErrNotFound) {
 		t.Fatalf("wait = %v", err)
@@ -213,15 +211,8 @@ func TestRemoveWakesWaiter(t *testing.T) {
 }
 
 func TestCloseWakesWaiters(t *testing.T) {
-	b, _ := newSim(t, Config{})
-	ctx := ctxT(t)
-	c := mustController(t, b, procSpec("t1"))
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	errc := make(chan error, 1)
-	go func() { _, err := c.Wait(ctx); errc <- err }()
-	time.Sleep(10 * time.Millisecond)
+	b, c, ctx := startedTask(t)
+	errc := waitInBackground(ctx, c)
 	b.Close()
 	if err := <-errc; !errors.Is(err, ErrClosed) {
 		t.Fatalf("wait = %v", err)
@@ -232,12 +223,7 @@ func TestCloseWakesWaiters(t *testing.T) {
 }
 
 func TestAttachToExistingTask(t *testing.T) {
-	b, _ := newSim(t, Config{})
-	ctx := ctxT(t)
-	c := mustController(t, b, procSpec("t1"))
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	b, c, ctx := startedTask(t)
 	pid := func(c runtime.Controller) int { st, _ := c.Inspect(ctx); return st.Pid }
 	c2 := mustController(t, b, &runtime.TaskSpec{TaskID: "t1"}) // ID only
 	if err := c2.Start(ctx); err != nil {
@@ -283,13 +269,8 @@ func TestFailureRateIsDeterministic(t *testing.T) {
 		t.Fatalf("%d of %d failed, want about 30%%", len(a), n)
 	}
 	b := failedSet(t, 1, rev) // other start order, same seed
-	if len(a) != len(b) {
-		t.Fatalf("same seed, other order: %d vs %d failures", len(a), len(b))
-	}
-	for id := range a {
-		if !b[id] {
-			t.Fatalf("%s failed in one run only", id)
-		}
+	if !maps.Equal(a, b) {
+		t.Fatalf("same seed, other order: %d vs %d failures, not the same tasks", len(a), len(b))
 	}
 	c := failedSet(t, 2, ids)
 	same := 0
@@ -365,7 +346,7 @@ func TestLogs(t *testing.T) {
 	out := make(chan runtime.LogLine, 16)
 	errc := make(chan error, 1)
 	go func() { errc <- c.Logs(ctx, runtime.LogOptions{Follow: true, Tail: 0}, out) }()
-	eventually(t, "follow to arm its timer", func() bool { return clk.Pending() == 1 })
+	poll.Until(t, "follow to arm its timer", func() bool { return clk.Pending() == 1 })
 	clk.Advance(10 * time.Second)
 	if err := <-errc; err != nil {
 		t.Fatal(err)

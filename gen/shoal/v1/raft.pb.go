@@ -233,12 +233,11 @@ func (x *JoinRequest) GetAddr() string {
 }
 
 type JoinResponse struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	RaftId         uint64                 `protobuf:"varint,1,opt,name=raft_id,json=raftId,proto3" json:"raft_id,omitempty"`
-	Members        []*RaftMember          `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
-	RemovedMembers []uint64               `protobuf:"varint,3,rep,packed,name=removed_members,json=removedMembers,proto3" json:"removed_members,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RaftId        uint64                 `protobuf:"varint,1,opt,name=raft_id,json=raftId,proto3" json:"raft_id,omitempty"`
+	Members       []*RaftMember          `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JoinResponse) Reset() {
@@ -281,13 +280,6 @@ func (x *JoinResponse) GetRaftId() uint64 {
 func (x *JoinResponse) GetMembers() []*RaftMember {
 	if x != nil {
 		return x.Members
-	}
-	return nil
-}
-
-func (x *JoinResponse) GetRemovedMembers() []uint64 {
-	if x != nil {
-		return x.RemovedMembers
 	}
 	return nil
 }
@@ -477,11 +469,10 @@ const file_shoal_v1_raft_proto_rawDesc = "" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x12\n" +
 	"\x04addr\x18\x03 \x01(\tR\x04addr\"!\n" +
 	"\vJoinRequest\x12\x12\n" +
-	"\x04addr\x18\x01 \x01(\tR\x04addr\"\x80\x01\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\"n\n" +
 	"\fJoinResponse\x12\x17\n" +
 	"\araft_id\x18\x01 \x01(\x04R\x06raftId\x12.\n" +
-	"\amembers\x18\x02 \x03(\v2\x14.shoal.v1.RaftMemberR\amembers\x12'\n" +
-	"\x0fremoved_members\x18\x03 \x03(\x04R\x0eremovedMembers\"<\n" +
+	"\amembers\x18\x02 \x03(\v2\x14.shoal.v1.RaftMemberR\amembersJ\x04\b\x03\x10\x04R\x0fremoved_members\"<\n" +
 	"\fLeaveRequest\x12,\n" +
 	"\x06member\x18\x01 \x01(\v2\x14.shoal.v1.RaftMemberR\x06member\"\x0f\n" +
 	"\rLeaveResponse\"0\n" +

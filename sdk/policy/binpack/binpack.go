@@ -14,12 +14,7 @@ import (
 
 // Schedule places every group of the request, in order.
 func Schedule(req *sdk.ScheduleRequest) *sdk.ScheduleResponse {
-	c := filter.NewCluster(req.Nodes)
-	resp := &sdk.ScheduleResponse{Groups: make([]sdk.GroupResult, len(req.Groups))}
-	for gi := range req.Groups {
-		resp.Groups[gi] = scheduleGroup(c, &req.Groups[gi])
-	}
-	return resp
+	return filter.ScheduleEach(req, scheduleGroup)
 }
 
 func freeScore(c *filter.Cluster, i int) float64 {

@@ -12,14 +12,7 @@ import (
 	"github.com/shoal-project/shoal/sdk/policy/policytest"
 )
 
-func TestValidAnswers(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		req := &sdk.ScheduleRequest{Nodes: policytest.Nodes(t, 12), Groups: policytest.Groups(t, 4)}
-		if err := filter.Validate(req, binpack.Schedule(req)); err != nil {
-			t.Fatal(err)
-		}
-	})
-}
+func TestValidAnswers(t *testing.T) { policytest.CheckValidAnswers(t, binpack.Schedule) }
 
 func TestFewestNodesForEqualTasks(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {

@@ -56,6 +56,17 @@ type Cluster struct {
 	svc     map[string][]uint32
 }
 
+// ScheduleEach places every group of req in order with place, over one
+// Cluster, so that placements of earlier groups count against later ones.
+func ScheduleEach(req *sdk.ScheduleRequest, place func(*Cluster, *sdk.TaskGroup) sdk.GroupResult) *sdk.ScheduleResponse {
+	c := NewCluster(req.Nodes)
+	resp := &sdk.ScheduleResponse{Groups: make([]sdk.GroupResult, len(req.Groups))}
+	for gi := range req.Groups {
+		resp.Groups[gi] = place(c, &req.Groups[gi])
+	}
+	return resp
+}
+
 // NewCluster starts a batch over the node table (which it does not modify).
 func NewCluster(nodes []sdk.Node) *Cluster {
 	c := &Cluster{

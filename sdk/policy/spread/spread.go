@@ -11,12 +11,7 @@ import (
 // Schedule places every group of the request, in order; placements of
 // earlier groups count against later ones.
 func Schedule(req *sdk.ScheduleRequest) *sdk.ScheduleResponse {
-	c := filter.NewCluster(req.Nodes)
-	resp := &sdk.ScheduleResponse{Groups: make([]sdk.GroupResult, len(req.Groups))}
-	for gi := range req.Groups {
-		resp.Groups[gi] = scheduleGroup(c, &req.Groups[gi])
-	}
-	return resp
+	return filter.ScheduleEach(req, scheduleGroup)
 }
 
 // branch is a level of the preference tree: internal branches hold child

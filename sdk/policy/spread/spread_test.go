@@ -7,30 +7,11 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/shoal-project/shoal/sdk"
-	"github.com/shoal-project/shoal/sdk/policy/filter"
 	"github.com/shoal-project/shoal/sdk/policy/policytest"
 	"github.com/shoal-project/shoal/sdk/policy/spread"
 )
 
-func TestValidAnswers(t *testing.T) {
-	// Never over free resources, never violates a constraint or a filter:
-	// filter.Validate replays every placement.
-	rapid.Check(t, func(t *rapid.T) {
-		req := &sdk.ScheduleRequest{Nodes: policytest.Nodes(t, 12), Groups: policytest.Groups(t, 4)}
-		resp := spread.Schedule(req)
-		if err := filter.Validate(req, resp); err != nil {
-			t.Fatal(err)
-		}
-		// A task left unschedulable means no node could take it.
-		for gi, g := range resp.Groups {
-			for _, p := range g.Placements {
-				if p == sdk.Unschedulable && g.Reason == sdk.ReasonNone {
-					t.Fatalf("group %d: unschedulable without a reason", gi)
-				}
-			}
-		}
-	})
-}
+func TestValidAnswers(t *testing.T) { policytest.CheckValidAnswers(t, spread.Schedule) }
 
 func TestEvenOnEqualNodes(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {

@@ -48,6 +48,10 @@ func validateNetworkSpec(sp *shoalv1.NetworkSpec) error {
 	if !serviceNameRE.MatchString(sp.GetName()) {
 		return invalidArg("spec.name %q: a network name is a DNS label: 1-63 letters, digits and '-', starting and ending with a letter or digit", sp.GetName())
 	}
+	switch sp.GetName() {
+	case "bridge", "host", "none":
+		return invalidArg("spec.name %q: reserved for a container's network mode (service create --network %s); pick another name", sp.GetName(), sp.GetName())
+	}
 	if d := sp.GetDriver(); d != "" && d != DriverOverlay {
 		return invalidArg("spec.driver %q: the only driver is %q", d, DriverOverlay)
 	}
@@ -201,7 +205,7 @@ func resolveServiceNetworks(tx store.ReadTx, sp *shoalv1.ServiceSpec) error {
 		n, err := resolveNetwork(tx, ref)
 		var cerr *connect.Error
 		if errors.As(err, &cerr) && cerr.Code() == connect.CodeNotFound {
-			return notFoundDetail(KindNetwork, ref, fmt.Sprintf("spec.networks[%d] %q: no such network; create it with `shoal network create %s` or check `shoal network ls`", i, ref, ref))
+			return notFoundDetail(KindNetwork, ref, fmt.Sprintf("spec.networks[%d]: network %q not found", i, ref))
 		}
 		if err != nil {
 			return err
@@ -288,8 +292,8 @@ func (s *Server) RemoveNetwork(ctx context.Context, req *connect.Request[shoalv1
 			return err
 		}
 		if len(users) > 0 {
-			return precondition("network %q is in use by service(s) %s: remove them, or detach them with `shoal service update --network-rm %s`",
-				n.GetSpec().GetName(), strings.Join(users, ", "), n.GetSpec().GetName())
+			return precondition("network %q is in use by service(s) %s: remove them or detach them from it first",
+				n.GetSpec().GetName(), strings.Join(users, ", "))
 		}
 		return tx.Delete(store.KindNetwork, n.GetId())
 	})

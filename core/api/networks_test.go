@@ -38,6 +38,7 @@ func TestCreateNetworkRefusesBadInputAndStoresNothing(t *testing.T) {
 		{"no spec", nil, connect.CodeInvalidArgument, "spec"},
 		{"name not a DNS label", &shoalv1.NetworkSpec{Name: "my_net"}, connect.CodeInvalidArgument, "spec.name"},
 		{"name too long", &shoalv1.NetworkSpec{Name: strings.Repeat("a", 64)}, connect.CodeInvalidArgument, "spec.name"},
+		{"name reserved", &shoalv1.NetworkSpec{Name: "host"}, connect.CodeInvalidArgument, "spec.name"},
 		{"name taken", &shoalv1.NetworkSpec{Name: "taken"}, connect.CodeAlreadyExists, "spec.name"},
 		{"unknown driver", &shoalv1.NetworkSpec{Name: "n", Driver: "bridge"}, connect.CodeInvalidArgument, "spec.driver"},
 		{"subnet not a CIDR", &shoalv1.NetworkSpec{Name: "n", Subnet: "10.1.2.0"}, connect.CodeInvalidArgument, "spec.subnet"},

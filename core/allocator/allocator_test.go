@@ -358,3 +358,27 @@ func TestRunAllocates(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A task refused on one of its networks takes nothing on the others, so
+// it cannot crowd out a task of another service in the same pass.
+func TestRefusedOnOneNetworkTakesNothingOnOthers(t *testing.T) {
+	h := newHarness(t)
+	h.addNetwork("full", "10.0.1.0/30", "10.0.1.1") // one usable address: the VIP's
+	h.addNetwork("n2", "10.0.2.0/29", "10.0.2.1")   // five: two VIPs, three tasks
+	h.addService("both", 2, []string{"full", "n2"})
+	h.addService("one", 3, []string{"n2"})
+	st := h.pass()
+	if st.Allocated != 3 || st.Failed != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	for _, tk := range h.tasks("both") {
+		if got := tk.GetStatus().GetErr(); tk.GetStatus().GetState() != stateNew || got != "network full has no free addresses" {
+			t.Fatalf("task of both: %v", tk.GetStatus())
+		}
+	}
+	for _, tk := range h.tasks("one") {
+		if tk.GetStatus().GetState() != statePending {
+			t.Fatalf("task of one: %v", tk.GetStatus())
+		}
+	}
+}

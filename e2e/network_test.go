@@ -86,6 +86,12 @@ func TestNetworkAddressesFollowTasks(t *testing.T) {
 		t.Fatalf("after scale 3 -> 1 -> 3 the addresses are %v, want the released ones reused: %v", again, first)
 	}
 
+	// The leader's allocator asked the ipam Wasm plugin, which never failed.
+	ps, err := parseList[shoalv1.GetPluginResponse](mustRun(t, with("plugin", "inspect", "ipam")...), "plugin")
+	if err != nil || len(ps) != 1 || ps[0].GetStats().GetCalls() == 0 || ps[0].GetStats().GetFailures() != 0 || !ps[0].GetStats().GetActive() {
+		t.Fatalf("ipam plugin stats: %v %v", ps, err)
+	}
+
 	if r := m1.cli(t, "network", "rm", "front"); r.Code == 0 || !strings.Contains(r.Stderr, "web") {
 		t.Fatalf("network rm of a network in use: %s", r)
 	}

@@ -178,24 +178,7 @@ next:
 }
 
 func resolveNetwork(tx store.ReadTx, ref string) (*shoalv1.Network, error) {
-	if ref == "" {
-		return nil, invalidArg("network: give a network name or ID")
-	}
-	byName, err := tx.FindNetworks(store.ByName(ref))
-	if err != nil {
-		return nil, err
-	}
-	if len(byName) == 1 {
-		return byName[0], nil
-	}
-	id, err := tx.Resolve(store.KindNetwork, ref)
-	if errors.Is(err, store.ErrAmbiguousPrefix) {
-		return nil, invalidArg("network %q: the ID prefix matches several networks; give more characters", ref)
-	}
-	if err != nil {
-		return nil, objectNotFound(KindNetwork, ref)
-	}
-	return tx.GetNetwork(id), nil
+	return resolveByName(tx, store.KindNetwork, KindNetwork, ref, tx.FindNetworks, tx.GetNetwork)
 }
 
 // resolveServiceNetworks replaces the network names or IDs of sp with IDs.

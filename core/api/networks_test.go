@@ -153,3 +153,38 @@ func TestServiceNetworksResolveAndGuardRemoval(t *testing.T) {
 		t.Fatalf("%d networks left, want 1", c)
 	}
 }
+
+func TestClusterAddressPoolFeedsDefaultedSubnets(t *testing.T) {
+	s, _, _ := newTestServer(t)
+	ctx := context.Background()
+	cur, err := s.GetCluster(ctx, connect.NewRequest(&shoalv1.GetClusterRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		pool  string
+		size  uint32
+		field string
+	}{
+		{"10.0.0.0", 0, "spec.default_address_pool"},
+		{"10.1.2.3/16", 0, "spec.default_address_pool"},
+		{"172.20.0.0/16", 31, "spec.default_subnet_size"},
+		{"172.20.0.0/16", 12, "spec.default_subnet_size"},
+	} {
+		sp := cur.Msg.GetCluster().GetSpec()
+		sp.DefaultAddressPool, sp.DefaultSubnetSize = tc.pool, tc.size
+		_, err := s.UpdateCluster(ctx, connect.NewRequest(&shoalv1.UpdateClusterRequest{Spec: sp}))
+		if codeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("pool %s size %d: want InvalidArgument naming %s, got %v", tc.pool, tc.size, tc.field, err)
+		}
+	}
+	sp := cur.Msg.GetCluster().GetSpec()
+	sp.DefaultAddressPool, sp.DefaultSubnetSize = "172.20.0.0/16", 28
+	if _, err := s.UpdateCluster(ctx, connect.NewRequest(&shoalv1.UpdateClusterRequest{Spec: sp})); err != nil {
+		t.Fatal(err)
+	}
+	createNetwork(t, s, &shoalv1.NetworkSpec{Name: "given", Subnet: "172.20.0.0/28"})
+	if n := createNetwork(t, s, &shoalv1.NetworkSpec{Name: "pooled"}); n.GetSubnet() != "172.20.0.16/28" || n.GetGateway() != "172.20.0.17" {
+		t.Fatalf("pooled network got %s gw %s, want 172.20.0.16/28 gw 172.20.0.17", n.GetSubnet(), n.GetGateway())
+	}
+}

@@ -48,7 +48,8 @@ func TestNetworkBadInputIsRefused(t *testing.T) {
 // TestNetworkAddressesFollowTasks: the tasks of a service on a network get
 // distinct addresses of its subnet and the service a VIP; scaling down
 // releases addresses that scaling up hands out again; the network cannot
-// be removed until the service is.
+// be removed until the service is; a full network leaves a task waiting
+// with the reason.
 func TestNetworkAddressesFollowTasks(t *testing.T) {
 	var marks []string
 	c := plNewCluster(t, &marks, "--raft-tick", "50ms")
@@ -97,6 +98,34 @@ func TestNetworkAddressesFollowTasks(t *testing.T) {
 	}
 	mustRun(t, with("service", "rm", "web")...)
 	mustRun(t, with("network", "rm", "front")...)
+
+	// A full network leaves a task waiting, saying why.
+	mustRun(t, with("network", "create", "--subnet", "10.30.0.0/29", "tiny")...) // 5 addresses: a VIP, 4 tasks
+	mustRun(t, with("service", "create", "--name", "full", "--replicas", "5", "--detach", "--network", "tiny", "--process", "--", "sh", "-c", "sleep 600", mark)...)
+	eventually(t, 60*time.Second, "4 tasks running and one waiting for an address", func() error {
+		ts, err := serviceTasks(t, m1, "full")
+		if err != nil {
+			return err
+		}
+		running, waiting := 0, 0
+		for _, tk := range ts {
+			switch {
+			case isRunning(tk):
+				running++
+			case tk.GetStatus().GetState() == shoalv1.TaskState_TASK_STATE_NEW && tk.GetStatus().GetErr() == "network tiny has no free addresses":
+				waiting++
+			}
+		}
+		if running != 4 || waiting != 1 {
+			return fmt.Errorf("%d running, %d waiting", running, waiting)
+		}
+		return nil
+	})
+	if out := mustRun(t, with("service", "ps", "full")...); !strings.Contains(out, "network tiny has no free addresses") {
+		t.Fatalf("service ps does not say why a task waits:\n%s", out)
+	}
+	mustRun(t, with("service", "rm", "full")...)
+	mustRun(t, with("network", "rm", "tiny")...)
 	if out := mustRun(t, with("network", "ls", "--format", "json")...); strings.TrimSpace(out) != "[]" {
 		t.Fatalf("network ls after rm: %s", out)
 	}

@@ -136,7 +136,7 @@ func buildAddressRequests(req *sdk.AllocateRequest, plans map[string]*svcPlan, t
 // failPartial fails the tasks resp gave some but not all of their
 // addresses, and reports whether there were any.
 func failPartial(resp *sdk.AllocateResponse, tasks []*taskPlan, nets map[string]*shoalv1.Network) bool {
-	any := false
+	found := false
 	for _, tp := range tasks {
 		ok, reason := 0, ""
 		for i, ri := range tp.reqs {
@@ -149,8 +149,8 @@ func failPartial(resp *sdk.AllocateResponse, tasks []*taskPlan, nets map[string]
 			ok++
 		}
 		if reason != "" && ok > 0 {
-			tp.err, any = reason, true
+			tp.err, found = reason, true
 		}
 	}
-	return any
+	return found
 }

@@ -51,7 +51,7 @@ func admit(req *sdk.AllocateRequest, plans map[string]*svcPlan, tasks []*taskPla
 		ids := tp.sp.svc.GetSpec().GetNetworks()
 		for _, nid := range ids {
 			if !room(nid) {
-				tp.err = failReason(nets[nid], sdk.AllocPoolExhausted)
+				tp.err, tp.waiting = failReason(nets[nid], sdk.AllocPoolExhausted), true
 				break
 			}
 		}

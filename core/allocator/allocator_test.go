@@ -382,3 +382,33 @@ func TestRefusedOnOneNetworkTakesNothingOnOthers(t *testing.T) {
 		}
 	}
 }
+
+// declineOn is the native policy, declining every address on one network.
+type declineOn string
+
+func (d declineOn) Allocate(ctx context.Context, r *sdk.AllocateRequest) (*sdk.AllocateResponse, error) {
+	resp, err := Native().Allocate(ctx, r)
+	for i, q := range r.Addresses {
+		if q.NetworkID == string(d) && err == nil {
+			resp.Addresses[i] = sdk.AddressResult{Code: sdk.AllocDeclinedByPolicy}
+		}
+	}
+	return resp, err
+}
+
+// A task the policy declines on one network gives back what it got on the
+// others within the pass: tasks that fit without it are not refused.
+func TestDeclinedOnOneNetworkCrowdsNoOneOut(t *testing.T) {
+	h := newHarness(t, WithPolicy(declineOn("n2")))
+	h.addNetwork("n1", "10.0.1.0/29", "10.0.1.1") // five: two VIPs, three tasks
+	h.addNetwork("n2", "10.0.2.0/24", "10.0.2.1")
+	h.addService("a-both", 1, []string{"n1", "n2"})
+	h.addService("b-one", 3, []string{"n1"})
+	st := h.pass()
+	if st.Allocated != 3 || st.Failed != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if got := h.tasks("a-both")[0].GetStatus().GetErr(); got != "network n2: declined by policy" {
+		t.Fatalf("reason %q", got)
+	}
+}

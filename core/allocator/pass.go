@@ -49,6 +49,8 @@ type taskPlan struct {
 	sp   *svcPlan
 	reqs []int // indexes into the request's Addresses
 	err  string
+	// waiting: err is admit's (no room counted), not the policy's answer.
+	waiting bool
 }
 
 // Pass allocates every NEW task once. Run calls it; tests may call it
@@ -159,7 +161,6 @@ func (a *Allocator) Pass(ctx context.Context) (PassStats, error) {
 		}
 	}
 
-	admit(req, plans, tasks, nets)
 	var resp *sdk.AllocateResponse
 	resp, stats.Fallbacks = a.allocateAddresses(ctx, req, plans, tasks, nets)
 

@@ -88,15 +88,17 @@ func gatewayOf(n *shoalv1.Network) string {
 const maxRounds = 8
 
 // allocateAddresses asks for a VIP per new (service, network) and an
-// address per (task, network of its service), with the ports already in
-// req. A task refused on one of its networks holds nothing, but what the
-// policy gave it on the others was counted as taken in that answer and may
-// have crowded out other tasks; so those tasks are failed and the rest asked
-// again, up to maxRounds answers.
+// address per (task, network of its service) admitted, with the ports
+// already in req. A task the policy refuses on one of its networks (a
+// policy may decline what admit counted room for) holds nothing, but what
+// it got on the others was counted as taken in that answer and may have
+// crowded out other tasks; so those tasks are failed, admission redone
+// without them, and the rest asked again, up to maxRounds answers.
 func (a *Allocator) allocateAddresses(ctx context.Context, req *sdk.AllocateRequest, plans map[string]*svcPlan,
 	tasks []*taskPlan, nets map[string]*shoalv1.Network) (*sdk.AllocateResponse, int) {
 	fallbacks := 0
 	for round := 1; ; round++ {
+		admit(req, plans, tasks, nets)
 		buildAddressRequests(req, plans, tasks)
 		if len(req.Ports)+len(req.Addresses) == 0 {
 			return &sdk.AllocateResponse{}, fallbacks
@@ -105,6 +107,11 @@ func (a *Allocator) allocateAddresses(ctx context.Context, req *sdk.AllocateRequ
 		fallbacks += fb
 		if round == maxRounds || !failPartial(resp, tasks, nets) {
 			return resp, fallbacks
+		}
+		for _, tp := range tasks {
+			if tp.waiting {
+				tp.err, tp.waiting = "", false
+			}
 		}
 	}
 }

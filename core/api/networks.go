@@ -219,6 +219,9 @@ func resolveNetwork(tx store.ReadTx, ref string) (*shoalv1.Network, error) {
 func resolveServiceNetworks(tx store.ReadTx, sp *shoalv1.ServiceSpec) error {
 	seen := make(map[string]bool, len(sp.GetNetworks()))
 	for i, ref := range sp.GetNetworks() {
+		if ref == "" {
+			return invalidArg("spec.networks[%d]: empty; give a network name or ID", i)
+		}
 		n, err := resolveNetwork(tx, ref)
 		var cerr *connect.Error
 		if errors.As(err, &cerr) && cerr.Code() == connect.CodeNotFound {

@@ -110,6 +110,12 @@ func TestServiceNetworksResolveAndGuardRemoval(t *testing.T) {
 	if codeOf(err) != connect.CodeNotFound || !strings.Contains(err.Error(), "spec.networks[1]") {
 		t.Fatalf("unknown network: want NotFound naming spec.networks[1], got %v", err)
 	}
+	empty := goodSpec()
+	empty.Networks = []string{""}
+	_, err = s.CreateService(ctx, connect.NewRequest(&shoalv1.CreateServiceRequest{Spec: empty}))
+	if codeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "spec.networks[0]") {
+		t.Fatalf("empty network: want InvalidArgument naming spec.networks[0], got %v", err)
+	}
 	twice := goodSpec()
 	twice.Networks = []string{"front", n.GetId()}
 	_, err = s.CreateService(ctx, connect.NewRequest(&shoalv1.CreateServiceRequest{Spec: twice}))

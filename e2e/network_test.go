@@ -93,9 +93,22 @@ func TestNetworkAddressesFollowTasks(t *testing.T) {
 		t.Fatalf("ipam plugin stats: %v %v", ps, err)
 	}
 
-	if r := m1.cli(t, "network", "rm", "front"); r.Code == 0 || !strings.Contains(r.Stderr, "web") {
-		t.Fatalf("network rm of a network in use: %s", r)
+	// Attaching it to a second network gives it a VIP there too.
+	mustRun(t, with("network", "create", "back")...)
+	mustRun(t, with("service", "update", "--detach", "--network-add", "back", "web")...)
+	eventually(t, 60*time.Second, "a VIP on each network", func() error {
+		if v := inspectService(t, m1, "web").GetEndpoint().GetVirtualIps(); len(v) != 2 {
+			return fmt.Errorf("VIPs %v", v)
+		}
+		return nil
+	})
+	for _, n := range []string{"front", "back"} {
+		if r := m1.cli(t, "network", "rm", n); r.Code == 0 || !strings.Contains(r.Stderr, "web") {
+			t.Fatalf("network rm of %s in use: %s", n, r)
+		}
 	}
+	mustRun(t, with("service", "update", "--detach", "--network-rm", "back", "web")...)
+	mustRun(t, with("network", "rm", "back")...)
 	mustRun(t, with("service", "rm", "web")...)
 	mustRun(t, with("network", "rm", "front")...)
 

@@ -93,10 +93,10 @@ func TestNoNetworksGoesPending(t *testing.T) {
 
 func TestAddressesAndExhaustion(t *testing.T) {
 	h := newHarness(t)
-	h.addNetwork("n1", "10.0.1.0/29", "10.0.1.1") // .2 - .6 usable: 5
+	h.addNetwork("n1", "10.0.1.0/29", "10.0.1.1") // .2 - .6 usable: 5, one the VIP
 	h.addService("s", 7, []string{"n1"})
 	st := h.pass()
-	if st.Allocated != 5 || st.Failed != 2 {
+	if st.Allocated != 4 || st.Failed != 3 {
 		t.Fatalf("stats %+v", st)
 	}
 	seen := map[string]bool{}
@@ -114,7 +114,7 @@ func TestAddressesAndExhaustion(t *testing.T) {
 				first = tk
 			}
 		case stateNew:
-			if got := tk.GetStatus().GetErr(); got != "network n1: address pool exhausted" {
+			if got := tk.GetStatus().GetErr(); got != "network n1 has no free addresses" {
 				t.Fatalf("reason %q", got)
 			}
 		}
@@ -125,8 +125,34 @@ func TestAddressesAndExhaustion(t *testing.T) {
 		x.Status.State = shoalv1.TaskState_TASK_STATE_FAILED
 		return tx.Update(x)
 	})
-	if st := h.pass(); st.Allocated != 1 || st.Failed != 1 {
+	if st := h.pass(); st.Allocated != 1 || st.Failed != 2 {
 		t.Fatalf("stats after free %+v", st)
+	}
+	vips := h.st.Service("s").GetEndpoint().GetVirtualIps()
+	if len(vips) != 1 || vips[0].GetNetworkId() != "n1" || seen[vips[0].GetAddresses()[0]] {
+		t.Fatalf("service VIPs %v, task addresses %v", vips, seen)
+	}
+}
+
+func TestVIPKeptAndDroppedWithNetworks(t *testing.T) {
+	h := newHarness(t)
+	h.addNetwork("n1", "10.0.1.0/24", "10.0.1.1")
+	h.addNetwork("n2", "10.0.2.0/24", "10.0.2.1")
+	h.addService("s", 1, []string{"n1", "n2"})
+	h.pass()
+	first := h.st.Service("s").GetEndpoint().GetVirtualIps()
+	if len(first) != 2 {
+		t.Fatalf("VIPs %v, want one per network", first)
+	}
+	h.st.MustUpdate(func(tx store.Tx) error {
+		s := tx.GetService("s")
+		s.Spec.Networks = []string{"n2"}
+		return tx.Update(s)
+	})
+	h.pass()
+	got := h.st.Service("s").GetEndpoint().GetVirtualIps()
+	if len(got) != 1 || got[0].GetNetworkId() != "n2" || got[0].GetAddresses()[0] != first[1].GetAddresses()[0] {
+		t.Fatalf("VIPs after leaving n1: %v (before %v)", got, first)
 	}
 }
 
@@ -302,5 +328,59 @@ func TestRunAllocates(t *testing.T) {
 			t.Fatalf("%d of 5 pending", n)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A task refused on one of its networks takes nothing on the others, so
+// it cannot crowd out a task of another service in the same pass.
+func TestRefusedOnOneNetworkTakesNothingOnOthers(t *testing.T) {
+	h := newHarness(t)
+	h.addNetwork("full", "10.0.1.0/30", "10.0.1.1") // one usable address: the VIP's
+	h.addNetwork("n2", "10.0.2.0/29", "10.0.2.1")   // five: two VIPs, three tasks
+	h.addService("both", 2, []string{"full", "n2"})
+	h.addService("one", 3, []string{"n2"})
+	st := h.pass()
+	if st.Allocated != 3 || st.Failed != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	for _, tk := range h.st.Tasks("both") {
+		if got := tk.GetStatus().GetErr(); tk.GetStatus().GetState() != stateNew || got != "network full has no free addresses" {
+			t.Fatalf("task of both: %v", tk.GetStatus())
+		}
+	}
+	for _, tk := range h.st.Tasks("one") {
+		if tk.GetStatus().GetState() != statePending {
+			t.Fatalf("task of one: %v", tk.GetStatus())
+		}
+	}
+}
+
+// declineOn is the native policy, declining every address on one network.
+type declineOn string
+
+func (d declineOn) Allocate(ctx context.Context, r *sdk.AllocateRequest) (*sdk.AllocateResponse, error) {
+	resp, err := Native().Allocate(ctx, r)
+	for i, q := range r.Addresses {
+		if q.NetworkID == string(d) && err == nil {
+			resp.Addresses[i] = sdk.AddressResult{Code: sdk.AllocDeclinedByPolicy}
+		}
+	}
+	return resp, err
+}
+
+// A task the policy declines on one network gives back what it got on the
+// others within the pass: tasks that fit without it are not refused.
+func TestDeclinedOnOneNetworkCrowdsNoOneOut(t *testing.T) {
+	h := newHarness(t, WithPolicy(declineOn("n2")))
+	h.addNetwork("n1", "10.0.1.0/29", "10.0.1.1") // five: two VIPs, three tasks
+	h.addNetwork("n2", "10.0.2.0/24", "10.0.2.1")
+	h.addService("a-both", 1, []string{"n1", "n2"})
+	h.addService("b-one", 3, []string{"n1"})
+	st := h.pass()
+	if st.Allocated != 3 || st.Failed != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if got := h.st.Tasks("a-both")[0].GetStatus().GetErr(); got != "network n2: declined by policy" {
+		t.Fatalf("reason %q", got)
 	}
 }

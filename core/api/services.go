@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/shoal-project/shoal/core/scheduler"
+	"slices"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -15,24 +16,31 @@ import (
 )
 
 func resolveService(tx store.ReadTx, ref string) (*shoalv1.Service, error) {
+	return resolveByName(tx, store.KindService, KindService, ref, tx.FindServices, tx.GetService)
+}
+
+// resolveByName finds the object of a kind named ref, else the one whose ID
+// or unambiguous ID prefix ref is.
+func resolveByName[T any](tx store.ReadTx, kind store.Kind, what, ref string, find func(store.By) ([]T, error), get func(string) T) (T, error) {
+	var zero T
 	if ref == "" {
-		return nil, invalidArg("service: give a service name or ID")
+		return zero, invalidArg("%s: give a %s name or ID", what, what)
 	}
-	byName, err := tx.FindServices(store.ByName(ref))
+	byName, err := find(store.ByName(ref))
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
 	if len(byName) == 1 {
 		return byName[0], nil
 	}
-	id, err := tx.Resolve(store.KindService, ref)
+	id, err := tx.Resolve(kind, ref)
 	if errors.Is(err, store.ErrAmbiguousPrefix) {
-		return nil, invalidArg("service %q: the ID prefix matches several services; give more characters", ref)
+		return zero, invalidArg("%s %q: the ID prefix matches several %ss; give more characters", what, ref, what)
 	}
 	if err != nil {
-		return nil, objectNotFound(KindService, ref)
+		return zero, objectNotFound(what, ref)
 	}
-	return tx.GetService(id), nil
+	return get(id), nil
 }
 
 func (s *Server) CreateService(ctx context.Context, req *connect.Request[shoalv1.CreateServiceRequest]) (*connect.Response[shoalv1.CreateServiceResponse], error) {
@@ -53,6 +61,9 @@ func (s *Server) CreateService(ctx context.Context, req *connect.Request[shoalv1
 			if len(ps) == 0 {
 				return notFoundDetail(KindPlugin, sch, fmt.Sprintf("spec.scheduler %q: no such plugin (the built-in schedulers are spread and binpack)", sch))
 			}
+		}
+		if err := resolveServiceNetworks(tx, svc.Spec); err != nil {
+			return err
 		}
 		existing, err := tx.FindServices(store.ByName(sp.GetName()))
 		if err != nil {
@@ -140,10 +151,14 @@ func (s *Server) UpdateService(ctx context.Context, req *connect.Request[shoalv1
 	if err := validateServiceSpec(sp); err != nil {
 		return nil, err
 	}
+	sp = proto.CloneOf(sp)
 	var out *shoalv1.Service
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		svc, err := resolveService(tx, req.Msg.GetService())
 		if err != nil {
+			return err
+		}
+		if err := resolveServiceNetworks(tx, sp); err != nil {
 			return err
 		}
 		if v := req.Msg.GetVersion(); v != 0 && v != svc.GetMeta().GetVersion() {
@@ -159,8 +174,9 @@ func (s *Server) UpdateService(ctx context.Context, req *connect.Request[shoalv1
 			out = svc
 			return nil
 		}
-		// Only a change of the task template makes new tasks; scaling does not.
-		if !proto.Equal(sp.GetTask(), svc.GetSpec().GetTask()) {
+		// Only a change of the task template or the networks makes new
+		// tasks; scaling does not.
+		if !proto.Equal(sp.GetTask(), svc.GetSpec().GetTask()) || !slices.Equal(sp.GetNetworks(), svc.GetSpec().GetNetworks()) {
 			svc.SpecVersion++
 		}
 		svc.PreviousSpec = svc.Spec

@@ -59,7 +59,9 @@ func newPluginInstallCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		res, err := cl.Control.InstallPlugin(cmd.Context(), connect.NewRequest(&shoalv1.InstallPluginRequest{Name: args[0], Kind: k, Wasm: wasm}))
+		ctx, cancel := moduleCallContext(cmd)
+		defer cancel()
+		res, err := cl.Control.InstallPlugin(ctx, connect.NewRequest(&shoalv1.InstallPluginRequest{Name: args[0], Kind: k, Wasm: wasm}))
 		if err != nil {
 			return hintOn(err, connect.CodeAlreadyExists, "remove the installed one with 'shoal plugin rm NAME', or install this one under another name")
 		}
@@ -133,7 +135,9 @@ func newPluginActivateCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		res, err := cl.Control.ActivatePlugin(cmd.Context(), connect.NewRequest(&shoalv1.ActivatePluginRequest{Name: args[0]}))
+		ctx, cancel := moduleCallContext(cmd)
+		defer cancel()
+		res, err := cl.Control.ActivatePlugin(ctx, connect.NewRequest(&shoalv1.ActivatePluginRequest{Name: args[0]}))
 		if err != nil {
 			return err
 		}
@@ -193,7 +197,9 @@ func newPluginTestCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		res, err := cl.Control.TestPlugin(cmd.Context(), connect.NewRequest(req))
+		ctx, cancel := moduleCallContext(cmd)
+		defer cancel()
+		res, err := cl.Control.TestPlugin(ctx, connect.NewRequest(req))
 		if err != nil {
 			return err
 		}

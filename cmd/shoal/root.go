@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -85,4 +86,19 @@ func adminTLS(dir string) (*tls.Config, error) {
 		return nil, fmt.Errorf("admin certificate in %s: %w", dir, err)
 	}
 	return cfg, nil
+}
+
+// moduleCallTimeout outlasts the manager's own bounds on loading a Wasm
+// module (pluginmgr.ProbeLoadTimeout for install and dry runs, the plugin
+// host's two-minute load for activation), so the manager's answer, not the
+// CLI's default deadline, says why a module was refused.
+const moduleCallTimeout = 3 * time.Minute
+
+// moduleCallContext is the context of a call that loads a module on the
+// manager: moduleCallTimeout unless --timeout was given.
+func moduleCallContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	if cmd.Flags().Changed("timeout") || gf.timeout == 0 || gf.timeout >= moduleCallTimeout {
+		return context.WithCancel(cmd.Context())
+	}
+	return context.WithTimeout(cmd.Context(), moduleCallTimeout)
 }

@@ -14,8 +14,10 @@ import (
 var errCallTimeout = errors.New("call deadline passed")
 
 // callDeadline is a client interceptor: every call gets a deadline, except
-// a stream whose request asks to follow (service logs --follow), and an
-// error says which manager did not answer.
+// a stream whose request asks to follow (service logs --follow) and a call
+// whose context already has one (a command that waits on bounded work on the
+// manager sets its own, longer than the manager's bound), and an error says
+// which manager did not answer.
 type callDeadline struct {
 	timeout time.Duration
 	// target names the manager: its address or its admin socket.
@@ -27,6 +29,9 @@ type follower interface{ GetFollow() bool }
 
 func (d callDeadline) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if _, ok := ctx.Deadline(); ok {
+			return next(ctx, req)
+		}
 		ctx, cancel := context.WithTimeoutCause(ctx, d.timeout, errCallTimeout)
 		defer cancel()
 		res, err := next(ctx, req)

@@ -121,3 +121,23 @@ func TestUnreachableManagerIsNamed(t *testing.T) {
 }
 
 func newTestTLS() *tls.Config { return &tls.Config{MinVersion: tls.VersionTLS13} }
+
+// A command that waits on bounded work on the manager sets its own deadline;
+// the default must not cut it short.
+func TestCallerDeadlineOutlastsTheDefault(t *testing.T) {
+	dir := serveAdminSocket(t, slowManager{})
+	cl, err := New(Options{DataDir: dir, Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err = cl.Control.ListNodes(ctx, connect.NewRequest(&shoalv1.ListNodesRequest{}))
+	if took := time.Since(start); took < 900*time.Millisecond {
+		t.Fatalf("the call ended after %s (%v); want the caller's 1s deadline, not the 100ms default", took, err)
+	}
+	if connect.CodeOf(err) != connect.CodeDeadlineExceeded {
+		t.Fatalf("err %v; want DeadlineExceeded", err)
+	}
+}

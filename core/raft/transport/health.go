@@ -27,10 +27,13 @@ const (
 	// connection and all its streams are closed.
 	DefaultPingTimeout = time.Second
 	// ServerPingAfter and ServerPingTimeout are the receive side's (and
-	// everything else served on the same listener) more patient version: it
-	// only has to end the streams of a peer that vanished.
-	ServerPingAfter   = 2 * time.Second
-	ServerPingTimeout = 2 * time.Second
+	// everything else served on the same listener: agent sessions, the API)
+	// more patient version: it only has to end the streams of a peer that
+	// vanished, and must not end the session of an agent that a loaded
+	// machine kept off the CPU for a few seconds (the sender's own, faster
+	// check is what replaces a dead Raft connection).
+	ServerPingAfter   = 5 * time.Second
+	ServerPingTimeout = 5 * time.Second
 	idleConnTimeout   = 30 * time.Second
 )
 

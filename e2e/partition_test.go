@@ -32,10 +32,15 @@ func partitionFor(t *testing.T) time.Duration {
 // A leader cut off from the other managers (both ways, or one way) on three
 // test hosts: calls in flight through the followers return, the majority
 // elects a leader and takes writes, the old leader acknowledges nothing and
-// serves no stale read, and after the heal it follows the new leader.
+// serves no stale read, and after the heal it follows the new leader. The
+// three cuts run at once, each on test hosts of its own: most of each is the
+// partition's wait, and CI's time matters.
 func TestPartitionedLeader(t *testing.T) {
 	for _, d := range []testhost.Direction{testhost.Both, testhost.Inbound, testhost.Outbound} {
-		t.Run("cut "+d.String(), func(t *testing.T) { partitionLeader(t, d) })
+		t.Run("cut "+d.String(), func(t *testing.T) {
+			t.Parallel()
+			partitionLeader(t, d)
+		})
 	}
 }
 

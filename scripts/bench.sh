@@ -3,7 +3,7 @@
 # a comparison matters (Wasm vs native in one run). Containerd benchmarks
 # need the services from ci-services.sh (as root).
 #   ./scripts/bench.sh            # everything below
-#   ./scripts/bench.sh raft       # one group: raft, store, sched, plugins, containerd, scale
+#   ./scripts/bench.sh raft       # one group: raft, store, sched, plugins, containerd, scale, gossip
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want="${1:-all}"
@@ -27,6 +27,9 @@ if [[ $want == all || $want == containerd ]]; then
 		eval "$(./scripts/ci-services.sh | grep '^export ')"
 	fi
 	run -bench 'Start20|StartOne' -benchtime 3x ./runtime/containerd
+fi
+if [[ $want == all || $want == gossip ]]; then
+	run -bench 'Convergence' -benchtime 10x -timeout 30m ./core/gossip
 fi
 if [[ $want == all || $want == scale ]]; then
 	echo "== go run ./bench/scale -nodes 2400 -tasks 100000"

@@ -39,19 +39,30 @@ func newMember(t testing.TB, id string, keys [][]byte, timing Timing) *Member {
 	return m
 }
 
-// newCluster starts n members named m0..m(n-1) and joins them through m0.
+// newCluster starts n members named m0..m(n-1); each joins through an
+// earlier one (spread, so that no member serves every join), retrying a
+// join that times out on a loaded machine.
 func newCluster(t testing.TB, n int, timing Timing) []*Member {
 	t.Helper()
 	ms := make([]*Member, n)
 	for i := range ms {
 		ms[i] = newMember(t, fmt.Sprintf("m%d", i), [][]byte{key1}, timing)
-		if i > 0 {
-			if err := ms[i].Join([]string{ms[0].Addr()}); err != nil {
-				t.Fatalf("join m%d: %v", i, err)
+		if i == 0 {
+			continue
+		}
+		var err error
+		for try := range 3 {
+			if err = ms[i].Join([]string{ms[(i*7919+try)%i].Addr()}); err == nil {
+				break
 			}
 		}
+		if err != nil {
+			t.Fatalf("join m%d: %v", i, err)
+		}
 	}
-	eventually(t, "every member sees all", func() error { return allSee(ms, n) })
+	// Membership spreads in O(log n) gossip rounds, but 200 members in one
+	// starved process need far longer than 3.
+	eventuallyWithin(t, max(waitLong, time.Duration(n)*time.Second), "every member sees all", func() error { return allSee(ms, n) })
 	return ms
 }
 
@@ -66,14 +77,19 @@ func allSee(ms []*Member, n int) error {
 
 func eventually(t testing.TB, what string, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(waitLong)
+	eventuallyWithin(t, waitLong, what, cond)
+}
+
+func eventuallyWithin(t testing.TB, wait time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
 	for {
 		err := cond()
 		if err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, waitLong, err)
+			t.Fatalf("%s: not within %s: %v", what, wait, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

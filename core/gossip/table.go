@@ -220,12 +220,12 @@ func (t *table) state() []nodeState {
 func (t *table) entries() []Entry {
 	var out []Entry
 	for _, r := range t.own {
-		out = append(out, Entry{Attachment: r.att, NodeID: t.self, NodeAddr: t.selfAddr})
+		out = append(out, newEntry(r.att, t.self, t.selfAddr))
 	}
 	for node, p := range t.peers {
 		for _, r := range p.records {
 			if !r.withdrawn {
-				out = append(out, Entry{Attachment: r.att, NodeID: node, NodeAddr: p.addr})
+				out = append(out, newEntry(r.att, node, p.addr))
 			}
 		}
 	}
@@ -234,7 +234,13 @@ func (t *table) entries() []Entry {
 }
 
 func (t *table) change(kind ChangeKind, node string, addr netip.Addr, a Attachment) Change {
-	return Change{Kind: kind, Entry: Entry{Attachment: a, NodeID: node, NodeAddr: addr}}
+	return Change{Kind: kind, Entry: newEntry(a, node, addr)}
+}
+
+// newEntry copies the MAC: entries leave the loop, records stay in it.
+func newEntry(a Attachment, node string, addr netip.Addr) Entry {
+	a.MAC = slices.Clone(a.MAC)
+	return Entry{Attachment: a, NodeID: node, NodeAddr: addr}
 }
 
 func compareEntries(a, b Entry) int {

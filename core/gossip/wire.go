@@ -13,7 +13,7 @@ import (
 var ErrMalformed = errors.New("gossip: malformed message")
 
 // The wire format is protobuf's, written with protowire: compact (a delta
-// is ~60 bytes, so many fit in one 1,400-byte UDP gossip packet), and
+// with 25-character IDs is 116 bytes, a dozen to a 1,400-byte packet), and
 // forward compatible (a decoder skips fields it does not know), with no
 // generated code or schema registry for three small messages.
 //

@@ -9,12 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 groups=(raft rafttest failover failover-loaded snapshot store sched dispatcher sim pipeline scale
-	plugins wasm hostile containerd containerd-e2e overlay)
+	plugins wasm hostile containerd containerd-e2e overlay gossip)
 
 # bench BENCHTIME PATTERN PACKAGE: go test benchmarks, their lines only.
 bench() {
 	echo "== go test -run '^\$' -bench '$2' -benchtime ${BENCHTIME:-$1} $3"
-	go test -run '^$' -count=1 -bench "$2" -benchtime "${BENCHTIME:-$1}" "$3" | grep -E '^(Benchmark|ok|FAIL|---|panic)'
+	go test -run '^$' -count=1 -timeout 30m -bench "$2" -benchtime "${BENCHTIME:-$1}" "$3" | grep -E '^(Benchmark|ok|FAIL|---|panic)'
 }
 
 # e2e TESTS LOGPATTERN: end-to-end tests that log their measurements.
@@ -89,6 +89,8 @@ run_group() {
 		e2e '^TestContainerdStart20$' 'RUNNING on one worker|removed' ;;
 	overlay) # root: real netns, veth, VXLAN
 		bench 100x . ./network/overlay ;;
+	gossip) # time until every member knows a new attachment: 3, 30, 200 members on loopback
+		bench 10x Convergence ./core/gossip ;;
 	list) printf '%s\n' "${groups[@]}" ;;
 	*)
 		echo "bench.sh: unknown group $1 (want one of: ${groups[*]})" >&2

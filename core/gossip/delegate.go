@@ -1,0 +1,65 @@
+package gossip
+
+import (
+	"bytes"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// delegate is the Member as memberlist's Delegate. Its callbacks run on
+// memberlist's goroutines and hand the work to the loop; the loop never
+// calls into memberlist (the transmit queue counts members from an atomic,
+// not from memberlist's locked node list), so they cannot deadlock.
+type delegate Member
+
+func (d *delegate) m() *Member { return (*Member)(d) }
+
+func (d *delegate) NodeMeta(int) []byte { return nil }
+
+// NotifyMsg receives a gossiped delta (buf is reused by memberlist).
+func (d *delegate) NotifyMsg(buf []byte) {
+	b := bytes.Clone(buf)
+	d.m().send(func() { d.m().mergeRemote(b, true) })
+}
+
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte {
+	return d.queue.GetBroadcasts(overhead, limit)
+}
+
+// LocalState is the full table sent in push-pull (join and every
+// PushPullInterval).
+func (d *delegate) LocalState(bool) []byte {
+	var b []byte
+	_ = d.m().do(func() { b = encode(d.table.state()) })
+	return b
+}
+
+// MergeRemoteState merges a peer's full table; it is applied before Join
+// returns.
+func (d *delegate) MergeRemoteState(buf []byte, _ bool) {
+	b := bytes.Clone(buf)
+	_ = d.m().do(func() { d.m().mergeRemote(b, false) })
+}
+
+// events is the Member as memberlist's EventDelegate.
+type events Member
+
+func (e *events) m() *Member { return (*Member)(e) }
+
+func (e *events) NotifyJoin(n *memberlist.Node) {
+	e.alive.Add(1)
+	if n.Name != e.table.self {
+		name := n.Name
+		e.m().send(func() { e.table.joined(name) })
+	}
+}
+
+// NotifyLeave drops the entries of a member that left or was declared
+// dead.
+func (e *events) NotifyLeave(n *memberlist.Node) {
+	e.alive.Add(-1)
+	name := n.Name
+	e.m().send(func() { e.m().notify(e.table.left(name)) })
+}
+
+func (e *events) NotifyUpdate(*memberlist.Node) {}

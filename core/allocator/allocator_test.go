@@ -118,10 +118,10 @@ func TestNoNetworksGoesPending(t *testing.T) {
 
 func TestAddressesAndExhaustion(t *testing.T) {
 	h := newHarness(t)
-	h.addNetwork("n1", "10.0.1.0/29", "10.0.1.1") // .2 - .6 usable: 5
+	h.addNetwork("n1", "10.0.1.0/29", "10.0.1.1") // .2 - .6 usable: 5, one the VIP
 	h.addService("s", 7, []string{"n1"})
 	st := h.pass()
-	if st.Allocated != 5 || st.Failed != 2 {
+	if st.Allocated != 4 || st.Failed != 3 {
 		t.Fatalf("stats %+v", st)
 	}
 	seen := map[string]bool{}
@@ -139,7 +139,7 @@ func TestAddressesAndExhaustion(t *testing.T) {
 				first = tk
 			}
 		case stateNew:
-			if got := tk.GetStatus().GetErr(); got != "network n1: address pool exhausted" {
+			if got := tk.GetStatus().GetErr(); got != "network n1 has no free addresses" {
 				t.Fatalf("reason %q", got)
 			}
 		}
@@ -150,8 +150,34 @@ func TestAddressesAndExhaustion(t *testing.T) {
 		x.Status.State = shoalv1.TaskState_TASK_STATE_FAILED
 		return tx.Update(x)
 	})
-	if st := h.pass(); st.Allocated != 1 || st.Failed != 1 {
+	if st := h.pass(); st.Allocated != 1 || st.Failed != 2 {
 		t.Fatalf("stats after free %+v", st)
+	}
+	vips := h.service("s").GetEndpoint().GetVirtualIps()
+	if len(vips) != 1 || vips[0].GetNetworkId() != "n1" || seen[vips[0].GetAddresses()[0]] {
+		t.Fatalf("service VIPs %v, task addresses %v", vips, seen)
+	}
+}
+
+func TestVIPKeptAndDroppedWithNetworks(t *testing.T) {
+	h := newHarness(t)
+	h.addNetwork("n1", "10.0.1.0/24", "10.0.1.1")
+	h.addNetwork("n2", "10.0.2.0/24", "10.0.2.1")
+	h.addService("s", 1, []string{"n1", "n2"})
+	h.pass()
+	first := h.service("s").GetEndpoint().GetVirtualIps()
+	if len(first) != 2 {
+		t.Fatalf("VIPs %v, want one per network", first)
+	}
+	h.update(func(tx store.Tx) error {
+		s := tx.GetService("s")
+		s.Spec.Networks = []string{"n2"}
+		return tx.Update(s)
+	})
+	h.pass()
+	got := h.service("s").GetEndpoint().GetVirtualIps()
+	if len(got) != 1 || got[0].GetNetworkId() != "n2" || got[0].GetAddresses()[0] != first[1].GetAddresses()[0] {
+		t.Fatalf("VIPs after leaving n1: %v (before %v)", got, first)
 	}
 }
 

@@ -37,6 +37,11 @@ type svcPlan struct {
 	dynamic []int // indexes into ports needing a dynamic port
 	changed bool
 	err     string // endpoint allocation failure
+
+	vips       []*shoalv1.Attachment // one per network of the spec that exists
+	vipNets    []int                 // indexes into vips needing an address
+	vipReqs    []int                 // indexes into the request's Addresses
+	vipChanged bool
 }
 
 type taskPlan struct {
@@ -64,6 +69,7 @@ func (a *Allocator) Pass(ctx context.Context) (PassStats, error) {
 		if err := tx.Range(store.KindService, store.All(), func(o store.Object) bool {
 			svc := o.(*shoalv1.Service)
 			sp := planEndpoint(svc)
+			planVIPs(sp, nets)
 			plans[svc.GetId()] = sp
 			for _, p := range svc.GetEndpoint().GetPorts() {
 				if p.GetPublishedPort() != 0 {
@@ -89,6 +95,9 @@ func (a *Allocator) Pass(ctx context.Context) (PassStats, error) {
 			return err
 		}
 		needAddrs := false
+		for _, sp := range plans {
+			needAddrs = needAddrs || len(sp.vipNets) > 0
+		}
 		for _, tp := range tasks {
 			if len(tp.sp.svc.GetSpec().GetNetworks()) > 0 {
 				needAddrs = true
@@ -98,8 +107,13 @@ func (a *Allocator) Pass(ctx context.Context) (PassStats, error) {
 		if !needAddrs {
 			return nil
 		}
-		// Addresses held by tasks that have not stopped.
+		// Addresses held by tasks that have not stopped, and VIPs.
 		used := make(map[string][]string)
+		for _, sp := range plans {
+			for _, at := range sp.svc.GetEndpoint().GetVirtualIps() {
+				used[at.GetNetworkId()] = append(used[at.GetNetworkId()], at.GetAddresses()...)
+			}
+		}
 		if err := tx.Range(store.KindTask, store.All(), func(o store.Object) bool {
 			t := o.(*shoalv1.Task)
 			if t.GetStatus().GetState() >= stateComplete {
@@ -114,8 +128,8 @@ func (a *Allocator) Pass(ctx context.Context) (PassStats, error) {
 		}
 		for _, id := range sortedKeys(nets) {
 			n := nets[id]
-			req.Networks = append(req.Networks, sdk.Network{ID: id, Subnet: n.GetSpec().GetSubnet(),
-				Gateway: n.GetSpec().GetGateway(), Allocated: used[id]})
+			req.Networks = append(req.Networks, sdk.Network{ID: id, Subnet: subnetOf(n),
+				Gateway: gatewayOf(n), Allocated: used[id]})
 		}
 		return nil
 	})
@@ -134,6 +148,13 @@ func (a *Allocator) Pass(ctx context.Context) (PassStats, error) {
 				ID:       fmt.Sprintf("%s/%d/%s", id, p.GetTargetPort(), protocol(p)),
 				Protocol: protocol(p),
 			})
+		}
+	}
+	for _, id := range sortedKeys(plans) {
+		sp := plans[id]
+		for _, vi := range sp.vipNets {
+			sp.vipReqs = append(sp.vipReqs, len(req.Addresses))
+			req.Addresses = append(req.Addresses, sdk.AddressRequest{ID: id, NetworkID: sp.vips[vi].GetNetworkId()})
 		}
 	}
 	for _, tp := range tasks {
@@ -168,8 +189,11 @@ func (a *Allocator) Pass(ctx context.Context) (PassStats, error) {
 		}
 	}
 
+	for _, sp := range plans {
+		a.takeVIPs(sp, resp)
+	}
 	now := timestamppb.New(a.clock.Now())
-	return a.commit(ctx, plans, tasks, resp, now, stats)
+	return a.commit(ctx, plans, tasks, resp, nets, now, stats)
 }
 
 // allocate asks the policy and validates its answer, falling back to the
@@ -188,12 +212,13 @@ func (a *Allocator) allocate(ctx context.Context, req *sdk.AllocateRequest) (*sd
 }
 
 func (a *Allocator) commit(ctx context.Context, plans map[string]*svcPlan, tasks []*taskPlan,
-	resp *sdk.AllocateResponse, now *timestamppb.Timestamp, stats PassStats) (PassStats, error) {
+	resp *sdk.AllocateResponse, nets map[string]*shoalv1.Network, now *timestamppb.Timestamp, stats PassStats) (PassStats, error) {
 	skipped := make(map[string]bool) // services whose endpoint write failed
 	err := a.st.Batch(ctx, func(b *store.Batch) error {
 		for _, id := range sortedKeys(plans) {
 			sp := plans[id]
-			if !sp.changed || sp.err != "" {
+			ports := sp.changed && sp.err == ""
+			if !ports && !sp.vipChanged {
 				continue
 			}
 			err := b.Update(func(tx store.Tx) error {
@@ -204,7 +229,12 @@ func (a *Allocator) commit(ctx context.Context, plans map[string]*svcPlan, tasks
 				if s.Endpoint == nil {
 					s.Endpoint = &shoalv1.Endpoint{}
 				}
-				s.Endpoint.Ports = sp.ports
+				if ports {
+					s.Endpoint.Ports = sp.ports
+				}
+				if sp.vipChanged {
+					s.Endpoint.VirtualIps = allocatedVIPs(sp.vips)
+				}
 				return tx.Update(s)
 			})
 			switch {
@@ -230,7 +260,7 @@ func (a *Allocator) commit(ctx context.Context, plans map[string]*svcPlan, tasks
 					r := resp.Addresses[ri]
 					nid := tp.sp.svc.GetSpec().GetNetworks()[i]
 					if r.Code != sdk.AllocOK {
-						reason = fmt.Sprintf("network %s: %s", nid, r.Code)
+						reason = failReason(nets[nid], r.Code)
 						break
 					}
 					attach = append(attach, &shoalv1.Attachment{NetworkId: nid, Addresses: []string{r.Address}})

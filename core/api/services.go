@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/shoal-project/shoal/core/scheduler"
+	"slices"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -53,6 +54,9 @@ func (s *Server) CreateService(ctx context.Context, req *connect.Request[shoalv1
 			if len(ps) == 0 {
 				return notFoundDetail(KindPlugin, sch, fmt.Sprintf("spec.scheduler %q: no such plugin (the built-in schedulers are spread and binpack)", sch))
 			}
+		}
+		if err := resolveServiceNetworks(tx, svc.Spec); err != nil {
+			return err
 		}
 		existing, err := tx.FindServices(store.ByName(sp.GetName()))
 		if err != nil {
@@ -140,10 +144,14 @@ func (s *Server) UpdateService(ctx context.Context, req *connect.Request[shoalv1
 	if err := validateServiceSpec(sp); err != nil {
 		return nil, err
 	}
+	sp = proto.CloneOf(sp)
 	var out *shoalv1.Service
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		svc, err := resolveService(tx, req.Msg.GetService())
 		if err != nil {
+			return err
+		}
+		if err := resolveServiceNetworks(tx, sp); err != nil {
 			return err
 		}
 		if v := req.Msg.GetVersion(); v != 0 && v != svc.GetMeta().GetVersion() {
@@ -159,8 +167,9 @@ func (s *Server) UpdateService(ctx context.Context, req *connect.Request[shoalv1
 			out = svc
 			return nil
 		}
-		// Only a change of the task template makes new tasks; scaling does not.
-		if !proto.Equal(sp.GetTask(), svc.GetSpec().GetTask()) {
+		// Only a change of the task template or the networks makes new
+		// tasks; scaling does not.
+		if !proto.Equal(sp.GetTask(), svc.GetSpec().GetTask()) || !slices.Equal(sp.GetNetworks(), svc.GetSpec().GetNetworks()) {
 			svc.SpecVersion++
 		}
 		svc.PreviousSpec = svc.Spec

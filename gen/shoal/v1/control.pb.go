@@ -1753,6 +1753,343 @@ func (x *GetTaskResponse) GetTask() *Task {
 	return nil
 }
 
+type CreateNetworkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Spec          *NetworkSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateNetworkRequest) Reset() {
+	*x = CreateNetworkRequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateNetworkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateNetworkRequest) ProtoMessage() {}
+
+func (x *CreateNetworkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateNetworkRequest.ProtoReflect.Descriptor instead.
+func (*CreateNetworkRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *CreateNetworkRequest) GetSpec() *NetworkSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+type CreateNetworkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Network       *Network               `protobuf:"bytes,1,opt,name=network,proto3" json:"network,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateNetworkResponse) Reset() {
+	*x = CreateNetworkResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateNetworkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateNetworkResponse) ProtoMessage() {}
+
+func (x *CreateNetworkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateNetworkResponse.ProtoReflect.Descriptor instead.
+func (*CreateNetworkResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *CreateNetworkResponse) GetNetwork() *Network {
+	if x != nil {
+		return x.Network
+	}
+	return nil
+}
+
+type GetNetworkRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// network is an ID, an unambiguous ID prefix, or a name.
+	Network       string `protobuf:"bytes,1,opt,name=network,proto3" json:"network,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetNetworkRequest) Reset() {
+	*x = GetNetworkRequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetNetworkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetNetworkRequest) ProtoMessage() {}
+
+func (x *GetNetworkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetNetworkRequest.ProtoReflect.Descriptor instead.
+func (*GetNetworkRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *GetNetworkRequest) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
+}
+
+type GetNetworkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Network       *Network               `protobuf:"bytes,1,opt,name=network,proto3" json:"network,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetNetworkResponse) Reset() {
+	*x = GetNetworkResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetNetworkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetNetworkResponse) ProtoMessage() {}
+
+func (x *GetNetworkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetNetworkResponse.ProtoReflect.Descriptor instead.
+func (*GetNetworkResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *GetNetworkResponse) GetNetwork() *Network {
+	if x != nil {
+		return x.Network
+	}
+	return nil
+}
+
+type ListNetworksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNetworksRequest) Reset() {
+	*x = ListNetworksRequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNetworksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNetworksRequest) ProtoMessage() {}
+
+func (x *ListNetworksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNetworksRequest.ProtoReflect.Descriptor instead.
+func (*ListNetworksRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{41}
+}
+
+type ListNetworksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Networks      []*Network             `protobuf:"bytes,1,rep,name=networks,proto3" json:"networks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNetworksResponse) Reset() {
+	*x = ListNetworksResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNetworksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNetworksResponse) ProtoMessage() {}
+
+func (x *ListNetworksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNetworksResponse.ProtoReflect.Descriptor instead.
+func (*ListNetworksResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ListNetworksResponse) GetNetworks() []*Network {
+	if x != nil {
+		return x.Networks
+	}
+	return nil
+}
+
+type RemoveNetworkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Network       string                 `protobuf:"bytes,1,opt,name=network,proto3" json:"network,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveNetworkRequest) Reset() {
+	*x = RemoveNetworkRequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveNetworkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveNetworkRequest) ProtoMessage() {}
+
+func (x *RemoveNetworkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveNetworkRequest.ProtoReflect.Descriptor instead.
+func (*RemoveNetworkRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *RemoveNetworkRequest) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
+}
+
+type RemoveNetworkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveNetworkResponse) Reset() {
+	*x = RemoveNetworkResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveNetworkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveNetworkResponse) ProtoMessage() {}
+
+func (x *RemoveNetworkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveNetworkResponse.ProtoReflect.Descriptor instead.
+func (*RemoveNetworkResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{44}
+}
+
 type InstallPluginRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1764,7 +2101,7 @@ type InstallPluginRequest struct {
 
 func (x *InstallPluginRequest) Reset() {
 	*x = InstallPluginRequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[37]
+	mi := &file_shoal_v1_control_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1776,7 +2113,7 @@ func (x *InstallPluginRequest) String() string {
 func (*InstallPluginRequest) ProtoMessage() {}
 
 func (x *InstallPluginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[37]
+	mi := &file_shoal_v1_control_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1789,7 +2126,7 @@ func (x *InstallPluginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstallPluginRequest.ProtoReflect.Descriptor instead.
 func (*InstallPluginRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{37}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *InstallPluginRequest) GetName() string {
@@ -1822,7 +2159,7 @@ type InstallPluginResponse struct {
 
 func (x *InstallPluginResponse) Reset() {
 	*x = InstallPluginResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[38]
+	mi := &file_shoal_v1_control_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1834,7 +2171,7 @@ func (x *InstallPluginResponse) String() string {
 func (*InstallPluginResponse) ProtoMessage() {}
 
 func (x *InstallPluginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[38]
+	mi := &file_shoal_v1_control_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1847,7 +2184,7 @@ func (x *InstallPluginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InstallPluginResponse.ProtoReflect.Descriptor instead.
 func (*InstallPluginResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{38}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *InstallPluginResponse) GetPlugin() *PluginModule {
@@ -1865,7 +2202,7 @@ type ListPluginsRequest struct {
 
 func (x *ListPluginsRequest) Reset() {
 	*x = ListPluginsRequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[39]
+	mi := &file_shoal_v1_control_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +2214,7 @@ func (x *ListPluginsRequest) String() string {
 func (*ListPluginsRequest) ProtoMessage() {}
 
 func (x *ListPluginsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[39]
+	mi := &file_shoal_v1_control_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +2227,7 @@ func (x *ListPluginsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPluginsRequest.ProtoReflect.Descriptor instead.
 func (*ListPluginsRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{39}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{47}
 }
 
 // PluginStats are the answering leader's counters for one plugin.
@@ -1906,7 +2243,7 @@ type PluginStats struct {
 
 func (x *PluginStats) Reset() {
 	*x = PluginStats{}
-	mi := &file_shoal_v1_control_proto_msgTypes[40]
+	mi := &file_shoal_v1_control_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1918,7 +2255,7 @@ func (x *PluginStats) String() string {
 func (*PluginStats) ProtoMessage() {}
 
 func (x *PluginStats) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[40]
+	mi := &file_shoal_v1_control_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1931,7 +2268,7 @@ func (x *PluginStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginStats.ProtoReflect.Descriptor instead.
 func (*PluginStats) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{40}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PluginStats) GetCalls() uint64 {
@@ -1972,7 +2309,7 @@ type ListPluginsResponse struct {
 
 func (x *ListPluginsResponse) Reset() {
 	*x = ListPluginsResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[41]
+	mi := &file_shoal_v1_control_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1984,7 +2321,7 @@ func (x *ListPluginsResponse) String() string {
 func (*ListPluginsResponse) ProtoMessage() {}
 
 func (x *ListPluginsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[41]
+	mi := &file_shoal_v1_control_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1997,7 +2334,7 @@ func (x *ListPluginsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPluginsResponse.ProtoReflect.Descriptor instead.
 func (*ListPluginsResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{41}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListPluginsResponse) GetPlugins() []*PluginModule {
@@ -2024,7 +2361,7 @@ type GetPluginRequest struct {
 
 func (x *GetPluginRequest) Reset() {
 	*x = GetPluginRequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[42]
+	mi := &file_shoal_v1_control_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2036,7 +2373,7 @@ func (x *GetPluginRequest) String() string {
 func (*GetPluginRequest) ProtoMessage() {}
 
 func (x *GetPluginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[42]
+	mi := &file_shoal_v1_control_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2049,7 +2386,7 @@ func (x *GetPluginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPluginRequest.ProtoReflect.Descriptor instead.
 func (*GetPluginRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{42}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetPluginRequest) GetName() string {
@@ -2076,7 +2413,7 @@ type GetPluginResponse struct {
 
 func (x *GetPluginResponse) Reset() {
 	*x = GetPluginResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[43]
+	mi := &file_shoal_v1_control_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2088,7 +2425,7 @@ func (x *GetPluginResponse) String() string {
 func (*GetPluginResponse) ProtoMessage() {}
 
 func (x *GetPluginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[43]
+	mi := &file_shoal_v1_control_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2101,7 +2438,7 @@ func (x *GetPluginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPluginResponse.ProtoReflect.Descriptor instead.
 func (*GetPluginResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{43}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetPluginResponse) GetPlugin() *PluginModule {
@@ -2127,7 +2464,7 @@ type RemovePluginRequest struct {
 
 func (x *RemovePluginRequest) Reset() {
 	*x = RemovePluginRequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[44]
+	mi := &file_shoal_v1_control_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2139,7 +2476,7 @@ func (x *RemovePluginRequest) String() string {
 func (*RemovePluginRequest) ProtoMessage() {}
 
 func (x *RemovePluginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[44]
+	mi := &file_shoal_v1_control_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2152,7 +2489,7 @@ func (x *RemovePluginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePluginRequest.ProtoReflect.Descriptor instead.
 func (*RemovePluginRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{44}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *RemovePluginRequest) GetName() string {
@@ -2170,7 +2507,7 @@ type RemovePluginResponse struct {
 
 func (x *RemovePluginResponse) Reset() {
 	*x = RemovePluginResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[45]
+	mi := &file_shoal_v1_control_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2182,7 +2519,7 @@ func (x *RemovePluginResponse) String() string {
 func (*RemovePluginResponse) ProtoMessage() {}
 
 func (x *RemovePluginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[45]
+	mi := &file_shoal_v1_control_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2195,7 +2532,7 @@ func (x *RemovePluginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemovePluginResponse.ProtoReflect.Descriptor instead.
 func (*RemovePluginResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{45}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{53}
 }
 
 type ActivatePluginRequest struct {
@@ -2207,7 +2544,7 @@ type ActivatePluginRequest struct {
 
 func (x *ActivatePluginRequest) Reset() {
 	*x = ActivatePluginRequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[46]
+	mi := &file_shoal_v1_control_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2219,7 +2556,7 @@ func (x *ActivatePluginRequest) String() string {
 func (*ActivatePluginRequest) ProtoMessage() {}
 
 func (x *ActivatePluginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[46]
+	mi := &file_shoal_v1_control_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2232,7 +2569,7 @@ func (x *ActivatePluginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivatePluginRequest.ProtoReflect.Descriptor instead.
 func (*ActivatePluginRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{46}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ActivatePluginRequest) GetName() string {
@@ -2251,7 +2588,7 @@ type ActivatePluginResponse struct {
 
 func (x *ActivatePluginResponse) Reset() {
 	*x = ActivatePluginResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[47]
+	mi := &file_shoal_v1_control_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2263,7 +2600,7 @@ func (x *ActivatePluginResponse) String() string {
 func (*ActivatePluginResponse) ProtoMessage() {}
 
 func (x *ActivatePluginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[47]
+	mi := &file_shoal_v1_control_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2276,7 +2613,7 @@ func (x *ActivatePluginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivatePluginResponse.ProtoReflect.Descriptor instead.
 func (*ActivatePluginResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{47}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ActivatePluginResponse) GetCluster() *Cluster {
@@ -2300,7 +2637,7 @@ type TestPluginRequest struct {
 
 func (x *TestPluginRequest) Reset() {
 	*x = TestPluginRequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[48]
+	mi := &file_shoal_v1_control_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2312,7 +2649,7 @@ func (x *TestPluginRequest) String() string {
 func (*TestPluginRequest) ProtoMessage() {}
 
 func (x *TestPluginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[48]
+	mi := &file_shoal_v1_control_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2325,7 +2662,7 @@ func (x *TestPluginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestPluginRequest.ProtoReflect.Descriptor instead.
 func (*TestPluginRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{48}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *TestPluginRequest) GetName() string {
@@ -2362,7 +2699,7 @@ type TestPlacement struct {
 
 func (x *TestPlacement) Reset() {
 	*x = TestPlacement{}
-	mi := &file_shoal_v1_control_proto_msgTypes[49]
+	mi := &file_shoal_v1_control_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2374,7 +2711,7 @@ func (x *TestPlacement) String() string {
 func (*TestPlacement) ProtoMessage() {}
 
 func (x *TestPlacement) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[49]
+	mi := &file_shoal_v1_control_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2387,7 +2724,7 @@ func (x *TestPlacement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestPlacement.ProtoReflect.Descriptor instead.
 func (*TestPlacement) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{49}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *TestPlacement) GetTask() string {
@@ -2428,7 +2765,7 @@ type TestPluginResponse struct {
 
 func (x *TestPluginResponse) Reset() {
 	*x = TestPluginResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[50]
+	mi := &file_shoal_v1_control_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2440,7 +2777,7 @@ func (x *TestPluginResponse) String() string {
 func (*TestPluginResponse) ProtoMessage() {}
 
 func (x *TestPluginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[50]
+	mi := &file_shoal_v1_control_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2453,7 +2790,7 @@ func (x *TestPluginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestPluginResponse.ProtoReflect.Descriptor instead.
 func (*TestPluginResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{50}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *TestPluginResponse) GetPlacements() []*TestPlacement {
@@ -2563,7 +2900,21 @@ const file_shoal_v1_control_proto_rawDesc = "" +
 	"\x0eGetTaskRequest\x12\x12\n" +
 	"\x04task\x18\x01 \x01(\tR\x04task\"5\n" +
 	"\x0fGetTaskResponse\x12\"\n" +
-	"\x04task\x18\x01 \x01(\v2\x0e.shoal.v1.TaskR\x04task\"h\n" +
+	"\x04task\x18\x01 \x01(\v2\x0e.shoal.v1.TaskR\x04task\"A\n" +
+	"\x14CreateNetworkRequest\x12)\n" +
+	"\x04spec\x18\x01 \x01(\v2\x15.shoal.v1.NetworkSpecR\x04spec\"D\n" +
+	"\x15CreateNetworkResponse\x12+\n" +
+	"\anetwork\x18\x01 \x01(\v2\x11.shoal.v1.NetworkR\anetwork\"-\n" +
+	"\x11GetNetworkRequest\x12\x18\n" +
+	"\anetwork\x18\x01 \x01(\tR\anetwork\"A\n" +
+	"\x12GetNetworkResponse\x12+\n" +
+	"\anetwork\x18\x01 \x01(\v2\x11.shoal.v1.NetworkR\anetwork\"\x15\n" +
+	"\x13ListNetworksRequest\"E\n" +
+	"\x14ListNetworksResponse\x12-\n" +
+	"\bnetworks\x18\x01 \x03(\v2\x11.shoal.v1.NetworkR\bnetworks\"0\n" +
+	"\x14RemoveNetworkRequest\x12\x18\n" +
+	"\anetwork\x18\x01 \x01(\tR\anetwork\"\x17\n" +
+	"\x15RemoveNetworkResponse\"h\n" +
 	"\x14InstallPluginRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12(\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x14.shoal.v1.PluginKindR\x04kind\x12\x12\n" +
@@ -2606,7 +2957,7 @@ const file_shoal_v1_control_proto_rawDesc = "" +
 	"\n" +
 	"placements\x18\x01 \x03(\v2\x17.shoal.v1.TestPlacementR\n" +
 	"placements\x12\x1a\n" +
-	"\bduration\x18\x02 \x01(\tR\bduration2\xb5\x0e\n" +
+	"\bduration\x18\x02 \x01(\tR\bduration2\xf1\x10\n" +
 	"\x0eControlService\x12G\n" +
 	"\n" +
 	"GetCluster\x12\x1b.shoal.v1.GetClusterRequest\x1a\x1c.shoal.v1.GetClusterResponse\x12P\n" +
@@ -2631,6 +2982,11 @@ const file_shoal_v1_control_proto_rawDesc = "" +
 	"\vServiceLogs\x12\x1c.shoal.v1.ServiceLogsRequest\x1a\x1d.shoal.v1.ServiceLogsResponse0\x01\x12D\n" +
 	"\tListTasks\x12\x1a.shoal.v1.ListTasksRequest\x1a\x1b.shoal.v1.ListTasksResponse\x12>\n" +
 	"\aGetTask\x12\x18.shoal.v1.GetTaskRequest\x1a\x19.shoal.v1.GetTaskResponse\x12P\n" +
+	"\rCreateNetwork\x12\x1e.shoal.v1.CreateNetworkRequest\x1a\x1f.shoal.v1.CreateNetworkResponse\x12G\n" +
+	"\n" +
+	"GetNetwork\x12\x1b.shoal.v1.GetNetworkRequest\x1a\x1c.shoal.v1.GetNetworkResponse\x12M\n" +
+	"\fListNetworks\x12\x1d.shoal.v1.ListNetworksRequest\x1a\x1e.shoal.v1.ListNetworksResponse\x12P\n" +
+	"\rRemoveNetwork\x12\x1e.shoal.v1.RemoveNetworkRequest\x1a\x1f.shoal.v1.RemoveNetworkResponse\x12P\n" +
 	"\rInstallPlugin\x12\x1e.shoal.v1.InstallPluginRequest\x1a\x1f.shoal.v1.InstallPluginResponse\x12J\n" +
 	"\vListPlugins\x12\x1c.shoal.v1.ListPluginsRequest\x1a\x1d.shoal.v1.ListPluginsResponse\x12D\n" +
 	"\tGetPlugin\x12\x1a.shoal.v1.GetPluginRequest\x1a\x1b.shoal.v1.GetPluginResponse\x12M\n" +
@@ -2651,7 +3007,7 @@ func file_shoal_v1_control_proto_rawDescGZIP() []byte {
 	return file_shoal_v1_control_proto_rawDescData
 }
 
-var file_shoal_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_shoal_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_shoal_v1_control_proto_goTypes = []any{
 	(*GetClusterRequest)(nil),       // 0: shoal.v1.GetClusterRequest
 	(*GetClusterResponse)(nil),      // 1: shoal.v1.GetClusterResponse
@@ -2690,124 +3046,146 @@ var file_shoal_v1_control_proto_goTypes = []any{
 	(*ListTasksResponse)(nil),       // 34: shoal.v1.ListTasksResponse
 	(*GetTaskRequest)(nil),          // 35: shoal.v1.GetTaskRequest
 	(*GetTaskResponse)(nil),         // 36: shoal.v1.GetTaskResponse
-	(*InstallPluginRequest)(nil),    // 37: shoal.v1.InstallPluginRequest
-	(*InstallPluginResponse)(nil),   // 38: shoal.v1.InstallPluginResponse
-	(*ListPluginsRequest)(nil),      // 39: shoal.v1.ListPluginsRequest
-	(*PluginStats)(nil),             // 40: shoal.v1.PluginStats
-	(*ListPluginsResponse)(nil),     // 41: shoal.v1.ListPluginsResponse
-	(*GetPluginRequest)(nil),        // 42: shoal.v1.GetPluginRequest
-	(*GetPluginResponse)(nil),       // 43: shoal.v1.GetPluginResponse
-	(*RemovePluginRequest)(nil),     // 44: shoal.v1.RemovePluginRequest
-	(*RemovePluginResponse)(nil),    // 45: shoal.v1.RemovePluginResponse
-	(*ActivatePluginRequest)(nil),   // 46: shoal.v1.ActivatePluginRequest
-	(*ActivatePluginResponse)(nil),  // 47: shoal.v1.ActivatePluginResponse
-	(*TestPluginRequest)(nil),       // 48: shoal.v1.TestPluginRequest
-	(*TestPlacement)(nil),           // 49: shoal.v1.TestPlacement
-	(*TestPluginResponse)(nil),      // 50: shoal.v1.TestPluginResponse
-	nil,                             // 51: shoal.v1.UpdateNodeRequest.LabelAddEntry
-	(*Cluster)(nil),                 // 52: shoal.v1.Cluster
-	(*ClusterSpec)(nil),             // 53: shoal.v1.ClusterSpec
-	(*JoinTokens)(nil),              // 54: shoal.v1.JoinTokens
-	(NodeRole)(0),                   // 55: shoal.v1.NodeRole
-	(*Node)(nil),                    // 56: shoal.v1.Node
-	(NodeAvailability)(0),           // 57: shoal.v1.NodeAvailability
-	(*ServiceSpec)(nil),             // 58: shoal.v1.ServiceSpec
-	(*Service)(nil),                 // 59: shoal.v1.Service
-	(*LogLine)(nil),                 // 60: shoal.v1.LogLine
-	(TaskState)(0),                  // 61: shoal.v1.TaskState
-	(*Task)(nil),                    // 62: shoal.v1.Task
-	(PluginKind)(0),                 // 63: shoal.v1.PluginKind
-	(*PluginModule)(nil),            // 64: shoal.v1.PluginModule
+	(*CreateNetworkRequest)(nil),    // 37: shoal.v1.CreateNetworkRequest
+	(*CreateNetworkResponse)(nil),   // 38: shoal.v1.CreateNetworkResponse
+	(*GetNetworkRequest)(nil),       // 39: shoal.v1.GetNetworkRequest
+	(*GetNetworkResponse)(nil),      // 40: shoal.v1.GetNetworkResponse
+	(*ListNetworksRequest)(nil),     // 41: shoal.v1.ListNetworksRequest
+	(*ListNetworksResponse)(nil),    // 42: shoal.v1.ListNetworksResponse
+	(*RemoveNetworkRequest)(nil),    // 43: shoal.v1.RemoveNetworkRequest
+	(*RemoveNetworkResponse)(nil),   // 44: shoal.v1.RemoveNetworkResponse
+	(*InstallPluginRequest)(nil),    // 45: shoal.v1.InstallPluginRequest
+	(*InstallPluginResponse)(nil),   // 46: shoal.v1.InstallPluginResponse
+	(*ListPluginsRequest)(nil),      // 47: shoal.v1.ListPluginsRequest
+	(*PluginStats)(nil),             // 48: shoal.v1.PluginStats
+	(*ListPluginsResponse)(nil),     // 49: shoal.v1.ListPluginsResponse
+	(*GetPluginRequest)(nil),        // 50: shoal.v1.GetPluginRequest
+	(*GetPluginResponse)(nil),       // 51: shoal.v1.GetPluginResponse
+	(*RemovePluginRequest)(nil),     // 52: shoal.v1.RemovePluginRequest
+	(*RemovePluginResponse)(nil),    // 53: shoal.v1.RemovePluginResponse
+	(*ActivatePluginRequest)(nil),   // 54: shoal.v1.ActivatePluginRequest
+	(*ActivatePluginResponse)(nil),  // 55: shoal.v1.ActivatePluginResponse
+	(*TestPluginRequest)(nil),       // 56: shoal.v1.TestPluginRequest
+	(*TestPlacement)(nil),           // 57: shoal.v1.TestPlacement
+	(*TestPluginResponse)(nil),      // 58: shoal.v1.TestPluginResponse
+	nil,                             // 59: shoal.v1.UpdateNodeRequest.LabelAddEntry
+	(*Cluster)(nil),                 // 60: shoal.v1.Cluster
+	(*ClusterSpec)(nil),             // 61: shoal.v1.ClusterSpec
+	(*JoinTokens)(nil),              // 62: shoal.v1.JoinTokens
+	(NodeRole)(0),                   // 63: shoal.v1.NodeRole
+	(*Node)(nil),                    // 64: shoal.v1.Node
+	(NodeAvailability)(0),           // 65: shoal.v1.NodeAvailability
+	(*ServiceSpec)(nil),             // 66: shoal.v1.ServiceSpec
+	(*Service)(nil),                 // 67: shoal.v1.Service
+	(*LogLine)(nil),                 // 68: shoal.v1.LogLine
+	(TaskState)(0),                  // 69: shoal.v1.TaskState
+	(*Task)(nil),                    // 70: shoal.v1.Task
+	(*NetworkSpec)(nil),             // 71: shoal.v1.NetworkSpec
+	(*Network)(nil),                 // 72: shoal.v1.Network
+	(PluginKind)(0),                 // 73: shoal.v1.PluginKind
+	(*PluginModule)(nil),            // 74: shoal.v1.PluginModule
 }
 var file_shoal_v1_control_proto_depIdxs = []int32{
-	52, // 0: shoal.v1.GetClusterResponse.cluster:type_name -> shoal.v1.Cluster
-	53, // 1: shoal.v1.UpdateClusterRequest.spec:type_name -> shoal.v1.ClusterSpec
-	52, // 2: shoal.v1.UpdateClusterResponse.cluster:type_name -> shoal.v1.Cluster
-	54, // 3: shoal.v1.GetJoinTokensResponse.tokens:type_name -> shoal.v1.JoinTokens
-	55, // 4: shoal.v1.RotateJoinTokenRequest.role:type_name -> shoal.v1.NodeRole
-	54, // 5: shoal.v1.RotateJoinTokenResponse.tokens:type_name -> shoal.v1.JoinTokens
-	55, // 6: shoal.v1.ListNodesRequest.role:type_name -> shoal.v1.NodeRole
-	56, // 7: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.Node
-	56, // 8: shoal.v1.GetNodeResponse.node:type_name -> shoal.v1.Node
-	57, // 9: shoal.v1.UpdateNodeRequest.availability:type_name -> shoal.v1.NodeAvailability
-	51, // 10: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
-	56, // 11: shoal.v1.UpdateNodeResponse.node:type_name -> shoal.v1.Node
-	56, // 12: shoal.v1.PromoteNodeResponse.node:type_name -> shoal.v1.Node
-	56, // 13: shoal.v1.DemoteNodeResponse.node:type_name -> shoal.v1.Node
-	58, // 14: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	59, // 15: shoal.v1.CreateServiceResponse.service:type_name -> shoal.v1.Service
-	59, // 16: shoal.v1.GetServiceResponse.service:type_name -> shoal.v1.Service
+	60, // 0: shoal.v1.GetClusterResponse.cluster:type_name -> shoal.v1.Cluster
+	61, // 1: shoal.v1.UpdateClusterRequest.spec:type_name -> shoal.v1.ClusterSpec
+	60, // 2: shoal.v1.UpdateClusterResponse.cluster:type_name -> shoal.v1.Cluster
+	62, // 3: shoal.v1.GetJoinTokensResponse.tokens:type_name -> shoal.v1.JoinTokens
+	63, // 4: shoal.v1.RotateJoinTokenRequest.role:type_name -> shoal.v1.NodeRole
+	62, // 5: shoal.v1.RotateJoinTokenResponse.tokens:type_name -> shoal.v1.JoinTokens
+	63, // 6: shoal.v1.ListNodesRequest.role:type_name -> shoal.v1.NodeRole
+	64, // 7: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.Node
+	64, // 8: shoal.v1.GetNodeResponse.node:type_name -> shoal.v1.Node
+	65, // 9: shoal.v1.UpdateNodeRequest.availability:type_name -> shoal.v1.NodeAvailability
+	59, // 10: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
+	64, // 11: shoal.v1.UpdateNodeResponse.node:type_name -> shoal.v1.Node
+	64, // 12: shoal.v1.PromoteNodeResponse.node:type_name -> shoal.v1.Node
+	64, // 13: shoal.v1.DemoteNodeResponse.node:type_name -> shoal.v1.Node
+	66, // 14: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	67, // 15: shoal.v1.CreateServiceResponse.service:type_name -> shoal.v1.Service
+	67, // 16: shoal.v1.GetServiceResponse.service:type_name -> shoal.v1.Service
 	24, // 17: shoal.v1.GetServiceResponse.status:type_name -> shoal.v1.ServiceStatus
-	59, // 18: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.Service
+	67, // 18: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.Service
 	24, // 19: shoal.v1.ListServicesResponse.statuses:type_name -> shoal.v1.ServiceStatus
-	58, // 20: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	59, // 21: shoal.v1.UpdateServiceResponse.service:type_name -> shoal.v1.Service
-	60, // 22: shoal.v1.ServiceLogsResponse.lines:type_name -> shoal.v1.LogLine
-	61, // 23: shoal.v1.ListTasksRequest.desired_state:type_name -> shoal.v1.TaskState
-	62, // 24: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
-	62, // 25: shoal.v1.GetTaskResponse.task:type_name -> shoal.v1.Task
-	63, // 26: shoal.v1.InstallPluginRequest.kind:type_name -> shoal.v1.PluginKind
-	64, // 27: shoal.v1.InstallPluginResponse.plugin:type_name -> shoal.v1.PluginModule
-	64, // 28: shoal.v1.ListPluginsResponse.plugins:type_name -> shoal.v1.PluginModule
-	40, // 29: shoal.v1.ListPluginsResponse.stats:type_name -> shoal.v1.PluginStats
-	64, // 30: shoal.v1.GetPluginResponse.plugin:type_name -> shoal.v1.PluginModule
-	40, // 31: shoal.v1.GetPluginResponse.stats:type_name -> shoal.v1.PluginStats
-	52, // 32: shoal.v1.ActivatePluginResponse.cluster:type_name -> shoal.v1.Cluster
-	58, // 33: shoal.v1.TestPluginRequest.spec:type_name -> shoal.v1.ServiceSpec
-	49, // 34: shoal.v1.TestPluginResponse.placements:type_name -> shoal.v1.TestPlacement
-	0,  // 35: shoal.v1.ControlService.GetCluster:input_type -> shoal.v1.GetClusterRequest
-	2,  // 36: shoal.v1.ControlService.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	4,  // 37: shoal.v1.ControlService.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
-	6,  // 38: shoal.v1.ControlService.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
-	8,  // 39: shoal.v1.ControlService.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	10, // 40: shoal.v1.ControlService.GetNode:input_type -> shoal.v1.GetNodeRequest
-	12, // 41: shoal.v1.ControlService.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	14, // 42: shoal.v1.ControlService.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
-	16, // 43: shoal.v1.ControlService.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
-	18, // 44: shoal.v1.ControlService.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	20, // 45: shoal.v1.ControlService.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	22, // 46: shoal.v1.ControlService.GetService:input_type -> shoal.v1.GetServiceRequest
-	25, // 47: shoal.v1.ControlService.ListServices:input_type -> shoal.v1.ListServicesRequest
-	27, // 48: shoal.v1.ControlService.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	29, // 49: shoal.v1.ControlService.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	31, // 50: shoal.v1.ControlService.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	33, // 51: shoal.v1.ControlService.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	35, // 52: shoal.v1.ControlService.GetTask:input_type -> shoal.v1.GetTaskRequest
-	37, // 53: shoal.v1.ControlService.InstallPlugin:input_type -> shoal.v1.InstallPluginRequest
-	39, // 54: shoal.v1.ControlService.ListPlugins:input_type -> shoal.v1.ListPluginsRequest
-	42, // 55: shoal.v1.ControlService.GetPlugin:input_type -> shoal.v1.GetPluginRequest
-	44, // 56: shoal.v1.ControlService.RemovePlugin:input_type -> shoal.v1.RemovePluginRequest
-	46, // 57: shoal.v1.ControlService.ActivatePlugin:input_type -> shoal.v1.ActivatePluginRequest
-	48, // 58: shoal.v1.ControlService.TestPlugin:input_type -> shoal.v1.TestPluginRequest
-	1,  // 59: shoal.v1.ControlService.GetCluster:output_type -> shoal.v1.GetClusterResponse
-	3,  // 60: shoal.v1.ControlService.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	5,  // 61: shoal.v1.ControlService.GetJoinTokens:output_type -> shoal.v1.GetJoinTokensResponse
-	7,  // 62: shoal.v1.ControlService.RotateJoinToken:output_type -> shoal.v1.RotateJoinTokenResponse
-	9,  // 63: shoal.v1.ControlService.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	11, // 64: shoal.v1.ControlService.GetNode:output_type -> shoal.v1.GetNodeResponse
-	13, // 65: shoal.v1.ControlService.UpdateNode:output_type -> shoal.v1.UpdateNodeResponse
-	15, // 66: shoal.v1.ControlService.PromoteNode:output_type -> shoal.v1.PromoteNodeResponse
-	17, // 67: shoal.v1.ControlService.DemoteNode:output_type -> shoal.v1.DemoteNodeResponse
-	19, // 68: shoal.v1.ControlService.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	21, // 69: shoal.v1.ControlService.CreateService:output_type -> shoal.v1.CreateServiceResponse
-	23, // 70: shoal.v1.ControlService.GetService:output_type -> shoal.v1.GetServiceResponse
-	26, // 71: shoal.v1.ControlService.ListServices:output_type -> shoal.v1.ListServicesResponse
-	28, // 72: shoal.v1.ControlService.UpdateService:output_type -> shoal.v1.UpdateServiceResponse
-	30, // 73: shoal.v1.ControlService.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	32, // 74: shoal.v1.ControlService.ServiceLogs:output_type -> shoal.v1.ServiceLogsResponse
-	34, // 75: shoal.v1.ControlService.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	36, // 76: shoal.v1.ControlService.GetTask:output_type -> shoal.v1.GetTaskResponse
-	38, // 77: shoal.v1.ControlService.InstallPlugin:output_type -> shoal.v1.InstallPluginResponse
-	41, // 78: shoal.v1.ControlService.ListPlugins:output_type -> shoal.v1.ListPluginsResponse
-	43, // 79: shoal.v1.ControlService.GetPlugin:output_type -> shoal.v1.GetPluginResponse
-	45, // 80: shoal.v1.ControlService.RemovePlugin:output_type -> shoal.v1.RemovePluginResponse
-	47, // 81: shoal.v1.ControlService.ActivatePlugin:output_type -> shoal.v1.ActivatePluginResponse
-	50, // 82: shoal.v1.ControlService.TestPlugin:output_type -> shoal.v1.TestPluginResponse
-	59, // [59:83] is the sub-list for method output_type
-	35, // [35:59] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	66, // 20: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	67, // 21: shoal.v1.UpdateServiceResponse.service:type_name -> shoal.v1.Service
+	68, // 22: shoal.v1.ServiceLogsResponse.lines:type_name -> shoal.v1.LogLine
+	69, // 23: shoal.v1.ListTasksRequest.desired_state:type_name -> shoal.v1.TaskState
+	70, // 24: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
+	70, // 25: shoal.v1.GetTaskResponse.task:type_name -> shoal.v1.Task
+	71, // 26: shoal.v1.CreateNetworkRequest.spec:type_name -> shoal.v1.NetworkSpec
+	72, // 27: shoal.v1.CreateNetworkResponse.network:type_name -> shoal.v1.Network
+	72, // 28: shoal.v1.GetNetworkResponse.network:type_name -> shoal.v1.Network
+	72, // 29: shoal.v1.ListNetworksResponse.networks:type_name -> shoal.v1.Network
+	73, // 30: shoal.v1.InstallPluginRequest.kind:type_name -> shoal.v1.PluginKind
+	74, // 31: shoal.v1.InstallPluginResponse.plugin:type_name -> shoal.v1.PluginModule
+	74, // 32: shoal.v1.ListPluginsResponse.plugins:type_name -> shoal.v1.PluginModule
+	48, // 33: shoal.v1.ListPluginsResponse.stats:type_name -> shoal.v1.PluginStats
+	74, // 34: shoal.v1.GetPluginResponse.plugin:type_name -> shoal.v1.PluginModule
+	48, // 35: shoal.v1.GetPluginResponse.stats:type_name -> shoal.v1.PluginStats
+	60, // 36: shoal.v1.ActivatePluginResponse.cluster:type_name -> shoal.v1.Cluster
+	66, // 37: shoal.v1.TestPluginRequest.spec:type_name -> shoal.v1.ServiceSpec
+	57, // 38: shoal.v1.TestPluginResponse.placements:type_name -> shoal.v1.TestPlacement
+	0,  // 39: shoal.v1.ControlService.GetCluster:input_type -> shoal.v1.GetClusterRequest
+	2,  // 40: shoal.v1.ControlService.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	4,  // 41: shoal.v1.ControlService.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
+	6,  // 42: shoal.v1.ControlService.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
+	8,  // 43: shoal.v1.ControlService.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	10, // 44: shoal.v1.ControlService.GetNode:input_type -> shoal.v1.GetNodeRequest
+	12, // 45: shoal.v1.ControlService.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	14, // 46: shoal.v1.ControlService.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
+	16, // 47: shoal.v1.ControlService.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
+	18, // 48: shoal.v1.ControlService.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	20, // 49: shoal.v1.ControlService.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	22, // 50: shoal.v1.ControlService.GetService:input_type -> shoal.v1.GetServiceRequest
+	25, // 51: shoal.v1.ControlService.ListServices:input_type -> shoal.v1.ListServicesRequest
+	27, // 52: shoal.v1.ControlService.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	29, // 53: shoal.v1.ControlService.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	31, // 54: shoal.v1.ControlService.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	33, // 55: shoal.v1.ControlService.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	35, // 56: shoal.v1.ControlService.GetTask:input_type -> shoal.v1.GetTaskRequest
+	37, // 57: shoal.v1.ControlService.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	39, // 58: shoal.v1.ControlService.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	41, // 59: shoal.v1.ControlService.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	43, // 60: shoal.v1.ControlService.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	45, // 61: shoal.v1.ControlService.InstallPlugin:input_type -> shoal.v1.InstallPluginRequest
+	47, // 62: shoal.v1.ControlService.ListPlugins:input_type -> shoal.v1.ListPluginsRequest
+	50, // 63: shoal.v1.ControlService.GetPlugin:input_type -> shoal.v1.GetPluginRequest
+	52, // 64: shoal.v1.ControlService.RemovePlugin:input_type -> shoal.v1.RemovePluginRequest
+	54, // 65: shoal.v1.ControlService.ActivatePlugin:input_type -> shoal.v1.ActivatePluginRequest
+	56, // 66: shoal.v1.ControlService.TestPlugin:input_type -> shoal.v1.TestPluginRequest
+	1,  // 67: shoal.v1.ControlService.GetCluster:output_type -> shoal.v1.GetClusterResponse
+	3,  // 68: shoal.v1.ControlService.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	5,  // 69: shoal.v1.ControlService.GetJoinTokens:output_type -> shoal.v1.GetJoinTokensResponse
+	7,  // 70: shoal.v1.ControlService.RotateJoinToken:output_type -> shoal.v1.RotateJoinTokenResponse
+	9,  // 71: shoal.v1.ControlService.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	11, // 72: shoal.v1.ControlService.GetNode:output_type -> shoal.v1.GetNodeResponse
+	13, // 73: shoal.v1.ControlService.UpdateNode:output_type -> shoal.v1.UpdateNodeResponse
+	15, // 74: shoal.v1.ControlService.PromoteNode:output_type -> shoal.v1.PromoteNodeResponse
+	17, // 75: shoal.v1.ControlService.DemoteNode:output_type -> shoal.v1.DemoteNodeResponse
+	19, // 76: shoal.v1.ControlService.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	21, // 77: shoal.v1.ControlService.CreateService:output_type -> shoal.v1.CreateServiceResponse
+	23, // 78: shoal.v1.ControlService.GetService:output_type -> shoal.v1.GetServiceResponse
+	26, // 79: shoal.v1.ControlService.ListServices:output_type -> shoal.v1.ListServicesResponse
+	28, // 80: shoal.v1.ControlService.UpdateService:output_type -> shoal.v1.UpdateServiceResponse
+	30, // 81: shoal.v1.ControlService.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	32, // 82: shoal.v1.ControlService.ServiceLogs:output_type -> shoal.v1.ServiceLogsResponse
+	34, // 83: shoal.v1.ControlService.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	36, // 84: shoal.v1.ControlService.GetTask:output_type -> shoal.v1.GetTaskResponse
+	38, // 85: shoal.v1.ControlService.CreateNetwork:output_type -> shoal.v1.CreateNetworkResponse
+	40, // 86: shoal.v1.ControlService.GetNetwork:output_type -> shoal.v1.GetNetworkResponse
+	42, // 87: shoal.v1.ControlService.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	44, // 88: shoal.v1.ControlService.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	46, // 89: shoal.v1.ControlService.InstallPlugin:output_type -> shoal.v1.InstallPluginResponse
+	49, // 90: shoal.v1.ControlService.ListPlugins:output_type -> shoal.v1.ListPluginsResponse
+	51, // 91: shoal.v1.ControlService.GetPlugin:output_type -> shoal.v1.GetPluginResponse
+	53, // 92: shoal.v1.ControlService.RemovePlugin:output_type -> shoal.v1.RemovePluginResponse
+	55, // 93: shoal.v1.ControlService.ActivatePlugin:output_type -> shoal.v1.ActivatePluginResponse
+	58, // 94: shoal.v1.ControlService.TestPlugin:output_type -> shoal.v1.TestPluginResponse
+	67, // [67:95] is the sub-list for method output_type
+	39, // [39:67] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_control_proto_init() }
@@ -2823,7 +3201,7 @@ func file_shoal_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_control_proto_rawDesc), len(file_shoal_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   52,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

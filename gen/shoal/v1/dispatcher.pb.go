@@ -358,9 +358,12 @@ type AssignmentsMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Type  AssignmentsType        `protobuf:"varint,1,opt,name=type,proto3,enum=shoal.v1.AssignmentsType" json:"type,omitempty"`
 	// updates are tasks added or changed; removes are task IDs no longer assigned.
-	Updates       []*Task  `protobuf:"bytes,2,rep,name=updates,proto3" json:"updates,omitempty"`
-	Removes       []string `protobuf:"bytes,3,rep,name=removes,proto3" json:"removes,omitempty"`
-	Sequence      uint64   `protobuf:"varint,4,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Updates  []*Task  `protobuf:"bytes,2,rep,name=updates,proto3" json:"updates,omitempty"`
+	Removes  []string `protobuf:"bytes,3,rep,name=removes,proto3" json:"removes,omitempty"`
+	Sequence uint64   `protobuf:"varint,4,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// networks are the networks the node's tasks are attached to (all of
+	// them in every message), with the VIPs of the services on them.
+	Networks      []*NetworkAssignment `protobuf:"bytes,5,rep,name=networks,proto3" json:"networks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -423,6 +426,169 @@ func (x *AssignmentsMessage) GetSequence() uint64 {
 	return 0
 }
 
+func (x *AssignmentsMessage) GetNetworks() []*NetworkAssignment {
+	if x != nil {
+		return x.Networks
+	}
+	return nil
+}
+
+// NetworkAssignment is what a node needs to program one network.
+type NetworkAssignment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Vni   uint32                 `protobuf:"varint,3,opt,name=vni,proto3" json:"vni,omitempty"`
+	// subnet in CIDR form; gateway a plain address.
+	Subnet        string        `protobuf:"bytes,4,opt,name=subnet,proto3" json:"subnet,omitempty"`
+	Gateway       string        `protobuf:"bytes,5,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	Encrypted     bool          `protobuf:"varint,6,opt,name=encrypted,proto3" json:"encrypted,omitempty"`
+	Vips          []*ServiceVIP `protobuf:"bytes,7,rep,name=vips,proto3" json:"vips,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NetworkAssignment) Reset() {
+	*x = NetworkAssignment{}
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NetworkAssignment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NetworkAssignment) ProtoMessage() {}
+
+func (x *NetworkAssignment) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NetworkAssignment.ProtoReflect.Descriptor instead.
+func (*NetworkAssignment) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *NetworkAssignment) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *NetworkAssignment) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NetworkAssignment) GetVni() uint32 {
+	if x != nil {
+		return x.Vni
+	}
+	return 0
+}
+
+func (x *NetworkAssignment) GetSubnet() string {
+	if x != nil {
+		return x.Subnet
+	}
+	return ""
+}
+
+func (x *NetworkAssignment) GetGateway() string {
+	if x != nil {
+		return x.Gateway
+	}
+	return ""
+}
+
+func (x *NetworkAssignment) GetEncrypted() bool {
+	if x != nil {
+		return x.Encrypted
+	}
+	return false
+}
+
+func (x *NetworkAssignment) GetVips() []*ServiceVIP {
+	if x != nil {
+		return x.Vips
+	}
+	return nil
+}
+
+// ServiceVIP is one service's virtual IP on a network.
+type ServiceVIP struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ServiceId   string                 `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	ServiceName string                 `protobuf:"bytes,2,opt,name=service_name,json=serviceName,proto3" json:"service_name,omitempty"`
+	// address in CIDR form, e.g. "10.0.1.2/24".
+	Address       string `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceVIP) Reset() {
+	*x = ServiceVIP{}
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceVIP) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceVIP) ProtoMessage() {}
+
+func (x *ServiceVIP) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceVIP.ProtoReflect.Descriptor instead.
+func (*ServiceVIP) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ServiceVIP) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *ServiceVIP) GetServiceName() string {
+	if x != nil {
+		return x.ServiceName
+	}
+	return ""
+}
+
+func (x *ServiceVIP) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
 type TaskStatusUpdate struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TaskId        string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
@@ -433,7 +599,7 @@ type TaskStatusUpdate struct {
 
 func (x *TaskStatusUpdate) Reset() {
 	*x = TaskStatusUpdate{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[6]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -445,7 +611,7 @@ func (x *TaskStatusUpdate) String() string {
 func (*TaskStatusUpdate) ProtoMessage() {}
 
 func (x *TaskStatusUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[6]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -458,7 +624,7 @@ func (x *TaskStatusUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatusUpdate.ProtoReflect.Descriptor instead.
 func (*TaskStatusUpdate) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{6}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TaskStatusUpdate) GetTaskId() string {
@@ -485,7 +651,7 @@ type UpdateTaskStatusRequest struct {
 
 func (x *UpdateTaskStatusRequest) Reset() {
 	*x = UpdateTaskStatusRequest{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[7]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -497,7 +663,7 @@ func (x *UpdateTaskStatusRequest) String() string {
 func (*UpdateTaskStatusRequest) ProtoMessage() {}
 
 func (x *UpdateTaskStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[7]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -510,7 +676,7 @@ func (x *UpdateTaskStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTaskStatusRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTaskStatusRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{7}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *UpdateTaskStatusRequest) GetSessionId() string {
@@ -535,7 +701,7 @@ type UpdateTaskStatusResponse struct {
 
 func (x *UpdateTaskStatusResponse) Reset() {
 	*x = UpdateTaskStatusResponse{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[8]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -547,7 +713,7 @@ func (x *UpdateTaskStatusResponse) String() string {
 func (*UpdateTaskStatusResponse) ProtoMessage() {}
 
 func (x *UpdateTaskStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[8]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -560,7 +726,7 @@ func (x *UpdateTaskStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTaskStatusResponse.ProtoReflect.Descriptor instead.
 func (*UpdateTaskStatusResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{8}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{10}
 }
 
 type LogSubscription struct {
@@ -577,7 +743,7 @@ type LogSubscription struct {
 
 func (x *LogSubscription) Reset() {
 	*x = LogSubscription{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[9]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +755,7 @@ func (x *LogSubscription) String() string {
 func (*LogSubscription) ProtoMessage() {}
 
 func (x *LogSubscription) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[9]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +768,7 @@ func (x *LogSubscription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogSubscription.ProtoReflect.Descriptor instead.
 func (*LogSubscription) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{9}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LogSubscription) GetId() string {
@@ -653,7 +819,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[10]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -665,7 +831,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[10]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -678,7 +844,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{10}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LogLine) GetTaskId() string {
@@ -728,7 +894,7 @@ type PublishLogsRequest struct {
 
 func (x *PublishLogsRequest) Reset() {
 	*x = PublishLogsRequest{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[11]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +906,7 @@ func (x *PublishLogsRequest) String() string {
 func (*PublishLogsRequest) ProtoMessage() {}
 
 func (x *PublishLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[11]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +919,7 @@ func (x *PublishLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishLogsRequest.ProtoReflect.Descriptor instead.
 func (*PublishLogsRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{11}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PublishLogsRequest) GetSubscriptionId() string {
@@ -785,7 +951,7 @@ type PublishLogsResponse struct {
 
 func (x *PublishLogsResponse) Reset() {
 	*x = PublishLogsResponse{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[12]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -797,7 +963,7 @@ func (x *PublishLogsResponse) String() string {
 func (*PublishLogsResponse) ProtoMessage() {}
 
 func (x *PublishLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[12]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -810,7 +976,7 @@ func (x *PublishLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishLogsResponse.ProtoReflect.Descriptor instead.
 func (*PublishLogsResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{12}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{14}
 }
 
 var File_shoal_v1_dispatcher_proto protoreflect.FileDescriptor
@@ -839,12 +1005,27 @@ const file_shoal_v1_dispatcher_proto_rawDesc = "" +
 	"\x06period\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06period\"3\n" +
 	"\x12AssignmentsRequest\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x01 \x01(\tR\tsessionId\"\xa3\x01\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\"\xdc\x01\n" +
 	"\x12AssignmentsMessage\x12-\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x19.shoal.v1.AssignmentsTypeR\x04type\x12(\n" +
 	"\aupdates\x18\x02 \x03(\v2\x0e.shoal.v1.TaskR\aupdates\x12\x18\n" +
 	"\aremoves\x18\x03 \x03(\tR\aremoves\x12\x1a\n" +
-	"\bsequence\x18\x04 \x01(\x04R\bsequence\"Y\n" +
+	"\bsequence\x18\x04 \x01(\x04R\bsequence\x127\n" +
+	"\bnetworks\x18\x05 \x03(\v2\x1b.shoal.v1.NetworkAssignmentR\bnetworks\"\xc3\x01\n" +
+	"\x11NetworkAssignment\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
+	"\x03vni\x18\x03 \x01(\rR\x03vni\x12\x16\n" +
+	"\x06subnet\x18\x04 \x01(\tR\x06subnet\x12\x18\n" +
+	"\agateway\x18\x05 \x01(\tR\agateway\x12\x1c\n" +
+	"\tencrypted\x18\x06 \x01(\bR\tencrypted\x12(\n" +
+	"\x04vips\x18\a \x03(\v2\x14.shoal.v1.ServiceVIPR\x04vips\"h\n" +
+	"\n" +
+	"ServiceVIP\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\x12!\n" +
+	"\fservice_name\x18\x02 \x01(\tR\vserviceName\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\"Y\n" +
 	"\x10TaskStatusUpdate\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12,\n" +
 	"\x06status\x18\x02 \x01(\v2\x14.shoal.v1.TaskStatusR\x06status\"n\n" +
@@ -894,7 +1075,7 @@ func file_shoal_v1_dispatcher_proto_rawDescGZIP() []byte {
 }
 
 var file_shoal_v1_dispatcher_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_shoal_v1_dispatcher_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_shoal_v1_dispatcher_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_shoal_v1_dispatcher_proto_goTypes = []any{
 	(AssignmentsType)(0),             // 0: shoal.v1.AssignmentsType
 	(*SessionRequest)(nil),           // 1: shoal.v1.SessionRequest
@@ -903,45 +1084,49 @@ var file_shoal_v1_dispatcher_proto_goTypes = []any{
 	(*HeartbeatResponse)(nil),        // 4: shoal.v1.HeartbeatResponse
 	(*AssignmentsRequest)(nil),       // 5: shoal.v1.AssignmentsRequest
 	(*AssignmentsMessage)(nil),       // 6: shoal.v1.AssignmentsMessage
-	(*TaskStatusUpdate)(nil),         // 7: shoal.v1.TaskStatusUpdate
-	(*UpdateTaskStatusRequest)(nil),  // 8: shoal.v1.UpdateTaskStatusRequest
-	(*UpdateTaskStatusResponse)(nil), // 9: shoal.v1.UpdateTaskStatusResponse
-	(*LogSubscription)(nil),          // 10: shoal.v1.LogSubscription
-	(*LogLine)(nil),                  // 11: shoal.v1.LogLine
-	(*PublishLogsRequest)(nil),       // 12: shoal.v1.PublishLogsRequest
-	(*PublishLogsResponse)(nil),      // 13: shoal.v1.PublishLogsResponse
-	(*NodeDescription)(nil),          // 14: shoal.v1.NodeDescription
-	(*durationpb.Duration)(nil),      // 15: google.protobuf.Duration
-	(*Task)(nil),                     // 16: shoal.v1.Task
-	(*TaskStatus)(nil),               // 17: shoal.v1.TaskStatus
-	(*timestamppb.Timestamp)(nil),    // 18: google.protobuf.Timestamp
+	(*NetworkAssignment)(nil),        // 7: shoal.v1.NetworkAssignment
+	(*ServiceVIP)(nil),               // 8: shoal.v1.ServiceVIP
+	(*TaskStatusUpdate)(nil),         // 9: shoal.v1.TaskStatusUpdate
+	(*UpdateTaskStatusRequest)(nil),  // 10: shoal.v1.UpdateTaskStatusRequest
+	(*UpdateTaskStatusResponse)(nil), // 11: shoal.v1.UpdateTaskStatusResponse
+	(*LogSubscription)(nil),          // 12: shoal.v1.LogSubscription
+	(*LogLine)(nil),                  // 13: shoal.v1.LogLine
+	(*PublishLogsRequest)(nil),       // 14: shoal.v1.PublishLogsRequest
+	(*PublishLogsResponse)(nil),      // 15: shoal.v1.PublishLogsResponse
+	(*NodeDescription)(nil),          // 16: shoal.v1.NodeDescription
+	(*durationpb.Duration)(nil),      // 17: google.protobuf.Duration
+	(*Task)(nil),                     // 18: shoal.v1.Task
+	(*TaskStatus)(nil),               // 19: shoal.v1.TaskStatus
+	(*timestamppb.Timestamp)(nil),    // 20: google.protobuf.Timestamp
 }
 var file_shoal_v1_dispatcher_proto_depIdxs = []int32{
-	14, // 0: shoal.v1.SessionRequest.description:type_name -> shoal.v1.NodeDescription
-	15, // 1: shoal.v1.SessionMessage.heartbeat_period:type_name -> google.protobuf.Duration
-	10, // 2: shoal.v1.SessionMessage.log_subscriptions:type_name -> shoal.v1.LogSubscription
-	15, // 3: shoal.v1.HeartbeatResponse.period:type_name -> google.protobuf.Duration
+	16, // 0: shoal.v1.SessionRequest.description:type_name -> shoal.v1.NodeDescription
+	17, // 1: shoal.v1.SessionMessage.heartbeat_period:type_name -> google.protobuf.Duration
+	12, // 2: shoal.v1.SessionMessage.log_subscriptions:type_name -> shoal.v1.LogSubscription
+	17, // 3: shoal.v1.HeartbeatResponse.period:type_name -> google.protobuf.Duration
 	0,  // 4: shoal.v1.AssignmentsMessage.type:type_name -> shoal.v1.AssignmentsType
-	16, // 5: shoal.v1.AssignmentsMessage.updates:type_name -> shoal.v1.Task
-	17, // 6: shoal.v1.TaskStatusUpdate.status:type_name -> shoal.v1.TaskStatus
-	7,  // 7: shoal.v1.UpdateTaskStatusRequest.updates:type_name -> shoal.v1.TaskStatusUpdate
-	18, // 8: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	11, // 9: shoal.v1.PublishLogsRequest.lines:type_name -> shoal.v1.LogLine
-	1,  // 10: shoal.v1.DispatcherService.Session:input_type -> shoal.v1.SessionRequest
-	3,  // 11: shoal.v1.DispatcherService.Heartbeat:input_type -> shoal.v1.HeartbeatRequest
-	5,  // 12: shoal.v1.DispatcherService.Assignments:input_type -> shoal.v1.AssignmentsRequest
-	8,  // 13: shoal.v1.DispatcherService.UpdateTaskStatus:input_type -> shoal.v1.UpdateTaskStatusRequest
-	12, // 14: shoal.v1.DispatcherService.PublishLogs:input_type -> shoal.v1.PublishLogsRequest
-	2,  // 15: shoal.v1.DispatcherService.Session:output_type -> shoal.v1.SessionMessage
-	4,  // 16: shoal.v1.DispatcherService.Heartbeat:output_type -> shoal.v1.HeartbeatResponse
-	6,  // 17: shoal.v1.DispatcherService.Assignments:output_type -> shoal.v1.AssignmentsMessage
-	9,  // 18: shoal.v1.DispatcherService.UpdateTaskStatus:output_type -> shoal.v1.UpdateTaskStatusResponse
-	13, // 19: shoal.v1.DispatcherService.PublishLogs:output_type -> shoal.v1.PublishLogsResponse
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	18, // 5: shoal.v1.AssignmentsMessage.updates:type_name -> shoal.v1.Task
+	7,  // 6: shoal.v1.AssignmentsMessage.networks:type_name -> shoal.v1.NetworkAssignment
+	8,  // 7: shoal.v1.NetworkAssignment.vips:type_name -> shoal.v1.ServiceVIP
+	19, // 8: shoal.v1.TaskStatusUpdate.status:type_name -> shoal.v1.TaskStatus
+	9,  // 9: shoal.v1.UpdateTaskStatusRequest.updates:type_name -> shoal.v1.TaskStatusUpdate
+	20, // 10: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	13, // 11: shoal.v1.PublishLogsRequest.lines:type_name -> shoal.v1.LogLine
+	1,  // 12: shoal.v1.DispatcherService.Session:input_type -> shoal.v1.SessionRequest
+	3,  // 13: shoal.v1.DispatcherService.Heartbeat:input_type -> shoal.v1.HeartbeatRequest
+	5,  // 14: shoal.v1.DispatcherService.Assignments:input_type -> shoal.v1.AssignmentsRequest
+	10, // 15: shoal.v1.DispatcherService.UpdateTaskStatus:input_type -> shoal.v1.UpdateTaskStatusRequest
+	14, // 16: shoal.v1.DispatcherService.PublishLogs:input_type -> shoal.v1.PublishLogsRequest
+	2,  // 17: shoal.v1.DispatcherService.Session:output_type -> shoal.v1.SessionMessage
+	4,  // 18: shoal.v1.DispatcherService.Heartbeat:output_type -> shoal.v1.HeartbeatResponse
+	6,  // 19: shoal.v1.DispatcherService.Assignments:output_type -> shoal.v1.AssignmentsMessage
+	11, // 20: shoal.v1.DispatcherService.UpdateTaskStatus:output_type -> shoal.v1.UpdateTaskStatusResponse
+	15, // 21: shoal.v1.DispatcherService.PublishLogs:output_type -> shoal.v1.PublishLogsResponse
+	17, // [17:22] is the sub-list for method output_type
+	12, // [12:17] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_dispatcher_proto_init() }
@@ -956,7 +1141,7 @@ func file_shoal_v1_dispatcher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_dispatcher_proto_rawDesc), len(file_shoal_v1_dispatcher_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

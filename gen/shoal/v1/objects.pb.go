@@ -2719,10 +2719,16 @@ func (x *TaskStatus) GetPid() uint32 {
 }
 
 type Network struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Meta          *Meta                  `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
-	Spec          *NetworkSpec           `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Meta  *Meta                  `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	Spec  *NetworkSpec           `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	// vni is the VXLAN network identifier the managers gave it (4096 up).
+	Vni uint32 `protobuf:"varint,4,opt,name=vni,proto3" json:"vni,omitempty"`
+	// subnet and gateway in effect: the spec's, or the ones the managers
+	// picked from the default address pool when the spec left them empty.
+	Subnet        string `protobuf:"bytes,5,opt,name=subnet,proto3" json:"subnet,omitempty"`
+	Gateway       string `protobuf:"bytes,6,opt,name=gateway,proto3" json:"gateway,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2778,13 +2784,36 @@ func (x *Network) GetSpec() *NetworkSpec {
 	return nil
 }
 
+func (x *Network) GetVni() uint32 {
+	if x != nil {
+		return x.Vni
+	}
+	return 0
+}
+
+func (x *Network) GetSubnet() string {
+	if x != nil {
+		return x.Subnet
+	}
+	return ""
+}
+
+func (x *Network) GetGateway() string {
+	if x != nil {
+		return x.Gateway
+	}
+	return ""
+}
+
 type NetworkSpec struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Driver        string                 `protobuf:"bytes,2,opt,name=driver,proto3" json:"driver,omitempty"`
-	Subnet        string                 `protobuf:"bytes,3,opt,name=subnet,proto3" json:"subnet,omitempty"`
-	Gateway       string                 `protobuf:"bytes,4,opt,name=gateway,proto3" json:"gateway,omitempty"`
-	Labels        map[string]string      `protobuf:"bytes,5,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Driver  string                 `protobuf:"bytes,2,opt,name=driver,proto3" json:"driver,omitempty"`
+	Subnet  string                 `protobuf:"bytes,3,opt,name=subnet,proto3" json:"subnet,omitempty"`
+	Gateway string                 `protobuf:"bytes,4,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	Labels  map[string]string      `protobuf:"bytes,5,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// encrypted asks the data plane to encrypt the network's VXLAN traffic.
+	Encrypted     bool `protobuf:"varint,6,opt,name=encrypted,proto3" json:"encrypted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2852,6 +2881,13 @@ func (x *NetworkSpec) GetLabels() map[string]string {
 		return x.Labels
 	}
 	return nil
+}
+
+func (x *NetworkSpec) GetEncrypted() bool {
+	if x != nil {
+		return x.Encrypted
+	}
+	return false
 }
 
 type PluginModule struct {
@@ -3173,17 +3209,21 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\n" +
 	"oom_killed\x18\x06 \x01(\bR\toomKilled\x12\x1c\n" +
 	"\taddresses\x18\a \x03(\tR\taddresses\x12\x10\n" +
-	"\x03pid\x18\b \x01(\rR\x03pid\"h\n" +
+	"\x03pid\x18\b \x01(\rR\x03pid\"\xac\x01\n" +
 	"\aNetwork\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.shoal.v1.MetaR\x04meta\x12)\n" +
-	"\x04spec\x18\x03 \x01(\v2\x15.shoal.v1.NetworkSpecR\x04spec\"\xe1\x01\n" +
+	"\x04spec\x18\x03 \x01(\v2\x15.shoal.v1.NetworkSpecR\x04spec\x12\x10\n" +
+	"\x03vni\x18\x04 \x01(\rR\x03vni\x12\x16\n" +
+	"\x06subnet\x18\x05 \x01(\tR\x06subnet\x12\x18\n" +
+	"\agateway\x18\x06 \x01(\tR\agateway\"\xff\x01\n" +
 	"\vNetworkSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12\x16\n" +
 	"\x06subnet\x18\x03 \x01(\tR\x06subnet\x12\x18\n" +
 	"\agateway\x18\x04 \x01(\tR\agateway\x129\n" +
-	"\x06labels\x18\x05 \x03(\v2!.shoal.v1.NetworkSpec.LabelsEntryR\x06labels\x1a9\n" +
+	"\x06labels\x18\x05 \x03(\v2!.shoal.v1.NetworkSpec.LabelsEntryR\x06labels\x12\x1c\n" +
+	"\tencrypted\x18\x06 \x01(\bR\tencrypted\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x87\x02\n" +

@@ -85,6 +85,18 @@ const (
 	ControlServiceListTasksProcedure = "/shoal.v1.ControlService/ListTasks"
 	// ControlServiceGetTaskProcedure is the fully-qualified name of the ControlService's GetTask RPC.
 	ControlServiceGetTaskProcedure = "/shoal.v1.ControlService/GetTask"
+	// ControlServiceCreateNetworkProcedure is the fully-qualified name of the ControlService's
+	// CreateNetwork RPC.
+	ControlServiceCreateNetworkProcedure = "/shoal.v1.ControlService/CreateNetwork"
+	// ControlServiceGetNetworkProcedure is the fully-qualified name of the ControlService's GetNetwork
+	// RPC.
+	ControlServiceGetNetworkProcedure = "/shoal.v1.ControlService/GetNetwork"
+	// ControlServiceListNetworksProcedure is the fully-qualified name of the ControlService's
+	// ListNetworks RPC.
+	ControlServiceListNetworksProcedure = "/shoal.v1.ControlService/ListNetworks"
+	// ControlServiceRemoveNetworkProcedure is the fully-qualified name of the ControlService's
+	// RemoveNetwork RPC.
+	ControlServiceRemoveNetworkProcedure = "/shoal.v1.ControlService/RemoveNetwork"
 	// ControlServiceInstallPluginProcedure is the fully-qualified name of the ControlService's
 	// InstallPlugin RPC.
 	ControlServiceInstallPluginProcedure = "/shoal.v1.ControlService/InstallPlugin"
@@ -125,6 +137,10 @@ type ControlServiceClient interface {
 	ServiceLogs(context.Context, *connect.Request[v1.ServiceLogsRequest]) (*connect.ServerStreamForClient[v1.ServiceLogsResponse], error)
 	ListTasks(context.Context, *connect.Request[v1.ListTasksRequest]) (*connect.Response[v1.ListTasksResponse], error)
 	GetTask(context.Context, *connect.Request[v1.GetTaskRequest]) (*connect.Response[v1.GetTaskResponse], error)
+	CreateNetwork(context.Context, *connect.Request[v1.CreateNetworkRequest]) (*connect.Response[v1.CreateNetworkResponse], error)
+	GetNetwork(context.Context, *connect.Request[v1.GetNetworkRequest]) (*connect.Response[v1.GetNetworkResponse], error)
+	ListNetworks(context.Context, *connect.Request[v1.ListNetworksRequest]) (*connect.Response[v1.ListNetworksResponse], error)
+	RemoveNetwork(context.Context, *connect.Request[v1.RemoveNetworkRequest]) (*connect.Response[v1.RemoveNetworkResponse], error)
 	InstallPlugin(context.Context, *connect.Request[v1.InstallPluginRequest]) (*connect.Response[v1.InstallPluginResponse], error)
 	ListPlugins(context.Context, *connect.Request[v1.ListPluginsRequest]) (*connect.Response[v1.ListPluginsResponse], error)
 	GetPlugin(context.Context, *connect.Request[v1.GetPluginRequest]) (*connect.Response[v1.GetPluginResponse], error)
@@ -252,6 +268,30 @@ func NewControlServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(controlServiceMethods.ByName("GetTask")),
 			connect.WithClientOptions(opts...),
 		),
+		createNetwork: connect.NewClient[v1.CreateNetworkRequest, v1.CreateNetworkResponse](
+			httpClient,
+			baseURL+ControlServiceCreateNetworkProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("CreateNetwork")),
+			connect.WithClientOptions(opts...),
+		),
+		getNetwork: connect.NewClient[v1.GetNetworkRequest, v1.GetNetworkResponse](
+			httpClient,
+			baseURL+ControlServiceGetNetworkProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("GetNetwork")),
+			connect.WithClientOptions(opts...),
+		),
+		listNetworks: connect.NewClient[v1.ListNetworksRequest, v1.ListNetworksResponse](
+			httpClient,
+			baseURL+ControlServiceListNetworksProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("ListNetworks")),
+			connect.WithClientOptions(opts...),
+		),
+		removeNetwork: connect.NewClient[v1.RemoveNetworkRequest, v1.RemoveNetworkResponse](
+			httpClient,
+			baseURL+ControlServiceRemoveNetworkProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("RemoveNetwork")),
+			connect.WithClientOptions(opts...),
+		),
 		installPlugin: connect.NewClient[v1.InstallPluginRequest, v1.InstallPluginResponse](
 			httpClient,
 			baseURL+ControlServiceInstallPluginProcedure,
@@ -311,6 +351,10 @@ type controlServiceClient struct {
 	serviceLogs     *connect.Client[v1.ServiceLogsRequest, v1.ServiceLogsResponse]
 	listTasks       *connect.Client[v1.ListTasksRequest, v1.ListTasksResponse]
 	getTask         *connect.Client[v1.GetTaskRequest, v1.GetTaskResponse]
+	createNetwork   *connect.Client[v1.CreateNetworkRequest, v1.CreateNetworkResponse]
+	getNetwork      *connect.Client[v1.GetNetworkRequest, v1.GetNetworkResponse]
+	listNetworks    *connect.Client[v1.ListNetworksRequest, v1.ListNetworksResponse]
+	removeNetwork   *connect.Client[v1.RemoveNetworkRequest, v1.RemoveNetworkResponse]
 	installPlugin   *connect.Client[v1.InstallPluginRequest, v1.InstallPluginResponse]
 	listPlugins     *connect.Client[v1.ListPluginsRequest, v1.ListPluginsResponse]
 	getPlugin       *connect.Client[v1.GetPluginRequest, v1.GetPluginResponse]
@@ -409,6 +453,26 @@ func (c *controlServiceClient) GetTask(ctx context.Context, req *connect.Request
 	return c.getTask.CallUnary(ctx, req)
 }
 
+// CreateNetwork calls shoal.v1.ControlService.CreateNetwork.
+func (c *controlServiceClient) CreateNetwork(ctx context.Context, req *connect.Request[v1.CreateNetworkRequest]) (*connect.Response[v1.CreateNetworkResponse], error) {
+	return c.createNetwork.CallUnary(ctx, req)
+}
+
+// GetNetwork calls shoal.v1.ControlService.GetNetwork.
+func (c *controlServiceClient) GetNetwork(ctx context.Context, req *connect.Request[v1.GetNetworkRequest]) (*connect.Response[v1.GetNetworkResponse], error) {
+	return c.getNetwork.CallUnary(ctx, req)
+}
+
+// ListNetworks calls shoal.v1.ControlService.ListNetworks.
+func (c *controlServiceClient) ListNetworks(ctx context.Context, req *connect.Request[v1.ListNetworksRequest]) (*connect.Response[v1.ListNetworksResponse], error) {
+	return c.listNetworks.CallUnary(ctx, req)
+}
+
+// RemoveNetwork calls shoal.v1.ControlService.RemoveNetwork.
+func (c *controlServiceClient) RemoveNetwork(ctx context.Context, req *connect.Request[v1.RemoveNetworkRequest]) (*connect.Response[v1.RemoveNetworkResponse], error) {
+	return c.removeNetwork.CallUnary(ctx, req)
+}
+
 // InstallPlugin calls shoal.v1.ControlService.InstallPlugin.
 func (c *controlServiceClient) InstallPlugin(ctx context.Context, req *connect.Request[v1.InstallPluginRequest]) (*connect.Response[v1.InstallPluginResponse], error) {
 	return c.installPlugin.CallUnary(ctx, req)
@@ -459,6 +523,10 @@ type ControlServiceHandler interface {
 	ServiceLogs(context.Context, *connect.Request[v1.ServiceLogsRequest], *connect.ServerStream[v1.ServiceLogsResponse]) error
 	ListTasks(context.Context, *connect.Request[v1.ListTasksRequest]) (*connect.Response[v1.ListTasksResponse], error)
 	GetTask(context.Context, *connect.Request[v1.GetTaskRequest]) (*connect.Response[v1.GetTaskResponse], error)
+	CreateNetwork(context.Context, *connect.Request[v1.CreateNetworkRequest]) (*connect.Response[v1.CreateNetworkResponse], error)
+	GetNetwork(context.Context, *connect.Request[v1.GetNetworkRequest]) (*connect.Response[v1.GetNetworkResponse], error)
+	ListNetworks(context.Context, *connect.Request[v1.ListNetworksRequest]) (*connect.Response[v1.ListNetworksResponse], error)
+	RemoveNetwork(context.Context, *connect.Request[v1.RemoveNetworkRequest]) (*connect.Response[v1.RemoveNetworkResponse], error)
 	InstallPlugin(context.Context, *connect.Request[v1.InstallPluginRequest]) (*connect.Response[v1.InstallPluginResponse], error)
 	ListPlugins(context.Context, *connect.Request[v1.ListPluginsRequest]) (*connect.Response[v1.ListPluginsResponse], error)
 	GetPlugin(context.Context, *connect.Request[v1.GetPluginRequest]) (*connect.Response[v1.GetPluginResponse], error)
@@ -582,6 +650,30 @@ func NewControlServiceHandler(svc ControlServiceHandler, opts ...connect.Handler
 		connect.WithSchema(controlServiceMethods.ByName("GetTask")),
 		connect.WithHandlerOptions(opts...),
 	)
+	controlServiceCreateNetworkHandler := connect.NewUnaryHandler(
+		ControlServiceCreateNetworkProcedure,
+		svc.CreateNetwork,
+		connect.WithSchema(controlServiceMethods.ByName("CreateNetwork")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceGetNetworkHandler := connect.NewUnaryHandler(
+		ControlServiceGetNetworkProcedure,
+		svc.GetNetwork,
+		connect.WithSchema(controlServiceMethods.ByName("GetNetwork")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceListNetworksHandler := connect.NewUnaryHandler(
+		ControlServiceListNetworksProcedure,
+		svc.ListNetworks,
+		connect.WithSchema(controlServiceMethods.ByName("ListNetworks")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceRemoveNetworkHandler := connect.NewUnaryHandler(
+		ControlServiceRemoveNetworkProcedure,
+		svc.RemoveNetwork,
+		connect.WithSchema(controlServiceMethods.ByName("RemoveNetwork")),
+		connect.WithHandlerOptions(opts...),
+	)
 	controlServiceInstallPluginHandler := connect.NewUnaryHandler(
 		ControlServiceInstallPluginProcedure,
 		svc.InstallPlugin,
@@ -656,6 +748,14 @@ func NewControlServiceHandler(svc ControlServiceHandler, opts ...connect.Handler
 			controlServiceListTasksHandler.ServeHTTP(w, r)
 		case ControlServiceGetTaskProcedure:
 			controlServiceGetTaskHandler.ServeHTTP(w, r)
+		case ControlServiceCreateNetworkProcedure:
+			controlServiceCreateNetworkHandler.ServeHTTP(w, r)
+		case ControlServiceGetNetworkProcedure:
+			controlServiceGetNetworkHandler.ServeHTTP(w, r)
+		case ControlServiceListNetworksProcedure:
+			controlServiceListNetworksHandler.ServeHTTP(w, r)
+		case ControlServiceRemoveNetworkProcedure:
+			controlServiceRemoveNetworkHandler.ServeHTTP(w, r)
 		case ControlServiceInstallPluginProcedure:
 			controlServiceInstallPluginHandler.ServeHTTP(w, r)
 		case ControlServiceListPluginsProcedure:
@@ -747,6 +847,22 @@ func (UnimplementedControlServiceHandler) ListTasks(context.Context, *connect.Re
 
 func (UnimplementedControlServiceHandler) GetTask(context.Context, *connect.Request[v1.GetTaskRequest]) (*connect.Response[v1.GetTaskResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.GetTask is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) CreateNetwork(context.Context, *connect.Request[v1.CreateNetworkRequest]) (*connect.Response[v1.CreateNetworkResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.CreateNetwork is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) GetNetwork(context.Context, *connect.Request[v1.GetNetworkRequest]) (*connect.Response[v1.GetNetworkResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.GetNetwork is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) ListNetworks(context.Context, *connect.Request[v1.ListNetworksRequest]) (*connect.Response[v1.ListNetworksResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.ListNetworks is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) RemoveNetwork(context.Context, *connect.Request[v1.RemoveNetworkRequest]) (*connect.Response[v1.RemoveNetworkResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.RemoveNetwork is not implemented"))
 }
 
 func (UnimplementedControlServiceHandler) InstallPlugin(context.Context, *connect.Request[v1.InstallPluginRequest]) (*connect.Response[v1.InstallPluginResponse], error) {

@@ -146,8 +146,14 @@ type SessionMessage struct {
 	Managers         []string             `protobuf:"bytes,4,rep,name=managers,proto3" json:"managers,omitempty"`
 	HeartbeatPeriod  *durationpb.Duration `protobuf:"bytes,5,opt,name=heartbeat_period,json=heartbeatPeriod,proto3" json:"heartbeat_period,omitempty"`
 	LogSubscriptions []*LogSubscription   `protobuf:"bytes,6,rep,name=log_subscriptions,json=logSubscriptions,proto3" json:"log_subscriptions,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// gossip_keys are the cluster's gossip keys, primary first; sent in the
+	// first message and again whenever they change (rotation).
+	GossipKeys [][]byte `protobuf:"bytes,7,rep,name=gossip_keys,json=gossipKeys,proto3" json:"gossip_keys,omitempty"`
+	// gossip_peers are other nodes' gossip addresses to join (ip:port); sent
+	// with the keys.
+	GossipPeers   []string `protobuf:"bytes,8,rep,name=gossip_peers,json=gossipPeers,proto3" json:"gossip_peers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SessionMessage) Reset() {
@@ -218,6 +224,20 @@ func (x *SessionMessage) GetHeartbeatPeriod() *durationpb.Duration {
 func (x *SessionMessage) GetLogSubscriptions() []*LogSubscription {
 	if x != nil {
 		return x.LogSubscriptions
+	}
+	return nil
+}
+
+func (x *SessionMessage) GetGossipKeys() [][]byte {
+	if x != nil {
+		return x.GossipKeys
+	}
+	return nil
+}
+
+func (x *SessionMessage) GetGossipPeers() []string {
+	if x != nil {
+		return x.GossipPeers
 	}
 	return nil
 }
@@ -988,7 +1008,7 @@ const file_shoal_v1_dispatcher_proto_rawDesc = "" +
 	"\vdescription\x18\x01 \x01(\v2\x19.shoal.v1.NodeDescriptionR\vdescription\x12#\n" +
 	"\ragent_version\x18\x02 \x01(\tR\fagentVersion\x12#\n" +
 	"\rrunning_tasks\x18\x04 \x03(\tR\frunningTasksJ\x04\b\x03\x10\x04R\n" +
-	"session_id\"\x93\x02\n" +
+	"session_id\"\xd7\x02\n" +
 	"\x0eSessionMessage\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
@@ -997,7 +1017,10 @@ const file_shoal_v1_dispatcher_proto_rawDesc = "" +
 	"leaderAddr\x12\x1a\n" +
 	"\bmanagers\x18\x04 \x03(\tR\bmanagers\x12D\n" +
 	"\x10heartbeat_period\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x0fheartbeatPeriod\x12F\n" +
-	"\x11log_subscriptions\x18\x06 \x03(\v2\x19.shoal.v1.LogSubscriptionR\x10logSubscriptions\"1\n" +
+	"\x11log_subscriptions\x18\x06 \x03(\v2\x19.shoal.v1.LogSubscriptionR\x10logSubscriptions\x12\x1f\n" +
+	"\vgossip_keys\x18\a \x03(\fR\n" +
+	"gossipKeys\x12!\n" +
+	"\fgossip_peers\x18\b \x03(\tR\vgossipPeers\"1\n" +
 	"\x10HeartbeatRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"F\n" +

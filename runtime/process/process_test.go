@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,6 +139,8 @@ func TestControllerRejectsBadSpecs(t *testing.T) {
 		{"empty task id", &runtime.TaskSpec{Kind: runtime.KindProcess, Command: []string{"true"}}, runtime.ErrInvalidSpec},
 		{"path in task id", &runtime.TaskSpec{TaskID: "../x", Kind: runtime.KindProcess, Command: []string{"true"}}, runtime.ErrInvalidSpec},
 		{"bad stop signal", &runtime.TaskSpec{TaskID: "a", Kind: runtime.KindProcess, Command: []string{"true"}, StopSignal: "SIGNOPE"}, runtime.ErrInvalidSpec},
+		{"cluster network", &runtime.TaskSpec{TaskID: "a", Kind: runtime.KindProcess, Command: []string{"true"},
+			Networks: []runtime.NetworkAttachment{{NetworkID: "n1", Addr: netip.MustParsePrefix("10.0.1.5/24")}}}, runtime.ErrUnsupported},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

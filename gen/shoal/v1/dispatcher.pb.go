@@ -553,7 +553,10 @@ type ServiceVIP struct {
 	ServiceId   string                 `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
 	ServiceName string                 `protobuf:"bytes,2,opt,name=service_name,json=serviceName,proto3" json:"service_name,omitempty"`
 	// address in CIDR form, e.g. "10.0.1.2/24".
-	Address       string `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	Address string `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	// ports are the service's endpoint ports; nodes load-balance each
+	// target_port of the VIP over the service's tasks (none: DNS only).
+	Ports         []*PortConfig `protobuf:"bytes,4,rep,name=ports,proto3" json:"ports,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -607,6 +610,13 @@ func (x *ServiceVIP) GetAddress() string {
 		return x.Address
 	}
 	return ""
+}
+
+func (x *ServiceVIP) GetPorts() []*PortConfig {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
 }
 
 type TaskStatusUpdate struct {
@@ -1042,13 +1052,14 @@ const file_shoal_v1_dispatcher_proto_rawDesc = "" +
 	"\x06subnet\x18\x04 \x01(\tR\x06subnet\x12\x18\n" +
 	"\agateway\x18\x05 \x01(\tR\agateway\x12\x1c\n" +
 	"\tencrypted\x18\x06 \x01(\bR\tencrypted\x12(\n" +
-	"\x04vips\x18\a \x03(\v2\x14.shoal.v1.ServiceVIPR\x04vips\"h\n" +
+	"\x04vips\x18\a \x03(\v2\x14.shoal.v1.ServiceVIPR\x04vips\"\x94\x01\n" +
 	"\n" +
 	"ServiceVIP\x12\x1d\n" +
 	"\n" +
 	"service_id\x18\x01 \x01(\tR\tserviceId\x12!\n" +
 	"\fservice_name\x18\x02 \x01(\tR\vserviceName\x12\x18\n" +
-	"\aaddress\x18\x03 \x01(\tR\aaddress\"Y\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12*\n" +
+	"\x05ports\x18\x04 \x03(\v2\x14.shoal.v1.PortConfigR\x05ports\"Y\n" +
 	"\x10TaskStatusUpdate\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12,\n" +
 	"\x06status\x18\x02 \x01(\v2\x14.shoal.v1.TaskStatusR\x06status\"n\n" +
@@ -1119,8 +1130,9 @@ var file_shoal_v1_dispatcher_proto_goTypes = []any{
 	(*NodeDescription)(nil),          // 16: shoal.v1.NodeDescription
 	(*durationpb.Duration)(nil),      // 17: google.protobuf.Duration
 	(*Task)(nil),                     // 18: shoal.v1.Task
-	(*TaskStatus)(nil),               // 19: shoal.v1.TaskStatus
-	(*timestamppb.Timestamp)(nil),    // 20: google.protobuf.Timestamp
+	(*PortConfig)(nil),               // 19: shoal.v1.PortConfig
+	(*TaskStatus)(nil),               // 20: shoal.v1.TaskStatus
+	(*timestamppb.Timestamp)(nil),    // 21: google.protobuf.Timestamp
 }
 var file_shoal_v1_dispatcher_proto_depIdxs = []int32{
 	16, // 0: shoal.v1.SessionRequest.description:type_name -> shoal.v1.NodeDescription
@@ -1131,25 +1143,26 @@ var file_shoal_v1_dispatcher_proto_depIdxs = []int32{
 	18, // 5: shoal.v1.AssignmentsMessage.updates:type_name -> shoal.v1.Task
 	7,  // 6: shoal.v1.AssignmentsMessage.networks:type_name -> shoal.v1.NetworkAssignment
 	8,  // 7: shoal.v1.NetworkAssignment.vips:type_name -> shoal.v1.ServiceVIP
-	19, // 8: shoal.v1.TaskStatusUpdate.status:type_name -> shoal.v1.TaskStatus
-	9,  // 9: shoal.v1.UpdateTaskStatusRequest.updates:type_name -> shoal.v1.TaskStatusUpdate
-	20, // 10: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	13, // 11: shoal.v1.PublishLogsRequest.lines:type_name -> shoal.v1.LogLine
-	1,  // 12: shoal.v1.DispatcherService.Session:input_type -> shoal.v1.SessionRequest
-	3,  // 13: shoal.v1.DispatcherService.Heartbeat:input_type -> shoal.v1.HeartbeatRequest
-	5,  // 14: shoal.v1.DispatcherService.Assignments:input_type -> shoal.v1.AssignmentsRequest
-	10, // 15: shoal.v1.DispatcherService.UpdateTaskStatus:input_type -> shoal.v1.UpdateTaskStatusRequest
-	14, // 16: shoal.v1.DispatcherService.PublishLogs:input_type -> shoal.v1.PublishLogsRequest
-	2,  // 17: shoal.v1.DispatcherService.Session:output_type -> shoal.v1.SessionMessage
-	4,  // 18: shoal.v1.DispatcherService.Heartbeat:output_type -> shoal.v1.HeartbeatResponse
-	6,  // 19: shoal.v1.DispatcherService.Assignments:output_type -> shoal.v1.AssignmentsMessage
-	11, // 20: shoal.v1.DispatcherService.UpdateTaskStatus:output_type -> shoal.v1.UpdateTaskStatusResponse
-	15, // 21: shoal.v1.DispatcherService.PublishLogs:output_type -> shoal.v1.PublishLogsResponse
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	19, // 8: shoal.v1.ServiceVIP.ports:type_name -> shoal.v1.PortConfig
+	20, // 9: shoal.v1.TaskStatusUpdate.status:type_name -> shoal.v1.TaskStatus
+	9,  // 10: shoal.v1.UpdateTaskStatusRequest.updates:type_name -> shoal.v1.TaskStatusUpdate
+	21, // 11: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	13, // 12: shoal.v1.PublishLogsRequest.lines:type_name -> shoal.v1.LogLine
+	1,  // 13: shoal.v1.DispatcherService.Session:input_type -> shoal.v1.SessionRequest
+	3,  // 14: shoal.v1.DispatcherService.Heartbeat:input_type -> shoal.v1.HeartbeatRequest
+	5,  // 15: shoal.v1.DispatcherService.Assignments:input_type -> shoal.v1.AssignmentsRequest
+	10, // 16: shoal.v1.DispatcherService.UpdateTaskStatus:input_type -> shoal.v1.UpdateTaskStatusRequest
+	14, // 17: shoal.v1.DispatcherService.PublishLogs:input_type -> shoal.v1.PublishLogsRequest
+	2,  // 18: shoal.v1.DispatcherService.Session:output_type -> shoal.v1.SessionMessage
+	4,  // 19: shoal.v1.DispatcherService.Heartbeat:output_type -> shoal.v1.HeartbeatResponse
+	6,  // 20: shoal.v1.DispatcherService.Assignments:output_type -> shoal.v1.AssignmentsMessage
+	11, // 21: shoal.v1.DispatcherService.UpdateTaskStatus:output_type -> shoal.v1.UpdateTaskStatusResponse
+	15, // 22: shoal.v1.DispatcherService.PublishLogs:output_type -> shoal.v1.PublishLogsResponse
+	18, // [18:23] is the sub-list for method output_type
+	13, // [13:18] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_dispatcher_proto_init() }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/shoal-project/shoal/core/dispatcher"
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
@@ -54,7 +56,8 @@ func TestSessionGossipKeysAndAssignmentsReachTheNetworkSide(t *testing.T) {
 
 	setKey := func(b byte) {
 		err := m.st.Update(context.Background(), func(tx store.Tx) error {
-			key := []*shoalv1.GossipKey{{Key: bytes.Repeat([]byte{b}, 32)}}
+			// Created now: a key without a date would be due for rotation at once.
+			key := []*shoalv1.GossipKey{{Key: bytes.Repeat([]byte{b}, 32), Created: timestamppb.Now()}}
 			if c := tx.GetCluster("c1"); c != nil {
 				c.GossipKeys = key
 				return tx.Update(c)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -172,18 +173,22 @@ func (n *Node) Entries(ctx context.Context) ([]gossip.Entry, error) {
 	return a.Entries(ctx)
 }
 
-// Close stops the agent and leaves the gossip.
+// Close stops the agent, leaves the gossip and closes the data plane when
+// it is an io.Closer. Tasks keep their interfaces.
 func (n *Node) Close() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.member == nil {
-		return nil
+	var errs []error
+	if n.member != nil {
+		n.cancel()
+		<-n.done
+		errs = append(errs, n.member.Close())
+		n.member, n.agent = nil, nil
 	}
-	n.cancel()
-	<-n.done
-	err := n.member.Close()
-	n.member, n.agent = nil, nil
-	return err
+	if c, ok := n.cfg.Dataplane.(io.Closer); ok {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // TaskName is a task's DNS name, swarm's form: SERVICE.SLOT.TASKID (the

@@ -38,9 +38,12 @@ type clusterFlags struct {
 	snapshotInterval uint64
 	certExpiry       time.Duration
 	taskHistory      uint32
+	addrPool         string
+	addrPoolMask     uint32
 }
 
-var clusterFlagNames = []string{"heartbeat-period", "snapshot-interval", "cert-expiry", "task-history-limit"}
+var clusterFlagNames = []string{"heartbeat-period", "snapshot-interval", "cert-expiry", "task-history-limit",
+	"default-addr-pool", "default-addr-pool-mask-length"}
 
 func newClusterUpdateCmd() *cobra.Command {
 	c := &cobra.Command{
@@ -54,9 +57,11 @@ func newClusterUpdateCmd() *cobra.Command {
 	fl.Uint64Var(&f.snapshotInterval, "snapshot-interval", 0, "Raft log entries between snapshots")
 	fl.DurationVar(&f.certExpiry, "cert-expiry", 0, "validity of node certificates issued from now on (nodes renew at 50-80% of it)")
 	fl.Uint32Var(&f.taskHistory, "task-history-limit", 0, "tasks kept per slot (or per node of a global service), the running one included (0: the default, 5)")
+	fl.StringVar(&f.addrPool, "default-addr-pool", "", "address pool (CIDR) of networks created without --subnet (default 10.0.0.0/8)")
+	fl.Uint32Var(&f.addrPoolMask, "default-addr-pool-mask-length", 0, "prefix length of the subnets taken from the pool (default 24)")
 	return withClient(c, func(cmd *cobra.Command, cl *client.Client, _ []string) error {
 		if !slices.ContainsFunc(clusterFlagNames, cmd.Flags().Changed) {
-			return fmt.Errorf("nothing to update: give --heartbeat-period, --snapshot-interval, --cert-expiry or --task-history-limit")
+			return fmt.Errorf("nothing to update: give --heartbeat-period, --snapshot-interval, --cert-expiry, --task-history-limit or --default-addr-pool[-mask-length]")
 		}
 		cur, err := cl.Control.GetCluster(cmd.Context(), connect.NewRequest(&shoalv1.GetClusterRequest{}))
 		if err != nil {
@@ -90,6 +95,12 @@ func (f *clusterFlags) apply(cmd *cobra.Command, spec *shoalv1.ClusterSpec) *sho
 	}
 	if changed("task-history-limit") {
 		spec.TaskHistoryLimit = f.taskHistory
+	}
+	if changed("default-addr-pool") {
+		spec.DefaultAddressPool = f.addrPool
+	}
+	if changed("default-addr-pool-mask-length") {
+		spec.DefaultSubnetSize = f.addrPoolMask
 	}
 	return spec
 }

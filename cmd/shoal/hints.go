@@ -33,6 +33,7 @@ var notFoundHints = map[string]string{
 	api.KindNode:    "list nodes with 'shoal node ls'",
 	api.KindPlugin:  "list plugins with 'shoal plugin ls' (built in: spread, binpack, ipam); add one with 'shoal plugin install'",
 	api.KindTask:    "list a service's tasks with 'shoal service ps SERVICE'",
+	api.KindNetwork: "list networks with 'shoal network ls'; create one with 'shoal network create NAME'",
 }
 
 // hintFor is the advice to print under err, or "".

@@ -40,7 +40,7 @@ func newRootCmd() *cobra.Command {
 	pf.StringVar(&gf.tlsDir, "tls-dir", os.Getenv("SHOAL_TLS_DIR"), "directory with admin cert.pem, key.pem and ca.pem for --host (env SHOAL_TLS_DIR)")
 	pf.BoolVar(&gf.local, "local", false, "answer reads from the manager you talk to, without asking the leader (may be stale)")
 	root.AddCommand(daemonCommands()...)
-	root.AddCommand(newJoinTokenCmd(), newNodeCmd(), newClusterCmd())
+	root.AddCommand(newJoinTokenCmd(), newNodeCmd(), newClusterCmd(), newNetworkCmd())
 	root.AddCommand(extraCommands()...)
 	return root
 }

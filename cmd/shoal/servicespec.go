@@ -41,7 +41,7 @@ type specFlags struct {
 	healthTimeout time.Duration
 	healthRetries int
 	healthStart   time.Duration
-	network       string
+	network       []string
 	pidsLimit     int64
 	scheduler     string
 	publish       []string
@@ -75,7 +75,7 @@ func (f *specFlags) register(fl *pflag.FlagSet) {
 	fl.DurationVar(&f.healthTimeout, "health-timeout", 0, "health check timeout (default 30s)")
 	fl.IntVar(&f.healthRetries, "health-retries", 0, "consecutive failures to report unhealthy (default 3)")
 	fl.DurationVar(&f.healthStart, "health-start-period", 0, "start period during which failures do not count")
-	fl.StringVar(&f.network, "network", "", "container network mode: bridge (default) or host")
+	fl.StringArrayVar(&f.network, "network", nil, "attach to a cluster network NAME (repeatable); bridge (default) or host set a container's network mode")
 	fl.Int64Var(&f.pidsLimit, "pids-limit", 0, "maximum processes in the container (0: unlimited)")
 	fl.StringVar(&f.scheduler, "scheduler", "", "scheduler plugin for this service (default: the cluster's active one)")
 	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a port: [PUBLISHED:]TARGET[/tcp|udp]; no PUBLISHED asks for a dynamic port (repeatable)")
@@ -151,7 +151,7 @@ func (r *resourceFlags) apply(res *shoalv1.ResourceRequirements) error {
 // process backend runs a plain host process, without namespaces, cgroups,
 // mounts or health checks (see runtime/process).
 var containerOnly = []string{
-	"user", "hostname", "read-only", "mount", "network", "pids-limit", "limit-cpu", "limit-memory",
+	"user", "hostname", "read-only", "mount", "pids-limit", "limit-cpu", "limit-memory",
 	"health-cmd", "health-interval", "health-timeout", "health-retries", "health-start-period",
 }
 
@@ -266,6 +266,11 @@ func (f *specFlags) spec(args []string) (*shoalv1.ServiceSpec, error) {
 		return nil, err
 	}
 	sp.Labels = labels
+	mode, nets, err := splitNetworks(f.network)
+	if err != nil {
+		return nil, err
+	}
+	sp.Networks = nets
 	task := &shoalv1.TaskSpec{}
 	if len(args) > 1 && args[1] == "--" { // IMAGE -- CMD...: the separator is not an argument
 		args = append(args[:1:1], args[2:]...)
@@ -280,6 +285,9 @@ func (f *specFlags) spec(args []string) (*shoalv1.ServiceSpec, error) {
 		if err := refuseContainerOnly(f.fs); err != nil {
 			return nil, err
 		}
+		if mode != "" {
+			return nil, fmt.Errorf("--network: container-only with %q (a network mode); a --process task is a plain host process: give a cluster network name, or run an image", mode)
+		}
 		task.Runtime = &shoalv1.TaskSpec_Process{Process: &shoalv1.ProcessSpec{
 			Command: args, Env: f.env, Dir: f.workdir, StopSignal: f.stopSignal, StopGracePeriod: durationpb.New(f.stopGrace),
 		}}
@@ -287,7 +295,7 @@ func (f *specFlags) spec(args []string) (*shoalv1.ServiceSpec, error) {
 		c := &shoalv1.ContainerSpec{
 			Image: args[0], Args: args[1:], Env: f.env, Dir: f.workdir, User: f.user, Hostname: f.hostname,
 			ReadOnly: f.readOnly, StopSignal: f.stopSignal, StopGracePeriod: durationpb.New(f.stopGrace),
-			NetworkMode: f.network, PidsLimit: f.pidsLimit,
+			NetworkMode: mode, PidsLimit: f.pidsLimit,
 		}
 		for _, ms := range f.mounts {
 			m, err := parseMount(ms)
@@ -367,4 +375,26 @@ func defaultServiceName(args []string, process bool) string {
 		name = "svc"
 	}
 	return fmt.Sprintf("%s-%d", name, time.Now().Unix()%100000)
+}
+
+// splitNetworks splits the --network values into a container network mode
+// (bridge or host, as in docker) and the cluster networks to attach to.
+func splitNetworks(values []string) (mode string, nets []string, err error) {
+	for _, v := range values {
+		switch v {
+		case "bridge", "host":
+			if mode != "" && mode != v {
+				return "", nil, fmt.Errorf("--network %s: the network mode is already %s; give one", v, mode)
+			}
+			mode = v
+		case "":
+			return "", nil, fmt.Errorf("--network: empty; give a network name, or bridge or host")
+		default:
+			nets = append(nets, v)
+		}
+	}
+	if mode == "host" && len(nets) > 0 {
+		return "", nil, fmt.Errorf("--network host: a host-network container cannot attach to cluster networks (%s)", strings.Join(nets, ", "))
+	}
+	return mode, nets, nil
 }

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 
+	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/client"
 )
 
 // updateFlags are the service-update flags; each changes one part of the spec.
@@ -25,6 +28,8 @@ type updateFlags struct {
 	restart   string
 	scheduler string
 	force     bool
+	netAdd    []string
+	netRm     []string
 }
 
 func (u *updateFlags) register(fl *pflag.FlagSet) {
@@ -40,6 +45,8 @@ func (u *updateFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&u.restart, "restart-condition", "", "none, on-failure or any")
 	fl.StringVar(&u.scheduler, "scheduler", "", "scheduler plugin for this service")
 	fl.BoolVar(&u.force, "force", false, "replace the tasks even if nothing changed")
+	fl.StringArrayVar(&u.netAdd, "network-add", nil, "attach to a cluster network (name or ID; repeatable)")
+	fl.StringArrayVar(&u.netRm, "network-rm", nil, "detach from a cluster network (name or ID; repeatable)")
 }
 
 // apply changes sp (of service ref) as the flags say.
@@ -68,6 +75,27 @@ func (u *updateFlags) apply(ref string, sp *shoalv1.ServiceSpec) error {
 	}
 	if u.force {
 		t.ForceUpdate++
+	}
+	sp.Networks = slices.DeleteFunc(sp.Networks, func(id string) bool { return slices.Contains(u.netRm, id) })
+	for _, id := range u.netAdd {
+		if !slices.Contains(sp.Networks, id) {
+			sp.Networks = append(sp.Networks, id)
+		}
+	}
+	return nil
+}
+
+// resolveNetworks turns the --network-add/--network-rm names into IDs, as
+// the stored spec holds them.
+func (u *updateFlags) resolveNetworks(ctx context.Context, cl *client.Client) error {
+	for _, refs := range []*[]string{&u.netAdd, &u.netRm} {
+		for i, ref := range *refs {
+			res, err := cl.Control.GetNetwork(ctx, connect.NewRequest(&shoalv1.GetNetworkRequest{Network: ref}))
+			if err != nil {
+				return err
+			}
+			(*refs)[i] = res.Msg.GetNetwork().GetId()
+		}
 	}
 	return nil
 }
@@ -164,6 +192,9 @@ func newServiceUpdateCmd() *cobra.Command {
 	c.RunE = func(cmd *cobra.Command, a []string) error {
 		cl, err := dial()
 		if err != nil {
+			return err
+		}
+		if err := u.resolveNetworks(cmd.Context(), cl); err != nil {
 			return err
 		}
 		svc, err := updateSpec(cmd, cl, a[0], func(sp *shoalv1.ServiceSpec) error { return u.apply(a[0], sp) })

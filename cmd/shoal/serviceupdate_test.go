@@ -36,6 +36,11 @@ func TestServiceUpdateFlags(t *testing.T) {
 		{"no force keeps the counter", []string{"--env-add", "B=2"}, container(4), func(sp *shoalv1.ServiceSpec) bool { return sp.GetTask().GetForceUpdate() == 4 }, ""},
 		{"memory limit of a process", []string{"--limit-memory", "64m"}, process(), nil, "--limit-memory: container-only"},
 		{"cpu limit of a process", []string{"--limit-cpu", "1"}, process(), nil, "--limit-cpu: container-only"},
+		{"networks added once and removed", []string{"--network-add", "n2", "--network-add", "n1", "--network-rm", "n0"}, func() *shoalv1.ServiceSpec {
+			sp := process()
+			sp.Networks = []string{"n0", "n1"}
+			return sp
+		}(), func(sp *shoalv1.ServiceSpec) bool { return strings.Join(sp.GetNetworks(), ",") == "n1,n2" }, ""},
 		{"memory reservation of a process", []string{"--reserve-memory", "64m"}, process(), func(sp *shoalv1.ServiceSpec) bool {
 			return sp.GetTask().GetResources().GetReservations().GetMemoryBytes() == 64<<20
 		}, ""},

@@ -358,3 +358,57 @@ func TestRunAllocates(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A task refused on one of its networks takes nothing on the others, so
+// it cannot crowd out a task of another service in the same pass.
+func TestRefusedOnOneNetworkTakesNothingOnOthers(t *testing.T) {
+	h := newHarness(t)
+	h.addNetwork("full", "10.0.1.0/30", "10.0.1.1") // one usable address: the VIP's
+	h.addNetwork("n2", "10.0.2.0/29", "10.0.2.1")   // five: two VIPs, three tasks
+	h.addService("both", 2, []string{"full", "n2"})
+	h.addService("one", 3, []string{"n2"})
+	st := h.pass()
+	if st.Allocated != 3 || st.Failed != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	for _, tk := range h.tasks("both") {
+		if got := tk.GetStatus().GetErr(); tk.GetStatus().GetState() != stateNew || got != "network full has no free addresses" {
+			t.Fatalf("task of both: %v", tk.GetStatus())
+		}
+	}
+	for _, tk := range h.tasks("one") {
+		if tk.GetStatus().GetState() != statePending {
+			t.Fatalf("task of one: %v", tk.GetStatus())
+		}
+	}
+}
+
+// declineOn is the native policy, declining every address on one network.
+type declineOn string
+
+func (d declineOn) Allocate(ctx context.Context, r *sdk.AllocateRequest) (*sdk.AllocateResponse, error) {
+	resp, err := Native().Allocate(ctx, r)
+	for i, q := range r.Addresses {
+		if q.NetworkID == string(d) && err == nil {
+			resp.Addresses[i] = sdk.AddressResult{Code: sdk.AllocDeclinedByPolicy}
+		}
+	}
+	return resp, err
+}
+
+// A task the policy declines on one network gives back what it got on the
+// others within the pass: tasks that fit without it are not refused.
+func TestDeclinedOnOneNetworkCrowdsNoOneOut(t *testing.T) {
+	h := newHarness(t, WithPolicy(declineOn("n2")))
+	h.addNetwork("n1", "10.0.1.0/29", "10.0.1.1") // five: two VIPs, three tasks
+	h.addNetwork("n2", "10.0.2.0/24", "10.0.2.1")
+	h.addService("a-both", 1, []string{"n1", "n2"})
+	h.addService("b-one", 3, []string{"n1"})
+	st := h.pass()
+	if st.Allocated != 3 || st.Failed != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if got := h.tasks("a-both")[0].GetStatus().GetErr(); got != "network n2: declined by policy" {
+		t.Fatalf("reason %q", got)
+	}
+}

@@ -49,6 +49,8 @@ type taskPlan struct {
 	sp   *svcPlan
 	reqs []int // indexes into the request's Addresses
 	err  string
+	// waiting: err is admit's (no room counted), not the policy's answer.
+	waiting bool
 }
 
 // Pass allocates every NEW task once. Run calls it; tests may call it
@@ -150,28 +152,17 @@ func (a *Allocator) Pass(ctx context.Context) (PassStats, error) {
 			})
 		}
 	}
-	for _, id := range sortedKeys(plans) {
-		sp := plans[id]
-		for _, vi := range sp.vipNets {
-			sp.vipReqs = append(sp.vipReqs, len(req.Addresses))
-			req.Addresses = append(req.Addresses, sdk.AddressRequest{ID: id, NetworkID: sp.vips[vi].GetNetworkId()})
-		}
-	}
 	for _, tp := range tasks {
 		for _, nid := range tp.sp.svc.GetSpec().GetNetworks() {
 			if nets[nid] == nil {
 				tp.err = fmt.Sprintf("network %s not found", nid)
 				break
 			}
-			tp.reqs = append(tp.reqs, len(req.Addresses))
-			req.Addresses = append(req.Addresses, sdk.AddressRequest{ID: tp.t.GetId(), NetworkID: nid})
 		}
 	}
 
-	resp := &sdk.AllocateResponse{}
-	if len(req.Ports)+len(req.Addresses) > 0 {
-		resp, stats.Fallbacks = a.allocate(ctx, req)
-	}
+	var resp *sdk.AllocateResponse
+	resp, stats.Fallbacks = a.allocateAddresses(ctx, req, plans, tasks, nets)
 
 	// Ports back into their services.
 	k := 0

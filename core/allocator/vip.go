@@ -1,6 +1,7 @@
 package allocator
 
 import (
+	"context"
 	"fmt"
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
@@ -80,4 +81,83 @@ func gatewayOf(n *shoalv1.Network) string {
 		return s
 	}
 	return n.GetSpec().GetGateway()
+}
+
+// maxRounds bounds the allocation rounds of one pass (a round fails at
+// least one task, and in practice all the tasks of a full network at once).
+const maxRounds = 8
+
+// allocateAddresses asks for a VIP per new (service, network) and an
+// address per (task, network of its service) admitted, with the ports
+// already in req. A task the policy refuses on one of its networks (a
+// policy may decline what admit counted room for) holds nothing, but what
+// it got on the others was counted as taken in that answer and may have
+// crowded out other tasks; so those tasks are failed, admission redone
+// without them, and the rest asked again, up to maxRounds answers.
+func (a *Allocator) allocateAddresses(ctx context.Context, req *sdk.AllocateRequest, plans map[string]*svcPlan,
+	tasks []*taskPlan, nets map[string]*shoalv1.Network) (*sdk.AllocateResponse, int) {
+	fallbacks := 0
+	for round := 1; ; round++ {
+		admit(req, plans, tasks, nets)
+		buildAddressRequests(req, plans, tasks)
+		if len(req.Ports)+len(req.Addresses) == 0 {
+			return &sdk.AllocateResponse{}, fallbacks
+		}
+		resp, fb := a.allocate(ctx, req)
+		fallbacks += fb
+		if round == maxRounds || !failPartial(resp, tasks, nets) {
+			return resp, fallbacks
+		}
+		for _, tp := range tasks {
+			if tp.waiting {
+				tp.err, tp.waiting = "", false
+			}
+		}
+	}
+}
+
+// buildAddressRequests sets req.Addresses: the VIPs plans still need, then
+// the addresses of the tasks not failed yet.
+func buildAddressRequests(req *sdk.AllocateRequest, plans map[string]*svcPlan, tasks []*taskPlan) {
+	req.Addresses = req.Addresses[:0]
+	for _, id := range sortedKeys(plans) {
+		sp := plans[id]
+		sp.vipReqs = sp.vipReqs[:0]
+		for _, vi := range sp.vipNets {
+			sp.vipReqs = append(sp.vipReqs, len(req.Addresses))
+			req.Addresses = append(req.Addresses, sdk.AddressRequest{ID: id, NetworkID: sp.vips[vi].GetNetworkId()})
+		}
+	}
+	for _, tp := range tasks {
+		tp.reqs = tp.reqs[:0]
+		if tp.err != "" {
+			continue
+		}
+		for _, nid := range tp.sp.svc.GetSpec().GetNetworks() {
+			tp.reqs = append(tp.reqs, len(req.Addresses))
+			req.Addresses = append(req.Addresses, sdk.AddressRequest{ID: tp.t.GetId(), NetworkID: nid})
+		}
+	}
+}
+
+// failPartial fails the tasks resp gave some but not all of their
+// addresses, and reports whether there were any.
+func failPartial(resp *sdk.AllocateResponse, tasks []*taskPlan, nets map[string]*shoalv1.Network) bool {
+	found := false
+	for _, tp := range tasks {
+		ok, reason := 0, ""
+		for i, ri := range tp.reqs {
+			if c := resp.Addresses[ri].Code; c != sdk.AllocOK {
+				if reason == "" {
+					reason = failReason(nets[tp.sp.svc.GetSpec().GetNetworks()[i]], c)
+				}
+				continue
+			}
+			ok++
+		}
+		if reason != "" && ok > 0 {
+			tp.err, found = reason, true
+		}
+	}
+	return found
 }

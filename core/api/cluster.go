@@ -57,7 +57,7 @@ func validateClusterSpec(sp *shoalv1.ClusterSpec) error {
 	if n := sp.GetTaskHistoryLimit(); n > 100 {
 		return invalidArg("spec.task_history_limit %d: use 0 to 100", n)
 	}
-	return nil
+	return validatePool(sp)
 }
 
 func (s *Server) UpdateCluster(ctx context.Context, req *connect.Request[shoalv1.UpdateClusterRequest]) (*connect.Response[shoalv1.UpdateClusterResponse], error) {

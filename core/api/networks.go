@@ -28,7 +28,8 @@ const (
 
 var (
 	// DefaultAddressPool is split into DefaultSubnetBits subnets for
-	// networks created without a subnet.
+	// networks created without a subnet, unless the cluster spec sets
+	// another pool (default_address_pool, default_subnet_size).
 	DefaultAddressPool = netip.MustParsePrefix("10.0.0.0/8")
 	// DefaultSubnetBits is the prefix length of a defaulted subnet.
 	DefaultSubnetBits = 24
@@ -47,6 +48,10 @@ func validateNetworkSpec(sp *shoalv1.NetworkSpec) error {
 	}
 	if !serviceNameRE.MatchString(sp.GetName()) {
 		return invalidArg("spec.name %q: a network name is a DNS label: 1-63 letters, digits and '-', starting and ending with a letter or digit", sp.GetName())
+	}
+	switch sp.GetName() {
+	case "bridge", "host", "none":
+		return invalidArg("spec.name %q: reserved for a container's network mode (service create --network %s); pick another name", sp.GetName(), sp.GetName())
 	}
 	if d := sp.GetDriver(); d != "" && d != DriverOverlay {
 		return invalidArg("spec.driver %q: the only driver is %q", d, DriverOverlay)
@@ -116,7 +121,7 @@ func networkSubnet(n *shoalv1.Network) netip.Prefix {
 
 // placeNetwork gives n its subnet (the spec's, checked against the other
 // networks, or the first free one of the default pool), gateway and VNI.
-func placeNetwork(n *shoalv1.Network, others []*shoalv1.Network) error {
+func placeNetwork(n *shoalv1.Network, others []*shoalv1.Network, pool addressPool) error {
 	taken := make([]netip.Prefix, 0, len(others)+1)
 	vnis := make(map[uint32]bool, len(others))
 	for _, o := range others {
@@ -125,7 +130,7 @@ func placeNetwork(n *shoalv1.Network, others []*shoalv1.Network) error {
 		}
 		vnis[o.GetVni()] = true
 	}
-	subnet, err := pickSubnet(n.GetSpec().GetSubnet(), taken, others)
+	subnet, err := pickSubnet(n.GetSpec().GetSubnet(), taken, others, pool)
 	if err != nil {
 		return err
 	}
@@ -143,7 +148,40 @@ func placeNetwork(n *shoalv1.Network, others []*shoalv1.Network) error {
 	return connect.NewError(connect.CodeResourceExhausted, errors.New("no free VXLAN network identifier; remove unused networks"))
 }
 
-func pickSubnet(want string, taken []netip.Prefix, others []*shoalv1.Network) (netip.Prefix, error) {
+// addressPool is where defaulted subnets come from.
+type addressPool struct {
+	prefix netip.Prefix
+	bits   int
+}
+
+// clusterPool is the pool of the cluster spec, else the default one.
+func clusterPool(sp *shoalv1.ClusterSpec) addressPool {
+	pool := addressPool{DefaultAddressPool, DefaultSubnetBits}
+	if p, err := netip.ParsePrefix(sp.GetDefaultAddressPool()); err == nil {
+		pool.prefix = p
+	}
+	if b := sp.GetDefaultSubnetSize(); b != 0 {
+		pool.bits = int(b)
+	}
+	return pool
+}
+
+// validatePool checks the cluster spec's default address pool.
+func validatePool(sp *shoalv1.ClusterSpec) error {
+	if s := sp.GetDefaultAddressPool(); s != "" {
+		p, err := netip.ParsePrefix(s)
+		if err != nil || !p.Addr().Is4() || p != p.Masked() || p.Bits() < 8 || p.Bits() > 30 {
+			return invalidArg("spec.default_address_pool %q: give an IPv4 network in CIDR form, /8 to /30, e.g. 10.0.0.0/8", s)
+		}
+	}
+	pool := clusterPool(sp)
+	if b := pool.bits; b < pool.prefix.Bits() || b > 30 {
+		return invalidArg("spec.default_subnet_size %d: use %d (the pool's size) to 30", b, pool.prefix.Bits())
+	}
+	return nil
+}
+
+func pickSubnet(want string, taken []netip.Prefix, others []*shoalv1.Network, pool addressPool) (netip.Prefix, error) {
 	if want != "" {
 		p := netip.MustParsePrefix(want) // validated
 		for _, o := range others {
@@ -154,14 +192,14 @@ func pickSubnet(want string, taken []netip.Prefix, others []*shoalv1.Network) (n
 		return p, nil
 	}
 	taken = append(taken, NodeBridgeRange)
-	step := uint32(1) << (32 - DefaultSubnetBits)
-	b := DefaultAddressPool.Addr().As4()
-	start := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	count := uint32(1) << (DefaultSubnetBits - DefaultAddressPool.Bits())
+	step := uint64(1) << (32 - pool.bits)
+	b := pool.prefix.Addr().As4()
+	start := uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3])
+	count := uint64(1) << (pool.bits - pool.prefix.Bits())
 next:
-	for i := uint32(0); i < count; i++ {
+	for i := uint64(0); i < count; i++ {
 		v := start + i*step
-		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), DefaultSubnetBits)
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), pool.bits)
 		for _, q := range taken {
 			if q.Overlaps(p) {
 				continue next
@@ -170,38 +208,24 @@ next:
 		return p, nil
 	}
 	return netip.Prefix{}, connect.NewError(connect.CodeResourceExhausted,
-		fmt.Errorf("spec.subnet: the default address pool %s is used up; give a subnet (--subnet)", DefaultAddressPool))
+		fmt.Errorf("spec.subnet: the default address pool %s is used up; give a subnet", pool.prefix))
 }
 
 func resolveNetwork(tx store.ReadTx, ref string) (*shoalv1.Network, error) {
-	if ref == "" {
-		return nil, invalidArg("network: give a network name or ID")
-	}
-	byName, err := tx.FindNetworks(store.ByName(ref))
-	if err != nil {
-		return nil, err
-	}
-	if len(byName) == 1 {
-		return byName[0], nil
-	}
-	id, err := tx.Resolve(store.KindNetwork, ref)
-	if errors.Is(err, store.ErrAmbiguousPrefix) {
-		return nil, invalidArg("network %q: the ID prefix matches several networks; give more characters", ref)
-	}
-	if err != nil {
-		return nil, objectNotFound(KindNetwork, ref)
-	}
-	return tx.GetNetwork(id), nil
+	return resolveByName(tx, store.KindNetwork, KindNetwork, ref, tx.FindNetworks, tx.GetNetwork)
 }
 
 // resolveServiceNetworks replaces the network names or IDs of sp with IDs.
 func resolveServiceNetworks(tx store.ReadTx, sp *shoalv1.ServiceSpec) error {
 	seen := make(map[string]bool, len(sp.GetNetworks()))
 	for i, ref := range sp.GetNetworks() {
+		if ref == "" {
+			return invalidArg("spec.networks[%d]: empty; give a network name or ID", i)
+		}
 		n, err := resolveNetwork(tx, ref)
 		var cerr *connect.Error
 		if errors.As(err, &cerr) && cerr.Code() == connect.CodeNotFound {
-			return notFoundDetail(KindNetwork, ref, fmt.Sprintf("spec.networks[%d] %q: no such network; create it with `shoal network create %s` or check `shoal network ls`", i, ref, ref))
+			return notFoundDetail(KindNetwork, ref, fmt.Sprintf("spec.networks[%d]: network %q not found", i, ref))
 		}
 		if err != nil {
 			return err
@@ -234,7 +258,11 @@ func (s *Server) CreateNetwork(ctx context.Context, req *connect.Request[shoalv1
 				return connect.NewError(connect.CodeAlreadyExists, fmt.Errorf("spec.name: a network named %q exists; pick another name", sp.GetName()))
 			}
 		}
-		if err := placeNetwork(n, others); err != nil {
+		pool := addressPool{DefaultAddressPool, DefaultSubnetBits}
+		if c, err := clusterObj(tx); err == nil {
+			pool = clusterPool(c.GetSpec())
+		}
+		if err := placeNetwork(n, others, pool); err != nil {
 			return err
 		}
 		return tx.Create(n)
@@ -288,8 +316,8 @@ func (s *Server) RemoveNetwork(ctx context.Context, req *connect.Request[shoalv1
 			return err
 		}
 		if len(users) > 0 {
-			return precondition("network %q is in use by service(s) %s: remove them, or detach them with `shoal service update --network-rm %s`",
-				n.GetSpec().GetName(), strings.Join(users, ", "), n.GetSpec().GetName())
+			return precondition("network %q is in use by service(s) %s: remove them or detach them from it first",
+				n.GetSpec().GetName(), strings.Join(users, ", "))
 		}
 		return tx.Delete(store.KindNetwork, n.GetId())
 	})

@@ -38,6 +38,7 @@ func TestCreateNetworkRefusesBadInputAndStoresNothing(t *testing.T) {
 		{"no spec", nil, connect.CodeInvalidArgument, "spec"},
 		{"name not a DNS label", &shoalv1.NetworkSpec{Name: "my_net"}, connect.CodeInvalidArgument, "spec.name"},
 		{"name too long", &shoalv1.NetworkSpec{Name: strings.Repeat("a", 64)}, connect.CodeInvalidArgument, "spec.name"},
+		{"name reserved", &shoalv1.NetworkSpec{Name: "host"}, connect.CodeInvalidArgument, "spec.name"},
 		{"name taken", &shoalv1.NetworkSpec{Name: "taken"}, connect.CodeAlreadyExists, "spec.name"},
 		{"unknown driver", &shoalv1.NetworkSpec{Name: "n", Driver: "bridge"}, connect.CodeInvalidArgument, "spec.driver"},
 		{"subnet not a CIDR", &shoalv1.NetworkSpec{Name: "n", Subnet: "10.1.2.0"}, connect.CodeInvalidArgument, "spec.subnet"},
@@ -109,6 +110,12 @@ func TestServiceNetworksResolveAndGuardRemoval(t *testing.T) {
 	if codeOf(err) != connect.CodeNotFound || !strings.Contains(err.Error(), "spec.networks[1]") {
 		t.Fatalf("unknown network: want NotFound naming spec.networks[1], got %v", err)
 	}
+	empty := goodSpec()
+	empty.Networks = []string{""}
+	_, err = s.CreateService(ctx, connect.NewRequest(&shoalv1.CreateServiceRequest{Spec: empty}))
+	if codeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "spec.networks[0]") {
+		t.Fatalf("empty network: want InvalidArgument naming spec.networks[0], got %v", err)
+	}
 	twice := goodSpec()
 	twice.Networks = []string{"front", n.GetId()}
 	_, err = s.CreateService(ctx, connect.NewRequest(&shoalv1.CreateServiceRequest{Spec: twice}))
@@ -150,5 +157,40 @@ func TestServiceNetworksResolveAndGuardRemoval(t *testing.T) {
 	}
 	if c := countNetworks(st); c != 1 {
 		t.Fatalf("%d networks left, want 1", c)
+	}
+}
+
+func TestClusterAddressPoolFeedsDefaultedSubnets(t *testing.T) {
+	s, _, _ := newTestServer(t)
+	ctx := context.Background()
+	cur, err := s.GetCluster(ctx, connect.NewRequest(&shoalv1.GetClusterRequest{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		pool  string
+		size  uint32
+		field string
+	}{
+		{"10.0.0.0", 0, "spec.default_address_pool"},
+		{"10.1.2.3/16", 0, "spec.default_address_pool"},
+		{"172.20.0.0/16", 31, "spec.default_subnet_size"},
+		{"172.20.0.0/16", 12, "spec.default_subnet_size"},
+	} {
+		sp := cur.Msg.GetCluster().GetSpec()
+		sp.DefaultAddressPool, sp.DefaultSubnetSize = tc.pool, tc.size
+		_, err := s.UpdateCluster(ctx, connect.NewRequest(&shoalv1.UpdateClusterRequest{Spec: sp}))
+		if codeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("pool %s size %d: want InvalidArgument naming %s, got %v", tc.pool, tc.size, tc.field, err)
+		}
+	}
+	sp := cur.Msg.GetCluster().GetSpec()
+	sp.DefaultAddressPool, sp.DefaultSubnetSize = "172.20.0.0/16", 28
+	if _, err := s.UpdateCluster(ctx, connect.NewRequest(&shoalv1.UpdateClusterRequest{Spec: sp})); err != nil {
+		t.Fatal(err)
+	}
+	createNetwork(t, s, &shoalv1.NetworkSpec{Name: "given", Subnet: "172.20.0.0/28"})
+	if n := createNetwork(t, s, &shoalv1.NetworkSpec{Name: "pooled"}); n.GetSubnet() != "172.20.0.16/28" || n.GetGateway() != "172.20.0.17" {
+		t.Fatalf("pooled network got %s gw %s, want 172.20.0.16/28 gw 172.20.0.17", n.GetSubnet(), n.GetGateway())
 	}
 }

@@ -16,24 +16,31 @@ import (
 )
 
 func resolveService(tx store.ReadTx, ref string) (*shoalv1.Service, error) {
+	return resolveByName(tx, store.KindService, KindService, ref, tx.FindServices, tx.GetService)
+}
+
+// resolveByName finds the object of a kind named ref, else the one whose ID
+// or unambiguous ID prefix ref is.
+func resolveByName[T any](tx store.ReadTx, kind store.Kind, what, ref string, find func(store.By) ([]T, error), get func(string) T) (T, error) {
+	var zero T
 	if ref == "" {
-		return nil, invalidArg("service: give a service name or ID")
+		return zero, invalidArg("%s: give a %s name or ID", what, what)
 	}
-	byName, err := tx.FindServices(store.ByName(ref))
+	byName, err := find(store.ByName(ref))
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
 	if len(byName) == 1 {
 		return byName[0], nil
 	}
-	id, err := tx.Resolve(store.KindService, ref)
+	id, err := tx.Resolve(kind, ref)
 	if errors.Is(err, store.ErrAmbiguousPrefix) {
-		return nil, invalidArg("service %q: the ID prefix matches several services; give more characters", ref)
+		return zero, invalidArg("%s %q: the ID prefix matches several %ss; give more characters", what, ref, what)
 	}
 	if err != nil {
-		return nil, objectNotFound(KindService, ref)
+		return zero, objectNotFound(what, ref)
 	}
-	return tx.GetService(id), nil
+	return get(id), nil
 }
 
 func (s *Server) CreateService(ctx context.Context, req *connect.Request[shoalv1.CreateServiceRequest]) (*connect.Response[shoalv1.CreateServiceResponse], error) {

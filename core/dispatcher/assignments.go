@@ -61,7 +61,9 @@ func (d *Dispatcher) Assignments(ctx context.Context, req *connect.Request[shoal
 			known[t.GetId()] = agentView(t)
 		}
 		seq++
-		if err := stream.Send(&shoalv1.AssignmentsMessage{Type: shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_COMPLETE, Updates: tasks, Sequence: seq}); err != nil {
+		msg := &shoalv1.AssignmentsMessage{Type: shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_COMPLETE, Updates: tasks, Sequence: seq,
+			Networks: d.networksOf(known)}
+		if err := stream.Send(msg); err != nil {
 			cancel()
 			return err
 		}
@@ -131,6 +133,7 @@ func (d *Dispatcher) streamIncrements(ctx context.Context, s *session, stream *c
 				order = order[:0]
 				*seq++
 				msg.Sequence = *seq
+				msg.Networks = d.networksOf(known)
 				if err := stream.Send(msg); err != nil {
 					return err
 				}

@@ -648,9 +648,13 @@ type ClusterSpec struct {
 	DefaultAllocator string `protobuf:"bytes,7,opt,name=default_allocator,json=defaultAllocator,proto3" json:"default_allocator,omitempty"`
 	// Orchestrator: task history kept per slot.
 	TaskHistoryLimit uint32 `protobuf:"varint,8,opt,name=task_history_limit,json=taskHistoryLimit,proto3" json:"task_history_limit,omitempty"`
+	// Networks created without a subnet get a free default_subnet_size
+	// subnet of default_address_pool ("" and 0: 10.0.0.0/8 and /24).
+	DefaultAddressPool string `protobuf:"bytes,9,opt,name=default_address_pool,json=defaultAddressPool,proto3" json:"default_address_pool,omitempty"`
+	DefaultSubnetSize  uint32 `protobuf:"varint,10,opt,name=default_subnet_size,json=defaultSubnetSize,proto3" json:"default_subnet_size,omitempty"`
 	// Gossip: the leader makes a new gossip key primary this often (default
 	// 12 h, swarm's) and keeps the two previous ones.
-	GossipKeyRotation *durationpb.Duration `protobuf:"bytes,9,opt,name=gossip_key_rotation,json=gossipKeyRotation,proto3" json:"gossip_key_rotation,omitempty"`
+	GossipKeyRotation *durationpb.Duration `protobuf:"bytes,11,opt,name=gossip_key_rotation,json=gossipKeyRotation,proto3" json:"gossip_key_rotation,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -737,6 +741,20 @@ func (x *ClusterSpec) GetDefaultAllocator() string {
 func (x *ClusterSpec) GetTaskHistoryLimit() uint32 {
 	if x != nil {
 		return x.TaskHistoryLimit
+	}
+	return 0
+}
+
+func (x *ClusterSpec) GetDefaultAddressPool() string {
+	if x != nil {
+		return x.DefaultAddressPool
+	}
+	return ""
+}
+
+func (x *ClusterSpec) GetDefaultSubnetSize() uint32 {
+	if x != nil {
+		return x.DefaultSubnetSize
 	}
 	return 0
 }
@@ -3107,7 +3125,7 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"gossipKeys\"S\n" +
 	"\tGossipKey\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x124\n" +
-	"\acreated\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"\xea\x03\n" +
+	"\acreated\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"\xcc\x04\n" +
 	"\vClusterSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12D\n" +
 	"\x10heartbeat_period\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0fheartbeatPeriod\x12<\n" +
@@ -3116,8 +3134,11 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\x10node_cert_expiry\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x0enodeCertExpiry\x12+\n" +
 	"\x11default_scheduler\x18\x06 \x01(\tR\x10defaultScheduler\x12+\n" +
 	"\x11default_allocator\x18\a \x01(\tR\x10defaultAllocator\x12,\n" +
-	"\x12task_history_limit\x18\b \x01(\rR\x10taskHistoryLimit\x12I\n" +
-	"\x13gossip_key_rotation\x18\t \x01(\v2\x19.google.protobuf.DurationR\x11gossipKeyRotation\"^\n" +
+	"\x12task_history_limit\x18\b \x01(\rR\x10taskHistoryLimit\x120\n" +
+	"\x14default_address_pool\x18\t \x01(\tR\x12defaultAddressPool\x12.\n" +
+	"\x13default_subnet_size\x18\n" +
+	" \x01(\rR\x11defaultSubnetSize\x12I\n" +
+	"\x13gossip_key_rotation\x18\v \x01(\v2\x19.google.protobuf.DurationR\x11gossipKeyRotation\"^\n" +
 	"\x06RootCA\x12\x1e\n" +
 	"\vca_cert_pem\x18\x01 \x01(\fR\tcaCertPem\x12\x1c\n" +
 	"\n" +

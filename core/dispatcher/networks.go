@@ -1,0 +1,59 @@
+package dispatcher
+
+import (
+	"sort"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+
+	"github.com/shoal-project/shoal/core/store"
+)
+
+// networksOf describes the networks the tasks in known are attached to:
+// what a node needs to program its data plane (VNI, subnet, gateway,
+// encryption) and, for service discovery, the VIPs of every service on
+// each. It is computed for each message from the store as it is then; a
+// VIP allocated after a task was assigned reaches the node with its next
+// message.
+func (d *Dispatcher) networksOf(known map[string]*shoalv1.Task) []*shoalv1.NetworkAssignment {
+	ids := make(map[string]bool)
+	for _, t := range known {
+		for _, at := range t.GetNetworks() {
+			ids[at.GetNetworkId()] = true
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	var out []*shoalv1.NetworkAssignment
+	_ = d.store.View(func(tx store.ReadTx) error {
+		byID := make(map[string]*shoalv1.NetworkAssignment, len(ids))
+		for id := range ids {
+			if n := tx.GetNetwork(id); n != nil {
+				na := networkAssignment(n)
+				byID[id] = na
+				out = append(out, na)
+			}
+		}
+		return tx.Range(store.KindService, store.All(), func(o store.Object) bool {
+			svc := o.(*shoalv1.Service)
+			for _, at := range svc.GetEndpoint().GetVirtualIps() {
+				if na := byID[at.GetNetworkId()]; na != nil && len(at.GetAddresses()) > 0 {
+					na.Vips = append(na.Vips, &shoalv1.ServiceVIP{ServiceId: svc.GetId(),
+						ServiceName: svc.GetSpec().GetName(), Address: at.GetAddresses()[0]})
+				}
+			}
+			return true
+		})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].GetId() < out[j].GetId() })
+	return out
+}
+
+func networkAssignment(n *shoalv1.Network) *shoalv1.NetworkAssignment {
+	na := &shoalv1.NetworkAssignment{Id: n.GetId(), Name: n.GetSpec().GetName(), Vni: n.GetVni(),
+		Subnet: n.GetSubnet(), Gateway: n.GetGateway(), Encrypted: n.GetSpec().GetEncrypted()}
+	if na.Subnet == "" {
+		na.Subnet, na.Gateway = n.GetSpec().GetSubnet(), n.GetSpec().GetGateway()
+	}
+	return na
+}

@@ -23,7 +23,11 @@ func peersFor(networkID string, entries map[entryKey]gossip.Entry) []overlay.Pee
 		if k.network != networkID {
 			continue
 		}
-		out = append(out, overlay.Peer{Addr: e.Addr.Addr(), MAC: e.MAC, NodeAddr: e.NodeAddr})
+		mac := e.MAC
+		if len(mac) == 0 {
+			mac, _ = overlay.MACFromIP(e.Addr.Addr()) // the data plane's own derivation
+		}
+		out = append(out, overlay.Peer{Addr: e.Addr.Addr(), MAC: mac, NodeAddr: e.NodeAddr})
 	}
 	slices.SortFunc(out, func(a, b overlay.Peer) int { return a.Addr.Compare(b.Addr) })
 	return out

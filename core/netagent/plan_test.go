@@ -33,14 +33,14 @@ func table(es ...gossip.Entry) map[entryKey]gossip.Entry {
 	return m
 }
 
-func TestPeersForListsOnlyTheNetworksAttachmentsSortedByAddress(t *testing.T) {
+func TestPeersForListsOnlyTheNetworksAttachmentsSortedByAddressDerivingMissingMACs(t *testing.T) {
 	mac := net.HardwareAddr{2, 0x42, 10, 0, 1, 9}
 	e := entry("n1", "t9", "web", "10.0.1.9", "192.0.2.2")
 	e.MAC = mac
 	entries := table(e, entry("n1", "t3", "web", "10.0.1.3", "192.0.2.3"), entry("n2", "t4", "db", "10.0.2.4", "192.0.2.3"))
 	got := peersFor("n1", entries)
 	want := []overlay.Peer{
-		{Addr: addr("10.0.1.3"), NodeAddr: addr("192.0.2.3")},
+		{Addr: addr("10.0.1.3"), MAC: net.HardwareAddr{2, 0x42, 10, 0, 1, 3}, NodeAddr: addr("192.0.2.3")},
 		{Addr: addr("10.0.1.9"), MAC: mac, NodeAddr: addr("192.0.2.2")},
 	}
 	if !reflect.DeepEqual(got, want) {

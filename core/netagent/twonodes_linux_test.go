@@ -264,21 +264,42 @@ func TestTwoNodesTasksReachEachOtherByNameVIPAndAddress(t *testing.T) {
 		})
 	}
 
+	web2 := testNetns(t, "web2")
+	if _, err := b.node.Attach(ctx, taskSpec("w2", "web", "10.213.77.13/24"), web2); err != nil {
+		t.Fatal(err)
+	}
 	if err := b.node.Detach(ctx, "w1"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the withdrawn web task leaves the client node's table and DNS", func() error {
-		entries, err := a.node.Entries(ctx)
-		if err != nil {
-			return err
-		}
-		if len(entries) != 1 || entries[0].TaskID != "c1" {
-			return fmt.Errorf("client node's table = %+v", entries)
-		}
-		got, err := lookup(client, "tasks.web")
-		if err == nil && len(got) != 0 {
-			err = fmt.Errorf("tasks.web = %v", got)
-		}
-		return err
+		return expectView(ctx, a, client, []string{"c1", "w2"}, []string{"10.213.77.13"})
 	})
+	if err := b.node.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the web node's attachments leave the client node's table when it leaves", func() error {
+		return expectView(ctx, a, client, []string{"c1"}, nil)
+	})
+}
+
+// expectView checks the tasks in tn's gossip table and the answer to
+// tasks.web in the client's namespace.
+func expectView(ctx context.Context, tn *testNode, client string, tasks, webAddrs []string) error {
+	entries, err := tn.node.Entries(ctx)
+	if err != nil {
+		return err
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.TaskID)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, tasks) {
+		return fmt.Errorf("node %s's table holds tasks %v, want %v", tn.id, got, tasks)
+	}
+	addrs, err := lookup(client, "tasks.web")
+	if err == nil && !slices.Equal(addrs, webAddrs) {
+		err = fmt.Errorf("tasks.web = %v, want %v", addrs, webAddrs)
+	}
+	return err
 }

@@ -160,9 +160,6 @@ func validateSpec(spec *runtime.TaskSpec) error {
 	if len(spec.Command) == 0 || spec.Command[0] == "" {
 		return fmt.Errorf("task %s: a process task needs a command: %w", spec.TaskID, runtime.ErrInvalidSpec)
 	}
-	if len(spec.Networks) > 0 {
-		return fmt.Errorf("task %s: process tasks share the host's network and cannot join cluster networks: drop --network or run the service as a container: %w", spec.TaskID, runtime.ErrUnsupported)
-	}
 	if _, err := parseSignal(spec.StopSignal); err != nil {
 		return fmt.Errorf("task %s: %w", spec.TaskID, err)
 	}

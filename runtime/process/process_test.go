@@ -139,8 +139,6 @@ func TestControllerRejectsBadSpecs(t *testing.T) {
 		{"empty task id", &runtime.TaskSpec{Kind: runtime.KindProcess, Command: []string{"true"}}, runtime.ErrInvalidSpec},
 		{"path in task id", &runtime.TaskSpec{TaskID: "../x", Kind: runtime.KindProcess, Command: []string{"true"}}, runtime.ErrInvalidSpec},
 		{"bad stop signal", &runtime.TaskSpec{TaskID: "a", Kind: runtime.KindProcess, Command: []string{"true"}, StopSignal: "SIGNOPE"}, runtime.ErrInvalidSpec},
-		{"cluster network", &runtime.TaskSpec{TaskID: "a", Kind: runtime.KindProcess, Command: []string{"true"},
-			Networks: []runtime.NetworkAttachment{{NetworkID: "n1", Addr: netip.MustParsePrefix("10.0.1.5/24")}}}, runtime.ErrUnsupported},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -149,6 +147,15 @@ func TestControllerRejectsBadSpecs(t *testing.T) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestClusterNetworksAreIgnoredNotRefused(t *testing.T) {
+	b := newBackend(t, "")
+	s := &runtime.TaskSpec{TaskID: "a", Kind: runtime.KindProcess, Command: []string{"true"},
+		Networks: []runtime.NetworkAttachment{{NetworkID: "n1", Addr: netip.MustParsePrefix("10.0.1.5/24")}}}
+	if _, err := b.Controller(s); err != nil {
+		t.Fatalf("Controller = %v, want a process task on a cluster network accepted (it shares the host's network)", err)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/internal/client"
+	"github.com/shoal-project/shoal/internal/testhost"
 )
 
 // shoalBin is the binary under test: built once by TestMain, or taken from
@@ -85,6 +86,9 @@ type proc struct {
 	t       testing.TB
 	name    string
 	logPath string
+	// on is the test host the process runs in (nil: this machine's own
+	// network namespace).
+	on *testhost.Host
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -96,7 +100,13 @@ type proc struct {
 // is killed at cleanup; on failure the log tail is printed.
 func startProc(t testing.TB, logDir, name string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, logPath: filepath.Join(logDir, name+".log")}
+	return startProcOn(t, nil, logDir, name, args...)
+}
+
+// startProcOn is startProc inside test host h (nil: this machine).
+func startProcOn(t testing.TB, h *testhost.Host, logDir, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, logPath: filepath.Join(logDir, name+".log"), on: h}
 	p.start(args...)
 	t.Cleanup(func() {
 		p.kill()
@@ -122,6 +132,9 @@ func (p *proc) start(args ...string) {
 	}
 	fmt.Fprintf(f, "==== %s: shoal %s\n", time.Now().Format(time.RFC3339Nano), strings.Join(args, " "))
 	cmd := exec.Command(shoalBin, args...)
+	if p.on != nil {
+		cmd = p.on.Command(shoalBin, args...)
+	}
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -241,23 +254,29 @@ func runTimeout(t testing.TB, d time.Duration, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, shoalBin, args...)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	err := cmd.Run()
-	r := result{Stdout: so.String(), Stderr: se.String(), Args: args}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.Code = ee.ExitCode()
-	default:
+	r, err := execCLI(ctx, args...)
+	if err != nil {
 		t.Fatalf("shoal %s: %v", strings.Join(args, " "), err)
 	}
 	if ctx.Err() != nil {
 		t.Fatalf("shoal %s: did not finish within %s\n%s", strings.Join(args, " "), d, r)
 	}
 	return r
+}
+
+// execCLI runs `shoal args...` until it exits or ctx ends; err is set only
+// when it could not be run.
+func execCLI(ctx context.Context, args ...string) (result, error) {
+	cmd := exec.CommandContext(ctx, shoalBin, args...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	r := result{Stdout: so.String(), Stderr: se.String(), Args: args}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.Code, err = ee.ExitCode(), nil
+	}
+	return r, err
 }
 
 // mustRun runs the CLI and fails the test on a non-zero exit.
@@ -357,10 +376,16 @@ func newCluster(t testing.TB, extraFlags ...string) *cluster {
 // init starts the first manager with `shoal init` and waits until it answers.
 func (c *cluster) init(name string, flags ...string) *manager {
 	c.t.Helper()
-	m := &manager{name: name, dir: filepath.Join(c.base, name), addr: freeAddr(c.t)}
+	return c.initOn(nil, freeAddr(c.t), name, flags...)
+}
+
+// initOn is init inside test host h (nil: this machine), listening on addr.
+func (c *cluster) initOn(h *testhost.Host, addr, name string, flags ...string) *manager {
+	c.t.Helper()
+	m := &manager{name: name, dir: filepath.Join(c.base, name), addr: addr}
 	args := append([]string{"init", "--data-dir", m.dir, "--listen-addr", m.addr, "--hostname", name}, c.extra...)
 	args = append(args, flags...)
-	m.proc = startProc(c.t, c.base, name, args...)
+	m.proc = startProcOn(c.t, h, c.base, name, args...)
 	c.waitReady(m)
 	c.managers = append(c.managers, m)
 	return m
@@ -369,10 +394,17 @@ func (c *cluster) init(name string, flags ...string) *manager {
 // joinManager starts `shoal join` with the manager token through via.
 func (c *cluster) joinManager(name string, via *manager) *manager {
 	c.t.Helper()
+	return c.joinManagerOn(nil, freeAddr(c.t), name, via)
+}
+
+// joinManagerOn is joinManager inside test host h (nil: this machine),
+// listening on addr.
+func (c *cluster) joinManagerOn(h *testhost.Host, addr, name string, via *manager) *manager {
+	c.t.Helper()
 	tok := strings.TrimSpace(mustRun(c.t, "--data-dir", via.dir, "join-token", "manager", "-q"))
-	m := &manager{name: name, dir: filepath.Join(c.base, name), addr: freeAddr(c.t)}
+	m := &manager{name: name, dir: filepath.Join(c.base, name), addr: addr}
 	args := append([]string{"join", "--data-dir", m.dir, "--listen-addr", m.addr, "--hostname", name, "--token", tok, via.addr}, c.extra...)
-	m.proc = startProc(c.t, c.base, name, args...)
+	m.proc = startProcOn(c.t, h, c.base, name, args...)
 	c.waitReady(m)
 	c.managers = append(c.managers, m)
 	return m

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +17,7 @@ type globalFlags struct {
 	host    string
 	tlsDir  string
 	local   bool
+	timeout time.Duration
 }
 
 var gf globalFlags
@@ -39,6 +41,7 @@ func newRootCmd() *cobra.Command {
 	pf.StringVar(&gf.host, "host", os.Getenv("SHOAL_HOST"), "manager address host:port, reached with an admin certificate from --tls-dir (env SHOAL_HOST)")
 	pf.StringVar(&gf.tlsDir, "tls-dir", os.Getenv("SHOAL_TLS_DIR"), "directory with admin cert.pem, key.pem and ca.pem for --host (env SHOAL_TLS_DIR)")
 	pf.BoolVar(&gf.local, "local", false, "answer reads from the manager you talk to, without asking the leader (may be stale)")
+	pf.DurationVar(&gf.timeout, "timeout", 30*time.Second, "give up on a call to the manager after this long (0: never; streams that --follow have no deadline)")
 	root.AddCommand(daemonCommands()...)
 	root.AddCommand(newJoinTokenCmd(), newNodeCmd(), newClusterCmd(), newNetworkCmd())
 	root.AddCommand(extraCommands()...)
@@ -47,7 +50,7 @@ func newRootCmd() *cobra.Command {
 
 // dial connects to a manager as the global flags say.
 func dial() (*client.Client, error) {
-	o := client.Options{DataDir: gf.dataDir, Host: gf.host, LocalRead: gf.local}
+	o := client.Options{DataDir: gf.dataDir, Host: gf.host, LocalRead: gf.local, Timeout: gf.timeout}
 	if gf.host != "" {
 		if gf.tlsDir == "" {
 			gf.tlsDir = filepath.Join(gf.dataDir, "admin")

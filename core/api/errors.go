@@ -68,6 +68,8 @@ func storeErr(err error) error {
 		return connect.NewError(connect.CodeInvalidArgument, err)
 	case errors.Is(err, raft.ErrNotLeader):
 		return connect.NewError(connect.CodeUnavailable, fmt.Errorf("no leader reachable yet (election in progress?): %w", err))
+	case errors.Is(err, raft.ErrLeadershipLost):
+		return connect.NewError(connect.CodeUnavailable, fmt.Errorf("%w: the write's outcome is unknown; read it back, or retry if it is idempotent", err))
 	case errors.Is(err, context.DeadlineExceeded):
 		return connect.NewError(connect.CodeDeadlineExceeded, err)
 	case errors.Is(err, context.Canceled):

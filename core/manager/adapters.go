@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"connectrpc.com/connect"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -85,7 +86,33 @@ func (c raftCluster) ReadBarrier(ctx context.Context) error {
 	if c.m.rn() == nil {
 		return raft.ErrNotLeader
 	}
-	return c.m.rn().ReadBarrier(ctx)
+	return readBarrier(ctx, c.m.rn(), readIndexRound)
+}
+
+// readIndexRound bounds one ReadIndex round: an election timeout at most
+// (1-2 s) when the followers answer the leader's heartbeat.
+const readIndexRound = 2 * time.Second
+
+// barrier is the Raft node's read barrier.
+type barrier interface {
+	ReadBarrier(ctx context.Context) error
+}
+
+// readBarrier asks rn for a read barrier until one is granted, ctx ends or
+// rn refuses (no longer the leader), each round bounded by round. Raft
+// resends the latest pending read with every heartbeat and a leader without
+// a quorum steps down, so a round normally ends by itself; the bound keeps
+// a call from outliving a round that did not, whatever the cause, and a
+// later round's answer releases the earlier ones too.
+func readBarrier(ctx context.Context, rn barrier, round time.Duration) error {
+	for {
+		rctx, cancel := context.WithTimeout(ctx, round)
+		err := rn.ReadBarrier(rctx)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+	}
 }
 
 func (c raftCluster) Members() []api.Member {

@@ -100,6 +100,7 @@ type Manager struct {
 
 	serverTLS *tls.Config
 	clientTLS *tls.Config
+	leaders   *leaderWatch
 
 	mu          sync.Mutex
 	leaderStop  context.CancelFunc
@@ -119,7 +120,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "manager"), stopped: make(chan struct{})}
+	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "manager"), stopped: make(chan struct{}), leaders: newLeaderWatch()}
 	certs := cfg.Certs
 	if certs == nil {
 		certs = ca.NewCertHolder(cfg.TLS.Certificate)
@@ -261,19 +262,13 @@ func (m *Manager) handler() http.Handler {
 	m.registerDispatcher(mux, opts)
 	mux.Handle("/metrics", metricsHandler(m.metrics))
 	addHealthAndReflection(mux, grpchealth.NewStaticChecker(serviceNames...), opts)
-	fw := &forwarder{
-		leader:  leaderRef{m},
-		nodeID:  m.cfg.NodeID,
-		tlsConf: func() *tls.Config { return m.clientTLS },
-		log:     m.log,
-		prefixes: []string{
-			"/" + shoalv1connect.ControlServiceName + "/",
-			shoalv1connect.CAServiceIssueNodeCertificateProcedure,
-			shoalv1connect.CAServiceNodeCertificateStatusProcedure,
-			shoalv1connect.RaftServiceJoinProcedure,
-			shoalv1connect.RaftServiceLeaveProcedure,
-		},
-	}
+	fw := newForwarder(m.leaders, m.cfg.NodeID, []string{
+		"/" + shoalv1connect.ControlServiceName + "/",
+		shoalv1connect.CAServiceIssueNodeCertificateProcedure,
+		shoalv1connect.CAServiceNodeCertificateStatusProcedure,
+		shoalv1connect.RaftServiceJoinProcedure,
+		shoalv1connect.RaftServiceLeaveProcedure,
+	}, func() *tls.Config { return m.clientTLS }, m.log.With("component", "forwarder"), defaultForwardOptions())
 	return fw.wrap(mux)
 }
 
@@ -352,6 +347,8 @@ func (m *Manager) bootstrapCluster(ctx context.Context) error {
 // stops them when it does not.
 func (m *Manager) leadershipLoop() {
 	defer m.wg.Done()
+	m.wg.Add(1)
+	go m.watchLeader() // who leads, for the forwarder
 	ch := m.rn().LeaderChanges()
 	lead := m.rn().IsLeader()
 	if lead {

@@ -34,6 +34,9 @@ type Options struct {
 	// LocalRead asks the manager to answer reads from its own store
 	// (possibly stale) instead of the leader's.
 	LocalRead bool
+	// Timeout is every call's deadline (0: none); a stream that follows
+	// (service logs --follow) has none.
+	Timeout time.Duration
 }
 
 // localReadHeader is the manager's Shoal-Local-Read header.
@@ -61,7 +64,7 @@ type Client struct {
 // New connects lazily (the first call dials).
 func New(o Options) (*Client, error) {
 	var hc *http.Client
-	var base string
+	var base, target string
 	switch {
 	case o.Host != "":
 		if o.TLS == nil {
@@ -69,6 +72,7 @@ func New(o Options) (*Client, error) {
 		}
 		hc = TLSHTTPClient(o.TLS)
 		base = "https://" + o.Host
+		target = o.Host
 	default:
 		sock := filepath.Join(o.DataDir, SocketName)
 		if _, err := os.Stat(sock); err != nil {
@@ -79,13 +83,18 @@ func New(o Options) (*Client, error) {
 		}
 		hc = UnixHTTPClient(sock)
 		base = "http://shoal"
+		target = "admin socket " + sock
 	}
 	if o.LocalRead {
 		hc = &http.Client{Transport: headerTransport{next: hc.Transport, key: localReadHeader}}
 	}
+	opts := []connect.ClientOption{connect.WithGRPC()}
+	if o.Timeout > 0 {
+		opts = append(opts, connect.WithInterceptors(callDeadline{timeout: o.Timeout, target: target}))
+	}
 	return &Client{
-		Control: shoalv1connect.NewControlServiceClient(hc, base, connect.WithGRPC()),
-		CA:      shoalv1connect.NewCAServiceClient(hc, base, connect.WithGRPC()),
+		Control: shoalv1connect.NewControlServiceClient(hc, base, opts...),
+		CA:      shoalv1connect.NewCAServiceClient(hc, base, opts...),
 		HTTP:    hc,
 		BaseURL: base,
 	}, nil

@@ -398,6 +398,11 @@ func (cc *ctrCluster) cleanup() {
 			cc.t.Logf("cleanup %s: %v", n.ns(), err)
 		}
 		_ = exec.Command("ip", "link", "delete", n.bridge()).Run()
+		// The node's overlay sandboxes (core/node: shoal-ov-<node id[:8]>-<network>).
+		sandboxes, _ := filepath.Glob("/var/run/netns/shoal-ov-" + n.nodeID[:min(8, len(n.nodeID))] + "-*")
+		for _, sb := range sandboxes {
+			_ = exec.Command("ip", "netns", "delete", filepath.Base(sb)).Run()
+		}
 	}
 }
 

@@ -5,15 +5,13 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	goruntime "runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
-
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/nsthread"
 	"github.com/shoal-project/shoal/internal/testhost"
 )
 
@@ -169,7 +167,7 @@ func overlayAddr(t *testing.T, task *shoalv1.Task) string {
 // namespace at path (a task's), and returns the trimmed body.
 func httpFromNetns(path, url string) (string, error) {
 	var conn net.Conn
-	err := onNetns(path, func() (err error) {
+	err := nsthread.Do(path, func() (err error) {
 		conn, err = net.DialTimeout("tcp", strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"), 3*time.Second)
 		return err
 	})
@@ -190,36 +188,4 @@ func httpFromNetns(path, url string) (string, error) {
 		return "", fmt.Errorf("no HTTP answer: %q", b)
 	}
 	return strings.TrimSpace(body), nil
-}
-
-// onNetns runs f on a thread switched into the namespace at path; sockets
-// f opens stay there. A thread that cannot switch back stays locked, so the
-// runtime ends it.
-func onNetns(path string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		goruntime.LockOSThread()
-		self, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer self.Close()
-		target, err := netns.GetFromPath(path)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			errc <- err
-			return
-		}
-		ferr := f()
-		if netns.Set(self) == nil {
-			goruntime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
 }

@@ -12,16 +12,15 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	goruntime "runtime"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/vishvananda/netns"
 
 	"github.com/shoal-project/shoal/core/gossip"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/nsthread"
 	"github.com/shoal-project/shoal/internal/testenv"
 	"github.com/shoal-project/shoal/network/overlay"
 	"github.com/shoal-project/shoal/runtime"
@@ -34,38 +33,6 @@ const (
 	overlayNet = "ntnetwork000000000000001"
 	webVIP     = "10.213.77.2"
 )
-
-// inNetns runs f on a thread inside the namespace at path; sockets f opens
-// stay there. A thread that cannot be switched back is left locked, so the
-// runtime ends it.
-func inNetns(path string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		goruntime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := netns.GetFromPath(path)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := netns.Set(target); err != nil {
-			errc <- err
-			return
-		}
-		ferr := f()
-		if netns.Set(orig) == nil {
-			goruntime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
-}
 
 func ipCmd(t *testing.T, args ...string) {
 	t.Helper()
@@ -135,7 +102,7 @@ func taskSpec(id, service, addr string) *runtime.TaskSpec {
 // namespace) with "web".
 func serveWeb(t *testing.T, path, addr string) {
 	var ln net.Listener
-	err := inNetns(path, func() (err error) {
+	err := nsthread.Do(path, func() (err error) {
 		ln, err = net.Listen("tcp", addr)
 		return err
 	})
@@ -158,7 +125,7 @@ func serveWeb(t *testing.T, path, addr string) {
 // fetch connects from the client's namespace and reads the answer.
 func fetch(path, addr string) (string, error) {
 	var c net.Conn
-	err := inNetns(path, func() (err error) {
+	err := nsthread.Do(path, func() (err error) {
 		c, err = net.DialTimeout("tcp", addr, 2*time.Second)
 		return err
 	})
@@ -174,7 +141,7 @@ func fetch(path, addr string) (string, error) {
 // lookup asks the client's embedded DNS server for name's A records.
 func lookup(path, name string) ([]string, error) {
 	var in *dns.Msg
-	err := inNetns(path, func() (err error) {
+	err := nsthread.Do(path, func() (err error) {
 		m := new(dns.Msg).SetQuestion(dns.Fqdn(name), dns.TypeA)
 		in, err = dns.Exchange(m, "127.0.0.11:53")
 		return err

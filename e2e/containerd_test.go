@@ -24,6 +24,7 @@ import (
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/internal/testenv"
+	"github.com/shoal-project/shoal/internal/testhost"
 	"github.com/shoal-project/shoal/runtime"
 	"github.com/shoal-project/shoal/runtime/containerd"
 )
@@ -81,22 +82,38 @@ type ctrCluster struct {
 // w1, w2, ... and waits until every node is READY.
 func newCtrCluster(t *testing.T, env ctrEnv, workers int, drain bool) *ctrCluster {
 	t.Helper()
+	return newCtrClusterOn(t, env, nil, workers, drain)
+}
+
+// newCtrClusterOn is newCtrCluster with node i (the manager first) in test
+// host i of hosts, listening on its address (nil: all on this machine).
+func newCtrClusterOn(t *testing.T, env ctrEnv, hosts *testhost.Net, workers int, drain bool) *ctrCluster {
+	t.Helper()
 	cc := &ctrCluster{t: t, env: env}
 	cc.c = newCluster(t, env.backendFlags()...)
 	// Registered after the temp dir and before any process starts: it runs after the
 	// processes are killed and before the node dirs (their containerd state) go.
 	t.Cleanup(cc.cleanup)
-	cc.m = cc.c.init("m", "--raft-tick", "50ms")
+	on := func(i int) (*testhost.Host, string) {
+		if hosts == nil {
+			return nil, freeAddr(t)
+		}
+		h := hosts.Hosts()[i]
+		return h, h.HostPort(4242)
+	}
+	h0, addr0 := on(0)
+	cc.m = cc.c.initOn(h0, addr0, "m", "--raft-tick", "50ms")
 	cc.all = append(cc.all, &ctrNode{name: "m", dir: cc.m.dir, addr: cc.m.addr, nodeID: cc.m.nodeID, p: cc.m.proc})
 	if drain {
 		mustRun(t, "--data-dir", cc.m.dir, "node", "update", "--availability", "drain", cc.m.nodeID)
 	}
 	tok := strings.TrimSpace(mustRun(t, "--data-dir", cc.m.dir, "join-token", "worker", "-q"))
 	for i := 1; i <= workers; i++ {
-		w := &ctrNode{name: fmt.Sprintf("w%d", i), addr: freeAddr(t)}
+		h, addr := on(i)
+		w := &ctrNode{name: fmt.Sprintf("w%d", i), addr: addr}
 		w.dir = filepath.Join(cc.c.base, w.name)
 		args := append([]string{"join", "--data-dir", w.dir, "--listen-addr", w.addr, "--hostname", w.name, "--token", tok, cc.m.addr}, env.backendFlags()...)
-		w.p = startProc(t, cc.c.base, w.name, args...)
+		w.p = startProcOn(t, h, cc.c.base, w.name, args...)
 		cc.all = append(cc.all, w)
 	}
 	for _, w := range cc.all[1:] {
@@ -381,6 +398,11 @@ func (cc *ctrCluster) cleanup() {
 			cc.t.Logf("cleanup %s: %v", n.ns(), err)
 		}
 		_ = exec.Command("ip", "link", "delete", n.bridge()).Run()
+		// The node's overlay sandboxes (core/node: shoal-ov-<node id[:8]>-<network>).
+		sandboxes, _ := filepath.Glob("/var/run/netns/shoal-ov-" + n.nodeID[:min(8, len(n.nodeID))] + "-*")
+		for _, sb := range sandboxes {
+			_ = exec.Command("ip", "netns", "delete", filepath.Base(sb)).Run()
+		}
 	}
 }
 

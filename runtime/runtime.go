@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"time"
 )
 
@@ -33,6 +34,24 @@ type TaskSpec struct {
 	Resources                              Resources
 	Healthcheck                            *Healthcheck
 	Labels                                 map[string]string
+	// Networks are the task's cluster (overlay) networks with its address on
+	// each; a backend that supports them hands them to its NetworkHook.
+	Networks []NetworkAttachment
+}
+
+// NetworkAttachment is a task's address on one cluster network.
+type NetworkAttachment struct {
+	NetworkID string
+	Addr      netip.Prefix // with the network's prefix length, e.g. 10.0.1.5/24
+}
+
+// NetworkHook connects tasks to the node's cluster networks; the agent gives
+// it to the backend. Attach is called once the task's network namespace
+// exists (netnsPath, e.g. /proc/PID/ns/net) and returns the resolv.conf the
+// task must get (its embedded DNS server); Detach when the task is removed.
+type NetworkHook interface {
+	Attach(ctx context.Context, spec *TaskSpec, netnsPath string) (resolvConf []byte, err error)
+	Detach(ctx context.Context, taskID string) error
 }
 
 // Mount is a bind or tmpfs mount inside a container.

@@ -26,6 +26,7 @@ type daemonFlags struct {
 	snapshotInterval  uint64
 	availability      string
 	labels            []string
+	gossipPort        int
 }
 
 // refusedFlag is a daemon flag a command does not take, and where to turn.
@@ -81,6 +82,7 @@ func addDaemonFlags(c *cobra.Command, f *daemonFlags, withAddrs bool) {
 	fl.DurationVar(&f.certExpiry, "cert-expiry", 0, "validity of node certificates, set at init (default 2160h; nodes renew at 50-80% of it)")
 	fl.StringVar(&f.availability, "availability", "active", "the node's availability: active, pause or drain")
 	fl.StringArrayVar(&f.labels, "label", nil, "node label key=value (repeatable)")
+	fl.IntVar(&f.gossipPort, "gossip-port", node.DefaultGossipPort, "UDP/TCP port of the node's cluster-network gossip, on its advertise address")
 }
 
 func (f *daemonFlags) config() (node.Config, error) {
@@ -91,6 +93,9 @@ func (f *daemonFlags) config() (node.Config, error) {
 	labels, err := parseKV("label", f.labels)
 	if err != nil {
 		return node.Config{}, err
+	}
+	if f.gossipPort < 1 || f.gossipPort > 65535 {
+		return node.Config{}, fmt.Errorf("--gossip-port %d: want a port in 1-65535", f.gossipPort)
 	}
 	return node.Config{
 		DataDir:            gf.dataDir,
@@ -106,6 +111,7 @@ func (f *daemonFlags) config() (node.Config, error) {
 		SnapshotInterval:   f.snapshotInterval,
 		Availability:       f.availability,
 		Labels:             labels,
+		GossipPort:         f.gossipPort,
 		Logger:             slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})),
 	}, nil
 }

@@ -181,6 +181,12 @@ func (a *Agent) assignmentLoop(ctx context.Context) {
 // apply applies one assignment message to the workers and the state file.
 func (a *Agent) apply(ctx context.Context, m *shoalv1.AssignmentsMessage) {
 	complete := m.GetType() == shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_COMPLETE
+	if a.cfg.Network != nil && (complete || len(m.GetNetworks()) > 0) {
+		// Before the workers: their tasks' attachments name these networks.
+		if err := a.cfg.Network.SetNetworks(ctx, m.GetNetworks()); err != nil {
+			a.log.Warn("network assignments", "err", err)
+		}
+	}
 	var removes []string
 	a.mu.Lock()
 	if complete {

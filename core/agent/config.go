@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"hash/fnv"
 	"log/slog"
@@ -68,6 +69,15 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// StatusFlushInterval is how often status reports are sent (100 ms).
 	StatusFlushInterval time.Duration
+	// Network, if set, gets the gossip keys and peers of session messages
+	// and the networks of assignment messages (core/netagent.Node).
+	Network Network
+}
+
+// Network is the node's cluster-network side as the agent feeds it.
+type Network interface {
+	SetGossip(keys [][]byte, peers []string) error
+	SetNetworks(ctx context.Context, networks []*shoalv1.NetworkAssignment) error
 }
 
 // Errors returned by New and Run.

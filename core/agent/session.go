@@ -112,6 +112,7 @@ func (a *Agent) runSession(ctx context.Context, addr string) (bool, string, erro
 		period = DefaultHeartbeatPeriod
 	}
 	a.log.Info("session open", "manager", addr, "session", sessID, "heartbeat", period)
+	a.applyGossip(first)
 	a.rep.resendAll()
 
 	var wg sync.WaitGroup
@@ -209,6 +210,7 @@ func (a *Agent) sessionMessages(ctx context.Context, stream *connect.ServerStrea
 	}()
 	for stream.Receive() {
 		a.learnManagers(stream.Msg().GetManagers())
+		a.applyGossip(stream.Msg())
 		for _, sub := range stream.Msg().GetLogSubscriptions() {
 			if sub.GetClose() {
 				if c := subs[sub.GetId()]; c != nil {
@@ -235,4 +237,15 @@ func (a *Agent) sessionMessages(ctx context.Context, stream *connect.ServerStrea
 		return fmt.Errorf("session stream: %w", err)
 	}
 	return errors.New("session stream ended")
+}
+
+// applyGossip hands a session message's gossip keys (and peers) to the
+// node's network side.
+func (a *Agent) applyGossip(m *shoalv1.SessionMessage) {
+	if a.cfg.Network == nil || len(m.GetGossipKeys()) == 0 {
+		return
+	}
+	if err := a.cfg.Network.SetGossip(m.GetGossipKeys(), m.GetGossipPeers()); err != nil {
+		a.log.Warn("gossip", "err", err)
+	}
 }

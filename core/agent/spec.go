@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -49,6 +50,16 @@ func SpecFromTask(t *shoalv1.Task) (*runtime.TaskSpec, error) {
 			LabelNodeID:      t.GetNodeId(),
 			LabelSlot:        fmt.Sprint(t.GetSlot()),
 		},
+	}
+	for _, a := range t.GetNetworks() {
+		if len(a.GetAddresses()) == 0 {
+			continue
+		}
+		addr, err := netip.ParsePrefix(a.GetAddresses()[0])
+		if err != nil {
+			return nil, fmt.Errorf("task %s: address %q on network %s: %w: %w", t.GetId(), a.GetAddresses()[0], a.GetNetworkId(), err, runtime.ErrInvalidSpec)
+		}
+		s.Networks = append(s.Networks, runtime.NetworkAttachment{NetworkID: a.GetNetworkId(), Addr: addr})
 	}
 	spec := t.GetSpec()
 	s.Kind = taskspec.Kind(spec)

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -61,6 +62,22 @@ func TestSpecFromTask(t *testing.T) {
 				Labels:      labels(map[string]string{"team": "a"}),
 			},
 		},
+		{
+			name: "cluster networks",
+			task: func() *shoalv1.Task {
+				t := base(&shoalv1.TaskSpec{Runtime: &shoalv1.TaskSpec_Container{Container: &shoalv1.ContainerSpec{Image: "busybox"}}})
+				t.Networks = []*shoalv1.Attachment{{NetworkId: "n1", Addresses: []string{"10.0.1.5/24"}}, {NetworkId: "pending"}}
+				return t
+			}(),
+			want: &runtime.TaskSpec{TaskID: "t1", ServiceID: "s1", ServiceName: "web", NodeID: "n1", Slot: 3, Kind: runtime.KindContainer,
+				Image: "busybox", StopGrace: DefaultStopGrace, Labels: labels(nil),
+				Networks: []runtime.NetworkAttachment{{NetworkID: "n1", Addr: netip.MustParsePrefix("10.0.1.5/24")}}},
+		},
+		{name: "bad network address", task: func() *shoalv1.Task {
+			t := base(&shoalv1.TaskSpec{Runtime: &shoalv1.TaskSpec_Container{Container: &shoalv1.ContainerSpec{Image: "busybox"}}})
+			t.Networks = []*shoalv1.Attachment{{NetworkId: "n1", Addresses: []string{"10.0.1.5"}}}
+			return t
+		}(), wantErr: runtime.ErrInvalidSpec},
 		{name: "no runtime", task: base(&shoalv1.TaskSpec{}), wantErr: runtime.ErrInvalidSpec},
 		{name: "no spec", task: base(nil), wantErr: runtime.ErrInvalidSpec},
 		{name: "no id", task: &shoalv1.Task{}, wantErr: runtime.ErrInvalidSpec},
@@ -79,7 +96,7 @@ func TestSpecFromTask(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := cmp.Diff(tc.want, got); d != "" {
+			if d := cmp.Diff(tc.want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); d != "" {
 				t.Fatalf("spec (-want +got):\n%s", d)
 			}
 		})

@@ -12,13 +12,14 @@ import (
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 )
 
-// redactCluster strips the CA key and the join tokens.
+// redactCluster strips the CA key, the join tokens and the gossip keys.
 func redactCluster(c *shoalv1.Cluster) *shoalv1.Cluster {
 	c = proto.CloneOf(c)
 	if c.RootCa != nil {
 		c.RootCa.CaKeyPem = nil
 	}
 	c.JoinTokens = nil
+	c.GossipKeys = nil
 	return c
 }
 

@@ -2,8 +2,10 @@ package dispatcher
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/shoal-project/shoal/core/auth"
@@ -60,6 +62,8 @@ type Config struct {
 	// NodeIdentity returns the calling node's ID and role from the request
 	// context (default: core/auth.FromContext).
 	NodeIdentity func(ctx context.Context) (nodeID string, manager bool, err error)
+	// Rand is where gossip keys come from (default crypto/rand).
+	Rand io.Reader
 }
 
 func (c *Config) setDefaults() error {
@@ -98,6 +102,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.NodeIdentity == nil {
 		c.NodeIdentity = identityFromAuth
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
 	}
 	return nil
 }

@@ -45,6 +45,8 @@ type Dispatcher struct {
 	subs     map[string]*logSub    // by subscription ID
 	pending  pendingWrites
 	period   time.Duration // heartbeat period agents are told; the cluster spec's once Run reads it
+	// gossipKeys are the cluster's gossip keys, primary first (gossip.go).
+	gossipKeys [][]byte
 }
 
 var _ shoalv1connect.DispatcherServiceHandler = (*Dispatcher)(nil)
@@ -53,8 +55,9 @@ var _ shoalv1connect.DispatcherServiceHandler = (*Dispatcher)(nil)
 // session, or one that was READY when this manager became leader and has
 // until deadline to open a session.
 type nodeEntry struct {
-	sess     *session
-	deadline time.Time
+	sess       *session
+	deadline   time.Time
+	gossipAddr string // from the session's node description
 }
 
 // session is one node's session.
@@ -170,6 +173,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		return err
 	}
 	defer cancelSpecs()
+	keysNow := make(chan struct{}, 1)
+	keysT := d.cfg.Clock.AfterFunc(d.ensureGossipKeys(ctx), func() { signal(keysNow) })
+	defer func() { keysT.Stop() }()
 	scanT := d.cfg.Clock.AfterFunc(d.scanInterval(), func() { signal(d.scanNow) })
 	flushT := d.cfg.Clock.AfterFunc(d.cfg.StatusFlushInterval, func() { signal(d.flushTik) })
 	defer func() {
@@ -189,7 +195,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			}
 			if c, ok := ev.Object.(*shoalv1.Cluster); ok {
 				d.applyClusterSpec(c.GetSpec())
+				d.applyGossipKeys(c.GetGossipKeys())
 			}
+		case <-keysNow:
+			next := d.ensureGossipKeys(ctx)
+			keysT = d.cfg.Clock.AfterFunc(next, func() { signal(keysNow) })
 		case <-d.scanNow:
 			d.scan(d.cfg.Clock.Now())
 			scanT = d.cfg.Clock.AfterFunc(d.scanInterval(), func() { signal(d.scanNow) })

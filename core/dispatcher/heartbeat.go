@@ -28,16 +28,17 @@ func (d *Dispatcher) graceLocked() time.Duration {
 // its later changes. d.mu is taken after the store's view ends, never
 // inside it.
 func (d *Dispatcher) watchClusterSpec() (<-chan store.Event, func(), error) {
-	var spec *shoalv1.ClusterSpec
+	var c *shoalv1.Cluster
 	events, cancel, err := d.store.ViewAndWatch(func(tx store.ReadTx) error {
 		cs, err := tx.FindClusters(store.All())
 		if len(cs) > 0 {
-			spec = cs[0].GetSpec()
+			c = cs[0]
 		}
 		return err
 	}, store.ForKind(store.KindCluster), store.ForEventKind(store.EventCreate, store.EventUpdate))
 	if err == nil {
-		d.applyClusterSpec(spec)
+		d.applyClusterSpec(c.GetSpec())
+		d.applyGossipKeys(c.GetGossipKeys())
 	}
 	return events, cancel, err
 }

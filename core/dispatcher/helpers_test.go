@@ -103,7 +103,7 @@ func (h *harness) openSession(c shoalv1connect.DispatcherServiceClient, node, ve
 	h.t.Helper()
 	stream, err := c.Session(h.ctx, connect.NewRequest(&shoalv1.SessionRequest{
 		AgentVersion: version,
-		Description:  &shoalv1.NodeDescription{Hostname: "host-" + node, Kinds: []string{"process"}},
+		Description:  &shoalv1.NodeDescription{Hostname: "host-" + node, Kinds: []string{"process"}, GossipAddr: "gossip-" + node + ":7946"},
 	}))
 	if err != nil {
 		h.t.Fatal(err)

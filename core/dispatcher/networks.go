@@ -39,7 +39,8 @@ func (d *Dispatcher) networksOf(known map[string]*shoalv1.Task) []*shoalv1.Netwo
 			for _, at := range svc.GetEndpoint().GetVirtualIps() {
 				if na := byID[at.GetNetworkId()]; na != nil && len(at.GetAddresses()) > 0 {
 					na.Vips = append(na.Vips, &shoalv1.ServiceVIP{ServiceId: svc.GetId(),
-						ServiceName: svc.GetSpec().GetName(), Address: at.GetAddresses()[0]})
+						ServiceName: svc.GetSpec().GetName(), Address: at.GetAddresses()[0],
+						Ports: svc.GetSpec().GetEndpoint().GetPorts()})
 				}
 			}
 			return true

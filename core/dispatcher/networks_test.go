@@ -16,7 +16,8 @@ func TestAssignmentsCarryTheTasksNetworksAndVIPs(t *testing.T) {
 		for _, o := range []store.Object{
 			&shoalv1.Network{Id: "net1", Spec: &shoalv1.NetworkSpec{Name: "front", Encrypted: true}, Vni: 4096, Subnet: "10.0.0.0/24", Gateway: "10.0.0.1"},
 			&shoalv1.Network{Id: "net2", Spec: &shoalv1.NetworkSpec{Name: "unused"}, Vni: 4097, Subnet: "10.0.1.0/24", Gateway: "10.0.1.1"},
-			&shoalv1.Service{Id: "svc", Spec: &shoalv1.ServiceSpec{Name: "web", Networks: []string{"net1"}},
+			&shoalv1.Service{Id: "svc", Spec: &shoalv1.ServiceSpec{Name: "web", Networks: []string{"net1"},
+				Endpoint: &shoalv1.EndpointSpec{Ports: []*shoalv1.PortConfig{{Protocol: "tcp", TargetPort: 80}}}},
 				Endpoint: &shoalv1.Endpoint{VirtualIps: []*shoalv1.Attachment{{NetworkId: "net1", Addresses: []string{"10.0.0.2/24"}}}}},
 		} {
 			if err := tx.Create(o); err != nil {
@@ -51,7 +52,8 @@ func TestAssignmentsCarryTheTasksNetworksAndVIPs(t *testing.T) {
 		t.Fatal(as.Err())
 	}
 	want := []*shoalv1.NetworkAssignment{{Id: "net1", Name: "front", Vni: 4096, Subnet: "10.0.0.0/24", Gateway: "10.0.0.1", Encrypted: true,
-		Vips: []*shoalv1.ServiceVIP{{ServiceId: "svc", ServiceName: "web", Address: "10.0.0.2/24"}}}}
+		Vips: []*shoalv1.ServiceVIP{{ServiceId: "svc", ServiceName: "web", Address: "10.0.0.2/24",
+			Ports: []*shoalv1.PortConfig{{Protocol: "tcp", TargetPort: 80}}}}}}
 	got := as.Msg().GetNetworks()
 	if len(got) != len(want) || !proto.Equal(got[0], want[0]) {
 		t.Fatalf("networks = %v, want %v", got, want)

@@ -77,7 +77,8 @@ func (d *Dispatcher) Session(ctx context.Context, req *connect.Request[shoalv1.S
 		d.nodeGoneLocked(nodeID)
 	}
 	d.sessions[s.id] = s
-	d.nodes[nodeID] = &nodeEntry{sess: s, deadline: now.Add(d.graceLocked())}
+	d.nodes[nodeID] = &nodeEntry{sess: s, deadline: now.Add(d.graceLocked()), gossipAddr: req.Msg.GetDescription().GetGossipAddr()}
+	keys, peers := d.gossipKeysLocked(), d.gossipPeersLocked(nodeID)
 	d.resubscribeLocked(nodeID, s)
 	d.queueNodeLocked(nodeID, nodeUpdate{
 		state:   shoalv1.NodeState_NODE_STATE_READY,
@@ -95,6 +96,8 @@ func (d *Dispatcher) Session(ctx context.Context, req *connect.Request[shoalv1.S
 		NodeId:          nodeID,
 		Managers:        managers,
 		HeartbeatPeriod: durationpb.New(d.heartbeatPeriod()),
+		GossipKeys:      keys,
+		GossipPeers:     peers,
 	}); err != nil {
 		return err
 	}
@@ -122,11 +125,16 @@ func (d *Dispatcher) Session(ctx context.Context, req *connect.Request[shoalv1.S
 		case <-s.done:
 			return connect.NewError(connect.CodeAborted, fmt.Errorf("session %s ended (replaced, expired or leadership lost): open a new session", s.id))
 		case <-s.notify:
-			subs := s.takeSubs()
-			if len(subs) == 0 {
+			msg := &shoalv1.SessionMessage{SessionId: s.id, NodeId: nodeID, LogSubscriptions: s.takeSubs()}
+			d.mu.Lock()
+			if cur := d.gossipKeysLocked(); !slices.EqualFunc(cur, keys, slices.Equal) {
+				keys, msg.GossipKeys = cur, cur
+			}
+			d.mu.Unlock()
+			if len(msg.LogSubscriptions) == 0 && len(msg.GossipKeys) == 0 {
 				continue
 			}
-			if err := stream.Send(&shoalv1.SessionMessage{SessionId: s.id, NodeId: nodeID, LogSubscriptions: subs}); err != nil {
+			if err := stream.Send(msg); err != nil {
 				return err
 			}
 		}

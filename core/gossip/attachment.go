@@ -24,6 +24,12 @@ type Attachment struct {
 	// MAC is the task's interface address; empty when the data plane
 	// derives it from Addr.
 	MAC net.HardwareAddr
+	// ServiceID, ServiceName and TaskName let every node's DNS and load
+	// balancer find the task's service (tasks.NAME, VIP backends) and
+	// answer the task's own name; empty for a task of no service.
+	ServiceID   string
+	ServiceName string
+	TaskName    string
 }
 
 // Entry is an attachment as every node sees it: with the node that runs
@@ -66,7 +72,8 @@ type key struct{ network, task string }
 func (a Attachment) key() key { return key{a.NetworkID, a.TaskID} }
 
 func (a Attachment) equal(b Attachment) bool {
-	return a.key() == b.key() && a.Addr == b.Addr && bytes.Equal(a.MAC, b.MAC)
+	return a.key() == b.key() && a.Addr == b.Addr && bytes.Equal(a.MAC, b.MAC) &&
+		a.ServiceID == b.ServiceID && a.ServiceName == b.ServiceName && a.TaskName == b.TaskName
 }
 
 // validate names the first bad field and how to fix it.

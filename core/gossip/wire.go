@@ -20,7 +20,8 @@ var ErrMalformed = errors.New("gossip: malformed message")
 //	message State     { repeated NodeState nodes = 1; }
 //	message NodeState { string node = 1; bytes addr = 2; uint64 floor = 3; repeated Record records = 4; }
 //	message Record    { uint64 seq = 1; bool withdrawn = 2; string network = 3; string task = 4;
-//	                    bytes prefix = 5; bytes mac = 6; }
+//	                    bytes prefix = 5; bytes mac = 6; string service_id = 7;
+//	                    string service_name = 8; string task_name = 9; }
 //
 // addr and prefix are netip's binary forms (MarshalBinary).
 const (
@@ -37,6 +38,9 @@ const (
 	fieldTask      = 4
 	fieldPrefix    = 5
 	fieldMAC       = 6
+	fieldServiceID = 7
+	fieldService   = 8
+	fieldTaskName  = 9
 )
 
 func encode(states []nodeState) []byte {
@@ -71,6 +75,9 @@ func encodeRecord(r record) []byte {
 	b = appendBytes(b, fieldTask, []byte(r.att.TaskID))
 	prefix, _ := r.att.Addr.MarshalBinary()
 	b = appendBytes(b, fieldPrefix, prefix)
+	b = appendBytes(b, fieldServiceID, []byte(r.att.ServiceID))
+	b = appendBytes(b, fieldService, []byte(r.att.ServiceName))
+	b = appendBytes(b, fieldTaskName, []byte(r.att.TaskName))
 	return appendBytes(b, fieldMAC, r.att.MAC)
 }
 
@@ -149,6 +156,12 @@ func decodeRecord(b []byte) (record, error) {
 			return unmarshal(&r.att.Addr, f.bytes, "task address")
 		case fieldMAC:
 			r.att.MAC = net.HardwareAddr(append([]byte(nil), f.bytes...))
+		case fieldServiceID:
+			r.att.ServiceID = string(f.bytes)
+		case fieldService:
+			r.att.ServiceName = string(f.bytes)
+		case fieldTaskName:
+			r.att.TaskName = string(f.bytes)
 		}
 		return nil
 	})

@@ -13,6 +13,7 @@ import (
 func sampleStates() []nodeState {
 	a := att("t1", "10.0.0.2/24")
 	a.MAC = net.HardwareAddr{0x02, 0x42, 0x0a, 0, 0, 2}
+	a.ServiceID, a.ServiceName, a.TaskName = "s1", "web", "web.1.t1"
 	return []nodeState{
 		{node: "a", addr: netip.MustParseAddr("192.0.2.1"), floor: 7, records: []record{
 			{seq: 5, att: a},

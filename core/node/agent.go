@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoal-project/shoal/core/agent"
 	"github.com/shoal-project/shoal/core/ca"
+	"github.com/shoal-project/shoal/core/netagent"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
 	"github.com/shoal-project/shoal/internal/httpclient"
 	"github.com/shoal-project/shoal/runtime"
@@ -23,7 +24,7 @@ import (
 const DefaultContainerdAddress = "/run/containerd/containerd.sock"
 
 // newBackend opens the node's runtime backend.
-func newBackend(ctx context.Context, cfg Config, nodeID, name string) (runtime.Backend, error) {
+func newBackend(ctx context.Context, cfg Config, nodeID, name string, hook runtime.NetworkHook) (runtime.Backend, error) {
 	log := cfg.Logger.With("component", "runtime", "backend", name)
 	switch name {
 	case "", "process":
@@ -38,6 +39,7 @@ func newBackend(ctx context.Context, cfg Config, nodeID, name string) (runtime.B
 		return containerd.New(ctx, containerd.Config{
 			Address: addr, Namespace: containerd.NodeNamespace(nodeID),
 			StateDir: filepath.Join(cfg.DataDir, "containerd"), InsecureRegistries: cfg.InsecureRegistries,
+			NetworkHook: hook,
 		}, log)
 	}
 	return nil, fmt.Errorf("--backend %q: use process, containerd or sim", name)
@@ -48,12 +50,16 @@ type agentRunner struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	backend runtime.Backend
+	net     *netagent.Node // nil without cluster networks
 }
 
 func (a *agentRunner) Stop() {
 	a.cancel()
 	<-a.done
 	_ = a.backend.Close()
+	if a.net != nil {
+		_ = a.net.Close()
+	}
 }
 
 // restartAgent (re)starts the node's agent with the current certificate and
@@ -69,10 +75,12 @@ func (n *Node) restartAgent() error {
 	if n.ctx.Err() != nil {
 		return n.ctx.Err()
 	}
-	backend, err := n.openBackend()
+	backend, netNode, gossipAddr, err := n.openRuntime()
 	if err != nil {
-		return fmt.Errorf("runtime backend %s: %w", n.st.Backend, err)
+		return err
 	}
+	desc := n.cfg.description(n.st.Backend)
+	desc.GossipAddr = gossipAddr
 	n.mu.Lock()
 	tlsM := n.tlsM
 	managers := append([]string(nil), n.st.Managers...)
@@ -90,17 +98,19 @@ func (n *Node) restartAgent() error {
 		},
 		Backend:     backend,
 		StateDir:    filepath.Join(n.cfg.DataDir, "agent"),
-		Description: n.cfg.description(n.st.Backend),
+		Description: desc,
+		Network:     agentNetwork(netNode),
 		Version:     Version,
 		Logger:      n.log.With("component", "agent"),
 		OnManagers:  n.rememberManagers,
 	})
+	ctx, cancel := context.WithCancel(n.ctx)
+	r := &agentRunner{cancel: cancel, done: make(chan struct{}), backend: backend, net: netNode}
 	if err != nil {
-		_ = backend.Close()
+		close(r.done)
+		r.Stop()
 		return fmt.Errorf("agent: %w", err)
 	}
-	ctx, cancel := context.WithCancel(n.ctx)
-	r := &agentRunner{cancel: cancel, done: make(chan struct{}), backend: backend}
 	go func() {
 		defer close(r.done)
 		err := ag.Run(ctx)
@@ -118,10 +128,40 @@ func (n *Node) restartAgent() error {
 	return nil
 }
 
-func (n *Node) openBackend() (runtime.Backend, error) {
+// openRuntime opens the node's backend and, when the node can have them,
+// its cluster networks (the backend's network hook; nil otherwise).
+func (n *Node) openRuntime() (runtime.Backend, *netagent.Node, string, error) {
+	netNode, gossipAddr, err := n.newClusterNetwork()
+	if err != nil {
+		n.log.Info("no cluster networks on this node", "reason", err)
+	}
+	var hook runtime.NetworkHook
+	if netNode != nil {
+		hook = netNode
+	}
+	backend, err := n.openBackend(hook)
+	if err != nil {
+		if netNode != nil {
+			_ = netNode.Close()
+		}
+		return nil, nil, "", fmt.Errorf("runtime backend %s: %w", n.st.Backend, err)
+	}
+	return backend, netNode, gossipAddr, nil
+}
+
+// agentNetwork is the agent's view of the node's cluster networks; a nil
+// interface (not a nil pointer) without them.
+func agentNetwork(nn *netagent.Node) agent.Network {
+	if nn == nil {
+		return nil
+	}
+	return nn
+}
+
+func (n *Node) openBackend(hook runtime.NetworkHook) (runtime.Backend, error) {
 	ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
 	defer cancel()
-	return newBackend(ctx, n.cfg, n.st.NodeID, n.st.Backend)
+	return newBackend(ctx, n.cfg, n.st.NodeID, n.st.Backend, hook)
 }
 
 // rememberManagers records the managers a session reported, so a restarted

@@ -42,8 +42,14 @@ type Config struct {
 	SnapshotInterval uint64
 	Availability     string
 	Labels           map[string]string
-	Logger           *slog.Logger
+	// GossipPort is where the node's gossip member listens, on its
+	// advertise address (0: DefaultGossipPort).
+	GossipPort int
+	Logger     *slog.Logger
 }
+
+// DefaultGossipPort is the gossip port (swarm's).
+const DefaultGossipPort = 7946
 
 // Info describes a running node.
 type Info struct {

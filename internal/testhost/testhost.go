@@ -50,7 +50,7 @@ func Require(t testing.TB) {
 	if os.Geteuid() != 0 {
 		missing = append(missing, "root")
 	}
-	for _, bin := range []string{"ip", "iptables"} {
+	for _, bin := range []string{"ip", "iptables", "nsenter"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			missing = append(missing, bin)
 		}
@@ -161,10 +161,13 @@ func (n *Net) HealAll() {
 	}
 }
 
-// Command is name args... to be run inside h's namespace. The process is
-// the program itself (ip netns exec does not fork), so signals reach it.
+// Command is name args... to be run inside h's network namespace. The
+// process is the program itself (nsenter does not fork), so signals reach
+// it. Unlike ip netns exec, nsenter keeps the machine's mount namespace, so
+// the named network namespaces the program bind-mounts under /var/run/netns
+// (a containerd node's task namespaces) are seen by containerd and runc.
 func (h *Host) Command(name string, args ...string) *exec.Cmd {
-	return exec.Command("ip", append([]string{"netns", "exec", h.NS, name}, args...)...)
+	return exec.Command("nsenter", append([]string{"--net=/var/run/netns/" + h.NS, "--", name}, args...)...)
 }
 
 // Exec runs name args... in h's namespace to completion and returns its

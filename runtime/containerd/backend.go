@@ -70,6 +70,9 @@ type Config struct {
 	// LogKeep is how many rotated task logs are kept (task.log.1 ... task.log.N).
 	// Default 2; negative keeps none.
 	LogKeep int
+	// NetworkHook attaches tasks with cluster Networks to them (the node's
+	// network agent); nil refuses such tasks at Start.
+	NetworkHook runtime.NetworkHook
 }
 
 // validName is what containerd accepts as a container ID (and a task ID here).

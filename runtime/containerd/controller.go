@@ -154,7 +154,11 @@ func (c *controller) Start(ctx context.Context) error {
 		}
 		// Written afresh for every new task: the address may have changed (ensureNetns)
 		// and the host's resolver configuration may have.
-		if err := c.writeEtcFiles(ctx, ctr, addr); err != nil {
+		resolv, err := c.attachNetworks(ctx, ctr)
+		if err != nil {
+			return err
+		}
+		if err := c.writeEtcFiles(ctx, ctr, addr, resolv); err != nil {
 			return err
 		}
 		t, err = ctr.NewTask(ctx, cio.BinaryIO(c.b.loggerPath, loggerArgs(c.b.logSet(c.id), c.b.cfg.LogMaxBytes)))
@@ -451,6 +455,11 @@ func (c *controller) Remove(ctx context.Context) error {
 	}
 	// Tear down whatever network state exists, whatever the spec says: a re-adopting
 	// controller may have been given a partial spec.
+	if h := c.b.cfg.NetworkHook; h != nil {
+		if err := h.Detach(ctx, c.id); err != nil {
+			errs = append(errs, fmt.Errorf("task %s: cluster networks: %w", c.id, err))
+		}
+	}
 	if err := c.b.net.teardown(ctx, c.id); err != nil {
 		errs = append(errs, fmt.Errorf("task %s: network: %w", c.id, err))
 	}
@@ -461,4 +470,26 @@ func (c *controller) Remove(ctx context.Context) error {
 		c.b.forget(c.id)
 	}
 	return errors.Join(errs...)
+}
+
+// attachNetworks connects the task's namespace to its cluster networks
+// through the node's hook and returns the resolv.conf that points the task
+// at its embedded DNS server; nil when the task has no cluster network.
+func (c *controller) attachNetworks(ctx context.Context, ctr client.Container) ([]byte, error) {
+	if len(c.spec.Networks) == 0 {
+		return nil, nil
+	}
+	h := c.b.cfg.NetworkHook
+	if h == nil {
+		return nil, fmt.Errorf("task %s: cluster networks need the node's network agent (a root node on Linux): %w", c.id, runtime.ErrUnsupported)
+	}
+	labels, err := ctr.Labels(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("task %s: labels: %w", c.id, err)
+	}
+	resolv, err := h.Attach(ctx, &c.spec, netnsPath(labels[LabelNetns]))
+	if err != nil {
+		return nil, fmt.Errorf("task %s: cluster networks: %w", c.id, err)
+	}
+	return resolv, nil
 }

@@ -23,6 +23,10 @@
 //     loopback or IPv6 nameservers, else 8.8.8.8 and 8.8.4.4), written in the task's
 //     state directory before its task is created and bind-mounted; a host-network
 //     task gets the host's /etc/hosts and /etc/resolv.conf read-only (etcfiles.go);
+//   - cluster networks: a task with TaskSpec.Networks is handed, at Start once its
+//     namespace exists, to Config.NetworkHook (the node's network agent), whose
+//     resolv.conf (the embedded DNS on 127.0.0.11) replaces the host's; Remove
+//     detaches it. Without a hook such a task is refused at Start;
 //   - Teardown: once no container of the node remains, the bridge, its rules, the
 //     persisted subnet and allocations and any task directory are removed. Close
 //     keeps them all (an agent restart re-adopts its containers);

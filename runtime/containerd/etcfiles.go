@@ -187,7 +187,9 @@ func etcMounts(s *runtime.TaskSpec, dir string) []specs.Mount {
 // writeEtcFiles writes the files etcMounts mounts from the task's state directory:
 // /etc/hostname always, /etc/hosts and /etc/resolv.conf for a bridge-mode task (addr
 // valid). The hostname is the container's (its spec's), else the host's.
-func (c *controller) writeEtcFiles(ctx context.Context, ctr client.Container, addr netip.Addr) error {
+// resolv, when set, is the resolv.conf of the cluster's embedded DNS server (tasks on
+// cluster networks) and replaces the host's.
+func (c *controller) writeEtcFiles(ctx context.Context, ctr client.Container, addr netip.Addr, resolv []byte) error {
 	sp, err := ctr.Spec(ctx)
 	if err != nil {
 		return fmt.Errorf("task %s: read spec: %w", c.id, err)
@@ -206,6 +208,9 @@ func (c *controller) writeEtcFiles(ctx context.Context, ctr client.Container, ad
 		}
 		files[etcHosts] = hostsFile(addr, hostname)
 		files[etcResolv] = filterResolvConf(conf)
+		if resolv != nil {
+			files[etcResolv] = resolv // the cluster's embedded DNS server
+		}
 	}
 	dir := c.b.taskDir(c.id)
 	for name, data := range files {

@@ -222,8 +222,11 @@ func ip(ctx context.Context, args ...string) error {
 	return nil
 }
 
+// linkExists asks the kernel (netlink, in this process's network namespace)
+// rather than /sys/class/net, which shows the namespace sysfs was mounted in:
+// a node started with nsenter --net sees the host's there.
 func linkExists(name string) bool {
-	_, err := os.Stat(filepath.Join("/sys/class/net", name))
+	_, err := net.InterfaceByName(name)
 	return err == nil
 }
 

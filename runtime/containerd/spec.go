@@ -35,6 +35,9 @@ func validateSpec(s *runtime.TaskSpec) error {
 	default:
 		return invalid("network mode %q: want \"bridge\" or \"host\"", s.NetworkMode)
 	}
+	if s.NetworkMode == "host" && len(s.Networks) > 0 {
+		return invalid("network mode host with cluster networks: a host-network task has no namespace to attach; drop --network or the host mode")
+	}
 	if s.StopSignal != "" {
 		if _, err := signal.ParseSignal(s.StopSignal); err != nil {
 			return invalid("stop signal %q: %v", s.StopSignal, err)

@@ -26,6 +26,10 @@ func TestValidateSpec(t *testing.T) {
 		{"double colon", func(s *runtime.TaskSpec) { s.Image = "busybox::latest" }, false},
 		{"host network", func(s *runtime.TaskSpec) { s.NetworkMode = "host" }, true},
 		{"unknown network", func(s *runtime.TaskSpec) { s.NetworkMode = "overlay" }, false},
+		{"cluster network", func(s *runtime.TaskSpec) { s.Networks = []runtime.NetworkAttachment{{NetworkID: "n1"}} }, true},
+		{"host network with cluster network", func(s *runtime.TaskSpec) {
+			s.NetworkMode, s.Networks = "host", []runtime.NetworkAttachment{{NetworkID: "n1"}}
+		}, false},
 		{"stop signal name", func(s *runtime.TaskSpec) { s.StopSignal = "SIGQUIT" }, true},
 		{"stop signal number", func(s *runtime.TaskSpec) { s.StopSignal = "15" }, true},
 		{"bad stop signal", func(s *runtime.TaskSpec) { s.StopSignal = "SIGNOPE" }, false},

@@ -20,6 +20,9 @@
 // started there; it never touches anything else on the host. It does not
 // isolate processes (no namespaces, cgroups or mounts): Resources, Mounts,
 // Hostname, ReadOnlyRootfs, NetworkMode and Healthcheck of a TaskSpec are
-// ignored. The child's environment is exactly TaskSpec.Env plus a default
-// PATH and SHOAL_TASK_* variables; nothing of the agent's environment leaks in.
+// ignored, and so are cluster Networks: a process shares the host's network,
+// so its allocated addresses are bookkeeping only (no interface, DNS or VIP;
+// the e2e network tests rely on such tasks running). The child's environment
+// is exactly TaskSpec.Env plus a default PATH and SHOAL_TASK_* variables;
+// nothing of the agent's environment leaks in.
 package process

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,6 +147,15 @@ func TestControllerRejectsBadSpecs(t *testing.T) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestClusterNetworksAreIgnoredNotRefused(t *testing.T) {
+	b := newBackend(t, "")
+	s := &runtime.TaskSpec{TaskID: "a", Kind: runtime.KindProcess, Command: []string{"true"},
+		Networks: []runtime.NetworkAttachment{{NetworkID: "n1", Addr: netip.MustParsePrefix("10.0.1.5/24")}}}
+	if _, err := b.Controller(s); err != nil {
+		t.Fatalf("Controller = %v, want a process task on a cluster network accepted (it shares the host's network)", err)
 	}
 }
 

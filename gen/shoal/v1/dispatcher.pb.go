@@ -146,8 +146,14 @@ type SessionMessage struct {
 	Managers         []string             `protobuf:"bytes,4,rep,name=managers,proto3" json:"managers,omitempty"`
 	HeartbeatPeriod  *durationpb.Duration `protobuf:"bytes,5,opt,name=heartbeat_period,json=heartbeatPeriod,proto3" json:"heartbeat_period,omitempty"`
 	LogSubscriptions []*LogSubscription   `protobuf:"bytes,6,rep,name=log_subscriptions,json=logSubscriptions,proto3" json:"log_subscriptions,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// gossip_keys are the cluster's gossip keys, primary first; sent in the
+	// first message and again whenever they change (rotation).
+	GossipKeys [][]byte `protobuf:"bytes,7,rep,name=gossip_keys,json=gossipKeys,proto3" json:"gossip_keys,omitempty"`
+	// gossip_peers are other nodes' gossip addresses to join (ip:port); sent
+	// with the keys.
+	GossipPeers   []string `protobuf:"bytes,8,rep,name=gossip_peers,json=gossipPeers,proto3" json:"gossip_peers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SessionMessage) Reset() {
@@ -218,6 +224,20 @@ func (x *SessionMessage) GetHeartbeatPeriod() *durationpb.Duration {
 func (x *SessionMessage) GetLogSubscriptions() []*LogSubscription {
 	if x != nil {
 		return x.LogSubscriptions
+	}
+	return nil
+}
+
+func (x *SessionMessage) GetGossipKeys() [][]byte {
+	if x != nil {
+		return x.GossipKeys
+	}
+	return nil
+}
+
+func (x *SessionMessage) GetGossipPeers() []string {
+	if x != nil {
+		return x.GossipPeers
 	}
 	return nil
 }
@@ -533,7 +553,10 @@ type ServiceVIP struct {
 	ServiceId   string                 `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
 	ServiceName string                 `protobuf:"bytes,2,opt,name=service_name,json=serviceName,proto3" json:"service_name,omitempty"`
 	// address in CIDR form, e.g. "10.0.1.2/24".
-	Address       string `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	Address string `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
+	// ports are the service's endpoint ports; nodes load-balance each
+	// target_port of the VIP over the service's tasks (none: DNS only).
+	Ports         []*PortConfig `protobuf:"bytes,4,rep,name=ports,proto3" json:"ports,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -587,6 +610,13 @@ func (x *ServiceVIP) GetAddress() string {
 		return x.Address
 	}
 	return ""
+}
+
+func (x *ServiceVIP) GetPorts() []*PortConfig {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
 }
 
 type TaskStatusUpdate struct {
@@ -988,7 +1018,7 @@ const file_shoal_v1_dispatcher_proto_rawDesc = "" +
 	"\vdescription\x18\x01 \x01(\v2\x19.shoal.v1.NodeDescriptionR\vdescription\x12#\n" +
 	"\ragent_version\x18\x02 \x01(\tR\fagentVersion\x12#\n" +
 	"\rrunning_tasks\x18\x04 \x03(\tR\frunningTasksJ\x04\b\x03\x10\x04R\n" +
-	"session_id\"\x93\x02\n" +
+	"session_id\"\xd7\x02\n" +
 	"\x0eSessionMessage\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
@@ -997,7 +1027,10 @@ const file_shoal_v1_dispatcher_proto_rawDesc = "" +
 	"leaderAddr\x12\x1a\n" +
 	"\bmanagers\x18\x04 \x03(\tR\bmanagers\x12D\n" +
 	"\x10heartbeat_period\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x0fheartbeatPeriod\x12F\n" +
-	"\x11log_subscriptions\x18\x06 \x03(\v2\x19.shoal.v1.LogSubscriptionR\x10logSubscriptions\"1\n" +
+	"\x11log_subscriptions\x18\x06 \x03(\v2\x19.shoal.v1.LogSubscriptionR\x10logSubscriptions\x12\x1f\n" +
+	"\vgossip_keys\x18\a \x03(\fR\n" +
+	"gossipKeys\x12!\n" +
+	"\fgossip_peers\x18\b \x03(\tR\vgossipPeers\"1\n" +
 	"\x10HeartbeatRequest\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\"F\n" +
@@ -1019,13 +1052,14 @@ const file_shoal_v1_dispatcher_proto_rawDesc = "" +
 	"\x06subnet\x18\x04 \x01(\tR\x06subnet\x12\x18\n" +
 	"\agateway\x18\x05 \x01(\tR\agateway\x12\x1c\n" +
 	"\tencrypted\x18\x06 \x01(\bR\tencrypted\x12(\n" +
-	"\x04vips\x18\a \x03(\v2\x14.shoal.v1.ServiceVIPR\x04vips\"h\n" +
+	"\x04vips\x18\a \x03(\v2\x14.shoal.v1.ServiceVIPR\x04vips\"\x94\x01\n" +
 	"\n" +
 	"ServiceVIP\x12\x1d\n" +
 	"\n" +
 	"service_id\x18\x01 \x01(\tR\tserviceId\x12!\n" +
 	"\fservice_name\x18\x02 \x01(\tR\vserviceName\x12\x18\n" +
-	"\aaddress\x18\x03 \x01(\tR\aaddress\"Y\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12*\n" +
+	"\x05ports\x18\x04 \x03(\v2\x14.shoal.v1.PortConfigR\x05ports\"Y\n" +
 	"\x10TaskStatusUpdate\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12,\n" +
 	"\x06status\x18\x02 \x01(\v2\x14.shoal.v1.TaskStatusR\x06status\"n\n" +
@@ -1096,8 +1130,9 @@ var file_shoal_v1_dispatcher_proto_goTypes = []any{
 	(*NodeDescription)(nil),          // 16: shoal.v1.NodeDescription
 	(*durationpb.Duration)(nil),      // 17: google.protobuf.Duration
 	(*Task)(nil),                     // 18: shoal.v1.Task
-	(*TaskStatus)(nil),               // 19: shoal.v1.TaskStatus
-	(*timestamppb.Timestamp)(nil),    // 20: google.protobuf.Timestamp
+	(*PortConfig)(nil),               // 19: shoal.v1.PortConfig
+	(*TaskStatus)(nil),               // 20: shoal.v1.TaskStatus
+	(*timestamppb.Timestamp)(nil),    // 21: google.protobuf.Timestamp
 }
 var file_shoal_v1_dispatcher_proto_depIdxs = []int32{
 	16, // 0: shoal.v1.SessionRequest.description:type_name -> shoal.v1.NodeDescription
@@ -1108,25 +1143,26 @@ var file_shoal_v1_dispatcher_proto_depIdxs = []int32{
 	18, // 5: shoal.v1.AssignmentsMessage.updates:type_name -> shoal.v1.Task
 	7,  // 6: shoal.v1.AssignmentsMessage.networks:type_name -> shoal.v1.NetworkAssignment
 	8,  // 7: shoal.v1.NetworkAssignment.vips:type_name -> shoal.v1.ServiceVIP
-	19, // 8: shoal.v1.TaskStatusUpdate.status:type_name -> shoal.v1.TaskStatus
-	9,  // 9: shoal.v1.UpdateTaskStatusRequest.updates:type_name -> shoal.v1.TaskStatusUpdate
-	20, // 10: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	13, // 11: shoal.v1.PublishLogsRequest.lines:type_name -> shoal.v1.LogLine
-	1,  // 12: shoal.v1.DispatcherService.Session:input_type -> shoal.v1.SessionRequest
-	3,  // 13: shoal.v1.DispatcherService.Heartbeat:input_type -> shoal.v1.HeartbeatRequest
-	5,  // 14: shoal.v1.DispatcherService.Assignments:input_type -> shoal.v1.AssignmentsRequest
-	10, // 15: shoal.v1.DispatcherService.UpdateTaskStatus:input_type -> shoal.v1.UpdateTaskStatusRequest
-	14, // 16: shoal.v1.DispatcherService.PublishLogs:input_type -> shoal.v1.PublishLogsRequest
-	2,  // 17: shoal.v1.DispatcherService.Session:output_type -> shoal.v1.SessionMessage
-	4,  // 18: shoal.v1.DispatcherService.Heartbeat:output_type -> shoal.v1.HeartbeatResponse
-	6,  // 19: shoal.v1.DispatcherService.Assignments:output_type -> shoal.v1.AssignmentsMessage
-	11, // 20: shoal.v1.DispatcherService.UpdateTaskStatus:output_type -> shoal.v1.UpdateTaskStatusResponse
-	15, // 21: shoal.v1.DispatcherService.PublishLogs:output_type -> shoal.v1.PublishLogsResponse
-	17, // [17:22] is the sub-list for method output_type
-	12, // [12:17] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	19, // 8: shoal.v1.ServiceVIP.ports:type_name -> shoal.v1.PortConfig
+	20, // 9: shoal.v1.TaskStatusUpdate.status:type_name -> shoal.v1.TaskStatus
+	9,  // 10: shoal.v1.UpdateTaskStatusRequest.updates:type_name -> shoal.v1.TaskStatusUpdate
+	21, // 11: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	13, // 12: shoal.v1.PublishLogsRequest.lines:type_name -> shoal.v1.LogLine
+	1,  // 13: shoal.v1.DispatcherService.Session:input_type -> shoal.v1.SessionRequest
+	3,  // 14: shoal.v1.DispatcherService.Heartbeat:input_type -> shoal.v1.HeartbeatRequest
+	5,  // 15: shoal.v1.DispatcherService.Assignments:input_type -> shoal.v1.AssignmentsRequest
+	10, // 16: shoal.v1.DispatcherService.UpdateTaskStatus:input_type -> shoal.v1.UpdateTaskStatusRequest
+	14, // 17: shoal.v1.DispatcherService.PublishLogs:input_type -> shoal.v1.PublishLogsRequest
+	2,  // 18: shoal.v1.DispatcherService.Session:output_type -> shoal.v1.SessionMessage
+	4,  // 19: shoal.v1.DispatcherService.Heartbeat:output_type -> shoal.v1.HeartbeatResponse
+	6,  // 20: shoal.v1.DispatcherService.Assignments:output_type -> shoal.v1.AssignmentsMessage
+	11, // 21: shoal.v1.DispatcherService.UpdateTaskStatus:output_type -> shoal.v1.UpdateTaskStatusResponse
+	15, // 22: shoal.v1.DispatcherService.PublishLogs:output_type -> shoal.v1.PublishLogsResponse
+	18, // [18:23] is the sub-list for method output_type
+	13, // [13:18] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_dispatcher_proto_init() }

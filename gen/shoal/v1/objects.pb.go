@@ -492,7 +492,11 @@ type Cluster struct {
 	JoinTokens *JoinTokens `protobuf:"bytes,5,opt,name=join_tokens,json=joinTokens,proto3" json:"join_tokens,omitempty"`
 	// removed_nodes are the IDs of nodes removed from the cluster: their
 	// certificates are refused from then on.
-	RemovedNodes  []string `protobuf:"bytes,6,rep,name=removed_nodes,json=removedNodes,proto3" json:"removed_nodes,omitempty"`
+	RemovedNodes []string `protobuf:"bytes,6,rep,name=removed_nodes,json=removedNodes,proto3" json:"removed_nodes,omitempty"`
+	// gossip_keys encrypt the nodes' gossip (memberlist keyring), newest
+	// (the primary) first; the leader generates the first and rotates them
+	// (ClusterSpec.gossip_key_rotation). Stripped from every API answer.
+	GossipKeys    []*GossipKey `protobuf:"bytes,7,rep,name=gossip_keys,json=gossipKeys,proto3" json:"gossip_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -569,6 +573,66 @@ func (x *Cluster) GetRemovedNodes() []string {
 	return nil
 }
 
+func (x *Cluster) GetGossipKeys() []*GossipKey {
+	if x != nil {
+		return x.GossipKeys
+	}
+	return nil
+}
+
+type GossipKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// key is 32 random bytes (AES-256-GCM).
+	Key           []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Created       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=created,proto3" json:"created,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GossipKey) Reset() {
+	*x = GossipKey{}
+	mi := &file_shoal_v1_objects_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GossipKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GossipKey) ProtoMessage() {}
+
+func (x *GossipKey) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_objects_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GossipKey.ProtoReflect.Descriptor instead.
+func (*GossipKey) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GossipKey) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *GossipKey) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
 type ClusterSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -588,13 +652,16 @@ type ClusterSpec struct {
 	// subnet of default_address_pool ("" and 0: 10.0.0.0/8 and /24).
 	DefaultAddressPool string `protobuf:"bytes,9,opt,name=default_address_pool,json=defaultAddressPool,proto3" json:"default_address_pool,omitempty"`
 	DefaultSubnetSize  uint32 `protobuf:"varint,10,opt,name=default_subnet_size,json=defaultSubnetSize,proto3" json:"default_subnet_size,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Gossip: the leader makes a new gossip key primary this often (default
+	// 12 h, swarm's) and keeps the two previous ones.
+	GossipKeyRotation *durationpb.Duration `protobuf:"bytes,11,opt,name=gossip_key_rotation,json=gossipKeyRotation,proto3" json:"gossip_key_rotation,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ClusterSpec) Reset() {
 	*x = ClusterSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[2]
+	mi := &file_shoal_v1_objects_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +673,7 @@ func (x *ClusterSpec) String() string {
 func (*ClusterSpec) ProtoMessage() {}
 
 func (x *ClusterSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[2]
+	mi := &file_shoal_v1_objects_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +686,7 @@ func (x *ClusterSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSpec.ProtoReflect.Descriptor instead.
 func (*ClusterSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{2}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ClusterSpec) GetName() string {
@@ -692,6 +759,13 @@ func (x *ClusterSpec) GetDefaultSubnetSize() uint32 {
 	return 0
 }
 
+func (x *ClusterSpec) GetGossipKeyRotation() *durationpb.Duration {
+	if x != nil {
+		return x.GossipKeyRotation
+	}
+	return nil
+}
+
 type RootCA struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CaCertPem     []byte                 `protobuf:"bytes,1,opt,name=ca_cert_pem,json=caCertPem,proto3" json:"ca_cert_pem,omitempty"`
@@ -703,7 +777,7 @@ type RootCA struct {
 
 func (x *RootCA) Reset() {
 	*x = RootCA{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[3]
+	mi := &file_shoal_v1_objects_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -715,7 +789,7 @@ func (x *RootCA) String() string {
 func (*RootCA) ProtoMessage() {}
 
 func (x *RootCA) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[3]
+	mi := &file_shoal_v1_objects_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -728,7 +802,7 @@ func (x *RootCA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RootCA.ProtoReflect.Descriptor instead.
 func (*RootCA) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{3}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RootCA) GetCaCertPem() []byte {
@@ -762,7 +836,7 @@ type JoinTokens struct {
 
 func (x *JoinTokens) Reset() {
 	*x = JoinTokens{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[4]
+	mi := &file_shoal_v1_objects_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -774,7 +848,7 @@ func (x *JoinTokens) String() string {
 func (*JoinTokens) ProtoMessage() {}
 
 func (x *JoinTokens) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[4]
+	mi := &file_shoal_v1_objects_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -787,7 +861,7 @@ func (x *JoinTokens) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinTokens.ProtoReflect.Descriptor instead.
 func (*JoinTokens) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{4}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *JoinTokens) GetWorker() string {
@@ -821,7 +895,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[5]
+	mi := &file_shoal_v1_objects_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -833,7 +907,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[5]
+	mi := &file_shoal_v1_objects_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -846,7 +920,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{5}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Node) GetId() string {
@@ -910,7 +984,7 @@ type NodeSpec struct {
 
 func (x *NodeSpec) Reset() {
 	*x = NodeSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[6]
+	mi := &file_shoal_v1_objects_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +996,7 @@ func (x *NodeSpec) String() string {
 func (*NodeSpec) ProtoMessage() {}
 
 func (x *NodeSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[6]
+	mi := &file_shoal_v1_objects_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1009,7 @@ func (x *NodeSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSpec.ProtoReflect.Descriptor instead.
 func (*NodeSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{6}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *NodeSpec) GetDesiredRole() NodeRole {
@@ -966,16 +1040,19 @@ type NodeDescription struct {
 	Arch      string                 `protobuf:"bytes,3,opt,name=arch,proto3" json:"arch,omitempty"`
 	Resources *Resources             `protobuf:"bytes,4,opt,name=resources,proto3" json:"resources,omitempty"`
 	// backends lists the task kinds the node's runtime can run ("process", "container").
-	Kinds         []string `protobuf:"bytes,5,rep,name=kinds,proto3" json:"kinds,omitempty"`
-	Backend       string   `protobuf:"bytes,6,opt,name=backend,proto3" json:"backend,omitempty"`
-	AgentVersion  string   `protobuf:"bytes,7,opt,name=agent_version,json=agentVersion,proto3" json:"agent_version,omitempty"`
+	Kinds        []string `protobuf:"bytes,5,rep,name=kinds,proto3" json:"kinds,omitempty"`
+	Backend      string   `protobuf:"bytes,6,opt,name=backend,proto3" json:"backend,omitempty"`
+	AgentVersion string   `protobuf:"bytes,7,opt,name=agent_version,json=agentVersion,proto3" json:"agent_version,omitempty"`
+	// gossip_addr is where the node's gossip member listens (ip:port); the
+	// dispatcher hands it to other nodes as a peer to join.
+	GossipAddr    string `protobuf:"bytes,8,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NodeDescription) Reset() {
 	*x = NodeDescription{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[7]
+	mi := &file_shoal_v1_objects_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1064,7 @@ func (x *NodeDescription) String() string {
 func (*NodeDescription) ProtoMessage() {}
 
 func (x *NodeDescription) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[7]
+	mi := &file_shoal_v1_objects_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1077,7 @@ func (x *NodeDescription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDescription.ProtoReflect.Descriptor instead.
 func (*NodeDescription) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{7}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *NodeDescription) GetHostname() string {
@@ -1052,6 +1129,13 @@ func (x *NodeDescription) GetAgentVersion() string {
 	return ""
 }
 
+func (x *NodeDescription) GetGossipAddr() string {
+	if x != nil {
+		return x.GossipAddr
+	}
+	return ""
+}
+
 type NodeStatus struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	State   NodeState              `protobuf:"varint,1,opt,name=state,proto3,enum=shoal.v1.NodeState" json:"state,omitempty"`
@@ -1065,7 +1149,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[8]
+	mi := &file_shoal_v1_objects_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1161,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[8]
+	mi := &file_shoal_v1_objects_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1174,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{8}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *NodeStatus) GetState() NodeState {
@@ -1136,7 +1220,7 @@ type ManagerStatus struct {
 
 func (x *ManagerStatus) Reset() {
 	*x = ManagerStatus{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[9]
+	mi := &file_shoal_v1_objects_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +1232,7 @@ func (x *ManagerStatus) String() string {
 func (*ManagerStatus) ProtoMessage() {}
 
 func (x *ManagerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[9]
+	mi := &file_shoal_v1_objects_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +1245,7 @@ func (x *ManagerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManagerStatus.ProtoReflect.Descriptor instead.
 func (*ManagerStatus) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{9}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ManagerStatus) GetRaftId() uint64 {
@@ -1209,7 +1293,7 @@ type Resources struct {
 
 func (x *Resources) Reset() {
 	*x = Resources{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[10]
+	mi := &file_shoal_v1_objects_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1305,7 @@ func (x *Resources) String() string {
 func (*Resources) ProtoMessage() {}
 
 func (x *Resources) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[10]
+	mi := &file_shoal_v1_objects_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1318,7 @@ func (x *Resources) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resources.ProtoReflect.Descriptor instead.
 func (*Resources) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{10}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Resources) GetNanoCpus() int64 {
@@ -1266,7 +1350,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[11]
+	mi := &file_shoal_v1_objects_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1278,7 +1362,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[11]
+	mi := &file_shoal_v1_objects_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1291,7 +1375,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{11}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Service) GetId() string {
@@ -1356,7 +1440,7 @@ type ServiceSpec struct {
 
 func (x *ServiceSpec) Reset() {
 	*x = ServiceSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[12]
+	mi := &file_shoal_v1_objects_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1368,7 +1452,7 @@ func (x *ServiceSpec) String() string {
 func (*ServiceSpec) ProtoMessage() {}
 
 func (x *ServiceSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[12]
+	mi := &file_shoal_v1_objects_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1381,7 +1465,7 @@ func (x *ServiceSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceSpec.ProtoReflect.Descriptor instead.
 func (*ServiceSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{12}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ServiceSpec) GetName() string {
@@ -1476,7 +1560,7 @@ type ReplicatedMode struct {
 
 func (x *ReplicatedMode) Reset() {
 	*x = ReplicatedMode{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[13]
+	mi := &file_shoal_v1_objects_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1488,7 +1572,7 @@ func (x *ReplicatedMode) String() string {
 func (*ReplicatedMode) ProtoMessage() {}
 
 func (x *ReplicatedMode) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[13]
+	mi := &file_shoal_v1_objects_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1501,7 +1585,7 @@ func (x *ReplicatedMode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicatedMode.ProtoReflect.Descriptor instead.
 func (*ReplicatedMode) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{13}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReplicatedMode) GetReplicas() uint64 {
@@ -1519,7 +1603,7 @@ type GlobalMode struct {
 
 func (x *GlobalMode) Reset() {
 	*x = GlobalMode{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[14]
+	mi := &file_shoal_v1_objects_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1531,7 +1615,7 @@ func (x *GlobalMode) String() string {
 func (*GlobalMode) ProtoMessage() {}
 
 func (x *GlobalMode) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[14]
+	mi := &file_shoal_v1_objects_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1544,7 +1628,7 @@ func (x *GlobalMode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalMode.ProtoReflect.Descriptor instead.
 func (*GlobalMode) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{14}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{15}
 }
 
 type EndpointSpec struct {
@@ -1556,7 +1640,7 @@ type EndpointSpec struct {
 
 func (x *EndpointSpec) Reset() {
 	*x = EndpointSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[15]
+	mi := &file_shoal_v1_objects_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1568,7 +1652,7 @@ func (x *EndpointSpec) String() string {
 func (*EndpointSpec) ProtoMessage() {}
 
 func (x *EndpointSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[15]
+	mi := &file_shoal_v1_objects_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1581,7 +1665,7 @@ func (x *EndpointSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSpec.ProtoReflect.Descriptor instead.
 func (*EndpointSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{15}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *EndpointSpec) GetPorts() []*PortConfig {
@@ -1604,7 +1688,7 @@ type PortConfig struct {
 
 func (x *PortConfig) Reset() {
 	*x = PortConfig{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[16]
+	mi := &file_shoal_v1_objects_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1616,7 +1700,7 @@ func (x *PortConfig) String() string {
 func (*PortConfig) ProtoMessage() {}
 
 func (x *PortConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[16]
+	mi := &file_shoal_v1_objects_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1629,7 +1713,7 @@ func (x *PortConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortConfig.ProtoReflect.Descriptor instead.
 func (*PortConfig) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{16}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PortConfig) GetName() string {
@@ -1670,7 +1754,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[17]
+	mi := &file_shoal_v1_objects_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1682,7 +1766,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[17]
+	mi := &file_shoal_v1_objects_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1695,7 +1779,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{17}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Endpoint) GetPorts() []*PortConfig {
@@ -1722,7 +1806,7 @@ type Attachment struct {
 
 func (x *Attachment) Reset() {
 	*x = Attachment{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[18]
+	mi := &file_shoal_v1_objects_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1734,7 +1818,7 @@ func (x *Attachment) String() string {
 func (*Attachment) ProtoMessage() {}
 
 func (x *Attachment) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[18]
+	mi := &file_shoal_v1_objects_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1747,7 +1831,7 @@ func (x *Attachment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attachment.ProtoReflect.Descriptor instead.
 func (*Attachment) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{18}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Attachment) GetNetworkId() string {
@@ -1783,7 +1867,7 @@ type TaskSpec struct {
 
 func (x *TaskSpec) Reset() {
 	*x = TaskSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[19]
+	mi := &file_shoal_v1_objects_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1795,7 +1879,7 @@ func (x *TaskSpec) String() string {
 func (*TaskSpec) ProtoMessage() {}
 
 func (x *TaskSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[19]
+	mi := &file_shoal_v1_objects_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1808,7 +1892,7 @@ func (x *TaskSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskSpec.ProtoReflect.Descriptor instead.
 func (*TaskSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{19}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *TaskSpec) GetRuntime() isTaskSpec_Runtime {
@@ -1904,7 +1988,7 @@ type ContainerSpec struct {
 
 func (x *ContainerSpec) Reset() {
 	*x = ContainerSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[20]
+	mi := &file_shoal_v1_objects_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1916,7 +2000,7 @@ func (x *ContainerSpec) String() string {
 func (*ContainerSpec) ProtoMessage() {}
 
 func (x *ContainerSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[20]
+	mi := &file_shoal_v1_objects_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1929,7 +2013,7 @@ func (x *ContainerSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerSpec.ProtoReflect.Descriptor instead.
 func (*ContainerSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{20}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ContainerSpec) GetImage() string {
@@ -2050,7 +2134,7 @@ type ProcessSpec struct {
 
 func (x *ProcessSpec) Reset() {
 	*x = ProcessSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[21]
+	mi := &file_shoal_v1_objects_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2062,7 +2146,7 @@ func (x *ProcessSpec) String() string {
 func (*ProcessSpec) ProtoMessage() {}
 
 func (x *ProcessSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[21]
+	mi := &file_shoal_v1_objects_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2075,7 +2159,7 @@ func (x *ProcessSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessSpec.ProtoReflect.Descriptor instead.
 func (*ProcessSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{21}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ProcessSpec) GetCommand() []string {
@@ -2127,7 +2211,7 @@ type Mount struct {
 
 func (x *Mount) Reset() {
 	*x = Mount{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[22]
+	mi := &file_shoal_v1_objects_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2139,7 +2223,7 @@ func (x *Mount) String() string {
 func (*Mount) ProtoMessage() {}
 
 func (x *Mount) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[22]
+	mi := &file_shoal_v1_objects_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2152,7 +2236,7 @@ func (x *Mount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mount.ProtoReflect.Descriptor instead.
 func (*Mount) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{22}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Mount) GetType() string {
@@ -2203,7 +2287,7 @@ type HealthConfig struct {
 
 func (x *HealthConfig) Reset() {
 	*x = HealthConfig{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[23]
+	mi := &file_shoal_v1_objects_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2215,7 +2299,7 @@ func (x *HealthConfig) String() string {
 func (*HealthConfig) ProtoMessage() {}
 
 func (x *HealthConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[23]
+	mi := &file_shoal_v1_objects_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2228,7 +2312,7 @@ func (x *HealthConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthConfig.ProtoReflect.Descriptor instead.
 func (*HealthConfig) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{23}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *HealthConfig) GetTest() []string {
@@ -2276,7 +2360,7 @@ type ResourceRequirements struct {
 
 func (x *ResourceRequirements) Reset() {
 	*x = ResourceRequirements{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[24]
+	mi := &file_shoal_v1_objects_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2288,7 +2372,7 @@ func (x *ResourceRequirements) String() string {
 func (*ResourceRequirements) ProtoMessage() {}
 
 func (x *ResourceRequirements) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[24]
+	mi := &file_shoal_v1_objects_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2301,7 +2385,7 @@ func (x *ResourceRequirements) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceRequirements.ProtoReflect.Descriptor instead.
 func (*ResourceRequirements) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{24}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ResourceRequirements) GetLimits() *Resources {
@@ -2331,7 +2415,7 @@ type RestartPolicy struct {
 
 func (x *RestartPolicy) Reset() {
 	*x = RestartPolicy{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[25]
+	mi := &file_shoal_v1_objects_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2343,7 +2427,7 @@ func (x *RestartPolicy) String() string {
 func (*RestartPolicy) ProtoMessage() {}
 
 func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[25]
+	mi := &file_shoal_v1_objects_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2356,7 +2440,7 @@ func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartPolicy.ProtoReflect.Descriptor instead.
 func (*RestartPolicy) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{25}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *RestartPolicy) GetCondition() RestartCondition {
@@ -2400,7 +2484,7 @@ type Placement struct {
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[26]
+	mi := &file_shoal_v1_objects_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2412,7 +2496,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[26]
+	mi := &file_shoal_v1_objects_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2425,7 +2509,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{26}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Placement) GetConstraints() []string {
@@ -2459,7 +2543,7 @@ type PlacementPreference struct {
 
 func (x *PlacementPreference) Reset() {
 	*x = PlacementPreference{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[27]
+	mi := &file_shoal_v1_objects_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2471,7 +2555,7 @@ func (x *PlacementPreference) String() string {
 func (*PlacementPreference) ProtoMessage() {}
 
 func (x *PlacementPreference) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[27]
+	mi := &file_shoal_v1_objects_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2484,7 +2568,7 @@ func (x *PlacementPreference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementPreference.ProtoReflect.Descriptor instead.
 func (*PlacementPreference) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{27}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *PlacementPreference) GetSpreadDescriptor() string {
@@ -2517,7 +2601,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[28]
+	mi := &file_shoal_v1_objects_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2529,7 +2613,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[28]
+	mi := &file_shoal_v1_objects_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2542,7 +2626,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{28}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Task) GetId() string {
@@ -2652,7 +2736,7 @@ type TaskStatus struct {
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[29]
+	mi := &file_shoal_v1_objects_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2664,7 +2748,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[29]
+	mi := &file_shoal_v1_objects_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2677,7 +2761,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{29}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *TaskStatus) GetState() TaskState {
@@ -2753,7 +2837,7 @@ type Network struct {
 
 func (x *Network) Reset() {
 	*x = Network{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[30]
+	mi := &file_shoal_v1_objects_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2765,7 +2849,7 @@ func (x *Network) String() string {
 func (*Network) ProtoMessage() {}
 
 func (x *Network) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[30]
+	mi := &file_shoal_v1_objects_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2778,7 +2862,7 @@ func (x *Network) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Network.ProtoReflect.Descriptor instead.
 func (*Network) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{30}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Network) GetId() string {
@@ -2838,7 +2922,7 @@ type NetworkSpec struct {
 
 func (x *NetworkSpec) Reset() {
 	*x = NetworkSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[31]
+	mi := &file_shoal_v1_objects_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2850,7 +2934,7 @@ func (x *NetworkSpec) String() string {
 func (*NetworkSpec) ProtoMessage() {}
 
 func (x *NetworkSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[31]
+	mi := &file_shoal_v1_objects_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2863,7 +2947,7 @@ func (x *NetworkSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkSpec.ProtoReflect.Descriptor instead.
 func (*NetworkSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{31}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *NetworkSpec) GetName() string {
@@ -2927,7 +3011,7 @@ type PluginModule struct {
 
 func (x *PluginModule) Reset() {
 	*x = PluginModule{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[32]
+	mi := &file_shoal_v1_objects_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2939,7 +3023,7 @@ func (x *PluginModule) String() string {
 func (*PluginModule) ProtoMessage() {}
 
 func (x *PluginModule) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[32]
+	mi := &file_shoal_v1_objects_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2952,7 +3036,7 @@ func (x *PluginModule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginModule.ProtoReflect.Descriptor instead.
 func (*PluginModule) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{32}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PluginModule) GetId() string {
@@ -3028,7 +3112,7 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xef\x01\n" +
+	"updated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xa5\x02\n" +
 	"\aCluster\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.shoal.v1.MetaR\x04meta\x12)\n" +
@@ -3036,7 +3120,12 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\aroot_ca\x18\x04 \x01(\v2\x10.shoal.v1.RootCAR\x06rootCa\x125\n" +
 	"\vjoin_tokens\x18\x05 \x01(\v2\x14.shoal.v1.JoinTokensR\n" +
 	"joinTokens\x12#\n" +
-	"\rremoved_nodes\x18\x06 \x03(\tR\fremovedNodes\"\x81\x04\n" +
+	"\rremoved_nodes\x18\x06 \x03(\tR\fremovedNodes\x124\n" +
+	"\vgossip_keys\x18\a \x03(\v2\x13.shoal.v1.GossipKeyR\n" +
+	"gossipKeys\"S\n" +
+	"\tGossipKey\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\x124\n" +
+	"\acreated\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"\xcc\x04\n" +
 	"\vClusterSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12D\n" +
 	"\x10heartbeat_period\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0fheartbeatPeriod\x12<\n" +
@@ -3048,7 +3137,8 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\x12task_history_limit\x18\b \x01(\rR\x10taskHistoryLimit\x120\n" +
 	"\x14default_address_pool\x18\t \x01(\tR\x12defaultAddressPool\x12.\n" +
 	"\x13default_subnet_size\x18\n" +
-	" \x01(\rR\x11defaultSubnetSize\"^\n" +
+	" \x01(\rR\x11defaultSubnetSize\x12I\n" +
+	"\x13gossip_key_rotation\x18\v \x01(\v2\x19.google.protobuf.DurationR\x11gossipKeyRotation\"^\n" +
 	"\x06RootCA\x12\x1e\n" +
 	"\vca_cert_pem\x18\x01 \x01(\fR\tcaCertPem\x12\x1c\n" +
 	"\n" +
@@ -3072,7 +3162,7 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\x06labels\x18\x03 \x03(\v2\x1e.shoal.v1.NodeSpec.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd9\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfa\x01\n" +
 	"\x0fNodeDescription\x12\x1a\n" +
 	"\bhostname\x18\x01 \x01(\tR\bhostname\x12\x0e\n" +
 	"\x02os\x18\x02 \x01(\tR\x02os\x12\x12\n" +
@@ -3080,7 +3170,9 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\tresources\x18\x04 \x01(\v2\x13.shoal.v1.ResourcesR\tresources\x12\x14\n" +
 	"\x05kinds\x18\x05 \x03(\tR\x05kinds\x12\x18\n" +
 	"\abackend\x18\x06 \x01(\tR\abackend\x12#\n" +
-	"\ragent_version\x18\a \x01(\tR\fagentVersion\"\xa8\x01\n" +
+	"\ragent_version\x18\a \x01(\tR\fagentVersion\x12\x1f\n" +
+	"\vgossip_addr\x18\b \x01(\tR\n" +
+	"gossipAddr\"\xa8\x01\n" +
 	"\n" +
 	"NodeStatus\x12)\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x13.shoal.v1.NodeStateR\x05state\x12\x18\n" +
@@ -3320,7 +3412,7 @@ func file_shoal_v1_objects_proto_rawDescGZIP() []byte {
 }
 
 var file_shoal_v1_objects_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_shoal_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_shoal_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_shoal_v1_objects_proto_goTypes = []any{
 	(NodeRole)(0),                 // 0: shoal.v1.NodeRole
 	(NodeAvailability)(0),         // 1: shoal.v1.NodeAvailability
@@ -3331,115 +3423,119 @@ var file_shoal_v1_objects_proto_goTypes = []any{
 	(PluginKind)(0),               // 6: shoal.v1.PluginKind
 	(*Meta)(nil),                  // 7: shoal.v1.Meta
 	(*Cluster)(nil),               // 8: shoal.v1.Cluster
-	(*ClusterSpec)(nil),           // 9: shoal.v1.ClusterSpec
-	(*RootCA)(nil),                // 10: shoal.v1.RootCA
-	(*JoinTokens)(nil),            // 11: shoal.v1.JoinTokens
-	(*Node)(nil),                  // 12: shoal.v1.Node
-	(*NodeSpec)(nil),              // 13: shoal.v1.NodeSpec
-	(*NodeDescription)(nil),       // 14: shoal.v1.NodeDescription
-	(*NodeStatus)(nil),            // 15: shoal.v1.NodeStatus
-	(*ManagerStatus)(nil),         // 16: shoal.v1.ManagerStatus
-	(*Resources)(nil),             // 17: shoal.v1.Resources
-	(*Service)(nil),               // 18: shoal.v1.Service
-	(*ServiceSpec)(nil),           // 19: shoal.v1.ServiceSpec
-	(*ReplicatedMode)(nil),        // 20: shoal.v1.ReplicatedMode
-	(*GlobalMode)(nil),            // 21: shoal.v1.GlobalMode
-	(*EndpointSpec)(nil),          // 22: shoal.v1.EndpointSpec
-	(*PortConfig)(nil),            // 23: shoal.v1.PortConfig
-	(*Endpoint)(nil),              // 24: shoal.v1.Endpoint
-	(*Attachment)(nil),            // 25: shoal.v1.Attachment
-	(*TaskSpec)(nil),              // 26: shoal.v1.TaskSpec
-	(*ContainerSpec)(nil),         // 27: shoal.v1.ContainerSpec
-	(*ProcessSpec)(nil),           // 28: shoal.v1.ProcessSpec
-	(*Mount)(nil),                 // 29: shoal.v1.Mount
-	(*HealthConfig)(nil),          // 30: shoal.v1.HealthConfig
-	(*ResourceRequirements)(nil),  // 31: shoal.v1.ResourceRequirements
-	(*RestartPolicy)(nil),         // 32: shoal.v1.RestartPolicy
-	(*Placement)(nil),             // 33: shoal.v1.Placement
-	(*PlacementPreference)(nil),   // 34: shoal.v1.PlacementPreference
-	(*Task)(nil),                  // 35: shoal.v1.Task
-	(*TaskStatus)(nil),            // 36: shoal.v1.TaskStatus
-	(*Network)(nil),               // 37: shoal.v1.Network
-	(*NetworkSpec)(nil),           // 38: shoal.v1.NetworkSpec
-	(*PluginModule)(nil),          // 39: shoal.v1.PluginModule
-	nil,                           // 40: shoal.v1.NodeSpec.LabelsEntry
-	nil,                           // 41: shoal.v1.ServiceSpec.LabelsEntry
-	nil,                           // 42: shoal.v1.ContainerSpec.LabelsEntry
-	nil,                           // 43: shoal.v1.NetworkSpec.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 44: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 45: google.protobuf.Duration
+	(*GossipKey)(nil),             // 9: shoal.v1.GossipKey
+	(*ClusterSpec)(nil),           // 10: shoal.v1.ClusterSpec
+	(*RootCA)(nil),                // 11: shoal.v1.RootCA
+	(*JoinTokens)(nil),            // 12: shoal.v1.JoinTokens
+	(*Node)(nil),                  // 13: shoal.v1.Node
+	(*NodeSpec)(nil),              // 14: shoal.v1.NodeSpec
+	(*NodeDescription)(nil),       // 15: shoal.v1.NodeDescription
+	(*NodeStatus)(nil),            // 16: shoal.v1.NodeStatus
+	(*ManagerStatus)(nil),         // 17: shoal.v1.ManagerStatus
+	(*Resources)(nil),             // 18: shoal.v1.Resources
+	(*Service)(nil),               // 19: shoal.v1.Service
+	(*ServiceSpec)(nil),           // 20: shoal.v1.ServiceSpec
+	(*ReplicatedMode)(nil),        // 21: shoal.v1.ReplicatedMode
+	(*GlobalMode)(nil),            // 22: shoal.v1.GlobalMode
+	(*EndpointSpec)(nil),          // 23: shoal.v1.EndpointSpec
+	(*PortConfig)(nil),            // 24: shoal.v1.PortConfig
+	(*Endpoint)(nil),              // 25: shoal.v1.Endpoint
+	(*Attachment)(nil),            // 26: shoal.v1.Attachment
+	(*TaskSpec)(nil),              // 27: shoal.v1.TaskSpec
+	(*ContainerSpec)(nil),         // 28: shoal.v1.ContainerSpec
+	(*ProcessSpec)(nil),           // 29: shoal.v1.ProcessSpec
+	(*Mount)(nil),                 // 30: shoal.v1.Mount
+	(*HealthConfig)(nil),          // 31: shoal.v1.HealthConfig
+	(*ResourceRequirements)(nil),  // 32: shoal.v1.ResourceRequirements
+	(*RestartPolicy)(nil),         // 33: shoal.v1.RestartPolicy
+	(*Placement)(nil),             // 34: shoal.v1.Placement
+	(*PlacementPreference)(nil),   // 35: shoal.v1.PlacementPreference
+	(*Task)(nil),                  // 36: shoal.v1.Task
+	(*TaskStatus)(nil),            // 37: shoal.v1.TaskStatus
+	(*Network)(nil),               // 38: shoal.v1.Network
+	(*NetworkSpec)(nil),           // 39: shoal.v1.NetworkSpec
+	(*PluginModule)(nil),          // 40: shoal.v1.PluginModule
+	nil,                           // 41: shoal.v1.NodeSpec.LabelsEntry
+	nil,                           // 42: shoal.v1.ServiceSpec.LabelsEntry
+	nil,                           // 43: shoal.v1.ContainerSpec.LabelsEntry
+	nil,                           // 44: shoal.v1.NetworkSpec.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 45: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 46: google.protobuf.Duration
 }
 var file_shoal_v1_objects_proto_depIdxs = []int32{
-	44, // 0: shoal.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
-	44, // 1: shoal.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
+	45, // 0: shoal.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
+	45, // 1: shoal.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
 	7,  // 2: shoal.v1.Cluster.meta:type_name -> shoal.v1.Meta
-	9,  // 3: shoal.v1.Cluster.spec:type_name -> shoal.v1.ClusterSpec
-	10, // 4: shoal.v1.Cluster.root_ca:type_name -> shoal.v1.RootCA
-	11, // 5: shoal.v1.Cluster.join_tokens:type_name -> shoal.v1.JoinTokens
-	45, // 6: shoal.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
-	45, // 7: shoal.v1.ClusterSpec.node_cert_expiry:type_name -> google.protobuf.Duration
-	7,  // 8: shoal.v1.Node.meta:type_name -> shoal.v1.Meta
-	13, // 9: shoal.v1.Node.spec:type_name -> shoal.v1.NodeSpec
-	14, // 10: shoal.v1.Node.description:type_name -> shoal.v1.NodeDescription
-	15, // 11: shoal.v1.Node.status:type_name -> shoal.v1.NodeStatus
-	16, // 12: shoal.v1.Node.manager_status:type_name -> shoal.v1.ManagerStatus
-	0,  // 13: shoal.v1.Node.role:type_name -> shoal.v1.NodeRole
-	0,  // 14: shoal.v1.NodeSpec.desired_role:type_name -> shoal.v1.NodeRole
-	1,  // 15: shoal.v1.NodeSpec.availability:type_name -> shoal.v1.NodeAvailability
-	40, // 16: shoal.v1.NodeSpec.labels:type_name -> shoal.v1.NodeSpec.LabelsEntry
-	17, // 17: shoal.v1.NodeDescription.resources:type_name -> shoal.v1.Resources
-	2,  // 18: shoal.v1.NodeStatus.state:type_name -> shoal.v1.NodeState
-	44, // 19: shoal.v1.NodeStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
-	3,  // 20: shoal.v1.ManagerStatus.reachability:type_name -> shoal.v1.Reachability
-	7,  // 21: shoal.v1.Service.meta:type_name -> shoal.v1.Meta
-	19, // 22: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
-	19, // 23: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
-	24, // 24: shoal.v1.Service.endpoint:type_name -> shoal.v1.Endpoint
-	41, // 25: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
-	26, // 26: shoal.v1.ServiceSpec.task:type_name -> shoal.v1.TaskSpec
-	20, // 27: shoal.v1.ServiceSpec.replicated:type_name -> shoal.v1.ReplicatedMode
-	21, // 28: shoal.v1.ServiceSpec.global:type_name -> shoal.v1.GlobalMode
-	22, // 29: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
-	23, // 30: shoal.v1.EndpointSpec.ports:type_name -> shoal.v1.PortConfig
-	23, // 31: shoal.v1.Endpoint.ports:type_name -> shoal.v1.PortConfig
-	25, // 32: shoal.v1.Endpoint.virtual_ips:type_name -> shoal.v1.Attachment
-	27, // 33: shoal.v1.TaskSpec.container:type_name -> shoal.v1.ContainerSpec
-	28, // 34: shoal.v1.TaskSpec.process:type_name -> shoal.v1.ProcessSpec
-	31, // 35: shoal.v1.TaskSpec.resources:type_name -> shoal.v1.ResourceRequirements
-	32, // 36: shoal.v1.TaskSpec.restart:type_name -> shoal.v1.RestartPolicy
-	33, // 37: shoal.v1.TaskSpec.placement:type_name -> shoal.v1.Placement
-	29, // 38: shoal.v1.ContainerSpec.mounts:type_name -> shoal.v1.Mount
-	45, // 39: shoal.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	30, // 40: shoal.v1.ContainerSpec.healthcheck:type_name -> shoal.v1.HealthConfig
-	42, // 41: shoal.v1.ContainerSpec.labels:type_name -> shoal.v1.ContainerSpec.LabelsEntry
-	45, // 42: shoal.v1.ProcessSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	45, // 43: shoal.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
-	45, // 44: shoal.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
-	45, // 45: shoal.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
-	17, // 46: shoal.v1.ResourceRequirements.limits:type_name -> shoal.v1.Resources
-	17, // 47: shoal.v1.ResourceRequirements.reservations:type_name -> shoal.v1.Resources
-	4,  // 48: shoal.v1.RestartPolicy.condition:type_name -> shoal.v1.RestartCondition
-	45, // 49: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	45, // 50: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
-	34, // 51: shoal.v1.Placement.preferences:type_name -> shoal.v1.PlacementPreference
-	7,  // 52: shoal.v1.Task.meta:type_name -> shoal.v1.Meta
-	26, // 53: shoal.v1.Task.spec:type_name -> shoal.v1.TaskSpec
-	5,  // 54: shoal.v1.Task.desired_state:type_name -> shoal.v1.TaskState
-	36, // 55: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
-	25, // 56: shoal.v1.Task.networks:type_name -> shoal.v1.Attachment
-	24, // 57: shoal.v1.Task.endpoint:type_name -> shoal.v1.Endpoint
-	5,  // 58: shoal.v1.TaskStatus.state:type_name -> shoal.v1.TaskState
-	44, // 59: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
-	7,  // 60: shoal.v1.Network.meta:type_name -> shoal.v1.Meta
-	38, // 61: shoal.v1.Network.spec:type_name -> shoal.v1.NetworkSpec
-	43, // 62: shoal.v1.NetworkSpec.labels:type_name -> shoal.v1.NetworkSpec.LabelsEntry
-	7,  // 63: shoal.v1.PluginModule.meta:type_name -> shoal.v1.Meta
-	6,  // 64: shoal.v1.PluginModule.kind:type_name -> shoal.v1.PluginKind
-	65, // [65:65] is the sub-list for method output_type
-	65, // [65:65] is the sub-list for method input_type
-	65, // [65:65] is the sub-list for extension type_name
-	65, // [65:65] is the sub-list for extension extendee
-	0,  // [0:65] is the sub-list for field type_name
+	10, // 3: shoal.v1.Cluster.spec:type_name -> shoal.v1.ClusterSpec
+	11, // 4: shoal.v1.Cluster.root_ca:type_name -> shoal.v1.RootCA
+	12, // 5: shoal.v1.Cluster.join_tokens:type_name -> shoal.v1.JoinTokens
+	9,  // 6: shoal.v1.Cluster.gossip_keys:type_name -> shoal.v1.GossipKey
+	45, // 7: shoal.v1.GossipKey.created:type_name -> google.protobuf.Timestamp
+	46, // 8: shoal.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
+	46, // 9: shoal.v1.ClusterSpec.node_cert_expiry:type_name -> google.protobuf.Duration
+	46, // 10: shoal.v1.ClusterSpec.gossip_key_rotation:type_name -> google.protobuf.Duration
+	7,  // 11: shoal.v1.Node.meta:type_name -> shoal.v1.Meta
+	14, // 12: shoal.v1.Node.spec:type_name -> shoal.v1.NodeSpec
+	15, // 13: shoal.v1.Node.description:type_name -> shoal.v1.NodeDescription
+	16, // 14: shoal.v1.Node.status:type_name -> shoal.v1.NodeStatus
+	17, // 15: shoal.v1.Node.manager_status:type_name -> shoal.v1.ManagerStatus
+	0,  // 16: shoal.v1.Node.role:type_name -> shoal.v1.NodeRole
+	0,  // 17: shoal.v1.NodeSpec.desired_role:type_name -> shoal.v1.NodeRole
+	1,  // 18: shoal.v1.NodeSpec.availability:type_name -> shoal.v1.NodeAvailability
+	41, // 19: shoal.v1.NodeSpec.labels:type_name -> shoal.v1.NodeSpec.LabelsEntry
+	18, // 20: shoal.v1.NodeDescription.resources:type_name -> shoal.v1.Resources
+	2,  // 21: shoal.v1.NodeStatus.state:type_name -> shoal.v1.NodeState
+	45, // 22: shoal.v1.NodeStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	3,  // 23: shoal.v1.ManagerStatus.reachability:type_name -> shoal.v1.Reachability
+	7,  // 24: shoal.v1.Service.meta:type_name -> shoal.v1.Meta
+	20, // 25: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
+	20, // 26: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
+	25, // 27: shoal.v1.Service.endpoint:type_name -> shoal.v1.Endpoint
+	42, // 28: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
+	27, // 29: shoal.v1.ServiceSpec.task:type_name -> shoal.v1.TaskSpec
+	21, // 30: shoal.v1.ServiceSpec.replicated:type_name -> shoal.v1.ReplicatedMode
+	22, // 31: shoal.v1.ServiceSpec.global:type_name -> shoal.v1.GlobalMode
+	23, // 32: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
+	24, // 33: shoal.v1.EndpointSpec.ports:type_name -> shoal.v1.PortConfig
+	24, // 34: shoal.v1.Endpoint.ports:type_name -> shoal.v1.PortConfig
+	26, // 35: shoal.v1.Endpoint.virtual_ips:type_name -> shoal.v1.Attachment
+	28, // 36: shoal.v1.TaskSpec.container:type_name -> shoal.v1.ContainerSpec
+	29, // 37: shoal.v1.TaskSpec.process:type_name -> shoal.v1.ProcessSpec
+	32, // 38: shoal.v1.TaskSpec.resources:type_name -> shoal.v1.ResourceRequirements
+	33, // 39: shoal.v1.TaskSpec.restart:type_name -> shoal.v1.RestartPolicy
+	34, // 40: shoal.v1.TaskSpec.placement:type_name -> shoal.v1.Placement
+	30, // 41: shoal.v1.ContainerSpec.mounts:type_name -> shoal.v1.Mount
+	46, // 42: shoal.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	31, // 43: shoal.v1.ContainerSpec.healthcheck:type_name -> shoal.v1.HealthConfig
+	43, // 44: shoal.v1.ContainerSpec.labels:type_name -> shoal.v1.ContainerSpec.LabelsEntry
+	46, // 45: shoal.v1.ProcessSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	46, // 46: shoal.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
+	46, // 47: shoal.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
+	46, // 48: shoal.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
+	18, // 49: shoal.v1.ResourceRequirements.limits:type_name -> shoal.v1.Resources
+	18, // 50: shoal.v1.ResourceRequirements.reservations:type_name -> shoal.v1.Resources
+	4,  // 51: shoal.v1.RestartPolicy.condition:type_name -> shoal.v1.RestartCondition
+	46, // 52: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	46, // 53: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
+	35, // 54: shoal.v1.Placement.preferences:type_name -> shoal.v1.PlacementPreference
+	7,  // 55: shoal.v1.Task.meta:type_name -> shoal.v1.Meta
+	27, // 56: shoal.v1.Task.spec:type_name -> shoal.v1.TaskSpec
+	5,  // 57: shoal.v1.Task.desired_state:type_name -> shoal.v1.TaskState
+	37, // 58: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
+	26, // 59: shoal.v1.Task.networks:type_name -> shoal.v1.Attachment
+	25, // 60: shoal.v1.Task.endpoint:type_name -> shoal.v1.Endpoint
+	5,  // 61: shoal.v1.TaskStatus.state:type_name -> shoal.v1.TaskState
+	45, // 62: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	7,  // 63: shoal.v1.Network.meta:type_name -> shoal.v1.Meta
+	39, // 64: shoal.v1.Network.spec:type_name -> shoal.v1.NetworkSpec
+	44, // 65: shoal.v1.NetworkSpec.labels:type_name -> shoal.v1.NetworkSpec.LabelsEntry
+	7,  // 66: shoal.v1.PluginModule.meta:type_name -> shoal.v1.Meta
+	6,  // 67: shoal.v1.PluginModule.kind:type_name -> shoal.v1.PluginKind
+	68, // [68:68] is the sub-list for method output_type
+	68, // [68:68] is the sub-list for method input_type
+	68, // [68:68] is the sub-list for extension type_name
+	68, // [68:68] is the sub-list for extension extendee
+	0,  // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_objects_proto_init() }
@@ -3447,11 +3543,11 @@ func file_shoal_v1_objects_proto_init() {
 	if File_shoal_v1_objects_proto != nil {
 		return
 	}
-	file_shoal_v1_objects_proto_msgTypes[12].OneofWrappers = []any{
+	file_shoal_v1_objects_proto_msgTypes[13].OneofWrappers = []any{
 		(*ServiceSpec_Replicated)(nil),
 		(*ServiceSpec_Global)(nil),
 	}
-	file_shoal_v1_objects_proto_msgTypes[19].OneofWrappers = []any{
+	file_shoal_v1_objects_proto_msgTypes[20].OneofWrappers = []any{
 		(*TaskSpec_Container)(nil),
 		(*TaskSpec_Process)(nil),
 	}
@@ -3461,7 +3557,7 @@ func file_shoal_v1_objects_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_objects_proto_rawDesc), len(file_shoal_v1_objects_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   37,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

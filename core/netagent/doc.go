@@ -1,0 +1,19 @@
+// Package netagent is the node side of cluster networks: it turns the
+// node's assignments (networks with their VIPs, the node's tasks with their
+// addresses) and the gossip attachment table into the data plane.
+//
+// For every network with a running local task it keeps the overlay sandbox
+// (bridge + VXLAN) and programs the network's remote peers from the gossip
+// table; for every running task it attaches the task's namespace to each of
+// its networks, publishes the attachments (network, task address, MAC,
+// service and task names) and withdraws them when the task stops; inside
+// each attached task's namespace it keeps the DNS records (service VIPs,
+// tasks.NAME, task names) and the VIP load-balancing rules current.
+//
+// One goroutine (Agent.run) owns the state; the planning functions
+// (plan.go) are pure so that the reconcile logic is tested without a
+// kernel. It reaches the kernel, gossip and the task namespaces only
+// through the small interfaces of this package (Dataplane, Gossip,
+// TaskNetOpener); the node wires network/overlay, core/gossip,
+// network/dns and network/lb into them.
+package netagent

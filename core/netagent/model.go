@@ -1,0 +1,37 @@
+package netagent
+
+import (
+	"net/netip"
+
+	"github.com/shoal-project/shoal/network/lb"
+)
+
+// Network is one network the node's assignments name.
+type Network struct {
+	ID      string
+	Name    string
+	VNI     int
+	Subnet  netip.Prefix
+	Gateway netip.Addr // optional
+	VIPs    []VIP
+}
+
+// VIP is one service's virtual IP on a network.
+type VIP struct {
+	ServiceID   string
+	ServiceName string
+	Addr        netip.Addr
+	// Ports are load-balanced; none leaves the VIP to DNS only.
+	Ports []lb.Port
+}
+
+// Task is one of the node's assigned tasks with network attachments.
+type Task struct {
+	ID          string
+	Name        string
+	ServiceID   string
+	ServiceName string
+	// Addrs maps a network ID to the task's address on it (with the
+	// subnet's prefix length).
+	Addrs map[string]netip.Prefix
+}

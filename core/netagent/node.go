@@ -1,0 +1,245 @@
+package netagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/shoal-project/shoal/core/gossip"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/network/dns"
+	"github.com/shoal-project/shoal/network/lb"
+	"github.com/shoal-project/shoal/runtime"
+)
+
+// ErrNoGossip: a task asked for a cluster network before the node's first
+// session gave it the gossip keys.
+var ErrNoGossip = errors.New("netagent: gossip not started (no session with the managers yet)")
+
+// Member is the node's gossip member as the Node drives it.
+type Member interface {
+	Gossip
+	Join(peers []string) error
+	SetKeys(keys [][]byte) error
+	Close() error
+}
+
+// NodeConfig configures a Node. Dataplane, OpenTask and NewMember are
+// required.
+type NodeConfig struct {
+	Dataplane Dataplane
+	OpenTask  TaskNetOpener
+	// NewMember starts the node's gossip member with the session's keys.
+	NewMember func(keys [][]byte) (Member, error)
+	// Search are the host's search domains, kept in tasks' resolv.conf.
+	Search []string
+	Logger *slog.Logger
+}
+
+// Node is the cluster-network side of one node: it starts the gossip
+// member at the first session that brings keys, applies later key
+// rotations, feeds the Agent the assignments' networks, and is the
+// runtime.NetworkHook the container backend calls.
+type Node struct {
+	cfg NodeConfig
+	log *slog.Logger
+
+	mu       sync.Mutex
+	member   Member
+	agent    *Agent
+	networks []Network
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+var _ runtime.NetworkHook = (*Node)(nil)
+
+// NewNode returns a Node; nothing starts until SetGossip.
+func NewNode(cfg NodeConfig) (*Node, error) {
+	if cfg.Dataplane == nil || cfg.OpenTask == nil || cfg.NewMember == nil {
+		return nil, errors.New("netagent: NodeConfig needs Dataplane, OpenTask and NewMember")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Node{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// SetGossip applies a session message's gossip keys and peers: the first
+// call starts the member and the agent; later ones rotate the keys and,
+// while the member knows no one else, join the peers.
+func (n *Node) SetGossip(keys [][]byte, peers []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.member == nil {
+		if err := n.startLocked(keys); err != nil {
+			return err
+		}
+	} else if err := n.member.SetKeys(keys); err != nil {
+		return fmt.Errorf("netagent: gossip keys: %w", err)
+	}
+	if err := n.member.Join(peers); err != nil {
+		n.log.Warn("gossip join", "peers", peers, "err", err)
+	}
+	return nil
+}
+
+func (n *Node) startLocked(keys [][]byte) error {
+	m, err := n.cfg.NewMember(keys)
+	if err != nil {
+		return fmt.Errorf("netagent: start gossip: %w", err)
+	}
+	a, err := New(Config{Dataplane: n.cfg.Dataplane, Gossip: m, OpenTask: n.cfg.OpenTask, Logger: n.log})
+	if err != nil {
+		return errors.Join(err, m.Close())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.member, n.agent, n.cancel, n.done = m, a, cancel, make(chan struct{})
+	go func() {
+		defer close(n.done)
+		_ = a.Run(ctx)
+	}()
+	if n.networks != nil {
+		return a.SetNetworks(ctx, n.networks)
+	}
+	return nil
+}
+
+// SetNetworks applies the networks of an assignments message.
+func (n *Node) SetNetworks(ctx context.Context, assigned []*shoalv1.NetworkAssignment) error {
+	nets, err := NetworksFromAssignments(assigned)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.networks = nets
+	a := n.agent
+	n.mu.Unlock()
+	if a == nil {
+		return nil
+	}
+	return a.SetNetworks(ctx, nets)
+}
+
+func (n *Node) current() (*Agent, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.agent == nil {
+		return nil, ErrNoGossip
+	}
+	return n.agent, nil
+}
+
+// Attach implements runtime.NetworkHook.
+func (n *Node) Attach(ctx context.Context, spec *runtime.TaskSpec, netnsPath string) ([]byte, error) {
+	a, err := n.current()
+	if err != nil {
+		return nil, err
+	}
+	t := Task{ID: spec.TaskID, Name: TaskName(spec), ServiceID: spec.ServiceID, ServiceName: spec.ServiceName,
+		Addrs: make(map[string]netip.Prefix, len(spec.Networks))}
+	for _, na := range spec.Networks {
+		t.Addrs[na.NetworkID] = na.Addr
+	}
+	if err := a.Attach(ctx, t, netnsPath); err != nil {
+		return nil, err
+	}
+	return dns.ResolvConf(n.cfg.Search), nil
+}
+
+// Detach implements runtime.NetworkHook.
+func (n *Node) Detach(ctx context.Context, taskID string) error {
+	a, err := n.current()
+	if err != nil {
+		return nil // nothing was attached
+	}
+	return a.Detach(ctx, taskID)
+}
+
+// Entries lists the gossip table as the node's agent sees it (debugging).
+func (n *Node) Entries(ctx context.Context) ([]gossip.Entry, error) {
+	a, err := n.current()
+	if err != nil {
+		return nil, err
+	}
+	return a.Entries(ctx)
+}
+
+// Close stops the agent, leaves the gossip and closes the data plane when
+// it is an io.Closer. Tasks keep their interfaces.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var errs []error
+	if n.member != nil {
+		n.cancel()
+		<-n.done
+		errs = append(errs, n.member.Close())
+		n.member, n.agent = nil, nil
+	}
+	if c, ok := n.cfg.Dataplane.(io.Closer); ok {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// TaskName is a task's DNS name, swarm's form: SERVICE.SLOT.TASKID (the
+// node ID instead of the slot for a global service's task).
+func TaskName(spec *runtime.TaskSpec) string {
+	slot := fmt.Sprint(spec.Slot)
+	if spec.Slot == 0 {
+		slot = spec.NodeID
+	}
+	return strings.Join([]string{spec.ServiceName, slot, spec.TaskID}, ".")
+}
+
+// NetworksFromAssignments converts the dispatcher's network assignments,
+// naming the network and field of the first malformed one.
+func NetworksFromAssignments(assigned []*shoalv1.NetworkAssignment) ([]Network, error) {
+	out := make([]Network, 0, len(assigned))
+	for _, na := range assigned {
+		n := Network{ID: na.GetId(), Name: na.GetName(), VNI: int(na.GetVni())}
+		var err error
+		if n.Subnet, err = netip.ParsePrefix(na.GetSubnet()); err != nil {
+			return nil, fmt.Errorf("netagent: network %s: subnet %q: %w", na.GetName(), na.GetSubnet(), err)
+		}
+		if g := na.GetGateway(); g != "" {
+			if n.Gateway, err = netip.ParseAddr(g); err != nil {
+				return nil, fmt.Errorf("netagent: network %s: gateway %q: %w", na.GetName(), g, err)
+			}
+		}
+		for _, v := range na.GetVips() {
+			vip, err := vipFromAssignment(v)
+			if err != nil {
+				return nil, fmt.Errorf("netagent: network %s: %w", na.GetName(), err)
+			}
+			n.VIPs = append(n.VIPs, vip)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func vipFromAssignment(v *shoalv1.ServiceVIP) (VIP, error) {
+	p, err := netip.ParsePrefix(v.GetAddress())
+	if err != nil {
+		return VIP{}, fmt.Errorf("VIP of service %s: address %q: %w", v.GetServiceName(), v.GetAddress(), err)
+	}
+	vip := VIP{ServiceID: v.GetServiceId(), ServiceName: v.GetServiceName(), Addr: p.Addr()}
+	for _, pc := range v.GetPorts() {
+		proto := lb.TCP
+		if strings.EqualFold(pc.GetProtocol(), "udp") {
+			proto = lb.UDP
+		}
+		vip.Ports = append(vip.Ports, lb.Port{Protocol: proto, Port: uint16(pc.GetTargetPort())})
+	}
+	return vip, nil
+}

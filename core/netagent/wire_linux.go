@@ -1,0 +1,14 @@
+//go:build linux
+
+package netagent
+
+import (
+	"github.com/shoal-project/shoal/core/gossip"
+	"github.com/shoal-project/shoal/network/overlay"
+)
+
+// The node's real pieces fit the interfaces.
+var (
+	_ Dataplane = (*overlay.Manager)(nil)
+	_ Gossip    = (*gossip.Member)(nil)
+)

@@ -1,0 +1,88 @@
+package containerd
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/shoal-project/shoal/runtime"
+)
+
+// recordingHook is a NetworkHook that checks the namespace it is given
+// exists and records its calls.
+type recordingHook struct {
+	mu       sync.Mutex
+	attached []string // netns paths
+	detached []string // task IDs
+}
+
+const clusterResolv = "nameserver 127.0.0.11\noptions ndots:0\n"
+
+func (h *recordingHook) Attach(_ context.Context, spec *runtime.TaskSpec, netnsPath string) ([]byte, error) {
+	if _, err := os.Stat(netnsPath); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.attached = append(h.attached, netnsPath)
+	return []byte(clusterResolv), nil
+}
+
+func (h *recordingHook) Detach(_ context.Context, taskID string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.detached = append(h.detached, taskID)
+	return nil
+}
+
+func clusterSpec(id string) *runtime.TaskSpec {
+	s := spec(id, "cat", "/etc/resolv.conf")
+	s.Networks = []runtime.NetworkAttachment{{NetworkID: "n1", Addr: netip.MustParsePrefix("10.0.1.5/24")}}
+	return s
+}
+
+func TestClusterNetworkTaskIsAttachedInItsNetnsAndGetsTheClusterResolver(t *testing.T) {
+	e := newEnv(t)
+	hook := &recordingHook{}
+	e.cfg.NetworkHook = hook
+	b := e.backend()
+	c := run(t, b, clusterSpec("ovl"))
+	if _, err := c.Wait(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if logs := collectLogs(t, c, runtime.LogOptions{Tail: -1}); logs != clusterResolv {
+		t.Fatalf("the task's resolv.conf = %q, want the hook's %q", logs, clusterResolv)
+	}
+	hook.mu.Lock()
+	attached := len(hook.attached)
+	hook.mu.Unlock()
+	if attached != 1 {
+		t.Fatalf("hook attached %d times, want once", attached)
+	}
+	remove(t, c)
+	hook.mu.Lock()
+	defer hook.mu.Unlock()
+	if !slices.Equal(hook.detached, []string{"ovl"}) {
+		t.Fatalf("detached %v, want the task once removed", hook.detached)
+	}
+}
+
+func TestClusterNetworkTaskWithoutHookIsRefusedAtStart(t *testing.T) {
+	e := newEnv(t)
+	b := e.backend()
+	c, err := b.Controller(clusterSpec("nohook"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Remove(context.Background()) })
+	if err := c.Prepare(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctxT(t)); !errors.Is(err, runtime.ErrUnsupported) {
+		t.Fatalf("Start = %v, want ErrUnsupported naming the network agent", err)
+	}
+}

@@ -54,6 +54,15 @@ type NetworkHook interface {
 	Detach(ctx context.Context, taskID string) error
 }
 
+// NetworkReattacher is a Controller that can reconnect a running task it
+// re-adopted (an agent restart) to its cluster networks: the hook's state
+// for it (DNS server, gossip attachment, load balancer) lived in the
+// previous agent process. A no-op for a task without cluster networks or
+// not running; safe to repeat.
+type NetworkReattacher interface {
+	ReattachNetworks(ctx context.Context) error
+}
+
 // Mount is a bind or tmpfs mount inside a container.
 type Mount struct {
 	Type           string /* "bind" | "tmpfs" */

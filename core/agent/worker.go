@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -33,8 +34,9 @@ type worker struct {
 	kick     chan struct{}      // cap 1
 
 	// owned by run
-	ctl   runtime.Controller
-	waitC chan waitResult // non-nil while a Wait is outstanding
+	ctl      runtime.Controller
+	waitC    chan waitResult // non-nil while a Wait is outstanding
+	attached bool            // this agent connected the task to its cluster networks
 }
 
 func newWorker(a *Agent, t *shoalv1.Task) *worker {
@@ -151,6 +153,9 @@ func (w *worker) run(ctx context.Context) {
 		case terminal(cur):
 			// Done; the orchestrator replaces the task if needed.
 		case cur == shoalv1.TaskState_TASK_STATE_RUNNING:
+			if !w.attached && !w.reattach(ctx, t) {
+				continue
+			}
 			if w.waitExit(ctx) {
 				continue
 			}
@@ -252,6 +257,7 @@ func (w *worker) start(ctx context.Context, t *shoalv1.Task) {
 		return
 	}
 	w.report(shoalv1.TaskState_TASK_STATE_STARTING, "starting", nil)
+	w.attached = true // Start attaches the task's cluster networks
 	if err := ctl.Start(opCtx); err != nil {
 		if opCtx.Err() != nil {
 			return
@@ -381,4 +387,56 @@ func (w *worker) teardown(ctx context.Context, t *shoalv1.Task, remove bool) {
 			w.a.log.Warn("remove task", "task", w.id, "err", err)
 		}
 	}
+}
+
+// reattach reconnects a running task this agent did not start (it
+// re-adopted it after a restart) to its cluster networks. It waits for the
+// manager's first assignment set (the networks; the session brought the
+// gossip keys) and retries failures with backoff; false when the worker
+// must look at a new assignment (or stop) first.
+func (w *worker) reattach(ctx context.Context, t *shoalv1.Task) bool {
+	ctl, err := w.controller(t)
+	if err != nil {
+		return true // waitExit reports it
+	}
+	r, ok := ctl.(runtime.NetworkReattacher)
+	if !ok {
+		w.attached = true
+		return true
+	}
+	select {
+	case <-w.a.synced:
+	case <-w.kick:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+	for backoff := time.Second; ; backoff = min(2*backoff, maxReattachBackoff) {
+		err := r.ReattachNetworks(ctx)
+		if err == nil {
+			w.attached = true
+			return true
+		}
+		w.a.log.Warn("reattach cluster networks", "task", w.id, "err", err, "retry_in", backoff)
+		if !w.pause(ctx, backoff) {
+			return false
+		}
+	}
+}
+
+// maxReattachBackoff caps the wait between reattach attempts.
+const maxReattachBackoff = 30 * time.Second
+
+// pause waits d on the agent's clock; false if a kick or ctx ended it.
+func (w *worker) pause(ctx context.Context, d time.Duration) bool {
+	ch := make(chan struct{})
+	timer := w.a.cfg.Clock.AfterFunc(d, func() { close(ch) })
+	defer timer.Stop()
+	select {
+	case <-ch:
+		return true
+	case <-w.kick:
+	case <-ctx.Done():
+	}
+	return false
 }

@@ -30,7 +30,10 @@ type controller struct {
 	prepMu sync.Mutex // serialises Prepare/Start/Remove on this task
 }
 
-var _ runtime.Controller = (*controller)(nil)
+var (
+	_ runtime.Controller        = (*controller)(nil)
+	_ runtime.NetworkReattacher = (*controller)(nil)
+)
 
 func newController(b *Backend, spec *runtime.TaskSpec) *controller {
 	s := *spec
@@ -144,6 +147,7 @@ func (c *controller) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	adopted := t != nil
 	if t == nil {
 		addr, err := c.ensureNetns(ctx, ctr)
 		if err != nil {
@@ -172,6 +176,11 @@ func (c *controller) Start(ctx context.Context) error {
 	}
 	if st.Status != client.Created {
 		return nil // running, paused or already exited
+	}
+	if adopted { // created by an agent that stopped before starting it
+		if _, err := c.attachNetworks(ctx, ctr); err != nil {
+			return err
+		}
 	}
 	if err := t.Start(ctx); err != nil {
 		return fmt.Errorf("task %s: start: %w", c.id, err)
@@ -492,4 +501,34 @@ func (c *controller) attachNetworks(ctx context.Context, ctr client.Container) (
 		return nil, fmt.Errorf("task %s: cluster networks: %w", c.id, err)
 	}
 	return resolv, nil
+}
+
+// ReattachNetworks hands a running task with cluster networks to the hook
+// again (see runtime.NetworkReattacher). Its resolv.conf was written at
+// Start and still points at the embedded DNS server, which the hook starts
+// afresh in the task's namespace.
+func (c *controller) ReattachNetworks(ctx context.Context) error {
+	if len(c.spec.Networks) == 0 {
+		return nil
+	}
+	ctx = c.ns(ctx)
+	c.prepMu.Lock()
+	defer c.prepMu.Unlock()
+	ctr, err := c.container(ctx)
+	if err != nil {
+		return err
+	}
+	t, err := c.task(ctx, ctr)
+	if err != nil || t == nil {
+		return err
+	}
+	st, err := t.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("task %s: status: %w", c.id, err)
+	}
+	if st.Status != client.Running && st.Status != client.Paused {
+		return nil
+	}
+	_, err = c.attachNetworks(ctx, ctr)
+	return err
 }

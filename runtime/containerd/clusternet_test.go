@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shoal-project/shoal/runtime"
 )
@@ -85,4 +86,58 @@ func TestClusterNetworkTaskWithoutHookIsRefusedAtStart(t *testing.T) {
 	if err := c.Start(ctxT(t)); !errors.Is(err, runtime.ErrUnsupported) {
 		t.Fatalf("Start = %v, want ErrUnsupported naming the network agent", err)
 	}
+}
+
+func (h *recordingHook) attachedTo() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.attached)
+}
+
+// A restarted agent's backend hands a running task to its (new) hook again,
+// in the same namespace; a stopped task is not reattached.
+func TestReadoptedRunningTaskIsReattachedToItsClusterNetworks(t *testing.T) {
+	e := newEnv(t)
+	first := &recordingHook{}
+	e.cfg.NetworkHook = first
+	s := clusterSpec("ovlre")
+	s.Command = []string{"sleep", "120"}
+	c1 := run(t, e.backend(), s)
+	if got := first.attachedTo(); len(got) != 1 {
+		t.Fatalf("first hook attached %v, want once at Start", got)
+	}
+
+	second := &recordingHook{}
+	e.cfg.NetworkHook = second
+	c2, err := e.backend().Controller(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.Start(ctxT(t)); err != nil { // already running: no attach
+		t.Fatal(err)
+	}
+	if got := second.attachedTo(); len(got) != 0 {
+		t.Fatalf("Start of a running task attached %v", got)
+	}
+	r, ok := c2.(runtime.NetworkReattacher)
+	if !ok {
+		t.Fatal("the containerd controller is not a NetworkReattacher")
+	}
+	if err := r.ReattachNetworks(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := second.attachedTo(), first.attachedTo(); !slices.Equal(got, want) {
+		t.Fatalf("reattached to %v, want the task's namespace %v", got, want)
+	}
+
+	if err := c1.Stop(ctxT(t), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ReattachNetworks(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := second.attachedTo(); len(got) != 1 {
+		t.Fatalf("a stopped task was reattached: %v", got)
+	}
+	remove(t, c2)
 }

@@ -377,6 +377,27 @@ func (cc *ctrCluster) checkHTTP(ts []*shoalv1.Task) {
 }
 
 // killOnly SIGKILLs the node's shoal process alone (not its process group).
+// restartNode runs `shoal run` again for a node whose process exited and
+// waits until the node is READY again.
+func (cc *ctrCluster) restartNode(n *ctrNode) {
+	t := cc.t
+	t.Helper()
+	n.p.restart(append([]string{"run", "--data-dir", n.dir}, cc.env.backendFlags()...)...)
+	eventually(t, waitTimeout, n.name+" is READY again", func() error {
+		if !n.p.running() {
+			return fmt.Errorf("%s exited:\n%s", n.name, tail(n.p.logPath, 20))
+		}
+		nd, err := nodeByName(t, cc.m, n.name)
+		if err != nil {
+			return err
+		}
+		if s := nd.GetStatus().GetState(); s != shoalv1.NodeState_NODE_STATE_READY {
+			return fmt.Errorf("%s is %v", n.name, s)
+		}
+		return nil
+	})
+}
+
 func killOnly(p *proc) {
 	p.mu.Lock()
 	cmd := p.cmd
@@ -586,20 +607,7 @@ func TestContainerdService(t *testing.T) {
 				t.Fatalf("with the agent dead, container %s is %+v, want RUNNING pid %d", id, ct, pid)
 			}
 		}
-		w1.p.restart(append([]string{"run", "--data-dir", w1.dir}, env.backendFlags()...)...)
-		eventually(t, waitTimeout, "w1 is READY again", func() error {
-			if !w1.p.running() {
-				return fmt.Errorf("w1 exited:\n%s", tail(w1.p.logPath, 20))
-			}
-			n, err := nodeByName(t, cc.m, "w1")
-			if err != nil {
-				return err
-			}
-			if s := n.GetStatus().GetState(); s != shoalv1.NodeState_NODE_STATE_READY {
-				return fmt.Errorf("w1 is %v", s)
-			}
-			return nil
-		})
+		cc.restartNode(w1)
 		// Give the new agent time to report; nothing may change meanwhile.
 		time.Sleep(3 * time.Second)
 		after := cc.waitRunning("web", 4)

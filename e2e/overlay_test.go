@@ -19,8 +19,9 @@ import (
 // host (its own network namespace) on the containerd backend. On an overlay
 // network a client on w1 reaches a 2-replica server on the other workers by
 // name (VIP), by tasks.NAME and by task address; the VIP spreads over both
-// replicas; a killed server task's replacement is reached; a stopped
-// worker's tasks leave the client's DNS.
+// replicas; the client's node process restarted, the re-adopted client
+// still resolves and reaches the server; a killed server task's
+// replacement is reached; a stopped worker's tasks leave the client's DNS.
 func TestOverlayNetworkAcrossHosts(t *testing.T) {
 	env := needContainerd(t)
 	hosts := testhost.New(t, "m", "w1", "w2", "w3")
@@ -104,6 +105,24 @@ func TestOverlayNetworkAcrossHosts(t *testing.T) {
 	if len(seen) != 2 {
 		t.Fatalf("100 requests to the VIP reached %v, want both replicas", seen)
 	}
+
+	// Kill the client's node process (its tasks keep running) and start it
+	// again: the re-adopted client gets its DNS server back and still
+	// reaches the server by name.
+	killOnly(w1.p)
+	eventually(t, waitTimeout, "the client's DNS server is gone with its node process", func() error {
+		if out, err := inClient("nslookup", "server", "127.0.0.11"); err == nil {
+			return fmt.Errorf("still answers:\n%s", out)
+		}
+		return nil
+	})
+	cc.restartNode(w1)
+	if pid := cc.ctrTasks(w1)[client.GetId()].pid; fmt.Sprintf("/proc/%d/ns/net", pid) != clientNetns {
+		t.Fatalf("the client task was restarted (pid %d), want it re-adopted", pid)
+	}
+	resolves("server", vip)
+	resolves("tasks.server", serverAddrs...)
+	reach("by its VIP after its node restarted", vip)
 
 	// Kill one server task: the client reaches its replacement.
 	victim := servers[0]

@@ -26,7 +26,9 @@
 //   - cluster networks: a task with TaskSpec.Networks is handed, at Start once its
 //     namespace exists, to Config.NetworkHook (the node's network agent), whose
 //     resolv.conf (the embedded DNS on 127.0.0.11) replaces the host's; Remove
-//     detaches it. Without a hook such a task is refused at Start;
+//     detaches it. A re-adopted running task is handed to it again through
+//     ReattachNetworks (runtime.NetworkReattacher), which the agent calls once
+//     the node's networks are known. Without a hook such a task is refused at Start;
 //   - Teardown: once no container of the node remains, the bridge, its rules, the
 //     persisted subnet and allocations and any task directory are removed. Close
 //     keeps them all (an agent restart re-adopts its containers);

@@ -20,15 +20,21 @@ const maxRedirects = 3
 
 // sleep waits d on the agent's clock; false if ctx ended first.
 func (a *Agent) sleep(ctx context.Context, d time.Duration) bool {
+	return a.sleepOr(ctx, d, nil)
+}
+
+// sleepOr is sleep that a receive on wake (nil: never) also ends, with false.
+func (a *Agent) sleepOr(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
 	ch := make(chan struct{})
 	t := a.cfg.Clock.AfterFunc(d, func() { close(ch) })
 	select {
 	case <-ch:
 		return true
+	case <-wake:
 	case <-ctx.Done():
-		t.Stop()
-		return false
 	}
+	t.Stop()
+	return false
 }
 
 // connectLoop keeps a session open with the leader until ctx ends: it

@@ -418,7 +418,7 @@ func (w *worker) reattach(ctx context.Context, t *shoalv1.Task) bool {
 			return true
 		}
 		w.a.log.Warn("reattach cluster networks", "task", w.id, "err", err, "retry_in", backoff)
-		if !w.pause(ctx, backoff) {
+		if !w.a.sleepOr(ctx, backoff, w.kick) {
 			return false
 		}
 	}
@@ -426,17 +426,3 @@ func (w *worker) reattach(ctx context.Context, t *shoalv1.Task) bool {
 
 // maxReattachBackoff caps the wait between reattach attempts.
 const maxReattachBackoff = 30 * time.Second
-
-// pause waits d on the agent's clock; false if a kick or ctx ended it.
-func (w *worker) pause(ctx context.Context, d time.Duration) bool {
-	ch := make(chan struct{})
-	timer := w.a.cfg.Clock.AfterFunc(d, func() { close(ch) })
-	defer timer.Stop()
-	select {
-	case <-ch:
-		return true
-	case <-w.kick:
-	case <-ctx.Done():
-	}
-	return false
-}

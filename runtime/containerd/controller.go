@@ -386,20 +386,9 @@ func (c *controller) Inspect(ctx context.Context) (runtime.Status, error) {
 // 10s), then SIGKILLs every process of the task. Stopping a stopped task is a no-op.
 func (c *controller) Stop(ctx context.Context, grace time.Duration) error {
 	ctx = c.ns(ctx)
-	ctr, err := c.container(ctx)
-	if errors.Is(err, runtime.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	t, err := c.task(ctx, ctr)
+	_, t, ts, err := c.taskStatus(ctx)
 	if err != nil || t == nil {
 		return err
-	}
-	ts, err := t.Status(ctx)
-	if err != nil {
-		return fmt.Errorf("task %s: status: %w", c.id, err)
 	}
 	if ts.Status == client.Stopped {
 		return nil
@@ -514,21 +503,31 @@ func (c *controller) ReattachNetworks(ctx context.Context) error {
 	ctx = c.ns(ctx)
 	c.prepMu.Lock()
 	defer c.prepMu.Unlock()
-	ctr, err := c.container(ctx)
-	if err != nil {
+	ctr, t, ts, err := c.taskStatus(ctx)
+	if err != nil || t == nil || (ts.Status != client.Running && ts.Status != client.Paused) {
 		return err
-	}
-	t, err := c.task(ctx, ctr)
-	if err != nil || t == nil {
-		return err
-	}
-	st, err := t.Status(ctx)
-	if err != nil {
-		return fmt.Errorf("task %s: status: %w", c.id, err)
-	}
-	if st.Status != client.Running && st.Status != client.Paused {
-		return nil
 	}
 	_, err = c.attachNetworks(ctx, ctr)
 	return err
+}
+
+// taskStatus loads the container, its task and the task's status; a nil
+// task and no error when the container or its task does not exist.
+func (c *controller) taskStatus(ctx context.Context) (client.Container, client.Task, client.Status, error) {
+	ctr, err := c.container(ctx)
+	if errors.Is(err, runtime.ErrNotFound) {
+		return nil, nil, client.Status{}, nil
+	}
+	if err != nil {
+		return nil, nil, client.Status{}, err
+	}
+	t, err := c.task(ctx, ctr)
+	if err != nil || t == nil {
+		return ctr, nil, client.Status{}, err
+	}
+	ts, err := t.Status(ctx)
+	if err != nil {
+		return ctr, nil, client.Status{}, fmt.Errorf("task %s: status: %w", c.id, err)
+	}
+	return ctr, t, ts, nil
 }

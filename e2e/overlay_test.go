@@ -18,10 +18,10 @@ import (
 // TestOverlayNetworkAcrossHosts: a manager and three workers, each in a test
 // host (its own network namespace) on the containerd backend. On an overlay
 // network a client on w1 reaches a 2-replica server on the other workers by
-// name (VIP), by tasks.NAME and by task address; the VIP spreads over both
-// replicas; the client's node process restarted, the re-adopted client
-// still resolves and reaches the server; a killed server task's
-// replacement is reached; a stopped worker's tasks leave the client's DNS.
+// name (VIP, with no published port), by tasks.NAME and by task address; the
+// VIP spreads over both replicas; the client's node process restarted, the
+// re-adopted client still resolves and reaches the server; a killed server
+// task's replacement is reached; a stopped worker's tasks leave the client's DNS.
 func TestOverlayNetworkAcrossHosts(t *testing.T) {
 	env := needContainerd(t)
 	hosts := testhost.New(t, "m", "w1", "w2", "w3")
@@ -40,7 +40,7 @@ func TestOverlayNetworkAcrossHosts(t *testing.T) {
 	})
 	cc.mustCLI("network", "create", "front")
 	cc.mustCLI(append([]string{"service", "create", "--detach", "--name", "server", "--replicas", "2", "--network", "front",
-		"--publish", "8080", "--constraint", "node.hostname!=w1", env.busybox(), "--"}, webCmd...)...)
+		"--constraint", "node.hostname!=w1", env.busybox(), "--"}, webCmd...)...)
 	cc.mustCLI("service", "create", "--detach", "--name", "client", "--network", "front",
 		"--constraint", "node.hostname==w1", env.busybox(), "--", "sleep", "3600")
 	servers := cc.waitRunning("server", 2)

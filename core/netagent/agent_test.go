@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/core/gossip"
-	"github.com/shoal-project/shoal/network/lb"
 	"github.com/shoal-project/shoal/network/overlay"
 )
 
@@ -69,7 +68,7 @@ func (h *harness) expect(want ...string) {
 }
 
 var web = Network{ID: "n1", Name: "front", VNI: 4097, Subnet: prefix("10.0.1.0/24"), VIPs: []VIP{
-	{ServiceID: "id-web", ServiceName: "web", Addr: addr("10.0.1.2"), Ports: []lb.Port{{Protocol: lb.TCP, Port: 80}}},
+	{ServiceID: "id-web", ServiceName: "web", Addr: addr("10.0.1.2")},
 }}
 
 func clientTask() Task {

@@ -1,10 +1,6 @@
 package netagent
 
-import (
-	"net/netip"
-
-	"github.com/shoal-project/shoal/network/lb"
-)
+import "net/netip"
 
 // Network is one network the node's assignments name.
 type Network struct {
@@ -20,9 +16,9 @@ type Network struct {
 type VIP struct {
 	ServiceID   string
 	ServiceName string
-	Addr        netip.Addr
-	// Ports are load-balanced; none leaves the VIP to DNS only.
-	Ports []lb.Port
+	// Addr balances every port and protocol to the same port of the
+	// service's tasks (published ports or not), as in swarm mode.
+	Addr netip.Addr
 }
 
 // Task is one of the node's assigned tasks with network attachments.

@@ -13,7 +13,6 @@ import (
 	"github.com/shoal-project/shoal/core/gossip"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/network/dns"
-	"github.com/shoal-project/shoal/network/lb"
 	"github.com/shoal-project/shoal/runtime"
 )
 
@@ -233,13 +232,5 @@ func vipFromAssignment(v *shoalv1.ServiceVIP) (VIP, error) {
 	if err != nil {
 		return VIP{}, fmt.Errorf("VIP of service %s: address %q: %w", v.GetServiceName(), v.GetAddress(), err)
 	}
-	vip := VIP{ServiceID: v.GetServiceId(), ServiceName: v.GetServiceName(), Addr: p.Addr()}
-	for _, pc := range v.GetPorts() {
-		proto := lb.TCP
-		if strings.EqualFold(pc.GetProtocol(), "udp") {
-			proto = lb.UDP
-		}
-		vip.Ports = append(vip.Ports, lb.Port{Protocol: proto, Port: uint16(pc.GetTargetPort())})
-	}
-	return vip, nil
+	return VIP{ServiceID: v.GetServiceId(), ServiceName: v.GetServiceName(), Addr: p.Addr()}, nil
 }

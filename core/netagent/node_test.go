@@ -10,7 +10,6 @@ import (
 
 	"github.com/shoal-project/shoal/core/gossip"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
-	"github.com/shoal-project/shoal/network/lb"
 	"github.com/shoal-project/shoal/network/overlay"
 	"github.com/shoal-project/shoal/runtime"
 )
@@ -86,7 +85,7 @@ func TestNetworksFromAssignments(t *testing.T) {
 	}
 	vip := got[0].VIPs[0]
 	if got[0].Gateway != addr("10.0.1.1") || vip.Addr != addr("10.0.1.2") ||
-		len(vip.Ports) != 2 || vip.Ports[0] != (lb.Port{Protocol: lb.TCP, Port: 80}) || vip.Ports[1].Protocol != lb.UDP {
+		vip.ServiceID != "s1" || vip.ServiceName != "web" {
 		t.Fatalf("converted = %+v", got[0])
 	}
 	for _, tt := range []struct {

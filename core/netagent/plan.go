@@ -79,16 +79,16 @@ func (v view) records() dns.Records {
 	return r
 }
 
-// services are the load-balanced VIPs a task reaches: each VIP with ports,
-// backed by the attachments of the service's tasks on the VIP's network.
+// services are the load-balanced VIPs a task reaches: each VIP on all its
+// ports, backed by the attachments of the service's tasks on the VIP's network.
 func (v view) services(networks map[string]Network) []lb.Service {
 	var out []lb.Service
 	for _, id := range sortedKeys(networks) {
 		for _, vip := range networks[id].VIPs {
-			if len(vip.Ports) == 0 || !containsVIP(v.vips, vip) {
+			if !containsVIP(v.vips, vip) {
 				continue
 			}
-			s := lb.Service{Name: vip.ServiceName, VIP: vip.Addr, Ports: vip.Ports}
+			s := lb.Service{Name: vip.ServiceName, VIP: vip.Addr}
 			for _, e := range v.entries {
 				if e.NetworkID == id && e.ServiceID == vip.ServiceID {
 					s.Backends = appendUnique(s.Backends, e.Addr.Addr())

@@ -48,14 +48,13 @@ func TestPeersForListsOnlyTheNetworksAttachmentsSortedByAddressDerivingMissingMA
 	}
 }
 
-func TestTaskViewNamesAndBackends(t *testing.T) {
-	http := []lb.Port{{Protocol: lb.TCP, Port: 80}}
+func TestTaskViewNamesAndBalancesEveryVIPOnAllPorts(t *testing.T) {
 	networks := map[string]Network{
 		"n1": {ID: "n1", VIPs: []VIP{
-			{ServiceID: "id-web", ServiceName: "web", Addr: addr("10.0.1.2"), Ports: http},
+			{ServiceID: "id-web", ServiceName: "web", Addr: addr("10.0.1.2")},
 			{ServiceID: "id-quiet", ServiceName: "quiet", Addr: addr("10.0.1.5")},
 		}},
-		"n2": {ID: "n2", VIPs: []VIP{{ServiceID: "id-db", ServiceName: "db", Addr: addr("10.0.2.2"), Ports: http}}},
+		"n2": {ID: "n2", VIPs: []VIP{{ServiceID: "id-db", ServiceName: "db", Addr: addr("10.0.2.2")}}},
 	}
 	entries := table(
 		entry("n1", "t1", "web", "10.0.1.10", "192.0.2.1"),
@@ -80,8 +79,10 @@ func TestTaskViewNamesAndBackends(t *testing.T) {
 				},
 				Tasks: map[string]netip.Addr{"web.t1": addr("10.0.1.10"), "web.t2": addr("10.0.1.11"), "client.c1": addr("10.0.1.12")},
 			},
-			wantServices: []lb.Service{{Name: "web", VIP: addr("10.0.1.2"), Ports: http,
-				Backends: []netip.Addr{addr("10.0.1.10"), addr("10.0.1.11")}}},
+			wantServices: []lb.Service{
+				{Name: "web", VIP: addr("10.0.1.2"), Backends: []netip.Addr{addr("10.0.1.10"), addr("10.0.1.11")}},
+				{Name: "quiet", VIP: addr("10.0.1.5")}, // no task yet: refused on every port
+			},
 		},
 		{
 			name: "task on n2 sees db with its backend",
@@ -90,7 +91,7 @@ func TestTaskViewNamesAndBackends(t *testing.T) {
 				Services: map[string]dns.ServiceRecord{"db": {VIP: addr("10.0.2.2"), Tasks: []netip.Addr{addr("10.0.2.10")}}},
 				Tasks:    map[string]netip.Addr{"db.d1": addr("10.0.2.10")},
 			},
-			wantServices: []lb.Service{{Name: "db", VIP: addr("10.0.2.2"), Ports: http, Backends: []netip.Addr{addr("10.0.2.10")}}},
+			wantServices: []lb.Service{{Name: "db", VIP: addr("10.0.2.2"), Backends: []netip.Addr{addr("10.0.2.10")}}},
 		},
 	}
 	for _, tt := range tests {

@@ -89,8 +89,7 @@ func startTestNode(t *testing.T, id, underlay string) *testNode {
 
 func assignedNetwork() []*shoalv1.NetworkAssignment {
 	return []*shoalv1.NetworkAssignment{{Id: overlayNet, Name: "front", Vni: 4377, Subnet: "10.213.77.0/24",
-		Vips: []*shoalv1.ServiceVIP{{ServiceId: "svc-web", ServiceName: "web", Address: webVIP + "/24",
-			Ports: []*shoalv1.PortConfig{{Protocol: "tcp", TargetPort: 8080}}}}}}
+		Vips: []*shoalv1.ServiceVIP{{ServiceId: "svc-web", ServiceName: "web", Address: webVIP + "/24"}}}}
 }
 
 func taskSpec(id, service, addr string) *runtime.TaskSpec {

@@ -61,6 +61,11 @@ func (b *Balancer) Sync(services []Service) error {
 		ch := addOutputChains(c, t)
 		var ids setIDs
 		for _, s := range services {
+			if len(s.Ports) == 0 {
+				if err := addAllPortsRule(c, t, ch, &ids, s); err != nil {
+					return fmt.Errorf("service %q: %w", s.Name, err)
+				}
+			}
 			for _, p := range s.Ports {
 				if err := addPortRule(c, t, ch, &ids, s, p); err != nil {
 					return fmt.Errorf("service %q port %s/%d: %w", s.Name, p.Protocol, p.Port, err)

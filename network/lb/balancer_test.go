@@ -28,6 +28,7 @@ var (
 const (
 	vipPort     = 80
 	backendPort = 8080
+	otherPort   = 9090 // a second backend port (TCP), for all-ports VIPs
 )
 
 // topology is a client namespace joined by a veth to a backend namespace that holds
@@ -46,6 +47,7 @@ func newTopology(t *testing.T) topology {
 		at := netip.AddrPortFrom(addr, backendPort)
 		serveTCPName(t, b, at)
 		serveUDPName(t, b, at)
+		serveTCPName(t, b, netip.AddrPortFrom(addr, otherPort))
 	}
 	return topology{client: c, backend: b}
 }
@@ -90,9 +92,14 @@ func serveUDPName(t *testing.T, ns *testnetns.NS, at netip.AddrPort) {
 	}()
 }
 
-// connect opens n connections (UDP: n sockets) to the VIP from the client namespace
-// and counts which backend answered each.
+// connect opens n connections (UDP: n sockets) to port vipPort of a VIP from the
+// client namespace and counts which backend answered each.
 func (tp topology) connect(t *testing.T, proto lb.Protocol, to netip.Addr, n int) map[string]int {
+	t.Helper()
+	return tp.connectPort(t, proto, netip.AddrPortFrom(to, vipPort), n)
+}
+
+func (tp topology) connectPort(t *testing.T, proto lb.Protocol, to netip.AddrPort, n int) map[string]int {
 	t.Helper()
 	got := map[string]int{}
 	tp.client.MustDo(t, func() error {
@@ -108,9 +115,9 @@ func (tp topology) connect(t *testing.T, proto lb.Protocol, to netip.Addr, n int
 	return got
 }
 
-// askName connects to port vipPort of to and reads the answering backend's address.
-func askName(proto lb.Protocol, to netip.Addr) (string, error) {
-	conn, err := net.DialTimeout(string(proto), netip.AddrPortFrom(to, vipPort).String(), 10*time.Second)
+// askName connects to to and reads the answering backend's address.
+func askName(proto lb.Protocol, to netip.AddrPort) (string, error) {
+	conn, err := net.DialTimeout(string(proto), to.String(), 10*time.Second)
 	if err != nil {
 		return "", err
 	}
@@ -184,17 +191,59 @@ func testBalancing(t *testing.T, tp topology, bal *lb.Balancer, proto lb.Protoco
 	})
 	t.Run("no backend refuses at once", func(t *testing.T) {
 		sync(t, bal, service(proto))
-		start := time.Now()
-		err := tp.client.Do(func() error {
-			_, err := askName(proto, vip)
-			return err
+		tp.expectRefused(t, proto, netip.AddrPortFrom(vip, vipPort))
+	})
+}
+
+func (tp topology) expectRefused(t *testing.T, proto lb.Protocol, to netip.AddrPort) {
+	t.Helper()
+	start := time.Now()
+	err := tp.client.Do(func() error {
+		_, err := askName(proto, to)
+		return err
+	})
+	// TCP sees the reset; a UDP send fails at once (the datagram is dropped
+	// locally, EPERM) or its reply read sees the ICMP port unreachable.
+	refused := errors.Is(err, syscall.ECONNREFUSED) || proto == lb.UDP && errors.Is(err, syscall.EPERM)
+	if !refused {
+		t.Fatalf("%s to %s with no backend: err = %v after %v, want a refusal", proto, to, err, time.Since(start))
+	}
+}
+
+func TestAllPortsVIPBalancesEveryPortKeepingIt(t *testing.T) {
+	tp := newTopology(t)
+	bal, err := lb.Open(tp.client.Path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bal.Close() })
+	allPorts := func(backends ...netip.Addr) []lb.Service {
+		return []lb.Service{{Name: "web", VIP: vip, Backends: backends}}
+	}
+	sync(t, bal, allPorts(backendA, backendB))
+	for _, proto := range []lb.Protocol{lb.TCP, lb.UDP} {
+		t.Run(string(proto)+" connections share the backends", func(t *testing.T) {
+			const n = 120
+			got := tp.connectPort(t, proto, netip.AddrPortFrom(vip, backendPort), n)
+			for _, b := range []netip.Addr{backendA, backendB} {
+				if got[b.String()] < n/4 {
+					t.Errorf("backend %s answered %d of %d connections, want at least %d: %v", b, got[b.String()], n, n/4, got)
+				}
+			}
 		})
-		// TCP sees the reset; a UDP send fails at once (the datagram is dropped
-		// locally, EPERM) or its reply read sees the ICMP port unreachable.
-		refused := errors.Is(err, syscall.ECONNREFUSED) || proto == lb.UDP && errors.Is(err, syscall.EPERM)
-		if !refused {
-			t.Fatalf("connect with no backend: err = %v after %v, want a refusal", err, time.Since(start))
+	}
+	t.Run("a second port reaches the backends too", func(t *testing.T) {
+		const n = 20
+		got := tp.connectPort(t, lb.TCP, netip.AddrPortFrom(vip, otherPort), n)
+		if got[backendA.String()]+got[backendB.String()] != n {
+			t.Errorf("answers on port %d = %v, want all %d from %s or %s", otherPort, got, n, backendA, backendB)
 		}
+	})
+	t.Run("no backend refuses every port", func(t *testing.T) {
+		sync(t, bal, allPorts())
+		tp.expectRefused(t, lb.TCP, netip.AddrPortFrom(vip, backendPort))
+		tp.expectRefused(t, lb.TCP, netip.AddrPortFrom(vip, otherPort))
+		tp.expectRefused(t, lb.UDP, netip.AddrPortFrom(vip, backendPort))
 	})
 }
 

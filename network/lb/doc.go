@@ -6,7 +6,10 @@
 // It owns one nftables table, shoal-lb (family ip), in each namespace it is given:
 // a nat chain on the output hook with one rule per VIP, port and protocol,
 // "numgen inc mod N" looked up in an anonymous map to the N backends' address and
-// port (kube-proxy's nftables mode spreads the same way). A VIP port with no backend
+// port (kube-proxy's nftables mode spreads the same way). A service with no port list
+// balances every port and protocol of its VIP as swarm mode does: one rule per VIP maps
+// the address only ("dnat to numgen inc mod N map { i : backend_i }"), keeping the
+// destination port. A VIP port with no backend
 // is rejected (TCP reset, ICMP port unreachable) by a filter chain on the same hook,
 // so that clients see a refusal at once instead of a hang. Every Sync replaces the whole table in one nftables
 // transaction: a client never sees a half-programmed table, and established

@@ -68,29 +68,57 @@ func (s *setIDs) next() uint32 { *s++; return uint32(*s) }
 // (A reject in the nat chain is accepted by the kernel but never refuses the
 // connection, hence the filter chain.)
 func addPortRule(c *nftables.Conn, t *nftables.Table, ch chains, ids *setIDs, s Service, p Port) error {
-	exprs := matchVIPPort(s, p)
+	exprs := append(matchVIP(s), matchPort(p)...)
 	if len(s.Backends) == 0 {
 		c.AddRule(&nftables.Rule{Table: t, Chain: ch.filter, Exprs: append(exprs, reject(p.Protocol))})
 		return nil
 	}
-	m, err := addBackendMap(c, t, ids, s, p)
+	m, err := addBackendMap(c, t, ids, s, backendType, func(b [4]byte) []byte { return backendValue(b, p.target()) })
 	if err != nil {
 		return err
 	}
-	c.AddRule(&nftables.Rule{Table: t, Chain: ch.nat, Exprs: append(exprs, dnatByNumgen(m, len(s.Backends))...)})
+	c.AddRule(&nftables.Rule{Table: t, Chain: ch.nat, Exprs: append(exprs, dnatByNumgen(m, len(s.Backends), true)...)})
 	return nil
 }
 
-func matchVIPPort(s Service, p Port) []expr.Any {
+// addAllPortsRule queues "ip daddr VIP dnat to numgen inc mod N map { i : backend_i }",
+// which keeps the destination port and balances every protocol, or, with no backend,
+// "ip daddr VIP meta l4proto tcp reject with tcp reset" and "ip daddr VIP reject".
+func addAllPortsRule(c *nftables.Conn, t *nftables.Table, ch chains, ids *setIDs, s Service) error {
+	if len(s.Backends) == 0 {
+		tcp := append(matchVIP(s), matchProto(TCP)...)
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch.filter, Exprs: append(tcp, reject(TCP))})
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch.filter, Exprs: append(matchVIP(s), reject(UDP))})
+		return nil
+	}
+	m, err := addBackendMap(c, t, ids, s, nftables.TypeIPAddr, func(b [4]byte) []byte { return b[:] })
+	if err != nil {
+		return err
+	}
+	c.AddRule(&nftables.Rule{Table: t, Chain: ch.nat, Exprs: append(matchVIP(s), dnatByNumgen(m, len(s.Backends), false)...)})
+	return nil
+}
+
+func matchVIP(s Service) []expr.Any {
 	vip := s.VIP.As4()
 	return []expr.Any{
 		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: vip[:]},
+	}
+}
+
+func matchProto(p Protocol) []expr.Any {
+	return []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: reg1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{protoNumber(p.Protocol)}},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: []byte{protoNumber(p)}},
+	}
+}
+
+func matchPort(p Port) []expr.Any {
+	return append(matchProto(p.Protocol),
 		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: reg1, Data: binaryutil.BigEndian.PutUint16(p.Port)},
-	}
+	)
 }
 
 func protoNumber(p Protocol) byte {
@@ -100,14 +128,16 @@ func protoNumber(p Protocol) byte {
 	return unix.IPPROTO_TCP
 }
 
+// reject refuses TCP with a reset and anything else with ICMP port unreachable.
 func reject(p Protocol) expr.Any {
-	if p == UDP {
-		return &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: icmpPortUnreachable}
+	if p == TCP {
+		return &expr.Reject{Type: unix.NFT_REJECT_TCP_RST}
 	}
-	return &expr.Reject{Type: unix.NFT_REJECT_TCP_RST}
+	return &expr.Reject{Type: unix.NFT_REJECT_ICMP_UNREACH, Code: icmpPortUnreachable}
 }
 
-func addBackendMap(c *nftables.Conn, t *nftables.Table, ids *setIDs, s Service, p Port) (*nftables.Set, error) {
+// addBackendMap queues the anonymous map { i : value(backend_i) } of data type dt.
+func addBackendMap(c *nftables.Conn, t *nftables.Table, ids *setIDs, s Service, dt nftables.SetDatatype, value func([4]byte) []byte) (*nftables.Set, error) {
 	m := &nftables.Set{
 		Table:        t,
 		ID:           ids.next(),
@@ -117,11 +147,11 @@ func addBackendMap(c *nftables.Conn, t *nftables.Table, ids *setIDs, s Service, 
 		IsMap:        true,
 		KeyType:      nftables.TypeInteger,
 		KeyByteOrder: binaryutil.NativeEndian,
-		DataType:     backendType,
+		DataType:     dt,
 	}
 	elems := make([]nftables.SetElement, len(s.Backends))
 	for i, b := range s.Backends {
-		elems[i] = nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(i)), Val: backendValue(b.As4(), p.target())}
+		elems[i] = nftables.SetElement{Key: binaryutil.NativeEndian.PutUint32(uint32(i)), Val: value(b.As4())}
 	}
 	return m, c.AddSet(m, elems)
 }
@@ -134,16 +164,16 @@ func backendValue(addr [4]byte, port uint16) []byte {
 	return v
 }
 
-func dnatByNumgen(m *nftables.Set, n int) []expr.Any {
+// dnatByNumgen DNATs to the map's i-th backend, its address and, withPort, its port
+// (else the destination port is kept).
+func dnatByNumgen(m *nftables.Set, n int, withPort bool) []expr.Any {
+	nat := &expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: reg1}
+	if withPort {
+		nat.RegProtoMin, nat.Specified = reg1Second, true
+	}
 	return []expr.Any{
 		&expr.Numgen{Register: reg1, Modulus: uint32(n), Type: unix.NFT_NG_INCREMENTAL},
 		&expr.Lookup{SourceRegister: reg1, DestRegister: reg1, IsDestRegSet: true, SetName: m.Name, SetID: m.ID},
-		&expr.NAT{
-			Type:        expr.NATTypeDestNAT,
-			Family:      unix.NFPROTO_IPV4,
-			RegAddrMin:  reg1,
-			RegProtoMin: reg1Second,
-			Specified:   true,
-		},
+		nat,
 	}
 }

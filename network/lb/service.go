@@ -27,8 +27,10 @@ type Port struct {
 // Service is one VIP and the healthy tasks behind it.
 type Service struct {
 	// Name appears in errors only.
-	Name     string
-	VIP      netip.Addr
+	Name string
+	VIP  netip.Addr
+	// Ports lists the balanced ports; none balances every port and protocol of
+	// the VIP to the same port of a backend (as swarm mode does).
 	Ports    []Port
 	Backends []netip.Addr
 }
@@ -50,9 +52,17 @@ func validate(services []Service) error {
 		port  uint16
 	}
 	seen := make(map[key]string)
+	owner := make(map[netip.Addr]Service) // the first service on each VIP
 	for _, s := range services {
 		if err := s.validate(); err != nil {
 			return err
+		}
+		if o, ok := owner[s.VIP]; ok && (len(o.Ports) == 0 || len(s.Ports) == 0) {
+			return fmt.Errorf("%w: services %q and %q both claim %s and one balances all its ports: give the VIP to one service",
+				ErrInvalidService, o.Name, s.Name, s.VIP)
+		}
+		if _, ok := owner[s.VIP]; !ok {
+			owner[s.VIP] = s
 		}
 		for _, p := range s.Ports {
 			k := key{s.VIP, p.Protocol, p.Port}

@@ -27,6 +27,15 @@ func TestSyncRejectsBadServicesNamingTheField(t *testing.T) {
 			services: func(s lb.Service) []lb.Service { o := s; o.Name = "api"; return []lb.Service{s, o} },
 			want:     `"web" and "api" both claim`,
 		},
+		{
+			name: "an all-ports service and another on its VIP",
+			services: func(s lb.Service) []lb.Service {
+				o := s
+				o.Name, o.Ports = "all", nil
+				return []lb.Service{s, o}
+			},
+			want: `"web" and "all" both claim`,
+		},
 	}
 	bal, err := lb.Open("/proc/self/ns/net", nil)
 	if err != nil {

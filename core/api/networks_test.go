@@ -53,6 +53,7 @@ func TestCreateNetworkRefusesBadInputAndStoresNothing(t *testing.T) {
 		{"gateway not an address", &shoalv1.NetworkSpec{Name: "n", Subnet: "10.1.2.0/24", Gateway: "gw"}, connect.CodeInvalidArgument, "spec.gateway"},
 		{"gateway without subnet", &shoalv1.NetworkSpec{Name: "n", Gateway: "10.1.2.1"}, connect.CodeInvalidArgument, "spec.subnet"},
 		{"bad label", &shoalv1.NetworkSpec{Name: "n", Labels: map[string]string{"": "x"}}, connect.CodeInvalidArgument, "spec.labels"},
+		{"encrypted, which the data plane cannot do yet", &shoalv1.NetworkSpec{Name: "n", Encrypted: true}, connect.CodeUnimplemented, "spec.encrypted"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := s.CreateNetwork(context.Background(), connect.NewRequest(&shoalv1.CreateNetworkRequest{Spec: tc.spec}))
@@ -69,7 +70,7 @@ func TestCreateNetworkRefusesBadInputAndStoresNothing(t *testing.T) {
 func TestCreateNetworkDefaultsSubnetGatewayAndVNI(t *testing.T) {
 	s, _, _ := newTestServer(t)
 	a := createNetwork(t, s, &shoalv1.NetworkSpec{Name: "a"})
-	b := createNetwork(t, s, &shoalv1.NetworkSpec{Name: "b", Subnet: "10.0.1.0/24", Gateway: "10.0.1.254", Encrypted: true})
+	b := createNetwork(t, s, &shoalv1.NetworkSpec{Name: "b", Subnet: "10.0.1.0/24", Gateway: "10.0.1.254", Labels: map[string]string{"tier": "front"}})
 	c := createNetwork(t, s, &shoalv1.NetworkSpec{Name: "c"})
 	for _, tc := range []struct {
 		n                       *shoalv1.Network
@@ -85,7 +86,7 @@ func TestCreateNetworkDefaultsSubnetGatewayAndVNI(t *testing.T) {
 				tc.n.GetSubnet(), tc.n.GetGateway(), tc.n.GetVni(), tc.n.GetSpec().GetDriver(), tc.subnet, tc.gateway, tc.vni)
 		}
 	}
-	if !b.GetSpec().GetEncrypted() || a.GetSpec().GetSubnet() != "" {
+	if b.GetSpec().GetLabels()["tier"] != "front" || a.GetSpec().GetSubnet() != "" {
 		t.Fatalf("spec not kept as given: %v / %v", b.GetSpec(), a.GetSpec())
 	}
 	// A freed VNI and subnet are handed out again.

@@ -7,56 +7,21 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/shoal-project/shoal/network/internal/nsexec"
 )
 
 // namedNetnsDir is where `ip netns` and vishvananda/netns keep named namespaces.
 const namedNetnsDir = "/var/run/netns"
 
-// onRestoredThread runs fn on a fresh goroutine locked to its OS thread and
-// moves the thread back to the namespace it started in afterwards. If that
-// fails the thread stays locked, so the runtime ends it with the goroutine
-// rather than handing a thread in the wrong namespace to other goroutines.
-func onRestoredThread(fn func() error) error {
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- fmt.Errorf("overlay: current netns: %w", err)
-			return
-		}
-		defer orig.Close()
-		err = fn()
-		if rerr := netns.Set(orig); rerr != nil {
-			done <- errors.Join(err, fmt.Errorf("overlay: restore thread netns: %w", rerr))
-			return // thread stays locked and dies with this goroutine
-		}
-		runtime.UnlockOSThread()
-		done <- err
-	}()
-	return <-done
-}
-
-// inNetns runs fn on a thread inside ns; sockets fn opens stay in ns.
-func inNetns(ns netns.NsHandle, fn func() error) error {
-	return onRestoredThread(func() error {
-		if err := netns.Set(ns); err != nil {
-			return fmt.Errorf("overlay: enter netns: %w", err)
-		}
-		return fn()
-	})
-}
-
 // createNamedNetns creates an empty named namespace (a bind mount under
 // /var/run/netns) and returns a handle to it.
 func createNamedNetns(name string) (netns.NsHandle, error) {
 	ns := netns.None()
-	err := onRestoredThread(func() error {
+	err := nsexec.OnThread(func() error {
 		var err error
 		ns, err = netns.NewNamed(name)
 		return err

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/shoal-project/shoal/network/internal/nsexec"
 	"io"
 	"net"
 	"net/netip"
@@ -206,7 +207,7 @@ func serveEcho(t testing.TB, nsName string, addr netip.Addr) netip.AddrPort {
 	t.Helper()
 	ap := netip.AddrPortFrom(addr, 7)
 	var ln net.Listener
-	err := inNetns(openNetns(t, nsName), func() (err error) {
+	err := nsexec.DoHandle(openNetns(t, nsName), func() (err error) {
 		ln, err = net.Listen("tcp", ap.String())
 		return err
 	})
@@ -233,7 +234,7 @@ func serveEcho(t testing.TB, nsName string, addr netip.Addr) netip.AddrPort {
 // tcpEcho dials to from inside a netns, sends a line and expects it back.
 func tcpEcho(ns netns.NsHandle, to netip.AddrPort, timeout time.Duration) error {
 	var c net.Conn
-	err := inNetns(ns, func() (err error) {
+	err := nsexec.DoHandle(ns, func() (err error) {
 		c, err = net.DialTimeout("tcp", to.String(), timeout)
 		return err
 	})
@@ -259,7 +260,7 @@ func tcpEcho(ns netns.NsHandle, to netip.AddrPort, timeout time.Duration) error 
 // ping sends one ICMP echo request from inside a netns and waits for the reply.
 func ping(ns netns.NsHandle, to netip.Addr, timeout time.Duration) error {
 	var c *icmp.PacketConn
-	err := inNetns(ns, func() (err error) {
+	err := nsexec.DoHandle(ns, func() (err error) {
 		c, err = icmp.ListenPacket("ip4:icmp", "0.0.0.0")
 		return err
 	})

@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -65,6 +67,9 @@ func defaultForwardOptions() forwardOptions {
 }
 
 var (
+	// errNotSent marks an attempt that ended before its request headers
+	// were written (e.g. cancelled while dialling): safe to send again.
+	errNotSent       = errors.New("the call was not sent")
 	errLeaderChanged = errors.New("this manager learned of another leader (or lost the leader) while the call was in flight")
 	errNoLeader      = errors.New("this manager knows no leader: a majority of the managers may be unreachable from it")
 )
@@ -300,7 +305,8 @@ func (c *forwardCall) attempt(v leaderView, changed <-chan struct{}) (*http.Resp
 		case <-ctx.Done():
 		}
 	}()
-	out := c.r.Clone(ctx)
+	var wrote atomic.Bool
+	out := c.r.Clone(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { wrote.Store(true) }}))
 	out.URL.Host, out.Host = v.addr, v.addr
 	if c.body != nil {
 		out.Body = io.NopCloser(bytes.NewReader(c.body))
@@ -310,6 +316,9 @@ func (c *forwardCall) attempt(v leaderView, changed <-chan struct{}) (*http.Resp
 	if err != nil {
 		if cause := context.Cause(ctx); errors.Is(cause, errLeaderChanged) {
 			err = fmt.Errorf("%w: %w", cause, err)
+		}
+		if !wrote.Load() {
+			err = fmt.Errorf("%w: %w", errNotSent, err)
 		}
 		cancel(nil)
 		return nil, err
@@ -341,7 +350,7 @@ func answeredUnavailable(res *http.Response) bool {
 // manager (the connection could not be made), so a retry cannot apply it twice.
 func notSent(err error) bool {
 	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	return errors.Is(err, errNotSent) || errors.As(err, &op) && op.Op == "dial"
 }
 
 func outcomeUnknown(v leaderView, err error) error {

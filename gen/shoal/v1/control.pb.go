@@ -9,6 +9,7 @@ package shoalv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -2807,11 +2808,246 @@ func (x *TestPluginResponse) GetDuration() string {
 	return ""
 }
 
+// WatchEventsRequest selects events. Within one field the values are ORed,
+// across fields ANDed (docker events' filters); empty fields match all.
+type WatchEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// types: cluster, node, service, task, network, plugin, secret, config.
+	Types []string `protobuf:"bytes,1,rep,name=types,proto3" json:"types,omitempty"`
+	// actions: create, update, remove.
+	Actions []string `protobuf:"bytes,2,rep,name=actions,proto3" json:"actions,omitempty"`
+	Ids     []string `protobuf:"bytes,3,rep,name=ids,proto3" json:"ids,omitempty"`
+	Names   []string `protobuf:"bytes,4,rep,name=names,proto3" json:"names,omitempty"`
+	// since resumes after this store version: every change with a greater
+	// version is sent first, then live ones. 0 sends only live changes. A
+	// version older than the oldest the manager still has is refused with
+	// OutOfRange (nothing is silently skipped).
+	Since         uint64 `protobuf:"varint,5,opt,name=since,proto3" json:"since,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEventsRequest) Reset() {
+	*x = WatchEventsRequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEventsRequest) ProtoMessage() {}
+
+func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
+func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *WatchEventsRequest) GetTypes() []string {
+	if x != nil {
+		return x.Types
+	}
+	return nil
+}
+
+func (x *WatchEventsRequest) GetActions() []string {
+	if x != nil {
+		return x.Actions
+	}
+	return nil
+}
+
+func (x *WatchEventsRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *WatchEventsRequest) GetNames() []string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+func (x *WatchEventsRequest) GetSince() uint64 {
+	if x != nil {
+		return x.Since
+	}
+	return 0
+}
+
+type WatchEventsResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Events []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// version is the store version the stream has reached (sent also with no
+	// events, as the stream's first message, so a client knows where to resume).
+	Version       uint64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEventsResponse) Reset() {
+	*x = WatchEventsResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEventsResponse) ProtoMessage() {}
+
+func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
+func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *WatchEventsResponse) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *WatchEventsResponse) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// Event is one change of one stored object.
+type Event struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// version is the store version (Raft index) of the change.
+	Version uint64                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	Time    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	// type and action as in WatchEventsRequest.
+	Type   string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	Action string `protobuf:"bytes,4,opt,name=action,proto3" json:"action,omitempty"`
+	Id     string `protobuf:"bytes,5,opt,name=id,proto3" json:"id,omitempty"`
+	Name   string `protobuf:"bytes,6,opt,name=name,proto3" json:"name,omitempty"`
+	// object is the object after the change (before it, for remove), with
+	// every secret stripped as in the other API answers.
+	Object        *StoreObject `protobuf:"bytes,7,opt,name=object,proto3" json:"object,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event) Reset() {
+	*x = Event{}
+	mi := &file_shoal_v1_control_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event) ProtoMessage() {}
+
+func (x *Event) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *Event) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Event) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *Event) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Event) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *Event) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Event) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Event) GetObject() *StoreObject {
+	if x != nil {
+		return x.Object
+	}
+	return nil
+}
+
 var File_shoal_v1_control_proto protoreflect.FileDescriptor
 
 const file_shoal_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"\x16shoal/v1/control.proto\x12\bshoal.v1\x1a\x19shoal/v1/dispatcher.proto\x1a\x16shoal/v1/objects.proto\"\x13\n" +
+	"\x16shoal/v1/control.proto\x12\bshoal.v1\x1a\x19shoal/v1/dispatcher.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16shoal/v1/objects.proto\x1a\x14shoal/v1/store.proto\"\x13\n" +
 	"\x11GetClusterRequest\"\xb2\x01\n" +
 	"\x12GetClusterResponse\x12+\n" +
 	"\acluster\x18\x01 \x01(\v2\x11.shoal.v1.ClusterR\acluster\x12$\n" +
@@ -2957,7 +3193,24 @@ const file_shoal_v1_control_proto_rawDesc = "" +
 	"\n" +
 	"placements\x18\x01 \x03(\v2\x17.shoal.v1.TestPlacementR\n" +
 	"placements\x12\x1a\n" +
-	"\bduration\x18\x02 \x01(\tR\bduration2\xf1\x10\n" +
+	"\bduration\x18\x02 \x01(\tR\bduration\"\x82\x01\n" +
+	"\x12WatchEventsRequest\x12\x14\n" +
+	"\x05types\x18\x01 \x03(\tR\x05types\x12\x18\n" +
+	"\aactions\x18\x02 \x03(\tR\aactions\x12\x10\n" +
+	"\x03ids\x18\x03 \x03(\tR\x03ids\x12\x14\n" +
+	"\x05names\x18\x04 \x03(\tR\x05names\x12\x14\n" +
+	"\x05since\x18\x05 \x01(\x04R\x05since\"X\n" +
+	"\x13WatchEventsResponse\x12'\n" +
+	"\x06events\x18\x01 \x03(\v2\x0f.shoal.v1.EventR\x06events\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\"\xd0\x01\n" +
+	"\x05Event\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\x04R\aversion\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x16\n" +
+	"\x06action\x18\x04 \x01(\tR\x06action\x12\x0e\n" +
+	"\x02id\x18\x05 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x06 \x01(\tR\x04name\x12-\n" +
+	"\x06object\x18\a \x01(\v2\x15.shoal.v1.StoreObjectR\x06object2\xbf\x11\n" +
 	"\x0eControlService\x12G\n" +
 	"\n" +
 	"GetCluster\x12\x1b.shoal.v1.GetClusterRequest\x1a\x1c.shoal.v1.GetClusterResponse\x12P\n" +
@@ -2993,7 +3246,8 @@ const file_shoal_v1_control_proto_rawDesc = "" +
 	"\fRemovePlugin\x12\x1d.shoal.v1.RemovePluginRequest\x1a\x1e.shoal.v1.RemovePluginResponse\x12S\n" +
 	"\x0eActivatePlugin\x12\x1f.shoal.v1.ActivatePluginRequest\x1a .shoal.v1.ActivatePluginResponse\x12G\n" +
 	"\n" +
-	"TestPlugin\x12\x1b.shoal.v1.TestPluginRequest\x1a\x1c.shoal.v1.TestPluginResponseB5Z3github.com/shoal-project/shoal/gen/shoal/v1;shoalv1b\x06proto3"
+	"TestPlugin\x12\x1b.shoal.v1.TestPluginRequest\x1a\x1c.shoal.v1.TestPluginResponse\x12L\n" +
+	"\vWatchEvents\x12\x1c.shoal.v1.WatchEventsRequest\x1a\x1d.shoal.v1.WatchEventsResponse0\x01B5Z3github.com/shoal-project/shoal/gen/shoal/v1;shoalv1b\x06proto3"
 
 var (
 	file_shoal_v1_control_proto_rawDescOnce sync.Once
@@ -3007,7 +3261,7 @@ func file_shoal_v1_control_proto_rawDescGZIP() []byte {
 	return file_shoal_v1_control_proto_rawDescData
 }
 
-var file_shoal_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
+var file_shoal_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
 var file_shoal_v1_control_proto_goTypes = []any{
 	(*GetClusterRequest)(nil),       // 0: shoal.v1.GetClusterRequest
 	(*GetClusterResponse)(nil),      // 1: shoal.v1.GetClusterResponse
@@ -3068,124 +3322,134 @@ var file_shoal_v1_control_proto_goTypes = []any{
 	(*TestPluginRequest)(nil),       // 56: shoal.v1.TestPluginRequest
 	(*TestPlacement)(nil),           // 57: shoal.v1.TestPlacement
 	(*TestPluginResponse)(nil),      // 58: shoal.v1.TestPluginResponse
-	nil,                             // 59: shoal.v1.UpdateNodeRequest.LabelAddEntry
-	(*Cluster)(nil),                 // 60: shoal.v1.Cluster
-	(*ClusterSpec)(nil),             // 61: shoal.v1.ClusterSpec
-	(*JoinTokens)(nil),              // 62: shoal.v1.JoinTokens
-	(NodeRole)(0),                   // 63: shoal.v1.NodeRole
-	(*Node)(nil),                    // 64: shoal.v1.Node
-	(NodeAvailability)(0),           // 65: shoal.v1.NodeAvailability
-	(*ServiceSpec)(nil),             // 66: shoal.v1.ServiceSpec
-	(*Service)(nil),                 // 67: shoal.v1.Service
-	(*LogLine)(nil),                 // 68: shoal.v1.LogLine
-	(TaskState)(0),                  // 69: shoal.v1.TaskState
-	(*Task)(nil),                    // 70: shoal.v1.Task
-	(*NetworkSpec)(nil),             // 71: shoal.v1.NetworkSpec
-	(*Network)(nil),                 // 72: shoal.v1.Network
-	(PluginKind)(0),                 // 73: shoal.v1.PluginKind
-	(*PluginModule)(nil),            // 74: shoal.v1.PluginModule
+	(*WatchEventsRequest)(nil),      // 59: shoal.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),     // 60: shoal.v1.WatchEventsResponse
+	(*Event)(nil),                   // 61: shoal.v1.Event
+	nil,                             // 62: shoal.v1.UpdateNodeRequest.LabelAddEntry
+	(*Cluster)(nil),                 // 63: shoal.v1.Cluster
+	(*ClusterSpec)(nil),             // 64: shoal.v1.ClusterSpec
+	(*JoinTokens)(nil),              // 65: shoal.v1.JoinTokens
+	(NodeRole)(0),                   // 66: shoal.v1.NodeRole
+	(*Node)(nil),                    // 67: shoal.v1.Node
+	(NodeAvailability)(0),           // 68: shoal.v1.NodeAvailability
+	(*ServiceSpec)(nil),             // 69: shoal.v1.ServiceSpec
+	(*Service)(nil),                 // 70: shoal.v1.Service
+	(*LogLine)(nil),                 // 71: shoal.v1.LogLine
+	(TaskState)(0),                  // 72: shoal.v1.TaskState
+	(*Task)(nil),                    // 73: shoal.v1.Task
+	(*NetworkSpec)(nil),             // 74: shoal.v1.NetworkSpec
+	(*Network)(nil),                 // 75: shoal.v1.Network
+	(PluginKind)(0),                 // 76: shoal.v1.PluginKind
+	(*PluginModule)(nil),            // 77: shoal.v1.PluginModule
+	(*timestamppb.Timestamp)(nil),   // 78: google.protobuf.Timestamp
+	(*StoreObject)(nil),             // 79: shoal.v1.StoreObject
 }
 var file_shoal_v1_control_proto_depIdxs = []int32{
-	60, // 0: shoal.v1.GetClusterResponse.cluster:type_name -> shoal.v1.Cluster
-	61, // 1: shoal.v1.UpdateClusterRequest.spec:type_name -> shoal.v1.ClusterSpec
-	60, // 2: shoal.v1.UpdateClusterResponse.cluster:type_name -> shoal.v1.Cluster
-	62, // 3: shoal.v1.GetJoinTokensResponse.tokens:type_name -> shoal.v1.JoinTokens
-	63, // 4: shoal.v1.RotateJoinTokenRequest.role:type_name -> shoal.v1.NodeRole
-	62, // 5: shoal.v1.RotateJoinTokenResponse.tokens:type_name -> shoal.v1.JoinTokens
-	63, // 6: shoal.v1.ListNodesRequest.role:type_name -> shoal.v1.NodeRole
-	64, // 7: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.Node
-	64, // 8: shoal.v1.GetNodeResponse.node:type_name -> shoal.v1.Node
-	65, // 9: shoal.v1.UpdateNodeRequest.availability:type_name -> shoal.v1.NodeAvailability
-	59, // 10: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
-	64, // 11: shoal.v1.UpdateNodeResponse.node:type_name -> shoal.v1.Node
-	64, // 12: shoal.v1.PromoteNodeResponse.node:type_name -> shoal.v1.Node
-	64, // 13: shoal.v1.DemoteNodeResponse.node:type_name -> shoal.v1.Node
-	66, // 14: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	67, // 15: shoal.v1.CreateServiceResponse.service:type_name -> shoal.v1.Service
-	67, // 16: shoal.v1.GetServiceResponse.service:type_name -> shoal.v1.Service
+	63, // 0: shoal.v1.GetClusterResponse.cluster:type_name -> shoal.v1.Cluster
+	64, // 1: shoal.v1.UpdateClusterRequest.spec:type_name -> shoal.v1.ClusterSpec
+	63, // 2: shoal.v1.UpdateClusterResponse.cluster:type_name -> shoal.v1.Cluster
+	65, // 3: shoal.v1.GetJoinTokensResponse.tokens:type_name -> shoal.v1.JoinTokens
+	66, // 4: shoal.v1.RotateJoinTokenRequest.role:type_name -> shoal.v1.NodeRole
+	65, // 5: shoal.v1.RotateJoinTokenResponse.tokens:type_name -> shoal.v1.JoinTokens
+	66, // 6: shoal.v1.ListNodesRequest.role:type_name -> shoal.v1.NodeRole
+	67, // 7: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.Node
+	67, // 8: shoal.v1.GetNodeResponse.node:type_name -> shoal.v1.Node
+	68, // 9: shoal.v1.UpdateNodeRequest.availability:type_name -> shoal.v1.NodeAvailability
+	62, // 10: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
+	67, // 11: shoal.v1.UpdateNodeResponse.node:type_name -> shoal.v1.Node
+	67, // 12: shoal.v1.PromoteNodeResponse.node:type_name -> shoal.v1.Node
+	67, // 13: shoal.v1.DemoteNodeResponse.node:type_name -> shoal.v1.Node
+	69, // 14: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	70, // 15: shoal.v1.CreateServiceResponse.service:type_name -> shoal.v1.Service
+	70, // 16: shoal.v1.GetServiceResponse.service:type_name -> shoal.v1.Service
 	24, // 17: shoal.v1.GetServiceResponse.status:type_name -> shoal.v1.ServiceStatus
-	67, // 18: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.Service
+	70, // 18: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.Service
 	24, // 19: shoal.v1.ListServicesResponse.statuses:type_name -> shoal.v1.ServiceStatus
-	66, // 20: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	67, // 21: shoal.v1.UpdateServiceResponse.service:type_name -> shoal.v1.Service
-	68, // 22: shoal.v1.ServiceLogsResponse.lines:type_name -> shoal.v1.LogLine
-	69, // 23: shoal.v1.ListTasksRequest.desired_state:type_name -> shoal.v1.TaskState
-	70, // 24: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
-	70, // 25: shoal.v1.GetTaskResponse.task:type_name -> shoal.v1.Task
-	71, // 26: shoal.v1.CreateNetworkRequest.spec:type_name -> shoal.v1.NetworkSpec
-	72, // 27: shoal.v1.CreateNetworkResponse.network:type_name -> shoal.v1.Network
-	72, // 28: shoal.v1.GetNetworkResponse.network:type_name -> shoal.v1.Network
-	72, // 29: shoal.v1.ListNetworksResponse.networks:type_name -> shoal.v1.Network
-	73, // 30: shoal.v1.InstallPluginRequest.kind:type_name -> shoal.v1.PluginKind
-	74, // 31: shoal.v1.InstallPluginResponse.plugin:type_name -> shoal.v1.PluginModule
-	74, // 32: shoal.v1.ListPluginsResponse.plugins:type_name -> shoal.v1.PluginModule
+	69, // 20: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	70, // 21: shoal.v1.UpdateServiceResponse.service:type_name -> shoal.v1.Service
+	71, // 22: shoal.v1.ServiceLogsResponse.lines:type_name -> shoal.v1.LogLine
+	72, // 23: shoal.v1.ListTasksRequest.desired_state:type_name -> shoal.v1.TaskState
+	73, // 24: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
+	73, // 25: shoal.v1.GetTaskResponse.task:type_name -> shoal.v1.Task
+	74, // 26: shoal.v1.CreateNetworkRequest.spec:type_name -> shoal.v1.NetworkSpec
+	75, // 27: shoal.v1.CreateNetworkResponse.network:type_name -> shoal.v1.Network
+	75, // 28: shoal.v1.GetNetworkResponse.network:type_name -> shoal.v1.Network
+	75, // 29: shoal.v1.ListNetworksResponse.networks:type_name -> shoal.v1.Network
+	76, // 30: shoal.v1.InstallPluginRequest.kind:type_name -> shoal.v1.PluginKind
+	77, // 31: shoal.v1.InstallPluginResponse.plugin:type_name -> shoal.v1.PluginModule
+	77, // 32: shoal.v1.ListPluginsResponse.plugins:type_name -> shoal.v1.PluginModule
 	48, // 33: shoal.v1.ListPluginsResponse.stats:type_name -> shoal.v1.PluginStats
-	74, // 34: shoal.v1.GetPluginResponse.plugin:type_name -> shoal.v1.PluginModule
+	77, // 34: shoal.v1.GetPluginResponse.plugin:type_name -> shoal.v1.PluginModule
 	48, // 35: shoal.v1.GetPluginResponse.stats:type_name -> shoal.v1.PluginStats
-	60, // 36: shoal.v1.ActivatePluginResponse.cluster:type_name -> shoal.v1.Cluster
-	66, // 37: shoal.v1.TestPluginRequest.spec:type_name -> shoal.v1.ServiceSpec
+	63, // 36: shoal.v1.ActivatePluginResponse.cluster:type_name -> shoal.v1.Cluster
+	69, // 37: shoal.v1.TestPluginRequest.spec:type_name -> shoal.v1.ServiceSpec
 	57, // 38: shoal.v1.TestPluginResponse.placements:type_name -> shoal.v1.TestPlacement
-	0,  // 39: shoal.v1.ControlService.GetCluster:input_type -> shoal.v1.GetClusterRequest
-	2,  // 40: shoal.v1.ControlService.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	4,  // 41: shoal.v1.ControlService.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
-	6,  // 42: shoal.v1.ControlService.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
-	8,  // 43: shoal.v1.ControlService.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	10, // 44: shoal.v1.ControlService.GetNode:input_type -> shoal.v1.GetNodeRequest
-	12, // 45: shoal.v1.ControlService.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	14, // 46: shoal.v1.ControlService.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
-	16, // 47: shoal.v1.ControlService.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
-	18, // 48: shoal.v1.ControlService.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	20, // 49: shoal.v1.ControlService.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	22, // 50: shoal.v1.ControlService.GetService:input_type -> shoal.v1.GetServiceRequest
-	25, // 51: shoal.v1.ControlService.ListServices:input_type -> shoal.v1.ListServicesRequest
-	27, // 52: shoal.v1.ControlService.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	29, // 53: shoal.v1.ControlService.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	31, // 54: shoal.v1.ControlService.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	33, // 55: shoal.v1.ControlService.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	35, // 56: shoal.v1.ControlService.GetTask:input_type -> shoal.v1.GetTaskRequest
-	37, // 57: shoal.v1.ControlService.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
-	39, // 58: shoal.v1.ControlService.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
-	41, // 59: shoal.v1.ControlService.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
-	43, // 60: shoal.v1.ControlService.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
-	45, // 61: shoal.v1.ControlService.InstallPlugin:input_type -> shoal.v1.InstallPluginRequest
-	47, // 62: shoal.v1.ControlService.ListPlugins:input_type -> shoal.v1.ListPluginsRequest
-	50, // 63: shoal.v1.ControlService.GetPlugin:input_type -> shoal.v1.GetPluginRequest
-	52, // 64: shoal.v1.ControlService.RemovePlugin:input_type -> shoal.v1.RemovePluginRequest
-	54, // 65: shoal.v1.ControlService.ActivatePlugin:input_type -> shoal.v1.ActivatePluginRequest
-	56, // 66: shoal.v1.ControlService.TestPlugin:input_type -> shoal.v1.TestPluginRequest
-	1,  // 67: shoal.v1.ControlService.GetCluster:output_type -> shoal.v1.GetClusterResponse
-	3,  // 68: shoal.v1.ControlService.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	5,  // 69: shoal.v1.ControlService.GetJoinTokens:output_type -> shoal.v1.GetJoinTokensResponse
-	7,  // 70: shoal.v1.ControlService.RotateJoinToken:output_type -> shoal.v1.RotateJoinTokenResponse
-	9,  // 71: shoal.v1.ControlService.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	11, // 72: shoal.v1.ControlService.GetNode:output_type -> shoal.v1.GetNodeResponse
-	13, // 73: shoal.v1.ControlService.UpdateNode:output_type -> shoal.v1.UpdateNodeResponse
-	15, // 74: shoal.v1.ControlService.PromoteNode:output_type -> shoal.v1.PromoteNodeResponse
-	17, // 75: shoal.v1.ControlService.DemoteNode:output_type -> shoal.v1.DemoteNodeResponse
-	19, // 76: shoal.v1.ControlService.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	21, // 77: shoal.v1.ControlService.CreateService:output_type -> shoal.v1.CreateServiceResponse
-	23, // 78: shoal.v1.ControlService.GetService:output_type -> shoal.v1.GetServiceResponse
-	26, // 79: shoal.v1.ControlService.ListServices:output_type -> shoal.v1.ListServicesResponse
-	28, // 80: shoal.v1.ControlService.UpdateService:output_type -> shoal.v1.UpdateServiceResponse
-	30, // 81: shoal.v1.ControlService.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	32, // 82: shoal.v1.ControlService.ServiceLogs:output_type -> shoal.v1.ServiceLogsResponse
-	34, // 83: shoal.v1.ControlService.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	36, // 84: shoal.v1.ControlService.GetTask:output_type -> shoal.v1.GetTaskResponse
-	38, // 85: shoal.v1.ControlService.CreateNetwork:output_type -> shoal.v1.CreateNetworkResponse
-	40, // 86: shoal.v1.ControlService.GetNetwork:output_type -> shoal.v1.GetNetworkResponse
-	42, // 87: shoal.v1.ControlService.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
-	44, // 88: shoal.v1.ControlService.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
-	46, // 89: shoal.v1.ControlService.InstallPlugin:output_type -> shoal.v1.InstallPluginResponse
-	49, // 90: shoal.v1.ControlService.ListPlugins:output_type -> shoal.v1.ListPluginsResponse
-	51, // 91: shoal.v1.ControlService.GetPlugin:output_type -> shoal.v1.GetPluginResponse
-	53, // 92: shoal.v1.ControlService.RemovePlugin:output_type -> shoal.v1.RemovePluginResponse
-	55, // 93: shoal.v1.ControlService.ActivatePlugin:output_type -> shoal.v1.ActivatePluginResponse
-	58, // 94: shoal.v1.ControlService.TestPlugin:output_type -> shoal.v1.TestPluginResponse
-	67, // [67:95] is the sub-list for method output_type
-	39, // [39:67] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	61, // 39: shoal.v1.WatchEventsResponse.events:type_name -> shoal.v1.Event
+	78, // 40: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	79, // 41: shoal.v1.Event.object:type_name -> shoal.v1.StoreObject
+	0,  // 42: shoal.v1.ControlService.GetCluster:input_type -> shoal.v1.GetClusterRequest
+	2,  // 43: shoal.v1.ControlService.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	4,  // 44: shoal.v1.ControlService.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
+	6,  // 45: shoal.v1.ControlService.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
+	8,  // 46: shoal.v1.ControlService.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	10, // 47: shoal.v1.ControlService.GetNode:input_type -> shoal.v1.GetNodeRequest
+	12, // 48: shoal.v1.ControlService.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	14, // 49: shoal.v1.ControlService.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
+	16, // 50: shoal.v1.ControlService.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
+	18, // 51: shoal.v1.ControlService.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	20, // 52: shoal.v1.ControlService.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	22, // 53: shoal.v1.ControlService.GetService:input_type -> shoal.v1.GetServiceRequest
+	25, // 54: shoal.v1.ControlService.ListServices:input_type -> shoal.v1.ListServicesRequest
+	27, // 55: shoal.v1.ControlService.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	29, // 56: shoal.v1.ControlService.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	31, // 57: shoal.v1.ControlService.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	33, // 58: shoal.v1.ControlService.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	35, // 59: shoal.v1.ControlService.GetTask:input_type -> shoal.v1.GetTaskRequest
+	37, // 60: shoal.v1.ControlService.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	39, // 61: shoal.v1.ControlService.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	41, // 62: shoal.v1.ControlService.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	43, // 63: shoal.v1.ControlService.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	45, // 64: shoal.v1.ControlService.InstallPlugin:input_type -> shoal.v1.InstallPluginRequest
+	47, // 65: shoal.v1.ControlService.ListPlugins:input_type -> shoal.v1.ListPluginsRequest
+	50, // 66: shoal.v1.ControlService.GetPlugin:input_type -> shoal.v1.GetPluginRequest
+	52, // 67: shoal.v1.ControlService.RemovePlugin:input_type -> shoal.v1.RemovePluginRequest
+	54, // 68: shoal.v1.ControlService.ActivatePlugin:input_type -> shoal.v1.ActivatePluginRequest
+	56, // 69: shoal.v1.ControlService.TestPlugin:input_type -> shoal.v1.TestPluginRequest
+	59, // 70: shoal.v1.ControlService.WatchEvents:input_type -> shoal.v1.WatchEventsRequest
+	1,  // 71: shoal.v1.ControlService.GetCluster:output_type -> shoal.v1.GetClusterResponse
+	3,  // 72: shoal.v1.ControlService.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	5,  // 73: shoal.v1.ControlService.GetJoinTokens:output_type -> shoal.v1.GetJoinTokensResponse
+	7,  // 74: shoal.v1.ControlService.RotateJoinToken:output_type -> shoal.v1.RotateJoinTokenResponse
+	9,  // 75: shoal.v1.ControlService.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	11, // 76: shoal.v1.ControlService.GetNode:output_type -> shoal.v1.GetNodeResponse
+	13, // 77: shoal.v1.ControlService.UpdateNode:output_type -> shoal.v1.UpdateNodeResponse
+	15, // 78: shoal.v1.ControlService.PromoteNode:output_type -> shoal.v1.PromoteNodeResponse
+	17, // 79: shoal.v1.ControlService.DemoteNode:output_type -> shoal.v1.DemoteNodeResponse
+	19, // 80: shoal.v1.ControlService.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	21, // 81: shoal.v1.ControlService.CreateService:output_type -> shoal.v1.CreateServiceResponse
+	23, // 82: shoal.v1.ControlService.GetService:output_type -> shoal.v1.GetServiceResponse
+	26, // 83: shoal.v1.ControlService.ListServices:output_type -> shoal.v1.ListServicesResponse
+	28, // 84: shoal.v1.ControlService.UpdateService:output_type -> shoal.v1.UpdateServiceResponse
+	30, // 85: shoal.v1.ControlService.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	32, // 86: shoal.v1.ControlService.ServiceLogs:output_type -> shoal.v1.ServiceLogsResponse
+	34, // 87: shoal.v1.ControlService.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	36, // 88: shoal.v1.ControlService.GetTask:output_type -> shoal.v1.GetTaskResponse
+	38, // 89: shoal.v1.ControlService.CreateNetwork:output_type -> shoal.v1.CreateNetworkResponse
+	40, // 90: shoal.v1.ControlService.GetNetwork:output_type -> shoal.v1.GetNetworkResponse
+	42, // 91: shoal.v1.ControlService.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	44, // 92: shoal.v1.ControlService.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	46, // 93: shoal.v1.ControlService.InstallPlugin:output_type -> shoal.v1.InstallPluginResponse
+	49, // 94: shoal.v1.ControlService.ListPlugins:output_type -> shoal.v1.ListPluginsResponse
+	51, // 95: shoal.v1.ControlService.GetPlugin:output_type -> shoal.v1.GetPluginResponse
+	53, // 96: shoal.v1.ControlService.RemovePlugin:output_type -> shoal.v1.RemovePluginResponse
+	55, // 97: shoal.v1.ControlService.ActivatePlugin:output_type -> shoal.v1.ActivatePluginResponse
+	58, // 98: shoal.v1.ControlService.TestPlugin:output_type -> shoal.v1.TestPluginResponse
+	60, // 99: shoal.v1.ControlService.WatchEvents:output_type -> shoal.v1.WatchEventsResponse
+	71, // [71:100] is the sub-list for method output_type
+	42, // [42:71] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_control_proto_init() }
@@ -3195,13 +3459,14 @@ func file_shoal_v1_control_proto_init() {
 	}
 	file_shoal_v1_dispatcher_proto_init()
 	file_shoal_v1_objects_proto_init()
+	file_shoal_v1_store_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_control_proto_rawDesc), len(file_shoal_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   60,
+			NumMessages:   63,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

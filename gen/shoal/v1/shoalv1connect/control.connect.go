@@ -115,6 +115,9 @@ const (
 	// ControlServiceTestPluginProcedure is the fully-qualified name of the ControlService's TestPlugin
 	// RPC.
 	ControlServiceTestPluginProcedure = "/shoal.v1.ControlService/TestPlugin"
+	// ControlServiceWatchEventsProcedure is the fully-qualified name of the ControlService's
+	// WatchEvents RPC.
+	ControlServiceWatchEventsProcedure = "/shoal.v1.ControlService/WatchEvents"
 )
 
 // ControlServiceClient is a client for the shoal.v1.ControlService service.
@@ -147,6 +150,8 @@ type ControlServiceClient interface {
 	RemovePlugin(context.Context, *connect.Request[v1.RemovePluginRequest]) (*connect.Response[v1.RemovePluginResponse], error)
 	ActivatePlugin(context.Context, *connect.Request[v1.ActivatePluginRequest]) (*connect.Response[v1.ActivatePluginResponse], error)
 	TestPlugin(context.Context, *connect.Request[v1.TestPluginRequest]) (*connect.Response[v1.TestPluginResponse], error)
+	// WatchEvents streams the store's changes as events, oldest first.
+	WatchEvents(context.Context, *connect.Request[v1.WatchEventsRequest]) (*connect.ServerStreamForClient[v1.WatchEventsResponse], error)
 }
 
 // NewControlServiceClient constructs a client for the shoal.v1.ControlService service. By default,
@@ -328,6 +333,12 @@ func NewControlServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(controlServiceMethods.ByName("TestPlugin")),
 			connect.WithClientOptions(opts...),
 		),
+		watchEvents: connect.NewClient[v1.WatchEventsRequest, v1.WatchEventsResponse](
+			httpClient,
+			baseURL+ControlServiceWatchEventsProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("WatchEvents")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -361,6 +372,7 @@ type controlServiceClient struct {
 	removePlugin    *connect.Client[v1.RemovePluginRequest, v1.RemovePluginResponse]
 	activatePlugin  *connect.Client[v1.ActivatePluginRequest, v1.ActivatePluginResponse]
 	testPlugin      *connect.Client[v1.TestPluginRequest, v1.TestPluginResponse]
+	watchEvents     *connect.Client[v1.WatchEventsRequest, v1.WatchEventsResponse]
 }
 
 // GetCluster calls shoal.v1.ControlService.GetCluster.
@@ -503,6 +515,11 @@ func (c *controlServiceClient) TestPlugin(ctx context.Context, req *connect.Requ
 	return c.testPlugin.CallUnary(ctx, req)
 }
 
+// WatchEvents calls shoal.v1.ControlService.WatchEvents.
+func (c *controlServiceClient) WatchEvents(ctx context.Context, req *connect.Request[v1.WatchEventsRequest]) (*connect.ServerStreamForClient[v1.WatchEventsResponse], error) {
+	return c.watchEvents.CallServerStream(ctx, req)
+}
+
 // ControlServiceHandler is an implementation of the shoal.v1.ControlService service.
 type ControlServiceHandler interface {
 	GetCluster(context.Context, *connect.Request[v1.GetClusterRequest]) (*connect.Response[v1.GetClusterResponse], error)
@@ -533,6 +550,8 @@ type ControlServiceHandler interface {
 	RemovePlugin(context.Context, *connect.Request[v1.RemovePluginRequest]) (*connect.Response[v1.RemovePluginResponse], error)
 	ActivatePlugin(context.Context, *connect.Request[v1.ActivatePluginRequest]) (*connect.Response[v1.ActivatePluginResponse], error)
 	TestPlugin(context.Context, *connect.Request[v1.TestPluginRequest]) (*connect.Response[v1.TestPluginResponse], error)
+	// WatchEvents streams the store's changes as events, oldest first.
+	WatchEvents(context.Context, *connect.Request[v1.WatchEventsRequest], *connect.ServerStream[v1.WatchEventsResponse]) error
 }
 
 // NewControlServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -710,6 +729,12 @@ func NewControlServiceHandler(svc ControlServiceHandler, opts ...connect.Handler
 		connect.WithSchema(controlServiceMethods.ByName("TestPlugin")),
 		connect.WithHandlerOptions(opts...),
 	)
+	controlServiceWatchEventsHandler := connect.NewServerStreamHandler(
+		ControlServiceWatchEventsProcedure,
+		svc.WatchEvents,
+		connect.WithSchema(controlServiceMethods.ByName("WatchEvents")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/shoal.v1.ControlService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ControlServiceGetClusterProcedure:
@@ -768,6 +793,8 @@ func NewControlServiceHandler(svc ControlServiceHandler, opts ...connect.Handler
 			controlServiceActivatePluginHandler.ServeHTTP(w, r)
 		case ControlServiceTestPluginProcedure:
 			controlServiceTestPluginHandler.ServeHTTP(w, r)
+		case ControlServiceWatchEventsProcedure:
+			controlServiceWatchEventsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -887,4 +914,8 @@ func (UnimplementedControlServiceHandler) ActivatePlugin(context.Context, *conne
 
 func (UnimplementedControlServiceHandler) TestPlugin(context.Context, *connect.Request[v1.TestPluginRequest]) (*connect.Response[v1.TestPluginResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.TestPlugin is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) WatchEvents(context.Context, *connect.Request[v1.WatchEventsRequest], *connect.ServerStream[v1.WatchEventsResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.WatchEvents is not implemented"))
 }

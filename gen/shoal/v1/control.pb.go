@@ -3043,6 +3043,680 @@ func (x *Event) GetObject() *StoreObject {
 	return nil
 }
 
+type CreateSecretRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Spec          *SecretSpec            `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSecretRequest) Reset() {
+	*x = CreateSecretRequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSecretRequest) ProtoMessage() {}
+
+func (x *CreateSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSecretRequest.ProtoReflect.Descriptor instead.
+func (*CreateSecretRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *CreateSecretRequest) GetSpec() *SecretSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+type CreateSecretResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secret        *Secret                `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSecretResponse) Reset() {
+	*x = CreateSecretResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSecretResponse) ProtoMessage() {}
+
+func (x *CreateSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSecretResponse.ProtoReflect.Descriptor instead.
+func (*CreateSecretResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *CreateSecretResponse) GetSecret() *Secret {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
+type GetSecretRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// secret is an ID, an unambiguous ID prefix, or a name.
+	Secret        string `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSecretRequest) Reset() {
+	*x = GetSecretRequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSecretRequest) ProtoMessage() {}
+
+func (x *GetSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSecretRequest.ProtoReflect.Descriptor instead.
+func (*GetSecretRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *GetSecretRequest) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type GetSecretResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secret        *Secret                `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSecretResponse) Reset() {
+	*x = GetSecretResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSecretResponse) ProtoMessage() {}
+
+func (x *GetSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSecretResponse.ProtoReflect.Descriptor instead.
+func (*GetSecretResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *GetSecretResponse) GetSecret() *Secret {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
+type ListSecretsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSecretsRequest) Reset() {
+	*x = ListSecretsRequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSecretsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSecretsRequest) ProtoMessage() {}
+
+func (x *ListSecretsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSecretsRequest.ProtoReflect.Descriptor instead.
+func (*ListSecretsRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{66}
+}
+
+type ListSecretsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secrets       []*Secret              `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSecretsResponse) Reset() {
+	*x = ListSecretsResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSecretsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSecretsResponse) ProtoMessage() {}
+
+func (x *ListSecretsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSecretsResponse.ProtoReflect.Descriptor instead.
+func (*ListSecretsResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *ListSecretsResponse) GetSecrets() []*Secret {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+type RemoveSecretRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secret        string                 `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveSecretRequest) Reset() {
+	*x = RemoveSecretRequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveSecretRequest) ProtoMessage() {}
+
+func (x *RemoveSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveSecretRequest.ProtoReflect.Descriptor instead.
+func (*RemoveSecretRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *RemoveSecretRequest) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type RemoveSecretResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveSecretResponse) Reset() {
+	*x = RemoveSecretResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveSecretResponse) ProtoMessage() {}
+
+func (x *RemoveSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveSecretResponse.ProtoReflect.Descriptor instead.
+func (*RemoveSecretResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{69}
+}
+
+type CreateConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Spec          *ConfigSpec            `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateConfigRequest) Reset() {
+	*x = CreateConfigRequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateConfigRequest) ProtoMessage() {}
+
+func (x *CreateConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateConfigRequest.ProtoReflect.Descriptor instead.
+func (*CreateConfigRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *CreateConfigRequest) GetSpec() *ConfigSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+type CreateConfigResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Config        *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateConfigResponse) Reset() {
+	*x = CreateConfigResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateConfigResponse) ProtoMessage() {}
+
+func (x *CreateConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateConfigResponse.ProtoReflect.Descriptor instead.
+func (*CreateConfigResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *CreateConfigResponse) GetConfig() *Config {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+type GetConfigRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// config is an ID, an unambiguous ID prefix, or a name.
+	Config        string `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConfigRequest) Reset() {
+	*x = GetConfigRequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConfigRequest) ProtoMessage() {}
+
+func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConfigRequest.ProtoReflect.Descriptor instead.
+func (*GetConfigRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *GetConfigRequest) GetConfig() string {
+	if x != nil {
+		return x.Config
+	}
+	return ""
+}
+
+type GetConfigResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Config        *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConfigResponse) Reset() {
+	*x = GetConfigResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConfigResponse) ProtoMessage() {}
+
+func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConfigResponse.ProtoReflect.Descriptor instead.
+func (*GetConfigResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *GetConfigResponse) GetConfig() *Config {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+type ListConfigsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListConfigsRequest) Reset() {
+	*x = ListConfigsRequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListConfigsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListConfigsRequest) ProtoMessage() {}
+
+func (x *ListConfigsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListConfigsRequest.ProtoReflect.Descriptor instead.
+func (*ListConfigsRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{74}
+}
+
+type ListConfigsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Configs       []*Config              `protobuf:"bytes,1,rep,name=configs,proto3" json:"configs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListConfigsResponse) Reset() {
+	*x = ListConfigsResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListConfigsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListConfigsResponse) ProtoMessage() {}
+
+func (x *ListConfigsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListConfigsResponse.ProtoReflect.Descriptor instead.
+func (*ListConfigsResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *ListConfigsResponse) GetConfigs() []*Config {
+	if x != nil {
+		return x.Configs
+	}
+	return nil
+}
+
+type RemoveConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Config        string                 `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveConfigRequest) Reset() {
+	*x = RemoveConfigRequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveConfigRequest) ProtoMessage() {}
+
+func (x *RemoveConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveConfigRequest.ProtoReflect.Descriptor instead.
+func (*RemoveConfigRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *RemoveConfigRequest) GetConfig() string {
+	if x != nil {
+		return x.Config
+	}
+	return ""
+}
+
+type RemoveConfigResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveConfigResponse) Reset() {
+	*x = RemoveConfigResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveConfigResponse) ProtoMessage() {}
+
+func (x *RemoveConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveConfigResponse.ProtoReflect.Descriptor instead.
+func (*RemoveConfigResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{77}
+}
+
 var File_shoal_v1_control_proto protoreflect.FileDescriptor
 
 const file_shoal_v1_control_proto_rawDesc = "" +
@@ -3210,7 +3884,35 @@ const file_shoal_v1_control_proto_rawDesc = "" +
 	"\x06action\x18\x04 \x01(\tR\x06action\x12\x0e\n" +
 	"\x02id\x18\x05 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x06 \x01(\tR\x04name\x12-\n" +
-	"\x06object\x18\a \x01(\v2\x15.shoal.v1.StoreObjectR\x06object2\xbf\x11\n" +
+	"\x06object\x18\a \x01(\v2\x15.shoal.v1.StoreObjectR\x06object\"?\n" +
+	"\x13CreateSecretRequest\x12(\n" +
+	"\x04spec\x18\x01 \x01(\v2\x14.shoal.v1.SecretSpecR\x04spec\"@\n" +
+	"\x14CreateSecretResponse\x12(\n" +
+	"\x06secret\x18\x01 \x01(\v2\x10.shoal.v1.SecretR\x06secret\"*\n" +
+	"\x10GetSecretRequest\x12\x16\n" +
+	"\x06secret\x18\x01 \x01(\tR\x06secret\"=\n" +
+	"\x11GetSecretResponse\x12(\n" +
+	"\x06secret\x18\x01 \x01(\v2\x10.shoal.v1.SecretR\x06secret\"\x14\n" +
+	"\x12ListSecretsRequest\"A\n" +
+	"\x13ListSecretsResponse\x12*\n" +
+	"\asecrets\x18\x01 \x03(\v2\x10.shoal.v1.SecretR\asecrets\"-\n" +
+	"\x13RemoveSecretRequest\x12\x16\n" +
+	"\x06secret\x18\x01 \x01(\tR\x06secret\"\x16\n" +
+	"\x14RemoveSecretResponse\"?\n" +
+	"\x13CreateConfigRequest\x12(\n" +
+	"\x04spec\x18\x01 \x01(\v2\x14.shoal.v1.ConfigSpecR\x04spec\"@\n" +
+	"\x14CreateConfigResponse\x12(\n" +
+	"\x06config\x18\x01 \x01(\v2\x10.shoal.v1.ConfigR\x06config\"*\n" +
+	"\x10GetConfigRequest\x12\x16\n" +
+	"\x06config\x18\x01 \x01(\tR\x06config\"=\n" +
+	"\x11GetConfigResponse\x12(\n" +
+	"\x06config\x18\x01 \x01(\v2\x10.shoal.v1.ConfigR\x06config\"\x14\n" +
+	"\x12ListConfigsRequest\"A\n" +
+	"\x13ListConfigsResponse\x12*\n" +
+	"\aconfigs\x18\x01 \x03(\v2\x10.shoal.v1.ConfigR\aconfigs\"-\n" +
+	"\x13RemoveConfigRequest\x12\x16\n" +
+	"\x06config\x18\x01 \x01(\tR\x06config\"\x16\n" +
+	"\x14RemoveConfigResponse2\x9f\x16\n" +
 	"\x0eControlService\x12G\n" +
 	"\n" +
 	"GetCluster\x12\x1b.shoal.v1.GetClusterRequest\x1a\x1c.shoal.v1.GetClusterResponse\x12P\n" +
@@ -3247,7 +3949,15 @@ const file_shoal_v1_control_proto_rawDesc = "" +
 	"\x0eActivatePlugin\x12\x1f.shoal.v1.ActivatePluginRequest\x1a .shoal.v1.ActivatePluginResponse\x12G\n" +
 	"\n" +
 	"TestPlugin\x12\x1b.shoal.v1.TestPluginRequest\x1a\x1c.shoal.v1.TestPluginResponse\x12L\n" +
-	"\vWatchEvents\x12\x1c.shoal.v1.WatchEventsRequest\x1a\x1d.shoal.v1.WatchEventsResponse0\x01B5Z3github.com/shoal-project/shoal/gen/shoal/v1;shoalv1b\x06proto3"
+	"\vWatchEvents\x12\x1c.shoal.v1.WatchEventsRequest\x1a\x1d.shoal.v1.WatchEventsResponse0\x01\x12M\n" +
+	"\fCreateSecret\x12\x1d.shoal.v1.CreateSecretRequest\x1a\x1e.shoal.v1.CreateSecretResponse\x12D\n" +
+	"\tGetSecret\x12\x1a.shoal.v1.GetSecretRequest\x1a\x1b.shoal.v1.GetSecretResponse\x12J\n" +
+	"\vListSecrets\x12\x1c.shoal.v1.ListSecretsRequest\x1a\x1d.shoal.v1.ListSecretsResponse\x12M\n" +
+	"\fRemoveSecret\x12\x1d.shoal.v1.RemoveSecretRequest\x1a\x1e.shoal.v1.RemoveSecretResponse\x12M\n" +
+	"\fCreateConfig\x12\x1d.shoal.v1.CreateConfigRequest\x1a\x1e.shoal.v1.CreateConfigResponse\x12D\n" +
+	"\tGetConfig\x12\x1a.shoal.v1.GetConfigRequest\x1a\x1b.shoal.v1.GetConfigResponse\x12J\n" +
+	"\vListConfigs\x12\x1c.shoal.v1.ListConfigsRequest\x1a\x1d.shoal.v1.ListConfigsResponse\x12M\n" +
+	"\fRemoveConfig\x12\x1d.shoal.v1.RemoveConfigRequest\x1a\x1e.shoal.v1.RemoveConfigResponseB5Z3github.com/shoal-project/shoal/gen/shoal/v1;shoalv1b\x06proto3"
 
 var (
 	file_shoal_v1_control_proto_rawDescOnce sync.Once
@@ -3261,7 +3971,7 @@ func file_shoal_v1_control_proto_rawDescGZIP() []byte {
 	return file_shoal_v1_control_proto_rawDescData
 }
 
-var file_shoal_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
+var file_shoal_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
 var file_shoal_v1_control_proto_goTypes = []any{
 	(*GetClusterRequest)(nil),       // 0: shoal.v1.GetClusterRequest
 	(*GetClusterResponse)(nil),      // 1: shoal.v1.GetClusterResponse
@@ -3325,131 +4035,175 @@ var file_shoal_v1_control_proto_goTypes = []any{
 	(*WatchEventsRequest)(nil),      // 59: shoal.v1.WatchEventsRequest
 	(*WatchEventsResponse)(nil),     // 60: shoal.v1.WatchEventsResponse
 	(*Event)(nil),                   // 61: shoal.v1.Event
-	nil,                             // 62: shoal.v1.UpdateNodeRequest.LabelAddEntry
-	(*Cluster)(nil),                 // 63: shoal.v1.Cluster
-	(*ClusterSpec)(nil),             // 64: shoal.v1.ClusterSpec
-	(*JoinTokens)(nil),              // 65: shoal.v1.JoinTokens
-	(NodeRole)(0),                   // 66: shoal.v1.NodeRole
-	(*Node)(nil),                    // 67: shoal.v1.Node
-	(NodeAvailability)(0),           // 68: shoal.v1.NodeAvailability
-	(*ServiceSpec)(nil),             // 69: shoal.v1.ServiceSpec
-	(*Service)(nil),                 // 70: shoal.v1.Service
-	(*LogLine)(nil),                 // 71: shoal.v1.LogLine
-	(TaskState)(0),                  // 72: shoal.v1.TaskState
-	(*Task)(nil),                    // 73: shoal.v1.Task
-	(*NetworkSpec)(nil),             // 74: shoal.v1.NetworkSpec
-	(*Network)(nil),                 // 75: shoal.v1.Network
-	(PluginKind)(0),                 // 76: shoal.v1.PluginKind
-	(*PluginModule)(nil),            // 77: shoal.v1.PluginModule
-	(*timestamppb.Timestamp)(nil),   // 78: google.protobuf.Timestamp
-	(*StoreObject)(nil),             // 79: shoal.v1.StoreObject
+	(*CreateSecretRequest)(nil),     // 62: shoal.v1.CreateSecretRequest
+	(*CreateSecretResponse)(nil),    // 63: shoal.v1.CreateSecretResponse
+	(*GetSecretRequest)(nil),        // 64: shoal.v1.GetSecretRequest
+	(*GetSecretResponse)(nil),       // 65: shoal.v1.GetSecretResponse
+	(*ListSecretsRequest)(nil),      // 66: shoal.v1.ListSecretsRequest
+	(*ListSecretsResponse)(nil),     // 67: shoal.v1.ListSecretsResponse
+	(*RemoveSecretRequest)(nil),     // 68: shoal.v1.RemoveSecretRequest
+	(*RemoveSecretResponse)(nil),    // 69: shoal.v1.RemoveSecretResponse
+	(*CreateConfigRequest)(nil),     // 70: shoal.v1.CreateConfigRequest
+	(*CreateConfigResponse)(nil),    // 71: shoal.v1.CreateConfigResponse
+	(*GetConfigRequest)(nil),        // 72: shoal.v1.GetConfigRequest
+	(*GetConfigResponse)(nil),       // 73: shoal.v1.GetConfigResponse
+	(*ListConfigsRequest)(nil),      // 74: shoal.v1.ListConfigsRequest
+	(*ListConfigsResponse)(nil),     // 75: shoal.v1.ListConfigsResponse
+	(*RemoveConfigRequest)(nil),     // 76: shoal.v1.RemoveConfigRequest
+	(*RemoveConfigResponse)(nil),    // 77: shoal.v1.RemoveConfigResponse
+	nil,                             // 78: shoal.v1.UpdateNodeRequest.LabelAddEntry
+	(*Cluster)(nil),                 // 79: shoal.v1.Cluster
+	(*ClusterSpec)(nil),             // 80: shoal.v1.ClusterSpec
+	(*JoinTokens)(nil),              // 81: shoal.v1.JoinTokens
+	(NodeRole)(0),                   // 82: shoal.v1.NodeRole
+	(*Node)(nil),                    // 83: shoal.v1.Node
+	(NodeAvailability)(0),           // 84: shoal.v1.NodeAvailability
+	(*ServiceSpec)(nil),             // 85: shoal.v1.ServiceSpec
+	(*Service)(nil),                 // 86: shoal.v1.Service
+	(*LogLine)(nil),                 // 87: shoal.v1.LogLine
+	(TaskState)(0),                  // 88: shoal.v1.TaskState
+	(*Task)(nil),                    // 89: shoal.v1.Task
+	(*NetworkSpec)(nil),             // 90: shoal.v1.NetworkSpec
+	(*Network)(nil),                 // 91: shoal.v1.Network
+	(PluginKind)(0),                 // 92: shoal.v1.PluginKind
+	(*PluginModule)(nil),            // 93: shoal.v1.PluginModule
+	(*timestamppb.Timestamp)(nil),   // 94: google.protobuf.Timestamp
+	(*StoreObject)(nil),             // 95: shoal.v1.StoreObject
+	(*SecretSpec)(nil),              // 96: shoal.v1.SecretSpec
+	(*Secret)(nil),                  // 97: shoal.v1.Secret
+	(*ConfigSpec)(nil),              // 98: shoal.v1.ConfigSpec
+	(*Config)(nil),                  // 99: shoal.v1.Config
 }
 var file_shoal_v1_control_proto_depIdxs = []int32{
-	63, // 0: shoal.v1.GetClusterResponse.cluster:type_name -> shoal.v1.Cluster
-	64, // 1: shoal.v1.UpdateClusterRequest.spec:type_name -> shoal.v1.ClusterSpec
-	63, // 2: shoal.v1.UpdateClusterResponse.cluster:type_name -> shoal.v1.Cluster
-	65, // 3: shoal.v1.GetJoinTokensResponse.tokens:type_name -> shoal.v1.JoinTokens
-	66, // 4: shoal.v1.RotateJoinTokenRequest.role:type_name -> shoal.v1.NodeRole
-	65, // 5: shoal.v1.RotateJoinTokenResponse.tokens:type_name -> shoal.v1.JoinTokens
-	66, // 6: shoal.v1.ListNodesRequest.role:type_name -> shoal.v1.NodeRole
-	67, // 7: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.Node
-	67, // 8: shoal.v1.GetNodeResponse.node:type_name -> shoal.v1.Node
-	68, // 9: shoal.v1.UpdateNodeRequest.availability:type_name -> shoal.v1.NodeAvailability
-	62, // 10: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
-	67, // 11: shoal.v1.UpdateNodeResponse.node:type_name -> shoal.v1.Node
-	67, // 12: shoal.v1.PromoteNodeResponse.node:type_name -> shoal.v1.Node
-	67, // 13: shoal.v1.DemoteNodeResponse.node:type_name -> shoal.v1.Node
-	69, // 14: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	70, // 15: shoal.v1.CreateServiceResponse.service:type_name -> shoal.v1.Service
-	70, // 16: shoal.v1.GetServiceResponse.service:type_name -> shoal.v1.Service
+	79, // 0: shoal.v1.GetClusterResponse.cluster:type_name -> shoal.v1.Cluster
+	80, // 1: shoal.v1.UpdateClusterRequest.spec:type_name -> shoal.v1.ClusterSpec
+	79, // 2: shoal.v1.UpdateClusterResponse.cluster:type_name -> shoal.v1.Cluster
+	81, // 3: shoal.v1.GetJoinTokensResponse.tokens:type_name -> shoal.v1.JoinTokens
+	82, // 4: shoal.v1.RotateJoinTokenRequest.role:type_name -> shoal.v1.NodeRole
+	81, // 5: shoal.v1.RotateJoinTokenResponse.tokens:type_name -> shoal.v1.JoinTokens
+	82, // 6: shoal.v1.ListNodesRequest.role:type_name -> shoal.v1.NodeRole
+	83, // 7: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.Node
+	83, // 8: shoal.v1.GetNodeResponse.node:type_name -> shoal.v1.Node
+	84, // 9: shoal.v1.UpdateNodeRequest.availability:type_name -> shoal.v1.NodeAvailability
+	78, // 10: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
+	83, // 11: shoal.v1.UpdateNodeResponse.node:type_name -> shoal.v1.Node
+	83, // 12: shoal.v1.PromoteNodeResponse.node:type_name -> shoal.v1.Node
+	83, // 13: shoal.v1.DemoteNodeResponse.node:type_name -> shoal.v1.Node
+	85, // 14: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	86, // 15: shoal.v1.CreateServiceResponse.service:type_name -> shoal.v1.Service
+	86, // 16: shoal.v1.GetServiceResponse.service:type_name -> shoal.v1.Service
 	24, // 17: shoal.v1.GetServiceResponse.status:type_name -> shoal.v1.ServiceStatus
-	70, // 18: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.Service
+	86, // 18: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.Service
 	24, // 19: shoal.v1.ListServicesResponse.statuses:type_name -> shoal.v1.ServiceStatus
-	69, // 20: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	70, // 21: shoal.v1.UpdateServiceResponse.service:type_name -> shoal.v1.Service
-	71, // 22: shoal.v1.ServiceLogsResponse.lines:type_name -> shoal.v1.LogLine
-	72, // 23: shoal.v1.ListTasksRequest.desired_state:type_name -> shoal.v1.TaskState
-	73, // 24: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
-	73, // 25: shoal.v1.GetTaskResponse.task:type_name -> shoal.v1.Task
-	74, // 26: shoal.v1.CreateNetworkRequest.spec:type_name -> shoal.v1.NetworkSpec
-	75, // 27: shoal.v1.CreateNetworkResponse.network:type_name -> shoal.v1.Network
-	75, // 28: shoal.v1.GetNetworkResponse.network:type_name -> shoal.v1.Network
-	75, // 29: shoal.v1.ListNetworksResponse.networks:type_name -> shoal.v1.Network
-	76, // 30: shoal.v1.InstallPluginRequest.kind:type_name -> shoal.v1.PluginKind
-	77, // 31: shoal.v1.InstallPluginResponse.plugin:type_name -> shoal.v1.PluginModule
-	77, // 32: shoal.v1.ListPluginsResponse.plugins:type_name -> shoal.v1.PluginModule
+	85, // 20: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	86, // 21: shoal.v1.UpdateServiceResponse.service:type_name -> shoal.v1.Service
+	87, // 22: shoal.v1.ServiceLogsResponse.lines:type_name -> shoal.v1.LogLine
+	88, // 23: shoal.v1.ListTasksRequest.desired_state:type_name -> shoal.v1.TaskState
+	89, // 24: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
+	89, // 25: shoal.v1.GetTaskResponse.task:type_name -> shoal.v1.Task
+	90, // 26: shoal.v1.CreateNetworkRequest.spec:type_name -> shoal.v1.NetworkSpec
+	91, // 27: shoal.v1.CreateNetworkResponse.network:type_name -> shoal.v1.Network
+	91, // 28: shoal.v1.GetNetworkResponse.network:type_name -> shoal.v1.Network
+	91, // 29: shoal.v1.ListNetworksResponse.networks:type_name -> shoal.v1.Network
+	92, // 30: shoal.v1.InstallPluginRequest.kind:type_name -> shoal.v1.PluginKind
+	93, // 31: shoal.v1.InstallPluginResponse.plugin:type_name -> shoal.v1.PluginModule
+	93, // 32: shoal.v1.ListPluginsResponse.plugins:type_name -> shoal.v1.PluginModule
 	48, // 33: shoal.v1.ListPluginsResponse.stats:type_name -> shoal.v1.PluginStats
-	77, // 34: shoal.v1.GetPluginResponse.plugin:type_name -> shoal.v1.PluginModule
+	93, // 34: shoal.v1.GetPluginResponse.plugin:type_name -> shoal.v1.PluginModule
 	48, // 35: shoal.v1.GetPluginResponse.stats:type_name -> shoal.v1.PluginStats
-	63, // 36: shoal.v1.ActivatePluginResponse.cluster:type_name -> shoal.v1.Cluster
-	69, // 37: shoal.v1.TestPluginRequest.spec:type_name -> shoal.v1.ServiceSpec
+	79, // 36: shoal.v1.ActivatePluginResponse.cluster:type_name -> shoal.v1.Cluster
+	85, // 37: shoal.v1.TestPluginRequest.spec:type_name -> shoal.v1.ServiceSpec
 	57, // 38: shoal.v1.TestPluginResponse.placements:type_name -> shoal.v1.TestPlacement
 	61, // 39: shoal.v1.WatchEventsResponse.events:type_name -> shoal.v1.Event
-	78, // 40: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
-	79, // 41: shoal.v1.Event.object:type_name -> shoal.v1.StoreObject
-	0,  // 42: shoal.v1.ControlService.GetCluster:input_type -> shoal.v1.GetClusterRequest
-	2,  // 43: shoal.v1.ControlService.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	4,  // 44: shoal.v1.ControlService.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
-	6,  // 45: shoal.v1.ControlService.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
-	8,  // 46: shoal.v1.ControlService.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	10, // 47: shoal.v1.ControlService.GetNode:input_type -> shoal.v1.GetNodeRequest
-	12, // 48: shoal.v1.ControlService.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	14, // 49: shoal.v1.ControlService.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
-	16, // 50: shoal.v1.ControlService.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
-	18, // 51: shoal.v1.ControlService.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	20, // 52: shoal.v1.ControlService.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	22, // 53: shoal.v1.ControlService.GetService:input_type -> shoal.v1.GetServiceRequest
-	25, // 54: shoal.v1.ControlService.ListServices:input_type -> shoal.v1.ListServicesRequest
-	27, // 55: shoal.v1.ControlService.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	29, // 56: shoal.v1.ControlService.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	31, // 57: shoal.v1.ControlService.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	33, // 58: shoal.v1.ControlService.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	35, // 59: shoal.v1.ControlService.GetTask:input_type -> shoal.v1.GetTaskRequest
-	37, // 60: shoal.v1.ControlService.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
-	39, // 61: shoal.v1.ControlService.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
-	41, // 62: shoal.v1.ControlService.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
-	43, // 63: shoal.v1.ControlService.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
-	45, // 64: shoal.v1.ControlService.InstallPlugin:input_type -> shoal.v1.InstallPluginRequest
-	47, // 65: shoal.v1.ControlService.ListPlugins:input_type -> shoal.v1.ListPluginsRequest
-	50, // 66: shoal.v1.ControlService.GetPlugin:input_type -> shoal.v1.GetPluginRequest
-	52, // 67: shoal.v1.ControlService.RemovePlugin:input_type -> shoal.v1.RemovePluginRequest
-	54, // 68: shoal.v1.ControlService.ActivatePlugin:input_type -> shoal.v1.ActivatePluginRequest
-	56, // 69: shoal.v1.ControlService.TestPlugin:input_type -> shoal.v1.TestPluginRequest
-	59, // 70: shoal.v1.ControlService.WatchEvents:input_type -> shoal.v1.WatchEventsRequest
-	1,  // 71: shoal.v1.ControlService.GetCluster:output_type -> shoal.v1.GetClusterResponse
-	3,  // 72: shoal.v1.ControlService.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	5,  // 73: shoal.v1.ControlService.GetJoinTokens:output_type -> shoal.v1.GetJoinTokensResponse
-	7,  // 74: shoal.v1.ControlService.RotateJoinToken:output_type -> shoal.v1.RotateJoinTokenResponse
-	9,  // 75: shoal.v1.ControlService.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	11, // 76: shoal.v1.ControlService.GetNode:output_type -> shoal.v1.GetNodeResponse
-	13, // 77: shoal.v1.ControlService.UpdateNode:output_type -> shoal.v1.UpdateNodeResponse
-	15, // 78: shoal.v1.ControlService.PromoteNode:output_type -> shoal.v1.PromoteNodeResponse
-	17, // 79: shoal.v1.ControlService.DemoteNode:output_type -> shoal.v1.DemoteNodeResponse
-	19, // 80: shoal.v1.ControlService.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	21, // 81: shoal.v1.ControlService.CreateService:output_type -> shoal.v1.CreateServiceResponse
-	23, // 82: shoal.v1.ControlService.GetService:output_type -> shoal.v1.GetServiceResponse
-	26, // 83: shoal.v1.ControlService.ListServices:output_type -> shoal.v1.ListServicesResponse
-	28, // 84: shoal.v1.ControlService.UpdateService:output_type -> shoal.v1.UpdateServiceResponse
-	30, // 85: shoal.v1.ControlService.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	32, // 86: shoal.v1.ControlService.ServiceLogs:output_type -> shoal.v1.ServiceLogsResponse
-	34, // 87: shoal.v1.ControlService.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	36, // 88: shoal.v1.ControlService.GetTask:output_type -> shoal.v1.GetTaskResponse
-	38, // 89: shoal.v1.ControlService.CreateNetwork:output_type -> shoal.v1.CreateNetworkResponse
-	40, // 90: shoal.v1.ControlService.GetNetwork:output_type -> shoal.v1.GetNetworkResponse
-	42, // 91: shoal.v1.ControlService.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
-	44, // 92: shoal.v1.ControlService.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
-	46, // 93: shoal.v1.ControlService.InstallPlugin:output_type -> shoal.v1.InstallPluginResponse
-	49, // 94: shoal.v1.ControlService.ListPlugins:output_type -> shoal.v1.ListPluginsResponse
-	51, // 95: shoal.v1.ControlService.GetPlugin:output_type -> shoal.v1.GetPluginResponse
-	53, // 96: shoal.v1.ControlService.RemovePlugin:output_type -> shoal.v1.RemovePluginResponse
-	55, // 97: shoal.v1.ControlService.ActivatePlugin:output_type -> shoal.v1.ActivatePluginResponse
-	58, // 98: shoal.v1.ControlService.TestPlugin:output_type -> shoal.v1.TestPluginResponse
-	60, // 99: shoal.v1.ControlService.WatchEvents:output_type -> shoal.v1.WatchEventsResponse
-	71, // [71:100] is the sub-list for method output_type
-	42, // [42:71] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	94, // 40: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	95, // 41: shoal.v1.Event.object:type_name -> shoal.v1.StoreObject
+	96, // 42: shoal.v1.CreateSecretRequest.spec:type_name -> shoal.v1.SecretSpec
+	97, // 43: shoal.v1.CreateSecretResponse.secret:type_name -> shoal.v1.Secret
+	97, // 44: shoal.v1.GetSecretResponse.secret:type_name -> shoal.v1.Secret
+	97, // 45: shoal.v1.ListSecretsResponse.secrets:type_name -> shoal.v1.Secret
+	98, // 46: shoal.v1.CreateConfigRequest.spec:type_name -> shoal.v1.ConfigSpec
+	99, // 47: shoal.v1.CreateConfigResponse.config:type_name -> shoal.v1.Config
+	99, // 48: shoal.v1.GetConfigResponse.config:type_name -> shoal.v1.Config
+	99, // 49: shoal.v1.ListConfigsResponse.configs:type_name -> shoal.v1.Config
+	0,  // 50: shoal.v1.ControlService.GetCluster:input_type -> shoal.v1.GetClusterRequest
+	2,  // 51: shoal.v1.ControlService.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	4,  // 52: shoal.v1.ControlService.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
+	6,  // 53: shoal.v1.ControlService.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
+	8,  // 54: shoal.v1.ControlService.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	10, // 55: shoal.v1.ControlService.GetNode:input_type -> shoal.v1.GetNodeRequest
+	12, // 56: shoal.v1.ControlService.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	14, // 57: shoal.v1.ControlService.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
+	16, // 58: shoal.v1.ControlService.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
+	18, // 59: shoal.v1.ControlService.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	20, // 60: shoal.v1.ControlService.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	22, // 61: shoal.v1.ControlService.GetService:input_type -> shoal.v1.GetServiceRequest
+	25, // 62: shoal.v1.ControlService.ListServices:input_type -> shoal.v1.ListServicesRequest
+	27, // 63: shoal.v1.ControlService.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	29, // 64: shoal.v1.ControlService.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	31, // 65: shoal.v1.ControlService.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	33, // 66: shoal.v1.ControlService.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	35, // 67: shoal.v1.ControlService.GetTask:input_type -> shoal.v1.GetTaskRequest
+	37, // 68: shoal.v1.ControlService.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	39, // 69: shoal.v1.ControlService.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	41, // 70: shoal.v1.ControlService.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	43, // 71: shoal.v1.ControlService.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	45, // 72: shoal.v1.ControlService.InstallPlugin:input_type -> shoal.v1.InstallPluginRequest
+	47, // 73: shoal.v1.ControlService.ListPlugins:input_type -> shoal.v1.ListPluginsRequest
+	50, // 74: shoal.v1.ControlService.GetPlugin:input_type -> shoal.v1.GetPluginRequest
+	52, // 75: shoal.v1.ControlService.RemovePlugin:input_type -> shoal.v1.RemovePluginRequest
+	54, // 76: shoal.v1.ControlService.ActivatePlugin:input_type -> shoal.v1.ActivatePluginRequest
+	56, // 77: shoal.v1.ControlService.TestPlugin:input_type -> shoal.v1.TestPluginRequest
+	59, // 78: shoal.v1.ControlService.WatchEvents:input_type -> shoal.v1.WatchEventsRequest
+	62, // 79: shoal.v1.ControlService.CreateSecret:input_type -> shoal.v1.CreateSecretRequest
+	64, // 80: shoal.v1.ControlService.GetSecret:input_type -> shoal.v1.GetSecretRequest
+	66, // 81: shoal.v1.ControlService.ListSecrets:input_type -> shoal.v1.ListSecretsRequest
+	68, // 82: shoal.v1.ControlService.RemoveSecret:input_type -> shoal.v1.RemoveSecretRequest
+	70, // 83: shoal.v1.ControlService.CreateConfig:input_type -> shoal.v1.CreateConfigRequest
+	72, // 84: shoal.v1.ControlService.GetConfig:input_type -> shoal.v1.GetConfigRequest
+	74, // 85: shoal.v1.ControlService.ListConfigs:input_type -> shoal.v1.ListConfigsRequest
+	76, // 86: shoal.v1.ControlService.RemoveConfig:input_type -> shoal.v1.RemoveConfigRequest
+	1,  // 87: shoal.v1.ControlService.GetCluster:output_type -> shoal.v1.GetClusterResponse
+	3,  // 88: shoal.v1.ControlService.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	5,  // 89: shoal.v1.ControlService.GetJoinTokens:output_type -> shoal.v1.GetJoinTokensResponse
+	7,  // 90: shoal.v1.ControlService.RotateJoinToken:output_type -> shoal.v1.RotateJoinTokenResponse
+	9,  // 91: shoal.v1.ControlService.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	11, // 92: shoal.v1.ControlService.GetNode:output_type -> shoal.v1.GetNodeResponse
+	13, // 93: shoal.v1.ControlService.UpdateNode:output_type -> shoal.v1.UpdateNodeResponse
+	15, // 94: shoal.v1.ControlService.PromoteNode:output_type -> shoal.v1.PromoteNodeResponse
+	17, // 95: shoal.v1.ControlService.DemoteNode:output_type -> shoal.v1.DemoteNodeResponse
+	19, // 96: shoal.v1.ControlService.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	21, // 97: shoal.v1.ControlService.CreateService:output_type -> shoal.v1.CreateServiceResponse
+	23, // 98: shoal.v1.ControlService.GetService:output_type -> shoal.v1.GetServiceResponse
+	26, // 99: shoal.v1.ControlService.ListServices:output_type -> shoal.v1.ListServicesResponse
+	28, // 100: shoal.v1.ControlService.UpdateService:output_type -> shoal.v1.UpdateServiceResponse
+	30, // 101: shoal.v1.ControlService.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	32, // 102: shoal.v1.ControlService.ServiceLogs:output_type -> shoal.v1.ServiceLogsResponse
+	34, // 103: shoal.v1.ControlService.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	36, // 104: shoal.v1.ControlService.GetTask:output_type -> shoal.v1.GetTaskResponse
+	38, // 105: shoal.v1.ControlService.CreateNetwork:output_type -> shoal.v1.CreateNetworkResponse
+	40, // 106: shoal.v1.ControlService.GetNetwork:output_type -> shoal.v1.GetNetworkResponse
+	42, // 107: shoal.v1.ControlService.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	44, // 108: shoal.v1.ControlService.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	46, // 109: shoal.v1.ControlService.InstallPlugin:output_type -> shoal.v1.InstallPluginResponse
+	49, // 110: shoal.v1.ControlService.ListPlugins:output_type -> shoal.v1.ListPluginsResponse
+	51, // 111: shoal.v1.ControlService.GetPlugin:output_type -> shoal.v1.GetPluginResponse
+	53, // 112: shoal.v1.ControlService.RemovePlugin:output_type -> shoal.v1.RemovePluginResponse
+	55, // 113: shoal.v1.ControlService.ActivatePlugin:output_type -> shoal.v1.ActivatePluginResponse
+	58, // 114: shoal.v1.ControlService.TestPlugin:output_type -> shoal.v1.TestPluginResponse
+	60, // 115: shoal.v1.ControlService.WatchEvents:output_type -> shoal.v1.WatchEventsResponse
+	63, // 116: shoal.v1.ControlService.CreateSecret:output_type -> shoal.v1.CreateSecretResponse
+	65, // 117: shoal.v1.ControlService.GetSecret:output_type -> shoal.v1.GetSecretResponse
+	67, // 118: shoal.v1.ControlService.ListSecrets:output_type -> shoal.v1.ListSecretsResponse
+	69, // 119: shoal.v1.ControlService.RemoveSecret:output_type -> shoal.v1.RemoveSecretResponse
+	71, // 120: shoal.v1.ControlService.CreateConfig:output_type -> shoal.v1.CreateConfigResponse
+	73, // 121: shoal.v1.ControlService.GetConfig:output_type -> shoal.v1.GetConfigResponse
+	75, // 122: shoal.v1.ControlService.ListConfigs:output_type -> shoal.v1.ListConfigsResponse
+	77, // 123: shoal.v1.ControlService.RemoveConfig:output_type -> shoal.v1.RemoveConfigResponse
+	87, // [87:124] is the sub-list for method output_type
+	50, // [50:87] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_control_proto_init() }
@@ -3466,7 +4220,7 @@ func file_shoal_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_control_proto_rawDesc), len(file_shoal_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   63,
+			NumMessages:   79,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

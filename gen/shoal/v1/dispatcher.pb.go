@@ -383,7 +383,13 @@ type AssignmentsMessage struct {
 	Sequence uint64   `protobuf:"varint,4,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// networks are the networks the node's tasks are attached to (all of
 	// them in every message), with the VIPs of the services on them.
-	Networks      []*NetworkAssignment `protobuf:"bytes,5,rep,name=networks,proto3" json:"networks,omitempty"`
+	Networks []*NetworkAssignment `protobuf:"bytes,5,rep,name=networks,proto3" json:"networks,omitempty"`
+	// secrets and configs are the data of every secret and config the node's
+	// tasks use (all of them in every message; none a node's tasks do not
+	// use). Secrets are decrypted by the leader; the agent keeps them in
+	// memory only.
+	Secrets       []*AssignedFile `protobuf:"bytes,50,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	Configs       []*AssignedFile `protobuf:"bytes,51,rep,name=configs,proto3" json:"configs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -453,6 +459,81 @@ func (x *AssignmentsMessage) GetNetworks() []*NetworkAssignment {
 	return nil
 }
 
+func (x *AssignmentsMessage) GetSecrets() []*AssignedFile {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *AssignmentsMessage) GetConfigs() []*AssignedFile {
+	if x != nil {
+		return x.Configs
+	}
+	return nil
+}
+
+// AssignedFile is one secret's or config's data for a node.
+type AssignedFile struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AssignedFile) Reset() {
+	*x = AssignedFile{}
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssignedFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssignedFile) ProtoMessage() {}
+
+func (x *AssignedFile) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssignedFile.ProtoReflect.Descriptor instead.
+func (*AssignedFile) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *AssignedFile) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AssignedFile) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AssignedFile) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 // NetworkAssignment is what a node needs to program one network.
 type NetworkAssignment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -470,7 +551,7 @@ type NetworkAssignment struct {
 
 func (x *NetworkAssignment) Reset() {
 	*x = NetworkAssignment{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[6]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +563,7 @@ func (x *NetworkAssignment) String() string {
 func (*NetworkAssignment) ProtoMessage() {}
 
 func (x *NetworkAssignment) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[6]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +576,7 @@ func (x *NetworkAssignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkAssignment.ProtoReflect.Descriptor instead.
 func (*NetworkAssignment) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{6}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *NetworkAssignment) GetId() string {
@@ -563,7 +644,7 @@ type ServiceVIP struct {
 
 func (x *ServiceVIP) Reset() {
 	*x = ServiceVIP{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[7]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -575,7 +656,7 @@ func (x *ServiceVIP) String() string {
 func (*ServiceVIP) ProtoMessage() {}
 
 func (x *ServiceVIP) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[7]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -588,7 +669,7 @@ func (x *ServiceVIP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceVIP.ProtoReflect.Descriptor instead.
 func (*ServiceVIP) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{7}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ServiceVIP) GetServiceId() string {
@@ -629,7 +710,7 @@ type TaskStatusUpdate struct {
 
 func (x *TaskStatusUpdate) Reset() {
 	*x = TaskStatusUpdate{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[8]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -641,7 +722,7 @@ func (x *TaskStatusUpdate) String() string {
 func (*TaskStatusUpdate) ProtoMessage() {}
 
 func (x *TaskStatusUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[8]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -654,7 +735,7 @@ func (x *TaskStatusUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatusUpdate.ProtoReflect.Descriptor instead.
 func (*TaskStatusUpdate) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{8}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TaskStatusUpdate) GetTaskId() string {
@@ -681,7 +762,7 @@ type UpdateTaskStatusRequest struct {
 
 func (x *UpdateTaskStatusRequest) Reset() {
 	*x = UpdateTaskStatusRequest{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[9]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -693,7 +774,7 @@ func (x *UpdateTaskStatusRequest) String() string {
 func (*UpdateTaskStatusRequest) ProtoMessage() {}
 
 func (x *UpdateTaskStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[9]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -706,7 +787,7 @@ func (x *UpdateTaskStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTaskStatusRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTaskStatusRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{9}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UpdateTaskStatusRequest) GetSessionId() string {
@@ -731,7 +812,7 @@ type UpdateTaskStatusResponse struct {
 
 func (x *UpdateTaskStatusResponse) Reset() {
 	*x = UpdateTaskStatusResponse{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[10]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -743,7 +824,7 @@ func (x *UpdateTaskStatusResponse) String() string {
 func (*UpdateTaskStatusResponse) ProtoMessage() {}
 
 func (x *UpdateTaskStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[10]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -756,7 +837,7 @@ func (x *UpdateTaskStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTaskStatusResponse.ProtoReflect.Descriptor instead.
 func (*UpdateTaskStatusResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{10}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{11}
 }
 
 type LogSubscription struct {
@@ -773,7 +854,7 @@ type LogSubscription struct {
 
 func (x *LogSubscription) Reset() {
 	*x = LogSubscription{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[11]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +866,7 @@ func (x *LogSubscription) String() string {
 func (*LogSubscription) ProtoMessage() {}
 
 func (x *LogSubscription) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[11]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +879,7 @@ func (x *LogSubscription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogSubscription.ProtoReflect.Descriptor instead.
 func (*LogSubscription) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{11}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LogSubscription) GetId() string {
@@ -849,7 +930,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[12]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +942,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[12]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +955,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{12}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LogLine) GetTaskId() string {
@@ -924,7 +1005,7 @@ type PublishLogsRequest struct {
 
 func (x *PublishLogsRequest) Reset() {
 	*x = PublishLogsRequest{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[13]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -936,7 +1017,7 @@ func (x *PublishLogsRequest) String() string {
 func (*PublishLogsRequest) ProtoMessage() {}
 
 func (x *PublishLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[13]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -949,7 +1030,7 @@ func (x *PublishLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishLogsRequest.ProtoReflect.Descriptor instead.
 func (*PublishLogsRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{13}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PublishLogsRequest) GetSubscriptionId() string {
@@ -981,7 +1062,7 @@ type PublishLogsResponse struct {
 
 func (x *PublishLogsResponse) Reset() {
 	*x = PublishLogsResponse{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[14]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -993,7 +1074,7 @@ func (x *PublishLogsResponse) String() string {
 func (*PublishLogsResponse) ProtoMessage() {}
 
 func (x *PublishLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[14]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1006,7 +1087,7 @@ func (x *PublishLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishLogsResponse.ProtoReflect.Descriptor instead.
 func (*PublishLogsResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{14}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{15}
 }
 
 var File_shoal_v1_dispatcher_proto protoreflect.FileDescriptor
@@ -1038,13 +1119,19 @@ const file_shoal_v1_dispatcher_proto_rawDesc = "" +
 	"\x06period\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06period\"3\n" +
 	"\x12AssignmentsRequest\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x01 \x01(\tR\tsessionId\"\xdc\x01\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\"\xc0\x02\n" +
 	"\x12AssignmentsMessage\x12-\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x19.shoal.v1.AssignmentsTypeR\x04type\x12(\n" +
 	"\aupdates\x18\x02 \x03(\v2\x0e.shoal.v1.TaskR\aupdates\x12\x18\n" +
 	"\aremoves\x18\x03 \x03(\tR\aremoves\x12\x1a\n" +
 	"\bsequence\x18\x04 \x01(\x04R\bsequence\x127\n" +
-	"\bnetworks\x18\x05 \x03(\v2\x1b.shoal.v1.NetworkAssignmentR\bnetworks\"\xc3\x01\n" +
+	"\bnetworks\x18\x05 \x03(\v2\x1b.shoal.v1.NetworkAssignmentR\bnetworks\x120\n" +
+	"\asecrets\x182 \x03(\v2\x16.shoal.v1.AssignedFileR\asecrets\x120\n" +
+	"\aconfigs\x183 \x03(\v2\x16.shoal.v1.AssignedFileR\aconfigs\"F\n" +
+	"\fAssignedFile\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\xc3\x01\n" +
 	"\x11NetworkAssignment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
@@ -1109,7 +1196,7 @@ func file_shoal_v1_dispatcher_proto_rawDescGZIP() []byte {
 }
 
 var file_shoal_v1_dispatcher_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_shoal_v1_dispatcher_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_shoal_v1_dispatcher_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_shoal_v1_dispatcher_proto_goTypes = []any{
 	(AssignmentsType)(0),             // 0: shoal.v1.AssignmentsType
 	(*SessionRequest)(nil),           // 1: shoal.v1.SessionRequest
@@ -1118,51 +1205,54 @@ var file_shoal_v1_dispatcher_proto_goTypes = []any{
 	(*HeartbeatResponse)(nil),        // 4: shoal.v1.HeartbeatResponse
 	(*AssignmentsRequest)(nil),       // 5: shoal.v1.AssignmentsRequest
 	(*AssignmentsMessage)(nil),       // 6: shoal.v1.AssignmentsMessage
-	(*NetworkAssignment)(nil),        // 7: shoal.v1.NetworkAssignment
-	(*ServiceVIP)(nil),               // 8: shoal.v1.ServiceVIP
-	(*TaskStatusUpdate)(nil),         // 9: shoal.v1.TaskStatusUpdate
-	(*UpdateTaskStatusRequest)(nil),  // 10: shoal.v1.UpdateTaskStatusRequest
-	(*UpdateTaskStatusResponse)(nil), // 11: shoal.v1.UpdateTaskStatusResponse
-	(*LogSubscription)(nil),          // 12: shoal.v1.LogSubscription
-	(*LogLine)(nil),                  // 13: shoal.v1.LogLine
-	(*PublishLogsRequest)(nil),       // 14: shoal.v1.PublishLogsRequest
-	(*PublishLogsResponse)(nil),      // 15: shoal.v1.PublishLogsResponse
-	(*NodeDescription)(nil),          // 16: shoal.v1.NodeDescription
-	(*durationpb.Duration)(nil),      // 17: google.protobuf.Duration
-	(*Task)(nil),                     // 18: shoal.v1.Task
-	(*PortConfig)(nil),               // 19: shoal.v1.PortConfig
-	(*TaskStatus)(nil),               // 20: shoal.v1.TaskStatus
-	(*timestamppb.Timestamp)(nil),    // 21: google.protobuf.Timestamp
+	(*AssignedFile)(nil),             // 7: shoal.v1.AssignedFile
+	(*NetworkAssignment)(nil),        // 8: shoal.v1.NetworkAssignment
+	(*ServiceVIP)(nil),               // 9: shoal.v1.ServiceVIP
+	(*TaskStatusUpdate)(nil),         // 10: shoal.v1.TaskStatusUpdate
+	(*UpdateTaskStatusRequest)(nil),  // 11: shoal.v1.UpdateTaskStatusRequest
+	(*UpdateTaskStatusResponse)(nil), // 12: shoal.v1.UpdateTaskStatusResponse
+	(*LogSubscription)(nil),          // 13: shoal.v1.LogSubscription
+	(*LogLine)(nil),                  // 14: shoal.v1.LogLine
+	(*PublishLogsRequest)(nil),       // 15: shoal.v1.PublishLogsRequest
+	(*PublishLogsResponse)(nil),      // 16: shoal.v1.PublishLogsResponse
+	(*NodeDescription)(nil),          // 17: shoal.v1.NodeDescription
+	(*durationpb.Duration)(nil),      // 18: google.protobuf.Duration
+	(*Task)(nil),                     // 19: shoal.v1.Task
+	(*PortConfig)(nil),               // 20: shoal.v1.PortConfig
+	(*TaskStatus)(nil),               // 21: shoal.v1.TaskStatus
+	(*timestamppb.Timestamp)(nil),    // 22: google.protobuf.Timestamp
 }
 var file_shoal_v1_dispatcher_proto_depIdxs = []int32{
-	16, // 0: shoal.v1.SessionRequest.description:type_name -> shoal.v1.NodeDescription
-	17, // 1: shoal.v1.SessionMessage.heartbeat_period:type_name -> google.protobuf.Duration
-	12, // 2: shoal.v1.SessionMessage.log_subscriptions:type_name -> shoal.v1.LogSubscription
-	17, // 3: shoal.v1.HeartbeatResponse.period:type_name -> google.protobuf.Duration
+	17, // 0: shoal.v1.SessionRequest.description:type_name -> shoal.v1.NodeDescription
+	18, // 1: shoal.v1.SessionMessage.heartbeat_period:type_name -> google.protobuf.Duration
+	13, // 2: shoal.v1.SessionMessage.log_subscriptions:type_name -> shoal.v1.LogSubscription
+	18, // 3: shoal.v1.HeartbeatResponse.period:type_name -> google.protobuf.Duration
 	0,  // 4: shoal.v1.AssignmentsMessage.type:type_name -> shoal.v1.AssignmentsType
-	18, // 5: shoal.v1.AssignmentsMessage.updates:type_name -> shoal.v1.Task
-	7,  // 6: shoal.v1.AssignmentsMessage.networks:type_name -> shoal.v1.NetworkAssignment
-	8,  // 7: shoal.v1.NetworkAssignment.vips:type_name -> shoal.v1.ServiceVIP
-	19, // 8: shoal.v1.ServiceVIP.ports:type_name -> shoal.v1.PortConfig
-	20, // 9: shoal.v1.TaskStatusUpdate.status:type_name -> shoal.v1.TaskStatus
-	9,  // 10: shoal.v1.UpdateTaskStatusRequest.updates:type_name -> shoal.v1.TaskStatusUpdate
-	21, // 11: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	13, // 12: shoal.v1.PublishLogsRequest.lines:type_name -> shoal.v1.LogLine
-	1,  // 13: shoal.v1.DispatcherService.Session:input_type -> shoal.v1.SessionRequest
-	3,  // 14: shoal.v1.DispatcherService.Heartbeat:input_type -> shoal.v1.HeartbeatRequest
-	5,  // 15: shoal.v1.DispatcherService.Assignments:input_type -> shoal.v1.AssignmentsRequest
-	10, // 16: shoal.v1.DispatcherService.UpdateTaskStatus:input_type -> shoal.v1.UpdateTaskStatusRequest
-	14, // 17: shoal.v1.DispatcherService.PublishLogs:input_type -> shoal.v1.PublishLogsRequest
-	2,  // 18: shoal.v1.DispatcherService.Session:output_type -> shoal.v1.SessionMessage
-	4,  // 19: shoal.v1.DispatcherService.Heartbeat:output_type -> shoal.v1.HeartbeatResponse
-	6,  // 20: shoal.v1.DispatcherService.Assignments:output_type -> shoal.v1.AssignmentsMessage
-	11, // 21: shoal.v1.DispatcherService.UpdateTaskStatus:output_type -> shoal.v1.UpdateTaskStatusResponse
-	15, // 22: shoal.v1.DispatcherService.PublishLogs:output_type -> shoal.v1.PublishLogsResponse
-	18, // [18:23] is the sub-list for method output_type
-	13, // [13:18] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	19, // 5: shoal.v1.AssignmentsMessage.updates:type_name -> shoal.v1.Task
+	8,  // 6: shoal.v1.AssignmentsMessage.networks:type_name -> shoal.v1.NetworkAssignment
+	7,  // 7: shoal.v1.AssignmentsMessage.secrets:type_name -> shoal.v1.AssignedFile
+	7,  // 8: shoal.v1.AssignmentsMessage.configs:type_name -> shoal.v1.AssignedFile
+	9,  // 9: shoal.v1.NetworkAssignment.vips:type_name -> shoal.v1.ServiceVIP
+	20, // 10: shoal.v1.ServiceVIP.ports:type_name -> shoal.v1.PortConfig
+	21, // 11: shoal.v1.TaskStatusUpdate.status:type_name -> shoal.v1.TaskStatus
+	10, // 12: shoal.v1.UpdateTaskStatusRequest.updates:type_name -> shoal.v1.TaskStatusUpdate
+	22, // 13: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	14, // 14: shoal.v1.PublishLogsRequest.lines:type_name -> shoal.v1.LogLine
+	1,  // 15: shoal.v1.DispatcherService.Session:input_type -> shoal.v1.SessionRequest
+	3,  // 16: shoal.v1.DispatcherService.Heartbeat:input_type -> shoal.v1.HeartbeatRequest
+	5,  // 17: shoal.v1.DispatcherService.Assignments:input_type -> shoal.v1.AssignmentsRequest
+	11, // 18: shoal.v1.DispatcherService.UpdateTaskStatus:input_type -> shoal.v1.UpdateTaskStatusRequest
+	15, // 19: shoal.v1.DispatcherService.PublishLogs:input_type -> shoal.v1.PublishLogsRequest
+	2,  // 20: shoal.v1.DispatcherService.Session:output_type -> shoal.v1.SessionMessage
+	4,  // 21: shoal.v1.DispatcherService.Heartbeat:output_type -> shoal.v1.HeartbeatResponse
+	6,  // 22: shoal.v1.DispatcherService.Assignments:output_type -> shoal.v1.AssignmentsMessage
+	12, // 23: shoal.v1.DispatcherService.UpdateTaskStatus:output_type -> shoal.v1.UpdateTaskStatusResponse
+	16, // 24: shoal.v1.DispatcherService.PublishLogs:output_type -> shoal.v1.PublishLogsResponse
+	20, // [20:25] is the sub-list for method output_type
+	15, // [15:20] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_dispatcher_proto_init() }
@@ -1177,7 +1267,7 @@ func file_shoal_v1_dispatcher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_dispatcher_proto_rawDesc), len(file_shoal_v1_dispatcher_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -496,7 +496,11 @@ type Cluster struct {
 	// gossip_keys encrypt the nodes' gossip (memberlist keyring), newest
 	// (the primary) first; the leader generates the first and rotates them
 	// (ClusterSpec.gossip_key_rotation). Stripped from every API answer.
-	GossipKeys    []*GossipKey `protobuf:"bytes,7,rep,name=gossip_keys,json=gossipKeys,proto3" json:"gossip_keys,omitempty"`
+	GossipKeys []*GossipKey `protobuf:"bytes,7,rep,name=gossip_keys,json=gossipKeys,proto3" json:"gossip_keys,omitempty"`
+	// secret_data_key (32 random bytes, AES-256-GCM) encrypts every secret's
+	// data in the store, so the Raft log and snapshots never hold plaintext.
+	// Made with the first secret; stripped from every API answer.
+	SecretDataKey []byte `protobuf:"bytes,50,opt,name=secret_data_key,json=secretDataKey,proto3" json:"secret_data_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -576,6 +580,13 @@ func (x *Cluster) GetRemovedNodes() []string {
 func (x *Cluster) GetGossipKeys() []*GossipKey {
 	if x != nil {
 		return x.GossipKeys
+	}
+	return nil
+}
+
+func (x *Cluster) GetSecretDataKey() []byte {
+	if x != nil {
+		return x.SecretDataKey
 	}
 	return nil
 }
@@ -1860,7 +1871,10 @@ type TaskSpec struct {
 	Placement *Placement            `protobuf:"bytes,5,opt,name=placement,proto3" json:"placement,omitempty"`
 	// force_update is a counter: raising it (service update --force) replaces
 	// the service's tasks even when nothing else in the template changed.
-	ForceUpdate   uint64 `protobuf:"varint,6,opt,name=force_update,json=forceUpdate,proto3" json:"force_update,omitempty"`
+	ForceUpdate uint64 `protobuf:"varint,6,opt,name=force_update,json=forceUpdate,proto3" json:"force_update,omitempty"`
+	// secrets and configs the task gets as files (tmpfs, never on a node's disk).
+	Secrets       []*SecretReference `protobuf:"bytes,50,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	Configs       []*ConfigReference `protobuf:"bytes,51,rep,name=configs,proto3" json:"configs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1948,6 +1962,20 @@ func (x *TaskSpec) GetForceUpdate() uint64 {
 	return 0
 }
 
+func (x *TaskSpec) GetSecrets() []*SecretReference {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *TaskSpec) GetConfigs() []*ConfigReference {
+	if x != nil {
+		return x.Configs
+	}
+	return nil
+}
+
 type isTaskSpec_Runtime interface {
 	isTaskSpec_Runtime()
 }
@@ -1963,6 +1991,181 @@ type TaskSpec_Process struct {
 func (*TaskSpec_Container) isTaskSpec_Runtime() {}
 
 func (*TaskSpec_Process) isTaskSpec_Runtime() {}
+
+// SecretReference puts a secret into a task as the file /run/secrets/<target>.
+type SecretReference struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// secret_id is what the API stores; secret_name is kept for display.
+	SecretId   string `protobuf:"bytes,1,opt,name=secret_id,json=secretId,proto3" json:"secret_id,omitempty"`
+	SecretName string `protobuf:"bytes,2,opt,name=secret_name,json=secretName,proto3" json:"secret_name,omitempty"`
+	// target is the file name under /run/secrets (default: the secret's name).
+	Target string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	Uid    uint32 `protobuf:"varint,4,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid    uint32 `protobuf:"varint,5,opt,name=gid,proto3" json:"gid,omitempty"`
+	// mode is the file's permission bits (default 0400).
+	Mode          uint32 `protobuf:"varint,6,opt,name=mode,proto3" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretReference) Reset() {
+	*x = SecretReference{}
+	mi := &file_shoal_v1_objects_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretReference) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretReference) ProtoMessage() {}
+
+func (x *SecretReference) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_objects_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretReference.ProtoReflect.Descriptor instead.
+func (*SecretReference) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SecretReference) GetSecretId() string {
+	if x != nil {
+		return x.SecretId
+	}
+	return ""
+}
+
+func (x *SecretReference) GetSecretName() string {
+	if x != nil {
+		return x.SecretName
+	}
+	return ""
+}
+
+func (x *SecretReference) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *SecretReference) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *SecretReference) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+func (x *SecretReference) GetMode() uint32 {
+	if x != nil {
+		return x.Mode
+	}
+	return 0
+}
+
+// ConfigReference puts a config into a task as a file at target.
+type ConfigReference struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ConfigId   string                 `protobuf:"bytes,1,opt,name=config_id,json=configId,proto3" json:"config_id,omitempty"`
+	ConfigName string                 `protobuf:"bytes,2,opt,name=config_name,json=configName,proto3" json:"config_name,omitempty"`
+	// target is an absolute path (default: /<config name>).
+	Target string `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	Uid    uint32 `protobuf:"varint,4,opt,name=uid,proto3" json:"uid,omitempty"`
+	Gid    uint32 `protobuf:"varint,5,opt,name=gid,proto3" json:"gid,omitempty"`
+	// mode is the file's permission bits (default 0444).
+	Mode          uint32 `protobuf:"varint,6,opt,name=mode,proto3" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfigReference) Reset() {
+	*x = ConfigReference{}
+	mi := &file_shoal_v1_objects_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfigReference) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfigReference) ProtoMessage() {}
+
+func (x *ConfigReference) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_objects_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfigReference.ProtoReflect.Descriptor instead.
+func (*ConfigReference) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ConfigReference) GetConfigId() string {
+	if x != nil {
+		return x.ConfigId
+	}
+	return ""
+}
+
+func (x *ConfigReference) GetConfigName() string {
+	if x != nil {
+		return x.ConfigName
+	}
+	return ""
+}
+
+func (x *ConfigReference) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *ConfigReference) GetUid() uint32 {
+	if x != nil {
+		return x.Uid
+	}
+	return 0
+}
+
+func (x *ConfigReference) GetGid() uint32 {
+	if x != nil {
+		return x.Gid
+	}
+	return 0
+}
+
+func (x *ConfigReference) GetMode() uint32 {
+	if x != nil {
+		return x.Mode
+	}
+	return 0
+}
 
 type ContainerSpec struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -1988,7 +2191,7 @@ type ContainerSpec struct {
 
 func (x *ContainerSpec) Reset() {
 	*x = ContainerSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[21]
+	mi := &file_shoal_v1_objects_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2000,7 +2203,7 @@ func (x *ContainerSpec) String() string {
 func (*ContainerSpec) ProtoMessage() {}
 
 func (x *ContainerSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[21]
+	mi := &file_shoal_v1_objects_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2013,7 +2216,7 @@ func (x *ContainerSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerSpec.ProtoReflect.Descriptor instead.
 func (*ContainerSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{21}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ContainerSpec) GetImage() string {
@@ -2134,7 +2337,7 @@ type ProcessSpec struct {
 
 func (x *ProcessSpec) Reset() {
 	*x = ProcessSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[22]
+	mi := &file_shoal_v1_objects_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2146,7 +2349,7 @@ func (x *ProcessSpec) String() string {
 func (*ProcessSpec) ProtoMessage() {}
 
 func (x *ProcessSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[22]
+	mi := &file_shoal_v1_objects_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2159,7 +2362,7 @@ func (x *ProcessSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessSpec.ProtoReflect.Descriptor instead.
 func (*ProcessSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{22}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ProcessSpec) GetCommand() []string {
@@ -2211,7 +2414,7 @@ type Mount struct {
 
 func (x *Mount) Reset() {
 	*x = Mount{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[23]
+	mi := &file_shoal_v1_objects_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2223,7 +2426,7 @@ func (x *Mount) String() string {
 func (*Mount) ProtoMessage() {}
 
 func (x *Mount) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[23]
+	mi := &file_shoal_v1_objects_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2236,7 +2439,7 @@ func (x *Mount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mount.ProtoReflect.Descriptor instead.
 func (*Mount) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{23}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Mount) GetType() string {
@@ -2287,7 +2490,7 @@ type HealthConfig struct {
 
 func (x *HealthConfig) Reset() {
 	*x = HealthConfig{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[24]
+	mi := &file_shoal_v1_objects_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2299,7 +2502,7 @@ func (x *HealthConfig) String() string {
 func (*HealthConfig) ProtoMessage() {}
 
 func (x *HealthConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[24]
+	mi := &file_shoal_v1_objects_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2312,7 +2515,7 @@ func (x *HealthConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthConfig.ProtoReflect.Descriptor instead.
 func (*HealthConfig) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{24}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *HealthConfig) GetTest() []string {
@@ -2360,7 +2563,7 @@ type ResourceRequirements struct {
 
 func (x *ResourceRequirements) Reset() {
 	*x = ResourceRequirements{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[25]
+	mi := &file_shoal_v1_objects_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2372,7 +2575,7 @@ func (x *ResourceRequirements) String() string {
 func (*ResourceRequirements) ProtoMessage() {}
 
 func (x *ResourceRequirements) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[25]
+	mi := &file_shoal_v1_objects_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2385,7 +2588,7 @@ func (x *ResourceRequirements) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceRequirements.ProtoReflect.Descriptor instead.
 func (*ResourceRequirements) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{25}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ResourceRequirements) GetLimits() *Resources {
@@ -2415,7 +2618,7 @@ type RestartPolicy struct {
 
 func (x *RestartPolicy) Reset() {
 	*x = RestartPolicy{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[26]
+	mi := &file_shoal_v1_objects_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2427,7 +2630,7 @@ func (x *RestartPolicy) String() string {
 func (*RestartPolicy) ProtoMessage() {}
 
 func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[26]
+	mi := &file_shoal_v1_objects_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2440,7 +2643,7 @@ func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartPolicy.ProtoReflect.Descriptor instead.
 func (*RestartPolicy) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{26}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RestartPolicy) GetCondition() RestartCondition {
@@ -2484,7 +2687,7 @@ type Placement struct {
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[27]
+	mi := &file_shoal_v1_objects_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2496,7 +2699,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[27]
+	mi := &file_shoal_v1_objects_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2509,7 +2712,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{27}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Placement) GetConstraints() []string {
@@ -2543,7 +2746,7 @@ type PlacementPreference struct {
 
 func (x *PlacementPreference) Reset() {
 	*x = PlacementPreference{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[28]
+	mi := &file_shoal_v1_objects_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2555,7 +2758,7 @@ func (x *PlacementPreference) String() string {
 func (*PlacementPreference) ProtoMessage() {}
 
 func (x *PlacementPreference) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[28]
+	mi := &file_shoal_v1_objects_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2568,7 +2771,7 @@ func (x *PlacementPreference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementPreference.ProtoReflect.Descriptor instead.
 func (*PlacementPreference) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{28}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PlacementPreference) GetSpreadDescriptor() string {
@@ -2601,7 +2804,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[29]
+	mi := &file_shoal_v1_objects_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2613,7 +2816,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[29]
+	mi := &file_shoal_v1_objects_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2626,7 +2829,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{29}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Task) GetId() string {
@@ -2736,7 +2939,7 @@ type TaskStatus struct {
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[30]
+	mi := &file_shoal_v1_objects_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2748,7 +2951,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[30]
+	mi := &file_shoal_v1_objects_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2761,7 +2964,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{30}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TaskStatus) GetState() TaskState {
@@ -2837,7 +3040,7 @@ type Network struct {
 
 func (x *Network) Reset() {
 	*x = Network{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[31]
+	mi := &file_shoal_v1_objects_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2849,7 +3052,7 @@ func (x *Network) String() string {
 func (*Network) ProtoMessage() {}
 
 func (x *Network) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[31]
+	mi := &file_shoal_v1_objects_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2862,7 +3065,7 @@ func (x *Network) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Network.ProtoReflect.Descriptor instead.
 func (*Network) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{31}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Network) GetId() string {
@@ -2922,7 +3125,7 @@ type NetworkSpec struct {
 
 func (x *NetworkSpec) Reset() {
 	*x = NetworkSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[32]
+	mi := &file_shoal_v1_objects_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2934,7 +3137,7 @@ func (x *NetworkSpec) String() string {
 func (*NetworkSpec) ProtoMessage() {}
 
 func (x *NetworkSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[32]
+	mi := &file_shoal_v1_objects_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2947,7 +3150,7 @@ func (x *NetworkSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkSpec.ProtoReflect.Descriptor instead.
 func (*NetworkSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{32}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *NetworkSpec) GetName() string {
@@ -3011,7 +3214,7 @@ type PluginModule struct {
 
 func (x *PluginModule) Reset() {
 	*x = PluginModule{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[33]
+	mi := &file_shoal_v1_objects_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3023,7 +3226,7 @@ func (x *PluginModule) String() string {
 func (*PluginModule) ProtoMessage() {}
 
 func (x *PluginModule) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[33]
+	mi := &file_shoal_v1_objects_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3036,7 +3239,7 @@ func (x *PluginModule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginModule.ProtoReflect.Descriptor instead.
 func (*PluginModule) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{33}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PluginModule) GetId() string {
@@ -3102,6 +3305,271 @@ func (x *PluginModule) GetBuiltin() bool {
 	return false
 }
 
+// Secret is sensitive data for tasks. The store holds its data only
+// encrypted (sealed_data); the API never returns it.
+type Secret struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Meta  *Meta                  `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	// spec.data is empty once stored.
+	Spec *SecretSpec `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	// sealed_data is the data encrypted with Cluster.secret_data_key:
+	// AES-256-GCM, a 12-byte nonce first, the secret's ID as additional data.
+	SealedData []byte `protobuf:"bytes,4,opt,name=sealed_data,json=sealedData,proto3" json:"sealed_data,omitempty"`
+	// size is the plaintext's length in bytes.
+	Size          uint64 `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Secret) Reset() {
+	*x = Secret{}
+	mi := &file_shoal_v1_objects_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Secret) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Secret) ProtoMessage() {}
+
+func (x *Secret) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_objects_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Secret.ProtoReflect.Descriptor instead.
+func (*Secret) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *Secret) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Secret) GetMeta() *Meta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *Secret) GetSpec() *SecretSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *Secret) GetSealedData() []byte {
+	if x != nil {
+		return x.SealedData
+	}
+	return nil
+}
+
+func (x *Secret) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+type SecretSpec struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Labels map[string]string      `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// data is at most 500 KiB; only set in CreateSecret.
+	Data          []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SecretSpec) Reset() {
+	*x = SecretSpec{}
+	mi := &file_shoal_v1_objects_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecretSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecretSpec) ProtoMessage() {}
+
+func (x *SecretSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_objects_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecretSpec.ProtoReflect.Descriptor instead.
+func (*SecretSpec) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *SecretSpec) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SecretSpec) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *SecretSpec) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// Config is non-sensitive data for tasks (stored and returned as is).
+type Config struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Meta          *Meta                  `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
+	Spec          *ConfigSpec            `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Config) Reset() {
+	*x = Config{}
+	mi := &file_shoal_v1_objects_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Config) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Config) ProtoMessage() {}
+
+func (x *Config) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_objects_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Config.ProtoReflect.Descriptor instead.
+func (*Config) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *Config) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Config) GetMeta() *Meta {
+	if x != nil {
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *Config) GetSpec() *ConfigSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+type ConfigSpec struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Labels map[string]string      `protobuf:"bytes,2,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// data is at most 500 KiB.
+	Data          []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfigSpec) Reset() {
+	*x = ConfigSpec{}
+	mi := &file_shoal_v1_objects_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfigSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfigSpec) ProtoMessage() {}
+
+func (x *ConfigSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_objects_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfigSpec.ProtoReflect.Descriptor instead.
+func (*ConfigSpec) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ConfigSpec) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ConfigSpec) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *ConfigSpec) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_shoal_v1_objects_proto protoreflect.FileDescriptor
 
 const file_shoal_v1_objects_proto_rawDesc = "" +
@@ -3112,7 +3580,7 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xa5\x02\n" +
+	"updated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xcd\x02\n" +
 	"\aCluster\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.shoal.v1.MetaR\x04meta\x12)\n" +
@@ -3122,7 +3590,8 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"joinTokens\x12#\n" +
 	"\rremoved_nodes\x18\x06 \x03(\tR\fremovedNodes\x124\n" +
 	"\vgossip_keys\x18\a \x03(\v2\x13.shoal.v1.GossipKeyR\n" +
-	"gossipKeys\"S\n" +
+	"gossipKeys\x12&\n" +
+	"\x0fsecret_data_key\x182 \x01(\fR\rsecretDataKey\"S\n" +
 	"\tGossipKey\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x124\n" +
 	"\acreated\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"\xcc\x04\n" +
@@ -3231,15 +3700,33 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"Attachment\x12\x1d\n" +
 	"\n" +
 	"network_id\x18\x01 \x01(\tR\tnetworkId\x12\x1c\n" +
-	"\taddresses\x18\x02 \x03(\tR\taddresses\"\xc8\x02\n" +
+	"\taddresses\x18\x02 \x03(\tR\taddresses\"\xb2\x03\n" +
 	"\bTaskSpec\x127\n" +
 	"\tcontainer\x18\x01 \x01(\v2\x17.shoal.v1.ContainerSpecH\x00R\tcontainer\x121\n" +
 	"\aprocess\x18\x02 \x01(\v2\x15.shoal.v1.ProcessSpecH\x00R\aprocess\x12<\n" +
 	"\tresources\x18\x03 \x01(\v2\x1e.shoal.v1.ResourceRequirementsR\tresources\x121\n" +
 	"\arestart\x18\x04 \x01(\v2\x17.shoal.v1.RestartPolicyR\arestart\x121\n" +
 	"\tplacement\x18\x05 \x01(\v2\x13.shoal.v1.PlacementR\tplacement\x12!\n" +
-	"\fforce_update\x18\x06 \x01(\x04R\vforceUpdateB\t\n" +
-	"\aruntime\"\xc9\x04\n" +
+	"\fforce_update\x18\x06 \x01(\x04R\vforceUpdate\x123\n" +
+	"\asecrets\x182 \x03(\v2\x19.shoal.v1.SecretReferenceR\asecrets\x123\n" +
+	"\aconfigs\x183 \x03(\v2\x19.shoal.v1.ConfigReferenceR\aconfigsB\t\n" +
+	"\aruntime\"\x9f\x01\n" +
+	"\x0fSecretReference\x12\x1b\n" +
+	"\tsecret_id\x18\x01 \x01(\tR\bsecretId\x12\x1f\n" +
+	"\vsecret_name\x18\x02 \x01(\tR\n" +
+	"secretName\x12\x16\n" +
+	"\x06target\x18\x03 \x01(\tR\x06target\x12\x10\n" +
+	"\x03uid\x18\x04 \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\x05 \x01(\rR\x03gid\x12\x12\n" +
+	"\x04mode\x18\x06 \x01(\rR\x04mode\"\x9f\x01\n" +
+	"\x0fConfigReference\x12\x1b\n" +
+	"\tconfig_id\x18\x01 \x01(\tR\bconfigId\x12\x1f\n" +
+	"\vconfig_name\x18\x02 \x01(\tR\n" +
+	"configName\x12\x16\n" +
+	"\x06target\x18\x03 \x01(\tR\x06target\x12\x10\n" +
+	"\x03uid\x18\x04 \x01(\rR\x03uid\x12\x10\n" +
+	"\x03gid\x18\x05 \x01(\rR\x03gid\x12\x12\n" +
+	"\x04mode\x18\x06 \x01(\rR\x04mode\"\xc9\x04\n" +
 	"\rContainerSpec\x12\x14\n" +
 	"\x05image\x18\x01 \x01(\tR\x05image\x12\x18\n" +
 	"\acommand\x18\x02 \x03(\tR\acommand\x12\x12\n" +
@@ -3350,7 +3837,34 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"abiVersion\x12\"\n" +
 	"\fcapabilities\x18\a \x01(\rR\fcapabilities\x12\x12\n" +
 	"\x04wasm\x18\b \x01(\fR\x04wasm\x12\x18\n" +
-	"\abuiltin\x18\t \x01(\bR\abuiltin*R\n" +
+	"\abuiltin\x18\t \x01(\bR\abuiltin\"\x9b\x01\n" +
+	"\x06Secret\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
+	"\x04meta\x18\x02 \x01(\v2\x0e.shoal.v1.MetaR\x04meta\x12(\n" +
+	"\x04spec\x18\x03 \x01(\v2\x14.shoal.v1.SecretSpecR\x04spec\x12\x1f\n" +
+	"\vsealed_data\x18\x04 \x01(\fR\n" +
+	"sealedData\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x04R\x04size\"\xa9\x01\n" +
+	"\n" +
+	"SecretSpec\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x128\n" +
+	"\x06labels\x18\x02 \x03(\v2 .shoal.v1.SecretSpec.LabelsEntryR\x06labels\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"f\n" +
+	"\x06Config\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
+	"\x04meta\x18\x02 \x01(\v2\x0e.shoal.v1.MetaR\x04meta\x12(\n" +
+	"\x04spec\x18\x03 \x01(\v2\x14.shoal.v1.ConfigSpecR\x04spec\"\xa9\x01\n" +
+	"\n" +
+	"ConfigSpec\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x128\n" +
+	"\x06labels\x18\x02 \x03(\v2 .shoal.v1.ConfigSpec.LabelsEntryR\x06labels\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*R\n" +
 	"\bNodeRole\x12\x19\n" +
 	"\x15NODE_ROLE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10NODE_ROLE_WORKER\x10\x01\x12\x15\n" +
@@ -3412,7 +3926,7 @@ func file_shoal_v1_objects_proto_rawDescGZIP() []byte {
 }
 
 var file_shoal_v1_objects_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_shoal_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_shoal_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_shoal_v1_objects_proto_goTypes = []any{
 	(NodeRole)(0),                 // 0: shoal.v1.NodeRole
 	(NodeAvailability)(0),         // 1: shoal.v1.NodeAvailability
@@ -3442,38 +3956,46 @@ var file_shoal_v1_objects_proto_goTypes = []any{
 	(*Endpoint)(nil),              // 25: shoal.v1.Endpoint
 	(*Attachment)(nil),            // 26: shoal.v1.Attachment
 	(*TaskSpec)(nil),              // 27: shoal.v1.TaskSpec
-	(*ContainerSpec)(nil),         // 28: shoal.v1.ContainerSpec
-	(*ProcessSpec)(nil),           // 29: shoal.v1.ProcessSpec
-	(*Mount)(nil),                 // 30: shoal.v1.Mount
-	(*HealthConfig)(nil),          // 31: shoal.v1.HealthConfig
-	(*ResourceRequirements)(nil),  // 32: shoal.v1.ResourceRequirements
-	(*RestartPolicy)(nil),         // 33: shoal.v1.RestartPolicy
-	(*Placement)(nil),             // 34: shoal.v1.Placement
-	(*PlacementPreference)(nil),   // 35: shoal.v1.PlacementPreference
-	(*Task)(nil),                  // 36: shoal.v1.Task
-	(*TaskStatus)(nil),            // 37: shoal.v1.TaskStatus
-	(*Network)(nil),               // 38: shoal.v1.Network
-	(*NetworkSpec)(nil),           // 39: shoal.v1.NetworkSpec
-	(*PluginModule)(nil),          // 40: shoal.v1.PluginModule
-	nil,                           // 41: shoal.v1.NodeSpec.LabelsEntry
-	nil,                           // 42: shoal.v1.ServiceSpec.LabelsEntry
-	nil,                           // 43: shoal.v1.ContainerSpec.LabelsEntry
-	nil,                           // 44: shoal.v1.NetworkSpec.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 45: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 46: google.protobuf.Duration
+	(*SecretReference)(nil),       // 28: shoal.v1.SecretReference
+	(*ConfigReference)(nil),       // 29: shoal.v1.ConfigReference
+	(*ContainerSpec)(nil),         // 30: shoal.v1.ContainerSpec
+	(*ProcessSpec)(nil),           // 31: shoal.v1.ProcessSpec
+	(*Mount)(nil),                 // 32: shoal.v1.Mount
+	(*HealthConfig)(nil),          // 33: shoal.v1.HealthConfig
+	(*ResourceRequirements)(nil),  // 34: shoal.v1.ResourceRequirements
+	(*RestartPolicy)(nil),         // 35: shoal.v1.RestartPolicy
+	(*Placement)(nil),             // 36: shoal.v1.Placement
+	(*PlacementPreference)(nil),   // 37: shoal.v1.PlacementPreference
+	(*Task)(nil),                  // 38: shoal.v1.Task
+	(*TaskStatus)(nil),            // 39: shoal.v1.TaskStatus
+	(*Network)(nil),               // 40: shoal.v1.Network
+	(*NetworkSpec)(nil),           // 41: shoal.v1.NetworkSpec
+	(*PluginModule)(nil),          // 42: shoal.v1.PluginModule
+	(*Secret)(nil),                // 43: shoal.v1.Secret
+	(*SecretSpec)(nil),            // 44: shoal.v1.SecretSpec
+	(*Config)(nil),                // 45: shoal.v1.Config
+	(*ConfigSpec)(nil),            // 46: shoal.v1.ConfigSpec
+	nil,                           // 47: shoal.v1.NodeSpec.LabelsEntry
+	nil,                           // 48: shoal.v1.ServiceSpec.LabelsEntry
+	nil,                           // 49: shoal.v1.ContainerSpec.LabelsEntry
+	nil,                           // 50: shoal.v1.NetworkSpec.LabelsEntry
+	nil,                           // 51: shoal.v1.SecretSpec.LabelsEntry
+	nil,                           // 52: shoal.v1.ConfigSpec.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 53: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 54: google.protobuf.Duration
 }
 var file_shoal_v1_objects_proto_depIdxs = []int32{
-	45, // 0: shoal.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
-	45, // 1: shoal.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
+	53, // 0: shoal.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
+	53, // 1: shoal.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
 	7,  // 2: shoal.v1.Cluster.meta:type_name -> shoal.v1.Meta
 	10, // 3: shoal.v1.Cluster.spec:type_name -> shoal.v1.ClusterSpec
 	11, // 4: shoal.v1.Cluster.root_ca:type_name -> shoal.v1.RootCA
 	12, // 5: shoal.v1.Cluster.join_tokens:type_name -> shoal.v1.JoinTokens
 	9,  // 6: shoal.v1.Cluster.gossip_keys:type_name -> shoal.v1.GossipKey
-	45, // 7: shoal.v1.GossipKey.created:type_name -> google.protobuf.Timestamp
-	46, // 8: shoal.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
-	46, // 9: shoal.v1.ClusterSpec.node_cert_expiry:type_name -> google.protobuf.Duration
-	46, // 10: shoal.v1.ClusterSpec.gossip_key_rotation:type_name -> google.protobuf.Duration
+	53, // 7: shoal.v1.GossipKey.created:type_name -> google.protobuf.Timestamp
+	54, // 8: shoal.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
+	54, // 9: shoal.v1.ClusterSpec.node_cert_expiry:type_name -> google.protobuf.Duration
+	54, // 10: shoal.v1.ClusterSpec.gossip_key_rotation:type_name -> google.protobuf.Duration
 	7,  // 11: shoal.v1.Node.meta:type_name -> shoal.v1.Meta
 	14, // 12: shoal.v1.Node.spec:type_name -> shoal.v1.NodeSpec
 	15, // 13: shoal.v1.Node.description:type_name -> shoal.v1.NodeDescription
@@ -3482,16 +4004,16 @@ var file_shoal_v1_objects_proto_depIdxs = []int32{
 	0,  // 16: shoal.v1.Node.role:type_name -> shoal.v1.NodeRole
 	0,  // 17: shoal.v1.NodeSpec.desired_role:type_name -> shoal.v1.NodeRole
 	1,  // 18: shoal.v1.NodeSpec.availability:type_name -> shoal.v1.NodeAvailability
-	41, // 19: shoal.v1.NodeSpec.labels:type_name -> shoal.v1.NodeSpec.LabelsEntry
+	47, // 19: shoal.v1.NodeSpec.labels:type_name -> shoal.v1.NodeSpec.LabelsEntry
 	18, // 20: shoal.v1.NodeDescription.resources:type_name -> shoal.v1.Resources
 	2,  // 21: shoal.v1.NodeStatus.state:type_name -> shoal.v1.NodeState
-	45, // 22: shoal.v1.NodeStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	53, // 22: shoal.v1.NodeStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
 	3,  // 23: shoal.v1.ManagerStatus.reachability:type_name -> shoal.v1.Reachability
 	7,  // 24: shoal.v1.Service.meta:type_name -> shoal.v1.Meta
 	20, // 25: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
 	20, // 26: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
 	25, // 27: shoal.v1.Service.endpoint:type_name -> shoal.v1.Endpoint
-	42, // 28: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
+	48, // 28: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
 	27, // 29: shoal.v1.ServiceSpec.task:type_name -> shoal.v1.TaskSpec
 	21, // 30: shoal.v1.ServiceSpec.replicated:type_name -> shoal.v1.ReplicatedMode
 	22, // 31: shoal.v1.ServiceSpec.global:type_name -> shoal.v1.GlobalMode
@@ -3499,43 +4021,51 @@ var file_shoal_v1_objects_proto_depIdxs = []int32{
 	24, // 33: shoal.v1.EndpointSpec.ports:type_name -> shoal.v1.PortConfig
 	24, // 34: shoal.v1.Endpoint.ports:type_name -> shoal.v1.PortConfig
 	26, // 35: shoal.v1.Endpoint.virtual_ips:type_name -> shoal.v1.Attachment
-	28, // 36: shoal.v1.TaskSpec.container:type_name -> shoal.v1.ContainerSpec
-	29, // 37: shoal.v1.TaskSpec.process:type_name -> shoal.v1.ProcessSpec
-	32, // 38: shoal.v1.TaskSpec.resources:type_name -> shoal.v1.ResourceRequirements
-	33, // 39: shoal.v1.TaskSpec.restart:type_name -> shoal.v1.RestartPolicy
-	34, // 40: shoal.v1.TaskSpec.placement:type_name -> shoal.v1.Placement
-	30, // 41: shoal.v1.ContainerSpec.mounts:type_name -> shoal.v1.Mount
-	46, // 42: shoal.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	31, // 43: shoal.v1.ContainerSpec.healthcheck:type_name -> shoal.v1.HealthConfig
-	43, // 44: shoal.v1.ContainerSpec.labels:type_name -> shoal.v1.ContainerSpec.LabelsEntry
-	46, // 45: shoal.v1.ProcessSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	46, // 46: shoal.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
-	46, // 47: shoal.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
-	46, // 48: shoal.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
-	18, // 49: shoal.v1.ResourceRequirements.limits:type_name -> shoal.v1.Resources
-	18, // 50: shoal.v1.ResourceRequirements.reservations:type_name -> shoal.v1.Resources
-	4,  // 51: shoal.v1.RestartPolicy.condition:type_name -> shoal.v1.RestartCondition
-	46, // 52: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	46, // 53: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
-	35, // 54: shoal.v1.Placement.preferences:type_name -> shoal.v1.PlacementPreference
-	7,  // 55: shoal.v1.Task.meta:type_name -> shoal.v1.Meta
-	27, // 56: shoal.v1.Task.spec:type_name -> shoal.v1.TaskSpec
-	5,  // 57: shoal.v1.Task.desired_state:type_name -> shoal.v1.TaskState
-	37, // 58: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
-	26, // 59: shoal.v1.Task.networks:type_name -> shoal.v1.Attachment
-	25, // 60: shoal.v1.Task.endpoint:type_name -> shoal.v1.Endpoint
-	5,  // 61: shoal.v1.TaskStatus.state:type_name -> shoal.v1.TaskState
-	45, // 62: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
-	7,  // 63: shoal.v1.Network.meta:type_name -> shoal.v1.Meta
-	39, // 64: shoal.v1.Network.spec:type_name -> shoal.v1.NetworkSpec
-	44, // 65: shoal.v1.NetworkSpec.labels:type_name -> shoal.v1.NetworkSpec.LabelsEntry
-	7,  // 66: shoal.v1.PluginModule.meta:type_name -> shoal.v1.Meta
-	6,  // 67: shoal.v1.PluginModule.kind:type_name -> shoal.v1.PluginKind
-	68, // [68:68] is the sub-list for method output_type
-	68, // [68:68] is the sub-list for method input_type
-	68, // [68:68] is the sub-list for extension type_name
-	68, // [68:68] is the sub-list for extension extendee
-	0,  // [0:68] is the sub-list for field type_name
+	30, // 36: shoal.v1.TaskSpec.container:type_name -> shoal.v1.ContainerSpec
+	31, // 37: shoal.v1.TaskSpec.process:type_name -> shoal.v1.ProcessSpec
+	34, // 38: shoal.v1.TaskSpec.resources:type_name -> shoal.v1.ResourceRequirements
+	35, // 39: shoal.v1.TaskSpec.restart:type_name -> shoal.v1.RestartPolicy
+	36, // 40: shoal.v1.TaskSpec.placement:type_name -> shoal.v1.Placement
+	28, // 41: shoal.v1.TaskSpec.secrets:type_name -> shoal.v1.SecretReference
+	29, // 42: shoal.v1.TaskSpec.configs:type_name -> shoal.v1.ConfigReference
+	32, // 43: shoal.v1.ContainerSpec.mounts:type_name -> shoal.v1.Mount
+	54, // 44: shoal.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	33, // 45: shoal.v1.ContainerSpec.healthcheck:type_name -> shoal.v1.HealthConfig
+	49, // 46: shoal.v1.ContainerSpec.labels:type_name -> shoal.v1.ContainerSpec.LabelsEntry
+	54, // 47: shoal.v1.ProcessSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	54, // 48: shoal.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
+	54, // 49: shoal.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
+	54, // 50: shoal.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
+	18, // 51: shoal.v1.ResourceRequirements.limits:type_name -> shoal.v1.Resources
+	18, // 52: shoal.v1.ResourceRequirements.reservations:type_name -> shoal.v1.Resources
+	4,  // 53: shoal.v1.RestartPolicy.condition:type_name -> shoal.v1.RestartCondition
+	54, // 54: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	54, // 55: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
+	37, // 56: shoal.v1.Placement.preferences:type_name -> shoal.v1.PlacementPreference
+	7,  // 57: shoal.v1.Task.meta:type_name -> shoal.v1.Meta
+	27, // 58: shoal.v1.Task.spec:type_name -> shoal.v1.TaskSpec
+	5,  // 59: shoal.v1.Task.desired_state:type_name -> shoal.v1.TaskState
+	39, // 60: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
+	26, // 61: shoal.v1.Task.networks:type_name -> shoal.v1.Attachment
+	25, // 62: shoal.v1.Task.endpoint:type_name -> shoal.v1.Endpoint
+	5,  // 63: shoal.v1.TaskStatus.state:type_name -> shoal.v1.TaskState
+	53, // 64: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	7,  // 65: shoal.v1.Network.meta:type_name -> shoal.v1.Meta
+	41, // 66: shoal.v1.Network.spec:type_name -> shoal.v1.NetworkSpec
+	50, // 67: shoal.v1.NetworkSpec.labels:type_name -> shoal.v1.NetworkSpec.LabelsEntry
+	7,  // 68: shoal.v1.PluginModule.meta:type_name -> shoal.v1.Meta
+	6,  // 69: shoal.v1.PluginModule.kind:type_name -> shoal.v1.PluginKind
+	7,  // 70: shoal.v1.Secret.meta:type_name -> shoal.v1.Meta
+	44, // 71: shoal.v1.Secret.spec:type_name -> shoal.v1.SecretSpec
+	51, // 72: shoal.v1.SecretSpec.labels:type_name -> shoal.v1.SecretSpec.LabelsEntry
+	7,  // 73: shoal.v1.Config.meta:type_name -> shoal.v1.Meta
+	46, // 74: shoal.v1.Config.spec:type_name -> shoal.v1.ConfigSpec
+	52, // 75: shoal.v1.ConfigSpec.labels:type_name -> shoal.v1.ConfigSpec.LabelsEntry
+	76, // [76:76] is the sub-list for method output_type
+	76, // [76:76] is the sub-list for method input_type
+	76, // [76:76] is the sub-list for extension type_name
+	76, // [76:76] is the sub-list for extension extendee
+	0,  // [0:76] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_objects_proto_init() }
@@ -3557,7 +4087,7 @@ func file_shoal_v1_objects_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_objects_proto_rawDesc), len(file_shoal_v1_objects_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   38,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

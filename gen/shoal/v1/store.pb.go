@@ -85,6 +85,8 @@ type StoreObject struct {
 	//	*StoreObject_Task
 	//	*StoreObject_Network
 	//	*StoreObject_Plugin
+	//	*StoreObject_Secret
+	//	*StoreObject_Config
 	Object        isStoreObject_Object `protobuf_oneof:"object"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -181,6 +183,24 @@ func (x *StoreObject) GetPlugin() *PluginModule {
 	return nil
 }
 
+func (x *StoreObject) GetSecret() *Secret {
+	if x != nil {
+		if x, ok := x.Object.(*StoreObject_Secret); ok {
+			return x.Secret
+		}
+	}
+	return nil
+}
+
+func (x *StoreObject) GetConfig() *Config {
+	if x != nil {
+		if x, ok := x.Object.(*StoreObject_Config); ok {
+			return x.Config
+		}
+	}
+	return nil
+}
+
 type isStoreObject_Object interface {
 	isStoreObject_Object()
 }
@@ -209,6 +229,14 @@ type StoreObject_Plugin struct {
 	Plugin *PluginModule `protobuf:"bytes,6,opt,name=plugin,proto3,oneof"`
 }
 
+type StoreObject_Secret struct {
+	Secret *Secret `protobuf:"bytes,7,opt,name=secret,proto3,oneof"`
+}
+
+type StoreObject_Config struct {
+	Config *Config `protobuf:"bytes,8,opt,name=config,proto3,oneof"`
+}
+
 func (*StoreObject_Cluster) isStoreObject_Object() {}
 
 func (*StoreObject_Node) isStoreObject_Object() {}
@@ -220,6 +248,10 @@ func (*StoreObject_Task) isStoreObject_Object() {}
 func (*StoreObject_Network) isStoreObject_Object() {}
 
 func (*StoreObject_Plugin) isStoreObject_Object() {}
+
+func (*StoreObject_Secret) isStoreObject_Object() {}
+
+func (*StoreObject_Config) isStoreObject_Object() {}
 
 // StoreAction is one change to the store. Updates and removals carry the
 // version the writer read (in the object's meta); a stale one fails the whole
@@ -340,6 +372,8 @@ type StoreSnapshot struct {
 	Tasks         []*Task                `protobuf:"bytes,4,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	Networks      []*Network             `protobuf:"bytes,5,rep,name=networks,proto3" json:"networks,omitempty"`
 	Plugins       []*PluginModule        `protobuf:"bytes,6,rep,name=plugins,proto3" json:"plugins,omitempty"`
+	Secrets       []*Secret              `protobuf:"bytes,7,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	Configs       []*Config              `protobuf:"bytes,8,rep,name=configs,proto3" json:"configs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -416,32 +450,50 @@ func (x *StoreSnapshot) GetPlugins() []*PluginModule {
 	return nil
 }
 
+func (x *StoreSnapshot) GetSecrets() []*Secret {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *StoreSnapshot) GetConfigs() []*Config {
+	if x != nil {
+		return x.Configs
+	}
+	return nil
+}
+
 var File_shoal_v1_store_proto protoreflect.FileDescriptor
 
 const file_shoal_v1_store_proto_rawDesc = "" +
 	"\n" +
-	"\x14shoal/v1/store.proto\x12\bshoal.v1\x1a\x16shoal/v1/objects.proto\"\xa2\x02\n" +
+	"\x14shoal/v1/store.proto\x12\bshoal.v1\x1a\x16shoal/v1/objects.proto\"\xfa\x02\n" +
 	"\vStoreObject\x12-\n" +
 	"\acluster\x18\x01 \x01(\v2\x11.shoal.v1.ClusterH\x00R\acluster\x12$\n" +
 	"\x04node\x18\x02 \x01(\v2\x0e.shoal.v1.NodeH\x00R\x04node\x12-\n" +
 	"\aservice\x18\x03 \x01(\v2\x11.shoal.v1.ServiceH\x00R\aservice\x12$\n" +
 	"\x04task\x18\x04 \x01(\v2\x0e.shoal.v1.TaskH\x00R\x04task\x12-\n" +
 	"\anetwork\x18\x05 \x01(\v2\x11.shoal.v1.NetworkH\x00R\anetwork\x120\n" +
-	"\x06plugin\x18\x06 \x01(\v2\x16.shoal.v1.PluginModuleH\x00R\x06pluginB\b\n" +
+	"\x06plugin\x18\x06 \x01(\v2\x16.shoal.v1.PluginModuleH\x00R\x06plugin\x12*\n" +
+	"\x06secret\x18\a \x01(\v2\x10.shoal.v1.SecretH\x00R\x06secret\x12*\n" +
+	"\x06config\x18\b \x01(\v2\x10.shoal.v1.ConfigH\x00R\x06configB\b\n" +
 	"\x06object\"k\n" +
 	"\vStoreAction\x12-\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x19.shoal.v1.StoreActionKindR\x04kind\x12-\n" +
 	"\x06object\x18\x02 \x01(\v2\x15.shoal.v1.StoreObjectR\x06object\"O\n" +
 	"\fStoreRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12/\n" +
-	"\aactions\x18\x02 \x03(\v2\x15.shoal.v1.StoreActionR\aactions\"\x9a\x02\n" +
+	"\aactions\x18\x02 \x03(\v2\x15.shoal.v1.StoreActionR\aactions\"\xf2\x02\n" +
 	"\rStoreSnapshot\x12-\n" +
 	"\bclusters\x18\x01 \x03(\v2\x11.shoal.v1.ClusterR\bclusters\x12$\n" +
 	"\x05nodes\x18\x02 \x03(\v2\x0e.shoal.v1.NodeR\x05nodes\x12-\n" +
 	"\bservices\x18\x03 \x03(\v2\x11.shoal.v1.ServiceR\bservices\x12$\n" +
 	"\x05tasks\x18\x04 \x03(\v2\x0e.shoal.v1.TaskR\x05tasks\x12-\n" +
 	"\bnetworks\x18\x05 \x03(\v2\x11.shoal.v1.NetworkR\bnetworks\x120\n" +
-	"\aplugins\x18\x06 \x03(\v2\x16.shoal.v1.PluginModuleR\aplugins*\x8e\x01\n" +
+	"\aplugins\x18\x06 \x03(\v2\x16.shoal.v1.PluginModuleR\aplugins\x12*\n" +
+	"\asecrets\x18\a \x03(\v2\x10.shoal.v1.SecretR\asecrets\x12*\n" +
+	"\aconfigs\x18\b \x03(\v2\x10.shoal.v1.ConfigR\aconfigs*\x8e\x01\n" +
 	"\x0fStoreActionKind\x12!\n" +
 	"\x1dSTORE_ACTION_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18STORE_ACTION_KIND_CREATE\x10\x01\x12\x1c\n" +
@@ -474,6 +526,8 @@ var file_shoal_v1_store_proto_goTypes = []any{
 	(*Task)(nil),          // 8: shoal.v1.Task
 	(*Network)(nil),       // 9: shoal.v1.Network
 	(*PluginModule)(nil),  // 10: shoal.v1.PluginModule
+	(*Secret)(nil),        // 11: shoal.v1.Secret
+	(*Config)(nil),        // 12: shoal.v1.Config
 }
 var file_shoal_v1_store_proto_depIdxs = []int32{
 	5,  // 0: shoal.v1.StoreObject.cluster:type_name -> shoal.v1.Cluster
@@ -482,20 +536,24 @@ var file_shoal_v1_store_proto_depIdxs = []int32{
 	8,  // 3: shoal.v1.StoreObject.task:type_name -> shoal.v1.Task
 	9,  // 4: shoal.v1.StoreObject.network:type_name -> shoal.v1.Network
 	10, // 5: shoal.v1.StoreObject.plugin:type_name -> shoal.v1.PluginModule
-	0,  // 6: shoal.v1.StoreAction.kind:type_name -> shoal.v1.StoreActionKind
-	1,  // 7: shoal.v1.StoreAction.object:type_name -> shoal.v1.StoreObject
-	2,  // 8: shoal.v1.StoreRequest.actions:type_name -> shoal.v1.StoreAction
-	5,  // 9: shoal.v1.StoreSnapshot.clusters:type_name -> shoal.v1.Cluster
-	6,  // 10: shoal.v1.StoreSnapshot.nodes:type_name -> shoal.v1.Node
-	7,  // 11: shoal.v1.StoreSnapshot.services:type_name -> shoal.v1.Service
-	8,  // 12: shoal.v1.StoreSnapshot.tasks:type_name -> shoal.v1.Task
-	9,  // 13: shoal.v1.StoreSnapshot.networks:type_name -> shoal.v1.Network
-	10, // 14: shoal.v1.StoreSnapshot.plugins:type_name -> shoal.v1.PluginModule
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	11, // 6: shoal.v1.StoreObject.secret:type_name -> shoal.v1.Secret
+	12, // 7: shoal.v1.StoreObject.config:type_name -> shoal.v1.Config
+	0,  // 8: shoal.v1.StoreAction.kind:type_name -> shoal.v1.StoreActionKind
+	1,  // 9: shoal.v1.StoreAction.object:type_name -> shoal.v1.StoreObject
+	2,  // 10: shoal.v1.StoreRequest.actions:type_name -> shoal.v1.StoreAction
+	5,  // 11: shoal.v1.StoreSnapshot.clusters:type_name -> shoal.v1.Cluster
+	6,  // 12: shoal.v1.StoreSnapshot.nodes:type_name -> shoal.v1.Node
+	7,  // 13: shoal.v1.StoreSnapshot.services:type_name -> shoal.v1.Service
+	8,  // 14: shoal.v1.StoreSnapshot.tasks:type_name -> shoal.v1.Task
+	9,  // 15: shoal.v1.StoreSnapshot.networks:type_name -> shoal.v1.Network
+	10, // 16: shoal.v1.StoreSnapshot.plugins:type_name -> shoal.v1.PluginModule
+	11, // 17: shoal.v1.StoreSnapshot.secrets:type_name -> shoal.v1.Secret
+	12, // 18: shoal.v1.StoreSnapshot.configs:type_name -> shoal.v1.Config
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_store_proto_init() }
@@ -511,6 +569,8 @@ func file_shoal_v1_store_proto_init() {
 		(*StoreObject_Task)(nil),
 		(*StoreObject_Network)(nil),
 		(*StoreObject_Plugin)(nil),
+		(*StoreObject_Secret)(nil),
+		(*StoreObject_Config)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

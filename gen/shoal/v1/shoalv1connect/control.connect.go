@@ -118,6 +118,30 @@ const (
 	// ControlServiceWatchEventsProcedure is the fully-qualified name of the ControlService's
 	// WatchEvents RPC.
 	ControlServiceWatchEventsProcedure = "/shoal.v1.ControlService/WatchEvents"
+	// ControlServiceCreateSecretProcedure is the fully-qualified name of the ControlService's
+	// CreateSecret RPC.
+	ControlServiceCreateSecretProcedure = "/shoal.v1.ControlService/CreateSecret"
+	// ControlServiceGetSecretProcedure is the fully-qualified name of the ControlService's GetSecret
+	// RPC.
+	ControlServiceGetSecretProcedure = "/shoal.v1.ControlService/GetSecret"
+	// ControlServiceListSecretsProcedure is the fully-qualified name of the ControlService's
+	// ListSecrets RPC.
+	ControlServiceListSecretsProcedure = "/shoal.v1.ControlService/ListSecrets"
+	// ControlServiceRemoveSecretProcedure is the fully-qualified name of the ControlService's
+	// RemoveSecret RPC.
+	ControlServiceRemoveSecretProcedure = "/shoal.v1.ControlService/RemoveSecret"
+	// ControlServiceCreateConfigProcedure is the fully-qualified name of the ControlService's
+	// CreateConfig RPC.
+	ControlServiceCreateConfigProcedure = "/shoal.v1.ControlService/CreateConfig"
+	// ControlServiceGetConfigProcedure is the fully-qualified name of the ControlService's GetConfig
+	// RPC.
+	ControlServiceGetConfigProcedure = "/shoal.v1.ControlService/GetConfig"
+	// ControlServiceListConfigsProcedure is the fully-qualified name of the ControlService's
+	// ListConfigs RPC.
+	ControlServiceListConfigsProcedure = "/shoal.v1.ControlService/ListConfigs"
+	// ControlServiceRemoveConfigProcedure is the fully-qualified name of the ControlService's
+	// RemoveConfig RPC.
+	ControlServiceRemoveConfigProcedure = "/shoal.v1.ControlService/RemoveConfig"
 )
 
 // ControlServiceClient is a client for the shoal.v1.ControlService service.
@@ -152,6 +176,15 @@ type ControlServiceClient interface {
 	TestPlugin(context.Context, *connect.Request[v1.TestPluginRequest]) (*connect.Response[v1.TestPluginResponse], error)
 	// WatchEvents streams the store's changes as events, oldest first.
 	WatchEvents(context.Context, *connect.Request[v1.WatchEventsRequest]) (*connect.ServerStreamForClient[v1.WatchEventsResponse], error)
+	// Secrets: Get and List never return a secret's data.
+	CreateSecret(context.Context, *connect.Request[v1.CreateSecretRequest]) (*connect.Response[v1.CreateSecretResponse], error)
+	GetSecret(context.Context, *connect.Request[v1.GetSecretRequest]) (*connect.Response[v1.GetSecretResponse], error)
+	ListSecrets(context.Context, *connect.Request[v1.ListSecretsRequest]) (*connect.Response[v1.ListSecretsResponse], error)
+	RemoveSecret(context.Context, *connect.Request[v1.RemoveSecretRequest]) (*connect.Response[v1.RemoveSecretResponse], error)
+	CreateConfig(context.Context, *connect.Request[v1.CreateConfigRequest]) (*connect.Response[v1.CreateConfigResponse], error)
+	GetConfig(context.Context, *connect.Request[v1.GetConfigRequest]) (*connect.Response[v1.GetConfigResponse], error)
+	ListConfigs(context.Context, *connect.Request[v1.ListConfigsRequest]) (*connect.Response[v1.ListConfigsResponse], error)
+	RemoveConfig(context.Context, *connect.Request[v1.RemoveConfigRequest]) (*connect.Response[v1.RemoveConfigResponse], error)
 }
 
 // NewControlServiceClient constructs a client for the shoal.v1.ControlService service. By default,
@@ -339,6 +372,54 @@ func NewControlServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(controlServiceMethods.ByName("WatchEvents")),
 			connect.WithClientOptions(opts...),
 		),
+		createSecret: connect.NewClient[v1.CreateSecretRequest, v1.CreateSecretResponse](
+			httpClient,
+			baseURL+ControlServiceCreateSecretProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("CreateSecret")),
+			connect.WithClientOptions(opts...),
+		),
+		getSecret: connect.NewClient[v1.GetSecretRequest, v1.GetSecretResponse](
+			httpClient,
+			baseURL+ControlServiceGetSecretProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("GetSecret")),
+			connect.WithClientOptions(opts...),
+		),
+		listSecrets: connect.NewClient[v1.ListSecretsRequest, v1.ListSecretsResponse](
+			httpClient,
+			baseURL+ControlServiceListSecretsProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("ListSecrets")),
+			connect.WithClientOptions(opts...),
+		),
+		removeSecret: connect.NewClient[v1.RemoveSecretRequest, v1.RemoveSecretResponse](
+			httpClient,
+			baseURL+ControlServiceRemoveSecretProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("RemoveSecret")),
+			connect.WithClientOptions(opts...),
+		),
+		createConfig: connect.NewClient[v1.CreateConfigRequest, v1.CreateConfigResponse](
+			httpClient,
+			baseURL+ControlServiceCreateConfigProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("CreateConfig")),
+			connect.WithClientOptions(opts...),
+		),
+		getConfig: connect.NewClient[v1.GetConfigRequest, v1.GetConfigResponse](
+			httpClient,
+			baseURL+ControlServiceGetConfigProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("GetConfig")),
+			connect.WithClientOptions(opts...),
+		),
+		listConfigs: connect.NewClient[v1.ListConfigsRequest, v1.ListConfigsResponse](
+			httpClient,
+			baseURL+ControlServiceListConfigsProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("ListConfigs")),
+			connect.WithClientOptions(opts...),
+		),
+		removeConfig: connect.NewClient[v1.RemoveConfigRequest, v1.RemoveConfigResponse](
+			httpClient,
+			baseURL+ControlServiceRemoveConfigProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("RemoveConfig")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -373,6 +454,14 @@ type controlServiceClient struct {
 	activatePlugin  *connect.Client[v1.ActivatePluginRequest, v1.ActivatePluginResponse]
 	testPlugin      *connect.Client[v1.TestPluginRequest, v1.TestPluginResponse]
 	watchEvents     *connect.Client[v1.WatchEventsRequest, v1.WatchEventsResponse]
+	createSecret    *connect.Client[v1.CreateSecretRequest, v1.CreateSecretResponse]
+	getSecret       *connect.Client[v1.GetSecretRequest, v1.GetSecretResponse]
+	listSecrets     *connect.Client[v1.ListSecretsRequest, v1.ListSecretsResponse]
+	removeSecret    *connect.Client[v1.RemoveSecretRequest, v1.RemoveSecretResponse]
+	createConfig    *connect.Client[v1.CreateConfigRequest, v1.CreateConfigResponse]
+	getConfig       *connect.Client[v1.GetConfigRequest, v1.GetConfigResponse]
+	listConfigs     *connect.Client[v1.ListConfigsRequest, v1.ListConfigsResponse]
+	removeConfig    *connect.Client[v1.RemoveConfigRequest, v1.RemoveConfigResponse]
 }
 
 // GetCluster calls shoal.v1.ControlService.GetCluster.
@@ -520,6 +609,46 @@ func (c *controlServiceClient) WatchEvents(ctx context.Context, req *connect.Req
 	return c.watchEvents.CallServerStream(ctx, req)
 }
 
+// CreateSecret calls shoal.v1.ControlService.CreateSecret.
+func (c *controlServiceClient) CreateSecret(ctx context.Context, req *connect.Request[v1.CreateSecretRequest]) (*connect.Response[v1.CreateSecretResponse], error) {
+	return c.createSecret.CallUnary(ctx, req)
+}
+
+// GetSecret calls shoal.v1.ControlService.GetSecret.
+func (c *controlServiceClient) GetSecret(ctx context.Context, req *connect.Request[v1.GetSecretRequest]) (*connect.Response[v1.GetSecretResponse], error) {
+	return c.getSecret.CallUnary(ctx, req)
+}
+
+// ListSecrets calls shoal.v1.ControlService.ListSecrets.
+func (c *controlServiceClient) ListSecrets(ctx context.Context, req *connect.Request[v1.ListSecretsRequest]) (*connect.Response[v1.ListSecretsResponse], error) {
+	return c.listSecrets.CallUnary(ctx, req)
+}
+
+// RemoveSecret calls shoal.v1.ControlService.RemoveSecret.
+func (c *controlServiceClient) RemoveSecret(ctx context.Context, req *connect.Request[v1.RemoveSecretRequest]) (*connect.Response[v1.RemoveSecretResponse], error) {
+	return c.removeSecret.CallUnary(ctx, req)
+}
+
+// CreateConfig calls shoal.v1.ControlService.CreateConfig.
+func (c *controlServiceClient) CreateConfig(ctx context.Context, req *connect.Request[v1.CreateConfigRequest]) (*connect.Response[v1.CreateConfigResponse], error) {
+	return c.createConfig.CallUnary(ctx, req)
+}
+
+// GetConfig calls shoal.v1.ControlService.GetConfig.
+func (c *controlServiceClient) GetConfig(ctx context.Context, req *connect.Request[v1.GetConfigRequest]) (*connect.Response[v1.GetConfigResponse], error) {
+	return c.getConfig.CallUnary(ctx, req)
+}
+
+// ListConfigs calls shoal.v1.ControlService.ListConfigs.
+func (c *controlServiceClient) ListConfigs(ctx context.Context, req *connect.Request[v1.ListConfigsRequest]) (*connect.Response[v1.ListConfigsResponse], error) {
+	return c.listConfigs.CallUnary(ctx, req)
+}
+
+// RemoveConfig calls shoal.v1.ControlService.RemoveConfig.
+func (c *controlServiceClient) RemoveConfig(ctx context.Context, req *connect.Request[v1.RemoveConfigRequest]) (*connect.Response[v1.RemoveConfigResponse], error) {
+	return c.removeConfig.CallUnary(ctx, req)
+}
+
 // ControlServiceHandler is an implementation of the shoal.v1.ControlService service.
 type ControlServiceHandler interface {
 	GetCluster(context.Context, *connect.Request[v1.GetClusterRequest]) (*connect.Response[v1.GetClusterResponse], error)
@@ -552,6 +681,15 @@ type ControlServiceHandler interface {
 	TestPlugin(context.Context, *connect.Request[v1.TestPluginRequest]) (*connect.Response[v1.TestPluginResponse], error)
 	// WatchEvents streams the store's changes as events, oldest first.
 	WatchEvents(context.Context, *connect.Request[v1.WatchEventsRequest], *connect.ServerStream[v1.WatchEventsResponse]) error
+	// Secrets: Get and List never return a secret's data.
+	CreateSecret(context.Context, *connect.Request[v1.CreateSecretRequest]) (*connect.Response[v1.CreateSecretResponse], error)
+	GetSecret(context.Context, *connect.Request[v1.GetSecretRequest]) (*connect.Response[v1.GetSecretResponse], error)
+	ListSecrets(context.Context, *connect.Request[v1.ListSecretsRequest]) (*connect.Response[v1.ListSecretsResponse], error)
+	RemoveSecret(context.Context, *connect.Request[v1.RemoveSecretRequest]) (*connect.Response[v1.RemoveSecretResponse], error)
+	CreateConfig(context.Context, *connect.Request[v1.CreateConfigRequest]) (*connect.Response[v1.CreateConfigResponse], error)
+	GetConfig(context.Context, *connect.Request[v1.GetConfigRequest]) (*connect.Response[v1.GetConfigResponse], error)
+	ListConfigs(context.Context, *connect.Request[v1.ListConfigsRequest]) (*connect.Response[v1.ListConfigsResponse], error)
+	RemoveConfig(context.Context, *connect.Request[v1.RemoveConfigRequest]) (*connect.Response[v1.RemoveConfigResponse], error)
 }
 
 // NewControlServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -735,6 +873,54 @@ func NewControlServiceHandler(svc ControlServiceHandler, opts ...connect.Handler
 		connect.WithSchema(controlServiceMethods.ByName("WatchEvents")),
 		connect.WithHandlerOptions(opts...),
 	)
+	controlServiceCreateSecretHandler := connect.NewUnaryHandler(
+		ControlServiceCreateSecretProcedure,
+		svc.CreateSecret,
+		connect.WithSchema(controlServiceMethods.ByName("CreateSecret")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceGetSecretHandler := connect.NewUnaryHandler(
+		ControlServiceGetSecretProcedure,
+		svc.GetSecret,
+		connect.WithSchema(controlServiceMethods.ByName("GetSecret")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceListSecretsHandler := connect.NewUnaryHandler(
+		ControlServiceListSecretsProcedure,
+		svc.ListSecrets,
+		connect.WithSchema(controlServiceMethods.ByName("ListSecrets")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceRemoveSecretHandler := connect.NewUnaryHandler(
+		ControlServiceRemoveSecretProcedure,
+		svc.RemoveSecret,
+		connect.WithSchema(controlServiceMethods.ByName("RemoveSecret")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceCreateConfigHandler := connect.NewUnaryHandler(
+		ControlServiceCreateConfigProcedure,
+		svc.CreateConfig,
+		connect.WithSchema(controlServiceMethods.ByName("CreateConfig")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceGetConfigHandler := connect.NewUnaryHandler(
+		ControlServiceGetConfigProcedure,
+		svc.GetConfig,
+		connect.WithSchema(controlServiceMethods.ByName("GetConfig")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceListConfigsHandler := connect.NewUnaryHandler(
+		ControlServiceListConfigsProcedure,
+		svc.ListConfigs,
+		connect.WithSchema(controlServiceMethods.ByName("ListConfigs")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceRemoveConfigHandler := connect.NewUnaryHandler(
+		ControlServiceRemoveConfigProcedure,
+		svc.RemoveConfig,
+		connect.WithSchema(controlServiceMethods.ByName("RemoveConfig")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/shoal.v1.ControlService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ControlServiceGetClusterProcedure:
@@ -795,6 +981,22 @@ func NewControlServiceHandler(svc ControlServiceHandler, opts ...connect.Handler
 			controlServiceTestPluginHandler.ServeHTTP(w, r)
 		case ControlServiceWatchEventsProcedure:
 			controlServiceWatchEventsHandler.ServeHTTP(w, r)
+		case ControlServiceCreateSecretProcedure:
+			controlServiceCreateSecretHandler.ServeHTTP(w, r)
+		case ControlServiceGetSecretProcedure:
+			controlServiceGetSecretHandler.ServeHTTP(w, r)
+		case ControlServiceListSecretsProcedure:
+			controlServiceListSecretsHandler.ServeHTTP(w, r)
+		case ControlServiceRemoveSecretProcedure:
+			controlServiceRemoveSecretHandler.ServeHTTP(w, r)
+		case ControlServiceCreateConfigProcedure:
+			controlServiceCreateConfigHandler.ServeHTTP(w, r)
+		case ControlServiceGetConfigProcedure:
+			controlServiceGetConfigHandler.ServeHTTP(w, r)
+		case ControlServiceListConfigsProcedure:
+			controlServiceListConfigsHandler.ServeHTTP(w, r)
+		case ControlServiceRemoveConfigProcedure:
+			controlServiceRemoveConfigHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -918,4 +1120,36 @@ func (UnimplementedControlServiceHandler) TestPlugin(context.Context, *connect.R
 
 func (UnimplementedControlServiceHandler) WatchEvents(context.Context, *connect.Request[v1.WatchEventsRequest], *connect.ServerStream[v1.WatchEventsResponse]) error {
 	return connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.WatchEvents is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) CreateSecret(context.Context, *connect.Request[v1.CreateSecretRequest]) (*connect.Response[v1.CreateSecretResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.CreateSecret is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) GetSecret(context.Context, *connect.Request[v1.GetSecretRequest]) (*connect.Response[v1.GetSecretResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.GetSecret is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) ListSecrets(context.Context, *connect.Request[v1.ListSecretsRequest]) (*connect.Response[v1.ListSecretsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.ListSecrets is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) RemoveSecret(context.Context, *connect.Request[v1.RemoveSecretRequest]) (*connect.Response[v1.RemoveSecretResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.RemoveSecret is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) CreateConfig(context.Context, *connect.Request[v1.CreateConfigRequest]) (*connect.Response[v1.CreateConfigResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.CreateConfig is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) GetConfig(context.Context, *connect.Request[v1.GetConfigRequest]) (*connect.Response[v1.GetConfigResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.GetConfig is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) ListConfigs(context.Context, *connect.Request[v1.ListConfigsRequest]) (*connect.Response[v1.ListConfigsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.ListConfigs is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) RemoveConfig(context.Context, *connect.Request[v1.RemoveConfigRequest]) (*connect.Response[v1.RemoveConfigResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.RemoveConfig is not implemented"))
 }

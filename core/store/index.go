@@ -92,6 +92,16 @@ var indexDefs = [numKinds + 1][]indexDef{
 			return nameKey(o.(*shoalv1.PluginModule).GetName())
 		}},
 	},
+	KindSecret: {
+		{name: idxName, unique: true, key: func(o Object) (string, bool) {
+			return nameKey(o.(*shoalv1.Secret).GetSpec().GetName())
+		}},
+	},
+	KindConfig: {
+		{name: idxName, unique: true, key: func(o Object) (string, bool) {
+			return nameKey(o.(*shoalv1.Config).GetSpec().GetName())
+		}},
+	},
 }
 
 // indexPos returns the position of the named index of kind k, or -1.
@@ -157,8 +167,8 @@ func ByAvailability(a shoalv1.NodeAvailability) By {
 // ByHostname selects nodes by Description.Hostname (case-insensitive).
 func ByHostname(h string) By { return byIndex{idxHostname, strings.ToLower(h)} }
 
-// ByName selects by name, case-insensitively: services, networks and clusters
-// by Spec.Name (unique), plugins by Name, nodes by hostname.
+// ByName selects by name, case-insensitively: services, networks, secrets,
+// configs and clusters by Spec.Name (unique), plugins by Name, nodes by hostname.
 func ByName(name string) By { return byIndex{idxName, strings.ToLower(name)} }
 
 // matches reports whether o (of kind k) is selected by by.

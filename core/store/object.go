@@ -18,15 +18,17 @@ const (
 	KindTask
 	KindNetwork
 	KindPlugin
+	KindSecret
+	KindConfig
 
-	numKinds = int(KindPlugin)
+	numKinds = int(KindConfig)
 )
 
-var kindNames = [...]string{"unknown", "cluster", "node", "service", "task", "network", "plugin"}
+var kindNames = [...]string{"unknown", "cluster", "node", "service", "task", "network", "plugin", "secret", "config"}
 
 // Kinds lists every stored kind in a fixed order.
 func Kinds() []Kind {
-	return []Kind{KindCluster, KindNode, KindService, KindTask, KindNetwork, KindPlugin}
+	return []Kind{KindCluster, KindNode, KindService, KindTask, KindNetwork, KindPlugin, KindSecret, KindConfig}
 }
 
 func (k Kind) String() string {
@@ -37,7 +39,7 @@ func (k Kind) String() string {
 }
 
 // Valid reports whether k is one of the stored kinds.
-func (k Kind) Valid() bool { return k >= KindCluster && k <= KindPlugin }
+func (k Kind) Valid() bool { return k >= KindCluster && k <= KindConfig }
 
 // ParseKind is the inverse of Kind.String.
 func ParseKind(s string) (Kind, bool) {
@@ -50,7 +52,8 @@ func ParseKind(s string) (Kind, bool) {
 }
 
 // Object is any stored message: *shoalv1.Cluster, *shoalv1.Node,
-// *shoalv1.Service, *shoalv1.Task, *shoalv1.Network or *shoalv1.PluginModule.
+// *shoalv1.Service, *shoalv1.Task, *shoalv1.Network, *shoalv1.PluginModule,
+// *shoalv1.Secret or *shoalv1.Config.
 type Object interface {
 	proto.Message
 	GetId() string
@@ -84,6 +87,14 @@ func KindOf(o Object) Kind {
 		if v != nil {
 			return KindPlugin
 		}
+	case *shoalv1.Secret:
+		if v != nil {
+			return KindSecret
+		}
+	case *shoalv1.Config:
+		if v != nil {
+			return KindConfig
+		}
 	}
 	return 0
 }
@@ -111,6 +122,10 @@ func setMeta(o Object, m *shoalv1.Meta) {
 		v.Meta = m
 	case *shoalv1.PluginModule:
 		v.Meta = m
+	case *shoalv1.Secret:
+		v.Meta = m
+	case *shoalv1.Config:
+		v.Meta = m
 	}
 }
 
@@ -129,6 +144,10 @@ func newEmpty(k Kind, id string, m *shoalv1.Meta) Object {
 		return &shoalv1.Network{Id: id, Meta: m}
 	case KindPlugin:
 		return &shoalv1.PluginModule{Id: id, Meta: m}
+	case KindSecret:
+		return &shoalv1.Secret{Id: id, Meta: m}
+	case KindConfig:
+		return &shoalv1.Config{Id: id, Meta: m}
 	}
 	return nil
 }
@@ -148,6 +167,10 @@ func wrap(o Object) *shoalv1.StoreObject {
 		return &shoalv1.StoreObject{Object: &shoalv1.StoreObject_Network{Network: v}}
 	case *shoalv1.PluginModule:
 		return &shoalv1.StoreObject{Object: &shoalv1.StoreObject_Plugin{Plugin: v}}
+	case *shoalv1.Secret:
+		return &shoalv1.StoreObject{Object: &shoalv1.StoreObject_Secret{Secret: v}}
+	case *shoalv1.Config:
+		return &shoalv1.StoreObject{Object: &shoalv1.StoreObject_Config{Config: v}}
 	}
 	return nil
 }
@@ -168,6 +191,10 @@ func unwrap(so *shoalv1.StoreObject) (Object, Kind, error) {
 		o = v.Network
 	case *shoalv1.StoreObject_Plugin:
 		o = v.Plugin
+	case *shoalv1.StoreObject_Secret:
+		o = v.Secret
+	case *shoalv1.StoreObject_Config:
+		o = v.Config
 	default:
 		return nil, 0, fmt.Errorf("%w: store object without a value", ErrInvalidObject)
 	}

@@ -190,6 +190,10 @@ func (s *Store) SnapshotWithIndex() ([]byte, uint64, error) {
 				snap.Networks = append(snap.Networks, v)
 			case *shoalv1.PluginModule:
 				snap.Plugins = append(snap.Plugins, v)
+			case *shoalv1.Secret:
+				snap.Secrets = append(snap.Secrets, v)
+			case *shoalv1.Config:
+				snap.Configs = append(snap.Configs, v)
 			}
 		}
 	}
@@ -215,6 +219,8 @@ func (s *Store) Restore(index uint64, data []byte) error {
 	objs = appendObjects(objs, snap.GetTasks())
 	objs = appendObjects(objs, snap.GetNetworks())
 	objs = appendObjects(objs, snap.GetPlugins())
+	objs = appendObjects(objs, snap.GetSecrets())
+	objs = appendObjects(objs, snap.GetConfigs())
 	for _, o := range objs {
 		k, err := checkObject(o)
 		if err != nil {

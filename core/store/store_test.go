@@ -25,7 +25,9 @@ func indexFixture(t *testing.T) *Store {
 	createAll(t, s, n1, n2, n3, service("s1", "web"), service("s2", "db"), t1, t2, t3, t4,
 		&shoalv1.Network{Id: "net1", Spec: &shoalv1.NetworkSpec{Name: "ingress"}},
 		&shoalv1.PluginModule{Id: "p1", Name: "spread"}, &shoalv1.PluginModule{Id: "p2", Name: "Spread"},
-		&shoalv1.Cluster{Id: "c1", Spec: &shoalv1.ClusterSpec{Name: "default"}})
+		&shoalv1.Cluster{Id: "c1", Spec: &shoalv1.ClusterSpec{Name: "default"}},
+		&shoalv1.Secret{Id: "sec1", Spec: &shoalv1.SecretSpec{Name: "db-pass"}},
+		&shoalv1.Config{Id: "cfg1", Spec: &shoalv1.ConfigSpec{Name: "nginx.conf"}})
 	return s
 }
 
@@ -55,6 +57,9 @@ func TestFindIndexes(t *testing.T) {
 		{"networks by name", KindNetwork, ByName("ingress"), "net1"},
 		{"plugins by name", KindPlugin, ByName("spread"), "p1,p2"},
 		{"clusters by name", KindCluster, ByName("default"), "c1"},
+		{"secrets by name", KindSecret, ByName("DB-pass"), "sec1"},
+		{"configs by name", KindConfig, ByName("nginx.conf"), "cfg1"},
+		{"configs by id prefix", KindConfig, ByIDPrefix("cfg"), "cfg1"},
 		{"services by id prefix", KindService, ByIDPrefix("s2"), "s2"},
 	}
 	for _, tc := range cases {
@@ -414,4 +419,36 @@ func TestRestoreRejectsBadSnapshots(t *testing.T) {
 	if s.dump() != before || s.AppliedIndex() != 1 {
 		t.Fatalf("failed restore changed state")
 	}
+}
+
+func TestSecretsAndConfigsSurviveASnapshotAndKeepUniqueNames(t *testing.T) {
+	s := newTestStore(t)
+	createAll(t, s, &shoalv1.Secret{Id: "sec1", Spec: &shoalv1.SecretSpec{Name: "pw"}, SealedData: []byte{1, 2, 3}, Size: 3},
+		&shoalv1.Config{Id: "cfg1", Spec: &shoalv1.ConfigSpec{Name: "app", Data: []byte("x=1")}})
+	err := s.Update(context.Background(), func(tx Tx) error {
+		return tx.Create(&shoalv1.Secret{Id: "sec2", Spec: &shoalv1.SecretSpec{Name: "PW"}})
+	})
+	if !errors.Is(err, ErrNameConflict) {
+		t.Fatalf("second secret named PW: err = %v, want ErrNameConflict", err)
+	}
+	data, err := s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := newTestStore(t)
+	if err := restored.Restore(9, data); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := restored.dump(), s.dump(); got != want {
+		t.Fatalf("restored:\n%s\nwant:\n%s", got, want)
+	}
+	_ = restored.View(func(tx ReadTx) error {
+		if sec := tx.GetSecret("sec1"); string(sec.GetSealedData()) != "\x01\x02\x03" {
+			t.Errorf("restored secret = %v", sec)
+		}
+		if cfg := tx.GetConfig("cfg1"); string(cfg.GetSpec().GetData()) != "x=1" {
+			t.Errorf("restored config = %v", cfg)
+		}
+		return nil
+	})
 }

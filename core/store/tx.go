@@ -22,6 +22,8 @@ type ReadTx interface {
 	GetTask(id string) *shoalv1.Task
 	GetNetwork(id string) *shoalv1.Network
 	GetPlugin(id string) *shoalv1.PluginModule
+	GetSecret(id string) *shoalv1.Secret
+	GetConfig(id string) *shoalv1.Config
 
 	FindClusters(by By) ([]*shoalv1.Cluster, error)
 	FindNodes(by By) ([]*shoalv1.Node, error)
@@ -29,6 +31,8 @@ type ReadTx interface {
 	FindTasks(by By) ([]*shoalv1.Task, error)
 	FindNetworks(by By) ([]*shoalv1.Network, error)
 	FindPlugins(by By) ([]*shoalv1.PluginModule, error)
+	FindSecrets(by By) ([]*shoalv1.Secret, error)
+	FindConfigs(by By) ([]*shoalv1.Config, error)
 
 	// Get returns a clone of the object of kind k with id, or nil.
 	Get(k Kind, id string) Object
@@ -356,6 +360,12 @@ func (t readTx) GetNetwork(id string) *shoalv1.Network {
 func (t readTx) GetPlugin(id string) *shoalv1.PluginModule {
 	return getTyped[*shoalv1.PluginModule](t, KindPlugin, id)
 }
+func (t readTx) GetSecret(id string) *shoalv1.Secret {
+	return getTyped[*shoalv1.Secret](t, KindSecret, id)
+}
+func (t readTx) GetConfig(id string) *shoalv1.Config {
+	return getTyped[*shoalv1.Config](t, KindConfig, id)
+}
 
 func (t readTx) FindClusters(by By) ([]*shoalv1.Cluster, error) {
 	return findTyped[*shoalv1.Cluster](t, KindCluster, by)
@@ -374,6 +384,12 @@ func (t readTx) FindNetworks(by By) ([]*shoalv1.Network, error) {
 }
 func (t readTx) FindPlugins(by By) ([]*shoalv1.PluginModule, error) {
 	return findTyped[*shoalv1.PluginModule](t, KindPlugin, by)
+}
+func (t readTx) FindSecrets(by By) ([]*shoalv1.Secret, error) {
+	return findTyped[*shoalv1.Secret](t, KindSecret, by)
+}
+func (t readTx) FindConfigs(by By) ([]*shoalv1.Config, error) {
+	return findTyped[*shoalv1.Config](t, KindConfig, by)
 }
 
 // viewReader reads the state directly; the caller holds the read lock.

@@ -48,7 +48,12 @@ var _ io.Reader = zeroReader{}
 
 func newTestServer(t *testing.T, members ...Member) (*Server, *store.Store, *fakeCluster) {
 	t.Helper()
-	st := store.NewLocal()
+	return newTestServerOn(t, store.NewLocal(), members...)
+}
+
+// newTestServerOn is newTestServer over the given (empty) store.
+func newTestServerOn(t *testing.T, st *store.Store, members ...Member) (*Server, *store.Store, *fakeCluster) {
+	t.Helper()
 	fc := &fakeCluster{members: members}
 	root, err := ca.NewRootCA("c1", time.Now())
 	if err != nil {

@@ -12,7 +12,8 @@ import (
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 )
 
-// redactCluster strips the CA key, the join tokens and the gossip keys.
+// redactCluster strips the CA key, the join tokens, the gossip keys and
+// the secret data key.
 func redactCluster(c *shoalv1.Cluster) *shoalv1.Cluster {
 	c = proto.CloneOf(c)
 	if c.RootCa != nil {
@@ -20,6 +21,7 @@ func redactCluster(c *shoalv1.Cluster) *shoalv1.Cluster {
 	}
 	c.JoinTokens = nil
 	c.GossipKeys = nil
+	c.SecretDataKey = nil
 	return c
 }
 

@@ -115,7 +115,7 @@ func validateTaskSpec(t *shoalv1.TaskSpec) error {
 			return invalidArg("spec.task.placement.preferences[%d]: %v", i, err)
 		}
 	}
-	return nil
+	return validateFileRefs(t)
 }
 
 func validateEnv(field string, env []string) error {

@@ -1,7 +1,7 @@
 // Package store is shoal's replicated in-memory cluster state.
 //
 // It owns the whole cluster state of a manager (clusters, nodes, services,
-// tasks, networks and plugin modules) held in memory with secondary indexes,
+// tasks, networks, plugin modules, secrets and configs) held in memory with secondary indexes,
 // read transactions (View), write transactions (Update, Batch) that become one
 // Raft entry each, the watch queue that announces applied changes, and the
 // Raft state machine (Apply, Snapshot, Restore) that makes every manager hold

@@ -63,6 +63,7 @@ func (d *Dispatcher) Assignments(ctx context.Context, req *connect.Request[shoal
 		seq++
 		msg := &shoalv1.AssignmentsMessage{Type: shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_COMPLETE, Updates: tasks, Sequence: seq,
 			Networks: d.networksOf(known)}
+		msg.Secrets, msg.Configs = d.filesOf(known)
 		if err := stream.Send(msg); err != nil {
 			cancel()
 			return err
@@ -134,6 +135,7 @@ func (d *Dispatcher) streamIncrements(ctx context.Context, s *session, stream *c
 				*seq++
 				msg.Sequence = *seq
 				msg.Networks = d.networksOf(known)
+				msg.Secrets, msg.Configs = d.filesOf(known)
 				if err := stream.Send(msg); err != nil {
 					return err
 				}

@@ -37,6 +37,21 @@ type TaskSpec struct {
 	// Networks are the task's cluster (overlay) networks with its address on
 	// each; a backend that supports them hands them to its NetworkHook.
 	Networks []NetworkAttachment
+	// Files are the task's secrets and configs. A backend keeps them in
+	// memory (a tmpfs), never on the node's disk, and frees them when the
+	// task ends (runtime/taskfiles).
+	Files []File
+}
+
+// File is one secret or config file of a task.
+type File struct {
+	// Path is where a container sees it: /run/secrets/NAME for a secret,
+	// the config's target for a config. A process finds the same tree
+	// under its SHOAL_CONFIGS_DIR (so secrets are in SHOAL_SECRETS_DIR).
+	Path     string
+	Data     []byte
+	UID, GID uint32
+	Mode     uint32 // permission bits
 }
 
 // NetworkAttachment is a task's address on one cluster network.

@@ -40,6 +40,9 @@ type Agent struct {
 	mu      sync.Mutex
 	workers map[string]*worker
 
+	// files are the secrets and configs of the node's tasks (memory only).
+	files fileCache
+
 	// managers is the list the agent tries, learned from sessions.
 	mgrMu    sync.Mutex
 	managers []string
@@ -181,6 +184,7 @@ func (a *Agent) assignmentLoop(ctx context.Context) {
 // apply applies one assignment message to the workers and the state file.
 func (a *Agent) apply(ctx context.Context, m *shoalv1.AssignmentsMessage) {
 	complete := m.GetType() == shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_COMPLETE
+	a.files.set(m) // before the workers: their tasks' files come with m
 	if a.cfg.Network != nil && (complete || len(m.GetNetworks()) > 0) {
 		// Before the workers: their tasks' attachments name these networks.
 		if err := a.cfg.Network.SetNetworks(ctx, m.GetNetworks()); err != nil {

@@ -185,6 +185,8 @@ func (w *worker) controller(t *shoalv1.Task) (runtime.Controller, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Missing files matter only to a start, which awaitFiles checked.
+	spec.Files, _ = w.a.files.forTask(t)
 	ctl, err := w.a.cfg.Backend.Controller(spec)
 	if err != nil {
 		return nil, err
@@ -212,7 +214,14 @@ func (w *worker) opContext(ctx context.Context) (context.Context, context.Cancel
 
 // start takes the task from its current state to RUNNING.
 func (w *worker) start(ctx context.Context, t *shoalv1.Task) {
-	ctl, err := w.controller(t)
+	ok, err := w.awaitFiles(ctx, t)
+	if !ok {
+		return
+	}
+	var ctl runtime.Controller
+	if err == nil {
+		ctl, err = w.controller(t)
+	}
 	if err != nil {
 		w.report(shoalv1.TaskState_TASK_STATE_REJECTED, "rejected", func(s *shoalv1.TaskStatus) { s.Err = err.Error() })
 		return

@@ -17,6 +17,7 @@ import (
 	"github.com/moby/sys/signal"
 
 	"github.com/shoal-project/shoal/runtime"
+	"github.com/shoal-project/shoal/runtime/taskfiles"
 )
 
 // controller drives one container task. All state lives in containerd (container
@@ -165,6 +166,9 @@ func (c *controller) Start(ctx context.Context) error {
 		if err := c.writeEtcFiles(ctx, ctr, addr, resolv); err != nil {
 			return err
 		}
+		if err := taskfiles.Populate(c.b.filesDir(c.id), c.spec.Files); err != nil {
+			return fmt.Errorf("task %s: %w", c.id, err)
+		}
 		t, err = ctr.NewTask(ctx, cio.BinaryIO(c.b.loggerPath, loggerArgs(c.b.logSet(c.id), c.b.cfg.LogMaxBytes)))
 		if err != nil {
 			return fmt.Errorf("task %s: create task: %w", c.id, err)
@@ -294,6 +298,7 @@ func (c *controller) exited(ctx context.Context, ctr client.Container, es client
 	st.FinishedAt = at
 	st.OOMKilled = c.oomKilled(code)
 	st.Message = exitMessage(st)
+	c.clearFiles()
 	return st, nil
 }
 
@@ -460,6 +465,9 @@ func (c *controller) Remove(ctx context.Context) error {
 	}
 	if err := c.b.net.teardown(ctx, c.id); err != nil {
 		errs = append(errs, fmt.Errorf("task %s: network: %w", c.id, err))
+	}
+	if err := taskfiles.Clear(c.b.filesDir(c.id)); err != nil {
+		errs = append(errs, fmt.Errorf("task %s: %w", c.id, err))
 	}
 	if err := os.RemoveAll(c.b.taskDir(c.id)); err != nil {
 		errs = append(errs, fmt.Errorf("task %s: state dir: %w", c.id, err))

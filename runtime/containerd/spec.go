@@ -179,6 +179,9 @@ func (b *Backend) specOpts(img client.Image, s *runtime.TaskSpec, netns string) 
 	}
 	// Written by Start, before the task is created (see writeEtcFiles).
 	opts = append(opts, oci.WithMounts(etcMounts(s, b.taskDir(s.TaskID))))
+	if len(s.Files) > 0 {
+		opts = append(opts, oci.WithMounts(fileMounts(s, b.filesDir(s.TaskID))))
+	}
 	r := s.Resources
 	if r.NanoCPUs > 0 {
 		opts = append(opts, oci.WithCPUCFS(r.NanoCPUs*cfsPeriod/1e9, cfsPeriod))

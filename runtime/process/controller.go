@@ -13,6 +13,7 @@ import (
 
 	"github.com/shoal-project/shoal/runtime"
 	"github.com/shoal-project/shoal/runtime/logfile"
+	"github.com/shoal-project/shoal/runtime/taskfiles"
 )
 
 // task is the backend's in-memory handle on one task dir. All controllers for
@@ -68,6 +69,7 @@ func (t *task) watchLoop() {
 			st = runtime.Status{State: runtime.StateUnknown, ExitCode: -1, Message: "task dir removed"}
 			fallthrough
 		case err == nil && (st.State == runtime.StateExited || st.State == runtime.StateUnknown):
+			t.clearFiles()
 			t.final = st
 			close(t.done)
 			return
@@ -80,6 +82,16 @@ func (t *task) watchLoop() {
 		case <-t.b.closed:
 			return
 		}
+	}
+}
+
+// filesDir is the task's tmpfs of secrets and configs.
+func (t *task) filesDir() string { return filepath.Join(t.dir, dirFiles) }
+
+// clearFiles frees the task's secrets and configs once it has ended.
+func (t *task) clearFiles() {
+	if err := taskfiles.Clear(t.filesDir()); err != nil {
+		t.b.log.Warn("free the task's secrets and configs", "task", t.id, "err", err)
 	}
 }
 
@@ -158,6 +170,9 @@ func (c *controller) prepareLocked() error {
 	}
 	sig, _ := parseSignal(spec.StopSignal)
 	env := childEnv(spec)
+	if len(spec.Files) > 0 {
+		env = append(env, taskfiles.Env(t.filesDir())...)
+	}
 	if spec.Dir != "" {
 		fi, err := os.Stat(spec.Dir)
 		if err != nil {
@@ -195,6 +210,11 @@ func (c *controller) prepareLocked() error {
 	}
 	if err := os.MkdirAll(t.dir, 0o700); err != nil {
 		return fmt.Errorf("prepare task %s: create task dir: %w", t.id, err)
+	}
+	if len(spec.Files) > 0 {
+		if err := taskfiles.Populate(t.filesDir(), spec.Files); err != nil {
+			return fmt.Errorf("prepare task %s: %w", t.id, err)
+		}
 	}
 	if err := writeJSONAtomic(t.dir, fileTask, tf); err != nil {
 		return fmt.Errorf("prepare task %s: write task file: %w", t.id, err)
@@ -388,6 +408,9 @@ func (c *controller) Remove(ctx context.Context) error {
 			if err := t.killLocked(ctx, st.Pid); err != nil {
 				return fmt.Errorf("remove: %w", err)
 			}
+		}
+		if err := taskfiles.Clear(t.filesDir()); err != nil {
+			return fmt.Errorf("remove task %s: %w", t.id, err)
 		}
 		if err := os.RemoveAll(t.dir); err != nil {
 			return fmt.Errorf("remove task %s: %w", t.id, err)

@@ -22,6 +22,7 @@ const (
 	fileLock    = "shim.lock"    // flock held by the live shim
 	fileShimLog = "shim.log"     // the shim's own stderr
 	fileOutput  = "output.log"   // the command's stdout and stderr, one line per record
+	dirFiles    = "files"        // a tmpfs: the task's secrets and configs (runtime/taskfiles)
 )
 
 // taskFile is what Prepare resolved from the TaskSpec; the shim runs exactly this.

@@ -34,6 +34,8 @@ var notFoundHints = map[string]string{
 	api.KindPlugin:  "list plugins with 'shoal plugin ls' (built in: spread, binpack, ipam); add one with 'shoal plugin install'",
 	api.KindTask:    "list a service's tasks with 'shoal service ps SERVICE'",
 	api.KindNetwork: "list networks with 'shoal network ls'; create one with 'shoal network create NAME'",
+	api.KindSecret:  "list secrets with 'shoal secret ls'; create one with 'shoal secret create NAME FILE|-'",
+	api.KindConfig:  "list configs with 'shoal config ls'; create one with 'shoal config create NAME FILE|-'",
 }
 
 // hintFor is the advice to print under err, or "".

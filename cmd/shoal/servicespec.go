@@ -46,6 +46,7 @@ type specFlags struct {
 	scheduler     string
 	publish       []string
 	labels        []string
+	files         fileFlags
 }
 
 func (f *specFlags) register(fl *pflag.FlagSet) {
@@ -80,6 +81,7 @@ func (f *specFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.scheduler, "scheduler", "", "scheduler plugin for this service (default: the cluster's active one)")
 	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a port: [PUBLISHED:]TARGET[/tcp|udp]; no PUBLISHED asks for a dynamic port (repeatable)")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "service label key=value (repeatable)")
+	f.files.register(fl, false)
 }
 
 func parseCPU(flag, v string) (int64, error) {
@@ -328,6 +330,9 @@ func (f *specFlags) spec(args []string) (*shoalv1.ServiceSpec, error) {
 		return nil, fmt.Errorf("--max-replicas %d: must be 0 or more", f.maxReplicas)
 	}
 	task.Placement = &shoalv1.Placement{Constraints: f.constraints, MaxReplicas: uint64(f.maxReplicas)}
+	if err := f.files.apply(task); err != nil {
+		return nil, err
+	}
 	for _, p := range f.prefs {
 		d, ok := strings.CutPrefix(p, "spread=")
 		if !ok {

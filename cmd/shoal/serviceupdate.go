@@ -30,6 +30,7 @@ type updateFlags struct {
 	force     bool
 	netAdd    []string
 	netRm     []string
+	files     fileFlags
 }
 
 func (u *updateFlags) register(fl *pflag.FlagSet) {
@@ -47,6 +48,7 @@ func (u *updateFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&u.force, "force", false, "replace the tasks even if nothing changed")
 	fl.StringArrayVar(&u.netAdd, "network-add", nil, "attach to a cluster network (name or ID; repeatable)")
 	fl.StringArrayVar(&u.netRm, "network-rm", nil, "detach from a cluster network (name or ID; repeatable)")
+	u.files.register(fl, true)
 }
 
 // apply changes sp (of service ref) as the flags say.
@@ -82,7 +84,7 @@ func (u *updateFlags) apply(ref string, sp *shoalv1.ServiceSpec) error {
 			sp.Networks = append(sp.Networks, id)
 		}
 	}
-	return nil
+	return u.files.apply(t)
 }
 
 // resolveNetworks turns the --network-add/--network-rm names into IDs, as

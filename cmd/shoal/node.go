@@ -18,7 +18,7 @@ import (
 
 func newNodeCmd() *cobra.Command {
 	c := &cobra.Command{Use: "node", Short: "Manage nodes"}
-	c.AddCommand(newNodeLsCmd(), newNodeInspectCmd(), newNodePromoteCmd(true), newNodePromoteCmd(false), newNodeRmCmd(), newNodeUpdateCmd())
+	c.AddCommand(newNodeLsCmd(), newNodeInspectCmd(), newNodePromoteCmd(true), newNodePromoteCmd(false), newNodeRmCmd(), newNodeUpdateCmd(), newNodePsCmd())
 	return c
 }
 

@@ -165,71 +165,19 @@ func newServicePsCmd() *cobra.Command {
 			}
 			all = append(all, res.Msg.GetTasks()...)
 		}
-		if *format == "json" {
-			return printJSON(cmd.OutOrStdout(), all...)
-		}
-		names := nodeNames(cmd, cl)
-		key := func(t *shoalv1.Task) string {
-			if t.GetSlot() > 0 {
-				return fmt.Sprintf("%s.%d", t.GetServiceName(), t.GetSlot())
-			}
-			return t.GetServiceName() + "." + t.GetNodeId()
-		}
-		sort.SliceStable(all, func(i, j int) bool {
-			a, b := all[i], all[j]
-			if a.GetServiceName() != b.GetServiceName() {
-				return a.GetServiceName() < b.GetServiceName()
-			}
-			if a.GetSlot() != b.GetSlot() {
-				return a.GetSlot() < b.GetSlot()
-			}
-			if a.GetSlot() == 0 && a.GetNodeId() != b.GetNodeId() {
-				return a.GetNodeId() < b.GetNodeId()
-			}
-			return a.GetMeta().GetCreatedAt().AsTime().After(b.GetMeta().GetCreatedAt().AsTime())
-		})
-		now := time.Now()
-		var rows [][]string
-		prev := ""
-		for _, t := range all {
-			name := key(t)
-			if t.GetSlot() == 0 {
-				name = t.GetServiceName() + "." + shortID(t.GetNodeId())
-			}
-			if key(t) == prev {
-				name = ` \_ ` + name
-			}
-			prev = key(t)
-			id := t.GetId()
-			errText := t.GetStatus().GetErr()
-			if !*noTrunc {
-				id = shortID(id)
-				if len(errText) > 60 {
-					errText = errText[:57] + "..."
-				}
-			}
-			node := names[t.GetNodeId()]
-			if node == "" {
-				node = shortID(t.GetNodeId())
-			}
-			cur := enumName(t.GetStatus().GetState().String(), "TASK_STATE_")
-			if ts := t.GetStatus().GetTimestamp(); ts != nil {
-				cur += " " + strings.ToLower(ago(ts.AsTime(), now)[:1]) + ago(ts.AsTime(), now)[1:]
-			}
-			rows = append(rows, []string{id, name, node, enumName(t.GetDesiredState().String(), "TASK_STATE_"), cur, errText})
-		}
-		return table(cmd.OutOrStdout(), []string{"ID", "NAME", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"}, rows)
+		return printTasks(cmd, cl, all, *format, *noTrunc)
 	})
 }
 
 func newServiceInspectCmd() *cobra.Command {
-	return inspectCmd("inspect SERVICE...", "Show services in detail", func(ctx context.Context, cl *client.Client, ref string) (*shoalv1.GetServiceResponse, error) {
+	get := func(ctx context.Context, cl *client.Client, ref string) (*shoalv1.GetServiceResponse, error) {
 		res, err := cl.Control.GetService(ctx, connect.NewRequest(&shoalv1.GetServiceRequest{Service: ref}))
 		if err != nil {
 			return nil, err
 		}
 		return res.Msg, nil
-	})
+	}
+	return withPretty(inspectCmd("inspect SERVICE...", "Show services in detail", get), get, prettyService)
 }
 
 // updateSpec reads a service, lets edit change its spec, and writes it back.

@@ -32,16 +32,16 @@ func newSecretCmd() *cobra.Command {
 	return fileCmds(fileKind[*shoalv1.Secret]{
 		name: "secret",
 		create: func(ctx context.Context, cl *client.Client, name string, labels map[string]string, data []byte) (string, error) {
-			res, err := cl.Control.CreateSecret(ctx, connect.NewRequest(&shoalv1.CreateSecretRequest{Spec: &shoalv1.SecretSpec{Name: name, Labels: labels, Data: data}}))
-			return res.Msg.GetSecret().GetId(), err
+			res, err := msgOf(cl.Control.CreateSecret(ctx, connect.NewRequest(&shoalv1.CreateSecretRequest{Spec: &shoalv1.SecretSpec{Name: name, Labels: labels, Data: data}})))
+			return res.GetSecret().GetId(), err
 		},
 		list: func(ctx context.Context, cl *client.Client) ([]*shoalv1.Secret, error) {
-			res, err := cl.Control.ListSecrets(ctx, connect.NewRequest(&shoalv1.ListSecretsRequest{}))
-			return res.Msg.GetSecrets(), err
+			res, err := msgOf(cl.Control.ListSecrets(ctx, connect.NewRequest(&shoalv1.ListSecretsRequest{})))
+			return res.GetSecrets(), err
 		},
 		get: func(ctx context.Context, cl *client.Client, ref string) (*shoalv1.Secret, error) {
-			res, err := cl.Control.GetSecret(ctx, connect.NewRequest(&shoalv1.GetSecretRequest{Secret: ref}))
-			return res.Msg.GetSecret(), err
+			res, err := msgOf(cl.Control.GetSecret(ctx, connect.NewRequest(&shoalv1.GetSecretRequest{Secret: ref})))
+			return res.GetSecret(), err
 		},
 		remove: func(ctx context.Context, cl *client.Client, ref string) error {
 			_, err := cl.Control.RemoveSecret(ctx, connect.NewRequest(&shoalv1.RemoveSecretRequest{Secret: ref}))
@@ -57,16 +57,16 @@ func newConfigCmd() *cobra.Command {
 	return fileCmds(fileKind[*shoalv1.Config]{
 		name: "config",
 		create: func(ctx context.Context, cl *client.Client, name string, labels map[string]string, data []byte) (string, error) {
-			res, err := cl.Control.CreateConfig(ctx, connect.NewRequest(&shoalv1.CreateConfigRequest{Spec: &shoalv1.ConfigSpec{Name: name, Labels: labels, Data: data}}))
-			return res.Msg.GetConfig().GetId(), err
+			res, err := msgOf(cl.Control.CreateConfig(ctx, connect.NewRequest(&shoalv1.CreateConfigRequest{Spec: &shoalv1.ConfigSpec{Name: name, Labels: labels, Data: data}})))
+			return res.GetConfig().GetId(), err
 		},
 		list: func(ctx context.Context, cl *client.Client) ([]*shoalv1.Config, error) {
-			res, err := cl.Control.ListConfigs(ctx, connect.NewRequest(&shoalv1.ListConfigsRequest{}))
-			return res.Msg.GetConfigs(), err
+			res, err := msgOf(cl.Control.ListConfigs(ctx, connect.NewRequest(&shoalv1.ListConfigsRequest{})))
+			return res.GetConfigs(), err
 		},
 		get: func(ctx context.Context, cl *client.Client, ref string) (*shoalv1.Config, error) {
-			res, err := cl.Control.GetConfig(ctx, connect.NewRequest(&shoalv1.GetConfigRequest{Config: ref}))
-			return res.Msg.GetConfig(), err
+			res, err := msgOf(cl.Control.GetConfig(ctx, connect.NewRequest(&shoalv1.GetConfigRequest{Config: ref})))
+			return res.GetConfig(), err
 		},
 		remove: func(ctx context.Context, cl *client.Client, ref string) error {
 			_, err := cl.Control.RemoveConfig(ctx, connect.NewRequest(&shoalv1.RemoveConfigRequest{Config: ref}))
@@ -148,4 +148,13 @@ func readFileArg(stdin io.Reader, name string) ([]byte, error) {
 		r = f
 	}
 	return io.ReadAll(io.LimitReader(r, secrets.MaxSize+1))
+}
+
+// msgOf is the message of an answer; nil (whose getters return zero
+// values) when the call failed.
+func msgOf[T any](res *connect.Response[T], err error) (*T, error) {
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg, nil
 }

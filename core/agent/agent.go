@@ -184,7 +184,10 @@ func (a *Agent) assignmentLoop(ctx context.Context) {
 // apply applies one assignment message to the workers and the state file.
 func (a *Agent) apply(ctx context.Context, m *shoalv1.AssignmentsMessage) {
 	complete := m.GetType() == shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_COMPLETE
-	a.files.set(m) // before the workers: their tasks' files come with m
+	if a.files.set(m) { // before the workers: their tasks' files come with m
+		secs, cfgs := a.files.ids()
+		a.log.Info("the node's tasks' secrets and configs changed (held in memory)", "secrets", secs, "configs", cfgs)
+	}
 	if a.cfg.Network != nil && (complete || len(m.GetNetworks()) > 0) {
 		// Before the workers: their tasks' attachments name these networks.
 		if err := a.cfg.Network.SetNetworks(ctx, m.GetNetworks()); err != nil {

@@ -3,7 +3,9 @@ package agent
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"sync"
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
@@ -23,8 +25,9 @@ type fileCache struct {
 }
 
 // set replaces the cache with what m carries: every message carries all
-// the files of the node's tasks, so what it leaves out is dropped.
-func (c *fileCache) set(m *shoalv1.AssignmentsMessage) {
+// the files of the node's tasks, so what it leaves out is dropped. changed
+// says whether the set of IDs changed.
+func (c *fileCache) set(m *shoalv1.AssignmentsMessage) (changed bool) {
 	byID := func(fs []*shoalv1.AssignedFile) map[string][]byte {
 		out := make(map[string][]byte, len(fs))
 		for _, f := range fs {
@@ -32,16 +35,31 @@ func (c *fileCache) set(m *shoalv1.AssignmentsMessage) {
 		}
 		return out
 	}
+	secs, cfgs := byID(m.GetSecrets()), byID(m.GetConfigs())
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.secrets, c.configs = byID(m.GetSecrets()), byID(m.GetConfigs())
+	changed = !sameKeys(secs, c.secrets) || !sameKeys(cfgs, c.configs)
+	c.secrets, c.configs = secs, cfgs
+	return changed
 }
 
-// size is how many secrets and configs the cache holds.
-func (c *fileCache) size() (secrets, configs int) {
+func sameKeys(a, b map[string][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// ids lists the IDs of the secrets and configs held (never their data).
+func (c *fileCache) ids() (secrets, configs []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.secrets), len(c.configs)
+	return slices.Sorted(maps.Keys(c.secrets)), slices.Sorted(maps.Keys(c.configs))
 }
 
 // forTask returns the task's files; missing names the first one the

@@ -149,6 +149,23 @@ func TestContainerdSecretsAndConfigs(t *testing.T) {
 		}
 	})
 
+	t.Run("node ps and service inspect --pretty", func(t *testing.T) {
+		cc := cc.with(t)
+		ps := cc.mustCLI("node", "ps", "w1")
+		if !strings.Contains(ps, "reader.1") || strings.Contains(ps, "cfgonly") {
+			t.Errorf("node ps w1 should list reader's task only:\n%s", ps)
+		}
+		if self := cc.mustCLI("node", "ps"); strings.Contains(self, "reader") || strings.Contains(self, "cfgonly") {
+			t.Errorf("node ps (the drained manager) lists tasks:\n%s", self)
+		}
+		pretty := cc.mustCLI("service", "inspect", "--pretty", "reader")
+		for _, want := range []string{"Name:", "reader", "Secrets:", "/run/secrets/db-pass", "db-pass", "Configs:", "/etc/app.conf"} {
+			if !strings.Contains(pretty, want) {
+				t.Errorf("service inspect --pretty lacks %q:\n%s", want, pretty)
+			}
+		}
+	})
+
 	t.Run("bad input changes nothing", func(t *testing.T) {
 		cc := cc.with(t)
 		big := filepath.Join(dir, "big")

@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"connectrpc.com/connect"
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/diskscan"
 )
 
 // tmpfsMounts lists the tmpfs mount points under dir (this process's view).
@@ -52,21 +52,7 @@ func tmpfsMounts(t *testing.T, dir string) map[string]bool {
 func onDisk(t *testing.T, dir string, marker []byte) []string {
 	t.Helper()
 	skip := tmpfsMounts(t, dir)
-	var hits []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		switch {
-		case err != nil:
-			return nil // removed while walking
-		case d.IsDir() && skip[p]:
-			return filepath.SkipDir
-		case !d.Type().IsRegular():
-			return nil
-		}
-		if data, err := os.ReadFile(p); err == nil && bytes.Contains(data, marker) {
-			hits = append(hits, p)
-		}
-		return nil
-	})
+	hits, err := diskscan.Containing(dir, marker, func(p string) bool { return skip[p] })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,13 +23,9 @@ func newNodePsCmd() *cobra.Command {
 			}
 			args = []string{self}
 		}
-		var all []*shoalv1.Task
-		for _, a := range args {
-			res, err := cl.Control.ListTasks(cmd.Context(), connect.NewRequest(&shoalv1.ListTasksRequest{Node: a}))
-			if err != nil {
-				return err
-			}
-			all = append(all, res.Msg.GetTasks()...)
+		all, err := listTasks(cmd.Context(), cl, args, func(a string) *shoalv1.ListTasksRequest { return &shoalv1.ListTasksRequest{Node: a} })
+		if err != nil {
+			return err
 		}
 		return printTasks(cmd, cl, all, *format, *noTrunc)
 	})

@@ -157,13 +157,9 @@ func newServicePsCmd() *cobra.Command {
 	format := formatFlag(c, "table", "json")
 	noTrunc := c.Flags().Bool("no-trunc", false, "do not truncate IDs and errors")
 	return withClient(c, func(cmd *cobra.Command, cl *client.Client, args []string) error {
-		var all []*shoalv1.Task
-		for _, a := range args {
-			res, err := cl.Control.ListTasks(cmd.Context(), connect.NewRequest(&shoalv1.ListTasksRequest{Service: a}))
-			if err != nil {
-				return err
-			}
-			all = append(all, res.Msg.GetTasks()...)
+		all, err := listTasks(cmd.Context(), cl, args, func(a string) *shoalv1.ListTasksRequest { return &shoalv1.ListTasksRequest{Service: a} })
+		if err != nil {
+			return err
 		}
 		return printTasks(cmd, cl, all, *format, *noTrunc)
 	})

@@ -1,16 +1,31 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
+	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/internal/client"
 )
+
+// listTasks lists the tasks of each ref (a service or a node, as req says).
+func listTasks(ctx context.Context, cl *client.Client, refs []string, req func(ref string) *shoalv1.ListTasksRequest) ([]*shoalv1.Task, error) {
+	var all []*shoalv1.Task
+	for _, ref := range refs {
+		res, err := cl.Control.ListTasks(ctx, connect.NewRequest(req(ref)))
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, res.Msg.GetTasks()...)
+	}
+	return all, nil
+}
 
 // printTasks prints tasks as service ps and node ps do: a table with each
 // slot's history under its newest task, or (format json) a JSON array.

@@ -1,14 +1,10 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,6 +12,7 @@ import (
 	"github.com/shoal-project/shoal/core/secrets"
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/diskscan"
 	"github.com/shoal-project/shoal/internal/poll"
 	"github.com/shoal-project/shoal/internal/testenv"
 	"github.com/shoal-project/shoal/runtime"
@@ -38,19 +35,6 @@ func seedSecret(t *testing.T, m *manager, marker []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-}
-
-func filesContaining(dir string, marker []byte) []string {
-	var hits []string
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if data, err := os.ReadFile(p); err == nil && bytes.Contains(data, marker) {
-				hits = append(hits, p)
-			}
-		}
-		return nil
-	})
-	return hits
 }
 
 func TestTaskReadsItsSecretWhichNeverReachesTheNodesDisk(t *testing.T) {
@@ -91,7 +75,7 @@ func TestTaskReadsItsSecretWhichNeverReachesTheNodesDisk(t *testing.T) {
 		t.Fatalf("the task did not read its secret: output %q", got)
 	}
 	for _, dir := range []string{stateDir, backendDir} {
-		if hits := filesContaining(dir, marker); len(hits) > 0 {
+		if hits, _ := diskscan.Containing(dir, marker, nil); len(hits) > 0 {
 			t.Fatalf("the secret's plaintext is on the node's disk: %v", hits)
 		}
 	}

@@ -1,33 +1,17 @@
 package process
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/shoal-project/shoal/internal/diskscan"
 	"github.com/shoal-project/shoal/internal/testenv"
 	"github.com/shoal-project/shoal/runtime"
 )
-
-// grepDir returns the files under dir that contain marker.
-func grepDir(t *testing.T, dir string, marker []byte) []string {
-	t.Helper()
-	var hits []string
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if data, err := os.ReadFile(p); err == nil && bytes.Contains(data, marker) {
-				hits = append(hits, p)
-			}
-		}
-		return nil
-	})
-	return hits
-}
 
 func TestProcessGetsItsFilesInATmpfsFreedWhenItEnds(t *testing.T) {
 	testenv.Root(t, "mounting the task's tmpfs")
@@ -52,7 +36,7 @@ func TestProcessGetsItsFilesInATmpfsFreedWhenItEnds(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
 	}
-	if hits := grepDir(t, dir, []byte(marker)); len(hits) > 0 {
+	if hits, _ := diskscan.Containing(dir, []byte(marker), nil); len(hits) > 0 {
 		t.Fatalf("the secret is on disk after the task ended: %v", hits)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "tasks", "files", dirFiles)); err == nil {

@@ -34,37 +34,19 @@ func printTasks(cmd *cobra.Command, cl *client.Client, all []*shoalv1.Task, form
 		return printJSON(cmd.OutOrStdout(), all...)
 	}
 	names := nodeNames(cmd, cl)
-	key := func(t *shoalv1.Task) string {
-		if t.GetSlot() > 0 {
-			return fmt.Sprintf("%s.%d", t.GetServiceName(), t.GetSlot())
-		}
-		return t.GetServiceName() + "." + t.GetNodeId()
-	}
-	sort.SliceStable(all, func(i, j int) bool {
-		a, b := all[i], all[j]
-		if a.GetServiceName() != b.GetServiceName() {
-			return a.GetServiceName() < b.GetServiceName()
-		}
-		if a.GetSlot() != b.GetSlot() {
-			return a.GetSlot() < b.GetSlot()
-		}
-		if a.GetSlot() == 0 && a.GetNodeId() != b.GetNodeId() {
-			return a.GetNodeId() < b.GetNodeId()
-		}
-		return a.GetMeta().GetCreatedAt().AsTime().After(b.GetMeta().GetCreatedAt().AsTime())
-	})
+	sortTasks(all)
 	now := time.Now()
 	var rows [][]string
 	prev := ""
 	for _, t := range all {
-		name := key(t)
+		name := slotKey(t)
 		if t.GetSlot() == 0 {
 			name = t.GetServiceName() + "." + shortID(t.GetNodeId())
 		}
-		if key(t) == prev {
+		if slotKey(t) == prev {
 			name = ` \_ ` + name
 		}
-		prev = key(t)
+		prev = slotKey(t)
 		id := t.GetId()
 		errText := t.GetStatus().GetErr()
 		if !noTrunc {
@@ -84,4 +66,30 @@ func printTasks(cmd *cobra.Command, cl *client.Client, all []*shoalv1.Task, form
 		rows = append(rows, []string{id, name, node, enumName(t.GetDesiredState().String(), "TASK_STATE_"), cur, errText})
 	}
 	return table(cmd.OutOrStdout(), []string{"ID", "NAME", "NODE", "DESIRED STATE", "CURRENT STATE", "ERROR"}, rows)
+}
+
+// slotKey names a task's slot: SERVICE.SLOT, or SERVICE.NODE for a global task.
+func slotKey(t *shoalv1.Task) string {
+	if t.GetSlot() > 0 {
+		return fmt.Sprintf("%s.%d", t.GetServiceName(), t.GetSlot())
+	}
+	return t.GetServiceName() + "." + t.GetNodeId()
+}
+
+// sortTasks orders tasks by service and slot (node for global ones), each
+// slot's newest task first.
+func sortTasks(all []*shoalv1.Task) {
+	sort.SliceStable(all, func(i, j int) bool {
+		a, b := all[i], all[j]
+		if a.GetServiceName() != b.GetServiceName() {
+			return a.GetServiceName() < b.GetServiceName()
+		}
+		if a.GetSlot() != b.GetSlot() {
+			return a.GetSlot() < b.GetSlot()
+		}
+		if a.GetSlot() == 0 && a.GetNodeId() != b.GetNodeId() {
+			return a.GetNodeId() < b.GetNodeId()
+		}
+		return a.GetMeta().GetCreatedAt().AsTime().After(b.GetMeta().GetCreatedAt().AsTime())
+	})
 }

@@ -224,8 +224,8 @@ func (s *Server) ListConfigs(ctx context.Context, _ *connect.Request[shoalv1.Lis
 	return connect.NewResponse(&shoalv1.ListConfigsResponse{Configs: cfgs}), nil
 }
 
-// removeUnused removes the secret or config (kind k) with id and name
-// unless a service's spec uses it.
+// removeUnused removes the secret or config (kind k) that resolve finds
+// (with its name, for the error) unless a service's spec uses it.
 func (s *Server) removeUnused(ctx context.Context, k store.Kind, resolve func(store.ReadTx) (store.Object, string, error)) error {
 	return storeErr(s.store.Update(ctx, func(tx store.Tx) error {
 		o, name, err := resolve(tx)

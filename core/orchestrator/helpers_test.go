@@ -77,10 +77,17 @@ func restart(cond shoalv1.RestartCondition, delay time.Duration, maxAttempts uin
 	return &shoalv1.RestartPolicy{Condition: cond, Delay: durationpb.New(delay), MaxAttempts: maxAttempts, Window: durationpb.New(window)}
 }
 
+// allAtOnce is the update policy of the tests that are not about rolling
+// updates: every outdated task replaced in one pass.
+func allAtOnce() *shoalv1.UpdateConfig {
+	return &shoalv1.UpdateConfig{Monitor: durationpb.New(0)}
+}
+
 func replicated(id string, n uint64, rp *shoalv1.RestartPolicy) *shoalv1.Service {
 	return &shoalv1.Service{Id: id, SpecVersion: 1, Spec: &shoalv1.ServiceSpec{
-		Name: "svc-" + id,
-		Mode: &shoalv1.ServiceSpec_Replicated{Replicated: &shoalv1.ReplicatedMode{Replicas: n}},
+		Name:         "svc-" + id,
+		UpdateConfig: allAtOnce(),
+		Mode:         &shoalv1.ServiceSpec_Replicated{Replicated: &shoalv1.ReplicatedMode{Replicas: n}},
 		Task: &shoalv1.TaskSpec{
 			Runtime: &shoalv1.TaskSpec_Container{Container: &shoalv1.ContainerSpec{Image: "busybox"}},
 			Restart: rp,
@@ -90,8 +97,9 @@ func replicated(id string, n uint64, rp *shoalv1.RestartPolicy) *shoalv1.Service
 
 func global(id string, constraints ...string) *shoalv1.Service {
 	return &shoalv1.Service{Id: id, SpecVersion: 1, Spec: &shoalv1.ServiceSpec{
-		Name: "svc-" + id,
-		Mode: &shoalv1.ServiceSpec_Global{Global: &shoalv1.GlobalMode{}},
+		Name:         "svc-" + id,
+		UpdateConfig: allAtOnce(),
+		Mode:         &shoalv1.ServiceSpec_Global{Global: &shoalv1.GlobalMode{}},
 		Task: &shoalv1.TaskSpec{
 			Runtime:   &shoalv1.TaskSpec_Process{Process: &shoalv1.ProcessSpec{Command: []string{"sleep", "1d"}}},
 			Restart:   restart(shoalv1.RestartCondition_RESTART_CONDITION_ANY, 0, 0, 0),
@@ -110,6 +118,12 @@ func (h *harness) editService(id string, fn func(s *shoalv1.Service)) {
 		fn(s)
 		return tx.Update(s)
 	})
+}
+
+func (h *harness) service(id string) *shoalv1.Service {
+	var s *shoalv1.Service
+	_ = h.st.View(func(tx store.ReadTx) error { s = tx.GetService(id); return nil })
+	return s
 }
 
 func (h *harness) scale(id string, n uint64) {

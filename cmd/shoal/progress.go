@@ -13,6 +13,7 @@ import (
 	"connectrpc.com/connect"
 	"golang.org/x/term"
 
+	"github.com/shoal-project/shoal/core/taskspec"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/internal/client"
 )
@@ -106,7 +107,7 @@ func observe(ctx context.Context, cl *client.Client, svcRef string) (*shoalv1.Se
 	}
 	for k, t := range newest {
 		st := t.GetStatus().GetState()
-		if st == shoalv1.TaskState_TASK_STATE_RUNNING && t.GetSpecVersion() == svc.GetSpecVersion() {
+		if st == shoalv1.TaskState_TASK_STATE_RUNNING && taskspec.Current(t, svc) {
 			c.running++
 		}
 		msg := t.GetStatus().GetErr()
@@ -124,6 +125,13 @@ func observe(ctx context.Context, cl *client.Client, svcRef string) (*shoalv1.Se
 // waitConverged shows progress until every task of the service runs, like
 // docker service create does.
 func waitConverged(ctx context.Context, cl *client.Client, svcRef string, out io.Writer, timeout time.Duration) error {
+	return waitRolled(ctx, cl, svcRef, out, timeout, true)
+}
+
+// waitRolled shows progress until every task of the service runs and its
+// rolling update (if one runs) completed, like docker service update does.
+// A paused roll is an error, and so is a rollback unless rollback asked for one.
+func waitRolled(ctx context.Context, cl *client.Client, svcRef string, out io.Writer, timeout time.Duration, rollback bool) error {
 	tty := false
 	if f, ok := out.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
@@ -136,11 +144,18 @@ func waitConverged(ctx context.Context, cl *client.Client, svcRef string, out io
 	lastLines := 0
 	lastPlain := ""
 	for {
-		_, c, err := observe(ctx, cl, svcRef)
+		svc, c, err := observe(ctx, cl, svcRef)
+		if err != nil {
+			return err
+		}
+		rolled, rollLine, err := rollOutcome(svc, svcRef, rollback)
 		if err != nil {
 			return err
 		}
 		lines := []string{fmt.Sprintf("overall progress: %d out of %d tasks", c.running, c.desired)}
+		if rollLine != "" {
+			lines = append([]string{rollLine}, lines...)
+		}
 		if c.desired <= 20 {
 			for i, s := range c.slots {
 				label := fmt.Sprintf("%d/%d", i+1, c.desired)
@@ -157,7 +172,7 @@ func waitConverged(ctx context.Context, cl *client.Client, svcRef string, out io
 		if c.gaveUp > 0 && c.running+c.gaveUp >= c.desired {
 			return fmt.Errorf("service %s will not converge: %d task(s) ended and their restart policy allows no more attempts (last error: %s); see 'shoal service ps %s'", svcRef, c.gaveUp, cmp.Or(c.lastErr, "none"), svcRef)
 		}
-		converged := c.running == c.desired
+		converged := c.running == c.desired && rolled
 		if converged {
 			if stableSince.IsZero() {
 				stableSince = time.Now()
@@ -204,4 +219,30 @@ func waitConverged(ctx context.Context, cl *client.Client, svcRef string, out io
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// rollOutcome reads svc's update status: whether its roll is over (true
+// when none runs), the line to show, and the error that ends the wait when
+// the roll paused or rolled back unasked.
+func rollOutcome(svc *shoalv1.Service, ref string, rollback bool) (bool, string, error) {
+	st := svc.GetUpdateStatus()
+	if st.GetSpecVersion() != svc.GetSpecVersion() {
+		return true, "", nil
+	}
+	line := ""
+	if taskspec.RollingBack(svc) {
+		line = "rollback: " + st.GetMessage()
+	}
+	switch st.GetState() {
+	case shoalv1.UpdateState_UPDATE_STATE_PAUSED, shoalv1.UpdateState_UPDATE_STATE_ROLLBACK_PAUSED:
+		return false, line, fmt.Errorf("service %s: %s; fix the spec and update again, or 'shoal service rollback %s'", ref, st.GetMessage(), ref)
+	case shoalv1.UpdateState_UPDATE_STATE_COMPLETED:
+		return true, line, nil
+	case shoalv1.UpdateState_UPDATE_STATE_ROLLBACK_COMPLETED:
+		if !rollback {
+			return false, line, fmt.Errorf("service %s is back on its previous spec: %s", ref, st.GetMessage())
+		}
+		return true, line, nil
+	}
+	return false, line, nil
 }

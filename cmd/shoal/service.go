@@ -21,7 +21,7 @@ import (
 func newServiceCmd() *cobra.Command {
 	c := &cobra.Command{Use: "service", Short: "Manage services"}
 	c.AddCommand(newServiceCreateCmd(), newServiceLsCmd(), newServicePsCmd(), newServiceInspectCmd(),
-		newServiceScaleCmd(), newServiceUpdateCmd(), newServiceRmCmd(), newServiceLogsCmd())
+		newServiceScaleCmd(), newServiceUpdateCmd(), newServiceRollbackCmd(), newServiceRmCmd(), newServiceLogsCmd())
 	return c
 }
 

@@ -46,6 +46,7 @@ type specFlags struct {
 	scheduler     string
 	publish       []string
 	labels        []string
+	policies      policyFlags
 }
 
 func (f *specFlags) register(fl *pflag.FlagSet) {
@@ -80,6 +81,7 @@ func (f *specFlags) register(fl *pflag.FlagSet) {
 	fl.StringVar(&f.scheduler, "scheduler", "", "scheduler plugin for this service (default: the cluster's active one)")
 	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a port: [PUBLISHED:]TARGET[/tcp|udp]; no PUBLISHED asks for a dynamic port (repeatable)")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "service label key=value (repeatable)")
+	f.policies.register(fl)
 }
 
 func parseCPU(flag, v string) (int64, error) {
@@ -266,6 +268,9 @@ func (f *specFlags) spec(args []string) (*shoalv1.ServiceSpec, error) {
 		return nil, err
 	}
 	sp.Labels = labels
+	if err := f.policies.apply(f.fs, sp); err != nil {
+		return nil, err
+	}
 	mode, nets, err := splitNetworks(f.network)
 	if err != nil {
 		return nil, err

@@ -30,6 +30,8 @@ type updateFlags struct {
 	force     bool
 	netAdd    []string
 	netRm     []string
+	policies  policyFlags
+	rollback  bool
 }
 
 func (u *updateFlags) register(fl *pflag.FlagSet) {
@@ -47,6 +49,8 @@ func (u *updateFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&u.force, "force", false, "replace the tasks even if nothing changed")
 	fl.StringArrayVar(&u.netAdd, "network-add", nil, "attach to a cluster network (name or ID; repeatable)")
 	fl.StringArrayVar(&u.netRm, "network-rm", nil, "detach from a cluster network (name or ID; repeatable)")
+	u.policies.register(fl)
+	fl.BoolVar(&u.rollback, "rollback", false, "return to the previous spec (other flags are refused)")
 }
 
 // apply changes sp (of service ref) as the flags say.
@@ -57,7 +61,8 @@ func (u *updateFlags) apply(ref string, sp *shoalv1.ServiceSpec) error {
 			return err
 		}
 	}
-	steps := []func(string, *shoalv1.ServiceSpec) error{u.applyMode, u.applyCommand, u.applyEnv, u.applyResources, u.applyRestart}
+	policies := func(_ string, sp *shoalv1.ServiceSpec) error { return u.policies.apply(u.fs, sp) }
+	steps := []func(string, *shoalv1.ServiceSpec) error{u.applyMode, u.applyCommand, u.applyEnv, u.applyResources, u.applyRestart, policies}
 	for _, step := range steps {
 		if err := step(ref, sp); err != nil {
 			return err
@@ -190,6 +195,18 @@ func newServiceUpdateCmd() *cobra.Command {
 	w.register(c)
 	u.register(c.Flags())
 	c.RunE = func(cmd *cobra.Command, a []string) error {
+		if u.rollback {
+			var other []string
+			cmd.LocalFlags().Visit(func(f *pflag.Flag) {
+				if f.Name != "rollback" && f.Name != "detach" && f.Name != "timeout" {
+					other = append(other, "--"+f.Name)
+				}
+			})
+			if len(other) > 0 {
+				return fmt.Errorf("--rollback returns to the previous spec: drop %s", strings.Join(other, ", "))
+			}
+			return rollbackService(cmd, a[0], w)
+		}
 		cl, err := dial()
 		if err != nil {
 			return err
@@ -205,7 +222,7 @@ func newServiceUpdateCmd() *cobra.Command {
 		if w.detach {
 			return nil
 		}
-		return waitConverged(cmd.Context(), cl, svc.GetSpec().GetName(), cmd.OutOrStdout(), w.timeout)
+		return waitRolled(cmd.Context(), cl, svc.GetSpec().GetName(), cmd.OutOrStdout(), w.timeout, false)
 	}
 	return c
 }

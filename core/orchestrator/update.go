@@ -247,7 +247,7 @@ func finishedStatus(st *shoalv1.UpdateStatus, now time.Time) *shoalv1.UpdateStat
 	out := &shoalv1.UpdateStatus{State: updCompleted, StartedAt: st.GetStartedAt(), CompletedAt: timestamppb.New(now),
 		SpecVersion: st.GetSpecVersion(), Message: "update completed"}
 	if st.GetState() == updRollbackStarted {
-		out.State, out.Message = updRollbackCompleted, "rollback completed"
+		out.State, out.Message = updRollbackCompleted, "rollback completed ("+st.GetMessage()+")"
 	}
 	return out
 }

@@ -136,3 +136,9 @@ func newServiceRollbackCmd() *cobra.Command {
 	c.RunE = func(cmd *cobra.Command, a []string) error { return rollbackService(cmd, a[0], w) }
 	return c
 }
+
+// updateState is the state of a service's last roll as service ls shows
+// it ("Updating", "Rollback paused"), "" when it never rolled.
+func updateState(s *shoalv1.Service) string {
+	return enumName(s.GetUpdateStatus().GetState().String(), "UPDATE_STATE_")
+}

@@ -129,12 +129,12 @@ func newServiceLsCmd() *cobra.Command {
 			}
 			st := statuses[s.GetId()]
 			rows = append(rows, []string{shortID(s.GetId()), s.GetSpec().GetName(), serviceMode(s),
-				fmt.Sprintf("%d/%d", st.GetRunningTasks(), st.GetDesiredTasks()), serviceImage(s), servicePorts(s)})
+				fmt.Sprintf("%d/%d", st.GetRunningTasks(), st.GetDesiredTasks()), serviceImage(s), servicePorts(s), updateState(s)})
 		}
 		if *quiet {
 			return nil
 		}
-		return table(w, []string{"ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"}, rows)
+		return table(w, []string{"ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS", "UPDATE"}, rows)
 	})
 	quiet = c.Flags().BoolP("quiet", "q", false, "print IDs only")
 	return c

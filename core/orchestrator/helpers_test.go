@@ -202,18 +202,18 @@ func (h *harness) checkSlots() {
 func noDuplicateLive(st *store.Store) error {
 	var dupErr error
 	err := st.View(func(tx store.ReadTx) error {
-		seen := make(map[string]string)
+		seen := make(map[string]*shoalv1.Task)
 		return tx.Range(store.KindTask, store.All(), func(obj store.Object) bool {
 			t := obj.(*shoalv1.Task)
 			if !live(t) {
 				return true
 			}
 			k := t.GetServiceId() + "/" + slotName(t)
-			if other, dup := seen[k]; dup {
-				dupErr = fmt.Errorf("slot %s has two live tasks: %s and %s", k, other, t.GetId())
+			if other, dup := seen[k]; dup && !startingFirst(other, t) {
+				dupErr = fmt.Errorf("slot %s has two live tasks: %s and %s", k, other.GetId(), t.GetId())
 				return false
 			}
-			seen[k] = t.GetId()
+			seen[k] = t
 			return true
 		})
 	})
@@ -221,4 +221,13 @@ func noDuplicateLive(st *store.Store) error {
 		return err
 	}
 	return dupErr
+}
+
+// startingFirst reports whether a and b are a start-first pair: an older
+// version's task and its replacement that does not run yet.
+func startingFirst(a, b *shoalv1.Task) bool {
+	if a.GetSpecVersion() > b.GetSpecVersion() {
+		a, b = b, a
+	}
+	return a.GetSpecVersion() < b.GetSpecVersion() && b.GetStatus().GetState() < stateRunning
 }

@@ -156,11 +156,11 @@ func (o *Orchestrator) planService(p *plan, id string, svc *shoalv1.Service, tas
 			lv = lv[1:]
 		}
 		if len(lv) == 2 {
-			if !terminal(lv[1].GetStatus().GetState()) {
+			if !terminal(lv[1].GetStatus().GetState()) && !outdated(lv[1], svc) {
 				planHistory(p, ts, shut, false, wanted, e)
 				continue // the old task serves until its replacement runs
 			}
-			p.change(lv[1], stateShutdown) // the replacement failed: the old task stays
+			p.change(lv[1], stateShutdown) // the replacement failed or is outdated: the old task stays
 			shut[lv[1]] = true
 			lv = lv[:1]
 		}

@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -71,9 +72,10 @@ func outdated(t *shoalv1.Task, svc *shoalv1.Service) bool {
 }
 
 // replacingFirst reports whether nw is old's start-first replacement that
-// has not reached RUNNING: both stay live until it does (or fails).
+// does not run (yet, or any more): both stay live until it runs, and the
+// old one stays if it fails or its spec is outdated in turn.
 func replacingFirst(old, nw *shoalv1.Task, svc *shoalv1.Service) bool {
-	return outdated(old, svc) && !outdated(nw, svc) && nw.GetStatus().GetState() < stateRunning
+	return outdated(old, svc) && nw.GetStatus().GetState() != stateRunning
 }
 
 // roll is what a pass saw of one service's update: the live outdated tasks
@@ -185,6 +187,10 @@ func (o *Orchestrator) planRoll(p *plan, svc *shoalv1.Service, r *roll, now time
 		p.wake(id, next)
 		return
 	}
+	// Tasks that do not run serve nobody: replace them first.
+	slices.SortStableFunc(r.outdated, func(a, b *shoalv1.Task) int {
+		return cmp.Compare(btoi(a.GetStatus().GetState() == stateRunning), btoi(b.GetStatus().GetState() == stateRunning))
+	})
 	n := len(r.outdated)
 	if pol.parallelism > 0 {
 		n = min(n, pol.parallelism)
@@ -195,6 +201,13 @@ func (o *Orchestrator) planRoll(p *plan, svc *shoalv1.Service, r *roll, now time
 		}
 		o.create(p, svc, slotKey{slot: t.GetSlot(), node: globalNode(t, svc)}, stateRunning, now)
 	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func globalNode(t *shoalv1.Task, svc *shoalv1.Service) string {
@@ -232,7 +245,7 @@ func (o *Orchestrator) applyFailureAction(p *plan, svc *shoalv1.Service, st *sho
 func failureText(t *shoalv1.Task) string {
 	s := t.GetStatus()
 	return fmt.Sprintf("task %s (slot %d) %s: %s", t.GetId(), t.GetSlot(), stateName(s.GetState()),
-		cmp.Or(s.GetErr(), s.GetMessage(), fmt.Sprintf("exit code %d", s.GetExitCode())))
+		cmp.Or(s.GetErr(), fmt.Sprintf("exit code %d", s.GetExitCode())))
 }
 
 func stateName(s shoalv1.TaskState) string {

@@ -197,8 +197,9 @@ func newServiceUpdateCmd() *cobra.Command {
 	c.RunE = func(cmd *cobra.Command, a []string) error {
 		if u.rollback {
 			var other []string
-			cmd.LocalFlags().Visit(func(f *pflag.Flag) {
-				if f.Name != "rollback" && f.Name != "detach" && f.Name != "timeout" {
+			local := cmd.LocalFlags()
+			cmd.Flags().Visit(func(f *pflag.Flag) {
+				if local.Lookup(f.Name) != nil && f.Name != "rollback" && f.Name != "detach" && f.Name != "timeout" {
 					other = append(other, "--"+f.Name)
 				}
 			})

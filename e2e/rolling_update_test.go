@@ -77,6 +77,7 @@ func TestRollingUpdates(t *testing.T) {
 		if r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "rollback: update rolled back due to failure: ") {
 			t.Fatalf("service update to a failing command: want a non-zero exit that shows the rollback:\n%s", r)
 		}
+		t.Logf("service update output:\n%s%s", r.Stdout, r.Stderr)
 		svc, ts := rollOutcome(t, m1, "rollback", shoalv1.UpdateState_UPDATE_STATE_ROLLBACK_COMPLETED)
 		for _, tk := range ts {
 			if wantRunning(tk) && !strings.Contains(strings.Join(tk.GetSpec().GetProcess().GetCommand(), " "), plLoop) {
@@ -89,7 +90,8 @@ func TestRollingUpdates(t *testing.T) {
 	})
 
 	t.Run("a failing update pauses after the first batch", func(t *testing.T) {
-		create(t, "pause", "--update-parallelism", "2", "--update-monitor", "2s", "--update-failure-action", "pause")
+		create(t, "pause", "--update-parallelism", "2", "--update-monitor", "2s", "--update-failure-action", "pause",
+			"--rollback-parallelism", "0", "--rollback-monitor", "300ms")
 		r := m1.cli(t, append([]string{"service", "update"}, append(badCommand, "pause")...)...)
 		if r.Code == 0 || !strings.Contains(r.Stderr, "update paused due to failure: task") {
 			t.Fatalf("service update to a failing command: want a non-zero exit saying it paused:\n%s", r)
@@ -121,6 +123,8 @@ func TestRollingUpdates(t *testing.T) {
 		}
 		rollOutcome(t, m1, "pause", shoalv1.UpdateState_UPDATE_STATE_ROLLBACK_COMPLETED)
 	})
+
+	t.Run("bad input", func(t *testing.T) { rollingBadInput(t, m1, &marks) })
 
 	t.Run("the leader dies mid-roll", func(t *testing.T) {
 		create(t, "failover", "--update-parallelism", "2", "--update-delay", "1s", "--update-monitor", "500ms")
@@ -161,14 +165,10 @@ func TestRollingUpdates(t *testing.T) {
 	t.Logf("TestRollingUpdates took %s", time.Since(start).Round(time.Millisecond))
 }
 
-// TestRollingUpdateBadInput: bad update policies and a rollback with no
-// previous spec are refused with an error naming the field, and change
-// nothing.
-func TestRollingUpdateBadInput(t *testing.T) {
-	var marks []string
-	c := plNewCluster(t, &marks, "--raft-tick", "50ms")
-	m1 := c.init("m1", "--heartbeat-period", plHeartbeat.String())
-	plCreateLoopService(t, m1, &marks, "web", "--replicas", "1")
+// rollingBadInput: bad update policies and a rollback with no previous
+// spec are refused with an error naming the field, and change nothing.
+func rollingBadInput(t *testing.T, m1 *manager, marks *[]string) {
+	plCreateLoopService(t, m1, marks, "web", "--replicas", "1")
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -191,13 +191,12 @@ func TestRollingUpdateBadInput(t *testing.T) {
 			}
 		})
 	}
-	svcs, err := plServices(t, m1)
-	if err != nil {
-		t.Fatal(err)
+	svc, _ := rollOutcome(t, m1, "web", shoalv1.UpdateState_UPDATE_STATE_UNSPECIFIED, 1)
+	if svc.GetSpecVersion() != 1 || svc.GetPreviousSpec() != nil || svc.GetSpec().GetUpdateConfig() != nil {
+		t.Fatalf("refused requests changed the service: %v", svc)
 	}
-	if len(svcs) != 1 || svcs[0].GetSpecVersion() != 1 ||
-		svcs[0].GetPreviousSpec() != nil || svcs[0].GetSpec().GetUpdateConfig() != nil {
-		t.Fatalf("refused requests changed the services: %v", svcs)
+	if r := m1.cli(t, "service", "inspect", "bad"); r.Code == 0 {
+		t.Fatalf("a refused create made a service: %s", r)
 	}
 }
 
@@ -283,9 +282,9 @@ func batchStarts(ts []*shoalv1.Task, v uint64) []time.Time {
 	return starts
 }
 
-// rollOutcome waits until svc's update status is want with 6 tasks running,
-// and returns the service and its tasks.
-func rollOutcome(t *testing.T, m *manager, name string, want shoalv1.UpdateState) (*shoalv1.Service, []*shoalv1.Task) {
+// rollOutcome waits until svc's update status is want with replicas tasks
+// running (6 unless given), and returns the service and its tasks.
+func rollOutcome(t *testing.T, m *manager, name string, want shoalv1.UpdateState, replicas ...int) (*shoalv1.Service, []*shoalv1.Task) {
 	t.Helper()
 	var svc *shoalv1.Service
 	var ts []*shoalv1.Task
@@ -305,8 +304,12 @@ func rollOutcome(t *testing.T, m *manager, name string, want shoalv1.UpdateState
 		if ts, err = serviceTasks(t, m, name); err != nil {
 			return err
 		}
-		if want != shoalv1.UpdateState_UPDATE_STATE_PAUSED && countRunning(ts) != 6 {
-			return fmt.Errorf("%d tasks running", countRunning(ts))
+		n := 6
+		if len(replicas) > 0 {
+			n = replicas[0]
+		}
+		if want != shoalv1.UpdateState_UPDATE_STATE_PAUSED && countRunning(ts) != n {
+			return fmt.Errorf("%d tasks running, want %d", countRunning(ts), n)
 		}
 		return nil
 	})

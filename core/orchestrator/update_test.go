@@ -332,7 +332,7 @@ func TestPropertyRollingUpdate(t *testing.T) {
 				seen[k] = true
 			}
 		}
-		for i := range rapid.IntRange(1, 30).Draw(rt, "steps") {
+		for i := range rapid.IntRange(1, 20).Draw(rt, "steps") {
 			switch rapid.IntRange(0, 4).Draw(rt, fmt.Sprint("op", i)) {
 			case 0:
 				version++

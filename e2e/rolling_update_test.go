@@ -22,11 +22,7 @@ import (
 func TestRollingUpdates(t *testing.T) {
 	start := time.Now()
 	var marks []string
-	c := plNewCluster(t, &marks, "--raft-tick", "50ms")
-	m1 := c.init("m1", "--heartbeat-period", plHeartbeat.String())
-	m2 := c.joinManager("m2", m1)
-	m3 := c.joinManager("m3", m1)
-	agreeOnLeader(t, c.managers, 3)
+	c, m1, m2, m3 := plThreeManagers(t, &marks)
 	plJoinWorker(t, c, "w1", m1)
 	plJoinWorker(t, c, "w2", m1)
 	t.Logf("cluster up after %s", time.Since(start).Round(time.Millisecond))

@@ -89,10 +89,7 @@ func (o *Orchestrator) planService(p *plan, id string, svc *shoalv1.Service, tas
 
 	groups := make(map[slotKey][]*shoalv1.Task)
 	for _, t := range tasks {
-		k := slotKey{slot: t.GetSlot()}
-		if global {
-			k = slotKey{node: t.GetNodeId()}
-		}
+		k := keyOf(t, global)
 		groups[k] = append(groups[k], t)
 	}
 	if global {
@@ -120,7 +117,7 @@ func (o *Orchestrator) planService(p *plan, id string, svc *shoalv1.Service, tas
 	})
 
 	rp := svc.GetSpec().GetTask().GetRestart()
-	r := &roll{shut: make(map[*shoalv1.Task]bool)}
+	r := &roll{shut: make(map[*shoalv1.Task]bool), global: global}
 	for _, k := range keys {
 		ts := groups[k]
 		sortTasks(ts)

@@ -87,6 +87,7 @@ type roll struct {
 	created  int
 	slots    int
 	shut     map[*shoalv1.Task]bool
+	global   bool
 }
 
 // progress is how far the current batch is: tasks not yet counted as
@@ -104,18 +105,18 @@ type progress struct {
 // that ended other than by being shut down counts as a failure.
 func (o *Orchestrator) measure(r *roll, pol policy, now time.Time) progress {
 	var pr progress
-	failedSlot := make(map[uint64]bool)
+	failedSlot := make(map[slotKey]bool)
 	for _, t := range r.current {
 		if obs := t.GetStatus().GetState(); terminal(obs) && obs != stateShutdown {
 			pr.failures = append(pr.failures, t)
-			failedSlot[t.GetSlot()] = true
+			failedSlot[keyOf(t, r.global)] = true
 		}
 	}
 	for _, t := range r.current {
 		if !live(t) || r.shut[t] || terminal(t.GetStatus().GetState()) {
 			continue
 		}
-		if pol.action == shoalv1.UpdateFailureAction_UPDATE_FAILURE_ACTION_CONTINUE && failedSlot[t.GetSlot()] {
+		if pol.action == shoalv1.UpdateFailureAction_UPDATE_FAILURE_ACTION_CONTINUE && failedSlot[keyOf(t, r.global)] {
 			continue // a failed slot does not hold the roll up when failures are tolerated
 		}
 		if t.GetStatus().GetState() < stateRunning {
@@ -199,7 +200,7 @@ func (o *Orchestrator) planRoll(p *plan, svc *shoalv1.Service, r *roll, now time
 		if !pol.startFirst {
 			p.change(t, stateShutdown)
 		}
-		o.create(p, svc, slotKey{slot: t.GetSlot(), node: globalNode(t, svc)}, stateRunning, now)
+		o.create(p, svc, keyOf(t, r.global), stateRunning, now)
 	}
 }
 
@@ -210,11 +211,13 @@ func btoi(b bool) int {
 	return 0
 }
 
-func globalNode(t *shoalv1.Task, svc *shoalv1.Service) string {
-	if svc.GetSpec().GetGlobal() != nil {
-		return t.GetNodeId()
+// keyOf is the slot t holds: its replica number, or its node for a global
+// service.
+func keyOf(t *shoalv1.Task, global bool) slotKey {
+	if global {
+		return slotKey{node: t.GetNodeId()}
 	}
-	return ""
+	return slotKey{slot: t.GetSlot()}
 }
 
 func failedPastRatio(failures []*shoalv1.Task, slots int, ratio float64) bool {

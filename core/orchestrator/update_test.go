@@ -125,12 +125,19 @@ func TestRollingUpdateGoesBatchByBatch(t *testing.T) {
 	}
 }
 
-func TestStartFirstKeepsTheOldTaskUntilItsReplacementRuns(t *testing.T) {
-	c := cfg(2, 0, 0)
+// startFirstRoll is a rolling harness with a start-first policy, updated to
+// busybox:2 and one pass run.
+func startFirstRoll(t *testing.T, parallelism int64) *harness {
+	c := cfg(parallelism, 0, 0)
 	c.Order = shoalv1.UpdateOrder_UPDATE_ORDER_START_FIRST
 	h := rolling(t, c)
 	h.bump("busybox:2")
 	h.step()
+	return h
+}
+
+func TestStartFirstKeepsTheOldTaskUntilItsReplacementRuns(t *testing.T) {
+	h := startFirstRoll(t, 2)
 	if img := h.images(); img["busybox"] != 6 || img["busybox:2"] != 2 {
 		t.Fatalf("after the first batch started: %v live", img)
 	}
@@ -149,11 +156,7 @@ func TestStartFirstKeepsTheOldTaskUntilItsReplacementRuns(t *testing.T) {
 }
 
 func TestStartFirstReplacementThatFailsLeavesTheOldTask(t *testing.T) {
-	c := cfg(1, 0, 0)
-	c.Order = shoalv1.UpdateOrder_UPDATE_ORDER_START_FIRST
-	h := rolling(t, c)
-	h.bump("busybox:2")
-	h.step()
+	h := startFirstRoll(t, 1)
 	for _, tk := range h.tasks("s") {
 		if tk.GetSpec().GetContainer().GetImage() == "busybox:2" {
 			h.setState(tk.GetId(), failed)
@@ -358,4 +361,41 @@ func TestPropertyRollingUpdate(t *testing.T) {
 			rt.Fatalf("not done: %v live, status %v", h.images(), h.service("s").GetUpdateStatus())
 		}
 	})
+}
+
+func TestGlobalServiceRollsOneNodeAtATime(t *testing.T) {
+	h := newHarness(t)
+	for _, n := range []string{"a", "b", "c"} {
+		h.addNode(n, nodeUp, nil)
+	}
+	svc := global("g")
+	svc.Spec.UpdateConfig = cfg(1, 0, 0)
+	h.createService(svc)
+	h.step()
+	runAll := func() {
+		for _, tk := range h.tasks("g") {
+			if live(tk) && tk.GetStatus().GetState() < stateRunning {
+				h.assign(tk.GetId(), tk.GetNodeId())
+			}
+		}
+	}
+	runAll()
+	h.editService("g", func(s *shoalv1.Service) { s.Spec.Task.GetProcess().Command = []string{"sleep", "2d"}; s.SpecVersion++ })
+	for round := 1; round <= 3; round++ {
+		h.step()
+		updated := map[string]bool{}
+		for _, tk := range h.liveTasks("g") {
+			if tk.GetSpecVersion() == 2 {
+				updated[tk.GetNodeId()] = true
+			}
+		}
+		if len(updated) != round || len(h.liveTasks("g")) != 3 {
+			t.Fatalf("round %d: nodes updated %v, live %v", round, updated, h.liveSlots("g"))
+		}
+		runAll()
+	}
+	h.step()
+	if st := h.service("g").GetUpdateStatus(); st.GetState() != updCompleted {
+		t.Fatalf("status %v", st)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -123,7 +124,7 @@ func (o *Orchestrator) measure(r *roll, pol policy, now time.Time) progress {
 			pr.inFlight++
 			continue
 		}
-		done := o.runningSince(t.GetId(), now).Add(pol.monitor)
+		done := o.runningSince(t.GetId(), now).Add(max(pol.monitor, healthWindow(t.GetSpec())))
 		if now.Before(done) {
 			pr.inFlight++
 			if pr.nextWake.IsZero() || done.Before(pr.nextWake) {
@@ -135,6 +136,32 @@ func (o *Orchestrator) measure(r *roll, pol policy, now time.Time) progress {
 	}
 	pr.inFlight += r.created
 	return pr
+}
+
+// The health-check defaults of the container backend (docker's).
+const (
+	defaultHealthInterval = 30 * time.Second
+	defaultHealthRetries  = 3
+)
+
+// healthWindow is how long a task with a health check must run before it
+// can count as updated: the backend reports no "healthy", only FAILED once
+// the check failed retries times in a row after the start period, so the
+// task must outlive the earliest moment a failing check can fail it.
+func healthWindow(spec *shoalv1.TaskSpec) time.Duration {
+	hc := spec.GetContainer().GetHealthcheck()
+	if t := hc.GetTest(); len(t) == 0 || len(t) == 1 && strings.EqualFold(t[0], "NONE") {
+		return 0
+	}
+	interval := hc.GetInterval().AsDuration()
+	if interval <= 0 {
+		interval = defaultHealthInterval
+	}
+	retries := time.Duration(hc.GetRetries())
+	if retries == 0 {
+		retries = defaultHealthRetries
+	}
+	return max(hc.GetStartPeriod().AsDuration(), 0) + retries*interval
 }
 
 // runningSince is when this leader first saw task id RUNNING.

@@ -399,3 +399,36 @@ func TestGlobalServiceRollsOneNodeAtATime(t *testing.T) {
 		t.Fatalf("status %v", st)
 	}
 }
+
+func TestHealthCheckedTaskMustOutliveItsChecks(t *testing.T) {
+	h := rolling(t, cfg(1, 0, time.Second))
+	h.editService("s", func(s *shoalv1.Service) {
+		s.PreviousSpec = proto.CloneOf(s.Spec)
+		s.Spec.Task.GetContainer().Healthcheck = &shoalv1.HealthConfig{Test: []string{"CMD", "true"},
+			Interval: durationpb.New(2 * time.Second), Retries: 2, StartPeriod: durationpb.New(time.Second)}
+		s.SpecVersion++
+	})
+	h.step()
+	h.runPending()
+	h.step()
+	h.clk.Advance(5*time.Second - time.Millisecond) // start period 1s + 2 retries x 2s
+	h.step()
+	if n := h.liveOnVersion(2); n != 1 {
+		t.Fatalf("the next batch started before the health check could have failed the first: %d updated", n)
+	}
+	h.clk.Advance(time.Millisecond)
+	h.step()
+	if n := h.liveOnVersion(2); n != 2 {
+		t.Fatalf("after the health window: %d updated, want 2", n)
+	}
+}
+
+func (h *harness) liveOnVersion(v uint64) int {
+	n := 0
+	for _, tk := range h.liveTasks("s") {
+		if tk.GetSpecVersion() == v {
+			n++
+		}
+	}
+	return n
+}

@@ -191,9 +191,12 @@ func (o *Orchestrator) planRoll(p *plan, svc *shoalv1.Service, r *roll, now time
 	if st.GetState() == updPaused || st.GetState() == updRollbackPaused {
 		return // until the next spec change or a rollback
 	}
+	active := st.GetState() == updUpdating || st.GetState() == updRollbackStarted
+	if !active && len(r.outdated) == 0 {
+		return // rolled: new tasks (scaling, restarts) need no monitoring
+	}
 	pol := policyFor(svc)
 	pr := o.measure(r, pol, now)
-	active := st.GetState() == updUpdating || st.GetState() == updRollbackStarted
 	if active && failedPastRatio(pr.failures, r.slots, pol.ratio) && o.applyFailureAction(p, svc, st, pol, pr.failures[0], now) {
 		return
 	}
@@ -206,9 +209,10 @@ func (o *Orchestrator) planRoll(p *plan, svc *shoalv1.Service, r *roll, now time
 	}
 	if len(r.outdated) == 0 {
 		delete(o.updating, id)
-		if active {
-			p.setStatus(svc, finishedStatus(st, now))
+		for _, t := range r.current {
+			delete(o.running, t.GetId())
 		}
+		p.setStatus(svc, finishedStatus(st, now))
 		return
 	}
 	if next := pr.lastDone.Add(pol.delay); !pr.lastDone.IsZero() && now.Before(next) {

@@ -40,6 +40,7 @@ func (h *harness) bump(image string) {
 
 // runPending places every live task not yet running on node a and marks it RUNNING.
 func (h *harness) runPending() {
+	h.t.Helper()
 	for _, tk := range h.tasks("s") {
 		if live(tk) && tk.GetStatus().GetState() < stateRunning {
 			h.assign(tk.GetId(), "a")
@@ -431,4 +432,31 @@ func (h *harness) liveOnVersion(v uint64) int {
 		}
 	}
 	return n
+}
+
+// A pass over a 10,000-replica service in the middle of a roll (all its
+// tasks running, 100 per batch): measuring the batch and starting the next.
+func BenchmarkRollingPass10000Replicas(b *testing.B) {
+	var proposals uint64
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		h := newHarness(b)
+		h.addNode("a", nodeUp, nil)
+		svc := replicated("s", 10_000, nil)
+		svc.Spec.UpdateConfig = cfg(100, 0, 0)
+		h.createService(svc)
+		h.step()
+		h.runPending()
+		h.bump("busybox:2")
+		h.step()
+		h.runPending()
+		before := h.st.ProposalCount()
+		b.StartTimer()
+		h.o.all = true
+		if err := h.o.reconcile(h.ctx); err != nil {
+			b.Fatal(err)
+		}
+		proposals = h.st.ProposalCount() - before
+	}
+	b.ReportMetric(float64(proposals), "proposals")
 }

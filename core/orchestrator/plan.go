@@ -210,7 +210,7 @@ func (o *Orchestrator) planService(p *plan, id string, svc *shoalv1.Service, tas
 			created = true
 		}
 		if created {
-			r.created++
+			r.created = append(r.created, k)
 		}
 		planHistory(p, ts, shut, created, wanted, e)
 	}

@@ -85,7 +85,7 @@ func replacingFirst(old, nw *shoalv1.Task, svc *shoalv1.Service) bool {
 type roll struct {
 	outdated []*shoalv1.Task
 	current  []*shoalv1.Task
-	created  int
+	created  []slotKey
 	slots    int
 	shut     map[*shoalv1.Task]bool
 	global   bool
@@ -113,12 +113,18 @@ func (o *Orchestrator) measure(r *roll, pol policy, now time.Time) progress {
 			failedSlot[keyOf(t, r.global)] = true
 		}
 	}
-	for _, t := range r.current {
-		if !live(t) || r.shut[t] || terminal(t.GetStatus().GetState()) {
-			continue
+	// A failed slot does not hold the roll up when failures are tolerated.
+	tolerated := func(k slotKey) bool {
+		return pol.action == shoalv1.UpdateFailureAction_UPDATE_FAILURE_ACTION_CONTINUE && failedSlot[k]
+	}
+	for _, k := range r.created {
+		if !tolerated(k) {
+			pr.inFlight++
 		}
-		if pol.action == shoalv1.UpdateFailureAction_UPDATE_FAILURE_ACTION_CONTINUE && failedSlot[keyOf(t, r.global)] {
-			continue // a failed slot does not hold the roll up when failures are tolerated
+	}
+	for _, t := range r.current {
+		if !live(t) || r.shut[t] || terminal(t.GetStatus().GetState()) || tolerated(keyOf(t, r.global)) {
+			continue
 		}
 		if t.GetStatus().GetState() < stateRunning {
 			pr.inFlight++
@@ -134,7 +140,6 @@ func (o *Orchestrator) measure(r *roll, pol policy, now time.Time) progress {
 			pr.lastDone = done
 		}
 	}
-	pr.inFlight += r.created
 	return pr
 }
 
@@ -219,6 +224,13 @@ func (o *Orchestrator) planRoll(p *plan, svc *shoalv1.Service, r *roll, now time
 		p.wake(id, next)
 		return
 	}
+	o.startBatch(p, svc, r, pol, now)
+}
+
+// startBatch replaces the next outdated tasks: up to parallelism of them,
+// the old task stopped first or, start-first, left running beside its
+// replacement.
+func (o *Orchestrator) startBatch(p *plan, svc *shoalv1.Service, r *roll, pol policy, now time.Time) {
 	// Tasks that do not run serve nobody: replace them first.
 	slices.SortStableFunc(r.outdated, func(a, b *shoalv1.Task) int {
 		return cmp.Compare(btoi(a.GetStatus().GetState() == stateRunning), btoi(b.GetStatus().GetState() == stateRunning))

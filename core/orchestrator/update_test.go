@@ -460,3 +460,25 @@ func BenchmarkRollingPass10000Replicas(b *testing.B) {
 	}
 	b.ReportMetric(float64(proposals), "proposals")
 }
+
+func TestContinuePassesACrashLoopingSlot(t *testing.T) {
+	c := cfg(1, 0, time.Second)
+	c.FailureAction, c.MaxFailureRatio = shoalv1.UpdateFailureAction_UPDATE_FAILURE_ACTION_CONTINUE, 1
+	h := rolling(t, c)
+	h.bump("busybox:2")
+	for i := 0; i < 40 && h.updateState() != updCompleted; i++ {
+		h.step()
+		for _, tk := range h.tasks("s") {
+			if live(tk) && tk.GetSpecVersion() == 2 && tk.GetStatus().GetState() < stateRunning {
+				h.assign(tk.GetId(), "a")
+				if tk.GetSlot() == 1 {
+					h.setState(tk.GetId(), failed) // slot 1 never runs the new spec
+				}
+			}
+		}
+		h.clk.Advance(time.Second)
+	}
+	if h.updateState() != updCompleted || h.images()["busybox:2"] != 6 {
+		t.Fatalf("status %v, live %v", h.service("s").GetUpdateStatus(), h.images())
+	}
+}

@@ -26,102 +26,15 @@ func TestRollingUpdates(t *testing.T) {
 	plJoinWorker(t, c, "w1", m1)
 	plJoinWorker(t, c, "w2", m1)
 	t.Logf("cluster up after %s", time.Since(start).Round(time.Millisecond))
+	var mu sync.Mutex // the parallel subtests add to marks
 	create := func(t *testing.T, name string, flags ...string) string {
-		return plCreateLoopService(t, m1, &marks, name, append([]string{"--replicas", "6", "--constraint", "node.role==worker",
+		var mark []string
+		defer func() { mu.Lock(); marks = append(marks, mark...); mu.Unlock() }()
+		return plCreateLoopService(t, m1, &mark, name, append([]string{"--replicas", "6", "--constraint", "node.role==worker",
 			"--restart-delay", "500ms"}, flags...)...)
 	}
-
-	for _, order := range []string{"stop-first", "start-first"} {
-		t.Run("batches of 2, 2s apart, "+order, func(t *testing.T) {
-			name := "roll-" + order
-			create(t, name, "--update-parallelism", "2", "--update-delay", "2s", "--update-monitor", "300ms", "--update-order", order)
-			floor := 4
-			if order == "start-first" {
-				floor = 6
-			}
-			s := sampleRunning(t, m1, name)
-			r := m1.cli(t, "service", "update", "--env-add", "V=2", name)
-			samples := s.stop()
-			if r.Code != 0 || !strings.Contains(r.Stdout, "verify: Service converged") {
-				t.Fatalf("service update: %s", r)
-			}
-			if low := slices.Min(samples); low < floor {
-				t.Errorf("%s: %d tasks running at the lowest of %d samples, want at least %d", order, low, len(samples), floor)
-			}
-			svc, ts := rollOutcome(t, m1, name, shoalv1.UpdateState_UPDATE_STATE_COMPLETED)
-			if n := countOnSpec(ts, svc.GetSpecVersion()); n != 6 {
-				t.Fatalf("%d tasks running on the new spec, want 6", n)
-			}
-			batches := batchStarts(ts, svc.GetSpecVersion())
-			if len(batches) != 3 {
-				t.Fatalf("new tasks created in %d batches (%v), want 3", len(batches), batches)
-			}
-			for i := 1; i < len(batches); i++ {
-				if gap := batches[i].Sub(batches[i-1]); gap < 2*time.Second {
-					t.Errorf("batch %d started %s after batch %d, want at least 2s", i+1, gap, i)
-				}
-			}
-			t.Logf("%s: %d samples, at least %d running; batches %v", order, len(samples), slices.Min(samples), batches)
-		})
-	}
-
-	badCommand := []string{"--args", "sh", "--args", "-c", "--args", "exit 3"}
-	t.Run("a failing update rolls back", func(t *testing.T) {
-		create(t, "rollback", "--update-parallelism", "2", "--update-monitor", "2s", "--update-failure-action", "rollback",
-			"--rollback-parallelism", "0", "--rollback-monitor", "300ms")
-		r := m1.cli(t, append([]string{"service", "update"}, append(badCommand, "rollback")...)...)
-		if r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "rollback: update rolled back due to failure: ") {
-			t.Fatalf("service update to a failing command: want a non-zero exit that shows the rollback:\n%s", r)
-		}
-		t.Logf("service update output:\n%s%s", r.Stdout, r.Stderr)
-		svc, ts := rollOutcome(t, m1, "rollback", shoalv1.UpdateState_UPDATE_STATE_ROLLBACK_COMPLETED)
-		for _, tk := range ts {
-			if wantRunning(tk) && !strings.Contains(strings.Join(tk.GetSpec().GetProcess().GetCommand(), " "), plLoop) {
-				t.Fatalf("task %s (slot %d) meant to run the failing command after the rollback", tk.GetId(), tk.GetSlot())
-			}
-		}
-		if msg := svc.GetUpdateStatus().GetMessage(); !strings.Contains(msg, "update rolled back due to failure: task") {
-			t.Errorf("the rollback status does not say why: %q", msg)
-		}
-	})
-
-	t.Run("a failing update pauses after the first batch", func(t *testing.T) {
-		create(t, "pause", "--update-parallelism", "2", "--update-monitor", "2s", "--update-failure-action", "pause",
-			"--rollback-parallelism", "0", "--rollback-monitor", "300ms")
-		r := m1.cli(t, append([]string{"service", "update"}, append(badCommand, "pause")...)...)
-		if r.Code == 0 || !strings.Contains(r.Stderr, "update paused due to failure: task") {
-			t.Fatalf("service update to a failing command: want a non-zero exit saying it paused:\n%s", r)
-		}
-		svc, _ := rollOutcome(t, m1, "pause", shoalv1.UpdateState_UPDATE_STATE_PAUSED)
-		if msg := svc.GetUpdateStatus().GetMessage(); !strings.Contains(msg, "update paused due to failure: task") {
-			t.Errorf("the paused status does not say why: %q", msg)
-		}
-		// Paused: the four slots outside the first batch keep the old spec.
-		time.Sleep(time.Second)
-		ts, err := serviceTasks(t, m1, "pause")
-		if err != nil {
-			t.Fatal(err)
-		}
-		slots := map[uint64]bool{}
-		for _, tk := range ts {
-			if tk.GetSpecVersion() == svc.GetSpecVersion() {
-				slots[tk.GetSlot()] = true
-			}
-		}
-		if len(slots) != 2 {
-			t.Fatalf("%d slots got the failing spec, want the first batch of 2", len(slots))
-		}
-		if r := m1.cli(t, "service", "ls"); !strings.Contains(r.Stdout, "Paused") {
-			t.Errorf("service ls does not show the paused update:\n%s", r.Stdout)
-		}
-		if r := m1.cli(t, "service", "rollback", "pause"); r.Code != 0 || !strings.Contains(r.Stdout, "verify: Service converged") {
-			t.Fatalf("service rollback: %s", r)
-		}
-		rollOutcome(t, m1, "pause", shoalv1.UpdateState_UPDATE_STATE_ROLLBACK_COMPLETED)
-	})
-
+	t.Run("rolls", func(t *testing.T) { rollingCases(t, m1, create) })
 	t.Run("bad input", func(t *testing.T) { rollingBadInput(t, m1, &marks) })
-
 	t.Run("the leader dies mid-roll", func(t *testing.T) {
 		create(t, "failover", "--update-parallelism", "2", "--update-delay", "1s", "--update-monitor", "500ms")
 		leader := c.byID(agreeOnLeader(t, []*manager{m1, m2, m3}, 3))
@@ -161,10 +74,106 @@ func TestRollingUpdates(t *testing.T) {
 	t.Logf("TestRollingUpdates took %s", time.Since(start).Round(time.Millisecond))
 }
 
+// rollingCases runs the rolls that need no leader change side by side, each
+// on its own service of 6 replicas made by create.
+func rollingCases(t *testing.T, m1 *manager, create func(*testing.T, string, ...string) string) {
+	for _, order := range []string{"stop-first", "start-first"} {
+		t.Run("batches of 2, 2s apart, "+order, func(t *testing.T) {
+			t.Parallel()
+			name := "roll-" + order
+			create(t, name, "--update-parallelism", "2", "--update-delay", "2s", "--update-monitor", "300ms", "--update-order", order)
+			floor := 4
+			if order == "start-first" {
+				floor = 6
+			}
+			s := sampleRunning(t, m1, name)
+			r := m1.cli(t, "service", "update", "--env-add", "V=2", name)
+			samples := s.stop()
+			if r.Code != 0 || !strings.Contains(r.Stdout, "verify: Service converged") {
+				t.Fatalf("service update: %s", r)
+			}
+			if low := slices.Min(samples); low < floor {
+				t.Errorf("%s: %d tasks running at the lowest of %d samples, want at least %d", order, low, len(samples), floor)
+			}
+			svc, ts := rollOutcome(t, m1, name, shoalv1.UpdateState_UPDATE_STATE_COMPLETED)
+			if n := countOnSpec(ts, svc.GetSpecVersion()); n != 6 {
+				t.Fatalf("%d tasks running on the new spec, want 6", n)
+			}
+			batches := batchStarts(ts, svc.GetSpecVersion())
+			if len(batches) != 3 {
+				t.Fatalf("new tasks created in %d batches (%v), want 3", len(batches), batches)
+			}
+			for i := 1; i < len(batches); i++ {
+				if gap := batches[i].Sub(batches[i-1]); gap < 2*time.Second {
+					t.Errorf("batch %d started %s after batch %d, want at least 2s", i+1, gap, i)
+				}
+			}
+			t.Logf("%s: %d samples, at least %d running; batches %v", order, len(samples), slices.Min(samples), batches)
+		})
+	}
+
+	badCommand := []string{"--args", "sh", "--args", "-c", "--args", "exit 3"}
+	t.Run("a failing update rolls back", func(t *testing.T) {
+		t.Parallel()
+		create(t, "rollback", "--update-parallelism", "2", "--update-monitor", "2s", "--update-failure-action", "rollback",
+			"--rollback-parallelism", "0", "--rollback-monitor", "300ms")
+		r := m1.cli(t, append([]string{"service", "update"}, append(badCommand, "rollback")...)...)
+		if r.Code == 0 || !strings.Contains(r.Stdout+r.Stderr, "rollback: update rolled back due to failure: ") {
+			t.Fatalf("service update to a failing command: want a non-zero exit that shows the rollback:\n%s", r)
+		}
+		t.Logf("service update output:\n%s%s", r.Stdout, r.Stderr)
+		svc, ts := rollOutcome(t, m1, "rollback", shoalv1.UpdateState_UPDATE_STATE_ROLLBACK_COMPLETED)
+		for _, tk := range ts {
+			if wantRunning(tk) && !strings.Contains(strings.Join(tk.GetSpec().GetProcess().GetCommand(), " "), plLoop) {
+				t.Fatalf("task %s (slot %d) meant to run the failing command after the rollback", tk.GetId(), tk.GetSlot())
+			}
+		}
+		if msg := svc.GetUpdateStatus().GetMessage(); !strings.Contains(msg, "update rolled back due to failure: task") {
+			t.Errorf("the rollback status does not say why: %q", msg)
+		}
+	})
+
+	t.Run("a failing update pauses after the first batch", func(t *testing.T) {
+		t.Parallel()
+		create(t, "pause", "--update-parallelism", "2", "--update-monitor", "2s", "--update-failure-action", "pause",
+			"--rollback-parallelism", "0", "--rollback-monitor", "300ms")
+		r := m1.cli(t, append([]string{"service", "update"}, append(badCommand, "pause")...)...)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "update paused due to failure: task") {
+			t.Fatalf("service update to a failing command: want a non-zero exit saying it paused:\n%s", r)
+		}
+		svc, _ := rollOutcome(t, m1, "pause", shoalv1.UpdateState_UPDATE_STATE_PAUSED)
+		if msg := svc.GetUpdateStatus().GetMessage(); !strings.Contains(msg, "update paused due to failure: task") {
+			t.Errorf("the paused status does not say why: %q", msg)
+		}
+		// Paused: the four slots outside the first batch keep the old spec.
+		time.Sleep(time.Second)
+		ts, err := serviceTasks(t, m1, "pause")
+		if err != nil {
+			t.Fatal(err)
+		}
+		slots := map[uint64]bool{}
+		for _, tk := range ts {
+			if tk.GetSpecVersion() == svc.GetSpecVersion() {
+				slots[tk.GetSlot()] = true
+			}
+		}
+		if len(slots) != 2 {
+			t.Fatalf("%d slots got the failing spec, want the first batch of 2", len(slots))
+		}
+		if r := m1.cli(t, "service", "ls"); !strings.Contains(r.Stdout, "Paused") {
+			t.Errorf("service ls does not show the paused update:\n%s", r.Stdout)
+		}
+		if r := m1.cli(t, "service", "rollback", "pause"); r.Code != 0 || !strings.Contains(r.Stdout, "verify: Service converged") {
+			t.Fatalf("service rollback: %s", r)
+		}
+		rollOutcome(t, m1, "pause", shoalv1.UpdateState_UPDATE_STATE_ROLLBACK_COMPLETED)
+	})
+}
+
 // rollingBadInput: bad update policies and a rollback with no previous
 // spec are refused with an error naming the field, and change nothing.
 func rollingBadInput(t *testing.T, m1 *manager, marks *[]string) {
-	plCreateLoopService(t, m1, marks, "web", "--replicas", "1")
+	plCreateLoopService(t, m1, marks, "web", "--replicas", "1", "--constraint", "node.role==worker")
 	for _, tc := range []struct {
 		name string
 		args []string

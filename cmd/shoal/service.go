@@ -233,7 +233,18 @@ func newServiceInspectCmd() *cobra.Command {
 }
 
 // updateSpec reads a service, lets edit change its spec, and writes it back.
+// A write refused because the service changed since it was read (the
+// orchestrator records a rolling update's progress in it) is tried again.
 func updateSpec(cmd *cobra.Command, cl *client.Client, ref string, edit func(*shoalv1.ServiceSpec) error) (*shoalv1.Service, error) {
+	for attempt := 1; ; attempt++ {
+		svc, err := updateSpecOnce(cmd, cl, ref, edit)
+		if connect.CodeOf(err) != connect.CodeAborted || attempt == 3 {
+			return svc, err
+		}
+	}
+}
+
+func updateSpecOnce(cmd *cobra.Command, cl *client.Client, ref string, edit func(*shoalv1.ServiceSpec) error) (*shoalv1.Service, error) {
 	res, err := cl.Control.GetService(cmd.Context(), connect.NewRequest(&shoalv1.GetServiceRequest{Service: ref}))
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -125,13 +126,32 @@ func observe(ctx context.Context, cl *client.Client, svcRef string) (*shoalv1.Se
 // waitConverged shows progress until every task of the service runs, like
 // docker service create does.
 func waitConverged(ctx context.Context, cl *client.Client, svcRef string, out io.Writer, timeout time.Duration) error {
-	return waitRolled(ctx, cl, svcRef, out, timeout, true)
+	return waitRolled(ctx, cl, svcRef, out, timeout, rollWait{from: math.MaxUint64, rollback: true})
 }
 
-// waitRolled shows progress until every task of the service runs and its
-// rolling update (if one runs) completed, like docker service update does.
-// A paused roll is an error, and so is a rollback unless rollback asked for one.
-func waitRolled(ctx context.Context, cl *client.Client, svcRef string, out io.Writer, timeout time.Duration, rollback bool) error {
+// rollWait says which rolls a wait follows: those to spec versions above
+// from (the roll the command started, and a rollback of it); a rollback
+// ends the wait with an error unless rollback says the command asked for one.
+type rollWait struct {
+	from     uint64
+	rollback bool
+}
+
+// rollStarted is the rollWait of a command whose write returned svc: it
+// follows the roll that write started, if any.
+func rollStarted(svc *shoalv1.Service, rollback bool) rollWait {
+	w := rollWait{from: svc.GetSpecVersion(), rollback: rollback}
+	if st := svc.GetUpdateStatus(); st.GetSpecVersion() == w.from &&
+		(st.GetState() == shoalv1.UpdateState_UPDATE_STATE_UPDATING || st.GetState() == shoalv1.UpdateState_UPDATE_STATE_ROLLBACK_STARTED) {
+		w.from--
+	}
+	return w
+}
+
+// waitRolled shows progress until every task of the service runs and the
+// rolling update it follows (if one runs) completed, like docker service
+// update does. A paused roll is an error, and so is an unasked rollback.
+func waitRolled(ctx context.Context, cl *client.Client, svcRef string, out io.Writer, timeout time.Duration, rw rollWait) error {
 	tty := false
 	if f, ok := out.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
@@ -148,7 +168,7 @@ func waitRolled(ctx context.Context, cl *client.Client, svcRef string, out io.Wr
 		if err != nil {
 			return err
 		}
-		rolled, rollLine, err := rollOutcome(svc, svcRef, rollback)
+		rolled, rollLine, err := rollOutcome(svc, svcRef, rw)
 		if err != nil {
 			return err
 		}
@@ -224,9 +244,9 @@ func waitRolled(ctx context.Context, cl *client.Client, svcRef string, out io.Wr
 // rollOutcome reads svc's update status: whether its roll is over (true
 // when none runs), the line to show, and the error that ends the wait when
 // the roll paused or rolled back unasked.
-func rollOutcome(svc *shoalv1.Service, ref string, rollback bool) (bool, string, error) {
+func rollOutcome(svc *shoalv1.Service, ref string, rw rollWait) (bool, string, error) {
 	st := svc.GetUpdateStatus()
-	if st.GetSpecVersion() != svc.GetSpecVersion() {
+	if st.GetSpecVersion() != svc.GetSpecVersion() || st.GetSpecVersion() <= rw.from {
 		return true, "", nil
 	}
 	line := ""
@@ -239,7 +259,7 @@ func rollOutcome(svc *shoalv1.Service, ref string, rollback bool) (bool, string,
 	case shoalv1.UpdateState_UPDATE_STATE_COMPLETED:
 		return true, line, nil
 	case shoalv1.UpdateState_UPDATE_STATE_ROLLBACK_COMPLETED:
-		if !rollback {
+		if !rw.rollback {
 			return false, line, fmt.Errorf("service %s is back on its previous spec: %s", ref, st.GetMessage())
 		}
 		return true, line, nil

@@ -126,7 +126,8 @@ func rollbackService(cmd *cobra.Command, ref string, w waitFlags) error {
 	if w.detach {
 		return nil
 	}
-	return waitRolled(cmd.Context(), cl, res.Msg.GetService().GetSpec().GetName(), cmd.OutOrStdout(), w.timeout, true)
+	svc := res.Msg.GetService()
+	return waitRolled(cmd.Context(), cl, svc.GetSpec().GetName(), cmd.OutOrStdout(), w.timeout, rollStarted(svc, true))
 }
 
 func newServiceRollbackCmd() *cobra.Command {

@@ -81,6 +81,8 @@ func TestRollOutcomeEndsTheWait(t *testing.T) {
 		err      string
 	}{
 		{"never rolled", &shoalv1.Service{SpecVersion: 1}, false, true, "", ""},
+		{"a roll the command did not start", &shoalv1.Service{SpecVersion: 1, UpdateStatus: &shoalv1.UpdateStatus{
+			State: shoalv1.UpdateState_UPDATE_STATE_PAUSED, SpecVersion: 1}}, false, true, "", ""},
 		{"status of an older version", svc(shoalv1.UpdateState_UPDATE_STATE_UPDATING, 1), false, true, "", ""},
 		{"updating", svc(shoalv1.UpdateState_UPDATE_STATE_UPDATING, 2), false, false, "", ""},
 		{"completed", svc(shoalv1.UpdateState_UPDATE_STATE_COMPLETED, 2), false, true, "", ""},
@@ -91,9 +93,32 @@ func TestRollOutcomeEndsTheWait(t *testing.T) {
 		{"rollback paused", svc(shoalv1.UpdateState_UPDATE_STATE_ROLLBACK_PAUSED, 2), true, false, "rollback: why", "service web: why"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			done, line, err := rollOutcome(tc.svc, "web", tc.rollback)
+			done, line, err := rollOutcome(tc.svc, "web", rollWait{from: 1, rollback: tc.rollback})
 			if done != tc.done || line != tc.line || (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
 				t.Fatalf("got done %v, line %q, err %v; want %v, %q, %q", done, line, err, tc.done, tc.line, tc.err)
+			}
+		})
+	}
+}
+
+func TestWaitFollowsTheRollTheCommandStarted(t *testing.T) {
+	st := func(s shoalv1.UpdateState, v uint64) *shoalv1.Service {
+		return &shoalv1.Service{SpecVersion: 3, UpdateStatus: &shoalv1.UpdateStatus{State: s, SpecVersion: v}}
+	}
+	for _, tc := range []struct {
+		name string
+		svc  *shoalv1.Service
+		from uint64
+	}{
+		{"a template change", st(shoalv1.UpdateState_UPDATE_STATE_UPDATING, 3), 2},
+		{"a rollback", st(shoalv1.UpdateState_UPDATE_STATE_ROLLBACK_STARTED, 3), 2},
+		{"a scale after a finished roll", st(shoalv1.UpdateState_UPDATE_STATE_COMPLETED, 3), 3},
+		{"a scale of a paused roll", st(shoalv1.UpdateState_UPDATE_STATE_PAUSED, 3), 3},
+		{"never rolled", &shoalv1.Service{SpecVersion: 1}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := rollStarted(tc.svc, false).from; got != tc.from {
+				t.Fatalf("from %d, want %d", got, tc.from)
 			}
 		})
 	}

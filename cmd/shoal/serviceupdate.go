@@ -223,7 +223,7 @@ func newServiceUpdateCmd() *cobra.Command {
 		if w.detach {
 			return nil
 		}
-		return waitRolled(cmd.Context(), cl, svc.GetSpec().GetName(), cmd.OutOrStdout(), w.timeout, false)
+		return waitRolled(cmd.Context(), cl, svc.GetSpec().GetName(), cmd.OutOrStdout(), w.timeout, rollStarted(svc, false))
 	}
 	return c
 }

@@ -304,11 +304,17 @@ func TestReplicasZeroAndDefaultMode(t *testing.T) {
 }
 
 func BenchmarkCreate10000Replicas(b *testing.B) {
+	benchPass(b, func(h *harness, i int) { h.createService(replicated(fmt.Sprint("s", i), 10_000, nil)) })
+}
+
+// benchPass times one full reconciliation pass over a fresh harness that
+// setup prepared (untimed), and reports the store proposals it made.
+func benchPass(b *testing.B, setup func(h *harness, i int)) {
 	var proposals uint64
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		h := newHarness(b)
-		h.createService(replicated(fmt.Sprint("s", i), 10_000, nil))
+		setup(h, i)
 		before := h.st.ProposalCount()
 		b.StartTimer()
 		h.o.all = true

@@ -437,10 +437,7 @@ func (h *harness) liveOnVersion(v uint64) int {
 // A pass over a 10,000-replica service in the middle of a roll (all its
 // tasks running, 100 per batch): measuring the batch and starting the next.
 func BenchmarkRollingPass10000Replicas(b *testing.B) {
-	var proposals uint64
-	for i := 0; b.Loop(); i++ {
-		b.StopTimer()
-		h := newHarness(b)
+	benchPass(b, func(h *harness, _ int) {
 		h.addNode("a", nodeUp, nil)
 		svc := replicated("s", 10_000, nil)
 		svc.Spec.UpdateConfig = cfg(100, 0, 0)
@@ -450,15 +447,7 @@ func BenchmarkRollingPass10000Replicas(b *testing.B) {
 		h.bump("busybox:2")
 		h.step()
 		h.runPending()
-		before := h.st.ProposalCount()
-		b.StartTimer()
-		h.o.all = true
-		if err := h.o.reconcile(h.ctx); err != nil {
-			b.Fatal(err)
-		}
-		proposals = h.st.ProposalCount() - before
-	}
-	b.ReportMetric(float64(proposals), "proposals")
+	})
 }
 
 func TestContinuePassesACrashLoopingSlot(t *testing.T) {

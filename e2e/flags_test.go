@@ -193,7 +193,7 @@ func TestForceUpdateReplacesTasks(t *testing.T) {
 	var marks []string
 	c := plNewCluster(t, &marks, "--raft-tick", "50ms")
 	m1 := c.init("m1", "--heartbeat-period", plHeartbeat.String())
-	plCreateLoopService(t, m1, &marks, "forced", "--replicas", "2")
+	plCreateLoopService(t, m1, &marks, "forced", "--replicas", "2", "--update-parallelism", "0", "--update-monitor", "500ms")
 	before := runningIDs(t, m1, "forced")
 	mustRun(t, "--data-dir", m1.dir, "service", "update", "--force", "forced")
 	after := runningIDs(t, m1, "forced")

@@ -71,6 +71,18 @@ func plNewCluster(t *testing.T, marks *[]string, extraFlags ...string) *cluster 
 	return c
 }
 
+// plThreeManagers is plNewCluster with three managers (m1 the first, Raft
+// ticking every 50 ms, agents beating every plHeartbeat) agreeing on a leader.
+func plThreeManagers(t *testing.T, marks *[]string) (c *cluster, m1, m2, m3 *manager) {
+	t.Helper()
+	c = plNewCluster(t, marks, "--raft-tick", "50ms")
+	m1 = c.init("m1", "--heartbeat-period", plHeartbeat.String())
+	m2 = c.joinManager("m2", m1)
+	m3 = c.joinManager("m3", m1)
+	agreeOnLeader(t, c.managers, 3)
+	return c, m1, m2, m3
+}
+
 func plLogFlags() []string {
 	if l := os.Getenv("SHOAL_E2E_LOG_LEVEL"); l != "" {
 		return []string{"--log-level", l}

@@ -126,11 +126,7 @@ func plNamesOf(ns []*manager) string {
 func TestServiceLifecycle(t *testing.T) {
 	testStart := time.Now()
 	var marks []string
-	c := plNewCluster(t, &marks, "--raft-tick", "50ms")
-	m1 := c.init("m1", "--heartbeat-period", plHeartbeat.String())
-	m2 := c.joinManager("m2", m1)
-	m3 := c.joinManager("m3", m1)
-	agreeOnLeader(t, c.managers, 3)
+	c, m1, m2, m3 := plThreeManagers(t, &marks)
 	w1 := plJoinWorker(t, c, "w1", m1)
 	w2 := plJoinWorker(t, c, "w2", m1)
 	w3 := plJoinWorker(t, c, "w3", m1)

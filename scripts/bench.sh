@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 groups=(raft rafttest failover failover-loaded snapshot store sched dispatcher sim pipeline scale
-	plugins wasm hostile containerd containerd-e2e overlay gossip)
+	plugins wasm hostile containerd containerd-e2e overlay gossip update)
 
 # bench BENCHTIME PATTERN PACKAGE: go test benchmarks, their lines only.
 bench() {
@@ -63,6 +63,9 @@ run_group() {
 		e2e '^TestJoinWithLargeSnapshot$' 'snapshot:|caught up|restored' ;;
 	store)
 		bench 3x . ./core/store ;;
+	update) # rolling updates: one updater pass at 10,000 replicas; the e2e rolls (process backend)
+		bench 3x RollingPass ./core/orchestrator
+		e2e '^TestRollingUpdates$' 'samples|roll completed|took' ;;
 	sched)
 		bench 3x 'Pass100k|Plan100k' ./core/scheduler
 		bench 3x Create10000 ./core/orchestrator ;;

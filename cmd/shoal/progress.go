@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"connectrpc.com/connect"
 	"golang.org/x/term"
 
+	"github.com/shoal-project/shoal/core/taskspec"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/internal/client"
 )
@@ -106,7 +108,7 @@ func observe(ctx context.Context, cl *client.Client, svcRef string) (*shoalv1.Se
 	}
 	for k, t := range newest {
 		st := t.GetStatus().GetState()
-		if st == shoalv1.TaskState_TASK_STATE_RUNNING && t.GetSpecVersion() == svc.GetSpecVersion() {
+		if st == shoalv1.TaskState_TASK_STATE_RUNNING && taskspec.Current(t, svc) {
 			c.running++
 		}
 		msg := t.GetStatus().GetErr()
@@ -124,6 +126,32 @@ func observe(ctx context.Context, cl *client.Client, svcRef string) (*shoalv1.Se
 // waitConverged shows progress until every task of the service runs, like
 // docker service create does.
 func waitConverged(ctx context.Context, cl *client.Client, svcRef string, out io.Writer, timeout time.Duration) error {
+	return waitRolled(ctx, cl, svcRef, out, timeout, rollWait{from: math.MaxUint64, rollback: true})
+}
+
+// rollWait says which rolls a wait follows: those to spec versions above
+// from (the roll the command started, and a rollback of it); a rollback
+// ends the wait with an error unless rollback says the command asked for one.
+type rollWait struct {
+	from     uint64
+	rollback bool
+}
+
+// rollStarted is the rollWait of a command whose write returned svc: it
+// follows the roll that write started, if any.
+func rollStarted(svc *shoalv1.Service, rollback bool) rollWait {
+	w := rollWait{from: svc.GetSpecVersion(), rollback: rollback}
+	if st := svc.GetUpdateStatus(); st.GetSpecVersion() == w.from &&
+		(st.GetState() == shoalv1.UpdateState_UPDATE_STATE_UPDATING || st.GetState() == shoalv1.UpdateState_UPDATE_STATE_ROLLBACK_STARTED) {
+		w.from--
+	}
+	return w
+}
+
+// waitRolled shows progress until every task of the service runs and the
+// rolling update it follows (if one runs) completed, like docker service
+// update does. A paused roll is an error, and so is an unasked rollback.
+func waitRolled(ctx context.Context, cl *client.Client, svcRef string, out io.Writer, timeout time.Duration, rw rollWait) error {
 	tty := false
 	if f, ok := out.(*os.File); ok {
 		tty = term.IsTerminal(int(f.Fd()))
@@ -136,11 +164,18 @@ func waitConverged(ctx context.Context, cl *client.Client, svcRef string, out io
 	lastLines := 0
 	lastPlain := ""
 	for {
-		_, c, err := observe(ctx, cl, svcRef)
+		svc, c, err := observe(ctx, cl, svcRef)
+		if err != nil {
+			return err
+		}
+		rolled, rollLine, err := rollOutcome(svc, svcRef, rw)
 		if err != nil {
 			return err
 		}
 		lines := []string{fmt.Sprintf("overall progress: %d out of %d tasks", c.running, c.desired)}
+		if rollLine != "" {
+			lines = append([]string{rollLine}, lines...)
+		}
 		if c.desired <= 20 {
 			for i, s := range c.slots {
 				label := fmt.Sprintf("%d/%d", i+1, c.desired)
@@ -157,7 +192,7 @@ func waitConverged(ctx context.Context, cl *client.Client, svcRef string, out io
 		if c.gaveUp > 0 && c.running+c.gaveUp >= c.desired {
 			return fmt.Errorf("service %s will not converge: %d task(s) ended and their restart policy allows no more attempts (last error: %s); see 'shoal service ps %s'", svcRef, c.gaveUp, cmp.Or(c.lastErr, "none"), svcRef)
 		}
-		converged := c.running == c.desired
+		converged := c.running == c.desired && rolled
 		if converged {
 			if stableSince.IsZero() {
 				stableSince = time.Now()
@@ -204,4 +239,30 @@ func waitConverged(ctx context.Context, cl *client.Client, svcRef string, out io
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
+}
+
+// rollOutcome reads svc's update status: whether its roll is over (true
+// when none runs), the line to show, and the error that ends the wait when
+// the roll paused or rolled back unasked.
+func rollOutcome(svc *shoalv1.Service, ref string, rw rollWait) (bool, string, error) {
+	st := svc.GetUpdateStatus()
+	if st.GetSpecVersion() != svc.GetSpecVersion() || st.GetSpecVersion() <= rw.from {
+		return true, "", nil
+	}
+	line := ""
+	if taskspec.RollingBack(svc) {
+		line = "rollback: " + st.GetMessage()
+	}
+	switch st.GetState() {
+	case shoalv1.UpdateState_UPDATE_STATE_PAUSED, shoalv1.UpdateState_UPDATE_STATE_ROLLBACK_PAUSED:
+		return false, line, fmt.Errorf("service %s: %s; fix the spec and update again, or 'shoal service rollback %s'", ref, st.GetMessage(), ref)
+	case shoalv1.UpdateState_UPDATE_STATE_COMPLETED:
+		return true, line, nil
+	case shoalv1.UpdateState_UPDATE_STATE_ROLLBACK_COMPLETED:
+		if !rw.rollback {
+			return false, line, fmt.Errorf("service %s is back on its previous spec: %s", ref, st.GetMessage())
+		}
+		return true, line, nil
+	}
+	return false, line, nil
 }

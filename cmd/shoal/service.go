@@ -21,7 +21,7 @@ import (
 func newServiceCmd() *cobra.Command {
 	c := &cobra.Command{Use: "service", Short: "Manage services"}
 	c.AddCommand(newServiceCreateCmd(), newServiceLsCmd(), newServicePsCmd(), newServiceInspectCmd(),
-		newServiceScaleCmd(), newServiceUpdateCmd(), newServiceRmCmd(), newServiceLogsCmd())
+		newServiceScaleCmd(), newServiceUpdateCmd(), newServiceRollbackCmd(), newServiceRmCmd(), newServiceLogsCmd())
 	return c
 }
 
@@ -129,12 +129,12 @@ func newServiceLsCmd() *cobra.Command {
 			}
 			st := statuses[s.GetId()]
 			rows = append(rows, []string{shortID(s.GetId()), s.GetSpec().GetName(), serviceMode(s),
-				fmt.Sprintf("%d/%d", st.GetRunningTasks(), st.GetDesiredTasks()), serviceImage(s), servicePorts(s)})
+				fmt.Sprintf("%d/%d", st.GetRunningTasks(), st.GetDesiredTasks()), serviceImage(s), servicePorts(s), updateState(s)})
 		}
 		if *quiet {
 			return nil
 		}
-		return table(w, []string{"ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"}, rows)
+		return table(w, []string{"ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS", "UPDATE"}, rows)
 	})
 	quiet = c.Flags().BoolP("quiet", "q", false, "print IDs only")
 	return c
@@ -177,7 +177,18 @@ func newServiceInspectCmd() *cobra.Command {
 }
 
 // updateSpec reads a service, lets edit change its spec, and writes it back.
+// A write refused because the service changed since it was read (the
+// orchestrator records a rolling update's progress in it) is tried again.
 func updateSpec(cmd *cobra.Command, cl *client.Client, ref string, edit func(*shoalv1.ServiceSpec) error) (*shoalv1.Service, error) {
+	for attempt := 1; ; attempt++ {
+		svc, err := updateSpecOnce(cmd, cl, ref, edit)
+		if connect.CodeOf(err) != connect.CodeAborted || attempt == 3 {
+			return svc, err
+		}
+	}
+}
+
+func updateSpecOnce(cmd *cobra.Command, cl *client.Client, ref string, edit func(*shoalv1.ServiceSpec) error) (*shoalv1.Service, error) {
 	res, err := cl.Control.GetService(cmd.Context(), connect.NewRequest(&shoalv1.GetServiceRequest{Service: ref}))
 	if err != nil {
 		return nil, err

@@ -47,6 +47,7 @@ type specFlags struct {
 	publish       []string
 	labels        []string
 	files         fileFlags
+	policies      policyFlags
 }
 
 func (f *specFlags) register(fl *pflag.FlagSet) {
@@ -82,6 +83,7 @@ func (f *specFlags) register(fl *pflag.FlagSet) {
 	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a port: [PUBLISHED:]TARGET[/tcp|udp]; no PUBLISHED asks for a dynamic port (repeatable)")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "service label key=value (repeatable)")
 	f.files.register(fl, false)
+	f.policies.register(fl)
 }
 
 func parseCPU(flag, v string) (int64, error) {
@@ -268,6 +270,9 @@ func (f *specFlags) spec(args []string) (*shoalv1.ServiceSpec, error) {
 		return nil, err
 	}
 	sp.Labels = labels
+	if err := f.policies.apply(f.fs, sp); err != nil {
+		return nil, err
+	}
 	mode, nets, err := splitNetworks(f.network)
 	if err != nil {
 		return nil, err

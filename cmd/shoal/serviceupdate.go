@@ -31,6 +31,8 @@ type updateFlags struct {
 	netAdd    []string
 	netRm     []string
 	files     fileFlags
+	policies  policyFlags
+	rollback  bool
 }
 
 func (u *updateFlags) register(fl *pflag.FlagSet) {
@@ -49,6 +51,8 @@ func (u *updateFlags) register(fl *pflag.FlagSet) {
 	fl.StringArrayVar(&u.netAdd, "network-add", nil, "attach to a cluster network (name or ID; repeatable)")
 	fl.StringArrayVar(&u.netRm, "network-rm", nil, "detach from a cluster network (name or ID; repeatable)")
 	u.files.register(fl, true)
+	u.policies.register(fl)
+	fl.BoolVar(&u.rollback, "rollback", false, "return to the previous spec (other flags are refused)")
 }
 
 // apply changes sp (of service ref) as the flags say.
@@ -59,7 +63,8 @@ func (u *updateFlags) apply(ref string, sp *shoalv1.ServiceSpec) error {
 			return err
 		}
 	}
-	steps := []func(string, *shoalv1.ServiceSpec) error{u.applyMode, u.applyCommand, u.applyEnv, u.applyResources, u.applyRestart}
+	policies := func(_ string, sp *shoalv1.ServiceSpec) error { return u.policies.apply(u.fs, sp) }
+	steps := []func(string, *shoalv1.ServiceSpec) error{u.applyMode, u.applyCommand, u.applyEnv, u.applyResources, u.applyRestart, policies}
 	for _, step := range steps {
 		if err := step(ref, sp); err != nil {
 			return err
@@ -192,6 +197,19 @@ func newServiceUpdateCmd() *cobra.Command {
 	w.register(c)
 	u.register(c.Flags())
 	c.RunE = func(cmd *cobra.Command, a []string) error {
+		if u.rollback {
+			var other []string
+			local := cmd.LocalFlags()
+			cmd.Flags().Visit(func(f *pflag.Flag) {
+				if local.Lookup(f.Name) != nil && f.Name != "rollback" && f.Name != "detach" && f.Name != "timeout" {
+					other = append(other, "--"+f.Name)
+				}
+			})
+			if len(other) > 0 {
+				return fmt.Errorf("--rollback returns to the previous spec: drop %s", strings.Join(other, ", "))
+			}
+			return rollbackService(cmd, a[0], w)
+		}
 		cl, err := dial()
 		if err != nil {
 			return err
@@ -207,7 +225,7 @@ func newServiceUpdateCmd() *cobra.Command {
 		if w.detach {
 			return nil
 		}
-		return waitConverged(cmd.Context(), cl, svc.GetSpec().GetName(), cmd.OutOrStdout(), w.timeout)
+		return waitRolled(cmd.Context(), cl, svc.GetSpec().GetName(), cmd.OutOrStdout(), w.timeout, rollStarted(svc, false))
 	}
 	return c
 }

@@ -151,15 +151,26 @@ func (s *Server) ListServices(ctx context.Context, _ *connect.Request[shoalv1.Li
 
 func (s *Server) UpdateService(ctx context.Context, req *connect.Request[shoalv1.UpdateServiceRequest]) (*connect.Response[shoalv1.UpdateServiceResponse], error) {
 	sp := req.Msg.GetSpec()
-	if err := validateServiceSpec(sp); err != nil {
-		return nil, err
+	rollback := req.Msg.GetRollback()
+	if rollback && sp != nil {
+		return nil, invalidArg("rollback: give either rollback or a spec, not both")
 	}
-	sp = proto.CloneOf(sp)
+	if !rollback {
+		if err := validateServiceSpec(sp); err != nil {
+			return nil, err
+		}
+		sp = proto.CloneOf(sp)
+	}
 	var out *shoalv1.Service
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		svc, err := resolveService(tx, req.Msg.GetService())
 		if err != nil {
 			return err
+		}
+		if rollback {
+			if sp, err = rollbackSpec(svc); err != nil {
+				return err
+			}
 		}
 		if err := resolveServiceNetworks(tx, sp); err != nil {
 			return err
@@ -176,14 +187,16 @@ func (s *Server) UpdateService(ctx context.Context, req *connect.Request[shoalv1
 		if (sp.GetGlobal() == nil) != (svc.GetSpec().GetGlobal() == nil) {
 			return invalidArg("spec.mode: a service cannot change between replicated and global")
 		}
-		if proto.Equal(sp, svc.GetSpec()) {
+		if proto.Equal(sp, svc.GetSpec()) && !rollback {
 			out = svc
 			return nil
 		}
 		// Only a change of the task template or the networks makes new
-		// tasks; scaling does not.
-		if !proto.Equal(sp.GetTask(), svc.GetSpec().GetTask()) || !slices.Equal(sp.GetNetworks(), svc.GetSpec().GetNetworks()) {
+		// tasks; scaling does not. A rollback always starts a roll (its
+		// status says so), which replaces only the tasks that differ.
+		if rollback || !proto.Equal(sp.GetTask(), svc.GetSpec().GetTask()) || !slices.Equal(sp.GetNetworks(), svc.GetSpec().GetNetworks()) {
 			svc.SpecVersion++
+			startRoll(svc, rollback, s.now())
 		}
 		svc.PreviousSpec = svc.Spec
 		svc.Spec = proto.CloneOf(sp)

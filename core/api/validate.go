@@ -34,6 +34,9 @@ func validateServiceSpec(sp *shoalv1.ServiceSpec) error {
 	if err := validateTaskSpec(sp.GetTask()); err != nil {
 		return err
 	}
+	if err := validateUpdatePolicies(sp); err != nil {
+		return err
+	}
 	if sp.GetGlobal() != nil && sp.GetTask().GetPlacement().GetMaxReplicas() > 0 {
 		return invalidArg("spec.task.placement.max_replicas: not allowed with a global service (it runs one task per node)")
 	}

@@ -18,8 +18,11 @@
 //     state becomes COMPLETE, which marks the slot as finished;
 //   - tasks on DOWN, drained or removed nodes are replaced at once;
 //   - service updates (a new spec_version, or a changed task force_update
-//     counter) replace tasks of older versions, all at once or with bounded
-//     parallelism (WithUpdateParallelism);
+//     counter) replace tasks of older versions batch by batch under the
+//     service's update (or rollback) config (update.go): a batch starts when
+//     the last one ran for its monitor window and the delay passed; failures
+//     past the ratio pause the roll or roll back to previous_spec; the roll's
+//     state is written to Service.update_status;
 //   - removed services: their tasks are shut down and deleted once stopped
 //     (directly if never assigned or if their node is gone);
 //   - task history: at most the cluster's task_history_limit (default 5)
@@ -33,5 +36,6 @@
 //
 // One goroutine (Run) owns all mutable state: the restart history (kept in
 // memory, like swarm mode's restart supervisor, so it is lost on leader
-// change) and the set of services to reconcile.
+// change), when each task was first seen RUNNING (monitor windows restart
+// on a new leader) and the set of services to reconcile.
 package orchestrator

@@ -77,10 +77,17 @@ func restart(cond shoalv1.RestartCondition, delay time.Duration, maxAttempts uin
 	return &shoalv1.RestartPolicy{Condition: cond, Delay: durationpb.New(delay), MaxAttempts: maxAttempts, Window: durationpb.New(window)}
 }
 
+// allAtOnce is the update policy of the tests that are not about rolling
+// updates: every outdated task replaced in one pass.
+func allAtOnce() *shoalv1.UpdateConfig {
+	return &shoalv1.UpdateConfig{Monitor: durationpb.New(0)}
+}
+
 func replicated(id string, n uint64, rp *shoalv1.RestartPolicy) *shoalv1.Service {
 	return &shoalv1.Service{Id: id, SpecVersion: 1, Spec: &shoalv1.ServiceSpec{
-		Name: "svc-" + id,
-		Mode: &shoalv1.ServiceSpec_Replicated{Replicated: &shoalv1.ReplicatedMode{Replicas: n}},
+		Name:         "svc-" + id,
+		UpdateConfig: allAtOnce(),
+		Mode:         &shoalv1.ServiceSpec_Replicated{Replicated: &shoalv1.ReplicatedMode{Replicas: n}},
 		Task: &shoalv1.TaskSpec{
 			Runtime: &shoalv1.TaskSpec_Container{Container: &shoalv1.ContainerSpec{Image: "busybox"}},
 			Restart: rp,
@@ -90,8 +97,9 @@ func replicated(id string, n uint64, rp *shoalv1.RestartPolicy) *shoalv1.Service
 
 func global(id string, constraints ...string) *shoalv1.Service {
 	return &shoalv1.Service{Id: id, SpecVersion: 1, Spec: &shoalv1.ServiceSpec{
-		Name: "svc-" + id,
-		Mode: &shoalv1.ServiceSpec_Global{Global: &shoalv1.GlobalMode{}},
+		Name:         "svc-" + id,
+		UpdateConfig: allAtOnce(),
+		Mode:         &shoalv1.ServiceSpec_Global{Global: &shoalv1.GlobalMode{}},
 		Task: &shoalv1.TaskSpec{
 			Runtime:   &shoalv1.TaskSpec_Process{Process: &shoalv1.ProcessSpec{Command: []string{"sleep", "1d"}}},
 			Restart:   restart(shoalv1.RestartCondition_RESTART_CONDITION_ANY, 0, 0, 0),
@@ -110,6 +118,12 @@ func (h *harness) editService(id string, fn func(s *shoalv1.Service)) {
 		fn(s)
 		return tx.Update(s)
 	})
+}
+
+func (h *harness) service(id string) *shoalv1.Service {
+	var s *shoalv1.Service
+	_ = h.st.View(func(tx store.ReadTx) error { s = tx.GetService(id); return nil })
+	return s
 }
 
 func (h *harness) scale(id string, n uint64) {
@@ -188,18 +202,18 @@ func (h *harness) checkSlots() {
 func noDuplicateLive(st *store.Store) error {
 	var dupErr error
 	err := st.View(func(tx store.ReadTx) error {
-		seen := make(map[string]string)
+		seen := make(map[string]*shoalv1.Task)
 		return tx.Range(store.KindTask, store.All(), func(obj store.Object) bool {
 			t := obj.(*shoalv1.Task)
 			if !live(t) {
 				return true
 			}
 			k := t.GetServiceId() + "/" + slotName(t)
-			if other, dup := seen[k]; dup {
-				dupErr = fmt.Errorf("slot %s has two live tasks: %s and %s", k, other, t.GetId())
+			if other, dup := seen[k]; dup && !startingFirst(other, t) {
+				dupErr = fmt.Errorf("slot %s has two live tasks: %s and %s", k, other.GetId(), t.GetId())
 				return false
 			}
-			seen[k] = t.GetId()
+			seen[k] = t
 			return true
 		})
 	})
@@ -207,4 +221,13 @@ func noDuplicateLive(st *store.Store) error {
 		return err
 	}
 	return dupErr
+}
+
+// startingFirst reports whether a and b are a start-first pair: an older
+// version's task and its replacement that does not run yet.
+func startingFirst(a, b *shoalv1.Task) bool {
+	if a.GetSpecVersion() > b.GetSpecVersion() {
+		a, b = b, a
+	}
+	return a.GetSpecVersion() < b.GetSpecVersion() && b.GetStatus().GetState() < stateRunning
 }

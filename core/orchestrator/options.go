@@ -50,15 +50,3 @@ func WithIDGenerator(f func() string) Option {
 		}
 	}
 }
-
-// WithUpdateParallelism bounds how many slots of a service are replaced
-// at once when its spec changes: a new batch starts only when fewer than n
-// tasks of the new version have yet to reach RUNNING. 0 (default) replaces
-// every outdated task at once.
-func WithUpdateParallelism(n int) Option {
-	return func(o *Orchestrator) {
-		if n >= 0 {
-			o.parallelism = n
-		}
-	}
-}

@@ -19,12 +19,11 @@ var errStale = errors.New("orchestrator: object changed since it was read")
 // Orchestrator reconciles services and tasks. Create it with New and run it
 // with Run on the Raft leader only.
 type Orchestrator struct {
-	st          *store.Store
-	log         *slog.Logger
-	clock       Clock
-	newID       func() string
-	parallelism int
-	retry       time.Duration
+	st    *store.Store
+	log   *slog.Logger
+	clock Clock
+	newID func() string
+	retry time.Duration
 
 	// Owned by the goroutine running Run (or a test driving the methods).
 	all      bool
@@ -32,9 +31,12 @@ type Orchestrator struct {
 	wakes    map[string]time.Time
 	restarts map[restartKey][]time.Time
 	versions map[string]uint64
-	// updating holds the services whose last plan left outdated tasks
-	// waiting for in-flight ones to reach RUNNING (update parallelism).
+	// updating holds the services with a rolling update under way: a task
+	// of theirs reaching RUNNING needs a pass.
 	updating map[string]bool
+	// running holds when this leader first saw each task RUNNING: the
+	// updater's monitor windows start there.
+	running map[string]time.Time
 	// unavailable holds the nodes that are down, drained or gone, as of
 	// the last pass and the node events since: a task placed on one of
 	// them (the scheduler raced the node's loss) makes its service dirty.
@@ -59,6 +61,7 @@ func New(st *store.Store, opts ...Option) *Orchestrator {
 		restarts: make(map[restartKey][]time.Time),
 		versions: make(map[string]uint64),
 		updating: make(map[string]bool),
+		running:  make(map[string]time.Time),
 
 		unavailable: make(map[string]bool),
 		own:         make(map[string]struct{}),
@@ -277,6 +280,9 @@ func (o *Orchestrator) reconcile(ctx context.Context) error {
 		delete(o.wakes, id)
 		if svc == nil {
 			o.forget(id)
+			for _, t := range ts {
+				delete(o.running, t.GetId())
+			}
 		} else if v, ok := o.versions[id]; !ok || v != svc.GetSpecVersion() {
 			o.forgetRestarts(id)
 			o.versions[id] = svc.GetSpecVersion()
@@ -339,7 +345,7 @@ func (o *Orchestrator) forgetRestarts(service string) {
 // whose writes were dropped because what they were based on changed.
 func (o *Orchestrator) commit(ctx context.Context, p *plan) (map[string]struct{}, error) {
 	stale := make(map[string]struct{})
-	if len(p.changes)+len(p.removes)+len(p.creates) == 0 {
+	if len(p.changes)+len(p.removes)+len(p.creates)+len(p.services) == 0 {
 		return stale, nil
 	}
 	removed := make(map[string]bool, len(p.removes))
@@ -411,6 +417,19 @@ func (o *Orchestrator) commit(ctx context.Context, p *plan) (map[string]struct{}
 				continue
 			}
 			if err := b.Update(func(tx store.Tx) error { return tx.Create(t) }); err != nil {
+				return err
+			}
+		}
+		for _, w := range p.services {
+			err := b.Update(func(tx store.Tx) error {
+				s := tx.GetService(w.id)
+				if s == nil || s.GetMeta().GetVersion() != w.version {
+					return errStale
+				}
+				w.apply(s)
+				return tx.Update(s)
+			})
+			if err := handle(w.id, err); err != nil {
 				return err
 			}
 		}

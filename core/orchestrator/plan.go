@@ -41,6 +41,8 @@ type plan struct {
 	creates  []*shoalv1.Task
 	versions map[string]uint64 // service -> spec version the creates were made from
 	restarts []restartKey
+	// services are update-status (and rollback) writes, made after the tasks'.
+	services []serviceWrite
 	// wakes holds, per service, the earliest time it must be looked at again.
 	wakes map[string]time.Time
 }
@@ -87,10 +89,7 @@ func (o *Orchestrator) planService(p *plan, id string, svc *shoalv1.Service, tas
 
 	groups := make(map[slotKey][]*shoalv1.Task)
 	for _, t := range tasks {
-		k := slotKey{slot: t.GetSlot()}
-		if global {
-			k = slotKey{node: t.GetNodeId()}
-		}
+		k := keyOf(t, global)
 		groups[k] = append(groups[k], t)
 	}
 	if global {
@@ -118,8 +117,7 @@ func (o *Orchestrator) planService(p *plan, id string, svc *shoalv1.Service, tas
 	})
 
 	rp := svc.GetSpec().GetTask().GetRestart()
-	var outdated []*shoalv1.Task
-	inFlight := 0
+	r := &roll{shut: make(map[*shoalv1.Task]bool), global: global}
 	for _, k := range keys {
 		ts := groups[k]
 		sortTasks(ts)
@@ -131,18 +129,37 @@ func (o *Orchestrator) planService(p *plan, id string, svc *shoalv1.Service, tas
 			wanted = k.slot >= 1 && k.slot <= replicas
 			canCreate = wanted
 		}
+		if wanted {
+			r.slots++
+		}
 		var lv []*shoalv1.Task
 		for _, t := range ts {
 			if live(t) {
 				lv = append(lv, t)
 			}
+			if !outdated(t, svc) {
+				r.current = append(r.current, t)
+			}
+			if !live(t) || t.GetStatus().GetState() != stateRunning {
+				delete(o.running, t.GetId())
+			}
 		}
-		shut := make(map[*shoalv1.Task]bool)
-		// Repair: never more than one live task per slot; keep the newest.
-		for len(lv) > 1 {
+		shut := r.shut
+		// Repair: never more than one live task per slot; keep the newest
+		// (but a start-first replacement and its old task until it runs).
+		for len(lv) > 1 && !(len(lv) == 2 && replacingFirst(lv[0], lv[1], svc)) {
 			p.change(lv[0], stateShutdown)
 			shut[lv[0]] = true
 			lv = lv[1:]
+		}
+		if len(lv) == 2 {
+			if !terminal(lv[1].GetStatus().GetState()) && !outdated(lv[1], svc) {
+				planHistory(p, ts, shut, false, wanted, e)
+				continue // the old task serves until its replacement runs
+			}
+			p.change(lv[1], stateShutdown) // the replacement failed or is outdated: the old task stays
+			shut[lv[1]] = true
+			lv = lv[:1]
 		}
 		created := false
 		if len(lv) == 1 {
@@ -158,7 +175,6 @@ func (o *Orchestrator) planService(p *plan, id string, svc *shoalv1.Service, tas
 				shut[t] = true
 				o.create(p, svc, k, stateRunning, e.now)
 				created = true
-				inFlight++
 			case terminal(obs):
 				rk := restartKey{service: svc.GetId(), key: k}
 				p.change(t, stateShutdown)
@@ -173,13 +189,12 @@ func (o *Orchestrator) planService(p *plan, id string, svc *shoalv1.Service, tas
 					o.create(p, svc, k, desired, e.now)
 					p.restarts = append(p.restarts, rk)
 					created = true
-					inFlight++
 				} else {
 					// The slot is finished: COMPLETE marks it.
 					p.changes[len(p.changes)-1].state = stateComplete
 				}
-			case t.GetSpecVersion() != svc.GetSpecVersion() || forced(t, svc):
-				outdated = append(outdated, t)
+			case outdated(t, svc):
+				r.outdated = append(r.outdated, t)
 			default:
 				if t.GetDesiredState() < stateRunning {
 					due := t.GetMeta().GetCreatedAt().AsTime().Add(restartDelay(rp))
@@ -189,37 +204,17 @@ func (o *Orchestrator) planService(p *plan, id string, svc *shoalv1.Service, tas
 						p.change(t, stateRunning)
 					}
 				}
-				if obs < stateRunning {
-					inFlight++
-				}
 			}
 		} else if canCreate && !finished(ts, svc) {
 			o.create(p, svc, k, stateRunning, e.now)
 			created = true
-			inFlight++
+		}
+		if created {
+			r.created = append(r.created, k)
 		}
 		planHistory(p, ts, shut, created, wanted, e)
 	}
-
-	// Spec update: replace outdated tasks, bounded by parallelism. This is
-	// the seam where rolling updates with monitoring and rollback go.
-	n := len(outdated)
-	if o.parallelism > 0 {
-		n = min(n, max(0, o.parallelism-inFlight))
-	}
-	if n < len(outdated) {
-		o.updating[svc.GetId()] = true
-	} else {
-		delete(o.updating, svc.GetId())
-	}
-	for _, t := range outdated[:n] {
-		p.change(t, stateShutdown)
-		k := slotKey{slot: t.GetSlot()}
-		if global {
-			k = slotKey{node: t.GetNodeId()}
-		}
-		o.create(p, svc, k, stateRunning, e.now)
-	}
+	o.planRoll(p, svc, r, e.now)
 }
 
 // forced reports whether the service's force_update counter moved since t

@@ -1274,8 +1274,10 @@ type UpdateServiceRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Service string                 `protobuf:"bytes,1,opt,name=service,proto3" json:"service,omitempty"`
 	// version is the service version the caller read.
-	Version       uint64       `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
-	Spec          *ServiceSpec `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	Version uint64       `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	Spec    *ServiceSpec `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	// rollback returns the service to its previous_spec (spec is ignored).
+	Rollback      bool `protobuf:"varint,40,opt,name=rollback,proto3" json:"rollback,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1329,6 +1331,13 @@ func (x *UpdateServiceRequest) GetSpec() *ServiceSpec {
 		return x.Spec
 	}
 	return nil
+}
+
+func (x *UpdateServiceRequest) GetRollback() bool {
+	if x != nil {
+		return x.Rollback
+	}
+	return false
 }
 
 type UpdateServiceResponse struct {
@@ -3785,11 +3794,12 @@ const file_shoal_v1_control_proto_rawDesc = "" +
 	"\x13ListServicesRequest\"z\n" +
 	"\x14ListServicesResponse\x12-\n" +
 	"\bservices\x18\x01 \x03(\v2\x11.shoal.v1.ServiceR\bservices\x123\n" +
-	"\bstatuses\x18\x02 \x03(\v2\x17.shoal.v1.ServiceStatusR\bstatuses\"u\n" +
+	"\bstatuses\x18\x02 \x03(\v2\x17.shoal.v1.ServiceStatusR\bstatuses\"\x91\x01\n" +
 	"\x14UpdateServiceRequest\x12\x18\n" +
 	"\aservice\x18\x01 \x01(\tR\aservice\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12)\n" +
-	"\x04spec\x18\x03 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\"D\n" +
+	"\x04spec\x18\x03 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12\x1a\n" +
+	"\brollback\x18( \x01(\bR\brollback\"D\n" +
 	"\x15UpdateServiceResponse\x12+\n" +
 	"\aservice\x18\x01 \x01(\v2\x11.shoal.v1.ServiceR\aservice\"0\n" +
 	"\x14RemoveServiceRequest\x12\x18\n" +

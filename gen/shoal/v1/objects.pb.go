@@ -231,6 +231,173 @@ func (Reachability) EnumDescriptor() ([]byte, []int) {
 	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{3}
 }
 
+// UpdateState is where a rolling update (or rollback) stands.
+type UpdateState int32
+
+const (
+	UpdateState_UPDATE_STATE_UNSPECIFIED        UpdateState = 0
+	UpdateState_UPDATE_STATE_UPDATING           UpdateState = 1
+	UpdateState_UPDATE_STATE_PAUSED             UpdateState = 2
+	UpdateState_UPDATE_STATE_COMPLETED          UpdateState = 3
+	UpdateState_UPDATE_STATE_ROLLBACK_STARTED   UpdateState = 4
+	UpdateState_UPDATE_STATE_ROLLBACK_PAUSED    UpdateState = 5
+	UpdateState_UPDATE_STATE_ROLLBACK_COMPLETED UpdateState = 6
+)
+
+// Enum value maps for UpdateState.
+var (
+	UpdateState_name = map[int32]string{
+		0: "UPDATE_STATE_UNSPECIFIED",
+		1: "UPDATE_STATE_UPDATING",
+		2: "UPDATE_STATE_PAUSED",
+		3: "UPDATE_STATE_COMPLETED",
+		4: "UPDATE_STATE_ROLLBACK_STARTED",
+		5: "UPDATE_STATE_ROLLBACK_PAUSED",
+		6: "UPDATE_STATE_ROLLBACK_COMPLETED",
+	}
+	UpdateState_value = map[string]int32{
+		"UPDATE_STATE_UNSPECIFIED":        0,
+		"UPDATE_STATE_UPDATING":           1,
+		"UPDATE_STATE_PAUSED":             2,
+		"UPDATE_STATE_COMPLETED":          3,
+		"UPDATE_STATE_ROLLBACK_STARTED":   4,
+		"UPDATE_STATE_ROLLBACK_PAUSED":    5,
+		"UPDATE_STATE_ROLLBACK_COMPLETED": 6,
+	}
+)
+
+func (x UpdateState) Enum() *UpdateState {
+	p := new(UpdateState)
+	*p = x
+	return p
+}
+
+func (x UpdateState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (UpdateState) Descriptor() protoreflect.EnumDescriptor {
+	return file_shoal_v1_objects_proto_enumTypes[4].Descriptor()
+}
+
+func (UpdateState) Type() protoreflect.EnumType {
+	return &file_shoal_v1_objects_proto_enumTypes[4]
+}
+
+func (x UpdateState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use UpdateState.Descriptor instead.
+func (UpdateState) EnumDescriptor() ([]byte, []int) {
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{4}
+}
+
+// UpdateFailureAction is what the updater does once failures pass
+// max_failure_ratio (UNSPECIFIED: pause, as swarm mode).
+type UpdateFailureAction int32
+
+const (
+	UpdateFailureAction_UPDATE_FAILURE_ACTION_UNSPECIFIED UpdateFailureAction = 0
+	UpdateFailureAction_UPDATE_FAILURE_ACTION_PAUSE       UpdateFailureAction = 1
+	UpdateFailureAction_UPDATE_FAILURE_ACTION_CONTINUE    UpdateFailureAction = 2
+	UpdateFailureAction_UPDATE_FAILURE_ACTION_ROLLBACK    UpdateFailureAction = 3
+)
+
+// Enum value maps for UpdateFailureAction.
+var (
+	UpdateFailureAction_name = map[int32]string{
+		0: "UPDATE_FAILURE_ACTION_UNSPECIFIED",
+		1: "UPDATE_FAILURE_ACTION_PAUSE",
+		2: "UPDATE_FAILURE_ACTION_CONTINUE",
+		3: "UPDATE_FAILURE_ACTION_ROLLBACK",
+	}
+	UpdateFailureAction_value = map[string]int32{
+		"UPDATE_FAILURE_ACTION_UNSPECIFIED": 0,
+		"UPDATE_FAILURE_ACTION_PAUSE":       1,
+		"UPDATE_FAILURE_ACTION_CONTINUE":    2,
+		"UPDATE_FAILURE_ACTION_ROLLBACK":    3,
+	}
+)
+
+func (x UpdateFailureAction) Enum() *UpdateFailureAction {
+	p := new(UpdateFailureAction)
+	*p = x
+	return p
+}
+
+func (x UpdateFailureAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (UpdateFailureAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_shoal_v1_objects_proto_enumTypes[5].Descriptor()
+}
+
+func (UpdateFailureAction) Type() protoreflect.EnumType {
+	return &file_shoal_v1_objects_proto_enumTypes[5]
+}
+
+func (x UpdateFailureAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use UpdateFailureAction.Descriptor instead.
+func (UpdateFailureAction) EnumDescriptor() ([]byte, []int) {
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{5}
+}
+
+// UpdateOrder says whether a slot's old task stops before its replacement
+// starts (UNSPECIFIED: stop-first) or keeps running until it runs.
+type UpdateOrder int32
+
+const (
+	UpdateOrder_UPDATE_ORDER_UNSPECIFIED UpdateOrder = 0
+	UpdateOrder_UPDATE_ORDER_STOP_FIRST  UpdateOrder = 1
+	UpdateOrder_UPDATE_ORDER_START_FIRST UpdateOrder = 2
+)
+
+// Enum value maps for UpdateOrder.
+var (
+	UpdateOrder_name = map[int32]string{
+		0: "UPDATE_ORDER_UNSPECIFIED",
+		1: "UPDATE_ORDER_STOP_FIRST",
+		2: "UPDATE_ORDER_START_FIRST",
+	}
+	UpdateOrder_value = map[string]int32{
+		"UPDATE_ORDER_UNSPECIFIED": 0,
+		"UPDATE_ORDER_STOP_FIRST":  1,
+		"UPDATE_ORDER_START_FIRST": 2,
+	}
+)
+
+func (x UpdateOrder) Enum() *UpdateOrder {
+	p := new(UpdateOrder)
+	*p = x
+	return p
+}
+
+func (x UpdateOrder) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (UpdateOrder) Descriptor() protoreflect.EnumDescriptor {
+	return file_shoal_v1_objects_proto_enumTypes[6].Descriptor()
+}
+
+func (UpdateOrder) Type() protoreflect.EnumType {
+	return &file_shoal_v1_objects_proto_enumTypes[6]
+}
+
+func (x UpdateOrder) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use UpdateOrder.Descriptor instead.
+func (UpdateOrder) EnumDescriptor() ([]byte, []int) {
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{6}
+}
+
 type RestartCondition int32
 
 const (
@@ -267,11 +434,11 @@ func (x RestartCondition) String() string {
 }
 
 func (RestartCondition) Descriptor() protoreflect.EnumDescriptor {
-	return file_shoal_v1_objects_proto_enumTypes[4].Descriptor()
+	return file_shoal_v1_objects_proto_enumTypes[7].Descriptor()
 }
 
 func (RestartCondition) Type() protoreflect.EnumType {
-	return &file_shoal_v1_objects_proto_enumTypes[4]
+	return &file_shoal_v1_objects_proto_enumTypes[7]
 }
 
 func (x RestartCondition) Number() protoreflect.EnumNumber {
@@ -280,7 +447,7 @@ func (x RestartCondition) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RestartCondition.Descriptor instead.
 func (RestartCondition) EnumDescriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{4}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{7}
 }
 
 // TaskState values are ordered: a task's observed state only moves forward.
@@ -353,11 +520,11 @@ func (x TaskState) String() string {
 }
 
 func (TaskState) Descriptor() protoreflect.EnumDescriptor {
-	return file_shoal_v1_objects_proto_enumTypes[5].Descriptor()
+	return file_shoal_v1_objects_proto_enumTypes[8].Descriptor()
 }
 
 func (TaskState) Type() protoreflect.EnumType {
-	return &file_shoal_v1_objects_proto_enumTypes[5]
+	return &file_shoal_v1_objects_proto_enumTypes[8]
 }
 
 func (x TaskState) Number() protoreflect.EnumNumber {
@@ -366,7 +533,7 @@ func (x TaskState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TaskState.Descriptor instead.
 func (TaskState) EnumDescriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{5}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{8}
 }
 
 type PluginKind int32
@@ -402,11 +569,11 @@ func (x PluginKind) String() string {
 }
 
 func (PluginKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_shoal_v1_objects_proto_enumTypes[6].Descriptor()
+	return file_shoal_v1_objects_proto_enumTypes[9].Descriptor()
 }
 
 func (PluginKind) Type() protoreflect.EnumType {
-	return &file_shoal_v1_objects_proto_enumTypes[6]
+	return &file_shoal_v1_objects_proto_enumTypes[9]
 }
 
 func (x PluginKind) Number() protoreflect.EnumNumber {
@@ -415,7 +582,7 @@ func (x PluginKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PluginKind.Descriptor instead.
 func (PluginKind) EnumDescriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{6}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{9}
 }
 
 // Meta is carried by every stored object.
@@ -1352,9 +1519,12 @@ type Service struct {
 	Meta  *Meta                  `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
 	Spec  *ServiceSpec           `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
 	// spec_version increases with every spec change; tasks carry the version they were made from.
-	SpecVersion   uint64       `protobuf:"varint,4,opt,name=spec_version,json=specVersion,proto3" json:"spec_version,omitempty"`
-	PreviousSpec  *ServiceSpec `protobuf:"bytes,5,opt,name=previous_spec,json=previousSpec,proto3" json:"previous_spec,omitempty"`
-	Endpoint      *Endpoint    `protobuf:"bytes,6,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	SpecVersion  uint64       `protobuf:"varint,4,opt,name=spec_version,json=specVersion,proto3" json:"spec_version,omitempty"`
+	PreviousSpec *ServiceSpec `protobuf:"bytes,5,opt,name=previous_spec,json=previousSpec,proto3" json:"previous_spec,omitempty"`
+	Endpoint     *Endpoint    `protobuf:"bytes,6,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// update_status follows the rolling update (or rollback) of spec_version;
+	// unset until the service's template first changes.
+	UpdateStatus  *UpdateStatus `protobuf:"bytes,40,opt,name=update_status,json=updateStatus,proto3" json:"update_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1431,6 +1601,183 @@ func (x *Service) GetEndpoint() *Endpoint {
 	return nil
 }
 
+func (x *Service) GetUpdateStatus() *UpdateStatus {
+	if x != nil {
+		return x.UpdateStatus
+	}
+	return nil
+}
+
+type UpdateStatus struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	State       UpdateState            `protobuf:"varint,1,opt,name=state,proto3,enum=shoal.v1.UpdateState" json:"state,omitempty"`
+	StartedAt   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	CompletedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=completed_at,json=completedAt,proto3" json:"completed_at,omitempty"`
+	// message says why the roll paused or rolled back, or that it completed.
+	Message string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	// spec_version is the service spec version this roll brings the tasks to.
+	SpecVersion   uint64 `protobuf:"varint,5,opt,name=spec_version,json=specVersion,proto3" json:"spec_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateStatus) Reset() {
+	*x = UpdateStatus{}
+	mi := &file_shoal_v1_objects_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateStatus) ProtoMessage() {}
+
+func (x *UpdateStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_objects_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateStatus.ProtoReflect.Descriptor instead.
+func (*UpdateStatus) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *UpdateStatus) GetState() UpdateState {
+	if x != nil {
+		return x.State
+	}
+	return UpdateState_UPDATE_STATE_UNSPECIFIED
+}
+
+func (x *UpdateStatus) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *UpdateStatus) GetCompletedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CompletedAt
+	}
+	return nil
+}
+
+func (x *UpdateStatus) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *UpdateStatus) GetSpecVersion() uint64 {
+	if x != nil {
+		return x.SpecVersion
+	}
+	return 0
+}
+
+// UpdateConfig is how tasks are replaced when the task template changes
+// (swarm mode's UpdateConfig). An unset config means the swarm defaults:
+// parallelism 1, no delay, pause on failure, monitor 5 s, ratio 0, stop-first.
+type UpdateConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// parallelism is how many slots one batch replaces (0: all at once).
+	Parallelism int64 `protobuf:"varint,1,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
+	// delay is the wait between the end of one batch and the start of the next.
+	Delay         *durationpb.Duration `protobuf:"bytes,2,opt,name=delay,proto3" json:"delay,omitempty"`
+	FailureAction UpdateFailureAction  `protobuf:"varint,3,opt,name=failure_action,json=failureAction,proto3,enum=shoal.v1.UpdateFailureAction" json:"failure_action,omitempty"`
+	// monitor is how long a new task must stay RUNNING to count as updated
+	// (unset: 5 s).
+	Monitor *durationpb.Duration `protobuf:"bytes,4,opt,name=monitor,proto3" json:"monitor,omitempty"`
+	// max_failure_ratio is the share of failed tasks tolerated, in [0, 1].
+	MaxFailureRatio float64     `protobuf:"fixed64,5,opt,name=max_failure_ratio,json=maxFailureRatio,proto3" json:"max_failure_ratio,omitempty"`
+	Order           UpdateOrder `protobuf:"varint,6,opt,name=order,proto3,enum=shoal.v1.UpdateOrder" json:"order,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *UpdateConfig) Reset() {
+	*x = UpdateConfig{}
+	mi := &file_shoal_v1_objects_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateConfig) ProtoMessage() {}
+
+func (x *UpdateConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_objects_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateConfig.ProtoReflect.Descriptor instead.
+func (*UpdateConfig) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *UpdateConfig) GetParallelism() int64 {
+	if x != nil {
+		return x.Parallelism
+	}
+	return 0
+}
+
+func (x *UpdateConfig) GetDelay() *durationpb.Duration {
+	if x != nil {
+		return x.Delay
+	}
+	return nil
+}
+
+func (x *UpdateConfig) GetFailureAction() UpdateFailureAction {
+	if x != nil {
+		return x.FailureAction
+	}
+	return UpdateFailureAction_UPDATE_FAILURE_ACTION_UNSPECIFIED
+}
+
+func (x *UpdateConfig) GetMonitor() *durationpb.Duration {
+	if x != nil {
+		return x.Monitor
+	}
+	return nil
+}
+
+func (x *UpdateConfig) GetMaxFailureRatio() float64 {
+	if x != nil {
+		return x.MaxFailureRatio
+	}
+	return 0
+}
+
+func (x *UpdateConfig) GetOrder() UpdateOrder {
+	if x != nil {
+		return x.Order
+	}
+	return UpdateOrder_UPDATE_ORDER_UNSPECIFIED
+}
+
 type ServiceSpec struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1442,16 +1789,20 @@ type ServiceSpec struct {
 	//	*ServiceSpec_Global
 	Mode isServiceSpec_Mode `protobuf_oneof:"mode"`
 	// scheduler names the scheduler plugin for this service ("" = cluster default).
-	Scheduler     string        `protobuf:"bytes,6,opt,name=scheduler,proto3" json:"scheduler,omitempty"`
-	Networks      []string      `protobuf:"bytes,7,rep,name=networks,proto3" json:"networks,omitempty"`
-	Endpoint      *EndpointSpec `protobuf:"bytes,8,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Scheduler string        `protobuf:"bytes,6,opt,name=scheduler,proto3" json:"scheduler,omitempty"`
+	Networks  []string      `protobuf:"bytes,7,rep,name=networks,proto3" json:"networks,omitempty"`
+	Endpoint  *EndpointSpec `protobuf:"bytes,8,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// update_config rolls template changes; rollback_config rolls back
+	// (its failure_action may not be rollback).
+	UpdateConfig   *UpdateConfig `protobuf:"bytes,40,opt,name=update_config,json=updateConfig,proto3" json:"update_config,omitempty"`
+	RollbackConfig *UpdateConfig `protobuf:"bytes,41,opt,name=rollback_config,json=rollbackConfig,proto3" json:"rollback_config,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ServiceSpec) Reset() {
 	*x = ServiceSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[13]
+	mi := &file_shoal_v1_objects_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1463,7 +1814,7 @@ func (x *ServiceSpec) String() string {
 func (*ServiceSpec) ProtoMessage() {}
 
 func (x *ServiceSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[13]
+	mi := &file_shoal_v1_objects_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1476,7 +1827,7 @@ func (x *ServiceSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceSpec.ProtoReflect.Descriptor instead.
 func (*ServiceSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{13}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ServiceSpec) GetName() string {
@@ -1546,6 +1897,20 @@ func (x *ServiceSpec) GetEndpoint() *EndpointSpec {
 	return nil
 }
 
+func (x *ServiceSpec) GetUpdateConfig() *UpdateConfig {
+	if x != nil {
+		return x.UpdateConfig
+	}
+	return nil
+}
+
+func (x *ServiceSpec) GetRollbackConfig() *UpdateConfig {
+	if x != nil {
+		return x.RollbackConfig
+	}
+	return nil
+}
+
 type isServiceSpec_Mode interface {
 	isServiceSpec_Mode()
 }
@@ -1571,7 +1936,7 @@ type ReplicatedMode struct {
 
 func (x *ReplicatedMode) Reset() {
 	*x = ReplicatedMode{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[14]
+	mi := &file_shoal_v1_objects_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1583,7 +1948,7 @@ func (x *ReplicatedMode) String() string {
 func (*ReplicatedMode) ProtoMessage() {}
 
 func (x *ReplicatedMode) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[14]
+	mi := &file_shoal_v1_objects_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1596,7 +1961,7 @@ func (x *ReplicatedMode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicatedMode.ProtoReflect.Descriptor instead.
 func (*ReplicatedMode) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{14}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReplicatedMode) GetReplicas() uint64 {
@@ -1614,7 +1979,7 @@ type GlobalMode struct {
 
 func (x *GlobalMode) Reset() {
 	*x = GlobalMode{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[15]
+	mi := &file_shoal_v1_objects_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1626,7 +1991,7 @@ func (x *GlobalMode) String() string {
 func (*GlobalMode) ProtoMessage() {}
 
 func (x *GlobalMode) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[15]
+	mi := &file_shoal_v1_objects_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1639,7 +2004,7 @@ func (x *GlobalMode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalMode.ProtoReflect.Descriptor instead.
 func (*GlobalMode) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{15}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{17}
 }
 
 type EndpointSpec struct {
@@ -1651,7 +2016,7 @@ type EndpointSpec struct {
 
 func (x *EndpointSpec) Reset() {
 	*x = EndpointSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[16]
+	mi := &file_shoal_v1_objects_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1663,7 +2028,7 @@ func (x *EndpointSpec) String() string {
 func (*EndpointSpec) ProtoMessage() {}
 
 func (x *EndpointSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[16]
+	mi := &file_shoal_v1_objects_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1676,7 +2041,7 @@ func (x *EndpointSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSpec.ProtoReflect.Descriptor instead.
 func (*EndpointSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{16}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *EndpointSpec) GetPorts() []*PortConfig {
@@ -1699,7 +2064,7 @@ type PortConfig struct {
 
 func (x *PortConfig) Reset() {
 	*x = PortConfig{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[17]
+	mi := &file_shoal_v1_objects_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1711,7 +2076,7 @@ func (x *PortConfig) String() string {
 func (*PortConfig) ProtoMessage() {}
 
 func (x *PortConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[17]
+	mi := &file_shoal_v1_objects_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1724,7 +2089,7 @@ func (x *PortConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortConfig.ProtoReflect.Descriptor instead.
 func (*PortConfig) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{17}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PortConfig) GetName() string {
@@ -1765,7 +2130,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[18]
+	mi := &file_shoal_v1_objects_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1777,7 +2142,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[18]
+	mi := &file_shoal_v1_objects_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1790,7 +2155,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{18}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Endpoint) GetPorts() []*PortConfig {
@@ -1817,7 +2182,7 @@ type Attachment struct {
 
 func (x *Attachment) Reset() {
 	*x = Attachment{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[19]
+	mi := &file_shoal_v1_objects_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +2194,7 @@ func (x *Attachment) String() string {
 func (*Attachment) ProtoMessage() {}
 
 func (x *Attachment) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[19]
+	mi := &file_shoal_v1_objects_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +2207,7 @@ func (x *Attachment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attachment.ProtoReflect.Descriptor instead.
 func (*Attachment) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{19}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Attachment) GetNetworkId() string {
@@ -1881,7 +2246,7 @@ type TaskSpec struct {
 
 func (x *TaskSpec) Reset() {
 	*x = TaskSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[20]
+	mi := &file_shoal_v1_objects_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1893,7 +2258,7 @@ func (x *TaskSpec) String() string {
 func (*TaskSpec) ProtoMessage() {}
 
 func (x *TaskSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[20]
+	mi := &file_shoal_v1_objects_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1906,7 +2271,7 @@ func (x *TaskSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskSpec.ProtoReflect.Descriptor instead.
 func (*TaskSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{20}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TaskSpec) GetRuntime() isTaskSpec_Runtime {
@@ -2010,7 +2375,7 @@ type SecretReference struct {
 
 func (x *SecretReference) Reset() {
 	*x = SecretReference{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[21]
+	mi := &file_shoal_v1_objects_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2022,7 +2387,7 @@ func (x *SecretReference) String() string {
 func (*SecretReference) ProtoMessage() {}
 
 func (x *SecretReference) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[21]
+	mi := &file_shoal_v1_objects_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2035,7 +2400,7 @@ func (x *SecretReference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretReference.ProtoReflect.Descriptor instead.
 func (*SecretReference) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{21}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SecretReference) GetSecretId() string {
@@ -2097,7 +2462,7 @@ type ConfigReference struct {
 
 func (x *ConfigReference) Reset() {
 	*x = ConfigReference{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[22]
+	mi := &file_shoal_v1_objects_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2109,7 +2474,7 @@ func (x *ConfigReference) String() string {
 func (*ConfigReference) ProtoMessage() {}
 
 func (x *ConfigReference) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[22]
+	mi := &file_shoal_v1_objects_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2122,7 +2487,7 @@ func (x *ConfigReference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigReference.ProtoReflect.Descriptor instead.
 func (*ConfigReference) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{22}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ConfigReference) GetConfigId() string {
@@ -2191,7 +2556,7 @@ type ContainerSpec struct {
 
 func (x *ContainerSpec) Reset() {
 	*x = ContainerSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[23]
+	mi := &file_shoal_v1_objects_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2203,7 +2568,7 @@ func (x *ContainerSpec) String() string {
 func (*ContainerSpec) ProtoMessage() {}
 
 func (x *ContainerSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[23]
+	mi := &file_shoal_v1_objects_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2216,7 +2581,7 @@ func (x *ContainerSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerSpec.ProtoReflect.Descriptor instead.
 func (*ContainerSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{23}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ContainerSpec) GetImage() string {
@@ -2337,7 +2702,7 @@ type ProcessSpec struct {
 
 func (x *ProcessSpec) Reset() {
 	*x = ProcessSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[24]
+	mi := &file_shoal_v1_objects_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2349,7 +2714,7 @@ func (x *ProcessSpec) String() string {
 func (*ProcessSpec) ProtoMessage() {}
 
 func (x *ProcessSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[24]
+	mi := &file_shoal_v1_objects_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2362,7 +2727,7 @@ func (x *ProcessSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessSpec.ProtoReflect.Descriptor instead.
 func (*ProcessSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{24}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ProcessSpec) GetCommand() []string {
@@ -2414,7 +2779,7 @@ type Mount struct {
 
 func (x *Mount) Reset() {
 	*x = Mount{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[25]
+	mi := &file_shoal_v1_objects_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2426,7 +2791,7 @@ func (x *Mount) String() string {
 func (*Mount) ProtoMessage() {}
 
 func (x *Mount) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[25]
+	mi := &file_shoal_v1_objects_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2439,7 +2804,7 @@ func (x *Mount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mount.ProtoReflect.Descriptor instead.
 func (*Mount) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{25}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Mount) GetType() string {
@@ -2490,7 +2855,7 @@ type HealthConfig struct {
 
 func (x *HealthConfig) Reset() {
 	*x = HealthConfig{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[26]
+	mi := &file_shoal_v1_objects_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2502,7 +2867,7 @@ func (x *HealthConfig) String() string {
 func (*HealthConfig) ProtoMessage() {}
 
 func (x *HealthConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[26]
+	mi := &file_shoal_v1_objects_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2515,7 +2880,7 @@ func (x *HealthConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthConfig.ProtoReflect.Descriptor instead.
 func (*HealthConfig) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{26}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HealthConfig) GetTest() []string {
@@ -2563,7 +2928,7 @@ type ResourceRequirements struct {
 
 func (x *ResourceRequirements) Reset() {
 	*x = ResourceRequirements{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[27]
+	mi := &file_shoal_v1_objects_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2575,7 +2940,7 @@ func (x *ResourceRequirements) String() string {
 func (*ResourceRequirements) ProtoMessage() {}
 
 func (x *ResourceRequirements) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[27]
+	mi := &file_shoal_v1_objects_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2588,7 +2953,7 @@ func (x *ResourceRequirements) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceRequirements.ProtoReflect.Descriptor instead.
 func (*ResourceRequirements) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{27}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ResourceRequirements) GetLimits() *Resources {
@@ -2618,7 +2983,7 @@ type RestartPolicy struct {
 
 func (x *RestartPolicy) Reset() {
 	*x = RestartPolicy{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[28]
+	mi := &file_shoal_v1_objects_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2630,7 +2995,7 @@ func (x *RestartPolicy) String() string {
 func (*RestartPolicy) ProtoMessage() {}
 
 func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[28]
+	mi := &file_shoal_v1_objects_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2643,7 +3008,7 @@ func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartPolicy.ProtoReflect.Descriptor instead.
 func (*RestartPolicy) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{28}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RestartPolicy) GetCondition() RestartCondition {
@@ -2687,7 +3052,7 @@ type Placement struct {
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[29]
+	mi := &file_shoal_v1_objects_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2699,7 +3064,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[29]
+	mi := &file_shoal_v1_objects_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2712,7 +3077,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{29}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Placement) GetConstraints() []string {
@@ -2746,7 +3111,7 @@ type PlacementPreference struct {
 
 func (x *PlacementPreference) Reset() {
 	*x = PlacementPreference{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[30]
+	mi := &file_shoal_v1_objects_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2758,7 +3123,7 @@ func (x *PlacementPreference) String() string {
 func (*PlacementPreference) ProtoMessage() {}
 
 func (x *PlacementPreference) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[30]
+	mi := &file_shoal_v1_objects_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2771,7 +3136,7 @@ func (x *PlacementPreference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementPreference.ProtoReflect.Descriptor instead.
 func (*PlacementPreference) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{30}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PlacementPreference) GetSpreadDescriptor() string {
@@ -2804,7 +3169,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[31]
+	mi := &file_shoal_v1_objects_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2816,7 +3181,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[31]
+	mi := &file_shoal_v1_objects_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2829,7 +3194,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{31}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Task) GetId() string {
@@ -2939,7 +3304,7 @@ type TaskStatus struct {
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[32]
+	mi := &file_shoal_v1_objects_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2951,7 +3316,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[32]
+	mi := &file_shoal_v1_objects_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2964,7 +3329,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{32}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TaskStatus) GetState() TaskState {
@@ -3040,7 +3405,7 @@ type Network struct {
 
 func (x *Network) Reset() {
 	*x = Network{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[33]
+	mi := &file_shoal_v1_objects_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3052,7 +3417,7 @@ func (x *Network) String() string {
 func (*Network) ProtoMessage() {}
 
 func (x *Network) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[33]
+	mi := &file_shoal_v1_objects_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3065,7 +3430,7 @@ func (x *Network) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Network.ProtoReflect.Descriptor instead.
 func (*Network) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{33}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Network) GetId() string {
@@ -3125,7 +3490,7 @@ type NetworkSpec struct {
 
 func (x *NetworkSpec) Reset() {
 	*x = NetworkSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[34]
+	mi := &file_shoal_v1_objects_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3137,7 +3502,7 @@ func (x *NetworkSpec) String() string {
 func (*NetworkSpec) ProtoMessage() {}
 
 func (x *NetworkSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[34]
+	mi := &file_shoal_v1_objects_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3150,7 +3515,7 @@ func (x *NetworkSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkSpec.ProtoReflect.Descriptor instead.
 func (*NetworkSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{34}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *NetworkSpec) GetName() string {
@@ -3214,7 +3579,7 @@ type PluginModule struct {
 
 func (x *PluginModule) Reset() {
 	*x = PluginModule{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[35]
+	mi := &file_shoal_v1_objects_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3226,7 +3591,7 @@ func (x *PluginModule) String() string {
 func (*PluginModule) ProtoMessage() {}
 
 func (x *PluginModule) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[35]
+	mi := &file_shoal_v1_objects_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3239,7 +3604,7 @@ func (x *PluginModule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginModule.ProtoReflect.Descriptor instead.
 func (*PluginModule) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{35}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *PluginModule) GetId() string {
@@ -3324,7 +3689,7 @@ type Secret struct {
 
 func (x *Secret) Reset() {
 	*x = Secret{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[36]
+	mi := &file_shoal_v1_objects_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3336,7 +3701,7 @@ func (x *Secret) String() string {
 func (*Secret) ProtoMessage() {}
 
 func (x *Secret) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[36]
+	mi := &file_shoal_v1_objects_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3349,7 +3714,7 @@ func (x *Secret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Secret.ProtoReflect.Descriptor instead.
 func (*Secret) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{36}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Secret) GetId() string {
@@ -3399,7 +3764,7 @@ type SecretSpec struct {
 
 func (x *SecretSpec) Reset() {
 	*x = SecretSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[37]
+	mi := &file_shoal_v1_objects_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3411,7 +3776,7 @@ func (x *SecretSpec) String() string {
 func (*SecretSpec) ProtoMessage() {}
 
 func (x *SecretSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[37]
+	mi := &file_shoal_v1_objects_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3424,7 +3789,7 @@ func (x *SecretSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretSpec.ProtoReflect.Descriptor instead.
 func (*SecretSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{37}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SecretSpec) GetName() string {
@@ -3460,7 +3825,7 @@ type Config struct {
 
 func (x *Config) Reset() {
 	*x = Config{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[38]
+	mi := &file_shoal_v1_objects_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3472,7 +3837,7 @@ func (x *Config) String() string {
 func (*Config) ProtoMessage() {}
 
 func (x *Config) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[38]
+	mi := &file_shoal_v1_objects_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3485,7 +3850,7 @@ func (x *Config) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Config.ProtoReflect.Descriptor instead.
 func (*Config) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{38}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Config) GetId() string {
@@ -3521,7 +3886,7 @@ type ConfigSpec struct {
 
 func (x *ConfigSpec) Reset() {
 	*x = ConfigSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[39]
+	mi := &file_shoal_v1_objects_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3533,7 +3898,7 @@ func (x *ConfigSpec) String() string {
 func (*ConfigSpec) ProtoMessage() {}
 
 func (x *ConfigSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[39]
+	mi := &file_shoal_v1_objects_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3546,7 +3911,7 @@ func (x *ConfigSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigSpec.ProtoReflect.Descriptor instead.
 func (*ConfigSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{39}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ConfigSpec) GetName() string {
@@ -3656,14 +4021,29 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\alearner\x18\x05 \x01(\bR\alearner\"K\n" +
 	"\tResources\x12\x1b\n" +
 	"\tnano_cpus\x18\x01 \x01(\x03R\bnanoCpus\x12!\n" +
-	"\fmemory_bytes\x18\x02 \x01(\x03R\vmemoryBytes\"\xf7\x01\n" +
+	"\fmemory_bytes\x18\x02 \x01(\x03R\vmemoryBytes\"\xb4\x02\n" +
 	"\aService\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.shoal.v1.MetaR\x04meta\x12)\n" +
 	"\x04spec\x18\x03 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12!\n" +
 	"\fspec_version\x18\x04 \x01(\x04R\vspecVersion\x12:\n" +
 	"\rprevious_spec\x18\x05 \x01(\v2\x15.shoal.v1.ServiceSpecR\fpreviousSpec\x12.\n" +
-	"\bendpoint\x18\x06 \x01(\v2\x12.shoal.v1.EndpointR\bendpoint\"\xa1\x03\n" +
+	"\bendpoint\x18\x06 \x01(\v2\x12.shoal.v1.EndpointR\bendpoint\x12;\n" +
+	"\rupdate_status\x18( \x01(\v2\x16.shoal.v1.UpdateStatusR\fupdateStatus\"\xf2\x01\n" +
+	"\fUpdateStatus\x12+\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x15.shoal.v1.UpdateStateR\x05state\x129\n" +
+	"\n" +
+	"started_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12=\n" +
+	"\fcompleted_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\x12!\n" +
+	"\fspec_version\x18\x05 \x01(\x04R\vspecVersion\"\xb5\x02\n" +
+	"\fUpdateConfig\x12 \n" +
+	"\vparallelism\x18\x01 \x01(\x03R\vparallelism\x12/\n" +
+	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12D\n" +
+	"\x0efailure_action\x18\x03 \x01(\x0e2\x1d.shoal.v1.UpdateFailureActionR\rfailureAction\x123\n" +
+	"\amonitor\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\amonitor\x12*\n" +
+	"\x11max_failure_ratio\x18\x05 \x01(\x01R\x0fmaxFailureRatio\x12+\n" +
+	"\x05order\x18\x06 \x01(\x0e2\x15.shoal.v1.UpdateOrderR\x05order\"\x9f\x04\n" +
 	"\vServiceSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
 	"\x06labels\x18\x02 \x03(\v2!.shoal.v1.ServiceSpec.LabelsEntryR\x06labels\x12&\n" +
@@ -3674,7 +4054,9 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\x06global\x18\x05 \x01(\v2\x14.shoal.v1.GlobalModeH\x00R\x06global\x12\x1c\n" +
 	"\tscheduler\x18\x06 \x01(\tR\tscheduler\x12\x1a\n" +
 	"\bnetworks\x18\a \x03(\tR\bnetworks\x122\n" +
-	"\bendpoint\x18\b \x01(\v2\x16.shoal.v1.EndpointSpecR\bendpoint\x1a9\n" +
+	"\bendpoint\x18\b \x01(\v2\x16.shoal.v1.EndpointSpecR\bendpoint\x12;\n" +
+	"\rupdate_config\x18( \x01(\v2\x16.shoal.v1.UpdateConfigR\fupdateConfig\x12?\n" +
+	"\x0frollback_config\x18) \x01(\v2\x16.shoal.v1.UpdateConfigR\x0erollbackConfig\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x06\n" +
@@ -3884,7 +4266,24 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\x18REACHABILITY_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14REACHABILITY_UNKNOWN\x10\x01\x12\x1c\n" +
 	"\x18REACHABILITY_UNREACHABLE\x10\x02\x12\x1a\n" +
-	"\x16REACHABILITY_REACHABLE\x10\x03*\x8e\x01\n" +
+	"\x16REACHABILITY_REACHABLE\x10\x03*\xe5\x01\n" +
+	"\vUpdateState\x12\x1c\n" +
+	"\x18UPDATE_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15UPDATE_STATE_UPDATING\x10\x01\x12\x17\n" +
+	"\x13UPDATE_STATE_PAUSED\x10\x02\x12\x1a\n" +
+	"\x16UPDATE_STATE_COMPLETED\x10\x03\x12!\n" +
+	"\x1dUPDATE_STATE_ROLLBACK_STARTED\x10\x04\x12 \n" +
+	"\x1cUPDATE_STATE_ROLLBACK_PAUSED\x10\x05\x12#\n" +
+	"\x1fUPDATE_STATE_ROLLBACK_COMPLETED\x10\x06*\xa5\x01\n" +
+	"\x13UpdateFailureAction\x12%\n" +
+	"!UPDATE_FAILURE_ACTION_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bUPDATE_FAILURE_ACTION_PAUSE\x10\x01\x12\"\n" +
+	"\x1eUPDATE_FAILURE_ACTION_CONTINUE\x10\x02\x12\"\n" +
+	"\x1eUPDATE_FAILURE_ACTION_ROLLBACK\x10\x03*f\n" +
+	"\vUpdateOrder\x12\x1c\n" +
+	"\x18UPDATE_ORDER_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17UPDATE_ORDER_STOP_FIRST\x10\x01\x12\x1c\n" +
+	"\x18UPDATE_ORDER_START_FIRST\x10\x02*\x8e\x01\n" +
 	"\x10RestartCondition\x12!\n" +
 	"\x1dRESTART_CONDITION_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16RESTART_CONDITION_NONE\x10\x01\x12 \n" +
@@ -3925,147 +4324,162 @@ func file_shoal_v1_objects_proto_rawDescGZIP() []byte {
 	return file_shoal_v1_objects_proto_rawDescData
 }
 
-var file_shoal_v1_objects_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_shoal_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_shoal_v1_objects_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
+var file_shoal_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_shoal_v1_objects_proto_goTypes = []any{
 	(NodeRole)(0),                 // 0: shoal.v1.NodeRole
 	(NodeAvailability)(0),         // 1: shoal.v1.NodeAvailability
 	(NodeState)(0),                // 2: shoal.v1.NodeState
 	(Reachability)(0),             // 3: shoal.v1.Reachability
-	(RestartCondition)(0),         // 4: shoal.v1.RestartCondition
-	(TaskState)(0),                // 5: shoal.v1.TaskState
-	(PluginKind)(0),               // 6: shoal.v1.PluginKind
-	(*Meta)(nil),                  // 7: shoal.v1.Meta
-	(*Cluster)(nil),               // 8: shoal.v1.Cluster
-	(*GossipKey)(nil),             // 9: shoal.v1.GossipKey
-	(*ClusterSpec)(nil),           // 10: shoal.v1.ClusterSpec
-	(*RootCA)(nil),                // 11: shoal.v1.RootCA
-	(*JoinTokens)(nil),            // 12: shoal.v1.JoinTokens
-	(*Node)(nil),                  // 13: shoal.v1.Node
-	(*NodeSpec)(nil),              // 14: shoal.v1.NodeSpec
-	(*NodeDescription)(nil),       // 15: shoal.v1.NodeDescription
-	(*NodeStatus)(nil),            // 16: shoal.v1.NodeStatus
-	(*ManagerStatus)(nil),         // 17: shoal.v1.ManagerStatus
-	(*Resources)(nil),             // 18: shoal.v1.Resources
-	(*Service)(nil),               // 19: shoal.v1.Service
-	(*ServiceSpec)(nil),           // 20: shoal.v1.ServiceSpec
-	(*ReplicatedMode)(nil),        // 21: shoal.v1.ReplicatedMode
-	(*GlobalMode)(nil),            // 22: shoal.v1.GlobalMode
-	(*EndpointSpec)(nil),          // 23: shoal.v1.EndpointSpec
-	(*PortConfig)(nil),            // 24: shoal.v1.PortConfig
-	(*Endpoint)(nil),              // 25: shoal.v1.Endpoint
-	(*Attachment)(nil),            // 26: shoal.v1.Attachment
-	(*TaskSpec)(nil),              // 27: shoal.v1.TaskSpec
-	(*SecretReference)(nil),       // 28: shoal.v1.SecretReference
-	(*ConfigReference)(nil),       // 29: shoal.v1.ConfigReference
-	(*ContainerSpec)(nil),         // 30: shoal.v1.ContainerSpec
-	(*ProcessSpec)(nil),           // 31: shoal.v1.ProcessSpec
-	(*Mount)(nil),                 // 32: shoal.v1.Mount
-	(*HealthConfig)(nil),          // 33: shoal.v1.HealthConfig
-	(*ResourceRequirements)(nil),  // 34: shoal.v1.ResourceRequirements
-	(*RestartPolicy)(nil),         // 35: shoal.v1.RestartPolicy
-	(*Placement)(nil),             // 36: shoal.v1.Placement
-	(*PlacementPreference)(nil),   // 37: shoal.v1.PlacementPreference
-	(*Task)(nil),                  // 38: shoal.v1.Task
-	(*TaskStatus)(nil),            // 39: shoal.v1.TaskStatus
-	(*Network)(nil),               // 40: shoal.v1.Network
-	(*NetworkSpec)(nil),           // 41: shoal.v1.NetworkSpec
-	(*PluginModule)(nil),          // 42: shoal.v1.PluginModule
-	(*Secret)(nil),                // 43: shoal.v1.Secret
-	(*SecretSpec)(nil),            // 44: shoal.v1.SecretSpec
-	(*Config)(nil),                // 45: shoal.v1.Config
-	(*ConfigSpec)(nil),            // 46: shoal.v1.ConfigSpec
-	nil,                           // 47: shoal.v1.NodeSpec.LabelsEntry
-	nil,                           // 48: shoal.v1.ServiceSpec.LabelsEntry
-	nil,                           // 49: shoal.v1.ContainerSpec.LabelsEntry
-	nil,                           // 50: shoal.v1.NetworkSpec.LabelsEntry
-	nil,                           // 51: shoal.v1.SecretSpec.LabelsEntry
-	nil,                           // 52: shoal.v1.ConfigSpec.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 53: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 54: google.protobuf.Duration
+	(UpdateState)(0),              // 4: shoal.v1.UpdateState
+	(UpdateFailureAction)(0),      // 5: shoal.v1.UpdateFailureAction
+	(UpdateOrder)(0),              // 6: shoal.v1.UpdateOrder
+	(RestartCondition)(0),         // 7: shoal.v1.RestartCondition
+	(TaskState)(0),                // 8: shoal.v1.TaskState
+	(PluginKind)(0),               // 9: shoal.v1.PluginKind
+	(*Meta)(nil),                  // 10: shoal.v1.Meta
+	(*Cluster)(nil),               // 11: shoal.v1.Cluster
+	(*GossipKey)(nil),             // 12: shoal.v1.GossipKey
+	(*ClusterSpec)(nil),           // 13: shoal.v1.ClusterSpec
+	(*RootCA)(nil),                // 14: shoal.v1.RootCA
+	(*JoinTokens)(nil),            // 15: shoal.v1.JoinTokens
+	(*Node)(nil),                  // 16: shoal.v1.Node
+	(*NodeSpec)(nil),              // 17: shoal.v1.NodeSpec
+	(*NodeDescription)(nil),       // 18: shoal.v1.NodeDescription
+	(*NodeStatus)(nil),            // 19: shoal.v1.NodeStatus
+	(*ManagerStatus)(nil),         // 20: shoal.v1.ManagerStatus
+	(*Resources)(nil),             // 21: shoal.v1.Resources
+	(*Service)(nil),               // 22: shoal.v1.Service
+	(*UpdateStatus)(nil),          // 23: shoal.v1.UpdateStatus
+	(*UpdateConfig)(nil),          // 24: shoal.v1.UpdateConfig
+	(*ServiceSpec)(nil),           // 25: shoal.v1.ServiceSpec
+	(*ReplicatedMode)(nil),        // 26: shoal.v1.ReplicatedMode
+	(*GlobalMode)(nil),            // 27: shoal.v1.GlobalMode
+	(*EndpointSpec)(nil),          // 28: shoal.v1.EndpointSpec
+	(*PortConfig)(nil),            // 29: shoal.v1.PortConfig
+	(*Endpoint)(nil),              // 30: shoal.v1.Endpoint
+	(*Attachment)(nil),            // 31: shoal.v1.Attachment
+	(*TaskSpec)(nil),              // 32: shoal.v1.TaskSpec
+	(*SecretReference)(nil),       // 33: shoal.v1.SecretReference
+	(*ConfigReference)(nil),       // 34: shoal.v1.ConfigReference
+	(*ContainerSpec)(nil),         // 35: shoal.v1.ContainerSpec
+	(*ProcessSpec)(nil),           // 36: shoal.v1.ProcessSpec
+	(*Mount)(nil),                 // 37: shoal.v1.Mount
+	(*HealthConfig)(nil),          // 38: shoal.v1.HealthConfig
+	(*ResourceRequirements)(nil),  // 39: shoal.v1.ResourceRequirements
+	(*RestartPolicy)(nil),         // 40: shoal.v1.RestartPolicy
+	(*Placement)(nil),             // 41: shoal.v1.Placement
+	(*PlacementPreference)(nil),   // 42: shoal.v1.PlacementPreference
+	(*Task)(nil),                  // 43: shoal.v1.Task
+	(*TaskStatus)(nil),            // 44: shoal.v1.TaskStatus
+	(*Network)(nil),               // 45: shoal.v1.Network
+	(*NetworkSpec)(nil),           // 46: shoal.v1.NetworkSpec
+	(*PluginModule)(nil),          // 47: shoal.v1.PluginModule
+	(*Secret)(nil),                // 48: shoal.v1.Secret
+	(*SecretSpec)(nil),            // 49: shoal.v1.SecretSpec
+	(*Config)(nil),                // 50: shoal.v1.Config
+	(*ConfigSpec)(nil),            // 51: shoal.v1.ConfigSpec
+	nil,                           // 52: shoal.v1.NodeSpec.LabelsEntry
+	nil,                           // 53: shoal.v1.ServiceSpec.LabelsEntry
+	nil,                           // 54: shoal.v1.ContainerSpec.LabelsEntry
+	nil,                           // 55: shoal.v1.NetworkSpec.LabelsEntry
+	nil,                           // 56: shoal.v1.SecretSpec.LabelsEntry
+	nil,                           // 57: shoal.v1.ConfigSpec.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 58: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 59: google.protobuf.Duration
 }
 var file_shoal_v1_objects_proto_depIdxs = []int32{
-	53, // 0: shoal.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
-	53, // 1: shoal.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
-	7,  // 2: shoal.v1.Cluster.meta:type_name -> shoal.v1.Meta
-	10, // 3: shoal.v1.Cluster.spec:type_name -> shoal.v1.ClusterSpec
-	11, // 4: shoal.v1.Cluster.root_ca:type_name -> shoal.v1.RootCA
-	12, // 5: shoal.v1.Cluster.join_tokens:type_name -> shoal.v1.JoinTokens
-	9,  // 6: shoal.v1.Cluster.gossip_keys:type_name -> shoal.v1.GossipKey
-	53, // 7: shoal.v1.GossipKey.created:type_name -> google.protobuf.Timestamp
-	54, // 8: shoal.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
-	54, // 9: shoal.v1.ClusterSpec.node_cert_expiry:type_name -> google.protobuf.Duration
-	54, // 10: shoal.v1.ClusterSpec.gossip_key_rotation:type_name -> google.protobuf.Duration
-	7,  // 11: shoal.v1.Node.meta:type_name -> shoal.v1.Meta
-	14, // 12: shoal.v1.Node.spec:type_name -> shoal.v1.NodeSpec
-	15, // 13: shoal.v1.Node.description:type_name -> shoal.v1.NodeDescription
-	16, // 14: shoal.v1.Node.status:type_name -> shoal.v1.NodeStatus
-	17, // 15: shoal.v1.Node.manager_status:type_name -> shoal.v1.ManagerStatus
+	58, // 0: shoal.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
+	58, // 1: shoal.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
+	10, // 2: shoal.v1.Cluster.meta:type_name -> shoal.v1.Meta
+	13, // 3: shoal.v1.Cluster.spec:type_name -> shoal.v1.ClusterSpec
+	14, // 4: shoal.v1.Cluster.root_ca:type_name -> shoal.v1.RootCA
+	15, // 5: shoal.v1.Cluster.join_tokens:type_name -> shoal.v1.JoinTokens
+	12, // 6: shoal.v1.Cluster.gossip_keys:type_name -> shoal.v1.GossipKey
+	58, // 7: shoal.v1.GossipKey.created:type_name -> google.protobuf.Timestamp
+	59, // 8: shoal.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
+	59, // 9: shoal.v1.ClusterSpec.node_cert_expiry:type_name -> google.protobuf.Duration
+	59, // 10: shoal.v1.ClusterSpec.gossip_key_rotation:type_name -> google.protobuf.Duration
+	10, // 11: shoal.v1.Node.meta:type_name -> shoal.v1.Meta
+	17, // 12: shoal.v1.Node.spec:type_name -> shoal.v1.NodeSpec
+	18, // 13: shoal.v1.Node.description:type_name -> shoal.v1.NodeDescription
+	19, // 14: shoal.v1.Node.status:type_name -> shoal.v1.NodeStatus
+	20, // 15: shoal.v1.Node.manager_status:type_name -> shoal.v1.ManagerStatus
 	0,  // 16: shoal.v1.Node.role:type_name -> shoal.v1.NodeRole
 	0,  // 17: shoal.v1.NodeSpec.desired_role:type_name -> shoal.v1.NodeRole
 	1,  // 18: shoal.v1.NodeSpec.availability:type_name -> shoal.v1.NodeAvailability
-	47, // 19: shoal.v1.NodeSpec.labels:type_name -> shoal.v1.NodeSpec.LabelsEntry
-	18, // 20: shoal.v1.NodeDescription.resources:type_name -> shoal.v1.Resources
+	52, // 19: shoal.v1.NodeSpec.labels:type_name -> shoal.v1.NodeSpec.LabelsEntry
+	21, // 20: shoal.v1.NodeDescription.resources:type_name -> shoal.v1.Resources
 	2,  // 21: shoal.v1.NodeStatus.state:type_name -> shoal.v1.NodeState
-	53, // 22: shoal.v1.NodeStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	58, // 22: shoal.v1.NodeStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
 	3,  // 23: shoal.v1.ManagerStatus.reachability:type_name -> shoal.v1.Reachability
-	7,  // 24: shoal.v1.Service.meta:type_name -> shoal.v1.Meta
-	20, // 25: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
-	20, // 26: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
-	25, // 27: shoal.v1.Service.endpoint:type_name -> shoal.v1.Endpoint
-	48, // 28: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
-	27, // 29: shoal.v1.ServiceSpec.task:type_name -> shoal.v1.TaskSpec
-	21, // 30: shoal.v1.ServiceSpec.replicated:type_name -> shoal.v1.ReplicatedMode
-	22, // 31: shoal.v1.ServiceSpec.global:type_name -> shoal.v1.GlobalMode
-	23, // 32: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
-	24, // 33: shoal.v1.EndpointSpec.ports:type_name -> shoal.v1.PortConfig
-	24, // 34: shoal.v1.Endpoint.ports:type_name -> shoal.v1.PortConfig
-	26, // 35: shoal.v1.Endpoint.virtual_ips:type_name -> shoal.v1.Attachment
-	30, // 36: shoal.v1.TaskSpec.container:type_name -> shoal.v1.ContainerSpec
-	31, // 37: shoal.v1.TaskSpec.process:type_name -> shoal.v1.ProcessSpec
-	34, // 38: shoal.v1.TaskSpec.resources:type_name -> shoal.v1.ResourceRequirements
-	35, // 39: shoal.v1.TaskSpec.restart:type_name -> shoal.v1.RestartPolicy
-	36, // 40: shoal.v1.TaskSpec.placement:type_name -> shoal.v1.Placement
-	28, // 41: shoal.v1.TaskSpec.secrets:type_name -> shoal.v1.SecretReference
-	29, // 42: shoal.v1.TaskSpec.configs:type_name -> shoal.v1.ConfigReference
-	32, // 43: shoal.v1.ContainerSpec.mounts:type_name -> shoal.v1.Mount
-	54, // 44: shoal.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	33, // 45: shoal.v1.ContainerSpec.healthcheck:type_name -> shoal.v1.HealthConfig
-	49, // 46: shoal.v1.ContainerSpec.labels:type_name -> shoal.v1.ContainerSpec.LabelsEntry
-	54, // 47: shoal.v1.ProcessSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	54, // 48: shoal.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
-	54, // 49: shoal.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
-	54, // 50: shoal.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
-	18, // 51: shoal.v1.ResourceRequirements.limits:type_name -> shoal.v1.Resources
-	18, // 52: shoal.v1.ResourceRequirements.reservations:type_name -> shoal.v1.Resources
-	4,  // 53: shoal.v1.RestartPolicy.condition:type_name -> shoal.v1.RestartCondition
-	54, // 54: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	54, // 55: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
-	37, // 56: shoal.v1.Placement.preferences:type_name -> shoal.v1.PlacementPreference
-	7,  // 57: shoal.v1.Task.meta:type_name -> shoal.v1.Meta
-	27, // 58: shoal.v1.Task.spec:type_name -> shoal.v1.TaskSpec
-	5,  // 59: shoal.v1.Task.desired_state:type_name -> shoal.v1.TaskState
-	39, // 60: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
-	26, // 61: shoal.v1.Task.networks:type_name -> shoal.v1.Attachment
-	25, // 62: shoal.v1.Task.endpoint:type_name -> shoal.v1.Endpoint
-	5,  // 63: shoal.v1.TaskStatus.state:type_name -> shoal.v1.TaskState
-	53, // 64: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
-	7,  // 65: shoal.v1.Network.meta:type_name -> shoal.v1.Meta
-	41, // 66: shoal.v1.Network.spec:type_name -> shoal.v1.NetworkSpec
-	50, // 67: shoal.v1.NetworkSpec.labels:type_name -> shoal.v1.NetworkSpec.LabelsEntry
-	7,  // 68: shoal.v1.PluginModule.meta:type_name -> shoal.v1.Meta
-	6,  // 69: shoal.v1.PluginModule.kind:type_name -> shoal.v1.PluginKind
-	7,  // 70: shoal.v1.Secret.meta:type_name -> shoal.v1.Meta
-	44, // 71: shoal.v1.Secret.spec:type_name -> shoal.v1.SecretSpec
-	51, // 72: shoal.v1.SecretSpec.labels:type_name -> shoal.v1.SecretSpec.LabelsEntry
-	7,  // 73: shoal.v1.Config.meta:type_name -> shoal.v1.Meta
-	46, // 74: shoal.v1.Config.spec:type_name -> shoal.v1.ConfigSpec
-	52, // 75: shoal.v1.ConfigSpec.labels:type_name -> shoal.v1.ConfigSpec.LabelsEntry
-	76, // [76:76] is the sub-list for method output_type
-	76, // [76:76] is the sub-list for method input_type
-	76, // [76:76] is the sub-list for extension type_name
-	76, // [76:76] is the sub-list for extension extendee
-	0,  // [0:76] is the sub-list for field type_name
+	10, // 24: shoal.v1.Service.meta:type_name -> shoal.v1.Meta
+	25, // 25: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
+	25, // 26: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
+	30, // 27: shoal.v1.Service.endpoint:type_name -> shoal.v1.Endpoint
+	23, // 28: shoal.v1.Service.update_status:type_name -> shoal.v1.UpdateStatus
+	4,  // 29: shoal.v1.UpdateStatus.state:type_name -> shoal.v1.UpdateState
+	58, // 30: shoal.v1.UpdateStatus.started_at:type_name -> google.protobuf.Timestamp
+	58, // 31: shoal.v1.UpdateStatus.completed_at:type_name -> google.protobuf.Timestamp
+	59, // 32: shoal.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
+	5,  // 33: shoal.v1.UpdateConfig.failure_action:type_name -> shoal.v1.UpdateFailureAction
+	59, // 34: shoal.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
+	6,  // 35: shoal.v1.UpdateConfig.order:type_name -> shoal.v1.UpdateOrder
+	53, // 36: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
+	32, // 37: shoal.v1.ServiceSpec.task:type_name -> shoal.v1.TaskSpec
+	26, // 38: shoal.v1.ServiceSpec.replicated:type_name -> shoal.v1.ReplicatedMode
+	27, // 39: shoal.v1.ServiceSpec.global:type_name -> shoal.v1.GlobalMode
+	28, // 40: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
+	24, // 41: shoal.v1.ServiceSpec.update_config:type_name -> shoal.v1.UpdateConfig
+	24, // 42: shoal.v1.ServiceSpec.rollback_config:type_name -> shoal.v1.UpdateConfig
+	29, // 43: shoal.v1.EndpointSpec.ports:type_name -> shoal.v1.PortConfig
+	29, // 44: shoal.v1.Endpoint.ports:type_name -> shoal.v1.PortConfig
+	31, // 45: shoal.v1.Endpoint.virtual_ips:type_name -> shoal.v1.Attachment
+	35, // 46: shoal.v1.TaskSpec.container:type_name -> shoal.v1.ContainerSpec
+	36, // 47: shoal.v1.TaskSpec.process:type_name -> shoal.v1.ProcessSpec
+	39, // 48: shoal.v1.TaskSpec.resources:type_name -> shoal.v1.ResourceRequirements
+	40, // 49: shoal.v1.TaskSpec.restart:type_name -> shoal.v1.RestartPolicy
+	41, // 50: shoal.v1.TaskSpec.placement:type_name -> shoal.v1.Placement
+	33, // 51: shoal.v1.TaskSpec.secrets:type_name -> shoal.v1.SecretReference
+	34, // 52: shoal.v1.TaskSpec.configs:type_name -> shoal.v1.ConfigReference
+	37, // 53: shoal.v1.ContainerSpec.mounts:type_name -> shoal.v1.Mount
+	59, // 54: shoal.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	38, // 55: shoal.v1.ContainerSpec.healthcheck:type_name -> shoal.v1.HealthConfig
+	54, // 56: shoal.v1.ContainerSpec.labels:type_name -> shoal.v1.ContainerSpec.LabelsEntry
+	59, // 57: shoal.v1.ProcessSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	59, // 58: shoal.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
+	59, // 59: shoal.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
+	59, // 60: shoal.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
+	21, // 61: shoal.v1.ResourceRequirements.limits:type_name -> shoal.v1.Resources
+	21, // 62: shoal.v1.ResourceRequirements.reservations:type_name -> shoal.v1.Resources
+	7,  // 63: shoal.v1.RestartPolicy.condition:type_name -> shoal.v1.RestartCondition
+	59, // 64: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	59, // 65: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
+	42, // 66: shoal.v1.Placement.preferences:type_name -> shoal.v1.PlacementPreference
+	10, // 67: shoal.v1.Task.meta:type_name -> shoal.v1.Meta
+	32, // 68: shoal.v1.Task.spec:type_name -> shoal.v1.TaskSpec
+	8,  // 69: shoal.v1.Task.desired_state:type_name -> shoal.v1.TaskState
+	44, // 70: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
+	31, // 71: shoal.v1.Task.networks:type_name -> shoal.v1.Attachment
+	30, // 72: shoal.v1.Task.endpoint:type_name -> shoal.v1.Endpoint
+	8,  // 73: shoal.v1.TaskStatus.state:type_name -> shoal.v1.TaskState
+	58, // 74: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	10, // 75: shoal.v1.Network.meta:type_name -> shoal.v1.Meta
+	46, // 76: shoal.v1.Network.spec:type_name -> shoal.v1.NetworkSpec
+	55, // 77: shoal.v1.NetworkSpec.labels:type_name -> shoal.v1.NetworkSpec.LabelsEntry
+	10, // 78: shoal.v1.PluginModule.meta:type_name -> shoal.v1.Meta
+	9,  // 79: shoal.v1.PluginModule.kind:type_name -> shoal.v1.PluginKind
+	10, // 80: shoal.v1.Secret.meta:type_name -> shoal.v1.Meta
+	49, // 81: shoal.v1.Secret.spec:type_name -> shoal.v1.SecretSpec
+	56, // 82: shoal.v1.SecretSpec.labels:type_name -> shoal.v1.SecretSpec.LabelsEntry
+	10, // 83: shoal.v1.Config.meta:type_name -> shoal.v1.Meta
+	51, // 84: shoal.v1.Config.spec:type_name -> shoal.v1.ConfigSpec
+	57, // 85: shoal.v1.ConfigSpec.labels:type_name -> shoal.v1.ConfigSpec.LabelsEntry
+	86, // [86:86] is the sub-list for method output_type
+	86, // [86:86] is the sub-list for method input_type
+	86, // [86:86] is the sub-list for extension type_name
+	86, // [86:86] is the sub-list for extension extendee
+	0,  // [0:86] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_objects_proto_init() }
@@ -4073,11 +4487,11 @@ func file_shoal_v1_objects_proto_init() {
 	if File_shoal_v1_objects_proto != nil {
 		return
 	}
-	file_shoal_v1_objects_proto_msgTypes[13].OneofWrappers = []any{
+	file_shoal_v1_objects_proto_msgTypes[15].OneofWrappers = []any{
 		(*ServiceSpec_Replicated)(nil),
 		(*ServiceSpec_Global)(nil),
 	}
-	file_shoal_v1_objects_proto_msgTypes[20].OneofWrappers = []any{
+	file_shoal_v1_objects_proto_msgTypes[22].OneofWrappers = []any{
 		(*TaskSpec_Container)(nil),
 		(*TaskSpec_Process)(nil),
 	}
@@ -4086,8 +4500,8 @@ func file_shoal_v1_objects_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_objects_proto_rawDesc), len(file_shoal_v1_objects_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   46,
+			NumEnums:      10,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -68,10 +68,12 @@ type passMetrics struct {
 	seconds prometheus.Histogram
 }
 
-func newPassMetrics(component, pass, what string) passMetrics {
+// newPassMetrics are shoal_<component>_<passes>_total and
+// shoal_<component>_<pass>_duration_seconds.
+func newPassMetrics(component, pass, passes, what string) passMetrics {
 	return passMetrics{
 		passes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "shoal_" + component + "_" + pass + "s_total", Help: what + " by result (ok or failed).",
+			Name: "shoal_" + component + "_" + passes + "_total", Help: what + " by result (ok or failed).",
 		}, []string{"result"}),
 		seconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "shoal_" + component + "_" + pass + "_duration_seconds", Help: "How long " + what + " took.", Buckets: durationBuckets,
@@ -115,21 +117,21 @@ func newComponentMetrics() *componentMetrics {
 		snapshotSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "shoal_raft_snapshot_duration_seconds", Help: "How long serialising the store for a Raft snapshot took.", Buckets: durationBuckets,
 		}),
-		scheduler: newPassMetrics("scheduler", "pass", "scheduling passes"),
+		scheduler: newPassMetrics("scheduler", "pass", "passes", "scheduling passes"),
 		placements: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shoal_scheduler_placements_total", Help: "Tasks the scheduler assigned to a node.",
 		}),
 		unplaceable: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "shoal_scheduler_unplaceable_tasks", Help: "Tasks the last scheduling pass could not place (left pending).",
 		}),
-		allocator: newPassMetrics("allocator", "pass", "allocation passes"),
+		allocator: newPassMetrics("allocator", "pass", "passes", "allocation passes"),
 		allocations: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shoal_allocator_allocations_total", Help: "Tasks the allocator gave their resources (moved to pending).",
 		}),
 		unallocated: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "shoal_allocator_unallocated_tasks", Help: "Tasks the last allocation pass could not allocate (left new).",
 		}),
-		orchestrator: newPassMetrics("orchestrator", "reconcile", "orchestrator reconcile passes"),
+		orchestrator: newPassMetrics("orchestrator", "reconcile", "reconciles", "orchestrator reconcile passes"),
 		missedHeartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "shoal_dispatcher_missed_heartbeats_total",
 			Help: "Nodes marked down by this manager's dispatcher, by reason (expired: heartbeats stopped; not_reconnected: no session after a leader change).",

@@ -93,12 +93,20 @@ func boolLabel(b bool) string {
 	return "false"
 }
 
-// clusterCounts is what the store gauges report.
+// clusterCounts is what the store gauges report, by enum value: counting
+// allocates nothing per object, and each kind is walked unsorted under the
+// store's read lock (BenchmarkScrapeState100kTasks).
 type clusterCounts struct {
 	objects  map[store.Kind]int
-	nodes    map[[3]string]int
-	tasks    map[string]int
+	nodes    map[nodeKey]int
+	tasks    [256]int // by TaskState (values are below 256)
 	services map[string]int
+}
+
+type nodeKey struct {
+	state        shoalv1.NodeState
+	availability shoalv1.NodeAvailability
+	role         shoalv1.NodeRole
 }
 
 func (c stateCollector) collectStore(ch chan<- prometheus.Metric) {
@@ -106,15 +114,17 @@ func (c stateCollector) collectStore(ch chan<- prometheus.Metric) {
 	for _, k := range store.Kinds() {
 		ch <- gauge(storeObjectsDesc, n.objects[k], k.String())
 	}
-	for _, s := range enumLabels(shoalv1.NodeState(0).Descriptor(), "NODE_STATE_") {
-		for _, a := range enumLabels(shoalv1.NodeAvailability(0).Descriptor(), "NODE_AVAILABILITY_") {
-			for _, r := range enumLabels(shoalv1.NodeRole(0).Descriptor(), "NODE_ROLE_") {
-				ch <- gauge(nodesDesc, n.nodes[[3]string{s, a, r}], s, a, r)
+	for _, s := range enumValues[shoalv1.NodeState]() {
+		for _, a := range enumValues[shoalv1.NodeAvailability]() {
+			for _, r := range enumValues[shoalv1.NodeRole]() {
+				ch <- gauge(nodesDesc, n.nodes[nodeKey{s, a, r}], enumLabel(s, "NODE_STATE_"), enumLabel(a, "NODE_AVAILABILITY_"), enumLabel(r, "NODE_ROLE_"))
 			}
 		}
 	}
-	for _, s := range enumLabels(shoalv1.TaskState(0).Descriptor(), "TASK_STATE_") {
-		ch <- gauge(tasksDesc, n.tasks[s], s)
+	for _, s := range enumValues[shoalv1.TaskState]() {
+		if s >= 0 && int(s) < len(n.tasks) {
+			ch <- gauge(tasksDesc, n.tasks[s], enumLabel(s, "TASK_STATE_"))
+		}
 	}
 	for _, mode := range []string{"replicated", "global"} {
 		ch <- gauge(servicesDesc, n.services[mode], mode)
@@ -122,29 +132,31 @@ func (c stateCollector) collectStore(ch chan<- prometheus.Metric) {
 }
 
 func countCluster(st *store.Store) clusterCounts {
-	n := clusterCounts{objects: map[store.Kind]int{}, nodes: map[[3]string]int{}, tasks: map[string]int{}, services: map[string]int{}}
+	n := clusterCounts{objects: map[store.Kind]int{}, nodes: map[nodeKey]int{}, services: map[string]int{}}
 	_ = st.View(func(tx store.ReadTx) error {
 		for _, k := range store.Kinds() {
 			n.objects[k], _ = tx.Count(k, store.All())
 		}
-		_ = tx.Range(store.KindNode, store.All(), func(o store.Object) bool {
-			nd := o.(*shoalv1.Node)
-			n.nodes[[3]string{enumLabel(nd.GetStatus().GetState(), "NODE_STATE_"), enumLabel(nd.GetSpec().GetAvailability(), "NODE_AVAILABILITY_"), enumLabel(nd.GetRole(), "NODE_ROLE_")}]++
-			return true
-		})
-		_ = tx.Range(store.KindTask, store.All(), func(o store.Object) bool {
-			n.tasks[enumLabel(o.(*shoalv1.Task).GetStatus().GetState(), "TASK_STATE_")]++
-			return true
-		})
-		_ = tx.Range(store.KindService, store.All(), func(o store.Object) bool {
-			mode := "replicated"
-			if o.(*shoalv1.Service).GetSpec().GetGlobal() != nil {
-				mode = "global"
-			}
-			n.services[mode]++
-			return true
-		})
 		return nil
+	})
+	_ = st.Walk(store.KindNode, func(o store.Object) bool {
+		nd := o.(*shoalv1.Node)
+		n.nodes[nodeKey{nd.GetStatus().GetState(), nd.GetSpec().GetAvailability(), nd.GetRole()}]++
+		return true
+	})
+	_ = st.Walk(store.KindTask, func(o store.Object) bool {
+		if s := o.(*shoalv1.Task).GetStatus().GetState(); s >= 0 && int(s) < len(n.tasks) {
+			n.tasks[s]++
+		}
+		return true
+	})
+	_ = st.Walk(store.KindService, func(o store.Object) bool {
+		mode := "replicated"
+		if o.(*shoalv1.Service).GetSpec().GetGlobal() != nil {
+			mode = "global"
+		}
+		n.services[mode]++
+		return true
 	})
 	return n
 }
@@ -158,13 +170,20 @@ func enumLabel(v protoEnum, prefix string) string {
 	return strings.ToLower(strings.TrimPrefix(v.String(), prefix))
 }
 
-// enumLabels are every value of an enum as labels, "unspecified" included
-// (an object not yet reported on).
-func enumLabels(d protoreflect.EnumDescriptor, prefix string) []string {
-	vs := d.Values()
-	out := make([]string, 0, vs.Len())
+// protoEnumValue is a generated enum type.
+type protoEnumValue interface {
+	~int32
+	protoEnum
+	Descriptor() protoreflect.EnumDescriptor
+}
+
+// enumValues are every value of enum E, "unspecified" included (an object
+// not yet reported on).
+func enumValues[E protoEnumValue]() []E {
+	vs := E(0).Descriptor().Values()
+	out := make([]E, 0, vs.Len())
 	for i := range vs.Len() {
-		out = append(out, strings.ToLower(strings.TrimPrefix(string(vs.Get(i).Name()), prefix)))
+		out = append(out, E(vs.Get(i).Number()))
 	}
 	return out
 }

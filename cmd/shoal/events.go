@@ -44,9 +44,10 @@ last version it printed, so nothing is missed or printed twice.`,
 		if *format == "json" {
 			print = printEventJSON
 		}
-		return followEvents(cmd.Context(), cl, req, gf.timeout, func(e *shoalv1.Event) error {
+		err = followEvents(cmd.Context(), cl, req, gf.timeout, func(e *shoalv1.Event) error {
 			return print(cmd.OutOrStdout(), e)
 		})
+		return hintOn(err, connect.CodeOutOfRange, "run 'shoal events' again without --since, after reading what you need with the ls commands")
 	})
 }
 

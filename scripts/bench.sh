@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 groups=(raft rafttest failover failover-loaded snapshot store sched dispatcher sim pipeline scale
-	plugins wasm hostile containerd containerd-e2e overlay gossip update)
+	plugins wasm hostile containerd containerd-e2e overlay gossip update metrics)
 
 # bench BENCHTIME PATTERN PACKAGE: go test benchmarks, their lines only.
 bench() {
@@ -71,6 +71,8 @@ run_group() {
 		bench 3x Create10000 ./core/orchestrator ;;
 	dispatcher)
 		bench 3x BenchmarkStatusUpdates ./core/dispatcher ;;
+	metrics) # one /metrics scrape of the store gauges at the scale run's size
+		bench 20x BenchmarkScrapeState100kTasks ./core/manager ;;
 	sim)
 		bench 3x BenchmarkStart100k ./runtime/sim ;;
 	pipeline) # 3 managers + 3 workers as processes, process backend

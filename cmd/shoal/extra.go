@@ -2,7 +2,7 @@ package main
 
 import "github.com/spf13/cobra"
 
-// extraCommands are the service, plugin, image, secret and config commands.
+// extraCommands are the service, plugin, image, secret, config and events commands.
 func extraCommands() []*cobra.Command {
-	return []*cobra.Command{newServiceCmd(), newPluginCmd(), newImageCmd(), newSecretCmd(), newConfigCmd()}
+	return []*cobra.Command{newServiceCmd(), newPluginCmd(), newImageCmd(), newSecretCmd(), newConfigCmd(), newEventsCmd()}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -301,7 +302,12 @@ func TestBatchedProposals(t *testing.T) {
 }
 
 func TestRunAllocates(t *testing.T) {
-	h := newHarness(t)
+	var observed atomic.Int64 // tasks allocated, as the pass observer was told
+	h := newHarness(t, WithPassObserver(func(st PassStats, _ time.Duration, err error) {
+		if err == nil {
+			observed.Add(int64(st.Allocated))
+		}
+	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- h.a.Run(ctx) }()
@@ -321,11 +327,11 @@ func TestRunAllocates(t *testing.T) {
 				n++
 			}
 		}
-		if n == 5 {
+		if n == 5 && observed.Load() == 5 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of 5 pending", n)
+			t.Fatalf("%d of 5 pending, the pass observer told of %d", n, observed.Load())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -55,7 +55,8 @@ func TestSessionNeedsIdentity(t *testing.T) {
 }
 
 func TestHeartbeatsKeepReadyMissedMarkDown(t *testing.T) {
-	h := newHarness(t, Config{HeartbeatPeriod: 5 * time.Second})
+	downs := make(chan bool, 4)
+	h := newHarness(t, Config{HeartbeatPeriod: 5 * time.Second, NodeDown: func(never bool) { downs <- never }})
 	c := h.client("n1")
 	first, _ := h.openSession(c, "n1", Version)
 	h.eventually("node READY", func() bool { return h.nodeState("n1") == ready })
@@ -86,6 +87,9 @@ func TestHeartbeatsKeepReadyMissedMarkDown(t *testing.T) {
 	if msg := h.node("n1").GetStatus().GetMessage(); msg != "heartbeat failure" {
 		t.Fatalf("message = %q", msg)
 	}
+	if len(downs) != 1 || <-downs {
+		t.Fatal("NodeDown was not told of one node whose heartbeats stopped")
+	}
 	err := hb()
 	if code := connect.CodeOf(err); code != connect.CodeNotFound && code != connect.CodeFailedPrecondition {
 		t.Fatalf("heartbeat after expiry: %v", err)
@@ -107,7 +111,8 @@ func TestReconnectGraceAfterLeaderChange(t *testing.T) {
 			return nil
 		})
 	}
-	h := newHarnessSeeded(t, Config{HeartbeatPeriod: 5 * time.Second}, seed)
+	downs := make(chan bool, 4)
+	h := newHarnessSeeded(t, Config{HeartbeatPeriod: 5 * time.Second, NodeDown: func(never bool) { downs <- never }}, seed)
 	// old1 reconnects to the new leader, old2 does not.
 	c := h.client("old1")
 	first, _ := h.openSession(c, "old1", Version)
@@ -124,6 +129,9 @@ func TestReconnectGraceAfterLeaderChange(t *testing.T) {
 	}
 	if msg := h.node("old2").GetStatus().GetMessage(); !strings.Contains(msg, "leader change") {
 		t.Fatalf("old2 message = %q", msg)
+	}
+	if len(downs) != 1 || !<-downs {
+		t.Fatal("NodeDown was not told of one node that never reconnected")
 	}
 }
 

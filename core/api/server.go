@@ -65,6 +65,7 @@ type Server struct {
 	rand    io.Reader
 	logs    LogSource
 	plugins Plugins
+	events  *EventHistory
 }
 
 // New returns the API server over st.

@@ -403,5 +403,5 @@ func isLocalReadable(path string) bool {
 		return false
 	}
 	m := path[i+1:]
-	return strings.HasPrefix(m, "List") || strings.HasPrefix(m, "Get")
+	return strings.HasPrefix(m, "List") || strings.HasPrefix(m, "Get") || strings.HasPrefix(m, "Watch")
 }

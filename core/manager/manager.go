@@ -179,7 +179,8 @@ func (m *Manager) Start(ctx context.Context) error {
 			m.log.Error("plugin loader stopped", "err", err)
 		}
 	}()
-	m.api = api.New(m.store, raftCluster{m}, m.log.With("component", "api"), api.WithLogs(logSourceRef{m}), api.WithPlugins(pm))
+	events := m.startEventHistory()
+	m.api = api.New(m.store, raftCluster{m}, m.log.With("component", "api"), api.WithLogs(logSourceRef{m}), api.WithPlugins(pm), api.WithEvents(events))
 	handler := m.handler()
 	srv, err := startServers(cfg.ListenAddr, filepath.Join(cfg.DataDir, endpoint.SocketName), m.serverTLS, handler, m.log)
 	if err != nil {

@@ -50,7 +50,7 @@ function start(): void {
   const control = newControl(location.origin);
   const st = new ClusterState(control);
   const main = h("main", {});
-  const status = h("span", {});
+  const status = h("span", { class: "status" });
   const links = nav.map(([href, text]) => h("a", { href }, text));
   document.body.replaceChildren(
     h("header", {}, h("h1", {}, "shoal"), h("nav", {}, links), status),

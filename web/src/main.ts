@@ -35,6 +35,9 @@ function route(control: Control, st: ClusterState, hash: string): Page {
     case "map":
       return { render: () => mapPage(st) };
     case "plugins":
+      // The call counters are not stored objects (no events): read them
+      // when the page opens.
+      void st.loadPlugins().then(() => st.changed(), () => undefined);
       return { render: () => pluginsPage(st) };
     default:
       return { render: () => clusterPage(st) };

@@ -2,7 +2,7 @@
 // then kept current by WatchEvents (each event carries the whole object).
 import type { Event } from "./gen/shoal/v1/control_pb";
 import type { PluginStats } from "./gen/shoal/v1/control_pb";
-import { TaskState, type Node, type PluginModule, type Service, type Task } from "./gen/shoal/v1/objects_pb";
+import { PluginKind, TaskState, type Node, type PluginModule, type Service, type Task } from "./gen/shoal/v1/objects_pb";
 import type { Control } from "./api";
 
 type Versioned = { id: string; meta?: { version: bigint } };
@@ -103,6 +103,16 @@ export class ClusterState {
     const mode = s.spec?.mode;
     const desired = mode?.case === "replicated" ? Number(mode.value.replicas) : current.length;
     return { running, desired };
+  }
+
+  // schedulerOf names the scheduler plugin a service uses: its own, else
+  // the active one.
+  schedulerOf(s: Service): string {
+    if (s.spec?.scheduler) return s.spec.scheduler;
+    for (const p of this.plugins.values()) {
+      if (p.kind === PluginKind.SCHEDULER && this.pluginStats.get(p.id)?.active) return `${p.name} (default)`;
+    }
+    return "default";
   }
 
   nodeName(id: string): string {

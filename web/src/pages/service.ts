@@ -44,7 +44,7 @@ export class ServicePage {
     const tasks = this.st.tasksOf(s.id).sort(byRecency);
     return h("section", { id: "service", "data-service": this.name },
       h("h2", {}, `Service ${this.name} `, scaleButton(this.control, s)),
-      h("p", {}, `${r.running}/${r.desired} running · ${what(s)} · ports ${ports(s.endpoint?.ports ?? []) || "none"} · scheduler ${s.spec?.scheduler || "default"}`),
+      h("p", {}, `${r.running}/${r.desired} running · ${what(s)} · ports ${ports(s.endpoint?.ports ?? []) || "none"} · scheduler ${this.st.schedulerOf(s)}`),
       h("h3", {}, "Tasks"),
       table(["id", "name", "node", "state", "desired", "since", "error", "message"], tasks.map((t) => taskRow(this.st, t))),
       h("h3", {}, "Logs"),

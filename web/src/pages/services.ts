@@ -31,7 +31,7 @@ function serviceRow(control: Control, st: ClusterState, s: Service): HTMLTableRo
     h("td", { class: r.running === r.desired ? "replicas ok" : "replicas short" }, `${r.running}/${r.desired}`),
     h("td", {}, what(s)),
     h("td", {}, ports(s.endpoint?.ports ?? s.spec?.endpoint?.ports ?? [])),
-    h("td", {}, s.spec?.scheduler || "default"),
+    h("td", {}, st.schedulerOf(s)),
     h("td", {}, scaleButton(control, s)));
 }
 

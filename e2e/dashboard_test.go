@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
 	"github.com/shoal-project/shoal/internal/testenv"
 )
 
@@ -65,11 +69,29 @@ func startDashboard(t *testing.T, c *cluster, m *manager) string {
 	return url
 }
 
+// checkDashboardHealth: a stock gRPC client with no certificate (a probe)
+// gets the manager's health through the dashboard (h2c on loopback).
+func checkDashboardHealth(t *testing.T, url string) {
+	t.Helper()
+	cc, err := grpc.NewClient(strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	res, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil || res.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health through the dashboard: %v, %v", res, err)
+	}
+}
+
 // TestDashboardInABrowser drives chromium (Playwright) against `shoal
 // dashboard` on a manager and a worker: the nodes page lists both; a service
 // created with the CLI is on the services page within 2 s without a reload;
 // scaling it from the page changes `shoal service ls`; a task killed on the
 // worker shows its new state live. web/test/dashboard.mjs holds the steps.
+// A gRPC health probe gets through the dashboard too.
 func TestDashboardInABrowser(t *testing.T) {
 	node, chromium, webDir := browserTools(t)
 	var marks []string
@@ -79,6 +101,7 @@ func TestDashboardInABrowser(t *testing.T) {
 	mark := plMark(t, "webtest")
 	marks = append(marks, mark)
 	url := startDashboard(t, c, m1)
+	checkDashboardHealth(t, url)
 
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()

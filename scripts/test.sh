@@ -26,6 +26,7 @@ export SHOAL_REQUIRE_CONTAINERD=1
 # its lockfile; nothing is installed after this (the tests run offline).
 (cd web && npm ci --no-audit --no-fund --loglevel=error)
 ./scripts/check-generated.sh
+(cd web && npm test)
 unformatted="$(gofmt -l $(git ls-files '*.go'))"
 if [ -n "$unformatted" ]; then
 	die "not gofmt-ed:" $unformatted

@@ -68,7 +68,9 @@ function start(): void {
     main.replaceChildren(page.render());
   };
   const schedule = () => {
-    if (!queued) (queued = true), requestAnimationFrame(render);
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(render);
   };
   window.addEventListener("hashchange", () => {
     page.dispose?.();

@@ -97,6 +97,23 @@ async function killedTaskShowsLive(page) {
   log(`task ${t.id} on ${worker} killed (pid ${t.status.pid}): the page shows it ${state} ${Date.now() - killed} ms later`);
 }
 
+function availabilityOf(host) {
+  const out = JSON.parse(shoal("node", "inspect", host, "--format", "json"));
+  return (Array.isArray(out) ? out[0] : out).spec?.availability;
+}
+
+async function drainAndActivateFromThePage(page) {
+  await page.goto(url + "#/nodes");
+  const row = page.locator(`#nodes tr[data-node="${worker}"]`);
+  for (const [button, want] of [["Drain", "drain"], ["Activate", "active"]]) {
+    await row.locator("button.drain", { hasText: button }).click();
+    await page.locator("#confirm-ok").click();
+    await until(`node inspect ${worker} shows ${want}`, () => availabilityOf(worker) === `NODE_AVAILABILITY_${want.toUpperCase()}`);
+    await row.locator("td.availability", { hasText: want }).waitFor({ timeout });
+  }
+  log(`${worker} drained and activated again from the page (node inspect agrees)`);
+}
+
 const browser = await chromium.launch({
   executablePath: env("CHROMIUM", "/usr/bin/chromium"),
   args: ["--no-sandbox", "--disable-dev-shm-usage"],
@@ -108,7 +125,8 @@ try {
   await createdServiceAppears(page);
   await scaleFromThePage(page);
   await killedTaskShowsLive(page);
-  log("all 4 checks passed");
+  await drainAndActivateFromThePage(page);
+  log("all 5 checks passed");
 } finally {
   await browser.close();
 }

@@ -2,13 +2,28 @@
 // must depend on the sources only: scripts/check-generated.sh rebuilds it
 // and compares byte for byte.
 import { build } from "esbuild";
-import { copyFileSync, mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+
+const page = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>shoal</title>
+<link rel="stylesheet" href="style.css">
+</head>
+<body>
+<noscript>The shoal dashboard needs JavaScript.</noscript>
+<script type="module" src="app.js"></script>
+</body>
+</html>
+`;
 
 rmSync("dist", { recursive: true, force: true });
 mkdirSync("dist");
 await build({
-  entryPoints: ["src/main.ts"],
-  outfile: "dist/app.js",
+  entryPoints: { app: "src/main.ts", style: "src/style.css" },
+  outdir: "dist",
   bundle: true,
   format: "esm",
   target: "es2022",
@@ -17,4 +32,4 @@ await build({
   charset: "utf8",
   logLevel: "warning",
 });
-for (const f of ["index.html", "style.css"]) copyFileSync(`static/${f}`, `dist/${f}`);
+writeFileSync("dist/index.html", page.replace(/\n(?!$)/g, ""));

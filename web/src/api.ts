@@ -8,5 +8,7 @@ import { ControlService } from "./gen/shoal/v1/control_pb";
 export type Control = Client<typeof ControlService>;
 
 export function newControl(baseUrl: string): Control {
-  return createClient(ControlService, createConnectTransport({ baseUrl }));
+  // Binary: a field this build does not know (a newer manager) is kept as
+  // unknown instead of failing the JSON parse.
+  return createClient(ControlService, createConnectTransport({ baseUrl, useBinaryFormat: true }));
 }

@@ -6,8 +6,10 @@ import {
   NodeRole,
   NodeState,
   PluginKind,
+  ServiceSchema,
   TaskState,
   type PortConfig,
+  type Service,
 } from "./gen/shoal/v1/objects_pb";
 
 // enumName turns an enum value into its lower-case short name (RUNNING -> running).
@@ -37,4 +39,17 @@ export function ago(t: Timestamp | undefined, now = Date.now()): string {
   if (s < 3600) return `${Math.floor(s / 60)}m ago`;
   if (s < 86400) return `${Math.floor(s / 3600)}h ago`;
   return `${Math.floor(s / 86400)}d ago`;
+}
+
+// updateStatus says where a service's rolling update stands ("" when it has
+// none). It reads Service.update_status through the descriptor, so the view
+// builds against an API with or without the field and shows it when present.
+export function updateStatus(s: Service): string {
+  const f = ServiceSchema.fields.find((x) => x.name === "update_status");
+  if (f?.fieldKind !== "message") return "";
+  const st = (s as unknown as Record<string, { state?: number; message?: string } | undefined>)[f.localName];
+  if (!st) return "";
+  const stateField = f.message.fields.find((x) => x.name === "state");
+  const state = stateField?.fieldKind === "enum" ? stateField.enum.values.find((v) => v.number === st.state)?.localName : "";
+  return [state?.toLowerCase().replace(/_/g, " "), st.message].filter(Boolean).join(": ");
 }

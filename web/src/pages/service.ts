@@ -3,7 +3,7 @@
 import { ConnectError } from "@connectrpc/connect";
 import type { Control } from "../api";
 import { h, table } from "../dom";
-import { ago, ports, shortId, taskState } from "../format";
+import { ago, ports, shortId, taskState, updateStatus } from "../format";
 import type { Task } from "../gen/shoal/v1/objects_pb";
 import type { ClusterState } from "../state";
 import { scaleButton, what } from "./services";
@@ -45,6 +45,7 @@ export class ServicePage {
     return h("section", { id: "service", "data-service": this.name },
       h("h2", {}, `Service ${this.name} `, scaleButton(this.control, s)),
       h("p", {}, `${r.running}/${r.desired} running · ${what(s)} · ports ${ports(s.endpoint?.ports ?? []) || "none"} · scheduler ${this.st.schedulerOf(s)}`),
+      updateStatus(s) && h("p", { class: "update" }, `update: ${updateStatus(s)}`),
       h("h3", {}, "Tasks"),
       table(["id", "name", "node", "state", "desired", "since", "error", "message"], tasks.map((t) => taskRow(this.st, t))),
       h("h3", {}, "Logs"),

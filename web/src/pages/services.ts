@@ -3,7 +3,7 @@
 import { scaleService } from "../actions";
 import type { Control } from "../api";
 import { h, link, table } from "../dom";
-import { ports, shortId } from "../format";
+import { ports, shortId, updateStatus } from "../format";
 import type { Service } from "../gen/shoal/v1/objects_pb";
 import type { ClusterState } from "../state";
 
@@ -32,6 +32,7 @@ function serviceRow(control: Control, st: ClusterState, s: Service): HTMLTableRo
     h("td", {}, what(s)),
     h("td", {}, ports(s.endpoint?.ports ?? s.spec?.endpoint?.ports ?? [])),
     h("td", {}, st.schedulerOf(s)),
+    h("td", { class: "update" }, updateStatus(s)),
     h("td", {}, scaleButton(control, s)));
 }
 
@@ -39,5 +40,5 @@ export function servicesPage(control: Control, st: ClusterState): HTMLElement {
   const svcs = [...st.services.values()].sort((a, b) => (a.spec?.name ?? "").localeCompare(b.spec?.name ?? ""));
   return h("section", { id: "services" },
     h("h2", {}, "Services"),
-    table(["name", "id", "mode", "replicas", "runs", "ports", "scheduler", ""], svcs.map((s) => serviceRow(control, st, s))));
+    table(["name", "id", "mode", "replicas", "runs", "ports", "scheduler", "update", ""], svcs.map((s) => serviceRow(control, st, s))));
 }

@@ -6,9 +6,8 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { Control } from "./api";
 import type { ClusterState } from "./state";
 
-const retryMs = 1000;
-
-export async function follow(control: Control, state: ClusterState, signal: AbortSignal): Promise<void> {
+// retryMs is the wait before reconnecting a broken stream.
+export async function follow(control: Control, state: ClusterState, signal: AbortSignal, retryMs = 1000): Promise<void> {
   let since = 0n;
   let loaded = false;
   while (!signal.aborted) {

@@ -1,24 +1,12 @@
-// Unit tests of the view's state (src/state.ts), bundled with esbuild in
-// memory and run with node's test runner: `npm test`.
+// Unit tests of the view's state (src/state.ts): `npm test`.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { build } from "esbuild";
+import { bundle } from "./bundle.mjs";
 
-const bundle = await build({
-  stdin: {
-    contents: `export { ClusterState } from "./src/state";
-      export * from "./src/gen/shoal/v1/objects_pb";
-      export { EventSchema } from "./src/gen/shoal/v1/control_pb";
-      export { create } from "@bufbuild/protobuf";`,
-    resolveDir: new URL("..", import.meta.url).pathname,
-    loader: "ts",
-  },
-  bundle: true,
-  format: "esm",
-  platform: "node",
-  write: false,
-});
-const m = await import("data:text/javascript;base64," + Buffer.from(bundle.outputFiles[0].text).toString("base64"));
+const m = await bundle(`export { ClusterState } from "./src/state";
+  export * from "./src/gen/shoal/v1/objects_pb";
+  export { EventSchema } from "./src/gen/shoal/v1/control_pb";
+  export { create } from "@bufbuild/protobuf";`);
 const { ClusterState, create, EventSchema, NodeSchema, ServiceSchema, TaskSchema, TaskState } = m;
 
 const meta = (version) => ({ version: BigInt(version) });

@@ -49,11 +49,11 @@ func browserTools(t *testing.T) (node, chromium, webDir string) {
 	return node, chromium, webDir
 }
 
-// startDashboard runs `shoal dashboard` against m on a free loopback port
-// and returns its URL.
-func startDashboard(t *testing.T, c *cluster, m *manager) string {
+// startDashboard runs `shoal dashboard` with the global flags given (how to
+// reach a manager) on a free loopback port and returns its URL.
+func startDashboard(t *testing.T, c *cluster, name string, global ...string) string {
 	t.Helper()
-	p := startProc(t, c.base, "dashboard", "--data-dir", m.dir, "dashboard", "--listen", "127.0.0.1:0")
+	p := startProc(t, c.base, name, append(global, "dashboard", "--listen", "127.0.0.1:0")...)
 	var url string
 	eventually(t, startTimeout, "shoal dashboard prints its URL", func() error {
 		if !p.running() {
@@ -91,7 +91,8 @@ func checkDashboardHealth(t *testing.T, url string) {
 // created with the CLI is on the services page within 2 s without a reload;
 // scaling it from the page changes `shoal service ls`; a task killed on the
 // worker shows its new state live. web/test/dashboard.mjs holds the steps.
-// A gRPC health probe gets through the dashboard too.
+// A gRPC health probe gets through the dashboard too, one that reaches the
+// manager over the admin socket and one over TLS with --host.
 func TestDashboardInABrowser(t *testing.T) {
 	node, chromium, webDir := browserTools(t)
 	var marks []string
@@ -100,8 +101,10 @@ func TestDashboardInABrowser(t *testing.T) {
 	plJoinWorker(t, c, "w1", m1)
 	mark := plMark(t, "webtest")
 	marks = append(marks, mark)
-	url := startDashboard(t, c, m1)
+	url := startDashboard(t, c, "dashboard", "--data-dir", m1.dir)
 	checkDashboardHealth(t, url)
+	// Over TLS with the admin certificate instead of the admin socket.
+	checkDashboardHealth(t, startDashboard(t, c, "dashboard-tls", "--host", m1.addr, "--tls-dir", filepath.Join(m1.dir, "admin")))
 
 	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
 	defer cancel()
@@ -119,4 +122,30 @@ func TestDashboardInABrowser(t *testing.T) {
 		t.Fatalf("web/test/dashboard.mjs failed after %s: %v", time.Since(start).Round(time.Millisecond), err)
 	}
 	t.Logf("browser checks passed in %s", time.Since(start).Round(time.Millisecond))
+}
+
+// TestDashboardBadInput: `shoal dashboard` refuses, on stderr with a non-zero
+// exit and before it serves anything, an address anyone could reach and a
+// data dir with no manager.
+func TestDashboardBadInput(t *testing.T) {
+	t.Parallel()
+	empty := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"not loopback", []string{"dashboard", "--listen", "0.0.0.0:0"}, "not a loopback address"},
+		{"every address even when allowed", []string{"dashboard", "--listen", ":0", "--allow-remote"}, "not every address"},
+		{"no port", []string{"dashboard", "--listen", "127.0.0.1"}, "use host:port"},
+		{"no manager", []string{"--data-dir", empty, "dashboard", "--listen", "127.0.0.1:0"}, "no manager admin socket"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := run(t, tt.args...)
+			if r.Code == 0 || !strings.Contains(r.Stderr, tt.want) || r.Stdout != "" {
+				t.Errorf("shoal %s: want a failure saying %q and nothing on stdout, got\n%s", strings.Join(tt.args, " "), tt.want, r)
+			}
+		})
+	}
 }

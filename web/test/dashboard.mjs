@@ -32,8 +32,9 @@ function shoal(...args) {
   return execFileSync(bin, ["--data-dir", dataDir, ...args], { encoding: "utf8", timeout: 60_000 });
 }
 
+const t0 = Date.now();
 function log(msg) {
-  console.log(`dashboard.mjs: ${msg}`);
+  console.log(`dashboard.mjs: +${((Date.now() - t0) / 1000).toFixed(1)}s ${msg}`);
 }
 
 // until retries f (a CLI check) until it returns a value.
@@ -76,6 +77,7 @@ async function scaleFromThePage(page) {
   await page.locator("#scale-replicas").fill("2");
   await page.locator("#confirm-ok").click();
   await until("service ls shows 2 replicas", () => serviceReplicas() === 2);
+  log("service ls shows 2 replicas");
   await page.locator(`#services tr[data-service="${svc}"] td.replicas`, { hasText: "2/2" }).waitFor({ timeout });
   log("scaled to 2 from the page: service ls shows 2 replicas, the page 2/2 running");
 }

@@ -10,6 +10,7 @@
 package dashboard
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -63,7 +64,15 @@ func Handler(c Config) http.Handler {
 		},
 		Transport:     c.Transport,
 		FlushInterval: -1, // server streams (WatchEvents, logs --follow) flow as they come
-		ErrorLog:      slog.NewLogLogger(c.Logger.Handler(), slog.LevelWarn),
+		ErrorLog:      slog.NewLogLogger(c.Logger.Handler(), slog.LevelDebug),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, context.Canceled) {
+				return // the page went away (a closed stream)
+			}
+			c.Logger.Warn("dashboard: manager not reached", "path", r.URL.Path, "err", err)
+			// Connect clients read 502 as Unavailable.
+			http.Error(w, "dashboard: manager not reached: "+err.Error(), http.StatusBadGateway)
+		},
 	}
 	files := http.FileServerFS(c.Assets)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -103,6 +103,16 @@ func TestAPICallsAreForwardedAndAssetsServed(t *testing.T) {
 	}
 }
 
+func TestAManagerNotReachedIsABadGateway(t *testing.T) {
+	u := newUpstream(t, nil)
+	d := newDashboard(t, u)
+	u.srv.Close()
+	code, body := do(t, "POST", d.URL+"/shoal.v1.ControlService/ListNodes", nil)
+	if code != http.StatusBadGateway || !strings.Contains(body, "manager not reached") {
+		t.Errorf("with the manager gone: %d %q, want 502 saying the manager was not reached", code, body)
+	}
+}
+
 func TestBrowserCookiesAndOriginDoNotReachTheManager(t *testing.T) {
 	u := newUpstream(t, nil)
 	d := newDashboard(t, u)

@@ -7,6 +7,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	"github.com/shoal-project/shoal/core/api"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 )
 
 // hinted is an error with a line of advice the CLI prints under it. The API
@@ -21,7 +22,7 @@ func (h *hinted) Unwrap() error { return h.err }
 
 // hintOn adds hint to err when err is an API error with code.
 func hintOn(err error, code connect.Code, hint string) error {
-	if err == nil || connect.CodeOf(err) != code {
+	if err == nil || hint == "" || connect.CodeOf(err) != code {
 		return err
 	}
 	return &hinted{err: err, hint: hint}
@@ -34,6 +35,18 @@ var notFoundHints = map[string]string{
 	api.KindPlugin:  "list plugins with 'shoal plugin ls' (built in: spread, binpack, ipam); add one with 'shoal plugin install'",
 	api.KindTask:    "list a service's tasks with 'shoal service ps SERVICE'",
 	api.KindNetwork: "list networks with 'shoal network ls'; create one with 'shoal network create NAME'",
+}
+
+// networkCreateHint says what to change in a refused network create, in
+// the CLI's words ("" when there is nothing to add).
+func networkCreateHint(spec *shoalv1.NetworkSpec) string {
+	switch {
+	case spec.GetName() == "bridge" || spec.GetName() == "host" || spec.GetName() == "none":
+		return spec.GetName() + " is a mode of 'shoal service create --network', not a network name"
+	case spec.GetGateway() != "" && spec.GetSubnet() == "":
+		return "--gateway needs --subnet"
+	}
+	return ""
 }
 
 // hintFor is the advice to print under err, or "".

@@ -37,7 +37,7 @@ func newNetworkCreateCmd() *cobra.Command {
 		spec.Name, spec.Labels = args[0], kv
 		res, err := cl.Control.CreateNetwork(cmd.Context(), connect.NewRequest(&shoalv1.CreateNetworkRequest{Spec: &spec}))
 		if err != nil {
-			return err
+			return hintOn(err, connect.CodeInvalidArgument, networkCreateHint(&spec))
 		}
 		fmt.Fprintln(cmd.OutOrStdout(), res.Msg.GetNetwork().GetId())
 		return nil

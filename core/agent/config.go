@@ -72,6 +72,9 @@ type Config struct {
 	// Network, if set, gets the gossip keys and peers of session messages
 	// and the networks of assignment messages (core/netagent.Node).
 	Network Network
+	// TaskStarted, if set, is told how long each backend start of a task
+	// took and its error (metrics).
+	TaskStarted func(took time.Duration, err error)
 }
 
 // Network is the node's cluster-network side as the agent feeds it.

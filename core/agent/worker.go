@@ -258,7 +258,7 @@ func (w *worker) start(ctx context.Context, t *shoalv1.Task) {
 	}
 	w.report(shoalv1.TaskState_TASK_STATE_STARTING, "starting", nil)
 	w.attached = true // Start attaches the task's cluster networks
-	if err := ctl.Start(opCtx); err != nil {
+	if err := w.timedStart(opCtx, ctl); err != nil {
 		if opCtx.Err() != nil {
 			return
 		}
@@ -278,6 +278,17 @@ func (w *worker) start(ctx context.Context, t *shoalv1.Task) {
 		return
 	}
 	w.reportRunning(st)
+}
+
+// timedStart starts the task in the backend, telling TaskStarted how long
+// it took.
+func (w *worker) timedStart(ctx context.Context, ctl runtime.Controller) error {
+	start := w.a.cfg.Clock.Now()
+	err := ctl.Start(ctx)
+	if f := w.a.cfg.TaskStarted; f != nil {
+		f(w.a.cfg.Clock.Now().Sub(start), err)
+	}
+	return err
 }
 
 func (w *worker) reportRunning(st runtime.Status) {

@@ -59,6 +59,15 @@ func WithDebounce(d time.Duration) Option {
 	}
 }
 
+// PassObserver is told of every pass Run makes: its stats, how long it
+// took by the allocator's clock, and its error (metrics).
+type PassObserver func(stats PassStats, took time.Duration, err error)
+
+// WithPassObserver sets the observer of Run's passes.
+func WithPassObserver(f PassObserver) Option {
+	return func(a *Allocator) { a.observe = f }
+}
+
 // WithPortRange sets the dynamic published port range (inclusive;
 // default 30000-32767).
 func WithPortRange(lo, hi uint32) Option {
@@ -81,6 +90,7 @@ type Allocator struct {
 	retry    time.Duration
 	portLo   uint32
 	portHi   uint32
+	observe  PassObserver
 }
 
 // New returns an allocator over st.
@@ -147,7 +157,11 @@ func (a *Allocator) loop(ctx context.Context, events <-chan store.Event) error {
 			retry, dirty = nil, true
 		case <-timer:
 			timer, dirty = nil, false
+			start := a.clock.Now()
 			st, err := a.Pass(ctx)
+			if a.observe != nil {
+				a.observe(st, a.clock.Now().Sub(start), err)
+			}
 			if err != nil && ctx.Err() == nil {
 				a.log.Warn("allocator: pass failed", "err", err)
 			}

@@ -51,7 +51,7 @@ func validateNetworkSpec(sp *shoalv1.NetworkSpec) error {
 	}
 	switch sp.GetName() {
 	case "bridge", "host", "none":
-		return invalidArg("spec.name %q: reserved for a container's network mode (service create --network %s); pick another name", sp.GetName(), sp.GetName())
+		return invalidArg("spec.name %q: reserved for a container's network mode (ContainerSpec.network_mode %s); pick another name", sp.GetName(), sp.GetName())
 	}
 	if d := sp.GetDriver(); d != "" && d != DriverOverlay {
 		return invalidArg("spec.driver %q: the only driver is %q", d, DriverOverlay)
@@ -65,7 +65,7 @@ func validateNetworkSpec(sp *shoalv1.NetworkSpec) error {
 	}
 	if sp.GetSubnet() == "" {
 		if sp.GetGateway() != "" {
-			return invalidArg("spec.gateway %q: give spec.subnet (--subnet) with it", sp.GetGateway())
+			return invalidArg("spec.gateway %q: give spec.subnet with it", sp.GetGateway())
 		}
 		return nil
 	}

@@ -59,6 +59,11 @@ type Config struct {
 	LeaderAddr func() string
 	// Managers lists the managers' addresses, sent to agents (optional).
 	Managers func() []string
+	// NodeDown, if set, is called when a node is marked DOWN: its
+	// heartbeats stopped, or (neverReconnected) it did not open a session
+	// after a leader change. Called with the dispatcher's lock held: it
+	// must not block (metrics).
+	NodeDown func(neverReconnected bool)
 	// NodeIdentity returns the calling node's ID and role from the request
 	// context (default: core/auth.FromContext).
 	NodeIdentity func(ctx context.Context) (nodeID string, manager bool, err error)

@@ -265,6 +265,9 @@ func (d *Dispatcher) expireLocked(nodeID string, now time.Time) {
 		msg = "node did not reconnect after a leader change"
 	}
 	d.log.Info("node down", "node", nodeID, "reason", msg)
+	if d.cfg.NodeDown != nil {
+		d.cfg.NodeDown(e.sess == nil)
+	}
 	d.queueNodeLocked(nodeID, nodeUpdate{state: shoalv1.NodeState_NODE_STATE_DOWN, message: msg, at: now})
 }
 

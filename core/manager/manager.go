@@ -62,6 +62,9 @@ type Config struct {
 	Availability shoalv1.NodeAvailability
 	Labels       map[string]string
 	Logger       *slog.Logger
+	// NodeMetrics, if set, is served on /metrics with the manager's own
+	// (the node's agent metrics).
+	NodeMetrics prometheus.Gatherer
 }
 
 // DefaultClusterSpec is the spec 'shoal init' starts a cluster with.
@@ -97,6 +100,7 @@ type Manager struct {
 	logs    api.LogSource
 	plugins *pluginmgr.Manager
 	metrics *prometheus.Registry
+	parts   *componentMetrics
 
 	serverTLS *tls.Config
 	clientTLS *tls.Config
@@ -137,7 +141,10 @@ func (p proposer) Propose(ctx context.Context, payload []byte) error {
 	if p.m.rn() == nil {
 		return raft.ErrNotLeader
 	}
-	return p.m.rn().Propose(ctx, payload)
+	start := time.Now()
+	err := p.m.rn().Propose(ctx, payload)
+	p.m.parts.observeProposal(time.Since(start), err)
+	return err
 }
 
 func (m *Manager) raftClient(addr string) shoalv1connect.RaftServiceClient {
@@ -147,11 +154,12 @@ func (m *Manager) raftClient(addr string) shoalv1connect.RaftServiceClient {
 // Start starts Raft, the servers and the leadership loop.
 func (m *Manager) Start(ctx context.Context) error {
 	cfg := m.cfg
+	m.initMetrics()
 	m.store = store.New(proposer{m}, store.WithLogger(m.log.With("component", "store")))
 	m.tr = transport.New(transport.Options{Client: m.raftClient, Logger: m.log.With("component", "raft-transport")})
 	rcfg := raft.Config{
 		NodeID: cfg.NodeID, Addr: cfg.AdvertiseAddr, DataDir: RaftDir(cfg.DataDir),
-		StateMachine: m.store, Transport: m.tr, TickInterval: cfg.TickInterval,
+		StateMachine: timedSnapshots{m.store, m.parts}, Transport: m.tr, TickInterval: cfg.TickInterval,
 		Logger: m.log.With("component", "raft"),
 	}
 	if cfg.Bootstrap != nil {
@@ -164,7 +172,6 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 
 	// Serve before Raft starts: peers must reach us as soon as we are a member.
-	m.metrics = newMetricsRegistry()
 	pm, err := pluginmgr.New(m.store, plugins.HostConfig{CacheDir: filepath.Join(cfg.DataDir, "plugin-cache"), Registerer: m.metrics}, m.log.With("component", "plugins"))
 	if err != nil {
 		return fmt.Errorf("plugin host: %w", err)
@@ -261,7 +268,7 @@ func (m *Manager) handler() http.Handler {
 		Logger: m.log.With("component", "raft-handler"),
 	}), opts))
 	m.registerDispatcher(mux, opts)
-	mux.Handle("/metrics", metricsHandler(m.metrics))
+	mux.Handle("/metrics", MetricsHandler(m.gatherer()))
 	addHealthAndReflection(mux, grpchealth.NewStaticChecker(serviceNames...), opts)
 	fw := newForwarder(m.leaders, m.cfg.NodeID, []string{
 		"/" + shoalv1connect.ControlServiceName + "/",

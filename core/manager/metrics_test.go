@@ -11,7 +11,7 @@ import (
 )
 
 func TestMetricsOnlyForManagersAndAdmins(t *testing.T) {
-	h := metricsHandler(newMetricsRegistry())
+	h := MetricsHandler(NewMetricsRegistry())
 	tests := []struct {
 		name string
 		id   *auth.Identity

@@ -60,6 +60,7 @@ func (m *Manager) dispatcherConfig(spec *shoalv1.ClusterSpec) dispatcher.Config 
 	cfg := dispatcher.Config{
 		Version:    nodeVersion,
 		IsLeader:   func() bool { return m.rn() != nil && m.rn().IsLeader() },
+		NodeDown:   m.parts.nodeDown,
 		LeaderAddr: leaderRef{m}.LeaderAddr,
 		Managers: func() []string {
 			var out []string
@@ -126,10 +127,12 @@ func (m *Manager) runLeaderComponents(ctx context.Context) {
 	defer m.disp.cur.Store(m.disp.follower)
 
 	components := map[string]func(context.Context) error{
-		"orchestrator": orchestrator.New(m.store, orchestrator.WithLogger(log.With("component", "orchestrator"))).Run,
-		"allocator":    allocator.New(m.store, allocator.WithLogger(log.With("component", "allocator")), allocator.WithPolicy(m.plugins.Allocator())).Run,
-		"scheduler":    scheduler.New(m.store, scheduler.WithLogger(log.With("component", "scheduler")), scheduler.WithPolicySource(m.plugins)).Run,
-		"dispatcher":   d.Run,
+		"orchestrator": orchestrator.New(m.store, orchestrator.WithLogger(log.With("component", "orchestrator")), orchestrator.WithReconcileObserver(m.parts.orchestrator.observe)).Run,
+		"allocator": allocator.New(m.store, allocator.WithLogger(log.With("component", "allocator")), allocator.WithPolicy(m.plugins.Allocator()),
+			allocator.WithPassObserver(m.parts.observeAllocatorPass)).Run,
+		"scheduler": scheduler.New(m.store, scheduler.WithLogger(log.With("component", "scheduler")), scheduler.WithPolicySource(m.plugins),
+			scheduler.WithPassObserver(m.parts.observeSchedulerPass)).Run,
+		"dispatcher": d.Run,
 	}
 	var wg sync.WaitGroup
 	for name, run := range components {

@@ -72,37 +72,47 @@ func startServers(addr, socket string, tlsConf *tls.Config, handler http.Handler
 		}
 	}()
 	if socket != "" {
-		_ = os.Remove(socket)
-		old := syscallUmask(0o177)
-		aln, err := net.Listen("unix", socket)
-		syscallUmask(old)
+		srv, aln, err := ServeLocalSocket(socket, handler, log)
 		if err != nil {
-			s.close(context.Background())
-			return nil, fmt.Errorf("admin socket %s: %w", socket, err)
-		}
-		if err := os.Chmod(socket, 0o600); err != nil {
-			aln.Close()
 			s.close(context.Background())
 			return nil, err
 		}
-		s.adminLn = aln
-		var up http.Protocols
-		up.SetHTTP1(true)
-		up.SetUnencryptedHTTP2(true)
-		s.adminSrv = &http.Server{
-			Handler:           auth.Middleware(handler),
-			Protocols:         &up,
-			ConnContext:       auth.LocalAdminConnContext,
-			ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		}
-		go func() {
-			if err := s.adminSrv.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("admin socket server stopped", "err", err)
-			}
-		}()
+		s.adminSrv, s.adminLn = srv, aln
 	}
 	return s, nil
+}
+
+// ServeLocalSocket serves handler on a unix socket only root may open
+// (0600), its callers marked as the local admin (core/auth): the admin
+// socket of a manager, the metrics socket of every node.
+func ServeLocalSocket(socket string, handler http.Handler, log *slog.Logger) (*http.Server, net.Listener, error) {
+	_ = os.Remove(socket)
+	old := syscallUmask(0o177)
+	ln, err := net.Listen("unix", socket)
+	syscallUmask(old)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socket %s: %w", socket, err)
+	}
+	if err := os.Chmod(socket, 0o600); err != nil {
+		ln.Close()
+		return nil, nil, err
+	}
+	var up http.Protocols
+	up.SetHTTP1(true)
+	up.SetUnencryptedHTTP2(true)
+	srv := &http.Server{
+		Handler:           auth.Middleware(handler),
+		Protocols:         &up,
+		ConnContext:       auth.LocalAdminConnContext,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("socket server stopped", "socket", socket, "err", err)
+		}
+	}()
+	return srv, ln, nil
 }
 
 func (s *servers) addr() string { return s.tlsLn.Addr().String() }

@@ -103,6 +103,7 @@ func (n *Node) restartAgent() error {
 		Version:     Version,
 		Logger:      n.log.With("component", "agent"),
 		OnManagers:  n.rememberManagers,
+		TaskStarted: n.metrics.taskStarted,
 	})
 	ctx, cancel := context.WithCancel(n.ctx)
 	r := &agentRunner{cancel: cancel, done: make(chan struct{}), backend: backend, net: netNode}

@@ -74,6 +74,7 @@ type Node struct {
 	mgr     *manager.Manager
 	info    Info
 	agent   stopper
+	metrics *agentMetrics
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -357,7 +358,10 @@ func start(ctx context.Context, cfg Config, st *state, boot *manager.Bootstrap, 
 		return nil, fmt.Errorf("node certificates: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	n := &Node{cfg: cfg, st: st, tlsM: tlsM, certs: ca.NewCertHolder(tlsM.Certificate), log: cfg.Logger.With("node", st.NodeID), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	n := &Node{cfg: cfg, st: st, tlsM: tlsM, certs: ca.NewCertHolder(tlsM.Certificate), log: cfg.Logger.With("node", st.NodeID), ctx: ctx, cancel: cancel, done: make(chan struct{}), metrics: newAgentMetrics()}
+	if err := n.serveMetrics(ctx); err != nil {
+		n.log.Warn("node metrics socket", "err", err)
+	}
 	n.renewAt = renewTime(tlsM, n.log)
 	n.info = Info{NodeID: st.NodeID, ClusterID: st.ClusterID, Role: st.Role, AdvertiseAddr: st.AdvertiseAddr}
 	if st.Role == string(ca.RoleManager) {
@@ -395,7 +399,7 @@ func (n *Node) managerConfig(tlsM ca.NodeTLS, boot *manager.Bootstrap, join *man
 		ListenAddr: n.st.ListenAddr, AdvertiseAddr: n.st.AdvertiseAddr,
 		TLS: tlsM, Certs: n.certs, Bootstrap: boot, Join: join, TickInterval: n.cfg.TickInterval,
 		Description: n.cfg.description(n.st.Backend), Logger: n.log,
-		Availability: n.cfg.availability(), Labels: n.cfg.Labels,
+		Availability: n.cfg.availability(), Labels: n.cfg.Labels, NodeMetrics: n.metrics.reg,
 	}
 }
 

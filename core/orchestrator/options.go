@@ -41,6 +41,15 @@ func WithClock(c Clock) Option {
 	}
 }
 
+// ReconcileObserver is told of every reconcile pass Run makes: how long it
+// took by the orchestrator's clock and its error (metrics).
+type ReconcileObserver func(took time.Duration, err error)
+
+// WithReconcileObserver sets the observer of Run's reconcile passes.
+func WithReconcileObserver(f ReconcileObserver) Option {
+	return func(o *Orchestrator) { o.observe = f }
+}
+
 // WithIDGenerator sets the function that names new tasks (default: 25
 // random base32 characters).
 func WithIDGenerator(f func() string) Option {

@@ -25,6 +25,7 @@ type Orchestrator struct {
 	newID       func() string
 	parallelism int
 	retry       time.Duration
+	observe     ReconcileObserver
 
 	// Owned by the goroutine running Run (or a test driving the methods).
 	all      bool
@@ -111,7 +112,7 @@ func (o *Orchestrator) loop(ctx context.Context, events <-chan store.Event) erro
 			}
 		}
 		if o.all || len(o.dirty) > 0 {
-			if err := o.reconcile(ctx); err != nil && ctx.Err() == nil {
+			if err := o.observedReconcile(ctx); err != nil && ctx.Err() == nil {
 				o.log.Warn("orchestrator: reconcile failed", "err", err)
 			}
 		}
@@ -207,6 +208,16 @@ func (o *Orchestrator) wakeDue(now time.Time) {
 			delete(o.wakes, id)
 		}
 	}
+}
+
+// observedReconcile reconciles and tells the observer about it.
+func (o *Orchestrator) observedReconcile(ctx context.Context) error {
+	start := o.clock.Now()
+	err := o.reconcile(ctx)
+	if o.observe != nil {
+		o.observe(o.clock.Now().Sub(start), err)
+	}
+	return err
 }
 
 // reconcile plans and commits one pass over the dirty services (all of

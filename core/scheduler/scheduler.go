@@ -57,6 +57,15 @@ func WithDebounce(d time.Duration) Option {
 	}
 }
 
+// PassObserver is told of every pass Run makes: its stats, how long it
+// took by the scheduler's clock, and its error (metrics).
+type PassObserver func(stats PassStats, took time.Duration, err error)
+
+// WithPassObserver sets the observer of Run's passes.
+func WithPassObserver(f PassObserver) Option {
+	return func(s *Scheduler) { s.observe = f }
+}
+
 // Scheduler assigns pending tasks to nodes. Create it with New and run it
 // with Run on the Raft leader only.
 type Scheduler struct {
@@ -65,6 +74,7 @@ type Scheduler struct {
 	clock    Clock
 	src      PolicySource
 	debounce time.Duration
+	observe  PassObserver
 }
 
 // New returns a scheduler over st.
@@ -125,12 +135,22 @@ func (s *Scheduler) loop(ctx context.Context, events <-chan store.Event) error {
 			dirty = dirty || relevant(ev)
 		case <-timer:
 			timer, dirty = nil, false
-			if _, err := s.Pass(ctx); err != nil && ctx.Err() == nil {
+			if err := s.observedPass(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("scheduler: pass failed", "err", err)
 				dirty = true // retry after the debounce interval
 			}
 		}
 	}
+}
+
+// observedPass runs a pass and tells the observer about it.
+func (s *Scheduler) observedPass(ctx context.Context) error {
+	start := s.clock.Now()
+	stats, err := s.Pass(ctx)
+	if s.observe != nil {
+		s.observe(stats, s.clock.Now().Sub(start), err)
+	}
+	return err
 }
 
 const (

@@ -8,15 +8,18 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 )
 
 // errCallTimeout is the cause of a call's context when its deadline passed.
 var errCallTimeout = errors.New("call deadline passed")
 
 // callDeadline is a client interceptor: every call gets a deadline, except
-// a stream whose request asks to follow (service logs --follow) and a call
-// whose context already has one (a command that waits on bounded work on the
-// manager sets its own, longer than the manager's bound), and an error says
+// a stream whose request asks to follow (service logs --follow), an event
+// stream (WatchEvents) and a call whose context already has one (a command
+// that waits on bounded work on the manager sets its own, longer than the
+// manager's bound), and an error says
 // which manager did not answer.
 type callDeadline struct {
 	timeout time.Duration
@@ -77,6 +80,9 @@ type deadlineConn struct {
 func (c *deadlineConn) Send(msg any) error {
 	if f, ok := msg.(follower); ok && f.GetFollow() {
 		c.timer.Stop()
+	}
+	if _, ok := msg.(*shoalv1.WatchEventsRequest); ok {
+		c.timer.Stop() // an event stream follows until the caller stops it
 	}
 	return c.d.explain(c.ctx, c.StreamingClientConn.Send(msg))
 }

@@ -122,12 +122,14 @@ const browser = await chromium.launch({
 });
 try {
   const page = await browser.newPage();
-  page.on("pageerror", (e) => log(`page error: ${e.message}`));
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(e.message));
   await nodesPageListsEveryNode(page);
   await createdServiceAppears(page);
   await scaleFromThePage(page);
   await killedTaskShowsLive(page);
   await drainAndActivateFromThePage(page);
+  if (pageErrors.length) throw new Error(`the page threw: ${pageErrors.join("; ")}`);
   log("all 5 checks passed");
 } finally {
   await browser.close();

@@ -4,7 +4,8 @@ import { clone } from "@bufbuild/protobuf";
 import { ConnectError } from "@connectrpc/connect";
 import type { Control } from "./api";
 import { h } from "./dom";
-import { NodeAvailability, ServiceSpecSchema, type Node, type Service } from "./gen/shoal/v1/objects_pb";
+import { NodeAvailability, ServiceSpecSchema, type Node } from "./gen/shoal/v1/objects_pb";
+import type { ClusterState } from "./state";
 import { availability } from "./format";
 
 // confirm shows a modal with body and resolves true on OK; check runs on OK
@@ -33,26 +34,39 @@ function confirm(title: string, body: HTMLElement, check: () => string = () => "
   });
 }
 
-// report shows a failed action's error in the page's status line.
-function report(e: unknown): void {
+// showError shows why the last action failed in the page's error line
+// ("" clears it).
+function showError(msg: string): void {
   const line = document.getElementById("action-error");
-  if (line) line.textContent = ConnectError.from(e).message;
+  if (line) line.textContent = msg;
 }
 
-export async function scaleService(control: Control, s: Service): Promise<void> {
-  const mode = s.spec?.mode;
-  if (!s.spec || mode?.case !== "replicated") return;
-  const input = h("input", { id: "scale-replicas", type: "number", min: 0, value: String(mode.value.replicas) });
-  const body = h("p", {}, `Replicas of ${s.spec.name}: `, input);
-  const valid = () => (/^\d+$/.test(input.value) ? "" : "replicas: a whole number, 0 or more");
-  if (!(await confirm(`Scale ${s.spec.name}`, body, valid))) return;
-  const spec = clone(ServiceSpecSchema, s.spec);
-  if (spec.mode.case === "replicated") spec.mode.value.replicas = BigInt(input.value);
+// run makes the call of a confirmed action and shows its outcome.
+async function run(call: () => Promise<unknown>): Promise<void> {
   try {
-    await control.updateService({ service: s.id, version: s.meta?.version ?? 0n, spec });
+    await call();
+    showError("");
   } catch (e) {
-    report(e);
+    showError(ConnectError.from(e).message);
   }
+}
+
+// scaleService asks for a replica count, then writes it into the service as
+// the view knows it at that moment (the dialog may stay open across updates).
+export async function scaleService(control: Control, st: ClusterState, id: string): Promise<void> {
+  const s = st.services.get(id);
+  const mode = s?.spec?.mode;
+  if (!s?.spec || mode?.case !== "replicated") return;
+  const name = s.spec.name;
+  const input = h("input", { id: "scale-replicas", type: "number", min: 0, value: String(mode.value.replicas) });
+  const body = h("p", {}, `Replicas of ${name}: `, input);
+  const valid = () => (/^\d+$/.test(input.value) ? "" : "replicas: a whole number, 0 or more");
+  if (!(await confirm(`Scale ${name}`, body, valid))) return;
+  const now = st.services.get(id);
+  if (!now?.spec) return showError(`service ${name} was removed`);
+  const spec = clone(ServiceSpecSchema, now.spec);
+  if (spec.mode.case === "replicated") spec.mode.value.replicas = BigInt(input.value);
+  await run(() => control.updateService({ service: id, version: now.meta?.version ?? 0n, spec }));
 }
 
 export async function toggleDrain(control: Control, n: Node): Promise<void> {
@@ -61,9 +75,5 @@ export async function toggleDrain(control: Control, n: Node): Promise<void> {
   const name = n.description?.hostname || n.id;
   const what = draining ? "Its tasks may be placed there again." : "Its tasks move to other nodes.";
   if (!(await confirm(`Make ${name} ${availability(to)}?`, h("p", {}, what)))) return;
-  try {
-    await control.updateNode({ node: n.id, availability: to });
-  } catch (e) {
-    report(e);
-  }
+  await run(() => control.updateNode({ node: n.id, availability: to }));
 }

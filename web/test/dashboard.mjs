@@ -26,7 +26,7 @@ const nodes = env("SHOAL_NODES").split(",");
 const worker = env("SHOAL_WORKER");
 const mark = env("SHOAL_MARK");
 const svc = "webtest";
-const timeout = 30_000; // bounds failures only; CI is a noisy 2-core machine
+const timeout = 60_000; // bounds failures only; CI is a noisy 2-core machine
 
 function shoal(...args) {
   return execFileSync(bin, ["--data-dir", dataDir, ...args], { encoding: "utf8", timeout: 60_000 });
@@ -74,12 +74,15 @@ async function createdServiceAppears(page) {
 
 async function scaleFromThePage(page) {
   await page.locator(`#services tr[data-service="${svc}"] button.scale`).click();
+  await page.locator("#scale-replicas").fill("-1");
+  await page.locator("#confirm-ok").click();
+  await page.locator("#confirm .error", { hasText: "replicas: a whole number" }).waitFor({ timeout });
   await page.locator("#scale-replicas").fill("2");
   await page.locator("#confirm-ok").click();
   await until("service ls shows 2 replicas", () => serviceReplicas() === 2);
   log("service ls shows 2 replicas");
   await page.locator(`#services tr[data-service="${svc}"] td.replicas`, { hasText: "2/2" }).waitFor({ timeout });
-  log("scaled to 2 from the page: service ls shows 2 replicas, the page 2/2 running");
+  log("scaled to 2 from the page (after it refused -1): service ls shows 2 replicas, the page 2/2 running");
 }
 
 async function killedTaskShowsLive(page) {

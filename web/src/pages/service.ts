@@ -43,7 +43,7 @@ export class ServicePage {
     const r = this.st.replicas(s);
     const tasks = this.st.tasksOf(s.id).sort(byRecency);
     return h("section", { id: "service", "data-service": this.name },
-      h("h2", {}, `Service ${this.name} `, scaleButton(this.control, s)),
+      h("h2", {}, `Service ${this.name} `, scaleButton(this.control, this.st, s)),
       h("p", {}, `${r.running}/${r.desired} running · ${what(s)} · ports ${ports(s.endpoint?.ports ?? []) || "none"} · scheduler ${this.st.schedulerOf(s)}`),
       updateStatus(s) && h("p", { class: "update" }, `update: ${updateStatus(s)}`),
       h("h3", {}, "Tasks"),

@@ -15,9 +15,9 @@ export function what(s: Service): string {
   return "";
 }
 
-export function scaleButton(control: Control, s: Service): HTMLElement | null {
+export function scaleButton(control: Control, st: ClusterState, s: Service): HTMLElement | null {
   if (s.spec?.mode.case !== "replicated") return null;
-  return h("button", { class: "scale", onclick: () => void scaleService(control, s) }, "Scale");
+  return h("button", { class: "scale", onclick: () => void scaleService(control, st, s.id) }, "Scale");
 }
 
 function serviceRow(control: Control, st: ClusterState, s: Service): HTMLTableRowElement {
@@ -33,7 +33,7 @@ function serviceRow(control: Control, st: ClusterState, s: Service): HTMLTableRo
     h("td", {}, ports(s.endpoint?.ports ?? s.spec?.endpoint?.ports ?? [])),
     h("td", {}, st.schedulerOf(s)),
     h("td", { class: "update" }, updateStatus(s)),
-    h("td", {}, scaleButton(control, s)));
+    h("td", {}, scaleButton(control, st, s)));
 }
 
 export function servicesPage(control: Control, st: ClusterState): HTMLElement {

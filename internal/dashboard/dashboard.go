@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"path"
 	"slices"
 	"strings"
 )
@@ -54,26 +55,7 @@ type Config struct {
 
 // Handler serves the view and forwards API calls as c says.
 func Handler(c Config) http.Handler {
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(c.Manager)
-			r.Out.Host = c.Manager.Host
-			// The manager learns nothing from the browser's headers.
-			r.Out.Header.Del("Cookie")
-			r.Out.Header.Del("Origin")
-		},
-		Transport:     c.Transport,
-		FlushInterval: -1, // server streams (WatchEvents, logs --follow) flow as they come
-		ErrorLog:      slog.NewLogLogger(c.Logger.Handler(), slog.LevelDebug),
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			if errors.Is(err, context.Canceled) {
-				return // the page went away (a closed stream)
-			}
-			c.Logger.Warn("dashboard: manager not reached", "path", r.URL.Path, "err", err)
-			// Connect clients read 502 as Unavailable.
-			http.Error(w, "dashboard: manager not reached: "+err.Error(), http.StatusBadGateway)
-		},
-	}
+	proxy := newProxy(c)
 	files := http.FileServerFS(c.Assets)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := checkRequest(r, c.Hosts); err != nil {
@@ -95,9 +77,37 @@ func Handler(c Config) http.Handler {
 	})
 }
 
-func isProxied(path string) bool {
-	for _, p := range proxied {
-		if strings.HasPrefix(path, p) {
+// newProxy forwards to the manager over c.Transport.
+func newProxy(c Config) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(c.Manager)
+			r.Out.Host = c.Manager.Host
+			// The manager learns nothing from the browser's headers.
+			r.Out.Header.Del("Cookie")
+			r.Out.Header.Del("Origin")
+		},
+		Transport:     c.Transport,
+		FlushInterval: -1, // server streams (WatchEvents, logs --follow) flow as they come
+		ErrorLog:      slog.NewLogLogger(c.Logger.Handler(), slog.LevelDebug),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, context.Canceled) {
+				return // the page went away (a closed stream)
+			}
+			c.Logger.Warn("dashboard: manager not reached", "path", r.URL.Path, "err", err)
+			// Connect clients read 502 as Unavailable.
+			http.Error(w, "dashboard: manager not reached: "+err.Error(), http.StatusBadGateway)
+		},
+	}
+}
+
+// isProxied: a clean path (no "..") under one of the proxied prefixes.
+func isProxied(p string) bool {
+	if path.Clean(p) != p {
+		return false
+	}
+	for _, pre := range proxied {
+		if strings.HasPrefix(p, pre) {
 			return true
 		}
 	}

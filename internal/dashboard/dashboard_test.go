@@ -89,6 +89,7 @@ func TestAPICallsAreForwardedAndAssetsServed(t *testing.T) {
 		{"script", "GET", "/app.js", 200, "app"},
 		{"raft is not forwarded", "POST", "/shoal.v1.RaftService/Step", 405, "the dashboard serves only GET"},
 		{"CA is not forwarded", "GET", "/shoal.v1.CAService/GetRootCA", 404, "404"},
+		{"no way out of the prefix", "POST", "/shoal.v1.ControlService/../shoal.v1.RaftService/Step", 405, "the dashboard serves only GET"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,7 +32,8 @@ import (
 func TestEventsAndMetrics(t *testing.T) {
 	var marks []string
 	c := plNewCluster(t, &marks, "--raft-tick", "50ms")
-	m1 := c.init("m1", "--heartbeat-period", plHeartbeat.String())
+	// Snapshots every 10 entries, so the metrics have some to show.
+	m1 := c.init("m1", "--heartbeat-period", plHeartbeat.String(), "--snapshot-interval", "10")
 	w1 := plJoinWorker(t, c, "w1", m1)
 	t.Run("EventsFollowAServiceInOrderAndResumeWithSince", func(t *testing.T) { testEventsFollowAService(t, m1, &marks) })
 	t.Run("WorkerCertificateMayNotWatch", func(t *testing.T) { testWorkerMayNotWatch(t, m1, w1) })
@@ -300,6 +301,7 @@ func testClusterMetrics(t *testing.T, m1, w1 *manager, marks *[]string) {
 			{"commit >= applied > 0", metricValue(body, "shoal_raft_commit_index") >= metricValue(body, "shoal_raft_applied_index") && metricValue(body, "shoal_raft_applied_index") > 0},
 			{"committed proposals", metricValue(body, `shoal_raft_proposals_total{result="ok"}`) > 0},
 			{"timed proposals", metricValue(body, "shoal_raft_proposal_duration_seconds_count") > 0},
+			{"snapshots taken", metricValue(body, "shoal_raft_snapshot_size_bytes") > 0 && metricValue(body, "shoal_raft_snapshot_duration_seconds_count") > 0 && metricValue(body, "shoal_raft_snapshot_index") > 0},
 			{"one voter", metricValue(body, `shoal_raft_members{reachable="true",voter="true"}`) == 1},
 			{"2 ready nodes", sumSeries(body, "shoal_nodes", `state="ready"`) == 2},
 			{"1 ready worker", sumSeries(body, "shoal_nodes", `role="worker"`, `state="ready"`) == 1},

@@ -25,8 +25,9 @@ var (
 	// ErrHistoryReset: the store was replaced by a snapshot (or the history
 	// could not follow it), so changes in between were never seen.
 	ErrHistoryReset = errors.New("events: the store was replaced by a snapshot; changes in between are not known")
-	// ErrHistoryClosed: the manager is stopping.
-	ErrHistoryClosed = errors.New("events: the manager is stopping")
+	// ErrHistoryClosed: the manager is stopping (or not following its
+	// store yet).
+	ErrHistoryClosed = errors.New("events: the manager is not following its store (starting or stopping)")
 )
 
 // Defaults of an EventHistory.
@@ -61,7 +62,10 @@ type EventHistory struct {
 	floor   uint64       // every entry above floor is kept
 	head    uint64       // the last version seen
 	subs    map[*EventSub]struct{}
-	closed  bool
+	// following is set once Run follows the store: subscriptions wait
+	// for it, so none starts at a version the history never saw.
+	following bool
+	closed    bool
 }
 
 // NewEventHistory returns a history of st's changes keeping about limit
@@ -86,7 +90,6 @@ func (h *EventHistory) Run(ctx context.Context) {
 		}
 		if err != nil {
 			h.log.Info("event history restarts", "reason", err)
-			h.endAll(ErrHistoryReset)
 		}
 	}
 }
@@ -131,11 +134,15 @@ func (h *EventHistory) apiEvent(e store.Event) *shoalv1.Event {
 	}
 }
 
-// reset forgets what is kept: the history starts at version floor.
+// reset forgets what is kept: the history starts at version floor. The
+// subscribers of the history before (there are none the first time) may
+// have missed changes: they are ended.
 func (h *EventHistory) reset(floor uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.endAllLocked(ErrHistoryReset)
 	h.entries, h.kept, h.floor, h.head = nil, 0, floor, floor
+	h.following = true
 }
 
 // record keeps one entry and hands it to the subscribers.
@@ -171,7 +178,7 @@ func (h *EventHistory) record(b EventBatch) {
 func (h *EventHistory) Subscribe(since uint64, match func(*shoalv1.Event) bool) (EventBatch, *EventSub, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed {
+	if h.closed || !h.following {
 		return EventBatch{}, nil, ErrHistoryClosed
 	}
 	if since != 0 && since < h.floor {
@@ -190,9 +197,7 @@ func (h *EventHistory) Subscribe(since uint64, match func(*shoalv1.Event) bool) 
 	return first, s, nil
 }
 
-func (h *EventHistory) endAll(err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+func (h *EventHistory) endAllLocked(err error) {
 	for s := range h.subs {
 		s.end(err)
 		delete(h.subs, s)
@@ -200,10 +205,10 @@ func (h *EventHistory) endAll(err error) {
 }
 
 func (h *EventHistory) close() {
-	h.endAll(ErrHistoryClosed)
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.endAllLocked(ErrHistoryClosed)
 	h.closed = true
-	h.mu.Unlock()
 }
 
 func filterEvents(evs []*shoalv1.Event, match func(*shoalv1.Event) bool) []*shoalv1.Event {

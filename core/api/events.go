@@ -127,17 +127,9 @@ func objectName(o store.Object) string {
 func apiObject(o store.Object) *shoalv1.StoreObject {
 	switch v := o.(type) {
 	case *shoalv1.Cluster:
-		return &shoalv1.StoreObject{Object: &shoalv1.StoreObject_Cluster{Cluster: redactCluster(v)}}
-	case *shoalv1.Node:
-		return &shoalv1.StoreObject{Object: &shoalv1.StoreObject_Node{Node: v}}
-	case *shoalv1.Service:
-		return &shoalv1.StoreObject{Object: &shoalv1.StoreObject_Service{Service: v}}
-	case *shoalv1.Task:
-		return &shoalv1.StoreObject{Object: &shoalv1.StoreObject_Task{Task: v}}
-	case *shoalv1.Network:
-		return &shoalv1.StoreObject{Object: &shoalv1.StoreObject_Network{Network: v}}
+		o = redactCluster(v)
 	case *shoalv1.PluginModule:
-		return &shoalv1.StoreObject{Object: &shoalv1.StoreObject_Plugin{Plugin: stripModule(v)}}
+		o = stripModule(v)
 	}
-	return nil
+	return store.Wrap(o)
 }

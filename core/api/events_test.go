@@ -266,3 +266,30 @@ func TestWatchEventsFromAVersionThatIsGoneIsOutOfRange(t *testing.T) {
 		t.Fatalf("receive: %v, want OutOfRange", stream.Err())
 	}
 }
+
+func TestRestoringTheStoreEndsSubscribersAndForgetsTheHistory(t *testing.T) {
+	_, st, _ := newTestServer(t)
+	h := runHistory(t, st, 0)
+	before := st.AppliedIndex()
+	_, sub, err := h.Subscribe(0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	snap, err := st.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Restore(before+10, snap); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := sub.Next(ctx); !errors.Is(err, ErrHistoryReset) {
+		t.Fatalf("subscriber after a restore: %v, want ErrHistoryReset", err)
+	}
+	caughtUp(t, h, st)
+	if _, _, err := h.Subscribe(before, nil); !errors.Is(err, ErrEventsGone) {
+		t.Fatalf("resume from before the restore: %v, want ErrEventsGone", err)
+	}
+}

@@ -133,6 +133,9 @@ func newEmpty(k Kind, id string, m *shoalv1.Meta) Object {
 	return nil
 }
 
+// Wrap puts o, a stored type, into a StoreObject (nil for any other).
+func Wrap(o Object) *shoalv1.StoreObject { return wrap(o) }
+
 // wrap puts o into a StoreObject.
 func wrap(o Object) *shoalv1.StoreObject {
 	switch v := o.(type) {

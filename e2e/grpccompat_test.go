@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -89,8 +90,8 @@ func TestGRPCCompat(t *testing.T) {
 	for _, s := range res.GetListServicesResponse().GetService() {
 		names = append(names, s.GetName())
 	}
-	if !slices.Contains(names, shoalv1connect.ControlServiceName) {
-		t.Fatalf("reflection lists %v, want %s among them", names, shoalv1connect.ControlServiceName)
+	if !slices.Contains(names, shoalv1connect.ControlServiceName) || !slices.Contains(names, grpchealth.HealthV1ServiceName) {
+		t.Fatalf("reflection lists %v, want %s and %s among them", names, shoalv1connect.ControlServiceName, grpchealth.HealthV1ServiceName)
 	}
 	t.Logf("grpc-go reflection lists %v", names)
 	if err := stream.Send(&reflectpb.ServerReflectionRequest{MessageRequest: &reflectpb.ServerReflectionRequest_FileContainingSymbol{FileContainingSymbol: shoalv1connect.ControlServiceName}}); err != nil {

@@ -2,10 +2,11 @@
 # install-deps.sh installs, from Debian's packages, what shoal's tests and the
 # containerd backend need: containerd, runc, a registry, skopeo, busybox for the
 # test image, iproute2 for container networks, prometheus for promtool (the
-# metrics test lints /metrics with it). Idempotent; needs root.
+# metrics test lints /metrics with it), Node.js for the web view's build and
+# chromium for its browser test. Idempotent; needs root.
 set -euo pipefail
 need=()
-for pair in containerd:containerd runc:runc docker-registry:docker-registry skopeo:skopeo busybox-static:/bin/busybox ip:iproute2 iptables:iptables curl:curl promtool:prometheus; do
+for pair in containerd:containerd runc:runc docker-registry:docker-registry skopeo:skopeo busybox-static:/bin/busybox ip:iproute2 iptables:iptables curl:curl promtool:prometheus node:nodejs npm:npm chromium:chromium; do
 	bin="${pair%%:*}"; pkg="${pair#*:}"
 	case "$bin" in busybox-static) command -v busybox >/dev/null 2>&1 || need+=(busybox-static) ;; *) command -v "$bin" >/dev/null 2>&1 || need+=("$pkg") ;; esac
 done

@@ -22,7 +22,11 @@ eval "$(grep '^export ' <<<"$services")"
 export SHOAL_CONTAINERD_ADDRESS SHOAL_TEST_REGISTRY
 export SHOAL_REQUIRE_CONTAINERD=1
 
+# The web view's toolchain (esbuild, protoc-gen-es, playwright-core) from
+# its lockfile; nothing is installed after this (the tests run offline).
+(cd web && npm ci --no-audit --no-fund --loglevel=error)
 ./scripts/check-generated.sh
+(cd web && npm test)
 unformatted="$(gofmt -l $(git ls-files '*.go'))"
 if [ -n "$unformatted" ]; then
 	die "not gofmt-ed:" $unformatted

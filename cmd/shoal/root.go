@@ -49,6 +49,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(daemonCommands()...)
 	root.AddCommand(newJoinTokenCmd(), newNodeCmd(), newClusterCmd(), newNetworkCmd())
 	root.AddCommand(extraCommands()...)
+	root.AddCommand(newDashboardCmd())
 	return root
 }
 

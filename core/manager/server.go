@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"time"
 
 	"connectrpc.com/connect"
@@ -38,10 +39,11 @@ var serviceNames = []string{
 	shoalv1connect.DispatcherServiceName,
 }
 
-// addHealthAndReflection registers grpc.health.v1 and gRPC reflection.
+// addHealthAndReflection registers grpc.health.v1 and gRPC reflection, which
+// lists the health service too (probes discover it).
 func addHealthAndReflection(mux *http.ServeMux, checker grpchealth.Checker, opts connect.HandlerOption) {
 	mux.Handle(grpchealth.NewHandler(checker, opts))
-	reflector := grpcreflect.NewStaticReflector(serviceNames...)
+	reflector := grpcreflect.NewStaticReflector(append(slices.Clone(serviceNames), grpchealth.HealthV1ServiceName)...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector, opts))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, opts))
 }

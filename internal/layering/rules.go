@@ -15,7 +15,7 @@ var belowCore = []string{"plugins", "runtime", "network", "sdk", "gen", "interna
 // Rules are shoal's layers; ARCHITECTURE.md ("Imports") says the same in
 // prose. Nothing allows cmd, bench or e2e: nothing imports them.
 var Rules = []Rule{
-	{From: "cmd", Allow: append([]string{"core"}, belowCore...),
+	{From: "cmd", Allow: append([]string{"core", "web"}, belowCore...),
 		Why: "the binary may use everything; nothing imports it"},
 	{From: "core", Allow: belowCore,
 		Why: "the manager and node build on the plugin host, runtimes, network, sdk, gen and internal helpers"},
@@ -35,6 +35,8 @@ var Rules = []Rule{
 		Why: "small shared helpers below core"},
 	{From: "gen", Allow: nil,
 		Why: "generated code imports only generated code"},
+	{From: "web", Allow: nil,
+		Why: "the web view's built assets, embedded; served by the CLI's dashboard"},
 	{From: "bench", Allow: append([]string{"core"}, belowCore...),
 		Why: "the scale program may use everything but cmd and the tests"},
 	{From: "e2e", Allow: append([]string{"core"}, belowCore...),

@@ -144,8 +144,8 @@ func TestCertHolderRotation(t *testing.T) {
 
 	handshake := func() (server string, peer []string) {
 		t.Helper()
-		addr, results := serveOnce(t, ServerTLSConfigFromHolder(root, serverCerts))
-		c, err := tls.Dial("tcp", addr, ClientTLSConfigFromHolder(root, clientCerts, ManagerServerName))
+		addr, results := serveOnce(t, ServerTLSConfigFromHolder(TrustRoot(root), serverCerts))
+		c, err := tls.Dial("tcp", addr, ClientTLSConfigFromHolder(TrustRoot(root), clientCerts, ManagerServerName))
 		if err != nil {
 			t.Fatal(err)
 		}

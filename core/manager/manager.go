@@ -53,6 +53,9 @@ type Config struct {
 	// at first): the node swaps a renewed certificate in and the manager's
 	// listener and clients present it from their next handshake.
 	Certs *ca.CertHolder
+	// Trust, when set, holds the roots the node trusts (TLS.Roots at
+	// first): the node swaps them during a root rotation.
+	Trust *ca.Trust
 	// Exactly one of Bootstrap (init) and Join (join) is set on a new
 	// manager; neither on a restart.
 	Bootstrap    *Bootstrap
@@ -125,8 +128,12 @@ func New(cfg Config) (*Manager, error) {
 	if certs == nil {
 		certs = ca.NewCertHolder(cfg.TLS.Certificate)
 	}
-	m.serverTLS = ca.ServerTLSConfigFromHolder(cfg.TLS.Root, certs)
-	m.clientTLS = ca.ClientTLSConfigFromHolder(cfg.TLS.Root, certs, "")
+	trust := cfg.Trust
+	if trust == nil {
+		trust = cfg.TLS.Trust()
+	}
+	m.serverTLS = ca.ServerTLSConfigFromHolder(trust, certs)
+	m.clientTLS = ca.ClientTLSConfigFromHolder(trust, certs, "")
 	return m, nil
 }
 

@@ -68,7 +68,10 @@ type Node struct {
 	// certs presents the current certificate to every TLS config of the
 	// node (manager listener and clients, agent, CA client); renewAt is
 	// when it is due for renewal.
-	certs   *ca.CertHolder
+	certs *ca.CertHolder
+	// trust holds the roots every TLS config of the node trusts; a root
+	// rotation replaces them (see rotation.go).
+	trust   *ca.Trust
 	renewAt time.Time
 	log     *slog.Logger
 	mgr     *manager.Manager
@@ -357,7 +360,7 @@ func start(ctx context.Context, cfg Config, st *state, boot *manager.Bootstrap, 
 		return nil, fmt.Errorf("node certificates: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	n := &Node{cfg: cfg, st: st, tlsM: tlsM, certs: ca.NewCertHolder(tlsM.Certificate), log: cfg.Logger.With("node", st.NodeID), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	n := &Node{cfg: cfg, st: st, tlsM: tlsM, certs: ca.NewCertHolder(tlsM.Certificate), trust: tlsM.Trust(), log: cfg.Logger.With("node", st.NodeID), ctx: ctx, cancel: cancel, done: make(chan struct{})}
 	n.renewAt = renewTime(tlsM, n.log)
 	n.info = Info{NodeID: st.NodeID, ClusterID: st.ClusterID, Role: st.Role, AdvertiseAddr: st.AdvertiseAddr}
 	if st.Role == string(ca.RoleManager) {
@@ -393,7 +396,7 @@ func (n *Node) managerConfig(tlsM ca.NodeTLS, boot *manager.Bootstrap, join *man
 	return manager.Config{
 		NodeID: n.st.NodeID, ClusterID: n.st.ClusterID, DataDir: n.cfg.DataDir,
 		ListenAddr: n.st.ListenAddr, AdvertiseAddr: n.st.AdvertiseAddr,
-		TLS: tlsM, Certs: n.certs, Bootstrap: boot, Join: join, TickInterval: n.cfg.TickInterval,
+		TLS: tlsM, Certs: n.certs, Trust: n.trust, Bootstrap: boot, Join: join, TickInterval: n.cfg.TickInterval,
 		Description: n.cfg.description(n.st.Backend), Logger: n.log,
 		Availability: n.cfg.availability(), Labels: n.cfg.Labels,
 	}

@@ -47,7 +47,7 @@ func (n *Node) watchRole(ctx context.Context) {
 
 func (n *Node) caClient(addr string) shoalv1connect.CAServiceClient {
 	n.mu.Lock()
-	conf := ca.ClientTLSConfigFromHolder(n.tlsM.Root, n.certs, "")
+	conf := ca.ClientTLSConfigFromHolder(n.trust, n.certs, "")
 	n.mu.Unlock()
 	return caServiceClient(conf, addr)
 }

@@ -3043,6 +3043,274 @@ func (x *Event) GetObject() *StoreObject {
 	return nil
 }
 
+type RotateRootCARequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ca_cert_pem and ca_key_pem, when set, are the new root (a self-signed
+	// CA certificate whose subject O is the cluster ID, and its ECDSA P-256
+	// key); otherwise the leader makes one.
+	CaCertPem     []byte `protobuf:"bytes,1,opt,name=ca_cert_pem,json=caCertPem,proto3" json:"ca_cert_pem,omitempty"`
+	CaKeyPem      []byte `protobuf:"bytes,2,opt,name=ca_key_pem,json=caKeyPem,proto3" json:"ca_key_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateRootCARequest) Reset() {
+	*x = RotateRootCARequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateRootCARequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateRootCARequest) ProtoMessage() {}
+
+func (x *RotateRootCARequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateRootCARequest.ProtoReflect.Descriptor instead.
+func (*RotateRootCARequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *RotateRootCARequest) GetCaCertPem() []byte {
+	if x != nil {
+		return x.CaCertPem
+	}
+	return nil
+}
+
+func (x *RotateRootCARequest) GetCaKeyPem() []byte {
+	if x != nil {
+		return x.CaKeyPem
+	}
+	return nil
+}
+
+type RotateRootCAResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cluster       *Cluster               `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateRootCAResponse) Reset() {
+	*x = RotateRootCAResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateRootCAResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateRootCAResponse) ProtoMessage() {}
+
+func (x *RotateRootCAResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateRootCAResponse.ProtoReflect.Descriptor instead.
+func (*RotateRootCAResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *RotateRootCAResponse) GetCluster() *Cluster {
+	if x != nil {
+		return x.Cluster
+	}
+	return nil
+}
+
+type GetUnlockKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rotate        bool                   `protobuf:"varint,1,opt,name=rotate,proto3" json:"rotate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUnlockKeyRequest) Reset() {
+	*x = GetUnlockKeyRequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUnlockKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUnlockKeyRequest) ProtoMessage() {}
+
+func (x *GetUnlockKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUnlockKeyRequest.ProtoReflect.Descriptor instead.
+func (*GetUnlockKeyRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *GetUnlockKeyRequest) GetRotate() bool {
+	if x != nil {
+		return x.Rotate
+	}
+	return false
+}
+
+type GetUnlockKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// unlock_key is printed as SHLKEY-1-<base32>; empty when autolock is off.
+	UnlockKey     string `protobuf:"bytes,1,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUnlockKeyResponse) Reset() {
+	*x = GetUnlockKeyResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUnlockKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUnlockKeyResponse) ProtoMessage() {}
+
+func (x *GetUnlockKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUnlockKeyResponse.ProtoReflect.Descriptor instead.
+func (*GetUnlockKeyResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *GetUnlockKeyResponse) GetUnlockKey() string {
+	if x != nil {
+		return x.UnlockKey
+	}
+	return ""
+}
+
+type UnlockManagerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UnlockKey     string                 `protobuf:"bytes,1,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockManagerRequest) Reset() {
+	*x = UnlockManagerRequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockManagerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockManagerRequest) ProtoMessage() {}
+
+func (x *UnlockManagerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockManagerRequest.ProtoReflect.Descriptor instead.
+func (*UnlockManagerRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *UnlockManagerRequest) GetUnlockKey() string {
+	if x != nil {
+		return x.UnlockKey
+	}
+	return ""
+}
+
+type UnlockManagerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockManagerResponse) Reset() {
+	*x = UnlockManagerResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockManagerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockManagerResponse) ProtoMessage() {}
+
+func (x *UnlockManagerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockManagerResponse.ProtoReflect.Descriptor instead.
+func (*UnlockManagerResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{67}
+}
+
 var File_shoal_v1_control_proto protoreflect.FileDescriptor
 
 const file_shoal_v1_control_proto_rawDesc = "" +
@@ -3210,7 +3478,22 @@ const file_shoal_v1_control_proto_rawDesc = "" +
 	"\x06action\x18\x04 \x01(\tR\x06action\x12\x0e\n" +
 	"\x02id\x18\x05 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x06 \x01(\tR\x04name\x12-\n" +
-	"\x06object\x18\a \x01(\v2\x15.shoal.v1.StoreObjectR\x06object2\xbf\x11\n" +
+	"\x06object\x18\a \x01(\v2\x15.shoal.v1.StoreObjectR\x06object\"S\n" +
+	"\x13RotateRootCARequest\x12\x1e\n" +
+	"\vca_cert_pem\x18\x01 \x01(\fR\tcaCertPem\x12\x1c\n" +
+	"\n" +
+	"ca_key_pem\x18\x02 \x01(\fR\bcaKeyPem\"C\n" +
+	"\x14RotateRootCAResponse\x12+\n" +
+	"\acluster\x18\x01 \x01(\v2\x11.shoal.v1.ClusterR\acluster\"-\n" +
+	"\x13GetUnlockKeyRequest\x12\x16\n" +
+	"\x06rotate\x18\x01 \x01(\bR\x06rotate\"5\n" +
+	"\x14GetUnlockKeyResponse\x12\x1d\n" +
+	"\n" +
+	"unlock_key\x18\x01 \x01(\tR\tunlockKey\"5\n" +
+	"\x14UnlockManagerRequest\x12\x1d\n" +
+	"\n" +
+	"unlock_key\x18\x01 \x01(\tR\tunlockKey\"\x17\n" +
+	"\x15UnlockManagerResponse2\xaf\x13\n" +
 	"\x0eControlService\x12G\n" +
 	"\n" +
 	"GetCluster\x12\x1b.shoal.v1.GetClusterRequest\x1a\x1c.shoal.v1.GetClusterResponse\x12P\n" +
@@ -3247,7 +3530,10 @@ const file_shoal_v1_control_proto_rawDesc = "" +
 	"\x0eActivatePlugin\x12\x1f.shoal.v1.ActivatePluginRequest\x1a .shoal.v1.ActivatePluginResponse\x12G\n" +
 	"\n" +
 	"TestPlugin\x12\x1b.shoal.v1.TestPluginRequest\x1a\x1c.shoal.v1.TestPluginResponse\x12L\n" +
-	"\vWatchEvents\x12\x1c.shoal.v1.WatchEventsRequest\x1a\x1d.shoal.v1.WatchEventsResponse0\x01B5Z3github.com/shoal-project/shoal/gen/shoal/v1;shoalv1b\x06proto3"
+	"\vWatchEvents\x12\x1c.shoal.v1.WatchEventsRequest\x1a\x1d.shoal.v1.WatchEventsResponse0\x01\x12M\n" +
+	"\fRotateRootCA\x12\x1d.shoal.v1.RotateRootCARequest\x1a\x1e.shoal.v1.RotateRootCAResponse\x12M\n" +
+	"\fGetUnlockKey\x12\x1d.shoal.v1.GetUnlockKeyRequest\x1a\x1e.shoal.v1.GetUnlockKeyResponse\x12P\n" +
+	"\rUnlockManager\x12\x1e.shoal.v1.UnlockManagerRequest\x1a\x1f.shoal.v1.UnlockManagerResponseB5Z3github.com/shoal-project/shoal/gen/shoal/v1;shoalv1b\x06proto3"
 
 var (
 	file_shoal_v1_control_proto_rawDescOnce sync.Once
@@ -3261,7 +3547,7 @@ func file_shoal_v1_control_proto_rawDescGZIP() []byte {
 	return file_shoal_v1_control_proto_rawDescData
 }
 
-var file_shoal_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
+var file_shoal_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
 var file_shoal_v1_control_proto_goTypes = []any{
 	(*GetClusterRequest)(nil),       // 0: shoal.v1.GetClusterRequest
 	(*GetClusterResponse)(nil),      // 1: shoal.v1.GetClusterResponse
@@ -3325,131 +3611,144 @@ var file_shoal_v1_control_proto_goTypes = []any{
 	(*WatchEventsRequest)(nil),      // 59: shoal.v1.WatchEventsRequest
 	(*WatchEventsResponse)(nil),     // 60: shoal.v1.WatchEventsResponse
 	(*Event)(nil),                   // 61: shoal.v1.Event
-	nil,                             // 62: shoal.v1.UpdateNodeRequest.LabelAddEntry
-	(*Cluster)(nil),                 // 63: shoal.v1.Cluster
-	(*ClusterSpec)(nil),             // 64: shoal.v1.ClusterSpec
-	(*JoinTokens)(nil),              // 65: shoal.v1.JoinTokens
-	(NodeRole)(0),                   // 66: shoal.v1.NodeRole
-	(*Node)(nil),                    // 67: shoal.v1.Node
-	(NodeAvailability)(0),           // 68: shoal.v1.NodeAvailability
-	(*ServiceSpec)(nil),             // 69: shoal.v1.ServiceSpec
-	(*Service)(nil),                 // 70: shoal.v1.Service
-	(*LogLine)(nil),                 // 71: shoal.v1.LogLine
-	(TaskState)(0),                  // 72: shoal.v1.TaskState
-	(*Task)(nil),                    // 73: shoal.v1.Task
-	(*NetworkSpec)(nil),             // 74: shoal.v1.NetworkSpec
-	(*Network)(nil),                 // 75: shoal.v1.Network
-	(PluginKind)(0),                 // 76: shoal.v1.PluginKind
-	(*PluginModule)(nil),            // 77: shoal.v1.PluginModule
-	(*timestamppb.Timestamp)(nil),   // 78: google.protobuf.Timestamp
-	(*StoreObject)(nil),             // 79: shoal.v1.StoreObject
+	(*RotateRootCARequest)(nil),     // 62: shoal.v1.RotateRootCARequest
+	(*RotateRootCAResponse)(nil),    // 63: shoal.v1.RotateRootCAResponse
+	(*GetUnlockKeyRequest)(nil),     // 64: shoal.v1.GetUnlockKeyRequest
+	(*GetUnlockKeyResponse)(nil),    // 65: shoal.v1.GetUnlockKeyResponse
+	(*UnlockManagerRequest)(nil),    // 66: shoal.v1.UnlockManagerRequest
+	(*UnlockManagerResponse)(nil),   // 67: shoal.v1.UnlockManagerResponse
+	nil,                             // 68: shoal.v1.UpdateNodeRequest.LabelAddEntry
+	(*Cluster)(nil),                 // 69: shoal.v1.Cluster
+	(*ClusterSpec)(nil),             // 70: shoal.v1.ClusterSpec
+	(*JoinTokens)(nil),              // 71: shoal.v1.JoinTokens
+	(NodeRole)(0),                   // 72: shoal.v1.NodeRole
+	(*Node)(nil),                    // 73: shoal.v1.Node
+	(NodeAvailability)(0),           // 74: shoal.v1.NodeAvailability
+	(*ServiceSpec)(nil),             // 75: shoal.v1.ServiceSpec
+	(*Service)(nil),                 // 76: shoal.v1.Service
+	(*LogLine)(nil),                 // 77: shoal.v1.LogLine
+	(TaskState)(0),                  // 78: shoal.v1.TaskState
+	(*Task)(nil),                    // 79: shoal.v1.Task
+	(*NetworkSpec)(nil),             // 80: shoal.v1.NetworkSpec
+	(*Network)(nil),                 // 81: shoal.v1.Network
+	(PluginKind)(0),                 // 82: shoal.v1.PluginKind
+	(*PluginModule)(nil),            // 83: shoal.v1.PluginModule
+	(*timestamppb.Timestamp)(nil),   // 84: google.protobuf.Timestamp
+	(*StoreObject)(nil),             // 85: shoal.v1.StoreObject
 }
 var file_shoal_v1_control_proto_depIdxs = []int32{
-	63, // 0: shoal.v1.GetClusterResponse.cluster:type_name -> shoal.v1.Cluster
-	64, // 1: shoal.v1.UpdateClusterRequest.spec:type_name -> shoal.v1.ClusterSpec
-	63, // 2: shoal.v1.UpdateClusterResponse.cluster:type_name -> shoal.v1.Cluster
-	65, // 3: shoal.v1.GetJoinTokensResponse.tokens:type_name -> shoal.v1.JoinTokens
-	66, // 4: shoal.v1.RotateJoinTokenRequest.role:type_name -> shoal.v1.NodeRole
-	65, // 5: shoal.v1.RotateJoinTokenResponse.tokens:type_name -> shoal.v1.JoinTokens
-	66, // 6: shoal.v1.ListNodesRequest.role:type_name -> shoal.v1.NodeRole
-	67, // 7: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.Node
-	67, // 8: shoal.v1.GetNodeResponse.node:type_name -> shoal.v1.Node
-	68, // 9: shoal.v1.UpdateNodeRequest.availability:type_name -> shoal.v1.NodeAvailability
-	62, // 10: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
-	67, // 11: shoal.v1.UpdateNodeResponse.node:type_name -> shoal.v1.Node
-	67, // 12: shoal.v1.PromoteNodeResponse.node:type_name -> shoal.v1.Node
-	67, // 13: shoal.v1.DemoteNodeResponse.node:type_name -> shoal.v1.Node
-	69, // 14: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	70, // 15: shoal.v1.CreateServiceResponse.service:type_name -> shoal.v1.Service
-	70, // 16: shoal.v1.GetServiceResponse.service:type_name -> shoal.v1.Service
+	69, // 0: shoal.v1.GetClusterResponse.cluster:type_name -> shoal.v1.Cluster
+	70, // 1: shoal.v1.UpdateClusterRequest.spec:type_name -> shoal.v1.ClusterSpec
+	69, // 2: shoal.v1.UpdateClusterResponse.cluster:type_name -> shoal.v1.Cluster
+	71, // 3: shoal.v1.GetJoinTokensResponse.tokens:type_name -> shoal.v1.JoinTokens
+	72, // 4: shoal.v1.RotateJoinTokenRequest.role:type_name -> shoal.v1.NodeRole
+	71, // 5: shoal.v1.RotateJoinTokenResponse.tokens:type_name -> shoal.v1.JoinTokens
+	72, // 6: shoal.v1.ListNodesRequest.role:type_name -> shoal.v1.NodeRole
+	73, // 7: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.Node
+	73, // 8: shoal.v1.GetNodeResponse.node:type_name -> shoal.v1.Node
+	74, // 9: shoal.v1.UpdateNodeRequest.availability:type_name -> shoal.v1.NodeAvailability
+	68, // 10: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
+	73, // 11: shoal.v1.UpdateNodeResponse.node:type_name -> shoal.v1.Node
+	73, // 12: shoal.v1.PromoteNodeResponse.node:type_name -> shoal.v1.Node
+	73, // 13: shoal.v1.DemoteNodeResponse.node:type_name -> shoal.v1.Node
+	75, // 14: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	76, // 15: shoal.v1.CreateServiceResponse.service:type_name -> shoal.v1.Service
+	76, // 16: shoal.v1.GetServiceResponse.service:type_name -> shoal.v1.Service
 	24, // 17: shoal.v1.GetServiceResponse.status:type_name -> shoal.v1.ServiceStatus
-	70, // 18: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.Service
+	76, // 18: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.Service
 	24, // 19: shoal.v1.ListServicesResponse.statuses:type_name -> shoal.v1.ServiceStatus
-	69, // 20: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	70, // 21: shoal.v1.UpdateServiceResponse.service:type_name -> shoal.v1.Service
-	71, // 22: shoal.v1.ServiceLogsResponse.lines:type_name -> shoal.v1.LogLine
-	72, // 23: shoal.v1.ListTasksRequest.desired_state:type_name -> shoal.v1.TaskState
-	73, // 24: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
-	73, // 25: shoal.v1.GetTaskResponse.task:type_name -> shoal.v1.Task
-	74, // 26: shoal.v1.CreateNetworkRequest.spec:type_name -> shoal.v1.NetworkSpec
-	75, // 27: shoal.v1.CreateNetworkResponse.network:type_name -> shoal.v1.Network
-	75, // 28: shoal.v1.GetNetworkResponse.network:type_name -> shoal.v1.Network
-	75, // 29: shoal.v1.ListNetworksResponse.networks:type_name -> shoal.v1.Network
-	76, // 30: shoal.v1.InstallPluginRequest.kind:type_name -> shoal.v1.PluginKind
-	77, // 31: shoal.v1.InstallPluginResponse.plugin:type_name -> shoal.v1.PluginModule
-	77, // 32: shoal.v1.ListPluginsResponse.plugins:type_name -> shoal.v1.PluginModule
+	75, // 20: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	76, // 21: shoal.v1.UpdateServiceResponse.service:type_name -> shoal.v1.Service
+	77, // 22: shoal.v1.ServiceLogsResponse.lines:type_name -> shoal.v1.LogLine
+	78, // 23: shoal.v1.ListTasksRequest.desired_state:type_name -> shoal.v1.TaskState
+	79, // 24: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
+	79, // 25: shoal.v1.GetTaskResponse.task:type_name -> shoal.v1.Task
+	80, // 26: shoal.v1.CreateNetworkRequest.spec:type_name -> shoal.v1.NetworkSpec
+	81, // 27: shoal.v1.CreateNetworkResponse.network:type_name -> shoal.v1.Network
+	81, // 28: shoal.v1.GetNetworkResponse.network:type_name -> shoal.v1.Network
+	81, // 29: shoal.v1.ListNetworksResponse.networks:type_name -> shoal.v1.Network
+	82, // 30: shoal.v1.InstallPluginRequest.kind:type_name -> shoal.v1.PluginKind
+	83, // 31: shoal.v1.InstallPluginResponse.plugin:type_name -> shoal.v1.PluginModule
+	83, // 32: shoal.v1.ListPluginsResponse.plugins:type_name -> shoal.v1.PluginModule
 	48, // 33: shoal.v1.ListPluginsResponse.stats:type_name -> shoal.v1.PluginStats
-	77, // 34: shoal.v1.GetPluginResponse.plugin:type_name -> shoal.v1.PluginModule
+	83, // 34: shoal.v1.GetPluginResponse.plugin:type_name -> shoal.v1.PluginModule
 	48, // 35: shoal.v1.GetPluginResponse.stats:type_name -> shoal.v1.PluginStats
-	63, // 36: shoal.v1.ActivatePluginResponse.cluster:type_name -> shoal.v1.Cluster
-	69, // 37: shoal.v1.TestPluginRequest.spec:type_name -> shoal.v1.ServiceSpec
+	69, // 36: shoal.v1.ActivatePluginResponse.cluster:type_name -> shoal.v1.Cluster
+	75, // 37: shoal.v1.TestPluginRequest.spec:type_name -> shoal.v1.ServiceSpec
 	57, // 38: shoal.v1.TestPluginResponse.placements:type_name -> shoal.v1.TestPlacement
 	61, // 39: shoal.v1.WatchEventsResponse.events:type_name -> shoal.v1.Event
-	78, // 40: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
-	79, // 41: shoal.v1.Event.object:type_name -> shoal.v1.StoreObject
-	0,  // 42: shoal.v1.ControlService.GetCluster:input_type -> shoal.v1.GetClusterRequest
-	2,  // 43: shoal.v1.ControlService.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	4,  // 44: shoal.v1.ControlService.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
-	6,  // 45: shoal.v1.ControlService.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
-	8,  // 46: shoal.v1.ControlService.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	10, // 47: shoal.v1.ControlService.GetNode:input_type -> shoal.v1.GetNodeRequest
-	12, // 48: shoal.v1.ControlService.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	14, // 49: shoal.v1.ControlService.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
-	16, // 50: shoal.v1.ControlService.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
-	18, // 51: shoal.v1.ControlService.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	20, // 52: shoal.v1.ControlService.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	22, // 53: shoal.v1.ControlService.GetService:input_type -> shoal.v1.GetServiceRequest
-	25, // 54: shoal.v1.ControlService.ListServices:input_type -> shoal.v1.ListServicesRequest
-	27, // 55: shoal.v1.ControlService.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	29, // 56: shoal.v1.ControlService.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	31, // 57: shoal.v1.ControlService.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	33, // 58: shoal.v1.ControlService.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	35, // 59: shoal.v1.ControlService.GetTask:input_type -> shoal.v1.GetTaskRequest
-	37, // 60: shoal.v1.ControlService.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
-	39, // 61: shoal.v1.ControlService.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
-	41, // 62: shoal.v1.ControlService.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
-	43, // 63: shoal.v1.ControlService.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
-	45, // 64: shoal.v1.ControlService.InstallPlugin:input_type -> shoal.v1.InstallPluginRequest
-	47, // 65: shoal.v1.ControlService.ListPlugins:input_type -> shoal.v1.ListPluginsRequest
-	50, // 66: shoal.v1.ControlService.GetPlugin:input_type -> shoal.v1.GetPluginRequest
-	52, // 67: shoal.v1.ControlService.RemovePlugin:input_type -> shoal.v1.RemovePluginRequest
-	54, // 68: shoal.v1.ControlService.ActivatePlugin:input_type -> shoal.v1.ActivatePluginRequest
-	56, // 69: shoal.v1.ControlService.TestPlugin:input_type -> shoal.v1.TestPluginRequest
-	59, // 70: shoal.v1.ControlService.WatchEvents:input_type -> shoal.v1.WatchEventsRequest
-	1,  // 71: shoal.v1.ControlService.GetCluster:output_type -> shoal.v1.GetClusterResponse
-	3,  // 72: shoal.v1.ControlService.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	5,  // 73: shoal.v1.ControlService.GetJoinTokens:output_type -> shoal.v1.GetJoinTokensResponse
-	7,  // 74: shoal.v1.ControlService.RotateJoinToken:output_type -> shoal.v1.RotateJoinTokenResponse
-	9,  // 75: shoal.v1.ControlService.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	11, // 76: shoal.v1.ControlService.GetNode:output_type -> shoal.v1.GetNodeResponse
-	13, // 77: shoal.v1.ControlService.UpdateNode:output_type -> shoal.v1.UpdateNodeResponse
-	15, // 78: shoal.v1.ControlService.PromoteNode:output_type -> shoal.v1.PromoteNodeResponse
-	17, // 79: shoal.v1.ControlService.DemoteNode:output_type -> shoal.v1.DemoteNodeResponse
-	19, // 80: shoal.v1.ControlService.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	21, // 81: shoal.v1.ControlService.CreateService:output_type -> shoal.v1.CreateServiceResponse
-	23, // 82: shoal.v1.ControlService.GetService:output_type -> shoal.v1.GetServiceResponse
-	26, // 83: shoal.v1.ControlService.ListServices:output_type -> shoal.v1.ListServicesResponse
-	28, // 84: shoal.v1.ControlService.UpdateService:output_type -> shoal.v1.UpdateServiceResponse
-	30, // 85: shoal.v1.ControlService.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	32, // 86: shoal.v1.ControlService.ServiceLogs:output_type -> shoal.v1.ServiceLogsResponse
-	34, // 87: shoal.v1.ControlService.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	36, // 88: shoal.v1.ControlService.GetTask:output_type -> shoal.v1.GetTaskResponse
-	38, // 89: shoal.v1.ControlService.CreateNetwork:output_type -> shoal.v1.CreateNetworkResponse
-	40, // 90: shoal.v1.ControlService.GetNetwork:output_type -> shoal.v1.GetNetworkResponse
-	42, // 91: shoal.v1.ControlService.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
-	44, // 92: shoal.v1.ControlService.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
-	46, // 93: shoal.v1.ControlService.InstallPlugin:output_type -> shoal.v1.InstallPluginResponse
-	49, // 94: shoal.v1.ControlService.ListPlugins:output_type -> shoal.v1.ListPluginsResponse
-	51, // 95: shoal.v1.ControlService.GetPlugin:output_type -> shoal.v1.GetPluginResponse
-	53, // 96: shoal.v1.ControlService.RemovePlugin:output_type -> shoal.v1.RemovePluginResponse
-	55, // 97: shoal.v1.ControlService.ActivatePlugin:output_type -> shoal.v1.ActivatePluginResponse
-	58, // 98: shoal.v1.ControlService.TestPlugin:output_type -> shoal.v1.TestPluginResponse
-	60, // 99: shoal.v1.ControlService.WatchEvents:output_type -> shoal.v1.WatchEventsResponse
-	71, // [71:100] is the sub-list for method output_type
-	42, // [42:71] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	84, // 40: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	85, // 41: shoal.v1.Event.object:type_name -> shoal.v1.StoreObject
+	69, // 42: shoal.v1.RotateRootCAResponse.cluster:type_name -> shoal.v1.Cluster
+	0,  // 43: shoal.v1.ControlService.GetCluster:input_type -> shoal.v1.GetClusterRequest
+	2,  // 44: shoal.v1.ControlService.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	4,  // 45: shoal.v1.ControlService.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
+	6,  // 46: shoal.v1.ControlService.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
+	8,  // 47: shoal.v1.ControlService.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	10, // 48: shoal.v1.ControlService.GetNode:input_type -> shoal.v1.GetNodeRequest
+	12, // 49: shoal.v1.ControlService.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	14, // 50: shoal.v1.ControlService.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
+	16, // 51: shoal.v1.ControlService.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
+	18, // 52: shoal.v1.ControlService.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	20, // 53: shoal.v1.ControlService.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	22, // 54: shoal.v1.ControlService.GetService:input_type -> shoal.v1.GetServiceRequest
+	25, // 55: shoal.v1.ControlService.ListServices:input_type -> shoal.v1.ListServicesRequest
+	27, // 56: shoal.v1.ControlService.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	29, // 57: shoal.v1.ControlService.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	31, // 58: shoal.v1.ControlService.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	33, // 59: shoal.v1.ControlService.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	35, // 60: shoal.v1.ControlService.GetTask:input_type -> shoal.v1.GetTaskRequest
+	37, // 61: shoal.v1.ControlService.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	39, // 62: shoal.v1.ControlService.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	41, // 63: shoal.v1.ControlService.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	43, // 64: shoal.v1.ControlService.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	45, // 65: shoal.v1.ControlService.InstallPlugin:input_type -> shoal.v1.InstallPluginRequest
+	47, // 66: shoal.v1.ControlService.ListPlugins:input_type -> shoal.v1.ListPluginsRequest
+	50, // 67: shoal.v1.ControlService.GetPlugin:input_type -> shoal.v1.GetPluginRequest
+	52, // 68: shoal.v1.ControlService.RemovePlugin:input_type -> shoal.v1.RemovePluginRequest
+	54, // 69: shoal.v1.ControlService.ActivatePlugin:input_type -> shoal.v1.ActivatePluginRequest
+	56, // 70: shoal.v1.ControlService.TestPlugin:input_type -> shoal.v1.TestPluginRequest
+	59, // 71: shoal.v1.ControlService.WatchEvents:input_type -> shoal.v1.WatchEventsRequest
+	62, // 72: shoal.v1.ControlService.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
+	64, // 73: shoal.v1.ControlService.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
+	66, // 74: shoal.v1.ControlService.UnlockManager:input_type -> shoal.v1.UnlockManagerRequest
+	1,  // 75: shoal.v1.ControlService.GetCluster:output_type -> shoal.v1.GetClusterResponse
+	3,  // 76: shoal.v1.ControlService.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	5,  // 77: shoal.v1.ControlService.GetJoinTokens:output_type -> shoal.v1.GetJoinTokensResponse
+	7,  // 78: shoal.v1.ControlService.RotateJoinToken:output_type -> shoal.v1.RotateJoinTokenResponse
+	9,  // 79: shoal.v1.ControlService.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	11, // 80: shoal.v1.ControlService.GetNode:output_type -> shoal.v1.GetNodeResponse
+	13, // 81: shoal.v1.ControlService.UpdateNode:output_type -> shoal.v1.UpdateNodeResponse
+	15, // 82: shoal.v1.ControlService.PromoteNode:output_type -> shoal.v1.PromoteNodeResponse
+	17, // 83: shoal.v1.ControlService.DemoteNode:output_type -> shoal.v1.DemoteNodeResponse
+	19, // 84: shoal.v1.ControlService.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	21, // 85: shoal.v1.ControlService.CreateService:output_type -> shoal.v1.CreateServiceResponse
+	23, // 86: shoal.v1.ControlService.GetService:output_type -> shoal.v1.GetServiceResponse
+	26, // 87: shoal.v1.ControlService.ListServices:output_type -> shoal.v1.ListServicesResponse
+	28, // 88: shoal.v1.ControlService.UpdateService:output_type -> shoal.v1.UpdateServiceResponse
+	30, // 89: shoal.v1.ControlService.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	32, // 90: shoal.v1.ControlService.ServiceLogs:output_type -> shoal.v1.ServiceLogsResponse
+	34, // 91: shoal.v1.ControlService.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	36, // 92: shoal.v1.ControlService.GetTask:output_type -> shoal.v1.GetTaskResponse
+	38, // 93: shoal.v1.ControlService.CreateNetwork:output_type -> shoal.v1.CreateNetworkResponse
+	40, // 94: shoal.v1.ControlService.GetNetwork:output_type -> shoal.v1.GetNetworkResponse
+	42, // 95: shoal.v1.ControlService.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	44, // 96: shoal.v1.ControlService.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	46, // 97: shoal.v1.ControlService.InstallPlugin:output_type -> shoal.v1.InstallPluginResponse
+	49, // 98: shoal.v1.ControlService.ListPlugins:output_type -> shoal.v1.ListPluginsResponse
+	51, // 99: shoal.v1.ControlService.GetPlugin:output_type -> shoal.v1.GetPluginResponse
+	53, // 100: shoal.v1.ControlService.RemovePlugin:output_type -> shoal.v1.RemovePluginResponse
+	55, // 101: shoal.v1.ControlService.ActivatePlugin:output_type -> shoal.v1.ActivatePluginResponse
+	58, // 102: shoal.v1.ControlService.TestPlugin:output_type -> shoal.v1.TestPluginResponse
+	60, // 103: shoal.v1.ControlService.WatchEvents:output_type -> shoal.v1.WatchEventsResponse
+	63, // 104: shoal.v1.ControlService.RotateRootCA:output_type -> shoal.v1.RotateRootCAResponse
+	65, // 105: shoal.v1.ControlService.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
+	67, // 106: shoal.v1.ControlService.UnlockManager:output_type -> shoal.v1.UnlockManagerResponse
+	75, // [75:107] is the sub-list for method output_type
+	43, // [43:75] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_control_proto_init() }
@@ -3466,7 +3765,7 @@ func file_shoal_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_control_proto_rawDesc), len(file_shoal_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   63,
+			NumMessages:   69,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

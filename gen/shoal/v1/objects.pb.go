@@ -496,7 +496,15 @@ type Cluster struct {
 	// gossip_keys encrypt the nodes' gossip (memberlist keyring), newest
 	// (the primary) first; the leader generates the first and rotates them
 	// (ClusterSpec.gossip_key_rotation). Stripped from every API answer.
-	GossipKeys    []*GossipKey `protobuf:"bytes,7,rep,name=gossip_keys,json=gossipKeys,proto3" json:"gossip_keys,omitempty"`
+	GossipKeys []*GossipKey `protobuf:"bytes,7,rep,name=gossip_keys,json=gossipKeys,proto3" json:"gossip_keys,omitempty"`
+	// root_rotation is set while the cluster moves to a new root CA
+	// (ControlService.RotateRootCA): new certificates are issued by it, and
+	// once every node that is not DOWN holds one, it becomes root_ca.
+	RootRotation *RootRotation `protobuf:"bytes,80,opt,name=root_rotation,json=rootRotation,proto3" json:"root_rotation,omitempty"`
+	// unlock_key is the key-encryption key of the managers' data at rest
+	// while spec.autolock_managers is on (32 random bytes). Stripped from
+	// every API answer but GetUnlockKey's.
+	UnlockKey     []byte `protobuf:"bytes,81,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -580,6 +588,101 @@ func (x *Cluster) GetGossipKeys() []*GossipKey {
 	return nil
 }
 
+func (x *Cluster) GetRootRotation() *RootRotation {
+	if x != nil {
+		return x.RootRotation
+	}
+	return nil
+}
+
+func (x *Cluster) GetUnlockKey() []byte {
+	if x != nil {
+		return x.UnlockKey
+	}
+	return nil
+}
+
+type RootRotation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ca_cert_pem and ca_key_pem are the new root; the key is stripped from
+	// every API answer.
+	CaCertPem []byte `protobuf:"bytes,1,opt,name=ca_cert_pem,json=caCertPem,proto3" json:"ca_cert_pem,omitempty"`
+	CaKeyPem  []byte `protobuf:"bytes,2,opt,name=ca_key_pem,json=caKeyPem,proto3" json:"ca_key_pem,omitempty"`
+	Digest    string `protobuf:"bytes,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	// cross_signed_pem is the new root's certificate signed by the old root:
+	// node certificates issued during the rotation carry it, so nodes that
+	// still trust only the old root accept them.
+	CrossSignedPem []byte                 `protobuf:"bytes,4,opt,name=cross_signed_pem,json=crossSignedPem,proto3" json:"cross_signed_pem,omitempty"`
+	Started        *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=started,proto3" json:"started,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RootRotation) Reset() {
+	*x = RootRotation{}
+	mi := &file_shoal_v1_objects_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RootRotation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RootRotation) ProtoMessage() {}
+
+func (x *RootRotation) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_objects_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RootRotation.ProtoReflect.Descriptor instead.
+func (*RootRotation) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RootRotation) GetCaCertPem() []byte {
+	if x != nil {
+		return x.CaCertPem
+	}
+	return nil
+}
+
+func (x *RootRotation) GetCaKeyPem() []byte {
+	if x != nil {
+		return x.CaKeyPem
+	}
+	return nil
+}
+
+func (x *RootRotation) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *RootRotation) GetCrossSignedPem() []byte {
+	if x != nil {
+		return x.CrossSignedPem
+	}
+	return nil
+}
+
+func (x *RootRotation) GetStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
 type GossipKey struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// key is 32 random bytes (AES-256-GCM).
@@ -591,7 +694,7 @@ type GossipKey struct {
 
 func (x *GossipKey) Reset() {
 	*x = GossipKey{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[2]
+	mi := &file_shoal_v1_objects_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -603,7 +706,7 @@ func (x *GossipKey) String() string {
 func (*GossipKey) ProtoMessage() {}
 
 func (x *GossipKey) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[2]
+	mi := &file_shoal_v1_objects_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -616,7 +719,7 @@ func (x *GossipKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GossipKey.ProtoReflect.Descriptor instead.
 func (*GossipKey) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{2}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GossipKey) GetKey() []byte {
@@ -655,13 +758,17 @@ type ClusterSpec struct {
 	// Gossip: the leader makes a new gossip key primary this often (default
 	// 12 h, swarm's) and keeps the two previous ones.
 	GossipKeyRotation *durationpb.Duration `protobuf:"bytes,11,opt,name=gossip_key_rotation,json=gossipKeyRotation,proto3" json:"gossip_key_rotation,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// autolock_managers encrypts every manager's Raft log, snapshots and
+	// CA key at rest with Cluster.unlock_key: a restarted manager serves
+	// nothing until 'shoal unlock' gives it the key.
+	AutolockManagers bool `protobuf:"varint,80,opt,name=autolock_managers,json=autolockManagers,proto3" json:"autolock_managers,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ClusterSpec) Reset() {
 	*x = ClusterSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[3]
+	mi := &file_shoal_v1_objects_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -673,7 +780,7 @@ func (x *ClusterSpec) String() string {
 func (*ClusterSpec) ProtoMessage() {}
 
 func (x *ClusterSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[3]
+	mi := &file_shoal_v1_objects_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -686,7 +793,7 @@ func (x *ClusterSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSpec.ProtoReflect.Descriptor instead.
 func (*ClusterSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{3}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ClusterSpec) GetName() string {
@@ -766,6 +873,13 @@ func (x *ClusterSpec) GetGossipKeyRotation() *durationpb.Duration {
 	return nil
 }
 
+func (x *ClusterSpec) GetAutolockManagers() bool {
+	if x != nil {
+		return x.AutolockManagers
+	}
+	return false
+}
+
 type RootCA struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CaCertPem     []byte                 `protobuf:"bytes,1,opt,name=ca_cert_pem,json=caCertPem,proto3" json:"ca_cert_pem,omitempty"`
@@ -777,7 +891,7 @@ type RootCA struct {
 
 func (x *RootCA) Reset() {
 	*x = RootCA{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[4]
+	mi := &file_shoal_v1_objects_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +903,7 @@ func (x *RootCA) String() string {
 func (*RootCA) ProtoMessage() {}
 
 func (x *RootCA) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[4]
+	mi := &file_shoal_v1_objects_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -802,7 +916,7 @@ func (x *RootCA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RootCA.ProtoReflect.Descriptor instead.
 func (*RootCA) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{4}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RootCA) GetCaCertPem() []byte {
@@ -836,7 +950,7 @@ type JoinTokens struct {
 
 func (x *JoinTokens) Reset() {
 	*x = JoinTokens{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[5]
+	mi := &file_shoal_v1_objects_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +962,7 @@ func (x *JoinTokens) String() string {
 func (*JoinTokens) ProtoMessage() {}
 
 func (x *JoinTokens) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[5]
+	mi := &file_shoal_v1_objects_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +975,7 @@ func (x *JoinTokens) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinTokens.ProtoReflect.Descriptor instead.
 func (*JoinTokens) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{5}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *JoinTokens) GetWorker() string {
@@ -888,14 +1002,17 @@ type Node struct {
 	// manager_status is set while the node is a Raft member.
 	ManagerStatus *ManagerStatus `protobuf:"bytes,6,opt,name=manager_status,json=managerStatus,proto3" json:"manager_status,omitempty"`
 	// role is the role in the node's current certificate.
-	Role          NodeRole `protobuf:"varint,7,opt,name=role,proto3,enum=shoal.v1.NodeRole" json:"role,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Role NodeRole `protobuf:"varint,7,opt,name=role,proto3,enum=shoal.v1.NodeRole" json:"role,omitempty"`
+	// cert_issuer_digest is the digest of the root that issued the node's
+	// current certificate (empty: the cluster's first root or unknown).
+	CertIssuerDigest string `protobuf:"bytes,80,opt,name=cert_issuer_digest,json=certIssuerDigest,proto3" json:"cert_issuer_digest,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[6]
+	mi := &file_shoal_v1_objects_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +1024,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[6]
+	mi := &file_shoal_v1_objects_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +1037,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{6}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Node) GetId() string {
@@ -972,6 +1089,13 @@ func (x *Node) GetRole() NodeRole {
 	return NodeRole_NODE_ROLE_UNSPECIFIED
 }
 
+func (x *Node) GetCertIssuerDigest() string {
+	if x != nil {
+		return x.CertIssuerDigest
+	}
+	return ""
+}
+
 type NodeSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// desired_role is what promote/demote set; role follows it.
@@ -984,7 +1108,7 @@ type NodeSpec struct {
 
 func (x *NodeSpec) Reset() {
 	*x = NodeSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[7]
+	mi := &file_shoal_v1_objects_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -996,7 +1120,7 @@ func (x *NodeSpec) String() string {
 func (*NodeSpec) ProtoMessage() {}
 
 func (x *NodeSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[7]
+	mi := &file_shoal_v1_objects_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1009,7 +1133,7 @@ func (x *NodeSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSpec.ProtoReflect.Descriptor instead.
 func (*NodeSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{7}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *NodeSpec) GetDesiredRole() NodeRole {
@@ -1052,7 +1176,7 @@ type NodeDescription struct {
 
 func (x *NodeDescription) Reset() {
 	*x = NodeDescription{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[8]
+	mi := &file_shoal_v1_objects_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1064,7 +1188,7 @@ func (x *NodeDescription) String() string {
 func (*NodeDescription) ProtoMessage() {}
 
 func (x *NodeDescription) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[8]
+	mi := &file_shoal_v1_objects_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1077,7 +1201,7 @@ func (x *NodeDescription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDescription.ProtoReflect.Descriptor instead.
 func (*NodeDescription) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{8}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *NodeDescription) GetHostname() string {
@@ -1149,7 +1273,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[9]
+	mi := &file_shoal_v1_objects_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1161,7 +1285,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[9]
+	mi := &file_shoal_v1_objects_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1174,7 +1298,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{9}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *NodeStatus) GetState() NodeState {
@@ -1220,7 +1344,7 @@ type ManagerStatus struct {
 
 func (x *ManagerStatus) Reset() {
 	*x = ManagerStatus{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[10]
+	mi := &file_shoal_v1_objects_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1356,7 @@ func (x *ManagerStatus) String() string {
 func (*ManagerStatus) ProtoMessage() {}
 
 func (x *ManagerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[10]
+	mi := &file_shoal_v1_objects_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1369,7 @@ func (x *ManagerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManagerStatus.ProtoReflect.Descriptor instead.
 func (*ManagerStatus) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{10}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ManagerStatus) GetRaftId() uint64 {
@@ -1293,7 +1417,7 @@ type Resources struct {
 
 func (x *Resources) Reset() {
 	*x = Resources{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[11]
+	mi := &file_shoal_v1_objects_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1429,7 @@ func (x *Resources) String() string {
 func (*Resources) ProtoMessage() {}
 
 func (x *Resources) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[11]
+	mi := &file_shoal_v1_objects_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1442,7 @@ func (x *Resources) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resources.ProtoReflect.Descriptor instead.
 func (*Resources) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{11}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Resources) GetNanoCpus() int64 {
@@ -1350,7 +1474,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[12]
+	mi := &file_shoal_v1_objects_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1362,7 +1486,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[12]
+	mi := &file_shoal_v1_objects_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1375,7 +1499,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{12}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Service) GetId() string {
@@ -1440,7 +1564,7 @@ type ServiceSpec struct {
 
 func (x *ServiceSpec) Reset() {
 	*x = ServiceSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[13]
+	mi := &file_shoal_v1_objects_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1452,7 +1576,7 @@ func (x *ServiceSpec) String() string {
 func (*ServiceSpec) ProtoMessage() {}
 
 func (x *ServiceSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[13]
+	mi := &file_shoal_v1_objects_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1465,7 +1589,7 @@ func (x *ServiceSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceSpec.ProtoReflect.Descriptor instead.
 func (*ServiceSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{13}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ServiceSpec) GetName() string {
@@ -1560,7 +1684,7 @@ type ReplicatedMode struct {
 
 func (x *ReplicatedMode) Reset() {
 	*x = ReplicatedMode{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[14]
+	mi := &file_shoal_v1_objects_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1696,7 @@ func (x *ReplicatedMode) String() string {
 func (*ReplicatedMode) ProtoMessage() {}
 
 func (x *ReplicatedMode) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[14]
+	mi := &file_shoal_v1_objects_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1709,7 @@ func (x *ReplicatedMode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicatedMode.ProtoReflect.Descriptor instead.
 func (*ReplicatedMode) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{14}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReplicatedMode) GetReplicas() uint64 {
@@ -1603,7 +1727,7 @@ type GlobalMode struct {
 
 func (x *GlobalMode) Reset() {
 	*x = GlobalMode{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[15]
+	mi := &file_shoal_v1_objects_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +1739,7 @@ func (x *GlobalMode) String() string {
 func (*GlobalMode) ProtoMessage() {}
 
 func (x *GlobalMode) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[15]
+	mi := &file_shoal_v1_objects_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1628,7 +1752,7 @@ func (x *GlobalMode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalMode.ProtoReflect.Descriptor instead.
 func (*GlobalMode) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{15}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{16}
 }
 
 type EndpointSpec struct {
@@ -1640,7 +1764,7 @@ type EndpointSpec struct {
 
 func (x *EndpointSpec) Reset() {
 	*x = EndpointSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[16]
+	mi := &file_shoal_v1_objects_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1776,7 @@ func (x *EndpointSpec) String() string {
 func (*EndpointSpec) ProtoMessage() {}
 
 func (x *EndpointSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[16]
+	mi := &file_shoal_v1_objects_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1789,7 @@ func (x *EndpointSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSpec.ProtoReflect.Descriptor instead.
 func (*EndpointSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{16}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *EndpointSpec) GetPorts() []*PortConfig {
@@ -1688,7 +1812,7 @@ type PortConfig struct {
 
 func (x *PortConfig) Reset() {
 	*x = PortConfig{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[17]
+	mi := &file_shoal_v1_objects_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1700,7 +1824,7 @@ func (x *PortConfig) String() string {
 func (*PortConfig) ProtoMessage() {}
 
 func (x *PortConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[17]
+	mi := &file_shoal_v1_objects_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1713,7 +1837,7 @@ func (x *PortConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortConfig.ProtoReflect.Descriptor instead.
 func (*PortConfig) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{17}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PortConfig) GetName() string {
@@ -1754,7 +1878,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[18]
+	mi := &file_shoal_v1_objects_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1766,7 +1890,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[18]
+	mi := &file_shoal_v1_objects_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1779,7 +1903,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{18}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Endpoint) GetPorts() []*PortConfig {
@@ -1806,7 +1930,7 @@ type Attachment struct {
 
 func (x *Attachment) Reset() {
 	*x = Attachment{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[19]
+	mi := &file_shoal_v1_objects_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1818,7 +1942,7 @@ func (x *Attachment) String() string {
 func (*Attachment) ProtoMessage() {}
 
 func (x *Attachment) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[19]
+	mi := &file_shoal_v1_objects_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1831,7 +1955,7 @@ func (x *Attachment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attachment.ProtoReflect.Descriptor instead.
 func (*Attachment) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{19}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Attachment) GetNetworkId() string {
@@ -1867,7 +1991,7 @@ type TaskSpec struct {
 
 func (x *TaskSpec) Reset() {
 	*x = TaskSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[20]
+	mi := &file_shoal_v1_objects_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1879,7 +2003,7 @@ func (x *TaskSpec) String() string {
 func (*TaskSpec) ProtoMessage() {}
 
 func (x *TaskSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[20]
+	mi := &file_shoal_v1_objects_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1892,7 +2016,7 @@ func (x *TaskSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskSpec.ProtoReflect.Descriptor instead.
 func (*TaskSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{20}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TaskSpec) GetRuntime() isTaskSpec_Runtime {
@@ -1988,7 +2112,7 @@ type ContainerSpec struct {
 
 func (x *ContainerSpec) Reset() {
 	*x = ContainerSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[21]
+	mi := &file_shoal_v1_objects_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2000,7 +2124,7 @@ func (x *ContainerSpec) String() string {
 func (*ContainerSpec) ProtoMessage() {}
 
 func (x *ContainerSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[21]
+	mi := &file_shoal_v1_objects_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2013,7 +2137,7 @@ func (x *ContainerSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerSpec.ProtoReflect.Descriptor instead.
 func (*ContainerSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{21}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ContainerSpec) GetImage() string {
@@ -2134,7 +2258,7 @@ type ProcessSpec struct {
 
 func (x *ProcessSpec) Reset() {
 	*x = ProcessSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[22]
+	mi := &file_shoal_v1_objects_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2146,7 +2270,7 @@ func (x *ProcessSpec) String() string {
 func (*ProcessSpec) ProtoMessage() {}
 
 func (x *ProcessSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[22]
+	mi := &file_shoal_v1_objects_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2159,7 +2283,7 @@ func (x *ProcessSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessSpec.ProtoReflect.Descriptor instead.
 func (*ProcessSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{22}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ProcessSpec) GetCommand() []string {
@@ -2211,7 +2335,7 @@ type Mount struct {
 
 func (x *Mount) Reset() {
 	*x = Mount{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[23]
+	mi := &file_shoal_v1_objects_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2223,7 +2347,7 @@ func (x *Mount) String() string {
 func (*Mount) ProtoMessage() {}
 
 func (x *Mount) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[23]
+	mi := &file_shoal_v1_objects_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2236,7 +2360,7 @@ func (x *Mount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mount.ProtoReflect.Descriptor instead.
 func (*Mount) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{23}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Mount) GetType() string {
@@ -2287,7 +2411,7 @@ type HealthConfig struct {
 
 func (x *HealthConfig) Reset() {
 	*x = HealthConfig{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[24]
+	mi := &file_shoal_v1_objects_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2299,7 +2423,7 @@ func (x *HealthConfig) String() string {
 func (*HealthConfig) ProtoMessage() {}
 
 func (x *HealthConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[24]
+	mi := &file_shoal_v1_objects_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2312,7 +2436,7 @@ func (x *HealthConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthConfig.ProtoReflect.Descriptor instead.
 func (*HealthConfig) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{24}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *HealthConfig) GetTest() []string {
@@ -2360,7 +2484,7 @@ type ResourceRequirements struct {
 
 func (x *ResourceRequirements) Reset() {
 	*x = ResourceRequirements{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[25]
+	mi := &file_shoal_v1_objects_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2372,7 +2496,7 @@ func (x *ResourceRequirements) String() string {
 func (*ResourceRequirements) ProtoMessage() {}
 
 func (x *ResourceRequirements) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[25]
+	mi := &file_shoal_v1_objects_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2385,7 +2509,7 @@ func (x *ResourceRequirements) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceRequirements.ProtoReflect.Descriptor instead.
 func (*ResourceRequirements) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{25}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ResourceRequirements) GetLimits() *Resources {
@@ -2415,7 +2539,7 @@ type RestartPolicy struct {
 
 func (x *RestartPolicy) Reset() {
 	*x = RestartPolicy{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[26]
+	mi := &file_shoal_v1_objects_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2427,7 +2551,7 @@ func (x *RestartPolicy) String() string {
 func (*RestartPolicy) ProtoMessage() {}
 
 func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[26]
+	mi := &file_shoal_v1_objects_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2440,7 +2564,7 @@ func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartPolicy.ProtoReflect.Descriptor instead.
 func (*RestartPolicy) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{26}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RestartPolicy) GetCondition() RestartCondition {
@@ -2484,7 +2608,7 @@ type Placement struct {
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[27]
+	mi := &file_shoal_v1_objects_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2496,7 +2620,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[27]
+	mi := &file_shoal_v1_objects_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2509,7 +2633,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{27}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Placement) GetConstraints() []string {
@@ -2543,7 +2667,7 @@ type PlacementPreference struct {
 
 func (x *PlacementPreference) Reset() {
 	*x = PlacementPreference{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[28]
+	mi := &file_shoal_v1_objects_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2555,7 +2679,7 @@ func (x *PlacementPreference) String() string {
 func (*PlacementPreference) ProtoMessage() {}
 
 func (x *PlacementPreference) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[28]
+	mi := &file_shoal_v1_objects_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2568,7 +2692,7 @@ func (x *PlacementPreference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementPreference.ProtoReflect.Descriptor instead.
 func (*PlacementPreference) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{28}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PlacementPreference) GetSpreadDescriptor() string {
@@ -2601,7 +2725,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[29]
+	mi := &file_shoal_v1_objects_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2613,7 +2737,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[29]
+	mi := &file_shoal_v1_objects_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2626,7 +2750,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{29}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Task) GetId() string {
@@ -2736,7 +2860,7 @@ type TaskStatus struct {
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[30]
+	mi := &file_shoal_v1_objects_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2748,7 +2872,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[30]
+	mi := &file_shoal_v1_objects_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2761,7 +2885,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{30}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *TaskStatus) GetState() TaskState {
@@ -2837,7 +2961,7 @@ type Network struct {
 
 func (x *Network) Reset() {
 	*x = Network{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[31]
+	mi := &file_shoal_v1_objects_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2849,7 +2973,7 @@ func (x *Network) String() string {
 func (*Network) ProtoMessage() {}
 
 func (x *Network) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[31]
+	mi := &file_shoal_v1_objects_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2862,7 +2986,7 @@ func (x *Network) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Network.ProtoReflect.Descriptor instead.
 func (*Network) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{31}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Network) GetId() string {
@@ -2922,7 +3046,7 @@ type NetworkSpec struct {
 
 func (x *NetworkSpec) Reset() {
 	*x = NetworkSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[32]
+	mi := &file_shoal_v1_objects_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2934,7 +3058,7 @@ func (x *NetworkSpec) String() string {
 func (*NetworkSpec) ProtoMessage() {}
 
 func (x *NetworkSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[32]
+	mi := &file_shoal_v1_objects_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2947,7 +3071,7 @@ func (x *NetworkSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkSpec.ProtoReflect.Descriptor instead.
 func (*NetworkSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{32}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *NetworkSpec) GetName() string {
@@ -3011,7 +3135,7 @@ type PluginModule struct {
 
 func (x *PluginModule) Reset() {
 	*x = PluginModule{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[33]
+	mi := &file_shoal_v1_objects_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3023,7 +3147,7 @@ func (x *PluginModule) String() string {
 func (*PluginModule) ProtoMessage() {}
 
 func (x *PluginModule) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[33]
+	mi := &file_shoal_v1_objects_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3036,7 +3160,7 @@ func (x *PluginModule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginModule.ProtoReflect.Descriptor instead.
 func (*PluginModule) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{33}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PluginModule) GetId() string {
@@ -3112,7 +3236,7 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xa5\x02\n" +
+	"updated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x81\x03\n" +
 	"\aCluster\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.shoal.v1.MetaR\x04meta\x12)\n" +
@@ -3122,10 +3246,20 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"joinTokens\x12#\n" +
 	"\rremoved_nodes\x18\x06 \x03(\tR\fremovedNodes\x124\n" +
 	"\vgossip_keys\x18\a \x03(\v2\x13.shoal.v1.GossipKeyR\n" +
-	"gossipKeys\"S\n" +
+	"gossipKeys\x12;\n" +
+	"\rroot_rotation\x18P \x01(\v2\x16.shoal.v1.RootRotationR\frootRotation\x12\x1d\n" +
+	"\n" +
+	"unlock_key\x18Q \x01(\fR\tunlockKey\"\xc4\x01\n" +
+	"\fRootRotation\x12\x1e\n" +
+	"\vca_cert_pem\x18\x01 \x01(\fR\tcaCertPem\x12\x1c\n" +
+	"\n" +
+	"ca_key_pem\x18\x02 \x01(\fR\bcaKeyPem\x12\x16\n" +
+	"\x06digest\x18\x03 \x01(\tR\x06digest\x12(\n" +
+	"\x10cross_signed_pem\x18\x04 \x01(\fR\x0ecrossSignedPem\x124\n" +
+	"\astarted\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\"S\n" +
 	"\tGossipKey\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x124\n" +
-	"\acreated\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"\xcc\x04\n" +
+	"\acreated\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"\xf9\x04\n" +
 	"\vClusterSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12D\n" +
 	"\x10heartbeat_period\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0fheartbeatPeriod\x12<\n" +
@@ -3138,7 +3272,8 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\x14default_address_pool\x18\t \x01(\tR\x12defaultAddressPool\x12.\n" +
 	"\x13default_subnet_size\x18\n" +
 	" \x01(\rR\x11defaultSubnetSize\x12I\n" +
-	"\x13gossip_key_rotation\x18\v \x01(\v2\x19.google.protobuf.DurationR\x11gossipKeyRotation\"^\n" +
+	"\x13gossip_key_rotation\x18\v \x01(\v2\x19.google.protobuf.DurationR\x11gossipKeyRotation\x12+\n" +
+	"\x11autolock_managers\x18P \x01(\bR\x10autolockManagers\"^\n" +
 	"\x06RootCA\x12\x1e\n" +
 	"\vca_cert_pem\x18\x01 \x01(\fR\tcaCertPem\x12\x1c\n" +
 	"\n" +
@@ -3147,7 +3282,7 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\n" +
 	"JoinTokens\x12\x16\n" +
 	"\x06worker\x18\x01 \x01(\tR\x06worker\x12\x18\n" +
-	"\amanager\x18\x02 \x01(\tR\amanager\"\xb5\x02\n" +
+	"\amanager\x18\x02 \x01(\tR\amanager\"\xe3\x02\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.shoal.v1.MetaR\x04meta\x12&\n" +
@@ -3155,7 +3290,8 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\vdescription\x18\x04 \x01(\v2\x19.shoal.v1.NodeDescriptionR\vdescription\x12,\n" +
 	"\x06status\x18\x05 \x01(\v2\x14.shoal.v1.NodeStatusR\x06status\x12>\n" +
 	"\x0emanager_status\x18\x06 \x01(\v2\x17.shoal.v1.ManagerStatusR\rmanagerStatus\x12&\n" +
-	"\x04role\x18\a \x01(\x0e2\x12.shoal.v1.NodeRoleR\x04role\"\xf4\x01\n" +
+	"\x04role\x18\a \x01(\x0e2\x12.shoal.v1.NodeRoleR\x04role\x12,\n" +
+	"\x12cert_issuer_digest\x18P \x01(\tR\x10certIssuerDigest\"\xf4\x01\n" +
 	"\bNodeSpec\x125\n" +
 	"\fdesired_role\x18\x01 \x01(\x0e2\x12.shoal.v1.NodeRoleR\vdesiredRole\x12>\n" +
 	"\favailability\x18\x02 \x01(\x0e2\x1a.shoal.v1.NodeAvailabilityR\favailability\x126\n" +
@@ -3412,7 +3548,7 @@ func file_shoal_v1_objects_proto_rawDescGZIP() []byte {
 }
 
 var file_shoal_v1_objects_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_shoal_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_shoal_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_shoal_v1_objects_proto_goTypes = []any{
 	(NodeRole)(0),                 // 0: shoal.v1.NodeRole
 	(NodeAvailability)(0),         // 1: shoal.v1.NodeAvailability
@@ -3423,119 +3559,122 @@ var file_shoal_v1_objects_proto_goTypes = []any{
 	(PluginKind)(0),               // 6: shoal.v1.PluginKind
 	(*Meta)(nil),                  // 7: shoal.v1.Meta
 	(*Cluster)(nil),               // 8: shoal.v1.Cluster
-	(*GossipKey)(nil),             // 9: shoal.v1.GossipKey
-	(*ClusterSpec)(nil),           // 10: shoal.v1.ClusterSpec
-	(*RootCA)(nil),                // 11: shoal.v1.RootCA
-	(*JoinTokens)(nil),            // 12: shoal.v1.JoinTokens
-	(*Node)(nil),                  // 13: shoal.v1.Node
-	(*NodeSpec)(nil),              // 14: shoal.v1.NodeSpec
-	(*NodeDescription)(nil),       // 15: shoal.v1.NodeDescription
-	(*NodeStatus)(nil),            // 16: shoal.v1.NodeStatus
-	(*ManagerStatus)(nil),         // 17: shoal.v1.ManagerStatus
-	(*Resources)(nil),             // 18: shoal.v1.Resources
-	(*Service)(nil),               // 19: shoal.v1.Service
-	(*ServiceSpec)(nil),           // 20: shoal.v1.ServiceSpec
-	(*ReplicatedMode)(nil),        // 21: shoal.v1.ReplicatedMode
-	(*GlobalMode)(nil),            // 22: shoal.v1.GlobalMode
-	(*EndpointSpec)(nil),          // 23: shoal.v1.EndpointSpec
-	(*PortConfig)(nil),            // 24: shoal.v1.PortConfig
-	(*Endpoint)(nil),              // 25: shoal.v1.Endpoint
-	(*Attachment)(nil),            // 26: shoal.v1.Attachment
-	(*TaskSpec)(nil),              // 27: shoal.v1.TaskSpec
-	(*ContainerSpec)(nil),         // 28: shoal.v1.ContainerSpec
-	(*ProcessSpec)(nil),           // 29: shoal.v1.ProcessSpec
-	(*Mount)(nil),                 // 30: shoal.v1.Mount
-	(*HealthConfig)(nil),          // 31: shoal.v1.HealthConfig
-	(*ResourceRequirements)(nil),  // 32: shoal.v1.ResourceRequirements
-	(*RestartPolicy)(nil),         // 33: shoal.v1.RestartPolicy
-	(*Placement)(nil),             // 34: shoal.v1.Placement
-	(*PlacementPreference)(nil),   // 35: shoal.v1.PlacementPreference
-	(*Task)(nil),                  // 36: shoal.v1.Task
-	(*TaskStatus)(nil),            // 37: shoal.v1.TaskStatus
-	(*Network)(nil),               // 38: shoal.v1.Network
-	(*NetworkSpec)(nil),           // 39: shoal.v1.NetworkSpec
-	(*PluginModule)(nil),          // 40: shoal.v1.PluginModule
-	nil,                           // 41: shoal.v1.NodeSpec.LabelsEntry
-	nil,                           // 42: shoal.v1.ServiceSpec.LabelsEntry
-	nil,                           // 43: shoal.v1.ContainerSpec.LabelsEntry
-	nil,                           // 44: shoal.v1.NetworkSpec.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 45: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 46: google.protobuf.Duration
+	(*RootRotation)(nil),          // 9: shoal.v1.RootRotation
+	(*GossipKey)(nil),             // 10: shoal.v1.GossipKey
+	(*ClusterSpec)(nil),           // 11: shoal.v1.ClusterSpec
+	(*RootCA)(nil),                // 12: shoal.v1.RootCA
+	(*JoinTokens)(nil),            // 13: shoal.v1.JoinTokens
+	(*Node)(nil),                  // 14: shoal.v1.Node
+	(*NodeSpec)(nil),              // 15: shoal.v1.NodeSpec
+	(*NodeDescription)(nil),       // 16: shoal.v1.NodeDescription
+	(*NodeStatus)(nil),            // 17: shoal.v1.NodeStatus
+	(*ManagerStatus)(nil),         // 18: shoal.v1.ManagerStatus
+	(*Resources)(nil),             // 19: shoal.v1.Resources
+	(*Service)(nil),               // 20: shoal.v1.Service
+	(*ServiceSpec)(nil),           // 21: shoal.v1.ServiceSpec
+	(*ReplicatedMode)(nil),        // 22: shoal.v1.ReplicatedMode
+	(*GlobalMode)(nil),            // 23: shoal.v1.GlobalMode
+	(*EndpointSpec)(nil),          // 24: shoal.v1.EndpointSpec
+	(*PortConfig)(nil),            // 25: shoal.v1.PortConfig
+	(*Endpoint)(nil),              // 26: shoal.v1.Endpoint
+	(*Attachment)(nil),            // 27: shoal.v1.Attachment
+	(*TaskSpec)(nil),              // 28: shoal.v1.TaskSpec
+	(*ContainerSpec)(nil),         // 29: shoal.v1.ContainerSpec
+	(*ProcessSpec)(nil),           // 30: shoal.v1.ProcessSpec
+	(*Mount)(nil),                 // 31: shoal.v1.Mount
+	(*HealthConfig)(nil),          // 32: shoal.v1.HealthConfig
+	(*ResourceRequirements)(nil),  // 33: shoal.v1.ResourceRequirements
+	(*RestartPolicy)(nil),         // 34: shoal.v1.RestartPolicy
+	(*Placement)(nil),             // 35: shoal.v1.Placement
+	(*PlacementPreference)(nil),   // 36: shoal.v1.PlacementPreference
+	(*Task)(nil),                  // 37: shoal.v1.Task
+	(*TaskStatus)(nil),            // 38: shoal.v1.TaskStatus
+	(*Network)(nil),               // 39: shoal.v1.Network
+	(*NetworkSpec)(nil),           // 40: shoal.v1.NetworkSpec
+	(*PluginModule)(nil),          // 41: shoal.v1.PluginModule
+	nil,                           // 42: shoal.v1.NodeSpec.LabelsEntry
+	nil,                           // 43: shoal.v1.ServiceSpec.LabelsEntry
+	nil,                           // 44: shoal.v1.ContainerSpec.LabelsEntry
+	nil,                           // 45: shoal.v1.NetworkSpec.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 46: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 47: google.protobuf.Duration
 }
 var file_shoal_v1_objects_proto_depIdxs = []int32{
-	45, // 0: shoal.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
-	45, // 1: shoal.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
+	46, // 0: shoal.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
+	46, // 1: shoal.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
 	7,  // 2: shoal.v1.Cluster.meta:type_name -> shoal.v1.Meta
-	10, // 3: shoal.v1.Cluster.spec:type_name -> shoal.v1.ClusterSpec
-	11, // 4: shoal.v1.Cluster.root_ca:type_name -> shoal.v1.RootCA
-	12, // 5: shoal.v1.Cluster.join_tokens:type_name -> shoal.v1.JoinTokens
-	9,  // 6: shoal.v1.Cluster.gossip_keys:type_name -> shoal.v1.GossipKey
-	45, // 7: shoal.v1.GossipKey.created:type_name -> google.protobuf.Timestamp
-	46, // 8: shoal.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
-	46, // 9: shoal.v1.ClusterSpec.node_cert_expiry:type_name -> google.protobuf.Duration
-	46, // 10: shoal.v1.ClusterSpec.gossip_key_rotation:type_name -> google.protobuf.Duration
-	7,  // 11: shoal.v1.Node.meta:type_name -> shoal.v1.Meta
-	14, // 12: shoal.v1.Node.spec:type_name -> shoal.v1.NodeSpec
-	15, // 13: shoal.v1.Node.description:type_name -> shoal.v1.NodeDescription
-	16, // 14: shoal.v1.Node.status:type_name -> shoal.v1.NodeStatus
-	17, // 15: shoal.v1.Node.manager_status:type_name -> shoal.v1.ManagerStatus
-	0,  // 16: shoal.v1.Node.role:type_name -> shoal.v1.NodeRole
-	0,  // 17: shoal.v1.NodeSpec.desired_role:type_name -> shoal.v1.NodeRole
-	1,  // 18: shoal.v1.NodeSpec.availability:type_name -> shoal.v1.NodeAvailability
-	41, // 19: shoal.v1.NodeSpec.labels:type_name -> shoal.v1.NodeSpec.LabelsEntry
-	18, // 20: shoal.v1.NodeDescription.resources:type_name -> shoal.v1.Resources
-	2,  // 21: shoal.v1.NodeStatus.state:type_name -> shoal.v1.NodeState
-	45, // 22: shoal.v1.NodeStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
-	3,  // 23: shoal.v1.ManagerStatus.reachability:type_name -> shoal.v1.Reachability
-	7,  // 24: shoal.v1.Service.meta:type_name -> shoal.v1.Meta
-	20, // 25: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
-	20, // 26: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
-	25, // 27: shoal.v1.Service.endpoint:type_name -> shoal.v1.Endpoint
-	42, // 28: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
-	27, // 29: shoal.v1.ServiceSpec.task:type_name -> shoal.v1.TaskSpec
-	21, // 30: shoal.v1.ServiceSpec.replicated:type_name -> shoal.v1.ReplicatedMode
-	22, // 31: shoal.v1.ServiceSpec.global:type_name -> shoal.v1.GlobalMode
-	23, // 32: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
-	24, // 33: shoal.v1.EndpointSpec.ports:type_name -> shoal.v1.PortConfig
-	24, // 34: shoal.v1.Endpoint.ports:type_name -> shoal.v1.PortConfig
-	26, // 35: shoal.v1.Endpoint.virtual_ips:type_name -> shoal.v1.Attachment
-	28, // 36: shoal.v1.TaskSpec.container:type_name -> shoal.v1.ContainerSpec
-	29, // 37: shoal.v1.TaskSpec.process:type_name -> shoal.v1.ProcessSpec
-	32, // 38: shoal.v1.TaskSpec.resources:type_name -> shoal.v1.ResourceRequirements
-	33, // 39: shoal.v1.TaskSpec.restart:type_name -> shoal.v1.RestartPolicy
-	34, // 40: shoal.v1.TaskSpec.placement:type_name -> shoal.v1.Placement
-	30, // 41: shoal.v1.ContainerSpec.mounts:type_name -> shoal.v1.Mount
-	46, // 42: shoal.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	31, // 43: shoal.v1.ContainerSpec.healthcheck:type_name -> shoal.v1.HealthConfig
-	43, // 44: shoal.v1.ContainerSpec.labels:type_name -> shoal.v1.ContainerSpec.LabelsEntry
-	46, // 45: shoal.v1.ProcessSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	46, // 46: shoal.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
-	46, // 47: shoal.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
-	46, // 48: shoal.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
-	18, // 49: shoal.v1.ResourceRequirements.limits:type_name -> shoal.v1.Resources
-	18, // 50: shoal.v1.ResourceRequirements.reservations:type_name -> shoal.v1.Resources
-	4,  // 51: shoal.v1.RestartPolicy.condition:type_name -> shoal.v1.RestartCondition
-	46, // 52: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	46, // 53: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
-	35, // 54: shoal.v1.Placement.preferences:type_name -> shoal.v1.PlacementPreference
-	7,  // 55: shoal.v1.Task.meta:type_name -> shoal.v1.Meta
-	27, // 56: shoal.v1.Task.spec:type_name -> shoal.v1.TaskSpec
-	5,  // 57: shoal.v1.Task.desired_state:type_name -> shoal.v1.TaskState
-	37, // 58: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
-	26, // 59: shoal.v1.Task.networks:type_name -> shoal.v1.Attachment
-	25, // 60: shoal.v1.Task.endpoint:type_name -> shoal.v1.Endpoint
-	5,  // 61: shoal.v1.TaskStatus.state:type_name -> shoal.v1.TaskState
-	45, // 62: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
-	7,  // 63: shoal.v1.Network.meta:type_name -> shoal.v1.Meta
-	39, // 64: shoal.v1.Network.spec:type_name -> shoal.v1.NetworkSpec
-	44, // 65: shoal.v1.NetworkSpec.labels:type_name -> shoal.v1.NetworkSpec.LabelsEntry
-	7,  // 66: shoal.v1.PluginModule.meta:type_name -> shoal.v1.Meta
-	6,  // 67: shoal.v1.PluginModule.kind:type_name -> shoal.v1.PluginKind
-	68, // [68:68] is the sub-list for method output_type
-	68, // [68:68] is the sub-list for method input_type
-	68, // [68:68] is the sub-list for extension type_name
-	68, // [68:68] is the sub-list for extension extendee
-	0,  // [0:68] is the sub-list for field type_name
+	11, // 3: shoal.v1.Cluster.spec:type_name -> shoal.v1.ClusterSpec
+	12, // 4: shoal.v1.Cluster.root_ca:type_name -> shoal.v1.RootCA
+	13, // 5: shoal.v1.Cluster.join_tokens:type_name -> shoal.v1.JoinTokens
+	10, // 6: shoal.v1.Cluster.gossip_keys:type_name -> shoal.v1.GossipKey
+	9,  // 7: shoal.v1.Cluster.root_rotation:type_name -> shoal.v1.RootRotation
+	46, // 8: shoal.v1.RootRotation.started:type_name -> google.protobuf.Timestamp
+	46, // 9: shoal.v1.GossipKey.created:type_name -> google.protobuf.Timestamp
+	47, // 10: shoal.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
+	47, // 11: shoal.v1.ClusterSpec.node_cert_expiry:type_name -> google.protobuf.Duration
+	47, // 12: shoal.v1.ClusterSpec.gossip_key_rotation:type_name -> google.protobuf.Duration
+	7,  // 13: shoal.v1.Node.meta:type_name -> shoal.v1.Meta
+	15, // 14: shoal.v1.Node.spec:type_name -> shoal.v1.NodeSpec
+	16, // 15: shoal.v1.Node.description:type_name -> shoal.v1.NodeDescription
+	17, // 16: shoal.v1.Node.status:type_name -> shoal.v1.NodeStatus
+	18, // 17: shoal.v1.Node.manager_status:type_name -> shoal.v1.ManagerStatus
+	0,  // 18: shoal.v1.Node.role:type_name -> shoal.v1.NodeRole
+	0,  // 19: shoal.v1.NodeSpec.desired_role:type_name -> shoal.v1.NodeRole
+	1,  // 20: shoal.v1.NodeSpec.availability:type_name -> shoal.v1.NodeAvailability
+	42, // 21: shoal.v1.NodeSpec.labels:type_name -> shoal.v1.NodeSpec.LabelsEntry
+	19, // 22: shoal.v1.NodeDescription.resources:type_name -> shoal.v1.Resources
+	2,  // 23: shoal.v1.NodeStatus.state:type_name -> shoal.v1.NodeState
+	46, // 24: shoal.v1.NodeStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	3,  // 25: shoal.v1.ManagerStatus.reachability:type_name -> shoal.v1.Reachability
+	7,  // 26: shoal.v1.Service.meta:type_name -> shoal.v1.Meta
+	21, // 27: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
+	21, // 28: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
+	26, // 29: shoal.v1.Service.endpoint:type_name -> shoal.v1.Endpoint
+	43, // 30: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
+	28, // 31: shoal.v1.ServiceSpec.task:type_name -> shoal.v1.TaskSpec
+	22, // 32: shoal.v1.ServiceSpec.replicated:type_name -> shoal.v1.ReplicatedMode
+	23, // 33: shoal.v1.ServiceSpec.global:type_name -> shoal.v1.GlobalMode
+	24, // 34: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
+	25, // 35: shoal.v1.EndpointSpec.ports:type_name -> shoal.v1.PortConfig
+	25, // 36: shoal.v1.Endpoint.ports:type_name -> shoal.v1.PortConfig
+	27, // 37: shoal.v1.Endpoint.virtual_ips:type_name -> shoal.v1.Attachment
+	29, // 38: shoal.v1.TaskSpec.container:type_name -> shoal.v1.ContainerSpec
+	30, // 39: shoal.v1.TaskSpec.process:type_name -> shoal.v1.ProcessSpec
+	33, // 40: shoal.v1.TaskSpec.resources:type_name -> shoal.v1.ResourceRequirements
+	34, // 41: shoal.v1.TaskSpec.restart:type_name -> shoal.v1.RestartPolicy
+	35, // 42: shoal.v1.TaskSpec.placement:type_name -> shoal.v1.Placement
+	31, // 43: shoal.v1.ContainerSpec.mounts:type_name -> shoal.v1.Mount
+	47, // 44: shoal.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	32, // 45: shoal.v1.ContainerSpec.healthcheck:type_name -> shoal.v1.HealthConfig
+	44, // 46: shoal.v1.ContainerSpec.labels:type_name -> shoal.v1.ContainerSpec.LabelsEntry
+	47, // 47: shoal.v1.ProcessSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	47, // 48: shoal.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
+	47, // 49: shoal.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
+	47, // 50: shoal.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
+	19, // 51: shoal.v1.ResourceRequirements.limits:type_name -> shoal.v1.Resources
+	19, // 52: shoal.v1.ResourceRequirements.reservations:type_name -> shoal.v1.Resources
+	4,  // 53: shoal.v1.RestartPolicy.condition:type_name -> shoal.v1.RestartCondition
+	47, // 54: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	47, // 55: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
+	36, // 56: shoal.v1.Placement.preferences:type_name -> shoal.v1.PlacementPreference
+	7,  // 57: shoal.v1.Task.meta:type_name -> shoal.v1.Meta
+	28, // 58: shoal.v1.Task.spec:type_name -> shoal.v1.TaskSpec
+	5,  // 59: shoal.v1.Task.desired_state:type_name -> shoal.v1.TaskState
+	38, // 60: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
+	27, // 61: shoal.v1.Task.networks:type_name -> shoal.v1.Attachment
+	26, // 62: shoal.v1.Task.endpoint:type_name -> shoal.v1.Endpoint
+	5,  // 63: shoal.v1.TaskStatus.state:type_name -> shoal.v1.TaskState
+	46, // 64: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	7,  // 65: shoal.v1.Network.meta:type_name -> shoal.v1.Meta
+	40, // 66: shoal.v1.Network.spec:type_name -> shoal.v1.NetworkSpec
+	45, // 67: shoal.v1.NetworkSpec.labels:type_name -> shoal.v1.NetworkSpec.LabelsEntry
+	7,  // 68: shoal.v1.PluginModule.meta:type_name -> shoal.v1.Meta
+	6,  // 69: shoal.v1.PluginModule.kind:type_name -> shoal.v1.PluginKind
+	70, // [70:70] is the sub-list for method output_type
+	70, // [70:70] is the sub-list for method input_type
+	70, // [70:70] is the sub-list for extension type_name
+	70, // [70:70] is the sub-list for extension extendee
+	0,  // [0:70] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_objects_proto_init() }
@@ -3543,11 +3682,11 @@ func file_shoal_v1_objects_proto_init() {
 	if File_shoal_v1_objects_proto != nil {
 		return
 	}
-	file_shoal_v1_objects_proto_msgTypes[13].OneofWrappers = []any{
+	file_shoal_v1_objects_proto_msgTypes[14].OneofWrappers = []any{
 		(*ServiceSpec_Replicated)(nil),
 		(*ServiceSpec_Global)(nil),
 	}
-	file_shoal_v1_objects_proto_msgTypes[20].OneofWrappers = []any{
+	file_shoal_v1_objects_proto_msgTypes[21].OneofWrappers = []any{
 		(*TaskSpec_Container)(nil),
 		(*TaskSpec_Process)(nil),
 	}
@@ -3557,7 +3696,7 @@ func file_shoal_v1_objects_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_objects_proto_rawDesc), len(file_shoal_v1_objects_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   38,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -18,8 +18,12 @@ func redactCluster(c *shoalv1.Cluster) *shoalv1.Cluster {
 	if c.RootCa != nil {
 		c.RootCa.CaKeyPem = nil
 	}
+	if c.RootRotation != nil {
+		c.RootRotation.CaKeyPem = nil
+	}
 	c.JoinTokens = nil
 	c.GossipKeys = nil
+	c.UnlockKey = nil
 	return c
 }
 

@@ -130,6 +130,7 @@ func (m *Manager) runLeaderComponents(ctx context.Context) {
 		"allocator":    allocator.New(m.store, allocator.WithLogger(log.With("component", "allocator")), allocator.WithPolicy(m.plugins.Allocator())).Run,
 		"scheduler":    scheduler.New(m.store, scheduler.WithLogger(log.With("component", "scheduler")), scheduler.WithPolicySource(m.plugins)).Run,
 		"dispatcher":   d.Run,
+		"rootrotation": m.runRootRotation,
 	}
 	var wg sync.WaitGroup
 	for name, run := range components {

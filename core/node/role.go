@@ -107,7 +107,7 @@ func (n *Node) checkRole(ctx context.Context) error {
 		current := n.tlsM.Identity.Role
 		n.mu.Unlock()
 		if desired == current {
-			return nil
+			return n.followRoots(ctx, addr, res.Msg)
 		}
 		return n.changeRole(ctx, addr, desired)
 	}
@@ -202,10 +202,7 @@ func (n *Node) issueCert(ctx context.Context, addr string) (ca.NodeTLS, error) {
 	if len(res.Msg.GetCertificate()) == 0 {
 		return ca.NodeTLS{}, errors.New("no certificate in the answer")
 	}
-	n.mu.Lock()
-	rootPEM := n.tlsM.RootPEM
-	n.mu.Unlock()
-	if err := ca.SaveNodeTLS(certDir(n.cfg.DataDir), res.Msg.GetCertificate(), keyPEM, rootPEM); err != nil {
+	if err := ca.SaveNodeTLS(certDir(n.cfg.DataDir), res.Msg.GetCertificate(), keyPEM, n.trust.PEM()); err != nil {
 		return ca.NodeTLS{}, err
 	}
 	return ca.LoadNodeTLS(certDir(n.cfg.DataDir))

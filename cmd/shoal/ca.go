@@ -159,7 +159,11 @@ func followRotation(ctx context.Context, cl *client.Client, digest string, w io.
 			return err
 		}
 		done := st.cluster.GetRootCa().GetDigest() == digest
-		line := "rotated TLS certificates:  " + progressBar(st.moved, st.total, done) + "\nrotated CA certificates:   " + progressBar(boolInt(done), 1, done)
+		ca := "[>" + strings.Repeat(" ", 30) + "] waiting for every node"
+		if done {
+			ca = progressBar(1, 1, true)
+		}
+		line := "rotated TLS certificates:  " + progressBar(st.moved, st.total, done) + "\nrotated CA certificates:   " + ca
 		if line != last {
 			fmt.Fprintln(w, line)
 			last = line
@@ -188,11 +192,4 @@ func progressBar(n, total int, done bool) string {
 		fill = width * n / total
 	}
 	return fmt.Sprintf("[%s>%s] %d/%d nodes", strings.Repeat("=", fill), strings.Repeat(" ", width-fill), n, total)
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -159,11 +159,11 @@ func followRotation(ctx context.Context, cl *client.Client, digest string, w io.
 			return err
 		}
 		done := st.cluster.GetRootCa().GetDigest() == digest
-		ca := "[>" + strings.Repeat(" ", 30) + "] waiting for every node"
+		caLine := "[>" + strings.Repeat(" ", 30) + "] waiting for every node"
 		if done {
-			ca = progressBar(1, 1, true)
+			caLine = progressBar(1, 1, true)
 		}
-		line := "rotated TLS certificates:  " + progressBar(st.moved, st.total, done) + "\nrotated CA certificates:   " + ca
+		line := "rotated TLS certificates:  " + progressBar(st.moved, st.total, done) + "\nrotated CA certificates:   " + caLine
 		if line != last {
 			fmt.Fprintln(w, line)
 			last = line

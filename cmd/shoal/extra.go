@@ -4,5 +4,5 @@ import "github.com/spf13/cobra"
 
 // extraCommands are the service, plugin and image commands.
 func extraCommands() []*cobra.Command {
-	return []*cobra.Command{newServiceCmd(), newPluginCmd(), newImageCmd()}
+	return append([]*cobra.Command{newServiceCmd(), newPluginCmd(), newImageCmd()}, autolockCommands()...)
 }

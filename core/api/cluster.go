@@ -80,6 +80,9 @@ func (s *Server) UpdateCluster(ctx context.Context, req *connect.Request[shoalv1
 		sp := proto.CloneOf(req.Msg.GetSpec())
 		sp.DefaultScheduler, sp.DefaultAllocator = c.GetSpec().GetDefaultScheduler(), c.GetSpec().GetDefaultAllocator()
 		c.Spec = sp
+		if err := s.keepUnlockKey(c); err != nil {
+			return err
+		}
 		out = c
 		return tx.Update(c)
 	})

@@ -70,37 +70,44 @@ func startServers(addr, socket string, tlsConf *tls.Config, handler http.Handler
 		}
 	}()
 	if socket != "" {
-		_ = os.Remove(socket)
-		old := syscallUmask(0o177)
-		aln, err := net.Listen("unix", socket)
-		syscallUmask(old)
-		if err != nil {
-			s.close(context.Background())
-			return nil, fmt.Errorf("admin socket %s: %w", socket, err)
-		}
-		if err := os.Chmod(socket, 0o600); err != nil {
-			aln.Close()
+		if s.adminSrv, s.adminLn, err = serveAdmin(socket, handler, log); err != nil {
 			s.close(context.Background())
 			return nil, err
 		}
-		s.adminLn = aln
-		var up http.Protocols
-		up.SetHTTP1(true)
-		up.SetUnencryptedHTTP2(true)
-		s.adminSrv = &http.Server{
-			Handler:           auth.Middleware(handler),
-			Protocols:         &up,
-			ConnContext:       auth.LocalAdminConnContext,
-			ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-		}
-		go func() {
-			if err := s.adminSrv.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Error("admin socket server stopped", "err", err)
-			}
-		}()
 	}
 	return s, nil
+}
+
+// serveAdmin serves handler to the local admin on the unix socket at path
+// (mode 0600).
+func serveAdmin(socket string, handler http.Handler, log *slog.Logger) (*http.Server, net.Listener, error) {
+	_ = os.Remove(socket)
+	old := syscallUmask(0o177)
+	aln, err := net.Listen("unix", socket)
+	syscallUmask(old)
+	if err != nil {
+		return nil, nil, fmt.Errorf("admin socket %s: %w", socket, err)
+	}
+	if err := os.Chmod(socket, 0o600); err != nil {
+		aln.Close()
+		return nil, nil, err
+	}
+	var up http.Protocols
+	up.SetHTTP1(true)
+	up.SetUnencryptedHTTP2(true)
+	srv := &http.Server{
+		Handler:           auth.Middleware(handler),
+		Protocols:         &up,
+		ConnContext:       auth.LocalAdminConnContext,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	go func() {
+		if err := srv.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin socket server stopped", "err", err)
+		}
+	}()
+	return srv, aln, nil
 }
 
 func (s *servers) addr() string { return s.tlsLn.Addr().String() }

@@ -140,6 +140,7 @@ func (n *Node) applyRole(addr string, tlsM ca.NodeTLS) error {
 	switch role {
 	case ca.RoleManager:
 		_ = os.RemoveAll(manager.RaftDir(n.cfg.DataDir))
+		n.dataKey = nil
 		m, err := manager.New(n.managerConfig(tlsM, nil, &manager.JoinTarget{Addr: managers[0]}))
 		if err != nil {
 			return err

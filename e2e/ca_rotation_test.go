@@ -54,7 +54,7 @@ func TestRootCARotation(t *testing.T) {
 
 	for _, n := range []*manager{m1, m2, m3, w1} {
 		eventually(t, waitTimeout, n.name+" holds a certificate from the new root and trusts only it", func() error {
-			return wantOnNewRoot(n.dir, newRoot)
+			return wantOnNewRoot(n.dir, newRoot, "certs")
 		})
 	}
 	if after := runningTaskIDs(t, m1, "web"); !slices.Equal(before, after) {
@@ -67,6 +67,12 @@ func TestRootCARotation(t *testing.T) {
 		t.Fatalf("worker token %s after the rotation: %v, want digest %s", newToken, err, newDigest)
 	}
 	wantOldRootRefused(t, w2.dir, w1.dir, m1.addr)
+	eventually(t, waitTimeout, "the admin certificate of m1 works with --host", func() error {
+		if r := run(t, "--host", m2.addr, "--tls-dir", filepath.Join(m1.dir, "admin"), "node", "ls"); r.Code != 0 {
+			return fmt.Errorf("%s", r)
+		}
+		return wantOnNewRoot(filepath.Join(m1.dir, "admin"), newRoot, "")
+	})
 
 	if r := m1.cli(t, "node", "rm", "--force", w2.nodeID); r.Code != 0 {
 		t.Fatalf("node rm w2: %s", r)
@@ -75,7 +81,7 @@ func TestRootCARotation(t *testing.T) {
 		t.Fatalf("join with the token from before the rotation: %s", r)
 	}
 	w2b := plJoinWorker(t, c, "w2-rejoined", m1)
-	if err := wantOnNewRoot(w2b.dir, newRoot); err != nil {
+	if err := wantOnNewRoot(w2b.dir, newRoot, "certs"); err != nil {
 		t.Fatalf("rejoined w2: %v", err)
 	}
 }
@@ -108,10 +114,10 @@ func runningTaskIDs(t testing.TB, m *manager, svc string) []string {
 	return ids
 }
 
-// wantOnNewRoot checks a node's data dir: its certificate was issued by
-// root and root.crt holds root alone.
-func wantOnNewRoot(dir string, root *ca.RootCA) error {
-	tlsM, err := ca.LoadNodeTLS(filepath.Join(dir, "certs"))
+// wantOnNewRoot checks a TLS dir under a node's data dir: its certificate
+// was issued by root and root.crt holds root alone.
+func wantOnNewRoot(dir string, root *ca.RootCA, sub string) error {
+	tlsM, err := ca.LoadNodeTLS(filepath.Join(dir, sub))
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,9 @@ func (n *Node) followRoots(ctx context.Context, addr string, res *shoalv1.NodeCe
 	if err != nil {
 		return err
 	}
+	if err := n.followAdminCert(signer, n.trust.PEM()); err != nil {
+		n.log.Warn("keep the admin certificate on the cluster's root", "err", err)
+	}
 	n.mu.Lock()
 	certPEM, role := n.tlsM.CertPEM, n.tlsM.Identity.Role
 	n.mu.Unlock()

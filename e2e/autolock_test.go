@@ -111,9 +111,9 @@ func wantLabel(t testing.TB, m *manager, id, k, v string) error {
 	return nil
 }
 
-// wantSealedRaftDir checks a stopped manager's Raft directory: its data
-// key is wrapped, raft.db holds a snapshot and log entries, and no file
-// holds marker or a private key in plain text.
+// wantSealedRaftDir checks a stopped manager's data dir: its data key is
+// wrapped, raft.db holds a snapshot and log entries, no file holds marker
+// and no file of the Raft directory a private key in plain text.
 func wantSealedRaftDir(t *testing.T, dataDir, marker string) {
 	t.Helper()
 	dir := filepath.Join(dataDir, "raft")
@@ -138,15 +138,24 @@ func wantSealedRaftDir(t *testing.T, dataDir, marker string) {
 	if snapChunks < 3 || entries == 0 {
 		t.Fatalf("raft.db holds %d snapshot keys and %d entries: want a snapshot and a log", snapChunks, entries)
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*"))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
+	files := 0
+	err = filepath.WalkDir(dataDir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(path)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if bytes.Contains(b, []byte(marker)) || bytes.Contains(b, []byte("PRIVATE KEY")) {
-			t.Fatalf("%s holds the marker or a private key in plain text", f)
+		files++
+		// Node keys live in certs/ and admin/; the CA key only in the store.
+		if bytes.Contains(b, []byte(marker)) || filepath.Dir(path) == dir && bytes.Contains(b, []byte("PRIVATE KEY")) {
+			return fmt.Errorf("%s holds the marker or a private key in plain text", path)
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("raft dir sealed: %d files, %d snapshot keys, %d log entries", len(files), snapChunks, entries)
+	t.Logf("data dir sealed: %d files, %d snapshot keys, %d log entries in raft.db", files, snapChunks, entries)
 }

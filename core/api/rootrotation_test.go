@@ -1,8 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -90,3 +92,49 @@ func setNode(t *testing.T, st *store.Store, id string, f func(*shoalv1.Node)) {
 		t.Fatal(err)
 	}
 }
+
+// Autolock on gives the cluster an unlock key, rotate replaces it, off
+// drops it; none of it is in GetCluster's answer.
+func TestUnlockKeyFollowsAutolock(t *testing.T) {
+	s, _, _ := newTestServer(t)
+	ctx := context.Background()
+	setAutolock := func(on bool) {
+		t.Helper()
+		if _, err := s.UpdateCluster(ctx, connect.NewRequest(&shoalv1.UpdateClusterRequest{Spec: &shoalv1.ClusterSpec{Name: "default", AutolockManagers: on}})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	getKey := func(rotate bool) (string, error) {
+		res, err := s.GetUnlockKey(ctx, connect.NewRequest(&shoalv1.GetUnlockKeyRequest{Rotate: rotate}))
+		if err != nil {
+			return "", err
+		}
+		return res.Msg.GetUnlockKey(), nil
+	}
+	setAutolock(true)
+	first, err := getKey(false)
+	if err != nil || first == "" {
+		t.Fatalf("key with autolock on: %q, %v", first, err)
+	}
+	setAutolock(true)
+	if again, _ := getKey(false); again != first {
+		t.Fatal("updating the cluster again changed the key")
+	}
+	s.rand = bytesReader(9)
+	if rotated, err := getKey(true); err != nil || rotated == first || rotated == "" {
+		t.Fatalf("rotate: %q, %v", rotated, err)
+	}
+	cl, _ := s.GetCluster(ctx, connect.NewRequest(&shoalv1.GetClusterRequest{}))
+	if len(cl.Msg.GetCluster().GetUnlockKey()) != 0 {
+		t.Fatal("GetCluster answers the unlock key")
+	}
+	setAutolock(false)
+	if k, err := getKey(false); err != nil || k != "" {
+		t.Fatalf("key with autolock off: %q, %v", k, err)
+	}
+	if _, err := getKey(true); codeOf(err) != connect.CodeFailedPrecondition {
+		t.Fatalf("rotate with autolock off: %v, want FailedPrecondition", err)
+	}
+}
+
+func bytesReader(b byte) io.Reader { return bytes.NewReader(bytes.Repeat([]byte{b}, 64)) }

@@ -82,6 +82,7 @@ func TestTLSConfigs(t *testing.T) {
 		{"worker to manager", managerA, rootA, &workerA, ManagerServerName, true, "w1"},
 		{"no client cert", managerA, rootA, nil, ManagerServerName, true, ""},
 		{"by loopback IP", managerA, rootA, nil, "127.0.0.1", true, ""},
+		{"by an IP the server's certificate does not name", managerA, rootA, nil, "10.9.9.9", false, ""},
 		{"client cert from another CA", managerA, rootA, &workerB, ManagerServerName, false, ""},
 		{"client cert from same-named cluster's other CA", managerA, rootA, &workerA2, ManagerServerName, false, ""},
 		{"client trusts another CA", managerA, rootB, &workerB, ManagerServerName, false, ""},

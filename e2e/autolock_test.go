@@ -72,6 +72,15 @@ func TestAutolock(t *testing.T) {
 	}
 	eventually(t, waitTimeout, "unlocked m3 caught up", func() error { return wantLabel(t, m3, m1.nodeID, "while-locked", "yes") })
 
+	rotated, err := autolock.ParseKey(mustRun(t, "--data-dir", m2.dir, "unlock-key", "--rotate", "-q"))
+	if err != nil || rotated.String() == key {
+		t.Fatalf("unlock-key --rotate: %v (same key: %v)", err, rotated.String() == key)
+	}
+	eventually(t, waitTimeout, "m3 rewrapped its data key under the rotated key", func() error {
+		_, err := autolock.Unlock(filepath.Join(m3.dir, "raft"), rotated)
+		return err
+	})
+
 	if r := m1.cli(t, "cluster", "update", "--autolock=false"); r.Code != 0 {
 		t.Fatalf("cluster update --autolock=false: %s", r)
 	}

@@ -20,9 +20,12 @@ func (n *Node) followAdminCert(signer *ca.RootCA, bundle []byte) error {
 	n.mu.Lock()
 	m := n.mgr
 	n.mu.Unlock()
+	if m == nil {
+		return nil
+	}
 	dir := filepath.Join(n.cfg.DataDir, "admin")
 	cur, err := ca.LoadNodeTLS(dir)
-	if m == nil || errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {

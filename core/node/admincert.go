@@ -37,18 +37,7 @@ func (n *Node) followAdminCert(signer *ca.RootCA, bundle []byte) error {
 		}
 		return nil
 	}
-	var cl *shoalv1.Cluster
-	_ = m.Store().View(func(tx store.ReadTx) error {
-		if cs, _ := tx.FindClusters(store.All()); len(cs) > 0 {
-			cl = cs[0]
-		}
-		return nil
-	})
-	rootPEM, rootKeyPEM, chainPEM := cl.GetRootCa().GetCaCertPem(), cl.GetRootCa().GetCaKeyPem(), []byte(nil)
-	if rot := cl.GetRootRotation(); rot != nil {
-		rootPEM, rootKeyPEM, chainPEM = rot.GetCaCertPem(), rot.GetCaKeyPem(), rot.GetCrossSignedPem()
-	}
-	issuer, err := ca.ParseRootCA(rootPEM, rootKeyPEM)
+	issuer, chainPEM, err := signingRoot(m.Store())
 	if err != nil || issuer.Digest() != signer.Digest() {
 		return err // this manager's store is behind: next poll
 	}
@@ -62,4 +51,23 @@ func (n *Node) followAdminCert(signer *ca.RootCA, bundle []byte) error {
 	}
 	n.log.Info("admin certificate reissued by the cluster's new root", "dir", dir)
 	return ca.SaveNodeTLS(dir, append(certPEM, chainPEM...), newKey, bundle)
+}
+
+// signingRoot is the root (with its key) that issues certificates now, as
+// the store st has it, and the chain that follows them (a rotation's
+// cross-signed root).
+func signingRoot(st *store.Store) (*ca.RootCA, []byte, error) {
+	var cl *shoalv1.Cluster
+	_ = st.View(func(tx store.ReadTx) error {
+		if cs, _ := tx.FindClusters(store.All()); len(cs) > 0 {
+			cl = cs[0]
+		}
+		return nil
+	})
+	if rot := cl.GetRootRotation(); rot != nil {
+		r, err := ca.ParseRootCA(rot.GetCaCertPem(), rot.GetCaKeyPem())
+		return r, rot.GetCrossSignedPem(), err
+	}
+	r, err := ca.ParseRootCA(cl.GetRootCa().GetCaCertPem(), cl.GetRootCa().GetCaKeyPem())
+	return r, nil, err
 }

@@ -40,10 +40,11 @@ type clusterFlags struct {
 	taskHistory      uint32
 	addrPool         string
 	addrPoolMask     uint32
+	autolock         bool
 }
 
 var clusterFlagNames = []string{"heartbeat-period", "snapshot-interval", "cert-expiry", "task-history-limit",
-	"default-addr-pool", "default-addr-pool-mask-length"}
+	"default-addr-pool", "default-addr-pool-mask-length", "autolock"}
 
 func newClusterUpdateCmd() *cobra.Command {
 	c := &cobra.Command{
@@ -59,9 +60,10 @@ func newClusterUpdateCmd() *cobra.Command {
 	fl.Uint32Var(&f.taskHistory, "task-history-limit", 0, "tasks kept per slot (or per node of a global service), the running one included (0: the default, 5)")
 	fl.StringVar(&f.addrPool, "default-addr-pool", "", "address pool (CIDR) of networks created without --subnet (default 10.0.0.0/8)")
 	fl.Uint32Var(&f.addrPoolMask, "default-addr-pool-mask-length", 0, "prefix length of the subnets taken from the pool (default 24)")
+	fl.BoolVar(&f.autolock, "autolock", false, "encrypt the managers' Raft data at rest under an unlock key (printed once); false: under a key kept on disk")
 	return withClient(c, func(cmd *cobra.Command, cl *client.Client, _ []string) error {
 		if !slices.ContainsFunc(clusterFlagNames, cmd.Flags().Changed) {
-			return fmt.Errorf("nothing to update: give --heartbeat-period, --snapshot-interval, --cert-expiry, --task-history-limit or --default-addr-pool[-mask-length]")
+			return fmt.Errorf("nothing to update: give --heartbeat-period, --snapshot-interval, --cert-expiry, --task-history-limit, --default-addr-pool[-mask-length] or --autolock")
 		}
 		cur, err := cl.Control.GetCluster(cmd.Context(), connect.NewRequest(&shoalv1.GetClusterRequest{}))
 		if err != nil {
@@ -74,6 +76,9 @@ func newClusterUpdateCmd() *cobra.Command {
 			return hintOn(err, connect.CodeAborted, "the cluster changed meanwhile: run the command again")
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "Cluster %s updated.\n", res.Msg.GetCluster().GetId())
+		if f.autolock && !cluster.GetSpec().GetAutolockManagers() {
+			return printUnlockKey(cmd, cl, false, false)
+		}
 		return nil
 	})
 }
@@ -101,6 +106,9 @@ func (f *clusterFlags) apply(cmd *cobra.Command, spec *shoalv1.ClusterSpec) *sho
 	}
 	if changed("default-addr-pool-mask-length") {
 		spec.DefaultSubnetSize = f.addrPoolMask
+	}
+	if changed("autolock") {
+		spec.AutolockManagers = f.autolock
 	}
 	return spec
 }

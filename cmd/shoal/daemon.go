@@ -27,6 +27,7 @@ type daemonFlags struct {
 	availability      string
 	labels            []string
 	gossipPort        int
+	autolock          bool
 }
 
 // refusedFlag is a daemon flag a command does not take, and where to turn.
@@ -40,6 +41,7 @@ var clusterSettings = []refusedFlag{
 	{"heartbeat-period", "the cluster keeps it (set at init); change it with 'shoal cluster update --heartbeat-period'"},
 	{"snapshot-interval", "the cluster keeps it (set at init); change it with 'shoal cluster update --snapshot-interval'"},
 	{"cert-expiry", "the cluster keeps it (set at init); change it with 'shoal cluster update --cert-expiry'"},
+	{"autolock", "the cluster keeps it (set at init); change it with 'shoal cluster update --autolock'"},
 }
 
 // nodeSpecFlags start a node's spec at init or join; later the cluster
@@ -83,6 +85,7 @@ func addDaemonFlags(c *cobra.Command, f *daemonFlags, withAddrs bool) {
 	fl.StringVar(&f.availability, "availability", "active", "the node's availability: active, pause or drain")
 	fl.StringArrayVar(&f.labels, "label", nil, "node label key=value (repeatable)")
 	fl.IntVar(&f.gossipPort, "gossip-port", node.DefaultGossipPort, "UDP/TCP port of the node's cluster-network gossip, on its advertise address")
+	fl.BoolVar(&f.autolock, "autolock", false, "encrypt every manager's Raft data at rest under an unlock key printed once: a restarted manager waits for 'shoal unlock'")
 }
 
 func (f *daemonFlags) config() (node.Config, error) {
@@ -112,6 +115,7 @@ func (f *daemonFlags) config() (node.Config, error) {
 		Availability:       f.availability,
 		Labels:             labels,
 		GossipPort:         f.gossipPort,
+		Autolock:           f.autolock,
 		Logger:             slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})),
 	}, nil
 }
@@ -146,7 +150,7 @@ func newInitCmd() *cobra.Command {
 		return node.Init(ctx, cfg)
 	}, func(info node.Info) string {
 		return fmt.Sprintf("Cluster initialized: current node (%s) is now a manager.\n\nTo add a worker to this cluster, run the following command:\n\n    shoal join --token %s %s\n\nTo add a manager, run 'shoal join-token manager' and follow the instructions.\n",
-			info.NodeID, info.WorkerToken, info.AdvertiseAddr)
+			info.NodeID, info.WorkerToken, info.AdvertiseAddr) + unlockKeyNotice(info.UnlockKey)
 	})
 }
 

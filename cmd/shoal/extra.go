@@ -4,5 +4,5 @@ import "github.com/spf13/cobra"
 
 // extraCommands are the service, plugin, image, secret, config and events commands.
 func extraCommands() []*cobra.Command {
-	return []*cobra.Command{newServiceCmd(), newPluginCmd(), newImageCmd(), newSecretCmd(), newConfigCmd(), newEventsCmd()}
+	return append([]*cobra.Command{newServiceCmd(), newPluginCmd(), newImageCmd(), newSecretCmd(), newConfigCmd(), newEventsCmd()}, autolockCommands()...)
 }

@@ -47,7 +47,7 @@ func newRootCmd() *cobra.Command {
 	pf.BoolVar(&gf.local, "local", false, "answer reads from the manager you talk to, without asking the leader (may be stale)")
 	pf.DurationVar(&gf.timeout, "timeout", 30*time.Second, "give up on a call to the manager after this long (0: never; streams that --follow have no deadline)")
 	root.AddCommand(daemonCommands()...)
-	root.AddCommand(newJoinTokenCmd(), newNodeCmd(), newClusterCmd(), newNetworkCmd())
+	root.AddCommand(newJoinTokenCmd(), newNodeCmd(), newClusterCmd(), newNetworkCmd(), newCACmd())
 	root.AddCommand(extraCommands()...)
 	root.AddCommand(newDashboardCmd())
 	return root

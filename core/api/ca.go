@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"time"
 
@@ -25,16 +26,47 @@ type CAServer struct {
 // CA returns the CAService handler sharing s's store.
 func (s *Server) CA() *CAServer { return &CAServer{s: s} }
 
-func (c *CAServer) signingRoot(ctx context.Context) (*ca.RootCA, *shoalv1.Cluster, error) {
+// caState is the cluster's CA as a certificate is issued from it.
+type caState struct {
+	cluster *shoalv1.Cluster
+	// root is the cluster's root: join tokens pin it.
+	root *ca.RootCA
+	// signer issues certificates: root, or during a rotation the new root.
+	signer *ca.RootCA
+	// chain follows an issued certificate: during a rotation, the new root
+	// cross-signed by the old one.
+	chain []byte
+	// bundle is what nodes trust: root, and the new root during a rotation.
+	bundle []byte
+}
+
+func (c *CAServer) signingRoot(ctx context.Context) (*caState, error) {
 	var cl *shoalv1.Cluster
 	if err := c.s.read(ctx, func(tx store.ReadTx) (err error) { cl, err = clusterObj(tx); return err }); err != nil {
-		return nil, nil, storeErr(err)
+		return nil, storeErr(err)
 	}
 	root, err := ca.ParseRootCA(cl.GetRootCa().GetCaCertPem(), cl.GetRootCa().GetCaKeyPem())
 	if err != nil {
-		return nil, nil, connect.NewError(connect.CodeInternal, err)
+		return nil, connect.NewError(connect.CodeInternal, err)
 	}
-	return root, cl, nil
+	st := &caState{cluster: cl, root: root, signer: root, bundle: root.CertPEM}
+	if rot := cl.GetRootRotation(); rot != nil {
+		if st.signer, err = ca.ParseRootCA(rot.GetCaCertPem(), rot.GetCaKeyPem()); err != nil {
+			return nil, connect.NewError(connect.CodeInternal, fmt.Errorf("root rotation: %w", err))
+		}
+		st.chain = rot.GetCrossSignedPem()
+		st.bundle = ca.RootBundle(root, st.signer)
+	}
+	return st, nil
+}
+
+// issue signs csr for nodeID with the current signer, the chain appended.
+func (st *caState) issue(csr []byte, nodeID string, role ca.Role, sans []string) ([]byte, error) {
+	certPEM, err := st.signer.IssueNodeCert(csr, nodeID, st.cluster.GetId(), role, certNotAfter(st.cluster), ca.WithSANs(sans...))
+	if err != nil {
+		return nil, invalidArg("csr: %v", err)
+	}
+	return append(certPEM, st.chain...), nil
 }
 
 func (c *CAServer) GetRootCACertificate(ctx context.Context, _ *connect.Request[shoalv1.GetRootCACertificateRequest]) (*connect.Response[shoalv1.GetRootCACertificateResponse], error) {
@@ -65,11 +97,12 @@ func (c *CAServer) IssueNodeCertificate(ctx context.Context, req *connect.Reques
 	if err != nil {
 		return nil, err
 	}
-	root, cl, err := c.signingRoot(ctx)
+	st, err := c.signingRoot(ctx)
 	if err != nil {
 		return nil, err
 	}
-	role, err := ca.RoleForToken(m.GetToken(), root, ca.JoinTokens{Worker: cl.GetJoinTokens().GetWorker(), Manager: cl.GetJoinTokens().GetManager()})
+	cl := st.cluster
+	role, err := ca.RoleForToken(m.GetToken(), st.root, ca.JoinTokens{Worker: cl.GetJoinTokens().GetWorker(), Manager: cl.GetJoinTokens().GetManager()})
 	if err != nil {
 		return nil, connect.NewError(connect.CodePermissionDenied, err)
 	}
@@ -83,9 +116,9 @@ func (c *CAServer) IssueNodeCertificate(ctx context.Context, req *connect.Reques
 			sans = append(sans, h)
 		}
 	}
-	certPEM, err := root.IssueNodeCert(m.GetCsr(), nodeID, cl.GetId(), role, certNotAfter(cl), ca.WithSANs(sans...))
+	certPEM, err := st.issue(m.GetCsr(), nodeID, role, sans)
 	if err != nil {
-		return nil, invalidArg("csr: %v", err)
+		return nil, err
 	}
 	desc := m.GetDescription()
 	if desc == nil {
@@ -101,13 +134,15 @@ func (c *CAServer) IssueNodeCertificate(ctx context.Context, req *connect.Reques
 		Description: desc,
 		Status:      &shoalv1.NodeStatus{State: shoalv1.NodeState_NODE_STATE_UNKNOWN, Addr: m.GetAdvertiseAddr(), Message: "joined; waiting for its agent"},
 		Role:        roleProto(role),
+
+		CertIssuerDigest: st.signer.Digest(),
 	}
 	if err := c.s.store.Update(ctx, func(tx store.Tx) error { return tx.Create(node) }); err != nil {
 		return nil, storeErr(err)
 	}
 	c.s.log.Info("node joined", "node", nodeID, "role", role, "hostname", desc.Hostname)
 	return connect.NewResponse(&shoalv1.IssueNodeCertificateResponse{
-		NodeId: nodeID, ClusterId: cl.GetId(), Role: roleProto(role), Certificate: certPEM, RootCertificate: cl.GetRootCa().GetCaCertPem(),
+		NodeId: nodeID, ClusterId: cl.GetId(), Role: roleProto(role), Certificate: certPEM, RootCertificate: st.bundle,
 	}), nil
 }
 
@@ -138,7 +173,7 @@ func (c *CAServer) NodeCertificateStatus(ctx context.Context, req *connect.Reque
 	if len(req.Msg.GetCsr()) > 0 && nodeID != id.NodeID {
 		return nil, connect.NewError(connect.CodePermissionDenied, errors.New("node_id: a node may only renew its own certificate"))
 	}
-	root, cl, err := c.signingRoot(ctx)
+	st, err := c.signingRoot(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +185,7 @@ func (c *CAServer) NodeCertificateStatus(ctx context.Context, req *connect.Reque
 		return nil, notFound("node_id %q: no such node (it may have been removed)", nodeID)
 	}
 	desired := n.GetSpec().GetDesiredRole()
-	res := &shoalv1.NodeCertificateStatusResponse{Role: desired}
+	res := &shoalv1.NodeCertificateStatusResponse{Role: desired, RootBundle: st.bundle, SigningRoot: st.signer.CertPEM}
 	if len(req.Msg.GetCsr()) == 0 {
 		return connect.NewResponse(res), nil
 	}
@@ -162,19 +197,19 @@ func (c *CAServer) NodeCertificateStatus(ctx context.Context, req *connect.Reque
 	if h, _, err := net.SplitHostPort(n.GetStatus().GetAddr()); err == nil {
 		sans = append(sans, h)
 	}
-	certPEM, err := root.IssueNodeCert(req.Msg.GetCsr(), nodeID, cl.GetId(), role, certNotAfter(cl), ca.WithSANs(sans...))
+	certPEM, err := st.issue(req.Msg.GetCsr(), nodeID, role, sans)
 	if err != nil {
-		return nil, invalidArg("csr: %v", err)
+		return nil, err
 	}
 	err = c.s.store.Update(ctx, func(tx store.Tx) error {
 		n := tx.GetNode(nodeID)
 		if n == nil {
 			return notFound("node %s was removed", nodeID)
 		}
-		if n.Role == desired {
+		if n.Role == desired && n.CertIssuerDigest == st.signer.Digest() {
 			return nil
 		}
-		n.Role = desired
+		n.Role, n.CertIssuerDigest = desired, st.signer.Digest()
 		return tx.Update(n)
 	})
 	if err != nil {

@@ -19,9 +19,13 @@ func redactCluster(c *shoalv1.Cluster) *shoalv1.Cluster {
 	if c.RootCa != nil {
 		c.RootCa.CaKeyPem = nil
 	}
+	if c.RootRotation != nil {
+		c.RootRotation.CaKeyPem = nil
+	}
 	c.JoinTokens = nil
 	c.GossipKeys = nil
 	c.SecretDataKey = nil
+	c.UnlockKey = nil
 	return c
 }
 
@@ -78,6 +82,9 @@ func (s *Server) UpdateCluster(ctx context.Context, req *connect.Request[shoalv1
 		sp := proto.CloneOf(req.Msg.GetSpec())
 		sp.DefaultScheduler, sp.DefaultAllocator = c.GetSpec().GetDefaultScheduler(), c.GetSpec().GetDefaultAllocator()
 		c.Spec = sp
+		if err := s.keepUnlockKey(c); err != nil {
+			return err
+		}
 		out = c
 		return tx.Update(c)
 	})

@@ -2,6 +2,7 @@ package ca
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,8 +24,11 @@ type NodeTLS struct {
 
 	// Certificate is the key pair with Leaf set, ready for a tls.Config.
 	Certificate tls.Certificate
-	// Root is the certificate-only cluster root.
+	// Root is the certificate-only cluster root: the first of Roots.
 	Root *RootCA
+	// Roots are the roots root.crt holds: the cluster's, and during a root
+	// rotation the new one after it.
+	Roots []*RootCA
 	// Identity is what the node certificate names.
 	Identity Identity
 }
@@ -68,15 +72,22 @@ func LoadNodeTLS(dir string) (NodeTLS, error) {
 	if n.CertPEM, err = os.ReadFile(filepath.Join(dir, NodeCertFile)); err != nil {
 		return NodeTLS{}, fmt.Errorf("ca: load node TLS: %w", err)
 	}
-	if n.Root, err = ParseRootCA(n.RootPEM, nil); err != nil {
+	if n.Roots, err = ParseRootBundle(n.RootPEM); err != nil {
 		return NodeTLS{}, fmt.Errorf("%w: %s: %w", ErrInvalidNodeTLS, RootCertFile, err)
 	}
+	n.Root = n.Roots[0]
 	if n.Certificate, err = KeyPair(n.CertPEM, n.KeyPEM); err != nil {
 		return NodeTLS{}, err
 	}
 	leaf := n.Certificate.Leaf
-	if err := leaf.CheckSignatureFrom(n.Root.Cert()); err != nil {
-		return NodeTLS{}, fmt.Errorf("%w: %s is not signed by %s: %w", ErrInvalidNodeTLS, NodeCertFile, RootCertFile, err)
+	var inters []*x509.Certificate
+	for _, der := range n.Certificate.Certificate[1:] {
+		if c, err := x509.ParseCertificate(der); err == nil {
+			inters = append(inters, c)
+		}
+	}
+	if !signedByAny(leaf, inters, n.Roots) {
+		return NodeTLS{}, fmt.Errorf("%w: %s is not signed by %s (by none of its roots)", ErrInvalidNodeTLS, NodeCertFile, RootCertFile)
 	}
 	if n.Identity, err = IdentityFromCert(leaf); err != nil {
 		return NodeTLS{}, fmt.Errorf("%w: %w", ErrInvalidNodeTLS, err)
@@ -85,6 +96,27 @@ func LoadNodeTLS(dir string) (NodeTLS, error) {
 		return NodeTLS{}, fmt.Errorf("%w: %w: certificate names cluster %q, root is for %q", ErrInvalidNodeTLS, ErrClusterMismatch, n.Identity.ClusterID, n.Root.ClusterID())
 	}
 	return n, nil
+}
+
+// Trust returns the node's trusted roots as a [Trust] for its TLS
+// configurations.
+func (n NodeTLS) Trust() *Trust {
+	t := &Trust{clusterID: n.Root.ClusterID()}
+	t.p.Store(&trustRoots{pem: n.RootPEM, roots: n.Roots, pool: poolOf(n.Roots)})
+	return t
+}
+
+func poolOf(roots []*RootCA) *x509.CertPool {
+	pool := x509.NewCertPool()
+	for _, r := range roots {
+		pool.AddCert(r.Cert())
+	}
+	return pool
+}
+
+// SaveRootBundle replaces the root.crt in dir (atomically, see SaveNodeTLS).
+func SaveRootBundle(dir string, bundlePEM []byte) error {
+	return atomicfile.Write(filepath.Join(dir, RootCertFile), bundlePEM, 0o644)
 }
 
 // LoadClientTLS loads the certificate SaveNodeTLS wrote into dir (such as
@@ -96,5 +128,5 @@ func LoadClientTLS(dir string) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ClientTLSConfig(n.Root, &n.Certificate, ""), nil
+	return ClientTLSConfigFromHolder(n.Trust(), NewCertHolder(n.Certificate), ""), nil
 }

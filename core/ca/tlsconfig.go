@@ -2,8 +2,10 @@ package ca
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"sync/atomic"
+	"time"
 )
 
 // nextProtos is what every shoal listener and client offers: HTTP/2 for
@@ -17,28 +19,29 @@ var nextProtos = []string{"h2", "http/1.1"}
 // handshake. Clients without a certificate are let through the handshake;
 // core/auth decides per procedure whether that is allowed.
 func ServerTLSConfig(root *RootCA, cert tls.Certificate) *tls.Config {
-	cfg := serverTLSConfig(root)
-	cfg.Certificates = []tls.Certificate{cert}
-	return cfg
+	return ServerTLSConfigFromHolder(TrustRoot(root), NewCertHolder(cert))
 }
 
 // ServerTLSConfigFromHolder is ServerTLSConfig presenting whatever
-// certificate h holds at each handshake, so a renewed certificate takes
-// effect without restarting the listener.
-func ServerTLSConfigFromHolder(root *RootCA, h *CertHolder) *tls.Config {
-	cfg := serverTLSConfig(root)
-	cfg.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return h.Get(), nil }
-	return cfg
-}
-
-func serverTLSConfig(root *RootCA) *tls.Config {
-	return &tls.Config{
+// certificate h holds and verifying clients against whatever roots trust
+// holds at each handshake, so a renewed certificate or a root rotation
+// takes effect without restarting the listener.
+func ServerTLSConfigFromHolder(trust *Trust, h *CertHolder) *tls.Config {
+	base := &tls.Config{
 		MinVersion:       tls.VersionTLS13,
 		NextProtos:       append([]string(nil), nextProtos...),
 		ClientAuth:       tls.VerifyClientCertIfGiven,
-		ClientCAs:        root.Pool(),
-		VerifyConnection: verifyPeerCluster(root.ClusterID()),
+		VerifyConnection: verifyPeerCluster(trust.ClusterID()),
+		GetCertificate:   func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return h.Get(), nil },
 	}
+	cfg := base.Clone()
+	cfg.ClientCAs = trust.Pool()
+	cfg.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		c := base.Clone()
+		c.ClientCAs = trust.Pool()
+		return c, nil
+	}
+	return cfg
 }
 
 // ClientTLSConfig is a node's or admin's configuration for calling another
@@ -48,15 +51,16 @@ func serverTLSConfig(root *RootCA) *tls.Config {
 // server says it accepts.
 func ClientTLSConfig(root *RootCA, cert *tls.Certificate, serverName string) *tls.Config {
 	if cert == nil {
-		return clientTLSConfig(root, serverName)
+		return clientTLSConfig(TrustRoot(root), serverName)
 	}
-	return ClientTLSConfigFromHolder(root, NewCertHolder(*cert), serverName)
+	return ClientTLSConfigFromHolder(TrustRoot(root), NewCertHolder(*cert), serverName)
 }
 
 // ClientTLSConfigFromHolder is ClientTLSConfig presenting whatever
-// certificate h holds at each handshake.
-func ClientTLSConfigFromHolder(root *RootCA, h *CertHolder, serverName string) *tls.Config {
-	cfg := clientTLSConfig(root, serverName)
+// certificate h holds and trusting whatever roots trust holds at each
+// handshake.
+func ClientTLSConfigFromHolder(trust *Trust, h *CertHolder, serverName string) *tls.Config {
+	cfg := clientTLSConfig(trust, serverName)
 	// Always present the certificate, even if the server's list of
 	// acceptable CAs does not name its issuer: a node holding a certificate
 	// from the wrong CA must fail the handshake loudly rather than be
@@ -65,13 +69,33 @@ func ClientTLSConfigFromHolder(root *RootCA, h *CertHolder, serverName string) *
 	return cfg
 }
 
-func clientTLSConfig(root *RootCA, serverName string) *tls.Config {
+// clientTLSConfig verifies the server itself, in VerifyConnection, because
+// the roots it trusts change during a root rotation and tls.Config has no
+// hook for a client's roots. The server name checked is serverName, else
+// the dialed host name; a dialed IP address is not sent in SNI, so a
+// server reached by IP is checked for its chain and cluster only (as
+// SwarmKit's nodes, which check the role name rather than the address).
+func clientTLSConfig(trust *Trust, serverName string) *tls.Config {
+	inCluster := verifyPeerCluster(trust.ClusterID())
 	return &tls.Config{
-		MinVersion:       tls.VersionTLS13,
-		RootCAs:          root.Pool(),
-		ServerName:       serverName,
-		NextProtos:       append([]string(nil), nextProtos...),
-		VerifyConnection: verifyPeerCluster(root.ClusterID()),
+		MinVersion: tls.VersionTLS13,
+		ServerName: serverName,
+		NextProtos: append([]string(nil), nextProtos...),
+		// Verified in VerifyConnection against the current roots.
+		InsecureSkipVerify: true, //nolint:gosec // verified below
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return fmt.Errorf("%w: server sent no certificate", ErrInvalidIdentity)
+			}
+			name := serverName
+			if name == "" {
+				name = cs.ServerName
+			}
+			if err := trust.VerifyChain(cs.PeerCertificates, x509.ExtKeyUsageServerAuth, name, time.Time{}); err != nil {
+				return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
+			}
+			return inCluster(cs)
+		},
 	}
 }
 

@@ -82,6 +82,7 @@ func TestTLSConfigs(t *testing.T) {
 		{"worker to manager", managerA, rootA, &workerA, ManagerServerName, true, "w1"},
 		{"no client cert", managerA, rootA, nil, ManagerServerName, true, ""},
 		{"by loopback IP", managerA, rootA, nil, "127.0.0.1", true, ""},
+		{"by an IP the server's certificate does not name", managerA, rootA, nil, "10.9.9.9", false, ""},
 		{"client cert from another CA", managerA, rootA, &workerB, ManagerServerName, false, ""},
 		{"client cert from same-named cluster's other CA", managerA, rootA, &workerA2, ManagerServerName, false, ""},
 		{"client trusts another CA", managerA, rootB, &workerB, ManagerServerName, false, ""},
@@ -144,8 +145,8 @@ func TestCertHolderRotation(t *testing.T) {
 
 	handshake := func() (server string, peer []string) {
 		t.Helper()
-		addr, results := serveOnce(t, ServerTLSConfigFromHolder(root, serverCerts))
-		c, err := tls.Dial("tcp", addr, ClientTLSConfigFromHolder(root, clientCerts, ManagerServerName))
+		addr, results := serveOnce(t, ServerTLSConfigFromHolder(TrustRoot(root), serverCerts))
+		c, err := tls.Dial("tcp", addr, ClientTLSConfigFromHolder(TrustRoot(root), clientCerts, ManagerServerName))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,7 +21,7 @@ func (m *Manager) followSnapshotInterval() {
 		events, cancel, err := m.store.ViewAndWatch(func(tx store.ReadTx) error {
 			cs, err := tx.FindClusters(store.All())
 			if err == nil && len(cs) > 0 {
-				m.setSnapshotInterval(cs[0].GetSpec())
+				m.followCluster(cs[0])
 			}
 			return err
 		}, store.ForKind(store.KindCluster), store.ForEventKind(store.EventCreate, store.EventUpdate))
@@ -35,6 +35,12 @@ func (m *Manager) followSnapshotInterval() {
 			return
 		}
 	}
+}
+
+// followCluster applies what this manager takes from the cluster object.
+func (m *Manager) followCluster(c *shoalv1.Cluster) {
+	m.setSnapshotInterval(c.GetSpec())
+	m.applyAutolock(c)
 }
 
 // applySnapshotIntervals applies each change of the cluster until the watch
@@ -53,7 +59,7 @@ func (m *Manager) applySnapshotIntervals(events <-chan store.Event) bool {
 				return !errors.Is(ev.Err, store.ErrStoreClosed)
 			}
 			if c, ok := ev.Object.(*shoalv1.Cluster); ok {
-				m.setSnapshotInterval(c.GetSpec())
+				m.followCluster(c)
 			}
 		}
 	}

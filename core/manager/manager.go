@@ -22,6 +22,7 @@ import (
 
 	"github.com/shoal-project/shoal/core/api"
 	"github.com/shoal-project/shoal/core/auth"
+	"github.com/shoal-project/shoal/core/autolock"
 	"github.com/shoal-project/shoal/core/ca"
 	"github.com/shoal-project/shoal/core/pluginmgr"
 	"github.com/shoal-project/shoal/core/raft"
@@ -37,6 +38,9 @@ import (
 type Bootstrap struct {
 	Root *ca.RootCA
 	Spec *shoalv1.ClusterSpec
+	// UnlockKey, with Spec.autolock_managers, is the cluster's first
+	// unlock key.
+	UnlockKey *autolock.Key
 }
 
 // JoinTarget is the manager a new manager joins through.
@@ -53,6 +57,12 @@ type Config struct {
 	// at first): the node swaps a renewed certificate in and the manager's
 	// listener and clients present it from their next handshake.
 	Certs *ca.CertHolder
+	// Trust, when set, holds the roots the node trusts (TLS.Roots at
+	// first): the node swaps them during a root rotation.
+	Trust *ca.Trust
+	// DataKey is the data key a locked manager was unlocked with
+	// (WaitUnlock); nil: the manager finds or makes its own.
+	DataKey *autolock.DataKey
 	// Exactly one of Bootstrap (init) and Join (join) is set on a new
 	// manager; neither on a restart.
 	Bootstrap    *Bootstrap
@@ -105,6 +115,9 @@ type Manager struct {
 	serverTLS *tls.Config
 	clientTLS *tls.Config
 	leaders   *leaderWatch
+	// dataKey seals the Raft log (nil: a log from before encryption at
+	// rest); after Start only the goroutine following the cluster uses it.
+	dataKey *autolock.DataKey
 
 	mu          sync.Mutex
 	leaderStop  context.CancelFunc
@@ -129,8 +142,12 @@ func New(cfg Config) (*Manager, error) {
 	if certs == nil {
 		certs = ca.NewCertHolder(cfg.TLS.Certificate)
 	}
-	m.serverTLS = ca.ServerTLSConfigFromHolder(cfg.TLS.Root, certs)
-	m.clientTLS = ca.ClientTLSConfigFromHolder(cfg.TLS.Root, certs, "")
+	trust := cfg.Trust
+	if trust == nil {
+		trust = cfg.TLS.Trust()
+	}
+	m.serverTLS = ca.ServerTLSConfigFromHolder(trust, certs)
+	m.clientTLS = ca.ClientTLSConfigFromHolder(trust, certs, "")
 	return m, nil
 }
 
@@ -168,6 +185,9 @@ func (m *Manager) Start(ctx context.Context) error {
 		}
 	}
 	if err := os.MkdirAll(rcfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	if err := m.useDataKey(&rcfg); err != nil {
 		return err
 	}
 
@@ -224,6 +244,23 @@ func (m *Manager) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// useDataKey seals rcfg's Raft log with the manager's data key.
+func (m *Manager) useDataKey(rcfg *raft.Config) error {
+	dk, err := m.openDataKey(rcfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("data key: %w", err)
+	}
+	if dk == nil {
+		return nil
+	}
+	c, err := autolock.NewCipher(dk.Key)
+	if err != nil {
+		return err
+	}
+	m.dataKey, rcfg.Cipher = dk, c
 	return nil
 }
 
@@ -335,6 +372,9 @@ func (m *Manager) bootstrapCluster(ctx context.Context) error {
 		Spec:       b.Spec,
 		RootCa:     &shoalv1.RootCA{CaCertPem: b.Root.CertPEM, CaKeyPem: b.Root.KeyPEM, Digest: b.Root.Digest()},
 		JoinTokens: &shoalv1.JoinTokens{Worker: wt.String(), Manager: mt.String()},
+	}
+	if b.UnlockKey != nil {
+		cluster.UnlockKey = b.UnlockKey[:]
 	}
 	self := &shoalv1.Node{
 		Id:          m.cfg.NodeID,

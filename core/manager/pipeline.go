@@ -132,7 +132,8 @@ func (m *Manager) runLeaderComponents(ctx context.Context) {
 			allocator.WithPassObserver(m.parts.observeAllocatorPass)).Run,
 		"scheduler": scheduler.New(m.store, scheduler.WithLogger(log.With("component", "scheduler")), scheduler.WithPolicySource(m.plugins),
 			scheduler.WithPassObserver(m.parts.observeSchedulerPass)).Run,
-		"dispatcher": d.Run,
+		"dispatcher":   d.Run,
+		"rootrotation": m.runRootRotation,
 	}
 	var wg sync.WaitGroup
 	for name, run := range components {

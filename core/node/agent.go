@@ -82,13 +82,12 @@ func (n *Node) restartAgent() error {
 	desc := n.cfg.description(n.st.Backend)
 	desc.GossipAddr = gossipAddr
 	n.mu.Lock()
-	tlsM := n.tlsM
 	managers := append([]string(nil), n.st.Managers...)
 	if n.mgr != nil {
 		managers = append([]string{n.st.AdvertiseAddr}, managers...)
 	}
 	n.mu.Unlock()
-	conf := ca.ClientTLSConfigFromHolder(tlsM.Root, n.certs, "")
+	conf := ca.ClientTLSConfigFromHolder(n.trust, n.certs, "")
 	hc := httpclient.TLS(conf)
 	ag, err := agent.New(agent.Config{
 		NodeID:   n.st.NodeID,

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/shoal-project/shoal/core/autolock"
 	"github.com/shoal-project/shoal/core/ca"
 	"github.com/shoal-project/shoal/core/manager"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
@@ -45,7 +47,10 @@ type Config struct {
 	// GossipPort is where the node's gossip member listens, on its
 	// advertise address (0: DefaultGossipPort).
 	GossipPort int
-	Logger     *slog.Logger
+	// Autolock, at init, turns the cluster's autolock on: Info.UnlockKey
+	// is its unlock key.
+	Autolock bool
+	Logger   *slog.Logger
 }
 
 // DefaultGossipPort is the gossip port (swarm's).
@@ -58,6 +63,8 @@ type Info struct {
 	Role          string
 	AdvertiseAddr string
 	WorkerToken   string
+	// UnlockKey is the unlock key of a cluster init made with Autolock.
+	UnlockKey string
 }
 
 // Node is a running shoal node.
@@ -68,8 +75,14 @@ type Node struct {
 	// certs presents the current certificate to every TLS config of the
 	// node (manager listener and clients, agent, CA client); renewAt is
 	// when it is due for renewal.
-	certs   *ca.CertHolder
+	certs *ca.CertHolder
+	// trust holds the roots every TLS config of the node trusts; a root
+	// rotation replaces them (see rotation.go).
+	trust   *ca.Trust
 	renewAt time.Time
+	// dataKey is what a locked manager was unlocked with, for its first
+	// start only (a promotion starts from an empty Raft directory).
+	dataKey *autolock.DataKey
 	log     *slog.Logger
 	mgr     *manager.Manager
 	info    Info
@@ -194,7 +207,19 @@ func Init(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	st := newState(cfg, nodeID, clusterID, ca.RoleManager, adv, adv)
-	return startNew(ctx, cfg, st, &manager.Bootstrap{Root: root, Spec: initialSpec(cfg)}, nil)
+	boot := &manager.Bootstrap{Root: root, Spec: initialSpec(cfg)}
+	if cfg.Autolock {
+		k, err := autolock.NewKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		boot.Spec.AutolockManagers, boot.UnlockKey = true, &k
+	}
+	n, err := startNew(ctx, cfg, st, boot, nil)
+	if err == nil && boot.UnlockKey != nil {
+		n.info.UnlockKey = boot.UnlockKey.String()
+	}
+	return n, err
 }
 
 // newState is what node.json records of a node this process creates.
@@ -357,8 +382,14 @@ func start(ctx context.Context, cfg Config, st *state, boot *manager.Bootstrap, 
 	if err != nil {
 		return nil, fmt.Errorf("node certificates: %w", err)
 	}
+	var dk *autolock.DataKey
+	if st.Role == string(ca.RoleManager) && manager.Locked(cfg.DataDir) {
+		if dk, err = manager.WaitUnlock(ctx, cfg.DataDir, cfg.Logger.With("node", st.NodeID)); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
-	n := &Node{cfg: cfg, st: st, tlsM: tlsM, certs: ca.NewCertHolder(tlsM.Certificate), log: cfg.Logger.With("node", st.NodeID), ctx: ctx, cancel: cancel, done: make(chan struct{}), metrics: newAgentMetrics()}
+	n := &Node{dataKey: dk, cfg: cfg, st: st, tlsM: tlsM, certs: ca.NewCertHolder(tlsM.Certificate), trust: tlsM.Trust(), log: cfg.Logger.With("node", st.NodeID), ctx: ctx, cancel: cancel, done: make(chan struct{}), metrics: newAgentMetrics()}
 	if err := n.serveMetrics(ctx); err != nil {
 		n.log.Warn("node metrics socket", "err", err)
 	}
@@ -397,7 +428,7 @@ func (n *Node) managerConfig(tlsM ca.NodeTLS, boot *manager.Bootstrap, join *man
 	return manager.Config{
 		NodeID: n.st.NodeID, ClusterID: n.st.ClusterID, DataDir: n.cfg.DataDir,
 		ListenAddr: n.st.ListenAddr, AdvertiseAddr: n.st.AdvertiseAddr,
-		TLS: tlsM, Certs: n.certs, Bootstrap: boot, Join: join, TickInterval: n.cfg.TickInterval,
+		TLS: tlsM, Certs: n.certs, Trust: n.trust, DataKey: n.dataKey, Bootstrap: boot, Join: join, TickInterval: n.cfg.TickInterval,
 		Description: n.cfg.description(n.st.Backend), Logger: n.log,
 		Availability: n.cfg.availability(), Labels: n.cfg.Labels, NodeMetrics: n.metrics.reg,
 	}

@@ -47,7 +47,7 @@ func (n *Node) watchRole(ctx context.Context) {
 
 func (n *Node) caClient(addr string) shoalv1connect.CAServiceClient {
 	n.mu.Lock()
-	conf := ca.ClientTLSConfigFromHolder(n.tlsM.Root, n.certs, "")
+	conf := ca.ClientTLSConfigFromHolder(n.trust, n.certs, "")
 	n.mu.Unlock()
 	return caServiceClient(conf, addr)
 }
@@ -107,7 +107,7 @@ func (n *Node) checkRole(ctx context.Context) error {
 		current := n.tlsM.Identity.Role
 		n.mu.Unlock()
 		if desired == current {
-			return nil
+			return n.followRoots(ctx, addr, res.Msg)
 		}
 		return n.changeRole(ctx, addr, desired)
 	}
@@ -140,6 +140,7 @@ func (n *Node) applyRole(addr string, tlsM ca.NodeTLS) error {
 	switch role {
 	case ca.RoleManager:
 		_ = os.RemoveAll(manager.RaftDir(n.cfg.DataDir))
+		n.dataKey = nil
 		m, err := manager.New(n.managerConfig(tlsM, nil, &manager.JoinTarget{Addr: managers[0]}))
 		if err != nil {
 			return err
@@ -202,10 +203,7 @@ func (n *Node) issueCert(ctx context.Context, addr string) (ca.NodeTLS, error) {
 	if len(res.Msg.GetCertificate()) == 0 {
 		return ca.NodeTLS{}, errors.New("no certificate in the answer")
 	}
-	n.mu.Lock()
-	rootPEM := n.tlsM.RootPEM
-	n.mu.Unlock()
-	if err := ca.SaveNodeTLS(certDir(n.cfg.DataDir), res.Msg.GetCertificate(), keyPEM, rootPEM); err != nil {
+	if err := ca.SaveNodeTLS(certDir(n.cfg.DataDir), res.Msg.GetCertificate(), keyPEM, n.trust.PEM()); err != nil {
 		return ca.NodeTLS{}, err
 	}
 	return ca.LoadNodeTLS(certDir(n.cfg.DataDir))

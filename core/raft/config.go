@@ -8,6 +8,8 @@ import (
 	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/shoal-project/shoal/core/raft/storage"
 )
 
 // StateMachine is what the node applies committed entries to (core/store
@@ -80,6 +82,8 @@ type Config struct {
 	Addr string
 	// DataDir holds raft.db.
 	DataDir string
+	// Cipher, when set, seals the log and snapshots in raft.db (autolock).
+	Cipher storage.Cipher
 
 	StateMachine StateMachine
 	Transport    Transport

@@ -193,7 +193,7 @@ func newNode(c Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := storage.Open(filepath.Join(cfg.DataDir, dbFile), storage.WithSnapshotChunkSize(cfg.SnapshotChunkSize))
+	st, err := storage.Open(filepath.Join(cfg.DataDir, dbFile), storage.WithSnapshotChunkSize(cfg.SnapshotChunkSize), storage.WithCipher(cfg.Cipher))
 	if err != nil {
 		return nil, err
 	}

@@ -41,6 +41,35 @@ type Storage struct {
 	*etcdraft.MemoryStorage
 	db        *bolt.DB
 	chunkSize int
+	cipher    Cipher
+}
+
+// Cipher seals the entries and snapshot data Storage writes, and opens
+// them when it loads: encryption at rest (core/autolock). Metadata (the
+// HardState, snapshot index and term, members) stays readable.
+type Cipher interface {
+	Seal(plain []byte) ([]byte, error)
+	Open(sealed []byte) ([]byte, error)
+}
+
+// WithCipher seals entries and snapshots with c. A file must always be
+// opened with the cipher (or none) it was written with.
+func WithCipher(c Cipher) Option {
+	return func(s *Storage) { s.cipher = c }
+}
+
+func (s *Storage) seal(v []byte) ([]byte, error) {
+	if s.cipher == nil {
+		return v, nil
+	}
+	return s.cipher.Seal(v)
+}
+
+func (s *Storage) open(v []byte) ([]byte, error) {
+	if s.cipher == nil {
+		return v, nil
+	}
+	return s.cipher.Open(v)
 }
 
 // Option configures Open.
@@ -98,6 +127,11 @@ func (s *Storage) load() error {
 		if err != nil {
 			return err
 		}
+		if len(snap.Data) > 0 {
+			if snap.Data, err = s.open(snap.Data); err != nil {
+				return fmt.Errorf("%w: snapshot: %w", ErrCorrupt, err)
+			}
+		}
 		snapIndex := snap.GetMetadata().GetIndex()
 		if snapIndex > 0 {
 			if err := s.MemoryStorage.ApplySnapshot(snap); err != nil {
@@ -119,7 +153,11 @@ func (s *Storage) load() error {
 		for k, v := c.Seek(indexKey(next)); k != nil; k, v = c.Next() {
 			idx := binary.BigEndian.Uint64(k)
 			e := &pb.Entry{}
-			if err := proto.Unmarshal(v, e); err != nil {
+			plain, err := s.open(v)
+			if err != nil {
+				return fmt.Errorf("%w: entry %d: %w", ErrCorrupt, idx, err)
+			}
+			if err := proto.Unmarshal(plain, e); err != nil {
 				return fmt.Errorf("%w: entry %d: %v", ErrCorrupt, idx, err)
 			}
 			if idx != next || e.GetIndex() != idx {
@@ -174,6 +212,9 @@ func (s *Storage) Append(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot) 
 			for _, e := range ents {
 				v, err := proto.Marshal(e)
 				if err != nil {
+					return err
+				}
+				if v, err = s.seal(v); err != nil {
 					return err
 				}
 				if err := eb.Put(indexKey(e.GetIndex()), v); err != nil {
@@ -293,7 +334,10 @@ func (s *Storage) writeSnapshot(tx *bolt.Tx, snap *pb.Snapshot) error {
 	if err := b.Put(keySnapMeta, meta); err != nil {
 		return err
 	}
-	data := snap.GetData()
+	data, err := s.seal(snap.GetData())
+	if err != nil {
+		return err
+	}
 	n := uint32(0)
 	for off := 0; off < len(data); off += s.chunkSize {
 		end := min(off+s.chunkSize, len(data))

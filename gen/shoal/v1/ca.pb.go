@@ -328,9 +328,15 @@ func (x *NodeCertificateStatusRequest) GetCsr() []byte {
 }
 
 type NodeCertificateStatusResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Role          NodeRole               `protobuf:"varint,1,opt,name=role,proto3,enum=shoal.v1.NodeRole" json:"role,omitempty"`
-	Certificate   []byte                 `protobuf:"bytes,2,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Role        NodeRole               `protobuf:"varint,1,opt,name=role,proto3,enum=shoal.v1.NodeRole" json:"role,omitempty"`
+	Certificate []byte                 `protobuf:"bytes,2,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	// root_bundle is what nodes trust (PEM): the cluster's root, and during
+	// a root rotation the new root after it.
+	RootBundle []byte `protobuf:"bytes,80,opt,name=root_bundle,json=rootBundle,proto3" json:"root_bundle,omitempty"`
+	// signing_root is the root that issues certificates now (PEM); a node
+	// whose certificate another root issued asks for a new one.
+	SigningRoot   []byte `protobuf:"bytes,81,opt,name=signing_root,json=signingRoot,proto3" json:"signing_root,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -379,6 +385,20 @@ func (x *NodeCertificateStatusResponse) GetCertificate() []byte {
 	return nil
 }
 
+func (x *NodeCertificateStatusResponse) GetRootBundle() []byte {
+	if x != nil {
+		return x.RootBundle
+	}
+	return nil
+}
+
+func (x *NodeCertificateStatusResponse) GetSigningRoot() []byte {
+	if x != nil {
+		return x.SigningRoot
+	}
+	return nil
+}
+
 var File_shoal_v1_ca_proto protoreflect.FileDescriptor
 
 const file_shoal_v1_ca_proto_rawDesc = "" +
@@ -407,10 +427,13 @@ const file_shoal_v1_ca_proto_rawDesc = "" +
 	"\x10root_certificate\x18\x05 \x01(\fR\x0frootCertificate\"I\n" +
 	"\x1cNodeCertificateStatusRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x10\n" +
-	"\x03csr\x18\x02 \x01(\fR\x03csr\"i\n" +
+	"\x03csr\x18\x02 \x01(\fR\x03csr\"\xad\x01\n" +
 	"\x1dNodeCertificateStatusResponse\x12&\n" +
 	"\x04role\x18\x01 \x01(\x0e2\x12.shoal.v1.NodeRoleR\x04role\x12 \n" +
-	"\vcertificate\x18\x02 \x01(\fR\vcertificate2\xc3\x02\n" +
+	"\vcertificate\x18\x02 \x01(\fR\vcertificate\x12\x1f\n" +
+	"\vroot_bundle\x18P \x01(\fR\n" +
+	"rootBundle\x12!\n" +
+	"\fsigning_root\x18Q \x01(\fR\vsigningRoot2\xc3\x02\n" +
 	"\tCAService\x12e\n" +
 	"\x14GetRootCACertificate\x12%.shoal.v1.GetRootCACertificateRequest\x1a&.shoal.v1.GetRootCACertificateResponse\x12e\n" +
 	"\x14IssueNodeCertificate\x12%.shoal.v1.IssueNodeCertificateRequest\x1a&.shoal.v1.IssueNodeCertificateResponse\x12h\n" +

@@ -3726,6 +3726,274 @@ func (*RemoveConfigResponse) Descriptor() ([]byte, []int) {
 	return file_shoal_v1_control_proto_rawDescGZIP(), []int{77}
 }
 
+type RotateRootCARequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ca_cert_pem and ca_key_pem, when set, are the new root (a self-signed
+	// CA certificate whose subject O is the cluster ID, and its ECDSA P-256
+	// key); otherwise the leader makes one.
+	CaCertPem     []byte `protobuf:"bytes,1,opt,name=ca_cert_pem,json=caCertPem,proto3" json:"ca_cert_pem,omitempty"`
+	CaKeyPem      []byte `protobuf:"bytes,2,opt,name=ca_key_pem,json=caKeyPem,proto3" json:"ca_key_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateRootCARequest) Reset() {
+	*x = RotateRootCARequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateRootCARequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateRootCARequest) ProtoMessage() {}
+
+func (x *RotateRootCARequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateRootCARequest.ProtoReflect.Descriptor instead.
+func (*RotateRootCARequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *RotateRootCARequest) GetCaCertPem() []byte {
+	if x != nil {
+		return x.CaCertPem
+	}
+	return nil
+}
+
+func (x *RotateRootCARequest) GetCaKeyPem() []byte {
+	if x != nil {
+		return x.CaKeyPem
+	}
+	return nil
+}
+
+type RotateRootCAResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cluster       *Cluster               `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateRootCAResponse) Reset() {
+	*x = RotateRootCAResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateRootCAResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateRootCAResponse) ProtoMessage() {}
+
+func (x *RotateRootCAResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateRootCAResponse.ProtoReflect.Descriptor instead.
+func (*RotateRootCAResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *RotateRootCAResponse) GetCluster() *Cluster {
+	if x != nil {
+		return x.Cluster
+	}
+	return nil
+}
+
+type GetUnlockKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rotate        bool                   `protobuf:"varint,1,opt,name=rotate,proto3" json:"rotate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUnlockKeyRequest) Reset() {
+	*x = GetUnlockKeyRequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUnlockKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUnlockKeyRequest) ProtoMessage() {}
+
+func (x *GetUnlockKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUnlockKeyRequest.ProtoReflect.Descriptor instead.
+func (*GetUnlockKeyRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *GetUnlockKeyRequest) GetRotate() bool {
+	if x != nil {
+		return x.Rotate
+	}
+	return false
+}
+
+type GetUnlockKeyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// unlock_key is printed as SHLKEY-1-<base32>; empty when autolock is off.
+	UnlockKey     string `protobuf:"bytes,1,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUnlockKeyResponse) Reset() {
+	*x = GetUnlockKeyResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUnlockKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUnlockKeyResponse) ProtoMessage() {}
+
+func (x *GetUnlockKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUnlockKeyResponse.ProtoReflect.Descriptor instead.
+func (*GetUnlockKeyResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *GetUnlockKeyResponse) GetUnlockKey() string {
+	if x != nil {
+		return x.UnlockKey
+	}
+	return ""
+}
+
+type UnlockManagerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UnlockKey     string                 `protobuf:"bytes,1,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockManagerRequest) Reset() {
+	*x = UnlockManagerRequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockManagerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockManagerRequest) ProtoMessage() {}
+
+func (x *UnlockManagerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockManagerRequest.ProtoReflect.Descriptor instead.
+func (*UnlockManagerRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *UnlockManagerRequest) GetUnlockKey() string {
+	if x != nil {
+		return x.UnlockKey
+	}
+	return ""
+}
+
+type UnlockManagerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockManagerResponse) Reset() {
+	*x = UnlockManagerResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockManagerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockManagerResponse) ProtoMessage() {}
+
+func (x *UnlockManagerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockManagerResponse.ProtoReflect.Descriptor instead.
+func (*UnlockManagerResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{83}
+}
+
 var File_shoal_v1_control_proto protoreflect.FileDescriptor
 
 const file_shoal_v1_control_proto_rawDesc = "" +
@@ -3922,7 +4190,22 @@ const file_shoal_v1_control_proto_rawDesc = "" +
 	"\aconfigs\x18\x01 \x03(\v2\x10.shoal.v1.ConfigR\aconfigs\"-\n" +
 	"\x13RemoveConfigRequest\x12\x16\n" +
 	"\x06config\x18\x01 \x01(\tR\x06config\"\x16\n" +
-	"\x14RemoveConfigResponse2\x9f\x16\n" +
+	"\x14RemoveConfigResponse\"S\n" +
+	"\x13RotateRootCARequest\x12\x1e\n" +
+	"\vca_cert_pem\x18\x01 \x01(\fR\tcaCertPem\x12\x1c\n" +
+	"\n" +
+	"ca_key_pem\x18\x02 \x01(\fR\bcaKeyPem\"C\n" +
+	"\x14RotateRootCAResponse\x12+\n" +
+	"\acluster\x18\x01 \x01(\v2\x11.shoal.v1.ClusterR\acluster\"-\n" +
+	"\x13GetUnlockKeyRequest\x12\x16\n" +
+	"\x06rotate\x18\x01 \x01(\bR\x06rotate\"5\n" +
+	"\x14GetUnlockKeyResponse\x12\x1d\n" +
+	"\n" +
+	"unlock_key\x18\x01 \x01(\tR\tunlockKey\"5\n" +
+	"\x14UnlockManagerRequest\x12\x1d\n" +
+	"\n" +
+	"unlock_key\x18\x01 \x01(\tR\tunlockKey\"\x17\n" +
+	"\x15UnlockManagerResponse2\x8f\x18\n" +
 	"\x0eControlService\x12G\n" +
 	"\n" +
 	"GetCluster\x12\x1b.shoal.v1.GetClusterRequest\x1a\x1c.shoal.v1.GetClusterResponse\x12P\n" +
@@ -3967,7 +4250,10 @@ const file_shoal_v1_control_proto_rawDesc = "" +
 	"\fCreateConfig\x12\x1d.shoal.v1.CreateConfigRequest\x1a\x1e.shoal.v1.CreateConfigResponse\x12D\n" +
 	"\tGetConfig\x12\x1a.shoal.v1.GetConfigRequest\x1a\x1b.shoal.v1.GetConfigResponse\x12J\n" +
 	"\vListConfigs\x12\x1c.shoal.v1.ListConfigsRequest\x1a\x1d.shoal.v1.ListConfigsResponse\x12M\n" +
-	"\fRemoveConfig\x12\x1d.shoal.v1.RemoveConfigRequest\x1a\x1e.shoal.v1.RemoveConfigResponseB5Z3github.com/shoal-project/shoal/gen/shoal/v1;shoalv1b\x06proto3"
+	"\fRemoveConfig\x12\x1d.shoal.v1.RemoveConfigRequest\x1a\x1e.shoal.v1.RemoveConfigResponse\x12M\n" +
+	"\fRotateRootCA\x12\x1d.shoal.v1.RotateRootCARequest\x1a\x1e.shoal.v1.RotateRootCAResponse\x12M\n" +
+	"\fGetUnlockKey\x12\x1d.shoal.v1.GetUnlockKeyRequest\x1a\x1e.shoal.v1.GetUnlockKeyResponse\x12P\n" +
+	"\rUnlockManager\x12\x1e.shoal.v1.UnlockManagerRequest\x1a\x1f.shoal.v1.UnlockManagerResponseB5Z3github.com/shoal-project/shoal/gen/shoal/v1;shoalv1b\x06proto3"
 
 var (
 	file_shoal_v1_control_proto_rawDescOnce sync.Once
@@ -3981,7 +4267,7 @@ func file_shoal_v1_control_proto_rawDescGZIP() []byte {
 	return file_shoal_v1_control_proto_rawDescData
 }
 
-var file_shoal_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
+var file_shoal_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
 var file_shoal_v1_control_proto_goTypes = []any{
 	(*GetClusterRequest)(nil),       // 0: shoal.v1.GetClusterRequest
 	(*GetClusterResponse)(nil),      // 1: shoal.v1.GetClusterResponse
@@ -4061,159 +4347,172 @@ var file_shoal_v1_control_proto_goTypes = []any{
 	(*ListConfigsResponse)(nil),     // 75: shoal.v1.ListConfigsResponse
 	(*RemoveConfigRequest)(nil),     // 76: shoal.v1.RemoveConfigRequest
 	(*RemoveConfigResponse)(nil),    // 77: shoal.v1.RemoveConfigResponse
-	nil,                             // 78: shoal.v1.UpdateNodeRequest.LabelAddEntry
-	(*Cluster)(nil),                 // 79: shoal.v1.Cluster
-	(*ClusterSpec)(nil),             // 80: shoal.v1.ClusterSpec
-	(*JoinTokens)(nil),              // 81: shoal.v1.JoinTokens
-	(NodeRole)(0),                   // 82: shoal.v1.NodeRole
-	(*Node)(nil),                    // 83: shoal.v1.Node
-	(NodeAvailability)(0),           // 84: shoal.v1.NodeAvailability
-	(*ServiceSpec)(nil),             // 85: shoal.v1.ServiceSpec
-	(*Service)(nil),                 // 86: shoal.v1.Service
-	(*LogLine)(nil),                 // 87: shoal.v1.LogLine
-	(TaskState)(0),                  // 88: shoal.v1.TaskState
-	(*Task)(nil),                    // 89: shoal.v1.Task
-	(*NetworkSpec)(nil),             // 90: shoal.v1.NetworkSpec
-	(*Network)(nil),                 // 91: shoal.v1.Network
-	(PluginKind)(0),                 // 92: shoal.v1.PluginKind
-	(*PluginModule)(nil),            // 93: shoal.v1.PluginModule
-	(*timestamppb.Timestamp)(nil),   // 94: google.protobuf.Timestamp
-	(*StoreObject)(nil),             // 95: shoal.v1.StoreObject
-	(*SecretSpec)(nil),              // 96: shoal.v1.SecretSpec
-	(*Secret)(nil),                  // 97: shoal.v1.Secret
-	(*ConfigSpec)(nil),              // 98: shoal.v1.ConfigSpec
-	(*Config)(nil),                  // 99: shoal.v1.Config
+	(*RotateRootCARequest)(nil),     // 78: shoal.v1.RotateRootCARequest
+	(*RotateRootCAResponse)(nil),    // 79: shoal.v1.RotateRootCAResponse
+	(*GetUnlockKeyRequest)(nil),     // 80: shoal.v1.GetUnlockKeyRequest
+	(*GetUnlockKeyResponse)(nil),    // 81: shoal.v1.GetUnlockKeyResponse
+	(*UnlockManagerRequest)(nil),    // 82: shoal.v1.UnlockManagerRequest
+	(*UnlockManagerResponse)(nil),   // 83: shoal.v1.UnlockManagerResponse
+	nil,                             // 84: shoal.v1.UpdateNodeRequest.LabelAddEntry
+	(*Cluster)(nil),                 // 85: shoal.v1.Cluster
+	(*ClusterSpec)(nil),             // 86: shoal.v1.ClusterSpec
+	(*JoinTokens)(nil),              // 87: shoal.v1.JoinTokens
+	(NodeRole)(0),                   // 88: shoal.v1.NodeRole
+	(*Node)(nil),                    // 89: shoal.v1.Node
+	(NodeAvailability)(0),           // 90: shoal.v1.NodeAvailability
+	(*ServiceSpec)(nil),             // 91: shoal.v1.ServiceSpec
+	(*Service)(nil),                 // 92: shoal.v1.Service
+	(*LogLine)(nil),                 // 93: shoal.v1.LogLine
+	(TaskState)(0),                  // 94: shoal.v1.TaskState
+	(*Task)(nil),                    // 95: shoal.v1.Task
+	(*NetworkSpec)(nil),             // 96: shoal.v1.NetworkSpec
+	(*Network)(nil),                 // 97: shoal.v1.Network
+	(PluginKind)(0),                 // 98: shoal.v1.PluginKind
+	(*PluginModule)(nil),            // 99: shoal.v1.PluginModule
+	(*timestamppb.Timestamp)(nil),   // 100: google.protobuf.Timestamp
+	(*StoreObject)(nil),             // 101: shoal.v1.StoreObject
+	(*SecretSpec)(nil),              // 102: shoal.v1.SecretSpec
+	(*Secret)(nil),                  // 103: shoal.v1.Secret
+	(*ConfigSpec)(nil),              // 104: shoal.v1.ConfigSpec
+	(*Config)(nil),                  // 105: shoal.v1.Config
 }
 var file_shoal_v1_control_proto_depIdxs = []int32{
-	79, // 0: shoal.v1.GetClusterResponse.cluster:type_name -> shoal.v1.Cluster
-	80, // 1: shoal.v1.UpdateClusterRequest.spec:type_name -> shoal.v1.ClusterSpec
-	79, // 2: shoal.v1.UpdateClusterResponse.cluster:type_name -> shoal.v1.Cluster
-	81, // 3: shoal.v1.GetJoinTokensResponse.tokens:type_name -> shoal.v1.JoinTokens
-	82, // 4: shoal.v1.RotateJoinTokenRequest.role:type_name -> shoal.v1.NodeRole
-	81, // 5: shoal.v1.RotateJoinTokenResponse.tokens:type_name -> shoal.v1.JoinTokens
-	82, // 6: shoal.v1.ListNodesRequest.role:type_name -> shoal.v1.NodeRole
-	83, // 7: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.Node
-	83, // 8: shoal.v1.GetNodeResponse.node:type_name -> shoal.v1.Node
-	84, // 9: shoal.v1.UpdateNodeRequest.availability:type_name -> shoal.v1.NodeAvailability
-	78, // 10: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
-	83, // 11: shoal.v1.UpdateNodeResponse.node:type_name -> shoal.v1.Node
-	83, // 12: shoal.v1.PromoteNodeResponse.node:type_name -> shoal.v1.Node
-	83, // 13: shoal.v1.DemoteNodeResponse.node:type_name -> shoal.v1.Node
-	85, // 14: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	86, // 15: shoal.v1.CreateServiceResponse.service:type_name -> shoal.v1.Service
-	86, // 16: shoal.v1.GetServiceResponse.service:type_name -> shoal.v1.Service
-	24, // 17: shoal.v1.GetServiceResponse.status:type_name -> shoal.v1.ServiceStatus
-	86, // 18: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.Service
-	24, // 19: shoal.v1.ListServicesResponse.statuses:type_name -> shoal.v1.ServiceStatus
-	85, // 20: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	86, // 21: shoal.v1.UpdateServiceResponse.service:type_name -> shoal.v1.Service
-	87, // 22: shoal.v1.ServiceLogsResponse.lines:type_name -> shoal.v1.LogLine
-	88, // 23: shoal.v1.ListTasksRequest.desired_state:type_name -> shoal.v1.TaskState
-	89, // 24: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
-	89, // 25: shoal.v1.GetTaskResponse.task:type_name -> shoal.v1.Task
-	90, // 26: shoal.v1.CreateNetworkRequest.spec:type_name -> shoal.v1.NetworkSpec
-	91, // 27: shoal.v1.CreateNetworkResponse.network:type_name -> shoal.v1.Network
-	91, // 28: shoal.v1.GetNetworkResponse.network:type_name -> shoal.v1.Network
-	91, // 29: shoal.v1.ListNetworksResponse.networks:type_name -> shoal.v1.Network
-	92, // 30: shoal.v1.InstallPluginRequest.kind:type_name -> shoal.v1.PluginKind
-	93, // 31: shoal.v1.InstallPluginResponse.plugin:type_name -> shoal.v1.PluginModule
-	93, // 32: shoal.v1.ListPluginsResponse.plugins:type_name -> shoal.v1.PluginModule
-	48, // 33: shoal.v1.ListPluginsResponse.stats:type_name -> shoal.v1.PluginStats
-	93, // 34: shoal.v1.GetPluginResponse.plugin:type_name -> shoal.v1.PluginModule
-	48, // 35: shoal.v1.GetPluginResponse.stats:type_name -> shoal.v1.PluginStats
-	79, // 36: shoal.v1.ActivatePluginResponse.cluster:type_name -> shoal.v1.Cluster
-	85, // 37: shoal.v1.TestPluginRequest.spec:type_name -> shoal.v1.ServiceSpec
-	57, // 38: shoal.v1.TestPluginResponse.placements:type_name -> shoal.v1.TestPlacement
-	61, // 39: shoal.v1.WatchEventsResponse.events:type_name -> shoal.v1.Event
-	94, // 40: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
-	95, // 41: shoal.v1.Event.object:type_name -> shoal.v1.StoreObject
-	96, // 42: shoal.v1.CreateSecretRequest.spec:type_name -> shoal.v1.SecretSpec
-	97, // 43: shoal.v1.CreateSecretResponse.secret:type_name -> shoal.v1.Secret
-	97, // 44: shoal.v1.GetSecretResponse.secret:type_name -> shoal.v1.Secret
-	97, // 45: shoal.v1.ListSecretsResponse.secrets:type_name -> shoal.v1.Secret
-	98, // 46: shoal.v1.CreateConfigRequest.spec:type_name -> shoal.v1.ConfigSpec
-	99, // 47: shoal.v1.CreateConfigResponse.config:type_name -> shoal.v1.Config
-	99, // 48: shoal.v1.GetConfigResponse.config:type_name -> shoal.v1.Config
-	99, // 49: shoal.v1.ListConfigsResponse.configs:type_name -> shoal.v1.Config
-	0,  // 50: shoal.v1.ControlService.GetCluster:input_type -> shoal.v1.GetClusterRequest
-	2,  // 51: shoal.v1.ControlService.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	4,  // 52: shoal.v1.ControlService.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
-	6,  // 53: shoal.v1.ControlService.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
-	8,  // 54: shoal.v1.ControlService.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	10, // 55: shoal.v1.ControlService.GetNode:input_type -> shoal.v1.GetNodeRequest
-	12, // 56: shoal.v1.ControlService.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	14, // 57: shoal.v1.ControlService.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
-	16, // 58: shoal.v1.ControlService.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
-	18, // 59: shoal.v1.ControlService.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	20, // 60: shoal.v1.ControlService.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	22, // 61: shoal.v1.ControlService.GetService:input_type -> shoal.v1.GetServiceRequest
-	25, // 62: shoal.v1.ControlService.ListServices:input_type -> shoal.v1.ListServicesRequest
-	27, // 63: shoal.v1.ControlService.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	29, // 64: shoal.v1.ControlService.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	31, // 65: shoal.v1.ControlService.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	33, // 66: shoal.v1.ControlService.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	35, // 67: shoal.v1.ControlService.GetTask:input_type -> shoal.v1.GetTaskRequest
-	37, // 68: shoal.v1.ControlService.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
-	39, // 69: shoal.v1.ControlService.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
-	41, // 70: shoal.v1.ControlService.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
-	43, // 71: shoal.v1.ControlService.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
-	45, // 72: shoal.v1.ControlService.InstallPlugin:input_type -> shoal.v1.InstallPluginRequest
-	47, // 73: shoal.v1.ControlService.ListPlugins:input_type -> shoal.v1.ListPluginsRequest
-	50, // 74: shoal.v1.ControlService.GetPlugin:input_type -> shoal.v1.GetPluginRequest
-	52, // 75: shoal.v1.ControlService.RemovePlugin:input_type -> shoal.v1.RemovePluginRequest
-	54, // 76: shoal.v1.ControlService.ActivatePlugin:input_type -> shoal.v1.ActivatePluginRequest
-	56, // 77: shoal.v1.ControlService.TestPlugin:input_type -> shoal.v1.TestPluginRequest
-	59, // 78: shoal.v1.ControlService.WatchEvents:input_type -> shoal.v1.WatchEventsRequest
-	62, // 79: shoal.v1.ControlService.CreateSecret:input_type -> shoal.v1.CreateSecretRequest
-	64, // 80: shoal.v1.ControlService.GetSecret:input_type -> shoal.v1.GetSecretRequest
-	66, // 81: shoal.v1.ControlService.ListSecrets:input_type -> shoal.v1.ListSecretsRequest
-	68, // 82: shoal.v1.ControlService.RemoveSecret:input_type -> shoal.v1.RemoveSecretRequest
-	70, // 83: shoal.v1.ControlService.CreateConfig:input_type -> shoal.v1.CreateConfigRequest
-	72, // 84: shoal.v1.ControlService.GetConfig:input_type -> shoal.v1.GetConfigRequest
-	74, // 85: shoal.v1.ControlService.ListConfigs:input_type -> shoal.v1.ListConfigsRequest
-	76, // 86: shoal.v1.ControlService.RemoveConfig:input_type -> shoal.v1.RemoveConfigRequest
-	1,  // 87: shoal.v1.ControlService.GetCluster:output_type -> shoal.v1.GetClusterResponse
-	3,  // 88: shoal.v1.ControlService.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	5,  // 89: shoal.v1.ControlService.GetJoinTokens:output_type -> shoal.v1.GetJoinTokensResponse
-	7,  // 90: shoal.v1.ControlService.RotateJoinToken:output_type -> shoal.v1.RotateJoinTokenResponse
-	9,  // 91: shoal.v1.ControlService.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	11, // 92: shoal.v1.ControlService.GetNode:output_type -> shoal.v1.GetNodeResponse
-	13, // 93: shoal.v1.ControlService.UpdateNode:output_type -> shoal.v1.UpdateNodeResponse
-	15, // 94: shoal.v1.ControlService.PromoteNode:output_type -> shoal.v1.PromoteNodeResponse
-	17, // 95: shoal.v1.ControlService.DemoteNode:output_type -> shoal.v1.DemoteNodeResponse
-	19, // 96: shoal.v1.ControlService.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	21, // 97: shoal.v1.ControlService.CreateService:output_type -> shoal.v1.CreateServiceResponse
-	23, // 98: shoal.v1.ControlService.GetService:output_type -> shoal.v1.GetServiceResponse
-	26, // 99: shoal.v1.ControlService.ListServices:output_type -> shoal.v1.ListServicesResponse
-	28, // 100: shoal.v1.ControlService.UpdateService:output_type -> shoal.v1.UpdateServiceResponse
-	30, // 101: shoal.v1.ControlService.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	32, // 102: shoal.v1.ControlService.ServiceLogs:output_type -> shoal.v1.ServiceLogsResponse
-	34, // 103: shoal.v1.ControlService.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	36, // 104: shoal.v1.ControlService.GetTask:output_type -> shoal.v1.GetTaskResponse
-	38, // 105: shoal.v1.ControlService.CreateNetwork:output_type -> shoal.v1.CreateNetworkResponse
-	40, // 106: shoal.v1.ControlService.GetNetwork:output_type -> shoal.v1.GetNetworkResponse
-	42, // 107: shoal.v1.ControlService.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
-	44, // 108: shoal.v1.ControlService.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
-	46, // 109: shoal.v1.ControlService.InstallPlugin:output_type -> shoal.v1.InstallPluginResponse
-	49, // 110: shoal.v1.ControlService.ListPlugins:output_type -> shoal.v1.ListPluginsResponse
-	51, // 111: shoal.v1.ControlService.GetPlugin:output_type -> shoal.v1.GetPluginResponse
-	53, // 112: shoal.v1.ControlService.RemovePlugin:output_type -> shoal.v1.RemovePluginResponse
-	55, // 113: shoal.v1.ControlService.ActivatePlugin:output_type -> shoal.v1.ActivatePluginResponse
-	58, // 114: shoal.v1.ControlService.TestPlugin:output_type -> shoal.v1.TestPluginResponse
-	60, // 115: shoal.v1.ControlService.WatchEvents:output_type -> shoal.v1.WatchEventsResponse
-	63, // 116: shoal.v1.ControlService.CreateSecret:output_type -> shoal.v1.CreateSecretResponse
-	65, // 117: shoal.v1.ControlService.GetSecret:output_type -> shoal.v1.GetSecretResponse
-	67, // 118: shoal.v1.ControlService.ListSecrets:output_type -> shoal.v1.ListSecretsResponse
-	69, // 119: shoal.v1.ControlService.RemoveSecret:output_type -> shoal.v1.RemoveSecretResponse
-	71, // 120: shoal.v1.ControlService.CreateConfig:output_type -> shoal.v1.CreateConfigResponse
-	73, // 121: shoal.v1.ControlService.GetConfig:output_type -> shoal.v1.GetConfigResponse
-	75, // 122: shoal.v1.ControlService.ListConfigs:output_type -> shoal.v1.ListConfigsResponse
-	77, // 123: shoal.v1.ControlService.RemoveConfig:output_type -> shoal.v1.RemoveConfigResponse
-	87, // [87:124] is the sub-list for method output_type
-	50, // [50:87] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	85,  // 0: shoal.v1.GetClusterResponse.cluster:type_name -> shoal.v1.Cluster
+	86,  // 1: shoal.v1.UpdateClusterRequest.spec:type_name -> shoal.v1.ClusterSpec
+	85,  // 2: shoal.v1.UpdateClusterResponse.cluster:type_name -> shoal.v1.Cluster
+	87,  // 3: shoal.v1.GetJoinTokensResponse.tokens:type_name -> shoal.v1.JoinTokens
+	88,  // 4: shoal.v1.RotateJoinTokenRequest.role:type_name -> shoal.v1.NodeRole
+	87,  // 5: shoal.v1.RotateJoinTokenResponse.tokens:type_name -> shoal.v1.JoinTokens
+	88,  // 6: shoal.v1.ListNodesRequest.role:type_name -> shoal.v1.NodeRole
+	89,  // 7: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.Node
+	89,  // 8: shoal.v1.GetNodeResponse.node:type_name -> shoal.v1.Node
+	90,  // 9: shoal.v1.UpdateNodeRequest.availability:type_name -> shoal.v1.NodeAvailability
+	84,  // 10: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
+	89,  // 11: shoal.v1.UpdateNodeResponse.node:type_name -> shoal.v1.Node
+	89,  // 12: shoal.v1.PromoteNodeResponse.node:type_name -> shoal.v1.Node
+	89,  // 13: shoal.v1.DemoteNodeResponse.node:type_name -> shoal.v1.Node
+	91,  // 14: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	92,  // 15: shoal.v1.CreateServiceResponse.service:type_name -> shoal.v1.Service
+	92,  // 16: shoal.v1.GetServiceResponse.service:type_name -> shoal.v1.Service
+	24,  // 17: shoal.v1.GetServiceResponse.status:type_name -> shoal.v1.ServiceStatus
+	92,  // 18: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.Service
+	24,  // 19: shoal.v1.ListServicesResponse.statuses:type_name -> shoal.v1.ServiceStatus
+	91,  // 20: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	92,  // 21: shoal.v1.UpdateServiceResponse.service:type_name -> shoal.v1.Service
+	93,  // 22: shoal.v1.ServiceLogsResponse.lines:type_name -> shoal.v1.LogLine
+	94,  // 23: shoal.v1.ListTasksRequest.desired_state:type_name -> shoal.v1.TaskState
+	95,  // 24: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
+	95,  // 25: shoal.v1.GetTaskResponse.task:type_name -> shoal.v1.Task
+	96,  // 26: shoal.v1.CreateNetworkRequest.spec:type_name -> shoal.v1.NetworkSpec
+	97,  // 27: shoal.v1.CreateNetworkResponse.network:type_name -> shoal.v1.Network
+	97,  // 28: shoal.v1.GetNetworkResponse.network:type_name -> shoal.v1.Network
+	97,  // 29: shoal.v1.ListNetworksResponse.networks:type_name -> shoal.v1.Network
+	98,  // 30: shoal.v1.InstallPluginRequest.kind:type_name -> shoal.v1.PluginKind
+	99,  // 31: shoal.v1.InstallPluginResponse.plugin:type_name -> shoal.v1.PluginModule
+	99,  // 32: shoal.v1.ListPluginsResponse.plugins:type_name -> shoal.v1.PluginModule
+	48,  // 33: shoal.v1.ListPluginsResponse.stats:type_name -> shoal.v1.PluginStats
+	99,  // 34: shoal.v1.GetPluginResponse.plugin:type_name -> shoal.v1.PluginModule
+	48,  // 35: shoal.v1.GetPluginResponse.stats:type_name -> shoal.v1.PluginStats
+	85,  // 36: shoal.v1.ActivatePluginResponse.cluster:type_name -> shoal.v1.Cluster
+	91,  // 37: shoal.v1.TestPluginRequest.spec:type_name -> shoal.v1.ServiceSpec
+	57,  // 38: shoal.v1.TestPluginResponse.placements:type_name -> shoal.v1.TestPlacement
+	61,  // 39: shoal.v1.WatchEventsResponse.events:type_name -> shoal.v1.Event
+	100, // 40: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	101, // 41: shoal.v1.Event.object:type_name -> shoal.v1.StoreObject
+	102, // 42: shoal.v1.CreateSecretRequest.spec:type_name -> shoal.v1.SecretSpec
+	103, // 43: shoal.v1.CreateSecretResponse.secret:type_name -> shoal.v1.Secret
+	103, // 44: shoal.v1.GetSecretResponse.secret:type_name -> shoal.v1.Secret
+	103, // 45: shoal.v1.ListSecretsResponse.secrets:type_name -> shoal.v1.Secret
+	104, // 46: shoal.v1.CreateConfigRequest.spec:type_name -> shoal.v1.ConfigSpec
+	105, // 47: shoal.v1.CreateConfigResponse.config:type_name -> shoal.v1.Config
+	105, // 48: shoal.v1.GetConfigResponse.config:type_name -> shoal.v1.Config
+	105, // 49: shoal.v1.ListConfigsResponse.configs:type_name -> shoal.v1.Config
+	85,  // 50: shoal.v1.RotateRootCAResponse.cluster:type_name -> shoal.v1.Cluster
+	0,   // 51: shoal.v1.ControlService.GetCluster:input_type -> shoal.v1.GetClusterRequest
+	2,   // 52: shoal.v1.ControlService.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	4,   // 53: shoal.v1.ControlService.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
+	6,   // 54: shoal.v1.ControlService.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
+	8,   // 55: shoal.v1.ControlService.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	10,  // 56: shoal.v1.ControlService.GetNode:input_type -> shoal.v1.GetNodeRequest
+	12,  // 57: shoal.v1.ControlService.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	14,  // 58: shoal.v1.ControlService.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
+	16,  // 59: shoal.v1.ControlService.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
+	18,  // 60: shoal.v1.ControlService.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	20,  // 61: shoal.v1.ControlService.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	22,  // 62: shoal.v1.ControlService.GetService:input_type -> shoal.v1.GetServiceRequest
+	25,  // 63: shoal.v1.ControlService.ListServices:input_type -> shoal.v1.ListServicesRequest
+	27,  // 64: shoal.v1.ControlService.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	29,  // 65: shoal.v1.ControlService.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	31,  // 66: shoal.v1.ControlService.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	33,  // 67: shoal.v1.ControlService.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	35,  // 68: shoal.v1.ControlService.GetTask:input_type -> shoal.v1.GetTaskRequest
+	37,  // 69: shoal.v1.ControlService.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	39,  // 70: shoal.v1.ControlService.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	41,  // 71: shoal.v1.ControlService.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	43,  // 72: shoal.v1.ControlService.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	45,  // 73: shoal.v1.ControlService.InstallPlugin:input_type -> shoal.v1.InstallPluginRequest
+	47,  // 74: shoal.v1.ControlService.ListPlugins:input_type -> shoal.v1.ListPluginsRequest
+	50,  // 75: shoal.v1.ControlService.GetPlugin:input_type -> shoal.v1.GetPluginRequest
+	52,  // 76: shoal.v1.ControlService.RemovePlugin:input_type -> shoal.v1.RemovePluginRequest
+	54,  // 77: shoal.v1.ControlService.ActivatePlugin:input_type -> shoal.v1.ActivatePluginRequest
+	56,  // 78: shoal.v1.ControlService.TestPlugin:input_type -> shoal.v1.TestPluginRequest
+	59,  // 79: shoal.v1.ControlService.WatchEvents:input_type -> shoal.v1.WatchEventsRequest
+	62,  // 80: shoal.v1.ControlService.CreateSecret:input_type -> shoal.v1.CreateSecretRequest
+	64,  // 81: shoal.v1.ControlService.GetSecret:input_type -> shoal.v1.GetSecretRequest
+	66,  // 82: shoal.v1.ControlService.ListSecrets:input_type -> shoal.v1.ListSecretsRequest
+	68,  // 83: shoal.v1.ControlService.RemoveSecret:input_type -> shoal.v1.RemoveSecretRequest
+	70,  // 84: shoal.v1.ControlService.CreateConfig:input_type -> shoal.v1.CreateConfigRequest
+	72,  // 85: shoal.v1.ControlService.GetConfig:input_type -> shoal.v1.GetConfigRequest
+	74,  // 86: shoal.v1.ControlService.ListConfigs:input_type -> shoal.v1.ListConfigsRequest
+	76,  // 87: shoal.v1.ControlService.RemoveConfig:input_type -> shoal.v1.RemoveConfigRequest
+	78,  // 88: shoal.v1.ControlService.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
+	80,  // 89: shoal.v1.ControlService.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
+	82,  // 90: shoal.v1.ControlService.UnlockManager:input_type -> shoal.v1.UnlockManagerRequest
+	1,   // 91: shoal.v1.ControlService.GetCluster:output_type -> shoal.v1.GetClusterResponse
+	3,   // 92: shoal.v1.ControlService.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	5,   // 93: shoal.v1.ControlService.GetJoinTokens:output_type -> shoal.v1.GetJoinTokensResponse
+	7,   // 94: shoal.v1.ControlService.RotateJoinToken:output_type -> shoal.v1.RotateJoinTokenResponse
+	9,   // 95: shoal.v1.ControlService.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	11,  // 96: shoal.v1.ControlService.GetNode:output_type -> shoal.v1.GetNodeResponse
+	13,  // 97: shoal.v1.ControlService.UpdateNode:output_type -> shoal.v1.UpdateNodeResponse
+	15,  // 98: shoal.v1.ControlService.PromoteNode:output_type -> shoal.v1.PromoteNodeResponse
+	17,  // 99: shoal.v1.ControlService.DemoteNode:output_type -> shoal.v1.DemoteNodeResponse
+	19,  // 100: shoal.v1.ControlService.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	21,  // 101: shoal.v1.ControlService.CreateService:output_type -> shoal.v1.CreateServiceResponse
+	23,  // 102: shoal.v1.ControlService.GetService:output_type -> shoal.v1.GetServiceResponse
+	26,  // 103: shoal.v1.ControlService.ListServices:output_type -> shoal.v1.ListServicesResponse
+	28,  // 104: shoal.v1.ControlService.UpdateService:output_type -> shoal.v1.UpdateServiceResponse
+	30,  // 105: shoal.v1.ControlService.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	32,  // 106: shoal.v1.ControlService.ServiceLogs:output_type -> shoal.v1.ServiceLogsResponse
+	34,  // 107: shoal.v1.ControlService.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	36,  // 108: shoal.v1.ControlService.GetTask:output_type -> shoal.v1.GetTaskResponse
+	38,  // 109: shoal.v1.ControlService.CreateNetwork:output_type -> shoal.v1.CreateNetworkResponse
+	40,  // 110: shoal.v1.ControlService.GetNetwork:output_type -> shoal.v1.GetNetworkResponse
+	42,  // 111: shoal.v1.ControlService.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	44,  // 112: shoal.v1.ControlService.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	46,  // 113: shoal.v1.ControlService.InstallPlugin:output_type -> shoal.v1.InstallPluginResponse
+	49,  // 114: shoal.v1.ControlService.ListPlugins:output_type -> shoal.v1.ListPluginsResponse
+	51,  // 115: shoal.v1.ControlService.GetPlugin:output_type -> shoal.v1.GetPluginResponse
+	53,  // 116: shoal.v1.ControlService.RemovePlugin:output_type -> shoal.v1.RemovePluginResponse
+	55,  // 117: shoal.v1.ControlService.ActivatePlugin:output_type -> shoal.v1.ActivatePluginResponse
+	58,  // 118: shoal.v1.ControlService.TestPlugin:output_type -> shoal.v1.TestPluginResponse
+	60,  // 119: shoal.v1.ControlService.WatchEvents:output_type -> shoal.v1.WatchEventsResponse
+	63,  // 120: shoal.v1.ControlService.CreateSecret:output_type -> shoal.v1.CreateSecretResponse
+	65,  // 121: shoal.v1.ControlService.GetSecret:output_type -> shoal.v1.GetSecretResponse
+	67,  // 122: shoal.v1.ControlService.ListSecrets:output_type -> shoal.v1.ListSecretsResponse
+	69,  // 123: shoal.v1.ControlService.RemoveSecret:output_type -> shoal.v1.RemoveSecretResponse
+	71,  // 124: shoal.v1.ControlService.CreateConfig:output_type -> shoal.v1.CreateConfigResponse
+	73,  // 125: shoal.v1.ControlService.GetConfig:output_type -> shoal.v1.GetConfigResponse
+	75,  // 126: shoal.v1.ControlService.ListConfigs:output_type -> shoal.v1.ListConfigsResponse
+	77,  // 127: shoal.v1.ControlService.RemoveConfig:output_type -> shoal.v1.RemoveConfigResponse
+	79,  // 128: shoal.v1.ControlService.RotateRootCA:output_type -> shoal.v1.RotateRootCAResponse
+	81,  // 129: shoal.v1.ControlService.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
+	83,  // 130: shoal.v1.ControlService.UnlockManager:output_type -> shoal.v1.UnlockManagerResponse
+	91,  // [91:131] is the sub-list for method output_type
+	51,  // [51:91] is the sub-list for method input_type
+	51,  // [51:51] is the sub-list for extension type_name
+	51,  // [51:51] is the sub-list for extension extendee
+	0,   // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_control_proto_init() }
@@ -4230,7 +4529,7 @@ func file_shoal_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_control_proto_rawDesc), len(file_shoal_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   79,
+			NumMessages:   85,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -668,6 +668,14 @@ type Cluster struct {
 	// data in the store, so the Raft log and snapshots never hold plaintext.
 	// Made with the first secret; stripped from every API answer.
 	SecretDataKey []byte `protobuf:"bytes,50,opt,name=secret_data_key,json=secretDataKey,proto3" json:"secret_data_key,omitempty"`
+	// root_rotation is set while the cluster moves to a new root CA
+	// (ControlService.RotateRootCA): new certificates are issued by it, and
+	// once every node that is not DOWN holds one, it becomes root_ca.
+	RootRotation *RootRotation `protobuf:"bytes,80,opt,name=root_rotation,json=rootRotation,proto3" json:"root_rotation,omitempty"`
+	// unlock_key is the key-encryption key of the managers' data at rest
+	// while spec.autolock_managers is on (32 random bytes). Stripped from
+	// every API answer but GetUnlockKey's.
+	UnlockKey     []byte `protobuf:"bytes,81,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -758,6 +766,101 @@ func (x *Cluster) GetSecretDataKey() []byte {
 	return nil
 }
 
+func (x *Cluster) GetRootRotation() *RootRotation {
+	if x != nil {
+		return x.RootRotation
+	}
+	return nil
+}
+
+func (x *Cluster) GetUnlockKey() []byte {
+	if x != nil {
+		return x.UnlockKey
+	}
+	return nil
+}
+
+type RootRotation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ca_cert_pem and ca_key_pem are the new root; the key is stripped from
+	// every API answer.
+	CaCertPem []byte `protobuf:"bytes,1,opt,name=ca_cert_pem,json=caCertPem,proto3" json:"ca_cert_pem,omitempty"`
+	CaKeyPem  []byte `protobuf:"bytes,2,opt,name=ca_key_pem,json=caKeyPem,proto3" json:"ca_key_pem,omitempty"`
+	Digest    string `protobuf:"bytes,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	// cross_signed_pem is the new root's certificate signed by the old root:
+	// node certificates issued during the rotation carry it, so nodes that
+	// still trust only the old root accept them.
+	CrossSignedPem []byte                 `protobuf:"bytes,4,opt,name=cross_signed_pem,json=crossSignedPem,proto3" json:"cross_signed_pem,omitempty"`
+	Started        *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=started,proto3" json:"started,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RootRotation) Reset() {
+	*x = RootRotation{}
+	mi := &file_shoal_v1_objects_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RootRotation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RootRotation) ProtoMessage() {}
+
+func (x *RootRotation) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_objects_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RootRotation.ProtoReflect.Descriptor instead.
+func (*RootRotation) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RootRotation) GetCaCertPem() []byte {
+	if x != nil {
+		return x.CaCertPem
+	}
+	return nil
+}
+
+func (x *RootRotation) GetCaKeyPem() []byte {
+	if x != nil {
+		return x.CaKeyPem
+	}
+	return nil
+}
+
+func (x *RootRotation) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *RootRotation) GetCrossSignedPem() []byte {
+	if x != nil {
+		return x.CrossSignedPem
+	}
+	return nil
+}
+
+func (x *RootRotation) GetStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
 type GossipKey struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// key is 32 random bytes (AES-256-GCM).
@@ -769,7 +872,7 @@ type GossipKey struct {
 
 func (x *GossipKey) Reset() {
 	*x = GossipKey{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[2]
+	mi := &file_shoal_v1_objects_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -781,7 +884,7 @@ func (x *GossipKey) String() string {
 func (*GossipKey) ProtoMessage() {}
 
 func (x *GossipKey) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[2]
+	mi := &file_shoal_v1_objects_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -794,7 +897,7 @@ func (x *GossipKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GossipKey.ProtoReflect.Descriptor instead.
 func (*GossipKey) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{2}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GossipKey) GetKey() []byte {
@@ -833,13 +936,17 @@ type ClusterSpec struct {
 	// Gossip: the leader makes a new gossip key primary this often (default
 	// 12 h, swarm's) and keeps the two previous ones.
 	GossipKeyRotation *durationpb.Duration `protobuf:"bytes,11,opt,name=gossip_key_rotation,json=gossipKeyRotation,proto3" json:"gossip_key_rotation,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// autolock_managers encrypts every manager's Raft log, snapshots and
+	// CA key at rest with Cluster.unlock_key: a restarted manager serves
+	// nothing until 'shoal unlock' gives it the key.
+	AutolockManagers bool `protobuf:"varint,80,opt,name=autolock_managers,json=autolockManagers,proto3" json:"autolock_managers,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ClusterSpec) Reset() {
 	*x = ClusterSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[3]
+	mi := &file_shoal_v1_objects_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -851,7 +958,7 @@ func (x *ClusterSpec) String() string {
 func (*ClusterSpec) ProtoMessage() {}
 
 func (x *ClusterSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[3]
+	mi := &file_shoal_v1_objects_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -864,7 +971,7 @@ func (x *ClusterSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSpec.ProtoReflect.Descriptor instead.
 func (*ClusterSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{3}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ClusterSpec) GetName() string {
@@ -944,6 +1051,13 @@ func (x *ClusterSpec) GetGossipKeyRotation() *durationpb.Duration {
 	return nil
 }
 
+func (x *ClusterSpec) GetAutolockManagers() bool {
+	if x != nil {
+		return x.AutolockManagers
+	}
+	return false
+}
+
 type RootCA struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CaCertPem     []byte                 `protobuf:"bytes,1,opt,name=ca_cert_pem,json=caCertPem,proto3" json:"ca_cert_pem,omitempty"`
@@ -955,7 +1069,7 @@ type RootCA struct {
 
 func (x *RootCA) Reset() {
 	*x = RootCA{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[4]
+	mi := &file_shoal_v1_objects_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +1081,7 @@ func (x *RootCA) String() string {
 func (*RootCA) ProtoMessage() {}
 
 func (x *RootCA) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[4]
+	mi := &file_shoal_v1_objects_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +1094,7 @@ func (x *RootCA) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RootCA.ProtoReflect.Descriptor instead.
 func (*RootCA) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{4}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RootCA) GetCaCertPem() []byte {
@@ -1014,7 +1128,7 @@ type JoinTokens struct {
 
 func (x *JoinTokens) Reset() {
 	*x = JoinTokens{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[5]
+	mi := &file_shoal_v1_objects_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1140,7 @@ func (x *JoinTokens) String() string {
 func (*JoinTokens) ProtoMessage() {}
 
 func (x *JoinTokens) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[5]
+	mi := &file_shoal_v1_objects_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1153,7 @@ func (x *JoinTokens) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinTokens.ProtoReflect.Descriptor instead.
 func (*JoinTokens) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{5}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *JoinTokens) GetWorker() string {
@@ -1066,14 +1180,17 @@ type Node struct {
 	// manager_status is set while the node is a Raft member.
 	ManagerStatus *ManagerStatus `protobuf:"bytes,6,opt,name=manager_status,json=managerStatus,proto3" json:"manager_status,omitempty"`
 	// role is the role in the node's current certificate.
-	Role          NodeRole `protobuf:"varint,7,opt,name=role,proto3,enum=shoal.v1.NodeRole" json:"role,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Role NodeRole `protobuf:"varint,7,opt,name=role,proto3,enum=shoal.v1.NodeRole" json:"role,omitempty"`
+	// cert_issuer_digest is the digest of the root that issued the node's
+	// current certificate (empty: the cluster's first root or unknown).
+	CertIssuerDigest string `protobuf:"bytes,80,opt,name=cert_issuer_digest,json=certIssuerDigest,proto3" json:"cert_issuer_digest,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[6]
+	mi := &file_shoal_v1_objects_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1085,7 +1202,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[6]
+	mi := &file_shoal_v1_objects_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1098,7 +1215,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{6}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Node) GetId() string {
@@ -1150,6 +1267,13 @@ func (x *Node) GetRole() NodeRole {
 	return NodeRole_NODE_ROLE_UNSPECIFIED
 }
 
+func (x *Node) GetCertIssuerDigest() string {
+	if x != nil {
+		return x.CertIssuerDigest
+	}
+	return ""
+}
+
 type NodeSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// desired_role is what promote/demote set; role follows it.
@@ -1162,7 +1286,7 @@ type NodeSpec struct {
 
 func (x *NodeSpec) Reset() {
 	*x = NodeSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[7]
+	mi := &file_shoal_v1_objects_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1298,7 @@ func (x *NodeSpec) String() string {
 func (*NodeSpec) ProtoMessage() {}
 
 func (x *NodeSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[7]
+	mi := &file_shoal_v1_objects_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1311,7 @@ func (x *NodeSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeSpec.ProtoReflect.Descriptor instead.
 func (*NodeSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{7}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *NodeSpec) GetDesiredRole() NodeRole {
@@ -1230,7 +1354,7 @@ type NodeDescription struct {
 
 func (x *NodeDescription) Reset() {
 	*x = NodeDescription{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[8]
+	mi := &file_shoal_v1_objects_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1242,7 +1366,7 @@ func (x *NodeDescription) String() string {
 func (*NodeDescription) ProtoMessage() {}
 
 func (x *NodeDescription) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[8]
+	mi := &file_shoal_v1_objects_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1255,7 +1379,7 @@ func (x *NodeDescription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeDescription.ProtoReflect.Descriptor instead.
 func (*NodeDescription) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{8}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *NodeDescription) GetHostname() string {
@@ -1327,7 +1451,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[9]
+	mi := &file_shoal_v1_objects_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1339,7 +1463,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[9]
+	mi := &file_shoal_v1_objects_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1352,7 +1476,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{9}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *NodeStatus) GetState() NodeState {
@@ -1398,7 +1522,7 @@ type ManagerStatus struct {
 
 func (x *ManagerStatus) Reset() {
 	*x = ManagerStatus{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[10]
+	mi := &file_shoal_v1_objects_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1410,7 +1534,7 @@ func (x *ManagerStatus) String() string {
 func (*ManagerStatus) ProtoMessage() {}
 
 func (x *ManagerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[10]
+	mi := &file_shoal_v1_objects_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1423,7 +1547,7 @@ func (x *ManagerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManagerStatus.ProtoReflect.Descriptor instead.
 func (*ManagerStatus) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{10}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ManagerStatus) GetRaftId() uint64 {
@@ -1471,7 +1595,7 @@ type Resources struct {
 
 func (x *Resources) Reset() {
 	*x = Resources{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[11]
+	mi := &file_shoal_v1_objects_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1483,7 +1607,7 @@ func (x *Resources) String() string {
 func (*Resources) ProtoMessage() {}
 
 func (x *Resources) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[11]
+	mi := &file_shoal_v1_objects_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1496,7 +1620,7 @@ func (x *Resources) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resources.ProtoReflect.Descriptor instead.
 func (*Resources) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{11}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Resources) GetNanoCpus() int64 {
@@ -1531,7 +1655,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[12]
+	mi := &file_shoal_v1_objects_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1543,7 +1667,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[12]
+	mi := &file_shoal_v1_objects_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1556,7 +1680,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{12}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Service) GetId() string {
@@ -1623,7 +1747,7 @@ type UpdateStatus struct {
 
 func (x *UpdateStatus) Reset() {
 	*x = UpdateStatus{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[13]
+	mi := &file_shoal_v1_objects_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1635,7 +1759,7 @@ func (x *UpdateStatus) String() string {
 func (*UpdateStatus) ProtoMessage() {}
 
 func (x *UpdateStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[13]
+	mi := &file_shoal_v1_objects_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1648,7 +1772,7 @@ func (x *UpdateStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStatus.ProtoReflect.Descriptor instead.
 func (*UpdateStatus) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{13}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateStatus) GetState() UpdateState {
@@ -1708,7 +1832,7 @@ type UpdateConfig struct {
 
 func (x *UpdateConfig) Reset() {
 	*x = UpdateConfig{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[14]
+	mi := &file_shoal_v1_objects_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1720,7 +1844,7 @@ func (x *UpdateConfig) String() string {
 func (*UpdateConfig) ProtoMessage() {}
 
 func (x *UpdateConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[14]
+	mi := &file_shoal_v1_objects_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1733,7 +1857,7 @@ func (x *UpdateConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateConfig.ProtoReflect.Descriptor instead.
 func (*UpdateConfig) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{14}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *UpdateConfig) GetParallelism() int64 {
@@ -1802,7 +1926,7 @@ type ServiceSpec struct {
 
 func (x *ServiceSpec) Reset() {
 	*x = ServiceSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[15]
+	mi := &file_shoal_v1_objects_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1814,7 +1938,7 @@ func (x *ServiceSpec) String() string {
 func (*ServiceSpec) ProtoMessage() {}
 
 func (x *ServiceSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[15]
+	mi := &file_shoal_v1_objects_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1827,7 +1951,7 @@ func (x *ServiceSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceSpec.ProtoReflect.Descriptor instead.
 func (*ServiceSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{15}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ServiceSpec) GetName() string {
@@ -1936,7 +2060,7 @@ type ReplicatedMode struct {
 
 func (x *ReplicatedMode) Reset() {
 	*x = ReplicatedMode{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[16]
+	mi := &file_shoal_v1_objects_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1948,7 +2072,7 @@ func (x *ReplicatedMode) String() string {
 func (*ReplicatedMode) ProtoMessage() {}
 
 func (x *ReplicatedMode) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[16]
+	mi := &file_shoal_v1_objects_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1961,7 +2085,7 @@ func (x *ReplicatedMode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicatedMode.ProtoReflect.Descriptor instead.
 func (*ReplicatedMode) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{16}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ReplicatedMode) GetReplicas() uint64 {
@@ -1979,7 +2103,7 @@ type GlobalMode struct {
 
 func (x *GlobalMode) Reset() {
 	*x = GlobalMode{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[17]
+	mi := &file_shoal_v1_objects_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1991,7 +2115,7 @@ func (x *GlobalMode) String() string {
 func (*GlobalMode) ProtoMessage() {}
 
 func (x *GlobalMode) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[17]
+	mi := &file_shoal_v1_objects_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2004,7 +2128,7 @@ func (x *GlobalMode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalMode.ProtoReflect.Descriptor instead.
 func (*GlobalMode) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{17}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{18}
 }
 
 type EndpointSpec struct {
@@ -2016,7 +2140,7 @@ type EndpointSpec struct {
 
 func (x *EndpointSpec) Reset() {
 	*x = EndpointSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[18]
+	mi := &file_shoal_v1_objects_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2028,7 +2152,7 @@ func (x *EndpointSpec) String() string {
 func (*EndpointSpec) ProtoMessage() {}
 
 func (x *EndpointSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[18]
+	mi := &file_shoal_v1_objects_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2041,7 +2165,7 @@ func (x *EndpointSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSpec.ProtoReflect.Descriptor instead.
 func (*EndpointSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{18}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *EndpointSpec) GetPorts() []*PortConfig {
@@ -2064,7 +2188,7 @@ type PortConfig struct {
 
 func (x *PortConfig) Reset() {
 	*x = PortConfig{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[19]
+	mi := &file_shoal_v1_objects_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2076,7 +2200,7 @@ func (x *PortConfig) String() string {
 func (*PortConfig) ProtoMessage() {}
 
 func (x *PortConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[19]
+	mi := &file_shoal_v1_objects_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2089,7 +2213,7 @@ func (x *PortConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortConfig.ProtoReflect.Descriptor instead.
 func (*PortConfig) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{19}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PortConfig) GetName() string {
@@ -2130,7 +2254,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[20]
+	mi := &file_shoal_v1_objects_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2142,7 +2266,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[20]
+	mi := &file_shoal_v1_objects_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2155,7 +2279,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{20}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Endpoint) GetPorts() []*PortConfig {
@@ -2182,7 +2306,7 @@ type Attachment struct {
 
 func (x *Attachment) Reset() {
 	*x = Attachment{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[21]
+	mi := &file_shoal_v1_objects_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2194,7 +2318,7 @@ func (x *Attachment) String() string {
 func (*Attachment) ProtoMessage() {}
 
 func (x *Attachment) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[21]
+	mi := &file_shoal_v1_objects_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2207,7 +2331,7 @@ func (x *Attachment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attachment.ProtoReflect.Descriptor instead.
 func (*Attachment) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{21}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Attachment) GetNetworkId() string {
@@ -2246,7 +2370,7 @@ type TaskSpec struct {
 
 func (x *TaskSpec) Reset() {
 	*x = TaskSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[22]
+	mi := &file_shoal_v1_objects_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2258,7 +2382,7 @@ func (x *TaskSpec) String() string {
 func (*TaskSpec) ProtoMessage() {}
 
 func (x *TaskSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[22]
+	mi := &file_shoal_v1_objects_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2271,7 +2395,7 @@ func (x *TaskSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskSpec.ProtoReflect.Descriptor instead.
 func (*TaskSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{22}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TaskSpec) GetRuntime() isTaskSpec_Runtime {
@@ -2375,7 +2499,7 @@ type SecretReference struct {
 
 func (x *SecretReference) Reset() {
 	*x = SecretReference{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[23]
+	mi := &file_shoal_v1_objects_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2387,7 +2511,7 @@ func (x *SecretReference) String() string {
 func (*SecretReference) ProtoMessage() {}
 
 func (x *SecretReference) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[23]
+	mi := &file_shoal_v1_objects_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2400,7 +2524,7 @@ func (x *SecretReference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretReference.ProtoReflect.Descriptor instead.
 func (*SecretReference) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{23}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SecretReference) GetSecretId() string {
@@ -2462,7 +2586,7 @@ type ConfigReference struct {
 
 func (x *ConfigReference) Reset() {
 	*x = ConfigReference{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[24]
+	mi := &file_shoal_v1_objects_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2474,7 +2598,7 @@ func (x *ConfigReference) String() string {
 func (*ConfigReference) ProtoMessage() {}
 
 func (x *ConfigReference) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[24]
+	mi := &file_shoal_v1_objects_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2487,7 +2611,7 @@ func (x *ConfigReference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigReference.ProtoReflect.Descriptor instead.
 func (*ConfigReference) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{24}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ConfigReference) GetConfigId() string {
@@ -2556,7 +2680,7 @@ type ContainerSpec struct {
 
 func (x *ContainerSpec) Reset() {
 	*x = ContainerSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[25]
+	mi := &file_shoal_v1_objects_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2568,7 +2692,7 @@ func (x *ContainerSpec) String() string {
 func (*ContainerSpec) ProtoMessage() {}
 
 func (x *ContainerSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[25]
+	mi := &file_shoal_v1_objects_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2581,7 +2705,7 @@ func (x *ContainerSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerSpec.ProtoReflect.Descriptor instead.
 func (*ContainerSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{25}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ContainerSpec) GetImage() string {
@@ -2702,7 +2826,7 @@ type ProcessSpec struct {
 
 func (x *ProcessSpec) Reset() {
 	*x = ProcessSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[26]
+	mi := &file_shoal_v1_objects_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2714,7 +2838,7 @@ func (x *ProcessSpec) String() string {
 func (*ProcessSpec) ProtoMessage() {}
 
 func (x *ProcessSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[26]
+	mi := &file_shoal_v1_objects_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2727,7 +2851,7 @@ func (x *ProcessSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessSpec.ProtoReflect.Descriptor instead.
 func (*ProcessSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{26}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ProcessSpec) GetCommand() []string {
@@ -2779,7 +2903,7 @@ type Mount struct {
 
 func (x *Mount) Reset() {
 	*x = Mount{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[27]
+	mi := &file_shoal_v1_objects_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2791,7 +2915,7 @@ func (x *Mount) String() string {
 func (*Mount) ProtoMessage() {}
 
 func (x *Mount) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[27]
+	mi := &file_shoal_v1_objects_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2804,7 +2928,7 @@ func (x *Mount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mount.ProtoReflect.Descriptor instead.
 func (*Mount) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{27}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Mount) GetType() string {
@@ -2855,7 +2979,7 @@ type HealthConfig struct {
 
 func (x *HealthConfig) Reset() {
 	*x = HealthConfig{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[28]
+	mi := &file_shoal_v1_objects_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2867,7 +2991,7 @@ func (x *HealthConfig) String() string {
 func (*HealthConfig) ProtoMessage() {}
 
 func (x *HealthConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[28]
+	mi := &file_shoal_v1_objects_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2880,7 +3004,7 @@ func (x *HealthConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthConfig.ProtoReflect.Descriptor instead.
 func (*HealthConfig) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{28}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *HealthConfig) GetTest() []string {
@@ -2928,7 +3052,7 @@ type ResourceRequirements struct {
 
 func (x *ResourceRequirements) Reset() {
 	*x = ResourceRequirements{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[29]
+	mi := &file_shoal_v1_objects_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2940,7 +3064,7 @@ func (x *ResourceRequirements) String() string {
 func (*ResourceRequirements) ProtoMessage() {}
 
 func (x *ResourceRequirements) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[29]
+	mi := &file_shoal_v1_objects_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2953,7 +3077,7 @@ func (x *ResourceRequirements) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceRequirements.ProtoReflect.Descriptor instead.
 func (*ResourceRequirements) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{29}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ResourceRequirements) GetLimits() *Resources {
@@ -2983,7 +3107,7 @@ type RestartPolicy struct {
 
 func (x *RestartPolicy) Reset() {
 	*x = RestartPolicy{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[30]
+	mi := &file_shoal_v1_objects_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2995,7 +3119,7 @@ func (x *RestartPolicy) String() string {
 func (*RestartPolicy) ProtoMessage() {}
 
 func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[30]
+	mi := &file_shoal_v1_objects_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3008,7 +3132,7 @@ func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartPolicy.ProtoReflect.Descriptor instead.
 func (*RestartPolicy) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{30}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RestartPolicy) GetCondition() RestartCondition {
@@ -3052,7 +3176,7 @@ type Placement struct {
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[31]
+	mi := &file_shoal_v1_objects_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3064,7 +3188,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[31]
+	mi := &file_shoal_v1_objects_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3077,7 +3201,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{31}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Placement) GetConstraints() []string {
@@ -3111,7 +3235,7 @@ type PlacementPreference struct {
 
 func (x *PlacementPreference) Reset() {
 	*x = PlacementPreference{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[32]
+	mi := &file_shoal_v1_objects_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3123,7 +3247,7 @@ func (x *PlacementPreference) String() string {
 func (*PlacementPreference) ProtoMessage() {}
 
 func (x *PlacementPreference) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[32]
+	mi := &file_shoal_v1_objects_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3136,7 +3260,7 @@ func (x *PlacementPreference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementPreference.ProtoReflect.Descriptor instead.
 func (*PlacementPreference) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{32}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PlacementPreference) GetSpreadDescriptor() string {
@@ -3169,7 +3293,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[33]
+	mi := &file_shoal_v1_objects_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3181,7 +3305,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[33]
+	mi := &file_shoal_v1_objects_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3194,7 +3318,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{33}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Task) GetId() string {
@@ -3304,7 +3428,7 @@ type TaskStatus struct {
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[34]
+	mi := &file_shoal_v1_objects_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3316,7 +3440,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[34]
+	mi := &file_shoal_v1_objects_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3329,7 +3453,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{34}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TaskStatus) GetState() TaskState {
@@ -3405,7 +3529,7 @@ type Network struct {
 
 func (x *Network) Reset() {
 	*x = Network{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[35]
+	mi := &file_shoal_v1_objects_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3417,7 +3541,7 @@ func (x *Network) String() string {
 func (*Network) ProtoMessage() {}
 
 func (x *Network) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[35]
+	mi := &file_shoal_v1_objects_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3430,7 +3554,7 @@ func (x *Network) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Network.ProtoReflect.Descriptor instead.
 func (*Network) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{35}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Network) GetId() string {
@@ -3490,7 +3614,7 @@ type NetworkSpec struct {
 
 func (x *NetworkSpec) Reset() {
 	*x = NetworkSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[36]
+	mi := &file_shoal_v1_objects_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3502,7 +3626,7 @@ func (x *NetworkSpec) String() string {
 func (*NetworkSpec) ProtoMessage() {}
 
 func (x *NetworkSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[36]
+	mi := &file_shoal_v1_objects_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3515,7 +3639,7 @@ func (x *NetworkSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkSpec.ProtoReflect.Descriptor instead.
 func (*NetworkSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{36}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *NetworkSpec) GetName() string {
@@ -3579,7 +3703,7 @@ type PluginModule struct {
 
 func (x *PluginModule) Reset() {
 	*x = PluginModule{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[37]
+	mi := &file_shoal_v1_objects_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3591,7 +3715,7 @@ func (x *PluginModule) String() string {
 func (*PluginModule) ProtoMessage() {}
 
 func (x *PluginModule) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[37]
+	mi := &file_shoal_v1_objects_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3604,7 +3728,7 @@ func (x *PluginModule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginModule.ProtoReflect.Descriptor instead.
 func (*PluginModule) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{37}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PluginModule) GetId() string {
@@ -3689,7 +3813,7 @@ type Secret struct {
 
 func (x *Secret) Reset() {
 	*x = Secret{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[38]
+	mi := &file_shoal_v1_objects_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3701,7 +3825,7 @@ func (x *Secret) String() string {
 func (*Secret) ProtoMessage() {}
 
 func (x *Secret) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[38]
+	mi := &file_shoal_v1_objects_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3714,7 +3838,7 @@ func (x *Secret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Secret.ProtoReflect.Descriptor instead.
 func (*Secret) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{38}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Secret) GetId() string {
@@ -3764,7 +3888,7 @@ type SecretSpec struct {
 
 func (x *SecretSpec) Reset() {
 	*x = SecretSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[39]
+	mi := &file_shoal_v1_objects_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3776,7 +3900,7 @@ func (x *SecretSpec) String() string {
 func (*SecretSpec) ProtoMessage() {}
 
 func (x *SecretSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[39]
+	mi := &file_shoal_v1_objects_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3789,7 +3913,7 @@ func (x *SecretSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretSpec.ProtoReflect.Descriptor instead.
 func (*SecretSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{39}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SecretSpec) GetName() string {
@@ -3825,7 +3949,7 @@ type Config struct {
 
 func (x *Config) Reset() {
 	*x = Config{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[40]
+	mi := &file_shoal_v1_objects_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3837,7 +3961,7 @@ func (x *Config) String() string {
 func (*Config) ProtoMessage() {}
 
 func (x *Config) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[40]
+	mi := &file_shoal_v1_objects_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3850,7 +3974,7 @@ func (x *Config) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Config.ProtoReflect.Descriptor instead.
 func (*Config) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{40}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Config) GetId() string {
@@ -3886,7 +4010,7 @@ type ConfigSpec struct {
 
 func (x *ConfigSpec) Reset() {
 	*x = ConfigSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[41]
+	mi := &file_shoal_v1_objects_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3898,7 +4022,7 @@ func (x *ConfigSpec) String() string {
 func (*ConfigSpec) ProtoMessage() {}
 
 func (x *ConfigSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[41]
+	mi := &file_shoal_v1_objects_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3911,7 +4035,7 @@ func (x *ConfigSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigSpec.ProtoReflect.Descriptor instead.
 func (*ConfigSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{41}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ConfigSpec) GetName() string {
@@ -3945,7 +4069,7 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xcd\x02\n" +
+	"updated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xa9\x03\n" +
 	"\aCluster\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.shoal.v1.MetaR\x04meta\x12)\n" +
@@ -3956,10 +4080,20 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\rremoved_nodes\x18\x06 \x03(\tR\fremovedNodes\x124\n" +
 	"\vgossip_keys\x18\a \x03(\v2\x13.shoal.v1.GossipKeyR\n" +
 	"gossipKeys\x12&\n" +
-	"\x0fsecret_data_key\x182 \x01(\fR\rsecretDataKey\"S\n" +
+	"\x0fsecret_data_key\x182 \x01(\fR\rsecretDataKey\x12;\n" +
+	"\rroot_rotation\x18P \x01(\v2\x16.shoal.v1.RootRotationR\frootRotation\x12\x1d\n" +
+	"\n" +
+	"unlock_key\x18Q \x01(\fR\tunlockKey\"\xc4\x01\n" +
+	"\fRootRotation\x12\x1e\n" +
+	"\vca_cert_pem\x18\x01 \x01(\fR\tcaCertPem\x12\x1c\n" +
+	"\n" +
+	"ca_key_pem\x18\x02 \x01(\fR\bcaKeyPem\x12\x16\n" +
+	"\x06digest\x18\x03 \x01(\tR\x06digest\x12(\n" +
+	"\x10cross_signed_pem\x18\x04 \x01(\fR\x0ecrossSignedPem\x124\n" +
+	"\astarted\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\"S\n" +
 	"\tGossipKey\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x124\n" +
-	"\acreated\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"\xcc\x04\n" +
+	"\acreated\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"\xf9\x04\n" +
 	"\vClusterSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12D\n" +
 	"\x10heartbeat_period\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0fheartbeatPeriod\x12<\n" +
@@ -3972,7 +4106,8 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\x14default_address_pool\x18\t \x01(\tR\x12defaultAddressPool\x12.\n" +
 	"\x13default_subnet_size\x18\n" +
 	" \x01(\rR\x11defaultSubnetSize\x12I\n" +
-	"\x13gossip_key_rotation\x18\v \x01(\v2\x19.google.protobuf.DurationR\x11gossipKeyRotation\"^\n" +
+	"\x13gossip_key_rotation\x18\v \x01(\v2\x19.google.protobuf.DurationR\x11gossipKeyRotation\x12+\n" +
+	"\x11autolock_managers\x18P \x01(\bR\x10autolockManagers\"^\n" +
 	"\x06RootCA\x12\x1e\n" +
 	"\vca_cert_pem\x18\x01 \x01(\fR\tcaCertPem\x12\x1c\n" +
 	"\n" +
@@ -3981,7 +4116,7 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\n" +
 	"JoinTokens\x12\x16\n" +
 	"\x06worker\x18\x01 \x01(\tR\x06worker\x12\x18\n" +
-	"\amanager\x18\x02 \x01(\tR\amanager\"\xb5\x02\n" +
+	"\amanager\x18\x02 \x01(\tR\amanager\"\xe3\x02\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.shoal.v1.MetaR\x04meta\x12&\n" +
@@ -3989,7 +4124,8 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\vdescription\x18\x04 \x01(\v2\x19.shoal.v1.NodeDescriptionR\vdescription\x12,\n" +
 	"\x06status\x18\x05 \x01(\v2\x14.shoal.v1.NodeStatusR\x06status\x12>\n" +
 	"\x0emanager_status\x18\x06 \x01(\v2\x17.shoal.v1.ManagerStatusR\rmanagerStatus\x12&\n" +
-	"\x04role\x18\a \x01(\x0e2\x12.shoal.v1.NodeRoleR\x04role\"\xf4\x01\n" +
+	"\x04role\x18\a \x01(\x0e2\x12.shoal.v1.NodeRoleR\x04role\x12,\n" +
+	"\x12cert_issuer_digest\x18P \x01(\tR\x10certIssuerDigest\"\xf4\x01\n" +
 	"\bNodeSpec\x125\n" +
 	"\fdesired_role\x18\x01 \x01(\x0e2\x12.shoal.v1.NodeRoleR\vdesiredRole\x12>\n" +
 	"\favailability\x18\x02 \x01(\x0e2\x1a.shoal.v1.NodeAvailabilityR\favailability\x126\n" +
@@ -4325,7 +4461,7 @@ func file_shoal_v1_objects_proto_rawDescGZIP() []byte {
 }
 
 var file_shoal_v1_objects_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_shoal_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_shoal_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_shoal_v1_objects_proto_goTypes = []any{
 	(NodeRole)(0),                 // 0: shoal.v1.NodeRole
 	(NodeAvailability)(0),         // 1: shoal.v1.NodeAvailability
@@ -4339,147 +4475,150 @@ var file_shoal_v1_objects_proto_goTypes = []any{
 	(PluginKind)(0),               // 9: shoal.v1.PluginKind
 	(*Meta)(nil),                  // 10: shoal.v1.Meta
 	(*Cluster)(nil),               // 11: shoal.v1.Cluster
-	(*GossipKey)(nil),             // 12: shoal.v1.GossipKey
-	(*ClusterSpec)(nil),           // 13: shoal.v1.ClusterSpec
-	(*RootCA)(nil),                // 14: shoal.v1.RootCA
-	(*JoinTokens)(nil),            // 15: shoal.v1.JoinTokens
-	(*Node)(nil),                  // 16: shoal.v1.Node
-	(*NodeSpec)(nil),              // 17: shoal.v1.NodeSpec
-	(*NodeDescription)(nil),       // 18: shoal.v1.NodeDescription
-	(*NodeStatus)(nil),            // 19: shoal.v1.NodeStatus
-	(*ManagerStatus)(nil),         // 20: shoal.v1.ManagerStatus
-	(*Resources)(nil),             // 21: shoal.v1.Resources
-	(*Service)(nil),               // 22: shoal.v1.Service
-	(*UpdateStatus)(nil),          // 23: shoal.v1.UpdateStatus
-	(*UpdateConfig)(nil),          // 24: shoal.v1.UpdateConfig
-	(*ServiceSpec)(nil),           // 25: shoal.v1.ServiceSpec
-	(*ReplicatedMode)(nil),        // 26: shoal.v1.ReplicatedMode
-	(*GlobalMode)(nil),            // 27: shoal.v1.GlobalMode
-	(*EndpointSpec)(nil),          // 28: shoal.v1.EndpointSpec
-	(*PortConfig)(nil),            // 29: shoal.v1.PortConfig
-	(*Endpoint)(nil),              // 30: shoal.v1.Endpoint
-	(*Attachment)(nil),            // 31: shoal.v1.Attachment
-	(*TaskSpec)(nil),              // 32: shoal.v1.TaskSpec
-	(*SecretReference)(nil),       // 33: shoal.v1.SecretReference
-	(*ConfigReference)(nil),       // 34: shoal.v1.ConfigReference
-	(*ContainerSpec)(nil),         // 35: shoal.v1.ContainerSpec
-	(*ProcessSpec)(nil),           // 36: shoal.v1.ProcessSpec
-	(*Mount)(nil),                 // 37: shoal.v1.Mount
-	(*HealthConfig)(nil),          // 38: shoal.v1.HealthConfig
-	(*ResourceRequirements)(nil),  // 39: shoal.v1.ResourceRequirements
-	(*RestartPolicy)(nil),         // 40: shoal.v1.RestartPolicy
-	(*Placement)(nil),             // 41: shoal.v1.Placement
-	(*PlacementPreference)(nil),   // 42: shoal.v1.PlacementPreference
-	(*Task)(nil),                  // 43: shoal.v1.Task
-	(*TaskStatus)(nil),            // 44: shoal.v1.TaskStatus
-	(*Network)(nil),               // 45: shoal.v1.Network
-	(*NetworkSpec)(nil),           // 46: shoal.v1.NetworkSpec
-	(*PluginModule)(nil),          // 47: shoal.v1.PluginModule
-	(*Secret)(nil),                // 48: shoal.v1.Secret
-	(*SecretSpec)(nil),            // 49: shoal.v1.SecretSpec
-	(*Config)(nil),                // 50: shoal.v1.Config
-	(*ConfigSpec)(nil),            // 51: shoal.v1.ConfigSpec
-	nil,                           // 52: shoal.v1.NodeSpec.LabelsEntry
-	nil,                           // 53: shoal.v1.ServiceSpec.LabelsEntry
-	nil,                           // 54: shoal.v1.ContainerSpec.LabelsEntry
-	nil,                           // 55: shoal.v1.NetworkSpec.LabelsEntry
-	nil,                           // 56: shoal.v1.SecretSpec.LabelsEntry
-	nil,                           // 57: shoal.v1.ConfigSpec.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 58: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 59: google.protobuf.Duration
+	(*RootRotation)(nil),          // 12: shoal.v1.RootRotation
+	(*GossipKey)(nil),             // 13: shoal.v1.GossipKey
+	(*ClusterSpec)(nil),           // 14: shoal.v1.ClusterSpec
+	(*RootCA)(nil),                // 15: shoal.v1.RootCA
+	(*JoinTokens)(nil),            // 16: shoal.v1.JoinTokens
+	(*Node)(nil),                  // 17: shoal.v1.Node
+	(*NodeSpec)(nil),              // 18: shoal.v1.NodeSpec
+	(*NodeDescription)(nil),       // 19: shoal.v1.NodeDescription
+	(*NodeStatus)(nil),            // 20: shoal.v1.NodeStatus
+	(*ManagerStatus)(nil),         // 21: shoal.v1.ManagerStatus
+	(*Resources)(nil),             // 22: shoal.v1.Resources
+	(*Service)(nil),               // 23: shoal.v1.Service
+	(*UpdateStatus)(nil),          // 24: shoal.v1.UpdateStatus
+	(*UpdateConfig)(nil),          // 25: shoal.v1.UpdateConfig
+	(*ServiceSpec)(nil),           // 26: shoal.v1.ServiceSpec
+	(*ReplicatedMode)(nil),        // 27: shoal.v1.ReplicatedMode
+	(*GlobalMode)(nil),            // 28: shoal.v1.GlobalMode
+	(*EndpointSpec)(nil),          // 29: shoal.v1.EndpointSpec
+	(*PortConfig)(nil),            // 30: shoal.v1.PortConfig
+	(*Endpoint)(nil),              // 31: shoal.v1.Endpoint
+	(*Attachment)(nil),            // 32: shoal.v1.Attachment
+	(*TaskSpec)(nil),              // 33: shoal.v1.TaskSpec
+	(*SecretReference)(nil),       // 34: shoal.v1.SecretReference
+	(*ConfigReference)(nil),       // 35: shoal.v1.ConfigReference
+	(*ContainerSpec)(nil),         // 36: shoal.v1.ContainerSpec
+	(*ProcessSpec)(nil),           // 37: shoal.v1.ProcessSpec
+	(*Mount)(nil),                 // 38: shoal.v1.Mount
+	(*HealthConfig)(nil),          // 39: shoal.v1.HealthConfig
+	(*ResourceRequirements)(nil),  // 40: shoal.v1.ResourceRequirements
+	(*RestartPolicy)(nil),         // 41: shoal.v1.RestartPolicy
+	(*Placement)(nil),             // 42: shoal.v1.Placement
+	(*PlacementPreference)(nil),   // 43: shoal.v1.PlacementPreference
+	(*Task)(nil),                  // 44: shoal.v1.Task
+	(*TaskStatus)(nil),            // 45: shoal.v1.TaskStatus
+	(*Network)(nil),               // 46: shoal.v1.Network
+	(*NetworkSpec)(nil),           // 47: shoal.v1.NetworkSpec
+	(*PluginModule)(nil),          // 48: shoal.v1.PluginModule
+	(*Secret)(nil),                // 49: shoal.v1.Secret
+	(*SecretSpec)(nil),            // 50: shoal.v1.SecretSpec
+	(*Config)(nil),                // 51: shoal.v1.Config
+	(*ConfigSpec)(nil),            // 52: shoal.v1.ConfigSpec
+	nil,                           // 53: shoal.v1.NodeSpec.LabelsEntry
+	nil,                           // 54: shoal.v1.ServiceSpec.LabelsEntry
+	nil,                           // 55: shoal.v1.ContainerSpec.LabelsEntry
+	nil,                           // 56: shoal.v1.NetworkSpec.LabelsEntry
+	nil,                           // 57: shoal.v1.SecretSpec.LabelsEntry
+	nil,                           // 58: shoal.v1.ConfigSpec.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 59: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 60: google.protobuf.Duration
 }
 var file_shoal_v1_objects_proto_depIdxs = []int32{
-	58, // 0: shoal.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
-	58, // 1: shoal.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
+	59, // 0: shoal.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
+	59, // 1: shoal.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
 	10, // 2: shoal.v1.Cluster.meta:type_name -> shoal.v1.Meta
-	13, // 3: shoal.v1.Cluster.spec:type_name -> shoal.v1.ClusterSpec
-	14, // 4: shoal.v1.Cluster.root_ca:type_name -> shoal.v1.RootCA
-	15, // 5: shoal.v1.Cluster.join_tokens:type_name -> shoal.v1.JoinTokens
-	12, // 6: shoal.v1.Cluster.gossip_keys:type_name -> shoal.v1.GossipKey
-	58, // 7: shoal.v1.GossipKey.created:type_name -> google.protobuf.Timestamp
-	59, // 8: shoal.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
-	59, // 9: shoal.v1.ClusterSpec.node_cert_expiry:type_name -> google.protobuf.Duration
-	59, // 10: shoal.v1.ClusterSpec.gossip_key_rotation:type_name -> google.protobuf.Duration
-	10, // 11: shoal.v1.Node.meta:type_name -> shoal.v1.Meta
-	17, // 12: shoal.v1.Node.spec:type_name -> shoal.v1.NodeSpec
-	18, // 13: shoal.v1.Node.description:type_name -> shoal.v1.NodeDescription
-	19, // 14: shoal.v1.Node.status:type_name -> shoal.v1.NodeStatus
-	20, // 15: shoal.v1.Node.manager_status:type_name -> shoal.v1.ManagerStatus
-	0,  // 16: shoal.v1.Node.role:type_name -> shoal.v1.NodeRole
-	0,  // 17: shoal.v1.NodeSpec.desired_role:type_name -> shoal.v1.NodeRole
-	1,  // 18: shoal.v1.NodeSpec.availability:type_name -> shoal.v1.NodeAvailability
-	52, // 19: shoal.v1.NodeSpec.labels:type_name -> shoal.v1.NodeSpec.LabelsEntry
-	21, // 20: shoal.v1.NodeDescription.resources:type_name -> shoal.v1.Resources
-	2,  // 21: shoal.v1.NodeStatus.state:type_name -> shoal.v1.NodeState
-	58, // 22: shoal.v1.NodeStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
-	3,  // 23: shoal.v1.ManagerStatus.reachability:type_name -> shoal.v1.Reachability
-	10, // 24: shoal.v1.Service.meta:type_name -> shoal.v1.Meta
-	25, // 25: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
-	25, // 26: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
-	30, // 27: shoal.v1.Service.endpoint:type_name -> shoal.v1.Endpoint
-	23, // 28: shoal.v1.Service.update_status:type_name -> shoal.v1.UpdateStatus
-	4,  // 29: shoal.v1.UpdateStatus.state:type_name -> shoal.v1.UpdateState
-	58, // 30: shoal.v1.UpdateStatus.started_at:type_name -> google.protobuf.Timestamp
-	58, // 31: shoal.v1.UpdateStatus.completed_at:type_name -> google.protobuf.Timestamp
-	59, // 32: shoal.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
-	5,  // 33: shoal.v1.UpdateConfig.failure_action:type_name -> shoal.v1.UpdateFailureAction
-	59, // 34: shoal.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
-	6,  // 35: shoal.v1.UpdateConfig.order:type_name -> shoal.v1.UpdateOrder
-	53, // 36: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
-	32, // 37: shoal.v1.ServiceSpec.task:type_name -> shoal.v1.TaskSpec
-	26, // 38: shoal.v1.ServiceSpec.replicated:type_name -> shoal.v1.ReplicatedMode
-	27, // 39: shoal.v1.ServiceSpec.global:type_name -> shoal.v1.GlobalMode
-	28, // 40: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
-	24, // 41: shoal.v1.ServiceSpec.update_config:type_name -> shoal.v1.UpdateConfig
-	24, // 42: shoal.v1.ServiceSpec.rollback_config:type_name -> shoal.v1.UpdateConfig
-	29, // 43: shoal.v1.EndpointSpec.ports:type_name -> shoal.v1.PortConfig
-	29, // 44: shoal.v1.Endpoint.ports:type_name -> shoal.v1.PortConfig
-	31, // 45: shoal.v1.Endpoint.virtual_ips:type_name -> shoal.v1.Attachment
-	35, // 46: shoal.v1.TaskSpec.container:type_name -> shoal.v1.ContainerSpec
-	36, // 47: shoal.v1.TaskSpec.process:type_name -> shoal.v1.ProcessSpec
-	39, // 48: shoal.v1.TaskSpec.resources:type_name -> shoal.v1.ResourceRequirements
-	40, // 49: shoal.v1.TaskSpec.restart:type_name -> shoal.v1.RestartPolicy
-	41, // 50: shoal.v1.TaskSpec.placement:type_name -> shoal.v1.Placement
-	33, // 51: shoal.v1.TaskSpec.secrets:type_name -> shoal.v1.SecretReference
-	34, // 52: shoal.v1.TaskSpec.configs:type_name -> shoal.v1.ConfigReference
-	37, // 53: shoal.v1.ContainerSpec.mounts:type_name -> shoal.v1.Mount
-	59, // 54: shoal.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	38, // 55: shoal.v1.ContainerSpec.healthcheck:type_name -> shoal.v1.HealthConfig
-	54, // 56: shoal.v1.ContainerSpec.labels:type_name -> shoal.v1.ContainerSpec.LabelsEntry
-	59, // 57: shoal.v1.ProcessSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	59, // 58: shoal.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
-	59, // 59: shoal.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
-	59, // 60: shoal.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
-	21, // 61: shoal.v1.ResourceRequirements.limits:type_name -> shoal.v1.Resources
-	21, // 62: shoal.v1.ResourceRequirements.reservations:type_name -> shoal.v1.Resources
-	7,  // 63: shoal.v1.RestartPolicy.condition:type_name -> shoal.v1.RestartCondition
-	59, // 64: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	59, // 65: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
-	42, // 66: shoal.v1.Placement.preferences:type_name -> shoal.v1.PlacementPreference
-	10, // 67: shoal.v1.Task.meta:type_name -> shoal.v1.Meta
-	32, // 68: shoal.v1.Task.spec:type_name -> shoal.v1.TaskSpec
-	8,  // 69: shoal.v1.Task.desired_state:type_name -> shoal.v1.TaskState
-	44, // 70: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
-	31, // 71: shoal.v1.Task.networks:type_name -> shoal.v1.Attachment
-	30, // 72: shoal.v1.Task.endpoint:type_name -> shoal.v1.Endpoint
-	8,  // 73: shoal.v1.TaskStatus.state:type_name -> shoal.v1.TaskState
-	58, // 74: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
-	10, // 75: shoal.v1.Network.meta:type_name -> shoal.v1.Meta
-	46, // 76: shoal.v1.Network.spec:type_name -> shoal.v1.NetworkSpec
-	55, // 77: shoal.v1.NetworkSpec.labels:type_name -> shoal.v1.NetworkSpec.LabelsEntry
-	10, // 78: shoal.v1.PluginModule.meta:type_name -> shoal.v1.Meta
-	9,  // 79: shoal.v1.PluginModule.kind:type_name -> shoal.v1.PluginKind
-	10, // 80: shoal.v1.Secret.meta:type_name -> shoal.v1.Meta
-	49, // 81: shoal.v1.Secret.spec:type_name -> shoal.v1.SecretSpec
-	56, // 82: shoal.v1.SecretSpec.labels:type_name -> shoal.v1.SecretSpec.LabelsEntry
-	10, // 83: shoal.v1.Config.meta:type_name -> shoal.v1.Meta
-	51, // 84: shoal.v1.Config.spec:type_name -> shoal.v1.ConfigSpec
-	57, // 85: shoal.v1.ConfigSpec.labels:type_name -> shoal.v1.ConfigSpec.LabelsEntry
-	86, // [86:86] is the sub-list for method output_type
-	86, // [86:86] is the sub-list for method input_type
-	86, // [86:86] is the sub-list for extension type_name
-	86, // [86:86] is the sub-list for extension extendee
-	0,  // [0:86] is the sub-list for field type_name
+	14, // 3: shoal.v1.Cluster.spec:type_name -> shoal.v1.ClusterSpec
+	15, // 4: shoal.v1.Cluster.root_ca:type_name -> shoal.v1.RootCA
+	16, // 5: shoal.v1.Cluster.join_tokens:type_name -> shoal.v1.JoinTokens
+	13, // 6: shoal.v1.Cluster.gossip_keys:type_name -> shoal.v1.GossipKey
+	12, // 7: shoal.v1.Cluster.root_rotation:type_name -> shoal.v1.RootRotation
+	59, // 8: shoal.v1.RootRotation.started:type_name -> google.protobuf.Timestamp
+	59, // 9: shoal.v1.GossipKey.created:type_name -> google.protobuf.Timestamp
+	60, // 10: shoal.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
+	60, // 11: shoal.v1.ClusterSpec.node_cert_expiry:type_name -> google.protobuf.Duration
+	60, // 12: shoal.v1.ClusterSpec.gossip_key_rotation:type_name -> google.protobuf.Duration
+	10, // 13: shoal.v1.Node.meta:type_name -> shoal.v1.Meta
+	18, // 14: shoal.v1.Node.spec:type_name -> shoal.v1.NodeSpec
+	19, // 15: shoal.v1.Node.description:type_name -> shoal.v1.NodeDescription
+	20, // 16: shoal.v1.Node.status:type_name -> shoal.v1.NodeStatus
+	21, // 17: shoal.v1.Node.manager_status:type_name -> shoal.v1.ManagerStatus
+	0,  // 18: shoal.v1.Node.role:type_name -> shoal.v1.NodeRole
+	0,  // 19: shoal.v1.NodeSpec.desired_role:type_name -> shoal.v1.NodeRole
+	1,  // 20: shoal.v1.NodeSpec.availability:type_name -> shoal.v1.NodeAvailability
+	53, // 21: shoal.v1.NodeSpec.labels:type_name -> shoal.v1.NodeSpec.LabelsEntry
+	22, // 22: shoal.v1.NodeDescription.resources:type_name -> shoal.v1.Resources
+	2,  // 23: shoal.v1.NodeStatus.state:type_name -> shoal.v1.NodeState
+	59, // 24: shoal.v1.NodeStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	3,  // 25: shoal.v1.ManagerStatus.reachability:type_name -> shoal.v1.Reachability
+	10, // 26: shoal.v1.Service.meta:type_name -> shoal.v1.Meta
+	26, // 27: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
+	26, // 28: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
+	31, // 29: shoal.v1.Service.endpoint:type_name -> shoal.v1.Endpoint
+	24, // 30: shoal.v1.Service.update_status:type_name -> shoal.v1.UpdateStatus
+	4,  // 31: shoal.v1.UpdateStatus.state:type_name -> shoal.v1.UpdateState
+	59, // 32: shoal.v1.UpdateStatus.started_at:type_name -> google.protobuf.Timestamp
+	59, // 33: shoal.v1.UpdateStatus.completed_at:type_name -> google.protobuf.Timestamp
+	60, // 34: shoal.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
+	5,  // 35: shoal.v1.UpdateConfig.failure_action:type_name -> shoal.v1.UpdateFailureAction
+	60, // 36: shoal.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
+	6,  // 37: shoal.v1.UpdateConfig.order:type_name -> shoal.v1.UpdateOrder
+	54, // 38: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
+	33, // 39: shoal.v1.ServiceSpec.task:type_name -> shoal.v1.TaskSpec
+	27, // 40: shoal.v1.ServiceSpec.replicated:type_name -> shoal.v1.ReplicatedMode
+	28, // 41: shoal.v1.ServiceSpec.global:type_name -> shoal.v1.GlobalMode
+	29, // 42: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
+	25, // 43: shoal.v1.ServiceSpec.update_config:type_name -> shoal.v1.UpdateConfig
+	25, // 44: shoal.v1.ServiceSpec.rollback_config:type_name -> shoal.v1.UpdateConfig
+	30, // 45: shoal.v1.EndpointSpec.ports:type_name -> shoal.v1.PortConfig
+	30, // 46: shoal.v1.Endpoint.ports:type_name -> shoal.v1.PortConfig
+	32, // 47: shoal.v1.Endpoint.virtual_ips:type_name -> shoal.v1.Attachment
+	36, // 48: shoal.v1.TaskSpec.container:type_name -> shoal.v1.ContainerSpec
+	37, // 49: shoal.v1.TaskSpec.process:type_name -> shoal.v1.ProcessSpec
+	40, // 50: shoal.v1.TaskSpec.resources:type_name -> shoal.v1.ResourceRequirements
+	41, // 51: shoal.v1.TaskSpec.restart:type_name -> shoal.v1.RestartPolicy
+	42, // 52: shoal.v1.TaskSpec.placement:type_name -> shoal.v1.Placement
+	34, // 53: shoal.v1.TaskSpec.secrets:type_name -> shoal.v1.SecretReference
+	35, // 54: shoal.v1.TaskSpec.configs:type_name -> shoal.v1.ConfigReference
+	38, // 55: shoal.v1.ContainerSpec.mounts:type_name -> shoal.v1.Mount
+	60, // 56: shoal.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	39, // 57: shoal.v1.ContainerSpec.healthcheck:type_name -> shoal.v1.HealthConfig
+	55, // 58: shoal.v1.ContainerSpec.labels:type_name -> shoal.v1.ContainerSpec.LabelsEntry
+	60, // 59: shoal.v1.ProcessSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	60, // 60: shoal.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
+	60, // 61: shoal.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
+	60, // 62: shoal.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
+	22, // 63: shoal.v1.ResourceRequirements.limits:type_name -> shoal.v1.Resources
+	22, // 64: shoal.v1.ResourceRequirements.reservations:type_name -> shoal.v1.Resources
+	7,  // 65: shoal.v1.RestartPolicy.condition:type_name -> shoal.v1.RestartCondition
+	60, // 66: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	60, // 67: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
+	43, // 68: shoal.v1.Placement.preferences:type_name -> shoal.v1.PlacementPreference
+	10, // 69: shoal.v1.Task.meta:type_name -> shoal.v1.Meta
+	33, // 70: shoal.v1.Task.spec:type_name -> shoal.v1.TaskSpec
+	8,  // 71: shoal.v1.Task.desired_state:type_name -> shoal.v1.TaskState
+	45, // 72: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
+	32, // 73: shoal.v1.Task.networks:type_name -> shoal.v1.Attachment
+	31, // 74: shoal.v1.Task.endpoint:type_name -> shoal.v1.Endpoint
+	8,  // 75: shoal.v1.TaskStatus.state:type_name -> shoal.v1.TaskState
+	59, // 76: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	10, // 77: shoal.v1.Network.meta:type_name -> shoal.v1.Meta
+	47, // 78: shoal.v1.Network.spec:type_name -> shoal.v1.NetworkSpec
+	56, // 79: shoal.v1.NetworkSpec.labels:type_name -> shoal.v1.NetworkSpec.LabelsEntry
+	10, // 80: shoal.v1.PluginModule.meta:type_name -> shoal.v1.Meta
+	9,  // 81: shoal.v1.PluginModule.kind:type_name -> shoal.v1.PluginKind
+	10, // 82: shoal.v1.Secret.meta:type_name -> shoal.v1.Meta
+	50, // 83: shoal.v1.Secret.spec:type_name -> shoal.v1.SecretSpec
+	57, // 84: shoal.v1.SecretSpec.labels:type_name -> shoal.v1.SecretSpec.LabelsEntry
+	10, // 85: shoal.v1.Config.meta:type_name -> shoal.v1.Meta
+	52, // 86: shoal.v1.Config.spec:type_name -> shoal.v1.ConfigSpec
+	58, // 87: shoal.v1.ConfigSpec.labels:type_name -> shoal.v1.ConfigSpec.LabelsEntry
+	88, // [88:88] is the sub-list for method output_type
+	88, // [88:88] is the sub-list for method input_type
+	88, // [88:88] is the sub-list for extension type_name
+	88, // [88:88] is the sub-list for extension extendee
+	0,  // [0:88] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_objects_proto_init() }
@@ -4487,11 +4626,11 @@ func file_shoal_v1_objects_proto_init() {
 	if File_shoal_v1_objects_proto != nil {
 		return
 	}
-	file_shoal_v1_objects_proto_msgTypes[15].OneofWrappers = []any{
+	file_shoal_v1_objects_proto_msgTypes[16].OneofWrappers = []any{
 		(*ServiceSpec_Replicated)(nil),
 		(*ServiceSpec_Global)(nil),
 	}
-	file_shoal_v1_objects_proto_msgTypes[22].OneofWrappers = []any{
+	file_shoal_v1_objects_proto_msgTypes[23].OneofWrappers = []any{
 		(*TaskSpec_Container)(nil),
 		(*TaskSpec_Process)(nil),
 	}
@@ -4501,7 +4640,7 @@ func file_shoal_v1_objects_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_objects_proto_rawDesc), len(file_shoal_v1_objects_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   48,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -142,6 +142,15 @@ const (
 	// ControlServiceRemoveConfigProcedure is the fully-qualified name of the ControlService's
 	// RemoveConfig RPC.
 	ControlServiceRemoveConfigProcedure = "/shoal.v1.ControlService/RemoveConfig"
+	// ControlServiceRotateRootCAProcedure is the fully-qualified name of the ControlService's
+	// RotateRootCA RPC.
+	ControlServiceRotateRootCAProcedure = "/shoal.v1.ControlService/RotateRootCA"
+	// ControlServiceGetUnlockKeyProcedure is the fully-qualified name of the ControlService's
+	// GetUnlockKey RPC.
+	ControlServiceGetUnlockKeyProcedure = "/shoal.v1.ControlService/GetUnlockKey"
+	// ControlServiceUnlockManagerProcedure is the fully-qualified name of the ControlService's
+	// UnlockManager RPC.
+	ControlServiceUnlockManagerProcedure = "/shoal.v1.ControlService/UnlockManager"
 )
 
 // ControlServiceClient is a client for the shoal.v1.ControlService service.
@@ -185,6 +194,15 @@ type ControlServiceClient interface {
 	GetConfig(context.Context, *connect.Request[v1.GetConfigRequest]) (*connect.Response[v1.GetConfigResponse], error)
 	ListConfigs(context.Context, *connect.Request[v1.ListConfigsRequest]) (*connect.Response[v1.ListConfigsResponse], error)
 	RemoveConfig(context.Context, *connect.Request[v1.RemoveConfigRequest]) (*connect.Response[v1.RemoveConfigResponse], error)
+	// RotateRootCA starts moving the cluster to a new root CA (given, or
+	// made); progress is in Cluster.root_rotation and each Node's
+	// cert_issuer_digest.
+	RotateRootCA(context.Context, *connect.Request[v1.RotateRootCARequest]) (*connect.Response[v1.RotateRootCAResponse], error)
+	// GetUnlockKey returns the autolock key (rotate: a new one first).
+	GetUnlockKey(context.Context, *connect.Request[v1.GetUnlockKeyRequest]) (*connect.Response[v1.GetUnlockKeyResponse], error)
+	// UnlockManager gives a locked manager (restarted with autolock on) its
+	// key; only the node's local admin socket serves it.
+	UnlockManager(context.Context, *connect.Request[v1.UnlockManagerRequest]) (*connect.Response[v1.UnlockManagerResponse], error)
 }
 
 // NewControlServiceClient constructs a client for the shoal.v1.ControlService service. By default,
@@ -420,6 +438,24 @@ func NewControlServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(controlServiceMethods.ByName("RemoveConfig")),
 			connect.WithClientOptions(opts...),
 		),
+		rotateRootCA: connect.NewClient[v1.RotateRootCARequest, v1.RotateRootCAResponse](
+			httpClient,
+			baseURL+ControlServiceRotateRootCAProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("RotateRootCA")),
+			connect.WithClientOptions(opts...),
+		),
+		getUnlockKey: connect.NewClient[v1.GetUnlockKeyRequest, v1.GetUnlockKeyResponse](
+			httpClient,
+			baseURL+ControlServiceGetUnlockKeyProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("GetUnlockKey")),
+			connect.WithClientOptions(opts...),
+		),
+		unlockManager: connect.NewClient[v1.UnlockManagerRequest, v1.UnlockManagerResponse](
+			httpClient,
+			baseURL+ControlServiceUnlockManagerProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("UnlockManager")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -462,6 +498,9 @@ type controlServiceClient struct {
 	getConfig       *connect.Client[v1.GetConfigRequest, v1.GetConfigResponse]
 	listConfigs     *connect.Client[v1.ListConfigsRequest, v1.ListConfigsResponse]
 	removeConfig    *connect.Client[v1.RemoveConfigRequest, v1.RemoveConfigResponse]
+	rotateRootCA    *connect.Client[v1.RotateRootCARequest, v1.RotateRootCAResponse]
+	getUnlockKey    *connect.Client[v1.GetUnlockKeyRequest, v1.GetUnlockKeyResponse]
+	unlockManager   *connect.Client[v1.UnlockManagerRequest, v1.UnlockManagerResponse]
 }
 
 // GetCluster calls shoal.v1.ControlService.GetCluster.
@@ -649,6 +688,21 @@ func (c *controlServiceClient) RemoveConfig(ctx context.Context, req *connect.Re
 	return c.removeConfig.CallUnary(ctx, req)
 }
 
+// RotateRootCA calls shoal.v1.ControlService.RotateRootCA.
+func (c *controlServiceClient) RotateRootCA(ctx context.Context, req *connect.Request[v1.RotateRootCARequest]) (*connect.Response[v1.RotateRootCAResponse], error) {
+	return c.rotateRootCA.CallUnary(ctx, req)
+}
+
+// GetUnlockKey calls shoal.v1.ControlService.GetUnlockKey.
+func (c *controlServiceClient) GetUnlockKey(ctx context.Context, req *connect.Request[v1.GetUnlockKeyRequest]) (*connect.Response[v1.GetUnlockKeyResponse], error) {
+	return c.getUnlockKey.CallUnary(ctx, req)
+}
+
+// UnlockManager calls shoal.v1.ControlService.UnlockManager.
+func (c *controlServiceClient) UnlockManager(ctx context.Context, req *connect.Request[v1.UnlockManagerRequest]) (*connect.Response[v1.UnlockManagerResponse], error) {
+	return c.unlockManager.CallUnary(ctx, req)
+}
+
 // ControlServiceHandler is an implementation of the shoal.v1.ControlService service.
 type ControlServiceHandler interface {
 	GetCluster(context.Context, *connect.Request[v1.GetClusterRequest]) (*connect.Response[v1.GetClusterResponse], error)
@@ -690,6 +744,15 @@ type ControlServiceHandler interface {
 	GetConfig(context.Context, *connect.Request[v1.GetConfigRequest]) (*connect.Response[v1.GetConfigResponse], error)
 	ListConfigs(context.Context, *connect.Request[v1.ListConfigsRequest]) (*connect.Response[v1.ListConfigsResponse], error)
 	RemoveConfig(context.Context, *connect.Request[v1.RemoveConfigRequest]) (*connect.Response[v1.RemoveConfigResponse], error)
+	// RotateRootCA starts moving the cluster to a new root CA (given, or
+	// made); progress is in Cluster.root_rotation and each Node's
+	// cert_issuer_digest.
+	RotateRootCA(context.Context, *connect.Request[v1.RotateRootCARequest]) (*connect.Response[v1.RotateRootCAResponse], error)
+	// GetUnlockKey returns the autolock key (rotate: a new one first).
+	GetUnlockKey(context.Context, *connect.Request[v1.GetUnlockKeyRequest]) (*connect.Response[v1.GetUnlockKeyResponse], error)
+	// UnlockManager gives a locked manager (restarted with autolock on) its
+	// key; only the node's local admin socket serves it.
+	UnlockManager(context.Context, *connect.Request[v1.UnlockManagerRequest]) (*connect.Response[v1.UnlockManagerResponse], error)
 }
 
 // NewControlServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -921,6 +984,24 @@ func NewControlServiceHandler(svc ControlServiceHandler, opts ...connect.Handler
 		connect.WithSchema(controlServiceMethods.ByName("RemoveConfig")),
 		connect.WithHandlerOptions(opts...),
 	)
+	controlServiceRotateRootCAHandler := connect.NewUnaryHandler(
+		ControlServiceRotateRootCAProcedure,
+		svc.RotateRootCA,
+		connect.WithSchema(controlServiceMethods.ByName("RotateRootCA")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceGetUnlockKeyHandler := connect.NewUnaryHandler(
+		ControlServiceGetUnlockKeyProcedure,
+		svc.GetUnlockKey,
+		connect.WithSchema(controlServiceMethods.ByName("GetUnlockKey")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceUnlockManagerHandler := connect.NewUnaryHandler(
+		ControlServiceUnlockManagerProcedure,
+		svc.UnlockManager,
+		connect.WithSchema(controlServiceMethods.ByName("UnlockManager")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/shoal.v1.ControlService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ControlServiceGetClusterProcedure:
@@ -997,6 +1078,12 @@ func NewControlServiceHandler(svc ControlServiceHandler, opts ...connect.Handler
 			controlServiceListConfigsHandler.ServeHTTP(w, r)
 		case ControlServiceRemoveConfigProcedure:
 			controlServiceRemoveConfigHandler.ServeHTTP(w, r)
+		case ControlServiceRotateRootCAProcedure:
+			controlServiceRotateRootCAHandler.ServeHTTP(w, r)
+		case ControlServiceGetUnlockKeyProcedure:
+			controlServiceGetUnlockKeyHandler.ServeHTTP(w, r)
+		case ControlServiceUnlockManagerProcedure:
+			controlServiceUnlockManagerHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -1152,4 +1239,16 @@ func (UnimplementedControlServiceHandler) ListConfigs(context.Context, *connect.
 
 func (UnimplementedControlServiceHandler) RemoveConfig(context.Context, *connect.Request[v1.RemoveConfigRequest]) (*connect.Response[v1.RemoveConfigResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.RemoveConfig is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) RotateRootCA(context.Context, *connect.Request[v1.RotateRootCARequest]) (*connect.Response[v1.RotateRootCAResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.RotateRootCA is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) GetUnlockKey(context.Context, *connect.Request[v1.GetUnlockKeyRequest]) (*connect.Response[v1.GetUnlockKeyResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.GetUnlockKey is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) UnlockManager(context.Context, *connect.Request[v1.UnlockManagerRequest]) (*connect.Response[v1.UnlockManagerResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.UnlockManager is not implemented"))
 }

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file shoal/v1/objects.proto.
  */
 export const file_shoal_v1_objects: GenFile = /*@__PURE__*/
-  fileDesc("ChZzaG9hbC92MS9vYmplY3RzLnByb3RvEghzaG9hbC52MSJ3CgRNZXRhEg8KB3ZlcnNpb24YASABKAQSLgoKY3JlYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAigAIKB0NsdXN0ZXISCgoCaWQYASABKAkSHAoEbWV0YRgCIAEoCzIOLnNob2FsLnYxLk1ldGESIwoEc3BlYxgDIAEoCzIVLnNob2FsLnYxLkNsdXN0ZXJTcGVjEiEKB3Jvb3RfY2EYBCABKAsyEC5zaG9hbC52MS5Sb290Q0ESKQoLam9pbl90b2tlbnMYBSABKAsyFC5zaG9hbC52MS5Kb2luVG9rZW5zEhUKDXJlbW92ZWRfbm9kZXMYBiADKAkSKAoLZ29zc2lwX2tleXMYByADKAsyEy5zaG9hbC52MS5Hb3NzaXBLZXkSFwoPc2VjcmV0X2RhdGFfa2V5GDIgASgMIkUKCUdvc3NpcEtleRILCgNrZXkYASABKAwSKwoHY3JlYXRlZBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiiQMKC0NsdXN0ZXJTcGVjEgwKBG5hbWUYASABKAkSMwoQaGVhcnRiZWF0X3BlcmlvZBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIiChpoZWFydGJlYXRfZ3JhY2VfbXVsdGlwbGllchgDIAEoDRIZChFzbmFwc2hvdF9pbnRlcnZhbBgEIAEoBBIzChBub2RlX2NlcnRfZXhwaXJ5GAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhkKEWRlZmF1bHRfc2NoZWR1bGVyGAYgASgJEhkKEWRlZmF1bHRfYWxsb2NhdG9yGAcgASgJEhoKEnRhc2tfaGlzdG9yeV9saW1pdBgIIAEoDRIcChRkZWZhdWx0X2FkZHJlc3NfcG9vbBgJIAEoCRIbChNkZWZhdWx0X3N1Ym5ldF9zaXplGAogASgNEjYKE2dvc3NpcF9rZXlfcm90YXRpb24YCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iQQoGUm9vdENBEhMKC2NhX2NlcnRfcGVtGAEgASgMEhIKCmNhX2tleV9wZW0YAiABKAwSDgoGZGlnZXN0GAMgASgJIi0KCkpvaW5Ub2tlbnMSDgoGd29ya2VyGAEgASgJEg8KB21hbmFnZXIYAiABKAki+wEKBE5vZGUSCgoCaWQYASABKAkSHAoEbWV0YRgCIAEoCzIOLnNob2FsLnYxLk1ldGESIAoEc3BlYxgDIAEoCzISLnNob2FsLnYxLk5vZGVTcGVjEi4KC2Rlc2NyaXB0aW9uGAQgASgLMhkuc2hvYWwudjEuTm9kZURlc2NyaXB0aW9uEiQKBnN0YXR1cxgFIAEoCzIULnNob2FsLnYxLk5vZGVTdGF0dXMSLwoObWFuYWdlcl9zdGF0dXMYBiABKAsyFy5zaG9hbC52MS5NYW5hZ2VyU3RhdHVzEiAKBHJvbGUYByABKA4yEi5zaG9hbC52MS5Ob2RlUm9sZSLFAQoITm9kZVNwZWMSKAoMZGVzaXJlZF9yb2xlGAEgASgOMhIuc2hvYWwudjEuTm9kZVJvbGUSMAoMYXZhaWxhYmlsaXR5GAIgASgOMhouc2hvYWwudjEuTm9kZUF2YWlsYWJpbGl0eRIuCgZsYWJlbHMYAyADKAsyHi5zaG9hbC52MS5Ob2RlU3BlYy5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIrEBCg9Ob2RlRGVzY3JpcHRpb24SEAoIaG9zdG5hbWUYASABKAkSCgoCb3MYAiABKAkSDAoEYXJjaBgDIAEoCRImCglyZXNvdXJjZXMYBCABKAsyEy5zaG9hbC52MS5SZXNvdXJjZXMSDQoFa2luZHMYBSADKAkSDwoHYmFja2VuZBgGIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAcgASgJEhMKC2dvc3NpcF9hZGRyGAggASgJIoMBCgpOb2RlU3RhdHVzEiIKBXN0YXRlGAEgASgOMhMuc2hvYWwudjEuTm9kZVN0YXRlEg8KB21lc3NhZ2UYAiABKAkSDAoEYWRkchgDIAEoCRIyCg5sYXN0X2hlYXJ0YmVhdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAifQoNTWFuYWdlclN0YXR1cxIPCgdyYWZ0X2lkGAEgASgEEgwKBGFkZHIYAiABKAkSLAoMcmVhY2hhYmlsaXR5GAMgASgOMhYuc2hvYWwudjEuUmVhY2hhYmlsaXR5Eg4KBmxlYWRlchgEIAEoCBIPCgdsZWFybmVyGAUgASgIIjQKCVJlc291cmNlcxIRCgluYW5vX2NwdXMYASABKAMSFAoMbWVtb3J5X2J5dGVzGAIgASgDIvEBCgdTZXJ2aWNlEgoKAmlkGAEgASgJEhwKBG1ldGEYAiABKAsyDi5zaG9hbC52MS5NZXRhEiMKBHNwZWMYAyABKAsyFS5zaG9hbC52MS5TZXJ2aWNlU3BlYxIUCgxzcGVjX3ZlcnNpb24YBCABKAQSLAoNcHJldmlvdXNfc3BlYxgFIAEoCzIVLnNob2FsLnYxLlNlcnZpY2VTcGVjEiQKCGVuZHBvaW50GAYgASgLMhIuc2hvYWwudjEuRW5kcG9pbnQSLQoNdXBkYXRlX3N0YXR1cxgoIAEoCzIWLnNob2FsLnYxLlVwZGF0ZVN0YXR1cyK9AQoMVXBkYXRlU3RhdHVzEiQKBXN0YXRlGAEgASgOMhUuc2hvYWwudjEuVXBkYXRlU3RhdGUSLgoKc3RhcnRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY29tcGxldGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdtZXNzYWdlGAQgASgJEhQKDHNwZWNfdmVyc2lvbhgFIAEoBCLxAQoMVXBkYXRlQ29uZmlnEhMKC3BhcmFsbGVsaXNtGAEgASgDEigKBWRlbGF5GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjUKDmZhaWx1cmVfYWN0aW9uGAMgASgOMh0uc2hvYWwudjEuVXBkYXRlRmFpbHVyZUFjdGlvbhIqCgdtb25pdG9yGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhkKEW1heF9mYWlsdXJlX3JhdGlvGAUgASgBEiQKBW9yZGVyGAYgASgOMhUuc2hvYWwudjEuVXBkYXRlT3JkZXIirgMKC1NlcnZpY2VTcGVjEgwKBG5hbWUYASABKAkSMQoGbGFiZWxzGAIgAygLMiEuc2hvYWwudjEuU2VydmljZVNwZWMuTGFiZWxzRW50cnkSIAoEdGFzaxgDIAEoCzISLnNob2FsLnYxLlRhc2tTcGVjEi4KCnJlcGxpY2F0ZWQYBCABKAsyGC5zaG9hbC52MS5SZXBsaWNhdGVkTW9kZUgAEiYKBmdsb2JhbBgFIAEoCzIULnNob2FsLnYxLkdsb2JhbE1vZGVIABIRCglzY2hlZHVsZXIYBiABKAkSEAoIbmV0d29ya3MYByADKAkSKAoIZW5kcG9pbnQYCCABKAsyFi5zaG9hbC52MS5FbmRwb2ludFNwZWMSLQoNdXBkYXRlX2NvbmZpZxgoIAEoCzIWLnNob2FsLnYxLlVwZGF0ZUNvbmZpZxIvCg9yb2xsYmFja19jb25maWcYKSABKAsyFi5zaG9hbC52MS5VcGRhdGVDb25maWcaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIGCgRtb2RlIiIKDlJlcGxpY2F0ZWRNb2RlEhAKCHJlcGxpY2FzGAEgASgEIgwKCkdsb2JhbE1vZGUiMwoMRW5kcG9pbnRTcGVjEiMKBXBvcnRzGAEgAygLMhQuc2hvYWwudjEuUG9ydENvbmZpZyJZCgpQb3J0Q29uZmlnEgwKBG5hbWUYASABKAkSEAoIcHJvdG9jb2wYAiABKAkSEwoLdGFyZ2V0X3BvcnQYAyABKA0SFgoOcHVibGlzaGVkX3BvcnQYBCABKA0iWgoIRW5kcG9pbnQSIwoFcG9ydHMYASADKAsyFC5zaG9hbC52MS5Qb3J0Q29uZmlnEikKC3ZpcnR1YWxfaXBzGAIgAygLMhQuc2hvYWwudjEuQXR0YWNobWVudCIzCgpBdHRhY2htZW50EhIKCm5ldHdvcmtfaWQYASABKAkSEQoJYWRkcmVzc2VzGAIgAygJIuACCghUYXNrU3BlYxIsCgljb250YWluZXIYASABKAsyFy5zaG9hbC52MS5Db250YWluZXJTcGVjSAASKAoHcHJvY2VzcxgCIAEoCzIVLnNob2FsLnYxLlByb2Nlc3NTcGVjSAASMQoJcmVzb3VyY2VzGAMgASgLMh4uc2hvYWwudjEuUmVzb3VyY2VSZXF1aXJlbWVudHMSKAoHcmVzdGFydBgEIAEoCzIXLnNob2FsLnYxLlJlc3RhcnRQb2xpY3kSJgoJcGxhY2VtZW50GAUgASgLMhMuc2hvYWwudjEuUGxhY2VtZW50EhQKDGZvcmNlX3VwZGF0ZRgGIAEoBBIqCgdzZWNyZXRzGDIgAygLMhkuc2hvYWwudjEuU2VjcmV0UmVmZXJlbmNlEioKB2NvbmZpZ3MYMyADKAsyGS5zaG9hbC52MS5Db25maWdSZWZlcmVuY2VCCQoHcnVudGltZSJxCg9TZWNyZXRSZWZlcmVuY2USEQoJc2VjcmV0X2lkGAEgASgJEhMKC3NlY3JldF9uYW1lGAIgASgJEg4KBnRhcmdldBgDIAEoCRILCgN1aWQYBCABKA0SCwoDZ2lkGAUgASgNEgwKBG1vZGUYBiABKA0icQoPQ29uZmlnUmVmZXJlbmNlEhEKCWNvbmZpZ19pZBgBIAEoCRITCgtjb25maWdfbmFtZRgCIAEoCRIOCgZ0YXJnZXQYAyABKAkSCwoDdWlkGAQgASgNEgsKA2dpZBgFIAEoDRIMCgRtb2RlGAYgASgNIrEDCg1Db250YWluZXJTcGVjEg0KBWltYWdlGAEgASgJEg8KB2NvbW1hbmQYAiADKAkSDAoEYXJncxgDIAMoCRILCgNlbnYYBCADKAkSCwoDZGlyGAUgASgJEgwKBHVzZXIYBiABKAkSEAoIaG9zdG5hbWUYByABKAkSEQoJcmVhZF9vbmx5GAggASgIEh8KBm1vdW50cxgJIAMoCzIPLnNob2FsLnYxLk1vdW50EhMKC3N0b3Bfc2lnbmFsGAogASgJEjQKEXN0b3BfZ3JhY2VfcGVyaW9kGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEisKC2hlYWx0aGNoZWNrGAwgASgLMhYuc2hvYWwudjEuSGVhbHRoQ29uZmlnEhQKDG5ldHdvcmtfbW9kZRgNIAEoCRISCgpwaWRzX2xpbWl0GA4gASgDEjMKBmxhYmVscxgPIAMoCzIjLnNob2FsLnYxLkNvbnRhaW5lclNwZWMuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKDAQoLUHJvY2Vzc1NwZWMSDwoHY29tbWFuZBgBIAMoCRILCgNlbnYYAiADKAkSCwoDZGlyGAMgASgJEhMKC3N0b3Bfc2lnbmFsGAQgASgJEjQKEXN0b3BfZ3JhY2VfcGVyaW9kGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIlwKBU1vdW50EgwKBHR5cGUYASABKAkSDgoGc291cmNlGAIgASgJEg4KBnRhcmdldBgDIAEoCRIRCglyZWFkX29ubHkYBCABKAgSEgoKc2l6ZV9ieXRlcxgFIAEoAyK3AQoMSGVhbHRoQ29uZmlnEgwKBHRlc3QYASADKAkSKwoIaW50ZXJ2YWwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKgoHdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgxzdGFydF9wZXJpb2QYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDwoHcmV0cmllcxgFIAEoDSJmChRSZXNvdXJjZVJlcXVpcmVtZW50cxIjCgZsaW1pdHMYASABKAsyEy5zaG9hbC52MS5SZXNvdXJjZXMSKQoMcmVzZXJ2YXRpb25zGAIgASgLMhMuc2hvYWwudjEuUmVzb3VyY2VzIqkBCg1SZXN0YXJ0UG9saWN5Ei0KCWNvbmRpdGlvbhgBIAEoDjIaLnNob2FsLnYxLlJlc3RhcnRDb25kaXRpb24SKAoFZGVsYXkYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFAoMbWF4X2F0dGVtcHRzGAMgASgEEikKBndpbmRvdxgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJqCglQbGFjZW1lbnQSEwoLY29uc3RyYWludHMYASADKAkSMgoLcHJlZmVyZW5jZXMYAiADKAsyHS5zaG9hbC52MS5QbGFjZW1lbnRQcmVmZXJlbmNlEhQKDG1heF9yZXBsaWNhcxgDIAEoBCIwChNQbGFjZW1lbnRQcmVmZXJlbmNlEhkKEXNwcmVhZF9kZXNjcmlwdG9yGAEgASgJIuQCCgRUYXNrEgoKAmlkGAEgASgJEhwKBG1ldGEYAiABKAsyDi5zaG9hbC52MS5NZXRhEhIKCnNlcnZpY2VfaWQYAyABKAkSFAoMc2VydmljZV9uYW1lGAQgASgJEgwKBHNsb3QYBSABKAQSDwoHbm9kZV9pZBgGIAEoCRIgCgRzcGVjGAcgASgLMhIuc2hvYWwudjEuVGFza1NwZWMSFAoMc3BlY192ZXJzaW9uGAggASgEEioKDWRlc2lyZWRfc3RhdGUYCSABKA4yEy5zaG9hbC52MS5UYXNrU3RhdGUSJAoGc3RhdHVzGAogASgLMhQuc2hvYWwudjEuVGFza1N0YXR1cxImCghuZXR3b3JrcxgLIAMoCzIULnNob2FsLnYxLkF0dGFjaG1lbnQSJAoIZW5kcG9pbnQYDCABKAsyEi5zaG9hbC52MS5FbmRwb2ludBIRCglzY2hlZHVsZXIYDSABKAkixAEKClRhc2tTdGF0dXMSIgoFc3RhdGUYASABKA4yEy5zaG9hbC52MS5UYXNrU3RhdGUSLQoJdGltZXN0YW1wGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdtZXNzYWdlGAMgASgJEgsKA2VychgEIAEoCRIRCglleGl0X2NvZGUYBSABKAUSEgoKb29tX2tpbGxlZBgGIAEoCBIRCglhZGRyZXNzZXMYByADKAkSCwoDcGlkGAggASgNIoYBCgdOZXR3b3JrEgoKAmlkGAEgASgJEhwKBG1ldGEYAiABKAsyDi5zaG9hbC52MS5NZXRhEiMKBHNwZWMYAyABKAsyFS5zaG9hbC52MS5OZXR3b3JrU3BlYxILCgN2bmkYBCABKA0SDgoGc3VibmV0GAUgASgJEg8KB2dhdGV3YXkYBiABKAkiwQEKC05ldHdvcmtTcGVjEgwKBG5hbWUYASABKAkSDgoGZHJpdmVyGAIgASgJEg4KBnN1Ym5ldBgDIAEoCRIPCgdnYXRld2F5GAQgASgJEjEKBmxhYmVscxgFIAMoCzIhLnNob2FsLnYxLk5ldHdvcmtTcGVjLkxhYmVsc0VudHJ5EhEKCWVuY3J5cHRlZBgGIAEoCBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIsIBCgxQbHVnaW5Nb2R1bGUSCgoCaWQYASABKAkSHAoEbWV0YRgCIAEoCzIOLnNob2FsLnYxLk1ldGESDAoEbmFtZRgDIAEoCRIiCgRraW5kGAQgASgOMhQuc2hvYWwudjEuUGx1Z2luS2luZBIMCgRzaXplGAUgASgEEhMKC2FiaV92ZXJzaW9uGAYgASgNEhQKDGNhcGFiaWxpdGllcxgHIAEoDRIMCgR3YXNtGAggASgMEg8KB2J1aWx0aW4YCSABKAgieQoGU2VjcmV0EgoKAmlkGAEgASgJEhwKBG1ldGEYAiABKAsyDi5zaG9hbC52MS5NZXRhEiIKBHNwZWMYAyABKAsyFC5zaG9hbC52MS5TZWNyZXRTcGVjEhMKC3NlYWxlZF9kYXRhGAQgASgMEgwKBHNpemUYBSABKAQiiQEKClNlY3JldFNwZWMSDAoEbmFtZRgBIAEoCRIwCgZsYWJlbHMYAiADKAsyIC5zaG9hbC52MS5TZWNyZXRTcGVjLkxhYmVsc0VudHJ5EgwKBGRhdGEYAyABKAwaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJWCgZDb25maWcSCgoCaWQYASABKAkSHAoEbWV0YRgCIAEoCzIOLnNob2FsLnYxLk1ldGESIgoEc3BlYxgDIAEoCzIULnNob2FsLnYxLkNvbmZpZ1NwZWMiiQEKCkNvbmZpZ1NwZWMSDAoEbmFtZRgBIAEoCRIwCgZsYWJlbHMYAiADKAsyIC5zaG9hbC52MS5Db25maWdTcGVjLkxhYmVsc0VudHJ5EgwKBGRhdGEYAyABKAwaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASpSCghOb2RlUm9sZRIZChVOT0RFX1JPTEVfVU5TUEVDSUZJRUQQABIUChBOT0RFX1JPTEVfV09SS0VSEAESFQoRTk9ERV9ST0xFX01BTkFHRVIQAiqNAQoQTm9kZUF2YWlsYWJpbGl0eRIhCh1OT0RFX0FWQUlMQUJJTElUWV9VTlNQRUNJRklFRBAAEhwKGE5PREVfQVZBSUxBQklMSVRZX0FDVElWRRABEhsKF05PREVfQVZBSUxBQklMSVRZX1BBVVNFEAISGwoXTk9ERV9BVkFJTEFCSUxJVFlfRFJBSU4QAyqHAQoJTm9kZVN0YXRlEhoKFk5PREVfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJOT0RFX1NUQVRFX1VOS05PV04QARITCg9OT0RFX1NUQVRFX0RPV04QAhIUChBOT0RFX1NUQVRFX1JFQURZEAMSGwoXTk9ERV9TVEFURV9ESVNDT05ORUNURUQQBCqAAQoMUmVhY2hhYmlsaXR5EhwKGFJFQUNIQUJJTElUWV9VTlNQRUNJRklFRBAAEhgKFFJFQUNIQUJJTElUWV9VTktOT1dOEAESHAoYUkVBQ0hBQklMSVRZX1VOUkVBQ0hBQkxFEAISGgoWUkVBQ0hBQklMSVRZX1JFQUNIQUJMRRADKuUBCgtVcGRhdGVTdGF0ZRIcChhVUERBVEVfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVVUERBVEVfU1RBVEVfVVBEQVRJTkcQARIXChNVUERBVEVfU1RBVEVfUEFVU0VEEAISGgoWVVBEQVRFX1NUQVRFX0NPTVBMRVRFRBADEiEKHVVQREFURV9TVEFURV9ST0xMQkFDS19TVEFSVEVEEAQSIAocVVBEQVRFX1NUQVRFX1JPTExCQUNLX1BBVVNFRBAFEiMKH1VQREFURV9TVEFURV9ST0xMQkFDS19DT01QTEVURUQQBiqlAQoTVXBkYXRlRmFpbHVyZUFjdGlvbhIlCiFVUERBVEVfRkFJTFVSRV9BQ1RJT05fVU5TUEVDSUZJRUQQABIfChtVUERBVEVfRkFJTFVSRV9BQ1RJT05fUEFVU0UQARIiCh5VUERBVEVfRkFJTFVSRV9BQ1RJT05fQ09OVElOVUUQAhIiCh5VUERBVEVfRkFJTFVSRV9BQ1RJT05fUk9MTEJBQ0sQAypmCgtVcGRhdGVPcmRlchIcChhVUERBVEVfT1JERVJfVU5TUEVDSUZJRUQQABIbChdVUERBVEVfT1JERVJfU1RPUF9GSVJTVBABEhwKGFVQREFURV9PUkRFUl9TVEFSVF9GSVJTVBACKo4BChBSZXN0YXJ0Q29uZGl0aW9uEiEKHVJFU1RBUlRfQ09ORElUSU9OX1VOU1BFQ0lGSUVEEAASGgoWUkVTVEFSVF9DT05ESVRJT05fTk9ORRABEiAKHFJFU1RBUlRfQ09ORElUSU9OX09OX0ZBSUxVUkUQAhIZChVSRVNUQVJUX0NPTkRJVElPTl9BTlkQAyr6AgoJVGFza1N0YXRlEhoKFlRBU0tfU1RBVEVfVU5TUEVDSUZJRUQQABISCg5UQVNLX1NUQVRFX05FVxAKEhYKElRBU0tfU1RBVEVfUEVORElORxAUEhcKE1RBU0tfU1RBVEVfQVNTSUdORUQQHhIXChNUQVNLX1NUQVRFX0FDQ0VQVEVEECgSGAoUVEFTS19TVEFURV9QUkVQQVJJTkcQMhIUChBUQVNLX1NUQVRFX1JFQURZEDwSFwoTVEFTS19TVEFURV9TVEFSVElORxBGEhYKElRBU0tfU1RBVEVfUlVOTklORxBQEhcKE1RBU0tfU1RBVEVfQ09NUExFVEUQWhIXChNUQVNLX1NUQVRFX1NIVVRET1dOEGQSFQoRVEFTS19TVEFURV9GQUlMRUQQbhIXChNUQVNLX1NUQVRFX1JFSkVDVEVEEHgSFgoRVEFTS19TVEFURV9SRU1PVkUQggESGAoTVEFTS19TVEFURV9PUlBIQU5FRBCMASpfCgpQbHVnaW5LaW5kEhsKF1BMVUdJTl9LSU5EX1VOU1BFQ0lGSUVEEAASGQoVUExVR0lOX0tJTkRfU0NIRURVTEVSEAESGQoVUExVR0lOX0tJTkRfQUxMT0NBVE9SEAJCNVozZ2l0aHViLmNvbS9zaG9hbC1wcm9qZWN0L3Nob2FsL2dlbi9zaG9hbC92MTtzaG9hbHYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChZzaG9hbC92MS9vYmplY3RzLnByb3RvEghzaG9hbC52MSJ3CgRNZXRhEg8KB3ZlcnNpb24YASABKAQSLgoKY3JlYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiwwIKB0NsdXN0ZXISCgoCaWQYASABKAkSHAoEbWV0YRgCIAEoCzIOLnNob2FsLnYxLk1ldGESIwoEc3BlYxgDIAEoCzIVLnNob2FsLnYxLkNsdXN0ZXJTcGVjEiEKB3Jvb3RfY2EYBCABKAsyEC5zaG9hbC52MS5Sb290Q0ESKQoLam9pbl90b2tlbnMYBSABKAsyFC5zaG9hbC52MS5Kb2luVG9rZW5zEhUKDXJlbW92ZWRfbm9kZXMYBiADKAkSKAoLZ29zc2lwX2tleXMYByADKAsyEy5zaG9hbC52MS5Hb3NzaXBLZXkSFwoPc2VjcmV0X2RhdGFfa2V5GDIgASgMEi0KDXJvb3Rfcm90YXRpb24YUCABKAsyFi5zaG9hbC52MS5Sb290Um90YXRpb24SEgoKdW5sb2NrX2tleRhRIAEoDCKOAQoMUm9vdFJvdGF0aW9uEhMKC2NhX2NlcnRfcGVtGAEgASgMEhIKCmNhX2tleV9wZW0YAiABKAwSDgoGZGlnZXN0GAMgASgJEhgKEGNyb3NzX3NpZ25lZF9wZW0YBCABKAwSKwoHc3RhcnRlZBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRQoJR29zc2lwS2V5EgsKA2tleRgBIAEoDBIrCgdjcmVhdGVkGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKkAwoLQ2x1c3RlclNwZWMSDAoEbmFtZRgBIAEoCRIzChBoZWFydGJlYXRfcGVyaW9kGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiIKGmhlYXJ0YmVhdF9ncmFjZV9tdWx0aXBsaWVyGAMgASgNEhkKEXNuYXBzaG90X2ludGVydmFsGAQgASgEEjMKEG5vZGVfY2VydF9leHBpcnkYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGQoRZGVmYXVsdF9zY2hlZHVsZXIYBiABKAkSGQoRZGVmYXVsdF9hbGxvY2F0b3IYByABKAkSGgoSdGFza19oaXN0b3J5X2xpbWl0GAggASgNEhwKFGRlZmF1bHRfYWRkcmVzc19wb29sGAkgASgJEhsKE2RlZmF1bHRfc3VibmV0X3NpemUYCiABKA0SNgoTZ29zc2lwX2tleV9yb3RhdGlvbhgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIZChFhdXRvbG9ja19tYW5hZ2VycxhQIAEoCCJBCgZSb290Q0ESEwoLY2FfY2VydF9wZW0YASABKAwSEgoKY2Ffa2V5X3BlbRgCIAEoDBIOCgZkaWdlc3QYAyABKAkiLQoKSm9pblRva2VucxIOCgZ3b3JrZXIYASABKAkSDwoHbWFuYWdlchgCIAEoCSKXAgoETm9kZRIKCgJpZBgBIAEoCRIcCgRtZXRhGAIgASgLMg4uc2hvYWwudjEuTWV0YRIgCgRzcGVjGAMgASgLMhIuc2hvYWwudjEuTm9kZVNwZWMSLgoLZGVzY3JpcHRpb24YBCABKAsyGS5zaG9hbC52MS5Ob2RlRGVzY3JpcHRpb24SJAoGc3RhdHVzGAUgASgLMhQuc2hvYWwudjEuTm9kZVN0YXR1cxIvCg5tYW5hZ2VyX3N0YXR1cxgGIAEoCzIXLnNob2FsLnYxLk1hbmFnZXJTdGF0dXMSIAoEcm9sZRgHIAEoDjISLnNob2FsLnYxLk5vZGVSb2xlEhoKEmNlcnRfaXNzdWVyX2RpZ2VzdBhQIAEoCSLFAQoITm9kZVNwZWMSKAoMZGVzaXJlZF9yb2xlGAEgASgOMhIuc2hvYWwudjEuTm9kZVJvbGUSMAoMYXZhaWxhYmlsaXR5GAIgASgOMhouc2hvYWwudjEuTm9kZUF2YWlsYWJpbGl0eRIuCgZsYWJlbHMYAyADKAsyHi5zaG9hbC52MS5Ob2RlU3BlYy5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIrEBCg9Ob2RlRGVzY3JpcHRpb24SEAoIaG9zdG5hbWUYASABKAkSCgoCb3MYAiABKAkSDAoEYXJjaBgDIAEoCRImCglyZXNvdXJjZXMYBCABKAsyEy5zaG9hbC52MS5SZXNvdXJjZXMSDQoFa2luZHMYBSADKAkSDwoHYmFja2VuZBgGIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAcgASgJEhMKC2dvc3NpcF9hZGRyGAggASgJIoMBCgpOb2RlU3RhdHVzEiIKBXN0YXRlGAEgASgOMhMuc2hvYWwudjEuTm9kZVN0YXRlEg8KB21lc3NhZ2UYAiABKAkSDAoEYWRkchgDIAEoCRIyCg5sYXN0X2hlYXJ0YmVhdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAifQoNTWFuYWdlclN0YXR1cxIPCgdyYWZ0X2lkGAEgASgEEgwKBGFkZHIYAiABKAkSLAoMcmVhY2hhYmlsaXR5GAMgASgOMhYuc2hvYWwudjEuUmVhY2hhYmlsaXR5Eg4KBmxlYWRlchgEIAEoCBIPCgdsZWFybmVyGAUgASgIIjQKCVJlc291cmNlcxIRCgluYW5vX2NwdXMYASABKAMSFAoMbWVtb3J5X2J5dGVzGAIgASgDIvEBCgdTZXJ2aWNlEgoKAmlkGAEgASgJEhwKBG1ldGEYAiABKAsyDi5zaG9hbC52MS5NZXRhEiMKBHNwZWMYAyABKAsyFS5zaG9hbC52MS5TZXJ2aWNlU3BlYxIUCgxzcGVjX3ZlcnNpb24YBCABKAQSLAoNcHJldmlvdXNfc3BlYxgFIAEoCzIVLnNob2FsLnYxLlNlcnZpY2VTcGVjEiQKCGVuZHBvaW50GAYgASgLMhIuc2hvYWwudjEuRW5kcG9pbnQSLQoNdXBkYXRlX3N0YXR1cxgoIAEoCzIWLnNob2FsLnYxLlVwZGF0ZVN0YXR1cyK9AQoMVXBkYXRlU3RhdHVzEiQKBXN0YXRlGAEgASgOMhUuc2hvYWwudjEuVXBkYXRlU3RhdGUSLgoKc3RhcnRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY29tcGxldGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdtZXNzYWdlGAQgASgJEhQKDHNwZWNfdmVyc2lvbhgFIAEoBCLxAQoMVXBkYXRlQ29uZmlnEhMKC3BhcmFsbGVsaXNtGAEgASgDEigKBWRlbGF5GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjUKDmZhaWx1cmVfYWN0aW9uGAMgASgOMh0uc2hvYWwudjEuVXBkYXRlRmFpbHVyZUFjdGlvbhIqCgdtb25pdG9yGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhkKEW1heF9mYWlsdXJlX3JhdGlvGAUgASgBEiQKBW9yZGVyGAYgASgOMhUuc2hvYWwudjEuVXBkYXRlT3JkZXIirgMKC1NlcnZpY2VTcGVjEgwKBG5hbWUYASABKAkSMQoGbGFiZWxzGAIgAygLMiEuc2hvYWwudjEuU2VydmljZVNwZWMuTGFiZWxzRW50cnkSIAoEdGFzaxgDIAEoCzISLnNob2FsLnYxLlRhc2tTcGVjEi4KCnJlcGxpY2F0ZWQYBCABKAsyGC5zaG9hbC52MS5SZXBsaWNhdGVkTW9kZUgAEiYKBmdsb2JhbBgFIAEoCzIULnNob2FsLnYxLkdsb2JhbE1vZGVIABIRCglzY2hlZHVsZXIYBiABKAkSEAoIbmV0d29ya3MYByADKAkSKAoIZW5kcG9pbnQYCCABKAsyFi5zaG9hbC52MS5FbmRwb2ludFNwZWMSLQoNdXBkYXRlX2NvbmZpZxgoIAEoCzIWLnNob2FsLnYxLlVwZGF0ZUNvbmZpZxIvCg9yb2xsYmFja19jb25maWcYKSABKAsyFi5zaG9hbC52MS5VcGRhdGVDb25maWcaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIGCgRtb2RlIiIKDlJlcGxpY2F0ZWRNb2RlEhAKCHJlcGxpY2FzGAEgASgEIgwKCkdsb2JhbE1vZGUiMwoMRW5kcG9pbnRTcGVjEiMKBXBvcnRzGAEgAygLMhQuc2hvYWwudjEuUG9ydENvbmZpZyJZCgpQb3J0Q29uZmlnEgwKBG5hbWUYASABKAkSEAoIcHJvdG9jb2wYAiABKAkSEwoLdGFyZ2V0X3BvcnQYAyABKA0SFgoOcHVibGlzaGVkX3BvcnQYBCABKA0iWgoIRW5kcG9pbnQSIwoFcG9ydHMYASADKAsyFC5zaG9hbC52MS5Qb3J0Q29uZmlnEikKC3ZpcnR1YWxfaXBzGAIgAygLMhQuc2hvYWwudjEuQXR0YWNobWVudCIzCgpBdHRhY2htZW50EhIKCm5ldHdvcmtfaWQYASABKAkSEQoJYWRkcmVzc2VzGAIgAygJIuACCghUYXNrU3BlYxIsCgljb250YWluZXIYASABKAsyFy5zaG9hbC52MS5Db250YWluZXJTcGVjSAASKAoHcHJvY2VzcxgCIAEoCzIVLnNob2FsLnYxLlByb2Nlc3NTcGVjSAASMQoJcmVzb3VyY2VzGAMgASgLMh4uc2hvYWwudjEuUmVzb3VyY2VSZXF1aXJlbWVudHMSKAoHcmVzdGFydBgEIAEoCzIXLnNob2FsLnYxLlJlc3RhcnRQb2xpY3kSJgoJcGxhY2VtZW50GAUgASgLMhMuc2hvYWwudjEuUGxhY2VtZW50EhQKDGZvcmNlX3VwZGF0ZRgGIAEoBBIqCgdzZWNyZXRzGDIgAygLMhkuc2hvYWwudjEuU2VjcmV0UmVmZXJlbmNlEioKB2NvbmZpZ3MYMyADKAsyGS5zaG9hbC52MS5Db25maWdSZWZlcmVuY2VCCQoHcnVudGltZSJxCg9TZWNyZXRSZWZlcmVuY2USEQoJc2VjcmV0X2lkGAEgASgJEhMKC3NlY3JldF9uYW1lGAIgASgJEg4KBnRhcmdldBgDIAEoCRILCgN1aWQYBCABKA0SCwoDZ2lkGAUgASgNEgwKBG1vZGUYBiABKA0icQoPQ29uZmlnUmVmZXJlbmNlEhEKCWNvbmZpZ19pZBgBIAEoCRITCgtjb25maWdfbmFtZRgCIAEoCRIOCgZ0YXJnZXQYAyABKAkSCwoDdWlkGAQgASgNEgsKA2dpZBgFIAEoDRIMCgRtb2RlGAYgASgNIrEDCg1Db250YWluZXJTcGVjEg0KBWltYWdlGAEgASgJEg8KB2NvbW1hbmQYAiADKAkSDAoEYXJncxgDIAMoCRILCgNlbnYYBCADKAkSCwoDZGlyGAUgASgJEgwKBHVzZXIYBiABKAkSEAoIaG9zdG5hbWUYByABKAkSEQoJcmVhZF9vbmx5GAggASgIEh8KBm1vdW50cxgJIAMoCzIPLnNob2FsLnYxLk1vdW50EhMKC3N0b3Bfc2lnbmFsGAogASgJEjQKEXN0b3BfZ3JhY2VfcGVyaW9kGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEisKC2hlYWx0aGNoZWNrGAwgASgLMhYuc2hvYWwudjEuSGVhbHRoQ29uZmlnEhQKDG5ldHdvcmtfbW9kZRgNIAEoCRISCgpwaWRzX2xpbWl0GA4gASgDEjMKBmxhYmVscxgPIAMoCzIjLnNob2FsLnYxLkNvbnRhaW5lclNwZWMuTGFiZWxzRW50cnkaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKDAQoLUHJvY2Vzc1NwZWMSDwoHY29tbWFuZBgBIAMoCRILCgNlbnYYAiADKAkSCwoDZGlyGAMgASgJEhMKC3N0b3Bfc2lnbmFsGAQgASgJEjQKEXN0b3BfZ3JhY2VfcGVyaW9kGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIlwKBU1vdW50EgwKBHR5cGUYASABKAkSDgoGc291cmNlGAIgASgJEg4KBnRhcmdldBgDIAEoCRIRCglyZWFkX29ubHkYBCABKAgSEgoKc2l6ZV9ieXRlcxgFIAEoAyK3AQoMSGVhbHRoQ29uZmlnEgwKBHRlc3QYASADKAkSKwoIaW50ZXJ2YWwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKgoHdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgxzdGFydF9wZXJpb2QYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDwoHcmV0cmllcxgFIAEoDSJmChRSZXNvdXJjZVJlcXVpcmVtZW50cxIjCgZsaW1pdHMYASABKAsyEy5zaG9hbC52MS5SZXNvdXJjZXMSKQoMcmVzZXJ2YXRpb25zGAIgASgLMhMuc2hvYWwudjEuUmVzb3VyY2VzIqkBCg1SZXN0YXJ0UG9saWN5Ei0KCWNvbmRpdGlvbhgBIAEoDjIaLnNob2FsLnYxLlJlc3RhcnRDb25kaXRpb24SKAoFZGVsYXkYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFAoMbWF4X2F0dGVtcHRzGAMgASgEEikKBndpbmRvdxgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiJqCglQbGFjZW1lbnQSEwoLY29uc3RyYWludHMYASADKAkSMgoLcHJlZmVyZW5jZXMYAiADKAsyHS5zaG9hbC52MS5QbGFjZW1lbnRQcmVmZXJlbmNlEhQKDG1heF9yZXBsaWNhcxgDIAEoBCIwChNQbGFjZW1lbnRQcmVmZXJlbmNlEhkKEXNwcmVhZF9kZXNjcmlwdG9yGAEgASgJIuQCCgRUYXNrEgoKAmlkGAEgASgJEhwKBG1ldGEYAiABKAsyDi5zaG9hbC52MS5NZXRhEhIKCnNlcnZpY2VfaWQYAyABKAkSFAoMc2VydmljZV9uYW1lGAQgASgJEgwKBHNsb3QYBSABKAQSDwoHbm9kZV9pZBgGIAEoCRIgCgRzcGVjGAcgASgLMhIuc2hvYWwudjEuVGFza1NwZWMSFAoMc3BlY192ZXJzaW9uGAggASgEEioKDWRlc2lyZWRfc3RhdGUYCSABKA4yEy5zaG9hbC52MS5UYXNrU3RhdGUSJAoGc3RhdHVzGAogASgLMhQuc2hvYWwudjEuVGFza1N0YXR1cxImCghuZXR3b3JrcxgLIAMoCzIULnNob2FsLnYxLkF0dGFjaG1lbnQSJAoIZW5kcG9pbnQYDCABKAsyEi5zaG9hbC52MS5FbmRwb2ludBIRCglzY2hlZHVsZXIYDSABKAkixAEKClRhc2tTdGF0dXMSIgoFc3RhdGUYASABKA4yEy5zaG9hbC52MS5UYXNrU3RhdGUSLQoJdGltZXN0YW1wGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdtZXNzYWdlGAMgASgJEgsKA2VychgEIAEoCRIRCglleGl0X2NvZGUYBSABKAUSEgoKb29tX2tpbGxlZBgGIAEoCBIRCglhZGRyZXNzZXMYByADKAkSCwoDcGlkGAggASgNIoYBCgdOZXR3b3JrEgoKAmlkGAEgASgJEhwKBG1ldGEYAiABKAsyDi5zaG9hbC52MS5NZXRhEiMKBHNwZWMYAyABKAsyFS5zaG9hbC52MS5OZXR3b3JrU3BlYxILCgN2bmkYBCABKA0SDgoGc3VibmV0GAUgASgJEg8KB2dhdGV3YXkYBiABKAkiwQEKC05ldHdvcmtTcGVjEgwKBG5hbWUYASABKAkSDgoGZHJpdmVyGAIgASgJEg4KBnN1Ym5ldBgDIAEoCRIPCgdnYXRld2F5GAQgASgJEjEKBmxhYmVscxgFIAMoCzIhLnNob2FsLnYxLk5ldHdvcmtTcGVjLkxhYmVsc0VudHJ5EhEKCWVuY3J5cHRlZBgGIAEoCBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIsIBCgxQbHVnaW5Nb2R1bGUSCgoCaWQYASABKAkSHAoEbWV0YRgCIAEoCzIOLnNob2FsLnYxLk1ldGESDAoEbmFtZRgDIAEoCRIiCgRraW5kGAQgASgOMhQuc2hvYWwudjEuUGx1Z2luS2luZBIMCgRzaXplGAUgASgEEhMKC2FiaV92ZXJzaW9uGAYgASgNEhQKDGNhcGFiaWxpdGllcxgHIAEoDRIMCgR3YXNtGAggASgMEg8KB2J1aWx0aW4YCSABKAgieQoGU2VjcmV0EgoKAmlkGAEgASgJEhwKBG1ldGEYAiABKAsyDi5zaG9hbC52MS5NZXRhEiIKBHNwZWMYAyABKAsyFC5zaG9hbC52MS5TZWNyZXRTcGVjEhMKC3NlYWxlZF9kYXRhGAQgASgMEgwKBHNpemUYBSABKAQiiQEKClNlY3JldFNwZWMSDAoEbmFtZRgBIAEoCRIwCgZsYWJlbHMYAiADKAsyIC5zaG9hbC52MS5TZWNyZXRTcGVjLkxhYmVsc0VudHJ5EgwKBGRhdGEYAyABKAwaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJWCgZDb25maWcSCgoCaWQYASABKAkSHAoEbWV0YRgCIAEoCzIOLnNob2FsLnYxLk1ldGESIgoEc3BlYxgDIAEoCzIULnNob2FsLnYxLkNvbmZpZ1NwZWMiiQEKCkNvbmZpZ1NwZWMSDAoEbmFtZRgBIAEoCRIwCgZsYWJlbHMYAiADKAsyIC5zaG9hbC52MS5Db25maWdTcGVjLkxhYmVsc0VudHJ5EgwKBGRhdGEYAyABKAwaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASpSCghOb2RlUm9sZRIZChVOT0RFX1JPTEVfVU5TUEVDSUZJRUQQABIUChBOT0RFX1JPTEVfV09SS0VSEAESFQoRTk9ERV9ST0xFX01BTkFHRVIQAiqNAQoQTm9kZUF2YWlsYWJpbGl0eRIhCh1OT0RFX0FWQUlMQUJJTElUWV9VTlNQRUNJRklFRBAAEhwKGE5PREVfQVZBSUxBQklMSVRZX0FDVElWRRABEhsKF05PREVfQVZBSUxBQklMSVRZX1BBVVNFEAISGwoXTk9ERV9BVkFJTEFCSUxJVFlfRFJBSU4QAyqHAQoJTm9kZVN0YXRlEhoKFk5PREVfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJOT0RFX1NUQVRFX1VOS05PV04QARITCg9OT0RFX1NUQVRFX0RPV04QAhIUChBOT0RFX1NUQVRFX1JFQURZEAMSGwoXTk9ERV9TVEFURV9ESVNDT05ORUNURUQQBCqAAQoMUmVhY2hhYmlsaXR5EhwKGFJFQUNIQUJJTElUWV9VTlNQRUNJRklFRBAAEhgKFFJFQUNIQUJJTElUWV9VTktOT1dOEAESHAoYUkVBQ0hBQklMSVRZX1VOUkVBQ0hBQkxFEAISGgoWUkVBQ0hBQklMSVRZX1JFQUNIQUJMRRADKuUBCgtVcGRhdGVTdGF0ZRIcChhVUERBVEVfU1RBVEVfVU5TUEVDSUZJRUQQABIZChVVUERBVEVfU1RBVEVfVVBEQVRJTkcQARIXChNVUERBVEVfU1RBVEVfUEFVU0VEEAISGgoWVVBEQVRFX1NUQVRFX0NPTVBMRVRFRBADEiEKHVVQREFURV9TVEFURV9ST0xMQkFDS19TVEFSVEVEEAQSIAocVVBEQVRFX1NUQVRFX1JPTExCQUNLX1BBVVNFRBAFEiMKH1VQREFURV9TVEFURV9ST0xMQkFDS19DT01QTEVURUQQBiqlAQoTVXBkYXRlRmFpbHVyZUFjdGlvbhIlCiFVUERBVEVfRkFJTFVSRV9BQ1RJT05fVU5TUEVDSUZJRUQQABIfChtVUERBVEVfRkFJTFVSRV9BQ1RJT05fUEFVU0UQARIiCh5VUERBVEVfRkFJTFVSRV9BQ1RJT05fQ09OVElOVUUQAhIiCh5VUERBVEVfRkFJTFVSRV9BQ1RJT05fUk9MTEJBQ0sQAypmCgtVcGRhdGVPcmRlchIcChhVUERBVEVfT1JERVJfVU5TUEVDSUZJRUQQABIbChdVUERBVEVfT1JERVJfU1RPUF9GSVJTVBABEhwKGFVQREFURV9PUkRFUl9TVEFSVF9GSVJTVBACKo4BChBSZXN0YXJ0Q29uZGl0aW9uEiEKHVJFU1RBUlRfQ09ORElUSU9OX1VOU1BFQ0lGSUVEEAASGgoWUkVTVEFSVF9DT05ESVRJT05fTk9ORRABEiAKHFJFU1RBUlRfQ09ORElUSU9OX09OX0ZBSUxVUkUQAhIZChVSRVNUQVJUX0NPTkRJVElPTl9BTlkQAyr6AgoJVGFza1N0YXRlEhoKFlRBU0tfU1RBVEVfVU5TUEVDSUZJRUQQABISCg5UQVNLX1NUQVRFX05FVxAKEhYKElRBU0tfU1RBVEVfUEVORElORxAUEhcKE1RBU0tfU1RBVEVfQVNTSUdORUQQHhIXChNUQVNLX1NUQVRFX0FDQ0VQVEVEECgSGAoUVEFTS19TVEFURV9QUkVQQVJJTkcQMhIUChBUQVNLX1NUQVRFX1JFQURZEDwSFwoTVEFTS19TVEFURV9TVEFSVElORxBGEhYKElRBU0tfU1RBVEVfUlVOTklORxBQEhcKE1RBU0tfU1RBVEVfQ09NUExFVEUQWhIXChNUQVNLX1NUQVRFX1NIVVRET1dOEGQSFQoRVEFTS19TVEFURV9GQUlMRUQQbhIXChNUQVNLX1NUQVRFX1JFSkVDVEVEEHgSFgoRVEFTS19TVEFURV9SRU1PVkUQggESGAoTVEFTS19TVEFURV9PUlBIQU5FRBCMASpfCgpQbHVnaW5LaW5kEhsKF1BMVUdJTl9LSU5EX1VOU1BFQ0lGSUVEEAASGQoVUExVR0lOX0tJTkRfU0NIRURVTEVSEAESGQoVUExVR0lOX0tJTkRfQUxMT0NBVE9SEAJCNVozZ2l0aHViLmNvbS9zaG9hbC1wcm9qZWN0L3Nob2FsL2dlbi9zaG9hbC92MTtzaG9hbHYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Meta is carried by every stored object.
@@ -103,6 +103,24 @@ export type Cluster = Message<"shoal.v1.Cluster"> & {
    * @generated from field: bytes secret_data_key = 50;
    */
   secretDataKey: Uint8Array;
+
+  /**
+   * root_rotation is set while the cluster moves to a new root CA
+   * (ControlService.RotateRootCA): new certificates are issued by it, and
+   * once every node that is not DOWN holds one, it becomes root_ca.
+   *
+   * @generated from field: shoal.v1.RootRotation root_rotation = 80;
+   */
+  rootRotation?: RootRotation | undefined;
+
+  /**
+   * unlock_key is the key-encryption key of the managers' data at rest
+   * while spec.autolock_managers is on (32 random bytes). Stripped from
+   * every API answer but GetUnlockKey's.
+   *
+   * @generated from field: bytes unlock_key = 81;
+   */
+  unlockKey: Uint8Array;
 };
 
 /**
@@ -111,6 +129,50 @@ export type Cluster = Message<"shoal.v1.Cluster"> & {
  */
 export const ClusterSchema: GenMessage<Cluster> = /*@__PURE__*/
   messageDesc(file_shoal_v1_objects, 1);
+
+/**
+ * @generated from message shoal.v1.RootRotation
+ */
+export type RootRotation = Message<"shoal.v1.RootRotation"> & {
+  /**
+   * ca_cert_pem and ca_key_pem are the new root; the key is stripped from
+   * every API answer.
+   *
+   * @generated from field: bytes ca_cert_pem = 1;
+   */
+  caCertPem: Uint8Array;
+
+  /**
+   * @generated from field: bytes ca_key_pem = 2;
+   */
+  caKeyPem: Uint8Array;
+
+  /**
+   * @generated from field: string digest = 3;
+   */
+  digest: string;
+
+  /**
+   * cross_signed_pem is the new root's certificate signed by the old root:
+   * node certificates issued during the rotation carry it, so nodes that
+   * still trust only the old root accept them.
+   *
+   * @generated from field: bytes cross_signed_pem = 4;
+   */
+  crossSignedPem: Uint8Array;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp started = 5;
+   */
+  started?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message shoal.v1.RootRotation.
+ * Use `create(RootRotationSchema)` to create a new message.
+ */
+export const RootRotationSchema: GenMessage<RootRotation> = /*@__PURE__*/
+  messageDesc(file_shoal_v1_objects, 2);
 
 /**
  * @generated from message shoal.v1.GossipKey
@@ -134,7 +196,7 @@ export type GossipKey = Message<"shoal.v1.GossipKey"> & {
  * Use `create(GossipKeySchema)` to create a new message.
  */
 export const GossipKeySchema: GenMessage<GossipKey> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 2);
+  messageDesc(file_shoal_v1_objects, 3);
 
 /**
  * @generated from message shoal.v1.ClusterSpec
@@ -209,6 +271,15 @@ export type ClusterSpec = Message<"shoal.v1.ClusterSpec"> & {
    * @generated from field: google.protobuf.Duration gossip_key_rotation = 11;
    */
   gossipKeyRotation?: Duration | undefined;
+
+  /**
+   * autolock_managers encrypts every manager's Raft log, snapshots and
+   * CA key at rest with Cluster.unlock_key: a restarted manager serves
+   * nothing until 'shoal unlock' gives it the key.
+   *
+   * @generated from field: bool autolock_managers = 80;
+   */
+  autolockManagers: boolean;
 };
 
 /**
@@ -216,7 +287,7 @@ export type ClusterSpec = Message<"shoal.v1.ClusterSpec"> & {
  * Use `create(ClusterSpecSchema)` to create a new message.
  */
 export const ClusterSpecSchema: GenMessage<ClusterSpec> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 3);
+  messageDesc(file_shoal_v1_objects, 4);
 
 /**
  * @generated from message shoal.v1.RootCA
@@ -243,7 +314,7 @@ export type RootCA = Message<"shoal.v1.RootCA"> & {
  * Use `create(RootCASchema)` to create a new message.
  */
 export const RootCASchema: GenMessage<RootCA> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 4);
+  messageDesc(file_shoal_v1_objects, 5);
 
 /**
  * @generated from message shoal.v1.JoinTokens
@@ -265,7 +336,7 @@ export type JoinTokens = Message<"shoal.v1.JoinTokens"> & {
  * Use `create(JoinTokensSchema)` to create a new message.
  */
 export const JoinTokensSchema: GenMessage<JoinTokens> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 5);
+  messageDesc(file_shoal_v1_objects, 6);
 
 /**
  * @generated from message shoal.v1.Node
@@ -309,6 +380,14 @@ export type Node = Message<"shoal.v1.Node"> & {
    * @generated from field: shoal.v1.NodeRole role = 7;
    */
   role: NodeRole;
+
+  /**
+   * cert_issuer_digest is the digest of the root that issued the node's
+   * current certificate (empty: the cluster's first root or unknown).
+   *
+   * @generated from field: string cert_issuer_digest = 80;
+   */
+  certIssuerDigest: string;
 };
 
 /**
@@ -316,7 +395,7 @@ export type Node = Message<"shoal.v1.Node"> & {
  * Use `create(NodeSchema)` to create a new message.
  */
 export const NodeSchema: GenMessage<Node> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 6);
+  messageDesc(file_shoal_v1_objects, 7);
 
 /**
  * @generated from message shoal.v1.NodeSpec
@@ -345,7 +424,7 @@ export type NodeSpec = Message<"shoal.v1.NodeSpec"> & {
  * Use `create(NodeSpecSchema)` to create a new message.
  */
 export const NodeSpecSchema: GenMessage<NodeSpec> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 7);
+  messageDesc(file_shoal_v1_objects, 8);
 
 /**
  * @generated from message shoal.v1.NodeDescription
@@ -402,7 +481,7 @@ export type NodeDescription = Message<"shoal.v1.NodeDescription"> & {
  * Use `create(NodeDescriptionSchema)` to create a new message.
  */
 export const NodeDescriptionSchema: GenMessage<NodeDescription> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 8);
+  messageDesc(file_shoal_v1_objects, 9);
 
 /**
  * @generated from message shoal.v1.NodeStatus
@@ -436,7 +515,7 @@ export type NodeStatus = Message<"shoal.v1.NodeStatus"> & {
  * Use `create(NodeStatusSchema)` to create a new message.
  */
 export const NodeStatusSchema: GenMessage<NodeStatus> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 9);
+  messageDesc(file_shoal_v1_objects, 10);
 
 /**
  * @generated from message shoal.v1.ManagerStatus
@@ -476,7 +555,7 @@ export type ManagerStatus = Message<"shoal.v1.ManagerStatus"> & {
  * Use `create(ManagerStatusSchema)` to create a new message.
  */
 export const ManagerStatusSchema: GenMessage<ManagerStatus> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 10);
+  messageDesc(file_shoal_v1_objects, 11);
 
 /**
  * @generated from message shoal.v1.Resources
@@ -498,7 +577,7 @@ export type Resources = Message<"shoal.v1.Resources"> & {
  * Use `create(ResourcesSchema)` to create a new message.
  */
 export const ResourcesSchema: GenMessage<Resources> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 11);
+  messageDesc(file_shoal_v1_objects, 12);
 
 /**
  * @generated from message shoal.v1.Service
@@ -550,7 +629,7 @@ export type Service = Message<"shoal.v1.Service"> & {
  * Use `create(ServiceSchema)` to create a new message.
  */
 export const ServiceSchema: GenMessage<Service> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 12);
+  messageDesc(file_shoal_v1_objects, 13);
 
 /**
  * @generated from message shoal.v1.UpdateStatus
@@ -591,7 +670,7 @@ export type UpdateStatus = Message<"shoal.v1.UpdateStatus"> & {
  * Use `create(UpdateStatusSchema)` to create a new message.
  */
 export const UpdateStatusSchema: GenMessage<UpdateStatus> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 13);
+  messageDesc(file_shoal_v1_objects, 14);
 
 /**
  * UpdateConfig is how tasks are replaced when the task template changes
@@ -646,7 +725,7 @@ export type UpdateConfig = Message<"shoal.v1.UpdateConfig"> & {
  * Use `create(UpdateConfigSchema)` to create a new message.
  */
 export const UpdateConfigSchema: GenMessage<UpdateConfig> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 14);
+  messageDesc(file_shoal_v1_objects, 15);
 
 /**
  * @generated from message shoal.v1.ServiceSpec
@@ -720,7 +799,7 @@ export type ServiceSpec = Message<"shoal.v1.ServiceSpec"> & {
  * Use `create(ServiceSpecSchema)` to create a new message.
  */
 export const ServiceSpecSchema: GenMessage<ServiceSpec> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 15);
+  messageDesc(file_shoal_v1_objects, 16);
 
 /**
  * @generated from message shoal.v1.ReplicatedMode
@@ -737,7 +816,7 @@ export type ReplicatedMode = Message<"shoal.v1.ReplicatedMode"> & {
  * Use `create(ReplicatedModeSchema)` to create a new message.
  */
 export const ReplicatedModeSchema: GenMessage<ReplicatedMode> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 16);
+  messageDesc(file_shoal_v1_objects, 17);
 
 /**
  * @generated from message shoal.v1.GlobalMode
@@ -750,7 +829,7 @@ export type GlobalMode = Message<"shoal.v1.GlobalMode"> & {
  * Use `create(GlobalModeSchema)` to create a new message.
  */
 export const GlobalModeSchema: GenMessage<GlobalMode> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 17);
+  messageDesc(file_shoal_v1_objects, 18);
 
 /**
  * @generated from message shoal.v1.EndpointSpec
@@ -767,7 +846,7 @@ export type EndpointSpec = Message<"shoal.v1.EndpointSpec"> & {
  * Use `create(EndpointSpecSchema)` to create a new message.
  */
 export const EndpointSpecSchema: GenMessage<EndpointSpec> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 18);
+  messageDesc(file_shoal_v1_objects, 19);
 
 /**
  * @generated from message shoal.v1.PortConfig
@@ -801,7 +880,7 @@ export type PortConfig = Message<"shoal.v1.PortConfig"> & {
  * Use `create(PortConfigSchema)` to create a new message.
  */
 export const PortConfigSchema: GenMessage<PortConfig> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 19);
+  messageDesc(file_shoal_v1_objects, 20);
 
 /**
  * @generated from message shoal.v1.Endpoint
@@ -823,7 +902,7 @@ export type Endpoint = Message<"shoal.v1.Endpoint"> & {
  * Use `create(EndpointSchema)` to create a new message.
  */
 export const EndpointSchema: GenMessage<Endpoint> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 20);
+  messageDesc(file_shoal_v1_objects, 21);
 
 /**
  * @generated from message shoal.v1.Attachment
@@ -845,7 +924,7 @@ export type Attachment = Message<"shoal.v1.Attachment"> & {
  * Use `create(AttachmentSchema)` to create a new message.
  */
 export const AttachmentSchema: GenMessage<Attachment> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 21);
+  messageDesc(file_shoal_v1_objects, 22);
 
 /**
  * @generated from message shoal.v1.TaskSpec
@@ -909,7 +988,7 @@ export type TaskSpec = Message<"shoal.v1.TaskSpec"> & {
  * Use `create(TaskSpecSchema)` to create a new message.
  */
 export const TaskSpecSchema: GenMessage<TaskSpec> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 22);
+  messageDesc(file_shoal_v1_objects, 23);
 
 /**
  * SecretReference puts a secret into a task as the file /run/secrets/<target>.
@@ -959,7 +1038,7 @@ export type SecretReference = Message<"shoal.v1.SecretReference"> & {
  * Use `create(SecretReferenceSchema)` to create a new message.
  */
 export const SecretReferenceSchema: GenMessage<SecretReference> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 23);
+  messageDesc(file_shoal_v1_objects, 24);
 
 /**
  * ConfigReference puts a config into a task as a file at target.
@@ -1007,7 +1086,7 @@ export type ConfigReference = Message<"shoal.v1.ConfigReference"> & {
  * Use `create(ConfigReferenceSchema)` to create a new message.
  */
 export const ConfigReferenceSchema: GenMessage<ConfigReference> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 24);
+  messageDesc(file_shoal_v1_objects, 25);
 
 /**
  * @generated from message shoal.v1.ContainerSpec
@@ -1096,7 +1175,7 @@ export type ContainerSpec = Message<"shoal.v1.ContainerSpec"> & {
  * Use `create(ContainerSpecSchema)` to create a new message.
  */
 export const ContainerSpecSchema: GenMessage<ContainerSpec> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 25);
+  messageDesc(file_shoal_v1_objects, 26);
 
 /**
  * @generated from message shoal.v1.ProcessSpec
@@ -1133,7 +1212,7 @@ export type ProcessSpec = Message<"shoal.v1.ProcessSpec"> & {
  * Use `create(ProcessSpecSchema)` to create a new message.
  */
 export const ProcessSpecSchema: GenMessage<ProcessSpec> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 26);
+  messageDesc(file_shoal_v1_objects, 27);
 
 /**
  * @generated from message shoal.v1.Mount
@@ -1172,7 +1251,7 @@ export type Mount = Message<"shoal.v1.Mount"> & {
  * Use `create(MountSchema)` to create a new message.
  */
 export const MountSchema: GenMessage<Mount> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 27);
+  messageDesc(file_shoal_v1_objects, 28);
 
 /**
  * @generated from message shoal.v1.HealthConfig
@@ -1209,7 +1288,7 @@ export type HealthConfig = Message<"shoal.v1.HealthConfig"> & {
  * Use `create(HealthConfigSchema)` to create a new message.
  */
 export const HealthConfigSchema: GenMessage<HealthConfig> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 28);
+  messageDesc(file_shoal_v1_objects, 29);
 
 /**
  * @generated from message shoal.v1.ResourceRequirements
@@ -1231,7 +1310,7 @@ export type ResourceRequirements = Message<"shoal.v1.ResourceRequirements"> & {
  * Use `create(ResourceRequirementsSchema)` to create a new message.
  */
 export const ResourceRequirementsSchema: GenMessage<ResourceRequirements> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 29);
+  messageDesc(file_shoal_v1_objects, 30);
 
 /**
  * @generated from message shoal.v1.RestartPolicy
@@ -1265,7 +1344,7 @@ export type RestartPolicy = Message<"shoal.v1.RestartPolicy"> & {
  * Use `create(RestartPolicySchema)` to create a new message.
  */
 export const RestartPolicySchema: GenMessage<RestartPolicy> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 30);
+  messageDesc(file_shoal_v1_objects, 31);
 
 /**
  * @generated from message shoal.v1.Placement
@@ -1296,7 +1375,7 @@ export type Placement = Message<"shoal.v1.Placement"> & {
  * Use `create(PlacementSchema)` to create a new message.
  */
 export const PlacementSchema: GenMessage<Placement> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 31);
+  messageDesc(file_shoal_v1_objects, 32);
 
 /**
  * @generated from message shoal.v1.PlacementPreference
@@ -1315,7 +1394,7 @@ export type PlacementPreference = Message<"shoal.v1.PlacementPreference"> & {
  * Use `create(PlacementPreferenceSchema)` to create a new message.
  */
 export const PlacementPreferenceSchema: GenMessage<PlacementPreference> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 32);
+  messageDesc(file_shoal_v1_objects, 33);
 
 /**
  * @generated from message shoal.v1.Task
@@ -1396,7 +1475,7 @@ export type Task = Message<"shoal.v1.Task"> & {
  * Use `create(TaskSchema)` to create a new message.
  */
 export const TaskSchema: GenMessage<Task> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 33);
+  messageDesc(file_shoal_v1_objects, 34);
 
 /**
  * @generated from message shoal.v1.TaskStatus
@@ -1448,7 +1527,7 @@ export type TaskStatus = Message<"shoal.v1.TaskStatus"> & {
  * Use `create(TaskStatusSchema)` to create a new message.
  */
 export const TaskStatusSchema: GenMessage<TaskStatus> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 34);
+  messageDesc(file_shoal_v1_objects, 35);
 
 /**
  * @generated from message shoal.v1.Network
@@ -1495,7 +1574,7 @@ export type Network = Message<"shoal.v1.Network"> & {
  * Use `create(NetworkSchema)` to create a new message.
  */
 export const NetworkSchema: GenMessage<Network> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 35);
+  messageDesc(file_shoal_v1_objects, 36);
 
 /**
  * @generated from message shoal.v1.NetworkSpec
@@ -1539,7 +1618,7 @@ export type NetworkSpec = Message<"shoal.v1.NetworkSpec"> & {
  * Use `create(NetworkSpecSchema)` to create a new message.
  */
 export const NetworkSpecSchema: GenMessage<NetworkSpec> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 36);
+  messageDesc(file_shoal_v1_objects, 37);
 
 /**
  * @generated from message shoal.v1.PluginModule
@@ -1600,7 +1679,7 @@ export type PluginModule = Message<"shoal.v1.PluginModule"> & {
  * Use `create(PluginModuleSchema)` to create a new message.
  */
 export const PluginModuleSchema: GenMessage<PluginModule> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 37);
+  messageDesc(file_shoal_v1_objects, 38);
 
 /**
  * Secret is sensitive data for tasks. The store holds its data only
@@ -1647,7 +1726,7 @@ export type Secret = Message<"shoal.v1.Secret"> & {
  * Use `create(SecretSchema)` to create a new message.
  */
 export const SecretSchema: GenMessage<Secret> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 38);
+  messageDesc(file_shoal_v1_objects, 39);
 
 /**
  * @generated from message shoal.v1.SecretSpec
@@ -1676,7 +1755,7 @@ export type SecretSpec = Message<"shoal.v1.SecretSpec"> & {
  * Use `create(SecretSpecSchema)` to create a new message.
  */
 export const SecretSpecSchema: GenMessage<SecretSpec> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 39);
+  messageDesc(file_shoal_v1_objects, 40);
 
 /**
  * Config is non-sensitive data for tasks (stored and returned as is).
@@ -1705,7 +1784,7 @@ export type Config = Message<"shoal.v1.Config"> & {
  * Use `create(ConfigSchema)` to create a new message.
  */
 export const ConfigSchema: GenMessage<Config> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 40);
+  messageDesc(file_shoal_v1_objects, 41);
 
 /**
  * @generated from message shoal.v1.ConfigSpec
@@ -1734,7 +1813,7 @@ export type ConfigSpec = Message<"shoal.v1.ConfigSpec"> & {
  * Use `create(ConfigSpecSchema)` to create a new message.
  */
 export const ConfigSpecSchema: GenMessage<ConfigSpec> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 41);
+  messageDesc(file_shoal_v1_objects, 42);
 
 /**
  * @generated from enum shoal.v1.NodeRole

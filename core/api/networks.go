@@ -56,6 +56,9 @@ func validateNetworkSpec(sp *shoalv1.NetworkSpec) error {
 	if d := sp.GetDriver(); d != "" && d != DriverOverlay {
 		return invalidArg("spec.driver %q: the only driver is %q", d, DriverOverlay)
 	}
+	if sp.GetIngress() {
+		return invalidArg("spec.ingress: the cluster has one ingress network, created by shoal init; create a plain overlay network")
+	}
 	if sp.GetEncrypted() {
 		// Accepting it would promise encryption the data plane does not do yet.
 		return connect.NewError(connect.CodeUnimplemented, errors.New("spec.encrypted: encrypting a network's traffic between nodes is not built yet; create the network unencrypted"))

@@ -65,6 +65,12 @@ func (s *Server) CreateService(ctx context.Context, req *connect.Request[shoalv1
 		if err := resolveServiceNetworks(tx, svc.Spec); err != nil {
 			return err
 		}
+		if err := attachIngress(tx, svc.Spec); err != nil {
+			return err
+		}
+		if err := checkPortConflicts(tx, svc.Spec, svc.Id); err != nil {
+			return err
+		}
 		existing, err := tx.FindServices(store.ByName(sp.GetName()))
 		if err != nil {
 			return err
@@ -159,6 +165,12 @@ func (s *Server) UpdateService(ctx context.Context, req *connect.Request[shoalv1
 			return err
 		}
 		if err := resolveServiceNetworks(tx, sp); err != nil {
+			return err
+		}
+		if err := attachIngress(tx, sp); err != nil {
+			return err
+		}
+		if err := checkPortConflicts(tx, sp, svc.GetId()); err != nil {
 			return err
 		}
 		if v := req.Msg.GetVersion(); v != 0 && v != svc.GetMeta().GetVersion() {

@@ -383,9 +383,13 @@ type AssignmentsMessage struct {
 	Sequence uint64   `protobuf:"varint,4,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// networks are the networks the node's tasks are attached to (all of
 	// them in every message), with the VIPs of the services on them.
-	Networks      []*NetworkAssignment `protobuf:"bytes,5,rep,name=networks,proto3" json:"networks,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Networks []*NetworkAssignment `protobuf:"bytes,5,rep,name=networks,proto3" json:"networks,omitempty"`
+	// ingress_address is the node's own address on the ingress network
+	// (CIDR form), where it answers the services' ingress published ports;
+	// empty while it has none. The ingress network is then in networks.
+	IngressAddress string `protobuf:"bytes,20,opt,name=ingress_address,json=ingressAddress,proto3" json:"ingress_address,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *AssignmentsMessage) Reset() {
@@ -451,6 +455,13 @@ func (x *AssignmentsMessage) GetNetworks() []*NetworkAssignment {
 		return x.Networks
 	}
 	return nil
+}
+
+func (x *AssignmentsMessage) GetIngressAddress() string {
+	if x != nil {
+		return x.IngressAddress
+	}
+	return ""
 }
 
 // NetworkAssignment is what a node needs to program one network.
@@ -1038,13 +1049,14 @@ const file_shoal_v1_dispatcher_proto_rawDesc = "" +
 	"\x06period\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06period\"3\n" +
 	"\x12AssignmentsRequest\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x01 \x01(\tR\tsessionId\"\xdc\x01\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\"\x85\x02\n" +
 	"\x12AssignmentsMessage\x12-\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x19.shoal.v1.AssignmentsTypeR\x04type\x12(\n" +
 	"\aupdates\x18\x02 \x03(\v2\x0e.shoal.v1.TaskR\aupdates\x12\x18\n" +
 	"\aremoves\x18\x03 \x03(\tR\aremoves\x12\x1a\n" +
 	"\bsequence\x18\x04 \x01(\x04R\bsequence\x127\n" +
-	"\bnetworks\x18\x05 \x03(\v2\x1b.shoal.v1.NetworkAssignmentR\bnetworks\"\xc3\x01\n" +
+	"\bnetworks\x18\x05 \x03(\v2\x1b.shoal.v1.NetworkAssignmentR\bnetworks\x12'\n" +
+	"\x0fingress_address\x18\x14 \x01(\tR\x0eingressAddress\"\xc3\x01\n" +
 	"\x11NetworkAssignment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +

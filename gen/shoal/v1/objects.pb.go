@@ -888,7 +888,10 @@ type Node struct {
 	// manager_status is set while the node is a Raft member.
 	ManagerStatus *ManagerStatus `protobuf:"bytes,6,opt,name=manager_status,json=managerStatus,proto3" json:"manager_status,omitempty"`
 	// role is the role in the node's current certificate.
-	Role          NodeRole `protobuf:"varint,7,opt,name=role,proto3,enum=shoal.v1.NodeRole" json:"role,omitempty"`
+	Role NodeRole `protobuf:"varint,7,opt,name=role,proto3,enum=shoal.v1.NodeRole" json:"role,omitempty"`
+	// attachments are the node's own addresses on cluster networks: its
+	// routing-mesh address on the ingress network (allocator).
+	Attachments   []*Attachment `protobuf:"bytes,20,rep,name=attachments,proto3" json:"attachments,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -970,6 +973,13 @@ func (x *Node) GetRole() NodeRole {
 		return x.Role
 	}
 	return NodeRole_NODE_ROLE_UNSPECIFIED
+}
+
+func (x *Node) GetAttachments() []*Attachment {
+	if x != nil {
+		return x.Attachments
+	}
+	return nil
 }
 
 type NodeSpec struct {
@@ -1682,6 +1692,10 @@ type PortConfig struct {
 	TargetPort uint32                 `protobuf:"varint,3,opt,name=target_port,json=targetPort,proto3" json:"target_port,omitempty"`
 	// published_port 0 asks the allocator for a dynamic port (30000-32767).
 	PublishedPort uint32 `protobuf:"varint,4,opt,name=published_port,json=publishedPort,proto3" json:"published_port,omitempty"`
+	// publish_mode is "ingress" (the default: every node answers on
+	// published_port, the routing mesh) or "host" (only the nodes running a
+	// task of the service answer, each forwarding to its own task).
+	PublishMode   string `protobuf:"bytes,20,opt,name=publish_mode,json=publishMode,proto3" json:"publish_mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1742,6 +1756,13 @@ func (x *PortConfig) GetPublishedPort() uint32 {
 		return x.PublishedPort
 	}
 	return 0
+}
+
+func (x *PortConfig) GetPublishMode() string {
+	if x != nil {
+		return x.PublishMode
+	}
+	return ""
 }
 
 type Endpoint struct {
@@ -2915,7 +2936,10 @@ type NetworkSpec struct {
 	Gateway string                 `protobuf:"bytes,4,opt,name=gateway,proto3" json:"gateway,omitempty"`
 	Labels  map[string]string      `protobuf:"bytes,5,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// encrypted asks the data plane to encrypt the network's VXLAN traffic.
-	Encrypted     bool `protobuf:"varint,6,opt,name=encrypted,proto3" json:"encrypted,omitempty"`
+	Encrypted bool `protobuf:"varint,6,opt,name=encrypted,proto3" json:"encrypted,omitempty"`
+	// ingress marks the routing mesh's network (shoal init creates it):
+	// services with ingress-mode published ports are attached to it.
+	Ingress       bool `protobuf:"varint,20,opt,name=ingress,proto3" json:"ingress,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2988,6 +3012,13 @@ func (x *NetworkSpec) GetLabels() map[string]string {
 func (x *NetworkSpec) GetEncrypted() bool {
 	if x != nil {
 		return x.Encrypted
+	}
+	return false
+}
+
+func (x *NetworkSpec) GetIngress() bool {
+	if x != nil {
+		return x.Ingress
 	}
 	return false
 }
@@ -3147,7 +3178,7 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\n" +
 	"JoinTokens\x12\x16\n" +
 	"\x06worker\x18\x01 \x01(\tR\x06worker\x12\x18\n" +
-	"\amanager\x18\x02 \x01(\tR\amanager\"\xb5\x02\n" +
+	"\amanager\x18\x02 \x01(\tR\amanager\"\xed\x02\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.shoal.v1.MetaR\x04meta\x12&\n" +
@@ -3155,7 +3186,8 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\vdescription\x18\x04 \x01(\v2\x19.shoal.v1.NodeDescriptionR\vdescription\x12,\n" +
 	"\x06status\x18\x05 \x01(\v2\x14.shoal.v1.NodeStatusR\x06status\x12>\n" +
 	"\x0emanager_status\x18\x06 \x01(\v2\x17.shoal.v1.ManagerStatusR\rmanagerStatus\x12&\n" +
-	"\x04role\x18\a \x01(\x0e2\x12.shoal.v1.NodeRoleR\x04role\"\xf4\x01\n" +
+	"\x04role\x18\a \x01(\x0e2\x12.shoal.v1.NodeRoleR\x04role\x126\n" +
+	"\vattachments\x18\x14 \x03(\v2\x14.shoal.v1.AttachmentR\vattachments\"\xf4\x01\n" +
 	"\bNodeSpec\x125\n" +
 	"\fdesired_role\x18\x01 \x01(\x0e2\x12.shoal.v1.NodeRoleR\vdesiredRole\x12>\n" +
 	"\favailability\x18\x02 \x01(\x0e2\x1a.shoal.v1.NodeAvailabilityR\favailability\x126\n" +
@@ -3215,14 +3247,15 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\n" +
 	"GlobalMode\":\n" +
 	"\fEndpointSpec\x12*\n" +
-	"\x05ports\x18\x01 \x03(\v2\x14.shoal.v1.PortConfigR\x05ports\"\x84\x01\n" +
+	"\x05ports\x18\x01 \x03(\v2\x14.shoal.v1.PortConfigR\x05ports\"\xa7\x01\n" +
 	"\n" +
 	"PortConfig\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bprotocol\x18\x02 \x01(\tR\bprotocol\x12\x1f\n" +
 	"\vtarget_port\x18\x03 \x01(\rR\n" +
 	"targetPort\x12%\n" +
-	"\x0epublished_port\x18\x04 \x01(\rR\rpublishedPort\"m\n" +
+	"\x0epublished_port\x18\x04 \x01(\rR\rpublishedPort\x12!\n" +
+	"\fpublish_mode\x18\x14 \x01(\tR\vpublishMode\"m\n" +
 	"\bEndpoint\x12*\n" +
 	"\x05ports\x18\x01 \x03(\v2\x14.shoal.v1.PortConfigR\x05ports\x125\n" +
 	"\vvirtual_ips\x18\x02 \x03(\v2\x14.shoal.v1.AttachmentR\n" +
@@ -3329,14 +3362,15 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\x04spec\x18\x03 \x01(\v2\x15.shoal.v1.NetworkSpecR\x04spec\x12\x10\n" +
 	"\x03vni\x18\x04 \x01(\rR\x03vni\x12\x16\n" +
 	"\x06subnet\x18\x05 \x01(\tR\x06subnet\x12\x18\n" +
-	"\agateway\x18\x06 \x01(\tR\agateway\"\xff\x01\n" +
+	"\agateway\x18\x06 \x01(\tR\agateway\"\x99\x02\n" +
 	"\vNetworkSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12\x16\n" +
 	"\x06subnet\x18\x03 \x01(\tR\x06subnet\x12\x18\n" +
 	"\agateway\x18\x04 \x01(\tR\agateway\x129\n" +
 	"\x06labels\x18\x05 \x03(\v2!.shoal.v1.NetworkSpec.LabelsEntryR\x06labels\x12\x1c\n" +
-	"\tencrypted\x18\x06 \x01(\bR\tencrypted\x1a9\n" +
+	"\tencrypted\x18\x06 \x01(\bR\tencrypted\x12\x18\n" +
+	"\aingress\x18\x14 \x01(\bR\aingress\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x87\x02\n" +
@@ -3480,62 +3514,63 @@ var file_shoal_v1_objects_proto_depIdxs = []int32{
 	16, // 14: shoal.v1.Node.status:type_name -> shoal.v1.NodeStatus
 	17, // 15: shoal.v1.Node.manager_status:type_name -> shoal.v1.ManagerStatus
 	0,  // 16: shoal.v1.Node.role:type_name -> shoal.v1.NodeRole
-	0,  // 17: shoal.v1.NodeSpec.desired_role:type_name -> shoal.v1.NodeRole
-	1,  // 18: shoal.v1.NodeSpec.availability:type_name -> shoal.v1.NodeAvailability
-	41, // 19: shoal.v1.NodeSpec.labels:type_name -> shoal.v1.NodeSpec.LabelsEntry
-	18, // 20: shoal.v1.NodeDescription.resources:type_name -> shoal.v1.Resources
-	2,  // 21: shoal.v1.NodeStatus.state:type_name -> shoal.v1.NodeState
-	45, // 22: shoal.v1.NodeStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
-	3,  // 23: shoal.v1.ManagerStatus.reachability:type_name -> shoal.v1.Reachability
-	7,  // 24: shoal.v1.Service.meta:type_name -> shoal.v1.Meta
-	20, // 25: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
-	20, // 26: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
-	25, // 27: shoal.v1.Service.endpoint:type_name -> shoal.v1.Endpoint
-	42, // 28: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
-	27, // 29: shoal.v1.ServiceSpec.task:type_name -> shoal.v1.TaskSpec
-	21, // 30: shoal.v1.ServiceSpec.replicated:type_name -> shoal.v1.ReplicatedMode
-	22, // 31: shoal.v1.ServiceSpec.global:type_name -> shoal.v1.GlobalMode
-	23, // 32: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
-	24, // 33: shoal.v1.EndpointSpec.ports:type_name -> shoal.v1.PortConfig
-	24, // 34: shoal.v1.Endpoint.ports:type_name -> shoal.v1.PortConfig
-	26, // 35: shoal.v1.Endpoint.virtual_ips:type_name -> shoal.v1.Attachment
-	28, // 36: shoal.v1.TaskSpec.container:type_name -> shoal.v1.ContainerSpec
-	29, // 37: shoal.v1.TaskSpec.process:type_name -> shoal.v1.ProcessSpec
-	32, // 38: shoal.v1.TaskSpec.resources:type_name -> shoal.v1.ResourceRequirements
-	33, // 39: shoal.v1.TaskSpec.restart:type_name -> shoal.v1.RestartPolicy
-	34, // 40: shoal.v1.TaskSpec.placement:type_name -> shoal.v1.Placement
-	30, // 41: shoal.v1.ContainerSpec.mounts:type_name -> shoal.v1.Mount
-	46, // 42: shoal.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	31, // 43: shoal.v1.ContainerSpec.healthcheck:type_name -> shoal.v1.HealthConfig
-	43, // 44: shoal.v1.ContainerSpec.labels:type_name -> shoal.v1.ContainerSpec.LabelsEntry
-	46, // 45: shoal.v1.ProcessSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	46, // 46: shoal.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
-	46, // 47: shoal.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
-	46, // 48: shoal.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
-	18, // 49: shoal.v1.ResourceRequirements.limits:type_name -> shoal.v1.Resources
-	18, // 50: shoal.v1.ResourceRequirements.reservations:type_name -> shoal.v1.Resources
-	4,  // 51: shoal.v1.RestartPolicy.condition:type_name -> shoal.v1.RestartCondition
-	46, // 52: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	46, // 53: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
-	35, // 54: shoal.v1.Placement.preferences:type_name -> shoal.v1.PlacementPreference
-	7,  // 55: shoal.v1.Task.meta:type_name -> shoal.v1.Meta
-	27, // 56: shoal.v1.Task.spec:type_name -> shoal.v1.TaskSpec
-	5,  // 57: shoal.v1.Task.desired_state:type_name -> shoal.v1.TaskState
-	37, // 58: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
-	26, // 59: shoal.v1.Task.networks:type_name -> shoal.v1.Attachment
-	25, // 60: shoal.v1.Task.endpoint:type_name -> shoal.v1.Endpoint
-	5,  // 61: shoal.v1.TaskStatus.state:type_name -> shoal.v1.TaskState
-	45, // 62: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
-	7,  // 63: shoal.v1.Network.meta:type_name -> shoal.v1.Meta
-	39, // 64: shoal.v1.Network.spec:type_name -> shoal.v1.NetworkSpec
-	44, // 65: shoal.v1.NetworkSpec.labels:type_name -> shoal.v1.NetworkSpec.LabelsEntry
-	7,  // 66: shoal.v1.PluginModule.meta:type_name -> shoal.v1.Meta
-	6,  // 67: shoal.v1.PluginModule.kind:type_name -> shoal.v1.PluginKind
-	68, // [68:68] is the sub-list for method output_type
-	68, // [68:68] is the sub-list for method input_type
-	68, // [68:68] is the sub-list for extension type_name
-	68, // [68:68] is the sub-list for extension extendee
-	0,  // [0:68] is the sub-list for field type_name
+	26, // 17: shoal.v1.Node.attachments:type_name -> shoal.v1.Attachment
+	0,  // 18: shoal.v1.NodeSpec.desired_role:type_name -> shoal.v1.NodeRole
+	1,  // 19: shoal.v1.NodeSpec.availability:type_name -> shoal.v1.NodeAvailability
+	41, // 20: shoal.v1.NodeSpec.labels:type_name -> shoal.v1.NodeSpec.LabelsEntry
+	18, // 21: shoal.v1.NodeDescription.resources:type_name -> shoal.v1.Resources
+	2,  // 22: shoal.v1.NodeStatus.state:type_name -> shoal.v1.NodeState
+	45, // 23: shoal.v1.NodeStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	3,  // 24: shoal.v1.ManagerStatus.reachability:type_name -> shoal.v1.Reachability
+	7,  // 25: shoal.v1.Service.meta:type_name -> shoal.v1.Meta
+	20, // 26: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
+	20, // 27: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
+	25, // 28: shoal.v1.Service.endpoint:type_name -> shoal.v1.Endpoint
+	42, // 29: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
+	27, // 30: shoal.v1.ServiceSpec.task:type_name -> shoal.v1.TaskSpec
+	21, // 31: shoal.v1.ServiceSpec.replicated:type_name -> shoal.v1.ReplicatedMode
+	22, // 32: shoal.v1.ServiceSpec.global:type_name -> shoal.v1.GlobalMode
+	23, // 33: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
+	24, // 34: shoal.v1.EndpointSpec.ports:type_name -> shoal.v1.PortConfig
+	24, // 35: shoal.v1.Endpoint.ports:type_name -> shoal.v1.PortConfig
+	26, // 36: shoal.v1.Endpoint.virtual_ips:type_name -> shoal.v1.Attachment
+	28, // 37: shoal.v1.TaskSpec.container:type_name -> shoal.v1.ContainerSpec
+	29, // 38: shoal.v1.TaskSpec.process:type_name -> shoal.v1.ProcessSpec
+	32, // 39: shoal.v1.TaskSpec.resources:type_name -> shoal.v1.ResourceRequirements
+	33, // 40: shoal.v1.TaskSpec.restart:type_name -> shoal.v1.RestartPolicy
+	34, // 41: shoal.v1.TaskSpec.placement:type_name -> shoal.v1.Placement
+	30, // 42: shoal.v1.ContainerSpec.mounts:type_name -> shoal.v1.Mount
+	46, // 43: shoal.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	31, // 44: shoal.v1.ContainerSpec.healthcheck:type_name -> shoal.v1.HealthConfig
+	43, // 45: shoal.v1.ContainerSpec.labels:type_name -> shoal.v1.ContainerSpec.LabelsEntry
+	46, // 46: shoal.v1.ProcessSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	46, // 47: shoal.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
+	46, // 48: shoal.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
+	46, // 49: shoal.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
+	18, // 50: shoal.v1.ResourceRequirements.limits:type_name -> shoal.v1.Resources
+	18, // 51: shoal.v1.ResourceRequirements.reservations:type_name -> shoal.v1.Resources
+	4,  // 52: shoal.v1.RestartPolicy.condition:type_name -> shoal.v1.RestartCondition
+	46, // 53: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	46, // 54: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
+	35, // 55: shoal.v1.Placement.preferences:type_name -> shoal.v1.PlacementPreference
+	7,  // 56: shoal.v1.Task.meta:type_name -> shoal.v1.Meta
+	27, // 57: shoal.v1.Task.spec:type_name -> shoal.v1.TaskSpec
+	5,  // 58: shoal.v1.Task.desired_state:type_name -> shoal.v1.TaskState
+	37, // 59: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
+	26, // 60: shoal.v1.Task.networks:type_name -> shoal.v1.Attachment
+	25, // 61: shoal.v1.Task.endpoint:type_name -> shoal.v1.Endpoint
+	5,  // 62: shoal.v1.TaskStatus.state:type_name -> shoal.v1.TaskState
+	45, // 63: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	7,  // 64: shoal.v1.Network.meta:type_name -> shoal.v1.Meta
+	39, // 65: shoal.v1.Network.spec:type_name -> shoal.v1.NetworkSpec
+	44, // 66: shoal.v1.NetworkSpec.labels:type_name -> shoal.v1.NetworkSpec.LabelsEntry
+	7,  // 67: shoal.v1.PluginModule.meta:type_name -> shoal.v1.Meta
+	6,  // 68: shoal.v1.PluginModule.kind:type_name -> shoal.v1.PluginKind
+	69, // [69:69] is the sub-list for method output_type
+	69, // [69:69] is the sub-list for method input_type
+	69, // [69:69] is the sub-list for extension type_name
+	69, // [69:69] is the sub-list for extension extendee
+	0,  // [0:69] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_objects_proto_init() }

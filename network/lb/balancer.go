@@ -57,7 +57,7 @@ func (b *Balancer) Sync(services []Service) error {
 		return nil
 	}
 	err := b.withConn(func(c *nftables.Conn) error {
-		t := replaceTable(c)
+		t := replaceTable(c, TableName)
 		ch := addOutputChains(c, t)
 		var ids setIDs
 		for _, s := range services {
@@ -93,7 +93,7 @@ func (b *Balancer) Close() error {
 	b.closed = true
 	err := b.withConn(func(c *nftables.Conn) error {
 		// Adding first makes the delete succeed whether or not a Sync ever ran.
-		c.DelTable(c.AddTable(table()))
+		c.DelTable(c.AddTable(table(TableName)))
 		return c.Flush()
 	})
 	if err != nil && !errors.Is(err, errNoNamespace) {
@@ -106,8 +106,10 @@ var errNoNamespace = errors.New("network namespace is gone")
 
 // withConn runs f with an nftables connection whose netlink socket lives in the
 // namespace (the namespace is opened per call, so a Balancer never pins it).
-func (b *Balancer) withConn(f func(*nftables.Conn) error) error {
-	h, err := netns.GetFromPath(b.path)
+func (b *Balancer) withConn(f func(*nftables.Conn) error) error { return withNetnsConn(b.path, f) }
+
+func withNetnsConn(path string, f func(*nftables.Conn) error) error {
+	h, err := netns.GetFromPath(path)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errNoNamespace, err)
 	}

@@ -183,7 +183,7 @@ func (a *Agent) apply(ctx context.Context, m *shoalv1.AssignmentsMessage) {
 	complete := m.GetType() == shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_COMPLETE
 	if a.cfg.Network != nil && (complete || len(m.GetNetworks()) > 0) {
 		// Before the workers: their tasks' attachments name these networks.
-		if err := a.cfg.Network.SetNetworks(ctx, m.GetNetworks()); err != nil {
+		if err := a.cfg.Network.SetNetworks(ctx, m.GetNetworks(), m.GetIngressAddress()); err != nil {
 			a.log.Warn("network assignments", "err", err)
 		}
 	}

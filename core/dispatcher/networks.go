@@ -59,7 +59,7 @@ func (d *Dispatcher) networksOf(nodeID string, known map[string]*shoalv1.Task) (
 
 func networkAssignment(n *shoalv1.Network) *shoalv1.NetworkAssignment {
 	na := &shoalv1.NetworkAssignment{Id: n.GetId(), Name: n.GetSpec().GetName(), Vni: n.GetVni(),
-		Subnet: n.GetSubnet(), Gateway: n.GetGateway(), Encrypted: n.GetSpec().GetEncrypted()}
+		Subnet: n.GetSubnet(), Gateway: n.GetGateway(), Encrypted: n.GetSpec().GetEncrypted(), Ingress: n.GetSpec().GetIngress()}
 	if na.Subnet == "" {
 		na.Subnet, na.Gateway = n.GetSpec().GetSubnet(), n.GetSpec().GetGateway()
 	}

@@ -471,10 +471,13 @@ type NetworkAssignment struct {
 	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Vni   uint32                 `protobuf:"varint,3,opt,name=vni,proto3" json:"vni,omitempty"`
 	// subnet in CIDR form; gateway a plain address.
-	Subnet        string        `protobuf:"bytes,4,opt,name=subnet,proto3" json:"subnet,omitempty"`
-	Gateway       string        `protobuf:"bytes,5,opt,name=gateway,proto3" json:"gateway,omitempty"`
-	Encrypted     bool          `protobuf:"varint,6,opt,name=encrypted,proto3" json:"encrypted,omitempty"`
-	Vips          []*ServiceVIP `protobuf:"bytes,7,rep,name=vips,proto3" json:"vips,omitempty"`
+	Subnet    string        `protobuf:"bytes,4,opt,name=subnet,proto3" json:"subnet,omitempty"`
+	Gateway   string        `protobuf:"bytes,5,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	Encrypted bool          `protobuf:"varint,6,opt,name=encrypted,proto3" json:"encrypted,omitempty"`
+	Vips      []*ServiceVIP `protobuf:"bytes,7,rep,name=vips,proto3" json:"vips,omitempty"`
+	// ingress marks the routing mesh's network: nodes publish the ports of
+	// its VIPs.
+	Ingress       bool `protobuf:"varint,20,opt,name=ingress,proto3" json:"ingress,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -556,6 +559,13 @@ func (x *NetworkAssignment) GetVips() []*ServiceVIP {
 		return x.Vips
 	}
 	return nil
+}
+
+func (x *NetworkAssignment) GetIngress() bool {
+	if x != nil {
+		return x.Ingress
+	}
+	return false
 }
 
 // ServiceVIP is one service's virtual IP on a network.
@@ -1056,7 +1066,7 @@ const file_shoal_v1_dispatcher_proto_rawDesc = "" +
 	"\aremoves\x18\x03 \x03(\tR\aremoves\x12\x1a\n" +
 	"\bsequence\x18\x04 \x01(\x04R\bsequence\x127\n" +
 	"\bnetworks\x18\x05 \x03(\v2\x1b.shoal.v1.NetworkAssignmentR\bnetworks\x12'\n" +
-	"\x0fingress_address\x18\x14 \x01(\tR\x0eingressAddress\"\xc3\x01\n" +
+	"\x0fingress_address\x18\x14 \x01(\tR\x0eingressAddress\"\xdd\x01\n" +
 	"\x11NetworkAssignment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
@@ -1064,7 +1074,8 @@ const file_shoal_v1_dispatcher_proto_rawDesc = "" +
 	"\x06subnet\x18\x04 \x01(\tR\x06subnet\x12\x18\n" +
 	"\agateway\x18\x05 \x01(\tR\agateway\x12\x1c\n" +
 	"\tencrypted\x18\x06 \x01(\bR\tencrypted\x12(\n" +
-	"\x04vips\x18\a \x03(\v2\x14.shoal.v1.ServiceVIPR\x04vips\"\x94\x01\n" +
+	"\x04vips\x18\a \x03(\v2\x14.shoal.v1.ServiceVIPR\x04vips\x12\x18\n" +
+	"\aingress\x18\x14 \x01(\bR\aingress\"\x94\x01\n" +
 	"\n" +
 	"ServiceVIP\x12\x1d\n" +
 	"\n" +

@@ -30,6 +30,9 @@ type updateFlags struct {
 	force     bool
 	netAdd    []string
 	netRm     []string
+	publish   []string
+	pubAdd    []string
+	pubRm     []string
 }
 
 func (u *updateFlags) register(fl *pflag.FlagSet) {
@@ -47,6 +50,9 @@ func (u *updateFlags) register(fl *pflag.FlagSet) {
 	fl.BoolVar(&u.force, "force", false, "replace the tasks even if nothing changed")
 	fl.StringArrayVar(&u.netAdd, "network-add", nil, "attach to a cluster network (name or ID; repeatable)")
 	fl.StringArrayVar(&u.netRm, "network-rm", nil, "detach from a cluster network (name or ID; repeatable)")
+	fl.StringArrayVarP(&u.publish, "publish", "p", nil, "publish a port (as service create --publish; repeatable)")
+	fl.StringArrayVar(&u.pubAdd, "publish-add", nil, "the same as --publish (docker's name)")
+	fl.StringArrayVar(&u.pubRm, "publish-rm", nil, "stop publishing a port: PUBLISHED[/udp] (repeatable)")
 }
 
 // apply changes sp (of service ref) as the flags say.
@@ -57,7 +63,7 @@ func (u *updateFlags) apply(ref string, sp *shoalv1.ServiceSpec) error {
 			return err
 		}
 	}
-	steps := []func(string, *shoalv1.ServiceSpec) error{u.applyMode, u.applyCommand, u.applyEnv, u.applyResources, u.applyRestart}
+	steps := []func(string, *shoalv1.ServiceSpec) error{u.applyMode, u.applyCommand, u.applyEnv, u.applyResources, u.applyRestart, u.applyPublish}
 	for _, step := range steps {
 		if err := step(ref, sp); err != nil {
 			return err

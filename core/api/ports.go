@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"slices"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/shoal-project/shoal/core/store"
 	"github.com/shoal-project/shoal/core/taskspec"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
@@ -127,4 +129,13 @@ func publishes(svc *shoalv1.Service, proto string, port uint32) bool {
 	}
 	return slices.ContainsFunc(svc.GetSpec().GetEndpoint().GetPorts(), match) ||
 		slices.ContainsFunc(svc.GetEndpoint().GetPorts(), match)
+}
+
+// hostPortsChanged says whether an update changes the host-mode ports,
+// which the tasks carry (Task.endpoint): their tasks are replaced.
+func hostPortsChanged(a, b *shoalv1.ServiceSpec) bool {
+	host := func(sp *shoalv1.ServiceSpec) []*shoalv1.PortConfig {
+		return slices.DeleteFunc(slices.Clone(sp.GetEndpoint().GetPorts()), func(p *shoalv1.PortConfig) bool { return taskspec.Mode(p) != taskspec.ModeHost })
+	}
+	return !slices.EqualFunc(host(a), host(b), func(x, y *shoalv1.PortConfig) bool { return proto.Equal(x, y) })
 }

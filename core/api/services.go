@@ -48,10 +48,9 @@ func (s *Server) CreateService(ctx context.Context, req *connect.Request[shoalv1
 	if err := validateServiceSpec(sp); err != nil {
 		return nil, err
 	}
+	// The allocator fills svc.Endpoint (ports with their dynamic numbers,
+	// VIPs): until then nothing is served.
 	svc := &shoalv1.Service{Id: ids.New(), Spec: proto.CloneOf(sp), SpecVersion: 1}
-	if ep := sp.GetEndpoint(); ep != nil {
-		svc.Endpoint = &shoalv1.Endpoint{Ports: proto.CloneOf(ep).GetPorts()}
-	}
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		if sch := sp.GetScheduler(); sch != "" && !isNativePolicy(sch) {
 			ps, err := tx.FindPlugins(store.ByName(sch))
@@ -188,7 +187,8 @@ func (s *Server) UpdateService(ctx context.Context, req *connect.Request[shoalv1
 		}
 		// Only a change of the task template or the networks makes new
 		// tasks; scaling does not.
-		if !proto.Equal(sp.GetTask(), svc.GetSpec().GetTask()) || !slices.Equal(sp.GetNetworks(), svc.GetSpec().GetNetworks()) {
+		if !proto.Equal(sp.GetTask(), svc.GetSpec().GetTask()) || !slices.Equal(sp.GetNetworks(), svc.GetSpec().GetNetworks()) ||
+			hostPortsChanged(sp, svc.GetSpec()) {
 			svc.SpecVersion++
 		}
 		svc.PreviousSpec = svc.Spec

@@ -37,6 +37,15 @@ type TaskSpec struct {
 	// Networks are the task's cluster (overlay) networks with its address on
 	// each; a backend that supports them hands them to its NetworkHook.
 	Networks []NetworkAttachment
+	// HostPorts are the task's host-mode published ports: the node answers
+	// on Published and forwards to the task's Target.
+	HostPorts []HostPort
+}
+
+// HostPort is one host-mode published port.
+type HostPort struct {
+	Protocol          string // "tcp" or "udp"
+	Published, Target uint16
 }
 
 // NetworkAttachment is a task's address on one cluster network.

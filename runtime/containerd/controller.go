@@ -153,6 +153,11 @@ func (c *controller) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if addr.IsValid() && len(c.spec.HostPorts) > 0 {
+			if err := c.b.net.publishHostPorts(ctx, addr, c.spec.HostPorts); err != nil {
+				return fmt.Errorf("task %s: %w", c.id, err)
+			}
+		}
 		if err := os.MkdirAll(c.b.taskDir(c.id), 0o700); err != nil {
 			return fmt.Errorf("task %s: state dir: %w", c.id, err)
 		}

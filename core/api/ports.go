@@ -139,3 +139,18 @@ func hostPortsChanged(a, b *shoalv1.ServiceSpec) bool {
 	}
 	return !slices.EqualFunc(host(a), host(b), func(x, y *shoalv1.PortConfig) bool { return proto.Equal(x, y) })
 }
+
+// validateProcessPorts: a process task runs in its node's own network, with
+// no namespace for the routing mesh to reach and nothing to forward a port
+// with, so it publishes in host mode only, on its own port.
+func validateProcessPorts(ports []*shoalv1.PortConfig) error {
+	for i, p := range ports {
+		switch {
+		case taskspec.Mode(p) != taskspec.ModeHost:
+			return invalidArg("spec.endpoint.ports[%d].publish_mode: a process task runs in its node's network and cannot join the routing mesh; publish with mode=host", i)
+		case p.GetPublishedPort() != p.GetTargetPort():
+			return invalidArg("spec.endpoint.ports[%d].published_port %d: a process task listens on the node itself, so publish its own port (published=%d)", i, p.GetPublishedPort(), p.GetTargetPort())
+		}
+	}
+	return nil
+}

@@ -47,8 +47,37 @@ func TestValidatePorts(t *testing.T) {
 	}
 }
 
+func TestProcessTasksPublishTheirOwnPortInHostModeOnly(t *testing.T) {
+	tests := []struct {
+		name  string
+		port  *shoalv1.PortConfig
+		field string
+	}{
+		{"host mode, its own port", &shoalv1.PortConfig{PublishedPort: 9100, TargetPort: 9100, PublishMode: "host"}, ""},
+		{"ingress", &shoalv1.PortConfig{PublishedPort: 9100, TargetPort: 9100}, "publish_mode"},
+		{"another port", &shoalv1.PortConfig{PublishedPort: 9200, TargetPort: 9100, PublishMode: "host"}, "published_port 9200"},
+		{"dynamic", &shoalv1.PortConfig{TargetPort: 9100, PublishMode: "host"}, "published_port 0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sp := goodSpec()
+			sp.Endpoint = &shoalv1.EndpointSpec{Ports: []*shoalv1.PortConfig{tt.port}}
+			err := validateServiceSpec(sp)
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("err = %v, want none", err)
+				}
+				return
+			}
+			if codeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), tt.field) {
+				t.Fatalf("err = %v, want InvalidArgument naming %s", err, tt.field)
+			}
+		})
+	}
+}
+
 func publishing(name string, ports ...*shoalv1.PortConfig) *shoalv1.ServiceSpec {
-	sp := goodSpec()
+	sp := containerSpec("busybox")
 	sp.Name = name
 	sp.Endpoint = &shoalv1.EndpointSpec{Ports: ports}
 	return sp

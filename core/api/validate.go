@@ -40,6 +40,11 @@ func validateServiceSpec(sp *shoalv1.ServiceSpec) error {
 	if err := validatePorts(sp.GetEndpoint().GetPorts()); err != nil {
 		return err
 	}
+	if sp.GetTask().GetProcess() != nil {
+		if err := validateProcessPorts(sp.GetEndpoint().GetPorts()); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

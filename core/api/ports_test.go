@@ -34,15 +34,7 @@ func TestValidatePorts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := validatePorts(tt.ports)
-			if tt.field == "" {
-				if err != nil {
-					t.Fatalf("err = %v, want none", err)
-				}
-				return
-			}
-			if codeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), tt.field) {
-				t.Fatalf("err = %v, want InvalidArgument naming %s", err, tt.field)
-			}
+			expectInvalid(t, err, tt.field)
 		})
 	}
 }
@@ -63,15 +55,7 @@ func TestProcessTasksPublishTheirOwnPortInHostModeOnly(t *testing.T) {
 			sp := goodSpec()
 			sp.Endpoint = &shoalv1.EndpointSpec{Ports: []*shoalv1.PortConfig{tt.port}}
 			err := validateServiceSpec(sp)
-			if tt.field == "" {
-				if err != nil {
-					t.Fatalf("err = %v, want none", err)
-				}
-				return
-			}
-			if codeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), tt.field) {
-				t.Fatalf("err = %v, want InvalidArgument naming %s", err, tt.field)
-			}
+			expectInvalid(t, err, tt.field)
 		})
 	}
 }
@@ -160,5 +144,19 @@ func TestIngressModeWithoutAnIngressNetworkIsRefused(t *testing.T) {
 		Spec: publishing("web", &shoalv1.PortConfig{PublishedPort: 8080, TargetPort: 80})}))
 	if codeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "mode=host") {
 		t.Fatalf("err = %v, want FailedPrecondition suggesting mode=host", err)
+	}
+}
+
+// expectInvalid checks err is nil for field "", else InvalidArgument naming field.
+func expectInvalid(t *testing.T, err error, field string) {
+	t.Helper()
+	if field == "" {
+		if err != nil {
+			t.Fatalf("err = %v, want none", err)
+		}
+		return
+	}
+	if codeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), field) {
+		t.Fatalf("err = %v, want InvalidArgument naming %s", err, field)
 	}
 }

@@ -33,16 +33,7 @@ func TestAssignmentsCarryTheTasksNetworksAndVIPs(t *testing.T) {
 	}
 	plain := newTask("t1", "n1", shoalv1.TaskState_TASK_STATE_ASSIGNED, shoalv1.TaskState_TASK_STATE_RUNNING)
 	h.createTasks(plain)
-	c := h.client("n1")
-	sess, _ := h.openSession(c, "n1", Version)
-	as, err := c.Assignments(h.ctx, connect.NewRequest(&shoalv1.AssignmentsRequest{SessionId: sess.GetSessionId()}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer as.Close()
-	if !as.Receive() {
-		t.Fatal(as.Err())
-	}
+	as := h.firstAssignments("n1")
 	if n := as.Msg().GetNetworks(); len(n) != 0 {
 		t.Fatalf("complete set without attached tasks carries networks %v", n)
 	}
@@ -72,16 +63,7 @@ func TestAssignmentsCarryTheIngressToANodeWithoutTasks(t *testing.T) {
 	if err := h.st.Update(h.ctx, func(tx store.Tx) error { return errors.Join(tx.Create(ingress), tx.Create(node)) }); err != nil {
 		t.Fatal(err)
 	}
-	c := h.client("n1")
-	sess, _ := h.openSession(c, "n1", Version)
-	as, err := c.Assignments(h.ctx, connect.NewRequest(&shoalv1.AssignmentsRequest{SessionId: sess.GetSessionId()}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer as.Close()
-	if !as.Receive() {
-		t.Fatal(as.Err())
-	}
+	as := h.firstAssignments("n1")
 	if got := as.Msg(); got.GetIngressAddress() != "10.255.0.9/16" || len(got.GetNetworks()) != 1 || got.GetNetworks()[0].GetId() != "ing" {
 		t.Fatalf("complete set: ingress address %q, networks %v; want 10.255.0.9/16 on ing", got.GetIngressAddress(), got.GetNetworks())
 	}
@@ -98,4 +80,21 @@ func TestAssignmentsCarryTheIngressToANodeWithoutTasks(t *testing.T) {
 	if vips := as.Msg().GetNetworks()[0].GetVips(); len(vips) != 1 || !proto.Equal(vips[0], want) {
 		t.Fatalf("after the service's creation: VIPs %v, want [%v]", vips, want)
 	}
+}
+
+// firstAssignments opens node's session and assignment stream and receives
+// the complete set.
+func (h *harness) firstAssignments(node string) *connect.ServerStreamForClient[shoalv1.AssignmentsMessage] {
+	h.t.Helper()
+	c := h.client(node)
+	sess, _ := h.openSession(c, node, Version)
+	as, err := c.Assignments(h.ctx, connect.NewRequest(&shoalv1.AssignmentsRequest{SessionId: sess.GetSessionId()}))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { as.Close() })
+	if !as.Receive() {
+		h.t.Fatal(as.Err())
+	}
+	return as
 }

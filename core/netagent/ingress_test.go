@@ -3,6 +3,7 @@ package netagent
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/shoal-project/shoal/core/gossip"
@@ -72,22 +73,10 @@ func TestPublishedBackendsAreTheServicesTasksOnTheIngressNetwork(t *testing.T) {
 				t.Fatalf("published = %+v, want %+v", got, tt.want)
 			}
 			for i := range got {
-				if got[i].Name != tt.want[i].Name || !equalAddrs(got[i].Backends, tt.want[i].Backends) {
+				if got[i].Name != tt.want[i].Name || !slices.Equal(got[i].Backends, tt.want[i].Backends) {
 					t.Errorf("published[%d] = %+v, want %+v", i, got[i], tt.want[i])
 				}
 			}
 		})
 	}
-}
-
-func equalAddrs(a, b []netip.Addr) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

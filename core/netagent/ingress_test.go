@@ -80,3 +80,20 @@ func TestPublishedBackendsAreTheServicesTasksOnTheIngressNetwork(t *testing.T) {
 		})
 	}
 }
+
+func TestLosingTheIngressAddressLeavesTheMesh(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	if err := h.agent.SetIngressAddr(ctx, prefix("10.255.0.9/16")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.agent.SetNetworks(ctx, []Network{ingressNet(web8080)}); err != nil {
+		t.Fatal(err)
+	}
+	h.sync()
+	h.rec.take()
+	if err := h.agent.SetIngressAddr(ctx, netip.Prefix{}); err != nil {
+		t.Fatal(err)
+	}
+	h.expect("mesh-close", "withdraw ingress-10.255.0.9", "detach ing ingress-10.255.0.9", "remove-network ing")
+}

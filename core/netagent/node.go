@@ -177,6 +177,24 @@ func (n *Node) Detach(ctx context.Context, taskID string) error {
 	return a.Detach(ctx, taskID)
 }
 
+// LeaveMesh takes the node out of the routing mesh for good (it leaves the
+// cluster): its published ports, its ingress interface and gossip entry go,
+// and the ingress sandbox with the last of them.
+func (n *Node) LeaveMesh(ctx context.Context) error {
+	n.mu.Lock()
+	n.ingress = netip.Prefix{}
+	n.mu.Unlock()
+	a, err := n.current()
+	if err != nil {
+		return nil // never joined
+	}
+	if err := a.SetIngressAddr(ctx, netip.Prefix{}); err != nil {
+		return err
+	}
+	_, err = a.Entries(ctx) // runs after the reconcile that left
+	return err
+}
+
 // Entries lists the gossip table as the node's agent sees it (debugging).
 func (n *Node) Entries(ctx context.Context) ([]gossip.Entry, error) {
 	a, err := n.current()

@@ -12,7 +12,8 @@ import (
 // (containerd), and a fifth host with no node as the client. A 2-replica
 // service published on 8080 in ingress mode answers on every node, the
 // drained manager and the worker without a task of it included; after a
-// task is killed, once the mesh converges, every request succeeds again. A
+// task is killed, once the mesh converges, every request succeeds again
+// (its replacement, on the same node, reuses its address). A
 // host-mode port answers only on its task's node, and a second service
 // asking for a published port is refused, naming the first.
 func TestPublishedPortsRoutingMesh(t *testing.T) {
@@ -53,8 +54,10 @@ func TestPublishedPortsRoutingMesh(t *testing.T) {
 		return seen
 	}
 
+	// One task on each of w1 and w2: a killed task's replacement starts on
+	// the same node, with the address it freed (the lowest free one).
 	cc.mustCLI(append([]string{"service", "create", "--detach", "--name", "web", "--replicas", "2", "-p", "8080:8080",
-		"--max-replicas", "1", env.busybox(), "--"}, webCmd...)...)
+		"--max-replicas", "1", "--constraint", "node.hostname!=w3", env.busybox(), "--"}, webCmd...)...)
 	web := cc.waitRunning("web", 2)
 
 	t.Run("every host answers, the ones without a task too", func(t *testing.T) {
@@ -85,6 +88,11 @@ func TestPublishedPortsRoutingMesh(t *testing.T) {
 			}
 			return nil
 		})
+		for _, task := range cc.with(t).waitRunning("web", 2) {
+			if task.GetNodeId() == victim.GetNodeId() {
+				t.Logf("the replacement has address %s (the killed task had %s)", overlayAddr(t, task), overlayAddr(t, victim))
+			}
+		}
 		everyHostAnswers(t, "the routing mesh answers after the kill")
 	})
 

@@ -91,13 +91,19 @@ func (b *Balancer) Close() error {
 		return nil
 	}
 	b.closed = true
-	err := b.withConn(func(c *nftables.Conn) error {
+	return dropTable(b.path, TableName)
+}
+
+// dropTable removes table name from the namespace at path; a namespace that
+// is gone has nothing to remove.
+func dropTable(path, name string) error {
+	err := withNetnsConn(path, func(c *nftables.Conn) error {
 		// Adding first makes the delete succeed whether or not a Sync ever ran.
-		c.DelTable(c.AddTable(table(TableName)))
+		c.DelTable(c.AddTable(table(name)))
 		return c.Flush()
 	})
 	if err != nil && !errors.Is(err, errNoNamespace) {
-		return fmt.Errorf("remove %s from %s: %w", TableName, b.path, err)
+		return fmt.Errorf("remove %s from %s: %w", name, path, err)
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package lb
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -113,14 +112,7 @@ func (m *Mesh) Close() error {
 		return nil
 	}
 	m.closed = true
-	err := withNetnsConn(m.path, func(c *nftables.Conn) error {
-		c.DelTable(c.AddTable(table(MeshTableName)))
-		return c.Flush()
-	})
-	if err != nil && !errors.Is(err, errNoNamespace) {
-		return fmt.Errorf("remove %s from %s: %w", MeshTableName, m.path, err)
-	}
-	return nil
+	return dropTable(m.path, MeshTableName)
 }
 
 // meshRule is one published port with the backends it balances over.

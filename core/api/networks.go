@@ -326,6 +326,10 @@ func (s *Server) RemoveNetwork(ctx context.Context, req *connect.Request[shoalv1
 			return precondition("network %q is in use by service(s) %s: remove them or detach them from it first",
 				n.GetSpec().GetName(), strings.Join(users, ", "))
 		}
+		if n.GetSpec().GetIngress() {
+			// Nodes hold addresses on it, and nothing could create it again.
+			return precondition("network %q carries the routing mesh (published ports in ingress mode) and cannot be removed", n.GetSpec().GetName())
+		}
 		return tx.Delete(store.KindNetwork, n.GetId())
 	})
 	if err != nil {

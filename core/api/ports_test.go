@@ -160,3 +160,17 @@ func expectInvalid(t *testing.T, err error, field string) {
 		t.Fatalf("err = %v, want InvalidArgument naming %s", err, field)
 	}
 }
+
+func TestTheIngressNetworkCannotBeRemovedNorCreated(t *testing.T) {
+	s, st, _ := newTestServer(t, Member{RaftID: 1, NodeID: "m1", Leader: true, Reachable: true})
+	ctx := context.Background()
+	if err := st.Update(ctx, func(tx store.Tx) error { return tx.Create(IngressNetwork("ing")) }); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.RemoveNetwork(ctx, connect.NewRequest(&shoalv1.RemoveNetworkRequest{Network: "ingress"}))
+	if codeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "routing mesh") {
+		t.Errorf("network rm ingress: err = %v, want FailedPrecondition", err)
+	}
+	_, err = s.CreateNetwork(ctx, connect.NewRequest(&shoalv1.CreateNetworkRequest{Spec: &shoalv1.NetworkSpec{Name: "mesh2", Ingress: true}}))
+	expectInvalid(t, err, "spec.ingress")
+}

@@ -41,6 +41,15 @@ type TaskSpec struct {
 	// memory (a tmpfs), never on the node's disk, and frees them when the
 	// task ends (runtime/taskfiles).
 	Files []File
+	// HostPorts are the task's host-mode published ports: the node answers
+	// on Published and forwards to the task's Target.
+	HostPorts []HostPort
+}
+
+// HostPort is one host-mode published port.
+type HostPort struct {
+	Protocol          string // "tcp" or "udp"
+	Published, Target uint16
 }
 
 // File is one secret or config file of a task.

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 groups=(raft rafttest failover failover-loaded snapshot store sched dispatcher sim pipeline scale
-	plugins wasm hostile containerd containerd-e2e overlay gossip update metrics)
+	plugins wasm hostile containerd containerd-e2e overlay gossip update metrics mesh)
 
 # bench BENCHTIME PATTERN PACKAGE: go test benchmarks, their lines only.
 bench() {
@@ -96,6 +96,8 @@ run_group() {
 		bench 100x . ./network/overlay ;;
 	gossip) # time until every member knows a new attachment: 3, 30, 200 members on loopback
 		bench 10x Convergence ./core/gossip ;;
+	mesh) # root: a node's published ports (network/lb.Mesh) reprogrammed in a test netns
+		bench 100x MeshSync ./network/lb ;;
 	list) printf '%s\n' "${groups[@]}" ;;
 	*)
 		echo "bench.sh: unknown group $1 (want one of: ${groups[*]})" >&2

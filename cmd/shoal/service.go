@@ -92,18 +92,6 @@ func serviceImage(s *shoalv1.Service) string {
 	return ""
 }
 
-func servicePorts(s *shoalv1.Service) string {
-	var out []string
-	ports := s.GetEndpoint().GetPorts()
-	if len(ports) == 0 {
-		ports = s.GetSpec().GetEndpoint().GetPorts()
-	}
-	for _, p := range ports {
-		out = append(out, fmt.Sprintf("*:%d->%d/%s", p.GetPublishedPort(), p.GetTargetPort(), p.GetProtocol()))
-	}
-	return strings.Join(out, ",")
-}
-
 func newServiceLsCmd() *cobra.Command {
 	var quiet *bool
 	var statuses map[string]*shoalv1.ServiceStatus

@@ -80,7 +80,7 @@ func (f *specFlags) register(fl *pflag.FlagSet) {
 	fl.StringArrayVar(&f.network, "network", nil, "attach to a cluster network NAME (repeatable); bridge (default) or host set a container's network mode")
 	fl.Int64Var(&f.pidsLimit, "pids-limit", 0, "maximum processes in the container (0: unlimited)")
 	fl.StringVar(&f.scheduler, "scheduler", "", "scheduler plugin for this service (default: the cluster's active one)")
-	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a port: [PUBLISHED:]TARGET[/tcp|udp]; no PUBLISHED asks for a dynamic port (repeatable)")
+	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a port: published=P,target=T[,protocol=tcp|udp][,mode=ingress|host], or P:T[/udp], or T (a dynamic P); ingress: every node answers on P (repeatable)")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "service label key=value (repeatable)")
 	f.files.register(fl, false)
 	f.policies.register(fl)
@@ -212,31 +212,6 @@ func parseMount(s string) (*shoalv1.Mount, error) {
 		m.Type = "bind"
 	}
 	return m, nil
-}
-
-func parsePublish(s string) (*shoalv1.PortConfig, error) {
-	p := &shoalv1.PortConfig{Protocol: "tcp"}
-	spec := s
-	if i := strings.IndexByte(spec, '/'); i >= 0 {
-		p.Protocol, spec = spec[i+1:], spec[:i]
-	}
-	pub, target, has := strings.Cut(spec, ":")
-	if !has {
-		target, pub = pub, ""
-	}
-	t, err := strconv.ParseUint(target, 10, 16)
-	if err != nil || t == 0 {
-		return nil, fmt.Errorf("--publish %q: target port must be 1-65535", s)
-	}
-	p.TargetPort = uint32(t)
-	if pub != "" {
-		n, err := strconv.ParseUint(pub, 10, 16)
-		if err != nil || n == 0 {
-			return nil, fmt.Errorf("--publish %q: published port must be 1-65535", s)
-		}
-		p.PublishedPort = uint32(n)
-	}
-	return p, nil
 }
 
 func restartCondition(s string) (shoalv1.RestartCondition, error) {

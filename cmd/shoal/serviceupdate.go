@@ -33,6 +33,9 @@ type updateFlags struct {
 	files     fileFlags
 	policies  policyFlags
 	rollback  bool
+	publish   []string
+	pubAdd    []string
+	pubRm     []string
 }
 
 func (u *updateFlags) register(fl *pflag.FlagSet) {
@@ -53,6 +56,9 @@ func (u *updateFlags) register(fl *pflag.FlagSet) {
 	u.files.register(fl, true)
 	u.policies.register(fl)
 	fl.BoolVar(&u.rollback, "rollback", false, "return to the previous spec (other flags are refused)")
+	fl.StringArrayVarP(&u.publish, "publish", "p", nil, "publish a port (as service create --publish; repeatable)")
+	fl.StringArrayVar(&u.pubAdd, "publish-add", nil, "the same as --publish (docker's name)")
+	fl.StringArrayVar(&u.pubRm, "publish-rm", nil, "stop publishing a port: PUBLISHED[/udp] (repeatable)")
 }
 
 // apply changes sp (of service ref) as the flags say.
@@ -64,7 +70,7 @@ func (u *updateFlags) apply(ref string, sp *shoalv1.ServiceSpec) error {
 		}
 	}
 	policies := func(_ string, sp *shoalv1.ServiceSpec) error { return u.policies.apply(u.fs, sp) }
-	steps := []func(string, *shoalv1.ServiceSpec) error{u.applyMode, u.applyCommand, u.applyEnv, u.applyResources, u.applyRestart, policies}
+	steps := []func(string, *shoalv1.ServiceSpec) error{u.applyMode, u.applyCommand, u.applyEnv, u.applyResources, u.applyRestart, policies, u.applyPublish}
 	for _, step := range steps {
 		if err := step(ref, sp); err != nil {
 			return err

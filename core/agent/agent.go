@@ -190,7 +190,7 @@ func (a *Agent) apply(ctx context.Context, m *shoalv1.AssignmentsMessage) {
 	}
 	if a.cfg.Network != nil && (complete || len(m.GetNetworks()) > 0) {
 		// Before the workers: their tasks' attachments name these networks.
-		if err := a.cfg.Network.SetNetworks(ctx, m.GetNetworks()); err != nil {
+		if err := a.cfg.Network.SetNetworks(ctx, m.GetNetworks(), m.GetIngressAddress()); err != nil {
 			a.log.Warn("network assignments", "err", err)
 		}
 	}

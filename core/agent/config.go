@@ -80,7 +80,7 @@ type Config struct {
 // Network is the node's cluster-network side as the agent feeds it.
 type Network interface {
 	SetGossip(keys [][]byte, peers []string) error
-	SetNetworks(ctx context.Context, networks []*shoalv1.NetworkAssignment) error
+	SetNetworks(ctx context.Context, networks []*shoalv1.NetworkAssignment, ingressAddr string) error
 }
 
 // Errors returned by New and Run.

@@ -30,7 +30,7 @@ func (f *fakeNetwork) SetGossip(keys [][]byte, _ []string) error {
 	return nil
 }
 
-func (f *fakeNetwork) SetNetworks(context.Context, []*shoalv1.NetworkAssignment) error {
+func (f *fakeNetwork) SetNetworks(context.Context, []*shoalv1.NetworkAssignment, string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.networks++

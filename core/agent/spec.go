@@ -61,6 +61,12 @@ func SpecFromTask(t *shoalv1.Task) (*runtime.TaskSpec, error) {
 		}
 		s.Networks = append(s.Networks, runtime.NetworkAttachment{NetworkID: a.GetNetworkId(), Addr: addr})
 	}
+	for _, p := range t.GetEndpoint().GetPorts() {
+		if taskspec.Mode(p) == taskspec.ModeHost && p.GetPublishedPort() != 0 {
+			s.HostPorts = append(s.HostPorts, runtime.HostPort{Protocol: taskspec.Protocol(p),
+				Published: uint16(p.GetPublishedPort()), Target: uint16(p.GetTargetPort())})
+		}
+	}
 	spec := t.GetSpec()
 	s.Kind = taskspec.Kind(spec)
 	switch s.Kind {

@@ -119,7 +119,7 @@ func New(st *store.Store, opts ...Option) *Allocator {
 func (a *Allocator) Run(ctx context.Context) error {
 	for {
 		events, cancel, err := a.st.ViewAndWatch(func(store.ReadTx) error { return nil },
-			store.ForKind(store.KindTask, store.KindService, store.KindNetwork))
+			store.ForKind(store.KindTask, store.KindService, store.KindNetwork, store.KindNode))
 		if err != nil {
 			return err
 		}
@@ -165,6 +165,10 @@ func (a *Allocator) loop(ctx context.Context, events <-chan store.Event) error {
 			if err != nil && ctx.Err() == nil {
 				a.log.Warn("allocator: pass failed", "err", err)
 			}
+			if _, nerr := a.NodePass(ctx); nerr != nil && ctx.Err() == nil {
+				a.log.Warn("allocator: node pass failed", "err", nerr)
+				err = errors.Join(err, nerr)
+			}
 			if (err != nil || st.Failed > 0) && retry == nil {
 				retry = a.clock.After(a.retry)
 			}
@@ -185,6 +189,8 @@ func relevant(ev store.Event) bool {
 	switch ev.ObjectKind {
 	case store.KindNetwork, store.KindService:
 		return true
+	case store.KindNode:
+		return ev.Kind == store.EventCreate
 	case store.KindTask:
 		t := ev.Object.(*shoalv1.Task)
 		switch ev.Kind {

@@ -5,7 +5,9 @@
 // Service.endpoint.virtual_ips; dropped when the service leaves the
 // network), and dynamic published ports (30000-32767 by default) for
 // service ports with published_port 0, recorded in Service.endpoint and
-// copied into each task's endpoint. The choices are made by a Policy (the
+// copied into each task's endpoint; and each node's own address on the
+// ingress network (Node.attachments, NodePass), where its routing mesh
+// answers. The choices are made by a Policy (the
 // native one wraps sdk/policy/ipam; the Wasm plugin host plugs in as
 // another) over a batch request built from the store: the networks with the
 // addresses held by tasks that have not stopped and by VIPs, and the ports already

@@ -110,22 +110,10 @@ func (a *Allocator) Pass(ctx context.Context) (PassStats, error) {
 		if !needAddrs {
 			return nil
 		}
-		// Addresses held by tasks that have not stopped, and VIPs.
+		// Addresses held by tasks that have not stopped, VIPs and nodes.
 		used := make(map[string][]string)
-		for _, sp := range plans {
-			for _, at := range sp.svc.GetEndpoint().GetVirtualIps() {
-				used[at.GetNetworkId()] = append(used[at.GetNetworkId()], at.GetAddresses()...)
-			}
-		}
-		if err := tx.Range(store.KindTask, store.All(), func(o store.Object) bool {
-			t := o.(*shoalv1.Task)
-			if t.GetStatus().GetState() >= stateComplete {
-				return true
-			}
-			for _, at := range t.GetNetworks() {
-				used[at.GetNetworkId()] = append(used[at.GetNetworkId()], at.GetAddresses()...)
-			}
-			return true
+		if err := rangeUsed(tx, func(at *shoalv1.Attachment) {
+			used[at.GetNetworkId()] = append(used[at.GetNetworkId()], at.GetAddresses()...)
 		}); err != nil {
 			return err
 		}

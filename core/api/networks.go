@@ -56,6 +56,9 @@ func validateNetworkSpec(sp *shoalv1.NetworkSpec) error {
 	if d := sp.GetDriver(); d != "" && d != DriverOverlay {
 		return invalidArg("spec.driver %q: the only driver is %q", d, DriverOverlay)
 	}
+	if sp.GetIngress() {
+		return invalidArg("spec.ingress: the cluster has one ingress network, made when the cluster is initialised; create a plain overlay network")
+	}
 	if sp.GetEncrypted() {
 		// Accepting it would promise encryption the data plane does not do yet.
 		return connect.NewError(connect.CodeUnimplemented, errors.New("spec.encrypted: encrypting a network's traffic between nodes is not built yet; create the network unencrypted"))
@@ -322,6 +325,10 @@ func (s *Server) RemoveNetwork(ctx context.Context, req *connect.Request[shoalv1
 		if len(users) > 0 {
 			return precondition("network %q is in use by service(s) %s: remove them or detach them from it first",
 				n.GetSpec().GetName(), strings.Join(users, ", "))
+		}
+		if n.GetSpec().GetIngress() {
+			// Nodes hold addresses on it, and nothing could create it again.
+			return precondition("network %q carries the routing mesh (published ports in ingress mode) and cannot be removed", n.GetSpec().GetName())
 		}
 		return tx.Delete(store.KindNetwork, n.GetId())
 	})

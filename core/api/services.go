@@ -48,10 +48,9 @@ func (s *Server) CreateService(ctx context.Context, req *connect.Request[shoalv1
 	if err := validateServiceSpec(sp); err != nil {
 		return nil, err
 	}
+	// The allocator fills svc.Endpoint (ports with their dynamic numbers,
+	// VIPs): until then nothing is served.
 	svc := &shoalv1.Service{Id: ids.New(), Spec: proto.CloneOf(sp), SpecVersion: 1}
-	if ep := sp.GetEndpoint(); ep != nil {
-		svc.Endpoint = &shoalv1.Endpoint{Ports: proto.CloneOf(ep).GetPorts()}
-	}
 	err := s.store.Update(ctx, func(tx store.Tx) error {
 		if sch := sp.GetScheduler(); sch != "" && !isNativePolicy(sch) {
 			ps, err := tx.FindPlugins(store.ByName(sch))
@@ -66,6 +65,12 @@ func (s *Server) CreateService(ctx context.Context, req *connect.Request[shoalv1
 			return err
 		}
 		if err := resolveServiceFiles(tx, svc.Spec); err != nil {
+			return err
+		}
+		if err := attachIngress(tx, svc.Spec); err != nil {
+			return err
+		}
+		if err := checkPortConflicts(tx, svc.Spec, svc.Id); err != nil {
 			return err
 		}
 		existing, err := tx.FindServices(store.ByName(sp.GetName()))
@@ -178,6 +183,12 @@ func (s *Server) UpdateService(ctx context.Context, req *connect.Request[shoalv1
 		if err := resolveServiceFiles(tx, sp); err != nil {
 			return err
 		}
+		if err := attachIngress(tx, sp); err != nil {
+			return err
+		}
+		if err := checkPortConflicts(tx, sp, svc.GetId()); err != nil {
+			return err
+		}
 		if v := req.Msg.GetVersion(); v != 0 && v != svc.GetMeta().GetVersion() {
 			return connect.NewError(connect.CodeAborted, fmt.Errorf("version %d is stale (service is at %d): inspect the service again and retry", v, svc.GetMeta().GetVersion()))
 		}
@@ -194,7 +205,8 @@ func (s *Server) UpdateService(ctx context.Context, req *connect.Request[shoalv1
 		// Only a change of the task template or the networks makes new
 		// tasks; scaling does not. A rollback always starts a roll (its
 		// status says so), which replaces only the tasks that differ.
-		if rollback || !proto.Equal(sp.GetTask(), svc.GetSpec().GetTask()) || !slices.Equal(sp.GetNetworks(), svc.GetSpec().GetNetworks()) {
+		if rollback || !proto.Equal(sp.GetTask(), svc.GetSpec().GetTask()) || !slices.Equal(sp.GetNetworks(), svc.GetSpec().GetNetworks()) ||
+			hostPortsChanged(sp, svc.GetSpec()) {
 			svc.SpecVersion++
 			startRoll(svc, rollback, s.now())
 		}

@@ -40,15 +40,12 @@ func validateServiceSpec(sp *shoalv1.ServiceSpec) error {
 	if sp.GetGlobal() != nil && sp.GetTask().GetPlacement().GetMaxReplicas() > 0 {
 		return invalidArg("spec.task.placement.max_replicas: not allowed with a global service (it runs one task per node)")
 	}
-	for i, p := range sp.GetEndpoint().GetPorts() {
-		if p.GetTargetPort() == 0 || p.GetTargetPort() > 65535 {
-			return invalidArg("spec.endpoint.ports[%d].target_port %d: use 1-65535", i, p.GetTargetPort())
-		}
-		if p.GetPublishedPort() > 65535 {
-			return invalidArg("spec.endpoint.ports[%d].published_port %d: use 1-65535, or 0 for a dynamic port", i, p.GetPublishedPort())
-		}
-		if pr := p.GetProtocol(); pr != "" && pr != "tcp" && pr != "udp" {
-			return invalidArg("spec.endpoint.ports[%d].protocol %q: use tcp or udp", i, pr)
+	if err := validatePorts(sp.GetEndpoint().GetPorts()); err != nil {
+		return err
+	}
+	if sp.GetTask().GetProcess() != nil {
+		if err := validateProcessPorts(sp.GetEndpoint().GetPorts()); err != nil {
+			return err
 		}
 	}
 	return nil

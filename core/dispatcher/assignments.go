@@ -3,6 +3,7 @@ package dispatcher
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -52,7 +53,7 @@ func (d *Dispatcher) Assignments(ctx context.Context, req *connect.Request[shoal
 				}
 				return true
 			})
-		}, nodeID, store.ForKind(store.KindTask))
+		}, nodeID, store.ForKind(store.KindTask, store.KindNode))
 		if err != nil {
 			return connect.NewError(connect.CodeInternal, err)
 		}
@@ -61,14 +62,14 @@ func (d *Dispatcher) Assignments(ctx context.Context, req *connect.Request[shoal
 			known[t.GetId()] = agentView(t)
 		}
 		seq++
-		msg := &shoalv1.AssignmentsMessage{Type: shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_COMPLETE, Updates: tasks, Sequence: seq,
-			Networks: d.networksOf(known)}
+		msg := &shoalv1.AssignmentsMessage{Type: shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_COMPLETE, Updates: tasks, Sequence: seq}
+		msg.Networks, msg.IngressAddress = d.networksOf(nodeID, known)
 		msg.Secrets, msg.Configs = d.filesOf(known)
 		if err := stream.Send(msg); err != nil {
 			cancel()
 			return err
 		}
-		err = d.streamIncrements(ctx, s, stream, events, nodeID, known, &seq)
+		err = d.streamIncrements(ctx, s, stream, events, nodeID, known, &seq, msg)
 		cancel()
 		if err != nil {
 			return err
@@ -78,8 +79,23 @@ func (d *Dispatcher) Assignments(ctx context.Context, req *connect.Request[shoal
 }
 
 // streamIncrements sends one INCREMENTAL message per committed entry that
-// changes the node's set. It returns nil when the watch must be re-opened.
-func (d *Dispatcher) streamIncrements(ctx context.Context, s *session, stream *connect.ServerStream[shoalv1.AssignmentsMessage], events <-chan store.Event, nodeID string, known map[string]*shoalv1.Task, seq *uint64) error {
+// changes the node's set, and one whenever the node's networks change
+// without its tasks (its ingress address, services' published ports).
+// It returns nil when the watch must be re-opened.
+func (d *Dispatcher) streamIncrements(ctx context.Context, s *session, stream *connect.ServerStream[shoalv1.AssignmentsMessage], events <-chan store.Event, nodeID string, known map[string]*shoalv1.Task, seq *uint64, last *shoalv1.AssignmentsMessage) error {
+	mesh := d.mesh.wait()
+	netsDirty := false
+	send := func(msg *shoalv1.AssignmentsMessage) error {
+		msg.Networks, msg.IngressAddress = d.networksOf(nodeID, known)
+		msg.Secrets, msg.Configs = d.filesOf(known)
+		if len(msg.Updates)+len(msg.Removes) == 0 && sameNetworks(msg, last) {
+			return nil
+		}
+		*seq++
+		msg.Sequence = *seq
+		last = msg
+		return stream.Send(msg)
+	}
 	changed := make(map[string]*shoalv1.Task) // nil value: removed
 	var order []string
 	note := func(id string, t *shoalv1.Task) {
@@ -94,9 +110,18 @@ func (d *Dispatcher) streamIncrements(ctx context.Context, s *session, stream *c
 			return ctx.Err()
 		case <-s.done:
 			return connect.NewError(connect.CodeAborted, fmt.Errorf("session %s ended: open a new session", s.id))
+		case <-mesh:
+			mesh = d.mesh.wait()
+			if err := send(&shoalv1.AssignmentsMessage{Type: shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_INCREMENTAL}); err != nil {
+				return err
+			}
 		case ev, ok := <-events:
 			if !ok || ev.Kind == store.EventResync {
 				return nil
+			}
+			if ev.ObjectKind == store.KindNode { // its ingress address may have changed
+				netsDirty = true
+				continue
 			}
 			switch ev.Kind {
 			case store.EventCreate, store.EventUpdate:
@@ -119,9 +144,10 @@ func (d *Dispatcher) streamIncrements(ctx context.Context, s *session, stream *c
 					note(id, nil)
 				}
 			case store.EventCommit:
-				if len(order) == 0 {
+				if len(order) == 0 && !netsDirty {
 					continue
 				}
+				netsDirty = false
 				msg := &shoalv1.AssignmentsMessage{Type: shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_INCREMENTAL}
 				for _, id := range order {
 					if t := changed[id]; t != nil {
@@ -132,14 +158,16 @@ func (d *Dispatcher) streamIncrements(ctx context.Context, s *session, stream *c
 				}
 				clear(changed)
 				order = order[:0]
-				*seq++
-				msg.Sequence = *seq
-				msg.Networks = d.networksOf(known)
-				msg.Secrets, msg.Configs = d.filesOf(known)
-				if err := stream.Send(msg); err != nil {
+				if err := send(msg); err != nil {
 					return err
 				}
 			}
 		}
 	}
+}
+
+// sameNetworks says whether msg carries the networks last sent.
+func sameNetworks(msg, last *shoalv1.AssignmentsMessage) bool {
+	return msg.GetIngressAddress() == last.GetIngressAddress() &&
+		slices.EqualFunc(msg.GetNetworks(), last.GetNetworks(), func(a, b *shoalv1.NetworkAssignment) bool { return proto.Equal(a, b) })
 }

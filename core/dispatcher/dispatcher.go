@@ -47,6 +47,9 @@ type Dispatcher struct {
 	period   time.Duration // heartbeat period agents are told; the cluster spec's once Run reads it
 	// gossipKeys are the cluster's gossip keys, primary first (gossip.go).
 	gossipKeys [][]byte
+
+	// mesh wakes the assignment streams when services change (mesh.go).
+	mesh broadcast
 }
 
 var _ shoalv1connect.DispatcherServiceHandler = (*Dispatcher)(nil)
@@ -173,6 +176,9 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		return err
 	}
 	defer cancelSpecs()
+	svcCtx, stopSvc := context.WithCancel(ctx)
+	defer stopSvc()
+	go d.watchServices(svcCtx)
 	keysNow := make(chan struct{}, 1)
 	keysT := d.cfg.Clock.AfterFunc(d.ensureGossipKeys(ctx), func() { signal(keysNow) })
 	defer func() { keysT.Stop() }()

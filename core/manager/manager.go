@@ -31,6 +31,7 @@ import (
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
 	"github.com/shoal-project/shoal/internal/endpoint"
+	"github.com/shoal-project/shoal/internal/ids"
 	"github.com/shoal-project/shoal/plugins"
 )
 
@@ -385,6 +386,9 @@ func (m *Manager) bootstrapCluster(ctx context.Context) error {
 	}
 	return m.store.Update(ctx, func(tx store.Tx) error {
 		if err := tx.Create(cluster); err != nil {
+			return err
+		}
+		if err := tx.Create(api.IngressNetwork(ids.New())); err != nil {
 			return err
 		}
 		return tx.Create(self)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"reflect"
 
 	"github.com/shoal-project/shoal/core/gossip"
@@ -46,11 +47,18 @@ type TaskNet interface {
 // TaskNetOpener starts a TaskNet in a task's namespace (/proc/PID/ns/net).
 type TaskNetOpener func(netnsPath string) (TaskNet, error)
 
-// Config configures an Agent. Every field but Logger is required.
+// Config configures an Agent. Every field but Logger, OpenMesh and
+// NodeNetns is required.
 type Config struct {
 	Dataplane Dataplane
 	Gossip    Gossip
 	OpenTask  TaskNetOpener
+	// OpenMesh opens the node's published ports; nil: the node takes no
+	// part in the routing mesh.
+	OpenMesh MeshOpener
+	// NodeNetns is the node's own namespace (default /proc/self/ns/net),
+	// where its ingress interface and published ports live.
+	NodeNetns string
 	Logger    *slog.Logger
 }
 
@@ -76,6 +84,9 @@ func New(cfg Config) (*Agent, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.NodeNetns == "" {
+		cfg.NodeNetns = "/proc/self/ns/net"
 	}
 	return &Agent{cfg: cfg, log: log, reqs: make(chan func(*state)), done: make(chan struct{})}, nil
 }
@@ -129,6 +140,15 @@ func (a *Agent) SetNetworks(ctx context.Context, networks []Network) error {
 	})
 }
 
+// SetIngressAddr sets the node's address on the ingress network (invalid:
+// none), where its routing mesh answers.
+func (a *Agent) SetIngressAddr(ctx context.Context, addr netip.Prefix) error {
+	return a.do(ctx, func(s *state) error {
+		s.ingressAddr = addr
+		return nil
+	})
+}
+
 // Attach connects a task's namespace to each of its networks, starts its
 // DNS server and load balancer and publishes its attachments.
 func (a *Agent) Attach(ctx context.Context, t Task, netnsPath string) error {
@@ -169,6 +189,9 @@ type state struct {
 	tasks    map[string]*attached
 	sandbox  map[string]bool           // networks set up on this node
 	peers    map[string][]overlay.Peer // last programmed per network
+
+	ingressAddr netip.Prefix // the node's, from the assignments
+	ingress     *ingress     // nil while the node is out of the mesh
 }
 
 func newState(cfg Config, log *slog.Logger) *state {
@@ -235,6 +258,15 @@ func (s *state) attachNetwork(t Task, networkID, netnsPath string) error {
 	if !ok {
 		return fmt.Errorf("%w: task %s names network %s", ErrUnknownNetwork, t.ID, networkID)
 	}
+	ep := overlay.EndpointConfig{NetworkID: n.ID, TaskID: t.ID, NetnsPath: netnsPath, Addr: t.Addrs[n.ID]}
+	if err := s.attachEndpoint(n, ep); err != nil {
+		return fmt.Errorf("netagent: task %s on network %s: %w", t.ID, n.Name, err)
+	}
+	return nil
+}
+
+// attachEndpoint sets up n's sandbox if needed and attaches ep to it.
+func (s *state) attachEndpoint(n Network, ep overlay.EndpointConfig) error {
 	if !s.sandbox[n.ID] {
 		cfg := overlay.NetworkConfig{ID: n.ID, VNI: n.VNI, Subnet: n.Subnet, Gateway: n.Gateway}
 		if err := s.cfg.Dataplane.EnsureNetwork(cfg); err != nil {
@@ -242,11 +274,7 @@ func (s *state) attachNetwork(t Task, networkID, netnsPath string) error {
 		}
 		s.sandbox[n.ID] = true
 	}
-	ep := overlay.EndpointConfig{NetworkID: n.ID, TaskID: t.ID, NetnsPath: netnsPath, Addr: t.Addrs[n.ID]}
-	if err := s.cfg.Dataplane.Attach(ep); err != nil {
-		return fmt.Errorf("netagent: task %s on network %s: %w", t.ID, n.Name, err)
-	}
-	return nil
+	return s.cfg.Dataplane.Attach(ep)
 }
 
 func (s *state) detach(taskID string) error {
@@ -265,7 +293,11 @@ func (s *state) detach(taskID string) error {
 // reconcile removes sandboxes no attached task uses, programs each
 // sandbox's peers and each task's DNS records and load balancer.
 func (s *state) reconcile() {
+	s.reconcileIngress()
 	used := map[string]bool{}
+	if s.ingress != nil {
+		used[s.ingress.network] = true
+	}
 	for _, at := range s.tasks {
 		for id := range at.task.Addrs {
 			used[id] = true

@@ -31,7 +31,11 @@ func newHarness(t *testing.T) *harness {
 		h.rec.rec(func() { h.nets[path] = n })
 		return n, nil
 	}
-	a, err := New(Config{Dataplane: h.dp, Gossip: h.gossip, OpenTask: open})
+	openMesh := func(path string) Mesh {
+		h.rec.add("mesh-open %s", path)
+		return &fakeMesh{rec: h.rec}
+	}
+	a, err := New(Config{Dataplane: h.dp, Gossip: h.gossip, OpenTask: open, OpenMesh: openMesh, NodeNetns: "/node"})
 	if err != nil {
 		t.Fatal(err)
 	}

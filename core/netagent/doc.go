@@ -8,7 +8,11 @@
 // its networks, publishes the attachments (network, task address, MAC,
 // service and task names) and withdraws them when the task stops; inside
 // each attached task's namespace it keeps the DNS records (service VIPs,
-// tasks.NAME, task names) and the VIP load-balancing rules current.
+// tasks.NAME, task names) and the VIP load-balancing rules current. While
+// the node has an ingress address and some service publishes an ingress
+// port, it attaches the node's own namespace to the ingress network
+// (IngressIface), gossips that address and keeps the node's published
+// ports (Mesh) balanced over the services' tasks there (ingress.go).
 //
 // One goroutine (Agent.run) owns the state; the planning functions
 // (plan.go) are pure so that the reconcile logic is tested without a

@@ -104,3 +104,19 @@ func (f *fakeTaskNet) Close() error {
 	f.rec.add("close %s", f.path)
 	return nil
 }
+
+type fakeMesh struct{ rec *recorder }
+
+func (f *fakeMesh) Sync(iface string, services []lb.Published) error {
+	var desc []string
+	for _, s := range services {
+		desc = append(desc, fmt.Sprintf("%s%v->%v", s.Name, s.Ports, s.Backends))
+	}
+	f.rec.add("mesh-sync %s %v", iface, desc)
+	return nil
+}
+
+func (f *fakeMesh) Close() error {
+	f.rec.add("mesh-close")
+	return nil
+}

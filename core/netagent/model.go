@@ -1,6 +1,10 @@
 package netagent
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"github.com/shoal-project/shoal/network/lb"
+)
 
 // Network is one network the node's assignments name.
 type Network struct {
@@ -10,6 +14,9 @@ type Network struct {
 	Subnet  netip.Prefix
 	Gateway netip.Addr // optional
 	VIPs    []VIP
+	// Ingress marks the routing mesh's network: its VIPs' Ports are
+	// published on every node.
+	Ingress bool
 }
 
 // VIP is one service's virtual IP on a network.
@@ -19,6 +26,9 @@ type VIP struct {
 	// Addr balances every port and protocol to the same port of the
 	// service's tasks (published ports or not), as in swarm mode.
 	Addr netip.Addr
+	// Ports are the service's ingress-published ports (on the ingress
+	// network only): Port the published port, TargetPort the tasks'.
+	Ports []lb.Port
 }
 
 // Task is one of the node's assigned tasks with network attachments.

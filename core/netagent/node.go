@@ -11,8 +11,10 @@ import (
 	"sync"
 
 	"github.com/shoal-project/shoal/core/gossip"
+	"github.com/shoal-project/shoal/core/taskspec"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/network/dns"
+	"github.com/shoal-project/shoal/network/lb"
 	"github.com/shoal-project/shoal/runtime"
 )
 
@@ -37,7 +39,10 @@ type NodeConfig struct {
 	NewMember func(keys [][]byte) (Member, error)
 	// Search are the host's search domains, kept in tasks' resolv.conf.
 	Search []string
-	Logger *slog.Logger
+	// OpenMesh and NodeNetns: see Config (nil OpenMesh: no routing mesh).
+	OpenMesh  MeshOpener
+	NodeNetns string
+	Logger    *slog.Logger
 }
 
 // Node is the cluster-network side of one node: it starts the gossip
@@ -52,6 +57,7 @@ type Node struct {
 	member   Member
 	agent    *Agent
 	networks []Network
+	ingress  netip.Prefix
 	cancel   context.CancelFunc
 	done     chan struct{}
 }
@@ -96,7 +102,8 @@ func (n *Node) startLocked(keys [][]byte) error {
 	if err != nil {
 		return fmt.Errorf("netagent: start gossip: %w", err)
 	}
-	a, err := New(Config{Dataplane: n.cfg.Dataplane, Gossip: m, OpenTask: n.cfg.OpenTask, Logger: n.log})
+	a, err := New(Config{Dataplane: n.cfg.Dataplane, Gossip: m, OpenTask: n.cfg.OpenTask,
+		OpenMesh: n.cfg.OpenMesh, NodeNetns: n.cfg.NodeNetns, Logger: n.log})
 	if err != nil {
 		return errors.Join(err, m.Close())
 	}
@@ -107,25 +114,32 @@ func (n *Node) startLocked(keys [][]byte) error {
 		_ = a.Run(ctx)
 	}()
 	if n.networks != nil {
-		return a.SetNetworks(ctx, n.networks)
+		return errors.Join(a.SetNetworks(ctx, n.networks), a.SetIngressAddr(ctx, n.ingress))
 	}
 	return nil
 }
 
-// SetNetworks applies the networks of an assignments message.
-func (n *Node) SetNetworks(ctx context.Context, assigned []*shoalv1.NetworkAssignment) error {
+// SetNetworks applies the networks of an assignments message and the
+// node's ingress address (CIDR form, "" for none).
+func (n *Node) SetNetworks(ctx context.Context, assigned []*shoalv1.NetworkAssignment, ingressAddr string) error {
 	nets, err := NetworksFromAssignments(assigned)
 	if err != nil {
 		return err
 	}
+	var addr netip.Prefix
+	if ingressAddr != "" {
+		if addr, err = netip.ParsePrefix(ingressAddr); err != nil {
+			return fmt.Errorf("netagent: ingress address %q: %w", ingressAddr, err)
+		}
+	}
 	n.mu.Lock()
-	n.networks = nets
+	n.networks, n.ingress = nets, addr
 	a := n.agent
 	n.mu.Unlock()
 	if a == nil {
 		return nil
 	}
-	return a.SetNetworks(ctx, nets)
+	return errors.Join(a.SetNetworks(ctx, nets), a.SetIngressAddr(ctx, addr))
 }
 
 func (n *Node) current() (*Agent, error) {
@@ -161,6 +175,24 @@ func (n *Node) Detach(ctx context.Context, taskID string) error {
 		return nil // nothing was attached
 	}
 	return a.Detach(ctx, taskID)
+}
+
+// LeaveMesh takes the node out of the routing mesh for good (it leaves the
+// cluster): its published ports, its ingress interface and gossip entry go,
+// and the ingress sandbox with the last of them.
+func (n *Node) LeaveMesh(ctx context.Context) error {
+	n.mu.Lock()
+	n.ingress = netip.Prefix{}
+	n.mu.Unlock()
+	a, err := n.current()
+	if err != nil {
+		return nil // never joined
+	}
+	if err := a.SetIngressAddr(ctx, netip.Prefix{}); err != nil {
+		return err
+	}
+	_, err = a.Entries(ctx) // runs after the reconcile that left
+	return err
 }
 
 // Entries lists the gossip table as the node's agent sees it (debugging).
@@ -205,7 +237,7 @@ func TaskName(spec *runtime.TaskSpec) string {
 func NetworksFromAssignments(assigned []*shoalv1.NetworkAssignment) ([]Network, error) {
 	out := make([]Network, 0, len(assigned))
 	for _, na := range assigned {
-		n := Network{ID: na.GetId(), Name: na.GetName(), VNI: int(na.GetVni())}
+		n := Network{ID: na.GetId(), Name: na.GetName(), VNI: int(na.GetVni()), Ingress: na.GetIngress()}
 		var err error
 		if n.Subnet, err = netip.ParsePrefix(na.GetSubnet()); err != nil {
 			return nil, fmt.Errorf("netagent: network %s: subnet %q: %w", na.GetName(), na.GetSubnet(), err)
@@ -220,6 +252,9 @@ func NetworksFromAssignments(assigned []*shoalv1.NetworkAssignment) ([]Network, 
 			if err != nil {
 				return nil, fmt.Errorf("netagent: network %s: %w", na.GetName(), err)
 			}
+			if n.Ingress {
+				vip.Ports = ingressPorts(v.GetPorts())
+			}
 			n.VIPs = append(n.VIPs, vip)
 		}
 		out = append(out, n)
@@ -233,4 +268,18 @@ func vipFromAssignment(v *shoalv1.ServiceVIP) (VIP, error) {
 		return VIP{}, fmt.Errorf("VIP of service %s: address %q: %w", v.GetServiceName(), v.GetAddress(), err)
 	}
 	return VIP{ServiceID: v.GetServiceId(), ServiceName: v.GetServiceName(), Addr: p.Addr()}, nil
+}
+
+// ingressPorts are the published ingress-mode ports of a service's ports
+// (a dynamic port not allocated yet is left out: it is not served).
+func ingressPorts(ports []*shoalv1.PortConfig) []lb.Port {
+	var out []lb.Port
+	for _, p := range ports {
+		if taskspec.Mode(p) != taskspec.ModeIngress || p.GetPublishedPort() == 0 {
+			continue
+		}
+		out = append(out, lb.Port{Protocol: lb.Protocol(taskspec.Protocol(p)),
+			Port: uint16(p.GetPublishedPort()), TargetPort: uint16(p.GetTargetPort())})
+	}
+	return out
 }

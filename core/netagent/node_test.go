@@ -47,7 +47,7 @@ func TestNodeStartsGossipAtFirstKeysAndRotatesLater(t *testing.T) {
 	if _, err := n.Attach(ctx, spec, "/proc/1/ns/net"); !errors.Is(err, ErrNoGossip) {
 		t.Fatalf("Attach before any session = %v, want ErrNoGossip", err)
 	}
-	if err := n.SetNetworks(ctx, []*shoalv1.NetworkAssignment{{Id: "n1", Name: "front", Vni: 4097, Subnet: "10.0.1.0/24"}}); err != nil {
+	if err := n.SetNetworks(ctx, []*shoalv1.NetworkAssignment{{Id: "n1", Name: "front", Vni: 4097, Subnet: "10.0.1.0/24"}}, ""); err != nil {
 		t.Fatal(err)
 	}
 	k1, k2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)

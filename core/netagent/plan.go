@@ -100,6 +100,22 @@ func (v view) services(networks map[string]Network) []lb.Service {
 	return out
 }
 
+// sortedEntries lists the gossip table by address (then task, for one
+// address seen twice while a task moves).
+func sortedEntries(entries map[entryKey]gossip.Entry) []gossip.Entry {
+	out := make([]gossip.Entry, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b gossip.Entry) int {
+		if c := a.Addr.Addr().Compare(b.Addr.Addr()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.TaskID, b.TaskID)
+	})
+	return out
+}
+
 func containsVIP(vips []VIP, v VIP) bool {
 	return slices.ContainsFunc(vips, func(o VIP) bool { return o.Addr == v.Addr && o.ServiceID == v.ServiceID })
 }

@@ -190,7 +190,7 @@ func TestTwoNodesTasksReachEachOtherByNameVIPAndAddress(t *testing.T) {
 	a, b := startTestNode(t, "n1", "192.0.2.1"), startTestNode(t, "n2", "192.0.2.2")
 	keys := [][]byte{bytes.Repeat([]byte{7}, 32)}
 	for _, tn := range []*testNode{a, b} {
-		if err := tn.node.SetNetworks(ctx, assignedNetwork()); err != nil {
+		if err := tn.node.SetNetworks(ctx, assignedNetwork(), ""); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -117,7 +117,7 @@ func (n *Node) restartAgent() error {
 		switch {
 		case ctx.Err() != nil:
 		case errors.Is(err, agent.ErrNodeRemoved):
-			n.leave(backend)
+			n.leave(backend, netNode)
 		case err != nil:
 			n.log.Error("agent stopped", "err", err)
 		}
@@ -182,11 +182,11 @@ type teardowner interface {
 }
 
 // leave ends a worker that was removed from the cluster (its agent removed
-// every task): it deletes the backend's node-wide resources, records the
+// every task): it leaves the routing mesh, deletes the backend's node-wide resources, records the
 // removal so 'shoal run' refuses the data dir, and stops the node with
 // ErrRemoved. A manager is left alone: its removal from the Raft group is
 // handled by watchRemoved.
-func (n *Node) leave(backend runtime.Backend) {
+func (n *Node) leave(backend runtime.Backend, netNode *netagent.Node) {
 	n.mu.Lock()
 	isManager := n.mgr != nil
 	n.mu.Unlock()
@@ -194,12 +194,17 @@ func (n *Node) leave(backend runtime.Backend) {
 		n.log.Warn("the cluster removed this node while it runs a manager; its tasks were removed")
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if netNode != nil {
+		if err := netNode.LeaveMesh(ctx); err != nil {
+			n.log.Warn("leave the routing mesh after removal", "err", err)
+		}
+	}
 	if td, ok := backend.(teardowner); ok {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		if err := td.Teardown(ctx); err != nil {
 			n.log.Warn("runtime teardown after removal", "err", err)
 		}
-		cancel()
 	}
 	n.mu.Lock()
 	n.st.Removed = true

@@ -12,11 +12,13 @@ import (
 	"github.com/shoal-project/shoal/core/gossip"
 	"github.com/shoal-project/shoal/core/netagent"
 	"github.com/shoal-project/shoal/network/dns"
+	"github.com/shoal-project/shoal/network/lb"
 	"github.com/shoal-project/shoal/network/overlay"
 )
 
 // newClusterNetwork builds the node's cluster-network side (overlay, gossip,
-// DNS, VIP load balancing) for a root containerd node. It returns nil and
+// DNS, VIP load balancing, the routing mesh's published ports) for a root
+// containerd node. It returns nil and
 // the reason when the node cannot have one; the node then runs without
 // cluster networks and refuses tasks that ask for them.
 func (n *Node) newClusterNetwork() (*netagent.Node, string, error) {
@@ -49,6 +51,7 @@ func (n *Node) newClusterNetwork() (*netagent.Node, string, error) {
 		Dataplane: dp,
 		OpenTask:  netagent.NamespaceOpener(resolv.Upstreams, resolv.Search, log),
 		Search:    resolv.Search,
+		OpenMesh:  func(path string) netagent.Mesh { return lb.OpenMesh(path, log) },
 		NewMember: func(keys [][]byte) (netagent.Member, error) {
 			return gossip.New(gossip.Config{NodeID: n.st.NodeID, BindAddr: gossipAddr, AdvertiseAddr: gossipAddr,
 				UnderlayAddr: underlay, Keys: keys, Logger: log})

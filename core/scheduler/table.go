@@ -71,6 +71,12 @@ func taskGroup(g *group) sdk.TaskGroup {
 	if m := pl.GetMaxReplicas(); m > 0 {
 		tg.MaxReplicasPerNode = uint32(min(m, math.MaxUint32))
 	}
+	if taskspec.HasMode(g.tasks[0].GetEndpoint().GetPorts(), taskspec.ModeHost) {
+		// A host-mode port is bound on the task's node: one task of the
+		// service per node. (No other service publishes the same port:
+		// the API refuses it, so this is the whole rule.)
+		tg.MaxReplicasPerNode = 1
+	}
 	for _, p := range pl.GetPreferences() {
 		tg.Preferences = append(tg.Preferences, p.GetSpreadDescriptor())
 	}

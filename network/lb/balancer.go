@@ -57,7 +57,7 @@ func (b *Balancer) Sync(services []Service) error {
 		return nil
 	}
 	err := b.withConn(func(c *nftables.Conn) error {
-		t := replaceTable(c)
+		t := replaceTable(c, TableName)
 		ch := addOutputChains(c, t)
 		var ids setIDs
 		for _, s := range services {
@@ -91,13 +91,19 @@ func (b *Balancer) Close() error {
 		return nil
 	}
 	b.closed = true
-	err := b.withConn(func(c *nftables.Conn) error {
+	return dropTable(b.path, TableName)
+}
+
+// dropTable removes table name from the namespace at path; a namespace that
+// is gone has nothing to remove.
+func dropTable(path, name string) error {
+	err := withNetnsConn(path, func(c *nftables.Conn) error {
 		// Adding first makes the delete succeed whether or not a Sync ever ran.
-		c.DelTable(c.AddTable(table()))
+		c.DelTable(c.AddTable(table(name)))
 		return c.Flush()
 	})
 	if err != nil && !errors.Is(err, errNoNamespace) {
-		return fmt.Errorf("remove %s from %s: %w", TableName, b.path, err)
+		return fmt.Errorf("remove %s from %s: %w", name, path, err)
 	}
 	return nil
 }
@@ -106,8 +112,10 @@ var errNoNamespace = errors.New("network namespace is gone")
 
 // withConn runs f with an nftables connection whose netlink socket lives in the
 // namespace (the namespace is opened per call, so a Balancer never pins it).
-func (b *Balancer) withConn(f func(*nftables.Conn) error) error {
-	h, err := netns.GetFromPath(b.path)
+func (b *Balancer) withConn(f func(*nftables.Conn) error) error { return withNetnsConn(b.path, f) }
+
+func withNetnsConn(path string, f func(*nftables.Conn) error) error {
+	h, err := netns.GetFromPath(path)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errNoNamespace, err)
 	}

@@ -15,6 +15,13 @@
 // transaction: a client never sees a half-programmed table, and established
 // connections keep their conntrack mapping.
 //
-// It must not touch anything else in the namespace (routes, links, other tables), and
-// imports nothing of core.
+// Mesh is the other use of the same rules: a node's published ports (the routing
+// mesh). It owns the table shoal-ingress in the node's own namespace: nat chains on
+// prerouting and output DNAT "fib daddr type local, port P" to the service's tasks
+// (numgen map of address . target port), and a postrouting chain masquerades what
+// leaves through the node's ingress interface, so replies return through this node.
+//
+// It must not touch anything else in the namespace (routes, links, other tables; Mesh
+// turns on net.ipv4.ip_forward, which the mesh needs, and leaves it on), and imports
+// nothing of core.
 package lb

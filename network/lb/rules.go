@@ -21,15 +21,15 @@ const (
 // backendType is a backend's address and port, the data of the numgen map.
 var backendType = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)
 
-func table() *nftables.Table {
-	return &nftables.Table{Family: nftables.TableFamilyIPv4, Name: TableName}
+func table(name string) *nftables.Table {
+	return &nftables.Table{Family: nftables.TableFamilyIPv4, Name: name}
 }
 
 // replaceTable queues the deletion of the current table (after an add, so that the
 // delete cannot fail) and the creation of an empty one, in the same transaction.
-func replaceTable(c *nftables.Conn) *nftables.Table {
-	c.DelTable(c.AddTable(table()))
-	return c.AddTable(table())
+func replaceTable(c *nftables.Conn, name string) *nftables.Table {
+	c.DelTable(c.AddTable(table(name)))
+	return c.AddTable(table(name))
 }
 
 // chains are the table's two chains on the output hook: nat for the VIP ports with

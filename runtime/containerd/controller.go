@@ -154,6 +154,11 @@ func (c *controller) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if addr.IsValid() && len(c.spec.HostPorts) > 0 {
+			if err := c.b.net.publishHostPorts(ctx, addr, c.spec.HostPorts); err != nil {
+				return fmt.Errorf("task %s: %w", c.id, err)
+			}
+		}
 		if err := os.MkdirAll(c.b.taskDir(c.id), 0o700); err != nil {
 			return fmt.Errorf("task %s: state dir: %w", c.id, err)
 		}
@@ -292,6 +297,7 @@ func (c *controller) exited(ctx context.Context, ctr client.Container, es client
 	if err != nil {
 		return runtime.Status{}, fmt.Errorf("task %s: wait: %w", c.id, err)
 	}
+	c.releaseEndpoints(ctx)
 	st := c.baseStatus(ctx, ctr)
 	st.State = "exited"
 	st.ExitCode = int(code)
@@ -300,6 +306,24 @@ func (c *controller) exited(ctx context.Context, ctr client.Container, es client
 	st.Message = exitMessage(st)
 	c.clearFiles()
 	return st, nil
+}
+
+// releaseEndpoints takes an exited task off the network at once, not at
+// Remove: the managers free its cluster addresses when it stops (a
+// replacement may get the same one, on this node too) and a replacement's
+// host ports must not be shadowed by its rules. What stays (netns, bridge
+// address) goes at Remove.
+func (c *controller) releaseEndpoints(ctx context.Context) {
+	if h := c.b.cfg.NetworkHook; h != nil && len(c.spec.Networks) > 0 {
+		if err := h.Detach(ctx, c.id); err != nil {
+			c.b.log.Warn("detach the exited task's cluster networks", "task", c.id, "err", err)
+		}
+	}
+	if addr, ok := c.b.net.addrOf(c.id); ok && len(c.spec.HostPorts) > 0 {
+		if err := c.b.net.unpublishHostPorts(ctx, addr); err != nil {
+			c.b.log.Warn("unpublish the exited task's host ports", "task", c.id, "err", err)
+		}
+	}
 }
 
 // oomKilled consults the OOM markers; a SIGKILL exit waits briefly for a late event.

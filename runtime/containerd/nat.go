@@ -151,8 +151,9 @@ func taggedRules(ctx context.Context, ipt iptablesFunc, table, chain, bridge str
 	return specs, policy, nil
 }
 
-// ruleChains are the chains shoal puts rules in.
-var ruleChains = [][2]string{{"nat", "POSTROUTING"}, {"filter", "FORWARD"}}
+// ruleChains are the chains shoal puts rules in (nat PREROUTING and OUTPUT:
+// host-mode published ports, hostports.go).
+var ruleChains = [][2]string{{"nat", "POSTROUTING"}, {"filter", "FORWARD"}, {"nat", "PREROUTING"}, {"nat", "OUTPUT"}}
 
 // sweepOrphanRules deletes the rules of shoal bridges that no longer exist (exists
 // says which do): those of a node that went away without Teardown, e.g. a test's or

@@ -180,6 +180,22 @@ func (n *network) allocate(taskID string) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("%w %s", errNoAddress, n.prefix)
 }
 
+// addrOf is the address allocated to taskID, if any.
+func (n *network) addrOf(taskID string) (netip.Addr, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.load() != nil {
+		return netip.Addr{}, false
+	}
+	for a, t := range n.state.Alloc {
+		if t == taskID {
+			addr, err := netip.ParseAddr(a)
+			return addr, err == nil
+		}
+	}
+	return netip.Addr{}, false
+}
+
 func (n *network) release(taskID string) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -403,10 +419,14 @@ func (n *network) setup(ctx context.Context, taskID string) (netns string, addr 
 	return netns, addr, nil
 }
 
-// teardown removes taskID's netns and veth and frees its address. Idempotent.
+// teardown removes taskID's netns and veth, its published host ports, and
+// frees its address. Idempotent.
 func (n *network) teardown(ctx context.Context, taskID string) error {
 	netns, veth := n.names(taskID)
 	var errs []error
+	if addr, ok := n.addrOf(taskID); ok {
+		errs = append(errs, n.unpublishHostPorts(ctx, addr))
+	}
 	if _, err := os.Stat(netnsPath(netns)); err == nil {
 		if err := ip(ctx, "netns", "delete", netns); err != nil {
 			errs = append(errs, err)

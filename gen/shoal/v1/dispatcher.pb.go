@@ -384,6 +384,10 @@ type AssignmentsMessage struct {
 	// networks are the networks the node's tasks are attached to (all of
 	// them in every message), with the VIPs of the services on them.
 	Networks []*NetworkAssignment `protobuf:"bytes,5,rep,name=networks,proto3" json:"networks,omitempty"`
+	// ingress_address is the node's own address on the ingress network
+	// (CIDR form), where it answers the services' ingress published ports;
+	// empty while it has none. The ingress network is then in networks.
+	IngressAddress string `protobuf:"bytes,20,opt,name=ingress_address,json=ingressAddress,proto3" json:"ingress_address,omitempty"`
 	// secrets and configs are the data of every secret and config the node's
 	// tasks use (all of them in every message; none a node's tasks do not
 	// use). Secrets are decrypted by the leader; the agent keeps them in
@@ -457,6 +461,13 @@ func (x *AssignmentsMessage) GetNetworks() []*NetworkAssignment {
 		return x.Networks
 	}
 	return nil
+}
+
+func (x *AssignmentsMessage) GetIngressAddress() string {
+	if x != nil {
+		return x.IngressAddress
+	}
+	return ""
 }
 
 func (x *AssignmentsMessage) GetSecrets() []*AssignedFile {
@@ -541,10 +552,13 @@ type NetworkAssignment struct {
 	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Vni   uint32                 `protobuf:"varint,3,opt,name=vni,proto3" json:"vni,omitempty"`
 	// subnet in CIDR form; gateway a plain address.
-	Subnet        string        `protobuf:"bytes,4,opt,name=subnet,proto3" json:"subnet,omitempty"`
-	Gateway       string        `protobuf:"bytes,5,opt,name=gateway,proto3" json:"gateway,omitempty"`
-	Encrypted     bool          `protobuf:"varint,6,opt,name=encrypted,proto3" json:"encrypted,omitempty"`
-	Vips          []*ServiceVIP `protobuf:"bytes,7,rep,name=vips,proto3" json:"vips,omitempty"`
+	Subnet    string        `protobuf:"bytes,4,opt,name=subnet,proto3" json:"subnet,omitempty"`
+	Gateway   string        `protobuf:"bytes,5,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	Encrypted bool          `protobuf:"varint,6,opt,name=encrypted,proto3" json:"encrypted,omitempty"`
+	Vips      []*ServiceVIP `protobuf:"bytes,7,rep,name=vips,proto3" json:"vips,omitempty"`
+	// ingress marks the routing mesh's network: nodes publish the ports of
+	// its VIPs.
+	Ingress       bool `protobuf:"varint,20,opt,name=ingress,proto3" json:"ingress,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -626,6 +640,13 @@ func (x *NetworkAssignment) GetVips() []*ServiceVIP {
 		return x.Vips
 	}
 	return nil
+}
+
+func (x *NetworkAssignment) GetIngress() bool {
+	if x != nil {
+		return x.Ingress
+	}
+	return false
 }
 
 // ServiceVIP is one service's virtual IP on a network.
@@ -1119,19 +1140,20 @@ const file_shoal_v1_dispatcher_proto_rawDesc = "" +
 	"\x06period\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06period\"3\n" +
 	"\x12AssignmentsRequest\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x01 \x01(\tR\tsessionId\"\xc0\x02\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\"\xe9\x02\n" +
 	"\x12AssignmentsMessage\x12-\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x19.shoal.v1.AssignmentsTypeR\x04type\x12(\n" +
 	"\aupdates\x18\x02 \x03(\v2\x0e.shoal.v1.TaskR\aupdates\x12\x18\n" +
 	"\aremoves\x18\x03 \x03(\tR\aremoves\x12\x1a\n" +
 	"\bsequence\x18\x04 \x01(\x04R\bsequence\x127\n" +
-	"\bnetworks\x18\x05 \x03(\v2\x1b.shoal.v1.NetworkAssignmentR\bnetworks\x120\n" +
+	"\bnetworks\x18\x05 \x03(\v2\x1b.shoal.v1.NetworkAssignmentR\bnetworks\x12'\n" +
+	"\x0fingress_address\x18\x14 \x01(\tR\x0eingressAddress\x120\n" +
 	"\asecrets\x182 \x03(\v2\x16.shoal.v1.AssignedFileR\asecrets\x120\n" +
 	"\aconfigs\x183 \x03(\v2\x16.shoal.v1.AssignedFileR\aconfigs\"F\n" +
 	"\fAssignedFile\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"\xc3\x01\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\xdd\x01\n" +
 	"\x11NetworkAssignment\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
@@ -1139,7 +1161,8 @@ const file_shoal_v1_dispatcher_proto_rawDesc = "" +
 	"\x06subnet\x18\x04 \x01(\tR\x06subnet\x12\x18\n" +
 	"\agateway\x18\x05 \x01(\tR\agateway\x12\x1c\n" +
 	"\tencrypted\x18\x06 \x01(\bR\tencrypted\x12(\n" +
-	"\x04vips\x18\a \x03(\v2\x14.shoal.v1.ServiceVIPR\x04vips\"\x94\x01\n" +
+	"\x04vips\x18\a \x03(\v2\x14.shoal.v1.ServiceVIPR\x04vips\x12\x18\n" +
+	"\aingress\x18\x14 \x01(\bR\aingress\"\x94\x01\n" +
 	"\n" +
 	"ServiceVIP\x12\x1d\n" +
 	"\n" +

@@ -1181,6 +1181,9 @@ type Node struct {
 	ManagerStatus *ManagerStatus `protobuf:"bytes,6,opt,name=manager_status,json=managerStatus,proto3" json:"manager_status,omitempty"`
 	// role is the role in the node's current certificate.
 	Role NodeRole `protobuf:"varint,7,opt,name=role,proto3,enum=shoal.v1.NodeRole" json:"role,omitempty"`
+	// attachments are the node's own addresses on cluster networks: its
+	// routing-mesh address on the ingress network (allocator).
+	Attachments []*Attachment `protobuf:"bytes,20,rep,name=attachments,proto3" json:"attachments,omitempty"`
 	// cert_issuer_digest is the digest of the root that issued the node's
 	// current certificate (empty: the cluster's first root or unknown).
 	CertIssuerDigest string `protobuf:"bytes,80,opt,name=cert_issuer_digest,json=certIssuerDigest,proto3" json:"cert_issuer_digest,omitempty"`
@@ -1265,6 +1268,13 @@ func (x *Node) GetRole() NodeRole {
 		return x.Role
 	}
 	return NodeRole_NODE_ROLE_UNSPECIFIED
+}
+
+func (x *Node) GetAttachments() []*Attachment {
+	if x != nil {
+		return x.Attachments
+	}
+	return nil
 }
 
 func (x *Node) GetCertIssuerDigest() string {
@@ -2182,6 +2192,10 @@ type PortConfig struct {
 	TargetPort uint32                 `protobuf:"varint,3,opt,name=target_port,json=targetPort,proto3" json:"target_port,omitempty"`
 	// published_port 0 asks the allocator for a dynamic port (30000-32767).
 	PublishedPort uint32 `protobuf:"varint,4,opt,name=published_port,json=publishedPort,proto3" json:"published_port,omitempty"`
+	// publish_mode is "ingress" (the default: every node answers on
+	// published_port, the routing mesh) or "host" (only the nodes running a
+	// task of the service answer, each forwarding to its own task).
+	PublishMode   string `protobuf:"bytes,20,opt,name=publish_mode,json=publishMode,proto3" json:"publish_mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2242,6 +2256,13 @@ func (x *PortConfig) GetPublishedPort() uint32 {
 		return x.PublishedPort
 	}
 	return 0
+}
+
+func (x *PortConfig) GetPublishMode() string {
+	if x != nil {
+		return x.PublishMode
+	}
+	return ""
 }
 
 type Endpoint struct {
@@ -3607,7 +3628,10 @@ type NetworkSpec struct {
 	Gateway string                 `protobuf:"bytes,4,opt,name=gateway,proto3" json:"gateway,omitempty"`
 	Labels  map[string]string      `protobuf:"bytes,5,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// encrypted asks the data plane to encrypt the network's VXLAN traffic.
-	Encrypted     bool `protobuf:"varint,6,opt,name=encrypted,proto3" json:"encrypted,omitempty"`
+	Encrypted bool `protobuf:"varint,6,opt,name=encrypted,proto3" json:"encrypted,omitempty"`
+	// ingress marks the routing mesh's network (shoal init creates it):
+	// services with ingress-mode published ports are attached to it.
+	Ingress       bool `protobuf:"varint,20,opt,name=ingress,proto3" json:"ingress,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3680,6 +3704,13 @@ func (x *NetworkSpec) GetLabels() map[string]string {
 func (x *NetworkSpec) GetEncrypted() bool {
 	if x != nil {
 		return x.Encrypted
+	}
+	return false
+}
+
+func (x *NetworkSpec) GetIngress() bool {
+	if x != nil {
+		return x.Ingress
 	}
 	return false
 }
@@ -4116,7 +4147,7 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\n" +
 	"JoinTokens\x12\x16\n" +
 	"\x06worker\x18\x01 \x01(\tR\x06worker\x12\x18\n" +
-	"\amanager\x18\x02 \x01(\tR\amanager\"\xe3\x02\n" +
+	"\amanager\x18\x02 \x01(\tR\amanager\"\x9b\x03\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.shoal.v1.MetaR\x04meta\x12&\n" +
@@ -4124,7 +4155,8 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\vdescription\x18\x04 \x01(\v2\x19.shoal.v1.NodeDescriptionR\vdescription\x12,\n" +
 	"\x06status\x18\x05 \x01(\v2\x14.shoal.v1.NodeStatusR\x06status\x12>\n" +
 	"\x0emanager_status\x18\x06 \x01(\v2\x17.shoal.v1.ManagerStatusR\rmanagerStatus\x12&\n" +
-	"\x04role\x18\a \x01(\x0e2\x12.shoal.v1.NodeRoleR\x04role\x12,\n" +
+	"\x04role\x18\a \x01(\x0e2\x12.shoal.v1.NodeRoleR\x04role\x126\n" +
+	"\vattachments\x18\x14 \x03(\v2\x14.shoal.v1.AttachmentR\vattachments\x12,\n" +
 	"\x12cert_issuer_digest\x18P \x01(\tR\x10certIssuerDigest\"\xf4\x01\n" +
 	"\bNodeSpec\x125\n" +
 	"\fdesired_role\x18\x01 \x01(\x0e2\x12.shoal.v1.NodeRoleR\vdesiredRole\x12>\n" +
@@ -4202,14 +4234,15 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\n" +
 	"GlobalMode\":\n" +
 	"\fEndpointSpec\x12*\n" +
-	"\x05ports\x18\x01 \x03(\v2\x14.shoal.v1.PortConfigR\x05ports\"\x84\x01\n" +
+	"\x05ports\x18\x01 \x03(\v2\x14.shoal.v1.PortConfigR\x05ports\"\xa7\x01\n" +
 	"\n" +
 	"PortConfig\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bprotocol\x18\x02 \x01(\tR\bprotocol\x12\x1f\n" +
 	"\vtarget_port\x18\x03 \x01(\rR\n" +
 	"targetPort\x12%\n" +
-	"\x0epublished_port\x18\x04 \x01(\rR\rpublishedPort\"m\n" +
+	"\x0epublished_port\x18\x04 \x01(\rR\rpublishedPort\x12!\n" +
+	"\fpublish_mode\x18\x14 \x01(\tR\vpublishMode\"m\n" +
 	"\bEndpoint\x12*\n" +
 	"\x05ports\x18\x01 \x03(\v2\x14.shoal.v1.PortConfigR\x05ports\x125\n" +
 	"\vvirtual_ips\x18\x02 \x03(\v2\x14.shoal.v1.AttachmentR\n" +
@@ -4334,14 +4367,15 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\x04spec\x18\x03 \x01(\v2\x15.shoal.v1.NetworkSpecR\x04spec\x12\x10\n" +
 	"\x03vni\x18\x04 \x01(\rR\x03vni\x12\x16\n" +
 	"\x06subnet\x18\x05 \x01(\tR\x06subnet\x12\x18\n" +
-	"\agateway\x18\x06 \x01(\tR\agateway\"\xff\x01\n" +
+	"\agateway\x18\x06 \x01(\tR\agateway\"\x99\x02\n" +
 	"\vNetworkSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06driver\x18\x02 \x01(\tR\x06driver\x12\x16\n" +
 	"\x06subnet\x18\x03 \x01(\tR\x06subnet\x12\x18\n" +
 	"\agateway\x18\x04 \x01(\tR\agateway\x129\n" +
 	"\x06labels\x18\x05 \x03(\v2!.shoal.v1.NetworkSpec.LabelsEntryR\x06labels\x12\x1c\n" +
-	"\tencrypted\x18\x06 \x01(\bR\tencrypted\x1a9\n" +
+	"\tencrypted\x18\x06 \x01(\bR\tencrypted\x12\x18\n" +
+	"\aingress\x18\x14 \x01(\bR\aingress\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x87\x02\n" +
@@ -4545,80 +4579,81 @@ var file_shoal_v1_objects_proto_depIdxs = []int32{
 	20, // 16: shoal.v1.Node.status:type_name -> shoal.v1.NodeStatus
 	21, // 17: shoal.v1.Node.manager_status:type_name -> shoal.v1.ManagerStatus
 	0,  // 18: shoal.v1.Node.role:type_name -> shoal.v1.NodeRole
-	0,  // 19: shoal.v1.NodeSpec.desired_role:type_name -> shoal.v1.NodeRole
-	1,  // 20: shoal.v1.NodeSpec.availability:type_name -> shoal.v1.NodeAvailability
-	53, // 21: shoal.v1.NodeSpec.labels:type_name -> shoal.v1.NodeSpec.LabelsEntry
-	22, // 22: shoal.v1.NodeDescription.resources:type_name -> shoal.v1.Resources
-	2,  // 23: shoal.v1.NodeStatus.state:type_name -> shoal.v1.NodeState
-	59, // 24: shoal.v1.NodeStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
-	3,  // 25: shoal.v1.ManagerStatus.reachability:type_name -> shoal.v1.Reachability
-	10, // 26: shoal.v1.Service.meta:type_name -> shoal.v1.Meta
-	26, // 27: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
-	26, // 28: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
-	31, // 29: shoal.v1.Service.endpoint:type_name -> shoal.v1.Endpoint
-	24, // 30: shoal.v1.Service.update_status:type_name -> shoal.v1.UpdateStatus
-	4,  // 31: shoal.v1.UpdateStatus.state:type_name -> shoal.v1.UpdateState
-	59, // 32: shoal.v1.UpdateStatus.started_at:type_name -> google.protobuf.Timestamp
-	59, // 33: shoal.v1.UpdateStatus.completed_at:type_name -> google.protobuf.Timestamp
-	60, // 34: shoal.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
-	5,  // 35: shoal.v1.UpdateConfig.failure_action:type_name -> shoal.v1.UpdateFailureAction
-	60, // 36: shoal.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
-	6,  // 37: shoal.v1.UpdateConfig.order:type_name -> shoal.v1.UpdateOrder
-	54, // 38: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
-	33, // 39: shoal.v1.ServiceSpec.task:type_name -> shoal.v1.TaskSpec
-	27, // 40: shoal.v1.ServiceSpec.replicated:type_name -> shoal.v1.ReplicatedMode
-	28, // 41: shoal.v1.ServiceSpec.global:type_name -> shoal.v1.GlobalMode
-	29, // 42: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
-	25, // 43: shoal.v1.ServiceSpec.update_config:type_name -> shoal.v1.UpdateConfig
-	25, // 44: shoal.v1.ServiceSpec.rollback_config:type_name -> shoal.v1.UpdateConfig
-	30, // 45: shoal.v1.EndpointSpec.ports:type_name -> shoal.v1.PortConfig
-	30, // 46: shoal.v1.Endpoint.ports:type_name -> shoal.v1.PortConfig
-	32, // 47: shoal.v1.Endpoint.virtual_ips:type_name -> shoal.v1.Attachment
-	36, // 48: shoal.v1.TaskSpec.container:type_name -> shoal.v1.ContainerSpec
-	37, // 49: shoal.v1.TaskSpec.process:type_name -> shoal.v1.ProcessSpec
-	40, // 50: shoal.v1.TaskSpec.resources:type_name -> shoal.v1.ResourceRequirements
-	41, // 51: shoal.v1.TaskSpec.restart:type_name -> shoal.v1.RestartPolicy
-	42, // 52: shoal.v1.TaskSpec.placement:type_name -> shoal.v1.Placement
-	34, // 53: shoal.v1.TaskSpec.secrets:type_name -> shoal.v1.SecretReference
-	35, // 54: shoal.v1.TaskSpec.configs:type_name -> shoal.v1.ConfigReference
-	38, // 55: shoal.v1.ContainerSpec.mounts:type_name -> shoal.v1.Mount
-	60, // 56: shoal.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	39, // 57: shoal.v1.ContainerSpec.healthcheck:type_name -> shoal.v1.HealthConfig
-	55, // 58: shoal.v1.ContainerSpec.labels:type_name -> shoal.v1.ContainerSpec.LabelsEntry
-	60, // 59: shoal.v1.ProcessSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	60, // 60: shoal.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
-	60, // 61: shoal.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
-	60, // 62: shoal.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
-	22, // 63: shoal.v1.ResourceRequirements.limits:type_name -> shoal.v1.Resources
-	22, // 64: shoal.v1.ResourceRequirements.reservations:type_name -> shoal.v1.Resources
-	7,  // 65: shoal.v1.RestartPolicy.condition:type_name -> shoal.v1.RestartCondition
-	60, // 66: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	60, // 67: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
-	43, // 68: shoal.v1.Placement.preferences:type_name -> shoal.v1.PlacementPreference
-	10, // 69: shoal.v1.Task.meta:type_name -> shoal.v1.Meta
-	33, // 70: shoal.v1.Task.spec:type_name -> shoal.v1.TaskSpec
-	8,  // 71: shoal.v1.Task.desired_state:type_name -> shoal.v1.TaskState
-	45, // 72: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
-	32, // 73: shoal.v1.Task.networks:type_name -> shoal.v1.Attachment
-	31, // 74: shoal.v1.Task.endpoint:type_name -> shoal.v1.Endpoint
-	8,  // 75: shoal.v1.TaskStatus.state:type_name -> shoal.v1.TaskState
-	59, // 76: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
-	10, // 77: shoal.v1.Network.meta:type_name -> shoal.v1.Meta
-	47, // 78: shoal.v1.Network.spec:type_name -> shoal.v1.NetworkSpec
-	56, // 79: shoal.v1.NetworkSpec.labels:type_name -> shoal.v1.NetworkSpec.LabelsEntry
-	10, // 80: shoal.v1.PluginModule.meta:type_name -> shoal.v1.Meta
-	9,  // 81: shoal.v1.PluginModule.kind:type_name -> shoal.v1.PluginKind
-	10, // 82: shoal.v1.Secret.meta:type_name -> shoal.v1.Meta
-	50, // 83: shoal.v1.Secret.spec:type_name -> shoal.v1.SecretSpec
-	57, // 84: shoal.v1.SecretSpec.labels:type_name -> shoal.v1.SecretSpec.LabelsEntry
-	10, // 85: shoal.v1.Config.meta:type_name -> shoal.v1.Meta
-	52, // 86: shoal.v1.Config.spec:type_name -> shoal.v1.ConfigSpec
-	58, // 87: shoal.v1.ConfigSpec.labels:type_name -> shoal.v1.ConfigSpec.LabelsEntry
-	88, // [88:88] is the sub-list for method output_type
-	88, // [88:88] is the sub-list for method input_type
-	88, // [88:88] is the sub-list for extension type_name
-	88, // [88:88] is the sub-list for extension extendee
-	0,  // [0:88] is the sub-list for field type_name
+	32, // 19: shoal.v1.Node.attachments:type_name -> shoal.v1.Attachment
+	0,  // 20: shoal.v1.NodeSpec.desired_role:type_name -> shoal.v1.NodeRole
+	1,  // 21: shoal.v1.NodeSpec.availability:type_name -> shoal.v1.NodeAvailability
+	53, // 22: shoal.v1.NodeSpec.labels:type_name -> shoal.v1.NodeSpec.LabelsEntry
+	22, // 23: shoal.v1.NodeDescription.resources:type_name -> shoal.v1.Resources
+	2,  // 24: shoal.v1.NodeStatus.state:type_name -> shoal.v1.NodeState
+	59, // 25: shoal.v1.NodeStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	3,  // 26: shoal.v1.ManagerStatus.reachability:type_name -> shoal.v1.Reachability
+	10, // 27: shoal.v1.Service.meta:type_name -> shoal.v1.Meta
+	26, // 28: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
+	26, // 29: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
+	31, // 30: shoal.v1.Service.endpoint:type_name -> shoal.v1.Endpoint
+	24, // 31: shoal.v1.Service.update_status:type_name -> shoal.v1.UpdateStatus
+	4,  // 32: shoal.v1.UpdateStatus.state:type_name -> shoal.v1.UpdateState
+	59, // 33: shoal.v1.UpdateStatus.started_at:type_name -> google.protobuf.Timestamp
+	59, // 34: shoal.v1.UpdateStatus.completed_at:type_name -> google.protobuf.Timestamp
+	60, // 35: shoal.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
+	5,  // 36: shoal.v1.UpdateConfig.failure_action:type_name -> shoal.v1.UpdateFailureAction
+	60, // 37: shoal.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
+	6,  // 38: shoal.v1.UpdateConfig.order:type_name -> shoal.v1.UpdateOrder
+	54, // 39: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
+	33, // 40: shoal.v1.ServiceSpec.task:type_name -> shoal.v1.TaskSpec
+	27, // 41: shoal.v1.ServiceSpec.replicated:type_name -> shoal.v1.ReplicatedMode
+	28, // 42: shoal.v1.ServiceSpec.global:type_name -> shoal.v1.GlobalMode
+	29, // 43: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
+	25, // 44: shoal.v1.ServiceSpec.update_config:type_name -> shoal.v1.UpdateConfig
+	25, // 45: shoal.v1.ServiceSpec.rollback_config:type_name -> shoal.v1.UpdateConfig
+	30, // 46: shoal.v1.EndpointSpec.ports:type_name -> shoal.v1.PortConfig
+	30, // 47: shoal.v1.Endpoint.ports:type_name -> shoal.v1.PortConfig
+	32, // 48: shoal.v1.Endpoint.virtual_ips:type_name -> shoal.v1.Attachment
+	36, // 49: shoal.v1.TaskSpec.container:type_name -> shoal.v1.ContainerSpec
+	37, // 50: shoal.v1.TaskSpec.process:type_name -> shoal.v1.ProcessSpec
+	40, // 51: shoal.v1.TaskSpec.resources:type_name -> shoal.v1.ResourceRequirements
+	41, // 52: shoal.v1.TaskSpec.restart:type_name -> shoal.v1.RestartPolicy
+	42, // 53: shoal.v1.TaskSpec.placement:type_name -> shoal.v1.Placement
+	34, // 54: shoal.v1.TaskSpec.secrets:type_name -> shoal.v1.SecretReference
+	35, // 55: shoal.v1.TaskSpec.configs:type_name -> shoal.v1.ConfigReference
+	38, // 56: shoal.v1.ContainerSpec.mounts:type_name -> shoal.v1.Mount
+	60, // 57: shoal.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	39, // 58: shoal.v1.ContainerSpec.healthcheck:type_name -> shoal.v1.HealthConfig
+	55, // 59: shoal.v1.ContainerSpec.labels:type_name -> shoal.v1.ContainerSpec.LabelsEntry
+	60, // 60: shoal.v1.ProcessSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	60, // 61: shoal.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
+	60, // 62: shoal.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
+	60, // 63: shoal.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
+	22, // 64: shoal.v1.ResourceRequirements.limits:type_name -> shoal.v1.Resources
+	22, // 65: shoal.v1.ResourceRequirements.reservations:type_name -> shoal.v1.Resources
+	7,  // 66: shoal.v1.RestartPolicy.condition:type_name -> shoal.v1.RestartCondition
+	60, // 67: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	60, // 68: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
+	43, // 69: shoal.v1.Placement.preferences:type_name -> shoal.v1.PlacementPreference
+	10, // 70: shoal.v1.Task.meta:type_name -> shoal.v1.Meta
+	33, // 71: shoal.v1.Task.spec:type_name -> shoal.v1.TaskSpec
+	8,  // 72: shoal.v1.Task.desired_state:type_name -> shoal.v1.TaskState
+	45, // 73: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
+	32, // 74: shoal.v1.Task.networks:type_name -> shoal.v1.Attachment
+	31, // 75: shoal.v1.Task.endpoint:type_name -> shoal.v1.Endpoint
+	8,  // 76: shoal.v1.TaskStatus.state:type_name -> shoal.v1.TaskState
+	59, // 77: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	10, // 78: shoal.v1.Network.meta:type_name -> shoal.v1.Meta
+	47, // 79: shoal.v1.Network.spec:type_name -> shoal.v1.NetworkSpec
+	56, // 80: shoal.v1.NetworkSpec.labels:type_name -> shoal.v1.NetworkSpec.LabelsEntry
+	10, // 81: shoal.v1.PluginModule.meta:type_name -> shoal.v1.Meta
+	9,  // 82: shoal.v1.PluginModule.kind:type_name -> shoal.v1.PluginKind
+	10, // 83: shoal.v1.Secret.meta:type_name -> shoal.v1.Meta
+	50, // 84: shoal.v1.Secret.spec:type_name -> shoal.v1.SecretSpec
+	57, // 85: shoal.v1.SecretSpec.labels:type_name -> shoal.v1.SecretSpec.LabelsEntry
+	10, // 86: shoal.v1.Config.meta:type_name -> shoal.v1.Meta
+	52, // 87: shoal.v1.Config.spec:type_name -> shoal.v1.ConfigSpec
+	58, // 88: shoal.v1.ConfigSpec.labels:type_name -> shoal.v1.ConfigSpec.LabelsEntry
+	89, // [89:89] is the sub-list for method output_type
+	89, // [89:89] is the sub-list for method input_type
+	89, // [89:89] is the sub-list for extension type_name
+	89, // [89:89] is the sub-list for extension extendee
+	0,  // [0:89] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_objects_proto_init() }

@@ -86,7 +86,8 @@ func linkWithAddr(h *netlink.Handle, ip net.IP) (netlink.Link, error) {
 	return nil, fmt.Errorf("%w: UnderlayAddr %s is on no link of the host namespace", ErrInvalidConfig, ip)
 }
 
-// MTU is the MTU of every overlay device: the underlay's minus 50.
+// MTU is the MTU of an unencrypted network's devices: the underlay's minus
+// 50; an encrypted network's is the tunnel's minus 50.
 func (m *Manager) MTU() int { return m.mtu }
 
 // Close releases the Manager's handles. Devices stay: a new Manager adopts them.

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-project/shoal/network/wireguard"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/net/icmp"
@@ -62,6 +63,7 @@ func (h *host) config() Config {
 		UnderlayAddr:  h.underlay,
 		HostNetnsPath: filepath.Join(namedNetnsDir, h.name),
 		SandboxPrefix: h.name + "-ov-",
+		EncryptLink:   wireguard.DefaultLinkName, // made by openTunnels
 	}
 }
 

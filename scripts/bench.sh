@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 groups=(raft rafttest failover failover-loaded snapshot store sched dispatcher sim pipeline scale
-	plugins wasm hostile containerd containerd-e2e overlay gossip)
+	plugins wasm hostile containerd containerd-e2e overlay overlay-throughput gossip)
 
 # bench BENCHTIME PATTERN PACKAGE: go test benchmarks, their lines only.
 bench() {
@@ -88,7 +88,9 @@ run_group() {
 		need_containerd
 		e2e '^TestContainerdStart20$' 'RUNNING on one worker|removed' ;;
 	overlay) # root: real netns, veth, VXLAN
-		bench 100x . ./network/overlay ;;
+		bench 100x 'EnsureNetwork|Attach' ./network/overlay ;;
+	overlay-throughput) # root: TCP between tasks on two test hosts over host networking, overlay, encrypted overlay
+		bench 3s 'TCPThroughput|RequestLatency' ./network/overlay ;;
 	gossip) # time until every member knows a new attachment: 3, 30, 200 members on loopback
 		bench 10x Convergence ./core/gossip ;;
 	list) printf '%s\n' "${groups[@]}" ;;

@@ -225,7 +225,7 @@ func serveEcho(t testing.TB, nsName string, addr netip.Addr) netip.AddrPort {
 			}
 			go func() {
 				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				_ = c.SetDeadline(time.Now().Add(60 * time.Second))
 				_, _ = io.Copy(c, c)
 			}()
 		}

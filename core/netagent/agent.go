@@ -236,7 +236,7 @@ func (s *state) attachNetwork(t Task, networkID, netnsPath string) error {
 		return fmt.Errorf("%w: task %s names network %s", ErrUnknownNetwork, t.ID, networkID)
 	}
 	if !s.sandbox[n.ID] {
-		cfg := overlay.NetworkConfig{ID: n.ID, VNI: n.VNI, Subnet: n.Subnet, Gateway: n.Gateway}
+		cfg := overlay.NetworkConfig{ID: n.ID, VNI: n.VNI, Subnet: n.Subnet, Gateway: n.Gateway, Encrypted: n.Encrypted}
 		if err := s.cfg.Dataplane.EnsureNetwork(cfg); err != nil {
 			return fmt.Errorf("netagent: network %s (%s): %w", n.Name, n.ID, err)
 		}

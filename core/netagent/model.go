@@ -9,7 +9,10 @@ type Network struct {
 	VNI     int
 	Subnet  netip.Prefix
 	Gateway netip.Addr // optional
-	VIPs    []VIP
+	// Encrypted networks' traffic between nodes goes through the node's
+	// WireGuard tunnel.
+	Encrypted bool
+	VIPs      []VIP
 }
 
 // VIP is one service's virtual IP on a network.

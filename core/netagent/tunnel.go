@@ -135,4 +135,3 @@ func (c *NodeConfig) tunnelDefaults() {
 		c.Clock = clock.Real()
 	}
 }
-

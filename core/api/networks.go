@@ -56,10 +56,6 @@ func validateNetworkSpec(sp *shoalv1.NetworkSpec) error {
 	if d := sp.GetDriver(); d != "" && d != DriverOverlay {
 		return invalidArg("spec.driver %q: the only driver is %q", d, DriverOverlay)
 	}
-	if sp.GetEncrypted() {
-		// Accepting it would promise encryption the data plane does not do yet.
-		return connect.NewError(connect.CodeUnimplemented, errors.New("spec.encrypted: encrypting a network's traffic between nodes is not built yet; create the network unencrypted"))
-	}
 	if err := validateLabels("spec.labels", sp.GetLabels()); err != nil {
 		return err
 	}

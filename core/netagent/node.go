@@ -211,6 +211,9 @@ func (n *Node) Close() error {
 	if c, ok := n.cfg.Dataplane.(io.Closer); ok {
 		errs = append(errs, c.Close())
 	}
+	if c, ok := n.cfg.Tunnel.(io.Closer); ok {
+		errs = append(errs, c.Close()) // encrypted networks fail closed while the node is down
+	}
 	return errors.Join(errs...)
 }
 

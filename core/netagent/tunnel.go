@@ -18,6 +18,7 @@ const DefaultKeyRotation = 12 * time.Hour
 
 // Tunnel is the node's WireGuard tunnel (network/wireguard.Tunnel).
 type Tunnel interface {
+	Endpoint() netip.AddrPort
 	PublicKey() wireguard.PublicKey
 	SetPrivateKey(wireguard.PrivateKey) error
 	SetPeers([]wireguard.Peer) error
@@ -77,6 +78,15 @@ func (n *Node) WireGuardPublicKey() []byte {
 		return nil
 	}
 	return n.cfg.Tunnel.PublicKey().Bytes()
+}
+
+// WireGuardEndpoint is where peers reach the node's tunnel (ip:port);
+// empty without one.
+func (n *Node) WireGuardEndpoint() string {
+	if n.cfg.Tunnel == nil {
+		return ""
+	}
+	return n.cfg.Tunnel.Endpoint().String()
 }
 
 // SetWireGuardPeers applies a session message's peers to the tunnel

@@ -21,6 +21,9 @@ type fakeTunnel struct {
 	peers []wireguard.Peer
 }
 
+func (f *fakeTunnel) Endpoint() netip.AddrPort {
+	return netip.MustParseAddrPort("10.0.0.1:51820")
+}
 func (f *fakeTunnel) PublicKey() wireguard.PublicKey             { return f.key.PublicKey() }
 func (f *fakeTunnel) SetPrivateKey(k wireguard.PrivateKey) error { f.key = k; return nil }
 func (f *fakeTunnel) SetPeers(p []wireguard.Peer) error          { f.peers = p; return nil }

@@ -45,7 +45,12 @@ type Config struct {
 	// GossipPort is where the node's gossip member listens, on its
 	// advertise address (0: DefaultGossipPort).
 	GossipPort int
-	Logger     *slog.Logger
+	// WireGuardPort is where the node's tunnel for encrypted networks
+	// listens (0: wireguard.DefaultPort, 51820); WireGuardKeyRotation how
+	// often it makes a new key (0: netagent.DefaultKeyRotation, 12 h).
+	WireGuardPort        int
+	WireGuardKeyRotation time.Duration
+	Logger               *slog.Logger
 }
 
 // DefaultGossipPort is the gossip port (swarm's).

@@ -44,6 +44,13 @@ func Open(ifindex int, marker []byte) (*Capture, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("wirecapture: bind to link %d: %w", ifindex, err)
 	}
+	// Promiscuous, as tcpdump: on a bridge, frames forwarded between its
+	// ports reach the bridge's own taps only then.
+	mreq := &unix.PacketMreq{Ifindex: int32(ifindex), Type: unix.PACKET_MR_PROMISC}
+	if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, mreq); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("wirecapture: promiscuous mode: %w", err)
+	}
 	tv := unix.NsecToTimeval(100e6) // so the reader sees Stop
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		unix.Close(fd)

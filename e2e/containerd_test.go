@@ -35,8 +35,8 @@ import (
 
 // ctrEnv is where containerd and the test registry are.
 type ctrEnv struct {
-	addr     string // containerd socket
-	registry string // host:port of the plain-HTTP test registry
+	addr     string   // containerd socket
+	registry string   // host:port of the plain-HTTP test registry
 	extra    []string // more daemon flags for every node
 }
 

@@ -41,14 +41,21 @@ func (m *Manager) ensureEncryptRoute(tunnel int) error {
 			return fmt.Errorf("overlay: route %s in table %d: %w", r.Dst, table, err)
 		}
 	}
-	rule := netlink.NewRule()
-	rule.Family, rule.Priority, rule.Table = unix.AF_INET, encryptRulePriority, table
-	rule.IPProto = unix.IPPROTO_UDP
-	rule.Dport = netlink.NewRulePortRange(uint16(table), uint16(table))
+	rule, _ := m.encryptRule()
 	if err := m.host.RuleAdd(rule); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("overlay: rule udp dport %d lookup %d: %w", table, table, err)
 	}
 	return m.ensureEncryptFilter()
+}
+
+// encryptRule is "ipproto udp dport PORT lookup PORT" and its table.
+func (m *Manager) encryptRule() (*netlink.Rule, int) {
+	table := m.cfg.EncryptedVXLANPort
+	rule := netlink.NewRule()
+	rule.Family, rule.Priority, rule.Table = unix.AF_INET, encryptRulePriority, table
+	rule.IPProto = unix.IPPROTO_UDP
+	rule.Dport = netlink.NewRulePortRange(uint16(table), uint16(table))
+	return rule, table
 }
 
 // EncryptFilterTable is the nftables table (ip family, host namespace)
@@ -104,4 +111,32 @@ func (m *Manager) nftConn() (c *nftables.Conn, done func(), err error) {
 		return nil, nil, err
 	}
 	return c, func() { ns.Close() }, nil
+}
+
+// removeEncrypt deletes what ensureEncryptRoute installed; what is
+// already gone is not an error.
+func (m *Manager) removeEncrypt() error {
+	rule, table := m.encryptRule()
+	errs := []error{m.host.RuleDel(rule)}
+	routes, err := m.host.RouteListFiltered(unix.AF_INET, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
+	errs = append(errs, err)
+	for _, r := range routes {
+		errs = append(errs, m.host.RouteDel(&r))
+	}
+	c, done, err := m.nftConn()
+	if err == nil {
+		defer done()
+		c.DelTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: EncryptFilterTable})
+		err = c.Flush()
+	}
+	errs = append(errs, err)
+	for i, e := range errs {
+		if errors.Is(e, unix.ENOENT) || errors.Is(e, unix.ESRCH) {
+			errs[i] = nil
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("overlay: remove the encrypted networks' rule, routes and filter: %w", err)
+	}
+	return nil
 }

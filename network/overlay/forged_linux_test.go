@@ -129,3 +129,50 @@ func ipChecksum(h []byte) uint16 {
 	}
 	return ^uint16(sum)
 }
+
+func TestCleanupRemovesTheEncryptedNetworksRuleAndFilter(t *testing.T) {
+	h1, h2 := newTestbed(t)
+	openTunnels(t, h1, h2)
+	cfg := testNetwork()
+	cfg.Encrypted = true
+	setUpNetwork(t, cfg, h1, h2)
+	if got := encryptPieces(t, h1); len(got) != 2 {
+		t.Fatalf("before Cleanup: %v, want the rule and the filter table", got)
+	}
+	if err := h1.m.Cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if got := encryptPieces(t, h1); len(got) != 0 {
+		t.Fatalf("after Cleanup: %v left", got)
+	}
+}
+
+// encryptPieces lists the encrypted networks' policy rule and filter table
+// found in a host's namespace.
+func encryptPieces(t *testing.T, h *host) []string {
+	t.Helper()
+	var out []string
+	rules, err := netlinkAt(t, openNetns(t, h.name)).RuleList(unix.AF_INET)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rules {
+		if r.Priority == encryptRulePriority {
+			out = append(out, "rule "+r.String())
+		}
+	}
+	c, err := nftables.New(nftables.WithNetNSFd(int(openNetns(t, h.name))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := c.ListTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range tables {
+		if tb.Name == EncryptFilterTable {
+			out = append(out, "nftables table "+tb.Name)
+		}
+	}
+	return out
+}

@@ -107,7 +107,8 @@ func (m *Manager) closeSandboxes() {
 }
 
 // Cleanup removes every sandbox namespace with the Manager's prefix, and the
-// devices in it, and any VXLAN device a crash left in the host namespace.
+// devices in it, any VXLAN device a crash left in the host namespace, and
+// the encrypted networks' rule, routes and filter.
 func (m *Manager) Cleanup() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -117,7 +118,7 @@ func (m *Manager) Cleanup() error {
 	for _, name := range names {
 		errs = append(errs, m.removeSandbox(name))
 	}
-	errs = append(errs, m.removeHostVXLANs())
+	errs = append(errs, m.removeHostVXLANs(), m.removeEncrypt())
 	return errors.Join(errs...)
 }
 

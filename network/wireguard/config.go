@@ -82,8 +82,8 @@ func (p Peer) validate() error {
 
 // peersConfig is the configuration-protocol text (wireguard-go's IpcSet,
 // the "set" of wg(8)'s UAPI) that makes the device's peers exactly peers,
-// skipping this node's own endpoint. Two peers may not share an address:
-// the later one in the list is refused.
+// skipping this node's own endpoint. Two peers may not share an address
+// (each is the only allowed IP of its peer): such a list is refused.
 func peersConfig(self netip.Addr, peers []Peer) (string, error) {
 	var b strings.Builder
 	b.WriteString("replace_peers=true\n")

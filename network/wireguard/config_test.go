@@ -17,7 +17,9 @@ func testKey(b byte) PublicKey {
 
 func TestPeersConfig(t *testing.T) {
 	self := netip.MustParseAddr("10.0.0.1")
-	peer := func(b byte, ep string) Peer { return Peer{PublicKey: testKey(b), Endpoint: netip.MustParseAddrPort(ep)} }
+	peer := func(b byte, ep string) Peer {
+		return Peer{PublicKey: testKey(b), Endpoint: netip.MustParseAddrPort(ep)}
+	}
 	tests := []struct {
 		name    string
 		peers   []Peer

@@ -41,6 +41,18 @@ func openTunnels(t testing.TB, hosts ...*host) []*wireguard.Tunnel {
 	return tunnels
 }
 
+// newEncryptedTestbed is a testbed with tunnels and an encrypted network,
+// a task on each host.
+func newEncryptedTestbed(t testing.TB) (h1, h2 *host, tunnels []*wireguard.Tunnel) {
+	t.Helper()
+	h1, h2 = newTestbed(t)
+	tunnels = openTunnels(t, h1, h2)
+	cfg := testNetwork()
+	cfg.Encrypted = true
+	setUpNetwork(t, cfg, h1, h2)
+	return h1, h2, tunnels
+}
+
 func setTunnelPeers(t testing.TB, tunnels []*wireguard.Tunnel) {
 	t.Helper()
 	var peers []wireguard.Peer
@@ -91,11 +103,7 @@ func TestEncryptedNetworkShowsNoPlaintextOnTheUnderlay(t *testing.T) {
 }
 
 func TestEncryptedNetworkMTULeavesRoomForWireGuard(t *testing.T) {
-	h1, h2 := newTestbed(t)
-	tunnels := openTunnels(t, h1, h2)
-	cfg := testNetwork()
-	cfg.Encrypted = true
-	setUpNetwork(t, cfg, h1, h2)
+	h1, _, tunnels := newEncryptedTestbed(t)
 	link, err := netlinkAt(t, openNetns(t, h1.task)).LinkByName("eth1")
 	if err != nil {
 		t.Fatal(err)
@@ -175,11 +183,7 @@ func sendMarker(ns netns.NsHandle, to netip.AddrPort, marker []byte) error {
 // key a moment later (as it would from its next assignments), and the same
 // connection carries the next exchange.
 func TestKeyRotationKeepsEstablishedTCPConnection(t *testing.T) {
-	h1, h2 := newTestbed(t)
-	tunnels := openTunnels(t, h1, h2)
-	cfg := testNetwork()
-	cfg.Encrypted = true
-	setUpNetwork(t, cfg, h1, h2)
+	h1, h2, tunnels := newEncryptedTestbed(t)
 	echo := serveEcho(t, h2.task, h2.taskAddr.Addr())
 	eventually(t, "tcp h1->h2 and ping h2->h1", reachable(t, h1, h2, echo))
 

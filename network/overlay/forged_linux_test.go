@@ -23,11 +23,7 @@ import (
 // networks' port, carrying a UDP datagram for h2's task. The host's filter
 // drops it; with the filter table deleted (the control) the task gets it.
 func TestPlaintextVXLANToAnEncryptedNetworkIsDropped(t *testing.T) {
-	h1, h2 := newTestbed(t)
-	openTunnels(t, h1, h2)
-	cfg := testNetwork()
-	cfg.Encrypted = true
-	setUpNetwork(t, cfg, h1, h2)
+	h1, h2, _ := newEncryptedTestbed(t)
 	echo := serveEcho(t, h2.task, h2.taskAddr.Addr())
 	eventually(t, "tcp h1->h2 and ping h2->h1", reachable(t, h1, h2, echo))
 
@@ -131,11 +127,7 @@ func ipChecksum(h []byte) uint16 {
 }
 
 func TestCleanupRemovesTheEncryptedNetworksRuleAndFilter(t *testing.T) {
-	h1, h2 := newTestbed(t)
-	openTunnels(t, h1, h2)
-	cfg := testNetwork()
-	cfg.Encrypted = true
-	setUpNetwork(t, cfg, h1, h2)
+	h1, _, _ := newEncryptedTestbed(t)
 	if got := encryptPieces(t, h1); len(got) != 2 {
 		t.Fatalf("before Cleanup: %v, want the rule and the filter table", got)
 	}

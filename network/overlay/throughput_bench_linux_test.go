@@ -143,21 +143,3 @@ func serveSink(b testing.TB, nsName string, addr netip.Addr) (netip.AddrPort, <-
 	}()
 	return netip.AddrPortFrom(addr, 9), received
 }
-
-// serveEchoOn echoes every connection on port of addr inside a named netns.
-func serveEchoOn(b testing.TB, nsName string, addr netip.Addr, port uint16) netip.AddrPort {
-	ln := listenIn(b, nsName, addr, port)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
-	return netip.AddrPortFrom(addr, port)
-}

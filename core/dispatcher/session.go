@@ -71,7 +71,8 @@ func (d *Dispatcher) Session(ctx context.Context, req *connect.Request[shoalv1.S
 		d.mu.Unlock()
 		return connect.NewError(connect.CodeUnavailable, ErrNotRunning)
 	}
-	if old := d.nodes[nodeID]; old != nil && old.sess != nil {
+	old := d.nodes[nodeID]
+	if old != nil && old.sess != nil {
 		delete(d.sessions, old.sess.id)
 		old.sess.close()
 		d.nodeGoneLocked(nodeID)
@@ -79,7 +80,9 @@ func (d *Dispatcher) Session(ctx context.Context, req *connect.Request[shoalv1.S
 	d.sessions[s.id] = s
 	d.nodes[nodeID] = &nodeEntry{sess: s, deadline: now.Add(d.graceLocked()), gossipAddr: req.Msg.GetDescription().GetGossipAddr(),
 		wg: wgPeerOf(req.Msg.GetDescription())}
-	d.signalOthersLocked(nodeID) // its tunnel joins (or changes) the peers
+	if d.nodes[nodeID].wg.valid() || (old != nil && old.wg.valid()) {
+		d.signalOthersLocked(nodeID) // its tunnel joins, changes or leaves the peers
+	}
 	keys, peers := d.gossipKeysLocked(), d.gossipPeersLocked(nodeID)
 	wgSent := d.wireGuardPeersLocked(nodeID)
 	d.resubscribeLocked(nodeID, s)

@@ -98,7 +98,7 @@ func BenchmarkRequestLatency(b *testing.B) {
 	}
 }
 
-func dialIn(b *testing.B, ns netns.NsHandle, to netip.AddrPort) net.Conn {
+func dialIn(b testing.TB, ns netns.NsHandle, to netip.AddrPort) net.Conn {
 	b.Helper()
 	var c net.Conn
 	err := nsexec.DoHandle(ns, func() (err error) {

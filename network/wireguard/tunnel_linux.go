@@ -86,6 +86,9 @@ func (t *Tunnel) start(host *netlink.Handle) error {
 		return fmt.Errorf("wireguard: %s: %w", t.cfg.LinkName, err)
 	}
 	t.link = link
+	if err := host.LinkSetTxQLen(link, txQueueLen); err != nil {
+		return fmt.Errorf("wireguard: %s queue length: %w", t.cfg.LinkName, err)
+	}
 	if err := host.LinkSetUp(link); err != nil {
 		return fmt.Errorf("wireguard: %s up: %w", t.cfg.LinkName, err)
 	}

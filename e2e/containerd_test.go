@@ -35,8 +35,9 @@ import (
 
 // ctrEnv is where containerd and the test registry are.
 type ctrEnv struct {
-	addr     string // containerd socket
-	registry string // host:port of the plain-HTTP test registry
+	addr     string   // containerd socket
+	registry string   // host:port of the plain-HTTP test registry
+	extra    []string // more daemon flags for every node
 }
 
 func (e ctrEnv) busybox() string { return e.registry + "/busybox:latest" }
@@ -56,8 +57,8 @@ func needContainerd(t *testing.T) ctrEnv {
 
 // backendFlags are the daemon flags that put a node on the containerd backend.
 func (e ctrEnv) backendFlags() []string {
-	return []string{"--backend", "containerd", "--containerd-address", e.addr,
-		"--insecure-registry", e.registry, "--insecure-registry", "127.0.0.1:5999"}
+	return append([]string{"--backend", "containerd", "--containerd-address", e.addr,
+		"--insecure-registry", e.registry, "--insecure-registry", "127.0.0.1:5999"}, e.extra...)
 }
 
 // ctrNode is one node of a containerd cluster (the manager included).

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 groups=(raft rafttest failover failover-loaded snapshot store sched dispatcher sim pipeline scale
-	plugins wasm hostile containerd containerd-e2e overlay gossip update metrics mesh)
+	plugins wasm hostile containerd containerd-e2e overlay overlay-throughput gossip update metrics mesh)
 
 # bench BENCHTIME PATTERN PACKAGE: go test benchmarks, their lines only.
 bench() {
@@ -93,7 +93,9 @@ run_group() {
 		need_containerd
 		e2e '^TestContainerdStart20$' 'RUNNING on one worker|removed' ;;
 	overlay) # root: real netns, veth, VXLAN
-		bench 100x . ./network/overlay ;;
+		bench 100x 'EnsureNetwork|Attach' ./network/overlay ;;
+	overlay-throughput) # root: TCP between tasks on two test hosts over host networking, overlay, encrypted overlay
+		bench 3s 'TCPThroughput|RequestLatency' ./network/overlay ;;
 	gossip) # time until every member knows a new attachment: 3, 30, 200 members on loopback
 		bench 10x Convergence ./core/gossip ;;
 	mesh) # root: a node's published ports (network/lb.Mesh) reprogrammed in a test netns

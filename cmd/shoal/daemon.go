@@ -9,7 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoal-project/shoal/core/netagent"
 	"github.com/shoal-project/shoal/core/node"
+	"github.com/shoal-project/shoal/network/wireguard"
 )
 
 type daemonFlags struct {
@@ -28,6 +30,8 @@ type daemonFlags struct {
 	labels            []string
 	gossipPort        int
 	autolock          bool
+	wgPort            int
+	wgRotation        time.Duration
 }
 
 // refusedFlag is a daemon flag a command does not take, and where to turn.
@@ -86,6 +90,8 @@ func addDaemonFlags(c *cobra.Command, f *daemonFlags, withAddrs bool) {
 	fl.StringArrayVar(&f.labels, "label", nil, "node label key=value (repeatable)")
 	fl.IntVar(&f.gossipPort, "gossip-port", node.DefaultGossipPort, "UDP/TCP port of the node's cluster-network gossip, on its advertise address")
 	fl.BoolVar(&f.autolock, "autolock", false, "encrypt every manager's Raft data at rest under an unlock key printed once: a restarted manager waits for 'shoal unlock'")
+	fl.IntVar(&f.wgPort, "wireguard-port", wireguard.DefaultPort, "UDP port of the node's WireGuard tunnel, which carries encrypted networks")
+	fl.DurationVar(&f.wgRotation, "wireguard-key-rotation", netagent.DefaultKeyRotation, "how often the node makes a new WireGuard key")
 }
 
 func (f *daemonFlags) config() (node.Config, error) {
@@ -99,6 +105,9 @@ func (f *daemonFlags) config() (node.Config, error) {
 	}
 	if f.gossipPort < 1 || f.gossipPort > 65535 {
 		return node.Config{}, fmt.Errorf("--gossip-port %d: want a port in 1-65535", f.gossipPort)
+	}
+	if f.wgPort < 1 || f.wgPort > 65535 || f.wgRotation <= 0 {
+		return node.Config{}, fmt.Errorf("--wireguard-port %d, --wireguard-key-rotation %v: want a port in 1-65535 and a positive duration", f.wgPort, f.wgRotation)
 	}
 	return node.Config{
 		DataDir:            gf.dataDir,
@@ -117,6 +126,9 @@ func (f *daemonFlags) config() (node.Config, error) {
 		GossipPort:         f.gossipPort,
 		Autolock:           f.autolock,
 		Logger:             slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})),
+
+		WireGuardPort:        f.wgPort,
+		WireGuardKeyRotation: f.wgRotation,
 	}, nil
 }
 

@@ -27,7 +27,7 @@ func newNetworkCreateCmd() *cobra.Command {
 	fl.StringVar(&spec.Driver, "driver", "overlay", "network driver (only overlay)")
 	fl.StringVar(&spec.Subnet, "subnet", "", "IPv4 subnet in CIDR form, /8 to /30 (default: a free /24 of 10.0.0.0/8)")
 	fl.StringVar(&spec.Gateway, "gateway", "", "gateway address inside the subnet (default: its first address)")
-	fl.BoolVar(&spec.Encrypted, "encrypted", false, "encrypt the network's traffic between nodes (not built yet: refused)")
+	fl.BoolVar(&spec.Encrypted, "encrypted", false, "encrypt and authenticate the network's traffic between nodes (WireGuard)")
 	fl.StringArrayVarP(&labels, "label", "l", nil, "network label key=value (repeatable)")
 	return withClient(c, func(cmd *cobra.Command, cl *client.Client, args []string) error {
 		kv, err := parseKV("label", labels)

@@ -89,7 +89,7 @@ func (a *Agent) runSession(ctx context.Context, addr string) (bool, string, erro
 	defer cancel()
 	client := a.cfg.Client(addr)
 	stream, err := client.Session(ctx, connect.NewRequest(&shoalv1.SessionRequest{
-		Description:  a.cfg.Description,
+		Description:  a.description(),
 		AgentVersion: a.cfg.Version,
 		RunningTasks: a.runningTasks(),
 	}))
@@ -119,6 +119,7 @@ func (a *Agent) runSession(ctx context.Context, addr string) (bool, string, erro
 	}
 	a.log.Info("session open", "manager", addr, "session", sessID, "heartbeat", period)
 	a.applyGossip(first)
+	a.applyWireGuardPeers(first, true)
 	a.rep.resendAll()
 
 	var wg sync.WaitGroup
@@ -146,7 +147,7 @@ func (a *Agent) heartbeats(ctx context.Context, client shoalv1connect.Dispatcher
 			return ctx.Err()
 		}
 		hctx, cancel := context.WithTimeout(ctx, max(period, time.Second))
-		resp, err := client.Heartbeat(hctx, connect.NewRequest(&shoalv1.HeartbeatRequest{SessionId: sessID}))
+		resp, err := client.Heartbeat(hctx, connect.NewRequest(&shoalv1.HeartbeatRequest{SessionId: sessID, WireguardPublicKey: a.wireGuardKey()}))
 		cancel()
 		if err != nil {
 			return fmt.Errorf("heartbeat: %w", err)
@@ -217,6 +218,7 @@ func (a *Agent) sessionMessages(ctx context.Context, stream *connect.ServerStrea
 	for stream.Receive() {
 		a.learnManagers(stream.Msg().GetManagers())
 		a.applyGossip(stream.Msg())
+		a.applyWireGuardPeers(stream.Msg(), false)
 		for _, sub := range stream.Msg().GetLogSubscriptions() {
 			if sub.GetClose() {
 				if c := subs[sub.GetId()]; c != nil {

@@ -59,10 +59,6 @@ func validateNetworkSpec(sp *shoalv1.NetworkSpec) error {
 	if sp.GetIngress() {
 		return invalidArg("spec.ingress: the cluster has one ingress network, made when the cluster is initialised; create a plain overlay network")
 	}
-	if sp.GetEncrypted() {
-		// Accepting it would promise encryption the data plane does not do yet.
-		return connect.NewError(connect.CodeUnimplemented, errors.New("spec.encrypted: encrypting a network's traffic between nodes is not built yet; create the network unencrypted"))
-	}
 	if err := validateLabels("spec.labels", sp.GetLabels()); err != nil {
 		return err
 	}

@@ -53,7 +53,6 @@ func TestCreateNetworkRefusesBadInputAndStoresNothing(t *testing.T) {
 		{"gateway not an address", &shoalv1.NetworkSpec{Name: "n", Subnet: "10.1.2.0/24", Gateway: "gw"}, connect.CodeInvalidArgument, "spec.gateway"},
 		{"gateway without subnet", &shoalv1.NetworkSpec{Name: "n", Gateway: "10.1.2.1"}, connect.CodeInvalidArgument, "spec.subnet"},
 		{"bad label", &shoalv1.NetworkSpec{Name: "n", Labels: map[string]string{"": "x"}}, connect.CodeInvalidArgument, "spec.labels"},
-		{"encrypted, which the data plane cannot do yet", &shoalv1.NetworkSpec{Name: "n", Encrypted: true}, connect.CodeUnimplemented, "spec.encrypted"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := s.CreateNetwork(context.Background(), connect.NewRequest(&shoalv1.CreateNetworkRequest{Spec: tc.spec}))
@@ -96,6 +95,13 @@ func TestCreateNetworkDefaultsSubnetGatewayAndVNI(t *testing.T) {
 	d := createNetwork(t, s, &shoalv1.NetworkSpec{Name: "d"})
 	if d.GetVni() != FirstVNI || d.GetSubnet() != "10.0.0.0/24" {
 		t.Fatalf("after rm: got %s vni %d", d.GetSubnet(), d.GetVni())
+	}
+}
+
+func TestCreateEncryptedNetworkKeepsTheFlag(t *testing.T) {
+	s, _, _ := newTestServer(t)
+	if n := createNetwork(t, s, &shoalv1.NetworkSpec{Name: "secret", Encrypted: true}); !n.GetSpec().GetEncrypted() {
+		t.Fatalf("network %v lost spec.encrypted", n)
 	}
 }
 

@@ -61,6 +61,7 @@ type nodeEntry struct {
 	sess       *session
 	deadline   time.Time
 	gossipAddr string // from the session's node description
+	wg         wgPeer // the node's tunnel, from the description and heartbeats
 }
 
 // session is one node's session.
@@ -262,6 +263,9 @@ func (d *Dispatcher) expireLocked(nodeID string, now time.Time) {
 		return
 	}
 	delete(d.nodes, nodeID)
+	if e.wg.valid() {
+		d.signalOthersLocked(nodeID) // its tunnel leaves the peers
+	}
 	msg := "heartbeat failure"
 	if e.sess != nil {
 		delete(d.sessions, e.sess.id)

@@ -71,14 +71,20 @@ func (d *Dispatcher) Session(ctx context.Context, req *connect.Request[shoalv1.S
 		d.mu.Unlock()
 		return connect.NewError(connect.CodeUnavailable, ErrNotRunning)
 	}
-	if old := d.nodes[nodeID]; old != nil && old.sess != nil {
+	old := d.nodes[nodeID]
+	if old != nil && old.sess != nil {
 		delete(d.sessions, old.sess.id)
 		old.sess.close()
 		d.nodeGoneLocked(nodeID)
 	}
 	d.sessions[s.id] = s
-	d.nodes[nodeID] = &nodeEntry{sess: s, deadline: now.Add(d.graceLocked()), gossipAddr: req.Msg.GetDescription().GetGossipAddr()}
+	d.nodes[nodeID] = &nodeEntry{sess: s, deadline: now.Add(d.graceLocked()), gossipAddr: req.Msg.GetDescription().GetGossipAddr(),
+		wg: wgPeerOf(req.Msg.GetDescription())}
+	if d.nodes[nodeID].wg.valid() || (old != nil && old.wg.valid()) {
+		d.signalOthersLocked(nodeID) // its tunnel joins, changes or leaves the peers
+	}
 	keys, peers := d.gossipKeysLocked(), d.gossipPeersLocked(nodeID)
+	wgSent := d.wireGuardPeersLocked(nodeID)
 	d.resubscribeLocked(nodeID, s)
 	d.queueNodeLocked(nodeID, nodeUpdate{
 		state:   shoalv1.NodeState_NODE_STATE_READY,
@@ -98,6 +104,7 @@ func (d *Dispatcher) Session(ctx context.Context, req *connect.Request[shoalv1.S
 		HeartbeatPeriod: durationpb.New(d.heartbeatPeriod()),
 		GossipKeys:      keys,
 		GossipPeers:     peers,
+		WireguardPeers:  wireGuardChanges(nil, wgSent),
 	}); err != nil {
 		return err
 	}
@@ -130,8 +137,10 @@ func (d *Dispatcher) Session(ctx context.Context, req *connect.Request[shoalv1.S
 			if cur := d.gossipKeysLocked(); !slices.EqualFunc(cur, keys, slices.Equal) {
 				keys, msg.GossipKeys = cur, cur
 			}
+			cur := d.wireGuardPeersLocked(nodeID)
+			msg.WireguardPeers, wgSent = wireGuardChanges(wgSent, cur), cur
 			d.mu.Unlock()
-			if len(msg.LogSubscriptions) == 0 && len(msg.GossipKeys) == 0 {
+			if len(msg.LogSubscriptions) == 0 && len(msg.GossipKeys) == 0 && len(msg.WireguardPeers) == 0 {
 				continue
 			}
 			if err := stream.Send(msg); err != nil {
@@ -161,6 +170,7 @@ func (d *Dispatcher) Heartbeat(ctx context.Context, req *connect.Request[shoalv1
 		return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("session %s expired: open a new session", s.id))
 	}
 	e.deadline = now.Add(d.graceLocked())
+	d.setWireGuardKeyLocked(nodeID, e, req.Msg.GetWireguardPublicKey())
 	period := d.period
 	d.mu.Unlock()
 	return connect.NewResponse(&shoalv1.HeartbeatResponse{Period: durationpb.New(period)}), nil

@@ -268,7 +268,7 @@ func (s *state) attachNetwork(t Task, networkID, netnsPath string) error {
 // attachEndpoint sets up n's sandbox if needed and attaches ep to it.
 func (s *state) attachEndpoint(n Network, ep overlay.EndpointConfig) error {
 	if !s.sandbox[n.ID] {
-		cfg := overlay.NetworkConfig{ID: n.ID, VNI: n.VNI, Subnet: n.Subnet, Gateway: n.Gateway}
+		cfg := overlay.NetworkConfig{ID: n.ID, VNI: n.VNI, Subnet: n.Subnet, Gateway: n.Gateway, Encrypted: n.Encrypted}
 		if err := s.cfg.Dataplane.EnsureNetwork(cfg); err != nil {
 			return fmt.Errorf("netagent: network %s (%s): %w", n.Name, n.ID, err)
 		}

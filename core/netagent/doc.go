@@ -14,6 +14,10 @@
 // (IngressIface), gossips that address and keeps the node's published
 // ports (Mesh) balanced over the services' tasks there (ingress.go).
 //
+// The Node also keeps the node's WireGuard tunnel (Tunnel, for encrypted
+// networks): its peers are the other nodes' keys and endpoints from the
+// session messages, and it rotates the tunnel's key every KeyRotation.
+//
 // One goroutine (Agent.run) owns the state; the planning functions
 // (plan.go) are pure so that the reconcile logic is tested without a
 // kernel. It reaches the kernel, gossip and the task namespaces only

@@ -17,6 +17,9 @@ type Network struct {
 	// Ingress marks the routing mesh's network: its VIPs' Ports are
 	// published on every node.
 	Ingress bool
+	// Encrypted networks' traffic between nodes goes through the node's
+	// WireGuard tunnel.
+	Encrypted bool
 }
 
 // VIP is one service's virtual IP on a network.

@@ -9,10 +9,12 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/shoal-project/shoal/core/gossip"
 	"github.com/shoal-project/shoal/core/taskspec"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/clock"
 	"github.com/shoal-project/shoal/network/dns"
 	"github.com/shoal-project/shoal/network/lb"
 	"github.com/shoal-project/shoal/runtime"
@@ -42,7 +44,16 @@ type NodeConfig struct {
 	// OpenMesh and NodeNetns: see Config (nil OpenMesh: no routing mesh).
 	OpenMesh  MeshOpener
 	NodeNetns string
-	Logger    *slog.Logger
+	// Tunnel is the node's WireGuard tunnel for encrypted networks; nil:
+	// the node has none (the Dataplane refuses encrypted networks).
+	Tunnel Tunnel
+	// KeyRotation is how often the tunnel gets a new key; 0 means
+	// DefaultKeyRotation. Rand makes the keys (nil: crypto/rand) and
+	// Clock times the rotations (nil: the real clock).
+	KeyRotation time.Duration
+	Rand        io.Reader
+	Clock       clock.Clock
+	Logger      *slog.Logger
 }
 
 // Node is the cluster-network side of one node: it starts the gossip
@@ -60,6 +71,9 @@ type Node struct {
 	ingress  netip.Prefix
 	cancel   context.CancelFunc
 	done     chan struct{}
+
+	tunnelPeers tunnelPeers
+	stopRotate  chan struct{}
 }
 
 var _ runtime.NetworkHook = (*Node)(nil)
@@ -72,7 +86,12 @@ func NewNode(cfg NodeConfig) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Node{cfg: cfg, log: cfg.Logger}, nil
+	cfg.tunnelDefaults()
+	n := &Node{cfg: cfg, log: cfg.Logger, tunnelPeers: tunnelPeers{}, stopRotate: make(chan struct{})}
+	if cfg.Tunnel != nil {
+		go n.rotateKeys(n.stopRotate)
+	}
+	return n, nil
 }
 
 // SetGossip applies a session message's gossip keys and peers: the first
@@ -209,6 +228,11 @@ func (n *Node) Entries(ctx context.Context) ([]gossip.Entry, error) {
 func (n *Node) Close() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	select {
+	case <-n.stopRotate:
+	default:
+		close(n.stopRotate)
+	}
 	var errs []error
 	if n.member != nil {
 		n.cancel()
@@ -218,6 +242,9 @@ func (n *Node) Close() error {
 	}
 	if c, ok := n.cfg.Dataplane.(io.Closer); ok {
 		errs = append(errs, c.Close())
+	}
+	if c, ok := n.cfg.Tunnel.(io.Closer); ok {
+		errs = append(errs, c.Close()) // encrypted networks fail closed while the node is down
 	}
 	return errors.Join(errs...)
 }
@@ -237,7 +264,7 @@ func TaskName(spec *runtime.TaskSpec) string {
 func NetworksFromAssignments(assigned []*shoalv1.NetworkAssignment) ([]Network, error) {
 	out := make([]Network, 0, len(assigned))
 	for _, na := range assigned {
-		n := Network{ID: na.GetId(), Name: na.GetName(), VNI: int(na.GetVni()), Ingress: na.GetIngress()}
+		n := Network{ID: na.GetId(), Name: na.GetName(), VNI: int(na.GetVni()), Ingress: na.GetIngress(), Encrypted: na.GetEncrypted()}
 		var err error
 		if n.Subnet, err = netip.ParsePrefix(na.GetSubnet()); err != nil {
 			return nil, fmt.Errorf("netagent: network %s: subnet %q: %w", na.GetName(), na.GetSubnet(), err)

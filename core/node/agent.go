@@ -81,6 +81,9 @@ func (n *Node) restartAgent() error {
 	}
 	desc := n.cfg.description(n.st.Backend)
 	desc.GossipAddr = gossipAddr
+	if netNode != nil {
+		desc.WireguardEndpoint = netNode.WireGuardEndpoint()
+	}
 	n.mu.Lock()
 	managers := append([]string(nil), n.st.Managers...)
 	if n.mgr != nil {

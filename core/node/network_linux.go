@@ -3,7 +3,9 @@
 package node
 
 import (
+	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -14,6 +16,7 @@ import (
 	"github.com/shoal-project/shoal/network/dns"
 	"github.com/shoal-project/shoal/network/lb"
 	"github.com/shoal-project/shoal/network/overlay"
+	"github.com/shoal-project/shoal/network/wireguard"
 )
 
 // newClusterNetwork builds the node's cluster-network side (overlay, gossip,
@@ -39,8 +42,17 @@ func (n *Node) newClusterNetwork() (*netagent.Node, string, error) {
 	}
 	gossipAddr := net.JoinHostPort(underlay.String(), strconv.Itoa(port))
 	log := n.log.With("component", "network")
-	dp, err := overlay.New(overlay.Config{UnderlayAddr: underlay, SandboxPrefix: sandboxPrefix(n.st.NodeID), Logger: log})
+	tunnel := n.openTunnel(underlay, log)
+	ovCfg := overlay.Config{UnderlayAddr: underlay, SandboxPrefix: sandboxPrefix(n.st.NodeID), Logger: log}
+	var nodeTunnel netagent.Tunnel // a nil interface without a tunnel
+	if tunnel != nil {
+		ovCfg.EncryptLink, nodeTunnel = tunnel.LinkName(), tunnel
+	}
+	dp, err := overlay.New(ovCfg)
 	if err != nil {
+		if tunnel != nil {
+			_ = tunnel.Close()
+		}
 		return nil, "", err
 	}
 	resolv, err := dns.ReadHostResolvConf("/etc/resolv.conf")
@@ -56,12 +68,29 @@ func (n *Node) newClusterNetwork() (*netagent.Node, string, error) {
 			return gossip.New(gossip.Config{NodeID: n.st.NodeID, BindAddr: gossipAddr, AdvertiseAddr: gossipAddr,
 				UnderlayAddr: underlay, Keys: keys, Logger: log})
 		},
-		Logger: log,
+		Tunnel:      nodeTunnel,
+		KeyRotation: n.cfg.WireGuardKeyRotation,
+		Logger:      log,
 	})
 	if err != nil {
 		return nil, "", err
 	}
 	return nn, gossipAddr, nil
+}
+
+// openTunnel starts the node's WireGuard tunnel for encrypted networks
+// with a new key; nil (and a warning) when it cannot: the node then runs
+// without encrypted networks.
+func (n *Node) openTunnel(underlay netip.Addr, log *slog.Logger) *wireguard.Tunnel {
+	key, err := wireguard.GeneratePrivateKey(rand.Reader)
+	if err == nil {
+		var t *wireguard.Tunnel
+		if t, err = wireguard.Open(wireguard.Config{UnderlayAddr: underlay, Port: n.cfg.WireGuardPort, Logger: log}, key); err == nil {
+			return t
+		}
+	}
+	log.Warn("no WireGuard tunnel: tasks on encrypted networks cannot run on this node", "err", err)
+	return nil
 }
 
 // sandboxPrefix names this node's overlay sandboxes, so that several nodes

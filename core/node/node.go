@@ -50,7 +50,12 @@ type Config struct {
 	// Autolock, at init, turns the cluster's autolock on: Info.UnlockKey
 	// is its unlock key.
 	Autolock bool
-	Logger   *slog.Logger
+	// WireGuardPort is where the node's tunnel for encrypted networks
+	// listens (0: wireguard.DefaultPort, 51820); WireGuardKeyRotation how
+	// often it makes a new key (0: netagent.DefaultKeyRotation, 12 h).
+	WireGuardPort        int
+	WireGuardKeyRotation time.Duration
+	Logger               *slog.Logger
 }
 
 // DefaultGossipPort is the gossip port (swarm's).

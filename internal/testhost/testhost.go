@@ -129,6 +129,10 @@ func (n *Net) must(name string, args ...string) {
 	}
 }
 
+// Bridge is the name of the bridge all hosts are on (in the test's own
+// namespace): capture there to see what crosses the wire between hosts.
+func (n *Net) Bridge() string { return n.bridge }
+
 // Hosts returns the hosts in the order they were named.
 func (n *Net) Hosts() []*Host { return append([]*Host(nil), n.hosts...) }
 

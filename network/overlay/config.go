@@ -11,8 +11,12 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultVXLANPort     = 4789
-	DefaultSandboxPrefix = "shoal-ov-"
+	DefaultVXLANPort = 4789
+	// DefaultEncryptedVXLANPort is the VXLAN port of encrypted networks:
+	// their packets come in only through the tunnel link, so a port of
+	// their own lets the host drop any that arrive another way.
+	DefaultEncryptedVXLANPort = 4799
+	DefaultSandboxPrefix      = "shoal-ov-"
 	// vxlanOverhead is what VXLAN over IPv4 adds to each frame: outer IPv4
 	// (20), UDP (8), VXLAN (8) and the inner Ethernet header (14).
 	vxlanOverhead = 50
@@ -22,6 +26,7 @@ const (
 var (
 	ErrInvalidConfig   = errors.New("overlay: invalid config")
 	ErrNetworkNotFound = errors.New("overlay: network not set up on this node")
+	ErrNoEncryption    = errors.New("overlay: encrypted network but this node has no tunnel")
 )
 
 // Config configures a Manager.
@@ -31,6 +36,14 @@ type Config struct {
 	UnderlayAddr netip.Addr
 	// VXLANPort is the UDP port of VXLAN; 0 means DefaultVXLANPort.
 	VXLANPort int
+	// EncryptLink is the tunnel device in the host namespace (a
+	// network/wireguard Tunnel) that carries encrypted networks: their
+	// VXLAN device is bound to it, so their packets to other nodes leave
+	// through it only. Empty: encrypted networks are refused.
+	EncryptLink string
+	// EncryptedVXLANPort is the UDP port of encrypted networks' VXLAN; 0
+	// means DefaultEncryptedVXLANPort. It must differ from VXLANPort.
+	EncryptedVXLANPort int
 	// HostNetnsPath is the namespace holding the underlay, e.g.
 	// /var/run/netns/NAME; empty means the namespace of the calling process.
 	HostNetnsPath string
@@ -47,6 +60,9 @@ type NetworkConfig struct {
 	VNI     int
 	Subnet  netip.Prefix
 	Gateway netip.Addr // optional; set on the sandbox bridge
+	// Encrypted networks' traffic between nodes goes through the tunnel
+	// (Config.EncryptLink), encrypted and authenticated.
+	Encrypted bool
 }
 
 // EndpointConfig describes one task's attachment to a network.
@@ -86,6 +102,12 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.VXLANPort < 1 || out.VXLANPort > 65535 {
 		return out, fmt.Errorf("%w: VXLANPort %d is outside 1-65535", ErrInvalidConfig, out.VXLANPort)
+	}
+	if out.EncryptedVXLANPort == 0 {
+		out.EncryptedVXLANPort = DefaultEncryptedVXLANPort
+	}
+	if out.EncryptedVXLANPort < 1 || out.EncryptedVXLANPort > 65535 || out.EncryptedVXLANPort == out.VXLANPort {
+		return out, fmt.Errorf("%w: EncryptedVXLANPort %d must be in 1-65535 and differ from VXLANPort", ErrInvalidConfig, out.EncryptedVXLANPort)
 	}
 	if out.SandboxPrefix == "" {
 		out.SandboxPrefix = DefaultSandboxPrefix

@@ -67,14 +67,18 @@ func (m *Manager) createVeth(sb *sandbox, task *taskNetns, cfg EndpointConfig) (
 			return nil, nil, err
 		}
 	}
+	mtu := m.mtu
+	if br, err := sb.nl.LinkByName(bridgeName); err == nil {
+		mtu = br.Attrs().MTU // smaller on an encrypted network
+	}
 	attrs := netlink.NewLinkAttrs()
-	attrs.Name, attrs.MTU = endpointLinkName(cfg.TaskID), m.mtu
+	attrs.Name, attrs.MTU = endpointLinkName(cfg.TaskID), mtu
 	veth := &netlink.Veth{
 		LinkAttrs:        attrs,
 		PeerName:         ifName,
 		PeerHardwareAddr: cfg.MAC,
 		PeerNamespace:    netlink.NsFd(int(task.ns)),
-		PeerMTU:          uint32(m.mtu),
+		PeerMTU:          uint32(mtu),
 	}
 	if err := sb.nl.LinkAdd(veth); err != nil {
 		return nil, nil, fmt.Errorf("create veth %s/%s: %w", attrs.Name, ifName, err)

@@ -86,7 +86,8 @@ func linkWithAddr(h *netlink.Handle, ip net.IP) (netlink.Link, error) {
 	return nil, fmt.Errorf("%w: UnderlayAddr %s is on no link of the host namespace", ErrInvalidConfig, ip)
 }
 
-// MTU is the MTU of every overlay device: the underlay's minus 50.
+// MTU is the MTU of an unencrypted network's devices: the underlay's minus
+// 50; an encrypted network's is the tunnel's minus 50.
 func (m *Manager) MTU() int { return m.mtu }
 
 // Close releases the Manager's handles. Devices stay: a new Manager adopts them.
@@ -106,7 +107,8 @@ func (m *Manager) closeSandboxes() {
 }
 
 // Cleanup removes every sandbox namespace with the Manager's prefix, and the
-// devices in it, and any VXLAN device a crash left in the host namespace.
+// devices in it, any VXLAN device a crash left in the host namespace, and
+// the encrypted networks' rule, routes and filter.
 func (m *Manager) Cleanup() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -116,7 +118,7 @@ func (m *Manager) Cleanup() error {
 	for _, name := range names {
 		errs = append(errs, m.removeSandbox(name))
 	}
-	errs = append(errs, m.removeHostVXLANs())
+	errs = append(errs, m.removeHostVXLANs(), m.removeEncrypt())
 	return errors.Join(errs...)
 }
 

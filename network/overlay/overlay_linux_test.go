@@ -21,12 +21,18 @@ import (
 // both the full attachment table (each skips its own entry).
 func setUpBoth(t testing.TB, hosts ...*host) {
 	t.Helper()
+	setUpNetwork(t, testNetwork(), hosts...)
+}
+
+// setUpNetwork sets up the network, one task on each host and the peers.
+func setUpNetwork(t testing.TB, cfg NetworkConfig, hosts ...*host) {
+	t.Helper()
 	var peers []Peer
 	for _, h := range hosts {
 		peers = append(peers, h.peer(t))
 	}
 	for _, h := range hosts {
-		if err := h.m.EnsureNetwork(testNetwork()); err != nil {
+		if err := h.m.EnsureNetwork(cfg); err != nil {
 			t.Fatal(err)
 		}
 		if err := h.m.Attach(h.endpoint()); err != nil {

@@ -39,11 +39,15 @@ func (m *Manager) EnsureNetwork(cfg NetworkConfig) error {
 	if err != nil {
 		return err
 	}
-	br, err := m.ensureBridge(sb, cfg)
+	c, err := m.carrierOf(cfg)
+	if err != nil {
+		return err
+	}
+	br, err := m.ensureBridge(sb, cfg, c.mtu)
 	if err != nil {
 		return fmt.Errorf("overlay: network %s: %w", cfg.ID, err)
 	}
-	if err := m.ensureVXLAN(sb, br, cfg.VNI); err != nil {
+	if err := m.ensureVXLAN(sb, br, cfg.VNI, c); err != nil {
 		return fmt.Errorf("overlay: network %s: %w", cfg.ID, err)
 	}
 	return nil
@@ -106,11 +110,36 @@ func newSandbox(name string, ns netns.NsHandle) (*sandbox, error) {
 	return &sandbox{name: name, ns: ns, nl: h}, nil
 }
 
-func (m *Manager) ensureBridge(sb *sandbox, cfg NetworkConfig) (netlink.Link, error) {
+// carrier is what a network's VXLAN device sends through: the underlay
+// link, or the tunnel link for an encrypted network.
+type carrier struct {
+	link int // index in the host namespace
+	port int
+	mtu  int // of the network's devices
+}
+
+func (m *Manager) carrierOf(cfg NetworkConfig) (carrier, error) {
+	if !cfg.Encrypted {
+		return carrier{link: m.underlay, port: m.cfg.VXLANPort, mtu: m.mtu}, nil
+	}
+	if m.cfg.EncryptLink == "" {
+		return carrier{}, fmt.Errorf("%w: network %s needs the node's WireGuard tunnel", ErrNoEncryption, cfg.ID)
+	}
+	l, err := m.host.LinkByName(m.cfg.EncryptLink)
+	if err != nil {
+		return carrier{}, fmt.Errorf("%w: network %s: tunnel link %s: %w", ErrNoEncryption, cfg.ID, m.cfg.EncryptLink, err)
+	}
+	if err := m.ensureEncryptRoute(l.Attrs().Index); err != nil {
+		return carrier{}, err
+	}
+	return carrier{link: l.Attrs().Index, port: m.cfg.EncryptedVXLANPort, mtu: l.Attrs().MTU - vxlanOverhead}, nil
+}
+
+func (m *Manager) ensureBridge(sb *sandbox, cfg NetworkConfig, mtu int) (netlink.Link, error) {
 	br, err := sb.nl.LinkByName(bridgeName)
 	if isNotFound(err) {
 		attrs := netlink.NewLinkAttrs()
-		attrs.Name, attrs.MTU = bridgeName, m.mtu
+		attrs.Name, attrs.MTU = bridgeName, mtu
 		if err = sb.nl.LinkAdd(&netlink.Bridge{LinkAttrs: attrs}); err != nil {
 			return nil, fmt.Errorf("create bridge: %w", err)
 		}
@@ -135,13 +164,13 @@ func (m *Manager) ensureBridge(sb *sandbox, cfg NetworkConfig) (netlink.Link, er
 }
 
 // ensureVXLAN keeps vxlan0 in the sandbox with the network's VNI, port and
-// underlay, enslaved to the bridge and up; a device that differs is replaced.
-func (m *Manager) ensureVXLAN(sb *sandbox, br netlink.Link, vni int) error {
+// carrier, enslaved to the bridge and up; a device that differs is replaced.
+func (m *Manager) ensureVXLAN(sb *sandbox, br netlink.Link, vni int, c carrier) error {
 	link, err := sb.nl.LinkByName(vxlanName)
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("vxlan: %w", err)
 	}
-	if vx, ok := link.(*netlink.Vxlan); ok && !m.vxlanMatches(vx, vni) {
+	if vx, ok := link.(*netlink.Vxlan); ok && !m.vxlanMatches(vx, vni, c) {
 		m.log.Info("overlay: replacing vxlan device", "netns", sb.name, "vni", vx.VxlanId, "want_vni", vni)
 		if err := deleteLink(sb.nl, vx); err != nil {
 			return err
@@ -149,7 +178,7 @@ func (m *Manager) ensureVXLAN(sb *sandbox, br netlink.Link, vni int) error {
 		link = nil
 	}
 	if link == nil {
-		if link, err = m.createVXLAN(sb, vni); err != nil {
+		if link, err = m.createVXLAN(sb, vni, c); err != nil {
 			return err
 		}
 	}
@@ -162,14 +191,15 @@ func (m *Manager) ensureVXLAN(sb *sandbox, br netlink.Link, vni int) error {
 	return nil
 }
 
-func (m *Manager) vxlanMatches(vx *netlink.Vxlan, vni int) bool {
-	return vx.VxlanId == vni && vx.Port == m.cfg.VXLANPort && !vx.Learning &&
+func (m *Manager) vxlanMatches(vx *netlink.Vxlan, vni int, c carrier) bool {
+	return vx.VxlanId == vni && vx.Port == c.port && !vx.Learning && vx.MTU == c.mtu &&
 		vx.SrcAddr.Equal(net.IP(m.cfg.UnderlayAddr.AsSlice()))
 }
 
 // createVXLAN creates the device in the host namespace, where its UDP socket
-// stays, moves it into the sandbox and renames it there.
-func (m *Manager) createVXLAN(sb *sandbox, vni int) (netlink.Link, error) {
+// stays, moves it into the sandbox and renames it there. Bound to the
+// carrier's link, its packets to other nodes leave through that link only.
+func (m *Manager) createVXLAN(sb *sandbox, vni int, c carrier) (netlink.Link, error) {
 	tmp := hostVXLANName(vni)
 	for _, h := range []*netlink.Handle{m.host, sb.nl} { // left by a crash before the move or the rename
 		if old, err := h.LinkByName(tmp); err == nil {
@@ -179,13 +209,13 @@ func (m *Manager) createVXLAN(sb *sandbox, vni int) (netlink.Link, error) {
 		}
 	}
 	attrs := netlink.NewLinkAttrs()
-	attrs.Name, attrs.MTU = tmp, m.mtu
+	attrs.Name, attrs.MTU = tmp, c.mtu
 	vx := &netlink.Vxlan{
 		LinkAttrs:    attrs,
 		VxlanId:      vni,
-		VtepDevIndex: m.underlay,
+		VtepDevIndex: c.link,
 		SrcAddr:      m.cfg.UnderlayAddr.AsSlice(),
-		Port:         m.cfg.VXLANPort,
+		Port:         c.port,
 		Learning:     false,
 		Proxy:        true, // answer ARP from the neighbour entries
 	}
@@ -202,7 +232,7 @@ func (m *Manager) createVXLAN(sb *sandbox, vni int) (netlink.Link, error) {
 	if err := sb.nl.LinkSetName(link, vxlanName); err != nil {
 		return nil, fmt.Errorf("rename vxlan %d: %w", vni, err)
 	}
-	m.log.Info("overlay: created vxlan", "netns", sb.name, "vni", vni, "port", m.cfg.VXLANPort, "mtu", m.mtu)
+	m.log.Info("overlay: created vxlan", "netns", sb.name, "vni", vni, "port", c.port, "mtu", c.mtu)
 	return sb.nl.LinkByName(vxlanName)
 }
 

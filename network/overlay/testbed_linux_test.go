@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-project/shoal/network/wireguard"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/net/icmp"
@@ -62,6 +63,7 @@ func (h *host) config() Config {
 		UnderlayAddr:  h.underlay,
 		HostNetnsPath: filepath.Join(namedNetnsDir, h.name),
 		SandboxPrefix: h.name + "-ov-",
+		EncryptLink:   wireguard.DefaultLinkName, // made by openTunnels
 	}
 }
 
@@ -201,20 +203,16 @@ func openNetns(t testing.TB, name string) netns.NsHandle {
 	return ns
 }
 
-// serveEcho listens on port 7 of addr inside a netns and echoes one line
-// per connection until the test ends.
+// serveEcho listens on port 7 of addr inside a netns and echoes every
+// connection until the test ends.
 func serveEcho(t testing.TB, nsName string, addr netip.Addr) netip.AddrPort {
-	t.Helper()
-	ap := netip.AddrPortFrom(addr, 7)
-	var ln net.Listener
-	err := nsexec.DoHandle(openNetns(t, nsName), func() (err error) {
-		ln, err = net.Listen("tcp", ap.String())
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
+	return serveEchoOn(t, nsName, addr, 7)
+}
+
+// serveEchoOn echoes every connection on port of addr inside a named netns
+// (each for at most a minute) until the test ends.
+func serveEchoOn(t testing.TB, nsName string, addr netip.Addr, port uint16) netip.AddrPort {
+	ln := listenIn(t, nsName, addr, port)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -223,12 +221,12 @@ func serveEcho(t testing.TB, nsName string, addr netip.Addr) netip.AddrPort {
 			}
 			go func() {
 				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				_ = c.SetDeadline(time.Now().Add(time.Minute))
 				_, _ = io.Copy(c, c)
 			}()
 		}
 	}()
-	return ap
+	return netip.AddrPortFrom(addr, port)
 }
 
 // tcpEcho dials to from inside a netns, sends a line and expects it back.

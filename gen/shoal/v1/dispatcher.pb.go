@@ -151,9 +151,13 @@ type SessionMessage struct {
 	GossipKeys [][]byte `protobuf:"bytes,7,rep,name=gossip_keys,json=gossipKeys,proto3" json:"gossip_keys,omitempty"`
 	// gossip_peers are other nodes' gossip addresses to join (ip:port); sent
 	// with the keys.
-	GossipPeers   []string `protobuf:"bytes,8,rep,name=gossip_peers,json=gossipPeers,proto3" json:"gossip_peers,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	GossipPeers []string `protobuf:"bytes,8,rep,name=gossip_peers,json=gossipPeers,proto3" json:"gossip_peers,omitempty"`
+	// wireguard_peers are the other nodes' WireGuard keys and endpoints: all
+	// of them in the session's first message, then the ones that changed
+	// (a peer with no public key left).
+	WireguardPeers []*WireGuardPeer `protobuf:"bytes,30,rep,name=wireguard_peers,json=wireguardPeers,proto3" json:"wireguard_peers,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SessionMessage) Reset() {
@@ -242,16 +246,88 @@ func (x *SessionMessage) GetGossipPeers() []string {
 	return nil
 }
 
-type HeartbeatRequest struct {
+func (x *SessionMessage) GetWireguardPeers() []*WireGuardPeer {
+	if x != nil {
+		return x.WireguardPeers
+	}
+	return nil
+}
+
+// WireGuardPeer is one node's tunnel as its session reported it, under the
+// node's certificate.
+type WireGuardPeer struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	SessionId     string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	PublicKey     []byte                 `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	Endpoint      string                 `protobuf:"bytes,3,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
+func (x *WireGuardPeer) Reset() {
+	*x = WireGuardPeer{}
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WireGuardPeer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WireGuardPeer) ProtoMessage() {}
+
+func (x *WireGuardPeer) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WireGuardPeer.ProtoReflect.Descriptor instead.
+func (*WireGuardPeer) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *WireGuardPeer) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *WireGuardPeer) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *WireGuardPeer) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+type HeartbeatRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SessionId string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// wireguard_public_key is the node's current WireGuard public key: a
+	// rotated key reaches the dispatcher with the next heartbeat.
+	WireguardPublicKey []byte `protobuf:"bytes,30,opt,name=wireguard_public_key,json=wireguardPublicKey,proto3" json:"wireguard_public_key,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[2]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -263,7 +339,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[2]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -276,7 +352,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{2}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *HeartbeatRequest) GetSessionId() string {
@@ -284,6 +360,13 @@ func (x *HeartbeatRequest) GetSessionId() string {
 		return x.SessionId
 	}
 	return ""
+}
+
+func (x *HeartbeatRequest) GetWireguardPublicKey() []byte {
+	if x != nil {
+		return x.WireguardPublicKey
+	}
+	return nil
 }
 
 type HeartbeatResponse struct {
@@ -295,7 +378,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[3]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -307,7 +390,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[3]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -320,7 +403,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{3}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *HeartbeatResponse) GetPeriod() *durationpb.Duration {
@@ -339,7 +422,7 @@ type AssignmentsRequest struct {
 
 func (x *AssignmentsRequest) Reset() {
 	*x = AssignmentsRequest{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[4]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -351,7 +434,7 @@ func (x *AssignmentsRequest) String() string {
 func (*AssignmentsRequest) ProtoMessage() {}
 
 func (x *AssignmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[4]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -364,7 +447,7 @@ func (x *AssignmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignmentsRequest.ProtoReflect.Descriptor instead.
 func (*AssignmentsRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{4}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AssignmentsRequest) GetSessionId() string {
@@ -400,7 +483,7 @@ type AssignmentsMessage struct {
 
 func (x *AssignmentsMessage) Reset() {
 	*x = AssignmentsMessage{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[5]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -412,7 +495,7 @@ func (x *AssignmentsMessage) String() string {
 func (*AssignmentsMessage) ProtoMessage() {}
 
 func (x *AssignmentsMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[5]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -425,7 +508,7 @@ func (x *AssignmentsMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignmentsMessage.ProtoReflect.Descriptor instead.
 func (*AssignmentsMessage) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{5}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *AssignmentsMessage) GetType() AssignmentsType {
@@ -496,7 +579,7 @@ type AssignedFile struct {
 
 func (x *AssignedFile) Reset() {
 	*x = AssignedFile{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[6]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -508,7 +591,7 @@ func (x *AssignedFile) String() string {
 func (*AssignedFile) ProtoMessage() {}
 
 func (x *AssignedFile) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[6]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -521,7 +604,7 @@ func (x *AssignedFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignedFile.ProtoReflect.Descriptor instead.
 func (*AssignedFile) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{6}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AssignedFile) GetId() string {
@@ -565,7 +648,7 @@ type NetworkAssignment struct {
 
 func (x *NetworkAssignment) Reset() {
 	*x = NetworkAssignment{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[7]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -577,7 +660,7 @@ func (x *NetworkAssignment) String() string {
 func (*NetworkAssignment) ProtoMessage() {}
 
 func (x *NetworkAssignment) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[7]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -590,7 +673,7 @@ func (x *NetworkAssignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkAssignment.ProtoReflect.Descriptor instead.
 func (*NetworkAssignment) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{7}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *NetworkAssignment) GetId() string {
@@ -665,7 +748,7 @@ type ServiceVIP struct {
 
 func (x *ServiceVIP) Reset() {
 	*x = ServiceVIP{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[8]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -677,7 +760,7 @@ func (x *ServiceVIP) String() string {
 func (*ServiceVIP) ProtoMessage() {}
 
 func (x *ServiceVIP) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[8]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -690,7 +773,7 @@ func (x *ServiceVIP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceVIP.ProtoReflect.Descriptor instead.
 func (*ServiceVIP) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{8}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ServiceVIP) GetServiceId() string {
@@ -731,7 +814,7 @@ type TaskStatusUpdate struct {
 
 func (x *TaskStatusUpdate) Reset() {
 	*x = TaskStatusUpdate{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[9]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -743,7 +826,7 @@ func (x *TaskStatusUpdate) String() string {
 func (*TaskStatusUpdate) ProtoMessage() {}
 
 func (x *TaskStatusUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[9]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -756,7 +839,7 @@ func (x *TaskStatusUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatusUpdate.ProtoReflect.Descriptor instead.
 func (*TaskStatusUpdate) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{9}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TaskStatusUpdate) GetTaskId() string {
@@ -783,7 +866,7 @@ type UpdateTaskStatusRequest struct {
 
 func (x *UpdateTaskStatusRequest) Reset() {
 	*x = UpdateTaskStatusRequest{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[10]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -795,7 +878,7 @@ func (x *UpdateTaskStatusRequest) String() string {
 func (*UpdateTaskStatusRequest) ProtoMessage() {}
 
 func (x *UpdateTaskStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[10]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -808,7 +891,7 @@ func (x *UpdateTaskStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTaskStatusRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTaskStatusRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{10}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UpdateTaskStatusRequest) GetSessionId() string {
@@ -833,7 +916,7 @@ type UpdateTaskStatusResponse struct {
 
 func (x *UpdateTaskStatusResponse) Reset() {
 	*x = UpdateTaskStatusResponse{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[11]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -845,7 +928,7 @@ func (x *UpdateTaskStatusResponse) String() string {
 func (*UpdateTaskStatusResponse) ProtoMessage() {}
 
 func (x *UpdateTaskStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[11]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -858,7 +941,7 @@ func (x *UpdateTaskStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTaskStatusResponse.ProtoReflect.Descriptor instead.
 func (*UpdateTaskStatusResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{11}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{12}
 }
 
 type LogSubscription struct {
@@ -875,7 +958,7 @@ type LogSubscription struct {
 
 func (x *LogSubscription) Reset() {
 	*x = LogSubscription{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[12]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -887,7 +970,7 @@ func (x *LogSubscription) String() string {
 func (*LogSubscription) ProtoMessage() {}
 
 func (x *LogSubscription) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[12]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +983,7 @@ func (x *LogSubscription) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogSubscription.ProtoReflect.Descriptor instead.
 func (*LogSubscription) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{12}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LogSubscription) GetId() string {
@@ -951,7 +1034,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[13]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +1046,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[13]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1059,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{13}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LogLine) GetTaskId() string {
@@ -1026,7 +1109,7 @@ type PublishLogsRequest struct {
 
 func (x *PublishLogsRequest) Reset() {
 	*x = PublishLogsRequest{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[14]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1038,7 +1121,7 @@ func (x *PublishLogsRequest) String() string {
 func (*PublishLogsRequest) ProtoMessage() {}
 
 func (x *PublishLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[14]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1051,7 +1134,7 @@ func (x *PublishLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishLogsRequest.ProtoReflect.Descriptor instead.
 func (*PublishLogsRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{14}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PublishLogsRequest) GetSubscriptionId() string {
@@ -1083,7 +1166,7 @@ type PublishLogsResponse struct {
 
 func (x *PublishLogsResponse) Reset() {
 	*x = PublishLogsResponse{}
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[15]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1178,7 @@ func (x *PublishLogsResponse) String() string {
 func (*PublishLogsResponse) ProtoMessage() {}
 
 func (x *PublishLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_dispatcher_proto_msgTypes[15]
+	mi := &file_shoal_v1_dispatcher_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1191,7 @@ func (x *PublishLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishLogsResponse.ProtoReflect.Descriptor instead.
 func (*PublishLogsResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{15}
+	return file_shoal_v1_dispatcher_proto_rawDescGZIP(), []int{16}
 }
 
 var File_shoal_v1_dispatcher_proto protoreflect.FileDescriptor
@@ -1120,7 +1203,7 @@ const file_shoal_v1_dispatcher_proto_rawDesc = "" +
 	"\vdescription\x18\x01 \x01(\v2\x19.shoal.v1.NodeDescriptionR\vdescription\x12#\n" +
 	"\ragent_version\x18\x02 \x01(\tR\fagentVersion\x12#\n" +
 	"\rrunning_tasks\x18\x04 \x03(\tR\frunningTasksJ\x04\b\x03\x10\x04R\n" +
-	"session_id\"\xd7\x02\n" +
+	"session_id\"\x99\x03\n" +
 	"\x0eSessionMessage\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\x17\n" +
@@ -1132,10 +1215,17 @@ const file_shoal_v1_dispatcher_proto_rawDesc = "" +
 	"\x11log_subscriptions\x18\x06 \x03(\v2\x19.shoal.v1.LogSubscriptionR\x10logSubscriptions\x12\x1f\n" +
 	"\vgossip_keys\x18\a \x03(\fR\n" +
 	"gossipKeys\x12!\n" +
-	"\fgossip_peers\x18\b \x03(\tR\vgossipPeers\"1\n" +
+	"\fgossip_peers\x18\b \x03(\tR\vgossipPeers\x12@\n" +
+	"\x0fwireguard_peers\x18\x1e \x03(\v2\x17.shoal.v1.WireGuardPeerR\x0ewireguardPeers\"c\n" +
+	"\rWireGuardPeer\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey\x12\x1a\n" +
+	"\bendpoint\x18\x03 \x01(\tR\bendpoint\"c\n" +
 	"\x10HeartbeatRequest\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x01 \x01(\tR\tsessionId\"F\n" +
+	"session_id\x18\x01 \x01(\tR\tsessionId\x120\n" +
+	"\x14wireguard_public_key\x18\x1e \x01(\fR\x12wireguardPublicKey\"F\n" +
 	"\x11HeartbeatResponse\x121\n" +
 	"\x06period\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06period\"3\n" +
 	"\x12AssignmentsRequest\x12\x1d\n" +
@@ -1219,63 +1309,65 @@ func file_shoal_v1_dispatcher_proto_rawDescGZIP() []byte {
 }
 
 var file_shoal_v1_dispatcher_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_shoal_v1_dispatcher_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_shoal_v1_dispatcher_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_shoal_v1_dispatcher_proto_goTypes = []any{
 	(AssignmentsType)(0),             // 0: shoal.v1.AssignmentsType
 	(*SessionRequest)(nil),           // 1: shoal.v1.SessionRequest
 	(*SessionMessage)(nil),           // 2: shoal.v1.SessionMessage
-	(*HeartbeatRequest)(nil),         // 3: shoal.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),        // 4: shoal.v1.HeartbeatResponse
-	(*AssignmentsRequest)(nil),       // 5: shoal.v1.AssignmentsRequest
-	(*AssignmentsMessage)(nil),       // 6: shoal.v1.AssignmentsMessage
-	(*AssignedFile)(nil),             // 7: shoal.v1.AssignedFile
-	(*NetworkAssignment)(nil),        // 8: shoal.v1.NetworkAssignment
-	(*ServiceVIP)(nil),               // 9: shoal.v1.ServiceVIP
-	(*TaskStatusUpdate)(nil),         // 10: shoal.v1.TaskStatusUpdate
-	(*UpdateTaskStatusRequest)(nil),  // 11: shoal.v1.UpdateTaskStatusRequest
-	(*UpdateTaskStatusResponse)(nil), // 12: shoal.v1.UpdateTaskStatusResponse
-	(*LogSubscription)(nil),          // 13: shoal.v1.LogSubscription
-	(*LogLine)(nil),                  // 14: shoal.v1.LogLine
-	(*PublishLogsRequest)(nil),       // 15: shoal.v1.PublishLogsRequest
-	(*PublishLogsResponse)(nil),      // 16: shoal.v1.PublishLogsResponse
-	(*NodeDescription)(nil),          // 17: shoal.v1.NodeDescription
-	(*durationpb.Duration)(nil),      // 18: google.protobuf.Duration
-	(*Task)(nil),                     // 19: shoal.v1.Task
-	(*PortConfig)(nil),               // 20: shoal.v1.PortConfig
-	(*TaskStatus)(nil),               // 21: shoal.v1.TaskStatus
-	(*timestamppb.Timestamp)(nil),    // 22: google.protobuf.Timestamp
+	(*WireGuardPeer)(nil),            // 3: shoal.v1.WireGuardPeer
+	(*HeartbeatRequest)(nil),         // 4: shoal.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),        // 5: shoal.v1.HeartbeatResponse
+	(*AssignmentsRequest)(nil),       // 6: shoal.v1.AssignmentsRequest
+	(*AssignmentsMessage)(nil),       // 7: shoal.v1.AssignmentsMessage
+	(*AssignedFile)(nil),             // 8: shoal.v1.AssignedFile
+	(*NetworkAssignment)(nil),        // 9: shoal.v1.NetworkAssignment
+	(*ServiceVIP)(nil),               // 10: shoal.v1.ServiceVIP
+	(*TaskStatusUpdate)(nil),         // 11: shoal.v1.TaskStatusUpdate
+	(*UpdateTaskStatusRequest)(nil),  // 12: shoal.v1.UpdateTaskStatusRequest
+	(*UpdateTaskStatusResponse)(nil), // 13: shoal.v1.UpdateTaskStatusResponse
+	(*LogSubscription)(nil),          // 14: shoal.v1.LogSubscription
+	(*LogLine)(nil),                  // 15: shoal.v1.LogLine
+	(*PublishLogsRequest)(nil),       // 16: shoal.v1.PublishLogsRequest
+	(*PublishLogsResponse)(nil),      // 17: shoal.v1.PublishLogsResponse
+	(*NodeDescription)(nil),          // 18: shoal.v1.NodeDescription
+	(*durationpb.Duration)(nil),      // 19: google.protobuf.Duration
+	(*Task)(nil),                     // 20: shoal.v1.Task
+	(*PortConfig)(nil),               // 21: shoal.v1.PortConfig
+	(*TaskStatus)(nil),               // 22: shoal.v1.TaskStatus
+	(*timestamppb.Timestamp)(nil),    // 23: google.protobuf.Timestamp
 }
 var file_shoal_v1_dispatcher_proto_depIdxs = []int32{
-	17, // 0: shoal.v1.SessionRequest.description:type_name -> shoal.v1.NodeDescription
-	18, // 1: shoal.v1.SessionMessage.heartbeat_period:type_name -> google.protobuf.Duration
-	13, // 2: shoal.v1.SessionMessage.log_subscriptions:type_name -> shoal.v1.LogSubscription
-	18, // 3: shoal.v1.HeartbeatResponse.period:type_name -> google.protobuf.Duration
-	0,  // 4: shoal.v1.AssignmentsMessage.type:type_name -> shoal.v1.AssignmentsType
-	19, // 5: shoal.v1.AssignmentsMessage.updates:type_name -> shoal.v1.Task
-	8,  // 6: shoal.v1.AssignmentsMessage.networks:type_name -> shoal.v1.NetworkAssignment
-	7,  // 7: shoal.v1.AssignmentsMessage.secrets:type_name -> shoal.v1.AssignedFile
-	7,  // 8: shoal.v1.AssignmentsMessage.configs:type_name -> shoal.v1.AssignedFile
-	9,  // 9: shoal.v1.NetworkAssignment.vips:type_name -> shoal.v1.ServiceVIP
-	20, // 10: shoal.v1.ServiceVIP.ports:type_name -> shoal.v1.PortConfig
-	21, // 11: shoal.v1.TaskStatusUpdate.status:type_name -> shoal.v1.TaskStatus
-	10, // 12: shoal.v1.UpdateTaskStatusRequest.updates:type_name -> shoal.v1.TaskStatusUpdate
-	22, // 13: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
-	14, // 14: shoal.v1.PublishLogsRequest.lines:type_name -> shoal.v1.LogLine
-	1,  // 15: shoal.v1.DispatcherService.Session:input_type -> shoal.v1.SessionRequest
-	3,  // 16: shoal.v1.DispatcherService.Heartbeat:input_type -> shoal.v1.HeartbeatRequest
-	5,  // 17: shoal.v1.DispatcherService.Assignments:input_type -> shoal.v1.AssignmentsRequest
-	11, // 18: shoal.v1.DispatcherService.UpdateTaskStatus:input_type -> shoal.v1.UpdateTaskStatusRequest
-	15, // 19: shoal.v1.DispatcherService.PublishLogs:input_type -> shoal.v1.PublishLogsRequest
-	2,  // 20: shoal.v1.DispatcherService.Session:output_type -> shoal.v1.SessionMessage
-	4,  // 21: shoal.v1.DispatcherService.Heartbeat:output_type -> shoal.v1.HeartbeatResponse
-	6,  // 22: shoal.v1.DispatcherService.Assignments:output_type -> shoal.v1.AssignmentsMessage
-	12, // 23: shoal.v1.DispatcherService.UpdateTaskStatus:output_type -> shoal.v1.UpdateTaskStatusResponse
-	16, // 24: shoal.v1.DispatcherService.PublishLogs:output_type -> shoal.v1.PublishLogsResponse
-	20, // [20:25] is the sub-list for method output_type
-	15, // [15:20] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	18, // 0: shoal.v1.SessionRequest.description:type_name -> shoal.v1.NodeDescription
+	19, // 1: shoal.v1.SessionMessage.heartbeat_period:type_name -> google.protobuf.Duration
+	14, // 2: shoal.v1.SessionMessage.log_subscriptions:type_name -> shoal.v1.LogSubscription
+	3,  // 3: shoal.v1.SessionMessage.wireguard_peers:type_name -> shoal.v1.WireGuardPeer
+	19, // 4: shoal.v1.HeartbeatResponse.period:type_name -> google.protobuf.Duration
+	0,  // 5: shoal.v1.AssignmentsMessage.type:type_name -> shoal.v1.AssignmentsType
+	20, // 6: shoal.v1.AssignmentsMessage.updates:type_name -> shoal.v1.Task
+	9,  // 7: shoal.v1.AssignmentsMessage.networks:type_name -> shoal.v1.NetworkAssignment
+	8,  // 8: shoal.v1.AssignmentsMessage.secrets:type_name -> shoal.v1.AssignedFile
+	8,  // 9: shoal.v1.AssignmentsMessage.configs:type_name -> shoal.v1.AssignedFile
+	10, // 10: shoal.v1.NetworkAssignment.vips:type_name -> shoal.v1.ServiceVIP
+	21, // 11: shoal.v1.ServiceVIP.ports:type_name -> shoal.v1.PortConfig
+	22, // 12: shoal.v1.TaskStatusUpdate.status:type_name -> shoal.v1.TaskStatus
+	11, // 13: shoal.v1.UpdateTaskStatusRequest.updates:type_name -> shoal.v1.TaskStatusUpdate
+	23, // 14: shoal.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	15, // 15: shoal.v1.PublishLogsRequest.lines:type_name -> shoal.v1.LogLine
+	1,  // 16: shoal.v1.DispatcherService.Session:input_type -> shoal.v1.SessionRequest
+	4,  // 17: shoal.v1.DispatcherService.Heartbeat:input_type -> shoal.v1.HeartbeatRequest
+	6,  // 18: shoal.v1.DispatcherService.Assignments:input_type -> shoal.v1.AssignmentsRequest
+	12, // 19: shoal.v1.DispatcherService.UpdateTaskStatus:input_type -> shoal.v1.UpdateTaskStatusRequest
+	16, // 20: shoal.v1.DispatcherService.PublishLogs:input_type -> shoal.v1.PublishLogsRequest
+	2,  // 21: shoal.v1.DispatcherService.Session:output_type -> shoal.v1.SessionMessage
+	5,  // 22: shoal.v1.DispatcherService.Heartbeat:output_type -> shoal.v1.HeartbeatResponse
+	7,  // 23: shoal.v1.DispatcherService.Assignments:output_type -> shoal.v1.AssignmentsMessage
+	13, // 24: shoal.v1.DispatcherService.UpdateTaskStatus:output_type -> shoal.v1.UpdateTaskStatusResponse
+	17, // 25: shoal.v1.DispatcherService.PublishLogs:output_type -> shoal.v1.PublishLogsResponse
+	21, // [21:26] is the sub-list for method output_type
+	16, // [16:21] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_dispatcher_proto_init() }
@@ -1290,7 +1382,7 @@ func file_shoal_v1_dispatcher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_dispatcher_proto_rawDesc), len(file_shoal_v1_dispatcher_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

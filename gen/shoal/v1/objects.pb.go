@@ -1357,9 +1357,15 @@ type NodeDescription struct {
 	AgentVersion string   `protobuf:"bytes,7,opt,name=agent_version,json=agentVersion,proto3" json:"agent_version,omitempty"`
 	// gossip_addr is where the node's gossip member listens (ip:port); the
 	// dispatcher hands it to other nodes as a peer to join.
-	GossipAddr    string `protobuf:"bytes,8,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	GossipAddr string `protobuf:"bytes,8,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
+	// wireguard_public_key is the node's current WireGuard public key (32
+	// bytes; its private key never leaves the node) and wireguard_endpoint
+	// where its tunnel listens (ip:port): encrypted networks' traffic from
+	// other nodes goes there. Empty on a node without a tunnel.
+	WireguardPublicKey []byte `protobuf:"bytes,30,opt,name=wireguard_public_key,json=wireguardPublicKey,proto3" json:"wireguard_public_key,omitempty"`
+	WireguardEndpoint  string `protobuf:"bytes,31,opt,name=wireguard_endpoint,json=wireguardEndpoint,proto3" json:"wireguard_endpoint,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *NodeDescription) Reset() {
@@ -1444,6 +1450,20 @@ func (x *NodeDescription) GetAgentVersion() string {
 func (x *NodeDescription) GetGossipAddr() string {
 	if x != nil {
 		return x.GossipAddr
+	}
+	return ""
+}
+
+func (x *NodeDescription) GetWireguardPublicKey() []byte {
+	if x != nil {
+		return x.WireguardPublicKey
+	}
+	return nil
+}
+
+func (x *NodeDescription) GetWireguardEndpoint() string {
+	if x != nil {
+		return x.WireguardEndpoint
 	}
 	return ""
 }
@@ -4164,7 +4184,7 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\x06labels\x18\x03 \x03(\v2\x1e.shoal.v1.NodeSpec.LabelsEntryR\x06labels\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfa\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xdb\x02\n" +
 	"\x0fNodeDescription\x12\x1a\n" +
 	"\bhostname\x18\x01 \x01(\tR\bhostname\x12\x0e\n" +
 	"\x02os\x18\x02 \x01(\tR\x02os\x12\x12\n" +
@@ -4174,7 +4194,9 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\abackend\x18\x06 \x01(\tR\abackend\x12#\n" +
 	"\ragent_version\x18\a \x01(\tR\fagentVersion\x12\x1f\n" +
 	"\vgossip_addr\x18\b \x01(\tR\n" +
-	"gossipAddr\"\xa8\x01\n" +
+	"gossipAddr\x120\n" +
+	"\x14wireguard_public_key\x18\x1e \x01(\fR\x12wireguardPublicKey\x12-\n" +
+	"\x12wireguard_endpoint\x18\x1f \x01(\tR\x11wireguardEndpoint\"\xa8\x01\n" +
 	"\n" +
 	"NodeStatus\x12)\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x13.shoal.v1.NodeStateR\x05state\x12\x18\n" +

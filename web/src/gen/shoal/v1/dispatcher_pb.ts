@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file shoal/v1/dispatcher.proto.
  */
 export const file_shoal_v1_dispatcher: GenFile = /*@__PURE__*/
-  fileDesc("ChlzaG9hbC92MS9kaXNwYXRjaGVyLnByb3RvEghzaG9hbC52MSKAAQoOU2Vzc2lvblJlcXVlc3QSLgoLZGVzY3JpcHRpb24YASABKAsyGS5zaG9hbC52MS5Ob2RlRGVzY3JpcHRpb24SFQoNYWdlbnRfdmVyc2lvbhgCIAEoCRIVCg1ydW5uaW5nX3Rhc2tzGAQgAygJSgQIAxAEUgpzZXNzaW9uX2lkIvIBCg5TZXNzaW9uTWVzc2FnZRISCgpzZXNzaW9uX2lkGAEgASgJEg8KB25vZGVfaWQYAiABKAkSEwoLbGVhZGVyX2FkZHIYAyABKAkSEAoIbWFuYWdlcnMYBCADKAkSMwoQaGVhcnRiZWF0X3BlcmlvZBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI0ChFsb2dfc3Vic2NyaXB0aW9ucxgGIAMoCzIZLnNob2FsLnYxLkxvZ1N1YnNjcmlwdGlvbhITCgtnb3NzaXBfa2V5cxgHIAMoDBIUCgxnb3NzaXBfcGVlcnMYCCADKAkiJgoQSGVhcnRiZWF0UmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIj4KEUhlYXJ0YmVhdFJlc3BvbnNlEikKBnBlcmlvZBgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiIoChJBc3NpZ25tZW50c1JlcXVlc3QSEgoKc2Vzc2lvbl9pZBgBIAEoCSKbAgoSQXNzaWdubWVudHNNZXNzYWdlEicKBHR5cGUYASABKA4yGS5zaG9hbC52MS5Bc3NpZ25tZW50c1R5cGUSHwoHdXBkYXRlcxgCIAMoCzIOLnNob2FsLnYxLlRhc2sSDwoHcmVtb3ZlcxgDIAMoCRIQCghzZXF1ZW5jZRgEIAEoBBItCghuZXR3b3JrcxgFIAMoCzIbLnNob2FsLnYxLk5ldHdvcmtBc3NpZ25tZW50EhcKD2luZ3Jlc3NfYWRkcmVzcxgUIAEoCRInCgdzZWNyZXRzGDIgAygLMhYuc2hvYWwudjEuQXNzaWduZWRGaWxlEicKB2NvbmZpZ3MYMyADKAsyFi5zaG9hbC52MS5Bc3NpZ25lZEZpbGUiNgoMQXNzaWduZWRGaWxlEgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDAoEZGF0YRgDIAEoDCKjAQoRTmV0d29ya0Fzc2lnbm1lbnQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRILCgN2bmkYAyABKA0SDgoGc3VibmV0GAQgASgJEg8KB2dhdGV3YXkYBSABKAkSEQoJZW5jcnlwdGVkGAYgASgIEiIKBHZpcHMYByADKAsyFC5zaG9hbC52MS5TZXJ2aWNlVklQEg8KB2luZ3Jlc3MYFCABKAgibAoKU2VydmljZVZJUBISCgpzZXJ2aWNlX2lkGAEgASgJEhQKDHNlcnZpY2VfbmFtZRgCIAEoCRIPCgdhZGRyZXNzGAMgASgJEiMKBXBvcnRzGAQgAygLMhQuc2hvYWwudjEuUG9ydENvbmZpZyJJChBUYXNrU3RhdHVzVXBkYXRlEg8KB3Rhc2tfaWQYASABKAkSJAoGc3RhdHVzGAIgASgLMhQuc2hvYWwudjEuVGFza1N0YXR1cyJaChdVcGRhdGVUYXNrU3RhdHVzUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJEisKB3VwZGF0ZXMYAiADKAsyGi5zaG9hbC52MS5UYXNrU3RhdHVzVXBkYXRlIhoKGFVwZGF0ZVRhc2tTdGF0dXNSZXNwb25zZSJcCg9Mb2dTdWJzY3JpcHRpb24SCgoCaWQYASABKAkSEAoIdGFza19pZHMYAiADKAkSDgoGZm9sbG93GAMgASgIEgwKBHRhaWwYBCABKAMSDQoFY2xvc2UYBSABKAgicwoHTG9nTGluZRIPCgd0YXNrX2lkGAEgASgJEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnN0cmVhbRgDIAEoCRIMCgRkYXRhGAQgASgMEg8KB25vZGVfaWQYBSABKAkiXQoSUHVibGlzaExvZ3NSZXF1ZXN0EhcKD3N1YnNjcmlwdGlvbl9pZBgBIAEoCRIgCgVsaW5lcxgCIAMoCzIRLnNob2FsLnYxLkxvZ0xpbmUSDAoEZG9uZRgDIAEoCCIVChNQdWJsaXNoTG9nc1Jlc3BvbnNlKnQKD0Fzc2lnbm1lbnRzVHlwZRIgChxBU1NJR05NRU5UU19UWVBFX1VOU1BFQ0lGSUVEEAASHQoZQVNTSUdOTUVOVFNfVFlQRV9DT01QTEVURRABEiAKHEFTU0lHTk1FTlRTX1RZUEVfSU5DUkVNRU5UQUwQAjKQAwoRRGlzcGF0Y2hlclNlcnZpY2USPwoHU2Vzc2lvbhIYLnNob2FsLnYxLlNlc3Npb25SZXF1ZXN0Ghguc2hvYWwudjEuU2Vzc2lvbk1lc3NhZ2UwARJECglIZWFydGJlYXQSGi5zaG9hbC52MS5IZWFydGJlYXRSZXF1ZXN0Ghsuc2hvYWwudjEuSGVhcnRiZWF0UmVzcG9uc2USSwoLQXNzaWdubWVudHMSHC5zaG9hbC52MS5Bc3NpZ25tZW50c1JlcXVlc3QaHC5zaG9hbC52MS5Bc3NpZ25tZW50c01lc3NhZ2UwARJZChBVcGRhdGVUYXNrU3RhdHVzEiEuc2hvYWwudjEuVXBkYXRlVGFza1N0YXR1c1JlcXVlc3QaIi5zaG9hbC52MS5VcGRhdGVUYXNrU3RhdHVzUmVzcG9uc2USTAoLUHVibGlzaExvZ3MSHC5zaG9hbC52MS5QdWJsaXNoTG9nc1JlcXVlc3QaHS5zaG9hbC52MS5QdWJsaXNoTG9nc1Jlc3BvbnNlKAFCNVozZ2l0aHViLmNvbS9zaG9hbC1wcm9qZWN0L3Nob2FsL2dlbi9zaG9hbC92MTtzaG9hbHYxYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_shoal_v1_objects]);
+  fileDesc("ChlzaG9hbC92MS9kaXNwYXRjaGVyLnByb3RvEghzaG9hbC52MSKAAQoOU2Vzc2lvblJlcXVlc3QSLgoLZGVzY3JpcHRpb24YASABKAsyGS5zaG9hbC52MS5Ob2RlRGVzY3JpcHRpb24SFQoNYWdlbnRfdmVyc2lvbhgCIAEoCRIVCg1ydW5uaW5nX3Rhc2tzGAQgAygJSgQIAxAEUgpzZXNzaW9uX2lkIqQCCg5TZXNzaW9uTWVzc2FnZRISCgpzZXNzaW9uX2lkGAEgASgJEg8KB25vZGVfaWQYAiABKAkSEwoLbGVhZGVyX2FkZHIYAyABKAkSEAoIbWFuYWdlcnMYBCADKAkSMwoQaGVhcnRiZWF0X3BlcmlvZBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI0ChFsb2dfc3Vic2NyaXB0aW9ucxgGIAMoCzIZLnNob2FsLnYxLkxvZ1N1YnNjcmlwdGlvbhITCgtnb3NzaXBfa2V5cxgHIAMoDBIUCgxnb3NzaXBfcGVlcnMYCCADKAkSMAoPd2lyZWd1YXJkX3BlZXJzGB4gAygLMhcuc2hvYWwudjEuV2lyZUd1YXJkUGVlciJGCg1XaXJlR3VhcmRQZWVyEg8KB25vZGVfaWQYASABKAkSEgoKcHVibGljX2tleRgCIAEoDBIQCghlbmRwb2ludBgDIAEoCSJEChBIZWFydGJlYXRSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSHAoUd2lyZWd1YXJkX3B1YmxpY19rZXkYHiABKAwiPgoRSGVhcnRiZWF0UmVzcG9uc2USKQoGcGVyaW9kGAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIigKEkFzc2lnbm1lbnRzUmVxdWVzdBISCgpzZXNzaW9uX2lkGAEgASgJIpsCChJBc3NpZ25tZW50c01lc3NhZ2USJwoEdHlwZRgBIAEoDjIZLnNob2FsLnYxLkFzc2lnbm1lbnRzVHlwZRIfCgd1cGRhdGVzGAIgAygLMg4uc2hvYWwudjEuVGFzaxIPCgdyZW1vdmVzGAMgAygJEhAKCHNlcXVlbmNlGAQgASgEEi0KCG5ldHdvcmtzGAUgAygLMhsuc2hvYWwudjEuTmV0d29ya0Fzc2lnbm1lbnQSFwoPaW5ncmVzc19hZGRyZXNzGBQgASgJEicKB3NlY3JldHMYMiADKAsyFi5zaG9hbC52MS5Bc3NpZ25lZEZpbGUSJwoHY29uZmlncxgzIAMoCzIWLnNob2FsLnYxLkFzc2lnbmVkRmlsZSI2CgxBc3NpZ25lZEZpbGUSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIMCgRkYXRhGAMgASgMIqMBChFOZXR3b3JrQXNzaWdubWVudBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEgsKA3ZuaRgDIAEoDRIOCgZzdWJuZXQYBCABKAkSDwoHZ2F0ZXdheRgFIAEoCRIRCgllbmNyeXB0ZWQYBiABKAgSIgoEdmlwcxgHIAMoCzIULnNob2FsLnYxLlNlcnZpY2VWSVASDwoHaW5ncmVzcxgUIAEoCCJsCgpTZXJ2aWNlVklQEhIKCnNlcnZpY2VfaWQYASABKAkSFAoMc2VydmljZV9uYW1lGAIgASgJEg8KB2FkZHJlc3MYAyABKAkSIwoFcG9ydHMYBCADKAsyFC5zaG9hbC52MS5Qb3J0Q29uZmlnIkkKEFRhc2tTdGF0dXNVcGRhdGUSDwoHdGFza19pZBgBIAEoCRIkCgZzdGF0dXMYAiABKAsyFC5zaG9hbC52MS5UYXNrU3RhdHVzIloKF1VwZGF0ZVRhc2tTdGF0dXNSZXF1ZXN0EhIKCnNlc3Npb25faWQYASABKAkSKwoHdXBkYXRlcxgCIAMoCzIaLnNob2FsLnYxLlRhc2tTdGF0dXNVcGRhdGUiGgoYVXBkYXRlVGFza1N0YXR1c1Jlc3BvbnNlIlwKD0xvZ1N1YnNjcmlwdGlvbhIKCgJpZBgBIAEoCRIQCgh0YXNrX2lkcxgCIAMoCRIOCgZmb2xsb3cYAyABKAgSDAoEdGFpbBgEIAEoAxINCgVjbG9zZRgFIAEoCCJzCgdMb2dMaW5lEg8KB3Rhc2tfaWQYASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGc3RyZWFtGAMgASgJEgwKBGRhdGEYBCABKAwSDwoHbm9kZV9pZBgFIAEoCSJdChJQdWJsaXNoTG9nc1JlcXVlc3QSFwoPc3Vic2NyaXB0aW9uX2lkGAEgASgJEiAKBWxpbmVzGAIgAygLMhEuc2hvYWwudjEuTG9nTGluZRIMCgRkb25lGAMgASgIIhUKE1B1Ymxpc2hMb2dzUmVzcG9uc2UqdAoPQXNzaWdubWVudHNUeXBlEiAKHEFTU0lHTk1FTlRTX1RZUEVfVU5TUEVDSUZJRUQQABIdChlBU1NJR05NRU5UU19UWVBFX0NPTVBMRVRFEAESIAocQVNTSUdOTUVOVFNfVFlQRV9JTkNSRU1FTlRBTBACMpADChFEaXNwYXRjaGVyU2VydmljZRI/CgdTZXNzaW9uEhguc2hvYWwudjEuU2Vzc2lvblJlcXVlc3QaGC5zaG9hbC52MS5TZXNzaW9uTWVzc2FnZTABEkQKCUhlYXJ0YmVhdBIaLnNob2FsLnYxLkhlYXJ0YmVhdFJlcXVlc3QaGy5zaG9hbC52MS5IZWFydGJlYXRSZXNwb25zZRJLCgtBc3NpZ25tZW50cxIcLnNob2FsLnYxLkFzc2lnbm1lbnRzUmVxdWVzdBocLnNob2FsLnYxLkFzc2lnbm1lbnRzTWVzc2FnZTABElkKEFVwZGF0ZVRhc2tTdGF0dXMSIS5zaG9hbC52MS5VcGRhdGVUYXNrU3RhdHVzUmVxdWVzdBoiLnNob2FsLnYxLlVwZGF0ZVRhc2tTdGF0dXNSZXNwb25zZRJMCgtQdWJsaXNoTG9ncxIcLnNob2FsLnYxLlB1Ymxpc2hMb2dzUmVxdWVzdBodLnNob2FsLnYxLlB1Ymxpc2hMb2dzUmVzcG9uc2UoAUI1WjNnaXRodWIuY29tL3Nob2FsLXByb2plY3Qvc2hvYWwvZ2VuL3Nob2FsL3YxO3Nob2FsdjFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_shoal_v1_objects]);
 
 /**
  * @generated from message shoal.v1.SessionRequest
@@ -101,6 +101,15 @@ export type SessionMessage = Message<"shoal.v1.SessionMessage"> & {
    * @generated from field: repeated string gossip_peers = 8;
    */
   gossipPeers: string[];
+
+  /**
+   * wireguard_peers are the other nodes' WireGuard keys and endpoints: all
+   * of them in the session's first message, then the ones that changed
+   * (a peer with no public key left).
+   *
+   * @generated from field: repeated shoal.v1.WireGuardPeer wireguard_peers = 30;
+   */
+  wireguardPeers: WireGuardPeer[];
 };
 
 /**
@@ -111,6 +120,36 @@ export const SessionMessageSchema: GenMessage<SessionMessage> = /*@__PURE__*/
   messageDesc(file_shoal_v1_dispatcher, 1);
 
 /**
+ * WireGuardPeer is one node's tunnel as its session reported it, under the
+ * node's certificate.
+ *
+ * @generated from message shoal.v1.WireGuardPeer
+ */
+export type WireGuardPeer = Message<"shoal.v1.WireGuardPeer"> & {
+  /**
+   * @generated from field: string node_id = 1;
+   */
+  nodeId: string;
+
+  /**
+   * @generated from field: bytes public_key = 2;
+   */
+  publicKey: Uint8Array;
+
+  /**
+   * @generated from field: string endpoint = 3;
+   */
+  endpoint: string;
+};
+
+/**
+ * Describes the message shoal.v1.WireGuardPeer.
+ * Use `create(WireGuardPeerSchema)` to create a new message.
+ */
+export const WireGuardPeerSchema: GenMessage<WireGuardPeer> = /*@__PURE__*/
+  messageDesc(file_shoal_v1_dispatcher, 2);
+
+/**
  * @generated from message shoal.v1.HeartbeatRequest
  */
 export type HeartbeatRequest = Message<"shoal.v1.HeartbeatRequest"> & {
@@ -118,6 +157,14 @@ export type HeartbeatRequest = Message<"shoal.v1.HeartbeatRequest"> & {
    * @generated from field: string session_id = 1;
    */
   sessionId: string;
+
+  /**
+   * wireguard_public_key is the node's current WireGuard public key: a
+   * rotated key reaches the dispatcher with the next heartbeat.
+   *
+   * @generated from field: bytes wireguard_public_key = 30;
+   */
+  wireguardPublicKey: Uint8Array;
 };
 
 /**
@@ -125,7 +172,7 @@ export type HeartbeatRequest = Message<"shoal.v1.HeartbeatRequest"> & {
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_dispatcher, 2);
+  messageDesc(file_shoal_v1_dispatcher, 3);
 
 /**
  * @generated from message shoal.v1.HeartbeatResponse
@@ -142,7 +189,7 @@ export type HeartbeatResponse = Message<"shoal.v1.HeartbeatResponse"> & {
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_dispatcher, 3);
+  messageDesc(file_shoal_v1_dispatcher, 4);
 
 /**
  * @generated from message shoal.v1.AssignmentsRequest
@@ -159,7 +206,7 @@ export type AssignmentsRequest = Message<"shoal.v1.AssignmentsRequest"> & {
  * Use `create(AssignmentsRequestSchema)` to create a new message.
  */
 export const AssignmentsRequestSchema: GenMessage<AssignmentsRequest> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_dispatcher, 4);
+  messageDesc(file_shoal_v1_dispatcher, 5);
 
 /**
  * @generated from message shoal.v1.AssignmentsMessage
@@ -225,7 +272,7 @@ export type AssignmentsMessage = Message<"shoal.v1.AssignmentsMessage"> & {
  * Use `create(AssignmentsMessageSchema)` to create a new message.
  */
 export const AssignmentsMessageSchema: GenMessage<AssignmentsMessage> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_dispatcher, 5);
+  messageDesc(file_shoal_v1_dispatcher, 6);
 
 /**
  * AssignedFile is one secret's or config's data for a node.
@@ -254,7 +301,7 @@ export type AssignedFile = Message<"shoal.v1.AssignedFile"> & {
  * Use `create(AssignedFileSchema)` to create a new message.
  */
 export const AssignedFileSchema: GenMessage<AssignedFile> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_dispatcher, 6);
+  messageDesc(file_shoal_v1_dispatcher, 7);
 
 /**
  * NetworkAssignment is what a node needs to program one network.
@@ -313,7 +360,7 @@ export type NetworkAssignment = Message<"shoal.v1.NetworkAssignment"> & {
  * Use `create(NetworkAssignmentSchema)` to create a new message.
  */
 export const NetworkAssignmentSchema: GenMessage<NetworkAssignment> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_dispatcher, 7);
+  messageDesc(file_shoal_v1_dispatcher, 8);
 
 /**
  * ServiceVIP is one service's virtual IP on a network.
@@ -352,7 +399,7 @@ export type ServiceVIP = Message<"shoal.v1.ServiceVIP"> & {
  * Use `create(ServiceVIPSchema)` to create a new message.
  */
 export const ServiceVIPSchema: GenMessage<ServiceVIP> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_dispatcher, 8);
+  messageDesc(file_shoal_v1_dispatcher, 9);
 
 /**
  * @generated from message shoal.v1.TaskStatusUpdate
@@ -374,7 +421,7 @@ export type TaskStatusUpdate = Message<"shoal.v1.TaskStatusUpdate"> & {
  * Use `create(TaskStatusUpdateSchema)` to create a new message.
  */
 export const TaskStatusUpdateSchema: GenMessage<TaskStatusUpdate> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_dispatcher, 9);
+  messageDesc(file_shoal_v1_dispatcher, 10);
 
 /**
  * @generated from message shoal.v1.UpdateTaskStatusRequest
@@ -396,7 +443,7 @@ export type UpdateTaskStatusRequest = Message<"shoal.v1.UpdateTaskStatusRequest"
  * Use `create(UpdateTaskStatusRequestSchema)` to create a new message.
  */
 export const UpdateTaskStatusRequestSchema: GenMessage<UpdateTaskStatusRequest> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_dispatcher, 10);
+  messageDesc(file_shoal_v1_dispatcher, 11);
 
 /**
  * @generated from message shoal.v1.UpdateTaskStatusResponse
@@ -409,7 +456,7 @@ export type UpdateTaskStatusResponse = Message<"shoal.v1.UpdateTaskStatusRespons
  * Use `create(UpdateTaskStatusResponseSchema)` to create a new message.
  */
 export const UpdateTaskStatusResponseSchema: GenMessage<UpdateTaskStatusResponse> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_dispatcher, 11);
+  messageDesc(file_shoal_v1_dispatcher, 12);
 
 /**
  * @generated from message shoal.v1.LogSubscription
@@ -448,7 +495,7 @@ export type LogSubscription = Message<"shoal.v1.LogSubscription"> & {
  * Use `create(LogSubscriptionSchema)` to create a new message.
  */
 export const LogSubscriptionSchema: GenMessage<LogSubscription> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_dispatcher, 12);
+  messageDesc(file_shoal_v1_dispatcher, 13);
 
 /**
  * @generated from message shoal.v1.LogLine
@@ -485,7 +532,7 @@ export type LogLine = Message<"shoal.v1.LogLine"> & {
  * Use `create(LogLineSchema)` to create a new message.
  */
 export const LogLineSchema: GenMessage<LogLine> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_dispatcher, 13);
+  messageDesc(file_shoal_v1_dispatcher, 14);
 
 /**
  * @generated from message shoal.v1.PublishLogsRequest
@@ -514,7 +561,7 @@ export type PublishLogsRequest = Message<"shoal.v1.PublishLogsRequest"> & {
  * Use `create(PublishLogsRequestSchema)` to create a new message.
  */
 export const PublishLogsRequestSchema: GenMessage<PublishLogsRequest> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_dispatcher, 14);
+  messageDesc(file_shoal_v1_dispatcher, 15);
 
 /**
  * @generated from message shoal.v1.PublishLogsResponse
@@ -527,7 +574,7 @@ export type PublishLogsResponse = Message<"shoal.v1.PublishLogsResponse"> & {
  * Use `create(PublishLogsResponseSchema)` to create a new message.
  */
 export const PublishLogsResponseSchema: GenMessage<PublishLogsResponse> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_dispatcher, 15);
+  messageDesc(file_shoal_v1_dispatcher, 16);
 
 /**
  * @generated from enum shoal.v1.AssignmentsType

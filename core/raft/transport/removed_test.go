@@ -1,0 +1,71 @@
+package transport_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/shoal-project/shoal/core/raft"
+)
+
+// waitVoters waits until s's member list has n voters.
+func waitVoters(t *testing.T, s *server, n int) {
+	t.Helper()
+	waitFor(t, "voters", func() bool {
+		v := 0
+		for _, m := range s.node.Members() {
+			if !m.Learner {
+				v++
+			}
+		}
+		return v == n
+	})
+}
+
+// A member cut off while the others remove it learns of its removal from
+// the answers to its own messages (its pre-votes), though it never gets the
+// entry that removed it.
+func TestCutOffMemberLearnsItWasRemoved(t *testing.T) {
+	dir := t.TempDir()
+	s1 := startServer(t, dir, "m1", nil)
+	waitFor(t, "m1 leader", s1.node.IsLeader)
+	startServer(t, dir, "m2", joinVia(t, s1, "m2"))
+	s3 := startServer(t, dir, "m3", joinVia(t, s1, "m3"))
+	waitVoters(t, s1, 3)
+	// m3 hears nothing from now on, but can still send.
+	_ = s3.srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s1.node.RemoveMember(ctx, s3.node.ID()); err != nil {
+		t.Fatalf("remove m3: %v", err)
+	}
+	select {
+	case <-s3.node.Removed():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("m3 never learned of its removal: %+v", s3.node.Status())
+	}
+}
+
+// A member removed while it was down learns of its removal once restarted.
+func TestMemberRemovedWhileDownLearnsItOnRestart(t *testing.T) {
+	dir := t.TempDir()
+	s1 := startServer(t, dir, "m1", nil)
+	waitFor(t, "m1 leader", s1.node.IsLeader)
+	startServer(t, dir, "m2", joinVia(t, s1, "m2"))
+	s3 := startServer(t, dir, "m3", joinVia(t, s1, "m3"))
+	waitVoters(t, s1, 3)
+	id, addr := s3.node.ID(), s3.ln.Addr().String()
+	_ = s3.node.Stop()
+	_ = s3.srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s1.node.RemoveMember(ctx, id); err != nil {
+		t.Fatalf("remove m3: %v", err)
+	}
+	s3 = startServerAt(t, dir, "m3", addr, raft.Restart)
+	select {
+	case <-s3.node.Removed():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("m3 never learned of its removal: %+v", s3.node.Status())
+	}
+}

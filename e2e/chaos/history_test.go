@@ -1,0 +1,155 @@
+package chaos
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// op is one operation of a test history: client, call and return in ms.
+type op struct {
+	client    int
+	call, ret int
+	io
+}
+
+// io is an operation's input and output.
+type io struct{ in, out any }
+
+func at(client, call, ret int, x io) op { return op{client, call, ret, x} }
+
+func historyOf(ops ...op) *History {
+	t0 := time.Unix(0, 0)
+	h := NewHistory(t0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	for _, o := range ops {
+		h.Record(o.client, ms(o.call), ms(o.ret), o.in, o.out)
+	}
+	return h
+}
+
+func read(key, v string) io {
+	return io{RegInput{Key: key, Read: true}, RegOutput{Value: v}}
+}
+
+func cas(key, from, to string, o Outcome) io {
+	return io{RegInput{Key: key, From: from, To: to}, RegOutput{Outcome: o}}
+}
+
+func TestRegisterModel(t *testing.T) {
+	tests := []struct {
+		name string
+		h    *History
+		ok   bool
+	}{
+		{"a read after an acknowledged write sees it", historyOf(
+			at(0, 0, 10, cas("a", InitValue, "x", OK)),
+			at(1, 20, 30, read("a", "x")),
+		), true},
+		{"a stale read after an acknowledged write is refuted", historyOf(
+			at(0, 0, 10, cas("a", InitValue, "x", OK)),
+			at(1, 20, 30, read("a", InitValue)),
+		), false},
+		{"a read overlapping the write may see either value", historyOf(
+			at(0, 0, 10, cas("a", InitValue, "x", OK)),
+			at(1, 5, 8, read("a", InitValue)),
+		), true},
+		{"an unknown write may show up much later", historyOf(
+			at(0, 0, 10, cas("a", InitValue, "x", Unknown)),
+			at(1, 20, 30, read("a", InitValue)),
+			at(1, 40, 50, read("a", "x")),
+		), true},
+		{"an unknown write never seen is fine", historyOf(
+			at(0, 0, 10, cas("a", InitValue, "x", Unknown)),
+			at(1, 20, 30, read("a", InitValue)),
+		), true},
+		{"a failed write is never seen", historyOf(
+			at(0, 0, 10, cas("a", InitValue, "x", Failed)),
+			at(1, 20, 30, read("a", "x")),
+		), false},
+		{"an acknowledged write from a value the register did not hold is refuted", historyOf(
+			at(0, 0, 10, cas("a", InitValue, "x", OK)),
+			at(1, 20, 30, cas("a", InitValue, "y", OK)),
+		), false},
+		{"a value flipping back is refuted", historyOf(
+			at(0, 0, 10, cas("a", InitValue, "x", OK)),
+			at(0, 20, 30, cas("a", "x", "y", OK)),
+			at(1, 40, 50, read("a", "x")),
+		), false},
+		{"registers are independent", historyOf(
+			at(0, 0, 10, cas("a", InitValue, "x", OK)),
+			at(1, 20, 30, read("b", InitValue)),
+		), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			err := Check(RegisterModel, tt.h.Ops(), 10*time.Second, dir, "register")
+			checkVerdict(t, err, tt.ok, dir, "register")
+		})
+	}
+}
+
+func TestSetModel(t *testing.T) {
+	add := func(e string, o Outcome) io {
+		return io{SetInput{Set: "s", Elem: e}, SetOutput{Outcome: o}}
+	}
+	rd := func(elems ...string) io {
+		return io{SetInput{Set: "s", Read: true}, SetOutput{Elems: elems}}
+	}
+	tests := []struct {
+		name string
+		h    *History
+		ok   bool
+	}{
+		{"acknowledged adds are read", historyOf(
+			at(0, 0, 10, add("x", OK)), at(1, 0, 10, add("y", OK)),
+			at(2, 20, 30, rd("x", "y")),
+		), true},
+		{"a lost acknowledged add is refuted", historyOf(
+			at(0, 0, 10, add("x", OK)), at(1, 0, 10, add("y", OK)),
+			at(2, 20, 30, rd("y")),
+		), false},
+		{"an element that goes away is refuted", historyOf(
+			at(0, 0, 10, add("x", Unknown)),
+			at(2, 20, 30, rd("x")),
+			at(2, 40, 50, rd()),
+		), false},
+		{"a failed add never shows", historyOf(
+			at(0, 0, 10, add("x", Failed)),
+			at(2, 20, 30, rd("x")),
+		), false},
+		{"an unknown add shows late", historyOf(
+			at(0, 0, 10, add("x", Unknown)),
+			at(2, 20, 30, rd()),
+			at(2, 40, 50, rd("x")),
+		), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			err := Check(SetModel, tt.h.Ops(), 10*time.Second, dir, "set")
+			checkVerdict(t, err, tt.ok, dir, "set")
+		})
+	}
+}
+
+// checkVerdict: a linearizable history passes; another fails with
+// ErrNotLinearizable and leaves the visualisation.
+func checkVerdict(t *testing.T, err error, ok bool, dir, name string) {
+	t.Helper()
+	if ok {
+		if err != nil {
+			t.Fatalf("want linearizable: %v", err)
+		}
+		return
+	}
+	if !errors.Is(err, ErrNotLinearizable) {
+		t.Fatalf("want ErrNotLinearizable, got %v", err)
+	}
+	if _, serr := os.Stat(filepath.Join(dir, name+".html")); serr != nil {
+		t.Fatalf("no visualisation: %v", serr)
+	}
+}

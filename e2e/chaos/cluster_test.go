@@ -85,6 +85,9 @@ func (n *node) running() bool {
 	n.mu.Lock()
 	done := n.done
 	n.mu.Unlock()
+	if done == nil {
+		return false // never started
+	}
 	select {
 	case <-done:
 		return false
@@ -105,6 +108,9 @@ func (n *node) signal(sig syscall.Signal) {
 
 // kill sends SIGKILL (and SIGCONT, for a paused one) and waits until it is gone.
 func (n *node) kill() {
+	if !n.running() {
+		return
+	}
 	n.signal(syscall.SIGKILL)
 	n.signal(syscall.SIGCONT)
 	n.mu.Lock()
@@ -223,11 +229,20 @@ func (c *cluster) waitManager(m *node) {
 	})
 }
 
+// tokens waits for the join tokens (the first manager writes the cluster
+// object a moment after it answers).
 func (c *cluster) tokens() *shoalv1.JoinTokens {
 	c.t.Helper()
-	res, err := c.managers[0].api.Control.GetJoinTokens(context.Background(), connect.NewRequest(&shoalv1.GetJoinTokensRequest{}))
-	c.must(err)
-	return res.Msg.GetTokens()
+	var tokens *shoalv1.JoinTokens
+	c.eventually("join tokens", func() error {
+		res, err := c.managers[0].api.Control.GetJoinTokens(context.Background(), connect.NewRequest(&shoalv1.GetJoinTokensRequest{}))
+		if err != nil {
+			return err
+		}
+		tokens = res.Msg.GetTokens()
+		return nil
+	})
+	return tokens
 }
 
 // localClient is the admin socket of m with reads from its own store.

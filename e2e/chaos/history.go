@@ -5,7 +5,6 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -131,30 +130,83 @@ var RegisterModel = porcupine.NondeterministicModel{
 	},
 }
 
-// SetModel is a set of sets (one partition per set) grown by adds and
-// read whole.
+// SetModel is a set of grow-only sets, checked one element at a time: an
+// add of e goes to e's partition, and every read of a set goes to the
+// partition of each element added to that set or seen in it, as "is e in
+// it?". Per element the state is present or absent; an unknown add may or
+// may not have happened. Checking per element keeps the search small with
+// many unknown adds (a whole-set state doubles with each), at the cost of
+// anomalies that only show across elements.
 var SetModel = porcupine.NondeterministicModel{
-	Partition: partitionBy(func(in any) string { return in.(SetInput).Set }),
-	Init:      func() []any { return []any{""} },
+	Partition: partitionSet,
+	Init:      func() []any { return []any{false} },
 	Step: func(state, input, output any) []any {
-		s, in, out := state.(string), input.(SetInput), output.(SetOutput)
+		present, in, out := state.(bool), input.(SetInput), output.(SetOutput)
 		switch {
 		case in.Read:
-			return keepIf(strings.Join(out.Elems, ",") == s, s)
+			if slices.Contains(out.Elems, in.Elem) == present {
+				return []any{present}
+			}
+			return nil
 		case out.Outcome == OK:
-			return []any{addElem(s, in.Elem)}
+			return []any{true}
 		case out.Outcome == Unknown:
-			return []any{s, addElem(s, in.Elem)}
+			return []any{present, true}
 		}
-		return []any{s}
+		return []any{present}
 	},
 	DescribeOperation: func(input, output any) string {
 		in, out := input.(SetInput), output.(SetOutput)
 		if in.Read {
-			return fmt.Sprintf("read %s -> {%s}", in.Set, strings.Join(out.Elems, ","))
+			return fmt.Sprintf("read %s: %s in it: %v", in.Set, in.Elem, slices.Contains(out.Elems, in.Elem))
 		}
 		return fmt.Sprintf("add %s to %s: %s", in.Elem, in.Set, out.Outcome)
 	},
+	DescribeState: func(state any) string {
+		if state.(bool) {
+			return "present"
+		}
+		return "absent"
+	},
+}
+
+// partitionSet splits set operations by element (see SetModel).
+func partitionSet(ops []porcupine.Operation) [][]porcupine.Operation {
+	type elem struct{ set, e string }
+	var order []elem
+	seen := map[elem]bool{}
+	note := func(x elem) {
+		if !seen[x] {
+			seen[x] = true
+			order = append(order, x)
+		}
+	}
+	for _, op := range ops {
+		in := op.Input.(SetInput)
+		if !in.Read {
+			note(elem{in.Set, in.Elem})
+			continue
+		}
+		for _, e := range op.Output.(SetOutput).Elems {
+			note(elem{in.Set, e})
+		}
+	}
+	out := make([][]porcupine.Operation, 0, len(order))
+	for _, x := range order {
+		var part []porcupine.Operation
+		for _, op := range ops {
+			in := op.Input.(SetInput)
+			switch {
+			case in.Set != x.set, !in.Read && in.Elem != x.e:
+				continue
+			case in.Read:
+				op.Input = SetInput{Set: in.Set, Read: true, Elem: x.e}
+			}
+			part = append(part, op)
+		}
+		out = append(out, part)
+	}
+	return out
 }
 
 func keepIf(ok bool, s string) []any {
@@ -162,19 +214,6 @@ func keepIf(ok bool, s string) []any {
 		return []any{s}
 	}
 	return nil
-}
-
-// addElem adds e to the set written as sorted comma-joined elements.
-func addElem(s, e string) string {
-	var elems []string
-	if s != "" {
-		elems = strings.Split(s, ",")
-	}
-	if !slices.Contains(elems, e) {
-		elems = append(elems, e)
-		slices.Sort(elems)
-	}
-	return strings.Join(elems, ",")
 }
 
 func partitionBy(key func(in any) string) func([]porcupine.Operation) [][]porcupine.Operation {

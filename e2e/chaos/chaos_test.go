@@ -92,7 +92,7 @@ func settingsFromEnv(t *testing.T) settings {
 		for _, name := range strings.Split(v, ",") {
 			f, ok := faultNamed(name)
 			if !ok {
-				t.Fatalf("SHOAL_CHAOS_FAULTS: no fault %q; the faults are kill, pause, isolate-leader, split, one-way, lossy, delay, disk-full", name)
+				t.Fatalf("SHOAL_CHAOS_FAULTS: no fault %q; the faults are kill, pause, isolate-leader, split, one-way, lossy, delay, disk-full, demote-restarted", name)
 			}
 			s.faults = append(s.faults, f)
 		}

@@ -333,4 +333,4 @@ func (c *cluster) restartExited() []string {
 	return out
 }
 
-var errNoManager = errors.New("no manager answered")
+var errNoLeader = errors.New("no manager names a leader")

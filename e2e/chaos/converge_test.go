@@ -17,7 +17,10 @@ import (
 // replica count, no slot with two running tasks, and every manager's
 // store equal (the same services, tasks and nodes at the same versions).
 func (c *cluster) converged() error {
-	m := c.managers[0]
+	m := c.leader() // its own view of the members is the one that counts
+	if m == nil {
+		return errNoLeader
+	}
 	if err := c.healthy(m); err != nil {
 		return err
 	}

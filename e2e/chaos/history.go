@@ -107,8 +107,14 @@ func outcomeOf(out any) Outcome {
 // value, so it says nothing of the value). An unknown one may or may not
 // have happened.
 var RegisterModel = porcupine.NondeterministicModel{
-	Partition: partitionBy(func(in any) string { return in.(RegInput).Key }),
-	Init:      func() []any { return []any{InitValue} },
+	Partition: func(ops []porcupine.Operation) [][]porcupine.Operation {
+		parts := partitionBy(func(in any) string { return in.(RegInput).Key })(ops)
+		for i, p := range parts {
+			parts[i] = pruneUnseenWrites(p)
+		}
+		return parts
+	},
+	Init: func() []any { return []any{InitValue} },
 	Step: func(state, input, output any) []any {
 		s, in, out := state.(string), input.(RegInput), output.(RegOutput)
 		switch {
@@ -205,6 +211,44 @@ func partitionSet(ops []porcupine.Operation) [][]porcupine.Operation {
 			part = append(part, op)
 		}
 		out = append(out, part)
+	}
+	return out
+}
+
+// pruneUnseenWrites drops the compare-and-sets of unknown outcome whose
+// value nobody saw: no read returned it and no kept compare-and-set
+// started from it. Such a write need never have happened for any
+// linearization, so dropping it keeps the verdict, and it spares porcupine
+// the search over every subset of them (a client that cannot reach the
+// leader piles them up).
+func pruneUnseenWrites(ops []porcupine.Operation) []porcupine.Operation {
+	seen := map[string]bool{InitValue: true}
+	for _, op := range ops {
+		in, out := op.Input.(RegInput), op.Output.(RegOutput)
+		switch {
+		case in.Read:
+			seen[out.Value] = true
+		case out.Outcome == OK:
+			seen[in.From] = true
+		}
+	}
+	kept := map[int]bool{}
+	for grew := true; grew; {
+		grew = false
+		for i, op := range ops {
+			in, out := op.Input.(RegInput), op.Output.(RegOutput)
+			if !in.Read && out.Outcome == Unknown && !kept[i] && seen[in.To] {
+				kept[i], grew = true, true
+				seen[in.From] = true
+			}
+		}
+	}
+	var out []porcupine.Operation
+	for i, op := range ops {
+		in, o := op.Input.(RegInput), op.Output.(RegOutput)
+		if in.Read || o.Outcome != Unknown || kept[i] {
+			out = append(out, op)
+		}
 	}
 	return out
 }

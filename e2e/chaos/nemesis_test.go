@@ -29,6 +29,7 @@ var faults = []fault{
 	{"lossy", lossy},
 	{"delay", delay},
 	{"disk-full", diskFull},
+	{"demote-restarted", demoteRestarted},
 }
 
 func faultNamed(name string) (fault, bool) {

@@ -1,0 +1,94 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
+)
+
+// raftRemovedLines are the log lines of a Raft member that learned of its
+// own removal: by applying it, or from a peer's answer.
+var raftRemovedLines = []string{"raft: this member was removed from the cluster", "raft: a peer reports this member was removed from the cluster"}
+
+// demoteRestarted kills a follower manager, starts it again and demotes it
+// at once (issue 13 item 5: a member demoted right after a restart missed
+// the leader's "you were removed" answer), then promotes it back after
+// hold. Its Raft node must learn of the removal within two election
+// timeouts of the demotion, by itself, not only through the node's role
+// check.
+func demoteRestarted(c *cluster, rng *rand.Rand, _ *round, hold time.Duration) (string, []string) {
+	leader := c.leader()
+	var followers []*node
+	for _, m := range c.managers {
+		if m != leader {
+			followers = append(followers, m)
+		}
+	}
+	n := pick(rng, followers)
+	n.kill()
+	logged := logSize(n)
+	c.must(n.restart())
+	demoted := c.retry("demote "+n.name, func(api shoalv1connect.ControlServiceClient) error {
+		_, err := api.DemoteNode(context.Background(), connect.NewRequest(&shoalv1.DemoteNodeRequest{Node: n.name}))
+		return err
+	}, n)
+	var violations []string
+	if _, err := poll(2*electionTimeoutMax+time.Second, func() error { return loggedSince(n, logged, raftRemovedLines) }); err != nil {
+		violations = append(violations, fmt.Sprintf("%s, demoted right after its restart, did not learn of its removal from Raft within %s of the demotion: %v", n.name, 2*electionTimeoutMax+time.Second, err))
+	}
+	time.Sleep(time.Until(demoted.Add(hold)))
+	c.retry("promote "+n.name, func(api shoalv1connect.ControlServiceClient) error {
+		_, err := api.PromoteNode(context.Background(), connect.NewRequest(&shoalv1.PromoteNodeRequest{Node: n.name}))
+		return err
+	}, n)
+	return fmt.Sprintf("demoted %s right after its restart, promoted it back", n.name), violations
+}
+
+func logSize(n *node) int64 {
+	fi, err := os.Stat(n.logPath)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// loggedSince reports whether n's log has one of lines past offset.
+func loggedSince(n *node, offset int64, lines []string) error {
+	b, err := os.ReadFile(n.logPath)
+	if err != nil {
+		return err
+	}
+	if offset > int64(len(b)) {
+		offset = 0
+	}
+	for _, l := range lines {
+		if strings.Contains(string(b[offset:]), l) {
+			return nil
+		}
+	}
+	return fmt.Errorf("no %q in %s", lines, n.logPath)
+}
+
+// retry calls f through the managers but except in turn until one call
+// succeeds, and returns when; the test fails after waitTimeout.
+func (c *cluster) retry(what string, f func(api shoalv1connect.ControlServiceClient) error, except *node) time.Time {
+	c.t.Helper()
+	i := 0
+	c.eventually(what, func() error {
+		m := c.managers[i%len(c.managers)]
+		i++
+		if m == except {
+			return fmt.Errorf("skip %s", m.name)
+		}
+		return f(m.api.Control)
+	})
+	return time.Now()
+}

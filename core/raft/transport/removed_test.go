@@ -69,3 +69,29 @@ func TestMemberRemovedWhileDownLearnsItOnRestart(t *testing.T) {
 		t.Fatalf("m3 never learned of its removal: %+v", s3.node.Status())
 	}
 }
+
+// In a group of two, the member removed right after its restart holds the
+// entry that removes it (the removal needs its vote) but never hears that
+// it committed: it learns of its removal from the answer to its pre-vote.
+func TestRemovedRightAfterRestartInGroupOfTwo(t *testing.T) {
+	dir := t.TempDir()
+	s1 := startServer(t, dir, "m1", nil)
+	waitFor(t, "m1 leader", s1.node.IsLeader)
+	s2 := startServer(t, dir, "m2", joinVia(t, s1, "m2"))
+	waitVoters(t, s1, 2)
+	id, addr := s2.node.ID(), s2.ln.Addr().String()
+	_ = s2.node.Stop()
+	_ = s2.srv.Close()
+	s2 = startServerAt(t, dir, "m2", addr, raft.Restart)
+	waitFor(t, "m2 follows m1", func() bool { return s2.node.Status().Leader == s1.node.ID() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s1.node.RemoveMember(ctx, id); err != nil {
+		t.Fatalf("remove m2: %v", err)
+	}
+	select {
+	case <-s2.node.Removed():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("m2 never learned of its removal: %+v", s2.node.Status())
+	}
+}

@@ -22,57 +22,64 @@ func waitVoters(t *testing.T, s *server, n int) {
 	})
 }
 
+// removeAndWait removes member id through leader, then waits until the
+// member that after returns (it may start it) knows it was removed.
+func removeAndWait(t *testing.T, leader *server, id uint64, after func() *server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := leader.node.RemoveMember(ctx, id); err != nil {
+		t.Fatalf("remove %x: %v", id, err)
+	}
+	s := after()
+	select {
+	case <-s.node.Removed():
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%x never learned of its removal: %+v", id, s.node.Status())
+	}
+}
+
+// threeVoters starts m1 (the leader), m2 and m3 under dir.
+func threeVoters(t *testing.T, dir string) (s1, s3 *server) {
+	t.Helper()
+	s1 = startServer(t, dir, "m1", nil)
+	waitFor(t, "m1 leader", s1.node.IsLeader)
+	startServer(t, dir, "m2", joinVia(t, s1, "m2"))
+	s3 = startServer(t, dir, "m3", joinVia(t, s1, "m3"))
+	waitVoters(t, s1, 3)
+	return s1, s3
+}
+
+// restartAt starts the member stored under dir/nodeID again on addr.
+func restartAt(t *testing.T, dir, nodeID, addr string) *server {
+	return startServerAt(t, dir, nodeID, addr, raft.Restart)
+}
+
 // A member cut off while the others remove it learns of its removal from
 // the answers to its own messages (its pre-votes), though it never gets the
 // entry that removed it.
 func TestCutOffMemberLearnsItWasRemoved(t *testing.T) {
 	dir := t.TempDir()
-	s1 := startServer(t, dir, "m1", nil)
-	waitFor(t, "m1 leader", s1.node.IsLeader)
-	startServer(t, dir, "m2", joinVia(t, s1, "m2"))
-	s3 := startServer(t, dir, "m3", joinVia(t, s1, "m3"))
-	waitVoters(t, s1, 3)
+	s1, s3 := threeVoters(t, dir)
 	// m3 hears nothing from now on, but can still send.
 	_ = s3.srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := s1.node.RemoveMember(ctx, s3.node.ID()); err != nil {
-		t.Fatalf("remove m3: %v", err)
-	}
-	select {
-	case <-s3.node.Removed():
-	case <-time.After(30 * time.Second):
-		t.Fatalf("m3 never learned of its removal: %+v", s3.node.Status())
-	}
+	removeAndWait(t, s1, s3.node.ID(), func() *server { return s3 })
 }
 
 // A member removed while it was down learns of its removal once restarted.
 func TestMemberRemovedWhileDownLearnsItOnRestart(t *testing.T) {
 	dir := t.TempDir()
-	s1 := startServer(t, dir, "m1", nil)
-	waitFor(t, "m1 leader", s1.node.IsLeader)
-	startServer(t, dir, "m2", joinVia(t, s1, "m2"))
-	s3 := startServer(t, dir, "m3", joinVia(t, s1, "m3"))
-	waitVoters(t, s1, 3)
+	s1, s3 := threeVoters(t, dir)
 	id, addr := s3.node.ID(), s3.ln.Addr().String()
 	_ = s3.node.Stop()
 	_ = s3.srv.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := s1.node.RemoveMember(ctx, id); err != nil {
-		t.Fatalf("remove m3: %v", err)
-	}
-	s3 = startServerAt(t, dir, "m3", addr, raft.Restart)
-	select {
-	case <-s3.node.Removed():
-	case <-time.After(30 * time.Second):
-		t.Fatalf("m3 never learned of its removal: %+v", s3.node.Status())
-	}
+	removeAndWait(t, s1, id, func() *server { return restartAt(t, dir, "m3", addr) })
 }
 
 // In a group of two, the member removed right after its restart holds the
-// entry that removes it (the removal needs its vote) but never hears that
-// it committed: it learns of its removal from the answer to its pre-vote.
+// entry that removes it (the removal needs its vote) but may never hear
+// that it committed: it learns of its removal from the answer to its
+// pre-vote if not from the commit.
 func TestRemovedRightAfterRestartInGroupOfTwo(t *testing.T) {
 	dir := t.TempDir()
 	s1 := startServer(t, dir, "m1", nil)
@@ -82,16 +89,7 @@ func TestRemovedRightAfterRestartInGroupOfTwo(t *testing.T) {
 	id, addr := s2.node.ID(), s2.ln.Addr().String()
 	_ = s2.node.Stop()
 	_ = s2.srv.Close()
-	s2 = startServerAt(t, dir, "m2", addr, raft.Restart)
+	s2 = restartAt(t, dir, "m2", addr)
 	waitFor(t, "m2 follows m1", func() bool { return s2.node.Status().Leader == s1.node.ID() })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := s1.node.RemoveMember(ctx, id); err != nil {
-		t.Fatalf("remove m2: %v", err)
-	}
-	select {
-	case <-s2.node.Removed():
-	case <-time.After(30 * time.Second):
-		t.Fatalf("m2 never learned of its removal: %+v", s2.node.Status())
-	}
+	removeAndWait(t, s1, id, func() *server { return s2 })
 }

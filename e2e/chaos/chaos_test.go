@@ -164,16 +164,10 @@ func TestChaos(t *testing.T) {
 		f := bag[0]
 		bag = bag[1:]
 		s.runRound(n, f, time.Duration(3000+s.rng.IntN(5000))*time.Millisecond)
+		s.sum.Rounds = n
+		s.writeSummary() // after every round: a run cut short keeps what it did
 	}
-	s.sum.Seconds = time.Since(s.start).Seconds()
-	s.sum.Rounds = set.rounds
 	t.Logf("chaos: seed %d: %d rounds, %d operations, faults %v, %d violations, %.0f s", s.seed, s.sum.Rounds, s.sum.Ops, s.sum.Faults, len(s.sum.Violations), s.sum.Seconds)
-	if path := os.Getenv("SHOAL_CHAOS_SUMMARY"); path != "" {
-		b, _ := json.MarshalIndent(s.sum, "", "  ")
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Errorf("summary: %v", err)
-		}
-	}
 	for _, v := range s.sum.Violations {
 		t.Errorf("seed %d: %s", s.seed, v)
 	}
@@ -194,6 +188,19 @@ func TestPlantedStaleReadsAreCaught(t *testing.T) {
 	}
 	if !caught {
 		t.Errorf("the checker passed a cluster that serves stale reads (%d operations; violations: %q)", s.sum.Ops, s.sum.Violations)
+	}
+}
+
+// writeSummary writes the run's summary to SHOAL_CHAOS_SUMMARY, if set.
+func (s *suite) writeSummary() {
+	s.sum.Seconds = time.Since(s.start).Seconds()
+	path := os.Getenv("SHOAL_CHAOS_SUMMARY")
+	if path == "" {
+		return
+	}
+	b, _ := json.MarshalIndent(s.sum, "", "  ")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		s.t.Errorf("summary: %v", err)
 	}
 }
 
@@ -235,8 +242,8 @@ func (s *suite) runRound(n int, f fault, hold time.Duration) {
 	}
 	s.finalReads(r)
 	s.checkRound(r, f)
-	s.t.Logf("chaos: round %d: %s for %s; restarted %v after; converged %s after the heal; %d register and %d set operations",
-		n, what, healed.Sub(began).Round(time.Millisecond), restarted, (took + 2*time.Second).Round(time.Millisecond), len(r.regs.Ops()), len(r.set.Ops()))
+	s.t.Logf("chaos: round %d (%s): %s for %s; restarted %v after; converged %s after the heal; %d register and %d set operations",
+		n, f.name, what, healed.Sub(began).Round(time.Millisecond), restarted, (took + 2*time.Second).Round(time.Millisecond), len(r.regs.Ops()), len(r.set.Ops()))
 	s.removeRound(r)
 }
 

@@ -36,7 +36,11 @@ func (n *Node) next() bool {
 	select {
 	case <-n.ticker.C():
 		n.ticks++
-		n.rn.Tick()
+		if !n.removedSelf {
+			// A removed member that kept ticking would campaign forever,
+			// every pre-vote refused: noise in its log and its peers'.
+			n.rn.Tick()
+		}
 	case m := <-n.recvc:
 		n.step(m)
 	case p := <-n.propc:

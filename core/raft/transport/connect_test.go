@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/shoal-project/shoal/core/raft"
 	"github.com/shoal-project/shoal/core/raft/rafttest"
@@ -46,6 +48,23 @@ type server struct {
 	srv  *http.Server
 	node *raft.Node
 	kv   *rafttest.KV
+	// refused counts the messages this server refused as from a removed
+	// member.
+	refused *atomic.Int64
+}
+
+// countingNode counts the messages its node refuses as from a removed member.
+type countingNode struct {
+	*raft.Node
+	refused *atomic.Int64
+}
+
+func (c countingNode) Step(ctx context.Context, m *pb.Message) error {
+	err := c.Node.Step(ctx, m)
+	if errors.Is(err, raft.ErrRemovedMember) {
+		c.refused.Add(1)
+	}
+	return err
 }
 
 func clientFor(nodeID string) transport.ClientFunc {
@@ -120,14 +139,15 @@ func startServerAt(t *testing.T, dir, nodeID, listen string, open func(raft.Conf
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	path, h := shoalv1connect.NewRaftServiceHandler(transport.NewHandler(n, transport.HandlerOptions{NodeID: nodeIDFromCtx}))
+	refused := new(atomic.Int64)
+	path, h := shoalv1connect.NewRaftServiceHandler(transport.NewHandler(countingNode{n, refused}, transport.HandlerOptions{NodeID: nodeIDFromCtx}))
 	mux.Handle(path, identity(h))
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
 	p.SetHTTP1(true)
 	srv := &http.Server{Handler: mux, Protocols: &p, HTTP2: transport.ServerHTTP2(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	s := &server{ln: ln, srv: srv, node: n, kv: kv}
+	s := &server{ln: ln, srv: srv, node: n, kv: kv, refused: refused}
 	t.Cleanup(func() {
 		_ = s.node.Stop()
 		_ = s.srv.Close()

@@ -64,6 +64,15 @@ func TestCutOffMemberLearnsItWasRemoved(t *testing.T) {
 	// m3 hears nothing from now on, but can still send.
 	_ = s3.srv.Close()
 	removeAndWait(t, s1, s3.node.ID(), func() *server { return s3 })
+
+	// Told, it stops campaigning: no more pre-votes for its peers to
+	// refuse (before, it campaigned every election timeout for ever).
+	time.Sleep(500 * time.Millisecond) // a batch already sent may still be answered
+	before := s1.refused.Load()
+	time.Sleep(3 * raft.DefaultElectionTick * raft.DefaultTickInterval)
+	if n := s1.refused.Load() - before; n != 0 {
+		t.Errorf("the removed member sent %d more messages after it knew", n)
+	}
 }
 
 // A member removed while it was down learns of its removal once restarted.

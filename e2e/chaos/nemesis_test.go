@@ -66,52 +66,68 @@ func pause(c *cluster, rng *rand.Rand, _ *round, hold time.Duration) (string, []
 	return "paused " + n.name, nil
 }
 
-// isolateLeader cuts the leader off both ways; meanwhile it writes and
-// reads through the cut-off leader: a write it acknowledges more than an
-// election timeout after the cut breaks CheckQuorum's promise (reads are
-// in the history, where porcupine judges them).
+// isolateLeader cuts the leader off both ways (see probeCutOff).
 func isolateLeader(c *cluster, _ *rand.Rand, r *round, hold time.Duration) (string, []string) {
 	old := c.leader()
 	if old == nil {
 		return "no leader to isolate", nil
 	}
-	key := r.regKey(0)
-	svc, ok := r.readReg(old.api, probeClient, key)
-	c.net.Host(old.name).Cut(testhost.Both)
-	cut := time.Now()
-	var violations []string
-	for time.Since(cut) < hold {
-		if ok {
-			call := time.Now()
-			if r.casReg(old.api, probeClient, key, svc, fmt.Sprintf("p-%d", counter.Add(1))) == OK && call.Sub(cut) > electionTimeoutMax {
-				violations = append(violations, fmt.Sprintf("%s, cut off, acknowledged a write called %s after the cut", old.name, call.Sub(cut).Round(time.Millisecond)))
-			}
-		}
-		r.readReg(old.api, probeClient, key)
-		time.Sleep(100 * time.Millisecond)
-	}
+	violations := probeCutOff(c, old, r, hold, func() { c.net.Host(old.name).Cut(testhost.Both) })
 	c.net.HealAll()
 	return "isolated leader " + old.name, violations
+}
+
+// probeCutOff cuts leader off with cut and, for hold, writes and reads
+// through it: a write it acknowledges that was called more than an
+// election timeout after the cut breaks CheckQuorum's promise (the reads
+// go into the history, where porcupine judges them).
+func probeCutOff(c *cluster, leader *node, r *round, hold time.Duration, cut func()) []string {
+	key := r.regKey(0)
+	svc, ok := r.readReg(leader.api, probeClient, key)
+	cut()
+	at := time.Now()
+	var violations []string
+	for time.Since(at) < hold {
+		if ok {
+			call := time.Now()
+			if r.casReg(leader.api, probeClient, key, svc, fmt.Sprintf("p-%d", counter.Add(1))) == OK && call.Sub(at) > electionTimeoutMax {
+				violations = append(violations, fmt.Sprintf("%s, cut off, acknowledged a write called %s after the cut", leader.name, call.Sub(at).Round(time.Millisecond)))
+			}
+		}
+		r.readReg(leader.api, probeClient, key)
+		time.Sleep(100 * time.Millisecond)
+	}
+	return violations
 }
 
 // probeClient is the client ID of the operations a nemesis makes.
 const probeClient = 99
 
-// split cuts a manager and a worker off from the others, both ways.
-func split(c *cluster, rng *rand.Rand, _ *round, hold time.Duration) (string, []string) {
-	minority := []*testhost.Host{c.net.Host(pick(rng, c.managers).name), c.net.Host(pick(rng, c.workers).name)}
+// split cuts a manager and a worker off from the others, both ways; when
+// that manager leads, it is probed as a cut-off leader (probeCutOff).
+func split(c *cluster, rng *rand.Rand, r *round, hold time.Duration) (string, []string) {
+	m := pick(rng, c.managers)
+	minority := []*testhost.Host{c.net.Host(m.name), c.net.Host(pick(rng, c.workers).name)}
 	var majority []*testhost.Host
 	for _, h := range c.net.Hosts() {
 		if h != minority[0] && h != minority[1] {
 			majority = append(majority, h)
 		}
 	}
-	for _, h := range minority {
-		h.Cut(testhost.Both, majority...)
+	cut := func() {
+		for _, h := range minority {
+			h.Cut(testhost.Both, majority...)
+		}
 	}
-	time.Sleep(hold)
+	var violations []string
+	if c.leader() == m {
+		violations = probeCutOff(c, m, r, hold, cut)
+	} else {
+		cut()
+		time.Sleep(hold)
+	}
 	c.net.HealAll()
-	return fmt.Sprintf("split %s+%s from the rest", minority[0].Name, minority[1].Name), nil
+	return fmt.Sprintf("split %s+%s from the rest", minority[0].Name, minority[1].Name), violations
 }
 
 // oneWay drops what a manager receives, or what it sends.

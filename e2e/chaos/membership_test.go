@@ -18,12 +18,16 @@ import (
 // own removal: by applying it, or from a peer's answer.
 var raftRemovedLines = []string{"raft: this member was removed from the cluster", "raft: a peer reports this member was removed from the cluster"}
 
+// learnRemovalWithin bounds how long a removed member may take to learn
+// it: the commit, or the refusal of its first pre-vote an election timeout
+// later; doubled, and a margin, for a loaded machine.
+const learnRemovalWithin = 4*electionTimeoutMax + 2*time.Second
+
 // demoteRestarted kills a follower manager, starts it again and demotes it
 // at once (issue 13 item 5: a member demoted right after a restart missed
 // the leader's "you were removed" answer), then promotes it back after
-// hold. Its Raft node must learn of the removal within two election
-// timeouts of the demotion, by itself, not only through the node's role
-// check.
+// hold. Its Raft node must learn of the removal (learnRemovalWithin) by
+// itself, not only through the node's role check.
 func demoteRestarted(c *cluster, rng *rand.Rand, _ *round, hold time.Duration) (string, []string) {
 	leader := c.leader()
 	var followers []*node
@@ -41,8 +45,8 @@ func demoteRestarted(c *cluster, rng *rand.Rand, _ *round, hold time.Duration) (
 		return err
 	}, n)
 	var violations []string
-	if _, err := poll(2*electionTimeoutMax+time.Second, func() error { return loggedSince(n, logged, raftRemovedLines) }); err != nil {
-		violations = append(violations, fmt.Sprintf("%s, demoted right after its restart, did not learn of its removal from Raft within %s of the demotion: %v", n.name, 2*electionTimeoutMax+time.Second, err))
+	if _, err := poll(learnRemovalWithin, func() error { return loggedSince(n, logged, raftRemovedLines) }); err != nil {
+		violations = append(violations, fmt.Sprintf("%s, demoted right after its restart, did not learn of its removal from Raft within %s of the demotion: %v", n.name, learnRemovalWithin, err))
 	}
 	time.Sleep(time.Until(demoted.Add(hold)))
 	c.retry("promote "+n.name, func(api shoalv1connect.ControlServiceClient) error {

@@ -8,6 +8,8 @@
 # keeps the logs and porcupine's HTML visualisation (the directory is in
 # the output).
 #   ./scripts/chaos.sh --rounds 100 [--seed S] [--faults kill,split] [--summary FILE]
+# SIGTERM to the test process (chaos.test) ends the run after the round in
+# progress; the summary file is written after every round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 usage() { echo "usage: $0 --rounds N [--seed S] [--faults F1,F2] [--summary FILE]" >&2; exit 2; }

@@ -8,11 +8,13 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -172,8 +174,14 @@ func TestChaos(t *testing.T) {
 	set := settingsFromEnv(t)
 	t.Logf("chaos: seed %d, %d rounds (replay: scripts/chaos.sh --rounds %d --seed %d)", set.seed, set.rounds, set.rounds, set.seed)
 	s := newSuite(t, binary(t, ""), set.seed)
+	// SIGTERM ends the run after the round in progress, with its cleanups
+	// (a long run that must stop early keeps its summary and leaves no
+	// process, namespace or mount behind).
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM)
+	defer signal.Stop(stop)
 	var bag []fault // the faults in a random order, drawn without replacement, refilled when empty: every fault within len(faults) rounds
-	for n := 1; n <= set.rounds; n++ {
+	for n := 1; n <= set.rounds && !stopped(stop); n++ {
 		if len(bag) == 0 {
 			for _, i := range s.rng.Perm(len(set.faults)) {
 				bag = append(bag, set.faults[i])
@@ -210,6 +218,16 @@ func TestPlantedStaleReadsAreCaught(t *testing.T) {
 	pages, _ := filepath.Glob(filepath.Join(s.dir, "round1-*.html"))
 	if caught && len(pages) == 0 {
 		t.Errorf("no porcupine visualisation in %s", s.dir)
+	}
+}
+
+// stopped reports whether a signal came on stop.
+func stopped(stop <-chan os.Signal) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
 	}
 }
 

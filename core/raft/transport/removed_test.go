@@ -2,10 +2,15 @@ package transport_test
 
 import (
 	"context"
+	"log/slog"
+	"net"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/shoal-project/shoal/core/raft"
+	"github.com/shoal-project/shoal/core/raft/rafttest"
+	"github.com/shoal-project/shoal/core/raft/transport"
 )
 
 // waitVoters waits until s's member list has n voters.
@@ -101,4 +106,33 @@ func TestRemovedRightAfterRestartInGroupOfTwo(t *testing.T) {
 	s2 = restartAt(t, dir, "m2", addr)
 	waitFor(t, "m2 follows m1", func() bool { return s2.node.Status().Leader == s1.node.ID() })
 	removeAndWait(t, s1, id, func() *server { return s2 })
+}
+
+// A learner that never hears from the leader (it cannot be reached) sends
+// nothing either: learners do not campaign, so no refusal of its messages
+// can tell it of its removal. After a silence of two election timeouts it
+// asks its peers (ResolveAddress of its own ID) and learns it.
+func TestUnreachableLearnerLearnsItWasRemoved(t *testing.T) {
+	dir := t.TempDir()
+	s1 := startServer(t, dir, "m1", nil)
+	waitFor(t, "m1 leader", s1.node.IsLeader)
+	startServer(t, dir, "m2", joinVia(t, s1, "m2"))
+	waitVoters(t, s1, 2)
+	// m3 listens nowhere: the leader adds it as a learner and never reaches it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	id, members := joinVia(t, s1, "m3")(addr)
+	m3, err := raft.Join(raft.Config{
+		NodeID: "m3", Addr: addr, DataDir: filepath.Join(dir, "m3"), StateMachine: rafttest.NewKV(),
+		Transport: transport.New(transport.Options{Client: clientFor("m3")}), Logger: slog.New(slog.DiscardHandler),
+	}, id, members, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m3.Stop() })
+	removeAndWait(t, s1, id, func() *server { return &server{node: m3} })
 }

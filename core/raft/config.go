@@ -43,6 +43,16 @@ type RemovalReporter interface {
 	ReportRemoved()
 }
 
+// RemovalProber is implemented by a Transport that can ask the peers
+// whether this member was removed. A member that hears from no one sends
+// nothing either if it is a learner (learners never campaign), so no
+// refusal of its messages would ever tell it: the node calls ProbeRemoved
+// after a long silence, and the transport calls ReportRemoved if a peer
+// says so. ProbeRemoved must not block.
+type RemovalProber interface {
+	ProbeRemoved(self uint64)
+}
+
 // Transport delivers Raft messages to peers. Send must never block: the node
 // calls it on its own goroutine (queue, and drop on overflow; raft retransmits).
 type Transport interface {

@@ -35,8 +35,7 @@ func (n *Node) loop() error {
 func (n *Node) next() bool {
 	select {
 	case <-n.ticker.C():
-		n.ticks++
-		n.rn.Tick()
+		n.tick()
 	case m := <-n.recvc:
 		n.step(m)
 	case p := <-n.propc:
@@ -113,8 +112,34 @@ func (n *Node) step(m *pb.Message) {
 		return
 	}
 	n.mem.heard(from, n.ticks)
+	n.heardTick = n.ticks
 	if err := n.rn.Step(m); err != nil && !errors.Is(err, etcdraft.ErrStepPeerNotFound) {
 		n.log.Debug("raft: step", "from", from, "type", m.GetType().String(), "err", err)
+	}
+}
+
+// probeSilence is how many election timeouts of hearing from no peer make
+// a member ask whether it was removed (see RemovalProber); it asks again
+// as often while the silence lasts.
+const probeSilence = 2
+
+// tick advances raft's clock, unless this member knows it was removed (it
+// would campaign for ever, every pre-vote refused), and asks the peers
+// whether it was removed after a long silence.
+func (n *Node) tick() {
+	n.ticks++
+	if n.removedSelf {
+		return
+	}
+	n.rn.Tick()
+	window := probeSilence * uint64(n.cfg.ElectionTick)
+	if n.ticks-n.heardTick < window || n.ticks-n.probeTick < window || len(n.mem.members) < 2 {
+		return
+	}
+	if p, ok := n.tr.(RemovalProber); ok {
+		n.probeTick = n.ticks
+		n.log.Debug("raft: no peer heard from for a while; asking whether this member was removed")
+		p.ProbeRemoved(n.id)
 	}
 }
 

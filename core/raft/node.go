@@ -91,6 +91,8 @@ type Node struct {
 	transfer        transferTracker
 	campaignOnStart bool
 	removedSelf     bool
+	heardTick       uint64           // tick of the last message from a peer
+	probeTick       uint64           // tick of the last removal probe
 	forceSnapshot   bool             // a member was added: the next snapshot must include it
 	promoteTick     uint64           // 1 + the tick of the last promotion attempt (at most one per tick)
 	requests        uint64           // requests taken from propc, readc, confc and transferc

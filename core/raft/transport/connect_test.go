@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
+	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/shoal-project/shoal/core/raft"
 	"github.com/shoal-project/shoal/core/raft/rafttest"
@@ -46,12 +48,29 @@ type server struct {
 	srv  *http.Server
 	node *raft.Node
 	kv   *rafttest.KV
+	// refused counts the messages this server refused as from a removed
+	// member.
+	refused *atomic.Int64
+}
+
+// countingNode counts the messages its node refuses as from a removed member.
+type countingNode struct {
+	*raft.Node
+	refused *atomic.Int64
+}
+
+func (c countingNode) Step(ctx context.Context, m *pb.Message) error {
+	err := c.Node.Step(ctx, m)
+	if errors.Is(err, raft.ErrRemovedMember) {
+		c.refused.Add(1)
+	}
+	return err
 }
 
 func clientFor(nodeID string) transport.ClientFunc {
 	hc := transport.NewHTTPClient(nil)
 	return func(addr string) shoalv1connect.RaftServiceClient {
-		return shoalv1connect.NewRaftServiceClient(hc, "http://"+addr, connect.WithInterceptors(headerInterceptor(nodeID)))
+		return shoalv1connect.NewRaftServiceClient(hc, "http://"+addr, connect.WithGRPC(), connect.WithInterceptors(headerInterceptor(nodeID)))
 	}
 }
 
@@ -84,7 +103,20 @@ const chunk = 8 << 10
 
 func startServer(t *testing.T, dir, nodeID string, join func(addr string) (uint64, []raft.Member)) *server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return startServerAt(t, dir, nodeID, "127.0.0.1:0", func(cfg raft.Config) (*raft.Node, error) {
+		if join == nil {
+			return raft.Bootstrap(cfg)
+		}
+		id, members := join(cfg.Addr)
+		return raft.Join(cfg, id, members, nil)
+	})
+}
+
+// startServerAt serves the member open starts (Bootstrap, Join or Restart)
+// on listen.
+func startServerAt(t *testing.T, dir, nodeID, listen string, open func(raft.Config) (*raft.Node, error)) *server {
+	t.Helper()
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,30 +134,39 @@ func startServer(t *testing.T, dir, nodeID string, join func(addr string) (uint6
 		TrailingEntries:  5,
 		Logger:           slog.New(slog.DiscardHandler),
 	}
-	var n *raft.Node
-	if join == nil {
-		n, err = raft.Bootstrap(cfg)
-	} else {
-		id, members := join(addr)
-		n, err = raft.Join(cfg, id, members, nil)
-	}
+	n, err := open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	path, h := shoalv1connect.NewRaftServiceHandler(transport.NewHandler(n, transport.HandlerOptions{NodeID: nodeIDFromCtx}))
+	refused := new(atomic.Int64)
+	path, h := shoalv1connect.NewRaftServiceHandler(transport.NewHandler(countingNode{n, refused}, transport.HandlerOptions{NodeID: nodeIDFromCtx}))
 	mux.Handle(path, identity(h))
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
 	p.SetHTTP1(true)
 	srv := &http.Server{Handler: mux, Protocols: &p, HTTP2: transport.ServerHTTP2(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	s := &server{ln: ln, srv: srv, node: n, kv: kv}
+	s := &server{ln: ln, srv: srv, node: n, kv: kv, refused: refused}
 	t.Cleanup(func() {
 		_ = s.node.Stop()
 		_ = s.srv.Close()
 	})
 	return s
+}
+
+// joinVia joins nodeID to the group through s's Join.
+func joinVia(t *testing.T, s *server, nodeID string) func(addr string) (uint64, []raft.Member) {
+	return func(addr string) (uint64, []raft.Member) {
+		c := clientFor(nodeID)(s.ln.Addr().String())
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		id, members, err := transport.JoinCluster(ctx, c, addr)
+		if err != nil {
+			t.Fatalf("join %s: %v", nodeID, err)
+		}
+		return id, members
+	}
 }
 
 func waitFor(t *testing.T, what string, f func() bool) {
@@ -143,19 +184,7 @@ func TestConnectThreeNodesChunkedSnapshot(t *testing.T) {
 	dir := t.TempDir()
 	s1 := startServer(t, dir, "m1", nil)
 	waitFor(t, "m1 leader", s1.node.IsLeader)
-	joinVia := func(nodeID string) func(addr string) (uint64, []raft.Member) {
-		return func(addr string) (uint64, []raft.Member) {
-			c := clientFor(nodeID)(s1.ln.Addr().String())
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			id, members, err := transport.JoinCluster(ctx, c, addr)
-			if err != nil {
-				t.Fatalf("join %s: %v", nodeID, err)
-			}
-			return id, members
-		}
-	}
-	s2 := startServer(t, dir, "m2", joinVia("m2"))
+	s2 := startServer(t, dir, "m2", joinVia(t, s1, "m2"))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	big := strings.Repeat("s", 4<<10)
@@ -168,7 +197,7 @@ func TestConnectThreeNodesChunkedSnapshot(t *testing.T) {
 		t.Fatalf("no snapshot yet: %+v", st)
 	}
 	// m3 joins after compaction: it gets a ~200 KiB snapshot in 8 KiB chunks.
-	s3 := startServer(t, dir, "m3", joinVia("m3"))
+	s3 := startServer(t, dir, "m3", joinVia(t, s1, "m3"))
 	waitFor(t, "m3 catch-up", func() bool {
 		return s3.node.Status().Applied == s1.node.Status().Applied && maps.Equal(s3.kv.Data(), s1.kv.Data())
 	})

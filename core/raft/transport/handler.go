@@ -32,6 +32,8 @@ type Node interface {
 	RemoveMember(ctx context.Context, raftID uint64) error
 	Members() []raft.Member
 	Leader() (raftID uint64, addr string)
+	// WasRemoved reports whether member raftID was removed from the group.
+	WasRemoved(raftID uint64) bool
 }
 
 // HandlerOptions configures a Handler.
@@ -149,8 +151,14 @@ func (h *Handler) Leave(ctx context.Context, req *connect.Request[shoalv1.LeaveR
 	return connect.NewResponse(&shoalv1.LeaveResponse{}), nil
 }
 
-// ResolveAddress returns a member's address.
+// ResolveAddress returns a member's address; for a removed member it
+// answers like Step does to its messages (PermissionDenied with
+// RemovedHeader), which is how a member that hears from no one asks
+// whether it was removed (Transport.ProbeRemoved).
 func (h *Handler) ResolveAddress(_ context.Context, req *connect.Request[shoalv1.ResolveAddressRequest]) (*connect.Response[shoalv1.ResolveAddressResponse], error) {
+	if id := req.Msg.GetRaftId(); h.node.WasRemoved(id) {
+		return nil, toConnect(fmt.Errorf("%w: %x", raft.ErrRemovedMember, id), h.node)
+	}
 	for _, m := range h.node.Members() {
 		if m.RaftID == req.Msg.GetRaftId() {
 			return connect.NewResponse(&shoalv1.ResolveAddressResponse{Addr: m.Addr}), nil

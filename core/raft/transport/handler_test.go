@@ -34,6 +34,7 @@ func (f *fakeNode) AddMember(context.Context, string, string) (uint64, []raft.Me
 func (f *fakeNode) RemoveMember(context.Context, uint64) error { return raft.ErrNotLeader }
 func (f *fakeNode) Members() []raft.Member                     { return nil }
 func (f *fakeNode) Leader() (uint64, string)                   { return 9, "leader:1" }
+func (f *fakeNode) WasRemoved(uint64) bool                     { return false }
 
 func (f *fakeNode) count() int {
 	f.mu.Lock()

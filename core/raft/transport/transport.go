@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/shoal-project/shoal/core/raft"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
 	"github.com/shoal-project/shoal/internal/clock"
 )
@@ -63,6 +65,7 @@ type Transport struct {
 	reporter raft.Reporter
 	peers    map[uint64]*peer
 	stopped  bool
+	probing  atomic.Bool // a removal probe runs
 	wg       sync.WaitGroup
 }
 
@@ -267,11 +270,7 @@ func retryDelay(base, ceiling time.Duration, failures int) time.Duration {
 func (t *Transport) reportFailure(p *peer, batch []outMsg, err error) {
 	t.log.Debug("transport: send failed", "to", p.id, "addr", p.addr, "err", err)
 	if isRemoved(err) {
-		t.report(func(r raft.Reporter) {
-			if rr, ok := r.(raft.RemovalReporter); ok {
-				rr.ReportRemoved()
-			}
-		})
+		t.reportRemoved()
 	}
 	t.report(func(r raft.Reporter) { r.ReportUnreachable(p.id) })
 	t.reportSnapshots(p.id, batch, true)
@@ -287,6 +286,49 @@ func (t *Transport) reportSnapshots(id uint64, batch []outMsg, failed bool) {
 		}
 	})
 }
+
+// ProbeRemoved implements raft.RemovalProber: it asks every peer, at once
+// and in the background, to resolve this member's own Raft ID; a peer that
+// removed it answers with RemovedHeader (Handler.ResolveAddress), and the
+// node is told. At most one probe runs at a time.
+func (t *Transport) ProbeRemoved(self uint64) {
+	if !t.probing.CompareAndSwap(false, true) {
+		return
+	}
+	t.mu.Lock()
+	clients := make([]shoalv1connect.RaftServiceClient, 0, len(t.peers))
+	for _, p := range t.peers {
+		clients = append(clients, p.client)
+	}
+	t.mu.Unlock()
+	go func() {
+		defer t.probing.Store(false)
+		var wg sync.WaitGroup
+		for _, c := range clients {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+				defer cancel()
+				_, err := c.ResolveAddress(ctx, connect.NewRequest(&shoalv1.ResolveAddressRequest{RaftId: self}))
+				if isRemoved(err) {
+					t.reportRemoved()
+				}
+			})
+		}
+		wg.Wait()
+	}()
+}
+
+// reportRemoved tells the node a peer says it was removed.
+func (t *Transport) reportRemoved() {
+	t.report(func(r raft.Reporter) {
+		if rr, ok := r.(raft.RemovalReporter); ok {
+			rr.ReportRemoved()
+		}
+	})
+}
+
+// probeTimeout bounds one removal probe of one peer.
+const probeTimeout = 2 * time.Second
 
 func isRemoved(err error) bool {
 	var ce *connect.Error

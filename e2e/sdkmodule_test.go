@@ -35,7 +35,11 @@ func TestPluginAuthorModuleOutsideTheRepo(t *testing.T) {
 
 	wasm := plugintest.Build(t, dir)
 	p := plugintest.New(t, wasm, plugintest.Scheduler)
-	resp := p.Schedule(t, plugintest.ReadScheduleRequest(t, filepath.Join(dir, "testdata", "cluster.json")))
+	req := plugintest.ReadScheduleRequest(t, filepath.Join(dir, "testdata", "cluster.json"))
+	resp := p.Schedule(t, req)
+	if web := plugintest.Placed(req, &resp.Groups[0]); web["n1"] != 5 || web["n2"] != 1 {
+		t.Fatalf("web placements %v, want 5 on n1 and 1 on n2", web)
+	}
 	got, err := json.MarshalIndent(resp, "", "\t")
 	if err != nil {
 		t.Fatal(err)

@@ -78,7 +78,7 @@ func placedCount(t testing.TB, table string) (placed, total int) {
 
 func TestPluginDryRun(t *testing.T) {
 	guests := buildWasm(t, t.TempDir(),
-		wasmBuild{"leastloaded", "./sdk/examples/leastloaded"},
+		wasmBuild{"leastloaded", "github.com/shoal-project/shoal/sdk/examples/leastloaded"},
 		wasmBuild{"loop", "./plugins/testdata/hostile/loop"},
 	)
 	ll := guests["leastloaded"]

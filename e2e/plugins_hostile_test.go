@@ -91,7 +91,7 @@ func TestHostilePlugins(t *testing.T) {
 		wasmBuild{"loopinit", "./plugins/testdata/hostile/loopinit"},
 		wasmBuild{"exit", "./plugins/testdata/hostile/exit"},
 		wasmBuild{"badindex", "./e2e/testdata/plugins/badindex"},
-		wasmBuild{"leastloaded", "./sdk/examples/leastloaded"},
+		wasmBuild{"leastloaded", "github.com/shoal-project/shoal/sdk/examples/leastloaded"},
 	)
 
 	// Default Raft timing (100 ms tick, election after 1 s): a manager that

@@ -16,8 +16,9 @@ import (
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 )
 
-// wasmBuild is one guest to build: pkg is a package path relative to the
-// repository root ("./sdk/examples/leastloaded").
+// wasmBuild is one guest to build: pkg is an import path, built from the
+// repository root ("github.com/shoal-project/shoal/sdk/examples/leastloaded":
+// the example lives in the sdk module, which go.mod replaces with ./sdk).
 type wasmBuild struct{ name, pkg string }
 
 // buildWasm builds guests for wasip1 into dir, two at a time, exactly as
@@ -188,7 +189,7 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 }
 
 func TestPluginHotSwap(t *testing.T) {
-	wasm := buildWasm(t, t.TempDir(), wasmBuild{"leastloaded", "./sdk/examples/leastloaded"})["leastloaded"]
+	wasm := buildWasm(t, t.TempDir(), wasmBuild{"leastloaded", "github.com/shoal-project/shoal/sdk/examples/leastloaded"})["leastloaded"]
 
 	c := newCluster(t, "--raft-tick", "50ms")
 	m1 := c.init("m1", "--heartbeat-period", "2s")

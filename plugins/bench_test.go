@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/plugins"
-	"github.com/shoal-project/shoal/sdk/policy/policytest"
+	"github.com/shoal-project/shoal/plugins/policytest"
 	"github.com/shoal-project/shoal/sdk/policy/spread"
 )
 

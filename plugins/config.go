@@ -70,7 +70,7 @@ type HostConfig struct {
 	// InProcess runs wazero inside the calling process with
 	// WithCloseOnContextDone(true) instead of in a sandbox process. Deadlines
 	// still hold, but loop-heavy guests run much slower (see RATIONALE.md).
-	// Meant for the sdk's plugintest harness and measurements, not for the
+	// Meant for the plugintest harness and measurements, not for the
 	// manager.
 	InProcess bool
 	// SandboxCommand overrides the sandbox executable (default: this

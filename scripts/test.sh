@@ -3,7 +3,7 @@
 # machine (as root): installs containerd, runc, a registry and skopeo from
 # Debian, starts containerd and a registry on loopback with their own temp
 # dirs, pushes the test image, checks generated code, runs go vet and
-# go test -race over the whole module.
+# go test -race over the whole module and the sdk's module.
 #
 # It cannot pass by skipping: it fails when it is not root or when
 # ci-services.sh cannot start containerd or the registry, and it sets
@@ -32,4 +32,8 @@ if [ -n "$unformatted" ]; then
 	die "not gofmt-ed:" $unformatted
 fi
 go vet ./...
+# The sdk is its own module: ./... at the root does not descend into it.
+if [ $# -eq 0 ]; then
+	(cd sdk && go vet ./... && GOOS=wasip1 GOARCH=wasm go vet ./... && go test -race -count=1 ./...)
+fi
 go test -race -timeout 30m -count=1 "${@:-./...}"

@@ -2,9 +2,9 @@ package sdk_test
 
 import (
 	"os"
+	"reflect"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -67,8 +67,8 @@ func TestCodecMatchesProtoSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(sreq, got); d != "" {
-		t.Fatalf("ScheduleRequest (-sdk +via schema):\n%s", d)
+	if !reflect.DeepEqual(sreq, got) {
+		t.Fatalf("ScheduleRequest via the schema:\n got %+v\nwant %+v", got, sreq)
 	}
 
 	sresp := &sdk.ScheduleResponse{Groups: []sdk.GroupResult{{Placements: []int32{0, -1, 300, 2},
@@ -78,8 +78,8 @@ func TestCodecMatchesProtoSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(sresp, gotResp); d != "" {
-		t.Fatalf("ScheduleResponse (-sdk +via schema):\n%s", d)
+	if !reflect.DeepEqual(sresp, gotResp) {
+		t.Fatalf("ScheduleResponse via the schema:\n got %+v\nwant %+v", gotResp, sresp)
 	}
 
 	areq := &sdk.AllocateRequest{
@@ -92,8 +92,8 @@ func TestCodecMatchesProtoSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(areq, gotA); d != "" {
-		t.Fatalf("AllocateRequest (-sdk +via schema):\n%s", d)
+	if !reflect.DeepEqual(areq, gotA) {
+		t.Fatalf("AllocateRequest via the schema:\n got %+v\nwant %+v", gotA, areq)
 	}
 	aresp := &sdk.AllocateResponse{Addresses: []sdk.AddressResult{{Address: "10.0.0.3/24"}, {Code: sdk.AllocPoolExhausted}},
 		Ports: []sdk.PortResult{{Port: 31000}, {Code: sdk.AllocPortsExhausted}}, Error: "x"}
@@ -101,8 +101,8 @@ func TestCodecMatchesProtoSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := cmp.Diff(aresp, gotAR); d != "" {
-		t.Fatalf("AllocateResponse (-sdk +via schema):\n%s", d)
+	if !reflect.DeepEqual(aresp, gotAR) {
+		t.Fatalf("AllocateResponse via the schema:\n got %+v\nwant %+v", gotAR, aresp)
 	}
 }
 

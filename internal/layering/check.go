@@ -9,8 +9,8 @@ import (
 
 // Package is one package of the module, by module-relative paths: what it
 // depends on, directly or not (what a binary that imports it links), and
-// what its tests import directly (a test of the sdk may use sdk/plugintest,
-// which runs the plugin host).
+// what its tests import directly (they count: a test of plugins/builtin
+// must not reach into core either).
 type Package struct {
 	Path        string
 	Deps        []string

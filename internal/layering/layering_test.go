@@ -37,8 +37,8 @@ func TestCheckRejectsForbiddenArrows(t *testing.T) {
 		{"sdk", "core/store", false},
 		{"sdk/policy/spread", "runtime/sim", false},
 		{"sdk", "plugins", false},
-		{"sdk/plugintest", "core/pluginmgr", false},
-		{"sdk/plugintest", "runtime", false},
+		{"plugins/plugintest", "core/pluginmgr", false},
+		{"plugins/plugintest", "runtime", false},
 		{"runtime/containerd", "core/agent", false},
 		{"runtime/sim", "plugins", false},
 		{"runtime", "network", false},
@@ -68,7 +68,8 @@ func TestCheckRejectsForbiddenArrows(t *testing.T) {
 		{"core/allocator", "sdk/policy/ipam", true},
 		{"plugins", "sdk/policy/filter", true},
 		{"plugins/builtin/binpack", "sdk/policy/binpack", true},
-		{"sdk/plugintest", "plugins", true},
+		{"plugins/plugintest", "plugins", true},
+		{"plugins/policytest", "sdk/policy/filter", true},
 		{"sdk/policy/spread", "sdk", true},
 		{"runtime/sim", "internal/clock", true},
 		{"network", "internal/clock", true},
@@ -102,7 +103,7 @@ func TestCheckRejectsForbiddenArrows(t *testing.T) {
 func TestListReadsDepsAndTestImports(t *testing.T) {
 	const out = `
 {"ImportPath": "m/sdk", "Module": {"Path": "m"}, "Deps": ["fmt", "m/sdk/wire"],
- "TestImports": ["testing", "m/sdk/plugintest"], "XTestImports": ["m/core/store", "m/sdk"]}
+ "TestImports": ["testing", "m/sdk/policy/filter"], "XTestImports": ["m/core/store", "m/sdk"]}
 {"ImportPath": "fmt", "Deps": ["errors"]}
 `
 	pkgs, err := parse(strings.NewReader(out))
@@ -110,7 +111,7 @@ func TestListReadsDepsAndTestImports(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(pkgs) != 1 || pkgs[0].Path != "sdk" || strings.Join(pkgs[0].Deps, ",") != "sdk/wire" ||
-		strings.Join(pkgs[0].TestImports, ",") != "sdk/plugintest,core/store" {
+		strings.Join(pkgs[0].TestImports, ",") != "sdk/policy/filter,core/store" {
 		t.Fatalf("got %+v", pkgs)
 	}
 	if v := Check(pkgs, Rules); len(v) != 1 || v[0].To != "core/store" {

@@ -25,8 +25,6 @@ var Rules = []Rule{
 		Why: "the built-in guests are plugins like any other: they import only the sdk"},
 	{From: "sdk", Allow: nil,
 		Why: "plugin authors import the sdk; it must not pull in the manager, a runtime or the host"},
-	{From: "sdk/plugintest", Allow: []string{"sdk", "plugins", "internal"},
-		Why: "the plugin test harness runs guests in the real plugin host"},
 	{From: "runtime", Allow: []string{"internal", "gen"},
 		Why: "node-local plumbing: it imports nothing of core"},
 	{From: "network", Allow: []string{"internal", "gen"},

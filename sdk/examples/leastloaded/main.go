@@ -6,7 +6,7 @@
 //
 // Build:
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o leastloaded.wasm ./sdk/examples/leastloaded
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o leastloaded.wasm ./examples/leastloaded   # in sdk/
 //
 // See README.md.
 package main

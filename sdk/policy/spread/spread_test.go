@@ -4,41 +4,9 @@ import (
 	"fmt"
 	"testing"
 
-	"pgregory.net/rapid"
-
 	"github.com/shoal-project/shoal/sdk"
-	"github.com/shoal-project/shoal/sdk/policy/policytest"
 	"github.com/shoal-project/shoal/sdk/policy/spread"
 )
-
-func TestValidAnswers(t *testing.T) { policytest.CheckValidAnswers(t, spread.Schedule) }
-
-func TestEvenOnEqualNodes(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		n := rapid.IntRange(1, 30).Draw(t, "nodes")
-		tasks := rapid.IntRange(0, 200).Draw(t, "tasks")
-		req := &sdk.ScheduleRequest{Nodes: make([]sdk.Node, n)}
-		for i := range req.Nodes {
-			req.Nodes[i] = sdk.Node{ID: fmt.Sprint(i), Ready: true}
-		}
-		req.Groups = []sdk.TaskGroup{{ServiceID: "s", Count: uint32(tasks)}}
-		resp := spread.Schedule(req)
-		counts := make([]int, n)
-		for _, p := range resp.Groups[0].Placements {
-			if p < 0 {
-				t.Fatal("unschedulable on an empty cluster")
-			}
-			counts[p]++
-		}
-		lo, hi := counts[0], counts[0]
-		for _, c := range counts {
-			lo, hi = min(lo, c), max(hi, c)
-		}
-		if hi-lo > 1 {
-			t.Fatalf("uneven spread: %v", counts)
-		}
-	})
-}
 
 func TestPreferenceSpreadsZonesFirst(t *testing.T) {
 	// Zone a has 4 nodes, b has 1: with a zone preference each zone gets
@@ -93,21 +61,5 @@ func TestInvalidConstraint(t *testing.T) {
 	g := spread.Schedule(req).Groups[0]
 	if g.Reason != sdk.ReasonInvalidConstraint || g.Placements[0] != sdk.Unschedulable {
 		t.Fatalf("got %+v", g)
-	}
-}
-
-func BenchmarkSpread100kOn2400(b *testing.B) {
-	req := policytest.Uniform(2400, 100_000)
-	b.ResetTimer()
-	for b.Loop() {
-		spread.Schedule(req)
-	}
-}
-
-func BenchmarkSpread100kOn2400WithPreferences(b *testing.B) {
-	req := policytest.Uniform(2400, 100_000)
-	req.Groups[0].Preferences = []string{"node.labels.zone", "node.labels.rack"}
-	for b.Loop() {
-		spread.Schedule(req)
 	}
 }

@@ -1,5 +1,7 @@
-// Package policytest generates cluster states for the policies' property
-// tests and benchmarks. Test support only; not used by the policies.
+// Package policytest generates cluster states for the sdk policies'
+// property tests and benchmarks. Test support only; not used by the
+// policies. It draws with rapid, which the sdk module must not require, so
+// it and the property tests live in the manager's module.
 package policytest
 
 import (

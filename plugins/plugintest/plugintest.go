@@ -11,8 +11,9 @@
 //		...assert on resp.Groups[i].Placements...
 //	}
 //
-// It owns nothing of the manager's state and must stay usable from a plugin
-// author's module.
+// It owns nothing of the manager's state. It imports the plugin host, so it
+// lives in the manager's module, not the sdk's: a guest's build never links
+// it, only a test that uses it requires github.com/shoal-project/shoal.
 package plugintest
 
 import (

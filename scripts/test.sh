@@ -36,4 +36,10 @@ go vet ./...
 if [ $# -eq 0 ]; then
 	(cd sdk && go vet ./... && GOOS=wasip1 GOARCH=wasm go vet ./... && go test -race -count=1 ./...)
 fi
-go test -race -timeout 30m -count=1 "${@:-./...}"
+if [ $# -eq 0 ]; then
+	# The longest packages (the e2e suites, mostly waiting on real clusters)
+	# first, so the short ones run beside them rather than after them.
+	mapfile -t pkgs < <(go list ./... | awk '/\/e2e(\/|$)/ {print; next} {rest[n++]=$0} END {for (i = 0; i < n; i++) print rest[i]}')
+	set -- "${pkgs[@]}"
+fi
+go test -race -timeout 30m -count=1 "$@"

@@ -2,6 +2,7 @@ package raft
 
 import (
 	"errors"
+	"time"
 
 	etcdraft "go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -34,9 +35,8 @@ func (n *Node) loop() error {
 // next waits for one input and handles it; false means Stop.
 func (n *Node) next() bool {
 	select {
-	case <-n.ticker.C():
-		n.ticks++
-		n.rn.Tick()
+	case at := <-n.ticker.C():
+		n.tick(at)
 	case m := <-n.recvc:
 		n.step(m)
 	case p := <-n.propc:
@@ -95,6 +95,17 @@ func (n *Node) drainReady() error {
 		}
 	}
 	return nil
+}
+
+// tick advances Raft's clock unless the gate finds the tick late (this
+// process was starved; see tickGate).
+func (n *Node) tick(at time.Time) {
+	if !n.gate.admit(at, n.lead.state == etcdraft.StateLeader) {
+		n.log.Debug("raft: late tick not counted toward an election")
+		return
+	}
+	n.ticks++
+	n.rn.Tick()
 }
 
 func (n *Node) failAll(propErr, readErr error) {

@@ -8,16 +8,19 @@ import (
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 )
 
-// defaultDownGrace is how long a node that stops heartbeating stays READY
-// with the default settings (5 s heartbeats, DOWN after 3 missed).
-const defaultDownGrace = 15 * time.Second
+// killBound bounds the kill test: with the heartbeats' grace alone (5 s
+// heartbeats, DOWN after 3 missed) the tasks ran elsewhere 10–15 s after
+// the kill plus the rescheduling (12.7 s measured), with the closed session
+// as the signal one heartbeat period plus the rescheduling (6 s).
+const killBound = 12 * time.Second
 
 // TestKilledWorkerTasksRunElsewhere is the 3-node kill test with the
 // default settings (Raft tick, heartbeat period): a manager and two
 // workers, a service on the workers, and one worker machine SIGKILLed. Its
 // tasks must run on the other worker; the time it takes is logged (the
 // target is 10 s; scripts/bench.sh kill records it) and must stay under
-// the heartbeats' grace, which alone was the old way to notice the death.
+// killBound, which noticing the death by missed heartbeats alone mostly
+// exceeds.
 func TestKilledWorkerTasksRunElsewhere(t *testing.T) {
 	var marks []string
 	c := plNewCluster(t, &marks)
@@ -44,7 +47,7 @@ func TestKilledWorkerTasksRunElsewhere(t *testing.T) {
 	})
 	d := time.Since(killed)
 	t.Logf("kill: tasks of the SIGKILLed %s RUNNING elsewhere %s after the kill (defaults; target 10 s)", victim.name, d.Round(time.Millisecond))
-	if d > defaultDownGrace {
-		t.Errorf("the killed worker's tasks ran elsewhere %s after the kill, want under the heartbeat grace %s: the closed session did not mark the node DOWN sooner", d.Round(time.Millisecond), defaultDownGrace)
+	if d > killBound {
+		t.Errorf("the killed worker's tasks ran elsewhere %s after the kill, want under %s: the closed session did not mark the node DOWN sooner", d.Round(time.Millisecond), killBound)
 	}
 }

@@ -59,6 +59,7 @@ func TestLeadershipHoldsWhenManagersStall(t *testing.T) {
 			t.Errorf("%s names leader %s in term %d after the stalls, want %s in term %d (a leader change)", m.name, l, got, leaderID, term)
 		}
 	}
+	t.Logf("stall: leader %s kept term %d through every stall", leaderID, term)
 	body := scrape(t, filepath.Join(follower.dir, endpoint.SocketName))
 	if late := metricValue(body, "shoal_raft_tick_lateness_seconds_sum"); late < electionTimeout.Seconds() {
 		t.Errorf("%s reports %.2fs of tick lateness after stalls of %s, want at least %s", follower.name, late, 4*electionTimeout, electionTimeout)

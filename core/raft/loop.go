@@ -100,8 +100,8 @@ func (n *Node) drainReady() error {
 // tick advances Raft's clock unless the gate finds the tick late (this
 // process was starved; see tickGate).
 func (n *Node) tick(at time.Time) {
-	if !n.gate.admit(at, n.lead.state == etcdraft.StateLeader) {
-		n.log.Debug("raft: late tick not counted toward an election")
+	if !n.gate.admit(at) {
+		n.log.Debug("raft: late tick not counted")
 		return
 	}
 	n.ticks++

@@ -345,3 +345,28 @@ func TestFailoverWithDaemonTiming(t *testing.T) {
 		t.Fatalf("failover took %v", d)
 	}
 }
+
+// TestStarvedClusterKeepsItsLeader starves every member as one overloaded
+// machine would: each tick comes three intervals late and every message
+// takes 25 tick rounds to arrive, longer than any randomized election
+// timeout. Late ticks do not count toward an election, so no follower
+// campaigns because it was starved itself: the leader and term hold, and
+// writes commit once the starvation ends.
+func TestStarvedClusterKeepsItsLeader(t *testing.T) {
+	c, _ := threeNodes(t, rafttest.ClusterOptions{Seed: 3, Manual: true})
+	proposeN(t, c, "before", 3)
+	l := c.Leader()
+	term := l.Node.Status().Term
+	c.SetTickGap(3 * raft.DefaultTickInterval)
+	c.Net.SetDelay(25)
+	c.RunUntil(func() bool { return false }, 4*raft.DefaultElectionTick)
+	c.Net.Heal()
+	c.SetTickGap(raft.DefaultTickInterval)
+	c.RunUntil(func() bool { return false }, 2*raft.DefaultElectionTick)
+	for _, m := range c.Members() {
+		if st := m.Node.Status(); st.Term != term || st.Leader != l.ID {
+			t.Errorf("%s: leader %x in term %d after the starvation, want %x in term %d", m.NodeID, st.Leader, st.Term, l.ID, term)
+		}
+	}
+	proposeN(t, c, "after", 3)
+}

@@ -139,7 +139,7 @@ func newComponentMetrics() *componentMetrics {
 		}, []string{"reason"}),
 		tickLateness: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "shoal_raft_tick_lateness_seconds", Buckets: durationBuckets,
-			Help: "How much later than its interval each Raft tick came (this process could not run); a tick late by over half an interval does not count toward a follower's election.",
+			Help: "How much later than its interval each Raft tick came (this process could not run); a tick late by over half an interval does not count toward Raft's timeouts (at most 3 in a row).",
 		}),
 	}
 }

@@ -71,9 +71,11 @@ func TestContainerdLogs(t *testing.T) {
 	}
 
 	// The agent dies; the task keeps ticking; the ticks are recorded meanwhile.
+	// It is back well within a heartbeat period (5 s) of its session closing,
+	// after which the node would be DOWN and the task replaced.
 	killOnly(w1.p)
 	down := time.Now()
-	time.Sleep(3 * time.Second)
+	time.Sleep(2 * time.Second)
 	up := time.Now()
 	w1.p.restart(append([]string{"run", "--data-dir", w1.dir}, env.backendFlags()...)...)
 	// Through the restarted agent (the manager may still think the old one is up:

@@ -300,6 +300,7 @@ func testClusterMetrics(t *testing.T, m1, w1 *manager, marks *[]string) {
 			{"this manager leads", metricValue(body, "shoal_raft_is_leader") == 1 && metricValue(body, "shoal_raft_has_leader") == 1},
 			{"commit >= applied > 0", metricValue(body, "shoal_raft_commit_index") >= metricValue(body, "shoal_raft_applied_index") && metricValue(body, "shoal_raft_applied_index") > 0},
 			{"committed proposals", metricValue(body, `shoal_raft_proposals_total{result="ok"}`) > 0},
+			{"timed ticks", metricValue(body, "shoal_raft_tick_lateness_seconds_count") > 0},
 			{"timed proposals", metricValue(body, "shoal_raft_proposal_duration_seconds_count") > 0},
 			{"snapshots taken", metricValue(body, "shoal_raft_snapshot_size_bytes") > 0 && metricValue(body, "shoal_raft_snapshot_duration_seconds_count") > 0 && metricValue(body, "shoal_raft_snapshot_index") > 0},
 			{"one voter", metricValue(body, `shoal_raft_members{reachable="true",voter="true"}`) == 1},

@@ -121,8 +121,8 @@ func TestAgentRestartKeepsTasks(t *testing.T) {
 	testStart := time.Now()
 	var marks []string
 	c := plNewCluster(t, &marks, "--raft-tick", "50ms")
-	// The default 5 s heartbeat (DOWN after 15 s): the daemon restart below
-	// takes well under that, so the node must not be seen DOWN and its tasks
+	// The default 5 s heartbeat (DOWN one period after the killed daemon's
+	// session closed): the daemon restart below takes well under that, so the node must not be seen DOWN and its tasks
 	// must not be rescheduled. With a 1 s heartbeat a slow restart on a busy
 	// machine could legitimately mark it DOWN.
 	m1 := c.init("m1")

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-groups=(raft rafttest failover failover-loaded snapshot store sched dispatcher sim pipeline scale
+groups=(raft rafttest failover failover-loaded starve kill snapshot store sched dispatcher sim pipeline scale
 	plugins wasm hostile containerd containerd-e2e overlay overlay-throughput gossip update metrics mesh)
 
 # bench BENCHTIME PATTERN PACKAGE: go test benchmarks, their lines only.
@@ -59,6 +59,10 @@ run_group() {
 		e2e '^TestFailover$' 'failover:|failover times|caught up' ;;
 	failover-loaded)
 		burn 2 e2e '^TestFailover$' 'failover:|failover times|caught up' ;;
+	starve) # 3 managers SIGSTOPped (leader, follower, all) with 2 CPU burners: no leader change
+		burn 2 e2e '^TestLeadershipHoldsWhenManagersStall$' 'stall:|stopped' ;;
+	kill) # 3-node kill test, default settings: SIGKILLed worker's tasks RUNNING elsewhere
+		for i in 1 2 3; do SHOAL_KILL_DEFAULTS=1 e2e '^TestKilledWorkerTasksRunElsewhere$' 'kill:'; done ;;
 	snapshot) # a manager joining through a multi-MiB snapshot
 		e2e '^TestJoinWithLargeSnapshot$' 'snapshot:|caught up|restored' ;;
 	store)

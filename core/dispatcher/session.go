@@ -127,7 +127,9 @@ func (d *Dispatcher) Session(ctx context.Context, req *connect.Request[shoalv1.S
 				}
 			}
 		case <-ctx.Done():
-			// The stream went away; the session lives until its heartbeats stop.
+			// The stream went away: the node has one heartbeat period to
+			// open a new session (see streamGone).
+			d.streamGone(nodeID, s)
 			return nil
 		case <-s.done:
 			return connect.NewError(connect.CodeAborted, fmt.Errorf("session %s ended (replaced, expired or leadership lost): open a new session", s.id))

@@ -178,7 +178,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	rcfg := raft.Config{
 		NodeID: cfg.NodeID, Addr: cfg.AdvertiseAddr, DataDir: RaftDir(cfg.DataDir),
 		StateMachine: timedSnapshots{m.store, m.parts}, Transport: m.tr, TickInterval: cfg.TickInterval,
-		Logger: m.log.With("component", "raft"),
+		OnTickLateness: m.parts.observeTickLateness, Logger: m.log.With("component", "raft"),
 	}
 	if cfg.Bootstrap != nil {
 		if sn := cfg.Bootstrap.Spec.GetSnapshotInterval(); sn != 0 {

@@ -101,6 +101,7 @@ type componentMetrics struct {
 	unallocated      prometheus.Gauge
 	orchestrator     passMetrics
 	missedHeartbeats *prometheus.CounterVec
+	tickLateness     prometheus.Histogram
 }
 
 func newComponentMetrics() *componentMetrics {
@@ -136,6 +137,10 @@ func newComponentMetrics() *componentMetrics {
 			Name: "shoal_dispatcher_missed_heartbeats_total",
 			Help: "Nodes marked down by this manager's dispatcher, by reason (expired: heartbeats stopped; not_reconnected: no session after a leader change).",
 		}, []string{"reason"}),
+		tickLateness: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "shoal_raft_tick_lateness_seconds", Buckets: durationBuckets,
+			Help: "How much later than its interval each Raft tick came (this process could not run); a tick late by over half an interval does not count toward Raft's timeouts (at most 3 in a row).",
+		}),
 	}
 }
 
@@ -145,6 +150,7 @@ func (c *componentMetrics) collectors() []prometheus.Collector {
 		c.scheduler.passes, c.scheduler.seconds, c.placements, c.unplaceable,
 		c.allocator.passes, c.allocator.seconds, c.allocations, c.unallocated,
 		c.orchestrator.passes, c.orchestrator.seconds, c.missedHeartbeats,
+		c.tickLateness,
 	}
 }
 
@@ -163,6 +169,10 @@ func (c *componentMetrics) observeAllocatorPass(st allocator.PassStats, took tim
 	c.allocator.observe(took, err)
 	c.allocations.Add(float64(st.Allocated))
 	c.unallocated.Set(float64(st.Failed))
+}
+
+func (c *componentMetrics) observeTickLateness(late time.Duration) {
+	c.tickLateness.Observe(late.Seconds())
 }
 
 func (c *componentMetrics) nodeDown(neverReconnected bool) {

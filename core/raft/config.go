@@ -101,6 +101,9 @@ type Config struct {
 	// Ticker is the raft clock; nil means a real ticker of TickInterval.
 	Ticker       Ticker
 	TickInterval time.Duration
+	// OnTickLateness, when set, is told how late each tick came (0 when on
+	// time); it runs on the node's goroutine and must not block.
+	OnTickLateness func(time.Duration)
 	// ElectionTick and HeartbeatTick are in ticks.
 	ElectionTick  int
 	HeartbeatTick int

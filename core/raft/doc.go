@@ -47,7 +47,10 @@
 // writes work again well within 3 s, even on a loaded 2-core machine where a
 // tick can slip a few tens of ms. SwarmKit's 1 s tick (10 s elections) is
 // too slow for that target; a shorter election timeout than ~1 s risks
-// spurious elections when fsync or GC stalls the leader.
+// spurious elections when fsync or GC stalls the leader. A tick that comes
+// over half an interval late (the process was starved) is not counted, at
+// most 3 in a row (tickgate.go), so starvation slows Raft's clocks instead
+// of triggering elections.
 //
 // SnapshotInterval 10000 entries (as SwarmKit) with 500 trailing entries;
 // snapshots travel in 1 MiB chunks (transport) and are stored in 1 MiB

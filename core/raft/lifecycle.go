@@ -260,6 +260,7 @@ func (n *Node) start() {
 	} else {
 		n.ticker = NewTicker(n.cfg.TickInterval)
 	}
+	n.gate = tickGate{interval: n.cfg.TickInterval, observe: n.cfg.OnTickLateness}
 	n.tr.Start(n)
 	n.tr.SetPeers(n.mem.peerAddrs(n.id))
 	n.publish()

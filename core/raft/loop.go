@@ -2,6 +2,7 @@ package raft
 
 import (
 	"errors"
+	"time"
 
 	etcdraft "go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -34,8 +35,8 @@ func (n *Node) loop() error {
 // next waits for one input and handles it; false means Stop.
 func (n *Node) next() bool {
 	select {
-	case <-n.ticker.C():
-		n.tick()
+	case at := <-n.ticker.C():
+		n.tick(at)
 	case m := <-n.recvc:
 		n.step(m)
 	case p := <-n.propc:
@@ -96,6 +97,8 @@ func (n *Node) drainReady() error {
 	return nil
 }
 
+// tick advances Raft's clock unless the gate finds the tick late (this
+// process was starved; see tickGate).
 func (n *Node) failAll(propErr, readErr error) {
 	n.proposals.fail(propErr)
 	n.reads.fail(readErr)
@@ -126,7 +129,13 @@ const probeSilence = 2
 // tick advances raft's clock, unless this member knows it was removed (it
 // would campaign for ever, every pre-vote refused), and asks the peers
 // whether it was removed after a long silence.
-func (n *Node) tick() {
+// tick counts one tick of the ticker that fired at at; a late one (this
+// process could not run) is not counted (tickgate.go).
+func (n *Node) tick(at time.Time) {
+	if !n.gate.admit(at) {
+		n.log.Debug("raft: late tick not counted")
+		return
+	}
 	n.ticks++
 	if n.removedSelf {
 		return

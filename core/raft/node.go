@@ -81,6 +81,7 @@ type Node struct {
 	rn              *etcdraft.RawNode
 	seq             uint64 // last request ID
 	ticks           uint64
+	gate            tickGate
 	applied         uint64
 	snapIndex       uint64
 	proposals       proposals

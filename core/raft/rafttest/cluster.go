@@ -80,6 +80,8 @@ type Cluster struct {
 	members   map[uint64]*Member
 	rnd       *rand.Rand
 	now       uint64 // tick rounds taken
+	tickGap   time.Duration
+	clock     time.Time // stamp of the last stamped tick round
 	deadlines []deadline
 }
 

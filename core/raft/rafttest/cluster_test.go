@@ -345,3 +345,43 @@ func TestFailoverWithDaemonTiming(t *testing.T) {
 		t.Fatalf("failover took %v", d)
 	}
 }
+
+// TestStarvedClusterKeepsItsLeader starves every member as one overloaded
+// machine would: each tick comes three intervals late and every message
+// takes 15 tick rounds to arrive, longer than the shortest election
+// timeout. Late ticks do not count, so no follower campaigns and the leader
+// does not step down (CheckQuorum) because they were starved themselves:
+// the leader leads and the term stays the same all along (a follower may
+// pre-vote, which changes nothing), and writes commit once the starvation
+// ends.
+func TestStarvedClusterKeepsItsLeader(t *testing.T) {
+	c, _ := threeNodes(t, rafttest.ClusterOptions{Seed: 3, Manual: true})
+	proposeN(t, c, "before", 3)
+	l := c.Leader()
+	term := l.Node.Status().Term
+	var changed string
+	leaderChanged := func() bool {
+		if st := l.Node.Status(); st.Leader != l.ID {
+			changed = fmt.Sprintf("round %d: leader %s stepped down (names %x)", c.Now(), l.NodeID, st.Leader)
+			return true
+		}
+		for _, m := range c.Members() {
+			if st := m.Node.Status(); st.Term != term {
+				changed = fmt.Sprintf("round %d: %s is in term %d, want %d", c.Now(), m.NodeID, st.Term, term)
+				return true
+			}
+		}
+		return false
+	}
+	c.SetTickGap(3 * raft.DefaultTickInterval)
+	c.Net.SetExactDelay(15)
+	if c.RunUntil(leaderChanged, 4*raft.DefaultElectionTick) {
+		t.Fatalf("starved: %s", changed)
+	}
+	c.Net.Heal()
+	c.SetTickGap(raft.DefaultTickInterval)
+	if c.RunUntil(leaderChanged, 2*raft.DefaultElectionTick) {
+		t.Fatalf("after the starvation: %s", changed)
+	}
+	proposeN(t, c, "after", 3)
+}

@@ -95,16 +95,35 @@ func (c *Cluster) tickRound() {
 	c.mu.Lock()
 	c.now++
 	now := c.now
+	at := c.stampLocked()
 	c.mu.Unlock()
 	c.Net.mark(fmt.Sprintf("tick %d", now))
 	for _, i := range order {
 		m := ms[i]
-		m.ticker.Tick()
+		m.ticker.TickAt(at)
 		m.ticks.Add(1)
 		quiesce(m.Node)
 	}
 	c.Net.Advance()
 	c.expireDeadlines(now)
+}
+
+// SetTickGap stamps the following tick rounds d apart in time (0: unstamped,
+// every tick counted). A gap over 1.5 Raft tick intervals makes every tick
+// late, as in a process starved of CPU.
+func (c *Cluster) SetTickGap(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tickGap = d
+}
+
+// stampLocked is the time of the next tick round. c.mu is held.
+func (c *Cluster) stampLocked() time.Time {
+	if c.tickGap <= 0 {
+		return time.Time{}
+	}
+	c.clock = c.clock.Add(c.tickGap)
+	return c.clock
 }
 
 // run drives the cluster until Close (default mode).

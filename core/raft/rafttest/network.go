@@ -46,6 +46,7 @@ type Network struct {
 	cut        map[[2]uint64]bool
 	dropRate   float64
 	delayTicks int
+	delayExact bool   // delayTicks exactly, not 0..delayTicks
 	now        uint64 // tick rounds taken (Advance)
 	queue      []inflight
 	wake       chan struct{}
@@ -120,6 +121,7 @@ func (nw *Network) Heal() {
 	nw.cut = map[[2]uint64]bool{}
 	nw.dropRate = 0
 	nw.delayTicks = 0
+	nw.delayExact = false
 }
 
 // SetDropRate drops each message with probability p.
@@ -135,6 +137,16 @@ func (nw *Network) SetDelay(ticks int) {
 	nw.mu.Lock()
 	defer nw.mu.Unlock()
 	nw.delayTicks = ticks
+	nw.delayExact = false
+}
+
+// SetExactDelay holds each message sent from now on for exactly ticks tick
+// rounds, as a process too starved to read its sockets would.
+func (nw *Network) SetExactDelay(ticks int) {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	nw.delayTicks = ticks
+	nw.delayExact = true
 }
 
 // Stats returns delivered and dropped message counts.
@@ -228,7 +240,10 @@ func (nw *Network) send(d delivery) {
 		return
 	}
 	due := nw.now
-	if nw.delayTicks > 0 {
+	switch {
+	case nw.delayExact:
+		due += uint64(nw.delayTicks)
+	case nw.delayTicks > 0:
 		due += uint64(nw.rnd.IntN(nw.delayTicks + 1))
 	}
 	nw.queue = append(nw.queue, inflight{delivery: d, due: due})

@@ -24,9 +24,14 @@ func (t *ManualTicker) C() <-chan time.Time { return t.c }
 func (t *ManualTicker) Stop() { t.once.Do(func() { close(t.stop) }) }
 
 // Tick delivers one tick, waiting until the node takes it (or is stopped).
-func (t *ManualTicker) Tick() {
+// It carries no time, so the node counts it whatever its spacing.
+func (t *ManualTicker) Tick() { t.TickAt(time.Time{}) }
+
+// TickAt delivers one tick stamped at: the node measures its lateness from
+// the previous stamped tick (a starved process ticks late).
+func (t *ManualTicker) TickAt(at time.Time) {
 	select {
-	case t.c <- time.Time{}:
+	case t.c <- at:
 	case <-t.stop:
 	}
 }

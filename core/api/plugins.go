@@ -28,6 +28,8 @@ type Plugins interface {
 	Stats(name string) *shoalv1.PluginStats
 	// DryRun places the tasks of spec (or the pending tasks) with the module.
 	DryRun(ctx context.Context, wasm []byte, spec *shoalv1.ServiceSpec) (*shoalv1.TestPluginResponse, error)
+	// ShadowReport returns this manager's report of a shadow scheduler.
+	ShadowReport(name string) *shoalv1.ShadowReport
 }
 
 // MaxPluginBytes bounds a module stored in the cluster.
@@ -247,18 +249,9 @@ func (s *Server) ActivatePlugin(ctx context.Context, req *connect.Request[shoalv
 	name := req.Msg.GetName()
 	var out *shoalv1.Cluster
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		kind := shoalv1.PluginKind_PLUGIN_KIND_UNSPECIFIED
-		if b := s.builtin(name); b != nil {
-			kind = b.GetKind()
-		} else {
-			ps, err := tx.FindPlugins(store.ByName(name))
-			if err != nil {
-				return err
-			}
-			if len(ps) == 0 {
-				return objectNotFound(KindPlugin, name)
-			}
-			kind = ps[0].GetKind()
+		kind, err := s.pluginKindIn(tx, name)
+		if err != nil {
+			return err
 		}
 		c, err := clusterObj(tx)
 		if err != nil {
@@ -315,4 +308,19 @@ func (s *Server) TestPlugin(ctx context.Context, req *connect.Request[shoalv1.Te
 		return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("dry run: %w", err))
 	}
 	return connect.NewResponse(res), nil
+}
+
+// pluginKindIn finds the kind of a built-in or installed plugin.
+func (s *Server) pluginKindIn(tx store.ReadTx, name string) (shoalv1.PluginKind, error) {
+	if b := s.builtin(name); b != nil {
+		return b.GetKind(), nil
+	}
+	ps, err := tx.FindPlugins(store.ByName(name))
+	if err != nil {
+		return 0, err
+	}
+	if len(ps) == 0 {
+		return 0, objectNotFound(KindPlugin, name)
+	}
+	return ps[0].GetKind(), nil
 }

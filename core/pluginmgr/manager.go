@@ -49,7 +49,7 @@ type Manager struct {
 	shadows    map[string]*shoalv1.ShadowReport // leader memory only
 
 	// shadowHost runs the shadow scheduler in sandboxes of its own, fed by
-	// the scheduler's tap through shadowIn (one call at a time, off the
+	// the scheduler's tap through shadowIn (bounded, off the
 	// pass's critical path).
 	shadowHost    *plugins.Host
 	shadowIn      chan shadowCall
@@ -90,7 +90,7 @@ func New(st *store.Store, cfg plugins.HostConfig, log *slog.Logger) (*Manager, e
 		shas[name] = plugins.Digest(plugins.Builtin(name))
 	}
 	return &Manager{host: h, probe: probe, st: st, log: log, loaded: map[string]bool{}, stats: map[string]*stat{}, builtinSHA: shas,
-		shadows: map[string]*shoalv1.ShadowReport{}, shadowHost: shadow, shadowIn: make(chan shadowCall, 1),
+		shadows: map[string]*shoalv1.ShadowReport{}, shadowHost: shadow, shadowIn: make(chan shadowCall, ShadowQueue),
 		shadowMetrics: newShadowMetrics(cfg.Registerer)}, nil
 }
 

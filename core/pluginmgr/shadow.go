@@ -17,6 +17,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
+// ShadowQueue is how many live calls wait for a busy shadow; more are
+// dropped (and counted).
+const ShadowQueue = 4
+
 // ShadowKeep is how many differing or failed passes a report keeps.
 const ShadowKeep = 20
 

@@ -1,9 +1,16 @@
 package pluginmgr
 
 import (
+	"context"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/shoal-project/shoal/core/store"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/sdk"
+	"github.com/shoal-project/shoal/sdk/policy/binpack"
+	"github.com/shoal-project/shoal/sdk/policy/spread"
 )
 
 func TestCompareAnswersCountsTasksPlacedElsewhereAndNotPlaced(t *testing.T) {
@@ -46,5 +53,70 @@ func TestCompareAnswersCountsTasksPlacedElsewhereAndNotPlaced(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+func setShadow(t *testing.T, st *store.Store, name string) {
+	t.Helper()
+	c := &shoalv1.Cluster{Id: "cluster", Spec: &shoalv1.ClusterSpec{ShadowScheduler: name}}
+	if err := st.Update(context.Background(), func(tx store.Tx) error { return tx.Create(c) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestShadowTapHandsOffNothingWithoutAShadow(t *testing.T) {
+	m, _ := newManager(t)
+	req := request()
+	m.ShadowTap()("spread", req, spread.Schedule(req))
+	if n := len(m.shadowIn); n != 0 {
+		t.Errorf("%d calls handed off with no shadow set", n)
+	}
+}
+
+func TestShadowTapCopiesTheCallAndDropsWhenBusy(t *testing.T) {
+	m, st := newManager(t)
+	setShadow(t, st, "binpack")
+	req := request()
+	active := spread.Schedule(req)
+	tap := m.ShadowTap()
+	for range ShadowQueue + 2 {
+		tap("spread", req, active)
+	}
+	req.Nodes[0].FreeMemoryBytes = 0 // the pass goes on reserving
+	if r := m.ShadowReport("binpack"); r.GetDropped() != 2 || r.GetPasses() != 0 {
+		t.Errorf("worker not running: report %v, want 2 dropped", r)
+	}
+	if c := <-m.shadowIn; c.req.Nodes[0].FreeMemoryBytes != 1<<30 {
+		t.Errorf("the queued request changed with the pass's: %+v", c.req.Nodes[0])
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go m.runShadow(ctx)
+	want := CompareAnswers(request(), active, binpack.Schedule(request()))
+	if want.Moved == 0 {
+		t.Fatal("spread and binpack agree on the test request: the test shows nothing")
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for m.ShadowReport("binpack").GetPasses() < ShadowQueue-1 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	r := m.ShadowReport("binpack")
+	if r.GetPasses() != ShadowQueue-1 || r.GetFailures() != 0 || r.GetMoved() != uint64(want.Moved)*(ShadowQueue-1) ||
+		r.GetDifferingPasses() != ShadowQueue-1 || len(r.GetLast()) != ShadowQueue-1 {
+		t.Errorf("report %v, want %d passes each moving %d", r, ShadowQueue-1, want.Moved)
+	}
+}
+
+func TestShadowFailureIsCountedAndKept(t *testing.T) {
+	m, st := newManager(t)
+	setShadow(t, st, "no-such-plugin")
+	req := request()
+	m.ShadowTap()("spread", req, spread.Schedule(req))
+	c := <-m.shadowIn
+	m.recordShadow(c, m.shadowPass(context.Background(), c, map[string]bool{}))
+	r := m.ShadowReport("no-such-plugin")
+	if r.GetFailures() != 1 || len(r.GetLast()) != 1 || !strings.Contains(r.GetLast()[0].GetError(), "no such plugin") {
+		t.Errorf("report %v, want one failure naming the missing plugin", r)
 	}
 }

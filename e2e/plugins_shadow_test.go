@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/shoal-project/shoal/core/scheduler"
 	"github.com/shoal-project/shoal/core/taskspec"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/endpoint"
 	"github.com/shoal-project/shoal/sdk"
 	"github.com/shoal-project/shoal/sdk/policy/binpack"
 	"github.com/shoal-project/shoal/sdk/policy/spread"
@@ -93,6 +95,17 @@ func TestShadowScheduler(t *testing.T) {
 		r.GetDifferingPasses() != differing || r.GetFailures() != 0 {
 		t.Errorf("report %v; the native comparison says 3 passes (none dropped), %d differing, %d moved, %d unplaced, no failures",
 			protojson.Format(r), differing, want.Moved, want.Unplaced)
+	}
+	body := scrape(t, filepath.Join(m1.dir, endpoint.SocketName))
+	for series, want := range map[string]uint64{
+		`shoal_plugin_shadow_passes_total{plugin="binpack"}`:           r.GetPasses(),
+		`shoal_plugin_shadow_differing_passes_total{plugin="binpack"}`: r.GetDifferingPasses(),
+		`shoal_plugin_shadow_moved_tasks_total{plugin="binpack"}`:      r.GetMoved(),
+		`shoal_plugin_shadow_call_seconds_count{plugin="binpack"}`:     r.GetPasses(),
+	} {
+		if got := metricValue(body, series); got != float64(want) {
+			t.Errorf("%s = %v, the report says %d", series, got, want)
+		}
 	}
 	js := mustRun(t, "--data-dir", m1.dir, "plugin", "shadow-report", "binpack", "--format", "json")
 	var fromCLI shoalv1.ShadowReport

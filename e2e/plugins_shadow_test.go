@@ -69,6 +69,17 @@ func TestShadowScheduler(t *testing.T) {
 	probe.finish()
 	baseLat := percentile(probe.lat, 100)
 
+	for _, bad := range []struct{ args, stderr string }{
+		{"plugin shadow", "give the scheduler plugin to shadow"},
+		{"plugin shadow ipam", "only a scheduler plugin can shadow"},
+		{"plugin shadow no-such", "no-such"},
+		{"plugin shadow binpack --for no-such-service", "no-such-service"},
+	} {
+		r := m1.cli(t, strings.Fields(bad.args)...)
+		if r.Code == 0 || !strings.Contains(r.Stderr, bad.stderr) {
+			t.Errorf("shoal %s: want a failure naming %q: %s", bad.args, bad.stderr, r)
+		}
+	}
 	out := mustRun(t, "--data-dir", m1.dir, "plugin", "shadow", "binpack")
 	if !strings.Contains(out, "Shadow scheduler: binpack") {
 		t.Fatalf("plugin shadow binpack printed %q", out)

@@ -120,3 +120,33 @@ func TestShadowFailureIsCountedAndKept(t *testing.T) {
 		t.Errorf("report %v, want one failure naming the missing plugin", r)
 	}
 }
+
+func TestShadowForServiceSeesOnlyItsGroups(t *testing.T) {
+	m, st := newManager(t)
+	ctx := context.Background()
+	err := st.Update(ctx, func(tx store.Tx) error {
+		if err := tx.Create(&shoalv1.Service{Id: "s1", Spec: &shoalv1.ServiceSpec{Name: "web"}}); err != nil {
+			return err
+		}
+		return tx.Create(&shoalv1.Cluster{Id: "cluster", Spec: &shoalv1.ClusterSpec{ShadowScheduler: "binpack", ShadowService: "web"}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := request()
+	other.Groups[0].ServiceID = "s2"
+	m.ShadowTap()("spread", other, spread.Schedule(other))
+	if n := len(m.shadowIn); n != 0 {
+		t.Fatalf("a pass without web's tasks was handed off")
+	}
+	both := request()
+	g := both.Groups[0]
+	g.ServiceID, g.Count, g.TaskIDs = "s2", 1, []string{"e"}
+	both.Groups = append(both.Groups, g)
+	m.ShadowTap()("spread", both, spread.Schedule(both))
+	c := <-m.shadowIn
+	p := m.shadowPass(ctx, c, map[string]bool{})
+	if p.GetError() != "" || p.GetTasks() != 4 {
+		t.Errorf("shadow pass %v: want web's 4 tasks compared", p)
+	}
+}

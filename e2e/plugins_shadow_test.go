@@ -84,6 +84,13 @@ func TestShadowScheduler(t *testing.T) {
 	if !strings.Contains(out, "Shadow scheduler: binpack") {
 		t.Fatalf("plugin shadow binpack printed %q", out)
 	}
+	// Other cluster settings leave the shadow setting as it is.
+	mustRun(t, "--data-dir", m1.dir, "cluster", "update", "--task-history-limit", "7")
+	if gc, err := m1.apiClient(t, false).Control.GetCluster(context.Background(), connect.NewRequest(&shoalv1.GetClusterRequest{})); err != nil {
+		t.Fatal(err)
+	} else if sp := gc.Msg.GetCluster().GetSpec(); sp.GetShadowScheduler() != "binpack" || sp.GetTaskHistoryLimit() != 7 {
+		t.Errorf("after cluster update: spec %v, want binpack shadowing and a history limit of 7", sp)
+	}
 	var want pluginmgr.Difference
 	var differing uint64
 	for i, n := range []int{3, 2, 4} {

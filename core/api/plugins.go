@@ -247,12 +247,29 @@ func (s *Server) RemovePlugin(ctx context.Context, req *connect.Request[shoalv1.
 
 func (s *Server) ActivatePlugin(ctx context.Context, req *connect.Request[shoalv1.ActivatePluginRequest]) (*connect.Response[shoalv1.ActivatePluginResponse], error) {
 	name := req.Msg.GetName()
-	var out *shoalv1.Cluster
-	err := s.store.Update(ctx, func(tx store.Tx) error {
+	out, err := s.setClusterSpec(ctx, func(tx store.Tx, sp *shoalv1.ClusterSpec) error {
 		kind, err := s.pluginKindIn(tx, name)
 		if err != nil {
 			return err
 		}
+		if kind == shoalv1.PluginKind_PLUGIN_KIND_ALLOCATOR {
+			sp.DefaultAllocator = name
+		} else {
+			sp.DefaultScheduler = name
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&shoalv1.ActivatePluginResponse{Cluster: out}), nil
+}
+
+// setClusterSpec lets set check and change the cluster's spec in one
+// update, and returns the cluster (redacted) or the API error.
+func (s *Server) setClusterSpec(ctx context.Context, set func(tx store.Tx, sp *shoalv1.ClusterSpec) error) (*shoalv1.Cluster, error) {
+	var out *shoalv1.Cluster
+	err := s.store.Update(ctx, func(tx store.Tx) error {
 		c, err := clusterObj(tx)
 		if err != nil {
 			return err
@@ -260,10 +277,8 @@ func (s *Server) ActivatePlugin(ctx context.Context, req *connect.Request[shoalv
 		if c.Spec == nil {
 			c.Spec = &shoalv1.ClusterSpec{}
 		}
-		if kind == shoalv1.PluginKind_PLUGIN_KIND_ALLOCATOR {
-			c.Spec.DefaultAllocator = name
-		} else {
-			c.Spec.DefaultScheduler = name
+		if err := set(tx, c.Spec); err != nil {
+			return err
 		}
 		out = c
 		return tx.Update(c)
@@ -271,7 +286,7 @@ func (s *Server) ActivatePlugin(ctx context.Context, req *connect.Request[shoalv
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return connect.NewResponse(&shoalv1.ActivatePluginResponse{Cluster: redactCluster(out)}), nil
+	return redactCluster(out), nil
 }
 
 func (s *Server) TestPlugin(ctx context.Context, req *connect.Request[shoalv1.TestPluginRequest]) (*connect.Response[shoalv1.TestPluginResponse], error) {

@@ -18,8 +18,7 @@ func (s *Server) ShadowPlugin(ctx context.Context, req *connect.Request[shoalv1.
 	} else if name == "" {
 		return nil, invalidArg("name: give the scheduler plugin to shadow (or off to stop)")
 	}
-	var out *shoalv1.Cluster
-	err := s.store.Update(ctx, func(tx store.Tx) error {
+	out, err := s.setClusterSpec(ctx, func(tx store.Tx, sp *shoalv1.ClusterSpec) error {
 		if name != "" {
 			kind, err := s.pluginKindIn(tx, name)
 			if err != nil {
@@ -38,21 +37,13 @@ func (s *Server) ShadowPlugin(ctx context.Context, req *connect.Request[shoalv1.
 				return objectNotFound(KindService, svc)
 			}
 		}
-		c, err := clusterObj(tx)
-		if err != nil {
-			return err
-		}
-		if c.Spec == nil {
-			c.Spec = &shoalv1.ClusterSpec{}
-		}
-		c.Spec.ShadowScheduler, c.Spec.ShadowService = name, svc
-		out = c
-		return tx.Update(c)
+		sp.ShadowScheduler, sp.ShadowService = name, svc
+		return nil
 	})
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, err
 	}
-	return connect.NewResponse(&shoalv1.ShadowPluginResponse{Cluster: redactCluster(out)}), nil
+	return connect.NewResponse(&shoalv1.ShadowPluginResponse{Cluster: out}), nil
 }
 
 // ShadowReport returns this manager's report of a shadow scheduler: the

@@ -18,7 +18,8 @@ import (
 
 func newPluginCmd() *cobra.Command {
 	c := &cobra.Command{Use: "plugin", Short: "Manage scheduler and allocator plugins (WebAssembly)"}
-	c.AddCommand(newPluginInstallCmd(), newPluginLsCmd(), newPluginInspectCmd(), newPluginRmCmd(), newPluginActivateCmd(), newPluginTestCmd())
+	c.AddCommand(newPluginInstallCmd(), newPluginLsCmd(), newPluginInspectCmd(), newPluginRmCmd(), newPluginActivateCmd(), newPluginTestCmd(),
+		newPluginShadowCmd(), newPluginShadowReportCmd())
 	return c
 }
 

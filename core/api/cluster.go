@@ -81,6 +81,7 @@ func (s *Server) UpdateCluster(ctx context.Context, req *connect.Request[shoalv1
 		}
 		sp := proto.CloneOf(req.Msg.GetSpec())
 		sp.DefaultScheduler, sp.DefaultAllocator = c.GetSpec().GetDefaultScheduler(), c.GetSpec().GetDefaultAllocator()
+		sp.ShadowScheduler, sp.ShadowService = c.GetSpec().GetShadowScheduler(), c.GetSpec().GetShadowService() // plugin shadow sets them
 		c.Spec = sp
 		if err := s.keepUnlockKey(c); err != nil {
 			return err

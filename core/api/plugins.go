@@ -28,6 +28,8 @@ type Plugins interface {
 	Stats(name string) *shoalv1.PluginStats
 	// DryRun places the tasks of spec (or the pending tasks) with the module.
 	DryRun(ctx context.Context, wasm []byte, spec *shoalv1.ServiceSpec) (*shoalv1.TestPluginResponse, error)
+	// ShadowReport returns this manager's report of a shadow scheduler.
+	ShadowReport(name string) *shoalv1.ShadowReport
 }
 
 // MaxPluginBytes bounds a module stored in the cluster.
@@ -245,21 +247,29 @@ func (s *Server) RemovePlugin(ctx context.Context, req *connect.Request[shoalv1.
 
 func (s *Server) ActivatePlugin(ctx context.Context, req *connect.Request[shoalv1.ActivatePluginRequest]) (*connect.Response[shoalv1.ActivatePluginResponse], error) {
 	name := req.Msg.GetName()
+	out, err := s.setClusterSpec(ctx, func(tx store.Tx, sp *shoalv1.ClusterSpec) error {
+		kind, err := s.pluginKindIn(tx, name)
+		if err != nil {
+			return err
+		}
+		if kind == shoalv1.PluginKind_PLUGIN_KIND_ALLOCATOR {
+			sp.DefaultAllocator = name
+		} else {
+			sp.DefaultScheduler = name
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&shoalv1.ActivatePluginResponse{Cluster: out}), nil
+}
+
+// setClusterSpec lets set check and change the cluster's spec in one
+// update, and returns the cluster (redacted) or the API error.
+func (s *Server) setClusterSpec(ctx context.Context, set func(tx store.Tx, sp *shoalv1.ClusterSpec) error) (*shoalv1.Cluster, error) {
 	var out *shoalv1.Cluster
 	err := s.store.Update(ctx, func(tx store.Tx) error {
-		kind := shoalv1.PluginKind_PLUGIN_KIND_UNSPECIFIED
-		if b := s.builtin(name); b != nil {
-			kind = b.GetKind()
-		} else {
-			ps, err := tx.FindPlugins(store.ByName(name))
-			if err != nil {
-				return err
-			}
-			if len(ps) == 0 {
-				return objectNotFound(KindPlugin, name)
-			}
-			kind = ps[0].GetKind()
-		}
 		c, err := clusterObj(tx)
 		if err != nil {
 			return err
@@ -267,10 +277,8 @@ func (s *Server) ActivatePlugin(ctx context.Context, req *connect.Request[shoalv
 		if c.Spec == nil {
 			c.Spec = &shoalv1.ClusterSpec{}
 		}
-		if kind == shoalv1.PluginKind_PLUGIN_KIND_ALLOCATOR {
-			c.Spec.DefaultAllocator = name
-		} else {
-			c.Spec.DefaultScheduler = name
+		if err := set(tx, c.Spec); err != nil {
+			return err
 		}
 		out = c
 		return tx.Update(c)
@@ -278,7 +286,7 @@ func (s *Server) ActivatePlugin(ctx context.Context, req *connect.Request[shoalv
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return connect.NewResponse(&shoalv1.ActivatePluginResponse{Cluster: redactCluster(out)}), nil
+	return redactCluster(out), nil
 }
 
 func (s *Server) TestPlugin(ctx context.Context, req *connect.Request[shoalv1.TestPluginRequest]) (*connect.Response[shoalv1.TestPluginResponse], error) {
@@ -315,4 +323,19 @@ func (s *Server) TestPlugin(ctx context.Context, req *connect.Request[shoalv1.Te
 		return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("dry run: %w", err))
 	}
 	return connect.NewResponse(res), nil
+}
+
+// pluginKindIn finds the kind of a built-in or installed plugin.
+func (s *Server) pluginKindIn(tx store.ReadTx, name string) (shoalv1.PluginKind, error) {
+	if b := s.builtin(name); b != nil {
+		return b.GetKind(), nil
+	}
+	ps, err := tx.FindPlugins(store.ByName(name))
+	if err != nil {
+		return 0, err
+	}
+	if len(ps) == 0 {
+		return 0, objectNotFound(KindPlugin, name)
+	}
+	return ps[0].GetKind(), nil
 }

@@ -131,7 +131,7 @@ func (m *Manager) runLeaderComponents(ctx context.Context) {
 		"allocator": allocator.New(m.store, allocator.WithLogger(log.With("component", "allocator")), allocator.WithPolicy(m.plugins.Allocator()),
 			allocator.WithPassObserver(m.parts.observeAllocatorPass)).Run,
 		"scheduler": scheduler.New(m.store, scheduler.WithLogger(log.With("component", "scheduler")), scheduler.WithPolicySource(m.plugins),
-			scheduler.WithPassObserver(m.parts.observeSchedulerPass)).Run,
+			scheduler.WithPassObserver(m.parts.observeSchedulerPass), scheduler.WithShadowTap(m.plugins.ShadowTap())).Run,
 		"dispatcher":   d.Run,
 		"rootrotation": m.runRootRotation,
 	}

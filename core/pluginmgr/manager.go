@@ -46,6 +46,14 @@ type Manager struct {
 	// builtinSHA holds the built-in modules' digests, computed once.
 	builtinSHA map[string]string
 	stats      map[string]*stat
+	shadows    map[string]*shoalv1.ShadowReport // leader memory only
+
+	// shadowHost runs the shadow scheduler in sandboxes of its own, fed by
+	// the scheduler's tap through shadowIn (bounded, off the
+	// pass's critical path).
+	shadowHost    *plugins.Host
+	shadowIn      chan shadowCall
+	shadowMetrics *shadowMetrics
 }
 
 // New starts a plugin host for the manager whose store is st.
@@ -67,11 +75,23 @@ func New(st *store.Store, cfg plugins.HostConfig, log *slog.Logger) (*Manager, e
 		_ = h.Close()
 		return nil, err
 	}
+	scfg := pcfg
+	scfg.LoadTimeout = cfg.LoadTimeout
+	if cfg.CacheDir != "" {
+		scfg.CacheDir = cfg.CacheDir + "-shadow"
+	}
+	shadow, err := plugins.NewHost(scfg, log.With("component", "plugin-shadow"))
+	if err != nil {
+		_ = errors.Join(h.Close(), probe.Close())
+		return nil, err
+	}
 	shas := map[string]string{}
 	for _, name := range plugins.BuiltinNames() {
 		shas[name] = plugins.Digest(plugins.Builtin(name))
 	}
-	return &Manager{host: h, probe: probe, st: st, log: log, loaded: map[string]bool{}, stats: map[string]*stat{}, builtinSHA: shas}, nil
+	return &Manager{host: h, probe: probe, st: st, log: log, loaded: map[string]bool{}, stats: map[string]*stat{}, builtinSHA: shas,
+		shadows: map[string]*shoalv1.ShadowReport{}, shadowHost: shadow, shadowIn: make(chan shadowCall, ShadowQueue),
+		shadowMetrics: newShadowMetrics(cfg.Registerer)}, nil
 }
 
 // ProbeLoadTimeout bounds validating a module at install: compiling a
@@ -80,11 +100,12 @@ const ProbeLoadTimeout = 30 * time.Second
 
 // Close stops the hosts and their sandboxes.
 func (m *Manager) Close() error {
-	return errors.Join(m.host.Close(), m.probe.Close())
+	return errors.Join(m.host.Close(), m.probe.Close(), m.shadowHost.Close())
 }
 
 // Run keeps every installed module loaded until ctx ends.
 func (m *Manager) Run(ctx context.Context) error {
+	go m.runShadow(ctx)
 	for ctx.Err() == nil {
 		var mods []*shoalv1.PluginModule
 		events, cancel, err := m.st.ViewAndWatch(func(tx store.ReadTx) (err error) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/sdk"
 )
 
 // benchCluster stores nodes nodes and tasks pending tasks spread over 100
@@ -60,5 +61,26 @@ func BenchmarkPlan100kTasks2400Nodes(b *testing.B) {
 		if err != nil || len(a) != 100_000 {
 			b.Fatalf("%d assignments, %v", len(a), err)
 		}
+	}
+}
+
+// BenchmarkPlan100kTasks2400NodesShadowTap is the plan with a tap that
+// copies every policy call as the shadow scheduler's does: what shadowing
+// adds to the pass (the shadow's own call runs elsewhere).
+func BenchmarkPlan100kTasks2400NodesShadowTap(b *testing.B) {
+	h := benchCluster(b, 2400, 100_000)
+	copies := 0
+	h.s.shadow = func(_ string, req *sdk.ScheduleRequest, resp *sdk.ScheduleResponse) {
+		_, _ = CloneRequest(req), CloneResponse(resp)
+		copies++
+	}
+	for b.Loop() {
+		a, _, _, err := h.s.plan(h.ctx)
+		if err != nil || len(a) != 100_000 {
+			b.Fatalf("%d assignments, %v", len(a), err)
+		}
+	}
+	if copies == 0 {
+		b.Fatal("the tap was not called")
 	}
 }

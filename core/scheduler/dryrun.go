@@ -11,27 +11,38 @@ import (
 // nodeTable reads the node table: every node, with the resources and task
 // counts of the tasks that hold them subtracted.
 func nodeTable(tx store.ReadTx) ([]sdk.Node, map[string]int, error) {
-	var rows []sdk.Node
-	nodeIndex := make(map[string]int)
-	if err := tx.Range(store.KindNode, store.All(), func(obj store.Object) bool {
-		nodeIndex[obj.GetId()] = len(rows)
-		rows = append(rows, nodeRow(obj.(*shoalv1.Node)))
-		return true
-	}); err != nil {
+	nodes, err := tx.FindNodes(store.All())
+	if err != nil {
 		return nil, nil, err
 	}
+	var tasks []*shoalv1.Task
 	for _, st := range holdingStates {
-		if err := tx.Range(store.KindTask, store.ByTaskState(st), func(obj store.Object) bool {
-			t := obj.(*shoalv1.Task)
-			if i, ok := nodeIndex[t.GetNodeId()]; ok && holds(t) {
-				reserveOn(&rows[i], t.GetServiceId(), reservations(t.GetSpec()))
-			}
-			return true
-		}); err != nil {
+		ts, err := tx.FindTasks(store.ByTaskState(st))
+		if err != nil {
 			return nil, nil, err
 		}
+		tasks = append(tasks, ts...)
 	}
+	rows, nodeIndex := NodeTable(nodes, tasks)
 	return rows, nodeIndex, nil
+}
+
+// NodeTable is the node table a pass sends to policies: a row per node,
+// in the order given (the store's: by ID), with the resources and task
+// counts of the tasks that hold them subtracted. nodeIndex maps a node ID
+// to its row.
+func NodeTable(nodes []*shoalv1.Node, tasks []*shoalv1.Task) (rows []sdk.Node, nodeIndex map[string]int) {
+	nodeIndex = make(map[string]int, len(nodes))
+	for _, n := range nodes {
+		nodeIndex[n.GetId()] = len(rows)
+		rows = append(rows, nodeRow(n))
+	}
+	for _, t := range tasks {
+		if i, ok := nodeIndex[t.GetNodeId()]; ok && holds(t) {
+			reserveOn(&rows[i], t.GetServiceId(), reservations(t.GetSpec()))
+		}
+	}
+	return rows, nodeIndex
 }
 
 // DryRunRequest builds the request a policy would get to place spec's

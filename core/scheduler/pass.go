@@ -170,6 +170,9 @@ func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStat
 		if used == FallbackName {
 			stats.Fallbacks++
 		}
+		if s.shadow != nil {
+			s.shadow(used, req, resp) // before reserveOn changes req.Nodes
+		}
 		for gi, g := range gs {
 			res := &resp.Groups[gi]
 			tg := &req.Groups[gi]

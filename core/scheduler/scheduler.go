@@ -75,6 +75,7 @@ type Scheduler struct {
 	src      PolicySource
 	debounce time.Duration
 	observe  PassObserver
+	shadow   ShadowTap
 }
 
 // New returns a scheduler over st.

@@ -9,6 +9,7 @@ package shoalv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -3994,11 +3995,439 @@ func (*UnlockManagerResponse) Descriptor() ([]byte, []int) {
 	return file_shoal_v1_control_proto_rawDescGZIP(), []int{83}
 }
 
+type ShadowPluginRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// for_service limits the shadow to one service (by name).
+	ForService string `protobuf:"bytes,2,opt,name=for_service,json=forService,proto3" json:"for_service,omitempty"`
+	// off stops shadowing (name is then ignored).
+	Off           bool `protobuf:"varint,3,opt,name=off,proto3" json:"off,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShadowPluginRequest) Reset() {
+	*x = ShadowPluginRequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShadowPluginRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShadowPluginRequest) ProtoMessage() {}
+
+func (x *ShadowPluginRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShadowPluginRequest.ProtoReflect.Descriptor instead.
+func (*ShadowPluginRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *ShadowPluginRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ShadowPluginRequest) GetForService() string {
+	if x != nil {
+		return x.ForService
+	}
+	return ""
+}
+
+func (x *ShadowPluginRequest) GetOff() bool {
+	if x != nil {
+		return x.Off
+	}
+	return false
+}
+
+type ShadowPluginResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cluster       *Cluster               `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShadowPluginResponse) Reset() {
+	*x = ShadowPluginResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShadowPluginResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShadowPluginResponse) ProtoMessage() {}
+
+func (x *ShadowPluginResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShadowPluginResponse.ProtoReflect.Descriptor instead.
+func (*ShadowPluginResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *ShadowPluginResponse) GetCluster() *Cluster {
+	if x != nil {
+		return x.Cluster
+	}
+	return nil
+}
+
+type ShadowReportRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShadowReportRequest) Reset() {
+	*x = ShadowReportRequest{}
+	mi := &file_shoal_v1_control_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShadowReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShadowReportRequest) ProtoMessage() {}
+
+func (x *ShadowReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShadowReportRequest.ProtoReflect.Descriptor instead.
+func (*ShadowReportRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *ShadowReportRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ShadowPass compares one live policy call with the shadow's answer to it.
+type ShadowPass struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	At    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
+	// active is the policy whose answer was applied.
+	Active string `protobuf:"bytes,2,opt,name=active,proto3" json:"active,omitempty"`
+	Tasks  uint32 `protobuf:"varint,3,opt,name=tasks,proto3" json:"tasks,omitempty"`
+	// moved counts tasks the shadow would have placed on another node.
+	Moved uint32 `protobuf:"varint,4,opt,name=moved,proto3" json:"moved,omitempty"`
+	// unplaced counts tasks the active placed and the shadow could not.
+	Unplaced uint32 `protobuf:"varint,5,opt,name=unplaced,proto3" json:"unplaced,omitempty"`
+	// Spread score: distinct nodes the pass's placements use (fewer = packed).
+	ActiveNodes uint32               `protobuf:"varint,6,opt,name=active_nodes,json=activeNodes,proto3" json:"active_nodes,omitempty"`
+	ShadowNodes uint32               `protobuf:"varint,7,opt,name=shadow_nodes,json=shadowNodes,proto3" json:"shadow_nodes,omitempty"`
+	CallTime    *durationpb.Duration `protobuf:"bytes,8,opt,name=call_time,json=callTime,proto3" json:"call_time,omitempty"`
+	// error is set when the shadow failed (trap, timeout, invalid answer).
+	Error         string `protobuf:"bytes,9,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShadowPass) Reset() {
+	*x = ShadowPass{}
+	mi := &file_shoal_v1_control_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShadowPass) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShadowPass) ProtoMessage() {}
+
+func (x *ShadowPass) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShadowPass.ProtoReflect.Descriptor instead.
+func (*ShadowPass) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *ShadowPass) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *ShadowPass) GetActive() string {
+	if x != nil {
+		return x.Active
+	}
+	return ""
+}
+
+func (x *ShadowPass) GetTasks() uint32 {
+	if x != nil {
+		return x.Tasks
+	}
+	return 0
+}
+
+func (x *ShadowPass) GetMoved() uint32 {
+	if x != nil {
+		return x.Moved
+	}
+	return 0
+}
+
+func (x *ShadowPass) GetUnplaced() uint32 {
+	if x != nil {
+		return x.Unplaced
+	}
+	return 0
+}
+
+func (x *ShadowPass) GetActiveNodes() uint32 {
+	if x != nil {
+		return x.ActiveNodes
+	}
+	return 0
+}
+
+func (x *ShadowPass) GetShadowNodes() uint32 {
+	if x != nil {
+		return x.ShadowNodes
+	}
+	return 0
+}
+
+func (x *ShadowPass) GetCallTime() *durationpb.Duration {
+	if x != nil {
+		return x.CallTime
+	}
+	return nil
+}
+
+func (x *ShadowPass) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// ShadowReport holds one manager's running totals since it became leader
+// (leader memory only: a new leader starts from zero).
+type ShadowReport struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Name            string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	ForService      string                 `protobuf:"bytes,2,opt,name=for_service,json=forService,proto3" json:"for_service,omitempty"`
+	Passes          uint64                 `protobuf:"varint,3,opt,name=passes,proto3" json:"passes,omitempty"`
+	DifferingPasses uint64                 `protobuf:"varint,4,opt,name=differing_passes,json=differingPasses,proto3" json:"differing_passes,omitempty"`
+	Moved           uint64                 `protobuf:"varint,5,opt,name=moved,proto3" json:"moved,omitempty"`
+	Unplaced        uint64                 `protobuf:"varint,6,opt,name=unplaced,proto3" json:"unplaced,omitempty"`
+	Failures        uint64                 `protobuf:"varint,7,opt,name=failures,proto3" json:"failures,omitempty"`
+	// dropped counts passes skipped because the shadow was still busy.
+	Dropped  uint64               `protobuf:"varint,8,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	CallTime *durationpb.Duration `protobuf:"bytes,9,opt,name=call_time,json=callTime,proto3" json:"call_time,omitempty"`
+	// last lists the most recent differing or failed passes, oldest first.
+	Last          []*ShadowPass `protobuf:"bytes,10,rep,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShadowReport) Reset() {
+	*x = ShadowReport{}
+	mi := &file_shoal_v1_control_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShadowReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShadowReport) ProtoMessage() {}
+
+func (x *ShadowReport) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShadowReport.ProtoReflect.Descriptor instead.
+func (*ShadowReport) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *ShadowReport) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ShadowReport) GetForService() string {
+	if x != nil {
+		return x.ForService
+	}
+	return ""
+}
+
+func (x *ShadowReport) GetPasses() uint64 {
+	if x != nil {
+		return x.Passes
+	}
+	return 0
+}
+
+func (x *ShadowReport) GetDifferingPasses() uint64 {
+	if x != nil {
+		return x.DifferingPasses
+	}
+	return 0
+}
+
+func (x *ShadowReport) GetMoved() uint64 {
+	if x != nil {
+		return x.Moved
+	}
+	return 0
+}
+
+func (x *ShadowReport) GetUnplaced() uint64 {
+	if x != nil {
+		return x.Unplaced
+	}
+	return 0
+}
+
+func (x *ShadowReport) GetFailures() uint64 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
+func (x *ShadowReport) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+func (x *ShadowReport) GetCallTime() *durationpb.Duration {
+	if x != nil {
+		return x.CallTime
+	}
+	return nil
+}
+
+func (x *ShadowReport) GetLast() []*ShadowPass {
+	if x != nil {
+		return x.Last
+	}
+	return nil
+}
+
+type ShadowReportResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Report        *ShadowReport          `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShadowReportResponse) Reset() {
+	*x = ShadowReportResponse{}
+	mi := &file_shoal_v1_control_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShadowReportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShadowReportResponse) ProtoMessage() {}
+
+func (x *ShadowReportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShadowReportResponse.ProtoReflect.Descriptor instead.
+func (*ShadowReportResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *ShadowReportResponse) GetReport() *ShadowReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
 var File_shoal_v1_control_proto protoreflect.FileDescriptor
 
 const file_shoal_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"\x16shoal/v1/control.proto\x12\bshoal.v1\x1a\x19shoal/v1/dispatcher.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16shoal/v1/objects.proto\x1a\x14shoal/v1/store.proto\"\x13\n" +
+	"\x16shoal/v1/control.proto\x12\bshoal.v1\x1a\x19shoal/v1/dispatcher.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16shoal/v1/objects.proto\x1a\x14shoal/v1/store.proto\"\x13\n" +
 	"\x11GetClusterRequest\"\xb2\x01\n" +
 	"\x12GetClusterResponse\x12+\n" +
 	"\acluster\x18\x01 \x01(\v2\x11.shoal.v1.ClusterR\acluster\x12$\n" +
@@ -4205,7 +4634,42 @@ const file_shoal_v1_control_proto_rawDesc = "" +
 	"\x14UnlockManagerRequest\x12\x1d\n" +
 	"\n" +
 	"unlock_key\x18\x01 \x01(\tR\tunlockKey\"\x17\n" +
-	"\x15UnlockManagerResponse2\x8f\x18\n" +
+	"\x15UnlockManagerResponse\"\\\n" +
+	"\x13ShadowPluginRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
+	"\vfor_service\x18\x02 \x01(\tR\n" +
+	"forService\x12\x10\n" +
+	"\x03off\x18\x03 \x01(\bR\x03off\"C\n" +
+	"\x14ShadowPluginResponse\x12+\n" +
+	"\acluster\x18\x01 \x01(\v2\x11.shoal.v1.ClusterR\acluster\")\n" +
+	"\x13ShadowReportRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xac\x02\n" +
+	"\n" +
+	"ShadowPass\x12*\n" +
+	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
+	"\x06active\x18\x02 \x01(\tR\x06active\x12\x14\n" +
+	"\x05tasks\x18\x03 \x01(\rR\x05tasks\x12\x14\n" +
+	"\x05moved\x18\x04 \x01(\rR\x05moved\x12\x1a\n" +
+	"\bunplaced\x18\x05 \x01(\rR\bunplaced\x12!\n" +
+	"\factive_nodes\x18\x06 \x01(\rR\vactiveNodes\x12!\n" +
+	"\fshadow_nodes\x18\a \x01(\rR\vshadowNodes\x126\n" +
+	"\tcall_time\x18\b \x01(\v2\x19.google.protobuf.DurationR\bcallTime\x12\x14\n" +
+	"\x05error\x18\t \x01(\tR\x05error\"\xd0\x02\n" +
+	"\fShadowReport\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
+	"\vfor_service\x18\x02 \x01(\tR\n" +
+	"forService\x12\x16\n" +
+	"\x06passes\x18\x03 \x01(\x04R\x06passes\x12)\n" +
+	"\x10differing_passes\x18\x04 \x01(\x04R\x0fdifferingPasses\x12\x14\n" +
+	"\x05moved\x18\x05 \x01(\x04R\x05moved\x12\x1a\n" +
+	"\bunplaced\x18\x06 \x01(\x04R\bunplaced\x12\x1a\n" +
+	"\bfailures\x18\a \x01(\x04R\bfailures\x12\x18\n" +
+	"\adropped\x18\b \x01(\x04R\adropped\x126\n" +
+	"\tcall_time\x18\t \x01(\v2\x19.google.protobuf.DurationR\bcallTime\x12(\n" +
+	"\x04last\x18\n" +
+	" \x03(\v2\x14.shoal.v1.ShadowPassR\x04last\"F\n" +
+	"\x14ShadowReportResponse\x12.\n" +
+	"\x06report\x18\x01 \x01(\v2\x16.shoal.v1.ShadowReportR\x06report2\xad\x19\n" +
 	"\x0eControlService\x12G\n" +
 	"\n" +
 	"GetCluster\x12\x1b.shoal.v1.GetClusterRequest\x1a\x1c.shoal.v1.GetClusterResponse\x12P\n" +
@@ -4253,7 +4717,9 @@ const file_shoal_v1_control_proto_rawDesc = "" +
 	"\fRemoveConfig\x12\x1d.shoal.v1.RemoveConfigRequest\x1a\x1e.shoal.v1.RemoveConfigResponse\x12M\n" +
 	"\fRotateRootCA\x12\x1d.shoal.v1.RotateRootCARequest\x1a\x1e.shoal.v1.RotateRootCAResponse\x12M\n" +
 	"\fGetUnlockKey\x12\x1d.shoal.v1.GetUnlockKeyRequest\x1a\x1e.shoal.v1.GetUnlockKeyResponse\x12P\n" +
-	"\rUnlockManager\x12\x1e.shoal.v1.UnlockManagerRequest\x1a\x1f.shoal.v1.UnlockManagerResponseB5Z3github.com/shoal-project/shoal/gen/shoal/v1;shoalv1b\x06proto3"
+	"\rUnlockManager\x12\x1e.shoal.v1.UnlockManagerRequest\x1a\x1f.shoal.v1.UnlockManagerResponse\x12M\n" +
+	"\fShadowPlugin\x12\x1d.shoal.v1.ShadowPluginRequest\x1a\x1e.shoal.v1.ShadowPluginResponse\x12M\n" +
+	"\fShadowReport\x12\x1d.shoal.v1.ShadowReportRequest\x1a\x1e.shoal.v1.ShadowReportResponseB5Z3github.com/shoal-project/shoal/gen/shoal/v1;shoalv1b\x06proto3"
 
 var (
 	file_shoal_v1_control_proto_rawDescOnce sync.Once
@@ -4267,7 +4733,7 @@ func file_shoal_v1_control_proto_rawDescGZIP() []byte {
 	return file_shoal_v1_control_proto_rawDescData
 }
 
-var file_shoal_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
+var file_shoal_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 91)
 var file_shoal_v1_control_proto_goTypes = []any{
 	(*GetClusterRequest)(nil),       // 0: shoal.v1.GetClusterRequest
 	(*GetClusterResponse)(nil),      // 1: shoal.v1.GetClusterResponse
@@ -4353,166 +4819,183 @@ var file_shoal_v1_control_proto_goTypes = []any{
 	(*GetUnlockKeyResponse)(nil),    // 81: shoal.v1.GetUnlockKeyResponse
 	(*UnlockManagerRequest)(nil),    // 82: shoal.v1.UnlockManagerRequest
 	(*UnlockManagerResponse)(nil),   // 83: shoal.v1.UnlockManagerResponse
-	nil,                             // 84: shoal.v1.UpdateNodeRequest.LabelAddEntry
-	(*Cluster)(nil),                 // 85: shoal.v1.Cluster
-	(*ClusterSpec)(nil),             // 86: shoal.v1.ClusterSpec
-	(*JoinTokens)(nil),              // 87: shoal.v1.JoinTokens
-	(NodeRole)(0),                   // 88: shoal.v1.NodeRole
-	(*Node)(nil),                    // 89: shoal.v1.Node
-	(NodeAvailability)(0),           // 90: shoal.v1.NodeAvailability
-	(*ServiceSpec)(nil),             // 91: shoal.v1.ServiceSpec
-	(*Service)(nil),                 // 92: shoal.v1.Service
-	(*LogLine)(nil),                 // 93: shoal.v1.LogLine
-	(TaskState)(0),                  // 94: shoal.v1.TaskState
-	(*Task)(nil),                    // 95: shoal.v1.Task
-	(*NetworkSpec)(nil),             // 96: shoal.v1.NetworkSpec
-	(*Network)(nil),                 // 97: shoal.v1.Network
-	(PluginKind)(0),                 // 98: shoal.v1.PluginKind
-	(*PluginModule)(nil),            // 99: shoal.v1.PluginModule
-	(*timestamppb.Timestamp)(nil),   // 100: google.protobuf.Timestamp
-	(*StoreObject)(nil),             // 101: shoal.v1.StoreObject
-	(*SecretSpec)(nil),              // 102: shoal.v1.SecretSpec
-	(*Secret)(nil),                  // 103: shoal.v1.Secret
-	(*ConfigSpec)(nil),              // 104: shoal.v1.ConfigSpec
-	(*Config)(nil),                  // 105: shoal.v1.Config
+	(*ShadowPluginRequest)(nil),     // 84: shoal.v1.ShadowPluginRequest
+	(*ShadowPluginResponse)(nil),    // 85: shoal.v1.ShadowPluginResponse
+	(*ShadowReportRequest)(nil),     // 86: shoal.v1.ShadowReportRequest
+	(*ShadowPass)(nil),              // 87: shoal.v1.ShadowPass
+	(*ShadowReport)(nil),            // 88: shoal.v1.ShadowReport
+	(*ShadowReportResponse)(nil),    // 89: shoal.v1.ShadowReportResponse
+	nil,                             // 90: shoal.v1.UpdateNodeRequest.LabelAddEntry
+	(*Cluster)(nil),                 // 91: shoal.v1.Cluster
+	(*ClusterSpec)(nil),             // 92: shoal.v1.ClusterSpec
+	(*JoinTokens)(nil),              // 93: shoal.v1.JoinTokens
+	(NodeRole)(0),                   // 94: shoal.v1.NodeRole
+	(*Node)(nil),                    // 95: shoal.v1.Node
+	(NodeAvailability)(0),           // 96: shoal.v1.NodeAvailability
+	(*ServiceSpec)(nil),             // 97: shoal.v1.ServiceSpec
+	(*Service)(nil),                 // 98: shoal.v1.Service
+	(*LogLine)(nil),                 // 99: shoal.v1.LogLine
+	(TaskState)(0),                  // 100: shoal.v1.TaskState
+	(*Task)(nil),                    // 101: shoal.v1.Task
+	(*NetworkSpec)(nil),             // 102: shoal.v1.NetworkSpec
+	(*Network)(nil),                 // 103: shoal.v1.Network
+	(PluginKind)(0),                 // 104: shoal.v1.PluginKind
+	(*PluginModule)(nil),            // 105: shoal.v1.PluginModule
+	(*timestamppb.Timestamp)(nil),   // 106: google.protobuf.Timestamp
+	(*StoreObject)(nil),             // 107: shoal.v1.StoreObject
+	(*SecretSpec)(nil),              // 108: shoal.v1.SecretSpec
+	(*Secret)(nil),                  // 109: shoal.v1.Secret
+	(*ConfigSpec)(nil),              // 110: shoal.v1.ConfigSpec
+	(*Config)(nil),                  // 111: shoal.v1.Config
+	(*durationpb.Duration)(nil),     // 112: google.protobuf.Duration
 }
 var file_shoal_v1_control_proto_depIdxs = []int32{
-	85,  // 0: shoal.v1.GetClusterResponse.cluster:type_name -> shoal.v1.Cluster
-	86,  // 1: shoal.v1.UpdateClusterRequest.spec:type_name -> shoal.v1.ClusterSpec
-	85,  // 2: shoal.v1.UpdateClusterResponse.cluster:type_name -> shoal.v1.Cluster
-	87,  // 3: shoal.v1.GetJoinTokensResponse.tokens:type_name -> shoal.v1.JoinTokens
-	88,  // 4: shoal.v1.RotateJoinTokenRequest.role:type_name -> shoal.v1.NodeRole
-	87,  // 5: shoal.v1.RotateJoinTokenResponse.tokens:type_name -> shoal.v1.JoinTokens
-	88,  // 6: shoal.v1.ListNodesRequest.role:type_name -> shoal.v1.NodeRole
-	89,  // 7: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.Node
-	89,  // 8: shoal.v1.GetNodeResponse.node:type_name -> shoal.v1.Node
-	90,  // 9: shoal.v1.UpdateNodeRequest.availability:type_name -> shoal.v1.NodeAvailability
-	84,  // 10: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
-	89,  // 11: shoal.v1.UpdateNodeResponse.node:type_name -> shoal.v1.Node
-	89,  // 12: shoal.v1.PromoteNodeResponse.node:type_name -> shoal.v1.Node
-	89,  // 13: shoal.v1.DemoteNodeResponse.node:type_name -> shoal.v1.Node
-	91,  // 14: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	92,  // 15: shoal.v1.CreateServiceResponse.service:type_name -> shoal.v1.Service
-	92,  // 16: shoal.v1.GetServiceResponse.service:type_name -> shoal.v1.Service
+	91,  // 0: shoal.v1.GetClusterResponse.cluster:type_name -> shoal.v1.Cluster
+	92,  // 1: shoal.v1.UpdateClusterRequest.spec:type_name -> shoal.v1.ClusterSpec
+	91,  // 2: shoal.v1.UpdateClusterResponse.cluster:type_name -> shoal.v1.Cluster
+	93,  // 3: shoal.v1.GetJoinTokensResponse.tokens:type_name -> shoal.v1.JoinTokens
+	94,  // 4: shoal.v1.RotateJoinTokenRequest.role:type_name -> shoal.v1.NodeRole
+	93,  // 5: shoal.v1.RotateJoinTokenResponse.tokens:type_name -> shoal.v1.JoinTokens
+	94,  // 6: shoal.v1.ListNodesRequest.role:type_name -> shoal.v1.NodeRole
+	95,  // 7: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.Node
+	95,  // 8: shoal.v1.GetNodeResponse.node:type_name -> shoal.v1.Node
+	96,  // 9: shoal.v1.UpdateNodeRequest.availability:type_name -> shoal.v1.NodeAvailability
+	90,  // 10: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
+	95,  // 11: shoal.v1.UpdateNodeResponse.node:type_name -> shoal.v1.Node
+	95,  // 12: shoal.v1.PromoteNodeResponse.node:type_name -> shoal.v1.Node
+	95,  // 13: shoal.v1.DemoteNodeResponse.node:type_name -> shoal.v1.Node
+	97,  // 14: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	98,  // 15: shoal.v1.CreateServiceResponse.service:type_name -> shoal.v1.Service
+	98,  // 16: shoal.v1.GetServiceResponse.service:type_name -> shoal.v1.Service
 	24,  // 17: shoal.v1.GetServiceResponse.status:type_name -> shoal.v1.ServiceStatus
-	92,  // 18: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.Service
+	98,  // 18: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.Service
 	24,  // 19: shoal.v1.ListServicesResponse.statuses:type_name -> shoal.v1.ServiceStatus
-	91,  // 20: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	92,  // 21: shoal.v1.UpdateServiceResponse.service:type_name -> shoal.v1.Service
-	93,  // 22: shoal.v1.ServiceLogsResponse.lines:type_name -> shoal.v1.LogLine
-	94,  // 23: shoal.v1.ListTasksRequest.desired_state:type_name -> shoal.v1.TaskState
-	95,  // 24: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
-	95,  // 25: shoal.v1.GetTaskResponse.task:type_name -> shoal.v1.Task
-	96,  // 26: shoal.v1.CreateNetworkRequest.spec:type_name -> shoal.v1.NetworkSpec
-	97,  // 27: shoal.v1.CreateNetworkResponse.network:type_name -> shoal.v1.Network
-	97,  // 28: shoal.v1.GetNetworkResponse.network:type_name -> shoal.v1.Network
-	97,  // 29: shoal.v1.ListNetworksResponse.networks:type_name -> shoal.v1.Network
-	98,  // 30: shoal.v1.InstallPluginRequest.kind:type_name -> shoal.v1.PluginKind
-	99,  // 31: shoal.v1.InstallPluginResponse.plugin:type_name -> shoal.v1.PluginModule
-	99,  // 32: shoal.v1.ListPluginsResponse.plugins:type_name -> shoal.v1.PluginModule
+	97,  // 20: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	98,  // 21: shoal.v1.UpdateServiceResponse.service:type_name -> shoal.v1.Service
+	99,  // 22: shoal.v1.ServiceLogsResponse.lines:type_name -> shoal.v1.LogLine
+	100, // 23: shoal.v1.ListTasksRequest.desired_state:type_name -> shoal.v1.TaskState
+	101, // 24: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
+	101, // 25: shoal.v1.GetTaskResponse.task:type_name -> shoal.v1.Task
+	102, // 26: shoal.v1.CreateNetworkRequest.spec:type_name -> shoal.v1.NetworkSpec
+	103, // 27: shoal.v1.CreateNetworkResponse.network:type_name -> shoal.v1.Network
+	103, // 28: shoal.v1.GetNetworkResponse.network:type_name -> shoal.v1.Network
+	103, // 29: shoal.v1.ListNetworksResponse.networks:type_name -> shoal.v1.Network
+	104, // 30: shoal.v1.InstallPluginRequest.kind:type_name -> shoal.v1.PluginKind
+	105, // 31: shoal.v1.InstallPluginResponse.plugin:type_name -> shoal.v1.PluginModule
+	105, // 32: shoal.v1.ListPluginsResponse.plugins:type_name -> shoal.v1.PluginModule
 	48,  // 33: shoal.v1.ListPluginsResponse.stats:type_name -> shoal.v1.PluginStats
-	99,  // 34: shoal.v1.GetPluginResponse.plugin:type_name -> shoal.v1.PluginModule
+	105, // 34: shoal.v1.GetPluginResponse.plugin:type_name -> shoal.v1.PluginModule
 	48,  // 35: shoal.v1.GetPluginResponse.stats:type_name -> shoal.v1.PluginStats
-	85,  // 36: shoal.v1.ActivatePluginResponse.cluster:type_name -> shoal.v1.Cluster
-	91,  // 37: shoal.v1.TestPluginRequest.spec:type_name -> shoal.v1.ServiceSpec
+	91,  // 36: shoal.v1.ActivatePluginResponse.cluster:type_name -> shoal.v1.Cluster
+	97,  // 37: shoal.v1.TestPluginRequest.spec:type_name -> shoal.v1.ServiceSpec
 	57,  // 38: shoal.v1.TestPluginResponse.placements:type_name -> shoal.v1.TestPlacement
 	61,  // 39: shoal.v1.WatchEventsResponse.events:type_name -> shoal.v1.Event
-	100, // 40: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
-	101, // 41: shoal.v1.Event.object:type_name -> shoal.v1.StoreObject
-	102, // 42: shoal.v1.CreateSecretRequest.spec:type_name -> shoal.v1.SecretSpec
-	103, // 43: shoal.v1.CreateSecretResponse.secret:type_name -> shoal.v1.Secret
-	103, // 44: shoal.v1.GetSecretResponse.secret:type_name -> shoal.v1.Secret
-	103, // 45: shoal.v1.ListSecretsResponse.secrets:type_name -> shoal.v1.Secret
-	104, // 46: shoal.v1.CreateConfigRequest.spec:type_name -> shoal.v1.ConfigSpec
-	105, // 47: shoal.v1.CreateConfigResponse.config:type_name -> shoal.v1.Config
-	105, // 48: shoal.v1.GetConfigResponse.config:type_name -> shoal.v1.Config
-	105, // 49: shoal.v1.ListConfigsResponse.configs:type_name -> shoal.v1.Config
-	85,  // 50: shoal.v1.RotateRootCAResponse.cluster:type_name -> shoal.v1.Cluster
-	0,   // 51: shoal.v1.ControlService.GetCluster:input_type -> shoal.v1.GetClusterRequest
-	2,   // 52: shoal.v1.ControlService.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	4,   // 53: shoal.v1.ControlService.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
-	6,   // 54: shoal.v1.ControlService.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
-	8,   // 55: shoal.v1.ControlService.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	10,  // 56: shoal.v1.ControlService.GetNode:input_type -> shoal.v1.GetNodeRequest
-	12,  // 57: shoal.v1.ControlService.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	14,  // 58: shoal.v1.ControlService.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
-	16,  // 59: shoal.v1.ControlService.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
-	18,  // 60: shoal.v1.ControlService.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	20,  // 61: shoal.v1.ControlService.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	22,  // 62: shoal.v1.ControlService.GetService:input_type -> shoal.v1.GetServiceRequest
-	25,  // 63: shoal.v1.ControlService.ListServices:input_type -> shoal.v1.ListServicesRequest
-	27,  // 64: shoal.v1.ControlService.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	29,  // 65: shoal.v1.ControlService.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	31,  // 66: shoal.v1.ControlService.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	33,  // 67: shoal.v1.ControlService.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	35,  // 68: shoal.v1.ControlService.GetTask:input_type -> shoal.v1.GetTaskRequest
-	37,  // 69: shoal.v1.ControlService.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
-	39,  // 70: shoal.v1.ControlService.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
-	41,  // 71: shoal.v1.ControlService.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
-	43,  // 72: shoal.v1.ControlService.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
-	45,  // 73: shoal.v1.ControlService.InstallPlugin:input_type -> shoal.v1.InstallPluginRequest
-	47,  // 74: shoal.v1.ControlService.ListPlugins:input_type -> shoal.v1.ListPluginsRequest
-	50,  // 75: shoal.v1.ControlService.GetPlugin:input_type -> shoal.v1.GetPluginRequest
-	52,  // 76: shoal.v1.ControlService.RemovePlugin:input_type -> shoal.v1.RemovePluginRequest
-	54,  // 77: shoal.v1.ControlService.ActivatePlugin:input_type -> shoal.v1.ActivatePluginRequest
-	56,  // 78: shoal.v1.ControlService.TestPlugin:input_type -> shoal.v1.TestPluginRequest
-	59,  // 79: shoal.v1.ControlService.WatchEvents:input_type -> shoal.v1.WatchEventsRequest
-	62,  // 80: shoal.v1.ControlService.CreateSecret:input_type -> shoal.v1.CreateSecretRequest
-	64,  // 81: shoal.v1.ControlService.GetSecret:input_type -> shoal.v1.GetSecretRequest
-	66,  // 82: shoal.v1.ControlService.ListSecrets:input_type -> shoal.v1.ListSecretsRequest
-	68,  // 83: shoal.v1.ControlService.RemoveSecret:input_type -> shoal.v1.RemoveSecretRequest
-	70,  // 84: shoal.v1.ControlService.CreateConfig:input_type -> shoal.v1.CreateConfigRequest
-	72,  // 85: shoal.v1.ControlService.GetConfig:input_type -> shoal.v1.GetConfigRequest
-	74,  // 86: shoal.v1.ControlService.ListConfigs:input_type -> shoal.v1.ListConfigsRequest
-	76,  // 87: shoal.v1.ControlService.RemoveConfig:input_type -> shoal.v1.RemoveConfigRequest
-	78,  // 88: shoal.v1.ControlService.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
-	80,  // 89: shoal.v1.ControlService.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
-	82,  // 90: shoal.v1.ControlService.UnlockManager:input_type -> shoal.v1.UnlockManagerRequest
-	1,   // 91: shoal.v1.ControlService.GetCluster:output_type -> shoal.v1.GetClusterResponse
-	3,   // 92: shoal.v1.ControlService.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	5,   // 93: shoal.v1.ControlService.GetJoinTokens:output_type -> shoal.v1.GetJoinTokensResponse
-	7,   // 94: shoal.v1.ControlService.RotateJoinToken:output_type -> shoal.v1.RotateJoinTokenResponse
-	9,   // 95: shoal.v1.ControlService.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	11,  // 96: shoal.v1.ControlService.GetNode:output_type -> shoal.v1.GetNodeResponse
-	13,  // 97: shoal.v1.ControlService.UpdateNode:output_type -> shoal.v1.UpdateNodeResponse
-	15,  // 98: shoal.v1.ControlService.PromoteNode:output_type -> shoal.v1.PromoteNodeResponse
-	17,  // 99: shoal.v1.ControlService.DemoteNode:output_type -> shoal.v1.DemoteNodeResponse
-	19,  // 100: shoal.v1.ControlService.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	21,  // 101: shoal.v1.ControlService.CreateService:output_type -> shoal.v1.CreateServiceResponse
-	23,  // 102: shoal.v1.ControlService.GetService:output_type -> shoal.v1.GetServiceResponse
-	26,  // 103: shoal.v1.ControlService.ListServices:output_type -> shoal.v1.ListServicesResponse
-	28,  // 104: shoal.v1.ControlService.UpdateService:output_type -> shoal.v1.UpdateServiceResponse
-	30,  // 105: shoal.v1.ControlService.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	32,  // 106: shoal.v1.ControlService.ServiceLogs:output_type -> shoal.v1.ServiceLogsResponse
-	34,  // 107: shoal.v1.ControlService.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	36,  // 108: shoal.v1.ControlService.GetTask:output_type -> shoal.v1.GetTaskResponse
-	38,  // 109: shoal.v1.ControlService.CreateNetwork:output_type -> shoal.v1.CreateNetworkResponse
-	40,  // 110: shoal.v1.ControlService.GetNetwork:output_type -> shoal.v1.GetNetworkResponse
-	42,  // 111: shoal.v1.ControlService.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
-	44,  // 112: shoal.v1.ControlService.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
-	46,  // 113: shoal.v1.ControlService.InstallPlugin:output_type -> shoal.v1.InstallPluginResponse
-	49,  // 114: shoal.v1.ControlService.ListPlugins:output_type -> shoal.v1.ListPluginsResponse
-	51,  // 115: shoal.v1.ControlService.GetPlugin:output_type -> shoal.v1.GetPluginResponse
-	53,  // 116: shoal.v1.ControlService.RemovePlugin:output_type -> shoal.v1.RemovePluginResponse
-	55,  // 117: shoal.v1.ControlService.ActivatePlugin:output_type -> shoal.v1.ActivatePluginResponse
-	58,  // 118: shoal.v1.ControlService.TestPlugin:output_type -> shoal.v1.TestPluginResponse
-	60,  // 119: shoal.v1.ControlService.WatchEvents:output_type -> shoal.v1.WatchEventsResponse
-	63,  // 120: shoal.v1.ControlService.CreateSecret:output_type -> shoal.v1.CreateSecretResponse
-	65,  // 121: shoal.v1.ControlService.GetSecret:output_type -> shoal.v1.GetSecretResponse
-	67,  // 122: shoal.v1.ControlService.ListSecrets:output_type -> shoal.v1.ListSecretsResponse
-	69,  // 123: shoal.v1.ControlService.RemoveSecret:output_type -> shoal.v1.RemoveSecretResponse
-	71,  // 124: shoal.v1.ControlService.CreateConfig:output_type -> shoal.v1.CreateConfigResponse
-	73,  // 125: shoal.v1.ControlService.GetConfig:output_type -> shoal.v1.GetConfigResponse
-	75,  // 126: shoal.v1.ControlService.ListConfigs:output_type -> shoal.v1.ListConfigsResponse
-	77,  // 127: shoal.v1.ControlService.RemoveConfig:output_type -> shoal.v1.RemoveConfigResponse
-	79,  // 128: shoal.v1.ControlService.RotateRootCA:output_type -> shoal.v1.RotateRootCAResponse
-	81,  // 129: shoal.v1.ControlService.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
-	83,  // 130: shoal.v1.ControlService.UnlockManager:output_type -> shoal.v1.UnlockManagerResponse
-	91,  // [91:131] is the sub-list for method output_type
-	51,  // [51:91] is the sub-list for method input_type
-	51,  // [51:51] is the sub-list for extension type_name
-	51,  // [51:51] is the sub-list for extension extendee
-	0,   // [0:51] is the sub-list for field type_name
+	106, // 40: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	107, // 41: shoal.v1.Event.object:type_name -> shoal.v1.StoreObject
+	108, // 42: shoal.v1.CreateSecretRequest.spec:type_name -> shoal.v1.SecretSpec
+	109, // 43: shoal.v1.CreateSecretResponse.secret:type_name -> shoal.v1.Secret
+	109, // 44: shoal.v1.GetSecretResponse.secret:type_name -> shoal.v1.Secret
+	109, // 45: shoal.v1.ListSecretsResponse.secrets:type_name -> shoal.v1.Secret
+	110, // 46: shoal.v1.CreateConfigRequest.spec:type_name -> shoal.v1.ConfigSpec
+	111, // 47: shoal.v1.CreateConfigResponse.config:type_name -> shoal.v1.Config
+	111, // 48: shoal.v1.GetConfigResponse.config:type_name -> shoal.v1.Config
+	111, // 49: shoal.v1.ListConfigsResponse.configs:type_name -> shoal.v1.Config
+	91,  // 50: shoal.v1.RotateRootCAResponse.cluster:type_name -> shoal.v1.Cluster
+	91,  // 51: shoal.v1.ShadowPluginResponse.cluster:type_name -> shoal.v1.Cluster
+	106, // 52: shoal.v1.ShadowPass.at:type_name -> google.protobuf.Timestamp
+	112, // 53: shoal.v1.ShadowPass.call_time:type_name -> google.protobuf.Duration
+	112, // 54: shoal.v1.ShadowReport.call_time:type_name -> google.protobuf.Duration
+	87,  // 55: shoal.v1.ShadowReport.last:type_name -> shoal.v1.ShadowPass
+	88,  // 56: shoal.v1.ShadowReportResponse.report:type_name -> shoal.v1.ShadowReport
+	0,   // 57: shoal.v1.ControlService.GetCluster:input_type -> shoal.v1.GetClusterRequest
+	2,   // 58: shoal.v1.ControlService.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	4,   // 59: shoal.v1.ControlService.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
+	6,   // 60: shoal.v1.ControlService.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
+	8,   // 61: shoal.v1.ControlService.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	10,  // 62: shoal.v1.ControlService.GetNode:input_type -> shoal.v1.GetNodeRequest
+	12,  // 63: shoal.v1.ControlService.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	14,  // 64: shoal.v1.ControlService.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
+	16,  // 65: shoal.v1.ControlService.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
+	18,  // 66: shoal.v1.ControlService.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	20,  // 67: shoal.v1.ControlService.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	22,  // 68: shoal.v1.ControlService.GetService:input_type -> shoal.v1.GetServiceRequest
+	25,  // 69: shoal.v1.ControlService.ListServices:input_type -> shoal.v1.ListServicesRequest
+	27,  // 70: shoal.v1.ControlService.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	29,  // 71: shoal.v1.ControlService.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	31,  // 72: shoal.v1.ControlService.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	33,  // 73: shoal.v1.ControlService.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	35,  // 74: shoal.v1.ControlService.GetTask:input_type -> shoal.v1.GetTaskRequest
+	37,  // 75: shoal.v1.ControlService.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	39,  // 76: shoal.v1.ControlService.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	41,  // 77: shoal.v1.ControlService.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	43,  // 78: shoal.v1.ControlService.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	45,  // 79: shoal.v1.ControlService.InstallPlugin:input_type -> shoal.v1.InstallPluginRequest
+	47,  // 80: shoal.v1.ControlService.ListPlugins:input_type -> shoal.v1.ListPluginsRequest
+	50,  // 81: shoal.v1.ControlService.GetPlugin:input_type -> shoal.v1.GetPluginRequest
+	52,  // 82: shoal.v1.ControlService.RemovePlugin:input_type -> shoal.v1.RemovePluginRequest
+	54,  // 83: shoal.v1.ControlService.ActivatePlugin:input_type -> shoal.v1.ActivatePluginRequest
+	56,  // 84: shoal.v1.ControlService.TestPlugin:input_type -> shoal.v1.TestPluginRequest
+	59,  // 85: shoal.v1.ControlService.WatchEvents:input_type -> shoal.v1.WatchEventsRequest
+	62,  // 86: shoal.v1.ControlService.CreateSecret:input_type -> shoal.v1.CreateSecretRequest
+	64,  // 87: shoal.v1.ControlService.GetSecret:input_type -> shoal.v1.GetSecretRequest
+	66,  // 88: shoal.v1.ControlService.ListSecrets:input_type -> shoal.v1.ListSecretsRequest
+	68,  // 89: shoal.v1.ControlService.RemoveSecret:input_type -> shoal.v1.RemoveSecretRequest
+	70,  // 90: shoal.v1.ControlService.CreateConfig:input_type -> shoal.v1.CreateConfigRequest
+	72,  // 91: shoal.v1.ControlService.GetConfig:input_type -> shoal.v1.GetConfigRequest
+	74,  // 92: shoal.v1.ControlService.ListConfigs:input_type -> shoal.v1.ListConfigsRequest
+	76,  // 93: shoal.v1.ControlService.RemoveConfig:input_type -> shoal.v1.RemoveConfigRequest
+	78,  // 94: shoal.v1.ControlService.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
+	80,  // 95: shoal.v1.ControlService.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
+	82,  // 96: shoal.v1.ControlService.UnlockManager:input_type -> shoal.v1.UnlockManagerRequest
+	84,  // 97: shoal.v1.ControlService.ShadowPlugin:input_type -> shoal.v1.ShadowPluginRequest
+	86,  // 98: shoal.v1.ControlService.ShadowReport:input_type -> shoal.v1.ShadowReportRequest
+	1,   // 99: shoal.v1.ControlService.GetCluster:output_type -> shoal.v1.GetClusterResponse
+	3,   // 100: shoal.v1.ControlService.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	5,   // 101: shoal.v1.ControlService.GetJoinTokens:output_type -> shoal.v1.GetJoinTokensResponse
+	7,   // 102: shoal.v1.ControlService.RotateJoinToken:output_type -> shoal.v1.RotateJoinTokenResponse
+	9,   // 103: shoal.v1.ControlService.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	11,  // 104: shoal.v1.ControlService.GetNode:output_type -> shoal.v1.GetNodeResponse
+	13,  // 105: shoal.v1.ControlService.UpdateNode:output_type -> shoal.v1.UpdateNodeResponse
+	15,  // 106: shoal.v1.ControlService.PromoteNode:output_type -> shoal.v1.PromoteNodeResponse
+	17,  // 107: shoal.v1.ControlService.DemoteNode:output_type -> shoal.v1.DemoteNodeResponse
+	19,  // 108: shoal.v1.ControlService.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	21,  // 109: shoal.v1.ControlService.CreateService:output_type -> shoal.v1.CreateServiceResponse
+	23,  // 110: shoal.v1.ControlService.GetService:output_type -> shoal.v1.GetServiceResponse
+	26,  // 111: shoal.v1.ControlService.ListServices:output_type -> shoal.v1.ListServicesResponse
+	28,  // 112: shoal.v1.ControlService.UpdateService:output_type -> shoal.v1.UpdateServiceResponse
+	30,  // 113: shoal.v1.ControlService.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	32,  // 114: shoal.v1.ControlService.ServiceLogs:output_type -> shoal.v1.ServiceLogsResponse
+	34,  // 115: shoal.v1.ControlService.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	36,  // 116: shoal.v1.ControlService.GetTask:output_type -> shoal.v1.GetTaskResponse
+	38,  // 117: shoal.v1.ControlService.CreateNetwork:output_type -> shoal.v1.CreateNetworkResponse
+	40,  // 118: shoal.v1.ControlService.GetNetwork:output_type -> shoal.v1.GetNetworkResponse
+	42,  // 119: shoal.v1.ControlService.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	44,  // 120: shoal.v1.ControlService.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	46,  // 121: shoal.v1.ControlService.InstallPlugin:output_type -> shoal.v1.InstallPluginResponse
+	49,  // 122: shoal.v1.ControlService.ListPlugins:output_type -> shoal.v1.ListPluginsResponse
+	51,  // 123: shoal.v1.ControlService.GetPlugin:output_type -> shoal.v1.GetPluginResponse
+	53,  // 124: shoal.v1.ControlService.RemovePlugin:output_type -> shoal.v1.RemovePluginResponse
+	55,  // 125: shoal.v1.ControlService.ActivatePlugin:output_type -> shoal.v1.ActivatePluginResponse
+	58,  // 126: shoal.v1.ControlService.TestPlugin:output_type -> shoal.v1.TestPluginResponse
+	60,  // 127: shoal.v1.ControlService.WatchEvents:output_type -> shoal.v1.WatchEventsResponse
+	63,  // 128: shoal.v1.ControlService.CreateSecret:output_type -> shoal.v1.CreateSecretResponse
+	65,  // 129: shoal.v1.ControlService.GetSecret:output_type -> shoal.v1.GetSecretResponse
+	67,  // 130: shoal.v1.ControlService.ListSecrets:output_type -> shoal.v1.ListSecretsResponse
+	69,  // 131: shoal.v1.ControlService.RemoveSecret:output_type -> shoal.v1.RemoveSecretResponse
+	71,  // 132: shoal.v1.ControlService.CreateConfig:output_type -> shoal.v1.CreateConfigResponse
+	73,  // 133: shoal.v1.ControlService.GetConfig:output_type -> shoal.v1.GetConfigResponse
+	75,  // 134: shoal.v1.ControlService.ListConfigs:output_type -> shoal.v1.ListConfigsResponse
+	77,  // 135: shoal.v1.ControlService.RemoveConfig:output_type -> shoal.v1.RemoveConfigResponse
+	79,  // 136: shoal.v1.ControlService.RotateRootCA:output_type -> shoal.v1.RotateRootCAResponse
+	81,  // 137: shoal.v1.ControlService.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
+	83,  // 138: shoal.v1.ControlService.UnlockManager:output_type -> shoal.v1.UnlockManagerResponse
+	85,  // 139: shoal.v1.ControlService.ShadowPlugin:output_type -> shoal.v1.ShadowPluginResponse
+	89,  // 140: shoal.v1.ControlService.ShadowReport:output_type -> shoal.v1.ShadowReportResponse
+	99,  // [99:141] is the sub-list for method output_type
+	57,  // [57:99] is the sub-list for method input_type
+	57,  // [57:57] is the sub-list for extension type_name
+	57,  // [57:57] is the sub-list for extension extendee
+	0,   // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_control_proto_init() }
@@ -4529,7 +5012,7 @@ func file_shoal_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_control_proto_rawDesc), len(file_shoal_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   85,
+			NumMessages:   91,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -940,8 +940,14 @@ type ClusterSpec struct {
 	// CA key at rest with Cluster.unlock_key: a restarted manager serves
 	// nothing until 'shoal unlock' gives it the key.
 	AutolockManagers bool `protobuf:"varint,80,opt,name=autolock_managers,json=autolockManagers,proto3" json:"autolock_managers,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Shadow scheduling: a scheduler plugin that also runs on every live
+	// pass, off the critical path, and whose differing answers are reported
+	// (never applied). "" = none.
+	ShadowScheduler string `protobuf:"bytes,110,opt,name=shadow_scheduler,json=shadowScheduler,proto3" json:"shadow_scheduler,omitempty"`
+	// shadow_service limits the shadow to one service (by name); "" = all.
+	ShadowService string `protobuf:"bytes,111,opt,name=shadow_service,json=shadowService,proto3" json:"shadow_service,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ClusterSpec) Reset() {
@@ -1056,6 +1062,20 @@ func (x *ClusterSpec) GetAutolockManagers() bool {
 		return x.AutolockManagers
 	}
 	return false
+}
+
+func (x *ClusterSpec) GetShadowScheduler() string {
+	if x != nil {
+		return x.ShadowScheduler
+	}
+	return ""
+}
+
+func (x *ClusterSpec) GetShadowService() string {
+	if x != nil {
+		return x.ShadowService
+	}
+	return ""
 }
 
 type RootCA struct {
@@ -4144,7 +4164,7 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\astarted\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\"S\n" +
 	"\tGossipKey\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x124\n" +
-	"\acreated\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"\xf9\x04\n" +
+	"\acreated\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"\xcb\x05\n" +
 	"\vClusterSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12D\n" +
 	"\x10heartbeat_period\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0fheartbeatPeriod\x12<\n" +
@@ -4158,7 +4178,9 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\x13default_subnet_size\x18\n" +
 	" \x01(\rR\x11defaultSubnetSize\x12I\n" +
 	"\x13gossip_key_rotation\x18\v \x01(\v2\x19.google.protobuf.DurationR\x11gossipKeyRotation\x12+\n" +
-	"\x11autolock_managers\x18P \x01(\bR\x10autolockManagers\"^\n" +
+	"\x11autolock_managers\x18P \x01(\bR\x10autolockManagers\x12)\n" +
+	"\x10shadow_scheduler\x18n \x01(\tR\x0fshadowScheduler\x12%\n" +
+	"\x0eshadow_service\x18o \x01(\tR\rshadowService\"^\n" +
 	"\x06RootCA\x12\x1e\n" +
 	"\vca_cert_pem\x18\x01 \x01(\fR\tcaCertPem\x12\x1c\n" +
 	"\n" +

@@ -151,6 +151,12 @@ const (
 	// ControlServiceUnlockManagerProcedure is the fully-qualified name of the ControlService's
 	// UnlockManager RPC.
 	ControlServiceUnlockManagerProcedure = "/shoal.v1.ControlService/UnlockManager"
+	// ControlServiceShadowPluginProcedure is the fully-qualified name of the ControlService's
+	// ShadowPlugin RPC.
+	ControlServiceShadowPluginProcedure = "/shoal.v1.ControlService/ShadowPlugin"
+	// ControlServiceShadowReportProcedure is the fully-qualified name of the ControlService's
+	// ShadowReport RPC.
+	ControlServiceShadowReportProcedure = "/shoal.v1.ControlService/ShadowReport"
 )
 
 // ControlServiceClient is a client for the shoal.v1.ControlService service.
@@ -203,6 +209,10 @@ type ControlServiceClient interface {
 	// UnlockManager gives a locked manager (restarted with autolock on) its
 	// key; only the node's local admin socket serves it.
 	UnlockManager(context.Context, *connect.Request[v1.UnlockManagerRequest]) (*connect.Response[v1.UnlockManagerResponse], error)
+	// ShadowPlugin sets (or with off clears) the cluster's shadow scheduler.
+	ShadowPlugin(context.Context, *connect.Request[v1.ShadowPluginRequest]) (*connect.Response[v1.ShadowPluginResponse], error)
+	// ShadowReport returns the leader's in-memory report of a shadow scheduler.
+	ShadowReport(context.Context, *connect.Request[v1.ShadowReportRequest]) (*connect.Response[v1.ShadowReportResponse], error)
 }
 
 // NewControlServiceClient constructs a client for the shoal.v1.ControlService service. By default,
@@ -456,6 +466,18 @@ func NewControlServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(controlServiceMethods.ByName("UnlockManager")),
 			connect.WithClientOptions(opts...),
 		),
+		shadowPlugin: connect.NewClient[v1.ShadowPluginRequest, v1.ShadowPluginResponse](
+			httpClient,
+			baseURL+ControlServiceShadowPluginProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("ShadowPlugin")),
+			connect.WithClientOptions(opts...),
+		),
+		shadowReport: connect.NewClient[v1.ShadowReportRequest, v1.ShadowReportResponse](
+			httpClient,
+			baseURL+ControlServiceShadowReportProcedure,
+			connect.WithSchema(controlServiceMethods.ByName("ShadowReport")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -501,6 +523,8 @@ type controlServiceClient struct {
 	rotateRootCA    *connect.Client[v1.RotateRootCARequest, v1.RotateRootCAResponse]
 	getUnlockKey    *connect.Client[v1.GetUnlockKeyRequest, v1.GetUnlockKeyResponse]
 	unlockManager   *connect.Client[v1.UnlockManagerRequest, v1.UnlockManagerResponse]
+	shadowPlugin    *connect.Client[v1.ShadowPluginRequest, v1.ShadowPluginResponse]
+	shadowReport    *connect.Client[v1.ShadowReportRequest, v1.ShadowReportResponse]
 }
 
 // GetCluster calls shoal.v1.ControlService.GetCluster.
@@ -703,6 +727,16 @@ func (c *controlServiceClient) UnlockManager(ctx context.Context, req *connect.R
 	return c.unlockManager.CallUnary(ctx, req)
 }
 
+// ShadowPlugin calls shoal.v1.ControlService.ShadowPlugin.
+func (c *controlServiceClient) ShadowPlugin(ctx context.Context, req *connect.Request[v1.ShadowPluginRequest]) (*connect.Response[v1.ShadowPluginResponse], error) {
+	return c.shadowPlugin.CallUnary(ctx, req)
+}
+
+// ShadowReport calls shoal.v1.ControlService.ShadowReport.
+func (c *controlServiceClient) ShadowReport(ctx context.Context, req *connect.Request[v1.ShadowReportRequest]) (*connect.Response[v1.ShadowReportResponse], error) {
+	return c.shadowReport.CallUnary(ctx, req)
+}
+
 // ControlServiceHandler is an implementation of the shoal.v1.ControlService service.
 type ControlServiceHandler interface {
 	GetCluster(context.Context, *connect.Request[v1.GetClusterRequest]) (*connect.Response[v1.GetClusterResponse], error)
@@ -753,6 +787,10 @@ type ControlServiceHandler interface {
 	// UnlockManager gives a locked manager (restarted with autolock on) its
 	// key; only the node's local admin socket serves it.
 	UnlockManager(context.Context, *connect.Request[v1.UnlockManagerRequest]) (*connect.Response[v1.UnlockManagerResponse], error)
+	// ShadowPlugin sets (or with off clears) the cluster's shadow scheduler.
+	ShadowPlugin(context.Context, *connect.Request[v1.ShadowPluginRequest]) (*connect.Response[v1.ShadowPluginResponse], error)
+	// ShadowReport returns the leader's in-memory report of a shadow scheduler.
+	ShadowReport(context.Context, *connect.Request[v1.ShadowReportRequest]) (*connect.Response[v1.ShadowReportResponse], error)
 }
 
 // NewControlServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -1002,6 +1040,18 @@ func NewControlServiceHandler(svc ControlServiceHandler, opts ...connect.Handler
 		connect.WithSchema(controlServiceMethods.ByName("UnlockManager")),
 		connect.WithHandlerOptions(opts...),
 	)
+	controlServiceShadowPluginHandler := connect.NewUnaryHandler(
+		ControlServiceShadowPluginProcedure,
+		svc.ShadowPlugin,
+		connect.WithSchema(controlServiceMethods.ByName("ShadowPlugin")),
+		connect.WithHandlerOptions(opts...),
+	)
+	controlServiceShadowReportHandler := connect.NewUnaryHandler(
+		ControlServiceShadowReportProcedure,
+		svc.ShadowReport,
+		connect.WithSchema(controlServiceMethods.ByName("ShadowReport")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/shoal.v1.ControlService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case ControlServiceGetClusterProcedure:
@@ -1084,6 +1134,10 @@ func NewControlServiceHandler(svc ControlServiceHandler, opts ...connect.Handler
 			controlServiceGetUnlockKeyHandler.ServeHTTP(w, r)
 		case ControlServiceUnlockManagerProcedure:
 			controlServiceUnlockManagerHandler.ServeHTTP(w, r)
+		case ControlServiceShadowPluginProcedure:
+			controlServiceShadowPluginHandler.ServeHTTP(w, r)
+		case ControlServiceShadowReportProcedure:
+			controlServiceShadowReportHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -1251,4 +1305,12 @@ func (UnimplementedControlServiceHandler) GetUnlockKey(context.Context, *connect
 
 func (UnimplementedControlServiceHandler) UnlockManager(context.Context, *connect.Request[v1.UnlockManagerRequest]) (*connect.Response[v1.UnlockManagerResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.UnlockManager is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) ShadowPlugin(context.Context, *connect.Request[v1.ShadowPluginRequest]) (*connect.Response[v1.ShadowPluginResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.ShadowPlugin is not implemented"))
+}
+
+func (UnimplementedControlServiceHandler) ShadowReport(context.Context, *connect.Request[v1.ShadowReportRequest]) (*connect.Response[v1.ShadowReportResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("shoal.v1.ControlService.ShadowReport is not implemented"))
 }

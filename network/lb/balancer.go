@@ -77,6 +77,9 @@ func (b *Balancer) Sync(services []Service) error {
 	if err != nil {
 		return fmt.Errorf("program VIPs in %s: %w", b.path, err)
 	}
+	if err := forgetUDPFlows(b.path, goneBackends(serviceBackends(b.last), serviceBackends(services))); err != nil {
+		b.log.Warn("removed backends keep their UDP flows until they time out", "err", err)
+	}
 	b.last = cloneServices(services)
 	b.log.Debug("VIPs programmed", "services", len(services))
 	return nil

@@ -270,3 +270,57 @@ func tableNames(t *testing.T, ns *testnetns.NS) []string {
 	}
 	return names
 }
+
+// askFrom sends one UDP datagram to to from the client's port from and reads
+// the answering backend's address: the same source port is the same flow.
+func askFrom(from uint16, to netip.AddrPort) (string, error) {
+	conn, err := net.DialUDP("udp", &net.UDPAddr{Port: int(from)}, net.UDPAddrFromAddrPort(to))
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte("?")); err != nil {
+		return "", err
+	}
+	buf := make([]byte, 64)
+	n, err := conn.Read(buf)
+	return string(buf[:n]), err
+}
+
+func TestUDPFlowOfARemovedBackendMovesToAnother(t *testing.T) {
+	tp := newTopology(t)
+	bal, err := lb.Open(tp.client.Path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = bal.Close() })
+	sync(t, bal, service(lb.UDP, backendA, backendB))
+	to := netip.AddrPortFrom(vip, vipPort)
+	// Find a source port whose flow the balancer sent to backend A.
+	var port uint16
+	tp.client.MustDo(t, func() error {
+		for p := uint16(40000); p < 40064; p++ {
+			name, err := askFrom(p, to)
+			if err != nil {
+				return err
+			}
+			if name == backendA.String() {
+				port = p
+				return nil
+			}
+		}
+		return errors.New("no flow went to backend A")
+	})
+	sync(t, bal, service(lb.UDP, backendB))
+	tp.client.MustDo(t, func() error {
+		name, err := askFrom(port, to)
+		if err != nil {
+			return err
+		}
+		if name != backendB.String() {
+			return fmt.Errorf("the flow from port %d answered by %s after its backend was removed, want %s", port, name, backendB)
+		}
+		return nil
+	})
+}

@@ -13,7 +13,9 @@
 // is rejected (TCP reset, ICMP port unreachable) by a filter chain on the same hook,
 // so that clients see a refusal at once instead of a hang. Every Sync replaces the whole table in one nftables
 // transaction: a client never sees a half-programmed table, and established
-// connections keep their conntrack mapping.
+// TCP connections keep their conntrack mapping; the UDP flows of a removed
+// backend are deleted from conntrack, so the next datagram of the same flow
+// goes to a backend that is still there (conntrack.go).
 //
 // Mesh is the other use of the same rules: a node's published ports (the routing
 // mesh). It owns the table shoal-ingress in the node's own namespace: nat chains on

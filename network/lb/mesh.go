@@ -98,6 +98,9 @@ func (m *Mesh) Sync(iface string, services []Published) error {
 	if err != nil {
 		return fmt.Errorf("program published ports in %s: %w", m.path, err)
 	}
+	if err := forgetUDPFlows(m.path, goneBackends(publishedBackends(m.last), publishedBackends(services))); err != nil {
+		m.log.Warn("removed backends keep their UDP flows until they time out", "err", err)
+	}
 	m.lastIface, m.last = iface, clonePublished(services)
 	m.log.Debug("published ports programmed", "services", len(services), "rules", len(rules))
 	return nil

@@ -45,6 +45,10 @@ func (d *Dispatcher) Assignments(ctx context.Context, req *connect.Request[shoal
 	}
 	var seq uint64
 	for {
+		// Waited on before the networks are read: a service change after
+		// the read always wakes the stream (taken after the send, a change
+		// in between was lost).
+		mesh := d.mesh.wait()
 		var tasks []*shoalv1.Task
 		events, cancel, err := d.store.ViewAndWatchNode(func(tx store.ReadTx) error {
 			return tx.Range(store.KindTask, store.ByNode(nodeID), func(o store.Object) bool {
@@ -69,7 +73,7 @@ func (d *Dispatcher) Assignments(ctx context.Context, req *connect.Request[shoal
 			cancel()
 			return err
 		}
-		err = d.streamIncrements(ctx, s, stream, events, nodeID, known, &seq, msg)
+		err = d.streamIncrements(ctx, s, stream, events, mesh, nodeID, known, &seq, msg)
 		cancel()
 		if err != nil {
 			return err
@@ -82,8 +86,7 @@ func (d *Dispatcher) Assignments(ctx context.Context, req *connect.Request[shoal
 // changes the node's set, and one whenever the node's networks change
 // without its tasks (its ingress address, services' published ports).
 // It returns nil when the watch must be re-opened.
-func (d *Dispatcher) streamIncrements(ctx context.Context, s *session, stream *connect.ServerStream[shoalv1.AssignmentsMessage], events <-chan store.Event, nodeID string, known map[string]*shoalv1.Task, seq *uint64, last *shoalv1.AssignmentsMessage) error {
-	mesh := d.mesh.wait()
+func (d *Dispatcher) streamIncrements(ctx context.Context, s *session, stream *connect.ServerStream[shoalv1.AssignmentsMessage], events <-chan store.Event, mesh <-chan struct{}, nodeID string, known map[string]*shoalv1.Task, seq *uint64, last *shoalv1.AssignmentsMessage) error {
 	netsDirty := false
 	send := func(msg *shoalv1.AssignmentsMessage) error {
 		msg.Networks, msg.IngressAddress = d.networksOf(nodeID, known)

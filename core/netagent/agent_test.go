@@ -118,6 +118,7 @@ func TestDetachWithdrawsAndRemovesTheUnusedNetwork(t *testing.T) {
 	if err := h.agent.Attach(ctx, clientTask(), "/proc/1/ns/net"); err != nil {
 		t.Fatal(err)
 	}
+	h.sync() // the attach's own VIP programming lands before the calls are dropped
 	h.rec.take()
 	if err := h.agent.Detach(ctx, "c1"); err != nil {
 		t.Fatal(err)

@@ -15,27 +15,35 @@ type Kind string
 const (
 	KindScheduler Kind = "scheduler"
 	KindAllocator Kind = "allocator"
+	// KindRebalancer plugins answer shoal_rebalance (rebalance.go).
+	KindRebalancer Kind = "rebalancer"
 )
 
-// ParseKind accepts "scheduler" or "allocator".
+// ParseKind accepts "scheduler", "allocator" or "rebalancer".
 func ParseKind(s string) (Kind, error) {
 	switch Kind(s) {
-	case KindScheduler, KindAllocator:
+	case KindScheduler, KindAllocator, KindRebalancer:
 		return Kind(s), nil
 	}
-	return "", fmt.Errorf("unknown plugin kind %q (want scheduler or allocator)", s)
+	return "", fmt.Errorf("unknown plugin kind %q (want scheduler, allocator or rebalancer)", s)
 }
 
 func (k Kind) capability() sdk.Capability {
-	if k == KindAllocator {
+	switch k {
+	case KindAllocator:
 		return sdk.CapAllocator
+	case KindRebalancer:
+		return sdk.CapRebalancer
 	}
 	return sdk.CapScheduler
 }
 
 func (k Kind) export() string {
-	if k == KindAllocator {
+	switch k {
+	case KindAllocator:
 		return sdk.ExportAllocate
+	case KindRebalancer:
+		return sdk.ExportRebalance
 	}
 	return sdk.ExportSchedule
 }

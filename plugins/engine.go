@@ -25,15 +25,21 @@ const (
 )
 
 func (o op) String() string {
-	if o == opAllocate {
+	switch o {
+	case opAllocate:
 		return "allocate"
+	case opRebalance:
+		return "rebalance"
 	}
 	return "schedule"
 }
 
 func (o op) export() string {
-	if o == opAllocate {
+	switch o {
+	case opAllocate:
 		return sdk.ExportAllocate
+	case opRebalance:
+		return sdk.ExportRebalance
 	}
 	return sdk.ExportSchedule
 }
@@ -253,7 +259,7 @@ func (e *engine) instantiate(ctx context.Context, m *module) (*instance, error) 
 		return nil, classify(ctx, fmt.Errorf("instantiate: %w", err), out)
 	}
 	inst := &instance{mod: mod, alloc: mod.ExportedFunction(sdk.ExportAlloc), fns: map[op]api.Function{}, output: out}
-	for _, o := range []op{opSchedule, opAllocate} {
+	for _, o := range []op{opSchedule, opAllocate, opRebalance} {
 		if f := mod.ExportedFunction(o.export()); f != nil {
 			inst.fns[o] = f
 		}

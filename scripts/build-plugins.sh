@@ -7,7 +7,7 @@ set -eu
 cd "$(dirname "$0")/.."
 out="${1:-plugins/builtin}"
 mkdir -p "$out"
-for p in spread binpack ipam; do
+for p in spread binpack ipam evener; do
 	GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0 GOFLAGS= go build \
 		-buildmode=c-shared -trimpath -buildvcs=false -ldflags='-s -w -buildid=' \
 		-o "$out/$p.wasm" "./plugins/builtin/$p"

@@ -29,6 +29,9 @@ func Capabilities() Capability {
 	if allocator != nil {
 		c |= CapAllocator
 	}
+	if rebalancer != nil {
+		c |= CapRebalancer
+	}
 	return c
 }
 

@@ -48,6 +48,9 @@ func validateClusterSpec(sp *shoalv1.ClusterSpec) error {
 	if sp == nil {
 		return invalidArg("spec: required")
 	}
+	if err := validateRebalance("spec.rebalance", sp.GetRebalance()); err != nil {
+		return err
+	}
 	if d := sp.GetHeartbeatPeriod(); d != nil && (d.AsDuration() < 100e6 || d.AsDuration() > 600e9) {
 		return invalidArg("spec.heartbeat_period %s: use 100ms to 10m", d.AsDuration())
 	}
@@ -78,6 +81,9 @@ func (s *Server) UpdateCluster(ctx context.Context, req *connect.Request[shoalv1
 		}
 		if v := req.Msg.GetVersion(); v != 0 && v != c.GetMeta().GetVersion() {
 			return connect.NewError(connect.CodeAborted, fmt.Errorf("version %d is stale (cluster is at %d): inspect the cluster again and retry", v, c.GetMeta().GetVersion()))
+		}
+		if err := s.checkRebalancePlugin(tx, "spec.rebalance", req.Msg.GetSpec().GetRebalance()); err != nil {
+			return err
 		}
 		sp := proto.CloneOf(req.Msg.GetSpec())
 		sp.DefaultScheduler, sp.DefaultAllocator = c.GetSpec().GetDefaultScheduler(), c.GetSpec().GetDefaultAllocator()

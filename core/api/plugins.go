@@ -68,8 +68,9 @@ func (s *Server) InstallPlugin(ctx context.Context, req *connect.Request[shoalv1
 	if s.builtin(m.GetName()) != nil {
 		return nil, invalidArg("name %q is a built-in plugin; pick another name", m.GetName())
 	}
-	if m.GetKind() != shoalv1.PluginKind_PLUGIN_KIND_SCHEDULER && m.GetKind() != shoalv1.PluginKind_PLUGIN_KIND_ALLOCATOR {
-		return nil, invalidArg("kind: use scheduler or allocator")
+	if m.GetKind() != shoalv1.PluginKind_PLUGIN_KIND_SCHEDULER && m.GetKind() != shoalv1.PluginKind_PLUGIN_KIND_ALLOCATOR &&
+		m.GetKind() != shoalv1.PluginKind_PLUGIN_KIND_REBALANCER {
+		return nil, invalidArg("kind: use scheduler, allocator or rebalancer")
 	}
 	if len(m.GetWasm()) == 0 {
 		return nil, invalidArg("wasm: the module is empty")
@@ -83,7 +84,7 @@ func (s *Server) InstallPlugin(ctx context.Context, req *connect.Request[shoalv1
 	}
 	abi, caps, err := pl.Validate(ctx, m.GetWasm(), m.GetKind())
 	if err != nil {
-		return nil, invalidArg("wasm: %v", err)
+		return nil, installError(m.GetKind(), err)
 	}
 	sum := sha256.Sum256(m.GetWasm())
 	mod := &shoalv1.PluginModule{
@@ -304,6 +305,25 @@ func (s *Server) TestPlugin(ctx context.Context, req *connect.Request[shoalv1.Te
 			return nil, err
 		}
 		wasm = p.GetWasm()
+		if svc := req.Msg.GetRebalanceService(); svc != "" {
+			if p.GetKind() != shoalv1.PluginKind_PLUGIN_KIND_REBALANCER {
+				return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("name: %q is a %s plugin, not a rebalancer", p.GetName(), kindWord(p.GetKind())))
+			}
+			res, err := s.testRebalance(ctx, pl, wasm, svc)
+			if err != nil {
+				return nil, err
+			}
+			return connect.NewResponse(res), nil
+		}
+	} else if svc := req.Msg.GetRebalanceService(); svc != "" {
+		if _, _, err := pl.Validate(ctx, wasm, shoalv1.PluginKind_PLUGIN_KIND_REBALANCER); err != nil {
+			return nil, installError(shoalv1.PluginKind_PLUGIN_KIND_REBALANCER, err)
+		}
+		res, err := s.testRebalance(ctx, pl, wasm, svc)
+		if err != nil {
+			return nil, err
+		}
+		return connect.NewResponse(res), nil
 	} else if _, _, err := pl.Validate(ctx, wasm, shoalv1.PluginKind_PLUGIN_KIND_SCHEDULER); err != nil {
 		return nil, invalidArg("wasm: %v", err)
 	}

@@ -61,6 +61,9 @@ func (s *Server) CreateService(ctx context.Context, req *connect.Request[shoalv1
 				return notFoundDetail(KindPlugin, sch, fmt.Sprintf("spec.scheduler %q: no such plugin (the built-in schedulers are spread and binpack)", sch))
 			}
 		}
+		if err := s.checkRebalancePlugin(tx, "spec.rebalance", sp.GetRebalance()); err != nil {
+			return err
+		}
 		if err := resolveServiceNetworks(tx, svc.Spec); err != nil {
 			return err
 		}
@@ -176,6 +179,9 @@ func (s *Server) UpdateService(ctx context.Context, req *connect.Request[shoalv1
 			if sp, err = rollbackSpec(svc); err != nil {
 				return err
 			}
+		}
+		if err := s.checkRebalancePlugin(tx, "spec.rebalance", sp.GetRebalance()); err != nil {
+			return err
 		}
 		if err := resolveServiceNetworks(tx, sp); err != nil {
 			return err

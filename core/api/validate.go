@@ -19,6 +19,9 @@ func validateServiceSpec(sp *shoalv1.ServiceSpec) error {
 	if sp == nil {
 		return invalidArg("spec: required")
 	}
+	if err := validateRebalance("spec.rebalance", sp.GetRebalance()); err != nil {
+		return err
+	}
 	if !serviceNameRE.MatchString(sp.GetName()) {
 		return invalidArg("spec.name %q: use 1-63 letters, digits and '-', starting and ending with a letter or digit", sp.GetName())
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/shoal-project/shoal/core/pluginmgr"
 	"github.com/shoal-project/shoal/core/raft"
 	"github.com/shoal-project/shoal/core/raft/transport"
+	"github.com/shoal-project/shoal/core/rebalancer"
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
@@ -110,8 +111,10 @@ type Manager struct {
 	disp    *dispatchers
 	logs    api.LogSource
 	plugins *pluginmgr.Manager
-	metrics *prometheus.Registry
-	parts   *componentMetrics
+	// rebalance holds the rebalancer's counters across leader terms.
+	rebalance *rebalancer.Metrics
+	metrics   *prometheus.Registry
+	parts     *componentMetrics
 
 	serverTLS *tls.Config
 	clientTLS *tls.Config
@@ -198,6 +201,7 @@ func (m *Manager) Start(ctx context.Context) error {
 		return fmt.Errorf("plugin host: %w", err)
 	}
 	m.plugins = pm
+	m.rebalance = rebalancer.NewMetrics(m.metrics)
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()

@@ -13,6 +13,7 @@ import (
 	"github.com/shoal-project/shoal/core/allocator"
 	"github.com/shoal-project/shoal/core/dispatcher"
 	"github.com/shoal-project/shoal/core/orchestrator"
+	"github.com/shoal-project/shoal/core/rebalancer"
 	"github.com/shoal-project/shoal/core/scheduler"
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
@@ -132,6 +133,8 @@ func (m *Manager) runLeaderComponents(ctx context.Context) {
 			allocator.WithPassObserver(m.parts.observeAllocatorPass)).Run,
 		"scheduler": scheduler.New(m.store, scheduler.WithLogger(log.With("component", "scheduler")), scheduler.WithPolicySource(m.plugins),
 			scheduler.WithPassObserver(m.parts.observeSchedulerPass), scheduler.WithShadowTap(m.plugins.ShadowTap())).Run,
+		"rebalancer": rebalancer.New(m.store, m.plugins, rebalancer.WithLogger(log.With("component", "rebalancer")),
+			rebalancer.WithMetrics(m.rebalance)).Run,
 		"dispatcher":   d.Run,
 		"rootrotation": m.runRootRotation,
 	}

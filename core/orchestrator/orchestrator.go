@@ -185,7 +185,7 @@ func (o *Orchestrator) note(ev store.Event, ok bool) error {
 			// re-planning a big service for every RUNNING batch costs
 			// more than everything else the leader does).
 			s := t.GetStatus().GetState()
-			if s != old.GetStatus().GetState() && (s > stateRunning || s == stateRunning && o.updating[t.GetServiceId()]) {
+			if s != old.GetStatus().GetState() && (s > stateRunning || s == stateRunning && o.updating[t.GetServiceId()]) || moveEvent(t, old) {
 				o.dirty[t.GetServiceId()] = struct{}{}
 			}
 		}

@@ -147,13 +147,13 @@ func (o *Orchestrator) planService(p *plan, id string, svc *shoalv1.Service, tas
 		shut := r.shut
 		// Repair: never more than one live task per slot; keep the newest
 		// (but a start-first replacement and its old task until it runs).
-		for len(lv) > 1 && !(len(lv) == 2 && replacingFirst(lv[0], lv[1], svc)) {
+		for len(lv) > 1 && !(len(lv) == 2 && (replacingFirst(lv[0], lv[1], svc) || movingFirst(lv[0], lv[1]))) {
 			p.change(lv[0], stateShutdown)
 			shut[lv[0]] = true
 			lv = lv[1:]
 		}
 		if len(lv) == 2 {
-			if !terminal(lv[1].GetStatus().GetState()) && !outdated(lv[1], svc) {
+			if !terminal(lv[1].GetStatus().GetState()) && !outdated(lv[1], svc) && !moveLost(lv[1], e) {
 				planHistory(p, ts, shut, false, wanted, e)
 				continue // the old task serves until its replacement runs
 			}
@@ -195,6 +195,9 @@ func (o *Orchestrator) planService(p *plan, id string, svc *shoalv1.Service, tas
 				}
 			case outdated(t, svc):
 				r.outdated = append(r.outdated, t)
+			case !global && wantsMove(t, ts) && obs == stateRunning:
+				o.createMove(p, svc, t, e.now)
+				created = true
 			default:
 				if t.GetDesiredState() < stateRunning {
 					due := t.GetMeta().GetCreatedAt().AsTime().Add(restartDelay(rp))

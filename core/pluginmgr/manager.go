@@ -205,8 +205,11 @@ func (m *Manager) module(name string, kind plugins.Kind) (sha string, wasm []byt
 
 // KindProto converts a host kind to the API's.
 func KindProto(k plugins.Kind) shoalv1.PluginKind {
-	if k == plugins.KindAllocator {
+	switch k {
+	case plugins.KindAllocator:
 		return shoalv1.PluginKind_PLUGIN_KIND_ALLOCATOR
+	case plugins.KindRebalancer:
+		return shoalv1.PluginKind_PLUGIN_KIND_REBALANCER
 	}
 	return shoalv1.PluginKind_PLUGIN_KIND_SCHEDULER
 }
@@ -218,8 +221,10 @@ func KindOf(k shoalv1.PluginKind) (plugins.Kind, error) {
 		return plugins.KindScheduler, nil
 	case shoalv1.PluginKind_PLUGIN_KIND_ALLOCATOR:
 		return plugins.KindAllocator, nil
+	case shoalv1.PluginKind_PLUGIN_KIND_REBALANCER:
+		return plugins.KindRebalancer, nil
 	}
-	return "", fmt.Errorf("kind: use scheduler or allocator")
+	return "", fmt.Errorf("kind: use scheduler, allocator or rebalancer")
 }
 
 func (m *Manager) record(name string, err error) {
@@ -346,8 +351,11 @@ func (m *Manager) Builtins() []*shoalv1.PluginModule {
 }
 
 func capOf(k plugins.Kind) sdk.Capability {
-	if k == plugins.KindAllocator {
+	switch k {
+	case plugins.KindAllocator:
 		return sdk.CapAllocator
+	case plugins.KindRebalancer:
+		return sdk.CapRebalancer
 	}
 	return sdk.CapScheduler
 }

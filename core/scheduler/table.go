@@ -88,3 +88,13 @@ func taskGroup(g *group) sdk.TaskGroup {
 	}
 	return tg
 }
+
+// ServiceGroup describes tasks (live tasks of one service, at least one)
+// as the group a policy would get to place them: what the rebalancer sends
+// its plugins, so both kinds see a service the same way.
+func ServiceGroup(tasks []*shoalv1.Task) sdk.TaskGroup {
+	t := tasks[0]
+	tg := taskGroup(&group{key: groupKey{service: t.GetServiceId(), version: t.GetSpecVersion()}, tasks: tasks})
+	tg.Count, tg.TaskIDs = uint32(len(tasks)), nil
+	return tg
+}

@@ -1,5 +1,5 @@
 // Package builtin embeds the built-in policies as Wasm modules: the spread
-// and binpack schedulers and the ipam allocator. Their sources are the
+// and binpack schedulers, the ipam allocator and the evener rebalancer. Their sources are the
 // package main directories next to this file (each wraps a native policy
 // from sdk/policy); scripts/build-plugins.sh rebuilds the .wasm files, which
 // are committed, and this package's test fails when they are stale.
@@ -14,10 +14,12 @@ var (
 	binpack []byte
 	//go:embed ipam.wasm
 	ipam []byte
+	//go:embed evener.wasm
+	evener []byte
 )
 
 // Names lists the built-in plugins.
-var Names = []string{"spread", "binpack", "ipam"}
+var Names = []string{"spread", "binpack", "ipam", "evener"}
 
 // Module returns the Wasm bytes of a built-in plugin, or nil.
 func Module(name string) []byte {
@@ -28,17 +30,22 @@ func Module(name string) []byte {
 		return binpack
 	case "ipam":
 		return ipam
+	case "evener":
+		return evener
 	}
 	return nil
 }
 
-// Kind returns "scheduler" or "allocator" for a built-in plugin name, or "".
+// Kind returns "scheduler", "allocator" or "rebalancer" for a built-in
+// plugin name, or "".
 func Kind(name string) string {
 	switch name {
 	case "spread", "binpack":
 		return "scheduler"
 	case "ipam":
 		return "allocator"
+	case "evener":
+		return "rebalancer"
 	}
 	return ""
 }

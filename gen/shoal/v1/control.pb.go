@@ -2641,9 +2641,12 @@ type TestPluginRequest struct {
 	Wasm []byte `protobuf:"bytes,2,opt,name=wasm,proto3" json:"wasm,omitempty"`
 	// spec is a hypothetical service to place; without it the plugin is asked
 	// to place the cluster's currently pending tasks.
-	Spec          *ServiceSpec `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Spec *ServiceSpec `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	// rebalance_service asks a rebalancer plugin which moves it would make
+	// for this service (name or ID) now; nothing is applied.
+	RebalanceService string `protobuf:"bytes,170,opt,name=rebalance_service,json=rebalanceService,proto3" json:"rebalance_service,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *TestPluginRequest) Reset() {
@@ -2695,6 +2698,13 @@ func (x *TestPluginRequest) GetSpec() *ServiceSpec {
 		return x.Spec
 	}
 	return nil
+}
+
+func (x *TestPluginRequest) GetRebalanceService() string {
+	if x != nil {
+		return x.RebalanceService
+	}
+	return ""
 }
 
 type TestPlacement struct {
@@ -2767,9 +2777,12 @@ func (x *TestPlacement) GetReason() string {
 }
 
 type TestPluginResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Placements    []*TestPlacement       `protobuf:"bytes,1,rep,name=placements,proto3" json:"placements,omitempty"`
-	Duration      string                 `protobuf:"bytes,2,opt,name=duration,proto3" json:"duration,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Placements []*TestPlacement       `protobuf:"bytes,1,rep,name=placements,proto3" json:"placements,omitempty"`
+	Duration   string                 `protobuf:"bytes,2,opt,name=duration,proto3" json:"duration,omitempty"`
+	// moves answers a rebalance dry run: every move the plugin proposed,
+	// accepted or not.
+	Moves         []*TestMove `protobuf:"bytes,170,rep,name=moves,proto3" json:"moves,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2818,6 +2831,91 @@ func (x *TestPluginResponse) GetDuration() string {
 	return ""
 }
 
+func (x *TestPluginResponse) GetMoves() []*TestMove {
+	if x != nil {
+		return x.Moves
+	}
+	return nil
+}
+
+// TestMove is one move a rebalancer proposed.
+type TestMove struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Task     string                 `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	Slot     uint64                 `protobuf:"varint,2,opt,name=slot,proto3" json:"slot,omitempty"`
+	FromNode string                 `protobuf:"bytes,3,opt,name=from_node,json=fromNode,proto3" json:"from_node,omitempty"`
+	ToNode   string                 `protobuf:"bytes,4,opt,name=to_node,json=toNode,proto3" json:"to_node,omitempty"`
+	// rejected says why the host would not apply it ("" = accepted).
+	Rejected      string `protobuf:"bytes,5,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TestMove) Reset() {
+	*x = TestMove{}
+	mi := &file_shoal_v1_control_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TestMove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TestMove) ProtoMessage() {}
+
+func (x *TestMove) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_control_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TestMove.ProtoReflect.Descriptor instead.
+func (*TestMove) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *TestMove) GetTask() string {
+	if x != nil {
+		return x.Task
+	}
+	return ""
+}
+
+func (x *TestMove) GetSlot() uint64 {
+	if x != nil {
+		return x.Slot
+	}
+	return 0
+}
+
+func (x *TestMove) GetFromNode() string {
+	if x != nil {
+		return x.FromNode
+	}
+	return ""
+}
+
+func (x *TestMove) GetToNode() string {
+	if x != nil {
+		return x.ToNode
+	}
+	return ""
+}
+
+func (x *TestMove) GetRejected() string {
+	if x != nil {
+		return x.Rejected
+	}
+	return ""
+}
+
 // WatchEventsRequest selects events. Within one field the values are ORed,
 // across fields ANDed (docker events' filters); empty fields match all.
 type WatchEventsRequest struct {
@@ -2839,7 +2937,7 @@ type WatchEventsRequest struct {
 
 func (x *WatchEventsRequest) Reset() {
 	*x = WatchEventsRequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[59]
+	mi := &file_shoal_v1_control_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2851,7 +2949,7 @@ func (x *WatchEventsRequest) String() string {
 func (*WatchEventsRequest) ProtoMessage() {}
 
 func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[59]
+	mi := &file_shoal_v1_control_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2864,7 +2962,7 @@ func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
 func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{59}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *WatchEventsRequest) GetTypes() []string {
@@ -2914,7 +3012,7 @@ type WatchEventsResponse struct {
 
 func (x *WatchEventsResponse) Reset() {
 	*x = WatchEventsResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[60]
+	mi := &file_shoal_v1_control_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2926,7 +3024,7 @@ func (x *WatchEventsResponse) String() string {
 func (*WatchEventsResponse) ProtoMessage() {}
 
 func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[60]
+	mi := &file_shoal_v1_control_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2939,7 +3037,7 @@ func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
 func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{60}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *WatchEventsResponse) GetEvents() []*Event {
@@ -2976,7 +3074,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_shoal_v1_control_proto_msgTypes[61]
+	mi := &file_shoal_v1_control_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2988,7 +3086,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[61]
+	mi := &file_shoal_v1_control_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3001,7 +3099,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{61}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *Event) GetVersion() uint64 {
@@ -3062,7 +3160,7 @@ type CreateSecretRequest struct {
 
 func (x *CreateSecretRequest) Reset() {
 	*x = CreateSecretRequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[62]
+	mi := &file_shoal_v1_control_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3074,7 +3172,7 @@ func (x *CreateSecretRequest) String() string {
 func (*CreateSecretRequest) ProtoMessage() {}
 
 func (x *CreateSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[62]
+	mi := &file_shoal_v1_control_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3087,7 +3185,7 @@ func (x *CreateSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSecretRequest.ProtoReflect.Descriptor instead.
 func (*CreateSecretRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{62}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *CreateSecretRequest) GetSpec() *SecretSpec {
@@ -3106,7 +3204,7 @@ type CreateSecretResponse struct {
 
 func (x *CreateSecretResponse) Reset() {
 	*x = CreateSecretResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[63]
+	mi := &file_shoal_v1_control_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3118,7 +3216,7 @@ func (x *CreateSecretResponse) String() string {
 func (*CreateSecretResponse) ProtoMessage() {}
 
 func (x *CreateSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[63]
+	mi := &file_shoal_v1_control_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3131,7 +3229,7 @@ func (x *CreateSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSecretResponse.ProtoReflect.Descriptor instead.
 func (*CreateSecretResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{63}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *CreateSecretResponse) GetSecret() *Secret {
@@ -3151,7 +3249,7 @@ type GetSecretRequest struct {
 
 func (x *GetSecretRequest) Reset() {
 	*x = GetSecretRequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[64]
+	mi := &file_shoal_v1_control_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3163,7 +3261,7 @@ func (x *GetSecretRequest) String() string {
 func (*GetSecretRequest) ProtoMessage() {}
 
 func (x *GetSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[64]
+	mi := &file_shoal_v1_control_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3176,7 +3274,7 @@ func (x *GetSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSecretRequest.ProtoReflect.Descriptor instead.
 func (*GetSecretRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{64}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *GetSecretRequest) GetSecret() string {
@@ -3195,7 +3293,7 @@ type GetSecretResponse struct {
 
 func (x *GetSecretResponse) Reset() {
 	*x = GetSecretResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[65]
+	mi := &file_shoal_v1_control_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3207,7 +3305,7 @@ func (x *GetSecretResponse) String() string {
 func (*GetSecretResponse) ProtoMessage() {}
 
 func (x *GetSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[65]
+	mi := &file_shoal_v1_control_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3220,7 +3318,7 @@ func (x *GetSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSecretResponse.ProtoReflect.Descriptor instead.
 func (*GetSecretResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{65}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *GetSecretResponse) GetSecret() *Secret {
@@ -3238,7 +3336,7 @@ type ListSecretsRequest struct {
 
 func (x *ListSecretsRequest) Reset() {
 	*x = ListSecretsRequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[66]
+	mi := &file_shoal_v1_control_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3250,7 +3348,7 @@ func (x *ListSecretsRequest) String() string {
 func (*ListSecretsRequest) ProtoMessage() {}
 
 func (x *ListSecretsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[66]
+	mi := &file_shoal_v1_control_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3263,7 +3361,7 @@ func (x *ListSecretsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSecretsRequest.ProtoReflect.Descriptor instead.
 func (*ListSecretsRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{66}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{67}
 }
 
 type ListSecretsResponse struct {
@@ -3275,7 +3373,7 @@ type ListSecretsResponse struct {
 
 func (x *ListSecretsResponse) Reset() {
 	*x = ListSecretsResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[67]
+	mi := &file_shoal_v1_control_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3287,7 +3385,7 @@ func (x *ListSecretsResponse) String() string {
 func (*ListSecretsResponse) ProtoMessage() {}
 
 func (x *ListSecretsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[67]
+	mi := &file_shoal_v1_control_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3300,7 +3398,7 @@ func (x *ListSecretsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSecretsResponse.ProtoReflect.Descriptor instead.
 func (*ListSecretsResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{67}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ListSecretsResponse) GetSecrets() []*Secret {
@@ -3319,7 +3417,7 @@ type RemoveSecretRequest struct {
 
 func (x *RemoveSecretRequest) Reset() {
 	*x = RemoveSecretRequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[68]
+	mi := &file_shoal_v1_control_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3331,7 +3429,7 @@ func (x *RemoveSecretRequest) String() string {
 func (*RemoveSecretRequest) ProtoMessage() {}
 
 func (x *RemoveSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[68]
+	mi := &file_shoal_v1_control_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3344,7 +3442,7 @@ func (x *RemoveSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveSecretRequest.ProtoReflect.Descriptor instead.
 func (*RemoveSecretRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{68}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *RemoveSecretRequest) GetSecret() string {
@@ -3362,7 +3460,7 @@ type RemoveSecretResponse struct {
 
 func (x *RemoveSecretResponse) Reset() {
 	*x = RemoveSecretResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[69]
+	mi := &file_shoal_v1_control_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3374,7 +3472,7 @@ func (x *RemoveSecretResponse) String() string {
 func (*RemoveSecretResponse) ProtoMessage() {}
 
 func (x *RemoveSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[69]
+	mi := &file_shoal_v1_control_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3387,7 +3485,7 @@ func (x *RemoveSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveSecretResponse.ProtoReflect.Descriptor instead.
 func (*RemoveSecretResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{69}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{70}
 }
 
 type CreateConfigRequest struct {
@@ -3399,7 +3497,7 @@ type CreateConfigRequest struct {
 
 func (x *CreateConfigRequest) Reset() {
 	*x = CreateConfigRequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[70]
+	mi := &file_shoal_v1_control_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3411,7 +3509,7 @@ func (x *CreateConfigRequest) String() string {
 func (*CreateConfigRequest) ProtoMessage() {}
 
 func (x *CreateConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[70]
+	mi := &file_shoal_v1_control_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3424,7 +3522,7 @@ func (x *CreateConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateConfigRequest.ProtoReflect.Descriptor instead.
 func (*CreateConfigRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{70}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *CreateConfigRequest) GetSpec() *ConfigSpec {
@@ -3443,7 +3541,7 @@ type CreateConfigResponse struct {
 
 func (x *CreateConfigResponse) Reset() {
 	*x = CreateConfigResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[71]
+	mi := &file_shoal_v1_control_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3455,7 +3553,7 @@ func (x *CreateConfigResponse) String() string {
 func (*CreateConfigResponse) ProtoMessage() {}
 
 func (x *CreateConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[71]
+	mi := &file_shoal_v1_control_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3468,7 +3566,7 @@ func (x *CreateConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateConfigResponse.ProtoReflect.Descriptor instead.
 func (*CreateConfigResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{71}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *CreateConfigResponse) GetConfig() *Config {
@@ -3488,7 +3586,7 @@ type GetConfigRequest struct {
 
 func (x *GetConfigRequest) Reset() {
 	*x = GetConfigRequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[72]
+	mi := &file_shoal_v1_control_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3500,7 +3598,7 @@ func (x *GetConfigRequest) String() string {
 func (*GetConfigRequest) ProtoMessage() {}
 
 func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[72]
+	mi := &file_shoal_v1_control_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3513,7 +3611,7 @@ func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{72}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *GetConfigRequest) GetConfig() string {
@@ -3532,7 +3630,7 @@ type GetConfigResponse struct {
 
 func (x *GetConfigResponse) Reset() {
 	*x = GetConfigResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[73]
+	mi := &file_shoal_v1_control_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3544,7 +3642,7 @@ func (x *GetConfigResponse) String() string {
 func (*GetConfigResponse) ProtoMessage() {}
 
 func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[73]
+	mi := &file_shoal_v1_control_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3557,7 +3655,7 @@ func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigResponse.ProtoReflect.Descriptor instead.
 func (*GetConfigResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{73}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *GetConfigResponse) GetConfig() *Config {
@@ -3575,7 +3673,7 @@ type ListConfigsRequest struct {
 
 func (x *ListConfigsRequest) Reset() {
 	*x = ListConfigsRequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[74]
+	mi := &file_shoal_v1_control_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3587,7 +3685,7 @@ func (x *ListConfigsRequest) String() string {
 func (*ListConfigsRequest) ProtoMessage() {}
 
 func (x *ListConfigsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[74]
+	mi := &file_shoal_v1_control_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3600,7 +3698,7 @@ func (x *ListConfigsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConfigsRequest.ProtoReflect.Descriptor instead.
 func (*ListConfigsRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{74}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{75}
 }
 
 type ListConfigsResponse struct {
@@ -3612,7 +3710,7 @@ type ListConfigsResponse struct {
 
 func (x *ListConfigsResponse) Reset() {
 	*x = ListConfigsResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[75]
+	mi := &file_shoal_v1_control_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3624,7 +3722,7 @@ func (x *ListConfigsResponse) String() string {
 func (*ListConfigsResponse) ProtoMessage() {}
 
 func (x *ListConfigsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[75]
+	mi := &file_shoal_v1_control_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3637,7 +3735,7 @@ func (x *ListConfigsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConfigsResponse.ProtoReflect.Descriptor instead.
 func (*ListConfigsResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{75}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ListConfigsResponse) GetConfigs() []*Config {
@@ -3656,7 +3754,7 @@ type RemoveConfigRequest struct {
 
 func (x *RemoveConfigRequest) Reset() {
 	*x = RemoveConfigRequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[76]
+	mi := &file_shoal_v1_control_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3668,7 +3766,7 @@ func (x *RemoveConfigRequest) String() string {
 func (*RemoveConfigRequest) ProtoMessage() {}
 
 func (x *RemoveConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[76]
+	mi := &file_shoal_v1_control_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3681,7 +3779,7 @@ func (x *RemoveConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveConfigRequest.ProtoReflect.Descriptor instead.
 func (*RemoveConfigRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{76}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *RemoveConfigRequest) GetConfig() string {
@@ -3699,7 +3797,7 @@ type RemoveConfigResponse struct {
 
 func (x *RemoveConfigResponse) Reset() {
 	*x = RemoveConfigResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[77]
+	mi := &file_shoal_v1_control_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3711,7 +3809,7 @@ func (x *RemoveConfigResponse) String() string {
 func (*RemoveConfigResponse) ProtoMessage() {}
 
 func (x *RemoveConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[77]
+	mi := &file_shoal_v1_control_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3724,7 +3822,7 @@ func (x *RemoveConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveConfigResponse.ProtoReflect.Descriptor instead.
 func (*RemoveConfigResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{77}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{78}
 }
 
 type RotateRootCARequest struct {
@@ -3740,7 +3838,7 @@ type RotateRootCARequest struct {
 
 func (x *RotateRootCARequest) Reset() {
 	*x = RotateRootCARequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[78]
+	mi := &file_shoal_v1_control_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3752,7 +3850,7 @@ func (x *RotateRootCARequest) String() string {
 func (*RotateRootCARequest) ProtoMessage() {}
 
 func (x *RotateRootCARequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[78]
+	mi := &file_shoal_v1_control_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3765,7 +3863,7 @@ func (x *RotateRootCARequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateRootCARequest.ProtoReflect.Descriptor instead.
 func (*RotateRootCARequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{78}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *RotateRootCARequest) GetCaCertPem() []byte {
@@ -3791,7 +3889,7 @@ type RotateRootCAResponse struct {
 
 func (x *RotateRootCAResponse) Reset() {
 	*x = RotateRootCAResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[79]
+	mi := &file_shoal_v1_control_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3803,7 +3901,7 @@ func (x *RotateRootCAResponse) String() string {
 func (*RotateRootCAResponse) ProtoMessage() {}
 
 func (x *RotateRootCAResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[79]
+	mi := &file_shoal_v1_control_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3816,7 +3914,7 @@ func (x *RotateRootCAResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateRootCAResponse.ProtoReflect.Descriptor instead.
 func (*RotateRootCAResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{79}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *RotateRootCAResponse) GetCluster() *Cluster {
@@ -3835,7 +3933,7 @@ type GetUnlockKeyRequest struct {
 
 func (x *GetUnlockKeyRequest) Reset() {
 	*x = GetUnlockKeyRequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[80]
+	mi := &file_shoal_v1_control_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3847,7 +3945,7 @@ func (x *GetUnlockKeyRequest) String() string {
 func (*GetUnlockKeyRequest) ProtoMessage() {}
 
 func (x *GetUnlockKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[80]
+	mi := &file_shoal_v1_control_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3860,7 +3958,7 @@ func (x *GetUnlockKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUnlockKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetUnlockKeyRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{80}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *GetUnlockKeyRequest) GetRotate() bool {
@@ -3880,7 +3978,7 @@ type GetUnlockKeyResponse struct {
 
 func (x *GetUnlockKeyResponse) Reset() {
 	*x = GetUnlockKeyResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[81]
+	mi := &file_shoal_v1_control_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3892,7 +3990,7 @@ func (x *GetUnlockKeyResponse) String() string {
 func (*GetUnlockKeyResponse) ProtoMessage() {}
 
 func (x *GetUnlockKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[81]
+	mi := &file_shoal_v1_control_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3905,7 +4003,7 @@ func (x *GetUnlockKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUnlockKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetUnlockKeyResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{81}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *GetUnlockKeyResponse) GetUnlockKey() string {
@@ -3924,7 +4022,7 @@ type UnlockManagerRequest struct {
 
 func (x *UnlockManagerRequest) Reset() {
 	*x = UnlockManagerRequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[82]
+	mi := &file_shoal_v1_control_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3936,7 +4034,7 @@ func (x *UnlockManagerRequest) String() string {
 func (*UnlockManagerRequest) ProtoMessage() {}
 
 func (x *UnlockManagerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[82]
+	mi := &file_shoal_v1_control_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3949,7 +4047,7 @@ func (x *UnlockManagerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockManagerRequest.ProtoReflect.Descriptor instead.
 func (*UnlockManagerRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{82}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *UnlockManagerRequest) GetUnlockKey() string {
@@ -3967,7 +4065,7 @@ type UnlockManagerResponse struct {
 
 func (x *UnlockManagerResponse) Reset() {
 	*x = UnlockManagerResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[83]
+	mi := &file_shoal_v1_control_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3979,7 +4077,7 @@ func (x *UnlockManagerResponse) String() string {
 func (*UnlockManagerResponse) ProtoMessage() {}
 
 func (x *UnlockManagerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[83]
+	mi := &file_shoal_v1_control_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3992,7 +4090,7 @@ func (x *UnlockManagerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockManagerResponse.ProtoReflect.Descriptor instead.
 func (*UnlockManagerResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{83}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{84}
 }
 
 type ShadowPluginRequest struct {
@@ -4008,7 +4106,7 @@ type ShadowPluginRequest struct {
 
 func (x *ShadowPluginRequest) Reset() {
 	*x = ShadowPluginRequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[84]
+	mi := &file_shoal_v1_control_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4020,7 +4118,7 @@ func (x *ShadowPluginRequest) String() string {
 func (*ShadowPluginRequest) ProtoMessage() {}
 
 func (x *ShadowPluginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[84]
+	mi := &file_shoal_v1_control_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4033,7 +4131,7 @@ func (x *ShadowPluginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShadowPluginRequest.ProtoReflect.Descriptor instead.
 func (*ShadowPluginRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{84}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *ShadowPluginRequest) GetName() string {
@@ -4066,7 +4164,7 @@ type ShadowPluginResponse struct {
 
 func (x *ShadowPluginResponse) Reset() {
 	*x = ShadowPluginResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[85]
+	mi := &file_shoal_v1_control_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4078,7 +4176,7 @@ func (x *ShadowPluginResponse) String() string {
 func (*ShadowPluginResponse) ProtoMessage() {}
 
 func (x *ShadowPluginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[85]
+	mi := &file_shoal_v1_control_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4091,7 +4189,7 @@ func (x *ShadowPluginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShadowPluginResponse.ProtoReflect.Descriptor instead.
 func (*ShadowPluginResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{85}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ShadowPluginResponse) GetCluster() *Cluster {
@@ -4110,7 +4208,7 @@ type ShadowReportRequest struct {
 
 func (x *ShadowReportRequest) Reset() {
 	*x = ShadowReportRequest{}
-	mi := &file_shoal_v1_control_proto_msgTypes[86]
+	mi := &file_shoal_v1_control_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4122,7 +4220,7 @@ func (x *ShadowReportRequest) String() string {
 func (*ShadowReportRequest) ProtoMessage() {}
 
 func (x *ShadowReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[86]
+	mi := &file_shoal_v1_control_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4135,7 +4233,7 @@ func (x *ShadowReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShadowReportRequest.ProtoReflect.Descriptor instead.
 func (*ShadowReportRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{86}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ShadowReportRequest) GetName() string {
@@ -4168,7 +4266,7 @@ type ShadowPass struct {
 
 func (x *ShadowPass) Reset() {
 	*x = ShadowPass{}
-	mi := &file_shoal_v1_control_proto_msgTypes[87]
+	mi := &file_shoal_v1_control_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4180,7 +4278,7 @@ func (x *ShadowPass) String() string {
 func (*ShadowPass) ProtoMessage() {}
 
 func (x *ShadowPass) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[87]
+	mi := &file_shoal_v1_control_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4193,7 +4291,7 @@ func (x *ShadowPass) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShadowPass.ProtoReflect.Descriptor instead.
 func (*ShadowPass) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{87}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *ShadowPass) GetAt() *timestamppb.Timestamp {
@@ -4281,7 +4379,7 @@ type ShadowReport struct {
 
 func (x *ShadowReport) Reset() {
 	*x = ShadowReport{}
-	mi := &file_shoal_v1_control_proto_msgTypes[88]
+	mi := &file_shoal_v1_control_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4293,7 +4391,7 @@ func (x *ShadowReport) String() string {
 func (*ShadowReport) ProtoMessage() {}
 
 func (x *ShadowReport) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[88]
+	mi := &file_shoal_v1_control_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4306,7 +4404,7 @@ func (x *ShadowReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShadowReport.ProtoReflect.Descriptor instead.
 func (*ShadowReport) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{88}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *ShadowReport) GetName() string {
@@ -4388,7 +4486,7 @@ type ShadowReportResponse struct {
 
 func (x *ShadowReportResponse) Reset() {
 	*x = ShadowReportResponse{}
-	mi := &file_shoal_v1_control_proto_msgTypes[89]
+	mi := &file_shoal_v1_control_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4400,7 +4498,7 @@ func (x *ShadowReportResponse) String() string {
 func (*ShadowReportResponse) ProtoMessage() {}
 
 func (x *ShadowReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_control_proto_msgTypes[89]
+	mi := &file_shoal_v1_control_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4413,7 +4511,7 @@ func (x *ShadowReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShadowReportResponse.ProtoReflect.Descriptor instead.
 func (*ShadowReportResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_control_proto_rawDescGZIP(), []int{89}
+	return file_shoal_v1_control_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *ShadowReportResponse) GetReport() *ShadowReport {
@@ -4560,21 +4658,29 @@ const file_shoal_v1_control_proto_rawDesc = "" +
 	"\x15ActivatePluginRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"E\n" +
 	"\x16ActivatePluginResponse\x12+\n" +
-	"\acluster\x18\x01 \x01(\v2\x11.shoal.v1.ClusterR\acluster\"f\n" +
+	"\acluster\x18\x01 \x01(\v2\x11.shoal.v1.ClusterR\acluster\"\x94\x01\n" +
 	"\x11TestPluginRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04wasm\x18\x02 \x01(\fR\x04wasm\x12)\n" +
-	"\x04spec\x18\x03 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\"y\n" +
+	"\x04spec\x18\x03 \x01(\v2\x15.shoal.v1.ServiceSpecR\x04spec\x12,\n" +
+	"\x11rebalance_service\x18\xaa\x01 \x01(\tR\x10rebalanceService\"y\n" +
 	"\rTestPlacement\x12\x12\n" +
 	"\x04task\x18\x01 \x01(\tR\x04task\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12#\n" +
 	"\rnode_hostname\x18\x03 \x01(\tR\fnodeHostname\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"i\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\x94\x01\n" +
 	"\x12TestPluginResponse\x127\n" +
 	"\n" +
 	"placements\x18\x01 \x03(\v2\x17.shoal.v1.TestPlacementR\n" +
 	"placements\x12\x1a\n" +
-	"\bduration\x18\x02 \x01(\tR\bduration\"\x82\x01\n" +
+	"\bduration\x18\x02 \x01(\tR\bduration\x12)\n" +
+	"\x05moves\x18\xaa\x01 \x03(\v2\x12.shoal.v1.TestMoveR\x05moves\"\x84\x01\n" +
+	"\bTestMove\x12\x12\n" +
+	"\x04task\x18\x01 \x01(\tR\x04task\x12\x12\n" +
+	"\x04slot\x18\x02 \x01(\x04R\x04slot\x12\x1b\n" +
+	"\tfrom_node\x18\x03 \x01(\tR\bfromNode\x12\x17\n" +
+	"\ato_node\x18\x04 \x01(\tR\x06toNode\x12\x1a\n" +
+	"\brejected\x18\x05 \x01(\tR\brejected\"\x82\x01\n" +
 	"\x12WatchEventsRequest\x12\x14\n" +
 	"\x05types\x18\x01 \x03(\tR\x05types\x12\x18\n" +
 	"\aactions\x18\x02 \x03(\tR\aactions\x12\x10\n" +
@@ -4733,7 +4839,7 @@ func file_shoal_v1_control_proto_rawDescGZIP() []byte {
 	return file_shoal_v1_control_proto_rawDescData
 }
 
-var file_shoal_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 91)
+var file_shoal_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 92)
 var file_shoal_v1_control_proto_goTypes = []any{
 	(*GetClusterRequest)(nil),       // 0: shoal.v1.GetClusterRequest
 	(*GetClusterResponse)(nil),      // 1: shoal.v1.GetClusterResponse
@@ -4794,208 +4900,210 @@ var file_shoal_v1_control_proto_goTypes = []any{
 	(*TestPluginRequest)(nil),       // 56: shoal.v1.TestPluginRequest
 	(*TestPlacement)(nil),           // 57: shoal.v1.TestPlacement
 	(*TestPluginResponse)(nil),      // 58: shoal.v1.TestPluginResponse
-	(*WatchEventsRequest)(nil),      // 59: shoal.v1.WatchEventsRequest
-	(*WatchEventsResponse)(nil),     // 60: shoal.v1.WatchEventsResponse
-	(*Event)(nil),                   // 61: shoal.v1.Event
-	(*CreateSecretRequest)(nil),     // 62: shoal.v1.CreateSecretRequest
-	(*CreateSecretResponse)(nil),    // 63: shoal.v1.CreateSecretResponse
-	(*GetSecretRequest)(nil),        // 64: shoal.v1.GetSecretRequest
-	(*GetSecretResponse)(nil),       // 65: shoal.v1.GetSecretResponse
-	(*ListSecretsRequest)(nil),      // 66: shoal.v1.ListSecretsRequest
-	(*ListSecretsResponse)(nil),     // 67: shoal.v1.ListSecretsResponse
-	(*RemoveSecretRequest)(nil),     // 68: shoal.v1.RemoveSecretRequest
-	(*RemoveSecretResponse)(nil),    // 69: shoal.v1.RemoveSecretResponse
-	(*CreateConfigRequest)(nil),     // 70: shoal.v1.CreateConfigRequest
-	(*CreateConfigResponse)(nil),    // 71: shoal.v1.CreateConfigResponse
-	(*GetConfigRequest)(nil),        // 72: shoal.v1.GetConfigRequest
-	(*GetConfigResponse)(nil),       // 73: shoal.v1.GetConfigResponse
-	(*ListConfigsRequest)(nil),      // 74: shoal.v1.ListConfigsRequest
-	(*ListConfigsResponse)(nil),     // 75: shoal.v1.ListConfigsResponse
-	(*RemoveConfigRequest)(nil),     // 76: shoal.v1.RemoveConfigRequest
-	(*RemoveConfigResponse)(nil),    // 77: shoal.v1.RemoveConfigResponse
-	(*RotateRootCARequest)(nil),     // 78: shoal.v1.RotateRootCARequest
-	(*RotateRootCAResponse)(nil),    // 79: shoal.v1.RotateRootCAResponse
-	(*GetUnlockKeyRequest)(nil),     // 80: shoal.v1.GetUnlockKeyRequest
-	(*GetUnlockKeyResponse)(nil),    // 81: shoal.v1.GetUnlockKeyResponse
-	(*UnlockManagerRequest)(nil),    // 82: shoal.v1.UnlockManagerRequest
-	(*UnlockManagerResponse)(nil),   // 83: shoal.v1.UnlockManagerResponse
-	(*ShadowPluginRequest)(nil),     // 84: shoal.v1.ShadowPluginRequest
-	(*ShadowPluginResponse)(nil),    // 85: shoal.v1.ShadowPluginResponse
-	(*ShadowReportRequest)(nil),     // 86: shoal.v1.ShadowReportRequest
-	(*ShadowPass)(nil),              // 87: shoal.v1.ShadowPass
-	(*ShadowReport)(nil),            // 88: shoal.v1.ShadowReport
-	(*ShadowReportResponse)(nil),    // 89: shoal.v1.ShadowReportResponse
-	nil,                             // 90: shoal.v1.UpdateNodeRequest.LabelAddEntry
-	(*Cluster)(nil),                 // 91: shoal.v1.Cluster
-	(*ClusterSpec)(nil),             // 92: shoal.v1.ClusterSpec
-	(*JoinTokens)(nil),              // 93: shoal.v1.JoinTokens
-	(NodeRole)(0),                   // 94: shoal.v1.NodeRole
-	(*Node)(nil),                    // 95: shoal.v1.Node
-	(NodeAvailability)(0),           // 96: shoal.v1.NodeAvailability
-	(*ServiceSpec)(nil),             // 97: shoal.v1.ServiceSpec
-	(*Service)(nil),                 // 98: shoal.v1.Service
-	(*LogLine)(nil),                 // 99: shoal.v1.LogLine
-	(TaskState)(0),                  // 100: shoal.v1.TaskState
-	(*Task)(nil),                    // 101: shoal.v1.Task
-	(*NetworkSpec)(nil),             // 102: shoal.v1.NetworkSpec
-	(*Network)(nil),                 // 103: shoal.v1.Network
-	(PluginKind)(0),                 // 104: shoal.v1.PluginKind
-	(*PluginModule)(nil),            // 105: shoal.v1.PluginModule
-	(*timestamppb.Timestamp)(nil),   // 106: google.protobuf.Timestamp
-	(*StoreObject)(nil),             // 107: shoal.v1.StoreObject
-	(*SecretSpec)(nil),              // 108: shoal.v1.SecretSpec
-	(*Secret)(nil),                  // 109: shoal.v1.Secret
-	(*ConfigSpec)(nil),              // 110: shoal.v1.ConfigSpec
-	(*Config)(nil),                  // 111: shoal.v1.Config
-	(*durationpb.Duration)(nil),     // 112: google.protobuf.Duration
+	(*TestMove)(nil),                // 59: shoal.v1.TestMove
+	(*WatchEventsRequest)(nil),      // 60: shoal.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),     // 61: shoal.v1.WatchEventsResponse
+	(*Event)(nil),                   // 62: shoal.v1.Event
+	(*CreateSecretRequest)(nil),     // 63: shoal.v1.CreateSecretRequest
+	(*CreateSecretResponse)(nil),    // 64: shoal.v1.CreateSecretResponse
+	(*GetSecretRequest)(nil),        // 65: shoal.v1.GetSecretRequest
+	(*GetSecretResponse)(nil),       // 66: shoal.v1.GetSecretResponse
+	(*ListSecretsRequest)(nil),      // 67: shoal.v1.ListSecretsRequest
+	(*ListSecretsResponse)(nil),     // 68: shoal.v1.ListSecretsResponse
+	(*RemoveSecretRequest)(nil),     // 69: shoal.v1.RemoveSecretRequest
+	(*RemoveSecretResponse)(nil),    // 70: shoal.v1.RemoveSecretResponse
+	(*CreateConfigRequest)(nil),     // 71: shoal.v1.CreateConfigRequest
+	(*CreateConfigResponse)(nil),    // 72: shoal.v1.CreateConfigResponse
+	(*GetConfigRequest)(nil),        // 73: shoal.v1.GetConfigRequest
+	(*GetConfigResponse)(nil),       // 74: shoal.v1.GetConfigResponse
+	(*ListConfigsRequest)(nil),      // 75: shoal.v1.ListConfigsRequest
+	(*ListConfigsResponse)(nil),     // 76: shoal.v1.ListConfigsResponse
+	(*RemoveConfigRequest)(nil),     // 77: shoal.v1.RemoveConfigRequest
+	(*RemoveConfigResponse)(nil),    // 78: shoal.v1.RemoveConfigResponse
+	(*RotateRootCARequest)(nil),     // 79: shoal.v1.RotateRootCARequest
+	(*RotateRootCAResponse)(nil),    // 80: shoal.v1.RotateRootCAResponse
+	(*GetUnlockKeyRequest)(nil),     // 81: shoal.v1.GetUnlockKeyRequest
+	(*GetUnlockKeyResponse)(nil),    // 82: shoal.v1.GetUnlockKeyResponse
+	(*UnlockManagerRequest)(nil),    // 83: shoal.v1.UnlockManagerRequest
+	(*UnlockManagerResponse)(nil),   // 84: shoal.v1.UnlockManagerResponse
+	(*ShadowPluginRequest)(nil),     // 85: shoal.v1.ShadowPluginRequest
+	(*ShadowPluginResponse)(nil),    // 86: shoal.v1.ShadowPluginResponse
+	(*ShadowReportRequest)(nil),     // 87: shoal.v1.ShadowReportRequest
+	(*ShadowPass)(nil),              // 88: shoal.v1.ShadowPass
+	(*ShadowReport)(nil),            // 89: shoal.v1.ShadowReport
+	(*ShadowReportResponse)(nil),    // 90: shoal.v1.ShadowReportResponse
+	nil,                             // 91: shoal.v1.UpdateNodeRequest.LabelAddEntry
+	(*Cluster)(nil),                 // 92: shoal.v1.Cluster
+	(*ClusterSpec)(nil),             // 93: shoal.v1.ClusterSpec
+	(*JoinTokens)(nil),              // 94: shoal.v1.JoinTokens
+	(NodeRole)(0),                   // 95: shoal.v1.NodeRole
+	(*Node)(nil),                    // 96: shoal.v1.Node
+	(NodeAvailability)(0),           // 97: shoal.v1.NodeAvailability
+	(*ServiceSpec)(nil),             // 98: shoal.v1.ServiceSpec
+	(*Service)(nil),                 // 99: shoal.v1.Service
+	(*LogLine)(nil),                 // 100: shoal.v1.LogLine
+	(TaskState)(0),                  // 101: shoal.v1.TaskState
+	(*Task)(nil),                    // 102: shoal.v1.Task
+	(*NetworkSpec)(nil),             // 103: shoal.v1.NetworkSpec
+	(*Network)(nil),                 // 104: shoal.v1.Network
+	(PluginKind)(0),                 // 105: shoal.v1.PluginKind
+	(*PluginModule)(nil),            // 106: shoal.v1.PluginModule
+	(*timestamppb.Timestamp)(nil),   // 107: google.protobuf.Timestamp
+	(*StoreObject)(nil),             // 108: shoal.v1.StoreObject
+	(*SecretSpec)(nil),              // 109: shoal.v1.SecretSpec
+	(*Secret)(nil),                  // 110: shoal.v1.Secret
+	(*ConfigSpec)(nil),              // 111: shoal.v1.ConfigSpec
+	(*Config)(nil),                  // 112: shoal.v1.Config
+	(*durationpb.Duration)(nil),     // 113: google.protobuf.Duration
 }
 var file_shoal_v1_control_proto_depIdxs = []int32{
-	91,  // 0: shoal.v1.GetClusterResponse.cluster:type_name -> shoal.v1.Cluster
-	92,  // 1: shoal.v1.UpdateClusterRequest.spec:type_name -> shoal.v1.ClusterSpec
-	91,  // 2: shoal.v1.UpdateClusterResponse.cluster:type_name -> shoal.v1.Cluster
-	93,  // 3: shoal.v1.GetJoinTokensResponse.tokens:type_name -> shoal.v1.JoinTokens
-	94,  // 4: shoal.v1.RotateJoinTokenRequest.role:type_name -> shoal.v1.NodeRole
-	93,  // 5: shoal.v1.RotateJoinTokenResponse.tokens:type_name -> shoal.v1.JoinTokens
-	94,  // 6: shoal.v1.ListNodesRequest.role:type_name -> shoal.v1.NodeRole
-	95,  // 7: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.Node
-	95,  // 8: shoal.v1.GetNodeResponse.node:type_name -> shoal.v1.Node
-	96,  // 9: shoal.v1.UpdateNodeRequest.availability:type_name -> shoal.v1.NodeAvailability
-	90,  // 10: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
-	95,  // 11: shoal.v1.UpdateNodeResponse.node:type_name -> shoal.v1.Node
-	95,  // 12: shoal.v1.PromoteNodeResponse.node:type_name -> shoal.v1.Node
-	95,  // 13: shoal.v1.DemoteNodeResponse.node:type_name -> shoal.v1.Node
-	97,  // 14: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	98,  // 15: shoal.v1.CreateServiceResponse.service:type_name -> shoal.v1.Service
-	98,  // 16: shoal.v1.GetServiceResponse.service:type_name -> shoal.v1.Service
+	92,  // 0: shoal.v1.GetClusterResponse.cluster:type_name -> shoal.v1.Cluster
+	93,  // 1: shoal.v1.UpdateClusterRequest.spec:type_name -> shoal.v1.ClusterSpec
+	92,  // 2: shoal.v1.UpdateClusterResponse.cluster:type_name -> shoal.v1.Cluster
+	94,  // 3: shoal.v1.GetJoinTokensResponse.tokens:type_name -> shoal.v1.JoinTokens
+	95,  // 4: shoal.v1.RotateJoinTokenRequest.role:type_name -> shoal.v1.NodeRole
+	94,  // 5: shoal.v1.RotateJoinTokenResponse.tokens:type_name -> shoal.v1.JoinTokens
+	95,  // 6: shoal.v1.ListNodesRequest.role:type_name -> shoal.v1.NodeRole
+	96,  // 7: shoal.v1.ListNodesResponse.nodes:type_name -> shoal.v1.Node
+	96,  // 8: shoal.v1.GetNodeResponse.node:type_name -> shoal.v1.Node
+	97,  // 9: shoal.v1.UpdateNodeRequest.availability:type_name -> shoal.v1.NodeAvailability
+	91,  // 10: shoal.v1.UpdateNodeRequest.label_add:type_name -> shoal.v1.UpdateNodeRequest.LabelAddEntry
+	96,  // 11: shoal.v1.UpdateNodeResponse.node:type_name -> shoal.v1.Node
+	96,  // 12: shoal.v1.PromoteNodeResponse.node:type_name -> shoal.v1.Node
+	96,  // 13: shoal.v1.DemoteNodeResponse.node:type_name -> shoal.v1.Node
+	98,  // 14: shoal.v1.CreateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	99,  // 15: shoal.v1.CreateServiceResponse.service:type_name -> shoal.v1.Service
+	99,  // 16: shoal.v1.GetServiceResponse.service:type_name -> shoal.v1.Service
 	24,  // 17: shoal.v1.GetServiceResponse.status:type_name -> shoal.v1.ServiceStatus
-	98,  // 18: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.Service
+	99,  // 18: shoal.v1.ListServicesResponse.services:type_name -> shoal.v1.Service
 	24,  // 19: shoal.v1.ListServicesResponse.statuses:type_name -> shoal.v1.ServiceStatus
-	97,  // 20: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
-	98,  // 21: shoal.v1.UpdateServiceResponse.service:type_name -> shoal.v1.Service
-	99,  // 22: shoal.v1.ServiceLogsResponse.lines:type_name -> shoal.v1.LogLine
-	100, // 23: shoal.v1.ListTasksRequest.desired_state:type_name -> shoal.v1.TaskState
-	101, // 24: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
-	101, // 25: shoal.v1.GetTaskResponse.task:type_name -> shoal.v1.Task
-	102, // 26: shoal.v1.CreateNetworkRequest.spec:type_name -> shoal.v1.NetworkSpec
-	103, // 27: shoal.v1.CreateNetworkResponse.network:type_name -> shoal.v1.Network
-	103, // 28: shoal.v1.GetNetworkResponse.network:type_name -> shoal.v1.Network
-	103, // 29: shoal.v1.ListNetworksResponse.networks:type_name -> shoal.v1.Network
-	104, // 30: shoal.v1.InstallPluginRequest.kind:type_name -> shoal.v1.PluginKind
-	105, // 31: shoal.v1.InstallPluginResponse.plugin:type_name -> shoal.v1.PluginModule
-	105, // 32: shoal.v1.ListPluginsResponse.plugins:type_name -> shoal.v1.PluginModule
+	98,  // 20: shoal.v1.UpdateServiceRequest.spec:type_name -> shoal.v1.ServiceSpec
+	99,  // 21: shoal.v1.UpdateServiceResponse.service:type_name -> shoal.v1.Service
+	100, // 22: shoal.v1.ServiceLogsResponse.lines:type_name -> shoal.v1.LogLine
+	101, // 23: shoal.v1.ListTasksRequest.desired_state:type_name -> shoal.v1.TaskState
+	102, // 24: shoal.v1.ListTasksResponse.tasks:type_name -> shoal.v1.Task
+	102, // 25: shoal.v1.GetTaskResponse.task:type_name -> shoal.v1.Task
+	103, // 26: shoal.v1.CreateNetworkRequest.spec:type_name -> shoal.v1.NetworkSpec
+	104, // 27: shoal.v1.CreateNetworkResponse.network:type_name -> shoal.v1.Network
+	104, // 28: shoal.v1.GetNetworkResponse.network:type_name -> shoal.v1.Network
+	104, // 29: shoal.v1.ListNetworksResponse.networks:type_name -> shoal.v1.Network
+	105, // 30: shoal.v1.InstallPluginRequest.kind:type_name -> shoal.v1.PluginKind
+	106, // 31: shoal.v1.InstallPluginResponse.plugin:type_name -> shoal.v1.PluginModule
+	106, // 32: shoal.v1.ListPluginsResponse.plugins:type_name -> shoal.v1.PluginModule
 	48,  // 33: shoal.v1.ListPluginsResponse.stats:type_name -> shoal.v1.PluginStats
-	105, // 34: shoal.v1.GetPluginResponse.plugin:type_name -> shoal.v1.PluginModule
+	106, // 34: shoal.v1.GetPluginResponse.plugin:type_name -> shoal.v1.PluginModule
 	48,  // 35: shoal.v1.GetPluginResponse.stats:type_name -> shoal.v1.PluginStats
-	91,  // 36: shoal.v1.ActivatePluginResponse.cluster:type_name -> shoal.v1.Cluster
-	97,  // 37: shoal.v1.TestPluginRequest.spec:type_name -> shoal.v1.ServiceSpec
+	92,  // 36: shoal.v1.ActivatePluginResponse.cluster:type_name -> shoal.v1.Cluster
+	98,  // 37: shoal.v1.TestPluginRequest.spec:type_name -> shoal.v1.ServiceSpec
 	57,  // 38: shoal.v1.TestPluginResponse.placements:type_name -> shoal.v1.TestPlacement
-	61,  // 39: shoal.v1.WatchEventsResponse.events:type_name -> shoal.v1.Event
-	106, // 40: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
-	107, // 41: shoal.v1.Event.object:type_name -> shoal.v1.StoreObject
-	108, // 42: shoal.v1.CreateSecretRequest.spec:type_name -> shoal.v1.SecretSpec
-	109, // 43: shoal.v1.CreateSecretResponse.secret:type_name -> shoal.v1.Secret
-	109, // 44: shoal.v1.GetSecretResponse.secret:type_name -> shoal.v1.Secret
-	109, // 45: shoal.v1.ListSecretsResponse.secrets:type_name -> shoal.v1.Secret
-	110, // 46: shoal.v1.CreateConfigRequest.spec:type_name -> shoal.v1.ConfigSpec
-	111, // 47: shoal.v1.CreateConfigResponse.config:type_name -> shoal.v1.Config
-	111, // 48: shoal.v1.GetConfigResponse.config:type_name -> shoal.v1.Config
-	111, // 49: shoal.v1.ListConfigsResponse.configs:type_name -> shoal.v1.Config
-	91,  // 50: shoal.v1.RotateRootCAResponse.cluster:type_name -> shoal.v1.Cluster
-	91,  // 51: shoal.v1.ShadowPluginResponse.cluster:type_name -> shoal.v1.Cluster
-	106, // 52: shoal.v1.ShadowPass.at:type_name -> google.protobuf.Timestamp
-	112, // 53: shoal.v1.ShadowPass.call_time:type_name -> google.protobuf.Duration
-	112, // 54: shoal.v1.ShadowReport.call_time:type_name -> google.protobuf.Duration
-	87,  // 55: shoal.v1.ShadowReport.last:type_name -> shoal.v1.ShadowPass
-	88,  // 56: shoal.v1.ShadowReportResponse.report:type_name -> shoal.v1.ShadowReport
-	0,   // 57: shoal.v1.ControlService.GetCluster:input_type -> shoal.v1.GetClusterRequest
-	2,   // 58: shoal.v1.ControlService.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
-	4,   // 59: shoal.v1.ControlService.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
-	6,   // 60: shoal.v1.ControlService.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
-	8,   // 61: shoal.v1.ControlService.ListNodes:input_type -> shoal.v1.ListNodesRequest
-	10,  // 62: shoal.v1.ControlService.GetNode:input_type -> shoal.v1.GetNodeRequest
-	12,  // 63: shoal.v1.ControlService.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
-	14,  // 64: shoal.v1.ControlService.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
-	16,  // 65: shoal.v1.ControlService.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
-	18,  // 66: shoal.v1.ControlService.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
-	20,  // 67: shoal.v1.ControlService.CreateService:input_type -> shoal.v1.CreateServiceRequest
-	22,  // 68: shoal.v1.ControlService.GetService:input_type -> shoal.v1.GetServiceRequest
-	25,  // 69: shoal.v1.ControlService.ListServices:input_type -> shoal.v1.ListServicesRequest
-	27,  // 70: shoal.v1.ControlService.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
-	29,  // 71: shoal.v1.ControlService.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
-	31,  // 72: shoal.v1.ControlService.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
-	33,  // 73: shoal.v1.ControlService.ListTasks:input_type -> shoal.v1.ListTasksRequest
-	35,  // 74: shoal.v1.ControlService.GetTask:input_type -> shoal.v1.GetTaskRequest
-	37,  // 75: shoal.v1.ControlService.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
-	39,  // 76: shoal.v1.ControlService.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
-	41,  // 77: shoal.v1.ControlService.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
-	43,  // 78: shoal.v1.ControlService.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
-	45,  // 79: shoal.v1.ControlService.InstallPlugin:input_type -> shoal.v1.InstallPluginRequest
-	47,  // 80: shoal.v1.ControlService.ListPlugins:input_type -> shoal.v1.ListPluginsRequest
-	50,  // 81: shoal.v1.ControlService.GetPlugin:input_type -> shoal.v1.GetPluginRequest
-	52,  // 82: shoal.v1.ControlService.RemovePlugin:input_type -> shoal.v1.RemovePluginRequest
-	54,  // 83: shoal.v1.ControlService.ActivatePlugin:input_type -> shoal.v1.ActivatePluginRequest
-	56,  // 84: shoal.v1.ControlService.TestPlugin:input_type -> shoal.v1.TestPluginRequest
-	59,  // 85: shoal.v1.ControlService.WatchEvents:input_type -> shoal.v1.WatchEventsRequest
-	62,  // 86: shoal.v1.ControlService.CreateSecret:input_type -> shoal.v1.CreateSecretRequest
-	64,  // 87: shoal.v1.ControlService.GetSecret:input_type -> shoal.v1.GetSecretRequest
-	66,  // 88: shoal.v1.ControlService.ListSecrets:input_type -> shoal.v1.ListSecretsRequest
-	68,  // 89: shoal.v1.ControlService.RemoveSecret:input_type -> shoal.v1.RemoveSecretRequest
-	70,  // 90: shoal.v1.ControlService.CreateConfig:input_type -> shoal.v1.CreateConfigRequest
-	72,  // 91: shoal.v1.ControlService.GetConfig:input_type -> shoal.v1.GetConfigRequest
-	74,  // 92: shoal.v1.ControlService.ListConfigs:input_type -> shoal.v1.ListConfigsRequest
-	76,  // 93: shoal.v1.ControlService.RemoveConfig:input_type -> shoal.v1.RemoveConfigRequest
-	78,  // 94: shoal.v1.ControlService.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
-	80,  // 95: shoal.v1.ControlService.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
-	82,  // 96: shoal.v1.ControlService.UnlockManager:input_type -> shoal.v1.UnlockManagerRequest
-	84,  // 97: shoal.v1.ControlService.ShadowPlugin:input_type -> shoal.v1.ShadowPluginRequest
-	86,  // 98: shoal.v1.ControlService.ShadowReport:input_type -> shoal.v1.ShadowReportRequest
-	1,   // 99: shoal.v1.ControlService.GetCluster:output_type -> shoal.v1.GetClusterResponse
-	3,   // 100: shoal.v1.ControlService.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
-	5,   // 101: shoal.v1.ControlService.GetJoinTokens:output_type -> shoal.v1.GetJoinTokensResponse
-	7,   // 102: shoal.v1.ControlService.RotateJoinToken:output_type -> shoal.v1.RotateJoinTokenResponse
-	9,   // 103: shoal.v1.ControlService.ListNodes:output_type -> shoal.v1.ListNodesResponse
-	11,  // 104: shoal.v1.ControlService.GetNode:output_type -> shoal.v1.GetNodeResponse
-	13,  // 105: shoal.v1.ControlService.UpdateNode:output_type -> shoal.v1.UpdateNodeResponse
-	15,  // 106: shoal.v1.ControlService.PromoteNode:output_type -> shoal.v1.PromoteNodeResponse
-	17,  // 107: shoal.v1.ControlService.DemoteNode:output_type -> shoal.v1.DemoteNodeResponse
-	19,  // 108: shoal.v1.ControlService.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
-	21,  // 109: shoal.v1.ControlService.CreateService:output_type -> shoal.v1.CreateServiceResponse
-	23,  // 110: shoal.v1.ControlService.GetService:output_type -> shoal.v1.GetServiceResponse
-	26,  // 111: shoal.v1.ControlService.ListServices:output_type -> shoal.v1.ListServicesResponse
-	28,  // 112: shoal.v1.ControlService.UpdateService:output_type -> shoal.v1.UpdateServiceResponse
-	30,  // 113: shoal.v1.ControlService.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
-	32,  // 114: shoal.v1.ControlService.ServiceLogs:output_type -> shoal.v1.ServiceLogsResponse
-	34,  // 115: shoal.v1.ControlService.ListTasks:output_type -> shoal.v1.ListTasksResponse
-	36,  // 116: shoal.v1.ControlService.GetTask:output_type -> shoal.v1.GetTaskResponse
-	38,  // 117: shoal.v1.ControlService.CreateNetwork:output_type -> shoal.v1.CreateNetworkResponse
-	40,  // 118: shoal.v1.ControlService.GetNetwork:output_type -> shoal.v1.GetNetworkResponse
-	42,  // 119: shoal.v1.ControlService.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
-	44,  // 120: shoal.v1.ControlService.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
-	46,  // 121: shoal.v1.ControlService.InstallPlugin:output_type -> shoal.v1.InstallPluginResponse
-	49,  // 122: shoal.v1.ControlService.ListPlugins:output_type -> shoal.v1.ListPluginsResponse
-	51,  // 123: shoal.v1.ControlService.GetPlugin:output_type -> shoal.v1.GetPluginResponse
-	53,  // 124: shoal.v1.ControlService.RemovePlugin:output_type -> shoal.v1.RemovePluginResponse
-	55,  // 125: shoal.v1.ControlService.ActivatePlugin:output_type -> shoal.v1.ActivatePluginResponse
-	58,  // 126: shoal.v1.ControlService.TestPlugin:output_type -> shoal.v1.TestPluginResponse
-	60,  // 127: shoal.v1.ControlService.WatchEvents:output_type -> shoal.v1.WatchEventsResponse
-	63,  // 128: shoal.v1.ControlService.CreateSecret:output_type -> shoal.v1.CreateSecretResponse
-	65,  // 129: shoal.v1.ControlService.GetSecret:output_type -> shoal.v1.GetSecretResponse
-	67,  // 130: shoal.v1.ControlService.ListSecrets:output_type -> shoal.v1.ListSecretsResponse
-	69,  // 131: shoal.v1.ControlService.RemoveSecret:output_type -> shoal.v1.RemoveSecretResponse
-	71,  // 132: shoal.v1.ControlService.CreateConfig:output_type -> shoal.v1.CreateConfigResponse
-	73,  // 133: shoal.v1.ControlService.GetConfig:output_type -> shoal.v1.GetConfigResponse
-	75,  // 134: shoal.v1.ControlService.ListConfigs:output_type -> shoal.v1.ListConfigsResponse
-	77,  // 135: shoal.v1.ControlService.RemoveConfig:output_type -> shoal.v1.RemoveConfigResponse
-	79,  // 136: shoal.v1.ControlService.RotateRootCA:output_type -> shoal.v1.RotateRootCAResponse
-	81,  // 137: shoal.v1.ControlService.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
-	83,  // 138: shoal.v1.ControlService.UnlockManager:output_type -> shoal.v1.UnlockManagerResponse
-	85,  // 139: shoal.v1.ControlService.ShadowPlugin:output_type -> shoal.v1.ShadowPluginResponse
-	89,  // 140: shoal.v1.ControlService.ShadowReport:output_type -> shoal.v1.ShadowReportResponse
-	99,  // [99:141] is the sub-list for method output_type
-	57,  // [57:99] is the sub-list for method input_type
-	57,  // [57:57] is the sub-list for extension type_name
-	57,  // [57:57] is the sub-list for extension extendee
-	0,   // [0:57] is the sub-list for field type_name
+	59,  // 39: shoal.v1.TestPluginResponse.moves:type_name -> shoal.v1.TestMove
+	62,  // 40: shoal.v1.WatchEventsResponse.events:type_name -> shoal.v1.Event
+	107, // 41: shoal.v1.Event.time:type_name -> google.protobuf.Timestamp
+	108, // 42: shoal.v1.Event.object:type_name -> shoal.v1.StoreObject
+	109, // 43: shoal.v1.CreateSecretRequest.spec:type_name -> shoal.v1.SecretSpec
+	110, // 44: shoal.v1.CreateSecretResponse.secret:type_name -> shoal.v1.Secret
+	110, // 45: shoal.v1.GetSecretResponse.secret:type_name -> shoal.v1.Secret
+	110, // 46: shoal.v1.ListSecretsResponse.secrets:type_name -> shoal.v1.Secret
+	111, // 47: shoal.v1.CreateConfigRequest.spec:type_name -> shoal.v1.ConfigSpec
+	112, // 48: shoal.v1.CreateConfigResponse.config:type_name -> shoal.v1.Config
+	112, // 49: shoal.v1.GetConfigResponse.config:type_name -> shoal.v1.Config
+	112, // 50: shoal.v1.ListConfigsResponse.configs:type_name -> shoal.v1.Config
+	92,  // 51: shoal.v1.RotateRootCAResponse.cluster:type_name -> shoal.v1.Cluster
+	92,  // 52: shoal.v1.ShadowPluginResponse.cluster:type_name -> shoal.v1.Cluster
+	107, // 53: shoal.v1.ShadowPass.at:type_name -> google.protobuf.Timestamp
+	113, // 54: shoal.v1.ShadowPass.call_time:type_name -> google.protobuf.Duration
+	113, // 55: shoal.v1.ShadowReport.call_time:type_name -> google.protobuf.Duration
+	88,  // 56: shoal.v1.ShadowReport.last:type_name -> shoal.v1.ShadowPass
+	89,  // 57: shoal.v1.ShadowReportResponse.report:type_name -> shoal.v1.ShadowReport
+	0,   // 58: shoal.v1.ControlService.GetCluster:input_type -> shoal.v1.GetClusterRequest
+	2,   // 59: shoal.v1.ControlService.UpdateCluster:input_type -> shoal.v1.UpdateClusterRequest
+	4,   // 60: shoal.v1.ControlService.GetJoinTokens:input_type -> shoal.v1.GetJoinTokensRequest
+	6,   // 61: shoal.v1.ControlService.RotateJoinToken:input_type -> shoal.v1.RotateJoinTokenRequest
+	8,   // 62: shoal.v1.ControlService.ListNodes:input_type -> shoal.v1.ListNodesRequest
+	10,  // 63: shoal.v1.ControlService.GetNode:input_type -> shoal.v1.GetNodeRequest
+	12,  // 64: shoal.v1.ControlService.UpdateNode:input_type -> shoal.v1.UpdateNodeRequest
+	14,  // 65: shoal.v1.ControlService.PromoteNode:input_type -> shoal.v1.PromoteNodeRequest
+	16,  // 66: shoal.v1.ControlService.DemoteNode:input_type -> shoal.v1.DemoteNodeRequest
+	18,  // 67: shoal.v1.ControlService.RemoveNode:input_type -> shoal.v1.RemoveNodeRequest
+	20,  // 68: shoal.v1.ControlService.CreateService:input_type -> shoal.v1.CreateServiceRequest
+	22,  // 69: shoal.v1.ControlService.GetService:input_type -> shoal.v1.GetServiceRequest
+	25,  // 70: shoal.v1.ControlService.ListServices:input_type -> shoal.v1.ListServicesRequest
+	27,  // 71: shoal.v1.ControlService.UpdateService:input_type -> shoal.v1.UpdateServiceRequest
+	29,  // 72: shoal.v1.ControlService.RemoveService:input_type -> shoal.v1.RemoveServiceRequest
+	31,  // 73: shoal.v1.ControlService.ServiceLogs:input_type -> shoal.v1.ServiceLogsRequest
+	33,  // 74: shoal.v1.ControlService.ListTasks:input_type -> shoal.v1.ListTasksRequest
+	35,  // 75: shoal.v1.ControlService.GetTask:input_type -> shoal.v1.GetTaskRequest
+	37,  // 76: shoal.v1.ControlService.CreateNetwork:input_type -> shoal.v1.CreateNetworkRequest
+	39,  // 77: shoal.v1.ControlService.GetNetwork:input_type -> shoal.v1.GetNetworkRequest
+	41,  // 78: shoal.v1.ControlService.ListNetworks:input_type -> shoal.v1.ListNetworksRequest
+	43,  // 79: shoal.v1.ControlService.RemoveNetwork:input_type -> shoal.v1.RemoveNetworkRequest
+	45,  // 80: shoal.v1.ControlService.InstallPlugin:input_type -> shoal.v1.InstallPluginRequest
+	47,  // 81: shoal.v1.ControlService.ListPlugins:input_type -> shoal.v1.ListPluginsRequest
+	50,  // 82: shoal.v1.ControlService.GetPlugin:input_type -> shoal.v1.GetPluginRequest
+	52,  // 83: shoal.v1.ControlService.RemovePlugin:input_type -> shoal.v1.RemovePluginRequest
+	54,  // 84: shoal.v1.ControlService.ActivatePlugin:input_type -> shoal.v1.ActivatePluginRequest
+	56,  // 85: shoal.v1.ControlService.TestPlugin:input_type -> shoal.v1.TestPluginRequest
+	60,  // 86: shoal.v1.ControlService.WatchEvents:input_type -> shoal.v1.WatchEventsRequest
+	63,  // 87: shoal.v1.ControlService.CreateSecret:input_type -> shoal.v1.CreateSecretRequest
+	65,  // 88: shoal.v1.ControlService.GetSecret:input_type -> shoal.v1.GetSecretRequest
+	67,  // 89: shoal.v1.ControlService.ListSecrets:input_type -> shoal.v1.ListSecretsRequest
+	69,  // 90: shoal.v1.ControlService.RemoveSecret:input_type -> shoal.v1.RemoveSecretRequest
+	71,  // 91: shoal.v1.ControlService.CreateConfig:input_type -> shoal.v1.CreateConfigRequest
+	73,  // 92: shoal.v1.ControlService.GetConfig:input_type -> shoal.v1.GetConfigRequest
+	75,  // 93: shoal.v1.ControlService.ListConfigs:input_type -> shoal.v1.ListConfigsRequest
+	77,  // 94: shoal.v1.ControlService.RemoveConfig:input_type -> shoal.v1.RemoveConfigRequest
+	79,  // 95: shoal.v1.ControlService.RotateRootCA:input_type -> shoal.v1.RotateRootCARequest
+	81,  // 96: shoal.v1.ControlService.GetUnlockKey:input_type -> shoal.v1.GetUnlockKeyRequest
+	83,  // 97: shoal.v1.ControlService.UnlockManager:input_type -> shoal.v1.UnlockManagerRequest
+	85,  // 98: shoal.v1.ControlService.ShadowPlugin:input_type -> shoal.v1.ShadowPluginRequest
+	87,  // 99: shoal.v1.ControlService.ShadowReport:input_type -> shoal.v1.ShadowReportRequest
+	1,   // 100: shoal.v1.ControlService.GetCluster:output_type -> shoal.v1.GetClusterResponse
+	3,   // 101: shoal.v1.ControlService.UpdateCluster:output_type -> shoal.v1.UpdateClusterResponse
+	5,   // 102: shoal.v1.ControlService.GetJoinTokens:output_type -> shoal.v1.GetJoinTokensResponse
+	7,   // 103: shoal.v1.ControlService.RotateJoinToken:output_type -> shoal.v1.RotateJoinTokenResponse
+	9,   // 104: shoal.v1.ControlService.ListNodes:output_type -> shoal.v1.ListNodesResponse
+	11,  // 105: shoal.v1.ControlService.GetNode:output_type -> shoal.v1.GetNodeResponse
+	13,  // 106: shoal.v1.ControlService.UpdateNode:output_type -> shoal.v1.UpdateNodeResponse
+	15,  // 107: shoal.v1.ControlService.PromoteNode:output_type -> shoal.v1.PromoteNodeResponse
+	17,  // 108: shoal.v1.ControlService.DemoteNode:output_type -> shoal.v1.DemoteNodeResponse
+	19,  // 109: shoal.v1.ControlService.RemoveNode:output_type -> shoal.v1.RemoveNodeResponse
+	21,  // 110: shoal.v1.ControlService.CreateService:output_type -> shoal.v1.CreateServiceResponse
+	23,  // 111: shoal.v1.ControlService.GetService:output_type -> shoal.v1.GetServiceResponse
+	26,  // 112: shoal.v1.ControlService.ListServices:output_type -> shoal.v1.ListServicesResponse
+	28,  // 113: shoal.v1.ControlService.UpdateService:output_type -> shoal.v1.UpdateServiceResponse
+	30,  // 114: shoal.v1.ControlService.RemoveService:output_type -> shoal.v1.RemoveServiceResponse
+	32,  // 115: shoal.v1.ControlService.ServiceLogs:output_type -> shoal.v1.ServiceLogsResponse
+	34,  // 116: shoal.v1.ControlService.ListTasks:output_type -> shoal.v1.ListTasksResponse
+	36,  // 117: shoal.v1.ControlService.GetTask:output_type -> shoal.v1.GetTaskResponse
+	38,  // 118: shoal.v1.ControlService.CreateNetwork:output_type -> shoal.v1.CreateNetworkResponse
+	40,  // 119: shoal.v1.ControlService.GetNetwork:output_type -> shoal.v1.GetNetworkResponse
+	42,  // 120: shoal.v1.ControlService.ListNetworks:output_type -> shoal.v1.ListNetworksResponse
+	44,  // 121: shoal.v1.ControlService.RemoveNetwork:output_type -> shoal.v1.RemoveNetworkResponse
+	46,  // 122: shoal.v1.ControlService.InstallPlugin:output_type -> shoal.v1.InstallPluginResponse
+	49,  // 123: shoal.v1.ControlService.ListPlugins:output_type -> shoal.v1.ListPluginsResponse
+	51,  // 124: shoal.v1.ControlService.GetPlugin:output_type -> shoal.v1.GetPluginResponse
+	53,  // 125: shoal.v1.ControlService.RemovePlugin:output_type -> shoal.v1.RemovePluginResponse
+	55,  // 126: shoal.v1.ControlService.ActivatePlugin:output_type -> shoal.v1.ActivatePluginResponse
+	58,  // 127: shoal.v1.ControlService.TestPlugin:output_type -> shoal.v1.TestPluginResponse
+	61,  // 128: shoal.v1.ControlService.WatchEvents:output_type -> shoal.v1.WatchEventsResponse
+	64,  // 129: shoal.v1.ControlService.CreateSecret:output_type -> shoal.v1.CreateSecretResponse
+	66,  // 130: shoal.v1.ControlService.GetSecret:output_type -> shoal.v1.GetSecretResponse
+	68,  // 131: shoal.v1.ControlService.ListSecrets:output_type -> shoal.v1.ListSecretsResponse
+	70,  // 132: shoal.v1.ControlService.RemoveSecret:output_type -> shoal.v1.RemoveSecretResponse
+	72,  // 133: shoal.v1.ControlService.CreateConfig:output_type -> shoal.v1.CreateConfigResponse
+	74,  // 134: shoal.v1.ControlService.GetConfig:output_type -> shoal.v1.GetConfigResponse
+	76,  // 135: shoal.v1.ControlService.ListConfigs:output_type -> shoal.v1.ListConfigsResponse
+	78,  // 136: shoal.v1.ControlService.RemoveConfig:output_type -> shoal.v1.RemoveConfigResponse
+	80,  // 137: shoal.v1.ControlService.RotateRootCA:output_type -> shoal.v1.RotateRootCAResponse
+	82,  // 138: shoal.v1.ControlService.GetUnlockKey:output_type -> shoal.v1.GetUnlockKeyResponse
+	84,  // 139: shoal.v1.ControlService.UnlockManager:output_type -> shoal.v1.UnlockManagerResponse
+	86,  // 140: shoal.v1.ControlService.ShadowPlugin:output_type -> shoal.v1.ShadowPluginResponse
+	90,  // 141: shoal.v1.ControlService.ShadowReport:output_type -> shoal.v1.ShadowReportResponse
+	100, // [100:142] is the sub-list for method output_type
+	58,  // [58:100] is the sub-list for method input_type
+	58,  // [58:58] is the sub-list for extension type_name
+	58,  // [58:58] is the sub-list for extension extendee
+	0,   // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_control_proto_init() }
@@ -5012,7 +5120,7 @@ func file_shoal_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_control_proto_rawDesc), len(file_shoal_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   91,
+			NumMessages:   92,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -542,19 +542,22 @@ const (
 	PluginKind_PLUGIN_KIND_UNSPECIFIED PluginKind = 0
 	PluginKind_PLUGIN_KIND_SCHEDULER   PluginKind = 1
 	PluginKind_PLUGIN_KIND_ALLOCATOR   PluginKind = 2
+	PluginKind_PLUGIN_KIND_REBALANCER  PluginKind = 170
 )
 
 // Enum value maps for PluginKind.
 var (
 	PluginKind_name = map[int32]string{
-		0: "PLUGIN_KIND_UNSPECIFIED",
-		1: "PLUGIN_KIND_SCHEDULER",
-		2: "PLUGIN_KIND_ALLOCATOR",
+		0:   "PLUGIN_KIND_UNSPECIFIED",
+		1:   "PLUGIN_KIND_SCHEDULER",
+		2:   "PLUGIN_KIND_ALLOCATOR",
+		170: "PLUGIN_KIND_REBALANCER",
 	}
 	PluginKind_value = map[string]int32{
 		"PLUGIN_KIND_UNSPECIFIED": 0,
 		"PLUGIN_KIND_SCHEDULER":   1,
 		"PLUGIN_KIND_ALLOCATOR":   2,
+		"PLUGIN_KIND_REBALANCER":  170,
 	}
 )
 
@@ -946,6 +949,9 @@ type ClusterSpec struct {
 	ShadowScheduler string `protobuf:"bytes,110,opt,name=shadow_scheduler,json=shadowScheduler,proto3" json:"shadow_scheduler,omitempty"`
 	// shadow_service limits the shadow to one service (by name); "" = all.
 	ShadowService string `protobuf:"bytes,111,opt,name=shadow_service,json=shadowService,proto3" json:"shadow_service,omitempty"`
+	// rebalance is the cluster-wide rebalancer: it applies to every service
+	// whose own spec names none. Unset = no rebalancing.
+	Rebalance     *RebalanceConfig `protobuf:"bytes,170,opt,name=rebalance,proto3" json:"rebalance,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1076,6 +1082,13 @@ func (x *ClusterSpec) GetShadowService() string {
 		return x.ShadowService
 	}
 	return ""
+}
+
+func (x *ClusterSpec) GetRebalance() *RebalanceConfig {
+	if x != nil {
+		return x.Rebalance
+	}
+	return nil
 }
 
 type RootCA struct {
@@ -1970,8 +1983,12 @@ type ServiceSpec struct {
 	// (its failure_action may not be rollback).
 	UpdateConfig   *UpdateConfig `protobuf:"bytes,40,opt,name=update_config,json=updateConfig,proto3" json:"update_config,omitempty"`
 	RollbackConfig *UpdateConfig `protobuf:"bytes,41,opt,name=rollback_config,json=rollbackConfig,proto3" json:"rollback_config,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// rebalance names a rebalancer plugin for this service; it overrides the
+	// cluster's. An empty plugin name with disabled set turns rebalancing off
+	// for this service even when the cluster has one.
+	Rebalance     *RebalanceConfig `protobuf:"bytes,170,opt,name=rebalance,proto3" json:"rebalance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ServiceSpec) Reset() {
@@ -2085,6 +2102,13 @@ func (x *ServiceSpec) GetRollbackConfig() *UpdateConfig {
 	return nil
 }
 
+func (x *ServiceSpec) GetRebalance() *RebalanceConfig {
+	if x != nil {
+		return x.Rebalance
+	}
+	return nil
+}
+
 type isServiceSpec_Mode interface {
 	isServiceSpec_Mode()
 }
@@ -2101,6 +2125,91 @@ func (*ServiceSpec_Replicated) isServiceSpec_Mode() {}
 
 func (*ServiceSpec_Global) isServiceSpec_Mode() {}
 
+// RebalanceConfig asks the leader to run a rebalancer plugin over a service
+// now and then and apply the moves it proposes as start-first replacements.
+type RebalanceConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// plugin is a built-in ("evener") or installed rebalancer plugin.
+	Plugin string `protobuf:"bytes,1,opt,name=plugin,proto3" json:"plugin,omitempty"`
+	// interval between passes; 0 = 30 s.
+	Interval *durationpb.Duration `protobuf:"bytes,2,opt,name=interval,proto3" json:"interval,omitempty"`
+	// max_moves bounds the moves applied per pass; 0 = the service's update
+	// parallelism (1 when unset).
+	MaxMoves uint32 `protobuf:"varint,3,opt,name=max_moves,json=maxMoves,proto3" json:"max_moves,omitempty"`
+	// window: a slot moved is not moved again within it; 0 = 5 min.
+	Window *durationpb.Duration `protobuf:"bytes,4,opt,name=window,proto3" json:"window,omitempty"`
+	// disabled turns rebalancing off for a service even when the cluster
+	// names a rebalancer.
+	Disabled      bool `protobuf:"varint,5,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebalanceConfig) Reset() {
+	*x = RebalanceConfig{}
+	mi := &file_shoal_v1_objects_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebalanceConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebalanceConfig) ProtoMessage() {}
+
+func (x *RebalanceConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_v1_objects_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebalanceConfig.ProtoReflect.Descriptor instead.
+func (*RebalanceConfig) Descriptor() ([]byte, []int) {
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RebalanceConfig) GetPlugin() string {
+	if x != nil {
+		return x.Plugin
+	}
+	return ""
+}
+
+func (x *RebalanceConfig) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+func (x *RebalanceConfig) GetMaxMoves() uint32 {
+	if x != nil {
+		return x.MaxMoves
+	}
+	return 0
+}
+
+func (x *RebalanceConfig) GetWindow() *durationpb.Duration {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
+func (x *RebalanceConfig) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
 type ReplicatedMode struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Replicas      uint64                 `protobuf:"varint,1,opt,name=replicas,proto3" json:"replicas,omitempty"`
@@ -2110,7 +2219,7 @@ type ReplicatedMode struct {
 
 func (x *ReplicatedMode) Reset() {
 	*x = ReplicatedMode{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[17]
+	mi := &file_shoal_v1_objects_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2122,7 +2231,7 @@ func (x *ReplicatedMode) String() string {
 func (*ReplicatedMode) ProtoMessage() {}
 
 func (x *ReplicatedMode) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[17]
+	mi := &file_shoal_v1_objects_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2135,7 +2244,7 @@ func (x *ReplicatedMode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicatedMode.ProtoReflect.Descriptor instead.
 func (*ReplicatedMode) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{17}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ReplicatedMode) GetReplicas() uint64 {
@@ -2153,7 +2262,7 @@ type GlobalMode struct {
 
 func (x *GlobalMode) Reset() {
 	*x = GlobalMode{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[18]
+	mi := &file_shoal_v1_objects_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2165,7 +2274,7 @@ func (x *GlobalMode) String() string {
 func (*GlobalMode) ProtoMessage() {}
 
 func (x *GlobalMode) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[18]
+	mi := &file_shoal_v1_objects_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2178,7 +2287,7 @@ func (x *GlobalMode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalMode.ProtoReflect.Descriptor instead.
 func (*GlobalMode) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{18}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{19}
 }
 
 type EndpointSpec struct {
@@ -2190,7 +2299,7 @@ type EndpointSpec struct {
 
 func (x *EndpointSpec) Reset() {
 	*x = EndpointSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[19]
+	mi := &file_shoal_v1_objects_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2202,7 +2311,7 @@ func (x *EndpointSpec) String() string {
 func (*EndpointSpec) ProtoMessage() {}
 
 func (x *EndpointSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[19]
+	mi := &file_shoal_v1_objects_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2215,7 +2324,7 @@ func (x *EndpointSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSpec.ProtoReflect.Descriptor instead.
 func (*EndpointSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{19}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EndpointSpec) GetPorts() []*PortConfig {
@@ -2242,7 +2351,7 @@ type PortConfig struct {
 
 func (x *PortConfig) Reset() {
 	*x = PortConfig{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[20]
+	mi := &file_shoal_v1_objects_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2254,7 +2363,7 @@ func (x *PortConfig) String() string {
 func (*PortConfig) ProtoMessage() {}
 
 func (x *PortConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[20]
+	mi := &file_shoal_v1_objects_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2267,7 +2376,7 @@ func (x *PortConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortConfig.ProtoReflect.Descriptor instead.
 func (*PortConfig) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{20}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PortConfig) GetName() string {
@@ -2315,7 +2424,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[21]
+	mi := &file_shoal_v1_objects_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2327,7 +2436,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[21]
+	mi := &file_shoal_v1_objects_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2340,7 +2449,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{21}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Endpoint) GetPorts() []*PortConfig {
@@ -2367,7 +2476,7 @@ type Attachment struct {
 
 func (x *Attachment) Reset() {
 	*x = Attachment{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[22]
+	mi := &file_shoal_v1_objects_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2379,7 +2488,7 @@ func (x *Attachment) String() string {
 func (*Attachment) ProtoMessage() {}
 
 func (x *Attachment) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[22]
+	mi := &file_shoal_v1_objects_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2392,7 +2501,7 @@ func (x *Attachment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attachment.ProtoReflect.Descriptor instead.
 func (*Attachment) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{22}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Attachment) GetNetworkId() string {
@@ -2431,7 +2540,7 @@ type TaskSpec struct {
 
 func (x *TaskSpec) Reset() {
 	*x = TaskSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[23]
+	mi := &file_shoal_v1_objects_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2443,7 +2552,7 @@ func (x *TaskSpec) String() string {
 func (*TaskSpec) ProtoMessage() {}
 
 func (x *TaskSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[23]
+	mi := &file_shoal_v1_objects_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2456,7 +2565,7 @@ func (x *TaskSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskSpec.ProtoReflect.Descriptor instead.
 func (*TaskSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{23}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TaskSpec) GetRuntime() isTaskSpec_Runtime {
@@ -2560,7 +2669,7 @@ type SecretReference struct {
 
 func (x *SecretReference) Reset() {
 	*x = SecretReference{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[24]
+	mi := &file_shoal_v1_objects_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2572,7 +2681,7 @@ func (x *SecretReference) String() string {
 func (*SecretReference) ProtoMessage() {}
 
 func (x *SecretReference) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[24]
+	mi := &file_shoal_v1_objects_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2585,7 +2694,7 @@ func (x *SecretReference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretReference.ProtoReflect.Descriptor instead.
 func (*SecretReference) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{24}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SecretReference) GetSecretId() string {
@@ -2647,7 +2756,7 @@ type ConfigReference struct {
 
 func (x *ConfigReference) Reset() {
 	*x = ConfigReference{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[25]
+	mi := &file_shoal_v1_objects_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2659,7 +2768,7 @@ func (x *ConfigReference) String() string {
 func (*ConfigReference) ProtoMessage() {}
 
 func (x *ConfigReference) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[25]
+	mi := &file_shoal_v1_objects_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2672,7 +2781,7 @@ func (x *ConfigReference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigReference.ProtoReflect.Descriptor instead.
 func (*ConfigReference) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{25}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ConfigReference) GetConfigId() string {
@@ -2741,7 +2850,7 @@ type ContainerSpec struct {
 
 func (x *ContainerSpec) Reset() {
 	*x = ContainerSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[26]
+	mi := &file_shoal_v1_objects_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2753,7 +2862,7 @@ func (x *ContainerSpec) String() string {
 func (*ContainerSpec) ProtoMessage() {}
 
 func (x *ContainerSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[26]
+	mi := &file_shoal_v1_objects_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2766,7 +2875,7 @@ func (x *ContainerSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerSpec.ProtoReflect.Descriptor instead.
 func (*ContainerSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{26}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ContainerSpec) GetImage() string {
@@ -2887,7 +2996,7 @@ type ProcessSpec struct {
 
 func (x *ProcessSpec) Reset() {
 	*x = ProcessSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[27]
+	mi := &file_shoal_v1_objects_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2899,7 +3008,7 @@ func (x *ProcessSpec) String() string {
 func (*ProcessSpec) ProtoMessage() {}
 
 func (x *ProcessSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[27]
+	mi := &file_shoal_v1_objects_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2912,7 +3021,7 @@ func (x *ProcessSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProcessSpec.ProtoReflect.Descriptor instead.
 func (*ProcessSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{27}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ProcessSpec) GetCommand() []string {
@@ -2964,7 +3073,7 @@ type Mount struct {
 
 func (x *Mount) Reset() {
 	*x = Mount{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[28]
+	mi := &file_shoal_v1_objects_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2976,7 +3085,7 @@ func (x *Mount) String() string {
 func (*Mount) ProtoMessage() {}
 
 func (x *Mount) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[28]
+	mi := &file_shoal_v1_objects_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2989,7 +3098,7 @@ func (x *Mount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mount.ProtoReflect.Descriptor instead.
 func (*Mount) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{28}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Mount) GetType() string {
@@ -3040,7 +3149,7 @@ type HealthConfig struct {
 
 func (x *HealthConfig) Reset() {
 	*x = HealthConfig{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[29]
+	mi := &file_shoal_v1_objects_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3052,7 +3161,7 @@ func (x *HealthConfig) String() string {
 func (*HealthConfig) ProtoMessage() {}
 
 func (x *HealthConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[29]
+	mi := &file_shoal_v1_objects_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3065,7 +3174,7 @@ func (x *HealthConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthConfig.ProtoReflect.Descriptor instead.
 func (*HealthConfig) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{29}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *HealthConfig) GetTest() []string {
@@ -3113,7 +3222,7 @@ type ResourceRequirements struct {
 
 func (x *ResourceRequirements) Reset() {
 	*x = ResourceRequirements{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[30]
+	mi := &file_shoal_v1_objects_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3125,7 +3234,7 @@ func (x *ResourceRequirements) String() string {
 func (*ResourceRequirements) ProtoMessage() {}
 
 func (x *ResourceRequirements) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[30]
+	mi := &file_shoal_v1_objects_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3138,7 +3247,7 @@ func (x *ResourceRequirements) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResourceRequirements.ProtoReflect.Descriptor instead.
 func (*ResourceRequirements) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{30}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ResourceRequirements) GetLimits() *Resources {
@@ -3168,7 +3277,7 @@ type RestartPolicy struct {
 
 func (x *RestartPolicy) Reset() {
 	*x = RestartPolicy{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[31]
+	mi := &file_shoal_v1_objects_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3180,7 +3289,7 @@ func (x *RestartPolicy) String() string {
 func (*RestartPolicy) ProtoMessage() {}
 
 func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[31]
+	mi := &file_shoal_v1_objects_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3193,7 +3302,7 @@ func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartPolicy.ProtoReflect.Descriptor instead.
 func (*RestartPolicy) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{31}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RestartPolicy) GetCondition() RestartCondition {
@@ -3237,7 +3346,7 @@ type Placement struct {
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[32]
+	mi := &file_shoal_v1_objects_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3249,7 +3358,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[32]
+	mi := &file_shoal_v1_objects_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3262,7 +3371,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{32}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Placement) GetConstraints() []string {
@@ -3296,7 +3405,7 @@ type PlacementPreference struct {
 
 func (x *PlacementPreference) Reset() {
 	*x = PlacementPreference{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[33]
+	mi := &file_shoal_v1_objects_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3308,7 +3417,7 @@ func (x *PlacementPreference) String() string {
 func (*PlacementPreference) ProtoMessage() {}
 
 func (x *PlacementPreference) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[33]
+	mi := &file_shoal_v1_objects_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3321,7 +3430,7 @@ func (x *PlacementPreference) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlacementPreference.ProtoReflect.Descriptor instead.
 func (*PlacementPreference) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{33}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PlacementPreference) GetSpreadDescriptor() string {
@@ -3347,14 +3456,21 @@ type Task struct {
 	Networks     []*Attachment `protobuf:"bytes,11,rep,name=networks,proto3" json:"networks,omitempty"`
 	Endpoint     *Endpoint     `protobuf:"bytes,12,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
 	// scheduler is the scheduler plugin that placed the task ("native" when the fallback did).
-	Scheduler     string `protobuf:"bytes,13,opt,name=scheduler,proto3" json:"scheduler,omitempty"`
+	Scheduler string `protobuf:"bytes,13,opt,name=scheduler,proto3" json:"scheduler,omitempty"`
+	// rebalance_target is set by the leader's rebalancer on a running task it
+	// moves: the orchestrator starts a replacement in the same slot on this
+	// node and shuts this task down once the replacement runs.
+	RebalanceTarget string `protobuf:"bytes,170,opt,name=rebalance_target,json=rebalanceTarget,proto3" json:"rebalance_target,omitempty"`
+	// rebalance_from is set on such a replacement: the ID of the task it
+	// replaces (one replacement per move, even if it fails).
+	RebalanceFrom string `protobuf:"bytes,171,opt,name=rebalance_from,json=rebalanceFrom,proto3" json:"rebalance_from,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[34]
+	mi := &file_shoal_v1_objects_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3366,7 +3482,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[34]
+	mi := &file_shoal_v1_objects_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3379,7 +3495,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{34}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Task) GetId() string {
@@ -3473,6 +3589,20 @@ func (x *Task) GetScheduler() string {
 	return ""
 }
 
+func (x *Task) GetRebalanceTarget() string {
+	if x != nil {
+		return x.RebalanceTarget
+	}
+	return ""
+}
+
+func (x *Task) GetRebalanceFrom() string {
+	if x != nil {
+		return x.RebalanceFrom
+	}
+	return ""
+}
+
 type TaskStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	State         TaskState              `protobuf:"varint,1,opt,name=state,proto3,enum=shoal.v1.TaskState" json:"state,omitempty"`
@@ -3489,7 +3619,7 @@ type TaskStatus struct {
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[35]
+	mi := &file_shoal_v1_objects_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3501,7 +3631,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[35]
+	mi := &file_shoal_v1_objects_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3514,7 +3644,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{35}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TaskStatus) GetState() TaskState {
@@ -3590,7 +3720,7 @@ type Network struct {
 
 func (x *Network) Reset() {
 	*x = Network{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[36]
+	mi := &file_shoal_v1_objects_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3602,7 +3732,7 @@ func (x *Network) String() string {
 func (*Network) ProtoMessage() {}
 
 func (x *Network) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[36]
+	mi := &file_shoal_v1_objects_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3615,7 +3745,7 @@ func (x *Network) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Network.ProtoReflect.Descriptor instead.
 func (*Network) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{36}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Network) GetId() string {
@@ -3678,7 +3808,7 @@ type NetworkSpec struct {
 
 func (x *NetworkSpec) Reset() {
 	*x = NetworkSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[37]
+	mi := &file_shoal_v1_objects_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3690,7 +3820,7 @@ func (x *NetworkSpec) String() string {
 func (*NetworkSpec) ProtoMessage() {}
 
 func (x *NetworkSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[37]
+	mi := &file_shoal_v1_objects_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3703,7 +3833,7 @@ func (x *NetworkSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkSpec.ProtoReflect.Descriptor instead.
 func (*NetworkSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{37}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *NetworkSpec) GetName() string {
@@ -3774,7 +3904,7 @@ type PluginModule struct {
 
 func (x *PluginModule) Reset() {
 	*x = PluginModule{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[38]
+	mi := &file_shoal_v1_objects_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3786,7 +3916,7 @@ func (x *PluginModule) String() string {
 func (*PluginModule) ProtoMessage() {}
 
 func (x *PluginModule) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[38]
+	mi := &file_shoal_v1_objects_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3799,7 +3929,7 @@ func (x *PluginModule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginModule.ProtoReflect.Descriptor instead.
 func (*PluginModule) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{38}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PluginModule) GetId() string {
@@ -3884,7 +4014,7 @@ type Secret struct {
 
 func (x *Secret) Reset() {
 	*x = Secret{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[39]
+	mi := &file_shoal_v1_objects_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3896,7 +4026,7 @@ func (x *Secret) String() string {
 func (*Secret) ProtoMessage() {}
 
 func (x *Secret) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[39]
+	mi := &file_shoal_v1_objects_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3909,7 +4039,7 @@ func (x *Secret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Secret.ProtoReflect.Descriptor instead.
 func (*Secret) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{39}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Secret) GetId() string {
@@ -3959,7 +4089,7 @@ type SecretSpec struct {
 
 func (x *SecretSpec) Reset() {
 	*x = SecretSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[40]
+	mi := &file_shoal_v1_objects_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3971,7 +4101,7 @@ func (x *SecretSpec) String() string {
 func (*SecretSpec) ProtoMessage() {}
 
 func (x *SecretSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[40]
+	mi := &file_shoal_v1_objects_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3984,7 +4114,7 @@ func (x *SecretSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SecretSpec.ProtoReflect.Descriptor instead.
 func (*SecretSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{40}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SecretSpec) GetName() string {
@@ -4020,7 +4150,7 @@ type Config struct {
 
 func (x *Config) Reset() {
 	*x = Config{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[41]
+	mi := &file_shoal_v1_objects_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4032,7 +4162,7 @@ func (x *Config) String() string {
 func (*Config) ProtoMessage() {}
 
 func (x *Config) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[41]
+	mi := &file_shoal_v1_objects_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4045,7 +4175,7 @@ func (x *Config) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Config.ProtoReflect.Descriptor instead.
 func (*Config) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{41}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Config) GetId() string {
@@ -4081,7 +4211,7 @@ type ConfigSpec struct {
 
 func (x *ConfigSpec) Reset() {
 	*x = ConfigSpec{}
-	mi := &file_shoal_v1_objects_proto_msgTypes[42]
+	mi := &file_shoal_v1_objects_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4093,7 +4223,7 @@ func (x *ConfigSpec) String() string {
 func (*ConfigSpec) ProtoMessage() {}
 
 func (x *ConfigSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_v1_objects_proto_msgTypes[42]
+	mi := &file_shoal_v1_objects_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4106,7 +4236,7 @@ func (x *ConfigSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigSpec.ProtoReflect.Descriptor instead.
 func (*ConfigSpec) Descriptor() ([]byte, []int) {
-	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{42}
+	return file_shoal_v1_objects_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ConfigSpec) GetName() string {
@@ -4164,7 +4294,7 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\astarted\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\"S\n" +
 	"\tGossipKey\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x124\n" +
-	"\acreated\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"\xcb\x05\n" +
+	"\acreated\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"\x85\x06\n" +
 	"\vClusterSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12D\n" +
 	"\x10heartbeat_period\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0fheartbeatPeriod\x12<\n" +
@@ -4180,7 +4310,8 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\x13gossip_key_rotation\x18\v \x01(\v2\x19.google.protobuf.DurationR\x11gossipKeyRotation\x12+\n" +
 	"\x11autolock_managers\x18P \x01(\bR\x10autolockManagers\x12)\n" +
 	"\x10shadow_scheduler\x18n \x01(\tR\x0fshadowScheduler\x12%\n" +
-	"\x0eshadow_service\x18o \x01(\tR\rshadowService\"^\n" +
+	"\x0eshadow_service\x18o \x01(\tR\rshadowService\x128\n" +
+	"\trebalance\x18\xaa\x01 \x01(\v2\x19.shoal.v1.RebalanceConfigR\trebalance\"^\n" +
 	"\x06RootCA\x12\x1e\n" +
 	"\vca_cert_pem\x18\x01 \x01(\fR\tcaCertPem\x12\x1c\n" +
 	"\n" +
@@ -4255,7 +4386,7 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\x0efailure_action\x18\x03 \x01(\x0e2\x1d.shoal.v1.UpdateFailureActionR\rfailureAction\x123\n" +
 	"\amonitor\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\amonitor\x12*\n" +
 	"\x11max_failure_ratio\x18\x05 \x01(\x01R\x0fmaxFailureRatio\x12+\n" +
-	"\x05order\x18\x06 \x01(\x0e2\x15.shoal.v1.UpdateOrderR\x05order\"\x9f\x04\n" +
+	"\x05order\x18\x06 \x01(\x0e2\x15.shoal.v1.UpdateOrderR\x05order\"\xd9\x04\n" +
 	"\vServiceSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
 	"\x06labels\x18\x02 \x03(\v2!.shoal.v1.ServiceSpec.LabelsEntryR\x06labels\x12&\n" +
@@ -4268,11 +4399,18 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\bnetworks\x18\a \x03(\tR\bnetworks\x122\n" +
 	"\bendpoint\x18\b \x01(\v2\x16.shoal.v1.EndpointSpecR\bendpoint\x12;\n" +
 	"\rupdate_config\x18( \x01(\v2\x16.shoal.v1.UpdateConfigR\fupdateConfig\x12?\n" +
-	"\x0frollback_config\x18) \x01(\v2\x16.shoal.v1.UpdateConfigR\x0erollbackConfig\x1a9\n" +
+	"\x0frollback_config\x18) \x01(\v2\x16.shoal.v1.UpdateConfigR\x0erollbackConfig\x128\n" +
+	"\trebalance\x18\xaa\x01 \x01(\v2\x19.shoal.v1.RebalanceConfigR\trebalance\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x06\n" +
-	"\x04mode\",\n" +
+	"\x04mode\"\xcc\x01\n" +
+	"\x0fRebalanceConfig\x12\x16\n" +
+	"\x06plugin\x18\x01 \x01(\tR\x06plugin\x125\n" +
+	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x12\x1b\n" +
+	"\tmax_moves\x18\x03 \x01(\rR\bmaxMoves\x121\n" +
+	"\x06window\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06window\x12\x1a\n" +
+	"\bdisabled\x18\x05 \x01(\bR\bdisabled\",\n" +
 	"\x0eReplicatedMode\x12\x1a\n" +
 	"\breplicas\x18\x01 \x01(\x04R\breplicas\"\f\n" +
 	"\n" +
@@ -4377,7 +4515,7 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\vpreferences\x18\x02 \x03(\v2\x1d.shoal.v1.PlacementPreferenceR\vpreferences\x12!\n" +
 	"\fmax_replicas\x18\x03 \x01(\x04R\vmaxReplicas\"B\n" +
 	"\x13PlacementPreference\x12+\n" +
-	"\x11spread_descriptor\x18\x01 \x01(\tR\x10spreadDescriptor\"\xdc\x03\n" +
+	"\x11spread_descriptor\x18\x01 \x01(\tR\x10spreadDescriptor\"\xb0\x04\n" +
 	"\x04Task\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.shoal.v1.MetaR\x04meta\x12\x1d\n" +
@@ -4393,7 +4531,9 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	" \x01(\v2\x14.shoal.v1.TaskStatusR\x06status\x120\n" +
 	"\bnetworks\x18\v \x03(\v2\x14.shoal.v1.AttachmentR\bnetworks\x12.\n" +
 	"\bendpoint\x18\f \x01(\v2\x12.shoal.v1.EndpointR\bendpoint\x12\x1c\n" +
-	"\tscheduler\x18\r \x01(\tR\tscheduler\"\x89\x02\n" +
+	"\tscheduler\x18\r \x01(\tR\tscheduler\x12*\n" +
+	"\x10rebalance_target\x18\xaa\x01 \x01(\tR\x0frebalanceTarget\x12&\n" +
+	"\x0erebalance_from\x18\xab\x01 \x01(\tR\rrebalanceFrom\"\x89\x02\n" +
 	"\n" +
 	"TaskStatus\x12)\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x13.shoal.v1.TaskStateR\x05state\x128\n" +
@@ -4519,12 +4659,13 @@ const file_shoal_v1_objects_proto_rawDesc = "" +
 	"\x11TASK_STATE_FAILED\x10n\x12\x17\n" +
 	"\x13TASK_STATE_REJECTED\x10x\x12\x16\n" +
 	"\x11TASK_STATE_REMOVE\x10\x82\x01\x12\x18\n" +
-	"\x13TASK_STATE_ORPHANED\x10\x8c\x01*_\n" +
+	"\x13TASK_STATE_ORPHANED\x10\x8c\x01*|\n" +
 	"\n" +
 	"PluginKind\x12\x1b\n" +
 	"\x17PLUGIN_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15PLUGIN_KIND_SCHEDULER\x10\x01\x12\x19\n" +
-	"\x15PLUGIN_KIND_ALLOCATOR\x10\x02B5Z3github.com/shoal-project/shoal/gen/shoal/v1;shoalv1b\x06proto3"
+	"\x15PLUGIN_KIND_ALLOCATOR\x10\x02\x12\x1b\n" +
+	"\x16PLUGIN_KIND_REBALANCER\x10\xaa\x01B5Z3github.com/shoal-project/shoal/gen/shoal/v1;shoalv1b\x06proto3"
 
 var (
 	file_shoal_v1_objects_proto_rawDescOnce sync.Once
@@ -4539,7 +4680,7 @@ func file_shoal_v1_objects_proto_rawDescGZIP() []byte {
 }
 
 var file_shoal_v1_objects_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_shoal_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_shoal_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_shoal_v1_objects_proto_goTypes = []any{
 	(NodeRole)(0),                 // 0: shoal.v1.NodeRole
 	(NodeAvailability)(0),         // 1: shoal.v1.NodeAvailability
@@ -4568,136 +4709,141 @@ var file_shoal_v1_objects_proto_goTypes = []any{
 	(*UpdateStatus)(nil),          // 24: shoal.v1.UpdateStatus
 	(*UpdateConfig)(nil),          // 25: shoal.v1.UpdateConfig
 	(*ServiceSpec)(nil),           // 26: shoal.v1.ServiceSpec
-	(*ReplicatedMode)(nil),        // 27: shoal.v1.ReplicatedMode
-	(*GlobalMode)(nil),            // 28: shoal.v1.GlobalMode
-	(*EndpointSpec)(nil),          // 29: shoal.v1.EndpointSpec
-	(*PortConfig)(nil),            // 30: shoal.v1.PortConfig
-	(*Endpoint)(nil),              // 31: shoal.v1.Endpoint
-	(*Attachment)(nil),            // 32: shoal.v1.Attachment
-	(*TaskSpec)(nil),              // 33: shoal.v1.TaskSpec
-	(*SecretReference)(nil),       // 34: shoal.v1.SecretReference
-	(*ConfigReference)(nil),       // 35: shoal.v1.ConfigReference
-	(*ContainerSpec)(nil),         // 36: shoal.v1.ContainerSpec
-	(*ProcessSpec)(nil),           // 37: shoal.v1.ProcessSpec
-	(*Mount)(nil),                 // 38: shoal.v1.Mount
-	(*HealthConfig)(nil),          // 39: shoal.v1.HealthConfig
-	(*ResourceRequirements)(nil),  // 40: shoal.v1.ResourceRequirements
-	(*RestartPolicy)(nil),         // 41: shoal.v1.RestartPolicy
-	(*Placement)(nil),             // 42: shoal.v1.Placement
-	(*PlacementPreference)(nil),   // 43: shoal.v1.PlacementPreference
-	(*Task)(nil),                  // 44: shoal.v1.Task
-	(*TaskStatus)(nil),            // 45: shoal.v1.TaskStatus
-	(*Network)(nil),               // 46: shoal.v1.Network
-	(*NetworkSpec)(nil),           // 47: shoal.v1.NetworkSpec
-	(*PluginModule)(nil),          // 48: shoal.v1.PluginModule
-	(*Secret)(nil),                // 49: shoal.v1.Secret
-	(*SecretSpec)(nil),            // 50: shoal.v1.SecretSpec
-	(*Config)(nil),                // 51: shoal.v1.Config
-	(*ConfigSpec)(nil),            // 52: shoal.v1.ConfigSpec
-	nil,                           // 53: shoal.v1.NodeSpec.LabelsEntry
-	nil,                           // 54: shoal.v1.ServiceSpec.LabelsEntry
-	nil,                           // 55: shoal.v1.ContainerSpec.LabelsEntry
-	nil,                           // 56: shoal.v1.NetworkSpec.LabelsEntry
-	nil,                           // 57: shoal.v1.SecretSpec.LabelsEntry
-	nil,                           // 58: shoal.v1.ConfigSpec.LabelsEntry
-	(*timestamppb.Timestamp)(nil), // 59: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 60: google.protobuf.Duration
+	(*RebalanceConfig)(nil),       // 27: shoal.v1.RebalanceConfig
+	(*ReplicatedMode)(nil),        // 28: shoal.v1.ReplicatedMode
+	(*GlobalMode)(nil),            // 29: shoal.v1.GlobalMode
+	(*EndpointSpec)(nil),          // 30: shoal.v1.EndpointSpec
+	(*PortConfig)(nil),            // 31: shoal.v1.PortConfig
+	(*Endpoint)(nil),              // 32: shoal.v1.Endpoint
+	(*Attachment)(nil),            // 33: shoal.v1.Attachment
+	(*TaskSpec)(nil),              // 34: shoal.v1.TaskSpec
+	(*SecretReference)(nil),       // 35: shoal.v1.SecretReference
+	(*ConfigReference)(nil),       // 36: shoal.v1.ConfigReference
+	(*ContainerSpec)(nil),         // 37: shoal.v1.ContainerSpec
+	(*ProcessSpec)(nil),           // 38: shoal.v1.ProcessSpec
+	(*Mount)(nil),                 // 39: shoal.v1.Mount
+	(*HealthConfig)(nil),          // 40: shoal.v1.HealthConfig
+	(*ResourceRequirements)(nil),  // 41: shoal.v1.ResourceRequirements
+	(*RestartPolicy)(nil),         // 42: shoal.v1.RestartPolicy
+	(*Placement)(nil),             // 43: shoal.v1.Placement
+	(*PlacementPreference)(nil),   // 44: shoal.v1.PlacementPreference
+	(*Task)(nil),                  // 45: shoal.v1.Task
+	(*TaskStatus)(nil),            // 46: shoal.v1.TaskStatus
+	(*Network)(nil),               // 47: shoal.v1.Network
+	(*NetworkSpec)(nil),           // 48: shoal.v1.NetworkSpec
+	(*PluginModule)(nil),          // 49: shoal.v1.PluginModule
+	(*Secret)(nil),                // 50: shoal.v1.Secret
+	(*SecretSpec)(nil),            // 51: shoal.v1.SecretSpec
+	(*Config)(nil),                // 52: shoal.v1.Config
+	(*ConfigSpec)(nil),            // 53: shoal.v1.ConfigSpec
+	nil,                           // 54: shoal.v1.NodeSpec.LabelsEntry
+	nil,                           // 55: shoal.v1.ServiceSpec.LabelsEntry
+	nil,                           // 56: shoal.v1.ContainerSpec.LabelsEntry
+	nil,                           // 57: shoal.v1.NetworkSpec.LabelsEntry
+	nil,                           // 58: shoal.v1.SecretSpec.LabelsEntry
+	nil,                           // 59: shoal.v1.ConfigSpec.LabelsEntry
+	(*timestamppb.Timestamp)(nil), // 60: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 61: google.protobuf.Duration
 }
 var file_shoal_v1_objects_proto_depIdxs = []int32{
-	59, // 0: shoal.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
-	59, // 1: shoal.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
+	60, // 0: shoal.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
+	60, // 1: shoal.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
 	10, // 2: shoal.v1.Cluster.meta:type_name -> shoal.v1.Meta
 	14, // 3: shoal.v1.Cluster.spec:type_name -> shoal.v1.ClusterSpec
 	15, // 4: shoal.v1.Cluster.root_ca:type_name -> shoal.v1.RootCA
 	16, // 5: shoal.v1.Cluster.join_tokens:type_name -> shoal.v1.JoinTokens
 	13, // 6: shoal.v1.Cluster.gossip_keys:type_name -> shoal.v1.GossipKey
 	12, // 7: shoal.v1.Cluster.root_rotation:type_name -> shoal.v1.RootRotation
-	59, // 8: shoal.v1.RootRotation.started:type_name -> google.protobuf.Timestamp
-	59, // 9: shoal.v1.GossipKey.created:type_name -> google.protobuf.Timestamp
-	60, // 10: shoal.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
-	60, // 11: shoal.v1.ClusterSpec.node_cert_expiry:type_name -> google.protobuf.Duration
-	60, // 12: shoal.v1.ClusterSpec.gossip_key_rotation:type_name -> google.protobuf.Duration
-	10, // 13: shoal.v1.Node.meta:type_name -> shoal.v1.Meta
-	18, // 14: shoal.v1.Node.spec:type_name -> shoal.v1.NodeSpec
-	19, // 15: shoal.v1.Node.description:type_name -> shoal.v1.NodeDescription
-	20, // 16: shoal.v1.Node.status:type_name -> shoal.v1.NodeStatus
-	21, // 17: shoal.v1.Node.manager_status:type_name -> shoal.v1.ManagerStatus
-	0,  // 18: shoal.v1.Node.role:type_name -> shoal.v1.NodeRole
-	32, // 19: shoal.v1.Node.attachments:type_name -> shoal.v1.Attachment
-	0,  // 20: shoal.v1.NodeSpec.desired_role:type_name -> shoal.v1.NodeRole
-	1,  // 21: shoal.v1.NodeSpec.availability:type_name -> shoal.v1.NodeAvailability
-	53, // 22: shoal.v1.NodeSpec.labels:type_name -> shoal.v1.NodeSpec.LabelsEntry
-	22, // 23: shoal.v1.NodeDescription.resources:type_name -> shoal.v1.Resources
-	2,  // 24: shoal.v1.NodeStatus.state:type_name -> shoal.v1.NodeState
-	59, // 25: shoal.v1.NodeStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
-	3,  // 26: shoal.v1.ManagerStatus.reachability:type_name -> shoal.v1.Reachability
-	10, // 27: shoal.v1.Service.meta:type_name -> shoal.v1.Meta
-	26, // 28: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
-	26, // 29: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
-	31, // 30: shoal.v1.Service.endpoint:type_name -> shoal.v1.Endpoint
-	24, // 31: shoal.v1.Service.update_status:type_name -> shoal.v1.UpdateStatus
-	4,  // 32: shoal.v1.UpdateStatus.state:type_name -> shoal.v1.UpdateState
-	59, // 33: shoal.v1.UpdateStatus.started_at:type_name -> google.protobuf.Timestamp
-	59, // 34: shoal.v1.UpdateStatus.completed_at:type_name -> google.protobuf.Timestamp
-	60, // 35: shoal.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
-	5,  // 36: shoal.v1.UpdateConfig.failure_action:type_name -> shoal.v1.UpdateFailureAction
-	60, // 37: shoal.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
-	6,  // 38: shoal.v1.UpdateConfig.order:type_name -> shoal.v1.UpdateOrder
-	54, // 39: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
-	33, // 40: shoal.v1.ServiceSpec.task:type_name -> shoal.v1.TaskSpec
-	27, // 41: shoal.v1.ServiceSpec.replicated:type_name -> shoal.v1.ReplicatedMode
-	28, // 42: shoal.v1.ServiceSpec.global:type_name -> shoal.v1.GlobalMode
-	29, // 43: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
-	25, // 44: shoal.v1.ServiceSpec.update_config:type_name -> shoal.v1.UpdateConfig
-	25, // 45: shoal.v1.ServiceSpec.rollback_config:type_name -> shoal.v1.UpdateConfig
-	30, // 46: shoal.v1.EndpointSpec.ports:type_name -> shoal.v1.PortConfig
-	30, // 47: shoal.v1.Endpoint.ports:type_name -> shoal.v1.PortConfig
-	32, // 48: shoal.v1.Endpoint.virtual_ips:type_name -> shoal.v1.Attachment
-	36, // 49: shoal.v1.TaskSpec.container:type_name -> shoal.v1.ContainerSpec
-	37, // 50: shoal.v1.TaskSpec.process:type_name -> shoal.v1.ProcessSpec
-	40, // 51: shoal.v1.TaskSpec.resources:type_name -> shoal.v1.ResourceRequirements
-	41, // 52: shoal.v1.TaskSpec.restart:type_name -> shoal.v1.RestartPolicy
-	42, // 53: shoal.v1.TaskSpec.placement:type_name -> shoal.v1.Placement
-	34, // 54: shoal.v1.TaskSpec.secrets:type_name -> shoal.v1.SecretReference
-	35, // 55: shoal.v1.TaskSpec.configs:type_name -> shoal.v1.ConfigReference
-	38, // 56: shoal.v1.ContainerSpec.mounts:type_name -> shoal.v1.Mount
-	60, // 57: shoal.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	39, // 58: shoal.v1.ContainerSpec.healthcheck:type_name -> shoal.v1.HealthConfig
-	55, // 59: shoal.v1.ContainerSpec.labels:type_name -> shoal.v1.ContainerSpec.LabelsEntry
-	60, // 60: shoal.v1.ProcessSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	60, // 61: shoal.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
-	60, // 62: shoal.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
-	60, // 63: shoal.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
-	22, // 64: shoal.v1.ResourceRequirements.limits:type_name -> shoal.v1.Resources
-	22, // 65: shoal.v1.ResourceRequirements.reservations:type_name -> shoal.v1.Resources
-	7,  // 66: shoal.v1.RestartPolicy.condition:type_name -> shoal.v1.RestartCondition
-	60, // 67: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	60, // 68: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
-	43, // 69: shoal.v1.Placement.preferences:type_name -> shoal.v1.PlacementPreference
-	10, // 70: shoal.v1.Task.meta:type_name -> shoal.v1.Meta
-	33, // 71: shoal.v1.Task.spec:type_name -> shoal.v1.TaskSpec
-	8,  // 72: shoal.v1.Task.desired_state:type_name -> shoal.v1.TaskState
-	45, // 73: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
-	32, // 74: shoal.v1.Task.networks:type_name -> shoal.v1.Attachment
-	31, // 75: shoal.v1.Task.endpoint:type_name -> shoal.v1.Endpoint
-	8,  // 76: shoal.v1.TaskStatus.state:type_name -> shoal.v1.TaskState
-	59, // 77: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
-	10, // 78: shoal.v1.Network.meta:type_name -> shoal.v1.Meta
-	47, // 79: shoal.v1.Network.spec:type_name -> shoal.v1.NetworkSpec
-	56, // 80: shoal.v1.NetworkSpec.labels:type_name -> shoal.v1.NetworkSpec.LabelsEntry
-	10, // 81: shoal.v1.PluginModule.meta:type_name -> shoal.v1.Meta
-	9,  // 82: shoal.v1.PluginModule.kind:type_name -> shoal.v1.PluginKind
-	10, // 83: shoal.v1.Secret.meta:type_name -> shoal.v1.Meta
-	50, // 84: shoal.v1.Secret.spec:type_name -> shoal.v1.SecretSpec
-	57, // 85: shoal.v1.SecretSpec.labels:type_name -> shoal.v1.SecretSpec.LabelsEntry
-	10, // 86: shoal.v1.Config.meta:type_name -> shoal.v1.Meta
-	52, // 87: shoal.v1.Config.spec:type_name -> shoal.v1.ConfigSpec
-	58, // 88: shoal.v1.ConfigSpec.labels:type_name -> shoal.v1.ConfigSpec.LabelsEntry
-	89, // [89:89] is the sub-list for method output_type
-	89, // [89:89] is the sub-list for method input_type
-	89, // [89:89] is the sub-list for extension type_name
-	89, // [89:89] is the sub-list for extension extendee
-	0,  // [0:89] is the sub-list for field type_name
+	60, // 8: shoal.v1.RootRotation.started:type_name -> google.protobuf.Timestamp
+	60, // 9: shoal.v1.GossipKey.created:type_name -> google.protobuf.Timestamp
+	61, // 10: shoal.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
+	61, // 11: shoal.v1.ClusterSpec.node_cert_expiry:type_name -> google.protobuf.Duration
+	61, // 12: shoal.v1.ClusterSpec.gossip_key_rotation:type_name -> google.protobuf.Duration
+	27, // 13: shoal.v1.ClusterSpec.rebalance:type_name -> shoal.v1.RebalanceConfig
+	10, // 14: shoal.v1.Node.meta:type_name -> shoal.v1.Meta
+	18, // 15: shoal.v1.Node.spec:type_name -> shoal.v1.NodeSpec
+	19, // 16: shoal.v1.Node.description:type_name -> shoal.v1.NodeDescription
+	20, // 17: shoal.v1.Node.status:type_name -> shoal.v1.NodeStatus
+	21, // 18: shoal.v1.Node.manager_status:type_name -> shoal.v1.ManagerStatus
+	0,  // 19: shoal.v1.Node.role:type_name -> shoal.v1.NodeRole
+	33, // 20: shoal.v1.Node.attachments:type_name -> shoal.v1.Attachment
+	0,  // 21: shoal.v1.NodeSpec.desired_role:type_name -> shoal.v1.NodeRole
+	1,  // 22: shoal.v1.NodeSpec.availability:type_name -> shoal.v1.NodeAvailability
+	54, // 23: shoal.v1.NodeSpec.labels:type_name -> shoal.v1.NodeSpec.LabelsEntry
+	22, // 24: shoal.v1.NodeDescription.resources:type_name -> shoal.v1.Resources
+	2,  // 25: shoal.v1.NodeStatus.state:type_name -> shoal.v1.NodeState
+	60, // 26: shoal.v1.NodeStatus.last_heartbeat:type_name -> google.protobuf.Timestamp
+	3,  // 27: shoal.v1.ManagerStatus.reachability:type_name -> shoal.v1.Reachability
+	10, // 28: shoal.v1.Service.meta:type_name -> shoal.v1.Meta
+	26, // 29: shoal.v1.Service.spec:type_name -> shoal.v1.ServiceSpec
+	26, // 30: shoal.v1.Service.previous_spec:type_name -> shoal.v1.ServiceSpec
+	32, // 31: shoal.v1.Service.endpoint:type_name -> shoal.v1.Endpoint
+	24, // 32: shoal.v1.Service.update_status:type_name -> shoal.v1.UpdateStatus
+	4,  // 33: shoal.v1.UpdateStatus.state:type_name -> shoal.v1.UpdateState
+	60, // 34: shoal.v1.UpdateStatus.started_at:type_name -> google.protobuf.Timestamp
+	60, // 35: shoal.v1.UpdateStatus.completed_at:type_name -> google.protobuf.Timestamp
+	61, // 36: shoal.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
+	5,  // 37: shoal.v1.UpdateConfig.failure_action:type_name -> shoal.v1.UpdateFailureAction
+	61, // 38: shoal.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
+	6,  // 39: shoal.v1.UpdateConfig.order:type_name -> shoal.v1.UpdateOrder
+	55, // 40: shoal.v1.ServiceSpec.labels:type_name -> shoal.v1.ServiceSpec.LabelsEntry
+	34, // 41: shoal.v1.ServiceSpec.task:type_name -> shoal.v1.TaskSpec
+	28, // 42: shoal.v1.ServiceSpec.replicated:type_name -> shoal.v1.ReplicatedMode
+	29, // 43: shoal.v1.ServiceSpec.global:type_name -> shoal.v1.GlobalMode
+	30, // 44: shoal.v1.ServiceSpec.endpoint:type_name -> shoal.v1.EndpointSpec
+	25, // 45: shoal.v1.ServiceSpec.update_config:type_name -> shoal.v1.UpdateConfig
+	25, // 46: shoal.v1.ServiceSpec.rollback_config:type_name -> shoal.v1.UpdateConfig
+	27, // 47: shoal.v1.ServiceSpec.rebalance:type_name -> shoal.v1.RebalanceConfig
+	61, // 48: shoal.v1.RebalanceConfig.interval:type_name -> google.protobuf.Duration
+	61, // 49: shoal.v1.RebalanceConfig.window:type_name -> google.protobuf.Duration
+	31, // 50: shoal.v1.EndpointSpec.ports:type_name -> shoal.v1.PortConfig
+	31, // 51: shoal.v1.Endpoint.ports:type_name -> shoal.v1.PortConfig
+	33, // 52: shoal.v1.Endpoint.virtual_ips:type_name -> shoal.v1.Attachment
+	37, // 53: shoal.v1.TaskSpec.container:type_name -> shoal.v1.ContainerSpec
+	38, // 54: shoal.v1.TaskSpec.process:type_name -> shoal.v1.ProcessSpec
+	41, // 55: shoal.v1.TaskSpec.resources:type_name -> shoal.v1.ResourceRequirements
+	42, // 56: shoal.v1.TaskSpec.restart:type_name -> shoal.v1.RestartPolicy
+	43, // 57: shoal.v1.TaskSpec.placement:type_name -> shoal.v1.Placement
+	35, // 58: shoal.v1.TaskSpec.secrets:type_name -> shoal.v1.SecretReference
+	36, // 59: shoal.v1.TaskSpec.configs:type_name -> shoal.v1.ConfigReference
+	39, // 60: shoal.v1.ContainerSpec.mounts:type_name -> shoal.v1.Mount
+	61, // 61: shoal.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	40, // 62: shoal.v1.ContainerSpec.healthcheck:type_name -> shoal.v1.HealthConfig
+	56, // 63: shoal.v1.ContainerSpec.labels:type_name -> shoal.v1.ContainerSpec.LabelsEntry
+	61, // 64: shoal.v1.ProcessSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	61, // 65: shoal.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
+	61, // 66: shoal.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
+	61, // 67: shoal.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
+	22, // 68: shoal.v1.ResourceRequirements.limits:type_name -> shoal.v1.Resources
+	22, // 69: shoal.v1.ResourceRequirements.reservations:type_name -> shoal.v1.Resources
+	7,  // 70: shoal.v1.RestartPolicy.condition:type_name -> shoal.v1.RestartCondition
+	61, // 71: shoal.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	61, // 72: shoal.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
+	44, // 73: shoal.v1.Placement.preferences:type_name -> shoal.v1.PlacementPreference
+	10, // 74: shoal.v1.Task.meta:type_name -> shoal.v1.Meta
+	34, // 75: shoal.v1.Task.spec:type_name -> shoal.v1.TaskSpec
+	8,  // 76: shoal.v1.Task.desired_state:type_name -> shoal.v1.TaskState
+	46, // 77: shoal.v1.Task.status:type_name -> shoal.v1.TaskStatus
+	33, // 78: shoal.v1.Task.networks:type_name -> shoal.v1.Attachment
+	32, // 79: shoal.v1.Task.endpoint:type_name -> shoal.v1.Endpoint
+	8,  // 80: shoal.v1.TaskStatus.state:type_name -> shoal.v1.TaskState
+	60, // 81: shoal.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	10, // 82: shoal.v1.Network.meta:type_name -> shoal.v1.Meta
+	48, // 83: shoal.v1.Network.spec:type_name -> shoal.v1.NetworkSpec
+	57, // 84: shoal.v1.NetworkSpec.labels:type_name -> shoal.v1.NetworkSpec.LabelsEntry
+	10, // 85: shoal.v1.PluginModule.meta:type_name -> shoal.v1.Meta
+	9,  // 86: shoal.v1.PluginModule.kind:type_name -> shoal.v1.PluginKind
+	10, // 87: shoal.v1.Secret.meta:type_name -> shoal.v1.Meta
+	51, // 88: shoal.v1.Secret.spec:type_name -> shoal.v1.SecretSpec
+	58, // 89: shoal.v1.SecretSpec.labels:type_name -> shoal.v1.SecretSpec.LabelsEntry
+	10, // 90: shoal.v1.Config.meta:type_name -> shoal.v1.Meta
+	53, // 91: shoal.v1.Config.spec:type_name -> shoal.v1.ConfigSpec
+	59, // 92: shoal.v1.ConfigSpec.labels:type_name -> shoal.v1.ConfigSpec.LabelsEntry
+	93, // [93:93] is the sub-list for method output_type
+	93, // [93:93] is the sub-list for method input_type
+	93, // [93:93] is the sub-list for extension type_name
+	93, // [93:93] is the sub-list for extension extendee
+	0,  // [0:93] is the sub-list for field type_name
 }
 
 func init() { file_shoal_v1_objects_proto_init() }
@@ -4709,7 +4855,7 @@ func file_shoal_v1_objects_proto_init() {
 		(*ServiceSpec_Replicated)(nil),
 		(*ServiceSpec_Global)(nil),
 	}
-	file_shoal_v1_objects_proto_msgTypes[23].OneofWrappers = []any{
+	file_shoal_v1_objects_proto_msgTypes[24].OneofWrappers = []any{
 		(*TaskSpec_Container)(nil),
 		(*TaskSpec_Process)(nil),
 	}
@@ -4719,7 +4865,7 @@ func file_shoal_v1_objects_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_v1_objects_proto_rawDesc), len(file_shoal_v1_objects_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   49,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1277,6 +1277,255 @@ func (x *AllocateResponse) GetError() string {
 	return ""
 }
 
+// RebalanceTask is one live task of the service being rebalanced.
+type RebalanceTask struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Slot  uint64                 `protobuf:"varint,2,opt,name=slot,proto3" json:"slot,omitempty"`
+	// node_id is "" for a task not placed yet.
+	NodeId string `protobuf:"bytes,3,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// state is the observed state's name: "running", "pending", ...
+	State         string `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebalanceTask) Reset() {
+	*x = RebalanceTask{}
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebalanceTask) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebalanceTask) ProtoMessage() {}
+
+func (x *RebalanceTask) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebalanceTask.ProtoReflect.Descriptor instead.
+func (*RebalanceTask) Descriptor() ([]byte, []int) {
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RebalanceTask) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RebalanceTask) GetSlot() uint64 {
+	if x != nil {
+		return x.Slot
+	}
+	return 0
+}
+
+func (x *RebalanceTask) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *RebalanceTask) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+// RebalanceRequest asks a rebalancer about one service. The nodes carry
+// the same table a scheduler sees; group describes the service's tasks
+// (constraints, reservations, max per node) as a scheduler group would.
+type RebalanceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Nodes []*Node                `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Group *TaskGroup             `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	Tasks []*RebalanceTask       `protobuf:"bytes,3,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	// max_moves is how many moves the host will apply at most this pass.
+	MaxMoves      uint32 `protobuf:"varint,4,opt,name=max_moves,json=maxMoves,proto3" json:"max_moves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebalanceRequest) Reset() {
+	*x = RebalanceRequest{}
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebalanceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebalanceRequest) ProtoMessage() {}
+
+func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebalanceRequest.ProtoReflect.Descriptor instead.
+func (*RebalanceRequest) Descriptor() ([]byte, []int) {
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RebalanceRequest) GetNodes() []*Node {
+	if x != nil {
+		return x.Nodes
+	}
+	return nil
+}
+
+func (x *RebalanceRequest) GetGroup() *TaskGroup {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
+func (x *RebalanceRequest) GetTasks() []*RebalanceTask {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+func (x *RebalanceRequest) GetMaxMoves() uint32 {
+	if x != nil {
+		return x.MaxMoves
+	}
+	return 0
+}
+
+// Move asks the host to move one task: to target_node_id (an ID from the
+// request's nodes), or to any better node when it is empty.
+type Move struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TaskId        string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	TargetNodeId  string                 `protobuf:"bytes,2,opt,name=target_node_id,json=targetNodeId,proto3" json:"target_node_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Move) Reset() {
+	*x = Move{}
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Move) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Move) ProtoMessage() {}
+
+func (x *Move) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Move.ProtoReflect.Descriptor instead.
+func (*Move) Descriptor() ([]byte, []int) {
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Move) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+func (x *Move) GetTargetNodeId() string {
+	if x != nil {
+		return x.TargetNodeId
+	}
+	return ""
+}
+
+type RebalanceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Moves         []*Move                `protobuf:"bytes,1,rep,name=moves,proto3" json:"moves,omitempty"`
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebalanceResponse) Reset() {
+	*x = RebalanceResponse{}
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebalanceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebalanceResponse) ProtoMessage() {}
+
+func (x *RebalanceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebalanceResponse.ProtoReflect.Descriptor instead.
+func (*RebalanceResponse) Descriptor() ([]byte, []int) {
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RebalanceResponse) GetMoves() []*Move {
+	if x != nil {
+		return x.Moves
+	}
+	return nil
+}
+
+func (x *RebalanceResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_shoal_plugin_v1_abi_proto protoreflect.FileDescriptor
 
 const file_shoal_plugin_v1_abi_proto_rawDesc = "" +
@@ -1373,7 +1622,23 @@ const file_shoal_plugin_v1_abi_proto_rawDesc = "" +
 	"\x10AllocateResponse\x12<\n" +
 	"\taddresses\x18\x01 \x03(\v2\x1e.shoal.plugin.v1.AddressResultR\taddresses\x121\n" +
 	"\x05ports\x18\x02 \x03(\v2\x1b.shoal.plugin.v1.PortResultR\x05ports\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error*W\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"b\n" +
+	"\rRebalanceTask\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04slot\x18\x02 \x01(\x04R\x04slot\x12\x17\n" +
+	"\anode_id\x18\x03 \x01(\tR\x06nodeId\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\"\xc4\x01\n" +
+	"\x10RebalanceRequest\x12+\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x15.shoal.plugin.v1.NodeR\x05nodes\x120\n" +
+	"\x05group\x18\x02 \x01(\v2\x1a.shoal.plugin.v1.TaskGroupR\x05group\x124\n" +
+	"\x05tasks\x18\x03 \x03(\v2\x1e.shoal.plugin.v1.RebalanceTaskR\x05tasks\x12\x1b\n" +
+	"\tmax_moves\x18\x04 \x01(\rR\bmaxMoves\"E\n" +
+	"\x04Move\x12\x17\n" +
+	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12$\n" +
+	"\x0etarget_node_id\x18\x02 \x01(\tR\ftargetNodeId\"V\n" +
+	"\x11RebalanceResponse\x12+\n" +
+	"\x05moves\x18\x01 \x03(\v2\x15.shoal.plugin.v1.MoveR\x05moves\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error*W\n" +
 	"\fAvailability\x12\x17\n" +
 	"\x13AVAILABILITY_ACTIVE\x10\x00\x12\x16\n" +
 	"\x12AVAILABILITY_PAUSE\x10\x01\x12\x16\n" +
@@ -1409,34 +1674,38 @@ func file_shoal_plugin_v1_abi_proto_rawDescGZIP() []byte {
 }
 
 var file_shoal_plugin_v1_abi_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_shoal_plugin_v1_abi_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_shoal_plugin_v1_abi_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_shoal_plugin_v1_abi_proto_goTypes = []any{
-	(Availability)(0),        // 0: shoal.plugin.v1.Availability
-	(Role)(0),                // 1: shoal.plugin.v1.Role
-	(Reason)(0),              // 2: shoal.plugin.v1.Reason
-	(AllocCode)(0),           // 3: shoal.plugin.v1.AllocCode
-	(*Node)(nil),             // 4: shoal.plugin.v1.Node
-	(*TaskGroup)(nil),        // 5: shoal.plugin.v1.TaskGroup
-	(*ScheduleRequest)(nil),  // 6: shoal.plugin.v1.ScheduleRequest
-	(*Explanation)(nil),      // 7: shoal.plugin.v1.Explanation
-	(*GroupResult)(nil),      // 8: shoal.plugin.v1.GroupResult
-	(*ScheduleResponse)(nil), // 9: shoal.plugin.v1.ScheduleResponse
-	(*Network)(nil),          // 10: shoal.plugin.v1.Network
-	(*AddressRequest)(nil),   // 11: shoal.plugin.v1.AddressRequest
-	(*PortRequest)(nil),      // 12: shoal.plugin.v1.PortRequest
-	(*UsedPort)(nil),         // 13: shoal.plugin.v1.UsedPort
-	(*AllocateRequest)(nil),  // 14: shoal.plugin.v1.AllocateRequest
-	(*AddressResult)(nil),    // 15: shoal.plugin.v1.AddressResult
-	(*PortResult)(nil),       // 16: shoal.plugin.v1.PortResult
-	(*AllocateResponse)(nil), // 17: shoal.plugin.v1.AllocateResponse
-	nil,                      // 18: shoal.plugin.v1.Node.LabelsEntry
-	nil,                      // 19: shoal.plugin.v1.Node.ServiceTasksEntry
+	(Availability)(0),         // 0: shoal.plugin.v1.Availability
+	(Role)(0),                 // 1: shoal.plugin.v1.Role
+	(Reason)(0),               // 2: shoal.plugin.v1.Reason
+	(AllocCode)(0),            // 3: shoal.plugin.v1.AllocCode
+	(*Node)(nil),              // 4: shoal.plugin.v1.Node
+	(*TaskGroup)(nil),         // 5: shoal.plugin.v1.TaskGroup
+	(*ScheduleRequest)(nil),   // 6: shoal.plugin.v1.ScheduleRequest
+	(*Explanation)(nil),       // 7: shoal.plugin.v1.Explanation
+	(*GroupResult)(nil),       // 8: shoal.plugin.v1.GroupResult
+	(*ScheduleResponse)(nil),  // 9: shoal.plugin.v1.ScheduleResponse
+	(*Network)(nil),           // 10: shoal.plugin.v1.Network
+	(*AddressRequest)(nil),    // 11: shoal.plugin.v1.AddressRequest
+	(*PortRequest)(nil),       // 12: shoal.plugin.v1.PortRequest
+	(*UsedPort)(nil),          // 13: shoal.plugin.v1.UsedPort
+	(*AllocateRequest)(nil),   // 14: shoal.plugin.v1.AllocateRequest
+	(*AddressResult)(nil),     // 15: shoal.plugin.v1.AddressResult
+	(*PortResult)(nil),        // 16: shoal.plugin.v1.PortResult
+	(*AllocateResponse)(nil),  // 17: shoal.plugin.v1.AllocateResponse
+	(*RebalanceTask)(nil),     // 18: shoal.plugin.v1.RebalanceTask
+	(*RebalanceRequest)(nil),  // 19: shoal.plugin.v1.RebalanceRequest
+	(*Move)(nil),              // 20: shoal.plugin.v1.Move
+	(*RebalanceResponse)(nil), // 21: shoal.plugin.v1.RebalanceResponse
+	nil,                       // 22: shoal.plugin.v1.Node.LabelsEntry
+	nil,                       // 23: shoal.plugin.v1.Node.ServiceTasksEntry
 }
 var file_shoal_plugin_v1_abi_proto_depIdxs = []int32{
 	0,  // 0: shoal.plugin.v1.Node.availability:type_name -> shoal.plugin.v1.Availability
 	1,  // 1: shoal.plugin.v1.Node.role:type_name -> shoal.plugin.v1.Role
-	18, // 2: shoal.plugin.v1.Node.labels:type_name -> shoal.plugin.v1.Node.LabelsEntry
-	19, // 3: shoal.plugin.v1.Node.service_tasks:type_name -> shoal.plugin.v1.Node.ServiceTasksEntry
+	22, // 2: shoal.plugin.v1.Node.labels:type_name -> shoal.plugin.v1.Node.LabelsEntry
+	23, // 3: shoal.plugin.v1.Node.service_tasks:type_name -> shoal.plugin.v1.Node.ServiceTasksEntry
 	4,  // 4: shoal.plugin.v1.ScheduleRequest.nodes:type_name -> shoal.plugin.v1.Node
 	5,  // 5: shoal.plugin.v1.ScheduleRequest.groups:type_name -> shoal.plugin.v1.TaskGroup
 	2,  // 6: shoal.plugin.v1.GroupResult.reason:type_name -> shoal.plugin.v1.Reason
@@ -1450,11 +1719,15 @@ var file_shoal_plugin_v1_abi_proto_depIdxs = []int32{
 	3,  // 14: shoal.plugin.v1.PortResult.code:type_name -> shoal.plugin.v1.AllocCode
 	15, // 15: shoal.plugin.v1.AllocateResponse.addresses:type_name -> shoal.plugin.v1.AddressResult
 	16, // 16: shoal.plugin.v1.AllocateResponse.ports:type_name -> shoal.plugin.v1.PortResult
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	4,  // 17: shoal.plugin.v1.RebalanceRequest.nodes:type_name -> shoal.plugin.v1.Node
+	5,  // 18: shoal.plugin.v1.RebalanceRequest.group:type_name -> shoal.plugin.v1.TaskGroup
+	18, // 19: shoal.plugin.v1.RebalanceRequest.tasks:type_name -> shoal.plugin.v1.RebalanceTask
+	20, // 20: shoal.plugin.v1.RebalanceResponse.moves:type_name -> shoal.plugin.v1.Move
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_shoal_plugin_v1_abi_proto_init() }
@@ -1468,7 +1741,7 @@ func file_shoal_plugin_v1_abi_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_plugin_v1_abi_proto_rawDesc), len(file_shoal_plugin_v1_abi_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   16,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -53,7 +53,9 @@ func newClusterUpdateCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	var f clusterFlags
+	var rb rebalanceFlags
 	fl := c.Flags()
+	rb.register(fl, "every service that names none")
 	fl.DurationVar(&f.heartbeat, "heartbeat-period", 0, "agent heartbeat period (a node is down after 3 missed); agents take it at their next heartbeat")
 	fl.Uint64Var(&f.snapshotInterval, "snapshot-interval", 0, "Raft log entries between snapshots")
 	fl.DurationVar(&f.certExpiry, "cert-expiry", 0, "validity of node certificates issued from now on (nodes renew at 50-80% of it)")
@@ -62,8 +64,8 @@ func newClusterUpdateCmd() *cobra.Command {
 	fl.Uint32Var(&f.addrPoolMask, "default-addr-pool-mask-length", 0, "prefix length of the subnets taken from the pool (default 24)")
 	fl.BoolVar(&f.autolock, "autolock", false, "encrypt the managers' Raft data at rest under an unlock key (printed once); false: under a key kept on disk")
 	return withClient(c, func(cmd *cobra.Command, cl *client.Client, _ []string) error {
-		if !slices.ContainsFunc(clusterFlagNames, cmd.Flags().Changed) {
-			return fmt.Errorf("nothing to update: give --heartbeat-period, --snapshot-interval, --cert-expiry, --task-history-limit, --default-addr-pool[-mask-length] or --autolock")
+		if !slices.ContainsFunc(clusterFlagNames, cmd.Flags().Changed) && !slices.ContainsFunc(rebalanceFlagNames, cmd.Flags().Changed) {
+			return fmt.Errorf("nothing to update: give --heartbeat-period, --snapshot-interval, --cert-expiry, --task-history-limit, --default-addr-pool[-mask-length], --autolock or --rebalance[-*]")
 		}
 		cur, err := cl.Control.GetCluster(cmd.Context(), connect.NewRequest(&shoalv1.GetClusterRequest{}))
 		if err != nil {
@@ -71,6 +73,9 @@ func newClusterUpdateCmd() *cobra.Command {
 		}
 		cluster := cur.Msg.GetCluster()
 		spec := f.apply(cmd, proto.CloneOf(cluster.GetSpec()))
+		if err := rb.apply(cmd.Flags(), &spec.Rebalance, false); err != nil {
+			return err
+		}
 		res, err := cl.Control.UpdateCluster(cmd.Context(), connect.NewRequest(&shoalv1.UpdateClusterRequest{Version: cluster.GetMeta().GetVersion(), Spec: spec}))
 		if err != nil {
 			return hintOn(err, connect.CodeAborted, "the cluster changed meanwhile: run the command again")

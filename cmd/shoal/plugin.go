@@ -29,8 +29,10 @@ func pluginKind(s string) (shoalv1.PluginKind, error) {
 		return shoalv1.PluginKind_PLUGIN_KIND_SCHEDULER, nil
 	case "allocator":
 		return shoalv1.PluginKind_PLUGIN_KIND_ALLOCATOR, nil
+	case "rebalancer":
+		return shoalv1.PluginKind_PLUGIN_KIND_REBALANCER, nil
 	}
-	return 0, fmt.Errorf("--kind %q: use scheduler or allocator", s)
+	return 0, fmt.Errorf("--kind %q: use scheduler, allocator or rebalancer", s)
 }
 
 func readModule(path string) ([]byte, error) {
@@ -45,8 +47,8 @@ func readModule(path string) ([]byte, error) {
 }
 
 func newPluginInstallCmd() *cobra.Command {
-	c := &cobra.Command{Use: "install NAME FILE.wasm --kind scheduler|allocator", Short: "Store a plugin module in the cluster; every manager compiles it", Args: cobra.ExactArgs(2)}
-	kind := c.Flags().String("kind", "scheduler", "scheduler or allocator")
+	c := &cobra.Command{Use: "install NAME FILE.wasm --kind scheduler|allocator|rebalancer", Short: "Store a plugin module in the cluster; every manager compiles it", Args: cobra.ExactArgs(2)}
+	kind := c.Flags().String("kind", "scheduler", "scheduler, allocator or rebalancer")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
 		k, err := pluginKind(*kind)
 		if err != nil {
@@ -152,17 +154,26 @@ func newPluginActivateCmd() *cobra.Command {
 func newPluginTestCmd() *cobra.Command {
 	var f specFlags
 	c := &cobra.Command{
-		Use:   "test FILE.wasm|NAME [--service-spec FILE.json | SERVICE OPTIONS -- IMAGE|--process CMD...]",
+		Use:   "test FILE.wasm|NAME [--service-spec FILE.json | SERVICE OPTIONS -- IMAGE|--process CMD...] | test --rebalance FILE.wasm|NAME --service S",
 		Short: "Dry-run a scheduler plugin against the live cluster: where it would place tasks, and why some would stay pending",
 		Long: "Dry-run a scheduler plugin against the live cluster state without changing anything.\n" +
 			"Without a service it places the cluster's pending tasks; with --service-spec (a ServiceSpec in JSON)\n" +
-			"or service-create options and a command it places that hypothetical service.",
-		Args: cobra.MinimumNArgs(1),
+			"or service-create options and a command it places that hypothetical service.\n" +
+			"With --rebalance NAME --service S it asks a rebalancer plugin which of S's tasks it would move now,\n" +
+			"and shows whether the manager would apply each move (and why not).",
+		Args: cobra.ArbitraryArgs,
 	}
 	f.register(c.Flags())
 	specFile := c.Flags().String("service-spec", "", "a ServiceSpec in JSON (as in 'shoal service inspect' .service.spec)")
+	service := c.Flags().String("service", "", "with --rebalance NAME|FILE.wasm: the service whose moves to show")
 	format := formatFlag(c, "table", "json")
 	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if cmd.Flags().Changed("rebalance") {
+			return testRebalance(cmd, f.rebalance.plugin, *service, args, *format)
+		}
+		if len(args) == 0 {
+			return fmt.Errorf("give a plugin: shoal plugin test NAME|FILE.wasm [...] (or --rebalance NAME --service S)")
+		}
 		req := &shoalv1.TestPluginRequest{}
 		if strings.HasSuffix(args[0], ".wasm") || fileExists(args[0]) {
 			wasm, err := readModule(args[0])

@@ -87,6 +87,9 @@ func prettyService(w io.Writer, res *shoalv1.GetServiceResponse) {
 		p.line(1, "Replicas", sp.GetReplicated().GetReplicas())
 	}
 	p.line(0, "Tasks", fmt.Sprintf("%d/%d running", res.GetStatus().GetRunningTasks(), res.GetStatus().GetDesiredTasks()))
+	if rc := sp.GetRebalance(); rc != nil {
+		p.line(0, "Rebalance", rebalanceText(rc, nil))
+	}
 	if ts := svc.GetMeta().GetUpdatedAt(); ts != nil {
 		p.line(0, "Updated", ts.AsTime().UTC().Format(time.RFC3339))
 	}

@@ -48,6 +48,7 @@ type specFlags struct {
 	labels        []string
 	files         fileFlags
 	policies      policyFlags
+	rebalance     rebalanceFlags
 }
 
 func (f *specFlags) register(fl *pflag.FlagSet) {
@@ -80,6 +81,7 @@ func (f *specFlags) register(fl *pflag.FlagSet) {
 	fl.StringArrayVar(&f.network, "network", nil, "attach to a cluster network NAME (repeatable); bridge (default) or host set a container's network mode")
 	fl.Int64Var(&f.pidsLimit, "pids-limit", 0, "maximum processes in the container (0: unlimited)")
 	fl.StringVar(&f.scheduler, "scheduler", "", "scheduler plugin for this service (default: the cluster's active one)")
+	f.rebalance.register(fl, "this service")
 	fl.StringArrayVarP(&f.publish, "publish", "p", nil, "publish a port: published=P,target=T[,protocol=tcp|udp][,mode=ingress|host], or P:T[/udp], or T (a dynamic P); ingress: every node answers on P (repeatable)")
 	fl.StringArrayVarP(&f.labels, "label", "l", nil, "service label key=value (repeatable)")
 	f.files.register(fl, false)
@@ -246,6 +248,9 @@ func (f *specFlags) spec(args []string) (*shoalv1.ServiceSpec, error) {
 	}
 	sp.Labels = labels
 	if err := f.policies.apply(f.fs, sp); err != nil {
+		return nil, err
+	}
+	if err := f.rebalance.apply(f.fs, &sp.Rebalance, true); err != nil {
 		return nil, err
 	}
 	mode, nets, err := splitNetworks(f.network)

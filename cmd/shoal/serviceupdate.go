@@ -36,6 +36,7 @@ type updateFlags struct {
 	publish   []string
 	pubAdd    []string
 	pubRm     []string
+	rebalance rebalanceFlags
 }
 
 func (u *updateFlags) register(fl *pflag.FlagSet) {
@@ -50,6 +51,7 @@ func (u *updateFlags) register(fl *pflag.FlagSet) {
 	u.resources.register(fl)
 	fl.StringVar(&u.restart, "restart-condition", "", "none, on-failure or any")
 	fl.StringVar(&u.scheduler, "scheduler", "", "scheduler plugin for this service")
+	u.rebalance.register(fl, "this service")
 	fl.BoolVar(&u.force, "force", false, "replace the tasks even if nothing changed")
 	fl.StringArrayVar(&u.netAdd, "network-add", nil, "attach to a cluster network (name or ID; repeatable)")
 	fl.StringArrayVar(&u.netRm, "network-rm", nil, "detach from a cluster network (name or ID; repeatable)")
@@ -70,7 +72,8 @@ func (u *updateFlags) apply(ref string, sp *shoalv1.ServiceSpec) error {
 		}
 	}
 	policies := func(_ string, sp *shoalv1.ServiceSpec) error { return u.policies.apply(u.fs, sp) }
-	steps := []func(string, *shoalv1.ServiceSpec) error{u.applyMode, u.applyCommand, u.applyEnv, u.applyResources, u.applyRestart, policies, u.applyPublish}
+	rebalance := func(_ string, sp *shoalv1.ServiceSpec) error { return u.rebalance.apply(u.fs, &sp.Rebalance, true) }
+	steps := []func(string, *shoalv1.ServiceSpec) error{u.applyMode, u.applyCommand, u.applyEnv, u.applyResources, u.applyRestart, policies, rebalance, u.applyPublish}
 	for _, step := range steps {
 		if err := step(ref, sp); err != nil {
 			return err

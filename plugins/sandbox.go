@@ -114,7 +114,7 @@ func handleFrame(ctx context.Context, e *engine, f frame) (frameType, []byte) {
 		return frameOK, encodeFields(nil, 1, uint64(info.ABIVersion), 2, uint64(info.Capabilities))
 	case frameCall:
 		o := op(fs.varints[2])
-		if o != opSchedule && o != opAllocate {
+		if o != opSchedule && o != opAllocate && o != opRebalance {
 			return errFrame(errorf(ErrSandbox, "unknown op %d", o), "")
 		}
 		answer, logs, err := e.call(ctx, string(fs.bytes[1]), o, fs.bytes[3])

@@ -226,6 +226,9 @@ func noDuplicateLive(st *store.Store) error {
 // startingFirst reports whether a and b are a start-first pair: an older
 // version's task and its replacement that does not run yet.
 func startingFirst(a, b *shoalv1.Task) bool {
+	if movingFirst(a, b) || movingFirst(b, a) {
+		return true // a rebalance move's pair (rebalance.go)
+	}
 	if a.GetSpecVersion() > b.GetSpecVersion() {
 		a, b = b, a
 	}

@@ -175,6 +175,3 @@ func sumValues(m map[string]int) int {
 	}
 	return n
 }
-
-
-

@@ -18,7 +18,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file shoal/v1/control.proto.
  */
 export const file_shoal_v1_control: GenFile = /*@__PURE__*/
-  fileDesc("ChZzaG9hbC92MS9jb250cm9sLnByb3RvEghzaG9hbC52MSITChFHZXRDbHVzdGVyUmVxdWVzdCJ/ChJHZXRDbHVzdGVyUmVzcG9uc2USIgoHY2x1c3RlchgBIAEoCzIRLnNob2FsLnYxLkNsdXN0ZXISFgoObGVhZGVyX25vZGVfaWQYAiABKAkSEQoJcmFmdF90ZXJtGAMgASgEEhoKEnJhZnRfYXBwbGllZF9pbmRleBgEIAEoBCJMChRVcGRhdGVDbHVzdGVyUmVxdWVzdBIPCgd2ZXJzaW9uGAEgASgEEiMKBHNwZWMYAiABKAsyFS5zaG9hbC52MS5DbHVzdGVyU3BlYyI7ChVVcGRhdGVDbHVzdGVyUmVzcG9uc2USIgoHY2x1c3RlchgBIAEoCzIRLnNob2FsLnYxLkNsdXN0ZXIiFgoUR2V0Sm9pblRva2Vuc1JlcXVlc3QiPQoVR2V0Sm9pblRva2Vuc1Jlc3BvbnNlEiQKBnRva2VucxgBIAEoCzIULnNob2FsLnYxLkpvaW5Ub2tlbnMiOgoWUm90YXRlSm9pblRva2VuUmVxdWVzdBIgCgRyb2xlGAEgASgOMhIuc2hvYWwudjEuTm9kZVJvbGUiPwoXUm90YXRlSm9pblRva2VuUmVzcG9uc2USJAoGdG9rZW5zGAEgASgLMhQuc2hvYWwudjEuSm9pblRva2VucyI0ChBMaXN0Tm9kZXNSZXF1ZXN0EiAKBHJvbGUYASABKA4yEi5zaG9hbC52MS5Ob2RlUm9sZSIyChFMaXN0Tm9kZXNSZXNwb25zZRIdCgVub2RlcxgBIAMoCzIOLnNob2FsLnYxLk5vZGUiHgoOR2V0Tm9kZVJlcXVlc3QSDAoEbm9kZRgBIAEoCSIvCg9HZXROb2RlUmVzcG9uc2USHAoEbm9kZRgBIAEoCzIOLnNob2FsLnYxLk5vZGUi1AEKEVVwZGF0ZU5vZGVSZXF1ZXN0EgwKBG5vZGUYASABKAkSMAoMYXZhaWxhYmlsaXR5GAIgASgOMhouc2hvYWwudjEuTm9kZUF2YWlsYWJpbGl0eRI8CglsYWJlbF9hZGQYAyADKAsyKS5zaG9hbC52MS5VcGRhdGVOb2RlUmVxdWVzdC5MYWJlbEFkZEVudHJ5EhAKCGxhYmVsX3JtGAQgAygJGi8KDUxhYmVsQWRkRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIyChJVcGRhdGVOb2RlUmVzcG9uc2USHAoEbm9kZRgBIAEoCzIOLnNob2FsLnYxLk5vZGUiIgoSUHJvbW90ZU5vZGVSZXF1ZXN0EgwKBG5vZGUYASABKAkiMwoTUHJvbW90ZU5vZGVSZXNwb25zZRIcCgRub2RlGAEgASgLMg4uc2hvYWwudjEuTm9kZSIhChFEZW1vdGVOb2RlUmVxdWVzdBIMCgRub2RlGAEgASgJIjIKEkRlbW90ZU5vZGVSZXNwb25zZRIcCgRub2RlGAEgASgLMg4uc2hvYWwudjEuTm9kZSIwChFSZW1vdmVOb2RlUmVxdWVzdBIMCgRub2RlGAEgASgJEg0KBWZvcmNlGAIgASgIIhQKElJlbW92ZU5vZGVSZXNwb25zZSI7ChRDcmVhdGVTZXJ2aWNlUmVxdWVzdBIjCgRzcGVjGAEgASgLMhUuc2hvYWwudjEuU2VydmljZVNwZWMiOwoVQ3JlYXRlU2VydmljZVJlc3BvbnNlEiIKB3NlcnZpY2UYASABKAsyES5zaG9hbC52MS5TZXJ2aWNlIiQKEUdldFNlcnZpY2VSZXF1ZXN0Eg8KB3NlcnZpY2UYASABKAkiYQoSR2V0U2VydmljZVJlc3BvbnNlEiIKB3NlcnZpY2UYASABKAsyES5zaG9hbC52MS5TZXJ2aWNlEicKBnN0YXR1cxgCIAEoCzIXLnNob2FsLnYxLlNlcnZpY2VTdGF0dXMiPQoNU2VydmljZVN0YXR1cxIVCg1kZXNpcmVkX3Rhc2tzGAEgASgEEhUKDXJ1bm5pbmdfdGFza3MYAiABKAQiFQoTTGlzdFNlcnZpY2VzUmVxdWVzdCJmChRMaXN0U2VydmljZXNSZXNwb25zZRIjCghzZXJ2aWNlcxgBIAMoCzIRLnNob2FsLnYxLlNlcnZpY2USKQoIc3RhdHVzZXMYAiADKAsyFy5zaG9hbC52MS5TZXJ2aWNlU3RhdHVzIm8KFFVwZGF0ZVNlcnZpY2VSZXF1ZXN0Eg8KB3NlcnZpY2UYASABKAkSDwoHdmVyc2lvbhgCIAEoBBIjCgRzcGVjGAMgASgLMhUuc2hvYWwudjEuU2VydmljZVNwZWMSEAoIcm9sbGJhY2sYKCABKAgiOwoVVXBkYXRlU2VydmljZVJlc3BvbnNlEiIKB3NlcnZpY2UYASABKAsyES5zaG9hbC52MS5TZXJ2aWNlIicKFFJlbW92ZVNlcnZpY2VSZXF1ZXN0Eg8KB3NlcnZpY2UYASABKAkiFwoVUmVtb3ZlU2VydmljZVJlc3BvbnNlIkMKElNlcnZpY2VMb2dzUmVxdWVzdBIPCgdzZXJ2aWNlGAEgASgJEg4KBmZvbGxvdxgCIAEoCBIMCgR0YWlsGAMgASgDIjcKE1NlcnZpY2VMb2dzUmVzcG9uc2USIAoFbGluZXMYASADKAsyES5zaG9hbC52MS5Mb2dMaW5lIl0KEExpc3RUYXNrc1JlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIMCgRub2RlGAIgASgJEioKDWRlc2lyZWRfc3RhdGUYAyABKA4yEy5zaG9hbC52MS5UYXNrU3RhdGUiMgoRTGlzdFRhc2tzUmVzcG9uc2USHQoFdGFza3MYASADKAsyDi5zaG9hbC52MS5UYXNrIh4KDkdldFRhc2tSZXF1ZXN0EgwKBHRhc2sYASABKAkiLwoPR2V0VGFza1Jlc3BvbnNlEhwKBHRhc2sYASABKAsyDi5zaG9hbC52MS5UYXNrIjsKFENyZWF0ZU5ldHdvcmtSZXF1ZXN0EiMKBHNwZWMYASABKAsyFS5zaG9hbC52MS5OZXR3b3JrU3BlYyI7ChVDcmVhdGVOZXR3b3JrUmVzcG9uc2USIgoHbmV0d29yaxgBIAEoCzIRLnNob2FsLnYxLk5ldHdvcmsiJAoRR2V0TmV0d29ya1JlcXVlc3QSDwoHbmV0d29yaxgBIAEoCSI4ChJHZXROZXR3b3JrUmVzcG9uc2USIgoHbmV0d29yaxgBIAEoCzIRLnNob2FsLnYxLk5ldHdvcmsiFQoTTGlzdE5ldHdvcmtzUmVxdWVzdCI7ChRMaXN0TmV0d29ya3NSZXNwb25zZRIjCghuZXR3b3JrcxgBIAMoCzIRLnNob2FsLnYxLk5ldHdvcmsiJwoUUmVtb3ZlTmV0d29ya1JlcXVlc3QSDwoHbmV0d29yaxgBIAEoCSIXChVSZW1vdmVOZXR3b3JrUmVzcG9uc2UiVgoUSW5zdGFsbFBsdWdpblJlcXVlc3QSDAoEbmFtZRgBIAEoCRIiCgRraW5kGAIgASgOMhQuc2hvYWwudjEuUGx1Z2luS2luZBIMCgR3YXNtGAMgASgMIj8KFUluc3RhbGxQbHVnaW5SZXNwb25zZRImCgZwbHVnaW4YASABKAsyFi5zaG9hbC52MS5QbHVnaW5Nb2R1bGUiFAoSTGlzdFBsdWdpbnNSZXF1ZXN0IlIKC1BsdWdpblN0YXRzEg0KBWNhbGxzGAEgASgEEhAKCGZhaWx1cmVzGAIgASgEEhIKCmxhc3RfZXJyb3IYAyABKAkSDgoGYWN0aXZlGAQgASgIImQKE0xpc3RQbHVnaW5zUmVzcG9uc2USJwoHcGx1Z2lucxgBIAMoCzIWLnNob2FsLnYxLlBsdWdpbk1vZHVsZRIkCgVzdGF0cxgCIAMoCzIVLnNob2FsLnYxLlBsdWdpblN0YXRzIjgKEEdldFBsdWdpblJlcXVlc3QSDAoEbmFtZRgBIAEoCRIWCg5pbmNsdWRlX21vZHVsZRgCIAEoCCJhChFHZXRQbHVnaW5SZXNwb25zZRImCgZwbHVnaW4YASABKAsyFi5zaG9hbC52MS5QbHVnaW5Nb2R1bGUSJAoFc3RhdHMYAiABKAsyFS5zaG9hbC52MS5QbHVnaW5TdGF0cyIjChNSZW1vdmVQbHVnaW5SZXF1ZXN0EgwKBG5hbWUYASABKAkiFgoUUmVtb3ZlUGx1Z2luUmVzcG9uc2UiJQoVQWN0aXZhdGVQbHVnaW5SZXF1ZXN0EgwKBG5hbWUYASABKAkiPAoWQWN0aXZhdGVQbHVnaW5SZXNwb25zZRIiCgdjbHVzdGVyGAEgASgLMhEuc2hvYWwudjEuQ2x1c3RlciJUChFUZXN0UGx1Z2luUmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBHdhc20YAiABKAwSIwoEc3BlYxgDIAEoCzIVLnNob2FsLnYxLlNlcnZpY2VTcGVjIlUKDVRlc3RQbGFjZW1lbnQSDAoEdGFzaxgBIAEoCRIPCgdub2RlX2lkGAIgASgJEhUKDW5vZGVfaG9zdG5hbWUYAyABKAkSDgoGcmVhc29uGAQgASgJIlMKElRlc3RQbHVnaW5SZXNwb25zZRIrCgpwbGFjZW1lbnRzGAEgAygLMhcuc2hvYWwudjEuVGVzdFBsYWNlbWVudBIQCghkdXJhdGlvbhgCIAEoCSJfChJXYXRjaEV2ZW50c1JlcXVlc3QSDQoFdHlwZXMYASADKAkSDwoHYWN0aW9ucxgCIAMoCRILCgNpZHMYAyADKAkSDQoFbmFtZXMYBCADKAkSDQoFc2luY2UYBSABKAQiRwoTV2F0Y2hFdmVudHNSZXNwb25zZRIfCgZldmVudHMYASADKAsyDy5zaG9hbC52MS5FdmVudBIPCgd2ZXJzaW9uGAIgASgEIqEBCgVFdmVudBIPCgd2ZXJzaW9uGAEgASgEEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEgwKBHR5cGUYAyABKAkSDgoGYWN0aW9uGAQgASgJEgoKAmlkGAUgASgJEgwKBG5hbWUYBiABKAkSJQoGb2JqZWN0GAcgASgLMhUuc2hvYWwudjEuU3RvcmVPYmplY3QiOQoTQ3JlYXRlU2VjcmV0UmVxdWVzdBIiCgRzcGVjGAEgASgLMhQuc2hvYWwudjEuU2VjcmV0U3BlYyI4ChRDcmVhdGVTZWNyZXRSZXNwb25zZRIgCgZzZWNyZXQYASABKAsyEC5zaG9hbC52MS5TZWNyZXQiIgoQR2V0U2VjcmV0UmVxdWVzdBIOCgZzZWNyZXQYASABKAkiNQoRR2V0U2VjcmV0UmVzcG9uc2USIAoGc2VjcmV0GAEgASgLMhAuc2hvYWwudjEuU2VjcmV0IhQKEkxpc3RTZWNyZXRzUmVxdWVzdCI4ChNMaXN0U2VjcmV0c1Jlc3BvbnNlEiEKB3NlY3JldHMYASADKAsyEC5zaG9hbC52MS5TZWNyZXQiJQoTUmVtb3ZlU2VjcmV0UmVxdWVzdBIOCgZzZWNyZXQYASABKAkiFgoUUmVtb3ZlU2VjcmV0UmVzcG9uc2UiOQoTQ3JlYXRlQ29uZmlnUmVxdWVzdBIiCgRzcGVjGAEgASgLMhQuc2hvYWwudjEuQ29uZmlnU3BlYyI4ChRDcmVhdGVDb25maWdSZXNwb25zZRIgCgZjb25maWcYASABKAsyEC5zaG9hbC52MS5Db25maWciIgoQR2V0Q29uZmlnUmVxdWVzdBIOCgZjb25maWcYASABKAkiNQoRR2V0Q29uZmlnUmVzcG9uc2USIAoGY29uZmlnGAEgASgLMhAuc2hvYWwudjEuQ29uZmlnIhQKEkxpc3RDb25maWdzUmVxdWVzdCI4ChNMaXN0Q29uZmlnc1Jlc3BvbnNlEiEKB2NvbmZpZ3MYASADKAsyEC5zaG9hbC52MS5Db25maWciJQoTUmVtb3ZlQ29uZmlnUmVxdWVzdBIOCgZjb25maWcYASABKAkiFgoUUmVtb3ZlQ29uZmlnUmVzcG9uc2UiPgoTUm90YXRlUm9vdENBUmVxdWVzdBITCgtjYV9jZXJ0X3BlbRgBIAEoDBISCgpjYV9rZXlfcGVtGAIgASgMIjoKFFJvdGF0ZVJvb3RDQVJlc3BvbnNlEiIKB2NsdXN0ZXIYASABKAsyES5zaG9hbC52MS5DbHVzdGVyIiUKE0dldFVubG9ja0tleVJlcXVlc3QSDgoGcm90YXRlGAEgASgIIioKFEdldFVubG9ja0tleVJlc3BvbnNlEhIKCnVubG9ja19rZXkYASABKAkiKgoUVW5sb2NrTWFuYWdlclJlcXVlc3QSEgoKdW5sb2NrX2tleRgBIAEoCSIXChVVbmxvY2tNYW5hZ2VyUmVzcG9uc2UiRQoTU2hhZG93UGx1Z2luUmVxdWVzdBIMCgRuYW1lGAEgASgJEhMKC2Zvcl9zZXJ2aWNlGAIgASgJEgsKA29mZhgDIAEoCCI6ChRTaGFkb3dQbHVnaW5SZXNwb25zZRIiCgdjbHVzdGVyGAEgASgLMhEuc2hvYWwudjEuQ2x1c3RlciIjChNTaGFkb3dSZXBvcnRSZXF1ZXN0EgwKBG5hbWUYASABKAki3QEKClNoYWRvd1Bhc3MSJgoCYXQYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmFjdGl2ZRgCIAEoCRINCgV0YXNrcxgDIAEoDRINCgVtb3ZlZBgEIAEoDRIQCgh1bnBsYWNlZBgFIAEoDRIUCgxhY3RpdmVfbm9kZXMYBiABKA0SFAoMc2hhZG93X25vZGVzGAcgASgNEiwKCWNhbGxfdGltZRgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhINCgVlcnJvchgJIAEoCSLxAQoMU2hhZG93UmVwb3J0EgwKBG5hbWUYASABKAkSEwoLZm9yX3NlcnZpY2UYAiABKAkSDgoGcGFzc2VzGAMgASgEEhgKEGRpZmZlcmluZ19wYXNzZXMYBCABKAQSDQoFbW92ZWQYBSABKAQSEAoIdW5wbGFjZWQYBiABKAQSEAoIZmFpbHVyZXMYByABKAQSDwoHZHJvcHBlZBgIIAEoBBIsCgljYWxsX3RpbWUYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SIgoEbGFzdBgKIAMoCzIULnNob2FsLnYxLlNoYWRvd1Bhc3MiPgoUU2hhZG93UmVwb3J0UmVzcG9uc2USJgoGcmVwb3J0GAEgASgLMhYuc2hvYWwudjEuU2hhZG93UmVwb3J0Mq0ZCg5Db250cm9sU2VydmljZRJHCgpHZXRDbHVzdGVyEhsuc2hvYWwudjEuR2V0Q2x1c3RlclJlcXVlc3QaHC5zaG9hbC52MS5HZXRDbHVzdGVyUmVzcG9uc2USUAoNVXBkYXRlQ2x1c3RlchIeLnNob2FsLnYxLlVwZGF0ZUNsdXN0ZXJSZXF1ZXN0Gh8uc2hvYWwudjEuVXBkYXRlQ2x1c3RlclJlc3BvbnNlElAKDUdldEpvaW5Ub2tlbnMSHi5zaG9hbC52MS5HZXRKb2luVG9rZW5zUmVxdWVzdBofLnNob2FsLnYxLkdldEpvaW5Ub2tlbnNSZXNwb25zZRJWCg9Sb3RhdGVKb2luVG9rZW4SIC5zaG9hbC52MS5Sb3RhdGVKb2luVG9rZW5SZXF1ZXN0GiEuc2hvYWwudjEuUm90YXRlSm9pblRva2VuUmVzcG9uc2USRAoJTGlzdE5vZGVzEhouc2hvYWwudjEuTGlzdE5vZGVzUmVxdWVzdBobLnNob2FsLnYxLkxpc3ROb2Rlc1Jlc3BvbnNlEj4KB0dldE5vZGUSGC5zaG9hbC52MS5HZXROb2RlUmVxdWVzdBoZLnNob2FsLnYxLkdldE5vZGVSZXNwb25zZRJHCgpVcGRhdGVOb2RlEhsuc2hvYWwudjEuVXBkYXRlTm9kZVJlcXVlc3QaHC5zaG9hbC52MS5VcGRhdGVOb2RlUmVzcG9uc2USSgoLUHJvbW90ZU5vZGUSHC5zaG9hbC52MS5Qcm9tb3RlTm9kZVJlcXVlc3QaHS5zaG9hbC52MS5Qcm9tb3RlTm9kZVJlc3BvbnNlEkcKCkRlbW90ZU5vZGUSGy5zaG9hbC52MS5EZW1vdGVOb2RlUmVxdWVzdBocLnNob2FsLnYxLkRlbW90ZU5vZGVSZXNwb25zZRJHCgpSZW1vdmVOb2RlEhsuc2hvYWwudjEuUmVtb3ZlTm9kZVJlcXVlc3QaHC5zaG9hbC52MS5SZW1vdmVOb2RlUmVzcG9uc2USUAoNQ3JlYXRlU2VydmljZRIeLnNob2FsLnYxLkNyZWF0ZVNlcnZpY2VSZXF1ZXN0Gh8uc2hvYWwudjEuQ3JlYXRlU2VydmljZVJlc3BvbnNlEkcKCkdldFNlcnZpY2USGy5zaG9hbC52MS5HZXRTZXJ2aWNlUmVxdWVzdBocLnNob2FsLnYxLkdldFNlcnZpY2VSZXNwb25zZRJNCgxMaXN0U2VydmljZXMSHS5zaG9hbC52MS5MaXN0U2VydmljZXNSZXF1ZXN0Gh4uc2hvYWwudjEuTGlzdFNlcnZpY2VzUmVzcG9uc2USUAoNVXBkYXRlU2VydmljZRIeLnNob2FsLnYxLlVwZGF0ZVNlcnZpY2VSZXF1ZXN0Gh8uc2hvYWwudjEuVXBkYXRlU2VydmljZVJlc3BvbnNlElAKDVJlbW92ZVNlcnZpY2USHi5zaG9hbC52MS5SZW1vdmVTZXJ2aWNlUmVxdWVzdBofLnNob2FsLnYxLlJlbW92ZVNlcnZpY2VSZXNwb25zZRJMCgtTZXJ2aWNlTG9ncxIcLnNob2FsLnYxLlNlcnZpY2VMb2dzUmVxdWVzdBodLnNob2FsLnYxLlNlcnZpY2VMb2dzUmVzcG9uc2UwARJECglMaXN0VGFza3MSGi5zaG9hbC52MS5MaXN0VGFza3NSZXF1ZXN0Ghsuc2hvYWwudjEuTGlzdFRhc2tzUmVzcG9uc2USPgoHR2V0VGFzaxIYLnNob2FsLnYxLkdldFRhc2tSZXF1ZXN0Ghkuc2hvYWwudjEuR2V0VGFza1Jlc3BvbnNlElAKDUNyZWF0ZU5ldHdvcmsSHi5zaG9hbC52MS5DcmVhdGVOZXR3b3JrUmVxdWVzdBofLnNob2FsLnYxLkNyZWF0ZU5ldHdvcmtSZXNwb25zZRJHCgpHZXROZXR3b3JrEhsuc2hvYWwudjEuR2V0TmV0d29ya1JlcXVlc3QaHC5zaG9hbC52MS5HZXROZXR3b3JrUmVzcG9uc2USTQoMTGlzdE5ldHdvcmtzEh0uc2hvYWwudjEuTGlzdE5ldHdvcmtzUmVxdWVzdBoeLnNob2FsLnYxLkxpc3ROZXR3b3Jrc1Jlc3BvbnNlElAKDVJlbW92ZU5ldHdvcmsSHi5zaG9hbC52MS5SZW1vdmVOZXR3b3JrUmVxdWVzdBofLnNob2FsLnYxLlJlbW92ZU5ldHdvcmtSZXNwb25zZRJQCg1JbnN0YWxsUGx1Z2luEh4uc2hvYWwudjEuSW5zdGFsbFBsdWdpblJlcXVlc3QaHy5zaG9hbC52MS5JbnN0YWxsUGx1Z2luUmVzcG9uc2USSgoLTGlzdFBsdWdpbnMSHC5zaG9hbC52MS5MaXN0UGx1Z2luc1JlcXVlc3QaHS5zaG9hbC52MS5MaXN0UGx1Z2luc1Jlc3BvbnNlEkQKCUdldFBsdWdpbhIaLnNob2FsLnYxLkdldFBsdWdpblJlcXVlc3QaGy5zaG9hbC52MS5HZXRQbHVnaW5SZXNwb25zZRJNCgxSZW1vdmVQbHVnaW4SHS5zaG9hbC52MS5SZW1vdmVQbHVnaW5SZXF1ZXN0Gh4uc2hvYWwudjEuUmVtb3ZlUGx1Z2luUmVzcG9uc2USUwoOQWN0aXZhdGVQbHVnaW4SHy5zaG9hbC52MS5BY3RpdmF0ZVBsdWdpblJlcXVlc3QaIC5zaG9hbC52MS5BY3RpdmF0ZVBsdWdpblJlc3BvbnNlEkcKClRlc3RQbHVnaW4SGy5zaG9hbC52MS5UZXN0UGx1Z2luUmVxdWVzdBocLnNob2FsLnYxLlRlc3RQbHVnaW5SZXNwb25zZRJMCgtXYXRjaEV2ZW50cxIcLnNob2FsLnYxLldhdGNoRXZlbnRzUmVxdWVzdBodLnNob2FsLnYxLldhdGNoRXZlbnRzUmVzcG9uc2UwARJNCgxDcmVhdGVTZWNyZXQSHS5zaG9hbC52MS5DcmVhdGVTZWNyZXRSZXF1ZXN0Gh4uc2hvYWwudjEuQ3JlYXRlU2VjcmV0UmVzcG9uc2USRAoJR2V0U2VjcmV0Ehouc2hvYWwudjEuR2V0U2VjcmV0UmVxdWVzdBobLnNob2FsLnYxLkdldFNlY3JldFJlc3BvbnNlEkoKC0xpc3RTZWNyZXRzEhwuc2hvYWwudjEuTGlzdFNlY3JldHNSZXF1ZXN0Gh0uc2hvYWwudjEuTGlzdFNlY3JldHNSZXNwb25zZRJNCgxSZW1vdmVTZWNyZXQSHS5zaG9hbC52MS5SZW1vdmVTZWNyZXRSZXF1ZXN0Gh4uc2hvYWwudjEuUmVtb3ZlU2VjcmV0UmVzcG9uc2USTQoMQ3JlYXRlQ29uZmlnEh0uc2hvYWwudjEuQ3JlYXRlQ29uZmlnUmVxdWVzdBoeLnNob2FsLnYxLkNyZWF0ZUNvbmZpZ1Jlc3BvbnNlEkQKCUdldENvbmZpZxIaLnNob2FsLnYxLkdldENvbmZpZ1JlcXVlc3QaGy5zaG9hbC52MS5HZXRDb25maWdSZXNwb25zZRJKCgtMaXN0Q29uZmlncxIcLnNob2FsLnYxLkxpc3RDb25maWdzUmVxdWVzdBodLnNob2FsLnYxLkxpc3RDb25maWdzUmVzcG9uc2USTQoMUmVtb3ZlQ29uZmlnEh0uc2hvYWwudjEuUmVtb3ZlQ29uZmlnUmVxdWVzdBoeLnNob2FsLnYxLlJlbW92ZUNvbmZpZ1Jlc3BvbnNlEk0KDFJvdGF0ZVJvb3RDQRIdLnNob2FsLnYxLlJvdGF0ZVJvb3RDQVJlcXVlc3QaHi5zaG9hbC52MS5Sb3RhdGVSb290Q0FSZXNwb25zZRJNCgxHZXRVbmxvY2tLZXkSHS5zaG9hbC52MS5HZXRVbmxvY2tLZXlSZXF1ZXN0Gh4uc2hvYWwudjEuR2V0VW5sb2NrS2V5UmVzcG9uc2USUAoNVW5sb2NrTWFuYWdlchIeLnNob2FsLnYxLlVubG9ja01hbmFnZXJSZXF1ZXN0Gh8uc2hvYWwudjEuVW5sb2NrTWFuYWdlclJlc3BvbnNlEk0KDFNoYWRvd1BsdWdpbhIdLnNob2FsLnYxLlNoYWRvd1BsdWdpblJlcXVlc3QaHi5zaG9hbC52MS5TaGFkb3dQbHVnaW5SZXNwb25zZRJNCgxTaGFkb3dSZXBvcnQSHS5zaG9hbC52MS5TaGFkb3dSZXBvcnRSZXF1ZXN0Gh4uc2hvYWwudjEuU2hhZG93UmVwb3J0UmVzcG9uc2VCNVozZ2l0aHViLmNvbS9zaG9hbC1wcm9qZWN0L3Nob2FsL2dlbi9zaG9hbC92MTtzaG9hbHYxYgZwcm90bzM", [file_shoal_v1_dispatcher, file_google_protobuf_duration, file_google_protobuf_timestamp, file_shoal_v1_objects, file_shoal_v1_store]);
+  fileDesc("ChZzaG9hbC92MS9jb250cm9sLnByb3RvEghzaG9hbC52MSITChFHZXRDbHVzdGVyUmVxdWVzdCJ/ChJHZXRDbHVzdGVyUmVzcG9uc2USIgoHY2x1c3RlchgBIAEoCzIRLnNob2FsLnYxLkNsdXN0ZXISFgoObGVhZGVyX25vZGVfaWQYAiABKAkSEQoJcmFmdF90ZXJtGAMgASgEEhoKEnJhZnRfYXBwbGllZF9pbmRleBgEIAEoBCJMChRVcGRhdGVDbHVzdGVyUmVxdWVzdBIPCgd2ZXJzaW9uGAEgASgEEiMKBHNwZWMYAiABKAsyFS5zaG9hbC52MS5DbHVzdGVyU3BlYyI7ChVVcGRhdGVDbHVzdGVyUmVzcG9uc2USIgoHY2x1c3RlchgBIAEoCzIRLnNob2FsLnYxLkNsdXN0ZXIiFgoUR2V0Sm9pblRva2Vuc1JlcXVlc3QiPQoVR2V0Sm9pblRva2Vuc1Jlc3BvbnNlEiQKBnRva2VucxgBIAEoCzIULnNob2FsLnYxLkpvaW5Ub2tlbnMiOgoWUm90YXRlSm9pblRva2VuUmVxdWVzdBIgCgRyb2xlGAEgASgOMhIuc2hvYWwudjEuTm9kZVJvbGUiPwoXUm90YXRlSm9pblRva2VuUmVzcG9uc2USJAoGdG9rZW5zGAEgASgLMhQuc2hvYWwudjEuSm9pblRva2VucyI0ChBMaXN0Tm9kZXNSZXF1ZXN0EiAKBHJvbGUYASABKA4yEi5zaG9hbC52MS5Ob2RlUm9sZSIyChFMaXN0Tm9kZXNSZXNwb25zZRIdCgVub2RlcxgBIAMoCzIOLnNob2FsLnYxLk5vZGUiHgoOR2V0Tm9kZVJlcXVlc3QSDAoEbm9kZRgBIAEoCSIvCg9HZXROb2RlUmVzcG9uc2USHAoEbm9kZRgBIAEoCzIOLnNob2FsLnYxLk5vZGUi1AEKEVVwZGF0ZU5vZGVSZXF1ZXN0EgwKBG5vZGUYASABKAkSMAoMYXZhaWxhYmlsaXR5GAIgASgOMhouc2hvYWwudjEuTm9kZUF2YWlsYWJpbGl0eRI8CglsYWJlbF9hZGQYAyADKAsyKS5zaG9hbC52MS5VcGRhdGVOb2RlUmVxdWVzdC5MYWJlbEFkZEVudHJ5EhAKCGxhYmVsX3JtGAQgAygJGi8KDUxhYmVsQWRkRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIyChJVcGRhdGVOb2RlUmVzcG9uc2USHAoEbm9kZRgBIAEoCzIOLnNob2FsLnYxLk5vZGUiIgoSUHJvbW90ZU5vZGVSZXF1ZXN0EgwKBG5vZGUYASABKAkiMwoTUHJvbW90ZU5vZGVSZXNwb25zZRIcCgRub2RlGAEgASgLMg4uc2hvYWwudjEuTm9kZSIhChFEZW1vdGVOb2RlUmVxdWVzdBIMCgRub2RlGAEgASgJIjIKEkRlbW90ZU5vZGVSZXNwb25zZRIcCgRub2RlGAEgASgLMg4uc2hvYWwudjEuTm9kZSIwChFSZW1vdmVOb2RlUmVxdWVzdBIMCgRub2RlGAEgASgJEg0KBWZvcmNlGAIgASgIIhQKElJlbW92ZU5vZGVSZXNwb25zZSI7ChRDcmVhdGVTZXJ2aWNlUmVxdWVzdBIjCgRzcGVjGAEgASgLMhUuc2hvYWwudjEuU2VydmljZVNwZWMiOwoVQ3JlYXRlU2VydmljZVJlc3BvbnNlEiIKB3NlcnZpY2UYASABKAsyES5zaG9hbC52MS5TZXJ2aWNlIiQKEUdldFNlcnZpY2VSZXF1ZXN0Eg8KB3NlcnZpY2UYASABKAkiYQoSR2V0U2VydmljZVJlc3BvbnNlEiIKB3NlcnZpY2UYASABKAsyES5zaG9hbC52MS5TZXJ2aWNlEicKBnN0YXR1cxgCIAEoCzIXLnNob2FsLnYxLlNlcnZpY2VTdGF0dXMiPQoNU2VydmljZVN0YXR1cxIVCg1kZXNpcmVkX3Rhc2tzGAEgASgEEhUKDXJ1bm5pbmdfdGFza3MYAiABKAQiFQoTTGlzdFNlcnZpY2VzUmVxdWVzdCJmChRMaXN0U2VydmljZXNSZXNwb25zZRIjCghzZXJ2aWNlcxgBIAMoCzIRLnNob2FsLnYxLlNlcnZpY2USKQoIc3RhdHVzZXMYAiADKAsyFy5zaG9hbC52MS5TZXJ2aWNlU3RhdHVzIm8KFFVwZGF0ZVNlcnZpY2VSZXF1ZXN0Eg8KB3NlcnZpY2UYASABKAkSDwoHdmVyc2lvbhgCIAEoBBIjCgRzcGVjGAMgASgLMhUuc2hvYWwudjEuU2VydmljZVNwZWMSEAoIcm9sbGJhY2sYKCABKAgiOwoVVXBkYXRlU2VydmljZVJlc3BvbnNlEiIKB3NlcnZpY2UYASABKAsyES5zaG9hbC52MS5TZXJ2aWNlIicKFFJlbW92ZVNlcnZpY2VSZXF1ZXN0Eg8KB3NlcnZpY2UYASABKAkiFwoVUmVtb3ZlU2VydmljZVJlc3BvbnNlIkMKElNlcnZpY2VMb2dzUmVxdWVzdBIPCgdzZXJ2aWNlGAEgASgJEg4KBmZvbGxvdxgCIAEoCBIMCgR0YWlsGAMgASgDIjcKE1NlcnZpY2VMb2dzUmVzcG9uc2USIAoFbGluZXMYASADKAsyES5zaG9hbC52MS5Mb2dMaW5lIl0KEExpc3RUYXNrc1JlcXVlc3QSDwoHc2VydmljZRgBIAEoCRIMCgRub2RlGAIgASgJEioKDWRlc2lyZWRfc3RhdGUYAyABKA4yEy5zaG9hbC52MS5UYXNrU3RhdGUiMgoRTGlzdFRhc2tzUmVzcG9uc2USHQoFdGFza3MYASADKAsyDi5zaG9hbC52MS5UYXNrIh4KDkdldFRhc2tSZXF1ZXN0EgwKBHRhc2sYASABKAkiLwoPR2V0VGFza1Jlc3BvbnNlEhwKBHRhc2sYASABKAsyDi5zaG9hbC52MS5UYXNrIjsKFENyZWF0ZU5ldHdvcmtSZXF1ZXN0EiMKBHNwZWMYASABKAsyFS5zaG9hbC52MS5OZXR3b3JrU3BlYyI7ChVDcmVhdGVOZXR3b3JrUmVzcG9uc2USIgoHbmV0d29yaxgBIAEoCzIRLnNob2FsLnYxLk5ldHdvcmsiJAoRR2V0TmV0d29ya1JlcXVlc3QSDwoHbmV0d29yaxgBIAEoCSI4ChJHZXROZXR3b3JrUmVzcG9uc2USIgoHbmV0d29yaxgBIAEoCzIRLnNob2FsLnYxLk5ldHdvcmsiFQoTTGlzdE5ldHdvcmtzUmVxdWVzdCI7ChRMaXN0TmV0d29ya3NSZXNwb25zZRIjCghuZXR3b3JrcxgBIAMoCzIRLnNob2FsLnYxLk5ldHdvcmsiJwoUUmVtb3ZlTmV0d29ya1JlcXVlc3QSDwoHbmV0d29yaxgBIAEoCSIXChVSZW1vdmVOZXR3b3JrUmVzcG9uc2UiVgoUSW5zdGFsbFBsdWdpblJlcXVlc3QSDAoEbmFtZRgBIAEoCRIiCgRraW5kGAIgASgOMhQuc2hvYWwudjEuUGx1Z2luS2luZBIMCgR3YXNtGAMgASgMIj8KFUluc3RhbGxQbHVnaW5SZXNwb25zZRImCgZwbHVnaW4YASABKAsyFi5zaG9hbC52MS5QbHVnaW5Nb2R1bGUiFAoSTGlzdFBsdWdpbnNSZXF1ZXN0IlIKC1BsdWdpblN0YXRzEg0KBWNhbGxzGAEgASgEEhAKCGZhaWx1cmVzGAIgASgEEhIKCmxhc3RfZXJyb3IYAyABKAkSDgoGYWN0aXZlGAQgASgIImQKE0xpc3RQbHVnaW5zUmVzcG9uc2USJwoHcGx1Z2lucxgBIAMoCzIWLnNob2FsLnYxLlBsdWdpbk1vZHVsZRIkCgVzdGF0cxgCIAMoCzIVLnNob2FsLnYxLlBsdWdpblN0YXRzIjgKEEdldFBsdWdpblJlcXVlc3QSDAoEbmFtZRgBIAEoCRIWCg5pbmNsdWRlX21vZHVsZRgCIAEoCCJhChFHZXRQbHVnaW5SZXNwb25zZRImCgZwbHVnaW4YASABKAsyFi5zaG9hbC52MS5QbHVnaW5Nb2R1bGUSJAoFc3RhdHMYAiABKAsyFS5zaG9hbC52MS5QbHVnaW5TdGF0cyIjChNSZW1vdmVQbHVnaW5SZXF1ZXN0EgwKBG5hbWUYASABKAkiFgoUUmVtb3ZlUGx1Z2luUmVzcG9uc2UiJQoVQWN0aXZhdGVQbHVnaW5SZXF1ZXN0EgwKBG5hbWUYASABKAkiPAoWQWN0aXZhdGVQbHVnaW5SZXNwb25zZRIiCgdjbHVzdGVyGAEgASgLMhEuc2hvYWwudjEuQ2x1c3RlciJwChFUZXN0UGx1Z2luUmVxdWVzdBIMCgRuYW1lGAEgASgJEgwKBHdhc20YAiABKAwSIwoEc3BlYxgDIAEoCzIVLnNob2FsLnYxLlNlcnZpY2VTcGVjEhoKEXJlYmFsYW5jZV9zZXJ2aWNlGKoBIAEoCSJVCg1UZXN0UGxhY2VtZW50EgwKBHRhc2sYASABKAkSDwoHbm9kZV9pZBgCIAEoCRIVCg1ub2RlX2hvc3RuYW1lGAMgASgJEg4KBnJlYXNvbhgEIAEoCSJ3ChJUZXN0UGx1Z2luUmVzcG9uc2USKwoKcGxhY2VtZW50cxgBIAMoCzIXLnNob2FsLnYxLlRlc3RQbGFjZW1lbnQSEAoIZHVyYXRpb24YAiABKAkSIgoFbW92ZXMYqgEgAygLMhIuc2hvYWwudjEuVGVzdE1vdmUiXAoIVGVzdE1vdmUSDAoEdGFzaxgBIAEoCRIMCgRzbG90GAIgASgEEhEKCWZyb21fbm9kZRgDIAEoCRIPCgd0b19ub2RlGAQgASgJEhAKCHJlamVjdGVkGAUgASgJIl8KEldhdGNoRXZlbnRzUmVxdWVzdBINCgV0eXBlcxgBIAMoCRIPCgdhY3Rpb25zGAIgAygJEgsKA2lkcxgDIAMoCRINCgVuYW1lcxgEIAMoCRINCgVzaW5jZRgFIAEoBCJHChNXYXRjaEV2ZW50c1Jlc3BvbnNlEh8KBmV2ZW50cxgBIAMoCzIPLnNob2FsLnYxLkV2ZW50Eg8KB3ZlcnNpb24YAiABKAQioQEKBUV2ZW50Eg8KB3ZlcnNpb24YASABKAQSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDAoEdHlwZRgDIAEoCRIOCgZhY3Rpb24YBCABKAkSCgoCaWQYBSABKAkSDAoEbmFtZRgGIAEoCRIlCgZvYmplY3QYByABKAsyFS5zaG9hbC52MS5TdG9yZU9iamVjdCI5ChNDcmVhdGVTZWNyZXRSZXF1ZXN0EiIKBHNwZWMYASABKAsyFC5zaG9hbC52MS5TZWNyZXRTcGVjIjgKFENyZWF0ZVNlY3JldFJlc3BvbnNlEiAKBnNlY3JldBgBIAEoCzIQLnNob2FsLnYxLlNlY3JldCIiChBHZXRTZWNyZXRSZXF1ZXN0Eg4KBnNlY3JldBgBIAEoCSI1ChFHZXRTZWNyZXRSZXNwb25zZRIgCgZzZWNyZXQYASABKAsyEC5zaG9hbC52MS5TZWNyZXQiFAoSTGlzdFNlY3JldHNSZXF1ZXN0IjgKE0xpc3RTZWNyZXRzUmVzcG9uc2USIQoHc2VjcmV0cxgBIAMoCzIQLnNob2FsLnYxLlNlY3JldCIlChNSZW1vdmVTZWNyZXRSZXF1ZXN0Eg4KBnNlY3JldBgBIAEoCSIWChRSZW1vdmVTZWNyZXRSZXNwb25zZSI5ChNDcmVhdGVDb25maWdSZXF1ZXN0EiIKBHNwZWMYASABKAsyFC5zaG9hbC52MS5Db25maWdTcGVjIjgKFENyZWF0ZUNvbmZpZ1Jlc3BvbnNlEiAKBmNvbmZpZxgBIAEoCzIQLnNob2FsLnYxLkNvbmZpZyIiChBHZXRDb25maWdSZXF1ZXN0Eg4KBmNvbmZpZxgBIAEoCSI1ChFHZXRDb25maWdSZXNwb25zZRIgCgZjb25maWcYASABKAsyEC5zaG9hbC52MS5Db25maWciFAoSTGlzdENvbmZpZ3NSZXF1ZXN0IjgKE0xpc3RDb25maWdzUmVzcG9uc2USIQoHY29uZmlncxgBIAMoCzIQLnNob2FsLnYxLkNvbmZpZyIlChNSZW1vdmVDb25maWdSZXF1ZXN0Eg4KBmNvbmZpZxgBIAEoCSIWChRSZW1vdmVDb25maWdSZXNwb25zZSI+ChNSb3RhdGVSb290Q0FSZXF1ZXN0EhMKC2NhX2NlcnRfcGVtGAEgASgMEhIKCmNhX2tleV9wZW0YAiABKAwiOgoUUm90YXRlUm9vdENBUmVzcG9uc2USIgoHY2x1c3RlchgBIAEoCzIRLnNob2FsLnYxLkNsdXN0ZXIiJQoTR2V0VW5sb2NrS2V5UmVxdWVzdBIOCgZyb3RhdGUYASABKAgiKgoUR2V0VW5sb2NrS2V5UmVzcG9uc2USEgoKdW5sb2NrX2tleRgBIAEoCSIqChRVbmxvY2tNYW5hZ2VyUmVxdWVzdBISCgp1bmxvY2tfa2V5GAEgASgJIhcKFVVubG9ja01hbmFnZXJSZXNwb25zZSJFChNTaGFkb3dQbHVnaW5SZXF1ZXN0EgwKBG5hbWUYASABKAkSEwoLZm9yX3NlcnZpY2UYAiABKAkSCwoDb2ZmGAMgASgIIjoKFFNoYWRvd1BsdWdpblJlc3BvbnNlEiIKB2NsdXN0ZXIYASABKAsyES5zaG9hbC52MS5DbHVzdGVyIiMKE1NoYWRvd1JlcG9ydFJlcXVlc3QSDAoEbmFtZRgBIAEoCSLdAQoKU2hhZG93UGFzcxImCgJhdBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGYWN0aXZlGAIgASgJEg0KBXRhc2tzGAMgASgNEg0KBW1vdmVkGAQgASgNEhAKCHVucGxhY2VkGAUgASgNEhQKDGFjdGl2ZV9ub2RlcxgGIAEoDRIUCgxzaGFkb3dfbm9kZXMYByABKA0SLAoJY2FsbF90aW1lGAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg0KBWVycm9yGAkgASgJIvEBCgxTaGFkb3dSZXBvcnQSDAoEbmFtZRgBIAEoCRITCgtmb3Jfc2VydmljZRgCIAEoCRIOCgZwYXNzZXMYAyABKAQSGAoQZGlmZmVyaW5nX3Bhc3NlcxgEIAEoBBINCgVtb3ZlZBgFIAEoBBIQCgh1bnBsYWNlZBgGIAEoBBIQCghmYWlsdXJlcxgHIAEoBBIPCgdkcm9wcGVkGAggASgEEiwKCWNhbGxfdGltZRgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIiCgRsYXN0GAogAygLMhQuc2hvYWwudjEuU2hhZG93UGFzcyI+ChRTaGFkb3dSZXBvcnRSZXNwb25zZRImCgZyZXBvcnQYASABKAsyFi5zaG9hbC52MS5TaGFkb3dSZXBvcnQyrRkKDkNvbnRyb2xTZXJ2aWNlEkcKCkdldENsdXN0ZXISGy5zaG9hbC52MS5HZXRDbHVzdGVyUmVxdWVzdBocLnNob2FsLnYxLkdldENsdXN0ZXJSZXNwb25zZRJQCg1VcGRhdGVDbHVzdGVyEh4uc2hvYWwudjEuVXBkYXRlQ2x1c3RlclJlcXVlc3QaHy5zaG9hbC52MS5VcGRhdGVDbHVzdGVyUmVzcG9uc2USUAoNR2V0Sm9pblRva2VucxIeLnNob2FsLnYxLkdldEpvaW5Ub2tlbnNSZXF1ZXN0Gh8uc2hvYWwudjEuR2V0Sm9pblRva2Vuc1Jlc3BvbnNlElYKD1JvdGF0ZUpvaW5Ub2tlbhIgLnNob2FsLnYxLlJvdGF0ZUpvaW5Ub2tlblJlcXVlc3QaIS5zaG9hbC52MS5Sb3RhdGVKb2luVG9rZW5SZXNwb25zZRJECglMaXN0Tm9kZXMSGi5zaG9hbC52MS5MaXN0Tm9kZXNSZXF1ZXN0Ghsuc2hvYWwudjEuTGlzdE5vZGVzUmVzcG9uc2USPgoHR2V0Tm9kZRIYLnNob2FsLnYxLkdldE5vZGVSZXF1ZXN0Ghkuc2hvYWwudjEuR2V0Tm9kZVJlc3BvbnNlEkcKClVwZGF0ZU5vZGUSGy5zaG9hbC52MS5VcGRhdGVOb2RlUmVxdWVzdBocLnNob2FsLnYxLlVwZGF0ZU5vZGVSZXNwb25zZRJKCgtQcm9tb3RlTm9kZRIcLnNob2FsLnYxLlByb21vdGVOb2RlUmVxdWVzdBodLnNob2FsLnYxLlByb21vdGVOb2RlUmVzcG9uc2USRwoKRGVtb3RlTm9kZRIbLnNob2FsLnYxLkRlbW90ZU5vZGVSZXF1ZXN0Ghwuc2hvYWwudjEuRGVtb3RlTm9kZVJlc3BvbnNlEkcKClJlbW92ZU5vZGUSGy5zaG9hbC52MS5SZW1vdmVOb2RlUmVxdWVzdBocLnNob2FsLnYxLlJlbW92ZU5vZGVSZXNwb25zZRJQCg1DcmVhdGVTZXJ2aWNlEh4uc2hvYWwudjEuQ3JlYXRlU2VydmljZVJlcXVlc3QaHy5zaG9hbC52MS5DcmVhdGVTZXJ2aWNlUmVzcG9uc2USRwoKR2V0U2VydmljZRIbLnNob2FsLnYxLkdldFNlcnZpY2VSZXF1ZXN0Ghwuc2hvYWwudjEuR2V0U2VydmljZVJlc3BvbnNlEk0KDExpc3RTZXJ2aWNlcxIdLnNob2FsLnYxLkxpc3RTZXJ2aWNlc1JlcXVlc3QaHi5zaG9hbC52MS5MaXN0U2VydmljZXNSZXNwb25zZRJQCg1VcGRhdGVTZXJ2aWNlEh4uc2hvYWwudjEuVXBkYXRlU2VydmljZVJlcXVlc3QaHy5zaG9hbC52MS5VcGRhdGVTZXJ2aWNlUmVzcG9uc2USUAoNUmVtb3ZlU2VydmljZRIeLnNob2FsLnYxLlJlbW92ZVNlcnZpY2VSZXF1ZXN0Gh8uc2hvYWwudjEuUmVtb3ZlU2VydmljZVJlc3BvbnNlEkwKC1NlcnZpY2VMb2dzEhwuc2hvYWwudjEuU2VydmljZUxvZ3NSZXF1ZXN0Gh0uc2hvYWwudjEuU2VydmljZUxvZ3NSZXNwb25zZTABEkQKCUxpc3RUYXNrcxIaLnNob2FsLnYxLkxpc3RUYXNrc1JlcXVlc3QaGy5zaG9hbC52MS5MaXN0VGFza3NSZXNwb25zZRI+CgdHZXRUYXNrEhguc2hvYWwudjEuR2V0VGFza1JlcXVlc3QaGS5zaG9hbC52MS5HZXRUYXNrUmVzcG9uc2USUAoNQ3JlYXRlTmV0d29yaxIeLnNob2FsLnYxLkNyZWF0ZU5ldHdvcmtSZXF1ZXN0Gh8uc2hvYWwudjEuQ3JlYXRlTmV0d29ya1Jlc3BvbnNlEkcKCkdldE5ldHdvcmsSGy5zaG9hbC52MS5HZXROZXR3b3JrUmVxdWVzdBocLnNob2FsLnYxLkdldE5ldHdvcmtSZXNwb25zZRJNCgxMaXN0TmV0d29ya3MSHS5zaG9hbC52MS5MaXN0TmV0d29ya3NSZXF1ZXN0Gh4uc2hvYWwudjEuTGlzdE5ldHdvcmtzUmVzcG9uc2USUAoNUmVtb3ZlTmV0d29yaxIeLnNob2FsLnYxLlJlbW92ZU5ldHdvcmtSZXF1ZXN0Gh8uc2hvYWwudjEuUmVtb3ZlTmV0d29ya1Jlc3BvbnNlElAKDUluc3RhbGxQbHVnaW4SHi5zaG9hbC52MS5JbnN0YWxsUGx1Z2luUmVxdWVzdBofLnNob2FsLnYxLkluc3RhbGxQbHVnaW5SZXNwb25zZRJKCgtMaXN0UGx1Z2lucxIcLnNob2FsLnYxLkxpc3RQbHVnaW5zUmVxdWVzdBodLnNob2FsLnYxLkxpc3RQbHVnaW5zUmVzcG9uc2USRAoJR2V0UGx1Z2luEhouc2hvYWwudjEuR2V0UGx1Z2luUmVxdWVzdBobLnNob2FsLnYxLkdldFBsdWdpblJlc3BvbnNlEk0KDFJlbW92ZVBsdWdpbhIdLnNob2FsLnYxLlJlbW92ZVBsdWdpblJlcXVlc3QaHi5zaG9hbC52MS5SZW1vdmVQbHVnaW5SZXNwb25zZRJTCg5BY3RpdmF0ZVBsdWdpbhIfLnNob2FsLnYxLkFjdGl2YXRlUGx1Z2luUmVxdWVzdBogLnNob2FsLnYxLkFjdGl2YXRlUGx1Z2luUmVzcG9uc2USRwoKVGVzdFBsdWdpbhIbLnNob2FsLnYxLlRlc3RQbHVnaW5SZXF1ZXN0Ghwuc2hvYWwudjEuVGVzdFBsdWdpblJlc3BvbnNlEkwKC1dhdGNoRXZlbnRzEhwuc2hvYWwudjEuV2F0Y2hFdmVudHNSZXF1ZXN0Gh0uc2hvYWwudjEuV2F0Y2hFdmVudHNSZXNwb25zZTABEk0KDENyZWF0ZVNlY3JldBIdLnNob2FsLnYxLkNyZWF0ZVNlY3JldFJlcXVlc3QaHi5zaG9hbC52MS5DcmVhdGVTZWNyZXRSZXNwb25zZRJECglHZXRTZWNyZXQSGi5zaG9hbC52MS5HZXRTZWNyZXRSZXF1ZXN0Ghsuc2hvYWwudjEuR2V0U2VjcmV0UmVzcG9uc2USSgoLTGlzdFNlY3JldHMSHC5zaG9hbC52MS5MaXN0U2VjcmV0c1JlcXVlc3QaHS5zaG9hbC52MS5MaXN0U2VjcmV0c1Jlc3BvbnNlEk0KDFJlbW92ZVNlY3JldBIdLnNob2FsLnYxLlJlbW92ZVNlY3JldFJlcXVlc3QaHi5zaG9hbC52MS5SZW1vdmVTZWNyZXRSZXNwb25zZRJNCgxDcmVhdGVDb25maWcSHS5zaG9hbC52MS5DcmVhdGVDb25maWdSZXF1ZXN0Gh4uc2hvYWwudjEuQ3JlYXRlQ29uZmlnUmVzcG9uc2USRAoJR2V0Q29uZmlnEhouc2hvYWwudjEuR2V0Q29uZmlnUmVxdWVzdBobLnNob2FsLnYxLkdldENvbmZpZ1Jlc3BvbnNlEkoKC0xpc3RDb25maWdzEhwuc2hvYWwudjEuTGlzdENvbmZpZ3NSZXF1ZXN0Gh0uc2hvYWwudjEuTGlzdENvbmZpZ3NSZXNwb25zZRJNCgxSZW1vdmVDb25maWcSHS5zaG9hbC52MS5SZW1vdmVDb25maWdSZXF1ZXN0Gh4uc2hvYWwudjEuUmVtb3ZlQ29uZmlnUmVzcG9uc2USTQoMUm90YXRlUm9vdENBEh0uc2hvYWwudjEuUm90YXRlUm9vdENBUmVxdWVzdBoeLnNob2FsLnYxLlJvdGF0ZVJvb3RDQVJlc3BvbnNlEk0KDEdldFVubG9ja0tleRIdLnNob2FsLnYxLkdldFVubG9ja0tleVJlcXVlc3QaHi5zaG9hbC52MS5HZXRVbmxvY2tLZXlSZXNwb25zZRJQCg1VbmxvY2tNYW5hZ2VyEh4uc2hvYWwudjEuVW5sb2NrTWFuYWdlclJlcXVlc3QaHy5zaG9hbC52MS5VbmxvY2tNYW5hZ2VyUmVzcG9uc2USTQoMU2hhZG93UGx1Z2luEh0uc2hvYWwudjEuU2hhZG93UGx1Z2luUmVxdWVzdBoeLnNob2FsLnYxLlNoYWRvd1BsdWdpblJlc3BvbnNlEk0KDFNoYWRvd1JlcG9ydBIdLnNob2FsLnYxLlNoYWRvd1JlcG9ydFJlcXVlc3QaHi5zaG9hbC52MS5TaGFkb3dSZXBvcnRSZXNwb25zZUI1WjNnaXRodWIuY29tL3Nob2FsLXByb2plY3Qvc2hvYWwvZ2VuL3Nob2FsL3YxO3Nob2FsdjFiBnByb3RvMw", [file_shoal_v1_dispatcher, file_google_protobuf_duration, file_google_protobuf_timestamp, file_shoal_v1_objects, file_shoal_v1_store]);
 
 /**
  * @generated from message shoal.v1.GetClusterRequest
@@ -1110,6 +1110,14 @@ export type TestPluginRequest = Message<"shoal.v1.TestPluginRequest"> & {
    * @generated from field: shoal.v1.ServiceSpec spec = 3;
    */
   spec?: ServiceSpec | undefined;
+
+  /**
+   * rebalance_service asks a rebalancer plugin which moves it would make
+   * for this service (name or ID) now; nothing is applied.
+   *
+   * @generated from field: string rebalance_service = 170;
+   */
+  rebalanceService: string;
 };
 
 /**
@@ -1166,6 +1174,14 @@ export type TestPluginResponse = Message<"shoal.v1.TestPluginResponse"> & {
    * @generated from field: string duration = 2;
    */
   duration: string;
+
+  /**
+   * moves answers a rebalance dry run: every move the plugin proposed,
+   * accepted or not.
+   *
+   * @generated from field: repeated shoal.v1.TestMove moves = 170;
+   */
+  moves: TestMove[];
 };
 
 /**
@@ -1174,6 +1190,47 @@ export type TestPluginResponse = Message<"shoal.v1.TestPluginResponse"> & {
  */
 export const TestPluginResponseSchema: GenMessage<TestPluginResponse> = /*@__PURE__*/
   messageDesc(file_shoal_v1_control, 58);
+
+/**
+ * TestMove is one move a rebalancer proposed.
+ *
+ * @generated from message shoal.v1.TestMove
+ */
+export type TestMove = Message<"shoal.v1.TestMove"> & {
+  /**
+   * @generated from field: string task = 1;
+   */
+  task: string;
+
+  /**
+   * @generated from field: uint64 slot = 2;
+   */
+  slot: bigint;
+
+  /**
+   * @generated from field: string from_node = 3;
+   */
+  fromNode: string;
+
+  /**
+   * @generated from field: string to_node = 4;
+   */
+  toNode: string;
+
+  /**
+   * rejected says why the host would not apply it ("" = accepted).
+   *
+   * @generated from field: string rejected = 5;
+   */
+  rejected: string;
+};
+
+/**
+ * Describes the message shoal.v1.TestMove.
+ * Use `create(TestMoveSchema)` to create a new message.
+ */
+export const TestMoveSchema: GenMessage<TestMove> = /*@__PURE__*/
+  messageDesc(file_shoal_v1_control, 59);
 
 /**
  * WatchEventsRequest selects events. Within one field the values are ORed,
@@ -1222,7 +1279,7 @@ export type WatchEventsRequest = Message<"shoal.v1.WatchEventsRequest"> & {
  * Use `create(WatchEventsRequestSchema)` to create a new message.
  */
 export const WatchEventsRequestSchema: GenMessage<WatchEventsRequest> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 59);
+  messageDesc(file_shoal_v1_control, 60);
 
 /**
  * @generated from message shoal.v1.WatchEventsResponse
@@ -1247,7 +1304,7 @@ export type WatchEventsResponse = Message<"shoal.v1.WatchEventsResponse"> & {
  * Use `create(WatchEventsResponseSchema)` to create a new message.
  */
 export const WatchEventsResponseSchema: GenMessage<WatchEventsResponse> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 60);
+  messageDesc(file_shoal_v1_control, 61);
 
 /**
  * Event is one change of one stored object.
@@ -1303,7 +1360,7 @@ export type Event = Message<"shoal.v1.Event"> & {
  * Use `create(EventSchema)` to create a new message.
  */
 export const EventSchema: GenMessage<Event> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 61);
+  messageDesc(file_shoal_v1_control, 62);
 
 /**
  * @generated from message shoal.v1.CreateSecretRequest
@@ -1320,7 +1377,7 @@ export type CreateSecretRequest = Message<"shoal.v1.CreateSecretRequest"> & {
  * Use `create(CreateSecretRequestSchema)` to create a new message.
  */
 export const CreateSecretRequestSchema: GenMessage<CreateSecretRequest> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 62);
+  messageDesc(file_shoal_v1_control, 63);
 
 /**
  * @generated from message shoal.v1.CreateSecretResponse
@@ -1337,7 +1394,7 @@ export type CreateSecretResponse = Message<"shoal.v1.CreateSecretResponse"> & {
  * Use `create(CreateSecretResponseSchema)` to create a new message.
  */
 export const CreateSecretResponseSchema: GenMessage<CreateSecretResponse> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 63);
+  messageDesc(file_shoal_v1_control, 64);
 
 /**
  * @generated from message shoal.v1.GetSecretRequest
@@ -1356,7 +1413,7 @@ export type GetSecretRequest = Message<"shoal.v1.GetSecretRequest"> & {
  * Use `create(GetSecretRequestSchema)` to create a new message.
  */
 export const GetSecretRequestSchema: GenMessage<GetSecretRequest> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 64);
+  messageDesc(file_shoal_v1_control, 65);
 
 /**
  * @generated from message shoal.v1.GetSecretResponse
@@ -1373,7 +1430,7 @@ export type GetSecretResponse = Message<"shoal.v1.GetSecretResponse"> & {
  * Use `create(GetSecretResponseSchema)` to create a new message.
  */
 export const GetSecretResponseSchema: GenMessage<GetSecretResponse> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 65);
+  messageDesc(file_shoal_v1_control, 66);
 
 /**
  * @generated from message shoal.v1.ListSecretsRequest
@@ -1386,7 +1443,7 @@ export type ListSecretsRequest = Message<"shoal.v1.ListSecretsRequest"> & {
  * Use `create(ListSecretsRequestSchema)` to create a new message.
  */
 export const ListSecretsRequestSchema: GenMessage<ListSecretsRequest> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 66);
+  messageDesc(file_shoal_v1_control, 67);
 
 /**
  * @generated from message shoal.v1.ListSecretsResponse
@@ -1403,7 +1460,7 @@ export type ListSecretsResponse = Message<"shoal.v1.ListSecretsResponse"> & {
  * Use `create(ListSecretsResponseSchema)` to create a new message.
  */
 export const ListSecretsResponseSchema: GenMessage<ListSecretsResponse> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 67);
+  messageDesc(file_shoal_v1_control, 68);
 
 /**
  * @generated from message shoal.v1.RemoveSecretRequest
@@ -1420,7 +1477,7 @@ export type RemoveSecretRequest = Message<"shoal.v1.RemoveSecretRequest"> & {
  * Use `create(RemoveSecretRequestSchema)` to create a new message.
  */
 export const RemoveSecretRequestSchema: GenMessage<RemoveSecretRequest> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 68);
+  messageDesc(file_shoal_v1_control, 69);
 
 /**
  * @generated from message shoal.v1.RemoveSecretResponse
@@ -1433,7 +1490,7 @@ export type RemoveSecretResponse = Message<"shoal.v1.RemoveSecretResponse"> & {
  * Use `create(RemoveSecretResponseSchema)` to create a new message.
  */
 export const RemoveSecretResponseSchema: GenMessage<RemoveSecretResponse> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 69);
+  messageDesc(file_shoal_v1_control, 70);
 
 /**
  * @generated from message shoal.v1.CreateConfigRequest
@@ -1450,7 +1507,7 @@ export type CreateConfigRequest = Message<"shoal.v1.CreateConfigRequest"> & {
  * Use `create(CreateConfigRequestSchema)` to create a new message.
  */
 export const CreateConfigRequestSchema: GenMessage<CreateConfigRequest> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 70);
+  messageDesc(file_shoal_v1_control, 71);
 
 /**
  * @generated from message shoal.v1.CreateConfigResponse
@@ -1467,7 +1524,7 @@ export type CreateConfigResponse = Message<"shoal.v1.CreateConfigResponse"> & {
  * Use `create(CreateConfigResponseSchema)` to create a new message.
  */
 export const CreateConfigResponseSchema: GenMessage<CreateConfigResponse> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 71);
+  messageDesc(file_shoal_v1_control, 72);
 
 /**
  * @generated from message shoal.v1.GetConfigRequest
@@ -1486,7 +1543,7 @@ export type GetConfigRequest = Message<"shoal.v1.GetConfigRequest"> & {
  * Use `create(GetConfigRequestSchema)` to create a new message.
  */
 export const GetConfigRequestSchema: GenMessage<GetConfigRequest> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 72);
+  messageDesc(file_shoal_v1_control, 73);
 
 /**
  * @generated from message shoal.v1.GetConfigResponse
@@ -1503,7 +1560,7 @@ export type GetConfigResponse = Message<"shoal.v1.GetConfigResponse"> & {
  * Use `create(GetConfigResponseSchema)` to create a new message.
  */
 export const GetConfigResponseSchema: GenMessage<GetConfigResponse> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 73);
+  messageDesc(file_shoal_v1_control, 74);
 
 /**
  * @generated from message shoal.v1.ListConfigsRequest
@@ -1516,7 +1573,7 @@ export type ListConfigsRequest = Message<"shoal.v1.ListConfigsRequest"> & {
  * Use `create(ListConfigsRequestSchema)` to create a new message.
  */
 export const ListConfigsRequestSchema: GenMessage<ListConfigsRequest> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 74);
+  messageDesc(file_shoal_v1_control, 75);
 
 /**
  * @generated from message shoal.v1.ListConfigsResponse
@@ -1533,7 +1590,7 @@ export type ListConfigsResponse = Message<"shoal.v1.ListConfigsResponse"> & {
  * Use `create(ListConfigsResponseSchema)` to create a new message.
  */
 export const ListConfigsResponseSchema: GenMessage<ListConfigsResponse> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 75);
+  messageDesc(file_shoal_v1_control, 76);
 
 /**
  * @generated from message shoal.v1.RemoveConfigRequest
@@ -1550,7 +1607,7 @@ export type RemoveConfigRequest = Message<"shoal.v1.RemoveConfigRequest"> & {
  * Use `create(RemoveConfigRequestSchema)` to create a new message.
  */
 export const RemoveConfigRequestSchema: GenMessage<RemoveConfigRequest> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 76);
+  messageDesc(file_shoal_v1_control, 77);
 
 /**
  * @generated from message shoal.v1.RemoveConfigResponse
@@ -1563,7 +1620,7 @@ export type RemoveConfigResponse = Message<"shoal.v1.RemoveConfigResponse"> & {
  * Use `create(RemoveConfigResponseSchema)` to create a new message.
  */
 export const RemoveConfigResponseSchema: GenMessage<RemoveConfigResponse> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 77);
+  messageDesc(file_shoal_v1_control, 78);
 
 /**
  * @generated from message shoal.v1.RotateRootCARequest
@@ -1589,7 +1646,7 @@ export type RotateRootCARequest = Message<"shoal.v1.RotateRootCARequest"> & {
  * Use `create(RotateRootCARequestSchema)` to create a new message.
  */
 export const RotateRootCARequestSchema: GenMessage<RotateRootCARequest> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 78);
+  messageDesc(file_shoal_v1_control, 79);
 
 /**
  * @generated from message shoal.v1.RotateRootCAResponse
@@ -1606,7 +1663,7 @@ export type RotateRootCAResponse = Message<"shoal.v1.RotateRootCAResponse"> & {
  * Use `create(RotateRootCAResponseSchema)` to create a new message.
  */
 export const RotateRootCAResponseSchema: GenMessage<RotateRootCAResponse> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 79);
+  messageDesc(file_shoal_v1_control, 80);
 
 /**
  * @generated from message shoal.v1.GetUnlockKeyRequest
@@ -1623,7 +1680,7 @@ export type GetUnlockKeyRequest = Message<"shoal.v1.GetUnlockKeyRequest"> & {
  * Use `create(GetUnlockKeyRequestSchema)` to create a new message.
  */
 export const GetUnlockKeyRequestSchema: GenMessage<GetUnlockKeyRequest> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 80);
+  messageDesc(file_shoal_v1_control, 81);
 
 /**
  * @generated from message shoal.v1.GetUnlockKeyResponse
@@ -1642,7 +1699,7 @@ export type GetUnlockKeyResponse = Message<"shoal.v1.GetUnlockKeyResponse"> & {
  * Use `create(GetUnlockKeyResponseSchema)` to create a new message.
  */
 export const GetUnlockKeyResponseSchema: GenMessage<GetUnlockKeyResponse> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 81);
+  messageDesc(file_shoal_v1_control, 82);
 
 /**
  * @generated from message shoal.v1.UnlockManagerRequest
@@ -1659,7 +1716,7 @@ export type UnlockManagerRequest = Message<"shoal.v1.UnlockManagerRequest"> & {
  * Use `create(UnlockManagerRequestSchema)` to create a new message.
  */
 export const UnlockManagerRequestSchema: GenMessage<UnlockManagerRequest> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 82);
+  messageDesc(file_shoal_v1_control, 83);
 
 /**
  * @generated from message shoal.v1.UnlockManagerResponse
@@ -1672,7 +1729,7 @@ export type UnlockManagerResponse = Message<"shoal.v1.UnlockManagerResponse"> & 
  * Use `create(UnlockManagerResponseSchema)` to create a new message.
  */
 export const UnlockManagerResponseSchema: GenMessage<UnlockManagerResponse> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 83);
+  messageDesc(file_shoal_v1_control, 84);
 
 /**
  * @generated from message shoal.v1.ShadowPluginRequest
@@ -1703,7 +1760,7 @@ export type ShadowPluginRequest = Message<"shoal.v1.ShadowPluginRequest"> & {
  * Use `create(ShadowPluginRequestSchema)` to create a new message.
  */
 export const ShadowPluginRequestSchema: GenMessage<ShadowPluginRequest> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 84);
+  messageDesc(file_shoal_v1_control, 85);
 
 /**
  * @generated from message shoal.v1.ShadowPluginResponse
@@ -1720,7 +1777,7 @@ export type ShadowPluginResponse = Message<"shoal.v1.ShadowPluginResponse"> & {
  * Use `create(ShadowPluginResponseSchema)` to create a new message.
  */
 export const ShadowPluginResponseSchema: GenMessage<ShadowPluginResponse> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 85);
+  messageDesc(file_shoal_v1_control, 86);
 
 /**
  * @generated from message shoal.v1.ShadowReportRequest
@@ -1737,7 +1794,7 @@ export type ShadowReportRequest = Message<"shoal.v1.ShadowReportRequest"> & {
  * Use `create(ShadowReportRequestSchema)` to create a new message.
  */
 export const ShadowReportRequestSchema: GenMessage<ShadowReportRequest> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 86);
+  messageDesc(file_shoal_v1_control, 87);
 
 /**
  * ShadowPass compares one live policy call with the shadow's answer to it.
@@ -1806,7 +1863,7 @@ export type ShadowPass = Message<"shoal.v1.ShadowPass"> & {
  * Use `create(ShadowPassSchema)` to create a new message.
  */
 export const ShadowPassSchema: GenMessage<ShadowPass> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 87);
+  messageDesc(file_shoal_v1_control, 88);
 
 /**
  * ShadowReport holds one manager's running totals since it became leader
@@ -1875,7 +1932,7 @@ export type ShadowReport = Message<"shoal.v1.ShadowReport"> & {
  * Use `create(ShadowReportSchema)` to create a new message.
  */
 export const ShadowReportSchema: GenMessage<ShadowReport> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 88);
+  messageDesc(file_shoal_v1_control, 89);
 
 /**
  * @generated from message shoal.v1.ShadowReportResponse
@@ -1892,7 +1949,7 @@ export type ShadowReportResponse = Message<"shoal.v1.ShadowReportResponse"> & {
  * Use `create(ShadowReportResponseSchema)` to create a new message.
  */
 export const ShadowReportResponseSchema: GenMessage<ShadowReportResponse> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_control, 89);
+  messageDesc(file_shoal_v1_control, 90);
 
 /**
  * ControlService is the user API. Manager and admin certificates may call it

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file shoal/v1/objects.proto.
  */
 export const file_shoal_v1_objects: GenFile = /*@__PURE__*/
-  fileDesc("ChZzaG9hbC92MS9vYmplY3RzLnByb3RvEghzaG9hbC52MSJ3CgRNZXRhEg8KB3ZlcnNpb24YASABKAQSLgoKY3JlYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiwwIKB0NsdXN0ZXISCgoCaWQYASABKAkSHAoEbWV0YRgCIAEoCzIOLnNob2FsLnYxLk1ldGESIwoEc3BlYxgDIAEoCzIVLnNob2FsLnYxLkNsdXN0ZXJTcGVjEiEKB3Jvb3RfY2EYBCABKAsyEC5zaG9hbC52MS5Sb290Q0ESKQoLam9pbl90b2tlbnMYBSABKAsyFC5zaG9hbC52MS5Kb2luVG9rZW5zEhUKDXJlbW92ZWRfbm9kZXMYBiADKAkSKAoLZ29zc2lwX2tleXMYByADKAsyEy5zaG9hbC52MS5Hb3NzaXBLZXkSFwoPc2VjcmV0X2RhdGFfa2V5GDIgASgMEi0KDXJvb3Rfcm90YXRpb24YUCABKAsyFi5zaG9hbC52MS5Sb290Um90YXRpb24SEgoKdW5sb2NrX2tleRhRIAEoDCKOAQoMUm9vdFJvdGF0aW9uEhMKC2NhX2NlcnRfcGVtGAEgASgMEhIKCmNhX2tleV9wZW0YAiABKAwSDgoGZGlnZXN0GAMgASgJEhgKEGNyb3NzX3NpZ25lZF9wZW0YBCABKAwSKwoHc3RhcnRlZBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRQoJR29zc2lwS2V5EgsKA2tleRgBIAEoDBIrCgdjcmVhdGVkGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLWAwoLQ2x1c3RlclNwZWMSDAoEbmFtZRgBIAEoCRIzChBoZWFydGJlYXRfcGVyaW9kGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiIKGmhlYXJ0YmVhdF9ncmFjZV9tdWx0aXBsaWVyGAMgASgNEhkKEXNuYXBzaG90X2ludGVydmFsGAQgASgEEjMKEG5vZGVfY2VydF9leHBpcnkYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGQoRZGVmYXVsdF9zY2hlZHVsZXIYBiABKAkSGQoRZGVmYXVsdF9hbGxvY2F0b3IYByABKAkSGgoSdGFza19oaXN0b3J5X2xpbWl0GAggASgNEhwKFGRlZmF1bHRfYWRkcmVzc19wb29sGAkgASgJEhsKE2RlZmF1bHRfc3VibmV0X3NpemUYCiABKA0SNgoTZ29zc2lwX2tleV9yb3RhdGlvbhgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIZChFhdXRvbG9ja19tYW5hZ2VycxhQIAEoCBIYChBzaGFkb3dfc2NoZWR1bGVyGG4gASgJEhYKDnNoYWRvd19zZXJ2aWNlGG8gASgJIkEKBlJvb3RDQRITCgtjYV9jZXJ0X3BlbRgBIAEoDBISCgpjYV9rZXlfcGVtGAIgASgMEg4KBmRpZ2VzdBgDIAEoCSItCgpKb2luVG9rZW5zEg4KBndvcmtlchgBIAEoCRIPCgdtYW5hZ2VyGAIgASgJIsICCgROb2RlEgoKAmlkGAEgASgJEhwKBG1ldGEYAiABKAsyDi5zaG9hbC52MS5NZXRhEiAKBHNwZWMYAyABKAsyEi5zaG9hbC52MS5Ob2RlU3BlYxIuCgtkZXNjcmlwdGlvbhgEIAEoCzIZLnNob2FsLnYxLk5vZGVEZXNjcmlwdGlvbhIkCgZzdGF0dXMYBSABKAsyFC5zaG9hbC52MS5Ob2RlU3RhdHVzEi8KDm1hbmFnZXJfc3RhdHVzGAYgASgLMhcuc2hvYWwudjEuTWFuYWdlclN0YXR1cxIgCgRyb2xlGAcgASgOMhIuc2hvYWwudjEuTm9kZVJvbGUSKQoLYXR0YWNobWVudHMYFCADKAsyFC5zaG9hbC52MS5BdHRhY2htZW50EhoKEmNlcnRfaXNzdWVyX2RpZ2VzdBhQIAEoCSLFAQoITm9kZVNwZWMSKAoMZGVzaXJlZF9yb2xlGAEgASgOMhIuc2hvYWwudjEuTm9kZVJvbGUSMAoMYXZhaWxhYmlsaXR5GAIgASgOMhouc2hvYWwudjEuTm9kZUF2YWlsYWJpbGl0eRIuCgZsYWJlbHMYAyADKAsyHi5zaG9hbC52MS5Ob2RlU3BlYy5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIusBCg9Ob2RlRGVzY3JpcHRpb24SEAoIaG9zdG5hbWUYASABKAkSCgoCb3MYAiABKAkSDAoEYXJjaBgDIAEoCRImCglyZXNvdXJjZXMYBCABKAsyEy5zaG9hbC52MS5SZXNvdXJjZXMSDQoFa2luZHMYBSADKAkSDwoHYmFja2VuZBgGIAEoCRIVCg1hZ2VudF92ZXJzaW9uGAcgASgJEhMKC2dvc3NpcF9hZGRyGAggASgJEhwKFHdpcmVndWFyZF9wdWJsaWNfa2V5GB4gASgMEhoKEndpcmVndWFyZF9lbmRwb2ludBgfIAEoCSKDAQoKTm9kZVN0YXR1cxIiCgVzdGF0ZRgBIAEoDjITLnNob2FsLnYxLk5vZGVTdGF0ZRIPCgdtZXNzYWdlGAIgASgJEgwKBGFkZHIYAyABKAkSMgoObGFzdF9oZWFydGJlYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIn0KDU1hbmFnZXJTdGF0dXMSDwoHcmFmdF9pZBgBIAEoBBIMCgRhZGRyGAIgASgJEiwKDHJlYWNoYWJpbGl0eRgDIAEoDjIWLnNob2FsLnYxLlJlYWNoYWJpbGl0eRIOCgZsZWFkZXIYBCABKAgSDwoHbGVhcm5lchgFIAEoCCI0CglSZXNvdXJjZXMSEQoJbmFub19jcHVzGAEgASgDEhQKDG1lbW9yeV9ieXRlcxgCIAEoAyLxAQoHU2VydmljZRIKCgJpZBgBIAEoCRIcCgRtZXRhGAIgASgLMg4uc2hvYWwudjEuTWV0YRIjCgRzcGVjGAMgASgLMhUuc2hvYWwudjEuU2VydmljZVNwZWMSFAoMc3BlY192ZXJzaW9uGAQgASgEEiwKDXByZXZpb3VzX3NwZWMYBSABKAsyFS5zaG9hbC52MS5TZXJ2aWNlU3BlYxIkCghlbmRwb2ludBgGIAEoCzISLnNob2FsLnYxLkVuZHBvaW50Ei0KDXVwZGF0ZV9zdGF0dXMYKCABKAsyFi5zaG9hbC52MS5VcGRhdGVTdGF0dXMivQEKDFVwZGF0ZVN0YXR1cxIkCgVzdGF0ZRgBIAEoDjIVLnNob2FsLnYxLlVwZGF0ZVN0YXRlEi4KCnN0YXJ0ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGNvbXBsZXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHbWVzc2FnZRgEIAEoCRIUCgxzcGVjX3ZlcnNpb24YBSABKAQi8QEKDFVwZGF0ZUNvbmZpZxITCgtwYXJhbGxlbGlzbRgBIAEoAxIoCgVkZWxheRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI1Cg5mYWlsdXJlX2FjdGlvbhgDIAEoDjIdLnNob2FsLnYxLlVwZGF0ZUZhaWx1cmVBY3Rpb24SKgoHbW9uaXRvchgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIZChFtYXhfZmFpbHVyZV9yYXRpbxgFIAEoARIkCgVvcmRlchgGIAEoDjIVLnNob2FsLnYxLlVwZGF0ZU9yZGVyIq4DCgtTZXJ2aWNlU3BlYxIMCgRuYW1lGAEgASgJEjEKBmxhYmVscxgCIAMoCzIhLnNob2FsLnYxLlNlcnZpY2VTcGVjLkxhYmVsc0VudHJ5EiAKBHRhc2sYAyABKAsyEi5zaG9hbC52MS5UYXNrU3BlYxIuCgpyZXBsaWNhdGVkGAQgASgLMhguc2hvYWwudjEuUmVwbGljYXRlZE1vZGVIABImCgZnbG9iYWwYBSABKAsyFC5zaG9hbC52MS5HbG9iYWxNb2RlSAASEQoJc2NoZWR1bGVyGAYgASgJEhAKCG5ldHdvcmtzGAcgAygJEigKCGVuZHBvaW50GAggASgLMhYuc2hvYWwudjEuRW5kcG9pbnRTcGVjEi0KDXVwZGF0ZV9jb25maWcYKCABKAsyFi5zaG9hbC52MS5VcGRhdGVDb25maWcSLwoPcm9sbGJhY2tfY29uZmlnGCkgASgLMhYuc2hvYWwudjEuVXBkYXRlQ29uZmlnGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCBgoEbW9kZSIiCg5SZXBsaWNhdGVkTW9kZRIQCghyZXBsaWNhcxgBIAEoBCIMCgpHbG9iYWxNb2RlIjMKDEVuZHBvaW50U3BlYxIjCgVwb3J0cxgBIAMoCzIULnNob2FsLnYxLlBvcnRDb25maWcibwoKUG9ydENvbmZpZxIMCgRuYW1lGAEgASgJEhAKCHByb3RvY29sGAIgASgJEhMKC3RhcmdldF9wb3J0GAMgASgNEhYKDnB1Ymxpc2hlZF9wb3J0GAQgASgNEhQKDHB1Ymxpc2hfbW9kZRgUIAEoCSJaCghFbmRwb2ludBIjCgVwb3J0cxgBIAMoCzIULnNob2FsLnYxLlBvcnRDb25maWcSKQoLdmlydHVhbF9pcHMYAiADKAsyFC5zaG9hbC52MS5BdHRhY2htZW50IjMKCkF0dGFjaG1lbnQSEgoKbmV0d29ya19pZBgBIAEoCRIRCglhZGRyZXNzZXMYAiADKAki4AIKCFRhc2tTcGVjEiwKCWNvbnRhaW5lchgBIAEoCzIXLnNob2FsLnYxLkNvbnRhaW5lclNwZWNIABIoCgdwcm9jZXNzGAIgASgLMhUuc2hvYWwudjEuUHJvY2Vzc1NwZWNIABIxCglyZXNvdXJjZXMYAyABKAsyHi5zaG9hbC52MS5SZXNvdXJjZVJlcXVpcmVtZW50cxIoCgdyZXN0YXJ0GAQgASgLMhcuc2hvYWwudjEuUmVzdGFydFBvbGljeRImCglwbGFjZW1lbnQYBSABKAsyEy5zaG9hbC52MS5QbGFjZW1lbnQSFAoMZm9yY2VfdXBkYXRlGAYgASgEEioKB3NlY3JldHMYMiADKAsyGS5zaG9hbC52MS5TZWNyZXRSZWZlcmVuY2USKgoHY29uZmlncxgzIAMoCzIZLnNob2FsLnYxLkNvbmZpZ1JlZmVyZW5jZUIJCgdydW50aW1lInEKD1NlY3JldFJlZmVyZW5jZRIRCglzZWNyZXRfaWQYASABKAkSEwoLc2VjcmV0X25hbWUYAiABKAkSDgoGdGFyZ2V0GAMgASgJEgsKA3VpZBgEIAEoDRILCgNnaWQYBSABKA0SDAoEbW9kZRgGIAEoDSJxCg9Db25maWdSZWZlcmVuY2USEQoJY29uZmlnX2lkGAEgASgJEhMKC2NvbmZpZ19uYW1lGAIgASgJEg4KBnRhcmdldBgDIAEoCRILCgN1aWQYBCABKA0SCwoDZ2lkGAUgASgNEgwKBG1vZGUYBiABKA0isQMKDUNvbnRhaW5lclNwZWMSDQoFaW1hZ2UYASABKAkSDwoHY29tbWFuZBgCIAMoCRIMCgRhcmdzGAMgAygJEgsKA2VudhgEIAMoCRILCgNkaXIYBSABKAkSDAoEdXNlchgGIAEoCRIQCghob3N0bmFtZRgHIAEoCRIRCglyZWFkX29ubHkYCCABKAgSHwoGbW91bnRzGAkgAygLMg8uc2hvYWwudjEuTW91bnQSEwoLc3RvcF9zaWduYWwYCiABKAkSNAoRc3RvcF9ncmFjZV9wZXJpb2QYCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKwoLaGVhbHRoY2hlY2sYDCABKAsyFi5zaG9hbC52MS5IZWFsdGhDb25maWcSFAoMbmV0d29ya19tb2RlGA0gASgJEhIKCnBpZHNfbGltaXQYDiABKAMSMwoGbGFiZWxzGA8gAygLMiMuc2hvYWwudjEuQ29udGFpbmVyU3BlYy5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIoMBCgtQcm9jZXNzU3BlYxIPCgdjb21tYW5kGAEgAygJEgsKA2VudhgCIAMoCRILCgNkaXIYAyABKAkSEwoLc3RvcF9zaWduYWwYBCABKAkSNAoRc3RvcF9ncmFjZV9wZXJpb2QYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iXAoFTW91bnQSDAoEdHlwZRgBIAEoCRIOCgZzb3VyY2UYAiABKAkSDgoGdGFyZ2V0GAMgASgJEhEKCXJlYWRfb25seRgEIAEoCBISCgpzaXplX2J5dGVzGAUgASgDIrcBCgxIZWFsdGhDb25maWcSDAoEdGVzdBgBIAMoCRIrCghpbnRlcnZhbBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIqCgd0aW1lb3V0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KDHN0YXJ0X3BlcmlvZBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIPCgdyZXRyaWVzGAUgASgNImYKFFJlc291cmNlUmVxdWlyZW1lbnRzEiMKBmxpbWl0cxgBIAEoCzITLnNob2FsLnYxLlJlc291cmNlcxIpCgxyZXNlcnZhdGlvbnMYAiABKAsyEy5zaG9hbC52MS5SZXNvdXJjZXMiqQEKDVJlc3RhcnRQb2xpY3kSLQoJY29uZGl0aW9uGAEgASgOMhouc2hvYWwudjEuUmVzdGFydENvbmRpdGlvbhIoCgVkZWxheRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgxtYXhfYXR0ZW1wdHMYAyABKAQSKQoGd2luZG93GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uImoKCVBsYWNlbWVudBITCgtjb25zdHJhaW50cxgBIAMoCRIyCgtwcmVmZXJlbmNlcxgCIAMoCzIdLnNob2FsLnYxLlBsYWNlbWVudFByZWZlcmVuY2USFAoMbWF4X3JlcGxpY2FzGAMgASgEIjAKE1BsYWNlbWVudFByZWZlcmVuY2USGQoRc3ByZWFkX2Rlc2NyaXB0b3IYASABKAki5AIKBFRhc2sSCgoCaWQYASABKAkSHAoEbWV0YRgCIAEoCzIOLnNob2FsLnYxLk1ldGESEgoKc2VydmljZV9pZBgDIAEoCRIUCgxzZXJ2aWNlX25hbWUYBCABKAkSDAoEc2xvdBgFIAEoBBIPCgdub2RlX2lkGAYgASgJEiAKBHNwZWMYByABKAsyEi5zaG9hbC52MS5UYXNrU3BlYxIUCgxzcGVjX3ZlcnNpb24YCCABKAQSKgoNZGVzaXJlZF9zdGF0ZRgJIAEoDjITLnNob2FsLnYxLlRhc2tTdGF0ZRIkCgZzdGF0dXMYCiABKAsyFC5zaG9hbC52MS5UYXNrU3RhdHVzEiYKCG5ldHdvcmtzGAsgAygLMhQuc2hvYWwudjEuQXR0YWNobWVudBIkCghlbmRwb2ludBgMIAEoCzISLnNob2FsLnYxLkVuZHBvaW50EhEKCXNjaGVkdWxlchgNIAEoCSLEAQoKVGFza1N0YXR1cxIiCgVzdGF0ZRgBIAEoDjITLnNob2FsLnYxLlRhc2tTdGF0ZRItCgl0aW1lc3RhbXAYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB21lc3NhZ2UYAyABKAkSCwoDZXJyGAQgASgJEhEKCWV4aXRfY29kZRgFIAEoBRISCgpvb21fa2lsbGVkGAYgASgIEhEKCWFkZHJlc3NlcxgHIAMoCRILCgNwaWQYCCABKA0ihgEKB05ldHdvcmsSCgoCaWQYASABKAkSHAoEbWV0YRgCIAEoCzIOLnNob2FsLnYxLk1ldGESIwoEc3BlYxgDIAEoCzIVLnNob2FsLnYxLk5ldHdvcmtTcGVjEgsKA3ZuaRgEIAEoDRIOCgZzdWJuZXQYBSABKAkSDwoHZ2F0ZXdheRgGIAEoCSLSAQoLTmV0d29ya1NwZWMSDAoEbmFtZRgBIAEoCRIOCgZkcml2ZXIYAiABKAkSDgoGc3VibmV0GAMgASgJEg8KB2dhdGV3YXkYBCABKAkSMQoGbGFiZWxzGAUgAygLMiEuc2hvYWwudjEuTmV0d29ya1NwZWMuTGFiZWxzRW50cnkSEQoJZW5jcnlwdGVkGAYgASgIEg8KB2luZ3Jlc3MYFCABKAgaLQoLTGFiZWxzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASLCAQoMUGx1Z2luTW9kdWxlEgoKAmlkGAEgASgJEhwKBG1ldGEYAiABKAsyDi5zaG9hbC52MS5NZXRhEgwKBG5hbWUYAyABKAkSIgoEa2luZBgEIAEoDjIULnNob2FsLnYxLlBsdWdpbktpbmQSDAoEc2l6ZRgFIAEoBBITCgthYmlfdmVyc2lvbhgGIAEoDRIUCgxjYXBhYmlsaXRpZXMYByABKA0SDAoEd2FzbRgIIAEoDBIPCgdidWlsdGluGAkgASgIInkKBlNlY3JldBIKCgJpZBgBIAEoCRIcCgRtZXRhGAIgASgLMg4uc2hvYWwudjEuTWV0YRIiCgRzcGVjGAMgASgLMhQuc2hvYWwudjEuU2VjcmV0U3BlYxITCgtzZWFsZWRfZGF0YRgEIAEoDBIMCgRzaXplGAUgASgEIokBCgpTZWNyZXRTcGVjEgwKBG5hbWUYASABKAkSMAoGbGFiZWxzGAIgAygLMiAuc2hvYWwudjEuU2VjcmV0U3BlYy5MYWJlbHNFbnRyeRIMCgRkYXRhGAMgASgMGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiVgoGQ29uZmlnEgoKAmlkGAEgASgJEhwKBG1ldGEYAiABKAsyDi5zaG9hbC52MS5NZXRhEiIKBHNwZWMYAyABKAsyFC5zaG9hbC52MS5Db25maWdTcGVjIokBCgpDb25maWdTcGVjEgwKBG5hbWUYASABKAkSMAoGbGFiZWxzGAIgAygLMiAuc2hvYWwudjEuQ29uZmlnU3BlYy5MYWJlbHNFbnRyeRIMCgRkYXRhGAMgASgMGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEqUgoITm9kZVJvbGUSGQoVTk9ERV9ST0xFX1VOU1BFQ0lGSUVEEAASFAoQTk9ERV9ST0xFX1dPUktFUhABEhUKEU5PREVfUk9MRV9NQU5BR0VSEAIqjQEKEE5vZGVBdmFpbGFiaWxpdHkSIQodTk9ERV9BVkFJTEFCSUxJVFlfVU5TUEVDSUZJRUQQABIcChhOT0RFX0FWQUlMQUJJTElUWV9BQ1RJVkUQARIbChdOT0RFX0FWQUlMQUJJTElUWV9QQVVTRRACEhsKF05PREVfQVZBSUxBQklMSVRZX0RSQUlOEAMqhwEKCU5vZGVTdGF0ZRIaChZOT0RFX1NUQVRFX1VOU1BFQ0lGSUVEEAASFgoSTk9ERV9TVEFURV9VTktOT1dOEAESEwoPTk9ERV9TVEFURV9ET1dOEAISFAoQTk9ERV9TVEFURV9SRUFEWRADEhsKF05PREVfU1RBVEVfRElTQ09OTkVDVEVEEAQqgAEKDFJlYWNoYWJpbGl0eRIcChhSRUFDSEFCSUxJVFlfVU5TUEVDSUZJRUQQABIYChRSRUFDSEFCSUxJVFlfVU5LTk9XThABEhwKGFJFQUNIQUJJTElUWV9VTlJFQUNIQUJMRRACEhoKFlJFQUNIQUJJTElUWV9SRUFDSEFCTEUQAyrlAQoLVXBkYXRlU3RhdGUSHAoYVVBEQVRFX1NUQVRFX1VOU1BFQ0lGSUVEEAASGQoVVVBEQVRFX1NUQVRFX1VQREFUSU5HEAESFwoTVVBEQVRFX1NUQVRFX1BBVVNFRBACEhoKFlVQREFURV9TVEFURV9DT01QTEVURUQQAxIhCh1VUERBVEVfU1RBVEVfUk9MTEJBQ0tfU1RBUlRFRBAEEiAKHFVQREFURV9TVEFURV9ST0xMQkFDS19QQVVTRUQQBRIjCh9VUERBVEVfU1RBVEVfUk9MTEJBQ0tfQ09NUExFVEVEEAYqpQEKE1VwZGF0ZUZhaWx1cmVBY3Rpb24SJQohVVBEQVRFX0ZBSUxVUkVfQUNUSU9OX1VOU1BFQ0lGSUVEEAASHwobVVBEQVRFX0ZBSUxVUkVfQUNUSU9OX1BBVVNFEAESIgoeVVBEQVRFX0ZBSUxVUkVfQUNUSU9OX0NPTlRJTlVFEAISIgoeVVBEQVRFX0ZBSUxVUkVfQUNUSU9OX1JPTExCQUNLEAMqZgoLVXBkYXRlT3JkZXISHAoYVVBEQVRFX09SREVSX1VOU1BFQ0lGSUVEEAASGwoXVVBEQVRFX09SREVSX1NUT1BfRklSU1QQARIcChhVUERBVEVfT1JERVJfU1RBUlRfRklSU1QQAiqOAQoQUmVzdGFydENvbmRpdGlvbhIhCh1SRVNUQVJUX0NPTkRJVElPTl9VTlNQRUNJRklFRBAAEhoKFlJFU1RBUlRfQ09ORElUSU9OX05PTkUQARIgChxSRVNUQVJUX0NPTkRJVElPTl9PTl9GQUlMVVJFEAISGQoVUkVTVEFSVF9DT05ESVRJT05fQU5ZEAMq+gIKCVRhc2tTdGF0ZRIaChZUQVNLX1NUQVRFX1VOU1BFQ0lGSUVEEAASEgoOVEFTS19TVEFURV9ORVcQChIWChJUQVNLX1NUQVRFX1BFTkRJTkcQFBIXChNUQVNLX1NUQVRFX0FTU0lHTkVEEB4SFwoTVEFTS19TVEFURV9BQ0NFUFRFRBAoEhgKFFRBU0tfU1RBVEVfUFJFUEFSSU5HEDISFAoQVEFTS19TVEFURV9SRUFEWRA8EhcKE1RBU0tfU1RBVEVfU1RBUlRJTkcQRhIWChJUQVNLX1NUQVRFX1JVTk5JTkcQUBIXChNUQVNLX1NUQVRFX0NPTVBMRVRFEFoSFwoTVEFTS19TVEFURV9TSFVURE9XThBkEhUKEVRBU0tfU1RBVEVfRkFJTEVEEG4SFwoTVEFTS19TVEFURV9SRUpFQ1RFRBB4EhYKEVRBU0tfU1RBVEVfUkVNT1ZFEIIBEhgKE1RBU0tfU1RBVEVfT1JQSEFORUQQjAEqXwoKUGx1Z2luS2luZBIbChdQTFVHSU5fS0lORF9VTlNQRUNJRklFRBAAEhkKFVBMVUdJTl9LSU5EX1NDSEVEVUxFUhABEhkKFVBMVUdJTl9LSU5EX0FMTE9DQVRPUhACQjVaM2dpdGh1Yi5jb20vc2hvYWwtcHJvamVjdC9zaG9hbC9nZW4vc2hvYWwvdjE7c2hvYWx2MWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChZzaG9hbC92MS9vYmplY3RzLnByb3RvEghzaG9hbC52MSJ3CgRNZXRhEg8KB3ZlcnNpb24YASABKAQSLgoKY3JlYXRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiwwIKB0NsdXN0ZXISCgoCaWQYASABKAkSHAoEbWV0YRgCIAEoCzIOLnNob2FsLnYxLk1ldGESIwoEc3BlYxgDIAEoCzIVLnNob2FsLnYxLkNsdXN0ZXJTcGVjEiEKB3Jvb3RfY2EYBCABKAsyEC5zaG9hbC52MS5Sb290Q0ESKQoLam9pbl90b2tlbnMYBSABKAsyFC5zaG9hbC52MS5Kb2luVG9rZW5zEhUKDXJlbW92ZWRfbm9kZXMYBiADKAkSKAoLZ29zc2lwX2tleXMYByADKAsyEy5zaG9hbC52MS5Hb3NzaXBLZXkSFwoPc2VjcmV0X2RhdGFfa2V5GDIgASgMEi0KDXJvb3Rfcm90YXRpb24YUCABKAsyFi5zaG9hbC52MS5Sb290Um90YXRpb24SEgoKdW5sb2NrX2tleRhRIAEoDCKOAQoMUm9vdFJvdGF0aW9uEhMKC2NhX2NlcnRfcGVtGAEgASgMEhIKCmNhX2tleV9wZW0YAiABKAwSDgoGZGlnZXN0GAMgASgJEhgKEGNyb3NzX3NpZ25lZF9wZW0YBCABKAwSKwoHc3RhcnRlZBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiRQoJR29zc2lwS2V5EgsKA2tleRgBIAEoDBIrCgdjcmVhdGVkGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKFBAoLQ2x1c3RlclNwZWMSDAoEbmFtZRgBIAEoCRIzChBoZWFydGJlYXRfcGVyaW9kGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiIKGmhlYXJ0YmVhdF9ncmFjZV9tdWx0aXBsaWVyGAMgASgNEhkKEXNuYXBzaG90X2ludGVydmFsGAQgASgEEjMKEG5vZGVfY2VydF9leHBpcnkYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGQoRZGVmYXVsdF9zY2hlZHVsZXIYBiABKAkSGQoRZGVmYXVsdF9hbGxvY2F0b3IYByABKAkSGgoSdGFza19oaXN0b3J5X2xpbWl0GAggASgNEhwKFGRlZmF1bHRfYWRkcmVzc19wb29sGAkgASgJEhsKE2RlZmF1bHRfc3VibmV0X3NpemUYCiABKA0SNgoTZ29zc2lwX2tleV9yb3RhdGlvbhgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIZChFhdXRvbG9ja19tYW5hZ2VycxhQIAEoCBIYChBzaGFkb3dfc2NoZWR1bGVyGG4gASgJEhYKDnNoYWRvd19zZXJ2aWNlGG8gASgJEi0KCXJlYmFsYW5jZRiqASABKAsyGS5zaG9hbC52MS5SZWJhbGFuY2VDb25maWciQQoGUm9vdENBEhMKC2NhX2NlcnRfcGVtGAEgASgMEhIKCmNhX2tleV9wZW0YAiABKAwSDgoGZGlnZXN0GAMgASgJIi0KCkpvaW5Ub2tlbnMSDgoGd29ya2VyGAEgASgJEg8KB21hbmFnZXIYAiABKAkiwgIKBE5vZGUSCgoCaWQYASABKAkSHAoEbWV0YRgCIAEoCzIOLnNob2FsLnYxLk1ldGESIAoEc3BlYxgDIAEoCzISLnNob2FsLnYxLk5vZGVTcGVjEi4KC2Rlc2NyaXB0aW9uGAQgASgLMhkuc2hvYWwudjEuTm9kZURlc2NyaXB0aW9uEiQKBnN0YXR1cxgFIAEoCzIULnNob2FsLnYxLk5vZGVTdGF0dXMSLwoObWFuYWdlcl9zdGF0dXMYBiABKAsyFy5zaG9hbC52MS5NYW5hZ2VyU3RhdHVzEiAKBHJvbGUYByABKA4yEi5zaG9hbC52MS5Ob2RlUm9sZRIpCgthdHRhY2htZW50cxgUIAMoCzIULnNob2FsLnYxLkF0dGFjaG1lbnQSGgoSY2VydF9pc3N1ZXJfZGlnZXN0GFAgASgJIsUBCghOb2RlU3BlYxIoCgxkZXNpcmVkX3JvbGUYASABKA4yEi5zaG9hbC52MS5Ob2RlUm9sZRIwCgxhdmFpbGFiaWxpdHkYAiABKA4yGi5zaG9hbC52MS5Ob2RlQXZhaWxhYmlsaXR5Ei4KBmxhYmVscxgDIAMoCzIeLnNob2FsLnYxLk5vZGVTcGVjLkxhYmVsc0VudHJ5Gi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi6wEKD05vZGVEZXNjcmlwdGlvbhIQCghob3N0bmFtZRgBIAEoCRIKCgJvcxgCIAEoCRIMCgRhcmNoGAMgASgJEiYKCXJlc291cmNlcxgEIAEoCzITLnNob2FsLnYxLlJlc291cmNlcxINCgVraW5kcxgFIAMoCRIPCgdiYWNrZW5kGAYgASgJEhUKDWFnZW50X3ZlcnNpb24YByABKAkSEwoLZ29zc2lwX2FkZHIYCCABKAkSHAoUd2lyZWd1YXJkX3B1YmxpY19rZXkYHiABKAwSGgoSd2lyZWd1YXJkX2VuZHBvaW50GB8gASgJIoMBCgpOb2RlU3RhdHVzEiIKBXN0YXRlGAEgASgOMhMuc2hvYWwudjEuTm9kZVN0YXRlEg8KB21lc3NhZ2UYAiABKAkSDAoEYWRkchgDIAEoCRIyCg5sYXN0X2hlYXJ0YmVhdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAifQoNTWFuYWdlclN0YXR1cxIPCgdyYWZ0X2lkGAEgASgEEgwKBGFkZHIYAiABKAkSLAoMcmVhY2hhYmlsaXR5GAMgASgOMhYuc2hvYWwudjEuUmVhY2hhYmlsaXR5Eg4KBmxlYWRlchgEIAEoCBIPCgdsZWFybmVyGAUgASgIIjQKCVJlc291cmNlcxIRCgluYW5vX2NwdXMYASABKAMSFAoMbWVtb3J5X2J5dGVzGAIgASgDIvEBCgdTZXJ2aWNlEgoKAmlkGAEgASgJEhwKBG1ldGEYAiABKAsyDi5zaG9hbC52MS5NZXRhEiMKBHNwZWMYAyABKAsyFS5zaG9hbC52MS5TZXJ2aWNlU3BlYxIUCgxzcGVjX3ZlcnNpb24YBCABKAQSLAoNcHJldmlvdXNfc3BlYxgFIAEoCzIVLnNob2FsLnYxLlNlcnZpY2VTcGVjEiQKCGVuZHBvaW50GAYgASgLMhIuc2hvYWwudjEuRW5kcG9pbnQSLQoNdXBkYXRlX3N0YXR1cxgoIAEoCzIWLnNob2FsLnYxLlVwZGF0ZVN0YXR1cyK9AQoMVXBkYXRlU3RhdHVzEiQKBXN0YXRlGAEgASgOMhUuc2hvYWwudjEuVXBkYXRlU3RhdGUSLgoKc3RhcnRlZF9hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMY29tcGxldGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdtZXNzYWdlGAQgASgJEhQKDHNwZWNfdmVyc2lvbhgFIAEoBCLxAQoMVXBkYXRlQ29uZmlnEhMKC3BhcmFsbGVsaXNtGAEgASgDEigKBWRlbGF5GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjUKDmZhaWx1cmVfYWN0aW9uGAMgASgOMh0uc2hvYWwudjEuVXBkYXRlRmFpbHVyZUFjdGlvbhIqCgdtb25pdG9yGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhkKEW1heF9mYWlsdXJlX3JhdGlvGAUgASgBEiQKBW9yZGVyGAYgASgOMhUuc2hvYWwudjEuVXBkYXRlT3JkZXIi3QMKC1NlcnZpY2VTcGVjEgwKBG5hbWUYASABKAkSMQoGbGFiZWxzGAIgAygLMiEuc2hvYWwudjEuU2VydmljZVNwZWMuTGFiZWxzRW50cnkSIAoEdGFzaxgDIAEoCzISLnNob2FsLnYxLlRhc2tTcGVjEi4KCnJlcGxpY2F0ZWQYBCABKAsyGC5zaG9hbC52MS5SZXBsaWNhdGVkTW9kZUgAEiYKBmdsb2JhbBgFIAEoCzIULnNob2FsLnYxLkdsb2JhbE1vZGVIABIRCglzY2hlZHVsZXIYBiABKAkSEAoIbmV0d29ya3MYByADKAkSKAoIZW5kcG9pbnQYCCABKAsyFi5zaG9hbC52MS5FbmRwb2ludFNwZWMSLQoNdXBkYXRlX2NvbmZpZxgoIAEoCzIWLnNob2FsLnYxLlVwZGF0ZUNvbmZpZxIvCg9yb2xsYmFja19jb25maWcYKSABKAsyFi5zaG9hbC52MS5VcGRhdGVDb25maWcSLQoJcmViYWxhbmNlGKoBIAEoCzIZLnNob2FsLnYxLlJlYmFsYW5jZUNvbmZpZxotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBQgYKBG1vZGUingEKD1JlYmFsYW5jZUNvbmZpZxIOCgZwbHVnaW4YASABKAkSKwoIaW50ZXJ2YWwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEQoJbWF4X21vdmVzGAMgASgNEikKBndpbmRvdxgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIQCghkaXNhYmxlZBgFIAEoCCIiCg5SZXBsaWNhdGVkTW9kZRIQCghyZXBsaWNhcxgBIAEoBCIMCgpHbG9iYWxNb2RlIjMKDEVuZHBvaW50U3BlYxIjCgVwb3J0cxgBIAMoCzIULnNob2FsLnYxLlBvcnRDb25maWcibwoKUG9ydENvbmZpZxIMCgRuYW1lGAEgASgJEhAKCHByb3RvY29sGAIgASgJEhMKC3RhcmdldF9wb3J0GAMgASgNEhYKDnB1Ymxpc2hlZF9wb3J0GAQgASgNEhQKDHB1Ymxpc2hfbW9kZRgUIAEoCSJaCghFbmRwb2ludBIjCgVwb3J0cxgBIAMoCzIULnNob2FsLnYxLlBvcnRDb25maWcSKQoLdmlydHVhbF9pcHMYAiADKAsyFC5zaG9hbC52MS5BdHRhY2htZW50IjMKCkF0dGFjaG1lbnQSEgoKbmV0d29ya19pZBgBIAEoCRIRCglhZGRyZXNzZXMYAiADKAki4AIKCFRhc2tTcGVjEiwKCWNvbnRhaW5lchgBIAEoCzIXLnNob2FsLnYxLkNvbnRhaW5lclNwZWNIABIoCgdwcm9jZXNzGAIgASgLMhUuc2hvYWwudjEuUHJvY2Vzc1NwZWNIABIxCglyZXNvdXJjZXMYAyABKAsyHi5zaG9hbC52MS5SZXNvdXJjZVJlcXVpcmVtZW50cxIoCgdyZXN0YXJ0GAQgASgLMhcuc2hvYWwudjEuUmVzdGFydFBvbGljeRImCglwbGFjZW1lbnQYBSABKAsyEy5zaG9hbC52MS5QbGFjZW1lbnQSFAoMZm9yY2VfdXBkYXRlGAYgASgEEioKB3NlY3JldHMYMiADKAsyGS5zaG9hbC52MS5TZWNyZXRSZWZlcmVuY2USKgoHY29uZmlncxgzIAMoCzIZLnNob2FsLnYxLkNvbmZpZ1JlZmVyZW5jZUIJCgdydW50aW1lInEKD1NlY3JldFJlZmVyZW5jZRIRCglzZWNyZXRfaWQYASABKAkSEwoLc2VjcmV0X25hbWUYAiABKAkSDgoGdGFyZ2V0GAMgASgJEgsKA3VpZBgEIAEoDRILCgNnaWQYBSABKA0SDAoEbW9kZRgGIAEoDSJxCg9Db25maWdSZWZlcmVuY2USEQoJY29uZmlnX2lkGAEgASgJEhMKC2NvbmZpZ19uYW1lGAIgASgJEg4KBnRhcmdldBgDIAEoCRILCgN1aWQYBCABKA0SCwoDZ2lkGAUgASgNEgwKBG1vZGUYBiABKA0isQMKDUNvbnRhaW5lclNwZWMSDQoFaW1hZ2UYASABKAkSDwoHY29tbWFuZBgCIAMoCRIMCgRhcmdzGAMgAygJEgsKA2VudhgEIAMoCRILCgNkaXIYBSABKAkSDAoEdXNlchgGIAEoCRIQCghob3N0bmFtZRgHIAEoCRIRCglyZWFkX29ubHkYCCABKAgSHwoGbW91bnRzGAkgAygLMg8uc2hvYWwudjEuTW91bnQSEwoLc3RvcF9zaWduYWwYCiABKAkSNAoRc3RvcF9ncmFjZV9wZXJpb2QYCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKwoLaGVhbHRoY2hlY2sYDCABKAsyFi5zaG9hbC52MS5IZWFsdGhDb25maWcSFAoMbmV0d29ya19tb2RlGA0gASgJEhIKCnBpZHNfbGltaXQYDiABKAMSMwoGbGFiZWxzGA8gAygLMiMuc2hvYWwudjEuQ29udGFpbmVyU3BlYy5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIoMBCgtQcm9jZXNzU3BlYxIPCgdjb21tYW5kGAEgAygJEgsKA2VudhgCIAMoCRILCgNkaXIYAyABKAkSEwoLc3RvcF9zaWduYWwYBCABKAkSNAoRc3RvcF9ncmFjZV9wZXJpb2QYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iXAoFTW91bnQSDAoEdHlwZRgBIAEoCRIOCgZzb3VyY2UYAiABKAkSDgoGdGFyZ2V0GAMgASgJEhEKCXJlYWRfb25seRgEIAEoCBISCgpzaXplX2J5dGVzGAUgASgDIrcBCgxIZWFsdGhDb25maWcSDAoEdGVzdBgBIAMoCRIrCghpbnRlcnZhbBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIqCgd0aW1lb3V0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEi8KDHN0YXJ0X3BlcmlvZBgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIPCgdyZXRyaWVzGAUgASgNImYKFFJlc291cmNlUmVxdWlyZW1lbnRzEiMKBmxpbWl0cxgBIAEoCzITLnNob2FsLnYxLlJlc291cmNlcxIpCgxyZXNlcnZhdGlvbnMYAiABKAsyEy5zaG9hbC52MS5SZXNvdXJjZXMiqQEKDVJlc3RhcnRQb2xpY3kSLQoJY29uZGl0aW9uGAEgASgOMhouc2hvYWwudjEuUmVzdGFydENvbmRpdGlvbhIoCgVkZWxheRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIUCgxtYXhfYXR0ZW1wdHMYAyABKAQSKQoGd2luZG93GAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uImoKCVBsYWNlbWVudBITCgtjb25zdHJhaW50cxgBIAMoCRIyCgtwcmVmZXJlbmNlcxgCIAMoCzIdLnNob2FsLnYxLlBsYWNlbWVudFByZWZlcmVuY2USFAoMbWF4X3JlcGxpY2FzGAMgASgEIjAKE1BsYWNlbWVudFByZWZlcmVuY2USGQoRc3ByZWFkX2Rlc2NyaXB0b3IYASABKAkimAMKBFRhc2sSCgoCaWQYASABKAkSHAoEbWV0YRgCIAEoCzIOLnNob2FsLnYxLk1ldGESEgoKc2VydmljZV9pZBgDIAEoCRIUCgxzZXJ2aWNlX25hbWUYBCABKAkSDAoEc2xvdBgFIAEoBBIPCgdub2RlX2lkGAYgASgJEiAKBHNwZWMYByABKAsyEi5zaG9hbC52MS5UYXNrU3BlYxIUCgxzcGVjX3ZlcnNpb24YCCABKAQSKgoNZGVzaXJlZF9zdGF0ZRgJIAEoDjITLnNob2FsLnYxLlRhc2tTdGF0ZRIkCgZzdGF0dXMYCiABKAsyFC5zaG9hbC52MS5UYXNrU3RhdHVzEiYKCG5ldHdvcmtzGAsgAygLMhQuc2hvYWwudjEuQXR0YWNobWVudBIkCghlbmRwb2ludBgMIAEoCzISLnNob2FsLnYxLkVuZHBvaW50EhEKCXNjaGVkdWxlchgNIAEoCRIZChByZWJhbGFuY2VfdGFyZ2V0GKoBIAEoCRIXCg5yZWJhbGFuY2VfZnJvbRirASABKAkixAEKClRhc2tTdGF0dXMSIgoFc3RhdGUYASABKA4yEy5zaG9hbC52MS5UYXNrU3RhdGUSLQoJdGltZXN0YW1wGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdtZXNzYWdlGAMgASgJEgsKA2VychgEIAEoCRIRCglleGl0X2NvZGUYBSABKAUSEgoKb29tX2tpbGxlZBgGIAEoCBIRCglhZGRyZXNzZXMYByADKAkSCwoDcGlkGAggASgNIoYBCgdOZXR3b3JrEgoKAmlkGAEgASgJEhwKBG1ldGEYAiABKAsyDi5zaG9hbC52MS5NZXRhEiMKBHNwZWMYAyABKAsyFS5zaG9hbC52MS5OZXR3b3JrU3BlYxILCgN2bmkYBCABKA0SDgoGc3VibmV0GAUgASgJEg8KB2dhdGV3YXkYBiABKAki0gEKC05ldHdvcmtTcGVjEgwKBG5hbWUYASABKAkSDgoGZHJpdmVyGAIgASgJEg4KBnN1Ym5ldBgDIAEoCRIPCgdnYXRld2F5GAQgASgJEjEKBmxhYmVscxgFIAMoCzIhLnNob2FsLnYxLk5ldHdvcmtTcGVjLkxhYmVsc0VudHJ5EhEKCWVuY3J5cHRlZBgGIAEoCBIPCgdpbmdyZXNzGBQgASgIGi0KC0xhYmVsc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiwgEKDFBsdWdpbk1vZHVsZRIKCgJpZBgBIAEoCRIcCgRtZXRhGAIgASgLMg4uc2hvYWwudjEuTWV0YRIMCgRuYW1lGAMgASgJEiIKBGtpbmQYBCABKA4yFC5zaG9hbC52MS5QbHVnaW5LaW5kEgwKBHNpemUYBSABKAQSEwoLYWJpX3ZlcnNpb24YBiABKA0SFAoMY2FwYWJpbGl0aWVzGAcgASgNEgwKBHdhc20YCCABKAwSDwoHYnVpbHRpbhgJIAEoCCJ5CgZTZWNyZXQSCgoCaWQYASABKAkSHAoEbWV0YRgCIAEoCzIOLnNob2FsLnYxLk1ldGESIgoEc3BlYxgDIAEoCzIULnNob2FsLnYxLlNlY3JldFNwZWMSEwoLc2VhbGVkX2RhdGEYBCABKAwSDAoEc2l6ZRgFIAEoBCKJAQoKU2VjcmV0U3BlYxIMCgRuYW1lGAEgASgJEjAKBmxhYmVscxgCIAMoCzIgLnNob2FsLnYxLlNlY3JldFNwZWMuTGFiZWxzRW50cnkSDAoEZGF0YRgDIAEoDBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlYKBkNvbmZpZxIKCgJpZBgBIAEoCRIcCgRtZXRhGAIgASgLMg4uc2hvYWwudjEuTWV0YRIiCgRzcGVjGAMgASgLMhQuc2hvYWwudjEuQ29uZmlnU3BlYyKJAQoKQ29uZmlnU3BlYxIMCgRuYW1lGAEgASgJEjAKBmxhYmVscxgCIAMoCzIgLnNob2FsLnYxLkNvbmZpZ1NwZWMuTGFiZWxzRW50cnkSDAoEZGF0YRgDIAEoDBotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBKlIKCE5vZGVSb2xlEhkKFU5PREVfUk9MRV9VTlNQRUNJRklFRBAAEhQKEE5PREVfUk9MRV9XT1JLRVIQARIVChFOT0RFX1JPTEVfTUFOQUdFUhACKo0BChBOb2RlQXZhaWxhYmlsaXR5EiEKHU5PREVfQVZBSUxBQklMSVRZX1VOU1BFQ0lGSUVEEAASHAoYTk9ERV9BVkFJTEFCSUxJVFlfQUNUSVZFEAESGwoXTk9ERV9BVkFJTEFCSUxJVFlfUEFVU0UQAhIbChdOT0RFX0FWQUlMQUJJTElUWV9EUkFJThADKocBCglOb2RlU3RhdGUSGgoWTk9ERV9TVEFURV9VTlNQRUNJRklFRBAAEhYKEk5PREVfU1RBVEVfVU5LTk9XThABEhMKD05PREVfU1RBVEVfRE9XThACEhQKEE5PREVfU1RBVEVfUkVBRFkQAxIbChdOT0RFX1NUQVRFX0RJU0NPTk5FQ1RFRBAEKoABCgxSZWFjaGFiaWxpdHkSHAoYUkVBQ0hBQklMSVRZX1VOU1BFQ0lGSUVEEAASGAoUUkVBQ0hBQklMSVRZX1VOS05PV04QARIcChhSRUFDSEFCSUxJVFlfVU5SRUFDSEFCTEUQAhIaChZSRUFDSEFCSUxJVFlfUkVBQ0hBQkxFEAMq5QEKC1VwZGF0ZVN0YXRlEhwKGFVQREFURV9TVEFURV9VTlNQRUNJRklFRBAAEhkKFVVQREFURV9TVEFURV9VUERBVElORxABEhcKE1VQREFURV9TVEFURV9QQVVTRUQQAhIaChZVUERBVEVfU1RBVEVfQ09NUExFVEVEEAMSIQodVVBEQVRFX1NUQVRFX1JPTExCQUNLX1NUQVJURUQQBBIgChxVUERBVEVfU1RBVEVfUk9MTEJBQ0tfUEFVU0VEEAUSIwofVVBEQVRFX1NUQVRFX1JPTExCQUNLX0NPTVBMRVRFRBAGKqUBChNVcGRhdGVGYWlsdXJlQWN0aW9uEiUKIVVQREFURV9GQUlMVVJFX0FDVElPTl9VTlNQRUNJRklFRBAAEh8KG1VQREFURV9GQUlMVVJFX0FDVElPTl9QQVVTRRABEiIKHlVQREFURV9GQUlMVVJFX0FDVElPTl9DT05USU5VRRACEiIKHlVQREFURV9GQUlMVVJFX0FDVElPTl9ST0xMQkFDSxADKmYKC1VwZGF0ZU9yZGVyEhwKGFVQREFURV9PUkRFUl9VTlNQRUNJRklFRBAAEhsKF1VQREFURV9PUkRFUl9TVE9QX0ZJUlNUEAESHAoYVVBEQVRFX09SREVSX1NUQVJUX0ZJUlNUEAIqjgEKEFJlc3RhcnRDb25kaXRpb24SIQodUkVTVEFSVF9DT05ESVRJT05fVU5TUEVDSUZJRUQQABIaChZSRVNUQVJUX0NPTkRJVElPTl9OT05FEAESIAocUkVTVEFSVF9DT05ESVRJT05fT05fRkFJTFVSRRACEhkKFVJFU1RBUlRfQ09ORElUSU9OX0FOWRADKvoCCglUYXNrU3RhdGUSGgoWVEFTS19TVEFURV9VTlNQRUNJRklFRBAAEhIKDlRBU0tfU1RBVEVfTkVXEAoSFgoSVEFTS19TVEFURV9QRU5ESU5HEBQSFwoTVEFTS19TVEFURV9BU1NJR05FRBAeEhcKE1RBU0tfU1RBVEVfQUNDRVBURUQQKBIYChRUQVNLX1NUQVRFX1BSRVBBUklORxAyEhQKEFRBU0tfU1RBVEVfUkVBRFkQPBIXChNUQVNLX1NUQVRFX1NUQVJUSU5HEEYSFgoSVEFTS19TVEFURV9SVU5OSU5HEFASFwoTVEFTS19TVEFURV9DT01QTEVURRBaEhcKE1RBU0tfU1RBVEVfU0hVVERPV04QZBIVChFUQVNLX1NUQVRFX0ZBSUxFRBBuEhcKE1RBU0tfU1RBVEVfUkVKRUNURUQQeBIWChFUQVNLX1NUQVRFX1JFTU9WRRCCARIYChNUQVNLX1NUQVRFX09SUEhBTkVEEIwBKnwKClBsdWdpbktpbmQSGwoXUExVR0lOX0tJTkRfVU5TUEVDSUZJRUQQABIZChVQTFVHSU5fS0lORF9TQ0hFRFVMRVIQARIZChVQTFVHSU5fS0lORF9BTExPQ0FUT1IQAhIbChZQTFVHSU5fS0lORF9SRUJBTEFOQ0VSEKoBQjVaM2dpdGh1Yi5jb20vc2hvYWwtcHJvamVjdC9zaG9hbC9nZW4vc2hvYWwvdjE7c2hvYWx2MWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * Meta is carried by every stored object.
@@ -296,6 +296,14 @@ export type ClusterSpec = Message<"shoal.v1.ClusterSpec"> & {
    * @generated from field: string shadow_service = 111;
    */
   shadowService: string;
+
+  /**
+   * rebalance is the cluster-wide rebalancer: it applies to every service
+   * whose own spec names none. Unset = no rebalancing.
+   *
+   * @generated from field: shoal.v1.RebalanceConfig rebalance = 170;
+   */
+  rebalance?: RebalanceConfig | undefined;
 };
 
 /**
@@ -831,6 +839,15 @@ export type ServiceSpec = Message<"shoal.v1.ServiceSpec"> & {
    * @generated from field: shoal.v1.UpdateConfig rollback_config = 41;
    */
   rollbackConfig?: UpdateConfig | undefined;
+
+  /**
+   * rebalance names a rebalancer plugin for this service; it overrides the
+   * cluster's. An empty plugin name with disabled set turns rebalancing off
+   * for this service even when the cluster has one.
+   *
+   * @generated from field: shoal.v1.RebalanceConfig rebalance = 170;
+   */
+  rebalance?: RebalanceConfig | undefined;
 };
 
 /**
@@ -839,6 +856,58 @@ export type ServiceSpec = Message<"shoal.v1.ServiceSpec"> & {
  */
 export const ServiceSpecSchema: GenMessage<ServiceSpec> = /*@__PURE__*/
   messageDesc(file_shoal_v1_objects, 16);
+
+/**
+ * RebalanceConfig asks the leader to run a rebalancer plugin over a service
+ * now and then and apply the moves it proposes as start-first replacements.
+ *
+ * @generated from message shoal.v1.RebalanceConfig
+ */
+export type RebalanceConfig = Message<"shoal.v1.RebalanceConfig"> & {
+  /**
+   * plugin is a built-in ("evener") or installed rebalancer plugin.
+   *
+   * @generated from field: string plugin = 1;
+   */
+  plugin: string;
+
+  /**
+   * interval between passes; 0 = 30 s.
+   *
+   * @generated from field: google.protobuf.Duration interval = 2;
+   */
+  interval?: Duration | undefined;
+
+  /**
+   * max_moves bounds the moves applied per pass; 0 = the service's update
+   * parallelism (1 when unset).
+   *
+   * @generated from field: uint32 max_moves = 3;
+   */
+  maxMoves: number;
+
+  /**
+   * window: a slot moved is not moved again within it; 0 = 5 min.
+   *
+   * @generated from field: google.protobuf.Duration window = 4;
+   */
+  window?: Duration | undefined;
+
+  /**
+   * disabled turns rebalancing off for a service even when the cluster
+   * names a rebalancer.
+   *
+   * @generated from field: bool disabled = 5;
+   */
+  disabled: boolean;
+};
+
+/**
+ * Describes the message shoal.v1.RebalanceConfig.
+ * Use `create(RebalanceConfigSchema)` to create a new message.
+ */
+export const RebalanceConfigSchema: GenMessage<RebalanceConfig> = /*@__PURE__*/
+  messageDesc(file_shoal_v1_objects, 17);
 
 /**
  * @generated from message shoal.v1.ReplicatedMode
@@ -855,7 +924,7 @@ export type ReplicatedMode = Message<"shoal.v1.ReplicatedMode"> & {
  * Use `create(ReplicatedModeSchema)` to create a new message.
  */
 export const ReplicatedModeSchema: GenMessage<ReplicatedMode> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 17);
+  messageDesc(file_shoal_v1_objects, 18);
 
 /**
  * @generated from message shoal.v1.GlobalMode
@@ -868,7 +937,7 @@ export type GlobalMode = Message<"shoal.v1.GlobalMode"> & {
  * Use `create(GlobalModeSchema)` to create a new message.
  */
 export const GlobalModeSchema: GenMessage<GlobalMode> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 18);
+  messageDesc(file_shoal_v1_objects, 19);
 
 /**
  * @generated from message shoal.v1.EndpointSpec
@@ -885,7 +954,7 @@ export type EndpointSpec = Message<"shoal.v1.EndpointSpec"> & {
  * Use `create(EndpointSpecSchema)` to create a new message.
  */
 export const EndpointSpecSchema: GenMessage<EndpointSpec> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 19);
+  messageDesc(file_shoal_v1_objects, 20);
 
 /**
  * @generated from message shoal.v1.PortConfig
@@ -928,7 +997,7 @@ export type PortConfig = Message<"shoal.v1.PortConfig"> & {
  * Use `create(PortConfigSchema)` to create a new message.
  */
 export const PortConfigSchema: GenMessage<PortConfig> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 20);
+  messageDesc(file_shoal_v1_objects, 21);
 
 /**
  * @generated from message shoal.v1.Endpoint
@@ -950,7 +1019,7 @@ export type Endpoint = Message<"shoal.v1.Endpoint"> & {
  * Use `create(EndpointSchema)` to create a new message.
  */
 export const EndpointSchema: GenMessage<Endpoint> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 21);
+  messageDesc(file_shoal_v1_objects, 22);
 
 /**
  * @generated from message shoal.v1.Attachment
@@ -972,7 +1041,7 @@ export type Attachment = Message<"shoal.v1.Attachment"> & {
  * Use `create(AttachmentSchema)` to create a new message.
  */
 export const AttachmentSchema: GenMessage<Attachment> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 22);
+  messageDesc(file_shoal_v1_objects, 23);
 
 /**
  * @generated from message shoal.v1.TaskSpec
@@ -1036,7 +1105,7 @@ export type TaskSpec = Message<"shoal.v1.TaskSpec"> & {
  * Use `create(TaskSpecSchema)` to create a new message.
  */
 export const TaskSpecSchema: GenMessage<TaskSpec> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 23);
+  messageDesc(file_shoal_v1_objects, 24);
 
 /**
  * SecretReference puts a secret into a task as the file /run/secrets/<target>.
@@ -1086,7 +1155,7 @@ export type SecretReference = Message<"shoal.v1.SecretReference"> & {
  * Use `create(SecretReferenceSchema)` to create a new message.
  */
 export const SecretReferenceSchema: GenMessage<SecretReference> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 24);
+  messageDesc(file_shoal_v1_objects, 25);
 
 /**
  * ConfigReference puts a config into a task as a file at target.
@@ -1134,7 +1203,7 @@ export type ConfigReference = Message<"shoal.v1.ConfigReference"> & {
  * Use `create(ConfigReferenceSchema)` to create a new message.
  */
 export const ConfigReferenceSchema: GenMessage<ConfigReference> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 25);
+  messageDesc(file_shoal_v1_objects, 26);
 
 /**
  * @generated from message shoal.v1.ContainerSpec
@@ -1223,7 +1292,7 @@ export type ContainerSpec = Message<"shoal.v1.ContainerSpec"> & {
  * Use `create(ContainerSpecSchema)` to create a new message.
  */
 export const ContainerSpecSchema: GenMessage<ContainerSpec> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 26);
+  messageDesc(file_shoal_v1_objects, 27);
 
 /**
  * @generated from message shoal.v1.ProcessSpec
@@ -1260,7 +1329,7 @@ export type ProcessSpec = Message<"shoal.v1.ProcessSpec"> & {
  * Use `create(ProcessSpecSchema)` to create a new message.
  */
 export const ProcessSpecSchema: GenMessage<ProcessSpec> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 27);
+  messageDesc(file_shoal_v1_objects, 28);
 
 /**
  * @generated from message shoal.v1.Mount
@@ -1299,7 +1368,7 @@ export type Mount = Message<"shoal.v1.Mount"> & {
  * Use `create(MountSchema)` to create a new message.
  */
 export const MountSchema: GenMessage<Mount> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 28);
+  messageDesc(file_shoal_v1_objects, 29);
 
 /**
  * @generated from message shoal.v1.HealthConfig
@@ -1336,7 +1405,7 @@ export type HealthConfig = Message<"shoal.v1.HealthConfig"> & {
  * Use `create(HealthConfigSchema)` to create a new message.
  */
 export const HealthConfigSchema: GenMessage<HealthConfig> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 29);
+  messageDesc(file_shoal_v1_objects, 30);
 
 /**
  * @generated from message shoal.v1.ResourceRequirements
@@ -1358,7 +1427,7 @@ export type ResourceRequirements = Message<"shoal.v1.ResourceRequirements"> & {
  * Use `create(ResourceRequirementsSchema)` to create a new message.
  */
 export const ResourceRequirementsSchema: GenMessage<ResourceRequirements> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 30);
+  messageDesc(file_shoal_v1_objects, 31);
 
 /**
  * @generated from message shoal.v1.RestartPolicy
@@ -1392,7 +1461,7 @@ export type RestartPolicy = Message<"shoal.v1.RestartPolicy"> & {
  * Use `create(RestartPolicySchema)` to create a new message.
  */
 export const RestartPolicySchema: GenMessage<RestartPolicy> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 31);
+  messageDesc(file_shoal_v1_objects, 32);
 
 /**
  * @generated from message shoal.v1.Placement
@@ -1423,7 +1492,7 @@ export type Placement = Message<"shoal.v1.Placement"> & {
  * Use `create(PlacementSchema)` to create a new message.
  */
 export const PlacementSchema: GenMessage<Placement> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 32);
+  messageDesc(file_shoal_v1_objects, 33);
 
 /**
  * @generated from message shoal.v1.PlacementPreference
@@ -1442,7 +1511,7 @@ export type PlacementPreference = Message<"shoal.v1.PlacementPreference"> & {
  * Use `create(PlacementPreferenceSchema)` to create a new message.
  */
 export const PlacementPreferenceSchema: GenMessage<PlacementPreference> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 33);
+  messageDesc(file_shoal_v1_objects, 34);
 
 /**
  * @generated from message shoal.v1.Task
@@ -1516,6 +1585,23 @@ export type Task = Message<"shoal.v1.Task"> & {
    * @generated from field: string scheduler = 13;
    */
   scheduler: string;
+
+  /**
+   * rebalance_target is set by the leader's rebalancer on a running task it
+   * moves: the orchestrator starts a replacement in the same slot on this
+   * node and shuts this task down once the replacement runs.
+   *
+   * @generated from field: string rebalance_target = 170;
+   */
+  rebalanceTarget: string;
+
+  /**
+   * rebalance_from is set on such a replacement: the ID of the task it
+   * replaces (one replacement per move, even if it fails).
+   *
+   * @generated from field: string rebalance_from = 171;
+   */
+  rebalanceFrom: string;
 };
 
 /**
@@ -1523,7 +1609,7 @@ export type Task = Message<"shoal.v1.Task"> & {
  * Use `create(TaskSchema)` to create a new message.
  */
 export const TaskSchema: GenMessage<Task> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 34);
+  messageDesc(file_shoal_v1_objects, 35);
 
 /**
  * @generated from message shoal.v1.TaskStatus
@@ -1575,7 +1661,7 @@ export type TaskStatus = Message<"shoal.v1.TaskStatus"> & {
  * Use `create(TaskStatusSchema)` to create a new message.
  */
 export const TaskStatusSchema: GenMessage<TaskStatus> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 35);
+  messageDesc(file_shoal_v1_objects, 36);
 
 /**
  * @generated from message shoal.v1.Network
@@ -1622,7 +1708,7 @@ export type Network = Message<"shoal.v1.Network"> & {
  * Use `create(NetworkSchema)` to create a new message.
  */
 export const NetworkSchema: GenMessage<Network> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 36);
+  messageDesc(file_shoal_v1_objects, 37);
 
 /**
  * @generated from message shoal.v1.NetworkSpec
@@ -1674,7 +1760,7 @@ export type NetworkSpec = Message<"shoal.v1.NetworkSpec"> & {
  * Use `create(NetworkSpecSchema)` to create a new message.
  */
 export const NetworkSpecSchema: GenMessage<NetworkSpec> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 37);
+  messageDesc(file_shoal_v1_objects, 38);
 
 /**
  * @generated from message shoal.v1.PluginModule
@@ -1735,7 +1821,7 @@ export type PluginModule = Message<"shoal.v1.PluginModule"> & {
  * Use `create(PluginModuleSchema)` to create a new message.
  */
 export const PluginModuleSchema: GenMessage<PluginModule> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 38);
+  messageDesc(file_shoal_v1_objects, 39);
 
 /**
  * Secret is sensitive data for tasks. The store holds its data only
@@ -1782,7 +1868,7 @@ export type Secret = Message<"shoal.v1.Secret"> & {
  * Use `create(SecretSchema)` to create a new message.
  */
 export const SecretSchema: GenMessage<Secret> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 39);
+  messageDesc(file_shoal_v1_objects, 40);
 
 /**
  * @generated from message shoal.v1.SecretSpec
@@ -1811,7 +1897,7 @@ export type SecretSpec = Message<"shoal.v1.SecretSpec"> & {
  * Use `create(SecretSpecSchema)` to create a new message.
  */
 export const SecretSpecSchema: GenMessage<SecretSpec> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 40);
+  messageDesc(file_shoal_v1_objects, 41);
 
 /**
  * Config is non-sensitive data for tasks (stored and returned as is).
@@ -1840,7 +1926,7 @@ export type Config = Message<"shoal.v1.Config"> & {
  * Use `create(ConfigSchema)` to create a new message.
  */
 export const ConfigSchema: GenMessage<Config> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 41);
+  messageDesc(file_shoal_v1_objects, 42);
 
 /**
  * @generated from message shoal.v1.ConfigSpec
@@ -1869,7 +1955,7 @@ export type ConfigSpec = Message<"shoal.v1.ConfigSpec"> & {
  * Use `create(ConfigSpecSchema)` to create a new message.
  */
 export const ConfigSpecSchema: GenMessage<ConfigSpec> = /*@__PURE__*/
-  messageDesc(file_shoal_v1_objects, 42);
+  messageDesc(file_shoal_v1_objects, 43);
 
 /**
  * @generated from enum shoal.v1.NodeRole
@@ -2243,6 +2329,11 @@ export enum PluginKind {
    * @generated from enum value: PLUGIN_KIND_ALLOCATOR = 2;
    */
   ALLOCATOR = 2,
+
+  /**
+   * @generated from enum value: PLUGIN_KIND_REBALANCER = 170;
+   */
+  REBALANCER = 170,
 }
 
 /**

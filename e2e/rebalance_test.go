@@ -77,6 +77,7 @@ func TestRebalanceEvensAServiceAfterAWorkerReturns(t *testing.T) {
 		}
 	}()
 
+	events := startEventsWatcher(t, m1, "--filter", "type=task")
 	w3.restart("run", "--data-dir", w3.dir)
 	eventually(t, startTimeout, "w3 is READY again", func() error {
 		n, err := nodeByName(t, m1, "w3")
@@ -103,6 +104,22 @@ func TestRebalanceEvensAServiceAfterAWorkerReturns(t *testing.T) {
 		t.Errorf("running tasks of even dipped to %d (of 6) during the moves (%d samples); moves must start the new task first", lowest, samples)
 	}
 	mu.Unlock()
+
+	// The moves are in shoal events: the task asked to move, its replacement.
+	asked, replaced := 0, 0
+	for _, e := range events.events(t) {
+		if tk := e.GetObject().GetTask(); tk.GetServiceName() == "even" && tk.GetRebalanceTarget() == w3.nodeID {
+			asked++
+		} else if tk.GetServiceName() == "even" && tk.GetRebalanceFrom() != "" && tk.GetNodeId() == w3.nodeID {
+			replaced++
+		}
+		if tk := e.GetObject().GetTask(); tk.GetServiceName() == "still" && (tk.GetRebalanceTarget() != "" || tk.GetRebalanceFrom() != "") {
+			t.Errorf("a task of still (no --rebalance) is in a move: %v", e)
+		}
+	}
+	if asked == 0 || replaced == 0 {
+		t.Errorf("shoal events shows %d events of tasks asked to move to w3 and %d of their replacements; want both", asked, replaced)
+	}
 
 	// "still" has no rebalancer: nothing moved, an interval and more after
 	// w3 returned.

@@ -124,8 +124,8 @@ func watchOnce(ctx context.Context, cl *client.Client, req *shoalv1.WatchEventsR
 // printEventLine prints an event as docker events does: time, type,
 // action, ID, then the attributes in parentheses.
 func printEventLine(w io.Writer, e *shoalv1.Event) error {
-	_, err := fmt.Fprintf(w, "%s %s %s %s (name=%s, version=%d)\n",
-		e.GetTime().AsTime().UTC().Format(time.RFC3339Nano), e.GetType(), e.GetAction(), e.GetId(), e.GetName(), e.GetVersion())
+	_, err := fmt.Fprintf(w, "%s %s %s %s (name=%s, version=%d%s)\n",
+		e.GetTime().AsTime().UTC().Format(time.RFC3339Nano), e.GetType(), e.GetAction(), e.GetId(), e.GetName(), e.GetVersion(), rebalanceNote(e))
 	return err
 }
 

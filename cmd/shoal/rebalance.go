@@ -148,3 +148,16 @@ func testRebalance(cmd *cobra.Command, plugin, service string, args []string, fo
 		applied, len(res.Msg.GetMoves()), res.Msg.GetDuration())
 	return nil
 }
+
+// rebalanceNote marks an event of a task in a rebalance move: the task
+// asked to move, or the replacement started for it.
+func rebalanceNote(e *shoalv1.Event) string {
+	t := e.GetObject().GetTask()
+	switch {
+	case t.GetRebalanceTarget() != "":
+		return ", rebalance: moving to " + t.GetRebalanceTarget()
+	case t.GetRebalanceFrom() != "":
+		return ", rebalance: replaces " + t.GetRebalanceFrom()
+	}
+	return ""
+}

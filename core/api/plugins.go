@@ -253,9 +253,12 @@ func (s *Server) ActivatePlugin(ctx context.Context, req *connect.Request[shoalv
 		if err != nil {
 			return err
 		}
-		if kind == shoalv1.PluginKind_PLUGIN_KIND_ALLOCATOR {
+		switch kind {
+		case shoalv1.PluginKind_PLUGIN_KIND_ALLOCATOR:
 			sp.DefaultAllocator = name
-		} else {
+		case shoalv1.PluginKind_PLUGIN_KIND_REBALANCER:
+			activateRebalancer(sp, name) // rebalance.go
+		default:
 			sp.DefaultScheduler = name
 		}
 		return nil

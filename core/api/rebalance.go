@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/shoal-project/shoal/core/rebalancer"
 	"github.com/shoal-project/shoal/core/store"
@@ -145,4 +146,15 @@ func (s *Server) testRebalance(ctx context.Context, pl Plugins, wasm []byte, ser
 // rebalancers (pluginmgr.Manager implements it).
 type RebalanceDryRunner interface {
 	RebalanceDryRun(ctx context.Context, wasm []byte, s *rebalancer.State) ([]rebalancer.Move, time.Duration, error)
+}
+
+// activateRebalancer makes name the cluster's rebalancer (plugin activate
+// of a rebalancer plugin), keeping the cluster's other rebalance settings.
+func activateRebalancer(sp *shoalv1.ClusterSpec, name string) {
+	rc := proto.CloneOf(sp.GetRebalance())
+	if rc == nil {
+		rc = &shoalv1.RebalanceConfig{}
+	}
+	rc.Plugin, rc.Disabled = name, false
+	sp.Rebalance = rc
 }

@@ -157,7 +157,11 @@ func (r *Rebalancer) note(ev store.Event) {
 		case store.EventRemove:
 			delete(r.due, o.GetId())
 		case store.EventCreate:
-			r.due[o.GetId()] = r.clock.Now().Add(DefaultInterval)
+			wait := DefaultInterval
+			if c, ok := ConfigFor(nil, o); ok {
+				wait = c.Interval
+			}
+			r.due[o.GetId()] = r.clock.Now().Add(wait)
 		case store.EventUpdate:
 			// A changed rebalance config takes effect within its interval.
 			if c, ok := ConfigFor(nil, o); ok {

@@ -3,6 +3,7 @@ package plugins_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -64,4 +65,39 @@ func TestScheduleOnlyModulesAreNotRebalancers(t *testing.T) {
 	if _, err := h.Schedule(ctx, sha, &sdk.ScheduleRequest{}); err != nil {
 		t.Fatalf("v1 module schedule: %v", err)
 	}
+}
+
+// bigPiled is a 10,000-task service on 1,000 nodes, all on the first 900:
+// the evener has 100 empty nodes to fill.
+func bigPiled(maxMoves uint32) *sdk.RebalanceRequest {
+	req := &sdk.RebalanceRequest{Group: sdk.TaskGroup{ServiceID: "web", SpecVersion: 1, Count: 10000, Kind: "process"}, MaxMoves: maxMoves}
+	for i := 0; i < 1000; i++ {
+		req.Nodes = append(req.Nodes, sdk.Node{ID: fmt.Sprintf("n%04d", i), Ready: true, Kinds: []string{"process"},
+			FreeNanoCPUs: 64e9, FreeMemoryBytes: 256 << 30})
+	}
+	for i := 0; i < 10000; i++ {
+		req.Tasks = append(req.Tasks, sdk.RebalanceTask{ID: fmt.Sprintf("t%05d", i), Slot: uint64(i + 1), NodeID: req.Nodes[i%900].ID, State: "running"})
+	}
+	return req
+}
+
+// BenchmarkRebalanceEvener is one rebalance call for a 10,000-task service
+// on 1,000 nodes, proposing up to 100 moves: native, and through the
+// sandboxed Wasm guest (encode, call, decode).
+func BenchmarkRebalanceEvener(b *testing.B) {
+	req := bigPiled(100)
+	b.Run("native", func(b *testing.B) {
+		for b.Loop() {
+			evener.Rebalance(req)
+		}
+	})
+	b.Run("wasm", func(b *testing.B) {
+		h, _ := newHost(b, plugins.HostConfig{})
+		sha := load(b, h, plugins.Builtin("evener"))
+		for b.Loop() {
+			if _, err := h.Rebalance(context.Background(), sha, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -137,9 +137,10 @@ func (s *Server) ListPlugins(ctx context.Context, _ *connect.Request[shoalv1.Lis
 		return nil, err
 	}
 	res := &shoalv1.ListPluginsResponse{}
-	var sched, alloc string
+	var sched, alloc, rebal string
 	err = s.read(ctx, func(tx store.ReadTx) error {
 		sched, alloc = active(tx)
+		rebal = clusterRebalancer(tx)
 		return tx.Range(store.KindPlugin, store.All(), func(o store.Object) bool {
 			res.Plugins = append(res.Plugins, stripModule(o.(*shoalv1.PluginModule)))
 			return true
@@ -155,7 +156,7 @@ func (s *Server) ListPlugins(ctx context.Context, _ *connect.Request[shoalv1.Lis
 	res.Plugins = append(builtins, res.Plugins...)
 	for _, p := range res.Plugins {
 		st := pl.Stats(p.GetName())
-		st.Active = p.GetName() == sched || p.GetName() == alloc
+		st.Active = p.GetName() == sched || p.GetName() == alloc || p.GetName() == rebal
 		res.Stats = append(res.Stats, st)
 	}
 	return connect.NewResponse(res), nil

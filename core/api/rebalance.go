@@ -158,3 +158,14 @@ func activateRebalancer(sp *shoalv1.ClusterSpec, name string) {
 	rc.Plugin, rc.Disabled = name, false
 	sp.Rebalance = rc
 }
+
+// clusterRebalancer is the cluster's rebalancer plugin ("" = none): what
+// plugin ls marks active among the rebalancers.
+func clusterRebalancer(tx store.ReadTx) string {
+	if cs, _ := tx.FindClusters(store.All()); len(cs) > 0 {
+		if rc := cs[0].GetSpec().GetRebalance(); !rc.GetDisabled() {
+			return rc.GetPlugin()
+		}
+	}
+	return ""
+}

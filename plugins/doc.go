@@ -1,6 +1,7 @@
 // Package plugins is the manager's WebAssembly plugin host. It owns loading,
 // validating, compiling (with an on-disk compilation cache), pooling and
-// calling scheduler and allocator plugins built against sdk ABI v1, and
+// calling scheduler, allocator and rebalancer plugins built against sdk ABI
+// v1, and
 // checking their answers before anyone acts on them.
 //
 // Isolation: by default plugins run in a supervised sandbox child process

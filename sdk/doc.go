@@ -6,7 +6,9 @@
 // protobuf-wire encoding (specified in proto/shoal/plugin/v1/abi.proto and
 // documented in ABI.md), and, when built for GOOS=wasip1, the guest-side
 // exports that connect a registered Go function to the host
-// (RegisterScheduler, RegisterAllocator).
+// (RegisterScheduler, RegisterAllocator, RegisterRebalancer). The rebalancer
+// kind (RebalanceRequest, RebalanceResponse, export shoal_rebalance) is an
+// addition to version 1 that older modules simply lack.
 //
 // The same encoders and decoders are used by the manager's plugin host and by
 // the guests, so both sides always agree on the wire format.

@@ -23,6 +23,10 @@
 //     the last one ran for its monitor window and the delay passed; failures
 //     past the ratio pause the roll or roll back to previous_spec; the roll's
 //     state is written to Service.update_status;
+//   - rebalance moves (rebalance.go): a running task whose
+//     rebalance_target the rebalancer set gets one start-first replacement
+//     in its slot pinned to that node; the old task is shut down once the
+//     replacement runs, or keeps serving if it fails or its node is lost;
 //   - removed services: their tasks are shut down and deleted once stopped
 //     (directly if never assigned or if their node is gone);
 //   - task history: at most the cluster's task_history_limit (default 5)

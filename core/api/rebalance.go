@@ -169,3 +169,11 @@ func clusterRebalancer(tx store.ReadTx) string {
 	}
 	return ""
 }
+
+// validateServiceRebalance checks a service's rebalance config.
+func validateServiceRebalance(sp *shoalv1.ServiceSpec) error {
+	if sp.GetGlobal() != nil && sp.GetRebalance().GetPlugin() != "" {
+		return invalidArg("spec.rebalance: a global service runs one task per node and has nothing to rebalance; drop --rebalance")
+	}
+	return validateRebalance("spec.rebalance", sp.GetRebalance())
+}

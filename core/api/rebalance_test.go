@@ -45,3 +45,10 @@ func TestValidateRebalanceNamesTheField(t *testing.T) {
 		t.Errorf("valid config refused: %v", err)
 	}
 }
+
+func TestGlobalServicesCannotBeRebalanced(t *testing.T) {
+	sp := &shoalv1.ServiceSpec{Mode: &shoalv1.ServiceSpec_Global{Global: &shoalv1.GlobalMode{}}, Rebalance: &shoalv1.RebalanceConfig{Plugin: "evener"}}
+	if err := validateServiceRebalance(sp); connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "global") {
+		t.Fatalf("global service with a rebalancer: %v", err)
+	}
+}

@@ -19,7 +19,7 @@ func validateServiceSpec(sp *shoalv1.ServiceSpec) error {
 	if sp == nil {
 		return invalidArg("spec: required")
 	}
-	if err := validateRebalance("spec.rebalance", sp.GetRebalance()); err != nil {
+	if err := validateServiceRebalance(sp); err != nil {
 		return err
 	}
 	if !serviceNameRE.MatchString(sp.GetName()) {

@@ -77,7 +77,7 @@ func (r *Rebalancer) Run(ctx context.Context) error {
 				}
 				return true
 			})
-		}, store.ForKind(store.KindService, store.KindNode))
+		}, store.ForKind(store.KindService, store.KindNode, store.KindCluster))
 		if err != nil {
 			return err
 		}
@@ -150,6 +150,20 @@ func (r *Rebalancer) note(ev store.Event) {
 			now := r.clock.Now()
 			for id := range r.due {
 				r.due[id] = now
+			}
+		}
+	case *shoalv1.Cluster:
+		// A cluster-wide rebalancer takes effect within its interval.
+		if rc := o.GetSpec().GetRebalance(); rc.GetPlugin() != "" && !rc.GetDisabled() {
+			wait := rc.GetInterval().AsDuration()
+			if wait <= 0 {
+				wait = DefaultInterval
+			}
+			at := r.clock.Now().Add(wait)
+			for id, due := range r.due {
+				if at.Before(due) {
+					r.due[id] = at
+				}
 			}
 		}
 	case *shoalv1.Service:

@@ -138,3 +138,51 @@ func TestRunPassesEveryIntervalAndAtOnceWhenANodeBecomesReady(t *testing.T) {
 	}
 	waitFor("a pass when n3 is READY again", func() bool { return p.Calls() == 2 })
 }
+
+func TestAClusterWideRebalancerTakesEffectWithinItsInterval(t *testing.T) {
+	clk := clocktest.NewManual()
+	st := piledStore(t, clk, time.Minute)
+	st.MustUpdate(func(tx store.Tx) error {
+		s := tx.GetService("svc")
+		s.Spec.Rebalance = nil // the service names no rebalancer of its own
+		return tx.Update(s)
+	})
+	st.Create(&shoalv1.Cluster{Id: "c", Spec: &shoalv1.ClusterSpec{}})
+	p := &fakePolicy{}
+	r := New(st.Store, fakeSource{p}, WithClock(clk))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitUntil(t, "Run waits on its timer", func() bool { return clk.Pending() > 0 })
+	st.MustUpdate(func(tx store.Tx) error {
+		c := tx.Get(store.KindCluster, "c").(*shoalv1.Cluster)
+		c.Spec.Rebalance = &shoalv1.RebalanceConfig{Plugin: "fake", Interval: durationpb.New(5 * time.Second)}
+		return tx.Update(c)
+	})
+	// The service was due a default interval (30 s) after start; the
+	// cluster's rebalancer brings that to 5 s.
+	waitUntil(t, "the timer is rearmed", func() bool { return clk.Pending() > 0 })
+	deadline := time.Now().Add(10 * time.Second)
+	for p.Calls() == 0 && time.Now().Before(deadline) {
+		clk.Advance(time.Second)
+		time.Sleep(20 * time.Millisecond)
+		if clk.Now().Sub(clocktest.Start) > 10*time.Second {
+			break
+		}
+	}
+	if p.Calls() == 0 || clk.Now().Sub(clocktest.Start) > 10*time.Second {
+		t.Fatalf("the cluster's rebalancer was first asked %s after start (calls %d); want within its 5 s interval", clk.Now().Sub(clocktest.Start), p.Calls())
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

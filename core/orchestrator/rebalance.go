@@ -33,13 +33,17 @@ func moveLost(nw *shoalv1.Task, e *env) bool {
 }
 
 // wantsMove reports whether t asks to be moved and no replacement was made
-// for it yet (ts are its slot's tasks).
+// for this request yet (ts are its slot's tasks): none is live, and none
+// was created since t was last written (the rebalancer marking it). A
+// failed replacement is not retried; the rebalancer clears the mark and
+// may set it again after its window, which is a new request.
 func wantsMove(t *shoalv1.Task, ts []*shoalv1.Task) bool {
 	if t.GetRebalanceTarget() == "" {
 		return false
 	}
+	marked := t.GetMeta().GetUpdatedAt().AsTime()
 	for _, o := range ts {
-		if o.GetRebalanceFrom() == t.GetId() {
+		if o.GetRebalanceFrom() == t.GetId() && (live(o) || !o.GetMeta().GetCreatedAt().AsTime().Before(marked)) {
 			return false
 		}
 	}

@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"testing"
+	"time"
 
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
@@ -113,4 +114,33 @@ func (h *harness) task(id string) *shoalv1.Task {
 	var out *shoalv1.Task
 	_ = h.st.View(func(tx store.ReadTx) error { out = tx.GetTask(id); return nil })
 	return out
+}
+
+func TestAMoveAskedAgainAfterAFailedOneMakesANewReplacement(t *testing.T) {
+	h, old := moveHarness(t)
+	first := h.moveReplacement(old)
+	h.setState(first.GetId(), shoalv1.TaskState_TASK_STATE_FAILED)
+	h.step()
+	// The rebalancer clears the mark, and sets it again later.
+	for _, target := range []string{"", "c"} {
+		h.clk.Advance(time.Minute)
+		h.st.MustUpdate(func(tx store.Tx) error {
+			tk := tx.GetTask(old.GetId())
+			tk.RebalanceTarget = target
+			return tx.Update(tk)
+		})
+		h.step()
+	}
+	n := 0
+	for _, tk := range h.tasks("s") {
+		if tk.GetRebalanceFrom() == old.GetId() {
+			n++
+			if tk.GetId() != first.GetId() && (!live(tk) || tk.GetNodeId() != "c") {
+				t.Fatalf("second replacement %v, want live on c", tk)
+			}
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d replacements for %s, want 2 (the failed one and a new one)", n, old.GetId())
+	}
 }

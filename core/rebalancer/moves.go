@@ -93,6 +93,7 @@ func StateName(st shoalv1.TaskState) string {
 // most Config.MaxMoves are accepted. Only moves with Rejected == "" may be
 // applied.
 func Validate(s *State, req *sdk.RebalanceRequest, resp *sdk.RebalanceResponse) []Move {
+	attempted := lastAttempts(s.Tasks)
 	live := make(map[string]*shoalv1.Task)
 	hostMode := false
 	for _, t := range liveTasks(s) {
@@ -125,7 +126,7 @@ func Validate(s *State, req *sdk.RebalanceRequest, resp *sdk.RebalanceResponse) 
 			m.Rejected = ReasonNotRunning
 		case t.GetRebalanceTarget() != "":
 			m.Rejected = ReasonMoving
-		case movedRecently(t, s.Now, s.Config.Window):
+		case movedRecently(t, s.Now, s.Config.Window) || s.Now.Before(attempted[t.GetId()].Add(s.Config.Window)):
 			m.Rejected = ReasonMovedRecently
 		}
 		seen[pm.TaskID] = true
@@ -162,6 +163,39 @@ func Validate(s *State, req *sdk.RebalanceRequest, resp *sdk.RebalanceResponse) 
 // ago.
 func movedRecently(t *shoalv1.Task, now time.Time, window time.Duration) bool {
 	return t.GetRebalanceFrom() != "" && now.Before(t.GetMeta().GetCreatedAt().AsTime().Add(window))
+}
+
+// lastAttempts maps a task to when the newest replacement made to move it
+// was created: a move that failed counts against the window too.
+func lastAttempts(tasks []*shoalv1.Task) map[string]time.Time {
+	out := make(map[string]time.Time)
+	for _, t := range tasks {
+		if f := t.GetRebalanceFrom(); f != "" {
+			if at := t.GetMeta().GetCreatedAt().AsTime(); at.After(out[f]) {
+				out[f] = at
+			}
+		}
+	}
+	return out
+}
+
+// staleTargets are the live tasks still marked to move whose replacement
+// ended without taking over (it failed, or its node was lost): the mark is
+// cleared so the task may move again once the window has passed.
+func staleTargets(s *State) []*shoalv1.Task {
+	ended := make(map[string]bool)
+	for _, t := range s.Tasks {
+		if f := t.GetRebalanceFrom(); f != "" && t.GetDesiredState() > shoalv1.TaskState_TASK_STATE_RUNNING {
+			ended[f] = true
+		}
+	}
+	var out []*shoalv1.Task
+	for _, t := range liveTasks(s) {
+		if t.GetRebalanceTarget() != "" && ended[t.GetId()] {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // betterNode is the node that may take one more task of the service and has

@@ -240,3 +240,22 @@ func TestConfigForResolvesServiceThenClusterWithDefaults(t *testing.T) {
 		t.Error("disabled for the service: rebalanced with the cluster's")
 	}
 }
+
+func TestAFailedMoveCountsAgainstTheWindow(t *testing.T) {
+	failed := func(ago time.Duration) func(*State) {
+		return func(s *State) {
+			s.Tasks = append(s.Tasks, task("t9", 1, "n3", func(t *shoalv1.Task) {
+				t.RebalanceFrom = "t1"
+				t.DesiredState = shoalv1.TaskState_TASK_STATE_SHUTDOWN
+				t.Status.State = shoalv1.TaskState_TASK_STATE_FAILED
+				t.Meta.CreatedAt = timestamppb.New(s.Now.Add(-ago))
+			}))
+		}
+	}
+	if got := verdicts(state(failed(time.Minute)), sdk.Move{TaskID: "t1", TargetNodeID: "n3"}); got[0].Rejected != ReasonMovedRecently {
+		t.Fatalf("a failed move 1 min ago: %+v, want %s", got[0], ReasonMovedRecently)
+	}
+	if got := verdicts(state(failed(time.Hour)), sdk.Move{TaskID: "t1", TargetNodeID: "n3"}); got[0].Rejected != "" {
+		t.Fatalf("a failed move an hour ago: %+v, want accepted", got[0])
+	}
+}

@@ -199,6 +199,12 @@ func (r *Rebalancer) Pass(ctx context.Context, serviceID string) time.Duration {
 		}
 		return wait
 	}
+	if stale := staleTargets(s); len(stale) > 0 {
+		if err := r.clearTargets(ctx, stale); err != nil {
+			r.log.Warn("rebalancer: clear the marks of failed moves", "service", s.Service.GetSpec().GetName(), "err", err)
+		}
+		return min(settleRetry, s.Config.Interval) // look again at what the store now says
+	}
 	if why := unsettled(s); why != "" {
 		r.log.Debug("rebalancer: service not settled; later", "service", s.Service.GetSpec().GetName(), "why", why)
 		return min(settleRetry, s.Config.Interval)
@@ -368,4 +374,24 @@ func (r *Rebalancer) apply(ctx context.Context, moves []Move) (int, error) {
 		return nil
 	})
 	return applied, err
+}
+
+// clearTargets removes the move marks of tasks whose move failed.
+func (r *Rebalancer) clearTargets(ctx context.Context, tasks []*shoalv1.Task) error {
+	return r.st.Batch(ctx, func(b *store.Batch) error {
+		for _, want := range tasks {
+			err := b.Update(func(tx store.Tx) error {
+				t := tx.GetTask(want.GetId())
+				if t == nil || t.GetMeta().GetVersion() != want.GetMeta().GetVersion() {
+					return errStale
+				}
+				t.RebalanceTarget = ""
+				return tx.Update(t)
+			})
+			if err != nil && !errors.Is(err, errStale) {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -186,3 +186,27 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestPassClearsTheMarkOfAFailedMove(t *testing.T) {
+	clk := clocktest.NewManual()
+	st := piledStore(t, clk, time.Minute)
+	st.MustUpdate(func(tx store.Tx) error {
+		old := tx.GetTask("t1")
+		old.RebalanceTarget = "n3"
+		if err := tx.Update(old); err != nil {
+			return err
+		}
+		return tx.Create(task("t9", 1, "n3", func(t *shoalv1.Task) {
+			t.Meta = nil
+			t.RebalanceFrom = "t1"
+			t.DesiredState = shoalv1.TaskState_TASK_STATE_SHUTDOWN
+			t.Status.State = shoalv1.TaskState_TASK_STATE_FAILED
+		}))
+	})
+	p := &fakePolicy{}
+	r := New(st.Store, fakeSource{p}, WithClock(clk))
+	r.Pass(context.Background(), "svc")
+	if got := getTask(st, "t1").GetRebalanceTarget(); got != "" {
+		t.Fatalf("t1 still marked to move to %q after its replacement failed", got)
+	}
+}

@@ -32,7 +32,7 @@ func hintOn(err error, code connect.Code, hint string) error {
 var notFoundHints = map[string]string{
 	api.KindService: "list services with 'shoal service ls'",
 	api.KindNode:    "list nodes with 'shoal node ls'",
-	api.KindPlugin:  "list plugins with 'shoal plugin ls' (built in: spread, binpack, ipam); add one with 'shoal plugin install'",
+	api.KindPlugin:  "list plugins with 'shoal plugin ls' (built in: spread, binpack, ipam, evener); add one with 'shoal plugin install'",
 	api.KindTask:    "list a service's tasks with 'shoal service ps SERVICE'",
 	api.KindNetwork: "list networks with 'shoal network ls'; create one with 'shoal network create NAME'",
 	api.KindSecret:  "list secrets with 'shoal secret ls'; create one with 'shoal secret create NAME FILE|-'",

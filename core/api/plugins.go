@@ -239,6 +239,9 @@ func (s *Server) RemovePlugin(ctx context.Context, req *connect.Request[shoalv1.
 			slices.Sort(users)
 			return precondition("plugin %q is used by services %s: change their spec.scheduler first", name, strings.Join(users, ", "))
 		}
+		if err := rebalancerInUse(tx, name, svcs); err != nil {
+			return err
+		}
 		return tx.Delete(store.KindPlugin, ps[0].GetId())
 	})
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -176,4 +178,23 @@ func validateServiceRebalance(sp *shoalv1.ServiceSpec) error {
 		return invalidArg("spec.rebalance: a global service runs one task per node and has nothing to rebalance; drop --rebalance")
 	}
 	return validateRebalance("spec.rebalance", sp.GetRebalance())
+}
+
+// rebalancerInUse refuses removing a rebalancer plugin the cluster or a
+// service names.
+func rebalancerInUse(tx store.ReadTx, name string, svcs []*shoalv1.Service) error {
+	if clusterRebalancer(tx) == name {
+		return precondition("plugin %q is the cluster's rebalancer: run shoal cluster update --rebalance-rm (or name another) first", name)
+	}
+	var users []string
+	for _, svc := range svcs {
+		if svc.GetSpec().GetRebalance().GetPlugin() == name {
+			users = append(users, svc.GetSpec().GetName())
+		}
+	}
+	if len(users) > 0 {
+		slices.Sort(users)
+		return precondition("plugin %q is the rebalancer of services %s: run shoal service update --rebalance-rm on them first", name, strings.Join(users, ", "))
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/plugins"
 )
@@ -51,4 +52,18 @@ func TestGlobalServicesCannotBeRebalanced(t *testing.T) {
 	if err := validateServiceRebalance(sp); connect.CodeOf(err) != connect.CodeInvalidArgument || !strings.Contains(err.Error(), "global") {
 		t.Fatalf("global service with a rebalancer: %v", err)
 	}
+}
+
+func TestARebalancerInUseIsNotRemoved(t *testing.T) {
+	svcs := []*shoalv1.Service{{Spec: &shoalv1.ServiceSpec{Name: "web", Rebalance: &shoalv1.RebalanceConfig{Plugin: "mine"}}}}
+	st := store.NewLocal()
+	_ = st.View(func(tx store.ReadTx) error {
+		if err := rebalancerInUse(tx, "mine", svcs); connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), "web") {
+			t.Errorf("in use by web: %v", err)
+		}
+		if err := rebalancerInUse(tx, "other", svcs); err != nil {
+			t.Errorf("unused: %v", err)
+		}
+		return nil
+	})
 }

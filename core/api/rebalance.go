@@ -55,7 +55,7 @@ func (s *Server) checkRebalancePlugin(tx store.ReadTx, field string, rc *shoalv1
 	if err != nil {
 		var ce *connect.Error
 		if errors.As(err, &ce) && ce.Code() == connect.CodeNotFound {
-			return notFoundDetail(KindPlugin, name, fmt.Sprintf("%s.plugin %q: no such plugin (the built-in rebalancer is evener; install one with shoal plugin install --kind rebalancer)", field, name))
+			return notFoundDetail(KindPlugin, name, fmt.Sprintf("%s.plugin %q: no such plugin (the built-in rebalancer is evener; install one of kind rebalancer first)", field, name))
 		}
 		return err
 	}
@@ -175,7 +175,7 @@ func clusterRebalancer(tx store.ReadTx) string {
 // validateServiceRebalance checks a service's rebalance config.
 func validateServiceRebalance(sp *shoalv1.ServiceSpec) error {
 	if sp.GetGlobal() != nil && sp.GetRebalance().GetPlugin() != "" {
-		return invalidArg("spec.rebalance: a global service runs one task per node and has nothing to rebalance; drop --rebalance")
+		return invalidArg("spec.rebalance: a global service runs one task per node and has nothing to rebalance; leave spec.rebalance unset")
 	}
 	return validateRebalance("spec.rebalance", sp.GetRebalance())
 }
@@ -184,7 +184,7 @@ func validateServiceRebalance(sp *shoalv1.ServiceSpec) error {
 // service names.
 func rebalancerInUse(tx store.ReadTx, name string, svcs []*shoalv1.Service) error {
 	if clusterRebalancer(tx) == name {
-		return precondition("plugin %q is the cluster's rebalancer: run shoal cluster update --rebalance-rm (or name another) first", name)
+		return precondition("plugin %q is the cluster's rebalancer: clear or change the cluster's spec.rebalance first", name)
 	}
 	var users []string
 	for _, svc := range svcs {
@@ -194,7 +194,7 @@ func rebalancerInUse(tx store.ReadTx, name string, svcs []*shoalv1.Service) erro
 	}
 	if len(users) > 0 {
 		slices.Sort(users)
-		return precondition("plugin %q is the rebalancer of services %s: run shoal service update --rebalance-rm on them first", name, strings.Join(users, ", "))
+		return precondition("plugin %q is the rebalancer of services %s: clear or change their spec.rebalance first", name, strings.Join(users, ", "))
 	}
 	return nil
 }

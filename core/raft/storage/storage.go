@@ -42,6 +42,10 @@ type Storage struct {
 	db        *bolt.DB
 	chunkSize int
 	cipher    Cipher
+	// durableHS is the HardState last written; pendingHS a newer one
+	// that differs from it only in Commit, not written yet (see Append).
+	durableHS *pb.HardState
+	pendingHS *pb.HardState
 }
 
 // Cipher seals the entries and snapshot data Storage writes, and opens
@@ -91,7 +95,7 @@ func Open(path string, opts ...Option) (*Storage, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("storage: create dir: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, FreelistType: bolt.FreelistMapType})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
@@ -118,8 +122,21 @@ func Open(path string, opts ...Option) (*Storage, error) {
 	return s, nil
 }
 
-// Close closes the bbolt file.
-func (s *Storage) Close() error { return s.db.Close() }
+// Close writes a HardState whose commit index alone moved since the last
+// write (see Append), then closes the bbolt file.
+func (s *Storage) Close() error {
+	var err error
+	if hs := s.pendingHS; hs != nil {
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			v, err := proto.Marshal(hs)
+			if err != nil {
+				return err
+			}
+			return tx.Bucket(bucketState).Put(keyHardState, v)
+		})
+	}
+	return errors.Join(err, s.db.Close())
+}
 
 func (s *Storage) load() error {
 	return s.db.View(func(tx *bolt.Tx) error {
@@ -143,6 +160,7 @@ func (s *Storage) load() error {
 			if err := proto.Unmarshal(v, hs); err != nil {
 				return fmt.Errorf("%w: hard state: %v", ErrCorrupt, err)
 			}
+			s.durableHS = hs
 			if err := s.MemoryStorage.SetHardState(hs); err != nil {
 				return err
 			}
@@ -195,6 +213,17 @@ func (s *Storage) Append(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot) 
 	if !hasSnap && !hasHS && len(ents) == 0 {
 		return nil
 	}
+	if !hasSnap && len(ents) == 0 && s.commitOnly(hs) {
+		// Only the commit index moved: raft needs no fsync for that
+		// (raft.MustSync), a commit index found older after a crash is
+		// learnt again from the leader. It is written with the next
+		// transaction (or Close).
+		s.pendingHS = proto.CloneOf(hs)
+		return s.MemoryStorage.SetHardState(hs)
+	}
+	if !hasHS && s.pendingHS != nil {
+		hs, hasHS = s.pendingHS, true
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		eb := tx.Bucket(bucketEntries)
 		if hasSnap {
@@ -245,11 +274,19 @@ func (s *Storage) Append(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot) 
 		return fmt.Errorf("storage: append: %w", err)
 	}
 	if hasHS {
+		s.durableHS, s.pendingHS = proto.CloneOf(hs), nil
 		if err := s.MemoryStorage.SetHardState(hs); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// commitOnly reports whether hs differs from the durable HardState only in
+// its commit index.
+func (s *Storage) commitOnly(hs *pb.HardState) bool {
+	d := s.durableHS
+	return d != nil && hs.GetTerm() == d.GetTerm() && hs.GetVote() == d.GetVote()
 }
 
 // deleteFrom deletes every entry with index >= from.

@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"math"
+	"os"
 	"path/filepath"
 	"time"
 

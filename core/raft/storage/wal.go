@@ -46,6 +46,8 @@ const (
 	// walRewriteMin is the size below which the log file is never
 	// rewritten on Compact.
 	walRewriteMin = 64 << 20
+	// walChunk is how far the file is extended with zeros at a time.
+	walChunk = 4 << 20
 	// maxRecord bounds one record's length: a larger length is a torn or
 	// corrupt header, not a record.
 	maxRecord = 1 << 30
@@ -55,9 +57,10 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // wal is the open log file.
 type wal struct {
-	path string
-	f    *os.File
-	size int64 // bytes of valid records
+	path  string
+	f     *os.File
+	size  int64 // bytes of valid records
+	alloc int64 // bytes of the file (records, then written zeros)
 	// rewritten is the file's size right after it was last written whole.
 	rewritten int64
 	buf       []byte
@@ -109,7 +112,7 @@ func openWAL(path string, open func([]byte) ([]byte, error)) (w *wal, st walStat
 		_ = f.Close()
 		return nil, walState{}, false, fmt.Errorf("storage: log: %w", err)
 	}
-	return &wal{path: path, f: f, size: size, rewritten: size}, st, true, nil
+	return &wal{path: path, f: f, size: size, alloc: size, rewritten: size}, st, true, nil
 }
 
 // replay reads the records of f from its start; size is the length of the
@@ -228,7 +231,7 @@ func createWAL(path string, hs *pb.HardState, ents []*pb.Entry, seal func([]byte
 		return nil, fmt.Errorf("storage: write log: %w", err)
 	}
 	size := int64(len(buf))
-	return &wal{path: path, f: f, size: size, rewritten: size}, nil
+	return &wal{path: path, f: f, size: size, alloc: size, rewritten: size}, nil
 }
 
 func syncDir(dir string) error {
@@ -240,17 +243,23 @@ func syncDir(dir string) error {
 	return errors.Join(err, d.Close())
 }
 
-// append writes the records already built in w.buf with one write, then
-// fdatasyncs when sync is set. On a failed or short write the file is cut
-// back to its last good size: the next append must not follow garbage.
+// append writes the records already built in w.buf with one write at the
+// end of the valid records, then fdatasyncs when sync is set. The records
+// land on zeros written beforehand (preallocate), so the file's size does
+// not change and fdatasync flushes the data alone, without a journal
+// commit for the new size: the cost of an in-place 4 KiB write, not of an
+// append.
 func (w *wal) append(sync bool) error {
 	if len(w.buf) == 0 && !sync {
 		return nil
 	}
-	if _, err := w.f.Write(w.buf); err != nil {
-		if terr := w.f.Truncate(w.size); terr == nil {
-			_, _ = w.f.Seek(w.size, io.SeekStart)
-		}
+	if err := w.preallocate(w.size + int64(len(w.buf))); err != nil {
+		return err
+	}
+	if _, err := w.f.WriteAt(w.buf, w.size); err != nil {
+		// A partial write is a torn record: a later record must not
+		// follow it, so the next append starts at the same place (the
+		// zeros it overwrites mark the end of the log).
 		return fmt.Errorf("storage: log write: %w", err)
 	}
 	w.size += int64(len(w.buf))
@@ -260,6 +269,29 @@ func (w *wal) append(sync bool) error {
 			return fmt.Errorf("storage: log fdatasync: %w", err)
 		}
 	}
+	return nil
+}
+
+// preallocate makes sure the file holds written zeros up to at least
+// end, extending it by walChunk (or more) at a time and syncing the new
+// size. A zero length ends the log on replay, so the zeros read as its end.
+func (w *wal) preallocate(end int64) error {
+	if end <= w.alloc {
+		return nil
+	}
+	from := w.alloc
+	to := from + max(walChunk, end-from)
+	zeros := make([]byte, min(to-from, 1<<20))
+	for off := from; off < to; off += int64(len(zeros)) {
+		n := min(int64(len(zeros)), to-off)
+		if _, err := w.f.WriteAt(zeros[:n], off); err != nil {
+			return fmt.Errorf("storage: log preallocate: %w", err)
+		}
+	}
+	if err := fdatasync(w.f); err != nil {
+		return fmt.Errorf("storage: log preallocate: %w", err)
+	}
+	w.alloc = to
 	return nil
 }
 

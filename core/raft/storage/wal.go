@@ -299,3 +299,22 @@ func (w *wal) close() error {
 	err := fdatasync(w.f)
 	return errors.Join(err, w.f.Close())
 }
+
+// ReadLog reads the log file of the Raft member whose bbolt file is at
+// dbPath as Open would load it (c opens sealed entries; nil for none),
+// without changing it: the last HardState and the entries, a torn tail left
+// out. It may run while the member writes; it then sees a prefix of the
+// records. For tests and inspection tools.
+func ReadLog(dbPath string, c Cipher) (*pb.HardState, []*pb.Entry, error) {
+	f, err := os.Open(walPath(dbPath))
+	if err != nil {
+		return nil, nil, fmt.Errorf("storage: open log: %w", err)
+	}
+	defer f.Close()
+	open := func(v []byte) ([]byte, error) { return v, nil }
+	if c != nil {
+		open = c.Open
+	}
+	st, _, err := replay(f, open)
+	return st.hs, st.ents, err
+}

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-groups=(raft rafttest failover failover-loaded starve kill snapshot store sched dispatcher sim pipeline scale
+groups=(raft commit rafttest failover failover-loaded starve kill snapshot store sched dispatcher sim pipeline scale
 	plugins wasm hostile containerd containerd-e2e overlay overlay-throughput gossip update metrics mesh)
 
 # bench BENCHTIME PATTERN PACKAGE: go test benchmarks, their lines only.
@@ -53,6 +53,8 @@ run_group() {
 	raft) # 3 managers in one process, mTLS on loopback, bbolt
 		bench 3x BenchmarkBatch10kThreeManagers ./core/node
 		bench 200x BenchmarkUpdateLatencyThreeManagers ./core/node ;;
+	commit) # one committed write on 3 managers vs a 4 KiB write+fdatasync on the same disk, one run; 64 writers
+		bench 1x BenchmarkCommitVsFdatasync ./core/node ;;
 	rafttest) # Raft alone, in-memory transport
 		bench 20x . ./core/raft/rafttest ;;
 	failover) # kill -9 of the leader to the first acknowledged write; restarted manager catching up

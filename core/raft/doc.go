@@ -11,11 +11,22 @@
 // promotes it once caught up: learner.go), and the
 // Ready loop order that crash safety depends on:
 //
-//  1. persist Snapshot + Entries + HardState in one fsynced bbolt transaction;
-//  2. only then hand the messages to the Transport (which never blocks);
-//  3. restore the snapshot / apply committed entries, then Advance;
-//  4. every SnapshotInterval applied entries, snapshot and compact the log,
+//  1. hand the Transport (which never blocks) the messages that do not vote
+//     on this Ready's state: everything but MsgAppResp, MsgVoteResp and
+//     MsgPreVoteResp (the split etcd raft makes with asynchronous storage
+//     writes), so the leader's MsgApps leave before its own fsync;
+//  2. persist Snapshot (bbolt) + Entries + HardState (the log file, one
+//     write and one fdatasync; none when only the commit index moved);
+//  3. only then send the votes: a follower acknowledges only what is on
+//     its disk, and the leader's own acknowledgement is stepped by Advance;
+//  4. restore the snapshot / apply committed entries, then Advance;
+//  5. every SnapshotInterval applied entries, snapshot and compact the log,
 //     keeping TrailingEntries entries for slow followers.
+//
+// Group commit: after one proposal or received message the loop takes the
+// ones already queued (up to 256) before it settles, so proposals that
+// arrived during an fsync share the next Ready, append and fsync, and a
+// follower persists the MsgApps queued behind one another at once.
 //
 // The Node's loop-owned state lives in small types, one file per concern,
 // as etcd raft keeps its tracker and readOnly apart from raft: lifecycle.go
@@ -29,7 +40,8 @@
 // The state machine is in memory: after a crash it is rebuilt from the last
 // snapshot plus the committed log, so nothing acknowledged is lost (Propose
 // returns only after the entry was fsynced by a quorum and applied) and
-// nothing is half-applied (each entry is one atomic bbolt record).
+// nothing is half-applied (each entry is one checksummed log record; a torn
+// last record is cut off on restart, and it was never acknowledged).
 //
 // It must not touch the network (core/raft/transport does), certificates, or
 // the store's data model.

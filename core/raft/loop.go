@@ -32,16 +32,23 @@ func (n *Node) loop() error {
 	}
 }
 
-// next waits for one input and handles it; false means Stop.
+// next waits for one input and handles it; false means Stop. A proposal or
+// a received message is followed by the proposals and messages already
+// queued behind it (up to maxGroup): group commit. Proposals that arrived
+// while the previous Ready was being fsynced go into the next Ready
+// together, one append and one fsync for all of them; a follower likewise
+// appends the MsgApps queued behind one another with one fsync.
 func (n *Node) next() bool {
 	select {
 	case at := <-n.ticker.C():
 		n.tick(at)
 	case m := <-n.recvc:
 		n.step(m)
+		n.takeQueued()
 	case p := <-n.propc:
 		n.requests++
 		n.handlePropose(p)
+		n.takeQueued()
 	case r := <-n.readc:
 		n.requests++
 		n.handleRead(r)
@@ -59,6 +66,27 @@ func (n *Node) next() bool {
 		return false
 	}
 	return true
+}
+
+// maxGroup bounds how many queued proposals and messages one group takes
+// before the loop settles (persists and sends): the loop stays responsive
+// to ticks and requests under a flood.
+const maxGroup = 256
+
+// takeQueued handles the proposals and received messages already queued,
+// without waiting for more (at most maxGroup).
+func (n *Node) takeQueued() {
+	for range maxGroup {
+		select {
+		case m := <-n.recvc:
+			n.step(m)
+		case p := <-n.propc:
+			n.requests++
+			n.handlePropose(p)
+		default:
+			return
+		}
+	}
 }
 
 // settle does what follows any input: handle the Ready batches and the
@@ -178,15 +206,28 @@ func (n *Node) handleReports() {
 	}
 }
 
-// handleReady processes one Ready in the order etcd raft requires: persist
-// (fsync), then send, then apply, then Advance.
+// handleReady processes one Ready: send the messages that do not depend on
+// this Ready's persistence, persist (fsync), send the rest, apply, Advance.
+//
+// The split is the one etcd raft makes itself with asynchronous storage
+// writes (raft.go, send; "Asynchronous storage writes" in its doc.go):
+// only MsgAppResp, MsgVoteResp and MsgPreVoteResp vote on state this
+// node may not have persisted yet, so only they wait for the fsync. The
+// leader's MsgApps thus leave before its own fsync and the followers'
+// fsyncs run beside it (Raft thesis 10.2.1); the leader's own
+// acknowledgement of its entries is stepped by Advance, after the fsync, so
+// an entry still needs a quorum of durable copies to commit.
 func (n *Node) handleReady(rd etcdraft.Ready) error {
+	early, late := splitMessages(rd.Messages)
+	if len(early) > 0 {
+		n.tr.Send(early)
+	}
 	if err := n.st.Append(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
 		return err
 	}
 	n.confs.checkAccepted(rd.Entries)
-	if len(rd.Messages) > 0 {
-		n.tr.Send(rd.Messages)
+	if len(late) > 0 {
+		n.tr.Send(late)
 	}
 	if rd.Snapshot != nil && !etcdraft.IsEmptySnap(rd.Snapshot) {
 		if err := n.restoreSnapshot(rd.Snapshot); err != nil {
@@ -206,4 +247,34 @@ func (n *Node) handleReady(rd etcdraft.Ready) error {
 	n.rn.Advance(rd)
 	n.maybeAnnounce(rd.CommittedEntries)
 	return n.maybeSnapshot()
+}
+
+// splitMessages splits a Ready's messages into those that may leave before
+// the Ready is persisted and the votes (log and election) that must wait
+// for it. Order within each part is kept.
+func splitMessages(msgs []*pb.Message) (early, late []*pb.Message) {
+	for i, m := range msgs {
+		if mustPersistFirst(m) {
+			if late == nil {
+				early = msgs[:i:i]
+			}
+			late = append(late, m)
+		} else if late != nil {
+			early = append(early, m)
+		}
+	}
+	if late == nil {
+		return msgs, nil
+	}
+	return early, late
+}
+
+// mustPersistFirst reports whether m answers for state this node may not
+// have made durable yet (raft.go's msgsAfterAppend types).
+func mustPersistFirst(m *pb.Message) bool {
+	switch m.GetType() {
+	case pb.MessageType_MsgAppResp, pb.MessageType_MsgVoteResp, pb.MessageType_MsgPreVoteResp:
+		return true
+	}
+	return false
 }

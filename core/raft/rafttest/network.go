@@ -52,6 +52,7 @@ type Network struct {
 	wake       chan struct{}
 	closed     bool
 	trace      *trace
+	onSend     func(from uint64, m *pb.Message)
 	// Stats
 	delivered, dropped int
 }
@@ -147,6 +148,16 @@ func (nw *Network) SetExactDelay(ticks int) {
 	defer nw.mu.Unlock()
 	nw.delayTicks = ticks
 	nw.delayExact = true
+}
+
+// OnSend makes every member call f with each message it sends, in its own
+// goroutine, at the moment it hands the message to the network (before any
+// drop, delay or delivery): a test sees what the sender had done by then.
+// f must not keep m.
+func (nw *Network) OnSend(f func(from uint64, m *pb.Message)) {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	nw.onSend = f
 }
 
 // Stats returns delivered and dropped message counts.
@@ -377,7 +388,13 @@ func (e *endpoint) Send(msgs []*pb.Message) {
 	if stopped {
 		return
 	}
+	e.nw.mu.Lock()
+	onSend := e.nw.onSend
+	e.nw.mu.Unlock()
 	for _, m := range msgs {
+		if onSend != nil {
+			onSend(e.id, m)
+		}
 		data, err := proto.Marshal(m)
 		if err != nil {
 			continue

@@ -13,7 +13,7 @@ import (
 )
 
 // With a cipher, neither the log nor the snapshot leaves plain text in the
-// file, and they load back; without one the same writes do (so the check
+// files, and they load back; without one the same writes do (so the check
 // can fail), and a sealed file does not open without its cipher.
 func TestCipherSealsLogAndSnapshot(t *testing.T) {
 	const marker = "marker-9f8e7d"
@@ -42,6 +42,13 @@ func TestCipherSealsLogAndSnapshot(t *testing.T) {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
+		}
+		log, err := os.ReadFile(walPath(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bytes.Contains(log, []byte(marker+"-entry")); got != want {
+			t.Fatalf("%s holds the marker: %v, want %v", filepath.Base(walPath(path)), got, want)
 		}
 		if got := bytes.Contains(b, []byte(marker)); got != want {
 			t.Fatalf("%s holds the marker: %v, want %v", filepath.Base(path), got, want)

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
@@ -34,14 +35,23 @@ var (
 )
 
 // Storage is a raft.Storage whose state survives restarts. The embedded
-// MemoryStorage answers raft's reads; the write methods of Storage persist to
-// bbolt before they change it. Use only Storage's write methods (Append,
+// MemoryStorage answers raft's reads; the write methods of Storage persist
+// before they change it. Use only Storage's write methods (Append,
 // CreateSnapshot, Compact), never the MemoryStorage's directly.
+//
+// The entries and the HardState go to an append-only log file beside the
+// bbolt file (wal.go): one write and one fdatasync per Append. bbolt keeps
+// the snapshot, the identity and the membership table.
 type Storage struct {
 	*etcdraft.MemoryStorage
 	db        *bolt.DB
+	wal       *wal
 	chunkSize int
 	cipher    Cipher
+	// lastHS is the HardState last written to the log.
+	lastHS *pb.HardState
+	// rewriteMin is the log size below which Compact never rewrites it.
+	rewriteMin int64
 }
 
 // Cipher seals the entries and snapshot data Storage writes, and opens
@@ -85,17 +95,21 @@ func WithSnapshotChunkSize(n int) Option {
 	}
 }
 
-// Open opens (creating if needed) the bbolt file at path and loads its
-// snapshot, HardState and entries into memory.
+// Open opens (creating if needed) the bbolt file at path and the log file
+// beside it (path with the extension .wal), and loads the snapshot,
+// HardState and entries into memory. A bbolt file written before the log
+// file existed has its entries and HardState moved to a new log file.
 func Open(path string, opts ...Option) (*Storage, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("storage: create dir: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, FreelistType: bolt.FreelistMapType})
+	// NoFreelistSync: the freelist is rebuilt on open instead of written
+	// with every commit (fewer pages per transaction).
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
-	s := &Storage{MemoryStorage: etcdraft.NewMemoryStorage(), db: db, chunkSize: DefaultSnapshotChunkSize}
+	s := &Storage{MemoryStorage: etcdraft.NewMemoryStorage(), db: db, chunkSize: DefaultSnapshotChunkSize, rewriteMin: walRewriteMin}
 	for _, o := range opts {
 		o(s)
 	}
@@ -111,20 +125,35 @@ func Open(path string, opts ...Option) (*Storage, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("storage: init buckets: %w", err)
 	}
-	if err := s.load(); err != nil {
+	if err := s.load(walPath(path)); err != nil {
+		if s.wal != nil {
+			_ = s.wal.f.Close()
+		}
 		_ = db.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-// Close closes the bbolt file.
-func (s *Storage) Close() error { return s.db.Close() }
+// Close syncs the log (a HardState whose commit index alone moved is
+// written without fdatasync, see Append) and closes both files.
+func (s *Storage) Close() error {
+	var err error
+	if s.wal != nil {
+		err = s.wal.close()
+	}
+	return errors.Join(err, s.db.Close())
+}
 
-func (s *Storage) load() error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		snap, err := readSnapshot(tx)
-		if err != nil {
+func (s *Storage) load(walFile string) error {
+	var (
+		snap       *pb.Snapshot
+		legacyHS   *pb.HardState
+		legacyEnts []*pb.Entry
+	)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		if snap, err = readSnapshot(tx); err != nil {
 			return err
 		}
 		if len(snap.Data) > 0 {
@@ -132,50 +161,150 @@ func (s *Storage) load() error {
 				return fmt.Errorf("%w: snapshot: %w", ErrCorrupt, err)
 			}
 		}
-		snapIndex := snap.GetMetadata().GetIndex()
-		if snapIndex > 0 {
-			if err := s.MemoryStorage.ApplySnapshot(snap); err != nil {
-				return fmt.Errorf("storage: load snapshot: %w", err)
-			}
+		if legacyHS, err = readLegacyHardState(tx); err != nil {
+			return err
 		}
-		if v := tx.Bucket(bucketState).Get(keyHardState); v != nil {
-			hs := &pb.HardState{}
-			if err := proto.Unmarshal(v, hs); err != nil {
-				return fmt.Errorf("%w: hard state: %v", ErrCorrupt, err)
-			}
-			if err := s.MemoryStorage.SetHardState(hs); err != nil {
-				return err
-			}
-		}
-		var ents []*pb.Entry
-		c := tx.Bucket(bucketEntries).Cursor()
-		next := snapIndex + 1
-		for k, v := c.Seek(indexKey(next)); k != nil; k, v = c.Next() {
-			idx := binary.BigEndian.Uint64(k)
-			e := &pb.Entry{}
-			plain, err := s.open(v)
-			if err != nil {
-				return fmt.Errorf("%w: entry %d: %w", ErrCorrupt, idx, err)
-			}
-			if err := proto.Unmarshal(plain, e); err != nil {
-				return fmt.Errorf("%w: entry %d: %v", ErrCorrupt, idx, err)
-			}
-			if idx != next || e.GetIndex() != idx {
-				if len(ents) == 0 && snapIndex == 0 && idx > next {
-					// A log whose head was compacted without a snapshot cannot happen
-					// through this package; refuse it rather than guess.
-					return fmt.Errorf("%w: log starts at %d without a snapshot", ErrCorrupt, idx)
-				}
-				return fmt.Errorf("%w: log gap: want entry %d, found %d", ErrCorrupt, next, idx)
-			}
-			ents = append(ents, e)
-			next++
-		}
-		if err := s.MemoryStorage.Append(ents); err != nil {
-			return fmt.Errorf("storage: load entries: %w", err)
-		}
-		return nil
+		legacyEnts, err = s.readLegacyEntries(tx, snap.GetMetadata().GetIndex())
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	snapIndex, snapTerm := snap.GetMetadata().GetIndex(), snap.GetMetadata().GetTerm()
+	if snapIndex > 0 {
+		if err := s.MemoryStorage.ApplySnapshot(snap); err != nil {
+			return fmt.Errorf("storage: load snapshot: %w", err)
+		}
+	}
+	w, st, ok, err := openWAL(walFile, s.open)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		// A new member, or a bbolt file from before the log file: its
+		// log moves over (the bbolt copy is dropped only once the new
+		// file is durable; until then a crash redoes the move).
+		if w, err = createWAL(walFile, legacyHS, legacyEnts, s.seal); err != nil {
+			return err
+		}
+		st = walState{hs: legacyHS, ents: legacyEnts}
+	}
+	s.wal = w
+	if legacyHS != nil || len(legacyEnts) > 0 {
+		if err := s.dropLegacyLog(); err != nil {
+			return err
+		}
+	}
+	ents, err := connect(st.ents, snapIndex, snapTerm)
+	if err != nil {
+		return err
+	}
+	if hs := st.hs; hs != nil {
+		// A snapshot is committed by definition; its bbolt write comes
+		// before the log's HardState, so a crash between them leaves an
+		// older commit index here.
+		if hs.GetCommit() < snapIndex {
+			hs = proto.CloneOf(hs)
+			hs.Commit = proto.Uint64(snapIndex)
+		}
+		last := snapIndex
+		if len(ents) > 0 {
+			last = ents[len(ents)-1].GetIndex()
+		}
+		if hs.GetCommit() > last {
+			return fmt.Errorf("%w: commit index %d beyond the last entry %d", ErrCorrupt, hs.GetCommit(), last)
+		}
+		if err := s.MemoryStorage.SetHardState(hs); err != nil {
+			return err
+		}
+		s.lastHS = st.hs
+	}
+	if err := s.MemoryStorage.Append(ents); err != nil {
+		return fmt.Errorf("storage: load entries: %w", err)
+	}
+	return nil
+}
+
+// connect returns the entries of the log that follow the snapshot at
+// (index, term). Entries the snapshot covers are dropped; the rest are kept
+// when they continue it: the log holds the snapshot's own entry with its
+// term, or starts right after it. A log whose entry at the snapshot's index
+// has another term was superseded by that snapshot (received from the
+// leader; the crash came before the log's reset record) and is dropped.
+func connect(ents []*pb.Entry, index, term uint64) ([]*pb.Entry, error) {
+	if len(ents) == 0 {
+		return nil, nil
+	}
+	first, last := ents[0].GetIndex(), ents[len(ents)-1].GetIndex()
+	switch {
+	case first > index+1 && index == 0:
+		return nil, fmt.Errorf("%w: log starts at %d without a snapshot", ErrCorrupt, first)
+	case first > index+1:
+		return nil, fmt.Errorf("%w: log gap: want entry %d, log starts at %d", ErrCorrupt, index+1, first)
+	case last <= index:
+		return nil, nil
+	case first == index+1:
+		return ents, nil
+	}
+	if ents[index-first].GetTerm() != term {
+		return nil, nil
+	}
+	return ents[index-first+1:], nil
+}
+
+func readLegacyHardState(tx *bolt.Tx) (*pb.HardState, error) {
+	v := tx.Bucket(bucketState).Get(keyHardState)
+	if v == nil {
+		return nil, nil
+	}
+	hs := &pb.HardState{}
+	if err := proto.Unmarshal(v, hs); err != nil {
+		return nil, fmt.Errorf("%w: hard state: %v", ErrCorrupt, err)
+	}
+	return hs, nil
+}
+
+// readLegacyEntries reads the entries after snapIndex that a bbolt file
+// from before the log file holds.
+func (s *Storage) readLegacyEntries(tx *bolt.Tx, snapIndex uint64) ([]*pb.Entry, error) {
+	var ents []*pb.Entry
+	c := tx.Bucket(bucketEntries).Cursor()
+	next := snapIndex + 1
+	for k, v := c.Seek(indexKey(next)); k != nil; k, v = c.Next() {
+		idx := binary.BigEndian.Uint64(k)
+		e := &pb.Entry{}
+		plain, err := s.open(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: entry %d: %w", ErrCorrupt, idx, err)
+		}
+		if err := proto.Unmarshal(plain, e); err != nil {
+			return nil, fmt.Errorf("%w: entry %d: %v", ErrCorrupt, idx, err)
+		}
+		if idx != next || e.GetIndex() != idx {
+			if len(ents) == 0 && snapIndex == 0 && idx > next {
+				return nil, fmt.Errorf("%w: log starts at %d without a snapshot", ErrCorrupt, idx)
+			}
+			return nil, fmt.Errorf("%w: log gap: want entry %d, found %d", ErrCorrupt, next, idx)
+		}
+		ents = append(ents, e)
+		next++
+	}
+	return ents, nil
+}
+
+// dropLegacyLog deletes the entries and HardState a bbolt file from
+// before the log file held, once the log file holds them.
+func (s *Storage) dropLegacyLog() error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		if err := deleteFrom(tx.Bucket(bucketEntries), 0); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketState).Delete(keyHardState)
+	})
+	if err != nil {
+		return fmt.Errorf("storage: drop the bbolt log: %w", err)
+	}
+	return nil
 }
 
 func indexKey(i uint64) []byte {
@@ -184,57 +313,50 @@ func indexKey(i uint64) []byte {
 	return k[:]
 }
 
-// Append persists, in one fsynced bbolt transaction, a snapshot received from
-// the leader (if not empty; it replaces the whole log), the new entries (they
-// replace any stored entries at the same or later indexes) and the HardState
-// (if not empty); then it updates the in-memory view. Call it with a Ready's
-// Snapshot, Entries and HardState before sending that Ready's messages.
+// Append persists a snapshot received from the leader (if not empty; it
+// replaces the whole log), the new entries (they replace any stored entries
+// at the same or later indexes) and the HardState (if not empty); then it
+// updates the in-memory view. Call it with a Ready's Snapshot, Entries and
+// HardState before sending the messages that vote on them.
+//
+// The snapshot goes to bbolt (its own fsynced transaction) first; then
+// the entries and the HardState go to the log file in one write and one
+// fdatasync. A HardState whose commit index alone moved is written without
+// fdatasync (raft.MustSync: a commit index found older after a crash is
+// learnt again from the leader); the next fdatasync covers it.
 func (s *Storage) Append(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot) error {
 	hasSnap := snap != nil && !etcdraft.IsEmptySnap(snap)
 	hasHS := hs != nil && !etcdraft.IsEmptyHardState(hs)
 	if !hasSnap && !hasHS && len(ents) == 0 {
 		return nil
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		eb := tx.Bucket(bucketEntries)
-		if hasSnap {
-			if err := s.writeSnapshot(tx, snap); err != nil {
-				return err
-			}
-			if err := deleteFrom(eb, 0); err != nil {
-				return err
-			}
+	if hasSnap {
+		if err := s.db.Update(func(tx *bolt.Tx) error { return s.writeSnapshot(tx, snap) }); err != nil {
+			return fmt.Errorf("storage: append snapshot: %w", err)
 		}
-		if len(ents) > 0 {
-			if err := deleteFrom(eb, ents[0].GetIndex()); err != nil {
-				return err
-			}
-			for _, e := range ents {
-				v, err := proto.Marshal(e)
-				if err != nil {
-					return err
-				}
-				if v, err = s.seal(v); err != nil {
-					return err
-				}
-				if err := eb.Put(indexKey(e.GetIndex()), v); err != nil {
-					return err
-				}
-			}
+		s.wal.buf = appendRecord(s.wal.buf, recReset, nil)
+	}
+	for _, e := range ents {
+		v, err := proto.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("storage: append: %w", err)
 		}
-		if hasHS {
-			v, err := proto.Marshal(hs)
-			if err != nil {
-				return err
-			}
-			if err := tx.Bucket(bucketState).Put(keyHardState, v); err != nil {
-				return err
-			}
+		if v, err = s.seal(v); err != nil {
+			return fmt.Errorf("storage: append: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("storage: append: %w", err)
+		s.wal.buf = appendRecord(s.wal.buf, recEntry, v)
+	}
+	if hasHS {
+		v, err := proto.Marshal(hs)
+		if err != nil {
+			return fmt.Errorf("storage: append: %w", err)
+		}
+		s.wal.buf = appendRecord(s.wal.buf, recHardState, v)
+	}
+	sync := hasSnap || len(ents) > 0 || hasHS && !s.commitOnly(hs)
+	if err := s.wal.append(sync); err != nil {
+		s.wal.buf = s.wal.buf[:0]
+		return err
 	}
 	if hasSnap {
 		if err := s.MemoryStorage.ApplySnapshot(snap); err != nil && !errors.Is(err, etcdraft.ErrSnapOutOfDate) {
@@ -245,11 +367,19 @@ func (s *Storage) Append(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot) 
 		return fmt.Errorf("storage: append: %w", err)
 	}
 	if hasHS {
+		s.lastHS = proto.CloneOf(hs)
 		if err := s.MemoryStorage.SetHardState(hs); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// commitOnly reports whether hs differs from the HardState last written
+// only in its commit index.
+func (s *Storage) commitOnly(hs *pb.HardState) bool {
+	d := s.lastHS
+	return d != nil && hs.GetTerm() == d.GetTerm() && hs.GetVote() == d.GetVote()
 }
 
 // deleteFrom deletes every entry with index >= from.
@@ -294,28 +424,46 @@ func (s *Storage) CreateSnapshot(i uint64, cs *pb.ConfState, data []byte) (*pb.S
 }
 
 // Compact discards the entries before index i (which must be <= the last
-// snapshot's index), in memory and on disk.
+// snapshot's index) from memory. The log file keeps them until it has
+// grown to twice its size after its last rewrite (and at least 64 MiB):
+// then the entries still live and the HardState are written to a new file
+// that replaces it.
 func (s *Storage) Compact(i uint64) error {
 	if err := s.MemoryStorage.Compact(i); err != nil {
 		return fmt.Errorf("storage: compact %d: %w", i, err)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketEntries)
-		c := b.Cursor()
-		var keys [][]byte
-		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) < i; k, _ = c.Next() {
-			keys = append(keys, bytes.Clone(k))
-		}
-		for _, k := range keys {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
+	if s.wal.size < max(s.rewriteMin, 2*s.wal.rewritten) {
 		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("storage: compact %d: %w", i, err)
 	}
+	return s.rewrite()
+}
+
+// rewrite replaces the log file with one holding only the live entries and
+// the HardState.
+func (s *Storage) rewrite() error {
+	first, _ := s.MemoryStorage.FirstIndex()
+	last, _ := s.MemoryStorage.LastIndex()
+	var ents []*pb.Entry
+	if last >= first {
+		var err error
+		if ents, err = s.MemoryStorage.Entries(first, last+1, math.MaxUint64); err != nil {
+			return fmt.Errorf("storage: rewrite log: %w", err)
+		}
+	}
+	hs, _, err := s.MemoryStorage.InitialState()
+	if err != nil {
+		return fmt.Errorf("storage: rewrite log: %w", err)
+	}
+	if etcdraft.IsEmptyHardState(hs) {
+		hs = nil
+	}
+	w, err := createWAL(s.wal.path, hs, ents, s.seal)
+	if err != nil {
+		return err
+	}
+	old := s.wal
+	s.wal = w
+	_ = old.f.Close() // renamed over: nothing more to flush
 	return nil
 }
 

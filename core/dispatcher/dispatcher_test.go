@@ -13,6 +13,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
@@ -644,5 +645,44 @@ func TestReportFailsWhenNotStored(t *testing.T) {
 	}
 	if got := h.task(tasks[0].GetId()).GetStatus().GetState(); got != shoalv1.TaskState_TASK_STATE_RUNNING {
 		t.Fatalf("re-sent report answered but task is %v", got)
+	}
+}
+
+// TestSameForAgentCoversEveryTaskField changes each field of a Task in
+// turn: all but Meta and Status must make sameForAgent false, so a field
+// added to Task later cannot be left out of the comparison unnoticed.
+func TestSameForAgentCoversEveryTaskField(t *testing.T) {
+	base := newTask("t1", "n1", shoalv1.TaskState_TASK_STATE_ASSIGNED, shoalv1.TaskState_TASK_STATE_RUNNING)
+	fields := base.ProtoReflect().Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		b := proto.CloneOf(base)
+		m := b.ProtoReflect()
+		switch {
+		case fd.IsList() && fd.Kind() == protoreflect.MessageKind:
+			l := m.Mutable(fd).List()
+			l.Append(l.NewElement())
+		case fd.Kind() == protoreflect.MessageKind:
+			v := m.NewField(fd)
+			v.Message().SetUnknown(protowire.AppendTag(nil, 999, protowire.VarintType))
+			m.Set(fd, v)
+		case fd.Kind() == protoreflect.StringKind:
+			m.Set(fd, protoreflect.ValueOfString("changed"))
+		case fd.Kind() == protoreflect.Uint64Kind:
+			m.Set(fd, protoreflect.ValueOfUint64(m.Get(fd).Uint()+7))
+		case fd.Kind() == protoreflect.EnumKind:
+			m.Set(fd, protoreflect.ValueOfEnum(m.Get(fd).Enum()+1))
+		default:
+			t.Fatalf("Task field %s has kind %v: teach this test (and check sameForAgent)", fd.Name(), fd.Kind())
+		}
+		want := fd.Name() == "meta" || fd.Name() == "status"
+		if got := sameForAgent(base, b); got != want {
+			t.Errorf("a change of Task.%s: sameForAgent = %v, want %v", fd.Name(), got, want)
+		}
+	}
+	u := proto.CloneOf(base)
+	u.ProtoReflect().SetUnknown(protowire.AppendTag(nil, 999, protowire.VarintType))
+	if sameForAgent(base, u) {
+		t.Error("an unknown field (from a newer manager) went unnoticed")
 	}
 }

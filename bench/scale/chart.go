@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"os"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -37,7 +38,13 @@ func writeChart(path string, rs []Result) error {
 	for _, p := range tm {
 		lin = append(lin, plotter.XY{X: p.X, Y: tm[0].Y * p.X / tm[0].X})
 	}
-	title := fmt.Sprintf("bench/scale, 3 managers (own processes), tasks = nodes x %d", rs[0].Tasks/max(1, rs[0].Nodes))
+	var pts []string
+	for _, r := range rs {
+		if r.AllRunning > 0 {
+			pts = append(pts, fmt.Sprintf("%d x %dk", r.Nodes, r.Tasks/1000))
+		}
+	}
+	title := fmt.Sprintf("bench/scale: %d managers, each its own process; nodes x tasks %s", rs[0].Managers, strings.Join(pts, ", "))
 
 	p1 := plot.New()
 	p1.Title.Text = "create -> all RUNNING"

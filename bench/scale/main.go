@@ -62,6 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sweep := fs.Bool("sweep", false, "run the points "+sweepPoints)
 	pngPath := fs.String("png", "", "with -points/-sweep: write a chart of create->all RUNNING and leader RSS against cluster size to this PNG")
 	jsonPath := fs.String("json-out", "", "also write the results as JSON to this file")
+	from := fs.String("from", "", "run nothing: read results from these -json-out files (comma-separated, in order) and print the sweep table (and -png chart) of them all")
 	fs.StringVar(&cfg.Dir, "dir", "", "base dir for the managers' data (default: a temp dir, removed)")
 	fs.DurationVar(&cfg.HeartbeatPeriod, "heartbeat", 5*time.Second, "cluster heartbeat period")
 	fs.DurationVar(&cfg.TickInterval, "tick", 0, "managers' Raft tick interval, election after 10 ticks (0: core/raft default, 100ms)")
@@ -80,6 +81,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	mutexFraction := fs.Int("mutexprofile-fraction", 0, "runtime.SetMutexProfileFraction rate for -pprof (0: off)")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *from != "" {
+		return fromFiles(*from, *pngPath, *asJSON, stdout, stderr)
 	}
 	pts := []point{{cfg.Nodes, cfg.Tasks}}
 	if *sweep && *points == "" {
@@ -181,6 +185,39 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if runErr != nil {
 		fmt.Fprintln(stderr, "scale:", runErr)
 		return 1
+	}
+	return 0
+}
+
+// fromFiles prints the sweep table (and chart) of results read from files
+// written by -json-out, so points run one at a time combine into one sweep.
+func fromFiles(list, pngPath string, asJSON bool, stdout, stderr io.Writer) int {
+	var all []Result
+	for _, path := range strings.Split(list, ",") {
+		b, err := os.ReadFile(strings.TrimSpace(path))
+		if err != nil {
+			fmt.Fprintln(stderr, "scale:", err)
+			return 1
+		}
+		var rs []Result
+		if err := json.Unmarshal(b, &rs); err != nil {
+			fmt.Fprintf(stderr, "scale: %s: %v\n", path, err)
+			return 1
+		}
+		all = append(all, rs...)
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(all)
+	} else {
+		printSweep(stdout, all)
+	}
+	if pngPath != "" {
+		if err := writeChart(pngPath, all); err != nil {
+			fmt.Fprintln(stderr, "scale: chart:", err)
+			return 1
+		}
 	}
 	return 0
 }

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	rpprof "runtime/pprof"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -55,6 +56,71 @@ type managerStatus struct {
 	Counts *counts `json:"counts,omitempty"`
 	// ReadyWorkers is the number of READY workers (leader, ?workers=1 only).
 	ReadyWorkers int `json:"ready_workers"`
+	// Milestones are the tracker's (see /track), if one runs.
+	Milestones *milestones `json:"milestones,omitempty"`
+}
+
+// milestones are the wall-clock times (Unix ns) at which this manager,
+// while leading, first counted every task of the tracked service created,
+// allocated (PENDING or later), ASSIGNED or later, and RUNNING. They are
+// taken in the manager's own process, which runs at normal priority, so a
+// starved (niced) benchmark process does not delay them.
+type milestones struct {
+	Created  int64 `json:"created_unix_ns,omitempty"`
+	Pending  int64 `json:"pending_unix_ns,omitempty"`
+	Assigned int64 `json:"assigned_unix_ns,omitempty"`
+	Running  int64 `json:"running_unix_ns,omitempty"`
+	Failed   int   `json:"failed"` // FAILED/REJECTED when all ran
+	// Last is the latest count and when it was taken (Unix ns).
+	Last   counts `json:"last"`
+	LastAt int64  `json:"last_unix_ns"`
+}
+
+// tracker counts one service's tasks every interval while this manager
+// leads and records the milestones. Its goroutine owns the counting; mu
+// guards the milestones it publishes.
+type tracker struct {
+	mu sync.Mutex
+	ms milestones
+}
+
+func (tr *tracker) get() milestones {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.ms
+}
+
+func (tr *tracker) run(ctx context.Context, n *node.Node, svc string, tasks int, every time.Duration) {
+	for ctx.Err() == nil {
+		if m := n.Manager(); m != nil && m.Raft().IsLeader() {
+			if c, err := countTasks(m.Store(), svc); err == nil {
+				now := time.Now().UnixNano()
+				tr.mu.Lock()
+				tr.ms.Last, tr.ms.LastAt = c, now
+				set := func(v *int64, ok bool) {
+					if ok && *v == 0 {
+						*v = now
+					}
+				}
+				set(&tr.ms.Created, c.Total >= tasks)
+				set(&tr.ms.Pending, c.Pending+c.Assigned >= tasks)
+				set(&tr.ms.Assigned, c.Assigned >= tasks)
+				set(&tr.ms.Running, c.Running >= tasks)
+				done := tr.ms.Running != 0
+				if done {
+					tr.ms.Failed = c.Failed
+				}
+				tr.mu.Unlock()
+				if done {
+					return
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(every):
+		}
+	}
 }
 
 // memStatus is GET /memstats: a full runtime.MemStats read, then a GC.
@@ -145,7 +211,7 @@ func runManager(a managerArgs) error {
 	if err != nil {
 		return fmt.Errorf("debug listener: %w", err)
 	}
-	srv := &http.Server{Handler: managerMux(n), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: managerMux(ctx, n), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	defer srv.Close()
 	<-ctx.Done()
@@ -155,8 +221,26 @@ func runManager(a managerArgs) error {
 // managerMux serves the benchmark's view of one manager: /status (Raft
 // state, proposals, heap, and on the leader the task counts), /memstats,
 // /cpuprofile/start?path= and /cpuprofile/stop, and net/http/pprof.
-func managerMux(n *node.Node) *http.ServeMux {
+func managerMux(ctx context.Context, n *node.Node) *http.ServeMux {
 	mux := http.NewServeMux()
+	var trMu sync.Mutex
+	var tr *tracker
+	// /track?svc=ID&tasks=N&every=DUR starts the milestone tracker (once).
+	mux.HandleFunc("/track", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		tasks, err1 := strconv.Atoi(q.Get("tasks"))
+		every, err2 := time.ParseDuration(q.Get("every"))
+		if q.Get("svc") == "" || err1 != nil || err2 != nil || every <= 0 {
+			http.Error(w, "want svc, tasks and every", http.StatusBadRequest)
+			return
+		}
+		trMu.Lock()
+		defer trMu.Unlock()
+		if tr == nil {
+			tr = &tracker{}
+			go tr.run(ctx, n, q.Get("svc"), tasks, every)
+		}
+	})
 	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
 		m := n.Manager()
 		if m == nil {
@@ -169,6 +253,12 @@ func managerMux(n *node.Node) *http.ServeMux {
 			Applied: m.Store().AppliedIndex(), Proposals: m.Store().ProposalCount(),
 			Members: len(m.Raft().Members()), HeapInuse: heapInuse(),
 		}
+		trMu.Lock()
+		if tr != nil {
+			ms := tr.get()
+			st.Milestones = &ms
+		}
+		trMu.Unlock()
 		if st.Leader {
 			if svc := r.URL.Query().Get("svc"); svc != "" {
 				c, err := countTasks(m.Store(), svc)

@@ -342,6 +342,29 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		cpu0[i] = readProc(m.cmd.Process.Pid).CPU
 	}
 	agentsCPU0 := readProc(os.Getpid()).CPU
+	// measure records every process's memory and CPU; a run that fails
+	// in the service phase (timeout, lost manager) is measured too.
+	measure := func(leader int) {
+		if res.ManagerProcs != nil {
+			return
+		}
+		mon.poll(context.Background())
+		sn := mon.snapshot()
+		res.LeaderIndex = leader
+		for i, m := range cl.ms {
+			pid := m.cmd.Process.Pid
+			ps := readProc(pid)
+			res.ManagerProcs = append(res.ManagerProcs, ManagerResult{
+				Index: i, NodeID: m.nodeID, PID: pid, Leader: i == leader,
+				RSS: ps.RSS, PeakRSS: ps.PeakRSS, CPU: ps.CPU.Seconds(), ServiceCPU: (ps.CPU - cpu0[i]).Seconds(),
+				HeapInuse: sn.lastHeap[i], PeakHeap: sn.peakHeap[i], SandboxRSS: childrenRSS(pid),
+			})
+		}
+		ap := readProc(os.Getpid())
+		res.AgentsRSS, res.AgentsPeakRSS, res.AgentsCPU, res.AgentsServiceCPU = ap.RSS, ap.PeakRSS, ap.CPU.Seconds(), (ap.CPU - agentsCPU0).Seconds()
+		res.LeaderChanges, res.ServiceLeaderChanges = int(sn.term-term0), int(sn.term-s1.term)
+	}
+	defer func() { measure(mon.snapshot().leader) }()
 	profiling := false
 	if cfg.LeaderCPUProfile != "" {
 		p, err := filepath.Abs(cfg.LeaderCPUProfile)
@@ -473,18 +496,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	if res.LeaderChanges > 0 {
 		say(fmt.Sprintf("%d elections after the cluster formed (%d in the service phase)", res.LeaderChanges, res.ServiceLeaderChanges))
 	}
-	res.LeaderIndex = li
-	for i, m := range cl.ms {
-		pid := m.cmd.Process.Pid
-		ps := readProc(pid)
-		res.ManagerProcs = append(res.ManagerProcs, ManagerResult{
-			Index: i, NodeID: m.nodeID, PID: pid, Leader: i == li,
-			RSS: ps.RSS, PeakRSS: ps.PeakRSS, CPU: ps.CPU.Seconds(), ServiceCPU: (ps.CPU - cpu0[i]).Seconds(),
-			HeapInuse: s2.lastHeap[i], PeakHeap: s2.peakHeap[i], SandboxRSS: childrenRSS(pid),
-		})
-	}
-	ap := readProc(os.Getpid())
-	res.AgentsRSS, res.AgentsPeakRSS, res.AgentsCPU, res.AgentsServiceCPU = ap.RSS, ap.PeakRSS, ap.CPU.Seconds(), (ap.CPU - agentsCPU0).Seconds()
+	measure(li)
 	var ms memStatus
 	if err := cl.get(ctx, li, "/memstats", &ms); err != nil {
 		return res, fmt.Errorf("leader memstats: %w", err)

@@ -75,6 +75,10 @@ func writeChart(path string, rs []Result) error {
 		return err
 	}
 	p2.Legend.Top, p2.Legend.Left = true, true
+	p2.Y.Max = 1024 * 1.3 // room for the legend above the goal line
+	for _, p := range peak {
+		p2.Y.Max = max(p2.Y.Max, p.Y*1.3)
+	}
 
 	const w, h = 10 * vg.Inch, 4.5 * vg.Inch
 	img := vgimg.New(w, h)

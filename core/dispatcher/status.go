@@ -221,7 +221,7 @@ func (d *Dispatcher) flush(ctx context.Context) {
 		return nil
 	})
 	if err != nil {
-		d.log.Warn("status flush failed; updates dropped (the reports are answered Unavailable and re-sent; node states are re-sent on the next heartbeat or session)", "nodes", len(nodeIDs), "tasks", len(taskIDs), "err", err)
+		d.log.Warn("status flush failed; updates dropped (task reports are answered Unavailable, so their agents send them again)", "nodes", len(nodeIDs), "tasks", len(taskIDs), "err", err)
 	}
 	if p.result != nil {
 		p.result.err = err

@@ -40,7 +40,8 @@ type Config struct {
 	MaxStartLatency time.Duration
 	// JoinConcurrency is how many nodes join at once (default 32).
 	JoinConcurrency int
-	// Timeout bounds the wait for all tasks RUNNING (default 10m).
+	// Timeout bounds the wait for all tasks RUNNING (default 10m) and,
+	// at least 2m, for all nodes READY.
 	Timeout time.Duration
 	// PollInterval is how often task states are counted (default 250ms).
 	PollInterval time.Duration
@@ -229,9 +230,12 @@ func readyWorkers(st *store.Store) (int, error) {
 // Run starts the managers (each in its own process), the simulated nodes
 // (in this process, niced), creates the service, waits for every task to
 // run and tears everything down.
-func Run(ctx context.Context, cfg Config) (Result, error) {
+//
+// A run that fails after the service was created still returns what was
+// measured: the milestones reached and every process's memory and CPU.
+func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	cfg.defaults()
-	res := Result{Managers: cfg.Managers, Nodes: cfg.Nodes, Tasks: cfg.Tasks, LeaderIndex: -1}
+	res = Result{Managers: cfg.Managers, Nodes: cfg.Nodes, Tasks: cfg.Tasks, LeaderIndex: -1}
 	if cfg.Nodes <= 0 || cfg.Tasks <= 0 {
 		return res, errors.New("scale: nodes and tasks must be positive")
 	}
@@ -324,8 +328,8 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		if st.ReadyWorkers == cfg.Nodes {
 			break
 		}
-		if time.Since(t) > cfg.Timeout {
-			return res, fmt.Errorf("%w: %d of %d nodes READY after %v", ErrTimeout, st.ReadyWorkers, cfg.Nodes, cfg.Timeout)
+		if wait := max(cfg.Timeout, 2*time.Minute); time.Since(t) > wait {
+			return res, fmt.Errorf("%w: %d of %d nodes READY after %v", ErrTimeout, st.ReadyWorkers, cfg.Nodes, wait)
 		}
 		if err := sleepCtx(ctx, cfg.PollInterval); err != nil {
 			return res, err
@@ -433,6 +437,10 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 		return time.Duration(ns - t0.UnixNano())
 	}
+	setMilestones := func() {
+		res.AllCreated, res.AllPending, res.AllAssigned, res.AllRunning = since(best.Created), since(best.Pending), since(best.Assigned), since(best.Running)
+		res.FailedTasks = best.Failed
+	}
 	var last counts
 	var said milestones
 	for {
@@ -477,6 +485,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			break
 		}
 		if el := time.Since(t0); el > cfg.Timeout {
+			setMilestones()
 			c := last
 			return res, fmt.Errorf("%w: %d of %d tasks RUNNING after %v (created %d, assigned %d, failed %d)",
 				ErrTimeout, c.Running, cfg.Tasks, cfg.Timeout, c.Total, c.Assigned, c.Failed)
@@ -485,8 +494,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			return res, err
 		}
 	}
-	res.AllCreated, res.AllPending, res.AllAssigned, res.AllRunning = since(best.Created), since(best.Pending), since(best.Assigned), since(best.Running)
-	res.FailedTasks = best.Failed
+	setMilestones()
 	endPhase()
 	res.TasksPerSec = float64(cfg.Tasks) / res.AllRunning.Seconds()
 	mon.poll(ctx)

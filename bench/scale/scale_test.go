@@ -92,6 +92,31 @@ func TestScaleSmall(t *testing.T) {
 	}
 }
 
+// TestScaleTimeoutStillMeasures: a run that cannot finish in its timeout
+// still reports each manager process's memory and CPU.
+func TestScaleTimeoutStillMeasures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 3 managers")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, Config{
+		Managers: 3, Nodes: 3, Tasks: 20000, Dir: t.TempDir(),
+		Timeout: time.Second, Logger: testLogger(), Progress: func(s string) { t.Log(s) },
+	})
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Run = %v, want ErrTimeout", err)
+	}
+	if res.CreateCall == 0 || len(res.ManagerProcs) != 3 {
+		t.Fatalf("a timed-out run reported %d manager processes (create call %v), want 3", len(res.ManagerProcs), res.CreateCall)
+	}
+	for _, m := range res.ManagerProcs {
+		if m.PeakRSS == 0 || m.CPU <= 0 {
+			t.Errorf("manager-%d not measured: %+v", m.Index, m)
+		}
+	}
+}
+
 func TestParsePoints(t *testing.T) {
 	got, err := parsePoints(sweepPoints)
 	if err != nil || len(got) != 4 || got[3] != (point{5000, 200000}) {

@@ -21,9 +21,13 @@ var errNoPoints = errors.New("scale: no finished point to chart")
 // RUNNING (with the line a linear scaling from the first point would
 // follow), and the leader's RSS (peak and at the end) with the 1 GiB goal.
 func writeChart(path string, rs []Result) error {
-	var tm, lin, peak, end plotter.XYs
+	var tm, lin, peak, end, unfinished plotter.XYs
 	for _, r := range rs {
 		if r.AllRunning <= 0 {
+			// A run that did not finish still shows its leader's peak RSS.
+			if l := r.Leader(); l.PeakRSS > 0 {
+				unfinished = append(unfinished, plotter.XY{X: float64(r.Nodes), Y: float64(l.PeakRSS) / (1 << 20)})
+			}
 			continue
 		}
 		x := float64(r.Nodes)
@@ -70,13 +74,28 @@ func writeChart(path string, rs []Result) error {
 	if err := addLine(p2, end, "at all RUNNING (VmRSS)", color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}, false); err != nil {
 		return err
 	}
-	goal := plotter.XYs{{X: tm[0].X, Y: 1024}, {X: tm[len(tm)-1].X, Y: 1024}}
+	if len(unfinished) > 0 {
+		sc, err := plotter.NewScatter(unfinished)
+		if err != nil {
+			return err
+		}
+		sc.Color = color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}
+		sc.Shape = draw.TriangleGlyph{}
+		sc.Radius = vg.Points(4)
+		p2.Add(sc)
+		p2.Legend.Add("peak, run that did not finish", sc)
+	}
+	lastX := tm[len(tm)-1].X
+	for _, u := range unfinished {
+		lastX = max(lastX, u.X)
+	}
+	goal := plotter.XYs{{X: tm[0].X, Y: 1024}, {X: lastX, Y: 1024}}
 	if err := addLine(p2, goal, "1 GiB goal", color.Gray{Y: 0x90}, true); err != nil {
 		return err
 	}
 	p2.Legend.Top, p2.Legend.Left = true, true
 	p2.Y.Max = 1024 * 1.3 // room for the legend above the goal line
-	for _, p := range peak {
+	for _, p := range append(append(plotter.XYs{}, peak...), unfinished...) {
 		p2.Y.Max = max(p2.Y.Max, p.Y*1.3)
 	}
 

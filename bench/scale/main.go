@@ -252,8 +252,8 @@ func printTable(w io.Writer, r Result) {
 		{"create -> all allocated (PENDING+)", dur(r.AllPending)},
 		{"create -> all ASSIGNED", dur(r.AllAssigned)},
 		{"create -> all RUNNING", dur(r.AllRunning)},
-		{"ASSIGNED -> RUNNING", dur(r.AllRunning - r.AllAssigned)},
-		{"tasks/s to RUNNING", fmt.Sprintf("%.0f", r.TasksPerSec)},
+		{"ASSIGNED -> RUNNING", dur(max(0, r.AllRunning-r.AllAssigned))},
+		{"tasks/s to RUNNING", fmt.Sprintf("%.0f", r.TasksPerSec)}, // 0 when not all ran
 		{"proposals, all managers (service phase)", fmt.Sprint(r.ServiceProposals)},
 		{"raft entries applied (service phase)", fmt.Sprint(r.RaftEntries)},
 		{"leader changes (whole run / service phase)", fmt.Sprintf("%d / %d", r.LeaderChanges, r.ServiceLeaderChanges)},

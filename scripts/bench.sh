@@ -83,9 +83,17 @@ run_group() {
 		bench 3x BenchmarkStart100k ./runtime/sim ;;
 	pipeline) # 3 managers + 3 workers as processes, process backend
 		e2e '^(TestServiceLifecycle|TestAgentRestartKeepsTasks)$' 'converged|scale to|elsewhere|drain of|READY' ;;
-	scale)
-		echo "== go run ./bench/scale -nodes 2400 -tasks 100000"
-		go run ./bench/scale -nodes 2400 -tasks 100000 ;;
+	scale) # managers in their own processes; the points 600x25k .. 5000x200k, one at a time; table + chart
+		local p out=() dir points="${SCALE_POINTS:-600x25000 1200x50000 2400x100000 5000x200000}"
+		echo "== go run ./bench/scale -points P -json-out P.json for P in $points; then -from the files -png bench/scale/scale.png"
+		dir="$(mktemp -d)"
+		go build -o "$dir/scale" ./bench/scale
+		for p in $points; do
+			"$dir/scale" -q -points "$p" -json-out "$dir/$p.json" || true
+			[[ -s "$dir/$p.json" ]] && out+=("$dir/$p.json")
+		done
+		((${#out[@]})) && "$dir/scale" -from "$(IFS=,; echo "${out[*]}")" -png bench/scale/scale.png
+		rm -rf "$dir" ;;
 	plugins) # Wasm and native side by side; compile, instantiate, host stall
 		bench 5x 'SpreadWasmVsNative|Compile|Instantiate|HostStall' ./plugins ;;
 	wasm) # native, sandbox and in-process passes; sandbox process memory

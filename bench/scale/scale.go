@@ -7,8 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
-	"runtime"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -39,16 +40,27 @@ type Config struct {
 	MaxStartLatency time.Duration
 	// JoinConcurrency is how many nodes join at once (default 32).
 	JoinConcurrency int
-	// Timeout bounds the wait for all tasks RUNNING (default 10m).
+	// Timeout bounds the wait for all tasks RUNNING (default 10m) and,
+	// at least 2m, for all nodes READY.
 	Timeout time.Duration
 	// PollInterval is how often task states are counted (default 250ms).
 	PollInterval time.Duration
-	Logger       *slog.Logger
+	// AgentsNice, if positive, is the nice value this process (the
+	// simulated nodes) takes once the managers' processes are started, as
+	// if the nodes ran on other machines. main's default is 10.
+	AgentsNice int
+	// Logger is the simulated agents' logger.
+	Logger *slog.Logger
+	// ManagerLogs writes the managers' warnings to their manager.log.
+	ManagerLogs bool
 	// Progress, if set, gets one line per poll and per phase.
 	Progress func(string)
+	// LeaderCPUProfile, if set, is where the leader process writes a CPU
+	// profile of the service phase (CreateService to all RUNNING).
+	LeaderCPUProfile string
 	// ServicePhase, if set, is called with true just before CreateService
 	// and with false once every task runs (or the wait fails): main uses it
-	// to profile that phase alone.
+	// to profile that phase of this process alone.
 	ServicePhase func(start bool)
 }
 
@@ -79,6 +91,21 @@ func (c *Config) defaults() {
 	}
 }
 
+// ManagerResult is one manager process, measured on its own.
+type ManagerResult struct {
+	Index      int     `json:"index"`
+	NodeID     string  `json:"node_id"`
+	PID        int     `json:"pid"`
+	Leader     bool    `json:"leader"`                // led at the end
+	RSS        uint64  `json:"rss_bytes"`             // VmRSS at all RUNNING
+	PeakRSS    uint64  `json:"peak_rss_bytes"`        // VmHWM over the whole run
+	CPU        float64 `json:"cpu_s"`                 // utime+stime over the whole run
+	ServiceCPU float64 `json:"service_cpu_s"`         // utime+stime from CreateService to all RUNNING
+	HeapInuse  uint64  `json:"heap_inuse_bytes"`      // at all RUNNING
+	PeakHeap   uint64  `json:"peak_heap_inuse_bytes"` // highest sampled (every poll)
+	SandboxRSS uint64  `json:"sandbox_rss_bytes"`     // its plugin sandbox children
+}
+
 // Result is what one run measured. Durations of the service phases count
 // from just before CreateService was called.
 type Result struct {
@@ -97,26 +124,52 @@ type Result struct {
 	AllRunning  time.Duration `json:"all_running_ns"`  // every task RUNNING
 	TasksPerSec float64       `json:"tasks_per_sec"`   // Tasks / AllRunning
 
-	JoinProposals    uint64 `json:"join_proposals"`    // leader's proposals while nodes joined and came up
+	JoinProposals    uint64 `json:"join_proposals"`    // all managers' proposals while nodes joined and came up
 	ServiceProposals uint64 `json:"service_proposals"` // proposals of all managers from CreateService to all RUNNING
 	RaftEntries      uint64 `json:"raft_entries"`      // log entries applied in that span (max over managers)
-	LeaderChanges    int    `json:"leader_changes"`    // during the service phase
-	FailedTasks      int    `json:"failed_tasks"`      // FAILED/REJECTED tasks seen at the end
-	APIRunning       uint64 `json:"api_running"`       // running_tasks from GetService at the end
+	// LeaderChanges counts elections (rises of the highest Raft term any
+	// manager reports) from the cluster's formation to the end;
+	// ServiceLeaderChanges those from CreateService to all RUNNING.
+	LeaderChanges        int    `json:"leader_changes"`
+	ServiceLeaderChanges int    `json:"service_leader_changes"`
+	FailedTasks          int    `json:"failed_tasks"` // FAILED/REJECTED tasks seen at the end
+	APIRunning           uint64 `json:"api_running"`  // running_tasks from GetService at the end
 
-	HeapInuse   uint64  `json:"heap_inuse_bytes"`   // at all RUNNING, before GC
-	HeapLive    uint64  `json:"heap_live_bytes"`    // HeapAlloc after a forced GC
-	GoSys       uint64  `json:"go_sys_bytes"`       // memory obtained from the OS by the Go runtime
-	RSS         uint64  `json:"rss_bytes"`          // this process, at all RUNNING
-	PeakRSS     uint64  `json:"peak_rss_bytes"`     // VmHWM of this process
-	ChildrenRSS uint64  `json:"children_rss_bytes"` // plugin sandboxes (child processes)
-	Goroutines  int     `json:"goroutines"`         // at all RUNNING
-	GCCPU       float64 `json:"gc_cpu_fraction"`    // share of CPU spent in GC since start
+	// The leader process at the end.
+	LeaderIndex int     `json:"leader_index"`
+	HeapInuse   uint64  `json:"heap_inuse_bytes"` // leader, at all RUNNING, before GC
+	HeapLive    uint64  `json:"heap_live_bytes"`  // leader, HeapAlloc after a forced GC
+	GoSys       uint64  `json:"go_sys_bytes"`     // leader, memory the Go runtime obtained
+	Goroutines  int     `json:"goroutines"`       // leader, at all RUNNING
+	GCCPU       float64 `json:"gc_cpu_fraction"`  // leader, share of CPU spent in GC since start
+
+	ManagerProcs []ManagerResult `json:"manager_procs"`
+
+	// The simulated nodes' process (this one).
+	AgentsNice       int     `json:"agents_nice"`
+	AgentsRSS        uint64  `json:"agents_rss_bytes"`
+	AgentsPeakRSS    uint64  `json:"agents_peak_rss_bytes"`
+	AgentsCPU        float64 `json:"agents_cpu_s"`
+	AgentsServiceCPU float64 `json:"agents_service_cpu_s"`
+}
+
+// Leader returns the leader process's result (zero if unknown).
+func (r Result) Leader() ManagerResult {
+	for _, m := range r.ManagerProcs {
+		if m.Leader {
+			return m
+		}
+	}
+	return ManagerResult{}
 }
 
 // counts is one poll of the leader's task table.
 type counts struct {
-	total, pending, assigned, running, failed int
+	Total    int `json:"total"`
+	Pending  int `json:"pending"`
+	Assigned int `json:"assigned"` // ASSIGNED or later
+	Running  int `json:"running"`
+	Failed   int `json:"failed"`
 }
 
 var assignedOrLater = []shoalv1.TaskState{
@@ -133,10 +186,10 @@ func countTasks(st *store.Store, serviceID string) (counts, error) {
 	var c counts
 	err := st.View(func(tx store.ReadTx) error {
 		var err error
-		if c.total, err = tx.Count(store.KindTask, store.ByService(serviceID)); err != nil {
+		if c.Total, err = tx.Count(store.KindTask, store.ByService(serviceID)); err != nil {
 			return err
 		}
-		if c.pending, err = tx.Count(store.KindTask, store.ByTaskState(shoalv1.TaskState_TASK_STATE_PENDING)); err != nil {
+		if c.Pending, err = tx.Count(store.KindTask, store.ByTaskState(shoalv1.TaskState_TASK_STATE_PENDING)); err != nil {
 			return err
 		}
 		for _, s := range assignedOrLater {
@@ -144,9 +197,9 @@ func countTasks(st *store.Store, serviceID string) (counts, error) {
 			if err != nil {
 				return err
 			}
-			c.assigned += n
+			c.Assigned += n
 			if s == shoalv1.TaskState_TASK_STATE_RUNNING {
-				c.running = n
+				c.Running = n
 			}
 		}
 		for _, s := range failedStates {
@@ -154,7 +207,7 @@ func countTasks(st *store.Store, serviceID string) (counts, error) {
 			if err != nil {
 				return err
 			}
-			c.failed += n
+			c.Failed += n
 		}
 		return nil
 	})
@@ -174,11 +227,15 @@ func readyWorkers(st *store.Store) (int, error) {
 	return ready, err
 }
 
-// Run starts the cluster and the simulated nodes, creates the service, waits
-// for every task to run and tears everything down.
-func Run(ctx context.Context, cfg Config) (Result, error) {
+// Run starts the managers (each in its own process), the simulated nodes
+// (in this process, niced), creates the service, waits for every task to
+// run and tears everything down.
+//
+// A run that fails after the service was created still returns what was
+// measured: the milestones reached and every process's memory and CPU.
+func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	cfg.defaults()
-	res := Result{Managers: cfg.Managers, Nodes: cfg.Nodes, Tasks: cfg.Tasks}
+	res = Result{Managers: cfg.Managers, Nodes: cfg.Nodes, Tasks: cfg.Tasks, LeaderIndex: -1}
 	if cfg.Nodes <= 0 || cfg.Tasks <= 0 {
 		return res, errors.New("scale: nodes and tasks must be positive")
 	}
@@ -194,37 +251,56 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	say := cfg.Progress
 	start := time.Now()
 
-	cl, err := startCluster(ctx, base, cfg.Managers, cfg.HeartbeatPeriod, cfg.TickInterval, cfg.Logger)
+	cl, err := startCluster(ctx, base, cfg.Managers, cfg.HeartbeatPeriod, cfg.TickInterval, cfg.ManagerLogs)
 	if err != nil {
 		return res, err
 	}
 	defer cl.stop()
-	leader, li, err := cl.leader(ctx, 30*time.Second)
+	li, err := cl.leader(ctx, 30*time.Second)
 	if err != nil {
 		return res, err
 	}
 	res.ClusterUp = time.Since(start)
+	for _, m := range cl.ms {
+		say(fmt.Sprintf("manager-%d pid %d, status and pprof on http://%s/", m.idx, m.cmd.Process.Pid, m.debug))
+	}
 	say(fmt.Sprintf("%d managers up in %v; leader manager-%d", cfg.Managers, res.ClusterUp.Round(time.Millisecond), li))
 
-	admin, err := client.New(client.Options{DataDir: cl.dirs[li]})
+	if cfg.AgentsNice > 0 {
+		nice, err := reniceSelf(cfg.AgentsNice)
+		if err != nil {
+			return res, fmt.Errorf("renice the simulated nodes' process: %w", err)
+		}
+		say(fmt.Sprintf("simulated nodes' process (pid %d) at nice %d", os.Getpid(), nice))
+	}
+	res.AgentsNice = readProc(os.Getpid()).Nice
+
+	mon := newMonitor(cl, cfg.PollInterval)
+	mon.poll(ctx)
+	monCtx, stopMon := context.WithCancel(ctx)
+	monDone := make(chan struct{})
+	go func() { defer close(monDone); mon.run(monCtx) }()
+	defer func() { stopMon(); <-monDone }()
+	term0 := mon.snapshot().term
+
+	admin, err := client.New(client.Options{DataDir: cl.ms[li].dir})
 	if err != nil {
 		return res, err
 	}
 	// Managers only manage: drain them so every task lands on a sim node.
-	for _, n := range cl.nodes {
+	for _, m := range cl.ms {
 		if _, err := admin.Control.UpdateNode(ctx, connect.NewRequest(&shoalv1.UpdateNodeRequest{
-			Node: n.Info().NodeID, Availability: shoalv1.NodeAvailability_NODE_AVAILABILITY_DRAIN,
+			Node: m.nodeID, Availability: shoalv1.NodeAvailability_NODE_AVAILABILITY_DRAIN,
 		})); err != nil {
 			return res, fmt.Errorf("drain manager: %w", err)
 		}
 	}
-	token, err := joinToken(ctx, cl.dirs[li], true)
+	token, err := joinToken(ctx, cl.ms[li].dir, true)
 	if err != nil {
 		return res, err
 	}
-	addrs := cl.addrs(leader)
-	lst := leader.Manager().Store()
-	p0 := lst.ProposalCount()
+	addrs := cl.addrs(li)
+	p0 := mon.snapshot().proposals
 
 	t := time.Now()
 	root, ids, err := joinWorkers(ctx, addrs, token, cfg.Nodes, cfg.JoinConcurrency)
@@ -241,31 +317,83 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	defer fl.stop()
 	for {
-		n, err := readyWorkers(lst)
+		li, err = cl.leader(ctx, 30*time.Second)
 		if err != nil {
 			return res, err
 		}
-		if n == cfg.Nodes {
+		st, err := cl.status(ctx, li, "", true)
+		if err != nil {
+			return res, err
+		}
+		if st.ReadyWorkers == cfg.Nodes {
 			break
 		}
-		if time.Since(t) > cfg.Timeout {
-			return res, fmt.Errorf("%w: %d of %d nodes READY after %v", ErrTimeout, n, cfg.Nodes, cfg.Timeout)
+		if wait := max(cfg.Timeout, 2*time.Minute); time.Since(t) > wait {
+			return res, fmt.Errorf("%w: %d of %d nodes READY after %v", ErrTimeout, st.ReadyWorkers, cfg.Nodes, wait)
 		}
 		if err := sleepCtx(ctx, cfg.PollInterval); err != nil {
 			return res, err
 		}
 	}
 	res.NodesReady = time.Since(t)
-	res.JoinProposals = lst.ProposalCount() - p0
+	mon.poll(ctx)
+	s1 := mon.snapshot()
+	res.JoinProposals = s1.proposals - p0
 	say(fmt.Sprintf("%d nodes READY in %v (%d proposals for join + sessions)", cfg.Nodes, res.NodesReady.Round(time.Millisecond), res.JoinProposals))
 
-	p1, a1 := cl.proposals()
+	cpu0 := make([]time.Duration, len(cl.ms))
+	for i, m := range cl.ms {
+		cpu0[i] = readProc(m.cmd.Process.Pid).CPU
+	}
+	agentsCPU0 := readProc(os.Getpid()).CPU
+	// measure records every process's memory and CPU; a run that fails
+	// in the service phase (timeout, lost manager) is measured too.
+	measure := func(leader int) {
+		if res.ManagerProcs != nil {
+			return
+		}
+		mon.poll(context.Background())
+		sn := mon.snapshot()
+		res.LeaderIndex = leader
+		for i, m := range cl.ms {
+			pid := m.cmd.Process.Pid
+			ps := readProc(pid)
+			res.ManagerProcs = append(res.ManagerProcs, ManagerResult{
+				Index: i, NodeID: m.nodeID, PID: pid, Leader: i == leader,
+				RSS: ps.RSS, PeakRSS: ps.PeakRSS, CPU: ps.CPU.Seconds(), ServiceCPU: (ps.CPU - cpu0[i]).Seconds(),
+				HeapInuse: sn.lastHeap[i], PeakHeap: sn.peakHeap[i], SandboxRSS: childrenRSS(pid),
+			})
+		}
+		ap := readProc(os.Getpid())
+		res.AgentsRSS, res.AgentsPeakRSS, res.AgentsCPU, res.AgentsServiceCPU = ap.RSS, ap.PeakRSS, ap.CPU.Seconds(), (ap.CPU - agentsCPU0).Seconds()
+		res.LeaderChanges, res.ServiceLeaderChanges = int(sn.term-term0), int(sn.term-s1.term)
+	}
+	defer func() { measure(mon.snapshot().leader) }()
+	profiling := false
+	if cfg.LeaderCPUProfile != "" {
+		p, err := filepath.Abs(cfg.LeaderCPUProfile)
+		if err == nil {
+			err = cl.get(ctx, li, "/cpuprofile/start?path="+url.QueryEscape(p), nil)
+		}
+		if err != nil {
+			return res, fmt.Errorf("leader cpu profile: %w", err)
+		}
+		profiling = true
+		say(fmt.Sprintf("manager-%d (leader) profiles the service phase into %s", li, p))
+	}
+	profLeader := li
 	cfg.ServicePhase(true)
 	phaseDone := false
 	endPhase := func() {
-		if !phaseDone {
-			phaseDone = true
-			cfg.ServicePhase(false)
+		if phaseDone {
+			return
+		}
+		phaseDone = true
+		cfg.ServicePhase(false)
+		if profiling {
+			if err := cl.get(context.Background(), profLeader, "/cpuprofile/stop", nil); err != nil {
+				say(fmt.Sprintf("leader cpu profile: %v", err))
+			}
 		}
 	}
 	defer endPhase()
@@ -281,66 +409,107 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.CreateCall = time.Since(t0)
 	svcID := cr.Msg.GetService().GetId()
 
-	cur := leader
+	// Every manager tracks the milestones in its own process (normal
+	// priority), counting while it leads; this (niced) process only polls.
+	for i := range cl.ms {
+		q := url.Values{"svc": {svcID}, "tasks": {fmt.Sprint(cfg.Tasks)}, "every": {cfg.PollInterval.String()}}
+		if err := cl.get(ctx, i, "/track?"+q.Encode(), nil); err != nil {
+			return res, fmt.Errorf("start tracking: %w", err)
+		}
+	}
+	var best milestones
+	merge := func(m *milestones) {
+		if m == nil {
+			return
+		}
+		for _, p := range [][2]*int64{{&best.Created, &m.Created}, {&best.Pending, &m.Pending}, {&best.Assigned, &m.Assigned}, {&best.Running, &m.Running}} {
+			if *p[1] != 0 && (*p[0] == 0 || *p[1] < *p[0]) {
+				*p[0] = *p[1]
+			}
+		}
+		if m.Running != 0 {
+			best.Failed = m.Failed
+		}
+	}
+	since := func(ns int64) time.Duration {
+		if ns == 0 {
+			return 0
+		}
+		return time.Duration(ns - t0.UnixNano())
+	}
+	setMilestones := func() {
+		res.AllCreated, res.AllPending, res.AllAssigned, res.AllRunning = since(best.Created), since(best.Pending), since(best.Assigned), since(best.Running)
+		res.FailedTasks = best.Failed
+	}
 	var last counts
+	var said milestones
 	for {
-		if !cur.Manager().Raft().IsLeader() {
-			nl, _, err := cl.leader(ctx, 30*time.Second)
-			if err != nil {
+		st, err := cl.status(ctx, li, "", false)
+		if err == nil && !st.Leader {
+			err = errNoLeader
+		}
+		if err != nil {
+			if errors.Is(err, errManagerExited) {
 				return res, err
 			}
-			if nl != cur {
-				res.LeaderChanges++
-				say(fmt.Sprintf("leader changed to %s", nl.Info().NodeID))
-				cur = nl
+			nl, lerr := cl.leader(ctx, 30*time.Second)
+			if lerr != nil {
+				return res, fmt.Errorf("%w (after %v)", lerr, err)
+			}
+			if nl != li {
+				say(fmt.Sprintf("leader is now manager-%d", nl))
+			}
+			li = nl
+			continue
+		}
+		merge(st.Milestones)
+		if m := st.Milestones; m != nil && m.LastAt != 0 && m.Last != last {
+			last = m.Last
+			c := m.Last
+			say(fmt.Sprintf("t=%6.1fs created=%d pending=%d assigned+=%d running=%d failed=%d", since(m.LastAt).Seconds(), c.Total, c.Pending, c.Assigned, c.Running, c.Failed))
+		}
+		for _, ph := range []struct {
+			name      string
+			got, told *int64
+		}{
+			{fmt.Sprintf("all %d tasks created", cfg.Tasks), &best.Created, &said.Created},
+			{"all tasks allocated (PENDING or later)", &best.Pending, &said.Pending},
+			{"all tasks assigned", &best.Assigned, &said.Assigned},
+		} {
+			if *ph.got != 0 && *ph.told == 0 {
+				*ph.told = *ph.got
+				say(fmt.Sprintf("%s at %v", ph.name, since(*ph.got).Round(time.Millisecond)))
 			}
 		}
-		c, err := countTasks(cur.Manager().Store(), svcID)
-		if err != nil {
-			return res, err
-		}
-		el := time.Since(t0)
-		if res.AllCreated == 0 && c.total >= cfg.Tasks {
-			res.AllCreated = el
-			say(fmt.Sprintf("all %d tasks created at %v", cfg.Tasks, el.Round(time.Millisecond)))
-		}
-		if res.AllPending == 0 && c.pending+c.assigned >= cfg.Tasks {
-			res.AllPending = el
-			say(fmt.Sprintf("all tasks allocated (PENDING or later) at %v", el.Round(time.Millisecond)))
-		}
-		if res.AllAssigned == 0 && c.assigned >= cfg.Tasks {
-			res.AllAssigned = el
-			say(fmt.Sprintf("all tasks assigned at %v", el.Round(time.Millisecond)))
-		}
-		if c != last {
-			say(fmt.Sprintf("t=%6.1fs created=%d pending=%d assigned+=%d running=%d failed=%d", el.Seconds(), c.total, c.pending, c.assigned, c.running, c.failed))
-			last = c
-		}
-		if c.running >= cfg.Tasks {
-			res.AllRunning = el
-			res.FailedTasks = c.failed
+		if best.Running != 0 {
 			break
 		}
-		if el > cfg.Timeout {
+		if el := time.Since(t0); el > cfg.Timeout {
+			setMilestones()
+			c := last
 			return res, fmt.Errorf("%w: %d of %d tasks RUNNING after %v (created %d, assigned %d, failed %d)",
-				ErrTimeout, c.running, cfg.Tasks, cfg.Timeout, c.total, c.assigned, c.failed)
+				ErrTimeout, c.Running, cfg.Tasks, cfg.Timeout, c.Total, c.Assigned, c.Failed)
 		}
 		if err := sleepCtx(ctx, cfg.PollInterval); err != nil {
 			return res, err
 		}
 	}
+	setMilestones()
 	endPhase()
 	res.TasksPerSec = float64(cfg.Tasks) / res.AllRunning.Seconds()
-	p2, a2 := cl.proposals()
-	res.ServiceProposals, res.RaftEntries = p2-p1, a2-a1
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	res.HeapInuse, res.GoSys, res.Goroutines, res.GCCPU = ms.HeapInuse, ms.Sys, runtime.NumGoroutine(), ms.GCCPUFraction
-	res.RSS, res.PeakRSS = procMem(os.Getpid())
-	res.ChildrenRSS = childrenRSS(os.Getpid())
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	res.HeapLive = ms.HeapAlloc
+	mon.poll(ctx)
+	s2 := mon.snapshot()
+	res.ServiceProposals, res.RaftEntries = s2.proposals-s1.proposals, s2.applied-s1.applied
+	res.LeaderChanges, res.ServiceLeaderChanges = int(s2.term-term0), int(s2.term-s1.term)
+	if res.LeaderChanges > 0 {
+		say(fmt.Sprintf("%d elections after the cluster formed (%d in the service phase)", res.LeaderChanges, res.ServiceLeaderChanges))
+	}
+	measure(li)
+	var ms memStatus
+	if err := cl.get(ctx, li, "/memstats", &ms); err != nil {
+		return res, fmt.Errorf("leader memstats: %w", err)
+	}
+	res.HeapInuse, res.HeapLive, res.GoSys, res.GCCPU, res.Goroutines = ms.HeapInuse, ms.HeapLive, ms.GoSys, ms.GCCPU, ms.Goroutines
 
 	gs, err := admin.Control.GetService(ctx, connect.NewRequest(&shoalv1.GetServiceRequest{Service: svcID}))
 	if err != nil {
@@ -349,6 +518,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	res.APIRunning = gs.Msg.GetStatus().GetRunningTasks()
 	if got := fl.simTasks(); got < cfg.Tasks {
 		return res, fmt.Errorf("scale: the sim backends hold %d tasks, want %d", got, cfg.Tasks)
+	}
+	if err := s2.err; err != nil {
+		return res, err
 	}
 	return res, nil
 }

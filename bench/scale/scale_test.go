@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
+	"image/png"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 
 func TestMain(m *testing.M) {
 	node.ReexecHooks()
+	maybeRunManager()
 	os.Exit(m.Run())
 }
 
@@ -38,6 +42,7 @@ func TestScaleSmall(t *testing.T) {
 		Dir:             t.TempDir(),
 		MaxStartLatency: 20 * time.Millisecond,
 		Timeout:         3 * time.Minute,
+		AgentsNice:      10,
 		Logger:          testLogger(),
 		Progress:        func(s string) { t.Log(s) },
 	})
@@ -59,6 +64,97 @@ func TestScaleSmall(t *testing.T) {
 	// still catches one proposal per task (>= 2,000 just for creation).
 	if res.LeaderChanges == 0 && res.ServiceProposals > 1000 {
 		t.Errorf("service phase used %d proposals for 2,000 tasks, want far fewer", res.ServiceProposals)
+	}
+	// The managers ran in processes of their own, each measured apart
+	// from the simulated nodes' (this, niced) process.
+	if len(res.ManagerProcs) != managers {
+		t.Fatalf("%d manager results, want %d", len(res.ManagerProcs), managers)
+	}
+	pids := map[int]bool{os.Getpid(): true}
+	leaders := 0
+	for _, m := range res.ManagerProcs {
+		if pids[m.PID] {
+			t.Errorf("manager-%d runs in pid %d, shared with another manager or the nodes", m.Index, m.PID)
+		}
+		pids[m.PID] = true
+		if m.PeakRSS == 0 || m.RSS == 0 || m.CPU <= 0 || m.PeakHeap == 0 {
+			t.Errorf("manager-%d not measured: %+v", m.Index, m)
+		}
+		if m.Leader {
+			leaders++
+		}
+	}
+	if leaders != 1 || res.HeapInuse == 0 || res.Leader().PID == 0 {
+		t.Errorf("want one leader with memstats, got %d leaders, heap %d", leaders, res.HeapInuse)
+	}
+	if res.AgentsNice != 10 {
+		t.Errorf("simulated nodes' process at nice %d, want 10", res.AgentsNice)
+	}
+}
+
+// TestScaleTimeoutStillMeasures: a run that cannot finish in its timeout
+// still reports each manager process's memory and CPU.
+func TestScaleTimeoutStillMeasures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 3 managers")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, Config{
+		Managers: 3, Nodes: 3, Tasks: 20000, Dir: t.TempDir(),
+		Timeout: time.Second, Logger: testLogger(), Progress: func(s string) { t.Log(s) },
+	})
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Run = %v, want ErrTimeout", err)
+	}
+	if res.CreateCall == 0 || len(res.ManagerProcs) != 3 {
+		t.Fatalf("a timed-out run reported %d manager processes (create call %v), want 3", len(res.ManagerProcs), res.CreateCall)
+	}
+	for _, m := range res.ManagerProcs {
+		if m.PeakRSS == 0 || m.CPU <= 0 {
+			t.Errorf("manager-%d not measured: %+v", m.Index, m)
+		}
+	}
+}
+
+func TestParsePoints(t *testing.T) {
+	got, err := parsePoints(sweepPoints)
+	if err != nil || len(got) != 4 || got[3] != (point{5000, 200000}) {
+		t.Fatalf("parsePoints(%q) = %v, %v", sweepPoints, got, err)
+	}
+	for _, bad := range []string{"", "600", "600x", "x5", "0x5", "6x-1", "600x25000,"} {
+		if _, err := parsePoints(bad); !errors.Is(err, errBadPoints) {
+			t.Errorf("parsePoints(%q) err = %v, want errBadPoints", bad, err)
+		}
+	}
+}
+
+// TestChart draws the sweep chart from made-up results and checks it is a
+// PNG of the expected size.
+func TestChart(t *testing.T) {
+	var rs []Result
+	for i, n := range []int{600, 1200, 2400} {
+		rs = append(rs, Result{Nodes: n, Tasks: n * 41, AllRunning: time.Duration(10*(i+1)) * time.Second,
+			ManagerProcs: []ManagerResult{{Leader: true, RSS: uint64(n) << 18, PeakRSS: uint64(n) << 19}, {}}})
+	}
+	path := filepath.Join(t.TempDir(), "c.png")
+	if err := writeChart(path, rs); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := png.DecodeConfig(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Width < 500 || cfg.Height < 200 {
+		t.Errorf("chart is %dx%d", cfg.Width, cfg.Height)
+	}
+	if err := writeChart(path, []Result{{Nodes: 5}}); !errors.Is(err, errNoPoints) {
+		t.Errorf("chart of an unfinished run: err = %v, want errNoPoints", err)
 	}
 }
 
@@ -88,8 +184,9 @@ func BenchmarkScale(b *testing.B) {
 		b.ReportMetric(res.AllAssigned.Seconds(), "s-to-assigned")
 		b.ReportMetric(res.TasksPerSec, "tasks/s")
 		b.ReportMetric(float64(res.ServiceProposals), "proposals")
-		b.ReportMetric(float64(res.HeapInuse)/(1<<20), "heap-MiB")
-		b.ReportMetric(float64(res.RSS)/(1<<20), "rss-MiB")
+		b.ReportMetric(float64(res.HeapInuse)/(1<<20), "leader-heap-MiB")
+		b.ReportMetric(float64(res.Leader().PeakRSS)/(1<<20), "leader-peak-rss-MiB")
+		b.ReportMetric(float64(res.LeaderChanges), "leader-changes")
 	}
 }
 

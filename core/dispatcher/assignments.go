@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -21,17 +22,27 @@ func Assigned(t *shoalv1.Task, nodeID string) bool {
 		t.GetDesiredState() < shoalv1.TaskState_TASK_STATE_REMOVE
 }
 
-// agentView is the part of a task the agent acts on: everything but its
-// Meta and its observed Status (which the agent itself reports), so status
-// echoes are not sent back down.
-func agentView(t *shoalv1.Task) *shoalv1.Task {
-	c := proto.CloneOf(t)
-	c.Meta, c.Status = nil, nil
-	return c
+// sameForAgent reports whether a and b agree on everything the agent acts
+// on: every field but Meta and the observed Status (which the agent itself
+// reports), so status echoes are not sent back down. It reads both without
+// copying; TestSameForAgentCoversEveryTaskField keeps the list complete.
+func sameForAgent(a, b *shoalv1.Task) bool {
+	if a == b {
+		return true
+	}
+	return a.GetId() == b.GetId() && a.GetServiceId() == b.GetServiceId() &&
+		a.GetServiceName() == b.GetServiceName() && a.GetSlot() == b.GetSlot() &&
+		a.GetNodeId() == b.GetNodeId() && a.GetSpecVersion() == b.GetSpecVersion() &&
+		a.GetDesiredState() == b.GetDesiredState() && a.GetScheduler() == b.GetScheduler() &&
+		(a.GetSpec() == b.GetSpec() || proto.Equal(a.GetSpec(), b.GetSpec())) &&
+		(a.GetEndpoint() == b.GetEndpoint() || proto.Equal(a.GetEndpoint(), b.GetEndpoint())) &&
+		slices.EqualFunc(a.GetNetworks(), b.GetNetworks(), func(x, y *shoalv1.Attachment) bool { return x == y || proto.Equal(x, y) }) &&
+		bytes.Equal(a.ProtoReflect().GetUnknown(), b.ProtoReflect().GetUnknown())
 }
 
 // Assignments streams the node's assignment set: one COMPLETE message, then
-// an INCREMENTAL message per store entry that changes it. When the store
+// an INCREMENTAL message per store entry that changes it. Tasks are the
+// store's shared read-only objects, sent without copying. When the store
 // watch has to be re-established (the watcher fell behind, a snapshot was
 // restored), a new COMPLETE set follows.
 func (d *Dispatcher) Assignments(ctx context.Context, req *connect.Request[shoalv1.AssignmentsRequest], stream *connect.ServerStream[shoalv1.AssignmentsMessage]) error {
@@ -52,8 +63,10 @@ func (d *Dispatcher) Assignments(ctx context.Context, req *connect.Request[shoal
 		var tasks []*shoalv1.Task
 		events, cancel, err := d.store.ViewAndWatchNode(func(tx store.ReadTx) error {
 			return tx.Range(store.KindTask, store.ByNode(nodeID), func(o store.Object) bool {
+				// Shared store objects, read-only: they are only sent
+				// (marshalled) and compared, never changed.
 				if t := o.(*shoalv1.Task); Assigned(t, nodeID) {
-					tasks = append(tasks, proto.CloneOf(t))
+					tasks = append(tasks, t)
 				}
 				return true
 			})
@@ -63,7 +76,7 @@ func (d *Dispatcher) Assignments(ctx context.Context, req *connect.Request[shoal
 		}
 		known := make(map[string]*shoalv1.Task, len(tasks))
 		for _, t := range tasks {
-			known[t.GetId()] = agentView(t)
+			known[t.GetId()] = t
 		}
 		seq++
 		msg := &shoalv1.AssignmentsMessage{Type: shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_COMPLETE, Updates: tasks, Sequence: seq}
@@ -131,10 +144,12 @@ func (d *Dispatcher) streamIncrements(ctx context.Context, s *session, stream *c
 				t := ev.Object.(*shoalv1.Task)
 				id := t.GetId()
 				if Assigned(t, nodeID) {
-					v := agentView(t)
-					if prev, ok := known[id]; !ok || !proto.Equal(prev, v) {
-						known[id] = v
-						note(id, proto.CloneOf(t))
+					// known holds the store's (shared, read-only) objects:
+					// a status-only change costs no copy and no message.
+					prev, ok := known[id]
+					known[id] = t
+					if !ok || !sameForAgent(prev, t) {
+						note(id, t)
 					}
 				} else if _, ok := known[id]; ok {
 					delete(known, id)

@@ -43,8 +43,9 @@ type Config struct {
 	// became leader get to open a session before they are marked DOWN
 	// (default HeartbeatPeriod*GraceMultiplier).
 	ReconnectGrace time.Duration
-	// StatusFlushInterval is how often queued node and task status writes
-	// are flushed to the store (100 ms).
+	// StatusFlushInterval is how often queued node status writes are
+	// flushed to the store (100 ms). Task status reports do not wait for
+	// it: they are flushed as soon as no flush is in flight (status.go).
 	StatusFlushInterval time.Duration
 	// MaxBatchItems flushes at once when this many writes are queued (10,000).
 	MaxBatchItems int

@@ -6,15 +6,18 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
 )
 
 const (
@@ -286,11 +289,27 @@ func TestForward(t *testing.T) {
 
 func TestStatusBatching(t *testing.T) {
 	const n = 5000
-	h := newHarness(t, Config{})
+	// Each proposal takes 20 ms to commit, as through Raft.
+	h, _ := newHarnessProposer(t, Config{}, 20*time.Millisecond)
 	tasks, c, sess := h.runningSession(n)
 	h.eventually("node READY", func() bool { return h.nodeState("n1") == ready })
 	before := h.st.ProposalCount()
-	h.reportRunning(c, sess, tasks, 250)
+	// Requests in flight together (as from many agents) share batches.
+	var wg sync.WaitGroup
+	for chunk := range slices.Chunk(tasks, 250) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var ups []*shoalv1.TaskStatusUpdate
+			for _, tk := range chunk {
+				ups = append(ups, upd(tk.GetId(), status(shoalv1.TaskState_TASK_STATE_RUNNING, "")))
+			}
+			if err := report(h, c, sess, ups...); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
 	h.eventually("all RUNNING", func() bool { return h.countRunning() == n })
 	props := h.st.ProposalCount() - before
 	t.Logf("%d status updates -> %d proposals", n, props)
@@ -537,4 +556,133 @@ func TestFollowLogsSurviveReconnect(t *testing.T) {
 		t.Fatalf("close not pushed: %v %v", sess2.Msg(), sess2.Err())
 	}
 	_, _ = pub.CloseAndReceive()
+}
+
+// TestConcurrentReportsCoalesce has many sessions report at once to a
+// store whose every proposal takes 20 ms (as a Raft commit does). Each
+// report is answered only once stored, and the reports that arrive while
+// one batch commits share the next: far fewer proposals than sessions.
+// Without group commit either the answer comes before the write (the
+// clock never moves here, so no timed flush happens) or every session
+// costs a proposal of its own.
+func TestConcurrentReportsCoalesce(t *testing.T) {
+	const sessions, perNode = 100, 10
+	h, _ := newHarnessProposer(t, Config{}, 20*time.Millisecond)
+	type nodeRun struct {
+		c     shoalv1connect.DispatcherServiceClient
+		sess  string
+		tasks []*shoalv1.Task
+	}
+	runs := make([]nodeRun, sessions)
+	var all []*shoalv1.Task
+	for i := range runs {
+		node := fmt.Sprintf("n%03d", i)
+		for j := 0; j < perNode; j++ {
+			runs[i].tasks = append(runs[i].tasks, newTask(fmt.Sprintf("t%03d-%02d", i, j), node, shoalv1.TaskState_TASK_STATE_ASSIGNED, shoalv1.TaskState_TASK_STATE_RUNNING))
+		}
+		all = append(all, runs[i].tasks...)
+	}
+	h.createTasks(all...)
+	for i := range runs {
+		node := fmt.Sprintf("n%03d", i)
+		runs[i].c = h.client(node)
+		first, _ := h.openSession(runs[i].c, node, Version)
+		runs[i].sess = first.GetSessionId()
+	}
+	before := h.st.ProposalCount()
+	start := make(chan struct{})
+	errs := make(chan error, sessions)
+	var wg sync.WaitGroup
+	for _, r := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var ups []*shoalv1.TaskStatusUpdate
+			for _, tk := range r.tasks {
+				ups = append(ups, upd(tk.GetId(), status(shoalv1.TaskState_TASK_STATE_RUNNING, "")))
+			}
+			<-start
+			if err := report(h, r.c, r.sess, ups...); err != nil {
+				errs <- err
+				return
+			}
+			// Answered: so stored.
+			for _, tk := range r.tasks {
+				if got := h.task(tk.GetId()).GetStatus().GetState(); got != shoalv1.TaskState_TASK_STATE_RUNNING {
+					errs <- fmt.Errorf("task %s is %v after its report was answered, want RUNNING", tk.GetId(), got)
+					return
+				}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	props := h.st.ProposalCount() - before
+	t.Logf("%d sessions reporting at once -> %d proposals", sessions, props)
+	if props > sessions/4 {
+		t.Errorf("%d concurrent reports took %d proposals, want at most %d", sessions, props, sessions/4)
+	}
+}
+
+// TestReportFailsWhenNotStored: a report whose batch the store refuses is
+// answered Unavailable, so the agent keeps it and sends it again.
+func TestReportFailsWhenNotStored(t *testing.T) {
+	h, fail := newHarnessProposer(t, Config{}, 0)
+	tasks, c, sess := h.runningSession(1)
+	h.eventually("node READY", func() bool { return h.nodeState("n1") == ready })
+	fail.Store(true)
+	err := report(h, c, sess, upd(tasks[0].GetId(), status(shoalv1.TaskState_TASK_STATE_RUNNING, "")))
+	if connect.CodeOf(err) != connect.CodeUnavailable || !strings.Contains(err.Error(), errNoQuorum.Error()) {
+		t.Fatalf("report the store could not write: %v, want Unavailable with the cause", err)
+	}
+	fail.Store(false)
+	if err := report(h, c, sess, upd(tasks[0].GetId(), status(shoalv1.TaskState_TASK_STATE_RUNNING, ""))); err != nil {
+		t.Fatalf("re-sent report: %v", err)
+	}
+	if got := h.task(tasks[0].GetId()).GetStatus().GetState(); got != shoalv1.TaskState_TASK_STATE_RUNNING {
+		t.Fatalf("re-sent report answered but task is %v", got)
+	}
+}
+
+// TestSameForAgentCoversEveryTaskField changes each field of a Task in
+// turn: all but Meta and Status must make sameForAgent false, so a field
+// added to Task later cannot be left out of the comparison unnoticed.
+func TestSameForAgentCoversEveryTaskField(t *testing.T) {
+	base := newTask("t1", "n1", shoalv1.TaskState_TASK_STATE_ASSIGNED, shoalv1.TaskState_TASK_STATE_RUNNING)
+	fields := base.ProtoReflect().Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		b := proto.CloneOf(base)
+		m := b.ProtoReflect()
+		switch {
+		case fd.IsList() && fd.Kind() == protoreflect.MessageKind:
+			l := m.Mutable(fd).List()
+			l.Append(l.NewElement())
+		case fd.Kind() == protoreflect.MessageKind:
+			v := m.NewField(fd)
+			v.Message().SetUnknown(protowire.AppendTag(nil, 999, protowire.VarintType))
+			m.Set(fd, v)
+		case fd.Kind() == protoreflect.StringKind:
+			m.Set(fd, protoreflect.ValueOfString("changed"))
+		case fd.Kind() == protoreflect.Uint64Kind:
+			m.Set(fd, protoreflect.ValueOfUint64(m.Get(fd).Uint()+7))
+		case fd.Kind() == protoreflect.EnumKind:
+			m.Set(fd, protoreflect.ValueOfEnum(m.Get(fd).Enum()+1))
+		default:
+			t.Fatalf("Task field %s has kind %v: teach this test (and check sameForAgent)", fd.Name(), fd.Kind())
+		}
+		want := fd.Name() == "meta" || fd.Name() == "status"
+		if got := sameForAgent(base, b); got != want {
+			t.Errorf("a change of Task.%s: sameForAgent = %v, want %v", fd.Name(), got, want)
+		}
+	}
+	u := proto.CloneOf(base)
+	u.ProtoReflect().SetUnknown(protowire.AppendTag(nil, 999, protowire.VarintType))
+	if sameForAgent(base, u) {
+		t.Error("an unknown field (from a newer manager) went unnoticed")
+	}
 }

@@ -2,10 +2,12 @@ package dispatcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,6 +49,43 @@ func newHarnessSeeded(t testing.TB, cfg Config, seed func(*store.Store) error, s
 	t.Helper()
 	clock := sim.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	st := store.NewLocal(append([]store.Option{store.WithClock(clock.Now)}, storeOpts...)...)
+	return newHarnessOn(t, cfg, clock, st, seed)
+}
+
+// errNoQuorum is testProposer's failure.
+var errNoQuorum = errors.New("test: no quorum")
+
+// testProposer is a unit-test stand-in for Raft: every proposal takes
+// delay to commit, then applies to the in-memory store, or fails with
+// errNoQuorum while fail is set.
+type testProposer struct {
+	inner *store.MemoryProposer
+	delay time.Duration
+	fail  *atomic.Bool
+}
+
+func (p testProposer) Propose(ctx context.Context, payload []byte) error {
+	time.Sleep(p.delay)
+	if p.fail.Load() {
+		return errNoQuorum
+	}
+	return p.inner.Propose(ctx, payload)
+}
+
+// newHarnessProposer is newHarness on a store whose proposals take delay
+// each, as a Raft commit does, and fail while the returned flag is set.
+func newHarnessProposer(t testing.TB, cfg Config, delay time.Duration) (*harness, *atomic.Bool) {
+	t.Helper()
+	clock := sim.NewManualClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	mp := store.NewMemoryProposer()
+	fail := new(atomic.Bool)
+	st := store.New(testProposer{inner: mp, delay: delay, fail: fail}, store.WithClock(clock.Now))
+	mp.Bind(st)
+	return newHarnessOn(t, cfg, clock, st, nil), fail
+}
+
+func newHarnessOn(t testing.TB, cfg Config, clock *sim.ManualClock, st *store.Store, seed func(*store.Store) error) *harness {
+	t.Helper()
 	if cfg.HeartbeatPeriod == 0 {
 		cfg.HeartbeatPeriod = time.Hour
 	}

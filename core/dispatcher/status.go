@@ -36,6 +36,23 @@ type taskUpdate struct {
 type pendingWrites struct {
 	nodes map[string]nodeUpdate
 	tasks map[string]taskUpdate
+	// result is shared by the status reports waiting for this batch to be
+	// stored; nil while none waits.
+	result *flushResult
+}
+
+// flushResult is the outcome of one flush, for the reports it carries.
+type flushResult struct {
+	done chan struct{} // closed once the batch is stored or failed
+	err  error         // set before done is closed
+}
+
+// waitLocked returns the result the current batch's reports wait on. d.mu is held.
+func (p *pendingWrites) waitLocked() *flushResult {
+	if p.result == nil {
+		p.result = &flushResult{done: make(chan struct{})}
+	}
+	return p.result
 }
 
 func newPendingWrites() pendingWrites {
@@ -79,10 +96,14 @@ func validateUpdate(u *shoalv1.TaskStatusUpdate) error {
 	return nil
 }
 
-// UpdateTaskStatus queues the node's task status reports; they are written
-// in batches (every StatusFlushInterval or MaxBatchItems). Reports that do
-// not move a task forward are ignored. Tasks of other nodes are refused;
-// unknown tasks are ignored.
+// UpdateTaskStatus queues the node's task status reports and answers once
+// they are stored. Reports of many sessions are coalesced (group commit):
+// the queue is flushed as one store.Batch as soon as no flush is in
+// flight, so the reports that arrive while one proposal commits all go
+// into the next. Reports that do not move a task forward are ignored (and
+// answered at once). Tasks of other nodes are refused; unknown tasks are
+// ignored. If the batch cannot be stored the call fails with Unavailable
+// and the agent re-sends.
 func (d *Dispatcher) UpdateTaskStatus(ctx context.Context, req *connect.Request[shoalv1.UpdateTaskStatusRequest]) (*connect.Response[shoalv1.UpdateTaskStatusResponse], error) {
 	nodeID, _, err := d.caller(ctx)
 	if err != nil {
@@ -119,6 +140,10 @@ func (d *Dispatcher) UpdateTaskStatus(ctx context.Context, req *connect.Request[
 	}
 	now := timestamppb.New(d.cfg.Clock.Now())
 	d.mu.Lock()
+	if !d.running {
+		d.mu.Unlock()
+		return nil, connect.NewError(connect.CodeNotFound, fmt.Errorf("session %q: %w", req.Msg.GetSessionId(), ErrNotRunning))
+	}
 	for _, u := range accepted {
 		prev, ok := d.pending.tasks[u.GetTaskId()]
 		if ok && !Forward(prev.status, u.GetStatus()) {
@@ -130,14 +155,29 @@ func (d *Dispatcher) UpdateTaskStatus(ctx context.Context, req *connect.Request[
 		}
 		d.pending.tasks[u.GetTaskId()] = taskUpdate{nodeID: nodeID, status: st}
 	}
-	if d.pending.len() >= d.cfg.MaxBatchItems {
+	var res *flushResult
+	if len(accepted) > 0 {
+		// A report replaced by a newer one of the same batch waits for
+		// that batch too.
+		res = d.pending.waitLocked()
 		signal(d.flushNow)
 	}
 	d.mu.Unlock()
+	if res != nil {
+		select {
+		case <-res.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if res.err != nil {
+			return nil, connect.NewError(connect.CodeUnavailable, fmt.Errorf("task status reports not stored, send them again: %w", res.err))
+		}
+	}
 	return connect.NewResponse(&shoalv1.UpdateTaskStatusResponse{}), nil
 }
 
-// flush writes the queued node and task updates through one store.Batch.
+// flush writes the queued node and task updates through one store.Batch
+// and then answers the reports waiting for them.
 func (d *Dispatcher) flush(ctx context.Context) {
 	d.mu.Lock()
 	if d.pending.len() == 0 {
@@ -181,7 +221,11 @@ func (d *Dispatcher) flush(ctx context.Context) {
 		return nil
 	})
 	if err != nil {
-		d.log.Warn("status flush failed; updates dropped (agents re-send on their next session)", "nodes", len(nodeIDs), "tasks", len(taskIDs), "err", err)
+		d.log.Warn("status flush failed; updates dropped (task reports are answered Unavailable, so their agents send them again)", "nodes", len(nodeIDs), "tasks", len(taskIDs), "err", err)
+	}
+	if p.result != nil {
+		p.result.err = err
+		close(p.result.done)
 	}
 }
 

@@ -16,6 +16,7 @@ type table struct {
 // use: the Store guards it with its RWMutex. Objects in it are never mutated.
 type state struct {
 	tables [numKinds + 1]*table
+	check  *mutationCheck // nil unless WithMutationCheck
 }
 
 func newState() *state {
@@ -45,6 +46,12 @@ func (st *state) put(k Kind, o Object) Object {
 	old := t.objs[id]
 	if old != nil {
 		t.unindex(old)
+		if st.check != nil {
+			st.check.release(k, old)
+		}
+	}
+	if st.check != nil {
+		st.check.seal(o)
 	}
 	t.objs[id] = o
 	for i, def := range indexDefs[k] {
@@ -71,6 +78,9 @@ func (st *state) del(k Kind, id string) Object {
 	}
 	t.unindex(old)
 	delete(t.objs, id)
+	if st.check != nil {
+		st.check.release(k, old)
+	}
 	return old
 }
 

@@ -12,6 +12,7 @@ import (
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/sdk"
 	"github.com/shoal-project/shoal/sdk/policy/filter"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -250,6 +251,7 @@ func (s *Scheduler) commit(ctx context.Context, assigns []assignment, fails []fa
 				if t.GetNodeId() != "" && t.GetNodeId() != a.node {
 					return errSkip
 				}
+				t = proto.Clone(t).(*shoalv1.Task) // reads are shared: change a copy
 				t.NodeId = a.node
 				t.Scheduler = a.policy
 				t.Status.State = stateAssigned
@@ -274,6 +276,7 @@ func (s *Scheduler) commit(ctx context.Context, assigns []assignment, fails []fa
 				if err != nil {
 					return err
 				}
+				t = proto.Clone(t).(*shoalv1.Task)
 				t.Status.Err = f.msg
 				return tx.Update(t)
 			})

@@ -251,7 +251,10 @@ func (s *Scheduler) commit(ctx context.Context, assigns []assignment, fails []fa
 				if t.GetNodeId() != "" && t.GetNodeId() != a.node {
 					return errSkip
 				}
-				t = proto.Clone(t).(*shoalv1.Task) // reads are shared: change a copy
+				// Reads are shared: change a copy. The spec stays shared,
+				// the status is replaced.
+				t = store.ShallowCopy(t)
+				t.Status = proto.CloneOf(t.GetStatus())
 				t.NodeId = a.node
 				t.Scheduler = a.policy
 				t.Status.State = stateAssigned
@@ -276,7 +279,8 @@ func (s *Scheduler) commit(ctx context.Context, assigns []assignment, fails []fa
 				if err != nil {
 					return err
 				}
-				t = proto.Clone(t).(*shoalv1.Task)
+				t = store.ShallowCopy(t)
+				t.Status = proto.CloneOf(t.GetStatus())
 				t.Status.Err = f.msg
 				return tx.Update(t)
 			})

@@ -103,3 +103,23 @@ func TestMutationCheckCatchesAChangeOfAReplacedObject(t *testing.T) {
 		t.Fatalf("VerifyUnchanged = %v, want ErrMutated", err)
 	}
 }
+
+func TestShallowCopySharesSubMessagesAndCopiesScalars(t *testing.T) {
+	orig := task("t1", "s1", 1, "n1")
+	orig.Spec = &shoalv1.TaskSpec{}
+	cp := ShallowCopy(orig)
+	if cp == orig || !proto.Equal(cp, orig) {
+		t.Fatalf("copy %v of %v", cp, orig)
+	}
+	if cp.Spec != orig.Spec || cp.Status != orig.Status {
+		t.Fatal("sub-messages not shared")
+	}
+	cp.NodeId = "n2"
+	if orig.NodeId != "n1" {
+		t.Fatal("a scalar of the copy changed the original")
+	}
+	var nilTask *shoalv1.Task
+	if ShallowCopy(nilTask) != nil {
+		t.Fatal("copy of nil")
+	}
+}

@@ -5,6 +5,7 @@ import (
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Kind names a stored object type.
@@ -224,4 +225,26 @@ func checkObject(o Object) (Kind, error) {
 		return 0, fmt.Errorf("%w: %s without id", ErrInvalidObject, k)
 	}
 	return k, nil
+}
+
+// ShallowCopy returns a new object with o's fields: the scalars copied,
+// the sub-messages, lists and maps shared with o. It is the cheap way to
+// change a stored object (reads are shared): set fields of the copy, and
+// replace a sub-message, list or map with a new one (proto.CloneOf it
+// first) instead of changing it in place, which would change o. The
+// mutation check (WithMutationCheck) catches a slip in tests.
+func ShallowCopy[T Object](o T) T {
+	src := o.ProtoReflect()
+	if !src.IsValid() {
+		return o
+	}
+	dst := src.New()
+	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		dst.Set(fd, v)
+		return true
+	})
+	if u := src.GetUnknown(); len(u) > 0 {
+		dst.SetUnknown(u)
+	}
+	return dst.Interface().(T)
 }

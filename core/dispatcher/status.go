@@ -233,7 +233,7 @@ func applyTask(tx store.Tx, id string, u taskUpdate) error {
 	if t == nil || t.GetNodeId() != u.nodeID || !Forward(t.GetStatus(), u.status) {
 		return nil
 	}
-	t = proto.CloneOf(t) // reads are shared: change a copy
+	t = store.ShallowCopy(t) // reads are shared: change a copy (the status is replaced, not changed)
 	t.Status = u.status
 	return tx.Update(t)
 }

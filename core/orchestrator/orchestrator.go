@@ -388,7 +388,7 @@ func (o *Orchestrator) commit(ctx context.Context, p *plan) (map[string]struct{}
 				if err != nil {
 					return err
 				}
-				t = proto.CloneOf(t) // reads are shared: change a copy
+				t = store.ShallowCopy(t) // reads are shared: change a copy
 				t.DesiredState = c.state
 				return tx.Update(t)
 			})

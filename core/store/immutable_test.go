@@ -7,6 +7,7 @@ import (
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // The leader's own entry is applied from the objects the writer handed
@@ -121,5 +122,46 @@ func TestShallowCopySharesSubMessagesAndCopiesScalars(t *testing.T) {
 	var nilTask *shoalv1.Task
 	if ShallowCopy(nilTask) != nil {
 		t.Fatal("copy of nil")
+	}
+}
+
+// Every field of a Task survives ShallowCopy's fast path: a field added to
+// Task fails here until copyTask (and taskFields) learn it.
+func TestShallowCopyOfATaskCopiesEveryField(t *testing.T) {
+	if !fastTaskCopy {
+		t.Fatalf("Task has %d fields, copyTask copies %d: teach copyTask the new ones",
+			(&shoalv1.Task{}).ProtoReflect().Descriptor().Fields().Len(), taskFields)
+	}
+	orig := &shoalv1.Task{}
+	m := orig.ProtoReflect()
+	fields := m.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		switch {
+		case fd.IsList():
+			l := m.Mutable(fd).List()
+			l.Append(l.NewElement())
+		case fd.IsMap():
+			t.Fatalf("field %s: a map; extend this test", fd.Name())
+		case fd.Message() != nil:
+			m.Set(fd, protoreflect.ValueOfMessage(m.NewField(fd).Message()))
+		case fd.Kind() == protoreflect.StringKind:
+			m.Set(fd, protoreflect.ValueOfString("x"))
+		case fd.Kind() == protoreflect.EnumKind:
+			m.Set(fd, protoreflect.ValueOfEnum(1))
+		case fd.Kind() == protoreflect.Uint64Kind:
+			m.Set(fd, protoreflect.ValueOfUint64(7))
+		default:
+			t.Fatalf("field %s: kind %v; extend this test", fd.Name(), fd.Kind())
+		}
+	}
+	cp := ShallowCopy(orig)
+	for i := range fields.Len() {
+		if fd := fields.Get(i); !cp.ProtoReflect().Has(fd) {
+			t.Errorf("field %s not copied", fd.Name())
+		}
+	}
+	if !proto.Equal(cp, orig) {
+		t.Fatalf("copy %v differs from %v", cp, orig)
 	}
 }

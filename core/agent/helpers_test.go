@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/shoal-project/shoal/core/auth"
 	"github.com/shoal-project/shoal/core/auth/authtest"
@@ -182,7 +183,7 @@ func (m *manager) create(t *testing.T, tasks ...*shoalv1.Task) {
 func (m *manager) update(t *testing.T, id string, fn func(*shoalv1.Task)) {
 	t.Helper()
 	err := m.st.Update(context.Background(), func(tx store.Tx) error {
-		tk := tx.GetTask(id)
+		tk := proto.CloneOf(tx.GetTask(id))
 		fn(tk)
 		return tx.Update(tk)
 	})

@@ -3,11 +3,13 @@ package agent
 import (
 	"bytes"
 	"context"
-	"github.com/shoal-project/shoal/internal/poll"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/shoal-project/shoal/internal/poll"
+
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/shoal-project/shoal/core/dispatcher"
@@ -59,7 +61,7 @@ func TestSessionGossipKeysAndAssignmentsReachTheNetworkSide(t *testing.T) {
 		err := m.st.Update(context.Background(), func(tx store.Tx) error {
 			// Created now: a key without a date would be due for rotation at once.
 			key := []*shoalv1.GossipKey{{Key: bytes.Repeat([]byte{b}, 32), Created: timestamppb.Now()}}
-			if c := tx.GetCluster("c1"); c != nil {
+			if c := proto.CloneOf(tx.GetCluster("c1")); c != nil {
 				c.GossipKeys = key
 				return tx.Update(c)
 			}

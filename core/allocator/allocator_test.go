@@ -15,6 +15,7 @@ import (
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/internal/clock/clocktest"
 	"github.com/shoal-project/shoal/sdk"
+	"google.golang.org/protobuf/proto"
 )
 
 // manualClock is the shared manual test clock.
@@ -122,7 +123,7 @@ func TestAddressesAndExhaustion(t *testing.T) {
 	}
 	// A stopped task frees its address.
 	h.st.MustUpdate(func(tx store.Tx) error {
-		x := tx.GetTask(first.GetId())
+		x := proto.CloneOf(tx.GetTask(first.GetId()))
 		x.Status.State = shoalv1.TaskState_TASK_STATE_FAILED
 		return tx.Update(x)
 	})
@@ -146,7 +147,7 @@ func TestVIPKeptAndDroppedWithNetworks(t *testing.T) {
 		t.Fatalf("VIPs %v, want one per network", first)
 	}
 	h.st.MustUpdate(func(tx store.Tx) error {
-		s := tx.GetService("s")
+		s := proto.CloneOf(tx.GetService("s"))
 		s.Spec.Networks = []string{"n2"}
 		return tx.Update(s)
 	})
@@ -221,7 +222,7 @@ func TestSkipsShutdown(t *testing.T) {
 	h.addService("s", 1, nil)
 	id := h.st.Tasks("s")[0].GetId()
 	h.st.MustUpdate(func(tx store.Tx) error {
-		x := tx.GetTask(id)
+		x := proto.CloneOf(tx.GetTask(id))
 		x.DesiredState = shoalv1.TaskState_TASK_STATE_SHUTDOWN
 		return tx.Update(x)
 	})

@@ -8,6 +8,7 @@ import (
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/sdk"
+	"google.golang.org/protobuf/proto"
 )
 
 // nodeWork is what a node pass needs: the ingress network, the nodes
@@ -49,6 +50,7 @@ func (a *Allocator) NodePass(ctx context.Context) (int, error) {
 				if n == nil || ingressAddr(n, nid) != "" {
 					return errSkip
 				}
+				n = proto.CloneOf(n) // reads are shared: change a copy
 				n.Attachments = append(n.Attachments, &shoalv1.Attachment{NetworkId: nid, Addresses: []string{r.Address}})
 				return tx.Update(n)
 			})

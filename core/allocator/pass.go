@@ -206,6 +206,7 @@ func (a *Allocator) commit(ctx context.Context, plans map[string]*svcPlan, tasks
 				if s == nil || s.GetMeta().GetVersion() != sp.svc.GetMeta().GetVersion() {
 					return errSkip
 				}
+				s = proto.CloneOf(s) // reads are shared: change a copy
 				if s.Endpoint == nil {
 					s.Endpoint = &shoalv1.Endpoint{}
 				}
@@ -257,6 +258,7 @@ func (a *Allocator) commit(ctx context.Context, plans map[string]*svcPlan, tasks
 				if t == nil || t.GetStatus().GetState() != stateNew || t.GetDesiredState() > stateRunning {
 					return errSkip
 				}
+				t = proto.CloneOf(t) // reads are shared: change a copy
 				if t.Status == nil {
 					t.Status = &shoalv1.TaskStatus{}
 				}

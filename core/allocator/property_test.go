@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
 	"pgregory.net/rapid"
 
 	"github.com/shoal-project/shoal/core/store"
@@ -49,7 +50,7 @@ func TestAddressesNeverHandedOutTwiceNorLost(t *testing.T) {
 				state := rapid.SampledFrom([]shoalv1.TaskState{stateComplete, shoalv1.TaskState_TASK_STATE_FAILED,
 					shoalv1.TaskState_TASK_STATE_SHUTDOWN}).Draw(rt, "state")
 				h.st.MustUpdate(func(tx store.Tx) error {
-					x := tx.GetTask(id)
+					x := proto.CloneOf(tx.GetTask(id))
 					x.Status.State = state
 					return tx.Update(x)
 				})
@@ -65,7 +66,7 @@ func TestAddressesNeverHandedOutTwiceNorLost(t *testing.T) {
 			"move": func(rt *rapid.T) {
 				to := rapid.SampledFrom([][]string{{"n1"}, {"n2"}, {"n1", "n2"}, {"n2", "n1"}}).Draw(rt, "networks")
 				h.st.MustUpdate(func(tx store.Tx) error {
-					s := tx.GetService("b")
+					s := proto.CloneOf(tx.GetService("b"))
 					s.Spec.Networks = to
 					return tx.Update(s)
 				})

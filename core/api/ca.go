@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/shoal-project/shoal/core/auth"
 	"github.com/shoal-project/shoal/core/ca"
@@ -209,6 +210,7 @@ func (c *CAServer) NodeCertificateStatus(ctx context.Context, req *connect.Reque
 		if n.Role == desired && n.CertIssuerDigest == st.signer.Digest() {
 			return nil
 		}
+		n = proto.CloneOf(n) // reads are shared: change a copy
 		n.Role, n.CertIssuerDigest = desired, st.signer.Digest()
 		return tx.Update(n)
 	})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
@@ -229,7 +230,7 @@ func TestWatchEventsStreamsVersionFirstThenStrippedObjects(t *testing.T) {
 	}
 	createService(t, st, "s1", "web") // filtered out
 	err = st.Update(ctx, func(tx store.Tx) error {
-		c := tx.GetCluster("c1")
+		c := proto.CloneOf(tx.GetCluster("c1"))
 		c.Spec.Name = "renamed"
 		return tx.Update(c)
 	})

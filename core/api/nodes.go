@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
@@ -25,8 +26,9 @@ func resolveNode(tx store.ReadTx, ref string) (*shoalv1.Node, error) {
 	// A whole ID, then a hostname, then an ID prefix (Docker's order): a
 	// hostname such as "m1" must not resolve to a node whose random ID
 	// happens to start with "m1" (the chaos suite demoted the wrong node).
+	// Copies: the store's reads are shared and callers change the node.
 	if n := tx.GetNode(ref); n != nil {
-		return n, nil
+		return proto.CloneOf(n), nil
 	}
 	byName, err := tx.FindNodes(store.ByHostname(ref))
 	if err != nil {
@@ -35,14 +37,14 @@ func resolveNode(tx store.ReadTx, ref string) (*shoalv1.Node, error) {
 	switch len(byName) {
 	case 0:
 	case 1:
-		return byName[0], nil
+		return proto.CloneOf(byName[0]), nil
 	default:
 		return nil, invalidArg("node %q: %d nodes have this hostname; use the node ID", ref, len(byName))
 	}
 	id, err := tx.Resolve(store.KindNode, ref)
 	switch {
 	case err == nil:
-		return tx.GetNode(id), nil
+		return proto.CloneOf(tx.GetNode(id)), nil
 	case errors.Is(err, store.ErrAmbiguousPrefix):
 		return nil, invalidArg("node %q: the ID prefix matches several nodes; give more characters", ref)
 	}
@@ -50,13 +52,14 @@ func resolveNode(tx store.ReadTx, ref string) (*shoalv1.Node, error) {
 }
 
 // withLiveStatus fills in manager reachability and leadership as the Raft
-// leader sees them now.
+// leader sees them now. The nodes read from the store are shared, so each
+// manager's entry is replaced by a copy.
 func (s *Server) withLiveStatus(nodes []*shoalv1.Node) {
 	members := map[string]Member{}
 	for _, m := range s.cluster.Members() {
 		members[m.NodeID] = m
 	}
-	for _, n := range nodes {
+	for i, n := range nodes {
 		m, ok := members[n.GetId()]
 		if !ok {
 			continue
@@ -65,7 +68,9 @@ func (s *Server) withLiveStatus(nodes []*shoalv1.Node) {
 		if m.Reachable || m.Leader {
 			reach = shoalv1.Reachability_REACHABILITY_REACHABLE
 		}
+		n = proto.CloneOf(n)
 		n.ManagerStatus = &shoalv1.ManagerStatus{RaftId: m.RaftID, Addr: m.Addr, Reachability: reach, Leader: m.Leader, Learner: m.Learner}
+		nodes[i] = n
 	}
 }
 
@@ -91,8 +96,9 @@ func (s *Server) GetNode(ctx context.Context, req *connect.Request[shoalv1.GetNo
 	if err := s.read(ctx, func(tx store.ReadTx) (err error) { n, err = resolveNode(tx, req.Msg.GetNode()); return err }); err != nil {
 		return nil, storeErr(err)
 	}
-	s.withLiveStatus([]*shoalv1.Node{n})
-	return connect.NewResponse(&shoalv1.GetNodeResponse{Node: n}), nil
+	live := []*shoalv1.Node{n}
+	s.withLiveStatus(live)
+	return connect.NewResponse(&shoalv1.GetNodeResponse{Node: live[0]}), nil
 }
 
 var labelKeyRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._/-]{0,126}[A-Za-z0-9])?$`)

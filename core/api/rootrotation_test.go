@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/shoal-project/shoal/core/ca"
 	"github.com/shoal-project/shoal/core/store"
@@ -84,7 +85,7 @@ func TestRootRotationSkipsDownNodesAndRefusesForeignRoots(t *testing.T) {
 func setNode(t *testing.T, st *store.Store, id string, f func(*shoalv1.Node)) {
 	t.Helper()
 	err := st.Update(context.Background(), func(tx store.Tx) error {
-		n := tx.GetNode(id)
+		n := proto.CloneOf(tx.GetNode(id))
 		f(n)
 		return tx.Update(n)
 	})

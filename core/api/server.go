@@ -9,6 +9,7 @@ import (
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/shoal-project/shoal/core/store"
 )
@@ -96,7 +97,7 @@ func clusterObj(tx store.ReadTx) (*shoalv1.Cluster, error) {
 	if len(cs) == 0 {
 		return nil, precondition("the cluster is not initialised yet; retry in a moment")
 	}
-	return cs[0], nil
+	return proto.CloneOf(cs[0]), nil // a copy: reads are shared, callers change it
 }
 
 type localReadKey struct{}

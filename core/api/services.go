@@ -20,8 +20,9 @@ func resolveService(tx store.ReadTx, ref string) (*shoalv1.Service, error) {
 }
 
 // resolveByName finds the object of a kind named ref, else the one whose ID
-// or unambiguous ID prefix ref is.
-func resolveByName[T any](tx store.ReadTx, kind store.Kind, what, ref string, find func(store.By) ([]T, error), get func(string) T) (T, error) {
+// or unambiguous ID prefix ref is. It returns a copy the caller may change
+// (the store's reads are shared; API calls are few, the copy is cheap).
+func resolveByName[T proto.Message](tx store.ReadTx, kind store.Kind, what, ref string, find func(store.By) ([]T, error), get func(string) T) (T, error) {
 	var zero T
 	if ref == "" {
 		return zero, invalidArg("%s: give a %s name or ID", what, what)
@@ -31,7 +32,7 @@ func resolveByName[T any](tx store.ReadTx, kind store.Kind, what, ref string, fi
 		return zero, err
 	}
 	if len(byName) == 1 {
-		return byName[0], nil
+		return proto.CloneOf(byName[0]), nil
 	}
 	id, err := tx.Resolve(kind, ref)
 	if errors.Is(err, store.ErrAmbiguousPrefix) {
@@ -40,7 +41,7 @@ func resolveByName[T any](tx store.ReadTx, kind store.Kind, what, ref string, fi
 	if err != nil {
 		return zero, objectNotFound(what, ref)
 	}
-	return get(id), nil
+	return proto.CloneOf(get(id)), nil
 }
 
 func (s *Server) CreateService(ctx context.Context, req *connect.Request[shoalv1.CreateServiceRequest]) (*connect.Response[shoalv1.CreateServiceResponse], error) {

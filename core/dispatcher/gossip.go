@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/shoal-project/shoal/core/store"
@@ -73,6 +74,7 @@ func (d *Dispatcher) ensureGossipKeys(ctx context.Context) time.Duration {
 		if err != nil || !changed {
 			return err
 		}
+		c = proto.CloneOf(c) // reads are shared: change a copy
 		c.GossipKeys = keys
 		d.log.Info("gossip key rotated", "keys", len(keys), "every", every)
 		return tx.Update(c)

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/shoal-project/shoal/core/store"
@@ -24,7 +25,7 @@ func TestHeartbeatPeriodFollowsClusterSpec(t *testing.T) {
 		t.Fatalf("first message: heartbeat period %v, want the cluster's 1m", got)
 	}
 	err := h.st.Update(h.ctx, func(tx store.Tx) error {
-		cl := tx.GetCluster("c1")
+		cl := proto.CloneOf(tx.GetCluster("c1"))
 		cl.Spec.HeartbeatPeriod = durationpb.New(2 * time.Second)
 		return tx.Update(cl)
 	})

@@ -162,7 +162,7 @@ func (h *harness) node(id string) *shoalv1.Node {
 
 func (h *harness) task(id string) *shoalv1.Task {
 	var t *shoalv1.Task
-	_ = h.st.View(func(tx store.ReadTx) error { t = tx.GetTask(id); return nil })
+	_ = h.st.View(func(tx store.ReadTx) error { t = proto.CloneOf(tx.GetTask(id)); return nil })
 	return t
 }
 
@@ -186,7 +186,7 @@ func (h *harness) createTasks(tasks ...*shoalv1.Task) {
 func (h *harness) updateTask(id string, fn func(*shoalv1.Task)) {
 	h.t.Helper()
 	err := h.st.Update(h.ctx, func(tx store.Tx) error {
-		t := tx.GetTask(id)
+		t := proto.CloneOf(tx.GetTask(id))
 		fn(t)
 		return tx.Update(t)
 	})

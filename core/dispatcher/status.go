@@ -250,6 +250,7 @@ func applyNode(tx store.Tx, id string, u nodeUpdate) error {
 	if u.state == shoalv1.NodeState_NODE_STATE_DOWN && n.GetStatus().GetState() == shoalv1.NodeState_NODE_STATE_DOWN {
 		return nil
 	}
+	n = proto.CloneOf(n) // reads are shared: change a copy
 	setNode(n, u)
 	return tx.Update(n)
 }
@@ -276,6 +277,7 @@ func applyTask(tx store.Tx, id string, u taskUpdate) error {
 	if t == nil || t.GetNodeId() != u.nodeID || !Forward(t.GetStatus(), u.status) {
 		return nil
 	}
+	t = store.ShallowCopy(t) // reads are shared: change a copy (the status is replaced, not changed)
 	t.Status = u.status
 	return tx.Update(t)
 }

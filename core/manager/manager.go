@@ -159,11 +159,17 @@ func New(cfg Config) (*Manager, error) {
 type proposer struct{ m *Manager }
 
 func (p proposer) Propose(ctx context.Context, payload []byte) error {
+	return p.ProposeDecoded(ctx, payload, nil)
+}
+
+// ProposeDecoded hands the store's in-memory request along so the leader
+// applies its own entries without decoding them (store.DecodedProposer).
+func (p proposer) ProposeDecoded(ctx context.Context, payload []byte, decoded any) error {
 	if p.m.rn() == nil {
 		return raft.ErrNotLeader
 	}
 	start := time.Now()
-	err := p.m.rn().Propose(ctx, payload)
+	err := p.m.rn().ProposeDecoded(ctx, payload, decoded)
 	p.m.parts.observeProposal(time.Since(start), err)
 	return err
 }

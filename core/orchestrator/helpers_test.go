@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/shoal-project/shoal/core/store"
@@ -59,7 +60,7 @@ func (h *harness) addNode(id string, state shoalv1.NodeState, labels map[string]
 
 func (h *harness) editNode(id string, fn func(n *shoalv1.Node)) {
 	h.st.MustUpdate(func(tx store.Tx) error {
-		n := tx.GetNode(id)
+		n := proto.CloneOf(tx.GetNode(id))
 		fn(n)
 		return tx.Update(n)
 	})
@@ -114,7 +115,7 @@ func (h *harness) createService(s *shoalv1.Service) {
 
 func (h *harness) editService(id string, fn func(s *shoalv1.Service)) {
 	h.st.MustUpdate(func(tx store.Tx) error {
-		s := tx.GetService(id)
+		s := proto.CloneOf(tx.GetService(id))
 		fn(s)
 		return tx.Update(s)
 	})
@@ -175,7 +176,7 @@ func (h *harness) liveSlots(service string) []string {
 // setState sets a task's observed state (what the agent would report).
 func (h *harness) setState(id string, s shoalv1.TaskState) {
 	h.st.MustUpdate(func(tx store.Tx) error {
-		t := tx.GetTask(id)
+		t := proto.CloneOf(tx.GetTask(id))
 		t.Status.State = s
 		return tx.Update(t)
 	})
@@ -184,7 +185,7 @@ func (h *harness) setState(id string, s shoalv1.TaskState) {
 // assign puts a task on a node and marks it running.
 func (h *harness) assign(id, node string) {
 	h.st.MustUpdate(func(tx store.Tx) error {
-		t := tx.GetTask(id)
+		t := proto.CloneOf(tx.GetTask(id))
 		t.NodeId = node
 		t.Status.State = shoalv1.TaskState_TASK_STATE_RUNNING
 		return tx.Update(t)

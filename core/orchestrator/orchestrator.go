@@ -11,6 +11,7 @@ import (
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/internal/clock"
 	"github.com/shoal-project/shoal/internal/ids"
+	"google.golang.org/protobuf/proto"
 )
 
 // errStale drops one write whose task changed since the pass read it.
@@ -387,6 +388,7 @@ func (o *Orchestrator) commit(ctx context.Context, p *plan) (map[string]struct{}
 				if err != nil {
 					return err
 				}
+				t = store.ShallowCopy(t) // reads are shared: change a copy
 				t.DesiredState = c.state
 				return tx.Update(t)
 			})
@@ -437,6 +439,7 @@ func (o *Orchestrator) commit(ctx context.Context, p *plan) (map[string]struct{}
 				if s == nil || s.GetMeta().GetVersion() != w.version {
 					return errStale
 				}
+				s = proto.CloneOf(s) // reads are shared: change a copy
 				w.apply(s)
 				return tx.Update(s)
 			})

@@ -11,6 +11,7 @@ import (
 	"github.com/shoal-project/shoal/core/scheduler"
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // The three leader components together on one store with the wall clock:
@@ -91,7 +92,7 @@ func TestPipeline(t *testing.T) {
 	}
 	waitFor("3 tasks per node", func(m map[string]int) bool { return m["n0"] == 3 && m["n1"] == 3 && m["n2"] == 3 })
 	update(func(tx store.Tx) error {
-		n := tx.GetNode("n1")
+		n := proto.CloneOf(tx.GetNode("n1"))
 		n.Status.State = shoalv1.NodeState_NODE_STATE_DOWN
 		return tx.Update(n)
 	})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 const (
@@ -217,7 +218,7 @@ func TestRunFollowsEvents(t *testing.T) {
 
 	first := tasksOf()[0]
 	if err := st.Update(ctx, func(tx store.Tx) error {
-		tk := tx.GetTask(first.GetId())
+		tk := proto.CloneOf(tx.GetTask(first.GetId()))
 		tk.Status.State = failed
 		return tx.Update(tk)
 	}); err != nil {

@@ -14,7 +14,17 @@ import (
 // ErrNotLeader; after Stop, ErrStopped. When ctx ends first the entry may
 // still commit later.
 func (n *Node) Propose(ctx context.Context, payload []byte) error {
-	p := &proposal{payload: payload, done: make(chan error, 1)}
+	return n.ProposeDecoded(ctx, payload, nil)
+}
+
+// ProposeDecoded is Propose that keeps decoded, the in-memory value payload
+// was marshalled from, beside the proposal: when the entry is applied on
+// this member and is still this proposal (same origin, request ID and
+// bytes), a state machine implementing DecodedApplier gets decoded and
+// need not decode payload again. Followers and replays decode as usual.
+// The caller hands decoded over: it must not change after the call.
+func (n *Node) ProposeDecoded(ctx context.Context, payload []byte, decoded any) error {
+	p := &proposal{payload: payload, decoded: decoded, done: make(chan error, 1)}
 	if err := submit(ctx, n, n.propc, p); err != nil {
 		return err
 	}

@@ -43,6 +43,12 @@
 // nothing is half-applied (each entry is one checksummed log record; a torn
 // last record is cut off on restart, and it was never acknowledged).
 //
+// ProposeDecoded carries the proposer's in-memory value beside the payload;
+// when the entry comes back to the same member for the same waiting
+// proposal with the same bytes (compared), a state machine implementing
+// DecodedApplier applies it from that value instead of decoding the bytes
+// it just encoded. Followers and replays always decode.
+//
 // It must not touch the network (core/raft/transport does), certificates, or
 // the store's data model.
 //

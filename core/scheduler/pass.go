@@ -12,6 +12,7 @@ import (
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/sdk"
 	"github.com/shoal-project/shoal/sdk/policy/filter"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -250,6 +251,10 @@ func (s *Scheduler) commit(ctx context.Context, assigns []assignment, fails []fa
 				if t.GetNodeId() != "" && t.GetNodeId() != a.node {
 					return errSkip
 				}
+				// Reads are shared: change a copy. The spec stays shared,
+				// the status is replaced.
+				t = store.ShallowCopy(t)
+				t.Status = proto.CloneOf(t.GetStatus())
 				t.NodeId = a.node
 				t.Scheduler = a.policy
 				t.Status.State = stateAssigned
@@ -274,6 +279,8 @@ func (s *Scheduler) commit(ctx context.Context, assigns []assignment, fails []fa
 				if err != nil {
 					return err
 				}
+				t = store.ShallowCopy(t)
+				t.Status = proto.CloneOf(t.GetStatus())
 				t.Status.Err = f.msg
 				return tx.Update(t)
 			})

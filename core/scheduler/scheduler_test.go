@@ -11,6 +11,7 @@ import (
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/sdk"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestSpreadsEvenly(t *testing.T) {
@@ -71,7 +72,7 @@ func TestAssignedTasksReserve(t *testing.T) {
 	// Pin both old tasks on a.
 	for _, tk := range h.st.Tasks("old") {
 		h.st.MustUpdate(func(tx store.Tx) error {
-			x := tx.GetTask(tk.GetId())
+			x := proto.CloneOf(tx.GetTask(tk.GetId()))
 			x.NodeId, x.Status.State = "a", shoalv1.TaskState_TASK_STATE_RUNNING
 			return tx.Update(x)
 		})
@@ -84,7 +85,7 @@ func TestAssignedTasksReserve(t *testing.T) {
 	// A terminal task frees its resources.
 	tk := h.st.Tasks("old")[0]
 	h.st.MustUpdate(func(tx store.Tx) error {
-		x := tx.GetTask(tk.GetId())
+		x := proto.CloneOf(tx.GetTask(tk.GetId()))
 		x.Status.State = shoalv1.TaskState_TASK_STATE_FAILED
 		return tx.Update(x)
 	})
@@ -174,7 +175,7 @@ func TestSkipsShutdownAndUnknownService(t *testing.T) {
 	h.addService("s", 2)
 	tk := h.st.Tasks("s")[0]
 	h.st.MustUpdate(func(tx store.Tx) error {
-		x := tx.GetTask(tk.GetId())
+		x := proto.CloneOf(tx.GetTask(tk.GetId()))
 		x.DesiredState = shoalv1.TaskState_TASK_STATE_SHUTDOWN
 		return tx.Update(x)
 	})

@@ -25,11 +25,21 @@ func (r *recordingProposer) Propose(ctx context.Context, payload []byte) error {
 	return r.mp.Propose(ctx, payload)
 }
 
+// ProposeDecoded records like Propose and applies the in-memory request, as
+// core/raft does on the leader; replaying payloads elsewhere decodes them.
+func (r *recordingProposer) ProposeDecoded(ctx context.Context, payload []byte, decoded any) error {
+	if r.fail != nil {
+		return r.fail
+	}
+	r.payloads = append(r.payloads, payload)
+	return r.mp.ProposeDecoded(ctx, payload, decoded)
+}
+
 func newRecordingStore(t interface{ Cleanup(func()) }, opts ...Option) (*Store, *recordingProposer) {
 	rp := &recordingProposer{mp: NewMemoryProposer()}
-	s := New(rp, append([]Option{WithClock(fixedClock())}, opts...)...)
+	s := New(rp, append([]Option{WithClock(fixedClock()), WithMutationCheck(true)}, opts...)...)
 	rp.mp.Bind(s)
-	t.Cleanup(s.Close)
+	t.Cleanup(func() { verifyUnchanged(t, s); s.Close() })
 	return s, rp
 }
 
@@ -155,7 +165,7 @@ func TestBatchUpdateErrorDropsOnlyThatUpdate(t *testing.T) {
 				return tx.Create(task("a", "s", 5, ""))
 			}),
 			b.Update(func(tx Tx) error {
-				a := tx.GetTask("a")
+				a := proto.CloneOf(tx.GetTask("a"))
 				a.NodeId = "n1"
 				return tx.Update(a)
 			}),

@@ -11,11 +11,23 @@
 //
 // # Objects and ownership
 //
-// Stored objects are immutable: Apply stores freshly decoded messages and
-// replaces them as a whole, it never mutates one in place. Reads through
-// ReadTx.Get*/Find* return clones the caller may change freely. ReadTx.Range
-// and the objects inside an Event are shared and read-only: clone them
-// (proto.Clone) before changing them.
+// Stored objects are immutable: Apply replaces them as a whole and never
+// changes one in place, so no read or write copies them. Every read
+// (Get*, Find*, Get, Find, Range) and every Event hands out the stored
+// objects themselves, shared and read-only: to change one, copy it
+// (proto.CloneOf, or ShallowCopy and then replace, never change, the
+// sub-messages it shares) and Update with the copy. Tx.Create and
+// Tx.Update keep the object they are given (the caller hands it over and
+// must not touch it again); Update refuses the very object a read returned
+// (ErrInvalidObject). On the leader an entry is applied from those same
+// objects (ApplyDecoded: the proposer keeps the request beside its bytes),
+// so a write is marshalled once and never decoded there; followers and
+// replays decode the payload, with the same result.
+//
+// WithMutationCheck (on by default under -race, and in storetest) guards
+// the rule: the store fingerprints each object it stores and reports
+// ErrMutated from VerifyUnchanged, or when the object is replaced or
+// removed, if it changed in place.
 //
 // # Writes
 //
@@ -44,9 +56,8 @@
 // # Cost
 //
 // The state is plain Go maps (one per kind plus one per secondary index)
-// guarded by one RWMutex; results are sorted by ID for determinism. Cloning
-// costs about 1 µs per task, so reading 100,000 tasks with FindTasks costs
-// ~0.1-0.3 s; Range reads them without copying in a fraction of that.
+// guarded by one RWMutex; results are sorted by ID for determinism. Reads
+// copy nothing: FindTasks of 100,000 tasks costs the lookup and the sort.
 //
 // # Locks (read before calling from inside callbacks)
 //

@@ -6,6 +6,7 @@ import (
 
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 func Example() {
@@ -23,9 +24,10 @@ func Example() {
 		return tx.Create(&shoalv1.Task{Id: "task1", ServiceId: "svc1", Slot: 1})
 	})
 
-	// Read-modify-write: the Tx checks the version read.
+	// Read-modify-write: reads are shared, so change a copy; the Tx checks
+	// the version read.
 	_ = s.Update(ctx, func(tx store.Tx) error {
-		t := tx.GetTask("task1")
+		t := proto.CloneOf(tx.GetTask("task1"))
 		t.NodeId = "node1"
 		return tx.Update(t)
 	})

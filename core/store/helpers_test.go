@@ -19,9 +19,18 @@ func fixedClock() func() time.Time {
 
 func newTestStore(t testing.TB, opts ...Option) *Store {
 	t.Helper()
-	s := NewLocal(append([]Option{WithClock(fixedClock())}, opts...)...)
-	t.Cleanup(s.Close)
+	s := NewLocal(append([]Option{WithClock(fixedClock()), WithMutationCheck(true)}, opts...)...)
+	t.Cleanup(func() { verifyUnchanged(t, s); s.Close() })
 	return s
+}
+
+// verifyUnchanged fails the test when a stored object was changed in place.
+func verifyUnchanged(t interface{}, s *Store) {
+	if err := s.VerifyUnchanged(); err != nil {
+		if tb, ok := t.(interface{ Errorf(string, ...any) }); ok {
+			tb.Errorf("%v", err)
+		}
+	}
 }
 
 func task(id, service string, slot uint64, node string) *shoalv1.Task {

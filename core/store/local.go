@@ -13,6 +13,12 @@ type StateMachine interface {
 	Restore(index uint64, data []byte) error
 }
 
+// DecodedApplier is a StateMachine that can apply its own process's
+// proposal from the in-memory request (see Store.ApplyDecoded).
+type DecodedApplier interface {
+	ApplyDecoded(index uint64, payload []byte, decoded any) error
+}
+
 // MemoryProposer is a single-process Proposer for tests: Propose applies the
 // payload to the bound state machine at once, with indexes 1, 2, 3, ... It
 // never talks to the network and is deterministic.
@@ -35,6 +41,13 @@ func (p *MemoryProposer) Bind(sm StateMachine) {
 // Propose applies payload at the next index (after the state machine's
 // AppliedIndex, if it has one) and returns Apply's error.
 func (p *MemoryProposer) Propose(ctx context.Context, payload []byte) error {
+	return p.ProposeDecoded(ctx, payload, nil)
+}
+
+// ProposeDecoded is Propose that hands decoded (the request payload was
+// marshalled from) to the state machine's ApplyDecoded when it has one, as
+// core/raft does for the leader's own entries.
+func (p *MemoryProposer) ProposeDecoded(ctx context.Context, payload []byte, decoded any) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -48,6 +61,9 @@ func (p *MemoryProposer) Propose(ctx context.Context, payload []byte) error {
 		p.index = a.AppliedIndex()
 	}
 	p.index++
+	if da, ok := p.sm.(DecodedApplier); ok && decoded != nil {
+		return da.ApplyDecoded(p.index, payload, decoded)
+	}
 	return p.sm.Apply(p.index, payload)
 }
 

@@ -70,7 +70,7 @@ func genTxOp(t *rapid.T) func(tx Tx) error {
 		tid, field := id("t", 15), rapid.IntRange(0, 3).Draw(t, "field")
 		nid, st := id("n", 3), rapid.SampledFrom(taskStates).Draw(t, "state")
 		return func(tx Tx) error {
-			cur := tx.GetTask(tid)
+			cur := proto.CloneOf(tx.GetTask(tid))
 			if cur == nil {
 				return nil
 			}
@@ -95,7 +95,7 @@ func genTxOp(t *rapid.T) func(tx Tx) error {
 	case 6:
 		sid, name := id("s", 3), id("name", 3)
 		return func(tx Tx) error {
-			cur := tx.GetService(sid)
+			cur := proto.CloneOf(tx.GetService(sid))
 			if cur == nil {
 				return tx.Delete(KindService, sid)
 			}
@@ -118,7 +118,7 @@ func genTxOp(t *rapid.T) func(tx Tx) error {
 		// A stale write.
 		tid := id("t", 15)
 		return func(tx Tx) error {
-			cur := tx.GetTask(tid)
+			cur := proto.CloneOf(tx.GetTask(tid))
 			if cur == nil {
 				return nil
 			}
@@ -153,7 +153,7 @@ func TestPropertySnapshotRestoreAndReplay(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		restored := NewLocal()
+		restored := NewLocal(WithMutationCheck(true))
 		if err := restored.Restore(index, snap); err != nil {
 			t.Fatal(err)
 		}
@@ -164,7 +164,7 @@ func TestPropertySnapshotRestoreAndReplay(t *testing.T) {
 		}
 
 		// Determinism: replaying the same entries elsewhere gives the same bytes.
-		replica := New(nil)
+		replica := New(nil, WithMutationCheck(true))
 		for i, p := range rp.payloads {
 			_ = replica.Apply(uint64(i+1), p)
 		}
@@ -199,7 +199,7 @@ func genValidTaskActions(t *rapid.T, s *Store, pool []string) []*shoalv1.StoreAc
 	var out []*shoalv1.StoreAction
 	_ = s.View(func(tx ReadTx) error {
 		for _, id := range pool {
-			cur := tx.GetTask(id)
+			cur := proto.CloneOf(tx.GetTask(id))
 			switch {
 			case cur == nil:
 				out = append(out, &shoalv1.StoreAction{Kind: shoalv1.StoreActionKind_STORE_ACTION_KIND_CREATE,
@@ -234,7 +234,7 @@ func TestPropertyOneBadActionChangesNothing(t *testing.T) {
 		_ = s.View(func(tx ReadTx) error {
 			all, _ := tx.FindTasks(All())
 			if len(all) > 0 {
-				existing = rapid.SampledFrom(all).Draw(t, "victim")
+				existing = proto.CloneOf(rapid.SampledFrom(all).Draw(t, "victim"))
 			}
 			return nil
 		})

@@ -16,6 +16,7 @@ type table struct {
 // use: the Store guards it with its RWMutex. Objects in it are never mutated.
 type state struct {
 	tables [numKinds + 1]*table
+	check  *mutationCheck // nil unless WithMutationCheck
 }
 
 func newState() *state {
@@ -38,17 +39,33 @@ func (st *state) get(k Kind, id string) Object {
 	return st.tables[k].objs[id]
 }
 
-// put inserts or replaces o and returns the object it replaced.
+// put inserts or replaces o and returns the object it replaced. An index
+// whose key the replacement keeps has its entry overwritten in place, not
+// deleted and added again: a commit of 100,000 placements keeps the task's
+// service, slot and desired state, and the sets behind those keys are big.
 func (st *state) put(k Kind, o Object) Object {
 	t := st.tables[k]
 	id := o.GetId()
 	old := t.objs[id]
-	if old != nil {
-		t.unindex(old)
+	if old != nil && st.check != nil {
+		st.check.release(k, old)
+	}
+	if st.check != nil {
+		st.check.seal(o)
 	}
 	t.objs[id] = o
 	for i, def := range indexDefs[k] {
 		key, ok := def.key(o)
+		if old != nil {
+			oldKey, oldOK := def.key(old)
+			if oldOK && ok && oldKey == key {
+				t.idx[i][key][id] = o
+				continue
+			}
+			if oldOK {
+				t.unindexKey(i, oldKey, id)
+			}
+		}
 		if !ok {
 			continue
 		}
@@ -71,21 +88,27 @@ func (st *state) del(k Kind, id string) Object {
 	}
 	t.unindex(old)
 	delete(t.objs, id)
+	if st.check != nil {
+		st.check.release(k, old)
+	}
 	return old
 }
 
 func (t *table) unindex(o Object) {
 	id := o.GetId()
 	for i, def := range indexDefs[t.kind] {
-		key, ok := def.key(o)
-		if !ok {
-			continue
+		if key, ok := def.key(o); ok {
+			t.unindexKey(i, key, id)
 		}
-		set := t.idx[i][key]
-		delete(set, id)
-		if len(set) == 0 {
-			delete(t.idx[i], key)
-		}
+	}
+}
+
+// unindexKey removes id from the set of index i under key.
+func (t *table) unindexKey(i int, key, id string) {
+	set := t.idx[i][key]
+	delete(set, id)
+	if len(set) == 0 {
+		delete(t.idx[i], key)
 	}
 }
 

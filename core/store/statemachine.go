@@ -27,6 +27,12 @@ func decodeRequest(payload []byte) ([]op, error) {
 	if err := proto.Unmarshal(payload, &req); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidPayload, err)
 	}
+	return requestOps(&req)
+}
+
+// requestOps validates a request and lists its actions. The decoded and the
+// in-memory path (ApplyDecoded) share it, so both accept the same requests.
+func requestOps(req *shoalv1.StoreRequest) ([]op, error) {
 	ops := make([]op, 0, len(req.GetActions()))
 	for i, a := range req.GetActions() {
 		switch a.GetKind() {
@@ -52,7 +58,28 @@ func decodeRequest(payload []byte) ([]op, error) {
 // ErrStaleIndex for index <= AppliedIndex (nothing changes).
 func (s *Store) Apply(index uint64, payload []byte) error {
 	ops, err := decodeRequest(payload)
+	return s.applyOps(index, ops, err)
+}
 
+// ApplyDecoded is Apply for an entry this process proposed itself: decoded
+// is the *shoalv1.StoreRequest that payload was marshalled from (handed to
+// a DecodedProposer with it), so the store uses those objects instead of
+// decoding payload again. The effect is the same as Apply(index, payload):
+// the same validation and the same state, events and errors, because the
+// request and the payload are the same proposal (the proposer guarantees
+// it: core/raft compares the committed bytes with the proposed ones). Any
+// other decoded value falls back to decoding payload.
+func (s *Store) ApplyDecoded(index uint64, payload []byte, decoded any) error {
+	req, ok := decoded.(*shoalv1.StoreRequest)
+	if !ok || req == nil {
+		return s.Apply(index, payload)
+	}
+	ops, err := requestOps(req)
+	return s.applyOps(index, ops, err)
+}
+
+// applyOps applies ops decoded (or not, err) from the entry at index.
+func (s *Store) applyOps(index uint64, ops []op, err error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if index <= s.index {
@@ -213,6 +240,12 @@ func (s *Store) Restore(index uint64, data []byte) error {
 		return fmt.Errorf("%w: %v", ErrInvalidSnapshot, err)
 	}
 	st := newState()
+	var check *mutationCheck
+	if s.check != nil {
+		// The new state's fingerprints, taken outside the lock.
+		check = &mutationCheck{seed: s.check.seed, fp: make(map[Object]uint64, len(snap.GetTasks()))}
+		st.check = check
+	}
 	objs := appendObjects(nil, snap.GetClusters())
 	objs = appendObjects(objs, snap.GetNodes())
 	objs = appendObjects(objs, snap.GetServices())
@@ -237,6 +270,15 @@ func (s *Store) Restore(index uint64, data []byte) error {
 	}
 
 	s.mu.Lock()
+	if check != nil {
+		for _, k := range Kinds() {
+			for _, o := range s.st.tables[k].objs {
+				s.check.verify(k, o)
+			}
+		}
+		s.check.fp = check.fp
+		st.check = s.check
+	}
 	s.st = st
 	s.index = index
 	s.endWatchers(ErrRestored)

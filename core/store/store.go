@@ -18,6 +18,15 @@ type Proposer interface {
 	Propose(ctx context.Context, payload []byte) error
 }
 
+// DecodedProposer is a Proposer that also carries the in-memory request
+// beside its bytes, so that when the entry comes back to this process the
+// state machine's ApplyDecoded can use it instead of decoding payload
+// (followers and replays still decode). The caller hands decoded over: it
+// must not change after the call. *raft.Node and MemoryProposer satisfy it.
+type DecodedProposer interface {
+	ProposeDecoded(ctx context.Context, payload []byte, decoded any) error
+}
+
 // Defaults for Batch and watchers.
 const (
 	DefaultMaxChangesPerProposal = 1000
@@ -90,6 +99,7 @@ type Store struct {
 	mu    sync.RWMutex
 	st    *state
 	index uint64
+	check *mutationCheck // nil unless WithMutationCheck (default on under -race)
 
 	reqID     atomic.Uint64
 	proposals atomic.Uint64
@@ -115,6 +125,10 @@ func New(p Proposer, opts ...Option) *Store {
 		watchers:   make(map[*watcher]struct{}),
 
 		nodeWatchers: make(map[string]map[*watcher]struct{}),
+	}
+	if mutationCheckDefault {
+		s.check = newMutationCheck()
+		s.st.check = s.check
 	}
 	for _, o := range opts {
 		o(s)
@@ -182,6 +196,11 @@ func (s *Store) propose(ctx context.Context, ov *overlay) error {
 		return fmt.Errorf("store: marshal request: %w", err)
 	}
 	s.proposals.Add(1)
+	if dp, ok := s.proposer.(DecodedProposer); ok {
+		// The request's objects are the overlay's, handed over by the
+		// writers and never touched again: Apply may store them as they are.
+		return dp.ProposeDecoded(ctx, payload, req)
+	}
 	return s.proposer.Propose(ctx, payload)
 }
 

@@ -162,7 +162,7 @@ func TestTxConflicts(t *testing.T) {
 		{"create existing", func(tx Tx) error { return tx.Create(task("t1", "s1", 5, "")) }, ErrExist},
 		{"update missing", func(tx Tx) error { return tx.Update(task("zz", "s1", 5, "")) }, ErrNotExist},
 		{"update stale", func(tx Tx) error {
-			t1 := tx.GetTask("t1")
+			t1 := proto.CloneOf(tx.GetTask("t1"))
 			t1.Meta.Version--
 			return tx.Update(t1)
 		}, ErrSequenceConflict},
@@ -176,7 +176,7 @@ func TestTxConflicts(t *testing.T) {
 		}, ErrNotExist},
 		{"service name taken", func(tx Tx) error { return tx.Create(service("s9", "Web")) }, ErrNameConflict},
 		{"rename onto taken name", func(tx Tx) error {
-			s2 := tx.GetService("s2")
+			s2 := proto.CloneOf(tx.GetService("s2"))
 			s2.Spec.Name = "web"
 			return tx.Update(s2)
 		}, ErrNameConflict},
@@ -209,13 +209,13 @@ func TestTxSeesOwnWrites(t *testing.T) {
 		if err := tx.Create(task("t3", "s1", 3, "n2")); err != nil {
 			return err
 		}
-		t1 := tx.GetTask("t1")
+		t1 := proto.CloneOf(tx.GetTask("t1"))
 		t1.NodeId = "n2"
 		if err := tx.Update(t1); err != nil {
 			return err
 		}
 		// A second update of the same object in the Tx names the same version.
-		t1 = tx.GetTask("t1")
+		t1 = proto.CloneOf(tx.GetTask("t1"))
 		t1.Status.State = shoalv1.TaskState_TASK_STATE_RUNNING
 		if err := tx.Update(t1); err != nil {
 			return err
@@ -278,13 +278,13 @@ func TestMetaAndClones(t *testing.T) {
 	if first.Meta.Version != 1 || first.Meta.CreatedAt == nil || !proto.Equal(first.Meta.CreatedAt, first.Meta.UpdatedAt) {
 		t.Fatalf("meta after create = %v", first.Meta)
 	}
-	// Mutating a returned object does not change the store.
-	first.ServiceId = "mutated"
+	// Reads share the stored object; a change goes through a copy.
 	mustUpdate(t, s, func(tx Tx) error {
 		t1 := tx.GetTask("t1")
-		if t1.ServiceId != "s1" {
-			t.Errorf("store was mutated through a returned clone")
+		if t1 != first {
+			t.Errorf("a read copied the stored object")
 		}
+		t1 = proto.CloneOf(t1)
 		t1.NodeId = "n1"
 		// A forged created_at is ignored.
 		t1.Meta.CreatedAt = nil
@@ -346,7 +346,7 @@ func TestConcurrentWritersDoNotConflict(t *testing.T) {
 		wg.Go(func() {
 			for i := range each {
 				errs <- s.Update(context.Background(), func(tx Tx) error {
-					svc := tx.GetService("s1")
+					svc := proto.CloneOf(tx.GetService("s1"))
 					svc.SpecVersion++
 					if err := tx.Update(svc); err != nil {
 						return err

@@ -12,9 +12,9 @@ import (
 )
 
 // ReadTx reads the store. Get* return nil when the object does not exist.
-// Get*, Find* and Find return clones the caller owns; Range hands out shared
-// read-only objects without copying (the fast path for large scans). Results
-// are sorted by ID.
+// Every read (Get*, Find*, Get, Find, Range) returns the stored objects
+// themselves, shared and read-only: never change one; copy it first
+// (proto.Clone) and hand the copy to Tx.Update. Results are sorted by ID.
 type ReadTx interface {
 	GetCluster(id string) *shoalv1.Cluster
 	GetNode(id string) *shoalv1.Node
@@ -34,9 +34,9 @@ type ReadTx interface {
 	FindSecrets(by By) ([]*shoalv1.Secret, error)
 	FindConfigs(by By) ([]*shoalv1.Config, error)
 
-	// Get returns a clone of the object of kind k with id, or nil.
+	// Get returns the (shared, read-only) object of kind k with id, or nil.
 	Get(k Kind, id string) Object
-	// Find returns clones of the objects of kind k selected by by.
+	// Find returns the (shared, read-only) objects of kind k selected by by.
 	Find(k Kind, by By) ([]Object, error)
 	// Range calls fn for each selected object, in ID order, until fn returns
 	// false. The objects are shared: do not modify them.
@@ -52,11 +52,15 @@ type ReadTx interface {
 // Tx is a write transaction: a ReadTx that also sees its own writes.
 type Tx interface {
 	ReadTx
-	// Create adds a new object (a copy of obj is taken; Meta is set by the
-	// store). ErrExist if the ID exists, ErrNameConflict for a taken unique name.
+	// Create adds a new object. The caller hands obj over: the store keeps
+	// it (no copy) and sets its Meta, so the caller must not touch obj
+	// afterwards. ErrExist if the ID exists, ErrNameConflict for a taken
+	// unique name.
 	Create(obj Object) error
 	// Update replaces an existing object. obj.Meta.Version must equal the
 	// version the Tx sees (as read through it), else ErrSequenceConflict.
+	// As with Create the caller hands obj over. obj must be a copy, never
+	// the object a read returned (ErrInvalidObject: that one is shared).
 	Update(obj Object) error
 	// Delete removes the object of kind k with id. ErrNotExist if absent.
 	Delete(k Kind, id string) error
@@ -252,7 +256,7 @@ func (t readTx) Get(k Kind, id string) Object {
 	if t.closed != nil && *t.closed {
 		return nil
 	}
-	return cloneObject(t.r.get(k, id))
+	return t.r.get(k, id)
 }
 
 func (t readTx) Find(k Kind, by By) ([]Object, error) {
@@ -264,11 +268,7 @@ func (t readTx) Find(k Kind, by By) ([]Object, error) {
 		return nil, err
 	}
 	sortByID(objs)
-	out := make([]Object, len(objs))
-	for i, o := range objs {
-		out[i] = cloneObject(o)
-	}
-	return out, nil
+	return objs, nil
 }
 
 func (t readTx) Range(k Kind, by By, fn func(Object) bool) error {
@@ -420,10 +420,9 @@ func (t *writeTx) Create(obj Object) error {
 	if cur != nil {
 		return fmt.Errorf("%w: %s %s", ErrExist, k, obj.GetId())
 	}
-	o := cloneObject(obj)
 	ts := timestamppb.New(t.now())
-	setMeta(o, &shoalv1.Meta{CreatedAt: ts, UpdatedAt: ts})
-	return t.put(k, o, nil)
+	setMeta(obj, &shoalv1.Meta{CreatedAt: ts, UpdatedAt: ts})
+	return t.put(k, obj, nil)
 }
 
 func (t *writeTx) Update(obj Object) error {
@@ -438,13 +437,15 @@ func (t *writeTx) Update(obj Object) error {
 	if have, want := obj.GetMeta().GetVersion(), cur.GetMeta().GetVersion(); have != want {
 		return fmt.Errorf("%w: %s %s has version %d, update names %d", ErrSequenceConflict, k, id, want, have)
 	}
-	o := cloneObject(obj)
-	setMeta(o, &shoalv1.Meta{
+	if obj == cur {
+		return fmt.Errorf("%w: %s %s is the shared object a read returned: copy it (proto.Clone) before changing it, then update with the copy", ErrInvalidObject, k, id)
+	}
+	setMeta(obj, &shoalv1.Meta{
 		Version:   cur.GetMeta().GetVersion(),
 		CreatedAt: cur.GetMeta().GetCreatedAt(),
 		UpdatedAt: timestamppb.New(t.now()),
 	})
-	return t.put(k, o, cur)
+	return t.put(k, obj, cur)
 }
 
 // current checks obj and returns its kind and the stored object of its ID

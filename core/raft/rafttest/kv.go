@@ -21,6 +21,7 @@ type KV struct {
 	data       map[string]string
 	applied    uint64
 	violations []string
+	decoded    int // entries applied through ApplyDecoded
 }
 
 // NewKV returns an empty KV.
@@ -118,4 +119,25 @@ func (k *KV) Violations() []string {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return append([]string(nil), k.violations...)
+}
+
+// ApplyDecoded implements raft.DecodedApplier: decoded, a string, is the
+// payload as the proposer had it; it is applied as Apply would apply the
+// payload, and counted (DecodedApplies).
+func (k *KV) ApplyDecoded(index uint64, payload []byte, decoded any) error {
+	k.mu.Lock()
+	k.decoded++
+	s, ok := decoded.(string)
+	if !ok || s != string(payload) {
+		k.violations = append(k.violations, fmt.Sprintf("decoded %q for payload %q at %d", decoded, payload, index))
+	}
+	k.mu.Unlock()
+	return k.Apply(index, []byte(s))
+}
+
+// DecodedApplies counts the entries applied through ApplyDecoded.
+func (k *KV) DecodedApplies() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.decoded
 }

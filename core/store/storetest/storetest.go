@@ -6,6 +6,7 @@ import (
 
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // Store is a local store (store.NewLocal) for one test.
@@ -14,9 +15,19 @@ type Store struct {
 	t testing.TB
 }
 
-// New returns a local store for t.
+// New returns a local store for t with the mutation check on: when the
+// test ends it fails if any stored object was changed in place (a caller
+// changed what a read returned instead of a copy). Benchmarks get the store
+// as production runs it, without the check.
 func New(t testing.TB, opts ...store.Option) *Store {
-	return &Store{Store: store.NewLocal(opts...), t: t}
+	_, bench := t.(*testing.B)
+	s := &Store{Store: store.NewLocal(append([]store.Option{store.WithMutationCheck(!bench)}, opts...)...), t: t}
+	t.Cleanup(func() {
+		if err := s.VerifyUnchanged(); err != nil {
+			t.Errorf("storetest: %v", err)
+		}
+	})
+	return s
 }
 
 // MustUpdate runs fn in one write transaction and fails the test on error.
@@ -55,6 +66,9 @@ func (s *Store) Tasks(service string) []*shoalv1.Task {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	for i, t := range out {
+		out[i] = proto.CloneOf(t) // the test may change its copies
+	}
 	return out
 }
 
@@ -62,7 +76,7 @@ func (s *Store) Tasks(service string) []*shoalv1.Task {
 func (s *Store) Service(id string) *shoalv1.Service {
 	var out *shoalv1.Service
 	_ = s.View(func(tx store.ReadTx) error { out = tx.GetService(id); return nil })
-	return out
+	return proto.CloneOf(out) // the test may change its copy
 }
 
 // Writes counts the proposals fn makes.

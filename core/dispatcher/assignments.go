@@ -34,6 +34,7 @@ func sameForAgent(a, b *shoalv1.Task) bool {
 		a.GetServiceName() == b.GetServiceName() && a.GetSlot() == b.GetSlot() &&
 		a.GetNodeId() == b.GetNodeId() && a.GetSpecVersion() == b.GetSpecVersion() &&
 		a.GetDesiredState() == b.GetDesiredState() && a.GetScheduler() == b.GetScheduler() &&
+		a.GetRebalanceTarget() == b.GetRebalanceTarget() && a.GetRebalanceFrom() == b.GetRebalanceFrom() &&
 		(a.GetSpec() == b.GetSpec() || proto.Equal(a.GetSpec(), b.GetSpec())) &&
 		(a.GetEndpoint() == b.GetEndpoint() || proto.Equal(a.GetEndpoint(), b.GetEndpoint())) &&
 		slices.EqualFunc(a.GetNetworks(), b.GetNetworks(), func(x, y *shoalv1.Attachment) bool { return x == y || proto.Equal(x, y) }) &&

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 )
@@ -23,7 +25,7 @@ func moveHarness(t *testing.T) (h *harness, old *shoalv1.Task) {
 	}
 	old = h.liveTasks("s")["1"]
 	h.st.MustUpdate(func(tx store.Tx) error {
-		tk := tx.GetTask(old.GetId())
+		tk := proto.CloneOf(tx.GetTask(old.GetId()))
 		tk.RebalanceTarget = "c"
 		return tx.Update(tk)
 	})
@@ -125,7 +127,7 @@ func TestAMoveAskedAgainAfterAFailedOneMakesANewReplacement(t *testing.T) {
 	for _, target := range []string{"", "c"} {
 		h.clk.Advance(time.Minute)
 		h.st.MustUpdate(func(tx store.Tx) error {
-			tk := tx.GetTask(old.GetId())
+			tk := proto.CloneOf(tx.GetTask(old.GetId()))
 			tk.RebalanceTarget = target
 			return tx.Update(tk)
 		})

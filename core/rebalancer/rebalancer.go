@@ -361,6 +361,7 @@ func (r *Rebalancer) apply(ctx context.Context, moves []Move) (int, error) {
 					t.GetStatus().GetState() != shoalv1.TaskState_TASK_STATE_RUNNING || t.GetDesiredState() != shoalv1.TaskState_TASK_STATE_RUNNING {
 					return errStale
 				}
+				t = store.ShallowCopy(t)
 				t.RebalanceTarget = m.To
 				return tx.Update(t)
 			})
@@ -385,6 +386,7 @@ func (r *Rebalancer) clearTargets(ctx context.Context, tasks []*shoalv1.Task) er
 				if t == nil || t.GetMeta().GetVersion() != want.GetMeta().GetVersion() {
 					return errStale
 				}
+				t = store.ShallowCopy(t)
 				t.RebalanceTarget = ""
 				return tx.Update(t)
 			})

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/shoal-project/shoal/core/store"
@@ -131,7 +132,7 @@ func TestRunPassesEveryIntervalAndAtOnceWhenANodeBecomesReady(t *testing.T) {
 	// time passing.
 	for _, s := range []shoalv1.NodeState{shoalv1.NodeState_NODE_STATE_DOWN, shoalv1.NodeState_NODE_STATE_READY} {
 		st.MustUpdate(func(tx store.Tx) error {
-			n := tx.GetNode("n3")
+			n := proto.CloneOf(tx.GetNode("n3"))
 			n.Status.State = s
 			return tx.Update(n)
 		})
@@ -143,7 +144,7 @@ func TestAClusterWideRebalancerTakesEffectWithinItsInterval(t *testing.T) {
 	clk := clocktest.NewManual()
 	st := piledStore(t, clk, time.Minute)
 	st.MustUpdate(func(tx store.Tx) error {
-		s := tx.GetService("svc")
+		s := proto.CloneOf(tx.GetService("svc"))
 		s.Spec.Rebalance = nil // the service names no rebalancer of its own
 		return tx.Update(s)
 	})
@@ -156,7 +157,7 @@ func TestAClusterWideRebalancerTakesEffectWithinItsInterval(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	waitUntil(t, "Run waits on its timer", func() bool { return clk.Pending() > 0 })
 	st.MustUpdate(func(tx store.Tx) error {
-		c := tx.Get(store.KindCluster, "c").(*shoalv1.Cluster)
+		c := proto.CloneOf(tx.Get(store.KindCluster, "c").(*shoalv1.Cluster))
 		c.Spec.Rebalance = &shoalv1.RebalanceConfig{Plugin: "fake", Interval: durationpb.New(5 * time.Second)}
 		return tx.Update(c)
 	})
@@ -191,7 +192,7 @@ func TestPassClearsTheMarkOfAFailedMove(t *testing.T) {
 	clk := clocktest.NewManual()
 	st := piledStore(t, clk, time.Minute)
 	st.MustUpdate(func(tx store.Tx) error {
-		old := tx.GetTask("t1")
+		old := proto.CloneOf(tx.GetTask("t1"))
 		old.RebalanceTarget = "n3"
 		if err := tx.Update(old); err != nil {
 			return err

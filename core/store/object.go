@@ -255,7 +255,7 @@ func ShallowCopy[T Object](o T) T {
 // taskFields is how many fields copyTask copies. Should Task gain a field,
 // fastTaskCopy turns false and ShallowCopy takes the reflective path until
 // copyTask learns it (TestShallowCopyOfATaskCopiesEveryField fails first).
-const taskFields = 13
+const taskFields = 15
 
 var fastTaskCopy = (&shoalv1.Task{}).ProtoReflect().Descriptor().Fields().Len() == taskFields
 
@@ -266,6 +266,7 @@ func copyTask(t *shoalv1.Task) *shoalv1.Task {
 		Id: t.Id, Meta: t.Meta, ServiceId: t.ServiceId, ServiceName: t.ServiceName, Slot: t.Slot,
 		NodeId: t.NodeId, Spec: t.Spec, SpecVersion: t.SpecVersion, DesiredState: t.DesiredState,
 		Status: t.Status, Networks: t.Networks, Endpoint: t.Endpoint, Scheduler: t.Scheduler,
+		RebalanceTarget: t.RebalanceTarget, RebalanceFrom: t.RebalanceFrom,
 	}
 	if u := t.ProtoReflect().GetUnknown(); len(u) > 0 {
 		c.ProtoReflect().SetUnknown(u)

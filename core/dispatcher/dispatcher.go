@@ -213,6 +213,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			next := d.ensureGossipKeys(ctx)
 			keysT = d.cfg.Clock.AfterFunc(next, func() { signal(keysNow) })
 		case <-d.scanNow:
+			scanT.Stop() // scanNow also comes from GossipVerdict: keep one timer
 			d.scan(d.cfg.Clock.Now())
 			scanT = d.cfg.Clock.AfterFunc(d.scanInterval(), func() { signal(d.scanNow) })
 		case <-d.flushTik:

@@ -23,10 +23,15 @@ const expiredByGossip = "declared dead by the gossip layer and its heartbeat is 
 // memberlist declared it dead, alive when it joined or came back. Verdicts
 // are kept across leadership terms of this dispatcher. It does not block.
 func (d *Dispatcher) GossipVerdict(nodeID string, dead bool) {
+	now := d.cfg.Clock.Now()
 	d.mu.Lock()
 	changed := d.gossipDead[nodeID] != dead
+	var overdueIn time.Duration
 	if dead {
 		d.gossipDead[nodeID] = true
+		if e := d.nodes[nodeID]; e != nil {
+			overdueIn = e.lastBeat.Add(d.gossipConfirmLocked()).Sub(now)
+		}
 	} else {
 		delete(d.gossipDead, nodeID)
 	}
@@ -34,8 +39,14 @@ func (d *Dispatcher) GossipVerdict(nodeID string, dead bool) {
 	if changed {
 		d.log.Info("gossip verdict", "node", nodeID, "dead", dead)
 	}
-	if dead {
-		signal(d.scanNow) // check its heartbeat now, not at the next scan
+	if !dead {
+		return
+	}
+	// Check its heartbeat now, and again when it becomes overdue, rather
+	// than at the next scans (a fifth of a period apart).
+	signal(d.scanNow)
+	if overdueIn > 0 {
+		d.cfg.Clock.AfterFunc(overdueIn+time.Millisecond, func() { signal(d.scanNow) })
 	}
 }
 

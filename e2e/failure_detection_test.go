@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"os"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -54,4 +57,86 @@ func TestKilledWorkerTasksRunElsewhere(t *testing.T) {
 	})
 	d := time.Since(killed)
 	t.Logf("kill: tasks of the SIGKILLed %s RUNNING elsewhere %s after the kill (daemon flags %q; with the defaults the target is 10 s)", victim.name, d.Round(time.Millisecond), flags)
+}
+
+// freezePeriod is the heartbeat period of the freeze test in CI: missed
+// heartbeats alone mark a node DOWN 3 periods after its last heartbeat,
+// at least 2 periods (32 s) after it froze, so its tasks running elsewhere
+// sooner than that shows the gossip signal moved them.
+const freezePeriod = 16 * time.Second
+
+// freePort is a port free on loopback now (TCP; gossip also takes UDP).
+func freePort(t testing.TB) string {
+	t.Helper()
+	_, port, err := net.SplitHostPort(freeAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+// TestFrozenWorkerTasksRunElsewhere is the freeze test: a manager and two
+// workers, each a gossip member, a service on the workers, and one worker
+// machine frozen (SIGSTOP of its daemon, shims and tasks: its connections
+// stay open and nothing answers, like a hung or power-lost machine that
+// closes no connection). Its tasks must run on the other worker within 2
+// heartbeat periods, impossible for missed heartbeats alone (3 periods):
+// gossip declared it dead and its heartbeat was overdue (1.25 periods).
+// Resumed, it heartbeats again and is READY.
+func TestFrozenWorkerTasksRunElsewhere(t *testing.T) {
+	var marks []string
+	c := plNewCluster(t, &marks)
+	var flags []string
+	bound := freezePeriod * 2
+	if os.Getenv("SHOAL_KILL_DEFAULTS") == "" {
+		flags = []string{"--heartbeat-period", freezePeriod.String()}
+	} else {
+		bound = waitTimeout
+	}
+	m1 := c.init("m1", append([]string{"--gossip-port", freePort(t)}, flags...)...)
+	w1 := plJoinWorker(t, c, "w1", m1, "--gossip-port", freePort(t))
+	w2 := plJoinWorker(t, c, "w2", m1, "--gossip-port", freePort(t))
+	plCreateLoopService(t, m1, &marks, "victim", "--replicas", "4", "--constraint", "node.role==worker")
+	ts, _ := plWaitTasks(t, m1, "victim", "4 replicas run", waitTimeout, func(ts []*shoalv1.Task) error {
+		return plCheckReplicas(ts, 4)
+	})
+	victim := w1
+	if plPerNode(ts)[w1.nodeID] == 0 {
+		victim = w2
+	}
+	// Let the gossip settle (every member knows the others) before the
+	// freeze: it takes a push-pull or two after the sessions open.
+	time.Sleep(3 * time.Second)
+	frozen := time.Now()
+	victim.signal(syscall.SIGSTOP)
+	t.Cleanup(func() { victim.signal(syscall.SIGCONT) })
+	plWaitTasks(t, m1, "victim", "the frozen worker's tasks run elsewhere", bound, func(ts []*shoalv1.Task) error {
+		for _, tk := range ts {
+			if wantRunning(tk) && tk.GetNodeId() == victim.nodeID {
+				return fmt.Errorf("slot %d still meant to run on the frozen %s", tk.GetSlot(), victim.name)
+			}
+		}
+		return plCheckReplicas(ts, 4)
+	})
+	d := time.Since(frozen)
+	n, err := nodeByName(t, m1, victim.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("freeze: tasks of the SIGSTOPped %s RUNNING elsewhere %s after the freeze (daemon flags %q; with the defaults the target is 10 s); node %v: %q",
+		victim.name, d.Round(time.Millisecond), flags, n.GetStatus().GetState(), n.GetStatus().GetMessage())
+	if !strings.Contains(n.GetStatus().GetMessage(), "gossip") {
+		t.Errorf("the frozen node is %v with %q; want it DOWN by the gossip signal", n.GetStatus().GetState(), n.GetStatus().GetMessage())
+	}
+	victim.signal(syscall.SIGCONT)
+	eventually(t, waitTimeout, victim.name+" READY again after it resumed", func() error {
+		n, err := nodeByName(t, m1, victim.name)
+		if err != nil {
+			return err
+		}
+		if s := n.GetStatus().GetState(); s != shoalv1.NodeState_NODE_STATE_READY {
+			return fmt.Errorf("%s is %v", victim.name, s)
+		}
+		return nil
+	})
 }

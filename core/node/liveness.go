@@ -46,10 +46,9 @@ type livenessMember struct {
 // gossip address (host of the advertise address, the gossip port); nil
 // and "" when the advertise address is not ip:port.
 func (n *Node) newLivenessMember() (*livenessMember, string) {
-	host, _, err := net.SplitHostPort(n.st.AdvertiseAddr)
-	ip, perr := netip.ParseAddr(host)
-	if err != nil || perr != nil {
-		n.log.Warn("no gossip failure detection: the advertise address is not ip:port", "advertise_addr", n.st.AdvertiseAddr)
+	ip, ok := n.gossipIP()
+	if !ok {
+		n.log.Warn("no gossip failure detection: no address for it (give --advertise-addr ip:port)", "advertise_addr", n.st.AdvertiseAddr)
 		return nil, ""
 	}
 	port := n.cfg.GossipPort
@@ -110,4 +109,32 @@ func agentGossip(l *livenessMember) agent.Gossip {
 		return nil
 	}
 	return l
+}
+
+// gossipIP is the IP the node's gossip member binds and advertises: its
+// advertise address's, or for a worker that listens on nothing, the local
+// address of its route to the first manager (a UDP "connection" sends
+// nothing).
+func (n *Node) gossipIP() (netip.Addr, bool) {
+	if host, _, err := net.SplitHostPort(n.st.AdvertiseAddr); err == nil {
+		ip, err := netip.ParseAddr(host)
+		return ip, err == nil && !ip.IsUnspecified()
+	}
+	n.mu.Lock()
+	managers := append([]string(nil), n.st.Managers...)
+	n.mu.Unlock()
+	for _, m := range managers {
+		c, err := net.Dial("udp", m)
+		if err != nil {
+			continue
+		}
+		local, _ := c.LocalAddr().(*net.UDPAddr)
+		_ = c.Close()
+		if local != nil {
+			if ip, ok := netip.AddrFromSlice(local.IP); ok {
+				return ip.Unmap(), true
+			}
+		}
+	}
+	return netip.Addr{}, false
 }

@@ -10,7 +10,7 @@ import "time"
 // dead (its direct and indirect probes failed and the suspicion was not
 // refuted in time) the manager's own member reports it here, and the node
 // is DOWN as soon as its heartbeat is also overdue: no heartbeat for
-// gossipConfirm (1.25 periods). Neither signal alone downs a node early:
+// gossipConfirm (1.25 periods, at least a period + 1 s). Neither signal alone downs a node early:
 // a node alive in gossip keeps the full grace for late heartbeats, and a
 // node that heartbeats on time stays READY whatever gossip says. A node
 // that heartbeats again (a new session) is READY as before. See
@@ -52,10 +52,16 @@ func (d *Dispatcher) GossipVerdict(nodeID string, dead bool) {
 
 // gossipConfirmLocked is how long after its last heartbeat a node declared
 // dead by gossip is DOWN: one period (when the next heartbeat was due)
-// plus a quarter for its latency. d.mu is held.
+// plus a quarter of it, at least minGossipSlack, for its latency (6.25 s
+// with the default 5 s period). d.mu is held.
 func (d *Dispatcher) gossipConfirmLocked() time.Duration {
-	return d.period + d.period/4
+	return d.period + max(d.period/4, minGossipSlack)
 }
+
+// minGossipSlack keeps short test periods (1 s) from downing a node whose
+// heartbeat is a moment late while gossip briefly holds it dead (a
+// restarted daemon's member refuting its old incarnation's death).
+const minGossipSlack = time.Second
 
 // expiredLocked says why node e is to be marked DOWN at now: "heartbeat
 // failure" past its deadline, expiredByGossip when gossip declared it dead

@@ -121,3 +121,24 @@ func TestGossipDeadNodeAwaitedAfterLeaderChangeIsDownEarly(t *testing.T) {
 		t.Fatal("awaited n1, dead in gossip, still awaited 8 s after; want DOWN after 6.25 s (not after the 15 s reconnect grace)")
 	}
 }
+
+// With a short period (tests: 1 s) the heartbeat counts as overdue only a
+// full second after it was due, not a quarter period: a restarted node
+// whose member is briefly held dead is not downed for a heartbeat that is
+// a moment late.
+func TestGossipConfirmationKeepsAOneSecondSlack(t *testing.T) {
+	h := newHarness(t, Config{HeartbeatPeriod: time.Second})
+	c := h.client("n1")
+	first, _ := h.openSession(c, "n1", Version)
+	h.eventually("node READY", func() bool { return h.nodeState("n1") == ready })
+	h.heartbeat(c, first.GetSessionId())
+	h.d.GossipVerdict("n1", true)
+	h.step(1750 * time.Millisecond) // 1.75 periods: past 1.25, inside 1 + 1 s
+	if !h.hasSession("n1") {
+		t.Fatal("n1 downed 1.75 s after its heartbeat with a 1 s period; want the 1 s slack (2 s)")
+	}
+	h.step(time.Second)
+	if h.hasSession("n1") {
+		t.Fatal("n1 kept 2.75 s after its heartbeat although dead in gossip; want DOWN after 2 s")
+	}
+}

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/testhost"
 )
 
 // killPeriod is the heartbeat period of the kill test in CI: the node of a
@@ -138,5 +140,85 @@ func TestFrozenWorkerTasksRunElsewhere(t *testing.T) {
 			return fmt.Errorf("%s is %v", victim.name, s)
 		}
 		return nil
+	})
+}
+
+// TestOneBrokenGossipLinkDownsNoNode: a manager and three workers, each in
+// its own test host (network namespace), all gossip members; the link
+// between w1 and w2 is cut both ways (iptables in w1's namespace), the rest
+// of the network is whole. Memberlist's indirect probes through the others
+// keep w1 and w2 alive: the manager receives no dead verdict and every
+// node stays READY, with heartbeats every second (so a verdict plus one
+// late heartbeat would show at once).
+func TestOneBrokenGossipLinkDownsNoNode(t *testing.T) {
+	hosts := testhost.New(t, "m1", "w1", "w2", "w3")
+	var marks []string
+	c := plNewCluster(t, &marks)
+	h1 := hosts.Host("m1")
+	m1 := c.initOn(h1, h1.HostPort(4242), "m1", "--heartbeat-period", "1s")
+	tok := strings.TrimSpace(mustRun(t, "--data-dir", m1.dir, "join-token", "worker", "-q"))
+	var workers []*manager
+	for _, name := range []string{"w1", "w2", "w3"} {
+		w := &manager{name: name, dir: filepath.Join(c.base, name)}
+		args := append([]string{"join", "--data-dir", w.dir, "--hostname", name, "--token", tok, m1.addr}, plLogFlags()...)
+		w.proc = startProcOn(t, hosts.Host(name), c.base, name, args...)
+		workers = append(workers, w)
+	}
+	allReady := func() error {
+		for _, w := range workers {
+			n, err := nodeByName(t, m1, w.name)
+			if err != nil {
+				return err
+			}
+			w.nodeID = n.GetId()
+			if s := n.GetStatus().GetState(); s != shoalv1.NodeState_NODE_STATE_READY {
+				return fmt.Errorf("%s is %v (%q)", w.name, s, n.GetStatus().GetMessage())
+			}
+		}
+		return nil
+	}
+	eventually(t, startTimeout, "the workers are READY", allReady)
+	time.Sleep(5 * time.Second) // gossip settles: every member knows the others
+	hosts.Host("w1").Cut(testhost.Both, hosts.Host("w2"))
+	cut := time.Now()
+	// 20 s: 40 probe rounds of each member, over 10 suspicion timeouts.
+	for time.Since(cut) < 20*time.Second {
+		if err := allReady(); err != nil {
+			t.Fatalf("%s after cutting only the w1-w2 link: %v", time.Since(cut).Round(time.Millisecond), err)
+		}
+		time.Sleep(time.Second)
+	}
+	deadVerdicts := func() []string {
+		b, err := os.ReadFile(m1.logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "gossip verdict") && strings.Contains(line, "dead=true") {
+				out = append(out, line)
+			}
+		}
+		return out
+	}
+	if v := deadVerdicts(); len(v) > 0 {
+		t.Errorf("the manager received dead verdicts with only the w1-w2 link cut:\n%s", strings.Join(v, "\n"))
+	}
+	// The detector still works across the cut: w2 frozen is declared dead.
+	var w2 *manager
+	for _, w := range workers {
+		if w.name == "w2" {
+			w2 = w
+		}
+	}
+	w2.signal(syscall.SIGSTOP)
+	t.Cleanup(func() { w2.signal(syscall.SIGCONT) })
+	eventually(t, waitTimeout, "a dead verdict on the frozen w2 in the manager's log", func() error {
+		for _, line := range deadVerdicts() {
+			if strings.Contains(line, w2.nodeID) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no dead verdict on w2 (%s)", w2.nodeID)
 	})
 }

@@ -35,6 +35,12 @@ const (
 	// with the cluster.
 	DefaultProbeInterval = 500 * time.Millisecond
 	DefaultSuspicionMult = 3
+	// DefaultProbeTimeout is how long a direct probe waits for its ack
+	// before the member asks others to probe (indirect probes, answered
+	// by the end of the probe interval): 200 ms of the 500 ms interval, so
+	// the indirect probes, the false-positive guard, have 300 ms. A LAN
+	// round trip is well under a millisecond.
+	DefaultProbeTimeout = 200 * time.Millisecond
 )
 
 // Config configures a Member. Only NodeID and Keys are required.
@@ -79,9 +85,9 @@ type Config struct {
 
 // Timing holds memberlist's timers. Zero fields keep memberlist's LAN
 // defaults (DefaultLANConfig), which suit a data-centre network, except
-// the probe interval and suspicion multiplier (DefaultProbeInterval,
-// DefaultSuspicionMult): a probe every 500 ms with a 500 ms timeout, a
-// suspect declared dead after 3 × max(1, log10(n)) probe intervals once
+// the probe interval, probe timeout and suspicion multiplier
+// (DefaultProbeInterval, DefaultProbeTimeout, DefaultSuspicionMult): a
+// probe every 500 ms with a 200 ms timeout, a suspect declared dead after 3 × max(1, log10(n)) probe intervals once
 // confirmed (up to 6 times that without confirmation), gossip every 200 ms to 3 members,
 // each message retransmitted 4 × log10(n+1) times, a full state exchange
 // (push-pull) with one random member every 30 s.
@@ -99,7 +105,7 @@ type Timing struct {
 
 func (t Timing) apply(c *memberlist.Config) {
 	c.ProbeInterval = cmp.Or(t.ProbeInterval, DefaultProbeInterval)
-	c.ProbeTimeout = cmp.Or(t.ProbeTimeout, min(c.ProbeTimeout, c.ProbeInterval))
+	c.ProbeTimeout = cmp.Or(t.ProbeTimeout, DefaultProbeTimeout)
 	c.SuspicionMult = cmp.Or(t.SuspicionMult, DefaultSuspicionMult)
 	c.GossipInterval = cmp.Or(t.GossipInterval, c.GossipInterval)
 	c.GossipNodes = cmp.Or(t.GossipNodes, c.GossipNodes)

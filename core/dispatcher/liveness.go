@@ -75,3 +75,11 @@ func (d *Dispatcher) expiredLocked(nodeID string, e *nodeEntry, now time.Time) s
 	}
 	return ""
 }
+
+// GossipDead reports whether the gossip layer holds nodeID dead, as far as
+// this dispatcher knows (tests, metrics).
+func (d *Dispatcher) GossipDead(nodeID string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.gossipDead[nodeID]
+}

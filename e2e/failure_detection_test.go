@@ -36,9 +36,11 @@ func TestKilledWorkerTasksRunElsewhere(t *testing.T) {
 	} else {
 		bound = waitTimeout
 	}
-	m1 := c.init("m1", flags...)
-	w1 := plJoinWorker(t, c, "w1", m1)
-	w2 := plJoinWorker(t, c, "w2", m1)
+	// Each node gossips on its own port, as on its own machine: the gossip
+	// verdict races the closed stream.
+	m1 := c.init("m1", append([]string{"--gossip-port", freePort(t)}, flags...)...)
+	w1 := plJoinWorker(t, c, "w1", m1, "--gossip-port", freePort(t))
+	w2 := plJoinWorker(t, c, "w2", m1, "--gossip-port", freePort(t))
 	plCreateLoopService(t, m1, &marks, "victim", "--replicas", "4", "--constraint", "node.role==worker")
 	ts, _ := plWaitTasks(t, m1, "victim", "4 replicas run", waitTimeout, func(ts []*shoalv1.Task) error {
 		return plCheckReplicas(ts, 4)
@@ -58,7 +60,11 @@ func TestKilledWorkerTasksRunElsewhere(t *testing.T) {
 		return plCheckReplicas(ts, 4)
 	})
 	d := time.Since(killed)
-	t.Logf("kill: tasks of the SIGKILLed %s RUNNING elsewhere %s after the kill (daemon flags %q; with the defaults the target is 10 s)", victim.name, d.Round(time.Millisecond), flags)
+	var down string
+	if n, err := nodeByName(t, m1, victim.name); err == nil {
+		down = n.GetStatus().GetMessage()
+	}
+	t.Logf("kill: tasks of the SIGKILLed %s RUNNING elsewhere %s after the kill (daemon flags %q; with the defaults the target is 10 s); DOWN: %q", victim.name, d.Round(time.Millisecond), flags, down)
 }
 
 // freezePeriod is the heartbeat period of the freeze test in CI: missed

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -49,6 +50,7 @@ func TestKilledWorkerTasksRunElsewhere(t *testing.T) {
 	if plPerNode(ts)[w1.nodeID] == 0 {
 		victim = w2
 	}
+	randomPhase(t)
 	killed := time.Now()
 	plKillMachine(t, victim)
 	plWaitTasks(t, m1, "victim", "the killed worker's tasks run elsewhere", bound, func(ts []*shoalv1.Task) error {
@@ -65,6 +67,7 @@ func TestKilledWorkerTasksRunElsewhere(t *testing.T) {
 		down = n.GetStatus().GetMessage()
 	}
 	t.Logf("kill: tasks of the SIGKILLed %s RUNNING elsewhere %s after the kill (daemon flags %q; with the defaults the target is 10 s); DOWN: %q", victim.name, d.Round(time.Millisecond), flags, down)
+	logLiveness(t, "kill", m1, victim, killed)
 }
 
 // freezePeriod is the heartbeat period of the freeze test in CI: missed
@@ -115,6 +118,7 @@ func TestFrozenWorkerTasksRunElsewhere(t *testing.T) {
 	// Let the gossip settle (every member knows the others) before the
 	// freeze: it takes a push-pull or two after the sessions open.
 	time.Sleep(3 * time.Second)
+	randomPhase(t)
 	frozen := time.Now()
 	victim.signal(syscall.SIGSTOP)
 	t.Cleanup(func() { victim.signal(syscall.SIGCONT) })
@@ -133,6 +137,7 @@ func TestFrozenWorkerTasksRunElsewhere(t *testing.T) {
 	}
 	t.Logf("freeze: tasks of the SIGSTOPped %s RUNNING elsewhere %s after the freeze (daemon flags %q; with the defaults the target is 10 s); node %v: %q",
 		victim.name, d.Round(time.Millisecond), flags, n.GetStatus().GetState(), n.GetStatus().GetMessage())
+	logLiveness(t, "freeze", m1, victim, frozen)
 	if !strings.Contains(n.GetStatus().GetMessage(), "gossip") {
 		t.Errorf("the frozen node is %v with %q; want it DOWN by the gossip signal", n.GetStatus().GetState(), n.GetStatus().GetMessage())
 	}
@@ -227,4 +232,42 @@ func TestOneBrokenGossipLinkDownsNoNode(t *testing.T) {
 		}
 		return fmt.Errorf("no dead verdict on w2 (%s)", w2.nodeID)
 	})
+}
+
+// logLiveness logs, prefixed with what, the manager's gossip verdicts and
+// DOWN decisions on victim, with their time after t0 (diagnostics for the
+// benchmark runs: which signal downed the node, and when).
+func logLiveness(t *testing.T, what string, m, victim *manager, t0 time.Time) {
+	t.Helper()
+	b, err := os.ReadFile(m.logPath)
+	if err != nil {
+		t.Logf("%s: manager log: %v", what, err)
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, victim.nodeID) || !(strings.Contains(line, "gossip verdict") || strings.Contains(line, "node down")) {
+			continue
+		}
+		at := ""
+		if i := strings.Index(line, "time="); i >= 0 && len(line) >= i+5+24 {
+			if ts, err := time.Parse(time.RFC3339Nano, strings.Fields(line[i+5:])[0]); err == nil {
+				at = ts.Sub(t0).Round(time.Millisecond).String() + " after: "
+			}
+		}
+		t.Logf("%s: %s%s", what, at, strings.TrimSpace(line))
+	}
+}
+
+// randomPhase waits a random part of the default heartbeat period before
+// a benchmark run (SHOAL_KILL_DEFAULTS) kills or freezes its victim: how
+// long a dead node takes to be DOWN depends on when its last heartbeat
+// was, and a test's own steps (join, create, wait) would otherwise put the
+// failure at much the same point of the period in every run.
+func randomPhase(t *testing.T) {
+	if os.Getenv("SHOAL_KILL_DEFAULTS") == "" {
+		return
+	}
+	d := rand.N(5 * time.Second)
+	t.Logf("waiting %s (random phase against the heartbeats)", d.Round(time.Millisecond))
+	time.Sleep(d)
 }

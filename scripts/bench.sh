@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-groups=(raft commit rafttest failover failover-loaded starve kill snapshot store sched dispatcher sim pipeline scale
+groups=(raft commit rafttest failover failover-loaded starve kill freeze snapshot store sched dispatcher sim pipeline scale
 	plugins wasm hostile containerd containerd-e2e overlay overlay-throughput gossip update metrics mesh)
 
 # bench BENCHTIME PATTERN PACKAGE: go test benchmarks, their lines only.
@@ -65,6 +65,8 @@ run_group() {
 		burn 2 e2e '^TestLeadershipHoldsWhenManagersStall$' 'stall:|stopped' ;;
 	kill) # 3-node kill test, default settings: SIGKILLed worker's tasks RUNNING elsewhere
 		for i in 1 2 3; do SHOAL_KILL_DEFAULTS=1 e2e '^TestKilledWorkerTasksRunElsewhere$' 'kill:'; done ;;
+	freeze) # 3-node freeze test, default settings: SIGSTOPped worker's (hung machine's) tasks RUNNING elsewhere
+		for i in 1 2 3; do SHOAL_KILL_DEFAULTS=1 e2e '^TestFrozenWorkerTasksRunElsewhere$' 'freeze:'; done ;;
 	snapshot) # a manager joining through a multi-MiB snapshot
 		e2e '^TestJoinWithLargeSnapshot$' 'snapshot:|caught up|restored' ;;
 	store)

@@ -88,7 +88,7 @@ func addDaemonFlags(c *cobra.Command, f *daemonFlags, withAddrs bool) {
 	fl.DurationVar(&f.certExpiry, "cert-expiry", 0, "validity of node certificates, set at init (default 2160h; nodes renew at 50-80% of it)")
 	fl.StringVar(&f.availability, "availability", "active", "the node's availability: active, pause or drain")
 	fl.StringArrayVar(&f.labels, "label", nil, "node label key=value (repeatable)")
-	fl.IntVar(&f.gossipPort, "gossip-port", node.DefaultGossipPort, "UDP/TCP port of the node's cluster-network gossip, on its advertise address")
+	fl.IntVar(&f.gossipPort, "gossip-port", node.DefaultGossipPort, "UDP/TCP port of the node's gossip (cluster networks and failure detection), on its advertise address")
 	fl.BoolVar(&f.autolock, "autolock", false, "encrypt every manager's Raft data at rest under an unlock key printed once: a restarted manager waits for 'shoal unlock'")
 	fl.IntVar(&f.wgPort, "wireguard-port", wireguard.DefaultPort, "UDP port of the node's WireGuard tunnel, which carries encrypted networks")
 	fl.DurationVar(&f.wgRotation, "wireguard-key-rotation", netagent.DefaultKeyRotation, "how often the node makes a new WireGuard key")

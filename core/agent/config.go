@@ -72,9 +72,18 @@ type Config struct {
 	// Network, if set, gets the gossip keys and peers of session messages
 	// and the networks of assignment messages (core/netagent.Node).
 	Network Network
+	// Gossip, if set and Network is not, gets the gossip keys and peers of
+	// session messages: the node's gossip member without cluster networks,
+	// there for failure detection only.
+	Gossip Gossip
 	// TaskStarted, if set, is told how long each backend start of a task
 	// took and its error (metrics).
 	TaskStarted func(took time.Duration, err error)
+}
+
+// Gossip is the node's gossip member as the agent feeds it.
+type Gossip interface {
+	SetGossip(keys [][]byte, peers []string) error
 }
 
 // Network is the node's cluster-network side as the agent feeds it.

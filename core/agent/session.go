@@ -248,12 +248,16 @@ func (a *Agent) sessionMessages(ctx context.Context, stream *connect.ServerStrea
 }
 
 // applyGossip hands a session message's gossip keys (and peers) to the
-// node's network side.
+// node's network side, or to its failure-detection-only gossip member.
 func (a *Agent) applyGossip(m *shoalv1.SessionMessage) {
-	if a.cfg.Network == nil || len(m.GetGossipKeys()) == 0 {
+	g := a.cfg.Gossip
+	if a.cfg.Network != nil {
+		g = a.cfg.Network
+	}
+	if g == nil || len(m.GetGossipKeys()) == 0 {
 		return
 	}
-	if err := a.cfg.Network.SetGossip(m.GetGossipKeys(), m.GetGossipPeers()); err != nil {
+	if err := g.SetGossip(m.GetGossipKeys(), m.GetGossipPeers()); err != nil {
 		a.log.Warn("gossip", "err", err)
 	}
 }

@@ -47,6 +47,9 @@ type Dispatcher struct {
 	period   time.Duration // heartbeat period agents are told; the cluster spec's once Run reads it
 	// gossipKeys are the cluster's gossip keys, primary first (gossip.go).
 	gossipKeys [][]byte
+	// gossipDead holds the nodes the gossip layer declared dead
+	// (liveness.go); kept across Run calls.
+	gossipDead map[string]bool
 
 	// mesh wakes the assignment streams when services change (mesh.go).
 	mesh broadcast
@@ -60,8 +63,9 @@ var _ shoalv1connect.DispatcherServiceHandler = (*Dispatcher)(nil)
 type nodeEntry struct {
 	sess       *session
 	deadline   time.Time
-	gossipAddr string // from the session's node description
-	wg         wgPeer // the node's tunnel, from the description and heartbeats
+	lastBeat   time.Time // session opened, last heartbeat, or Run's start for an awaited node
+	gossipAddr string    // from the session's node description
+	wg         wgPeer    // the node's tunnel, from the description and heartbeats
 }
 
 // session is one node's session.
@@ -108,17 +112,18 @@ func New(st *store.Store, cfg Config, logger *slog.Logger) (*Dispatcher, error) 
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Dispatcher{
-		store:    st,
-		cfg:      cfg,
-		log:      logger,
-		flushNow: make(chan struct{}, 1),
-		scanNow:  make(chan struct{}, 1),
-		flushTik: make(chan struct{}, 1),
-		nodes:    make(map[string]*nodeEntry),
-		sessions: make(map[string]*session),
-		subs:     make(map[string]*logSub),
-		pending:  newPendingWrites(),
-		period:   cfg.HeartbeatPeriod,
+		store:      st,
+		cfg:        cfg,
+		log:        logger,
+		flushNow:   make(chan struct{}, 1),
+		scanNow:    make(chan struct{}, 1),
+		flushTik:   make(chan struct{}, 1),
+		nodes:      make(map[string]*nodeEntry),
+		sessions:   make(map[string]*session),
+		subs:       make(map[string]*logSub),
+		gossipDead: make(map[string]bool),
+		pending:    newPendingWrites(),
+		period:     cfg.HeartbeatPeriod,
 	}, nil
 }
 
@@ -165,7 +170,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.running = true
 	for _, id := range ready {
 		if _, ok := d.nodes[id]; !ok {
-			d.nodes[id] = &nodeEntry{deadline: now.Add(d.cfg.ReconnectGrace)}
+			d.nodes[id] = &nodeEntry{deadline: now.Add(d.cfg.ReconnectGrace), lastBeat: now}
 		}
 	}
 	d.mu.Unlock()
@@ -208,6 +213,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			next := d.ensureGossipKeys(ctx)
 			keysT = d.cfg.Clock.AfterFunc(next, func() { signal(keysNow) })
 		case <-d.scanNow:
+			scanT.Stop() // scanNow also comes from GossipVerdict: keep one timer
 			d.scan(d.cfg.Clock.Now())
 			scanT = d.cfg.Clock.AfterFunc(d.scanInterval(), func() { signal(d.scanNow) })
 		case <-d.flushTik:
@@ -240,12 +246,13 @@ func (d *Dispatcher) stop() {
 	d.log.Info("dispatcher stopped")
 }
 
-// scan expires the sessions (and awaited nodes) whose deadline passed.
+// scan expires the sessions (and awaited nodes) whose deadline passed, or
+// that the gossip layer declared dead and whose heartbeat is overdue.
 func (d *Dispatcher) scan(now time.Time) {
 	var expired []string
 	d.mu.Lock()
 	for id, e := range d.nodes {
-		if now.After(e.deadline) {
+		if d.expiredLocked(id, e, now) != "" {
 			expired = append(expired, id)
 		}
 	}
@@ -267,6 +274,9 @@ func (d *Dispatcher) expireLocked(nodeID string, now time.Time) {
 		d.signalOthersLocked(nodeID) // its tunnel leaves the peers
 	}
 	msg := "heartbeat failure"
+	if d.expiredLocked(nodeID, e, now) == expiredByGossip {
+		msg = expiredByGossip
+	}
 	if e.sess != nil {
 		delete(d.sessions, e.sess.id)
 		e.sess.close()

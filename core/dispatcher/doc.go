@@ -21,6 +21,10 @@
 // the stream; sessions exist only on the leader, so the other calls on a
 // follower fail with NotFound and the agent opens a new session.
 //
+// The gossip layer's dead verdicts (GossipVerdict, from the manager's own
+// gossip member) are a second liveness signal: a node held dead is DOWN as
+// soon as its heartbeat is also overdue (liveness.go).
+//
 // Times come from Config.Clock, so heartbeat expiry and batch flushing can
 // be driven by a manual clock in tests.
 package dispatcher

@@ -78,7 +78,7 @@ func (d *Dispatcher) Session(ctx context.Context, req *connect.Request[shoalv1.S
 		d.nodeGoneLocked(nodeID)
 	}
 	d.sessions[s.id] = s
-	d.nodes[nodeID] = &nodeEntry{sess: s, deadline: now.Add(d.graceLocked()), gossipAddr: req.Msg.GetDescription().GetGossipAddr(),
+	d.nodes[nodeID] = &nodeEntry{sess: s, deadline: now.Add(d.graceLocked()), lastBeat: now, gossipAddr: req.Msg.GetDescription().GetGossipAddr(),
 		wg: wgPeerOf(req.Msg.GetDescription())}
 	if d.nodes[nodeID].wg.valid() || (old != nil && old.wg.valid()) {
 		d.signalOthersLocked(nodeID) // its tunnel joins, changes or leaves the peers
@@ -166,12 +166,12 @@ func (d *Dispatcher) Heartbeat(ctx context.Context, req *connect.Request[shoalv1
 		return nil, err
 	}
 	e := d.nodes[nodeID]
-	if e == nil || e.sess != s || now.After(e.deadline) {
+	if e == nil || e.sess != s || d.expiredLocked(nodeID, e, now) != "" {
 		d.expireLocked(nodeID, now)
 		d.mu.Unlock()
 		return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("session %s expired: open a new session", s.id))
 	}
-	e.deadline = now.Add(d.graceLocked())
+	e.deadline, e.lastBeat = now.Add(d.graceLocked()), now
 	d.setWireGuardKeyLocked(nodeID, e, req.Msg.GetWireguardPublicKey())
 	period := d.period
 	d.mu.Unlock()

@@ -14,7 +14,17 @@ type delegate Member
 
 func (d *delegate) m() *Member { return (*Member)(d) }
 
-func (d *delegate) NodeMeta(int) []byte { return nil }
+// leavingMeta is the metadata a member advertises just before it leaves
+// gracefully, so that its peers tell its leave from its death: memberlist
+// reports both with NotifyLeave and does not say which it was.
+var leavingMeta = []byte("leaving")
+
+func (d *delegate) NodeMeta(int) []byte {
+	if d.leaving.Load() {
+		return leavingMeta
+	}
+	return nil
+}
 
 // NotifyMsg receives a gossiped delta (buf is reused by memberlist).
 func (d *delegate) NotifyMsg(buf []byte) {
@@ -50,15 +60,21 @@ func (e *events) NotifyJoin(n *memberlist.Node) {
 	e.alive.Add(1)
 	if n.Name != e.table.self {
 		name := n.Name
+		if e.liveness != nil {
+			e.liveness(name, false)
+		}
 		e.m().send(func() { e.table.joined(name) })
 	}
 }
 
 // NotifyLeave drops the entries of a member that left or was declared
-// dead.
+// dead, and reports a dead one to Config.Liveness.
 func (e *events) NotifyLeave(n *memberlist.Node) {
 	e.alive.Add(-1)
 	name := n.Name
+	if e.liveness != nil && !bytes.Equal(n.Meta, leavingMeta) && name != e.table.self {
+		e.liveness(name, true)
+	}
 	e.m().send(func() { e.m().notify(e.table.left(name)) })
 }
 

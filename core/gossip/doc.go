@@ -19,6 +19,13 @@
 // revives a withdrawn entry, and a node's own entries are authoritative:
 // nothing a peer says changes them.
 //
+// Failure detection: memberlist's verdicts on the other members (dead
+// after failed direct and indirect probes and an unrefuted suspicion;
+// alive on join or return) go to Config.Liveness. A member that leaves
+// gracefully advertises so in its metadata first, so its leave is not
+// reported as a death. The managers use the verdicts as a second failure
+// signal beside heartbeats (core/dispatcher).
+//
 // Gossip is always encrypted (AES-GCM, memberlist's keyring); the managers
 // hand out the keys and rotate them with SetKeys, without a restart.
 //

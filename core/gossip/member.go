@@ -34,6 +34,8 @@ type Member struct {
 	queue        *memberlist.TransmitLimitedQueue
 	alive        atomic.Int32 // members alive, self included, counted from join/leave events
 	leaveTimeout time.Duration
+	liveness     func(nodeID string, dead bool) // Config.Liveness, may be nil
+	leaving      atomic.Bool                    // advertised in the node's metadata (delegate.NodeMeta)
 
 	reqs      chan func()
 	quit      chan struct{}
@@ -65,6 +67,7 @@ func New(cfg Config) (*Member, error) {
 		log:          log,
 		keyring:      keyring,
 		leaveTimeout: cmp.Or(cfg.Timing.LeaveTimeout, DefaultLeaveTimeout),
+		liveness:     cfg.Liveness,
 		reqs:         make(chan func()),
 		quit:         make(chan struct{}),
 		stopped:      make(chan struct{}),
@@ -157,6 +160,12 @@ func (m *Member) Close() error { return m.shutdown(true) }
 func (m *Member) shutdown(leave bool) error {
 	m.closeOnce.Do(func() {
 		if leave {
+			// Say it is a leave first (peers then do not report a death),
+			// then leave.
+			m.leaving.Store(true)
+			if err := m.list.UpdateNode(m.leaveTimeout / 2); err != nil {
+				m.log.Debug("gossip: advertise the leave", "err", err)
+			}
 			if err := m.list.Leave(m.leaveTimeout); err != nil {
 				m.closeErr = fmt.Errorf("gossip: leave: %w", err)
 			}

@@ -25,6 +25,39 @@ import (
 type dispatchers struct {
 	cur      atomic.Pointer[dispatcher.Dispatcher]
 	follower *dispatcher.Dispatcher
+
+	// gossipMu orders verdicts with a term's start (so the new dispatcher
+	// misses none); gossipDead are the nodes the gossip layer holds dead.
+	gossipMu   sync.Mutex
+	gossipDead map[string]bool
+}
+
+// verdict records the gossip layer's verdict on a node and hands it to the
+// current dispatcher.
+func (ds *dispatchers) verdict(nodeID string, dead bool) {
+	ds.gossipMu.Lock()
+	defer ds.gossipMu.Unlock()
+	if ds.gossipDead == nil {
+		ds.gossipDead = map[string]bool{}
+	}
+	if dead {
+		ds.gossipDead[nodeID] = true
+	} else {
+		delete(ds.gossipDead, nodeID)
+	}
+	if d := ds.cur.Load(); d != nil {
+		d.GossipVerdict(nodeID, dead)
+	}
+}
+
+// start makes d the current dispatcher with the verdicts known so far.
+func (ds *dispatchers) start(d *dispatcher.Dispatcher) {
+	ds.gossipMu.Lock()
+	defer ds.gossipMu.Unlock()
+	ds.cur.Store(d)
+	for id := range ds.gossipDead {
+		d.GossipVerdict(id, true)
+	}
 }
 
 // dispatcherHandler sends every DispatcherService call to the current dispatcher.
@@ -86,6 +119,17 @@ func (m *Manager) dispatcherConfig(spec *shoalv1.ClusterSpec) dispatcher.Config 
 // nodeVersion is the version this manager's dispatcher speaks.
 const nodeVersion = "0.1.0"
 
+// GossipVerdict takes the gossip layer's verdict on a node (core/gossip
+// Config.Liveness of this manager's own node): dead when memberlist
+// declared it dead, alive when it joined or came back. The leader's
+// dispatcher downs a dead node once its heartbeat is also overdue. It does
+// not block.
+func (m *Manager) GossipVerdict(nodeID string, dead bool) {
+	if m.disp != nil {
+		m.disp.verdict(nodeID, dead)
+	}
+}
+
 // registerDispatcher mounts the DispatcherService.
 func (m *Manager) registerDispatcher(mux *http.ServeMux, opts connect.HandlerOption) {
 	m.disp = &dispatchers{}
@@ -124,7 +168,7 @@ func (m *Manager) runLeaderComponents(ctx context.Context) {
 		log.Error("dispatcher", "err", err)
 		return
 	}
-	m.disp.cur.Store(d)
+	m.disp.start(d)
 	defer m.disp.cur.Store(m.disp.follower)
 
 	components := map[string]func(context.Context) error{

@@ -50,7 +50,8 @@ type agentRunner struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	backend runtime.Backend
-	net     *netagent.Node // nil without cluster networks
+	net     *netagent.Node  // nil without cluster networks
+	gossip  *livenessMember // the gossip member without cluster networks (nil with them)
 }
 
 func (a *agentRunner) Stop() {
@@ -59,6 +60,9 @@ func (a *agentRunner) Stop() {
 	_ = a.backend.Close()
 	if a.net != nil {
 		_ = a.net.Close()
+	}
+	if a.gossip != nil {
+		_ = a.gossip.Close()
 	}
 }
 
@@ -78,6 +82,10 @@ func (n *Node) restartAgent() error {
 	backend, netNode, gossipAddr, err := n.openRuntime()
 	if err != nil {
 		return err
+	}
+	var lm *livenessMember
+	if netNode == nil {
+		lm, gossipAddr = n.newLivenessMember()
 	}
 	desc := n.cfg.description(n.st.Backend)
 	desc.GossipAddr = gossipAddr
@@ -102,13 +110,14 @@ func (n *Node) restartAgent() error {
 		StateDir:    filepath.Join(n.cfg.DataDir, "agent"),
 		Description: desc,
 		Network:     agentNetwork(netNode),
+		Gossip:      agentGossip(lm),
 		Version:     Version,
 		Logger:      n.log.With("component", "agent"),
 		OnManagers:  n.rememberManagers,
 		TaskStarted: n.metrics.taskStarted,
 	})
 	ctx, cancel := context.WithCancel(n.ctx)
-	r := &agentRunner{cancel: cancel, done: make(chan struct{}), backend: backend, net: netNode}
+	r := &agentRunner{cancel: cancel, done: make(chan struct{}), backend: backend, net: netNode, gossip: lm}
 	if err != nil {
 		close(r.done)
 		r.Stop()

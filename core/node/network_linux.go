@@ -66,7 +66,7 @@ func (n *Node) newClusterNetwork() (*netagent.Node, string, error) {
 		OpenMesh:  func(path string) netagent.Mesh { return lb.OpenMesh(path, log) },
 		NewMember: func(keys [][]byte) (netagent.Member, error) {
 			return gossip.New(gossip.Config{NodeID: n.st.NodeID, BindAddr: gossipAddr, AdvertiseAddr: gossipAddr,
-				UnderlayAddr: underlay, Keys: keys, Logger: log})
+				UnderlayAddr: underlay, Keys: keys, Logger: log, Liveness: n.gossipVerdict})
 		},
 		Tunnel:      nodeTunnel,
 		KeyRotation: n.cfg.WireGuardKeyRotation,

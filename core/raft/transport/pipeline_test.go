@@ -94,3 +94,61 @@ func TestSendsDoNotWaitForThePeersAnswer(t *testing.T) {
 		}
 	}
 }
+
+// stuckReader is a RaftService that reads the first chunk of a stream and
+// then stops reading, as a peer wedged in Step does; its connection stays
+// healthy (it answers pings).
+type stuckReader struct {
+	shoalv1connect.UnimplementedRaftServiceHandler
+	streams chan struct{}
+}
+
+func (s *stuckReader) StreamRaftMessage(ctx context.Context, stream *connect.ClientStream[shoalv1.RaftMessageChunk]) (*connect.Response[shoalv1.StreamRaftMessageResponse], error) {
+	stream.Receive()
+	s.streams <- struct{}{}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestStalledStreamIsCancelledAndRetried shows a send that a peer's full
+// flow-control window blocks gives up after SendTimeout: raft hears the
+// peer is unreachable and the sender starts a new stream, though the
+// connection itself is healthy.
+func TestStalledStreamIsCancelledAndRetried(t *testing.T) {
+	svc := &stuckReader{streams: make(chan struct{}, 100)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(shoalv1connect.NewRaftServiceHandler(svc))
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	srv := &http.Server{Handler: mux, Protocols: &p, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	hc := transport.NewHTTPClient(nil)
+	rec := &recorder{}
+	tr := transport.New(transport.Options{SendTimeout: 300 * time.Millisecond, Client: func(addr string) shoalv1connect.RaftServiceClient {
+		return shoalv1connect.NewRaftServiceClient(hc, "http://"+addr)
+	}})
+	tr.Start(rec)
+	tr.SetPeers(map[uint64]string{1: ln.Addr().String()})
+	t.Cleanup(func() {
+		tr.Stop()
+		_ = srv.Close()
+		hc.CloseIdleConnections()
+	})
+	// 16 MiB in 256 KiB messages: far more than HTTP/2's windows hold.
+	entry := make([]byte, 256<<10)
+	for i := range uint64(64) {
+		tr.Send([]*pb.Message{{Type: pb.MsgApp.Enum(), From: proto.Uint64(2), To: proto.Uint64(1), Commit: proto.Uint64(i), Entries: []*pb.Entry{{Data: entry}}}})
+	}
+	within(t, "unreachable report after a stalled send", 30*time.Second, func() bool { return rec.count() > 0 })
+	for range 2 { // the first stream and the one after the retry
+		select {
+		case <-svc.streams:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no new stream after the stalled one was given up")
+		}
+	}
+}

@@ -292,7 +292,7 @@ func (t *Transport) stream(p *peer, first outMsg) (snap bool, err error) {
 		idle.Reset(streamIdle)
 		select {
 		case <-p.ctx.Done():
-			return false, p.ctx.Err()
+			return false, finish(p.ctx.Err())
 		case <-idle.C:
 			return false, finish(nil)
 		case m = <-p.q:

@@ -3,7 +3,11 @@
 // HTTP/2 mutual TLS).
 //
 // It owns: one sender goroutine per peer with a bounded queue (overflow is
-// dropped, raft retransmits), splitting each marshalled raftpb.Message into
+// dropped, raft retransmits) that writes each message into one long-lived
+// client stream to that peer as soon as it is queued, without waiting for
+// an answer (the stream is closed and its answer awaited only after a
+// snapshot, after 5 s idle, or on an error, then reopened with the backoff),
+// splitting each marshalled raftpb.Message into
 // RaftMessageChunk pieces so a snapshot larger than any single message limit
 // still arrives, the receiving Handler that reassembles chunks strictly in
 // order and steps complete messages into the node, and the Join, Leave and

@@ -205,7 +205,7 @@ func TestFailedSendsBackOffUpToMaxRetryDelay(t *testing.T) {
 	clk := clocktest.NewManual()
 	rec := &recorder{}
 	hc := transport.NewHTTPClient(nil)
-	tr := transport.New(transport.Options{MaxBatch: 1, Clock: clk, Client: func(addr string) shoalv1connect.RaftServiceClient {
+	tr := transport.New(transport.Options{Clock: clk, Client: func(addr string) shoalv1connect.RaftServiceClient {
 		return shoalv1connect.NewRaftServiceClient(hc, "http://"+addr)
 	}})
 	tr.Start(rec)

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -22,11 +23,9 @@ import (
 const (
 	DefaultChunkSize     = 1 << 20
 	DefaultQueueSize     = 1024
-	DefaultMaxBatch      = 64
 	DefaultSendTimeout   = 10 * time.Second
 	DefaultRetryDelay    = 100 * time.Millisecond
 	DefaultMaxRetryDelay = time.Second
-	batchBytes           = 4 << 20
 )
 
 // ClientFunc returns a RaftService client for a peer address (with the
@@ -42,9 +41,8 @@ type Options struct {
 	ChunkSize int
 	// QueueSize is the per-peer queue length in messages (default 1024).
 	QueueSize int
-	// MaxBatch is the most messages sent on one stream (default 64).
-	MaxBatch int
-	// SendTimeout bounds one stream; one more second is allowed per MiB sent.
+	// SendTimeout bounds one message's send (one more second is allowed
+	// per MiB) and the close of a stream.
 	SendTimeout time.Duration
 	// RetryDelay is the least time between the starts of two attempts after
 	// a failed send (default 100 ms); it doubles with each further failure
@@ -78,9 +76,6 @@ func New(opts Options) *Transport {
 	}
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = DefaultQueueSize
-	}
-	if opts.MaxBatch <= 0 {
-		opts.MaxBatch = DefaultMaxBatch
 	}
 	if opts.SendTimeout <= 0 {
 		opts.SendTimeout = DefaultSendTimeout
@@ -202,30 +197,34 @@ func (t *Transport) report(f func(r raft.Reporter)) {
 
 func (t *Transport) runPeer(p *peer) {
 	defer t.wg.Done()
-	batch := make([]outMsg, 0, t.opts.MaxBatch)
 	failures := 0
 	for {
-		batch = batch[:0]
+		var first outMsg
 		select {
 		case <-p.ctx.Done():
 			return
-		case m := <-p.q:
-			batch = append(batch, m)
+		case first = <-p.q:
 		}
-		var size int
-		batch, size = t.fillBatch(p, batch)
 		start := t.opts.Clock.Now()
-		err := t.sendBatch(p, batch, size)
+		snap, err := t.stream(p, first)
 		if err == nil {
 			failures = 0
-			t.reportSnapshots(p.id, batch, false)
+			if snap {
+				t.reportSnapshot(p.id, false)
+			}
 			continue
 		}
 		if p.ctx.Err() != nil {
 			return
 		}
+		// A stream that carried messages for a while before it broke
+		// counts as a delivery: the backoff is for a peer that keeps
+		// refusing, not for one whose long-lived stream ended once.
+		if t.opts.Clock.Now().Sub(start) >= t.opts.MaxRetryDelay {
+			failures = 0
+		}
 		failures++
-		t.reportFailure(p, batch, err)
+		t.reportFailure(p, snap, err)
 		wait := retryDelay(t.opts.RetryDelay, t.opts.MaxRetryDelay, failures) - t.opts.Clock.Now().Sub(start)
 		select {
 		case <-p.ctx.Done():
@@ -235,23 +234,71 @@ func (t *Transport) runPeer(p *peer) {
 	}
 }
 
-// fillBatch adds queued messages to batch, up to MaxBatch messages and about
-// batchBytes, without waiting.
-func (t *Transport) fillBatch(p *peer, batch []outMsg) ([]outMsg, int) {
-	size := 0
-	for _, m := range batch {
-		size += len(m.data)
+// streamIdle is how long a peer's stream stays open with nothing to send.
+const streamIdle = 5 * time.Second
+
+// errStalled ends a stream whose send or close took longer than allowed.
+var errStalled = errors.New("transport: send stalled")
+
+// stream sends first and then every message queued for p, each as soon as
+// it is queued, on one client stream: no message waits for the answer to an
+// earlier one, so the commit path costs one trip to the follower, not two.
+// The stream ends when a send fails, when it has been idle for streamIdle,
+// or right after a MsgSnap (whose outcome raft must be told, so the stream
+// is closed and the peer's answer awaited; snap says one was sent). A single
+// send (one more second per MiB) or the close taking over SendTimeout
+// cancels the stream: a peer that stopped reading must not hold its queue
+// forever. Cancellation ends the stream through its context; the peer's
+// answer to the close (CloseAndReceive) says why a send failed.
+func (t *Transport) stream(p *peer, first outMsg) (snap bool, err error) {
+	ctx, cancel := context.WithCancelCause(p.ctx)
+	defer cancel(nil)
+	watchdog := time.AfterFunc(time.Hour, func() { cancel(errStalled) })
+	watchdog.Stop()
+	defer watchdog.Stop()
+	stream := p.client.StreamRaftMessage(ctx)
+	finish := func(sendErr error) error {
+		watchdog.Reset(t.opts.SendTimeout)
+		_, err := stream.CloseAndReceive()
+		watchdog.Stop()
+		if err == nil {
+			err = sendErr
+		}
+		if err != nil && errors.Is(context.Cause(ctx), errStalled) {
+			err = fmt.Errorf("%w: %w", errStalled, err)
+		}
+		return err
 	}
-	for len(batch) < t.opts.MaxBatch && size < batchBytes {
+	idle := time.NewTimer(streamIdle)
+	defer idle.Stop()
+	m := first
+	for {
+		watchdog.Reset(t.opts.SendTimeout + time.Duration(len(m.data)>>20)*time.Second)
+		for _, c := range Split(m.from, m.data, t.opts.ChunkSize) {
+			if err := stream.Send(c); err != nil {
+				watchdog.Stop()
+				return m.typ == pb.MsgSnap, finish(err)
+			}
+		}
+		watchdog.Stop()
+		if m.typ == pb.MsgSnap {
+			return true, finish(nil)
+		}
 		select {
-		case m := <-p.q:
-			batch = append(batch, m)
-			size += len(m.data)
+		case m = <-p.q:
+			continue
 		default:
-			return batch, size
+		}
+		idle.Reset(streamIdle)
+		select {
+		case <-p.ctx.Done():
+			return false, finish(p.ctx.Err())
+		case <-idle.C:
+			return false, finish(nil)
+		case m = <-p.q:
+			idle.Stop() // since Go 1.23 a stopped timer's channel holds no stale tick
 		}
 	}
-	return batch, size
 }
 
 // retryDelay is the least time from the start of a failed attempt to the
@@ -267,24 +314,20 @@ func retryDelay(base, ceiling time.Duration, failures int) time.Duration {
 	return min(d, ceiling)
 }
 
-func (t *Transport) reportFailure(p *peer, batch []outMsg, err error) {
+func (t *Transport) reportFailure(p *peer, snap bool, err error) {
 	t.log.Debug("transport: send failed", "to", p.id, "addr", p.addr, "err", err)
 	if isRemoved(err) {
 		t.reportRemoved()
 	}
 	t.report(func(r raft.Reporter) { r.ReportUnreachable(p.id) })
-	t.reportSnapshots(p.id, batch, true)
+	if snap {
+		t.reportSnapshot(p.id, true)
+	}
 }
 
-// reportSnapshots tells raft whether the MsgSnap messages in batch arrived.
-func (t *Transport) reportSnapshots(id uint64, batch []outMsg, failed bool) {
-	t.report(func(r raft.Reporter) {
-		for _, m := range batch {
-			if m.typ == pb.MsgSnap {
-				r.ReportSnapshot(id, failed)
-			}
-		}
-	})
+// reportSnapshot tells raft whether the MsgSnap sent to id arrived.
+func (t *Transport) reportSnapshot(id uint64, failed bool) {
+	t.report(func(r raft.Reporter) { r.ReportSnapshot(id, failed) })
 }
 
 // ProbeRemoved implements raft.RemovalProber: it asks every peer, at once
@@ -333,25 +376,4 @@ const probeTimeout = 2 * time.Second
 func isRemoved(err error) bool {
 	var ce *connect.Error
 	return errors.As(err, &ce) && ce.Meta().Get(RemovedHeader) != ""
-}
-
-func (t *Transport) sendBatch(p *peer, batch []outMsg, size int) error {
-	timeout := t.opts.SendTimeout + time.Duration(size>>20)*time.Second
-	ctx, cancel := context.WithTimeout(p.ctx, timeout)
-	defer cancel()
-	stream := p.client.StreamRaftMessage(ctx)
-	for _, m := range batch {
-		for _, c := range Split(m.from, m.data, t.opts.ChunkSize) {
-			if err := stream.Send(c); err != nil {
-				// The server's answer (CloseAndReceive) says why.
-				_, rerr := stream.CloseAndReceive()
-				if rerr != nil {
-					return rerr
-				}
-				return err
-			}
-		}
-	}
-	_, err := stream.CloseAndReceive()
-	return err
 }

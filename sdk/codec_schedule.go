@@ -148,6 +148,9 @@ func (g *TaskGroup) decode(d *decoder) {
 		case 3:
 			g.Count = d.uint32(typ)
 		case 4:
+			if g.TaskIDs == nil && g.Count > 0 && g.Count <= 1<<20 {
+				g.TaskIDs = make([]string, 0, g.Count) // count precedes the IDs
+			}
 			g.TaskIDs = append(g.TaskIDs, d.string(typ))
 		case 5:
 			g.Kind = d.string(typ)

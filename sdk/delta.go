@@ -109,7 +109,7 @@ func (p *NodePatch) decode(d *decoder) {
 func UnmarshalScheduleCall(b []byte) (*ScheduleRequest, *ScheduleDelta, error) {
 	r := &ScheduleRequest{}
 	dl := &ScheduleDelta{}
-	d := decoder{b: b}
+	d := immutableDecoder(b)
 	d.fields(func(num protowire.Number, typ protowire.Type) bool {
 		if r.decodeField(&d, num, typ) {
 			return true
@@ -284,22 +284,9 @@ func sameCounters(a, b *Node) bool {
 	if a.FreeNanoCPUs != b.FreeNanoCPUs || a.FreeMemoryBytes != b.FreeMemoryBytes || a.TaskCount != b.TaskCount {
 		return false
 	}
-	return sameCounts(a.ServiceTasks, b.ServiceTasks)
-}
-
-// sameCounts compares service counts, a missing service counting as 0.
-func sameCounts(a, b map[string]uint32) bool {
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	for k, v := range b {
-		if a[k] != v {
-			return false
-		}
-	}
-	return true
+	// maps.Equal looks each service up once; a zero count against a
+	// missing one compares unequal, which only costs a needless patch.
+	return maps.Equal(a.ServiceTasks, b.ServiceTasks)
 }
 
 func patchOf(i uint32, prev, cur *Node) NodePatch {

@@ -149,6 +149,6 @@ type ScheduleResponse struct {
 	// set by the sdk, not by policies: Resync asks the host for the whole
 	// table (the guest lacks the delta's base); Generation is the
 	// generation of the table the guest now holds.
-	Resync     bool
-	Generation uint64
+	Resync     bool   `json:",omitempty"`
+	Generation uint64 `json:",omitempty"`
 }

@@ -116,3 +116,39 @@ func sandboxRSS(tb testing.TB) int64 {
 	}
 	return sum
 }
+
+// BenchmarkScheduleOneTaskDelta is the policy call of a one-task pass on
+// 2,400 nodes that each run tasks of 42 services, in steady state: each
+// call changes one row's counters, so the call carries one patch and one
+// task. guest-native is the guest's side of that call run natively
+// (sdk.HandleSchedule).
+func BenchmarkScheduleOneTaskDelta(b *testing.B) {
+	req := policytest.Uniform(2400, 1)
+	for i := range req.Nodes {
+		req.Nodes[i].ServiceTasks = map[string]uint32{}
+		for s := range 42 {
+			req.Nodes[i].ServiceTasks[fmt.Sprintf("svc%03d", (i+s)%100)] = 1
+		}
+	}
+	b.Run("native-spread", func(b *testing.B) {
+		for b.Loop() {
+			spread.Schedule(req)
+		}
+	})
+	b.Run("wasm-sandbox", func(b *testing.B) {
+		h, _ := newHost(b, plugins.HostConfig{CallTimeout: time.Minute})
+		sha := load(b, h, plugins.Builtin("spread"))
+		if _, err := h.Schedule(context.Background(), sha, req); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			req.Nodes[5].TaskCount++
+			if _, err := h.Schedule(context.Background(), sha, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if st := h.ScheduleCalls(); st.Full != 1 {
+			b.Fatalf("calls %+v: want one full call", st)
+		}
+	})
+}

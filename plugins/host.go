@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/sdk"
-	"github.com/shoal-project/shoal/sdk/policy/filter"
 )
 
 // Host runs plugins. It is safe for concurrent use; calls are served one at
@@ -18,6 +17,7 @@ type Host struct {
 	log     *slog.Logger
 	m       *metrics
 	backend backend
+	tables  tables
 }
 
 // NewHost creates a host. The sandbox process starts lazily on the first
@@ -28,6 +28,7 @@ func NewHost(cfg HostConfig, logger *slog.Logger) (*Host, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	h := &Host{cfg: cfg, log: logger, m: newMetrics(cfg.Registerer)}
+	h.tables.metric = newTablesMetric(cfg.Registerer)
 	if cfg.InProcess {
 		b, err := newInProcess(engineConfig{
 			cacheDir: cfg.CacheDir, memPages: cfg.MemoryLimitPages, maxOutput: cfg.MaxOutput,
@@ -94,16 +95,20 @@ func (h *Host) Load(ctx context.Context, sha256 string, wasm []byte) error {
 }
 
 // Unload forgets a module.
-func (h *Host) Unload(ctx context.Context, sha256 string) { h.backend.unload(ctx, sha256) }
+func (h *Host) Unload(ctx context.Context, sha256 string) {
+	h.tables.forget(sha256)
+	h.backend.unload(ctx, sha256)
+}
 
 // Schedule asks scheduler plugin sha256 to place req. The answer has been
 // validated with filter.Validate. Any failure (timeout, trap, invalid or
 // oversized answer, an error reported by the plugin) is logged, counted and
 // returned as a *CallError: fall back to the native policy.
+//
+// A guest that keeps its node table (ABI 1.1, every guest built with this
+// sdk) gets only what changed since its last call: see delta.go.
 func (h *Host) Schedule(ctx context.Context, sha256 string, req *sdk.ScheduleRequest) (*sdk.ScheduleResponse, error) {
-	return roundTrip(h, ctx, sha256, opSchedule, req.Marshal(), sdk.UnmarshalScheduleResponse,
-		func(r *sdk.ScheduleResponse) string { return r.Error },
-		func(r *sdk.ScheduleResponse) error { return filter.Validate(req, r) })
+	return h.tables.schedule(ctx, h, sha256, req)
 }
 
 // Allocate asks allocator plugin sha256 to answer req; like Schedule, with

@@ -5,6 +5,11 @@ package sdk
 // whose version differs.
 const ABIVersion uint32 = 1
 
+// ABIMinor is the revision of ABI version 1 this SDK implements. 1.1 adds
+// node table deltas to shoal_schedule (see ABI.md); a 1.0 guest keeps
+// working, it just gets the whole table on every call.
+const ABIMinor uint32 = 1
+
 // Capability is a bit in the mask a guest returns from shoal_capabilities.
 type Capability uint32
 
@@ -13,6 +18,10 @@ const (
 	CapScheduler Capability = 1 << 0
 	// CapAllocator means the guest answers shoal_allocate.
 	CapAllocator Capability = 1 << 1
+	// CapScheduleDelta (ABI 1.1) means the guest keeps the node table
+	// between shoal_schedule calls and takes deltas. Informational: the
+	// host turns deltas on when the guest echoes a call's generation.
+	CapScheduleDelta Capability = 1 << 16
 )
 
 // Names of the functions a guest exports (see ABI.md).

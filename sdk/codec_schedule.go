@@ -67,25 +67,29 @@ func (g *TaskGroup) appendMarshal(b []byte) []byte {
 func UnmarshalScheduleRequest(b []byte) (*ScheduleRequest, error) {
 	r := &ScheduleRequest{}
 	d := decoder{b: b}
-	d.fields(func(num protowire.Number, typ protowire.Type) bool {
-		switch num {
-		case 1:
-			var n Node
-			d.message(typ, n.decode)
-			r.Nodes = append(r.Nodes, n)
-		case 2:
-			var g TaskGroup
-			d.message(typ, g.decode)
-			r.Groups = append(r.Groups, g)
-		default:
-			return false
-		}
-		return true
-	})
+	d.fields(func(num protowire.Number, typ protowire.Type) bool { return r.decodeField(&d, num, typ) })
 	if d.err != nil {
 		return nil, d.err
 	}
 	return r, nil
+}
+
+// decodeField decodes one field of a request; false for a field it does
+// not know.
+func (r *ScheduleRequest) decodeField(d *decoder, num protowire.Number, typ protowire.Type) bool {
+	switch num {
+	case 1:
+		var n Node
+		d.message(typ, n.decode)
+		r.Nodes = append(r.Nodes, n)
+	case 2:
+		var g TaskGroup
+		d.message(typ, g.decode)
+		r.Groups = append(r.Groups, g)
+	default:
+		return false
+	}
+	return true
 }
 
 func (n *Node) decode(d *decoder) {
@@ -144,6 +148,9 @@ func (g *TaskGroup) decode(d *decoder) {
 		case 3:
 			g.Count = d.uint32(typ)
 		case 4:
+			if g.TaskIDs == nil && g.Count > 0 && g.Count <= 1<<20 {
+				g.TaskIDs = make([]string, 0, g.Count) // count precedes the IDs
+			}
 			g.TaskIDs = append(g.TaskIDs, d.string(typ))
 		case 5:
 			g.Kind = d.string(typ)
@@ -174,6 +181,8 @@ func (r *ScheduleResponse) AppendMarshal(b []byte) []byte {
 		b = appendMessage(b, 1, g.appendMarshal)
 	}
 	b = appendString(b, 2, r.Error)
+	b = appendBool(b, 150, r.Resync)
+	b = appendVarint(b, 151, r.Generation)
 	return b
 }
 
@@ -212,6 +221,10 @@ func UnmarshalScheduleResponse(b []byte) (*ScheduleResponse, error) {
 			r.Groups = append(r.Groups, g)
 		case 2:
 			r.Error = d.string(typ)
+		case 150:
+			r.Resync = d.varint(typ) != 0
+		case 151:
+			r.Generation = d.varint(typ)
 		default:
 			return false
 		}

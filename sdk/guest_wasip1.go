@@ -2,7 +2,10 @@
 
 package sdk
 
-import "unsafe"
+import (
+	"runtime/debug"
+	"unsafe"
+)
 
 // Guest-side exports of ABI v1. See ABI.md.
 //
@@ -13,6 +16,17 @@ var (
 	inBuf  []byte
 	outBuf []byte
 )
+
+// The guest's garbage collector runs on the calling thread and marks the
+// whole heap, the kept node table included, each cycle: at the default
+// GOGC a one-task call on a 2,400-node table paid for a cycle every few
+// calls. A cycle at 5x the live heap (under a 128 MiB soft limit, below
+// the host's default 256 MiB cap) makes them rare; BENCHMARKS.md has the
+// numbers.
+func init() {
+	debug.SetGCPercent(400)
+	debug.SetMemoryLimit(128 << 20)
+}
 
 //go:wasmexport shoal_abi_version
 func shoalABIVersion() uint32 { return ABIVersion }

@@ -145,4 +145,10 @@ type GroupResult struct {
 type ScheduleResponse struct {
 	Groups []GroupResult
 	Error  string
+	// Resync and Generation belong to node table deltas (ABI 1.1) and are
+	// set by the sdk, not by policies: Resync asks the host for the whole
+	// table (the guest lacks the delta's base); Generation is the
+	// generation of the table the guest now holds.
+	Resync     bool   `json:",omitempty"`
+	Generation uint64 `json:",omitempty"`
 }

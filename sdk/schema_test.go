@@ -71,9 +71,20 @@ func TestCodecMatchesProtoSchema(t *testing.T) {
 		t.Fatalf("ScheduleRequest via the schema:\n got %+v\nwant %+v", got, sreq)
 	}
 
+	// A delta call (ABI 1.1).
+	delta := &sdk.ScheduleDelta{Generation: 12, BaseGeneration: 11, Ops: []int32{3, -1, 0, 2, -4},
+		Patches: []sdk.NodePatch{{Index: 4, FreeNanoCPUs: 1e9, FreeMemoryBytes: 1 << 30, TaskCount: 3, ServiceTasks: map[string]uint32{"s1": 2, "s2": 0}}}}
+	gotReq, gotDelta, err := sdk.UnmarshalScheduleCall(through("ScheduleRequest", sdk.AppendScheduleCall(nil, sreq.Nodes, sreq.Groups, delta)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(sreq, gotReq) || !reflect.DeepEqual(delta, gotDelta) {
+		t.Fatalf("schedule call via the schema:\n got %+v %+v\nwant %+v %+v", gotReq, gotDelta, sreq, delta)
+	}
+
 	sresp := &sdk.ScheduleResponse{Groups: []sdk.GroupResult{{Placements: []int32{0, -1, 300, 2},
 		Reason: sdk.ReasonNoSuitableNode, Explanation: sdk.Explanation{NotReady: 1, Drained: 2, Paused: 3, KindUnsupported: 4,
-			ConstraintMismatch: 5, LacksCPU: 6, LacksMemory: 7, MaxPerNode: 8}, Detail: "d"}}, Error: "e"}
+			ConstraintMismatch: 5, LacksCPU: 6, LacksMemory: 7, MaxPerNode: 8}, Detail: "d"}}, Error: "e", Resync: true, Generation: 12}
 	gotResp, err := sdk.UnmarshalScheduleResponse(through("ScheduleResponse", sresp.Marshal()))
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -16,6 +17,23 @@ var ErrMalformed = errors.New("sdk: malformed message")
 type decoder struct {
 	b   []byte
 	err error
+	// immutable means b lies in the memory of a string (see
+	// immutableDecoder): strings are sliced from it instead of copied.
+	immutable bool
+}
+
+// immutableDecoder copies b once into a string and decodes from that
+// string's memory, so that each decoded string is a slice of it rather than
+// an allocation of its own: a request of 100,000 task IDs costs one
+// allocation instead of 100,000 (which matters most in a Wasm guest, where
+// allocation and garbage collection are slow). The decoded strings keep the
+// whole copy alive.
+func immutableDecoder(b []byte) decoder {
+	if len(b) == 0 {
+		return decoder{}
+	}
+	s := string(b)
+	return decoder{b: unsafe.Slice(unsafe.StringData(s), len(s)), immutable: true}
 }
 
 // next returns the next field's number and type; ok is false at the end or
@@ -94,7 +112,13 @@ func (d *decoder) bytes(typ protowire.Type) []byte {
 	return v
 }
 
-func (d *decoder) string(typ protowire.Type) string { return string(d.bytes(typ)) }
+func (d *decoder) string(typ protowire.Type) string {
+	p := d.bytes(typ)
+	if d.immutable && len(p) > 0 {
+		return unsafe.String(&p[0], len(p))
+	}
+	return string(p)
+}
 
 // sint32s decodes a packed (or a single unpacked) repeated sint32 field and
 // appends to dst.
@@ -143,7 +167,7 @@ func (d *decoder) mapEntry(typ protowire.Type, value func(*decoder, protowire.Ty
 	if d.err != nil {
 		return ""
 	}
-	e := decoder{b: p}
+	e := decoder{b: p, immutable: d.immutable}
 	var key string
 	for {
 		num, t, ok := e.next()
@@ -171,7 +195,7 @@ func (d *decoder) message(typ protowire.Type, fn func(*decoder)) {
 	if d.err != nil {
 		return
 	}
-	e := decoder{b: p}
+	e := decoder{b: p, immutable: d.immutable}
 	fn(&e)
 	if e.err != nil {
 		d.err = e.err

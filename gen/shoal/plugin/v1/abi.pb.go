@@ -524,9 +524,27 @@ func (x *TaskGroup) GetPreferences() []string {
 }
 
 type ScheduleRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Nodes         []*Node                `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
-	Groups        []*TaskGroup           `protobuf:"bytes,2,rep,name=groups,proto3" json:"groups,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The whole node table, or, when base_generation is set, only the rows
+	// that node_ops insert.
+	Nodes  []*Node      `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	Groups []*TaskGroup `protobuf:"bytes,2,rep,name=groups,proto3" json:"groups,omitempty"`
+	// ABI 1.1, feature "schedule delta" (see sdk/ABI.md). The generation of
+	// the node table this request describes; a guest that keeps its table
+	// echoes it in ScheduleResponse.generation. 0: the host keeps no table.
+	Generation uint64 `protobuf:"varint,150,opt,name=generation,proto3" json:"generation,omitempty"`
+	// When non-zero, the request is a delta against the table the guest
+	// holds at this generation: node_ops and node_patches turn that table
+	// into this request's. A guest holding another generation answers
+	// resync.
+	BaseGeneration uint64 `protobuf:"varint,151,opt,name=base_generation,json=baseGeneration,proto3" json:"base_generation,omitempty"`
+	// Builds the new table from the old one, in order: n > 0 copies the
+	// next n old rows, n < 0 skips -n old rows, 0 inserts the next row of
+	// nodes. Old rows left after the last op are copied.
+	NodeOps []int32 `protobuf:"zigzag32,152,rep,packed,name=node_ops,json=nodeOps,proto3" json:"node_ops,omitempty"`
+	// Changes to the counters of rows of the new table, applied after
+	// node_ops.
+	NodePatches   []*NodePatch `protobuf:"bytes,153,rep,name=node_patches,json=nodePatches,proto3" json:"node_patches,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -575,6 +593,113 @@ func (x *ScheduleRequest) GetGroups() []*TaskGroup {
 	return nil
 }
 
+func (x *ScheduleRequest) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *ScheduleRequest) GetBaseGeneration() uint64 {
+	if x != nil {
+		return x.BaseGeneration
+	}
+	return 0
+}
+
+func (x *ScheduleRequest) GetNodeOps() []int32 {
+	if x != nil {
+		return x.NodeOps
+	}
+	return nil
+}
+
+func (x *ScheduleRequest) GetNodePatches() []*NodePatch {
+	if x != nil {
+		return x.NodePatches
+	}
+	return nil
+}
+
+// NodePatch sets the changing counters of one row of the node table.
+type NodePatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Index of the row in the new table.
+	Index           uint32 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	FreeNanoCpus    int64  `protobuf:"varint,2,opt,name=free_nano_cpus,json=freeNanoCpus,proto3" json:"free_nano_cpus,omitempty"`
+	FreeMemoryBytes int64  `protobuf:"varint,3,opt,name=free_memory_bytes,json=freeMemoryBytes,proto3" json:"free_memory_bytes,omitempty"`
+	TaskCount       uint32 `protobuf:"varint,4,opt,name=task_count,json=taskCount,proto3" json:"task_count,omitempty"`
+	// Services whose count changed; 0 removes the service from the row.
+	ServiceTasks  map[string]uint32 `protobuf:"bytes,5,rep,name=service_tasks,json=serviceTasks,proto3" json:"service_tasks,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NodePatch) Reset() {
+	*x = NodePatch{}
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NodePatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NodePatch) ProtoMessage() {}
+
+func (x *NodePatch) ProtoReflect() protoreflect.Message {
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NodePatch.ProtoReflect.Descriptor instead.
+func (*NodePatch) Descriptor() ([]byte, []int) {
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *NodePatch) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *NodePatch) GetFreeNanoCpus() int64 {
+	if x != nil {
+		return x.FreeNanoCpus
+	}
+	return 0
+}
+
+func (x *NodePatch) GetFreeMemoryBytes() int64 {
+	if x != nil {
+		return x.FreeMemoryBytes
+	}
+	return 0
+}
+
+func (x *NodePatch) GetTaskCount() uint32 {
+	if x != nil {
+		return x.TaskCount
+	}
+	return 0
+}
+
+func (x *NodePatch) GetServiceTasks() map[string]uint32 {
+	if x != nil {
+		return x.ServiceTasks
+	}
+	return nil
+}
+
 // Nodes rejected per filter, each node counted under the first it fails.
 type Explanation struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
@@ -592,7 +717,7 @@ type Explanation struct {
 
 func (x *Explanation) Reset() {
 	*x = Explanation{}
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[3]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -604,7 +729,7 @@ func (x *Explanation) String() string {
 func (*Explanation) ProtoMessage() {}
 
 func (x *Explanation) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[3]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -617,7 +742,7 @@ func (x *Explanation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Explanation.ProtoReflect.Descriptor instead.
 func (*Explanation) Descriptor() ([]byte, []int) {
-	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{3}
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Explanation) GetNotReady() uint32 {
@@ -689,7 +814,7 @@ type GroupResult struct {
 
 func (x *GroupResult) Reset() {
 	*x = GroupResult{}
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[4]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -701,7 +826,7 @@ func (x *GroupResult) String() string {
 func (*GroupResult) ProtoMessage() {}
 
 func (x *GroupResult) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[4]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -714,7 +839,7 @@ func (x *GroupResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupResult.ProtoReflect.Descriptor instead.
 func (*GroupResult) Descriptor() ([]byte, []int) {
-	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{4}
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GroupResult) GetPlacements() []int32 {
@@ -750,14 +875,20 @@ type ScheduleResponse struct {
 	// One per request group, in order.
 	Groups []*GroupResult `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
 	// Set when the policy failed as a whole (the sdk puts recovered panics here).
-	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// ABI 1.1: the guest does not hold the delta's base generation; the
+	// host sends the whole table again. groups is empty.
+	Resync bool `protobuf:"varint,150,opt,name=resync,proto3" json:"resync,omitempty"`
+	// ABI 1.1: the generation of the node table the guest now holds (the
+	// request's generation); 0 from a guest that keeps no table.
+	Generation    uint64 `protobuf:"varint,151,opt,name=generation,proto3" json:"generation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ScheduleResponse) Reset() {
 	*x = ScheduleResponse{}
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[5]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -769,7 +900,7 @@ func (x *ScheduleResponse) String() string {
 func (*ScheduleResponse) ProtoMessage() {}
 
 func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[5]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -782,7 +913,7 @@ func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{5}
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ScheduleResponse) GetGroups() []*GroupResult {
@@ -799,6 +930,20 @@ func (x *ScheduleResponse) GetError() string {
 	return ""
 }
 
+func (x *ScheduleResponse) GetResync() bool {
+	if x != nil {
+		return x.Resync
+	}
+	return false
+}
+
+func (x *ScheduleResponse) GetGeneration() uint64 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
 type Network struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -813,7 +958,7 @@ type Network struct {
 
 func (x *Network) Reset() {
 	*x = Network{}
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[6]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +970,7 @@ func (x *Network) String() string {
 func (*Network) ProtoMessage() {}
 
 func (x *Network) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[6]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +983,7 @@ func (x *Network) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Network.ProtoReflect.Descriptor instead.
 func (*Network) Descriptor() ([]byte, []int) {
-	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{6}
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Network) GetId() string {
@@ -880,7 +1025,7 @@ type AddressRequest struct {
 
 func (x *AddressRequest) Reset() {
 	*x = AddressRequest{}
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[7]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -892,7 +1037,7 @@ func (x *AddressRequest) String() string {
 func (*AddressRequest) ProtoMessage() {}
 
 func (x *AddressRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[7]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -905,7 +1050,7 @@ func (x *AddressRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddressRequest.ProtoReflect.Descriptor instead.
 func (*AddressRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{7}
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AddressRequest) GetId() string {
@@ -933,7 +1078,7 @@ type PortRequest struct {
 
 func (x *PortRequest) Reset() {
 	*x = PortRequest{}
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[8]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1090,7 @@ func (x *PortRequest) String() string {
 func (*PortRequest) ProtoMessage() {}
 
 func (x *PortRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[8]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1103,7 @@ func (x *PortRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortRequest.ProtoReflect.Descriptor instead.
 func (*PortRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{8}
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PortRequest) GetId() string {
@@ -985,7 +1130,7 @@ type UsedPort struct {
 
 func (x *UsedPort) Reset() {
 	*x = UsedPort{}
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[9]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -997,7 +1142,7 @@ func (x *UsedPort) String() string {
 func (*UsedPort) ProtoMessage() {}
 
 func (x *UsedPort) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[9]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1010,7 +1155,7 @@ func (x *UsedPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsedPort.ProtoReflect.Descriptor instead.
 func (*UsedPort) Descriptor() ([]byte, []int) {
-	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{9}
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *UsedPort) GetProtocol() string {
@@ -1042,7 +1187,7 @@ type AllocateRequest struct {
 
 func (x *AllocateRequest) Reset() {
 	*x = AllocateRequest{}
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[10]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1199,7 @@ func (x *AllocateRequest) String() string {
 func (*AllocateRequest) ProtoMessage() {}
 
 func (x *AllocateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[10]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1212,7 @@ func (x *AllocateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateRequest.ProtoReflect.Descriptor instead.
 func (*AllocateRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{10}
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *AllocateRequest) GetNetworks() []*Network {
@@ -1123,7 +1268,7 @@ type AddressResult struct {
 
 func (x *AddressResult) Reset() {
 	*x = AddressResult{}
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[11]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1280,7 @@ func (x *AddressResult) String() string {
 func (*AddressResult) ProtoMessage() {}
 
 func (x *AddressResult) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[11]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1293,7 @@ func (x *AddressResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddressResult.ProtoReflect.Descriptor instead.
 func (*AddressResult) Descriptor() ([]byte, []int) {
-	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{11}
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AddressResult) GetAddress() string {
@@ -1175,7 +1320,7 @@ type PortResult struct {
 
 func (x *PortResult) Reset() {
 	*x = PortResult{}
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[12]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1332,7 @@ func (x *PortResult) String() string {
 func (*PortResult) ProtoMessage() {}
 
 func (x *PortResult) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[12]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1200,7 +1345,7 @@ func (x *PortResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortResult.ProtoReflect.Descriptor instead.
 func (*PortResult) Descriptor() ([]byte, []int) {
-	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{12}
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PortResult) GetPort() uint32 {
@@ -1228,7 +1373,7 @@ type AllocateResponse struct {
 
 func (x *AllocateResponse) Reset() {
 	*x = AllocateResponse{}
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[13]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1240,7 +1385,7 @@ func (x *AllocateResponse) String() string {
 func (*AllocateResponse) ProtoMessage() {}
 
 func (x *AllocateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[13]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1253,7 +1398,7 @@ func (x *AllocateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AllocateResponse.ProtoReflect.Descriptor instead.
 func (*AllocateResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{13}
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AllocateResponse) GetAddresses() []*AddressResult {
@@ -1292,7 +1437,7 @@ type RebalanceTask struct {
 
 func (x *RebalanceTask) Reset() {
 	*x = RebalanceTask{}
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[14]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1304,7 +1449,7 @@ func (x *RebalanceTask) String() string {
 func (*RebalanceTask) ProtoMessage() {}
 
 func (x *RebalanceTask) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[14]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1317,7 +1462,7 @@ func (x *RebalanceTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceTask.ProtoReflect.Descriptor instead.
 func (*RebalanceTask) Descriptor() ([]byte, []int) {
-	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{14}
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RebalanceTask) GetId() string {
@@ -1364,7 +1509,7 @@ type RebalanceRequest struct {
 
 func (x *RebalanceRequest) Reset() {
 	*x = RebalanceRequest{}
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[15]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1376,7 +1521,7 @@ func (x *RebalanceRequest) String() string {
 func (*RebalanceRequest) ProtoMessage() {}
 
 func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[15]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1389,7 +1534,7 @@ func (x *RebalanceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceRequest.ProtoReflect.Descriptor instead.
 func (*RebalanceRequest) Descriptor() ([]byte, []int) {
-	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{15}
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RebalanceRequest) GetNodes() []*Node {
@@ -1432,7 +1577,7 @@ type Move struct {
 
 func (x *Move) Reset() {
 	*x = Move{}
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[16]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1444,7 +1589,7 @@ func (x *Move) String() string {
 func (*Move) ProtoMessage() {}
 
 func (x *Move) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[16]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1457,7 +1602,7 @@ func (x *Move) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Move.ProtoReflect.Descriptor instead.
 func (*Move) Descriptor() ([]byte, []int) {
-	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{16}
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Move) GetTaskId() string {
@@ -1484,7 +1629,7 @@ type RebalanceResponse struct {
 
 func (x *RebalanceResponse) Reset() {
 	*x = RebalanceResponse{}
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[17]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1496,7 +1641,7 @@ func (x *RebalanceResponse) String() string {
 func (*RebalanceResponse) ProtoMessage() {}
 
 func (x *RebalanceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[17]
+	mi := &file_shoal_plugin_v1_abi_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1509,7 +1654,7 @@ func (x *RebalanceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebalanceResponse.ProtoReflect.Descriptor instead.
 func (*RebalanceResponse) Descriptor() ([]byte, []int) {
-	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{17}
+	return file_shoal_plugin_v1_abi_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RebalanceResponse) GetMoves() []*Move {
@@ -1565,10 +1710,26 @@ const file_shoal_plugin_v1_abi_proto_rawDesc = "" +
 	"\fmemory_bytes\x18\b \x01(\x03R\vmemoryBytes\x121\n" +
 	"\x15max_replicas_per_node\x18\t \x01(\rR\x12maxReplicasPerNode\x12 \n" +
 	"\vpreferences\x18\n" +
-	" \x03(\tR\vpreferences\"r\n" +
+	" \x03(\tR\vpreferences\"\x99\x02\n" +
 	"\x0fScheduleRequest\x12+\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x15.shoal.plugin.v1.NodeR\x05nodes\x122\n" +
-	"\x06groups\x18\x02 \x03(\v2\x1a.shoal.plugin.v1.TaskGroupR\x06groups\"\x9a\x02\n" +
+	"\x06groups\x18\x02 \x03(\v2\x1a.shoal.plugin.v1.TaskGroupR\x06groups\x12\x1f\n" +
+	"\n" +
+	"generation\x18\x96\x01 \x01(\x04R\n" +
+	"generation\x12(\n" +
+	"\x0fbase_generation\x18\x97\x01 \x01(\x04R\x0ebaseGeneration\x12\x1a\n" +
+	"\bnode_ops\x18\x98\x01 \x03(\x11R\anodeOps\x12>\n" +
+	"\fnode_patches\x18\x99\x01 \x03(\v2\x1a.shoal.plugin.v1.NodePatchR\vnodePatches\"\xa6\x02\n" +
+	"\tNodePatch\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12$\n" +
+	"\x0efree_nano_cpus\x18\x02 \x01(\x03R\ffreeNanoCpus\x12*\n" +
+	"\x11free_memory_bytes\x18\x03 \x01(\x03R\x0ffreeMemoryBytes\x12\x1d\n" +
+	"\n" +
+	"task_count\x18\x04 \x01(\rR\ttaskCount\x12Q\n" +
+	"\rservice_tasks\x18\x05 \x03(\v2,.shoal.plugin.v1.NodePatch.ServiceTasksEntryR\fserviceTasks\x1a?\n" +
+	"\x11ServiceTasksEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\x9a\x02\n" +
 	"\vExplanation\x12\x1b\n" +
 	"\tnot_ready\x18\x01 \x01(\rR\bnotReady\x12\x18\n" +
 	"\adrained\x18\x02 \x01(\rR\adrained\x12\x16\n" +
@@ -1585,10 +1746,14 @@ const file_shoal_plugin_v1_abi_proto_rawDesc = "" +
 	"placements\x12/\n" +
 	"\x06reason\x18\x02 \x01(\x0e2\x17.shoal.plugin.v1.ReasonR\x06reason\x12>\n" +
 	"\vexplanation\x18\x03 \x01(\v2\x1c.shoal.plugin.v1.ExplanationR\vexplanation\x12\x16\n" +
-	"\x06detail\x18\x04 \x01(\tR\x06detail\"^\n" +
+	"\x06detail\x18\x04 \x01(\tR\x06detail\"\x98\x01\n" +
 	"\x10ScheduleResponse\x124\n" +
 	"\x06groups\x18\x01 \x03(\v2\x1c.shoal.plugin.v1.GroupResultR\x06groups\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"i\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12\x17\n" +
+	"\x06resync\x18\x96\x01 \x01(\bR\x06resync\x12\x1f\n" +
+	"\n" +
+	"generation\x18\x97\x01 \x01(\x04R\n" +
+	"generation\"i\n" +
 	"\aNetwork\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06subnet\x18\x02 \x01(\tR\x06subnet\x12\x18\n" +
@@ -1674,7 +1839,7 @@ func file_shoal_plugin_v1_abi_proto_rawDescGZIP() []byte {
 }
 
 var file_shoal_plugin_v1_abi_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_shoal_plugin_v1_abi_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_shoal_plugin_v1_abi_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_shoal_plugin_v1_abi_proto_goTypes = []any{
 	(Availability)(0),         // 0: shoal.plugin.v1.Availability
 	(Role)(0),                 // 1: shoal.plugin.v1.Role
@@ -1683,51 +1848,55 @@ var file_shoal_plugin_v1_abi_proto_goTypes = []any{
 	(*Node)(nil),              // 4: shoal.plugin.v1.Node
 	(*TaskGroup)(nil),         // 5: shoal.plugin.v1.TaskGroup
 	(*ScheduleRequest)(nil),   // 6: shoal.plugin.v1.ScheduleRequest
-	(*Explanation)(nil),       // 7: shoal.plugin.v1.Explanation
-	(*GroupResult)(nil),       // 8: shoal.plugin.v1.GroupResult
-	(*ScheduleResponse)(nil),  // 9: shoal.plugin.v1.ScheduleResponse
-	(*Network)(nil),           // 10: shoal.plugin.v1.Network
-	(*AddressRequest)(nil),    // 11: shoal.plugin.v1.AddressRequest
-	(*PortRequest)(nil),       // 12: shoal.plugin.v1.PortRequest
-	(*UsedPort)(nil),          // 13: shoal.plugin.v1.UsedPort
-	(*AllocateRequest)(nil),   // 14: shoal.plugin.v1.AllocateRequest
-	(*AddressResult)(nil),     // 15: shoal.plugin.v1.AddressResult
-	(*PortResult)(nil),        // 16: shoal.plugin.v1.PortResult
-	(*AllocateResponse)(nil),  // 17: shoal.plugin.v1.AllocateResponse
-	(*RebalanceTask)(nil),     // 18: shoal.plugin.v1.RebalanceTask
-	(*RebalanceRequest)(nil),  // 19: shoal.plugin.v1.RebalanceRequest
-	(*Move)(nil),              // 20: shoal.plugin.v1.Move
-	(*RebalanceResponse)(nil), // 21: shoal.plugin.v1.RebalanceResponse
-	nil,                       // 22: shoal.plugin.v1.Node.LabelsEntry
-	nil,                       // 23: shoal.plugin.v1.Node.ServiceTasksEntry
+	(*NodePatch)(nil),         // 7: shoal.plugin.v1.NodePatch
+	(*Explanation)(nil),       // 8: shoal.plugin.v1.Explanation
+	(*GroupResult)(nil),       // 9: shoal.plugin.v1.GroupResult
+	(*ScheduleResponse)(nil),  // 10: shoal.plugin.v1.ScheduleResponse
+	(*Network)(nil),           // 11: shoal.plugin.v1.Network
+	(*AddressRequest)(nil),    // 12: shoal.plugin.v1.AddressRequest
+	(*PortRequest)(nil),       // 13: shoal.plugin.v1.PortRequest
+	(*UsedPort)(nil),          // 14: shoal.plugin.v1.UsedPort
+	(*AllocateRequest)(nil),   // 15: shoal.plugin.v1.AllocateRequest
+	(*AddressResult)(nil),     // 16: shoal.plugin.v1.AddressResult
+	(*PortResult)(nil),        // 17: shoal.plugin.v1.PortResult
+	(*AllocateResponse)(nil),  // 18: shoal.plugin.v1.AllocateResponse
+	(*RebalanceTask)(nil),     // 19: shoal.plugin.v1.RebalanceTask
+	(*RebalanceRequest)(nil),  // 20: shoal.plugin.v1.RebalanceRequest
+	(*Move)(nil),              // 21: shoal.plugin.v1.Move
+	(*RebalanceResponse)(nil), // 22: shoal.plugin.v1.RebalanceResponse
+	nil,                       // 23: shoal.plugin.v1.Node.LabelsEntry
+	nil,                       // 24: shoal.plugin.v1.Node.ServiceTasksEntry
+	nil,                       // 25: shoal.plugin.v1.NodePatch.ServiceTasksEntry
 }
 var file_shoal_plugin_v1_abi_proto_depIdxs = []int32{
 	0,  // 0: shoal.plugin.v1.Node.availability:type_name -> shoal.plugin.v1.Availability
 	1,  // 1: shoal.plugin.v1.Node.role:type_name -> shoal.plugin.v1.Role
-	22, // 2: shoal.plugin.v1.Node.labels:type_name -> shoal.plugin.v1.Node.LabelsEntry
-	23, // 3: shoal.plugin.v1.Node.service_tasks:type_name -> shoal.plugin.v1.Node.ServiceTasksEntry
+	23, // 2: shoal.plugin.v1.Node.labels:type_name -> shoal.plugin.v1.Node.LabelsEntry
+	24, // 3: shoal.plugin.v1.Node.service_tasks:type_name -> shoal.plugin.v1.Node.ServiceTasksEntry
 	4,  // 4: shoal.plugin.v1.ScheduleRequest.nodes:type_name -> shoal.plugin.v1.Node
 	5,  // 5: shoal.plugin.v1.ScheduleRequest.groups:type_name -> shoal.plugin.v1.TaskGroup
-	2,  // 6: shoal.plugin.v1.GroupResult.reason:type_name -> shoal.plugin.v1.Reason
-	7,  // 7: shoal.plugin.v1.GroupResult.explanation:type_name -> shoal.plugin.v1.Explanation
-	8,  // 8: shoal.plugin.v1.ScheduleResponse.groups:type_name -> shoal.plugin.v1.GroupResult
-	10, // 9: shoal.plugin.v1.AllocateRequest.networks:type_name -> shoal.plugin.v1.Network
-	11, // 10: shoal.plugin.v1.AllocateRequest.addresses:type_name -> shoal.plugin.v1.AddressRequest
-	12, // 11: shoal.plugin.v1.AllocateRequest.ports:type_name -> shoal.plugin.v1.PortRequest
-	13, // 12: shoal.plugin.v1.AllocateRequest.used_ports:type_name -> shoal.plugin.v1.UsedPort
-	3,  // 13: shoal.plugin.v1.AddressResult.code:type_name -> shoal.plugin.v1.AllocCode
-	3,  // 14: shoal.plugin.v1.PortResult.code:type_name -> shoal.plugin.v1.AllocCode
-	15, // 15: shoal.plugin.v1.AllocateResponse.addresses:type_name -> shoal.plugin.v1.AddressResult
-	16, // 16: shoal.plugin.v1.AllocateResponse.ports:type_name -> shoal.plugin.v1.PortResult
-	4,  // 17: shoal.plugin.v1.RebalanceRequest.nodes:type_name -> shoal.plugin.v1.Node
-	5,  // 18: shoal.plugin.v1.RebalanceRequest.group:type_name -> shoal.plugin.v1.TaskGroup
-	18, // 19: shoal.plugin.v1.RebalanceRequest.tasks:type_name -> shoal.plugin.v1.RebalanceTask
-	20, // 20: shoal.plugin.v1.RebalanceResponse.moves:type_name -> shoal.plugin.v1.Move
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	7,  // 6: shoal.plugin.v1.ScheduleRequest.node_patches:type_name -> shoal.plugin.v1.NodePatch
+	25, // 7: shoal.plugin.v1.NodePatch.service_tasks:type_name -> shoal.plugin.v1.NodePatch.ServiceTasksEntry
+	2,  // 8: shoal.plugin.v1.GroupResult.reason:type_name -> shoal.plugin.v1.Reason
+	8,  // 9: shoal.plugin.v1.GroupResult.explanation:type_name -> shoal.plugin.v1.Explanation
+	9,  // 10: shoal.plugin.v1.ScheduleResponse.groups:type_name -> shoal.plugin.v1.GroupResult
+	11, // 11: shoal.plugin.v1.AllocateRequest.networks:type_name -> shoal.plugin.v1.Network
+	12, // 12: shoal.plugin.v1.AllocateRequest.addresses:type_name -> shoal.plugin.v1.AddressRequest
+	13, // 13: shoal.plugin.v1.AllocateRequest.ports:type_name -> shoal.plugin.v1.PortRequest
+	14, // 14: shoal.plugin.v1.AllocateRequest.used_ports:type_name -> shoal.plugin.v1.UsedPort
+	3,  // 15: shoal.plugin.v1.AddressResult.code:type_name -> shoal.plugin.v1.AllocCode
+	3,  // 16: shoal.plugin.v1.PortResult.code:type_name -> shoal.plugin.v1.AllocCode
+	16, // 17: shoal.plugin.v1.AllocateResponse.addresses:type_name -> shoal.plugin.v1.AddressResult
+	17, // 18: shoal.plugin.v1.AllocateResponse.ports:type_name -> shoal.plugin.v1.PortResult
+	4,  // 19: shoal.plugin.v1.RebalanceRequest.nodes:type_name -> shoal.plugin.v1.Node
+	5,  // 20: shoal.plugin.v1.RebalanceRequest.group:type_name -> shoal.plugin.v1.TaskGroup
+	19, // 21: shoal.plugin.v1.RebalanceRequest.tasks:type_name -> shoal.plugin.v1.RebalanceTask
+	21, // 22: shoal.plugin.v1.RebalanceResponse.moves:type_name -> shoal.plugin.v1.Move
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_shoal_plugin_v1_abi_proto_init() }
@@ -1741,7 +1910,7 @@ func file_shoal_plugin_v1_abi_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_shoal_plugin_v1_abi_proto_rawDesc), len(file_shoal_plugin_v1_abi_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   20,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

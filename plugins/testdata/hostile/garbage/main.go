@@ -20,7 +20,9 @@ func alloc(n uint32) uint32 {
 
 //go:wasmexport shoal_schedule
 func schedule(ptr, n uint32) uint64 {
-	if n == 0 {
+	// An empty node table: no nodes field (tag 0x0a) first; the request
+	// may still carry ABI 1.1's generation.
+	if n == 0 || buf[0] != 0x0a {
 		return uint64(0xfffff000)<<32 | 4096
 	}
 	out = []byte{0x0a, 0x7f, 0xff, 0xff}

@@ -385,3 +385,39 @@ func TestStarvedClusterKeepsItsLeader(t *testing.T) {
 	}
 	proposeN(t, c, "after", 3)
 }
+
+// TestStarvedLeaderKeepsLeading starves the leader's process alone, as at
+// 2,400 nodes x 100k tasks where the leader serves every agent's session
+// and its followers are idle: the leader takes one tick every three rounds,
+// each three intervals late, while its followers tick on time. A slow
+// leader is not a dead leader: it must keep sending heartbeats within the
+// followers' election timeout. Without counting a leader's late ticks, the
+// tick gate ignored three in four of them, so heartbeats left every
+// twelve rounds, past the shortest election timeout (ten), and the
+// followers elected a new leader.
+func TestStarvedLeaderKeepsLeading(t *testing.T) {
+	c, _ := threeNodes(t, rafttest.ClusterOptions{Seed: 5, Manual: true})
+	proposeN(t, c, "before", 3)
+	l := c.Leader()
+	term := l.Node.Status().Term
+	var changed string
+	leaderChanged := func() bool {
+		if st := l.Node.Status(); st.Leader != l.ID {
+			changed = fmt.Sprintf("round %d: leader %s stepped down (names %x)", c.Now(), l.NodeID, st.Leader)
+			return true
+		}
+		for _, m := range c.Members() {
+			if st := m.Node.Status(); st.Term != term {
+				changed = fmt.Sprintf("round %d: %s is in term %d, want %d (an election)", c.Now(), m.NodeID, st.Term, term)
+				return true
+			}
+		}
+		return false
+	}
+	c.SetStarved(l, 4)
+	if c.RunUntil(leaderChanged, 10*raft.DefaultElectionTick) {
+		t.Fatalf("leader starved: %s", changed)
+	}
+	c.SetStarved(l, 0)
+	proposeN(t, c, "after", 3)
+}

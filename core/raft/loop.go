@@ -6,6 +6,7 @@ import (
 
 	etcdraft "go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 type report struct {
@@ -149,16 +150,14 @@ func (n *Node) step(m *pb.Message) {
 	}
 }
 
-// stepReceived steps the messages already received, without waiting for
-// more (at most maxGroup).
-func (n *Node) stepReceived() {
-	for range maxGroup {
-		select {
-		case m := <-n.recvc:
-			n.step(m)
-		default:
-			return
-		}
+// beat makes the leader send a heartbeat to every follower now, as a
+// counted tick would (HeartbeatTick 1), without advancing its heartbeat
+// and election clocks. MsgBeat is a local message: etcd raft takes it from
+// its local targets only, so it is stepped as from the append thread.
+func (n *Node) beat() {
+	m := &pb.Message{Type: pb.MessageType_MsgBeat.Enum(), From: proto.Uint64(etcdraft.LocalAppendThread), To: proto.Uint64(n.id)}
+	if err := n.rn.Step(m); err != nil {
+		n.log.Debug("raft: heartbeat on a late tick", "err", err)
 	}
 }
 
@@ -173,21 +172,22 @@ const probeSilence = 2
 // tick counts one tick of the ticker that fired at at; a late one (this
 // process could not run) is not counted (tickgate.go).
 //
-// A leader counts its late ticks all the same: a tick is what sends its
-// heartbeats, and a slow leader is not a dead one. Starved alone (it serves
-// every agent's session while its followers idle), a leader that ignored
-// three late ticks in four sent heartbeats four times as seldom while its
-// followers' clocks ran on time, past their election timeout: they elected
-// another leader (issue 14's election storm at 2,400 nodes x 100k tasks).
-// So that its CheckQuorum does not count followers whose answers wait
-// unread, a leader steps the messages already received before a late tick.
+// A leader's late tick still sends its heartbeats (beat), without
+// advancing its clocks: a slow leader is not a dead one. Starved alone (it
+// serves every agent's session while its followers idle), a leader whose
+// gate ignored three late ticks in four heartbeated four times as seldom
+// while its followers' clocks ran on time, past their election timeout:
+// they elected another leader (issue 14's election storm at 2,400 nodes x
+// 100k tasks). Its CheckQuorum clock still ignores late ticks, so a leader
+// does not step down because it could not read its followers' answers.
 func (n *Node) tick(at time.Time) {
 	if !n.gate.admit(at) {
-		if !n.isRaftLeader() {
-			n.log.Debug("raft: late tick not counted")
+		if n.isRaftLeader() && !n.removedSelf {
+			n.beat()
 			return
 		}
-		n.stepReceived()
+		n.log.Debug("raft: late tick not counted")
+		return
 	}
 	n.ticks++
 	if n.removedSelf {

@@ -68,7 +68,10 @@
 // spurious elections when fsync or GC stalls the leader. A tick that comes
 // over half an interval late (the process was starved) is not counted, at
 // most 3 in a row (tickgate.go), so starvation slows Raft's clocks instead
-// of triggering elections.
+// of triggering elections. A follower ignores its late ticks; a leader
+// counts them (they send its heartbeats), after stepping the messages it
+// has already received: a leader starved alone while its followers run on
+// time must still heartbeat within their election timeout (issue 14).
 //
 // SnapshotInterval 10000 entries (as SwarmKit) with 500 trailing entries;
 // snapshots travel in 1 MiB chunks (transport) and are stored in 1 MiB

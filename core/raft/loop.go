@@ -6,6 +6,7 @@ import (
 
 	etcdraft "go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 type report struct {
@@ -149,6 +150,17 @@ func (n *Node) step(m *pb.Message) {
 	}
 }
 
+// beat makes the leader send a heartbeat to every follower now, as a
+// counted tick would (HeartbeatTick 1), without advancing its heartbeat
+// and election clocks. MsgBeat is a local message: etcd raft takes it from
+// its local targets only, so it is stepped as from the append thread.
+func (n *Node) beat() {
+	m := &pb.Message{Type: pb.MessageType_MsgBeat.Enum(), From: proto.Uint64(etcdraft.LocalAppendThread), To: proto.Uint64(n.id)}
+	if err := n.rn.Step(m); err != nil {
+		n.log.Debug("raft: heartbeat on a late tick", "err", err)
+	}
+}
+
 // probeSilence is how many election timeouts of hearing from no peer make
 // a member ask whether it was removed (see RemovalProber); it asks again
 // as often while the silence lasts.
@@ -159,8 +171,21 @@ const probeSilence = 2
 // whether it was removed after a long silence.
 // tick counts one tick of the ticker that fired at at; a late one (this
 // process could not run) is not counted (tickgate.go).
+//
+// A leader's late tick still sends its heartbeats (beat), without
+// advancing its clocks: a slow leader is not a dead one. Starved alone (it
+// serves every agent's session while its followers idle), a leader whose
+// gate ignored three late ticks in four heartbeated four times as seldom
+// while its followers' clocks ran on time, past their election timeout:
+// they elected another leader (issue 14's election storm at 2,400 nodes x
+// 100k tasks). Its CheckQuorum clock still ignores late ticks, so a leader
+// does not step down because it could not read its followers' answers.
 func (n *Node) tick(at time.Time) {
 	if !n.gate.admit(at) {
+		if n.isRaftLeader() && !n.removedSelf {
+			n.beat()
+			return
+		}
 		n.log.Debug("raft: late tick not counted")
 		return
 	}

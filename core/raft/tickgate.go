@@ -12,9 +12,11 @@ const maxSkippedTicks = 3
 // could not run, and the messages that would have reset its timers may be
 // waiting unread in the transport: a follower must not campaign, nor a
 // leader step down (CheckQuorum), because it was itself starved. A late
-// tick is not counted, at most maxSkippedTicks in a row; under sustained
-// starvation every clock (heartbeats, elections, CheckQuorum) slows down
-// alike, so heartbeats still come several times per election timeout.
+// tick is not counted, at most maxSkippedTicks in a row. The gate only
+// decides for a follower (or candidate): a leader counts every tick
+// (Node.tick), because its ticks send the heartbeats, and a leader starved
+// alone (its followers' clocks on time) that slowed its heartbeats down
+// would be replaced although it works (issue 14).
 type tickGate struct {
 	interval time.Duration
 	last     time.Time // time of the previous tick; zero before the first

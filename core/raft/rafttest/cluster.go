@@ -49,6 +49,11 @@ type Member struct {
 	KV     *KV
 	ticker *ManualTicker
 	ticks  atomic.Uint64
+	// starve > 0: this member's process is starved alone; it takes a tick
+	// every starve rounds only, stamped starve tick intervals after its
+	// previous one (late), while the others tick on time (SetStarved).
+	starve int
+	clock  time.Time
 }
 
 // Ticks returns how many ticks this member's node has taken.

@@ -385,3 +385,40 @@ func TestStarvedClusterKeepsItsLeader(t *testing.T) {
 	}
 	proposeN(t, c, "after", 3)
 }
+
+// TestStarvedLeaderKeepsLeading starves the leader's process alone, as at
+// 2,400 nodes x 100k tasks where the leader serves every agent's session
+// and its followers are idle: the leader takes one tick every four rounds,
+// each four intervals late, while its followers tick on time. A slow
+// leader is not a dead leader: it must keep sending heartbeats within the
+// followers' election timeout. When the tick gate ignored a leader's late
+// ticks too (three in four), heartbeats left every sixteen rounds, past
+// most randomized election timeouts (ten to twenty rounds), and the
+// followers elected a new leader, with every seed tried. (A follower may
+// pre-vote now and then, which changes nothing.)
+func TestStarvedLeaderKeepsLeading(t *testing.T) {
+	c, _ := threeNodes(t, rafttest.ClusterOptions{Seed: 5, Manual: true})
+	proposeN(t, c, "before", 3)
+	l := c.Leader()
+	term := l.Node.Status().Term
+	var changed string
+	leaderChanged := func() bool {
+		if st := l.Node.Status(); st.Leader != l.ID {
+			changed = fmt.Sprintf("round %d: leader %s stepped down (names %x)", c.Now(), l.NodeID, st.Leader)
+			return true
+		}
+		for _, m := range c.Members() {
+			if st := m.Node.Status(); st.Term != term {
+				changed = fmt.Sprintf("round %d: %s is in term %d, want %d (an election)", c.Now(), m.NodeID, st.Term, term)
+				return true
+			}
+		}
+		return false
+	}
+	c.SetStarved(l, 4)
+	if c.RunUntil(leaderChanged, 10*raft.DefaultElectionTick) {
+		t.Fatalf("leader starved: %s", changed)
+	}
+	c.SetStarved(l, 0)
+	proposeN(t, c, "after", 3)
+}

@@ -100,7 +100,21 @@ func (c *Cluster) tickRound() {
 	c.Net.mark(fmt.Sprintf("tick %d", now))
 	for _, i := range order {
 		m := ms[i]
-		m.ticker.TickAt(at)
+		c.mu.Lock()
+		starve, mat := m.starve, at
+		if starve > 0 {
+			mat = time.Time{}
+			if now%uint64(starve) == 0 {
+				m.clock = m.clock.Add(time.Duration(starve) * raft.DefaultTickInterval)
+				mat = m.clock
+			}
+		}
+		c.mu.Unlock()
+		if starve > 0 && mat.IsZero() {
+			quiesce(m.Node)
+			continue
+		}
+		m.ticker.TickAt(mat)
 		m.ticks.Add(1)
 		quiesce(m.Node)
 	}
@@ -115,6 +129,23 @@ func (c *Cluster) SetTickGap(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.tickGap = d
+}
+
+// SetStarved starves m's process alone (every > 1; 0 ends it): from the
+// next round m takes one tick every `every` rounds, each stamped every
+// Raft tick intervals after the previous one (late, as a process that
+// could not run), while the other members tick on time. Its messages are
+// handled as usual, as a loop that is slow but not stopped.
+func (c *Cluster) SetStarved(m *Member, every int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if every > 1 && m.starve == 0 {
+		m.clock = time.Unix(1_000_000, 0)
+	}
+	m.starve = max(every, 0)
+	if m.starve == 1 {
+		m.starve = 0
+	}
 }
 
 // stampLocked is the time of the next tick round. c.mu is held.

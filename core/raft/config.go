@@ -116,6 +116,10 @@ type Config struct {
 	// larger than that is still sent alone).
 	MaxSizePerMsg   uint64
 	MaxInflightMsgs int
+	// MaxCommittedSizePerReady bounds the bytes of committed entries the
+	// loop applies before it can take a due tick and the messages received
+	// meanwhile (drainReady); 0 means MaxSizePerMsg (etcd raft's default).
+	MaxCommittedSizePerReady uint64
 	// MaxUncommittedBytes bounds the leader's uncommitted log; proposals past
 	// it fail with ErrProposalDropped.
 	MaxUncommittedBytes uint64

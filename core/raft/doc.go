@@ -28,6 +28,11 @@
 // arrived during an fsync share the next Ready, append and fsync, and a
 // follower persists the MsgApps queued behind one another at once.
 //
+// Between two Readys of one drain the loop takes a tick that is due (and
+// the messages received meanwhile), so a long apply backlog, cut into
+// Readys of at most MaxCommittedSizePerReady bytes of committed entries,
+// does not stop a leader's heartbeats (drainReady, takeDue).
+//
 // The Node's loop-owned state lives in small types, one file per concern,
 // as etcd raft keeps its tracker and readOnly apart from raft: lifecycle.go
 // (Bootstrap, Join, Restart, Stop), loop.go (the single goroutine and the

@@ -239,6 +239,7 @@ func (n *Node) newRawNode(applied uint64) error {
 		Storage:                   n.st,
 		Applied:                   applied,
 		MaxSizePerMsg:             n.cfg.MaxSizePerMsg,
+		MaxCommittedSizePerReady:  n.cfg.MaxCommittedSizePerReady,
 		MaxInflightMsgs:           n.cfg.MaxInflightMsgs,
 		MaxUncommittedEntriesSize: n.cfg.MaxUncommittedBytes,
 		CheckQuorum:               true,

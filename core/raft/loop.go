@@ -117,13 +117,42 @@ func (n *Node) settle() error {
 }
 
 // drainReady handles Ready batches until the raft node has none left.
+// Between two Readys it takes a tick that is due, and the messages
+// received meanwhile (takeDue): a long apply backlog, cut into Readys of at
+// most MaxCommittedSizePerReady bytes of committed entries (etcd raft's
+// default: MaxSizePerMsg), does not stop the leader's heartbeats, nor a
+// follower's or the leader's own clock (issue 14).
 func (n *Node) drainReady() error {
 	for n.rn.HasReady() {
 		if err := n.handleReady(n.rn.Ready()); err != nil {
 			return err
 		}
+		n.takeDue()
 	}
 	return nil
+}
+
+// takeDue handles a tick that is waiting, without waiting for one, and
+// then the received messages queued behind it (at most maxGroup). It takes
+// messages only after a tick, so a flood of messages cannot keep a drain
+// going: at most one group per tick interval. A leader answered by its
+// followers meanwhile thus counts their answers (CheckQuorum) as the tick
+// counts time.
+func (n *Node) takeDue() {
+	select {
+	case at := <-n.ticker.C():
+		n.tick(at)
+	default:
+		return
+	}
+	for range maxGroup {
+		select {
+		case m := <-n.recvc:
+			n.step(m)
+		default:
+			return
+		}
+	}
 }
 
 // tick advances Raft's clock unless the gate finds the tick late (this

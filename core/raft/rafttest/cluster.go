@@ -28,6 +28,9 @@ type ClusterOptions struct {
 	ChunkSize int
 	// PromoteLag is raft.Config.PromoteLag (0: the default).
 	PromoteLag uint64
+	// MaxCommittedSizePerReady is raft.Config.MaxCommittedSizePerReady
+	// (0: the default).
+	MaxCommittedSizePerReady uint64
 	// Seed drives the run: the delivery order, ticks, drops, delays and
 	// the nodes' random IDs (0: a random seed). SeedEnv overrides it; a
 	// failed test logs it.
@@ -140,17 +143,18 @@ func (c *Cluster) config(id uint64, nodeID string, kv *KV, tk *ManualTicker) raf
 	r := rand.New(rand.NewPCG(seed, id))
 	var rmu sync.Mutex
 	return raft.Config{
-		ID:               id,
-		NodeID:           nodeID,
-		Addr:             Addr(nodeID),
-		DataDir:          filepath.Join(c.dir, nodeID),
-		StateMachine:     kv,
-		Transport:        c.Net.Transport(id),
-		Ticker:           tk,
-		SnapshotInterval: c.opts.SnapshotInterval,
-		TrailingEntries:  c.opts.TrailingEntries,
-		PromoteLag:       c.opts.PromoteLag,
-		Logger:           c.opts.Logger.With("node", nodeID),
+		ID:                       id,
+		NodeID:                   nodeID,
+		Addr:                     Addr(nodeID),
+		DataDir:                  filepath.Join(c.dir, nodeID),
+		StateMachine:             kv,
+		Transport:                c.Net.Transport(id),
+		Ticker:                   tk,
+		SnapshotInterval:         c.opts.SnapshotInterval,
+		TrailingEntries:          c.opts.TrailingEntries,
+		PromoteLag:               c.opts.PromoteLag,
+		MaxCommittedSizePerReady: c.opts.MaxCommittedSizePerReady,
+		Logger:                   c.opts.Logger.With("node", nodeID),
 		Rand: func() uint64 {
 			rmu.Lock()
 			defer rmu.Unlock()

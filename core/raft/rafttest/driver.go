@@ -122,6 +122,25 @@ func (c *Cluster) tickRound() {
 	c.expireDeadlines(now)
 }
 
+// TickOnly ticks m alone, once, unstamped, and waits until it handled the
+// tick: a test moves some members' clocks while another is busy.
+func (c *Cluster) TickOnly(m *Member) {
+	m.ticker.Tick()
+	m.ticks.Add(1)
+	quiesce(m.Node)
+}
+
+// PostTick makes one tick due for m without waiting for m to take it (m
+// may be busy, on this very goroutine); it reports false when too many are
+// waiting already.
+func (c *Cluster) PostTick(m *Member) bool {
+	if !m.ticker.Post() {
+		return false
+	}
+	m.ticks.Add(1)
+	return true
+}
+
 // SetTickGap stamps the following tick rounds d apart in time (0: unstamped,
 // every tick counted). A gap over 1.5 Raft tick intervals makes every tick
 // late, as in a process starved of CPU.

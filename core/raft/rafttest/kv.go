@@ -22,6 +22,16 @@ type KV struct {
 	applied    uint64
 	violations []string
 	decoded    int // entries applied through ApplyDecoded
+	onApply    func(index uint64)
+}
+
+// OnApply sets f to be called after each Apply, on the applying node's
+// goroutine (nil: none): a test runs the rest of the cluster from it, as
+// time passing while this member applies (a slow state machine).
+func (k *KV) OnApply(f func(index uint64)) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.onApply = f
 }
 
 // NewKV returns an empty KV.
@@ -41,6 +51,17 @@ func Set(kv ...string) []byte {
 
 // Apply implements raft.StateMachine.
 func (k *KV) Apply(index uint64, payload []byte) error {
+	err := k.apply(index, payload)
+	k.mu.Lock()
+	f := k.onApply
+	k.mu.Unlock()
+	if f != nil {
+		f(index)
+	}
+	return err
+}
+
+func (k *KV) apply(index uint64, payload []byte) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if index <= k.applied {

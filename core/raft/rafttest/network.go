@@ -105,6 +105,31 @@ func (nw *Network) Cut(a, b uint64) {
 	nw.cut[[2]uint64{a, b}] = true
 }
 
+// CollapseTo drops all but the newest queued message on every link to
+// `to`, as a network that lost them (which Raft tolerates): the newest
+// append response of a follower acknowledges everything the older ones
+// did, so the leader learns of many commits at once.
+func (nw *Network) CollapseTo(to uint64) {
+	nw.mu.Lock()
+	defer nw.mu.Unlock()
+	newest := map[uint64]int{}
+	for i, d := range nw.queue {
+		if d.to == to {
+			newest[d.from] = i
+		}
+	}
+	kept := nw.queue[:0]
+	for i, d := range nw.queue {
+		if d.to != to || newest[d.from] == i {
+			kept = append(kept, d)
+		} else {
+			nw.dropped++
+			nw.trace.add("drop", d.delivery)
+		}
+	}
+	nw.queue = kept
+}
+
 // Partition cuts every link between the two groups, both ways.
 func (nw *Network) Partition(g1, g2 []uint64) {
 	for _, a := range g1 {
@@ -294,6 +319,32 @@ func (nw *Network) DeliverOne() bool {
 		quiesce(d.rep)
 	}
 	return true
+}
+
+// DeliverExcept delivers the due messages not addressed to busy, and those
+// that become due meanwhile, one at a time in the seeded order, until none
+// is left; it returns how many it delivered. The messages to busy stay
+// queued: a test calls it from busy's own goroutine (KV.OnApply), where
+// busy cannot take a message.
+func (nw *Network) DeliverExcept(busy uint64) int {
+	delivered := 0
+	for {
+		nw.mu.Lock()
+		due := slices.DeleteFunc(nw.due(), func(i int) bool { return nw.queue[i].to == busy })
+		if len(due) == 0 {
+			nw.mu.Unlock()
+			return delivered
+		}
+		i := due[nw.rnd.IntN(len(due))]
+		d := nw.queue[i].delivery
+		nw.queue = slices.Delete(nw.queue, i, i+1)
+		nw.mu.Unlock()
+		delivered++
+		if err := nw.deliver(d); err != nil && d.from != busy {
+			failed(d)
+			quiesce(d.rep)
+		}
+	}
 }
 
 // deliver hands d to its receiver and waits until the receiver handled it.

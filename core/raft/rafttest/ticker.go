@@ -1,11 +1,13 @@
 package rafttest
 
 import (
+	"runtime"
 	"sync"
 	"time"
 )
 
-// ManualTicker is a raft.Ticker that ticks only when Tick is called.
+// ManualTicker is a raft.Ticker that ticks only when Tick (or Post) is
+// called.
 type ManualTicker struct {
 	c    chan time.Time
 	stop chan struct{}
@@ -14,7 +16,7 @@ type ManualTicker struct {
 
 // NewManualTicker returns a stopped-clock ticker.
 func NewManualTicker() *ManualTicker {
-	return &ManualTicker{c: make(chan time.Time), stop: make(chan struct{})}
+	return &ManualTicker{c: make(chan time.Time, maxPosted), stop: make(chan struct{})}
 }
 
 // C implements raft.Ticker.
@@ -33,5 +35,29 @@ func (t *ManualTicker) TickAt(at time.Time) {
 	select {
 	case t.c <- at:
 	case <-t.stop:
+		return
+	}
+	for len(t.c) > 0 {
+		select {
+		case <-t.stop:
+			return
+		default:
+			runtime.Gosched()
+		}
+	}
+}
+
+// maxPosted is how many posted ticks may wait for the node.
+const maxPosted = 64
+
+// Post queues one unstamped tick and returns at once: the tick is due, and
+// waits until the node takes it, as a real ticker's tick waits for a busy
+// loop. It reports false when maxPosted ticks are already waiting.
+func (t *ManualTicker) Post() bool {
+	select {
+	case t.c <- time.Time{}:
+		return true
+	default:
+		return false
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -97,11 +98,33 @@ func (s *Scheduler) Pass(ctx context.Context) (PassStats, error) {
 	return stats, err
 }
 
-// plan reads the store and asks the policies; it writes nothing.
+// plan brings the tracker up to date, reads the services' policies and
+// asks the policies; it writes nothing.
 func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStats, error) {
 	var stats PassStats
-	var rows []sdk.Node
-	var groups map[groupKey]*group
+	if err := s.catchUp(ctx); err != nil {
+		return nil, nil, stats, err
+	}
+	table, _ := s.tr.table()
+	// The pass changes its rows (placements of earlier policy calls count
+	// in later ones): copy them, and each row's ServiceTasks before its
+	// first change (see reserve below).
+	rows := slices.Clone(table)
+	owned := make([]bool, len(rows))
+	reserve := func(i int, tg *sdk.TaskGroup) {
+		if !owned[i] {
+			rows[i].ServiceTasks = maps.Clone(rows[i].ServiceTasks)
+			owned[i] = true
+		}
+		reserveOn(&rows[i], tg.ServiceID, resources{cpu: tg.NanoCPUs, mem: tg.MemoryBytes})
+	}
+	groups := s.tr.groups()
+	for _, g := range groups {
+		stats.Pending += len(g.tasks)
+	}
+	if len(groups) == 0 {
+		return nil, nil, stats, nil
+	}
 	err := s.st.View(func(tx store.ReadTx) error {
 		defaultName := ""
 		if err := tx.Range(store.KindCluster, store.All(), func(obj store.Object) bool {
@@ -109,16 +132,6 @@ func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStat
 			return false
 		}); err != nil {
 			return err
-		}
-		var err error
-		if rows, _, err = nodeTable(tx); err != nil {
-			return err
-		}
-		if groups, _, err = pendingGroups(tx); err != nil {
-			return err
-		}
-		for _, g := range groups {
-			stats.Pending += len(g.tasks)
 		}
 		names := make(map[string]string)
 		for k, g := range groups {
@@ -186,12 +199,31 @@ func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStat
 					}
 					continue
 				}
-				reserveOn(&rows[p], tg.ServiceID, resources{cpu: tg.NanoCPUs, mem: tg.MemoryBytes})
+				reserve(int(p), tg)
 				assigns = append(assigns, assignment{id: t.GetId(), node: rows[p].ID, policy: used, note: why})
 			}
 		}
 	}
 	return assigns, fails, stats, nil
+}
+
+// catchUp brings the tracker up to date with the store: it follows the
+// events published since its last pass, or reads the whole store when it
+// has not started (first pass, after Run ended: a new term of leadership)
+// or cannot trust its copy (watch overflow, snapshot restore).
+func (s *Scheduler) catchUp(ctx context.Context) error {
+	if s.tr.live() {
+		err := s.tr.sync(ctx, s.st)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		s.log.Info("scheduler: rebuilding the node table", "reason", err)
+		s.rebuilds++
+	}
+	return s.tr.start(s.st)
 }
 
 // schedule asks the named policy, validates its answer and falls back to

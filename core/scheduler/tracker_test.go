@@ -1,0 +1,169 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+	"pgregory.net/rapid"
+
+	"github.com/shoal-project/shoal/core/store"
+	"github.com/shoal-project/shoal/core/store/storetest"
+	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/sdk"
+)
+
+// Random sequences of store changes (nodes and tasks created, updated and
+// removed, passes committing placements) leave the tracker's node table and
+// pending groups equal to a full read of the store. With a small watch
+// queue the tracker's watch falls behind and it must rebuild.
+func TestPropertyTrackerEqualsFullRead(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		var opts []store.Option
+		small := rapid.Bool().Draw(rt, "small-watch-queue")
+		if small {
+			opts = append(opts, store.WithWatchQueueLimit(rapid.IntRange(2, 20).Draw(rt, "limit")))
+		}
+		h := newHarnessStore(t, opts...)
+		ctx := context.Background()
+		nodeIDs := []string{"n1", "n2", "n3", "n4"}
+		taskIDs := []string{"t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8"}
+		for _, id := range []string{"s1", "s2"} {
+			h.addService(id, 0, reserve(cpu/4, gib/4))
+		}
+		states := []shoalv1.TaskState{
+			shoalv1.TaskState_TASK_STATE_NEW, statePending, stateAssigned,
+			shoalv1.TaskState_TASK_STATE_ACCEPTED, stateRunning, stateComplete,
+			shoalv1.TaskState_TASK_STATE_FAILED,
+		}
+		get := func(k store.Kind, id string) store.Object {
+			var o store.Object
+			_ = h.st.View(func(tx store.ReadTx) error { o = tx.Get(k, id); return nil })
+			return o
+		}
+		randomTask := func(rt *rapid.T, id string) *shoalv1.Task {
+			svc := rapid.SampledFrom([]string{"s1", "s2"}).Draw(rt, "svc")
+			spec := h.st.Service(svc).GetSpec().GetTask()
+			if rapid.Bool().Draw(rt, "own-reservation") {
+				spec = proto.CloneOf(spec)
+				spec.Resources = &shoalv1.ResourceRequirements{Reservations: &shoalv1.Resources{
+					NanoCpus: int64(rapid.IntRange(0, 3).Draw(rt, "tcpu")) * cpu, MemoryBytes: int64(rapid.IntRange(0, 3).Draw(rt, "tmem")) * gib}}
+			}
+			return &shoalv1.Task{
+				Id: id, ServiceId: svc, Spec: spec,
+				SpecVersion:  uint64(rapid.IntRange(1, 2).Draw(rt, "version")),
+				NodeId:       rapid.SampledFrom(append([]string{"", "n9"}, nodeIDs...)).Draw(rt, "task-node"),
+				DesiredState: rapid.SampledFrom([]shoalv1.TaskState{stateRunning, shoalv1.TaskState_TASK_STATE_SHUTDOWN}).Draw(rt, "desired"),
+				Status:       &shoalv1.TaskStatus{State: rapid.SampledFrom(states).Draw(rt, "state")},
+			}
+		}
+		randomNode := func(rt *rapid.T, n *shoalv1.Node) {
+			n.Spec = &shoalv1.NodeSpec{
+				Availability: rapid.SampledFrom([]shoalv1.NodeAvailability{shoalv1.NodeAvailability_NODE_AVAILABILITY_ACTIVE, shoalv1.NodeAvailability_NODE_AVAILABILITY_DRAIN}).Draw(rt, "avail"),
+				Labels:       map[string]string{"zone": rapid.SampledFrom([]string{"a", "b"}).Draw(rt, "zone")},
+			}
+			n.Description = &shoalv1.NodeDescription{Hostname: "h-" + n.GetId(), Kinds: []string{"container"},
+				Resources: &shoalv1.Resources{NanoCpus: int64(rapid.IntRange(0, 8).Draw(rt, "ncpu")) * cpu, MemoryBytes: 8 * gib}}
+			n.Status = &shoalv1.NodeStatus{State: rapid.SampledFrom([]shoalv1.NodeState{nodeUp, shoalv1.NodeState_NODE_STATE_DOWN}).Draw(rt, "nstate")}
+		}
+		write := func(fn func(tx store.Tx) error) {
+			if err := h.st.Update(ctx, fn); err != nil {
+				rt.Fatal(err)
+			}
+		}
+		if err := h.s.catchUp(ctx); err != nil {
+			rt.Fatal(err)
+		}
+		steps := rapid.IntRange(1, 40).Draw(rt, "steps")
+		for i := 0; i < steps; i++ {
+			switch rapid.IntRange(0, 5).Draw(rt, "op") {
+			case 0: // create, change or remove a node
+				id := rapid.SampledFrom(nodeIDs).Draw(rt, "node")
+				cur, _ := get(store.KindNode, id).(*shoalv1.Node)
+				switch {
+				case cur == nil:
+					n := &shoalv1.Node{Id: id}
+					randomNode(rt, n)
+					write(func(tx store.Tx) error { return tx.Create(n) })
+				case rapid.IntRange(0, 3).Draw(rt, "remove-node") == 0:
+					write(func(tx store.Tx) error { return tx.Delete(store.KindNode, id) })
+				default:
+					n := proto.CloneOf(cur)
+					randomNode(rt, n)
+					write(func(tx store.Tx) error { return tx.Update(n) })
+				}
+			case 1, 2: // create or change a task
+				id := rapid.SampledFrom(taskIDs).Draw(rt, "task")
+				cur, _ := get(store.KindTask, id).(*shoalv1.Task)
+				nt := randomTask(rt, id)
+				if cur == nil {
+					write(func(tx store.Tx) error { return tx.Create(nt) })
+					continue
+				}
+				nt.Meta = cur.GetMeta()
+				write(func(tx store.Tx) error { return tx.Update(nt) })
+			case 3: // remove a task
+				id := rapid.SampledFrom(taskIDs).Draw(rt, "task")
+				if get(store.KindTask, id) != nil {
+					write(func(tx store.Tx) error { return tx.Delete(store.KindTask, id) })
+				}
+			case 4: // a pass: its own placements come back as events
+				if _, err := h.s.Pass(ctx); err != nil {
+					rt.Fatal(err)
+				}
+			case 5:
+				checkTracker(rt, h)
+			}
+		}
+		checkTracker(rt, h)
+	})
+}
+
+// checkTracker catches the tracker up and compares it with a full read.
+func checkTracker(rt *rapid.T, h *harness) {
+	if err := h.s.catchUp(context.Background()); err != nil {
+		rt.Fatal(err)
+	}
+	gotRows, _ := h.s.tr.table()
+	gotGroups := h.s.tr.groups()
+	var wantRows []sdk.Node
+	var wantGroups map[groupKey]*group
+	_ = h.st.View(func(tx store.ReadTx) error {
+		var err error
+		if wantRows, _, err = nodeTable(tx); err != nil {
+			rt.Fatal(err)
+		}
+		if wantGroups, _, err = pendingGroups(tx); err != nil {
+			rt.Fatal(err)
+		}
+		return nil
+	})
+	if len(gotRows) == 0 && len(wantRows) == 0 {
+		gotRows, wantRows = nil, nil
+	}
+	if !reflect.DeepEqual(gotRows, wantRows) {
+		rt.Fatalf("node table:\n got %+v\nwant %+v", gotRows, wantRows)
+	}
+	ids := func(gs map[groupKey]*group) map[groupKey][]string {
+		out := map[groupKey][]string{}
+		for k, g := range gs {
+			for _, t := range g.tasks {
+				out[k] = append(out[k], fmt.Sprintf("%s@%d", t.GetId(), t.GetMeta().GetVersion()))
+			}
+		}
+		return out
+	}
+	if got, want := ids(gotGroups), ids(wantGroups); !reflect.DeepEqual(got, want) {
+		rt.Fatalf("pending groups:\n got %v\nwant %v", got, want)
+	}
+}
+
+// newHarnessStore is newHarness with store options.
+func newHarnessStore(t testing.TB, opts ...store.Option) *harness {
+	h := &harness{t: t, ctx: context.Background(), clk: newManualClock()}
+	h.st = storetest.New(t, append([]store.Option{store.WithClock(h.clk.Now)}, opts...)...)
+	h.s = New(h.st.Store, WithClock(h.clk))
+	return h
+}

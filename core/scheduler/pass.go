@@ -13,12 +13,8 @@ import (
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/sdk"
 	"github.com/shoal-project/shoal/sdk/policy/filter"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
-
-// errSkip drops the write of a task that is no longer pending.
-var errSkip = errors.New("scheduler: task no longer pending")
 
 // ErrPolicyFailed is wrapped by the errors policy failures are logged with.
 var ErrPolicyFailed = errors.New("scheduler: policy failed")
@@ -260,63 +256,78 @@ func (s *Scheduler) schedule(ctx context.Context, name string, req *sdk.Schedule
 	return resp, FallbackName, fmt.Sprintf("placed by the native spread fallback: scheduler %q failed: %v", name, err)
 }
 
+// commitChunk is how many task writes one b.Update makes: a Batch
+// transaction costs an overlay and a write transaction, so a write per
+// transaction doubled the scheduler's share of a 100,000-task commit. A
+// chunk is never split across proposals, so it stays small beside
+// store.DefaultMaxChangesPerProposal.
+const commitChunk = 100
+
+// commit writes the placements and the reasons of the tasks left pending,
+// commitChunk tasks per transaction of one store.Batch. Tasks that are no
+// longer pending (or were preset on another node) are skipped.
 func (s *Scheduler) commit(ctx context.Context, assigns []assignment, fails []failure) (int, error) {
 	if len(assigns)+len(fails) == 0 {
 		return 0, nil
 	}
 	ts := timestamppb.New(s.clock.Now())
 	assigned := 0
-	err := s.st.Batch(ctx, func(b *store.Batch) error {
-		pending := func(tx store.Tx, id string) (*shoalv1.Task, error) {
-			t := tx.GetTask(id)
-			if t == nil || t.GetStatus().GetState() != statePending || t.GetDesiredState() > stateRunning {
-				return nil, errSkip
-			}
-			return t, nil
+	pending := func(tx store.Tx, id string) *shoalv1.Task {
+		t := tx.GetTask(id)
+		if t == nil || t.GetStatus().GetState() != statePending || t.GetDesiredState() > stateRunning {
+			return nil
 		}
-		for _, a := range assigns {
+		return t
+	}
+	err := s.st.Batch(ctx, func(b *store.Batch) error {
+		for chunk := range slices.Chunk(assigns, commitChunk) {
+			n := 0
 			err := b.Update(func(tx store.Tx) error {
-				t, err := pending(tx, a.id)
-				if err != nil {
-					return err
+				n = 0
+				for _, a := range chunk {
+					t := pending(tx, a.id)
+					if t == nil || (t.GetNodeId() != "" && t.GetNodeId() != a.node) {
+						continue
+					}
+					msg := "scheduler assigned task to node"
+					if a.note != "" {
+						msg = a.note
+					}
+					// Reads are shared: change a copy. The spec stays
+					// shared, the status is replaced.
+					t = store.ShallowCopy(t)
+					t.Status = newStatus(t.GetStatus(), stateAssigned, ts, msg, "")
+					t.NodeId = a.node
+					t.Scheduler = a.policy
+					if err := tx.Update(t); err != nil {
+						return err
+					}
+					n++
 				}
-				if t.GetNodeId() != "" && t.GetNodeId() != a.node {
-					return errSkip
-				}
-				// Reads are shared: change a copy. The spec stays shared,
-				// the status is replaced.
-				t = store.ShallowCopy(t)
-				t.Status = proto.CloneOf(t.GetStatus())
-				t.NodeId = a.node
-				t.Scheduler = a.policy
-				t.Status.State = stateAssigned
-				t.Status.Timestamp = ts
-				t.Status.Message = "scheduler assigned task to node"
-				if a.note != "" {
-					t.Status.Message = a.note
-				}
-				t.Status.Err = ""
-				return tx.Update(t)
+				return nil
 			})
-			switch {
-			case err == nil:
-				assigned++
-			case !errors.Is(err, errSkip):
+			if err != nil {
 				return err
 			}
+			assigned += n
 		}
-		for _, f := range fails {
+		for chunk := range slices.Chunk(fails, commitChunk) {
 			err := b.Update(func(tx store.Tx) error {
-				t, err := pending(tx, f.id)
-				if err != nil {
-					return err
+				for _, f := range chunk {
+					t := pending(tx, f.id)
+					if t == nil {
+						continue
+					}
+					st := t.GetStatus()
+					t = store.ShallowCopy(t)
+					t.Status = newStatus(st, st.GetState(), st.GetTimestamp(), st.GetMessage(), f.msg)
+					if err := tx.Update(t); err != nil {
+						return err
+					}
 				}
-				t = store.ShallowCopy(t)
-				t.Status = proto.CloneOf(t.GetStatus())
-				t.Status.Err = f.msg
-				return tx.Update(t)
+				return nil
 			})
-			if err != nil && !errors.Is(err, errSkip) {
+			if err != nil {
 				return err
 			}
 		}
@@ -326,4 +337,31 @@ func (s *Scheduler) commit(ctx context.Context, assigns []assignment, fails []fa
 		return assigned, fmt.Errorf("scheduler: commit: %w", err)
 	}
 	return assigned, nil
+}
+
+// taskStatusFields is how many fields newStatus carries over; a test
+// fails when TaskStatus gains one, so that newStatus learns it.
+const taskStatusFields = 8
+
+// newStatus is old with state, timestamp, message and err replaced: a
+// field-by-field copy, as proto.Clone's reflection cost as much as the
+// rest of building an assignment.
+func newStatus(old *shoalv1.TaskStatus, state shoalv1.TaskState, ts *timestamppb.Timestamp, msg, err string) *shoalv1.TaskStatus {
+	st := &shoalv1.TaskStatus{
+		State:     state,
+		Timestamp: ts,
+		Message:   msg,
+		Err:       err,
+		ExitCode:  old.GetExitCode(),
+		OomKilled: old.GetOomKilled(),
+		Addresses: old.GetAddresses(),
+		Pid:       old.GetPid(),
+	}
+	if old == nil {
+		return st
+	}
+	if u := old.ProtoReflect().GetUnknown(); len(u) > 0 {
+		st.ProtoReflect().SetUnknown(u)
+	}
+	return st
 }

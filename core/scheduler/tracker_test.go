@@ -167,3 +167,20 @@ func newHarnessStore(t testing.TB, opts ...store.Option) *harness {
 	h.s = New(h.st.Store, WithClock(h.clk))
 	return h
 }
+
+// newStatus copies every field of TaskStatus but the four it sets.
+func TestNewStatusCopiesEveryField(t *testing.T) {
+	if n := (&shoalv1.TaskStatus{}).ProtoReflect().Descriptor().Fields().Len(); n != taskStatusFields {
+		t.Fatalf("TaskStatus has %d fields, newStatus knows %d: teach it the new ones", n, taskStatusFields)
+	}
+	old := &shoalv1.TaskStatus{State: statePending, Message: "m", Err: "e", ExitCode: 3, OomKilled: true,
+		Addresses: []string{"10.0.0.1"}, Pid: 7}
+	old.ProtoReflect().SetUnknown([]byte{0xf8, 0x3e, 0x01}) // field 999, varint 1
+	got := newStatus(old, old.GetState(), old.GetTimestamp(), old.GetMessage(), old.GetErr())
+	if !proto.Equal(got, old) {
+		t.Fatalf("newStatus(old) = %v, want %v", got, old)
+	}
+	if newStatus(nil, stateAssigned, nil, "m", "").GetState() != stateAssigned {
+		t.Fatal("newStatus(nil) lost the state")
+	}
+}

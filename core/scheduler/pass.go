@@ -217,8 +217,13 @@ func (s *Scheduler) catchUp(ctx context.Context) error {
 			return err
 		}
 		s.log.Info("scheduler: rebuilding the node table", "reason", err)
-		s.rebuilds++
 	}
+	return s.startTracker()
+}
+
+// startTracker reads the whole store into the tracker and follows it.
+func (s *Scheduler) startTracker() error {
+	s.fullReads++
 	return s.tr.start(s.st)
 }
 

@@ -77,8 +77,8 @@ type Scheduler struct {
 	observe  PassObserver
 	shadow   ShadowTap
 
-	tr       tracker // the node table and pending groups between passes
-	rebuilds int     // times catchUp could not trust the tracker
+	tr        tracker // the node table and pending groups between passes
+	fullReads int     // times the tracker read the whole store (tests)
 }
 
 // New returns a scheduler over st.
@@ -108,7 +108,7 @@ func New(st *store.Store, opts ...Option) *Scheduler {
 func (s *Scheduler) Run(ctx context.Context) error {
 	defer s.tr.stop()
 	for {
-		if err := s.tr.start(s.st); err != nil {
+		if err := s.startTracker(); err != nil {
 			return err
 		}
 		err := s.loop(ctx)

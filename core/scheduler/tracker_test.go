@@ -184,3 +184,54 @@ func TestNewStatusCopiesEveryField(t *testing.T) {
 		t.Fatal("newStatus(nil) lost the state")
 	}
 }
+
+// Passes after the first follow the store's events instead of reading it
+// again: nodes drained, tasks created and removed between passes count.
+func TestPassesFollowEventsWithoutRereading(t *testing.T) {
+	h := newHarness(t)
+	h.addNode("a", 4*cpu, 8*gib)
+	h.addNode("b", 4*cpu, 8*gib)
+	h.addService("s", 2, reserve(cpu, gib))
+	if st := h.pass(); st.Assigned != 2 {
+		t.Fatalf("first pass: %+v", st)
+	}
+	// Drain b, free a's task, add three more: all three fit only on a.
+	var b *shoalv1.Node
+	_ = h.st.View(func(tx store.ReadTx) error { b = proto.CloneOf(tx.GetNode("b")); return nil })
+	drained(b)
+	h.st.MustUpdate(func(tx store.Tx) error { return tx.Update(b) })
+	for _, tk := range h.st.Tasks("s") {
+		if tk.GetNodeId() == "a" {
+			h.st.MustUpdate(func(tx store.Tx) error { return tx.Delete(store.KindTask, tk.GetId()) })
+		}
+	}
+	h.addTasks(h.st.Service("s"), 5, "")
+	if st := h.pass(); st.Assigned != 4 || st.Unschedulable != 1 {
+		t.Fatalf("second pass: %+v, want 4 assigned (a's 4 CPUs) and 1 left", st)
+	}
+	if got := h.perNode("s"); got["a"] != 4 || got["b"] != 1 {
+		t.Fatalf("per node %v, want a:4 b:1 (b's task from the first pass)", got)
+	}
+	if h.s.fullReads != 1 {
+		t.Fatalf("%d full reads of the store, want 1", h.s.fullReads)
+	}
+}
+
+// A tracker whose watch fell behind reads the store again and places what
+// it missed.
+func TestPassRereadsAfterWatchOverflow(t *testing.T) {
+	h := newHarnessStore(t, store.WithWatchQueueLimit(4))
+	h.addNode("a", 64*cpu, 64*gib)
+	h.addService("s", 1, reserve(cpu, gib))
+	h.pass()
+	h.addTasks(h.st.Service("s"), 20, "") // one entry of 21 events: over the limit
+	if st := h.pass(); st.Assigned != 20 {
+		t.Fatalf("pass after overflow: %+v", st)
+	}
+	if h.s.fullReads != 2 {
+		t.Fatalf("%d full reads, want 2", h.s.fullReads)
+	}
+	if got := h.perNode("s"); got["a"] != 21 {
+		t.Fatalf("per node %v", got)
+	}
+}

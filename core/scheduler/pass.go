@@ -101,13 +101,16 @@ func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStat
 	if err := s.catchUp(ctx); err != nil {
 		return nil, nil, stats, err
 	}
-	table, _ := s.tr.table()
-	// The pass changes its rows (placements of earlier policy calls count
-	// in later ones): copy them, and each row's ServiceTasks before its
-	// first change (see reserve below).
-	rows := slices.Clone(table)
-	owned := make([]bool, len(rows))
+	// Placements of earlier policy calls of the pass count in the node
+	// table of later ones: the rows are the tracker's until the first such
+	// change, then a copy, whose ServiceTasks maps are cloned before their
+	// first change. The last call's placements change nothing.
+	rows, _ := s.tr.table()
+	var owned []bool
 	reserve := func(i int, tg *sdk.TaskGroup) {
+		if owned == nil {
+			rows, owned = slices.Clone(rows), make([]bool, len(rows))
+		}
 		if !owned[i] {
 			rows[i].ServiceTasks = maps.Clone(rows[i].ServiceTasks)
 			owned[i] = true
@@ -165,7 +168,8 @@ func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStat
 	slices.Sort(names)
 	var assigns []assignment
 	var fails []failure
-	for _, name := range names {
+	for ni, name := range names {
+		last := ni == len(names)-1
 		gs := byPolicy[name]
 		slices.SortFunc(gs, func(a, b *group) int {
 			return cmp.Or(strings.Compare(a.key.service, b.key.service),
@@ -195,7 +199,9 @@ func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStat
 					}
 					continue
 				}
-				reserve(int(p), tg)
+				if !last {
+					reserve(int(p), tg)
+				}
 				assigns = append(assigns, assignment{id: t.GetId(), node: rows[p].ID, policy: used, note: why})
 			}
 		}

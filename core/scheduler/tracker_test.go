@@ -30,9 +30,10 @@ func TestPropertyTrackerEqualsFullRead(t *testing.T) {
 		ctx := context.Background()
 		nodeIDs := []string{"n1", "n2", "n3", "n4"}
 		taskIDs := []string{"t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8"}
-		for _, id := range []string{"s1", "s2"} {
-			h.addService(id, 0, reserve(cpu/4, gib/4))
-		}
+		// Two policies: a pass's first call's placements change its rows
+		// for the second, never the tracker's.
+		h.addService("s1", 0, reserve(cpu/4, gib/4))
+		h.addService("s2", 0, reserve(cpu/4, gib/4), policy(PolicyBinpack))
 		states := []shoalv1.TaskState{
 			shoalv1.TaskState_TASK_STATE_NEW, statePending, stateAssigned,
 			shoalv1.TaskState_TASK_STATE_ACCEPTED, stateRunning, stateComplete,
@@ -121,8 +122,14 @@ func TestPropertyTrackerEqualsFullRead(t *testing.T) {
 	})
 }
 
+// fataler is what checkTracker needs of *testing.T and *rapid.T.
+type fataler interface {
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
 // checkTracker catches the tracker up and compares it with a full read.
-func checkTracker(rt *rapid.T, h *harness) {
+func checkTracker(rt fataler, h *harness) {
 	if err := h.s.catchUp(context.Background()); err != nil {
 		rt.Fatal(err)
 	}
@@ -234,4 +241,20 @@ func TestPassRereadsAfterWatchOverflow(t *testing.T) {
 	if got := h.perNode("s"); got["a"] != 21 {
 		t.Fatalf("per node %v", got)
 	}
+}
+
+// A pass with two policies counts the first call's placements in the rows
+// of the second on a copy: the tracker's rows and maps stay as the store
+// says.
+func TestTwoPolicyPassLeavesTrackerRows(t *testing.T) {
+	h := newHarness(t)
+	h.addNode("a", 64*cpu, 64*gib)
+	h.addService("s1", 1, reserve(cpu, gib))
+	h.pass() // a now holds a task of s1: its row has a ServiceTasks map
+	h.addService("s2", 2, reserve(cpu, gib), policy(PolicyBinpack))
+	h.addTasks(h.st.Service("s1"), 2, "")
+	if st := h.pass(); st.Assigned != 4 {
+		t.Fatalf("pass: %+v", st)
+	}
+	checkTracker(t, h)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/shoal-project/shoal/core/store"
+	"github.com/shoal-project/shoal/internal/rowstamp"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/sdk"
 	"github.com/shoal-project/shoal/sdk/policy/filter"
@@ -105,17 +106,22 @@ func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStat
 	// table of later ones: the rows are the tracker's until the first such
 	// change, then a copy, whose ServiceTasks maps are cloned before their
 	// first change. The last call's placements change nothing.
-	rows, _ := s.tr.table()
+	rows := s.tr.table()
+	stamps := s.tr.stamps
 	var owned []bool
+	var touched []int // rows changed since the last policy call
 	reserve := func(i int, tg *sdk.TaskGroup) {
 		if owned == nil {
 			rows, owned = slices.Clone(rows), make([]bool, len(rows))
+			stamps = slices.Clone(stamps)
 		}
 		if !owned[i] {
 			rows[i].ServiceTasks = maps.Clone(rows[i].ServiceTasks)
 			owned[i] = true
+			s.tr.touch(rows[i].ID)
 		}
 		reserveOn(&rows[i], tg.ServiceID, resources{cpu: tg.NanoCPUs, mem: tg.MemoryBytes})
+		touched = append(touched, i)
 	}
 	groups := s.tr.groups()
 	for _, g := range groups {
@@ -180,7 +186,13 @@ func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStat
 			req.Groups[i] = taskGroup(g)
 		}
 		stats.Groups += len(gs)
-		resp, used, why := s.schedule(ctx, name, req)
+		v := s.tr.next()
+		for _, i := range touched {
+			stamps[i] = v
+		}
+		touched = touched[:0]
+		callCtx := rowstamp.NewContext(ctx, &rowstamp.Stamps{Source: s.tr.source, Version: v, Layout: s.tr.layout, Rows: stamps})
+		resp, used, why := s.schedule(callCtx, name, req)
 		if used == FallbackName {
 			stats.Fallbacks++
 		}

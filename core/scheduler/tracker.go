@@ -9,6 +9,7 @@ import (
 
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/rowstamp"
 	"github.com/shoal-project/shoal/sdk"
 )
 
@@ -38,6 +39,13 @@ type tracker struct {
 	changed map[string]struct{}      // nodes whose rows are stale
 
 	pending map[groupKey]*pendingSet
+
+	// Row stamps (internal/rowstamp) tell the plugin host which rows
+	// changed since a table it holds: source names this tracker's life,
+	// ver counts tables, stamps[i] is when rows[i] last changed, layout
+	// when the set of rows last did.
+	source, ver, layout uint64
+	stamps              []uint64
 }
 
 // nodeLoad is what the tasks holding resources on one node add up to.
@@ -77,6 +85,7 @@ func (tr *tracker) start(st *store.Store) error {
 		return fmt.Errorf("scheduler: read: %w", err)
 	}
 	tr.events, tr.cancel = events, cancel
+	tr.source = rowstamp.NewSource()
 	return nil
 }
 
@@ -270,14 +279,14 @@ func (tr *tracker) pendingOut(t *shoalv1.Task) {
 	}
 }
 
-// table returns the node table (the tracker's own: the caller copies rows
-// before changing them, and clones a row's ServiceTasks before changing
-// it) and the IDs of the nodes whose rows changed since the last call.
-func (tr *tracker) table() (rows []sdk.Node, changed []string) {
-	for id := range tr.changed {
-		changed = append(changed, id)
+// table returns the node table: the tracker's own, which the caller
+// copies before changing rows, and clones a row's ServiceTasks before
+// changing it. tr.stamps stamps its rows.
+func (tr *tracker) table() []sdk.Node {
+	if len(tr.changed) == 0 && !tr.reorder {
+		return tr.rows
 	}
-	slices.Sort(changed)
+	tr.ver++
 	if tr.reorder {
 		ids := make([]string, 0, len(tr.nodes))
 		for id := range tr.nodes {
@@ -285,22 +294,35 @@ func (tr *tracker) table() (rows []sdk.Node, changed []string) {
 		}
 		slices.Sort(ids)
 		tr.rows = make([]sdk.Node, len(ids))
+		tr.stamps = make([]uint64, len(ids))
 		tr.pos = make(map[string]int, len(ids))
 		for i, id := range ids {
 			tr.pos[id] = i
 			tr.rows[i] = tr.row(tr.nodes[id])
+			tr.stamps[i] = tr.ver
 		}
-		tr.reorder = false
+		tr.reorder, tr.layout = false, tr.ver
 	} else {
-		for _, id := range changed {
+		for id := range tr.changed {
 			if i, ok := tr.pos[id]; ok {
 				tr.rows[i] = tr.row(tr.nodes[id])
+				tr.stamps[i] = tr.ver
 			}
 		}
 	}
 	clear(tr.changed)
-	return tr.rows, changed
+	return tr.rows
 }
+
+// next returns a version for a table sent now: higher than every stamp.
+func (tr *tracker) next() uint64 {
+	tr.ver++
+	return tr.ver
+}
+
+// touch marks a node's row changed: a pass changed a copy of it, so the
+// table a policy last got differs from the tracker's there.
+func (tr *tracker) touch(id string) { tr.changed[id] = struct{}{} }
 
 // row is n's row with the load of its tasks.
 func (tr *tracker) row(n *shoalv1.Node) sdk.Node {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/shoal-project/shoal/core/store"
 	"github.com/shoal-project/shoal/core/store/storetest"
+	"github.com/shoal-project/shoal/internal/rowstamp"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
 	"github.com/shoal-project/shoal/sdk"
 )
@@ -27,6 +29,8 @@ func TestPropertyTrackerEqualsFullRead(t *testing.T) {
 			opts = append(opts, store.WithWatchQueueLimit(rapid.IntRange(2, 20).Draw(rt, "limit")))
 		}
 		h := newHarnessStore(t, opts...)
+		rec := &stampChecker{rt: rt}
+		h.s.src = rec
 		ctx := context.Background()
 		nodeIDs := []string{"n1", "n2", "n3", "n4"}
 		taskIDs := []string{"t1", "t2", "t3", "t4", "t5", "t6", "t7", "t8"}
@@ -133,7 +137,7 @@ func checkTracker(rt fataler, h *harness) {
 	if err := h.s.catchUp(context.Background()); err != nil {
 		rt.Fatal(err)
 	}
-	gotRows, _ := h.s.tr.table()
+	gotRows := h.s.tr.table()
 	gotGroups := h.s.tr.groups()
 	var wantRows []sdk.Node
 	var wantGroups map[groupKey]*group
@@ -248,6 +252,8 @@ func TestPassRereadsAfterWatchOverflow(t *testing.T) {
 // says.
 func TestTwoPolicyPassLeavesTrackerRows(t *testing.T) {
 	h := newHarness(t)
+	rec := &stampChecker{rt: t}
+	h.s.src = rec
 	h.addNode("a", 64*cpu, 64*gib)
 	h.addService("s1", 1, reserve(cpu, gib))
 	h.pass() // a now holds a task of s1: its row has a ServiceTasks map
@@ -257,4 +263,93 @@ func TestTwoPolicyPassLeavesTrackerRows(t *testing.T) {
 		t.Fatalf("pass: %+v", st)
 	}
 	checkTracker(t, h)
+
+	// Binpack places a task of s2 on a (the fuller node), and spread sees
+	// it there while placing s3 on b; then the task goes before the
+	// commit. The spread guest's table counts it on a, the store does not:
+	// the next call must carry a's row again.
+	h.addNode("b", 64*cpu, 64*gib)
+	h.addService("s3", 1, reserve(cpu, gib), constraints("node.id==b"))
+	h.addTasks(h.st.Service("s2"), 1, "")
+	rec.hook = func(policy string) {
+		if policy != PolicySpread {
+			return
+		}
+		rec.hook = nil
+		for _, tk := range h.st.Tasks("s2") {
+			if tk.GetStatus().GetState() == statePending {
+				h.st.MustUpdate(func(tx store.Tx) error { return tx.Delete(store.KindTask, tk.GetId()) })
+			}
+		}
+	}
+	if st := h.pass(); st.Assigned != 1 {
+		t.Fatalf("pass: %+v, want s3's task alone assigned", st)
+	}
+	h.addTasks(h.st.Service("s3"), 1, "")
+	h.pass() // the checker compares this call's stamps with the last
+	checkTracker(t, h)
+}
+
+// stampChecker is a policy source that checks the row stamps of every call
+// against the tables of earlier calls: a row stamped at or before an
+// earlier table's version must equal that table's row (the plugin host
+// sends only the rows stamped later). It places with the native policy.
+type stampChecker struct {
+	rt   fataler
+	seen []stampedTable
+	hook func(policy string) // if set, called first by every call
+}
+
+type stampedTable struct {
+	stamps rowstamp.Stamps
+	rows   []sdk.Node
+}
+
+func (c *stampChecker) Policy(name string) (Policy, error) {
+	p, ok := Native(name)
+	if !ok {
+		return nil, ErrUnknownPolicy
+	}
+	return checkedPolicy{c, p, name}, nil
+}
+
+type checkedPolicy struct {
+	c    *stampChecker
+	p    Policy
+	name string
+}
+
+func (cp checkedPolicy) Schedule(ctx context.Context, req *sdk.ScheduleRequest) (*sdk.ScheduleResponse, error) {
+	c := cp.c
+	if c.hook != nil {
+		c.hook(cp.name)
+	}
+	st := rowstamp.FromContext(ctx)
+	if st == nil || len(st.Rows) != len(req.Nodes) {
+		c.rt.Fatalf("call without stamps for its %d rows: %+v", len(req.Nodes), st)
+	}
+	for _, old := range c.seen {
+		changed, ok := st.ChangedSince(old.stamps.Source, old.stamps.Version)
+		if !ok {
+			continue
+		}
+		if len(old.rows) != len(req.Nodes) {
+			c.rt.Fatalf("layout stamp %d <= %d but %d rows became %d", st.Layout, old.stamps.Version, len(old.rows), len(req.Nodes))
+		}
+		for i := range req.Nodes {
+			if slices.Contains(changed, i) {
+				continue
+			}
+			a := CloneRequest(&sdk.ScheduleRequest{Nodes: []sdk.Node{old.rows[i], req.Nodes[i]}}).Nodes
+			if len(a[0].ServiceTasks) == 0 && len(a[1].ServiceTasks) == 0 {
+				a[0].ServiceTasks, a[1].ServiceTasks = nil, nil
+			}
+			if !reflect.DeepEqual(a[0], a[1]) {
+				c.rt.Fatalf("row %d stamped %d (not after table %d) changed:\n was %+v\n now %+v", i, st.Rows[i], old.stamps.Version, a[0], a[1])
+			}
+		}
+	}
+	c.seen = append(c.seen, stampedTable{stamps: rowstamp.Stamps{Source: st.Source, Version: st.Version, Layout: st.Layout,
+		Rows: slices.Clone(st.Rows)}, rows: CloneRequest(req).Nodes})
+	return cp.p.Schedule(ctx, req)
 }

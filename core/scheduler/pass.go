@@ -10,8 +10,8 @@ import (
 	"strings"
 
 	"github.com/shoal-project/shoal/core/store"
-	"github.com/shoal-project/shoal/internal/rowstamp"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/rowstamp"
 	"github.com/shoal-project/shoal/sdk"
 	"github.com/shoal-project/shoal/sdk/policy/filter"
 	"google.golang.org/protobuf/types/known/timestamppb"

@@ -12,8 +12,8 @@ import (
 
 	"github.com/shoal-project/shoal/core/store"
 	"github.com/shoal-project/shoal/core/store/storetest"
-	"github.com/shoal-project/shoal/internal/rowstamp"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/rowstamp"
 	"github.com/shoal-project/shoal/sdk"
 )
 

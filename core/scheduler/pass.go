@@ -279,9 +279,8 @@ func (s *Scheduler) schedule(ctx context.Context, name string, req *sdk.Schedule
 	return resp, FallbackName, fmt.Sprintf("placed by the native spread fallback: scheduler %q failed: %v", name, err)
 }
 
-// commitChunk is how many task writes one b.Update makes: a Batch
-// transaction costs an overlay and a write transaction, so a write per
-// transaction doubled the scheduler's share of a 100,000-task commit. A
+// commitChunk is how many task writes one b.Update makes: each Batch
+// transaction costs an overlay and a write transaction of its own. A
 // chunk is never split across proposals, so it stays small beside
 // store.DefaultMaxChangesPerProposal.
 const commitChunk = 100

@@ -43,6 +43,8 @@ type tables struct {
 type hostTable struct {
 	gen   uint64
 	nodes []sdk.Node // owned: sdk.DiffTables' snapshot
+	// source and version stamp nodes when the caller did (rowstamp.go).
+	source, version uint64
 }
 
 func newTablesMetric(reg prometheus.Registerer) *prometheus.CounterVec {
@@ -98,7 +100,7 @@ func (t *tables) schedule(ctx context.Context, h *Host, sha string, req *sdk.Sch
 	var wire []byte
 	var snapshot []sdk.Node
 	if held != nil {
-		d, inserted, snap := sdk.DiffTables(held.nodes, req.Nodes)
+		d, inserted, snap := diffHeld(ctx, held, req.Nodes)
 		d.Generation, d.BaseGeneration = gen, held.gen
 		wire, snapshot = sdk.AppendScheduleCall(nil, inserted, req.Groups, &d), snap
 		t.count("delta")
@@ -127,7 +129,8 @@ func (t *tables) schedule(ctx context.Context, h *Host, sha string, req *sdk.Sch
 		if snapshot == nil {
 			snapshot = sdk.CloneTable(req.Nodes)
 		}
-		t.held[sha] = &hostTable{gen: gen, nodes: snapshot}
+		source, version := stampsOf(ctx)
+		t.held[sha] = &hostTable{gen: gen, nodes: snapshot, source: source, version: version}
 	}
 	if resp != nil {
 		resp.Resync, resp.Generation = false, 0 // transport, not the answer

@@ -18,6 +18,17 @@
 // "spread" and "binpack" are always available, and the Wasm plugin host
 // plugs in as another PolicySource.
 //
+// The scheduler keeps the node table and the pending groups between
+// passes, following the store's events (tracker.go): a pass catches up
+// with the events published so far (store.PublishedIndex) instead of
+// reading 100,000 tasks. It reads the whole store when it starts (each
+// term of leadership runs Run anew; a direct Pass starts it too) and when
+// it cannot trust its copy (its watch fell behind, a snapshot was
+// restored, an event contradicts it). The table's rows carry stamps
+// (internal/rowstamp) passed to the policy call's context, so the plugin
+// host compares only the rows changed since the table its guest holds.
+// Commits write 100 tasks per store.Batch transaction.
+//
 // Passes are debounced: events only arm a timer, so a burst of 100,000
 // pending tasks is one pass. One goroutine (Run) owns all mutable state.
 // It must not change anything but a pending task's node, status and

@@ -5,19 +5,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/internal/rowstamp"
 	"github.com/shoal-project/shoal/sdk"
 	"github.com/shoal-project/shoal/sdk/policy/filter"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
-
-// errSkip drops the write of a task that is no longer pending.
-var errSkip = errors.New("scheduler: task no longer pending")
 
 // ErrPolicyFailed is wrapped by the errors policy failures are logged with.
 var ErrPolicyFailed = errors.New("scheduler: policy failed")
@@ -97,11 +95,41 @@ func (s *Scheduler) Pass(ctx context.Context) (PassStats, error) {
 	return stats, err
 }
 
-// plan reads the store and asks the policies; it writes nothing.
+// plan brings the tracker up to date, reads the services' policies and
+// asks the policies; it writes nothing.
 func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStats, error) {
 	var stats PassStats
-	var rows []sdk.Node
-	var groups map[groupKey]*group
+	if err := s.catchUp(ctx); err != nil {
+		return nil, nil, stats, err
+	}
+	// Placements of earlier policy calls of the pass count in the node
+	// table of later ones: the rows are the tracker's until the first such
+	// change, then a copy, whose ServiceTasks maps are cloned before their
+	// first change. The last call's placements change nothing.
+	rows := s.tr.table()
+	stamps := s.tr.stamps
+	var owned []bool
+	var touched []int // rows changed since the last policy call
+	reserve := func(i int, tg *sdk.TaskGroup) {
+		if owned == nil {
+			rows, owned = slices.Clone(rows), make([]bool, len(rows))
+			stamps = slices.Clone(stamps)
+		}
+		if !owned[i] {
+			rows[i].ServiceTasks = maps.Clone(rows[i].ServiceTasks)
+			owned[i] = true
+			s.tr.touch(rows[i].ID)
+		}
+		reserveOn(&rows[i], tg.ServiceID, resources{cpu: tg.NanoCPUs, mem: tg.MemoryBytes})
+		touched = append(touched, i)
+	}
+	groups := s.tr.groups()
+	for _, g := range groups {
+		stats.Pending += len(g.tasks)
+	}
+	if len(groups) == 0 {
+		return nil, nil, stats, nil
+	}
 	err := s.st.View(func(tx store.ReadTx) error {
 		defaultName := ""
 		if err := tx.Range(store.KindCluster, store.All(), func(obj store.Object) bool {
@@ -109,16 +137,6 @@ func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStat
 			return false
 		}); err != nil {
 			return err
-		}
-		var err error
-		if rows, _, err = nodeTable(tx); err != nil {
-			return err
-		}
-		if groups, _, err = pendingGroups(tx); err != nil {
-			return err
-		}
-		for _, g := range groups {
-			stats.Pending += len(g.tasks)
 		}
 		names := make(map[string]string)
 		for k, g := range groups {
@@ -156,7 +174,8 @@ func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStat
 	slices.Sort(names)
 	var assigns []assignment
 	var fails []failure
-	for _, name := range names {
+	for ni, name := range names {
+		last := ni == len(names)-1
 		gs := byPolicy[name]
 		slices.SortFunc(gs, func(a, b *group) int {
 			return cmp.Or(strings.Compare(a.key.service, b.key.service),
@@ -167,7 +186,13 @@ func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStat
 			req.Groups[i] = taskGroup(g)
 		}
 		stats.Groups += len(gs)
-		resp, used, why := s.schedule(ctx, name, req)
+		v := s.tr.next()
+		for _, i := range touched {
+			stamps[i] = v
+		}
+		touched = touched[:0]
+		callCtx := rowstamp.NewContext(ctx, &rowstamp.Stamps{Source: s.tr.source, Version: v, Layout: s.tr.layout, Rows: stamps})
+		resp, used, why := s.schedule(callCtx, name, req)
 		if used == FallbackName {
 			stats.Fallbacks++
 		}
@@ -186,12 +211,38 @@ func (s *Scheduler) plan(ctx context.Context) ([]assignment, []failure, PassStat
 					}
 					continue
 				}
-				reserveOn(&rows[p], tg.ServiceID, resources{cpu: tg.NanoCPUs, mem: tg.MemoryBytes})
+				if !last {
+					reserve(int(p), tg)
+				}
 				assigns = append(assigns, assignment{id: t.GetId(), node: rows[p].ID, policy: used, note: why})
 			}
 		}
 	}
 	return assigns, fails, stats, nil
+}
+
+// catchUp brings the tracker up to date with the store: it follows the
+// events published since its last pass, or reads the whole store when it
+// has not started (first pass, after Run ended: a new term of leadership)
+// or cannot trust its copy (watch overflow, snapshot restore).
+func (s *Scheduler) catchUp(ctx context.Context) error {
+	if s.tr.live() {
+		err := s.tr.sync(ctx, s.st)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		s.log.Info("scheduler: rebuilding the node table", "reason", err)
+	}
+	return s.startTracker()
+}
+
+// startTracker reads the whole store into the tracker and follows it.
+func (s *Scheduler) startTracker() error {
+	s.fullReads++
+	return s.tr.start(s.st)
 }
 
 // schedule asks the named policy, validates its answer and falls back to
@@ -228,63 +279,77 @@ func (s *Scheduler) schedule(ctx context.Context, name string, req *sdk.Schedule
 	return resp, FallbackName, fmt.Sprintf("placed by the native spread fallback: scheduler %q failed: %v", name, err)
 }
 
+// commitChunk is how many task writes one b.Update makes: each Batch
+// transaction costs an overlay and a write transaction of its own. A
+// chunk is never split across proposals, so it stays small beside
+// store.DefaultMaxChangesPerProposal.
+const commitChunk = 100
+
+// commit writes the placements and the reasons of the tasks left pending,
+// commitChunk tasks per transaction of one store.Batch. Tasks that are no
+// longer pending (or were preset on another node) are skipped.
 func (s *Scheduler) commit(ctx context.Context, assigns []assignment, fails []failure) (int, error) {
 	if len(assigns)+len(fails) == 0 {
 		return 0, nil
 	}
 	ts := timestamppb.New(s.clock.Now())
 	assigned := 0
-	err := s.st.Batch(ctx, func(b *store.Batch) error {
-		pending := func(tx store.Tx, id string) (*shoalv1.Task, error) {
-			t := tx.GetTask(id)
-			if t == nil || t.GetStatus().GetState() != statePending || t.GetDesiredState() > stateRunning {
-				return nil, errSkip
-			}
-			return t, nil
+	pending := func(tx store.Tx, id string) *shoalv1.Task {
+		t := tx.GetTask(id)
+		if t == nil || t.GetStatus().GetState() != statePending || t.GetDesiredState() > stateRunning {
+			return nil
 		}
-		for _, a := range assigns {
+		return t
+	}
+	err := s.st.Batch(ctx, func(b *store.Batch) error {
+		for chunk := range slices.Chunk(assigns, commitChunk) {
+			n := 0
 			err := b.Update(func(tx store.Tx) error {
-				t, err := pending(tx, a.id)
-				if err != nil {
-					return err
+				n = 0
+				for _, a := range chunk {
+					t := pending(tx, a.id)
+					if t == nil || (t.GetNodeId() != "" && t.GetNodeId() != a.node) {
+						continue
+					}
+					msg := "scheduler assigned task to node"
+					if a.note != "" {
+						msg = a.note
+					}
+					// Reads are shared: change a copy. The spec stays
+					// shared, the status is replaced.
+					t = store.ShallowCopy(t)
+					t.Status = newStatus(t.GetStatus(), stateAssigned, ts, msg, "")
+					t.NodeId = a.node
+					t.Scheduler = a.policy
+					if err := tx.Update(t); err != nil {
+						return err
+					}
+					n++
 				}
-				if t.GetNodeId() != "" && t.GetNodeId() != a.node {
-					return errSkip
-				}
-				// Reads are shared: change a copy. The spec stays shared,
-				// the status is replaced.
-				t = store.ShallowCopy(t)
-				t.Status = proto.CloneOf(t.GetStatus())
-				t.NodeId = a.node
-				t.Scheduler = a.policy
-				t.Status.State = stateAssigned
-				t.Status.Timestamp = ts
-				t.Status.Message = "scheduler assigned task to node"
-				if a.note != "" {
-					t.Status.Message = a.note
-				}
-				t.Status.Err = ""
-				return tx.Update(t)
+				return nil
 			})
-			switch {
-			case err == nil:
-				assigned++
-			case !errors.Is(err, errSkip):
+			if err != nil {
 				return err
 			}
+			assigned += n
 		}
-		for _, f := range fails {
+		for chunk := range slices.Chunk(fails, commitChunk) {
 			err := b.Update(func(tx store.Tx) error {
-				t, err := pending(tx, f.id)
-				if err != nil {
-					return err
+				for _, f := range chunk {
+					t := pending(tx, f.id)
+					if t == nil {
+						continue
+					}
+					st := t.GetStatus()
+					t = store.ShallowCopy(t)
+					t.Status = newStatus(st, st.GetState(), st.GetTimestamp(), st.GetMessage(), f.msg)
+					if err := tx.Update(t); err != nil {
+						return err
+					}
 				}
-				t = store.ShallowCopy(t)
-				t.Status = proto.CloneOf(t.GetStatus())
-				t.Status.Err = f.msg
-				return tx.Update(t)
+				return nil
 			})
-			if err != nil && !errors.Is(err, errSkip) {
+			if err != nil {
 				return err
 			}
 		}
@@ -294,4 +359,31 @@ func (s *Scheduler) commit(ctx context.Context, assigns []assignment, fails []fa
 		return assigned, fmt.Errorf("scheduler: commit: %w", err)
 	}
 	return assigned, nil
+}
+
+// taskStatusFields is how many fields newStatus carries over; a test
+// fails when TaskStatus gains one, so that newStatus learns it.
+const taskStatusFields = 8
+
+// newStatus is old with state, timestamp, message and err replaced: a
+// field-by-field copy, as proto.Clone's reflection cost as much as the
+// rest of building an assignment.
+func newStatus(old *shoalv1.TaskStatus, state shoalv1.TaskState, ts *timestamppb.Timestamp, msg, err string) *shoalv1.TaskStatus {
+	st := &shoalv1.TaskStatus{
+		State:     state,
+		Timestamp: ts,
+		Message:   msg,
+		Err:       err,
+		ExitCode:  old.GetExitCode(),
+		OomKilled: old.GetOomKilled(),
+		Addresses: old.GetAddresses(),
+		Pid:       old.GetPid(),
+	}
+	if old == nil {
+		return st
+	}
+	if u := old.ProtoReflect().GetUnknown(); len(u) > 0 {
+		st.ProtoReflect().SetUnknown(u)
+	}
+	return st
 }

@@ -76,6 +76,9 @@ type Scheduler struct {
 	debounce time.Duration
 	observe  PassObserver
 	shadow   ShadowTap
+
+	tr        tracker // the node table and pending groups between passes
+	fullReads int     // times the tracker read the whole store (tests)
 }
 
 // New returns a scheduler over st.
@@ -97,15 +100,19 @@ func New(st *store.Store, opts ...Option) *Scheduler {
 // then after events that may make pending tasks placeable (new pending
 // tasks, node changes, tasks leaving nodes), at most once per debounce
 // interval. It returns store.ErrStoreClosed if the store is closed.
+//
+// Run keeps the node table and the pending groups between passes,
+// following the store's events; it reads the whole store when it starts
+// (each term of leadership runs it anew) and whenever it cannot trust its
+// copy (its watch fell behind, a snapshot was restored).
 func (s *Scheduler) Run(ctx context.Context) error {
+	defer s.tr.stop()
 	for {
-		events, cancel, err := s.st.ViewAndWatch(func(store.ReadTx) error { return nil },
-			store.ForKind(store.KindTask, store.KindNode, store.KindCluster))
-		if err != nil {
+		if err := s.startTracker(); err != nil {
 			return err
 		}
-		err = s.loop(ctx, events)
-		cancel()
+		err := s.loop(ctx)
+		s.tr.stop()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -116,7 +123,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Scheduler) loop(ctx context.Context, events <-chan store.Event) error {
+func (s *Scheduler) loop(ctx context.Context) error {
 	dirty := true
 	var timer <-chan time.Time
 	for {
@@ -126,13 +133,14 @@ func (s *Scheduler) loop(ctx context.Context, events <-chan store.Event) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case ev, ok := <-events:
+		case ev, ok := <-s.tr.events: // a pass may restart the tracker
 			if !ok {
-				return errors.New("scheduler: watch closed")
+				return errWatchClosed
 			}
 			if ev.Kind == store.EventResync {
 				return ev.Err
 			}
+			s.tr.apply(ev)
 			dirty = dirty || relevant(ev)
 		case <-timer:
 			timer, dirty = nil, false

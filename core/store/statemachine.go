@@ -94,6 +94,7 @@ func (s *Store) applyOps(index uint64, ops []op, err error) error {
 		s.log.Debug("store: rejected entry", "index", index, "err", err)
 		return err
 	}
+	s.published.Store(index)
 	s.publish(append(events, Event{Kind: EventCommit, Index: index}))
 	return nil
 }
@@ -281,6 +282,7 @@ func (s *Store) Restore(index uint64, data []byte) error {
 	}
 	s.st = st
 	s.index = index
+	s.published.Store(index)
 	s.endWatchers(ErrRestored)
 	s.mu.Unlock()
 	s.log.Info("store: restored snapshot", "index", index, "objects", len(objs))

@@ -103,6 +103,7 @@ type Store struct {
 
 	reqID     atomic.Uint64
 	proposals atomic.Uint64
+	published atomic.Uint64 // see PublishedIndex
 
 	// wmu guards watchers, nodeWatchers and closed; taken inside mu when
 	// publishing.
@@ -156,6 +157,15 @@ func (s *Store) AppliedIndex() uint64 {
 	defer s.mu.RUnlock()
 	return s.index
 }
+
+// PublishedIndex returns the index of the last entry whose events were
+// published to watchers, or of the last restored snapshot, whichever is
+// later. Rejected entries publish nothing and do not move it. A watcher
+// subscribed by ViewAndWatch has seen every change up to PublishedIndex
+// once it has received the commit event of that index (or its view was
+// taken at or after it): a consumer that keeps state from events uses it
+// to catch up with the store before acting (the scheduler does).
+func (s *Store) PublishedIndex() uint64 { return s.published.Load() }
 
 // ProposalCount returns how many proposals this store has made.
 func (s *Store) ProposalCount() uint64 { return s.proposals.Load() }

@@ -17,6 +17,9 @@ type table struct {
 type state struct {
 	tables [numKinds + 1]*table
 	check  *mutationCheck // nil unless WithMutationCheck
+	// specs is the TaskSpec each service's decoded tasks share, by
+	// service ID (shareDecoded); nil until a decoded task needs it.
+	specs map[string]*sharedSpec
 }
 
 func newState() *state {
@@ -88,6 +91,9 @@ func (st *state) del(k Kind, id string) Object {
 	}
 	t.unindex(old)
 	delete(t.objs, id)
+	if k == KindService {
+		delete(st.specs, id)
+	}
 	if st.check != nil {
 		st.check.release(k, old)
 	}

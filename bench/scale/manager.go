@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/shoal-project/shoal/core/node"
+	"github.com/shoal-project/shoal/internal/memlimit"
 )
 
 // managerEnv names the hidden role of this binary: when it is set (to a
@@ -39,6 +40,8 @@ type managerArgs struct {
 	Token     string        `json:"token,omitempty"` // manager join token; "" for the first (Init)
 	JoinAddr  string        `json:"join_addr,omitempty"`
 	Verbose   bool          `json:"verbose,omitempty"`
+	// MemoryLimit is the soft memory limit, as the daemon's --memory-limit.
+	MemoryLimit string `json:"memory_limit,omitempty"`
 }
 
 // managerStatus is one manager's answer to GET /status.
@@ -184,6 +187,13 @@ func runManager(a managerArgs) error {
 		}
 		stop()
 	}()
+	// The managers take the daemon's default (auto) unless told otherwise;
+	// a GOMEMLIMIT in the environment, which this process inherits from
+	// the simulated nodes' process, is not theirs.
+	_ = os.Unsetenv("GOMEMLIMIT")
+	if _, _, err := memlimit.Apply(a.MemoryLimit); err != nil {
+		return fmt.Errorf("memory limit: %w", err)
+	}
 	log := slog.New(slog.DiscardHandler)
 	if a.Verbose {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -53,6 +53,9 @@ type Config struct {
 	Logger *slog.Logger
 	// ManagerLogs writes the managers' warnings to their manager.log.
 	ManagerLogs bool
+	// ManagerMemoryLimit is each manager process's soft memory limit, as
+	// shoal's daemon takes it (--memory-limit; "" or auto: its default).
+	ManagerMemoryLimit string
 	// Progress, if set, gets one line per poll and per phase.
 	Progress func(string)
 	// LeaderCPUProfile, if set, is where the leader process writes a CPU
@@ -251,7 +254,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	say := cfg.Progress
 	start := time.Now()
 
-	cl, err := startCluster(ctx, base, cfg.Managers, cfg.HeartbeatPeriod, cfg.TickInterval, cfg.ManagerLogs)
+	cl, err := startCluster(ctx, base, cfg.Managers, cfg.HeartbeatPeriod, cfg.TickInterval, cfg.ManagerLogs, cfg.ManagerMemoryLimit)
 	if err != nil {
 		return res, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/shoal-project/shoal/core/netagent"
 	"github.com/shoal-project/shoal/core/node"
+	"github.com/shoal-project/shoal/internal/memlimit"
 	"github.com/shoal-project/shoal/network/wireguard"
 )
 
@@ -32,6 +33,7 @@ type daemonFlags struct {
 	autolock          bool
 	wgPort            int
 	wgRotation        time.Duration
+	memoryLimit       string
 }
 
 // refusedFlag is a daemon flag a command does not take, and where to turn.
@@ -92,6 +94,7 @@ func addDaemonFlags(c *cobra.Command, f *daemonFlags, withAddrs bool) {
 	fl.BoolVar(&f.autolock, "autolock", false, "encrypt every manager's Raft data at rest under an unlock key printed once: a restarted manager waits for 'shoal unlock'")
 	fl.IntVar(&f.wgPort, "wireguard-port", wireguard.DefaultPort, "UDP port of the node's WireGuard tunnel, which carries encrypted networks")
 	fl.DurationVar(&f.wgRotation, "wireguard-key-rotation", netagent.DefaultKeyRotation, "how often the node makes a new WireGuard key")
+	fl.StringVar(&f.memoryLimit, "memory-limit", memlimit.Auto, "the process's soft memory limit (Go's GOMEMLIMIT): a size such as 900MiB, none, or auto (GOMEMLIMIT when set, else half the memory of the machine or cgroup)")
 }
 
 func (f *daemonFlags) config() (node.Config, error) {
@@ -144,6 +147,11 @@ func daemonCmd(c *cobra.Command, f *daemonFlags, start func(ctx context.Context,
 		if err != nil {
 			return err
 		}
+		limit, src, err := memlimit.Apply(f.memoryLimit)
+		if err != nil {
+			return fmt.Errorf("--memory-limit: %w", err)
+		}
+		cfg.Logger.Info("memory limit", "bytes", limit, "from", src)
 		n, err := start(cmd.Context(), cfg, args)
 		if err != nil {
 			return err

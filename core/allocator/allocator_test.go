@@ -391,3 +391,42 @@ func TestDeclinedOnOneNetworkCrowdsNoOneOut(t *testing.T) {
 		t.Fatalf("reason %q", got)
 	}
 }
+
+// TestAllocatedTasksKeepTheirSharedSpec: the allocator replaces a task's
+// status, not its spec, so the tasks of a service go on sharing one TaskSpec
+// (100,000 copies of it were a third of a leader's heap).
+func TestAllocatedTasksKeepTheirSharedSpec(t *testing.T) {
+	h := newHarness(t)
+	h.addNetwork("n1", "10.0.0.0/24", "10.0.0.1")
+	spec := &shoalv1.TaskSpec{Runtime: &shoalv1.TaskSpec_Container{Container: &shoalv1.ContainerSpec{Image: "busybox"}}}
+	h.st.MustUpdate(func(tx store.Tx) error {
+		return tx.Create(&shoalv1.Service{Id: "s", SpecVersion: 1, Spec: &shoalv1.ServiceSpec{Name: "s", Task: spec, Networks: []string{"n1"}}})
+	})
+	h.st.MustUpdate(func(tx store.Tx) error {
+		for i := range 3 {
+			if err := tx.Create(&shoalv1.Task{Id: fmt.Sprintf("t%d", i), ServiceId: "s", Slot: uint64(i + 1), Spec: spec,
+				DesiredState: shoalv1.TaskState_TASK_STATE_RUNNING, Status: &shoalv1.TaskStatus{State: stateNew}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if st := h.pass(); st.Allocated != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+	var tasks []*shoalv1.Task
+	if err := h.st.View(func(tx store.ReadTx) (err error) {
+		tasks, err = tx.FindTasks(store.ByService("s")) // the stored objects, not copies
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range tasks {
+		if tk.GetStatus().GetState() != statePending || len(tk.GetNetworks()) != 1 {
+			t.Fatalf("task not allocated: %v", tk)
+		}
+		if tk.GetSpec() != spec {
+			t.Fatalf("task %s holds a copy of the service's spec, not the shared one", tk.GetId())
+		}
+	}
+}

@@ -258,9 +258,13 @@ func (a *Allocator) commit(ctx context.Context, plans map[string]*svcPlan, tasks
 				if t == nil || t.GetStatus().GetState() != stateNew || t.GetDesiredState() > stateRunning {
 					return errSkip
 				}
-				t = proto.CloneOf(t) // reads are shared: change a copy
+				// Reads are shared: change a shallow copy with a status of its
+				// own; the spec stays shared with the service's other tasks.
+				t = store.ShallowCopy(t)
 				if t.Status == nil {
 					t.Status = &shoalv1.TaskStatus{}
+				} else {
+					t.Status = proto.CloneOf(t.Status)
 				}
 				if reason != "" {
 					t.Status.Err = reason

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -278,12 +277,14 @@ func planRemoved(p *plan, tasks []*shoalv1.Task, e *env) {
 func (o *Orchestrator) create(p *plan, svc *shoalv1.Service, k slotKey, desired shoalv1.TaskState, now time.Time) {
 	p.versions[svc.GetId()] = svc.GetSpecVersion()
 	p.creates = append(p.creates, &shoalv1.Task{
-		Id:           o.newID(),
-		ServiceId:    svc.GetId(),
-		ServiceName:  svc.GetSpec().GetName(),
-		Slot:         k.slot,
-		NodeId:       k.node,
-		Spec:         proto.Clone(svc.GetSpec().GetTask()).(*shoalv1.TaskSpec),
+		Id:          o.newID(),
+		ServiceId:   svc.GetId(),
+		ServiceName: svc.GetSpec().GetName(),
+		Slot:        k.slot,
+		NodeId:      k.node,
+		// Stored objects are immutable: the service's tasks share its
+		// TaskSpec instead of each holding a copy (BenchmarkStoreMemory).
+		Spec:         svc.GetSpec().GetTask(),
 		SpecVersion:  svc.GetSpecVersion(),
 		DesiredState: desired,
 		Status: &shoalv1.TaskStatus{

@@ -37,10 +37,14 @@ func checkIndexes(t interface{ Fatalf(string, ...any) }, s *Store) {
 				t.Fatalf("%s index %s has %d keys, want %d", k, def.name, len(got), len(want))
 			}
 			for key, set := range got {
-				if len(set) != len(want[key]) {
-					t.Fatalf("%s index %s key %q has %d ids, want %d", k, def.name, key, len(set), len(want[key]))
+				if set.len() != len(want[key]) {
+					t.Fatalf("%s index %s key %q has %d ids, want %d", k, def.name, key, set.len(), len(want[key]))
 				}
-				for id, o := range set {
+				if set.many != nil && len(set.many) < 2 {
+					t.Fatalf("%s index %s key %q keeps a map of %d", k, def.name, key, len(set.many))
+				}
+				for _, o := range set.appendTo(nil) {
+					id := o.GetId()
 					if !want[key][id] || tb.objs[id] != o {
 						t.Fatalf("%s index %s key %q holds stale %s", k, def.name, key, id)
 					}

@@ -9,7 +9,7 @@ import (
 type table struct {
 	kind Kind
 	objs map[string]Object
-	idx  []map[string]map[string]Object // aligned with indexDefs[kind]
+	idx  []map[string]*objSet // aligned with indexDefs[kind]
 }
 
 // state is the whole in-memory cluster state. It is not safe for concurrent
@@ -17,15 +17,18 @@ type table struct {
 type state struct {
 	tables [numKinds + 1]*table
 	check  *mutationCheck // nil unless WithMutationCheck
+	// specs is the TaskSpec each service's decoded tasks share, by
+	// service ID (shareDecoded); nil until a decoded task needs it.
+	specs map[string]*sharedSpec
 }
 
 func newState() *state {
 	st := &state{}
 	for _, k := range Kinds() {
 		t := &table{kind: k, objs: make(map[string]Object)}
-		t.idx = make([]map[string]map[string]Object, len(indexDefs[k]))
+		t.idx = make([]map[string]*objSet, len(indexDefs[k]))
 		for i := range t.idx {
-			t.idx[i] = make(map[string]map[string]Object)
+			t.idx[i] = make(map[string]*objSet)
 		}
 		st.tables[k] = t
 	}
@@ -59,7 +62,7 @@ func (st *state) put(k Kind, o Object) Object {
 		if old != nil {
 			oldKey, oldOK := def.key(old)
 			if oldOK && ok && oldKey == key {
-				t.idx[i][key][id] = o
+				t.idx[i][key].put(id, o)
 				continue
 			}
 			if oldOK {
@@ -71,10 +74,10 @@ func (st *state) put(k Kind, o Object) Object {
 		}
 		set := t.idx[i][key]
 		if set == nil {
-			set = make(map[string]Object, 1)
+			set = &objSet{}
 			t.idx[i][key] = set
 		}
-		set[id] = o
+		set.put(id, o)
 	}
 	return old
 }
@@ -88,6 +91,9 @@ func (st *state) del(k Kind, id string) Object {
 	}
 	t.unindex(old)
 	delete(t.objs, id)
+	if k == KindService {
+		delete(st.specs, id)
+	}
 	if st.check != nil {
 		st.check.release(k, old)
 	}
@@ -106,8 +112,11 @@ func (t *table) unindex(o Object) {
 // unindexKey removes id from the set of index i under key.
 func (t *table) unindexKey(i int, key, id string) {
 	set := t.idx[i][key]
-	delete(set, id)
-	if len(set) == 0 {
+	if set == nil {
+		return
+	}
+	set.del(id)
+	if set.len() == 0 {
 		delete(t.idx[i], key)
 	}
 }
@@ -123,9 +132,13 @@ func (st *state) nameConflict(k Kind, o Object) error {
 		if !ok {
 			continue
 		}
-		for other := range t.idx[i][key] {
-			if other != o.GetId() {
-				return fmt.Errorf("%w: %s %s %q is taken by %s", ErrNameConflict, k, def.name, key, other)
+		set := t.idx[i][key]
+		if set == nil {
+			continue
+		}
+		for _, other := range set.appendTo(nil) {
+			if other.GetId() != o.GetId() {
+				return fmt.Errorf("%w: %s %s %q is taken by %s", ErrNameConflict, k, def.name, key, other.GetId())
 			}
 		}
 	}
@@ -169,11 +182,10 @@ func (st *state) find(k Kind, by By) ([]Object, error) {
 			return nil, invalidBy(k, by)
 		}
 		set := t.idx[p][b.key]
-		out := make([]Object, 0, len(set))
-		for _, o := range set {
-			out = append(out, o)
+		if set == nil {
+			return []Object{}, nil
 		}
-		return out, nil
+		return set.appendTo(make([]Object, 0, set.len())), nil
 	}
 	return nil, invalidBy(k, by)
 }
@@ -192,7 +204,10 @@ func (st *state) count(k Kind, by By) (int, error) {
 		if p < 0 {
 			return 0, invalidBy(k, by)
 		}
-		return len(t.idx[p][b.key]), nil
+		if set := t.idx[p][b.key]; set != nil {
+			return set.len(), nil
+		}
+		return 0, nil
 	}
 	objs, err := st.find(k, by)
 	return len(objs), err

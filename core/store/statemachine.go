@@ -13,6 +13,10 @@ type op struct {
 	act  shoalv1.StoreActionKind
 	kind Kind
 	obj  Object
+	// decoded: obj was decoded by the store from the entry's bytes (not
+	// the proposer's object), so the store may make it share equal parts
+	// with stored objects (shareDecoded).
+	decoded bool
 }
 
 // undo restores (kind, id) to old (nil: absent).
@@ -27,7 +31,11 @@ func decodeRequest(payload []byte) ([]op, error) {
 	if err := proto.Unmarshal(payload, &req); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidPayload, err)
 	}
-	return requestOps(&req)
+	ops, err := requestOps(&req)
+	for i := range ops {
+		ops[i].decoded = true
+	}
+	return ops, err
 }
 
 // requestOps validates a request and lists its actions. The decoded and the
@@ -125,6 +133,9 @@ func (st *state) apply(index uint64, ops []op) ([]Event, error) {
 			if err := st.nameConflict(o.kind, o.obj); err != nil {
 				return fail(i, o, err)
 			}
+			if t, ok := o.obj.(*shoalv1.Task); ok && o.decoded {
+				st.shareDecoded(t, nil)
+			}
 			ensureMeta(o.obj).Version = index
 			st.put(o.kind, o.obj)
 			undos = append(undos, undo{kind: o.kind, id: id})
@@ -138,6 +149,9 @@ func (st *state) apply(index uint64, ops []op) ([]Event, error) {
 			}
 			if err := st.nameConflict(o.kind, o.obj); err != nil {
 				return fail(i, o, err)
+			}
+			if t, ok := o.obj.(*shoalv1.Task); ok && o.decoded {
+				st.shareDecoded(t, cur.(*shoalv1.Task))
 			}
 			m := ensureMeta(o.obj)
 			m.Version = index
@@ -265,6 +279,9 @@ func (s *Store) Restore(index uint64, data []byte) error {
 		}
 		if err := st.nameConflict(k, o); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalidSnapshot, err)
+		}
+		if t, ok := o.(*shoalv1.Task); ok {
+			st.shareDecoded(t, nil)
 		}
 		ensureMeta(o)
 		st.put(k, o)

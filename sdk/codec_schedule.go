@@ -183,6 +183,7 @@ func (r *ScheduleResponse) AppendMarshal(b []byte) []byte {
 	b = appendString(b, 2, r.Error)
 	b = appendBool(b, 150, r.Resync)
 	b = appendVarint(b, 151, r.Generation)
+	b = appendBool(b, 152, r.TaskIDsUnused)
 	return b
 }
 
@@ -225,6 +226,8 @@ func UnmarshalScheduleResponse(b []byte) (*ScheduleResponse, error) {
 			r.Resync = d.varint(typ) != 0
 		case 151:
 			r.Generation = d.varint(typ)
+		case 152:
+			r.TaskIDsUnused = d.varint(typ) != 0
 		default:
 			return false
 		}

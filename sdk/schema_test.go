@@ -84,7 +84,7 @@ func TestCodecMatchesProtoSchema(t *testing.T) {
 
 	sresp := &sdk.ScheduleResponse{Groups: []sdk.GroupResult{{Placements: []int32{0, -1, 300, 2},
 		Reason: sdk.ReasonNoSuitableNode, Explanation: sdk.Explanation{NotReady: 1, Drained: 2, Paused: 3, KindUnsupported: 4,
-			ConstraintMismatch: 5, LacksCPU: 6, LacksMemory: 7, MaxPerNode: 8}, Detail: "d"}}, Error: "e", Resync: true, Generation: 12}
+			ConstraintMismatch: 5, LacksCPU: 6, LacksMemory: 7, MaxPerNode: 8}, Detail: "d"}}, Error: "e", Resync: true, Generation: 12, TaskIDsUnused: true}
 	gotResp, err := sdk.UnmarshalScheduleResponse(through("ScheduleResponse", sresp.Marshal()))
 	if err != nil {
 		t.Fatal(err)

@@ -65,13 +65,7 @@ func (g *TaskGroup) appendMarshal(b []byte) []byte {
 
 // UnmarshalScheduleRequest decodes a request. Unknown fields are skipped.
 func UnmarshalScheduleRequest(b []byte) (*ScheduleRequest, error) {
-	r := &ScheduleRequest{}
-	d := decoder{b: b}
-	d.fields(func(num protowire.Number, typ protowire.Type) bool { return r.decodeField(&d, num, typ) })
-	if d.err != nil {
-		return nil, d.err
-	}
-	return r, nil
+	return decodeMessage(b, (*ScheduleRequest).decodeField)
 }
 
 // decodeField decodes one field of a request; false for a field it does
@@ -212,9 +206,7 @@ func (e *Explanation) appendMarshal(b []byte) []byte {
 
 // UnmarshalScheduleResponse decodes a response. Unknown fields are skipped.
 func UnmarshalScheduleResponse(b []byte) (*ScheduleResponse, error) {
-	r := &ScheduleResponse{}
-	d := decoder{b: b}
-	d.fields(func(num protowire.Number, typ protowire.Type) bool {
+	return decodeMessage(b, func(r *ScheduleResponse, d *decoder, num protowire.Number, typ protowire.Type) bool {
 		switch num {
 		case 1:
 			var g GroupResult
@@ -233,10 +225,6 @@ func UnmarshalScheduleResponse(b []byte) (*ScheduleResponse, error) {
 		}
 		return true
 	})
-	if d.err != nil {
-		return nil, d.err
-	}
-	return r, nil
 }
 
 func (g *GroupResult) decode(d *decoder) {

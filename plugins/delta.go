@@ -21,6 +21,12 @@ import (
 // generation (a 1.0 guest) leave nothing remembered: the next call is
 // whole.
 
+// Task IDs (ABI 1.2): a guest whose answers say TaskIDsUnused gets its
+// groups without task IDs (Count alone) from then on; the host keeps the
+// IDs and validates and returns answers by position as before. The mark
+// belongs to the module (its digest), so it survives failed calls and
+// sandbox restarts, and Unload forgets it.
+
 // ScheduleCallStats counts how schedule calls carried the node table.
 type ScheduleCallStats struct {
 	// Full calls carried the whole table; Delta calls only the changes.
@@ -28,6 +34,9 @@ type ScheduleCallStats struct {
 	// Resyncs counts deltas the guest refused (it lacked the base), each
 	// followed by a full call.
 	Resyncs uint64
+	// WithoutTaskIDs counts calls (full or delta) whose groups carried no
+	// task IDs (ABI 1.2).
+	WithoutTaskIDs uint64
 }
 
 // tables holds the node tables the guests hold, by plugin digest. One
@@ -36,6 +45,7 @@ type tables struct {
 	mu     sync.Mutex
 	gen    uint64
 	held   map[string]*hostTable
+	noIDs  map[string]bool // digests whose guests do not read task IDs
 	stats  ScheduleCallStats
 	metric *prometheus.CounterVec // carried: full, delta, resync
 }
@@ -70,9 +80,13 @@ func (t *tables) forget(sha string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.held, sha)
+	delete(t.noIDs, sha)
 }
 
-func (t *tables) count(carried string) {
+func (t *tables) count(carried string, noIDs bool) {
+	if noIDs && carried != "resync" {
+		t.stats.WithoutTaskIDs++
+	}
 	switch carried {
 	case "full":
 		t.stats.Full++
@@ -91,8 +105,13 @@ func (t *tables) schedule(ctx context.Context, h *Host, sha string, req *sdk.Sch
 	defer t.mu.Unlock()
 	if t.held == nil {
 		t.held = make(map[string]*hostTable)
+		t.noIDs = make(map[string]bool)
 	}
 	start := time.Now()
+	groups, noIDs := req.Groups, t.noIDs[sha]
+	if noIDs {
+		groups = withoutTaskIDs(groups)
+	}
 	held := t.held[sha]
 	delete(t.held, sha) // until this call succeeds
 	t.gen++
@@ -102,19 +121,19 @@ func (t *tables) schedule(ctx context.Context, h *Host, sha string, req *sdk.Sch
 	if held != nil {
 		d, inserted, snap := diffHeld(ctx, held, req.Nodes)
 		d.Generation, d.BaseGeneration = gen, held.gen
-		wire, snapshot = sdk.AppendScheduleCall(nil, inserted, req.Groups, &d), snap
-		t.count("delta")
+		wire, snapshot = sdk.AppendScheduleCall(nil, inserted, groups, &d), snap
+		t.count("delta", noIDs)
 	} else {
-		wire = sdk.AppendScheduleCall(nil, req.Nodes, req.Groups, &sdk.ScheduleDelta{Generation: gen})
-		t.count("full")
+		wire = sdk.AppendScheduleCall(nil, req.Nodes, groups, &sdk.ScheduleDelta{Generation: gen})
+		t.count("full", noIDs)
 	}
 	resp, err := t.call(ctx, h, sha, wire)
 	if err == nil && resp.Resync {
-		t.count("resync")
-		t.count("full")
+		t.count("resync", noIDs)
+		t.count("full", noIDs)
 		t.gen++
 		gen, snapshot = t.gen, nil
-		wire = sdk.AppendScheduleCall(nil, req.Nodes, req.Groups, &sdk.ScheduleDelta{Generation: gen})
+		wire = sdk.AppendScheduleCall(nil, req.Nodes, groups, &sdk.ScheduleDelta{Generation: gen})
 		resp, err = t.call(ctx, h, sha, wire)
 		if err == nil && resp.Resync {
 			err = errorf(ErrInvalidAnswer, "asked to resync a call that carried the whole node table")
@@ -125,6 +144,9 @@ func (t *tables) schedule(ctx context.Context, h *Host, sha string, req *sdk.Sch
 			err = errorf(ErrInvalidAnswer, "%v", verr)
 		}
 	}
+	if err == nil && resp.TaskIDsUnused {
+		t.noIDs[sha] = true
+	}
 	if err == nil && resp.Generation == gen {
 		if snapshot == nil {
 			snapshot = sdk.CloneTable(req.Nodes)
@@ -133,9 +155,23 @@ func (t *tables) schedule(ctx context.Context, h *Host, sha string, req *sdk.Sch
 		t.held[sha] = &hostTable{gen: gen, nodes: snapshot, source: source, version: version}
 	}
 	if resp != nil {
-		resp.Resync, resp.Generation = false, 0 // transport, not the answer
+		resp.Resync, resp.Generation, resp.TaskIDsUnused = false, 0, false // transport, not the answer
 	}
 	return resp, h.finish(opSchedule, sha, start, err)
+}
+
+// withoutTaskIDs returns the groups with their task IDs left out, except
+// where their number differs from Count: the guest must see that to answer
+// "invalid task group" as the native policy does.
+func withoutTaskIDs(groups []sdk.TaskGroup) []sdk.TaskGroup {
+	out := make([]sdk.TaskGroup, len(groups))
+	for i := range groups {
+		out[i] = groups[i]
+		if len(out[i].TaskIDs) == int(out[i].Count) {
+			out[i].TaskIDs = nil
+		}
+	}
+	return out
 }
 
 // call runs one schedule call and decodes the answer; an error the plugin

@@ -52,6 +52,17 @@ func TestDeltaFedGuestAnswersAsFullFed(t *testing.T) {
 		joined := 0
 		for step := range rapid.IntRange(1, 8).Draw(rt, "steps") {
 			groups := policytest.Groups(rt, 3)
+			for i := range groups {
+				// Task IDs: none, one per task (left out of the guest's calls
+				// once it said it does not read them, ABI 1.2) or a wrong
+				// number (kept: the guest must answer "invalid group").
+				switch rapid.IntRange(0, 3).Draw(rt, "ids") {
+				case 1, 2:
+					groups[i].TaskIDs = taskIDs(step, int(groups[i].Count))
+				case 3:
+					groups[i].TaskIDs = taskIDs(step, int(groups[i].Count)+1)
+				}
+			}
 			req := &sdk.ScheduleRequest{Nodes: nodes, Groups: groups}
 			want := spread.Schedule(&sdk.ScheduleRequest{Nodes: sdk.CloneTable(nodes), Groups: groups})
 			got, err := h.Schedule(ctx, sha, req)
@@ -93,8 +104,80 @@ func TestDeltaFedGuestAnswersAsFullFed(t *testing.T) {
 			}
 		}
 	})
-	if st := h.ScheduleCalls(); st.Delta == 0 || st.Resyncs != 0 {
-		t.Fatalf("calls %+v: want deltas and no resync", st)
+	if st := h.ScheduleCalls(); st.Delta == 0 || st.Resyncs != 0 || st.WithoutTaskIDs == 0 {
+		t.Fatalf("calls %+v: want deltas, calls without task IDs and no resync", st)
+	}
+}
+
+func taskIDs(step, n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("t%d-%d", step, i)
+	}
+	return ids
+}
+
+// TestTaskIDsLeftOutForGuestsThatDoNotReadThem (ABI 1.2): a guest
+// registered with sdk.TaskIDsUnused gets the task IDs on its first call
+// only (its answer says it does not read them) and answers as before; a
+// guest registered the default way, and a raw 1.0 guest, get them on
+// every call; Unload forgets the mark.
+func TestTaskIDsLeftOutForGuestsThatDoNotReadThem(t *testing.T) {
+	h, _ := newHost(t, plugins.HostConfig{})
+	ctx := context.Background()
+	req := policytest.Uniform(40, 100)
+	detail := func(sha string) string {
+		t.Helper()
+		resp, err := h.Schedule(ctx, sha, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Groups[0].Detail
+	}
+	used := load(t, h, guest(t, "idsused"))
+	for call := range 3 {
+		if got := detail(used); got != "100 task IDs" {
+			t.Fatalf("default guest, call %d: %q", call, got)
+		}
+	}
+	unused := load(t, h, guest(t, "idsunused"))
+	for call, want := range []string{"100 task IDs", "0 task IDs", "0 task IDs"} {
+		if got := detail(unused); got != want {
+			t.Fatalf("TaskIDsUnused guest, call %d: %q, want %q", call, got, want)
+		}
+	}
+	if st := h.ScheduleCalls(); st.WithoutTaskIDs != 2 {
+		t.Fatalf("calls %+v: want 2 without task IDs", st)
+	}
+	h.Unload(ctx, unused)
+	unused = load(t, h, guest(t, "idsunused"))
+	if got := detail(unused); got != "100 task IDs" {
+		t.Fatalf("after Unload: %q", got)
+	}
+
+	// The built-in spread says so too, and answers as natively.
+	sp := load(t, h, plugins.Builtin("spread"))
+	for range 3 {
+		got, err := h.Schedule(ctx, sp, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(spread.Schedule(req), got); d != "" {
+			t.Fatalf("differs from native:\n%s", d)
+		}
+	}
+	if st := h.ScheduleCalls(); st.WithoutTaskIDs != 4 {
+		t.Fatalf("calls %+v: want 4 without task IDs", st)
+	}
+	// A raw ABI 1.0 guest never says so: it always gets them.
+	raw := load(t, h, guest(t, "schedonly"))
+	for range 2 {
+		if _, err := h.Schedule(ctx, raw, req); err == nil {
+			t.Fatal("schedonly answers nothing: want an invalid answer")
+		}
+	}
+	if st := h.ScheduleCalls(); st.WithoutTaskIDs != 4 {
+		t.Fatalf("calls %+v: a 1.0 guest got calls without task IDs", st)
 	}
 }
 
@@ -116,7 +199,9 @@ func TestDeltaResyncAfterRestartAndSwap(t *testing.T) {
 		if d := cmp.Diff(native(req), got); d != "" {
 			t.Fatalf("differs from native:\n%s", d)
 		}
-		if st := h.ScheduleCalls(); st != want {
+		st := h.ScheduleCalls()
+		st.WithoutTaskIDs = 0 // TestTaskIDsLeftOutForGuestsThatDoNotReadThem
+		if st != want {
 			t.Fatalf("calls %+v, want %+v", st, want)
 		}
 	}

@@ -15,6 +15,10 @@
 // counted, and returns a *CallError so the caller falls back to the native
 // policy (sdk/policy/...).
 //
+// Schedule calls carry only what changed in the node table since the
+// guest's last call (ABI 1.1) and, for a guest whose answers say its policy
+// does not read them, no task IDs (ABI 1.2); see delta.go.
+//
 // It must not import core/ or gen/: the manager passes sdk types in and gets
 // sdk types back. Plugins get no WASI preopens, no environment, no arguments
 // and no network.

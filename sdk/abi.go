@@ -7,8 +7,9 @@ const ABIVersion uint32 = 1
 
 // ABIMinor is the revision of ABI version 1 this SDK implements. 1.1 adds
 // node table deltas to shoal_schedule (see ABI.md); a 1.0 guest keeps
-// working, it just gets the whole table on every call.
-const ABIMinor uint32 = 1
+// working, it just gets the whole table on every call. 1.2 lets a guest
+// whose policy does not read task IDs get groups without them.
+const ABIMinor uint32 = 2
 
 // Capability is a bit in the mask a guest returns from shoal_capabilities.
 type Capability uint32
@@ -22,6 +23,11 @@ const (
 	// between shoal_schedule calls and takes deltas. Informational: the
 	// host turns deltas on when the guest echoes a call's generation.
 	CapScheduleDelta Capability = 1 << 16
+	// CapTaskIDsUnused (ABI 1.2) means the guest's scheduling policy does
+	// not read TaskGroup.TaskIDs (sdk.TaskIDsUnused). Informational: the
+	// host leaves the IDs out once an answer says so
+	// (ScheduleResponse.TaskIDsUnused).
+	CapTaskIDsUnused Capability = 1 << 17
 )
 
 // Names of the functions a guest exports (see ABI.md).

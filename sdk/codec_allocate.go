@@ -46,9 +46,7 @@ func (r *AllocateRequest) AppendMarshal(b []byte) []byte {
 
 // UnmarshalAllocateRequest decodes a request. Unknown fields are skipped.
 func UnmarshalAllocateRequest(b []byte) (*AllocateRequest, error) {
-	r := &AllocateRequest{}
-	d := decoder{b: b}
-	d.fields(func(num protowire.Number, typ protowire.Type) bool {
+	return decodeMessage(b, func(r *AllocateRequest, d *decoder, num protowire.Number, typ protowire.Type) bool {
 		switch num {
 		case 1:
 			var n Network
@@ -127,10 +125,6 @@ func UnmarshalAllocateRequest(b []byte) (*AllocateRequest, error) {
 		}
 		return true
 	})
-	if d.err != nil {
-		return nil, d.err
-	}
-	return r, nil
 }
 
 // Marshal encodes the response in the ABI wire format.
@@ -158,9 +152,7 @@ func (r *AllocateResponse) AppendMarshal(b []byte) []byte {
 
 // UnmarshalAllocateResponse decodes a response. Unknown fields are skipped.
 func UnmarshalAllocateResponse(b []byte) (*AllocateResponse, error) {
-	r := &AllocateResponse{}
-	d := decoder{b: b}
-	d.fields(func(num protowire.Number, typ protowire.Type) bool {
+	return decodeMessage(b, func(r *AllocateResponse, d *decoder, num protowire.Number, typ protowire.Type) bool {
 		switch num {
 		case 1:
 			var a AddressResult
@@ -201,8 +193,4 @@ func UnmarshalAllocateResponse(b []byte) (*AllocateResponse, error) {
 		}
 		return true
 	})
-	if d.err != nil {
-		return nil, d.err
-	}
-	return r, nil
 }

@@ -65,13 +65,7 @@ func (g *TaskGroup) appendMarshal(b []byte) []byte {
 
 // UnmarshalScheduleRequest decodes a request. Unknown fields are skipped.
 func UnmarshalScheduleRequest(b []byte) (*ScheduleRequest, error) {
-	r := &ScheduleRequest{}
-	d := decoder{b: b}
-	d.fields(func(num protowire.Number, typ protowire.Type) bool { return r.decodeField(&d, num, typ) })
-	if d.err != nil {
-		return nil, d.err
-	}
-	return r, nil
+	return decodeMessage(b, (*ScheduleRequest).decodeField)
 }
 
 // decodeField decodes one field of a request; false for a field it does
@@ -183,6 +177,7 @@ func (r *ScheduleResponse) AppendMarshal(b []byte) []byte {
 	b = appendString(b, 2, r.Error)
 	b = appendBool(b, 150, r.Resync)
 	b = appendVarint(b, 151, r.Generation)
+	b = appendBool(b, 152, r.TaskIDsUnused)
 	return b
 }
 
@@ -211,9 +206,7 @@ func (e *Explanation) appendMarshal(b []byte) []byte {
 
 // UnmarshalScheduleResponse decodes a response. Unknown fields are skipped.
 func UnmarshalScheduleResponse(b []byte) (*ScheduleResponse, error) {
-	r := &ScheduleResponse{}
-	d := decoder{b: b}
-	d.fields(func(num protowire.Number, typ protowire.Type) bool {
+	return decodeMessage(b, func(r *ScheduleResponse, d *decoder, num protowire.Number, typ protowire.Type) bool {
 		switch num {
 		case 1:
 			var g GroupResult
@@ -225,15 +218,13 @@ func UnmarshalScheduleResponse(b []byte) (*ScheduleResponse, error) {
 			r.Resync = d.varint(typ) != 0
 		case 151:
 			r.Generation = d.varint(typ)
+		case 152:
+			r.TaskIDsUnused = d.varint(typ) != 0
 		default:
 			return false
 		}
 		return true
 	})
-	if d.err != nil {
-		return nil, d.err
-	}
-	return r, nil
 }
 
 func (g *GroupResult) decode(d *decoder) {

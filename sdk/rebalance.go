@@ -99,9 +99,7 @@ func (r *RebalanceRequest) Marshal() []byte {
 
 // UnmarshalRebalanceRequest decodes a request. Unknown fields are skipped.
 func UnmarshalRebalanceRequest(b []byte) (*RebalanceRequest, error) {
-	r := &RebalanceRequest{}
-	d := decoder{b: b}
-	d.fields(func(num protowire.Number, typ protowire.Type) bool {
+	return decodeMessage(b, func(r *RebalanceRequest, d *decoder, num protowire.Number, typ protowire.Type) bool {
 		switch num {
 		case 1:
 			var n Node
@@ -120,10 +118,6 @@ func UnmarshalRebalanceRequest(b []byte) (*RebalanceRequest, error) {
 		}
 		return true
 	})
-	if d.err != nil {
-		return nil, d.err
-	}
-	return r, nil
 }
 
 func (t *RebalanceTask) decode(d *decoder) {
@@ -159,9 +153,7 @@ func (r *RebalanceResponse) Marshal() []byte {
 
 // UnmarshalRebalanceResponse decodes a response. Unknown fields are skipped.
 func UnmarshalRebalanceResponse(b []byte) (*RebalanceResponse, error) {
-	r := &RebalanceResponse{}
-	d := decoder{b: b}
-	d.fields(func(num protowire.Number, typ protowire.Type) bool {
+	return decodeMessage(b, func(r *RebalanceResponse, d *decoder, num protowire.Number, typ protowire.Type) bool {
 		switch num {
 		case 1:
 			var m Move
@@ -186,8 +178,4 @@ func UnmarshalRebalanceResponse(b []byte) (*RebalanceResponse, error) {
 		}
 		return true
 	})
-	if d.err != nil {
-		return nil, d.err
-	}
-	return r, nil
 }

@@ -9,12 +9,34 @@ type AllocatorFunc func(*AllocateRequest) *AllocateResponse
 var (
 	scheduler SchedulerFunc
 	allocator AllocatorFunc
+	// taskIDsUnused: the registered scheduler does not read TaskIDs.
+	taskIDsUnused bool
 )
+
+// SchedulerOption is an option of RegisterScheduler.
+type SchedulerOption func(*schedulerOptions)
+
+type schedulerOptions struct{ taskIDsUnused bool }
+
+// TaskIDsUnused declares that the policy never reads TaskGroup.TaskIDs
+// (it places Count tasks and answers by position): the host then leaves
+// the IDs out of its calls (ABI 1.2), which for 100,000 tasks saves
+// encoding, piping and decoding 1.5 MB per call. The policy sees TaskIDs
+// empty on those calls.
+func TaskIDsUnused() SchedulerOption {
+	return func(o *schedulerOptions) { o.taskIDsUnused = true }
+}
 
 // RegisterScheduler installs the guest's scheduling policy. Call it from an
 // init function of package main: a module built with -buildmode=c-shared
 // runs init functions but never main.
-func RegisterScheduler(fn SchedulerFunc) { scheduler = fn }
+func RegisterScheduler(fn SchedulerFunc, opts ...SchedulerOption) {
+	var o schedulerOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	scheduler, taskIDsUnused = fn, o.taskIDsUnused
+}
 
 // RegisterAllocator installs the guest's allocation policy. Call it from an
 // init function of package main.
@@ -25,6 +47,9 @@ func Capabilities() Capability {
 	var c Capability
 	if scheduler != nil {
 		c |= CapScheduler | CapScheduleDelta
+		if taskIDsUnused {
+			c |= CapTaskIDsUnused
+		}
 	}
 	if allocator != nil {
 		c |= CapAllocator
@@ -53,6 +78,7 @@ func HandleSchedule(in []byte) (out []byte) {
 	if resp == nil {
 		return (&ScheduleResponse{Error: "scheduler returned nil"}).Marshal()
 	}
+	resp.TaskIDsUnused = taskIDsUnused
 	return resp.Marshal()
 }
 

@@ -151,4 +151,8 @@ type ScheduleResponse struct {
 	// generation of the table the guest now holds.
 	Resync     bool   `json:",omitempty"`
 	Generation uint64 `json:",omitempty"`
+	// TaskIDsUnused (ABI 1.2) is set by the sdk on every answer of a
+	// guest registered with TaskIDsUnused: the host may leave task IDs out
+	// of its later calls.
+	TaskIDsUnused bool `json:",omitempty"`
 }

@@ -23,6 +23,76 @@ import (
 // against the schema (no field may be unknown), re-encoded by the runtime
 // and decoded by the sdk again.
 func TestCodecMatchesProtoSchema(t *testing.T) {
+	through := schemaRoundTrip(t)
+	sreq := &sdk.ScheduleRequest{
+		Nodes: []sdk.Node{{ID: "n1", Hostname: "h1", Ready: true, Availability: sdk.AvailabilityDrain, Role: sdk.RoleManager,
+			Kinds: []string{"container", "process"}, TotalNanoCPUs: 4e9, FreeNanoCPUs: 1e9, TotalMemoryBytes: 8 << 30, FreeMemoryBytes: 1 << 30,
+			Labels: map[string]string{"zone": "a", "ssd": "yes"}, TaskCount: 7, ServiceTasks: map[string]uint32{"s1": 3, "s2": 4}}},
+		Groups: []sdk.TaskGroup{{ServiceID: "s1", SpecVersion: 9, Count: 2, TaskIDs: []string{"t1", "t2"}, Kind: "container",
+			Constraints: []string{"node.role==worker"}, NanoCPUs: 5e8, MemoryBytes: 1 << 20, MaxReplicasPerNode: 2,
+			Preferences: []string{"node.labels.zone"}}},
+	}
+	// A delta call (ABI 1.1): the request and its header, decoded together.
+	type call struct {
+		Req   *sdk.ScheduleRequest
+		Delta *sdk.ScheduleDelta
+	}
+	delta := &sdk.ScheduleDelta{Generation: 12, BaseGeneration: 11, Ops: []int32{3, -1, 0, 2, -4},
+		Patches: []sdk.NodePatch{{Index: 4, FreeNanoCPUs: 1e9, FreeMemoryBytes: 1 << 30, TaskCount: 3, ServiceTasks: map[string]uint32{"s1": 2, "s2": 0}}}}
+	sresp := &sdk.ScheduleResponse{Groups: []sdk.GroupResult{{Placements: []int32{0, -1, 300, 2},
+		Reason: sdk.ReasonNoSuitableNode, Explanation: sdk.Explanation{NotReady: 1, Drained: 2, Paused: 3, KindUnsupported: 4,
+			ConstraintMismatch: 5, LacksCPU: 6, LacksMemory: 7, MaxPerNode: 8}, Detail: "d"}}, Error: "e", Resync: true, Generation: 12, TaskIDsUnused: true}
+	areq := &sdk.AllocateRequest{
+		Networks:  []sdk.Network{{ID: "n", Subnet: "10.0.0.0/24", Gateway: "10.0.0.1", Allocated: []string{"10.0.0.2"}}},
+		Addresses: []sdk.AddressRequest{{ID: "t", NetworkID: "n"}},
+		Ports:     []sdk.PortRequest{{ID: "p", Protocol: "udp"}},
+		UsedPorts: []sdk.UsedPort{{Protocol: "tcp", Port: 30001}}, PortRangeStart: 31000, PortRangeEnd: 32000,
+	}
+	aresp := &sdk.AllocateResponse{Addresses: []sdk.AddressResult{{Address: "10.0.0.3/24"}, {Code: sdk.AllocPoolExhausted}},
+		Ports: []sdk.PortResult{{Port: 31000}, {Code: sdk.AllocPortsExhausted}}, Error: "x"}
+	rreq := &sdk.RebalanceRequest{
+		Nodes: []sdk.Node{{ID: "n1", Hostname: "h1", Ready: true, Kinds: []string{"process"}, TaskCount: 2,
+			Labels: map[string]string{"zone": "a"}, ServiceTasks: map[string]uint32{"s": 2}}},
+		Group: sdk.TaskGroup{ServiceID: "s", SpecVersion: 2, Count: 2, Kind: "process", Constraints: []string{"node.role==worker"},
+			NanoCPUs: 1e8, MemoryBytes: 1 << 20, MaxReplicasPerNode: 3},
+		Tasks:    []sdk.RebalanceTask{{ID: "t1", Slot: 1, NodeID: "n1", State: "running"}, {ID: "t2", Slot: 2, State: "pending"}},
+		MaxMoves: 4,
+	}
+	rresp := &sdk.RebalanceResponse{Moves: []sdk.Move{{TaskID: "t1", TargetNodeID: "n2"}, {TaskID: "t2"}}, Error: "e"}
+
+	for _, tt := range []struct {
+		name, message string
+		in            any
+		wire          []byte
+		decode        func([]byte) (any, error)
+	}{
+		{"schedule request", "ScheduleRequest", sreq, sreq.Marshal(),
+			func(b []byte) (any, error) { return sdk.UnmarshalScheduleRequest(b) }},
+		{"schedule delta call", "ScheduleRequest", call{sreq, delta}, sdk.AppendScheduleCall(nil, sreq.Nodes, sreq.Groups, delta),
+			func(b []byte) (any, error) { r, d, err := sdk.UnmarshalScheduleCall(b); return call{r, d}, err }},
+		{"schedule response", "ScheduleResponse", sresp, sresp.Marshal(),
+			func(b []byte) (any, error) { return sdk.UnmarshalScheduleResponse(b) }},
+		{"allocate request", "AllocateRequest", areq, areq.Marshal(),
+			func(b []byte) (any, error) { return sdk.UnmarshalAllocateRequest(b) }},
+		{"allocate response", "AllocateResponse", aresp, aresp.Marshal(),
+			func(b []byte) (any, error) { return sdk.UnmarshalAllocateResponse(b) }},
+		{"rebalance request", "RebalanceRequest", rreq, rreq.Marshal(),
+			func(b []byte) (any, error) { return sdk.UnmarshalRebalanceRequest(b) }},
+		{"rebalance response", "RebalanceResponse", rresp, rresp.Marshal(),
+			func(b []byte) (any, error) { return sdk.UnmarshalRebalanceResponse(b) }},
+	} {
+		got, err := tt.decode(through(tt.message, tt.wire))
+		if err != nil || !reflect.DeepEqual(tt.in, got) {
+			t.Errorf("%s via the schema:\n got %+v (%v)\nwant %+v", tt.name, got, err, tt.in)
+		}
+	}
+}
+
+// schemaRoundTrip loads testdata/abi.binpb and returns a function that
+// parses an encoding as message name of the schema (failing on unknown
+// fields) and re-encodes it with the protobuf runtime.
+func schemaRoundTrip(t *testing.T) func(name string, in []byte) []byte {
+	t.Helper()
 	b, err := os.ReadFile("testdata/abi.binpb")
 	if err != nil {
 		t.Fatal(err)
@@ -35,15 +105,13 @@ func TestCodecMatchesProtoSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg := func(name string) *dynamicpb.Message {
+	return func(name string, in []byte) []byte {
+		t.Helper()
 		d, err := files.FindDescriptorByName(protoreflect.FullName("shoal.plugin.v1." + name))
 		if err != nil {
 			t.Fatal(err)
 		}
-		return dynamicpb.NewMessage(d.(protoreflect.MessageDescriptor))
-	}
-	through := func(name string, in []byte) []byte {
-		m := msg(name)
+		m := dynamicpb.NewMessage(d.(protoreflect.MessageDescriptor))
 		if err := proto.Unmarshal(in, m); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -53,67 +121,6 @@ func TestCodecMatchesProtoSchema(t *testing.T) {
 			t.Fatal(err)
 		}
 		return out
-	}
-
-	sreq := &sdk.ScheduleRequest{
-		Nodes: []sdk.Node{{ID: "n1", Hostname: "h1", Ready: true, Availability: sdk.AvailabilityDrain, Role: sdk.RoleManager,
-			Kinds: []string{"container", "process"}, TotalNanoCPUs: 4e9, FreeNanoCPUs: 1e9, TotalMemoryBytes: 8 << 30, FreeMemoryBytes: 1 << 30,
-			Labels: map[string]string{"zone": "a", "ssd": "yes"}, TaskCount: 7, ServiceTasks: map[string]uint32{"s1": 3, "s2": 4}}},
-		Groups: []sdk.TaskGroup{{ServiceID: "s1", SpecVersion: 9, Count: 2, TaskIDs: []string{"t1", "t2"}, Kind: "container",
-			Constraints: []string{"node.role==worker"}, NanoCPUs: 5e8, MemoryBytes: 1 << 20, MaxReplicasPerNode: 2,
-			Preferences: []string{"node.labels.zone"}}},
-	}
-	got, err := sdk.UnmarshalScheduleRequest(through("ScheduleRequest", sreq.Marshal()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(sreq, got) {
-		t.Fatalf("ScheduleRequest via the schema:\n got %+v\nwant %+v", got, sreq)
-	}
-
-	// A delta call (ABI 1.1).
-	delta := &sdk.ScheduleDelta{Generation: 12, BaseGeneration: 11, Ops: []int32{3, -1, 0, 2, -4},
-		Patches: []sdk.NodePatch{{Index: 4, FreeNanoCPUs: 1e9, FreeMemoryBytes: 1 << 30, TaskCount: 3, ServiceTasks: map[string]uint32{"s1": 2, "s2": 0}}}}
-	gotReq, gotDelta, err := sdk.UnmarshalScheduleCall(through("ScheduleRequest", sdk.AppendScheduleCall(nil, sreq.Nodes, sreq.Groups, delta)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(sreq, gotReq) || !reflect.DeepEqual(delta, gotDelta) {
-		t.Fatalf("schedule call via the schema:\n got %+v %+v\nwant %+v %+v", gotReq, gotDelta, sreq, delta)
-	}
-
-	sresp := &sdk.ScheduleResponse{Groups: []sdk.GroupResult{{Placements: []int32{0, -1, 300, 2},
-		Reason: sdk.ReasonNoSuitableNode, Explanation: sdk.Explanation{NotReady: 1, Drained: 2, Paused: 3, KindUnsupported: 4,
-			ConstraintMismatch: 5, LacksCPU: 6, LacksMemory: 7, MaxPerNode: 8}, Detail: "d"}}, Error: "e", Resync: true, Generation: 12}
-	gotResp, err := sdk.UnmarshalScheduleResponse(through("ScheduleResponse", sresp.Marshal()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(sresp, gotResp) {
-		t.Fatalf("ScheduleResponse via the schema:\n got %+v\nwant %+v", gotResp, sresp)
-	}
-
-	areq := &sdk.AllocateRequest{
-		Networks:  []sdk.Network{{ID: "n", Subnet: "10.0.0.0/24", Gateway: "10.0.0.1", Allocated: []string{"10.0.0.2"}}},
-		Addresses: []sdk.AddressRequest{{ID: "t", NetworkID: "n"}},
-		Ports:     []sdk.PortRequest{{ID: "p", Protocol: "udp"}},
-		UsedPorts: []sdk.UsedPort{{Protocol: "tcp", Port: 30001}}, PortRangeStart: 31000, PortRangeEnd: 32000,
-	}
-	gotA, err := sdk.UnmarshalAllocateRequest(through("AllocateRequest", areq.Marshal()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(areq, gotA) {
-		t.Fatalf("AllocateRequest via the schema:\n got %+v\nwant %+v", gotA, areq)
-	}
-	aresp := &sdk.AllocateResponse{Addresses: []sdk.AddressResult{{Address: "10.0.0.3/24"}, {Code: sdk.AllocPoolExhausted}},
-		Ports: []sdk.PortResult{{Port: 31000}, {Code: sdk.AllocPortsExhausted}}, Error: "x"}
-	gotAR, err := sdk.UnmarshalAllocateResponse(through("AllocateResponse", aresp.Marshal()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(aresp, gotAR) {
-		t.Fatalf("AllocateResponse via the schema:\n got %+v\nwant %+v", gotAR, aresp)
 	}
 }
 

@@ -297,3 +297,15 @@ func (d *decoder) fields(field func(num protowire.Number, typ protowire.Type) bo
 		}
 	}
 }
+
+// decodeMessage decodes b as a top-level message of type T, one field at a
+// time with field (false for a field it does not know, which is skipped).
+func decodeMessage[T any](b []byte, field func(r *T, d *decoder, num protowire.Number, typ protowire.Type) bool) (*T, error) {
+	r := new(T)
+	d := decoder{b: b}
+	d.fields(func(num protowire.Number, typ protowire.Type) bool { return field(r, &d, num, typ) })
+	if d.err != nil {
+		return nil, d.err
+	}
+	return r, nil
+}

@@ -24,16 +24,14 @@ func (m *Manager) DryRun(ctx context.Context, wasm []byte, spec *shoalv1.Service
 	if err != nil {
 		return nil, err
 	}
-	sha := plugins.Digest(wasm)
-	lctx, cancel := context.WithTimeout(ctx, ProbeLoadTimeout)
-	defer cancel()
-	if err := m.probe.Load(lctx, sha, wasm); err != nil {
-		return nil, err
-	}
-	defer m.probe.Unload(context.WithoutCancel(ctx), sha)
-	start := time.Now()
-	resp, err := m.probe.Schedule(ctx, sha, req)
-	took := time.Since(start)
+	var resp *sdk.ScheduleResponse
+	var took time.Duration
+	err = m.withProbe(ctx, wasm, func(sha string) (err error) {
+		start := time.Now()
+		resp, err = m.probe.Schedule(ctx, sha, req)
+		took = time.Since(start)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -56,4 +54,17 @@ func (m *Manager) DryRun(ctx context.Context, wasm []byte, spec *shoalv1.Service
 		}
 	}
 	return out, nil
+}
+
+// withProbe loads module wasm into the probe sandbox (dry runs never hold
+// up live work), runs fn with its digest and unloads it.
+func (m *Manager) withProbe(ctx context.Context, wasm []byte, fn func(sha string) error) error {
+	sha := plugins.Digest(wasm)
+	lctx, cancel := context.WithTimeout(ctx, ProbeLoadTimeout)
+	defer cancel()
+	if err := m.probe.Load(lctx, sha, wasm); err != nil {
+		return err
+	}
+	defer m.probe.Unload(context.WithoutCancel(ctx), sha)
+	return fn(sha)
 }

@@ -58,14 +58,11 @@ func (p probeRebalancer) Rebalance(ctx context.Context, req *sdk.RebalanceReques
 // RebalanceDryRun asks rebalancer module wasm which moves it would make for
 // the service in s now, validated as a live pass would; nothing is written.
 func (m *Manager) RebalanceDryRun(ctx context.Context, wasm []byte, s *rebalancer.State) ([]rebalancer.Move, time.Duration, error) {
-	sha := plugins.Digest(wasm)
-	lctx, cancel := context.WithTimeout(ctx, ProbeLoadTimeout)
-	defer cancel()
-	if err := m.probe.Load(lctx, sha, wasm); err != nil {
-		return nil, 0, err
-	}
-	defer m.probe.Unload(context.WithoutCancel(ctx), sha)
+	var moves []rebalancer.Move
 	var took time.Duration
-	moves, err := rebalancer.DryRun(ctx, probeRebalancer{m: m, sha: sha, took: &took}, s)
+	err := m.withProbe(ctx, wasm, func(sha string) (err error) {
+		moves, err = rebalancer.DryRun(ctx, probeRebalancer{m: m, sha: sha, took: &took}, s)
+		return err
+	})
 	return moves, took, err
 }

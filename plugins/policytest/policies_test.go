@@ -170,3 +170,15 @@ func TestNeverDuplicates(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkValidate100kOn2400 replays a spread answer for 100,000 tasks on
+// 2,400 nodes, as the plugin host does after every Wasm call.
+func BenchmarkValidate100kOn2400(b *testing.B) {
+	req := policytest.Uniform(2400, 100_000)
+	resp := spread.Schedule(req)
+	for b.Loop() {
+		if err := filter.Validate(req, resp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

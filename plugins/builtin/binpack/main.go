@@ -8,6 +8,6 @@ import (
 	"github.com/shoal-project/shoal/sdk/policy/binpack"
 )
 
-func init() { sdk.RegisterScheduler(binpack.Schedule) }
+func init() { sdk.RegisterScheduler(binpack.Schedule, sdk.TaskIDsUnused()) }
 
 func main() {}

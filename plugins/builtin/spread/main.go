@@ -8,6 +8,6 @@ import (
 	"github.com/shoal-project/shoal/sdk/policy/spread"
 )
 
-func init() { sdk.RegisterScheduler(spread.Schedule) }
+func init() { sdk.RegisterScheduler(spread.Schedule, sdk.TaskIDsUnused()) }
 
 func main() {}

@@ -100,11 +100,15 @@ func (c *Cluster) ServiceCounts(serviceID string) []uint32 {
 }
 
 // Place records one task of g on node i.
-func (c *Cluster) Place(i int, g *sdk.TaskGroup) {
+func (c *Cluster) Place(i int, g *sdk.TaskGroup) { c.placeIn(i, g, c.ServiceCounts(g.ServiceID)) }
+
+// placeIn is Place with svc = ServiceCounts(g.ServiceID) looked up once
+// per group rather than once per task.
+func (c *Cluster) placeIn(i int, g *sdk.TaskGroup, svc []uint32) {
 	c.FreeCPU[i] -= g.NanoCPUs
 	c.FreeMem[i] -= g.MemoryBytes
 	c.Tasks[i]++
-	c.ServiceCounts(g.ServiceID)[i]++
+	svc[i]++
 }
 
 // Static checks the filters that placements in the batch cannot change:

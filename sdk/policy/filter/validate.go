@@ -36,6 +36,11 @@ func Validate(req *sdk.ScheduleRequest, resp *sdk.ScheduleResponse) error {
 			}
 			continue
 		}
+		// The static filters (constraints with their string compares among
+		// them) cannot change within a group: each node is checked once.
+		static := make([]Failure, len(req.Nodes))
+		checked := make([]bool, len(req.Nodes))
+		svc := c.ServiceCounts(g.ServiceID)
 		for ti, p := range res.Placements {
 			if p == sdk.Unschedulable {
 				continue
@@ -43,10 +48,18 @@ func Validate(req *sdk.ScheduleRequest, resp *sdk.ScheduleResponse) error {
 			if p < 0 || int(p) >= len(req.Nodes) {
 				return fmt.Errorf("%w: group %d task %d: node index %d out of range [0,%d)", ErrInvalidPlacement, gi, ti, p, len(req.Nodes))
 			}
-			if f := c.Check(int(p), g, cons); f != FailNone {
+			i := int(p)
+			if !checked[i] {
+				static[i], checked[i] = c.Static(i, g, cons), true
+			}
+			f := static[i]
+			if f == FailNone {
+				f = c.Fits(i, g, svc)
+			}
+			if f != FailNone {
 				return fmt.Errorf("%w: group %d task %d on node %d (%s): %s", ErrInvalidPlacement, gi, ti, p, req.Nodes[p].ID, f)
 			}
-			c.Place(int(p), g)
+			c.placeIn(i, g, svc)
 		}
 	}
 	return nil

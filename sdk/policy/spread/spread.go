@@ -5,7 +5,6 @@ import (
 
 	"github.com/shoal-project/shoal/sdk"
 	"github.com/shoal-project/shoal/sdk/policy/filter"
-	"github.com/shoal-project/shoal/sdk/policy/internal/heap"
 )
 
 // Schedule places every group of the request, in order; placements of
@@ -20,7 +19,7 @@ func Schedule(req *sdk.ScheduleRequest) *sdk.ScheduleResponse {
 type branch struct {
 	count    uint64 // tasks of the service on nodes of this subtree
 	children []*branch
-	h        heap.Heap
+	h        keyHeap
 }
 
 type group struct {
@@ -42,7 +41,7 @@ func scheduleGroup(c *filter.Cluster, g *sdk.TaskGroup) sdk.GroupResult {
 	}
 	// Nodes passing the static filters take part in the tree (their tasks
 	// count for evenness); those that also fit go into the leaf heaps.
-	var static []int
+	static := make([]int, 0, len(c.Nodes))
 	for i := range c.Nodes {
 		if c.Static(i, g, cons) == filter.FailNone {
 			static = append(static, i)
@@ -50,20 +49,32 @@ func scheduleGroup(c *filter.Cluster, g *sdk.TaskGroup) sdk.GroupResult {
 	}
 	root := st.build(static, labels)
 	res := sdk.GroupResult{Placements: make([]int32, g.Count)}
-	for t := range res.Placements {
-		n, ok := st.place(root)
-		if !ok {
-			for k := t; k < len(res.Placements); k++ {
-				res.Placements[k] = sdk.Unschedulable
+	var placed int
+	if root.children == nil {
+		placed = st.placeLeaf(root, res.Placements)
+	} else {
+		for placed < len(res.Placements) {
+			n, ok := st.place(root)
+			if !ok {
+				break
 			}
-			res.Reason = sdk.ReasonNoSuitableNode
-			res.Explanation = c.Explain(g, cons)
-			break
+			res.Placements[placed] = int32(n)
+			placed++
 		}
-		res.Placements[t] = int32(n)
+	}
+	if placed < len(res.Placements) {
+		for k := placed; k < len(res.Placements); k++ {
+			res.Placements[k] = sdk.Unschedulable
+		}
+		res.Reason = sdk.ReasonNoSuitableNode
+		res.Explanation = c.Explain(g, cons)
 	}
 	return res
 }
+
+// leafKey orders a leaf's nodes by (service tasks, total tasks); keyHeap
+// breaks ties by index.
+func leafKey(svc, tasks uint32) uint64 { return uint64(svc)<<32 | uint64(tasks) }
 
 func (st *group) build(nodes []int, labels []string) *branch {
 	b := &branch{}
@@ -71,23 +82,13 @@ func (st *group) build(nodes []int, labels []string) *branch {
 		b.count += uint64(st.svc[n])
 	}
 	if len(labels) == 0 {
-		items := make([]int, 0, len(nodes))
+		b.h = make(keyHeap, 0, len(nodes))
 		for _, n := range nodes {
 			if st.c.Fits(n, st.g, st.svc) == filter.FailNone {
-				items = append(items, n)
+				b.h = append(b.h, keyed{key: leafKey(st.svc[n], st.c.Tasks[n]), idx: int32(n)})
 			}
 		}
-		svc, tasks := st.svc, st.c.Tasks
-		b.h = heap.Heap{Items: items, Less: func(x, y int) bool {
-			if svc[x] != svc[y] {
-				return svc[x] < svc[y]
-			}
-			if tasks[x] != tasks[y] {
-				return tasks[x] < tasks[y]
-			}
-			return x < y
-		}}
-		b.h.Init()
+		b.h.init()
 		return b
 	}
 	// Split by the value of the first label; nodes without it share the
@@ -103,44 +104,123 @@ func (st *group) build(nodes []int, labels []string) *branch {
 	}
 	sort.Strings(values)
 	b.children = make([]*branch, len(values))
-	items := make([]int, len(values))
+	b.h = make(keyHeap, len(values))
 	for i, v := range values {
 		b.children[i] = st.build(byValue[v], labels[1:])
-		items[i] = i
+		b.h[i] = keyed{key: b.children[i].count, idx: int32(i)}
 	}
-	ch := b.children
-	b.h = heap.Heap{Items: items, Less: func(x, y int) bool {
-		if ch[x].count != ch[y].count {
-			return ch[x].count < ch[y].count
-		}
-		return x < y
-	}}
-	b.h.Init()
+	b.h.init()
 	return b
+}
+
+// placeLeaf fills out from a leaf, one task at a time, and returns how
+// many it placed. It is place for a tree without preferences, as one loop
+// with no calls per task but the heap's: a Go function call costs several
+// times more compiled to Wasm than natively.
+func (st *group) placeLeaf(b *branch, out []int32) int {
+	c, g, svc := st.c, st.g, st.svc
+	h := b.h
+	for t := range out {
+		if len(h) == 0 {
+			b.h = h
+			return t
+		}
+		n := int(h[0].idx)
+		c.FreeCPU[n] -= g.NanoCPUs
+		c.FreeMem[n] -= g.MemoryBytes
+		c.Tasks[n]++
+		svc[n]++
+		b.count++
+		out[t] = int32(n)
+		if c.Fits(n, g, svc) != filter.FailNone {
+			h = h.pop()
+		} else {
+			h[0].key = leafKey(svc[n], c.Tasks[n])
+			h.down(0)
+		}
+	}
+	b.h = h
+	return len(out)
 }
 
 // place puts one task in the subtree and returns its node.
 func (st *group) place(b *branch) (int, bool) {
-	for b.h.Len() > 0 {
-		top := b.h.Top()
+	for len(b.h) > 0 {
+		top := int(b.h[0].idx)
 		if b.children == nil {
-			st.c.Place(top, st.g)
+			c, g, svc := st.c, st.g, st.svc
+			c.FreeCPU[top] -= g.NanoCPUs
+			c.FreeMem[top] -= g.MemoryBytes
+			c.Tasks[top]++
+			svc[top]++
 			b.count++
-			if st.c.Fits(top, st.g, st.svc) != filter.FailNone {
-				b.h.Pop()
+			if c.Fits(top, g, svc) != filter.FailNone {
+				b.h = b.h.pop()
 			} else {
-				b.h.FixTop()
+				b.h[0].key = leafKey(svc[top], c.Tasks[top])
+				b.h.down(0)
 			}
 			return top, true
 		}
 		n, ok := st.place(b.children[top])
 		if !ok {
-			b.h.Pop()
+			b.h = b.h.pop()
 			continue
 		}
 		b.count++
-		b.h.FixTop()
+		b.h[0].key = b.children[top].count
+		b.h.down(0)
 		return n, true
 	}
 	return 0, false
+}
+
+// keyed is a heap item: a node (leaves) or child branch (internal
+// branches) under its key, ties broken by index.
+type keyed struct {
+	key uint64
+	idx int32
+}
+
+// keyHeap is a binary min-heap of keyed items, compared in place: the
+// closures of a generic heap cost a call per comparison, which in a Wasm
+// guest was most of the spread's time.
+type keyHeap []keyed
+
+func (h keyHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+func (h keyHeap) pop() keyHeap {
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	if n > 0 {
+		h.down(0)
+	}
+	return h
+}
+
+func (h keyHeap) down(i int) {
+	n := len(h)
+	x := h[i]
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		j := l
+		if r := l + 1; r < n && (h[r].key < h[l].key || h[r].key == h[l].key && h[r].idx < h[l].idx) {
+			j = r
+		}
+		y := h[j]
+		if !(y.key < x.key || y.key == x.key && y.idx < x.idx) {
+			break
+		}
+		h[i] = y
+		i = j
+	}
+	h[i] = x
 }

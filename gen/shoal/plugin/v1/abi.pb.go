@@ -881,7 +881,11 @@ type ScheduleResponse struct {
 	Resync bool `protobuf:"varint,150,opt,name=resync,proto3" json:"resync,omitempty"`
 	// ABI 1.1: the generation of the node table the guest now holds (the
 	// request's generation); 0 from a guest that keeps no table.
-	Generation    uint64 `protobuf:"varint,151,opt,name=generation,proto3" json:"generation,omitempty"`
+	Generation uint64 `protobuf:"varint,151,opt,name=generation,proto3" json:"generation,omitempty"`
+	// ABI 1.2: the guest's policy does not read TaskGroup.task_ids; the
+	// host may leave them out of later calls (count alone). Set on every
+	// answer of such a guest; a guest that never sets it gets the IDs.
+	TaskIdsUnused bool `protobuf:"varint,152,opt,name=task_ids_unused,json=taskIdsUnused,proto3" json:"task_ids_unused,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -942,6 +946,13 @@ func (x *ScheduleResponse) GetGeneration() uint64 {
 		return x.Generation
 	}
 	return 0
+}
+
+func (x *ScheduleResponse) GetTaskIdsUnused() bool {
+	if x != nil {
+		return x.TaskIdsUnused
+	}
+	return false
 }
 
 type Network struct {
@@ -1746,14 +1757,15 @@ const file_shoal_plugin_v1_abi_proto_rawDesc = "" +
 	"placements\x12/\n" +
 	"\x06reason\x18\x02 \x01(\x0e2\x17.shoal.plugin.v1.ReasonR\x06reason\x12>\n" +
 	"\vexplanation\x18\x03 \x01(\v2\x1c.shoal.plugin.v1.ExplanationR\vexplanation\x12\x16\n" +
-	"\x06detail\x18\x04 \x01(\tR\x06detail\"\x98\x01\n" +
+	"\x06detail\x18\x04 \x01(\tR\x06detail\"\xc1\x01\n" +
 	"\x10ScheduleResponse\x124\n" +
 	"\x06groups\x18\x01 \x03(\v2\x1c.shoal.plugin.v1.GroupResultR\x06groups\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12\x17\n" +
 	"\x06resync\x18\x96\x01 \x01(\bR\x06resync\x12\x1f\n" +
 	"\n" +
 	"generation\x18\x97\x01 \x01(\x04R\n" +
-	"generation\"i\n" +
+	"generation\x12'\n" +
+	"\x0ftask_ids_unused\x18\x98\x01 \x01(\bR\rtaskIdsUnused\"i\n" +
 	"\aNetwork\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06subnet\x18\x02 \x01(\tR\x06subnet\x12\x18\n" +

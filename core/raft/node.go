@@ -82,6 +82,7 @@ type Node struct {
 	seq             uint64 // last request ID
 	ticks           uint64
 	gate            tickGate
+	diag            electionDiag
 	applied         uint64
 	snapIndex       uint64
 	proposals       proposals

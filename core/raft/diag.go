@@ -115,3 +115,24 @@ func idString(id uint64) string {
 func (n *Node) fromLeader(m *pb.Message) bool {
 	return n.lead.id != 0 && m.GetFrom() == n.lead.id
 }
+
+// slowReady is the handleReady time from which a Ready is logged as slow:
+// the loop sends no heartbeat meanwhile.
+const slowReady = 300 * time.Millisecond
+
+// noteSlowReady logs a Ready that took over slowReady, with its phases:
+// send (the messages that need no fsync), append (persist), and the rest
+// (late sends, apply, snapshot).
+func (n *Node) noteSlowReady(rd *etcdraft.Ready, t0, t1, t2 time.Time) {
+	end := n.now()
+	if end.Sub(t0) < slowReady {
+		return
+	}
+	var b uint64
+	for _, e := range rd.CommittedEntries {
+		b += uint64(len(e.GetData()))
+	}
+	n.log.Warn("raft: slow ready", "state", n.lead.state.String(), "took", end.Sub(t0), "send", t1.Sub(t0), "append", t2.Sub(t1),
+		"apply_and_rest", end.Sub(t2), "entries", len(rd.Entries), "committed", len(rd.CommittedEntries),
+		"committed_bytes", b, "messages", len(rd.Messages), "snapshot_index", n.snapIndex)
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	etcdraft "go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -262,6 +263,7 @@ func (n *Node) start() {
 		n.ticker = NewTicker(n.cfg.TickInterval)
 	}
 	n.gate = tickGate{interval: n.cfg.TickInterval, observe: n.cfg.OnTickLateness}
+	n.now = time.Now
 	n.tr.Start(n)
 	n.tr.SetPeers(n.mem.peerAddrs(n.id))
 	n.publish()

@@ -219,6 +219,9 @@ func (n *Node) tick(at time.Time) {
 	}
 	counted := n.gate.admit(at)
 	n.diag.tick(at, late, counted)
+	if late >= slowReady {
+		n.log.Warn("raft: late tick", "state", n.lead.state.String(), "late", late, "counted", counted)
+	}
 	if !counted {
 		if n.isRaftLeader() && !n.removedSelf {
 			n.beat()
@@ -282,17 +285,21 @@ func (n *Node) handleReports() {
 // an entry still needs a quorum of durable copies to commit.
 func (n *Node) handleReady(rd etcdraft.Ready) error {
 	n.diag.ready(&rd)
+	t0 := n.now()
 	early, late := splitMessages(rd.Messages)
 	if len(early) > 0 {
 		n.tr.Send(early)
 	}
+	t1 := n.now()
 	if err := n.st.Append(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
 		return err
 	}
+	t2 := n.now()
 	n.confs.checkAccepted(rd.Entries)
 	if len(late) > 0 {
 		n.tr.Send(late)
 	}
+	defer n.noteSlowReady(&rd, t0, t1, t2)
 	if rd.Snapshot != nil && !etcdraft.IsEmptySnap(rd.Snapshot) {
 		if err := n.restoreSnapshot(rd.Snapshot); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	etcdraft "go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -83,6 +84,7 @@ type Node struct {
 	ticks           uint64
 	gate            tickGate
 	diag            electionDiag
+	now             func() time.Time // times Readys for the slow-Ready log only
 	applied         uint64
 	snapIndex       uint64
 	proposals       proposals

@@ -96,9 +96,10 @@ func New(opts Options) *Transport {
 }
 
 type outMsg struct {
-	from uint64
-	typ  pb.MessageType
-	data []byte
+	from   uint64
+	typ    pb.MessageType
+	data   []byte
+	queued time.Time // when Send queued it
 }
 
 type peer struct {
@@ -108,6 +109,8 @@ type peer struct {
 	q      chan outMsg
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	slowLogged time.Time // sender-owned: the last "slow send" warning
 }
 
 // Start records the reporter.
@@ -138,7 +141,7 @@ func (t *Transport) Send(msgs []*pb.Message) {
 			continue
 		}
 		select {
-		case p.q <- outMsg{from: m.GetFrom(), typ: m.GetType(), data: data}:
+		case p.q <- outMsg{from: m.GetFrom(), typ: m.GetType(), data: data, queued: t.opts.Clock.Now()}:
 		default:
 			t.log.Debug("transport: queue full, dropping", "to", m.GetTo(), "type", m.GetType().String())
 			if isSnap && t.reporter != nil {
@@ -274,6 +277,7 @@ func (t *Transport) stream(p *peer, first outMsg) (snap bool, err error) {
 	m := first
 	for {
 		watchdog.Reset(t.opts.SendTimeout + time.Duration(len(m.data)>>20)*time.Second)
+		sendStart := t.opts.Clock.Now()
 		for _, c := range Split(m.from, m.data, t.opts.ChunkSize) {
 			if err := stream.Send(c); err != nil {
 				watchdog.Stop()
@@ -281,6 +285,7 @@ func (t *Transport) stream(p *peer, first outMsg) (snap bool, err error) {
 			}
 		}
 		watchdog.Stop()
+		t.noteSlow(p, m, sendStart)
 		if m.typ == pb.MsgSnap {
 			return true, finish(nil)
 		}
@@ -299,6 +304,22 @@ func (t *Transport) stream(p *peer, first outMsg) (snap bool, err error) {
 			idle.Stop() // since Go 1.23 a stopped timer's channel holds no stale tick
 		}
 	}
+}
+
+// slowSend is the queue wait or send time from which a message is logged
+// as slow (at most once a second per peer): a heartbeat that late
+// brings its follower close to an election timeout.
+const slowSend = 300 * time.Millisecond
+
+func (t *Transport) noteSlow(p *peer, m outMsg, sendStart time.Time) {
+	now := t.opts.Clock.Now()
+	wait, send := sendStart.Sub(m.queued), now.Sub(sendStart)
+	if m.queued.IsZero() || (wait < slowSend && send < slowSend) || now.Sub(p.slowLogged) < time.Second {
+		return
+	}
+	p.slowLogged = now
+	t.log.Warn("transport: slow message", "to", fmt.Sprintf("%x", p.id), "type", m.typ.String(), "bytes", len(m.data),
+		"queued_for", wait, "send_took", send, "queue_len", len(p.q))
 }
 
 // retryDelay is the least time from the start of a failed attempt to the

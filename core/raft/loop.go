@@ -285,6 +285,8 @@ func (n *Node) handleReports() {
 // an entry still needs a quorum of durable copies to commit.
 func (n *Node) handleReady(rd etcdraft.Ready) error {
 	n.diag.ready(&rd)
+	n.enterReady()
+	defer n.leaveReady()
 	t0 := n.now()
 	early, late := splitMessages(rd.Messages)
 	if len(early) > 0 {

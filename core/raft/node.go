@@ -84,7 +84,9 @@ type Node struct {
 	ticks           uint64
 	gate            tickGate
 	diag            electionDiag
-	now             func() time.Time // times Readys for the slow-Ready log only
+	now             func() time.Time // times Readys for the slow-Ready log and the busy beat
+	busy            busyBeat         // shared with runBusyBeat (own lock)
+	beatOn          bool             // runBusyBeat runs: a real ticker drives the node
 	applied         uint64
 	snapIndex       uint64
 	proposals       proposals

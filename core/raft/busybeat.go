@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	etcdraft "go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -100,10 +101,33 @@ func (n *Node) enterReady() {
 	if !n.beatOn {
 		return
 	}
+	term, peers := n.beatTarget()
+	n.busy.enter(n.now(), term, peers)
+}
+
+// reenterReady updates the busy beat after a membership change applied in
+// the Ready under way: a leader that removed itself stepped down
+// (StepDownOnRemoval) and must not beat for its old term; a removed
+// member is not beaten. The Ready's start time is kept.
+func (n *Node) reenterReady() {
+	if !n.beatOn {
+		return
+	}
+	term, peers := n.beatTarget()
+	n.busy.mu.Lock()
+	defer n.busy.mu.Unlock()
+	if !n.busy.busySince.IsZero() {
+		n.busy.term, n.busy.peers = term, peers
+	}
+}
+
+// beatTarget is the term this node leads now (0: none) and the members
+// to beat.
+func (n *Node) beatTarget() (uint64, []uint64) {
 	var term uint64
 	var peers []uint64
-	if n.isRaftLeader() && !n.removedSelf {
-		term = n.rn.BasicStatus().GetTerm()
+	if st := n.rn.BasicStatus(); st.RaftState == etcdraft.StateLeader && !n.removedSelf {
+		term = st.GetTerm()
 		for _, ids := range [][]uint64{n.mem.confState.GetVoters(), n.mem.confState.GetLearners()} {
 			for _, id := range ids {
 				if id != n.id {
@@ -112,7 +136,7 @@ func (n *Node) enterReady() {
 			}
 		}
 	}
-	n.busy.enter(n.now(), term, peers)
+	return term, peers
 }
 
 func (n *Node) leaveReady() {

@@ -265,7 +265,8 @@ func (n *Node) start() {
 		// The busy beat runs on wall time: only beside a real ticker, so
 		// hand-driven nodes (rafttest) keep raft time in tick rounds.
 		n.beatOn = true
-		n.busy = busyBeat{id: n.id, interval: n.cfg.TickInterval, maxBusy: 2 * time.Duration(n.cfg.ElectionTick) * n.cfg.TickInterval}
+		timeout := time.Duration(n.cfg.ElectionTick) * n.cfg.TickInterval
+		n.busy = busyBeat{id: n.id, interval: n.cfg.TickInterval, maxBusy: 2 * timeout, maxApply: 10 * timeout}
 	}
 	n.gate = tickGate{interval: n.cfg.TickInterval, observe: n.cfg.OnTickLateness}
 	n.tr.Start(n)

@@ -297,6 +297,7 @@ func (n *Node) handleReady(rd etcdraft.Ready) error {
 		return err
 	}
 	t2 := n.now()
+	n.applyingReady()
 	n.confs.checkAccepted(rd.Entries)
 	if len(late) > 0 {
 		n.tr.Send(late)

@@ -141,14 +141,25 @@ func (a *Agent) runSession(ctx context.Context, addr string) (bool, string, erro
 	return true, "", err
 }
 
+// heartbeats sends a heartbeat every period until one fails. A heartbeat
+// that timed out is sent again at once, once: the manager keeps a session
+// for GraceMultiplier (3) periods after its last heartbeat, so the retry,
+// sent one period (the timeout) after the late one and answered within
+// another, still lands in time. Ending the session on one slow answer
+// instead made every agent of an overloaded leader reconnect (TLS, a new
+// session, its tasks resent), the closed streams DOWNed the nodes that did
+// not make it back within a period, and their tasks were re-created
+// elsewhere: a storm that fed itself (issue 14, 2,400 nodes x 100k tasks).
 func (a *Agent) heartbeats(ctx context.Context, client shoalv1connect.DispatcherServiceClient, sessID string, period time.Duration) error {
 	for {
 		if !a.sleep(ctx, period) {
 			return ctx.Err()
 		}
-		hctx, cancel := context.WithTimeout(ctx, max(period, time.Second))
-		resp, err := client.Heartbeat(hctx, connect.NewRequest(&shoalv1.HeartbeatRequest{SessionId: sessID, WireguardPublicKey: a.wireGuardKey()}))
-		cancel()
+		resp, err := a.heartbeat(ctx, client, sessID, period)
+		if err != nil && ctx.Err() == nil && connect.CodeOf(err) == connect.CodeDeadlineExceeded {
+			a.log.Warn("heartbeat timed out; sending it again", "err", err)
+			resp, err = a.heartbeat(ctx, client, sessID, period)
+		}
 		if err != nil {
 			return fmt.Errorf("heartbeat: %w", err)
 		}
@@ -157,6 +168,13 @@ func (a *Agent) heartbeats(ctx context.Context, client shoalv1connect.Dispatcher
 			period = p
 		}
 	}
+}
+
+// heartbeat sends one heartbeat, given max(period, 1 s) to be answered.
+func (a *Agent) heartbeat(ctx context.Context, client shoalv1connect.DispatcherServiceClient, sessID string, period time.Duration) (*connect.Response[shoalv1.HeartbeatResponse], error) {
+	hctx, cancel := context.WithTimeout(ctx, max(period, time.Second))
+	defer cancel()
+	return client.Heartbeat(hctx, connect.NewRequest(&shoalv1.HeartbeatRequest{SessionId: sessID, WireguardPublicKey: a.wireGuardKey()}))
 }
 
 func (a *Agent) assignments(ctx context.Context, client shoalv1connect.DispatcherServiceClient, sessID string) error {

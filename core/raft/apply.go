@@ -90,6 +90,7 @@ func (n *Node) applyEntry(e *pb.Entry) error {
 		if err := n.applyConfChange(&cc); err != nil {
 			return err
 		}
+		n.reenterReady()
 	default:
 		return fmt.Errorf("raft: unsupported entry type %v at %d", e.GetType(), idx)
 	}

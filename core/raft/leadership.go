@@ -20,6 +20,7 @@ func (n *Node) isRaftLeader() bool { return n.lead.state == etcdraft.StateLeader
 
 func (n *Node) updateSoftState(ss *etcdraft.SoftState) {
 	wasLeader := n.isRaftLeader()
+	n.logStateChange(n.lead.state, ss.RaftState, ss)
 	n.lead.id, n.lead.state = ss.Lead, ss.RaftState
 	if n.isRaftLeader() && !wasLeader {
 		n.lead.term = n.rn.BasicStatus().GetTerm()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	etcdraft "go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -218,6 +219,7 @@ func newNode(c Config) (*Node, error) {
 		confs:     confChanges{waiters: map[uint64]*confReq{}},
 		mem:       newMembership(),
 		seq:       cfg.Rand(),
+		now:       time.Now,
 	}
 	n.snapEvery.Store(cfg.SnapshotInterval)
 	return n, nil
@@ -260,12 +262,20 @@ func (n *Node) start() {
 		n.ticker = n.cfg.Ticker
 	} else {
 		n.ticker = NewTicker(n.cfg.TickInterval)
+		// The busy beat runs on wall time: only beside a real ticker, so
+		// hand-driven nodes (rafttest) keep raft time in tick rounds.
+		n.beatOn = true
+		timeout := time.Duration(n.cfg.ElectionTick) * n.cfg.TickInterval
+		n.busy = busyBeat{id: n.id, interval: n.cfg.TickInterval, maxBusy: 2 * timeout, maxApply: 10 * timeout}
 	}
 	n.gate = tickGate{interval: n.cfg.TickInterval, observe: n.cfg.OnTickLateness}
 	n.tr.Start(n)
 	n.tr.SetPeers(n.mem.peerAddrs(n.id))
 	n.publish()
 	go n.run()
+	if n.beatOn {
+		go n.runBusyBeat()
+	}
 }
 
 // Stop stops the node and closes its storage. It is safe to call more than once.

@@ -174,6 +174,9 @@ func (n *Node) step(m *pb.Message) {
 	}
 	n.mem.heard(from, n.ticks)
 	n.heardTick = n.ticks
+	if n.fromLeader(m) {
+		n.diag.heardLeader(n.ticks)
+	}
 	if err := n.rn.Step(m); err != nil && !errors.Is(err, etcdraft.ErrStepPeerNotFound) {
 		n.log.Debug("raft: step", "from", from, "type", m.GetType().String(), "err", err)
 	}
@@ -210,7 +213,16 @@ const probeSilence = 2
 // 100k tasks). Its CheckQuorum clock still ignores late ticks, so a leader
 // does not step down because it could not read its followers' answers.
 func (n *Node) tick(at time.Time) {
-	if !n.gate.admit(at) {
+	var late time.Duration
+	if !at.IsZero() && !n.diag.lastTick.IsZero() {
+		late = max(at.Sub(n.diag.lastTick)-n.cfg.TickInterval, 0)
+	}
+	counted := n.gate.admit(at)
+	n.diag.tick(at, late, counted)
+	if late >= slowReady {
+		n.log.Warn("raft: late tick", "state", n.lead.state.String(), "late", late, "counted", counted)
+	}
+	if !counted {
 		if n.isRaftLeader() && !n.removedSelf {
 			n.beat()
 			return
@@ -272,17 +284,25 @@ func (n *Node) handleReports() {
 // acknowledgement of its entries is stepped by Advance, after the fsync, so
 // an entry still needs a quorum of durable copies to commit.
 func (n *Node) handleReady(rd etcdraft.Ready) error {
+	n.diag.ready(&rd)
+	n.enterReady()
+	defer n.leaveReady()
+	t0 := n.now()
 	early, late := splitMessages(rd.Messages)
 	if len(early) > 0 {
 		n.tr.Send(early)
 	}
+	t1 := n.now()
 	if err := n.st.Append(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
 		return err
 	}
+	t2 := n.now()
+	n.applyingReady()
 	n.confs.checkAccepted(rd.Entries)
 	if len(late) > 0 {
 		n.tr.Send(late)
 	}
+	defer n.noteSlowReady(&rd, t0, t1, t2)
 	if rd.Snapshot != nil && !etcdraft.IsEmptySnap(rd.Snapshot) {
 		if err := n.restoreSnapshot(rd.Snapshot); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	etcdraft "go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -82,6 +83,10 @@ type Node struct {
 	seq             uint64 // last request ID
 	ticks           uint64
 	gate            tickGate
+	diag            electionDiag
+	now             func() time.Time // times Readys for the slow-Ready log and the busy beat
+	busy            busyBeat         // shared with runBusyBeat (own lock)
+	beatOn          bool             // runBusyBeat runs: a real ticker drives the node
 	applied         uint64
 	snapIndex       uint64
 	proposals       proposals

@@ -2,8 +2,11 @@
 // RaftService (Connect; the caller supplies clients already set up for
 // HTTP/2 mutual TLS).
 //
-// It owns: one sender goroutine per peer with a bounded queue (overflow is
-// dropped, raft retransmits) that writes each message into one long-lived
+// It owns: two sender goroutines per peer (lanes), each with a bounded
+// queue (overflow is dropped, raft retransmits): the bulk lane carries
+// MsgApp and MsgSnap, the control lane everything else (heartbeats, votes,
+// responses), so a heartbeat never waits behind megabytes of appends
+// (issue 14). Each lane writes each message into one long-lived
 // client stream to that peer as soon as it is queued, without waiting for
 // an answer (the stream is closed and its answer awaited only after a
 // snapshot, after 5 s idle, or on an error, then reopened with the backoff),

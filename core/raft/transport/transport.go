@@ -96,18 +96,44 @@ func New(opts Options) *Transport {
 }
 
 type outMsg struct {
-	from uint64
-	typ  pb.MessageType
-	data []byte
+	from   uint64
+	typ    pb.MessageType
+	data   []byte
+	queued time.Time // when Send queued it
 }
 
 type peer struct {
 	id     uint64
 	addr   string
 	client shoalv1connect.RaftServiceClient
-	q      chan outMsg
+	bulk   *lane // MsgApp and MsgSnap
+	ctrl   *lane // everything else: heartbeats, votes, responses
 	ctx    context.Context
 	cancel context.CancelFunc
+}
+
+// lane is one of a peer's two queues, each with its own sender and
+// stream. The log (MsgApp, MsgSnap: up to MaxSizePerMsg each, hundreds in
+// flight) goes on the bulk lane; the small messages that keep a leader
+// leader and answer votes go on the control lane, so a heartbeat never
+// waits behind megabytes of entries being encrypted and written to a slow
+// peer (issue 14: heartbeats queued for 0.4 s behind MsgApps). Raft needs
+// no order between the two: a heartbeat's commit index is at most what
+// the follower acknowledged, and etcd's own transport splits them alike.
+type lane struct {
+	name       string
+	q          chan outMsg
+	slowLogged time.Time // sender-owned: the last "slow message" warning
+}
+
+// bulkType reports whether a message of type t goes on the bulk lane.
+func bulkType(t pb.MessageType) bool { return t == pb.MsgApp || t == pb.MsgSnap }
+
+func (p *peer) laneFor(t pb.MessageType) *lane {
+	if bulkType(t) {
+		return p.bulk
+	}
+	return p.ctrl
 }
 
 // Start records the reporter.
@@ -138,7 +164,7 @@ func (t *Transport) Send(msgs []*pb.Message) {
 			continue
 		}
 		select {
-		case p.q <- outMsg{from: m.GetFrom(), typ: m.GetType(), data: data}:
+		case p.laneFor(m.GetType()).q <- outMsg{from: m.GetFrom(), typ: m.GetType(), data: data, queued: t.opts.Clock.Now()}:
 		default:
 			t.log.Debug("transport: queue full, dropping", "to", m.GetTo(), "type", m.GetType().String())
 			if isSnap && t.reporter != nil {
@@ -167,10 +193,13 @@ func (t *Transport) SetPeers(peers map[uint64]string) {
 			continue
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		p := &peer{id: id, addr: addr, client: t.opts.Client(addr), q: make(chan outMsg, t.opts.QueueSize), ctx: ctx, cancel: cancel}
+		p := &peer{id: id, addr: addr, client: t.opts.Client(addr), ctx: ctx, cancel: cancel,
+			bulk: &lane{name: "bulk", q: make(chan outMsg, t.opts.QueueSize)},
+			ctrl: &lane{name: "control", q: make(chan outMsg, t.opts.QueueSize)}}
 		t.peers[id] = p
-		t.wg.Add(1)
-		go t.runPeer(p)
+		t.wg.Add(2)
+		go t.runPeer(p, p.bulk)
+		go t.runPeer(p, p.ctrl)
 	}
 }
 
@@ -195,7 +224,8 @@ func (t *Transport) report(f func(r raft.Reporter)) {
 	}
 }
 
-func (t *Transport) runPeer(p *peer) {
+// runPeer sends l's messages to p, one stream at a time.
+func (t *Transport) runPeer(p *peer, l *lane) {
 	defer t.wg.Done()
 	failures := 0
 	for {
@@ -203,10 +233,10 @@ func (t *Transport) runPeer(p *peer) {
 		select {
 		case <-p.ctx.Done():
 			return
-		case first = <-p.q:
+		case first = <-l.q:
 		}
 		start := t.opts.Clock.Now()
-		snap, err := t.stream(p, first)
+		snap, err := t.stream(p, l, first)
 		if err == nil {
 			failures = 0
 			if snap {
@@ -250,7 +280,7 @@ var errStalled = errors.New("transport: send stalled")
 // cancels the stream: a peer that stopped reading must not hold its queue
 // forever. Cancellation ends the stream through its context; the peer's
 // answer to the close (CloseAndReceive) says why a send failed.
-func (t *Transport) stream(p *peer, first outMsg) (snap bool, err error) {
+func (t *Transport) stream(p *peer, l *lane, first outMsg) (snap bool, err error) {
 	ctx, cancel := context.WithCancelCause(p.ctx)
 	defer cancel(nil)
 	watchdog := time.AfterFunc(time.Hour, func() { cancel(errStalled) })
@@ -274,6 +304,7 @@ func (t *Transport) stream(p *peer, first outMsg) (snap bool, err error) {
 	m := first
 	for {
 		watchdog.Reset(t.opts.SendTimeout + time.Duration(len(m.data)>>20)*time.Second)
+		sendStart := t.opts.Clock.Now()
 		for _, c := range Split(m.from, m.data, t.opts.ChunkSize) {
 			if err := stream.Send(c); err != nil {
 				watchdog.Stop()
@@ -281,11 +312,12 @@ func (t *Transport) stream(p *peer, first outMsg) (snap bool, err error) {
 			}
 		}
 		watchdog.Stop()
+		t.noteSlow(p, l, m, sendStart)
 		if m.typ == pb.MsgSnap {
 			return true, finish(nil)
 		}
 		select {
-		case m = <-p.q:
+		case m = <-l.q:
 			continue
 		default:
 		}
@@ -295,10 +327,26 @@ func (t *Transport) stream(p *peer, first outMsg) (snap bool, err error) {
 			return false, finish(p.ctx.Err())
 		case <-idle.C:
 			return false, finish(nil)
-		case m = <-p.q:
+		case m = <-l.q:
 			idle.Stop() // since Go 1.23 a stopped timer's channel holds no stale tick
 		}
 	}
+}
+
+// slowSend is the queue wait or send time from which a message is logged
+// as slow (at most once a second per peer): a heartbeat that late
+// brings its follower close to an election timeout.
+const slowSend = 300 * time.Millisecond
+
+func (t *Transport) noteSlow(p *peer, l *lane, m outMsg, sendStart time.Time) {
+	now := t.opts.Clock.Now()
+	wait, send := sendStart.Sub(m.queued), now.Sub(sendStart)
+	if m.queued.IsZero() || (wait < slowSend && send < slowSend) || now.Sub(l.slowLogged) < time.Second {
+		return
+	}
+	l.slowLogged = now
+	t.log.Warn("transport: slow message", "to", fmt.Sprintf("%x", p.id), "lane", l.name, "type", m.typ.String(), "bytes", len(m.data),
+		"queued_for", wait, "send_took", send, "queue_len", len(l.q))
 }
 
 // retryDelay is the least time from the start of a failed attempt to the

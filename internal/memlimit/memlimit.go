@@ -97,7 +97,7 @@ func Apply(setting string) (int64, string, error) {
 // memory.max when set, else MemTotal of /proc/meminfo; 0 if neither is
 // known.
 func Available() int64 {
-	total := memTotal()
+	total := MemTotal()
 	if b, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil {
 		if v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && v > 0 && (total == 0 || v < total) {
 			return v
@@ -106,7 +106,9 @@ func Available() int64 {
 	return total
 }
 
-func memTotal() int64 {
+// MemTotal returns the machine's memory, MemTotal of /proc/meminfo in
+// bytes (0 when unknown).
+func MemTotal() int64 {
 	f, err := os.Open("/proc/meminfo")
 	if err != nil {
 		return 0

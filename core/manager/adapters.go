@@ -154,9 +154,18 @@ func (c raftCluster) Status() (uint64, uint64) {
 }
 
 // nodeRemoved reports whether the cluster removed nodeID (for
-// auth.NewRemovedInterceptor). It reads the cluster object in place instead
-// of cloning it with its CA material: every RPC passes here.
+// auth.NewRemovedInterceptor). Every RPC passes here, agents' heartbeats
+// too, so once followCluster has seen the cluster object it answers from
+// that copy, without the store's lock: a reader waits while Raft applies
+// an entry (for seconds, with 100-300 KB entries at 2,400 nodes), and
+// heartbeats that wait that long time out and end their sessions (issue
+// 14). The copy follows the cluster's watch, so a removal takes effect a
+// moment after it is applied. Before the first copy it reads the cluster
+// object in place (instead of cloning it with its CA material).
 func (m *Manager) nodeRemoved(nodeID string) bool {
+	if r := m.removed.Load(); r != nil {
+		return slices.Contains(*r, nodeID)
+	}
 	var removed bool
 	_ = m.store.View(func(tx store.ReadTx) error {
 		return tx.Range(store.KindCluster, store.All(), func(o store.Object) bool {

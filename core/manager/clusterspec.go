@@ -2,6 +2,7 @@ package manager
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
@@ -39,6 +40,8 @@ func (m *Manager) followSnapshotInterval() {
 
 // followCluster applies what this manager takes from the cluster object.
 func (m *Manager) followCluster(c *shoalv1.Cluster) {
+	removed := slices.Clone(c.GetRemovedNodes())
+	m.removed.Store(&removed)
 	m.setSnapshotInterval(c.GetSpec())
 	m.applyAutolock(c)
 }

@@ -104,6 +104,10 @@ type Manager struct {
 	store *store.Store
 	// raftPtr is set once Raft starts; peers may call in before that.
 	raftPtr atomic.Pointer[raft.Node]
+	// removed is the cluster's removed nodes as last seen by
+	// followCluster (nil until then): nodeRemoved reads it without the
+	// store's lock. See nodeRemoved.
+	removed atomic.Pointer[[]string]
 	tr      *transport.Transport
 	srv     *servers
 	api     *api.Server

@@ -47,10 +47,10 @@ func pendingGroups(tx store.ReadTx) (groups map[groupKey]*group, order []groupKe
 	groups = make(map[groupKey]*group)
 	err = tx.Range(store.KindTask, store.ByTaskState(statePending), func(obj store.Object) bool {
 		t := obj.(*shoalv1.Task)
-		if t.GetDesiredState() > stateRunning {
+		k, ok := pendingKey(t)
+		if !ok {
 			return true
 		}
-		k := groupKey{service: t.GetServiceId(), version: t.GetSpecVersion(), node: t.GetNodeId()}
 		g := groups[k]
 		if g == nil {
 			g = &group{key: k}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/shoal-project/shoal/core/auth"
@@ -65,6 +66,19 @@ type Config struct {
 	// after a leader change. Called with the dispatcher's lock held: it
 	// must not block (metrics).
 	NodeDown func(neverReconnected bool)
+	// DisruptionMinNodes and DisruptionThreshold: in a cluster of at least
+	// DisruptionMinNodes nodes (50), when more than DisruptionThreshold of
+	// them (0.1) are unhealthy at once, expired nodes are marked DOWN one
+	// per DisruptedDownInterval (default: the heartbeat period) instead of
+	// all at once (disruption.go). A negative DisruptionMinNodes turns the
+	// guard off.
+	DisruptionMinNodes    int
+	DisruptionThreshold   float64
+	DisruptedDownInterval time.Duration
+	// DownsHeld, if set, is called with how many expired nodes a scan left
+	// READY because the cluster is disrupted. Called with the dispatcher's
+	// lock held: it must not block (metrics).
+	DownsHeld func(n int)
 	// NodeIdentity returns the calling node's ID and role from the request
 	// context (default: core/auth.FromContext).
 	NodeIdentity func(ctx context.Context) (nodeID string, manager bool, err error)
@@ -81,6 +95,15 @@ func (c *Config) setDefaults() error {
 	}
 	if c.ReconnectGrace <= 0 {
 		c.ReconnectGrace = c.HeartbeatPeriod * time.Duration(c.GraceMultiplier)
+	}
+	switch {
+	case c.DisruptionMinNodes == 0:
+		c.DisruptionMinNodes = DefaultDisruptionMinNodes
+	case c.DisruptionMinNodes < 0:
+		c.DisruptionMinNodes = math.MaxInt
+	}
+	if c.DisruptionThreshold <= 0 {
+		c.DisruptionThreshold = DefaultDisruptionThreshold
 	}
 	if c.StatusFlushInterval <= 0 {
 		c.StatusFlushInterval = DefaultStatusFlushInterval

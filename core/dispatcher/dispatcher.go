@@ -50,6 +50,10 @@ type Dispatcher struct {
 	// gossipDead holds the nodes the gossip layer declared dead
 	// (liveness.go); kept across Run calls.
 	gossipDead map[string]bool
+	// guard rate-limits DOWN marking while many nodes fail at once
+	// (disruption.go); stats is its view at the last scan.
+	guard guard
+	stats DisruptionStats
 
 	// mesh wakes the assignment streams when services change (mesh.go).
 	mesh broadcast
@@ -62,6 +66,7 @@ var _ shoalv1connect.DispatcherServiceHandler = (*Dispatcher)(nil)
 // until deadline to open a session.
 type nodeEntry struct {
 	sess       *session
+	held       bool // expired, but left READY by the disruption guard
 	deadline   time.Time
 	lastBeat   time.Time // session opened, last heartbeat, or Run's start for an awaited node
 	gossipAddr string    // from the session's node description
@@ -122,6 +127,7 @@ func New(st *store.Store, cfg Config, logger *slog.Logger) (*Dispatcher, error) 
 		sessions:   make(map[string]*session),
 		subs:       make(map[string]*logSub),
 		gossipDead: make(map[string]bool),
+		guard:      guard{downAt: make(map[string]time.Time)},
 		pending:    newPendingWrites(),
 		period:     cfg.HeartbeatPeriod,
 	}, nil
@@ -234,6 +240,7 @@ func (d *Dispatcher) stop() {
 	}
 	d.sessions = make(map[string]*session)
 	d.nodes = make(map[string]*nodeEntry)
+	d.guard = guard{downAt: make(map[string]time.Time)}
 	subs := d.subs
 	d.subs = make(map[string]*logSub)
 	d.mu.Unlock()
@@ -252,13 +259,20 @@ func (d *Dispatcher) scan(now time.Time) {
 	var expired []string
 	d.mu.Lock()
 	for id, e := range d.nodes {
+		e.held = false
 		if d.expiredLocked(id, e, now) != "" {
 			expired = append(expired, id)
 		}
 	}
-	slices.Sort(expired)
-	for _, id := range expired {
+	admitted := d.admitDownsLocked(expired, now)
+	slices.Sort(admitted)
+	for _, id := range admitted {
 		d.expireLocked(id, now)
+	}
+	for _, id := range expired {
+		if e := d.nodes[id]; e != nil {
+			e.held = true
+		}
 	}
 	d.mu.Unlock()
 }
@@ -270,6 +284,7 @@ func (d *Dispatcher) expireLocked(nodeID string, now time.Time) {
 		return
 	}
 	delete(d.nodes, nodeID)
+	d.guard.downAt[nodeID] = now
 	if e.wg.valid() {
 		d.signalOthersLocked(nodeID) // its tunnel leaves the peers
 	}

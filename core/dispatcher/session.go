@@ -78,6 +78,7 @@ func (d *Dispatcher) Session(ctx context.Context, req *connect.Request[shoalv1.S
 		d.nodeGoneLocked(nodeID)
 	}
 	d.sessions[s.id] = s
+	delete(d.guard.downAt, nodeID) // healthy again
 	d.nodes[nodeID] = &nodeEntry{sess: s, deadline: now.Add(d.graceLocked()), lastBeat: now, gossipAddr: req.Msg.GetDescription().GetGossipAddr(),
 		wg: wgPeerOf(req.Msg.GetDescription())}
 	if d.nodes[nodeID].wg.valid() || (old != nil && old.wg.valid()) {
@@ -166,12 +167,14 @@ func (d *Dispatcher) Heartbeat(ctx context.Context, req *connect.Request[shoalv1
 		return nil, err
 	}
 	e := d.nodes[nodeID]
-	if e == nil || e.sess != s || d.expiredLocked(nodeID, e, now) != "" {
+	// A late heartbeat while the cluster is disrupted, or of a node the
+	// disruption guard held, shows the node alive after all: keep it.
+	if e == nil || e.sess != s || (!e.held && !d.guard.disrupted && d.expiredLocked(nodeID, e, now) != "") {
 		d.expireLocked(nodeID, now)
 		d.mu.Unlock()
 		return nil, connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf("session %s expired: open a new session", s.id))
 	}
-	e.deadline, e.lastBeat = now.Add(d.graceLocked()), now
+	e.deadline, e.lastBeat, e.held = now.Add(d.graceLocked()), now, false
 	d.setWireGuardKeyLocked(nodeID, e, req.Msg.GetWireguardPublicKey())
 	period := d.period
 	d.mu.Unlock()

@@ -101,6 +101,7 @@ type componentMetrics struct {
 	unallocated      prometheus.Gauge
 	orchestrator     passMetrics
 	missedHeartbeats *prometheus.CounterVec
+	downsHeld        prometheus.Counter
 	tickLateness     prometheus.Histogram
 }
 
@@ -137,6 +138,10 @@ func newComponentMetrics() *componentMetrics {
 			Name: "shoal_dispatcher_missed_heartbeats_total",
 			Help: "Nodes marked down by this manager's dispatcher, by reason (expired: heartbeats stopped; not_reconnected: no session after a leader change).",
 		}, []string{"reason"}),
+		downsHeld: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "shoal_dispatcher_downs_held_total",
+			Help: "Expired nodes a dispatcher scan left READY because many nodes failed at once (the disruption guard marks them DOWN one per heartbeat period); counted once per scan that held them.",
+		}),
 		tickLateness: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "shoal_raft_tick_lateness_seconds", Buckets: durationBuckets,
 			Help: "How much later than its interval each Raft tick came (this process could not run); a tick late by over half an interval does not count toward Raft's timeouts (at most 3 in a row).",
@@ -150,7 +155,7 @@ func (c *componentMetrics) collectors() []prometheus.Collector {
 		c.scheduler.passes, c.scheduler.seconds, c.placements, c.unplaceable,
 		c.allocator.passes, c.allocator.seconds, c.allocations, c.unallocated,
 		c.orchestrator.passes, c.orchestrator.seconds, c.missedHeartbeats,
-		c.tickLateness,
+		c.downsHeld, c.tickLateness,
 	}
 }
 
@@ -182,6 +187,8 @@ func (c *componentMetrics) nodeDown(neverReconnected bool) {
 	}
 	c.missedHeartbeats.WithLabelValues(reason).Inc()
 }
+
+func (c *componentMetrics) nodeDownsHeld(n int) { c.downsHeld.Add(float64(n)) }
 
 // initMetrics builds this manager's registry: the runtime, its parts'
 // counters and the cluster's state read at each scrape.

@@ -95,6 +95,7 @@ func (m *Manager) dispatcherConfig(spec *shoalv1.ClusterSpec) dispatcher.Config 
 		Version:    nodeVersion,
 		IsLeader:   func() bool { return m.rn() != nil && m.rn().IsLeader() },
 		NodeDown:   m.parts.nodeDown,
+		DownsHeld:  m.parts.nodeDownsHeld,
 		LeaderAddr: leaderRef{m}.LeaderAddr,
 		Managers: func() []string {
 			var out []string

@@ -17,7 +17,9 @@ import (
 // Config.DisruptionMinNodes nodes, when more than Config.DisruptionThreshold
 // of them are unhealthy (expired now, or marked DOWN by this dispatcher
 // within the last grace), at most one node is marked DOWN per
-// Config.DisruptedDownInterval, the one silent the longest first. The others
+// Config.DisruptedDownInterval, the one silent the longest first, until at
+// most half the threshold are unhealthy (so that the last held nodes, often
+// still reconnecting, are not downed together when the guard lets go). The others
 // are held: they stay READY, a heartbeat of their session or a new session
 // makes them healthy again, and they are downed in turn if neither comes.
 // Small clusters (a 3-node cluster's SIGKILLed worker) are never held.
@@ -65,7 +67,11 @@ func (d *Dispatcher) admitDownsLocked(expired []string, now time.Time) []string 
 		}
 	}
 	unhealthy := len(expired) + len(d.guard.downAt)
-	disrupted := total >= d.cfg.DisruptionMinNodes && float64(unhealthy) > d.cfg.DisruptionThreshold*float64(total)
+	threshold := d.cfg.DisruptionThreshold
+	if d.guard.disrupted {
+		threshold /= 2 // hysteresis: the last held nodes are not downed at once
+	}
+	disrupted := total >= d.cfg.DisruptionMinNodes && float64(unhealthy) > threshold*float64(total)
 	d.noteDisruptionLocked(disrupted, unhealthy, total, len(expired))
 	if !disrupted || len(expired) == 0 {
 		d.stats = DisruptionStats{Disrupted: disrupted, Unhealthy: unhealthy, Total: total}

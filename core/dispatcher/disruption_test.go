@@ -112,6 +112,35 @@ func TestDisruptionGuardEndsWhenTheNodesComeBack(t *testing.T) {
 	}
 }
 
+func TestDisruptionGuardLetsGoAtHalfTheThreshold(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	d, downs := guardDispatcher(t, 100, start)
+	silence(d, 30, start)
+	d.scan(start)
+	// All but 8 come back: 8% unhealthy, under the 10% threshold, over
+	// half of it. The guard still holds them: one more DOWN a period on.
+	for i := 8; i < 100; i++ {
+		if e := d.nodes[fmt.Sprintf("n%03d", i)]; e != nil {
+			e.deadline, e.lastBeat = start.Add(time.Hour), start.Add(time.Second)
+		}
+	}
+	d.scan(start.Add(16 * time.Second))
+	if !d.Disruption().Disrupted || *downs != 2 {
+		t.Fatalf("at 8%% unhealthy: %+v, %d DOWN; want still disrupted, 2 DOWN", d.Disruption(), *downs)
+	}
+	// 3 left, and the DOWN of a second ago: 4 of 99, under 5%: the guard
+	// lets go and the 3 are DOWN at once.
+	for i := 0; i < 5; i++ {
+		if e := d.nodes[fmt.Sprintf("n%03d", i)]; e != nil {
+			e.deadline, e.lastBeat = start.Add(time.Hour), start.Add(time.Second)
+		}
+	}
+	d.scan(start.Add(17 * time.Second))
+	if d.Disruption().Disrupted || *downs != 2+3 {
+		t.Fatalf("at 4 of 99 unhealthy: %+v, %d DOWN; want not disrupted, 5 DOWN", d.Disruption(), *downs)
+	}
+}
+
 func TestHeldNodesHeartbeatIsAccepted(t *testing.T) {
 	h := newHarness(t, Config{HeartbeatPeriod: 5 * time.Second, DisruptionMinNodes: 10})
 	sess := make(map[string]string)

@@ -25,6 +25,11 @@
 // gossip member) are a second liveness signal: a node held dead is DOWN as
 // soon as its heartbeat is also overdue (liveness.go).
 //
+// The disruption guard (disruption.go) rate-limits DOWN marking while many
+// nodes of a large cluster miss their heartbeats at once, a sign that this
+// manager, not the nodes, is at fault: expired nodes are held READY and
+// downed one per heartbeat period instead of all at once.
+//
 // Times come from Config.Clock, so heartbeat expiry and batch flushing can
 // be driven by a manual clock in tests.
 package dispatcher

@@ -75,8 +75,9 @@ type Config struct {
 	DisruptionMinNodes    int
 	DisruptionThreshold   float64
 	DisruptedDownInterval time.Duration
-	// DownsHeld, if set, is called with how many expired nodes a scan left
-	// READY because the cluster is disrupted. Called with the dispatcher's
+	// DownsHeld, if set, is called with how many expired nodes a scan newly
+	// held READY (not held by the scan before) because the cluster is
+	// disrupted. Called with the dispatcher's
 	// lock held: it must not block (metrics).
 	DownsHeld func(n int)
 	// NodeIdentity returns the calling node's ID and role from the request

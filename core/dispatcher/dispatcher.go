@@ -258,7 +258,11 @@ func (d *Dispatcher) stop() {
 func (d *Dispatcher) scan(now time.Time) {
 	var expired []string
 	d.mu.Lock()
+	wasHeld := make(map[string]bool)
 	for id, e := range d.nodes {
+		if e.held {
+			wasHeld[id] = true
+		}
 		e.held = false
 		if d.expiredLocked(id, e, now) != "" {
 			expired = append(expired, id)
@@ -269,10 +273,17 @@ func (d *Dispatcher) scan(now time.Time) {
 	for _, id := range admitted {
 		d.expireLocked(id, now)
 	}
+	newlyHeld := 0
 	for _, id := range expired {
 		if e := d.nodes[id]; e != nil {
 			e.held = true
+			if !wasHeld[id] {
+				newlyHeld++
+			}
 		}
+	}
+	if newlyHeld > 0 && d.cfg.DownsHeld != nil {
+		d.cfg.DownsHeld(newlyHeld)
 	}
 	d.mu.Unlock()
 }

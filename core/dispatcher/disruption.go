@@ -87,9 +87,6 @@ func (d *Dispatcher) admitDownsLocked(expired []string, now time.Time) []string 
 	}
 	held := len(expired) - len(admitted)
 	d.stats = DisruptionStats{Disrupted: true, Unhealthy: unhealthy, Total: total, Held: held}
-	if held > 0 && d.cfg.DownsHeld != nil {
-		d.cfg.DownsHeld(held)
-	}
 	return admitted
 }
 

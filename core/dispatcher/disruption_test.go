@@ -170,3 +170,17 @@ func TestHeldNodesHeartbeatIsAccepted(t *testing.T) {
 		t.Fatalf("held node %s is %v, want READY", held, s)
 	}
 }
+
+func TestDownsHeldCountsEachNodeOnce(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	d, _ := guardDispatcher(t, 100, start)
+	held := 0
+	d.cfg.DownsHeld = func(n int) { held += n }
+	silence(d, 20, start)
+	d.scan(start)
+	d.scan(start.Add(time.Second))
+	d.scan(start.Add(2 * time.Second))
+	if held != 19 {
+		t.Fatalf("DownsHeld counted %d over three scans, want 19 (each held node once)", held)
+	}
+}

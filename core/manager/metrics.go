@@ -140,7 +140,7 @@ func newComponentMetrics() *componentMetrics {
 		}, []string{"reason"}),
 		downsHeld: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shoal_dispatcher_downs_held_total",
-			Help: "Expired nodes a dispatcher scan left READY because many nodes failed at once (the disruption guard marks them DOWN one per heartbeat period); counted once per scan that held them.",
+			Help: "Expired nodes a dispatcher scan left READY because many nodes failed at once (the disruption guard marks them DOWN one per heartbeat period); each node counted when it is first held.",
 		}),
 		tickLateness: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "shoal_raft_tick_lateness_seconds", Buckets: durationBuckets,

@@ -37,7 +37,10 @@ func testCluster(tb testing.TB, managers int) []*Node {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	base := tb.TempDir()
-	first, err := Init(ctx, Config{DataDir: base + "/m0", ListenAddr: freeAddr(tb), Hostname: "m0", Backend: "sim", Logger: logger})
+	// SHOAL_RAFT_CONNECT_ONLY=1 runs the managers' Raft on Connect
+	// streams only (benchmarks comparing it with the direct path).
+	connectOnly := os.Getenv("SHOAL_RAFT_CONNECT_ONLY") != ""
+	first, err := Init(ctx, Config{DataDir: base + "/m0", ListenAddr: freeAddr(tb), Hostname: "m0", Backend: "sim", Logger: logger, RaftConnectOnly: connectOnly})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -60,7 +63,7 @@ func testCluster(tb testing.TB, managers int) []*Node {
 		tb.Fatal(err)
 	}
 	for i := 1; i < managers; i++ {
-		n, err := Join(ctx, Config{DataDir: fmt.Sprintf("%s/m%d", base, i), ListenAddr: freeAddr(tb), Hostname: fmt.Sprintf("m%d", i), Backend: "sim", Logger: logger}, token, first.Info().AdvertiseAddr)
+		n, err := Join(ctx, Config{DataDir: fmt.Sprintf("%s/m%d", base, i), ListenAddr: freeAddr(tb), Hostname: fmt.Sprintf("m%d", i), Backend: "sim", Logger: logger, RaftConnectOnly: connectOnly}, token, first.Info().AdvertiseAddr)
 		if err != nil {
 			tb.Fatal(err)
 		}

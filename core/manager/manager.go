@@ -196,7 +196,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.store = store.New(proposer{m}, store.WithLogger(m.log.With("component", "store")))
 	topts := transport.Options{Client: m.raftClient, Logger: m.log.With("component", "raft-transport")}
 	if !cfg.RaftConnectOnly {
-		topts.Dial = transport.TLSDialer(m.clientTLS)
+		topts.Dial = transport.TLSDialer(m.clientTLS, nil)
 	}
 	m.tr = transport.New(topts)
 	rcfg := raft.Config{

@@ -60,6 +60,7 @@ type DialFunc func(ctx context.Context, addr string) (net.Conn, error)
 
 // Answer codes the server writes before it closes a direct connection.
 const (
+	answerPong    byte = 0
 	answerRefused byte = 1
 	answerRemoved byte = 2
 )
@@ -69,36 +70,52 @@ const (
 	// direct connection.
 	directBuffer = 64 << 10
 	// directReadIdle is how long a receiving end waits for a frame (the
-	// sender writes a keep-alive every streamIdle) before it drops the
-	// connection of a peer that vanished.
-	directReadIdle = 3 * streamIdle
+	// sender pings every DefaultPingAfter at least) before it drops the
+	// connection of a peer that vanished, as ServerHTTP2 does.
+	directReadIdle = ServerPingAfter + ServerPingTimeout
 	// fallbackRecheck is how long a lane whose peer did not negotiate
 	// ProtoRaft uses the Connect stream before it tries the direct path
 	// again (the peer may have been upgraded).
 	fallbackRecheck = time.Minute
+	// directHandshakeTimeout bounds a direct connection's TLS handshake:
+	// a connection a partition holds open is given up as soon as an
+	// unanswered ping would be.
+	directHandshakeTimeout = DefaultPingTimeout
 	// maxAnswer bounds the reason text of an answer.
 	maxAnswer = 4 << 10
 )
 
-// TLSDialer returns a DialFunc that dials addr with TLS (conf, offering
-// ProtoRaft then HTTP/2, so an older peer completes the handshake and is
-// recognised) and the health settings of NewHTTPClient: a short dial, and
-// on Linux a TCP user timeout so that data a partition swallows fails the
-// connection instead of waiting for minutes of retransmissions.
-func TLSDialer(conf *tls.Config) DialFunc {
+// TLSDialer returns a DialFunc that dials addr (with dial; nil is a
+// net.Dialer; the dial is bounded by DefaultDialTimeout) and shakes hands
+// with TLS (conf, offering ProtoRaft then HTTP/2, so an older peer
+// completes the handshake and is recognised) within a second.
+func TLSDialer(conf *tls.Config, dial func(ctx context.Context, network, addr string) (net.Conn, error)) DialFunc {
 	conf = conf.Clone()
 	conf.NextProtos = []string{ProtoRaft, "h2"}
-	nd := &net.Dialer{Timeout: DefaultDialTimeout, Control: userTimeout(DefaultPingAfter + DefaultPingTimeout)}
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: DefaultDialTimeout}).DialContext
+	}
 	return func(ctx context.Context, addr string) (net.Conn, error) {
-		ctx, cancel := context.WithTimeout(ctx, DefaultDialTimeout+DefaultHandshakeTimeout)
-		defer cancel()
-		d := &tls.Dialer{NetDialer: nd, Config: conf}
-		c, err := d.DialContext(ctx, "tcp", addr)
+		dctx, cancel := context.WithTimeout(ctx, DefaultDialTimeout)
+		raw, err := dial(dctx, "tcp", addr)
+		cancel()
 		if err != nil {
 			return nil, err
 		}
-		tc, ok := c.(*tls.Conn)
-		if !ok || tc.ConnectionState().NegotiatedProtocol != ProtoRaft {
+		ctx, cancel = context.WithTimeout(ctx, directHandshakeTimeout)
+		defer cancel()
+		cc := conf
+		if cc.ServerName == "" { // as net/http does: the dialed host is checked
+			host, _, _ := net.SplitHostPort(addr)
+			cc = conf.Clone()
+			cc.ServerName = host
+		}
+		c := tls.Client(raw, cc)
+		if err := c.HandshakeContext(ctx); err != nil {
+			_ = raw.Close()
+			return nil, err
+		}
+		if c.ConnectionState().NegotiatedProtocol != ProtoRaft {
 			_ = c.Close()
 			return nil, fmt.Errorf("%w (%s)", ErrNoDirect, addr)
 		}
@@ -185,8 +202,11 @@ func (h *Handler) readFrames(ctx context.Context, c net.Conn) error {
 			return err
 		}
 		n := binary.BigEndian.Uint32(hdr[:])
-		if n == 0 {
-			continue // keep-alive
+		if n == pingFrame {
+			if err := pong(c); err != nil {
+				return err
+			}
+			continue
 		}
 		if int64(n) > int64(h.opts.MaxMessageSize) {
 			return fmt.Errorf("%w: %d bytes, over %d", ErrMessageTooLarge, n, h.opts.MaxMessageSize)
@@ -262,16 +282,41 @@ func writeAnswer(c net.Conn, err error) {
 	_, _ = c.Write(buf)
 }
 
-// readAnswer reads the answer a server writes before closing; it returns
+// pong answers a ping.
+func pong(c net.Conn) error {
+	if err := c.SetWriteDeadline(time.Now().Add(DefaultPingTimeout)); err != nil {
+		return err
+	}
+	_, err := c.Write([]byte{answerPong})
+	return err
+}
+
+// readAnswers reads what a server writes: pongs, passed on to pongs (at
+// most one waiting), and the answer it writes before closing; it returns
 // once the connection ends, with the peer's reason if it gave one.
-func readAnswer(c net.Conn) error {
+func readAnswers(c net.Conn, pongs chan<- struct{}) error {
+	r := bufio.NewReader(c)
+	var code [1]byte
+	for {
+		if _, err := io.ReadFull(r, code[:]); err != nil {
+			return nil
+		}
+		if code[0] != answerPong {
+			break
+		}
+		select {
+		case pongs <- struct{}{}:
+		default:
+		}
+	}
 	var hdr [5]byte
-	if _, err := io.ReadFull(c, hdr[:]); err != nil {
+	hdr[0] = code[0]
+	if _, err := io.ReadFull(r, hdr[1:]); err != nil {
 		return nil
 	}
 	n := min(binary.BigEndian.Uint32(hdr[1:]), maxAnswer)
 	text := make([]byte, n)
-	_, _ = io.ReadFull(c, text)
+	_, _ = io.ReadFull(r, text)
 	if hdr[0] == answerRemoved {
 		return fmt.Errorf("%w: %s", errPeerRemovedUs, text)
 	}
@@ -280,85 +325,134 @@ func readAnswer(c net.Conn) error {
 
 // direct sends first and then every message queued for l on one direct
 // connection to p, as stream does on a Connect stream: each message is
-// written as it is queued and the buffer flushed when the queue is empty;
-// an idle connection carries a keep-alive every streamIdle. A MsgSnap is
-// handed to the Connect stream (after what came before it is flushed),
-// which ends this connection. A write or flush taking over SendTimeout
-// (one more second per MiB) fails the connection. ErrNoDirect: first was
+// written as it is queued and the buffer flushed when the queue is empty.
+// A MsgSnap is handed to the Connect stream (after what came before it is
+// flushed), which ends this connection. The connection fails when a write
+// or flush takes over SendTimeout (one more second per MiB), or a ping
+// (sent DefaultPingAfter after the last pong) goes unanswered for
+// DefaultPingTimeout: a partition that swallows bytes is noticed as
+// HTTP/2's pings notice it on the Connect path. ErrNoDirect: first was
 // not sent.
 func (t *Transport) direct(p *peer, l *lane, first outMsg) (snap bool, err error) {
 	c, err := t.opts.Dial(p.ctx, p.addr)
 	if err != nil {
 		return false, err
 	}
-	defer func() { _ = c.Close() }()
 	t.log.Debug("transport: direct connection", "to", fmt.Sprintf("%x", p.id), "lane", l.name, "addr", p.addr)
+	d := newDirectConn(c)
+	defer d.close()
 	stop := context.AfterFunc(p.ctx, func() { _ = c.Close() })
 	defer stop()
-	answer := make(chan error, 1)
-	go func() { answer <- readAnswer(c) }()
-	fail := func(err error) error {
-		_ = c.Close()
-		if peerErr := <-answer; peerErr != nil {
-			return peerErr
-		}
-		return err
-	}
-	w := bufio.NewWriterSize(c, directBuffer)
-	var hdr [4]byte
-	idle := time.NewTimer(streamIdle)
-	defer idle.Stop()
 	m := first
 	for {
 		if m.typ == pb.MsgSnap {
-			if err := w.Flush(); err != nil {
-				return true, fail(err)
+			if err := d.w.Flush(); err != nil {
+				return true, d.fail(err)
 			}
-			_ = c.Close()
-			<-answer
+			d.close()
 			return t.stream(p, l, m)
 		}
 		sendStart := t.opts.Clock.Now()
 		_ = c.SetWriteDeadline(time.Now().Add(t.opts.SendTimeout + time.Duration(len(m.data)>>20)*time.Second))
-		binary.BigEndian.PutUint32(hdr[:], uint32(len(m.data)))
-		if _, err := w.Write(hdr[:]); err != nil {
-			return false, fail(err)
-		}
-		if _, err := w.Write(m.data); err != nil {
-			return false, fail(err)
+		if err := d.write(m.data); err != nil {
+			return false, d.fail(err)
 		}
 		select {
 		case m = <-l.q:
 			continue
 		default:
 		}
-		if err := w.Flush(); err != nil {
-			return false, fail(err)
+		if err := d.w.Flush(); err != nil {
+			return false, d.fail(err)
 		}
 		t.noteSlow(p, l, m, sendStart)
-		if m, err = t.waitDirect(p, l, c, w, idle); err != nil {
-			return false, fail(err)
+		if m, err = t.waitDirect(p, l, d); err != nil {
+			return false, d.fail(err)
 		}
 	}
 }
 
-// waitDirect waits for l's next message, writing a keep-alive on c every
-// streamIdle meanwhile.
-func (t *Transport) waitDirect(p *peer, l *lane, c net.Conn, w *bufio.Writer, idle *time.Timer) (outMsg, error) {
+// errNoPong ends a direct connection whose peer did not answer a ping.
+var errNoPong = errors.New("transport: ping unanswered")
+
+// pingFrame is the length a ping frame carries; the server answers it with
+// a pong byte.
+const pingFrame = ^uint32(0)
+
+// directConn is the sending end of a direct connection: the buffered
+// writer, and a reader goroutine that takes the peer's pongs and its
+// answer (or the connection's end).
+type directConn struct {
+	c       net.Conn
+	w       *bufio.Writer
+	pong    chan struct{}
+	ended   chan struct{} // closed when the reader returns; answer is then set
+	answer  error
+	ping    *time.Timer
+	pingOut bool
+	hdr     [4]byte
+}
+
+func newDirectConn(c net.Conn) *directConn {
+	d := &directConn{c: c, w: bufio.NewWriterSize(c, directBuffer), pong: make(chan struct{}, 1),
+		ended: make(chan struct{}), ping: time.NewTimer(DefaultPingAfter)}
+	go func() {
+		defer close(d.ended)
+		d.answer = readAnswers(c, d.pong)
+	}()
+	return d
+}
+
+func (d *directConn) write(data []byte) error {
+	binary.BigEndian.PutUint32(d.hdr[:], uint32(len(data)))
+	if _, err := d.w.Write(d.hdr[:]); err != nil {
+		return err
+	}
+	_, err := d.w.Write(data)
+	return err
+}
+
+// fail closes the connection and returns the peer's answer, if it gave
+// one, else err.
+func (d *directConn) fail(err error) error {
+	d.close()
+	if d.answer != nil {
+		return d.answer
+	}
+	return err
+}
+
+func (d *directConn) close() {
+	_ = d.c.Close()
+	d.ping.Stop()
+	<-d.ended
+}
+
+// waitDirect waits for l's next message, pinging d meanwhile.
+func (t *Transport) waitDirect(p *peer, l *lane, d *directConn) (outMsg, error) {
 	for {
-		idle.Reset(streamIdle)
 		select {
 		case <-p.ctx.Done():
 			return outMsg{}, p.ctx.Err()
 		case m := <-l.q:
-			idle.Stop()
 			return m, nil
-		case <-idle.C:
-			_ = c.SetWriteDeadline(time.Now().Add(t.opts.SendTimeout))
-			if _, err := w.Write([]byte{0, 0, 0, 0}); err != nil {
+		case <-d.ended:
+			return outMsg{}, io.EOF
+		case <-d.pong:
+			d.pingOut = false
+			d.ping.Reset(DefaultPingAfter)
+		case <-d.ping.C:
+			if d.pingOut {
+				return outMsg{}, errNoPong
+			}
+			d.pingOut = true
+			d.ping.Reset(DefaultPingTimeout)
+			_ = d.c.SetWriteDeadline(time.Now().Add(t.opts.SendTimeout))
+			binary.BigEndian.PutUint32(d.hdr[:], pingFrame)
+			if _, err := d.w.Write(d.hdr[:]); err != nil {
 				return outMsg{}, err
 			}
-			if err := w.Flush(); err != nil {
+			if err := d.w.Flush(); err != nil {
 				return outMsg{}, err
 			}
 		}

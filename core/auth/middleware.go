@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http"
 
 	"github.com/shoal-project/shoal/core/ca"
@@ -77,15 +78,23 @@ func peerIdentity(r *http.Request) (Identity, bool, string) {
 		}
 		return Identity{}, false, "connection is neither TLS nor the local admin socket"
 	}
-	if len(r.TLS.PeerCertificates) == 0 {
+	return IdentityFromTLS(r.TLS)
+}
+
+// IdentityFromTLS is the identity a verified client certificate on a TLS
+// connection names (ok false, and why, when there is none): what
+// Middleware gives a request, for a connection served outside net/http's
+// handlers (the direct Raft path, core/raft/transport).
+func IdentityFromTLS(cs *tls.ConnectionState) (id Identity, ok bool, reason string) {
+	if len(cs.PeerCertificates) == 0 {
 		return Identity{}, false, "no client certificate"
 	}
-	if len(r.TLS.VerifiedChains) == 0 {
+	if len(cs.VerifiedChains) == 0 {
 		// The server's tls.Config did not verify the certificate
 		// (ClientAuth must be VerifyClientCertIfGiven or stricter).
 		return Identity{}, false, "client certificate was not verified by the TLS stack"
 	}
-	cid, err := ca.IdentityFromCert(r.TLS.PeerCertificates[0])
+	cid, err := ca.IdentityFromCert(cs.PeerCertificates[0])
 	if err != nil {
 		return Identity{}, false, "client certificate carries no shoal identity: " + err.Error()
 	}

@@ -77,6 +77,11 @@ type Config struct {
 	// NodeMetrics, if set, is served on /metrics with the manager's own
 	// (the node's agent metrics).
 	NodeMetrics prometheus.Gatherer
+	// RaftConnectOnly makes the manager neither offer nor use the direct
+	// Raft path (core/raft/transport direct.go): its Raft messages go on
+	// Connect streams, as a manager from before that path does (tests of
+	// the fallback, benchmarks comparing the two).
+	RaftConnectOnly bool
 }
 
 // DefaultClusterSpec is the spec 'shoal init' starts a cluster with.
@@ -109,8 +114,10 @@ type Manager struct {
 	// store's lock. See nodeRemoved.
 	removed atomic.Pointer[[]string]
 	tr      *transport.Transport
-	srv     *servers
-	api     *api.Server
+	// raftHandler serves peers' Raft messages (Connect and direct).
+	raftHandler *transport.Handler
+	srv         *servers
+	api         *api.Server
 
 	disp    *dispatchers
 	logs    api.LogSource
@@ -187,7 +194,11 @@ func (m *Manager) Start(ctx context.Context) error {
 	cfg := m.cfg
 	m.initMetrics()
 	m.store = store.New(proposer{m}, store.WithLogger(m.log.With("component", "store")))
-	m.tr = transport.New(transport.Options{Client: m.raftClient, Logger: m.log.With("component", "raft-transport")})
+	topts := transport.Options{Client: m.raftClient, Logger: m.log.With("component", "raft-transport")}
+	if !cfg.RaftConnectOnly {
+		topts.Dial = transport.TLSDialer(m.clientTLS, nil)
+	}
+	m.tr = transport.New(topts)
 	rcfg := raft.Config{
 		NodeID: cfg.NodeID, Addr: cfg.AdvertiseAddr, DataDir: RaftDir(cfg.DataDir),
 		StateMachine: timedSnapshots{m.store, m.parts}, Transport: m.tr, TickInterval: cfg.TickInterval,
@@ -224,7 +235,11 @@ func (m *Manager) Start(ctx context.Context) error {
 	events := m.startEventHistory()
 	m.api = api.New(m.store, raftCluster{m}, m.log.With("component", "api"), api.WithLogs(logSourceRef{m}), api.WithPlugins(pm), api.WithEvents(events))
 	handler := m.handler()
-	srv, err := startServers(cfg.ListenAddr, filepath.Join(cfg.DataDir, endpoint.SocketName), m.serverTLS, handler, m.log)
+	var direct *transport.Handler
+	if !cfg.RaftConnectOnly {
+		direct = m.raftHandler
+	}
+	srv, err := startServers(cfg.ListenAddr, filepath.Join(cfg.DataDir, endpoint.SocketName), m.serverTLS, handler, direct, m.authorizeRaftConn, m.log)
 	if err != nil {
 		return err
 	}
@@ -309,7 +324,7 @@ func (m *Manager) handler() http.Handler {
 	opts := connect.WithInterceptors(auth.NewInterceptor(auth.DefaultPolicy()), auth.NewRemovedInterceptor(m.nodeRemoved))
 	mux.Handle(shoalv1connect.NewControlServiceHandler(m.api, opts))
 	mux.Handle(shoalv1connect.NewCAServiceHandler(m.api.CA(), opts))
-	mux.Handle(shoalv1connect.NewRaftServiceHandler(transport.NewHandler(raftNodeRef{m}, transport.HandlerOptions{
+	m.raftHandler = transport.NewHandler(raftNodeRef{m}, transport.HandlerOptions{
 		NodeID: func(ctx context.Context) (string, error) {
 			id, ok := auth.FromContext(ctx)
 			if !ok || id.NodeID == "" {
@@ -318,7 +333,8 @@ func (m *Manager) handler() http.Handler {
 			return id.NodeID, nil
 		},
 		Logger: m.log.With("component", "raft-handler"),
-	}), opts))
+	})
+	mux.Handle(shoalv1connect.NewRaftServiceHandler(m.raftHandler, opts))
 	m.registerDispatcher(mux, opts)
 	mux.Handle("/metrics", MetricsHandler(m.gatherer()))
 	addHealthAndReflection(mux, grpchealth.NewStaticChecker(serviceNames...), opts)
@@ -330,6 +346,23 @@ func (m *Manager) handler() http.Handler {
 		shoalv1connect.RaftServiceLeaveProcedure,
 	}, func() *tls.Config { return m.clientTLS }, m.log.With("component", "forwarder"), defaultForwardOptions())
 	return fw.wrap(mux)
+}
+
+// authorizeRaftConn admits a direct Raft connection (transport.ProtoRaft) on
+// the terms the Connect handler's interceptors set for the RaftService: a
+// verified manager certificate (the same policy) of a node not removed.
+func (m *Manager) authorizeRaftConn(cs tls.ConnectionState) error {
+	id, ok, reason := auth.IdentityFromTLS(&cs)
+	if err := auth.DefaultPolicy().Authorize(shoalv1connect.RaftServiceStreamRaftMessageProcedure, id, ok); err != nil {
+		if !ok {
+			return fmt.Errorf("%w (%s)", err, reason)
+		}
+		return err
+	}
+	if id.NodeID != "" && m.nodeRemoved(id.NodeID) {
+		return auth.NodeRemovedError(id.NodeID)
+	}
+	return nil
 }
 
 // waitBootstrapped waits until the first manager has written the cluster.

@@ -49,7 +49,9 @@ func addHealthAndReflection(mux *http.ServeMux, checker grpchealth.Checker, opts
 }
 
 // startServers listens on addr (mutual TLS) and on the admin socket path.
-func startServers(addr, socket string, tlsConf *tls.Config, handler http.Handler, log *slog.Logger) (*servers, error) {
+// With raft set, connections that negotiate transport.ProtoRaft are served
+// by raft.ServeConn (admitted by authorize) instead of HTTP.
+func startServers(addr, socket string, tlsConf *tls.Config, handler http.Handler, raft *transport.Handler, authorize transport.ConnAuthorizer, log *slog.Logger) (*servers, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
@@ -65,6 +67,13 @@ func startServers(addr, socket string, tlsConf *tls.Config, handler http.Handler
 		HTTP2:             transport.ServerHTTP2(), // ends streams of peers a partition cut off
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	if raft != nil {
+		s.tlsSrv.TLSConfig = transport.ServerTLS(tlsConf)
+		s.tlsSrv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){
+			transport.ProtoRaft: raft.ServeTLSNextProto(authorize),
+		}
+		s.tlsSrv.RegisterOnShutdown(raft.CloseConns)
 	}
 	go func() {
 		if err := s.tlsSrv.ServeTLS(ln, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -31,13 +31,24 @@ func freeAddr(tb testing.TB) string {
 // testCluster starts n managers in this process, over real TLS on loopback.
 func testCluster(tb testing.TB, managers int) []*Node {
 	tb.Helper()
+	// SHOAL_RAFT_CONNECT_ONLY=1 runs the managers' Raft on Connect
+	// streams only (benchmarks comparing it with the direct path).
+	connectOnly := os.Getenv("SHOAL_RAFT_CONNECT_ONLY") != ""
+	return testClusterWith(tb, managers, func(int) bool { return connectOnly })
+}
+
+// testClusterWith is testCluster with manager i speaking only the Connect
+// stream for Raft when connectOnly(i) (a manager from before the direct
+// path, in a rolling upgrade).
+func testClusterWith(tb testing.TB, managers int, connectOnly func(i int) bool) []*Node {
+	tb.Helper()
 	ctx := context.Background()
 	logger := slog.New(slog.DiscardHandler)
 	if os.Getenv("SHOAL_TEST_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	base := tb.TempDir()
-	first, err := Init(ctx, Config{DataDir: base + "/m0", ListenAddr: freeAddr(tb), Hostname: "m0", Backend: "sim", Logger: logger})
+	first, err := Init(ctx, Config{DataDir: base + "/m0", ListenAddr: freeAddr(tb), Hostname: "m0", Backend: "sim", Logger: logger, RaftConnectOnly: connectOnly(0)})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -60,7 +71,7 @@ func testCluster(tb testing.TB, managers int) []*Node {
 		tb.Fatal(err)
 	}
 	for i := 1; i < managers; i++ {
-		n, err := Join(ctx, Config{DataDir: fmt.Sprintf("%s/m%d", base, i), ListenAddr: freeAddr(tb), Hostname: fmt.Sprintf("m%d", i), Backend: "sim", Logger: logger}, token, first.Info().AdvertiseAddr)
+		n, err := Join(ctx, Config{DataDir: fmt.Sprintf("%s/m%d", base, i), ListenAddr: freeAddr(tb), Hostname: fmt.Sprintf("m%d", i), Backend: "sim", Logger: logger, RaftConnectOnly: connectOnly(i)}, token, first.Info().AdvertiseAddr)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -101,7 +112,22 @@ func leaderOf(tb testing.TB, nodes []*Node) *Node {
 }
 
 func TestThreeManagersInProcess(t *testing.T) {
-	nodes := testCluster(t, 3)
+	for _, tc := range []struct {
+		name        string
+		connectOnly func(i int) bool
+	}{
+		{"direct raft path", func(int) bool { return false }},
+		// A rolling upgrade: the first manager, and then a follower, from
+		// before the direct path; the others fall back to Connect streams
+		// towards it.
+		{"first manager connect only", func(i int) bool { return i == 0 }},
+		{"a follower connect only", func(i int) bool { return i == 2 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) { threeManagersApplyAWrite(t, testClusterWith(t, 3, tc.connectOnly)) })
+	}
+}
+
+func threeManagersApplyAWrite(t *testing.T, nodes []*Node) {
 	l := leaderOf(t, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -37,7 +37,9 @@ type Config struct {
 	ContainerdAddress  string
 	InsecureRegistries []string
 	TickInterval       time.Duration
-	HeartbeatPeriod    time.Duration
+	// RaftConnectOnly: see manager.Config (tests and benchmarks).
+	RaftConnectOnly bool
+	HeartbeatPeriod time.Duration
 	// CertExpiry is the node certificates' validity set at init
 	// (0: ca.DefaultNodeCertLifetime); nodes renew theirs before it ends.
 	CertExpiry       time.Duration
@@ -436,6 +438,7 @@ func (n *Node) managerConfig(tlsM ca.NodeTLS, boot *manager.Bootstrap, join *man
 		TLS: tlsM, Certs: n.certs, Trust: n.trust, DataKey: n.dataKey, Bootstrap: boot, Join: join, TickInterval: n.cfg.TickInterval,
 		Description: n.cfg.description(n.st.Backend), Logger: n.log,
 		Availability: n.cfg.availability(), Labels: n.cfg.Labels, NodeMetrics: n.metrics.reg,
+		RaftConnectOnly: n.cfg.RaftConnectOnly,
 	}
 }
 

@@ -52,6 +52,7 @@ type Handler struct {
 	node Node
 	opts HandlerOptions
 	log  *slog.Logger
+	connState
 }
 
 var _ shoalv1connect.RaftServiceHandler = (*Handler)(nil)

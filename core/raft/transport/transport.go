@@ -37,6 +37,10 @@ type ClientFunc func(addr string) shoalv1connect.RaftServiceClient
 // Options configures a Transport.
 type Options struct {
 	Client ClientFunc
+	// Dial, when set, opens the direct path to a peer (direct.go; build
+	// it with TLSDialer): MsgApps, heartbeats and responses go that way,
+	// snapshots and peers that do not negotiate ProtoRaft use Client.
+	Dial DialFunc
 	// ChunkSize is the largest RaftMessageChunk payload (default 1 MiB).
 	ChunkSize int
 	// QueueSize is the per-peer queue length in messages (default 1024).
@@ -124,6 +128,9 @@ type lane struct {
 	name       string
 	q          chan outMsg
 	slowLogged time.Time // sender-owned: the last "slow message" warning
+	// noDirectUntil is when the sender next tries the direct path after
+	// the peer did not negotiate it (sender-owned).
+	noDirectUntil time.Time
 }
 
 // bulkType reports whether a message of type t goes on the bulk lane.
@@ -236,7 +243,7 @@ func (t *Transport) runPeer(p *peer, l *lane) {
 		case first = <-l.q:
 		}
 		start := t.opts.Clock.Now()
-		snap, err := t.stream(p, l, first)
+		snap, err := t.send(p, l, first)
 		if err == nil {
 			failures = 0
 			if snap {
@@ -262,6 +269,21 @@ func (t *Transport) runPeer(p *peer, l *lane) {
 		case <-t.opts.Clock.After(wait):
 		}
 	}
+}
+
+// send sends first and what follows it on the direct path when the peer
+// speaks it, else on a Connect stream.
+func (t *Transport) send(p *peer, l *lane, first outMsg) (snap bool, err error) {
+	if t.opts.Dial == nil || first.typ == pb.MsgSnap || t.opts.Clock.Now().Before(l.noDirectUntil) {
+		return t.stream(p, l, first)
+	}
+	snap, err = t.direct(p, l, first)
+	if errors.Is(err, ErrNoDirect) {
+		t.log.Info("transport: peer does not speak the direct protocol, using the Connect stream", "to", fmt.Sprintf("%x", p.id), "lane", l.name)
+		l.noDirectUntil = t.opts.Clock.Now().Add(fallbackRecheck)
+		return t.stream(p, l, first)
+	}
+	return snap, err
 }
 
 // streamIdle is how long a peer's stream stays open with nothing to send.
@@ -423,5 +445,5 @@ const probeTimeout = 2 * time.Second
 
 func isRemoved(err error) bool {
 	var ce *connect.Error
-	return errors.As(err, &ce) && ce.Meta().Get(RemovedHeader) != ""
+	return errors.Is(err, errPeerRemovedUs) || (errors.As(err, &ce) && ce.Meta().Get(RemovedHeader) != "")
 }

@@ -172,7 +172,7 @@ func (s *Storage) load(walFile string) error {
 	}
 	snapIndex, snapTerm := snap.GetMetadata().GetIndex(), snap.GetMetadata().GetTerm()
 	if snapIndex > 0 {
-		if err := s.MemoryStorage.ApplySnapshot(snap); err != nil {
+		if err := s.MemoryStorage.ApplySnapshot(metadataOnly(snap)); err != nil {
 			return fmt.Errorf("storage: load snapshot: %w", err)
 		}
 	}
@@ -359,7 +359,7 @@ func (s *Storage) Append(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot) 
 		return err
 	}
 	if hasSnap {
-		if err := s.MemoryStorage.ApplySnapshot(snap); err != nil && !errors.Is(err, etcdraft.ErrSnapOutOfDate) {
+		if err := s.MemoryStorage.ApplySnapshot(metadataOnly(snap)); err != nil && !errors.Is(err, etcdraft.ErrSnapOutOfDate) {
 			return fmt.Errorf("storage: apply snapshot: %w", err)
 		}
 	}
@@ -416,11 +416,46 @@ func (s *Storage) CreateSnapshot(i uint64, cs *pb.ConfState, data []byte) (*pb.S
 	if err := s.db.Update(func(tx *bolt.Tx) error { return s.writeSnapshot(tx, snap) }); err != nil {
 		return nil, fmt.Errorf("storage: write snapshot: %w", err)
 	}
-	out, err := s.MemoryStorage.CreateSnapshot(i, cs, data)
-	if err != nil {
+	if _, err := s.MemoryStorage.CreateSnapshot(i, cs, nil); err != nil {
 		return nil, fmt.Errorf("storage: snapshot at %d: %w", i, err)
 	}
-	return out, nil
+	return snap, nil
+}
+
+// Snapshot returns the latest snapshot. Its data is read from the bbolt
+// file: the in-memory view keeps only the snapshot's metadata, because the
+// data (the whole store, tens of MiB at 100k tasks) is needed only at
+// start and when a lagging follower must be sent a snapshot, while keeping
+// it would hold it on the heap for as long as the snapshot is the latest
+// (and MemoryStorage clones it on every read).
+func (s *Storage) Snapshot() (*pb.Snapshot, error) {
+	mem, err := s.MemoryStorage.Snapshot()
+	if err != nil || mem.GetMetadata().GetIndex() == 0 {
+		return mem, err
+	}
+	var snap *pb.Snapshot
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		snap, err = readSnapshot(tx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if snap.GetMetadata().GetIndex() != mem.GetMetadata().GetIndex() {
+		return nil, fmt.Errorf("%w: snapshot at %d in the file, %d in memory", ErrCorrupt, snap.GetMetadata().GetIndex(), mem.GetMetadata().GetIndex())
+	}
+	if len(snap.Data) > 0 {
+		if snap.Data, err = s.open(snap.Data); err != nil {
+			return nil, fmt.Errorf("%w: snapshot: %w", ErrCorrupt, err)
+		}
+	}
+	return snap, nil
+}
+
+// metadataOnly is snap without its data, for the in-memory view.
+func metadataOnly(snap *pb.Snapshot) *pb.Snapshot {
+	return &pb.Snapshot{Metadata: snap.GetMetadata()}
 }
 
 // Compact discards the entries before index i (which must be <= the last

@@ -2,6 +2,7 @@ package raft
 
 import (
 	"fmt"
+	"math"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 
@@ -20,6 +21,7 @@ func (n *Node) loadSnapshot(snap *pb.Snapshot) (snapshotEnvelope, error) {
 	}
 	n.mem.restore(env, snap.GetMetadata().GetConfState())
 	n.applied, n.snapIndex = idx, idx
+	n.snapBytes, n.sinceSnapBytes = uint64(len(snap.GetData())), 0
 	return env, nil
 }
 
@@ -42,7 +44,8 @@ func (n *Node) restoreSnapshot(snap *pb.Snapshot) error {
 }
 
 func (n *Node) maybeSnapshot() error {
-	due := n.applied >= n.snapIndex+n.snapEvery.Load()
+	due := n.applied >= n.snapIndex+n.snapEvery.Load() ||
+		n.applied > n.snapIndex && n.sinceSnapBytes >= max(n.cfg.SnapshotBytes, n.snapBytes)
 	if n.forceSnapshot && n.applied > n.snapIndex {
 		// Only when the log was compacted is a snapshot ever sent; a young
 		// log catches a new member up by entries.
@@ -66,18 +69,41 @@ func (n *Node) maybeSnapshot() error {
 		return err
 	}
 	n.snapIndex = n.applied
+	n.snapBytes, n.sinceSnapBytes = uint64(len(env)), 0
+	if err := n.compactLog(); err != nil {
+		return err
+	}
+	n.log.Info("raft: snapshot", "index", n.snapIndex, "bytes", len(env))
+	return nil
+}
+
+// compactLog drops the entries before the snapshot from memory except the
+// last TrailingEntries of them, and fewer if those hold more than
+// TrailingBytes.
+func (n *Node) compactLog() error {
+	first, err := n.st.FirstIndex()
+	if err != nil {
+		return err
+	}
+	compact := first
 	if n.snapIndex > n.cfg.TrailingEntries {
-		compact := n.snapIndex - n.cfg.TrailingEntries
-		first, err := n.st.FirstIndex()
+		compact = max(first, n.snapIndex-n.cfg.TrailingEntries)
+	}
+	if compact < n.snapIndex {
+		ents, err := n.st.Entries(compact+1, n.snapIndex+1, math.MaxUint64)
 		if err != nil {
 			return err
 		}
-		if compact > first {
-			if err := n.st.Compact(compact); err != nil {
-				return err
+		var size uint64
+		for i := len(ents) - 1; i >= 0; i-- {
+			if size += uint64(len(ents[i].GetData())); size > n.cfg.TrailingBytes {
+				compact = ents[i].GetIndex()
+				break
 			}
 		}
 	}
-	n.log.Info("raft: snapshot", "index", n.snapIndex, "bytes", len(env))
+	if compact > first {
+		return n.st.Compact(compact)
+	}
 	return nil
 }

@@ -74,7 +74,6 @@ const (
 	DefaultHeartbeatTick     = 1
 	DefaultSnapshotInterval  = 10000
 	DefaultTrailingEntries   = 500
-	DefaultSnapshotBytes     = 16 << 20
 	DefaultTrailingBytes     = 4 << 20
 	DefaultMaxSizePerMsg     = 1 << 20
 	DefaultMaxInflightMsgs   = 256
@@ -111,17 +110,12 @@ type Config struct {
 	HeartbeatTick int
 	// SnapshotInterval is the number of applied entries between snapshots.
 	SnapshotInterval uint64
-	// SnapshotBytes also makes a snapshot due once the entries applied since
-	// the last one hold this many bytes, or as many as that snapshot held
-	// if it was larger: the log kept in memory between snapshots is bounded
-	// by bytes (group-committed entries are up to MaxSizePerMsg each, so a
-	// count bounds nothing), and a snapshot is never written for less log
-	// than its own size.
-	SnapshotBytes uint64
 	// TrailingEntries is how many entries before a snapshot stay in the log
 	// so slightly lagging followers catch up without a snapshot.
 	TrailingEntries uint64
-	// TrailingBytes bounds the bytes of those trailing entries.
+	// TrailingBytes bounds the bytes of those trailing entries (entries
+	// are up to MaxSizePerMsg each once group-committed, so a count alone
+	// bounds little).
 	TrailingBytes uint64
 	// MaxSizePerMsg bounds the entries bytes of one append message (one entry
 	// larger than that is still sent alone).
@@ -170,9 +164,6 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.TrailingEntries == 0 {
 		out.TrailingEntries = DefaultTrailingEntries
-	}
-	if out.SnapshotBytes == 0 {
-		out.SnapshotBytes = DefaultSnapshotBytes
 	}
 	if out.TrailingBytes == 0 {
 		out.TrailingBytes = DefaultTrailingBytes

@@ -89,8 +89,6 @@ type Node struct {
 	beatOn          bool             // runBusyBeat runs: a real ticker drives the node
 	applied         uint64
 	snapIndex       uint64
-	snapBytes       uint64 // size of the last snapshot
-	sinceSnapBytes  uint64 // bytes of the entries applied since it
 	proposals       proposals
 	reads           reads
 	confs           confChanges

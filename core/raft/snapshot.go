@@ -21,7 +21,6 @@ func (n *Node) loadSnapshot(snap *pb.Snapshot) (snapshotEnvelope, error) {
 	}
 	n.mem.restore(env, snap.GetMetadata().GetConfState())
 	n.applied, n.snapIndex = idx, idx
-	n.snapBytes, n.sinceSnapBytes = uint64(len(snap.GetData())), 0
 	return env, nil
 }
 
@@ -44,8 +43,7 @@ func (n *Node) restoreSnapshot(snap *pb.Snapshot) error {
 }
 
 func (n *Node) maybeSnapshot() error {
-	due := n.applied >= n.snapIndex+n.snapEvery.Load() ||
-		n.applied > n.snapIndex && n.sinceSnapBytes >= max(n.cfg.SnapshotBytes, n.snapBytes)
+	due := n.applied >= n.snapIndex+n.snapEvery.Load()
 	if n.forceSnapshot && n.applied > n.snapIndex {
 		// Only when the log was compacted is a snapshot ever sent; a young
 		// log catches a new member up by entries.
@@ -69,7 +67,6 @@ func (n *Node) maybeSnapshot() error {
 		return err
 	}
 	n.snapIndex = n.applied
-	n.snapBytes, n.sinceSnapBytes = uint64(len(env)), 0
 	if err := n.compactLog(); err != nil {
 		return err
 	}

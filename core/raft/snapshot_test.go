@@ -41,36 +41,6 @@ func snapNode(t *testing.T, cfg Config, n, size int) *Node {
 	return node
 }
 
-// A snapshot is due by the bytes applied since the last one, not only by
-// their count: at least SnapshotBytes, and at least the last snapshot's size.
-func TestSnapshotDueByBytes(t *testing.T) {
-	tests := []struct {
-		name                  string
-		sinceBytes, lastBytes uint64
-		want                  bool
-	}{
-		{"below SnapshotBytes", 10 << 10, 0, false},
-		{"past SnapshotBytes", 20 << 10, 0, true},
-		{"past SnapshotBytes, below the last snapshot's size", 20 << 10, 64 << 10, false},
-		{"past the last snapshot's size", 65 << 10, 64 << 10, true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			n := snapNode(t, Config{NodeID: "n1", SnapshotInterval: 1 << 40, SnapshotBytes: 16 << 10, TrailingEntries: 5, TrailingBytes: 1 << 20}, 20, 1<<10)
-			n.sinceSnapBytes, n.snapBytes = tc.sinceBytes, tc.lastBytes
-			if err := n.maybeSnapshot(); err != nil {
-				t.Fatal(err)
-			}
-			if got := n.snapIndex == 20; got != tc.want {
-				t.Fatalf("snapshot taken %v (index %d), want %v", got, n.snapIndex, tc.want)
-			}
-			if tc.want && n.sinceSnapBytes != 0 {
-				t.Fatalf("bytes since the snapshot %d after it, want 0", n.sinceSnapBytes)
-			}
-		})
-	}
-}
-
 // The entries kept before a snapshot for slow followers are bounded by
 // TrailingBytes as well as by TrailingEntries.
 func TestCompactKeepsTrailingBytes(t *testing.T) {
@@ -85,7 +55,7 @@ func TestCompactKeepsTrailingBytes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			n := snapNode(t, Config{NodeID: "n1", SnapshotInterval: 1, SnapshotBytes: 1 << 30, TrailingEntries: 20, TrailingBytes: tc.trailingBytes}, 50, 1<<10)
+			n := snapNode(t, Config{NodeID: "n1", SnapshotInterval: 1, TrailingEntries: 20, TrailingBytes: tc.trailingBytes}, 50, 1<<10)
 			if err := n.maybeSnapshot(); err != nil {
 				t.Fatal(err)
 			}

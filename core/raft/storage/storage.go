@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -52,6 +53,10 @@ type Storage struct {
 	lastHS *pb.HardState
 	// rewriteMin is the log size below which Compact never rewrites it.
 	rewriteMin int64
+	// snapMu orders the snapshots written to the bbolt file: CreateSnapshot
+	// may run on another goroutine than Append, which installs the leader's
+	// snapshots, and an older snapshot must never replace a newer one.
+	snapMu sync.Mutex
 }
 
 // Cipher seals the entries and snapshot data Storage writes, and opens
@@ -331,6 +336,8 @@ func (s *Storage) Append(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot) 
 		return nil
 	}
 	if hasSnap {
+		s.snapMu.Lock() // until the in-memory view has it too
+		defer s.snapMu.Unlock()
 		if err := s.db.Update(func(tx *bolt.Tx) error { return s.writeSnapshot(tx, snap) }); err != nil {
 			return fmt.Errorf("storage: append snapshot: %w", err)
 		}
@@ -399,8 +406,15 @@ func deleteFrom(b *bolt.Bucket, from uint64) error {
 
 // CreateSnapshot records data as the snapshot at applied index i with
 // configuration cs, persisting it before the in-memory view changes. It does
-// not compact the log; call Compact.
+// not compact the log; call Compact. It may run beside Append (not beside
+// Compact); a snapshot not newer than the latest fails with
+// raft.ErrSnapOutOfDate.
 func (s *Storage) CreateSnapshot(i uint64, cs *pb.ConfState, data []byte) (*pb.Snapshot, error) {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	if cur, _ := s.MemoryStorage.Snapshot(); cur.GetMetadata().GetIndex() >= i {
+		return nil, fmt.Errorf("storage: snapshot at %d: %w", i, etcdraft.ErrSnapOutOfDate)
+	}
 	term, err := s.MemoryStorage.Term(i)
 	if err != nil {
 		return nil, fmt.Errorf("storage: snapshot at %d: %w", i, err)

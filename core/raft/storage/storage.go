@@ -456,7 +456,9 @@ func (s *Storage) Snapshot() (*pb.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	if snap.GetMetadata().GetIndex() != mem.GetMetadata().GetIndex() {
+	// The file may be ahead of the in-memory view while CreateSnapshot
+	// runs (it writes the file first): its snapshot is as good, and newer.
+	if snap.GetMetadata().GetIndex() < mem.GetMetadata().GetIndex() {
 		return nil, fmt.Errorf("%w: snapshot at %d in the file, %d in memory", ErrCorrupt, snap.GetMetadata().GetIndex(), mem.GetMetadata().GetIndex())
 	}
 	if len(snap.Data) > 0 {

@@ -75,6 +75,7 @@ func (n *Node) maybeSnapshot() error {
 		n.log.Error("raft: state machine snapshot failed; will retry", "err", err)
 		return nil
 	}
+	n.sinceSnapBytes = 0
 	env := encodeSnapshot(snapshotEnvelope{members: n.mem.list(), removed: n.mem.removedList(), data: data})
 	if _, err := n.st.CreateSnapshot(n.applied, n.mem.confState, env); err != nil {
 		return err

@@ -148,7 +148,7 @@ func freeAddr() (string, error) {
 // the rest node.Join with the manager token, as 'shoal join' does. Each is
 // this binary re-executed with managerEnv set; its stderr goes to
 // base/mN/manager.log.
-func startCluster(ctx context.Context, base string, managers int, heartbeat, tick time.Duration, verbose bool, memoryLimit string) (*cluster, error) {
+func startCluster(ctx context.Context, base string, managers int, heartbeat, tick time.Duration, verbose bool, memoryLimit string, gogc int) (*cluster, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -163,7 +163,7 @@ func startCluster(ctx context.Context, base string, managers int, heartbeat, tic
 		}
 		a := managerArgs{
 			Index: i, Dir: filepath.Join(base, fmt.Sprintf("m%d", i)), Listen: addr, Debug: debug,
-			Heartbeat: heartbeat, Tick: tick, Verbose: verbose, MemoryLimit: memoryLimit,
+			Heartbeat: heartbeat, Tick: tick, Verbose: verbose, MemoryLimit: memoryLimit, GOGC: gogc,
 		}
 		if i > 0 {
 			a.Token, err = joinToken(ctx, c.ms[0].dir, false)

@@ -70,6 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.MaxStartLatency, "start-latency", 50*time.Millisecond, "sim start latency spread over [0, this] across nodes")
 	fs.IntVar(&cfg.JoinConcurrency, "join-concurrency", 32, "nodes joining at once")
 	fs.StringVar(&cfg.ManagerMemoryLimit, "manager-memory-limit", memlimit.Auto, "each manager's soft memory limit, as shoal's daemon --memory-limit (a size, none, or auto: the daemon's default)")
+	fs.IntVar(&cfg.ManagerGOGC, "manager-gogc", 0, "each manager's GOGC (0: the Go default, 100, or $GOGC)")
 	fs.IntVar(&cfg.AgentsNice, "nice", 10, "nice value of the simulated nodes' process (this one) once the managers run (0: unchanged)")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "give up waiting for RUNNING after this")
 	fs.DurationVar(&cfg.PollInterval, "poll", 250*time.Millisecond, "task state poll interval")

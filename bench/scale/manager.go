@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	rpprof "runtime/pprof"
 	"strconv"
@@ -42,6 +43,8 @@ type managerArgs struct {
 	Verbose   bool          `json:"verbose,omitempty"`
 	// MemoryLimit is the soft memory limit, as the daemon's --memory-limit.
 	MemoryLimit string `json:"memory_limit,omitempty"`
+	// GOGC, when not 0, is the process's GOGC.
+	GOGC int `json:"gogc,omitempty"`
 }
 
 // managerStatus is one manager's answer to GET /status.
@@ -193,6 +196,9 @@ func runManager(a managerArgs) error {
 	_ = os.Unsetenv("GOMEMLIMIT")
 	if _, _, err := memlimit.Apply(a.MemoryLimit); err != nil {
 		return fmt.Errorf("memory limit: %w", err)
+	}
+	if a.GOGC != 0 {
+		debug.SetGCPercent(a.GOGC)
 	}
 	log := slog.New(slog.DiscardHandler)
 	if a.Verbose {

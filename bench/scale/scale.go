@@ -56,6 +56,9 @@ type Config struct {
 	// ManagerMemoryLimit is each manager process's soft memory limit, as
 	// shoal's daemon takes it (--memory-limit; "" or auto: its default).
 	ManagerMemoryLimit string
+	// ManagerGOGC, when not 0, is each manager process's GOGC (its garbage
+	// collector's target heap growth in percent; < 0 turns it off).
+	ManagerGOGC int
 	// Progress, if set, gets one line per poll and per phase.
 	Progress func(string)
 	// LeaderCPUProfile, if set, is where the leader process writes a CPU
@@ -254,7 +257,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	say := cfg.Progress
 	start := time.Now()
 
-	cl, err := startCluster(ctx, base, cfg.Managers, cfg.HeartbeatPeriod, cfg.TickInterval, cfg.ManagerLogs, cfg.ManagerMemoryLimit)
+	cl, err := startCluster(ctx, base, cfg.Managers, cfg.HeartbeatPeriod, cfg.TickInterval, cfg.ManagerLogs, cfg.ManagerMemoryLimit, cfg.ManagerGOGC)
 	if err != nil {
 		return res, err
 	}

@@ -215,3 +215,18 @@ func (t timedSnapshots) Snapshot() ([]byte, error) {
 	}
 	return data, err
 }
+
+// CaptureSnapshot is the store's (raft.SnapshotCapturer), timing and sizing
+// the marshalling as Snapshot does.
+func (t timedSnapshots) CaptureSnapshot() func() ([]byte, error) {
+	marshal := t.Store.CaptureSnapshot()
+	return func() ([]byte, error) {
+		start := time.Now()
+		data, err := marshal()
+		if err == nil {
+			t.parts.snapshotSeconds.Observe(time.Since(start).Seconds())
+			t.parts.snapshotBytes.Set(float64(len(data)))
+		}
+		return data, err
+	}
+}

@@ -64,6 +64,7 @@ func (n *Node) applyEntry(e *pb.Entry) error {
 	if idx <= n.applied {
 		return nil
 	}
+	n.sinceSnapBytes += uint64(len(e.GetData()))
 	switch e.GetType() {
 	case pb.EntryNormal:
 		if len(e.GetData()) > 0 {

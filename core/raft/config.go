@@ -26,6 +26,16 @@ type StateMachine interface {
 	Restore(index uint64, data []byte) error
 }
 
+// SnapshotCapturer is a StateMachine whose snapshot can be taken in two
+// steps: CaptureSnapshot, on the node's goroutine, takes the state as of
+// the last applied index (cheaply: e.g. references to immutable objects),
+// and the function it returns serialises it on another goroutine while the
+// node goes on applying. The node then writes the snapshot off its
+// goroutine too, so a large state does not stall ticks and replication.
+type SnapshotCapturer interface {
+	CaptureSnapshot() func() ([]byte, error)
+}
+
 // Reporter is how a Transport tells the node about delivery failures. Its
 // methods never block.
 type Reporter interface {
@@ -74,6 +84,8 @@ const (
 	DefaultHeartbeatTick     = 1
 	DefaultSnapshotInterval  = 10000
 	DefaultTrailingEntries   = 500
+	DefaultSnapshotBytes     = 16 << 20
+	DefaultTrailingBytes     = 4 << 20
 	DefaultMaxSizePerMsg     = 1 << 20
 	DefaultMaxInflightMsgs   = 256
 	DefaultSnapshotChunkSize = 1 << 20
@@ -109,9 +121,22 @@ type Config struct {
 	HeartbeatTick int
 	// SnapshotInterval is the number of applied entries between snapshots.
 	SnapshotInterval uint64
+	// SnapshotBytes also makes a snapshot due once the entries applied since
+	// the last one hold this many bytes, or as many as that snapshot held
+	// if it was larger: the log kept in memory between snapshots is bounded
+	// by bytes (group-committed entries are up to MaxSizePerMsg each, so a
+	// count bounds little), and a snapshot is never written for less log
+	// than its own size. It applies only to a StateMachine that is a
+	// SnapshotCapturer (its snapshot is written off the node's goroutine);
+	// another snapshots by SnapshotInterval alone.
+	SnapshotBytes uint64
 	// TrailingEntries is how many entries before a snapshot stay in the log
 	// so slightly lagging followers catch up without a snapshot.
 	TrailingEntries uint64
+	// TrailingBytes bounds the bytes of those trailing entries (entries
+	// are up to MaxSizePerMsg each once group-committed, so a count alone
+	// bounds little).
+	TrailingBytes uint64
 	// MaxSizePerMsg bounds the entries bytes of one append message (one entry
 	// larger than that is still sent alone).
 	MaxSizePerMsg   uint64
@@ -159,6 +184,12 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if out.TrailingEntries == 0 {
 		out.TrailingEntries = DefaultTrailingEntries
+	}
+	if out.SnapshotBytes == 0 {
+		out.SnapshotBytes = DefaultSnapshotBytes
+	}
+	if out.TrailingBytes == 0 {
+		out.TrailingBytes = DefaultTrailingBytes
 	}
 	if out.MaxSizePerMsg == 0 {
 		out.MaxSizePerMsg = DefaultMaxSizePerMsg

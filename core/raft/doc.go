@@ -20,8 +20,15 @@
 //  3. only then send the votes: a follower acknowledges only what is on
 //     its disk, and the leader's own acknowledgement is stepped by Advance;
 //  4. restore the snapshot / apply committed entries, then Advance;
-//  5. every SnapshotInterval applied entries, snapshot and compact the log,
-//     keeping TrailingEntries entries for slow followers.
+//  5. every SnapshotInterval applied entries, or once the entries applied
+//     since the last snapshot hold SnapshotBytes (or that snapshot's size,
+//     if larger), snapshot and compact the log, keeping TrailingEntries
+//     entries (at most TrailingBytes of them) for slow followers. A
+//     StateMachine that is a SnapshotCapturer is captured on the loop and
+//     serialised and written on another goroutine (the result comes back on
+//     snapDone; a snapshot the leader's overtook meanwhile is dropped), so
+//     a large store does not stall ticks; the snapshot's data stays in the
+//     bbolt file, not on the heap (storage.Storage.Snapshot reads it back).
 //
 // Group commit: after one proposal or received message the loop takes the
 // ones already queued (up to 256) before it settles, so proposals that

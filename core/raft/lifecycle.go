@@ -218,6 +218,7 @@ func newNode(c Config) (*Node, error) {
 		reads:     newReads(),
 		confs:     confChanges{waiters: map[uint64]*confReq{}},
 		mem:       newMembership(),
+		snapDone:  make(chan snapResult, 1),
 		seq:       cfg.Rand(),
 		now:       time.Now,
 	}
@@ -315,6 +316,7 @@ func (n *Node) shutdown(cause error) {
 	}
 	n.ticker.Stop()
 	n.tr.Stop()
+	n.snapWG.Wait()
 	if err := n.st.Close(); err != nil && cause == ErrStopped {
 		cause = err
 	}

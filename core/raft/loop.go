@@ -27,6 +27,9 @@ func (n *Node) loop() error {
 		if !n.next() {
 			return ErrStopped
 		}
+		if n.loopErr != nil {
+			return n.loopErr
+		}
 		if err := n.settle(); err != nil {
 			return err
 		}
@@ -63,6 +66,8 @@ func (n *Node) next() bool {
 		n.handleReports()
 	case q := <-n.quiescec:
 		n.quiesced = append(n.quiesced, q)
+	case r := <-n.snapDone:
+		n.loopErr = n.finishSnapshot(r)
 	case <-n.stopc:
 		return false
 	}

@@ -89,6 +89,12 @@ type Node struct {
 	beatOn          bool             // runBusyBeat runs: a real ticker drives the node
 	applied         uint64
 	snapIndex       uint64
+	snapBytes       uint64 // size of the last snapshot
+	sinceSnapBytes  uint64 // bytes of the entries applied since it was taken
+	snapping        bool   // a snapshot is being written (snapDone answers)
+	snapDone        chan snapResult
+	snapWG          sync.WaitGroup // the snapshot being written, waited for at shutdown
+	loopErr         error          // a fatal error met outside settle
 	proposals       proposals
 	reads           reads
 	confs           confChanges

@@ -24,6 +24,13 @@ type ClusterOptions struct {
 	TickEvery        time.Duration
 	SnapshotInterval uint64
 	TrailingEntries  uint64
+	// SnapshotBytes is raft.Config.SnapshotBytes (0: the default); it
+	// applies with Capturing only.
+	SnapshotBytes uint64
+	// Capturing makes the members' KV a raft.SnapshotCapturer: snapshots
+	// are written off the nodes' goroutines (and runs are then not
+	// deterministic in when a snapshot lands).
+	Capturing bool
 	// ChunkSize is the network's chunk size (default 1 MiB).
 	ChunkSize int
 	// PromoteLag is raft.Config.PromoteLag (0: the default).
@@ -147,7 +154,8 @@ func (c *Cluster) config(id uint64, nodeID string, kv *KV, tk *ManualTicker) raf
 		NodeID:                   nodeID,
 		Addr:                     Addr(nodeID),
 		DataDir:                  filepath.Join(c.dir, nodeID),
-		StateMachine:             kv,
+		StateMachine:             c.stateMachine(kv),
+		SnapshotBytes:            c.opts.SnapshotBytes,
 		Transport:                c.Net.Transport(id),
 		Ticker:                   tk,
 		SnapshotInterval:         c.opts.SnapshotInterval,
@@ -161,6 +169,23 @@ func (c *Cluster) config(id uint64, nodeID string, kv *KV, tk *ManualTicker) raf
 			return r.Uint64()
 		},
 	}
+}
+
+// capturingKV is a KV whose snapshot is serialised off the node's
+// goroutine (raft.SnapshotCapturer); the KV's own Snapshot is cheap, so
+// it is taken at capture.
+type capturingKV struct{ *KV }
+
+func (k capturingKV) CaptureSnapshot() func() ([]byte, error) {
+	data, err := k.Snapshot()
+	return func() ([]byte, error) { return data, err }
+}
+
+func (c *Cluster) stateMachine(kv *KV) raft.StateMachine {
+	if c.opts.Capturing {
+		return capturingKV{kv}
+	}
+	return kv
 }
 
 func (c *Cluster) add(m *Member) {

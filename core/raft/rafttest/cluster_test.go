@@ -422,3 +422,43 @@ func TestStarvedLeaderKeepsLeading(t *testing.T) {
 	c.SetStarved(l, 0)
 	proposeN(t, c, "after", 3)
 }
+
+// Snapshots written off the nodes' goroutines, due by bytes (SnapshotBytes
+// 32 KiB, the interval out of reach): the log is compacted, a member
+// joining afterwards is sent the snapshot (read back from the leader's
+// bbolt file) and a restarted member reloads it.
+func TestCapturedSnapshotsByBytesAndJoin(t *testing.T) {
+	c := rafttest.NewCluster(t, rafttest.ClusterOptions{Capturing: true, SnapshotInterval: 1 << 40, SnapshotBytes: 32 << 10, TrailingEntries: 5, ChunkSize: 4 << 10, Seed: 31})
+	c.Bootstrap(1)
+	c.WaitLeader(wait)
+	c.Join("n2")
+	big := strings.Repeat("x", 2<<10)
+	for i := range 60 {
+		if err := c.Propose(rafttest.Set(fmt.Sprintf("k%d", i), big)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.WaitConverged(0, wait)
+	deadline := time.Now().Add(wait)
+	for _, m := range c.Members() {
+		for m.Node.Status().SnapshotIndex < 20 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if st := m.Node.Status(); st.SnapshotIndex < 20 {
+			t.Fatalf("%s snapshot index %d, want >= 20 (snapshots by bytes)", m.NodeID, st.SnapshotIndex)
+		}
+	}
+	m3 := c.Join("n3")
+	c.WaitConverged(0, wait)
+	if v, ok := m3.KV.Get("k0"); !ok || v != big {
+		t.Fatal("joined member did not receive the snapshot")
+	}
+	proposeN(t, c, "after", 5)
+	c.WaitConverged(0, wait)
+	c.Stop(m3)
+	m3 = c.Restart(m3)
+	c.WaitConverged(0, wait)
+	if _, ok := m3.KV.Get("after4"); !ok {
+		t.Fatal("restarted member lost data")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -52,6 +53,10 @@ type Storage struct {
 	lastHS *pb.HardState
 	// rewriteMin is the log size below which Compact never rewrites it.
 	rewriteMin int64
+	// snapMu orders the snapshots written to the bbolt file: CreateSnapshot
+	// may run on another goroutine than Append, which installs the leader's
+	// snapshots, and an older snapshot must never replace a newer one.
+	snapMu sync.Mutex
 }
 
 // Cipher seals the entries and snapshot data Storage writes, and opens
@@ -172,7 +177,7 @@ func (s *Storage) load(walFile string) error {
 	}
 	snapIndex, snapTerm := snap.GetMetadata().GetIndex(), snap.GetMetadata().GetTerm()
 	if snapIndex > 0 {
-		if err := s.MemoryStorage.ApplySnapshot(snap); err != nil {
+		if err := s.MemoryStorage.ApplySnapshot(metadataOnly(snap)); err != nil {
 			return fmt.Errorf("storage: load snapshot: %w", err)
 		}
 	}
@@ -331,6 +336,8 @@ func (s *Storage) Append(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot) 
 		return nil
 	}
 	if hasSnap {
+		s.snapMu.Lock() // until the in-memory view has it too
+		defer s.snapMu.Unlock()
 		if err := s.db.Update(func(tx *bolt.Tx) error { return s.writeSnapshot(tx, snap) }); err != nil {
 			return fmt.Errorf("storage: append snapshot: %w", err)
 		}
@@ -359,7 +366,7 @@ func (s *Storage) Append(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot) 
 		return err
 	}
 	if hasSnap {
-		if err := s.MemoryStorage.ApplySnapshot(snap); err != nil && !errors.Is(err, etcdraft.ErrSnapOutOfDate) {
+		if err := s.MemoryStorage.ApplySnapshot(metadataOnly(snap)); err != nil && !errors.Is(err, etcdraft.ErrSnapOutOfDate) {
 			return fmt.Errorf("storage: apply snapshot: %w", err)
 		}
 	}
@@ -399,8 +406,15 @@ func deleteFrom(b *bolt.Bucket, from uint64) error {
 
 // CreateSnapshot records data as the snapshot at applied index i with
 // configuration cs, persisting it before the in-memory view changes. It does
-// not compact the log; call Compact.
+// not compact the log; call Compact. It may run beside Append (not beside
+// Compact); a snapshot not newer than the latest fails with
+// raft.ErrSnapOutOfDate.
 func (s *Storage) CreateSnapshot(i uint64, cs *pb.ConfState, data []byte) (*pb.Snapshot, error) {
+	s.snapMu.Lock()
+	defer s.snapMu.Unlock()
+	if cur, _ := s.MemoryStorage.Snapshot(); cur.GetMetadata().GetIndex() >= i {
+		return nil, fmt.Errorf("storage: snapshot at %d: %w", i, etcdraft.ErrSnapOutOfDate)
+	}
 	term, err := s.MemoryStorage.Term(i)
 	if err != nil {
 		return nil, fmt.Errorf("storage: snapshot at %d: %w", i, err)
@@ -416,11 +430,48 @@ func (s *Storage) CreateSnapshot(i uint64, cs *pb.ConfState, data []byte) (*pb.S
 	if err := s.db.Update(func(tx *bolt.Tx) error { return s.writeSnapshot(tx, snap) }); err != nil {
 		return nil, fmt.Errorf("storage: write snapshot: %w", err)
 	}
-	out, err := s.MemoryStorage.CreateSnapshot(i, cs, data)
-	if err != nil {
+	if _, err := s.MemoryStorage.CreateSnapshot(i, cs, nil); err != nil {
 		return nil, fmt.Errorf("storage: snapshot at %d: %w", i, err)
 	}
-	return out, nil
+	return snap, nil
+}
+
+// Snapshot returns the latest snapshot. Its data is read from the bbolt
+// file: the in-memory view keeps only the snapshot's metadata, because the
+// data (the whole store, tens of MiB at 100k tasks) is needed only at
+// start and when a lagging follower must be sent a snapshot, while keeping
+// it would hold it on the heap for as long as the snapshot is the latest
+// (and MemoryStorage clones it on every read).
+func (s *Storage) Snapshot() (*pb.Snapshot, error) {
+	mem, err := s.MemoryStorage.Snapshot()
+	if err != nil || mem.GetMetadata().GetIndex() == 0 {
+		return mem, err
+	}
+	var snap *pb.Snapshot
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		snap, err = readSnapshot(tx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The file may be ahead of the in-memory view while CreateSnapshot
+	// runs (it writes the file first): its snapshot is as good, and newer.
+	if snap.GetMetadata().GetIndex() < mem.GetMetadata().GetIndex() {
+		return nil, fmt.Errorf("%w: snapshot at %d in the file, %d in memory", ErrCorrupt, snap.GetMetadata().GetIndex(), mem.GetMetadata().GetIndex())
+	}
+	if len(snap.Data) > 0 {
+		if snap.Data, err = s.open(snap.Data); err != nil {
+			return nil, fmt.Errorf("%w: snapshot: %w", ErrCorrupt, err)
+		}
+	}
+	return snap, nil
+}
+
+// metadataOnly is snap without its data, for the in-memory view.
+func metadataOnly(snap *pb.Snapshot) *pb.Snapshot {
+	return &pb.Snapshot{Metadata: snap.GetMetadata()}
 }
 
 // Compact discards the entries before index i (which must be <= the last

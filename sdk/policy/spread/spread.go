@@ -13,6 +13,19 @@ func Schedule(req *sdk.ScheduleRequest) *sdk.ScheduleResponse {
 	return filter.ScheduleEach(req, scheduleGroup)
 }
 
+// Kept is the spread for a guest that keeps its node table between calls
+// (sdk.RegisterKeptScheduler): the same answers as Schedule, with the
+// per-node arrays, per-service counts and filter results kept between
+// calls and refreshed only for the rows that changed. The zero value is
+// ready; not safe for concurrent use.
+type Kept struct{ k filter.Kept }
+
+// Schedule answers req; ch says how its table differs from the previous
+// call's.
+func (s *Kept) Schedule(req *sdk.ScheduleRequest, ch sdk.TableChanges) *sdk.ScheduleResponse {
+	return s.k.ScheduleEach(req, ch, scheduleGroup)
+}
+
 // branch is a level of the preference tree: internal branches hold child
 // branches keyed by (service tasks in the subtree, label value order);
 // leaves hold nodes keyed by (service tasks, total tasks, index).
@@ -42,8 +55,8 @@ func scheduleGroup(c *filter.Cluster, g *sdk.TaskGroup) sdk.GroupResult {
 	// Nodes passing the static filters take part in the tree (their tasks
 	// count for evenness); those that also fit go into the leaf heaps.
 	static := make([]int, 0, len(c.Nodes))
-	for i := range c.Nodes {
-		if c.Static(i, g, cons) == filter.FailNone {
+	for i, f := range c.StaticFailures(g, cons) {
+		if f == filter.FailNone {
 			static = append(static, i)
 		}
 	}

@@ -11,7 +11,7 @@ var (
 	// kept is the registered scheduler when it keeps state between calls
 	// (RegisterKeptScheduler); scheduler then calls it with a whole-table
 	// change.
-	kept KeptSchedulerFunc
+	kept      KeptSchedulerFunc
 	allocator AllocatorFunc
 	// taskIDsUnused: the registered scheduler does not read TaskIDs.
 	taskIDsUnused bool

@@ -100,6 +100,17 @@ func (k *Kept) restore(c *Cluster, groups []sdk.TaskGroup, resp *sdk.ScheduleRes
 			k.epoch = 1
 		}
 		svc := c.svc[groups[gi].ServiceID]
+		if len(resp.Groups[gi].Placements) > len(c.Nodes) {
+			// Many tasks: reading every row costs less than checking
+			// every placement.
+			for i := range c.Nodes {
+				c.refreshCounters(i)
+				if svc != nil {
+					svc[i] = c.Nodes[i].ServiceTasks[groups[gi].ServiceID]
+				}
+			}
+			continue
+		}
 		for _, p := range resp.Groups[gi].Placements {
 			if p < 0 || int(p) >= len(c.Nodes) || k.touched[p] == k.epoch {
 				continue

@@ -49,7 +49,9 @@ func Validate(req *sdk.ScheduleRequest, resp *sdk.ScheduleResponse) error {
 				return fmt.Errorf("%w: group %d task %d: node index %d out of range [0,%d)", ErrInvalidPlacement, gi, ti, p, len(req.Nodes))
 			}
 			i := int(p)
-			c.load(i, svc)
+			if !c.loaded[i] || !svc.loaded[i] {
+				c.load(i, svc)
+			}
 			if !checked[i] {
 				static[i], checked[i] = c.Static(i, g, cons), true
 			}

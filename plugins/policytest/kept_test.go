@@ -10,6 +10,7 @@ import (
 
 	"github.com/shoal-project/shoal/plugins/policytest"
 	"github.com/shoal-project/shoal/sdk"
+	"github.com/shoal-project/shoal/sdk/policy/binpack"
 	"github.com/shoal-project/shoal/sdk/policy/spread"
 )
 
@@ -49,10 +50,18 @@ func (g *keptGuest) schedule(t *rapid.T, req *sdk.ScheduleRequest) *sdk.Schedule
 // a whole table mid-sequence (a sandbox restart or a plugin swap) and when
 // an answer was not committed.
 func TestPropertyKeptSpreadAnswersAsNative(t *testing.T) {
+	checkKeptAnswersAsNative(t, spread.Schedule, func() sdk.KeptSchedulerFunc { return new(spread.Kept).Schedule })
+}
+
+// TestPropertyKeptBinpackAnswersAsNative is the same for binpack.
+func TestPropertyKeptBinpackAnswersAsNative(t *testing.T) {
+	checkKeptAnswersAsNative(t, binpack.Schedule, func() sdk.KeptSchedulerFunc { return new(binpack.Kept).Schedule })
+}
+
+func checkKeptAnswersAsNative(t *testing.T, native sdk.SchedulerFunc, newKept func() sdk.KeptSchedulerFunc) {
 	defer sdk.RegisterScheduler(nil)
 	rapid.Check(t, func(rt *rapid.T) {
-		var kept spread.Kept
-		sdk.RegisterKeptScheduler(kept.Schedule, sdk.TaskIDsUnused())
+		sdk.RegisterKeptScheduler(newKept(), sdk.TaskIDsUnused())
 		guest := &keptGuest{}
 		nodes := policytest.Nodes(rt, 20)
 		svcs := []string{"s1", "s2", "s3"}
@@ -78,13 +87,12 @@ func TestPropertyKeptSpreadAnswersAsNative(t *testing.T) {
 			if rapid.IntRange(0, 9).Draw(rt, "restart") == 0 {
 				guest.held = nil // the guest lost its table: a whole one comes
 			}
-			want := spread.Schedule(&sdk.ScheduleRequest{Nodes: sdk.CloneTable(nodes), Groups: req.Groups})
+			want := native(&sdk.ScheduleRequest{Nodes: sdk.CloneTable(nodes), Groups: req.Groups})
 			got := guest.schedule(rt, req)
 			if d := cmp.Diff(want, got, cmpopts.EquateEmpty()); d != "" {
 				rt.Fatalf("step %d: kept guest differs from native (-native +kept):\n%s", step, d)
 			}
-			var fresh spread.Kept
-			resynced := fresh.Schedule(&sdk.ScheduleRequest{Nodes: sdk.CloneTable(nodes), Groups: req.Groups}, sdk.TableChanges{})
+			resynced := newKept()(&sdk.ScheduleRequest{Nodes: sdk.CloneTable(nodes), Groups: req.Groups}, sdk.TableChanges{})
 			if d := cmp.Diff(want, resynced, cmpopts.EquateEmpty()); d != "" {
 				rt.Fatalf("step %d: a guest from the whole table differs from native:\n%s", step, d)
 			}

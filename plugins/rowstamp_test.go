@@ -51,7 +51,8 @@ func TestPropertyStampedDiffEqualsFullDiff(t *testing.T) {
 			}
 			stamps.Rows[i] = uint64(rapid.IntRange(6, 9).Draw(rt, "new-stamp"))
 		}
-		held := &hostTable{nodes: prev, source: 3, version: 5}
+		// The held table belongs to the call (diffRows patches it).
+		held := &hostTable{nodes: sdk.CloneTable(prev), source: 3, version: 5}
 		d, inserted, snap := diffHeld(rowstamp.NewContext(context.Background(), stamps), held, cur)
 		got, err := sdk.ApplyDelta(prev, inserted, &d)
 		if err != nil {

@@ -141,57 +141,89 @@ func UnmarshalScheduleCall(b []byte) (*ScheduleRequest, *ScheduleDelta, error) {
 // (their maps too, and patches change those maps in place): the caller
 // gives old up. It returns ErrBadDelta for ops or patches out of range.
 func ApplyDelta(old, inserted []Node, d *ScheduleDelta) ([]Node, error) {
-	table := old
+	table, _, err := applyDelta(old, inserted, d)
+	return table, err
+}
+
+// applyDelta is ApplyDelta that also says which rows changed: Same when
+// every old row kept its index (rows replaced in place count as changed).
+func applyDelta(old, inserted []Node, d *ScheduleDelta) ([]Node, TableChanges, error) {
+	table, ch := old, TableChanges{Same: true}
 	if len(d.Ops) > 0 {
-		table = make([]Node, 0, len(old)+len(inserted))
-		oi, ii := 0, 0
-		for _, op := range d.Ops {
-			switch {
-			case op > 0:
-				if oi+int(op) > len(old) {
-					return nil, fmt.Errorf("%w: copies old rows %d..%d of %d", ErrBadDelta, oi, oi+int(op), len(old))
-				}
-				table = append(table, old[oi:oi+int(op)]...)
-				oi += int(op)
-			case op < 0:
-				if oi-int(op) > len(old) {
-					return nil, fmt.Errorf("%w: skips old rows %d..%d of %d", ErrBadDelta, oi, oi-int(op), len(old))
-				}
-				oi -= int(op)
-			default:
-				if ii >= len(inserted) {
-					return nil, fmt.Errorf("%w: inserts row %d of %d", ErrBadDelta, ii, len(inserted))
-				}
-				table = append(table, inserted[ii])
-				ii++
-			}
-		}
-		table = append(table, old[oi:]...)
-		if ii != len(inserted) {
-			return nil, fmt.Errorf("%w: %d inserted rows, %d used", ErrBadDelta, len(inserted), ii)
+		var err error
+		if table, err = applyOps(old, inserted, d.Ops, &ch); err != nil {
+			return nil, TableChanges{}, err
 		}
 	} else if len(inserted) > 0 {
-		return nil, fmt.Errorf("%w: %d rows without an insert op", ErrBadDelta, len(inserted))
+		return nil, TableChanges{}, fmt.Errorf("%w: %d rows without an insert op", ErrBadDelta, len(inserted))
 	}
 	for i := range d.Patches {
 		p := &d.Patches[i]
 		if int(p.Index) >= len(table) {
-			return nil, fmt.Errorf("%w: patch of row %d of %d", ErrBadDelta, p.Index, len(table))
+			return nil, TableChanges{}, fmt.Errorf("%w: patch of row %d of %d", ErrBadDelta, p.Index, len(table))
 		}
-		n := &table[p.Index]
-		n.FreeNanoCPUs, n.FreeMemoryBytes, n.TaskCount = p.FreeNanoCPUs, p.FreeMemoryBytes, p.TaskCount
-		for k, v := range p.ServiceTasks {
-			if v == 0 {
-				delete(n.ServiceTasks, k)
-				continue
+		applyPatch(&table[p.Index], p)
+		ch.Rows = append(ch.Rows, int(p.Index))
+	}
+	if !ch.Same {
+		return table, TableChanges{}, nil
+	}
+	slices.Sort(ch.Rows)
+	ch.Rows = slices.Compact(ch.Rows)
+	return table, ch, nil
+}
+
+// applyOps rebuilds the row order (see ScheduleDelta.Ops), recording
+// inserted rows in ch and clearing ch.Same when an old row moves.
+func applyOps(old, inserted []Node, ops []int32, ch *TableChanges) ([]Node, error) {
+	table := make([]Node, 0, len(old)+len(inserted))
+	oi, ii := 0, 0
+	for _, op := range ops {
+		switch {
+		case op > 0:
+			if oi+int(op) > len(old) {
+				return nil, fmt.Errorf("%w: copies old rows %d..%d of %d", ErrBadDelta, oi, oi+int(op), len(old))
 			}
-			if n.ServiceTasks == nil {
-				n.ServiceTasks = make(map[string]uint32)
+			ch.Same = ch.Same && len(table) == oi
+			table = append(table, old[oi:oi+int(op)]...)
+			oi += int(op)
+		case op < 0:
+			if oi-int(op) > len(old) {
+				return nil, fmt.Errorf("%w: skips old rows %d..%d of %d", ErrBadDelta, oi, oi-int(op), len(old))
 			}
-			n.ServiceTasks[k] = v
+			oi -= int(op)
+		default:
+			if ii >= len(inserted) {
+				return nil, fmt.Errorf("%w: inserts row %d of %d", ErrBadDelta, ii, len(inserted))
+			}
+			ch.Rows = append(ch.Rows, len(table))
+			table = append(table, inserted[ii])
+			ii++
 		}
 	}
+	if oi < len(old) {
+		ch.Same = ch.Same && len(table) == oi
+		table = append(table, old[oi:]...)
+	}
+	if ii != len(inserted) {
+		return nil, fmt.Errorf("%w: %d inserted rows, %d used", ErrBadDelta, len(inserted), ii)
+	}
+	ch.Same = ch.Same && len(table) == len(old)
 	return table, nil
+}
+
+func applyPatch(n *Node, p *NodePatch) {
+	n.FreeNanoCPUs, n.FreeMemoryBytes, n.TaskCount = p.FreeNanoCPUs, p.FreeMemoryBytes, p.TaskCount
+	for k, v := range p.ServiceTasks {
+		if v == 0 {
+			delete(n.ServiceTasks, k)
+			continue
+		}
+		if n.ServiceTasks == nil {
+			n.ServiceTasks = make(map[string]uint32)
+		}
+		n.ServiceTasks[k] = v
+	}
 }
 
 // DiffTables computes the delta that turns prev into cur (Ops, Patches and

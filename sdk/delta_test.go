@@ -183,3 +183,65 @@ func TestHeldTableResyncs(t *testing.T) {
 		t.Fatalf("v1 call: %+v, held %d", r, g.gen)
 	}
 }
+
+// TestKeptPolicySeesWhatChanged: a policy registered to keep state gets,
+// on a delta whose rows keep their places, the rows that changed (patched
+// or replaced in place), and a whole-table change (Same false) on a full
+// call (first call, after a resync, a restart or a swap), after a failed
+// call and when rows were added, removed or moved.
+func TestKeptPolicySeesWhatChanged(t *testing.T) {
+	var seen []TableChanges
+	policy := func(req *ScheduleRequest, ch TableChanges) *ScheduleResponse {
+		seen = append(seen, ch)
+		return &ScheduleResponse{Groups: make([]GroupResult, len(req.Groups))}
+	}
+	a, b, c := Node{ID: "a", Ready: true}, Node{ID: "b", Ready: true}, Node{ID: "c", Ready: true}
+	b2 := b
+	b2.Availability = AvailabilityDrain
+	var g heldTable
+	gen := uint64(0)
+	// call sends cur as the host would: whole when prev is nil.
+	call := func(prev, cur []Node) {
+		t.Helper()
+		gen++
+		if prev == nil {
+			g.scheduleKept(AppendScheduleCall(nil, cur, nil, &ScheduleDelta{Generation: gen}), policy)
+			return
+		}
+		d, inserted, _ := DiffTables(prev, cur)
+		d.Generation, d.BaseGeneration = gen, gen-1
+		if r := g.scheduleKept(AppendScheduleCall(nil, inserted, nil, &d), policy); r.Resync || r.Error != "" {
+			t.Fatalf("call %d: %+v", gen, r)
+		}
+	}
+	withTasks := func(n Node, k uint32) Node {
+		n.TaskCount, n.ServiceTasks = k, map[string]uint32{"s": k}
+		return n
+	}
+	call(nil, []Node{a, b, c})
+	call([]Node{a, b, c}, []Node{a, b, c})
+	call([]Node{a, b, c}, []Node{withTasks(a, 1), b, withTasks(c, 2)})
+	call([]Node{withTasks(a, 1), b, withTasks(c, 2)}, []Node{withTasks(a, 1), b2, withTasks(c, 3)})
+	call([]Node{withTasks(a, 1), b2, withTasks(c, 3)}, []Node{withTasks(a, 1), withTasks(c, 3)})
+	call([]Node{withTasks(a, 1), withTasks(c, 3)}, []Node{withTasks(c, 3), withTasks(a, 1)})
+	call(nil, []Node{a, b})
+	want := []TableChanges{
+		{},
+		{Same: true},
+		{Same: true, Rows: []int{0, 2}},
+		{Same: true, Rows: []int{1, 2}}, // b replaced in place, c patched
+		{},                              // b left
+		{},                              // a and c swapped
+		{},                              // a whole table (resync, restart, swap)
+	}
+	if !reflect.DeepEqual(seen, want) {
+		t.Fatalf("changes seen:\n got %+v\nwant %+v", seen, want)
+	}
+	// After a failed call the next one is whole.
+	seen = nil
+	g.scheduleKept([]byte{0xff}, policy)
+	call(nil, []Node{a, b})
+	if !reflect.DeepEqual(seen, []TableChanges{{}}) {
+		t.Fatalf("after a failed call: %+v", seen)
+	}
+}

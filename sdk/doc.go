@@ -6,7 +6,10 @@
 // protobuf-wire encoding (specified in proto/shoal/plugin/v1/abi.proto and
 // documented in ABI.md), and, when built for GOOS=wasip1, the guest-side
 // exports that connect a registered Go function to the host
-// (RegisterScheduler, RegisterAllocator, RegisterRebalancer). The rebalancer
+// (RegisterScheduler, RegisterAllocator, RegisterRebalancer;
+// RegisterKeptScheduler for a policy that keeps state derived from the node
+// table between calls and is told which rows changed, TableChanges). The
+// rebalancer
 // kind (RebalanceRequest, RebalanceResponse, export shoal_rebalance) is an
 // addition to version 1 that older modules simply lack.
 //

@@ -8,6 +8,10 @@ type AllocatorFunc func(*AllocateRequest) *AllocateResponse
 
 var (
 	scheduler SchedulerFunc
+	// kept is the registered scheduler when it keeps state between calls
+	// (RegisterKeptScheduler); scheduler then calls it with a whole-table
+	// change.
+	kept      KeptSchedulerFunc
 	allocator AllocatorFunc
 	// taskIDsUnused: the registered scheduler does not read TaskIDs.
 	taskIDsUnused bool
@@ -35,7 +39,37 @@ func RegisterScheduler(fn SchedulerFunc, opts ...SchedulerOption) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	scheduler, taskIDsUnused = fn, o.taskIDsUnused
+	scheduler, kept, taskIDsUnused = fn, nil, o.taskIDsUnused
+}
+
+// KeptSchedulerFunc is a scheduling policy that keeps state derived from
+// the node table (per-node arrays, per-service counts, filter results)
+// between calls: ch says which rows changed since the table of its last
+// call. It must answer exactly as it would from scratch.
+type KeptSchedulerFunc func(req *ScheduleRequest, ch TableChanges) *ScheduleResponse
+
+// TableChanges says how a call's node table differs from the table of the
+// policy's previous call in this guest (ABI 1.1 deltas).
+type TableChanges struct {
+	// Same is true when the table has the previous call's rows in the same
+	// order and only Rows changed. False on a guest's first call, on a
+	// whole table (after a resync, a sandbox restart, a plugin swap or any
+	// failed call) and when rows were added, removed or moved: derived
+	// state must then be rebuilt from the table.
+	Same bool
+	// Rows lists, in increasing order, the rows that changed (any field)
+	// when Same is true.
+	Rows []int
+}
+
+// RegisterKeptScheduler installs a scheduling policy that keeps state
+// between calls (see KeptSchedulerFunc). Call it from an init function of
+// package main, like RegisterScheduler.
+func RegisterKeptScheduler(fn KeptSchedulerFunc, opts ...SchedulerOption) {
+	RegisterScheduler(func(req *ScheduleRequest) *ScheduleResponse {
+		return fn(req, TableChanges{})
+	}, opts...)
+	kept = fn
 }
 
 // RegisterAllocator installs the guest's allocation policy. Call it from an
@@ -74,7 +108,12 @@ func HandleSchedule(in []byte) (out []byte) {
 	if scheduler == nil {
 		return (&ScheduleResponse{Error: "no scheduler registered"}).Marshal()
 	}
-	resp := guestTable.schedule(in, scheduler)
+	var resp *ScheduleResponse
+	if kept != nil {
+		resp = guestTable.scheduleKept(in, kept)
+	} else {
+		resp = guestTable.schedule(in, scheduler)
+	}
 	if resp == nil {
 		return (&ScheduleResponse{Error: "scheduler returned nil"}).Marshal()
 	}
@@ -91,34 +130,41 @@ type heldTable struct {
 	nodes []Node
 }
 
-// schedule decodes a call, rebuilds the node table from the held one when
-// the call is a delta, runs fn and keeps the table for the next call. Any
-// failure (including a panic in fn, which HandleSchedule recovers) leaves
-// no table held, so the next delta is answered with Resync.
+// schedule is scheduleKept for a policy that keeps nothing.
 func (t *heldTable) schedule(in []byte, fn SchedulerFunc) *ScheduleResponse {
+	return t.scheduleKept(in, func(req *ScheduleRequest, _ TableChanges) *ScheduleResponse { return fn(req) })
+}
+
+// scheduleKept decodes a call, rebuilds the node table from the held one
+// when the call is a delta, runs fn with what changed since the held table
+// and keeps the table for the next call. Any failure (including a panic in
+// fn, which HandleSchedule recovers) leaves no table held, so the next
+// delta is answered with Resync and fn next sees a whole table.
+func (t *heldTable) scheduleKept(in []byte, fn KeptSchedulerFunc) *ScheduleResponse {
 	req, d, err := UnmarshalScheduleCall(in)
 	if err != nil {
 		t.gen, t.nodes = 0, nil
 		return &ScheduleResponse{Error: "decode request: " + err.Error()}
 	}
+	var ch TableChanges
 	if d.BaseGeneration != 0 {
 		if t.gen == 0 || t.gen != d.BaseGeneration {
 			t.gen, t.nodes = 0, nil
 			return &ScheduleResponse{Resync: true}
 		}
-		nodes, err := ApplyDelta(t.nodes, req.Nodes, d)
+		nodes, changes, err := applyDelta(t.nodes, req.Nodes, d)
 		if err != nil {
 			t.gen, t.nodes = 0, nil
 			return &ScheduleResponse{Error: err.Error()}
 		}
-		req.Nodes = nodes
+		req.Nodes, ch = nodes, changes
 	}
 	// The policy reads the held rows themselves (a policy must not change
 	// its request; the native ones do not): copying 2,400 rows per call
 	// costs more in a guest than the rest of a one-task call.
 	t.gen, t.nodes = 0, nil
 	held := req.Nodes
-	resp := fn(req)
+	resp := fn(req, ch)
 	if resp != nil && d.Generation != 0 {
 		t.gen, t.nodes = d.Generation, held
 		resp.Generation = d.Generation

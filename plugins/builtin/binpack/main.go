@@ -8,6 +8,9 @@ import (
 	"github.com/shoal-project/shoal/sdk/policy/binpack"
 )
 
-func init() { sdk.RegisterScheduler(binpack.Schedule, sdk.TaskIDsUnused()) }
+func init() {
+	var b binpack.Kept
+	sdk.RegisterKeptScheduler(b.Schedule, sdk.TaskIDsUnused())
+}
 
 func main() {}

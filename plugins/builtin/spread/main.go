@@ -8,6 +8,9 @@ import (
 	"github.com/shoal-project/shoal/sdk/policy/spread"
 )
 
-func init() { sdk.RegisterScheduler(spread.Schedule, sdk.TaskIDsUnused()) }
+func init() {
+	var s spread.Kept
+	sdk.RegisterKeptScheduler(s.Schedule, sdk.TaskIDsUnused())
+}
 
 func main() {}

@@ -17,6 +17,19 @@ func Schedule(req *sdk.ScheduleRequest) *sdk.ScheduleResponse {
 	return filter.ScheduleEach(req, scheduleGroup)
 }
 
+// Kept is binpack for a guest that keeps its node table between calls
+// (sdk.RegisterKeptScheduler): the same answers as Schedule, with the
+// per-node counters, per-service counts and static filter results kept
+// between calls (filter.Kept). The zero value is ready; not safe for
+// concurrent use.
+type Kept struct{ k filter.Kept }
+
+// Schedule answers req; ch says how its table differs from the previous
+// call's.
+func (s *Kept) Schedule(req *sdk.ScheduleRequest, ch sdk.TableChanges) *sdk.ScheduleResponse {
+	return s.k.ScheduleEach(req, ch, scheduleGroup)
+}
+
 func freeScore(c *filter.Cluster, i int) float64 {
 	var s float64
 	n := &c.Nodes[i]
@@ -37,8 +50,8 @@ func scheduleGroup(c *filter.Cluster, g *sdk.TaskGroup) sdk.GroupResult {
 	svc := c.ServiceCounts(g.ServiceID)
 	score := make([]float64, len(c.Nodes))
 	var items []int
-	for i := range c.Nodes {
-		if c.Check(i, g, cons) == filter.FailNone {
+	for i, f := range c.StaticFailures(g, cons) {
+		if f == filter.FailNone && c.Fits(i, g, svc) == filter.FailNone {
 			items = append(items, i)
 			score[i] = freeScore(c, i)
 		}

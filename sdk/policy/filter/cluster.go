@@ -54,6 +54,8 @@ type Cluster struct {
 	FreeMem []int64
 	Tasks   []uint32
 	svc     map[string][]uint32
+	// static caches StaticFailures by kind and constraints.
+	static map[string]*staticResults
 }
 
 // ScheduleEach places every group of req in order with place, over one
@@ -114,6 +116,10 @@ func (c *Cluster) placeIn(i int, g *sdk.TaskGroup, svc []uint32) {
 // Static checks the filters that placements in the batch cannot change:
 // readiness, availability, kind and constraints.
 func (c *Cluster) Static(i int, g *sdk.TaskGroup, cons []Constraint) Failure {
+	return c.staticOf(i, g.Kind, cons)
+}
+
+func (c *Cluster) staticOf(i int, kind string, cons []Constraint) Failure {
 	n := &c.Nodes[i]
 	switch {
 	case !n.Ready:
@@ -122,7 +128,7 @@ func (c *Cluster) Static(i int, g *sdk.TaskGroup, cons []Constraint) Failure {
 		return FailDrained
 	case n.Availability != sdk.AvailabilityActive:
 		return FailPaused
-	case !supportsKind(n, g.Kind):
+	case !supportsKind(n, kind):
 		return FailKind
 	case !MatchAll(cons, n):
 		return FailConstraint

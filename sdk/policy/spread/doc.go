@@ -5,7 +5,9 @@
 // service, then the fewest tasks overall, ties by node index.
 //
 // It runs in O(nodes + tasks x log nodes) per group: nodes sit in heaps
-// keyed by (service tasks, total tasks, index), never scanned per task. It is
-// a pure function used natively by the manager and compiled into the
-// built-in spread Wasm guest.
+// keyed by (service tasks, total tasks, index); a group of at most four
+// tasks without preferences scans the nodes once per task instead. Schedule
+// is a pure function used natively by the manager; the built-in spread Wasm
+// guest runs Kept, the same policy keeping its per-node state between calls
+// (refreshed for the rows that changed), with the same answers.
 package spread

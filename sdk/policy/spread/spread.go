@@ -13,6 +13,19 @@ func Schedule(req *sdk.ScheduleRequest) *sdk.ScheduleResponse {
 	return filter.ScheduleEach(req, scheduleGroup)
 }
 
+// Kept is the spread for a guest that keeps its node table between calls
+// (sdk.RegisterKeptScheduler): the same answers as Schedule, with the
+// per-node arrays, per-service counts and filter results kept between
+// calls and refreshed only for the rows that changed. The zero value is
+// ready; not safe for concurrent use.
+type Kept struct{ k filter.Kept }
+
+// Schedule answers req; ch says how its table differs from the previous
+// call's.
+func (s *Kept) Schedule(req *sdk.ScheduleRequest, ch sdk.TableChanges) *sdk.ScheduleResponse {
+	return s.k.ScheduleEach(req, ch, scheduleGroup)
+}
+
 // branch is a level of the preference tree: internal branches hold child
 // branches keyed by (service tasks in the subtree, label value order);
 // leaves hold nodes keyed by (service tasks, total tasks, index).
@@ -39,28 +52,13 @@ func scheduleGroup(c *filter.Cluster, g *sdk.TaskGroup) sdk.GroupResult {
 	for i, p := range g.Preferences {
 		labels[i], _ = filter.PreferenceLabel(p)
 	}
-	// Nodes passing the static filters take part in the tree (their tasks
-	// count for evenness); those that also fit go into the leaf heaps.
-	static := make([]int, 0, len(c.Nodes))
-	for i := range c.Nodes {
-		if c.Static(i, g, cons) == filter.FailNone {
-			static = append(static, i)
-		}
-	}
-	root := st.build(static, labels)
 	res := sdk.GroupResult{Placements: make([]int32, g.Count)}
+	fails := c.StaticFailures(g, cons)
 	var placed int
-	if root.children == nil {
-		placed = st.placeLeaf(root, res.Placements)
+	if len(labels) == 0 && g.Count <= maxScanned {
+		placed = st.placeScan(fails, res.Placements)
 	} else {
-		for placed < len(res.Placements) {
-			n, ok := st.place(root)
-			if !ok {
-				break
-			}
-			res.Placements[placed] = int32(n)
-			placed++
-		}
+		placed = st.placeTree(fails, labels, res.Placements)
 	}
 	if placed < len(res.Placements) {
 		for k := placed; k < len(res.Placements); k++ {
@@ -70,6 +68,65 @@ func scheduleGroup(c *filter.Cluster, g *sdk.TaskGroup) sdk.GroupResult {
 		res.Explanation = c.Explain(g, cons)
 	}
 	return res
+}
+
+// maxScanned is the largest group without preferences placed by scanning
+// the nodes once per task instead of building a heap: for a few tasks one
+// pass over the nodes costs less than building the heap (BENCHMARKS.md).
+const maxScanned = 4
+
+// placeTree places out's tasks through the preference tree and its leaf
+// heaps, and returns how many it placed. Nodes passing the static filters
+// (fails) take part in the tree (their tasks count for evenness); those
+// that also fit go into the leaf heaps.
+func (st *group) placeTree(fails []filter.Failure, labels []string, out []int32) int {
+	static := make([]int, 0, len(fails))
+	for i, f := range fails {
+		if f == filter.FailNone {
+			static = append(static, i)
+		}
+	}
+	root := st.build(static, labels)
+	if root.children == nil {
+		return st.placeLeaf(root, out)
+	}
+	placed := 0
+	for placed < len(out) {
+		n, ok := st.place(root)
+		if !ok {
+			break
+		}
+		out[placed] = int32(n)
+		placed++
+	}
+	return placed
+}
+
+// placeScan is placeLeaf for a few tasks: each goes to the node a leaf
+// heap would have on top, the least (leafKey, index) of the nodes that
+// pass the static filters and fit, found by one pass over the nodes.
+func (st *group) placeScan(fails []filter.Failure, out []int32) int {
+	c, g, svc := st.c, st.g, st.svc
+	for t := range out {
+		best, bestKey := -1, uint64(0)
+		for i, f := range fails {
+			if f != filter.FailNone || c.Fits(i, g, svc) != filter.FailNone {
+				continue
+			}
+			if k := leafKey(svc[i], c.Tasks[i]); best < 0 || k < bestKey {
+				best, bestKey = i, k
+			}
+		}
+		if best < 0 {
+			return t
+		}
+		c.FreeCPU[best] -= g.NanoCPUs
+		c.FreeMem[best] -= g.MemoryBytes
+		c.Tasks[best]++
+		svc[best]++
+		out[t] = int32(best)
+	}
+	return len(out)
 }
 
 // leafKey orders a leaf's nodes by (service tasks, total tasks); keyHeap

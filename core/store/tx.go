@@ -104,6 +104,10 @@ type overlay struct {
 	changes [numKinds + 1]map[string]*change
 	order   []*change
 	bytes   int
+	// sized: every change's object was sized (changeSize) after its writer
+	// handed it over, so the encoded sizes cached in it are current and
+	// propose may marshal with them (a Batch's overlay).
+	sized bool
 }
 
 func newOverlay(parent reader) *overlay { return &overlay{parent: parent} }
@@ -211,7 +215,12 @@ func (ov *overlay) actions() []*shoalv1.StoreAction {
 			})
 		case c.existed:
 			// The overlay owns c.obj; a delete-then-create carries version 0.
-			c.obj.GetMeta().Version = c.origVersion
+			if m := c.obj.GetMeta(); m.GetVersion() != c.origVersion {
+				m.Version = c.origVersion
+				if ov.sized {
+					proto.Size(c.obj) // refresh the cached sizes
+				}
+			}
 			out = append(out, &shoalv1.StoreAction{
 				Kind:   shoalv1.StoreActionKind_STORE_ACTION_KIND_UPDATE,
 				Object: wrap(c.obj),

@@ -80,6 +80,9 @@ func (st *state) put(k Kind, o Object) Object {
 	}
 	c.o = o
 	for i, def := range indexDefs[k] {
+		if def.same != nil && def.same(old, o) {
+			continue
+		}
 		key, ok := def.key(o)
 		oldKey, oldOK := def.key(old)
 		if ok == oldOK && key == oldKey {

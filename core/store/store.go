@@ -258,6 +258,7 @@ func (b *Batch) lock() {
 		b.s.updateMu.Lock()
 		b.pending = newOverlay(lockedReader{b.s})
 		b.pending.sized = true
+		b.pending.hint = min(b.s.maxChanges, DefaultMaxChangesPerProposal)
 	}
 }
 

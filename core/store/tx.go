@@ -108,6 +108,9 @@ type overlay struct {
 	// handed it over, so the encoded sizes cached in it are current and
 	// propose may marshal with them (a Batch's overlay).
 	sized bool
+	// hint sizes the change maps and order when the first change arrives
+	// (a batch's pending changes reach MaxChangesPerProposal).
+	hint int
 }
 
 func newOverlay(parent reader) *overlay { return &overlay{parent: parent} }
@@ -175,7 +178,10 @@ func (ov *overlay) record(k Kind, id string, obj, cur Object) *change {
 // add inserts a change for a key the overlay has not touched yet.
 func (ov *overlay) add(c *change) {
 	if ov.changes[c.kind] == nil {
-		ov.changes[c.kind] = make(map[string]*change)
+		ov.changes[c.kind] = make(map[string]*change, ov.hint)
+		if ov.order == nil {
+			ov.order = make([]*change, 0, ov.hint)
+		}
 	}
 	ov.changes[c.kind][c.id] = c
 	ov.order = append(ov.order, c)

@@ -82,8 +82,8 @@ func (s *Store) VerifyUnchanged() error {
 		return nil
 	}
 	for _, k := range Kinds() {
-		for _, o := range s.st.tables[k].objs {
-			c.verify(k, o)
+		for _, cl := range s.st.tables[k].objs {
+			c.verify(k, cl.o)
 		}
 	}
 	c.mu.Lock()

@@ -58,6 +58,11 @@
 // The state is plain Go maps (one per kind plus one per secondary index)
 // guarded by one RWMutex; results are sorted by ID for determinism. Reads
 // copy nothing: FindTasks of 100,000 tasks costs the lookup and the sort.
+// Each object sits in a cell that the kind's map and its index entries
+// share, so replacing an object touches only the indexes whose key it
+// changes (a placement moves a task's node and state keys, not its
+// service, slot or desired-state entries). A Batch sizes each object once
+// for its byte limit and marshals the proposal with those cached sizes.
 //
 // # Memory
 //

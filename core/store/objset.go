@@ -5,8 +5,8 @@ package store
 // unique name), and a Go map of one entry costs ~300 bytes: the set keeps
 // a single member inline and makes a map only for a second one.
 type objSet struct {
-	one  Object            // the only member, when many is nil
-	many map[string]Object // two or more members, by ID
+	one  *cell            // the only member, when many is nil
+	many map[string]*cell // two or more members, by ID
 }
 
 func (s *objSet) len() int {
@@ -19,15 +19,15 @@ func (s *objSet) len() int {
 	return 0
 }
 
-// put adds o under id, replacing a member of the same ID.
-func (s *objSet) put(id string, o Object) {
+// put adds c (the cell of id), replacing a member of the same ID.
+func (s *objSet) put(id string, c *cell) {
 	switch {
 	case s.many != nil:
-		s.many[id] = o
-	case s.one == nil || s.one.GetId() == id:
-		s.one = o
+		s.many[id] = c
+	case s.one == nil || s.one.o.GetId() == id:
+		s.one = c
 	default:
-		s.many = map[string]Object{s.one.GetId(): s.one, id: o}
+		s.many = map[string]*cell{s.one.o.GetId(): s.one, id: c}
 		s.one = nil
 	}
 }
@@ -35,15 +35,15 @@ func (s *objSet) put(id string, o Object) {
 // del removes the member id, if present.
 func (s *objSet) del(id string) {
 	if s.many == nil {
-		if s.one != nil && s.one.GetId() == id {
+		if s.one != nil && s.one.o.GetId() == id {
 			s.one = nil
 		}
 		return
 	}
 	delete(s.many, id)
 	if len(s.many) == 1 {
-		for _, o := range s.many {
-			s.one = o
+		for _, c := range s.many {
+			s.one = c
 		}
 		s.many = nil
 	}
@@ -53,12 +53,12 @@ func (s *objSet) del(id string) {
 func (s *objSet) appendTo(out []Object) []Object {
 	if s.many == nil {
 		if s.one != nil {
-			out = append(out, s.one)
+			out = append(out, s.one.o)
 		}
 		return out
 	}
-	for _, o := range s.many {
-		out = append(out, o)
+	for _, c := range s.many {
+		out = append(out, c.o)
 	}
 	return out
 }

@@ -21,7 +21,8 @@ func checkIndexes(t interface{ Fatalf(string, ...any) }, s *Store) {
 		tb := s.st.tables[k]
 		for i, def := range indexDefs[k] {
 			want := map[string]map[string]bool{}
-			for id, o := range tb.objs {
+			for id, c := range tb.objs {
+				o := c.o
 				if o.GetId() != id {
 					t.Fatalf("%s %s stored under %s", k, o.GetId(), id)
 				}
@@ -45,7 +46,7 @@ func checkIndexes(t interface{ Fatalf(string, ...any) }, s *Store) {
 				}
 				for _, o := range set.appendTo(nil) {
 					id := o.GetId()
-					if !want[key][id] || tb.objs[id] != o {
+					if !want[key][id] || tb.objs[id].o != o {
 						t.Fatalf("%s index %s key %q holds stale %s", k, def.name, key, id)
 					}
 				}

@@ -5,10 +5,16 @@ import (
 	"strings"
 )
 
+// cell holds one stored object. The table's map and the object's entries in
+// the index sets point to the same cell, so replacing the object writes one
+// pointer instead of one map entry per index. Cells are state: only the
+// store's write lock holder changes them, and no read hands one out.
+type cell struct{ o Object }
+
 // table holds the objects of one kind and their secondary indexes.
 type table struct {
 	kind Kind
-	objs map[string]Object
+	objs map[string]*cell
 	idx  []map[string]*objSet // aligned with indexDefs[kind]
 }
 
@@ -25,7 +31,7 @@ type state struct {
 func newState() *state {
 	st := &state{}
 	for _, k := range Kinds() {
-		t := &table{kind: k, objs: make(map[string]Object)}
+		t := &table{kind: k, objs: make(map[string]*cell)}
 		t.idx = make([]map[string]*objSet, len(indexDefs[k]))
 		for i := range t.idx {
 			t.idx[i] = make(map[string]*objSet)
@@ -39,45 +45,55 @@ func (st *state) get(k Kind, id string) Object {
 	if !k.Valid() {
 		return nil
 	}
-	return st.tables[k].objs[id]
+	if c := st.tables[k].objs[id]; c != nil {
+		return c.o
+	}
+	return nil
 }
 
-// put inserts or replaces o and returns the object it replaced. An index
-// whose key the replacement keeps has its entry overwritten in place, not
-// deleted and added again: a commit of 100,000 placements keeps the task's
-// service, slot and desired state, and the sets behind those keys are big.
+// put inserts or replaces o and returns the object it replaced. The
+// object's cell is shared by the table and its index sets, so a replacement
+// touches only the indexes whose key it changes: a commit of 100,000
+// placements moves each task's node and state keys and leaves its service,
+// slot and desired-state entries (in sets of up to 100,000) alone.
 func (st *state) put(k Kind, o Object) Object {
 	t := st.tables[k]
 	id := o.GetId()
-	old := t.objs[id]
-	if old != nil && st.check != nil {
-		st.check.release(k, old)
+	c := t.objs[id]
+	if c == nil {
+		if st.check != nil {
+			st.check.seal(o)
+		}
+		c = &cell{o: o}
+		t.objs[id] = c
+		for i, def := range indexDefs[k] {
+			if key, ok := def.key(o); ok {
+				t.indexKey(i, key, id, c)
+			}
+		}
+		return nil
 	}
+	old := c.o
 	if st.check != nil {
+		st.check.release(k, old)
 		st.check.seal(o)
 	}
-	t.objs[id] = o
+	c.o = o
 	for i, def := range indexDefs[k] {
-		key, ok := def.key(o)
-		if old != nil {
-			oldKey, oldOK := def.key(old)
-			if oldOK && ok && oldKey == key {
-				t.idx[i][key].put(id, o)
-				continue
-			}
-			if oldOK {
-				t.unindexKey(i, oldKey, id)
-			}
-		}
-		if !ok {
+		if def.same != nil && def.same(old, o) {
 			continue
 		}
-		set := t.idx[i][key]
-		if set == nil {
-			set = &objSet{}
-			t.idx[i][key] = set
+		key, ok := def.key(o)
+		oldKey, oldOK := def.key(old)
+		if ok == oldOK && key == oldKey {
+			continue
 		}
-		set.put(id, o)
+		if oldOK {
+			t.unindexKey(i, oldKey, id)
+		}
+		if ok {
+			t.indexKey(i, key, id, c)
+		}
 	}
 	return old
 }
@@ -85,10 +101,11 @@ func (st *state) put(k Kind, o Object) Object {
 // del removes the object with id and returns it (nil if absent).
 func (st *state) del(k Kind, id string) Object {
 	t := st.tables[k]
-	old := t.objs[id]
-	if old == nil {
+	c := t.objs[id]
+	if c == nil {
 		return nil
 	}
+	old := c.o
 	t.unindex(old)
 	delete(t.objs, id)
 	if k == KindService {
@@ -107,6 +124,16 @@ func (t *table) unindex(o Object) {
 			t.unindexKey(i, key, id)
 		}
 	}
+}
+
+// indexKey adds c (the cell of id) to the set of index i under key.
+func (t *table) indexKey(i int, key, id string, c *cell) {
+	set := t.idx[i][key]
+	if set == nil {
+		set = &objSet{}
+		t.idx[i][key] = set
+	}
+	set.put(id, c)
 }
 
 // unindexKey removes id from the set of index i under key.
@@ -154,25 +181,25 @@ func (st *state) find(k Kind, by By) ([]Object, error) {
 	switch b := by.(type) {
 	case byAll:
 		out := make([]Object, 0, len(t.objs))
-		for _, o := range t.objs {
-			out = append(out, o)
+		for _, c := range t.objs {
+			out = append(out, c.o)
 		}
 		return out, nil
 	case byIDPrefix:
 		var out []Object
-		if o, ok := t.objs[b.prefix]; ok && b.prefix != "" {
+		if c, ok := t.objs[b.prefix]; ok && b.prefix != "" {
 			// Fast path for a full ID; other IDs may still share the prefix.
-			out = append(out, o)
-			for id, o := range t.objs {
+			out = append(out, c.o)
+			for id, c := range t.objs {
 				if id != b.prefix && strings.HasPrefix(id, b.prefix) {
-					out = append(out, o)
+					out = append(out, c.o)
 				}
 			}
 			return out, nil
 		}
-		for id, o := range t.objs {
+		for id, c := range t.objs {
 			if strings.HasPrefix(id, b.prefix) {
-				out = append(out, o)
+				out = append(out, c.o)
 			}
 		}
 		return out, nil

@@ -290,8 +290,8 @@ func (s *Store) Restore(index uint64, data []byte) error {
 	s.mu.Lock()
 	if check != nil {
 		for _, k := range Kinds() {
-			for _, o := range s.st.tables[k].objs {
-				s.check.verify(k, o)
+			for _, c := range s.st.tables[k].objs {
+				s.check.verify(k, c.o)
 			}
 		}
 		s.check.fp = check.fp

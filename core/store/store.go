@@ -201,7 +201,9 @@ func (s *Store) propose(ctx context.Context, ov *overlay) error {
 		return err
 	}
 	req := &shoalv1.StoreRequest{Id: s.reqID.Add(1), Actions: actions}
-	payload, err := proto.Marshal(req)
+	// A batch sized each object as it took it over (the byte limit): the
+	// marshal reuses those sizes instead of walking every object again.
+	payload, err := proto.MarshalOptions{UseCachedSize: ov.sized}.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("store: marshal request: %w", err)
 	}
@@ -255,6 +257,8 @@ func (b *Batch) lock() {
 	if b.pending == nil {
 		b.s.updateMu.Lock()
 		b.pending = newOverlay(lockedReader{b.s})
+		b.pending.sized = true
+		b.pending.hint = min(b.s.maxChanges, DefaultMaxChangesPerProposal)
 	}
 }
 

@@ -104,6 +104,13 @@ type overlay struct {
 	changes [numKinds + 1]map[string]*change
 	order   []*change
 	bytes   int
+	// sized: every change's object was sized (changeSize) after its writer
+	// handed it over, so the encoded sizes cached in it are current and
+	// propose may marshal with them (a Batch's overlay).
+	sized bool
+	// hint sizes the change maps and order when the first change arrives
+	// (a batch's pending changes reach MaxChangesPerProposal).
+	hint int
 }
 
 func newOverlay(parent reader) *overlay { return &overlay{parent: parent} }
@@ -171,7 +178,10 @@ func (ov *overlay) record(k Kind, id string, obj, cur Object) *change {
 // add inserts a change for a key the overlay has not touched yet.
 func (ov *overlay) add(c *change) {
 	if ov.changes[c.kind] == nil {
-		ov.changes[c.kind] = make(map[string]*change)
+		ov.changes[c.kind] = make(map[string]*change, ov.hint)
+		if ov.order == nil {
+			ov.order = make([]*change, 0, ov.hint)
+		}
 	}
 	ov.changes[c.kind][c.id] = c
 	ov.order = append(ov.order, c)
@@ -211,7 +221,12 @@ func (ov *overlay) actions() []*shoalv1.StoreAction {
 			})
 		case c.existed:
 			// The overlay owns c.obj; a delete-then-create carries version 0.
-			c.obj.GetMeta().Version = c.origVersion
+			if m := c.obj.GetMeta(); m.GetVersion() != c.origVersion {
+				m.Version = c.origVersion
+				if ov.sized {
+					proto.Size(c.obj) // refresh the cached sizes
+				}
+			}
 			out = append(out, &shoalv1.StoreAction{
 				Kind:   shoalv1.StoreActionKind_STORE_ACTION_KIND_UPDATE,
 				Object: wrap(c.obj),

@@ -13,8 +13,8 @@ func (s *Store) Walk(k Kind, fn func(Object) bool) error {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for _, o := range s.st.tables[k].objs {
-		if !fn(o) {
+	for _, c := range s.st.tables[k].objs {
+		if !fn(c.o) {
 			break
 		}
 	}

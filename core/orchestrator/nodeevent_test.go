@@ -79,3 +79,32 @@ func (h *harness) node(id string) *shoalv1.Node {
 	_ = h.st.View(func(tx store.ReadTx) error { n = tx.GetNode(id); return nil })
 	return n
 }
+
+// BenchmarkReplan100kTasks times the pass a node event makes on a service
+// whose 100,000 tasks all run (nothing to write): the cost of planning one
+// big service.
+func BenchmarkReplan100kTasks(b *testing.B) {
+	h := newHarness(b)
+	h.addNode("n1", nodeUp, nil)
+	h.createService(replicated("s", 100_000, nil))
+	h.step()
+	h.st.MustUpdate(func(tx store.Tx) error {
+		for _, tk := range h.st.Tasks("s") {
+			tk = proto.CloneOf(tk)
+			tk.NodeId, tk.Status.State = "n1", shoalv1.TaskState_TASK_STATE_RUNNING
+			if err := tx.Update(tk); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for b.Loop() {
+		h.o.nodes["n1"] = struct{}{}
+		if err := h.o.reconcile(h.ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if h.o.planned != 1 {
+		b.Fatalf("planned %d services, want 1", h.o.planned)
+	}
+}

@@ -42,4 +42,11 @@
 // memory, like swarm mode's restart supervisor, so it is lost on leader
 // change), when each task was first seen RUNNING (monitor windows restart
 // on a new leader) and the set of services to reconcile.
+//
+// A pass plans only the services an event can affect: a service's own
+// change, its tasks ending or created by someone else, and, for a node's
+// change (state, availability, role, labels, kinds, joining or leaving),
+// the services with tasks on that node and every global service — a
+// replicated service with nothing on the node plans the same as before.
+// The cluster object and the start of each watch re-plan everything.
 package orchestrator

@@ -28,8 +28,12 @@ type Orchestrator struct {
 	observe ReconcileObserver
 
 	// Owned by the goroutine running Run (or a test driving the methods).
-	all      bool
-	dirty    map[string]struct{}
+	all   bool
+	dirty map[string]struct{}
+	// nodes holds the nodes whose state, availability or description
+	// changed since the last pass: the next pass plans the services with
+	// tasks on them and the global services, not every service.
+	nodes    map[string]struct{}
 	wakes    map[string]time.Time
 	restarts map[restartKey][]time.Time
 	versions map[string]uint64
@@ -48,6 +52,9 @@ type Orchestrator struct {
 	// an earlier leader that committed after this one read the store) makes
 	// its service dirty, so a slot it doubles is repaired.
 	own map[string]struct{}
+	// planned counts the services the last pass planned (logged at debug,
+	// and the measure of a pass's work in tests).
+	planned int
 }
 
 // New returns an orchestrator over st.
@@ -59,6 +66,7 @@ func New(st *store.Store, opts ...Option) *Orchestrator {
 		newID:    ids.New,
 		retry:    DefaultRetryInterval,
 		dirty:    make(map[string]struct{}),
+		nodes:    make(map[string]struct{}),
 		wakes:    make(map[string]time.Time),
 		restarts: make(map[restartKey][]time.Time),
 		versions: make(map[string]uint64),
@@ -115,7 +123,7 @@ func (o *Orchestrator) loop(ctx context.Context, events <-chan store.Event) erro
 				break drain
 			}
 		}
-		if o.all || len(o.dirty) > 0 {
+		if o.all || len(o.dirty) > 0 || len(o.nodes) > 0 {
 			if err := o.observedReconcile(ctx); err != nil && ctx.Err() == nil {
 				o.log.Warn("orchestrator: reconcile failed", "err", err)
 			}
@@ -157,7 +165,7 @@ func (o *Orchestrator) note(ev store.Event, ok bool) error {
 		old, _ := ev.Old.(*shoalv1.Node)
 		cur := ev.Object.(*shoalv1.Node)
 		if ev.Kind != store.EventUpdate || nodeChanged(old, cur) {
-			o.all = true
+			o.nodes[cur.GetId()] = struct{}{}
 		}
 		if ev.Kind == store.EventRemove || nodeLost(cur) || nodeDrained(cur) {
 			o.unavailable[cur.GetId()] = true
@@ -231,8 +239,8 @@ func (o *Orchestrator) reconcile(ctx context.Context) error {
 	services := make(map[string]*shoalv1.Service)
 	tasks := make(map[string][]*shoalv1.Task)
 	all := o.all
-	dirty := o.dirty
-	o.all, o.dirty = false, make(map[string]struct{})
+	dirty, nodes := o.dirty, o.nodes
+	o.all, o.dirty, o.nodes = false, make(map[string]struct{}), make(map[string]struct{})
 	err := o.st.View(func(tx store.ReadTx) error {
 		if err := tx.Range(store.KindCluster, store.All(), func(obj store.Object) bool {
 			if l := obj.(*shoalv1.Cluster).GetSpec().GetTaskHistoryLimit(); l > 0 {
@@ -267,6 +275,9 @@ func (o *Orchestrator) reconcile(ctx context.Context) error {
 				return true
 			})
 		}
+		if err := dirtyForNodes(tx, nodes, dirty); err != nil {
+			return err
+		}
 		for id := range dirty {
 			if s := tx.Get(store.KindService, id); s != nil {
 				services[id] = s.(*shoalv1.Service)
@@ -282,11 +293,13 @@ func (o *Orchestrator) reconcile(ctx context.Context) error {
 		return nil
 	})
 	if err != nil {
-		o.restoreDirty(all, dirty)
+		o.restoreDirty(all, dirty, nodes)
 		return fmt.Errorf("orchestrator: read: %w", err)
 	}
 
 	p := newPlan()
+	o.planned = len(tasks)
+	o.log.Debug("orchestrator: pass", "all", all, "services", len(tasks), "nodes", len(nodes))
 	for id, ts := range tasks {
 		svc := services[id]
 		delete(o.wakes, id)
@@ -332,11 +345,43 @@ func (o *Orchestrator) wake(id string, at time.Time) {
 	}
 }
 
-func (o *Orchestrator) restoreDirty(all bool, dirty map[string]struct{}) {
+func (o *Orchestrator) restoreDirty(all bool, dirty, nodes map[string]struct{}) {
 	o.all = o.all || all
 	for id := range dirty {
 		o.dirty[id] = struct{}{}
 	}
+	for id := range nodes {
+		o.nodes[id] = struct{}{}
+	}
+}
+
+// dirtyForNodes adds to dirty what a change of the given nodes can affect:
+// the services (existing or removed) with tasks on them, whose tasks may
+// have to move or whose history may be cleaned, and every global service,
+// whose slots follow the node set. A replicated service with no task on
+// those nodes plans the same as before, so it is left alone: a node event
+// costs the tasks on that node, not the cluster's.
+func dirtyForNodes(tx store.ReadTx, nodes, dirty map[string]struct{}) error {
+	if len(nodes) == 0 {
+		return nil
+	}
+	if err := tx.Range(store.KindService, store.All(), func(obj store.Object) bool {
+		if obj.(*shoalv1.Service).GetSpec().GetGlobal() != nil {
+			dirty[obj.GetId()] = struct{}{}
+		}
+		return true
+	}); err != nil {
+		return err
+	}
+	for id := range nodes {
+		if err := tx.Range(store.KindTask, store.ByNode(id), func(obj store.Object) bool {
+			dirty[obj.(*shoalv1.Task).GetServiceId()] = struct{}{}
+			return true
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (o *Orchestrator) forget(service string) {

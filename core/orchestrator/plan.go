@@ -86,39 +86,16 @@ func (o *Orchestrator) planService(p *plan, id string, svc *shoalv1.Service, tas
 		replicas = r.GetReplicas()
 	}
 
-	groups := make(map[slotKey][]*shoalv1.Task)
-	for _, t := range tasks {
-		k := keyOf(t, global)
-		groups[k] = append(groups[k], t)
-	}
+	var groups []slotGroup
 	if global {
-		for nid, n := range e.nodes {
-			if k := (slotKey{node: nid}); groups[k] == nil && eligible(n, svc, true) {
-				groups[k] = nil
-			}
-		}
+		groups = globalGroups(tasks, svc, e)
 	} else {
-		for s := uint64(1); s <= replicas; s++ {
-			if k := (slotKey{slot: s}); groups[k] == nil {
-				groups[k] = nil
-			}
-		}
+		groups = replicatedGroups(tasks, replicas)
 	}
-	keys := make([]slotKey, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b slotKey) int {
-		if c := cmp.Compare(a.slot, b.slot); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.node, b.node)
-	})
-
 	rp := svc.GetSpec().GetTask().GetRestart()
 	r := &roll{shut: make(map[*shoalv1.Task]bool), global: global}
-	for _, k := range keys {
-		ts := groups[k]
+	for _, g := range groups {
+		k, ts := g.key, g.tasks
 		sortTasks(ts)
 		var wanted, canCreate bool
 		if global {
@@ -217,6 +194,68 @@ func (o *Orchestrator) planService(p *plan, id string, svc *shoalv1.Service, tas
 		planHistory(p, ts, shut, created, wanted, e)
 	}
 	o.planRoll(p, svc, r, e.now)
+}
+
+// slotGroup is one slot's tasks.
+type slotGroup struct {
+	key   slotKey
+	tasks []*shoalv1.Task
+}
+
+// replicatedGroups groups a replicated service's tasks by slot, slots
+// 1..replicas always present, in slot order. Slots are indexed, not hashed:
+// at 100,000 tasks a map of slot keys and its sort were half of a pass.
+func replicatedGroups(tasks []*shoalv1.Task, replicas uint64) []slotGroup {
+	in := make([][]*shoalv1.Task, replicas+1)
+	var extra []*shoalv1.Task // slot 0 or above replicas
+	for _, t := range tasks {
+		if s := t.GetSlot(); s >= 1 && s <= replicas {
+			in[s] = append(in[s], t)
+		} else {
+			extra = append(extra, t)
+		}
+	}
+	slices.SortFunc(extra, func(a, b *shoalv1.Task) int { return cmp.Compare(a.GetSlot(), b.GetSlot()) })
+	out := make([]slotGroup, 0, int(replicas)+len(extra))
+	i := 0
+	for ; i < len(extra) && extra[i].GetSlot() == 0; i++ {
+		if i == 0 {
+			out = append(out, slotGroup{key: slotKey{}})
+		}
+		out[0].tasks = append(out[0].tasks, extra[i])
+	}
+	for s := uint64(1); s <= replicas; s++ {
+		out = append(out, slotGroup{key: slotKey{slot: s}, tasks: in[s]})
+	}
+	for ; i < len(extra); i++ {
+		if n := len(out); n > 0 && out[n-1].key.slot == extra[i].GetSlot() {
+			out[n-1].tasks = append(out[n-1].tasks, extra[i])
+		} else {
+			out = append(out, slotGroup{key: slotKey{slot: extra[i].GetSlot()}, tasks: []*shoalv1.Task{extra[i]}})
+		}
+	}
+	return out
+}
+
+// globalGroups groups a global service's tasks by node, with an empty group
+// for each eligible node without one, in node order.
+func globalGroups(tasks []*shoalv1.Task, svc *shoalv1.Service, e *env) []slotGroup {
+	groups := make(map[slotKey][]*shoalv1.Task)
+	for _, t := range tasks {
+		k := keyOf(t, true)
+		groups[k] = append(groups[k], t)
+	}
+	for nid, n := range e.nodes {
+		if k := (slotKey{node: nid}); groups[k] == nil && eligible(n, svc, true) {
+			groups[k] = nil
+		}
+	}
+	out := make([]slotGroup, 0, len(groups))
+	for k, ts := range groups {
+		out = append(out, slotGroup{key: k, tasks: ts})
+	}
+	slices.SortFunc(out, func(a, b slotGroup) int { return cmp.Compare(a.key.node, b.key.node) })
+	return out
 }
 
 // forced reports whether the service's force_update counter moved since t

@@ -21,6 +21,8 @@ func TestNodeEventPlansOnlyWhatItCanChange(t *testing.T) {
 		{"a node with tasks goes down", "n1", nodeDown, 2, "a"},         // a and g
 		{"a new node without tasks becomes ready", "n9", nodeUp, 1, ""}, // g only
 		{"a node with only a removed service's task goes down", "n3", nodeDown, 2, ""},
+		// Its tasks stay where they are: only the global service follows.
+		{"a node with tasks loses its session", "n1", nodeDisconnected, 1, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
@@ -66,6 +68,13 @@ func TestNodeEventPlansOnlyWhatItCanChange(t *testing.T) {
 					}
 				}
 			}
+			if tc.moved == "" && tc.node == "n1" {
+				for slot, tk := range h.liveTasks("a") {
+					if tk.GetNodeId() != "n1" {
+						t.Errorf("slot %s of a moved off %s", slot, tc.node)
+					}
+				}
+			}
 			_, onNode := h.liveTasks("g")[tc.node]
 			if want := tc.state == nodeUp; onNode != want {
 				t.Errorf("global service has a live task on %s: %v, want %v", tc.node, onNode, want)
@@ -73,6 +82,8 @@ func TestNodeEventPlansOnlyWhatItCanChange(t *testing.T) {
 		})
 	}
 }
+
+const nodeDisconnected = shoalv1.NodeState_NODE_STATE_DISCONNECTED
 
 func (h *harness) node(id string) *shoalv1.Node {
 	var n *shoalv1.Node
@@ -99,7 +110,7 @@ func BenchmarkReplan100kTasks(b *testing.B) {
 		return nil
 	})
 	for b.Loop() {
-		h.o.nodes["n1"] = struct{}{}
+		h.o.nodes["n1"] = true // as when it went down
 		if err := h.o.reconcile(h.ctx); err != nil {
 			b.Fatal(err)
 		}

@@ -31,9 +31,11 @@ type Orchestrator struct {
 	all   bool
 	dirty map[string]struct{}
 	// nodes holds the nodes whose state, availability or description
-	// changed since the last pass: the next pass plans the services with
-	// tasks on them and the global services, not every service.
-	nodes    map[string]struct{}
+	// changed since the last pass: the next pass plans the global services
+	// and, for a node marked true (it became unavailable or available
+	// again, joined or left), the services with tasks on it; not every
+	// service.
+	nodes    map[string]bool
 	wakes    map[string]time.Time
 	restarts map[restartKey][]time.Time
 	versions map[string]uint64
@@ -66,7 +68,7 @@ func New(st *store.Store, opts ...Option) *Orchestrator {
 		newID:    ids.New,
 		retry:    DefaultRetryInterval,
 		dirty:    make(map[string]struct{}),
-		nodes:    make(map[string]struct{}),
+		nodes:    make(map[string]bool),
 		wakes:    make(map[string]time.Time),
 		restarts: make(map[restartKey][]time.Time),
 		versions: make(map[string]uint64),
@@ -165,9 +167,14 @@ func (o *Orchestrator) note(ev store.Event, ok bool) error {
 		old, _ := ev.Old.(*shoalv1.Node)
 		cur := ev.Object.(*shoalv1.Node)
 		if ev.Kind != store.EventUpdate || nodeChanged(old, cur) {
-			o.nodes[cur.GetId()] = struct{}{}
+			// A replicated service's plan reads a node only through
+			// nodeUnavailable: a change that keeps it (READY to
+			// DISCONNECTED and back, a new label) concerns the global
+			// services alone.
+			id := cur.GetId()
+			o.nodes[id] = o.nodes[id] || ev.Kind != store.EventUpdate || nodeUnavailable(old) != nodeUnavailable(cur)
 		}
-		if ev.Kind == store.EventRemove || nodeLost(cur) || nodeDrained(cur) {
+		if ev.Kind == store.EventRemove || nodeUnavailable(cur) {
 			o.unavailable[cur.GetId()] = true
 		} else {
 			delete(o.unavailable, cur.GetId())
@@ -240,7 +247,7 @@ func (o *Orchestrator) reconcile(ctx context.Context) error {
 	tasks := make(map[string][]*shoalv1.Task)
 	all := o.all
 	dirty, nodes := o.dirty, o.nodes
-	o.all, o.dirty, o.nodes = false, make(map[string]struct{}), make(map[string]struct{})
+	o.all, o.dirty, o.nodes = false, make(map[string]struct{}), make(map[string]bool)
 	err := o.st.View(func(tx store.ReadTx) error {
 		if err := tx.Range(store.KindCluster, store.All(), func(obj store.Object) bool {
 			if l := obj.(*shoalv1.Cluster).GetSpec().GetTaskHistoryLimit(); l > 0 {
@@ -345,23 +352,24 @@ func (o *Orchestrator) wake(id string, at time.Time) {
 	}
 }
 
-func (o *Orchestrator) restoreDirty(all bool, dirty, nodes map[string]struct{}) {
+func (o *Orchestrator) restoreDirty(all bool, dirty map[string]struct{}, nodes map[string]bool) {
 	o.all = o.all || all
 	for id := range dirty {
 		o.dirty[id] = struct{}{}
 	}
-	for id := range nodes {
-		o.nodes[id] = struct{}{}
+	for id, withTasks := range nodes {
+		o.nodes[id] = o.nodes[id] || withTasks
 	}
 }
 
 // dirtyForNodes adds to dirty what a change of the given nodes can affect:
-// the services (existing or removed) with tasks on them, whose tasks may
-// have to move or whose history may be cleaned, and every global service,
+// the services (existing or removed) with tasks on the nodes marked true,
+// whose tasks may have to move or whose history may be cleaned, and every
+// global service,
 // whose slots follow the node set. A replicated service with no task on
 // those nodes plans the same as before, so it is left alone: a node event
 // costs the tasks on that node, not the cluster's.
-func dirtyForNodes(tx store.ReadTx, nodes, dirty map[string]struct{}) error {
+func dirtyForNodes(tx store.ReadTx, nodes map[string]bool, dirty map[string]struct{}) error {
 	if len(nodes) == 0 {
 		return nil
 	}
@@ -373,7 +381,10 @@ func dirtyForNodes(tx store.ReadTx, nodes, dirty map[string]struct{}) error {
 	}); err != nil {
 		return err
 	}
-	for id := range nodes {
+	for id, withTasks := range nodes {
+		if !withTasks {
+			continue
+		}
 		if err := tx.Range(store.KindTask, store.ByNode(id), func(obj store.Object) bool {
 			dirty[obj.(*shoalv1.Task).GetServiceId()] = struct{}{}
 			return true

@@ -34,6 +34,10 @@ func nodeLost(n *shoalv1.Node) bool {
 	return n == nil || n.GetStatus().GetState() == shoalv1.NodeState_NODE_STATE_DOWN
 }
 
+// nodeUnavailable reports whether n's tasks must move: it is gone, DOWN or
+// drained. It is all a replicated service's plan reads of a node.
+func nodeUnavailable(n *shoalv1.Node) bool { return nodeLost(n) || nodeDrained(n) }
+
 func nodeDrained(n *shoalv1.Node) bool {
 	return n.GetSpec().GetAvailability() == shoalv1.NodeAvailability_NODE_AVAILABILITY_DRAIN
 }

@@ -14,13 +14,20 @@ import (
 // this moment, on any goroutine: core/raft writes its snapshots off its
 // own goroutine with it (raft.SnapshotCapturer).
 func (s *Store) CaptureSnapshot() func() ([]byte, error) {
-	var objs [numKinds + 1][]Object
+	objs, _ := s.allObjects()
+	return func() ([]byte, error) { return marshalObjects(&objs) }
+}
+
+// allObjects returns every stored object by kind, unsorted, and the applied
+// index they reflect, read under the lock without copying (stored objects
+// are immutable).
+func (s *Store) allObjects() (objs [numKinds + 1][]Object, index uint64) {
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	for _, k := range Kinds() {
 		objs[k], _ = s.st.find(k, All())
 	}
-	s.mu.RUnlock()
-	return func() ([]byte, error) { return marshalObjects(&objs) }
+	return objs, s.index
 }
 
 // marshalObjects marshals objs, by kind, as a StoreSnapshot (sorted by ID,

@@ -207,41 +207,11 @@ func (s *Store) Snapshot() ([]byte, error) {
 
 // SnapshotWithIndex is Snapshot plus the applied index it reflects.
 func (s *Store) SnapshotWithIndex() ([]byte, uint64, error) {
-	var objs [numKinds + 1][]Object
-	s.mu.RLock()
-	index := s.index
-	for _, k := range Kinds() {
-		objs[k], _ = s.st.find(k, All())
-	}
-	s.mu.RUnlock()
+	objs, index := s.allObjects()
 	// Stored objects are immutable: marshal outside the lock.
-	snap := &shoalv1.StoreSnapshot{}
-	for _, k := range Kinds() {
-		sortByID(objs[k])
-		for _, o := range objs[k] {
-			switch v := o.(type) {
-			case *shoalv1.Cluster:
-				snap.Clusters = append(snap.Clusters, v)
-			case *shoalv1.Node:
-				snap.Nodes = append(snap.Nodes, v)
-			case *shoalv1.Service:
-				snap.Services = append(snap.Services, v)
-			case *shoalv1.Task:
-				snap.Tasks = append(snap.Tasks, v)
-			case *shoalv1.Network:
-				snap.Networks = append(snap.Networks, v)
-			case *shoalv1.PluginModule:
-				snap.Plugins = append(snap.Plugins, v)
-			case *shoalv1.Secret:
-				snap.Secrets = append(snap.Secrets, v)
-			case *shoalv1.Config:
-				snap.Configs = append(snap.Configs, v)
-			}
-		}
-	}
-	data, err := proto.MarshalOptions{Deterministic: true}.Marshal(snap)
+	data, err := marshalObjects(&objs)
 	if err != nil {
-		return nil, 0, fmt.Errorf("store: marshal snapshot: %w", err)
+		return nil, 0, err
 	}
 	return data, index, nil
 }

@@ -22,7 +22,10 @@ import (
 // still reconnecting, are not downed together when the guard lets go). The others
 // are held: they stay READY, a heartbeat of their session or a new session
 // makes them healthy again, and they are downed in turn if neither comes.
-// Small clusters (a 3-node cluster's SIGKILLed worker) are never held.
+// Outside a disruption a large cluster still marks at most a hundredth of
+// its nodes (at least 5) DOWN per heartbeat period, longest silent first
+// (downBudgetLocked). Small clusters (a 3-node cluster's SIGKILLed worker)
+// are never held.
 
 // Disruption guard defaults.
 const (
@@ -73,13 +76,18 @@ func (d *Dispatcher) admitDownsLocked(expired []string, now time.Time) []string 
 	}
 	disrupted := total >= d.cfg.DisruptionMinNodes && float64(unhealthy) > threshold*float64(total)
 	d.noteDisruptionLocked(disrupted, unhealthy, total, len(expired))
-	if !disrupted || len(expired) == 0 {
+	if len(expired) == 0 || !disrupted && total < d.cfg.DisruptionMinNodes {
 		d.stats = DisruptionStats{Disrupted: disrupted, Unhealthy: unhealthy, Total: total}
 		return expired
 	}
 	slices.SortFunc(expired, func(a, b string) int {
 		return cmp.Or(d.nodes[a].lastBeat.Compare(d.nodes[b].lastBeat), cmp.Compare(a, b))
 	})
+	if !disrupted {
+		admitted := expired[:min(len(expired), d.downBudgetLocked(total, now))]
+		d.stats = DisruptionStats{Unhealthy: unhealthy, Total: total, Held: len(expired) - len(admitted)}
+		return admitted
+	}
 	var admitted []string
 	if d.guard.lastDown.IsZero() || now.Sub(d.guard.lastDown) >= d.disruptedIntervalLocked() {
 		admitted = expired[:1]
@@ -92,6 +100,31 @@ func (d *Dispatcher) admitDownsLocked(expired []string, now time.Time) []string 
 
 // disruptedIntervalLocked is the time between DOWN markings while
 // disrupted: DisruptedDownInterval, else the heartbeat period. d.mu is held.
+// downRate is how many nodes a large cluster (DisruptionMinNodes or more)
+// that is not disrupted may mark DOWN per heartbeat period: a hundredth of
+// its nodes, at least downRateMin. Kubernetes always rate-limits evictions
+// (0.1 node/s by default); here a real failure of a rack of 170 of 2,400
+// nodes is all DOWN within 8 periods (40 s), while a burst of agents that
+// a loaded machine kept silent (7 % of 2,400 at once, in the benchmark)
+// is not, since most of them come back within a period or two and are
+// healthy again.
+const (
+	downRateDivisor = 100
+	downRateMin     = 5
+)
+
+// downBudgetLocked is how many more nodes may be marked DOWN now: the
+// period's rate minus those downed within the last period. d.mu is held.
+func (d *Dispatcher) downBudgetLocked(total int, now time.Time) int {
+	recent := 0
+	for _, at := range d.guard.downAt {
+		if now.Sub(at) < d.period {
+			recent++
+		}
+	}
+	return max(0, max(downRateMin, total/downRateDivisor)-recent)
+}
+
 func (d *Dispatcher) disruptedIntervalLocked() time.Duration {
 	if d.cfg.DisruptedDownInterval > 0 {
 		return d.cfg.DisruptedDownInterval

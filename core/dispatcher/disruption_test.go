@@ -40,6 +40,9 @@ func silence(d *Dispatcher, k int, start time.Time) {
 	}
 }
 
+// Small clusters DOWN every expired node at once; a large one at most a
+// hundredth of its nodes (at least 5) per period, and one per period when
+// more than DisruptionThreshold of them are unhealthy at once.
 func TestDisruptionGuardDownsSlowlyOnlyWhenManyFailAtOnce(t *testing.T) {
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
@@ -51,7 +54,8 @@ func TestDisruptionGuardDownsSlowlyOnlyWhenManyFailAtOnce(t *testing.T) {
 	}{
 		{"small cluster: all at once", 3, 3, 3, 3, false},
 		{"small cluster below the size: all at once", 49, 20, 20, 20, false},
-		{"large cluster, few fail: all at once", 100, 10, 10, 10, false},
+		{"large cluster, few fail: at most 5 per period", 100, 10, 5, 10, false},
+		{"large cluster, 7 % fail: a hundredth per period", 2400, 170, 24, 48, false},
 		{"large cluster, many fail: one per period", 100, 11, 1, 2, true},
 		{"large cluster, all fail: one per period", 2400, 2400, 1, 2, true},
 	} {

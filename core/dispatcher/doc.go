@@ -28,7 +28,9 @@
 // The disruption guard (disruption.go) rate-limits DOWN marking while many
 // nodes of a large cluster miss their heartbeats at once, a sign that this
 // manager, not the nodes, is at fault: expired nodes are held READY and
-// downed one per heartbeat period instead of all at once.
+// downed one per heartbeat period instead of all at once; outside such a
+// disruption a large cluster downs at most a hundredth of its nodes (at
+// least 5) per period.
 //
 // Times come from Config.Clock, so heartbeat expiry and batch flushing can
 // be driven by a manual clock in tests.

@@ -46,7 +46,10 @@
 // A pass plans only the services an event can affect: a service's own
 // change, its tasks ending or created by someone else, and, for a node's
 // change (state, availability, role, labels, kinds, joining or leaving),
-// the services with tasks on that node and every global service — a
-// replicated service with nothing on the node plans the same as before.
-// The cluster object and the start of each watch re-plan everything.
+// every global service and, when the node became unavailable or available
+// again, joined or left, the services with tasks on it — a replicated
+// service reads a node only through that. The cluster object and the start
+// of each watch re-plan everything. Passes are paced by their cost: after
+// one that took d the next waits 3d (at most 2 s), gathering the events
+// meanwhile, so a big service's passes never run back to back (pace).
 package orchestrator

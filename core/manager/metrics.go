@@ -140,7 +140,7 @@ func newComponentMetrics() *componentMetrics {
 		}, []string{"reason"}),
 		downsHeld: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "shoal_dispatcher_downs_held_total",
-			Help: "Expired nodes a dispatcher scan left READY because many nodes failed at once (the disruption guard marks them DOWN one per heartbeat period); each node counted when it is first held.",
+			Help: "Expired nodes a dispatcher scan left READY: many nodes failed at once (the disruption guard marks them DOWN one per heartbeat period) or more than a large cluster's DOWN rate (a hundredth of its nodes per period); each node counted when it is first held.",
 		}),
 		tickLateness: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "shoal_raft_tick_lateness_seconds", Buckets: durationBuckets,
@@ -206,15 +206,9 @@ type timedSnapshots struct {
 	parts *componentMetrics
 }
 
-func (t timedSnapshots) Snapshot() ([]byte, error) {
-	start := time.Now()
-	data, err := t.Store.Snapshot()
-	if err == nil {
-		t.parts.snapshotSeconds.Observe(time.Since(start).Seconds())
-		t.parts.snapshotBytes.Set(float64(len(data)))
-	}
-	return data, err
-}
+// Snapshot marshals the store now (the same bytes as store.Snapshot),
+// timed and sized as CaptureSnapshot's are.
+func (t timedSnapshots) Snapshot() ([]byte, error) { return t.CaptureSnapshot()() }
 
 // CaptureSnapshot is the store's (raft.SnapshotCapturer), timing and sizing
 // the marshalling as Snapshot does.

@@ -41,6 +41,7 @@ type Dispatcher struct {
 	mu       sync.Mutex
 	running  bool
 	nodes    map[string]*nodeEntry // by node ID
+	peers    peerIndex             // gossip addresses and tunnels of nodes with a session
 	sessions map[string]*session   // by session ID
 	subs     map[string]*logSub    // by subscription ID
 	pending  pendingWrites
@@ -124,6 +125,7 @@ func New(st *store.Store, cfg Config, logger *slog.Logger) (*Dispatcher, error) 
 		scanNow:    make(chan struct{}, 1),
 		flushTik:   make(chan struct{}, 1),
 		nodes:      make(map[string]*nodeEntry),
+		peers:      newPeerIndex(),
 		sessions:   make(map[string]*session),
 		subs:       make(map[string]*logSub),
 		gossipDead: make(map[string]bool),
@@ -240,6 +242,7 @@ func (d *Dispatcher) stop() {
 	}
 	d.sessions = make(map[string]*session)
 	d.nodes = make(map[string]*nodeEntry)
+	d.peers = newPeerIndex()
 	d.guard = guard{downAt: make(map[string]time.Time)}
 	subs := d.subs
 	d.subs = make(map[string]*logSub)
@@ -295,6 +298,7 @@ func (d *Dispatcher) expireLocked(nodeID string, now time.Time) {
 		return
 	}
 	delete(d.nodes, nodeID)
+	d.peers.remove(nodeID)
 	d.guard.downAt[nodeID] = now
 	if e.wg.valid() {
 		d.signalOthersLocked(nodeID) // its tunnel leaves the peers

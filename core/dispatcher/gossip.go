@@ -109,12 +109,5 @@ func (d *Dispatcher) gossipKeysLocked() [][]byte { return d.gossipKeys }
 // gossipPeersLocked lists up to maxGossipPeers gossip addresses of other
 // nodes with a session, sorted. d.mu is held.
 func (d *Dispatcher) gossipPeersLocked(nodeID string) []string {
-	var out []string
-	for id, e := range d.nodes {
-		if id != nodeID && e.sess != nil && e.gossipAddr != "" {
-			out = append(out, e.gossipAddr)
-		}
-	}
-	slices.Sort(out)
-	return out[:min(len(out), maxGossipPeers)]
+	return d.peers.gossipPeers(nodeID, maxGossipPeers)
 }

@@ -81,6 +81,7 @@ func (d *Dispatcher) Session(ctx context.Context, req *connect.Request[shoalv1.S
 	delete(d.guard.downAt, nodeID) // healthy again
 	d.nodes[nodeID] = &nodeEntry{sess: s, deadline: now.Add(d.graceLocked()), lastBeat: now, gossipAddr: req.Msg.GetDescription().GetGossipAddr(),
 		wg: wgPeerOf(req.Msg.GetDescription())}
+	d.peers.add(nodeID, d.nodes[nodeID])
 	if d.nodes[nodeID].wg.valid() || (old != nil && old.wg.valid()) {
 		d.signalOthersLocked(nodeID) // its tunnel joins, changes or leaves the peers
 	}

@@ -61,10 +61,10 @@ func (d *Dispatcher) signalOthersLocked(nodeID string) {
 // wireGuardPeersLocked is the tunnels of the nodes with a session, but
 // nodeID's. d.mu is held.
 func (d *Dispatcher) wireGuardPeersLocked(nodeID string) map[string]wgPeer {
-	out := make(map[string]wgPeer)
-	for id, e := range d.nodes {
-		if id != nodeID && e.sess != nil && e.wg.valid() {
-			out[id] = e.wg
+	out := make(map[string]wgPeer, len(d.peers.wg))
+	for id := range d.peers.wg {
+		if id != nodeID {
+			out[id] = d.nodes[id].wg
 		}
 	}
 	return out

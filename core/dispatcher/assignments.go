@@ -41,6 +41,24 @@ func sameForAgent(a, b *shoalv1.Task) bool {
 		bytes.Equal(a.ProtoReflect().GetUnknown(), b.ProtoReflect().GetUnknown())
 }
 
+// changesForAgent drops the task updates that cannot change what the node
+// is sent: the task stays in (or out of) the node's set and the agent acts
+// on nothing that changed (a status it reported itself, mostly). They are
+// most of a busy cluster's task writes; dropped in the store's routing,
+// they do not even wake the node's stream (streamIncrements would drop
+// them too, one wake-up later).
+func changesForAgent(nodeID string) store.EventFilter {
+	return func(e store.Event) bool {
+		if e.Kind != store.EventUpdate || e.ObjectKind != store.KindTask {
+			return true
+		}
+		old, _ := e.Old.(*shoalv1.Task)
+		t := e.Object.(*shoalv1.Task)
+		in := Assigned(t, nodeID)
+		return old == nil || Assigned(old, nodeID) != in || (in && !sameForAgent(old, t))
+	}
+}
+
 // Assignments streams the node's assignment set: one COMPLETE message, then
 // an INCREMENTAL message per store entry that changes it. Tasks are the
 // store's shared read-only objects, sent without copying. When the store
@@ -71,7 +89,7 @@ func (d *Dispatcher) Assignments(ctx context.Context, req *connect.Request[shoal
 				}
 				return true
 			})
-		}, nodeID, store.ForKind(store.KindTask, store.KindNode))
+		}, nodeID, store.ForKind(store.KindTask, store.KindNode), changesForAgent(nodeID))
 		if err != nil {
 			return connect.NewError(connect.CodeInternal, err)
 		}

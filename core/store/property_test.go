@@ -360,15 +360,17 @@ func TestPropertyWatchEventsFollowEntries(t *testing.T) {
 }
 
 // A node-routed watcher (ViewAndWatchNode) carries exactly the object
-// events a ForNode filter selects from the full stream, and a commit
-// marker for just the entries that had some.
+// events a ForNode filter (and its own filters) selects from the full
+// stream, and a commit marker for just the entries that had some: an entry
+// whose events for the node its filters all drop does not reach it.
 func TestPropertyNodeWatchMatchesForNode(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		s := New(nil)
 		node := rapid.SampledFrom([]string{"n0", "n1"}).Draw(t, "node")
-		all, cancelAll := s.Watch(ForNode(node))
+		kinds := rapid.SliceOfNDistinct(rapid.SampledFrom([]EventKind{EventCreate, EventUpdate, EventRemove}), 1, 3, rapid.ID).Draw(t, "kinds")
+		all, cancelAll := s.Watch(ForNode(node), ForEventKind(kinds...))
 		defer cancelAll()
-		routed, cancelRouted, err := s.ViewAndWatchNode(func(ReadTx) error { return nil }, node)
+		routed, cancelRouted, err := s.ViewAndWatchNode(func(ReadTx) error { return nil }, node, ForEventKind(kinds...))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -141,23 +141,32 @@ func (a *Agent) runSession(ctx context.Context, addr string) (bool, string, erro
 	return true, "", err
 }
 
+// heartbeatTries is how many times in a row a heartbeat is sent when each
+// attempt times out (one period each) before the session is given up: the
+// manager keeps a session for GraceMultiplier (3) periods after the last
+// heartbeat it received, so the agent gives up only when the manager must
+// have given up too (it says so: a heartbeat of an expired session is
+// refused, and the agent opens a new one at once).
+const heartbeatTries = 3
+
 // heartbeats sends a heartbeat every period until one fails. A heartbeat
-// that timed out is sent again at once, once: the manager keeps a session
-// for GraceMultiplier (3) periods after its last heartbeat, so the retry,
-// sent one period (the timeout) after the late one and answered within
-// another, still lands in time. Ending the session on one slow answer
-// instead made every agent of an overloaded leader reconnect (TLS, a new
-// session, its tasks resent), the closed streams DOWNed the nodes that did
-// not make it back within a period, and their tasks were re-created
-// elsewhere: a storm that fed itself (issue 14, 2,400 nodes x 100k tasks).
+// that timed out is sent again at once, up to heartbeatTries in a row.
+// Ending the session on one slow answer made every agent of an overloaded
+// leader reconnect (TLS, a new session, its tasks resent), the closed
+// streams DOWNed the nodes that did not make it back within a period, and
+// their tasks were re-created elsewhere: a storm that fed itself (issue 14,
+// 2,400 nodes x 100k tasks). One retry was not enough there either: an
+// agent on a starved machine sees its own deadline pass before it reads
+// an answer that arrived in time, twice in a row (RATIONALE.md, "Heartbeats
+// given up only with the manager").
 func (a *Agent) heartbeats(ctx context.Context, client shoalv1connect.DispatcherServiceClient, sessID string, period time.Duration) error {
 	for {
 		if !a.sleep(ctx, period) {
 			return ctx.Err()
 		}
 		resp, err := a.heartbeat(ctx, client, sessID, period)
-		if err != nil && ctx.Err() == nil && connect.CodeOf(err) == connect.CodeDeadlineExceeded {
-			a.log.Warn("heartbeat timed out; sending it again", "err", err)
+		for try := 1; try < heartbeatTries && err != nil && ctx.Err() == nil && connect.CodeOf(err) == connect.CodeDeadlineExceeded; try++ {
+			a.log.Warn("heartbeat timed out; sending it again", "err", err, "try", try+1)
 			resp, err = a.heartbeat(ctx, client, sessID, period)
 		}
 		if err != nil {

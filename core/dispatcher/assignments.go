@@ -80,7 +80,7 @@ func (d *Dispatcher) Assignments(ctx context.Context, req *connect.Request[shoal
 		// in between was lost).
 		mesh := d.mesh.wait()
 		var tasks []*shoalv1.Task
-		events, cancel, err := d.store.ViewAndWatchNode(func(tx store.ReadTx) error {
+		watch, err := d.store.ViewAndWatchNode(func(tx store.ReadTx) error {
 			return tx.Range(store.KindTask, store.ByNode(nodeID), func(o store.Object) bool {
 				// Shared store objects, read-only: they are only sent
 				// (marshalled) and compared, never changed.
@@ -102,11 +102,11 @@ func (d *Dispatcher) Assignments(ctx context.Context, req *connect.Request[shoal
 		msg.Networks, msg.IngressAddress = d.networksOf(nodeID, known)
 		msg.Secrets, msg.Configs = d.filesOf(known)
 		if err := stream.Send(msg); err != nil {
-			cancel()
+			watch.Cancel()
 			return err
 		}
-		err = d.streamIncrements(ctx, s, stream, events, mesh, nodeID, known, &seq, msg)
-		cancel()
+		err = d.streamIncrements(ctx, s, stream, watch, mesh, nodeID, known, &seq, msg)
+		watch.Cancel()
 		if err != nil {
 			return err
 		}
@@ -114,12 +114,12 @@ func (d *Dispatcher) Assignments(ctx context.Context, req *connect.Request[shoal
 	}
 }
 
-// streamIncrements sends one INCREMENTAL message per committed entry that
-// changes the node's set, and one whenever the node's networks change
-// without its tasks (its ingress address, services' published ports).
-// It returns nil when the watch must be re-opened.
-func (d *Dispatcher) streamIncrements(ctx context.Context, s *session, stream *connect.ServerStream[shoalv1.AssignmentsMessage], events <-chan store.Event, mesh <-chan struct{}, nodeID string, known map[string]*shoalv1.Task, seq *uint64, last *shoalv1.AssignmentsMessage) error {
-	netsDirty := false
+// streamIncrements sends an INCREMENTAL message whenever committed entries
+// change the node's set (one for all the entries taken from the watch at
+// once), and one whenever the node's networks change without its tasks
+// (its ingress address, services' published ports). It returns nil when
+// the watch must be re-opened.
+func (d *Dispatcher) streamIncrements(ctx context.Context, s *session, stream *connect.ServerStream[shoalv1.AssignmentsMessage], watch *store.NodeWatch, mesh <-chan struct{}, nodeID string, known map[string]*shoalv1.Task, seq *uint64, last *shoalv1.AssignmentsMessage) error {
 	send := func(msg *shoalv1.AssignmentsMessage) error {
 		msg.Networks, msg.IngressAddress = d.networksOf(nodeID, known)
 		msg.Secrets, msg.Configs = d.filesOf(known)
@@ -131,14 +131,7 @@ func (d *Dispatcher) streamIncrements(ctx context.Context, s *session, stream *c
 		last = msg
 		return stream.Send(msg)
 	}
-	changed := make(map[string]*shoalv1.Task) // nil value: removed
-	var order []string
-	note := func(id string, t *shoalv1.Task) {
-		if _, ok := changed[id]; !ok {
-			order = append(order, id)
-		}
-		changed[id] = t
-	}
+	inc := &increments{nodeID: nodeID, known: known, changed: make(map[string]*shoalv1.Task)}
 	for {
 		select {
 		case <-ctx.Done():
@@ -150,57 +143,86 @@ func (d *Dispatcher) streamIncrements(ctx context.Context, s *session, stream *c
 			if err := send(&shoalv1.AssignmentsMessage{Type: shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_INCREMENTAL}); err != nil {
 				return err
 			}
-		case ev, ok := <-events:
-			if !ok || ev.Kind == store.EventResync {
-				return nil
+		case <-watch.Ready():
+			for _, ev := range watch.Take() {
+				if ev.Kind == store.EventResync {
+					return nil
+				}
+				inc.note(ev)
 			}
-			if ev.ObjectKind == store.KindNode { // its ingress address may have changed
-				netsDirty = true
-				continue
-			}
-			switch ev.Kind {
-			case store.EventCreate, store.EventUpdate:
-				t := ev.Object.(*shoalv1.Task)
-				id := t.GetId()
-				if Assigned(t, nodeID) {
-					// known holds the store's (shared, read-only) objects:
-					// a status-only change costs no copy and no message.
-					prev, ok := known[id]
-					known[id] = t
-					if !ok || !sameForAgent(prev, t) {
-						note(id, t)
-					}
-				} else if _, ok := known[id]; ok {
-					delete(known, id)
-					note(id, nil)
-				}
-			case store.EventRemove:
-				id := ev.Object.GetId()
-				if _, ok := known[id]; ok {
-					delete(known, id)
-					note(id, nil)
-				}
-			case store.EventCommit:
-				if len(order) == 0 && !netsDirty {
-					continue
-				}
-				netsDirty = false
-				msg := &shoalv1.AssignmentsMessage{Type: shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_INCREMENTAL}
-				for _, id := range order {
-					if t := changed[id]; t != nil {
-						msg.Updates = append(msg.Updates, t)
-					} else {
-						msg.Removes = append(msg.Removes, id)
-					}
-				}
-				clear(changed)
-				order = order[:0]
+			if msg := inc.message(); msg != nil {
 				if err := send(msg); err != nil {
 					return err
 				}
 			}
 		}
 	}
+}
+
+// increments collects what committed entries change in a node's set.
+type increments struct {
+	nodeID    string
+	known     map[string]*shoalv1.Task // the set as last sent (store objects, read-only)
+	changed   map[string]*shoalv1.Task // since the last message; nil value: removed
+	order     []string                 // changed's keys, first change first
+	netsDirty bool                     // the node itself changed (its ingress address, say)
+}
+
+func (inc *increments) mark(id string, t *shoalv1.Task) {
+	if _, ok := inc.changed[id]; !ok {
+		inc.order = append(inc.order, id)
+	}
+	inc.changed[id] = t
+}
+
+// note takes one object event (commit markers change nothing).
+func (inc *increments) note(ev store.Event) {
+	if ev.ObjectKind == store.KindNode {
+		inc.netsDirty = true
+		return
+	}
+	switch ev.Kind {
+	case store.EventCreate, store.EventUpdate:
+		t := ev.Object.(*shoalv1.Task)
+		id := t.GetId()
+		if Assigned(t, inc.nodeID) {
+			// A status-only change costs no copy and no message.
+			prev, ok := inc.known[id]
+			inc.known[id] = t
+			if !ok || !sameForAgent(prev, t) {
+				inc.mark(id, t)
+			}
+		} else if _, ok := inc.known[id]; ok {
+			delete(inc.known, id)
+			inc.mark(id, nil)
+		}
+	case store.EventRemove:
+		id := ev.Object.GetId()
+		if _, ok := inc.known[id]; ok {
+			delete(inc.known, id)
+			inc.mark(id, nil)
+		}
+	}
+}
+
+// message is the INCREMENTAL message of what changed since the last one,
+// or nil when nothing did.
+func (inc *increments) message() *shoalv1.AssignmentsMessage {
+	if len(inc.order) == 0 && !inc.netsDirty {
+		return nil
+	}
+	inc.netsDirty = false
+	msg := &shoalv1.AssignmentsMessage{Type: shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_INCREMENTAL}
+	for _, id := range inc.order {
+		if t := inc.changed[id]; t != nil {
+			msg.Updates = append(msg.Updates, t)
+		} else {
+			msg.Removes = append(msg.Removes, id)
+		}
+	}
+	clear(inc.changed)
+	inc.order = inc.order[:0]
+	return msg
 }
 
 // sameNetworks says whether msg carries the networks last sent.

@@ -96,7 +96,11 @@
 // means: read the state again with ViewAndWatch.
 //
 // ViewAndWatchNode subscribes to one node's events (the node and the tasks
-// on it before or after a change). publish routes those by node, so a
-// thousand such watchers cost an entry only the ones it touches; commit
-// markers reach them only for entries that had events for them.
+// on it before or after a change) as a NodeWatch. publish routes those by
+// node and applies the watch's filters as it routes, so a thousand such
+// watchers cost an entry only the ones it has events for; commit markers
+// reach them only for entries that had such events. A NodeWatch has no
+// goroutine or channel of events: its reader waits on Ready and takes all
+// that is queued with Take (whole entries; after the end, one
+// EventResync).
 package store

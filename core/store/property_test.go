@@ -370,11 +370,12 @@ func TestPropertyNodeWatchMatchesForNode(t *testing.T) {
 		kinds := rapid.SliceOfNDistinct(rapid.SampledFrom([]EventKind{EventCreate, EventUpdate, EventRemove}), 1, 3, rapid.ID).Draw(t, "kinds")
 		all, cancelAll := s.Watch(ForNode(node), ForEventKind(kinds...))
 		defer cancelAll()
-		routed, cancelRouted, err := s.ViewAndWatchNode(func(ReadTx) error { return nil }, node, ForEventKind(kinds...))
+		routed, err := s.ViewAndWatchNode(func(ReadTx) error { return nil }, node, ForEventKind(kinds...))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer cancelRouted()
+		defer routed.Cancel()
+		rr := &nodeReader{nw: routed}
 		entries := rapid.IntRange(1, 20).Draw(t, "entries")
 		for i := range entries {
 			var pool []string
@@ -414,7 +415,7 @@ func TestPropertyNodeWatchMatchesForNode(t *testing.T) {
 		}
 		var got []string
 		for len(got) < len(want) {
-			e := recv(routed)
+			e := rr.next(t)
 			if e.Kind == EventCommit {
 				got = append(got, fmt.Sprintf("commit %d", e.Index))
 			} else {
@@ -424,32 +425,55 @@ func TestPropertyNodeWatchMatchesForNode(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("routed events\n%q\nwant\n%q", got, want)
 		}
-		select {
-		case e := <-routed:
-			t.Fatalf("extra routed event %v", e)
-		default:
+		if extra := rr.rest(); len(extra) > 0 {
+			t.Fatalf("extra routed events %v", extra)
 		}
 	})
 }
 
+// nodeReader reads a NodeWatch one event at a time.
+type nodeReader struct {
+	nw  *NodeWatch
+	buf []Event
+}
+
+// next returns the next event, waiting up to 10 s for it.
+func (r *nodeReader) next(t interface{ Fatal(...any) }) Event {
+	for len(r.buf) == 0 {
+		select {
+		case <-r.nw.Ready():
+			r.buf = append(r.buf, r.nw.Take()...)
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event")
+		}
+	}
+	e := r.buf[0]
+	r.buf = r.buf[1:]
+	return e
+}
+
+// rest is what is left to read without waiting.
+func (r *nodeReader) rest() []Event { return append(r.buf, r.nw.Take()...) }
+
 func TestViewAndWatchNodeNeedsANode(t *testing.T) {
-	if _, _, err := New(nil).ViewAndWatchNode(func(ReadTx) error { return nil }, ""); !errors.Is(err, ErrInvalidObject) {
+	if _, err := New(nil).ViewAndWatchNode(func(ReadTx) error { return nil }, ""); !errors.Is(err, ErrInvalidObject) {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestRestoreEndsNodeWatchers(t *testing.T) {
 	s := New(nil)
-	events, cancel, err := s.ViewAndWatchNode(func(ReadTx) error { return nil }, "n1")
+	nw, err := s.ViewAndWatchNode(func(ReadTx) error { return nil }, "n1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cancel()
+	defer nw.Cancel()
 	s.Close()
-	if e := <-events; e.Kind != EventResync || !errors.Is(e.Err, ErrStoreClosed) {
+	r := &nodeReader{nw: nw}
+	if e := r.next(t); e.Kind != EventResync || !errors.Is(e.Err, ErrStoreClosed) {
 		t.Fatalf("event = %v", e)
 	}
-	if _, ok := <-events; ok {
-		t.Fatal("channel not closed")
+	if rest := r.rest(); len(rest) != 0 {
+		t.Fatalf("events after the end: %v", rest)
 	}
 }

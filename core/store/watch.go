@@ -123,7 +123,7 @@ func Or(fs ...EventFilter) EventFilter {
 // batches drained into out by its own goroutine.
 type watcher struct {
 	filters []EventFilter
-	routed  bool // a node's watcher: filtered when routed (keep), not again in run
+	routed  bool // a node's watcher (NodeWatch): filtered when routed (keep), taken by its reader, no goroutine
 	out     chan Event
 	notify  chan struct{} // cap 1
 	done    chan struct{} // closed by cancel
@@ -134,19 +134,43 @@ type watcher struct {
 	pending int
 	limit   int
 	final   *Event // terminal event, delivered after queue, then out closes
+	ended   bool   // routed: final was taken
 }
 
 func newWatcher(filters []EventFilter, limit int, routed bool) *watcher {
 	w := &watcher{
 		filters: filters,
 		routed:  routed,
-		out:     make(chan Event, 64),
 		notify:  make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		limit:   limit,
 	}
-	go w.run()
+	if !routed {
+		w.out = make(chan Event, 64)
+		go w.run()
+	}
 	return w
+}
+
+// take hands a routed watcher's reader everything queued: whole entries
+// in order, then the terminal event once the watch ended.
+func (w *watcher) take() []Event {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []Event
+	if len(w.queue) == 1 {
+		out = w.queue[0] // shared, read-only: no copy
+	} else {
+		for _, b := range w.queue {
+			out = append(out, b...)
+		}
+	}
+	w.queue, w.pending = nil, 0
+	if w.final != nil && !w.ended {
+		w.ended = true
+		out = append(out[:len(out):len(out)], *w.final)
+	}
+	return out
 }
 
 // push queues a batch; it never blocks. It reports false when the watcher
@@ -209,7 +233,7 @@ func (w *watcher) run() {
 		switch {
 		case batch != nil:
 			for _, e := range batch {
-				if !w.routed && !w.pass(e) {
+				if !w.pass(e) {
 					continue
 				}
 				select {
@@ -249,7 +273,8 @@ func (w *watcher) pass(e Event) bool {
 // Watch subscribes to events of entries applied from now on. cancel stops
 // the subscription and closes the channel; call it when done.
 func (s *Store) Watch(filters ...EventFilter) (events <-chan Event, cancel func()) {
-	return s.subscribe(filters, "")
+	w, cancel := s.subscribe(filters, "")
+	return w.out, cancel
 }
 
 // ViewAndWatch runs fn on a consistent snapshot and subscribes atomically:
@@ -261,42 +286,65 @@ func (s *Store) ViewAndWatch(fn func(ReadTx) error, filters ...EventFilter) (eve
 	if err := s.viewLocked(fn); err != nil {
 		return nil, nil, err
 	}
-	ch, cancel := s.subscribe(filters, "")
-	return ch, cancel, nil
+	w, cancel := s.subscribe(filters, "")
+	return w.out, cancel, nil
 }
+
+// NodeWatch is one node's subscription (ViewAndWatchNode). It has no
+// goroutine and no channel of events: its one reader waits on Ready and
+// takes everything queued at once with Take, so a burst of entries costs
+// the reader one wake-up (a dispatcher keeps one per connected node: at
+// 2,400 nodes a goroutine and a 64-event channel each, and a hop per
+// entry, were a fifth of the leader's goroutines).
+type NodeWatch struct {
+	w      *watcher
+	cancel func()
+}
+
+// Ready is signalled when events may be waiting; then call Take.
+func (nw *NodeWatch) Ready() <-chan struct{} { return nw.w.notify }
+
+// Take returns the events queued since the last Take (nil if none): whole
+// entries, each ending with its commit marker, in apply order. When the
+// watch has ended, the last event is an EventResync (Err says why) and
+// every later Take returns nil. Events are shared and read-only.
+func (nw *NodeWatch) Take() []Event { return nw.w.take() }
+
+// Cancel ends the subscription; call it when done.
+func (nw *NodeWatch) Cancel() { nw.cancel() }
 
 // ViewAndWatchNode is ViewAndWatch for one node's events: the node object
 // and the tasks on it before or after each change (what ForNode selects),
 // narrowed further by filters. An entry's commit marker comes only when
 // the entry had such events. Events are routed to these watchers by node,
-// so an entry costs nothing to the watchers of the nodes it does not touch
-// (the dispatcher keeps one per connected node).
-func (s *Store) ViewAndWatchNode(fn func(ReadTx) error, nodeID string, filters ...EventFilter) (events <-chan Event, cancel func(), err error) {
+// and filtered as they are routed, so an entry costs nothing to the
+// watchers of the nodes it has nothing for.
+func (s *Store) ViewAndWatchNode(fn func(ReadTx) error, nodeID string, filters ...EventFilter) (*NodeWatch, error) {
 	if nodeID == "" {
-		return nil, nil, fmt.Errorf("%w: ViewAndWatchNode needs a node ID", ErrInvalidObject)
+		return nil, fmt.Errorf("%w: ViewAndWatchNode needs a node ID", ErrInvalidObject)
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if err := s.viewLocked(fn); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	ch, cancel := s.subscribe(filters, nodeID)
-	return ch, cancel, nil
+	w, cancel := s.subscribe(filters, nodeID)
+	return &NodeWatch{w: w, cancel: cancel}, nil
 }
 
 // subscribe registers a watcher: for every event, or routed by node when
 // node is set.
-func (s *Store) subscribe(filters []EventFilter, node string) (<-chan Event, func()) {
+func (s *Store) subscribe(filters []EventFilter, node string) (*watcher, func()) {
 	w := newWatcher(slices.Clone(filters), s.watchLimit, node != "")
 	s.wmu.Lock()
 	if s.closed {
 		s.wmu.Unlock()
 		w.end(ErrStoreClosed)
-		return w.out, w.cancel
+		return w, w.cancel
 	}
 	s.addWatcherLocked(w, node)
 	s.wmu.Unlock()
-	return w.out, func() {
+	return w, func() {
 		s.wmu.Lock()
 		s.removeWatcherLocked(w, node)
 		s.wmu.Unlock()

@@ -266,6 +266,7 @@ func printTable(w io.Writer, r Result) {
 		{"leader: Go heap live (after GC)", mib(r.HeapLive)},
 		{"leader: Go runtime sys", mib(r.GoSys)},
 		{"leader: goroutines", fmt.Sprint(r.Goroutines)},
+		{"leader: goroutine stacks", mib(r.StackInuse)},
 		{"leader: GC CPU fraction", fmt.Sprintf("%.3f", r.GCCPU)},
 	}
 	for _, m := range r.ManagerProcs {

@@ -134,6 +134,7 @@ type memStatus struct {
 	HeapInuse  uint64  `json:"heap_inuse_bytes"`
 	HeapLive   uint64  `json:"heap_live_bytes"`
 	GoSys      uint64  `json:"go_sys_bytes"`
+	StackInuse uint64  `json:"stack_inuse_bytes"`
 	GCCPU      float64 `json:"gc_cpu_fraction"`
 	Goroutines int     `json:"goroutines"`
 }
@@ -298,7 +299,7 @@ func managerMux(ctx context.Context, n *node.Node) *http.ServeMux {
 	mux.HandleFunc("/memstats", func(w http.ResponseWriter, r *http.Request) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		out := memStatus{HeapInuse: ms.HeapInuse, GoSys: ms.Sys, GCCPU: ms.GCCPUFraction, Goroutines: runtime.NumGoroutine()}
+		out := memStatus{HeapInuse: ms.HeapInuse, GoSys: ms.Sys, StackInuse: ms.StackInuse, GCCPU: ms.GCCPUFraction, Goroutines: runtime.NumGoroutine()}
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
 		out.HeapLive = ms.HeapAlloc

@@ -146,6 +146,7 @@ type Result struct {
 	HeapInuse   uint64  `json:"heap_inuse_bytes"` // leader, at all RUNNING, before GC
 	HeapLive    uint64  `json:"heap_live_bytes"`  // leader, HeapAlloc after a forced GC
 	GoSys       uint64  `json:"go_sys_bytes"`     // leader, memory the Go runtime obtained
+	StackInuse  uint64  `json:"stack_inuse_bytes"` // leader, goroutine stacks, at all RUNNING
 	Goroutines  int     `json:"goroutines"`       // leader, at all RUNNING
 	GCCPU       float64 `json:"gc_cpu_fraction"`  // leader, share of CPU spent in GC since start
 
@@ -516,6 +517,7 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 		return res, fmt.Errorf("leader memstats: %w", err)
 	}
 	res.HeapInuse, res.HeapLive, res.GoSys, res.GCCPU, res.Goroutines = ms.HeapInuse, ms.HeapLive, ms.GoSys, ms.GCCPU, ms.Goroutines
+	res.StackInuse = ms.StackInuse
 
 	gs, err := admin.Control.GetService(ctx, connect.NewRequest(&shoalv1.GetServiceRequest{Service: svcID}))
 	if err != nil {

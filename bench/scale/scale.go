@@ -143,12 +143,12 @@ type Result struct {
 
 	// The leader process at the end.
 	LeaderIndex int     `json:"leader_index"`
-	HeapInuse   uint64  `json:"heap_inuse_bytes"` // leader, at all RUNNING, before GC
-	HeapLive    uint64  `json:"heap_live_bytes"`  // leader, HeapAlloc after a forced GC
-	GoSys       uint64  `json:"go_sys_bytes"`     // leader, memory the Go runtime obtained
+	HeapInuse   uint64  `json:"heap_inuse_bytes"`  // leader, at all RUNNING, before GC
+	HeapLive    uint64  `json:"heap_live_bytes"`   // leader, HeapAlloc after a forced GC
+	GoSys       uint64  `json:"go_sys_bytes"`      // leader, memory the Go runtime obtained
 	StackInuse  uint64  `json:"stack_inuse_bytes"` // leader, goroutine stacks, at all RUNNING
-	Goroutines  int     `json:"goroutines"`       // leader, at all RUNNING
-	GCCPU       float64 `json:"gc_cpu_fraction"`  // leader, share of CPU spent in GC since start
+	Goroutines  int     `json:"goroutines"`        // leader, at all RUNNING
+	GCCPU       float64 `json:"gc_cpu_fraction"`   // leader, share of CPU spent in GC since start
 
 	ManagerProcs []ManagerResult `json:"manager_procs"`
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/shoal-project/shoal/core/store"
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
+	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
 	"github.com/shoal-project/shoal/internal/client"
 )
 
@@ -189,13 +190,60 @@ var failedStates = []shoalv1.TaskState{
 	shoalv1.TaskState_TASK_STATE_FAILED, shoalv1.TaskState_TASK_STATE_REJECTED,
 }
 
-func countTasks(st *store.Store, serviceID string) (counts, error) {
+// maxReplicas is the API's limit on one service's replicas.
+const maxReplicas = 100000
+
+// serviceSizes splits tasks into as few services of at most maxReplicas
+// as it takes, of equal size (within one).
+func serviceSizes(tasks int) []int {
+	n := max(1, (tasks+maxReplicas-1)/maxReplicas)
+	sizes := make([]int, n)
+	for i := range sizes {
+		sizes[i] = tasks / n
+		if i < tasks%n {
+			sizes[i]++
+		}
+	}
+	return sizes
+}
+
+// createServices creates the benchmark's service, or, for more tasks than
+// one service may have, the services serviceSizes says (a user would do
+// the same). It returns their IDs.
+func createServices(ctx context.Context, ctl shoalv1connect.ControlServiceClient, tasks int) ([]string, error) {
+	sizes := serviceSizes(tasks)
+	var ids []string
+	for i, replicas := range sizes {
+		name := "scale"
+		if len(sizes) > 1 {
+			name = fmt.Sprintf("scale-%d", i)
+		}
+		cr, err := ctl.CreateService(ctx, connect.NewRequest(&shoalv1.CreateServiceRequest{Spec: &shoalv1.ServiceSpec{
+			Name: name,
+			Task: &shoalv1.TaskSpec{Runtime: &shoalv1.TaskSpec_Process{Process: &shoalv1.ProcessSpec{Command: []string{"sleep", "inf"}}}},
+			Mode: &shoalv1.ServiceSpec_Replicated{Replicated: &shoalv1.ReplicatedMode{Replicas: uint64(replicas)}},
+		}}))
+		if err != nil {
+			return nil, fmt.Errorf("create service %s: %w", name, err)
+		}
+		ids = append(ids, cr.Msg.GetService().GetId())
+	}
+	return ids, nil
+}
+
+// countTasks counts the tasks of the services (comma-separated IDs) and,
+// over all tasks, those in each state.
+func countTasks(st *store.Store, serviceIDs string) (counts, error) {
 	var c counts
 	err := st.View(func(tx store.ReadTx) error {
-		var err error
-		if c.Total, err = tx.Count(store.KindTask, store.ByService(serviceID)); err != nil {
-			return err
+		for _, id := range strings.Split(serviceIDs, ",") {
+			n, err := tx.Count(store.KindTask, store.ByService(id))
+			if err != nil {
+				return err
+			}
+			c.Total += n
 		}
+		var err error
 		if c.Pending, err = tx.Count(store.KindTask, store.ByTaskState(shoalv1.TaskState_TASK_STATE_PENDING)); err != nil {
 			return err
 		}
@@ -405,16 +453,12 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	}
 	defer endPhase()
 	t0 := time.Now()
-	cr, err := admin.Control.CreateService(ctx, connect.NewRequest(&shoalv1.CreateServiceRequest{Spec: &shoalv1.ServiceSpec{
-		Name: "scale",
-		Task: &shoalv1.TaskSpec{Runtime: &shoalv1.TaskSpec_Process{Process: &shoalv1.ProcessSpec{Command: []string{"sleep", "inf"}}}},
-		Mode: &shoalv1.ServiceSpec_Replicated{Replicated: &shoalv1.ReplicatedMode{Replicas: uint64(cfg.Tasks)}},
-	}}))
+	svcIDs, err := createServices(ctx, admin.Control, cfg.Tasks)
 	if err != nil {
-		return res, fmt.Errorf("create service: %w", err)
+		return res, err
 	}
 	res.CreateCall = time.Since(t0)
-	svcID := cr.Msg.GetService().GetId()
+	svcID := strings.Join(svcIDs, ",")
 
 	// Every manager tracks the milestones in its own process (normal
 	// priority), counting while it leads; this (niced) process only polls.
@@ -519,11 +563,13 @@ func Run(ctx context.Context, cfg Config) (res Result, err error) {
 	res.HeapInuse, res.HeapLive, res.GoSys, res.GCCPU, res.Goroutines = ms.HeapInuse, ms.HeapLive, ms.GoSys, ms.GCCPU, ms.Goroutines
 	res.StackInuse = ms.StackInuse
 
-	gs, err := admin.Control.GetService(ctx, connect.NewRequest(&shoalv1.GetServiceRequest{Service: svcID}))
-	if err != nil {
-		return res, fmt.Errorf("get service: %w", err)
+	for _, id := range svcIDs {
+		gs, err := admin.Control.GetService(ctx, connect.NewRequest(&shoalv1.GetServiceRequest{Service: id}))
+		if err != nil {
+			return res, fmt.Errorf("get service: %w", err)
+		}
+		res.APIRunning += gs.Msg.GetStatus().GetRunningTasks()
 	}
-	res.APIRunning = gs.Msg.GetStatus().GetRunningTasks()
 	if got := fl.simTasks(); got < cfg.Tasks {
 		return res, fmt.Errorf("scale: the sim backends hold %d tasks, want %d", got, cfg.Tasks)
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -205,4 +206,22 @@ func envInt(tb testing.TB, key string, def int) int {
 		n = n*10 + int(c-'0')
 	}
 	return n
+}
+
+// TestServiceSizes: more tasks than one service may have (the API's
+// replica limit) are split into as few equal services as it takes.
+func TestServiceSizes(t *testing.T) {
+	for _, tc := range []struct {
+		tasks int
+		want  []int
+	}{
+		{400, []int{400}},
+		{100000, []int{100000}},
+		{200000, []int{100000, 100000}},
+		{250001, []int{83334, 83334, 83333}},
+	} {
+		if got := serviceSizes(tc.tasks); !slices.Equal(got, tc.want) {
+			t.Errorf("serviceSizes(%d) = %v, want %v", tc.tasks, got, tc.want)
+		}
+	}
 }

@@ -93,3 +93,40 @@ func TestAcksFollowTheLogWriteAndLeaderSendsFirst(t *testing.T) {
 		t.Fatalf("%d of %d MsgApps with new entries left the leader before its write: want most", appsUnwritten, appsOut)
 	}
 }
+
+// A leader's commit notices (MsgApps without entries, carrying the commit
+// index) leave after it applied what they announce: a proposer waits for
+// the leader's apply, not for the followers to learn the commit, so the
+// Ready that applies sends them last (core/raft splitNotices). Sending
+// them with the Ready's other early messages, before the apply, fails it.
+func TestCommitNoticesLeaveAfterTheApply(t *testing.T) {
+	c, _ := threeNodes(t, rafttest.ClusterOptions{Seed: 15})
+	proposeN(t, c, "warm", 3)
+	c.WaitConverged(0, wait)
+	leader := c.WaitLeader(wait)
+	var (
+		mu               sync.Mutex
+		notices, unready int
+	)
+	c.Net.OnSend(func(from uint64, m *pb.Message) {
+		if from != leader.ID || m.GetType() != pb.MessageType_MsgApp || len(m.GetEntries()) > 0 {
+			return
+		}
+		applied := leader.KV.Applied()
+		mu.Lock()
+		defer mu.Unlock()
+		notices++
+		if applied < m.GetCommit() {
+			unready++
+			t.Errorf("commit notice to %x announces %d, the leader has applied %d", m.GetTo(), m.GetCommit(), applied)
+		}
+	})
+	proposeN(t, c, "k", 30)
+	c.WaitConverged(0, wait)
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("%d commit notices, %d before the leader's apply", notices, unready)
+	if notices < 30 {
+		t.Fatalf("only %d commit notices seen", notices)
+	}
+}

@@ -341,25 +341,20 @@ func (t *Transport) direct(p *peer, l *lane, first outMsg) (snap bool, err error
 	t.log.Debug("transport: direct connection", "to", fmt.Sprintf("%x", p.id), "lane", l.name, "addr", p.addr)
 	d := newDirectConn(c)
 	defer d.close()
-	defer l.setConn(d, false)
 	stop := context.AfterFunc(p.ctx, func() { _ = c.Close() })
 	defer stop()
-	l.setConn(d, true)
 	m := first
 	for {
 		if m.typ == pb.MsgSnap {
-			l.setConn(d, false)
-			l.mu.Lock()
-			err := d.w.Flush()
-			l.mu.Unlock()
-			if err != nil {
+			if err := d.w.Flush(); err != nil {
 				return true, d.fail(err)
 			}
 			d.close()
 			return t.stream(p, l, m)
 		}
 		sendStart := t.opts.Clock.Now()
-		if err := t.writeQueued(l, d, m); err != nil {
+		_ = c.SetWriteDeadline(time.Now().Add(t.opts.SendTimeout + time.Duration(len(m.data)>>20)*time.Second))
+		if err := d.write(m.data); err != nil {
 			return false, d.fail(err)
 		}
 		select {
@@ -367,29 +362,14 @@ func (t *Transport) direct(p *peer, l *lane, first outMsg) (snap bool, err error
 			continue
 		default:
 		}
+		if err := d.w.Flush(); err != nil {
+			return false, d.fail(err)
+		}
 		t.noteSlow(p, l, m, sendStart)
 		if m, err = t.waitDirect(p, l, d); err != nil {
 			return false, d.fail(err)
 		}
 	}
-}
-
-// writeQueued writes m, taken from l's queue, to d and flushes the buffer
-// when nothing else is queued (what queued meanwhile leaves in the same
-// TLS record), holding l.mu: Send's inline writes go between, never into,
-// the sender's.
-func (t *Transport) writeQueued(l *lane, d *directConn, m outMsg) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	_ = d.c.SetWriteDeadline(time.Now().Add(t.opts.SendTimeout + time.Duration(len(m.data)>>20)*time.Second))
-	if err := d.write(m.data); err != nil {
-		return err
-	}
-	l.writtenSeq = m.seq
-	if len(l.q) > 0 {
-		return nil
-	}
-	return d.w.Flush()
 }
 
 // errNoPong ends a direct connection whose peer did not answer a ping.
@@ -467,23 +447,16 @@ func (t *Transport) waitDirect(p *peer, l *lane, d *directConn) (outMsg, error) 
 			}
 			d.pingOut = true
 			d.ping.Reset(DefaultPingTimeout)
-			if err := t.writePing(l, d); err != nil {
+			_ = d.c.SetWriteDeadline(time.Now().Add(t.opts.SendTimeout))
+			binary.BigEndian.PutUint32(d.hdr[:], pingFrame)
+			if _, err := d.w.Write(d.hdr[:]); err != nil {
+				return outMsg{}, err
+			}
+			if err := d.w.Flush(); err != nil {
 				return outMsg{}, err
 			}
 		}
 	}
-}
-
-// writePing writes and flushes a ping frame on d, holding l.mu.
-func (t *Transport) writePing(l *lane, d *directConn) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	_ = d.c.SetWriteDeadline(time.Now().Add(t.opts.SendTimeout))
-	binary.BigEndian.PutUint32(d.hdr[:], pingFrame)
-	if _, err := d.w.Write(d.hdr[:]); err != nil {
-		return err
-	}
-	return d.w.Flush()
 }
 
 // connState is the Handler's set of direct connections being served.

@@ -104,7 +104,6 @@ type outMsg struct {
 	typ    pb.MessageType
 	data   []byte
 	queued time.Time // when Send queued it
-	seq    uint64    // the lane's count of queued messages, this one included
 }
 
 type peer struct {
@@ -132,18 +131,6 @@ type lane struct {
 	// noDirectUntil is when the sender next tries the direct path after
 	// the peer did not negotiate it (sender-owned).
 	noDirectUntil time.Time
-	// queuedSeq counts the messages Send queued on q (Send runs under
-	// Transport.mu, so it is only written there).
-	queuedSeq atomic.Uint64
-	// mu is held by whoever writes to the lane's direct connection: its
-	// sender, or Send writing a message inline (inline.go).
-	mu sync.Mutex
-	// conn is the lane's direct connection while one is up (under mu).
-	conn *directConn
-	// writtenSeq is the seq of the last queued message the sender wrote
-	// to conn (under mu): when it equals queuedSeq nothing queued is
-	// still waiting to be written, and an inline write keeps the order.
-	writtenSeq uint64
 }
 
 // bulkType reports whether a message of type t goes on the bulk lane.
@@ -165,9 +152,7 @@ func (t *Transport) Start(r raft.Reporter) {
 
 // Send marshals each message on the caller's goroutine (so raft's entries
 // are not read after Send returns) and queues it for its peer; a full queue
-// drops the message. A small message for a lane whose direct connection is
-// up and idle (nothing queued before it, its sender not writing) is
-// written and flushed by Send itself (writeInline).
+// drops the message.
 func (t *Transport) Send(msgs []*pb.Message) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -185,13 +170,8 @@ func (t *Transport) Send(msgs []*pb.Message) {
 			t.log.Error("transport: marshal", "err", err)
 			continue
 		}
-		l := p.laneFor(m.GetType())
-		if t.writeInline(l, m.GetType(), data) {
-			continue
-		}
-		seq := l.queuedSeq.Add(1)
 		select {
-		case l.q <- outMsg{from: m.GetFrom(), typ: m.GetType(), data: data, queued: t.opts.Clock.Now(), seq: seq}:
+		case p.laneFor(m.GetType()).q <- outMsg{from: m.GetFrom(), typ: m.GetType(), data: data, queued: t.opts.Clock.Now()}:
 		default:
 			t.log.Debug("transport: queue full, dropping", "to", m.GetTo(), "type", m.GetType().String())
 			if isSnap && t.reporter != nil {

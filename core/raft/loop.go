@@ -299,7 +299,6 @@ func (n *Node) handleReady(rd etcdraft.Ready) error {
 	if len(rd.Entries) == 0 && len(rd.CommittedEntries) > 0 {
 		early, notices = splitNotices(early)
 	}
-	applyFirst := n.appliesFirst(&rd, late)
 	if len(early) > 0 {
 		n.tr.Send(early)
 		if len(rd.Entries) > 0 {
@@ -307,10 +306,8 @@ func (n *Node) handleReady(rd etcdraft.Ready) error {
 		}
 	}
 	t1 := n.now()
-	if !applyFirst {
-		if err := n.st.Append(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
-			return err
-		}
+	if err := n.st.Append(rd.HardState, rd.Entries, rd.Snapshot); err != nil {
+		return err
 	}
 	t2 := n.now()
 	n.applyingReady()
@@ -332,11 +329,6 @@ func (n *Node) handleReady(rd etcdraft.Ready) error {
 	}
 	if len(notices) > 0 {
 		n.tr.Send(notices)
-	}
-	if applyFirst {
-		if err := n.st.Append(rd.HardState, nil, nil); err != nil {
-			return err
-		}
 	}
 	n.reads.confirmed(rd.ReadStates)
 	n.reads.wake(n.applied)
@@ -377,20 +369,6 @@ func splitMessages(msgs []*pb.Message) (early, late []*pb.Message) {
 		return msgs, nil
 	}
 	return early, late
-}
-
-// appliesFirst reports whether rd only applies: no entries or snapshot to
-// persist, no vote to send, and a HardState (if any) that moved only its
-// commit index, which is written without fdatasync anyway. Such a Ready
-// is applied before its HardState is written: the proposer waiting for
-// the apply does not wait for that write too. Raft needs only the entries
-// durable before they are applied, and they were, in earlier Readys (etcd
-// applies beside its WAL write likewise); the HardState is still written
-// within this Ready, before Advance and before any snapshot of what was
-// applied, as before.
-func (n *Node) appliesFirst(rd *etcdraft.Ready, late []*pb.Message) bool {
-	return len(late) == 0 && len(rd.Entries) == 0 && len(rd.CommittedEntries) > 0 &&
-		(rd.Snapshot == nil || etcdraft.IsEmptySnap(rd.Snapshot)) && n.st.CommitOnly(rd.HardState)
 }
 
 // splitNotices takes the commit notices (MsgApp without entries: they

@@ -4,7 +4,6 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 
@@ -129,61 +128,5 @@ func TestCommitNoticesLeaveAfterTheApply(t *testing.T) {
 	t.Logf("%d commit notices, %d before the leader's apply", notices, unready)
 	if notices < 30 {
 		t.Fatalf("only %d commit notices seen", notices)
-	}
-}
-
-// A Ready that only applies (no entries, no vote, a HardState whose commit
-// index alone moved) applies before it writes that HardState: the leader
-// applies a proposal while its log file still holds the commit index from
-// before it, so the proposer is answered without waiting for the write.
-// The HardState is still written before the Ready ends (the log file
-// holds the final commit index once the cluster converged). Writing it
-// first, as before, fails the first check.
-func TestCommitOnlyReadyAppliesBeforeItsWrite(t *testing.T) {
-	c, _ := threeNodes(t, rafttest.ClusterOptions{Seed: 16})
-	proposeN(t, c, "warm", 3)
-	c.WaitConverged(0, wait)
-	leader := c.WaitLeader(wait)
-	var (
-		mu             sync.Mutex
-		applies, ahead int
-	)
-	dbPath := filepath.Join(leader.Dir, "raft.db")
-	leader.KV.OnApply(func(index uint64) {
-		hs, _, err := storage.ReadLog(dbPath, nil)
-		if err != nil {
-			t.Errorf("read the leader's log: %v", err)
-			return
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		applies++
-		if hs.GetCommit() < index {
-			ahead++
-		}
-	})
-	proposeN(t, c, "k", 30)
-	c.WaitConverged(0, wait)
-	leader.KV.OnApply(nil)
-	mu.Lock()
-	defer mu.Unlock()
-	t.Logf("the leader applied %d entries, %d before its log file held their commit index", applies, ahead)
-	if applies < 30 || ahead < applies/2 {
-		t.Fatalf("%d of %d applies ran before the commit index was written: want most", ahead, applies)
-	}
-	applied := leader.KV.Applied()
-	deadline := time.Now().Add(wait)
-	for {
-		hs, _, err := storage.ReadLog(dbPath, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if hs.GetCommit() >= applied {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the leader's log file holds commit %d, it applied %d", hs.GetCommit(), applied)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

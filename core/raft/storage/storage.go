@@ -382,13 +382,6 @@ func (s *Storage) Append(hs *pb.HardState, ents []*pb.Entry, snap *pb.Snapshot) 
 	return nil
 }
 
-// CommitOnly reports whether writing hs alone (no entries, no snapshot)
-// needs no fdatasync: hs is empty or differs from the HardState last
-// written only in its commit index, which Append writes without one.
-func (s *Storage) CommitOnly(hs *pb.HardState) bool {
-	return hs == nil || etcdraft.IsEmptyHardState(hs) || s.commitOnly(hs)
-}
-
 // commitOnly reports whether hs differs from the HardState last written
 // only in its commit index.
 func (s *Storage) commitOnly(hs *pb.HardState) bool {

@@ -295,10 +295,6 @@ func (n *Node) handleReady(rd etcdraft.Ready) error {
 	defer n.leaveReady()
 	t0 := n.now()
 	early, late := splitMessages(rd.Messages)
-	var notices []*pb.Message
-	if len(rd.Entries) == 0 && len(rd.CommittedEntries) > 0 {
-		early, notices = splitNotices(early)
-	}
 	if len(early) > 0 {
 		n.tr.Send(early)
 		if len(rd.Entries) > 0 {
@@ -326,9 +322,6 @@ func (n *Node) handleReady(rd etcdraft.Ready) error {
 		if err := n.applyEntry(e); err != nil {
 			return err
 		}
-	}
-	if len(notices) > 0 {
-		n.tr.Send(notices)
 	}
 	n.reads.confirmed(rd.ReadStates)
 	n.reads.wake(n.applied)
@@ -369,33 +362,6 @@ func splitMessages(msgs []*pb.Message) (early, late []*pb.Message) {
 		return msgs, nil
 	}
 	return early, late
-}
-
-// splitNotices takes the commit notices (MsgApp without entries: they
-// tell a follower the commit index, or probe it) out of msgs, keeping the
-// order of each part. A Ready that persists nothing new but applies
-// committed entries sends them after the apply: a proposer waits for the
-// apply, not for the followers to learn the commit, and on this path each
-// send costs the loop a socket write (RATIONALE.md "Writing on the
-// caller's goroutine"). Sent a little later, they are only a little more
-// network delay, which Raft allows any message.
-func splitNotices(msgs []*pb.Message) (rest, notices []*pb.Message) {
-	for i, m := range msgs {
-		isNotice := m.GetType() == pb.MessageType_MsgApp && len(m.GetEntries()) == 0
-		switch {
-		case isNotice && notices == nil:
-			rest = msgs[:i:i]
-			notices = append(notices, m)
-		case isNotice:
-			notices = append(notices, m)
-		case notices != nil:
-			rest = append(rest, m)
-		}
-	}
-	if notices == nil {
-		return msgs, nil
-	}
-	return rest, notices
 }
 
 // mustPersistFirst reports whether m answers for state this node may not

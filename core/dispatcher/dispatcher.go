@@ -170,6 +170,15 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The gossip keys (made now if the cluster has none) and the spec are
+	// in hand before the first session opens: every session's first
+	// message carries the keys.
+	keysEvery := d.ensureGossipKeys(ctx)
+	specs, cancelSpecs, err := d.watchClusterSpec()
+	if err != nil {
+		return err
+	}
+	defer cancelSpecs()
 	d.mu.Lock()
 	if d.running {
 		d.mu.Unlock()
@@ -184,17 +193,11 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	d.mu.Unlock()
 	d.log.Info("dispatcher running", "nodes_awaited", len(ready))
 
-	specs, cancelSpecs, err := d.watchClusterSpec()
-	if err != nil {
-		d.stop()
-		return err
-	}
-	defer cancelSpecs()
 	svcCtx, stopSvc := context.WithCancel(ctx)
 	defer stopSvc()
 	go d.watchServices(svcCtx)
 	keysNow := make(chan struct{}, 1)
-	keysT := d.cfg.Clock.AfterFunc(d.ensureGossipKeys(ctx), func() { signal(keysNow) })
+	keysT := d.cfg.Clock.AfterFunc(keysEvery, func() { signal(keysNow) })
 	defer func() { keysT.Stop() }()
 	scanT := d.cfg.Clock.AfterFunc(d.scanInterval(), func() { signal(d.scanNow) })
 	flushT := d.cfg.Clock.AfterFunc(d.cfg.StatusFlushInterval, func() { signal(d.flushTik) })

@@ -11,6 +11,10 @@
 // to it over a pair of pipes with length-prefixed frames and kills and
 // restarts it when a call overruns its deadline. A plugin stuck in a loop or
 // allocating without bound therefore cannot stall or bloat the manager.
+// On Linux the child reserves each guest's linear memory at its maximum
+// size in one anonymous mapping outside the Go heap (memory_linux.go), so
+// a guest growing its memory copies nothing and starts no collection in
+// the child.
 // Any trap, timeout or invalid answer discards the instance, is logged and
 // counted, and returns a *CallError so the caller falls back to the native
 // policy (sdk/policy/...).

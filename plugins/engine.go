@@ -10,6 +10,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
@@ -59,6 +60,7 @@ type engineConfig struct {
 // sandbox serves one request at a time and the in-process backend locks.
 type engine struct {
 	cfg     engineConfig
+	memory  experimental.MemoryAllocator // nil: wazero's default
 	rt      wazero.Runtime
 	cache   wazero.CompilationCache
 	modules map[string]*module
@@ -94,7 +96,14 @@ func newEngine(ctx context.Context, cfg engineConfig) (*engine, error) {
 		rt.Close(ctx)
 		return nil, fmt.Errorf("instantiate wasi: %w", err)
 	}
-	return &engine{cfg: cfg, rt: rt, cache: cache, modules: make(map[string]*module)}, nil
+	e := &engine{cfg: cfg, rt: rt, cache: cache, modules: make(map[string]*module)}
+	if !cfg.closeOnDone {
+		// Not in-process: there a cancelled call closes the module, and so
+		// frees its memory, from another goroutine while the guest may
+		// still run (the sandbox is killed instead).
+		e.memory = reservedMemory()
+	}
+	return e, nil
 }
 
 func (e *engine) close(ctx context.Context) {
@@ -254,6 +263,9 @@ func (e *engine) unload(ctx context.Context, sha string) {
 
 func (e *engine) instantiate(ctx context.Context, m *module) (*instance, error) {
 	out := newBoundedBuffer(e.cfg.maxLog)
+	if e.memory != nil {
+		ctx = experimental.WithMemoryAllocator(ctx, e.memory)
+	}
 	mod, err := e.rt.InstantiateModule(ctx, m.compiled, moduleConfig(out))
 	if err != nil {
 		return nil, classify(ctx, fmt.Errorf("instantiate: %w", err), out)

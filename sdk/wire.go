@@ -3,6 +3,7 @@ package sdk
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"unsafe"
 
@@ -268,6 +269,9 @@ func appendPackedSint32(b []byte, num protowire.Number, vs []int32) []byte {
 	}
 	b = protowire.AppendTag(b, num, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(size))
+	// One allocation for the values: appended one by one, a 100,000-task
+	// answer grew the buffer some 20 times, copying it each time.
+	b = slices.Grow(b, size)
 	for _, v := range vs {
 		b = protowire.AppendVarint(b, protowire.EncodeZigZag(int64(v)))
 	}

@@ -3,6 +3,7 @@ package filter
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/shoal-project/shoal/sdk"
 )
@@ -20,7 +21,11 @@ func Validate(req *sdk.ScheduleRequest, resp *sdk.ScheduleResponse) error {
 	if len(resp.Groups) != len(req.Groups) {
 		return fmt.Errorf("%w: %d group results for %d groups", ErrInvalidPlacement, len(resp.Groups), len(req.Groups))
 	}
-	c := newLazyCluster(req.Nodes)
+	total := 0
+	for gi := range resp.Groups {
+		total += len(resp.Groups[gi].Placements)
+	}
+	c := newLazyCluster(req.Nodes, total)
 	for gi := range req.Groups {
 		g := &req.Groups[gi]
 		res := &resp.Groups[gi]
@@ -38,8 +43,8 @@ func Validate(req *sdk.ScheduleRequest, resp *sdk.ScheduleResponse) error {
 		}
 		// The static filters (constraints with their string compares among
 		// them) cannot change within a group: each node is checked once.
-		static := make([]Failure, len(req.Nodes))
-		checked := make([]bool, len(req.Nodes))
+		var static []Failure
+		var checked []bool
 		svc := c.serviceCounts(g.ServiceID)
 		for ti, p := range res.Placements {
 			if p == sdk.Unschedulable {
@@ -48,21 +53,21 @@ func Validate(req *sdk.ScheduleRequest, resp *sdk.ScheduleResponse) error {
 			if p < 0 || int(p) >= len(req.Nodes) {
 				return fmt.Errorf("%w: group %d task %d: node index %d out of range [0,%d)", ErrInvalidPlacement, gi, ti, p, len(req.Nodes))
 			}
-			i := int(p)
-			if !c.loaded[i] || !svc.loaded[i] {
-				c.load(i, svc)
+			j := c.row(int(p), svc)
+			if j >= len(checked) {
+				static, checked = grow(static, len(c.Nodes)), grow(checked, len(c.Nodes))
 			}
-			if !checked[i] {
-				static[i], checked[i] = c.Static(i, g, cons), true
+			if !checked[j] {
+				static[j], checked[j] = c.Static(j, g, cons), true
 			}
-			f := static[i]
+			f := static[j]
 			if f == FailNone {
-				f = c.Fits(i, g, svc.counts)
+				f = c.Fits(j, g, svc.counts)
 			}
 			if f != FailNone {
 				return fmt.Errorf("%w: group %d task %d on node %d (%s): %s", ErrInvalidPlacement, gi, ti, p, req.Nodes[p].ID, f)
 			}
-			c.placeIn(i, g, svc.counts)
+			c.placeIn(j, g, svc.counts)
 		}
 	}
 	return nil
@@ -70,47 +75,83 @@ func Validate(req *sdk.ScheduleRequest, resp *sdk.ScheduleResponse) error {
 
 // lazyCluster is a Cluster whose rows are read from the table when first
 // placed on: replaying a one-task answer on 2,400 nodes then reads one row
-// instead of every row and its service map.
+// instead of every row and its service map. An answer of at most
+// maxSparse placements gets a Cluster of only the rows it places on, in
+// the order first placed on (row j is table row rows[j]), so that
+// validating it allocates for those rows, not for the whole table: a
+// scheduling pass validates a one-task answer once or twice, and the
+// garbage of 2,400-row arrays made the manager's collector run more often
+// (BENCHMARKS.md, "Garbage per one-task pass"). Larger answers index the
+// Cluster by table row.
 type lazyCluster struct {
 	*Cluster
-	loaded []bool
+	table  []sdk.Node
+	sparse bool
+	rows   []int  // sparse: the table row of each Cluster row
+	loaded []bool // dense: the table rows read so far
 	svcs   map[string]*lazyCounts
 }
 
 type lazyCounts struct {
 	id     string
-	counts []uint32
+	counts []uint32 // by Cluster row
 	loaded []bool
 }
 
-func newLazyCluster(nodes []sdk.Node) *lazyCluster {
-	c := &Cluster{
-		Nodes:   nodes,
-		FreeCPU: make([]int64, len(nodes)),
-		FreeMem: make([]int64, len(nodes)),
-		Tasks:   make([]uint32, len(nodes)),
+// maxSparse is the largest answer validated on a Cluster of the rows it
+// places on: finding a row is a scan of those rows.
+const maxSparse = 16
+
+func newLazyCluster(nodes []sdk.Node, placements int) *lazyCluster {
+	c := &lazyCluster{Cluster: &Cluster{}, table: nodes, sparse: placements <= maxSparse, svcs: make(map[string]*lazyCounts)}
+	if !c.sparse {
+		c.Nodes = nodes
+		c.FreeCPU, c.FreeMem, c.Tasks = make([]int64, len(nodes)), make([]int64, len(nodes)), make([]uint32, len(nodes))
+		c.loaded = make([]bool, len(nodes))
 	}
-	return &lazyCluster{Cluster: c, loaded: make([]bool, len(nodes)), svcs: make(map[string]*lazyCounts)}
+	return c
 }
 
 func (c *lazyCluster) serviceCounts(id string) *lazyCounts {
 	s, ok := c.svcs[id]
 	if !ok {
-		s = &lazyCounts{id: id, counts: make([]uint32, len(c.Nodes)), loaded: make([]bool, len(c.Nodes))}
+		s = &lazyCounts{id: id}
 		c.svcs[id] = s
 	}
 	return s
 }
 
-// load reads row i's counters and its count of svc's service, unless
-// read before.
-func (c *lazyCluster) load(i int, svc *lazyCounts) {
-	if !c.loaded[i] {
+// row returns the Cluster row of table row i, with its counters and its
+// count of svc's service read from the table unless read before.
+func (c *lazyCluster) row(i int, svc *lazyCounts) int {
+	j := i
+	if c.sparse {
+		j = slices.Index(c.rows, i)
+		if j < 0 {
+			j = len(c.rows)
+			c.rows = append(c.rows, i)
+			c.Nodes = append(c.Nodes, c.table[i])
+			c.FreeCPU, c.FreeMem, c.Tasks = append(c.FreeCPU, 0), append(c.FreeMem, 0), append(c.Tasks, 0)
+			c.refreshCounters(j)
+		}
+	} else if !c.loaded[i] {
 		c.refreshCounters(i)
 		c.loaded[i] = true
 	}
-	if !svc.loaded[i] {
-		svc.counts[i] = c.Nodes[i].ServiceTasks[svc.id]
-		svc.loaded[i] = true
+	if j >= len(svc.loaded) {
+		svc.counts, svc.loaded = grow(svc.counts, len(c.Nodes)), grow(svc.loaded, len(c.Nodes))
 	}
+	if !svc.loaded[j] {
+		svc.counts[j] = c.Nodes[j].ServiceTasks[svc.id]
+		svc.loaded[j] = true
+	}
+	return j
+}
+
+// grow returns s lengthened with zero values to n.
+func grow[T any](s []T, n int) []T {
+	if len(s) >= n {
+		return s
+	}
+	return append(s, make([]T, n-len(s))...)
 }

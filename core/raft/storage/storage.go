@@ -21,6 +21,14 @@ import (
 // value when no other size is given.
 const DefaultSnapshotChunkSize = 1 << 20
 
+// initialMmapSize is how much address space bbolt maps at open (not memory:
+// pages are read in as they are touched). A file that outgrows its mapping
+// is remapped, and a remap inside a write copies every node the
+// transaction holds onto the heap: writing a snapshot that grew the file
+// allocated several times its size (TestGrowingSnapshotsAllocateTheirSizeOnce).
+// etcd maps 10 GiB for the same reason.
+const initialMmapSize = 1 << 30
+
 var (
 	bucketEntries  = []byte("entries")
 	bucketState    = []byte("state")
@@ -110,7 +118,7 @@ func Open(path string, opts ...Option) (*Storage, error) {
 	}
 	// NoFreelistSync: the freelist is rebuilt on open instead of written
 	// with every commit (fewer pages per transaction).
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, FreelistType: bolt.FreelistMapType, NoFreelistSync: true, InitialMmapSize: initialMmapSize})
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}

@@ -1,8 +1,11 @@
 package dispatcher
 
 import (
+	"slices"
 	"testing"
+	"time"
 
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
 
 	shoalv1 "github.com/shoal-project/shoal/gen/shoal/v1"
@@ -49,5 +52,46 @@ func TestChangesForAgentDropsOnlyEchoes(t *testing.T) {
 				t.Fatalf("changesForAgent = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestAssignmentChangesAreBatched: the changes of several entries within
+// AssignmentBatch of the first reach the node in one message, sent when
+// the batch time is up, not before.
+func TestAssignmentChangesAreBatched(t *testing.T) {
+	h := newHarness(t, Config{AssignmentBatch: 100 * time.Millisecond})
+	c := h.client("n1")
+	first, _ := h.openSession(c, "n1", Version)
+	as, err := c.Assignments(h.ctx, connect.NewRequest(&shoalv1.AssignmentsRequest{SessionId: first.GetSessionId()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer as.Close()
+	if !as.Receive() || as.Msg().GetType() != shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_COMPLETE {
+		t.Fatalf("first message: %v %v", as.Msg(), as.Err())
+	}
+	got := make(chan *shoalv1.AssignmentsMessage, 4)
+	go func() {
+		for as.Receive() {
+			got <- as.Msg()
+		}
+		close(got)
+	}()
+	for _, id := range []string{"t1", "t2", "t3"} { // three entries
+		h.createTasks(newTask(id, "n1", shoalv1.TaskState_TASK_STATE_ASSIGNED, shoalv1.TaskState_TASK_STATE_RUNNING))
+	}
+	select {
+	case m := <-got:
+		t.Fatalf("sent before the batch time was up: %v", m)
+	case <-time.After(200 * time.Millisecond): // real time: the stream had its chance
+	}
+	h.clock.Advance(100 * time.Millisecond)
+	select {
+	case m := <-got:
+		if ids := taskIDs(m.GetUpdates()); !slices.Equal(ids, []string{"t1", "t2", "t3"}) || m.GetSequence() != 2 {
+			t.Fatalf("batch = %v (sequence %d), want t1, t2, t3 in one message", ids, m.GetSequence())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no message after the batch time")
 	}
 }

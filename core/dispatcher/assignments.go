@@ -114,9 +114,9 @@ func (d *Dispatcher) Assignments(ctx context.Context, req *connect.Request[shoal
 	}
 }
 
-// streamIncrements sends an INCREMENTAL message whenever committed entries
-// change the node's set (one for all the entries taken from the watch at
-// once), and one whenever the node's networks change without its tasks
+// streamIncrements sends an INCREMENTAL message with the changes committed
+// entries make to the node's set, collected for AssignmentBatch from the
+// first, and one whenever the node's networks change without its tasks
 // (its ingress address, services' published ports). It returns nil when
 // the watch must be re-opened.
 func (d *Dispatcher) streamIncrements(ctx context.Context, s *session, stream *connect.ServerStream[shoalv1.AssignmentsMessage], watch *store.NodeWatch, mesh <-chan struct{}, nodeID string, known map[string]*shoalv1.Task, seq *uint64, last *shoalv1.AssignmentsMessage) error {
@@ -132,6 +132,13 @@ func (d *Dispatcher) streamIncrements(ctx context.Context, s *session, stream *c
 		return stream.Send(msg)
 	}
 	inc := &increments{nodeID: nodeID, known: known, changed: make(map[string]*shoalv1.Task)}
+	due := make(chan struct{}, 1) // the batch collected since the first change is to be sent
+	var batch Timer
+	defer func() {
+		if batch != nil {
+			batch.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -150,6 +157,16 @@ func (d *Dispatcher) streamIncrements(ctx context.Context, s *session, stream *c
 				}
 				inc.note(ev)
 			}
+			if !inc.pending() || batch != nil {
+				continue
+			}
+			if d.cfg.AssignmentBatch > 0 {
+				batch = d.cfg.Clock.AfterFunc(d.cfg.AssignmentBatch, func() { signal(due) })
+				continue
+			}
+			signal(due)
+		case <-due:
+			batch = nil
 			if msg := inc.message(); msg != nil {
 				if err := send(msg); err != nil {
 					return err
@@ -205,10 +222,13 @@ func (inc *increments) note(ev store.Event) {
 	}
 }
 
+// pending says whether a message is due.
+func (inc *increments) pending() bool { return len(inc.order) > 0 || inc.netsDirty }
+
 // message is the INCREMENTAL message of what changed since the last one,
 // or nil when nothing did.
 func (inc *increments) message() *shoalv1.AssignmentsMessage {
-	if len(inc.order) == 0 && !inc.netsDirty {
+	if !inc.pending() {
 		return nil
 	}
 	inc.netsDirty = false

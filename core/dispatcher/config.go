@@ -19,6 +19,9 @@ const (
 	DefaultGraceMultiplier     = 3
 	DefaultStatusFlushInterval = 100 * time.Millisecond
 	DefaultMaxBatchItems       = 10000
+	// DefaultAssignmentBatch is how long changes to a node's assignments
+	// are collected before they are sent (SwarmKit's batching wait).
+	DefaultAssignmentBatch = 100 * time.Millisecond
 	// Version is the dispatcher's protocol version when Config.Version is empty.
 	Version = "0.1.0"
 )
@@ -50,6 +53,13 @@ type Config struct {
 	StatusFlushInterval time.Duration
 	// MaxBatchItems flushes at once when this many writes are queued (10,000).
 	MaxBatchItems int
+	// AssignmentBatch is how long the changes to a node's assignments are
+	// collected, from the first, before they are sent in one message
+	// (100 ms; < 0: each committed entry's changes at once). A scheduler
+	// places a big service in many entries, each touching most nodes: sent
+	// one by one, the messages cost the leader and the agents more than
+	// the tasks (issue 14).
+	AssignmentBatch time.Duration
 	// Clock is the time source (default the wall clock).
 	Clock Clock
 	// Version is the dispatcher's version ("major.minor.patch"); agents whose
@@ -105,6 +115,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.DisruptionThreshold <= 0 {
 		c.DisruptionThreshold = DefaultDisruptionThreshold
+	}
+	if c.AssignmentBatch == 0 {
+		c.AssignmentBatch = DefaultAssignmentBatch
 	}
 	if c.StatusFlushInterval <= 0 {
 		c.StatusFlushInterval = DefaultStatusFlushInterval

@@ -89,6 +89,9 @@ func newHarnessOn(t testing.TB, cfg Config, clock *sim.ManualClock, st *store.St
 	if cfg.HeartbeatPeriod == 0 {
 		cfg.HeartbeatPeriod = time.Hour
 	}
+	if cfg.AssignmentBatch == 0 {
+		cfg.AssignmentBatch = -1 // each entry's changes at once, unless a test batches
+	}
 	cfg.Clock = manualClock{clock}
 	if seed != nil {
 		if err := seed(st); err != nil {

@@ -2,7 +2,8 @@
 // managers (core/node, real Raft over mutual TLS on loopback, bbolt), each
 // in a process of its own, and thousands of simulated worker nodes in this
 // process, niced as if they ran on other machines; it creates one
-// replicated service and measures how long it takes until every task is
+// replicated service (or equal ones of at most 100,000 tasks, the API's
+// limit, for more tasks) and measures how long it takes until every task is
 // RUNNING, and what each manager process cost (RSS peak and end, CPU
 // seconds, Go heap) and how many elections happened.
 //

@@ -146,8 +146,17 @@ func (d *Dispatcher) streamIncrements(ctx context.Context, s *session, stream *c
 		case <-s.done:
 			return connect.NewError(connect.CodeAborted, fmt.Errorf("session %s ended: open a new session", s.id))
 		case <-mesh:
+			// The networks changed: send them now, with the batch so far.
 			mesh = d.mesh.wait()
-			if err := send(&shoalv1.AssignmentsMessage{Type: shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_INCREMENTAL}); err != nil {
+			if batch != nil {
+				batch.Stop()
+				batch = nil
+			}
+			msg := inc.message()
+			if msg == nil {
+				msg = &shoalv1.AssignmentsMessage{Type: shoalv1.AssignmentsType_ASSIGNMENTS_TYPE_INCREMENTAL}
+			}
+			if err := send(msg); err != nil {
 				return err
 			}
 		case <-watch.Ready():

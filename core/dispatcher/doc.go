@@ -1,8 +1,10 @@
 // Package dispatcher is the leader-side end of the worker protocol
 // (shoal.v1.DispatcherService): it keeps one session per connected node,
 // turns heartbeats into node liveness (READY / DOWN), streams each node its
-// task assignments (the complete set, then increments from the store's
-// watch queue), takes task status reports and writes them back in batches,
+// task assignments (the complete set, then increments from the node's
+// store watch, collected for AssignmentBatch before each message; the
+// status the node itself reported does not wake its stream), takes task
+// status reports and writes them back in batches,
 // and brokers task log subscriptions between the API and the nodes.
 //
 // Task status reports are group-committed: a report is answered only once

@@ -18,27 +18,6 @@ import (
 	"github.com/shoal-project/shoal/sdk/policy/spread"
 )
 
-// place counts the answer's placements in the table, as the scheduler does
-// after a call.
-func place(nodes []sdk.Node, groups []sdk.TaskGroup, resp *sdk.ScheduleResponse) {
-	for gi, g := range resp.Groups {
-		tg := &groups[gi]
-		for _, p := range g.Placements {
-			if p == sdk.Unschedulable {
-				continue
-			}
-			n := &nodes[p]
-			n.FreeNanoCPUs -= tg.NanoCPUs
-			n.FreeMemoryBytes -= tg.MemoryBytes
-			n.TaskCount++
-			if n.ServiceTasks == nil {
-				n.ServiceTasks = map[string]uint32{}
-			}
-			n.ServiceTasks[tg.ServiceID]++
-		}
-	}
-}
-
 // TestDeltaFedGuestAnswersAsFullFed: over random sequences of cluster
 // changes (placements, nodes joining, leaving, drained, relabelled, tasks
 // stopping), the spread guest in the sandbox, fed deltas, answers exactly
@@ -72,7 +51,7 @@ func TestDeltaFedGuestAnswersAsFullFed(t *testing.T) {
 			if d := cmp.Diff(want, got, cmpopts.EquateEmpty()); d != "" {
 				rt.Fatalf("step %d: delta-fed guest differs from the full-fed policy (-full +delta):\n%s", step, d)
 			}
-			place(nodes, groups, got)
+			policytest.Place(nodes, groups, got)
 			for range rapid.IntRange(0, 3).Draw(rt, "changes") {
 				switch k := rapid.IntRange(0, 4).Draw(rt, "change"); {
 				case k == 0 && len(nodes) > 0:

@@ -99,32 +99,11 @@ func checkKeptAnswersAsNative(t *testing.T, native sdk.SchedulerFunc, newKept fu
 			// The scheduler may not commit an answer (it failed its
 			// checks, or a commit failed): the guest must not keep it.
 			if rapid.IntRange(0, 3).Draw(rt, "commit") > 0 {
-				placeAll(nodes, req.Groups, got)
+				policytest.Place(nodes, req.Groups, got)
 			}
 			nodes = changeCluster(rt, nodes, &joined)
 		}
 	})
-}
-
-// placeAll counts an answer's placements in the table, as the scheduler
-// does after a call.
-func placeAll(nodes []sdk.Node, groups []sdk.TaskGroup, resp *sdk.ScheduleResponse) {
-	for gi, g := range resp.Groups {
-		tg := &groups[gi]
-		for _, p := range g.Placements {
-			if p == sdk.Unschedulable {
-				continue
-			}
-			n := &nodes[p]
-			n.FreeNanoCPUs -= tg.NanoCPUs
-			n.FreeMemoryBytes -= tg.MemoryBytes
-			n.TaskCount++
-			if n.ServiceTasks == nil {
-				n.ServiceTasks = map[string]uint32{}
-			}
-			n.ServiceTasks[tg.ServiceID]++
-		}
-	}
 }
 
 // changeCluster changes the table between calls, mostly rows' counters

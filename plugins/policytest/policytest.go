@@ -81,3 +81,24 @@ func Uniform(nodes, tasks int) *sdk.ScheduleRequest {
 	}}
 	return req
 }
+
+// Place counts an answer's placements in the node table (free resources,
+// task counts, per-service counts), as the scheduler does after a call.
+func Place(nodes []sdk.Node, groups []sdk.TaskGroup, resp *sdk.ScheduleResponse) {
+	for gi, g := range resp.Groups {
+		tg := &groups[gi]
+		for _, p := range g.Placements {
+			if p == sdk.Unschedulable {
+				continue
+			}
+			n := &nodes[p]
+			n.FreeNanoCPUs -= tg.NanoCPUs
+			n.FreeMemoryBytes -= tg.MemoryBytes
+			n.TaskCount++
+			if n.ServiceTasks == nil {
+				n.ServiceTasks = map[string]uint32{}
+			}
+			n.ServiceTasks[tg.ServiceID]++
+		}
+	}
+}

@@ -159,28 +159,7 @@ func heartbeats(t *testing.T, addr string, opts transport.Options) (*transport.T
 	t.Helper()
 	rec := &directRecorder{}
 	tr := transport.New(opts)
-	tr.Start(rec)
-	tr.SetPeers(map[uint64]string{1: addr})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for seq := uint64(1); ; seq++ {
-			tr.Send([]*pb.Message{{Type: pb.MsgHeartbeat.Enum(), From: proto.Uint64(2), To: proto.Uint64(1), Commit: proto.Uint64(seq)}})
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		tr.Stop()
-	})
+	sendHeartbeats(t, tr, rec, addr)
 	return tr, rec
 }
 

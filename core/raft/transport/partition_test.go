@@ -11,6 +11,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/shoal-project/shoal/core/raft"
 	"github.com/shoal-project/shoal/core/raft/transport"
 	"github.com/shoal-project/shoal/gen/shoal/v1/shoalv1connect"
 	"github.com/shoal-project/shoal/internal/clock/clocktest"
@@ -80,6 +81,16 @@ func startSender(t *testing.T, addr string, hc *http.Client) *recorder {
 	tr := transport.New(transport.Options{Client: func(addr string) shoalv1connect.RaftServiceClient {
 		return shoalv1connect.NewRaftServiceClient(hc, "http://"+addr)
 	}})
+	t.Cleanup(hc.CloseIdleConnections) // after the sender stops (cleanups run last first)
+	sendHeartbeats(t, tr, rec, addr)
+	return rec
+}
+
+// sendHeartbeats starts tr (reporting to rec) towards member 1 at addr
+// and queues a heartbeat from member 2 numbered 1, 2, ... (in Commit)
+// every 50 ms until the test ends, then stops tr.
+func sendHeartbeats(t *testing.T, tr *transport.Transport, rec raft.Reporter, addr string) {
+	t.Helper()
 	tr.Start(rec)
 	tr.SetPeers(map[uint64]string{1: addr})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -101,9 +112,7 @@ func startSender(t *testing.T, addr string, hc *http.Client) *recorder {
 		cancel()
 		<-done
 		tr.Stop()
-		hc.CloseIdleConnections()
 	})
-	return rec
 }
 
 // within polls f until it holds and returns how long that took; it fails

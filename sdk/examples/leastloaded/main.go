@@ -54,11 +54,7 @@ func schedule(req *sdk.ScheduleRequest) *sdk.ScheduleResponse {
 				}
 			}
 			if best < 0 {
-				for k := t; k < len(res.Placements); k++ {
-					res.Placements[k] = sdk.Unschedulable
-				}
-				res.Reason = sdk.ReasonNoSuitableNode
-				res.Explanation = c.Explain(g, cons)
+				c.NoneFit(&res, t, g, cons)
 				break
 			}
 			c.Place(best, g)

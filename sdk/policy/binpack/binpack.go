@@ -74,11 +74,7 @@ func scheduleGroup(c *filter.Cluster, g *sdk.TaskGroup) sdk.GroupResult {
 	res := sdk.GroupResult{Placements: make([]int32, g.Count)}
 	for t := range res.Placements {
 		if h.Len() == 0 {
-			for k := t; k < len(res.Placements); k++ {
-				res.Placements[k] = sdk.Unschedulable
-			}
-			res.Reason = sdk.ReasonNoSuitableNode
-			res.Explanation = c.Explain(g, cons)
+			c.NoneFit(&res, t, g, cons)
 			break
 		}
 		n := h.Top()
@@ -111,11 +107,7 @@ func placeScan(c *filter.Cluster, g *sdk.TaskGroup, cons []filter.Constraint, sv
 	for t := range res.Placements {
 		if top < 0 || c.Fits(top, g, svc) != filter.FailNone {
 			if top = fullest(c, g, svc, fails); top < 0 {
-				for k := t; k < len(res.Placements); k++ {
-					res.Placements[k] = sdk.Unschedulable
-				}
-				res.Reason = sdk.ReasonNoSuitableNode
-				res.Explanation = c.Explain(g, cons)
+				c.NoneFit(&res, t, g, cons)
 				break
 			}
 		}

@@ -215,6 +215,17 @@ func GroupError(g *sdk.TaskGroup) (sdk.Reason, string, []Constraint) {
 	return sdk.ReasonNone, "", cons
 }
 
+// NoneFit marks res's placements from the from-th on unschedulable: no
+// node fits one more task of g (ReasonNoSuitableNode, with Explain's
+// counts). For a policy that placed what it could and ran out of nodes.
+func (c *Cluster) NoneFit(res *sdk.GroupResult, from int, g *sdk.TaskGroup, cons []Constraint) {
+	for k := from; k < len(res.Placements); k++ {
+		res.Placements[k] = sdk.Unschedulable
+	}
+	res.Reason = sdk.ReasonNoSuitableNode
+	res.Explanation = c.Explain(g, cons)
+}
+
 // Unschedulable returns a result with every task of g unschedulable.
 func Unschedulable(g *sdk.TaskGroup, reason sdk.Reason, detail string, e sdk.Explanation) sdk.GroupResult {
 	p := make([]int32, g.Count)

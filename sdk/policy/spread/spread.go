@@ -61,11 +61,7 @@ func scheduleGroup(c *filter.Cluster, g *sdk.TaskGroup) sdk.GroupResult {
 		placed = st.placeTree(fails, labels, res.Placements)
 	}
 	if placed < len(res.Placements) {
-		for k := placed; k < len(res.Placements); k++ {
-			res.Placements[k] = sdk.Unschedulable
-		}
-		res.Reason = sdk.ReasonNoSuitableNode
-		res.Explanation = c.Explain(g, cons)
+		c.NoneFit(&res, placed, g, cons)
 	}
 	return res
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,24 +20,44 @@ import (
 
 // slowBeats is a dispatcher client whose first heartbeats time out (an
 // overloaded leader's late answers, or a starved agent's) and that counts
-// sessions opened.
+// the heartbeats of each session (by the session ID they carry: a session
+// call refused before the session existed does not count).
 type slowBeats struct {
 	shoalv1connect.DispatcherServiceClient
-	late     int32 // heartbeats that time out, from the first; -1: all
-	sessions atomic.Int32
-	beats    atomic.Int32
-}
+	late  int32 // heartbeats that time out, from the first; -1: all
+	beats atomic.Int32
 
-func (c *slowBeats) Session(ctx context.Context, req *connect.Request[shoalv1.SessionRequest]) (*connect.ServerStreamForClient[shoalv1.SessionMessage], error) {
-	c.sessions.Add(1)
-	return c.DispatcherServiceClient.Session(ctx, req)
+	mu     sync.Mutex
+	order  []string       // session IDs, first heartbeat first
+	bySess map[string]int // heartbeats per session ID
 }
 
 func (c *slowBeats) Heartbeat(ctx context.Context, req *connect.Request[shoalv1.HeartbeatRequest]) (*connect.Response[shoalv1.HeartbeatResponse], error) {
+	c.mu.Lock()
+	if c.bySess == nil {
+		c.bySess = map[string]int{}
+	}
+	id := req.Msg.GetSessionId()
+	if _, ok := c.bySess[id]; !ok {
+		c.order = append(c.order, id)
+	}
+	c.bySess[id]++
+	c.mu.Unlock()
 	if n := c.beats.Add(1); c.late < 0 || n <= c.late {
 		return nil, connect.NewError(connect.CodeDeadlineExceeded, errors.New("context deadline exceeded"))
 	}
 	return c.DispatcherServiceClient.Heartbeat(ctx, req)
+}
+
+// sessions returns how many sessions sent heartbeats, and how many the
+// first one sent.
+func (c *slowBeats) sessions() (n, firstBeats int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.order) > 0 {
+		firstBeats = c.bySess[c.order[0]]
+	}
+	return len(c.order), firstBeats
 }
 
 // TestTimedOutHeartbeatsKeepTheSession shows heartbeats that timed out
@@ -56,8 +77,8 @@ func TestTimedOutHeartbeatsKeepTheSession(t *testing.T) {
 			b := simBackend(t, sim.NewManualClock(time.Unix(0, 0)), sim.Config{})
 			startAgent(t, Config{NodeID: "n1", Managers: []string{"m1"}, Client: client, Backend: b, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
 			poll.Until(t, "a few heartbeats after the timed-out ones", func() bool { return sb.beats.Load() >= late+4 })
-			if n := sb.sessions.Load(); n != 1 {
-				t.Fatalf("%d sessions opened; want 1 (the timed-out heartbeats ended the session)", n)
+			if n, _ := sb.sessions(); n != 1 {
+				t.Fatalf("heartbeats from %d sessions; want 1 (the timed-out heartbeats ended the session)", n)
 			}
 		})
 	}
@@ -73,8 +94,8 @@ func TestHeartbeatsTimingOutPastTheGraceEndTheSession(t *testing.T) {
 	client := func(string) shoalv1connect.DispatcherServiceClient { return sb }
 	b := simBackend(t, sim.NewManualClock(time.Unix(0, 0)), sim.Config{})
 	startAgent(t, Config{NodeID: "n1", Managers: []string{"m1"}, Client: client, Backend: b, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond})
-	poll.Until(t, "a second session", func() bool { return sb.sessions.Load() >= 2 })
-	if n := sb.beats.Load(); n < heartbeatTries {
+	poll.Until(t, "a second session", func() bool { n, _ := sb.sessions(); return n >= 2 })
+	if _, n := sb.sessions(); n < heartbeatTries {
 		t.Fatalf("session given up after %d heartbeats; want at least %d", n, heartbeatTries)
 	}
 }
